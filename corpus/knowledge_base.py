@@ -1,0 +1,191 @@
+"""The knowledge base: catalog + dense index + keyword index + embedder, kept consistent.
+
+Write path (one document version): vectors are upserted under version-specific chunk
+ids, then the catalog switches to the new chunks in one transaction, then the old
+vectors are dropped. Read path: every index hit is resolved through the catalog, so a
+vector the catalog doesn't know (an orphan of a crash) is never shown, and a document
+is always seen in exactly one version.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from corpus.catalog import Catalog, DocumentRecord
+from corpus.embeddings import Embedder
+from corpus.keyword_index import BM25Index
+from corpus.models import Chunk
+from corpus.vector_store import VectorIndex
+
+log = logging.getLogger(__name__)
+
+
+def index_text(chunk: Chunk) -> str:
+    """What the indexes see: title and section give a passage its context (helps BM25 and dense)."""
+    head = chunk.title
+    if chunk.section and chunk.section != chunk.title:
+        head = f"{head} – {chunk.section}" if head else chunk.section
+    return f"{head}\n{chunk.text}" if head else chunk.text
+
+
+@dataclass
+class HealthReport:
+    documents: int
+    catalog_chunks: int
+    vector_chunks: int
+    keyword_chunks: int
+    missing_in_vectors: int = 0
+    orphans_in_vectors: int = 0
+    keyword_stale: bool = False
+    repaired: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing_in_vectors or self.orphans_in_vectors or self.keyword_stale)
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__, ok=self.ok)
+
+
+class KnowledgeBase:
+    def __init__(
+        self,
+        catalog: Catalog,
+        vectors: VectorIndex,
+        embedder_factory: Callable[[], Embedder],
+        bm25_path: Path | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.vectors = vectors
+        self._embedder_factory = embedder_factory
+        self._embedder: Embedder | None = None
+        self.bm25_path = bm25_path
+        self._bm25: BM25Index | None = None
+        self._bm25_lock = threading.Lock()
+        self._refreshing = False
+        self._emb_lock = threading.Lock()
+
+    # -- embedder (loaded on first use: an unchanged re-run never loads a model)
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            with self._emb_lock:
+                if self._embedder is None:
+                    self._embedder = self._embedder_factory()
+        return self._embedder
+
+    # -- write path --------------------------------------------------------
+    def store_version(self, rec: DocumentRecord, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Make ``chunks`` the visible version of ``rec`` (see module docstring for the order)."""
+        if chunks:
+            self.vectors.add(chunks, vectors)
+        stale = self.catalog.commit_document(rec, chunks)
+        if stale:
+            self.vectors.delete(stale)
+
+    def delete_document(self, doc_id: str) -> int:
+        ids = self.catalog.delete_document(doc_id)
+        self.vectors.delete(ids)
+        return len(ids)
+
+    def move_document(self, doc_id: str, collection: str) -> None:
+        self.catalog.move_document(doc_id, collection)
+        self.vectors.set_collection([c.chunk_id for c in self.catalog.iter_chunks(doc_id)], collection)
+
+    def rename_collection(self, old: str, new: str) -> None:
+        for doc_id in self.catalog.rename_collection(old, new):
+            self.vectors.set_collection([c.chunk_id for c in self.catalog.iter_chunks(doc_id)], new)
+
+    def sweep_orphans(self) -> int:
+        """Drop vectors the catalog doesn't know (left by a crash between steps)."""
+        orphans = self.vectors.ids() - self.catalog.chunk_ids()
+        if orphans:
+            log.info("removing %d orphan vectors", len(orphans))
+            self.vectors.delete(sorted(orphans))
+        return len(orphans)
+
+    # -- keyword index -----------------------------------------------------
+    def _build_bm25(self) -> BM25Index:
+        gen = self.catalog.generation()
+        chunks = list(self.catalog.iter_chunks())
+        index = BM25Index()
+        index.build(
+            [c.chunk_id for c in chunks], [index_text(c) for c in chunks],
+            [c.collection for c in chunks], [c.doc_id for c in chunks], gen,
+        )
+        if self.bm25_path is not None:
+            index.save(self.bm25_path)
+        return index
+
+    def refresh_keyword_index(self) -> BM25Index:
+        """Bring the BM25 index up to the catalog's generation now (load from disk or rebuild)."""
+        with self._bm25_lock:
+            gen = self.catalog.generation()
+            if self._bm25 is not None and self._bm25.generation == gen:
+                return self._bm25
+            index = BM25Index.load(self.bm25_path) if self.bm25_path is not None else BM25Index()
+            if index.generation != gen:
+                index = self._build_bm25()
+            self._bm25 = index
+            return index
+
+    def keyword_index(self, wait: bool = True) -> BM25Index:
+        """The BM25 index. With ``wait=False`` a stale index keeps serving while a fresh one is built
+        in the background, so queries never stall behind a re-index."""
+        current = self._bm25
+        if current is None or wait:
+            return self.refresh_keyword_index()
+        if current.generation != self.catalog.generation() and not self._refreshing:
+            self._refreshing = True
+
+            def run() -> None:
+                try:
+                    self.refresh_keyword_index()
+                finally:
+                    self._refreshing = False
+
+            threading.Thread(target=run, name="bm25-refresh", daemon=True).start()
+        return current
+
+    # -- read path ---------------------------------------------------------
+    def dense_search(self, query: str, k: int, flt: dict | None = None) -> list[tuple[str, float]]:
+        return self.vectors.query(self.embedder.embed_query_vector(query), k, flt)
+
+    def keyword_search(self, query: str, k: int, flt: dict | None = None, wait: bool = True) -> list[tuple[str, float]]:
+        return self.keyword_index(wait=wait).query(query, k, flt)
+
+    # -- health ------------------------------------------------------------
+    def check(self, repair: bool = False) -> HealthReport:
+        cat_ids = self.catalog.chunk_ids()
+        vec_ids = self.vectors.ids()
+        on_disk = BM25Index.load(self.bm25_path) if self.bm25_path is not None else (self._bm25 or BM25Index())
+        gen = self.catalog.generation()
+        report = HealthReport(
+            documents=self.catalog.stats().documents,
+            catalog_chunks=len(cat_ids),
+            vector_chunks=len(vec_ids),
+            keyword_chunks=len(on_disk),
+            missing_in_vectors=len(cat_ids - vec_ids),
+            orphans_in_vectors=len(vec_ids - cat_ids),
+            keyword_stale=on_disk.generation != gen or set(on_disk._ids) != cat_ids,
+        )
+        if repair and not report.ok:
+            if report.orphans_in_vectors:
+                self.vectors.delete(sorted(vec_ids - cat_ids))
+                report.repaired.append(f"{report.orphans_in_vectors} verwaiste Vektoren entfernt")
+            missing = sorted(cat_ids - vec_ids)
+            if missing:
+                chunks = list(self.catalog.chunks_by_ids(missing).values())
+                vecs = self.embedder.embed_passages([index_text(c) for c in chunks])
+                self.vectors.add(chunks, vecs)
+                report.repaired.append(f"{len(chunks)} fehlende Vektoren neu berechnet")
+            if report.keyword_stale:
+                with self._bm25_lock:
+                    self._bm25 = self._build_bm25()
+                report.repaired.append("BM25-Index neu aufgebaut")
+        return report

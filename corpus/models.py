@@ -1,0 +1,92 @@
+"""Plain data models shared by every layer: what a loader extracts, what the index stores.
+
+They are frozen dataclasses on purpose: they cross threads (ingest workers, the
+portal's request handlers) and must never be mutated after creation.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+BlockKind = Literal["title", "heading", "paragraph", "table", "notes"]
+PageKind = Literal["page", "slide", "sheet"]
+
+FORMATS = ("pdf", "pptx", "docx", "odt", "xlsx", "html", "md", "txt", "rtf")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One structural piece of a document as a loader saw it.
+
+    ``page`` is 1-based (page, slide or sheet number as a viewer shows it) or
+    ``None`` for formats without pages (Markdown, HTML, plain text).
+    ``level`` is the heading level for ``kind == "heading"`` (1 = top).
+    """
+
+    text: str
+    page: int | None = None
+    kind: BlockKind = "paragraph"
+    level: int = 0
+
+
+@dataclass(frozen=True)
+class ExtractedDocument:
+    """The text of one file, as structured blocks, before chunking."""
+
+    format: str
+    title: str
+    blocks: tuple[Block, ...]
+    page_count: int | None = None
+    page_kind: PageKind | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n".join(b.text for b in self.blocks)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrievable passage with everything needed to cite it."""
+
+    chunk_id: str
+    doc_id: str
+    ordinal: int
+    text: str
+    source: str
+    title: str
+    page: int | None
+    section: str | None
+    collection: str
+    content_hash: str = field(default="")
+
+    def metadata(self) -> dict:
+        """Flat metadata for vector stores (no None values: Chroma rejects them)."""
+        return {
+            "doc_id": self.doc_id,
+            "ordinal": self.ordinal,
+            "source": self.source,
+            "title": self.title,
+            "page": self.page if self.page is not None else -1,
+            "section": self.section or "",
+            "collection": self.collection,
+            "content_hash": self.content_hash,
+        }
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A search result: a chunk with its score and, for transparency, its ranks."""
+
+    chunk: Chunk
+    score: float
+    bm25_rank: int | None = None
+    dense_rank: int | None = None
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,39 @@
+"""Errors raised while reading a file. Each carries a stable code and a bilingual message.
+
+The code is what the catalog stores in ``status``/``error`` and what the UI maps to
+help texts; the message is what a person reads.
+"""
+from __future__ import annotations
+
+
+class IngestError(Exception):
+    """A file could not be indexed. ``code`` is one of the values in CODES."""
+
+    CODES = {
+        "corrupt": ("Datei ist beschädigt oder unlesbar", "file is corrupt or unreadable"),
+        "encrypted": ("Datei ist passwortgeschützt", "file is password-protected"),
+        "empty": ("Datei ist leer oder enthält keinen Text", "file is empty or has no text"),
+        "too_large": ("Datei überschreitet die Größenbegrenzung", "file exceeds the size limit"),
+        "too_many_pages": ("Datei hat zu viele Seiten", "file has too many pages"),
+        "needs_ocr": ("PDF ohne Textebene (Scan) – OCR nötig", "PDF without text layer (scan) - needs OCR"),
+        "unsupported": ("Dateiformat wird nicht unterstützt", "unsupported file format"),
+        "zip_bomb": ("Archiv entpackt sich verdächtig groß (Zip-Bombe)", "archive expands suspiciously (zip bomb)"),
+        "mislabelled": ("Dateiendung passt nicht zum Inhalt", "file extension does not match content"),
+        "bad_name": ("Unzulässiger Dateiname", "invalid file name"),
+    }
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        if code not in self.CODES:
+            raise ValueError(f"unknown IngestError code {code!r}")
+        self.code = code
+        self.detail = detail
+        de, en = self.CODES[code]
+        msg = f"{de} / {en}"
+        if detail:
+            msg += f": {detail}"
+        super().__init__(msg)
+
+    @property
+    def status(self) -> str:
+        """Catalog status for this error: scans are a state of their own."""
+        return "needs_ocr" if self.code == "needs_ocr" else "failed"
