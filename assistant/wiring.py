@@ -1,0 +1,130 @@
+"""The one place that builds everything from settings. Nothing is built at import time.
+
+Backends are imported lazily inside the builder that needs them, so e.g. a machine with
+`vector.mode = "chroma_http"` never opens a local Chroma, and `kiportal docs list`
+never loads a model.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from functools import cached_property
+from pathlib import Path
+
+from assistant.settings import Settings
+from corpus.catalog import Catalog
+from corpus.embeddings import Embedder
+from corpus.knowledge_base import KnowledgeBase
+
+log = logging.getLogger(__name__)
+
+E5_DIR_NAME = "multilingual-e5-small"
+
+
+class ModelMissing(RuntimeError):
+    """A model has not been prepared yet; the message says which command fixes it."""
+
+
+def quiet_libraries() -> None:
+    """No telemetry, no hub: set before any of these libraries is imported."""
+    for key, value in {
+        "ANONYMIZED_TELEMETRY": "False",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "DO_NOT_TRACK": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }.items():
+        os.environ.setdefault(key, value)
+
+
+class App:
+    """Lazily built components of one kiportal installation (one data directory)."""
+
+    def __init__(self, settings: Settings) -> None:
+        quiet_libraries()
+        self.settings = settings
+        settings.home.mkdir(parents=True, exist_ok=True)
+
+    # -- embedding ---------------------------------------------------------
+    def e5_model_dir(self) -> Path:
+        return self.settings.models_dir / E5_DIR_NAME
+
+    def build_embedder(self) -> Embedder:
+        emb = self.settings.embedding
+        if emb.mode == "hash":
+            from corpus.embeddings import HashEmbedder
+
+            return HashEmbedder()
+        from corpus.embeddings import SentenceTransformerEmbedder
+
+        if emb.mode == "e5":
+            path = self.e5_model_dir()
+            if not (path / "modules.json").exists():
+                raise ModelMissing(
+                    f"Embedding-Modell fehlt in {path}. Bitte zuerst `kiportal models prepare` ausführen. / "
+                    "Embedding model missing: run `kiportal models prepare` first."
+                )
+        else:
+            path = emb.model
+        return SentenceTransformerEmbedder(
+            path, query_prefix=emb.query_prefix, passage_prefix=emb.passage_prefix,
+            max_seq_length=emb.max_seq_length, threads=emb.threads,
+        )
+
+    @property
+    def index_signature(self) -> str:
+        """Changes when re-indexing everything is needed (other model or chunking)."""
+        s = self.settings
+        model = s.embedding.model if s.embedding.mode == "sentence_transformers" else s.embedding.mode
+        return f"v1|{model}|{s.embedding.passage_prefix}|{s.chunking.size_tokens}/{s.chunking.overlap_tokens}"
+
+    # -- stores ------------------------------------------------------------
+    @cached_property
+    def catalog(self) -> Catalog:
+        return Catalog(self.settings.catalog_path)
+
+    @cached_property
+    def vectors(self):
+        v = self.settings.vector
+        from corpus.vector_store import ChromaVectorIndex, MemoryVectorIndex
+
+        if v.mode == "memory":
+            return MemoryVectorIndex()
+        if v.mode == "chroma_http":
+            return ChromaVectorIndex.http(v.host, v.port, v.collection)
+        return ChromaVectorIndex.persistent(self.settings.chroma_path, v.collection)
+
+    @cached_property
+    def kb(self) -> KnowledgeBase:
+        return KnowledgeBase(self.catalog, self.vectors, self.build_embedder, self.settings.bm25_path)
+
+    # -- ingestion and retrieval ------------------------------------------
+    @cached_property
+    def ingestor(self):
+        from ingest.chunking import ChunkParams
+        from ingest.loaders import LoadLimits
+        from ingest.pipeline import Ingestor
+
+        s = self.settings
+        return Ingestor(
+            self.kb,
+            home=s.home,
+            limits=LoadLimits(
+                max_bytes=s.limits.max_bytes, max_pages=s.limits.max_pages,
+                max_unzipped_bytes=s.limits.max_unzipped_bytes, max_zip_ratio=s.limits.max_zip_ratio,
+            ),
+            chunk_params=ChunkParams(s.chunking.size_tokens, s.chunking.overlap_tokens),
+            default_collection=s.default_collection,
+            signature=self.index_signature,
+            batch_size=s.embedding.batch_size,
+        )
+
+    @cached_property
+    def retriever(self):
+        from assistant.retrieval import HybridRetriever
+
+        r = self.settings.retrieval
+        return HybridRetriever(self.kb, k=r.k, candidates=r.candidates, rrf_k=r.rrf_k,
+                               dense_weight=r.dense_weight, bm25_weight=r.bm25_weight)

@@ -1,0 +1,310 @@
+"""Incremental ingestion: new files are added, changed ones re-indexed, unchanged ones skipped.
+
+Loading and chunking run in a producer thread while the main thread embeds, so the
+embedding model (the real cost) is kept busy; chunks of several small documents are
+embedded in one batch. Every document is committed on its own (see
+:class:`corpus.knowledge_base.KnowledgeBase`), so a run killed at any moment leaves the
+previous state searchable and the next run completes the job.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import queue
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+from corpus.catalog import DocumentRecord
+from corpus.knowledge_base import KnowledgeBase, index_text
+from corpus.models import Chunk
+from ingest.chunking import ChunkParams, make_chunks
+from ingest.errors import IngestError
+from ingest.loaders import LoadLimits, load_document
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class IngestSummary:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: list[dict] = field(default_factory=list)
+    chunks: int = 0
+    pages: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+
+    @property
+    def chunks_per_s(self) -> float:
+        return self.chunks / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "added": self.added, "updated": self.updated, "unchanged": self.unchanged,
+            "removed": self.removed, "failed": self.failed, "chunks": self.chunks, "pages": self.pages,
+            "seconds": round(self.seconds, 3), "chunks_per_s": round(self.chunks_per_s, 1),
+            "embed_seconds": round(self.embed_seconds, 3),
+        }
+
+
+def doc_id_for(path: Path) -> str:
+    """Stable id from the resolved path: the same file keeps its id across versions."""
+    return hashlib.sha1(str(path.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def discover(paths: Iterable[Path]) -> list[Path]:
+    """Files under the given paths, sorted; hidden files/folders and symlinked files are skipped."""
+    found: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    f = Path(root) / name
+                    if not name.startswith(".") and f.is_file() and not f.is_symlink():
+                        found.append(f)
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise FileNotFoundError(f"Pfad nicht gefunden / path not found: {p}")
+    return found
+
+
+@contextmanager
+def writer_lock(home: Path) -> Iterator[None]:
+    """One writer per data directory (CLI, portal jobs and cron may overlap)."""
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "ingest.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@dataclass
+class _Work:
+    path: Path
+    doc_id: str
+    sha: str
+    size: int
+    existing: DocumentRecord | None
+    collection: str
+    original_name: str
+
+
+@dataclass
+class _Loaded:
+    work: _Work
+    record: DocumentRecord
+    chunks: list[Chunk] | None  # None = failed
+    error: IngestError | None = None
+
+
+class Ingestor:
+    """Adds, updates and removes documents of a :class:`KnowledgeBase`."""
+
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        *,
+        home: Path,
+        limits: LoadLimits = LoadLimits(),
+        chunk_params: ChunkParams = ChunkParams(),
+        default_collection: str = "allgemein",
+        signature: str = "",
+        batch_size: int = 32,
+    ) -> None:
+        self.kb = kb
+        self.home = Path(home)
+        self.limits = limits
+        self.chunk_params = chunk_params
+        self.default_collection = default_collection
+        self.signature = signature
+        self.batch_size = batch_size
+
+    # -- planning ----------------------------------------------------------
+    def _plan(self, files: Sequence[Path], collection: str | None, force: bool, summary: IngestSummary,
+              original_names: dict[Path, str] | None = None) -> list[_Work]:
+        stale_signature = self.kb.catalog.get_meta("index_signature") not in (None, self.signature)
+        work: list[_Work] = []
+        for f in files:
+            doc_id = doc_id_for(f)
+            existing = self.kb.catalog.get(doc_id)
+            coll = collection or (existing.collection if existing else self.default_collection)
+            size = f.stat().st_size
+            orig = (original_names or {}).get(f, f.name)
+            if size > self.limits.max_bytes:
+                # don't even hash a file we will refuse
+                self._fail(f, doc_id, "", size, coll, orig, IngestError("too_large", f"{size} > {self.limits.max_bytes} Bytes"), summary)
+                continue
+            sha = file_sha256(f)
+            if existing and existing.sha256 == sha and not force and not stale_signature and existing.status != "pending":
+                if collection and existing.collection != collection:
+                    self.kb.move_document(doc_id, collection)
+                summary.unchanged += 1
+                continue
+            work.append(_Work(f, doc_id, sha, size, existing, coll, orig))
+        return work
+
+    def _fail(self, path: Path, doc_id: str, sha: str, size: int, coll: str, orig: str, err: IngestError, summary: IngestSummary) -> None:
+        rec = DocumentRecord(doc_id=doc_id, source=str(path), path=str(path.resolve()), collection=coll,
+                             status=err.status, original_name=orig, sha256=sha, size=size,
+                             error=str(err), indexed_at=time.time())
+        self.kb.catalog.record_failure(rec)
+        summary.failed.append({"source": str(path), "code": err.code, "reason": str(err)})
+        log.warning("%s: %s", path, err)
+
+    # -- loading (producer thread) -----------------------------------------
+    def _load(self, w: _Work) -> _Loaded:
+        rec = DocumentRecord(doc_id=w.doc_id, source=str(w.path), path=str(w.path.resolve()), collection=w.collection,
+                             status="indexed", original_name=w.original_name, sha256=w.sha, size=w.size,
+                             classification=w.existing.classification if w.existing else None)
+        try:
+            doc = load_document(w.path, self.limits)
+            chunks = make_chunks(doc, doc_id=w.doc_id, source=str(w.path), collection=w.collection,
+                                 version=w.sha, params=self.chunk_params)
+            if not chunks:
+                raise IngestError("empty", "kein Text gefunden / no text found")
+        except IngestError as err:
+            return _Loaded(w, rec, None, err)
+        except Exception as exc:  # a loader bug must not stop the batch
+            log.exception("unexpected error loading %s", w.path)
+            return _Loaded(w, rec, None, IngestError("corrupt", f"{type(exc).__name__}: {exc}"))
+        rec.format, rec.title, rec.pages, rec.page_kind = doc.format, doc.title, doc.page_count, doc.page_kind
+        return _Loaded(w, rec, chunks)
+
+    # -- the run -----------------------------------------------------------
+    def ingest(
+        self,
+        paths: Sequence[Path],
+        *,
+        collection: str | None = None,
+        force: bool = False,
+        prune_under: Sequence[Path] = (),
+        progress: Progress | None = None,
+        original_names: dict[Path, str] | None = None,
+    ) -> IngestSummary:
+        """Index ``paths`` (files or folders). ``prune_under``: also remove documents whose
+        files under these folders are gone (``kiportal sync``)."""
+        start = time.perf_counter()
+        summary = IngestSummary()
+        with writer_lock(self.home):
+            files = discover(paths)
+            if prune_under:
+                summary.removed = self._prune(prune_under, {str(f.resolve()) for f in files})
+            work = self._plan(files, collection, force, summary, original_names)
+            if work:
+                self._run(work, summary, progress)
+            summary.failed.sort(key=lambda f: f["source"])
+            self.kb.catalog.set_meta("index_signature", self.signature)
+            self.kb.sweep_orphans()
+            self.kb.refresh_keyword_index()
+        summary.seconds = time.perf_counter() - start
+        return summary
+
+    def _prune(self, roots: Sequence[Path], present: set[str]) -> int:
+        removed = 0
+        resolved = [str(Path(r).resolve()) + os.sep for r in roots]
+        for rec in self.kb.catalog.documents():
+            if any(rec.path.startswith(r) for r in resolved) and rec.path not in present:
+                self.kb.delete_document(rec.doc_id)
+                removed += 1
+        return removed
+
+    def _run(self, work: list[_Work], summary: IngestSummary, progress: Progress | None) -> None:
+        q: queue.Queue[_Loaded | None] = queue.Queue(maxsize=8)
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for w in work:
+                    if stop.is_set():
+                        return
+                    q.put(self._load(w))
+            finally:
+                q.put(None)
+
+        producer = threading.Thread(target=produce, name="ingest-loader", daemon=True)
+        producer.start()
+        done = 0
+        pending: list[_Loaded] = []
+        finished = False
+        try:
+            while not finished:
+                item = q.get()
+                if item is None:
+                    finished = True
+                else:
+                    pending.append(item)
+                # embed when enough chunks are waiting or nothing more is ready right now
+                waiting = sum(len(p.chunks or ()) for p in pending)
+                if pending and (finished or waiting >= self.batch_size * 4 or q.empty()):
+                    self._flush(pending, summary)
+                    done += len(pending)
+                    if progress:
+                        progress(done, len(work), pending[-1].work.path.name)
+                    pending = []
+        finally:
+            stop.set()
+            producer.join(timeout=5)
+
+    def _flush(self, batch: list[_Loaded], summary: IngestSummary) -> None:
+        ok = [b for b in batch if b.chunks]
+        texts = [index_text(c) for b in ok for c in b.chunks]
+        t0 = time.perf_counter()
+        vectors = self.kb.embedder.embed_passages(texts, batch_size=self.batch_size) if texts else []
+        summary.embed_seconds += time.perf_counter() - t0
+        offset = 0
+        for b in batch:
+            w = b.work
+            if b.chunks is None:
+                self._fail(w.path, w.doc_id, w.sha, w.size, w.collection, w.original_name, b.error, summary)
+                continue
+            n = len(b.chunks)
+            b.record.indexed_at = time.time()
+            self.kb.store_version(b.record, b.chunks, vectors[offset : offset + n])
+            offset += n
+            summary.chunks += n
+            summary.pages += b.record.pages or 0
+            if w.existing and w.existing.chunk_count:
+                summary.updated += 1
+            else:
+                summary.added += 1
+
+    # -- single operations used by admin tools ------------------------------
+    def reindex(self, doc_ids: Sequence[str], progress: Progress | None = None) -> IngestSummary:
+        """Re-read the given documents from their files, even if unchanged."""
+        paths = []
+        for doc_id in doc_ids:
+            rec = self.kb.catalog.get(doc_id)
+            if rec is None:
+                raise KeyError(doc_id)
+            paths.append(Path(rec.path))
+        return self.ingest([p for p in paths if p.exists()], force=True, progress=progress) if paths else IngestSummary()
+
+    def delete(self, doc_id: str) -> int:
+        with writer_lock(self.home):
+            n = self.kb.delete_document(doc_id)
+            self.kb.refresh_keyword_index()
+        return n
+

@@ -1,0 +1,95 @@
+"""Shared fixtures. Unit tests use the deterministic HashEmbedder and temp dirs;
+integration tests use the real model prepared once per session under .test-cache/."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_FILES = REPO / "corpus" / "demo" / "files"
+SHARED = REPO.parent / "shared"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, tmp_path):
+    """No test reads the developer's kiportal.toml or KIPORTAL_* variables."""
+    for key in list(os.environ):
+        if key.startswith("KIPORTAL_") and key != "KIPORTAL_TEST_CACHE":
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+
+def make_settings(home: Path, **overrides):
+    from assistant.settings import load_settings
+
+    defaults = {"embedding": {"mode": "hash"}, "vector": {"mode": "memory"}}
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(defaults.get(key), dict):
+            defaults[key] = {**defaults[key], **value}
+        else:
+            defaults[key] = value
+    return load_settings(home, **defaults)
+
+
+@pytest.fixture
+def hash_app(tmp_path):
+    """An App with the hash embedder and the in-memory vector index."""
+    from assistant.wiring import App
+
+    return App(make_settings(tmp_path / "data"))
+
+
+@pytest.fixture
+def chroma_hash_app(tmp_path):
+    """An App with the hash embedder and a real persistent Chroma in a temp dir."""
+    from assistant.wiring import App
+
+    return App(make_settings(tmp_path / "data", vector={"mode": "chroma"}))
+
+
+@pytest.fixture(scope="session")
+def model_cache() -> Path:
+    """Where the real models are prepared once (kept between runs: building is idempotent)."""
+    path = Path(os.environ.get("KIPORTAL_TEST_CACHE", REPO / ".test-cache"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def e5_dir(model_cache) -> Path:
+    from corpus.embedding_model import prepare_e5_model
+
+    return prepare_e5_model(model_cache / "models" / "multilingual-e5-small")
+
+
+@pytest.fixture(scope="session")
+def real_embedder(e5_dir):
+    from corpus.embeddings import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(e5_dir)
+
+
+@pytest.fixture
+def real_app(tmp_path, model_cache, e5_dir, real_embedder):
+    """An App with the real e5 model and real Chroma, data in a temp dir (models shared)."""
+    from assistant.wiring import App
+
+    home = tmp_path / "data"
+    (home / "models").mkdir(parents=True)
+    (home / "models" / "multilingual-e5-small").symlink_to(e5_dir)
+    app = App(make_settings(home, embedding={"mode": "e5"}, vector={"mode": "chroma"}))
+    app.kb._embedder = real_embedder  # share the loaded model across tests
+    return app
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from corpus.models import Block, ExtractedDocument
+from ingest.chunking import ChunkParams, estimate_tokens, make_chunks, split_sentences
+
+
+def test_sentence_split_respects_german_abbreviations():
+    text = "Das gilt z. B. für Urnen. Die Frist endet am 3. Oktober 2025. Danach gilt § 5 Abs. 2 der Satzung! Fertig?"
+    assert split_sentences(text) == [
+        "Das gilt z. B. für Urnen.", "Die Frist endet am 3. Oktober 2025.",
+        "Danach gilt § 5 Abs. 2 der Satzung!", "Fertig?",
+    ]
+
+
+def _doc(blocks, kind="page"):
+    return ExtractedDocument("pdf", "Titel", tuple(blocks), max((b.page or 0) for b in blocks) or None, kind)
+
+
+def _chunks(doc, **kw):
+    return make_chunks(doc, doc_id="d", source="s.pdf", collection="c", version="0123456789abcdef", **kw)
+
+
+def test_chunks_never_cross_pages_and_carry_metadata():
+    blocks = [Block("Kapitel 1", 1, "heading", 1), Block("Erster Absatz auf Seite eins.", 1),
+              Block("Zweiter Absatz auf Seite zwei.", 2)]
+    chunks = _chunks(_doc(blocks))
+    assert [(c.page, c.section) for c in chunks] == [(1, "Kapitel 1"), (2, "Kapitel 1")]
+    assert chunks[0].text.startswith("Kapitel 1") and "Seite zwei" not in chunks[0].text
+    assert all(c.chunk_id.startswith("d:0123456789:") and c.collection == "c" and c.content_hash for c in chunks)
+
+
+def test_headings_start_new_chunks_with_section_path():
+    blocks = [Block("Satzung", 1, "heading", 1), Block("Dieser einleitende Text erklärt, wofür die Satzung gilt und wer sie beschlossen hat. " * 2, 1),
+              Block("§ 2 Ruhezeit", 1, "heading", 2), Block("Die Ruhezeit für Urnen beträgt 20 Jahre. " * 3, 1)]
+    chunks = _chunks(_doc(blocks))
+    assert [c.section for c in chunks] == ["Satzung", "Satzung › § 2 Ruhezeit"]
+    assert chunks[1].text.startswith("§ 2 Ruhezeit")
+
+
+def test_long_sections_split_by_size_with_overlap():
+    sentences = [f"Satz Nummer {i} beschreibt eine Regel der Verwaltung." for i in range(60)]
+    chunks = _chunks(_doc([Block(" ".join(sentences), 1)]), params=ChunkParams(size_tokens=60, overlap_tokens=15))
+    assert len(chunks) > 5
+    assert all(estimate_tokens(c.text) <= 60 + 20 for c in chunks)
+    # overlap: each chunk starts with the last sentence of the previous one
+    for prev, nxt in zip(chunks, chunks[1:]):
+        assert split_sentences(prev.text)[-1] in nxt.text
+    joined = " ".join(c.text for c in chunks)
+    assert all(s in joined for s in sentences)
+
+
+def test_a_slide_is_one_chunk():
+    blocks = [Block("Zeitplan", 3, "title"), Block("Start im Mai", 3), Block("Notizen: nicht vorlesen", 3, "notes"),
+              Block("Budget", 4, "title"), Block("120.000 Euro", 4, "table")]
+    chunks = _chunks(_doc(blocks, "slide"))
+    assert [(c.page, c.section) for c in chunks] == [(3, "Zeitplan"), (4, "Budget")]
+    assert "Notizen" in chunks[0].text
+
+
+def test_versions_get_distinct_ids():
+    doc = _doc([Block("Text eins.", 1)])
+    a = make_chunks(doc, doc_id="d", source="s", collection="c", version="aaaaaaaaaaaa")
+    b = make_chunks(doc, doc_id="d", source="s", collection="c", version="bbbbbbbbbbbb")
+    assert a[0].chunk_id != b[0].chunk_id and a[0].content_hash == b[0].content_hash

@@ -1,0 +1,257 @@
+"""The `kiportal` command line. Commands are thin: parse, call a plain function, print.
+
+Output for people goes to stdout (tables, summaries) and logs go to stderr; with
+``--json`` stdout carries exactly one JSON object per result, for scripts and cron.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+log = logging.getLogger("kiportal")
+
+
+def _app(ctx: click.Context):
+    """Build the App lazily: `kiportal --help` must not touch the data directory."""
+    obj = ctx.find_root().obj
+    if "app" not in obj:
+        from assistant.settings import load_settings
+        from assistant.wiring import App
+
+        obj["app"] = App(load_settings(obj["data_dir"]))
+    return obj["app"]
+
+
+def _emit(data, as_json: bool, human) -> None:
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False))
+    else:
+        human(data)
+
+
+def _progress_bar(enabled: bool):
+    """A tqdm bar on stderr for long runs; returns (callback, close)."""
+    if not enabled:
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = None
+
+    def cb(done: int, total: int, name: str) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="Dok", desc="Indexiere", file=sys.stderr, dynamic_ncols=True)
+        bar.set_postfix_str(name[:40])
+        bar.update(done - bar.n)
+
+    return cb, lambda: bar.close() if bar else None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, envvar="KIPORTAL_HOME",
+              help="Datenverzeichnis / data directory (default ./data, env KIPORTAL_HOME).")
+@click.option("-v", "--verbose", count=True, help="Mehr Protokoll / more logging (-vv debug).")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None, verbose: int) -> None:
+    """kiportal – KI-Portal für Kommunen: Antworten aus den eigenen Dokumenten, mit Quellen.
+
+    Alles läuft lokal; keine Daten verlassen den Rechner.
+    """
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
+        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr,
+    )
+    ctx.obj = {"data_dir": data_dir}
+
+
+# -- config --------------------------------------------------------------
+@cli.group()
+def config() -> None:
+    """Einstellungen / settings."""
+
+
+@config.command("show")
+@click.pass_context
+def config_show(ctx: click.Context) -> None:
+    """Zeigt die wirksamen Einstellungen (Geheimnisse maskiert) / show merged settings."""
+    from assistant.settings import masked_dump
+
+    click.echo(json.dumps(masked_dump(_app(ctx).settings), ensure_ascii=False, indent=2))
+
+
+# -- models --------------------------------------------------------------
+@cli.group()
+def models() -> None:
+    """Modelle vorbereiten / prepare models."""
+
+
+@models.command("prepare")
+@click.option("--no-llm", is_flag=True, help="Nur das Embedding-Modell / embedding model only.")
+@click.option("--force", is_flag=True, help="Neu bauen / rebuild.")
+@click.pass_context
+def models_prepare(ctx: click.Context, no_llm: bool, force: bool) -> None:
+    """Baut die Modelle aus den installierten Paketen ins Datenverzeichnis (einmalig)."""
+    from assistant.model_setup import prepare_models
+
+    for line in prepare_models(_app(ctx), llm=not no_llm, force=force):
+        click.echo(line)
+
+
+# -- ingest / sync -------------------------------------------------------
+def _print_summary(s: dict) -> None:
+    click.echo(
+        f"hinzugefügt {s['added']}, aktualisiert {s['updated']}, unverändert {s['unchanged']}, "
+        f"entfernt {s['removed']}, fehlgeschlagen {len(s['failed'])}; "
+        f"{s['chunks']} Abschnitte in {s['seconds']:.1f} s ({s['chunks_per_s']:.1f} Abschnitte/s)"
+    )
+    for f in s["failed"]:
+        click.echo(f"  ✗ {f['source']}: {f['reason']}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--collection", "-c", default=None, help="Sammlung / collection.")
+@click.option("--force", is_flag=True, help="Auch unveränderte Dateien neu indexieren / re-index unchanged files.")
+@click.option("--json", "as_json", is_flag=True, help="Zusammenfassung als JSON / summary as JSON.")
+@click.pass_context
+def ingest(ctx: click.Context, paths: tuple[Path, ...], collection: str | None, force: bool, as_json: bool) -> None:
+    """Dateien oder Ordner indexieren (neue hinzufügen, geänderte aktualisieren)."""
+    app = _app(ctx)
+    cb, close = _progress_bar(not as_json and sys.stderr.isatty())
+    try:
+        summary = app.ingestor.ingest(list(paths), collection=collection, force=force, progress=cb)
+    finally:
+        close()
+    _emit(summary.as_dict(), as_json, _print_summary)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--collection", "-c", default=None, help="Sammlung / collection.")
+@click.option("--json", "as_json", is_flag=True, help="Zusammenfassung als JSON.")
+@click.pass_context
+def sync(ctx: click.Context, directory: Path, collection: str | None, as_json: bool) -> None:
+    """Ordner abgleichen: wie ingest, entfernt zusätzlich Dokumente gelöschter Dateien."""
+    app = _app(ctx)
+    cb, close = _progress_bar(not as_json and sys.stderr.isatty())
+    try:
+        summary = app.ingestor.ingest([directory], collection=collection, prune_under=[directory], progress=cb)
+    finally:
+        close()
+    _emit(summary.as_dict(), as_json, _print_summary)
+
+
+# -- docs ----------------------------------------------------------------
+@cli.group()
+def docs() -> None:
+    """Dokumente verwalten / manage documents."""
+
+
+def _doc_json(rec) -> dict:
+    d = rec.as_dict()
+    d["pages"] = rec.pages
+    d["chunks"] = rec.chunk_count
+    return d
+
+
+@docs.command("list")
+@click.option("--collection", "-c", default=None)
+@click.option("--status", default=None, type=click.Choice(["indexed", "failed", "needs_ocr", "pending"]))
+@click.option("--json", "as_json", is_flag=True, help="Ein JSON-Objekt pro Dokument / one object per document.")
+@click.pass_context
+def docs_list(ctx: click.Context, collection: str | None, status: str | None, as_json: bool) -> None:
+    """Alle Dokumente im Katalog."""
+    recs = _app(ctx).catalog.documents(collection=collection, status=status)
+    if as_json:
+        for rec in recs:
+            click.echo(json.dumps(_doc_json(rec), ensure_ascii=False))
+        return
+    for rec in recs:
+        click.echo(f"{rec.doc_id}  {rec.status:9}  {rec.collection:12}  {str(rec.pages or '-'):>4} S.  "
+                   f"{rec.chunk_count:>5} Abschn.  {rec.source}")
+    click.echo(f"{len(recs)} Dokumente")
+
+
+@docs.command("show")
+@click.argument("doc_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def docs_show(ctx: click.Context, doc_id: str, as_json: bool) -> None:
+    """Details eines Dokuments."""
+    rec = _app(ctx).catalog.get(doc_id)
+    if rec is None:
+        raise click.ClickException(f"Dokument nicht gefunden / not found: {doc_id}")
+    _emit(_doc_json(rec), as_json, lambda d: [click.echo(f"{k}: {v}") for k, v in d.items()])
+
+
+@docs.command("delete")
+@click.argument("doc_id")
+@click.pass_context
+def docs_delete(ctx: click.Context, doc_id: str) -> None:
+    """Dokument aus allen Indizes entfernen (die Datei bleibt)."""
+    try:
+        n = _app(ctx).ingestor.delete(doc_id)
+    except KeyError:
+        raise click.ClickException(f"Dokument nicht gefunden / not found: {doc_id}") from None
+    click.echo(f"gelöscht: {doc_id} ({n} Abschnitte)")
+
+
+# -- search --------------------------------------------------------------
+def hit_json(hit) -> dict:
+    c = hit.chunk
+    return {"doc_id": c.doc_id, "source": c.source, "title": c.title, "page": c.page,
+            "section": c.section, "score": round(hit.score, 6), "text": c.text}
+
+
+@cli.command()
+@click.argument("query", required=False)
+@click.option("-k", default=None, type=int, help="Anzahl Treffer / number of hits.")
+@click.option("--collection", "-c", multiple=True, help="Nur diese Sammlung(en).")
+@click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense"]), default="hybrid")
+@click.option("--batch", type=click.File("r", encoding="utf-8"), default=None, help="Eine Frage pro Zeile / one question per line.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def search(ctx, query, k, collection, mode, batch, as_json) -> None:
+    """Textstellen suchen (hybrid: BM25 + Vektoren)."""
+    if not query and batch is None:
+        raise click.UsageError("Frage oder --batch angeben / give a query or --batch")
+    retriever = _app(ctx).retriever
+    queries = [q.strip() for q in batch if q.strip()] if batch else [query]
+    for q in queries:
+        res = retriever.search(q, k=k, collections=list(collection) or None, mode=mode)
+        data = {"query": q, "hits": [hit_json(h) for h in res.hits]}
+        if as_json:
+            click.echo(json.dumps(data, ensure_ascii=False))
+            continue
+        click.echo(f"🔎 {q}  ({res.ms:.0f} ms)")
+        for n, h in enumerate(data["hits"], 1):
+            where = f"S. {h['page']}" if h["page"] else "–"
+            click.echo(f"[{n}] {h['title']} ({Path(h['source']).name}, {where})  {h['score']:.4f}")
+            click.echo("    " + h["text"][:240].replace("\n", " "))
+
+
+# -- doctor --------------------------------------------------------------
+@cli.command()
+@click.option("--repair/--no-repair", default=True, help="Gefundene Abweichungen reparieren.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
+    """Prüft, ob Katalog, Chroma und BM25 übereinstimmen (Exit 0 nur dann)."""
+    report = _app(ctx).kb.check(repair=repair)
+    _emit(report.as_dict(), as_json, lambda d: click.echo(json.dumps(d, ensure_ascii=False, indent=2)))
+    if not report.ok and not report.repaired:
+        ctx.exit(1)
+    if report.repaired and not _app(ctx).kb.check(repair=False).ok:
+        ctx.exit(1)
+
+
+def main() -> None:
+    cli(obj={})
+
+
+if __name__ == "__main__":
+    main()
