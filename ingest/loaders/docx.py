@@ -1,0 +1,201 @@
+"""DOCX loader: headings, paragraphs and tables in document order.
+
+Body elements are walked directly (not ``doc.paragraphs`` then ``doc.tables``)
+so a table stays under the heading it belongs to; the chunker derives the
+section of a citation from the preceding heading. Heading levels come from
+paragraph styles, resolved once per style (incl. inheritance and outline
+level) instead of once per paragraph, which keeps long documents fast.
+DOCX has no stable pages (layout happens in Word), so ``page`` is None.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from corpus.models import ExtractedDocument
+from ingest.loaders.blocks import BlockBuilder, sensible_title, title_from_text
+from ingest.loaders.limits import LoadLimits
+
+log = logging.getLogger(__name__)
+
+W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
+_HEADING_NAME_RE = re.compile(r"^(?:heading|überschrift|berschrift|titre|kop)\s*(\d)$", re.IGNORECASE)
+_TITLE_NAMES = {"title", "titel"}
+MAX_DEPTH = 30
+
+# Macro-enabled documents and templates share the document schema; python-docx
+# only registers the plain content type, so teach it the siblings once.
+_EXTRA_MAIN_TYPES = (
+    "application/vnd.ms-word.document.macroEnabled.main+xml",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.template.main+xml",
+    "application/vnd.ms-word.template.macroEnabledTemplate.main+xml",
+)
+
+
+def _open(path: Path):
+    import docx  # noqa: F401 - registers python-docx part classes
+    from docx.opc.part import PartFactory
+    from docx.package import Package
+    from docx.parts.document import DocumentPart
+
+    for ct in _EXTRA_MAIN_TYPES:
+        PartFactory.part_type_for.setdefault(ct, DocumentPart)
+    part = Package.open(str(path)).main_document_part
+    if not isinstance(part, DocumentPart):
+        raise ValueError(f"kein Word-Dokument (Inhaltstyp {part.content_type})")
+    return part.document
+
+
+def _style_levels(doc) -> tuple[dict[str, int], int]:
+    """Map paragraph style id -> heading level (0 = body text); also the default style's level."""
+    from docx.enum.style import WD_STYLE_TYPE
+
+    levels: dict[str, int] = {}
+    default = 0
+    for style in doc.styles:
+        try:
+            if style.type != WD_STYLE_TYPE.PARAGRAPH:
+                continue
+            level = 0
+            cur, depth = style, 0
+            while cur is not None and depth < 10 and not level:
+                level = _level_of(cur)
+                cur, depth = cur.base_style, depth + 1
+            levels[style.style_id] = level
+            if style.element.get(f"{W}default") in ("1", "true", "on"):
+                default = level
+        except Exception as exc:  # noqa: BLE001 - a broken style is just body text
+            log.debug("Formatvorlage ignoriert: %s", exc)
+    return levels, default
+
+
+def _level_of(style) -> int:
+    name = (style.name or "").strip()
+    m = _HEADING_NAME_RE.match(name)
+    if m:
+        return max(1, int(m.group(1)))
+    if name.lower() in _TITLE_NAMES:
+        return 1
+    return _outline_level(style.element.find(f"{W}pPr"))
+
+
+def _outline_level(ppr) -> int:
+    if ppr is None:
+        return 0
+    ol = ppr.find(f"{W}outlineLvl")
+    if ol is None:
+        return 0
+    try:
+        val = int(ol.get(f"{W}val"))
+    except (TypeError, ValueError):
+        return 0
+    return val + 1 if 0 <= val < 9 else 0
+
+
+_T, _TAB, _BR, _CR, _NBH = f"{W}t", f"{W}tab", f"{W}br", f"{W}cr", f"{W}noBreakHyphen"
+# Subtrees whose text is not part of the paragraph's running text.
+_SKIP = frozenset({f"{W}txbxContent", MC_FALLBACK, f"{W}del", f"{W}pPr", f"{W}rPr", f"{W}instrText"})
+
+
+def _run_text(el, parts: list[str], depth: int) -> None:
+    """Collect visible text of a paragraph, incl. hyperlinks, fields and tracked insertions.
+
+    python-docx's ``Paragraph.text`` only looks at direct runs and hyperlinks and
+    misses text inside tracked changes, smart tags and simple fields.
+    """
+    if depth > MAX_DEPTH:
+        return
+    for ch in el:
+        tag = ch.tag
+        if tag == _T:
+            parts.append(ch.text or "")
+        elif tag == _TAB:
+            parts.append("\t")
+        elif tag in (_BR, _CR):
+            parts.append("\n")
+        elif tag == _NBH:
+            parts.append("-")
+        elif tag in _SKIP or not isinstance(tag, str):
+            continue
+        else:
+            _run_text(ch, parts, depth + 1)
+
+
+def load_docx(path: Path, limits: LoadLimits) -> ExtractedDocument:
+    doc = _open(path)
+    levels, default_level = _style_levels(doc)
+    builder = BlockBuilder()
+    body = doc.element.body
+
+    def para_level(p) -> int:
+        ppr = p.find(f"{W}pPr")
+        if ppr is not None:
+            lvl = _outline_level(ppr)
+            if lvl:
+                return lvl
+            ps = ppr.find(f"{W}pStyle")
+            if ps is not None:
+                return levels.get(ps.get(f"{W}val"), 0)
+        return default_level
+
+    def para_text(p) -> str:
+        parts: list[str] = []
+        _run_text(p, parts, 0)
+        return "".join(parts)
+
+    def text_boxes(p, depth: int) -> None:
+        # Text boxes (flyers, forms) are invisible to Paragraph.text. The VML
+        # fallback repeats the DrawingML content, so it is skipped.
+        for box in p.iter(f"{W}txbxContent"):
+            anc, in_fallback = box.getparent(), False
+            while anc is not None and anc is not p:
+                if anc.tag == MC_FALLBACK:
+                    in_fallback = True
+                    break
+                anc = anc.getparent()
+            if not in_fallback:
+                walk(box, depth + 1)
+
+    def cell_text(tc) -> str:
+        return " ".join(t for t in (para_text(p) for p in tc.iter(f"{W}p")) if t.strip())
+
+    def table(tbl) -> None:
+        rows = []
+        for tr in tbl.iterchildren(f"{W}tr"):
+            cells = []
+            for tc in tr.iterchildren(f"{W}tc"):
+                tcpr = tc.find(f"{W}tcPr")
+                vmerge = tcpr.find(f"{W}vMerge") if tcpr is not None else None
+                if vmerge is not None and vmerge.get(f"{W}val") in (None, "continue"):
+                    cells.append("")  # continuation of a vertical merge: text is in the row above
+                    continue
+                cells.append(cell_text(tc))
+            rows.append(cells)
+        builder.add_table(rows)
+
+    def walk(container, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            return
+        for el in container.iterchildren():
+            tag = el.tag
+            if tag == f"{W}p":
+                level = para_level(el)
+                text = para_text(el)
+                if level:
+                    builder.add(text, kind="heading", level=min(level, 9))
+                else:
+                    builder.add(text)
+                text_boxes(el, depth)
+            elif tag == f"{W}tbl":
+                table(el)
+            elif tag in (f"{W}sdt", f"{W}sdtContent", f"{W}customXml", f"{W}ins", f"{W}smartTag"):
+                walk(el, depth + 1)
+
+    walk(body, 0)
+
+    title = sensible_title(doc.core_properties.title) or builder.first_heading()
+    if not title and builder.blocks:
+        title = title_from_text(builder.blocks[0].text)
+    return ExtractedDocument(format="docx", title=title, blocks=tuple(builder.blocks))

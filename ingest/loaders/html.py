@@ -1,0 +1,174 @@
+"""HTML loader: the page's own text, without site chrome, as plain text.
+
+Saved web pages carry menus, cookie banners and footers that are identical on
+every page; indexed, they drown real answers in boilerplate. Output is text
+only: markup never survives, so nothing a page contains can reach the UI as
+HTML (escaped text like "&lt;script&gt;" stays harmless text).
+"""
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from corpus.models import ExtractedDocument
+from ingest.loaders.blocks import BlockBuilder, one_line, sensible_title
+from ingest.loaders.limits import LoadLimits
+
+log = logging.getLogger(__name__)
+
+_DROP_TAGS = (
+    "script", "style", "nav", "aside", "form", "noscript", "svg", "iframe", "template", "object",
+    "embed", "canvas", "button", "select", "textarea", "input", "dialog", "map", "audio", "video", "head",
+)
+_CHROME_TAGS = ("header", "footer")  # dropped unless part of the article itself
+_CHROME_RE = re.compile(
+    r"(?:^|[\s_-])(?:nav|navbar|navigation|menu|menue|mainmenu|submenu|breadcrumbs?|cookies?|cookie\w*"
+    r"|consent|gdpr|skip(?:link)?s?|sidebar|social|share|sharing|pagination|pager|banner|toolbar"
+    r"|site-?header|site-?footer|newsletter|related)(?:$|[\s_-])",
+    re.IGNORECASE,
+)
+_CHROME_ROLES = {"navigation", "banner", "contentinfo", "search", "menu", "menubar", "dialog", "alert"}
+_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+_BLOCK_TAGS = frozenset({
+    "p", "div", "section", "article", "main", "body", "li", "ul", "ol", "dl", "dt", "dd", "blockquote",
+    "pre", "figure", "figcaption", "address", "hr", "center", "details", "summary", "caption",
+    "tr", "td", "th", "tbody", "thead", "tfoot", "fieldset", "legend", "header", "footer", "html",
+})
+MAX_DEPTH = 200
+
+
+def _parse(data: bytes):
+    from bs4 import BeautifulSoup
+
+    try:
+        return BeautifulSoup(data, "lxml")
+    except Exception as exc:  # noqa: BLE001 - lxml missing or choking: fall back to the stdlib parser
+        log.debug("lxml-Parser fehlgeschlagen, nutze html.parser: %s", exc)
+        return BeautifulSoup(data, "html.parser")
+
+
+def _is_chrome(tag) -> bool:
+    """Navigation, cookie banners, menus etc., judged by role, hidden state, class and id."""
+    attrs = tag.attrs or {}
+    role = attrs.get("role")
+    if isinstance(role, str) and role.strip().lower() in _CHROME_ROLES:
+        return True
+    if "hidden" in attrs or str(attrs.get("aria-hidden", "")).strip().lower() == "true":
+        return True
+    cls = attrs.get("class") or []
+    if isinstance(cls, str):
+        cls = cls.split()
+    ident = " ".join([*cls, str(attrs.get("id") or "")]).strip()
+    return bool(ident) and bool(_CHROME_RE.search(ident))
+
+
+def load_html(path: Path, limits: LoadLimits) -> ExtractedDocument:
+    from bs4 import Comment
+
+    soup = _parse(path.read_bytes())
+
+    title = ""
+    if soup.title and soup.title.string:
+        title = sensible_title(soup.title.get_text(" "))
+    first_h1 = soup.find("h1")
+
+    for name in _DROP_TAGS:
+        for tag in soup.find_all(name):
+            tag.decompose()
+    for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
+        comment.extract()
+
+    for tag in list(soup.find_all(_CHROME_TAGS)):
+        if not tag.decomposed and tag.find_parent(["article", "main"]) is None:
+            tag.decompose()
+    # Never drop the content container because a wrapper is named e.g. "nav-open".
+    keep: set[int] = set()
+    for content in soup.find_all(["main", "article"]):
+        keep.add(id(content))
+        keep.update(id(p) for p in content.parents)
+    for tag in list(soup.find_all(True)):
+        if tag.decomposed or id(tag) in keep or tag.name in ("html", "body"):
+            continue
+        if _is_chrome(tag):
+            tag.decompose()
+
+    root = soup.find("main") or soup.find(attrs={"role": "main"})
+    if root is None:
+        articles = soup.find_all("article")
+        root = articles[0] if len(articles) == 1 else None
+    if root is None:
+        root = soup.body or soup
+
+    builder = BlockBuilder()
+    _Walker(builder).run(root)
+
+    if not title:
+        h1 = first_h1 if first_h1 is not None and not first_h1.decomposed else soup.find("h1")
+        title = one_line(h1.get_text(" ")) if h1 is not None else ""
+    if not title:
+        title = builder.first_heading()
+    return ExtractedDocument(format="html", title=title[:200], blocks=tuple(builder.blocks))
+
+
+class _Walker:
+    """Flattens the DOM into blocks: inline text accumulates, block elements flush it."""
+
+    def __init__(self, builder: BlockBuilder) -> None:
+        self.builder = builder
+        self.buf: list[str] = []
+
+    def flush(self) -> None:
+        if self.buf:
+            self.builder.add(one_line("".join(self.buf)))
+            self.buf.clear()
+
+    def run(self, root) -> None:
+        self.walk(root, 0)
+        self.flush()
+
+    def walk(self, node, depth: int) -> None:
+        from bs4 import NavigableString, Tag
+        from bs4.element import CData, PreformattedString
+
+        for child in node.children:
+            if isinstance(child, NavigableString):
+                # Comments, doctypes, processing instructions are not page text; CDATA is.
+                if not isinstance(child, PreformattedString) or isinstance(child, CData):
+                    self.buf.append(str(child))
+                continue
+            if not isinstance(child, Tag):
+                continue
+            name = child.name
+            if name in _HEADINGS:
+                self.flush()
+                self.builder.add(child.get_text(" "), kind="heading", level=_HEADINGS[name])
+            elif name == "table" and not _is_layout_table(child):
+                self.flush()
+                self.builder.add_table(_table_rows(child))
+            elif name == "br":
+                self.buf.append(" ")
+            elif name in _BLOCK_TAGS or name == "table":
+                self.flush()
+                if depth < MAX_DEPTH:
+                    self.walk(child, depth + 1)
+                self.flush()
+            elif depth < MAX_DEPTH:
+                self.walk(child, depth + 1)
+
+
+def _is_layout_table(table) -> bool:
+    """Old sites lay out whole pages with tables; those are walked as text, not rows."""
+    return table.find(["p", "div", "table", "h1", "h2", "h3", "ul", "ol"]) is not None
+
+
+def _table_rows(table) -> list[list[str]]:
+    rows = []
+    for tr in table.find_all("tr"):
+        if tr.find_parent("table") is not table:
+            continue
+        rows.append([cell.get_text(" ") for cell in tr.find_all(["td", "th"], recursive=False)])
+    caption = table.find("caption")
+    if caption is not None:
+        rows.insert(0, [caption.get_text(" ")])
+    return rows
