@@ -67,6 +67,7 @@ class HybridRetriever:
         dense = self.kb.dense_search(query, n, flt or None) if mode in ("hybrid", "dense") else []
         bm25_rank = {cid: r for r, (cid, _) in enumerate(bm25, start=1)}
         dense_rank = {cid: r for r, (cid, _) in enumerate(dense, start=1)}
+        dense_score = dict(dense)
         if mode == "hybrid":
             fused = rrf_fuse([[c for c, _ in bm25], [c for c, _ in dense]], k=self.rrf_k,
                              weights=[self.bm25_weight, self.dense_weight])
@@ -76,7 +77,8 @@ class HybridRetriever:
         top = fused[: k * 3]
         chunks = self.kb.catalog.chunks_by_ids([cid for cid, _ in top])
         hits = [
-            Hit(chunk=chunks[cid], score=score, bm25_rank=bm25_rank.get(cid), dense_rank=dense_rank.get(cid))
+            Hit(chunk=chunks[cid], score=score, bm25_rank=bm25_rank.get(cid), dense_rank=dense_rank.get(cid),
+                dense_score=dense_score.get(cid))
             for cid, score in top
             if cid in chunks
         ][:k]

@@ -128,3 +128,31 @@ class App:
         r = self.settings.retrieval
         return HybridRetriever(self.kb, k=r.k, candidates=r.candidates, rrf_k=r.rrf_k,
                                dense_weight=r.dense_weight, bm25_weight=r.bm25_weight)
+
+    # -- answering ---------------------------------------------------------
+    @cached_property
+    def _chat_models(self) -> dict:
+        return {}
+
+    def chat_model(self, key: str):
+        """The chat model of a profile, built once (``None`` for extractive)."""
+        if key not in self._chat_models:
+            from assistant.llm.backends import build_chat_model
+
+            profile = self.settings.llm.models[key]
+            self._chat_models[key] = build_chat_model(profile, models_dir=self.settings.models_dir,
+                                                      threads=self.settings.llm.threads)
+        return self._chat_models[key]
+
+    @cached_property
+    def assistant(self):
+        from assistant.chain import Assistant
+
+        return Assistant(self.retriever, self.settings, self.chat_model, policy=self.policy)
+
+    @property
+    def policy(self):
+        """The Ampel policy step (None disables it: only for unit tests of the bare chain)."""
+        from assistant.policy_step import PolicyStep
+
+        return PolicyStep(self.catalog, self.settings)

@@ -82,6 +82,7 @@ class Hit:
     score: float
     bm25_rank: int | None = None
     dense_rank: int | None = None
+    dense_score: float | None = None
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -1,0 +1,408 @@
+"""The answer chain: rewrite → retrieve → policy → evidence → prompt → stream → check citations.
+
+``Assistant.stream`` yields events so that a UI can show the sources as soon as retrieval
+is done and the answer token by token; ``Assistant.answer`` collects them into one
+:class:`AnswerResult`. False refusals and invented answers are the two errors to
+minimise: the model reads only selected evidence, an answer must cite a given source
+(or be attributable to one), and when the model refuses although retrieval is confident,
+the evidence itself is given as an extractive answer.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+from langchain_core.output_parsers import StrOutputParser
+
+from assistant.citations import REFUSAL, attribute, is_refusal, parse_citations, strip_invalid_citations
+from assistant.evidence import Evidence, content_stems, coverage, select_evidence
+from assistant.prompting import NO_DOCS_PROMPT, REWRITE_PROMPT, answer_messages, history_text, render
+from assistant.retrieval import HybridRetriever
+from assistant.settings import ModelProfile, Settings
+from corpus.models import Hit
+
+log = logging.getLogger(__name__)
+
+FOLLOW_UP = re.compile(r"^(und|aber|also|oder|auch)\b|\b(das|dies|diese[rsmn]?|dort|da|es|sie|er|ihn|ihm|davon|dazu|darüber|damit|dafür|denen|deren)\b",
+                       re.IGNORECASE)
+
+
+@dataclass
+class Citation:
+    n: int
+    doc_id: str
+    source: str
+    title: str
+    page: int | None
+    snippet: str
+    score: float
+    section: str | None = None
+
+
+@dataclass
+class PassageTrace:
+    """Everything a trainer needs to see why a passage was (not) used."""
+
+    doc_id: str
+    source: str
+    title: str
+    page: int | None
+    text: str
+    fused_score: float
+    bm25_rank: int | None
+    dense_rank: int | None
+    dense_score: float | None
+    in_prompt: bool
+    n: int | None = None
+    removed_reason: str | None = None
+
+
+@dataclass
+class AnswerResult:
+    question: str
+    answer: str = ""
+    citations: list[Citation] = field(default_factory=list)
+    refused: bool = False
+    mode: str = ""
+    model: str = ""
+    zone: str = "green"
+    standalone_question: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+    passages: list[PassageTrace] = field(default_factory=list)
+    prompt: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    fallback: str | None = None
+    policy: dict[str, Any] = field(default_factory=dict)
+    raw_answer: str = ""
+
+    def as_dict(self, trace: bool = False) -> dict:
+        d = asdict(self)
+        if not trace:
+            for key in ("passages", "prompt", "raw_answer"):
+                d.pop(key)
+        return d
+
+
+def citation_for(ev: Evidence) -> Citation:
+    c = ev.hit.chunk
+    return Citation(n=ev.n, doc_id=c.doc_id, source=c.source, title=c.title, page=c.page,
+                    snippet=ev.text[:400], score=round(ev.hit.score, 6), section=c.section)
+
+
+class PolicyBlocked(Exception):
+    pass
+
+
+class Assistant:
+    """Answers questions from the knowledge base. ``models`` maps a profile key to a chat model
+    (``None`` = extractive); it is called lazily so an unused model is never loaded."""
+
+    def __init__(
+        self,
+        retriever: HybridRetriever,
+        settings: Settings,
+        model_for: Callable[[str], Any],
+        *,
+        policy: Callable[..., Any] | None = None,
+    ) -> None:
+        self.retriever = retriever
+        self.settings = settings
+        self.model_for = model_for
+        self.policy = policy
+
+    # -- helpers -------------------------------------------------------------
+    def profile(self, key: str | None) -> tuple[str, ModelProfile]:
+        key = key or self.settings.llm.default
+        try:
+            return key, self.settings.llm.models[key]
+        except KeyError:
+            raise ValueError(f"Unbekanntes Modell / unknown model: {key}") from None
+
+    @staticmethod
+    def _count(model) -> Callable[[str], int]:
+        counter = getattr(model, "count_tokens", None)
+        if counter is None:
+            return lambda t: max(1, len(t) // 4)
+        return counter
+
+    def rewrite(self, question: str, history: Sequence[tuple[str, str]], model) -> str:
+        """A standalone question for retrieval. Only follow-ups are rewritten (saves a model call)."""
+        if not history or not FOLLOW_UP.search(question) and len(question.split()) > 6:
+            return question
+        last_user = history[-1][0]
+        if model is None:
+            return f"{last_user} {question}"
+        try:
+            out = (REWRITE_PROMPT | model | StrOutputParser()).invoke(
+                {"history": history_text(history), "question": question}, config={"max_tokens": 60}
+            ).strip().strip('"„“')
+        except Exception as exc:  # rewriting is an optimisation: never fail the answer for it
+            log.warning("rewrite failed: %s", exc)
+            return f"{last_user} {question}"
+        return out if 3 < len(out) < 400 else f"{last_user} {question}"
+
+    # -- the chain -------------------------------------------------------------
+    def stream(
+        self,
+        question: str,
+        history: Sequence[tuple[str, str]] = (),
+        *,
+        model: str | None = None,
+        collections: Sequence[str] | None = None,
+        k: int | None = None,
+        use_documents: bool = True,
+        confirmed: bool = False,
+        budget_tokens: int | None = None,
+    ) -> Iterator[dict]:
+        """Yield events: ``sources`` (after retrieval), ``token`` (answer text), ``notice``, ``done``."""
+        question = question.strip()
+        if not question:
+            raise ValueError("Leere Frage / empty question")
+        t_start = time.perf_counter()
+        key, profile = self.profile(model)
+        res = AnswerResult(question=question, mode=profile.mode, model=profile.label or key, zone=profile.zone)
+        llm = None
+        if profile.mode != "extractive":
+            try:
+                llm = self.model_for(key)
+            except Exception as exc:
+                res.fallback = f"Modell nicht verfügbar: {exc}"
+                res.notices.append("Das Sprachmodell ist nicht verfügbar; die Antwort besteht nur aus Textstellen.")
+
+        # 0. policy on the question itself (personal data to yellow/red models)
+        if self.policy is not None:
+            decision = self.policy(question=question, zone=profile.zone, passages=None, confirmed=confirmed)
+            res.policy = decision
+            if decision.get("action") == "block" or (decision.get("action") == "warn" and not confirmed):
+                res.refused = True
+                res.answer = " ".join(decision.get("messages_de") or ["Anfrage blockiert."])
+                res.notices.extend(decision.get("messages_de") or [])
+                res.timings["total_ms"] = _ms(t_start)
+                yield {"type": "done", "result": res}
+                return
+
+        if not use_documents:
+            yield from self._no_documents(question, llm, res, t_start)
+            return
+
+        # 1. standalone question
+        t = time.perf_counter()
+        standalone = self.rewrite(question, history, llm)
+        res.standalone_question = standalone
+        res.timings["rewrite_ms"] = _ms(t)
+
+        # 2. retrieval
+        t_ret = time.perf_counter()
+        n_pass = k or self.settings.llm.passages
+        result = self.retriever.search(standalone, k=max(n_pass + 2, self.retriever.k), collections=collections,
+                                       wait_for_index=False)
+        hits = list(result.hits)
+        res.timings["retrieve_ms"] = _ms(t_ret)
+
+        # 3. Ampel: passages the chosen model may not see never reach it
+        removed: dict[str, str] = {}
+        if self.policy is not None and hits:
+            decision = self.policy(question=question, zone=profile.zone, passages=hits, confirmed=True)
+            allowed_ids = {h.chunk.chunk_id for h in decision.get("allowed", hits)}
+            for h in hits:
+                if h.chunk.chunk_id not in allowed_ids:
+                    removed[h.chunk.chunk_id] = "Ampel"
+            hits = [h for h in hits if h.chunk.chunk_id in allowed_ids]
+            res.notices.extend(decision.get("messages_de") or [])
+            res.policy = {k2: v for k2, v in decision.items() if k2 not in ("allowed",)}
+
+        # 4. evidence within the token budget
+        count = self._count(llm)
+        budget = budget_tokens or self.settings.llm.prompt_budget_tokens
+        evidence, dropped = select_evidence(standalone, hits, budget_tokens=budget, count=count, max_passages=n_pass)
+        in_prompt = {ev.hit.chunk.chunk_id: ev.n for ev in evidence}
+        res.passages = [self._trace(h, in_prompt, removed) for h in result.hits]
+        res.citations = [citation_for(ev) for ev in evidence]
+        if dropped and len(evidence) < n_pass:
+            res.notices.append(f"{len(dropped)} weitere Textstelle(n) passten nicht mehr in das Kontextfenster.")
+        messages = answer_messages(standalone if history else question, evidence)
+        res.prompt = render(messages)
+        res.timings["prepare_ms"] = _ms(t_ret)
+        yield {"type": "sources", "citations": res.citations, "passages": res.passages}
+
+        if not evidence:
+            res.refused = True
+            res.answer = REFUSAL
+            res.timings["total_ms"] = _ms(t_start)
+            yield {"type": "done", "result": res}
+            return
+
+        q_stems = content_stems(standalone)
+        best_cov = max(ev.coverage for ev in evidence)
+        confident = self._confident(evidence, q_stems)
+        min_score = self.settings.llm.refusal_min_score
+        best_dense = max((ev.hit.dense_score or 0.0) for ev in evidence)
+        if min_score and best_dense < min_score:
+            res.refused = True
+            res.answer = self._refusal_with_passages(evidence)
+            res.notices.append("Die gefundenen Textstellen passen nur schwach zur Frage.")
+            res.timings["total_ms"] = _ms(t_start)
+            yield {"type": "done", "result": res}
+            return
+
+        # 5. generation (or extractive)
+        if llm is None:
+            res.answer, res.refused = self._extractive(evidence, q_stems)
+            if profile.mode != "extractive" and res.fallback:
+                res.mode = "extractive"
+            for i in range(0, len(res.answer), 24):
+                yield {"type": "token", "text": res.answer[i : i + 24]}
+            res.timings["total_ms"] = _ms(t_start)
+            yield {"type": "done", "result": res}
+            return
+
+        res.prompt_tokens = count(res.prompt)
+        t_gen = time.perf_counter()
+        parts: list[str] = []
+        try:
+            for chunk in llm.stream(messages):
+                text = chunk.content if isinstance(chunk.content, str) else str(chunk.content)
+                if not text:
+                    continue
+                if not parts:
+                    res.timings["first_token_ms"] = _ms(t_start)
+                    res.timings["prompt_eval_ms"] = _ms(t_gen)
+                parts.append(text)
+                yield {"type": "token", "text": text}
+        except Exception as exc:
+            log.warning("generation failed (%s): %s", type(exc).__name__, exc)
+            res.fallback = f"{type(exc).__name__}: {exc}"[:300]
+            res.mode = "extractive"
+            res.notices.append("Das Sprachmodell ist nicht erreichbar; die Antwort besteht nur aus Textstellen.")
+            res.answer, res.refused = self._extractive(evidence, q_stems)
+            yield {"type": "reset", "text": res.answer}
+            res.timings["total_ms"] = _ms(t_start)
+            yield {"type": "done", "result": res}
+            return
+        raw = "".join(parts).strip()
+        res.raw_answer = raw
+        res.completion_tokens = count(raw) if raw else 0
+        res.timings["generate_ms"] = _ms(t_gen)
+
+        # 6. citations and refusal
+        self._finish(res, raw, evidence, q_stems, confident, best_cov)
+        if res.answer != raw:
+            yield {"type": "reset", "text": res.answer}
+        res.timings["total_ms"] = _ms(t_start)
+        yield {"type": "done", "result": res}
+
+    def answer(self, question: str, history: Sequence[tuple[str, str]] = (), **kwargs) -> AnswerResult:
+        result = None
+        for event in self.stream(question, history, **kwargs):
+            if event["type"] == "done":
+                result = event["result"]
+        assert result is not None
+        return result
+
+    # -- pieces ----------------------------------------------------------------
+    @staticmethod
+    def _trace(h: Hit, in_prompt: dict[str, int], removed: dict[str, str]) -> PassageTrace:
+        c = h.chunk
+        return PassageTrace(doc_id=c.doc_id, source=c.source, title=c.title, page=c.page, text=c.text,
+                            fused_score=round(h.score, 6), bm25_rank=h.bm25_rank, dense_rank=h.dense_rank,
+                            dense_score=None if h.dense_score is None else round(h.dense_score, 4),
+                            in_prompt=c.chunk_id in in_prompt, n=in_prompt.get(c.chunk_id),
+                            removed_reason=removed.get(c.chunk_id))
+
+    @staticmethod
+    def _confident(evidence: Sequence[Evidence], q_stems: Sequence[str]) -> bool:
+        """Retrieval is confident when both retrievers agree on a top passage that covers the question."""
+        if not q_stems:
+            return False
+        top = evidence[0]
+        agree = (top.hit.bm25_rank or 99) <= 3 and (top.hit.dense_rank or 99) <= 3
+        return agree and top.coverage >= 0.75
+
+    def _extractive(self, evidence: Sequence[Evidence], q_stems: Sequence[str]) -> tuple[str, bool]:
+        """Compose an answer from the best evidence sentences, each with its citation."""
+        scored = []
+        for ev in evidence:
+            for sent in re.split(r"(?<=[.!?])\s+| … ", ev.text):
+                sent = sent.strip(" …")
+                if len(sent) < 15:
+                    continue
+                cov = coverage(q_stems, sent)
+                scored.append((cov, -ev.n, sent, ev.n))
+        scored.sort(reverse=True)
+        picked = [s for s in scored if s[0] > 0][:2]
+        if not picked:
+            return self._refusal_with_passages(evidence), True
+        body = " ".join(f"{sent} [{n}]" for _, _, sent, n in picked)
+        return f"Laut den Dokumenten: {body}", False
+
+    @staticmethod
+    def _refusal_with_passages(evidence: Sequence[Evidence]) -> str:
+        from assistant.prompting import source_label
+
+        lines = [REFUSAL, "", "Am nächsten kommen diese Textstellen:"]
+        for ev in evidence[:3]:
+            lines.append(f"[{ev.n}] {source_label(ev)}: „{ev.text[:160]}…“")
+        return "\n".join(lines)
+
+    def _finish(self, res: AnswerResult, raw: str, evidence: Sequence[Evidence], q_stems, confident: bool,
+                best_cov: float) -> None:
+        valid = {ev.n for ev in evidence}
+        cited = [n for n in parse_citations(raw) if n in valid]
+        answer = strip_invalid_citations(raw, valid)
+        if is_refusal(answer) and not cited:
+            if confident:
+                res.answer, res.refused = self._extractive(evidence, q_stems)
+                if not res.refused:
+                    res.notices.append("Das Modell fand keine Antwort; hier die passendste Textstelle.")
+                return
+            res.refused = True
+            res.answer = self._refusal_with_passages(evidence)
+            return
+        if not cited:
+            n, share = attribute(answer, [ev.text for ev in evidence], content_stems)
+            if n is not None and share >= 0.5:
+                answer = f"{answer} [{n}]"
+                cited = [n]
+            elif confident:
+                res.answer, res.refused = self._extractive(evidence, q_stems)
+                return
+            else:
+                res.refused = True
+                res.answer = self._refusal_with_passages(evidence)
+                res.notices.append("Die Antwort des Modells war nicht durch Quellen belegt und wurde verworfen.")
+                return
+        res.answer = answer
+        res.refused = False
+        # keep only cited sources first, then the rest as "weitere Quellen"
+        order = {n: i for i, n in enumerate(cited)}
+        res.citations.sort(key=lambda c: (order.get(c.n, 99), c.n))
+
+    def _no_documents(self, question: str, llm, res: AnswerResult, t_start: float) -> Iterator[dict]:
+        """Comparison for trainers: the same model without documents (shows invented answers)."""
+        res.standalone_question = question
+        yield {"type": "sources", "citations": [], "passages": []}
+        if llm is None:
+            res.answer = "Ohne Dokumente und ohne Sprachmodell gibt es keine Antwort."
+            res.refused = True
+        else:
+            messages = NO_DOCS_PROMPT.format_messages(question=question)
+            res.prompt = render(messages)
+            parts = []
+            for chunk in llm.stream(messages):
+                if chunk.content:
+                    if not parts:
+                        res.timings["first_token_ms"] = _ms(t_start)
+                    parts.append(str(chunk.content))
+                    yield {"type": "token", "text": str(chunk.content)}
+            res.answer = "".join(parts).strip()
+        res.timings["total_ms"] = _ms(t_start)
+        yield {"type": "done", "result": res}
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 1)

@@ -1,0 +1,1 @@
+"""LLM backends, each behind a `mode`, imported lazily."""

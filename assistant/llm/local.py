@@ -1,0 +1,84 @@
+"""In-process llama.cpp chat model (mode ``local``, the green zone) as a LangChain chat model.
+
+llama-cpp-python is imported only when the model is first used. One model instance
+serves one generation at a time (a lock): on 2 cores parallel generations would only
+slow each other down; the portal queues requests instead.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict, PrivateAttr
+
+log = logging.getLogger(__name__)
+
+_ROLE = {"human": "user", "ai": "assistant", "system": "system"}
+
+
+class LocalLlamaChat(BaseChatModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model_path: str
+    n_ctx: int = 4096
+    n_threads: int = 2
+    temperature: float = 0.0
+    max_tokens: int = 300
+    _llama: Any = PrivateAttr(default=None)
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+    _load_lock: Any = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "llama-cpp-local"
+
+    @property
+    def llama(self):
+        if self._llama is None:
+            with self._load_lock:
+                if self._llama is None:
+                    if not Path(self.model_path).is_file():
+                        raise FileNotFoundError(
+                            f"Sprachmodell fehlt: {self.model_path}. Bitte `kiportal models prepare` ausführen."
+                        )
+                    from llama_cpp import Llama
+
+                    log.info("loading GGUF %s", self.model_path)
+                    self._llama = Llama(
+                        model_path=self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads,
+                        n_batch=512, verbose=False, seed=0,
+                    )
+        return self._llama
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    @staticmethod
+    def _messages(messages: list[BaseMessage]) -> list[dict]:
+        return [{"role": _ROLE.get(m.type, "user"), "content": str(m.content)} for m in messages]
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        text = "".join(c.message.content for c in self._stream(messages, stop, run_manager, **kwargs))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        llama = self.llama
+        with self._lock:
+            for part in llama.create_chat_completion(
+                messages=self._messages(messages), stream=True, temperature=self.temperature,
+                max_tokens=kwargs.get("max_tokens", self.max_tokens), stop=stop, seed=0,
+            ):
+                delta = part["choices"][0]["delta"].get("content")
+                if delta:
+                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
+                    if run_manager:
+                        run_manager.on_llm_new_token(delta, chunk=chunk)
+                    yield chunk
