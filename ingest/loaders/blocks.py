@@ -81,6 +81,7 @@ _NUMBERED_RE = re.compile(
     r"|(?P<art>(?:Art\.|Artikel|Teil|Abschnitt|Kapitel|Anlage)\s+\d{1,3}[a-z]?)"
     r")\s+(?P<title>[^\W\d_][^\n]{1,})$"
 )
+_DATE_RE = re.compile(r"\d{4}|\b\d{1,2}\.\s*\w")  # "Vom 8. Juli 2024" is a date line, not a heading
 _TERMINAL_PUNCT = (".", ",", ";", "!", "?")
 
 
@@ -114,7 +115,7 @@ def heading_level(line: str, *, standalone: bool = False) -> int:
     upper = sum(1 for c in letters if c.isupper())
     if len(letters) >= 4 and upper / len(letters) >= 0.9 and len(line) <= 60:
         return 1
-    if standalone and len(line) <= 60 and len(line.split()) <= 8 and line[0].isupper():
+    if standalone and len(line) <= 60 and len(line.split()) <= 8 and line[0].isupper() and not _DATE_RE.search(line):
         return 2
     return 0
 
@@ -155,8 +156,10 @@ class BlockBuilder:
 
 _JUNK_TITLE_RE = re.compile(
     r"^(?:microsoft (?:word|powerpoint|excel) - .*|untitled.*|unbenannt.*|ohne titel|titel|title"
-    r"|dokument\d*|document\d*|präsentation\d*|presentation\d*|folie \d+)$"
-    r"|\.(?:docx?|pptx?|xlsx?|pdf|odt|rtf|indd|qxp|tmp|txt)$",
+    r"|dokument\s*\d*|document\s*\d*|präsentation\s*\d*|presentation\s*\d*|folie\s*\d*|seite\s*\d*"
+    r"|powerpoint-präsentation|powerpoint presentation|vordruck|vorlage|template|slide\s*\d*)$"
+    r"|durch klicken hinzufügen|click to add"
+    r"|\.(?:docx?|dotx?|pptx?|potx?|xlsx?|pdf|odt|rtf|indd|qxp|qxd|tmp|txt|pages|numbers|key|ai|psd|html?)$",
     re.IGNORECASE,
 )
 
@@ -174,6 +177,8 @@ def sensible_title(title: object) -> str:
         return ""
     if _JUNK_TITLE_RE.search(t):
         return ""
+    if " " not in t and re.search(r"[_\d]", t):
+        return ""  # "Antrag_Modellprojekte_SC", "Postkarten_v5-cc18-web": a file name, not a title
     return t[:MAX_TITLE_CHARS]
 
 

@@ -48,12 +48,12 @@ def _open(path: Path):
     return part.document
 
 
-def _style_levels(doc) -> tuple[dict[str, int], int]:
-    """Map paragraph style id -> heading level (0 = body text); also the default style's level."""
+def _style_levels(doc) -> tuple[dict[str, int], str | None]:
+    """Map paragraph style id -> heading level (0 = body text); also the default paragraph style id."""
     from docx.enum.style import WD_STYLE_TYPE
 
     levels: dict[str, int] = {}
-    default = 0
+    default: str | None = None
     for style in doc.styles:
         try:
             if style.type != WD_STYLE_TYPE.PARAGRAPH:
@@ -65,7 +65,7 @@ def _style_levels(doc) -> tuple[dict[str, int], int]:
                 cur, depth = cur.base_style, depth + 1
             levels[style.style_id] = level
             if style.element.get(f"{W}default") in ("1", "true", "on"):
-                default = level
+                default = style.style_id
         except Exception as exc:  # noqa: BLE001 - a broken style is just body text
             log.debug("Formatvorlage ignoriert: %s", exc)
     return levels, default
@@ -123,11 +123,117 @@ def _run_text(el, parts: list[str], depth: int) -> None:
             _run_text(ch, parts, depth + 1)
 
 
+class _Para:
+    """A body paragraph before heading levels are final (they may depend on the whole document)."""
+
+    __slots__ = ("text", "level", "size", "bold")
+
+    def __init__(self, text: str, level: int, size: int | None, bold: bool) -> None:
+        self.text, self.level, self.size, self.bold = text, level, size, bold
+
+
+def _on(el) -> bool:
+    """A WordprocessingML toggle property (``<w:b/>``, ``<w:b w:val="0"/>``) is on?"""
+    return el is not None and el.get(f"{W}val") not in ("0", "false", "off")
+
+
+def _run_format(p, style_size: int | None, style_bold: bool) -> tuple[int | None, bool]:
+    """Largest font size (half-points) and whether all visible text is bold."""
+    size: int | None = None
+    all_bold = True
+    seen = False
+    for r in p.iter(f"{W}r"):
+        if not any((t.text or "").strip() for t in r.iterchildren(_T)):
+            continue
+        seen = True
+        rpr = r.find(f"{W}rPr")
+        sz = rpr.find(f"{W}sz") if rpr is not None else None
+        try:
+            rsize = int(sz.get(f"{W}val")) if sz is not None else style_size
+        except (TypeError, ValueError):
+            rsize = style_size
+        if rsize is not None and (size is None or rsize > size):
+            size = rsize
+        b = rpr.find(f"{W}b") if rpr is not None else None
+        if not (_on(b) if b is not None else style_bold):
+            all_bold = False
+    return size, (all_bold and seen)
+
+
+def _default_size(doc) -> int | None:
+    """Font size from ``w:docDefaults``: what a run without any size setting gets."""
+    try:
+        sz = doc.styles.element.find(f"{W}docDefaults/{W}rPrDefault/{W}rPr/{W}sz")
+        return int(sz.get(f"{W}val")) if sz is not None else None
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _style_fonts(doc) -> dict[str, tuple[int | None, bool]]:
+    """Style id -> (font size in half-points, bold), following ``basedOn`` inheritance."""
+    out: dict[str, tuple[int | None, bool]] = {"": (_default_size(doc), False)}
+    for style in doc.styles:
+        size, bold = None, None
+        cur, depth = style, 0
+        try:
+            while cur is not None and depth < 10 and (size is None or bold is None):
+                rpr = cur.element.find(f"{W}rPr")
+                if rpr is not None:
+                    sz = rpr.find(f"{W}sz")
+                    if size is None and sz is not None:
+                        try:
+                            size = int(sz.get(f"{W}val"))
+                        except (TypeError, ValueError):
+                            pass
+                    b = rpr.find(f"{W}b")
+                    if bold is None and b is not None:
+                        bold = _on(b)
+                cur, depth = cur.base_style, depth + 1
+            out[style.style_id] = (size if size is not None else out[""][0], bool(bold))
+        except Exception as exc:  # noqa: BLE001 - a broken style just has no font info
+            log.debug("Formatvorlage ohne Schriftinfo: %s", exc)
+    return out
+
+
+_HEADING_END = (".", ",", ";")  # "Was ist BärGPT?" is a fine heading; a sentence is not
+
+
+def _visual_levels(items: list) -> dict[int, int]:
+    """Heading levels from font size for documents that never use heading styles.
+
+    Many municipal Word files format headings by hand (bigger font, bold).
+    Without this they would have no sections at all. Sizes clearly above the
+    dominant body size become levels 1..n (largest first); short all-bold
+    paragraphs become the level below.
+    """
+    weight: dict[int, int] = {}
+    for it in items:
+        if isinstance(it, _Para) and it.size:
+            weight[it.size] = weight.get(it.size, 0) + len(it.text)
+    if not weight:
+        return {}
+    body = max(weight, key=weight.get)
+    bigger = sorted({sz for sz in weight if sz >= body * 1.15}, reverse=True)[:5]
+    return {sz: i + 1 for i, sz in enumerate(bigger)}
+
+
+def _looks_like_heading_text(text: str) -> bool:
+    text = text.strip()
+    return 3 <= len(text) <= 150 and not text.endswith(_HEADING_END) and sum(c.isalpha() for c in text) >= 3
+
+
 def load_docx(path: Path, limits: LoadLimits) -> ExtractedDocument:
     doc = _open(path)
-    levels, default_level = _style_levels(doc)
-    builder = BlockBuilder()
+    levels, default_style = _style_levels(doc)
+    default_level = levels.get(default_style or "", 0)
+    fonts = _style_fonts(doc)
     body = doc.element.body
+    items: list = []  # _Para or ("table", rows), in document order
+
+    def para_style(p) -> str | None:
+        ppr = p.find(f"{W}pPr")
+        ps = ppr.find(f"{W}pStyle") if ppr is not None else None
+        return ps.get(f"{W}val") if ps is not None else default_style
 
     def para_level(p) -> int:
         ppr = p.find(f"{W}pPr")
@@ -173,7 +279,7 @@ def load_docx(path: Path, limits: LoadLimits) -> ExtractedDocument:
                     continue
                 cells.append(cell_text(tc))
             rows.append(cells)
-        builder.add_table(rows)
+        items.append(("table", rows))
 
     def walk(container, depth: int) -> None:
         if depth > MAX_DEPTH:
@@ -181,12 +287,11 @@ def load_docx(path: Path, limits: LoadLimits) -> ExtractedDocument:
         for el in container.iterchildren():
             tag = el.tag
             if tag == f"{W}p":
-                level = para_level(el)
                 text = para_text(el)
-                if level:
-                    builder.add(text, kind="heading", level=min(level, 9))
-                else:
-                    builder.add(text)
+                if text.strip():
+                    ssize, sbold = fonts.get(para_style(el) or "", (None, False))
+                    size, bold = _run_format(el, ssize, sbold)
+                    items.append(_Para(text, para_level(el), size, bold))
                 text_boxes(el, depth)
             elif tag == f"{W}tbl":
                 table(el)
@@ -194,6 +299,25 @@ def load_docx(path: Path, limits: LoadLimits) -> ExtractedDocument:
                 walk(el, depth + 1)
 
     walk(body, 0)
+
+    styled = any(isinstance(it, _Para) and it.level for it in items)
+    visual = {} if styled else _visual_levels(items)
+    bold_level = len(visual) + 1
+    builder = BlockBuilder()
+    for it in items:
+        if not isinstance(it, _Para):
+            builder.add_table(it[1])
+            continue
+        level = it.level
+        if not styled and _looks_like_heading_text(it.text):
+            if it.size in visual:
+                level = visual[it.size]
+            elif it.bold and len(it.text.strip()) <= 100 and not it.text.rstrip().endswith(":"):
+                level = bold_level
+        if level:
+            builder.add(it.text, kind="heading", level=min(level, 9))
+        else:
+            builder.add(it.text)
 
     title = sensible_title(doc.core_properties.title) or builder.first_heading()
     if not title and builder.blocks:

@@ -14,6 +14,7 @@ from pathlib import Path
 from corpus.models import ExtractedDocument
 from ingest.loaders.blocks import BlockBuilder, one_line, sensible_title
 from ingest.loaders.limits import LoadLimits
+from ingest.loaders.markdown import LIQUID_RE, parse_front_matter
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +67,19 @@ def _is_chrome(tag) -> bool:
 def load_html(path: Path, limits: LoadLimits) -> ExtractedDocument:
     from bs4 import Comment
 
-    soup = _parse(path.read_bytes())
+    data = path.read_bytes()
+    # Jekyll/Hugo page sources: YAML front matter and template tags are not page text.
+    fm_title = ""
+    if data.lstrip(b"\xef\xbb\xbf").startswith(b"---"):
+        text = data.decode("utf-8", errors="replace").lstrip("\ufeff")
+        fm_title, text = parse_front_matter(text.replace("\r\n", "\n"))
+        data = LIQUID_RE.sub("", text).encode("utf-8")
+    elif b"{%" in data:
+        data = LIQUID_RE.sub("", data.decode("utf-8", errors="replace")).encode("utf-8")
+    soup = _parse(data)
 
-    title = ""
-    if soup.title and soup.title.string:
+    title = sensible_title(fm_title)
+    if not title and soup.title is not None:
         title = sensible_title(soup.title.get_text(" "))
     first_h1 = soup.find("h1")
 

@@ -25,6 +25,12 @@ _HR_RE = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 _FENCE_RE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _TABLE_SEP_RE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
 _HTML_COMMENT_RE = re.compile(r"<!--.*?-->", re.DOTALL)
+# Jekyll/Liquid template tags ({% include ... %}) are site machinery, never content.
+LIQUID_RE = re.compile(r"\{%-?.*?-?%\}|\{\{-?.*?-?\}\}", re.DOTALL)
+# Converter output sometimes flattens a page into one line: "…Wahlperiode   ## des Abgeordneten …".
+_INLINE_ATX_RE = re.compile(r"[ \t]{3,}(?=#{1,6} )")
+_GAP_RE = re.compile(r"[ \t]{3,}")
+MAX_HEADING_CHARS = 150
 
 _INLINE_SUBS = (
     (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # images -> alt text
@@ -71,6 +77,8 @@ def load_markdown(path: Path, limits: LoadLimits) -> ExtractedDocument:
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
     fm_title, text = parse_front_matter(text)
     text = _HTML_COMMENT_RE.sub("", text)
+    text = LIQUID_RE.sub("", text)
+    text = _INLINE_ATX_RE.sub("\n", text)
 
     builder = BlockBuilder()
     para: list[str] = []
@@ -112,7 +120,18 @@ def load_markdown(path: Path, limits: LoadLimits) -> ExtractedDocument:
         m = _ATX_RE.match(line)
         if m:
             flush()
-            builder.add(inline(m.group(2) or ""), kind="heading", level=len(m.group(1)))
+            heading, rest = m.group(2) or "", ""
+            if len(heading) > MAX_HEADING_CHARS:
+                # A "heading" running on for a page is a flattened block: keep its first
+                # segment as the heading if that is a real title, the rest as text.
+                head = _GAP_RE.split(heading, 1)[0]
+                if len(head) <= MAX_HEADING_CHARS and sum(c.isalpha() for c in head) >= 3:
+                    heading, rest = head, heading[len(head):]
+                else:
+                    heading, rest = "", heading
+            builder.add(inline(heading), kind="heading", level=len(m.group(1)))
+            if rest.strip():
+                builder.add(inline(_GAP_RE.sub("\n", rest.strip())))
             continue
         sm = _SETEXT_RE.match(line)
         if sm and len(para) == 1 and para[0].strip() and not _LIST_MARK_RE.match(para[0]):

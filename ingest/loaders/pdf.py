@@ -33,6 +33,17 @@ OCR_MIN_TOTAL_CHARS = 200
 _PAGE_NUMBER_RE = re.compile(r"^(?:(?:seite|page|s\.)\s*)?\d{1,4}(?:\s*(?:/|von|of)\s*\d{1,4})?$", re.IGNORECASE)
 _BULLET_RE = re.compile(r"^(?:[•▪●◦■□➢►–—*-]\s|\(?[a-z0-9]{1,2}\)\s)")
 _SENTENCE_END = (".", "!", "?", ":", "“", '"', "»", "«")
+# A line ending like this has a period that does not end a sentence ("Vom 8." / "gem. Abs.").
+_NOT_SENTENCE_END_RE = re.compile(
+    r"(?:\b\d{1,2}\.|\b(?:Abs|Nr|Art|bzw|vgl|ggf|inkl|evtl|ca|Dr|Prof|St|S|ff|gem|Ziff|lfd|z\.\s?B|u\.\s?a|d\.\s?h)\.)$"
+)
+_LABEL_RE = re.compile(r"^(?:§{1,2}\s*\d{1,4}[a-z]?|(?:Art\.|Artikel|Teil|Abschnitt|Kapitel|Anlage)\s+\d{1,3}[a-z]?)$")
+_TERMINAL = (".", ",", ";", ":", "!", "?")
+_WORD_RE = re.compile(r"[^\W\d_]+")
+# Some producers position every 2-3 glyphs separately; pypdf's plain mode then
+# inserts spaces inside words ("Bun des min ist eri um"). Real German prose
+# averages 5-6 letters per word; below this the layout mode is tried.
+LETTER_SPACED_MEAN_WORD = 3.5
 
 
 def load_pdf(path: Path, limits: LoadLimits) -> ExtractedDocument:
@@ -66,31 +77,37 @@ def load_pdf(path: Path, limits: LoadLimits) -> ExtractedDocument:
     if n_pages > limits.max_pages:
         raise IngestError("too_many_pages", f"{n_pages} Seiten (Grenze {limits.max_pages})")
 
-    builder = BlockBuilder()
+    texts: list[str | None] = []
     total_chars = 0
-    failed = 0
-    first_page_text = ""
     for idx in range(n_pages):
         page_no = idx + 1
         try:
-            raw = reader.pages[idx].extract_text() or ""
+            page = reader.pages[idx]
+            raw = page.extract_text() or ""
+            if _looks_letter_spaced(raw):
+                raw = _layout_retry(page, raw, page_no, path.name)
         except FileNotDecryptedError as exc:
             raise IngestError("encrypted", str(exc)) from exc
         except Exception as exc:  # noqa: BLE001 - one broken page must not lose the document
-            failed += 1
             log.warning("PDF-Seite %d von %s übersprungen: %s: %s", page_no, path.name, type(exc).__name__, exc)
+            texts.append(None)
             continue
         text = clean_text(raw)
         total_chars += sum(1 for c in text if not c.isspace())
-        if page_no == 1:
-            first_page_text = text
-        _page_blocks(text, page_no, builder)
+        texts.append(text)
 
-    if failed == n_pages:
+    readable = sum(1 for t in texts if t is not None)
+    if readable == 0:
         raise IngestError("corrupt", "keine Seite lesbar")
-    readable = n_pages - failed
     if total_chars < OCR_MIN_TOTAL_CHARS and total_chars / readable < OCR_MIN_CHARS_PER_PAGE:
         raise IngestError("needs_ocr", f"{total_chars} Zeichen Text auf {n_pages} Seiten")
+
+    repeated = _running_lines(texts)
+    builder = BlockBuilder()
+    for idx, text in enumerate(texts):
+        if text:
+            _page_blocks(text, idx + 1, builder, repeated)
+    first_page_text = texts[0] or ""
 
     title = ""
     try:
@@ -106,16 +123,69 @@ def load_pdf(path: Path, limits: LoadLimits) -> ExtractedDocument:
     )
 
 
-def _page_blocks(text: str, page_no: int, builder: BlockBuilder) -> None:
+def _mean_word_len(text: str) -> float:
+    words = _WORD_RE.findall(text)
+    return sum(map(len, words)) / len(words) if len(words) >= 30 else 99.0
+
+
+def _looks_letter_spaced(text: str) -> bool:
+    return _mean_word_len(text) < LETTER_SPACED_MEAN_WORD
+
+
+def _layout_retry(page, plain: str, page_no: int, name: str) -> str:
+    """Re-extract a page in layout mode, which places glyphs by position, and keep the better text."""
+    try:
+        layout = page.extract_text(extraction_mode="layout") or ""
+    except Exception as exc:  # noqa: BLE001 - keep the plain text if layout mode fails
+        log.debug("Layout-Extraktion fehlgeschlagen (%s, Seite %d): %s", name, page_no, exc)
+        return plain
+    if _mean_word_len(layout) >= _mean_word_len(plain) + 1.0:
+        log.info("Seite %d von %s im Layout-Modus gelesen (zerstückelte Wörter)", page_no, name)
+        return layout
+    return plain
+
+
+_EDGE_LINES = 4  # running headers/footers live in the first/last lines of a page
+_DIGITS_RE = re.compile(r"\d+")
+
+
+def _norm_line(line: str) -> str:
+    return _DIGITS_RE.sub("#", line.lower())
+
+
+def _edge_indices(lines: list[str]) -> list[int]:
+    idx = [i for i, ln in enumerate(lines) if ln]
+    return sorted(set(idx[:_EDGE_LINES] + idx[-_EDGE_LINES:]))
+
+
+def _running_lines(texts: list[str | None]) -> frozenset[str]:
+    """Lines repeated at the top/bottom of most pages: running headers and footers.
+
+    They carry no content ("Bekanntmachung ... Seite 3 von 8") but would be
+    glued into every page's first paragraph and pollute search results.
+    """
+    pages = [t for t in texts if t]
+    if len(pages) < 4:
+        return frozenset()
+    counts: dict[str, int] = {}
+    for text in pages:
+        lines = text.split("\n")
+        for key in {_norm_line(lines[i]) for i in _edge_indices(lines)}:
+            counts[key] = counts.get(key, 0) + 1
+    threshold = max(3, len(pages) // 2)
+    return frozenset(k for k, n in counts.items() if n >= threshold and len(k) <= 200)
+
+
+def _page_blocks(text: str, page_no: int, builder: BlockBuilder, repeated: frozenset[str] = frozenset()) -> None:
     """Turn one page's extracted text into heading and paragraph blocks."""
     if not text:
         return
-    text = dehyphenate(text)
     lines = text.split("\n")
-    # Running page numbers at the top or bottom are noise inside paragraphs.
-    for i in (0, 1, -1, -2):
-        if -len(lines) <= i < len(lines) and _PAGE_NUMBER_RE.match(lines[i]):
+    # Running headers/footers and page numbers at the top or bottom are noise inside paragraphs.
+    for i in _edge_indices(lines):
+        if _PAGE_NUMBER_RE.match(lines[i]) or _norm_line(lines[i]) in repeated:
             lines[i] = ""
+    lines = dehyphenate("\n".join(lines)).split("\n")
 
     long_lines = [len(ln) for ln in lines if len(ln) >= 20]
     typical = statistics.median(long_lines) if long_lines else 60.0
@@ -134,8 +204,16 @@ def _page_blocks(text: str, page_no: int, builder: BlockBuilder) -> None:
             at_boundary = True
             continue
         nxt = lines[idx + 1] if idx + 1 < len(lines) else ""
+        if at_boundary and _LABEL_RE.match(line) and nxt and len(nxt) <= 80 and not nxt.endswith(_TERMINAL):
+            # "§ 2" on its own line with the title on the next: one heading "§ 2 Zuständige Behörden".
+            lines[idx + 1] = ""
+            flush()
+            builder.add(f"{line} {nxt}", page=page_no, kind="heading", level=2)
+            continue
         standalone = at_boundary and not nxt
         level = heading_level(line, standalone=standalone) if at_boundary else 0
+        if level and ((nxt[:1].islower()) or (typical >= 30 and len(line) >= 0.85 * typical)):
+            level = 0  # continues on the next line / runs full width: the start of a paragraph
         if level:
             flush()
             builder.add(line, page=page_no, kind="heading", level=level)
@@ -144,7 +222,7 @@ def _page_blocks(text: str, page_no: int, builder: BlockBuilder) -> None:
         if _BULLET_RE.match(line) and para:
             flush()
         para.append(line)
-        ends_sentence = line.endswith(_SENTENCE_END)
+        ends_sentence = line.endswith(_SENTENCE_END) and not _NOT_SENTENCE_END_RE.search(line)
         at_boundary = ends_sentence
         if ends_sentence and len(line) < 0.75 * typical:
             flush()  # a short last line ending a sentence closes the paragraph

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import warnings
 from pathlib import Path
 
 from corpus.models import ExtractedDocument
@@ -46,7 +47,10 @@ def _fmt(value: object) -> str:
 def load_xlsx(path: Path, limits: LoadLimits) -> ExtractedDocument:
     from openpyxl import load_workbook
 
-    wb = load_workbook(str(path), read_only=True, data_only=True)
+    with warnings.catch_warnings():
+        # openpyxl warns about every unknown extension/feature; irrelevant for reading text.
+        warnings.simplefilter("ignore", UserWarning)
+        wb = load_workbook(str(path), read_only=True, data_only=True)
     try:
         sheets = wb.worksheets
         if len(sheets) > limits.max_pages:
@@ -54,7 +58,9 @@ def load_xlsx(path: Path, limits: LoadLimits) -> ExtractedDocument:
         builder = BlockBuilder()
         for no, ws in enumerate(sheets, start=1):
             try:
-                _sheet(ws, no, builder, limits, path.name)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    _sheet(ws, no, builder, limits, path.name)
             except IngestError:
                 raise
             except Exception as exc:  # noqa: BLE001 - one broken sheet must not lose the workbook
@@ -70,13 +76,79 @@ def load_xlsx(path: Path, limits: LoadLimits) -> ExtractedDocument:
         wb.close()
 
 
+HEADER_SCAN_ROWS = 20
+
+
+def _pick_header(rows: list[list[str]], raw: list[tuple]) -> int:
+    """Index of the header row among the first rows: title lines above a table are common.
+
+    The header is the first row that is about as wide as the table and
+    consists of text only (headers are labels, not numbers or dates).
+    """
+    counts = [sum(1 for v in r if v) for r in rows]
+    widest = max(counts, default=0)
+    for i, (row, n) in enumerate(zip(raw, counts)):
+        if n >= 2 and n >= 0.5 * widest and all(isinstance(v, str) for v in row if v not in (None, "")):
+            return i
+    return 0
+
+
+def _header_keys(values: list[str]) -> list[str]:
+    """Header labels; an empty header cell belongs to the merged label on its left."""
+    keys: list[str] = []
+    for i, v in enumerate(values):
+        if v:
+            keys.append(v)
+        elif keys and keys[-1]:
+            keys.append(keys[-1])
+        else:
+            keys.append(f"Spalte {i + 1}")
+    return keys
+
+
+def _row_text(values: list[str], keys: list[str]) -> str:
+    pairs: list[list[str]] = []
+    for i, v in enumerate(values):
+        if not v:
+            continue
+        key = keys[i] if i < len(keys) else f"Spalte {i + 1}"
+        if pairs and pairs[-1][0] == key:
+            pairs[-1][1] += " " + v  # same merged header: one "Kopf: a b" pair
+        else:
+            pairs.append([key, v])
+    return " | ".join(f"{k}: {v}" for k, v in pairs)
+
+
 def _sheet(ws, no: int, builder: BlockBuilder, limits: LoadLimits, name: str) -> None:
-    header: list[str] | None = None
     start = len(builder.blocks)
     builder.add(ws.title, page=no, kind="heading", level=1)
     heading_only = len(builder.blocks)
+    keys: list[str] | None = None
+    pending: list[list[str]] = []  # first non-empty rows, until the header is known
+    pending_raw: list[tuple] = []
     read = 0
     skipped = 0
+
+    def emit(values: list[str]) -> None:
+        nonlocal read
+        read += 1
+        builder.add(_row_text(values, keys or []), page=no, kind="table")
+
+    def settle() -> None:
+        nonlocal keys
+        h = _pick_header(pending, pending_raw)
+        for pre in pending[:h]:  # title lines above the table
+            builder.add(" | ".join(v for v in pre if v), page=no, kind="table")
+        keys = _header_keys(pending[h])
+        for row in pending[h + 1:]:
+            if read < limits.max_sheet_rows:
+                emit(row)
+        if h == len(pending) - 1 and read == 0:
+            # Nothing below the header (yet): keep the labels as content.
+            builder.add(" | ".join(v for v in pending[h] if v), page=no, kind="table")
+        pending.clear()
+        pending_raw.clear()
+
     for row in ws.iter_rows(values_only=True):
         if read >= limits.max_sheet_rows:
             # Past the limit only count, without formatting: that is the expensive part.
@@ -86,19 +158,15 @@ def _sheet(ws, no: int, builder: BlockBuilder, limits: LoadLimits, name: str) ->
         values = [_fmt(v) for v in row]
         if not any(values):
             continue
-        if header is None:
-            header = [h or f"Spalte {i + 1}" for i, h in enumerate(values)]
+        if keys is None:
+            pending.append(values)
+            pending_raw.append(row)
+            if len(pending) >= HEADER_SCAN_ROWS:
+                settle()
             continue
-        read += 1
-        pairs = []
-        for i, v in enumerate(values):
-            if v:
-                key = header[i] if i < len(header) else f"Spalte {i + 1}"
-                pairs.append(f"{key}: {v}")
-        builder.add(" | ".join(pairs), page=no, kind="table")
-    if header is not None and read == 0 and not skipped:
-        # A sheet that is a single row (e.g. a list of names) is still content.
-        builder.add(" | ".join(h for h in header if not h.startswith("Spalte ")), page=no, kind="table")
+        emit(values)
+    if pending:
+        settle()
     if skipped:
         log.warning("%s, Blatt %r: %d weitere Zeilen nicht indexiert (Grenze %d)", name, ws.title, skipped, limits.max_sheet_rows)
         builder.add(f"… ({skipped} weitere Zeilen nicht indexiert)", page=no, kind="paragraph")
