@@ -1,0 +1,1 @@
+"""German demo corpus: sources, build script and rendered files."""
