@@ -151,8 +151,8 @@ def _ole_is_encrypted_ooxml(path: Path) -> bool:
 def _looks_like_text(head: bytes) -> bool:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return True  # UTF-16 with BOM: NULs are expected
-    if b"\x00" in head:
-        return False
+    if head.count(b"\x00") > max(2, len(head) // 100):
+        return False  # binaries are full of NULs; a stray NUL in a text export is not one
     # A multi-byte UTF-8 sequence may be cut at the end of the head: ignore the tail.
     try:
         text = head.decode("utf-8")

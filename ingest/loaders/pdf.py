@@ -181,9 +181,11 @@ def _page_blocks(text: str, page_no: int, builder: BlockBuilder, repeated: froze
     if not text:
         return
     lines = text.split("\n")
-    # Running headers/footers and page numbers at the top or bottom are noise inside paragraphs.
-    for i in _edge_indices(lines):
-        if _PAGE_NUMBER_RE.match(lines[i]) or _norm_line(lines[i]) in repeated:
+    # Running headers/footers and page numbers at the top or bottom are noise inside paragraphs,
+    # unless they are all the page has (then they are the content, e.g. a one-line page).
+    drop = [i for i in _edge_indices(lines) if _PAGE_NUMBER_RE.match(lines[i]) or _norm_line(lines[i]) in repeated]
+    if len(drop) < sum(1 for ln in lines if ln):
+        for i in drop:
             lines[i] = ""
     lines = dehyphenate("\n".join(lines)).split("\n")
 

@@ -135,7 +135,7 @@ def _sheet(ws, no: int, builder: BlockBuilder, limits: LoadLimits, name: str) ->
         builder.add(_row_text(values, keys or []), page=no, kind="table")
 
     def settle() -> None:
-        nonlocal keys
+        nonlocal keys, skipped
         h = _pick_header(pending, pending_raw)
         for pre in pending[:h]:  # title lines above the table
             builder.add(" | ".join(v for v in pre if v), page=no, kind="table")
@@ -143,6 +143,8 @@ def _sheet(ws, no: int, builder: BlockBuilder, limits: LoadLimits, name: str) ->
         for row in pending[h + 1:]:
             if read < limits.max_sheet_rows:
                 emit(row)
+            else:
+                skipped += 1
         if h == len(pending) - 1 and read == 0:
             # Nothing below the header (yet): keep the labels as content.
             builder.add(" | ".join(v for v in pending[h] if v), page=no, kind="table")

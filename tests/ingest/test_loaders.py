@@ -1,0 +1,420 @@
+"""Each loader on a real document of its format: the right text, on the right page, of the right kind."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from corpus.models import FORMATS, ExtractedDocument
+from ingest.errors import IngestError
+from ingest.loaders import LoadLimits, load_document
+
+
+def blocks_of(doc: ExtractedDocument, kind: str) -> list:
+    return [b for b in doc.blocks if b.kind == kind]
+
+
+def find(doc: ExtractedDocument, needle: str):
+    hits = [b for b in doc.blocks if needle in b.text]
+    assert hits, f"{needle!r} not in {[b.text for b in doc.blocks]}"
+    return hits[0]
+
+
+def assert_clean(doc: ExtractedDocument) -> None:
+    """Contract every loader keeps: known format, no empty blocks, no control chars, 1-based pages."""
+    assert doc.format in FORMATS
+    assert doc.title.strip()
+    for b in doc.blocks:
+        assert b.text.strip() == b.text and b.text
+        assert "\x00" not in b.text and "\u00ad" not in b.text
+        assert "  " not in b.text
+        assert b.page is None or b.page >= 1
+
+
+# --- PDF ----------------------------------------------------------------------------
+
+
+def test_pdf_pages_headings_and_dehyphenation(tmp_path, make_pdf):
+    path = make_pdf(
+        tmp_path / "satzung.pdf",
+        [
+            "3.2 Zuständigkeiten\nDie Verwal-\ntung der Gemeinde stellt Pässe aus.\nDas gilt auch für Ausweise.",
+            "Seite zwei handelt von der Straßenreinigung im Bürgeramt.",
+            "Die Hoch-\nund Tiefbauämter sind auf Seite drei genannt.",
+        ],
+        title="Satzung über Gebühren",
+    )
+    doc = load_document(path)
+    assert_clean(doc)
+    assert (doc.format, doc.page_count, doc.page_kind) == ("pdf", 3, "page")
+    assert doc.title == "Satzung über Gebühren"
+    heading = find(doc, "3.2 Zuständigkeiten")
+    assert (heading.kind, heading.page, heading.level) == ("heading", 1, 2)
+    assert find(doc, "Verwaltung der Gemeinde").page == 1  # "Verwal-\ntung" rejoined
+    assert find(doc, "Straßenreinigung im Bürgeramt").page == 2  # WinAnsi umlauts decoded
+    # A hyphen before a conjunction is a real hyphen ("Hoch- und Tiefbau").
+    assert "Hoch- und Tiefbauämter" in find(doc, "Tiefbau").text
+    assert find(doc, "Tiefbau").page == 3
+
+
+def test_pdf_title_falls_back_to_first_heading_when_metadata_is_junk(tmp_path, make_pdf):
+    path = make_pdf(tmp_path / "x.pdf", ["ABFALLKALENDER\nDie Abholung erfolgt montags.\n" * 3],
+                    title="Microsoft Word - abfall_2025.docx")
+    doc = load_document(path)
+    assert doc.title == "ABFALLKALENDER"
+
+
+def test_pdf_paragraph_stays_on_its_page(tmp_path, make_pdf):
+    pages = [f"Text der Seite {n} über das Thema {n}." for n in range(1, 6)]
+    doc = load_document(make_pdf(tmp_path / "f.pdf", pages))
+    for n in range(1, 6):
+        assert find(doc, f"Text der Seite {n} ").page == n
+
+
+def test_pdf_running_header_is_removed(tmp_path, make_pdf):
+    topics = ["Haushalt", "Bauleitplanung", "Feuerwehr", "Friedhof", "Wahlen"]
+    pages = [f"Amtsblatt der Stadt Musterhausen\nBekanntmachung zum Thema {t} mit Einzelheiten.\nSeite {n} von 5"
+             for n, t in enumerate(topics, start=1)]
+    doc = load_document(make_pdf(tmp_path / "amtsblatt.pdf", pages))
+    assert not any("Amtsblatt der Stadt" in b.text for b in doc.blocks)
+    assert not any("von 5" in b.text for b in doc.blocks)
+    assert find(doc, "Thema Friedhof").page == 4
+    assert find(doc, "Thema Friedhof").text == "Bekanntmachung zum Thema Friedhof mit Einzelheiten."
+
+
+def test_pdf_pages_that_repeat_are_content_not_headers(tmp_path, make_pdf):
+    doc = load_document(make_pdf(tmp_path / "formular.pdf", ["Antrag auf Zuschuss für Vereine"] * 4))
+    assert [b.page for b in doc.blocks] == [1, 2, 3, 4]
+
+
+def test_pdf_encrypted_with_empty_user_password_opens(tmp_path, make_pdf):
+    path = make_pdf(tmp_path / "geschuetzt.pdf", ["Nur Drucken verboten, Lesen erlaubt."], encrypt_password="",
+                    owner_password="chef")
+    doc = load_document(path)
+    assert find(doc, "Lesen erlaubt").page == 1
+
+
+def test_pdf_scan_without_text_layer_needs_ocr(tmp_path, make_pdf):
+    path = make_pdf(tmp_path / "scan.pdf", [None, None, None])
+    with pytest.raises(IngestError) as err:
+        load_document(path)
+    assert err.value.code == "needs_ocr"
+    assert err.value.status == "needs_ocr"
+
+
+def test_pdf_a_few_pages_without_text_are_fine(tmp_path, make_pdf):
+    text = "Ein normaler Absatz mit genug Text, um als Dokument zu zählen. " * 4
+    doc = load_document(make_pdf(tmp_path / "mix.pdf", [text, None, text]))
+    assert {b.page for b in doc.blocks} == {1, 3}
+
+
+def test_pdf_broken_page_is_skipped_not_the_document(tmp_path, make_pdf, monkeypatch, caplog):
+    from pypdf import PageObject
+
+    original = PageObject.extract_text
+
+    def flaky(self, *args, **kwargs):
+        text = original(self, *args, **kwargs)
+        if "KAPUTT" in text:
+            raise ValueError("kaputter Inhaltsstrom")
+        return text
+
+    monkeypatch.setattr(PageObject, "extract_text", flaky)
+    path = make_pdf(tmp_path / "teil.pdf", ["Seite eins ist lesbar und lang genug.", "KAPUTT", "Seite drei ist auch lesbar."])
+    with caplog.at_level(logging.WARNING):
+        doc = load_document(path)
+    assert [b.page for b in doc.blocks] == [1, 3]
+    assert any("Seite 2" in r.getMessage() for r in caplog.records)
+
+
+# --- DOCX ---------------------------------------------------------------------------
+
+
+def test_docx_headings_paragraphs_and_table_in_document_order(tmp_path, make_docx):
+    doc = load_document(make_docx(tmp_path / "gebuehren.docx"))
+    assert_clean(doc)
+    assert (doc.format, doc.title, doc.page_count) == ("docx", "Gebührenordnung", None)
+    kinds = [(b.kind, b.level, b.text[:20]) for b in doc.blocks]
+    assert kinds == [
+        ("heading", 1, "1 Allgemeines"),
+        ("paragraph", 0, "Die Gemeinde erhebt "),
+        ("heading", 2, "1.1 Höhe der Gebühre"),
+        ("table", 0, "Leistung | Gebühr | "),
+        ("paragraph", 0, "Nach der Tabelle fol"),
+    ]
+    table = blocks_of(doc, "table")[0].text.split("\n")
+    assert table == ["Leistung | Gebühr | Frist", "Meldebescheinigung | 10 € | sofort", "Führungszeugnis | 13 € | 2 Wochen"]
+
+
+def test_docx_title_from_first_heading_without_core_title(tmp_path, make_docx):
+    doc = load_document(make_docx(tmp_path / "ohne.docx", title=""))
+    assert doc.title == "1 Allgemeines"
+
+
+def test_docx_headings_by_font_size_when_no_heading_styles(tmp_path):
+    import docx
+    from docx.shared import Pt
+
+    d = docx.Document()
+    for text, size in [("Bürgerservice", 20), ("Öffnungszeiten", 14), ("Montag bis Freitag 8 bis 12 Uhr.", None),
+                       ("Anmeldung", 14), ("Bitte Termin buchen.", None)]:
+        run = d.add_paragraph().add_run(text)
+        if size:
+            run.font.size = Pt(size)
+    d.save(tmp_path / "flyer.docx")
+    doc = load_document(tmp_path / "flyer.docx")
+    assert [(b.kind, b.level) for b in doc.blocks] == [
+        ("heading", 1), ("heading", 2), ("paragraph", 0), ("heading", 2), ("paragraph", 0)]
+    assert doc.title == "Bürgerservice"
+
+
+# --- PPTX ---------------------------------------------------------------------------
+
+
+def test_pptx_slides_titles_body_table_notes_and_groups(tmp_path, make_pptx):
+    doc = load_document(make_pptx(tmp_path / "haushalt.pptx"))
+    assert_clean(doc)
+    assert (doc.format, doc.page_count, doc.page_kind, doc.title) == ("pptx", 2, "slide", "Haushalt 2025")
+    titles = blocks_of(doc, "title")
+    assert [(t.text, t.page) for t in titles] == [("Haushaltsplan 2025", 1), ("Kennzahlen", 2)]
+    body = find(doc, "Investitionen in Schulen")
+    assert body.page == 1 and body.kind == "paragraph"
+    assert body.text == "Investitionen in Schulen\nSanierung der Turnhalle"
+    assert find(doc, "Gruppierter Hinweis").page == 1
+    table = blocks_of(doc, "table")
+    assert len(table) == 1 and table[0].page == 2
+    assert table[0].text.split("\n") == ["Bereich | Betrag", "Schulen | 1,2 Mio", "Straßen | 0,8 Mio"]
+    notes = blocks_of(doc, "notes")
+    assert [(n.text, n.page) for n in notes] == [("Notizen: Zahlen vorläufig, Stand März", 2)]
+    # The title placeholder is not repeated as body text.
+    assert sum("Kennzahlen" in b.text for b in doc.blocks) == 1
+
+
+# --- XLSX ---------------------------------------------------------------------------
+
+
+def test_xlsx_sheets_are_pages_rows_carry_their_header(tmp_path, make_xlsx):
+    doc = load_document(make_xlsx(tmp_path / "termine.xlsx"))
+    assert_clean(doc)
+    assert (doc.format, doc.page_count, doc.page_kind) == ("xlsx", 3, "sheet")
+    head = blocks_of(doc, "heading")
+    assert [(h.text, h.page) for h in head] == [("Termine", 1), ("Notiz", 3)]  # empty sheet 2 dropped
+    assert find(doc, "Übersicht Sprechstunden").page == 1  # title line above the table kept
+    row = find(doc, "Bürgeramt")
+    assert row.kind == "table" and row.page == 1
+    assert row.text == "Amt: Bürgeramt | Datum: 04.03.2025 | Raum: 101 | Gebühr: 12,5"
+    assert find(doc, "Standesamt").text == "Amt: Standesamt | Datum: 05.03.2025 | Raum: 7 | Gebühr: 0"
+    assert find(doc, "Nur eine Zeile").page == 3
+
+
+def test_xlsx_row_limit_is_reported_not_silent(tmp_path, make_xlsx, caplog):
+    path = make_xlsx(tmp_path / "gross.xlsx", data_rows=12)
+    with caplog.at_level(logging.WARNING):
+        doc = load_document(path, LoadLimits(max_sheet_rows=5))
+    rows = [b for b in doc.blocks if b.kind == "table" and b.page == 1 and "Amt:" in b.text]
+    assert len(rows) == 5
+    assert find(doc, "weitere Zeilen").text == "… (7 weitere Zeilen nicht indexiert)"
+    assert any("nicht indexiert" in r.getMessage() for r in caplog.records)
+
+
+# --- ODT ----------------------------------------------------------------------------
+
+
+def test_odt_headings_paragraphs_lists_tables(tmp_path, make_odt):
+    doc = load_document(make_odt(tmp_path / "protokoll.odt"))
+    assert_clean(doc)
+    assert (doc.format, doc.title) == ("odt", "Gemeinderat März")
+    assert [(h.text, h.level) for h in blocks_of(doc, "heading")] == [
+        ("Protokoll der Sitzung", 1), ("Tagesordnung", 2)]
+    assert find(doc, "Beginn").text == "Beginn um 18 Uhr."  # <text:s/> spaces collapsed, footnote not inline
+    assert find(doc, "Fußnote zur Uhrzeit").kind == "paragraph"
+    assert find(doc, "Haushalt").kind == "paragraph"
+    assert blocks_of(doc, "table")[0].text == "Punkt | Beschluss\nTOP 1 | einstimmig"
+    assert doc.blocks[-1].text == "Ende der Sitzung."
+
+
+# --- HTML ---------------------------------------------------------------------------
+
+HTML_PAGE = """<!DOCTYPE html>
+<html lang="de"><head><title>Sperrmüll anmelden – Stadt Musterhausen</title>
+<style>body { color: red }</style><script>var tracking = "geheim";</script></head>
+<body>
+<header><a href="/">Startseite</a> Logo der Stadt</header>
+<nav><ul><li>Rathaus</li><li>Bürgerservice</li></ul></nav>
+<div class="cookie-banner">Wir verwenden Cookies. Akzeptieren?</div>
+<div id="breadcrumb">Start &gt; Abfall &gt; Sperrmüll</div>
+<main>
+  <h1>Sperrmüll anmelden</h1>
+  <p>Sperrmüll wird <b>zweimal</b> im Jahr kostenlos abgeholt.</p>
+  <p>Beispiel für Text im Dokument: &lt;script&gt;alert(1)&lt;/script&gt; bleibt Text.</p>
+  <h2>Gebühren</h2>
+  <table><tr><th>Menge</th><th>Preis</th></tr><tr><td>bis 2 m³</td><td>0 €</td></tr></table>
+  <ul><li>Möbel</li><li>Matratzen</li></ul>
+  <script>document.write("<p>eingeschleust</p>")</script>
+  <noscript>Bitte JavaScript aktivieren</noscript>
+</main>
+<aside>Weitere Themen</aside>
+<footer>Impressum · Datenschutz</footer>
+</body></html>
+"""
+
+
+def test_html_keeps_main_text_drops_chrome_and_scripts(tmp_path):
+    path = tmp_path / "sperrmuell.html"
+    path.write_text(HTML_PAGE, encoding="utf-8")
+    doc = load_document(path)
+    assert_clean(doc)
+    assert doc.format == "html"
+    assert doc.title == "Sperrmüll anmelden – Stadt Musterhausen"
+    text = doc.text
+    for chrome in ("Startseite", "Rathaus", "Cookies", "Abfall >", "Weitere Themen", "Impressum", "tracking",
+                   "eingeschleust", "JavaScript", "color: red"):
+        assert chrome not in text, chrome
+    assert [(h.text, h.level) for h in blocks_of(doc, "heading")] == [("Sperrmüll anmelden", 1), ("Gebühren", 2)]
+    assert find(doc, "zweimal").text == "Sperrmüll wird zweimal im Jahr kostenlos abgeholt."
+    assert blocks_of(doc, "table")[0].text == "Menge | Preis\nbis 2 m³ | 0 €"
+    assert find(doc, "Matratzen").kind == "paragraph"
+    # Escaped markup in the page's text stays literal text; no element of the page survives as markup.
+    assert "<script>alert(1)</script> bleibt Text." in find(doc, "alert").text
+    assert "<b>" not in text and "<p>" not in text and "<table" not in text
+
+
+def test_html_without_main_uses_body_and_h1_title(tmp_path):
+    path = tmp_path / "seite.htm"
+    path.write_text("<html><body><div class='menu'>Menü</div><h1>Wahlhelfer gesucht</h1>"
+                    "<div>Melden Sie sich bis Freitag.<br>Danke!</div></body></html>", encoding="utf-8")
+    doc = load_document(path)
+    assert doc.title == "Wahlhelfer gesucht"
+    assert "Menü" not in doc.text
+    assert find(doc, "Melden Sie sich").text == "Melden Sie sich bis Freitag. Danke!"
+
+
+def test_html_declared_latin1_charset(tmp_path):
+    path = tmp_path / "alt.html"
+    path.write_bytes('<html><head><meta charset="iso-8859-1"><title>Gebühren</title></head>'
+                     '<body><p>Größe und Maße</p></body></html>'.encode("latin-1"))
+    doc = load_document(path)
+    assert doc.title == "Gebühren"
+    assert find(doc, "Größe und Maße")
+
+
+# --- Markdown -----------------------------------------------------------------------
+
+MARKDOWN = """---
+title: "Hauptsatzung der Gemeinde"
+date: 2024-01-01
+---
+
+# Hauptsatzung
+
+Präambel mit **fettem** Text und einem [Link](https://example.org).
+
+## § 1 Name
+
+Die Gemeinde führt den Namen *Musterhausen*.
+
+- erster Punkt
+- zweiter Punkt
+
+| Organ | Sitze |
+|-------|------:|
+| Gemeinderat | 18 |
+
+```
+# kein Titel, nur Code
+```
+
+Setext-Überschrift
+------------------
+
+Letzter Absatz.
+"""
+
+
+def test_markdown_front_matter_headings_lists_tables(tmp_path):
+    path = tmp_path / "hauptsatzung.md"
+    path.write_text(MARKDOWN, encoding="utf-8")
+    doc = load_document(path)
+    assert_clean(doc)
+    assert (doc.format, doc.title) == ("md", "Hauptsatzung der Gemeinde")
+    assert "date:" not in doc.text and "---" not in doc.text
+    assert [(h.text, h.level) for h in blocks_of(doc, "heading")] == [
+        ("Hauptsatzung", 1), ("§ 1 Name", 2), ("Setext-Überschrift", 2)]
+    assert find(doc, "Präambel").text == "Präambel mit fettem Text und einem Link."
+    assert find(doc, "Musterhausen").text == "Die Gemeinde führt den Namen Musterhausen."
+    assert find(doc, "erster Punkt").text == "- erster Punkt\n- zweiter Punkt"
+    assert blocks_of(doc, "table")[0].text == "Organ | Sitze\nGemeinderat | 18"
+    assert find(doc, "kein Titel").kind == "paragraph"
+    assert all(b.page is None for b in doc.blocks)
+
+
+def test_markdown_without_front_matter_title_from_h1(tmp_path):
+    path = tmp_path / "notiz.markdown"
+    path.write_text("Einleitung ohne Überschrift.\n\n# Eigentlicher Titel\n\nText.\n", encoding="utf-8")
+    assert load_document(path).title == "Eigentlicher Titel"
+
+
+# --- Plain text ---------------------------------------------------------------------
+
+
+def test_text_paragraphs_utf8(tmp_path):
+    path = tmp_path / "hinweis.txt"
+    path.write_text("Hinweis zur Müllabfuhr\n\nDie Tonnen   werden\nmontags geleert.\n\n\n§ 3 Gebühren\n\nSiehe Satzung.\n",
+                    encoding="utf-8")
+    doc = load_document(path)
+    assert_clean(doc)
+    assert doc.title == "Hinweis zur Müllabfuhr"
+    assert [b.text for b in doc.blocks] == [
+        "Hinweis zur Müllabfuhr", "Die Tonnen werden\nmontags geleert.", "§ 3 Gebühren", "Siehe Satzung."]
+    assert doc.blocks[2].kind == "heading"
+
+
+def test_text_cp1252_fallback_is_logged(tmp_path, caplog):
+    path = tmp_path / "alt.txt"
+    path.write_bytes("Gebühren für Übergrößen – 5 €".encode("cp1252"))
+    with caplog.at_level(logging.INFO):
+        doc = load_document(path)
+    assert doc.blocks[0].text == "Gebühren für Übergrößen – 5 €"
+    assert any("cp1252" in r.getMessage() for r in caplog.records)
+
+
+def test_text_utf8_bom_soft_hyphen_and_nul_removed(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes("\ufeffVer\u00adwaltung\x00 arbeitet.".encode("utf-8"))
+    assert load_document(path).blocks[0].text == "Verwaltung arbeitet."
+
+
+def test_text_utf16_with_bom(tmp_path):
+    path = tmp_path / "utf16.txt"
+    path.write_bytes("Bürgerbüro geöffnet".encode("utf-16"))
+    assert load_document(path).blocks[0].text == "Bürgerbüro geöffnet"
+
+
+# --- RTF ----------------------------------------------------------------------------
+
+RTF = (r"{\rtf1\ansi\ansicpg1252\deff0{\fonttbl{\f0 Arial;}}{\info{\title Satzung \'fcber Hunde}}"
+       r"\f0\fs24 Hundesteuersatzung\par\par "
+       r"Die Steuer betr\'e4gt 120 \u8364? im Jahr.\par "
+       r"{\b Fett} und normal.\par}")
+
+
+def test_rtf_paragraphs_and_escapes(tmp_path):
+    path = tmp_path / "hunde.rtf"
+    path.write_text(RTF, encoding="ascii")
+    doc = load_document(path)
+    assert_clean(doc)
+    assert doc.format == "rtf"
+    assert doc.title == "Satzung über Hunde"
+    assert [b.text for b in doc.blocks] == ["Hundesteuersatzung", "Die Steuer beträgt 120 € im Jahr.", "Fett und normal."]
+
+
+# --- cross-format contract ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["pdf", "docx", "pptx", "xlsx", "odt"])
+def test_title_is_never_empty(tmp_path, fmt, make_pdf, make_docx, make_pptx, make_xlsx, make_odt):
+    makers = {"pdf": lambda p: make_pdf(p, ["Irgendein Text auf der ersten Seite des Dokuments. " * 5]),
+              "docx": make_docx, "pptx": make_pptx, "xlsx": make_xlsx, "odt": make_odt}
+    doc = load_document(makers[fmt](tmp_path / f"datei_name.{fmt}"))
+    assert doc.title.strip()
+    assert doc.format == fmt
