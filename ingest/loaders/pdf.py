@@ -7,9 +7,11 @@ cheap, conservative heuristics.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import statistics
+import threading
 from pathlib import Path
 
 from corpus.models import ExtractedDocument
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 # Scan detection: a text layer this thin is page numbers or a stamp, not content.
 OCR_MIN_CHARS_PER_PAGE = 20
 OCR_MIN_TOTAL_CHARS = 200
+# A long scan whose pages carry only a stamped page number still is a scan.
+OCR_STAMP_CHARS_PER_PAGE = 5
 
 _PAGE_NUMBER_RE = re.compile(r"^(?:(?:seite|page|s\.)\s*)?\d{1,4}(?:\s*(?:/|von|of)\s*\d{1,4})?$", re.IGNORECASE)
 _BULLET_RE = re.compile(r"^(?:[•▪●◦■□➢►–—*-]\s|\(?[a-z0-9]{1,2}\)\s)")
@@ -46,7 +50,59 @@ _WORD_RE = re.compile(r"[^\W\d_]+")
 LETTER_SPACED_MEAN_WORD = 3.5
 
 
+_font_cache = threading.local()
+
+
+@contextlib.contextmanager
+def _shared_fonts():
+    """Parse each font once per document instead of once per page.
+
+    pypdf rebuilds every font (incl. its ToUnicode CMap) for every page it
+    extracts; decks with large CMaps spend >80 % of their time there (5 s for
+    26 slides in the shared corpus). Fonts are the same objects across pages,
+    so within one load a cache keyed by the font dictionary is exact. The
+    cache is thread-local and only active inside this context, so other
+    threads and other pypdf users see the unmodified behaviour.
+    """
+    try:
+        from pypdf.generic._font import Font
+    except ImportError:  # pragma: no cover - internals moved: just run uncached
+        yield
+        return
+    if not getattr(Font.from_font_resource, "_kiportal_cached", False):
+        original = Font.from_font_resource.__func__
+
+        def cached(cls, pdf_font_dict):
+            cache = getattr(_font_cache, "fonts", None)
+            if cache is None:
+                return original(cls, pdf_font_dict)
+            key = id(pdf_font_dict)
+            hit = cache.get(key)
+            if hit is None or hit[0] is not pdf_font_dict:
+                hit = (pdf_font_dict, original(cls, pdf_font_dict))  # keep the dict alive: ids stay unique
+                cache[key] = hit
+            return hit[1]
+
+        cached._kiportal_cached = True  # type: ignore[attr-defined]
+        with _patch_lock:
+            if not getattr(Font.from_font_resource, "_kiportal_cached", False):
+                Font.from_font_resource = classmethod(cached)  # type: ignore[method-assign]
+    _font_cache.fonts = {}
+    try:
+        yield
+    finally:
+        _font_cache.fonts = None
+
+
+_patch_lock = threading.Lock()
+
+
 def load_pdf(path: Path, limits: LoadLimits) -> ExtractedDocument:
+    with _shared_fonts():
+        return _load_pdf(path, limits)
+
+
+def _load_pdf(path: Path, limits: LoadLimits) -> ExtractedDocument:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
 
@@ -99,7 +155,8 @@ def load_pdf(path: Path, limits: LoadLimits) -> ExtractedDocument:
     readable = sum(1 for t in texts if t is not None)
     if readable == 0:
         raise IngestError("corrupt", "keine Seite lesbar")
-    if total_chars < OCR_MIN_TOTAL_CHARS and total_chars / readable < OCR_MIN_CHARS_PER_PAGE:
+    per_page = total_chars / readable
+    if (total_chars < OCR_MIN_TOTAL_CHARS and per_page < OCR_MIN_CHARS_PER_PAGE) or per_page < OCR_STAMP_CHARS_PER_PAGE:
         raise IngestError("needs_ocr", f"{total_chars} Zeichen Text auf {n_pages} Seiten")
 
     repeated = _running_lines(texts)

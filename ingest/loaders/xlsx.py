@@ -20,6 +20,11 @@ from ingest.loaders.limits import LoadLimits
 
 log = logging.getLogger(__name__)
 
+# openpyxl warns about every workbook feature it does not model (data validation,
+# extensions); irrelevant for reading text. A module filter, not catch_warnings():
+# that one is not thread-safe and loaders run in worker threads.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"openpyxl\.")
+
 
 def _fmt(value: object) -> str:
     """Render a cell value the way a German reader expects it, without float noise."""
@@ -47,10 +52,7 @@ def _fmt(value: object) -> str:
 def load_xlsx(path: Path, limits: LoadLimits) -> ExtractedDocument:
     from openpyxl import load_workbook
 
-    with warnings.catch_warnings():
-        # openpyxl warns about every unknown extension/feature; irrelevant for reading text.
-        warnings.simplefilter("ignore", UserWarning)
-        wb = load_workbook(str(path), read_only=True, data_only=True)
+    wb = load_workbook(str(path), read_only=True, data_only=True)
     try:
         sheets = wb.worksheets
         if len(sheets) > limits.max_pages:
@@ -58,9 +60,7 @@ def load_xlsx(path: Path, limits: LoadLimits) -> ExtractedDocument:
         builder = BlockBuilder()
         for no, ws in enumerate(sheets, start=1):
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)
-                    _sheet(ws, no, builder, limits, path.name)
+                _sheet(ws, no, builder, limits, path.name)
             except IngestError:
                 raise
             except Exception as exc:  # noqa: BLE001 - one broken sheet must not lose the workbook

@@ -102,6 +102,14 @@ def test_pdf_scan_without_text_layer_needs_ocr(tmp_path, make_pdf):
     assert err.value.status == "needs_ocr"
 
 
+def test_pdf_long_scan_with_stamped_page_numbers_needs_ocr(tmp_path, make_pdf):
+    # 60 image pages, each with only "Bl. n" stamped: more than 200 chars in total, still a scan.
+    path = make_pdf(tmp_path / "akte.pdf", [f"Bl. {n}" for n in range(1, 61)])
+    with pytest.raises(IngestError) as err:
+        load_document(path)
+    assert err.value.code == "needs_ocr"
+
+
 def test_pdf_a_few_pages_without_text_are_fine(tmp_path, make_pdf):
     text = "Ein normaler Absatz mit genug Text, um als Dokument zu zählen. " * 4
     doc = load_document(make_pdf(tmp_path / "mix.pdf", [text, None, text]))
@@ -418,3 +426,16 @@ def test_title_is_never_empty(tmp_path, fmt, make_pdf, make_docx, make_pptx, mak
     doc = load_document(makers[fmt](tmp_path / f"datei_name.{fmt}"))
     assert doc.title.strip()
     assert doc.format == fmt
+
+
+def test_loading_in_parallel_threads_gives_the_same_result(tmp_path, make_pdf, make_docx, make_xlsx):
+    """The ingest pipeline loads in worker threads; loaders (incl. the PDF font cache) share no state."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [make_pdf(tmp_path / f"d{n}.pdf", [f"Dokument {n} Seite {p} mit Inhalt zum Thema {n * p}." * 3
+                                                for p in range(1, 4)]) for n in range(6)]
+    paths += [make_docx(tmp_path / "a.docx"), make_xlsx(tmp_path / "b.xlsx")]
+    sequential = [load_document(p) for p in paths]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        parallel = list(pool.map(load_document, paths))
+    assert parallel == sequential
