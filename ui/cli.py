@@ -249,6 +249,9 @@ def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
         ctx.exit(1)
 
 
+from ui.cli_eval import register as _register_eval; _register_eval(cli)  # noqa: E402
+
+
 def main() -> None:
     cli(obj={})
 

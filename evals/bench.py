@@ -1,0 +1,506 @@
+"""`kiportal bench`: every performance and quality figure of the product, measured on ../shared.
+
+Why one command: the figures only mean something together and on the same machine
+(ingest speed next to the model's raw speed, our retrieval next to the tutorial
+baseline, on 2 cores). Every number is measured in this run, none is copied.
+
+Steps (each recorded; a failing step is reported and makes the run exit non-zero, a
+missed target never does):
+
+a. ingest ``<shared>/corpus/docs`` into a fresh data dir in a subprocess (peak RSS of
+   exactly that process via ``os.wait4``),
+b. raw embedding throughput of the same model on a sample of the same chunks,
+c. unchanged re-run of the same ingest,
+d. query latency and the extractive assistant's time before the first token,
+e. XQuAD-de for bm25/dense/hybrid and the LangChain baseline,
+f. retrieval eval of ``evals/datasets/shared.jsonl``,
+g. answer eval with the local LLM on ``shared.jsonl`` and the demo corpus (``--no-llm`` skips).
+
+Fresh data dirs get a symlink ``<home>/models`` → the prepared models of the main data
+dir, so no model is rebuilt or copied.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from evals.datasets import EvalQuestion, load_dataset
+from evals.report import write_report
+from evals.runner import answer_eval, latency_summary, retrieval_eval
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATASET = REPO / "evals" / "datasets" / "shared.jsonl"
+DEMO_DATASET = REPO / "evals" / "datasets" / "demo.jsonl"
+DEMO_FILES = REPO / "corpus" / "demo" / "files"
+LLM_KEY = "lokal"
+EXTRACTIVE_KEY = "extraktiv"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """How much of each step to run. The full run must stay under 40 minutes on 2 cores."""
+
+    quick: bool = False
+    llm: bool = True
+    xquad_limit: int | None = None
+    embed_sample: int = 2000
+    queries: int = 200
+    warmup: int = 5
+    answer_limit_shared: int | None = 24
+    answer_limit_demo: int | None = None
+    answer_budget_s: float = 480.0
+    total_budget_s: float = 38 * 60.0
+    seed: int = 7
+
+    @classmethod
+    def make(cls, *, quick: bool, llm: bool) -> "BenchConfig":
+        if quick:
+            return cls(quick=True, llm=llm, xquad_limit=200, embed_sample=500, answer_limit_shared=5,
+                       answer_limit_demo=5, answer_budget_s=180.0)
+        return cls(quick=False, llm=llm)
+
+
+# ---------------------------------------------------------------- helpers
+def link_models(home: Path, models_dir: Path) -> Path:
+    """Make ``<home>/models`` a symlink to an already prepared models folder (no rebuild, no copy)."""
+    home = Path(home)
+    home.mkdir(parents=True, exist_ok=True)
+    link = home / "models"
+    target = Path(models_dir).resolve()
+    if link.is_symlink():
+        if link.resolve() == target:
+            return link
+        link.unlink()
+    elif link.exists():
+        log.info("%s is a real folder; leaving it as it is", link)
+        return link
+    link.symlink_to(target, target_is_directory=True)
+    return link
+
+
+def bench_settings(settings, home: Path):
+    """The main settings with another data dir (embedded Chroma: a bench never writes to a server)."""
+    update: dict[str, Any] = {"home": Path(home)}
+    if settings.vector.mode == "chroma_http":
+        update["vector"] = settings.vector.model_copy(update={"mode": "chroma"})
+    return settings.model_copy(update=update)
+
+
+def kiportal_command() -> list[str]:
+    """The installed console script beside this interpreter, else the module (an uninstalled checkout)."""
+    script = Path(sys.executable).parent / "kiportal"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "ui.cli"]
+
+
+def _child_env(settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False",
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))})
+    env.pop("KIPORTAL_HOME", None)
+    if settings.vector.mode == "chroma_http":
+        env["KIPORTAL_VECTOR__MODE"] = "chroma"
+    return env
+
+
+def run_ingest_process(data_dir: Path, docs_dir: Path, log_dir: Path, settings, tag: str) -> dict[str, Any]:
+    """``kiportal --data-dir X ingest DIR --json`` as a child process: wall time, exit code and the
+    child's own peak RSS (``os.wait4`` returns the rusage of exactly that process tree)."""
+    cmd = kiportal_command() + ["--data-dir", str(data_dir), "ingest", str(docs_dir), "--json"]
+    out_path, err_path = log_dir / f"{tag}.stdout", log_dir / f"{tag}.stderr"
+    log.info("running %s", " ".join(cmd))
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=_child_env(settings))
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+    proc.returncode = rc = os.waitstatus_to_exitcode(status)  # already reaped: keep Popen from waiting again
+    if rc != 0:
+        tail = err_path.read_text(encoding="utf-8", errors="replace")[-1500:]
+        raise RuntimeError(f"ingest exited with {rc}: {tail}")
+    lines = [ln for ln in out_path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    summary = json.loads(lines[-1])
+    return {"summary": summary, "wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 1)}
+
+
+def _target(name: str, value: float | None, op: str, target: float, unit: str = "") -> dict[str, Any]:
+    ok = value is not None and (value >= target if op == "≥" else value <= target)
+    return {"name": name, "value": value, "op": op, "target": target, "unit": unit, "ok": bool(ok)}
+
+
+def pick_questions(questions: list[EvalQuestion], n: int | None, seed: int) -> list[EvalQuestion]:
+    """A fixed, stratified order: round-robin over the kinds (unanswerable ones are a kind of
+    their own), so a subset, or a run cut short by its time budget, still covers refusals
+    and every document type instead of only the first lines of the file."""
+    rng = random.Random(seed)
+    groups: dict[str, list[EvalQuestion]] = {}
+    for q in questions:
+        groups.setdefault("unanswerable" if not q.answerable else (q.kind or "other"), []).append(q)
+    for g in groups.values():
+        rng.shuffle(g)
+    n = len(questions) if not n else min(n, len(questions))
+    picked: list[EvalQuestion] = []
+    while len(picked) < n:
+        for key in sorted(groups):
+            if groups[key] and len(picked) < n:
+                picked.append(groups[key].pop())
+    return picked
+
+
+class _Bench:
+    def __init__(self, shared_dir: Path, out_dir: Path, settings, cfg: BenchConfig, work_dir: Path) -> None:
+        self.shared = Path(shared_dir)
+        self.out_dir = Path(out_dir)
+        self.settings = settings
+        self.cfg = cfg
+        self.work = work_dir
+        self.models_dir = settings.models_dir
+        self.report: dict[str, Any] = {}
+        self.errors: list[dict] = []
+        self._embedder = None
+        self._apps: dict[str, Any] = {}
+        self.started = time.perf_counter()
+
+    # -- plumbing -----------------------------------------------------------
+    def app(self, name: str):
+        """An in-process App on a bench data dir; all of them share one loaded embedding model."""
+        if name not in self._apps:
+            from assistant.wiring import App
+
+            home = self.work / name
+            link_models(home, self.models_dir)
+            app = App(bench_settings(self.settings, home))
+            if self._embedder is None:
+                self._embedder = app.kb.embedder
+            else:
+                app.kb._embedder = self._embedder
+            self._apps[name] = app
+        return self._apps[name]
+
+    def app_factory(self, home: Path):
+        from assistant.wiring import App
+
+        link_models(home, self.models_dir)
+        app = App(bench_settings(self.settings, home))
+        if self._embedder is not None:
+            app.kb._embedder = self._embedder
+        return app
+
+    def step(self, key: str, fn: Callable[[], dict | None]) -> None:
+        t0 = time.perf_counter()
+        log.info("bench step %s …", key)
+        try:
+            result = fn()
+        except Exception as exc:
+            log.error("bench step %s failed: %s", key, exc)
+            log.debug("%s", traceback.format_exc())
+            self.errors.append({"step": key, "error": f"{type(exc).__name__}: {exc}"[:1000]})
+            return
+        if result is not None:
+            result["step_seconds"] = round(time.perf_counter() - t0, 1)
+            self.report[key] = result
+        log.info("bench step %s done in %.1f s", key, time.perf_counter() - t0)
+
+    def need(self, key: str) -> dict:
+        if key not in self.report:
+            raise RuntimeError(f"needs step '{key}', which did not complete")
+        return self.report[key]
+
+    # -- a. ingest ------------------------------------------------------------
+    def ingest(self) -> dict:
+        docs = self.shared / "corpus" / "docs"
+        home = self.work / "shared_data"
+        link_models(home, self.models_dir)
+        run = run_ingest_process(home, docs, self.work, self.settings, "ingest")
+        s = run["summary"]
+        from corpus.catalog import Catalog
+
+        stats = Catalog(home / "catalog.sqlite3").stats()
+        return {
+            "documents": stats.documents, "by_status": stats.by_status, "pages": s["pages"], "chunks": s["chunks"],
+            "wall_s": run["wall_s"], "ingest_s": s["seconds"], "embed_s": s["embed_seconds"],
+            "chunks_per_s": s["chunks_per_s"], "chunks_per_s_wall": round(s["chunks"] / run["wall_s"], 1),
+            "peak_rss_mb": run["peak_rss_mb"], "cpu_s": run["cpu_s"],
+            "failures_by_code": dict(Counter(f["code"] for f in s["failed"])),
+            "failed": [{"source": Path(f["source"]).name, "code": f["code"]} for f in s["failed"]],
+        }
+
+    # -- b. raw embedding ------------------------------------------------------
+    def embedding(self) -> dict:
+        ing = self.need("ingest")
+        from corpus.knowledge_base import index_text
+
+        app = self.app("shared_data")
+        chunks = list(app.catalog.iter_chunks())
+        sample = random.Random(self.cfg.seed).sample(chunks, min(self.cfg.embed_sample, len(chunks)))
+        texts = [index_text(c) for c in sample]
+        emb = app.kb.embedder
+        bs = self.settings.embedding.batch_size
+        emb.embed_passages(texts[:bs], batch_size=bs)  # warm-up: model load is not throughput
+        t0 = time.perf_counter()
+        emb.embed_passages(texts, batch_size=bs)
+        dt = time.perf_counter() - t0
+        raw = len(texts) / dt
+        return {"sample": len(texts), "batch_size": bs, "seconds": round(dt, 2), "raw_chunks_per_s": round(raw, 1),
+                "ingest_chunks_per_s": ing["chunks_per_s"], "ratio": round(ing["chunks_per_s"] / raw, 3)}
+
+    # -- c. unchanged re-run ---------------------------------------------------
+    def rerun(self) -> dict:
+        self.need("ingest")
+        run = run_ingest_process(self.work / "shared_data", self.shared / "corpus" / "docs", self.work, self.settings, "rerun")
+        s = run["summary"]
+        return {"wall_s": run["wall_s"], "ingest_s": s["seconds"], "unchanged": s["unchanged"],
+                "added": s["added"], "updated": s["updated"], "peak_rss_mb": run["peak_rss_mb"]}
+
+    # -- d. latency ---------------------------------------------------------------
+    def _latency_queries(self) -> list[str]:
+        from evals.xquad import load_xquad
+
+        qs = [q.question for q in load_dataset(SHARED_DATASET)]
+        try:
+            _, xq = load_xquad(self.shared)
+            qs += [q["question"] for q in random.Random(self.cfg.seed).sample(xq, min(len(xq), self.cfg.queries))]
+        except FileNotFoundError:
+            pass
+        n = self.cfg.queries + self.cfg.warmup
+        return (qs * (n // max(len(qs), 1) + 1))[:n]
+
+    def query_latency(self) -> dict:
+        self.need("ingest")
+        app = self.app("shared_data")
+        qs = self._latency_queries()
+        warm, qs = qs[: self.cfg.warmup], qs[self.cfg.warmup :]
+        for q in warm:
+            app.retriever.search(q)
+        lat = []
+        for q in qs:
+            t0 = time.perf_counter()
+            app.retriever.search(q)
+            lat.append((time.perf_counter() - t0) * 1000)
+        return {"queries": len(lat), "k": app.retriever.k, "mode": "hybrid", **latency_summary(lat),
+                "latencies_ms": [round(v, 2) for v in lat]}
+
+    def first_token_extractive(self) -> dict:
+        self.need("ingest")
+        app = self.app("shared_data")
+        assistant = app.assistant
+        qs = self._latency_queries()
+        lat = []
+        for i, q in enumerate(qs):
+            t0 = time.perf_counter()
+            events = assistant.stream(q, model=EXTRACTIVE_KEY)
+            for ev in events:
+                if ev["type"] in ("sources", "done"):
+                    break
+            ms = (time.perf_counter() - t0) * 1000
+            events.close()
+            if i >= self.cfg.warmup:
+                lat.append(ms)
+        return {"queries": len(lat), "model": EXTRACTIVE_KEY, "until": "sources event", **latency_summary(lat),
+                "latencies_ms": [round(v, 2) for v in lat]}
+
+    # -- e. XQuAD ----------------------------------------------------------------
+    def xquad(self) -> dict:
+        from evals.baseline import baseline_xquad
+        from evals.xquad import xquad_eval
+
+        res = xquad_eval(self.app_factory, self.shared, self.work, limit=self.cfg.xquad_limit)
+        base = baseline_xquad(self.shared, limit=self.cfg.xquad_limit, work_dir=self.work)
+        res["modes"]["baseline"] = {k: v for k, v in base.items() if k in ("hit@1", "hit@5", "mrr@10") or k.startswith("latency")}
+        res["baseline"] = {k: v for k, v in base.items() if k not in res["modes"]["baseline"]}
+        hy = res["modes"].get("hybrid", {})
+        res["ratio_hybrid_baseline"] = {k: round(hy[k] / base[k], 3) if base.get(k) else None for k in ("hit@1", "hit@5", "mrr@10")}
+        return res
+
+    # -- f. retrieval eval ---------------------------------------------------------
+    def retrieval_shared(self) -> dict:
+        self.need("ingest")
+        res = retrieval_eval(self.app("shared_data").retriever, load_dataset(SHARED_DATASET), k=10)
+        res["dataset"] = str(SHARED_DATASET.relative_to(REPO))
+        return res
+
+    # -- g. answers ----------------------------------------------------------------
+    def _answers(self, app, dataset: Path, limit: int | None, share: float) -> dict:
+        """``share``: the part of the remaining overall time budget this step may use."""
+        questions = pick_questions(load_dataset(dataset), limit, self.cfg.seed)
+        app.chat_model(LLM_KEY)  # load (and fail) before the clock runs
+        # the answer steps come last and give way to the overall budget (40 minutes on 2 cores)
+        left = self.cfg.total_budget_s - (time.perf_counter() - self.started)
+        budget = max(60.0, min(self.cfg.answer_budget_s, left * share))
+        res = answer_eval(app.assistant, questions, model=LLM_KEY, time_budget_s=budget)
+        res["time_budget_s"] = round(budget)
+        res["dataset"] = str(dataset.relative_to(REPO))
+        if res["n"] and all(r["mode"] == "extractive" for r in res["rows"]):
+            raise RuntimeError(f"the model '{LLM_KEY}' never answered (all answers fell back to extractive): "
+                               f"{res['rows'][0].get('fallback')}")
+        return res
+
+    def answers_shared(self) -> dict:
+        self.need("ingest")
+        return self._answers(self.app("shared_data"), SHARED_DATASET, self.cfg.answer_limit_shared, 0.5)
+
+    def answers_demo(self) -> dict | None:
+        if not DEMO_DATASET.exists() or not DEMO_FILES.is_dir():
+            log.warning("demo corpus or dataset missing (%s, %s): demo answer eval skipped", DEMO_FILES, DEMO_DATASET)
+            return {"skipped": f"{DEMO_DATASET.name} or {DEMO_FILES.relative_to(REPO)} not present"}
+        app = self.app("demo_data")
+        summary = app.ingestor.ingest([DEMO_FILES], collection="demo")
+        if "shared_data" in self._apps and LLM_KEY in self._apps["shared_data"]._chat_models:
+            app._chat_models[LLM_KEY] = self._apps["shared_data"]._chat_models[LLM_KEY]  # one model in memory
+        res = self._answers(app, DEMO_DATASET, self.cfg.answer_limit_demo, 1.0)
+        res["ingest"] = summary.as_dict()
+        res["ingest"].pop("failed", None)
+        return res
+
+    # -- the run -----------------------------------------------------------------
+    def targets(self) -> list[dict]:
+        r = self.report
+        g = lambda sec, key: r.get(sec, {}).get(key)  # noqa: E731
+        hy = r.get("xquad", {}).get("modes", {}).get("hybrid", {})
+        return [
+            _target("XQuAD-de hybrid hit@1", hy.get("hit@1"), "≥", 0.92),
+            _target("XQuAD-de hybrid MRR@10", hy.get("mrr@10"), "≥", 0.95),
+            _target("Suche p95 (ms)", g("query_latency", "latency_p95_ms"), "≤", 100),
+            _target("vor erstem Token p95, extraktiv (ms)", g("first_token_extractive", "latency_p95_ms"), "≤", 150),
+            _target("Ingest ÷ rohe Embedding-Rate", g("embedding", "ratio"), "≥", 0.8),
+            _target("unveränderter Lauf (s)", g("rerun", "wall_s"), "≤", 5),
+            _target("Spitzen-RAM Ingest (MB)", g("ingest", "peak_rss_mb"), "≤", 2560),
+        ]
+
+    def run(self) -> dict:
+        t0 = self.started = time.perf_counter()
+        load_start = os.getloadavg()
+        self.step("ingest", self.ingest)
+        self.step("embedding", self.embedding)
+        self.step("rerun", self.rerun)
+        self.step("query_latency", self.query_latency)
+        self.step("first_token_extractive", self.first_token_extractive)
+        self.step("xquad", self.xquad)
+        self.step("retrieval_shared", self.retrieval_shared)
+        if self.cfg.llm:
+            self.step("answers_shared", self.answers_shared)
+            self.step("answers_demo", self.answers_demo)
+        head = {
+            "title": "kiportal Benchmark" + (" (quick)" if self.cfg.quick else ""),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "host": f"{platform.node()} · {os.cpu_count()} CPUs · Python {platform.python_version()}",
+            "quick": self.cfg.quick, "llm": self.cfg.llm, "shared_dir": str(self.shared),
+            "embedding_model": self.settings.embedding.mode if self.settings.embedding.mode != "sentence_transformers" else self.settings.embedding.model,
+            "total_seconds": round(time.perf_counter() - t0, 1),
+            # other processes on the machine distort every timing: say so in the report
+            "load_avg_1m_start_end": f"{load_start[0]:.2f} / {os.getloadavg()[0]:.2f}",
+        }
+        return {**head, "targets": self.targets(), "errors": self.errors, **self.report}
+
+
+def check_ready(settings) -> None:
+    """Fail before any work if the embedding model is not prepared (the message says how)."""
+    from assistant.wiring import ModelMissing
+
+    if settings.embedding.mode == "e5":
+        path = settings.models_dir / "multilingual-e5-small"
+        if not (path / "modules.json").exists():
+            raise ModelMissing(f"Embedding-Modell fehlt in {path}: zuerst `kiportal --data-dir {settings.home} models prepare`.")
+
+
+def run_bench(shared_dir: Path, out_dir: Path, *, settings, quick: bool = False, llm: bool = True,
+              work_dir: Path | None = None, keep_work: bool = False) -> dict:
+    """Run all steps, write ``bench-<timestamp>.json/.md`` and ``latest.json/.md`` into ``out_dir``."""
+    shared_dir = Path(shared_dir).resolve()
+    if not (shared_dir / "corpus" / "docs").is_dir():
+        raise FileNotFoundError(f"kein shared-Verzeichnis mit corpus/docs: {shared_dir}")
+    check_ready(settings)
+    cfg = BenchConfig.make(quick=quick, llm=llm)
+    own_tmp = work_dir is None
+    work = Path(tempfile.mkdtemp(prefix="kiportal-bench-")) if own_tmp else Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        report = _Bench(shared_dir, out_dir, settings, cfg, work).run()
+    finally:
+        if own_tmp and not keep_work:
+            shutil.rmtree(work, ignore_errors=True)
+    name = "bench-" + time.strftime("%Y%m%d-%H%M%S")
+    report["files"] = {"json": f"{name}.json", "md": f"{name}.md"}
+    json_path, md_path = write_report(report, out_dir, name)
+    shutil.copyfile(json_path, Path(out_dir) / "latest.json")
+    shutil.copyfile(md_path, Path(out_dir) / "latest.md")
+    return report
+
+
+# ---------------------------------------------------------------- summary for the terminal
+def format_summary(report: dict) -> str:
+    """The figures a person wants first, as plain-text tables (the Markdown has everything)."""
+    lines = [f"{report.get('title', 'Benchmark')} – {report.get('created', '')} – {report.get('total_seconds', 0):.0f} s"
+             f" – Last (1 min, Anfang/Ende) {report.get('load_avg_1m_start_end', '?')}", ""]
+
+    def table(headers, rows):
+        cells = [[_cell(c) for c in row] for row in rows]
+        widths = [max(len(str(h)), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+        out = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths))]
+        out.append("  ".join("-" * w for w in widths))
+        out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells]
+        return out
+
+    lines += table(("Ziel", "gemessen", "Vorgabe", ""),
+                   [(t["name"], t["value"], f"{t['op']} {t['target']}", "✓" if t["ok"] else "✗") for t in report.get("targets", [])])
+    ing = report.get("ingest")
+    if ing:
+        lines += ["", f"Ingest: {ing['documents']} Dokumente {ing['by_status']}, {ing['pages']} Seiten, {ing['chunks']} Abschnitte, "
+                  f"{ing['wall_s']} s ({ing['chunks_per_s']} Abschnitte/s), Spitzen-RAM {ing['peak_rss_mb']} MB, "
+                  f"Fehler {ing['failures_by_code']}"]
+    emb = report.get("embedding")
+    if emb:
+        lines.append(f"Embedding roh: {emb['raw_chunks_per_s']} Abschnitte/s (Stichprobe {emb['sample']}), Verhältnis {emb['ratio']}")
+    xq = report.get("xquad")
+    if xq:
+        lines += ["", f"XQuAD-de ({xq['n_questions']} Fragen, {xq['n_contexts']} Absätze)"]
+        lines += table(("Modus", "hit@1", "hit@5", "MRR@10", "p95 ms"),
+                       [(k, v.get("hit@1"), v.get("hit@5"), v.get("mrr@10"), v.get("latency_p95_ms")) for k, v in xq["modes"].items()])
+        lines.append(f"hybrid ÷ baseline: {xq.get('ratio_hybrid_baseline')}")
+    rs = report.get("retrieval_shared")
+    if rs:
+        lines += ["", f"shared.jsonl Retrieval ({rs['n']} beantwortbare Fragen)"]
+        lines += table(("Modus", "hit@1", "hit@5", "MRR@10", "nDCG@10", "Seite@1", "Seite@5", "p95 ms"),
+                       [(k, v["hit@1"], v["hit@5"], v["mrr@10"], v["ndcg@10"], v["page_hit@1"], v["page_hit@5"], v["latency_p95_ms"])
+                        for k, v in rs["modes"].items()])
+    for key in ("answers_shared", "answers_demo"):
+        a = report.get(key)
+        if a and "metrics" in a:
+            mt = a["metrics"]
+            lines += ["", f"{key}: {a['n']} Fragen"]
+            lines += table(("Schlüsselbegr.", "Zitat-Präz.", "Abl.-F1", "Fehlablehnung", "Prompt-Tok.", "Prompt tok/s",
+                            "1. Token p50/p95 ms", "Gen. tok/s"),
+                           [(mt["key_terms"], mt["citation_precision"], mt["refusal_f1"], mt["false_refusal_rate"],
+                             mt["prompt_tokens_mean"], mt["prompt_tokens_per_s"],
+                             f"{_cell(mt['first_token_p50_ms'])}/{_cell(mt['first_token_p95_ms'])}", mt["generation_tokens_per_s"])])
+        elif a and "skipped" in a:
+            lines += ["", f"{key}: übersprungen ({a['skipped']})"]
+    for e in report.get("errors", []):
+        lines.append(f"FEHLER in {e['step']}: {e['error']}")
+    return "\n".join(lines)
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+    return str(v)
+
+
+__all__ = ["BenchConfig", "format_summary", "link_models", "pick_questions", "run_bench", "run_ingest_process"]
