@@ -65,6 +65,18 @@ def _position(shape) -> tuple[int, int]:
     return (shape.top or 0, shape.left or 0)
 
 
+def _is_chrome_placeholder(shape) -> bool:
+    """Footer, date and slide-number placeholders repeat on every slide and carry no content."""
+    from pptx.enum.shapes import PP_PLACEHOLDER
+
+    if not getattr(shape, "is_placeholder", False):
+        return False
+    try:
+        return shape.placeholder_format.type in (PP_PLACEHOLDER.FOOTER, PP_PLACEHOLDER.DATE, PP_PLACEHOLDER.SLIDE_NUMBER)
+    except Exception:  # noqa: BLE001 - malformed placeholder: treat as content
+        return False
+
+
 def _shapes(shapes, no: int, builder: BlockBuilder, title_id, depth: int) -> None:
     from pptx.enum.shapes import MSO_SHAPE_TYPE
 
@@ -77,7 +89,13 @@ def _shapes(shapes, no: int, builder: BlockBuilder, title_id, depth: int) -> Non
     for shape in ordered:
         if depth == 0 and title_id is not None and shape.shape_id == title_id:
             continue
-        if shape.shape_type == MSO_SHAPE_TYPE.GROUP:
+        if _is_chrome_placeholder(shape):
+            continue
+        try:
+            shape_type = shape.shape_type
+        except NotImplementedError:  # exotic graphic frames: nothing we can read
+            continue
+        if shape_type == MSO_SHAPE_TYPE.GROUP:
             _shapes(shape.shapes, no, builder, title_id, depth + 1)
         elif getattr(shape, "has_table", False) and shape.has_table:
             rows = [[cell.text for cell in row.cells] for row in shape.table.rows]

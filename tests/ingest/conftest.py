@@ -163,6 +163,9 @@ def make_pptx():
         s1.shapes.title.text = "Haushaltsplan 2025"
         s1.placeholders[1].text_frame.text = "Investitionen in Schulen"
         s1.placeholders[1].text_frame.add_paragraph().text = "Sanierung der Turnhalle"
+        footer = next(ph for ph in s1.slide_layout.placeholders if ph.placeholder_format.idx == 11)
+        s1.shapes.clone_placeholder(footer)
+        next(ph for ph in s1.placeholders if ph.placeholder_format.idx == 11).text = "Fußzeile der Stadt"
         group = s1.shapes.add_group_shape()
         box = group.shapes.add_textbox(Inches(1), Inches(6), Inches(3), Inches(0.5))
         box.text_frame.text = "Gruppierter Hinweis"

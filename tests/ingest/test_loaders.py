@@ -194,6 +194,7 @@ def test_pptx_slides_titles_body_table_notes_and_groups(tmp_path, make_pptx):
     assert table[0].text.split("\n") == ["Bereich | Betrag", "Schulen | 1,2 Mio", "Straßen | 0,8 Mio"]
     notes = blocks_of(doc, "notes")
     assert [(n.text, n.page) for n in notes] == [("Notizen: Zahlen vorläufig, Stand März", 2)]
+    assert "Fußzeile" not in doc.text  # footer placeholders repeat on every slide
     # The title placeholder is not repeated as body text.
     assert sum("Kennzahlen" in b.text for b in doc.blocks) == 1
 
