@@ -82,7 +82,30 @@ _NUMBERED_RE = re.compile(
     r")\s+(?P<title>[^\W\d_][^\n]{1,})$"
 )
 _DATE_RE = re.compile(r"\d{4}|\b\d{1,2}\.\s*\w")  # "Vom 8. Juli 2024" is a date line, not a heading
+# A structural label alone on its line; its title follows on the next line ("§ 2" / "Zuständigkeit").
+LABEL_RE = re.compile(r"^(?:§{1,2}\s*\d{1,4}[a-z]?|(?:Art\.|Artikel|Teil|Abschnitt|Kapitel|Anlage)\s+\d{1,3}[a-z]?)$")
+# A heading line ending like this continues on the next line ("Änderung des" / "E-Government-Gesetzes").
+CONTINUES_RE = re.compile(r"\b(?:des|der|die|das|dem|den|und|oder|für|von|zur|zum|mit|über|im|in|zu|auf|bei|nach)$")
 _TERMINAL_PUNCT = (".", ",", ";", "!", "?")
+
+
+def label_heading(label: str, following: list[str]) -> tuple[str, int]:
+    """Join a label line ("§ 2", "Artikel 1") with its title lines; return (heading, lines used).
+
+    ``following`` are the next lines/paragraphs. Returns ("", 0) when the next
+    line is not a plausible title, so the label stays ordinary text.
+    """
+    if not LABEL_RE.match(label) or not following:
+        return "", 0
+    heading, used = label, 0
+    for nxt in following[:3]:
+        nxt = nxt.strip()
+        if not nxt or len(nxt) > 80 or nxt.endswith(_TERMINAL_PUNCT + (":",)) or len(heading) + len(nxt) > 160:
+            break
+        heading, used = f"{heading} {nxt}", used + 1
+        if not CONTINUES_RE.search(nxt):
+            break
+    return (heading, used) if used else ("", 0)
 
 
 def heading_level(line: str, *, standalone: bool = False) -> int:

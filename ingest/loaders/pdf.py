@@ -21,6 +21,7 @@ from ingest.loaders.blocks import (
     clean_text,
     dehyphenate,
     heading_level,
+    label_heading,
     sensible_title,
     title_from_text,
 )
@@ -41,8 +42,6 @@ _SENTENCE_END = (".", "!", "?", ":", "“", '"', "»", "«")
 _NOT_SENTENCE_END_RE = re.compile(
     r"(?:\b\d{1,2}\.|\b(?:Abs|Nr|Art|bzw|vgl|ggf|inkl|evtl|ca|Dr|Prof|St|S|ff|gem|Ziff|lfd|z\.\s?B|u\.\s?a|d\.\s?h)\.)$"
 )
-_LABEL_RE = re.compile(r"^(?:§{1,2}\s*\d{1,4}[a-z]?|(?:Art\.|Artikel|Teil|Abschnitt|Kapitel|Anlage)\s+\d{1,3}[a-z]?)$")
-_TERMINAL = (".", ",", ";", ":", "!", "?")
 _WORD_RE = re.compile(r"[^\W\d_]+")
 # Some producers position every 2-3 glyphs separately; pypdf's plain mode then
 # inserts spaces inside words ("Bun des min ist eri um"). Real German prose
@@ -263,12 +262,15 @@ def _page_blocks(text: str, page_no: int, builder: BlockBuilder, repeated: froze
             at_boundary = True
             continue
         nxt = lines[idx + 1] if idx + 1 < len(lines) else ""
-        if at_boundary and _LABEL_RE.match(line) and nxt and len(nxt) <= 80 and not nxt.endswith(_TERMINAL):
+        if at_boundary:
             # "§ 2" on its own line with the title on the next: one heading "§ 2 Zuständige Behörden".
-            lines[idx + 1] = ""
-            flush()
-            builder.add(f"{line} {nxt}", page=page_no, kind="heading", level=2)
-            continue
+            heading, used = label_heading(line, lines[idx + 1: idx + 4])
+            if used:
+                for k in range(1, used + 1):
+                    lines[idx + k] = ""
+                flush()
+                builder.add(heading, page=page_no, kind="heading", level=2)
+                continue
         standalone = at_boundary and not nxt
         level = heading_level(line, standalone=standalone) if at_boundary else 0
         if level and ((nxt[:1].islower()) or (typical >= 30 and len(line) >= 0.85 * typical)):

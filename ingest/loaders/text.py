@@ -11,7 +11,14 @@ import logging
 from pathlib import Path
 
 from corpus.models import ExtractedDocument
-from ingest.loaders.blocks import BlockBuilder, decode_text_file, heading_level, split_paragraphs, title_from_text
+from ingest.loaders.blocks import (
+    BlockBuilder,
+    decode_text_file,
+    heading_level,
+    label_heading,
+    split_paragraphs,
+    title_from_text,
+)
 from ingest.loaders.limits import LoadLimits
 
 log = logging.getLogger(__name__)
@@ -19,7 +26,16 @@ log = logging.getLogger(__name__)
 
 def paragraphs_to_blocks(paragraphs: list[str], builder: BlockBuilder) -> None:
     """One block per paragraph; a single-line paragraph that looks like a heading becomes one."""
-    for para in paragraphs:
+    skip = 0
+    for i, para in enumerate(paragraphs):
+        if skip:
+            skip -= 1
+            continue
+        heading, used = label_heading(para, paragraphs[i + 1: i + 4]) if "\n" not in para else ("", 0)
+        if used:
+            builder.add(heading, kind="heading", level=2)
+            skip = used
+            continue
         level = heading_level(para) if "\n" not in para else 0
         if level:
             builder.add(para, kind="heading", level=level)

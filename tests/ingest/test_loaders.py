@@ -440,3 +440,17 @@ def test_loading_in_parallel_threads_gives_the_same_result(tmp_path, make_pdf, m
     with ThreadPoolExecutor(max_workers=4) as pool:
         parallel = list(pool.map(load_document, paths))
     assert parallel == sequential
+
+
+def test_statute_labels_on_their_own_line_join_their_title(tmp_path, make_pdf):
+    """Statutes print "§ 2" and its title on separate lines; the section name needs both."""
+    txt = tmp_path / "satzung.txt"
+    txt.write_text("Artikel 1\n\nÄnderung der\n\nHauptsatzung\n\n§ 2\n\nZuständigkeit\n\n(1) Der Rat entscheidet.\n",
+                   encoding="utf-8")
+    doc = load_document(txt)
+    assert [(b.kind, b.text) for b in doc.blocks] == [
+        ("heading", "Artikel 1 Änderung der Hauptsatzung"), ("heading", "§ 2 Zuständigkeit"),
+        ("paragraph", "(1) Der Rat entscheidet.")]
+    pdf = make_pdf(tmp_path / "satzung.pdf", ["Präambel der Satzung über die Gebühren.\n§ 5\nGebührenhöhe\n"
+                                               "Die Gebühr beträgt zehn Euro je angefangene Stunde."])
+    assert ("heading", "§ 5 Gebührenhöhe", 1) in [(b.kind, b.text, b.page) for b in load_document(pdf).blocks]
