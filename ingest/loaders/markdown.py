@@ -18,7 +18,9 @@ from ingest.loaders.limits import LoadLimits
 log = logging.getLogger(__name__)
 
 _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
-_FM_TITLE_RE = re.compile(r"^title[ \t]*:[ \t]*(.+?)[ \t]*$", re.MULTILINE | re.IGNORECASE)
+_FM_TITLE_RE = re.compile(r"^(?:title|titel)[ \t]*:[ \t]*(.+?)[ \t]*$", re.MULTILINE | re.IGNORECASE)
+# Pandoc title block: "% Titel" / "% Autor" / "% Datum" as the first lines.
+_PANDOC_BLOCK_RE = re.compile(r"\A(?:%[^\n]*\n?)+")
 _ATX_RE = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _SETEXT_RE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _HR_RE = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
@@ -61,9 +63,14 @@ def _table_line(line: str) -> str:
 
 
 def parse_front_matter(text: str) -> tuple[str, str]:
-    """Split YAML front matter off; return (title or "", remaining text)."""
+    """Split YAML front matter (or a Pandoc "% title" block) off; return (title or "", rest)."""
     m = _FRONT_MATTER_RE.match(text)
     if not m:
+        pandoc = _PANDOC_BLOCK_RE.match(text)
+        if pandoc:
+            # First line is the title; author/date lines stay as text (they answer "since when?").
+            lines = [ln.lstrip("%").strip() for ln in pandoc.group(0).splitlines()]
+            return lines[0], "\n".join(lines[1:]) + "\n\n" + text[pandoc.end():]
         return "", text
     title = ""
     t = _FM_TITLE_RE.search(m.group(1))

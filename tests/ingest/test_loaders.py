@@ -357,6 +357,18 @@ def test_markdown_front_matter_headings_lists_tables(tmp_path):
     assert all(b.page is None for b in doc.blocks)
 
 
+def test_markdown_german_front_matter_key_and_pandoc_title_block(tmp_path):
+    de = tmp_path / "satzung.md"
+    de.write_text("---\ntitel: Friedhofsatzung\nstatus: published\n---\n# GEMEINDE\n\nText.\n", encoding="utf-8")
+    assert load_document(de).title == "Friedhofsatzung"
+    pandoc = tmp_path / "gesetz.md"
+    pandoc.write_text("% E-Government-Gesetz\n% Ausfertigungsdatum: 25.07.2013\n\n# § 1 Geltungsbereich\n\nText.\n",
+                      encoding="utf-8")
+    doc = load_document(pandoc)
+    assert doc.title == "E-Government-Gesetz"
+    assert doc.blocks[0].text == "Ausfertigungsdatum: 25.07.2013"
+
+
 def test_markdown_without_front_matter_title_from_h1(tmp_path):
     path = tmp_path / "notiz.markdown"
     path.write_text("Einleitung ohne Überschrift.\n\n# Eigentlicher Titel\n\nText.\n", encoding="utf-8")
