@@ -466,3 +466,29 @@ def test_statute_labels_on_their_own_line_join_their_title(tmp_path, make_pdf):
     pdf = make_pdf(tmp_path / "satzung.pdf", ["Präambel der Satzung über die Gebühren.\n§ 5\nGebührenhöhe\n"
                                                "Die Gebühr beträgt zehn Euro je angefangene Stunde."])
     assert ("heading", "§ 5 Gebührenhöhe", 1) in [(b.kind, b.text, b.page) for b in load_document(pdf).blocks]
+
+
+def test_pdf_letter_spaced_pages_are_reread_in_layout_mode(tmp_path, make_pdf, monkeypatch):
+    """Some producers place every 2-3 glyphs separately; plain extraction then splits words
+    ("Bun des min ist eri um"). Such pages are re-read in layout mode; after two such pages
+    layout mode goes first so pages are not parsed twice."""
+    from pypdf import PageObject
+
+    original = PageObject.extract_text
+    calls: list[str] = []
+    good = "Bundesministerium des Innern erlässt folgende Verwaltungsvorschrift über Funkanwendungen. " * 6
+
+    def fake(self, *args, extraction_mode="plain", **kwargs):
+        calls.append(extraction_mode)
+        real = original(self, *args, **kwargs)
+        if "ZERSTUECKELT" not in real:
+            return real
+        if extraction_mode == "layout":
+            return good
+        return " ".join(good[i:i + 3] for i in range(0, len(good), 3))
+
+    monkeypatch.setattr(PageObject, "extract_text", fake)
+    doc = load_document(make_pdf(tmp_path / "banz.pdf", ["ZERSTUECKELT"] * 4))
+    assert [b.page for b in doc.blocks] == [1, 2, 3, 4]
+    assert all(b.text.startswith("Bundesministerium des Innern") for b in doc.blocks)
+    assert calls == ["plain", "layout", "plain", "layout", "layout", "layout"]
