@@ -49,11 +49,15 @@ def load_odt(path: Path, limits: LoadLimits) -> ExtractedDocument:
     from lxml import etree
 
     with zipfile.ZipFile(path) as zf:
+        names = set(zf.namelist())
+        if "META-INF/manifest.xml" in names and b"encryption-data" in zf.read("META-INF/manifest.xml"):
+            # Password-protected ODF keeps the zip readable but encrypts content.xml.
+            raise IngestError("encrypted", "ODT mit Passwort")
         try:
             content = zf.read("content.xml")
         except KeyError as exc:
             raise IngestError("corrupt", "content.xml fehlt im ODT") from exc
-        meta = zf.read("meta.xml") if "meta.xml" in zf.namelist() else None
+        meta = zf.read("meta.xml") if "meta.xml" in names else None
 
     root = etree.fromstring(content, parser=_parser())
     body = root.find(f"{OFFICE}body/{OFFICE}text")

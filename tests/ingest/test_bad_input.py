@@ -64,6 +64,10 @@ def test_too_many_pages_pdf_and_slides(tmp_path, make_pdf, make_pptx):
     assert code_of(make_pptx(tmp_path / "f.pptx"), LoadLimits(max_pages=1)) == "too_many_pages"
 
 
+def test_too_many_sheets(tmp_path, make_xlsx):
+    assert code_of(make_xlsx(tmp_path / "t.xlsx"), LoadLimits(max_pages=2)) == "too_many_pages"
+
+
 def test_directory_and_missing_file(tmp_path):
     assert code_of(tmp_path) == "unsupported"
     assert code_of(tmp_path / "gibt-es-nicht.pdf") == "corrupt"
@@ -124,6 +128,20 @@ def test_encrypted_pdf(tmp_path, make_pdf):
     assert err.value.code == "encrypted"
     assert err.value.status == "failed"
     assert "passwortgeschützt" in str(err.value)  # German first for the person reading it
+
+
+def test_password_protected_odt(tmp_path):
+    path = tmp_path / "geheim.odt"
+    manifest = ('<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0">'
+                '<manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.text"/>'
+                '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml">'
+                '<manifest:encryption-data manifest:checksum-type="SHA1/1K" manifest:checksum="x"/>'
+                "</manifest:file-entry></manifest:manifest>")
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.text")
+        zf.writestr("content.xml", os.urandom(2000))
+        zf.writestr("META-INF/manifest.xml", manifest)
+    assert code_of(path) == "encrypted"
 
 
 def test_mislabelled_docx_loads_by_content_with_warning(tmp_path, make_docx, caplog):
