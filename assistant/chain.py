@@ -215,6 +215,14 @@ class Assistant:
             hits = [h for h in hits if h.chunk.chunk_id in allowed_ids]
             res.notices.extend(decision.get("messages_de") or [])
             res.policy = {k2: v for k2, v in decision.items() if k2 not in ("allowed",)}
+            if decision.get("action") == "block":
+                res.refused = True
+                res.answer = " ".join(decision.get("messages_de") or ["Anfrage blockiert."])
+                res.passages = [self._trace(h, {}, removed) for h in result.hits]
+                res.timings["total_ms"] = _ms(t_start)
+                yield {"type": "sources", "citations": [], "passages": res.passages}
+                yield {"type": "done", "result": res}
+                return
 
         # 4. evidence within the token budget
         count = self._count(llm)

@@ -122,6 +122,18 @@ class PrivacySettings(BaseModel):
     retention_days: int = Field(90, description="Days after which audit and question log entries are deleted.")
 
 
+class PolicySettings(BaseModel):
+    zone_access: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "green": ["oeffentlich", "intern", "vertraulich", "personenbezogen"],
+            "yellow": ["oeffentlich", "intern"],
+            "red": ["oeffentlich"],
+        },
+        description="Ampel: which document classifications each model zone may see.",
+    )
+    default_classification: str = Field("intern", description="Classification of new collections.")
+
+
 class Settings(BaseSettings):
     """All settings of kiportal. See kiportal.toml for the documented defaults."""
 
@@ -141,6 +153,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings, description="Login.")
     server: ServerSettings = Field(default_factory=ServerSettings, description="Portal server.")
     privacy: PrivacySettings = Field(default_factory=PrivacySettings, description="Question logging.")
+    policy: PolicySettings = Field(default_factory=PolicySettings, description="Ampel zones and classifications.")
 
     @classmethod
     def settings_customise_sources(

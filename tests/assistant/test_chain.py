@@ -154,3 +154,34 @@ def test_evidence_keeps_relevant_sentences_of_long_passages():
 def test_empty_question_is_an_error(app):
     with pytest.raises(ValueError):
         _assistant(app, None).answer("   ")
+
+
+def _policy_app(app, classification: str):
+    from assistant.policy_step import PolicyStep
+
+    app.catalog.ensure_collection("demo")
+    app.catalog.set_collection_classification("demo", classification)
+    app.settings.llm.models["rot"] = app.settings.llm.models["lokal"].model_copy(update={"zone": "red", "mode": "fake"})
+    fake = FakeChatModel(respond=lambda p: "Antwort [1].")
+    models = {"rot": fake, "lokal": fake}
+    return Assistant(app.retriever, app.settings, lambda key: models[key], policy=PolicyStep(app.catalog, app.settings)), fake
+
+
+def test_red_model_never_sees_internal_passages(app):
+    assistant, fake = _policy_app(app, "intern")
+    res = assistant.answer("Wie lange ist die Ruhezeit für Urnengräber?", model="rot")
+    assert res.refused and fake.calls == []  # nothing was sent
+    assert "Grün" in res.answer or "lokale" in res.answer
+    assert all(p.removed_reason == "Ampel" for p in res.passages)
+
+
+def test_red_model_sees_public_passages(app):
+    assistant, fake = _policy_app(app, "oeffentlich")
+    res = assistant.answer("Wie lange ist die Ruhezeit für Urnengräber?", model="rot")
+    assert not res.refused and "Urnengräber" in fake.calls[0]
+
+
+def test_personal_data_is_blocked_before_a_red_model(app):
+    assistant, fake = _policy_app(app, "oeffentlich")
+    res = assistant.answer("Schreibe an max.mustermann@example.org wegen der Ruhezeit", model="rot")
+    assert res.refused and fake.calls == [] and "max.mustermann@example.org" not in res.answer
