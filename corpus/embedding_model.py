@@ -565,6 +565,10 @@ def prepare_e5_model(target_dir: Path, *, force: bool = False) -> Path:
     with _build_lock(target):
         if not force and _is_current(target, bin_sha, tok_sha):  # built while we waited
             return target
+        # Holding the lock, any leftovers are from builds that were killed.
+        for stale in [*target.parent.glob(f".{target.name}.tmp-*"), *target.parent.glob(f".{target.name}.old-*")]:
+            logger.info("removing leftover %s", stale)
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
         try:
             logger.info("building embedding model from %s into %s", bin_path, target)

@@ -135,6 +135,52 @@ def test_bad_magic_is_rejected():
         em.read_e5_bin(b"GGUF" + b"\0" * 64)
 
 
+# --- build orchestration (model writing and verification faked) -----------
+@pytest.fixture
+def fake_build(monkeypatch):
+    calls = {"write": 0, "cosine": 1.0}
+
+    def write(out: Path, bin_path: Path, tok_path: Path) -> None:
+        calls["write"] += 1
+        (out / "model.safetensors").write_bytes(b"x")
+        (out / "modules.json").write_text("[]")
+
+    monkeypatch.setattr(em, "_write_model", write)
+    monkeypatch.setattr(em, "verify_e5_model", lambda d: calls["cosine"])
+    return calls
+
+
+def test_prepare_is_idempotent_and_force_rebuilds(tmp_path, fake_build):
+    target = tmp_path / "models" / "e5"
+    assert em.prepare_e5_model(target) == target.resolve()
+    manifest = json.loads((target / em.MANIFEST_NAME).read_text())
+    assert manifest["source"]["sha256"] == em._sha256(em.source_bin_path())
+    assert manifest["verified_min_cosine"] == 1.0 and manifest["created_at"]
+    em.prepare_e5_model(target)
+    assert fake_build["write"] == 1
+    em.prepare_e5_model(target, force=True)
+    assert fake_build["write"] == 2
+    assert sorted(p.name for p in target.parent.iterdir()) == [".e5.lock", "e5"]
+
+
+def test_prepare_failing_verification_leaves_nothing(tmp_path, fake_build):
+    fake_build["cosine"] = 0.98
+    target = tmp_path / "models" / "e5"
+    (target.parent / ".e5.tmp-killed").mkdir(parents=True)  # leftover of a killed build
+    with pytest.raises(RuntimeError, match="min cosine 0.98"):
+        em.prepare_e5_model(target)
+    assert sorted(p.name for p in target.parent.iterdir()) == [".e5.lock"]
+
+
+def test_prepare_keeps_old_model_when_rebuild_fails(tmp_path, fake_build):
+    target = tmp_path / "e5"
+    em.prepare_e5_model(target)
+    fake_build["cosine"] = 0.5
+    with pytest.raises(RuntimeError):
+        em.prepare_e5_model(target, force=True)
+    assert (target / em.MANIFEST_NAME).is_file()
+
+
 # --- integration: the real model ------------------------------------------
 @pytest.fixture(scope="session")
 def e5_dir(tmp_path_factory) -> Path:
