@@ -111,7 +111,7 @@ class SentenceTransformerEmbedder(Embedder):
                     log.info("loading embedding model %s", self.model_path)
                     model = SentenceTransformer(self.model_path, device="cpu", local_files_only=True)
                     model.max_seq_length = self.max_seq_length
-                    self.dim = model.get_sentence_embedding_dimension()
+                    self.dim = model.get_embedding_dimension()
                     self._model = model
         return self._model
 
