@@ -88,8 +88,3 @@ def real_app(tmp_path, model_cache, e5_dir, real_embedder):
     app.kb._embedder = real_embedder  # share the loaded model across tests
     return app
 
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path

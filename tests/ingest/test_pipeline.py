@@ -1,0 +1,137 @@
+"""The incremental pipeline with the hash embedder: add, update, skip, remove, fail safely."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+
+
+def write(path, text: str):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _search_sources(app, q: str, **kw) -> list[str]:
+    return [h.chunk.source for h in app.retriever.search(q, **kw).hits]
+
+
+def test_add_update_unchanged_remove(hash_app, tmp_path):
+    docs = tmp_path / "docs"
+    a = write(docs / "satzung.md", "# Friedhofssatzung\n\nDie Ruhezeit für Urnengräber beträgt 20 Jahre.\n")
+    write(docs / "haushalt.txt", "Der Haushaltsplan 2025 sieht 3 Millionen Euro für Schulen vor.\n")
+    s1 = hash_app.ingestor.ingest([docs])
+    assert (s1.added, s1.updated, s1.unchanged, s1.failed) == (2, 0, 0, [])
+    s2 = hash_app.ingestor.ingest([docs])
+    assert (s2.added, s2.updated, s2.unchanged, s2.chunks) == (0, 0, 2, 0)
+    a.write_text("# Friedhofssatzung\n\nDie Ruhezeit für Urnengräber beträgt 15 Jahre.\n", encoding="utf-8")
+    s3 = hash_app.ingestor.ingest([docs])
+    assert (s3.added, s3.updated, s3.unchanged) == (0, 1, 1)
+    texts = [h.chunk.text for h in hash_app.retriever.search("Ruhezeit Urnengräber", k=10).hits]
+    assert any("15 Jahre" in t for t in texts) and not any("20 Jahre" in t for t in texts)
+    a.unlink()
+    s4 = hash_app.ingestor.ingest([docs], prune_under=[docs])
+    assert s4.removed == 1 and len(hash_app.catalog.documents()) == 1
+    assert hash_app.kb.check().ok
+
+
+def test_one_bad_file_never_stops_the_batch_or_damages_the_store(hash_app, tmp_path):
+    docs = tmp_path / "docs"
+    good = write(docs / "gut.md", "# Gut\n\nDie Bibliothek öffnet um 9 Uhr.\n")
+    hash_app.ingestor.ingest([docs])
+    (docs / "kaputt.pdf").write_bytes(b"%PDF-1.7\n garbage without xref")
+    (docs / "leer.txt").write_bytes(b"")
+    (docs / "bild.docx").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(64))
+    (docs / "-rf ; $(reboot) ü.md").write_text("# Name\n\nSeltsamer Dateiname, guter Inhalt zur Kantine.\n", encoding="utf-8")
+    summary = hash_app.ingestor.ingest([docs])
+    codes = {os.path.basename(f["source"]): f["code"] for f in summary.failed}
+    assert codes == {"kaputt.pdf": "corrupt", "leer.txt": "empty", "bild.docx": "corrupt"}
+    assert summary.added == 1 and summary.unchanged == 1
+    statuses = {os.path.basename(r.source): r.status for r in hash_app.catalog.documents()}
+    assert statuses["kaputt.pdf"] == "failed" and statuses["gut.md"] == "indexed"
+    assert all(r.error for r in hash_app.catalog.documents(status="failed"))
+    assert str(good) in _search_sources(hash_app, "Bibliothek öffnet")
+
+
+def test_a_broken_update_keeps_the_previous_version_searchable(hash_app, tmp_path):
+    f = write(tmp_path / "d" / "regel.md", "# Regel\n\nDie Kantine öffnet um 11:30 Uhr.\n")
+    hash_app.ingestor.ingest([f])
+    f.write_bytes(b"")  # the new version is empty
+    summary = hash_app.ingestor.ingest([f])
+    assert summary.failed and summary.failed[0]["code"] == "empty"
+    rec = hash_app.catalog.documents()[0]
+    assert rec.status == "indexed" and rec.chunk_count > 0 and rec.error
+    assert any("11:30" in h.chunk.text for h in hash_app.retriever.search("Kantine").hits)
+
+
+def test_oversized_file_is_refused_without_reading(hash_app, tmp_path):
+    hash_app.ingestor.limits = type(hash_app.ingestor.limits)(max_bytes=1000)
+    big = tmp_path / "gross.txt"
+    with big.open("wb") as fh:
+        fh.truncate(10_000_000)
+    summary = hash_app.ingestor.ingest([big])
+    assert summary.failed[0]["code"] == "too_large" and hash_app.catalog.documents()[0].status == "failed"
+
+
+def test_collections_filter_search(hash_app, tmp_path):
+    write(tmp_path / "a" / "x.md", "# A\n\nParkgebühren am Rathaus betragen zwei Euro.\n")
+    write(tmp_path / "b" / "y.md", "# B\n\nParkgebühren am Bahnhof betragen einen Euro.\n")
+    hash_app.ingestor.ingest([tmp_path / "a"], collection="verkehr")
+    hash_app.ingestor.ingest([tmp_path / "b"], collection="bahn")
+    hits = hash_app.retriever.search("Parkgebühren", collections=["bahn"]).hits
+    assert hits and all(h.chunk.collection == "bahn" for h in hits)
+    # moving by re-ingesting with another collection needs no re-embedding
+    s = hash_app.ingestor.ingest([tmp_path / "a"], collection="bahn")
+    assert s.unchanged == 1
+    assert len(hash_app.retriever.search("Parkgebühren", collections=["bahn"], k=10).hits) == 2
+
+
+def test_settings_change_reindexes_everything(hash_app, tmp_path):
+    write(tmp_path / "d" / "x.md", "# X\n\nText.\n" * 3)
+    hash_app.ingestor.ingest([tmp_path / "d"])
+    hash_app.ingestor.signature = "other-model"
+    assert hash_app.ingestor.ingest([tmp_path / "d"]).updated == 1
+
+
+def test_cli_ingest_docs_search_json(tmp_path, monkeypatch):
+    from ui.cli import cli
+
+    monkeypatch.setenv("KIPORTAL_EMBEDDING__MODE", "hash")
+    write(tmp_path / "docs" / "satzung.md", "# Satzung\n\nDie Hundesteuer beträgt 96 Euro im Jahr.\n")
+    run = lambda *args: CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), *args], obj={})  # noqa: E731
+    res = run("ingest", str(tmp_path / "docs"), "--json")
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    assert summary["added"] == 1 and summary["chunks"] >= 1 and "chunks_per_s" in summary
+    docs = [json.loads(line) for line in run("docs", "list", "--json").output.splitlines()]
+    assert {"doc_id", "source", "status", "pages", "chunks"} <= set(docs[0]) and docs[0]["status"] == "indexed"
+    hits = json.loads(run("search", "Hundesteuer", "--json").output)
+    assert hits["query"] == "Hundesteuer" and hits["hits"][0]["source"].endswith("satzung.md")
+    assert {"doc_id", "source", "title", "page", "section", "score", "text"} == set(hits["hits"][0])
+    qfile = write(tmp_path / "q.txt", "Hundesteuer\nSatzung\n")
+    lines = run("search", "--batch", str(qfile), "--json", "-k", "1").output.splitlines()
+    assert [json.loads(x)["query"] for x in lines] == ["Hundesteuer", "Satzung"]
+    assert run("doctor", "--no-repair").exit_code == 0
+    assert run("docs", "delete", docs[0]["doc_id"]).exit_code == 0
+    assert json.loads(run("search", "Hundesteuer", "--json").output)["hits"] == []
+    assert run("docs", "show", "nope").exit_code != 0
+
+
+def test_doctor_finds_and_repairs_orphans_and_missing_vectors(chroma_hash_app, tmp_path):
+    app = chroma_hash_app
+    write(tmp_path / "d" / "x.md", "# X\n\nDie Stadtbücherei hat samstags geöffnet.\n")
+    app.ingestor.ingest([tmp_path / "d"])
+    chunk = next(iter(app.catalog.iter_chunks()))
+    app.vectors.delete([chunk.chunk_id])  # missing vector
+    import numpy as np
+    from dataclasses import replace
+
+    orphan = replace(chunk, chunk_id="ghost:0")
+    app.vectors.add([orphan], np.stack([app.kb.embedder.embed_passages(["x"])[0]]))
+    report = app.kb.check(repair=False)
+    assert not report.ok and report.missing_in_vectors == 1 and report.orphans_in_vectors == 1
+    assert app.kb.check(repair=True).repaired
+    assert app.kb.check().ok
