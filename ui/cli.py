@@ -250,6 +250,7 @@ def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
 
 
 from ui.cli_eval import register as _register_eval; _register_eval(cli)  # noqa: E402
+from ui.cli_admin import register as _register_admin; _register_admin(cli)  # noqa: E402
 
 
 def main() -> None:
