@@ -88,3 +88,27 @@ def real_app(tmp_path, model_cache, e5_dir, real_embedder):
     app.kb._embedder = real_embedder  # share the loaded model across tests
     return app
 
+
+
+@pytest.fixture(scope="session")
+def app_factory():
+    """Build an App for a data dir with settings overrides (hash embedder and memory index by default)."""
+    from assistant.wiring import App
+
+    return lambda home, **overrides: App(make_settings(home, **overrides))
+
+
+@pytest.fixture(scope="session")
+def real_app_factory(app_factory, e5_dir, real_embedder):
+    """Apps with the real e5 model (prepared once, loaded once) and real Chroma."""
+
+    def build(home: Path):
+        (home / "models").mkdir(parents=True, exist_ok=True)
+        link = home / "models" / "multilingual-e5-small"
+        if not link.exists():
+            link.symlink_to(e5_dir)
+        app = app_factory(home, embedding={"mode": "e5"}, vector={"mode": "chroma"})
+        app.kb._embedder = real_embedder
+        return app
+
+    return build
