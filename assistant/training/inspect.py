@@ -1,0 +1,414 @@
+"""„Blick unter die Haube“: what happened behind one answer, as a view model with renderers.
+
+Trainers use this to show a group why the assistant answered as it did: the question after
+rewriting, every retrieved passage with its BM25 rank, dense rank and fused score, whether
+it went into the prompt (and if not, whether the Ampel or the budget kept it out), the exact
+prompt, the model with its zone, token counts and timings.
+
+Document text is data written by third parties. Every string that reaches HTML or Markdown
+goes through :func:`esc` / :func:`md_esc` here, so no markup from a document (or from a
+model's answer) is ever interpreted by the browser. The renderers build the markup; nothing
+else may concatenate raw text into it.
+
+:func:`policy_preview` answers "what would the Ampel do?" for a question and a model or zone
+without calling any model: it runs retrieval and applies the same policy step as the chain.
+"""
+from __future__ import annotations
+
+import html
+import logging
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import PurePath
+from typing import Any, Sequence
+
+from assistant.policy.ampel import CLASSIFICATION_LABELS_DE, normalize_classification
+from assistant.policy.pii import KIND_LABELS_DE
+from assistant.settings import ModelProfile, Settings
+from assistant.users import RANK, User
+
+log = logging.getLogger(__name__)
+
+ZONE_DE = {"green": "Grün", "yellow": "Gelb", "red": "Rot"}
+ZONE_ICON = {"green": "🟢", "yellow": "🟡", "red": "🔴"}
+ZONE_COLOR = {"green": "#1b7f3b", "yellow": "#9a6b00", "red": "#b3261e"}
+ACTION_DE = {"allow": "erlaubt", "warn": "Warnung – Bestätigung nötig", "block": "blockiert"}
+TIMING_DE = {
+    "rewrite_ms": "Frage umformulieren", "retrieve_ms": "Suche", "prepare_ms": "Suche + Auswahl + Prompt",
+    "prompt_eval_ms": "Prompt lesen (bis 1. Token)", "first_token_ms": "Zeit bis zum ersten Wort",
+    "generate_ms": "Antwort erzeugen", "total_ms": "Gesamt",
+}
+
+
+# -- escaping ---------------------------------------------------------------------------
+def esc(value: Any) -> str:
+    """HTML-escape anything (quotes too: values also land in attributes)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+_MD_INLINE = re.compile(r"([\\`*_\[\]|~])")
+_MD_LINE_START = re.compile(r"^(\s*)([#+\-=]|\d+(?=[.)]))", re.MULTILINE)
+
+
+def md_esc(value: Any, *, cell: bool = False) -> str:
+    """Markdown-escape text: HTML entities for ``<>&`` (Markdown passes raw HTML through),
+    backslashes before inline syntax (emphasis, links, code, table pipes) and before block
+    syntax at line starts (headings, quotes, lists). Dots and hyphens inside a line stay
+    readable. ``cell``: one line, for a table cell."""
+    text = html.escape("" if value is None else str(value), quote=False)
+    text = _MD_INLINE.sub(r"\\\1", text)
+    if cell:
+        text = re.sub(r"\s*\n\s*", " ", text).strip()
+    return _MD_LINE_START.sub(_escape_line_start, text)
+
+
+def _escape_line_start(m: re.Match) -> str:
+    lead, mark = m.group(1), m.group(2)
+    return lead + (mark + "\\" if mark[0].isdigit() else "\\" + mark)
+
+
+def md_code_block(text: str) -> str:
+    """A fenced block that the text cannot close: the fence is longer than any backtick run in it."""
+    longest = max((len(m) for m in re.findall(r"`+", text or "")), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
+# -- models ----------------------------------------------------------------------------
+def zone_label(zone: str) -> str:
+    return f"{ZONE_ICON.get(zone, '⚪')} {ZONE_DE.get(zone, zone)}"
+
+
+def model_label(key: str, profile: ModelProfile) -> str:
+    """How a model is shown wherever it can be chosen: name, zone, operator, location."""
+    return f"{profile.label or key} – Zone {zone_label(profile.zone)} · {profile.operator} · {profile.location}"
+
+
+def may_use(role: str, profile: ModelProfile) -> bool:
+    """Roles are ordered like everywhere else: a model open to staff is open to trainers and admins."""
+    return any(User("_", role).has(r) for r in profile.roles if r in RANK)
+
+
+def model_choices(settings: Settings, role: str) -> list[tuple[str, str]]:
+    """(label, key) for the models ``role`` may use; green models first, the default first among them."""
+    default = settings.llm.default
+    order = {"green": 0, "yellow": 1, "red": 2}
+    items = [(k, p) for k, p in settings.llm.models.items() if may_use(role, p)]
+    items.sort(key=lambda kp: (order.get(kp[1].zone, 3), kp[0] != default))
+    return [(model_label(k, p), k) for k, p in items]
+
+
+def default_model(settings: Settings, role: str) -> str | None:
+    """The configured default if it is green and allowed for the role, else the first green one."""
+    choices = model_choices(settings, role)
+    keys = [k for _, k in choices]
+    d = settings.llm.default
+    if d in keys and settings.llm.models[d].zone == "green":
+        return d
+    greens = [k for k in keys if settings.llm.models[k].zone == "green"]
+    return greens[0] if greens else (keys[0] if keys else None)
+
+
+# -- the view model ------------------------------------------------------------------------
+@dataclass
+class PassageRow:
+    rank: int
+    title: str
+    source: str
+    page: int | None
+    bm25_rank: int | None
+    dense_rank: int | None
+    fused_score: float
+    dense_score: float | None
+    in_prompt: bool
+    n: int | None
+    status: str
+    text: str
+
+
+@dataclass
+class InspectView:
+    question: str
+    standalone_question: str
+    rewritten: bool
+    answer: str
+    refused: bool
+    model: str
+    mode: str
+    zone: str
+    operator: str
+    location: str
+    prompt: str
+    prompt_sent: bool
+    prompt_tokens: int
+    completion_tokens: int
+    timings: list[tuple[str, float]]
+    passages: list[PassageRow]
+    notices: list[str]
+    policy_action: str | None
+    pii: list[dict]
+    removed_by_class: dict[str, int]
+    use_documents: bool = True
+    citations: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _page_label(source: str, page: int | None) -> str:
+    if page is None:
+        return "–"
+    return f"Folie {page}" if source.lower().endswith((".pptx", ".ppt")) else f"S. {page}"
+
+
+def build_view(result, profile: ModelProfile | None = None, *, k: int | None = None,
+               use_documents: bool = True) -> InspectView:
+    """Turn an :class:`~assistant.chain.AnswerResult` into the trainer's view model.
+
+    ``k`` is the number of passages the model may get; with it, a passage left out although
+    fewer than ``k`` went in was left out for the token budget, otherwise for the count.
+    """
+    in_count = sum(1 for p in result.passages if p.in_prompt)
+    rows: list[PassageRow] = []
+    for i, p in enumerate(result.passages, 1):
+        if p.in_prompt:
+            status = f"im Prompt als [{p.n}]"
+        elif p.removed_reason == "Ampel":
+            status = "nicht im Prompt: Ampel (Zone darf diese Einstufung nicht sehen)"
+        elif p.removed_reason:
+            status = f"nicht im Prompt: {p.removed_reason}"
+        elif result.refused and in_count == 0 and result.policy.get("action") == "block":
+            status = "nicht im Prompt: Anfrage blockiert"
+        elif k is not None and in_count >= k:
+            status = f"nicht im Prompt: Budget (höchstens {k} Textstellen)"
+        else:
+            status = "nicht im Prompt: Budget (Token-Budget ausgeschöpft)"
+        rows.append(PassageRow(rank=i, title=p.title, source=PurePath(p.source).name, page=p.page,
+                               bm25_rank=p.bm25_rank, dense_rank=p.dense_rank, fused_score=p.fused_score,
+                               dense_score=p.dense_score, in_prompt=p.in_prompt, n=p.n, status=status, text=p.text))
+    pol = result.policy or {}
+    standalone = result.standalone_question or result.question
+    return InspectView(
+        question=result.question, standalone_question=standalone, rewritten=standalone != result.question,
+        answer=result.answer, refused=result.refused, model=result.model, mode=result.mode, zone=result.zone,
+        operator=profile.operator if profile else "", location=profile.location if profile else "",
+        prompt=result.prompt, prompt_sent=bool(result.prompt) and result.mode != "extractive",
+        prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+        timings=[(TIMING_DE.get(key, key), ms) for key, ms in result.timings.items()],
+        passages=rows, notices=list(result.notices), policy_action=pol.get("action"),
+        pii=list(pol.get("pii") or []), removed_by_class=dict(pol.get("removed_by_class") or {}),
+        use_documents=use_documents,
+        citations=[{"n": c.n, "title": c.title, "source": PurePath(c.source).name, "page": c.page} for c in result.citations],
+    )
+
+
+# -- renderers ----------------------------------------------------------------------------
+_TABLE = "border-collapse:collapse;width:100%;font-size:0.92em"
+_TD = "border:1px solid #ccc;padding:4px 6px;vertical-align:top"
+
+
+def _tr(cells: Sequence[str], header: bool = False, style: str = "") -> str:
+    tag = "th" if header else "td"
+    return f"<tr{f' style={chr(34)}{style}{chr(34)}' if style else ''}>" + "".join(
+        f"<{tag} style=\"{_TD}\">{c}</{tag}>" for c in cells) + "</tr>"
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def render_html(view: InspectView, *, title: str = "Blick unter die Haube") -> str:
+    """Self-contained HTML fragment; every dynamic string is escaped."""
+    z = view.zone
+    parts = [f"<div class=\"kiportal-inspect\"><h3>{esc(title)}</h3>"]
+    facts = [
+        ("Frage", esc(view.question)),
+        ("Eigenständige Frage (für die Suche)",
+         esc(view.standalone_question) + (" <em>(umformuliert)</em>" if view.rewritten else " <em>(unverändert)</em>")),
+        ("Modell", f"{esc(view.model)} ({esc(view.mode)})"),
+        ("Zone", f"<span style=\"color:{ZONE_COLOR.get(z, '#444')};font-weight:bold\">{esc(zone_label(z))}</span>"
+                 + (f" · {esc(view.operator)} · {esc(view.location)}" if view.operator else "")),
+        ("Tokens", f"Prompt {view.prompt_tokens} · Antwort {view.completion_tokens}"),
+    ]
+    if view.policy_action:
+        facts.append(("Ampel", esc(ACTION_DE.get(view.policy_action, view.policy_action))))
+    if view.pii:
+        facts.append(("Erkannte Personendaten (maskiert)", esc(", ".join(
+            f"{KIND_LABELS_DE.get(d.get('kind'), d.get('kind'))}: {d.get('masked')}" for d in view.pii))))
+    if view.removed_by_class:
+        facts.append(("Von der Ampel entfernt", esc(", ".join(
+            f"{CLASSIFICATION_LABELS_DE.get(c, c)}: {n}" for c, n in view.removed_by_class.items()))))
+    parts.append(f"<table style=\"{_TABLE}\">" + "".join(_tr([f"<b>{k}</b>", v]) for k, v in facts) + "</table>")
+    if view.notices:
+        parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in view.notices) + "</ul>")
+
+    if not view.use_documents:
+        parts.append("<p><b>Ohne Dokumente:</b> Es wurde nichts gesucht; das Modell antwortet nur aus seinem "
+                     "Training – jede Aussage ist ungeprüft.</p>")
+    else:
+        parts.append(f"<h4>Gefundene Textstellen ({len(view.passages)})</h4>")
+        head = ["#", "Dokument", "Fundstelle", "BM25-Rang", "Dense-Rang", "Fusions-Score", "Dense-Ähnlichkeit", "Im Prompt?", "Textstelle"]
+        rows = [_tr(head, header=True)]
+        for p in view.passages:
+            bg = "background:#eef7ee" if p.in_prompt else "background:#f6f6f6;color:#555"
+            excerpt = p.text if len(p.text) <= 600 else p.text[:600] + " …"
+            rows.append(_tr([
+                str(p.rank), esc(p.title), f"{esc(p.source)}<br>{esc(_page_label(p.source, p.page))}",
+                _num(p.bm25_rank), _num(p.dense_rank), _num(p.fused_score), _num(p.dense_score),
+                esc(p.status), f"<div style=\"white-space:pre-wrap;max-height:12em;overflow:auto\">{esc(excerpt)}</div>",
+            ], style=bg))
+        parts.append(f"<table style=\"{_TABLE}\">" + "".join(rows) + "</table>")
+        parts.append("<p style=\"font-size:0.85em\">BM25 = Stichwortsuche, Dense = Bedeutungssuche (Vektoren); "
+                     "„–“ = von dieser Suche nicht gefunden. Der Fusions-Score (Reciprocal Rank Fusion) "
+                     "verbindet beide Ränge.</p>")
+
+    label = "Prompt (genau so an das Modell gesendet)" if view.prompt_sent else (
+        "Prompt (nicht gesendet: kein Sprachmodell beteiligt)" if view.prompt else "Prompt")
+    parts.append(f"<h4>{esc(label)}</h4>")
+    if view.prompt:
+        parts.append("<pre style=\"white-space:pre-wrap;max-height:30em;overflow:auto;border:1px solid #ccc;"
+                     f"padding:6px\">{esc(view.prompt)}</pre>")
+    else:
+        parts.append("<p><em>Es wurde kein Prompt erzeugt (Anfrage vorher beendet).</em></p>")
+
+    if view.timings:
+        parts.append("<h4>Zeiten</h4>")
+        parts.append(f"<table style=\"{_TABLE}\">" + "".join(
+            _tr([esc(label), f"{ms:.0f} ms"]) for label, ms in view.timings) + "</table>")
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+def render_markdown(view: InspectView, *, title: str = "Blick unter die Haube") -> str:
+    """Markdown version (CLI ``--trace``, handouts); text escaped, prompt in an unclosable fence."""
+    lines = [f"### {md_esc(title)}", "",
+             f"- **Frage:** {md_esc(view.question, cell=True)}",
+             f"- **Eigenständige Frage:** {md_esc(view.standalone_question, cell=True)}"
+             + (" *(umformuliert)*" if view.rewritten else ""),
+             f"- **Modell:** {md_esc(view.model, cell=True)} ({md_esc(view.mode)}), Zone {md_esc(zone_label(view.zone))}"
+             + (f" · {md_esc(view.operator, cell=True)} · {md_esc(view.location, cell=True)}" if view.operator else ""),
+             f"- **Tokens:** Prompt {view.prompt_tokens} · Antwort {view.completion_tokens}"]
+    if view.policy_action:
+        lines.append(f"- **Ampel:** {md_esc(ACTION_DE.get(view.policy_action, view.policy_action))}")
+    if view.pii:
+        lines.append("- **Erkannte Personendaten (maskiert):** " + md_esc(", ".join(
+            f"{KIND_LABELS_DE.get(d.get('kind'), d.get('kind'))}: {d.get('masked')}" for d in view.pii), cell=True))
+    for n in view.notices:
+        lines.append(f"- *Hinweis:* {md_esc(n, cell=True)}")
+    if view.use_documents:
+        lines += ["", "| # | Dokument | Fundstelle | BM25 | Dense | Fusion | Im Prompt? | Textstelle |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for p in view.passages:
+            excerpt = p.text if len(p.text) <= 200 else p.text[:200] + " …"
+            lines.append(f"| {p.rank} | {md_esc(p.title, cell=True)} | {md_esc(p.source, cell=True)} "
+                         f"{md_esc(_page_label(p.source, p.page))} | {_num(p.bm25_rank)} | {_num(p.dense_rank)} | "
+                         f"{_num(p.fused_score)} | {md_esc(p.status, cell=True)} | {md_esc(excerpt, cell=True)} |")
+    if view.prompt:
+        lines += ["", "**Prompt:**", "", md_code_block(view.prompt)]
+    if view.timings:
+        lines += ["", "**Zeiten:** " + ", ".join(f"{md_esc(label)} {ms:.0f} ms" for label, ms in view.timings)]
+    return "\n".join(lines) + "\n"
+
+
+def render_answer_html(result) -> str:
+    """The answer with its sources, escaped (answers can quote hostile document text)."""
+    parts = [f"<div class=\"kiportal-answer\"><p style=\"white-space:pre-wrap\">{esc(result.answer)}</p>"]
+    if result.citations:
+        parts.append("<ol style=\"font-size:0.9em\">" + "".join(
+            f"<li value=\"{int(c.n)}\">{esc(c.title)} – {esc(PurePath(c.source).name)}"
+            f"{', ' + esc(_page_label(c.source, c.page)) if c.page is not None else ''}</li>"
+            for c in result.citations) + "</ol>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+# -- Ampel preview ------------------------------------------------------------------------
+def policy_preview(app, question: str, *, model: str | None = None, zone: str | None = None,
+                   collections: Sequence[str] | None = None, k: int | None = None) -> dict:
+    """What the Ampel would do for ``question`` with ``model`` (or a bare ``zone``): no model call.
+
+    Mirrors the chain: first the question alone (personal data), then retrieval and the
+    passage filter. The final ``action`` is the stricter of both.
+    """
+    question = question.strip()
+    if not question:
+        raise ValueError("Leere Frage / empty question")
+    settings = app.settings
+    profile = None
+    if model is not None:
+        if model not in settings.llm.models:
+            raise ValueError(f"Unbekanntes Modell / unknown model: {model} ({', '.join(settings.llm.models)})")
+        profile = settings.llm.models[model]
+        zone = profile.zone
+    zone = zone or "green"
+    if zone not in ZONE_DE:
+        raise ValueError(f"Unbekannte Zone / unknown zone: {zone}")
+    policy = app.policy
+    q_decision = policy(question=question, zone=zone, passages=None, confirmed=False)
+    n = k or settings.llm.passages
+    hits = list(app.retriever.search(question, k=max(n + 2, app.retriever.k), collections=collections or None,
+                                     wait_for_index=False).hits)
+    passages: list[dict] = []
+    p_decision: dict = {}
+    if hits:
+        p_decision = policy(question=question, zone=zone, passages=hits, confirmed=True)
+        allowed = {h.chunk.chunk_id for h in p_decision.get("allowed", [])}
+        for h in hits:
+            raw = policy.classification(h)
+            cls = normalize_classification(raw) or "personenbezogen"
+            passages.append({"title": h.chunk.title, "source": h.chunk.source, "page": h.chunk.page,
+                             "classification": cls, "classification_missing": normalize_classification(raw) is None,
+                             "allowed": h.chunk.chunk_id in allowed})
+    rank = {"allow": 0, "warn": 1, "block": 2}
+    actions = [q_decision["action"]] + ([p_decision["action"]] if p_decision else [])
+    action = max(actions, key=lambda a: rank[a])
+    messages = list(q_decision.get("messages_de") or [])
+    for m in p_decision.get("messages_de") or []:
+        if m not in messages:
+            messages.append(m)
+    pii = [{"kind": d["kind"], "label": KIND_LABELS_DE.get(d["kind"], d["kind"]), "masked": d["masked"]}
+           for d in q_decision.get("pii", [])]
+    return {
+        "question_length": len(question),
+        "model": model, "model_label": (profile.label or model) if profile else None,
+        "zone": zone, "zone_label": ZONE_DE[zone],
+        "operator": profile.operator if profile else None, "location": profile.location if profile else None,
+        "action": action, "action_label": ACTION_DE[action], "question_action": q_decision["action"],
+        "pii": pii, "messages_de": messages,
+        "passages": passages, "removed": sum(1 for p in passages if not p["allowed"]),
+        "removed_by_class": p_decision.get("removed_by_class", {}),
+        "allowed_classifications": sorted(settings.policy.zone_access.get(zone, [])),
+        "suggest_green": bool(p_decision.get("suggest_green")),
+        "model_called": False,
+    }
+
+
+def render_policy_html(preview: dict) -> str:
+    z = preview["zone"]
+    color = {"allow": "#1b7f3b", "warn": "#9a6b00", "block": "#b3261e"}[preview["action"]]
+    who = esc(preview.get("model_label") or f"ein Modell der Zone {ZONE_DE[z]}")
+    parts = [f"<div class=\"kiportal-policy\"><h3>Ampel-Vorschau: {who}</h3>",
+             f"<p>Zone <b style=\"color:{ZONE_COLOR[z]}\">{esc(zone_label(z))}</b>"
+             + (f" · {esc(preview['operator'])} · {esc(preview['location'])}" if preview.get("operator") else "")
+             + f" – Ergebnis: <b style=\"color:{color}\">{esc(preview['action_label'])}</b>. "
+               "Es wurde kein Modell aufgerufen.</p>"]
+    if preview["pii"]:
+        parts.append("<p><b>Erkannte Personendaten (maskiert):</b></p><ul>" + "".join(
+            f"<li>{esc(d['label'])}: <code>{esc(d['masked'])}</code></li>" for d in preview["pii"]) + "</ul>")
+    else:
+        parts.append("<p>Keine Personendaten in der Frage erkannt.</p>")
+    for m in preview["messages_de"]:
+        parts.append(f"<p style=\"border-left:4px solid {color};padding-left:8px\">{esc(m)}</p>")
+    if preview["passages"]:
+        rows = [_tr(["Dokument", "Fundstelle", "Einstufung", "Darf das Modell sehen?"], header=True)]
+        for p in preview["passages"]:
+            cls = CLASSIFICATION_LABELS_DE.get(p["classification"], p["classification"])
+            if p["classification_missing"]:
+                cls += " (keine gültige Einstufung – vorsichtshalber)"
+            rows.append(_tr([esc(p["title"]), esc(PurePath(p["source"]).name) + " " + esc(_page_label(p["source"], p["page"])),
+                             esc(cls), "ja" if p["allowed"] else "<b>nein – wird entfernt</b>"]))
+        parts.append(f"<table style=\"{_TABLE}\">" + "".join(rows) + "</table>")
+    parts.append("</div>")
+    return "\n".join(parts)

@@ -1,0 +1,86 @@
+"""„Blick unter die Haube“: the view model and its renderers; hostile document text stays data."""
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+from assistant.chain import AnswerResult, Citation, PassageTrace
+from assistant.settings import ModelProfile
+from assistant.training.inspect import build_view, md_code_block, md_esc, render_answer_html, render_html, render_markdown
+
+HOSTILE = ('<script>alert("x")</script><img src=x onerror="alert(1)"> ${alert(2)} {{constructor}} '
+           '</td></tr></table><a href="javascript:alert(3)">klick</a> | **fett** [link](http://böse.example) ```')
+
+
+def _result() -> AnswerResult:
+    passages = [
+        PassageTrace("d1", "/docs/faq.html", "FAQ <b>Portal</b>", None, "Chats werden 90 Tage gespeichert.", 0.0328, 1, 1, 0.91, True, n=1),
+        PassageTrace("d2", "/docs/boese.pptx", HOSTILE, 3, HOSTILE, 0.0161, 2, None, None, False, removed_reason="Ampel"),
+        PassageTrace("d3", "/docs/lang.pdf", "Lang", 7, "x " * 50, 0.0150, None, 4, 0.5, False),
+    ]
+    return AnswerResult(
+        question="Und wie lange?", answer=f"Antwort {HOSTILE} [1]", model="Testmodell", zone="yellow", mode="local",
+        standalone_question="Wie lange werden Chats gespeichert?", passages=passages,
+        prompt=f"[system]\nRegeln\n\n[human]\nQuellen:\n[1] FAQ\n<<<\n{HOSTILE}\n>>>",
+        prompt_tokens=123, completion_tokens=9, timings={"retrieve_ms": 12.5, "total_ms": 800.0},
+        notices=["1 Passage wurde entfernt <i>Ampel</i>"],
+        policy={"action": "allow", "pii": [{"kind": "email", "masked": "m***@***.de"}], "removed_by_class": {"vertraulich": 1}},
+        citations=[Citation(1, "d1", "/docs/faq.html", "FAQ <b>Portal</b>", None, "…", 0.03)],
+    )
+
+
+class _Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[str] = []
+        self.attrs: list[tuple[str, str | None]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attrs.extend(attrs)
+
+
+def test_view_model_explains_every_passage():
+    profile = ModelProfile(mode="openai", label="Testmodell", zone="yellow", operator="EU-Anbieter", location="Frankfurt")
+    view = build_view(_result(), profile, k=4)
+    assert view.rewritten and view.standalone_question == "Wie lange werden Chats gespeichert?"
+    assert view.operator == "EU-Anbieter" and view.zone == "yellow" and view.prompt_sent
+    first, second, third = view.passages
+    assert (first.bm25_rank, first.dense_rank, first.in_prompt, first.status) == (1, 1, True, "im Prompt als [1]")
+    assert second.status.startswith("nicht im Prompt: Ampel")
+    assert third.status == "nicht im Prompt: Budget (Token-Budget ausgeschöpft)"
+    assert build_view(_result(), profile, k=1).passages[2].status == "nicht im Prompt: Budget (höchstens 1 Textstellen)"
+    assert ("Suche", 12.5) in view.timings and ("Gesamt", 800.0) in view.timings
+
+
+def test_html_escapes_hostile_passage_text_everywhere():
+    out = render_html(build_view(_result(), None, k=4)) + render_answer_html(_result())
+    parser = _Collect()
+    parser.feed(out)
+    # only the renderer's own tags, and no attribute that could run code
+    assert set(parser.tags) <= {"div", "h3", "h4", "table", "tr", "td", "th", "b", "em", "span", "br", "ul", "li",
+                                "p", "pre", "ol", "code"}
+    for name, value in parser.attrs:
+        assert name in ("class", "style", "value"), name
+        assert "javascript" not in (value or "")
+    assert "<script" not in out and "onerror=" not in out.replace("onerror=&quot;", "")
+    assert "&lt;script&gt;" in out and "&lt;b&gt;Portal&lt;/b&gt;" in out
+    assert "Prompt (genau so an das Modell gesendet)" in out
+    assert "m***@***.de" in out and "vertraulich: 1" in out
+
+
+def test_markdown_escapes_hostile_text_and_keeps_the_prompt_in_its_fence():
+    md = render_markdown(build_view(_result(), None))
+    outside, _, fenced = md.partition("**Prompt:**")
+    assert "<script>" not in outside and "<img" not in outside and "<a " not in outside
+    # inside the fence the prompt is shown verbatim (a code block is never rendered as HTML)
+    assert fenced.lstrip().startswith("````text\n") and HOSTILE in fenced
+    assert "\\*\\*fett\\*\\*" in md and "\\[link\\]" in md
+    # table rows stay rows: pipes in document text are escaped
+    for line in md.splitlines():
+        if line.startswith("| 2 |"):
+            assert len(re.findall(r"(?<!\\)\|", line)) == 9
+    # the prompt's own ``` cannot close the fence around it
+    fence = md_code_block("a ``` b ```` c")
+    assert fence.startswith("`````text\n") and fence.endswith("\n`````")
+    assert md_esc("# Titel\n1. Liste", cell=True) == "\\# Titel 1. Liste"
