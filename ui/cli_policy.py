@@ -1,0 +1,186 @@
+"""`kiportal ask` and `kiportal policy check`: the answer chain and the Ampel from the terminal.
+
+`ask` goes through exactly the chain the portal uses, policy step included, so a script
+cannot bypass the Ampel by using the CLI. `policy check` shows what the Ampel would do for
+a question and a model (allowed / warned / blocked, masked personal data, which document
+classifications would be removed) after running retrieval only – no model is called, so
+it is safe to try with questions that must not leave the house.
+
+Kept out of ui/cli.py so the chain (LangChain) is imported only when one of these runs;
+``ui.cli`` is imported inside the commands (it imports this module at its end).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import PurePath
+
+import click
+
+log = logging.getLogger("kiportal.ask")
+
+
+def _app(ctx: click.Context):
+    from ui.cli import _app as build
+
+    return build(ctx)
+
+
+def _check_model(app, model: str | None) -> str:
+    key = model or app.settings.llm.default
+    if key not in app.settings.llm.models:
+        raise click.BadParameter(f"Unbekanntes Modell: {key}. Vorhanden: {', '.join(app.settings.llm.models)}",
+                                 param_hint="--model")
+    return key
+
+
+def _model_line(app, key: str) -> str:
+    from assistant.training.inspect import model_label
+
+    return "Modell: " + model_label(key, app.settings.llm.models[key])
+
+
+def _where(source: str, page: int | None) -> str:
+    if page is None:
+        return PurePath(source).name
+    kind = "Folie" if source.lower().endswith((".pptx", ".ppt")) else "S."
+    return f"{PurePath(source).name}, {kind} {page}"
+
+
+def _print_sources(result) -> None:
+    if not result.citations:
+        return
+    click.echo("Quellen:")
+    for c in result.citations:
+        click.echo(f"  [{c.n}] {c.title} ({_where(c.source, c.page)})")
+
+
+def _ask_one(app, question: str, *, model: str, collections: list[str] | None, k: int | None, confirm: bool,
+             use_documents: bool, as_json: bool, trace: bool) -> None:
+    assistant = app.assistant
+    kwargs = dict(model=model, collections=collections, k=k, confirmed=confirm, use_documents=use_documents)
+    if as_json:
+        result = assistant.answer(question, **kwargs)
+        click.echo(json.dumps(result.as_dict(trace=trace), ensure_ascii=False, default=str))
+        return
+    click.echo(f"❓ {question}")
+    started = False
+    result = None
+    for event in assistant.stream(question, **kwargs):
+        kind = event["type"]
+        if kind == "token":
+            click.echo(event["text"], nl=False)
+            sys.stdout.flush()
+            started = True
+        elif kind == "reset":
+            # the chain replaced the streamed text (invalid citations, refusal, fallback)
+            if started:
+                click.echo("\n— korrigierte Antwort —")
+            click.echo(event["text"], nl=False)
+            started = True
+        elif kind == "done":
+            result = event["result"]
+    assert result is not None
+    if not started:
+        click.echo(result.answer, nl=False)
+    click.echo("")
+    for notice in result.notices:
+        if notice not in result.answer:
+            click.echo(f"Hinweis: {notice}")
+    _print_sources(result)
+    if trace:
+        from assistant.training.inspect import build_view, render_markdown
+
+        view = build_view(result, app.settings.llm.models.get(model), k=k or app.settings.llm.passages,
+                          use_documents=use_documents)
+        click.echo("")
+        click.echo(render_markdown(view))
+
+
+def _print_preview(p: dict) -> None:
+    from assistant.training.inspect import zone_label
+
+    who = p.get("model_label") or f"ein Modell der Zone {p['zone_label']}"
+    extra = f" · {p['operator']} · {p['location']}" if p.get("operator") else ""
+    click.echo(f"Ampel-Vorschau für {who} – Zone {zone_label(p['zone'])}{extra}")
+    click.echo(f"Ergebnis: {p['action_label']} (es wurde kein Modell aufgerufen)")
+    if p["pii"]:
+        click.echo("Personendaten in der Frage (maskiert):")
+        for d in p["pii"]:
+            click.echo(f"  - {d['label']}: {d['masked']}")
+    else:
+        click.echo("Keine Personendaten in der Frage erkannt.")
+    for m in p["messages_de"]:
+        click.echo(f"Hinweis: {m}")
+    click.echo(f"Diese Zone darf sehen: {', '.join(p['allowed_classifications']) or '–'}")
+    if p["passages"]:
+        click.echo(f"Gefundene Textstellen: {len(p['passages'])}, davon entfernt: {p['removed']}")
+        for x in p["passages"]:
+            mark = "✓" if x["allowed"] else "✗"
+            cls = x["classification"] + (" (ohne gültige Einstufung)" if x["classification_missing"] else "")
+            click.echo(f"  {mark} {cls:16} {x['title']} ({_where(x['source'], x['page'])})")
+    else:
+        click.echo("Keine Textstellen gefunden.")
+
+
+def register(cli: click.Group) -> None:
+    """Add `ask` and `policy check` to the `kiportal` group."""
+
+    @cli.command("ask")
+    @click.argument("question", required=False)
+    @click.option("--model", "-m", default=None, help="Modell-Schlüssel (Standard: llm.default) / model key.")
+    @click.option("--collection", "-c", multiple=True, help="Nur diese Sammlung(en) / only these collections.")
+    @click.option("-k", default=None, type=click.IntRange(1, 20), help="Textstellen für das Modell / passages for the model.")
+    @click.option("--batch", type=click.File("r", encoding="utf-8"), default=None,
+                  help="Eine Frage pro Zeile; Modelle werden einmal geladen / one question per line.")
+    @click.option("--json", "as_json", is_flag=True, help="Ein JSON-Objekt pro Frage (AnswerResult) / one object per question.")
+    @click.option("--trace", is_flag=True, help="Blick unter die Haube: Textstellen, Ränge, Prompt, Zeiten.")
+    @click.option("--confirm", is_flag=True,
+                  help="Personendaten an ein Modell der Zone Gelb bestätigen / confirm personal data for a yellow model.")
+    @click.option("--no-documents", is_flag=True, help="Ohne Dokumente fragen (zeigt erfundene Antworten).")
+    @click.pass_context
+    def ask(ctx, question, model, collection, k, batch, as_json, trace, confirm, no_documents) -> None:
+        """Frage an die Dokumente stellen; Antwort mit Quellen (gleiche Ampel wie im Portal)."""
+        if not question and batch is None:
+            raise click.UsageError("Frage oder --batch angeben / give a question or --batch")
+        app = _app(ctx)
+        key = _check_model(app, model)
+        questions = [q.strip() for q in batch if q.strip()] if batch else [question]
+        if not as_json:
+            click.echo(_model_line(app, key))
+        for q in questions:
+            try:
+                _ask_one(app, q, model=key, collections=list(collection) or None, k=k, confirm=confirm,
+                         use_documents=not no_documents, as_json=as_json, trace=trace)
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from None
+
+    @cli.group("policy")
+    def policy() -> None:
+        """Ampel: was darf in welches Modell? / data policy."""
+
+    @policy.command("check")
+    @click.argument("question")
+    @click.option("--model", "-m", default=None, help="Modell-Schlüssel (Standard: llm.default) / model key.")
+    @click.option("--zone", type=click.Choice(["green", "yellow", "red"]), default=None,
+                  help="Statt eines Modells eine Zone prüfen / check a zone instead of a model.")
+    @click.option("--collection", "-c", multiple=True, help="Nur diese Sammlung(en).")
+    @click.option("--json", "as_json", is_flag=True, help="Ergebnis als ein JSON-Objekt.")
+    @click.pass_context
+    def policy_check(ctx, question, model, zone, collection, as_json) -> None:
+        """Zeigt, was die Ampel täte (erlaubt/Warnung/blockiert), ohne ein Modell aufzurufen."""
+        from assistant.training.inspect import policy_preview
+
+        app = _app(ctx)
+        if model is not None or zone is None:
+            model = _check_model(app, model)
+        try:
+            preview = policy_preview(app, question, model=model if zone is None else None, zone=zone,
+                                     collections=list(collection) or None)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        if as_json:
+            click.echo(json.dumps(preview, ensure_ascii=False))
+        else:
+            _print_preview(preview)
