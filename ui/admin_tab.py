@@ -1,26 +1,564 @@
 """Admin area of the portal: documents, uploads, jobs, collections, index health, audit, dashboard.
 
 Every handler re-checks the admin role on the server (``ctx.require(request, "admin")``):
-Gradio exposes each event as an HTTP endpoint, so hiding the tab protects nothing.
+Gradio exposes each event as an HTTP endpoint, so hiding the tab protects nothing. The
+few handlers that run without a click (page load, job polling) answer non-admins with
+empty data instead of an error, so a staff user's page shows no error toasts — they
+still never return admin data.
+
+The handlers are methods of :class:`AdminUI` so tests can call them directly with a
+``gr.Request``; the work itself is in :mod:`assistant.admin` (shared with the CLI).
+Long work (uploads, re-indexing, folder sync) runs in :mod:`assistant.jobs`, so it
+survives a page reload; the upload handler only waits for its job to show progress.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import tempfile
+import time
+from pathlib import Path
 
 import gradio as gr
+import pandas as pd
 
+from assistant.admin import (
+    CLASSIFICATION_LABELS, CLASSIFICATIONS, STATUS_LABELS, Admin, AdminError, fmt_time, human_bytes, services,
+)
+from assistant.audit import format_time
 from ui.context import PortalContext
+from ui.security import PermissionDenied, resolve_user
 
 log = logging.getLogger(__name__)
 
+DOC_HEADERS = ["Titel", "Datei", "Format", "Seiten", "Abschnitte", "Sammlung", "Status", "Fehler", "Indexiert am",
+               "ID", "Öffnen"]
+JOB_HEADERS = ["Auftrag", "Sammlung", "Status", "Fortschritt", "Meldung", "Erstellt", "Beendet", "Von", "ID"]
+COLL_HEADERS = ["Sammlung", "Einstufung", "Dokumente", "Abschnitte"]
+AUDIT_HEADERS = ["Zeit", "Benutzer", "Aktion", "Ziel", "Details"]
+JOB_KINDS = {"upload": "Hochladen", "reindex": "Neu indexieren", "sync": "Ordner abgleichen"}
+JOB_STATUS = {"queued": "wartet", "running": "läuft", "done": "fertig", "failed": "fehlgeschlagen"}
+SCOPES = {"Nur geänderte Dateien": "changed", "Eine Sammlung": "collection", "Ein Dokument": "doc", "Alles": "all"}
+ALL_LABEL = "(alle)"
+UPLOAD_WAIT_S = 1800.0
 
+
+def _classification_choices() -> list[tuple[str, str]]:
+    return [(CLASSIFICATION_LABELS[c], c) for c in CLASSIFICATIONS]
+
+
+class AdminUI:
+    """Server-side handlers of the admin area (each checks the role first)."""
+
+    def __init__(self, ctx: PortalContext) -> None:
+        self.ctx = ctx
+
+    @property
+    def admin(self) -> Admin:
+        return services(self.ctx.app, self.ctx.audit)
+
+    def _user(self, request: gr.Request | None) -> str:
+        return self.ctx.require(request, "admin").name
+
+    def _is_admin(self, request: gr.Request | None) -> bool:
+        """For handlers that run without a click: decide quietly, never raise."""
+        user = resolve_user(request, self.ctx.app.settings, self.ctx.users)
+        return user is not None and user.has("admin")
+
+    # -- shared lists ------------------------------------------------------------
+    def _collection_names(self) -> list[str]:
+        return [c["name"] for c in self.admin.collections()]
+
+    def collection_dropdowns(self, request: gr.Request):
+        """Fresh choices for every collection drop-down (after any collection change)."""
+        names = self._collection_names() if self._is_admin(request) else []
+        default = self.ctx.app.settings.default_collection
+        upload_value = default if default in names else (names[0] if names else None)
+        return (
+            gr.Dropdown(choices=[ALL_LABEL, *names], value=ALL_LABEL),  # document filter
+            gr.Dropdown(choices=names, value=upload_value),            # upload target
+            gr.Dropdown(choices=names, value=None),                    # move target
+            gr.Dropdown(choices=names, value=None),                    # reindex collection
+            gr.Dropdown(choices=["", *names], value=""),               # sync collection
+            gr.Dropdown(choices=names, value=None),                    # manage collection
+        )
+
+    # -- documents ---------------------------------------------------------------------
+    def documents(self, text: str = "", collection: str | None = None, status: str | None = None,
+                  request: gr.Request = None) -> pd.DataFrame:
+        self._user(request)
+        return self._documents_df(text, collection, status)
+
+    def _documents_df(self, text: str = "", collection: str | None = None, status: str | None = None) -> pd.DataFrame:
+        coll = None if collection in (None, "", ALL_LABEL) else collection
+        st = None if status in (None, "", ALL_LABEL) else status
+        rows = [[r["title"], r["file"], r["format"], r["pages"] if r["pages"] is not None else "", r["chunks"],
+                 r["collection"], STATUS_LABELS.get(r["status"], r["status"]), r["error"],
+                 fmt_time(r["indexed_at"]), r["doc_id"], f"[öffnen]({r['link']})"]
+                for r in self.admin.documents(text or "", coll, st)]
+        return pd.DataFrame(rows, columns=DOC_HEADERS)
+
+    def documents_on_load(self, request: gr.Request = None) -> pd.DataFrame:
+        if not self._is_admin(request):
+            return pd.DataFrame([], columns=DOC_HEADERS)
+        return self._documents_df()
+
+    def select_document(self, evt: gr.SelectData, request: gr.Request = None) -> tuple[str, str]:
+        self._user(request)
+        row = evt.row_value or []
+        doc_id = str(row[DOC_HEADERS.index("ID")]) if len(row) > DOC_HEADERS.index("ID") else ""
+        return doc_id, self._doc_details(doc_id)
+
+    def document_details(self, doc_id: str, request: gr.Request = None) -> str:
+        self._user(request)
+        return self._doc_details(doc_id)
+
+    def _doc_details(self, doc_id: str) -> str:
+        doc_id = (doc_id or "").strip()
+        if not doc_id:
+            return "Kein Dokument ausgewählt."
+        rec = self.ctx.app.catalog.get(doc_id)
+        if rec is None:
+            return "Dokument nicht gefunden."
+        name = _md_escape(rec.original_name or Path(rec.source).name)
+        lines = [f"**{_md_escape(rec.title or name)}** — [Dokument öffnen](/doc/{rec.doc_id})",
+                 f"Datei: {name} · Format: {rec.format or '–'} · Seiten: {rec.pages or '–'} · "
+                 f"Abschnitte: {rec.chunk_count} · Sammlung: {_md_escape(rec.collection)} · "
+                 f"Status: {STATUS_LABELS.get(rec.status, rec.status)} · indexiert: {fmt_time(rec.indexed_at) or '–'}"]
+        if rec.error:
+            lines.append(f"Letzter Fehler: {_md_escape(rec.error)}")
+        if not self.admin.uploads.contains(rec.path):
+            lines.append("Stammt aus einem Serverordner (wird dort gepflegt).")
+        return "\n\n".join(lines)
+
+    def delete_document(self, doc_id: str, confirm: bool, request: gr.Request = None):
+        user = self._user(request)
+        doc_id = (doc_id or "").strip()
+        if not doc_id:
+            return "Bitte zuerst ein Dokument auswählen.", gr.skip(), False
+        if not confirm:
+            return "Bitte das Löschen bestätigen (Häkchen setzen).", gr.skip(), False
+        try:
+            rec = self.admin.document(doc_id)
+            out = self.admin.delete_document(doc_id, user)
+        except AdminError as exc:
+            return str(exc), gr.skip(), False
+        msg = f"Gelöscht: {rec.original_name or rec.source} ({out['chunks']} Abschnitte aus allen Indizes entfernt"
+        msg += ", Datei gelöscht)." if out["file_deleted"] else ")."
+        return msg, self._documents_df(), False
+
+    def reindex_document(self, doc_id: str, request: gr.Request = None) -> str:
+        user = self._user(request)
+        try:
+            job = self.admin.submit_reindex("doc", (doc_id or "").strip(), user)
+        except AdminError as exc:
+            return str(exc)
+        return f"Neu-Indexierung gestartet (Auftrag {job[:8]}). Fortschritt unter „Aufträge“."
+
+    def move_document(self, doc_id: str, target: str | None, request: gr.Request = None):
+        user = self._user(request)
+        if not (doc_id or "").strip() or not target:
+            return "Bitte Dokument und Zielsammlung wählen.", gr.skip()
+        try:
+            self.admin.move_document(doc_id.strip(), target, user)
+        except AdminError as exc:
+            return str(exc), gr.skip()
+        return f"Verschoben nach „{target}“.", self._documents_df()
+
+    # -- uploads -----------------------------------------------------------------------
+    def upload(self, files, collection: str | None, request: gr.Request = None,
+               progress: gr.Progress = gr.Progress()):
+        user = self._user(request)
+        paths = _file_paths(files)
+        if not paths:
+            return "Bitte mindestens eine Datei auswählen.", gr.skip(), None
+        if not collection:
+            return "Bitte eine Sammlung wählen (oder unter „Sammlungen“ anlegen).", gr.skip(), None
+        try:
+            job, rejected = self.admin.submit_upload([(p, Path(p).name) for p in paths], collection, user)
+        except AdminError as exc:
+            return str(exc), gr.skip(), None
+        return self._wait_upload(job, rejected, progress), self._documents_df(), None
+
+    def replace_document(self, doc_id: str, file, request: gr.Request = None,
+                         progress: gr.Progress = gr.Progress()):
+        user = self._user(request)
+        paths = _file_paths(file)
+        if not (doc_id or "").strip():
+            return "Bitte zuerst ein Dokument auswählen.", gr.skip(), None
+        if len(paths) != 1:
+            return "Bitte genau eine Datei als neue Version wählen.", gr.skip(), None
+        try:
+            job, rejected = self.admin.submit_upload([(paths[0], Path(paths[0]).name)], "", user,
+                                                     replace_doc_id=doc_id.strip())
+        except AdminError as exc:
+            return str(exc), gr.skip(), None
+        return self._wait_upload(job, rejected, progress), self._documents_df(), None
+
+    def _wait_upload(self, job_id: str | None, rejected: list[dict], progress) -> str:
+        """Follow the upload job with the progress bar; the job itself does not depend on this
+        request (a closed tab or reload does not stop it)."""
+        if job_id is None:
+            return "\n".join(r["reason"] for r in rejected)
+        deadline = time.monotonic() + UPLOAD_WAIT_S
+        job = None
+        while time.monotonic() < deadline:
+            job = self.admin.jobs.get(job_id)
+            if job is None or job["status"] in ("done", "failed"):
+                break
+            progress(job["progress"], desc=job["message"] or JOB_STATUS[job["status"]])
+            time.sleep(0.3)
+        if job is None:
+            return "Auftrag nicht gefunden."
+        if job["status"] not in ("done", "failed"):
+            return "Die Dateien werden weiter im Hintergrund verarbeitet; siehe „Aufträge“."
+        return job["message"]
+
+    # -- jobs ------------------------------------------------------------------------
+    def reindex(self, scope_label: str, collection: str | None, doc_id: str, request: gr.Request = None) -> str:
+        user = self._user(request)
+        scope = SCOPES.get(scope_label, scope_label)
+        target = collection if scope == "collection" else (doc_id or "").strip() if scope == "doc" else None
+        try:
+            job = self.admin.submit_reindex(scope, target, user)
+        except AdminError as exc:
+            return str(exc)
+        return f"Auftrag {job[:8]} angelegt ({scope_label}). Die Suche bleibt währenddessen verfügbar."
+
+    def sync(self, folder: str, collection: str | None, request: gr.Request = None) -> str:
+        user = self._user(request)
+        try:
+            job = self.admin.submit_sync(folder, collection or None, user)
+        except AdminError as exc:
+            return str(exc)
+        return f"Abgleich von {folder.strip()} gestartet (Auftrag {job[:8]})."
+
+    def jobs_table(self, request: gr.Request = None) -> pd.DataFrame:
+        """Polled by a timer: quiet for non-admins (empty table, no error toast)."""
+        if not self._is_admin(request):
+            return pd.DataFrame([], columns=JOB_HEADERS)
+        rows = [[JOB_KINDS.get(j["kind"], j["kind"]), "alle" if j["collection"] == "*" else j["collection"],
+                 JOB_STATUS.get(j["status"], j["status"]), f"{j['progress']:.0%}", j["message"],
+                 fmt_time(j["created_at"]), fmt_time(j["finished_at"]), j["actor"], j["id"][:8]]
+                for j in self.admin.jobs.list(limit=30)]
+        return pd.DataFrame(rows, columns=JOB_HEADERS)
+
+    # -- collections -----------------------------------------------------------------
+    def collections_table(self, request: gr.Request = None) -> pd.DataFrame:
+        self._user(request)
+        return self._collections_df()
+
+    def _collections_df(self) -> pd.DataFrame:
+        rows = [[c["name"], CLASSIFICATION_LABELS.get(c["classification"], c["classification"]), c["documents"],
+                 c["chunks"]] for c in self.admin.collections()]
+        return pd.DataFrame(rows, columns=COLL_HEADERS)
+
+    def create_collection(self, name: str, classification: str, request: gr.Request = None):
+        user = self._user(request)
+        try:
+            self.admin.create_collection(name, classification, user)
+        except AdminError as exc:
+            return str(exc), gr.skip()
+        return f"Sammlung „{name.strip()}“ angelegt.", self._collections_df()
+
+    def rename_collection(self, old: str | None, new: str, request: gr.Request = None):
+        user = self._user(request)
+        try:
+            self.admin.rename_collection(old or "", new, user)
+        except AdminError as exc:
+            return str(exc), gr.skip()
+        return f"„{old}“ heißt jetzt „{new.strip()}“.", self._collections_df()
+
+    def delete_collection(self, name: str | None, request: gr.Request = None):
+        user = self._user(request)
+        try:
+            self.admin.delete_collection(name or "", user)
+        except AdminError as exc:
+            return str(exc), gr.skip()
+        return f"Sammlung „{name}“ gelöscht.", self._collections_df()
+
+    def classify_collection(self, name: str | None, classification: str, request: gr.Request = None):
+        user = self._user(request)
+        try:
+            self.admin.classify_collection(name or "", classification, user)
+        except AdminError as exc:
+            return str(exc), gr.skip()
+        return f"„{name}“ ist jetzt {CLASSIFICATION_LABELS[classification]}.", self._collections_df()
+
+    # -- health ------------------------------------------------------------------------
+    def health(self, request: gr.Request = None):
+        self._user(request)
+        return self._health(False, "")
+
+    def repair(self, request: gr.Request = None):
+        user = self._user(request)
+        try:
+            return self._health(True, user)
+        except AdminError as exc:
+            return str(exc), gr.skip(), gr.skip()
+
+    def _health(self, repair: bool, user: str):
+        h = self.admin.health(repair=repair, actor=user)
+        r = h["report"]
+        state = "✅ Katalog, Vektorindex und Stichwortindex stimmen überein." if r["ok"] else \
+            "⚠️ Abweichungen gefunden – „Reparieren“ behebt sie."
+        lines = [state,
+                 f"Dokumente: {h['documents']} · Abschnitte im Katalog: {r['catalog_chunks']} · "
+                 f"im Vektorindex: {r['vector_chunks']} · im Stichwortindex: {r['keyword_chunks']}",
+                 f"Fehlende Vektoren: {r['missing_in_vectors']} · verwaiste Vektoren: {r['orphans_in_vectors']} · "
+                 f"Stichwortindex veraltet: {'ja' if r['keyword_stale'] else 'nein'}",
+                 "Status: " + ", ".join(f"{STATUS_LABELS.get(k, k)} {v}" for k, v in sorted(h["by_status"].items()))]
+        if r["repaired"]:
+            lines.append("Repariert: " + "; ".join(r["repaired"]))
+        disk = pd.DataFrame([[k, human_bytes(v)] for k, v in h["disk"].items()], columns=["Bereich", "Größe"])
+        return "\n\n".join(lines), self._collections_df(), disk
+
+    # -- audit ------------------------------------------------------------------------
+    @staticmethod
+    def _audit_filters(action, actor, since, until, text) -> dict:
+        def ts(v):
+            if v in (None, ""):
+                return None
+            if isinstance(v, (int, float)):
+                return float(v)
+            return dt.datetime.fromisoformat(str(v)).timestamp()
+
+        u = ts(until)
+        return {"action": None if action in (None, "", ALL_LABEL) else action, "actor": (actor or "").strip() or None,
+                "since": ts(since), "until": u + 86400 if u is not None else None, "text": (text or "").strip() or None}
+
+    def audit_table(self, action=None, actor="", since=None, until=None, text="", request: gr.Request = None):
+        self._user(request)
+        f = self._audit_filters(action, actor, since, until, text)
+        audit = self.admin.audit
+        rows = [[format_time(e["at"]), e["actor"], e["action"], e["target"], e["detail"]]
+                for e in audit.entries(limit=500, **f)]
+        n = audit.count(**f)
+        note = f"{n} Einträge" + (" (die neuesten 500 angezeigt)" if n > 500 else "")
+        return pd.DataFrame(rows, columns=AUDIT_HEADERS), note, gr.Dropdown(choices=[ALL_LABEL, *audit.actions()])
+
+    def audit_export(self, action=None, actor="", since=None, until=None, text="", request: gr.Request = None) -> str:
+        user = self._user(request)
+        f = self._audit_filters(action, actor, since, until, text)
+        out = Path(tempfile.mkdtemp(prefix="kiportal-audit-")) / f"protokoll-{dt.date.today().isoformat()}.csv"
+        with open(out, "w", encoding="utf-8", newline="") as fh:
+            n = self.admin.audit.write_csv(fh, **f)
+        self.admin.audit.record("audit.export", user, out.name, {"rows": n, **{k: v for k, v in f.items() if v}})
+        return str(out)
+
+    # -- dashboard ---------------------------------------------------------------------
+    def dashboard(self, days: float = 30, request: gr.Request = None):
+        self._user(request)
+        from assistant import dashboard as d
+
+        app = self.ctx.app
+        u = d.usage(self.admin.audit.db, self.admin.audit, days=int(days or 30), catalog=app.catalog,
+                    log_questions=app.settings.privacy.log_questions)
+        refused = sum(u.refused)
+        lines = [f"**{u.total}** Fragen in {len(u.days)} Tagen, davon **{refused}** abgelehnt"
+                 + (f" ({refused / u.total:.0%})" if u.total else "") + "."]
+        if u.feedback_ratio is not None:
+            lines.append(f"Bewertungen: {u.feedback_up} hilfreich, {u.feedback_down} nicht hilfreich "
+                         f"({u.feedback_ratio:.0%} hilfreich).")
+        if u.questions_hidden:
+            lines.append("Fragetexte werden laut Datenschutzeinstellung nicht gespeichert.")
+        refused_df = pd.DataFrame([[format_time(a), q] for a, q in u.refused_questions],
+                                  columns=["Zeit", "Abgelehnte Frage (fehlt in den Dokumenten?)"])
+        return (d.plot_questions(u), d.plot_latency(u), d.plot_feedback(u), d.plot_top_docs(u),
+                "\n\n".join(lines), refused_df)
+
+
+def _file_paths(files) -> list[str]:
+    if not files:
+        return []
+    items = files if isinstance(files, (list, tuple)) else [files]
+    out = []
+    for f in items:
+        p = f if isinstance(f, str) else getattr(f, "path", None) or getattr(f, "name", None) or \
+            (f.get("path") if isinstance(f, dict) else None)
+        if p:
+            out.append(str(p))
+    return out
+
+
+def _md_escape(text: str) -> str:
+    """Document titles and file names are user content: show them, never interpret them."""
+    out = []
+    for ch in str(text):
+        out.append("\\" + ch if ch in "\\`*_{}[]()#+-.!|<>~" else ch)
+    return "".join(out)
+
+
+# -- layout ------------------------------------------------------------------------------
 def build(ctx: PortalContext) -> None:
     """Create the admin components inside the caller's current gr.Blocks/gr.Tab context."""
-    gr.Markdown("## Verwaltung")
-    status = gr.Markdown("")
+    h = AdminUI(ctx)
+    status_choices = [(ALL_LABEL, ALL_LABEL), *[(v, k) for k, v in STATUS_LABELS.items()]]
 
-    def _whoami(request: gr.Request) -> str:
-        user = ctx.require(request, "admin")
-        return f"Angemeldet als **{user.name}** (Administration)."
+    with gr.Tabs(elem_id="admin-tabs"):
+        # -- documents ----------------------------------------------------------------
+        with gr.Tab("Dokumente", id="admin-docs") as tab_docs:
+            with gr.Row():
+                doc_search = gr.Textbox(label="Suche (Titel, Datei, ID)", scale=3, elem_id="admin-doc-search")
+                doc_coll = gr.Dropdown(label="Sammlung", choices=[ALL_LABEL], value=ALL_LABEL, scale=1)
+                doc_status = gr.Dropdown(label="Status", choices=status_choices, value=ALL_LABEL, scale=1)
+                doc_refresh = gr.Button("Aktualisieren", scale=0, elem_id="admin-doc-refresh")
+            doc_table = gr.Dataframe(
+                headers=DOC_HEADERS, datatype=["str"] * 10 + ["markdown"], interactive=False, wrap=True,
+                max_height=420, elem_id="admin-doc-table", label="Dokumente")
+            with gr.Row():
+                doc_id = gr.Textbox(label="Ausgewähltes Dokument (ID)", elem_id="admin-doc-id", scale=2)
+                move_target = gr.Dropdown(label="Verschieben nach", choices=[], scale=1)
+            doc_info = gr.Markdown("Zeile anklicken, um ein Dokument auszuwählen.", elem_id="admin-doc-info")
+            with gr.Row():
+                btn_reindex_doc = gr.Button("Neu indexieren", size="sm")
+                btn_move = gr.Button("Verschieben", size="sm")
+                confirm_delete = gr.Checkbox(label="Löschen bestätigen", value=False, elem_id="admin-confirm-delete")
+                btn_delete = gr.Button("Löschen", variant="stop", size="sm", elem_id="admin-delete")
+            with gr.Accordion("Neue Version hochladen (ersetzt das Dokument)", open=False):
+                replace_file = gr.File(label="Neue Version", file_count="single", elem_id="admin-replace-file")
+                btn_replace = gr.Button("Ersetzen", size="sm")
+            doc_msg = gr.Textbox(label="Meldung", interactive=False, lines=2, elem_id="admin-doc-msg")
 
-    gr.Button("Status", size="sm").click(_whoami, outputs=status, api_name="admin_whoami")
+        # -- upload ---------------------------------------------------------------------
+        with gr.Tab("Hochladen", id="admin-upload"):
+            gr.Markdown("Mehrere Dateien auf einmal (PDF, Word, PowerPoint, Excel, ODT, HTML, Markdown, Text, RTF). "
+                        "Jede Datei wird vor dem Speichern geprüft; abgelehnte Dateien ändern nichts.")
+            up_coll = gr.Dropdown(label="Sammlung", choices=[], elem_id="admin-upload-collection")
+            up_files = gr.File(label="Dateien", file_count="multiple", elem_id="admin-upload-files")
+            btn_upload = gr.Button("Hochladen und indexieren", variant="primary", elem_id="admin-upload-btn")
+            up_msg = gr.Textbox(label="Ergebnis", interactive=False, lines=4, elem_id="admin-upload-msg")
+
+        # -- jobs ---------------------------------------------------------------------------
+        with gr.Tab("Aufträge", id="admin-jobs") as tab_jobs:
+            with gr.Row():
+                ri_scope = gr.Radio(list(SCOPES), value="Nur geänderte Dateien", label="Neu indexieren")
+                ri_coll = gr.Dropdown(label="Sammlung", choices=[])
+                ri_doc = gr.Textbox(label="Dokument-ID")
+            btn_reindex = gr.Button("Neu indexieren starten", elem_id="admin-reindex-btn")
+            with gr.Row():
+                sync_folder = gr.Textbox(label="Ordner auf dem Server abgleichen", placeholder="/srv/dokumente/bauamt",
+                                         scale=3)
+                sync_coll = gr.Dropdown(label="Sammlung (leer: bisherige/Standard)", choices=[""], value="", scale=1)
+            btn_sync = gr.Button("Abgleich starten")
+            job_msg = gr.Textbox(label="Meldung", interactive=False, elem_id="admin-job-msg")
+            job_table = gr.Dataframe(headers=JOB_HEADERS, interactive=False, wrap=True, elem_id="admin-job-table",
+                                     label="Aufträge (aktualisiert sich selbst)")
+            job_timer = gr.Timer(2.0, active=False)
+
+        # -- collections ----------------------------------------------------------------
+        with gr.Tab("Sammlungen", id="admin-collections") as tab_colls:
+            coll_table = gr.Dataframe(headers=COLL_HEADERS, interactive=False, elem_id="admin-coll-table")
+            with gr.Row():
+                new_name = gr.Textbox(label="Neue Sammlung", elem_id="admin-new-collection")
+                new_cls = gr.Dropdown(label="Einstufung", choices=_classification_choices(),
+                                      value=ctx.app.settings.policy.default_classification
+                                      if ctx.app.settings.policy.default_classification in CLASSIFICATIONS else "intern")
+                btn_create = gr.Button("Anlegen", elem_id="admin-create-collection")
+            with gr.Row():
+                manage_coll = gr.Dropdown(label="Sammlung", choices=[])
+                rename_to = gr.Textbox(label="Neuer Name")
+                btn_rename = gr.Button("Umbenennen")
+            with gr.Row():
+                cls_to = gr.Dropdown(label="Neue Einstufung", choices=_classification_choices(), value="intern")
+                btn_classify = gr.Button("Einstufen")
+                btn_del_coll = gr.Button("Löschen (nur leere)", variant="stop")
+            coll_msg = gr.Textbox(label="Meldung", interactive=False, elem_id="admin-coll-msg")
+
+        # -- health -------------------------------------------------------------------------
+        with gr.Tab("Index-Zustand", id="admin-health") as tab_health:
+            with gr.Row():
+                btn_check = gr.Button("Prüfen")
+                btn_repair = gr.Button("Reparieren", variant="stop")
+            health_md = gr.Markdown()
+            health_colls = gr.Dataframe(headers=COLL_HEADERS, interactive=False, label="Sammlungen")
+            health_disk = gr.Dataframe(headers=["Bereich", "Größe"], interactive=False, label="Speicherplatz")
+
+        # -- audit ----------------------------------------------------------------------------
+        with gr.Tab("Protokoll", id="admin-audit") as tab_audit:
+            with gr.Row():
+                au_action = gr.Dropdown(label="Aktion", choices=[ALL_LABEL], value=ALL_LABEL, allow_custom_value=True)
+                au_actor = gr.Textbox(label="Benutzer")
+                au_since = gr.DateTime(label="von", include_time=False, type="timestamp")
+                au_until = gr.DateTime(label="bis", include_time=False, type="timestamp")
+                au_text = gr.Textbox(label="Text")
+            with gr.Row():
+                btn_audit = gr.Button("Anzeigen")
+                btn_export = gr.Button("Als CSV exportieren")
+            au_note = gr.Markdown()
+            au_table = gr.Dataframe(headers=AUDIT_HEADERS, interactive=False, wrap=True, max_height=500)
+            au_file = gr.File(label="Export", interactive=False)
+
+        # -- dashboard -----------------------------------------------------------------------
+        with gr.Tab("Nutzung", id="admin-usage") as tab_usage:
+            with gr.Row():
+                dash_days = gr.Slider(7, 365, value=30, step=1, label="Zeitraum (Tage)")
+                btn_dash = gr.Button("Aktualisieren", scale=0)
+            dash_md = gr.Markdown()
+            with gr.Row():
+                plot_q = gr.Plot(label="Fragen pro Tag")
+                plot_lat = gr.Plot(label="Antwortzeit")
+            with gr.Row():
+                plot_fb = gr.Plot(label="Bewertungen")
+                plot_docs = gr.Plot(label="Meistzitierte Dokumente")
+            dash_refused = gr.Dataframe(headers=["Zeit", "Abgelehnte Frage"], interactive=False, wrap=True)
+
+    # -- events --------------------------------------------------------------------------------
+    coll_dropdowns = [doc_coll, up_coll, move_target, ri_coll, sync_coll, manage_coll]
+    doc_filters = [doc_search, doc_coll, doc_status]
+    quiet = {"show_progress": "hidden"}
+
+    root = gr.context.Context.root_block
+    if root is not None:  # fill tables on page load (quietly empty for non-admins)
+        root.load(h.documents_on_load, outputs=doc_table, api_name="admin_documents_on_load", **quiet)
+        root.load(h.collection_dropdowns, outputs=coll_dropdowns, api_name="admin_collection_choices", **quiet)
+
+    tab_docs.select(h.documents, doc_filters, doc_table, api_name=False, **quiet)
+    doc_refresh.click(h.documents, doc_filters, doc_table, api_name="admin_documents")
+    doc_search.submit(h.documents, doc_filters, doc_table, api_name=False)
+    doc_coll.change(h.documents, doc_filters, doc_table, api_name=False, **quiet)
+    doc_status.change(h.documents, doc_filters, doc_table, api_name=False, **quiet)
+    doc_table.select(h.select_document, None, [doc_id, doc_info], api_name=False)
+    doc_id.submit(h.document_details, doc_id, doc_info, api_name="admin_document_details")
+    btn_reindex_doc.click(h.reindex_document, doc_id, doc_msg, api_name="admin_reindex_document")
+    btn_move.click(h.move_document, [doc_id, move_target], [doc_msg, doc_table], api_name="admin_move_document")
+    btn_delete.click(h.delete_document, [doc_id, confirm_delete], [doc_msg, doc_table, confirm_delete],
+                     api_name="admin_delete_document")
+    btn_replace.click(h.replace_document, [doc_id, replace_file], [doc_msg, doc_table, replace_file],
+                      api_name="admin_replace_document", concurrency_limit=None)
+
+    btn_upload.click(h.upload, [up_files, up_coll], [up_msg, doc_table, up_files], api_name="admin_upload",
+                     concurrency_limit=None)
+
+    btn_reindex.click(h.reindex, [ri_scope, ri_coll, ri_doc], job_msg, api_name="admin_reindex").then(
+        h.jobs_table, None, job_table, api_name=False, **quiet)
+    btn_sync.click(h.sync, [sync_folder, sync_coll], job_msg, api_name="admin_sync").then(
+        h.jobs_table, None, job_table, api_name=False, **quiet)
+    job_timer.tick(h.jobs_table, None, job_table, api_name=False, **quiet)
+    tab_jobs.select(lambda: gr.Timer(active=True), None, job_timer, api_name=False, **quiet).then(
+        h.jobs_table, None, job_table, api_name=False, **quiet)
+    for other in (tab_docs, tab_colls, tab_health, tab_audit, tab_usage):
+        other.select(lambda: gr.Timer(active=False), None, job_timer, api_name=False, **quiet)
+
+    tab_colls.select(h.collections_table, None, coll_table, api_name=False, **quiet)
+    for btn, fn, inputs, name in (
+        (btn_create, h.create_collection, [new_name, new_cls], "admin_create_collection"),
+        (btn_rename, h.rename_collection, [manage_coll, rename_to], "admin_rename_collection"),
+        (btn_classify, h.classify_collection, [manage_coll, cls_to], "admin_classify_collection"),
+        (btn_del_coll, h.delete_collection, [manage_coll], "admin_delete_collection"),
+    ):
+        btn.click(fn, inputs, [coll_msg, coll_table], api_name=name).then(
+            h.collection_dropdowns, None, coll_dropdowns, api_name=False, **quiet)
+
+    tab_health.select(h.health, None, [health_md, health_colls, health_disk], api_name=False)
+    btn_check.click(h.health, None, [health_md, health_colls, health_disk], api_name="admin_health")
+    btn_repair.click(h.repair, None, [health_md, health_colls, health_disk], api_name="admin_repair")
+
+    audit_inputs = [au_action, au_actor, au_since, au_until, au_text]
+    tab_audit.select(h.audit_table, audit_inputs, [au_table, au_note, au_action], api_name=False, **quiet)
+    btn_audit.click(h.audit_table, audit_inputs, [au_table, au_note, au_action], api_name="admin_audit")
+    btn_export.click(h.audit_export, audit_inputs, au_file, api_name="admin_audit_export")
+
+    dash_outputs = [plot_q, plot_lat, plot_fb, plot_docs, dash_md, dash_refused]
+    tab_usage.select(h.dashboard, dash_days, dash_outputs, api_name=False)
+    btn_dash.click(h.dashboard, dash_days, dash_outputs, api_name="admin_dashboard")
