@@ -156,3 +156,13 @@ class App:
         from assistant.policy_step import PolicyStep
 
         return PolicyStep(self.catalog, self.settings)
+
+    def warm_up(self, *, llm: bool = True) -> None:
+        """Load models and indexes before the first request, so nobody waits for them."""
+        self.kb.embedder.embed_query_vector("Aufwärmen")
+        self.kb.refresh_keyword_index()
+        if llm:
+            model = self.chat_model(self.settings.llm.default)
+            counter = getattr(model, "count_tokens", None)
+            if counter is not None:
+                counter("Aufwärmen")
