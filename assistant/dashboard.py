@@ -135,11 +135,23 @@ def events_from_messages(db: AppDB, since: float, with_text: bool) -> list[Answe
         ev = AnswerEvent(float(r["created_at"]), _latency(meta), _truthy(meta.get("refused")),
                          _doc_ids(meta, _json(r.get("citations_json"))))
         if ev.refused and with_text:
-            q = db.one("SELECT content FROM messages WHERE chat_id=:c AND role='user' AND created_at<=:t "
-                       "ORDER BY created_at DESC LIMIT 1", {"c": r["chat_id"], "t": r["created_at"]})
-            ev.question = q["content"] if q else None
+            ev.question = _question_before(db, r)
         out.append(ev)
     return out
+
+
+def _question_before(db: AppDB, answer: dict) -> str | None:
+    """The user message an answer replied to: the latest user message of the chat before it."""
+    for sql in ("SELECT content FROM messages WHERE chat_id=:c AND role='user' AND "
+                "seq < (SELECT seq FROM messages WHERE id=:i) ORDER BY seq DESC LIMIT 1",
+                "SELECT content FROM messages WHERE chat_id=:c AND role='user' AND created_at<=:t "
+                "ORDER BY created_at DESC LIMIT 1"):
+        try:
+            q = db.one(sql, {"c": answer["chat_id"], "i": answer["id"], "t": answer["created_at"]})
+        except Exception:  # older schema without seq: fall back to time order
+            continue
+        return q["content"] if q else None
+    return None
 
 
 def events_from_audit(audit: AuditLog, since: float, with_text: bool) -> list[AnswerEvent]:

@@ -52,9 +52,9 @@ def safe_name(name: str, *, max_len: int = MAX_NAME, default: str = "datei") -> 
     if not _EXT.match(ext or "."):
         stem, ext = (stem + ext).replace(".", "_"), ""
     stem = stem.replace(".", "_").strip("._- ") or default
-    if stem.lower() in _WINDOWS_RESERVED:
-        stem = f"{stem}_"
-    stem = stem[: max(1, max_len - len(ext))].rstrip("._- ") or default
+    stem = stem[: max(1, max_len - len(ext) - 6)].rstrip("._- ") or default
+    if stem.lower() in _WINDOWS_RESERVED:  # CON, NUL, LPT1 … are devices on Windows shares
+        stem = f"{stem}_datei"
     return stem + ext
 
 
@@ -89,9 +89,27 @@ class UploadRejected(Exception):
         self.code = code
 
 
+def printable(name: str, limit: int = 80) -> str:
+    """A file name as it may appear in a message or log line (no control characters)."""
+    out = "".join("?" if unicodedata.category(ch)[0] == "C" else ch for ch in str(name))
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+def check_name(name: str) -> None:
+    """Refuse names no browser sends: browsers strip the folder, so a name with ``/`` or ``\\``,
+    ``..`` or control characters comes from a crafted request. (Merely unusual names, with
+    spaces, umlauts, or too long, are accepted and stored under :func:`safe_name`.)"""
+    raw = name or ""
+    bad = (not raw.strip() or "/" in raw or "\\" in raw or raw.strip() in (".", "..")
+           or any(unicodedata.category(ch) in ("Cc", "Cs") for ch in raw) or len(raw) > 1024)
+    if bad:
+        raise UploadRejected("bad_name", f"„{printable(raw)}“ wurde nicht übernommen: Unzulässiger Dateiname "
+                                         "(Pfadangaben oder Steuerzeichen sind nicht erlaubt).")
+
+
 def explain(err: IngestError, name: str) -> str:
     de = IngestError.CODES[err.code][0]
-    return f"„{name}“ wurde nicht übernommen: {de}" + (f" ({err.detail})." if err.detail else ".")
+    return f"„{printable(name)}“ wurde nicht übernommen: {de}" + (f" ({err.detail})." if err.detail else ".")
 
 
 class UploadStore:
@@ -119,10 +137,11 @@ class UploadStore:
         """Copy ``src`` (e.g. Gradio's temp file) into staging, refusing oversize input
         before copying it (the copy would otherwise double the disk use of a 300 MB file)."""
         src = Path(src)
+        check_name(original_name)
         try:
             size = src.stat().st_size
         except OSError as exc:
-            raise UploadRejected("corrupt", f"„{original_name}“ ist nicht lesbar ({exc.strerror}).") from exc
+            raise UploadRejected("corrupt", f"„{printable(original_name)}“ ist nicht lesbar ({exc.strerror}).") from exc
         self._check_size(size, original_name)
         self.staging.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.staging, prefix="up-", suffix=Path(safe_name(original_name)).suffix)
@@ -140,18 +159,17 @@ class UploadStore:
 
     def _check_size(self, size: int, name: str) -> None:
         if size == 0:
-            raise UploadRejected("empty", f"„{name}“ wurde nicht übernommen: Die Datei ist leer (0 Bytes).")
+            raise UploadRejected("empty", f"„{printable(name)}“ wurde nicht übernommen: Die Datei ist leer (0 Bytes).")
         if size > self.limits.max_bytes:
             raise UploadRejected(
                 "too_large",
-                f"„{name}“ wurde nicht übernommen: Die Datei ist zu groß ({size / 1048576:.1f} MB, "
+                f"„{printable(name)}“ wurde nicht übernommen: Die Datei ist zu groß ({size / 1048576:.1f} MB, "
                 f"erlaubt sind {self.limits.max_bytes / 1048576:.0f} MB).")
 
     def check(self, staged: Staged) -> Checked:
         """Read the staged file exactly as ingestion will; any failure deletes it."""
         try:
-            if not safe_name(staged.original_name, default=""):
-                raise UploadRejected("bad_name", f"„{staged.original_name}“: unzulässiger Dateiname.")
+            check_name(staged.original_name)
             try:
                 doc = load_document(staged.path, self.limits)
             except IngestError as err:

@@ -393,6 +393,9 @@ def _md_escape(text: str) -> str:
 def build(ctx: PortalContext) -> None:
     """Create the admin components inside the caller's current gr.Blocks/gr.Tab context."""
     h = AdminUI(ctx)
+    # start the job runner now (marks jobs of a dead process as failed, recovers uploads,
+    # runs the audit retention purge and schedules it daily), not on the first admin click
+    services(ctx.app, ctx.audit)
     status_choices = [(ALL_LABEL, ALL_LABEL), *[(v, k) for k, v in STATUS_LABELS.items()]]
 
     with gr.Tabs(elem_id="admin-tabs"):

@@ -1,0 +1,129 @@
+"""Audit log: filters, CSV export, retention purge, question privacy modes, CLI."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from assistant.appdb import AppDB
+from assistant.audit import AuditLog
+
+
+@pytest.fixture
+def db(tmp_path):
+    return AppDB(f"sqlite:///{tmp_path / 'app.sqlite3'}")
+
+
+def _age(db, days: float, **where) -> None:
+    """Move matching entries ``days`` into the past."""
+    sql = "UPDATE audit SET at = at - :d"
+    if where:
+        sql += " WHERE " + " AND ".join(f"{k}=:{k}" for k in where)
+    db.execute(sql, {"d": days * 86400, **where})
+
+
+def test_filters(db):
+    log = AuditLog(db)
+    log.record("upload", "anna", "Bericht 100% fertig.pdf", {"collection": "Bauamt"})
+    log.record("delete", "ben", "alt.pdf", {"doc_id": "abc"})
+    log.record("collection.create", "anna", "Kultur", {"classification": "intern"})
+    log.record("collection.rename", "ben", "Kultur", {"to": "Kulturamt"})
+    _age(db, 10, action="upload")
+
+    assert [e["action"] for e in log.entries(action="delete")] == ["delete"]
+    assert {e["action"] for e in log.entries(action="collection.*")} == {"collection.create", "collection.rename"}
+    assert {e["actor"] for e in log.entries(actor="anna")} == {"anna"}
+    assert [e["action"] for e in log.entries(since=time.time() - 86400, actor="anna")] == ["collection.create"]
+    assert [e["action"] for e in log.entries(until=time.time() - 86400)] == ["upload"]
+    assert [e["action"] for e in log.entries(text="KULTURAMT")] == ["collection.rename"]   # detail, any case
+    assert [e["target"] for e in log.entries(text="100%")] == ["Bericht 100% fertig.pdf"]  # % is literal
+    assert log.entries(text="1_0") == []                                                    # _ is literal
+    assert log.count(actor="ben") == 2 and log.count() == 4
+    assert log.actions() == sorted(["upload", "delete", "collection.create", "collection.rename"])
+    assert log.entries(limit=2, offset=0)[0]["action"] != "upload"  # newest first
+    assert len(log.entries(limit=2, offset=2)) == 2
+
+
+def test_csv_export_is_spreadsheet_safe(db):
+    log = AuditLog(db, log_questions="full")
+    log.record("upload", "anna", "a;b \"c\".pdf", {"x": 1})
+    log.record_question("ben", "=HYPERLINK(\"http://evil\")", {"refused": True})
+    text = log.export_csv()
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert rows[0] == ["zeit", "akteur", "aktion", "ziel", "details"]
+    assert rows[1][1:4] == ["anna", "upload", "a;b \"c\".pdf"] and json.loads(rows[1][4]) == {"x": 1}
+    assert rows[2][3].startswith("'=")  # formula neutralised
+    only = list(csv.reader(io.StringIO(log.export_csv(action="upload")), delimiter=";"))
+    assert len(only) == 2
+
+
+def test_purge_respects_retention_and_logs_itself(db):
+    log = AuditLog(db, retention_days=30)
+    for n in range(5):
+        log.record("upload", "anna", f"old{n}")
+    _age(db, 31)
+    log.record("upload", "anna", "new")
+    assert log.purge() == 5
+    left = log.entries()
+    assert {e["target"] for e in left} == {"new", ""}
+    purge = log.entries(action="audit.purge")[0]
+    assert json.loads(purge["detail"])["deleted"] == 5
+    assert log.purge() == 0 and log.count(action="audit.purge") == 1  # nothing to do: not logged again
+    assert log.purge(0) == 0 and log.purge(-1) == 0  # 0 = retention off
+    _age(db, 2)
+    assert log.purge(1) == 2
+
+
+def test_question_modes(db):
+    off = AuditLog(db, log_questions="off")
+    off.record_question("anna", "Wie hoch ist die Hundesteuer?")
+    assert off.entries(action="question") == []
+    pseudo = AuditLog(db, log_questions="pseudonymised", secret="s")
+    pseudo.record_question("anna", "Frage 1", {"refused": False, "latency_ms": 10})
+    full = AuditLog(db, log_questions="full")
+    full.record_question("anna", "Frage 2")
+    rows = {e["target"]: e["actor"] for e in full.entries(action="question")}
+    assert rows["Frage 2"] == "anna"
+    assert rows["Frage 1"].startswith("u-") and rows["Frage 1"] != "anna"
+    assert rows["Frage 1"] == pseudo.pseudonym("anna") != AuditLog(db, secret="t").pseudonym("anna")
+
+
+def test_from_settings(tmp_path, db):
+    from conftest import make_settings
+
+    s = make_settings(tmp_path / "data", privacy={"log_questions": "off", "retention_days": 7})
+    log = AuditLog.from_settings(db, s)
+    assert log.retention_days == 7 and log.log_questions == "off"
+
+
+def test_cli_export_and_purge(tmp_path, monkeypatch):
+    from ui.cli import cli
+
+    home = tmp_path / "data"
+    monkeypatch.setenv("KIPORTAL_HOME", str(home))
+    monkeypatch.setenv("KIPORTAL_EMBEDDING__MODE", "hash")
+    monkeypatch.setenv("KIPORTAL_PRIVACY__RETENTION_DAYS", "30")
+    runner = CliRunner()
+    r = runner.invoke(cli, ["collections", "create", "Bauamt", "--classification", "vertraulich"], obj={})
+    assert r.exit_code == 0, r.output
+    db = AppDB(f"sqlite:///{home / 'app.sqlite3'}")
+    log = AuditLog(db)
+    log.record("upload", "anna", "alt.pdf")
+    _age(db, 40, target="alt.pdf")
+
+    out = tmp_path / "audit.csv"
+    r = runner.invoke(cli, ["audit", "export", "--out", str(out), "--since", "7"], obj={})
+    assert r.exit_code == 0, r.output
+    rows = list(csv.reader(out.open(encoding="utf-8"), delimiter=";"))
+    assert [row[2] for row in rows[1:]] == ["collection.create"]
+    assert rows[1][1].startswith("cli:")
+
+    r = runner.invoke(cli, ["audit", "purge", "--json"], obj={})
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output.strip().splitlines()[-1]) == {"deleted": 1, "days": 30}
+    assert log.entries(text="alt.pdf") == []
+    assert log.count(action="audit.export") == 1
