@@ -598,6 +598,10 @@ def services(app, audit: AuditLog | None = None, *, workers: int = 2, start: boo
             runner.start()
             admin.recover()
             days = settings.privacy.retention_days
-            runner.every(86400, lambda: audit.purge(days), "audit-purge", run_now=True)
+            try:
+                audit.purge(days)
+            except Exception:  # a purge problem must not keep the portal from starting
+                log.exception("audit purge at start failed")
+            runner.every(86400, lambda: audit.purge(days), "audit-purge")
         app.__dict__["_kiportal_admin"] = admin
         return admin

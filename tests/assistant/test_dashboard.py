@@ -1,0 +1,119 @@
+"""Usage statistics: from chat messages when present, else from the audit log; privacy
+mode respected; missing tables tolerated; plots render headless."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from assistant import dashboard as d
+from assistant.appdb import AppDB, new_id
+from assistant.audit import AuditLog
+
+# the chat component's schema (assistant/chats.py), created here so this test does not depend on it
+CHAT_TABLES = [
+    'CREATE TABLE chats (id TEXT PRIMARY KEY, "user" TEXT NOT NULL, title TEXT NOT NULL DEFAULT \'\', '
+    "created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL)",
+    "CREATE TABLE messages (id TEXT PRIMARY KEY, chat_id TEXT NOT NULL, seq INTEGER NOT NULL, role TEXT NOT NULL, "
+    "content TEXT NOT NULL, citations_json TEXT NOT NULL DEFAULT '[]', meta_json TEXT NOT NULL DEFAULT '{}', "
+    "created_at DOUBLE PRECISION NOT NULL)",
+    'CREATE TABLE feedback (id TEXT PRIMARY KEY, message_id TEXT NOT NULL, "user" TEXT NOT NULL, '
+    "rating INTEGER NOT NULL, comment TEXT NOT NULL DEFAULT '', question TEXT NOT NULL DEFAULT '', "
+    "answer TEXT NOT NULL DEFAULT '', sources_json TEXT NOT NULL DEFAULT '[]', created_at DOUBLE PRECISION NOT NULL)",
+]
+
+NOW = dt.datetime(2025, 6, 15, 12, 0).timestamp()
+DAY = 86400
+
+
+@pytest.fixture
+def db(tmp_path):
+    return AppDB(f"sqlite:///{tmp_path / 'app.sqlite3'}")
+
+
+def _chat_tables(db):
+    for stmt in CHAT_TABLES:
+        db.execute(stmt)
+
+
+def _answer(db, chat, seq, at, question, *, latency, refused=False, doc_ids=()):
+    db.execute("INSERT INTO messages(id, chat_id, seq, role, content, created_at) VALUES (:i,:c,:s,'user',:q,:t)",
+               {"i": new_id(), "c": chat, "s": seq, "q": question, "t": at - 1})
+    mid = new_id()
+    db.execute("INSERT INTO messages(id, chat_id, seq, role, content, citations_json, meta_json, created_at) "
+               "VALUES (:i,:c,:s,'assistant','Antwort',:cj,:m,:t)",
+               {"i": mid, "c": chat, "s": seq + 1, "t": at,
+                "cj": json.dumps([{"doc_id": x, "n": 1} for x in doc_ids]),
+                "m": json.dumps({"latency_ms": latency, "refused": refused, "doc_ids": list(doc_ids)})})
+    return mid
+
+
+def test_empty_installation(db):
+    audit = AuditLog(db)
+    u = d.usage(db, audit, days=7, now=NOW)
+    assert u.source == "none" and u.total == 0 and len(u.days) == 7 and u.days[-1] == dt.date(2025, 6, 15)
+    assert u.feedback_ratio is None and u.top_docs == [] and u.refused_questions == []
+    for plot in (d.plot_questions, d.plot_latency, d.plot_feedback, d.plot_top_docs):
+        assert d.figure_png(plot(u))[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_from_messages_and_feedback(db):
+    _chat_tables(db)
+    audit = AuditLog(db, log_questions="pseudonymised")
+    m1 = _answer(db, "c1", 0, NOW - 2 * DAY, "Wie hoch ist die Hundesteuer?", latency=1000, doc_ids=["d1", "d2"])
+    _answer(db, "c1", 2, NOW - 2 * DAY + 60, "Und für zwei Hunde?", latency=3000, doc_ids=["d1"])
+    _answer(db, "c2", 0, NOW - 1 * DAY, "Wann ist das Freibad offen?", latency=2000, refused=True)
+    for n, lat in enumerate([500, 600, 700, 800, 900, 1000, 1100, 1200, 1300, 10000]):
+        _answer(db, f"c3{n}", 0, NOW - 100 + n, f"Frage {n}", latency=lat, doc_ids=["d2"])
+    _answer(db, "old", 0, NOW - 40 * DAY, "Ganz alte Frage", latency=1, refused=True)
+    for rating in (1, 1, 1, -1):
+        db.execute('INSERT INTO feedback(id, message_id, "user", rating, created_at) VALUES (:i,:m,:u,:r,:t)',
+                   {"i": new_id(), "m": m1, "u": new_id(), "r": rating, "t": NOW - DAY})
+
+    class Cat:
+        def get(self, doc_id):
+            return type("R", (), {"title": {"d1": "Hundesteuersatzung", "d2": "Gebührenordnung"}[doc_id],
+                                  "original_name": "", "source": ""})() if doc_id != "gone" else None
+
+    u = d.usage(db, audit, days=30, catalog=Cat(), now=NOW)
+    assert u.source == "messages" and u.total == 13
+    assert u.questions[-3:] == [2, 1, 10] and u.refused[-2] == 1
+    assert u.p50_ms[-3] == 1000 and u.p95_ms[-3] == 3000
+    assert u.p50_ms[-1] == 900 and u.p95_ms[-1] == 10000  # nearest rank
+    assert (u.feedback_up, u.feedback_down, u.feedback_ratio) == (3, 1, 0.75)
+    assert u.top_docs[0] == ("d2", "Gebührenordnung", 11) and u.top_docs[1] == ("d1", "Hundesteuersatzung", 2)
+    assert [q for _, q in u.refused_questions] == ["Wann ist das Freibad offen?"]
+    hidden = d.usage(db, audit, days=30, now=NOW, log_questions="off")
+    assert hidden.refused_questions == [] and hidden.questions_hidden and hidden.total == 13
+    json.dumps(u.as_dict())
+    for plot in (d.plot_questions, d.plot_latency, d.plot_feedback, d.plot_top_docs):
+        assert d.figure_png(plot(u))[:4] == b"\x89PNG"
+
+
+def test_falls_back_to_audit_questions(db):
+    audit = AuditLog(db, log_questions="full")
+    audit.record_question("anna", "Was kostet ein Anwohnerparkausweis?", {"refused": False, "latency_ms": 1200})
+    audit.record_question("ben", "Wo finde ich den Bebauungsplan 12?", {"refused": True, "latency_ms": 800})
+    u = d.usage(db, audit, days=3)
+    assert u.source == "audit" and u.total == 2 and u.refused[-1] == 1
+    assert [q for _, q in u.refused_questions] == ["Wo finde ich den Bebauungsplan 12?"]
+    assert u.p50_ms[-1] == 800
+
+
+def test_odd_values_do_not_break_it(db):
+    _chat_tables(db)
+    db.execute("INSERT INTO messages(id, chat_id, seq, role, content, meta_json, created_at) "
+               "VALUES ('a','c',1,'assistant','x','kein json',:t)", {"t": NOW})
+    db.execute("INSERT INTO messages(id, chat_id, seq, role, content, meta_json, created_at) "
+               "VALUES ('b','c',3,'assistant','x',:m,:t)",
+               {"t": NOW, "m": json.dumps({"latency_ms": "schnell", "refused": "true", "doc_ids": [None, 3, "d"]})})
+    u = d.usage(db, AuditLog(db), days=1, now=NOW)
+    assert u.total == 2 and u.refused == [1] and u.p50_ms == [None] and u.top_docs == []
+    assert d._rating("up") == 1 and d._rating("👎") == -1 and d._rating(0) == -1 and d._rating("?") == 0
+
+
+def test_percentile():
+    assert d.percentile([], 50) is None
+    assert d.percentile([5], 95) == 5
+    assert d.percentile(list(range(1, 101)), 50) == 50 and d.percentile(list(range(1, 101)), 95) == 95

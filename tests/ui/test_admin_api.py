@@ -1,0 +1,162 @@
+"""Role checks of the admin area: every handler refuses non-admins on the server.
+
+Gradio exposes each event as an HTTP endpoint, so these tests call the handlers the
+way the server does — with a ``gr.Request`` — and, once, over HTTP with gradio_client.
+"""
+from __future__ import annotations
+
+import inspect
+import socket
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+import pytest
+
+from ui.security import PermissionDenied
+
+PASSWORD = "geheim-123"
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    from conftest import make_settings
+
+    from assistant.wiring import App
+    from ui.context import PortalContext
+
+    app = App(make_settings(tmp_path / "data", auth={"mode": "password"}))
+    c = PortalContext(app)
+    c.users.add("erika", PASSWORD, "staff")
+    c.users.add("tina", PASSWORD, "trainer")
+    c.users.add("adam", PASSWORD, "admin")
+    yield c
+    admin = app.__dict__.get("_kiportal_admin")
+    if admin is not None:
+        admin.jobs.shutdown()
+
+
+@pytest.fixture
+def demo(ctx):
+    from ui import admin_tab
+
+    with gr.Blocks() as blocks:
+        with gr.Tab("Verwaltung"):
+            admin_tab.build(ctx)
+    return blocks
+
+
+def _req(name: str | None) -> gr.Request:
+    return gr.Request(username=name)
+
+
+def _admin_handlers(demo):
+    """(api_name, bound method) of every event whose handler is an AdminUI method."""
+    from ui.admin_tab import AdminUI
+
+    out = []
+    for dep in demo.fns.values():
+        fn = dep.fn
+        if getattr(fn, "__self__", None) is not None and isinstance(fn.__self__, AdminUI):
+            out.append((dep.api_name, fn))
+    return out
+
+
+def _call(fn, request):
+    """Call a handler with harmless arguments, as the server would."""
+    kwargs = {}
+    for name, p in inspect.signature(fn).parameters.items():
+        if name == "request":
+            kwargs[name] = request
+        elif name == "evt":
+            kwargs[name] = gr.SelectData(None, {"index": [0, 0], "value": "x", "row_value": ["x"] * 11})
+        elif name == "progress":
+            kwargs[name] = lambda *a, **k: None
+        elif p.default is not inspect.Parameter.empty:
+            kwargs[name] = p.default
+        else:
+            kwargs[name] = None
+    return fn(**kwargs)
+
+
+QUIET = {"documents_on_load", "collection_dropdowns", "jobs_table"}
+
+
+def test_every_admin_handler_refuses_non_admins(demo):
+    handlers = _admin_handlers(demo)
+    names = {fn.__name__ for _, fn in handlers}
+    # the whole admin surface is wired (a new handler without a test shows up here)
+    assert {"documents", "select_document", "document_details", "delete_document", "reindex_document",
+            "move_document", "upload", "replace_document", "reindex", "sync", "jobs_table", "create_collection",
+            "rename_collection", "delete_collection", "classify_collection", "health", "repair", "audit_table",
+            "audit_export", "dashboard", "documents_on_load", "collection_dropdowns", "collections_table"} <= names
+    for who in (None, "erika", "tina", "unbekannt"):
+        for api_name, fn in handlers:
+            if fn.__name__ in QUIET:
+                out = _call(fn, _req(who))
+                frames = [o for o in (out if isinstance(out, tuple) else (out,)) if isinstance(o, pd.DataFrame)]
+                assert all(f.empty for f in frames), (who, api_name)
+                continue
+            with pytest.raises(PermissionDenied):
+                _call(fn, _req(who))
+
+
+def test_admin_gets_data_and_actions_are_audited(ctx, demo, tmp_path):
+    from ui.admin_tab import AdminUI
+
+    h = AdminUI(ctx)
+    adam = _req("adam")
+    msg, table = h.create_collection("Bauamt", "intern", adam)
+    assert "angelegt" in msg and list(table["Sammlung"]) == ["Bauamt"]
+    f = tmp_path / "hund.txt"
+    f.write_text("Die Hundesteuer beträgt 120 Euro.\n", encoding="utf-8")
+    msg, docs, cleared = h.upload([str(f)], "Bauamt", adam, progress=lambda *a, **k: None)
+    assert "1 Datei(en) übernommen" in msg and list(docs["Datei"]) == ["hund.txt"] and cleared is None
+    doc_id = docs["ID"][0]
+    assert docs["Öffnen"][0] == f"[öffnen](/doc/{doc_id})"
+    assert "Dokument öffnen" in h.document_details(doc_id, adam)
+    assert not h.documents_on_load(adam).empty and h.documents_on_load(_req("erika")).empty
+    report, colls, disk = h.health(adam)
+    assert "stimmen überein" in report and "Uploads" in list(disk["Bereich"])
+    table, note, _ = h.audit_table(None, "adam", None, None, "", adam)
+    assert {"collection.create", "upload"} <= set(table["Aktion"])
+    path = h.audit_export(None, "", None, None, "", adam)
+    assert Path(path).read_text(encoding="utf-8").startswith("zeit;akteur")
+    figs = h.dashboard(30, adam)
+    assert len(figs) == 6
+    msg, docs, _ = h.delete_document(doc_id, True, adam)
+    assert "Gelöscht" in msg and docs.empty
+    assert {e["actor"] for e in ctx.audit.entries(action="delete")} == {"adam"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_staff_api_calls_over_http_are_refused(ctx, demo):
+    """What an attacker with a staff login would do: call the endpoints directly."""
+    from gradio_client import Client
+
+    def auth(username, password):
+        return ctx.users.verify(username, password) is not None
+
+    port = _free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, auth=auth, prevent_thread_lock=True,
+                        quiet=True, show_error=True)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        staff = Client(url, auth=("erika", PASSWORD), verbose=False)
+        for api_name, args in (("/admin_documents", ("", "(alle)", "(alle)")),
+                               ("/admin_create_collection", ("Hacker", "intern")),
+                               ("/admin_health", ()), ("/admin_repair", ()),
+                               ("/admin_audit_export", (None, "", None, None, ""))):
+            with pytest.raises(Exception, match="Keine Berechtigung"):
+                staff.predict(*args, api_name=api_name)
+        assert [c["name"] for c in ctx.app.catalog.collections()] == []
+        admin = Client(url, auth=("adam", PASSWORD), verbose=False)
+        msg, _table = admin.predict("Bauamt", "intern", api_name="/admin_create_collection")
+        assert "angelegt" in msg
+    finally:
+        demo.close()
