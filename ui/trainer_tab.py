@@ -1,18 +1,520 @@
-"""Trainer tab ("KI-Kompass"): opens the box for trainers. Placeholder until the full tab lands.
+"""Trainer tab „KI-Kompass“: opens the box in front of a group.
 
-Kept importable from the first commit so the portal can wire the tab in while it is built.
+What a trainer can do here, and why it exists:
+
+* **Blick unter die Haube** – ask a question and see the rewritten question, every passage
+  with BM25 rank, dense rank and fused score, why a passage did (not) reach the prompt,
+  the exact prompt, model and zone, tokens and timings. Demystifies RAG.
+* **Vergleich** – the same question twice with one thing changed: with vs. without
+  documents (invented answers), two models/zones, k, or the token budget.
+* **Ampel-Vorschau** – what the policy would do for a model or zone, without calling a model.
+* **Schulungsplan & Sitzung** – run the exercises of a YAML plan, start a session with a
+  join code, release quiz questions, see anonymous results, end with a handout.
+
+Security: gradio exposes every event handler as an HTTP endpoint, so each handler here
+begins with ``ctx.require(request, "trainer")``; hiding the tab protects nothing. All
+dynamic HTML comes from the escaping renderers in :mod:`assistant.training.inspect`.
 """
 from __future__ import annotations
 
 import logging
+import tempfile
+from pathlib import Path
 
 import gradio as gr
 
+from assistant.training import compare as cmp_mod
+from assistant.training.inspect import (
+    build_view,
+    default_model,
+    esc,
+    may_use,
+    model_choices,
+    policy_preview,
+    render_answer_html,
+    render_html,
+    render_policy_html,
+    zone_label,
+)
+from assistant.training.plans import PlanError, discover, plan_dirs, unknown_models
+from assistant.training.sessions import SessionError, TrainingStore, sources_of
+from ui import presentation
 from ui.context import PortalContext
 
 log = logging.getLogger(__name__)
 
+ZONE_CHOICES = [("Zone 🟢 Grün (lokal)", "green"), ("Zone 🟡 Gelb (EU, AVV)", "yellow"), ("Zone 🔴 Rot (kommerziell)", "red")]
+
+
+def training_store(ctx: PortalContext) -> TrainingStore:
+    """One store per portal context (migrations run once)."""
+    store = ctx.__dict__.get("_training_store")
+    if store is None:
+        try:
+            from ui.docview import load_secret
+
+            secret = load_secret(ctx.app.settings).decode()
+        except ImportError:  # portal without document routes: the configured secret (may be empty)
+            secret = ctx.app.settings.auth.secret.get_secret_value()
+        store = ctx.__dict__["_training_store"] = TrainingStore(ctx.db, secret=secret)
+    return store
+
+
+def _err(exc: Exception) -> gr.Error:
+    return gr.Error(str(exc), print_exception=False)
+
+
+def _plans(ctx: PortalContext):
+    return discover(plan_dirs(ctx.app.settings.home))
+
+
+def _plan_choices(plans: dict) -> list[tuple[str, str]]:
+    return [(f"{p.title} ({p.id})", pid) for pid, (_, p) in plans.items()]
+
+
+def _collections(ctx: PortalContext) -> list[str]:
+    try:
+        return [c["name"] for c in ctx.app.catalog.collections()]
+    except Exception as exc:  # an empty or unreachable catalog must not break the tab
+        log.warning("collections not available: %s", exc)
+        return []
+
+
+def _check_model(ctx: PortalContext, user, key: str | None) -> str:
+    s = ctx.app.settings
+    key = key or default_model(s, user.role)
+    if key not in s.llm.models or not may_use(user.role, s.llm.models[key]):
+        raise gr.Error("Dieses Modell steht Ihrer Rolle nicht zur Verfügung.", print_exception=False)
+    return key
+
+
+def _comparison_html(cmp) -> str:
+    rows = "".join(f"<tr><th style=\"text-align:left;padding:4px\">{esc(a)}</th><td style=\"padding:4px\">{esc(b)}</td>"
+                   f"<td style=\"padding:4px\">{esc(c)}</td></tr>" for a, b, c in cmp.summary_rows())
+    cols = []
+    for side in cmp.sides:
+        err = f"<p style=\"color:#b3261e\">Fehler: {esc(side.error)}</p>" if side.error else ""
+        cols.append(f"<div style=\"min-width:0\"><h3>{esc(side.variant.label)}</h3>{err}"
+                    f"{render_answer_html(side.result)}{render_html(side.view, title='Blick unter die Haube')}</div>")
+    return (f"<div class=\"kiportal-compare\"><h3>{esc(cmp_mod.KINDS_DE.get(cmp.kind, 'Vergleich'))}: "
+            f"{esc(cmp.question)}</h3><table style=\"border-collapse:collapse\">{rows}</table>"
+            f"<div style=\"display:grid;grid-template-columns:1fr 1fr;gap:1em\">{''.join(cols)}</div></div>")
+
+
+def _results_html(results, participants: int) -> str:
+    parts = [f"<p>Teilnehmende mit mindestens einer Antwort: <b>{int(participants)}</b> – anonym, ohne Namen.</p>"]
+    for r in results:
+        total = max(1, r.answers)
+        share = "–" if r.share_correct is None else f"{r.share_correct:.0%}".replace("%", " %")
+        rows = "".join(
+            f"<tr><td style=\"padding:3px 8px\">{esc(opt)}{' ✓' if i in r.correct else ''}</td>"
+            f"<td style=\"padding:3px 8px;width:45%\"><span style=\"display:inline-block;height:1em;background:#0b57d0;"
+            f"width:{round(100 * r.counts[i] / total)}%\"></span> {r.counts[i]}</td></tr>"
+            for i, opt in enumerate(r.options))
+        parts.append(f"<h4>{esc(r.question)}</h4><table style=\"width:100%\">{rows}</table>"
+                     f"<p>{r.answers} Antworten · Anteil richtig: <b>{esc(share)}</b></p>")
+    return "<div class=\"kiportal-quiz-results\">" + "".join(parts) + "</div>"
+
+
+def _plan_html(plan, path: Path, unknown: list[str]) -> str:
+    parts = [f"<h3>{esc(plan.title)}</h3><p>{esc(plan.audience)} · {plan.duration_minutes} Minuten · "
+             f"Datei {esc(path.name)}</p>"]
+    if plan.description:
+        parts.append(f"<p>{esc(plan.description)}</p>")
+    if unknown:
+        parts.append(f"<p style=\"color:#9a6b00\">Modelle, die es hier nicht gibt (das Standardmodell wird genommen): "
+                     f"{esc(', '.join(unknown))}</p>")
+    for m in plan.modules:
+        parts.append(f"<h4>{esc(m.title)}</h4><p><b>Lernziel:</b> {esc(m.goal)}</p><ul>")
+        for e in m.exercises:
+            extra = ""
+            if e.zone:
+                extra = f" <em>(Ampel-Vorschau {esc(zone_label(e.zone))})</em>"
+            elif e.compare:
+                extra = f" <em>(Vergleich: {esc(cmp_mod.KINDS_DE[e.compare.kind])})</em>"
+            discuss = "".join(f"<li>{esc(d)}</li>" for d in e.discuss)
+            parts.append(f"<li><b>Übung:</b> {esc(e.question)}{extra}<br><b>Beobachten:</b> {esc(e.observe)}"
+                         + (f"<ul>{discuss}</ul>" if discuss else "") + "</li>")
+        for q in m.quiz:
+            parts.append(f"<li><b>Quiz:</b> {esc(q.question)}</li>")
+        parts.append("</ul>")
+    return "<div class=\"kiportal-plan\">" + "".join(parts) + "</div>"
+
 
 def build(ctx: PortalContext) -> None:
     """Create the trainer components in the current gr.Blocks/gr.Tab context."""
-    gr.Markdown("## KI-Kompass – Trainermodus\n\nWird gerade aufgebaut.")
+    s = ctx.app.settings
+    models = model_choices(s, "trainer")
+    default = default_model(s, "trainer")
+    colls = _collections(ctx)
+    # choices known at build time; the dropdowns accept other values (plans and sessions change while
+    # the server runs) and every handler validates them
+    plan_choices = _plan_choices(_plans(ctx)[0])
+
+    gr.Markdown("## KI-Kompass – Trainermodus\nZeigen, was hinter einer Antwort steckt: gefundene Textstellen, "
+                "Prompt, Modell und Ampel-Zone. Alle Funktionen nur für die Rolle *Trainer/in*.")
+    with gr.Row():
+        model = gr.Dropdown(choices=models, value=default, label="KI-Modell (mit Ampel-Zone, Betreiber, Standort)",
+                            scale=3, elem_id="kp-tr-model")
+        collections = gr.Dropdown(choices=colls, value=[], multiselect=True, label="Sammlungen (leer = alle)", scale=2,
+                                  allow_custom_value=True)
+        session = gr.Dropdown(choices=[], value=None, label="Laufende Sitzung (Fragen kommen ins Handout)", scale=2,
+                              elem_id="kp-tr-session", allow_custom_value=True)
+
+    with gr.Tabs():
+        # -- Blick unter die Haube ------------------------------------------------------
+        with gr.Tab("Blick unter die Haube", id="tr-inspect"):
+            with gr.Row():
+                question = gr.Textbox(label="Frage", lines=2, scale=4, elem_id="kp-tr-question",
+                                      placeholder="z. B. Wie lange werden meine Chats im KI-Portal gespeichert?")
+                ask_btn = gr.Button("Fragen & unter die Haube schauen", variant="primary", scale=1,
+                                    elem_id="kp-tr-ask")
+            with gr.Row():
+                k = gr.Slider(1, 10, value=s.llm.passages, step=1, label="Textstellen für das Modell (k)")
+                budget = gr.Slider(100, 4000, value=s.llm.prompt_budget_tokens, step=50,
+                                   label="Token-Budget für Quellen")
+                use_docs = gr.Checkbox(value=True, label="Mit Dokumenten")
+            answer_html = gr.HTML("", elem_id="kp-tr-answer")
+            inspect_html = gr.HTML("", elem_id="kp-tr-inspect")
+
+        # -- Vergleich --------------------------------------------------------------------
+        with gr.Tab("Vergleich", id="tr-compare"):
+            with gr.Row():
+                c_question = gr.Textbox(label="Frage", lines=2, scale=4, elem_id="kp-tr-c-question")
+                c_kind = gr.Radio(choices=[(v, k_) for k_, v in cmp_mod.KINDS_DE.items()], value="documents",
+                                  label="Was wird verglichen?", scale=3, elem_id="kp-tr-c-kind")
+            with gr.Row():
+                c_left_model = gr.Dropdown(choices=models, value=default, label="Modell links", visible=False)
+                c_right_model = gr.Dropdown(choices=models, value="extraktiv" if "extraktiv" in s.llm.models else default,
+                                            label="Modell rechts", visible=False)
+                c_left = gr.Number(value=2, label="Wert links", precision=0, visible=False)
+                c_right = gr.Number(value=6, label="Wert rechts", precision=0, visible=False)
+            c_btn = gr.Button("Vergleichen", variant="primary", elem_id="kp-tr-compare")
+            c_html = gr.HTML("", elem_id="kp-tr-compare-result")
+
+        # -- Ampel ------------------------------------------------------------------------
+        with gr.Tab("Ampel-Vorschau", id="tr-policy"):
+            gr.Markdown("Was würde die Ampel tun? Es wird **kein** Modell aufgerufen – gefahrlos auch mit echten Fällen.")
+            with gr.Row():
+                p_question = gr.Textbox(label="Frage", lines=2, scale=4, elem_id="kp-tr-p-question",
+                                        placeholder="z. B. Darf dieser Bescheid an Frau … in das rote Modell?")
+                p_zone = gr.Radio(choices=[("Gewähltes Modell", "model")] + ZONE_CHOICES, value="red",
+                                  label="Prüfen für", scale=3)
+            p_btn = gr.Button("Ampel prüfen", variant="primary", elem_id="kp-tr-policy")
+            p_html = gr.HTML("", elem_id="kp-tr-policy-result")
+
+        # -- Plan & Sitzung ---------------------------------------------------------------
+        with gr.Tab("Schulungsplan & Sitzung", id="tr-plan"):
+            with gr.Row():
+                plan = gr.Dropdown(choices=plan_choices, value=None, label="Schulungsplan", scale=3, elem_id="kp-tr-plan",
+                                   allow_custom_value=True)
+                plans_btn = gr.Button("Pläne laden", scale=1, elem_id="kp-tr-plans")
+                start_btn = gr.Button("Sitzung starten", variant="primary", scale=1, elem_id="kp-tr-start")
+            plan_errors = gr.Markdown("", elem_id="kp-tr-plan-errors")
+            session_info = gr.Markdown("", elem_id="kp-tr-session-info")
+            with gr.Accordion("Planübersicht", open=False):
+                plan_html = gr.HTML("", elem_id="kp-tr-plan-html")
+            with gr.Row():
+                exercise = gr.Dropdown(choices=[], value=None, label="Übung", scale=4, elem_id="kp-tr-exercise",
+                                       allow_custom_value=True)
+                ex_btn = gr.Button("Übung vorführen", variant="primary", scale=1, elem_id="kp-tr-run")
+            ex_html = gr.HTML("", elem_id="kp-tr-exercise-result")
+            with gr.Row():
+                quiz = gr.Dropdown(choices=[], value=None, label="Quizfrage", scale=4, elem_id="kp-tr-quiz",
+                                   allow_custom_value=True)
+                open_btn = gr.Button("Freigeben", scale=1, elem_id="kp-tr-quiz-open")
+                results_btn = gr.Button("Ergebnis zeigen", scale=1, elem_id="kp-tr-quiz-results")
+            quiz_html = gr.HTML("", elem_id="kp-tr-quiz-result")
+            with gr.Row():
+                end_btn = gr.Button("Sitzung beenden & Handout erstellen", variant="stop", elem_id="kp-tr-end")
+            handout = gr.File(label="Handout (Markdown und HTML)", file_count="multiple", interactive=False,
+                              visible=False, elem_id="kp-tr-handout")
+
+        # -- projector ----------------------------------------------------------------------
+        with gr.Tab("Projektoransicht", id="tr-projector"):
+            gr.Markdown("Große Schrift für den Beamer: zeigt, was zuletzt in der gewählten Sitzung vorgeführt wurde. "
+                        "Für einen zweiten Bildschirm: dort im Tab „Schulung“ mit dem Code teilnehmen.")
+            with gr.Row():
+                proj_btn = gr.Button("Aktualisieren", elem_id="kp-tr-proj-refresh")
+                proj_full = gr.Button("Vollbild")
+            proj_html = gr.HTML(presentation.render_display(None), css_template=presentation.PROJECTOR_CSS,
+                                elem_id="kp-tr-projector")
+
+    # ------------------------------------------------------------------------------------
+    # handlers: each one checks the role first
+    def _set_display(session_id: str | None, display: dict) -> str:
+        if session_id:
+            training_store(ctx).set_display(session_id, display)
+        return presentation.render_display(display)
+
+    def ask(q: str, model_key: str, colls: list[str], k_: float, budget_: float, docs: bool, session_id: str | None,
+            request: gr.Request):
+        user = ctx.require(request, "trainer")
+        key = _check_model(ctx, user, model_key)
+        if not (q or "").strip():
+            raise gr.Error("Bitte eine Frage eingeben.", print_exception=False)
+        try:
+            result = ctx.app.assistant.answer(q, model=key, collections=colls or None, k=int(k_),
+                                              budget_tokens=int(budget_), use_documents=bool(docs))
+        except ValueError as exc:
+            raise _err(exc) from None
+        view = build_view(result, s.llm.models[key], k=int(k_), use_documents=bool(docs))
+        if session_id:
+            training_store(ctx).log(session_id, "question", result.question, result.answer,
+                                    detail={"model": result.model, "zone": result.zone, "sources": sources_of(result)})
+        slide = _set_display(session_id, presentation.display_for_answer(result))
+        return render_answer_html(result), render_html(view), slide
+
+    ask_btn.click(ask, inputs=[question, model, collections, k, budget, use_docs, session],
+                  outputs=[answer_html, inspect_html, proj_html], api_name="trainer_inspect", concurrency_id="answer")
+
+    def kind_changed(kind: str, request: gr.Request):
+        ctx.require(request, "trainer")
+        is_models, is_num = kind == "models", kind in ("k", "budget")
+        defaults = {"k": (2, 6), "budget": (150, 1500)}.get(kind, (None, None))
+        return (gr.update(visible=is_models), gr.update(visible=is_models),
+                gr.update(visible=is_num, value=defaults[0]), gr.update(visible=is_num, value=defaults[1]))
+
+    c_kind.change(kind_changed, inputs=[c_kind], outputs=[c_left_model, c_right_model, c_left, c_right],
+                  api_visibility="private", concurrency_limit=None)
+
+    def _run_compare(user, q, kind, model_key, lm, rm, lv, rv, colls):
+        if kind == "models":
+            lm, rm = _check_model(ctx, user, lm), _check_model(ctx, user, rm)
+        key = _check_model(ctx, user, model_key)
+        try:
+            pair = cmp_mod.variants(kind, s, model=key, left=lm if kind == "models" else lv,
+                                    right=rm if kind == "models" else rv)
+            return cmp_mod.run_comparison(ctx.app.assistant, q, pair, s, kind=kind, collections=colls or None)
+        except ValueError as exc:
+            raise _err(exc) from None
+
+    def _log_comparison(session_id, cmp, exercise_id=""):
+        if session_id:
+            training_store(ctx).log(session_id, "comparison", cmp.question, exercise_id=exercise_id, detail={
+                "kind": cmp.kind, "sides": [{"label": x.variant.label, "answer": x.result.answer, "model": x.result.model,
+                                             "zone": x.result.zone, "sources": sources_of(x.result)} for x in cmp.sides]})
+
+    def compare(q, kind, model_key, lm, rm, lv, rv, colls, session_id, request: gr.Request):
+        user = ctx.require(request, "trainer")
+        cmp = _run_compare(user, q, kind, model_key, lm, rm, lv, rv, colls)
+        _log_comparison(session_id, cmp)
+        slide = _set_display(session_id, presentation.display_for_comparison(cmp))
+        return _comparison_html(cmp), slide
+
+    c_btn.click(compare, inputs=[c_question, c_kind, model, c_left_model, c_right_model, c_left, c_right, collections,
+                                 session], outputs=[c_html, proj_html], api_name="trainer_compare", concurrency_id="answer")
+
+    def _policy(user, q, zone_or_model, model_key, colls):
+        if zone_or_model == "model":
+            key = _check_model(ctx, user, model_key)
+            return policy_preview(ctx.app, q, model=key, collections=colls or None)
+        return policy_preview(ctx.app, q, zone=zone_or_model, collections=colls or None)
+
+    def _log_policy(session_id, pre, exercise_id=""):
+        if session_id:
+            training_store(ctx).log(session_id, "policy", pre["masked_question"], exercise_id=exercise_id,
+                                    detail={k_: pre[k_] for k_ in ("zone", "action", "action_label", "messages_de", "pii")})
+
+    def policy(q, zone_or_model, model_key, colls, session_id, request: gr.Request):
+        user = ctx.require(request, "trainer")
+        try:
+            pre = _policy(user, q, zone_or_model, model_key, colls)
+        except ValueError as exc:
+            raise _err(exc) from None
+        _log_policy(session_id, pre)
+        slide = _set_display(session_id, presentation.display_for_policy(pre))
+        return render_policy_html(pre), slide
+
+    p_btn.click(policy, inputs=[p_question, p_zone, model, collections, session], outputs=[p_html, proj_html],
+                api_name="trainer_policy", concurrency_limit=None)
+
+    # -- plans and sessions ----------------------------------------------------------------
+    def _session_choices(user):
+        return [(f"{x.code} – {x.plan.title}", x.id) for x in training_store(ctx).active_sessions(user.name)]
+
+    def load_plans(current: str | None, request: gr.Request):
+        user = ctx.require(request, "trainer")
+        plans, errors = _plans(ctx)
+        choices = _plan_choices(plans)
+        value = current if current in plans else (next(iter(plans)) if plans else None)
+        err_md = "\n\n".join(f"⚠️ {esc(e)}".replace("\n", "  \n") for e in errors)
+        sessions = _session_choices(user)
+        return (gr.update(choices=choices, value=value), err_md, gr.update(choices=sessions),
+                gr.update(choices=_collections(ctx)))
+
+    plans_btn.click(load_plans, inputs=[plan], outputs=[plan, plan_errors, session, collections],
+                    api_name="trainer_plans", concurrency_limit=None)
+
+    def _get_plan(plan_id: str | None):
+        plans, _ = _plans(ctx)
+        if not plan_id or plan_id not in plans:
+            raise gr.Error("Bitte zuerst einen Schulungsplan wählen („Pläne laden“).", print_exception=False)
+        return plans[plan_id]
+
+    def show_plan(plan_id: str | None, request: gr.Request):
+        ctx.require(request, "trainer")
+        if not plan_id:
+            return "", gr.update(choices=[], value=None), gr.update(choices=[], value=None)
+        path, p = _get_plan(plan_id)
+        ex_choices = [(f"{m.title}: {e.question}", e.id) for m, e in p.exercises()]
+        q_choices = [(f"{q.id}: {q.question}", q.id) for q in p.quiz_items()]
+        return (_plan_html(p, path, unknown_models(p, set(s.llm.models))),
+                gr.update(choices=ex_choices, value=ex_choices[0][1] if ex_choices else None),
+                gr.update(choices=q_choices, value=q_choices[0][1] if q_choices else None))
+
+    plan.change(show_plan, inputs=[plan], outputs=[plan_html, exercise, quiz], api_name="trainer_plan",
+                concurrency_limit=None)
+
+    def run_exercise(plan_id, exercise_id, model_key, colls, session_id, request: gr.Request):
+        user = ctx.require(request, "trainer")
+        _, p = _get_plan(plan_id)
+        try:
+            module, ex = p.exercise(exercise_id or "")
+        except KeyError:
+            raise gr.Error("Bitte eine Übung wählen.", print_exception=False) from None
+        title = module.title
+        note = ""
+        key = model_key
+        if ex.model:
+            if ex.model in s.llm.models and may_use(user.role, s.llm.models[ex.model]):
+                key = ex.model
+            else:
+                note = (f"<p style=\"color:#9a6b00\">Das Modell „{esc(ex.model)}“ gibt es hier nicht; "
+                        "es wird das gewählte Modell verwendet.</p>")
+        head = (f"<h3>{esc(title)}</h3><p><b>Frage:</b> {esc(ex.question)}</p><p><b>Beobachten:</b> {esc(ex.observe)}</p>"
+                + ("<p><b>Diskussion:</b></p><ul>" + "".join(f"<li>{esc(d)}</li>" for d in ex.discuss) + "</ul>"
+                   if ex.discuss else "") + note)
+        try:
+            if ex.zone:
+                pre = policy_preview(ctx.app, ex.question, zone=ex.zone, collections=colls or None)
+                _log_policy(session_id, pre, ex.id)
+                slide = _set_display(session_id, presentation.display_for_policy(pre, title=title))
+                return head + render_policy_html(pre), slide
+            if ex.compare:
+                c = ex.compare
+                lm = c.left if c.kind == "models" else None
+                rm = c.right if c.kind == "models" else None
+                if c.kind == "models":
+                    known = {k_ for _, k_ in model_choices(s, user.role)}
+                    lm = lm if lm in known else key
+                    rm = rm if rm in known else key
+                result = _run_compare(user, ex.question, c.kind, key, lm, rm, c.left, c.right, colls)
+                _log_comparison(session_id, result, ex.id)
+                slide = _set_display(session_id, presentation.display_for_comparison(result, title=title,
+                                                                                      observe=ex.observe))
+                return head + _comparison_html(result), slide
+            key = _check_model(ctx, user, key)
+            res = ctx.app.assistant.answer(ex.question, model=key, collections=colls or None)
+        except ValueError as exc:
+            raise _err(exc) from None
+        if session_id:
+            training_store(ctx).log(session_id, "exercise", res.question, res.answer, exercise_id=ex.id,
+                                    detail={"model": res.model, "zone": res.zone, "sources": sources_of(res)})
+        view = build_view(res, s.llm.models[key], k=s.llm.passages)
+        slide = _set_display(session_id, presentation.display_for_answer(res, title=title, observe=ex.observe))
+        return head + render_answer_html(res) + render_html(view), slide
+
+    ex_btn.click(run_exercise, inputs=[plan, exercise, model, collections, session], outputs=[ex_html, proj_html],
+                 api_name="trainer_exercise", concurrency_id="answer")
+
+    def _session_md(sess) -> str:
+        return (f"### Sitzung läuft – Teilnahmecode: `{sess.code}`\nTeilnehmende öffnen im Portal den Tab "
+                f"„Schulung“ und geben den Code ein. Plan: {esc(sess.plan.title)}")
+
+    def start(plan_id, request: gr.Request):
+        user = ctx.require(request, "trainer")
+        _, p = _get_plan(plan_id)
+        store = training_store(ctx)
+        sess = store.start(p, user.name)
+        ctx.audit.record("training_start", user.name, sess.code, {"plan": p.id})
+        slide = _set_display(sess.id, {"kind": "welcome", "title": p.title, "code": sess.code})
+        return gr.update(choices=_session_choices(user), value=sess.id), _session_md(sess), slide
+
+    start_btn.click(start, inputs=[plan], outputs=[session, session_info, proj_html],
+                    api_name="trainer_session_start", concurrency_limit=None)
+
+    def _session(session_id: str | None):
+        store = training_store(ctx)
+        sess = store.get(session_id) if session_id else None
+        if sess is None:
+            raise gr.Error("Bitte zuerst eine Sitzung starten oder wählen.", print_exception=False)
+        return store, sess
+
+    def pick_session(session_id, request: gr.Request):
+        ctx.require(request, "trainer")
+        if not session_id:
+            return "", presentation.render_display(None)
+        store, sess = _session(session_id)
+        return _session_md(sess), presentation.render_display(sess.display, sess.code)
+
+    session.change(pick_session, inputs=[session], outputs=[session_info, proj_html], api_visibility="private",
+                   concurrency_limit=None)
+
+    def open_quiz(session_id, item_id, request: gr.Request):
+        ctx.require(request, "trainer")
+        store, sess = _session(session_id)
+        try:
+            store.open_item(sess.id, item_id)
+            item = sess.plan.quiz_item(item_id)
+        except (SessionError, KeyError) as exc:
+            raise _err(exc) from None
+        slide = _set_display(sess.id, presentation.display_for_quiz(item, code=sess.code))
+        return (f"<p>Freigegeben: <b>{esc(item.question)}</b> – Teilnehmende können jetzt unter „Schulung“ "
+                f"antworten (Code {esc(sess.code)}).</p>"), slide
+
+    open_btn.click(open_quiz, inputs=[session, quiz], outputs=[quiz_html, proj_html], api_name="trainer_quiz_open",
+                   concurrency_limit=None)
+
+    def quiz_results(session_id, item_id, request: gr.Request):
+        ctx.require(request, "trainer")
+        store, sess = _session(session_id)
+        try:
+            results = store.results(sess.id, item_id or None)
+        except SessionError as exc:
+            raise _err(exc) from None
+        slide = presentation.render_display(sess.display, sess.code)
+        if item_id and results and sess.active:
+            slide = _set_display(sess.id, presentation.display_for_result(results[0]))
+        return _results_html(results, store.participants(sess.id)), slide
+
+    results_btn.click(quiz_results, inputs=[session, quiz], outputs=[quiz_html, proj_html],
+                      api_name="trainer_quiz_results", concurrency_limit=None)
+
+    def end(session_id, request: gr.Request):
+        user = ctx.require(request, "trainer")
+        store, sess = _session(session_id)
+        try:
+            if sess.active:
+                store.set_display(sess.id, {"kind": "ended", "title": sess.plan.title})
+                store.end(sess.id)
+            md, html_text = store.handout(sess.id)
+        except SessionError as exc:
+            raise _err(exc) from None
+        ctx.audit.record("training_end", user.name, sess.code, {"plan": sess.plan.id})
+        folder = Path(tempfile.mkdtemp(prefix="kiportal-handout-"))
+        stem = f"handout-{sess.plan.id}-{sess.code}"
+        md_path, html_path = folder / f"{stem}.md", folder / f"{stem}.html"
+        md_path.write_text(md, encoding="utf-8")
+        html_path.write_text(html_text, encoding="utf-8")
+        return (gr.update(value=[str(md_path), str(html_path)], visible=True),
+                f"Sitzung {sess.code} beendet. Das Handout steht zum Herunterladen bereit.",
+                gr.update(choices=_session_choices(user), value=None))
+
+    end_btn.click(end, inputs=[session], outputs=[handout, session_info, session], api_name="trainer_session_end",
+                  concurrency_limit=None)
+
+    def projector(session_id, request: gr.Request):
+        ctx.require(request, "trainer")
+        if not session_id:
+            return presentation.render_display(None)
+        _, sess = _session(session_id)
+        return presentation.render_display(sess.display, sess.code)
+
+    proj_btn.click(projector, inputs=[session], outputs=[proj_html], api_name="trainer_projector",
+                   concurrency_limit=None)
+    proj_full.click(None, js="() => { const el = document.querySelector('#kp-tr-projector'); "
+                             "if (el && el.requestFullscreen) el.requestFullscreen(); }")
+
+
+__all__ = ["build", "training_store", "PlanError"]
