@@ -23,7 +23,7 @@ from pathlib import PurePath
 from typing import Any, Sequence
 
 from assistant.policy.ampel import CLASSIFICATION_LABELS_DE, normalize_classification
-from assistant.policy.pii import KIND_LABELS_DE
+from assistant.policy.pii import KIND_LABELS_DE, detect_pii
 from assistant.settings import ModelProfile, Settings
 from assistant.users import RANK, User
 
@@ -325,6 +325,22 @@ def render_answer_html(result) -> str:
 
 
 # -- Ampel preview ------------------------------------------------------------------------
+def mask_question(question: str) -> str:
+    """The question with every detected personal datum replaced by its masked form.
+
+    Used wherever a question is shown to others or kept (projector, session log, handout):
+    an Ampel exercise may well be typed with a real case."""
+    out, last = [], 0
+    for d in sorted(detect_pii(question), key=lambda d: d.start):
+        if d.start < last:
+            continue
+        out.append(question[last:d.start])
+        out.append(d.masked)
+        last = d.end
+    out.append(question[last:])
+    return "".join(out)
+
+
 def policy_preview(app, question: str, *, model: str | None = None, zone: str | None = None,
                    collections: Sequence[str] | None = None, k: int | None = None) -> dict:
     """What the Ampel would do for ``question`` with ``model`` (or a bare ``zone``): no model call.
@@ -371,7 +387,7 @@ def policy_preview(app, question: str, *, model: str | None = None, zone: str | 
     pii = [{"kind": d["kind"], "label": KIND_LABELS_DE.get(d["kind"], d["kind"]), "masked": d["masked"]}
            for d in q_decision.get("pii", [])]
     return {
-        "question_length": len(question),
+        "masked_question": mask_question(question),
         "model": model, "model_label": (profile.label or model) if profile else None,
         "zone": zone, "zone_label": ZONE_DE[zone],
         "operator": profile.operator if profile else None, "location": profile.location if profile else None,

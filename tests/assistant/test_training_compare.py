@@ -101,6 +101,7 @@ def test_policy_preview_calls_no_model(app):
     assert {"person_name", "address"} <= kinds
     text = repr(pre)
     assert "Petra" not in text and "Schulz" not in text and "Lindenstraße" not in text  # masked only
+    assert pre["masked_question"].startswith("Fasse den Bescheid an Frau P*** S***, L*** ***")
     assert pre["passages"] and all(not p["allowed"] for p in pre["passages"])  # 'intern' is not for red
     assert pre["removed_by_class"] == {"intern": len(pre["passages"])}
     assert fake.calls == [] and pre["model_called"] is False
