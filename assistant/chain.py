@@ -324,9 +324,13 @@ class Assistant:
 
     @staticmethod
     def _confident(evidence: Sequence[Evidence], q_stems: Sequence[str]) -> bool:
-        """Retrieval is confident when both retrievers agree on a top passage that covers the question."""
-        if not q_stems:
+        """Retrieval is confident when a passage contains every content word of the question
+        (numbers and names included, which is what near-miss questions lack), or when both
+        retrievers agree on a top passage that covers most of it."""
+        if len(set(q_stems)) < 2:
             return False
+        if any(ev.coverage >= 0.999 and (ev.hit.bm25_rank or 99) <= 5 for ev in evidence):
+            return True
         top = evidence[0]
         agree = (top.hit.bm25_rank or 99) <= 3 and (top.hit.dense_rank or 99) <= 3
         return agree and top.coverage >= 0.75
