@@ -67,7 +67,7 @@ def plot_retrieval(modes: dict[str, dict], path: Path, title: str, metrics: Sequ
     ax.set_xticklabels(metrics)
     ax.set_ylim(0, 1.08)
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=max(len(names), 1), frameon=False)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
@@ -81,11 +81,14 @@ def plot_latency(series: dict[str, Sequence[float]], path: Path, title: str) -> 
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.5), dpi=110)
+    everything = [v for vals in series.values() for v in vals if v is not None]
+    lo, hi = (min(everything), max(everything)) if everything else (0.0, 1.0)
+    bins = [lo + (hi - lo) * i / 30 for i in range(31)] if hi > lo else 30  # shared bins: series stay comparable
     for name, vals in series.items():
         vals = [v for v in vals if v is not None]
         if not vals:
             continue
-        line = ax.hist(vals, bins=30, alpha=0.5, label=f"{name} (n={len(vals)})")
+        line = ax.hist(vals, bins=bins, alpha=0.5, label=f"{name} (n={len(vals)})")
         color = line[2][0].get_facecolor() if len(line[2]) else None
         ax.axvline(percentile(vals, 95), linestyle="--", linewidth=1, color=color)
     ax.set_xlabel("ms (gestrichelt: p95)")

@@ -87,34 +87,37 @@ def xquad_eval(
     limit: int | None = None,
     modes: Sequence[str] = MODES,
     k: int = 10,
-    distractors: Path | None = None,
+    home: Path | None = None,
 ) -> dict[str, Any]:
-    """Ingest the 240 paragraphs into ``work_dir/xquad_data`` (always fresh) with the App that
-    ``app_factory(home)`` builds, then score every question in every mode.
+    """Ingest the 240 paragraphs with the App that ``app_factory(home)`` builds, then score every
+    question in every mode.
 
-    ``distractors``: a folder ingested into the same index as well (e.g. the municipal
-    documents), which makes the 240-paragraph corpus less trivially small.
+    ``home`` defaults to ``work_dir/xquad_data``, which is always emptied first. A given
+    ``home`` is used as it is: pass a copy of an existing index to measure XQuAD with that
+    index's documents as distractors (the 240 paragraphs alone are a tiny, easy corpus).
     """
     work_dir = Path(work_dir)
     contexts, questions = load_xquad(shared_dir, limit=limit)
     docs_dir = work_dir / "xquad_docs"
     write_context_docs(contexts, docs_dir)
-    home = work_dir / ("xquad_data" if distractors is None else "xquad_data_distractors")
-    if home.exists():
-        shutil.rmtree(home)
-    app = app_factory(home)
+    if home is None:
+        home = work_dir / "xquad_data"
+        if home.exists():
+            shutil.rmtree(home)
+    app = app_factory(Path(home))
     t0 = time.perf_counter()
-    summary = app.ingestor.ingest([docs_dir] + ([Path(distractors)] if distractors else []))
+    summary = app.ingestor.ingest([docs_dir])
     if summary.failed:
         log.warning("XQuAD ingest: %d failures, e.g. %s", len(summary.failed), summary.failed[0])
     ingest_s = time.perf_counter() - t0
     retriever = app.retriever
     retriever.search("Aufwärmen", k=k)  # loads the model and BM25 index outside the timings
 
+    stats = app.catalog.stats()
     result: dict[str, Any] = {
         "n_contexts": len(contexts), "n_questions": len(questions), "k": k,
-        "chunks": summary.chunks, "ingest_seconds": round(ingest_s, 2),
-        "distractors": str(distractors) if distractors else None, "modes": {},
+        "chunks": summary.chunks, "index_documents": stats.documents, "index_chunks": stats.chunks,
+        "ingest_seconds": round(ingest_s, 2), "modes": {},
     }
     for mode in modes:
         def search(q: str, mode=mode) -> tuple[list[str], float]:

@@ -94,6 +94,18 @@ def test_xquad_eval_scores_every_mode(fake_shared, tmp_path):
     assert again["n_questions"] == 2 and again["chunks"] == res["chunks"]
 
 
+def test_xquad_eval_into_an_existing_index_keeps_its_documents(fake_shared, tmp_path):
+    home = tmp_path / "with-distractors"
+    app = _hash_app_factory(home)
+    distractor = tmp_path / "municipal" / "hundesteuer.txt"
+    distractor.parent.mkdir()
+    distractor.write_text("Die Hundesteuer beträgt 120 Euro. Der Rhein ist hier nicht gemeint.", encoding="utf-8")
+    app.ingestor.ingest([distractor.parent])
+    res = xquad_eval(lambda h: app if h == home else _hash_app_factory(h), fake_shared, tmp_path / "work", home=home)
+    assert res["index_documents"] == 4 and res["chunks"] >= 3
+    assert all(mt["hit@5"] == 1.0 for mt in res["modes"].values())  # 4 documents, so every paragraph is in the top 5
+
+
 @pytest.mark.integration
 def test_baseline_on_fake_xquad(fake_shared, tmp_path):
     from evals.baseline import baseline_xquad
