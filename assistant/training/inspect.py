@@ -204,7 +204,7 @@ def build_view(result, profile: ModelProfile | None = None, *, k: int | None = N
 
 # -- renderers ----------------------------------------------------------------------------
 _TABLE = "border-collapse:collapse;width:100%;font-size:0.92em"
-_TD = "border:1px solid #ccc;padding:4px 6px;vertical-align:top"
+_TD = "border:1px solid #ccc;padding:4px 6px;vertical-align:top;overflow-wrap:anywhere"
 
 
 def _tr(cells: Sequence[str], header: bool = False, style: str = "") -> str:
@@ -222,7 +222,7 @@ def _num(value: Any, digits: int = 4) -> str:
 def render_html(view: InspectView, *, title: str = "Blick unter die Haube") -> str:
     """Self-contained HTML fragment; every dynamic string is escaped."""
     z = view.zone
-    parts = [f"<div class=\"kiportal-inspect\"><h3>{esc(title)}</h3>"]
+    parts = [f"<div class=\"kiportal-inspect\" style=\"overflow-x:auto;min-width:0\"><h3>{esc(title)}</h3>"]
     facts = [
         ("Frage", esc(view.question)),
         ("Eigenständige Frage (für die Suche)",
@@ -255,7 +255,8 @@ def render_html(view: InspectView, *, title: str = "Blick unter die Haube") -> s
             bg = "background:#eef7ee" if p.in_prompt else "background:#f6f6f6;color:#555"
             excerpt = p.text if len(p.text) <= 600 else p.text[:600] + " …"
             rows.append(_tr([
-                str(p.rank), esc(p.title), f"{esc(p.source)}<br>{esc(_page_label(p.source, p.page))}",
+                str(p.rank), esc(p.title),
+                esc(p.source) + (f"<br>{esc(_page_label(p.source, p.page))}" if p.page is not None else ""),
                 _num(p.bm25_rank), _num(p.dense_rank), _num(p.fused_score), _num(p.dense_score),
                 esc(p.status), f"<div style=\"white-space:pre-wrap;max-height:12em;overflow:auto\">{esc(excerpt)}</div>",
             ], style=bg))
@@ -302,8 +303,9 @@ def render_markdown(view: InspectView, *, title: str = "Blick unter die Haube") 
                   "|---|---|---|---|---|---|---|---|"]
         for p in view.passages:
             excerpt = p.text if len(p.text) <= 200 else p.text[:200] + " …"
-            lines.append(f"| {p.rank} | {md_esc(p.title, cell=True)} | {md_esc(p.source, cell=True)} "
-                         f"{md_esc(_page_label(p.source, p.page))} | {_num(p.bm25_rank)} | {_num(p.dense_rank)} | "
+            where = f" {md_esc(_page_label(p.source, p.page))}" if p.page is not None else ""
+            lines.append(f"| {p.rank} | {md_esc(p.title, cell=True)} | {md_esc(p.source, cell=True)}{where} | "
+                         f"{_num(p.bm25_rank)} | {_num(p.dense_rank)} | "
                          f"{_num(p.fused_score)} | {md_esc(p.status, cell=True)} | {md_esc(excerpt, cell=True)} |")
     if view.prompt:
         lines += ["", "**Prompt:**", "", md_code_block(view.prompt)]

@@ -1,0 +1,134 @@
+"""The trainer mode in a real browser: Debian's chromium driven by Playwright for Python.
+
+Same portal as tests/ui/test_trainer_api.py (password login, hash embedder, scripted
+"lokal" model). Never `playwright install`: the system chromium is used.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import pytest
+
+from test_trainer_api import INVENTED, PASSWORD, trainer_portal  # noqa: F401  (module-scoped server fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+TIMEOUT = 30_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium not installed (apt-get install -y chromium chromium-driver)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def login(browser, portal, user: str):
+    context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(portal.url)
+    page.locator("input[type=text], input[name=username]").first.fill(user)
+    page.locator("input[type=password]").first.fill(PASSWORD)
+    page.keyboard.press("Enter")
+    page.get_by_role("tab", name="Chat").wait_for()
+    return page
+
+
+def shot(page, name: str) -> None:
+    """Screenshots for a human look when TRAINER_SCREENSHOTS names a folder."""
+    folder = os.environ.get("TRAINER_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
+
+
+def open_tab(page, name: str):
+    page.get_by_role("tab", name=name, exact=True).click()
+
+
+def test_trainer_opens_the_box_compares_and_runs_a_quiz(browser, trainer_portal):  # noqa: F811
+    page = login(browser, trainer_portal, "tina")
+    open_tab(page, "KI-Kompass")
+
+    # Blick unter die Haube
+    page.locator("#kp-tr-question textarea").fill("Was regelt das Zaunkönig-Protokoll?")
+    page.locator("#kp-tr-ask").click()
+    inspect = page.locator("#kp-tr-inspect")
+    inspect.get_by_text("Prompt (genau so an das Modell gesendet)").wait_for()
+    assert inspect.get_by_text("Gefundene Textstellen").is_visible()
+    assert "zaunkoenig.txt" in inspect.inner_text()
+    # the hostile passage is shown as text, never run
+    assert "<script>window.__xss=1</script>" in inspect.inner_text()
+    assert page.evaluate("() => window.__xss === undefined")
+    assert inspect.locator("script, img").count() == 0
+    shot(page, "trainer-inspect")
+
+    # with vs. without documents
+    open_tab(page, "Vergleich")
+    page.locator("#kp-tr-c-question textarea").fill("Wie heißt der städtische Server für die grüne Zone?")
+    page.locator("#kp-tr-compare").click()
+    result = page.locator("#kp-tr-compare-result")
+    result.get_by_text(INVENTED).wait_for()
+    assert "KRN-KI-01 [1]" in result.inner_text()
+    assert "Ohne Dokumente" in result.inner_text()
+    shot(page, "trainer-compare")
+
+    # starter plan, session, open the first quiz question
+    open_tab(page, "Schulungsplan & Sitzung")
+    page.locator("#kp-tr-plans").click()
+    page.get_by_text("Planübersicht").click()
+    page.locator("#kp-tr-plan-html").get_by_text("Was der Assistent kann – und was nicht").first.wait_for()
+    page.locator("#kp-tr-start").click()
+    info = page.locator("#kp-tr-session-info")
+    info.get_by_text("Teilnahmecode").wait_for()
+    code = re.search(r"Teilnahmecode: ([A-Z0-9]{6})", info.inner_text()).group(1)
+    page.locator("#kp-tr-quiz-open").click()
+    page.locator("#kp-tr-quiz-result").get_by_text("Freigegeben").wait_for()
+
+    # a participant answers, without the trainer ever seeing who
+    staff = login(browser, trainer_portal, "anna")
+    open_tab(staff, "Schulung")
+    staff.locator("#kp-join-code input").fill(code)
+    staff.locator("#kp-join").click()
+    staff.locator("#kp-quiz-question").get_by_text("Was tut der Assistent").wait_for()
+    staff.get_by_label("Er sagt, dass er es nicht weiß, und zeigt die nächstliegenden Textstellen.").check()
+    staff.locator("#kp-quiz-send").click()
+    staff.locator("#kp-quiz-status").get_by_text("Ihre Antwort ist gespeichert").wait_for()
+    shot(staff, "participant-quiz")
+
+    page.locator("#kp-tr-quiz-results").click()
+    results = page.locator("#kp-tr-quiz-result")
+    results.get_by_text("Anteil richtig").wait_for()
+    text = results.inner_text()
+    assert "Teilnehmende mit mindestens einer Antwort: 1" in text and "100 %" in text
+    assert "anna" not in text
+    shot(page, "trainer-results")
+
+    # the projector view shows the result in large type
+    open_tab(page, "Projektoransicht")
+    page.locator("#kp-tr-proj-refresh").click()
+    slide = page.locator("#kp-tr-projector .kp-slide")
+    slide.get_by_text("Was tut der Assistent").wait_for()
+    assert float(slide.evaluate("el => parseFloat(getComputedStyle(el).fontSize)")) >= 24
+    shot(page, "trainer-projector")
+    page.context.close()
+    staff.context.close()
+
+
+def test_staff_does_not_see_the_trainer_tab(browser, trainer_portal):  # noqa: F811
+    page = login(browser, trainer_portal, "anna")
+    page.get_by_role("tab", name="Schulung").wait_for()  # visible once the session has loaded
+    trainer_tab = page.get_by_role("tab", name="KI-Kompass")
+    assert trainer_tab.count() == 0 or not trainer_tab.is_visible()
+    assert page.locator("#kp-tr-ask").count() == 0 or not page.locator("#kp-tr-ask").is_visible()
+    page.context.close()
