@@ -160,6 +160,32 @@ def register(cli: click.Group) -> None:
     def policy() -> None:
         """Ampel: was darf in welches Modell? / data policy."""
 
+    @policy.command("models")
+    @click.option("--role", type=click.Choice(["staff", "trainer", "admin"]), default=None,
+                  help="Nur Modelle, die diese Rolle wählen darf / only models this role may choose.")
+    @click.option("--json", "as_json", is_flag=True, help="Ein JSON-Objekt pro Modell / one object per model.")
+    @click.pass_context
+    def policy_models(ctx, role, as_json) -> None:
+        """Alle Modelle mit Ampel-Zone, Betreiber, Standort und Rollen (grüne zuerst)."""
+        from assistant.training.inspect import ZONE_DE, may_use, zone_label
+
+        s = _app(ctx).settings
+        order = {"green": 0, "yellow": 1, "red": 2}
+        items = sorted(s.llm.models.items(), key=lambda kp: (order.get(kp[1].zone, 3), kp[0] != s.llm.default))
+        for key, p in items:
+            if role and not may_use(role, p):
+                continue
+            data = {"key": key, "label": p.label or key, "mode": p.mode, "zone": p.zone, "zone_label": ZONE_DE[p.zone],
+                    "operator": p.operator, "location": p.location, "roles": list(p.roles),
+                    "default": key == s.llm.default,
+                    "may_see": sorted(s.policy.zone_access.get(p.zone, []))}
+            if as_json:
+                click.echo(json.dumps(data, ensure_ascii=False))
+            else:
+                star = "*" if data["default"] else " "
+                click.echo(f"{star} {key:12} {zone_label(p.zone):8} {data['label']} · {p.operator} · {p.location} "
+                           f"(Rollen: {', '.join(p.roles)}; darf sehen: {', '.join(data['may_see'])})")
+
     @policy.command("check")
     @click.argument("question")
     @click.option("--model", "-m", default=None, help="Modell-Schlüssel (Standard: llm.default) / model key.")

@@ -96,3 +96,13 @@ def test_ask_batch_one_line_per_question_and_human_output(run, tmp_path):
     assert "KRN-KI-01" in out and "Quellen:\n  [1] Server (server.md)" in out
     assert "### Blick unter die Haube" in out and "| BM25 |" in out
     assert run("ask").exit_code != 0
+
+
+def test_policy_models_lists_zone_operator_location_and_roles(run):
+    lines = [json.loads(x) for x in run("policy", "models", "--json").stdout.splitlines()]
+    assert [x["key"] for x in lines] == ["lokal", "extraktiv", "rot"]  # green first, default first among them
+    red = lines[-1]
+    assert (red["zone"], red["operator"], red["location"], red["may_see"]) == ("red", "Anbieter X", "USA", ["oeffentlich"])
+    assert lines[0]["default"] is True
+    human = run("policy", "models").stdout
+    assert "* lokal" in human and "🔴 Rot" in human and "Anbieter X · USA" in human
