@@ -174,6 +174,8 @@ def build(ctx: PortalContext) -> None:
                 budget = gr.Slider(100, 4000, value=s.llm.prompt_budget_tokens, step=50,
                                    label="Token-Budget für Quellen")
                 use_docs = gr.Checkbox(value=True, label="Mit Dokumenten")
+                confirm = gr.Checkbox(value=False, label="Personendaten für Zone Gelb bestätigen",
+                                      info="Ohne Bestätigung stoppt die Ampel Fragen mit Personendaten an gelbe Modelle.")
             answer_html = gr.HTML("", elem_id="kp-tr-answer")
             inspect_html = gr.HTML("", elem_id="kp-tr-inspect")
 
@@ -248,14 +250,15 @@ def build(ctx: PortalContext) -> None:
         return presentation.render_display(display)
 
     def ask(q: str, model_key: str, colls: list[str], k_: float, budget_: float, docs: bool, session_id: str | None,
-            request: gr.Request):
+            confirmed: bool, request: gr.Request):
         user = ctx.require(request, "trainer")
         key = _check_model(ctx, user, model_key)
         if not (q or "").strip():
             raise gr.Error("Bitte eine Frage eingeben.", print_exception=False)
         try:
             result = ctx.app.assistant.answer(q, model=key, collections=colls or None, k=int(k_),
-                                              budget_tokens=int(budget_), use_documents=bool(docs))
+                                              budget_tokens=int(budget_), use_documents=bool(docs),
+                                              confirmed=bool(confirmed))
         except ValueError as exc:
             raise _err(exc) from None
         view = build_view(result, s.llm.models[key], k=int(k_), use_documents=bool(docs))
@@ -265,7 +268,7 @@ def build(ctx: PortalContext) -> None:
         slide = _set_display(session_id, presentation.display_for_answer(result))
         return render_answer_html(result), render_html(view), slide
 
-    ask_btn.click(ask, inputs=[question, model, collections, k, budget, use_docs, session],
+    ask_btn.click(ask, inputs=[question, model, collections, k, budget, use_docs, session, confirm],
                   outputs=[answer_html, inspect_html, proj_html], api_name="trainer_inspect", concurrency_id="answer")
 
     def kind_changed(kind: str, request: gr.Request):

@@ -75,7 +75,9 @@ def trainer_portal(tmp_path_factory):
                              auth={"mode": "password", "secret": "x" * 40},
                              llm={"default": "lokal", "models": {
                                  "lokal": {"mode": "fake", "label": "Testmodell lokal"},
-                                 "extraktiv": {"mode": "extractive", "label": "Nur Textstellen (ohne KI-Modell)"}}})
+                                 "extraktiv": {"mode": "extractive", "label": "Nur Textstellen (ohne KI-Modell)"},
+                                 "gelb": {"mode": "extractive", "label": "EU-Testmodell", "zone": "yellow",
+                                          "operator": "Testanbieter GmbH", "location": "Frankfurt (EU)"}}})
     app = App(settings)
     assert not app.ingestor.ingest([docs], collection="demo").failed
     app._chat_models["lokal"] = FakeChatModel(respond=_respond)
@@ -109,7 +111,7 @@ def client(portal: TrainerPortal, user: str):
 def test_trainer_opens_the_box(trainer_portal):
     tina = client(trainer_portal, "tina")
     answer, inspect, _slide = tina.predict("Wie heißt der städtische Server für die grüne Zone?", "lokal", [], 4, 1000,
-                                           True, None, api_name="/trainer_inspect")
+                                           True, None, False, api_name="/trainer_inspect")
     assert "KRN-KI-01 [1]" in answer
     assert "Gefundene Textstellen" in inspect and "BM25-Rang" in inspect and "Dense-Rang" in inspect
     assert "im Prompt als [1]" in inspect and "faq.md" in inspect
@@ -118,9 +120,19 @@ def test_trainer_opens_the_box(trainer_portal):
     assert "Zone" in inspect and "Grün" in inspect and "Tokens" in inspect
 
 
+def test_yellow_model_needs_confirmation_for_personal_data(trainer_portal):
+    tina = client(trainer_portal, "tina")
+    q = "Wie lange werden Chatverläufe von Herrn Klaus Meier gespeichert?"
+    answer, inspect, _ = tina.predict(q, "gelb", [], 4, 1000, True, None, False, api_name="/trainer_inspect")
+    assert "bestätigen" in answer and "Warnung" in inspect and "K*** M***" in inspect
+    assert "Zone" in inspect and "Gelb" in inspect and "Testanbieter GmbH" in inspect and "Frankfurt (EU)" in inspect
+    answer, inspect, _ = tina.predict(q, "gelb", [], 4, 1000, True, None, True, api_name="/trainer_inspect")
+    assert "90 Tagen" in answer
+
+
 def test_hostile_passage_text_is_escaped_in_the_box(trainer_portal):
     tina = client(trainer_portal, "tina")
-    _, inspect, _ = tina.predict("Was regelt das Zaunkönig-Protokoll?", "extraktiv", [], 6, 2000, True, None,
+    _, inspect, _ = tina.predict("Was regelt das Zaunkönig-Protokoll?", "extraktiv", [], 6, 2000, True, None, False,
                                  api_name="/trainer_inspect")
     assert "Zaunkönig" in inspect
     assert "<script>" not in inspect and "<img" not in inspect
@@ -179,7 +191,7 @@ def test_staff_cannot_use_trainer_endpoints(trainer_portal):
 
     anna = client(trainer_portal, "anna")
     calls = [
-        ("/trainer_inspect", ("Wie heißt der Server?", "lokal", [], 4, 1000, True, None)),
+        ("/trainer_inspect", ("Wie heißt der Server?", "lokal", [], 4, 1000, True, None, False)),
         ("/trainer_compare", ("Wie heißt der Server?", "documents", "lokal", "lokal", "extraktiv", 2, 6, [], None)),
         ("/trainer_policy", ("Frage an Frau Petra Schulz", "red", "lokal", [], None)),
         ("/trainer_plans", (None,)),
