@@ -1,0 +1,253 @@
+"""Chat history and answer feedback, per user, in the app database.
+
+Why a store of its own: chats must survive restarts and be reopened, deleted and
+exported by their owner only, and the admin dashboard reads per-answer metrics
+(latency, refusals, model, zone, cited documents) from ``messages.meta_json``.
+
+Ownership is enforced here, not only in the UI: every read or change of a chat takes
+the acting user and raises :class:`ChatNotFound` (a ``KeyError``) both for unknown
+chats and for other users' chats, so an id reveals nothing about whether it exists.
+
+Feedback rows copy question, answer and sources on purpose: they are an explicit
+submission for quality review and stay readable after the chat is deleted.
+
+``user`` is a reserved word in PostgreSQL, so the column is always written quoted.
+"""
+from __future__ import annotations
+
+import html
+import json
+import logging
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from typing import Any, Iterable, Sequence
+
+from assistant.appdb import AppDB, new_id, now
+
+log = logging.getLogger(__name__)
+
+TITLE_CHARS = 80
+
+_MIGRATIONS = [
+    [
+        'CREATE TABLE chats (id TEXT PRIMARY KEY, "user" TEXT NOT NULL, title TEXT NOT NULL DEFAULT \'\', '
+        "created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL)",
+        'CREATE INDEX chats_user ON chats("user", updated_at)',
+        "CREATE TABLE messages (id TEXT PRIMARY KEY, chat_id TEXT NOT NULL REFERENCES chats(id) ON DELETE CASCADE, "
+        "seq INTEGER NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL, citations_json TEXT NOT NULL DEFAULT '[]', "
+        "meta_json TEXT NOT NULL DEFAULT '{}', created_at DOUBLE PRECISION NOT NULL)",
+        "CREATE INDEX messages_chat ON messages(chat_id, seq)",
+        "CREATE INDEX messages_created ON messages(created_at)",
+        'CREATE TABLE feedback (id TEXT PRIMARY KEY, message_id TEXT NOT NULL, "user" TEXT NOT NULL, '
+        "rating INTEGER NOT NULL, comment TEXT NOT NULL DEFAULT '', question TEXT NOT NULL DEFAULT '', "
+        "answer TEXT NOT NULL DEFAULT '', sources_json TEXT NOT NULL DEFAULT '[]', created_at DOUBLE PRECISION NOT NULL)",
+        'CREATE UNIQUE INDEX feedback_message_user ON feedback(message_id, "user")',
+    ],
+]
+
+ROLES = ("user", "assistant")
+
+
+class ChatNotFound(KeyError):
+    """Unknown chat, or a chat of another user (deliberately indistinguishable)."""
+
+
+def _jsonable(items: Iterable[Any] | None) -> list:
+    out = []
+    for item in items or []:
+        out.append(asdict(item) if is_dataclass(item) else dict(item))
+    return out
+
+
+def _title_from(question: str) -> str:
+    text = " ".join(question.split())
+    return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+class ChatStore:
+    """Chats, messages and feedback on the shared :class:`AppDB`."""
+
+    def __init__(self, db: AppDB) -> None:
+        self.db = db
+        db.ensure_schema("chats", _MIGRATIONS)
+
+    # -- chats -------------------------------------------------------------
+    def create_chat(self, user: str, title: str = "") -> str:
+        chat_id = new_id()
+        t = now()
+        self.db.execute('INSERT INTO chats(id, "user", title, created_at, updated_at) VALUES (:i, :u, :t, :c, :c)',
+                        {"i": chat_id, "u": user, "t": _title_from(title) if title else "", "c": t})
+        return chat_id
+
+    def list_chats(self, user: str, limit: int = 200) -> list[dict]:
+        """The user's chats, most recently used first, with their message count."""
+        return self.db.query(
+            'SELECT c.id, c.title, c.created_at, c.updated_at, COUNT(m.id) AS messages FROM chats c '
+            'LEFT JOIN messages m ON m.chat_id = c.id WHERE c."user" = :u '
+            "GROUP BY c.id, c.title, c.created_at, c.updated_at ORDER BY c.updated_at DESC LIMIT :l",
+            {"u": user, "l": limit},
+        )
+
+    def _owned(self, user: str, chat_id: str) -> dict:
+        row = self.db.one('SELECT id, "user" AS owner, title, created_at, updated_at FROM chats WHERE id = :i',
+                          {"i": chat_id or ""})
+        if row is None:
+            raise ChatNotFound(chat_id)
+        if row["owner"] != user:
+            log.warning("user %s tried to access a chat of another user", user)
+            raise ChatNotFound(chat_id)
+        return row
+
+    def get_chat(self, user: str, chat_id: str) -> dict:
+        """The chat with its messages (citations and meta decoded); ownership checked."""
+        row = self._owned(user, chat_id)
+        chat = {k: row[k] for k in ("id", "title", "created_at", "updated_at")}
+        chat["messages"] = self._messages(chat_id)
+        return chat
+
+    def delete_chat(self, user: str, chat_id: str) -> None:
+        self._owned(user, chat_id)
+        with self.db.begin() as conn:  # explicit: PRAGMA foreign_keys may be off on other engines
+            from sqlalchemy import text
+
+            conn.execute(text("DELETE FROM messages WHERE chat_id = :i"), {"i": chat_id})
+            conn.execute(text("DELETE FROM chats WHERE id = :i"), {"i": chat_id})
+
+    def rename_chat(self, user: str, chat_id: str, title: str) -> None:
+        self._owned(user, chat_id)
+        self.db.execute("UPDATE chats SET title = :t WHERE id = :i", {"t": _title_from(title), "i": chat_id})
+
+    # -- messages ------------------------------------------------------------
+    def _messages(self, chat_id: str) -> list[dict]:
+        rows = self.db.query("SELECT id, chat_id, seq, role, content, citations_json, meta_json, created_at "
+                             "FROM messages WHERE chat_id = :i ORDER BY seq", {"i": chat_id})
+        for r in rows:
+            r["citations"] = json.loads(r.pop("citations_json") or "[]")
+            r["meta"] = json.loads(r.pop("meta_json") or "{}")
+        return rows
+
+    def add_message(self, user: str, chat_id: str, role: str, content: str,
+                    citations: Sequence[Any] | None = None, meta: dict[str, Any] | None = None) -> str:
+        """Append a message; the first question becomes the chat's title."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        chat = self._owned(user, chat_id)
+        msg_id = new_id()
+        t = now()
+        with self.db.begin() as conn:
+            from sqlalchemy import text
+
+            seq = conn.execute(text("SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE chat_id = :i"),
+                               {"i": chat_id}).scalar_one()
+            conn.execute(text(
+                "INSERT INTO messages(id, chat_id, seq, role, content, citations_json, meta_json, created_at) "
+                "VALUES (:id, :c, :s, :r, :x, :cj, :mj, :t)"),
+                {"id": msg_id, "c": chat_id, "s": seq, "r": role, "x": content,
+                 "cj": json.dumps(_jsonable(citations), ensure_ascii=False),
+                 "mj": json.dumps(meta or {}, ensure_ascii=False, default=str), "t": t})
+            if role == "user" and not chat["title"]:
+                conn.execute(text("UPDATE chats SET updated_at = :t, title = :ti WHERE id = :i"),
+                             {"t": t, "ti": _title_from(content), "i": chat_id})
+            else:
+                conn.execute(text("UPDATE chats SET updated_at = :t WHERE id = :i"), {"t": t, "i": chat_id})
+        return msg_id
+
+    def history(self, user: str, chat_id: str) -> list[tuple[str, str]]:
+        """(question, answer) pairs for follow-up questions, oldest first."""
+        pairs: list[tuple[str, str]] = []
+        question: str | None = None
+        for m in self.get_chat(user, chat_id)["messages"]:
+            if m["role"] == "user":
+                question = m["content"]
+            elif question is not None:
+                pairs.append((question, m["content"]))
+                question = None
+        return pairs
+
+    # -- export ----------------------------------------------------------------
+    def export_markdown(self, user: str, chat_id: str) -> str:
+        """The chat as Markdown with numbered sources per answer (for filing or mailing)."""
+        chat = self.get_chat(user, chat_id)
+        title = chat["title"] or "Chat"
+        lines = [f"# {_md_line(title)}", "",
+                 f"Exportiert am {datetime.now().strftime('%d.%m.%Y %H:%M')} · "
+                 f"begonnen am {datetime.fromtimestamp(chat['created_at']).strftime('%d.%m.%Y %H:%M')}", "",
+                 "> Antworten können falsch sein – maßgeblich sind die verlinkten Quellen.", ""]
+        for m in chat["messages"]:
+            if m["role"] == "user":
+                lines += ["## Frage", "", _md_text(m["content"]), ""]
+                continue
+            meta = m["meta"]
+            lines += ["## Antwort", ""]
+            if meta.get("model"):
+                lines += [f"*Modell: {_md_line(str(meta['model']))}*", ""]
+            lines += [_md_text(m["content"]), ""]
+            if m["citations"]:
+                lines += ["**Quellen**", ""]
+                for c in m["citations"]:
+                    where = _where(c.get("page"), c.get("page_kind"))
+                    name = c.get("source", "").replace("\\", "/").rsplit("/", 1)[-1]
+                    lines.append(f"{c.get('n')}. {_md_line(c.get('title') or name)}"
+                                 f"{', ' + where if where else ''} ({_md_line(name)})")
+                lines.append("")
+        return "\n".join(lines).rstrip() + "\n"
+
+    # -- feedback ----------------------------------------------------------------
+    def add_feedback(self, user: str, message_id: str, rating: int, comment: str = "") -> str:
+        """Thumbs up (+1) or down (-1) on an answer of the user's own chat; rating again replaces it.
+
+        The question (the preceding user message), the answer and its sources are copied in.
+        """
+        if rating not in (1, -1):
+            raise ValueError("rating must be +1 or -1")
+        msg = self.db.one("SELECT id, chat_id, seq, role, content, citations_json FROM messages WHERE id = :i",
+                          {"i": message_id or ""})
+        if msg is None or msg["role"] != "assistant":
+            raise ChatNotFound(message_id)
+        self._owned(user, msg["chat_id"])
+        q = self.db.one("SELECT content FROM messages WHERE chat_id = :c AND seq < :s AND role = 'user' "
+                        "ORDER BY seq DESC LIMIT 1", {"c": msg["chat_id"], "s": msg["seq"]})
+        params = {"m": message_id, "u": user, "r": rating, "c": (comment or "").strip()[:2000],
+                  "q": q["content"] if q else "", "a": msg["content"], "s": msg["citations_json"], "t": now()}
+        existing = self.db.one('SELECT id FROM feedback WHERE message_id = :m AND "user" = :u', params)
+        if existing:
+            self.db.execute('UPDATE feedback SET rating = :r, comment = CASE WHEN :c = \'\' THEN comment ELSE :c END, '
+                            'created_at = :t WHERE id = :i', params | {"i": existing["id"]})
+            return existing["id"]
+        fid = new_id()
+        self.db.execute('INSERT INTO feedback(id, message_id, "user", rating, comment, question, answer, sources_json, '
+                        "created_at) VALUES (:i, :m, :u, :r, :c, :q, :a, :s, :t)", params | {"i": fid})
+        return fid
+
+    def feedback_for(self, user: str, message_id: str) -> dict | None:
+        row = self.db.one('SELECT id, rating, comment FROM feedback WHERE message_id = :m AND "user" = :u',
+                          {"m": message_id, "u": user})
+        return row
+
+    def list_feedback(self, *, since: float | None = None, limit: int = 500) -> list[dict]:
+        """All feedback, newest first (for reviewers; callers check the role)."""
+        sql, args = 'SELECT id, message_id, "user" AS user_name, rating, comment, question, answer, sources_json, ' \
+                    "created_at FROM feedback WHERE 1=1", {"l": limit}
+        if since:
+            sql += " AND created_at >= :s"
+            args["s"] = since
+        rows = self.db.query(sql + " ORDER BY created_at DESC LIMIT :l", args)
+        for r in rows:
+            r["sources"] = json.loads(r.pop("sources_json") or "[]")
+        return rows
+
+
+def _where(page: int | None, page_kind: str | None) -> str:
+    if not page:
+        return ""
+    return {"slide": "Folie", "sheet": "Blatt"}.get(page_kind or "", "Seite") + f" {page}"
+
+
+def _md_text(text: str) -> str:
+    """Message text for the export: HTML-escaped, since Markdown viewers render raw HTML."""
+    return html.escape(text.strip(), quote=False)
+
+
+def _md_line(text: str) -> str:
+    """One line of Markdown-safe text (headings and metadata must not break the layout)."""
+    return html.escape(" ".join(str(text).split()), quote=False).replace("[", "\\[").replace("]", "\\]")
