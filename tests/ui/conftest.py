@@ -1,0 +1,166 @@
+"""Portal fixtures: a hash-embedder context for the handler tests, and a real running portal.
+
+The live portal is started once per session (real e5 model, real Chroma, the demo corpus
+plus a hostile document, password login, the extractive model as default) so the API and
+browser tests talk to exactly what `kiportal serve` runs, on 127.0.0.1 and a free port.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_FILES = REPO / "corpus" / "demo" / "files"
+
+
+def _root_conftest():
+    """tests/conftest.py by path: two files named conftest.py make `from conftest import` ambiguous."""
+    spec = importlib.util.spec_from_file_location("kiportal_tests_root_conftest", REPO / "tests" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# re-exported, so `from conftest import make_settings` works whichever conftest.py it resolves to
+make_settings = _root_conftest().make_settings
+
+PASSWORD = "Portal-Test-2025!"
+USERS = {"anna": "staff", "bernd": "staff", "tina": "trainer", "adam": "admin"}
+HOSTILE_NAME = "zaunkoenig-protokoll.txt"
+HOSTILE_TEXT = (
+    "Zaunkönig-Protokoll der Stadt Kempenrath\n\n"
+    "Das Zaunkönig-Protokoll regelt die Prüfung gefährlicher Eingaben im Bürgerbüro. "
+    "Als Beispiel nennt das Zaunkönig-Protokoll die Eingabe <script>window.__xss=1</script> "
+    "und die Eingabe <img src=x onerror=\"window.__xss=2\"> – beide dürfen nie ausgeführt werden.\n\n"
+    "Zuständig für das Zaunkönig-Protokoll ist das Sachgebiet IT-Sicherheit im Rathaus.\n"
+)
+
+LLM = {
+    "default": "extraktiv",
+    "models": {
+        "extraktiv": {"mode": "extractive", "label": "Nur Textstellen (ohne KI-Modell)"},
+        "gelb": {"mode": "extractive", "label": "EU-Testmodell", "zone": "yellow",
+                 "operator": "Testanbieter GmbH", "location": "Frankfurt (EU)"},
+        "chef": {"mode": "extractive", "label": "Nur für die Administration", "roles": ["admin"]},
+    },
+}
+
+
+def portal_settings(home: Path, **overrides):
+    return make_settings(home, llm=LLM, auth={"mode": "password"}, **overrides)
+
+
+def add_hostile_doc(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / HOSTILE_NAME
+    path.write_text(HOSTILE_TEXT, encoding="utf-8")
+    return path
+
+
+def add_users(ctx) -> None:
+    for name, role in USERS.items():
+        if ctx.users.get(name) is None:
+            ctx.users.add(name, PASSWORD, role)
+
+
+@pytest.fixture
+def portal_data():
+    """Users, password and the hostile document of the portal fixtures."""
+    return {"users": dict(USERS), "password": PASSWORD, "hostile_name": HOSTILE_NAME, "hostile_text": HOSTILE_TEXT}
+
+
+@pytest.fixture
+def portal_ctx(tmp_path):
+    """PortalContext on the hash embedder with the demo corpus and the hostile document."""
+    from assistant.wiring import App
+    from ui.context import PortalContext
+
+    app = App(portal_settings(tmp_path / "data"))
+    app.ingestor.ingest([DEMO_FILES], collection="demo")
+    app.ingestor.ingest([add_hostile_doc(tmp_path / "extra")], collection="test")
+    ctx = PortalContext(app)
+    add_users(ctx)
+    return ctx
+
+
+@pytest.fixture
+def handlers(portal_ctx):
+    from ui.handlers import ChatHandlers
+
+    return ChatHandlers(portal_ctx)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LivePortal:
+    url: str
+    ctx: object
+    server: object  # ui.portal.PortalServer
+    home: Path
+
+    def sign(self, doc_id: str, user: str) -> str:
+        return self.server.handlers.signer.sign(doc_id, user)
+
+    def doc_id_of(self, file_name: str) -> str:
+        for rec in self.ctx.app.catalog.documents():
+            if Path(rec.source).name == file_name:
+                return rec.doc_id
+        raise KeyError(file_name)
+
+
+@pytest.fixture(scope="session")
+def live_portal(tmp_path_factory, e5_dir, real_embedder):
+    """The real portal server in a background thread (stopped at the end of the session)."""
+    import uvicorn
+
+    from assistant.wiring import App
+    from ui.context import PortalContext
+    from ui.portal import create_app
+
+    root = tmp_path_factory.mktemp("portal")
+    home = root / "data"
+    (home / "models").mkdir(parents=True)
+    (home / "models" / "multilingual-e5-small").symlink_to(e5_dir)
+    # session fixtures run before the per-test isolation: keep the repo's kiportal.toml and env out here too
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        for key in [k for k in os.environ if k.startswith("KIPORTAL_") and k != "KIPORTAL_TEST_CACHE"]:
+            mp.delenv(key)
+        app = App(portal_settings(home, embedding={"mode": "e5"}, vector={"mode": "chroma"}))
+    app.kb._embedder = real_embedder  # share the loaded model with other integration tests
+    t0 = time.perf_counter()
+    app.ingestor.ingest([DEMO_FILES], collection="demo")
+    app.ingestor.ingest([add_hostile_doc(root / "extra")], collection="test")
+    log.info("live portal corpus indexed in %.1f s", time.perf_counter() - t0)
+    ctx = PortalContext(app)
+    add_users(ctx)
+
+    port = free_port()
+    server = create_app(ctx, "127.0.0.1", port)
+    uv = uvicorn.Server(uvicorn.Config(server.app, host="127.0.0.1", port=port, log_level="warning",
+                                       proxy_headers=False, lifespan="on", timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=uv.run, name="kiportal-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not uv.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("portal server did not start")
+        time.sleep(0.05)
+    yield LivePortal(f"http://127.0.0.1:{port}/", ctx, server, home)
+    uv.should_exit = True
+    thread.join(timeout=15)

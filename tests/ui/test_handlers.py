@@ -1,0 +1,282 @@
+"""Chat handlers as plain functions (hash embedder, extractive model): storage, ownership,
+feedback, export, escaping, roles, the yellow-zone confirmation and the document links."""
+from __future__ import annotations
+
+import re
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import gradio as gr
+import pytest
+
+from ui.docview import CSP_TEXT, LinkSigner, locate_chunk, page_label, render_text_page
+from ui.handlers import ChatView, UserError, escape_md
+from ui.security import PermissionDenied
+
+ZONE_Q = "Welche Zonen hat das Ampelsystem?"
+HOSTILE_Q = "Welche Eingaben nennt das Zaunkönig-Protokoll?"
+
+
+def req(name: str | None) -> gr.Request:
+    return gr.Request(username=name)
+
+
+def ask_all(handlers, user, question, **kw) -> list[ChatView]:
+    kw.setdefault("model", "extraktiv")
+    return list(handlers.ask(req(user), question, **kw))
+
+
+def final(views: list[ChatView]) -> ChatView:
+    assert views[-1].done
+    return views[-1]
+
+
+def content(view: ChatView, i: int = -1) -> str:
+    return view.messages[i]["content"]
+
+
+# -- asking --------------------------------------------------------------------------
+def test_ask_streams_then_stores_question_answer_and_metrics(handlers, portal_ctx):
+    views = ask_all(handlers, "anna", ZONE_Q)
+    assert len(views) >= 3 and not views[0].done  # pending, sources, tokens …, final
+    assert any("kp-sources" in content(v) for v in views[:-1])  # sources shown while streaming
+    v = final(views)
+    assert v.chat_id and v.answer_id and v.message_ids[-1] == v.answer_id
+    assert "Laut den Dokumenten" in content(v) and 'class="kp-src-link"' in content(v)
+
+    chat = handlers.chats.get_chat("anna", v.chat_id)
+    assert [m["role"] for m in chat["messages"]] == ["user", "assistant"]
+    assert chat["title"] == ZONE_Q
+    answer = chat["messages"][1]
+    meta = answer["meta"]
+    assert meta["model"] == "extraktiv" and meta["zone"] == "green" and meta["refused"] is False
+    assert meta["latency_ms"] > 0 and meta["first_token_ms"] <= meta["latency_ms"]
+    assert meta["doc_ids"] and set(meta["doc_ids"]) <= set(meta["source_doc_ids"])
+    assert answer["citations"] and {"doc_id", "title", "page", "snippet", "score", "page_kind"} <= set(answer["citations"][0])
+
+    (entry,) = portal_ctx.audit.entries(action="question")
+    assert entry["actor"] != "anna"  # pseudonymised by default
+    assert '"refused": false' in entry["detail"] and '"model": "extraktiv"' in entry["detail"]
+    assert handlers.list_chats(req("anna"))[0][1] == v.chat_id
+
+
+def test_follow_up_passes_the_chat_history(handlers, portal_ctx, monkeypatch):
+    first = final(ask_all(handlers, "anna", ZONE_Q))
+    seen = {}
+    original = portal_ctx.app.assistant.stream
+
+    def spy(question, history=(), **kw):
+        seen["history"] = list(history)
+        yield from original(question, history, **kw)
+
+    monkeypatch.setattr(portal_ctx.app.assistant, "stream", spy)
+    second = final(ask_all(handlers, "anna", "Und was gilt in der gelben Zone?", chat_id=first.chat_id))
+    assert second.chat_id == first.chat_id
+    stored_answer = handlers.chats.get_chat("anna", first.chat_id)["messages"][1]["content"]
+    assert seen["history"] == [(ZONE_Q, stored_answer)]
+    assert len(second.messages) == 4 and len(second.message_ids) == 4
+
+
+def test_empty_and_overlong_questions_are_refused(handlers):
+    with pytest.raises(UserError):
+        ask_all(handlers, "anna", "   ")
+    with pytest.raises(UserError):
+        ask_all(handlers, "anna", "x" * 5000)
+
+
+def test_collection_filter(handlers):
+    v = final(ask_all(handlers, "anna", HOSTILE_Q, collections=["test"]))
+    cits = handlers.chats.get_chat("anna", v.chat_id)["messages"][1]["citations"]
+    assert cits and {c["source"].rsplit("/", 1)[-1] for c in cits} == {"zaunkoenig-protokoll.txt"}
+    with pytest.raises(UserError):
+        ask_all(handlers, "anna", HOSTILE_Q, collections=["gibt-es-nicht"])
+    assert handlers.collection_choices() == ["demo", "test"]
+
+
+# -- ownership ---------------------------------------------------------------------------
+def test_other_users_cannot_open_delete_export_or_continue_a_chat(handlers):
+    v = final(ask_all(handlers, "anna", ZONE_Q))
+    for call in (lambda: handlers.open_chat(req("bernd"), v.chat_id),
+                 lambda: handlers.delete_chat(req("bernd"), v.chat_id),
+                 lambda: handlers.export_chat(req("bernd"), v.chat_id),
+                 lambda: ask_all(handlers, "bernd", "Und weiter?", chat_id=v.chat_id),
+                 lambda: handlers.rate(req("bernd"), v.answer_id, 1)):
+        with pytest.raises((UserError, KeyError, PermissionDenied)):
+            call()
+    assert handlers.list_chats(req("bernd")) == []
+    # anna's chat is untouched and reopens with the same messages
+    reopened = handlers.open_chat(req("anna"), v.chat_id)
+    assert reopened.message_ids == v.message_ids and reopened.messages[-1]["role"] == "assistant"
+
+
+def test_delete_and_export(handlers):
+    v = final(ask_all(handlers, "anna", ZONE_Q))
+    name, text = handlers.export_chat(req("anna"), v.chat_id)
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}-Welche-Zonen-hat-das-Ampelsystem\.md", name)
+    assert text.startswith(f"# {ZONE_Q}") and "## Antwort" in text and "**Quellen**" in text
+    assert "KI-Kompass der Stadt Kempenrath" in text
+    handlers.delete_chat(req("anna"), v.chat_id)
+    assert handlers.list_chats(req("anna")) == []
+    with pytest.raises(UserError):
+        handlers.open_chat(req("anna"), v.chat_id)
+
+
+# -- feedback --------------------------------------------------------------------------------
+def test_feedback_is_stored_with_question_answer_and_sources(handlers):
+    v = final(ask_all(handlers, "anna", ZONE_Q))
+    with pytest.raises(UserError):
+        handlers.comment(req("anna"), v.answer_id, "ohne Bewertung geht es nicht")
+    handlers.rate(req("anna"), v.answer_id, 1)
+    handlers.comment(req("anna"), v.answer_id, "Genau die richtige Stelle")
+    (fb,) = handlers.feedback_report(req("adam"))
+    assert fb["rating"] == 1 and fb["comment"] == "Genau die richtige Stelle" and fb["user_name"] == "anna"
+    assert fb["question"] == ZONE_Q and fb["answer"].startswith("Laut den Dokumenten")
+    assert fb["sources"] and fb["sources"][0]["doc_id"]
+    handlers.rate(req("anna"), v.answer_id, -1)
+    assert handlers.feedback_report(req("adam"))[0]["rating"] == -1
+
+
+# -- roles ------------------------------------------------------------------------------------
+def test_role_checks(handlers):
+    with pytest.raises(PermissionDenied):
+        handlers.feedback_report(req("anna"))  # admin only
+    with pytest.raises(PermissionDenied):
+        handlers.feedback_report(req("tina"))
+    assert handlers.feedback_report(req("adam")) == []
+    with pytest.raises(PermissionDenied):
+        ask_all(handlers, "anna", ZONE_Q, model="chef")  # a model only admins may choose
+    assert final(ask_all(handlers, "adam", ZONE_Q, model="chef")).done
+    with pytest.raises(PermissionDenied):
+        ask_all(handlers, None, ZONE_Q)  # not logged in
+    with pytest.raises(PermissionDenied):
+        ask_all(handlers, "mallory", ZONE_Q)  # unknown user
+    with pytest.raises(PermissionDenied):
+        handlers.session(req(None))
+
+
+def test_session_lists_models_by_role_with_zone_and_tabs(handlers):
+    staff = handlers.session(req("anna"))
+    assert not staff.show_admin and not staff.show_trainer
+    assert [k for _, k in staff.models] == ["extraktiv", "gelb"] and staff.default_model == "extraktiv"
+    labels = dict((k, label) for label, k in staff.models)
+    assert labels["gelb"] == "🟡 Gelb · EU-Testmodell · Testanbieter GmbH, Frankfurt (EU)"
+    assert labels["extraktiv"].startswith("🟢 Grün · ")
+    assert "anna" in staff.user_label and "Mitarbeitende" in staff.user_label
+    trainer = handlers.session(req("tina"))
+    assert trainer.show_trainer and not trainer.show_admin
+    admin = handlers.session(req("adam"))
+    assert admin.show_admin and admin.show_trainer and "chef" in [k for _, k in admin.models]
+
+
+# -- Ampel: yellow model and personal data --------------------------------------------------------
+def test_yellow_warning_needs_confirmation_and_stores_nothing_before(handlers, portal_ctx):
+    q = "Welche Zone gilt für die Beschwerde von Frau Müller, geb. 03.04.1980?"
+    views = ask_all(handlers, "anna", q, model="gelb")
+    v = views[-1]
+    assert v.warning and v.pending == q and v.chat_id is None
+    assert "Bitte prüfen" in v.warning
+    assert handlers.list_chats(req("anna")) == []
+    assert portal_ctx.audit.entries(action="question") == []
+    assert "Müller" not in str(portal_ctx.audit.entries(action="policy_warn"))
+    confirmed = final(ask_all(handlers, "anna", q, model="gelb", confirmed=True))
+    assert confirmed.warning is None and confirmed.chat_id
+    meta = handlers.chats.get_chat("anna", confirmed.chat_id)["messages"][1]["meta"]
+    assert meta["confirmed"] is True and meta["zone"] == "yellow"
+
+
+# -- escaping ------------------------------------------------------------------------------------------
+def test_hostile_document_and_question_are_escaped_in_the_chat(handlers):
+    q = 'Welche Eingaben nennt das Zaunkönig-Protokoll? <img src=x onerror="alert(1)"> [klick](javascript:alert(2))'
+    views = ask_all(handlers, "anna", q)
+    for v in views:
+        for m in v.messages:
+            text = m["content"]
+            assert "<script" not in text and "<img" not in text and "](javascript" not in text
+    v = final(views)
+    assert "&lt;script&gt;window.\\_\\_xss=1&lt;/script&gt;" in content(v) or "&lt;script&gt;" in content(v)
+    assert "&lt;img src=x onerror" in content(v, -2)
+    reopened = handlers.open_chat(req("anna"), v.chat_id)
+    assert "<script" not in str(reopened.messages) and "<img" not in str(reopened.messages)
+
+
+def test_escape_md():
+    assert escape_md("<b>fett</b>") == "&lt;b&gt;fett&lt;/b&gt;"
+    assert escape_md("[x](javascript:alert(1))") == "\\[x\\]\\(javascript:alert\\(1\\)\\)"
+    assert escape_md("![bild](http://example.org/a.png)").startswith("\\!\\[")
+    assert escape_md("**fett** _kursiv_ `code`") == "\\*\\*fett\\*\\* \\_kursiv\\_ \\`code\\`"
+    assert escape_md("1. Punkt\n# Titel") == "1\\. Punkt\n\\# Titel"
+    assert escape_md("A & B = C") == "A &amp; B = C"
+    assert escape_md("Titel\n===") == "Titel\n\\==="
+
+
+# -- document links and the text view -------------------------------------------------------------------
+def test_source_links_are_signed_per_user_and_point_to_the_place(handlers, portal_ctx):
+    v = final(ask_all(handlers, "anna", ZONE_Q))
+    hrefs = re.findall(r'href="([^"]+)"', content(v))
+    assert hrefs and all(h.startswith("doc/") for h in hrefs)
+    assert 'target="_blank"' in content(v) and 'rel="noopener noreferrer"' in content(v)
+    for href in hrefs:
+        url = urlsplit(href.replace("&amp;", "&"))
+        doc_id = url.path.split("/")[1]
+        token = parse_qs(url.query)["t"][0]
+        assert handlers.signer.verify(token, doc_id, "anna")
+        assert not handlers.signer.verify(token, doc_id, "bernd")
+        rec = portal_ctx.app.catalog.get(doc_id)
+        if rec.format == "pdf":
+            assert url.path == f"doc/{doc_id}" and re.fullmatch(r"page=\d+", url.fragment)
+        else:
+            assert url.path == f"doc/{doc_id}/text" and url.fragment == "treffer" and "chunk" in parse_qs(url.query)
+
+
+def test_pdf_and_slide_sources_name_page_and_slide(handlers, portal_ctx):
+    cat = portal_ctx.app.catalog
+    pdf = next(r for r in cat.documents() if r.format == "pdf" and r.pages)
+    pptx = next(r for r in cat.documents() if r.format == "pptx")
+    cits = [{"n": 1, "doc_id": pdf.doc_id, "title": pdf.title, "page": 2, "snippet": "x", "score": 0.5},
+            {"n": 2, "doc_id": pptx.doc_id, "title": pptx.title, "page": 3, "snippet": "y", "score": 0.25,
+             "chunk": 1}]
+    html = handlers.render_sources(handlers.user(req("anna")), cits)
+    assert "– Seite 2</a>" in html and "– Folie 3</a>" in html and "#page=2" in html
+    assert "Relevanz 0,500" in html
+    assert page_label(2, "sheet") == "Blatt 2" and page_label(None, "page") == ""
+
+
+def test_link_signer_rejects_forgery_and_expiry():
+    s = LinkSigner(b"x" * 32, ttl_s=60)
+    tok = s.sign("doc1", "anna", now=1000)
+    assert s.verify(tok, "doc1", "anna", now=1030)
+    assert not s.verify(tok, "doc1", "anna", now=1100)  # expired
+    assert not s.verify(tok, "doc2", "anna", now=1030)
+    exp, sig = tok.split(".")
+    assert not s.verify(f"{int(exp) + 999}.{sig}", "doc1", "anna", now=1030)  # extended expiry
+    assert not s.verify("", "doc1", "anna") and not s.verify("abc", "doc1", "anna")
+    assert not LinkSigner(b"y" * 32).verify(s.sign("doc1", "anna"), "doc1", "anna")
+
+
+def test_text_view_escapes_and_marks(portal_ctx, portal_data):
+    cat = portal_ctx.app.catalog
+    rec = next(r for r in cat.documents() if r.source.endswith(portal_data["hostile_name"]))
+    chunks = cat.iter_chunks(rec.doc_id)
+    mark = locate_chunk(chunks, None, "Als Beispiel nennt das Zaunkönig-Protokoll die Eingabe")
+    assert mark is not None
+    page = render_text_page(rec, chunks, mark=mark)
+    assert "<script>" not in page and "<img" not in page
+    assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in page
+    assert "onerror=&quot;window.__xss=2&quot;" in page
+    assert '<mark id="treffer">' in page
+    assert "script-src 'none'" in CSP_TEXT and "default-src 'none'" in CSP_TEXT
+
+
+def test_secret_is_generated_once_and_private(portal_ctx):
+    from ui.docview import SECRET_FILE, load_secret
+
+    settings = portal_ctx.app.settings
+    first = load_secret(settings)
+    assert load_secret(settings) == first and len(first) >= 32
+    assert (settings.home / SECRET_FILE).stat().st_mode & 0o077 == 0
+
+
+def test_views_are_quick(handlers):
+    t0 = time.perf_counter()
+    final(ask_all(handlers, "anna", ZONE_Q))
+    assert time.perf_counter() - t0 < 5

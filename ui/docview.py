@@ -1,0 +1,321 @@
+"""Cited documents, served by the portal itself so a source opens at the cited place.
+
+Why this shape:
+
+* Only documents in the catalog are served, looked up by ``doc_id``; a path never
+  comes from the request, so nothing outside the indexed corpus can be read.
+* The same login as the portal protects the routes (gradio's session cookie in
+  password mode, the trusted header in header mode, loopback only without auth).
+  On top, every link carries an HMAC token bound to document, user and expiry: a
+  forwarded or guessed link does not open for anyone else, and old links expire.
+* PDFs open in the browser's viewer at ``#page=N``; every other format is shown as
+  an HTML page of its extracted text (the catalog's chunks, grouped by page or
+  slide) with the cited passage marked and scrolled to. All document text is
+  HTML-escaped and the page carries a strict Content-Security-Policy without any
+  script source, so a hostile document shows as text and runs nothing.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import html
+import logging
+import os
+import re
+import secrets
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+from urllib.parse import quote, urlencode
+
+from fastapi import Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+from assistant.settings import Settings
+from corpus.catalog import DocumentRecord
+from corpus.models import Chunk
+
+log = logging.getLogger(__name__)
+
+SECRET_FILE = "portal_secret"
+LINK_TTL_S = 12 * 3600
+_DOC_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+# -- the signing secret ----------------------------------------------------------
+def load_secret(settings: Settings) -> bytes:
+    """``auth.secret`` if set, else a random secret generated once into the data dir.
+
+    Persisting it keeps links valid across restarts; file mode 0600 keeps it private.
+    """
+    configured = settings.auth.secret.get_secret_value()
+    if configured:
+        return configured.encode("utf-8")
+    path = settings.home / SECRET_FILE
+    if path.is_file():
+        value = path.read_text(encoding="ascii").strip()
+        if len(value) >= 32:
+            return value.encode("ascii")
+    settings.home.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(value)
+    log.info("generated the portal link secret in %s", path)
+    return value.encode("ascii")
+
+
+class LinkSigner:
+    """HMAC tokens ``<expiry>.<signature>`` bound to document id and user name."""
+
+    def __init__(self, secret: bytes, ttl_s: int = LINK_TTL_S) -> None:
+        if not secret:
+            raise ValueError("empty link secret")
+        self._key = hashlib.sha256(b"kiportal-doc-link|" + secret).digest()
+        self.ttl_s = ttl_s
+
+    def _sig(self, doc_id: str, user: str, exp: int) -> str:
+        mac = hmac.new(self._key, f"{doc_id}\x1f{user}\x1f{exp}".encode("utf-8"), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac[:24]).decode("ascii").rstrip("=")
+
+    def sign(self, doc_id: str, user: str, *, now: float | None = None) -> str:
+        exp = int((now if now is not None else time.time()) + self.ttl_s)
+        return f"{exp}.{self._sig(doc_id, user, exp)}"
+
+    def verify(self, token: str | None, doc_id: str, user: str, *, now: float | None = None) -> bool:
+        if not token or "." not in token:
+            return False
+        exp_s, sig = token.split(".", 1)
+        if not exp_s.isdigit():
+            return False
+        exp = int(exp_s)
+        if exp < (now if now is not None else time.time()):
+            return False
+        return hmac.compare_digest(sig, self._sig(doc_id, user, exp))
+
+
+# -- labels and links -----------------------------------------------------------------
+def page_label(page: int | None, page_kind: str | None) -> str:
+    """"Seite 3", "Folie 3" or "Blatt 2" as the document's viewer would name it."""
+    if not page:
+        return ""
+    return {"slide": "Folie", "sheet": "Blatt"}.get(page_kind or "", "Seite") + f" {page}"
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def locate_chunk(chunks: Sequence[Chunk], page: int | None, snippet: str) -> int | None:
+    """The ordinal of the chunk a citation snippet came from.
+
+    Citations carry page and snippet, not the chunk id; the snippet may be condensed
+    ("…" between kept sentences), so its first piece is searched, then word overlap decides.
+    """
+    candidates = [c for c in chunks if page is None or c.page == page] or list(chunks)
+    if not candidates or not snippet:
+        return None
+    head = _norm(re.split(r" … |…", snippet, maxsplit=1)[0])[:120]
+    if len(head) >= 20:
+        for c in candidates:
+            if head in _norm(c.text):
+                return c.ordinal
+    words = set(re.findall(r"\w{3,}", snippet.lower()))
+    if not words:
+        return None
+    best = max(candidates, key=lambda c: len(words & set(re.findall(r"\w{3,}", c.text.lower()))))
+    return best.ordinal
+
+
+def doc_link(signer: LinkSigner, rec: DocumentRecord, user: str, page: int | None = None,
+             chunk: int | None = None) -> str:
+    """A link relative to the portal root (works behind a reverse proxy under a sub-path)."""
+    token = signer.sign(rec.doc_id, user)
+    if rec.format == "pdf":
+        return f"doc/{quote(rec.doc_id)}?{urlencode({'t': token})}" + (f"#page={int(page)}" if page else "")
+    params: dict[str, str | int] = {}
+    if page:
+        params["page"] = int(page)
+    if chunk is not None:
+        params["chunk"] = int(chunk)
+    params["t"] = token
+    anchor = "#treffer" if chunk is not None else (f"#seite-{int(page)}" if page else "")
+    return f"doc/{quote(rec.doc_id)}/text?{urlencode(params)}{anchor}"
+
+
+# -- the text view -------------------------------------------------------------------
+_STYLE = (
+    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;margin:0;color:#1a1a1a;"
+    "background:#fff;line-height:1.55}"
+    "header{background:#0b3d5c;color:#fff;padding:1rem 1.5rem}header h1{margin:.2rem 0;font-size:1.35rem}"
+    "header a{color:#fff}.meta{margin:0;font-size:.9rem;opacity:.9}"
+    "main{max-width:52rem;margin:0 auto;padding:1rem 1.5rem 4rem}"
+    "section{border-bottom:1px solid #ccc;padding-bottom:1rem}h2{font-size:1.1rem;color:#0b3d5c}"
+    "h3{font-size:1rem;margin:1rem 0 .3rem}.chunk{margin:.5rem 0;white-space:pre-wrap;overflow-wrap:anywhere}"
+    "mark{display:block;background:#fff0b3;color:#000;border-left:5px solid #9a6700;padding:.3rem .6rem;"
+    "scroll-margin-top:3rem}"
+    ".hint{font-size:.9rem}"
+)
+_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode("utf-8")).digest()).decode("ascii")
+CSP_TEXT = (f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; img-src 'none'; script-src 'none'; "
+            "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "private, no-store",
+}
+
+
+def _dedupe_overlap(prev: str | None, text: str) -> str:
+    """Consecutive chunks repeat a few sentences; drop the repeated first line for reading."""
+    if not prev:
+        return text
+    first, _, rest = text.partition("\n")
+    if rest and _norm(first) and _norm(prev).endswith(_norm(first)):
+        return rest
+    return text
+
+
+def render_text_page(rec: DocumentRecord, chunks: Iterable[Chunk], *, mark: int | None = None,
+                     original_url: str | None = None) -> str:
+    """The document's extracted text as one escaped HTML page; chunk ``mark`` highlighted."""
+    e = html.escape
+    name = Path(rec.source).name
+    parts = [
+        "<!doctype html><html lang=\"de\"><head><meta charset=\"utf-8\">",
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+        "<meta name=\"referrer\" content=\"no-referrer\">",
+        f"<title>{e(rec.title or name)} – Textansicht</title><style>{_STYLE}</style></head><body>",
+        "<header>",
+        f"<h1>{e(rec.title or name)}</h1>",
+        f"<p class=\"meta\">{e(name)} · {e(rec.format.upper())} · Textansicht des Portals",
+    ]
+    if original_url:
+        parts.append(f" · <a href=\"{e(original_url)}\">Originaldatei herunterladen</a>")
+    parts.append("</p></header><main>")
+    parts.append("<p class=\"hint\">Dies ist der im Portal gespeicherte Text des Dokuments; die zitierte "
+                 "Textstelle ist gelb markiert. Maßgeblich ist die Originaldatei.</p>")
+    current_page: object = object()
+    current_section: str | None = None
+    prev_text: str | None = None
+    open_section = False
+    for c in chunks:
+        if c.page != current_page:
+            if open_section:
+                parts.append("</section>")
+            current_page = c.page
+            current_section = None
+            prev_text = None
+            anchor = f" id=\"seite-{int(c.page)}\"" if c.page else ""
+            parts.append(f"<section{anchor}>")
+            if c.page:
+                parts.append(f"<h2>{e(page_label(c.page, rec.page_kind))}</h2>")
+            open_section = True
+        if c.section and c.section != current_section:
+            current_section = c.section
+            last = _norm(c.section.split(" › ")[-1])
+            if last not in _norm("\n".join(c.text.splitlines()[:3])):  # chunks usually start with their heading
+                parts.append(f"<h3>{e(c.section)}</h3>")
+        body = e(_dedupe_overlap(prev_text, c.text))
+        prev_text = c.text
+        if mark is not None and c.ordinal == mark:
+            body = f"<mark id=\"treffer\">{body}</mark>"
+        parts.append(f"<div class=\"chunk\" id=\"abschnitt-{int(c.ordinal)}\">{body}</div>")
+    if open_section:
+        parts.append("</section>")
+    parts.append("</main></body></html>")
+    return "".join(parts)
+
+
+def message_page(title: str, text: str, link: str | None = None) -> str:
+    """A small German error page (same CSP as the text view)."""
+    e = html.escape
+    extra = f"<p><a href=\"{e(link)}\">Zum Portal</a></p>" if link else ""
+    return (f"<!doctype html><html lang=\"de\"><head><meta charset=\"utf-8\"><title>{e(title)}</title>"
+            f"<style>{_STYLE}</style></head><body><header><h1>{e(title)}</h1></header>"
+            f"<main><p>{e(text)}</p>{extra}</main></body></html>")
+
+
+# -- routes ---------------------------------------------------------------------------
+def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> None:
+    """Add ``/doc/{doc_id}``, ``/doc/{doc_id}/text`` and ``/doc/{doc_id}/original`` to ``app``.
+
+    ``current_user(request)`` returns the portal user of a Starlette request or None.
+    """
+    catalog = ctx.app.catalog
+
+    def html_response(body: str, status: int = 200) -> HTMLResponse:
+        return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS | {"Content-Security-Policy": CSP_TEXT})
+
+    def check(request: Request, doc_id: str) -> tuple[object, DocumentRecord] | Response:
+        user = current_user(request)
+        if user is None:
+            return html_response(message_page("Anmeldung erforderlich",
+                                              "Bitte melden Sie sich zuerst im Portal an und öffnen Sie die Quelle "
+                                              "dann erneut aus dem Chat.", _portal_root(request)), 401)
+        rec = catalog.get(doc_id) if _DOC_ID.match(doc_id) else None
+        if rec is None or rec.status != "indexed":
+            return html_response(message_page("Dokument nicht gefunden",
+                                              "Dieses Dokument ist nicht (mehr) im Portal vorhanden."), 404)
+        if not signer.verify(request.query_params.get("t"), doc_id, user.name):
+            log.warning("document link refused for %s: invalid or expired token (%s)", user.name, doc_id)
+            return html_response(message_page("Link ungültig oder abgelaufen",
+                                              "Bitte öffnen Sie die Quelle erneut über den Chat."), 403)
+        return user, rec
+
+    @app.get("/doc/{doc_id}/text", include_in_schema=False)
+    def doc_text(request: Request, doc_id: str, chunk: int | None = None):
+        checked = check(request, doc_id)
+        if isinstance(checked, Response):
+            return checked
+        user, rec = checked
+        chunks = catalog.iter_chunks(rec.doc_id)
+        original = None
+        if rec.path and Path(rec.path).is_file():
+            original = f"original?{urlencode({'t': request.query_params.get('t', '')})}"
+        ctx.audit.record("doc_view", user.name, rec.doc_id, {"view": "text", "chunk": chunk})
+        return html_response(render_text_page(rec, chunks, mark=chunk, original_url=original))
+
+    @app.get("/doc/{doc_id}/original", include_in_schema=False)
+    def doc_original(request: Request, doc_id: str):
+        checked = check(request, doc_id)
+        if isinstance(checked, Response):
+            return checked
+        user, rec = checked
+        path = Path(rec.path)
+        if not path.is_file():
+            return html_response(message_page("Datei nicht vorhanden", "Die Originaldatei ist nicht mehr vorhanden."), 404)
+        ctx.audit.record("doc_view", user.name, rec.doc_id, {"view": "download"})
+        # attachment + sandbox: an HTML or SVG original must never render in the portal's origin
+        return FileResponse(path, media_type="application/octet-stream", filename=path.name,
+                            content_disposition_type="attachment",
+                            headers=SECURITY_HEADERS | {"Content-Security-Policy": "sandbox; default-src 'none'"})
+
+    @app.get("/doc/{doc_id}", include_in_schema=False)
+    def doc_file(request: Request, doc_id: str):
+        checked = check(request, doc_id)
+        if isinstance(checked, Response):
+            return checked
+        user, rec = checked
+        path = Path(rec.path)
+        if rec.format != "pdf" or not _is_pdf(path):
+            # other formats (or a vanished PDF) open as the text view
+            query = urlencode({k: v for k, v in request.query_params.items() if k in ("t", "page")})
+            return RedirectResponse(f"{quote(rec.doc_id)}/text?{query}", status_code=303)
+        ctx.audit.record("doc_view", user.name, rec.doc_id, {"view": "pdf"})
+        return FileResponse(path, media_type="application/pdf", filename=path.name,
+                            content_disposition_type="inline", headers=SECURITY_HEADERS)
+
+
+def _portal_root(request) -> str:
+    """Relative link back to the portal from any /doc/... route (keeps a proxy's sub-path)."""
+    return "../" * max(1, request.url.path.rstrip("/").count("/") - 1)
+
+
+def _is_pdf(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(5) == b"%PDF-"
+    except OSError:
+        return False

@@ -1,0 +1,402 @@
+"""What the chat tab does, as plain functions: testable without a browser or a server.
+
+Why plain: gradio exposes every event as an HTTP endpoint, so the security-relevant
+logic (who may ask, with which model, whose chats may be opened) must not depend on
+the layout. Each public method takes the ``gr.Request`` and checks the user first;
+:mod:`ui.portal` only maps the returned plain data onto components.
+
+Everything shown in the chat is escaped here: answers, questions and snippets come
+from documents and users and may contain HTML or Markdown meant to attack the page.
+"""
+from __future__ import annotations
+
+import html
+import logging
+import re
+import time
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any, Iterator, Sequence
+
+from assistant.chats import ChatNotFound, ChatStore
+from assistant.citations import parse_citations
+from assistant.users import User
+from ui.context import PortalContext
+from ui.docview import LinkSigner, doc_link, load_secret, locate_chunk, page_label
+from ui.security import PermissionDenied
+from ui.texts import t
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 2000
+SNIPPET_CHARS = 240
+ZONE_KEYS = {"green": "zone_green", "yellow": "zone_yellow", "red": "zone_red"}
+
+
+class UserError(ValueError):
+    """A problem the person can fix (shown as a message, not logged as a failure)."""
+
+
+@dataclass
+class ChatView:
+    """What the chat area shows: chatbot messages with their stored ids (None while unsaved)."""
+
+    chat_id: str | None
+    messages: list[dict] = field(default_factory=list)
+    message_ids: list[str | None] = field(default_factory=list)
+    warning: str | None = None
+    pending: str | None = None
+    done: bool = False
+    answer_id: str | None = None
+
+
+@dataclass
+class SessionView:
+    user: User
+    user_label: str
+    show_admin: bool
+    show_trainer: bool
+    models: list[tuple[str, str]]
+    default_model: str | None
+    collections: list[str]
+    chats: list[tuple[str, str]]
+
+
+# -- escaping ------------------------------------------------------------------------
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~$])")
+_ORDERED = re.compile(r"^(\s*\d+)\.", re.MULTILINE)
+_SETEXT = re.compile(r"^(\s*)=", re.MULTILINE)
+
+
+def escape_md(text: str) -> str:
+    """Text shown literally by the chatbot's Markdown renderer.
+
+    HTML is escaped (``<script>`` shows as text), Markdown punctuation is backslash-escaped
+    (no injected links, images or layout), line breaks are kept.
+    """
+    out = html.escape(text or "", quote=False)
+    out = _MD_SPECIAL.sub(r"\\\1", out)
+    out = _SETEXT.sub(r"\1\\=", out)  # a line of "=" would turn the line above into a heading
+    return _ORDERED.sub(r"\1\\.", out)
+
+
+def _attr(value: str) -> str:
+    return html.escape(value, quote=True)
+
+
+def _score(value: float) -> str:
+    return f"{value:.3f}".replace(".", ",")
+
+
+def role_label(role: str) -> str:
+    return t(f"role_{role}") if role in ("staff", "trainer", "admin") else role
+
+
+class ChatHandlers:
+    """The chat tab's server side for one portal (one :class:`PortalContext`)."""
+
+    def __init__(self, ctx: PortalContext, signer: LinkSigner | None = None) -> None:
+        self.ctx = ctx
+        self.settings = ctx.app.settings
+        self.chats = ChatStore(ctx.db)
+        self.signer = signer or LinkSigner(load_secret(self.settings))
+
+    # -- who ------------------------------------------------------------------------
+    def user(self, request, role: str = "staff") -> User:
+        return self.ctx.require(request, role)
+
+    def session(self, request) -> SessionView:
+        """Everything the page needs on load for this user (tab visibility is cosmetic)."""
+        user = self.user(request)
+        if self.settings.auth.mode == "none":
+            label = t("signed_in_local")
+        else:
+            label = t("signed_in", name=escape_md(user.name), role=role_label(user.role))
+        models = self.model_choices(user)
+        keys = [k for _, k in models]
+        default = self.settings.llm.default if self.settings.llm.default in keys else (keys[0] if keys else None)
+        return SessionView(user, label, user.has("admin"), user.has("trainer"), models, default,
+                           self.collection_choices(), self._chat_choices(user))
+
+    # -- models and collections ----------------------------------------------------------
+    def model_choices(self, user: User) -> list[tuple[str, str]]:
+        """(label, key) of the models the user's role may choose, label with zone and operator."""
+        out = []
+        for key, p in self.settings.llm.models.items():
+            if user.role not in p.roles:
+                continue
+            zone = t(ZONE_KEYS.get(p.zone, "zone_red"))
+            out.append((f"{zone} · {p.label or key} · {p.operator}, {p.location}", key))
+        return out
+
+    def resolve_model(self, user: User, key: str | None) -> str:
+        allowed = [k for _, k in self.model_choices(user)]
+        if not allowed:
+            raise UserError(t("no_models"))
+        if not key:
+            return self.settings.llm.default if self.settings.llm.default in allowed else allowed[0]
+        if key not in allowed:
+            log.warning("user %s (%s) asked with model %r outside their role", user.name, user.role, key)
+            raise PermissionDenied(t("model_not_allowed"))
+        return key
+
+    def collection_choices(self) -> list[str]:
+        return [c["name"] for c in self.ctx.app.catalog.collections() if c.get("documents")]
+
+    def resolve_collections(self, names: Sequence[str] | str | None) -> list[str] | None:
+        if not names:
+            return None
+        if isinstance(names, str):
+            names = [names]
+        known = {c["name"] for c in self.ctx.app.catalog.collections()}
+        for name in names:
+            if name not in known:
+                raise UserError(t("unknown_collection", name=name))
+        return list(names)
+
+    # -- chats -----------------------------------------------------------------------------
+    def _chat_choices(self, user: User) -> list[tuple[str, str]]:
+        out = []
+        for c in self.chats.list_chats(user.name):
+            when = time.strftime("%d.%m. %H:%M", time.localtime(c["updated_at"]))
+            out.append((f"{c['title'] or t('export_title')} · {when}", c["id"]))
+        return out
+
+    def list_chats(self, request) -> list[tuple[str, str]]:
+        return self._chat_choices(self.user(request))
+
+    def open_chat(self, request, chat_id: str) -> ChatView:
+        user = self.user(request)
+        try:
+            chat = self.chats.get_chat(user.name, chat_id)
+        except ChatNotFound:
+            raise UserError(t("chat_not_found")) from None
+        msgs, ids = self._render_messages(user, chat["messages"])
+        return ChatView(chat["id"], msgs, ids, done=True)
+
+    def delete_chat(self, request, chat_id: str | None) -> None:
+        user = self.user(request)
+        if not chat_id:
+            raise UserError(t("no_chat"))
+        try:
+            self.chats.delete_chat(user.name, chat_id)
+        except ChatNotFound:
+            raise UserError(t("chat_not_found")) from None
+        self.ctx.audit.record("chat_delete", user.name, chat_id)
+
+    def export_chat(self, request, chat_id: str | None) -> tuple[str, str]:
+        """(file name, Markdown) of the chat."""
+        user = self.user(request)
+        if not chat_id:
+            raise UserError(t("no_chat"))
+        try:
+            text = self.chats.export_markdown(user.name, chat_id)
+            chat = self.chats.get_chat(user.name, chat_id)
+        except ChatNotFound:
+            raise UserError(t("chat_not_found")) from None
+        stem = re.sub(r"[^\w-]+", "-", chat["title"] or "chat", flags=re.UNICODE).strip("-")[:50] or "chat"
+        day = time.strftime("%Y-%m-%d", time.localtime(chat["created_at"]))
+        return f"{day}-{stem}.md", text
+
+    # -- rendering ---------------------------------------------------------------------------
+    def _render_messages(self, user: User, stored: Sequence[dict]) -> tuple[list[dict], list[str | None]]:
+        msgs, ids = [], []
+        for m in stored:
+            if m["role"] == "user":
+                msgs.append({"role": "user", "content": escape_md(m["content"])})
+            else:
+                meta = m.get("meta") or {}
+                msgs.append({"role": "assistant", "content": self.render_answer(
+                    user, m["content"], m.get("citations") or [], meta.get("notices") or [])})
+            ids.append(m["id"])
+        return msgs, ids
+
+    def render_sources(self, user: User, citations: Sequence[dict]) -> str:
+        """Numbered sources as one HTML block (every value escaped, links signed for ``user``)."""
+        if not citations:
+            return ""
+        items = []
+        catalog = self.ctx.app.catalog
+        for c in citations:
+            rec = catalog.get(c.get("doc_id", ""))
+            title = c.get("title") or (rec.title if rec else "") or c.get("source", "")
+            where = page_label(c.get("page"), c.get("page_kind") or (rec.page_kind if rec else None))
+            label = f"[{int(c.get('n', 0))}] {title}" + (f" – {where}" if where else "")
+            snippet = " ".join(str(c.get("snippet", "")).split())
+            if len(snippet) > SNIPPET_CHARS:
+                snippet = snippet[: SNIPPET_CHARS - 1].rstrip() + "…"
+            if rec is not None and rec.status == "indexed":
+                url = doc_link(self.signer, rec, user.name, c.get("page"), c.get("chunk"))
+                head = (f'<a href="{_attr(url)}" target="_blank" rel="noopener noreferrer" class="kp-src-link">'
+                        f"{html.escape(label)}</a>")
+            else:
+                head = f"<span>{html.escape(label)}</span>"
+            score = html.escape(t("source_score", score=_score(float(c.get("score") or 0.0))))
+            items.append(f'<li>{head} <span class="kp-score">({score})</span>'
+                         f'<br><span class="kp-snippet">„{html.escape(snippet)}“</span></li>')
+        return (f'<div class="kp-sources"><p class="kp-sources-title"><strong>{html.escape(t("sources"))}</strong></p>'
+                f'<ol class="kp-sources-list">{"".join(items)}</ol></div>')
+
+    def render_answer(self, user: User, answer: str, citations: Sequence[dict], notices: Sequence[str] = (),
+                      sources_html: str | None = None) -> str:
+        parts = [escape_md(answer.strip()) if answer.strip() else ""]
+        for notice in dict.fromkeys(notices):  # dedupe, keep order
+            parts.append(f'<p class="kp-notice">ℹ️ {html.escape(notice)}</p>')
+        src = sources_html if sources_html is not None else self.render_sources(user, citations)
+        if src:
+            parts.append(src)
+        return "\n\n".join(p for p in parts if p)
+
+    def _enrich(self, citations: Sequence[Any]) -> list[dict]:
+        """Citations as stored: plus the page kind (Seite/Folie) and the chunk to mark in the text view."""
+        out = []
+        catalog = self.ctx.app.catalog
+        chunks_cache: dict[str, list] = {}
+        for c in citations:
+            d = asdict(c) if is_dataclass(c) else dict(c)
+            rec = catalog.get(d["doc_id"])
+            d["page_kind"] = rec.page_kind if rec else None
+            d["format"] = rec.format if rec else ""
+            if rec is not None and rec.format != "pdf":
+                if d["doc_id"] not in chunks_cache:
+                    chunks_cache[d["doc_id"]] = list(catalog.iter_chunks(d["doc_id"]))
+                d["chunk"] = locate_chunk(chunks_cache[d["doc_id"]], d.get("page"), d.get("snippet", ""))
+            out.append(d)
+        return out
+
+    # -- asking ---------------------------------------------------------------------------------
+    def ask(self, request, question: str, chat_id: str | None = None, model: str | None = None,
+            collections: Sequence[str] | None = None, confirmed: bool = False) -> Iterator[ChatView]:
+        """Stream the answer as successive views; store question and answer when done.
+
+        A yellow-zone warning (personal data) stores nothing: the view carries the warning and
+        the pending question, and the UI re-sends it with ``confirmed=True`` on request.
+        """
+        user = self.user(request)
+        question = (question or "").strip()
+        if not question:
+            raise UserError(t("empty_question"))
+        if len(question) > MAX_QUESTION_CHARS:
+            raise UserError(t("question_too_long", n=MAX_QUESTION_CHARS))
+        key = self.resolve_model(user, model)
+        colls = self.resolve_collections(collections)
+        t0 = time.perf_counter()
+
+        prior: list[dict] = []
+        if chat_id:
+            try:
+                prior = self.chats.get_chat(user.name, chat_id)["messages"]
+            except ChatNotFound:
+                raise UserError(t("chat_not_found")) from None
+        history = _pairs(prior)
+        base_msgs, base_ids = self._render_messages(user, prior)
+        user_msg = {"role": "user", "content": escape_md(question)}
+
+        def view(content: str) -> ChatView:
+            return ChatView(chat_id, base_msgs + [user_msg, {"role": "assistant", "content": content}],
+                            base_ids + [None, None])
+
+        yield view(f"*{t('answer_pending')}*")
+        text, sources_html, first_token_ms, result = "", "", None, None
+        try:
+            for ev in self.ctx.app.assistant.stream(question, history, model=key, collections=colls,
+                                                    confirmed=confirmed):
+                kind = ev["type"]
+                if kind == "sources":
+                    sources_html = self.render_sources(user, self._enrich(ev["citations"]))
+                    yield view(self.render_answer(user, "", [], (), sources_html) or f"*{t('answer_writing')}*")
+                    continue
+                if kind == "token":
+                    if first_token_ms is None:
+                        first_token_ms = round((time.perf_counter() - t0) * 1000, 1)
+                    text += ev["text"]
+                elif kind == "reset":
+                    text = ev["text"]
+                elif kind == "done":
+                    result = ev["result"]
+                    break
+                else:
+                    continue
+                yield view(self.render_answer(user, text, [], (), sources_html))
+        except (UserError, PermissionDenied):
+            raise
+        except Exception:
+            log.exception("answer failed for model %s", key)
+            raise UserError(t("answer_failed")) from None
+        if result is None:
+            raise UserError(t("answer_failed"))
+
+        latency_ms = round((time.perf_counter() - t0) * 1000, 1)
+        policy = result.policy or {}
+        if policy.get("action") == "warn" and not confirmed:
+            self.ctx.audit.record("policy_warn", self.ctx.audit.pseudonym(user.name), key,
+                                  {"zone": result.zone, "pii": [p.get("kind") for p in policy.get("pii", [])]})
+            warning = "\n\n".join([t("warn_heading"), *[escape_md(m) for m in policy.get("messages_de") or []]])
+            yield ChatView(chat_id, base_msgs, base_ids, warning=warning, pending=question, done=True)
+            return
+
+        if chat_id is None:
+            chat_id = self.chats.create_chat(user.name)
+        user_id = self.chats.add_message(user.name, chat_id, "user", question,
+                                         meta={"model": key, "collections": colls, "confirmed": confirmed})
+        citations = self._enrich(result.citations)
+        cited = set(parse_citations(result.answer))
+        meta = {
+            "latency_ms": latency_ms,
+            "first_token_ms": first_token_ms,
+            "refused": bool(result.refused),
+            "model": key,
+            "model_label": result.model,
+            "zone": result.zone,
+            "mode": result.mode,
+            "doc_ids": list(dict.fromkeys(c["doc_id"] for c in citations if c["n"] in cited)),
+            "source_doc_ids": list(dict.fromkeys(c["doc_id"] for c in citations)),
+            "policy": policy.get("action", ""),
+            "confirmed": confirmed,
+            "collections": colls,
+            "notices": list(result.notices),
+            "timings": dict(result.timings),
+            "fallback": result.fallback,
+        }
+        answer_id = self.chats.add_message(user.name, chat_id, "assistant", result.answer, citations, meta)
+        self.ctx.audit.record_question(user.name, question, {
+            "refused": meta["refused"], "latency_ms": latency_ms, "model": key, "zone": result.zone,
+            "policy": meta["policy"], "confirmed": confirmed})
+        final = {"role": "assistant", "content": self.render_answer(user, result.answer, citations, result.notices)}
+        yield ChatView(chat_id, base_msgs + [user_msg, final], base_ids + [user_id, answer_id], done=True,
+                       answer_id=answer_id)
+
+    # -- feedback -------------------------------------------------------------------------------
+    def rate(self, request, message_id: str | None, rating: int, comment: str = "") -> str:
+        user = self.user(request)
+        if not message_id:
+            raise UserError(t("feedback_none"))
+        try:
+            fid = self.chats.add_feedback(user.name, message_id, 1 if rating > 0 else -1, comment)
+        except ChatNotFound:
+            raise UserError(t("chat_not_found")) from None
+        self.ctx.audit.record("feedback", user.name, message_id, {"rating": 1 if rating > 0 else -1})
+        return fid
+
+    def comment(self, request, message_id: str | None, comment: str) -> str:
+        """Add a comment to the user's existing rating of ``message_id``."""
+        user = self.user(request)
+        existing = self.chats.feedback_for(user.name, message_id) if message_id else None
+        if existing is None:
+            raise UserError(t("feedback_none"))
+        return self.rate(request, message_id, existing["rating"], comment)
+
+    def feedback_report(self, request, limit: int = 200) -> list[dict]:
+        """All feedback for quality review: administrators only."""
+        self.user(request, "admin")
+        return self.chats.list_feedback(limit=limit)
+
+
+def _pairs(messages: Sequence[dict]) -> list[tuple[str, str]]:
+    pairs, question = [], None
+    for m in messages:
+        if m["role"] == "user":
+            question = m["content"]
+        elif question is not None:
+            pairs.append((question, m["content"]))
+            question = None
+    return pairs
