@@ -254,6 +254,109 @@ from ui.cli_admin import register as _register_admin; _register_admin(cli)  # no
 from ui.cli_policy import register as _register_policy; _register_policy(cli)  # noqa: E402
 
 
+# -- portal and users ------------------------------------------------------
+@cli.command()
+@click.option("--host", default=None, help="Adresse / bind address (default: server.host).")
+@click.option("--port", default=None, type=int, help="Port (default: server.port).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Startet das Web-Portal (Chat mit Quellen; Verwaltung und KI-Kompass je nach Rolle)."""
+    from ui.context import PortalContext
+    from ui.portal import check_auth_mode, serve as run_portal
+
+    app = _app(ctx)
+    try:
+        check_auth_mode(app.settings, host or app.settings.server.host)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    run_portal(PortalContext(app), host, port)
+
+
+@cli.group()
+def users() -> None:
+    """Portal-Benutzer verwalten / manage portal users."""
+
+
+def _user_store(ctx: click.Context):
+    from ui.context import PortalContext
+
+    return PortalContext(_app(ctx))
+
+
+def _read_password(password_stdin: bool, confirm: bool = True) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Passwort", hide_input=True, confirmation_prompt="Passwort wiederholen" if confirm else False)
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["staff", "trainer", "admin"]), default="staff", show_default=True)
+@click.option("--password-stdin", is_flag=True, help="Passwort aus der ersten Zeile von stdin lesen.")
+@click.pass_context
+def users_add(ctx: click.Context, name: str, role: str, password_stdin: bool) -> None:
+    """Benutzer anlegen (Passwort wird abgefragt, nie als Argument)."""
+    pctx = _user_store(ctx)
+    try:
+        pctx.users.add(name, _read_password(password_stdin), role)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    pctx.audit.record("user_add", "cli", name, {"role": role})
+    click.echo(f"angelegt: {name} ({role})")
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def users_list(ctx: click.Context, as_json: bool) -> None:
+    """Alle Benutzer mit Rolle und letzter Anmeldung."""
+    from datetime import datetime
+
+    rows = _user_store(ctx).users.list()
+    if as_json:
+        for r in rows:
+            click.echo(json.dumps(r, ensure_ascii=False))
+        return
+    for r in rows:
+        last = datetime.fromtimestamp(r["last_login"]).strftime("%d.%m.%Y %H:%M") if r["last_login"] else "nie"
+        click.echo(f"{r['name']:24} {r['role']:8} letzte Anmeldung: {last}")
+    click.echo(f"{len(rows)} Benutzer")
+
+
+@users.command("remove")
+@click.argument("name")
+@click.pass_context
+def users_remove(ctx: click.Context, name: str) -> None:
+    """Benutzer löschen."""
+    pctx = _user_store(ctx)
+    try:
+        pctx.users.remove(name)
+    except KeyError:
+        raise click.ClickException(f"Benutzer nicht gefunden / no such user: {name}") from None
+    pctx.audit.record("user_remove", "cli", name)
+    click.echo(f"gelöscht: {name}")
+
+
+@users.command("passwd")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["staff", "trainer", "admin"]), default=None, help="Rolle ebenfalls ändern.")
+@click.option("--password-stdin", is_flag=True, help="Passwort aus der ersten Zeile von stdin lesen.")
+@click.pass_context
+def users_passwd(ctx: click.Context, name: str, role: str | None, password_stdin: bool) -> None:
+    """Passwort (und optional Rolle) eines Benutzers ändern."""
+    pctx = _user_store(ctx)
+    if pctx.users.get(name) is None:
+        raise click.ClickException(f"Benutzer nicht gefunden / no such user: {name}")
+    try:
+        pctx.users.set_password(name, _read_password(password_stdin))
+        if role:
+            pctx.users.set_role(name, role)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    pctx.audit.record("user_passwd", "cli", name, {"role": role} if role else {})
+    click.echo(f"geändert: {name}" + (f" ({role})" if role else ""))
+
+
 def main() -> None:
     cli(obj={})
 

@@ -128,6 +128,15 @@ class ChatHandlers:
             out.append((f"{zone} · {p.label or key} · {p.operator}, {p.location}", key))
         return out
 
+    def model_description(self, key: str | None) -> str:
+        """One Markdown line naming zone, model, operator and location (the dropdown truncates)."""
+        p = self.settings.llm.models.get(key or "")
+        if p is None:
+            return ""
+        zone = t(ZONE_KEYS.get(p.zone, "zone_red"))
+        return t("model_detail", zone=zone, label=escape_md(p.label or key), operator=escape_md(p.operator),
+                 location=escape_md(p.location))
+
     def resolve_model(self, user: User, key: str | None) -> str:
         allowed = [k for _, k in self.model_choices(user)]
         if not allowed:
