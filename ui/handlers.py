@@ -120,13 +120,14 @@ class ChatHandlers:
     # -- models and collections ----------------------------------------------------------
     def model_choices(self, user: User) -> list[tuple[str, str]]:
         """(label, key) of the models the user's role may choose, label with zone and operator."""
-        out = []
-        for key, p in self.settings.llm.models.items():
-            if user.role not in p.roles:
-                continue
-            zone = t(ZONE_KEYS.get(p.zone, "zone_red"))
-            out.append((f"{zone} · {p.label or key} · {p.operator}, {p.location}", key))
-        return out
+        return [(self._model_label(key), key) for key, p in self.settings.llm.models.items() if user.role in p.roles]
+
+    def all_model_choices(self) -> list[tuple[str, str]]:
+        return [(self._model_label(key), key) for key in self.settings.llm.models]
+
+    def _model_label(self, key: str) -> str:
+        p = self.settings.llm.models[key]
+        return f"{t(ZONE_KEYS.get(p.zone, 'zone_red'))} · {p.label or key} · {p.operator}, {p.location}"
 
     def model_description(self, key: str | None) -> str:
         """One Markdown line naming zone, model, operator and location (the dropdown truncates)."""

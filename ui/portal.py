@@ -133,10 +133,13 @@ def build_portal(ctx: PortalContext, handlers: ChatHandlers | None = None) -> gr
                             delete_no = gr.Button("Abbrechen", size="sm")
                         export_file = gr.File(label=t("export_file"), visible=False, interactive=False)
                         gr.Markdown(t("settings_heading"))
-                        model = gr.Dropdown(choices=[], value=None, label=t("model_label"), info=t("model_info"),
-                                            interactive=True)
+                        # all models until the page load narrows them to the user's role: API clients that
+                        # skip /session can still name one (the handler checks the role either way)
+                        model = gr.Dropdown(choices=h.all_model_choices(), value=ctx.app.settings.llm.default,
+                                            label=t("model_label"), info=t("model_info"), interactive=True)
                         model_md = gr.Markdown("", elem_id="kp-model-detail")
-                        collections = gr.CheckboxGroup(choices=[], value=[], label=t("collections_label"),
+                        collections = gr.CheckboxGroup(choices=h.collection_choices(), value=[],
+                                                       label=t("collections_label"),
                                                        info=t("collections_info"))
                     with gr.Column(scale=3, min_width=420):
                         chatbot = gr.Chatbot(

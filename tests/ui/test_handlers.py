@@ -280,3 +280,60 @@ def test_views_are_quick(handlers):
     t0 = time.perf_counter()
     final(ask_all(handlers, "anna", ZONE_Q))
     assert time.perf_counter() - t0 < 5
+
+
+# -- the assembled app in the other auth modes (no server thread: Starlette's TestClient) -------------
+def _app_client(portal_ctx, mode: str, **auth):
+    from fastapi.testclient import TestClient
+
+    from ui.context import PortalContext
+    from ui.portal import create_app
+
+    portal_ctx.app.settings.auth.mode = mode
+    for key, value in auth.items():
+        setattr(portal_ctx.app.settings.auth, key, value)
+    server = create_app(PortalContext(portal_ctx.app), "127.0.0.1", 7999)
+    return server, TestClient(server.app, follow_redirects=False)
+
+
+def test_header_mode_doc_route_trusts_only_the_proxy(portal_ctx, portal_data):
+    server, client = _app_client(portal_ctx, "header", trusted_proxies=["testclient"])
+    doc = next(r.doc_id for r in portal_ctx.app.catalog.documents() if r.source.endswith(portal_data["hostile_name"]))
+    token = server.handlers.signer.sign(doc, "anna")
+    with client:
+        ok = client.get(f"/doc/{doc}/text", params={"t": token}, headers={"X-Remote-User": "anna"})
+        assert ok.status_code == 200 and "&lt;script&gt;" in ok.text
+        assert client.get(f"/doc/{doc}/text", params={"t": token}).status_code == 401
+        assert client.get(f"/doc/{doc}/text", params={"t": token},
+                          headers={"X-Remote-User": "bernd"}).status_code == 403
+    server, client = _app_client(portal_ctx, "header", trusted_proxies=["10.0.0.1"])
+    with client:  # the same header from an untrusted address is no login
+        assert client.get(f"/doc/{doc}/text", params={"t": token},
+                          headers={"X-Remote-User": "anna"}).status_code == 401
+
+
+def test_no_auth_mode_is_loopback_only(portal_ctx):
+    from ui.portal import check_auth_mode
+
+    portal_ctx.app.settings.auth.mode = "none"
+    check_auth_mode(portal_ctx.app.settings, "127.0.0.1")
+    check_auth_mode(portal_ctx.app.settings, "localhost")
+    for host in ("0.0.0.0", "192.168.1.10", "::"):
+        with pytest.raises(RuntimeError, match="127.0.0.1"):
+            check_auth_mode(portal_ctx.app.settings, host)
+    portal_ctx.app.settings.auth.mode = "password"
+    check_auth_mode(portal_ctx.app.settings, "0.0.0.0")
+
+
+def test_login_throttle_and_audit(portal_ctx, portal_data):
+    import asyncio
+
+    from ui.portal import LoginThrottle, make_auth
+
+    auth = make_auth(portal_ctx, LoginThrottle(max_failures=2, window_s=60))
+    assert asyncio.run(auth("anna", portal_data["password"]))
+    assert not asyncio.run(auth("anna", "falsch"))
+    assert not asyncio.run(auth("anna", "falsch"))
+    assert not asyncio.run(auth("anna", portal_data["password"]))  # locked for a while
+    actions = [e["action"] for e in portal_ctx.audit.entries(actor="anna")]
+    assert actions.count("login") == 1 and actions.count("login_failed") == 2 and "login_blocked" in actions
