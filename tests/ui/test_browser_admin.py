@@ -1,0 +1,309 @@
+"""The admin area in a real browser (Debian's chromium via Playwright for Python).
+
+An admin uploads a PDF and a PPTX (generated here), sees them indexed, asks about them
+in the chat and gets them cited, deletes one and it is no longer cited. A staff user's
+direct API calls to the admin endpoints are refused. The server is the real portal
+(ui.portal.create_app) with password login, the real e5 model and Chroma, and the
+extractive answer model, on 127.0.0.1. Never `playwright install`: the system chromium.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+TIMEOUT = 60_000
+PASSWORD = "Admin-Test-2025!"
+USERS = {"adam": "admin", "anna": "staff"}
+REPO = Path(__file__).resolve().parents[2]
+
+PDF_TITLE = "Brunnenordnung Kempenrath"
+PDF_TEXT = ("Die Genehmigung für einen Gartenbrunnen kostet in Kempenrath eine Verwaltungsgebühr von 85 Euro. "
+            "Der Antrag auf Brunnengenehmigung wird beim Umweltamt gestellt und innerhalb von vier Wochen beschieden.")
+PPTX_TITLE = "Radschnellweg Nordpark"
+PPTX_TEXT = ("Der Radschnellweg Nordpark wird im Mai 2027 eröffnet. "
+             "Die Trasse des Radschnellwegs ist 7,4 Kilometer lang und verbindet Bahnhof und Gewerbegebiet.")
+Q_PDF = "Was kostet die Genehmigung für einen Gartenbrunnen?"
+Q_PPTX = "Wann wird der Radschnellweg Nordpark eröffnet?"
+
+
+def make_pdf(path: Path) -> Path:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_title(PDF_TITLE)
+    pdf.add_page()
+    pdf.set_font("helvetica", "B", 16)
+    pdf.cell(0, 10, PDF_TITLE, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("helvetica", size=12)
+    pdf.multi_cell(0, 8, PDF_TEXT.replace("€", "Euro"))
+    pdf.output(str(path))
+    return path
+
+
+def make_pptx(path: Path) -> Path:
+    from pptx import Presentation
+
+    prs = Presentation()
+    prs.core_properties.title = PPTX_TITLE
+    s = prs.slides.add_slide(prs.slide_layouts[1])
+    s.shapes.title.text = PPTX_TITLE
+    s.placeholders[1].text_frame.text = PPTX_TEXT
+    prs.save(path)
+    return path
+
+
+@dataclass
+class AdminPortal:
+    url: str
+    ctx: object
+    server: object  # ui.portal.PortalServer
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def admin_portal(tmp_path_factory, e5_dir, real_embedder):
+    """The real portal with the admin tab; a few demo documents so the chat has a corpus."""
+    import uvicorn
+
+    from assistant.settings import load_settings
+    from assistant.wiring import App
+    from ui.context import PortalContext
+    from ui.portal import create_app
+
+    root = tmp_path_factory.mktemp("admin-portal")
+    home = root / "data"
+    (home / "models").mkdir(parents=True)
+    (home / "models" / "multilingual-e5-small").symlink_to(e5_dir)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        for key in [k for k in os.environ if k.startswith("KIPORTAL_") and k != "KIPORTAL_TEST_CACHE"]:
+            mp.delenv(key)
+        settings = load_settings(
+            home, embedding={"mode": "e5"}, vector={"mode": "chroma"}, auth={"mode": "password", "secret": "s" * 40},
+            llm={"default": "extraktiv", "models": {"extraktiv": {"mode": "extractive", "label": "Nur Textstellen"}}})
+    app = App(settings)
+    app.kb._embedder = real_embedder
+    demo_files = REPO / "corpus" / "demo" / "files"
+    app.ingestor.ingest([demo_files / "merkblatt-datenschutz-ki.txt", demo_files / "faq-ki-portal.html"],
+                        collection="demo")
+    ctx = PortalContext(app)
+    for name, role in USERS.items():
+        ctx.users.add(name, PASSWORD, role)
+    port = _free_port()
+    server = create_app(ctx, "127.0.0.1", port)
+    uv = uvicorn.Server(uvicorn.Config(server.app, host="127.0.0.1", port=port, log_level="warning",
+                                       proxy_headers=False, lifespan="on", timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=uv.run, name="kiportal-admin-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not uv.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("portal server did not start")
+        time.sleep(0.05)
+    yield AdminPortal(f"http://127.0.0.1:{port}/", ctx, server)
+    uv.should_exit = True
+    thread.join(timeout=15)
+    admin = app.__dict__.get("_kiportal_admin")
+    if admin is not None:
+        admin.jobs.shutdown(wait=False)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium not installed (apt-get install -y chromium chromium-driver)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def login(browser, portal, user: str):
+    context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(portal.url)
+    page.locator("input[type=text], input[name=username]").first.fill(user)
+    page.locator("input[type=password]").first.fill(PASSWORD)
+    page.keyboard.press("Enter")
+    page.get_by_role("tab", name="Chat").wait_for()
+    return page
+
+
+def shot(page, name: str) -> None:
+    folder = os.environ.get("ADMIN_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name, exact=True).click()
+
+
+def wait_value(locator, text: str, timeout: float = TIMEOUT / 1000) -> str:
+    """Wait until a textbox's value contains ``text``."""
+    deadline = time.monotonic() + timeout
+    value = ""
+    while time.monotonic() < deadline:
+        value = locator.input_value()
+        if text in value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} not in {value!r}")
+
+
+def ask(page, portal, question: str) -> tuple[dict, str]:
+    """Ask in a fresh chat; returns the stored answer and the text of its bubble (with sources)."""
+    import re
+
+    open_tab(page, "Chat")
+    page.get_by_role("button", name=re.compile("Neuer Chat")).click()
+    page.wait_for_function("() => !document.querySelector('#kp-chat .bot')")
+    store = portal.server.handlers.chats
+    before = len(store.list_chats("adam"))
+    page.locator("#kp-question textarea").fill(question)
+    page.locator("#kp-send").click()
+    deadline = time.monotonic() + TIMEOUT / 1000
+    while time.monotonic() < deadline:
+        chats = store.list_chats("adam")
+        if len(chats) > before and chats[0]["messages"] >= 2:
+            answer = store.get_chat("adam", chats[0]["id"])["messages"][-1]
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("answer was not stored")
+    bubble = page.locator("#kp-chat .bot").last
+    n = len(answer["citations"])
+    if n:
+        page.wait_for_function(f"() => document.querySelectorAll('#kp-chat .kp-src-link').length >= {n}")
+    page.wait_for_timeout(300)
+    return answer, bubble.inner_text()
+
+
+def test_admin_uploads_asks_deletes(browser, admin_portal, tmp_path):
+    files = tmp_path / "upload"
+    files.mkdir()
+    pdf = make_pdf(files / "Brunnenordnung 2025.pdf")
+    pptx = make_pptx(files / "Radschnellweg Nordpark.pptx")
+
+    page = login(browser, admin_portal, "adam")
+    open_tab(page, "Verwaltung")
+
+    # a collection for the uploads
+    open_tab(page, "Sammlungen")
+    page.locator("#admin-new-collection textarea, #admin-new-collection input").first.fill("Bauamt")
+    page.locator("#admin-create-collection").click()
+    wait_value(page.locator("#admin-coll-msg textarea, #admin-coll-msg input").first, "angelegt")
+
+    # upload both files at once
+    open_tab(page, "Hochladen")
+    dropdown = page.locator("#admin-upload-collection input").first
+    dropdown.click()
+    page.get_by_role("option", name="Bauamt", exact=True).click()
+    page.locator("#admin-upload-files input[type=file]").set_input_files([str(pdf), str(pptx)])
+    page.locator('#admin-upload-files td.filename[aria-label="Radschnellweg Nordpark.pptx"]').wait_for()
+    page.locator("#admin-upload-btn").click()
+    msg = wait_value(page.locator("#admin-upload-msg textarea").first, "übernommen", timeout=120)
+    assert "2 Datei(en) übernommen" in msg, msg
+    shot(page, "admin-upload")
+
+    # both are listed as indexed
+    open_tab(page, "Dokumente")
+    table = page.locator("#admin-doc-table")
+    table.get_by_text("Radschnellweg Nordpark.pptx").wait_for()
+    text = table.inner_text()
+    assert "Brunnenordnung 2025.pdf" in text and text.count("indexiert") >= 2
+    shot(page, "admin-documents")
+
+    # asked in the chat, both are cited
+    answer, shown = ask(page, admin_portal, Q_PPTX)
+    assert PPTX_TITLE in {c["title"] for c in answer["citations"]}, answer
+    assert PPTX_TITLE in shown and "2027" in shown, shown
+    shot(page, "admin-chat-cited")
+    answer, shown = ask(page, admin_portal, Q_PDF)
+    assert PDF_TITLE in {c["title"] for c in answer["citations"]}, answer
+    assert PDF_TITLE in shown and "85" in shown, shown
+
+    # delete the presentation: select its row, confirm, delete
+    open_tab(page, "Verwaltung")
+    open_tab(page, "Dokumente")
+    page.locator("#admin-doc-search textarea, #admin-doc-search input").first.fill("Radschnellweg")
+    page.locator("#admin-doc-refresh").click()
+    table.get_by_text("Radschnellweg Nordpark.pptx", exact=True).filter(visible=True).first.click()
+    doc_id_box = page.locator("#admin-doc-id textarea, #admin-doc-id input").first
+    deadline = time.monotonic() + 30
+    while not doc_id_box.input_value() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    doc_id = doc_id_box.input_value()
+    rec = admin_portal.ctx.app.catalog.get(doc_id)
+    assert rec is not None and rec.original_name == "Radschnellweg Nordpark.pptx"
+    page.locator("#admin-confirm-delete input").check()
+    page.locator("#admin-delete").click()
+    wait_value(page.locator("#admin-doc-msg textarea").first, "Gelöscht")
+    assert admin_portal.ctx.app.catalog.get(doc_id) is None
+    assert not Path(rec.path).exists()
+    shot(page, "admin-deleted")
+
+    # no longer cited; the other one still is
+    answer, shown = ask(page, admin_portal, Q_PPTX)
+    assert doc_id not in {c["doc_id"] for c in answer["citations"]} and PPTX_TITLE not in shown, shown
+    shot(page, "admin-chat-after-delete")
+    answer, shown = ask(page, admin_portal, Q_PDF)
+    assert PDF_TITLE in shown, shown
+
+    # the trail
+    actions = [e["action"] for e in admin_portal.ctx.audit.entries(actor="adam")]
+    assert {"collection.create", "upload", "delete"} <= set(actions)
+    page.context.close()
+
+
+def test_staff_sees_no_admin_tab_and_its_api_calls_are_refused(browser, admin_portal):
+    from gradio_client import Client
+
+    page = login(browser, admin_portal, "anna")
+    time.sleep(1.0)  # the role-dependent tabs are set on load
+    assert page.get_by_role("tab", name="Verwaltung", exact=True).count() == 0 or \
+        not page.get_by_role("tab", name="Verwaltung", exact=True).is_visible()
+    page.context.close()
+
+    before = [c["name"] for c in admin_portal.ctx.app.catalog.collections()]
+    docs_before = [r.doc_id for r in admin_portal.ctx.app.catalog.documents()]
+    staff = Client(admin_portal.url, auth=("anna", PASSWORD), verbose=False)
+    victim = docs_before[0]
+    for api_name, args in (
+        ("/admin_documents", ("", "(alle)", "(alle)")),
+        ("/admin_delete_document", (victim, True)),
+        ("/admin_create_collection", ("Hacker", "oeffentlich")),
+        ("/admin_reindex", ("Alles", None, "")),
+        ("/admin_sync", ("/etc", "")),
+        ("/admin_repair", ()),
+        ("/admin_audit", ("(alle)", "", None, None, "")),
+        ("/admin_audit_export", ("(alle)", "", None, None, "")),
+        ("/admin_dashboard", (30,)),
+    ):
+        with pytest.raises(Exception, match="Keine Berechtigung"):
+            staff.predict(*args, api_name=api_name)
+    assert [c["name"] for c in admin_portal.ctx.app.catalog.collections()] == before
+    assert [r.doc_id for r in admin_portal.ctx.app.catalog.documents()] == docs_before
+    # the load-time endpoints answer staff with nothing instead of an error
+    empty = staff.predict(api_name="/admin_documents_on_load")
+    assert not empty.get("data") if isinstance(empty, dict) else True
