@@ -269,6 +269,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
         check_auth_mode(app.settings, host or app.settings.server.host)
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from None
+    s = app.settings
+    click.echo(f"KI-Portal: http://{host or s.server.host}:{port or s.server.port}/ "
+               f"(Anmeldung: {s.auth.mode}) – beenden mit Strg+C", err=True)
     run_portal(PortalContext(app), host, port)
 
 
