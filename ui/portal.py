@@ -37,7 +37,11 @@ from ui.texts import t  # noqa: E402
 log = logging.getLogger(__name__)
 
 # Tabs built by other modules; the portal runs without them if they are not installed.
-EXTRA_TABS = (("ui.admin_tab", "tab_admin", "admin", "admin"), ("ui.trainer_tab", "tab_trainer", "trainer", "trainer"))
+EXTRA_TABS = (
+    ("ui.presentation", "tab_training", "training", "staff"),
+    ("ui.admin_tab", "tab_admin", "admin", "admin"),
+    ("ui.trainer_tab", "tab_trainer", "trainer", "trainer"),
+)
 
 FONT_STACK = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
 MONO_STACK = ["ui-monospace", "SFMono-Regular", "Consolas", "Liberation Mono", "monospace"]

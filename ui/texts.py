@@ -23,6 +23,7 @@ DE: dict[str, str] = {
     "tab_chat": "Chat",
     "tab_admin": "Verwaltung",
     "tab_trainer": "KI-Kompass",
+    "tab_training": "Schulung",
     # sidebar
     "new_chat": "➕ Neuer Chat",
     "history_label": "Meine Chats",
