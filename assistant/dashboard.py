@@ -270,8 +270,7 @@ def _date_axis(ax, days: list[dt.date]) -> None:
 
 def _empty(ax, text: str = "noch keine Daten") -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.set_axis_off()
 
 
 def plot_questions(u: Usage):

@@ -22,7 +22,6 @@ import socket
 import threading
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -85,12 +84,12 @@ def conflicts(a: str, b: str) -> bool:
 
 
 class JobRunner:
-    """Runs registered job kinds on a small thread pool, one job per collection at a time."""
+    """Runs registered job kinds on at most ``workers`` threads, one job per collection at a time."""
 
     def __init__(self, db: AppDB, *, workers: int = 2, progress_interval: float = 0.3) -> None:
         self.db = db
         self.handlers: dict[str, Handler] = {}
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kiportal-job")
+        self._workers = workers
         self._lock = threading.RLock()
         self._running: dict[str, str] = {}  # job id -> collection (this process)
         self._last_write: dict[str, float] = {}
@@ -121,9 +120,15 @@ class JobRunner:
             log.warning("%d interrupted job(s) marked as failed", n)
         return n
 
-    def shutdown(self, wait: bool = True) -> None:
+    def shutdown(self, wait: bool = True, timeout: float = 30.0) -> None:
+        """Stop starting jobs; with ``wait``, give running ones ``timeout`` seconds to finish.
+
+        Job threads are daemons on purpose: Ctrl+C on the portal must not hang behind an
+        hour-long re-index. A job cut off that way is marked failed at the next start,
+        and ingestion is crash-safe by design."""
         self._stop.set()
-        self._pool.shutdown(wait=wait, cancel_futures=False)
+        if wait:
+            self.wait_idle(timeout)
 
     def every(self, seconds: float, fn: Callable[[], Any], name: str, *, run_now: bool = False) -> None:
         """Call ``fn`` every ``seconds`` in a daemon thread (e.g. the daily audit purge)."""
@@ -171,6 +176,9 @@ class JobRunner:
             blocked: list[str] = list(self._running.values())
             for job in queued:
                 coll = job["collection"]
+                if len(self._running) >= self._workers:
+                    self._set(job["id"], message="wartet auf einen freien Platz")
+                    continue
                 blocker = next((b for b in blocked if conflicts(b, coll)), None)
                 if blocker is not None:
                     self._set(job["id"], message=f"wartet auf einen laufenden Auftrag ({_coll_label(blocker)})")
@@ -181,7 +189,8 @@ class JobRunner:
                 self.db.execute("UPDATE jobs SET status='running', started_at=:t, message=:m WHERE id=:i",
                                 {"t": now(), "m": "läuft", "i": job["id"]})
                 ctx = JobContext(job["id"], job["kind"], coll, json.loads(job["params"] or "{}"), job["actor"], self)
-                self._pool.submit(self._run, ctx)
+                threading.Thread(target=self._run, args=(ctx,), name=f"kiportal-job-{ctx.kind}",
+                                 daemon=True).start()
 
     def _run(self, ctx: JobContext) -> None:
         status, message, result = "failed", "", {}

@@ -408,7 +408,8 @@ def build(ctx: PortalContext) -> None:
                 doc_refresh = gr.Button("Aktualisieren", scale=0, elem_id="admin-doc-refresh")
             doc_table = gr.Dataframe(
                 headers=DOC_HEADERS, datatype=["str"] * 10 + ["markdown"], interactive=False, wrap=True,
-                max_height=420, elem_id="admin-doc-table", label="Dokumente")
+                max_height=420, elem_id="admin-doc-table", label="Dokumente",
+                column_widths=["20%", "16%", "6%", "6%", "8%", "9%", "9%", "8%", "8%", "10%", "7%"])
             with gr.Row():
                 doc_id = gr.Textbox(label="Ausgewähltes Dokument (ID)", elem_id="admin-doc-id", scale=2)
                 move_target = gr.Dropdown(label="Verschieben nach", choices=[], scale=1)
@@ -499,7 +500,7 @@ def build(ctx: PortalContext) -> None:
                 btn_dash = gr.Button("Aktualisieren", scale=0)
             dash_md = gr.Markdown()
             with gr.Row():
-                plot_q = gr.Plot(label="Fragen pro Tag")
+                plot_q = gr.Plot(label="Fragen pro Tag", elem_id="admin-plot-questions")
                 plot_lat = gr.Plot(label="Antwortzeit")
             with gr.Row():
                 plot_fb = gr.Plot(label="Bewertungen")

@@ -164,3 +164,19 @@ def test_periodic_task(runner):
     runner.every(0.05, lambda: calls.append(1), "tick", run_now=True)
     runner.every(0.05, lambda: 1 / 0, "broken")  # must not kill anything
     assert _until(lambda: len(calls) >= 3)
+
+
+def test_worker_limit_queues_other_collections_too(db):
+    r = JobRunner(db, workers=1)
+    r.start()
+    gates, started = _blocking(r)
+    a = r.submit("block", {"name": "a"}, collection="A")
+    b = r.submit("block", {"name": "b"}, collection="B")
+    assert _until(lambda: started == ["a"])
+    time.sleep(0.1)
+    assert r.get(b)["status"] == "queued" and "freien Platz" in r.get(b)["message"]
+    gates.setdefault("a", threading.Event()).set()
+    assert _until(lambda: started == ["a", "b"])
+    gates.setdefault("b", threading.Event()).set()
+    assert r.wait(b, 5)["status"] == "done" and r.get(a)["status"] == "done"
+    r.shutdown()

@@ -9,6 +9,7 @@ extractive answer model, on 127.0.0.1. Never `playwright install`: the system ch
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
@@ -307,3 +308,38 @@ def test_staff_sees_no_admin_tab_and_its_api_calls_are_refused(browser, admin_po
     # the load-time endpoints answer staff with nothing instead of an error
     empty = staff.predict(api_name="/admin_documents_on_load")
     assert not empty.get("data") if isinstance(empty, dict) else True
+
+
+def test_admin_jobs_health_audit_and_usage_pages(browser, admin_portal):
+    page = login(browser, admin_portal, "adam")
+    open_tab(page, "Verwaltung")
+
+    # a full re-index as a background job; the job table polls itself
+    open_tab(page, "Aufträge")
+    page.get_by_label("Alles", exact=True).check()
+    page.locator("#admin-reindex-btn").click()
+    wait_value(page.locator("#admin-job-msg textarea, #admin-job-msg input").first, "angelegt")
+    jobs = page.locator("#admin-job-table")
+    deadline = time.monotonic() + TIMEOUT / 1000
+    while "Neu indexieren\nalle\nfertig" not in jobs.inner_text():  # newest row first: our job, done
+        assert time.monotonic() < deadline, jobs.inner_text()
+        time.sleep(0.3)
+    shot(page, "admin-jobs")
+
+    open_tab(page, "Index-Zustand")
+    page.get_by_text("stimmen überein").wait_for()
+    assert "Uploads" in page.inner_text("body")
+    shot(page, "admin-health")
+
+    open_tab(page, "Protokoll")
+    page.get_by_role("button", name="Anzeigen").click()
+    page.get_by_text("reindex", exact=True).filter(visible=True).first.wait_for()
+    page.get_by_role("button", name="Als CSV exportieren").click()
+    page.get_by_text(re.compile(r"protokoll-.*\.csv")).first.wait_for()
+    shot(page, "admin-audit")
+
+    open_tab(page, "Nutzung")
+    page.get_by_text("Fragen in 30 Tagen").wait_for()
+    page.locator("#admin-plot-questions img").first.wait_for()
+    shot(page, "admin-usage")
+    page.context.close()
