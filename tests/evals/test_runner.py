@@ -263,7 +263,8 @@ def test_cli_eval_json(monkeypatch, tmp_path, docs, dataset):
     data = json.loads(result.output.strip().splitlines()[-1])
     assert data["retrieval"]["modes"]["hybrid"]["hit@1"] is not None
     assert len(list(out.glob("eval-tiny-*.md"))) == 1
-    human = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), "eval", str(dataset), "--corpus", str(docs),
+    # a fresh data dir: in-memory vectors do not outlive the first invocation, the catalog would
+    human = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data2"), "eval", str(dataset), "--corpus", str(docs),
                                      "--no-answers"], obj={})
     assert human.exit_code == 0, human.output
     assert "hybrid" in human.output and "Retrieval (3 beantwortbare von 4 Fragen" in human.output
