@@ -52,6 +52,18 @@ class AdminUI:
 
     def __init__(self, ctx: PortalContext) -> None:
         self.ctx = ctx
+        self._signer = None
+
+    def _doc_url(self, rec, user: str) -> str:
+        """The portal's document view needs a link signed for the viewing user (same secret
+        as the chat's source links), so the admin's "öffnen" behaves like a cited source."""
+        try:
+            from ui.docview import LinkSigner, doc_link, load_secret
+        except ImportError:  # portal without the document view
+            return f"doc/{rec.doc_id}"
+        if self._signer is None:
+            self._signer = LinkSigner(load_secret(self.ctx.app.settings))
+        return doc_link(self._signer, rec, user)
 
     @property
     def admin(self) -> Admin:
@@ -86,34 +98,39 @@ class AdminUI:
     # -- documents ---------------------------------------------------------------------
     def documents(self, text: str = "", collection: str | None = None, status: str | None = None,
                   request: gr.Request = None) -> pd.DataFrame:
-        self._user(request)
-        return self._documents_df(text, collection, status)
+        return self._documents_df(self._user(request), text, collection, status)
 
-    def _documents_df(self, text: str = "", collection: str | None = None, status: str | None = None) -> pd.DataFrame:
+    def _documents_df(self, user: str, text: str = "", collection: str | None = None,
+                      status: str | None = None) -> pd.DataFrame:
         coll = None if collection in (None, "", ALL_LABEL) else collection
         st = None if status in (None, "", ALL_LABEL) else status
-        rows = [[r["title"], r["file"], r["format"], r["pages"] if r["pages"] is not None else "", r["chunks"],
-                 r["collection"], STATUS_LABELS.get(r["status"], r["status"]), r["error"],
-                 fmt_time(r["indexed_at"]), r["doc_id"], f"[öffnen]({r['link']})"]
-                for r in self.admin.documents(text or "", coll, st)]
+        rows = []
+        for r in self.admin.documents(text or "", coll, st):
+            link = ""
+            if r["status"] == "indexed":
+                rec = self.ctx.app.catalog.get(r["doc_id"])
+                link = f"[öffnen]({self._doc_url(rec, user)})" if rec else ""
+            rows.append([r["title"], r["file"], r["format"], r["pages"] if r["pages"] is not None else "", r["chunks"],
+                         r["collection"], STATUS_LABELS.get(r["status"], r["status"]), r["error"],
+                         fmt_time(r["indexed_at"]), r["doc_id"], link])
         return pd.DataFrame(rows, columns=DOC_HEADERS)
 
     def documents_on_load(self, request: gr.Request = None) -> pd.DataFrame:
-        if not self._is_admin(request):
+        user = resolve_user(request, self.ctx.app.settings, self.ctx.users)
+        if user is None or not user.has("admin"):
             return pd.DataFrame([], columns=DOC_HEADERS)
-        return self._documents_df()
+        return self._documents_df(user.name)
 
     def select_document(self, evt: gr.SelectData, request: gr.Request = None) -> tuple[str, str]:
-        self._user(request)
+        user = self._user(request)
         row = evt.row_value or []
         doc_id = str(row[DOC_HEADERS.index("ID")]) if len(row) > DOC_HEADERS.index("ID") else ""
-        return doc_id, self._doc_details(doc_id)
+        return doc_id, self._doc_details(doc_id, user)
 
     def document_details(self, doc_id: str, request: gr.Request = None) -> str:
-        self._user(request)
-        return self._doc_details(doc_id)
+        return self._doc_details(doc_id, self._user(request))
 
-    def _doc_details(self, doc_id: str) -> str:
+    def _doc_details(self, doc_id: str, user: str) -> str:
         doc_id = (doc_id or "").strip()
         if not doc_id:
             return "Kein Dokument ausgewählt."
@@ -121,7 +138,10 @@ class AdminUI:
         if rec is None:
             return "Dokument nicht gefunden."
         name = _md_escape(rec.original_name or Path(rec.source).name)
-        lines = [f"**{_md_escape(rec.title or name)}** — [Dokument öffnen](/doc/{rec.doc_id})",
+        head = f"**{_md_escape(rec.title or name)}**"
+        if rec.status == "indexed":
+            head += f" — [Dokument öffnen]({self._doc_url(rec, user)})"
+        lines = [head,
                  f"Datei: {name} · Format: {rec.format or '–'} · Seiten: {rec.pages or '–'} · "
                  f"Abschnitte: {rec.chunk_count} · Sammlung: {_md_escape(rec.collection)} · "
                  f"Status: {STATUS_LABELS.get(rec.status, rec.status)} · indexiert: {fmt_time(rec.indexed_at) or '–'}"]
@@ -145,7 +165,7 @@ class AdminUI:
             return str(exc), gr.skip(), False
         msg = f"Gelöscht: {rec.original_name or rec.source} ({out['chunks']} Abschnitte aus allen Indizes entfernt"
         msg += ", Datei gelöscht)." if out["file_deleted"] else ")."
-        return msg, self._documents_df(), False
+        return msg, self._documents_df(user), False
 
     def reindex_document(self, doc_id: str, request: gr.Request = None) -> str:
         user = self._user(request)
@@ -163,7 +183,7 @@ class AdminUI:
             self.admin.move_document(doc_id.strip(), target, user)
         except AdminError as exc:
             return str(exc), gr.skip()
-        return f"Verschoben nach „{target}“.", self._documents_df()
+        return f"Verschoben nach „{target}“.", self._documents_df(user)
 
     # -- uploads -----------------------------------------------------------------------
     def upload(self, files, collection: str | None, request: gr.Request = None,
@@ -178,7 +198,7 @@ class AdminUI:
             job, rejected = self.admin.submit_upload([(p, Path(p).name) for p in paths], collection, user)
         except AdminError as exc:
             return str(exc), gr.skip(), None
-        return self._wait_upload(job, rejected, progress), self._documents_df(), None
+        return self._wait_upload(job, rejected, progress), self._documents_df(user), None
 
     def replace_document(self, doc_id: str, file, request: gr.Request = None,
                          progress: gr.Progress = gr.Progress()):
@@ -193,7 +213,7 @@ class AdminUI:
                                                      replace_doc_id=doc_id.strip())
         except AdminError as exc:
             return str(exc), gr.skip(), None
-        return self._wait_upload(job, rejected, progress), self._documents_df(), None
+        return self._wait_upload(job, rejected, progress), self._documents_df(user), None
 
     def _wait_upload(self, job_id: str | None, rejected: list[dict], progress) -> str:
         """Follow the upload job with the progress bar; the job itself does not depend on this
@@ -409,7 +429,7 @@ def build(ctx: PortalContext) -> None:
             doc_table = gr.Dataframe(
                 headers=DOC_HEADERS, datatype=["str"] * 10 + ["markdown"], interactive=False, wrap=True,
                 max_height=420, elem_id="admin-doc-table", label="Dokumente",
-                column_widths=["20%", "16%", "6%", "6%", "8%", "9%", "9%", "8%", "8%", "10%", "7%"])
+                column_widths=["18%", "15%", "5%", "5%", "7%", "8%", "8%", "10%", "9%", "9%", "6%"])
             with gr.Row():
                 doc_id = gr.Textbox(label="Ausgewähltes Dokument (ID)", elem_id="admin-doc-id", scale=2)
                 move_target = gr.Dropdown(label="Verschieben nach", choices=[], scale=1)

@@ -6,6 +6,7 @@ way the server does — with a ``gr.Request`` — and, once, over HTTP with grad
 from __future__ import annotations
 
 import inspect
+import re
 import socket
 from pathlib import Path
 
@@ -113,7 +114,7 @@ def test_admin_gets_data_and_actions_are_audited(ctx, demo, tmp_path):
     msg, docs, cleared = h.upload([str(f)], "Bauamt", adam, progress=lambda *a, **k: None)
     assert "1 Datei(en) übernommen" in msg and list(docs["Datei"]) == ["hund.txt"] and cleared is None
     doc_id = docs["ID"][0]
-    assert docs["Öffnen"][0] == f"[öffnen](/doc/{doc_id})"
+    assert re.fullmatch(rf"\[öffnen\]\(doc/{doc_id}/text\?t=\d+\.[\w-]+\)", docs["Öffnen"][0]), docs["Öffnen"][0]
     assert "Dokument öffnen" in h.document_details(doc_id, adam)
     assert not h.documents_on_load(adam).empty and h.documents_on_load(_req("erika")).empty
     report, colls, disk = h.health(adam)

@@ -233,6 +233,14 @@ def test_admin_uploads_asks_deletes(browser, admin_portal, tmp_path):
     table.get_by_text("Radschnellweg Nordpark.pptx").wait_for()
     text = table.inner_text()
     assert "Brunnenordnung 2025.pdf" in text and text.count("indexiert") >= 2
+    # "öffnen" is a link signed for the admin: the portal's document view serves the PDF
+    pdf_id = next(r.doc_id for r in admin_portal.ctx.app.catalog.documents()
+                  if r.original_name == "Brunnenordnung 2025.pdf")
+    link = table.locator(f'a[href*="doc/{pdf_id}"]').filter(visible=True).first
+    assert link.inner_text().strip() == "öffnen"
+    href = link.get_attribute("href")
+    resp = page.request.get(admin_portal.url + href.lstrip("/"))
+    assert resp.status == 200 and resp.headers["content-type"] == "application/pdf", (href, resp.status)
     shot(page, "admin-documents")
 
     # asked in the chat, both are cited
@@ -322,7 +330,7 @@ def test_admin_jobs_health_audit_and_usage_pages(browser, admin_portal):
     jobs = page.locator("#admin-job-table")
     deadline = time.monotonic() + TIMEOUT / 1000
     while "Neu indexieren\nalle\nfertig" not in jobs.inner_text():  # newest row first: our job, done
-        assert time.monotonic() < deadline, jobs.inner_text()
+        assert time.monotonic() < deadline, (jobs.inner_text(), admin_portal.ctx.app._kiportal_admin.jobs.list(limit=3))
         time.sleep(0.3)
     shot(page, "admin-jobs")
 
