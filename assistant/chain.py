@@ -17,7 +17,9 @@ from typing import Any, Callable, Iterator, Sequence
 
 from langchain_core.output_parsers import StrOutputParser
 
-from assistant.citations import REFUSAL, attribute, is_refusal, parse_citations, strip_invalid_citations
+from assistant.citations import (
+    REFUSAL, attribute, is_refusal, numbers, parse_citations, strip_invalid_citations, strip_refusal_tail,
+)
 from assistant.evidence import Evidence, content_stems, coverage, select_evidence
 from assistant.prompting import NO_DOCS_PROMPT, REWRITE_PROMPT, answer_messages, history_text, render
 from assistant.retrieval import HybridRetriever
@@ -258,6 +260,16 @@ class Assistant:
             yield {"type": "done", "result": res}
             return
 
+        # near misses ("… im Jahr 2019?") name a number that no passage contains: no model can answer them
+        missing = sorted(numbers(standalone) - numbers(" ".join(ev.text for ev in evidence)))
+        if missing:
+            res.refused = True
+            res.answer = self._refusal_with_passages(evidence)
+            res.notices.append(f"Die Angabe {', '.join(missing)} aus der Frage steht in keiner gefundenen Textstelle.")
+            res.timings["total_ms"] = _ms(t_start)
+            yield {"type": "done", "result": res}
+            return
+
         # 5. generation (or extractive)
         if llm is None:
             res.answer, res.refused = self._extractive(evidence, q_stems)
@@ -363,36 +375,44 @@ class Assistant:
 
     def _finish(self, res: AnswerResult, raw: str, evidence: Sequence[Evidence], q_stems, confident: bool,
                 best_cov: float) -> None:
+        """Check the model's answer: valid citations, no refusal, numbers that stand in the sources."""
         valid = {ev.n for ev in evidence}
-        cited = [n for n in parse_citations(raw) if n in valid]
         answer = strip_invalid_citations(raw, valid)
-        if is_refusal(answer) and not cited:
-            if confident:
-                res.answer, res.refused = self._extractive(evidence, q_stems)
-                if not res.refused:
-                    res.notices.append("Das Modell fand keine Antwort; hier die passendste Textstelle.")
-                return
-            res.refused = True
-            res.answer = self._refusal_with_passages(evidence)
+        answer = strip_refusal_tail(answer)  # "Die Frist ist … [1]. Dazu finde ich … keine Informationen."
+        cited = [n for n in parse_citations(answer) if n in valid]
+        substantive = len(re.sub(r"\[[\d,; ]+\]", " ", answer).split()) >= 3
+        if not substantive or (is_refusal(answer) and not cited):
+            self._no_model_answer(res, evidence, q_stems, confident,
+                                  "Das Modell fand keine Antwort; hier die passendste Textstelle.")
             return
         if not cited:
             n, share = attribute(answer, [ev.text for ev in evidence], content_stems)
-            if n is not None and share >= 0.5:
-                answer = f"{answer} [{n}]"
-                cited = [n]
-            elif confident:
-                res.answer, res.refused = self._extractive(evidence, q_stems)
+            if n is None or share < 0.5:
+                self._no_model_answer(res, evidence, q_stems, confident,
+                                      "Die Antwort des Modells war nicht durch Quellen belegt und wurde verworfen.")
                 return
-            else:
-                res.refused = True
-                res.answer = self._refusal_with_passages(evidence)
-                res.notices.append("Die Antwort des Modells war nicht durch Quellen belegt und wurde verworfen.")
-                return
+            answer = f"{answer} [{n}]"
+            cited = [n]
+        grounding = " ".join(ev.text for ev in evidence if ev.n in cited) + " " + res.standalone_question + " " + res.question
+        invented = sorted(numbers(answer) - numbers(grounding))
+        if invented:
+            self._no_model_answer(res, evidence, q_stems, confident,
+                                  f"Die Antwort des Modells enthielt Zahlen, die in den Quellen nicht stehen ({', '.join(invented)}), "
+                                  "und wurde verworfen.")
+            return
         res.answer = answer
         res.refused = False
-        # keep only cited sources first, then the rest as "weitere Quellen"
-        order = {n: i for i, n in enumerate(cited)}
+        order = {n: i for i, n in enumerate(cited)}  # cited sources first
         res.citations.sort(key=lambda c: (order.get(c.n, 99), c.n))
+
+    def _no_model_answer(self, res: AnswerResult, evidence: Sequence[Evidence], q_stems, confident: bool,
+                         notice: str) -> None:
+        """The model gave nothing usable: answer from the evidence when retrieval is confident, else refuse."""
+        if confident:
+            res.answer, res.refused = self._extractive(evidence, q_stems)
+        else:
+            res.answer, res.refused = self._refusal_with_passages(evidence), True
+        res.notices.append(notice)
 
     def _no_documents(self, question: str, llm, res: AnswerResult, t_start: float) -> Iterator[dict]:
         """Comparison for trainers: the same model without documents (shows invented answers)."""

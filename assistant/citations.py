@@ -54,3 +54,25 @@ def attribute(answer: str, sources: Sequence[str], stems) -> tuple[int | None, f
         if share > best_share:
             best, best_share = n, share
     return best, best_share
+
+
+_NUMBER = re.compile(r"(?<![\w.,])\d{1,3}(?:[.\u202f ]\d{3})+(?:,\d+)?(?![\w])|(?<![\w.,])\d{2,}(?:,\d+)?(?![\w])")
+
+
+def numbers(text: str) -> set[str]:
+    """Numbers of two or more digits, normalised ("6.710" and "6710" are the same; "2,5" kept)."""
+    out = set()
+    for m in _NUMBER.finditer(text):
+        value = re.sub(r"[.\u202f ]", "", m.group(0))
+        if len(value.split(",")[0]) >= 2:
+            out.add(value)
+    return out
+
+
+def strip_refusal_tail(text: str) -> str:
+    """Drop a refusal sentence that a small model appends to (or puts before) a real answer."""
+    parts = re.split(r"(?<=[.!?])\s+", text.strip())
+    kept = [p for p in parts if not is_refusal(p)]
+    if kept and len(kept) < len(parts):
+        return " ".join(kept)
+    return text.strip()

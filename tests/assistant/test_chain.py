@@ -162,7 +162,7 @@ def _policy_app(app, classification: str):
     app.catalog.ensure_collection("demo")
     app.catalog.set_collection_classification("demo", classification)
     app.settings.llm.models["rot"] = app.settings.llm.models["lokal"].model_copy(update={"zone": "red", "mode": "fake"})
-    fake = FakeChatModel(respond=lambda p: "Antwort [1].")
+    fake = FakeChatModel(respond=lambda p: "Die Ruhezeit beträgt 20 Jahre [1].")
     models = {"rot": fake, "lokal": fake}
     return Assistant(app.retriever, app.settings, lambda key: models[key], policy=PolicyStep(app.catalog, app.settings)), fake
 
@@ -185,3 +185,27 @@ def test_personal_data_is_blocked_before_a_red_model(app):
     assistant, fake = _policy_app(app, "oeffentlich")
     res = assistant.answer("Schreibe an max.mustermann@example.org wegen der Ruhezeit", model="rot")
     assert res.refused and fake.calls == [] and "max.mustermann@example.org" not in res.answer
+
+
+def test_refusal_appended_to_a_real_answer_is_dropped(app):
+    fake = FakeChatModel(respond=lambda p: "Die Ruhezeit für Urnengräber beträgt 20 Jahre [1]. " + REFUSAL)
+    res = _assistant(app, fake).answer("Wie lange ist die Ruhezeit für Urnengräber?")
+    assert not res.refused and res.answer == "Die Ruhezeit für Urnengräber beträgt 20 Jahre [1]."
+
+
+def test_a_bare_citation_is_no_answer(app):
+    fake = FakeChatModel(respond=lambda p: "[1]")
+    res = _assistant(app, fake).answer("Wie lange ist die Ruhezeit für Urnengräber?")
+    assert "20 Jahre" in res.answer and "[1]" in res.answer  # confident retrieval: the evidence answers
+
+
+def test_invented_numbers_are_not_passed_on(app):
+    fake = FakeChatModel(respond=lambda p: "Die Ruhezeit für Urnengräber beträgt 35 Jahre [1].")
+    res = _assistant(app, fake).answer("Wie lange ist die Ruhezeit für Urnengräber?")
+    assert "35" not in res.answer and any("35" in n for n in res.notices)
+
+
+def test_a_number_in_the_question_that_no_source_holds_is_refused_without_the_model(app):
+    fake = FakeChatModel(respond=lambda p: "Im Jahr 2019 betrug die Ruhezeit 20 Jahre [1].")
+    res = _assistant(app, fake).answer("Wie lange war die Ruhezeit für Urnengräber im Jahr 2019?")
+    assert res.refused and fake.calls == [] and any("2019" in n for n in res.notices)

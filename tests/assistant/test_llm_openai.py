@@ -31,7 +31,7 @@ def llama_server(gguf_path):
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 180
+    deadline = time.time() + 420  # loading a 1 GB GGUF on a busy 2-core machine
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(proc.stderr.read().decode()[-2000:])
