@@ -481,6 +481,9 @@ class Admin:
         if repair:
             with writer_lock_wait(self.settings.home, self.lock_timeout):
                 report = self.app.kb.check(repair=True)
+                fixed = self._resync_collections()
+            if fixed:
+                report.repaired.append(f"Sammlungszuordnung von {fixed} Dokument(en) im Vektorindex abgeglichen")
             self.audit.record("repair", actor, "index", report.as_dict())
         else:
             report = self.app.kb.check(repair=False)
@@ -488,6 +491,18 @@ class Admin:
         return {"report": report.as_dict(), "collections": self.catalog.collections(),
                 "by_status": stats.by_status, "documents": stats.documents, "chunks": stats.chunks,
                 "disk": disk_usage(self.settings)}
+
+    def _resync_collections(self) -> int:
+        """Re-apply each document's collection to its vectors' metadata. A crash between the
+        catalog update and the vector update of a move/rename leaves them apart, and the
+        dense search filters by the vector metadata; the consistency check cannot see it."""
+        n = 0
+        for rec in self.catalog.documents():
+            ids = [c.chunk_id for c in self.catalog.iter_chunks(rec.doc_id)]
+            if ids:
+                self.app.vectors.set_collection(ids, rec.collection)
+                n += 1
+        return n
 
     # -- background jobs -------------------------------------------------------
     def register_jobs(self, runner: JobRunner) -> None:

@@ -377,8 +377,14 @@ def test_health_and_repair(admin, src):
                    collection="Bauamt")
     admin.app.vectors.add([orphan], admin.app.kb.embedder.embed_passages(["x"]))
     assert not admin.health()["report"]["ok"]
+    # and a move whose vector update was cut off: the catalog says Kultur, the vectors Bauamt
+    admin.create_collection("Kultur", "intern", "adam")
+    doc_id = admin.app.catalog.documents()[0].doc_id
+    admin.app.catalog.move_document(doc_id, "Kultur")
+    assert admin.app.retriever.search("Hundesteuer", collections=["Kultur"], mode="dense").hits == []
     h = admin.health(repair=True, actor="adam")
     assert h["report"]["repaired"] and admin.health()["report"]["ok"]
+    assert admin.app.retriever.search("Hundesteuer", collections=["Kultur"], mode="dense").hits
     assert admin.audit.count(action="repair") == 1
 
 
