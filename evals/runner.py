@@ -143,11 +143,13 @@ def answer_eval(
     model: str | None = None,
     limit: int | None = None,
     time_budget_s: float | None = None,
+    min_questions: int = 1,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> dict[str, Any]:
     """Answer every question with ``model``; score key terms, citations, refusals and speed.
 
-    ``time_budget_s`` stops early (after the current question) so a benchmark on a slow
+    ``time_budget_s`` stops early (after the current question, but never before
+    ``min_questions`` are answered: one answer is no measurement) so a benchmark on a slow
     machine still finishes; how many questions were answered is reported, never hidden.
     """
     qs = list(questions)[:limit] if limit else list(questions)
@@ -155,7 +157,7 @@ def answer_eval(
     t_start = time.perf_counter()
     stopped_early = False
     for i, q in enumerate(qs, start=1):
-        if time_budget_s is not None and rows and time.perf_counter() - t_start > time_budget_s:
+        if time_budget_s is not None and len(rows) >= max(min_questions, 1) and time.perf_counter() - t_start > time_budget_s:
             stopped_early = True
             log.warning("answer eval: time budget of %.0f s used up after %d of %d questions", time_budget_s, len(rows), len(qs))
             break

@@ -199,6 +199,8 @@ def test_answer_eval_with_scripted_model(app, dataset):
 def test_answer_eval_time_budget_stops_after_first(app, dataset):
     res = answer_eval(_assistant(app), load_dataset(dataset), model="extraktiv", time_budget_s=0.0)
     assert res["n"] == 1 and res["planned"] == 4 and res["stopped_early"]
+    res = answer_eval(_assistant(app), load_dataset(dataset), model="extraktiv", time_budget_s=0.0, min_questions=3)
+    assert res["n"] == 3 and res["stopped_early"]
 
 
 def test_answer_metrics_pool_token_rates():
