@@ -37,7 +37,8 @@ class EmbeddingSettings(BaseModel):
     passage_prefix: str = Field("passage: ", description="Prefix for passages (E5 convention).")
     batch_size: int = Field(32, ge=1, description="Passages per embedding batch during ingest.")
     max_seq_length: int = Field(512, ge=16, description="Token limit of the encoder; longer input is truncated by the encoder.")
-    threads: int = Field(0, ge=0, description="Torch CPU threads (0 = library default).")
+    threads: int = Field(0, ge=0, description="Torch CPU threads for batch embedding during ingest (0 = library default).")
+    query_threads: int = Field(1, ge=0, description="Torch CPU threads for embedding one question (1 keeps latency low while the LLM or an ingest uses the cores; 0 = same as threads).")
 
 
 class ChunkSettings(BaseModel):

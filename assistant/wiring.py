@@ -71,6 +71,7 @@ class App:
         return SentenceTransformerEmbedder(
             path, query_prefix=emb.query_prefix, passage_prefix=emb.passage_prefix,
             max_seq_length=emb.max_seq_length, threads=emb.threads,
+            query_threads=emb.query_threads,
         )
 
     @property

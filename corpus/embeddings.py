@@ -86,6 +86,7 @@ class SentenceTransformerEmbedder(Embedder):
         passage_prefix: str = "passage: ",
         max_seq_length: int = 512,
         threads: int = 0,
+        query_threads: int = 1,
     ) -> None:
         self.model_path = str(model_path)
         self.name = Path(self.model_path).name or self.model_path
@@ -93,6 +94,7 @@ class SentenceTransformerEmbedder(Embedder):
         self.passage_prefix = passage_prefix
         self.max_seq_length = max_seq_length
         self.threads = threads
+        self.query_threads = query_threads
         self._model = None
         self._lock = threading.Lock()
 
@@ -127,6 +129,21 @@ class SentenceTransformerEmbedder(Embedder):
                 show_progress_bar=False,
             )
         return vecs.astype(np.float32, copy=False)
+
+    def embed_query_vector(self, text: str) -> np.ndarray:
+        """One short query: a single thread is as fast as two on an idle machine and ten times
+        faster when the cores are busy (the local LLM, an ingest), where torch's threads spin."""
+        if not self.query_threads:
+            return super().embed_query_vector(text)
+        import torch
+
+        _ = self.model  # load outside the thread switch
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.query_threads)
+        try:
+            return super().embed_query_vector(text)
+        finally:
+            torch.set_num_threads(before)
 
     def count_tokens(self, text: str) -> int:
         return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
