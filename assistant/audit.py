@@ -29,11 +29,13 @@ _MIGRATIONS = [
      "CREATE INDEX audit_actor ON audit(actor, at)"],
 ]
 
-#: Actions the admin area writes; the portal adds "login", "logout", "question", user changes.
+#: Actions in the log: the admin area's, and those the portal and the `users` CLI write
+#: (logins, questions, document views, user changes). The filter list is read from the data.
 ACTIONS = (
-    "upload", "replace", "delete", "reindex", "sync", "repair",
+    "upload", "upload.rejected", "replace", "delete", "reindex", "sync", "repair",
     "collection.create", "collection.rename", "collection.delete", "collection.move", "collection.classify",
-    "user.add", "user.remove", "user.role", "user.password", "login", "question", "audit.purge", "audit.export",
+    "audit.purge", "audit.export",
+    "login", "login_failed", "login_blocked", "question", "doc_view", "user_add", "user_remove", "user_passwd",
 )
 
 CSV_COLUMNS = ("zeit", "akteur", "aktion", "ziel", "details")
