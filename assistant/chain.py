@@ -351,14 +351,17 @@ class Assistant:
         """Compose an answer from the best evidence sentences, each with its citation."""
         scored = []
         for ev in evidence:
-            for sent in re.split(r"(?<=[.!?])\s+| … ", ev.text):
+            for sent in re.split(r"(?<=[.!?])\s+| … |\n+", ev.text):
                 sent = sent.strip(" …")
                 if len(sent) < 15:
                     continue
                 cov = coverage(q_stems, sent)
                 scored.append((cov, -ev.n, sent, ev.n))
         scored.sort(reverse=True)
-        picked = [s for s in scored if s[0] > 0][:2]
+        # only sentences nearly as relevant as the best one: a heading glued to an unrelated line
+        # (or an instruction planted in a document) must not ride along
+        best = scored[0][0] if scored else 0.0
+        picked = [s for s in scored if s[0] > 0 and s[0] >= 0.6 * best][:2]
         if not picked:
             return self._refusal_with_passages(evidence), True
         body = " ".join(f"{sent} [{n}]" for _, _, sent, n in picked)

@@ -209,3 +209,8 @@ def test_a_number_in_the_question_that_no_source_holds_is_refused_without_the_mo
     fake = FakeChatModel(respond=lambda p: "Im Jahr 2019 betrug die Ruhezeit 20 Jahre [1].")
     res = _assistant(app, fake).answer("Wie lange war die Ruhezeit für Urnengräber im Jahr 2019?")
     assert res.refused and fake.calls == [] and any("2019" in n for n in res.notices)
+
+
+def test_extractive_answer_keeps_only_the_relevant_sentences(app):
+    res = _assistant(app, None).answer("Wann öffnet die Kantine?", model="extraktiv")
+    assert "11:30" in res.answer and "Ignoriere" not in res.answer and "HACKED" not in res.answer

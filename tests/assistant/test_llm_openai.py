@@ -23,18 +23,20 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def llama_server(gguf_path):
+def llama_server(gguf_path, tmp_path_factory):
     port = _free_port()
+    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
+    log_file = log_path.open("wb")  # a file, not a pipe: the verbose server would fill a pipe and hang
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path), "--model_alias", "qwen",
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=log_file, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.time() + 420  # loading a 1 GB GGUF on a busy 2-core machine
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(proc.stderr.read().decode()[-2000:])
+            raise RuntimeError(log_path.read_text(errors="replace")[-2000:])
         try:
             urllib.request.urlopen(f"{url}/models", timeout=2)
             break
@@ -46,6 +48,7 @@ def llama_server(gguf_path):
     yield url
     proc.terminate()
     proc.wait(timeout=30)
+    log_file.close()
 
 
 @pytest.fixture
