@@ -192,12 +192,15 @@ def docs_show(ctx: click.Context, doc_id: str, as_json: bool) -> None:
 @click.argument("doc_id")
 @click.pass_context
 def docs_delete(ctx: click.Context, doc_id: str) -> None:
-    """Dokument aus allen Indizes entfernen (die Datei bleibt)."""
+    """Dokument aus allen Indizes entfernen (eine hochgeladene Kopie ebenfalls; protokolliert)."""
+    from assistant.admin import AdminError
+    from ui.cli_admin import _actor, _admin
+
     try:
-        n = _app(ctx).ingestor.delete(doc_id)
-    except KeyError:
+        result = _admin(ctx).delete_document(doc_id, _actor())
+    except (AdminError, KeyError):
         raise click.ClickException(f"Dokument nicht gefunden / not found: {doc_id}") from None
-    click.echo(f"gelöscht: {doc_id} ({n} Abschnitte)")
+    click.echo(f"gelöscht: {doc_id} ({result['chunks']} Abschnitte)")
 
 
 # -- search --------------------------------------------------------------
