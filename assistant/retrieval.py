@@ -22,10 +22,17 @@ def rrf_fuse(
     """Reciprocal rank fusion: score(d) = Σ_i w_i / (k + rank_i(d)), ranks 1-based."""
     weights = weights or [1.0] * len(rankings)
     scores: dict[str, float] = {}
+    first_rank: list[dict[str, int]] = []
     for ranking, w in zip(rankings, weights):
+        ranks = {}
         for rank, item in enumerate(ranking, start=1):
             scores[item] = scores.get(item, 0.0) + w / (k + rank)
-    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+            ranks.setdefault(item, rank)
+        first_rank.append(ranks)
+    # equal fused scores are common (rank r in one list only); break ties by the rankings in
+    # their given order, never by id, so results don't depend on where files happen to live
+    big = 1 << 30
+    return sorted(scores.items(), key=lambda kv: (-kv[1], *[r.get(kv[0], big) for r in first_rank], kv[0]))
 
 
 @dataclass

@@ -21,3 +21,8 @@ def test_rrf_agreement_beats_single_first_place():
 def test_rrf_weights():
     fused = rrf_fuse([["a"], ["b"]], k=1, weights=[2.0, 1.0])
     assert fused == [("a", 1.0), ("b", 0.5)]
+
+
+def test_rrf_ties_are_broken_by_the_first_ranking_not_by_id():
+    fused = rrf_fuse([["zz-bm25"], ["aa-dense"]], k=60)
+    assert fused[0][1] == fused[1][1] and [i for i, _ in fused] == ["zz-bm25", "aa-dense"]

@@ -78,7 +78,7 @@ def tabs(page) -> list[str]:
 
 def test_staff_chat_sources_feedback_and_history(context, live_portal, portal_data):
     page = login(context, live_portal, "anna", portal_data["password"])
-    assert tabs(page) == ["Chat"]  # no Verwaltung / KI-Kompass for staff
+    assert tabs(page) == ["Chat", "Schulung"]  # no Verwaltung / KI-Kompass for staff
     assert "Antworten können falsch sein – maßgeblich sind die verlinkten Quellen." in page.inner_text("body")
     page.screenshot(path=SHOTS.format("1-start"))
 
