@@ -255,6 +255,7 @@ def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
 from ui.cli_eval import register as _register_eval; _register_eval(cli)  # noqa: E402
 from ui.cli_admin import register as _register_admin; _register_admin(cli)  # noqa: E402
 from ui.cli_policy import register as _register_policy; _register_policy(cli)  # noqa: E402
+from ui.loadtest import register as _register_load; _register_load(cli)  # noqa: E402
 
 
 # -- portal and users ------------------------------------------------------

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ui.context import PortalContext
+from ui.loadtest import run_load
+
+DEMO = Path(__file__).resolve().parents[2] / "corpus" / "demo" / "files"
+
+
+@pytest.mark.integration
+def test_simultaneous_users_all_get_answers(hash_app):
+    hash_app.ingestor.ingest([DEMO], collection="demo")
+    report = run_load(PortalContext(hash_app), users=4, per_user=2, time_limit_s=240)
+    assert report["errors"] == [] and report["answered"] == report["requests"] == 8
+    assert report["latency_p95_ms"] >= report["latency_p50_ms"] > 0
+    # one answer at a time (server.concurrency = 1): the others were shown their place in the queue
+    assert report["users_who_saw_a_queue_position"] >= 1
+
+
+def test_load_test_refuses_password_mode(hash_app):
+    hash_app.settings.auth.mode = "password"
+    with pytest.raises(ValueError, match="auth.mode"):
+        run_load(PortalContext(hash_app), users=1, per_user=1)

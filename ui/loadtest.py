@@ -1,0 +1,132 @@
+"""Load test of the portal: N simultaneous users on 127.0.0.1 (`kiportal loadtest`).
+
+The portal runs in-process on a free loopback port; each simulated user is a
+``gradio_client`` session asking its questions one after another. The run is bounded in
+count (users × questions) and time. With the extractive model it measures the portal
+itself; with the local model requests wait in the queue (one generation at a time on
+2 cores), and the queue positions each user was shown are recorded.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from typing import Sequence
+
+from evals.metrics import percentile
+from ui.context import PortalContext
+
+log = logging.getLogger(__name__)
+
+QUESTIONS = (
+    "Welche Daten dürfen in ein Werkzeug der Zone Rot?",
+    "Wie viele Sensoren sind im Reallabor im Nordpark verbaut?",
+    "Bis wann muss ich mich für die Regionalkonferenz anmelden?",
+    "Wie lange werden meine Chats im KI-Portal gespeichert?",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _user(url: str, n: int, questions: Sequence[str], model: str, deadline: float, out: list[dict]) -> None:
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    client.predict(api_name="/session")
+    for q in questions:
+        row = {"user": n, "question": q, "ok": False, "max_queue_rank": 0, "error": None}
+        t0 = time.perf_counter()
+        try:
+            job = client.submit(q, model, [], api_name="/ask")
+            while not job.done():
+                if time.monotonic() > deadline:
+                    job.cancel()
+                    raise TimeoutError("Zeitlimit des Lasttests erreicht")
+                status = job.status()
+                rank = getattr(status, "rank", None)
+                if rank is not None:
+                    row["max_queue_rank"] = max(row["max_queue_rank"], int(rank) + 1)
+                time.sleep(0.1)
+            chatbot = job.result()[0]
+            answer = str(chatbot[-1]["content"]) if chatbot else ""
+            row["ok"] = bool(answer.strip())
+        except Exception as exc:  # every error is counted, none stops the other users
+            row["error"] = f"{type(exc).__name__}: {exc}"[:300]
+        row["latency_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        out.append(row)
+
+
+def run_load(ctx: PortalContext, *, users: int = 10, per_user: int = 2, model: str = "extraktiv",
+             questions: Sequence[str] = QUESTIONS, time_limit_s: float = 900.0) -> dict:
+    """Start the portal on loopback, let ``users`` clients ask ``per_user`` questions each at once."""
+    import uvicorn
+
+    from ui.portal import create_app
+
+    if ctx.app.settings.auth.mode != "none":
+        raise ValueError("Der Lasttest braucht auth.mode = none (nur Loopback). / load test needs auth.mode none")
+    ctx.app.warm_up(llm=model != "extraktiv")
+    port = _free_port()
+    server = create_app(ctx, "127.0.0.1", port)
+    uv = uvicorn.Server(uvicorn.Config(server.app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    while not uv.started:
+        if not thread.is_alive():
+            raise RuntimeError("Portal startete nicht / portal did not start")
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}/"
+    rows: list[dict] = []
+    deadline = time.monotonic() + time_limit_s
+    t0 = time.perf_counter()
+    try:
+        workers = [threading.Thread(target=_user, args=(url, n, [questions[(n + i) % len(questions)] for i in range(per_user)],
+                                                        model, deadline, rows)) for n in range(users)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout=max(1.0, deadline - time.monotonic() + 30))
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=15)
+    lat = [r["latency_ms"] for r in rows if r["ok"]]
+    return {
+        "users": users, "per_user": per_user, "model": model, "requests": users * per_user,
+        "answered": sum(r["ok"] for r in rows), "errors": [r["error"] for r in rows if r["error"]],
+        "latency_p50_ms": round(percentile(lat, 50), 1) if lat else None,
+        "latency_p95_ms": round(percentile(lat, 95), 1) if lat else None,
+        "max_queue_rank_seen": max((r["max_queue_rank"] for r in rows), default=0),
+        "users_who_saw_a_queue_position": len({r["user"] for r in rows if r["max_queue_rank"] > 0}),
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }
+
+
+def register(cli) -> None:
+    import json
+
+    import click
+
+    @cli.command("loadtest")
+    @click.option("--users", default=10, show_default=True, help="Gleichzeitige Nutzer / simultaneous users.")
+    @click.option("--per-user", default=2, show_default=True, help="Fragen je Nutzer / questions per user.")
+    @click.option("--model", default="extraktiv", show_default=True, help="Modell-Schlüssel / model key.")
+    @click.option("--time-limit", default=900.0, show_default=True, help="Sekunden / seconds.")
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    def loadtest(ctx, users, per_user, model, time_limit, as_json) -> None:
+        """Lasttest: N Nutzer fragen gleichzeitig über das Portal auf 127.0.0.1 (begrenzt)."""
+        from ui.cli import _app
+
+        report = run_load(PortalContext(_app(ctx)), users=users, per_user=per_user, model=model, time_limit_s=time_limit)
+        if as_json:
+            click.echo(json.dumps(report, ensure_ascii=False))
+        else:
+            for k, v in report.items():
+                click.echo(f"{k}: {v}")
+        if report["errors"] or report["answered"] != report["requests"]:
+            ctx.exit(1)
