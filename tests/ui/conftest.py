@@ -164,3 +164,21 @@ def live_portal(tmp_path_factory, e5_dir, real_embedder):
     yield LivePortal(f"http://127.0.0.1:{port}/", ctx, server, home)
     uv.should_exit = True
     thread.join(timeout=15)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright (never a downloaded browser). `make test` installs it;
+    a missing browser is a failure, not a skip."""
+    assert os.path.exists(CHROMIUM), "chromium missing: apt-get install -y chromium chromium-driver (make test does this)"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
 import threading
 import time
@@ -21,9 +20,6 @@ import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 TIMEOUT = 60_000
 PASSWORD = "Admin-Test-2025!"
 USERS = {"adam": "admin", "anna": "staff"}
@@ -124,18 +120,6 @@ def admin_portal(tmp_path_factory, e5_dir, real_embedder):
     admin = app.__dict__.get("_kiportal_admin")
     if admin is not None:
         admin.jobs.shutdown(wait=False)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium not installed (apt-get install -y chromium chromium-driver)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def login(browser, portal, user: str):

@@ -13,22 +13,9 @@ import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 SHOTS = "/tmp/kiportal-{}.png"
 ZONE_Q = "Welche Zonen hat das Ampelsystem?"
 HOSTILE_Q = "Welche Eingaben nennt das Zaunkönig-Protokoll?"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
@@ -136,7 +123,7 @@ def test_staff_cannot_call_admin_endpoints_from_the_browser(context, live_portal
     info = page.evaluate("async () => (await (await fetch('gradio_api/info')).json()).named_endpoints")
     names = sorted(n for n, e in info.items() if n.startswith(("/admin", "/trainer")) and not e["parameters"])
     if not names:
-        pytest.skip("no parameterless admin or trainer endpoint yet")
+        pytest.fail("the admin and trainer tabs expose no parameterless endpoint to probe")
     for name in names[:3]:
         out = page.evaluate("""async (name) => {
             const r = await fetch('gradio_api/call' + name, {method: 'POST', headers: {'Content-Type': 'application/json'},
