@@ -171,10 +171,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     """Debian's chromium driven by Playwright (never a downloaded browser). `make test` installs it;
-    a missing browser is a failure, not a skip."""
+    a missing browser is a failure, not a skip. Module scope: Playwright's sync API holds an event
+    loop open while it runs, which must be gone before later tests use asyncio.run."""
     assert os.path.exists(CHROMIUM), "chromium missing: apt-get install -y chromium chromium-driver (make test does this)"
     from playwright.sync_api import sync_playwright
 
