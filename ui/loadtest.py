@@ -9,7 +9,6 @@ itself; with the local model requests wait in the queue (one generation at a tim
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from typing import Sequence
@@ -25,12 +24,6 @@ QUESTIONS = (
     "Bis wann muss ich mich für die Regionalkonferenz anmelden?",
     "Wie lange werden meine Chats im KI-Portal gespeichert?",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _user(url: str, n: int, questions: Sequence[str], model: str, deadline: float, out: list[dict]) -> None:
@@ -64,36 +57,21 @@ def _user(url: str, n: int, questions: Sequence[str], model: str, deadline: floa
 def run_load(ctx: PortalContext, *, users: int = 10, per_user: int = 2, model: str = "extraktiv",
              questions: Sequence[str] = QUESTIONS, time_limit_s: float = 900.0) -> dict:
     """Start the portal on loopback, let ``users`` clients ask ``per_user`` questions each at once."""
-    import uvicorn
-
-    from ui.portal import create_app
+    from ui.portal import background_portal
 
     if ctx.app.settings.auth.mode != "none":
         raise ValueError("Der Lasttest braucht auth.mode = none (nur Loopback). / load test needs auth.mode none")
     ctx.app.warm_up(llm=model != "extraktiv")
-    port = _free_port()
-    server = create_app(ctx, "127.0.0.1", port)
-    uv = uvicorn.Server(uvicorn.Config(server.app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    while not uv.started:
-        if not thread.is_alive():
-            raise RuntimeError("Portal startete nicht / portal did not start")
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}/"
     rows: list[dict] = []
-    deadline = time.monotonic() + time_limit_s
-    t0 = time.perf_counter()
-    try:
+    with background_portal(ctx) as (url, _server):
+        deadline = time.monotonic() + time_limit_s
+        t0 = time.perf_counter()
         workers = [threading.Thread(target=_user, args=(url, n, [questions[(n + i) % len(questions)] for i in range(per_user)],
                                                         model, deadline, rows)) for n in range(users)]
         for w in workers:
             w.start()
         for w in workers:
             w.join(timeout=max(1.0, deadline - time.monotonic() + 30))
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=15)
     lat = [r["latency_ms"] for r in rows if r["ok"]]
     return {
         "users": users, "per_user": per_user, "model": model, "requests": users * per_user,

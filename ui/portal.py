@@ -10,6 +10,7 @@ user); hiding the admin and trainer tabs here is only for a clean interface.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.util
@@ -20,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from assistant.wiring import quiet_libraries
 
@@ -445,3 +446,39 @@ def serve(ctx: PortalContext, host: str | None = None, port: int | None = None) 
     # proxy_headers off: in header mode the trusted-proxy check needs the proxy's own address
     uvicorn.run(server.app, host=host, port=port, proxy_headers=False, log_level="warning",
                 timeout_graceful_shutdown=5)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free right now on ``host``."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def background_portal(ctx: PortalContext, host: str = "127.0.0.1", port: int | None = None, *,
+                      start_timeout_s: float = 60.0) -> Iterator[tuple[str, PortalServer]]:
+    """The portal in a background thread for as long as the block runs: ``(url, server)``.
+
+    Used by the load test and the integration tests, so they talk to exactly what ``serve`` runs."""
+    import uvicorn
+
+    port = port or free_port(host)
+    server = create_app(ctx, host, port)
+    uv = uvicorn.Server(uvicorn.Config(server.app, host=host, port=port, log_level="warning",
+                                       proxy_headers=False, lifespan="on", timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=uv.run, name=f"kiportal-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout_s
+    while not uv.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            uv.should_exit = True
+            raise RuntimeError("Portal startete nicht / portal did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://{host}:{port}/", server
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=15)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import socket
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,11 +98,6 @@ def handlers(portal_ctx):
     return ChatHandlers(portal_ctx)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @dataclass
 class LivePortal:
@@ -126,11 +119,9 @@ class LivePortal:
 @pytest.fixture(scope="session")
 def live_portal(tmp_path_factory, e5_dir, real_embedder):
     """The real portal server in a background thread (stopped at the end of the session)."""
-    import uvicorn
-
     from assistant.wiring import App
     from ui.context import PortalContext
-    from ui.portal import create_app
+    from ui.portal import background_portal
 
     root = tmp_path_factory.mktemp("portal")
     home = root / "data"
@@ -150,21 +141,8 @@ def live_portal(tmp_path_factory, e5_dir, real_embedder):
     ctx = PortalContext(app)
     add_users(ctx)
 
-    port = free_port()
-    server = create_app(ctx, "127.0.0.1", port)
-    uv = uvicorn.Server(uvicorn.Config(server.app, host="127.0.0.1", port=port, log_level="warning",
-                                       proxy_headers=False, lifespan="on", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=uv.run, name="kiportal-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not uv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("portal server did not start")
-        time.sleep(0.05)
-    yield LivePortal(f"http://127.0.0.1:{port}/", ctx, server, home)
-    uv.should_exit = True
-    thread.join(timeout=15)
-
+    with background_portal(ctx) as (url, server):
+        yield LivePortal(url, ctx, server, home)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

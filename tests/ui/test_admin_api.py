@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import inspect
 import re
-import socket
 from pathlib import Path
 
 import gradio as gr
@@ -130,20 +129,17 @@ def test_admin_gets_data_and_actions_are_audited(ctx, demo, tmp_path):
     assert {e["actor"] for e in ctx.audit.entries(action="delete")} == {"adam"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_staff_api_calls_over_http_are_refused(ctx, demo):
     """What an attacker with a staff login would do: call the endpoints directly."""
     from gradio_client import Client
 
+    from ui.portal import free_port
+
     def auth(username, password):
         return ctx.users.verify(username, password) is not None
 
-    port = _free_port()
+    port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, auth=auth, prevent_thread_lock=True,
                         quiet=True, show_error=True)
     try:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pages import login, open_tab, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -68,21 +67,14 @@ class AdminPortal:
     server: object  # ui.portal.PortalServer
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def admin_portal(tmp_path_factory, e5_dir, real_embedder):
     """The real portal with the admin tab; a few demo documents so the chat has a corpus."""
-    import uvicorn
-
     from assistant.settings import load_settings
     from assistant.wiring import App
     from ui.context import PortalContext
-    from ui.portal import create_app
+    from ui.portal import background_portal
 
     root = tmp_path_factory.mktemp("admin-portal")
     home = root / "data"
@@ -103,45 +95,17 @@ def admin_portal(tmp_path_factory, e5_dir, real_embedder):
     ctx = PortalContext(app)
     for name, role in USERS.items():
         ctx.users.add(name, PASSWORD, role)
-    port = _free_port()
-    server = create_app(ctx, "127.0.0.1", port)
-    uv = uvicorn.Server(uvicorn.Config(server.app, host="127.0.0.1", port=port, log_level="warning",
-                                       proxy_headers=False, lifespan="on", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=uv.run, name="kiportal-admin-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not uv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("portal server did not start")
-        time.sleep(0.05)
-    yield AdminPortal(f"http://127.0.0.1:{port}/", ctx, server)
-    uv.should_exit = True
-    thread.join(timeout=15)
+    with background_portal(ctx) as (url, server):
+        yield AdminPortal(url, ctx, server)
     admin = app.__dict__.get("_kiportal_admin")
     if admin is not None:
         admin.jobs.shutdown(wait=False)
 
 
-def login(browser, portal, user: str):
-    context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": 1100})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT)
-    page.goto(portal.url)
-    page.locator("input[type=text], input[name=username]").first.fill(user)
-    page.locator("input[type=password]").first.fill(PASSWORD)
-    page.keyboard.press("Enter")
-    page.get_by_role("tab", name="Chat").wait_for()
-    return page
 
 
-def shot(page, name: str) -> None:
-    folder = os.environ.get("ADMIN_SCREENSHOTS")
-    if folder:
-        page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
 
 
-def open_tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name, exact=True).click()
 
 
 def wait_value(locator, text: str, timeout: float = TIMEOUT / 1000) -> str:
@@ -190,7 +154,7 @@ def test_admin_uploads_asks_deletes(browser, admin_portal, tmp_path):
     pdf = make_pdf(files / "Brunnenordnung 2025.pdf")
     pptx = make_pptx(files / "Radschnellweg Nordpark.pptx")
 
-    page = login(browser, admin_portal, "adam")
+    page = login(browser, admin_portal.url, "adam", PASSWORD, timeout_ms=TIMEOUT)
     open_tab(page, "Verwaltung")
 
     # a collection for the uploads
@@ -209,7 +173,7 @@ def test_admin_uploads_asks_deletes(browser, admin_portal, tmp_path):
     page.locator("#admin-upload-btn").click()
     msg = wait_value(page.locator("#admin-upload-msg textarea").first, "übernommen", timeout=120)
     assert "2 Datei(en) übernommen" in msg, msg
-    shot(page, "admin-upload")
+    shot(page, "admin-upload", "ADMIN_SCREENSHOTS")
 
     # both are listed as indexed
     open_tab(page, "Dokumente")
@@ -225,13 +189,13 @@ def test_admin_uploads_asks_deletes(browser, admin_portal, tmp_path):
     href = link.get_attribute("href")
     resp = page.request.get(admin_portal.url + href.lstrip("/"))
     assert resp.status == 200 and resp.headers["content-type"] == "application/pdf", (href, resp.status)
-    shot(page, "admin-documents")
+    shot(page, "admin-documents", "ADMIN_SCREENSHOTS")
 
     # asked in the chat, both are cited
     answer, shown = ask(page, admin_portal, Q_PPTX)
     assert PPTX_TITLE in {c["title"] for c in answer["citations"]}, answer
     assert PPTX_TITLE in shown and "2027" in shown, shown
-    shot(page, "admin-chat-cited")
+    shot(page, "admin-chat-cited", "ADMIN_SCREENSHOTS")
     answer, shown = ask(page, admin_portal, Q_PDF)
     assert PDF_TITLE in {c["title"] for c in answer["citations"]}, answer
     assert PDF_TITLE in shown and "85" in shown, shown
@@ -254,12 +218,12 @@ def test_admin_uploads_asks_deletes(browser, admin_portal, tmp_path):
     wait_value(page.locator("#admin-doc-msg textarea").first, "Gelöscht")
     assert admin_portal.ctx.app.catalog.get(doc_id) is None
     assert not Path(rec.path).exists()
-    shot(page, "admin-deleted")
+    shot(page, "admin-deleted", "ADMIN_SCREENSHOTS")
 
     # no longer cited; the other one still is
     answer, shown = ask(page, admin_portal, Q_PPTX)
     assert doc_id not in {c["doc_id"] for c in answer["citations"]} and PPTX_TITLE not in shown, shown
-    shot(page, "admin-chat-after-delete")
+    shot(page, "admin-chat-after-delete", "ADMIN_SCREENSHOTS")
     answer, shown = ask(page, admin_portal, Q_PDF)
     assert PDF_TITLE in shown, shown
 
@@ -272,7 +236,7 @@ def test_admin_uploads_asks_deletes(browser, admin_portal, tmp_path):
 def test_staff_sees_no_admin_tab_and_its_api_calls_are_refused(browser, admin_portal):
     from gradio_client import Client
 
-    page = login(browser, admin_portal, "anna")
+    page = login(browser, admin_portal.url, "anna", PASSWORD, timeout_ms=TIMEOUT)
     time.sleep(1.0)  # the role-dependent tabs are set on load
     assert page.get_by_role("tab", name="Verwaltung", exact=True).count() == 0 or \
         not page.get_by_role("tab", name="Verwaltung", exact=True).is_visible()
@@ -303,7 +267,7 @@ def test_staff_sees_no_admin_tab_and_its_api_calls_are_refused(browser, admin_po
 
 
 def test_admin_jobs_health_audit_and_usage_pages(browser, admin_portal):
-    page = login(browser, admin_portal, "adam")
+    page = login(browser, admin_portal.url, "adam", PASSWORD, timeout_ms=TIMEOUT)
     open_tab(page, "Verwaltung")
 
     # a full re-index as a background job; the job table polls itself
@@ -316,22 +280,22 @@ def test_admin_jobs_health_audit_and_usage_pages(browser, admin_portal):
     while "Neu indexieren\nalle\nfertig" not in jobs.inner_text():  # newest row first: our job, done
         assert time.monotonic() < deadline, (jobs.inner_text(), admin_portal.ctx.app._kiportal_admin.jobs.list(limit=3))
         time.sleep(0.3)
-    shot(page, "admin-jobs")
+    shot(page, "admin-jobs", "ADMIN_SCREENSHOTS")
 
     open_tab(page, "Index-Zustand")
     page.get_by_text("stimmen überein").wait_for()
     assert "Uploads" in page.inner_text("body")
-    shot(page, "admin-health")
+    shot(page, "admin-health", "ADMIN_SCREENSHOTS")
 
     open_tab(page, "Protokoll")
     page.get_by_role("button", name="Anzeigen").click()
     page.get_by_text("reindex", exact=True).filter(visible=True).first.wait_for()
     page.get_by_role("button", name="Als CSV exportieren").click()
     page.get_by_text(re.compile(r"protokoll-.*\.csv")).first.wait_for()
-    shot(page, "admin-audit")
+    shot(page, "admin-audit", "ADMIN_SCREENSHOTS")
 
     open_tab(page, "Nutzung")
     page.get_by_text("Fragen in 30 Tagen").wait_for()
     page.locator("#admin-plot-questions img").first.wait_for()
-    shot(page, "admin-usage")
+    shot(page, "admin-usage", "ADMIN_SCREENSHOTS")
     page.context.close()

@@ -5,10 +5,10 @@ Same portal as tests/ui/test_trainer_api.py (password login, hash embedder, scri
 """
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
+from pages import login, open_tab, shot
 
 from test_trainer_api import INVENTED, PASSWORD, trainer_portal  # noqa: F401  (module-scoped server fixture)
 
@@ -17,31 +17,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 TIMEOUT = 30_000
 
 
-def login(browser, portal, user: str):
-    context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT)
-    page.goto(portal.url)
-    page.locator("input[type=text], input[name=username]").first.fill(user)
-    page.locator("input[type=password]").first.fill(PASSWORD)
-    page.keyboard.press("Enter")
-    page.get_by_role("tab", name="Chat").wait_for()
-    return page
 
 
-def shot(page, name: str) -> None:
-    """Screenshots for a human look when TRAINER_SCREENSHOTS names a folder."""
-    folder = os.environ.get("TRAINER_SCREENSHOTS")
-    if folder:
-        page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
 
 
-def open_tab(page, name: str):
-    page.get_by_role("tab", name=name, exact=True).click()
 
 
 def test_trainer_opens_the_box_compares_and_runs_a_quiz(browser, trainer_portal):  # noqa: F811
-    page = login(browser, trainer_portal, "tina")
+    page = login(browser, trainer_portal.url, "tina", PASSWORD, timeout_ms=TIMEOUT)
     open_tab(page, "KI-Kompass")
 
     # Blick unter die Haube
@@ -55,7 +38,7 @@ def test_trainer_opens_the_box_compares_and_runs_a_quiz(browser, trainer_portal)
     assert "<script>window.__xss=1</script>" in inspect.inner_text()
     assert page.evaluate("() => window.__xss === undefined")
     assert inspect.locator("script, img").count() == 0
-    shot(page, "trainer-inspect")
+    shot(page, "trainer-inspect", "TRAINER_SCREENSHOTS")
 
     # with vs. without documents
     open_tab(page, "Vergleich")
@@ -65,7 +48,7 @@ def test_trainer_opens_the_box_compares_and_runs_a_quiz(browser, trainer_portal)
     result.get_by_text(INVENTED).wait_for()
     assert "KRN-KI-01 [1]" in result.inner_text()
     assert "Ohne Dokumente" in result.inner_text()
-    shot(page, "trainer-compare")
+    shot(page, "trainer-compare", "TRAINER_SCREENSHOTS")
 
     # starter plan, session, open the first quiz question
     open_tab(page, "Schulungsplan & Sitzung")
@@ -80,7 +63,7 @@ def test_trainer_opens_the_box_compares_and_runs_a_quiz(browser, trainer_portal)
     page.locator("#kp-tr-quiz-result").get_by_text("Freigegeben").wait_for()
 
     # a participant answers, without the trainer ever seeing who
-    staff = login(browser, trainer_portal, "anna")
+    staff = login(browser, trainer_portal.url, "anna", PASSWORD, timeout_ms=TIMEOUT)
     open_tab(staff, "Schulung")
     staff.locator("#kp-join-code input").fill(code)
     staff.locator("#kp-join").click()
@@ -88,7 +71,7 @@ def test_trainer_opens_the_box_compares_and_runs_a_quiz(browser, trainer_portal)
     staff.get_by_label("Er sagt, dass er es nicht weiß, und zeigt die nächstliegenden Textstellen.").check()
     staff.locator("#kp-quiz-send").click()
     staff.locator("#kp-quiz-status").get_by_text("Ihre Antwort ist gespeichert").wait_for()
-    shot(staff, "participant-quiz")
+    shot(staff, "participant-quiz", "TRAINER_SCREENSHOTS")
 
     page.locator("#kp-tr-quiz-results").click()
     results = page.locator("#kp-tr-quiz-result")
@@ -96,7 +79,7 @@ def test_trainer_opens_the_box_compares_and_runs_a_quiz(browser, trainer_portal)
     text = results.inner_text()
     assert "Teilnehmende mit mindestens einer Antwort: 1" in text and "100 %" in text
     assert "anna" not in text
-    shot(page, "trainer-results")
+    shot(page, "trainer-results", "TRAINER_SCREENSHOTS")
 
     # the projector view shows the result in large type
     open_tab(page, "Projektoransicht")
@@ -104,13 +87,13 @@ def test_trainer_opens_the_box_compares_and_runs_a_quiz(browser, trainer_portal)
     slide = page.locator("#kp-tr-projector .kp-slide")
     slide.get_by_text("Was tut der Assistent").wait_for()
     assert float(slide.evaluate("el => parseFloat(getComputedStyle(el).fontSize)")) >= 24
-    shot(page, "trainer-projector")
+    shot(page, "trainer-projector", "TRAINER_SCREENSHOTS")
     page.context.close()
     staff.context.close()
 
 
 def test_staff_does_not_see_the_trainer_tab(browser, trainer_portal):  # noqa: F811
-    page = login(browser, trainer_portal, "anna")
+    page = login(browser, trainer_portal.url, "anna", PASSWORD, timeout_ms=TIMEOUT)
     page.get_by_role("tab", name="Schulung").wait_for()  # visible once the session has loaded
     trainer_tab = page.get_by_role("tab", name="KI-Kompass")
     assert trainer_tab.count() == 0 or not trainer_tab.is_visible()

@@ -7,9 +7,6 @@ slow local LLM. Every trainer endpoint must refuse a staff user, whatever the UI
 """
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,17 +38,10 @@ class TrainerPortal:
     ctx: object
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def trainer_portal(tmp_path_factory):
     """The real portal (ui.portal.create_app) with the trainer tab and the "Schulung" tab."""
-    import uvicorn
-
     import ui.portal as portal
     import ui.texts as texts
     from assistant.llm.fake import FakeChatModel
@@ -85,20 +75,8 @@ def trainer_portal(tmp_path_factory):
     for name, role in USERS.items():
         ctx.users.add(name, PASSWORD, role)
 
-    port = _free_port()
-    server = portal.create_app(ctx, "127.0.0.1", port)
-    uv = uvicorn.Server(uvicorn.Config(server.app, host="127.0.0.1", port=port, log_level="warning",
-                                       proxy_headers=False, lifespan="on"))
-    thread = threading.Thread(target=uv.run, name="kiportal-trainer-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not uv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("portal server did not start")
-        time.sleep(0.05)
-    yield TrainerPortal(f"http://127.0.0.1:{port}/", ctx)
-    uv.should_exit = True
-    thread.join(timeout=15)
+    with portal.background_portal(ctx) as (url, _server):
+        yield TrainerPortal(url, ctx)
     mp.undo()
 
 

@@ -1,0 +1,28 @@
+"""Browser helpers shared by the Playwright tests (plain functions; the fixtures live in conftest.py)."""
+from __future__ import annotations
+
+import os
+
+
+def login(browser, url: str, user: str, password: str, *, timeout_ms: int = 30_000, height: int = 1100):
+    """A fresh German browser context, logged in through the portal's login form; waits for the chat tab."""
+    context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    page.goto(url)
+    page.locator("input[type=text], input[name=username]").first.fill(user)
+    page.locator("input[type=password]").first.fill(password)
+    page.keyboard.press("Enter")
+    page.get_by_role("tab", name="Chat").wait_for()
+    return page
+
+
+def shot(page, name: str, folder_env: str) -> None:
+    """A full-page screenshot for a human look, when the environment variable names a folder."""
+    folder = os.environ.get(folder_env)
+    if folder:
+        page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name, exact=True).click()
