@@ -194,10 +194,10 @@ def docs_show(ctx: click.Context, doc_id: str, as_json: bool) -> None:
 def docs_delete(ctx: click.Context, doc_id: str) -> None:
     """Dokument aus allen Indizes entfernen (eine hochgeladene Kopie ebenfalls; protokolliert)."""
     from assistant.admin import AdminError
-    from ui.cli_admin import _actor, _admin
+    from ui.cli_admin import admin_for, cli_actor
 
     try:
-        result = _admin(ctx).delete_document(doc_id, _actor())
+        result = admin_for(ctx).delete_document(doc_id, cli_actor())
     except (AdminError, KeyError):
         raise click.ClickException(f"Dokument nicht gefunden / not found: {doc_id}") from None
     click.echo(f"gelöscht: {doc_id} ({result['chunks']} Abschnitte)")

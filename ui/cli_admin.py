@@ -15,14 +15,15 @@ from pathlib import Path
 import click
 
 
-def _actor() -> str:
+def cli_actor() -> str:
+    """Who is acting, for the audit log: ``cli:<system user>``."""
     try:
         return f"cli:{getpass.getuser()}"
     except Exception:  # no passwd entry in some containers
         return "cli"
 
 
-def _admin(ctx: click.Context):
+def admin_for(ctx: click.Context):
     """Admin + audit for the CLI, built once per invocation (nothing loads a model)."""
     obj = ctx.find_root().obj
     if "admin" not in obj:
@@ -41,6 +42,16 @@ def _fail(exc: Exception) -> click.ClickException:
     return click.ClickException(str(exc))
 
 
+def run_admin(ctx: click.Context, action: str, *args):
+    """Call ``Admin.<action>(*args, actor)``; an :class:`AdminError` becomes a clean CLI error."""
+    from assistant.admin import AdminError
+
+    try:
+        return getattr(admin_for(ctx), action)(*args, cli_actor())
+    except AdminError as exc:
+        raise _fail(exc) from None
+
+
 def register(cli: click.Group) -> None:
     from assistant.admin import CLASSIFICATIONS, AdminError
     from ui.cli import _emit, _print_summary, _progress_bar
@@ -55,7 +66,7 @@ def register(cli: click.Group) -> None:
     @click.pass_context
     def collections_list(ctx: click.Context, as_json: bool) -> None:
         """Alle Sammlungen mit Einstufung und Umfang."""
-        rows = _admin(ctx).collections()
+        rows = admin_for(ctx).collections()
         if as_json:
             for r in rows:
                 click.echo(json.dumps(r, ensure_ascii=False))
@@ -71,9 +82,9 @@ def register(cli: click.Group) -> None:
     @click.pass_context
     def collections_create(ctx: click.Context, name: str, classification: str | None) -> None:
         """Neue Sammlung anlegen."""
-        admin = _admin(ctx)
+        admin = admin_for(ctx)
         try:
-            admin.create_collection(name, classification or admin.settings.policy.default_classification, _actor())
+            admin.create_collection(name, classification or admin.settings.policy.default_classification, cli_actor())
         except AdminError as exc:
             raise _fail(exc) from None
         click.echo(f"angelegt: {name}")
@@ -84,10 +95,7 @@ def register(cli: click.Group) -> None:
     @click.pass_context
     def collections_classify(ctx: click.Context, name: str, classification: str) -> None:
         """Einstufung einer Sammlung ändern."""
-        try:
-            _admin(ctx).classify_collection(name, classification, _actor())
-        except AdminError as exc:
-            raise _fail(exc) from None
+        run_admin(ctx, "classify_collection", name, classification)
         click.echo(f"{name}: {classification}")
 
     @collections.command("rename")
@@ -96,10 +104,7 @@ def register(cli: click.Group) -> None:
     @click.pass_context
     def collections_rename(ctx: click.Context, old: str, new: str) -> None:
         """Sammlung umbenennen (Dokumente wandern mit)."""
-        try:
-            _admin(ctx).rename_collection(old, new, _actor())
-        except AdminError as exc:
-            raise _fail(exc) from None
+        run_admin(ctx, "rename_collection", old, new)
         click.echo(f"umbenannt: {old} → {new}")
 
     @collections.command("delete")
@@ -107,10 +112,7 @@ def register(cli: click.Group) -> None:
     @click.pass_context
     def collections_delete(ctx: click.Context, name: str) -> None:
         """Leere Sammlung löschen."""
-        try:
-            _admin(ctx).delete_collection(name, _actor())
-        except AdminError as exc:
-            raise _fail(exc) from None
+        run_admin(ctx, "delete_collection", name)
         click.echo(f"gelöscht: {name}")
 
     @collections.command("move")
@@ -119,10 +121,7 @@ def register(cli: click.Group) -> None:
     @click.pass_context
     def collections_move(ctx: click.Context, doc_id: str, collection: str) -> None:
         """Dokument in eine andere Sammlung verschieben."""
-        try:
-            _admin(ctx).move_document(doc_id, collection, _actor())
-        except AdminError as exc:
-            raise _fail(exc) from None
+        run_admin(ctx, "move_document", doc_id, collection)
         click.echo(f"verschoben: {doc_id} → {collection}")
 
     # -- reindex -------------------------------------------------------------------
@@ -143,7 +142,7 @@ def register(cli: click.Group) -> None:
             ("changed", None) if changed else ("collection", collection)
         cb, close = _progress_bar(not as_json and sys.stderr.isatty())
         try:
-            summary = _admin(ctx).reindex(scope, target, _actor(), progress=cb)
+            summary = admin_for(ctx).reindex(scope, target, cli_actor(), progress=cb)
         except AdminError as exc:
             raise _fail(exc) from None
         finally:
@@ -173,7 +172,7 @@ def register(cli: click.Group) -> None:
     def audit_export(ctx: click.Context, out: Path | None, since: int | None, action: str | None,
                      actor: str | None) -> None:
         """Protokoll als CSV (Semikolon, UTF-8)."""
-        log = _admin(ctx).audit
+        log = admin_for(ctx).audit
         filters = {"action": action, "actor": actor, "since": time.time() - since * 86400 if since else None}
         if out is None:
             n = log.write_csv(sys.stdout, **filters)
@@ -181,7 +180,7 @@ def register(cli: click.Group) -> None:
             with open(out, "w", encoding="utf-8", newline="") as fh:
                 n = log.write_csv(fh, **filters)
             click.echo(f"{n} Einträge → {out}", err=True)
-        log.record("audit.export", _actor(), str(out or "stdout"), {"rows": n, **{k: v for k, v in filters.items() if v}})
+        log.record("audit.export", cli_actor(), str(out or "stdout"), {"rows": n, **{k: v for k, v in filters.items() if v}})
 
     @audit.command("purge")
     @click.option("--older-than", "days", type=int, default=None,
@@ -190,9 +189,9 @@ def register(cli: click.Group) -> None:
     @click.pass_context
     def audit_purge(ctx: click.Context, days: int | None, as_json: bool) -> None:
         """Einträge löschen, die älter als die Aufbewahrungsfrist sind."""
-        admin = _admin(ctx)
+        admin = admin_for(ctx)
         days = admin.settings.privacy.retention_days if days is None else days
-        n = admin.audit.purge(days, actor=_actor())
+        n = admin.audit.purge(days, actor=cli_actor())
         _emit({"deleted": n, "days": days}, as_json,
               lambda d: click.echo(f"{d['deleted']} Einträge gelöscht (älter als {d['days']} Tage)"
                                    if d["days"] > 0 else "Aufbewahrungsfrist ist ausgeschaltet (0 Tage)."))
