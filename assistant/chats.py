@@ -59,6 +59,19 @@ def _jsonable(items: Iterable[Any] | None) -> list:
     return out
 
 
+def qa_pairs(messages: Iterable[dict]) -> list[tuple[str, str]]:
+    """(question, answer) pairs from stored messages, oldest first; an unanswered question is left out."""
+    pairs: list[tuple[str, str]] = []
+    question: str | None = None
+    for m in messages:
+        if m["role"] == "user":
+            question = m["content"]
+        elif question is not None:
+            pairs.append((question, m["content"]))
+            question = None
+    return pairs
+
+
 def _title_from(question: str) -> str:
     text = " ".join(question.split())
     return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1].rstrip() + "…"
@@ -154,15 +167,7 @@ class ChatStore:
 
     def history(self, user: str, chat_id: str) -> list[tuple[str, str]]:
         """(question, answer) pairs for follow-up questions, oldest first."""
-        pairs: list[tuple[str, str]] = []
-        question: str | None = None
-        for m in self.get_chat(user, chat_id)["messages"]:
-            if m["role"] == "user":
-                question = m["content"]
-            elif question is not None:
-                pairs.append((question, m["content"]))
-                question = None
-        return pairs
+        return qa_pairs(self.get_chat(user, chat_id)["messages"])
 
     # -- export ----------------------------------------------------------------
     def export_markdown(self, user: str, chat_id: str) -> str:

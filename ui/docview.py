@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 from urllib.parse import quote, urlencode
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from assistant.settings import Settings
@@ -238,6 +238,14 @@ def message_page(title: str, text: str, link: str | None = None) -> str:
 
 
 # -- routes ---------------------------------------------------------------------------
+class _Refused(Exception):
+    """A document request that ends in a German message page (401/403/404)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
 def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> None:
     """Add ``/doc/{doc_id}``, ``/doc/{doc_id}/text`` and ``/doc/{doc_id}/original`` to ``app``.
 
@@ -248,28 +256,30 @@ def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> Non
     def html_response(body: str, status: int = 200) -> HTMLResponse:
         return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS | {"Content-Security-Policy": CSP_TEXT})
 
-    def check(request: Request, doc_id: str) -> tuple[object, DocumentRecord] | Response:
+    @app.exception_handler(_Refused)
+    async def refused(_request: Request, exc: _Refused) -> Response:
+        return exc.response
+
+    def check(request: Request, doc_id: str) -> tuple[object, DocumentRecord]:
+        """Login, existence and the signed link, for every document route (a FastAPI dependency)."""
         user = current_user(request)
         if user is None:
-            return html_response(message_page("Anmeldung erforderlich",
-                                              "Bitte melden Sie sich zuerst im Portal an und öffnen Sie die Quelle "
-                                              "dann erneut aus dem Chat.", _portal_root(request)), 401)
+            raise _Refused(html_response(message_page("Anmeldung erforderlich",
+                                                      "Bitte melden Sie sich zuerst im Portal an und öffnen Sie die "
+                                                      "Quelle dann erneut aus dem Chat.", _portal_root(request)), 401))
         rec = catalog.get(doc_id) if _DOC_ID.match(doc_id) else None
         if rec is None or rec.status != "indexed":
-            return html_response(message_page("Dokument nicht gefunden",
-                                              "Dieses Dokument ist nicht (mehr) im Portal vorhanden."), 404)
+            raise _Refused(html_response(message_page("Dokument nicht gefunden",
+                                                      "Dieses Dokument ist nicht (mehr) im Portal vorhanden."), 404))
         if not signer.verify(request.query_params.get("t"), doc_id, user.name):
             log.warning("document link refused for %s: invalid or expired token (%s)", user.name, doc_id)
-            return html_response(message_page("Link ungültig oder abgelaufen",
-                                              "Bitte öffnen Sie die Quelle erneut über den Chat."), 403)
+            raise _Refused(html_response(message_page("Link ungültig oder abgelaufen",
+                                                      "Bitte öffnen Sie die Quelle erneut über den Chat."), 403))
         return user, rec
 
     @app.get("/doc/{doc_id}/text", include_in_schema=False)
-    def doc_text(request: Request, doc_id: str, chunk: int | None = None):
-        checked = check(request, doc_id)
-        if isinstance(checked, Response):
-            return checked
-        user, rec = checked
+    def doc_text(request: Request, doc_id: str, chunk: int | None = None, access=Depends(check)):
+        user, rec = access
         chunks = catalog.iter_chunks(rec.doc_id)
         original = None
         if rec.path and Path(rec.path).is_file():
@@ -278,11 +288,8 @@ def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> Non
         return html_response(render_text_page(rec, chunks, mark=chunk, original_url=original))
 
     @app.get("/doc/{doc_id}/original", include_in_schema=False)
-    def doc_original(request: Request, doc_id: str):
-        checked = check(request, doc_id)
-        if isinstance(checked, Response):
-            return checked
-        user, rec = checked
+    def doc_original(request: Request, doc_id: str, access=Depends(check)):
+        user, rec = access
         path = Path(rec.path)
         if not path.is_file():
             return html_response(message_page("Datei nicht vorhanden", "Die Originaldatei ist nicht mehr vorhanden."), 404)
@@ -293,11 +300,8 @@ def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> Non
                             headers=SECURITY_HEADERS | {"Content-Security-Policy": "sandbox; default-src 'none'"})
 
     @app.get("/doc/{doc_id}", include_in_schema=False)
-    def doc_file(request: Request, doc_id: str):
-        checked = check(request, doc_id)
-        if isinstance(checked, Response):
-            return checked
-        user, rec = checked
+    def doc_file(request: Request, doc_id: str, access=Depends(check)):
+        user, rec = access
         path = Path(rec.path)
         if rec.format != "pdf" or not _is_pdf(path):
             # other formats (or a vanished PDF) open as the text view

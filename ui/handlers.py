@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, Iterator, Sequence
 
-from assistant.chats import ChatNotFound, ChatStore
+from assistant.chats import ChatNotFound, ChatStore, qa_pairs
 from assistant.citations import parse_citations
 from assistant.users import User
 from ui.context import PortalContext
@@ -297,7 +297,7 @@ class ChatHandlers:
                 prior = self.chats.get_chat(user.name, chat_id)["messages"]
             except ChatNotFound:
                 raise UserError(t("chat_not_found")) from None
-        history = _pairs(prior)
+        history = qa_pairs(prior)
         base_msgs, base_ids = self._render_messages(user, prior)
         user_msg = {"role": "user", "content": escape_md(question)}
 
@@ -399,14 +399,3 @@ class ChatHandlers:
         """All feedback for quality review: administrators only."""
         self.user(request, "admin")
         return self.chats.list_feedback(limit=limit)
-
-
-def _pairs(messages: Sequence[dict]) -> list[tuple[str, str]]:
-    pairs, question = [], None
-    for m in messages:
-        if m["role"] == "user":
-            question = m["content"]
-        elif question is not None:
-            pairs.append((question, m["content"]))
-            question = None
-    return pairs

@@ -158,6 +158,17 @@ def _store(ctx: PortalContext) -> TrainingStore:
     return training_store(ctx)
 
 
+def _current_item(ctx: PortalContext, code: str, user: str):
+    """The session's current item and this participant's answer to it; errors as German messages."""
+    store = _store(ctx)
+    try:
+        session, item = store.current_item(code)
+        mine = store.my_choice(code, item.id, user) if item else None
+    except SessionError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+    return session, item, mine
+
+
 def _item_updates(session, item, mine: list[int] | None) -> tuple:
     """Question markdown, radio, checkboxes, send button, shown item id."""
     if item is None:
@@ -203,12 +214,7 @@ def build(ctx: PortalContext) -> None:
 
     def join(code: str, request: gr.Request):
         user = ctx.require(request, "staff")
-        store = _store(ctx)
-        try:
-            session, item = store.current_item(code)
-            mine = store.my_choice(code, item.id, user.name) if item else None
-        except SessionError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+        session, item, mine = _current_item(ctx, code, user.name)
         log.info("participant joined training session %s", session.id)
         return (session.code, *_item_updates(session, item, mine), "",
                 render_display(session.display, session.code), gr.update(active=True))
@@ -221,12 +227,7 @@ def build(ctx: PortalContext) -> None:
         user = ctx.require(request, "staff")
         if not code:
             raise gr.Error("Bitte zuerst mit dem Teilnahmecode teilnehmen.", print_exception=False)
-        store = _store(ctx)
-        try:
-            session, item = store.current_item(code)
-            mine = store.my_choice(code, item.id, user.name) if item else None
-        except SessionError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+        session, item, mine = _current_item(ctx, code, user.name)
         return (*_item_updates(session, item, mine), "")
 
     refresh_btn.click(refresh, inputs=[joined], outputs=[quiz_md, radio, checks, send_btn, shown_item, quiz_status],

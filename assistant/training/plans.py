@@ -211,33 +211,30 @@ def _where(loc: tuple[Any, ...]) -> str:
     return " › ".join(parts) or "Plan"
 
 
+_CUSTOM_DE = {
+    "id_format": "nur Kleinbuchstaben, Ziffern, „-“ und „_“ erlaubt (höchstens 64 Zeichen), z. B. „modul-1“.",
+    "option_empty": "Eine Antwortmöglichkeit ist leer.",
+    "option_duplicate": "Zwei Antwortmöglichkeiten sind gleich.",
+    "correct_empty": "Es ist keine richtige Antwort angegeben (correct).",
+    "correct_range": "Die richtige Antwort (correct) muss eine Nummer zwischen 0 und {arg} sein – gezählt wird ab 0.",
+    "correct_duplicate": "Eine richtige Antwort ist doppelt angegeben (correct).",
+    "module_empty": "Das Modul hat weder Übungen (exercises) noch Quizfragen (quiz).",
+    "duplicate_id": "Die Kennung „{arg}“ kommt mehrfach vor; jede id muss im Plan eindeutig sein.",
+    "compare_documents_sides": "Beim Vergleich „documents“ (mit/ohne Dokumente) bitte kein left/right angeben.",
+    "compare_models_sides": "Beim Vergleich „models“ müssen left und right je einen Modell-Schlüssel nennen, "
+                            "z. B. left: lokal, right: extraktiv.",
+}
+
+
 def _custom(code: str) -> str:
+    """German text for our own validation codes (``name`` or ``name:argument``)."""
     name, _, arg = code.partition(":")
-    if name == "id_format":
-        return "nur Kleinbuchstaben, Ziffern, „-“ und „_“ erlaubt (höchstens 64 Zeichen), z. B. „modul-1“."
-    if name == "option_empty":
-        return "Eine Antwortmöglichkeit ist leer."
-    if name == "option_duplicate":
-        return "Zwei Antwortmöglichkeiten sind gleich."
-    if name == "correct_empty":
-        return "Es ist keine richtige Antwort angegeben (correct)."
-    if name == "correct_range":
-        return f"Die richtige Antwort (correct) muss eine Nummer zwischen 0 und {arg} sein – gezählt wird ab 0."
-    if name == "correct_duplicate":
-        return "Eine richtige Antwort ist doppelt angegeben (correct)."
-    if name == "module_empty":
-        return "Das Modul hat weder Übungen (exercises) noch Quizfragen (quiz)."
-    if name == "duplicate_id":
-        return f"Die Kennung „{arg}“ kommt mehrfach vor; jede id muss im Plan eindeutig sein."
-    if name == "compare_documents_sides":
-        return "Beim Vergleich „documents“ (mit/ohne Dokumente) bitte kein left/right angeben."
-    if name == "compare_models_sides":
-        return "Beim Vergleich „models“ müssen left und right je einen Modell-Schlüssel nennen, z. B. left: lokal, right: extraktiv."
     if name == "compare_range":
         kind, lo, hi = arg.split(":")
         what = "Anzahl Textstellen (k)" if kind == "k" else "Token-Budget"
         return f"Beim Vergleich „{kind}“ müssen left und right ganze Zahlen für {what} zwischen {lo} und {hi} sein."
-    return code
+    template = _CUSTOM_DE.get(name)
+    return template.format(arg=arg) if template else code
 
 
 def _message(err: dict[str, Any]) -> str:
