@@ -161,72 +161,41 @@ class Assistant:
         confirmed: bool = False,
         budget_tokens: int | None = None,
     ) -> Iterator[dict]:
-        """Yield events: ``sources`` (after retrieval), ``token`` (answer text), ``notice``, ``done``."""
+        """Yield events: ``sources`` (after retrieval), ``token`` (answer text), ``reset`` (the shown
+        answer was replaced), ``notice`` and finally ``done`` with the :class:`AnswerResult`."""
         question = question.strip()
         if not question:
             raise ValueError("Leere Frage / empty question")
         t_start = time.perf_counter()
         key, profile = self.profile(model)
         res = AnswerResult(question=question, mode=profile.mode, model=profile.label or key, zone=profile.zone)
-        llm = None
-        if profile.mode != "extractive":
-            try:
-                llm = self.model_for(key)
-            except Exception as exc:
-                res.fallback = f"Modell nicht verfügbar: {exc}"
-                res.notices.append("Das Sprachmodell ist nicht verfügbar; die Antwort besteht nur aus Textstellen.")
+        llm = self._load_model(key, profile, res)
 
         # 0. policy on the question itself (personal data to yellow/red models)
-        if self.policy is not None:
-            decision = self.policy(question=question, zone=profile.zone, passages=None, confirmed=confirmed)
-            res.policy = decision
-            if decision.get("action") == "block" or (decision.get("action") == "warn" and not confirmed):
-                res.refused = True
-                res.answer = " ".join(decision.get("messages_de") or ["Anfrage blockiert."])
-                res.notices.extend(decision.get("messages_de") or [])
-                res.timings["total_ms"] = _ms(t_start)
-                yield {"type": "done", "result": res}
-                return
-
+        if self._question_blocked(res, profile, confirmed):
+            yield _done(res, t_start)
+            return
         if not use_documents:
             yield from self._no_documents(question, llm, res, t_start)
             return
 
-        # 1. standalone question
+        # 1. standalone question, 2. retrieval, 3. Ampel on the passages
         t = time.perf_counter()
-        standalone = self.rewrite(question, history, llm)
-        res.standalone_question = standalone
+        res.standalone_question = standalone = self.rewrite(question, history, llm)
         res.timings["rewrite_ms"] = _ms(t)
-
-        # 2. retrieval
         t_ret = time.perf_counter()
         n_pass = k or self.settings.llm.passages
         result = self.retriever.search(standalone, k=max(n_pass + 2, self.retriever.k), collections=collections,
                                        wait_for_index=False)
-        hits = list(result.hits)
         res.timings["retrieve_ms"] = _ms(t_ret)
+        hits, removed = self._apply_policy(result.hits, question, profile, res)
+        if hits is None:
+            res.passages = [self._trace(h, {}, removed) for h in result.hits]
+            yield {"type": "sources", "citations": [], "passages": res.passages}
+            yield _done(res, t_start)
+            return
 
-        # 3. Ampel: passages the chosen model may not see never reach it
-        removed: dict[str, str] = {}
-        if self.policy is not None and hits:
-            decision = self.policy(question=question, zone=profile.zone, passages=hits, confirmed=True)
-            allowed_ids = {h.chunk.chunk_id for h in decision.get("allowed", hits)}
-            for h in hits:
-                if h.chunk.chunk_id not in allowed_ids:
-                    removed[h.chunk.chunk_id] = "Ampel"
-            hits = [h for h in hits if h.chunk.chunk_id in allowed_ids]
-            res.notices.extend(decision.get("messages_de") or [])
-            res.policy = {k2: v for k2, v in decision.items() if k2 not in ("allowed",)}
-            if decision.get("action") == "block":
-                res.refused = True
-                res.answer = " ".join(decision.get("messages_de") or ["Anfrage blockiert."])
-                res.passages = [self._trace(h, {}, removed) for h in result.hits]
-                res.timings["total_ms"] = _ms(t_start)
-                yield {"type": "sources", "citations": [], "passages": res.passages}
-                yield {"type": "done", "result": res}
-                return
-
-        # 4. evidence within the token budget
+        # 4. evidence within the token budget; the sources are shown before the model starts
         count = self._count(llm)
         budget = budget_tokens or self.settings.llm.prompt_budget_tokens
         evidence, dropped = select_evidence(standalone, hits, budget_tokens=budget, count=count, max_passages=n_pass)
@@ -240,34 +209,10 @@ class Assistant:
         res.timings["prepare_ms"] = _ms(t_ret)
         yield {"type": "sources", "citations": res.citations, "passages": res.passages}
 
-        if not evidence:
-            res.refused = True
-            res.answer = REFUSAL
-            res.timings["total_ms"] = _ms(t_start)
-            yield {"type": "done", "result": res}
-            return
-
+        # questions no model can answer from these passages are refused before it runs
         q_stems = content_stems(standalone)
-        best_cov = max(ev.coverage for ev in evidence)
-        confident = self._confident(evidence, q_stems)
-        min_score = self.settings.llm.refusal_min_score
-        best_dense = max((ev.hit.dense_score or 0.0) for ev in evidence)
-        if min_score and best_dense < min_score:
-            res.refused = True
-            res.answer = self._refusal_with_passages(evidence)
-            res.notices.append("Die gefundenen Textstellen passen nur schwach zur Frage.")
-            res.timings["total_ms"] = _ms(t_start)
-            yield {"type": "done", "result": res}
-            return
-
-        # near misses ("… im Jahr 2019?") name a number that no passage contains: no model can answer them
-        missing = sorted(numbers(standalone) - numbers(" ".join(ev.text for ev in evidence)))
-        if missing:
-            res.refused = True
-            res.answer = self._refusal_with_passages(evidence)
-            res.notices.append(f"Die Angabe {', '.join(missing)} aus der Frage steht in keiner gefundenen Textstelle.")
-            res.timings["total_ms"] = _ms(t_start)
-            yield {"type": "done", "result": res}
+        if self._refuse_before_model(res, evidence, standalone):
+            yield _done(res, t_start)
             return
 
         # 5. generation (or extractive)
@@ -277,11 +222,98 @@ class Assistant:
                 res.mode = "extractive"
             for i in range(0, len(res.answer), 24):
                 yield {"type": "token", "text": res.answer[i : i + 24]}
-            res.timings["total_ms"] = _ms(t_start)
-            yield {"type": "done", "result": res}
+            yield _done(res, t_start)
             return
-
         res.prompt_tokens = count(res.prompt)
+        raw = yield from self._generate(llm, messages, res, t_start)
+        if raw is None:  # the model failed mid-way: the evidence answers instead
+            res.answer, res.refused = self._extractive(evidence, q_stems)
+            yield {"type": "reset", "text": res.answer}
+            yield _done(res, t_start)
+            return
+        res.raw_answer = raw
+        res.completion_tokens = count(raw) if raw else 0
+
+        # 6. citations and refusal
+        self._finish(res, raw, evidence, q_stems, self._confident(evidence, q_stems))
+        if res.answer != raw:
+            yield {"type": "reset", "text": res.answer}
+        yield _done(res, t_start)
+
+    def answer(self, question: str, history: Sequence[tuple[str, str]] = (), **kwargs) -> AnswerResult:
+        result = None
+        for event in self.stream(question, history, **kwargs):
+            if event["type"] == "done":
+                result = event["result"]
+        assert result is not None
+        return result
+
+    # -- pieces ----------------------------------------------------------------
+    def _load_model(self, key: str, profile: ModelProfile, res: AnswerResult):
+        """The chat model, or None (extractive mode, or the model cannot be loaded: noted in ``res``)."""
+        if profile.mode == "extractive":
+            return None
+        try:
+            return self.model_for(key)
+        except Exception as exc:
+            res.fallback = f"Modell nicht verfügbar: {exc}"
+            res.notices.append("Das Sprachmodell ist nicht verfügbar; die Antwort besteht nur aus Textstellen.")
+            return None
+
+    def _question_blocked(self, res: AnswerResult, profile: ModelProfile, confirmed: bool) -> bool:
+        """The Ampel on the question: personal data to a yellow/red model is blocked or needs confirmation."""
+        if self.policy is None:
+            return False
+        decision = self.policy(question=res.question, zone=profile.zone, passages=None, confirmed=confirmed)
+        res.policy = decision
+        if decision.get("action") == "block" or (decision.get("action") == "warn" and not confirmed):
+            res.refused = True
+            res.answer = " ".join(decision.get("messages_de") or ["Anfrage blockiert."])
+            res.notices.extend(decision.get("messages_de") or [])
+            return True
+        return False
+
+    def _apply_policy(self, hits: Sequence[Hit], question: str, profile: ModelProfile,
+                      res: AnswerResult) -> tuple[list[Hit] | None, dict[str, str]]:
+        """Passages the chosen model may not see never reach it; ``None`` when the request is blocked."""
+        removed: dict[str, str] = {}
+        if self.policy is None or not hits:
+            return list(hits), removed
+        decision = self.policy(question=question, zone=profile.zone, passages=list(hits), confirmed=True)
+        allowed_ids = {h.chunk.chunk_id for h in decision.get("allowed", hits)}
+        for h in hits:
+            if h.chunk.chunk_id not in allowed_ids:
+                removed[h.chunk.chunk_id] = "Ampel"
+        res.notices.extend(decision.get("messages_de") or [])
+        res.policy = {key: v for key, v in decision.items() if key != "allowed"}
+        if decision.get("action") == "block":
+            res.refused = True
+            res.answer = " ".join(decision.get("messages_de") or ["Anfrage blockiert."])
+            return None, removed
+        return [h for h in hits if h.chunk.chunk_id in allowed_ids], removed
+
+    def _refuse_before_model(self, res: AnswerResult, evidence: Sequence[Evidence], standalone: str) -> bool:
+        """Refuse without a model call when nothing was found, the best passage matches only weakly,
+        or the question names a number that no passage contains (near misses: "… im Jahr 2019?")."""
+        if not evidence:
+            res.refused, res.answer = True, REFUSAL
+            return True
+        notice = None
+        min_score = self.settings.llm.refusal_min_score
+        if min_score and max((ev.hit.dense_score or 0.0) for ev in evidence) < min_score:
+            notice = "Die gefundenen Textstellen passen nur schwach zur Frage."
+        else:
+            missing = sorted(numbers(standalone) - numbers(" ".join(ev.text for ev in evidence)))
+            if missing:
+                notice = f"Die Angabe {', '.join(missing)} aus der Frage steht in keiner gefundenen Textstelle."
+        if notice is None:
+            return False
+        res.refused, res.answer = True, self._refusal_with_passages(evidence)
+        res.notices.append(notice)
+        return True
+
+    def _generate(self, llm, messages, res: AnswerResult, t_start: float) -> Iterator[dict]:
+        """Stream the model's tokens; returns the raw answer, or None when the model failed."""
         t_gen = time.perf_counter()
         parts: list[str] = []
         try:
@@ -299,32 +331,11 @@ class Assistant:
             res.fallback = f"{type(exc).__name__}: {exc}"[:300]
             res.mode = "extractive"
             res.notices.append("Das Sprachmodell ist nicht erreichbar; die Antwort besteht nur aus Textstellen.")
-            res.answer, res.refused = self._extractive(evidence, q_stems)
-            yield {"type": "reset", "text": res.answer}
-            res.timings["total_ms"] = _ms(t_start)
-            yield {"type": "done", "result": res}
-            return
-        raw = "".join(parts).strip()
-        res.raw_answer = raw
-        res.completion_tokens = count(raw) if raw else 0
-        res.timings["generate_ms"] = _ms(t_gen)
+            return None
+        finally:
+            res.timings["generate_ms"] = _ms(t_gen)
+        return "".join(parts).strip()
 
-        # 6. citations and refusal
-        self._finish(res, raw, evidence, q_stems, confident, best_cov)
-        if res.answer != raw:
-            yield {"type": "reset", "text": res.answer}
-        res.timings["total_ms"] = _ms(t_start)
-        yield {"type": "done", "result": res}
-
-    def answer(self, question: str, history: Sequence[tuple[str, str]] = (), **kwargs) -> AnswerResult:
-        result = None
-        for event in self.stream(question, history, **kwargs):
-            if event["type"] == "done":
-                result = event["result"]
-        assert result is not None
-        return result
-
-    # -- pieces ----------------------------------------------------------------
     @staticmethod
     def _trace(h: Hit, in_prompt: dict[str, int], removed: dict[str, str]) -> PassageTrace:
         c = h.chunk
@@ -376,8 +387,7 @@ class Assistant:
             lines.append(f"[{ev.n}] {source_label(ev)}: „{ev.text[:160]}…“")
         return "\n".join(lines)
 
-    def _finish(self, res: AnswerResult, raw: str, evidence: Sequence[Evidence], q_stems, confident: bool,
-                best_cov: float) -> None:
+    def _finish(self, res: AnswerResult, raw: str, evidence: Sequence[Evidence], q_stems, confident: bool) -> None:
         """Check the model's answer: valid citations, no refusal, numbers that stand in the sources."""
         valid = {ev.n for ev in evidence}
         answer = strip_invalid_citations(raw, valid)
@@ -435,8 +445,13 @@ class Assistant:
                     parts.append(str(chunk.content))
                     yield {"type": "token", "text": str(chunk.content)}
             res.answer = "".join(parts).strip()
-        res.timings["total_ms"] = _ms(t_start)
-        yield {"type": "done", "result": res}
+        yield _done(res, t_start)
+
+
+def _done(res: AnswerResult, t_start: float) -> dict:
+    """The final event; total time is taken here so every path measures it the same way."""
+    res.timings["total_ms"] = _ms(t_start)
+    return {"type": "done", "result": res}
 
 
 def _ms(t0: float) -> float:
