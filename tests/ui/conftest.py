@@ -117,22 +117,37 @@ class LivePortal:
 
 
 @pytest.fixture(scope="session")
-def live_portal(tmp_path_factory, e5_dir, real_embedder):
+def e5_settings(tmp_path_factory, e5_dir):
+    """Factory ``(name, build, **overrides) -> (root, settings)`` for long-lived portals: a fresh data
+    directory with the e5 model linked in; the settings are built with the repo's kiportal.toml and
+    KIPORTAL_* variables kept out (session and module fixtures run before the per-test isolation)."""
+
+    def make(name: str, build=None, **overrides):
+        from assistant.settings import load_settings
+
+        root = tmp_path_factory.mktemp(name)
+        home = root / "data"
+        (home / "models").mkdir(parents=True)
+        (home / "models" / "multilingual-e5-small").symlink_to(e5_dir)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.chdir(root)
+            for key in [k for k in os.environ if k.startswith("KIPORTAL_") and k != "KIPORTAL_TEST_CACHE"]:
+                mp.delenv(key)
+            return root, (build or load_settings)(home, embedding={"mode": "e5"}, vector={"mode": "chroma"}, **overrides)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def live_portal(e5_settings, real_embedder):
     """The real portal server in a background thread (stopped at the end of the session)."""
     from assistant.wiring import App
     from ui.context import PortalContext
     from ui.portal import background_portal
 
-    root = tmp_path_factory.mktemp("portal")
-    home = root / "data"
-    (home / "models").mkdir(parents=True)
-    (home / "models" / "multilingual-e5-small").symlink_to(e5_dir)
-    # session fixtures run before the per-test isolation: keep the repo's kiportal.toml and env out here too
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        for key in [k for k in os.environ if k.startswith("KIPORTAL_") and k != "KIPORTAL_TEST_CACHE"]:
-            mp.delenv(key)
-        app = App(portal_settings(home, embedding={"mode": "e5"}, vector={"mode": "chroma"}))
+    root, settings = e5_settings("portal", portal_settings)
+    home = settings.home
+    app = App(settings)
     app.kb._embedder = real_embedder  # share the loaded model with other integration tests
     t0 = time.perf_counter()
     app.ingestor.ingest([DEMO_FILES], collection="demo")
@@ -143,6 +158,7 @@ def live_portal(tmp_path_factory, e5_dir, real_embedder):
 
     with background_portal(ctx) as (url, server):
         yield LivePortal(url, ctx, server, home)
+
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

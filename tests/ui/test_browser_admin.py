@@ -8,7 +8,6 @@ extractive answer model, on 127.0.0.1. Never `playwright install`: the system ch
 """
 from __future__ import annotations
 
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -67,26 +66,16 @@ class AdminPortal:
     server: object  # ui.portal.PortalServer
 
 
-
 @pytest.fixture(scope="module")
-def admin_portal(tmp_path_factory, e5_dir, real_embedder):
+def admin_portal(e5_settings, real_embedder):
     """The real portal with the admin tab; a few demo documents so the chat has a corpus."""
-    from assistant.settings import load_settings
     from assistant.wiring import App
     from ui.context import PortalContext
     from ui.portal import background_portal
 
-    root = tmp_path_factory.mktemp("admin-portal")
-    home = root / "data"
-    (home / "models").mkdir(parents=True)
-    (home / "models" / "multilingual-e5-small").symlink_to(e5_dir)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        for key in [k for k in os.environ if k.startswith("KIPORTAL_") and k != "KIPORTAL_TEST_CACHE"]:
-            mp.delenv(key)
-        settings = load_settings(
-            home, embedding={"mode": "e5"}, vector={"mode": "chroma"}, auth={"mode": "password", "secret": "s" * 40},
-            llm={"default": "extraktiv", "models": {"extraktiv": {"mode": "extractive", "label": "Nur Textstellen"}}})
+    _root, settings = e5_settings(
+        "admin-portal", auth={"mode": "password", "secret": "s" * 40},
+        llm={"default": "extraktiv", "models": {"extraktiv": {"mode": "extractive", "label": "Nur Textstellen"}}})
     app = App(settings)
     app.kb._embedder = real_embedder
     demo_files = REPO / "corpus" / "demo" / "files"
