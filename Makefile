@@ -13,9 +13,18 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
-# llama.cpp is compiled once by pip (then cached). Portable AVX2 build: ggml's AMX kernels,
-# which -march=native enables on recent Xeons, crash in VMs that don't grant AMX state.
-export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+# llama.cpp is compiled once by pip for this machine's CPU: AVX-512 (with VNNI/VBMI/BF16 where
+# present) reads prompts about 1.4x faster than AVX2 here; without AVX-512 it is an AVX2 build.
+# Never -march=native: it enables ggml's AMX kernels on recent Xeons, which crash in VMs that
+# don't grant AMX state. `--no-cache-dir` so a wheel cached with other flags is not reused.
+CPU_FLAGS := $(shell grep -m1 -o -w -E 'avx512f|avx512bw|avx512vl|avx512_vnni|avx512vbmi|avx512_bf16|avx_vnni' /proc/cpuinfo 2>/dev/null | sort -u)
+cpu_has = $(if $(filter $(1),$(CPU_FLAGS)),ON,OFF)
+AVX512 := $(if $(filter 3,$(words $(filter avx512f avx512bw avx512vl,$(CPU_FLAGS)))),ON,OFF)
+avx512_has = $(if $(filter ON,$(AVX512)),$(call cpu_has,$(1)),OFF)
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+  -DGGML_AVX_VNNI=$(call cpu_has,avx_vnni) -DGGML_AVX512=$(AVX512) -DGGML_AVX512_VNNI=$(call avx512_has,avx512_vnni) \
+  -DGGML_AVX512_VBMI=$(call avx512_has,avx512vbmi) -DGGML_AVX512_BF16=$(call avx512_has,avx512_bf16) \
+  -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
 .PHONY: install run index test test-fast bench eval browser-deps demo clean
 
@@ -24,6 +33,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q --upgrade pip
 	# the CPU build of torch that lies on this machine's disk; an unpinned torch pulls CUDA
 	$(PIP) install -q torch==2.13.0
+	@echo "llama.cpp build flags: $(CMAKE_ARGS)"
+	$(PIP) install -q --no-cache-dir -c constraints.txt llama-cpp-python
 	$(PIP) install -q -c constraints.txt -e ".[llm,test,bench]"
 	touch $(STAMP)
 
