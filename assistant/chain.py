@@ -21,7 +21,7 @@ from assistant.citations import (
     REFUSAL, attribute, is_refusal, numbers, parse_citations, strip_invalid_citations, strip_refusal_tail,
 )
 from assistant.evidence import Evidence, content_stems, coverage, select_evidence
-from assistant.prompting import NO_DOCS_PROMPT, REWRITE_PROMPT, answer_messages, history_text, render
+from assistant.prompting import NO_DOCS_PROMPT, REWRITE_PROMPT, answer_messages, history_text, render, source_label
 from assistant.retrieval import HybridRetriever
 from assistant.settings import ModelProfile, Settings
 from corpus.models import Hit
@@ -380,8 +380,6 @@ class Assistant:
 
     @staticmethod
     def _refusal_with_passages(evidence: Sequence[Evidence]) -> str:
-        from assistant.prompting import source_label
-
         lines = [REFUSAL, "", "Am nächsten kommen diese Textstellen:"]
         for ev in evidence[:3]:
             lines.append(f"[{ev.n}] {source_label(ev)}: „{ev.text[:160]}…“")
@@ -393,8 +391,7 @@ class Assistant:
         answer = strip_invalid_citations(raw, valid)
         answer = strip_refusal_tail(answer)  # "Die Frist ist … [1]. Dazu finde ich … keine Informationen."
         cited = [n for n in parse_citations(answer) if n in valid]
-        substantive = len(re.sub(r"\[[\d,; ]+\]", " ", answer).split()) >= 3
-        if not substantive or (is_refusal(answer) and not cited):
+        if not _substantive(answer, evidence, cited) or (is_refusal(answer) and not cited):
             self._no_model_answer(res, evidence, q_stems, confident,
                                   "Das Modell fand keine Antwort; hier die passendste Textstelle.")
             return
@@ -406,8 +403,7 @@ class Assistant:
                 return
             answer = f"{answer} [{n}]"
             cited = [n]
-        grounding = " ".join(ev.text for ev in evidence if ev.n in cited) + " " + res.standalone_question + " " + res.question
-        invented = sorted(numbers(answer) - numbers(grounding))
+        invented = sorted(_invented_numbers(answer, evidence, cited, [res.question, res.standalone_question]))
         if invented:
             self._no_model_answer(res, evidence, q_stems, confident,
                                   f"Die Antwort des Modells enthielt Zahlen, die in den Quellen nicht stehen ({', '.join(invented)}), "
@@ -446,6 +442,32 @@ class Assistant:
                     yield {"type": "token", "text": str(chunk.content)}
             res.answer = "".join(parts).strip()
         yield _done(res, t_start)
+
+
+_CITATION_MARKS = re.compile(r"\[[\d,; ]+\]")
+_YEAR = re.compile(r"^(19|20)\d\d$")
+
+
+def _substantive(answer: str, evidence: Sequence[Evidence], cited: Sequence[int]) -> bool:
+    """An answer says something: three words or more, or a short answer ("41 % [1]") whose
+    numbers all stand in the cited source. A bare "[2] [3]" says nothing."""
+    words = _CITATION_MARKS.sub(" ", answer).split()
+    if len(words) >= 3:
+        return True
+    found = numbers(" ".join(words))
+    cited_text = " ".join(ev.text for ev in evidence if ev.n in cited)
+    return bool(words) and bool(found) and found <= numbers(cited_text)
+
+
+def _invented_numbers(answer: str, evidence: Sequence[Evidence], cited: Sequence[int],
+                      questions: Sequence[str]) -> set[str]:
+    """Numbers in the answer that stand neither in its cited sources nor in the question. A year
+    may also come from another source given to the model ("am 6. Mai 2025": the slide says
+    "6. Mai", the programme says 2025): a date's year is context, not a claim of its own."""
+    cited_text = " ".join(ev.text for ev in evidence if ev.n in cited)
+    all_text = " ".join(f"{source_label(ev)} {ev.text}" for ev in evidence)
+    missing = numbers(answer) - numbers(cited_text + " " + " ".join(questions))
+    return {n for n in missing if not (_YEAR.match(n) and n in numbers(all_text))}
 
 
 def _done(res: AnswerResult, t_start: float) -> dict:

@@ -214,3 +214,40 @@ def test_a_number_in_the_question_that_no_source_holds_is_refused_without_the_mo
 def test_extractive_answer_keeps_only_the_relevant_sentences(app):
     res = _assistant(app, None).answer("Wann öffnet die Kantine?", model="extraktiv")
     assert "11:30" in res.answer and "Ignoriere" not in res.answer and "HACKED" not in res.answer
+
+
+def test_a_short_numeric_answer_that_stands_in_its_source_is_kept(app):
+    fake = FakeChatModel(respond=lambda p: "20 [1]")
+    res = _assistant(app, fake).answer("Wie viele Jahre Ruhezeit gelten für Urnengräber?")
+    assert not res.refused and res.answer == "20 [1]"
+
+
+@pytest.mark.parametrize("raw", ["[1] [2]", "25 [1]"])  # nothing said / a number its source does not hold
+def test_a_bare_citation_or_an_unsupported_short_answer_is_not_an_answer(app, raw):
+    fake = FakeChatModel(respond=lambda p: raw)
+    res = _assistant(app, fake).answer("Welche Parkgebühren gelten am Rathaus?")
+    assert res.refused and res.answer.startswith(REFUSAL)
+
+
+def _citing_the_excursion(template: str):
+    """A scripted answer that cites the excursion passage (page 2 of the programme, no year in it)."""
+    import re
+
+    def respond(prompt: str) -> str:
+        n = re.search(r"\[(\d)\] Programm Regionalkonferenz, Seite 2", prompt).group(1)
+        return template.format(n=n)
+    return respond
+
+
+def test_a_year_from_another_given_source_is_context_not_invention(app):
+    fake = FakeChatModel(respond=_citing_the_excursion("Die Exkursion zum Sensorlabor ist am Nachmittag (Mai 2025) [{n}]."))
+    res = _assistant(app, fake).answer("Wann führt die Exkursion der Regionalkonferenz zum Sensorlabor?")
+    snippets = [c.snippet for c in res.citations]
+    assert any("2025" in s for s in snippets) and any("Exkursion" in s and "2025" not in s for s in snippets)
+    assert not res.refused and "(Mai 2025) [" in res.answer
+
+
+def test_a_number_from_another_source_is_still_invented(app):
+    fake = FakeChatModel(respond=_citing_the_excursion("Die Exkursion dauert 14 Stunden [{n}]."))
+    res = _assistant(app, fake).answer("Wann führt die Exkursion der Regionalkonferenz zum Sensorlabor?")
+    assert "14 Stunden" not in res.answer and any("(14)" in n for n in res.notices)
