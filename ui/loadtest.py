@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from evals.metrics import percentile
-from ui.context import PortalContext
+
+if TYPE_CHECKING:  # importing the portal context pulls in gradio: not at CLI start-up
+    from ui.context import PortalContext
 
 log = logging.getLogger(__name__)
 
