@@ -168,7 +168,7 @@ class Admin:
         self.audit = audit
         self.jobs = jobs
         self.lock_timeout = lock_timeout
-        self.uploads = UploadStore(app.settings.uploads_dir, app.ingestor.limits)
+        self.uploads = UploadStore(app.settings.uploads_dir, app.ingestor.limits, loader=app.ingestor.loader)
 
     @property
     def catalog(self):

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.errors import IngestError
-from ingest.loaders import LoadLimits, load_document
+from ingest.loaders import LoadLimits
+from ingest.loaders.isolated import Loader, make_loader
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +114,10 @@ def explain(err: IngestError, name: str) -> str:
 
 
 class UploadStore:
-    def __init__(self, root: Path, limits: LoadLimits = LoadLimits()) -> None:
+    def __init__(self, root: Path, limits: LoadLimits = LoadLimits(), loader: Loader | None = None) -> None:
         self.root = Path(root)
         self.limits = limits
+        self.loader: Loader = loader or make_loader(limits)  # the same reader (and time limit) as ingestion
 
     @property
     def staging(self) -> Path:
@@ -171,7 +173,7 @@ class UploadStore:
         try:
             check_name(staged.original_name)
             try:
-                doc = load_document(staged.path, self.limits)
+                doc = self.loader(staged.path)
             except IngestError as err:
                 raise UploadRejected(err.code, explain(err, staged.original_name)) from err
             return Checked(staged, doc.format, doc.page_count, doc.title)

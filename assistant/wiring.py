@@ -106,16 +106,17 @@ class App:
     def ingestor(self):
         from ingest.chunking import ChunkParams
         from ingest.loaders import LoadLimits
+        from ingest.loaders.isolated import make_loader
         from ingest.pipeline import Ingestor
 
         s = self.settings
+        limits = LoadLimits(max_bytes=s.limits.max_bytes, max_pages=s.limits.max_pages,
+                            max_unzipped_bytes=s.limits.max_unzipped_bytes, max_zip_ratio=s.limits.max_zip_ratio)
         return Ingestor(
             self.kb,
             home=s.home,
-            limits=LoadLimits(
-                max_bytes=s.limits.max_bytes, max_pages=s.limits.max_pages,
-                max_unzipped_bytes=s.limits.max_unzipped_bytes, max_zip_ratio=s.limits.max_zip_ratio,
-            ),
+            limits=limits,
+            loader=make_loader(limits, s.limits.load_timeout_s, s.limits.load_max_memory_mb),
             chunk_params=ChunkParams(s.chunking.size_tokens, s.chunking.overlap_tokens),
             default_collection=s.default_collection,
             signature=self.index_signature,

@@ -20,6 +20,7 @@ class IngestError(Exception):
         "zip_bomb": ("Archiv entpackt sich verdächtig groß (Zip-Bombe)", "archive expands suspiciously (zip bomb)"),
         "mislabelled": ("Dateiendung passt nicht zum Inhalt", "file extension does not match content"),
         "bad_name": ("Unzulässiger Dateiname", "invalid file name"),
+        "timeout": ("Lesen der Datei dauerte zu lange (Zeitlimit)", "reading the file took too long (time limit)"),
     }
 
     def __init__(self, code: str, detail: str = "") -> None:

@@ -25,7 +25,8 @@ from corpus.knowledge_base import KnowledgeBase, index_text
 from corpus.models import Chunk
 from ingest.chunking import ChunkParams, make_chunks
 from ingest.errors import IngestError
-from ingest.loaders import LoadLimits, load_document
+from ingest.loaders import LoadLimits
+from ingest.loaders.isolated import Loader, make_loader
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +134,13 @@ class Ingestor:
         default_collection: str = "allgemein",
         signature: str = "",
         batch_size: int = 32,
+        loader: Loader | None = None,
     ) -> None:
         self.kb = kb
         self.home = Path(home)
         self.limits = limits
+        # reads one file; built from settings with a time limit (ingest.loaders.isolated), in-process by default
+        self.loader: Loader = loader or make_loader(limits)
         self.chunk_params = chunk_params
         self.default_collection = default_collection
         self.signature = signature
@@ -180,7 +184,7 @@ class Ingestor:
                              status="indexed", original_name=w.original_name, sha256=w.sha, size=w.size,
                              classification=w.existing.classification if w.existing else None)
         try:
-            doc = load_document(w.path, self.limits)
+            doc = self.loader(w.path)
             chunks = make_chunks(doc, doc_id=w.doc_id, source=str(w.path), collection=w.collection,
                                  version=w.sha, params=self.chunk_params)
             if not chunks:

@@ -29,8 +29,11 @@ def _pdf_string(line: str) -> bytes:
     return bytes(out + b")")
 
 
-def _content_stream(text: str | None) -> bytes:
-    """Text lines top-down in Helvetica 11 pt; ``None`` makes a page with drawings only."""
+def _content_stream(text: str | bytes | None) -> bytes:
+    """Text lines top-down in Helvetica 11 pt; ``None`` makes a page with drawings only; ``bytes``
+    are taken as the page's raw content stream (for pathological pages)."""
+    if isinstance(text, bytes):
+        return text
     if text is None:
         return b"0.5 g 72 500 300 200 re f 0 G 2 w 72 300 m 400 450 l S"
     ops = [b"BT", b"/F1 11 Tf", b"14 TL", b"72 770 Td"]
@@ -42,7 +45,7 @@ def _content_stream(text: str | None) -> bytes:
     return b"\n".join(ops)
 
 
-def build_pdf(pages: list[str | None], title: str | None = None) -> bytes:
+def build_pdf(pages: list[str | bytes | None], title: str | None = None) -> bytes:
     """A minimal, valid PDF (correct xref table) with one page per entry of ``pages``."""
     objects: list[bytes] = []
 

@@ -1,0 +1,131 @@
+"""Reading files in a worker process, with a time limit per file.
+
+The parsers are pure Python (pypdf, python-pptx, …) and a hostile or broken file can keep
+one of them busy for minutes (millions of drawing operators on one PDF page) or make it
+allocate without end. In the worker such a file costs at most ``timeout_s`` seconds: the
+worker is killed, the file fails with the error code ``timeout`` and the next file gets a
+fresh worker. Nothing already indexed is touched.
+
+One long-lived worker (started on first use with ``spawn``, so it shares no locks or
+threads with the portal) serves all loads one after another; starting a process per file
+would cost more than reading most files.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import threading
+from pathlib import Path
+from typing import Callable
+
+from corpus.models import ExtractedDocument
+from ingest.errors import IngestError
+from ingest.loaders.limits import LoadLimits
+
+log = logging.getLogger(__name__)
+
+Loader = Callable[[Path], ExtractedDocument]
+
+
+def _serve(conn, limits: LoadLimits, max_memory_mb: int) -> None:
+    """Worker loop: a path in, ``("ok", doc)`` or ``("error", code, detail)`` out."""
+    if max_memory_mb > 0:
+        try:
+            import resource
+
+            cap = max_memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        except (ImportError, ValueError, OSError):  # not on this platform: the time limit still holds
+            pass
+    from ingest.loaders import load_document
+
+    while True:
+        try:
+            path = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            conn.send(("ok", load_document(Path(path), limits)))
+        except IngestError as err:
+            conn.send(("error", err.code, err.detail))
+        except MemoryError:
+            conn.send(("error", "too_large", "Speicher reicht nicht zum Lesen"))
+        except Exception as exc:  # noqa: BLE001 - the worker must answer, whatever happened
+            conn.send(("error", "corrupt", f"{type(exc).__name__}: {str(exc)[:300]}"))
+
+
+class IsolatedLoader:
+    """``load_document`` in a worker process; a file that takes longer than ``timeout_s`` fails."""
+
+    def __init__(self, limits: LoadLimits = LoadLimits(), timeout_s: float = 300.0, max_memory_mb: int = 4096) -> None:
+        if timeout_s <= 0:
+            raise ValueError("timeout_s must be positive")
+        self.limits = limits
+        self.timeout_s = timeout_s
+        self.max_memory_mb = max_memory_mb
+        self._lock = threading.Lock()
+        self._proc = None
+        self._conn = None
+
+    def _start(self) -> None:
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_serve, args=(child, self.limits, self.max_memory_mb),
+                           name="kiportal-loader", daemon=True)
+        proc.start()
+        child.close()
+        self._proc, self._conn = proc, parent
+        log.debug("loader worker started (pid %s)", proc.pid)
+
+    def _stop(self) -> None:
+        proc, conn = self._proc, self._conn
+        self._proc = self._conn = None
+        if conn is not None:
+            conn.close()
+        if proc is not None and proc.is_alive():
+            proc.kill()
+        if proc is not None:
+            proc.join(timeout=5)
+
+    @property
+    def worker_pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.is_alive() else None
+
+    def __call__(self, path: Path) -> ExtractedDocument:
+        with self._lock:
+            if self._proc is None or not self._proc.is_alive():
+                self._stop()
+                self._start()
+            try:
+                self._conn.send(str(path))
+                if not self._conn.poll(self.timeout_s):
+                    log.warning("reading %s took longer than %.0f s: worker stopped", Path(path).name, self.timeout_s)
+                    self._stop()
+                    raise IngestError("timeout", f"nach {self.timeout_s:g} s abgebrochen")
+                reply = self._conn.recv()
+            except (EOFError, OSError, BrokenPipeError) as exc:
+                # the worker died (killed, out of memory): this file fails, the next one gets a new worker
+                self._stop()
+                raise IngestError("corrupt", f"Leseprozess abgebrochen ({type(exc).__name__})") from None
+        if reply[0] == "ok":
+            return reply[1]
+        raise IngestError(reply[1], reply[2])
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
+
+    def __del__(self) -> None:  # a daemon process ends with us anyway; this just ends it earlier
+        try:
+            self._stop()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+def make_loader(limits: LoadLimits, timeout_s: float = 0.0, max_memory_mb: int = 4096) -> Loader:
+    """The loader the pipeline uses: isolated with a time limit, or in-process when ``timeout_s`` is 0."""
+    if timeout_s and timeout_s > 0:
+        return IsolatedLoader(limits, timeout_s, max_memory_mb)
+    from ingest.loaders import load_document
+
+    return lambda path: load_document(Path(path), limits)
