@@ -69,8 +69,32 @@ a:focus-visible, button:focus-visible, input:focus-visible, textarea:focus-visib
   outline: 3px solid #0b57d0 !important; outline-offset: 2px; }
 """
 
-# The page's language for screen readers and hyphenation (gradio's template says "en").
-JS = "() => { document.documentElement.lang = 'de'; }"
+# Runs once in the browser: the page's language for screen readers and hyphenation (gradio's
+# template says "en"), and German for the two status texts gradio's status tracker writes in
+# English without translation ("queue: 2/5 |", "processing |").
+JS = r"""() => {
+  document.documentElement.lang = 'de';
+  const german = (text) => text
+    .replace(/^queue: (\d+)\/(\d*) \|$/, (_m, pos, size) =>
+      size ? `Warteschlange: Platz ${pos} von ${size} |` : `Warteschlange: Platz ${pos} |`)
+    .replace(/^processing \|$/, 'wird bearbeitet |');
+  const fix = (node) => {
+    const text = german(node.nodeValue);
+    if (text !== node.nodeValue) node.nodeValue = text;
+  };
+  const fixTree = (root) => {
+    if (root.nodeType === Node.TEXT_NODE) return fix(root);
+    if (!root.querySelectorAll || !/queue: |processing \|/.test(root.textContent || '')) return;
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    while (walker.nextNode()) fix(walker.currentNode);
+  };
+  new MutationObserver((records) => {
+    for (const r of records) {
+      if (r.type === 'characterData') fix(r.target);
+      r.addedNodes.forEach(fixTree);
+    }
+  }).observe(document.body, { subtree: true, childList: true, characterData: true });
+}"""
 
 
 def theme() -> gr.themes.Theme:

@@ -171,3 +171,21 @@ def test_hostile_document_is_shown_as_text_and_runs_nothing(context, live_portal
     doc.screenshot(path=SHOTS.format("6-xss-textansicht"))
     assert page.evaluate("typeof window.__xss") == "undefined"
     assert json.dumps(page.evaluate("window.__xss ?? null")) == "null"
+
+
+def test_gradio_status_texts_appear_in_german(context, live_portal, portal_data):
+    """gradio's status tracker writes "queue: 2/3 |" and "processing |" untranslated; the portal's
+    script turns them into German whether the text node is inserted or updated in place (as Svelte does)."""
+    page = login(context, live_portal, "anna", portal_data["password"])
+    assert page.evaluate("() => document.documentElement.lang") == "de"
+    page.evaluate("""() => { const d = document.createElement('div'); d.id = 'kp-status-probe';
+                              d.appendChild(document.createTextNode('queue: 2/3 |')); document.body.appendChild(d); }""")
+    page.wait_for_function("() => document.getElementById('kp-status-probe').textContent === 'Warteschlange: Platz 2 von 3 |'")
+    page.evaluate("() => { document.getElementById('kp-status-probe').firstChild.nodeValue = 'processing |'; }")
+    page.wait_for_function("() => document.getElementById('kp-status-probe').textContent === 'wird bearbeitet |'")
+    page.evaluate("() => { document.getElementById('kp-status-probe').firstChild.nodeValue = 'queue: 1/ |'; }")
+    page.wait_for_function("() => document.getElementById('kp-status-probe').textContent === 'Warteschlange: Platz 1 |'")
+    # other text is left alone
+    page.evaluate("() => { document.getElementById('kp-status-probe').firstChild.nodeValue = 'queue: Sitzung 3 |'; }")
+    page.wait_for_timeout(200)
+    assert page.evaluate("() => document.getElementById('kp-status-probe').textContent") == "queue: Sitzung 3 |"
