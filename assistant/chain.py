@@ -395,6 +395,10 @@ class Assistant:
             self._no_model_answer(res, evidence, q_stems, confident,
                                   "Das Modell fand keine Antwort; hier die passendste Textstelle.")
             return
+        if _DANGLING.search(answer):
+            self._no_model_answer(res, evidence, q_stems, confident,
+                                  "Die Antwort des Modells nannte statt eines Inhalts nur eine Quellennummer und wurde verworfen.")
+            return
         if not cited:
             n, share = attribute(answer, [ev.text for ev in evidence], content_stems)
             if n is None or share < 0.5:
@@ -446,6 +450,10 @@ class Assistant:
 
 _CITATION_MARKS = re.compile(r"\[[\d,; ]+\]")
 _YEAR = re.compile(r"^(19|20)\d\d$")
+# "Die Telefonnummer des Personalrats ist [2]." – the citation stands where the content should be
+_DANGLING = re.compile(
+    r"(?:\b(?:ist|sind|lautet|lauten|beträgt|betragen|heißt|heißen|war|waren|unter|bei|von|am|um|an|für|"
+    r"der|die|das|des|dem|den|ein|eine|einer|eines)|:)\s*\[\d+\]", re.IGNORECASE)
 
 
 def _substantive(answer: str, evidence: Sequence[Evidence], cited: Sequence[int]) -> bool:

@@ -251,3 +251,19 @@ def test_a_number_from_another_source_is_still_invented(app):
     fake = FakeChatModel(respond=_citing_the_excursion("Die Exkursion dauert 14 Stunden [{n}]."))
     res = _assistant(app, fake).answer("Wann führt die Exkursion der Regionalkonferenz zum Sensorlabor?")
     assert "14 Stunden" not in res.answer and any("(14)" in n for n in res.notices)
+
+
+@pytest.mark.parametrize("raw", ["Die Öffnungszeiten des Hallenbads sind [1].",
+                                 "Die Telefonnummer des Personalrats ist [2] [1]. Bitte rufen Sie an.",
+                                 "Zuständig für die Anmeldung ist folgende Stelle: [1]"])
+def test_a_citation_in_place_of_the_content_is_not_an_answer(app, raw):
+    fake = FakeChatModel(respond=lambda p: raw)
+    res = _assistant(app, fake).answer("Welche Öffnungszeiten hat das Hallenbad am Rathaus?")
+    assert res.refused and res.answer.startswith(REFUSAL)
+    assert any("nur eine Quellennummer" in n for n in res.notices)
+
+
+def test_a_citation_after_the_content_is_an_answer(app):
+    fake = FakeChatModel(respond=lambda p: "Die Ruhezeit für Urnengräber beträgt 20 Jahre [1], für Erdgräber 25 Jahre [1].")
+    res = _assistant(app, fake).answer("Wie lange ist die Ruhezeit für Urnengräber?")
+    assert not res.refused and res.answer.startswith("Die Ruhezeit")
