@@ -395,9 +395,13 @@ class Assistant:
             self._no_model_answer(res, evidence, q_stems, confident,
                                   "Das Modell fand keine Antwort; hier die passendste Textstelle.")
             return
-        if _DANGLING.search(answer):
+        if _dangling(answer):
             self._no_model_answer(res, evidence, q_stems, confident,
                                   "Die Antwort des Modells nannte statt eines Inhalts nur eine Quellennummer und wurde verworfen.")
+            return
+        if "<<<" in answer or ">>>" in answer:  # the model copied a source block of the prompt
+            self._no_model_answer(res, evidence, q_stems, confident,
+                                  "Das Modell gab einen Quellenblock wieder statt zu antworten; die Antwort wurde verworfen.")
             return
         if not cited:
             n, share = attribute(answer, [ev.text for ev in evidence], content_stems)
@@ -450,10 +454,15 @@ class Assistant:
 
 _CITATION_MARKS = re.compile(r"\[[\d,; ]+\]")
 _YEAR = re.compile(r"^(19|20)\d\d$")
-# "Die Telefonnummer des Personalrats ist [2]." – the citation stands where the content should be
-_DANGLING = re.compile(
-    r"(?:\b(?:ist|sind|lautet|lauten|beträgt|betragen|heißt|heißen|war|waren|unter|bei|von|am|um|an|für|"
-    r"der|die|das|des|dem|den|ein|eine|einer|eines)|:)\s*\[\d+\]", re.IGNORECASE)
+# "Die Telefonnummer des Personalrats ist [2]." – in the answer's first sentence a citation stands
+# where the content should be (later sentences such as "Die Quelle ist [2]." are fine)
+_DANGLING = re.compile(r"(?:\b(?:ist|sind|lautet|lauten|beträgt|betragen|heißt|heißen|war|waren)|:)\s*\[\d+\]",
+                       re.IGNORECASE)
+
+
+def _dangling(answer: str) -> bool:
+    first = re.split(r"(?<=[.!?])\s+|\n", answer.strip(), maxsplit=1)[0]
+    return bool(_DANGLING.search(first))
 
 
 def _substantive(answer: str, evidence: Sequence[Evidence], cited: Sequence[int]) -> bool:

@@ -60,10 +60,12 @@ _NUMBER = re.compile(r"(?<![\w.,])\d{1,3}(?:[.\u202f ]\d{3})+(?:,\d+)?(?![\w])|(
 
 
 def numbers(text: str) -> set[str]:
-    """Numbers of two or more digits, normalised ("6.710" and "6710" are the same; "2,5" kept)."""
+    """Numbers of two or more digits, normalised ("6.710" and "6710" are the same, so are "25,00"
+    and "25"; "2,5" kept)."""
     out = set()
     for m in _NUMBER.finditer(text):
         value = re.sub(r"[.\u202f ]", "", m.group(0))
+        value = re.sub(r",0+$", "", value)  # "1.575,00 €" and "1.575 Euro" are the same amount
         if len(value.split(",")[0]) >= 2:
             out.add(value)
     return out

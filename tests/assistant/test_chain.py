@@ -267,3 +267,22 @@ def test_a_citation_after_the_content_is_an_answer(app):
     fake = FakeChatModel(respond=lambda p: "Die Ruhezeit für Urnengräber beträgt 20 Jahre [1], für Erdgräber 25 Jahre [1].")
     res = _assistant(app, fake).answer("Wie lange ist die Ruhezeit für Urnengräber?")
     assert not res.refused and res.answer.startswith("Die Ruhezeit")
+
+
+def test_amounts_with_zero_cents_match_amounts_without():
+    from assistant.citations import numbers
+
+    assert numbers("kostet 1.575,00 € bzw. 25,00 €") == numbers("1.575 Euro und 25 Euro") == {"1575", "25"}
+    assert numbers("2,5 Stunden") == set() and numbers("12,5 %") == {"12,5"}
+
+
+def test_a_later_sentence_naming_the_source_is_not_a_dangling_citation(app):
+    fake = FakeChatModel(respond=lambda p: "Die Ruhezeit für Urnengräber beträgt 20 Jahre. Die Quelle dafür ist [1].")
+    res = _assistant(app, fake).answer("Wie lange ist die Ruhezeit für Urnengräber?")
+    assert not res.refused and res.answer.startswith("Die Ruhezeit für Urnengräber beträgt 20 Jahre.")
+
+
+def test_a_copied_source_block_is_not_an_answer(app):
+    fake = FakeChatModel(respond=lambda p: "[1] Friedhofssatzung, Seite 3 <<< Die Ruhezeit für Urnengräber beträgt 20 Jahre.")
+    res = _assistant(app, fake).answer("Welche Parkgebühren gelten am Rathaus?")
+    assert res.refused and "<<<" not in res.answer and any("Quellenblock" in n for n in res.notices)
