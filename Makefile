@@ -28,13 +28,21 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
 
 .PHONY: install run index test test-fast bench eval browser-deps demo clean
 
-$(STAMP): pyproject.toml constraints.txt
+# one stamp per set of build flags: a venv built with other flags (another CPU, an older
+# Makefile) gets llama.cpp rebuilt once, an unchanged one never
+LLAMA_STAMP := $(VENV)/.llama-build-$(shell printf '%s' '$(CMAKE_ARGS)' | md5sum | cut -c1-10)
+
+$(LLAMA_STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
+	@echo "llama.cpp build flags: $(CMAKE_ARGS)"
+	$(PIP) install -q --no-cache-dir --force-reinstall --no-deps -c constraints.txt llama-cpp-python
+	rm -f $(VENV)/.llama-build-*
+	touch $@
+
+$(STAMP): pyproject.toml constraints.txt $(LLAMA_STAMP)
 	# the CPU build of torch that lies on this machine's disk; an unpinned torch pulls CUDA
 	$(PIP) install -q torch==2.13.0
-	@echo "llama.cpp build flags: $(CMAKE_ARGS)"
-	$(PIP) install -q --no-cache-dir -c constraints.txt llama-cpp-python
 	$(PIP) install -q -c constraints.txt -e ".[llm,test,bench]"
 	touch $(STAMP)
 
