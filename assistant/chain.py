@@ -267,8 +267,7 @@ class Assistant:
         decision = self.policy(question=res.question, zone=profile.zone, passages=None, confirmed=confirmed)
         res.policy = decision
         if decision.get("action") == "block" or (decision.get("action") == "warn" and not confirmed):
-            res.refused = True
-            res.answer = " ".join(decision.get("messages_de") or ["Anfrage blockiert."])
+            _block(res, decision)
             res.notices.extend(decision.get("messages_de") or [])
             return True
         return False
@@ -287,8 +286,7 @@ class Assistant:
         res.notices.extend(decision.get("messages_de") or [])
         res.policy = {key: v for key, v in decision.items() if key != "allowed"}
         if decision.get("action") == "block":
-            res.refused = True
-            res.answer = " ".join(decision.get("messages_de") or ["Anfrage blockiert."])
+            _block(res, decision)
             return None, removed
         return [h for h in hits if h.chunk.chunk_id in allowed_ids], removed
 
@@ -465,6 +463,16 @@ def _dangling(answer: str) -> bool:
     return bool(_DANGLING.search(first))
 
 
+def _block(res: AnswerResult, decision: dict) -> None:
+    """The Ampel refused the request: its German messages are the answer."""
+    res.refused = True
+    res.answer = " ".join(decision.get("messages_de") or ["Anfrage blockiert."])
+
+
+def _cited_text(evidence: Sequence[Evidence], cited: Sequence[int]) -> str:
+    return " ".join(ev.text for ev in evidence if ev.n in cited)
+
+
 def _substantive(answer: str, evidence: Sequence[Evidence], cited: Sequence[int]) -> bool:
     """An answer says something: three words or more, or a short answer ("41 % [1]") whose
     numbers all stand in the cited source. A bare "[2] [3]" says nothing."""
@@ -472,8 +480,7 @@ def _substantive(answer: str, evidence: Sequence[Evidence], cited: Sequence[int]
     if len(words) >= 3:
         return True
     found = numbers(" ".join(words))
-    cited_text = " ".join(ev.text for ev in evidence if ev.n in cited)
-    return bool(words) and bool(found) and found <= numbers(cited_text)
+    return bool(words) and bool(found) and found <= numbers(_cited_text(evidence, cited))
 
 
 def _invented_numbers(answer: str, evidence: Sequence[Evidence], cited: Sequence[int],
@@ -481,9 +488,8 @@ def _invented_numbers(answer: str, evidence: Sequence[Evidence], cited: Sequence
     """Numbers in the answer that stand neither in its cited sources nor in the question. A year
     may also come from another source given to the model ("am 6. Mai 2025": the slide says
     "6. Mai", the programme says 2025): a date's year is context, not a claim of its own."""
-    cited_text = " ".join(ev.text for ev in evidence if ev.n in cited)
     all_text = " ".join(f"{source_label(ev)} {ev.text}" for ev in evidence)
-    missing = numbers(answer) - numbers(cited_text + " " + " ".join(questions))
+    missing = numbers(answer) - numbers(_cited_text(evidence, cited) + " " + " ".join(questions))
     return {n for n in missing if not (_YEAR.match(n) and n in numbers(all_text))}
 
 
