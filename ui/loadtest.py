@@ -101,6 +101,7 @@ def register(cli) -> None:
     def loadtest(ctx, users, per_user, model, time_limit, as_json) -> None:
         """Lasttest: N Nutzer fragen gleichzeitig über das Portal auf 127.0.0.1 (begrenzt)."""
         from ui.cli import _app
+        from ui.context import PortalContext  # here, not at module level: it pulls in gradio
 
         report = run_load(PortalContext(_app(ctx)), users=users, per_user=per_user, model=model, time_limit_s=time_limit)
         if as_json:

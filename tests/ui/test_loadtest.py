@@ -24,3 +24,22 @@ def test_load_test_refuses_password_mode(hash_app):
     hash_app.settings.auth.mode = "password"
     with pytest.raises(ValueError, match="auth.mode"):
         run_load(PortalContext(hash_app), users=1, per_user=1)
+
+
+@pytest.mark.integration
+def test_loadtest_command_runs_end_to_end(tmp_path, monkeypatch):
+    """The `kiportal loadtest` command itself (CI runs it): builds the portal, asks, reports JSON."""
+    import json
+
+    from click.testing import CliRunner
+
+    from ui.cli import cli
+
+    monkeypatch.setenv("KIPORTAL_EMBEDDING__MODE", "hash")
+    data = str(tmp_path / "data")
+    res = CliRunner().invoke(cli, ["--data-dir", data, "ingest", str(DEMO), "--collection", "demo", "--json"], obj={})
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(cli, ["--data-dir", data, "loadtest", "--users", "2", "--per-user", "1", "--json"], obj={})
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout.strip().splitlines()[-1])
+    assert report["answered"] == report["requests"] == 2 and report["errors"] == []
