@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from assistant.admin import (
 )
 from assistant.audit import format_time
 from ui.context import PortalContext
+from ui.exports import export_folder
 from ui.security import PermissionDenied, resolve_user
 
 log = logging.getLogger(__name__)
@@ -360,7 +360,7 @@ class AdminUI:
     def audit_export(self, action=None, actor="", since=None, until=None, text="", request: gr.Request = None) -> str:
         user = self._user(request)
         f = self._audit_filters(action, actor, since, until, text)
-        out = Path(tempfile.mkdtemp(prefix="kiportal-audit-")) / f"protokoll-{dt.date.today().isoformat()}.csv"
+        out = export_folder() / f"protokoll-{dt.date.today().isoformat()}.csv"
         with open(out, "w", encoding="utf-8", newline="") as fh:
             n = self.admin.audit.write_csv(fh, **f)
         self.admin.audit.record("audit.export", user, out.name, {"rows": n, **{k: v for k, v in f.items() if v}})

@@ -15,8 +15,6 @@ import functools
 import importlib
 import importlib.util
 import logging
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ quiet_libraries()  # before gradio is imported anywhere below
 import gradio as gr  # noqa: E402
 
 from ui.context import PortalContext  # noqa: E402
+from ui.exports import write_export  # noqa: E402
 from ui.docview import LinkSigner, load_secret, register_routes  # noqa: E402
 from ui.handlers import ChatHandlers, ChatView, UserError  # noqa: E402
 from ui.security import PermissionDenied, is_loopback  # noqa: E402
@@ -320,25 +319,6 @@ def build_portal(ctx: PortalContext, handlers: ChatHandlers | None = None) -> gr
         comment_btn.click(_gr(save_comment), inputs=[rated, comment], outputs=[comment, status],
                           api_name="feedback_comment", concurrency_limit=None)
     return demo
-
-
-EXPORT_DIR = Path(tempfile.gettempdir()) / "kiportal-exports"
-EXPORT_MAX_AGE_S = 3600
-
-
-def write_export(name: str, text: str) -> Path:
-    """Write an export for gradio to serve; gradio keeps its own copy, ours is purged after an hour."""
-    EXPORT_DIR.mkdir(mode=0o700, exist_ok=True)
-    for old in EXPORT_DIR.iterdir():
-        try:
-            if time.time() - old.stat().st_mtime > EXPORT_MAX_AGE_S:
-                shutil.rmtree(old, ignore_errors=True)
-        except OSError:
-            pass
-    folder = Path(tempfile.mkdtemp(dir=EXPORT_DIR))
-    path = folder / name
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 # -- the server ----------------------------------------------------------------------------

@@ -18,7 +18,6 @@ dynamic HTML comes from the escaping renderers in :mod:`assistant.training.inspe
 from __future__ import annotations
 
 import logging
-import tempfile
 from pathlib import Path
 
 import gradio as gr
@@ -40,6 +39,7 @@ from assistant.training.plans import PlanError, discover, plan_dirs, unknown_mod
 from assistant.training.sessions import SessionError, TrainingStore, sources_of
 from ui import presentation
 from ui.context import PortalContext
+from ui.exports import export_folder
 
 log = logging.getLogger(__name__)
 
@@ -495,7 +495,7 @@ def build(ctx: PortalContext) -> None:
         except SessionError as exc:
             raise _err(exc) from None
         ctx.audit.record("training_end", user.name, sess.code, {"plan": sess.plan.id})
-        folder = Path(tempfile.mkdtemp(prefix="kiportal-handout-"))
+        folder = export_folder()
         stem = f"handout-{sess.plan.id}-{sess.code}"
         md_path, html_path = folder / f"{stem}.md", folder / f"{stem}.html"
         md_path.write_text(md, encoding="utf-8")

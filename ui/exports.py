@@ -1,0 +1,40 @@
+"""Files handed to gradio for download (chat export, audit CSV, training handout).
+
+Each export gets a private folder (mode 0700) under one parent in the temp directory;
+folders older than an hour are purged whenever a new export is written. Exports can
+hold personal data (user names in the audit log, chat text), so none may linger in
+/tmp. Gradio serves its own cached copy, so purging ours never breaks a download.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+EXPORT_MAX_AGE_S = 3600
+
+
+def export_root() -> Path:
+    return Path(tempfile.gettempdir()) / "kiportal-exports"
+
+
+def export_folder(max_age_s: float = EXPORT_MAX_AGE_S) -> Path:
+    """A fresh private folder for one export; older exports are removed first."""
+    root = export_root()
+    root.mkdir(mode=0o700, exist_ok=True)
+    now = time.time()
+    for old in root.iterdir():
+        try:
+            if now - old.stat().st_mtime > max_age_s:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass
+    return Path(tempfile.mkdtemp(dir=root))
+
+
+def write_export(name: str, text: str) -> Path:
+    """Write one text file for download and return its path."""
+    path = export_folder() / name
+    path.write_text(text, encoding="utf-8")
+    return path
