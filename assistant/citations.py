@@ -56,7 +56,8 @@ def attribute(answer: str, sources: Sequence[str], stems) -> tuple[int | None, f
     return best, best_share
 
 
-_NUMBER = re.compile(r"(?<![\w.,])\d{1,3}(?:[.\u202f ]\d{3})+(?:,\d+)?(?![\w])|(?<![\w.,])\d{2,}(?:,\d+)?(?![\w])")
+_NUMBER = re.compile(r"(?<![\w.,])\d{1,3}(?:[.\u202f ]\d{3})+(?:,\d+)?(?![\w])|(?<![\w.,])\d{2,}(?:,\d+)?(?![\w])"
+                     r"|(?<![\w.,])\d(?:,\d{1,2}|\.\d)(?![\w]|[.,]\d)")
 
 
 def numbers(text: str) -> set[str]:
@@ -64,7 +65,13 @@ def numbers(text: str) -> set[str]:
     and "25"; "2,5" kept)."""
     out = set()
     for m in _NUMBER.finditer(text):
-        value = re.sub(r"[.\u202f ]", "", m.group(0))
+        raw = m.group(0)
+        if re.fullmatch(r"\d[.,]\d{1,2}", raw):  # "1,5 Millionen"; "1.5 Millionen" (English style) is the same
+            value = raw.replace(".", ",")
+            if not value.endswith((",0", ",00")):
+                out.add(value)
+            continue
+        value = re.sub(r"[.\u202f ]", "", raw)
         value = re.sub(r",0+$", "", value)  # "1.575,00 €" and "1.575 Euro" are the same amount
         if len(value.split(",")[0]) >= 2:
             out.add(value)
