@@ -44,6 +44,7 @@ def test_demo_questions_are_answered_with_correct_citations(llm_app, qid):
     cited = {Path(c.source).name for c in res.citations if f"[{c.n}]" in res.answer}
     assert row["expected_source"] in cited or set(row.get("alt_sources", [])) & cited, (res.answer, cited)
     assert res.mode in ("local", "extractive") and res.timings["total_ms"] > 0
+    assert "parkausweis" not in res.answer.lower()  # the system prompt's worked example never leaks in
 
 
 @pytest.mark.parametrize("question", [
