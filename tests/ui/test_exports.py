@@ -20,3 +20,16 @@ def test_exports_are_private_and_old_ones_are_purged(tmp_path, monkeypatch):
     folder = export_folder()
     assert not old.parent.exists()  # older than an hour: gone
     assert fresh.exists() and folder.is_dir() and folder != fresh.parent
+
+
+def test_a_parent_planted_by_someone_else_is_not_used(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    elsewhere = tmp_path / "attacker"
+    elsewhere.mkdir(mode=0o777)
+    export_root().symlink_to(elsewhere)  # another user got there first
+    path = write_export("protokoll.csv", "zeit;nutzer\n")
+    assert elsewhere not in path.parents and export_root() not in path.parents
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700 and list(elsewhere.iterdir()) == []
+    export_root().unlink()
+    export_root().symlink_to(tmp_path / "nowhere")  # dangling: no crash either
+    assert write_export("chat.md", "Frage").read_text(encoding="utf-8") == "Frage"
