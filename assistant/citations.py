@@ -61,8 +61,9 @@ _NUMBER = re.compile(r"(?<![\w.,])\d{1,3}(?:[.\u202f ]\d{3})+(?:,\d+)?(?![\w])|(
 
 
 def numbers(text: str) -> set[str]:
-    """Numbers of two or more digits, normalised ("6.710" and "6710" are the same, so are "25,00"
-    and "25"; "2,5" kept)."""
+    """Numbers that can carry a claim, normalised: two or more digits ("6.710" and "6710" are the
+    same, so are "25,00" and "25") and small decimals ("1,5", also written "1.5"). Single digits,
+    dates ("1.2.2020"), times ("7.30") and section numbers ("18.1.2") do not count on their own."""
     out = set()
     for m in _NUMBER.finditer(text):
         raw = m.group(0)
