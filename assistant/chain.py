@@ -389,17 +389,9 @@ class Assistant:
         answer = strip_invalid_citations(raw, valid)
         answer = strip_refusal_tail(answer)  # "Die Frist ist … [1]. Dazu finde ich … keine Informationen."
         cited = [n for n in parse_citations(answer) if n in valid]
-        if not _substantive(answer, evidence, cited) or (is_refusal(answer) and not cited):
-            self._no_model_answer(res, evidence, q_stems, confident,
-                                  "Das Modell fand keine Antwort; hier die passendste Textstelle.")
-            return
-        if _dangling(answer):
-            self._no_model_answer(res, evidence, q_stems, confident,
-                                  "Die Antwort des Modells nannte statt eines Inhalts nur eine Quellennummer und wurde verworfen.")
-            return
-        if "<<<" in answer or ">>>" in answer:  # the model copied a source block of the prompt
-            self._no_model_answer(res, evidence, q_stems, confident,
-                                  "Das Modell gab einen Quellenblock wieder statt zu antworten; die Antwort wurde verworfen.")
+        notice = _unusable(answer, evidence, cited)
+        if notice:
+            self._no_model_answer(res, evidence, q_stems, confident, notice)
             return
         if not cited:
             n, share = attribute(answer, [ev.text for ev in evidence], content_stems)
@@ -466,6 +458,17 @@ _DANGLING = re.compile(r"(?:\b(?:ist|sind|lautet|lauten|beträgt|betragen|heißt
 def _dangling(answer: str) -> bool:
     first = re.split(r"(?<=[.!?])\s+|\n", answer.strip(), maxsplit=1)[0]
     return bool(_DANGLING.search(first))
+
+
+def _unusable(answer: str, evidence: Sequence[Evidence], cited: Sequence[int]) -> str | None:
+    """Why the model's answer says nothing usable (the German notice), or None when it does."""
+    if not _substantive(answer, evidence, cited) or (is_refusal(answer) and not cited):
+        return "Das Modell fand keine Antwort; hier die passendste Textstelle."
+    if _dangling(answer):
+        return "Die Antwort des Modells nannte statt eines Inhalts nur eine Quellennummer und wurde verworfen."
+    if "<<<" in answer or ">>>" in answer:  # the model copied a source block of the prompt
+        return "Das Modell gab einen Quellenblock wieder statt zu antworten; die Antwort wurde verworfen."
+    return None
 
 
 def _block(res: AnswerResult, decision: dict) -> None:
