@@ -40,7 +40,11 @@ LEGACY_EXTENSIONS = frozenset({".doc", ".xls", ".ppt", ".pps", ".dot", ".xlt", "
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
 
-# Well-known binary signatures, only to give a helpful detail in the error message.
+# Well-known binary signatures. Those with a byte no text file starts with
+# (see ``_decisive``) decide on their own: a PNG renamed to .docx whose few
+# pixel bytes happen to decode as Latin-1 is still an image, not text. The
+# printable ones ("MZ", "RIFF", "ID3" ...) can begin a German sentence too and
+# only name the format once the content has failed the text test.
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "PNG-Bild"),
     (b"\xff\xd8\xff", "JPEG-Bild"),
@@ -164,9 +168,14 @@ def _looks_like_text(head: bytes) -> bool:
     return junk_ratio(text) <= 0.05
 
 
-def _binary_name(head: bytes) -> str | None:
+def _decisive(magic: bytes) -> bool:
+    """A signature with a control or non-ASCII byte cannot be the start of a text file."""
+    return any(b < 0x20 or b >= 0x7F for b in magic)
+
+
+def _binary_name(head: bytes, decisive_only: bool = False) -> str | None:
     for magic, name in _MAGIC:
-        if head.startswith(magic):
+        if head.startswith(magic) and (_decisive(magic) or not decisive_only):
             return name
     return None
 
@@ -203,6 +212,9 @@ def detect_format(path: Path, head: bytes | None = None) -> str:
         raise IngestError("unsupported", "altes Office-Binärformat (.doc/.xls/.ppt), bitte als .docx/.xlsx/.pptx speichern")
     if stripped.startswith(b"%!PS"):
         raise IngestError("unsupported", "PostScript")
+    name = _binary_name(head, decisive_only=True)
+    if name:
+        raise IngestError("unsupported", name)
 
     if not _looks_like_text(head):
         name = _binary_name(head)

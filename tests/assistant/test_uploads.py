@@ -2,7 +2,6 @@
 get their own name, and a crash leaves nothing half-done behind."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -95,7 +94,8 @@ def test_rejected_files_are_not_kept(tmp_path):
         store.stage(big, "big.pdf")
     assert err.value.code == "too_large"
     exe = tmp_path / "prog.pdf"
-    exe.write_bytes(b"MZ" + os.urandom(200))
+    # A real DOS/PE header: NULs from byte 3 on, like every Windows program.
+    exe.write_bytes(b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + bytes(range(256)))
     staged = store.stage(exe, "prog.pdf")
     with pytest.raises(UploadRejected) as err:
         store.check(staged)

@@ -127,3 +127,21 @@ def test_random_bytes_named_like_a_document_are_corrupt(tmp_path):
 def test_truncated_zip_is_corrupt(tmp_path, make_docx):
     data = make_docx(tmp_path / "ok.docx").read_bytes()
     assert code_of(write(tmp_path / "halb.docx", data[: len(data) // 2])) == "corrupt"
+
+
+@pytest.mark.parametrize("magic", [b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"\x7fELF", b"\x1f\x8b"])
+def test_a_short_image_or_binary_is_unsupported_whatever_its_bytes_decode_to(tmp_path, magic):
+    # 64 random bytes after the signature decode as "text" about 2 % of the time
+    # (cp1252 maps most bytes to letters); the signature must decide, not the luck of the tail.
+    import random
+
+    rng = random.Random(3)
+    for i in range(300):
+        body = magic + bytes(rng.randrange(256) for _ in range(64))
+        assert code_of(write(tmp_path / f"bild{i}.docx", body)) == "unsupported", body
+
+
+@pytest.mark.parametrize("start", ["MZ-Bericht", "RIFF-Analyse", "ID3-Tags", "OggS Test", "GIF87a Notiz"])
+def test_text_that_begins_like_a_printable_signature_stays_text(tmp_path, start):
+    path = write(tmp_path / "notiz.txt", f"{start}: Die Bibliothek öffnet um 9 Uhr.\n".encode())
+    assert detect_format(path) == "txt"
