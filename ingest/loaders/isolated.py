@@ -8,7 +8,8 @@ fresh worker. Nothing already indexed is touched.
 
 One long-lived worker (started on first use with ``spawn``, so it shares no locks or
 threads with the portal) serves all loads one after another; starting a process per file
-would cost more than reading most files.
+would cost more than reading most files. The per-file clock starts once the worker has
+reported that it is ready, so a slow start on a busy machine never fails a good file.
 """
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ from ingest.errors import IngestError
 from ingest.loaders.limits import LoadLimits
 
 log = logging.getLogger(__name__)
+
+#: How long a new worker may take to start (spawn, imports) before the file fails. Not part of
+#: the per-file limit: on a busy machine a start can take seconds, and a good file must not fail.
+START_TIMEOUT_S = 120.0
 
 Loader = Callable[[Path], ExtractedDocument]
 
@@ -39,6 +44,9 @@ def _serve(conn, limits: LoadLimits, max_memory_mb: int) -> None:
             pass
     from ingest.loaders import load_document
 
+    import pypdf  # noqa: F401 - the parser the time limit is for, imported before the clock runs
+
+    conn.send(("ready",))
     while True:
         try:
             path = conn.recv()
@@ -75,6 +83,13 @@ class IsolatedLoader:
         proc.start()
         child.close()
         self._proc, self._conn = proc, parent
+        try:
+            ready = parent.poll(START_TIMEOUT_S) and parent.recv() == ("ready",)
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            self._stop()
+            raise IngestError("timeout", f"Leseprozess startet nicht (innerhalb von {START_TIMEOUT_S:g} s)")
         log.debug("loader worker started (pid %s)", proc.pid)
 
     def _stop(self) -> None:

@@ -94,3 +94,22 @@ def test_ingest_run_goes_on_past_a_stuck_file_and_keeps_what_was_stored(tmp_path
     assert hits and "120 Euro" in hits[0].chunk.text
     assert app.retriever.search("Reisepass", k=3).hits[0].chunk.source.endswith("gebuehren.pdf")
     app.ingestor.loader.close()
+
+
+
+def test_the_time_limit_counts_reading_not_starting_the_worker(tmp_path, monkeypatch):
+    # A busy machine can take seconds to start a worker; that must not fail a good file.
+    # A sitecustomize on the worker's PYTHONPATH makes its start take 1.5 s, three times the limit.
+    slow_start = tmp_path / "slow_start"
+    slow_start.mkdir()
+    (slow_start / "sitecustomize.py").write_text("import time\ntime.sleep(1.5)\n", encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(slow_start), os.environ.get("PYTHONPATH")])))
+    path = tmp_path / "notiz.txt"
+    path.write_text("Der Bauhof öffnet um 7 Uhr.", encoding="utf-8")
+    quick = IsolatedLoader(LoadLimits(), timeout_s=0.5)
+    try:
+        t0 = time.monotonic()
+        assert "7 Uhr" in quick(path).blocks[0].text
+        assert time.monotonic() - t0 >= 1.5  # the slow start really happened
+    finally:
+        quick.close()
