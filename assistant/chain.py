@@ -81,6 +81,8 @@ class AnswerResult:
     fallback: str | None = None
     policy: dict[str, Any] = field(default_factory=dict)
     raw_answer: str = ""
+    #: how likely the model was to begin with the refusal sentence (local model only, else None)
+    refusal_probability: float | None = None
 
     def as_dict(self, trace: bool = False) -> dict:
         d = asdict(self)
@@ -317,6 +319,9 @@ class Assistant:
         try:
             for chunk in llm.stream(messages):
                 text = chunk.content if isinstance(chunk.content, str) else str(chunk.content)
+                p_refusal = (getattr(chunk, "response_metadata", None) or {}).get("refusal_probability")
+                if p_refusal is not None and res.refusal_probability is None:
+                    res.refusal_probability = float(p_refusal)
                 if not text:
                     continue
                 if not parts:
@@ -411,6 +416,13 @@ class Assistant:
             self._no_model_answer(res, evidence, q_stems, confident,
                                   f"Die Antwort des Modells enthielt Zahlen, die in den Quellen nicht stehen ({', '.join(invented)}), "
                                   "und wurde verworfen.")
+            return
+        limit = self.settings.llm.refusal_max_probability
+        if limit and res.refusal_probability is not None and res.refusal_probability >= limit:
+            # the model nearly refused: a near miss, not a case for the extractive fallback
+            res.answer, res.refused = self._refusal_with_passages(evidence), True
+            res.notices.append(f"Das Modell war unsicher (Ablehnung zu {round(res.refusal_probability * 100)} % wahrscheinlich); "
+                               "die Antwort wurde nicht übernommen.")
             return
         res.answer = answer
         res.refused = False

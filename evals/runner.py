@@ -179,6 +179,7 @@ def answer_eval(
             "generate_ms": res.timings.get("generate_ms"),
             "prompt_tokens": res.prompt_tokens or None,
             "completion_tokens": res.completion_tokens or None,
+            "refusal_probability": res.refusal_probability,
         }
         rows.append(row)
         if progress:

@@ -22,11 +22,13 @@ def build_chat_model(profile: ModelProfile, *, models_dir: Path, threads: int = 
 
         return FakeChatModel()
     if profile.mode == "local":
+        from assistant.citations import REFUSAL
         from assistant.llm.local import LocalLlamaChat
 
         path = profile.model or str(models_dir / DEFAULT_GGUF)
         return LocalLlamaChat(model_path=path, n_ctx=profile.context_tokens, n_threads=threads,
-                              temperature=profile.temperature, max_tokens=profile.max_answer_tokens)
+                              temperature=profile.temperature, max_tokens=profile.max_answer_tokens,
+                              refusal_text=REFUSAL)
     if profile.mode == "openai":
         from langchain_openai import ChatOpenAI
 

@@ -16,6 +16,7 @@ class FakeChatModel(BaseChatModel):
     respond: Callable[[str], str] | None = None
     calls: list[str] = Field(default_factory=list)
     fail_with: Exception | None = None
+    refusal_probability: float | None = None  # reported with the first chunk, as the local model does
 
     @property
     def _llm_type(self) -> str:
@@ -39,4 +40,5 @@ class FakeChatModel(BaseChatModel):
     def _stream(self, messages: list[BaseMessage], stop=None, run_manager=None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         text = self._reply(messages)
         for i in range(0, len(text), 8):
-            yield ChatGenerationChunk(message=AIMessageChunk(content=text[i : i + 8]))
+            meta = {"refusal_probability": self.refusal_probability} if i == 0 and self.refusal_probability is not None else {}
+            yield ChatGenerationChunk(message=AIMessageChunk(content=text[i : i + 8], response_metadata=meta))

@@ -3,6 +3,12 @@
 llama-cpp-python is imported only when the model is first used. One model instance
 serves one generation at a time (a lock): on 2 cores parallel generations would only
 slow each other down; the portal queues requests instead.
+
+With ``refusal_text`` set, the first answer chunk reports in its ``response_metadata`` how
+likely the model was to begin with that text (``refusal_probability``, the softmax
+probability of its first token at the first answer position). It costs one softmax over the
+vocabulary per answer, and tells the chain how close a confident-looking answer came to being
+a refusal.
 """
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ import logging
 import threading
 from pathlib import Path
 from typing import Any, Iterator
+
+import numpy as np
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -30,6 +38,7 @@ class LocalLlamaChat(BaseChatModel):
     n_threads: int = 2
     temperature: float = 0.0
     max_tokens: int = 300
+    refusal_text: str = ""
     _llama: Any = PrivateAttr(default=None)
     _lock: Any = PrivateAttr(default_factory=threading.Lock)
     _load_lock: Any = PrivateAttr(default_factory=threading.Lock)
@@ -56,6 +65,10 @@ class LocalLlamaChat(BaseChatModel):
                     )
         return self._llama
 
+    def _first_token(self, text: str) -> int | None:
+        ids = self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        return ids[0] if ids else None
+
     def count_tokens(self, text: str) -> int:
         return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
@@ -71,14 +84,28 @@ class LocalLlamaChat(BaseChatModel):
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         llama = self.llama
+        watched = self._first_token(self.refusal_text) if self.refusal_text else None
+        first: dict[str, float] = {}
+        reported = False
+
+        def record(_ids, scores):  # a llama.cpp logits processor: looks, changes nothing
+            if watched is not None and not first:
+                z = scores.astype("float64")
+                z = np.exp(z - z.max())
+                first["refusal_probability"] = round(float(z[watched] / z.sum()), 4)
+            return scores
+
         with self._lock:
             for part in llama.create_chat_completion(
                 messages=self._messages(messages), stream=True, temperature=self.temperature,
                 max_tokens=kwargs.get("max_tokens", self.max_tokens), stop=stop, seed=0,
+                logits_processor=[record] if watched is not None else None,
             ):
                 delta = part["choices"][0]["delta"].get("content")
                 if delta:
-                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
+                    meta = {} if reported else dict(first)
+                    reported = reported or bool(first)
+                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta, response_metadata=meta))
                     if run_manager:
                         run_manager.on_llm_new_token(delta, chunk=chunk)
                     yield chunk

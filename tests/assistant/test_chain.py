@@ -306,3 +306,23 @@ def test_a_copied_source_block_is_not_an_answer(app):
     fake = FakeChatModel(respond=lambda p: "[1] Friedhofssatzung, Seite 3 <<< Die Ruhezeit für Urnengräber beträgt 20 Jahre.")
     res = _assistant(app, fake).answer("Welche Parkgebühren gelten am Rathaus?")
     assert res.refused and "<<<" not in res.answer and any("Quellenblock" in n for n in res.notices)
+
+
+def test_an_answer_the_model_nearly_refused_is_refused_without_the_extractive_fallback(app):
+    # "Wie lange ist die Ruhezeit für Urnengräber?" is a confident retrieval: a plain model refusal
+    # would be answered extractively; an answer the model itself nearly refused must not be
+    app.settings.llm.refusal_max_probability = 0.3
+    fake = FakeChatModel(respond=lambda p: "Die Ruhezeit für Urnengräber beträgt 20 Jahre [1].", refusal_probability=0.42)
+    res = _assistant(app, fake).answer("Wie lange ist die Ruhezeit für Urnengräber?")
+    assert res.refused and res.answer.startswith(REFUSAL) and res.refusal_probability == 0.42
+    assert "Am nächsten kommen diese Textstellen" in res.answer and "Laut den Dokumenten" not in res.answer
+    assert any("unsicher (Ablehnung zu 42 %" in n for n in res.notices)
+
+
+@pytest.mark.parametrize("limit, p_refusal", [(0.3, 0.29), (0.3, None), (0.0, 0.9)])
+def test_a_confident_answer_or_an_unknown_or_disabled_limit_keeps_the_answer(app, limit, p_refusal):
+    app.settings.llm.refusal_max_probability = limit
+    fake = FakeChatModel(respond=lambda p: "Die Ruhezeit für Urnengräber beträgt 20 Jahre [1].", refusal_probability=p_refusal)
+    res = _assistant(app, fake).answer("Wie lange ist die Ruhezeit für Urnengräber?")
+    assert not res.refused and "20 Jahre [1]" in res.answer
+    assert res.refusal_probability == p_refusal

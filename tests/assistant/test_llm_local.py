@@ -69,3 +69,25 @@ def test_streaming_shows_sources_before_the_first_token(llm_app):
     assert kinds[0] == "sources" and kinds.count("token") > 3 and kinds[-1] == "done"
     res = events[-1]["result"]
     assert res.prompt_tokens <= 1100 and res.timings["first_token_ms"] > res.timings["prepare_ms"]
+
+
+def test_the_local_model_reports_how_likely_it_was_to_refuse(gguf_path):
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    from assistant.citations import REFUSAL
+    from assistant.llm.local import LocalLlamaChat
+
+    chat = LocalLlamaChat(model_path=str(gguf_path), n_ctx=1024, max_tokens=20, refusal_text=REFUSAL)
+    system = SystemMessage(content=f"Antworte nur aus der Quelle. Steht die Antwort nicht darin, antworte genau: {REFUSAL}")
+
+    def ask(question: str) -> tuple[str, list]:
+        chunks = list(chat.stream([system, HumanMessage(content=f"Quelle: Die Bibliothek öffnet montags um 9 Uhr.\nFrage: {question}")]))
+        return "".join(c.content for c in chunks), [c.response_metadata.get("refusal_probability") for c in chunks]
+
+    answered, p_answered = ask("Wann öffnet die Bibliothek am Montag?")
+    refused, p_refused = ask("Wann öffnet das Schwimmbad am Montag?")
+    # reported once, with the first chunk, as a probability
+    assert p_answered[0] is not None and all(p is None for p in p_answered[1:])
+    assert p_refused[0] is not None and all(p is None for p in p_refused[1:])
+    assert "9" in answered and refused.startswith("Dazu"), (answered, refused)
+    assert 0.0 <= p_answered[0] < 0.2 < 0.3 < p_refused[0] <= 1.0, (p_answered[0], p_refused[0])
