@@ -150,6 +150,8 @@ class InspectView:
     removed_by_class: dict[str, int]
     use_documents: bool = True
     citations: list[dict] = field(default_factory=list)
+    #: how likely the model was to begin with the refusal sentence (local model only)
+    refusal_probability: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -199,7 +201,15 @@ def build_view(result, profile: ModelProfile | None = None, *, k: int | None = N
         pii=list(pol.get("pii") or []), removed_by_class=dict(pol.get("removed_by_class") or {}),
         use_documents=use_documents,
         citations=[{"n": c.n, "title": c.title, "source": PurePath(c.source).name, "page": c.page} for c in result.citations],
+        refusal_probability=getattr(result, "refusal_probability", None),
     )
+
+
+def doubt_label(p: float | None) -> str | None:
+    """The model's own doubt in words, for trainers ("how close was it to saying 'no idea'?")."""
+    if p is None:
+        return None
+    return f"Ablehnung war zu {round(p * 100)} % wahrscheinlich (erstes Wort der Antwort)"
 
 
 # -- renderers ----------------------------------------------------------------------------
@@ -232,6 +242,8 @@ def render_html(view: InspectView, *, title: str = "Blick unter die Haube") -> s
                  + (f" · {esc(view.operator)} · {esc(view.location)}" if view.operator else "")),
         ("Tokens", f"Prompt {view.prompt_tokens} · Antwort {view.completion_tokens}"),
     ]
+    if doubt_label(view.refusal_probability):
+        facts.append(("Unsicherheit des Modells", esc(doubt_label(view.refusal_probability))))
     if view.policy_action:
         facts.append(("Ampel", esc(ACTION_DE.get(view.policy_action, view.policy_action))))
     if view.pii:
@@ -291,6 +303,8 @@ def render_markdown(view: InspectView, *, title: str = "Blick unter die Haube") 
              f"- **Modell:** {md_esc(view.model, cell=True)} ({md_esc(view.mode)}), Zone {md_esc(zone_label(view.zone))}"
              + (f" · {md_esc(view.operator, cell=True)} · {md_esc(view.location, cell=True)}" if view.operator else ""),
              f"- **Tokens:** Prompt {view.prompt_tokens} · Antwort {view.completion_tokens}"]
+    if doubt_label(view.refusal_probability):
+        lines.append(f"- **Unsicherheit des Modells:** {doubt_label(view.refusal_probability)}")
     if view.policy_action:
         lines.append(f"- **Ampel:** {md_esc(ACTION_DE.get(view.policy_action, view.policy_action))}")
     if view.pii:

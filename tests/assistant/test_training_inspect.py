@@ -84,3 +84,13 @@ def test_markdown_escapes_hostile_text_and_keeps_the_prompt_in_its_fence():
     fence = md_code_block("a ``` b ```` c")
     assert fence.startswith("`````text\n") and fence.endswith("\n`````")
     assert md_esc("# Titel\n1. Liste", cell=True) == "\\# Titel 1. Liste"
+
+
+def test_the_models_own_doubt_is_shown_to_trainers_when_the_model_reported_it():
+    res = _result()
+    assert "Unsicherheit des Modells" not in render_html(build_view(res, None))  # extractive / other backends: nothing
+    res.refusal_probability = 0.2647
+    view = build_view(res, None)
+    assert view.refusal_probability == 0.2647
+    assert "Unsicherheit des Modells" in render_html(view) and "Ablehnung war zu 26 % wahrscheinlich" in render_html(view)
+    assert "**Unsicherheit des Modells:** Ablehnung war zu 26 % wahrscheinlich" in render_markdown(view)
