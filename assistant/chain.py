@@ -319,7 +319,7 @@ class Assistant:
         try:
             for chunk in llm.stream(messages):
                 text = chunk.content if isinstance(chunk.content, str) else str(chunk.content)
-                p_refusal = (getattr(chunk, "response_metadata", None) or {}).get("refusal_probability")
+                p_refusal = chunk.response_metadata.get("refusal_probability")
                 if p_refusal is not None and res.refusal_probability is None:
                     res.refusal_probability = float(p_refusal)
                 if not text:

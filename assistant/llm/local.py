@@ -86,7 +86,7 @@ class LocalLlamaChat(BaseChatModel):
         llama = self.llama
         watched = self._first_token(self.refusal_text) if self.refusal_text else None
         first: dict[str, float] = {}
-        reported = False
+        first_chunk = True
 
         def record(_ids, scores):  # a llama.cpp logits processor: looks, changes nothing
             if watched is not None and not first:
@@ -103,8 +103,7 @@ class LocalLlamaChat(BaseChatModel):
             ):
                 delta = part["choices"][0]["delta"].get("content")
                 if delta:
-                    meta = {} if reported else dict(first)
-                    reported = reported or bool(first)
+                    meta, first_chunk = (dict(first) if first_chunk else {}), False
                     chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta, response_metadata=meta))
                     if run_manager:
                         run_manager.on_llm_new_token(delta, chunk=chunk)
