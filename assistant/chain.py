@@ -13,6 +13,7 @@ import logging
 import re
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from langchain_core.output_parsers import StrOutputParser
@@ -21,6 +22,7 @@ from assistant.citations import (
     REFUSAL, attribute, is_refusal, numbers, parse_citations, strip_invalid_citations, strip_refusal_tail,
 )
 from assistant.evidence import Evidence, content_stems, coverage, select_evidence
+from assistant.grounding import unmentioned_terms, warning
 from assistant.prompting import NO_DOCS_PROMPT, REWRITE_PROMPT, answer_messages, history_text, render, source_label
 from assistant.retrieval import HybridRetriever
 from assistant.settings import ModelProfile, Settings
@@ -83,6 +85,8 @@ class AnswerResult:
     raw_answer: str = ""
     #: how likely the model was to begin with the refusal sentence (local model only, else None)
     refusal_probability: float | None = None
+    #: question terms that no cited document mentions (a warning, shown as a notice)
+    unmentioned_terms: list[str] = field(default_factory=list)
 
     def as_dict(self, trace: bool = False) -> dict:
         d = asdict(self)
@@ -428,6 +432,23 @@ class Assistant:
         res.refused = False
         order = {n: i for i, n in enumerate(cited)}  # cited sources first
         res.citations.sort(key=lambda c: (order.get(c.n, 99), c.n))
+        if self.settings.llm.warn_unmentioned_terms:
+            res.unmentioned_terms = self._unmentioned(res.standalone_question or res.question, evidence, cited)
+            if res.unmentioned_terms:
+                res.notices.append(warning(res.unmentioned_terms))
+
+    def _unmentioned(self, question: str, evidence: Sequence[Evidence], cited: Sequence[int]) -> list[str]:
+        """Question terms that none of the cited documents mentions anywhere (whole text, title,
+        file name): the passage alone would flag correct answers whose document names its subject
+        on another page."""
+        catalog = self.retriever.kb.catalog
+        texts: list[str] = []
+        for doc_id in dict.fromkeys(ev.hit.chunk.doc_id for ev in evidence if ev.n in cited):
+            chunks = list(catalog.iter_chunks(doc_id))
+            if chunks:
+                texts.append(f"{chunks[0].title}\n{Path(chunks[0].source).name}")
+            texts.extend(c.text for c in chunks)
+        return unmentioned_terms(question, texts) if texts else []
 
     def _no_model_answer(self, res: AnswerResult, evidence: Sequence[Evidence], q_stems, confident: bool,
                          notice: str) -> None:

@@ -20,14 +20,14 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 
 @lru_cache(maxsize=1)
-def _stemmer():
+def stemmer():
     import Stemmer
 
     return Stemmer.Stemmer("german")
 
 
 @lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
+def stopwords() -> frozenset[str]:
     from bm25s.stopwords import STOPWORDS_GERMAN
 
     extra = {"gibt", "wer", "wie", "was", "wann", "wo", "welche", "welcher", "welches", "viele", "viel",
@@ -37,8 +37,8 @@ def _stopwords() -> frozenset[str]:
 
 def content_stems(text: str) -> list[str]:
     """Lower-cased, stemmed content words (stopwords removed), in order."""
-    words = [w for w in _WORD.findall(text.lower()) if w not in _stopwords() and (len(w) > 1 or w.isdigit())]
-    return _stemmer().stemWords(words)
+    words = [w for w in _WORD.findall(text.lower()) if w not in stopwords() and (len(w) > 1 or w.isdigit())]
+    return stemmer().stemWords(words)
 
 
 @dataclass(frozen=True)

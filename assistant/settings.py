@@ -103,6 +103,7 @@ class LLMSettings(BaseModel):
     threads: int = Field(2, description="CPU threads for the local model.")
     refusal_min_score: float = Field(0.0, description="Weak-evidence threshold on the best passage's fused score (0 = off).")
     refusal_max_probability: float = Field(0.25, description="Refuse an answer when the model itself was at least this likely to begin with the refusal sentence (its first-token probability; only the local model reports it; 0 = off). 0.25 lies above every correct answer of both eval sets (highest 0.22); recalibrate with `kiportal eval` (rows keep the probability) for another model.")
+    warn_unmentioned_terms: bool = Field(True, description="Warn under an answer when a name or noun of the question occurs nowhere in the documents it cites (the mark of a near miss answered from a similar item; marked 5 of 8 such answers on the eval sets and 6 of 50 correct ones, so it warns instead of refusing).")
     prompt_budget_tokens: int = Field(500, description="Token budget for the sources in the prompt (with the system prompt the whole prompt stays near 1,000 tokens, the system part read from the KV cache: prompt reading is the cost on CPU; 500 answered as well as 750 on the demo set and reads 15 % faster).")
     passages: int = Field(4, description="Passages given to the model.")
 

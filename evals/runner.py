@@ -180,6 +180,7 @@ def answer_eval(
             "prompt_tokens": res.prompt_tokens or None,
             "completion_tokens": res.completion_tokens or None,
             "refusal_probability": res.refusal_probability,
+            "unmentioned_terms": list(res.unmentioned_terms),
         }
         rows.append(row)
         if progress:
@@ -218,6 +219,9 @@ def answer_metrics(rows: Sequence[dict]) -> dict[str, float | None]:
         "refusal_f1": _r(refusal["f1"]),
         "false_refusal_rate": _r(refusal["false_refusal_rate"]),
     }
+    # the "not in the cited document" warning: wanted on answered near misses, not on answers
+    for key, group in (("warned_answers", answerable), ("warned_near_misses", [r for r in rows if not r["answerable"]])):
+        out[key] = _r(m.mean(1.0 if r.get("unmentioned_terms") else 0.0 for r in group if not r["refused"]))
     out.update(latency_summary([r["total_ms"] for r in rows], "total"))
     out.update(latency_summary([r["first_token_ms"] for r in rows], "first_token"))
     llm_rows = [r for r in rows if r.get("prompt_tokens") and r.get("prompt_eval_ms")]

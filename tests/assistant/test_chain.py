@@ -326,3 +326,26 @@ def test_a_confident_answer_or_an_unknown_or_disabled_limit_keeps_the_answer(app
     res = _assistant(app, fake).answer("Wie lange ist die Ruhezeit für Urnengräber?")
     assert not res.refused and "20 Jahre [1]" in res.answer
     assert res.refusal_probability == p_refusal
+
+
+def test_a_question_term_the_cited_document_never_mentions_is_warned_about(app):
+    # the typical near miss: the figure of a similar item, from another town's statute
+    fake = FakeChatModel(respond=lambda p: "Die Ruhezeit für Urnengräber in Göppingen beträgt 20 Jahre [1].")
+    res = _assistant(app, fake).answer("Wie lange ist die Ruhezeit für Urnengräber in Göppingen?")
+    assert not res.refused and res.unmentioned_terms == ["Göppingen"]
+    assert any(n.startswith("Achtung: „Göppingen“ kommt im zitierten Dokument nicht vor") for n in res.notices)
+
+
+def test_terms_on_another_page_or_in_the_title_of_the_cited_document_count_as_mentioned(app):
+    # "Beisetzung" stands only on page 4, "Friedhofssatzung" only in the title; the answer cites page 3
+    fake = FakeChatModel(respond=lambda p: "Die Ruhezeit für Urnengräber beträgt 20 Jahre [1].")
+    res = _assistant(app, fake).answer("Welche Ruhezeit gilt laut Friedhofssatzung für Urnengräber nach der Beisetzung?")
+    assert not res.refused and res.citations[0].page == 3
+    assert res.unmentioned_terms == [] and not any("Achtung" in n for n in res.notices)
+
+
+def test_the_unmentioned_term_warning_can_be_switched_off(app):
+    app.settings.llm.warn_unmentioned_terms = False
+    fake = FakeChatModel(respond=lambda p: "Die Ruhezeit für Urnengräber in Göppingen beträgt 20 Jahre [1].")
+    res = _assistant(app, fake).answer("Wie lange ist die Ruhezeit für Urnengräber in Göppingen?")
+    assert res.unmentioned_terms == [] and not any("Achtung" in n for n in res.notices)

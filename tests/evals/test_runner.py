@@ -220,6 +220,19 @@ def test_answer_metrics_pool_token_rates():
     assert mt["refusal_precision"] == 1.0 and mt["refusal_recall"] == 1.0 and mt["false_refusal_rate"] == 0.0
 
 
+def test_answer_metrics_count_the_unmentioned_term_warning_on_answered_questions_only():
+    row = {"answerable": True, "refused": False, "cited": [], "key_terms": 1.0, "citation_precision": None,
+           "total_ms": 1.0, "first_token_ms": None}
+    rows = [
+        {**row, "unmentioned_terms": ["Göppingen"]}, {**row, "unmentioned_terms": []}, {**row}, {**row},
+        {**row, "answerable": False, "key_terms": None, "unmentioned_terms": ["Reisepass"]},
+        {**row, "answerable": False, "key_terms": None, "refused": True, "unmentioned_terms": []},
+    ]
+    mt = answer_metrics(rows)
+    assert mt["warned_answers"] == 0.25 and mt["warned_near_misses"] == 1.0  # the refused one does not count
+    assert answer_metrics(rows[:4])["warned_near_misses"] is None             # no answered near miss: no figure
+
+
 # ---------------------------------------------------------------- run_eval and reports
 def test_run_eval_ingests_corpus_first(hash_app, docs, dataset):
     report = run_eval(hash_app, dataset, answers=False, corpus=docs)
