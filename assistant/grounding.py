@@ -74,5 +74,5 @@ def warning(terms: Iterable[str]) -> str:
     terms = list(terms)
     quoted = ", ".join(f"„{t}“" for t in terms)
     verb = "kommt" if len(terms) == 1 else "kommen"
-    return (f"Achtung: {quoted} {verb} im zitierten Dokument nicht vor. Bitte prüfen, ob die Antwort "
+    return (f"{quoted} {verb} im zitierten Dokument nicht vor: bitte prüfen, ob die Antwort "
             "wirklich zur Frage passt.")

@@ -39,5 +39,5 @@ def test_no_documents_means_every_term_is_unmentioned_and_no_terms_means_nothing
 
 
 def test_the_warning_names_the_terms_in_german():
-    assert warning(["Göppingen"]).startswith("Achtung: „Göppingen“ kommt im zitierten Dokument nicht vor.")
+    assert warning(["Göppingen"]).startswith("„Göppingen“ kommt im zitierten Dokument nicht vor: bitte prüfen")
     assert "„Reisepass“, „Gebühr“ kommen" in warning(["Reisepass", "Gebühr"])
