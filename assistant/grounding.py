@@ -71,10 +71,18 @@ def unmentioned_terms(question: str, documents: Iterable[str]) -> list[str]:
     return [t for t in terms if not _mentioned(t, folded)]
 
 
+_WARNING_TAIL = " im zitierten Dokument nicht vor: bitte prüfen, ob die Antwort wirklich zur Frage passt."
+
+
 def warning(terms: Iterable[str]) -> str:
     """The German notice shown under the answer."""
     terms = list(terms)
     quoted = ", ".join(f"„{t}“" for t in terms)
     verb = "kommt" if len(terms) == 1 else "kommen"
-    return (f"{quoted} {verb} im zitierten Dokument nicht vor: bitte prüfen, ob die Antwort "
-            "wirklich zur Frage passt.")
+    return f"{quoted} {verb}{_WARNING_TAIL}"
+
+
+def is_warning(notice: str) -> bool:
+    """Whether a stored notice is this warning (chats keep notices as plain text), so the portal
+    can mark it as something to check rather than as information."""
+    return notice.endswith(_WARNING_TAIL)

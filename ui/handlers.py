@@ -19,6 +19,7 @@ from typing import Any, Iterator, Sequence
 
 from assistant.chats import ChatNotFound, ChatStore, qa_pairs
 from assistant.citations import parse_citations
+from assistant.grounding import is_warning
 from assistant.users import User
 from ui.context import PortalContext
 from ui.docview import LinkSigner, doc_link, load_secret, locate_chunk, page_label
@@ -250,7 +251,10 @@ class ChatHandlers:
                       sources_html: str | None = None) -> str:
         parts = [escape_md(answer.strip()) if answer.strip() else ""]
         for notice in dict.fromkeys(notices):  # dedupe, keep order
-            parts.append(f'<p class="kp-notice">ℹ️ {html.escape(notice)}</p>')
+            if is_warning(notice):
+                parts.append(f'<p class="kp-notice kp-warning">⚠️ {html.escape(notice)}</p>')
+            else:
+                parts.append(f'<p class="kp-notice">ℹ️ {html.escape(notice)}</p>')
         src = sources_html if sources_html is not None else self.render_sources(user, citations)
         if src:
             parts.append(src)

@@ -64,6 +64,7 @@ CSS = """
 .kp-score { color: #4a4f57; font-size: .88em; }
 .kp-snippet { color: #30343a; font-style: italic; }
 .kp-notice { color: #5c3d00; margin: .3rem 0; }
+.kp-warning { font-weight: 600; border-left: 3px solid #b35c00; padding-left: .4rem; }
 a:focus-visible, button:focus-visible, input:focus-visible, textarea:focus-visible {
   outline: 3px solid #0b57d0 !important; outline-offset: 2px; }
 """

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.grounding import question_terms, unmentioned_terms, warning
+from assistant.grounding import is_warning, question_terms, unmentioned_terms, warning
 
 STATUTE = ("Friedhofssatzung der Gemeinde Bad Boll\n§ 12 Ruhezeit: Die Ruhezeit für Urnengrabstätten beträgt "
            "20 Jahre.\n§ 13 Gräber sind nach der Beisetzung herzurichten.")
@@ -41,3 +41,4 @@ def test_no_documents_means_every_term_is_unmentioned_and_no_terms_means_nothing
 def test_the_warning_names_the_terms_in_german():
     assert warning(["Göppingen"]).startswith("„Göppingen“ kommt im zitierten Dokument nicht vor: bitte prüfen")
     assert "„Reisepass“, „Gebühr“ kommen" in warning(["Reisepass", "Gebühr"])
+    assert is_warning(warning(["Reisepass"])) and not is_warning("Das Modell fand keine Antwort.")

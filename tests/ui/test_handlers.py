@@ -184,6 +184,16 @@ def test_yellow_warning_needs_confirmation_and_stores_nothing_before(handlers, p
     assert meta["confirmed"] is True and meta["zone"] == "yellow"
 
 
+def test_the_unmentioned_term_warning_is_marked_apart_from_plain_notices(handlers):
+    from assistant.grounding import warning
+    from ui.security import LOCAL_USER
+
+    out = handlers.render_answer(LOCAL_USER, "Die Ruhezeit beträgt 20 Jahre [1].", [],
+                                 [warning(["Göppingen"]), "Die Quellenangabe wurde berichtigt."])
+    assert '<p class="kp-notice kp-warning">⚠️ „Göppingen“ kommt im zitierten Dokument nicht vor' in out
+    assert '<p class="kp-notice">ℹ️ Die Quellenangabe wurde berichtigt.</p>' in out
+
+
 # -- escaping ------------------------------------------------------------------------------------------
 def test_hostile_document_and_question_are_escaped_in_the_chat(handlers):
     q = 'Welche Eingaben nennt das Zaunkönig-Protokoll? <img src=x onerror="alert(1)"> [klick](javascript:alert(2))'
