@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import PurePath
 from typing import Any, Sequence
 
+from assistant.grounding import is_warning
 from assistant.policy.ampel import CLASSIFICATION_LABELS_DE, normalize_classification
 from assistant.policy.pii import KIND_LABELS_DE, detect_pii
 from assistant.settings import ModelProfile, Settings
@@ -254,7 +255,8 @@ def render_html(view: InspectView, *, title: str = "Blick unter die Haube") -> s
             f"{CLASSIFICATION_LABELS_DE.get(c, c)}: {n}" for c, n in view.removed_by_class.items()))))
     parts.append(f"<table style=\"{_TABLE}\">" + "".join(_tr([f"<b>{k}</b>", v]) for k, v in facts) + "</table>")
     if view.notices:
-        parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in view.notices) + "</ul>")
+        parts.append("<ul>" + "".join(f"<li>{'⚠️ <b>Prüfen:</b> ' if is_warning(n) else ''}{esc(n)}</li>"
+                                      for n in view.notices) + "</ul>")
 
     if not view.use_documents:
         parts.append("<p><b>Ohne Dokumente:</b> Es wurde nichts gesucht; das Modell antwortet nur aus seinem "
@@ -311,7 +313,7 @@ def render_markdown(view: InspectView, *, title: str = "Blick unter die Haube") 
         lines.append("- **Erkannte Personendaten (maskiert):** " + md_esc(", ".join(
             f"{KIND_LABELS_DE.get(d.get('kind'), d.get('kind'))}: {d.get('masked')}" for d in view.pii), cell=True))
     for n in view.notices:
-        lines.append(f"- *Hinweis:* {md_esc(n, cell=True)}")
+        lines.append(f"- *{'⚠️ Prüfen' if is_warning(n) else 'Hinweis'}:* {md_esc(n, cell=True)}")
     if view.use_documents:
         lines += ["", "| # | Dokument | Fundstelle | BM25 | Dense | Fusion | Im Prompt? | Textstelle |",
                   "|---|---|---|---|---|---|---|---|"]

@@ -94,3 +94,14 @@ def test_the_models_own_doubt_is_shown_to_trainers_when_the_model_reported_it():
     assert view.refusal_probability == 0.2647
     assert "Unsicherheit des Modells" in render_html(view) and "Ablehnung war zu 26 % wahrscheinlich" in render_html(view)
     assert "**Unsicherheit des Modells:** Ablehnung war zu 26 % wahrscheinlich" in render_markdown(view)
+
+
+def test_trainers_see_the_unmentioned_term_warning_as_something_to_check():
+    from assistant.grounding import warning
+
+    res = _result()
+    res.notices.append(warning(["Göppingen"]))
+    view = build_view(res, None)
+    assert "<li>⚠️ <b>Prüfen:</b> „Göppingen“ kommt im zitierten Dokument nicht vor" in render_html(view)
+    assert "<li>1 Passage wurde entfernt &lt;i&gt;Ampel&lt;/i&gt;</li>" in render_html(view)  # plain notice, escaped
+    assert "- *⚠️ Prüfen:* „Göppingen“ kommt im zitierten Dokument nicht vor" in render_markdown(view)
