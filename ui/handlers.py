@@ -251,10 +251,8 @@ class ChatHandlers:
                       sources_html: str | None = None) -> str:
         parts = [escape_md(answer.strip()) if answer.strip() else ""]
         for notice in dict.fromkeys(notices):  # dedupe, keep order
-            if is_warning(notice):
-                parts.append(f'<p class="kp-notice kp-warning">⚠️ {html.escape(notice)}</p>')
-            else:
-                parts.append(f'<p class="kp-notice">ℹ️ {html.escape(notice)}</p>')
+            cls, mark = ("kp-notice kp-warning", "⚠️") if is_warning(notice) else ("kp-notice", "ℹ️")
+            parts.append(f'<p class="{cls}">{mark} {html.escape(notice)}</p>')
         src = sources_html if sources_html is not None else self.render_sources(user, citations)
         if src:
             parts.append(src)

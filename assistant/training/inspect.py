@@ -202,7 +202,7 @@ def build_view(result, profile: ModelProfile | None = None, *, k: int | None = N
         pii=list(pol.get("pii") or []), removed_by_class=dict(pol.get("removed_by_class") or {}),
         use_documents=use_documents,
         citations=[{"n": c.n, "title": c.title, "source": PurePath(c.source).name, "page": c.page} for c in result.citations],
-        refusal_probability=getattr(result, "refusal_probability", None),
+        refusal_probability=result.refusal_probability,
     )
 
 
@@ -243,8 +243,8 @@ def render_html(view: InspectView, *, title: str = "Blick unter die Haube") -> s
                  + (f" · {esc(view.operator)} · {esc(view.location)}" if view.operator else "")),
         ("Tokens", f"Prompt {view.prompt_tokens} · Antwort {view.completion_tokens}"),
     ]
-    if doubt_label(view.refusal_probability):
-        facts.append(("Unsicherheit des Modells", esc(doubt_label(view.refusal_probability))))
+    if doubt := doubt_label(view.refusal_probability):
+        facts.append(("Unsicherheit des Modells", esc(doubt)))
     if view.policy_action:
         facts.append(("Ampel", esc(ACTION_DE.get(view.policy_action, view.policy_action))))
     if view.pii:
@@ -305,8 +305,8 @@ def render_markdown(view: InspectView, *, title: str = "Blick unter die Haube") 
              f"- **Modell:** {md_esc(view.model, cell=True)} ({md_esc(view.mode)}), Zone {md_esc(zone_label(view.zone))}"
              + (f" · {md_esc(view.operator, cell=True)} · {md_esc(view.location, cell=True)}" if view.operator else ""),
              f"- **Tokens:** Prompt {view.prompt_tokens} · Antwort {view.completion_tokens}"]
-    if doubt_label(view.refusal_probability):
-        lines.append(f"- **Unsicherheit des Modells:** {doubt_label(view.refusal_probability)}")
+    if doubt := doubt_label(view.refusal_probability):
+        lines.append(f"- **Unsicherheit des Modells:** {doubt}")
     if view.policy_action:
         lines.append(f"- **Ampel:** {md_esc(ACTION_DE.get(view.policy_action, view.policy_action))}")
     if view.pii:
