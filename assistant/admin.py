@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import shutil
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -505,6 +504,23 @@ class Admin:
         return n
 
     # -- background jobs -------------------------------------------------------
+    def start_jobs(self, *, workers: int = 2) -> None:
+        """Run uploads, re-indexing and folder syncs as background jobs (the portal; once per App,
+        see :meth:`assistant.wiring.App.start_jobs`).
+
+        Starting means: interrupted jobs are marked failed, uploads recovered, the audit
+        retention purge runs now and then daily."""
+        runner = JobRunner(self.audit.db, workers=workers)
+        self.register_jobs(runner)
+        runner.start()
+        self.recover()
+        days = self.settings.privacy.retention_days
+        try:
+            self.audit.purge(days)
+        except Exception:  # a purge problem must not keep the portal from starting
+            log.exception("audit purge at start failed")
+        runner.every(86400, lambda: self.audit.purge(days), "audit-purge")
+
     def register_jobs(self, runner: JobRunner) -> None:
         """Job kinds the admin area submits (handlers run on the runner's threads)."""
         self.jobs = runner
@@ -586,37 +602,3 @@ class Admin:
         except Busy:
             log.info("upload recovery skipped: another process is writing")
             return {}
-
-
-# -- one service set per App (the portal may build its UI more than once) -------------
-_services_lock = threading.Lock()
-
-
-def services(app, audit: AuditLog | None = None, *, workers: int = 2, start: bool = True) -> Admin:
-    """The process-wide Admin with its running JobRunner for ``app``; built once.
-
-    Starting means: interrupted jobs are marked failed, uploads recovered, the audit
-    retention purge runs now and then daily."""
-    with _services_lock:
-        existing = app.__dict__.get("_kiportal_admin")
-        if existing is not None:
-            return existing
-        from assistant.appdb import AppDB
-
-        settings = app.settings
-        if audit is None:
-            audit = AuditLog.from_settings(AppDB(settings.app_db), settings)
-        runner = JobRunner(audit.db, workers=workers)
-        admin = Admin(app, audit)
-        admin.register_jobs(runner)
-        if start:
-            runner.start()
-            admin.recover()
-            days = settings.privacy.retention_days
-            try:
-                audit.purge(days)
-            except Exception:  # a purge problem must not keep the portal from starting
-                log.exception("audit purge at start failed")
-            runner.every(86400, lambda: audit.purge(days), "audit-purge")
-        app.__dict__["_kiportal_admin"] = admin
-        return admin

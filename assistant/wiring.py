@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.settings import Settings
 from corpus.catalog import Catalog
 from corpus.embeddings import Embedder
 from corpus.knowledge_base import KnowledgeBase
+
+if TYPE_CHECKING:  # built lazily below: importing them here would load them for every command
+    from assistant.admin import Admin
+    from assistant.appdb import AppDB
+    from assistant.audit import AuditLog
+    from assistant.links import LinkSigner
+    from assistant.training.sessions import TrainingStore
+    from assistant.users import UserStore
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +56,7 @@ class App:
         quiet_libraries()
         self.settings = settings
         settings.home.mkdir(parents=True, exist_ok=True)
+        self._jobs_lock = threading.Lock()
 
     # -- embedding ---------------------------------------------------------
     def e5_model_dir(self) -> Path:
@@ -158,6 +169,71 @@ class App:
         from assistant.policy_step import PolicyStep
 
         return PolicyStep(self.catalog, self.settings)
+
+    # -- app database and the services on it ---------------------------------
+    @cached_property
+    def app_db(self) -> "AppDB":
+        """Users, chats, audit, jobs and training sessions (SQLite file or PostgreSQL)."""
+        from assistant.appdb import AppDB
+
+        return AppDB(self.settings.app_db)
+
+    @cached_property
+    def audit(self) -> "AuditLog":
+        """The one audit log, with the retention and question-logging rules of the settings."""
+        from assistant.audit import AuditLog
+
+        return AuditLog.from_settings(self.app_db, self.settings)
+
+    @cached_property
+    def users(self) -> "UserStore":
+        from assistant.users import UserStore
+
+        return UserStore(self.app_db)
+
+    @cached_property
+    def link_secret(self) -> bytes:
+        """``auth.secret``, or the secret generated once into the data directory."""
+        from assistant.links import load_secret
+
+        return load_secret(self.settings)
+
+    @cached_property
+    def link_signer(self) -> "LinkSigner":
+        """Signs the document links of chat sources, the admin table and the training tab."""
+        from assistant.links import LinkSigner
+
+        return LinkSigner(self.link_secret)
+
+    @cached_property
+    def training_store(self) -> "TrainingStore":
+        """KI-Kompass sessions and quiz answers (participants pseudonymised with the link secret)."""
+        from assistant.training.sessions import TrainingStore
+
+        return TrainingStore(self.app_db, secret=self.link_secret.decode())
+
+    @cached_property
+    def admin(self) -> "Admin":
+        """Admin operations shared by the portal and the CLI; background jobs once :meth:`start_jobs` ran."""
+        from assistant.admin import Admin
+
+        return Admin(self, self.audit)
+
+    def start_jobs(self, *, workers: int = 2) -> "Admin":
+        """Start the admin's job runner once per App and return the admin.
+
+        Starting marks jobs of a dead process as failed, recovers uploads, runs the audit
+        retention purge now and schedules it daily. Later calls return the running admin."""
+        with self._jobs_lock:
+            if self.admin.jobs is None:
+                self.admin.start_jobs(workers=workers)
+        return self.admin
+
+    def stop_jobs(self, *, wait: bool = True) -> None:
+        """Stop the job runner if :meth:`start_jobs` started one (tests and shutdown)."""
+        admin = self.__dict__.get("admin")
+        if admin is not None and admin.jobs is not None:
+            admin.jobs.shutdown(wait=wait)
 
     def warm_up(self, *, llm: bool = True) -> None:
         """Load models and indexes before the first request, so nobody waits for them."""

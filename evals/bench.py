@@ -488,7 +488,7 @@ def format_summary(report: dict) -> str:
              f" – Last (1 min, Anfang/Ende) {report.get('load_avg_1m_start_end', '?')}", ""]
 
     def table(headers, rows):
-        cells = [[_cell(c) for c in row] for row in rows]
+        cells = [[format_cell(c) for c in row] for row in rows]
         widths = [max(len(str(h)), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
         out = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths))]
         out.append("  ".join("-" * w for w in widths))
@@ -533,7 +533,7 @@ def format_summary(report: dict) -> str:
                             "1. Token p50/p95 ms", "Gen. tok/s"),
                            [(mt["key_terms"], mt["citation_precision"], mt["refusal_f1"], mt["false_refusal_rate"],
                              mt["prompt_tokens_mean"], mt["prompt_tokens_per_s"],
-                             f"{_cell(mt['first_token_p50_ms'])}/{_cell(mt['first_token_p95_ms'])}", mt["generation_tokens_per_s"])])
+                             f"{format_cell(mt['first_token_p50_ms'])}/{format_cell(mt['first_token_p95_ms'])}", mt["generation_tokens_per_s"])])
         elif a and "skipped" in a:
             lines += ["", f"{key}: übersprungen ({a['skipped']})"]
     for e in report.get("errors", []):
@@ -541,7 +541,8 @@ def format_summary(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _cell(v: Any) -> str:
+def format_cell(v: Any) -> str:
+    """A figure for a summary table: "–" for missing, 3 decimals below 10, else 1."""
     if v is None:
         return "–"
     if isinstance(v, float):
@@ -549,4 +550,4 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-__all__ = ["BenchConfig", "format_summary", "link_models", "pick_questions", "run_bench", "run_ingest_process"]
+__all__ = ["BenchConfig", "format_cell", "format_summary", "link_models", "pick_questions", "run_bench", "run_ingest_process"]

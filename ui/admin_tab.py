@@ -22,10 +22,11 @@ import gradio as gr
 import pandas as pd
 
 from assistant.admin import (
-    CLASSIFICATION_LABELS, CLASSIFICATIONS, STATUS_LABELS, Admin, AdminError, fmt_time, human_bytes, services,
+    CLASSIFICATION_LABELS, CLASSIFICATIONS, STATUS_LABELS, Admin, AdminError, fmt_time, human_bytes,
 )
 from assistant.audit import format_time
 from ui.context import PortalContext
+from ui.docview import doc_link
 from ui.exports import export_folder
 from ui.security import PermissionDenied, resolve_user
 
@@ -52,22 +53,15 @@ class AdminUI:
 
     def __init__(self, ctx: PortalContext) -> None:
         self.ctx = ctx
-        self._signer = None
 
     def _doc_url(self, rec, user: str) -> str:
-        """The portal's document view needs a link signed for the viewing user (same secret
-        as the chat's source links), so the admin's "öffnen" behaves like a cited source."""
-        try:
-            from ui.docview import LinkSigner, doc_link, load_secret
-        except ImportError:  # portal without the document view
-            return f"doc/{rec.doc_id}"
-        if self._signer is None:
-            self._signer = LinkSigner(load_secret(self.ctx.app.settings))
-        return doc_link(self._signer, rec, user)
+        """The portal's document view needs a link signed for the viewing user (the App's one
+        signer, as for the chat's source links), so the admin's "öffnen" behaves like a cited source."""
+        return doc_link(self.ctx.app.link_signer, rec, user)
 
     @property
     def admin(self) -> Admin:
-        return services(self.ctx.app, self.ctx.audit)
+        return self.ctx.app.start_jobs()
 
     def _user(self, request: gr.Request | None) -> str:
         return self.ctx.require(request, "admin").name
@@ -415,7 +409,7 @@ def build(ctx: PortalContext) -> None:
     h = AdminUI(ctx)
     # start the job runner now (marks jobs of a dead process as failed, recovers uploads,
     # runs the audit retention purge and schedules it daily), not on the first admin click
-    services(ctx.app, ctx.audit)
+    ctx.app.start_jobs()
     status_choices = [(ALL_LABEL, ALL_LABEL), *[(v, k) for k, v in STATUS_LABELS.items()]]
 
     with gr.Tabs(elem_id="admin-tabs"):

@@ -12,43 +12,11 @@ from pathlib import Path
 
 import click
 
+from ui import cli_admin, cli_eval, cli_policy, loadtest
+from ui.cli_admin import admin_for
+from ui.cli_common import app_for, cli_actor, emit, print_summary, progress_bar
+
 log = logging.getLogger("kiportal")
-
-
-def _app(ctx: click.Context):
-    """Build the App lazily: `kiportal --help` must not touch the data directory."""
-    obj = ctx.find_root().obj
-    if "app" not in obj:
-        from assistant.settings import load_settings
-        from assistant.wiring import App
-
-        obj["app"] = App(load_settings(obj["data_dir"]))
-    return obj["app"]
-
-
-def _emit(data, as_json: bool, human) -> None:
-    if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False))
-    else:
-        human(data)
-
-
-def _progress_bar(enabled: bool):
-    """A tqdm bar on stderr for long runs; returns (callback, close)."""
-    if not enabled:
-        return None, lambda: None
-    from tqdm import tqdm
-
-    bar = None
-
-    def cb(done: int, total: int, name: str) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, unit="Dok", desc="Indexiere", file=sys.stderr, dynamic_ncols=True)
-        bar.set_postfix_str(name[:40])
-        bar.update(done - bar.n)
-
-    return cb, lambda: bar.close() if bar else None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,7 +48,7 @@ def config_show(ctx: click.Context) -> None:
     """Zeigt die wirksamen Einstellungen (Geheimnisse maskiert) / show merged settings."""
     from assistant.settings import masked_dump
 
-    click.echo(json.dumps(masked_dump(_app(ctx).settings), ensure_ascii=False, indent=2))
+    click.echo(json.dumps(masked_dump(app_for(ctx).settings), ensure_ascii=False, indent=2))
 
 
 # -- models --------------------------------------------------------------
@@ -97,21 +65,11 @@ def models_prepare(ctx: click.Context, no_llm: bool, force: bool) -> None:
     """Baut die Modelle aus den installierten Paketen ins Datenverzeichnis (einmalig)."""
     from assistant.model_setup import prepare_models
 
-    for line in prepare_models(_app(ctx), llm=not no_llm, force=force):
+    for line in prepare_models(app_for(ctx), llm=not no_llm, force=force):
         click.echo(line)
 
 
 # -- ingest / sync -------------------------------------------------------
-def _print_summary(s: dict) -> None:
-    click.echo(
-        f"hinzugefügt {s['added']}, aktualisiert {s['updated']}, unverändert {s['unchanged']}, "
-        f"entfernt {s['removed']}, fehlgeschlagen {len(s['failed'])}; "
-        f"{s['chunks']} Abschnitte in {s['seconds']:.1f} s ({s['chunks_per_s']:.1f} Abschnitte/s)"
-    )
-    for f in s["failed"]:
-        click.echo(f"  ✗ {f['source']}: {f['reason']}")
-
-
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--collection", "-c", default=None, help="Sammlung / collection.")
@@ -120,13 +78,13 @@ def _print_summary(s: dict) -> None:
 @click.pass_context
 def ingest(ctx: click.Context, paths: tuple[Path, ...], collection: str | None, force: bool, as_json: bool) -> None:
     """Dateien oder Ordner indexieren (neue hinzufügen, geänderte aktualisieren)."""
-    app = _app(ctx)
-    cb, close = _progress_bar(not as_json and sys.stderr.isatty())
+    app = app_for(ctx)
+    cb, close = progress_bar(not as_json and sys.stderr.isatty())
     try:
         summary = app.ingestor.ingest(list(paths), collection=collection, force=force, progress=cb)
     finally:
         close()
-    _emit(summary.as_dict(), as_json, _print_summary)
+    emit(summary.as_dict(), as_json, print_summary)
 
 
 @cli.command()
@@ -136,13 +94,13 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], collection: str | None, 
 @click.pass_context
 def sync(ctx: click.Context, directory: Path, collection: str | None, as_json: bool) -> None:
     """Ordner abgleichen: wie ingest, entfernt zusätzlich Dokumente gelöschter Dateien."""
-    app = _app(ctx)
-    cb, close = _progress_bar(not as_json and sys.stderr.isatty())
+    app = app_for(ctx)
+    cb, close = progress_bar(not as_json and sys.stderr.isatty())
     try:
         summary = app.ingestor.ingest([directory], collection=collection, prune_under=[directory], progress=cb)
     finally:
         close()
-    _emit(summary.as_dict(), as_json, _print_summary)
+    emit(summary.as_dict(), as_json, print_summary)
 
 
 # -- docs ----------------------------------------------------------------
@@ -165,7 +123,7 @@ def _doc_json(rec) -> dict:
 @click.pass_context
 def docs_list(ctx: click.Context, collection: str | None, status: str | None, as_json: bool) -> None:
     """Alle Dokumente im Katalog."""
-    recs = _app(ctx).catalog.documents(collection=collection, status=status)
+    recs = app_for(ctx).catalog.documents(collection=collection, status=status)
     if as_json:
         for rec in recs:
             click.echo(json.dumps(_doc_json(rec), ensure_ascii=False))
@@ -182,10 +140,10 @@ def docs_list(ctx: click.Context, collection: str | None, status: str | None, as
 @click.pass_context
 def docs_show(ctx: click.Context, doc_id: str, as_json: bool) -> None:
     """Details eines Dokuments."""
-    rec = _app(ctx).catalog.get(doc_id)
+    rec = app_for(ctx).catalog.get(doc_id)
     if rec is None:
         raise click.ClickException(f"Dokument nicht gefunden / not found: {doc_id}")
-    _emit(_doc_json(rec), as_json, lambda d: [click.echo(f"{k}: {v}") for k, v in d.items()])
+    emit(_doc_json(rec), as_json, lambda d: [click.echo(f"{k}: {v}") for k, v in d.items()])
 
 
 @docs.command("delete")
@@ -194,7 +152,6 @@ def docs_show(ctx: click.Context, doc_id: str, as_json: bool) -> None:
 def docs_delete(ctx: click.Context, doc_id: str) -> None:
     """Dokument aus allen Indizes entfernen (eine hochgeladene Kopie ebenfalls; protokolliert)."""
     from assistant.admin import AdminError
-    from ui.cli_admin import admin_for, cli_actor
 
     try:
         result = admin_for(ctx).delete_document(doc_id, cli_actor())
@@ -222,7 +179,7 @@ def search(ctx, query, k, collection, mode, batch, as_json) -> None:
     """Textstellen suchen (hybrid: BM25 + Vektoren)."""
     if not query and batch is None:
         raise click.UsageError("Frage oder --batch angeben / give a query or --batch")
-    retriever = _app(ctx).retriever
+    retriever = app_for(ctx).retriever
     queries = [q.strip() for q in batch if q.strip()] if batch else [query]
     for q in queries:
         res = retriever.search(q, k=k, collections=list(collection) or None, mode=mode)
@@ -244,18 +201,12 @@ def search(ctx, query, k, collection, mode, batch, as_json) -> None:
 @click.pass_context
 def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
     """Prüft, ob Katalog, Chroma und BM25 übereinstimmen (Exit 0 nur dann)."""
-    report = _app(ctx).kb.check(repair=repair)
-    _emit(report.as_dict(), as_json, lambda d: click.echo(json.dumps(d, ensure_ascii=False, indent=2)))
+    report = app_for(ctx).kb.check(repair=repair)
+    emit(report.as_dict(), as_json, lambda d: click.echo(json.dumps(d, ensure_ascii=False, indent=2)))
     if not report.ok and not report.repaired:
         ctx.exit(1)
-    if report.repaired and not _app(ctx).kb.check(repair=False).ok:
+    if report.repaired and not app_for(ctx).kb.check(repair=False).ok:
         ctx.exit(1)
-
-
-from ui.cli_eval import register as _register_eval; _register_eval(cli)  # noqa: E402
-from ui.cli_admin import register as _register_admin; _register_admin(cli)  # noqa: E402
-from ui.cli_policy import register as _register_policy; _register_policy(cli)  # noqa: E402
-from ui.loadtest import register as _register_load; _register_load(cli)  # noqa: E402
 
 
 # -- portal and users ------------------------------------------------------
@@ -268,7 +219,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     from ui.context import PortalContext
     from ui.portal import check_auth_mode, serve as run_portal
 
-    app = _app(ctx)
+    app = app_for(ctx)
     try:
         check_auth_mode(app.settings, host or app.settings.server.host)
     except RuntimeError as exc:
@@ -284,12 +235,6 @@ def users() -> None:
     """Portal-Benutzer verwalten / manage portal users."""
 
 
-def _user_store(ctx: click.Context):
-    from ui.context import PortalContext
-
-    return PortalContext(_app(ctx))
-
-
 def _read_password(password_stdin: bool, confirm: bool = True) -> str:
     if password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
@@ -303,12 +248,12 @@ def _read_password(password_stdin: bool, confirm: bool = True) -> str:
 @click.pass_context
 def users_add(ctx: click.Context, name: str, role: str, password_stdin: bool) -> None:
     """Benutzer anlegen (Passwort wird abgefragt, nie als Argument)."""
-    pctx = _user_store(ctx)
+    app = app_for(ctx)
     try:
-        pctx.users.add(name, _read_password(password_stdin), role)
+        app.users.add(name, _read_password(password_stdin), role)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    pctx.audit.record("user_add", "cli", name, {"role": role})
+    app.audit.record("user_add", "cli", name, {"role": role})
     click.echo(f"angelegt: {name} ({role})")
 
 
@@ -319,7 +264,7 @@ def users_list(ctx: click.Context, as_json: bool) -> None:
     """Alle Benutzer mit Rolle und letzter Anmeldung."""
     from datetime import datetime
 
-    rows = _user_store(ctx).users.list()
+    rows = app_for(ctx).users.list()
     if as_json:
         for r in rows:
             click.echo(json.dumps(r, ensure_ascii=False))
@@ -335,12 +280,12 @@ def users_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def users_remove(ctx: click.Context, name: str) -> None:
     """Benutzer löschen."""
-    pctx = _user_store(ctx)
+    app = app_for(ctx)
     try:
-        pctx.users.remove(name)
+        app.users.remove(name)
     except KeyError:
         raise click.ClickException(f"Benutzer nicht gefunden / no such user: {name}") from None
-    pctx.audit.record("user_remove", "cli", name)
+    app.audit.record("user_remove", "cli", name)
     click.echo(f"gelöscht: {name}")
 
 
@@ -351,17 +296,23 @@ def users_remove(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def users_passwd(ctx: click.Context, name: str, role: str | None, password_stdin: bool) -> None:
     """Passwort (und optional Rolle) eines Benutzers ändern."""
-    pctx = _user_store(ctx)
-    if pctx.users.get(name) is None:
+    app = app_for(ctx)
+    if app.users.get(name) is None:
         raise click.ClickException(f"Benutzer nicht gefunden / no such user: {name}")
     try:
-        pctx.users.set_password(name, _read_password(password_stdin))
+        app.users.set_password(name, _read_password(password_stdin))
         if role:
-            pctx.users.set_role(name, role)
+            app.users.set_role(name, role)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    pctx.audit.record("user_passwd", "cli", name, {"role": role} if role else {})
+    app.audit.record("user_passwd", "cli", name, {"role": role} if role else {})
     click.echo(f"geändert: {name}" + (f" ({role})" if role else ""))
+
+
+# commands that live in their own modules (heavier imports stay inside the commands)
+for command in (cli_eval.eval_cmd, cli_eval.bench_cmd, cli_admin.collections, cli_admin.reindex, cli_admin.audit,
+                cli_policy.ask, cli_policy.policy, loadtest.loadtest):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -1,9 +1,8 @@
 """`kiportal eval` and `kiportal bench`: thin wrappers around :mod:`evals.runner` and :mod:`evals.bench`.
 
 Kept out of ui/cli.py so the evaluation code (matplotlib, the baseline's LangChain
-stack) is imported only when one of these commands runs, never for `kiportal search`.
-``ui.cli`` is imported inside the commands: it imports this module at its end, and
-``python -m ui.cli`` would otherwise meet a half-initialised module.
+stack) is imported only when one of these commands runs, never for `kiportal search`;
+ui/cli.py adds the commands with ``cli.add_command``.
 """
 from __future__ import annotations
 
@@ -14,12 +13,14 @@ from pathlib import Path
 
 import click
 
+from ui.cli_common import app_for
+
 log = logging.getLogger("kiportal.eval")
 
 
 def _eval_summary(report: dict) -> None:
     """Human summary of one eval run (the report files hold the details)."""
-    from evals.bench import _cell
+    from evals.bench import format_cell
 
     if report.get("kind") == "pii":
         overall = report["pii"]["overall"]
@@ -34,82 +35,88 @@ def _eval_summary(report: dict) -> None:
     cols = ("hit@1", "hit@5", "mrr@10", "ndcg@10", "page_hit@1", "page_hit@5", "latency_p50_ms", "latency_p95_ms")
     click.echo(f"{'Modus':8}" + "".join(f"{c:>15}" for c in cols))
     for mode, v in ret["modes"].items():
-        click.echo(f"{mode:8}" + "".join(f"{_cell(v.get(c)):>15}" for c in cols))
+        click.echo(f"{mode:8}" + "".join(f"{format_cell(v.get(c)):>15}" for c in cols))
     if "answers" in report:
         a = report["answers"]
         click.echo(f"Antworten ({a['n']} Fragen, Modell {a['model'] or 'Standard'}, {a['seconds']:.0f} s)")
         for key, value in a["metrics"].items():
-            click.echo(f"  {key:38} {_cell(value)}")
+            click.echo(f"  {key:38} {format_cell(value)}")
 
 
-def register(cli: click.Group) -> None:
-    """Add `eval` and `bench` to the `kiportal` group."""
+@click.command("eval")
+@click.argument("dataset", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Ein JSON-Objekt / one JSON object.")
+@click.option("--answers/--no-answers", default=True, help="Auch Antworten bewerten / also score answers.")
+@click.option("--model", default=None, help="Modell-Schlüssel für Antworten / model key (default: settings).")
+@click.option("--corpus", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
+              help="Diesen Ordner vorher indexieren (inkrementell) / ingest this folder first.")
 
-    @cli.command("eval")
-    @click.argument("dataset", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-    @click.option("--json", "as_json", is_flag=True, help="Ein JSON-Objekt / one JSON object.")
-    @click.option("--answers/--no-answers", default=True, help="Auch Antworten bewerten / also score answers.")
-    @click.option("--model", default=None, help="Modell-Schlüssel für Antworten / model key (default: settings).")
-    @click.option("--corpus", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
-                  help="Diesen Ordner vorher indexieren (inkrementell) / ingest this folder first.")
-    @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
-                  help="Bericht (JSON + Markdown + Grafiken) hierhin schreiben / write the report here.")
-    @click.pass_context
-    def eval_cmd(ctx: click.Context, dataset: Path, as_json: bool, answers: bool, model: str | None,
-                 corpus: Path | None, out: Path | None) -> None:
-        """Datensatz auswerten: Retrieval (bm25/dense/hybrid), Antworten, Ablehnungen, Latenz."""
-        from evals.runner import run_eval
-        from ui.cli import _app
 
-        report = run_eval(_app(ctx), dataset, answers=answers, model=model, corpus=corpus)
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Bericht (JSON + Markdown + Grafiken) hierhin schreiben / write the report here.")
+
+
+@click.pass_context
+def eval_cmd(ctx: click.Context, dataset: Path, as_json: bool, answers: bool, model: str | None,
+             corpus: Path | None, out: Path | None) -> None:
+    """Datensatz auswerten: Retrieval (bm25/dense/hybrid), Antworten, Ablehnungen, Latenz."""
+    from evals.runner import run_eval
+
+    report = run_eval(app_for(ctx), dataset, answers=answers, model=model, corpus=corpus)
+    if out is not None:
+        import time
+
+        from evals.report import write_report
+
+        name = f"eval-{dataset.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        paths = write_report(report, out, name)
+        report["files"] = [str(p) for p in paths]
+    if as_json:
+        from evals.report import to_json
+
+        click.echo(json.dumps(json.loads(to_json(report)), ensure_ascii=False))
+    else:
+        _eval_summary(report)
         if out is not None:
-            import time
+            click.echo(f"Bericht: {report['files'][1]}")
 
-            from evals.report import write_report
 
-            name = f"eval-{dataset.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-            paths = write_report(report, out, name)
-            report["files"] = [str(p) for p in paths]
-        if as_json:
-            from evals.report import to_json
+@click.command("bench")
+@click.option("--shared", "shared_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("../shared"),
+              show_default=True, help="Das shared-Verzeichnis (Korpus, XQuAD) / the shared folder.")
 
-            click.echo(json.dumps(json.loads(to_json(report)), ensure_ascii=False))
-        else:
-            _eval_summary(report)
-            if out is not None:
-                click.echo(f"Bericht: {report['files'][1]}")
 
-    @cli.command("bench")
-    @click.option("--shared", "shared_dir", type=click.Path(path_type=Path, file_okay=False), default=Path("../shared"),
-                  show_default=True, help="Das shared-Verzeichnis (Korpus, XQuAD) / the shared folder.")
-    @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("bench/results"),
-                  show_default=True, help="Ergebnisordner / results folder.")
-    @click.option("--quick", is_flag=True, help="Weniger Fragen, für die Entwicklung / fewer questions.")
-    @click.option("--no-llm", is_flag=True, help="Ohne Antwortbewertung mit dem lokalen Sprachmodell.")
-    @click.option("--work-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-                  help="Arbeitsordner für die Bench-Datenverzeichnisse (Standard: temporär, wird gelöscht).")
-    @click.option("--json", "as_json", is_flag=True, help="Ergebnis als ein JSON-Objekt.")
-    @click.pass_context
-    def bench_cmd(ctx: click.Context, shared_dir: Path, out: Path, quick: bool, no_llm: bool,
-                  work_dir: Path | None, as_json: bool) -> None:
-        """Alle Leistungs- und Qualitätszahlen auf ../shared messen (Exit ≠ 0, wenn ein Schritt scheitert)."""
-        from evals.bench import format_summary, run_bench
-        from ui.cli import _app
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("bench/results"),
+              show_default=True, help="Ergebnisordner / results folder.")
 
-        settings = _app(ctx).settings
-        try:
-            report = run_bench(shared_dir, out, settings=settings, quick=quick, llm=not no_llm,
-                               work_dir=work_dir, keep_work=work_dir is not None)
-        except (FileNotFoundError, RuntimeError) as exc:
-            raise click.ClickException(str(exc)) from None
-        if as_json:
-            from evals.report import to_json
 
-            click.echo(json.dumps(json.loads(to_json(report)), ensure_ascii=False))
-        else:
-            click.echo(format_summary(report))
-            click.echo(f"\nBericht: {Path(out) / report['files']['md']} (auch latest.md)")
-        if report["errors"]:
-            print_errors = "; ".join(e["step"] for e in report["errors"])
-            log.error("bench steps failed: %s", print_errors)
-            sys.exit(1)
+@click.option("--quick", is_flag=True, help="Weniger Fragen, für die Entwicklung / fewer questions.")
+@click.option("--no-llm", is_flag=True, help="Ohne Antwortbewertung mit dem lokalen Sprachmodell.")
+@click.option("--work-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Arbeitsordner für die Bench-Datenverzeichnisse (Standard: temporär, wird gelöscht).")
+
+
+@click.option("--json", "as_json", is_flag=True, help="Ergebnis als ein JSON-Objekt.")
+@click.pass_context
+def bench_cmd(ctx: click.Context, shared_dir: Path, out: Path, quick: bool, no_llm: bool,
+              work_dir: Path | None, as_json: bool) -> None:
+    """Alle Leistungs- und Qualitätszahlen auf ../shared messen (Exit ≠ 0, wenn ein Schritt scheitert)."""
+    from evals.bench import format_summary, run_bench
+
+    settings = app_for(ctx).settings
+    try:
+        report = run_bench(shared_dir, out, settings=settings, quick=quick, llm=not no_llm,
+                           work_dir=work_dir, keep_work=work_dir is not None)
+    except (FileNotFoundError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        from evals.report import to_json
+
+        click.echo(json.dumps(json.loads(to_json(report)), ensure_ascii=False))
+    else:
+        click.echo(format_summary(report))
+        click.echo(f"\nBericht: {Path(out) / report['files']['md']} (auch latest.md)")
+    if report["errors"]:
+        print_errors = "; ".join(e["step"] for e in report["errors"])
+        log.error("bench steps failed: %s", print_errors)
+        sys.exit(1)

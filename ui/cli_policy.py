@@ -7,7 +7,7 @@ classifications would be removed) after running retrieval only – no model is c
 it is safe to try with questions that must not leave the house.
 
 Kept out of ui/cli.py so the chain (LangChain) is imported only when one of these runs;
-``ui.cli`` is imported inside the commands (it imports this module at its end).
+ui/cli.py adds the commands with ``cli.add_command``.
 """
 from __future__ import annotations
 
@@ -18,13 +18,9 @@ from pathlib import PurePath
 
 import click
 
+from ui.cli_common import app_for
+
 log = logging.getLogger("kiportal.ask")
-
-
-def _app(ctx: click.Context):
-    from ui.cli import _app as build
-
-    return build(ctx)
 
 
 def _check_model(app, model: str | None) -> str:
@@ -124,89 +120,97 @@ def _print_preview(p: dict) -> None:
         click.echo("Keine Textstellen gefunden.")
 
 
-def register(cli: click.Group) -> None:
-    """Add `ask` and `policy check` to the `kiportal` group."""
+@click.command("ask")
+@click.argument("question", required=False)
+@click.option("--model", "-m", default=None, help="Modell-Schlüssel (Standard: llm.default) / model key.")
+@click.option("--collection", "-c", multiple=True, help="Nur diese Sammlung(en) / only these collections.")
+@click.option("-k", default=None, type=click.IntRange(1, 20), help="Textstellen für das Modell / passages for the model.")
+@click.option("--batch", type=click.File("r", encoding="utf-8"), default=None,
+              help="Eine Frage pro Zeile; Modelle werden einmal geladen / one question per line.")
 
-    @cli.command("ask")
-    @click.argument("question", required=False)
-    @click.option("--model", "-m", default=None, help="Modell-Schlüssel (Standard: llm.default) / model key.")
-    @click.option("--collection", "-c", multiple=True, help="Nur diese Sammlung(en) / only these collections.")
-    @click.option("-k", default=None, type=click.IntRange(1, 20), help="Textstellen für das Modell / passages for the model.")
-    @click.option("--batch", type=click.File("r", encoding="utf-8"), default=None,
-                  help="Eine Frage pro Zeile; Modelle werden einmal geladen / one question per line.")
-    @click.option("--json", "as_json", is_flag=True, help="Ein JSON-Objekt pro Frage (AnswerResult) / one object per question.")
-    @click.option("--trace", is_flag=True, help="Blick unter die Haube: Textstellen, Ränge, Prompt, Zeiten.")
-    @click.option("--confirm", is_flag=True,
-                  help="Personendaten an ein Modell der Zone Gelb bestätigen / confirm personal data for a yellow model.")
-    @click.option("--no-documents", is_flag=True, help="Ohne Dokumente fragen (zeigt erfundene Antworten).")
-    @click.pass_context
-    def ask(ctx, question, model, collection, k, batch, as_json, trace, confirm, no_documents) -> None:
-        """Frage an die Dokumente stellen; Antwort mit Quellen (gleiche Ampel wie im Portal)."""
-        if not question and batch is None:
-            raise click.UsageError("Frage oder --batch angeben / give a question or --batch")
-        app = _app(ctx)
-        key = _check_model(app, model)
-        questions = [q.strip() for q in batch if q.strip()] if batch else [question]
-        if not as_json:
-            click.echo(_model_line(app, key))
-        for q in questions:
-            try:
-                _ask_one(app, q, model=key, collections=list(collection) or None, k=k, confirm=confirm,
-                         use_documents=not no_documents, as_json=as_json, trace=trace)
-            except ValueError as exc:
-                raise click.ClickException(str(exc)) from None
 
-    @cli.group("policy")
-    def policy() -> None:
-        """Ampel: was darf in welches Modell? / data policy."""
+@click.option("--json", "as_json", is_flag=True, help="Ein JSON-Objekt pro Frage (AnswerResult) / one object per question.")
+@click.option("--trace", is_flag=True, help="Blick unter die Haube: Textstellen, Ränge, Prompt, Zeiten.")
+@click.option("--confirm", is_flag=True,
+              help="Personendaten an ein Modell der Zone Gelb bestätigen / confirm personal data for a yellow model.")
 
-    @policy.command("models")
-    @click.option("--role", type=click.Choice(["staff", "trainer", "admin"]), default=None,
-                  help="Nur Modelle, die diese Rolle wählen darf / only models this role may choose.")
-    @click.option("--json", "as_json", is_flag=True, help="Ein JSON-Objekt pro Modell / one object per model.")
-    @click.pass_context
-    def policy_models(ctx, role, as_json) -> None:
-        """Alle Modelle mit Ampel-Zone, Betreiber, Standort und Rollen (grüne zuerst)."""
-        from assistant.training.inspect import ZONE_DE, may_use, zone_label
 
-        s = _app(ctx).settings
-        order = {"green": 0, "yellow": 1, "red": 2}
-        items = sorted(s.llm.models.items(), key=lambda kp: (order.get(kp[1].zone, 3), kp[0] != s.llm.default))
-        for key, p in items:
-            if role and not may_use(role, p):
-                continue
-            data = {"key": key, "label": p.label or key, "mode": p.mode, "zone": p.zone, "zone_label": ZONE_DE[p.zone],
-                    "operator": p.operator, "location": p.location, "roles": list(p.roles),
-                    "default": key == s.llm.default,
-                    "may_see": sorted(s.policy.zone_access.get(p.zone, []))}
-            if as_json:
-                click.echo(json.dumps(data, ensure_ascii=False))
-            else:
-                star = "*" if data["default"] else " "
-                click.echo(f"{star} {key:12} {zone_label(p.zone):8} {data['label']} · {p.operator} · {p.location} "
-                           f"(Rollen: {', '.join(p.roles)}; darf sehen: {', '.join(data['may_see'])})")
-
-    @policy.command("check")
-    @click.argument("question")
-    @click.option("--model", "-m", default=None, help="Modell-Schlüssel (Standard: llm.default) / model key.")
-    @click.option("--zone", type=click.Choice(["green", "yellow", "red"]), default=None,
-                  help="Statt eines Modells eine Zone prüfen / check a zone instead of a model.")
-    @click.option("--collection", "-c", multiple=True, help="Nur diese Sammlung(en).")
-    @click.option("--json", "as_json", is_flag=True, help="Ergebnis als ein JSON-Objekt.")
-    @click.pass_context
-    def policy_check(ctx, question, model, zone, collection, as_json) -> None:
-        """Zeigt, was die Ampel täte (erlaubt/Warnung/blockiert), ohne ein Modell aufzurufen."""
-        from assistant.training.inspect import policy_preview
-
-        app = _app(ctx)
-        if model is not None or zone is None:
-            model = _check_model(app, model)
+@click.option("--no-documents", is_flag=True, help="Ohne Dokumente fragen (zeigt erfundene Antworten).")
+@click.pass_context
+def ask(ctx, question, model, collection, k, batch, as_json, trace, confirm, no_documents) -> None:
+    """Frage an die Dokumente stellen; Antwort mit Quellen (gleiche Ampel wie im Portal)."""
+    if not question and batch is None:
+        raise click.UsageError("Frage oder --batch angeben / give a question or --batch")
+    app = app_for(ctx)
+    key = _check_model(app, model)
+    questions = [q.strip() for q in batch if q.strip()] if batch else [question]
+    if not as_json:
+        click.echo(_model_line(app, key))
+    for q in questions:
         try:
-            preview = policy_preview(app, question, model=model if zone is None else None, zone=zone,
-                                     collections=list(collection) or None)
+            _ask_one(app, q, model=key, collections=list(collection) or None, k=k, confirm=confirm,
+                     use_documents=not no_documents, as_json=as_json, trace=trace)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
+
+
+@click.group("policy")
+def policy() -> None:
+    """Ampel: was darf in welches Modell? / data policy."""
+
+
+@policy.command("models")
+@click.option("--role", type=click.Choice(["staff", "trainer", "admin"]), default=None,
+              help="Nur Modelle, die diese Rolle wählen darf / only models this role may choose.")
+
+
+@click.option("--json", "as_json", is_flag=True, help="Ein JSON-Objekt pro Modell / one object per model.")
+@click.pass_context
+def policy_models(ctx, role, as_json) -> None:
+    """Alle Modelle mit Ampel-Zone, Betreiber, Standort und Rollen (grüne zuerst)."""
+    from assistant.training.inspect import ZONE_DE, may_use, zone_label
+
+    s = app_for(ctx).settings
+    order = {"green": 0, "yellow": 1, "red": 2}
+    items = sorted(s.llm.models.items(), key=lambda kp: (order.get(kp[1].zone, 3), kp[0] != s.llm.default))
+    for key, p in items:
+        if role and not may_use(role, p):
+            continue
+        data = {"key": key, "label": p.label or key, "mode": p.mode, "zone": p.zone, "zone_label": ZONE_DE[p.zone],
+                "operator": p.operator, "location": p.location, "roles": list(p.roles),
+                "default": key == s.llm.default,
+                "may_see": sorted(s.policy.zone_access.get(p.zone, []))}
         if as_json:
-            click.echo(json.dumps(preview, ensure_ascii=False))
+            click.echo(json.dumps(data, ensure_ascii=False))
         else:
-            _print_preview(preview)
+            star = "*" if data["default"] else " "
+            click.echo(f"{star} {key:12} {zone_label(p.zone):8} {data['label']} · {p.operator} · {p.location} "
+                       f"(Rollen: {', '.join(p.roles)}; darf sehen: {', '.join(data['may_see'])})")
+
+
+@policy.command("check")
+@click.argument("question")
+@click.option("--model", "-m", default=None, help="Modell-Schlüssel (Standard: llm.default) / model key.")
+@click.option("--zone", type=click.Choice(["green", "yellow", "red"]), default=None,
+              help="Statt eines Modells eine Zone prüfen / check a zone instead of a model.")
+
+
+@click.option("--collection", "-c", multiple=True, help="Nur diese Sammlung(en).")
+@click.option("--json", "as_json", is_flag=True, help="Ergebnis als ein JSON-Objekt.")
+@click.pass_context
+def policy_check(ctx, question, model, zone, collection, as_json) -> None:
+    """Zeigt, was die Ampel täte (erlaubt/Warnung/blockiert), ohne ein Modell aufzurufen."""
+    from assistant.training.inspect import policy_preview
+
+    app = app_for(ctx)
+    if model is not None or zone is None:
+        model = _check_model(app, model)
+    try:
+        preview = policy_preview(app, question, model=model if zone is None else None, zone=zone,
+                                 collections=list(collection) or None)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(preview, ensure_ascii=False))
+    else:
+        _print_preview(preview)

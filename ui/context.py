@@ -1,8 +1,12 @@
-"""What every portal handler needs, built once per server from the App."""
+"""What every portal handler needs: the App and the server-side role check.
+
+The services themselves (app database, users, audit log, link signer, training store,
+admin) are built and owned by :class:`assistant.wiring.App`; the properties here only
+name them for the handlers.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import gradio as gr
 
@@ -17,18 +21,17 @@ from ui.security import require_role
 class PortalContext:
     app: App
 
-    @cached_property
+    @property
     def db(self) -> AppDB:
-        return AppDB(self.app.settings.app_db)
+        return self.app.app_db
 
-    @cached_property
+    @property
     def users(self) -> UserStore:
-        return UserStore(self.db)
+        return self.app.users
 
-    @cached_property
+    @property
     def audit(self) -> AuditLog:
-        s = self.app.settings
-        return AuditLog(self.db, log_questions=s.privacy.log_questions, secret=s.auth.secret.get_secret_value())
+        return self.app.audit
 
     def require(self, request: gr.Request | None, role: str = "staff") -> User:
         """Server-side role check; raises PermissionDenied (shown as an error in the UI)."""

@@ -22,7 +22,7 @@ from assistant.citations import parse_citations
 from assistant.grounding import is_warning
 from assistant.users import User
 from ui.context import PortalContext
-from ui.docview import LinkSigner, doc_link, load_secret, locate_chunk, page_label
+from ui.docview import doc_link, locate_chunk, page_label
 from ui.security import PermissionDenied
 from ui.texts import t
 
@@ -95,11 +95,11 @@ def role_label(role: str) -> str:
 class ChatHandlers:
     """The chat tab's server side for one portal (one :class:`PortalContext`)."""
 
-    def __init__(self, ctx: PortalContext, signer: LinkSigner | None = None) -> None:
+    def __init__(self, ctx: PortalContext) -> None:
         self.ctx = ctx
         self.settings = ctx.app.settings
         self.chats = ChatStore(ctx.db)
-        self.signer = signer or LinkSigner(load_secret(self.settings))
+        self.signer = ctx.app.link_signer
 
     # -- who ------------------------------------------------------------------------
     def user(self, request, role: str = "staff") -> User:

@@ -8,12 +8,16 @@ itself; with the local model requests wait in the queue (one generation at a tim
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Sequence
 
+import click
+
 from evals.metrics import percentile
+from ui.cli_common import app_for
 
 if TYPE_CHECKING:  # importing the portal context pulls in gradio: not at CLI start-up
     from ui.context import PortalContext
@@ -86,28 +90,22 @@ def run_load(ctx: PortalContext, *, users: int = 10, per_user: int = 2, model: s
     }
 
 
-def register(cli) -> None:
-    import json
+@click.command("loadtest")
+@click.option("--users", default=10, show_default=True, help="Gleichzeitige Nutzer / simultaneous users.")
+@click.option("--per-user", default=2, show_default=True, help="Fragen je Nutzer / questions per user.")
+@click.option("--model", default="extraktiv", show_default=True, help="Modell-Schlüssel / model key.")
+@click.option("--time-limit", default=900.0, show_default=True, help="Sekunden / seconds.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def loadtest(ctx, users, per_user, model, time_limit, as_json) -> None:
+    """Lasttest: N Nutzer fragen gleichzeitig über das Portal auf 127.0.0.1 (begrenzt)."""
+    from ui.context import PortalContext  # here, not at module level: it pulls in gradio
 
-    import click
-
-    @cli.command("loadtest")
-    @click.option("--users", default=10, show_default=True, help="Gleichzeitige Nutzer / simultaneous users.")
-    @click.option("--per-user", default=2, show_default=True, help="Fragen je Nutzer / questions per user.")
-    @click.option("--model", default="extraktiv", show_default=True, help="Modell-Schlüssel / model key.")
-    @click.option("--time-limit", default=900.0, show_default=True, help="Sekunden / seconds.")
-    @click.option("--json", "as_json", is_flag=True)
-    @click.pass_context
-    def loadtest(ctx, users, per_user, model, time_limit, as_json) -> None:
-        """Lasttest: N Nutzer fragen gleichzeitig über das Portal auf 127.0.0.1 (begrenzt)."""
-        from ui.cli import _app
-        from ui.context import PortalContext  # here, not at module level: it pulls in gradio
-
-        report = run_load(PortalContext(_app(ctx)), users=users, per_user=per_user, model=model, time_limit_s=time_limit)
-        if as_json:
-            click.echo(json.dumps(report, ensure_ascii=False))
-        else:
-            for k, v in report.items():
-                click.echo(f"{k}: {v}")
-        if report["errors"] or report["answered"] != report["requests"]:
-            ctx.exit(1)
+    report = run_load(PortalContext(app_for(ctx)), users=users, per_user=per_user, model=model, time_limit_s=time_limit)
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False))
+    else:
+        for k, v in report.items():
+            click.echo(f"{k}: {v}")
+    if report["errors"] or report["answered"] != report["requests"]:
+        ctx.exit(1)

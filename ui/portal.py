@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
-import importlib.util
 import logging
 import threading
 import time
@@ -27,20 +25,21 @@ quiet_libraries()  # before gradio is imported anywhere below
 
 import gradio as gr  # noqa: E402
 
+from ui import admin_tab, presentation, trainer_tab  # noqa: E402
 from ui.context import PortalContext  # noqa: E402
 from ui.exports import write_export  # noqa: E402
-from ui.docview import LinkSigner, load_secret, register_routes  # noqa: E402
+from ui.docview import register_routes  # noqa: E402
 from ui.handlers import ChatHandlers, ChatView, UserError  # noqa: E402
 from ui.security import PermissionDenied, is_loopback  # noqa: E402
 from ui.texts import t  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-# Tabs built by other modules; the portal runs without them if they are not installed.
+# Tabs built by other modules: (module, label key, tab id, least role that sees the tab)
 EXTRA_TABS = (
-    ("ui.presentation", "tab_training", "training", "staff"),
-    ("ui.admin_tab", "tab_admin", "admin", "admin"),
-    ("ui.trainer_tab", "tab_trainer", "trainer", "trainer"),
+    (presentation, "tab_training", "training", "staff"),
+    (admin_tab, "tab_admin", "admin", "admin"),
+    (trainer_tab, "tab_trainer", "trainer", "trainer"),
 )
 
 FONT_STACK = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
@@ -116,16 +115,6 @@ def _gr(fn: Callable) -> Callable:
     return wrapper
 
 
-def _available_tabs() -> list[tuple[Any, str, str, str]]:
-    tabs = []
-    for module_name, label_key, tab_id, role in EXTRA_TABS:
-        if importlib.util.find_spec(module_name) is None:
-            log.info("%s not installed: tab %s left out", module_name, t(label_key))
-            continue
-        tabs.append((importlib.import_module(module_name), label_key, tab_id, role))
-    return tabs
-
-
 def build_portal(ctx: PortalContext, handlers: ChatHandlers | None = None) -> gr.Blocks:
     """The interface. Every event handler checks the user on the server."""
     h = handlers or ChatHandlers(ctx)
@@ -195,7 +184,7 @@ def build_portal(ctx: PortalContext, handlers: ChatHandlers | None = None) -> gr
                         status = gr.Markdown("", elem_id="kp-status")
 
             tab_blocks = []
-            for module, label_key, tab_id, role in _available_tabs():
+            for module, label_key, tab_id, role in EXTRA_TABS:
                 with gr.Tab(t(label_key), id=tab_id, visible=False) as tab:
                     module.build(ctx)
                 tab_blocks.append((tab, role))
@@ -397,8 +386,7 @@ def create_app(ctx: PortalContext, host: str | None = None, port: int | None = N
     port = port or s.server.port
     check_auth_mode(s, host)
 
-    signer = LinkSigner(load_secret(s))
-    handlers = ChatHandlers(ctx, signer)
+    handlers = ChatHandlers(ctx)
     demo = build_portal(ctx, handlers)
     demo.queue(default_concurrency_limit=s.server.concurrency)
 
@@ -423,7 +411,7 @@ def create_app(ctx: PortalContext, host: str | None = None, port: int | None = N
         except PermissionDenied:
             return None
 
-    register_routes(fastapi_app, ctx, signer, current_user)
+    register_routes(fastapi_app, ctx, ctx.app.link_signer, current_user)
     auth = make_auth(ctx) if s.auth.mode == "password" else None
     gr.mount_gradio_app(
         fastapi_app, demo, path="/", server_name=host, server_port=port,

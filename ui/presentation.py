@@ -153,9 +153,7 @@ def display_for_result(res, *, title: str = "") -> dict:
 
 # -- the "Schulung" tab -------------------------------------------------------------------
 def _store(ctx: PortalContext) -> TrainingStore:
-    from ui.trainer_tab import training_store
-
-    return training_store(ctx)
+    return ctx.app.training_store
 
 
 def _current_item(ctx: PortalContext, code: str, user: str):

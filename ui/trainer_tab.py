@@ -36,7 +36,7 @@ from assistant.training.inspect import (
     zone_label,
 )
 from assistant.training.plans import PlanError, discover, plan_dirs, unknown_models
-from assistant.training.sessions import SessionError, TrainingStore, sources_of
+from assistant.training.sessions import SessionError, sources_of
 from ui import presentation
 from ui.context import PortalContext
 from ui.exports import export_folder
@@ -44,20 +44,6 @@ from ui.exports import export_folder
 log = logging.getLogger(__name__)
 
 ZONE_CHOICES = [("Zone 🟢 Grün (lokal)", "green"), ("Zone 🟡 Gelb (EU, AVV)", "yellow"), ("Zone 🔴 Rot (kommerziell)", "red")]
-
-
-def training_store(ctx: PortalContext) -> TrainingStore:
-    """One store per portal context (migrations run once)."""
-    store = ctx.__dict__.get("_training_store")
-    if store is None:
-        try:
-            from ui.docview import load_secret
-
-            secret = load_secret(ctx.app.settings).decode()
-        except ImportError:  # portal without document routes: the configured secret (may be empty)
-            secret = ctx.app.settings.auth.secret.get_secret_value()
-        store = ctx.__dict__["_training_store"] = TrainingStore(ctx.db, secret=secret)
-    return store
 
 
 def _err(exc: Exception) -> gr.Error:
@@ -246,7 +232,7 @@ def build(ctx: PortalContext) -> None:
     # handlers: each one checks the role first
     def _set_display(session_id: str | None, display: dict) -> str:
         if session_id:
-            training_store(ctx).set_display(session_id, display)
+            ctx.app.training_store.set_display(session_id, display)
         return presentation.render_display(display)
 
     def ask(q: str, model_key: str, colls: list[str], k_: float, budget_: float, docs: bool, session_id: str | None,
@@ -263,7 +249,7 @@ def build(ctx: PortalContext) -> None:
             raise _err(exc) from None
         view = build_view(result, s.llm.models[key], k=int(k_), use_documents=bool(docs))
         if session_id:
-            training_store(ctx).log(session_id, "question", result.question, result.answer,
+            ctx.app.training_store.log(session_id, "question", result.question, result.answer,
                                     detail={"model": result.model, "zone": result.zone, "sources": sources_of(result)})
         slide = _set_display(session_id, presentation.display_for_answer(result))
         return render_answer_html(result), render_html(view), slide
@@ -294,7 +280,7 @@ def build(ctx: PortalContext) -> None:
 
     def _log_comparison(session_id, cmp, exercise_id=""):
         if session_id:
-            training_store(ctx).log(session_id, "comparison", cmp.question, exercise_id=exercise_id, detail={
+            ctx.app.training_store.log(session_id, "comparison", cmp.question, exercise_id=exercise_id, detail={
                 "kind": cmp.kind, "sides": [{"label": x.variant.label, "answer": x.result.answer, "model": x.result.model,
                                              "zone": x.result.zone, "sources": sources_of(x.result)} for x in cmp.sides]})
 
@@ -316,7 +302,7 @@ def build(ctx: PortalContext) -> None:
 
     def _log_policy(session_id, pre, exercise_id=""):
         if session_id:
-            training_store(ctx).log(session_id, "policy", pre["masked_question"], exercise_id=exercise_id,
+            ctx.app.training_store.log(session_id, "policy", pre["masked_question"], exercise_id=exercise_id,
                                     detail={k_: pre[k_] for k_ in ("zone", "action", "action_label", "messages_de", "pii")})
 
     def policy(q, zone_or_model, model_key, colls, session_id, request: gr.Request):
@@ -334,7 +320,7 @@ def build(ctx: PortalContext) -> None:
 
     # -- plans and sessions ----------------------------------------------------------------
     def _session_choices(user):
-        return [(f"{x.code} – {x.plan.title}", x.id) for x in training_store(ctx).active_sessions(user.name)]
+        return [(f"{x.code} – {x.plan.title}", x.id) for x in ctx.app.training_store.active_sessions(user.name)]
 
     def load_plans(current: str | None, request: gr.Request):
         user = ctx.require(request, "trainer")
@@ -412,7 +398,7 @@ def build(ctx: PortalContext) -> None:
         except ValueError as exc:
             raise _err(exc) from None
         if session_id:
-            training_store(ctx).log(session_id, "exercise", res.question, res.answer, exercise_id=ex.id,
+            ctx.app.training_store.log(session_id, "exercise", res.question, res.answer, exercise_id=ex.id,
                                     detail={"model": res.model, "zone": res.zone, "sources": sources_of(res)})
         view = build_view(res, s.llm.models[key], k=s.llm.passages)
         slide = _set_display(session_id, presentation.display_for_answer(res, title=title, observe=ex.observe))
@@ -428,7 +414,7 @@ def build(ctx: PortalContext) -> None:
     def start(plan_id, request: gr.Request):
         user = ctx.require(request, "trainer")
         _, p = _get_plan(plan_id)
-        store = training_store(ctx)
+        store = ctx.app.training_store
         sess = store.start(p, user.name)
         ctx.audit.record("training_start", user.name, sess.code, {"plan": p.id})
         slide = _set_display(sess.id, {"kind": "welcome", "title": p.title, "code": sess.code})
@@ -438,7 +424,7 @@ def build(ctx: PortalContext) -> None:
                     api_name="trainer_session_start", concurrency_limit=None)
 
     def _session(session_id: str | None):
-        store = training_store(ctx)
+        store = ctx.app.training_store
         sess = store.get(session_id) if session_id else None
         if sess is None:
             raise gr.Error("Bitte zuerst eine Sitzung starten oder wählen.", print_exception=False)
@@ -520,4 +506,4 @@ def build(ctx: PortalContext) -> None:
                              "if (el && el.requestFullscreen) el.requestFullscreen(); }")
 
 
-__all__ = ["build", "training_store", "PlanError"]
+__all__ = ["build", "PlanError"]

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.admin import Admin, AdminError, Busy, disk_usage, services, writer_lock_wait
-from assistant.appdb import AppDB
-from assistant.audit import AuditLog
+from assistant.admin import Admin, AdminError, Busy, disk_usage, writer_lock_wait
 from corpus.models import Chunk
 
 
@@ -71,8 +69,7 @@ def write(path: Path, text: str) -> Path:
 # -- fixtures ----------------------------------------------------------------------------
 @pytest.fixture
 def admin(hash_app):
-    audit = AuditLog.from_settings(AppDB(hash_app.settings.app_db), hash_app.settings)
-    a = Admin(hash_app, audit, lock_timeout=1.0)
+    a = Admin(hash_app, hash_app.audit, lock_timeout=1.0)
     a.create_collection("Bauamt", "intern", "adam")
     return a
 
@@ -400,7 +397,7 @@ def test_disk_usage_counts_shared_models(hash_app, tmp_path):
 
 # -- background jobs and start-up ---------------------------------------------------------------
 def test_upload_and_reindex_as_jobs(hash_app, src):
-    admin = services(hash_app)
+    admin = hash_app.start_jobs()
     try:
         admin.create_collection("Bauamt", "intern", "adam")
         f = write(src / "a.txt", "Die Hundesteuer beträgt 120 Euro.\n")
@@ -420,20 +417,20 @@ def test_upload_and_reindex_as_jobs(hash_app, src):
         assert job["status"] == "failed" and "beschädigt" in job["message"]
         with pytest.raises(AdminError):
             admin.submit_sync("/does/not/exist", None, "adam")
-        assert services(hash_app) is admin  # one per app
+        assert hash_app.start_jobs() is admin  # one per app
     finally:
         admin.jobs.shutdown()
 
 
 def test_startup_recovers_uploads_and_purges_audit(hash_app, src):
-    db = AppDB(hash_app.settings.app_db)
-    audit = AuditLog.from_settings(db, hash_app.settings)
+    audit = hash_app.audit
+    db = audit.db
     audit.record("upload", "alt", "x")
     db.execute("UPDATE audit SET at = at - :d", {"d": 400 * 86400})
     orphan = hash_app.settings.uploads_dir / "Bauamt" / "halb.txt"
     write(orphan, "halb hochgeladen\n")
     write(hash_app.settings.uploads_dir / ".staging" / "up-1.txt", "x\n")
-    admin = services(hash_app, audit)
+    admin = hash_app.start_jobs()
     try:
         assert not orphan.exists() and not (hash_app.settings.uploads_dir / ".staging").exists()
         assert audit.entries(action="upload") == [] and audit.count(action="audit.purge") == 1

@@ -194,7 +194,6 @@ print(res.message())
 
 
 def test_killed_upload_is_recovered_at_start(tmp_path):
-    from assistant.admin import services
     from assistant.settings import load_settings
     from assistant.wiring import App
 
@@ -213,7 +212,7 @@ def test_killed_upload_is_recovered_at_start(tmp_path):
             f.unlink()
         # portal start: recovery removes placed files that never became documents
         app = App(load_settings(home, embedding={"mode": "hash"}))
-        admin = services(app)
+        admin = app.start_jobs()
         try:
             uploads = app.settings.uploads_dir
             files = {str(p.resolve()) for p in uploads.rglob("*") if p.is_file()}

@@ -31,9 +31,7 @@ def ctx(tmp_path):
     c.users.add("tina", PASSWORD, "trainer")
     c.users.add("adam", PASSWORD, "admin")
     yield c
-    admin = app.__dict__.get("_kiportal_admin")
-    if admin is not None:
-        admin.jobs.shutdown()
+    app.stop_jobs()
 
 
 @pytest.fixture

@@ -89,9 +89,7 @@ def admin_portal(e5_settings, real_embedder):
         ctx.users.add(name, PASSWORD, role)
     with background_portal(ctx) as (url, server):
         yield AdminPortal(url, ctx, server)
-    admin = app.__dict__.get("_kiportal_admin")
-    if admin is not None:
-        admin.jobs.shutdown(wait=False)
+    app.stop_jobs(wait=False)
 
 
 
@@ -271,7 +269,7 @@ def test_admin_jobs_health_audit_and_usage_pages(browser, admin_portal):
     deadline = time.monotonic() + JOB_TIMEOUT_S
     while "Neu indexieren\nalle\nfertig" not in jobs.inner_text():  # newest row first: our job, done
         recent = [(j["kind"], j["status"], round(j["progress"], 2), j["message"])
-                  for j in admin_portal.ctx.app._kiportal_admin.jobs.list(limit=3)]
+                  for j in admin_portal.ctx.app.admin.jobs.list(limit=3)]
         assert time.monotonic() < deadline, f"job table never showed the finished re-index; newest jobs: {recent}"
         time.sleep(0.3)
     shot(page, "admin-jobs", "ADMIN_SCREENSHOTS")

@@ -9,7 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 import gradio as gr
 import pytest
 
-from ui.docview import CSP_TEXT, LinkSigner, locate_chunk, page_label, render_text_page
+from assistant.links import LinkSigner
+from ui.docview import CSP_TEXT, locate_chunk, page_label, render_text_page
 from ui.handlers import ChatView, UserError, escape_md
 from ui.security import PermissionDenied
 
@@ -278,7 +279,7 @@ def test_text_view_escapes_and_marks(portal_ctx, portal_data):
 
 
 def test_secret_is_generated_once_and_private(portal_ctx):
-    from ui.docview import SECRET_FILE, load_secret
+    from assistant.links import SECRET_FILE, load_secret
 
     settings = portal_ctx.app.settings
     first = load_secret(settings)

@@ -43,18 +43,10 @@ class TrainerPortal:
 def trainer_portal(tmp_path_factory):
     """The real portal (ui.portal.create_app) with the trainer tab and the "Schulung" tab."""
     import ui.portal as portal
-    import ui.texts as texts
     from assistant.llm.fake import FakeChatModel
     from assistant.settings import load_settings
     from assistant.wiring import App
     from ui.context import PortalContext
-
-    mp = pytest.MonkeyPatch()
-    # the participant tab: registered here unless the portal already lists it
-    if not any(m == "ui.presentation" for m, *_ in portal.EXTRA_TABS):
-        mp.setattr(portal, "EXTRA_TABS", (*portal.EXTRA_TABS, ("ui.presentation", "tab_training", "training", "staff")))
-    if "tab_training" not in texts.DE:
-        mp.setitem(texts.DE, "tab_training", "Schulung")
 
     root = tmp_path_factory.mktemp("trainer-portal")
     docs = root / "docs"
@@ -77,7 +69,6 @@ def trainer_portal(tmp_path_factory):
 
     with portal.background_portal(ctx) as (url, _server):
         yield TrainerPortal(url, ctx)
-    mp.undo()
 
 
 def client(portal: TrainerPortal, user: str):
@@ -181,6 +172,4 @@ def test_staff_cannot_use_trainer_endpoints(trainer_portal):
         with pytest.raises(AppError, match="Keine Berechtigung"):
             anna.predict(*args, api_name=api_name)
     # nothing was started on anna's behalf
-    from ui.trainer_tab import training_store
-
-    assert all(s.trainer != "anna" for s in training_store(trainer_portal.ctx).active_sessions())
+    assert all(s.trainer != "anna" for s in trainer_portal.ctx.app.training_store.active_sessions())
