@@ -155,6 +155,16 @@ def test_role_checks(handlers):
         handlers.session(req(None))
 
 
+def test_a_model_open_to_staff_is_open_to_trainers_and_admins(handlers):
+    """Roles are ordered everywhere: the chat decides model access by the same rule as the trainer tab."""
+    from assistant.settings import ModelProfile
+
+    handlers.settings.llm.models["nur_staff"] = ModelProfile(mode="extractive", label="Für alle", roles=["staff"])
+    for name in ("anna", "tina", "adam"):
+        assert "nur_staff" in [k for _, k in handlers.session(req(name)).models], name
+    assert final(ask_all(handlers, "adam", ZONE_Q, model="nur_staff")).done
+
+
 def test_session_lists_models_by_role_with_zone_and_tabs(handlers):
     staff = handlers.session(req("anna"))
     assert not staff.show_admin and not staff.show_trainer
