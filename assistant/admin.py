@@ -27,16 +27,12 @@ from typing import Callable, Iterator, Sequence
 
 from assistant.audit import AuditLog
 from assistant.jobs import ALL, JobContext, JobError, JobRunner
+from assistant.policy.zones import CLASSIFICATIONS
 from assistant.uploads import Staged, UploadRejected, UploadStore
 from corpus.catalog import DocumentRecord
 
 log = logging.getLogger(__name__)
 
-CLASSIFICATIONS = ("oeffentlich", "intern", "vertraulich", "personenbezogen")
-CLASSIFICATION_LABELS = {
-    "oeffentlich": "öffentlich", "intern": "intern", "vertraulich": "vertraulich",
-    "personenbezogen": "personenbezogen",
-}
 STATUS_LABELS = {"indexed": "indexiert", "failed": "fehlgeschlagen", "needs_ocr": "OCR nötig", "pending": "wartet"}
 REINDEX_SCOPES = ("doc", "collection", "changed", "all")
 _COLLECTION_RE = re.compile(r"^[\w][\w \-]{0,63}$", re.UNICODE)

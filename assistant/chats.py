@@ -23,6 +23,8 @@ from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 from assistant.appdb import AppDB, new_id, now
+from assistant.escaping import md_esc
+from corpus.models import page_label
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +176,7 @@ class ChatStore:
         """The chat as Markdown with numbered sources per answer (for filing or mailing)."""
         chat = self.get_chat(user, chat_id)
         title = chat["title"] or "Chat"
-        lines = [f"# {_md_line(title)}", "",
+        lines = [f"# {md_esc(title, cell=True)}", "",
                  f"Exportiert am {datetime.now().strftime('%d.%m.%Y %H:%M')} · "
                  f"begonnen am {datetime.fromtimestamp(chat['created_at']).strftime('%d.%m.%Y %H:%M')}", "",
                  "> Antworten können falsch sein – maßgeblich sind die verlinkten Quellen.", ""]
@@ -185,15 +187,15 @@ class ChatStore:
             meta = m["meta"]
             lines += ["## Antwort", ""]
             if meta.get("model"):
-                lines += [f"*Modell: {_md_line(str(meta['model']))}*", ""]
+                lines += [f"*Modell: {md_esc(str(meta['model']), cell=True)}*", ""]
             lines += [_md_text(m["content"]), ""]
             if m["citations"]:
                 lines += ["**Quellen**", ""]
                 for c in m["citations"]:
-                    where = _where(c.get("page"), c.get("page_kind"))
+                    where = page_label(c.get("page"), c.get("page_kind"))
                     name = c.get("source", "").replace("\\", "/").rsplit("/", 1)[-1]
-                    lines.append(f"{c.get('n')}. {_md_line(c.get('title') or name)}"
-                                 f"{', ' + where if where else ''} ({_md_line(name)})")
+                    lines.append(f"{c.get('n')}. {md_esc(c.get('title') or name, cell=True)}"
+                                 f"{', ' + where if where else ''} ({md_esc(name, cell=True)})")
                 lines.append("")
         return "\n".join(lines).rstrip() + "\n"
 
@@ -242,17 +244,6 @@ class ChatStore:
         return rows
 
 
-def _where(page: int | None, page_kind: str | None) -> str:
-    if not page:
-        return ""
-    return {"slide": "Folie", "sheet": "Blatt"}.get(page_kind or "", "Seite") + f" {page}"
-
-
 def _md_text(text: str) -> str:
     """Message text for the export: HTML-escaped, since Markdown viewers render raw HTML."""
     return html.escape(text.strip(), quote=False)
-
-
-def _md_line(text: str) -> str:
-    """One line of Markdown-safe text (headings and metadata must not break the layout)."""
-    return html.escape(" ".join(str(text).split()), quote=False).replace("[", "\\[").replace("]", "\\]")

@@ -199,7 +199,7 @@ def feedback_counts(db: AppDB, since: float) -> tuple[int, int]:
     return c[1], c[-1]
 
 
-def percentile(values: list[float], q: float) -> float | None:
+def nearest_rank_percentile(values: list[float], q: float) -> float | None:
     """Nearest-rank percentile (no interpolation: a p95 of 20 answers is one real answer)."""
     if not values:
         return None
@@ -245,8 +245,8 @@ def usage(db: AppDB, audit: AuditLog, *, days: int = 30, catalog=None, top: int 
         days=day_list,
         questions=[len(per_day[d]) for d in day_list],
         refused=[sum(e.refused for e in per_day[d]) for d in day_list],
-        p50_ms=[percentile(lat[d], 50) for d in day_list],
-        p95_ms=[percentile(lat[d], 95) for d in day_list],
+        p50_ms=[nearest_rank_percentile(lat[d], 50) for d in day_list],
+        p95_ms=[nearest_rank_percentile(lat[d], 95) for d in day_list],
         feedback_up=up, feedback_down=down,
         top_docs=[(d, titles.get(d, d), n) for d, n in cited.most_common(top)],
         refused_questions=sorted(refused_q, reverse=True)[:200],

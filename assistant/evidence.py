@@ -8,38 +8,11 @@ dropped (never cut silently).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Callable, Sequence
 
 from corpus.models import Hit
-from ingest.chunking import split_sentences
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-@lru_cache(maxsize=1)
-def stemmer():
-    import Stemmer
-
-    return Stemmer.Stemmer("german")
-
-
-@lru_cache(maxsize=1)
-def stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_GERMAN
-
-    extra = {"gibt", "wer", "wie", "was", "wann", "wo", "welche", "welcher", "welches", "viele", "viel",
-             "steht", "sagt", "bitte", "eigentlich", "genau", "denn", "mal", "man", "kann", "können", "muss"}
-    return frozenset(set(STOPWORDS_GERMAN) | extra)
-
-
-def content_stems(text: str) -> list[str]:
-    """Lower-cased, stemmed content words (stopwords removed), in order."""
-    words = [w for w in _WORD.findall(text.lower()) if w not in stopwords() and (len(w) > 1 or w.isdigit())]
-    return stemmer().stemWords(words)
-
+from corpus.text import content_stems, split_sentences
 
 @dataclass(frozen=True)
 class Evidence:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from assistant.evidence import stemmer, stopwords
+from corpus.text import stemmer, stopwords
 
 _TERM = re.compile(r"[^\W\d_][\w-]*", re.UNICODE)
 _FOLD = str.maketrans({"ä": "a", "ö": "o", "ü": "u", "ß": "ss", "-": None, "\u00ad": None})

@@ -22,7 +22,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-ZONE = Literal["green", "yellow", "red"]
+from assistant.policy.zones import DEFAULT_ZONE_ACCESS, ZONES
+
+ZONE = Literal[ZONES]  # type: ignore[valid-type]  # the zone names live in assistant.policy.zones
 
 
 class EmbeddingSettings(BaseModel):
@@ -129,11 +131,7 @@ class PrivacySettings(BaseModel):
 
 class PolicySettings(BaseModel):
     zone_access: dict[str, list[str]] = Field(
-        default_factory=lambda: {
-            "green": ["oeffentlich", "intern", "vertraulich", "personenbezogen"],
-            "yellow": ["oeffentlich", "intern"],
-            "red": ["oeffentlich"],
-        },
+        default_factory=lambda: {zone: list(classes) for zone, classes in DEFAULT_ZONE_ACCESS.items()},
         description="Ampel: which document classifications each model zone may see.",
     )
     default_classification: str = Field("intern", description="Classification of new collections.")

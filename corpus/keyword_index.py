@@ -16,15 +16,11 @@ from typing import Sequence
 
 import numpy as np
 
+from corpus.text import new_stemmer
+
 log = logging.getLogger(__name__)
 
 _TOKEN_PATTERN = r"(?u)\b\w\w+\b"
-
-
-def _stemmer():
-    import Stemmer
-
-    return Stemmer.Stemmer("german")
 
 
 class BM25Index:
@@ -36,7 +32,7 @@ class BM25Index:
         self._collections: list[str] = []
         self._doc_ids: list[str] = []
         self.generation = -1
-        self._stem = _stemmer()
+        self._stem = new_stemmer()
         self._lock = threading.Lock()
 
     def _tokenize(self, texts: Sequence[str]):

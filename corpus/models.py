@@ -85,6 +85,13 @@ class Hit:
     dense_score: float | None = None
 
 
+def page_label(page: int | None, page_kind: str | None) -> str:
+    """"Seite 3", "Folie 3" or "Blatt 2" as the document's viewer would name it ("" without a page)."""
+    if not page:
+        return ""
+    return {"slide": "Folie", "sheet": "Blatt"}.get(page_kind or "", "Seite") + f" {page}"
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -27,7 +27,7 @@ __all__ = [
     "ndcg_at_k",
     "page_hit_at_k",
     "mean",
-    "percentile",
+    "linear_percentile",
     "normalize_text",
     "contains_key_terms",
     "citation_precision",
@@ -166,7 +166,7 @@ def mean(values: Iterable[float | None]) -> float:
     return math.fsum(xs) / len(xs) if xs else math.nan
 
 
-def percentile(values: Iterable[float], p: float) -> float:
+def linear_percentile(values: Iterable[float], p: float) -> float:
     """Percentile with linear interpolation (numpy's default ``"linear"``).
 
     With the values sorted ascending as ``x_0..x_{n-1}``:

@@ -77,7 +77,7 @@ def plot_retrieval(modes: dict[str, dict], path: Path, title: str, metrics: Sequ
 
 def plot_latency(series: dict[str, Sequence[float]], path: Path, title: str) -> Path:
     """Overlaid histograms of latencies in ms, with each series' p95 marked."""
-    from evals.metrics import percentile
+    from evals.metrics import linear_percentile
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.5), dpi=110)
@@ -90,7 +90,7 @@ def plot_latency(series: dict[str, Sequence[float]], path: Path, title: str) -> 
             continue
         line = ax.hist(vals, bins=bins, alpha=0.5, label=f"{name} (n={len(vals)})")
         color = line[2][0].get_facecolor() if len(line[2]) else None
-        ax.axvline(percentile(vals, 95), linestyle="--", linewidth=1, color=color)
+        ax.axvline(linear_percentile(vals, 95), linestyle="--", linewidth=1, color=color)
     ax.set_xlabel("ms (gestrichelt: p95)")
     ax.set_ylabel("Anzahl")
     ax.set_title(title)

@@ -55,8 +55,8 @@ def doc_scores(ranked_docs: Sequence[str], relevant: set[str] | frozenset[str], 
 def latency_summary(values_ms: Sequence[float], prefix: str = "latency") -> dict[str, float]:
     vals = [v for v in values_ms if v is not None]
     return {
-        f"{prefix}_p50_ms": _r(m.percentile(vals, 50)),
-        f"{prefix}_p95_ms": _r(m.percentile(vals, 95)),
+        f"{prefix}_p50_ms": _r(m.linear_percentile(vals, 50)),
+        f"{prefix}_p95_ms": _r(m.linear_percentile(vals, 95)),
         f"{prefix}_mean_ms": _r(m.mean(vals)),
     }
 

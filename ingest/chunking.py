@@ -7,44 +7,11 @@ for German administrative text), which keeps chunking free of any model.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from corpus.models import Block, Chunk, ExtractedDocument, text_hash
-
-# Abbreviations after which a period does not end a sentence.
-_ABBREV = {
-    "z", "b", "bzw", "ca", "d", "h", "dr", "nr", "abs", "art", "s", "vgl", "u", "a", "usw", "etc", "ggf",
-    "inkl", "evtl", "str", "tel", "bspw", "i", "v", "m", "gem", "lt", "sog", "zzgl", "max", "min", "mio",
-    "mrd", "prof", "hr", "fr", "bd", "kap", "ziff", "lfd", "anl", "o", "e", "g", "st", "jh", "gemäß",
-}
-_SENT_END = re.compile(r"(?<=[.!?…])[\"'»«“”)]*\s+(?=[A-ZÄÖÜ0-9„\"(§])")
-_WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
-
-
-def estimate_tokens(text: str) -> int:
-    """Cheap token estimate close to XLM-R counts on German text (words × 1.3 + punctuation)."""
-    words = len(re.findall(r"\w+", text))
-    return int(words * 1.3) + max(0, len(_WORD.findall(text)) - words) // 2
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split German text into sentences, respecting common abbreviations and ordinals."""
-    parts: list[str] = []
-    start = 0
-    for m in _SENT_END.finditer(text):
-        before = text[start : m.start()].rstrip("\"'»«“”)")
-        last = re.search(r"(\w+)[.]$", before)
-        if last and (last.group(1).lower() in _ABBREV or last.group(1).isdigit() and len(last.group(1)) <= 2):
-            continue  # "z. B.", "Abs.", "3. Oktober"
-        parts.append(text[start : m.start() + len(m.group(0))].strip())
-        start = m.end()
-    tail = text[start:].strip()
-    if tail:
-        parts.append(tail)
-    return [p for p in parts if p]
-
+from corpus.text import estimate_tokens, split_sentences
 
 @dataclass(frozen=True)
 class ChunkParams:

@@ -21,10 +21,10 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from assistant.admin import (
-    CLASSIFICATION_LABELS, CLASSIFICATIONS, STATUS_LABELS, Admin, AdminError, fmt_time, human_bytes,
-)
+from assistant.admin import STATUS_LABELS, Admin, AdminError, fmt_time, human_bytes
 from assistant.audit import format_time
+from assistant.escaping import md_esc
+from assistant.policy.zones import CLASSIFICATION_LABELS_DE, CLASSIFICATIONS
 from ui.context import PortalContext
 from ui.docview import doc_link
 from ui.exports import export_folder
@@ -45,7 +45,7 @@ UPLOAD_WAIT_S = 1800.0
 
 
 def _classification_choices() -> list[tuple[str, str]]:
-    return [(CLASSIFICATION_LABELS[c], c) for c in CLASSIFICATIONS]
+    return [(CLASSIFICATION_LABELS_DE[c], c) for c in CLASSIFICATIONS]
 
 
 class AdminUI:
@@ -131,16 +131,16 @@ class AdminUI:
         rec = self.ctx.app.catalog.get(doc_id)
         if rec is None:
             return "Dokument nicht gefunden."
-        name = _md_escape(rec.original_name or Path(rec.source).name)
-        head = f"**{_md_escape(rec.title or name)}**"
+        name = md_esc(rec.original_name or Path(rec.source).name)
+        head = f"**{md_esc(rec.title or name)}**"
         if rec.status == "indexed":
             head += f" — [Dokument öffnen]({self._doc_url(rec, user)})"
         lines = [head,
                  f"Datei: {name} · Format: {rec.format or '–'} · Seiten: {rec.pages or '–'} · "
-                 f"Abschnitte: {rec.chunk_count} · Sammlung: {_md_escape(rec.collection)} · "
+                 f"Abschnitte: {rec.chunk_count} · Sammlung: {md_esc(rec.collection)} · "
                  f"Status: {STATUS_LABELS.get(rec.status, rec.status)} · indexiert: {fmt_time(rec.indexed_at) or '–'}"]
         if rec.error:
-            lines.append(f"Letzter Fehler: {_md_escape(rec.error)}")
+            lines.append(f"Letzter Fehler: {md_esc(rec.error)}")
         if not self.admin.uploads.contains(rec.path):
             lines.append("Stammt aus einem Serverordner (wird dort gepflegt).")
         return "\n\n".join(lines)
@@ -263,7 +263,7 @@ class AdminUI:
         return self._collections_df()
 
     def _collections_df(self) -> pd.DataFrame:
-        rows = [[c["name"], CLASSIFICATION_LABELS.get(c["classification"], c["classification"]), c["documents"],
+        rows = [[c["name"], CLASSIFICATION_LABELS_DE.get(c["classification"], c["classification"]), c["documents"],
                  c["chunks"]] for c in self.admin.collections()]
         return pd.DataFrame(rows, columns=COLL_HEADERS)
 
@@ -297,7 +297,7 @@ class AdminUI:
             self.admin.classify_collection(name or "", classification, user)
         except AdminError as exc:
             return str(exc), gr.skip()
-        return f"„{name}“ ist jetzt {CLASSIFICATION_LABELS[classification]}.", self._collections_df()
+        return f"„{name}“ ist jetzt {CLASSIFICATION_LABELS_DE[classification]}.", self._collections_df()
 
     # -- health ------------------------------------------------------------------------
     def health(self, request: gr.Request = None):
@@ -393,14 +393,6 @@ def _file_paths(files) -> list[str]:
         if p:
             out.append(str(p))
     return out
-
-
-def _md_escape(text: str) -> str:
-    """Document titles and file names are user content: show them, never interpret them."""
-    out = []
-    for ch in str(text):
-        out.append("\\" + ch if ch in "\\`*_{}[]()#+-.!|<>~" else ch)
-    return "".join(out)
 
 
 # -- layout ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from assistant.users import ROLES
 from ui import cli_admin, cli_eval, cli_policy, loadtest
 from ui.cli_admin import admin_for
 from ui.cli_common import app_for, cli_actor, emit, print_summary, progress_bar
@@ -243,7 +244,7 @@ def _read_password(password_stdin: bool, confirm: bool = True) -> str:
 
 @users.command("add")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["staff", "trainer", "admin"]), default="staff", show_default=True)
+@click.option("--role", type=click.Choice(ROLES), default="staff", show_default=True)
 @click.option("--password-stdin", is_flag=True, help="Passwort aus der ersten Zeile von stdin lesen.")
 @click.pass_context
 def users_add(ctx: click.Context, name: str, role: str, password_stdin: bool) -> None:
@@ -291,7 +292,7 @@ def users_remove(ctx: click.Context, name: str) -> None:
 
 @users.command("passwd")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["staff", "trainer", "admin"]), default=None, help="Rolle ebenfalls ändern.")
+@click.option("--role", type=click.Choice(ROLES), default=None, help="Rolle ebenfalls ändern.")
 @click.option("--password-stdin", is_flag=True, help="Passwort aus der ersten Zeile von stdin lesen.")
 @click.pass_context
 def users_passwd(ctx: click.Context, name: str, role: str | None, password_stdin: bool) -> None:

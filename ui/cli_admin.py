@@ -13,7 +13,8 @@ from pathlib import Path
 
 import click
 
-from assistant.admin import CLASSIFICATIONS, AdminError
+from assistant.admin import AdminError
+from assistant.policy.zones import CLASSIFICATIONS
 from ui.cli_common import app_for, cli_actor, emit, print_summary, progress_bar
 
 

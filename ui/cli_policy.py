@@ -18,6 +18,8 @@ from pathlib import PurePath
 
 import click
 
+from assistant.policy.zones import ZONES
+from assistant.users import ROLES
 from ui.cli_common import app_for
 
 log = logging.getLogger("kiportal.ask")
@@ -32,7 +34,7 @@ def _check_model(app, model: str | None) -> str:
 
 
 def _model_line(app, key: str) -> str:
-    from assistant.training.inspect import model_label
+    from assistant.model_choice import model_label
 
     return "Modell: " + model_label(key, app.settings.llm.models[key])
 
@@ -95,7 +97,7 @@ def _ask_one(app, question: str, *, model: str, collections: list[str] | None, k
 
 
 def _print_preview(p: dict) -> None:
-    from assistant.training.inspect import zone_label
+    from assistant.policy.zones import zone_label
 
     who = p.get("model_label") or f"ein Modell der Zone {p['zone_label']}"
     extra = f" · {p['operator']} · {p['location']}" if p.get("operator") else ""
@@ -160,7 +162,7 @@ def policy() -> None:
 
 
 @policy.command("models")
-@click.option("--role", type=click.Choice(["staff", "trainer", "admin"]), default=None,
+@click.option("--role", type=click.Choice(ROLES), default=None,
               help="Nur Modelle, die diese Rolle wählen darf / only models this role may choose.")
 
 
@@ -168,15 +170,15 @@ def policy() -> None:
 @click.pass_context
 def policy_models(ctx, role, as_json) -> None:
     """Alle Modelle mit Ampel-Zone, Betreiber, Standort und Rollen (grüne zuerst)."""
-    from assistant.training.inspect import ZONE_DE, may_use, zone_label
+    from assistant.model_choice import may_use
+    from assistant.policy.zones import ZONE_LABELS_DE, ZONE_ORDER, zone_label
 
     s = app_for(ctx).settings
-    order = {"green": 0, "yellow": 1, "red": 2}
-    items = sorted(s.llm.models.items(), key=lambda kp: (order.get(kp[1].zone, 3), kp[0] != s.llm.default))
+    items = sorted(s.llm.models.items(), key=lambda kp: (ZONE_ORDER.get(kp[1].zone, 3), kp[0] != s.llm.default))
     for key, p in items:
         if role and not may_use(role, p):
             continue
-        data = {"key": key, "label": p.label or key, "mode": p.mode, "zone": p.zone, "zone_label": ZONE_DE[p.zone],
+        data = {"key": key, "label": p.label or key, "mode": p.mode, "zone": p.zone, "zone_label": ZONE_LABELS_DE[p.zone],
                 "operator": p.operator, "location": p.location, "roles": list(p.roles),
                 "default": key == s.llm.default,
                 "may_see": sorted(s.policy.zone_access.get(p.zone, []))}
@@ -191,7 +193,7 @@ def policy_models(ctx, role, as_json) -> None:
 @policy.command("check")
 @click.argument("question")
 @click.option("--model", "-m", default=None, help="Modell-Schlüssel (Standard: llm.default) / model key.")
-@click.option("--zone", type=click.Choice(["green", "yellow", "red"]), default=None,
+@click.option("--zone", type=click.Choice(ZONES), default=None,
               help="Statt eines Modells eine Zone prüfen / check a zone instead of a model.")
 
 

@@ -30,7 +30,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from assistant.links import LinkSigner
 from corpus.catalog import DocumentRecord
-from corpus.models import Chunk
+from corpus.models import Chunk, page_label
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +38,6 @@ _DOC_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 # -- labels and links -----------------------------------------------------------------
-def page_label(page: int | None, page_kind: str | None) -> str:
-    """"Seite 3", "Folie 3" or "Blatt 2" as the document's viewer would name it."""
-    if not page:
-        return ""
-    return {"slide": "Folie", "sheet": "Blatt"}.get(page_kind or "", "Seite") + f" {page}"
-
-
 def _norm(text: str) -> str:
     return " ".join(text.split())
 

@@ -19,10 +19,14 @@ from typing import Any, Iterator, Sequence
 
 from assistant.chats import ChatNotFound, ChatStore, qa_pairs
 from assistant.citations import parse_citations
+from assistant.escaping import md_esc
 from assistant.grounding import is_warning
-from assistant.users import User
+from assistant.model_choice import default_model, model_choices, model_label
+from assistant.policy.zones import zone_label
+from assistant.users import ROLES, User
+from corpus.models import page_label
 from ui.context import PortalContext
-from ui.docview import doc_link, locate_chunk, page_label
+from ui.docview import doc_link, locate_chunk
 from ui.security import PermissionDenied
 from ui.texts import t
 
@@ -30,7 +34,6 @@ log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
 SNIPPET_CHARS = 240
-ZONE_KEYS = {"green": "zone_green", "yellow": "zone_yellow", "red": "zone_red"}
 
 
 class UserError(ValueError):
@@ -62,24 +65,6 @@ class SessionView:
     chats: list[tuple[str, str]]
 
 
-# -- escaping ------------------------------------------------------------------------
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~$])")
-_ORDERED = re.compile(r"^(\s*\d+)\.", re.MULTILINE)
-_SETEXT = re.compile(r"^(\s*)=", re.MULTILINE)
-
-
-def escape_md(text: str) -> str:
-    """Text shown literally by the chatbot's Markdown renderer.
-
-    HTML is escaped (``<script>`` shows as text), Markdown punctuation is backslash-escaped
-    (no injected links, images or layout), line breaks are kept.
-    """
-    out = html.escape(text or "", quote=False)
-    out = _MD_SPECIAL.sub(r"\\\1", out)
-    out = _SETEXT.sub(r"\1\\=", out)  # a line of "=" would turn the line above into a heading
-    return _ORDERED.sub(r"\1\\.", out)
-
-
 def _attr(value: str) -> str:
     return html.escape(value, quote=True)
 
@@ -89,7 +74,7 @@ def _score(value: float) -> str:
 
 
 def role_label(role: str) -> str:
-    return t(f"role_{role}") if role in ("staff", "trainer", "admin") else role
+    return t(f"role_{role}") if role in ROLES else role
 
 
 class ChatHandlers:
@@ -111,40 +96,33 @@ class ChatHandlers:
         if self.settings.auth.mode == "none":
             label = t("signed_in_local")
         else:
-            label = t("signed_in", name=escape_md(user.name), role=role_label(user.role))
-        models = self.model_choices(user)
-        keys = [k for _, k in models]
-        default = self.settings.llm.default if self.settings.llm.default in keys else (keys[0] if keys else None)
-        return SessionView(user, label, user.has("admin"), user.has("trainer"), models, default,
+            label = t("signed_in", name=md_esc(user.name), role=role_label(user.role))
+        return SessionView(user, label, user.has("admin"), user.has("trainer"), self.model_choices(user),
+                           default_model(self.settings, user.role),
                            self.collection_choices(), self._chat_choices(user))
 
     # -- models and collections ----------------------------------------------------------
     def model_choices(self, user: User) -> list[tuple[str, str]]:
         """(label, key) of the models the user's role may choose, label with zone and operator."""
-        return [(self._model_label(key), key) for key, p in self.settings.llm.models.items() if user.role in p.roles]
+        return model_choices(self.settings, user.role)
 
     def all_model_choices(self) -> list[tuple[str, str]]:
-        return [(self._model_label(key), key) for key in self.settings.llm.models]
-
-    def _model_label(self, key: str) -> str:
-        p = self.settings.llm.models[key]
-        return f"{t(ZONE_KEYS.get(p.zone, 'zone_red'))} · {p.label or key} · {p.operator}, {p.location}"
+        return [(model_label(key, p), key) for key, p in self.settings.llm.models.items()]
 
     def model_description(self, key: str | None) -> str:
         """One Markdown line naming zone, model, operator and location (the dropdown truncates)."""
         p = self.settings.llm.models.get(key or "")
         if p is None:
             return ""
-        zone = t(ZONE_KEYS.get(p.zone, "zone_red"))
-        return t("model_detail", zone=zone, label=escape_md(p.label or key), operator=escape_md(p.operator),
-                 location=escape_md(p.location))
+        return t("model_detail", zone=zone_label(p.zone), label=md_esc(p.label or key),
+                 operator=md_esc(p.operator), location=md_esc(p.location))
 
     def resolve_model(self, user: User, key: str | None) -> str:
         allowed = [k for _, k in self.model_choices(user)]
         if not allowed:
             raise UserError(t("no_models"))
         if not key:
-            return self.settings.llm.default if self.settings.llm.default in allowed else allowed[0]
+            return default_model(self.settings, user.role)
         if key not in allowed:
             log.warning("user %s (%s) asked with model %r outside their role", user.name, user.role, key)
             raise PermissionDenied(t("model_not_allowed"))
@@ -213,7 +191,7 @@ class ChatHandlers:
         msgs, ids = [], []
         for m in stored:
             if m["role"] == "user":
-                msgs.append({"role": "user", "content": escape_md(m["content"])})
+                msgs.append({"role": "user", "content": md_esc(m["content"])})
             else:
                 meta = m.get("meta") or {}
                 msgs.append({"role": "assistant", "content": self.render_answer(
@@ -249,7 +227,7 @@ class ChatHandlers:
 
     def render_answer(self, user: User, answer: str, citations: Sequence[dict], notices: Sequence[str] = (),
                       sources_html: str | None = None) -> str:
-        parts = [escape_md(answer.strip()) if answer.strip() else ""]
+        parts = [md_esc(answer.strip()) if answer.strip() else ""]
         for notice in dict.fromkeys(notices):  # dedupe, keep order
             cls, mark = ("kp-notice kp-warning", "⚠️") if is_warning(notice) else ("kp-notice", "ℹ️")
             parts.append(f'<p class="{cls}">{mark} {html.escape(notice)}</p>')
@@ -301,7 +279,7 @@ class ChatHandlers:
                 raise UserError(t("chat_not_found")) from None
         history = qa_pairs(prior)
         base_msgs, base_ids = self._render_messages(user, prior)
-        user_msg = {"role": "user", "content": escape_md(question)}
+        user_msg = {"role": "user", "content": md_esc(question)}
 
         def view(content: str) -> ChatView:
             return ChatView(chat_id, base_msgs + [user_msg, {"role": "assistant", "content": content}],
@@ -342,7 +320,7 @@ class ChatHandlers:
         if policy.get("action") == "warn" and not confirmed:
             self.ctx.audit.record("policy_warn", self.ctx.audit.pseudonym(user.name), key,
                                   {"zone": result.zone, "pii": [p.get("kind") for p in policy.get("pii", [])]})
-            warning = "\n\n".join([t("warn_heading"), *[escape_md(m) for m in policy.get("messages_de") or []]])
+            warning = "\n\n".join([t("warn_heading"), *[md_esc(m) for m in policy.get("messages_de") or []]])
             yield ChatView(chat_id, base_msgs, base_ids, warning=warning, pending=question, done=True)
             return
 

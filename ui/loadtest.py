@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import click
 
-from evals.metrics import percentile
+from evals.metrics import linear_percentile
 from ui.cli_common import app_for
 
 if TYPE_CHECKING:  # importing the portal context pulls in gradio: not at CLI start-up
@@ -82,8 +82,8 @@ def run_load(ctx: PortalContext, *, users: int = 10, per_user: int = 2, model: s
     return {
         "users": users, "per_user": per_user, "model": model, "requests": users * per_user,
         "answered": sum(r["ok"] for r in rows), "errors": [r["error"] for r in rows if r["error"]],
-        "latency_p50_ms": round(percentile(lat, 50), 1) if lat else None,
-        "latency_p95_ms": round(percentile(lat, 95), 1) if lat else None,
+        "latency_p50_ms": round(linear_percentile(lat, 50), 1) if lat else None,
+        "latency_p95_ms": round(linear_percentile(lat, 95), 1) if lat else None,
         "max_queue_rank_seen": max((r["max_queue_rank"] for r in rows), default=0),
         "users_who_saw_a_queue_position": len({r["user"] for r in rows if r["max_queue_rank"] > 0}),
         "wall_s": round(time.perf_counter() - t0, 1),

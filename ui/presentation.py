@@ -20,7 +20,8 @@ from typing import Any
 
 import gradio as gr
 
-from assistant.training.inspect import ZONE_COLOR, esc, md_esc, zone_label
+from assistant.policy.zones import ZONE_COLORS, zone_label
+from assistant.escaping import esc, md_esc
 from assistant.training.sessions import SessionError, TrainingStore
 from ui.context import PortalContext
 
@@ -62,7 +63,7 @@ def _sources_html(sources: list[dict]) -> str:
 def _zone(z: str | None) -> str:
     if not z:
         return ""
-    return f" <span style=\"color:{ZONE_COLOR.get(z, '#444')}\">{esc(zone_label(z))}</span>"
+    return f" <span style=\"color:{ZONE_COLORS.get(z, '#444')}\">{esc(zone_label(z))}</span>"
 
 
 def _answer_block(block: dict) -> str:

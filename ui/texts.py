@@ -76,14 +76,6 @@ DE: dict[str, str] = {
     "answer_failed": "Die Antwort konnte nicht erzeugt werden. Bitte versuchen Sie es erneut oder wählen Sie "
                      "ein anderes Modell.",
     "policy_blocked": "Die Anfrage wurde nach den Ampel-Regeln nicht gesendet.",
-    # zones
-    "zone_green": "🟢 Grün",
-    "zone_yellow": "🟡 Gelb",
-    "zone_red": "🔴 Rot",
-    # pages
-    "page": "Seite",
-    "slide": "Folie",
-    "sheet": "Blatt",
     # export
     "export_title": "Chat",
 }

@@ -23,17 +23,15 @@ from pathlib import Path
 import gradio as gr
 
 from assistant.training import compare as cmp_mod
+from assistant.escaping import esc
+from assistant.model_choice import default_model, may_use, model_choices
+from assistant.policy.zones import zone_choices, zone_label
 from assistant.training.inspect import (
     build_view,
-    default_model,
-    esc,
-    may_use,
-    model_choices,
     policy_preview,
     render_answer_html,
     render_html,
     render_policy_html,
-    zone_label,
 )
 from assistant.training.plans import PlanError, discover, plan_dirs, unknown_models
 from assistant.training.sessions import SessionError, sources_of
@@ -43,7 +41,6 @@ from ui.exports import export_folder
 
 log = logging.getLogger(__name__)
 
-ZONE_CHOICES = [("Zone 🟢 Grün (lokal)", "green"), ("Zone 🟡 Gelb (EU, AVV)", "yellow"), ("Zone 🔴 Rot (kommerziell)", "red")]
 
 
 def _err(exc: Exception) -> gr.Error:
@@ -186,7 +183,7 @@ def build(ctx: PortalContext) -> None:
             with gr.Row():
                 p_question = gr.Textbox(label="Frage", lines=2, scale=4, elem_id="kp-tr-p-question",
                                         placeholder="z. B. Darf dieser Bescheid an Frau … in das rote Modell?")
-                p_zone = gr.Radio(choices=[("Gewähltes Modell", "model")] + ZONE_CHOICES, value="red",
+                p_zone = gr.Radio(choices=[("Gewähltes Modell", "model")] + zone_choices(), value="red",
                                   label="Prüfen für", scale=3)
             p_btn = gr.Button("Ampel prüfen", variant="primary", elem_id="kp-tr-policy")
             p_html = gr.HTML("", elem_id="kp-tr-policy-result")

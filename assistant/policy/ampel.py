@@ -18,26 +18,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
-from assistant.policy.pii import ZONE_LABELS_DE, PiiDecision, assess
+from assistant.policy.pii import PiiDecision, assess
+from assistant.policy.zones import CLASSIFICATION_LABELS_DE, CLASSIFICATIONS, DEFAULT_ZONE_ACCESS, ZONE_LABELS_DE, ZONES
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-ZONES = ("green", "yellow", "red")
-CLASSIFICATIONS = ("oeffentlich", "intern", "vertraulich", "personenbezogen")
 STRICTEST = "personenbezogen"
-DEFAULT_ZONE_ACCESS: dict[str, tuple[str, ...]] = {
-    "green": CLASSIFICATIONS,
-    "yellow": ("oeffentlich", "intern"),
-    "red": ("oeffentlich",),
-}
-CLASSIFICATION_LABELS_DE = {
-    "oeffentlich": "öffentlich",
-    "intern": "intern",
-    "vertraulich": "vertraulich",
-    "personenbezogen": "personenbezogen",
-}
 # Spellings people type into settings or metadata that unambiguously mean a known class.
 _ALIASES = {"öffentlich": "oeffentlich", "offentlich": "oeffentlich", "public": "oeffentlich"}
 

@@ -54,11 +54,8 @@ KIND_LABELS_DE = {
     "person_name": "Personenname",
 }
 
-# How personal data in the question is handled per Ampel zone. Kept here rather than
-# imported from ampel.py because ampel.py imports this module; a test checks that the
-# keys match ampel.ZONES.
+# How personal data in the question is handled per Ampel zone (a test checks the keys are the ZONES).
 ZONE_ACTIONS: dict[str, Literal["allow", "warn", "block"]] = {"green": "allow", "yellow": "warn", "red": "block"}
-ZONE_LABELS_DE = {"green": "Grün", "yellow": "Gelb", "red": "Rot"}
 
 _UP = "A-ZÄÖÜ"
 _LOW = "a-zäöüß"

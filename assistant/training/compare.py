@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from assistant.settings import Settings
-from assistant.training.inspect import InspectView, build_view, zone_label
+from assistant.policy.zones import zone_label
+from assistant.training.inspect import InspectView, build_view
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ it went into the prompt (and if not, whether the Ampel or the budget kept it out
 prompt, the model with its zone, token counts and timings.
 
 Document text is data written by third parties. Every string that reaches HTML or Markdown
-goes through :func:`esc` / :func:`md_esc` here, so no markup from a document (or from a
+goes through :func:`~assistant.escaping.esc` / :func:`~assistant.escaping.md_esc` here, so no markup from a document (or from a
 model's answer) is ever interpreted by the browser. The renderers build the markup; nothing
 else may concatenate raw text into it.
 
@@ -15,99 +15,26 @@ without calling any model: it runs retrieval and applies the same policy step as
 """
 from __future__ import annotations
 
-import html
 import logging
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePath
 from typing import Any, Sequence
 
+from assistant.escaping import esc, md_code_block, md_esc
 from assistant.grounding import is_warning
-from assistant.policy.ampel import CLASSIFICATION_LABELS_DE, normalize_classification
+from assistant.policy.ampel import normalize_classification
 from assistant.policy.pii import KIND_LABELS_DE, detect_pii
-from assistant.settings import ModelProfile, Settings
-from assistant.users import RANK, User
+from assistant.policy.zones import CLASSIFICATION_LABELS_DE, ZONE_COLORS, ZONE_LABELS_DE, ZONES, zone_label
+from assistant.settings import ModelProfile
 
 log = logging.getLogger(__name__)
 
-ZONE_DE = {"green": "Grün", "yellow": "Gelb", "red": "Rot"}
-ZONE_ICON = {"green": "🟢", "yellow": "🟡", "red": "🔴"}
-ZONE_COLOR = {"green": "#1b7f3b", "yellow": "#9a6b00", "red": "#b3261e"}
 ACTION_DE = {"allow": "erlaubt", "warn": "Warnung – Bestätigung nötig", "block": "blockiert"}
 TIMING_DE = {
     "rewrite_ms": "Frage umformulieren", "retrieve_ms": "Suche", "prepare_ms": "Suche + Auswahl + Prompt",
     "prompt_eval_ms": "Prompt lesen (bis 1. Token)", "first_token_ms": "Zeit bis zum ersten Wort",
     "generate_ms": "Antwort erzeugen", "total_ms": "Gesamt",
 }
-
-
-# -- escaping ---------------------------------------------------------------------------
-def esc(value: Any) -> str:
-    """HTML-escape anything (quotes too: values also land in attributes)."""
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-_MD_INLINE = re.compile(r"([\\`*_\[\]|~])")
-_MD_LINE_START = re.compile(r"^(\s*)([#+\-=]|\d+(?=[.)]))", re.MULTILINE)
-
-
-def md_esc(value: Any, *, cell: bool = False) -> str:
-    """Markdown-escape text: HTML entities for ``<>&`` (Markdown passes raw HTML through),
-    backslashes before inline syntax (emphasis, links, code, table pipes) and before block
-    syntax at line starts (headings, quotes, lists). Dots and hyphens inside a line stay
-    readable. ``cell``: one line, for a table cell."""
-    text = html.escape("" if value is None else str(value), quote=False)
-    text = _MD_INLINE.sub(r"\\\1", text)
-    if cell:
-        text = re.sub(r"\s*\n\s*", " ", text).strip()
-    return _MD_LINE_START.sub(_escape_line_start, text)
-
-
-def _escape_line_start(m: re.Match) -> str:
-    lead, mark = m.group(1), m.group(2)
-    return lead + (mark + "\\" if mark[0].isdigit() else "\\" + mark)
-
-
-def md_code_block(text: str) -> str:
-    """A fenced block that the text cannot close: the fence is longer than any backtick run in it."""
-    longest = max((len(m) for m in re.findall(r"`+", text or "")), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}text\n{text}\n{fence}"
-
-
-# -- models ----------------------------------------------------------------------------
-def zone_label(zone: str) -> str:
-    return f"{ZONE_ICON.get(zone, '⚪')} {ZONE_DE.get(zone, zone)}"
-
-
-def model_label(key: str, profile: ModelProfile) -> str:
-    """How a model is shown wherever it can be chosen: name, zone, operator, location."""
-    return f"{profile.label or key} – Zone {zone_label(profile.zone)} · {profile.operator} · {profile.location}"
-
-
-def may_use(role: str, profile: ModelProfile) -> bool:
-    """Roles are ordered like everywhere else: a model open to staff is open to trainers and admins."""
-    return any(User("_", role).has(r) for r in profile.roles if r in RANK)
-
-
-def model_choices(settings: Settings, role: str) -> list[tuple[str, str]]:
-    """(label, key) for the models ``role`` may use; green models first, the default first among them."""
-    default = settings.llm.default
-    order = {"green": 0, "yellow": 1, "red": 2}
-    items = [(k, p) for k, p in settings.llm.models.items() if may_use(role, p)]
-    items.sort(key=lambda kp: (order.get(kp[1].zone, 3), kp[0] != default))
-    return [(model_label(k, p), k) for k, p in items]
-
-
-def default_model(settings: Settings, role: str) -> str | None:
-    """The configured default if it is green and allowed for the role, else the first green one."""
-    choices = model_choices(settings, role)
-    keys = [k for _, k in choices]
-    d = settings.llm.default
-    if d in keys and settings.llm.models[d].zone == "green":
-        return d
-    greens = [k for k in keys if settings.llm.models[k].zone == "green"]
-    return greens[0] if greens else (keys[0] if keys else None)
 
 
 # -- the view model ------------------------------------------------------------------------
@@ -239,7 +166,7 @@ def render_html(view: InspectView, *, title: str = "Blick unter die Haube") -> s
         ("Eigenständige Frage (für die Suche)",
          esc(view.standalone_question) + (" <em>(umformuliert)</em>" if view.rewritten else " <em>(unverändert)</em>")),
         ("Modell", f"{esc(view.model)} ({esc(view.mode)})"),
-        ("Zone", f"<span style=\"color:{ZONE_COLOR.get(z, '#444')};font-weight:bold\">{esc(zone_label(z))}</span>"
+        ("Zone", f"<span style=\"color:{ZONE_COLORS.get(z, '#444')};font-weight:bold\">{esc(zone_label(z))}</span>"
                  + (f" · {esc(view.operator)} · {esc(view.location)}" if view.operator else "")),
         ("Tokens", f"Prompt {view.prompt_tokens} · Antwort {view.completion_tokens}"),
     ]
@@ -377,7 +304,7 @@ def policy_preview(app, question: str, *, model: str | None = None, zone: str | 
         profile = settings.llm.models[model]
         zone = profile.zone
     zone = zone or "green"
-    if zone not in ZONE_DE:
+    if zone not in ZONES:
         raise ValueError(f"Unbekannte Zone / unknown zone: {zone}")
     policy = app.policy
     q_decision = policy(question=question, zone=zone, passages=None, confirmed=False)
@@ -407,7 +334,7 @@ def policy_preview(app, question: str, *, model: str | None = None, zone: str | 
     return {
         "masked_question": mask_question(question),
         "model": model, "model_label": (profile.label or model) if profile else None,
-        "zone": zone, "zone_label": ZONE_DE[zone],
+        "zone": zone, "zone_label": ZONE_LABELS_DE[zone],
         "operator": profile.operator if profile else None, "location": profile.location if profile else None,
         "action": action, "action_label": ACTION_DE[action], "question_action": q_decision["action"],
         "pii": pii, "messages_de": messages,
@@ -422,9 +349,9 @@ def policy_preview(app, question: str, *, model: str | None = None, zone: str | 
 def render_policy_html(preview: dict) -> str:
     z = preview["zone"]
     color = {"allow": "#1b7f3b", "warn": "#9a6b00", "block": "#b3261e"}[preview["action"]]
-    who = esc(preview.get("model_label") or f"ein Modell der Zone {ZONE_DE[z]}")
+    who = esc(preview.get("model_label") or f"ein Modell der Zone {ZONE_LABELS_DE[z]}")
     parts = [f"<div class=\"kiportal-policy\"><h3>Ampel-Vorschau: {who}</h3>",
-             f"<p>Zone <b style=\"color:{ZONE_COLOR[z]}\">{esc(zone_label(z))}</b>"
+             f"<p>Zone <b style=\"color:{ZONE_COLORS[z]}\">{esc(zone_label(z))}</b>"
              + (f" · {esc(preview['operator'])} · {esc(preview['location'])}" if preview.get("operator") else "")
              + f" – Ergebnis: <b style=\"color:{color}\">{esc(preview['action_label'])}</b>. "
                "Es wurde kein Modell aufgerufen.</p>"]

@@ -19,12 +19,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from assistant.settings import ZONE
+
 log = logging.getLogger(__name__)
 
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "corpus" / "training"
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 COMPARE_KINDS = ("documents", "models", "k", "budget")
-ZONES = ("green", "yellow", "red")
 
 
 class PlanError(ValueError):
@@ -79,7 +80,7 @@ class Exercise(_Strict):
     observe: str = Field(min_length=3)
     discuss: list[str] = Field(default_factory=list)
     model: str | None = None
-    zone: Literal["green", "yellow", "red"] | None = None
+    zone: ZONE | None = None
     compare: Compare | None = None
 
     _id = field_validator("id")(_check_id)

@@ -27,7 +27,8 @@ from typing import Any, Sequence
 from sqlalchemy.exc import IntegrityError
 
 from assistant.appdb import AppDB, new_id, now
-from assistant.training.inspect import ZONE_DE, esc, md_esc
+from assistant.policy.zones import ZONE_LABELS_DE
+from assistant.escaping import esc, md_esc
 from assistant.training.plans import Plan, QuizItem
 
 log = logging.getLogger(__name__)
@@ -323,7 +324,7 @@ def _entry_blocks(entry: dict) -> list[dict]:
                  "model": s.get("model", ""), "zone": s.get("zone", "")} for s in d.get("sides", [])]
     if entry["kind"] == "policy":
         text = d.get("action_label", "") + (" – " + " ".join(d.get("messages_de", [])) if d.get("messages_de") else "")
-        return [{"label": f"Ampel-Vorschau Zone {ZONE_DE.get(d.get('zone', ''), d.get('zone', ''))}", "answer": text,
+        return [{"label": f"Ampel-Vorschau Zone {ZONE_LABELS_DE.get(d.get('zone', ''), d.get('zone', ''))}", "answer": text,
                  "sources": [], "model": "", "zone": d.get("zone", "")}]
     return [{"label": "", "answer": entry["answer"], "sources": d.get("sources", []), "model": d.get("model", ""),
              "zone": d.get("zone", "")}]
@@ -345,7 +346,7 @@ def handout_markdown(data: dict) -> str:
         for block in _entry_blocks(entry):
             if block["label"]:
                 lines.append(f"**{md_esc(block['label'], cell=True)}**"
-                             + (f" ({md_esc(block['model'], cell=True)}, Zone {md_esc(ZONE_DE.get(block['zone'], block['zone']))})"
+                             + (f" ({md_esc(block['model'], cell=True)}, Zone {md_esc(ZONE_LABELS_DE.get(block['zone'], block['zone']))})"
                                 if block["model"] else ""))
                 lines.append("")
             lines += ["> " + line for line in md_esc(block["answer"] or "–").splitlines() or ["–"]]
@@ -392,7 +393,7 @@ def handout_html(data: dict) -> str:
         p.append(f"<h3>{i}. {esc(entry['question'])}</h3>")
         for block in _entry_blocks(entry):
             if block["label"]:
-                extra = f" ({esc(block['model'])}, Zone {esc(ZONE_DE.get(block['zone'], block['zone']))})" if block["model"] else ""
+                extra = f" ({esc(block['model'])}, Zone {esc(ZONE_LABELS_DE.get(block['zone'], block['zone']))})" if block["model"] else ""
                 p.append(f"<p><b>{esc(block['label'])}</b>{extra}</p>")
             p.append(f"<blockquote>{esc(block['answer'] or '–')}</blockquote>")
             if block["sources"]:

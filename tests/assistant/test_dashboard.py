@@ -113,7 +113,7 @@ def test_odd_values_do_not_break_it(db):
     assert d._rating("up") == 1 and d._rating("👎") == -1 and d._rating(0) == -1 and d._rating("?") == 0
 
 
-def test_percentile():
-    assert d.percentile([], 50) is None
-    assert d.percentile([5], 95) == 5
-    assert d.percentile(list(range(1, 101)), 50) == 50 and d.percentile(list(range(1, 101)), 95) == 95
+def test_nearest_rank_percentile():
+    assert d.nearest_rank_percentile([], 50) is None
+    assert d.nearest_rank_percentile([5], 95) == 5
+    assert d.nearest_rank_percentile(list(range(1, 101)), 50) == 50 and d.nearest_rank_percentile(list(range(1, 101)), 95) == 95

@@ -7,7 +7,8 @@ import pytest
 
 from assistant.llm.fake import FakeChatModel
 from assistant.training.compare import run_comparison, variants
-from assistant.training.inspect import default_model, model_choices, policy_preview
+from assistant.model_choice import default_model, model_choices
+from assistant.training.inspect import policy_preview
 from assistant.settings import ModelProfile
 
 DOCS = {

@@ -6,7 +6,8 @@ from html.parser import HTMLParser
 
 from assistant.chain import AnswerResult, Citation, PassageTrace
 from assistant.settings import ModelProfile
-from assistant.training.inspect import build_view, md_code_block, md_esc, render_answer_html, render_html, render_markdown
+from assistant.escaping import md_code_block, md_esc
+from assistant.training.inspect import build_view, render_answer_html, render_html, render_markdown
 
 HOSTILE = ('<script>alert("x")</script><img src=x onerror="alert(1)"> ${alert(2)} {{constructor}} '
            '</td></tr></table><a href="javascript:alert(3)">klick</a> | **fett** [link](http://böse.example) ```')

@@ -11,11 +11,11 @@ from evals.metrics import (
     citation_precision,
     contains_key_terms,
     hit_at_k,
+    linear_percentile,
     mean,
     ndcg_at_k,
     normalize_text,
     page_hit_at_k,
-    percentile,
     reciprocal_rank,
     refusal_scores,
 )
@@ -183,22 +183,22 @@ def test_mean():
 def test_percentile_linear_interpolation_like_numpy():
     xs = [15.0, 20.0, 35.0, 40.0, 50.0]
     # h = (5-1) * p/100
-    assert percentile(xs, 0) == 15.0
-    assert percentile(xs, 100) == 50.0
-    assert percentile(xs, 50) == 35.0  # h = 2
-    assert percentile(xs, 40) == pytest.approx(29.0)  # h = 1.6 -> 20 + 0.6*15
-    assert percentile(xs, 95) == pytest.approx(48.0)  # h = 3.8 -> 40 + 0.8*10
+    assert linear_percentile(xs, 0) == 15.0
+    assert linear_percentile(xs, 100) == 50.0
+    assert linear_percentile(xs, 50) == 35.0  # h = 2
+    assert linear_percentile(xs, 40) == pytest.approx(29.0)  # h = 1.6 -> 20 + 0.6*15
+    assert linear_percentile(xs, 95) == pytest.approx(48.0)  # h = 3.8 -> 40 + 0.8*10
     # unsorted input is sorted first
-    assert percentile([4.0, 1.0, 3.0, 2.0], 50) == pytest.approx(2.5)
+    assert linear_percentile([4.0, 1.0, 3.0, 2.0], 50) == pytest.approx(2.5)
 
 
 def test_percentile_edge_cases():
-    assert math.isnan(percentile([], 50))
-    assert percentile([7.0], 99) == 7.0
+    assert math.isnan(linear_percentile([], 50))
+    assert linear_percentile([7.0], 99) == 7.0
     with pytest.raises(ValueError):
-        percentile([1.0], 101)
+        linear_percentile([1.0], 101)
     with pytest.raises(ValueError):
-        percentile([1.0], -1)
+        linear_percentile([1.0], -1)
 
 
 # ---------------------------------------------------------------- key terms

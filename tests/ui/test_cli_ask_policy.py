@@ -92,7 +92,7 @@ def test_ask_batch_one_line_per_question_and_human_output(run, tmp_path):
     res = run("ask", "-m", "extraktiv", "--trace", "Wie heißt der städtische Server?")
     assert res.exit_code == 0, res.output
     out = res.stdout
-    assert out.startswith("Modell: Nur Textstellen – Zone 🟢 Grün")
+    assert out.startswith("Modell: 🟢 Grün · Nur Textstellen")
     assert "KRN-KI-01" in out and "Quellen:\n  [1] Server (server.md)" in out
     assert "### Blick unter die Haube" in out and "| BM25 |" in out
     assert run("ask").exit_code != 0

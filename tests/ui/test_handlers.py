@@ -10,8 +10,9 @@ import gradio as gr
 import pytest
 
 from assistant.links import LinkSigner
-from ui.docview import CSP_TEXT, locate_chunk, page_label, render_text_page
-from ui.handlers import ChatView, UserError, escape_md
+from corpus.models import page_label
+from ui.docview import CSP_TEXT, locate_chunk, render_text_page
+from ui.handlers import ChatView, UserError
 from ui.security import PermissionDenied
 
 ZONE_Q = "Welche Zonen hat das Ampelsystem?"
@@ -218,16 +219,6 @@ def test_hostile_document_and_question_are_escaped_in_the_chat(handlers):
     assert "&lt;img src=x onerror" in content(v, -2)
     reopened = handlers.open_chat(req("anna"), v.chat_id)
     assert "<script" not in str(reopened.messages) and "<img" not in str(reopened.messages)
-
-
-def test_escape_md():
-    assert escape_md("<b>fett</b>") == "&lt;b&gt;fett&lt;/b&gt;"
-    assert escape_md("[x](javascript:alert(1))") == "\\[x\\]\\(javascript:alert\\(1\\)\\)"
-    assert escape_md("![bild](http://example.org/a.png)").startswith("\\!\\[")
-    assert escape_md("**fett** _kursiv_ `code`") == "\\*\\*fett\\*\\* \\_kursiv\\_ \\`code\\`"
-    assert escape_md("1. Punkt\n# Titel") == "1\\. Punkt\n\\# Titel"
-    assert escape_md("A & B = C") == "A &amp; B = C"
-    assert escape_md("Titel\n===") == "Titel\n\\==="
 
 
 # -- document links and the text view -------------------------------------------------------------------

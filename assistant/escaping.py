@@ -1,0 +1,45 @@
+"""Escaping for the two markups kiportal writes: HTML and Markdown. One home, used everywhere.
+
+Document text, file names, answers and user names are data written by others. Every
+string that reaches HTML goes through :func:`esc`, every string that reaches Markdown
+(the chatbot, the admin area, exports, handouts) through :func:`md_esc`, so no markup in
+them is ever interpreted: no injected links, images, layout, formulas or scripts.
+"""
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+
+def esc(value: Any) -> str:
+    """HTML-escape anything (quotes too: values also land in attributes)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+_MD_INLINE = re.compile(r"([\\`*_\[\]|~$])")
+_MD_LINE_START = re.compile(r"^(\s*)([#+\-=]|\d+(?=[.)]))", re.MULTILINE)
+
+
+def md_esc(value: Any, *, cell: bool = False) -> str:
+    """Markdown-escape text: HTML entities for ``<>&`` (Markdown passes raw HTML through),
+    backslashes before inline syntax (emphasis, links, code, table pipes) and before block
+    syntax at line starts (headings, quotes, lists). Dots and hyphens inside a line stay
+    readable. ``cell``: one line, for a table cell."""
+    text = html.escape("" if value is None else str(value), quote=False)
+    text = _MD_INLINE.sub(r"\\\1", text)
+    if cell:
+        text = re.sub(r"\s*\n\s*", " ", text).strip()
+    return _MD_LINE_START.sub(_escape_line_start, text)
+
+
+def _escape_line_start(m: re.Match) -> str:
+    lead, mark = m.group(1), m.group(2)
+    return lead + (mark + "\\" if mark[0].isdigit() else "\\" + mark)
+
+
+def md_code_block(text: str) -> str:
+    """A fenced block that the text cannot close: the fence is longer than any backtick run in it."""
+    longest = max((len(m) for m in re.findall(r"`+", text or "")), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"

@@ -1,0 +1,24 @@
+"""Markdown escaping: text from documents, answers and users is shown, never interpreted."""
+from __future__ import annotations
+
+import pytest
+
+from assistant.escaping import esc, md_esc
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("<b>fett</b>", "&lt;b&gt;fett&lt;/b&gt;"),
+    ("[x](javascript:alert(1))", "\\[x\\](javascript:alert(1))"),  # no "](": no link
+    ("![bild](http://example.org/a.png)", "!\\[bild\\](http://example.org/a.png)"),  # no image
+    ("**fett** _kursiv_ `code`", "\\*\\*fett\\*\\* \\_kursiv\\_ \\`code\\`"),
+    ("1. Punkt\n# Titel", "1\\. Punkt\n\\# Titel"),
+    ("A & B = C", "A &amp; B = C"),
+    ("Titel\n===", "Titel\n\\==="),
+    ("$$x^2$$", "\\$\\$x^2\\$\\$"),  # no formula in the chatbot
+])
+def test_md_esc_shows_text_literally(text, shown):
+    assert md_esc(text) == shown
+
+
+def test_esc_escapes_attributes_too():
+    assert esc('<a href="x">') == "&lt;a href=&quot;x&quot;&gt;" and esc(None) == ""

@@ -1,0 +1,35 @@
+"""German text basics: sentences, stems, stopwords, token estimate (one home: corpus.text)."""
+from __future__ import annotations
+
+import pytest
+
+from corpus.text import content_stems, estimate_tokens, split_sentences, stemmer, stopwords
+
+
+def test_sentence_split_respects_german_abbreviations():
+    text = "Das gilt z. B. für Urnen. Die Frist endet am 3. Oktober 2025. Danach gilt § 5 Abs. 2 der Satzung! Fertig?"
+    assert split_sentences(text) == [
+        "Das gilt z. B. für Urnen.", "Die Frist endet am 3. Oktober 2025.",
+        "Danach gilt § 5 Abs. 2 der Satzung!", "Fertig?",
+    ]
+
+
+@pytest.mark.parametrize("text, sentences", [
+    ("Siehe Abs. 3 und Nr. 4. Dann Schluss.", ["Siehe Abs. 3 und Nr. 4.", "Dann Schluss."]),
+    ("Ende am 1. Mai. Weiter im Juni.", ["Ende am 1. Mai.", "Weiter im Juni."]),
+    ("kleiner anfang. noch klein", ["kleiner anfang. noch klein"]),  # a sentence starts upper case
+    ("", []),
+])
+def test_sentence_split_table(text, sentences):
+    assert split_sentences(text) == sentences
+
+
+def test_content_stems_drop_stopwords_and_stem():
+    assert content_stems("Wie hoch ist die Hundesteuer für zwei Hunde?") == stemmer().stemWords(["hoch", "hundesteuer", "zwei", "hunde"])
+    assert "wie" in stopwords() and "hundesteuer" not in stopwords()
+
+
+def test_token_estimate_grows_with_words_and_punctuation():
+    assert estimate_tokens("") == 0
+    assert estimate_tokens("eins zwei drei vier") == 5  # 4 words × 1.3
+    assert estimate_tokens("eins, zwei. drei; vier!") > estimate_tokens("eins zwei drei vier")
