@@ -48,9 +48,14 @@ def test_names_no_browser_sends_are_refused(raw):
     assert err.value.code == "bad_name" and "Unzulässiger Dateiname" in str(err.value)
 
 
-def test_unusual_but_legal_names_pass():
-    for raw in ("Bericht (final) v2.pdf", "Übersicht – März.xlsx", "a" * 300 + ".txt"):
-        check_name(raw)
+@pytest.mark.parametrize("raw", ["Bericht (final) v2.txt", "Übersicht – März.txt", "a" * 300 + ".txt"])
+def test_unusual_but_legal_names_are_stored_under_a_safe_name(tmp_path, raw):
+    check_name(raw)  # raises UploadRejected for a crafted name
+    store = _store(tmp_path)
+    placed = store.place(store.check(store.stage(_src(tmp_path), raw)), "Bauamt")
+    assert placed.is_file() and placed.parent == tmp_path / "uploads" / "Bauamt"
+    assert placed.name == safe_name(raw) and " " not in placed.name
+    assert placed.suffix == ".txt" and len(placed.name) <= MAX_NAME  # too long: shortened, extension kept
 
 
 def _store(tmp_path, **limits) -> UploadStore:
@@ -144,4 +149,5 @@ def test_recover_keeps_committed_replacement(tmp_path):
 def test_checked_is_a_plain_record(tmp_path):
     store = _store(tmp_path)
     c = store.check(store.stage(_src(tmp_path), "x.txt"))
-    assert isinstance(c, Checked) and c.pages is None or c.pages >= 0
+    assert isinstance(c, Checked) and c.staged.original_name == "x.txt"
+    assert (c.format, c.pages) == ("txt", None)  # plain text has no pages

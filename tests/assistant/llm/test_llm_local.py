@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DEMO = REPO / "corpus" / "demo" / "files"
 
 pytestmark = [pytest.mark.llm, pytest.mark.integration]
