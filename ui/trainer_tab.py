@@ -47,28 +47,8 @@ def _err(exc: Exception) -> gr.Error:
     return gr.Error(str(exc), print_exception=False)
 
 
-def _plans(ctx: PortalContext):
-    return discover(plan_dirs(ctx.app.settings.home))
-
-
 def _plan_choices(plans: dict) -> list[tuple[str, str]]:
     return [(f"{p.title} ({p.id})", pid) for pid, (_, p) in plans.items()]
-
-
-def _collections(ctx: PortalContext) -> list[str]:
-    try:
-        return [c["name"] for c in ctx.app.catalog.collections()]
-    except Exception as exc:  # an empty or unreachable catalog must not break the tab
-        log.warning("collections not available: %s", exc)
-        return []
-
-
-def _check_model(ctx: PortalContext, user, key: str | None) -> str:
-    s = ctx.app.settings
-    key = key or default_model(s, user.role)
-    if key not in s.llm.models or not may_use(user.role, s.llm.models[key]):
-        raise gr.Error("Dieses Modell steht Ihrer Rolle nicht zur Verfügung.", print_exception=False)
-    return key
 
 
 def _comparison_html(cmp) -> str:
@@ -124,15 +104,279 @@ def _plan_html(plan, path: Path, unknown: list[str]) -> str:
     return "<div class=\"kiportal-plan\">" + "".join(parts) + "</div>"
 
 
+class TrainerUI:
+    """Server-side handlers of the trainer tab (each checks the trainer role first).
+
+    Methods, not closures, so tests can call them directly with a ``gr.Request``; the
+    layout in :func:`build` only wires them to components.
+    """
+
+    def __init__(self, ctx: PortalContext) -> None:
+        self.ctx = ctx
+        self.settings = ctx.app.settings
+
+    def _plans(self):
+        return discover(plan_dirs(self.settings.home))
+
+    def _collections(self) -> list[str]:
+        try:
+            return [c["name"] for c in self.ctx.app.catalog.collections()]
+        except Exception as exc:  # an empty or unreachable catalog must not break the tab
+            log.warning("collections not available: %s", exc)
+            return []
+
+    def _check_model(self, user, key: str | None) -> str:
+        s = self.settings
+        key = key or default_model(s, user.role)
+        if key not in s.llm.models or not may_use(user.role, s.llm.models[key]):
+            raise gr.Error("Dieses Modell steht Ihrer Rolle nicht zur Verfügung.", print_exception=False)
+        return key
+
+    def _set_display(self, session_id: str | None, display: dict) -> str:
+        if session_id:
+            self.ctx.app.training_store.set_display(session_id, display)
+        return presentation.render_display(display)
+
+    def ask(self, q: str, model_key: str, colls: list[str], k_: float, budget_: float, docs: bool, session_id: str | None,
+            confirmed: bool, request: gr.Request):
+        user = self.ctx.require(request, "trainer")
+        key = self._check_model(user, model_key)
+        if not (q or "").strip():
+            raise gr.Error("Bitte eine Frage eingeben.", print_exception=False)
+        try:
+            result = self.ctx.app.assistant.answer(q, model=key, collections=colls or None, k=int(k_),
+                                              budget_tokens=int(budget_), use_documents=bool(docs),
+                                              confirmed=bool(confirmed))
+        except ValueError as exc:
+            raise _err(exc) from None
+        view = build_view(result, self.settings.llm.models[key], k=int(k_), use_documents=bool(docs))
+        if session_id:
+            self.ctx.app.training_store.log(session_id, "question", result.question, result.answer,
+                                    detail={"model": result.model, "zone": result.zone, "sources": sources_of(result)})
+        slide = self._set_display(session_id, presentation.display_for_answer(result))
+        return render_answer_html(result), render_html(view), slide
+
+    def kind_changed(self, kind: str, request: gr.Request):
+        self.ctx.require(request, "trainer")
+        is_models, is_num = kind == "models", kind in ("k", "budget")
+        defaults = {"k": (2, 6), "budget": (150, 1500)}.get(kind, (None, None))
+        return (gr.update(visible=is_models), gr.update(visible=is_models),
+                gr.update(visible=is_num, value=defaults[0]), gr.update(visible=is_num, value=defaults[1]))
+
+    def _run_compare(self, user, q, kind, model_key, lm, rm, lv, rv, colls):
+        if kind == "models":
+            lm, rm = self._check_model(user, lm), self._check_model(user, rm)
+        key = self._check_model(user, model_key)
+        try:
+            pair = cmp_mod.variants(kind, self.settings, model=key, left=lm if kind == "models" else lv,
+                                    right=rm if kind == "models" else rv)
+            return cmp_mod.run_comparison(self.ctx.app.assistant, q, pair, self.settings, kind=kind, collections=colls or None)
+        except ValueError as exc:
+            raise _err(exc) from None
+
+    def _log_comparison(self, session_id, cmp, exercise_id=""):
+        if session_id:
+            self.ctx.app.training_store.log(session_id, "comparison", cmp.question, exercise_id=exercise_id, detail={
+                "kind": cmp.kind, "sides": [{"label": x.variant.label, "answer": x.result.answer, "model": x.result.model,
+                                             "zone": x.result.zone, "sources": sources_of(x.result)} for x in cmp.sides]})
+
+    def compare(self, q, kind, model_key, lm, rm, lv, rv, colls, session_id, request: gr.Request):
+        user = self.ctx.require(request, "trainer")
+        cmp = self._run_compare(user, q, kind, model_key, lm, rm, lv, rv, colls)
+        self._log_comparison(session_id, cmp)
+        slide = self._set_display(session_id, presentation.display_for_comparison(cmp))
+        return _comparison_html(cmp), slide
+
+    def _policy(self, user, q, zone_or_model, model_key, colls):
+        if zone_or_model == "model":
+            key = self._check_model(user, model_key)
+            return policy_preview(self.ctx.app, q, model=key, collections=colls or None)
+        return policy_preview(self.ctx.app, q, zone=zone_or_model, collections=colls or None)
+
+    def _log_policy(self, session_id, pre, exercise_id=""):
+        if session_id:
+            self.ctx.app.training_store.log(session_id, "policy", pre["masked_question"], exercise_id=exercise_id,
+                                    detail={k_: pre[k_] for k_ in ("zone", "action", "action_label", "messages_de", "pii")})
+
+    def policy(self, q, zone_or_model, model_key, colls, session_id, request: gr.Request):
+        user = self.ctx.require(request, "trainer")
+        try:
+            pre = self._policy(user, q, zone_or_model, model_key, colls)
+        except ValueError as exc:
+            raise _err(exc) from None
+        self._log_policy(session_id, pre)
+        slide = self._set_display(session_id, presentation.display_for_policy(pre))
+        return render_policy_html(pre), slide
+
+    def _session_choices(self, user):
+        return [(f"{x.code} – {x.plan.title}", x.id) for x in self.ctx.app.training_store.active_sessions(user.name)]
+
+    def load_plans(self, current: str | None, request: gr.Request):
+        user = self.ctx.require(request, "trainer")
+        plans, errors = self._plans()
+        choices = _plan_choices(plans)
+        value = current if current in plans else (next(iter(plans)) if plans else None)
+        err_md = "\n\n".join(f"⚠️ {esc(e)}".replace("\n", "  \n") for e in errors)
+        sessions = self._session_choices(user)
+        return (gr.update(choices=choices, value=value), err_md, gr.update(choices=sessions),
+                gr.update(choices=self._collections()))
+
+    def _get_plan(self, plan_id: str | None):
+        plans, _ = self._plans()
+        if not plan_id or plan_id not in plans:
+            raise gr.Error("Bitte zuerst einen Schulungsplan wählen („Pläne laden“).", print_exception=False)
+        return plans[plan_id]
+
+    def show_plan(self, plan_id: str | None, request: gr.Request):
+        self.ctx.require(request, "trainer")
+        if not plan_id:
+            return "", gr.update(choices=[], value=None), gr.update(choices=[], value=None)
+        path, p = self._get_plan(plan_id)
+        ex_choices = [(f"{m.title}: {e.question}", e.id) for m, e in p.exercises()]
+        q_choices = [(f"{q.id}: {q.question}", q.id) for q in p.quiz_items()]
+        return (_plan_html(p, path, unknown_models(p, set(self.settings.llm.models))),
+                gr.update(choices=ex_choices, value=ex_choices[0][1] if ex_choices else None),
+                gr.update(choices=q_choices, value=q_choices[0][1] if q_choices else None))
+
+    def run_exercise(self, plan_id, exercise_id, model_key, colls, session_id, request: gr.Request):
+        user = self.ctx.require(request, "trainer")
+        _, p = self._get_plan(plan_id)
+        try:
+            module, ex = p.exercise(exercise_id or "")
+        except KeyError:
+            raise gr.Error("Bitte eine Übung wählen.", print_exception=False) from None
+        title = module.title
+        note = ""
+        key = model_key
+        if ex.model:
+            if ex.model in self.settings.llm.models and may_use(user.role, self.settings.llm.models[ex.model]):
+                key = ex.model
+            else:
+                note = (f"<p style=\"color:#9a6b00\">Das Modell „{esc(ex.model)}“ gibt es hier nicht; "
+                        "es wird das gewählte Modell verwendet.</p>")
+        head = (f"<h3>{esc(title)}</h3><p><b>Frage:</b> {esc(ex.question)}</p><p><b>Beobachten:</b> {esc(ex.observe)}</p>"
+                + ("<p><b>Diskussion:</b></p><ul>" + "".join(f"<li>{esc(d)}</li>" for d in ex.discuss) + "</ul>"
+                   if ex.discuss else "") + note)
+        try:
+            if ex.zone:
+                pre = policy_preview(self.ctx.app, ex.question, zone=ex.zone, collections=colls or None)
+                self._log_policy(session_id, pre, ex.id)
+                slide = self._set_display(session_id, presentation.display_for_policy(pre, title=title))
+                return head + render_policy_html(pre), slide
+            if ex.compare:
+                c = ex.compare
+                lm = c.left if c.kind == "models" else None
+                rm = c.right if c.kind == "models" else None
+                if c.kind == "models":
+                    known = {k_ for _, k_ in model_choices(self.settings, user.role)}
+                    lm = lm if lm in known else key
+                    rm = rm if rm in known else key
+                result = self._run_compare(user, ex.question, c.kind, key, lm, rm, c.left, c.right, colls)
+                self._log_comparison(session_id, result, ex.id)
+                slide = self._set_display(session_id, presentation.display_for_comparison(result, title=title,
+                                                                                      observe=ex.observe))
+                return head + _comparison_html(result), slide
+            key = self._check_model(user, key)
+            res = self.ctx.app.assistant.answer(ex.question, model=key, collections=colls or None)
+        except ValueError as exc:
+            raise _err(exc) from None
+        if session_id:
+            self.ctx.app.training_store.log(session_id, "exercise", res.question, res.answer, exercise_id=ex.id,
+                                    detail={"model": res.model, "zone": res.zone, "sources": sources_of(res)})
+        view = build_view(res, self.settings.llm.models[key], k=self.settings.llm.passages)
+        slide = self._set_display(session_id, presentation.display_for_answer(res, title=title, observe=ex.observe))
+        return head + render_answer_html(res) + render_html(view), slide
+
+    def _session_md(self, sess) -> str:
+        return (f"### Sitzung läuft – Teilnahmecode: `{sess.code}`\nTeilnehmende öffnen im Portal den Tab "
+                f"„Schulung“ und geben den Code ein. Plan: {esc(sess.plan.title)}")
+
+    def start(self, plan_id, request: gr.Request):
+        user = self.ctx.require(request, "trainer")
+        _, p = self._get_plan(plan_id)
+        store = self.ctx.app.training_store
+        sess = store.start(p, user.name)
+        self.ctx.audit.record("training_start", user.name, sess.code, {"plan": p.id})
+        slide = self._set_display(sess.id, {"kind": "welcome", "title": p.title, "code": sess.code})
+        return gr.update(choices=self._session_choices(user), value=sess.id), self._session_md(sess), slide
+
+    def _session(self, session_id: str | None):
+        store = self.ctx.app.training_store
+        sess = store.get(session_id) if session_id else None
+        if sess is None:
+            raise gr.Error("Bitte zuerst eine Sitzung starten oder wählen.", print_exception=False)
+        return store, sess
+
+    def pick_session(self, session_id, request: gr.Request):
+        self.ctx.require(request, "trainer")
+        if not session_id:
+            return "", presentation.render_display(None)
+        store, sess = self._session(session_id)
+        return self._session_md(sess), presentation.render_display(sess.display, sess.code)
+
+    def open_quiz(self, session_id, item_id, request: gr.Request):
+        self.ctx.require(request, "trainer")
+        store, sess = self._session(session_id)
+        try:
+            store.open_item(sess.id, item_id)
+            item = sess.plan.quiz_item(item_id)
+        except (SessionError, KeyError) as exc:
+            raise _err(exc) from None
+        slide = self._set_display(sess.id, presentation.display_for_quiz(item, code=sess.code))
+        return (f"<p>Freigegeben: <b>{esc(item.question)}</b> – Teilnehmende können jetzt unter „Schulung“ "
+                f"antworten (Code {esc(sess.code)}).</p>"), slide
+
+    def quiz_results(self, session_id, item_id, request: gr.Request):
+        self.ctx.require(request, "trainer")
+        store, sess = self._session(session_id)
+        try:
+            results = store.results(sess.id, item_id or None)
+        except SessionError as exc:
+            raise _err(exc) from None
+        slide = presentation.render_display(sess.display, sess.code)
+        if item_id and results and sess.active:
+            slide = self._set_display(sess.id, presentation.display_for_result(results[0]))
+        return _results_html(results, store.participants(sess.id)), slide
+
+    def end(self, session_id, request: gr.Request):
+        user = self.ctx.require(request, "trainer")
+        store, sess = self._session(session_id)
+        try:
+            if sess.active:
+                store.set_display(sess.id, {"kind": "ended", "title": sess.plan.title})
+                store.end(sess.id)
+            md, html_text = store.handout(sess.id)
+        except SessionError as exc:
+            raise _err(exc) from None
+        self.ctx.audit.record("training_end", user.name, sess.code, {"plan": sess.plan.id})
+        folder = export_folder()
+        stem = f"handout-{sess.plan.id}-{sess.code}"
+        md_path, html_path = folder / f"{stem}.md", folder / f"{stem}.html"
+        md_path.write_text(md, encoding="utf-8")
+        html_path.write_text(html_text, encoding="utf-8")
+        return (gr.update(value=[str(md_path), str(html_path)], visible=True),
+                f"Sitzung {sess.code} beendet. Das Handout steht zum Herunterladen bereit.",
+                gr.update(choices=self._session_choices(user), value=None))
+
+    def projector(self, session_id, request: gr.Request):
+        self.ctx.require(request, "trainer")
+        if not session_id:
+            return presentation.render_display(None)
+        _, sess = self._session(session_id)
+        return presentation.render_display(sess.display, sess.code)
+
+
+# -- layout ------------------------------------------------------------------------------
 def build(ctx: PortalContext) -> None:
     """Create the trainer components in the current gr.Blocks/gr.Tab context."""
+    h = TrainerUI(ctx)
     s = ctx.app.settings
     models = model_choices(s, "trainer")
     default = default_model(s, "trainer")
-    colls = _collections(ctx)
+    colls = h._collections()
     # choices known at build time; the dropdowns accept other values (plans and sessions change while
     # the server runs) and every handler validates them
-    plan_choices = _plan_choices(_plans(ctx)[0])
+    plan_choices = _plan_choices(h._plans()[0])
 
     gr.Markdown("## KI-Kompass – Trainermodus\nZeigen, was hinter einer Antwort steckt: gefundene Textstellen, "
                 "Prompt, Modell und Ampel-Zone. Alle Funktionen nur für die Rolle *Trainer/in*.")
@@ -225,282 +469,36 @@ def build(ctx: PortalContext) -> None:
             proj_html = gr.HTML(presentation.render_display(None), css_template=presentation.PROJECTOR_CSS,
                                 elem_id="kp-tr-projector")
 
-    # ------------------------------------------------------------------------------------
-    # handlers: each one checks the role first
-    def _set_display(session_id: str | None, display: dict) -> str:
-        if session_id:
-            ctx.app.training_store.set_display(session_id, display)
-        return presentation.render_display(display)
-
-    def ask(q: str, model_key: str, colls: list[str], k_: float, budget_: float, docs: bool, session_id: str | None,
-            confirmed: bool, request: gr.Request):
-        user = ctx.require(request, "trainer")
-        key = _check_model(ctx, user, model_key)
-        if not (q or "").strip():
-            raise gr.Error("Bitte eine Frage eingeben.", print_exception=False)
-        try:
-            result = ctx.app.assistant.answer(q, model=key, collections=colls or None, k=int(k_),
-                                              budget_tokens=int(budget_), use_documents=bool(docs),
-                                              confirmed=bool(confirmed))
-        except ValueError as exc:
-            raise _err(exc) from None
-        view = build_view(result, s.llm.models[key], k=int(k_), use_documents=bool(docs))
-        if session_id:
-            ctx.app.training_store.log(session_id, "question", result.question, result.answer,
-                                    detail={"model": result.model, "zone": result.zone, "sources": sources_of(result)})
-        slide = _set_display(session_id, presentation.display_for_answer(result))
-        return render_answer_html(result), render_html(view), slide
-
-    ask_btn.click(ask, inputs=[question, model, collections, k, budget, use_docs, session, confirm],
+    # -- events: each handler checks the role first ------------------------------------------
+    ask_btn.click(h.ask, inputs=[question, model, collections, k, budget, use_docs, session, confirm],
                   outputs=[answer_html, inspect_html, proj_html], api_name="trainer_inspect", concurrency_id="answer")
-
-    def kind_changed(kind: str, request: gr.Request):
-        ctx.require(request, "trainer")
-        is_models, is_num = kind == "models", kind in ("k", "budget")
-        defaults = {"k": (2, 6), "budget": (150, 1500)}.get(kind, (None, None))
-        return (gr.update(visible=is_models), gr.update(visible=is_models),
-                gr.update(visible=is_num, value=defaults[0]), gr.update(visible=is_num, value=defaults[1]))
-
-    c_kind.change(kind_changed, inputs=[c_kind], outputs=[c_left_model, c_right_model, c_left, c_right],
+    c_kind.change(h.kind_changed, inputs=[c_kind], outputs=[c_left_model, c_right_model, c_left, c_right],
                   api_visibility="private", concurrency_limit=None)
-
-    def _run_compare(user, q, kind, model_key, lm, rm, lv, rv, colls):
-        if kind == "models":
-            lm, rm = _check_model(ctx, user, lm), _check_model(ctx, user, rm)
-        key = _check_model(ctx, user, model_key)
-        try:
-            pair = cmp_mod.variants(kind, s, model=key, left=lm if kind == "models" else lv,
-                                    right=rm if kind == "models" else rv)
-            return cmp_mod.run_comparison(ctx.app.assistant, q, pair, s, kind=kind, collections=colls or None)
-        except ValueError as exc:
-            raise _err(exc) from None
-
-    def _log_comparison(session_id, cmp, exercise_id=""):
-        if session_id:
-            ctx.app.training_store.log(session_id, "comparison", cmp.question, exercise_id=exercise_id, detail={
-                "kind": cmp.kind, "sides": [{"label": x.variant.label, "answer": x.result.answer, "model": x.result.model,
-                                             "zone": x.result.zone, "sources": sources_of(x.result)} for x in cmp.sides]})
-
-    def compare(q, kind, model_key, lm, rm, lv, rv, colls, session_id, request: gr.Request):
-        user = ctx.require(request, "trainer")
-        cmp = _run_compare(user, q, kind, model_key, lm, rm, lv, rv, colls)
-        _log_comparison(session_id, cmp)
-        slide = _set_display(session_id, presentation.display_for_comparison(cmp))
-        return _comparison_html(cmp), slide
-
-    c_btn.click(compare, inputs=[c_question, c_kind, model, c_left_model, c_right_model, c_left, c_right, collections,
-                                 session], outputs=[c_html, proj_html], api_name="trainer_compare", concurrency_id="answer")
-
-    def _policy(user, q, zone_or_model, model_key, colls):
-        if zone_or_model == "model":
-            key = _check_model(ctx, user, model_key)
-            return policy_preview(ctx.app, q, model=key, collections=colls or None)
-        return policy_preview(ctx.app, q, zone=zone_or_model, collections=colls or None)
-
-    def _log_policy(session_id, pre, exercise_id=""):
-        if session_id:
-            ctx.app.training_store.log(session_id, "policy", pre["masked_question"], exercise_id=exercise_id,
-                                    detail={k_: pre[k_] for k_ in ("zone", "action", "action_label", "messages_de", "pii")})
-
-    def policy(q, zone_or_model, model_key, colls, session_id, request: gr.Request):
-        user = ctx.require(request, "trainer")
-        try:
-            pre = _policy(user, q, zone_or_model, model_key, colls)
-        except ValueError as exc:
-            raise _err(exc) from None
-        _log_policy(session_id, pre)
-        slide = _set_display(session_id, presentation.display_for_policy(pre))
-        return render_policy_html(pre), slide
-
-    p_btn.click(policy, inputs=[p_question, p_zone, model, collections, session], outputs=[p_html, proj_html],
+    c_btn.click(h.compare, inputs=[c_question, c_kind, model, c_left_model, c_right_model, c_left, c_right, collections,
+                                   session], outputs=[c_html, proj_html], api_name="trainer_compare", concurrency_id="answer")
+    p_btn.click(h.policy, inputs=[p_question, p_zone, model, collections, session], outputs=[p_html, proj_html],
                 api_name="trainer_policy", concurrency_limit=None)
-
     # -- plans and sessions ----------------------------------------------------------------
-    def _session_choices(user):
-        return [(f"{x.code} – {x.plan.title}", x.id) for x in ctx.app.training_store.active_sessions(user.name)]
-
-    def load_plans(current: str | None, request: gr.Request):
-        user = ctx.require(request, "trainer")
-        plans, errors = _plans(ctx)
-        choices = _plan_choices(plans)
-        value = current if current in plans else (next(iter(plans)) if plans else None)
-        err_md = "\n\n".join(f"⚠️ {esc(e)}".replace("\n", "  \n") for e in errors)
-        sessions = _session_choices(user)
-        return (gr.update(choices=choices, value=value), err_md, gr.update(choices=sessions),
-                gr.update(choices=_collections(ctx)))
-
-    plans_btn.click(load_plans, inputs=[plan], outputs=[plan, plan_errors, session, collections],
+    plans_btn.click(h.load_plans, inputs=[plan], outputs=[plan, plan_errors, session, collections],
                     api_name="trainer_plans", concurrency_limit=None)
-
-    def _get_plan(plan_id: str | None):
-        plans, _ = _plans(ctx)
-        if not plan_id or plan_id not in plans:
-            raise gr.Error("Bitte zuerst einen Schulungsplan wählen („Pläne laden“).", print_exception=False)
-        return plans[plan_id]
-
-    def show_plan(plan_id: str | None, request: gr.Request):
-        ctx.require(request, "trainer")
-        if not plan_id:
-            return "", gr.update(choices=[], value=None), gr.update(choices=[], value=None)
-        path, p = _get_plan(plan_id)
-        ex_choices = [(f"{m.title}: {e.question}", e.id) for m, e in p.exercises()]
-        q_choices = [(f"{q.id}: {q.question}", q.id) for q in p.quiz_items()]
-        return (_plan_html(p, path, unknown_models(p, set(s.llm.models))),
-                gr.update(choices=ex_choices, value=ex_choices[0][1] if ex_choices else None),
-                gr.update(choices=q_choices, value=q_choices[0][1] if q_choices else None))
-
-    plan.change(show_plan, inputs=[plan], outputs=[plan_html, exercise, quiz], api_name="trainer_plan",
+    plan.change(h.show_plan, inputs=[plan], outputs=[plan_html, exercise, quiz], api_name="trainer_plan",
                 concurrency_limit=None)
-
-    def run_exercise(plan_id, exercise_id, model_key, colls, session_id, request: gr.Request):
-        user = ctx.require(request, "trainer")
-        _, p = _get_plan(plan_id)
-        try:
-            module, ex = p.exercise(exercise_id or "")
-        except KeyError:
-            raise gr.Error("Bitte eine Übung wählen.", print_exception=False) from None
-        title = module.title
-        note = ""
-        key = model_key
-        if ex.model:
-            if ex.model in s.llm.models and may_use(user.role, s.llm.models[ex.model]):
-                key = ex.model
-            else:
-                note = (f"<p style=\"color:#9a6b00\">Das Modell „{esc(ex.model)}“ gibt es hier nicht; "
-                        "es wird das gewählte Modell verwendet.</p>")
-        head = (f"<h3>{esc(title)}</h3><p><b>Frage:</b> {esc(ex.question)}</p><p><b>Beobachten:</b> {esc(ex.observe)}</p>"
-                + ("<p><b>Diskussion:</b></p><ul>" + "".join(f"<li>{esc(d)}</li>" for d in ex.discuss) + "</ul>"
-                   if ex.discuss else "") + note)
-        try:
-            if ex.zone:
-                pre = policy_preview(ctx.app, ex.question, zone=ex.zone, collections=colls or None)
-                _log_policy(session_id, pre, ex.id)
-                slide = _set_display(session_id, presentation.display_for_policy(pre, title=title))
-                return head + render_policy_html(pre), slide
-            if ex.compare:
-                c = ex.compare
-                lm = c.left if c.kind == "models" else None
-                rm = c.right if c.kind == "models" else None
-                if c.kind == "models":
-                    known = {k_ for _, k_ in model_choices(s, user.role)}
-                    lm = lm if lm in known else key
-                    rm = rm if rm in known else key
-                result = _run_compare(user, ex.question, c.kind, key, lm, rm, c.left, c.right, colls)
-                _log_comparison(session_id, result, ex.id)
-                slide = _set_display(session_id, presentation.display_for_comparison(result, title=title,
-                                                                                      observe=ex.observe))
-                return head + _comparison_html(result), slide
-            key = _check_model(ctx, user, key)
-            res = ctx.app.assistant.answer(ex.question, model=key, collections=colls or None)
-        except ValueError as exc:
-            raise _err(exc) from None
-        if session_id:
-            ctx.app.training_store.log(session_id, "exercise", res.question, res.answer, exercise_id=ex.id,
-                                    detail={"model": res.model, "zone": res.zone, "sources": sources_of(res)})
-        view = build_view(res, s.llm.models[key], k=s.llm.passages)
-        slide = _set_display(session_id, presentation.display_for_answer(res, title=title, observe=ex.observe))
-        return head + render_answer_html(res) + render_html(view), slide
-
-    ex_btn.click(run_exercise, inputs=[plan, exercise, model, collections, session], outputs=[ex_html, proj_html],
+    ex_btn.click(h.run_exercise, inputs=[plan, exercise, model, collections, session], outputs=[ex_html, proj_html],
                  api_name="trainer_exercise", concurrency_id="answer")
-
-    def _session_md(sess) -> str:
-        return (f"### Sitzung läuft – Teilnahmecode: `{sess.code}`\nTeilnehmende öffnen im Portal den Tab "
-                f"„Schulung“ und geben den Code ein. Plan: {esc(sess.plan.title)}")
-
-    def start(plan_id, request: gr.Request):
-        user = ctx.require(request, "trainer")
-        _, p = _get_plan(plan_id)
-        store = ctx.app.training_store
-        sess = store.start(p, user.name)
-        ctx.audit.record("training_start", user.name, sess.code, {"plan": p.id})
-        slide = _set_display(sess.id, {"kind": "welcome", "title": p.title, "code": sess.code})
-        return gr.update(choices=_session_choices(user), value=sess.id), _session_md(sess), slide
-
-    start_btn.click(start, inputs=[plan], outputs=[session, session_info, proj_html],
+    start_btn.click(h.start, inputs=[plan], outputs=[session, session_info, proj_html],
                     api_name="trainer_session_start", concurrency_limit=None)
-
-    def _session(session_id: str | None):
-        store = ctx.app.training_store
-        sess = store.get(session_id) if session_id else None
-        if sess is None:
-            raise gr.Error("Bitte zuerst eine Sitzung starten oder wählen.", print_exception=False)
-        return store, sess
-
-    def pick_session(session_id, request: gr.Request):
-        ctx.require(request, "trainer")
-        if not session_id:
-            return "", presentation.render_display(None)
-        store, sess = _session(session_id)
-        return _session_md(sess), presentation.render_display(sess.display, sess.code)
-
-    session.change(pick_session, inputs=[session], outputs=[session_info, proj_html], api_visibility="private",
+    session.change(h.pick_session, inputs=[session], outputs=[session_info, proj_html], api_visibility="private",
                    concurrency_limit=None)
-
-    def open_quiz(session_id, item_id, request: gr.Request):
-        ctx.require(request, "trainer")
-        store, sess = _session(session_id)
-        try:
-            store.open_item(sess.id, item_id)
-            item = sess.plan.quiz_item(item_id)
-        except (SessionError, KeyError) as exc:
-            raise _err(exc) from None
-        slide = _set_display(sess.id, presentation.display_for_quiz(item, code=sess.code))
-        return (f"<p>Freigegeben: <b>{esc(item.question)}</b> – Teilnehmende können jetzt unter „Schulung“ "
-                f"antworten (Code {esc(sess.code)}).</p>"), slide
-
-    open_btn.click(open_quiz, inputs=[session, quiz], outputs=[quiz_html, proj_html], api_name="trainer_quiz_open",
+    open_btn.click(h.open_quiz, inputs=[session, quiz], outputs=[quiz_html, proj_html], api_name="trainer_quiz_open",
                    concurrency_limit=None)
-
-    def quiz_results(session_id, item_id, request: gr.Request):
-        ctx.require(request, "trainer")
-        store, sess = _session(session_id)
-        try:
-            results = store.results(sess.id, item_id or None)
-        except SessionError as exc:
-            raise _err(exc) from None
-        slide = presentation.render_display(sess.display, sess.code)
-        if item_id and results and sess.active:
-            slide = _set_display(sess.id, presentation.display_for_result(results[0]))
-        return _results_html(results, store.participants(sess.id)), slide
-
-    results_btn.click(quiz_results, inputs=[session, quiz], outputs=[quiz_html, proj_html],
+    results_btn.click(h.quiz_results, inputs=[session, quiz], outputs=[quiz_html, proj_html],
                       api_name="trainer_quiz_results", concurrency_limit=None)
-
-    def end(session_id, request: gr.Request):
-        user = ctx.require(request, "trainer")
-        store, sess = _session(session_id)
-        try:
-            if sess.active:
-                store.set_display(sess.id, {"kind": "ended", "title": sess.plan.title})
-                store.end(sess.id)
-            md, html_text = store.handout(sess.id)
-        except SessionError as exc:
-            raise _err(exc) from None
-        ctx.audit.record("training_end", user.name, sess.code, {"plan": sess.plan.id})
-        folder = export_folder()
-        stem = f"handout-{sess.plan.id}-{sess.code}"
-        md_path, html_path = folder / f"{stem}.md", folder / f"{stem}.html"
-        md_path.write_text(md, encoding="utf-8")
-        html_path.write_text(html_text, encoding="utf-8")
-        return (gr.update(value=[str(md_path), str(html_path)], visible=True),
-                f"Sitzung {sess.code} beendet. Das Handout steht zum Herunterladen bereit.",
-                gr.update(choices=_session_choices(user), value=None))
-
-    end_btn.click(end, inputs=[session], outputs=[handout, session_info, session], api_name="trainer_session_end",
+    end_btn.click(h.end, inputs=[session], outputs=[handout, session_info, session], api_name="trainer_session_end",
                   concurrency_limit=None)
-
-    def projector(session_id, request: gr.Request):
-        ctx.require(request, "trainer")
-        if not session_id:
-            return presentation.render_display(None)
-        _, sess = _session(session_id)
-        return presentation.render_display(sess.display, sess.code)
-
-    proj_btn.click(projector, inputs=[session], outputs=[proj_html], api_name="trainer_projector",
+    proj_btn.click(h.projector, inputs=[session], outputs=[proj_html], api_name="trainer_projector",
                    concurrency_limit=None)
     proj_full.click(None, js="() => { const el = document.querySelector('#kp-tr-projector'); "
                              "if (el && el.requestFullscreen) el.requestFullscreen(); }")
 
 
-__all__ = ["build", "PlanError"]
+__all__ = ["build", "PlanError", "TrainerUI"]

@@ -1,0 +1,47 @@
+"""The trainer tab's handlers as plain methods (hash embedder, extractive model): roles first, then work."""
+from __future__ import annotations
+
+import gradio as gr
+import pytest
+
+from ui.security import PermissionDenied
+from ui.trainer_tab import TrainerUI
+
+QUESTION = "Welche Zonen hat das Ampelsystem?"
+
+
+def req(name: str | None) -> gr.Request:
+    return gr.Request(username=name)
+
+
+@pytest.fixture
+def trainer(portal_ctx):
+    return TrainerUI(portal_ctx)
+
+
+@pytest.mark.parametrize("user", ["anna", None, "mallory"])
+def test_only_trainers_reach_the_handlers(trainer, user):
+    with pytest.raises(PermissionDenied):
+        trainer.ask(QUESTION, "extraktiv", [], 3, 800, True, None, False, req(user))
+    with pytest.raises(PermissionDenied):
+        trainer.policy(QUESTION, "red", None, [], None, req(user))
+    with pytest.raises(PermissionDenied):
+        trainer.load_plans(None, req(user))
+
+
+def test_inspect_shows_answer_and_passages_escaped(trainer):
+    answer_html, inspect_html, slide = trainer.ask(QUESTION, "extraktiv", [], 3, 800, True, None, False, req("tina"))
+    assert "Blick unter die Haube" in inspect_html and "Zone" in inspect_html
+    assert "<script" not in answer_html + inspect_html
+    assert slide  # the projector slide is rendered even without a session
+
+
+def test_a_model_outside_the_role_is_refused(trainer):
+    with pytest.raises(gr.Error, match="nicht zur Verfügung"):
+        trainer.ask(QUESTION, "chef", [], 3, 800, True, None, False, req("tina"))  # admins only
+
+
+def test_policy_preview_calls_no_model(trainer):
+    html, _ = trainer.policy("Darf der Bescheid von Herrn Klaus Meier, geboren am 03.04.1961, ins rote Modell?",
+                             "red", None, [], None, req("tina"))
+    assert "Ampel-Vorschau" in html and "kein Modell aufgerufen" in html and "blockiert" in html
