@@ -11,12 +11,10 @@ user); hiding the admin and trainer tabs here is only for a clean interface.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from assistant.wiring import quiet_libraries
@@ -25,11 +23,11 @@ quiet_libraries()  # before gradio is imported anywhere below
 
 import gradio as gr  # noqa: E402
 
-from ui import admin_tab, presentation, trainer_tab  # noqa: E402
+from ui import admin_tab, chat_tab, presentation, trainer_tab  # noqa: E402
+from ui.chat_tab import shown_as_error  # noqa: E402
 from ui.context import PortalContext  # noqa: E402
-from ui.exports import write_export  # noqa: E402
 from ui.docview import register_routes  # noqa: E402
-from ui.handlers import ChatHandlers, ChatView, UserError  # noqa: E402
+from ui.handlers import ChatHandlers  # noqa: E402
 from ui.security import PermissionDenied, is_loopback  # noqa: E402
 from ui.texts import t  # noqa: E402
 
@@ -102,30 +100,12 @@ def theme() -> gr.themes.Theme:
                              font=FONT_STACK, font_mono=MONO_STACK)
 
 
-def _gr(fn: Callable) -> Callable:
-    """Turn the handlers' UserError into a visible gr.Error (PermissionDenied already is one)."""
-
-    @functools.wraps(fn)  # gradio reads the signature (gr.Request, gr.LikeData) through __wrapped__
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except UserError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
-
-    return wrapper
-
-
 def build_portal(ctx: PortalContext, handlers: ChatHandlers | None = None) -> gr.Blocks:
     """The interface. Every event handler checks the user on the server."""
     h = handlers or ChatHandlers(ctx)
     password_mode = ctx.app.settings.auth.mode == "password"
 
     with gr.Blocks(title=t("app_title"), analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
-        chat_id = gr.State(None)
-        message_ids = gr.State([])
-        pending = gr.State("")
-        rated = gr.State(None)
-
         with gr.Row(elem_id="kp-header", equal_height=True):
             with gr.Column(scale=4):
                 gr.Markdown(f"{t('header')}\n{t('subheader')}")
@@ -137,51 +117,7 @@ def build_portal(ctx: PortalContext, handlers: ChatHandlers | None = None) -> gr
 
         with gr.Tabs():
             with gr.Tab(t("tab_chat"), id="chat"):
-                with gr.Row():
-                    with gr.Column(scale=1, min_width=270):
-                        new_btn = gr.Button(t("new_chat"), variant="secondary")
-                        history = gr.Radio(choices=[], value=None, label=t("history_label"), info=t("history_info"),
-                                           elem_id="kp-history")
-                        with gr.Row():
-                            delete_btn = gr.Button(t("delete_chat"), size="sm", variant="secondary")
-                            export_btn = gr.Button(t("export_chat"), size="sm", variant="secondary")
-                        with gr.Row(visible=False) as delete_confirm:
-                            gr.Markdown("Diesen Chat wirklich löschen?")
-                            delete_yes = gr.Button("Ja, löschen", size="sm", variant="stop")
-                            delete_no = gr.Button("Abbrechen", size="sm")
-                        export_file = gr.File(label=t("export_file"), visible=False, interactive=False)
-                        gr.Markdown(t("settings_heading"))
-                        # all models until the page load narrows them to the user's role: API clients that
-                        # skip /session can still name one (the handler checks the role either way)
-                        model = gr.Dropdown(choices=h.all_model_choices(), value=ctx.app.settings.llm.default,
-                                            label=t("model_label"), info=t("model_info"), interactive=True)
-                        model_md = gr.Markdown("", elem_id="kp-model-detail")
-                        collections = gr.CheckboxGroup(choices=h.collection_choices(), value=[],
-                                                       label=t("collections_label"),
-                                                       info=t("collections_info"))
-                    with gr.Column(scale=3, min_width=420):
-                        chatbot = gr.Chatbot(
-                            value=[], label=t("chat_label"), show_label=False, height=560, elem_id="kp-chat",
-                            sanitize_html=True, render_markdown=True, latex_delimiters=[],
-                            feedback_options=("Like", "Dislike"), buttons=["copy", "copy_all"],
-                            placeholder=t("chat_placeholder"), autoscroll=True,
-                        )
-                        with gr.Group(visible=False, elem_id="kp-warning") as warn_box:
-                            warn_md = gr.Markdown("")
-                            with gr.Row():
-                                confirm_btn = gr.Button(t("confirm_send"), variant="stop")
-                                edit_btn = gr.Button(t("edit_question"), variant="secondary")
-                        with gr.Row(equal_height=True):
-                            question = gr.Textbox(label=t("input_label"), placeholder=t("input_placeholder"),
-                                                  lines=1, max_lines=8, scale=6, autofocus=True, elem_id="kp-question")
-                            send_btn = gr.Button(t("send"), variant="primary", scale=1, min_width=110,
-                                                 elem_id="kp-send")
-                        with gr.Accordion(t("feedback_heading").lstrip("# "), open=False, elem_id="kp-feedback"):
-                            gr.Markdown(t("feedback_hint"))
-                            comment = gr.Textbox(label=t("feedback_comment"),
-                                                 placeholder=t("feedback_comment_placeholder"), lines=2)
-                            comment_btn = gr.Button(t("feedback_save"), size="sm")
-                        status = gr.Markdown("", elem_id="kp-status")
+                chat = chat_tab.build(ctx, h)
 
             tab_blocks = []
             for module, label_key, tab_id, role in EXTRA_TABS:
@@ -197,117 +133,9 @@ def build_portal(ctx: PortalContext, handlers: ChatHandlers | None = None) -> gr
                     gr.update(choices=s.collections, value=[]), gr.update(choices=s.chats, value=None),
                     *tab_updates)
 
-        demo.load(_gr(on_load), outputs=[user_md, model, collections, history, *[tb for tb, _ in tab_blocks]],
+        demo.load(shown_as_error(on_load), outputs=[user_md, chat.model, chat.collections, chat.history,
+                                                   *[tb for tb, _ in tab_blocks]],
                   api_name="session", concurrency_limit=None, show_progress="hidden")
-
-        def describe_model(key: str | None, request: gr.Request):
-            h.user(request)
-            return h.model_description(key)
-
-        model.change(_gr(describe_model), inputs=[model], outputs=[model_md], api_visibility="private",
-                     queue=False, show_progress="hidden")
-
-        answer_outputs = [chatbot, chat_id, message_ids, warn_box, warn_md, pending, question, history, status]
-
-        def stream_answer(q: str, cid: str | None, model_key: str | None, colls: list[str] | None,
-                          confirmed: bool, request: gr.Request):
-            try:
-                view: ChatView | None = None
-                for view in h.ask(request, q, cid or None, model_key, colls or None, confirmed=confirmed):
-                    hist = gr.update()
-                    if view.done and view.warning is None:
-                        hist = gr.update(choices=h.list_chats(request), value=view.chat_id)
-                    yield (view.messages, view.chat_id, view.message_ids, gr.update(visible=bool(view.warning)),
-                           view.warning or "", view.pending or "", view.pending or "", hist, "")
-            except UserError as exc:
-                raise gr.Error(str(exc), print_exception=False) from None
-
-        def ask(q, cid, model_key, colls, request: gr.Request):
-            yield from stream_answer(q, cid, model_key, colls, False, request)
-
-        def ask_confirmed(q, cid, model_key, colls, request: gr.Request):
-            yield from stream_answer(q, cid, model_key, colls, True, request)
-
-        answer_kwargs = dict(outputs=answer_outputs, show_progress="full", show_progress_on=[chatbot],
-                             concurrency_id="answer", trigger_mode="once")
-        send_btn.click(ask, inputs=[question, chat_id, model, collections], api_name="ask", **answer_kwargs)
-        question.submit(ask, inputs=[question, chat_id, model, collections], api_visibility="private",
-                        **answer_kwargs)
-        # private: the confirmation is bound to the warned question held in the session
-        confirm_btn.click(ask_confirmed, inputs=[pending, chat_id, model, collections], api_name="ask_confirmed",
-                          api_visibility="private", **answer_kwargs)
-
-        def edit_question(p: str, request: gr.Request):
-            h.user(request)
-            return gr.update(visible=False), "", p
-
-        edit_btn.click(_gr(edit_question), inputs=[pending], outputs=[warn_box, pending, question],
-                       api_visibility="private", queue=False)
-
-        def new_chat(request: gr.Request):
-            h.user(request)
-            return [], None, [], gr.update(value=None), gr.update(visible=False), "", gr.update(visible=False), ""
-
-        new_outputs = [chatbot, chat_id, message_ids, history, warn_box, pending, export_file, status]
-        new_btn.click(_gr(new_chat), outputs=new_outputs, api_name="new_chat", concurrency_limit=None,
-                      show_progress="hidden")
-        # the chatbot's own trash button only empties the view: treat it as "Neuer Chat" (the chat stays saved)
-        chatbot.clear(_gr(new_chat), outputs=new_outputs, api_visibility="private", concurrency_limit=None,
-                      show_progress="hidden")
-
-        def open_chat(cid: str | None, request: gr.Request):
-            if not cid:
-                return gr.update(), gr.update(), gr.update(), gr.update(), ""
-            view = h.open_chat(request, cid)
-            return view.messages, view.chat_id, view.message_ids, gr.update(visible=False), ""
-
-        history.input(_gr(open_chat), inputs=[history], outputs=[chatbot, chat_id, message_ids, export_file, status],
-                      api_name="open_chat", concurrency_limit=None)
-
-        def show_confirm(request: gr.Request):
-            h.user(request)
-            return gr.update(visible=True)
-
-        def hide_confirm(request: gr.Request):
-            h.user(request)
-            return gr.update(visible=False)
-
-        delete_btn.click(_gr(show_confirm), outputs=[delete_confirm], queue=False, api_visibility="private")
-        delete_no.click(_gr(hide_confirm), outputs=[delete_confirm], queue=False, api_visibility="private")
-
-        def delete_chat(cid: str | None, request: gr.Request):
-            h.delete_chat(request, cid)
-            return ([], None, [], gr.update(choices=h.list_chats(request), value=None), gr.update(visible=False),
-                    gr.update(visible=False), t("chat_deleted"))
-
-        delete_yes.click(_gr(delete_chat), inputs=[chat_id],
-                         outputs=[chatbot, chat_id, message_ids, history, delete_confirm, export_file, status],
-                         api_name="delete_chat", concurrency_limit=None)
-
-        def export_chat(cid: str | None, request: gr.Request):
-            name, text = h.export_chat(request, cid)
-            return gr.update(value=str(write_export(name, text)), visible=True)
-
-        export_btn.click(_gr(export_chat), inputs=[chat_id], outputs=[export_file], api_name="export_chat",
-                         concurrency_limit=None)
-
-        def like(ids: list, data: gr.LikeData, request: gr.Request):
-            index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
-            mid = ids[index] if isinstance(index, int) and 0 <= index < len(ids or []) else None
-            if data.liked not in (True, False) or mid is None:
-                return gr.update(), gr.update()
-            h.rate(request, mid, 1 if data.liked else -1)
-            return mid, t("feedback_saved")
-
-        chatbot.like(_gr(like), inputs=[message_ids], outputs=[rated, status], api_visibility="private",
-                     concurrency_limit=None)
-
-        def save_comment(mid: str | None, text: str, request: gr.Request):
-            h.comment(request, mid, text)
-            return "", t("feedback_comment_saved")
-
-        comment_btn.click(_gr(save_comment), inputs=[rated, comment], outputs=[comment, status],
-                          api_name="feedback_comment", concurrency_limit=None)
     return demo
 
 

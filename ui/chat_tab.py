@@ -1,0 +1,205 @@
+"""The chat tab: layout and events. The work is in :class:`ui.handlers.ChatHandlers`.
+
+Every event calls one handler method, which checks the user on the server first
+(gradio exposes each event as an HTTP endpoint); this module only maps the plain data
+the handlers return onto components.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Callable
+
+import gradio as gr
+
+from ui.context import PortalContext
+from ui.exports import write_export
+from ui.handlers import ChatHandlers, ChatView, UserError
+from ui.texts import t
+
+
+def shown_as_error(fn: Callable) -> Callable:
+    """Turn the handlers' UserError into a visible gr.Error (PermissionDenied already is one)."""
+
+    @functools.wraps(fn)  # gradio reads the signature (gr.Request, gr.LikeData) through __wrapped__
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    return wrapper
+
+
+@dataclass
+class ChatTab:
+    """The chat components the page load fills for the signed-in user."""
+
+    model: gr.Dropdown
+    collections: gr.CheckboxGroup
+    history: gr.Radio
+
+
+def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
+    """Create the chat components and their events in the caller's current gr.Tab."""
+    chat_id = gr.State(None)
+    message_ids = gr.State([])
+    pending = gr.State("")
+    rated = gr.State(None)
+
+    with gr.Row():
+        with gr.Column(scale=1, min_width=270):
+            new_btn = gr.Button(t("new_chat"), variant="secondary")
+            history = gr.Radio(choices=[], value=None, label=t("history_label"), info=t("history_info"),
+                               elem_id="kp-history")
+            with gr.Row():
+                delete_btn = gr.Button(t("delete_chat"), size="sm", variant="secondary")
+                export_btn = gr.Button(t("export_chat"), size="sm", variant="secondary")
+            with gr.Row(visible=False) as delete_confirm:
+                gr.Markdown("Diesen Chat wirklich löschen?")
+                delete_yes = gr.Button("Ja, löschen", size="sm", variant="stop")
+                delete_no = gr.Button("Abbrechen", size="sm")
+            export_file = gr.File(label=t("export_file"), visible=False, interactive=False)
+            gr.Markdown(t("settings_heading"))
+            # all models until the page load narrows them to the user's role: API clients that
+            # skip /session can still name one (the handler checks the role either way)
+            model = gr.Dropdown(choices=h.all_model_choices(), value=ctx.app.settings.llm.default,
+                                label=t("model_label"), info=t("model_info"), interactive=True)
+            model_md = gr.Markdown("", elem_id="kp-model-detail")
+            collections = gr.CheckboxGroup(choices=h.collection_choices(), value=[],
+                                           label=t("collections_label"),
+                                           info=t("collections_info"))
+        with gr.Column(scale=3, min_width=420):
+            chatbot = gr.Chatbot(
+                value=[], label=t("chat_label"), show_label=False, height=560, elem_id="kp-chat",
+                sanitize_html=True, render_markdown=True, latex_delimiters=[],
+                feedback_options=("Like", "Dislike"), buttons=["copy", "copy_all"],
+                placeholder=t("chat_placeholder"), autoscroll=True,
+            )
+            with gr.Group(visible=False, elem_id="kp-warning") as warn_box:
+                warn_md = gr.Markdown("")
+                with gr.Row():
+                    confirm_btn = gr.Button(t("confirm_send"), variant="stop")
+                    edit_btn = gr.Button(t("edit_question"), variant="secondary")
+            with gr.Row(equal_height=True):
+                question = gr.Textbox(label=t("input_label"), placeholder=t("input_placeholder"),
+                                      lines=1, max_lines=8, scale=6, autofocus=True, elem_id="kp-question")
+                send_btn = gr.Button(t("send"), variant="primary", scale=1, min_width=110,
+                                     elem_id="kp-send")
+            with gr.Accordion(t("feedback_heading").lstrip("# "), open=False, elem_id="kp-feedback"):
+                gr.Markdown(t("feedback_hint"))
+                comment = gr.Textbox(label=t("feedback_comment"),
+                                     placeholder=t("feedback_comment_placeholder"), lines=2)
+                comment_btn = gr.Button(t("feedback_save"), size="sm")
+            status = gr.Markdown("", elem_id="kp-status")
+
+    # -- events -----------------------------------------------------------------
+    def describe_model(key: str | None, request: gr.Request):
+        h.user(request)
+        return h.model_description(key)
+
+    model.change(shown_as_error(describe_model), inputs=[model], outputs=[model_md], api_visibility="private",
+                 queue=False, show_progress="hidden")
+
+    answer_outputs = [chatbot, chat_id, message_ids, warn_box, warn_md, pending, question, history, status]
+
+    def stream_answer(q: str, cid: str | None, model_key: str | None, colls: list[str] | None,
+                      confirmed: bool, request: gr.Request):
+        try:
+            view: ChatView | None = None
+            for view in h.ask(request, q, cid or None, model_key, colls or None, confirmed=confirmed):
+                hist = gr.update()
+                if view.done and view.warning is None:
+                    hist = gr.update(choices=h.list_chats(request), value=view.chat_id)
+                yield (view.messages, view.chat_id, view.message_ids, gr.update(visible=bool(view.warning)),
+                       view.warning or "", view.pending or "", view.pending or "", hist, "")
+        except UserError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    def ask(q, cid, model_key, colls, request: gr.Request):
+        yield from stream_answer(q, cid, model_key, colls, False, request)
+
+    def ask_confirmed(q, cid, model_key, colls, request: gr.Request):
+        yield from stream_answer(q, cid, model_key, colls, True, request)
+
+    answer_kwargs = dict(outputs=answer_outputs, show_progress="full", show_progress_on=[chatbot],
+                         concurrency_id="answer", trigger_mode="once")
+    send_btn.click(ask, inputs=[question, chat_id, model, collections], api_name="ask", **answer_kwargs)
+    question.submit(ask, inputs=[question, chat_id, model, collections], api_visibility="private",
+                    **answer_kwargs)
+    # private: the confirmation is bound to the warned question held in the session
+    confirm_btn.click(ask_confirmed, inputs=[pending, chat_id, model, collections], api_name="ask_confirmed",
+                      api_visibility="private", **answer_kwargs)
+
+    def edit_question(p: str, request: gr.Request):
+        h.user(request)
+        return gr.update(visible=False), "", p
+
+    edit_btn.click(shown_as_error(edit_question), inputs=[pending], outputs=[warn_box, pending, question],
+                   api_visibility="private", queue=False)
+
+    def new_chat(request: gr.Request):
+        h.user(request)
+        return [], None, [], gr.update(value=None), gr.update(visible=False), "", gr.update(visible=False), ""
+
+    new_outputs = [chatbot, chat_id, message_ids, history, warn_box, pending, export_file, status]
+    new_btn.click(shown_as_error(new_chat), outputs=new_outputs, api_name="new_chat", concurrency_limit=None,
+                  show_progress="hidden")
+    # the chatbot's own trash button only empties the view: treat it as "Neuer Chat" (the chat stays saved)
+    chatbot.clear(shown_as_error(new_chat), outputs=new_outputs, api_visibility="private", concurrency_limit=None,
+                  show_progress="hidden")
+
+    def open_chat(cid: str | None, request: gr.Request):
+        if not cid:
+            return gr.update(), gr.update(), gr.update(), gr.update(), ""
+        view = h.open_chat(request, cid)
+        return view.messages, view.chat_id, view.message_ids, gr.update(visible=False), ""
+
+    history.input(shown_as_error(open_chat), inputs=[history], outputs=[chatbot, chat_id, message_ids, export_file, status],
+                  api_name="open_chat", concurrency_limit=None)
+
+    def show_confirm(request: gr.Request):
+        h.user(request)
+        return gr.update(visible=True)
+
+    def hide_confirm(request: gr.Request):
+        h.user(request)
+        return gr.update(visible=False)
+
+    delete_btn.click(shown_as_error(show_confirm), outputs=[delete_confirm], queue=False, api_visibility="private")
+    delete_no.click(shown_as_error(hide_confirm), outputs=[delete_confirm], queue=False, api_visibility="private")
+
+    def delete_chat(cid: str | None, request: gr.Request):
+        h.delete_chat(request, cid)
+        return ([], None, [], gr.update(choices=h.list_chats(request), value=None), gr.update(visible=False),
+                gr.update(visible=False), t("chat_deleted"))
+
+    delete_yes.click(shown_as_error(delete_chat), inputs=[chat_id],
+                     outputs=[chatbot, chat_id, message_ids, history, delete_confirm, export_file, status],
+                     api_name="delete_chat", concurrency_limit=None)
+
+    def export_chat(cid: str | None, request: gr.Request):
+        name, text = h.export_chat(request, cid)
+        return gr.update(value=str(write_export(name, text)), visible=True)
+
+    export_btn.click(shown_as_error(export_chat), inputs=[chat_id], outputs=[export_file], api_name="export_chat",
+                     concurrency_limit=None)
+
+    def like(ids: list, data: gr.LikeData, request: gr.Request):
+        index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
+        mid = ids[index] if isinstance(index, int) and 0 <= index < len(ids or []) else None
+        if data.liked not in (True, False) or mid is None:
+            return gr.update(), gr.update()
+        h.rate(request, mid, 1 if data.liked else -1)
+        return mid, t("feedback_saved")
+
+    chatbot.like(shown_as_error(like), inputs=[message_ids], outputs=[rated, status], api_visibility="private",
+                 concurrency_limit=None)
+
+    def save_comment(mid: str | None, text: str, request: gr.Request):
+        h.comment(request, mid, text)
+        return "", t("feedback_comment_saved")
+
+    comment_btn.click(shown_as_error(save_comment), inputs=[rated, comment], outputs=[comment, status],
+                      api_name="feedback_comment", concurrency_limit=None)
+    return ChatTab(model, collections, history)
