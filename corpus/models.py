@@ -92,6 +92,12 @@ def page_label(page: int | None, page_kind: str | None) -> str:
     return {"slide": "Folie", "sheet": "Blatt"}.get(page_kind or "", "Seite") + f" {page}"
 
 
+def page_kind_of(source: str) -> str:
+    """The page kind a file's format implies where no catalog record is at hand (slides, sheets, pages)."""
+    ext = source.lower().rsplit(".", 1)[-1]
+    return {"pptx": "slide", "ppt": "slide", "odp": "slide", "xlsx": "sheet", "xls": "sheet", "ods": "sheet"}.get(ext, "page")
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

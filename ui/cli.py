@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from assistant.users import ROLES
+from corpus.models import page_kind_of, page_label
 from ui import cli_admin, cli_eval, cli_policy, loadtest
 from ui.cli_admin import admin_for
 from ui.cli_common import app_for, cli_actor, emit, print_summary, progress_bar
@@ -190,7 +191,7 @@ def search(ctx, query, k, collection, mode, batch, as_json) -> None:
             continue
         click.echo(f"🔎 {q}  ({res.ms:.0f} ms)")
         for n, h in enumerate(data["hits"], 1):
-            where = f"S. {h['page']}" if h["page"] else "–"
+            where = page_label(h["page"], page_kind_of(h["source"])) or "–"
             click.echo(f"[{n}] {h['title']} ({Path(h['source']).name}, {where})  {h['score']:.4f}")
             click.echo("    " + h["text"][:240].replace("\n", " "))
 

@@ -20,6 +20,7 @@ import click
 
 from assistant.policy.zones import ZONES
 from assistant.users import ROLES
+from corpus.models import page_kind_of, page_label
 from ui.cli_common import app_for
 
 log = logging.getLogger("kiportal.ask")
@@ -42,8 +43,7 @@ def _model_line(app, key: str) -> str:
 def _where(source: str, page: int | None) -> str:
     if page is None:
         return PurePath(source).name
-    kind = "Folie" if source.lower().endswith((".pptx", ".ppt")) else "S."
-    return f"{PurePath(source).name}, {kind} {page}"
+    return f"{PurePath(source).name}, {page_label(page, page_kind_of(source))}"
 
 
 def _print_sources(result) -> None:
@@ -202,7 +202,7 @@ def policy_models(ctx, role, as_json) -> None:
 @click.pass_context
 def policy_check(ctx, question, model, zone, collection, as_json) -> None:
     """Zeigt, was die Ampel täte (erlaubt/Warnung/blockiert), ohne ein Modell aufzurufen."""
-    from assistant.training.inspect import policy_preview
+    from assistant.training.preview import policy_preview
 
     app = app_for(ctx)
     if model is not None or zone is None:

@@ -16,13 +16,13 @@ every handler checks the role on the server.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import gradio as gr
 
-from assistant.policy.zones import ZONE_COLORS, zone_label
 from assistant.escaping import esc, md_esc
+from assistant.policy.zones import ZONE_COLORS, zone_label
 from assistant.training.sessions import SessionError, TrainingStore
+from corpus.models import page_kind_of, page_label
 from ui.context import PortalContext
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def _sources_html(sources: list[dict]) -> str:
         page = s.get("page")
         where = ""
         if page is not None:
-            where = f", Folie {int(page)}" if str(s.get("source", "")).lower().endswith(".pptx") else f", S. {int(page)}"
+            where = ", " + page_label(int(page), page_kind_of(str(s.get("source", ""))))
         items.append(f"<li>[{int(s.get('n') or 0)}] {esc(s.get('title'))} ({esc(s.get('source'))}{esc(where)})</li>")
     return "<div class=\"kp-src\">Quellen:<ul>" + "".join(items) + "</ul></div>"
 

@@ -22,18 +22,13 @@ from pathlib import Path
 
 import gradio as gr
 
-from assistant.training import compare as cmp_mod
 from assistant.escaping import esc
 from assistant.model_choice import default_model, may_use, model_choices
 from assistant.policy.zones import zone_choices, zone_label
-from assistant.training.inspect import (
-    build_view,
-    policy_preview,
-    render_answer_html,
-    render_html,
-    render_policy_html,
-)
+from assistant.training import compare as cmp_mod
+from assistant.training.inspect import build_view, render_answer_html, render_html
 from assistant.training.plans import PlanError, discover, plan_dirs, unknown_models
+from assistant.training.preview import policy_preview, render_policy_html
 from assistant.training.sessions import SessionError, sources_of
 from ui import presentation
 from ui.context import PortalContext

@@ -16,6 +16,9 @@ ZONE_COLORS = {"green": "#1b7f3b", "yellow": "#9a6b00", "red": "#b3261e"}
 #: Where a model of the zone runs, in a few words (zone pickers).
 ZONE_HINTS_DE = {"green": "lokal", "yellow": "EU, AVV", "red": "kommerziell"}
 
+#: What the Ampel does with a request, in German.
+ACTION_LABELS_DE = {"allow": "erlaubt", "warn": "Warnung – Bestätigung nötig", "block": "blockiert"}
+
 #: Document classifications, least sensitive first.
 CLASSIFICATIONS = ("oeffentlich", "intern", "vertraulich", "personenbezogen")
 CLASSIFICATION_LABELS_DE = {

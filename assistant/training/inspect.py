@@ -10,8 +10,8 @@ goes through :func:`~assistant.escaping.esc` / :func:`~assistant.escaping.md_esc
 model's answer) is ever interpreted by the browser. The renderers build the markup; nothing
 else may concatenate raw text into it.
 
-:func:`policy_preview` answers "what would the Ampel do?" for a question and a model or zone
-without calling any model: it runs retrieval and applies the same policy step as the chain.
+The Ampel preview ("what would the Ampel do?", no model call) is in
+:mod:`assistant.training.preview`.
 """
 from __future__ import annotations
 
@@ -22,14 +22,13 @@ from typing import Any, Sequence
 
 from assistant.escaping import esc, md_code_block, md_esc
 from assistant.grounding import is_warning
-from assistant.policy.ampel import normalize_classification
-from assistant.policy.pii import KIND_LABELS_DE, detect_pii
-from assistant.policy.zones import CLASSIFICATION_LABELS_DE, ZONE_COLORS, ZONE_LABELS_DE, ZONES, zone_label
+from assistant.policy.pii import KIND_LABELS_DE
+from assistant.policy.zones import ACTION_LABELS_DE, CLASSIFICATION_LABELS_DE, ZONE_COLORS, zone_label
 from assistant.settings import ModelProfile
+from corpus.models import page_kind_of, page_label
 
 log = logging.getLogger(__name__)
 
-ACTION_DE = {"allow": "erlaubt", "warn": "Warnung – Bestätigung nötig", "block": "blockiert"}
 TIMING_DE = {
     "rewrite_ms": "Frage umformulieren", "retrieve_ms": "Suche", "prepare_ms": "Suche + Auswahl + Prompt",
     "prompt_eval_ms": "Prompt lesen (bis 1. Token)", "first_token_ms": "Zeit bis zum ersten Wort",
@@ -85,12 +84,6 @@ class InspectView:
         return asdict(self)
 
 
-def _page_label(source: str, page: int | None) -> str:
-    if page is None:
-        return "–"
-    return f"Folie {page}" if source.lower().endswith((".pptx", ".ppt")) else f"S. {page}"
-
-
 def build_view(result, profile: ModelProfile | None = None, *, k: int | None = None,
                use_documents: bool = True) -> InspectView:
     """Turn an :class:`~assistant.chain.AnswerResult` into the trainer's view model.
@@ -141,11 +134,11 @@ def doubt_label(p: float | None) -> str | None:
 
 
 # -- renderers ----------------------------------------------------------------------------
-_TABLE = "border-collapse:collapse;width:100%;font-size:0.92em"
+TABLE_STYLE = "border-collapse:collapse;width:100%;font-size:0.92em"
 _TD = "border:1px solid #ccc;padding:4px 6px;vertical-align:top;overflow-wrap:anywhere"
 
 
-def _tr(cells: Sequence[str], header: bool = False, style: str = "") -> str:
+def html_row(cells: Sequence[str], header: bool = False, style: str = "") -> str:
     tag = "th" if header else "td"
     return f"<tr{f' style={chr(34)}{style}{chr(34)}' if style else ''}>" + "".join(
         f"<{tag} style=\"{_TD}\">{c}</{tag}>" for c in cells) + "</tr>"
@@ -173,14 +166,14 @@ def render_html(view: InspectView, *, title: str = "Blick unter die Haube") -> s
     if doubt := doubt_label(view.refusal_probability):
         facts.append(("Unsicherheit des Modells", esc(doubt)))
     if view.policy_action:
-        facts.append(("Ampel", esc(ACTION_DE.get(view.policy_action, view.policy_action))))
+        facts.append(("Ampel", esc(ACTION_LABELS_DE.get(view.policy_action, view.policy_action))))
     if view.pii:
         facts.append(("Erkannte Personendaten (maskiert)", esc(", ".join(
             f"{KIND_LABELS_DE.get(d.get('kind'), d.get('kind'))}: {d.get('masked')}" for d in view.pii))))
     if view.removed_by_class:
         facts.append(("Von der Ampel entfernt", esc(", ".join(
             f"{CLASSIFICATION_LABELS_DE.get(c, c)}: {n}" for c, n in view.removed_by_class.items()))))
-    parts.append(f"<table style=\"{_TABLE}\">" + "".join(_tr([f"<b>{k}</b>", v]) for k, v in facts) + "</table>")
+    parts.append(f"<table style=\"{TABLE_STYLE}\">" + "".join(html_row([f"<b>{k}</b>", v]) for k, v in facts) + "</table>")
     if view.notices:
         parts.append("<ul>" + "".join(f"<li>{'⚠️ <b>Prüfen:</b> ' if is_warning(n) else ''}{esc(n)}</li>"
                                       for n in view.notices) + "</ul>")
@@ -191,17 +184,17 @@ def render_html(view: InspectView, *, title: str = "Blick unter die Haube") -> s
     else:
         parts.append(f"<h4>Gefundene Textstellen ({len(view.passages)})</h4>")
         head = ["#", "Dokument", "Fundstelle", "BM25-Rang", "Dense-Rang", "Fusions-Score", "Dense-Ähnlichkeit", "Im Prompt?", "Textstelle"]
-        rows = [_tr(head, header=True)]
+        rows = [html_row(head, header=True)]
         for p in view.passages:
             bg = "background:#eef7ee" if p.in_prompt else "background:#f6f6f6;color:#555"
             excerpt = p.text if len(p.text) <= 600 else p.text[:600] + " …"
-            rows.append(_tr([
+            rows.append(html_row([
                 str(p.rank), esc(p.title),
-                esc(p.source) + (f"<br>{esc(_page_label(p.source, p.page))}" if p.page is not None else ""),
+                esc(p.source) + (f"<br>{esc(page_label(p.page, page_kind_of(p.source)))}" if p.page is not None else ""),
                 _num(p.bm25_rank), _num(p.dense_rank), _num(p.fused_score), _num(p.dense_score),
                 esc(p.status), f"<div style=\"white-space:pre-wrap;max-height:12em;overflow:auto\">{esc(excerpt)}</div>",
             ], style=bg))
-        parts.append(f"<table style=\"{_TABLE}\">" + "".join(rows) + "</table>")
+        parts.append(f"<table style=\"{TABLE_STYLE}\">" + "".join(rows) + "</table>")
         parts.append("<p style=\"font-size:0.85em\">BM25 = Stichwortsuche, Dense = Bedeutungssuche (Vektoren); "
                      "„–“ = von dieser Suche nicht gefunden. Der Fusions-Score (Reciprocal Rank Fusion) "
                      "verbindet beide Ränge.</p>")
@@ -217,8 +210,8 @@ def render_html(view: InspectView, *, title: str = "Blick unter die Haube") -> s
 
     if view.timings:
         parts.append("<h4>Zeiten</h4>")
-        parts.append(f"<table style=\"{_TABLE}\">" + "".join(
-            _tr([esc(label), f"{ms:.0f} ms"]) for label, ms in view.timings) + "</table>")
+        parts.append(f"<table style=\"{TABLE_STYLE}\">" + "".join(
+            html_row([esc(label), f"{ms:.0f} ms"]) for label, ms in view.timings) + "</table>")
     parts.append("</div>")
     return "\n".join(parts)
 
@@ -235,7 +228,7 @@ def render_markdown(view: InspectView, *, title: str = "Blick unter die Haube") 
     if doubt := doubt_label(view.refusal_probability):
         lines.append(f"- **Unsicherheit des Modells:** {doubt}")
     if view.policy_action:
-        lines.append(f"- **Ampel:** {md_esc(ACTION_DE.get(view.policy_action, view.policy_action))}")
+        lines.append(f"- **Ampel:** {md_esc(ACTION_LABELS_DE.get(view.policy_action, view.policy_action))}")
     if view.pii:
         lines.append("- **Erkannte Personendaten (maskiert):** " + md_esc(", ".join(
             f"{KIND_LABELS_DE.get(d.get('kind'), d.get('kind'))}: {d.get('masked')}" for d in view.pii), cell=True))
@@ -246,7 +239,7 @@ def render_markdown(view: InspectView, *, title: str = "Blick unter die Haube") 
                   "|---|---|---|---|---|---|---|---|"]
         for p in view.passages:
             excerpt = p.text if len(p.text) <= 200 else p.text[:200] + " …"
-            where = f" {md_esc(_page_label(p.source, p.page))}" if p.page is not None else ""
+            where = f" {md_esc(page_label(p.page, page_kind_of(p.source)))}" if p.page is not None else ""
             lines.append(f"| {p.rank} | {md_esc(p.title, cell=True)} | {md_esc(p.source, cell=True)}{where} | "
                          f"{_num(p.bm25_rank)} | {_num(p.dense_rank)} | "
                          f"{_num(p.fused_score)} | {md_esc(p.status, cell=True)} | {md_esc(excerpt, cell=True)} |")
@@ -263,113 +256,7 @@ def render_answer_html(result) -> str:
     if result.citations:
         parts.append("<ol style=\"font-size:0.9em\">" + "".join(
             f"<li value=\"{int(c.n)}\">{esc(c.title)} – {esc(PurePath(c.source).name)}"
-            f"{', ' + esc(_page_label(c.source, c.page)) if c.page is not None else ''}</li>"
+            f"{', ' + esc(page_label(c.page, page_kind_of(c.source))) if c.page is not None else ''}</li>"
             for c in result.citations) + "</ol>")
     parts.append("</div>")
     return "".join(parts)
-
-
-# -- Ampel preview ------------------------------------------------------------------------
-def mask_question(question: str) -> str:
-    """The question with every detected personal datum replaced by its masked form.
-
-    Used wherever a question is shown to others or kept (projector, session log, handout):
-    an Ampel exercise may well be typed with a real case."""
-    out, last = [], 0
-    for d in sorted(detect_pii(question), key=lambda d: d.start):
-        if d.start < last:
-            continue
-        out.append(question[last:d.start])
-        out.append(d.masked)
-        last = d.end
-    out.append(question[last:])
-    return "".join(out)
-
-
-def policy_preview(app, question: str, *, model: str | None = None, zone: str | None = None,
-                   collections: Sequence[str] | None = None, k: int | None = None) -> dict:
-    """What the Ampel would do for ``question`` with ``model`` (or a bare ``zone``): no model call.
-
-    Mirrors the chain: first the question alone (personal data), then retrieval and the
-    passage filter. The final ``action`` is the stricter of both.
-    """
-    question = question.strip()
-    if not question:
-        raise ValueError("Leere Frage / empty question")
-    settings = app.settings
-    profile = None
-    if model is not None:
-        if model not in settings.llm.models:
-            raise ValueError(f"Unbekanntes Modell / unknown model: {model} ({', '.join(settings.llm.models)})")
-        profile = settings.llm.models[model]
-        zone = profile.zone
-    zone = zone or "green"
-    if zone not in ZONES:
-        raise ValueError(f"Unbekannte Zone / unknown zone: {zone}")
-    policy = app.policy
-    q_decision = policy(question=question, zone=zone, passages=None, confirmed=False)
-    n = k or settings.llm.passages
-    hits = list(app.retriever.search(question, k=max(n + 2, app.retriever.k), collections=collections or None,
-                                     wait_for_index=False).hits)
-    passages: list[dict] = []
-    p_decision: dict = {}
-    if hits:
-        p_decision = policy(question=question, zone=zone, passages=hits, confirmed=True)
-        allowed = {h.chunk.chunk_id for h in p_decision.get("allowed", [])}
-        for h in hits:
-            raw = policy.classification(h)
-            cls = normalize_classification(raw) or "personenbezogen"
-            passages.append({"title": h.chunk.title, "source": h.chunk.source, "page": h.chunk.page,
-                             "classification": cls, "classification_missing": normalize_classification(raw) is None,
-                             "allowed": h.chunk.chunk_id in allowed})
-    rank = {"allow": 0, "warn": 1, "block": 2}
-    actions = [q_decision["action"]] + ([p_decision["action"]] if p_decision else [])
-    action = max(actions, key=lambda a: rank[a])
-    messages = list(q_decision.get("messages_de") or [])
-    for m in p_decision.get("messages_de") or []:
-        if m not in messages:
-            messages.append(m)
-    pii = [{"kind": d["kind"], "label": KIND_LABELS_DE.get(d["kind"], d["kind"]), "masked": d["masked"]}
-           for d in q_decision.get("pii", [])]
-    return {
-        "masked_question": mask_question(question),
-        "model": model, "model_label": (profile.label or model) if profile else None,
-        "zone": zone, "zone_label": ZONE_LABELS_DE[zone],
-        "operator": profile.operator if profile else None, "location": profile.location if profile else None,
-        "action": action, "action_label": ACTION_DE[action], "question_action": q_decision["action"],
-        "pii": pii, "messages_de": messages,
-        "passages": passages, "removed": sum(1 for p in passages if not p["allowed"]),
-        "removed_by_class": p_decision.get("removed_by_class", {}),
-        "allowed_classifications": sorted(settings.policy.zone_access.get(zone, [])),
-        "suggest_green": bool(p_decision.get("suggest_green")),
-        "model_called": False,
-    }
-
-
-def render_policy_html(preview: dict) -> str:
-    z = preview["zone"]
-    color = {"allow": "#1b7f3b", "warn": "#9a6b00", "block": "#b3261e"}[preview["action"]]
-    who = esc(preview.get("model_label") or f"ein Modell der Zone {ZONE_LABELS_DE[z]}")
-    parts = [f"<div class=\"kiportal-policy\"><h3>Ampel-Vorschau: {who}</h3>",
-             f"<p>Zone <b style=\"color:{ZONE_COLORS[z]}\">{esc(zone_label(z))}</b>"
-             + (f" · {esc(preview['operator'])} · {esc(preview['location'])}" if preview.get("operator") else "")
-             + f" – Ergebnis: <b style=\"color:{color}\">{esc(preview['action_label'])}</b>. "
-               "Es wurde kein Modell aufgerufen.</p>"]
-    if preview["pii"]:
-        parts.append("<p><b>Erkannte Personendaten (maskiert):</b></p><ul>" + "".join(
-            f"<li>{esc(d['label'])}: <code>{esc(d['masked'])}</code></li>" for d in preview["pii"]) + "</ul>")
-    else:
-        parts.append("<p>Keine Personendaten in der Frage erkannt.</p>")
-    for m in preview["messages_de"]:
-        parts.append(f"<p style=\"border-left:4px solid {color};padding-left:8px\">{esc(m)}</p>")
-    if preview["passages"]:
-        rows = [_tr(["Dokument", "Fundstelle", "Einstufung", "Darf das Modell sehen?"], header=True)]
-        for p in preview["passages"]:
-            cls = CLASSIFICATION_LABELS_DE.get(p["classification"], p["classification"])
-            if p["classification_missing"]:
-                cls += " (keine gültige Einstufung – vorsichtshalber)"
-            rows.append(_tr([esc(p["title"]), esc(PurePath(p["source"]).name) + " " + esc(_page_label(p["source"], p["page"])),
-                             esc(cls), "ja" if p["allowed"] else "<b>nein – wird entfernt</b>"]))
-        parts.append(f"<table style=\"{_TABLE}\">" + "".join(rows) + "</table>")
-    parts.append("</div>")
-    return "\n".join(parts)

@@ -27,9 +27,10 @@ from typing import Any, Sequence
 from sqlalchemy.exc import IntegrityError
 
 from assistant.appdb import AppDB, new_id, now
-from assistant.policy.zones import ZONE_LABELS_DE
 from assistant.escaping import esc, md_esc
+from assistant.policy.zones import ZONE_LABELS_DE
 from assistant.training.plans import Plan, QuizItem
+from corpus.models import page_kind_of, page_label
 
 log = logging.getLogger(__name__)
 
@@ -313,7 +314,7 @@ def _where(src: dict) -> str:
     page = src.get("page")
     if page is None:
         return ""
-    return f", Folie {page}" if str(src.get("source", "")).lower().endswith(".pptx") else f", Seite {page}"
+    return ", " + page_label(page, page_kind_of(str(src.get("source", ""))))
 
 
 def _entry_blocks(entry: dict) -> list[dict]:

@@ -8,7 +8,7 @@ import pytest
 from assistant.llm.fake import FakeChatModel
 from assistant.training.compare import run_comparison, variants
 from assistant.model_choice import default_model, model_choices
-from assistant.training.inspect import policy_preview
+from assistant.training.preview import policy_preview
 from assistant.settings import ModelProfile
 
 DOCS = {
