@@ -43,7 +43,7 @@ $(LLAMA_STAMP):
 $(STAMP): pyproject.toml constraints.txt $(LLAMA_STAMP)
 	# the CPU build of torch that lies on this machine's disk; an unpinned torch pulls CUDA
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e ".[llm,test,bench]"
+	$(PIP) install -q -c constraints.txt -e ".[llm,test,bench,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -74,7 +74,7 @@ bench: install
 	$(KIPORTAL) bench --shared ../shared
 
 demo:
-	$(PY) -m corpus.demo.build
+	$(PY) -m devtools.build_demo_corpus
 
 clean:
 	rm -rf $(VENV) data .test-cache bench/results

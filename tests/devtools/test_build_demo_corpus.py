@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from corpus.demo import build as demo_build
+from devtools import build_demo_corpus as demo_build
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES_DIR = ROOT / "corpus" / "demo" / "files"

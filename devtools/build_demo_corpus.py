@@ -1,8 +1,11 @@
 """Render the German demo corpus from its YAML sources into real file formats.
 
-Usage::
+Usage (from a checkout, with the development extra installed; ``make demo``)::
 
-    python -m corpus.demo.build [--out DIR] [--only NAME ...]
+    python -m devtools.build_demo_corpus [--out DIR] [--only NAME ...]
+
+A development tool, not part of the installed portal: the rendered files in
+``corpus/demo/files/`` are committed, so only people who change a source need it (and fpdf2).
 
 Every ``corpus/demo/sources/*.yaml`` describes one document (schema: see
 ``sources/README.md``). The output is deterministic: all metadata timestamps are
@@ -25,9 +28,9 @@ from typing import Any
 
 import yaml
 
-log = logging.getLogger("corpus.demo.build")
+log = logging.getLogger("devtools.build_demo_corpus")
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1] / "corpus" / "demo"
 SOURCES_DIR = HERE / "sources"
 DEFAULT_OUT = HERE / "files"
 
@@ -243,7 +246,7 @@ def _render_pdf_pages(doc: Doc, path: Path, slides: bool) -> None:
     pdf.set_title(pdf_text(title))
     pdf.set_author(pdf_text(doc["author"]))
     pdf.set_subject(pdf_text(doc.get("subject", "")))
-    pdf.set_creator("kiportal corpus.demo.build")
+    pdf.set_creator("kiportal corpus.demo.build")  # unchanged: a re-build keeps the bytes
     pdf.set_lang("de-DE")
 
     for number, page in enumerate(doc["pages"], start=1):
