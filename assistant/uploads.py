@@ -240,7 +240,7 @@ class UploadStore:
         delete placed files no document refers to (their upload never completed, and the
         admin was told so by the failed job). ``known`` maps each catalog path to its
         sha256. Call with the writer lock held."""
-        from ingest.pipeline import file_sha256
+        from corpus.models import file_sha256
 
         out = {"staging": 0, "restored": 0, "orphans": 0}
         if self.staging.exists():

@@ -38,7 +38,6 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import fcntl
-import hashlib
 import importlib.metadata
 import json
 import logging
@@ -50,6 +49,8 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+
+from corpus.models import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -339,11 +340,7 @@ def tokenizer_json_path() -> Path:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_sha256(path)
 
 
 # --------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from corpus.catalog import DocumentRecord
 from corpus.knowledge_base import KnowledgeBase, index_text
-from corpus.models import Chunk
+from corpus.models import Chunk, file_sha256
 from ingest.chunking import ChunkParams, make_chunks
 from ingest.errors import IngestError
 from ingest.loaders import LoadLimits
@@ -61,14 +61,6 @@ class IngestSummary:
 def doc_id_for(path: Path) -> str:
     """Stable id from the resolved path: the same file keeps its id across versions."""
     return hashlib.sha1(str(path.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def discover(paths: Iterable[Path]) -> list[Path]:

@@ -25,6 +25,8 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
+from corpus.models import file_sha256
+
 logger = logging.getLogger(__name__)
 
 GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
@@ -117,11 +119,7 @@ def _write_sidecar(path: Path, digest: str) -> None:
 
 
 def _hash_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_sha256(path)
 
 
 def _ensure_license(target_dir: Path) -> None:

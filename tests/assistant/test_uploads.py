@@ -118,7 +118,7 @@ def test_replace_keeps_backup_until_told(tmp_path):
 
 
 def test_recover_after_crash(tmp_path):
-    from ingest.pipeline import file_sha256
+    from corpus.models import file_sha256
 
     store = _store(tmp_path)
     known = store.place(store.check(store.stage(_src(tmp_path), "known.txt")), "K")
@@ -136,7 +136,7 @@ def test_recover_after_crash(tmp_path):
 
 
 def test_recover_keeps_committed_replacement(tmp_path):
-    from ingest.pipeline import file_sha256
+    from corpus.models import file_sha256
 
     store = _store(tmp_path)
     path = store.place(store.check(store.stage(_src(tmp_path, text="alt\n"), "r.txt")), "K")
