@@ -17,13 +17,14 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-_MD_INLINE = re.compile(r"([\\`*_\[\]|~$])")
+_MD_INLINE = re.compile(r"([\\`*_\[\]()|~$])")
 _MD_LINE_START = re.compile(r"^(\s*)([#+\-=]|\d+(?=[.)]))", re.MULTILINE)
 
 
 def md_esc(value: Any, *, cell: bool = False) -> str:
     """Markdown-escape text: HTML entities for ``<>&`` (Markdown passes raw HTML through),
-    backslashes before inline syntax (emphasis, links, code, table pipes) and before block
+    backslashes before inline syntax (emphasis, links and their parentheses, code, table pipes,
+    formula dollars) and before block
     syntax at line starts (headings, quotes, lists). Dots and hyphens inside a line stay
     readable. ``cell``: one line, for a table cell."""
     text = html.escape("" if value is None else str(value), quote=False)

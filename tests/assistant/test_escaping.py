@@ -8,8 +8,8 @@ from assistant.escaping import esc, md_esc
 
 @pytest.mark.parametrize("text, shown", [
     ("<b>fett</b>", "&lt;b&gt;fett&lt;/b&gt;"),
-    ("[x](javascript:alert(1))", "\\[x\\](javascript:alert(1))"),  # no "](": no link
-    ("![bild](http://example.org/a.png)", "!\\[bild\\](http://example.org/a.png)"),  # no image
+    ("[x](javascript:alert(1))", "\\[x\\]\\(javascript:alert\\(1\\)\\)"),  # no link
+    ("![bild](http://example.org/a.png)", "!\\[bild\\]\\(http://example.org/a.png\\)"),  # no image
     ("**fett** _kursiv_ `code`", "\\*\\*fett\\*\\* \\_kursiv\\_ \\`code\\`"),
     ("1. Punkt\n# Titel", "1\\. Punkt\n\\# Titel"),
     ("A & B = C", "A &amp; B = C"),

