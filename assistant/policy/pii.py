@@ -3,8 +3,9 @@
 Why rules and not a model: the detector guards what leaves the city's machine, so it
 has to run offline, in microseconds, before every request, and its behaviour has to be
 explainable to a data-protection officer line by line. Structured identifiers (IBAN,
-tax ID) are validated with their check digits, so a random number is not reported as
-one. Names, birth dates and street addresses are only recognised next to the markers
+tax ID) are validated with their check digits by python-stdnum, and the length of an
+international phone number by libphonenumber (phonenumbers), so a random number is not
+reported as one; the context rules around them are ours. Names, birth dates and street addresses are only recognised next to the markers
 that official German writing uses (``Herr``/``Frau``/``geb.``/``Geburtsdatum``/street
 suffix + house number). A bare name without any marker ("Jürgen Becker hat …") is out
 of scope: catching it would need a named-entity model and would flag every place,
@@ -30,9 +31,15 @@ from __future__ import annotations
 import bisect
 import logging
 import re
-from collections import Counter
+import string
 from dataclasses import dataclass
 from typing import Literal
+
+import phonenumbers
+from stdnum import iban as stdnum_iban
+from stdnum import numdb
+from stdnum.de import idnr
+from stdnum.exceptions import ValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -140,18 +147,20 @@ def _find_emails(text: str) -> list[Detection]:
 
 # --------------------------------------------------------------------------- IBAN
 
-# Lengths from the SWIFT IBAN registry; an unknown country code is not treated as an IBAN.
-_IBAN_LENGTHS = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
-    "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28,
-    "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23,
-    "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26,
-    "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20,
-    "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18,
-    "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24,
-    "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
-    "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
-}
+def _registry_lengths() -> dict[str, int]:
+    """IBAN length per country, from python-stdnum's copy of the SWIFT registry (BBAN structure + 4)."""
+    db = numdb.get("iban")
+    lengths = {}
+    for first in string.ascii_uppercase:
+        for second in string.ascii_uppercase:
+            bban = db.info(first + second + "00")[0][1].get("bban")
+            if bban:
+                lengths[first + second] = 4 + sum(int(n) for n in re.findall(r"(\d+)!?[nac]", bban))
+    return lengths
+
+
+# an unknown country code is not treated as an IBAN
+_IBAN_LENGTHS = _registry_lengths()
 
 # Anything shaped like an IBAN, valid or not. Its span is kept free of phone and tax-ID
 # findings so that the digits of a mistyped IBAN are not re-reported as something else.
@@ -162,14 +171,14 @@ _IBAN_START = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}")
 
 
 def iban_is_valid(iban: str) -> bool:
-    """ISO 13616: known country, registry length, and the mod-97 check (remainder 1)."""
-    compact = re.sub(r"\s", "", iban).upper()
-    if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]+", compact):
+    """ISO 13616 via python-stdnum: known country, the country's BBAN structure and the mod-97
+    check. National check digits inside the BBAN are not required: an account number with a
+    typo in them is still somebody's account number (fail closed)."""
+    try:
+        stdnum_iban.validate(iban, check_country=False)
+    except ValidationError:
         return False
-    if _IBAN_LENGTHS.get(compact[:2]) != len(compact):
-        return False
-    rearranged = compact[4:] + compact[:4]
-    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
+    return True
 
 
 def _find_ibans(text: str) -> list[Detection]:
@@ -205,26 +214,15 @@ _TAX_ID = re.compile(r"(?<![\d+])(?<!\d )([1-9](?:[ ]?\d){10})(?![ ]?\d)")
 def tax_id_is_valid(value: str) -> bool:
     """Steuer-Identifikationsnummer: 11 digits, no leading zero, digit-frequency rule, MOD 11,10.
 
-    Frequency rule (BZSt, since 2016): within the first ten digits exactly one digit
-    occurs twice or three times, all others at most once; a triple must not be three
-    in a row. The check digit is ISO 7064 MOD 11,10 over the first ten digits.
+    python-stdnum checks length, leading digit, the frequency rule (within the first ten
+    digits exactly one digit occurs twice or three times) and the ISO 7064 MOD 11,10 check
+    digit; the BZSt rule since 2016 that a triple must not be three in a row is added here.
     """
     digits = re.sub(r"\s", "", value)
-    if not re.fullmatch(r"[1-9]\d{10}", digits):
+    if not idnr.is_valid(digits):
         return False
     body = digits[:10]
-    repeated = [(d, n) for d, n in Counter(body).items() if n > 1]
-    if len(repeated) != 1:
-        return False
-    digit, n = repeated[0]
-    if n not in (2, 3) or digit * 3 in body:
-        return False
-    product = 10
-    for d in body:
-        total = (int(d) + product) % 10 or 10
-        product = (total * 2) % 11
-    check = 11 - product
-    return (0 if check == 10 else check) == int(digits[10])
+    return not any(d * 3 in body for d in set(body))
 
 
 def _find_tax_ids(text: str) -> list[Detection]:
@@ -273,6 +271,15 @@ def _phone_context(text: str, start: int) -> str:
     return best
 
 
+def _possible_number(value: str) -> bool:
+    """Whether libphonenumber (phonenumbers) accepts the number's length for its country;
+    without a country code it is read as a German number."""
+    try:
+        return phonenumbers.is_possible_number(phonenumbers.parse(value, "DE"))
+    except phonenumbers.NumberParseException:
+        return False
+
+
 def _find_phones(text: str) -> list[Detection]:
     found = []
     for m in _PHONE_RUN.finditer(text):
@@ -288,8 +295,8 @@ def _find_phones(text: str) -> list[Detection]:
             continue
         international = value.startswith("+") or digits.startswith("00")
         has_separator = bool(re.search(r"[ \t/()–-]", value))
-        if international:
-            ok = 9 <= len(digits.lstrip("0")) <= 15
+        if international:  # at least 9 digits after the prefix (our precision rule), a length the country has
+            ok = len(digits.lstrip("0")) >= 9 and _possible_number(value)
         elif context == "pos":
             ok = 6 <= len(digits) <= 13
         elif has_separator:

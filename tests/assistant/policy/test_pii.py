@@ -59,6 +59,7 @@ def test_email_negative(text):
     ("Tel.: +49 (0) 2162 817-214", "+49 (0) 2162 817-214"),
     ("Handy 01521234567", "01521234567"),
     ("Ruf 0351 4880", "0351 4880"),  # short number, but announced as a phone number
+    ("Büro in Wien: +43 1 4000 8040", "+43 1 4000 8040"),  # another country, its own lengths
 ])
 def test_phone_positive(text, value):
     assert found(text, "phone") == [value]
@@ -73,6 +74,8 @@ def test_phone_positive(text, value):
     "Siehe Seite 12 und S. 0134.",
     "Rechnungsnummer 0815-4711-2024",
     "Kundennummer 01234567890",
+    "Tel. +49 2162 817214 1234567",  # longer than any German number (libphonenumber)
+    "Stand +49 216",  # too short after the country code
     "Az. 0123 4567 8901",
     "Drucksache 0456/2024",
     "ISBN 978-3-16-148410-0",
@@ -135,6 +138,7 @@ def test_tax_id_known_valid(value):
     ("12345678901", "no repeated digit in the first ten"),
     ("11234567891", "fails the check digit"),
     ("11123456780", "a digit three times in a row"),
+    ("11123456786", "three in a row although frequency rule and check digit pass (BZSt since 2016)"),
     ("11223456789", "two different digits repeated"),
     ("06095742719", "leading zero"),
     ("8609574271", "ten digits"),
