@@ -22,6 +22,7 @@ import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -168,6 +169,13 @@ class Admin:
     @property
     def catalog(self):
         return self.app.catalog
+
+    @cached_property
+    def oparl(self):
+        """OParl sources and syncs (see :mod:`assistant.oparl_admin`)."""
+        from assistant.oparl_admin import OParlAdmin
+
+        return OParlAdmin(self)
 
     @property
     def settings(self):
@@ -516,6 +524,9 @@ class Admin:
         except Exception:  # a purge problem must not keep the portal from starting
             log.exception("audit purge at start failed")
         runner.every(86400, lambda: self.audit.purge(days), "audit-purge")
+        from assistant.oparl_admin import schedule as schedule_oparl
+
+        schedule_oparl(self, runner)
 
     def register_jobs(self, runner: JobRunner) -> None:
         """Job kinds the admin area submits (handlers run on the runner's threads)."""
@@ -523,6 +534,9 @@ class Admin:
         runner.register("upload", self._job_upload)
         runner.register("reindex", self._job_reindex)
         runner.register("sync", self._job_sync)
+        from assistant.oparl_admin import register as register_oparl
+
+        register_oparl(self, runner)
 
     def submit_upload(self, files: Sequence[tuple[Path, str]], collection: str, actor: str,
                       replace_doc_id: str | None = None) -> tuple[str | None, list[dict]]:

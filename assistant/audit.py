@@ -34,7 +34,7 @@ _MIGRATIONS = [
 ACTIONS = (
     "upload", "upload.rejected", "replace", "delete", "reindex", "sync", "repair",
     "collection.create", "collection.rename", "collection.delete", "collection.move", "collection.classify",
-    "audit.purge", "audit.export",
+    "audit.purge", "audit.export", "oparl.sync", "oparl.source.add", "oparl.source.remove",
     "login", "login_failed", "login_blocked", "question", "doc_view", "user_add", "user_remove", "user_passwd",
 )
 

@@ -137,6 +137,19 @@ class PolicySettings(BaseModel):
     default_classification: str = Field("intern", description="Classification of new collections.")
 
 
+class OParlSettings(BaseModel):
+    timeout_s: float = Field(30.0, gt=0, description="Seconds to wait for an OParl server (connect and each read) before the request counts as failed.")
+    retries: int = Field(3, ge=0, description="Retries of a failed OParl request (timeouts, connection errors, HTTP 429 and 5xx), with exponential back-off.")
+    backoff_s: float = Field(1.0, ge=0, description="First back-off pause before a retry in seconds; doubles with every retry (a server's Retry-After is honoured up to 60 s).")
+    concurrency: int = Field(4, ge=1, le=16, description="Files downloaded at once from one OParl server (polite: small).")
+    max_file_bytes: int = Field(100 * 1024 * 1024, ge=1, description="Largest file downloaded from an OParl server; a larger one is cut off while streaming and its `text` field used instead.")
+    max_json_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest OParl JSON response (one object or one list page).")
+    max_pages: int = Field(100000, ge=1, description="Most list pages followed per list (guards against a server whose `links.next` never ends).")
+    allow_private_networks: bool = Field(False, description="Allow OParl links to private, loopback and link-local addresses on hosts other than the configured URL's own (off: a hostile server cannot make the portal fetch from the internal network).")
+    user_agent: str = Field("kiportal-oparl/1.0", description="User-Agent sent to OParl servers.")
+    overlap_s: float = Field(600.0, ge=0, description="Seconds subtracted from the last sync time when asking for changes (`modified_since`), so a clock difference between the servers loses nothing; re-seen objects are skipped by their `modified` time.")
+
+
 class Settings(BaseSettings):
     """All settings of kiportal. See kiportal.toml for the documented defaults."""
 
@@ -157,6 +170,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings, description="Portal server.")
     privacy: PrivacySettings = Field(default_factory=PrivacySettings, description="Question logging.")
     policy: PolicySettings = Field(default_factory=PolicySettings, description="Ampel zones and classifications.")
+    oparl: OParlSettings = Field(default_factory=OParlSettings, description="Import from council information systems (OParl 1.1).")
 
     @classmethod
     def settings_customise_sources(
@@ -193,6 +207,10 @@ class Settings(BaseSettings):
     @property
     def uploads_dir(self) -> Path:
         return self.home / "uploads"
+
+    @property
+    def oparl_dir(self) -> Path:
+        return self.home / "oparl"
 
     @property
     def app_db(self) -> str:

@@ -134,6 +134,16 @@ class App:
             batch_size=s.embedding.batch_size,
         )
 
+    def oparl_importer(self, state):
+        """An OParl importer writing through this installation's ingestor (``state``: the
+        importer's memory in the app database, :class:`ingest.oparl.state.SyncState`)."""
+        from ingest.oparl.client import ClientConfig
+        from ingest.oparl.sync import OParlImporter
+
+        s = self.settings
+        return OParlImporter(self.ingestor, state, s.oparl_dir, ClientConfig.from_settings(s.oparl),
+                             overlap_s=s.oparl.overlap_s)
+
     @cached_property
     def retriever(self):
         from assistant.retrieval import HybridRetriever

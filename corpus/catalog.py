@@ -18,7 +18,7 @@ from typing import Iterable, Iterator, Sequence
 
 from corpus.models import Chunk
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS documents (
     status TEXT NOT NULL,
     error TEXT NOT NULL DEFAULT '',
     indexed_at REAL,
-    chunk_count INTEGER NOT NULL DEFAULT 0
+    chunk_count INTEGER NOT NULL DEFAULT 0,
+    meta TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS documents_collection ON documents(collection);
 CREATE TABLE IF NOT EXISTS chunks (
@@ -79,9 +80,23 @@ class DocumentRecord:
     error: str = ""
     indexed_at: float | None = None
     chunk_count: int = 0
+    #: where the document came from beyond its file (e.g. OParl: body, Drucksache number, paper type,
+    #: meeting date, the file's public URL); plain JSON data, stored with the document version
+    meta: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        d = dict(self.__dict__)
+        d["meta"] = dict(self.meta)
+        return d
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "DocumentRecord":
+        d = dict(row)
+        try:
+            d["meta"] = json.loads(d.get("meta") or "{}")
+        except ValueError:
+            d["meta"] = {}
+        return cls(**d)
 
 
 @dataclass
@@ -104,6 +119,11 @@ class Catalog:
         self._memory_conn: sqlite3.Connection | None = None
         with self._write_lock, self._conn() as conn:
             conn.executescript(_SCHEMA)
+            # v3: documents.meta (catalogs created before it get the column, empty for every document)
+            if "meta" not in {r[1] for r in conn.execute("PRAGMA table_info(documents)")}:
+                conn.execute("ALTER TABLE documents ADD COLUMN meta TEXT NOT NULL DEFAULT '{}'")
+            conn.execute("UPDATE meta SET value=? WHERE key='schema_version' AND CAST(value AS INTEGER) < ?",
+                         (str(SCHEMA_VERSION), SCHEMA_VERSION))
             conn.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?), ('generation', '0')",
                 (str(SCHEMA_VERSION),),
@@ -213,12 +233,12 @@ class Catalog:
     def get(self, doc_id: str) -> DocumentRecord | None:
         with self._conn() as conn:
             row = conn.execute("SELECT * FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
-        return DocumentRecord(**dict(row)) if row else None
+        return DocumentRecord.from_row(row) if row else None
 
     def get_by_path(self, path: str) -> DocumentRecord | None:
         with self._conn() as conn:
             row = conn.execute("SELECT * FROM documents WHERE path=?", (path,)).fetchone()
-        return DocumentRecord(**dict(row)) if row else None
+        return DocumentRecord.from_row(row) if row else None
 
     def documents(self, collection: str | None = None, status: str | None = None) -> list[DocumentRecord]:
         sql, args = "SELECT * FROM documents WHERE 1=1", []
@@ -230,7 +250,7 @@ class Catalog:
             args.append(status)
         with self._conn() as conn:
             rows = conn.execute(sql + " ORDER BY source", args).fetchall()
-        return [DocumentRecord(**dict(r)) for r in rows]
+        return [DocumentRecord.from_row(r) for r in rows]
 
     def record_failure(self, rec: DocumentRecord) -> None:
         """Store a failed/needs-OCR attempt; an existing indexed version stays searchable."""
@@ -267,12 +287,22 @@ class Catalog:
 
     @staticmethod
     def _upsert_doc(conn: sqlite3.Connection, rec: DocumentRecord) -> None:
-        cols = list(rec.as_dict().keys())
+        values = rec.as_dict()
+        values["meta"] = json.dumps(values["meta"], ensure_ascii=False, sort_keys=True)
+        cols = list(values)
         conn.execute(
             f"INSERT INTO documents({','.join(cols)}) VALUES ({','.join('?' * len(cols))}) "
             f"ON CONFLICT(doc_id) DO UPDATE SET {','.join(f'{c}=excluded.{c}' for c in cols if c != 'doc_id')}",
-            [getattr(rec, c) for c in cols],
+            [values[c] for c in cols],
         )
+
+    def set_document_meta(self, doc_id: str, meta: dict) -> None:
+        """Replace a document's metadata only (its text and chunks are unchanged)."""
+        with self._tx() as conn:
+            if conn.execute("UPDATE documents SET meta=? WHERE doc_id=?",
+                            (json.dumps(meta, ensure_ascii=False, sort_keys=True), doc_id)).rowcount == 0:
+                raise KeyError(doc_id)
+            self._bump(conn)
 
     def delete_document(self, doc_id: str) -> list[str]:
         """Remove a document; returns its chunk ids for the indexes to drop."""

@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -103,6 +103,8 @@ class _Work:
     existing: DocumentRecord | None
     collection: str
     original_name: str
+    title: str | None = None  # the caller's title (e.g. an OParl citation label) instead of the file's own
+    meta: dict | None = None
 
 
 @dataclass
@@ -140,7 +142,8 @@ class Ingestor:
 
     # -- planning ----------------------------------------------------------
     def _plan(self, files: Sequence[Path], collection: str | None, force: bool, summary: IngestSummary,
-              original_names: dict[Path, str] | None = None) -> list[_Work]:
+              original_names: dict[Path, str] | None = None, titles: dict[Path, str] | None = None,
+              meta: dict[Path, dict] | None = None) -> list[_Work]:
         stale_signature = self.kb.catalog.get_meta("index_signature") not in (None, self.signature)
         work: list[_Work] = []
         for f in files:
@@ -149,23 +152,33 @@ class Ingestor:
             coll = collection or (existing.collection if existing else self.default_collection)
             size = f.stat().st_size
             orig = (original_names or {}).get(f, f.name)
+            doc_meta = (meta or {}).get(f)
+            # a re-index without metadata keeps the stored one, and with it a title the importer set
+            kept_meta = doc_meta if doc_meta is not None else (existing.meta or None) if existing else None
+            title = (titles or {}).get(f) or (kept_meta or {}).get("title") or None
             if size > self.limits.max_bytes:
                 # don't even hash a file we will refuse
-                self._fail(f, doc_id, "", size, coll, orig, IngestError("too_large", f"{size} > {self.limits.max_bytes} Bytes"), summary)
+                self._fail(f, doc_id, "", size, coll, orig, IngestError("too_large", f"{size} > {self.limits.max_bytes} Bytes"),
+                           summary, doc_meta)
                 continue
             sha = file_sha256(f)
-            if existing and existing.sha256 == sha and not force and not stale_signature and existing.status != "pending":
+            retitled = title is not None and existing is not None and existing.title != title
+            if (existing and existing.sha256 == sha and not force and not stale_signature
+                    and existing.status != "pending" and not retitled):
                 if collection and existing.collection != collection:
                     self.kb.move_document(doc_id, collection)
+                if doc_meta is not None and existing.meta != doc_meta:
+                    self.kb.catalog.set_document_meta(doc_id, doc_meta)
                 summary.unchanged += 1
                 continue
-            work.append(_Work(f, doc_id, sha, size, existing, coll, orig))
+            work.append(_Work(f, doc_id, sha, size, existing, coll, orig, title, kept_meta))
         return work
 
-    def _fail(self, path: Path, doc_id: str, sha: str, size: int, coll: str, orig: str, err: IngestError, summary: IngestSummary) -> None:
+    def _fail(self, path: Path, doc_id: str, sha: str, size: int, coll: str, orig: str, err: IngestError,
+              summary: IngestSummary, meta: dict | None = None, title: str | None = None) -> None:
         rec = DocumentRecord(doc_id=doc_id, source=str(path), path=str(path.resolve()), collection=coll,
                              status=err.status, original_name=orig, sha256=sha, size=size,
-                             error=str(err), indexed_at=time.time())
+                             error=str(err), indexed_at=time.time(), title=title or "", meta=dict(meta or {}))
         self.kb.catalog.record_failure(rec)
         summary.failed.append({"source": str(path), "code": err.code, "reason": str(err)})
         log.warning("%s: %s", path, err)
@@ -174,9 +187,12 @@ class Ingestor:
     def _load(self, w: _Work) -> _Loaded:
         rec = DocumentRecord(doc_id=w.doc_id, source=str(w.path), path=str(w.path.resolve()), collection=w.collection,
                              status="indexed", original_name=w.original_name, sha256=w.sha, size=w.size,
-                             classification=w.existing.classification if w.existing else None)
+                             classification=w.existing.classification if w.existing else None,
+                             meta=dict(w.meta or {}))
         try:
             doc = self.loader(w.path)
+            if w.title:  # chunks carry the title into the indexes and citations
+                doc = replace(doc, title=w.title)
             chunks = make_chunks(doc, doc_id=w.doc_id, source=str(w.path), collection=w.collection,
                                  version=w.sha, params=self.chunk_params)
             if not chunks:
@@ -199,16 +215,21 @@ class Ingestor:
         prune_under: Sequence[Path] = (),
         progress: Progress | None = None,
         original_names: dict[Path, str] | None = None,
+        titles: dict[Path, str] | None = None,
+        meta: dict[Path, dict] | None = None,
     ) -> IngestSummary:
         """Index ``paths`` (files or folders). ``prune_under``: also remove documents whose
-        files under these folders are gone (``kiportal sync``)."""
+        files under these folders are gone (``kiportal sync``). ``titles`` and ``meta`` (keyed by
+        the given file paths) replace a file's own title and set the metadata stored with the
+        version: importers such as OParl cite by Drucksache, not by the PDF's title; a changed
+        title re-indexes (it is part of what is embedded), changed metadata alone does not."""
         start = time.perf_counter()
         summary = IngestSummary()
         with writer_lock(self.home):
             files = discover(paths)
             if prune_under:
                 summary.removed = self._prune(prune_under, {str(f.resolve()) for f in files})
-            work = self._plan(files, collection, force, summary, original_names)
+            work = self._plan(files, collection, force, summary, original_names, titles, meta)
             if work:
                 self._run(work, summary, progress)
             summary.failed.sort(key=lambda f: f["source"])
@@ -274,7 +295,8 @@ class Ingestor:
         for b in batch:
             w = b.work
             if b.chunks is None:
-                self._fail(w.path, w.doc_id, w.sha, w.size, w.collection, w.original_name, b.error, summary)
+                self._fail(w.path, w.doc_id, w.sha, w.size, w.collection, w.original_name, b.error, summary,
+                           w.meta, w.title)
                 continue
             n = len(b.chunks)
             b.record.indexed_at = time.time()

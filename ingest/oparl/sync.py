@@ -1,0 +1,449 @@
+"""Import a council information system (OParl 1.1) into the knowledge base.
+
+Walk: System → bodies → papers (Drucksachen: main file, auxiliary files, consultations)
+and meetings (invitation, results and verbatim protocol, auxiliary files), following
+``links.next`` on every list. Later runs ask each body only for what changed since its
+last successful sync (``modified_since``) and fetch the objects that failed last time
+once more by their id.
+
+Guarantees, and how:
+
+* **never a half-imported paper**: all files of an object are downloaded into a staging
+  folder first; only when every one of them is there (or its ``text`` can stand in) are
+  they moved into place and indexed. One missing file fails the whole object with a
+  clear message, its previous version stays as it was, and the next run tries again.
+* **no duplicates after a crash**: a file's local path (and so its document id) is derived
+  from the object and file ids, and ingestion skips unchanged content by hash; an object
+  is marked done only after its documents are committed.
+* **nothing downloaded twice**: an object whose ``modified`` is unchanged is skipped
+  without a request; a changed object's files are fetched only when ``sha1Checksum``,
+  ``modified`` or ``size`` say the file changed (:func:`ingest.oparl.model.needs_download`).
+* **deleted objects** (``deleted: true``) lose their documents and local files.
+* files go through the normal loaders: the format is sniffed from the bytes (the server's
+  ``mimeType`` is not used), sizes and parse times are limited as for every file.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ingest.errors import IngestError
+from ingest.loaders.detect import detect_format
+from ingest.oparl.client import ClientConfig, Download, OParlClient, OParlError
+from ingest.oparl.model import (
+    MEETING_FILE_ROLES, PAPER_FILE_ROLES, Item, RemoteFile, clean, file_meta, file_title, kind_of,
+    needs_download, parse_item,
+)
+from ingest.oparl.state import SyncState
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]
+DEFAULT_COLLECTION = "ratsinformation"
+
+
+@dataclass
+class SyncReport:
+    url: str
+    collection: str
+    bodies: list[dict] = field(default_factory=list)
+    objects: int = 0
+    imported: int = 0
+    unchanged_objects: int = 0
+    deleted_objects: int = 0
+    downloaded: int = 0
+    downloaded_bytes: int = 0
+    files_unchanged: int = 0
+    text_fallback: int = 0
+    documents_added: int = 0
+    documents_updated: int = 0
+    documents_removed: int = 0
+    failed: list[dict] = field(default_factory=list)
+    requests: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def as_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["seconds"] = round(self.seconds, 3)
+        d["ok"] = self.ok
+        return d
+
+    def message(self) -> str:
+        return report_message(self.as_dict())
+
+
+def report_message(r: dict) -> str:
+    """One German line for a sync report (job list, CLI)."""
+    return (f"{r['imported']} Vorgänge importiert, {r['unchanged_objects']} unverändert, "
+            f"{r['deleted_objects']} gelöscht; {r['downloaded']} Dateien geladen, "
+            f"{r['files_unchanged']} unverändert, {r['text_fallback']} aus dem Textfeld; "
+            f"{len(r['failed'])} Fehler")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def file_key(object_id: str, file_id: str) -> str:
+    """Stable local name of one file of one object: the same file keeps its document across runs."""
+    return hashlib.sha1(f"{object_id}\n{file_id}".encode("utf-8")).hexdigest()[:24]
+
+
+@dataclass
+class _Ready:
+    """One file of an object, ready to be placed: downloaded, reused or taken from ``text``."""
+
+    file: RemoteFile
+    mode: str  # "file" | "text" | "keep"
+    staged: Path | None = None
+    path: Path | None = None  # final place
+    sha1: str = ""
+
+
+class OParlImporter:
+    """Runs one sync of one OParl URL into one collection (see module docstring)."""
+
+    def __init__(self, ingestor, state: SyncState, files_dir: Path, config: ClientConfig = ClientConfig(), *,
+                 overlap_s: float = 600.0, batch_size: int = 20) -> None:
+        self.ingestor = ingestor
+        self.state = state
+        self.files_dir = Path(files_dir)
+        self.config = config
+        self.overlap_s = overlap_s
+        self.batch_size = batch_size
+
+    @property
+    def catalog(self):
+        return self.ingestor.kb.catalog
+
+    # -- the run ---------------------------------------------------------------------
+    def sync(self, url: str, collection: str | None = None, progress: Progress | None = None) -> SyncReport:
+        start = time.perf_counter()
+        report = SyncReport(url=url, collection=collection or DEFAULT_COLLECTION)
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.files_dir / ".sync.lock", "w") as lock:
+            # one OParl run per data directory (a scheduled job and a CLI run may overlap)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                return self._sync(url, report, start, progress)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _sync(self, url: str, report: SyncReport, start: float, progress: Progress | None) -> SyncReport:
+        # leftovers of a run that died are removed; their objects were never marked done
+        for old in self.files_dir.glob("staging-*"):
+            shutil.rmtree(old, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(prefix="staging-", dir=self.files_dir))
+        self._progress = progress
+        self._done = 0
+        self._total = 0
+        try:
+            with OParlClient(self.config, trusted_urls=(url,)) as client:
+                try:
+                    root = client.get_json(url)
+                    bodies = self._bodies(client, root)
+                except OParlError as exc:
+                    report.failed.append({"object": url, "label": "OParl-System", "error": str(exc)})
+                    bodies = []
+                for body in bodies:
+                    self._sync_body(client, body, url, report, staging)
+                report.requests = client.requests
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            report.seconds = time.perf_counter() - start
+        return report
+
+    def _bodies(self, client: OParlClient, root: dict) -> list[dict]:
+        kind = kind_of(root)
+        if kind == "body":
+            return [root]
+        if kind == "system":
+            ref = root.get("body")
+            if not isinstance(ref, str):
+                raise OParlError("System ohne Liste der Körperschaften („body“)")
+            return [b for b in client.iter_list(ref) if kind_of(b) == "body" and isinstance(b.get("id"), str)
+                    and b.get("deleted") is not True]
+        raise OParlError(f"weder OParl-System noch -Körperschaft (type „{clean(root.get('type'), 100)}“)")
+
+    def _sync_body(self, client: OParlClient, body: dict, source_url: str, report: SyncReport, staging: Path) -> None:
+        body_id = body["id"]
+        name = clean(body.get("name") or body.get("shortName")) or body_id
+        since = self.state.last_sync(body_id)
+        started = _now()
+        info = {"id": body_id, "name": name, "modified_since": since, "complete": False}
+        report.bodies.append(info)
+        seen: set[str] = set()
+        params = {"modified_since": since} if since else None
+        try:
+            # what failed last time is asked for again by id: it may not count as modified any more
+            retry = []
+            for row in self.state.failed_objects(body_id):
+                try:
+                    retry.append(client.get_json(row["object_id"]))
+                except OParlError as exc:
+                    self._fail(report, row["object_id"], body_id, row["kind"], row["label"], str(exc))
+            self._process(client, retry, body, report, staging, seen)
+            for key in ("paper", "meeting"):
+                ref = body.get(key)
+                if not isinstance(ref, str) or not ref:
+                    continue
+                batch: list[dict] = []
+                for obj in client.iter_list(ref, params, on_page=self._count_page):
+                    batch.append(obj)
+                    if len(batch) >= self.batch_size:
+                        self._process(client, batch, body, report, staging, seen)
+                        batch = []
+                self._process(client, batch, body, report, staging, seen)
+        except OParlError as exc:
+            # the listing broke off: keep what was imported, do not move the sync time, say why
+            report.failed.append({"object": body_id, "label": name, "error": f"Liste abgebrochen: {exc}"})
+            return
+        since_next = (started - dt.timedelta(seconds=self.overlap_s)).isoformat()
+        self.state.set_last_sync(body_id, source_url, name, since_next)
+        info["complete"] = True
+
+    def _count_page(self, page: dict) -> None:
+        pag = page.get("pagination") if isinstance(page.get("pagination"), dict) else {}
+        total = pag.get("totalElements")
+        if isinstance(total, int) and pag.get("currentPage") in (None, 1):
+            self._total += total
+
+    def _tick(self, label: str) -> None:
+        self._done += 1
+        if self._progress:
+            self._progress(self._done, max(self._total, self._done), label)
+
+    # -- one batch of papers/meetings ------------------------------------------------------
+    def _fail(self, report: SyncReport, object_id: str, body_id: str, kind: str, label: str, error: str) -> None:
+        log.warning("OParl %s %s: %s", kind, object_id, error)
+        report.failed.append({"object": object_id, "label": label, "error": error})
+        self.state.mark_failed(object_id, body_id, kind or "paper", error, label)
+
+    def _resolve_files(self, client: OParlClient, obj: dict) -> dict:
+        """File links given as URLs (instead of embedded objects) are fetched, so parsing sees objects."""
+        roles = PAPER_FILE_ROLES if kind_of(obj) == "paper" else MEETING_FILE_ROLES
+        obj = dict(obj)
+        for role in roles:
+            value = obj.get(role)
+            if isinstance(value, str):
+                obj[role] = client.get_json(value)
+            elif isinstance(value, list):
+                obj[role] = [client.get_json(v) if isinstance(v, str) else v for v in value]
+        return obj
+
+    def _process(self, client: OParlClient, objs: list[dict], body: dict, report: SyncReport, staging: Path,
+                 seen: set[str]) -> None:
+        body_id = body["id"]
+        todo: list[Item] = []
+        for obj in objs:
+            oid = obj.get("id")
+            if not isinstance(oid, str) or oid in seen or kind_of(obj) not in ("paper", "meeting"):
+                continue
+            seen.add(oid)
+            report.objects += 1
+            if obj.get("deleted") is True:
+                self._delete(oid, report)
+                self._tick("gelöscht")
+                continue
+            old = self.state.object(oid)
+            modified = clean(obj.get("modified"), 64)
+            if old and old["status"] == "done" and modified and old["modified"] == modified:
+                report.unchanged_objects += 1
+                self._tick(old["label"])
+                continue
+            try:
+                item = parse_item(self._resolve_files(client, obj), body)
+            except OParlError as exc:
+                self._fail(report, oid, body_id, kind_of(obj), clean(obj.get("name")), f"Datei-Objekt: {exc}")
+                continue
+            if item is not None:
+                todo.append(item)
+        if not todo:
+            return
+
+        # 1. download what changed (bounded pool), per object all-or-nothing
+        ready: dict[str, list[_Ready]] = {}
+        jobs: list[tuple[Item, RemoteFile, Path]] = []
+        for item in todo:
+            stored = self.state.files(item.id)
+            ready[item.id] = []
+            for f in item.files:
+                old = stored.get(f.id)
+                if old and not needs_download(old, f) and Path(old["doc_path"]).is_file():
+                    ready[item.id].append(_Ready(f, "keep", path=Path(old["doc_path"]), sha1=old["sha1"]))
+                    report.files_unchanged += 1
+                else:
+                    jobs.append((item, f, staging / f"{file_key(item.id, f.id)}.part"))
+        results = self._download_all(client, jobs)
+
+        paths: list[Path] = []
+        titles: dict[Path, str] = {}
+        metas: dict[Path, dict] = {}
+        names: dict[Path, str] = {}
+        placed: list[Item] = []
+        for item in todo:
+            errors = []
+            for it, f, dest in jobs:
+                if it.id != item.id:
+                    continue
+                res = results[(item.id, f.id)]
+                if isinstance(res, Download):
+                    ready[item.id].append(_Ready(f, "file", staged=res.path, sha1=res.sha1))
+                elif f.text:
+                    log.info("OParl file %s not fetched (%s); using its text field", f.id, res)
+                    txt = staging / f"{file_key(item.id, f.id)}.txt"
+                    txt.write_text(f.text, encoding="utf-8")
+                    ready[item.id].append(_Ready(f, "text", staged=txt))
+                else:
+                    errors.append(f"Datei „{f.name or f.file_name or f.id}“: {res}")
+            if errors:
+                for r in ready[item.id]:
+                    if r.staged is not None:
+                        r.staged.unlink(missing_ok=True)
+                self._fail(report, item.id, body_id, item.kind, item.label, "; ".join(errors))
+                self._tick(item.label)
+                continue
+            # 2. every file is here: move them into place
+            stored = self.state.files(item.id)
+            for r in ready[item.id]:
+                if r.mode != "keep":
+                    if r.mode == "file":
+                        report.downloaded += 1
+                        report.downloaded_bytes += r.staged.stat().st_size
+                    report.text_fallback += r.mode == "text"
+                    r.path = self._place(item, r)
+                    old = stored.get(r.file.id)
+                    if old and Path(old["doc_path"]) != r.path:
+                        report.documents_removed += self._remove_document(Path(old["doc_path"]))
+                paths.append(r.path)
+                titles[r.path] = file_title(item, r.file)
+                metas[r.path] = file_meta(item, r.file, text_fallback=r.mode == "text" or
+                                          (r.mode == "keep" and stored.get(r.file.id, {}).get("mode") == "text"))
+                names[r.path] = r.file.file_name or r.file.name or Path(r.path).name
+            placed.append(item)
+        if not placed:
+            return
+
+        # 3. index them (unchanged content is skipped by hash; a new title or metadata is applied)
+        summary = self.ingestor.ingest(paths, collection=report.collection, titles=titles, meta=metas,
+                                       original_names=names)
+        report.documents_added += summary.added
+        report.documents_updated += summary.updated
+        unreadable = {str(Path(f["source"]).resolve()): f["reason"] for f in summary.failed}
+        retry_text: dict[Path, tuple[Item, _Ready]] = {}
+        for item in placed:
+            for r in ready[item.id]:
+                if str(r.path.resolve()) in unreadable and r.mode != "text" and r.file.text:
+                    retry_text[r.path] = (item, r)
+        if retry_text:
+            self._fallback_to_text(retry_text, report, staging)
+            unreadable = {k: v for k, v in unreadable.items() if Path(k) not in {p.resolve() for p in retry_text}}
+
+        # 4. remember, and drop the documents of files the object no longer has
+        for item in placed:
+            stored = self.state.files(item.id)
+            current = {r.file.id for r in ready[item.id]}
+            for fid, old in stored.items():
+                if fid not in current:
+                    report.documents_removed += self._remove_document(Path(old["doc_path"]))
+                    self.state.drop_file(item.id, fid)
+            problems = []
+            for r in ready[item.id]:
+                self.state.put_file(item.id, r.file.id, body_id, str(r.path), "text" if r.mode == "text" else
+                                    ("text" if r.mode == "keep" and stored.get(r.file.id, {}).get("mode") == "text"
+                                     else "file"), r.file.modified, r.file.sha1, r.file.size)
+                reason = unreadable.get(str(r.path.resolve()))
+                if reason:
+                    problems.append(f"Datei „{r.file.name or r.file.file_name or r.file.id}“ nicht lesbar: {reason}")
+            self.state.mark_done(item.id, body_id, item.kind, item.modified, item.label)
+            report.imported += 1
+            if problems:  # the file is stored and listed with its reason (e.g. a scan); retrying would not help
+                report.failed.append({"object": item.id, "label": item.label, "error": "; ".join(problems)})
+            self._tick(item.label)
+
+    def _download_all(self, client: OParlClient, jobs: list[tuple[Item, RemoteFile, Path]]) -> dict:
+        def one(job: tuple[Item, RemoteFile, Path]):
+            item, f, dest = job
+            if not f.url:
+                return OParlError("weder downloadUrl noch accessUrl")
+            if f.size is not None and f.size > self.config.max_file_bytes:
+                return OParlError(f"laut Server {f.size} Bytes, Grenze {self.config.max_file_bytes}")
+            try:
+                return client.download(f.url, dest)
+            except OParlError as exc:
+                return exc
+
+        if not jobs:
+            return {}
+        with ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="oparl-download") as pool:
+            outcomes = list(pool.map(one, jobs))
+        return {(item.id, f.id): out for (item, f, _), out in zip(jobs, outcomes)}
+
+    def _place(self, item: Item, r: _Ready) -> Path:
+        """Move a staged file to its stable place; the extension follows the sniffed content."""
+        assert r.staged is not None
+        if r.mode == "text":
+            ext = "txt"
+        else:
+            try:
+                ext = detect_format(r.staged)
+            except IngestError:
+                ext = "bin"  # the loader will say clearly what it is and why it is not read
+        key = file_key(item.id, r.file.id)
+        target = self.files_dir / key[:2] / f"{key}.{ext}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(r.staged, target)
+        return target
+
+    def _fallback_to_text(self, retry: dict[Path, tuple[Item, _Ready]], report: SyncReport, staging: Path) -> None:
+        """Files the loaders could not read (e.g. a scan) are indexed from their ``text`` field."""
+        paths, titles, metas = [], {}, {}
+        for old_path, (item, r) in retry.items():
+            staged = staging / f"{file_key(item.id, r.file.id)}.txt"
+            staged.write_text(r.file.text, encoding="utf-8")
+            text_ready = _Ready(r.file, "text", staged=staged)
+            new_path = self._place(item, text_ready)
+            report.documents_removed += self._remove_document(old_path)
+            report.text_fallback += 1
+            r.mode, r.path = "text", new_path
+            paths.append(new_path)
+            titles[new_path] = file_title(item, r.file)
+            metas[new_path] = file_meta(item, r.file, text_fallback=True)
+        summary = self.ingestor.ingest(paths, collection=report.collection, titles=titles, meta=metas)
+        report.documents_added += summary.added
+        report.documents_updated += summary.updated
+
+    # -- removal -------------------------------------------------------------------------------
+    def _remove_document(self, path: Path) -> int:
+        """Delete the document of a local file and the file; returns 1 if a document went."""
+        removed = 0
+        rec = self.catalog.get_by_path(str(path.resolve()))
+        if rec is not None:
+            try:
+                self.ingestor.delete(rec.doc_id)
+                removed = 1
+            except KeyError:
+                pass
+        path.unlink(missing_ok=True)
+        return removed
+
+    def _delete(self, object_id: str, report: SyncReport) -> None:
+        for row in self.state.files(object_id).values():
+            report.documents_removed += self._remove_document(Path(row["doc_path"]))
+        if self.state.object(object_id) is not None or self.state.files(object_id):
+            report.deleted_objects += 1
+        self.state.forget_object(object_id)

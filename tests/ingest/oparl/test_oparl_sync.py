@@ -1,0 +1,181 @@
+"""OParl import end to end: the test council system on 127.0.0.1 → catalog, indexes, search.
+
+Hash embedder and in-memory vectors (unit level); the server, the HTTP, the files, the
+loaders and the catalog are real.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from oparl_world import pdf_bytes
+
+from assistant.appdb import AppDB
+from ingest.oparl.client import ClientConfig
+from ingest.oparl.state import SyncState
+from ingest.oparl.sync import OParlImporter
+
+CONFIG = ClientConfig(timeout_s=0.4, retries=1, backoff_s=0.01, concurrency=3, max_file_bytes=1024 * 1024)
+
+
+@pytest.fixture
+def importer(hash_app):
+    state = SyncState(AppDB(hash_app.settings.app_db))
+    return OParlImporter(hash_app.ingestor, state, hash_app.settings.oparl_dir, CONFIG, overlap_s=0)
+
+
+def docs_by_ref(app) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for rec in app.catalog.documents():
+        key = rec.meta.get("reference") or rec.meta.get("oparl_type", "?")
+        out.setdefault(key, []).append(rec)
+    return out
+
+
+def test_first_sync_imports_papers_and_meetings_and_names_each_failure(hash_app, importer, oparl_server):
+    report = importer.sync(oparl_server.system_url, "rat")
+    failed = {f["object"].rsplit("/", 1)[-1]: f["error"] for f in report.failed}
+    assert set(failed) == {"119", "121"}
+    assert "Fotodokumentation" in failed["119"] and "HTTP 404" in failed["119"]
+    assert "Lageplan" in failed["121"] and "größer als" in failed["121"]
+    assert report.imported == 6 and report.bodies[0]["complete"] and report.bodies[0]["modified_since"] == ""
+
+    docs = docs_by_ref(hash_app)
+    # never a half-imported paper: 119 and 121 have a good main file, but nothing of them landed
+    assert "2025/119" not in docs and "2025/121" not in docs
+    assert {len(docs[r]) for r in ("2025/118", "2025/120", "2025/123")} == {1}
+    assert len(docs["2025/117"]) == 2 and len(docs["2025/122"]) == 2  # 122's attachment was a link
+    assert all(r.status == "indexed" and r.collection == "rat" for v in docs.values() for r in v)
+
+    main, aux = sorted(docs["2025/117"], key=lambda r: r.meta["file_role"] != "mainFile")
+    assert main.title == "Drucksache 2025/117 (Beschlussvorlage): Einführung der Biotonne im Stadtgebiet"
+    assert main.pages == 2 and main.meta["paper_type"] == "Beschlussvorlage"
+    assert main.meta["body"] == "Stadt Musterstadt"
+    assert main.meta["access_url"] == oparl_server.base + "/files/117a/vorlage-2025-117.pdf"
+    assert main.meta["consultations"] == [{"meeting": oparl_server.base + "/oparl/v1/meeting/1",
+                                           "role": "Beschlussfassung", "authoritative": True}]
+    assert aux.title.endswith("– Anlage: Anlage 1 Kostenaufstellung")
+    assert aux.format == "pdf" and Path(aux.path).suffix == ".pdf"  # mimeType said text/plain: sniffed
+
+    slow = docs["2025/120"][0]  # timed out: its text field stands in
+    assert slow.meta["text_fallback"] is True and slow.format == "txt"
+    assert "2,50 Euro je Stunde" in " ".join(c.text for c in hash_app.catalog.iter_chunks(slow.doc_id))
+
+    meeting = sorted(r.title for r in docs["meeting"])
+    assert meeting == ["12. Sitzung des Rates am 04.03.2025 – Einladung",
+                       "12. Sitzung des Rates am 04.03.2025 – Ergebnisprotokoll"]
+    assert docs["meeting"][0].meta["meeting_date"] == "2025-03-04T18:00:00+01:00"
+
+    # every list page was followed; the huge file was cut off, not read to the end
+    assert sum(r.startswith("/oparl/v1/body/1/papers") for r in oparl_server.requests) == 4
+    assert oparl_server.world.files["/files/121b/lageplan.pdf"].sent < 3 * 1024 * 1024
+    assert hash_app.kb.check().ok
+
+
+def test_titles_are_data(hash_app, importer, oparl_server):
+    importer.sync(oparl_server.system_url)
+    rec = docs_by_ref(hash_app)["2025/123"][0]
+    assert rec.title == "Drucksache 2025/123 (Bericht): Bericht <script>alert(1)</script> des Bürgermeisters"
+    from ui.docview import render_text_page
+
+    page = render_text_page(rec, hash_app.catalog.iter_chunks(rec.doc_id))
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_search_finds_a_paper_cited_with_its_drucksache_number(hash_app, importer, oparl_server):
+    importer.sync(oparl_server.system_url)
+    hits = hash_app.retriever.search("Biotonne Leerung vierzehntäglich Gebühr 48 Euro", k=3).hits
+    top = hits[0].chunk
+    assert top.title == "Drucksache 2025/117 (Beschlussvorlage): Einführung der Biotonne im Stadtgebiet"
+    assert top.page == 2 and "48 Euro" in top.text
+
+
+def test_second_sync_changes_nothing_and_downloads_nothing(hash_app, importer, oparl_server):
+    world = oparl_server.world
+    del world.papers["119"], world.papers["121"]  # a healthy system: nothing to retry
+    first = importer.sync(oparl_server.system_url)
+    assert first.ok and first.downloaded == 8 and first.text_fallback == 1
+    before = {r.doc_id: (r.sha256, r.indexed_at) for r in hash_app.catalog.documents()}
+    generation = hash_app.catalog.generation()
+    oparl_server.requests.clear()
+
+    second = importer.sync(oparl_server.system_url)
+    assert second.ok and second.downloaded == 0 and second.imported == 0 and second.documents_removed == 0
+    assert oparl_server.file_requests() == []
+    # only System, body list and one page of each (now empty) list, asked for changes only
+    assert len(oparl_server.requests) == 4
+    assert all("modified_since=" in r for r in oparl_server.requests if r.startswith("/oparl/v1/body/1/"))
+    assert {r.doc_id: (r.sha256, r.indexed_at) for r in hash_app.catalog.documents()} == before
+    assert hash_app.catalog.generation() == generation
+
+
+def test_changes_deletions_and_retries_of_failed_objects(hash_app, importer, oparl_server):
+    world = oparl_server.world
+    importer.sync(oparl_server.system_url)
+    old = {r.meta["file_id"]: r for r in hash_app.catalog.documents()}
+    oparl_server.requests.clear()
+
+    # 117: main file replaced; 118: renamed, file untouched; 123: deleted; 119: its missing file appears
+    world.papers["117"]["mainFile"] = world.file("117a", "Vorlage", "vorlage-2025-117.pdf", pdf_bytes([
+        "Beschlussvorlage 2025/117 (geändert)", "Die Gebühr für die Biotonne beträgt 52 Euro im Jahr."]),
+        modified="2025-05-01T09:00:00+02:00")
+    world.touch_paper("117")
+    world.touch_paper("118", name="Anfrage zur LED-Straßenbeleuchtung")
+    world.delete_paper("123")
+    world.files["/files/119b/fotos.pdf"].status = 200
+    world.files["/files/119b/fotos.pdf"].content = pdf_bytes(["Fotos der Baustelle am Gymnasium."])
+
+    report = importer.sync(oparl_server.system_url)
+    downloaded = sorted(r.split("/")[2] for r in oparl_server.file_requests())
+    assert downloaded == ["117a", "119a", "119b", "121a", "121b"]  # 118's file was not fetched again
+    assert [f["object"].rsplit("/", 1)[-1] for f in report.failed] == ["121"]
+    assert report.deleted_objects == 1 and report.documents_removed == 1
+
+    docs = docs_by_ref(hash_app)
+    assert "2025/123" not in docs and len(docs["2025/119"]) == 2
+    new = {r.meta["file_id"]: r for r in hash_app.catalog.documents()}
+    a117 = world.url("/oparl/v1/file/117a")
+    assert new[a117].doc_id == old[a117].doc_id and new[a117].sha256 != old[a117].sha256
+    a118 = world.url("/oparl/v1/file/118a")
+    assert new[a118].title == "Drucksache 2025/118 (Anfrage): Anfrage zur LED-Straßenbeleuchtung"
+    assert new[a118].sha256 == old[a118].sha256
+    assert not Path(old[world.url("/oparl/v1/file/123a")].path).exists()
+    chunk_text = " ".join(c.text for c in hash_app.catalog.iter_chunks(new[a117].doc_id))
+    assert "52 Euro" in chunk_text and "48 Euro" not in chunk_text
+    hits = hash_app.retriever.search("Anfrage LED-Straßenbeleuchtung Weststadt", k=1).hits
+    assert hits[0].chunk.title.startswith("Drucksache 2025/118 (Anfrage): Anfrage zur LED")
+    assert hash_app.kb.check().ok
+
+
+def test_a_run_that_dies_resumes_without_duplicates(hash_app, importer, oparl_server):
+    ingest = importer.ingestor.ingest
+    calls = {"n": 0}
+
+    def dying(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("Strom weg")
+        return ingest(*args, **kwargs)
+
+    importer.ingestor.ingest = dying
+    importer.batch_size = 2
+    with pytest.raises(KeyboardInterrupt):
+        importer.sync(oparl_server.system_url)
+    partial = len(hash_app.catalog.documents())
+    assert 0 < partial
+    importer.ingestor.ingest = ingest
+    report = importer.sync(oparl_server.system_url)  # no modified_since yet: the body never completed
+    assert report.bodies[0]["modified_since"] == "" and report.bodies[0]["complete"]
+    recs = hash_app.catalog.documents()
+    assert len(recs) == 9 and len({r.meta["file_id"] for r in recs}) == 9
+    assert not list(hash_app.settings.oparl_dir.glob("staging-*"))
+    assert hash_app.kb.check().ok
+
+
+def test_a_body_url_works_too_and_a_wrong_url_says_why(hash_app, importer, oparl_server):
+    body = importer.sync(oparl_server.base + "/oparl/v1/body/1")
+    assert body.imported == 6 and body.bodies[0]["name"] == "Stadt Musterstadt"
+    bad = importer.sync(oparl_server.base + "/oparl/v1/paper/117")
+    assert "weder OParl-System noch -Körperschaft" in bad.failed[0]["error"]
+    missing = importer.sync(oparl_server.base + "/nichts")
+    assert "HTTP 404" in missing.failed[0]["error"]

@@ -1,0 +1,72 @@
+"""`kiportal oparl …`: import from a council information system (OParl 1.1).
+
+Thin: the work is :class:`assistant.oparl_admin.OParlAdmin` (same audit entries as the
+portal's Verwaltung tab) over :class:`ingest.oparl.sync.OParlImporter`.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+
+def _human(r: dict) -> None:
+    from ingest.oparl.sync import report_message
+
+    for b in r["bodies"]:
+        since = f" (Änderungen seit {b['modified_since']})" if b["modified_since"] else " (vollständig)"
+        click.echo(f"{b['name']}{since}{'' if b['complete'] else ' – unvollständig'}")
+    click.echo(f"{report_message(r)}; Sammlung {r['collection']}, {r['requests']} Anfragen in {r['seconds']:.1f} s")
+    for f in r["failed"]:
+        click.echo(f"  ✗ {f['label'] or f['object']}: {f['error']}")
+
+
+@click.group("oparl")
+def oparl() -> None:
+    """Ratsinformationssystem über OParl 1.1 importieren (Drucksachen und Sitzungen)."""
+
+
+@oparl.command("sync")
+@click.argument("url")
+@click.option("--collection", "-c", default=None, help="Sammlung (Standard: ratsinformation).")
+@click.option("--json", "as_json", is_flag=True, help="Bericht als JSON / report as JSON.")
+@click.pass_context
+def oparl_sync(ctx: click.Context, url: str, collection: str | None, as_json: bool) -> None:
+    """Drucksachen und Sitzungen von URL (OParl-System oder -Körperschaft) importieren.
+
+    Der erste Lauf holt alles; spätere Läufe fragen nur nach Änderungen (modified_since),
+    laden nur geänderte Dateien und entfernen gelöschte Vorgänge. Exit 1, wenn ein Vorgang
+    nicht importiert werden konnte (die übrigen sind dann trotzdem importiert)."""
+    from assistant.admin import AdminError
+    from ui.cli import _emit, _progress_bar
+    from ui.cli_admin import admin_for, cli_actor
+
+    cb, close = _progress_bar(not as_json and sys.stderr.isatty())
+    try:
+        report = admin_for(ctx).oparl.sync(url, collection, cli_actor(), progress=cb)
+    except AdminError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        close()
+    _emit(report, as_json, _human)
+    if report["failed"]:
+        ctx.exit(1)
+
+
+@oparl.command("sources")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def oparl_sources(ctx: click.Context, as_json: bool) -> None:
+    """Eingetragene OParl-Quellen (im Portal unter Verwaltung gepflegt)."""
+    from ui.cli_admin import admin_for
+
+    rows = admin_for(ctx).oparl.sources()
+    if as_json:
+        for r in rows:
+            click.echo(json.dumps(r, ensure_ascii=False))
+        return
+    for r in rows:
+        every = f"alle {r['interval_hours']:g} h" if r["interval_hours"] else "nur von Hand"
+        click.echo(f"{r['id'][:8]}  {r['collection']:20} {every:14} {r['last_status'] or '-':12} {r['url']}")
+    click.echo(f"{len(rows)} Quellen")
