@@ -37,7 +37,7 @@ DOC_HEADERS = ["Titel", "Datei", "Format", "Seiten", "Abschnitte", "Sammlung", "
 JOB_HEADERS = ["Auftrag", "Sammlung", "Status", "Fortschritt", "Meldung", "Erstellt", "Beendet", "Von", "ID"]
 COLL_HEADERS = ["Sammlung", "Einstufung", "Dokumente", "Abschnitte"]
 AUDIT_HEADERS = ["Zeit", "Benutzer", "Aktion", "Ziel", "Details"]
-JOB_KINDS = {"upload": "Hochladen", "reindex": "Neu indexieren", "sync": "Ordner abgleichen"}
+JOB_KINDS = {"upload": "Hochladen", "reindex": "Neu indexieren", "sync": "Ordner abgleichen", "oparl": "OParl-Abgleich"}
 JOB_STATUS = {"queued": "wartet", "running": "läuft", "done": "fertig", "failed": "fehlgeschlagen"}
 SCOPES = {"Nur geänderte Dateien": "changed", "Eine Sammlung": "collection", "Ein Dokument": "doc", "Alles": "all"}
 ALL_LABEL = "(alle)"
@@ -455,6 +455,11 @@ def build(ctx: PortalContext) -> None:
             job_table = gr.Dataframe(headers=JOB_HEADERS, interactive=False, wrap=True, elem_id="admin-job-table",
                                      label="Aufträge (aktualisiert sich selbst)")
             job_timer = gr.Timer(2.0, active=False)
+
+        # -- council information system (OParl): its own module -------------------------------
+        from ui.admin_oparl import build_tab as build_oparl_tab
+
+        build_oparl_tab(ctx)
 
         # -- collections ----------------------------------------------------------------
         with gr.Tab("Sammlungen", id="admin-collections") as tab_colls:

@@ -63,9 +63,25 @@ def locate_chunk(chunks: Sequence[Chunk], page: int | None, snippet: str) -> int
     return best.ordinal
 
 
+def public_url(rec: DocumentRecord, page: int | None = None) -> str:
+    """The public address of an imported document (``meta.access_url``), '' when it has none."""
+    url = (rec.meta or {}).get("access_url") if isinstance(getattr(rec, "meta", None), dict) else None
+    if not isinstance(url, str) or not url.lower().startswith(("https://", "http://")) or len(url) > 2000:
+        return ""
+    if page and rec.format == "pdf" and "#" not in url:
+        url += f"#page={int(page)}"
+    return url
+
+
 def doc_link(signer: LinkSigner, rec: DocumentRecord, user: str, page: int | None = None,
              chunk: int | None = None) -> str:
-    """A link relative to the portal root (works behind a reverse proxy under a sub-path)."""
+    """A link relative to the portal root (works behind a reverse proxy under a sub-path).
+
+    A document imported from a public source (OParl: the file's ``accessUrl``) links to that
+    source, the authoritative original; only http(s) URLs count, never ``javascript:``."""
+    public = public_url(rec, page)
+    if public:
+        return public
     token = signer.sign(rec.doc_id, user)
     if rec.format == "pdf":
         return f"doc/{quote(rec.doc_id)}?{urlencode({'t': token})}" + (f"#page={int(page)}" if page else "")
