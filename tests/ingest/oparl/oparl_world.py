@@ -14,6 +14,7 @@ whose ``mimeType`` is wrong, and a file linked by URL instead of embedded.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import threading
 import time
@@ -29,6 +30,11 @@ OLD = "2025-03-01T10:00:00+01:00"
 
 def pdf_bytes(pages: list[str]) -> bytes:
     """A real PDF with one text page per entry (core font, so umlauts and ß survive)."""
+    return _pdf(tuple(pages))
+
+
+@functools.lru_cache(maxsize=64)
+def _pdf(pages: tuple[str, ...]) -> bytes:
     pdf = FPDF()
     pdf.set_font("Helvetica", size=12)
     for text in pages:
@@ -138,7 +144,7 @@ class OParlWorld:
         w.add_paper("121", "2025/121", "Antrag", "Antrag auf Errichtung eines Skateparks",
                     w.file("121a", "Antrag", "antrag.pdf", pdf_bytes(["Die Fraktion beantragt einen Skatepark "
                                                                        "am Freibad."])),
-                    [w.file("121b", "Lageplan", "lageplan.pdf", b"", huge_bytes=3 * 1024 * 1024, size=2000)])
+                    [w.file("121b", "Lageplan", "lageplan.pdf", b"", huge_bytes=20 * 1024 * 1024, size=2000)])
         w.add_paper("122", "2025/122", "Beschlussvorlage", "Haushaltssatzung 2026",
                     w.file("122a", "Vorlage", "haushalt.pdf", pdf_bytes([
                         "Der Haushalt 2026 sieht Erträge von 182 Millionen Euro vor."])),
@@ -263,11 +269,16 @@ class OParlServer:
                 spec.sent += len(spec.content)
                 self._send(200, spec.content, "application/octet-stream")
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address) -> None:
+                pass  # a client that hung up (timeout, size limit) is what these tests provoke
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.world = OParlWorld.standard(self.base)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="oparl-test-server", daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), name="oparl-test-server", daemon=True)
         self.thread.start()
 
     @property
