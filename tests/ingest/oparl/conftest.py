@@ -22,6 +22,18 @@ def _root_conftest():
 make_settings = _root_conftest().make_settings
 
 
+#: fast and small limits for the test server (the slow file must time out in well under a second)
+FAST_OPARL = {"timeout_s": 0.4, "retries": 1, "backoff_s": 0.01, "max_file_bytes": 1024 * 1024}
+
+
+@pytest.fixture
+def oparl_app(tmp_path):
+    """Hash embedder, memory vectors, files read in-process (the worker process is tested elsewhere)."""
+    from assistant.wiring import App
+
+    return App(make_settings(tmp_path / "data", limits={"load_timeout_s": 0}, oparl=FAST_OPARL))
+
+
 @pytest.fixture
 def oparl_server():
     server = OParlServer()

@@ -48,14 +48,10 @@ def test_cli_sync_then_docs_list_json_carries_the_oparl_metadata(tmp_path, monke
 
 
 @pytest.fixture
-def admin(tmp_path):
-    from conftest import make_settings
-
+def admin(oparl_app):
     from assistant.admin import services
-    from assistant.wiring import App
 
-    app = App(make_settings(tmp_path / "data", oparl=FAST, limits={"load_timeout_s": 0}))
-    adm = services(app, workers=1)
+    adm = services(oparl_app, workers=1)
     yield adm
     adm.jobs.shutdown()
 

@@ -19,13 +19,8 @@ CONFIG = ClientConfig(timeout_s=0.4, retries=1, backoff_s=0.01, concurrency=3, m
 
 
 @pytest.fixture
-def hash_app(tmp_path):
-    """Hash embedder, memory vectors, files read in-process (the worker process is tested elsewhere)."""
-    from conftest import make_settings
-
-    from assistant.wiring import App
-
-    return App(make_settings(tmp_path / "data", limits={"load_timeout_s": 0}))
+def hash_app(oparl_app):
+    return oparl_app
 
 
 @pytest.fixture
