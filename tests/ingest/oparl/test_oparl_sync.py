@@ -190,6 +190,9 @@ def test_a_body_url_works_too_and_a_wrong_url_says_why(hash_app, importer, oparl
 def test_real_model_answers_a_question_from_a_drucksache(real_app, oparl_server):
     """With the real e5 model and Chroma: a plain German question finds the Beschlussvorschlag
     of Drucksache 2025/117 on its page 2, and the hit cites it by number, type and title."""
+    from ingest.loaders.isolated import make_loader
+
+    real_app.ingestor.loader = make_loader(real_app.ingestor.limits)  # in-process: this tests retrieval
     state = SyncState(AppDB(real_app.settings.app_db))
     report = OParlImporter(real_app.ingestor, state, real_app.settings.oparl_dir, CONFIG).sync(oparl_server.system_url)
     assert report.imported == 6
