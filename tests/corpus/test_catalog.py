@@ -93,3 +93,30 @@ def test_concurrent_readers_during_writes(cat):
     for t in readers:
         t.join()
     assert errors == []
+
+
+def test_metadata_is_stored_with_the_version_and_old_catalogs_gain_the_column(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)  # a catalog as schema 2 wrote it: no documents.meta
+    old.executescript("""CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('schema_version', '2'), ('generation', '4');
+        CREATE TABLE documents (doc_id TEXT PRIMARY KEY, source TEXT NOT NULL, path TEXT NOT NULL UNIQUE,
+            original_name TEXT NOT NULL DEFAULT '', sha256 TEXT NOT NULL DEFAULT '', size INTEGER NOT NULL DEFAULT 0,
+            format TEXT NOT NULL DEFAULT '', title TEXT NOT NULL DEFAULT '', pages INTEGER, page_kind TEXT,
+            collection TEXT NOT NULL, classification TEXT, status TEXT NOT NULL, error TEXT NOT NULL DEFAULT '',
+            indexed_at REAL, chunk_count INTEGER NOT NULL DEFAULT 0);
+        INSERT INTO documents(doc_id, source, path, collection, status) VALUES ('d0', 'a.pdf', '/x/a.pdf', 'a', 'indexed');""")
+    old.commit()
+    old.close()
+    cat = Catalog(path)
+    assert cat.get("d0").meta == {} and cat.get_meta("schema_version") == "3"
+    meta = {"source": "oparl", "reference": "2025/117", "consultations": [{"role": "Beschlussfassung"}]}
+    cat.commit_document(_rec("d1", meta=meta), _chunks("d1", "v1", 1))
+    assert cat.get("d1").meta == meta and cat.documents(collection="a")[1].meta == meta
+    gen = cat.generation()
+    cat.set_document_meta("d1", {"source": "oparl", "reference": "2025/118"})
+    assert cat.get("d1").meta["reference"] == "2025/118" and cat.generation() == gen + 1
+    with pytest.raises(KeyError):
+        cat.set_document_meta("nope", {})

@@ -135,3 +135,26 @@ def test_doctor_finds_and_repairs_orphans_and_missing_vectors(chroma_hash_app, t
     assert not report.ok and report.missing_in_vectors == 1 and report.orphans_in_vectors == 1
     assert app.kb.check(repair=True).repaired
     assert app.kb.check().ok
+
+
+def test_an_importers_title_and_metadata_survive_a_reindex(hash_app, tmp_path):
+    """Importers (OParl) cite by their own title; a re-index without them keeps both, a new
+    title re-embeds (it is part of the indexed text), new metadata alone does not."""
+    f = write(tmp_path / "docs" / "x1.txt", "Der Rat beschließt die Einführung der Biotonne ab 2026.\n")
+    title = "Drucksache 2025/117 (Beschlussvorlage): Einführung der Biotonne"
+    meta = {"source": "oparl", "reference": "2025/117", "title": title}
+    s = hash_app.ingestor.ingest([f], titles={f: title}, meta={f: meta})
+    assert s.added == 1
+    rec = hash_app.catalog.documents()[0]
+    assert rec.title == title and rec.meta == meta
+    assert all(c.title == title for c in hash_app.catalog.iter_chunks(rec.doc_id))
+
+    s = hash_app.ingestor.ingest([f], force=True)  # what `kiportal reindex` does
+    rec = hash_app.catalog.get(rec.doc_id)
+    assert s.updated == 1 and rec.title == title and rec.meta == meta
+
+    meta2 = dict(meta, paper_type="Beschlussvorlage")
+    s = hash_app.ingestor.ingest([f], titles={f: title}, meta={f: meta2})
+    assert s.unchanged == 1 and hash_app.catalog.get(rec.doc_id).meta == meta2
+    s = hash_app.ingestor.ingest([f], titles={f: title + " (neu)"}, meta={f: meta2})
+    assert s.updated == 1 and hash_app.retriever.search("Biotonne", k=1).hits[0].chunk.title == title + " (neu)"
