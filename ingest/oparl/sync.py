@@ -29,6 +29,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -101,6 +102,14 @@ def _now() -> dt.datetime:
 def file_key(object_id: str, file_id: str) -> str:
     """Stable local name of one file of one object: the same file keeps its document across runs."""
     return hashlib.sha1(f"{object_id}\n{file_id}".encode("utf-8")).hexdigest()[:24]
+
+
+def readable_stem(f: RemoteFile) -> str:
+    """A short, safe name part from the server's file name, so listings and sources are legible
+    (letters, digits, umlauts, - and _ only: no dots, no slashes, nothing a shell or path could misread)."""
+    base = re.split(r"[/\\]", f.file_name)[-1]
+    stem = (base.rsplit(".", 1)[0] if "." in base else base) or f.name
+    return re.sub(r"[^0-9A-Za-zÄÖÜäöüß_-]+", "-", stem).strip("-_")[:60].strip("-_") or "datei"
 
 
 @dataclass
@@ -404,7 +413,7 @@ class OParlImporter:
             except IngestError:
                 ext = "bin"  # the loader will say clearly what it is and why it is not read
         key = file_key(item.id, r.file.id)
-        target = self.files_dir / key[:2] / f"{key}.{ext}"
+        target = self.files_dir / key[:2] / f"{key}-{readable_stem(r.file)}.{ext}"
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(r.staged, target)
         return target

@@ -102,3 +102,17 @@ F = RemoteFile(id="f", role="mainFile", sha1="a" * 40, modified="2025-03-01", si
 ])
 def test_needs_download(stored, f, fetch):
     assert needs_download(stored, f) is fetch
+
+
+@pytest.mark.parametrize("file_name, name, stem", [
+    ("vorlage-2025-117.pdf", "", "vorlage-2025-117"),
+    ("../../etc/passwd", "", "passwd"), ("C:\\Temp\\brief.docx", "", "brief"),
+    ("Anlage 1 (Kosten).PDF", "", "Anlage-1-Kosten"),
+    ("", "Übersichtsplan Süd", "Übersichtsplan-Süd"),
+    ("....", "", "datei"),
+    ("", "", "datei"),
+])
+def test_readable_stem_is_safe(file_name, name, stem):
+    from ingest.oparl.sync import readable_stem
+
+    assert readable_stem(RemoteFile(id="f", role="mainFile", file_name=file_name, name=name)) == stem
