@@ -8,6 +8,11 @@ off when the limit is passed (a declared ``Content-Length`` or ``size`` is not
 believed), and nothing the server says about a file's type is used: the bytes are
 sniffed later by the loaders.
 
+Internal addresses: a host is resolved once per run and refused when any of its
+addresses is not public (unless it is the configured server's own host); a DNS answer
+that changes between that check and the connection (rebinding) is not caught here —
+a city that needs that guard puts an egress proxy in front.
+
 Retries (tenacity): timeouts, connection errors, HTTP 429 and 5xx; never 4xx (a 404
 file stays missing however often we ask). A server's ``Retry-After`` is honoured up to
 a minute.
@@ -102,7 +107,8 @@ def _is_private(host: str) -> bool:
     return any(not a.is_global for a in addrs)
 
 
-def check_url(url: str, trusted_hosts: frozenset[str] = frozenset(), allow_private: bool = False) -> str:
+def check_url(url: str, trusted_hosts: frozenset[str] = frozenset(), allow_private: bool = False,
+              is_private: Callable[[str], bool] = _is_private) -> str:
     """Return ``url`` if it may be requested, else raise :class:`UnsafeURL` (pure apart from DNS).
 
     ``trusted_hosts``: hosts of the URLs the admin configured; those may be internal
@@ -115,7 +121,7 @@ def check_url(url: str, trusted_hosts: frozenset[str] = frozenset(), allow_priva
     host = (parts.hostname or "").lower()
     if not host:
         raise UnsafeURL(f"URL ohne Host: {url[:200]}")
-    if host not in trusted_hosts and not allow_private and _is_private(host):
+    if host not in trusted_hosts and not allow_private and is_private(host):
         raise UnsafeURL(f"Adresse im internen Netz nicht erlaubt: {host}")
     return url
 
@@ -142,6 +148,7 @@ class OParlClient:
             trust_env=False,  # no proxy or netrc from the environment: the city configures what it wants here
         )
         self._lock = threading.Lock()
+        self._private: dict[str, bool] = {}  # host -> resolves to an internal address (one lookup per run)
         self.requests = 0
 
     def close(self) -> None:
@@ -154,8 +161,13 @@ class OParlClient:
         self.close()
 
     # -- the one request path ---------------------------------------------------------
+    def _is_private(self, host: str) -> bool:
+        if host not in self._private:
+            self._private[host] = _is_private(host)
+        return self._private[host]
+
     def _check(self, url: str) -> str:
-        return check_url(url, self.trusted_hosts, self.config.allow_private_networks)
+        return check_url(url, self.trusted_hosts, self.config.allow_private_networks, self._is_private)
 
     def _retrying(self) -> Retrying:
         def wait(state) -> float:
