@@ -117,7 +117,8 @@ class _Ready:
     """One file of an object, ready to be placed: downloaded, reused or taken from ``text``."""
 
     file: RemoteFile
-    mode: str  # "file" | "text" | "keep"
+    mode: str  # "file" (the file itself) | "text" (its text field)
+    fresh: bool = True  # False: unchanged since last run, already in place (never a text stand-in: see needs_download)
     staged: Path | None = None
     path: Path | None = None  # final place
     sha1: str = ""
@@ -293,7 +294,7 @@ class OParlImporter:
             for f in item.files:
                 old = stored.get(f.id)
                 if old and not needs_download(old, f) and Path(old["doc_path"]).is_file():
-                    ready[item.id].append(_Ready(f, "keep", path=Path(old["doc_path"]), sha1=old["sha1"]))
+                    ready[item.id].append(_Ready(f, "file", fresh=False, path=Path(old["doc_path"]), sha1=old["sha1"]))
                     report.files_unchanged += 1
                 else:
                     jobs.append((item, f, staging / f"{file_key(item.id, f.id)}.part"))
@@ -329,7 +330,7 @@ class OParlImporter:
             # 2. every file is here: move them into place
             stored = self.state.files(item.id)
             for r in ready[item.id]:
-                if r.mode != "keep":
+                if r.fresh:
                     if r.mode == "file":
                         report.downloaded += 1
                         report.downloaded_bytes += r.staged.stat().st_size
@@ -340,8 +341,7 @@ class OParlImporter:
                         report.documents_removed += self._remove_document(Path(old["doc_path"]))
                 paths.append(r.path)
                 titles[r.path] = file_title(item, r.file)
-                metas[r.path] = file_meta(item, r.file, text_fallback=r.mode == "text" or
-                                          (r.mode == "keep" and stored.get(r.file.id, {}).get("mode") == "text"))
+                metas[r.path] = file_meta(item, r.file, text_fallback=r.mode == "text")
                 names[r.path] = r.file.file_name or r.file.name or Path(r.path).name
             placed.append(item)
         if not placed:
@@ -372,9 +372,8 @@ class OParlImporter:
                     self.state.drop_file(item.id, fid)
             problems = []
             for r in ready[item.id]:
-                self.state.put_file(item.id, r.file.id, body_id, str(r.path), "text" if r.mode == "text" else
-                                    ("text" if r.mode == "keep" and stored.get(r.file.id, {}).get("mode") == "text"
-                                     else "file"), r.file.modified, r.file.sha1, r.file.size)
+                self.state.put_file(item.id, r.file.id, body_id, str(r.path), r.mode, r.file.modified, r.file.sha1,
+                                    r.file.size)
                 reason = unreadable.get(str(r.path.resolve()))
                 if reason:
                     problems.append(f"Datei „{r.file.name or r.file.file_name or r.file.id}“ nicht lesbar: {reason}")

@@ -201,3 +201,30 @@ def test_real_model_answers_a_question_from_a_drucksache(real_app, oparl_server)
     assert top.title.startswith("Drucksache 2025/117 (Beschlussvorlage): Einführung der Biotonne")
     assert top.page == 2 and "vierzehntäglich" in top.text
     assert real_app.kb.check().ok
+
+
+def test_unreadable_files_fall_back_to_their_text_or_are_listed_with_the_reason(hash_app, importer, oparl_server):
+    w = oparl_server.world
+    w.papers.clear()
+    w.meetings.clear()
+    broken = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> kaputt\n"
+    w.add_paper("130", "2025/130", "Bericht", "Lärmaktionsplan",
+                w.file("130a", "Bericht", "laerm.pdf", broken,
+                       text="Der Lärmaktionsplan sieht Tempo 30 in der Hauptstraße vor."))
+    w.add_paper("131", "2025/131", "Bericht", "Bericht mit kaputter Anlage",
+                w.file("131a", "Bericht", "bericht.pdf", pdf_bytes(["Der Bericht ist vollständig lesbar."])),
+                [w.file("131b", "Scan", "scan.pdf", broken)])
+    report = importer.sync(oparl_server.system_url)
+    assert report.imported == 2 and report.text_fallback == 1
+    assert [f["object"].rsplit("/", 1)[-1] for f in report.failed] == ["131"]
+    assert "„Scan“ nicht lesbar" in report.failed[0]["error"]
+
+    docs = docs_by_ref(hash_app)
+    (laerm,) = docs["2025/130"]  # the unreadable PDF's document was replaced by its text
+    assert laerm.status == "indexed" and laerm.format == "txt" and laerm.meta["text_fallback"] is True
+    assert hash_app.retriever.search("Tempo 30 Hauptstraße", k=1).hits[0].chunk.title == \
+        "Drucksache 2025/130 (Bericht): Lärmaktionsplan"
+    by_role = {r.meta["file_role"]: r for r in docs["2025/131"]}
+    assert by_role["mainFile"].status == "indexed" and by_role["auxiliaryFile"].status == "failed"
+    assert by_role["auxiliaryFile"].title.endswith("– Anlage: Scan")  # listed for the admin with its title
+    assert hash_app.kb.check().ok
