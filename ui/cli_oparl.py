@@ -22,6 +22,17 @@ def _human(r: dict) -> None:
         click.echo(f"  ✗ {f['label'] or f['object']}: {f['error']}")
 
 
+def _admin_call(ctx: click.Context, action: str, *args):
+    """``OParlAdmin.<action>(*args, actor)``; an :class:`AdminError` becomes a clean CLI error."""
+    from assistant.admin import AdminError
+    from ui.cli_admin import admin_for, cli_actor
+
+    try:
+        return getattr(admin_for(ctx).oparl, action)(*args, cli_actor())
+    except AdminError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.group("oparl")
 def oparl() -> None:
     """Ratsinformationssystem über OParl 1.1 importieren (Drucksachen und Sitzungen)."""
@@ -54,11 +65,42 @@ def oparl_sync(ctx: click.Context, url: str, collection: str | None, as_json: bo
         ctx.exit(1)
 
 
-@oparl.command("sources")
+@oparl.group("sources")
+def sources() -> None:
+    """OParl-Quellen für den regelmäßigen Abgleich (wie Verwaltung › Ratsinformation)."""
+
+
+@sources.command("add")
+@click.argument("url")
+@click.option("--collection", "-c", default="ratsinformation", show_default=True, help="Sammlung.")
+@click.option("--interval", type=float, default=24.0, show_default=True,
+              help="Abgleich alle N Stunden, solange das Portal läuft (0 = nur von Hand).")
+@click.pass_context
+def sources_add(ctx: click.Context, url: str, collection: str, interval: float) -> None:
+    """Quelle eintragen (protokolliert)."""
+    src = _admin_call(ctx, "add_source", url, collection, interval)
+    click.echo(f"eingetragen: {src['id'][:8]} {src['url']} → {src['collection']}")
+
+
+@sources.command("remove")
+@click.argument("source_id")
+@click.pass_context
+def sources_remove(ctx: click.Context, source_id: str) -> None:
+    """Quelle austragen (ID oder ihr Anfang; die Dokumente bleiben)."""
+    from ui.cli_admin import admin_for
+
+    matches = [s["id"] for s in admin_for(ctx).oparl.sources() if s["id"].startswith(source_id.strip())]
+    if len(matches) != 1:
+        raise click.ClickException(f"Keine eindeutige Quelle für „{source_id}“ / no unique source.")
+    _admin_call(ctx, "remove_source", matches[0])
+    click.echo(f"ausgetragen: {matches[0][:8]}")
+
+
+@sources.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def oparl_sources(ctx: click.Context, as_json: bool) -> None:
-    """Eingetragene OParl-Quellen (im Portal unter Verwaltung gepflegt)."""
+def sources_list(ctx: click.Context, as_json: bool) -> None:
+    """Eingetragene Quellen mit Intervall und letztem Ergebnis."""
     from ui.cli_admin import admin_for
 
     rows = admin_for(ctx).oparl.sources()

@@ -46,6 +46,18 @@ def test_cli_sync_then_docs_list_json_carries_the_oparl_metadata(tmp_path, monke
     res = run("oparl", "sync", "file:///etc/passwd")
     assert res.exit_code == 1 and "nur http(s) erlaubt" in res.output
 
+    res = run("oparl", "sources", "add", oparl_server.system_url, "-c", "rat", "--interval", "12")
+    assert res.exit_code == 0 and "→ rat" in res.stdout
+    res = run("oparl", "sources", "add", oparl_server.system_url)
+    assert res.exit_code == 1 and "schon eingetragen" in res.output
+    res = run("oparl", "sources", "list", "--json")
+    (src,) = [json.loads(line) for line in res.stdout.splitlines()]
+    assert src["url"] == oparl_server.system_url and src["interval_hours"] == 12
+    res = run("oparl", "sources", "remove", src["id"][:8])
+    assert res.exit_code == 0 and run("oparl", "sources", "list").stdout.strip() == "0 Quellen"
+    res = run("audit", "export", "--action", "oparl.source.*")
+    assert res.stdout.count("oparl.source.add") == 1 and res.stdout.count("oparl.source.remove") == 1
+
 
 @pytest.fixture
 def admin(oparl_app):
@@ -75,10 +87,17 @@ def test_admin_sources_jobs_schedule_and_audit(admin, oparl_server):
     assert admin.oparl.due() == []  # ran just now, interval 6 h
     assert [s["id"] for s in admin.oparl.due(at=row["last_run_at"] + 6 * 3600)] == [src["id"]]
     assert admin.oparl.submit_due() == []
+    # a second source (the body itself) was never run: the scheduler submits it, once
+    body = admin.oparl.add_source(oparl_server.base + "/oparl/v1/body/1", "rat", 1, "adam")
+    (scheduled,) = admin.oparl.submit_due()
+    assert admin.jobs.wait(scheduled, timeout=120)["status"] == "done"
+    assert admin.jobs.get(scheduled)["actor"] == "system:oparl"
+    assert admin.oparl.source(body["id"])["last_status"] == "with_errors" and admin.oparl.due() == []
 
     entries = admin.audit.entries(actor="adam")
     assert {"oparl.source.add", "oparl.sync"} <= {e["action"] for e in entries}
     sync_entry = next(e for e in entries if e["action"] == "oparl.sync")
     assert json.loads(sync_entry["detail"])["imported"] == 6
     admin.oparl.remove_source(src["id"], "adam")
-    assert admin.oparl.sources() == [] and len(admin.catalog.documents()) == 9  # documents stay
+    assert [s["id"] for s in admin.oparl.sources()] == [body["id"]]
+    assert len(admin.catalog.documents()) == 9  # documents stay
