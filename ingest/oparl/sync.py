@@ -12,6 +12,9 @@ Guarantees, and how:
   folder first; only when every one of them is there (or its ``text`` can stand in) are
   they moved into place and indexed. One missing file fails the whole object with a
   clear message, its previous version stays as it was, and the next run tries again.
+  (The documents of one paper are then committed one after another within one ingest
+  batch; a process killed between two of those commits leaves the paper partly updated
+  until the next run, which redoes it because it was not marked done.)
 * **no duplicates after a crash**: a file's local path (and so its document id) is derived
   from the object and file ids, and ingestion skips unchanged content by hash; an object
   is marked done only after its documents are committed.
