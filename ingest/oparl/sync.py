@@ -351,11 +351,13 @@ class OParlImporter:
             return
 
         # 3. index them (unchanged content is skipped by hash; a new title or metadata is applied)
-        summary = self.ingestor.ingest(paths, collection=report.collection, titles=titles, meta=metas,
-                                       original_names=names)
-        report.documents_added += summary.added
-        report.documents_updated += summary.updated
-        unreadable = {str(Path(f["source"]).resolve()): f["reason"] for f in summary.failed}
+        unreadable: dict[str, str] = {}
+        if paths:  # objects without files have nothing to index, but are remembered below
+            summary = self.ingestor.ingest(paths, collection=report.collection, titles=titles, meta=metas,
+                                           original_names=names)
+            report.documents_added += summary.added
+            report.documents_updated += summary.updated
+            unreadable = {str(Path(f["source"]).resolve()): f["reason"] for f in summary.failed}
         retry_text: dict[Path, tuple[Item, _Ready]] = {}
         for item in placed:
             for r in ready[item.id]:

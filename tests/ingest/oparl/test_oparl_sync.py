@@ -228,3 +228,18 @@ def test_unreadable_files_fall_back_to_their_text_or_are_listed_with_the_reason(
     assert by_role["mainFile"].status == "indexed" and by_role["auxiliaryFile"].status == "failed"
     assert by_role["auxiliaryFile"].title.endswith("– Anlage: Scan")  # listed for the admin with its title
     assert hash_app.kb.check().ok
+
+
+def test_a_paper_loses_an_attachment_and_a_paper_without_files_is_remembered(hash_app, importer, oparl_server):
+    w = oparl_server.world
+    importer.sync(oparl_server.system_url)
+    assert len(docs_by_ref(hash_app)["2025/117"]) == 2
+    old_aux = next(r for r in docs_by_ref(hash_app)["2025/117"] if r.meta["file_role"] == "auxiliaryFile")
+    del w.papers["117"]["auxiliaryFile"]
+    w.touch_paper("117")
+    w.add_paper("124", "2025/124", "Anfrage", "Anfrage ohne Anlage", None, modified=w.papers["117"]["modified"])
+    report = importer.sync(oparl_server.system_url)
+    assert report.documents_removed == 1 and report.downloaded == 0 and report.imported == 2
+    assert [r.meta["file_role"] for r in docs_by_ref(hash_app)["2025/117"]] == ["mainFile"]
+    assert not Path(old_aux.path).exists() and "2025/124" not in docs_by_ref(hash_app)
+    assert importer.state.object(w.url("/oparl/v1/paper/124"))["status"] == "done"
