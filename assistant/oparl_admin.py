@@ -28,6 +28,13 @@ _MIGRATIONS = [
 MAX_INTERVAL_HOURS = 24 * 31
 
 
+def is_due(interval_hours: float, last_run_at: float | None, at: float) -> bool:
+    """A source with an interval is due when it never ran or its interval has passed; 0 = by hand only."""
+    if not interval_hours or interval_hours <= 0:
+        return False
+    return last_run_at is None or at - last_run_at >= interval_hours * 3600
+
+
 class OParlAdmin:
     """The OParl part of :class:`assistant.admin.Admin` (same audit log, jobs and errors)."""
 
@@ -145,10 +152,9 @@ class OParlAdmin:
                             {"t": at, "s": status, "m": message[:2000], "i": source_id})
 
     def due(self, at: float | None = None) -> list[dict]:
-        """Sources whose interval has passed since their last run (pure over the stored rows)."""
+        """Sources whose interval has passed since their last run."""
         at = time.time() if at is None else at
-        return [s for s in self.sources()
-                if s["interval_hours"] and (s["last_run_at"] is None or at - s["last_run_at"] >= s["interval_hours"] * 3600)]
+        return [s for s in self.sources() if is_due(s["interval_hours"], s["last_run_at"], at)]
 
     def submit_due(self, actor: str = "system:oparl") -> list[str]:
         """Submit a job for every due source that has none queued or running."""
