@@ -68,6 +68,9 @@ def public_url(rec: DocumentRecord, page: int | None = None) -> str:
     url = (rec.meta or {}).get("access_url") if isinstance(getattr(rec, "meta", None), dict) else None
     if not isinstance(url, str) or not url.lower().startswith(("https://", "http://")) or len(url) > 2000:
         return ""
+    # the address comes from a remote server: percent-encode whatever could end a Markdown link or an
+    # HTML attribute (brackets, quotes, angle brackets, spaces), so it stays one link wherever it is shown
+    url = quote(url, safe=":/?#@!$&*+,;=%~-._")
     if page and rec.format == "pdf" and "#" not in url:
         url += f"#page={int(page)}"
     return url

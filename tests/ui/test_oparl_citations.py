@@ -23,3 +23,15 @@ def test_an_imported_pdf_cites_its_access_url_at_the_page_and_only_http_counts(h
         html = handlers.render_sources(anna, cits)
         assert re.findall(r'href="([^"]+)"', html)[0].startswith(f"doc/{pdf.doc_id}?t=")  # the portal's own view
         assert "javascript:" not in html and "data:text" not in html
+
+
+def test_an_access_url_cannot_break_out_of_a_markdown_link_or_an_attribute(portal_ctx):
+    from ui.docview import public_url
+
+    rec = next(r for r in portal_ctx.app.catalog.documents() if r.format == "pdf")
+    rec.meta = {"access_url": 'https://ris.example.org/f/1.pdf?a=1&b=2) [x](javascript:alert(1)) "<b>'}
+    url = public_url(rec, 3)
+    assert url.startswith("https://ris.example.org/f/1.pdf?a=1&b=2") and url.endswith("#page=3")
+    assert not any(ch in url for ch in ' ()[]"<>')
+    rec.meta = {"access_url": "https://ris.example.org/files/57737.pdf"}
+    assert public_url(rec) == "https://ris.example.org/files/57737.pdf"
