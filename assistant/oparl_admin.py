@@ -49,9 +49,7 @@ class OParlAdmin:
         return db
 
     def importer(self):
-        from ingest.oparl.state import SyncState
-
-        return self.admin.app.oparl_importer(SyncState(self.admin.audit.db))
+        return self.admin.app.oparl_importer()
 
     # -- sources -----------------------------------------------------------------
     def sources(self) -> list[dict]:

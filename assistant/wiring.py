@@ -134,14 +134,15 @@ class App:
             batch_size=s.embedding.batch_size,
         )
 
-    def oparl_importer(self, state):
-        """An OParl importer writing through this installation's ingestor (``state``: the
-        importer's memory in the app database, :class:`ingest.oparl.state.SyncState`)."""
+    def oparl_importer(self):
+        """An OParl importer writing through this installation's ingestor; what it imported
+        and when each body was last synced is kept in the app database."""
         from ingest.oparl.client import ClientConfig
+        from ingest.oparl.state import SyncState
         from ingest.oparl.sync import OParlImporter
 
         s = self.settings
-        return OParlImporter(self.ingestor, state, s.oparl_dir, ClientConfig.from_settings(s.oparl),
+        return OParlImporter(self.ingestor, SyncState(self.app_db), s.oparl_dir, ClientConfig.from_settings(s.oparl),
                              overlap_s=s.oparl.overlap_s)
 
     @cached_property

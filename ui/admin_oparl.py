@@ -11,7 +11,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from assistant.admin import AdminError, fmt_time, services
+from assistant.admin import AdminError, fmt_time
 from ui.context import PortalContext
 from ui.security import resolve_user
 
@@ -25,7 +25,7 @@ class OParlUI:
 
     @property
     def oparl(self):
-        return services(self.ctx.app, self.ctx.audit).oparl
+        return self.ctx.app.start_jobs().oparl
 
     def _user(self, request: gr.Request | None) -> str:
         return self.ctx.require(request, "admin").name

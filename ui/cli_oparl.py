@@ -25,7 +25,8 @@ def _human(r: dict) -> None:
 def _admin_call(ctx: click.Context, action: str, *args):
     """``OParlAdmin.<action>(*args, actor)``; an :class:`AdminError` becomes a clean CLI error."""
     from assistant.admin import AdminError
-    from ui.cli_admin import admin_for, cli_actor
+    from ui.cli_admin import admin_for
+    from ui.cli_common import cli_actor
 
     try:
         return getattr(admin_for(ctx).oparl, action)(*args, cli_actor())
@@ -50,17 +51,17 @@ def oparl_sync(ctx: click.Context, url: str, collection: str | None, as_json: bo
     laden nur geänderte Dateien und entfernen gelöschte Vorgänge. Exit 1, wenn ein Vorgang
     nicht importiert werden konnte (die übrigen sind dann trotzdem importiert)."""
     from assistant.admin import AdminError
-    from ui.cli import _emit, _progress_bar
-    from ui.cli_admin import admin_for, cli_actor
+    from ui.cli_admin import admin_for
+    from ui.cli_common import cli_actor, emit, progress_bar
 
-    cb, close = _progress_bar(not as_json and sys.stderr.isatty())
+    cb, close = progress_bar(not as_json and sys.stderr.isatty())
     try:
         report = admin_for(ctx).oparl.sync(url, collection, cli_actor(), progress=cb)
     except AdminError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         close()
-    _emit(report, as_json, _human)
+    emit(report, as_json, _human)
     if report["failed"]:
         ctx.exit(1)
 

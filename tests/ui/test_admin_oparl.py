@@ -19,9 +19,7 @@ def ctx(tmp_path):
     c.users.add("erika", "geheim-123", "staff")
     c.users.add("adam", "geheim-123", "admin")
     yield c
-    admin = app.__dict__.get("_kiportal_admin")
-    if admin is not None:
-        admin.jobs.shutdown()
+    app.stop_jobs()
 
 
 def test_oparl_handlers_refuse_non_admins_and_work_for_admins(ctx):

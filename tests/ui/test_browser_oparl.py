@@ -51,15 +51,11 @@ def oparl_portal(e5_settings, real_embedder):
         with background_portal(ctx) as (url, portal):
             yield url, ctx, portal, server
     finally:
-        admin = app.__dict__.get("_kiportal_admin")
-        if admin is not None:
-            admin.jobs.shutdown(wait=False)
+        app.stop_jobs(wait=False)
         server.close()
 
 
 def test_admin_adds_a_council_system_syncs_and_the_chat_cites_the_drucksache(browser, oparl_portal):
-    from assistant.admin import services
-
     url, ctx, portal, server = oparl_portal
     page = login(browser, url, "adam", PASSWORD, timeout_ms=TIMEOUT)
     open_tab(page, "Verwaltung")
@@ -77,7 +73,7 @@ def test_admin_adds_a_council_system_syncs_and_the_chat_cites_the_drucksache(bro
     page.locator("#admin-oparl-sync").click()
     page.wait_for_function("el => el.value.includes('Abgleich gestartet')", arg=msg.element_handle())
 
-    jobs = services(ctx.app, ctx.audit).jobs
+    jobs = ctx.app.start_jobs().jobs
     deadline = time.monotonic() + JOB_TIMEOUT_S
     while time.monotonic() < deadline:
         job = next((j for j in jobs.list(limit=5) if j["kind"] == "oparl"), None)

@@ -61,11 +61,9 @@ def test_cli_sync_then_docs_list_json_carries_the_oparl_metadata(tmp_path, monke
 
 @pytest.fixture
 def admin(oparl_app):
-    from assistant.admin import services
-
-    adm = services(oparl_app, workers=1)
+    adm = oparl_app.start_jobs(workers=1)
     yield adm
-    adm.jobs.shutdown()
+    oparl_app.stop_jobs()
 
 
 def test_admin_sources_jobs_schedule_and_audit(admin, oparl_server):
