@@ -13,7 +13,7 @@ from typing import Literal
 BlockKind = Literal["title", "heading", "paragraph", "table", "notes"]
 PageKind = Literal["page", "slide", "sheet"]
 
-FORMATS = ("pdf", "pptx", "docx", "odt", "xlsx", "html", "md", "txt", "rtf")
+FORMATS = ("pdf", "pptx", "docx", "odt", "xlsx", "html", "md", "txt", "rtf", "image")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class ExtractedDocument:
     blocks: tuple[Block, ...]
     page_count: int | None = None
     page_kind: PageKind | None = None
+    #: ``(page, mean word confidence 0-100)`` for every page read by text recognition (OCR)
+    ocr_pages: tuple[tuple[int, float], ...] = ()
 
     @property
     def text(self) -> str:

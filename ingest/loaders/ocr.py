@@ -57,6 +57,7 @@ class OcrOptions:
     dpi: int = 300
     workers: int = 2
     page_timeout_s: float = 120.0
+    seconds_per_page: float = 20.0  # added to the loader's per-file time limit for every page sent to OCR
     osd: bool = True
 
 
@@ -135,14 +136,15 @@ def _text_from_data(data: dict) -> tuple[str, float, int]:
         confs.append(conf)
     if not confs:
         return "", 0.0, 0
-    paragraphs: list[str] = []
+    paragraphs: list[list[str]] = []
     current: tuple[int, int] | None = None
     for (block, par, _line), words in lines.items():  # dicts keep Tesseract's reading order
         if (block, par) != current:
-            paragraphs.append("")
+            paragraphs.append([])
             current = (block, par)
-        paragraphs[-1] += (" " if paragraphs[-1] else "") + " ".join(words)
-    return "\n\n".join(p for p in paragraphs if p), sum(confs) / len(confs), len(confs)
+        paragraphs[-1].append(" ".join(words))
+    # lines as lines, paragraphs after a blank line: the PDF loader's paragraph rules apply as for a text layer
+    return "\n\n".join("\n".join(p) for p in paragraphs), sum(confs) / len(confs), len(confs)
 
 
 def _read(image, opts: OcrOptions) -> tuple[str, float, int]:
