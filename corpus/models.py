@@ -95,6 +95,13 @@ def page_label(page: int | None, page_kind: str | None) -> str:
     return {"slide": "Folie", "sheet": "Blatt"}.get(page_kind or "", "Seite") + f" {page}"
 
 
+def ocr_label(confidence: float | None) -> str:
+    """"per Texterkennung gelesen, Sicherheit 92 %" for a page read by OCR ("" for a text layer)."""
+    if confidence is None:
+        return ""
+    return f"per Texterkennung gelesen, Sicherheit {confidence:.0f} %"
+
+
 def page_kind_of(source: str) -> str:
     """The page kind a file's format implies where no catalog record is at hand (slides, sheets, pages)."""
     ext = source.lower().rsplit(".", 1)[-1]
