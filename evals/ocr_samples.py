@@ -177,3 +177,24 @@ def char_accuracy(reference: str, ocr: str) -> float:
     if not ref:
         return 1.0 if not got else 0.0
     return max(0.0, 1.0 - Levenshtein.distance(ref, got) / len(ref))
+
+
+def write_mixed_pdf(path: Path, typed_text: str, scan) -> Path:
+    """A PDF whose page 1 has a text layer (``typed_text``) and page 2 is ``scan`` (an image only)."""
+    import io
+
+    import matplotlib
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.add_font("DejaVu", fname=str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"))
+    pdf.add_page()
+    pdf.set_font("DejaVu", size=11)
+    pdf.multi_cell(0, 6, typed_text)
+    pdf.add_page()
+    buf = io.BytesIO()
+    scan.save(buf, format="PNG")
+    buf.seek(0)
+    pdf.image(buf, x=0, y=0, w=pdf.w, h=pdf.h)
+    pdf.output(str(path))
+    return path

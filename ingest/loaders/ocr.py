@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 PageProgress = Callable[[int, int], None]
 PROGRESS: contextvars.ContextVar[PageProgress | None] = contextvars.ContextVar("ocr_progress", default=None)
 
-#: Tesseract words below this confidence on a page with nothing better are noise (photos, lines).
+#: A page whose words Tesseract reads with less mean confidence than this holds no text (a photo, a
+#: drawing): real scans, even poor ones, read above 50; pure noise reads at 0-25.
 NOISE_CONFIDENCE = 30.0
 #: OSD must be at least this sure before a page is turned (Tesseract's scale, ~2 is a fair guess).
 OSD_MIN_CONFIDENCE = 2.0
@@ -106,13 +107,13 @@ def _orientation(image, opts: OcrOptions) -> int:
     if min(image.size) < OSD_MIN_SIDE:
         return 0
     try:
-        osd = pytesseract.image_to_osd(image, config="--psm 0", output_type=pytesseract.Output.DICT,
-                                       timeout=opts.page_timeout_s)
-    except RuntimeError as exc:
-        raise IngestError("timeout", f"Lageerkennung einer Seite dauerte über {opts.page_timeout_s:g} s") from exc
+        osd = pytesseract.image_to_osd(image, config=f"--psm 0 --dpi {_dpi(image, opts)}",
+                                       output_type=pytesseract.Output.DICT, timeout=opts.page_timeout_s)
     except pytesseract.TesseractError as exc:  # too few characters to judge: read as it is
         log.debug("OSD ohne Ergebnis: %s", str(exc)[:200])
         return 0
+    except RuntimeError as exc:  # pytesseract's timeout (TesseractError is a RuntimeError too: caught above)
+        raise IngestError("timeout", f"Lageerkennung einer Seite dauerte über {opts.page_timeout_s:g} s") from exc
     rotate = int(osd.get("rotate", 0) or 0) % 360
     if rotate and float(osd.get("orientation_conf", 0) or 0) >= OSD_MIN_CONFIDENCE:
         return rotate
@@ -147,18 +148,26 @@ def _text_from_data(data: dict) -> tuple[str, float, int]:
     return "\n\n".join("\n".join(p) for p in paragraphs), sum(confs) / len(confs), len(confs)
 
 
+def _dpi(image, opts: OcrOptions) -> int:
+    """The image's resolution as its file or renderer says, else the configured one (Tesseract needs it)."""
+    try:
+        dpi = int(float(image.info.get("dpi", (opts.dpi, opts.dpi))[0]) or opts.dpi)
+    except (TypeError, ValueError, IndexError):
+        dpi = opts.dpi
+    return max(70, min(dpi, 1200))
+
+
 def _read(image, opts: OcrOptions) -> tuple[str, float, int]:
     import pytesseract
 
-    dpi = int(image.info.get("dpi", (opts.dpi, opts.dpi))[0] or opts.dpi)
-    config = f"--psm 3 --dpi {max(70, min(dpi, 1200))}"
+    config = f"--psm 3 --dpi {_dpi(image, opts)}"
     try:
         data = pytesseract.image_to_data(image, lang=opts.languages, config=config,
                                          output_type=pytesseract.Output.DICT, timeout=opts.page_timeout_s)
-    except RuntimeError as exc:  # pytesseract's timeout
-        raise IngestError("timeout", f"Texterkennung einer Seite dauerte über {opts.page_timeout_s:g} s") from exc
     except pytesseract.TesseractError as exc:
         raise IngestError("corrupt", f"Texterkennung fehlgeschlagen: {str(exc)[:200]}") from exc
+    except RuntimeError as exc:  # pytesseract's timeout (TesseractError is a RuntimeError too: caught above)
+        raise IngestError("timeout", f"Texterkennung einer Seite dauerte über {opts.page_timeout_s:g} s") from exc
     return _text_from_data(data)
 
 
@@ -185,8 +194,8 @@ def ocr_image(image, opts: OcrOptions = OcrOptions()) -> OcrPage:
             t_text, t_conf, t_words = _read(turned, opts)
             if t_conf > conf and t_words:
                 text, conf, words, rotate = t_text, t_conf, t_words, turn
-    if words and conf < NOISE_CONFIDENCE and words < 15:
-        # a photo or a drawing: a handful of uncertain "words" are not text
+    if words and conf < NOISE_CONFIDENCE:
+        # a photo or a drawing: "words" Tesseract itself doubts this much are not text
         return OcrPage("", conf, 0, rotate)
     return OcrPage(tidy(text), conf, words, rotate)
 
@@ -207,7 +216,12 @@ def ocr_pages(pages: Sequence[tuple[int, Callable[[], object]]], opts: OcrOption
 
     def one(item: tuple[int, Callable[[], object]]) -> tuple[int, OcrPage]:
         page_no, render = item
-        return page_no, ocr_image(render(), opts)
+        image = render()  # a page over the limits fails the file (raised here)
+        try:
+            return page_no, ocr_image(image, opts)
+        except IngestError as err:  # one page Tesseract cannot finish must not lose the others
+            log.warning("Seite %d: Texterkennung übersprungen: %s", page_no, err)
+            return page_no, OcrPage("", 0.0, 0)
 
     workers = max(1, min(opts.workers, total))
     if workers == 1:
