@@ -101,8 +101,9 @@ def load_image(path: Path, limits: LoadLimits) -> ExtractedDocument:
         img = Image.open(path)  # reads the header only
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise IngestError("corrupt", f"Bild nicht lesbar: {exc}") from exc
-    except Image.DecompressionBombError as exc:
-        raise IngestError("too_large", f"Bild zu groß: {exc}") from exc
+    except Image.DecompressionBombError as exc:  # Pillow's own guard, far above ours: same answer
+        raise IngestError("too_large", f"Bild hat mehr Pixel als erlaubt (Grenze {limits.max_image_pixels / 1e6:.0f} Mio.; "
+                                       "Dekompressionsbombe?)") from exc
     with img:
         frames = getattr(img, "n_frames", 1) or 1
         if frames > limits.max_pages:
