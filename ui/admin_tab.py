@@ -467,7 +467,8 @@ def build(ctx: PortalContext) -> None:
 
         # -- upload ---------------------------------------------------------------------
         with gr.Tab("Hochladen", id="admin-upload"):
-            gr.Markdown("Mehrere Dateien auf einmal (PDF, Word, PowerPoint, Excel, ODT, HTML, Markdown, Text, RTF; Scans als PNG, JPEG oder TIFF werden per Texterkennung gelesen). "
+            gr.Markdown("Mehrere Dateien auf einmal (PDF, Word, PowerPoint, Excel, ODT, HTML, Markdown, Text, RTF; "
+                        "Scans als PNG, JPEG oder TIFF werden per Texterkennung gelesen). "
                         "Jede Datei wird vor dem Speichern geprüft; abgelehnte Dateien ändern nichts.")
             up_coll = gr.Dropdown(label="Sammlung", choices=[], elem_id="admin-upload-collection")
             up_files = gr.File(label="Dateien", file_count="multiple", elem_id="admin-upload-files")
