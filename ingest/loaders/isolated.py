@@ -38,6 +38,42 @@ log = logging.getLogger(__name__)
 START_TIMEOUT_S = 120.0
 
 Loader = Callable[..., ExtractedDocument]
+
+
+class RecentScans:
+    """The last few documents read by OCR, by content hash: an upload is read once to check it
+    and once to index it, and a scan should not go through text recognition twice for that."""
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._docs: dict[str, ExtractedDocument] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(path: Path) -> str | None:
+        import hashlib
+
+        try:
+            h = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            return h.hexdigest()
+        except OSError:
+            return None
+
+    def get(self, key: str | None) -> ExtractedDocument | None:
+        with self._lock:
+            return self._docs.get(key) if key else None
+
+    def put(self, key: str | None, doc: ExtractedDocument) -> None:
+        if not key or not doc.ocr_pages:  # only scans: everything else reads in moments
+            return
+        with self._lock:
+            self._docs.pop(key, None)
+            self._docs[key] = doc
+            while len(self._docs) > self.size:
+                self._docs.pop(next(iter(self._docs)))
 #: ``(done, total)`` pages read by OCR in the current file
 PageProgress = Callable[[int, int], None]
 
@@ -91,6 +127,7 @@ class IsolatedLoader:
         self._lock = threading.Lock()
         self._proc = None
         self._conn = None
+        self.recent = RecentScans()
 
     def _start(self) -> None:
         ctx = mp.get_context("spawn")
@@ -129,6 +166,15 @@ class IsolatedLoader:
     accepts_progress = True
 
     def __call__(self, path: Path, progress: PageProgress | None = None) -> ExtractedDocument:
+        key = self.recent.key(Path(path))
+        cached = self.recent.get(key)
+        if cached is not None:
+            return cached
+        doc = self._read(path, progress)
+        self.recent.put(key, doc)
+        return doc
+
+    def _read(self, path: Path, progress: PageProgress | None) -> ExtractedDocument:
         with self._lock:
             if self._proc is None or not self._proc.is_alive():
                 self._stop()
@@ -180,12 +226,20 @@ def make_loader(limits: LoadLimits, timeout_s: float = 0.0, max_memory_mb: int =
     from ingest.loaders import load_document
     from ingest.loaders.ocr import PROGRESS
 
+    recent = RecentScans()
+
     def load_in_process(path: Path, progress: PageProgress | None = None) -> ExtractedDocument:
+        key = recent.key(Path(path))
+        cached = recent.get(key)
+        if cached is not None:
+            return cached
         token = PROGRESS.set(progress)
         try:
-            return load_document(Path(path), limits)
+            doc = load_document(Path(path), limits)
         finally:
             PROGRESS.reset(token)
+        recent.put(key, doc)
+        return doc
 
     load_in_process.accepts_progress = True  # type: ignore[attr-defined]
     return load_in_process

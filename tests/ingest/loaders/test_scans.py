@@ -167,3 +167,25 @@ def test_the_worker_reports_ocr_progress_and_gives_each_page_time(tmp_path):
         assert loader.worker_pid == pid  # the other worker was not touched
     finally:
         loader.close()
+
+
+def test_an_upload_is_read_by_ocr_once_for_the_check_and_the_index(tmp_path, monkeypatch):
+    from ingest.loaders import ocr as ocr_module
+    from ingest.loaders.isolated import make_loader
+
+    path = tmp_path / "scan.png"
+    scan(SECOND).save(path, format="PNG")
+    loader = make_loader(LoadLimits())
+    first = loader(path)
+    moved = tmp_path / "bauamt" / "scan.png"  # the checked upload moves into its collection folder
+    moved.parent.mkdir()
+    path.rename(moved)
+
+    def no_second_ocr(*args, **kwargs):
+        raise AssertionError("the same scan went through OCR twice")
+
+    monkeypatch.setattr(ocr_module, "ocr_image", no_second_ocr)
+    assert loader(moved) is first
+    moved.write_bytes(moved.read_bytes() + b"\x00")  # other content: read again (and here: fails loudly)
+    with pytest.raises(IngestError, match="OCR twice"):
+        loader(moved)
