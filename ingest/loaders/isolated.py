@@ -74,6 +74,8 @@ class RecentScans:
             self._docs[key] = doc
             while len(self._docs) > self.size:
                 self._docs.pop(next(iter(self._docs)))
+
+
 #: ``(done, total)`` pages read by OCR in the current file
 PageProgress = Callable[[int, int], None]
 

@@ -163,13 +163,12 @@ def _load_pdf(path: Path, limits: LoadLimits) -> ExtractedDocument:
     if readable == 0:
         raise IngestError("corrupt", "keine Seite lesbar")
     per_page = total_chars / readable
-    if (total_chars < OCR_MIN_TOTAL_CHARS and per_page < OCR_MIN_CHARS_PER_PAGE) or per_page < OCR_STAMP_CHARS_PER_PAGE:
-        if ocr_tried and (ocr_confidence or total_chars):
-            pass  # a short scanned note or a diagram with a few labels: what OCR read is the document
-        elif ocr_tried:
-            raise IngestError("empty", f"auch die Texterkennung fand auf {n_pages} Seiten keinen Text")
-        else:
-            raise IngestError("needs_ocr", f"{total_chars} Zeichen Text auf {n_pages} Seiten")
+    too_little = (total_chars < OCR_MIN_TOTAL_CHARS and per_page < OCR_MIN_CHARS_PER_PAGE) or per_page < OCR_STAMP_CHARS_PER_PAGE
+    # after OCR, little text is still the document (a short scanned note, a diagram with a few labels)
+    if too_little and not ocr_tried:
+        raise IngestError("needs_ocr", f"{total_chars} Zeichen Text auf {n_pages} Seiten")
+    if too_little and not ocr_confidence and not total_chars:
+        raise IngestError("empty", f"auch die Texterkennung fand auf {n_pages} Seiten keinen Text")
 
     repeated = _running_lines(texts)
     builder = BlockBuilder()
