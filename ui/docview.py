@@ -152,6 +152,9 @@ def render_text_page(rec: DocumentRecord, chunks: Iterable[Chunk], *, mark: int 
             parts.append(f"<section{anchor}>")
             if c.page:
                 parts.append(f"<h2>{e(page_label(c.page, rec.page_kind))}</h2>")
+                note = ocr_note(rec, c.page)
+                if note:
+                    parts.append(f"<p class=\"hint\">{e(note[0].upper() + note[1:])} – Lesefehler sind möglich.</p>")
             open_section = True
         if c.section and c.section != current_section:
             current_section = c.section

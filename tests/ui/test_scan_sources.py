@@ -64,6 +64,10 @@ def test_sources_say_a_page_was_read_by_ocr_with_its_confidence(scan_ctx):
     first, second = html.split("<li>")[1:3]
     assert f"Seite 2 (per Texterkennung gelesen, Sicherheit {conf} %)" in first
     assert "Texterkennung" not in second  # the typed page keeps its text layer and says nothing
+    from ui.docview import render_text_page
+
+    page = render_text_page(pdf, scan_ctx.app.catalog.iter_chunks(pdf.doc_id))
+    assert page.count("Per Texterkennung gelesen") == 1 and page.index("Seite 2</h2>") < page.index("Per Texterkennung")
 
 
 def test_an_image_source_opens_its_page_as_a_safe_png(scan_ctx):
