@@ -152,7 +152,7 @@ def render_text_page(rec: DocumentRecord, chunks: Iterable[Chunk], *, mark: int 
             parts.append(f"<section{anchor}>")
             if c.page:
                 parts.append(f"<h2>{e(page_label(c.page, rec.page_kind))}</h2>")
-                note = ocr_note(rec, c.page)
+                note = ocr_label(rec.ocr_confidence(c.page))
                 if note:
                     parts.append(f"<p class=\"hint\">{e(note[0].upper() + note[1:])} – Lesefehler sind möglich.</p>")
             open_section = True

@@ -102,14 +102,13 @@ def test_an_image_source_opens_its_page_as_a_safe_png(scan_ctx):
 
 
 def test_pages_to_check_are_listed_for_the_admin_and_in_docs_show(scan_ctx, monkeypatch):
-    from assistant.admin import services
     from ui.admin_tab import AdminUI
     from ui.cli import cli
 
     settings = scan_ctx.app.settings
     pdf = _rec(scan_ctx, "bauakte.pdf")
     settings.ocr.min_confidence = 99.9  # every OCR'd page counts as uncertain
-    rows = {r["file"]: r for r in services(scan_ctx.app, scan_ctx.audit, start=False).ocr_review()}
+    rows = {r["file"]: r for r in scan_ctx.app.admin.ocr_review()}
     assert set(rows) == {"bauakte.pdf", "stellungnahme.png"}
     assert [p for p, _ in rows["bauakte.pdf"]["pages"]] == [2]
     ui = AdminUI(scan_ctx)
@@ -118,7 +117,7 @@ def test_pages_to_check_are_listed_for_the_admin_and_in_docs_show(scan_ctx, monk
     assert re.search(rf"\[S\. 2 \(\d+ %\)\]\(doc/{pdf.doc_id}\?t=[\w.-]+#page=2\)", cell)
     assert "Per Texterkennung gelesen: 1 Seite(n)" in ui._doc_details(pdf.doc_id, "adam")
     settings.ocr.min_confidence = 10.0
-    assert services(scan_ctx.app, scan_ctx.audit, start=False).ocr_review() == []
+    assert scan_ctx.app.admin.ocr_review() == []
 
     monkeypatch.setenv("KIPORTAL_OCR__MIN_CONFIDENCE", "99.9")
     monkeypatch.setenv("KIPORTAL_EMBEDDING__MODE", "hash")
