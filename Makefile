@@ -26,7 +26,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
   -DGGML_AVX512_VBMI=$(call avx512_has,avx512vbmi) -DGGML_AVX512_BF16=$(call avx512_has,avx512_bf16) \
   -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
-.PHONY: install run index test test-fast bench eval browser-deps demo clean
+.PHONY: install run index test test-fast bench eval browser-deps ocr-deps demo clean
 
 # one stamp per set of build flags: a venv built with other flags (another CPU, an older
 # Makefile) gets llama.cpp rebuilt once, an unchanged one never
@@ -52,7 +52,13 @@ browser-deps:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)
 
-index: install
+# text recognition for scans: Tesseract with the German model and orientation detection (OSD)
+ocr-deps:
+	@command -v tesseract >/dev/null && test -n "$$(ls /usr/share/tesseract-ocr/*/tessdata/deu.traineddata 2>/dev/null)" && \
+	  test -n "$$(ls /usr/share/tesseract-ocr/*/tessdata/osd.traineddata 2>/dev/null)" || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-deu tesseract-ocr-osd >/dev/null)
+
+index: install ocr-deps
 	$(KIPORTAL) models prepare
 	$(KIPORTAL) ingest corpus/demo/files --collection demo
 
@@ -60,16 +66,16 @@ run: index
 	$(KIPORTAL) search "Welche Zonen hat das Ampelsystem?" -k 3
 	$(KIPORTAL) serve
 
-test: install browser-deps
+test: install browser-deps ocr-deps
 	$(PY) -m pytest -q
 
-test-fast: install
+test-fast: install ocr-deps
 	$(PY) -m pytest -q -m "not integration and not llm and not browser"
 
 eval: index
 	$(KIPORTAL) eval evals/datasets/demo.jsonl
 
-bench: install
+bench: install ocr-deps
 	$(KIPORTAL) models prepare
 	$(KIPORTAL) bench --shared ../shared
 

@@ -198,6 +198,18 @@ class Admin:
             })
         return rows
 
+    def ocr_review(self) -> list[dict]:
+        """Pages read by text recognition below ``ocr.min_confidence``, per document: for a person to check."""
+        threshold = self.settings.ocr.min_confidence
+        rows = []
+        for rec in self.catalog.documents(status="indexed"):
+            low = rec.low_confidence_pages(threshold)
+            if low:
+                rows.append({"doc_id": rec.doc_id, "title": rec.title or Path(rec.source).name,
+                             "file": rec.original_name or Path(rec.source).name,
+                             "pages": [(p, rec.ocr_pages[p]) for p in low], "ocr_pages": len(rec.ocr_pages)})
+        return rows
+
     def document(self, doc_id: str) -> DocumentRecord:
         rec = self.catalog.get(doc_id)
         if rec is None:

@@ -55,6 +55,18 @@ class LimitSettings(BaseModel):
     max_zip_ratio: float = Field(200.0, description="Largest compression ratio of any Office zip member (zip-bomb guard).")
     load_timeout_s: float = Field(300.0, ge=0, description="Most seconds reading one file may take; files are read in a worker process that is stopped after this time (0 = read in-process, no limit).")
     load_max_memory_mb: int = Field(4096, ge=0, description="Address-space limit of the reading worker in MB, so one hostile file cannot exhaust memory (0 = none; only with load_timeout_s > 0).")
+    max_image_pixels: int = Field(80_000_000, ge=1, description="Most pixels of one image or scanned page (decompression-bomb guard, checked from the header before decoding; an A4 page at 600 dpi has 35 million).")
+
+
+class OcrSettings(BaseModel):
+    enabled: bool = Field(True, description="Read scans by text recognition (Tesseract, Debian packages tesseract-ocr and tesseract-ocr-deu): PDF pages without a text layer and PNG/JPEG/TIFF images. Off: such PDFs are marked 'OCR nötig' and images are refused.")
+    languages: str = Field("deu", description="Tesseract language models, joined with '+' (e.g. 'deu+eng'); each needs its tesseract-ocr-<lang> package.")
+    dpi: int = Field(300, ge=70, le=1200, description="Resolution at which scanned PDF pages are rendered for text recognition (300 is Tesseract's sweet spot).")
+    workers: int = Field(2, ge=1, description="Pages recognised at the same time (one single-threaded tesseract process each).")
+    page_timeout_s: float = Field(120.0, gt=0, description="Most seconds text recognition may take for one page.")
+    seconds_per_page: float = Field(20.0, ge=0, description="Seconds added to limits.load_timeout_s for every page of a file sent to text recognition (a long scan gets the time it needs, a stuck one still ends).")
+    osd: bool = Field(True, description="Detect pages turned by 90/180/270 degrees (Tesseract OSD, package tesseract-ocr-osd) when the upright reading is poor.")
+    min_confidence: float = Field(70.0, ge=0, le=100, description="Pages whose mean word confidence (0-100) lies below this are listed for checking in the Verwaltung tab and `kiportal docs show`; a clean 300-dpi scan reads at about 95.")
 
 
 class VectorSettings(BaseModel):
@@ -163,6 +175,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings, description="Embedding model.")
     chunking: ChunkSettings = Field(default_factory=ChunkSettings, description="Chunking.")
     limits: LimitSettings = Field(default_factory=LimitSettings, description="Input limits.")
+    ocr: OcrSettings = Field(default_factory=OcrSettings, description="Text recognition for scans.")
     vector: VectorSettings = Field(default_factory=VectorSettings, description="Vector store.")
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings, description="Search.")
     llm: LLMSettings = Field(default_factory=LLMSettings, description="Answer models.")

@@ -118,11 +118,17 @@ class App:
         from ingest.chunking import ChunkParams
         from ingest.loaders import LoadLimits
         from ingest.loaders.isolated import make_loader
+        from ingest.loaders.ocr import OcrOptions
         from ingest.pipeline import Ingestor
 
         s = self.settings
+        o = s.ocr
         limits = LoadLimits(max_bytes=s.limits.max_bytes, max_pages=s.limits.max_pages,
-                            max_unzipped_bytes=s.limits.max_unzipped_bytes, max_zip_ratio=s.limits.max_zip_ratio)
+                            max_unzipped_bytes=s.limits.max_unzipped_bytes, max_zip_ratio=s.limits.max_zip_ratio,
+                            max_image_pixels=s.limits.max_image_pixels,
+                            ocr=OcrOptions(enabled=o.enabled, languages=o.languages, dpi=o.dpi, workers=o.workers,
+                                           page_timeout_s=o.page_timeout_s, seconds_per_page=o.seconds_per_page,
+                                           osd=o.osd))
         return Ingestor(
             self.kb,
             home=s.home,

@@ -57,6 +57,14 @@ CREATE TABLE IF NOT EXISTS chunks (
     content_hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, ordinal);
+-- pages read by text recognition (OCR) and Tesseract's mean word confidence (0-100) on each;
+-- a table of its own, so catalogs from before OCR need no migration
+CREATE TABLE IF NOT EXISTS ocr_pages (
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    page INTEGER NOT NULL,
+    confidence REAL NOT NULL,
+    PRIMARY KEY (doc_id, page)
+);
 """
 
 STATUSES = ("indexed", "failed", "needs_ocr", "pending")
@@ -83,10 +91,13 @@ class DocumentRecord:
     #: where the document came from beyond its file (e.g. OParl: body, Drucksache number, paper type,
     #: meeting date, the file's public URL); plain JSON data, stored with the document version
     meta: dict = field(default_factory=dict)
+    #: page -> mean word confidence (0-100) of the pages read by text recognition; not a column
+    ocr_pages: dict[int, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
         d["meta"] = dict(self.meta)
+        d["ocr_pages"] = dict(self.ocr_pages)
         return d
 
     @classmethod
@@ -97,6 +108,17 @@ class DocumentRecord:
         except ValueError:
             d["meta"] = {}
         return cls(**d)
+
+    def ocr_confidence(self, page: int | None) -> float | None:
+        """The page's OCR confidence, or None when the page has a text layer (or no page is known)."""
+        return self.ocr_pages.get(int(page)) if page else None
+
+    def low_confidence_pages(self, threshold: float) -> list[int]:
+        """OCR'd pages read with a mean word confidence below ``threshold``: for a person to check."""
+        return sorted(p for p, c in self.ocr_pages.items() if c < threshold)
+
+
+_COLUMNS = tuple(f for f in DocumentRecord.__dataclass_fields__ if f != "ocr_pages")
 
 
 @dataclass
@@ -233,12 +255,25 @@ class Catalog:
     def get(self, doc_id: str) -> DocumentRecord | None:
         with self._conn() as conn:
             row = conn.execute("SELECT * FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
-        return DocumentRecord.from_row(row) if row else None
+            return self._with_ocr(conn, [DocumentRecord.from_row(row)])[0] if row else None
 
     def get_by_path(self, path: str) -> DocumentRecord | None:
         with self._conn() as conn:
             row = conn.execute("SELECT * FROM documents WHERE path=?", (path,)).fetchone()
-        return DocumentRecord.from_row(row) if row else None
+            return self._with_ocr(conn, [DocumentRecord.from_row(row)])[0] if row else None
+
+    @staticmethod
+    def _with_ocr(conn: sqlite3.Connection, recs: list[DocumentRecord]) -> list[DocumentRecord]:
+        """Fill ``ocr_pages`` (one query; most catalogs have few scanned documents)."""
+        by_id = {r.doc_id: r for r in recs}
+        if len(recs) == 1:
+            rows = conn.execute("SELECT doc_id, page, confidence FROM ocr_pages WHERE doc_id=?", (recs[0].doc_id,))
+        else:
+            rows = conn.execute("SELECT doc_id, page, confidence FROM ocr_pages")
+        for doc_id, page, conf in rows:
+            if doc_id in by_id:
+                by_id[doc_id].ocr_pages[int(page)] = float(conf)
+        return recs
 
     def documents(self, collection: str | None = None, status: str | None = None) -> list[DocumentRecord]:
         sql, args = "SELECT * FROM documents WHERE 1=1", []
@@ -250,7 +285,7 @@ class Catalog:
             args.append(status)
         with self._conn() as conn:
             rows = conn.execute(sql + " ORDER BY source", args).fetchall()
-        return [DocumentRecord.from_row(r) for r in rows]
+            return self._with_ocr(conn, [DocumentRecord.from_row(r) for r in rows])
 
     def record_failure(self, rec: DocumentRecord) -> None:
         """Store a failed/needs-OCR attempt; an existing indexed version stays searchable."""
@@ -282,6 +317,9 @@ class Catalog:
                 "INSERT INTO chunks(chunk_id, doc_id, ordinal, text, page, section, content_hash) VALUES (?,?,?,?,?,?,?)",
                 [(c.chunk_id, c.doc_id, c.ordinal, c.text, c.page, c.section, c.content_hash) for c in chunks],
             )
+            conn.execute("DELETE FROM ocr_pages WHERE doc_id=?", (rec.doc_id,))
+            conn.executemany("INSERT INTO ocr_pages(doc_id, page, confidence) VALUES (?,?,?)",
+                             [(rec.doc_id, int(p), float(c)) for p, c in rec.ocr_pages.items()])
             self._bump(conn)
         return [i for i in old_ids if i not in new_ids]
 
@@ -289,7 +327,7 @@ class Catalog:
     def _upsert_doc(conn: sqlite3.Connection, rec: DocumentRecord) -> None:
         values = rec.as_dict()
         values["meta"] = json.dumps(values["meta"], ensure_ascii=False, sort_keys=True)
-        cols = list(values)
+        cols = list(_COLUMNS)
         conn.execute(
             f"INSERT INTO documents({','.join(cols)}) VALUES ({','.join('?' * len(cols))}) "
             f"ON CONFLICT(doc_id) DO UPDATE SET {','.join(f'{c}=excluded.{c}' for c in cols if c != 'doc_id')}",

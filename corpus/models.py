@@ -13,7 +13,7 @@ from typing import Literal
 BlockKind = Literal["title", "heading", "paragraph", "table", "notes"]
 PageKind = Literal["page", "slide", "sheet"]
 
-FORMATS = ("pdf", "pptx", "docx", "odt", "xlsx", "html", "md", "txt", "rtf")
+FORMATS = ("pdf", "pptx", "docx", "odt", "xlsx", "html", "md", "txt", "rtf", "image")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class ExtractedDocument:
     blocks: tuple[Block, ...]
     page_count: int | None = None
     page_kind: PageKind | None = None
+    #: ``(page, mean word confidence 0-100)`` for every page read by text recognition (OCR)
+    ocr_pages: tuple[tuple[int, float], ...] = ()
 
     @property
     def text(self) -> str:
@@ -91,6 +93,13 @@ def page_label(page: int | None, page_kind: str | None) -> str:
     if not page:
         return ""
     return {"slide": "Folie", "sheet": "Blatt"}.get(page_kind or "", "Seite") + f" {page}"
+
+
+def ocr_label(confidence: float | None) -> str:
+    """"per Texterkennung gelesen, Sicherheit 92 %" for a page read by OCR ("" for a text layer)."""
+    if confidence is None:
+        return ""
+    return f"per Texterkennung gelesen, Sicherheit {confidence:.0f} %"
 
 
 def page_kind_of(source: str) -> str:

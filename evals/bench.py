@@ -15,6 +15,7 @@ d. query latency and the extractive assistant's time before the first token,
 e. XQuAD-de for bm25/dense/hybrid and the LangChain baseline; again inside a copy of the
    municipal index (its passages as distractors),
 f. retrieval eval of ``evals/datasets/shared.jsonl``,
+f2. OCR: pages per minute on generated scans, and the two scans of the corpus found (evals.ocr_bench),
 g. answer eval with the local LLM on ``shared.jsonl`` and the demo corpus (``--no-llm`` skips).
 
 Fresh data dirs get a symlink ``<home>/models`` → the prepared models of the main data
@@ -404,6 +405,15 @@ class _Bench:
         res["ingest"].pop("failed", None)
         return res
 
+    # -- f2. OCR (evals.ocr_bench) -------------------------------------------------
+    def ocr(self) -> dict:
+        from evals.ocr_bench import ocr_speed, shared_scans
+
+        out = {"speed": ocr_speed(self.settings, pages=4 if self.cfg.quick else 6)}
+        if "ingest" in self.report:
+            out["shared"] = shared_scans(self.app("shared_data"))
+        return out
+
     # -- the run -----------------------------------------------------------------
     def targets(self) -> list[dict]:
         r = self.report
@@ -417,6 +427,8 @@ class _Bench:
             _target("Ingest ÷ rohe Embedding-Rate", g("embedding", "ratio"), "≥", 0.8),
             _target("unveränderter Lauf (s)", g("rerun", "wall_s"), "≤", 5),
             _target("Spitzen-RAM Ingest (MB)", g("ingest", "peak_rss_mb"), "≤", 2560),
+            _target("OCR Zeichengenauigkeit (min)", r.get("ocr", {}).get("speed", {}).get("accuracy_min"), "≥", 0.97),
+            _target("Scans aus ../shared durchsuchbar", r.get("ocr", {}).get("shared", {}).get("searchable"), "≥", 2),
         ]
 
     def run(self) -> dict:
@@ -430,6 +442,7 @@ class _Bench:
         self.step("xquad", self.xquad)
         self.step("xquad_distractors", self.xquad_distractors)
         self.step("retrieval_shared", self.retrieval_shared)
+        self.step("ocr", self.ocr)
         if self.cfg.llm:
             self.step("answers_shared", self.answers_shared)
             self.step("answers_demo", self.answers_demo)
@@ -524,6 +537,10 @@ def format_summary(report: dict) -> str:
         lines += table(("Modus", "hit@1", "hit@5", "MRR@10", "nDCG@10", "Seite@1", "Seite@5", "p95 ms"),
                        [(k, v["hit@1"], v["hit@5"], v["mrr@10"], v["ndcg@10"], v["page_hit@1"], v["page_hit@5"], v["latency_p95_ms"])
                         for k, v in rs["modes"].items()])
+    if report.get("ocr"):
+        from evals.ocr_bench import summary_line
+
+        lines += ["", summary_line(report["ocr"])]
     for key in ("answers_shared", "answers_demo"):
         a = report.get(key)
         if a and "metrics" in a:

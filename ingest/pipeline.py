@@ -163,8 +163,9 @@ class Ingestor:
                 continue
             sha = file_sha256(f)
             retitled = title is not None and existing is not None and existing.title != title
+            # "needs_ocr" is retried: a scan indexed before OCR was installed gets read now
             if (existing and existing.sha256 == sha and not force and not stale_signature
-                    and existing.status != "pending" and not retitled):
+                    and existing.status not in ("pending", "needs_ocr") and not retitled):
                 if collection and existing.collection != collection:
                     self.kb.move_document(doc_id, collection)
                 if doc_meta is not None and existing.meta != doc_meta:
@@ -184,13 +185,24 @@ class Ingestor:
         log.warning("%s: %s", path, err)
 
     # -- loading (producer thread) -----------------------------------------
-    def _load(self, w: _Work) -> _Loaded:
+    def _read(self, w: _Work, progress: Progress | None, done: Callable[[], int], total: int):
+        """The loader, with OCR page progress shown as "name: Texterkennung Seite 3/40"."""
+        if progress is None or not getattr(self.loader, "accepts_progress", False):
+            return self.loader(w.path)
+
+        def pages(d: int, t: int) -> None:
+            progress(done(), total, f"{w.path.name}: Texterkennung Seite {d}/{t}")
+
+        return self.loader(w.path, progress=pages)
+
+    def _load(self, w: _Work, progress: Progress | None = None, done: Callable[[], int] = lambda: 0,
+              total: int = 0) -> _Loaded:
         rec = DocumentRecord(doc_id=w.doc_id, source=str(w.path), path=str(w.path.resolve()), collection=w.collection,
                              status="indexed", original_name=w.original_name, sha256=w.sha, size=w.size,
                              classification=w.existing.classification if w.existing else None,
                              meta=dict(w.meta or {}))
         try:
-            doc = self.loader(w.path)
+            doc = self._read(w, progress, done, total)
             if w.title:  # chunks carry the title into the indexes and citations
                 doc = replace(doc, title=w.title)
             chunks = make_chunks(doc, doc_id=w.doc_id, source=str(w.path), collection=w.collection,
@@ -203,6 +215,7 @@ class Ingestor:
             log.exception("unexpected error loading %s", w.path)
             return _Loaded(w, rec, None, IngestError("corrupt", f"{type(exc).__name__}: {exc}"))
         rec.format, rec.title, rec.pages, rec.page_kind = doc.format, doc.title, doc.page_count, doc.page_kind
+        rec.ocr_pages = dict(doc.ocr_pages)
         return _Loaded(w, rec, chunks)
 
     # -- the run -----------------------------------------------------------
@@ -252,12 +265,14 @@ class Ingestor:
         q: queue.Queue[_Loaded | None] = queue.Queue(maxsize=8)
         stop = threading.Event()
 
+        finished_files = [0]  # what the progress display shows as done; OCR page progress reuses it
+
         def produce() -> None:
             try:
                 for w in work:
                     if stop.is_set():
                         return
-                    q.put(self._load(w))
+                    q.put(self._load(w, progress, lambda: finished_files[0], len(work)))
             finally:
                 q.put(None)
 
@@ -278,6 +293,7 @@ class Ingestor:
                 if pending and (finished or waiting >= self.batch_size * 4 or q.empty()):
                     self._flush(pending, summary)
                     done += len(pending)
+                    finished_files[0] = done
                     if progress:
                         progress(done, len(work), pending[-1].work.path.name)
                     pending = []

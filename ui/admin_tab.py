@@ -37,6 +37,7 @@ DOC_HEADERS = ["Titel", "Datei", "Format", "Seiten", "Abschnitte", "Sammlung", "
 JOB_HEADERS = ["Auftrag", "Sammlung", "Status", "Fortschritt", "Meldung", "Erstellt", "Beendet", "Von", "ID"]
 COLL_HEADERS = ["Sammlung", "Einstufung", "Dokumente", "Abschnitte"]
 AUDIT_HEADERS = ["Zeit", "Benutzer", "Aktion", "Ziel", "Details"]
+OCR_HEADERS = ["Titel", "Datei", "Zu prüfende Seiten (Sicherheit)", "Per OCR gelesen", "ID", "Öffnen"]
 JOB_KINDS = {"upload": "Hochladen", "reindex": "Neu indexieren", "sync": "Ordner abgleichen", "oparl": "OParl-Abgleich"}
 JOB_STATUS = {"queued": "wartet", "running": "läuft", "done": "fertig", "failed": "fehlgeschlagen"}
 SCOPES = {"Nur geänderte Dateien": "changed", "Eine Sammlung": "collection", "Ein Dokument": "doc", "Alles": "all"}
@@ -54,10 +55,10 @@ class AdminUI:
     def __init__(self, ctx: PortalContext) -> None:
         self.ctx = ctx
 
-    def _doc_url(self, rec, user: str) -> str:
+    def _doc_url(self, rec, user: str, page: int | None = None) -> str:
         """The portal's document view needs a link signed for the viewing user (the App's one
         signer, as for the chat's source links), so the admin's "öffnen" behaves like a cited source."""
-        return doc_link(self.ctx.app.link_signer, rec, user)
+        return doc_link(self.ctx.app.link_signer, rec, user, page)
 
     @property
     def admin(self) -> Admin:
@@ -109,6 +110,24 @@ class AdminUI:
                          fmt_time(r["indexed_at"]), r["doc_id"], link])
         return pd.DataFrame(rows, columns=DOC_HEADERS)
 
+    def ocr_review(self, request: gr.Request = None) -> pd.DataFrame:
+        """Scanned pages read with low confidence (below ``ocr.min_confidence``), each linked to its page."""
+        user = self._user(request)
+        rows = []
+        for r in self.admin.ocr_review():
+            rec = self.ctx.app.catalog.get(r["doc_id"])
+            pages = ", ".join(f"[S. {p} ({c:.0f} %)]({self._doc_url(rec, user, p)})" if rec else f"S. {p} ({c:.0f} %)"
+                              for p, c in r["pages"])
+            link = f"[öffnen]({self._doc_url(rec, user)})" if rec else ""
+            rows.append([r["title"], r["file"], pages, r["ocr_pages"], r["doc_id"], link])
+        return pd.DataFrame(rows, columns=OCR_HEADERS)
+
+    def ocr_review_on_load(self, request: gr.Request = None) -> pd.DataFrame:
+        user = resolve_user(request, self.ctx.app.settings, self.ctx.users)
+        if user is None or not user.has("admin"):
+            return pd.DataFrame([], columns=OCR_HEADERS)
+        return self.ocr_review(request)
+
     def documents_on_load(self, request: gr.Request = None) -> pd.DataFrame:
         user = resolve_user(request, self.ctx.app.settings, self.ctx.users)
         if user is None or not user.has("admin"):
@@ -139,6 +158,15 @@ class AdminUI:
                  f"Datei: {name} · Format: {rec.format or '–'} · Seiten: {rec.pages or '–'} · "
                  f"Abschnitte: {rec.chunk_count} · Sammlung: {md_esc(rec.collection)} · "
                  f"Status: {STATUS_LABELS.get(rec.status, rec.status)} · indexiert: {fmt_time(rec.indexed_at) or '–'}"]
+        if rec.ocr_pages:
+            threshold = self.ctx.app.settings.ocr.min_confidence
+            mean = sum(rec.ocr_pages.values()) / len(rec.ocr_pages)
+            line = f"Per Texterkennung gelesen: {len(rec.ocr_pages)} Seite(n), Sicherheit im Mittel {mean:.0f} %"
+            low = rec.low_confidence_pages(threshold)
+            if low:
+                line += (f" · bitte prüfen (unter {threshold:g} %): "
+                         + ", ".join(f"[S. {p} ({rec.ocr_pages[p]:.0f} %)]({self._doc_url(rec, user, p)})" for p in low))
+            lines.append(line)
         if rec.error:
             lines.append(f"Letzter Fehler: {md_esc(rec.error)}")
         if not self.admin.uploads.contains(rec.path):
@@ -429,10 +457,18 @@ def build(ctx: PortalContext) -> None:
                 replace_file = gr.File(label="Neue Version", file_count="single", elem_id="admin-replace-file")
                 btn_replace = gr.Button("Ersetzen", size="sm")
             doc_msg = gr.Textbox(label="Meldung", interactive=False, lines=2, elem_id="admin-doc-msg")
+            with gr.Accordion("Texterkennung prüfen (unsicher gelesene Scan-Seiten)", open=False):
+                gr.Markdown("Seiten, die per Texterkennung (OCR) gelesen wurden und deren mittlere Wortsicherheit "
+                            f"unter {ctx.app.settings.ocr.min_confidence:g} % liegt (Einstellung "
+                            "`ocr.min_confidence`). Bitte mit dem Original vergleichen; ein besserer Scan ersetzt "
+                            "das Dokument über „Neue Version hochladen“.")
+                ocr_table = gr.Dataframe(headers=OCR_HEADERS, datatype=["str", "str", "markdown", "str", "str", "markdown"],
+                                         interactive=False, wrap=True, elem_id="admin-ocr-table", label="Zu prüfen")
 
         # -- upload ---------------------------------------------------------------------
         with gr.Tab("Hochladen", id="admin-upload"):
-            gr.Markdown("Mehrere Dateien auf einmal (PDF, Word, PowerPoint, Excel, ODT, HTML, Markdown, Text, RTF). "
+            gr.Markdown("Mehrere Dateien auf einmal (PDF, Word, PowerPoint, Excel, ODT, HTML, Markdown, Text, RTF; "
+                        "Scans als PNG, JPEG oder TIFF werden per Texterkennung gelesen). "
                         "Jede Datei wird vor dem Speichern geprüft; abgelehnte Dateien ändern nichts.")
             up_coll = gr.Dropdown(label="Sammlung", choices=[], elem_id="admin-upload-collection")
             up_files = gr.File(label="Dateien", file_count="multiple", elem_id="admin-upload-files")
@@ -530,6 +566,8 @@ def build(ctx: PortalContext) -> None:
 
     tab_docs.select(h.documents, doc_filters, doc_table, api_name=False, **quiet)
     doc_refresh.click(h.documents, doc_filters, doc_table, api_name="admin_documents")
+    root.load(h.ocr_review_on_load, outputs=ocr_table, api_name="admin_ocr_review_on_load", **quiet)
+    doc_refresh.click(h.ocr_review, None, ocr_table, api_name="admin_ocr_review")
     doc_search.submit(h.documents, doc_filters, doc_table, api_name=False)
     doc_coll.change(h.documents, doc_filters, doc_table, api_name=False, **quiet)
     doc_status.change(h.documents, doc_filters, doc_table, api_name=False, **quiet)

@@ -111,10 +111,12 @@ def docs() -> None:
     """Dokumente verwalten / manage documents."""
 
 
-def _doc_json(rec) -> dict:
+def _doc_json(rec, ocr_threshold: float | None = None) -> dict:
     d = rec.as_dict()
     d["pages"] = rec.pages
     d["chunks"] = rec.chunk_count
+    if ocr_threshold is not None:  # pages read by OCR below the confidence setting: for a person to check
+        d["ocr_check_pages"] = rec.low_confidence_pages(ocr_threshold)
     return d
 
 
@@ -125,10 +127,11 @@ def _doc_json(rec) -> dict:
 @click.pass_context
 def docs_list(ctx: click.Context, collection: str | None, status: str | None, as_json: bool) -> None:
     """Alle Dokumente im Katalog."""
-    recs = app_for(ctx).catalog.documents(collection=collection, status=status)
+    app = app_for(ctx)
+    recs = app.catalog.documents(collection=collection, status=status)
     if as_json:
         for rec in recs:
-            click.echo(json.dumps(_doc_json(rec), ensure_ascii=False))
+            click.echo(json.dumps(_doc_json(rec, app.settings.ocr.min_confidence), ensure_ascii=False))
         return
     for rec in recs:
         click.echo(f"{rec.doc_id}  {rec.status:9}  {rec.collection:12}  {str(rec.pages or '-'):>4} S.  "
@@ -142,10 +145,26 @@ def docs_list(ctx: click.Context, collection: str | None, status: str | None, as
 @click.pass_context
 def docs_show(ctx: click.Context, doc_id: str, as_json: bool) -> None:
     """Details eines Dokuments."""
-    rec = app_for(ctx).catalog.get(doc_id)
+    app = app_for(ctx)
+    rec = app.catalog.get(doc_id)
     if rec is None:
         raise click.ClickException(f"Dokument nicht gefunden / not found: {doc_id}")
-    emit(_doc_json(rec), as_json, lambda d: [click.echo(f"{k}: {v}") for k, v in d.items()])
+    threshold = app.settings.ocr.min_confidence
+    emit(_doc_json(rec, threshold), as_json, lambda d: _print_doc(d, threshold))
+
+
+def _print_doc(d: dict, threshold: float) -> None:
+    for k, v in d.items():
+        if k not in ("ocr_pages", "ocr_check_pages"):
+            click.echo(f"{k}: {v}")
+    if d["ocr_pages"]:
+        pages = d["ocr_pages"]
+        mean = sum(pages.values()) / len(pages)
+        click.echo(f"Texterkennung: {len(pages)} Seite(n) per OCR gelesen, Sicherheit im Mittel {mean:.0f} %")
+        check = d["ocr_check_pages"]
+        if check:
+            listed = ", ".join(f"S. {p} ({pages[p]:.0f} %)" for p in check)
+            click.echo(f"Bitte prüfen (Sicherheit unter {threshold:g} %): {listed}")
 
 
 @docs.command("delete")

@@ -20,7 +20,7 @@ import click
 
 from assistant.policy.zones import ZONES
 from assistant.users import ROLES
-from corpus.models import page_kind_of, page_label
+from corpus.models import ocr_label, page_kind_of, page_label
 from ui.cli_common import app_for
 
 log = logging.getLogger("kiportal.ask")
@@ -46,12 +46,14 @@ def _where(source: str, page: int | None) -> str:
     return f"{PurePath(source).name}, {page_label(page, page_kind_of(source))}"
 
 
-def _print_sources(result) -> None:
+def _print_sources(result, catalog=None) -> None:
     if not result.citations:
         return
     click.echo("Quellen:")
     for c in result.citations:
-        click.echo(f"  [{c.n}] {c.title} ({_where(c.source, c.page)})")
+        rec = catalog.get(c.doc_id) if catalog is not None else None
+        ocr = ocr_label(rec.ocr_confidence(c.page)) if rec is not None else ""
+        click.echo(f"  [{c.n}] {c.title} ({_where(c.source, c.page)}{'; ' + ocr if ocr else ''})")
 
 
 def _ask_one(app, question: str, *, model: str, collections: list[str] | None, k: int | None, confirm: bool,
@@ -86,7 +88,7 @@ def _ask_one(app, question: str, *, model: str, collections: list[str] | None, k
     for notice in result.notices:
         if notice not in result.answer:
             click.echo(f"Hinweis: {notice}")
-    _print_sources(result)
+    _print_sources(result, app.catalog)
     if trace:
         from assistant.training.inspect import build_view, render_markdown
 

@@ -8,7 +8,11 @@ Why this shape:
   password mode, the trusted header in header mode, loopback only without auth).
   On top, every link carries an HMAC token bound to document, user and expiry: a
   forwarded or guessed link does not open for anyone else, and old links expire.
-* PDFs open in the browser's viewer at ``#page=N``; every other format is shown as
+* PDFs open in the browser's viewer at ``#page=N`` (a scanned page too: the original is
+  the evidence, whatever text recognition made of it). A scanned image (PNG, JPEG, TIFF)
+  opens as the image of the cited page: decoded with the pixel limit, re-encoded as PNG
+  by Pillow (so no bytes of the upload reach the browser as they came: no polyglot, no
+  script) and scaled to screen size. Every other format is shown as
   an HTML page of its extracted text (the catalog's chunks, grouped by page or
   slide) with the cited passage marked and scrolled to. All document text is
   HTML-escaped and the page carries a strict Content-Security-Policy without any
@@ -30,7 +34,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from assistant.links import LinkSigner
 from corpus.catalog import DocumentRecord
-from corpus.models import Chunk, page_label
+from corpus.models import Chunk, ocr_label, page_label
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +92,8 @@ def doc_link(signer: LinkSigner, rec: DocumentRecord, user: str, page: int | Non
     token = signer.sign(rec.doc_id, user)
     if rec.format == "pdf":
         return f"doc/{quote(rec.doc_id)}?{urlencode({'t': token})}" + (f"#page={int(page)}" if page else "")
+    if rec.format == "image":
+        return f"doc/{quote(rec.doc_id)}/image?{urlencode({'page': int(page or 1), 't': token})}"
     params: dict[str, str | int] = {}
     if page:
         params["page"] = int(page)
@@ -165,6 +171,9 @@ def render_text_page(rec: DocumentRecord, chunks: Iterable[Chunk], *, mark: int 
             parts.append(f"<section{anchor}>")
             if c.page:
                 parts.append(f"<h2>{e(page_label(c.page, rec.page_kind))}</h2>")
+                note = ocr_label(rec.ocr_confidence(c.page))
+                if note:
+                    parts.append(f"<p class=\"hint\">{e(note[0].upper() + note[1:])} – Lesefehler sind möglich.</p>")
             open_section = True
         if c.section and c.section != current_section:
             current_section = c.section
@@ -180,6 +189,35 @@ def render_text_page(rec: DocumentRecord, chunks: Iterable[Chunk], *, mark: int 
         parts.append("</section>")
     parts.append("</main></body></html>")
     return "".join(parts)
+
+
+#: Longest side of a page image as the portal shows it (a 300-dpi A4 scan is 3508 px high).
+VIEW_MAX_SIDE = 2400
+
+
+def render_image_page(path: Path, page: int, max_pixels: int) -> bytes:
+    """Page ``page`` (1-based frame) of an image file as PNG bytes, for the browser.
+
+    Raises ``ValueError`` for a page that does not exist or an image over ``max_pixels``.
+    """
+    import io
+
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as img:
+        frames = getattr(img, "n_frames", 1) or 1
+        if not 1 <= page <= frames:
+            raise ValueError(f"Seite {page} gibt es nicht (1–{frames})")
+        img.seek(page - 1)
+        if img.size[0] * img.size[1] > max_pixels:
+            raise ValueError("Bild zu groß")
+        frame = ImageOps.exif_transpose(img.copy()) if img.format == "JPEG" else img.copy()
+    if frame.mode not in ("L", "RGB"):
+        frame = frame.convert("RGBA" if "A" in frame.getbands() else "RGB")
+    frame.thumbnail((VIEW_MAX_SIDE, VIEW_MAX_SIDE))
+    out = io.BytesIO()
+    frame.save(out, format="PNG", optimize=False)
+    return out.getvalue()
 
 
 def message_page(title: str, text: str, link: str | None = None) -> str:
@@ -253,10 +291,30 @@ def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> Non
                             content_disposition_type="attachment",
                             headers=SECURITY_HEADERS | {"Content-Security-Policy": "sandbox; default-src 'none'"})
 
+    @app.get("/doc/{doc_id}/image", include_in_schema=False)
+    def doc_image(request: Request, doc_id: str, page: int = 1, access=Depends(check)):
+        user, rec = access
+        path = Path(rec.path)
+        if rec.format != "image" or not path.is_file():
+            query = urlencode({k: v for k, v in request.query_params.items() if k in ("t", "page")})
+            return RedirectResponse(f"text?{query}", status_code=303)
+        try:
+            data = render_image_page(path, int(page), ctx.app.settings.limits.max_image_pixels)
+        except Exception as exc:  # noqa: BLE001 - Pillow raises many types (bomb, truncated, unknown)
+            log.info("image view of %s refused: %s", rec.doc_id, exc)
+            return html_response(message_page("Seite nicht verfügbar", "Diese Seite des Bildes kann nicht angezeigt "
+                                              "werden."), 404)
+        ctx.audit.record("doc_view", user.name, rec.doc_id, {"view": "image", "page": int(page)})
+        return Response(data, media_type="image/png",
+                        headers=SECURITY_HEADERS | {"Content-Security-Policy": "default-src 'none'; sandbox"})
+
     @app.get("/doc/{doc_id}", include_in_schema=False)
     def doc_file(request: Request, doc_id: str, access=Depends(check)):
         user, rec = access
         path = Path(rec.path)
+        if rec.format == "image":
+            query = urlencode({k: v for k, v in request.query_params.items() if k in ("t", "page")})
+            return RedirectResponse(f"{quote(rec.doc_id)}/image?{query}", status_code=303)
         if rec.format != "pdf" or not _is_pdf(path):
             # other formats (or a vanished PDF) open as the text view
             query = urlencode({k: v for k, v in request.query_params.items() if k in ("t", "page")})

@@ -24,7 +24,7 @@ from assistant.grounding import is_warning
 from assistant.model_choice import default_model, model_choices, model_label
 from assistant.policy.zones import zone_label
 from assistant.users import ROLES, User
-from corpus.models import page_label
+from corpus.models import ocr_label, page_label
 from ui.context import PortalContext
 from ui.docview import doc_link, locate_chunk
 from ui.security import PermissionDenied
@@ -210,6 +210,9 @@ class ChatHandlers:
             title = c.get("title") or (rec.title if rec else "") or c.get("source", "")
             where = page_label(c.get("page"), c.get("page_kind") or (rec.page_kind if rec else None))
             label = f"[{int(c.get('n', 0))}] {title}" + (f" – {where}" if where else "")
+            ocr = ocr_label(rec.ocr_confidence(c.get("page"))) if rec is not None else ""
+            if ocr:
+                label += f" ({ocr})"
             snippet = " ".join(str(c.get("snippet", "")).split())
             if len(snippet) > SNIPPET_CHARS:
                 snippet = snippet[: SNIPPET_CHARS - 1].rstrip() + "…"

@@ -11,6 +11,7 @@ the guarantees the rest of the system relies on:
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import stat
@@ -60,6 +61,9 @@ def _loader(fmt: str) -> Callable[[Path, LoadLimits], ExtractedDocument]:
     if fmt == "rtf":
         from ingest.loaders.rtf import load_rtf
         return load_rtf
+    if fmt == "image":
+        from ingest.loaders.scans import load_image
+        return load_image
     raise IngestError("unsupported", fmt)
 
 
@@ -111,12 +115,6 @@ def load_document(path: Path, limits: LoadLimits = LoadLimits()) -> ExtractedDoc
     if not doc.blocks:
         raise IngestError("empty", "kein Text gefunden")
     if not doc.title:
-        doc = ExtractedDocument(
-            format=doc.format,
-            title=_fallback_title(path),
-            blocks=doc.blocks,
-            page_count=doc.page_count,
-            page_kind=doc.page_kind,
-        )
+        doc = dataclasses.replace(doc, title=_fallback_title(path))
     log.debug("%s gelesen als %s: %d Blöcke in %.2f s", path.name, fmt, len(doc.blocks), time.perf_counter() - started)
     return doc

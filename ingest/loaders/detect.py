@@ -32,8 +32,11 @@ EXTENSION_FORMATS = {
     ".md": "md", ".markdown": "md", ".mdown": "md", ".mkd": "md",
     ".txt": "txt", ".text": "txt", ".csv": "txt", ".tsv": "txt", ".log": "txt",
     ".rtf": "rtf",
+    ".png": "image", ".jpg": "image", ".jpeg": "image", ".jpe": "image", ".tif": "image", ".tiff": "image",
 }
-BINARY_FORMATS = frozenset({"pdf", "docx", "pptx", "xlsx", "odt"})
+BINARY_FORMATS = frozenset({"pdf", "docx", "pptx", "xlsx", "odt", "image"})
+#: Scans as images: read by text recognition (ingest.loaders.image). Other image types stay unsupported.
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")
 # Legacy binaries that share a name with a supported format; "unsupported", not "corrupt".
 LEGACY_EXTENSIONS = frozenset({".doc", ".xls", ".ppt", ".pps", ".dot", ".xlt", ".pot", ".msg"})
 
@@ -210,6 +213,8 @@ def detect_format(path: Path, head: bytes | None = None) -> str:
         if _ole_is_encrypted_ooxml(path):
             raise IngestError("encrypted", "verschlüsseltes Office-Dokument")
         raise IngestError("unsupported", "altes Office-Binärformat (.doc/.xls/.ppt), bitte als .docx/.xlsx/.pptx speichern")
+    if head.startswith(_IMAGE_MAGIC):
+        return "image"
     if stripped.startswith(b"%!PS"):
         raise IngestError("unsupported", "PostScript")
     name = _binary_name(head, decisive_only=True)

@@ -6,6 +6,11 @@ allocate without end. In the worker such a file costs at most ``timeout_s`` seco
 worker is killed, the file fails with the error code ``timeout`` and the next file gets a
 fresh worker. Nothing already indexed is touched.
 
+Scans are the exception to a fixed limit: text recognition takes seconds per page, so when the
+worker announces N pages for OCR the file's limit grows by N × ``ocr.seconds_per_page``, and
+every page read is reported back (``("progress", done, total)``) for the progress display. The
+worker leads its own process group, so stopping it also stops a running ``tesseract``.
+
 One long-lived worker (started on first use with ``spawn``, so it shares no locks or
 threads with the portal) serves all loads one after another; starting a process per file
 would cost more than reading most files. The per-file clock starts once the worker has
@@ -15,7 +20,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
+import signal
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -29,7 +37,47 @@ log = logging.getLogger(__name__)
 #: the per-file limit: on a busy machine a start can take seconds, and a good file must not fail.
 START_TIMEOUT_S = 120.0
 
-Loader = Callable[[Path], ExtractedDocument]
+Loader = Callable[..., ExtractedDocument]
+
+
+class RecentScans:
+    """The last few documents read by OCR, by content hash: an upload is read once to check it
+    and once to index it, and a scan should not go through text recognition twice for that."""
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._docs: dict[str, ExtractedDocument] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(path: Path) -> str | None:
+        import hashlib
+
+        try:
+            h = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            return h.hexdigest()
+        except OSError:
+            return None
+
+    def get(self, key: str | None) -> ExtractedDocument | None:
+        with self._lock:
+            return self._docs.get(key) if key else None
+
+    def put(self, key: str | None, doc: ExtractedDocument) -> None:
+        if not key or not doc.ocr_pages:  # only scans: everything else reads in moments
+            return
+        with self._lock:
+            self._docs.pop(key, None)
+            self._docs[key] = doc
+            while len(self._docs) > self.size:
+                self._docs.pop(next(iter(self._docs)))
+
+
+#: ``(done, total)`` pages read by OCR in the current file
+PageProgress = Callable[[int, int], None]
 
 
 def _serve(conn, limits: LoadLimits, max_memory_mb: int) -> None:
@@ -42,7 +90,14 @@ def _serve(conn, limits: LoadLimits, max_memory_mb: int) -> None:
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         except (ImportError, ValueError, OSError):  # not on this platform: the time limit still holds
             pass
+    try:
+        os.setsid()  # own process group: a stop takes the tesseract children along
+    except OSError:
+        pass
     from ingest.loaders import load_document
+    from ingest.loaders.ocr import PROGRESS
+
+    PROGRESS.set(lambda done, total: conn.send(("progress", done, total)))
 
     import pypdf  # noqa: F401 - the parser the time limit is for, imported before the clock runs
 
@@ -74,6 +129,7 @@ class IsolatedLoader:
         self._lock = threading.Lock()
         self._proc = None
         self._conn = None
+        self.recent = RecentScans()
 
     def _start(self) -> None:
         ctx = mp.get_context("spawn")
@@ -98,7 +154,10 @@ class IsolatedLoader:
         if conn is not None:
             conn.close()
         if proc is not None and proc.is_alive():
-            proc.kill()
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # the worker leads its group (see _serve)
+            except OSError:
+                proc.kill()
         if proc is not None:
             proc.join(timeout=5)
 
@@ -106,18 +165,43 @@ class IsolatedLoader:
     def worker_pid(self) -> int | None:
         return self._proc.pid if self._proc is not None and self._proc.is_alive() else None
 
-    def __call__(self, path: Path) -> ExtractedDocument:
+    accepts_progress = True
+
+    def __call__(self, path: Path, progress: PageProgress | None = None) -> ExtractedDocument:
+        key = self.recent.key(Path(path))
+        cached = self.recent.get(key)
+        if cached is not None:
+            return cached
+        doc = self._read(path, progress)
+        self.recent.put(key, doc)
+        return doc
+
+    def _read(self, path: Path, progress: PageProgress | None) -> ExtractedDocument:
         with self._lock:
             if self._proc is None or not self._proc.is_alive():
                 self._stop()
                 self._start()
             try:
                 self._conn.send(str(path))
-                if not self._conn.poll(self.timeout_s):
-                    log.warning("reading %s took longer than %.0f s: worker stopped", Path(path).name, self.timeout_s)
-                    self._stop()
-                    raise IngestError("timeout", f"nach {self.timeout_s:g} s abgebrochen")
-                reply = self._conn.recv()
+                started = time.monotonic()
+                deadline = started + self.timeout_s
+                while True:
+                    if not self._conn.poll(max(0.0, deadline - time.monotonic())):
+                        limit = deadline - started
+                        log.warning("reading %s took longer than %.0f s: worker stopped", Path(path).name, limit)
+                        self._stop()
+                        raise IngestError("timeout", f"nach {limit:g} s abgebrochen")
+                    reply = self._conn.recv()
+                    if reply[0] != "progress":
+                        break
+                    _, done, total = reply
+                    if done == 0:  # OCR announced: each page gets its share of time
+                        deadline += total * self.limits.ocr.seconds_per_page
+                    if progress is not None:
+                        try:
+                            progress(done, total)
+                        except Exception:  # noqa: BLE001 - a display must not break the read
+                            log.exception("progress callback failed")
             except (EOFError, OSError, BrokenPipeError) as exc:
                 # the worker died (killed, out of memory): this file fails, the next one gets a new worker
                 self._stop()
@@ -142,5 +226,22 @@ def make_loader(limits: LoadLimits, timeout_s: float = 0.0, max_memory_mb: int =
     if timeout_s and timeout_s > 0:
         return IsolatedLoader(limits, timeout_s, max_memory_mb)
     from ingest.loaders import load_document
+    from ingest.loaders.ocr import PROGRESS
 
-    return lambda path: load_document(Path(path), limits)
+    recent = RecentScans()
+
+    def load_in_process(path: Path, progress: PageProgress | None = None) -> ExtractedDocument:
+        key = recent.key(Path(path))
+        cached = recent.get(key)
+        if cached is not None:
+            return cached
+        token = PROGRESS.set(progress)
+        try:
+            doc = load_document(Path(path), limits)
+        finally:
+            PROGRESS.reset(token)
+        recent.put(key, doc)
+        return doc
+
+    load_in_process.accepts_progress = True  # type: ignore[attr-defined]
+    return load_in_process

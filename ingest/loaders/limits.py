@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.errors import IngestError
+from ingest.loaders.ocr import OcrOptions
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,9 @@ class LoadLimits:
     max_unzipped_bytes: int = 500 * 1024 * 1024
     max_zip_ratio: float = 200.0
     max_sheet_rows: int = 20000
+    #: pixels of one image or page (decompression-bomb guard: checked from the header, before decoding)
+    max_image_pixels: int = 80_000_000
+    ocr: OcrOptions = OcrOptions()
 
 
 def check_zip(path: Path, limits: LoadLimits) -> None:

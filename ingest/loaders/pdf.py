@@ -156,12 +156,19 @@ def _load_pdf(path: Path, limits: LoadLimits) -> ExtractedDocument:
         total_chars += sum(1 for c in text if not c.isspace())
         texts.append(text)
 
+    ocr_confidence, ocr_tried = _ocr_thin_pages(path, texts, limits)
+    if ocr_confidence:
+        total_chars = sum(_chars(t) for t in texts if t)
     readable = sum(1 for t in texts if t is not None)
     if readable == 0:
         raise IngestError("corrupt", "keine Seite lesbar")
     per_page = total_chars / readable
-    if (total_chars < OCR_MIN_TOTAL_CHARS and per_page < OCR_MIN_CHARS_PER_PAGE) or per_page < OCR_STAMP_CHARS_PER_PAGE:
+    too_little = (total_chars < OCR_MIN_TOTAL_CHARS and per_page < OCR_MIN_CHARS_PER_PAGE) or per_page < OCR_STAMP_CHARS_PER_PAGE
+    # after OCR, little text is still the document (a short scanned note, a diagram with a few labels)
+    if too_little and not ocr_tried:
         raise IngestError("needs_ocr", f"{total_chars} Zeichen Text auf {n_pages} Seiten")
+    if too_little and not ocr_confidence and not total_chars:
+        raise IngestError("empty", f"auch die Texterkennung fand auf {n_pages} Seiten keinen Text")
 
     repeated = _running_lines(texts)
     builder = BlockBuilder()
@@ -180,8 +187,36 @@ def _load_pdf(path: Path, limits: LoadLimits) -> ExtractedDocument:
         first = next((b for b in builder.blocks if b.page == 1 and b.kind == "heading"), None)
         title = first.text if first else title_from_text(first_page_text)
     return ExtractedDocument(
-        format="pdf", title=title, blocks=tuple(builder.blocks), page_count=n_pages, page_kind="page"
+        format="pdf", title=title, blocks=tuple(builder.blocks), page_count=n_pages, page_kind="page",
+        ocr_pages=tuple(sorted(ocr_confidence.items())),
     )
+
+
+def _chars(text: str) -> int:
+    return sum(1 for c in text if not c.isspace())
+
+
+def _ocr_thin_pages(path: Path, texts: list[str | None], limits: LoadLimits) -> tuple[dict[int, float], bool]:
+    """Replace pages without a text layer by what text recognition reads on them (in place).
+
+    Returns the OCR'd pages' mean word confidence and whether any page was sent to OCR.
+    Pages with a text layer keep it; pages without one and without a scan image stay empty.
+    """
+    from ingest.loaders import ocr
+
+    thin = [i + 1 for i, t in enumerate(texts) if t is not None and _chars(t) < OCR_MIN_CHARS_PER_PAGE]
+    if not thin or not limits.ocr.enabled or not ocr.available():
+        return {}, False
+    from ingest.loaders.scans import ocr_pdf_pages
+
+    read = ocr_pdf_pages(path, thin, limits)
+    confidence: dict[int, float] = {}
+    for page_no, page in read.items():
+        text = clean_text(page.text)
+        if text:
+            texts[page_no - 1] = text
+            confidence[page_no] = round(page.confidence, 1)
+    return confidence, bool(read)
 
 
 def _mean_word_len(text: str) -> float:

@@ -158,8 +158,8 @@ def _bad_file(kind: str, src: Path) -> tuple[Path, str]:
             fh.truncate(300 * 1024 * 1024)  # sparse: no disk used
         return p, "riesig.pdf"
     if kind == "unsupported":
-        (src / "p.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(500))
-        return src / "p.png", "foto.pdf"
+        (src / "p.gif").write_bytes(b"GIF89a" + bytes(500))  # PNG, JPEG and TIFF are scans read by OCR now
+        return src / "p.gif", "foto.pdf"
     if kind == "no_text":
         return make_pdf(src / "n.pdf", [""]), "scan.pdf"
     raise AssertionError(kind)

@@ -116,10 +116,10 @@ def test_docx_with_broken_xml_is_corrupt(tmp_path, make_docx):
     assert code_of(bad) == "corrupt"
 
 
-def test_png_is_unsupported(tmp_path):
+def test_a_broken_png_is_corrupt(tmp_path):
     path = tmp_path / "foto.png"
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + os.urandom(500))
-    assert code_of(path) == "unsupported"
+    assert code_of(path) == "corrupt"
 
 
 def test_encrypted_pdf(tmp_path, make_pdf):

@@ -48,7 +48,7 @@ def test_one_bad_file_never_stops_the_batch_or_damages_the_store(hash_app, tmp_p
     (docs / "-rf ; $(reboot) ü.md").write_text("# Name\n\nSeltsamer Dateiname, guter Inhalt zur Kantine.\n", encoding="utf-8")
     summary = hash_app.ingestor.ingest([docs])
     codes = {os.path.basename(f["source"]): f["code"] for f in summary.failed}
-    assert codes == {"kaputt.pdf": "corrupt", "leer.txt": "empty", "bild.docx": "unsupported"}
+    assert codes == {"kaputt.pdf": "corrupt", "leer.txt": "empty", "bild.docx": "corrupt"}  # a broken image (scans are read)
     assert summary.added == 1 and summary.unchanged == 1
     statuses = {os.path.basename(r.source): r.status for r in hash_app.catalog.documents()}
     assert statuses["kaputt.pdf"] == "failed" and statuses["gut.md"] == "indexed"

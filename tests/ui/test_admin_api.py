@@ -77,7 +77,7 @@ def _call(fn, request):
     return fn(**kwargs)
 
 
-QUIET = {"documents_on_load", "collection_dropdowns", "jobs_table"}
+QUIET = {"documents_on_load", "collection_dropdowns", "jobs_table", "ocr_review_on_load"}
 
 
 def test_every_admin_handler_refuses_non_admins(demo):

@@ -79,7 +79,7 @@ def test_head_argument_is_used(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "content"),
-    [("bild.png", PNG), ("bild.pdf", PNG), ("programm", ELF), ("alt.doc", OLE), ("alt.xls", OLE),
+    [("bild.gif", b"GIF89a" + bytes(64)), ("programm", ELF), ("alt.doc", OLE), ("alt.xls", OLE),
      ("archiv.gz", b"\x1f\x8b\x08\x00" + bytes(range(256)) * 4), ("druck.ps", b"%!PS-Adobe-3.0\n")],
 )
 def test_unknown_binaries_are_unsupported(tmp_path, name, content):
@@ -129,7 +129,13 @@ def test_truncated_zip_is_corrupt(tmp_path, make_docx):
     assert code_of(write(tmp_path / "halb.docx", data[: len(data) // 2])) == "corrupt"
 
 
-@pytest.mark.parametrize("magic", [b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"\x7fELF", b"\x1f\x8b"])
+@pytest.mark.parametrize(("name", "content"), [("bild.png", PNG), ("bild.pdf", PNG), ("foto.jpg", b"\xff\xd8\xff\xe0" + bytes(64)),
+                                              ("akte.tif", b"II*\x00" + bytes(64)), ("akte", b"MM\x00*" + bytes(64))])
+def test_scanned_images_are_images_whatever_their_name(tmp_path, name, content):
+    assert detect_format(write(tmp_path / name, content)) == "image"
+
+
+@pytest.mark.parametrize("magic", [b"7z\xbc\xaf\x27\x1c", b"\x7fELF", b"\x1f\x8b"])
 def test_a_short_image_or_binary_is_unsupported_whatever_its_bytes_decode_to(tmp_path, magic):
     # 64 random bytes after the signature decode as "text" about 2 % of the time
     # (cp1252 maps most bytes to letters); the signature must decide, not the luck of the tail.
