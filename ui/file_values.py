@@ -68,6 +68,7 @@ class ReceivedFiles:
     def __init__(self) -> None:
         self._uploads: dict[str, tuple[set[str], float]] = {}
         self._exports: dict[str, tuple[str, float]] = {}  # folder -> (owner, expires)
+        self._claimed: set[str] = set()  # export files whose one download has started
         self._lock = threading.Lock()
 
     def add_upload(self, path: str | Path, owner: str) -> None:
@@ -88,10 +89,21 @@ class ReceivedFiles:
 
     def export_owner(self, path: str | Path) -> str | None:
         """Owner of an export file (None: not an export, or expired)."""
-        folder = os.path.dirname(os.path.realpath(path))
+        real = os.path.realpath(path)
         with self._lock:
-            owner, expires = self._exports.get(folder, (None, 0.0))
-        return owner if owner and time.time() < expires else None
+            owner, expires = self._exports.get(os.path.dirname(real), (None, 0.0))
+            claimed = real in self._claimed
+        return owner if owner and time.time() < expires and not claimed else None
+
+    def claim_export(self, path: str | Path, owner: str) -> bool:
+        """The owner's download of an export starts: True once per file (later requests find nothing)."""
+        real = os.path.realpath(path)
+        with self._lock:
+            got, expires = self._exports.get(os.path.dirname(real), (None, 0.0))
+            if got != owner or time.time() >= expires or real in self._claimed:
+                return False
+            self._claimed.add(real)
+            return True
 
     def downloaded(self, path: str | Path) -> None:
         """An export was delivered: delete it (and its folder once empty)."""

@@ -346,19 +346,14 @@ class PortalGuard:
         if not is_inside(raw, folder):
             return await self.app(scope, receive, send)  # gradio's own rules (static files)
         owner = RECEIVED.export_owner(raw)
-        if owner is not None and owner == user:
-            completed = False
-
-            async def watch(message):
-                nonlocal completed
-                if message["type"] == "http.response.start" and message.get("status") == 200:
-                    completed = True
-                await send(message)
-
-            await self.app(scope, receive, watch)
-            if completed and scope.get("method") == "GET":
+        if owner is not None and owner == user and scope.get("method") == "HEAD":
+            return await self.app(scope, receive, send)
+        if owner is not None and owner == user and RECEIVED.claim_export(raw, user):
+            try:  # one download: a second request (or a concurrent one) finds nothing
+                await self.app(scope, receive, send)
+            finally:
                 RECEIVED.downloaded(raw)
-                self.cfg.audit.record("export_download", user, Path(raw).name)
+            self.cfg.audit.record("export_download", user, Path(raw).name)
             return None
         if owner is None and user and RECEIVED.uploaded_by(raw, user):
             return await self.app(scope, receive, send)

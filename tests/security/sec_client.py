@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 
@@ -38,11 +40,13 @@ def http(portal: Portal, *, source: str = "127.0.0.1", headers: dict | None = No
                         transport=httpx.HTTPTransport(local_address=source))
 
 
-def login(portal: Portal, user: str, password: str = PASSWORD, **kwargs) -> httpx.Client:
-    c = http(portal, **kwargs)
-    r = c.post("login", data={"username": user, "password": password})
-    assert r.status_code == 200, r.text
-    return c
+@contextmanager
+def login(portal: Portal, user: str, password: str = PASSWORD, **kwargs) -> Iterator[httpx.Client]:
+    """A raw HTTP client logged in through gradio's /login (the session cookie in its jar)."""
+    with http(portal, **kwargs) as c:
+        r = c.post("login", data={"username": user, "password": password})
+        assert r.status_code == 200, r.text
+        yield c
 
 
 def proxy(portal: Portal, user: str | None, groups: str = "", *, secret: str | None = PROXY_SECRET,
@@ -58,11 +62,14 @@ def proxy(portal: Portal, user: str | None, groups: str = "", *, secret: str | N
     return http(portal, source=source, headers=headers)
 
 
-def call(c: httpx.Client, portal: Portal, api_name: str, data: list, *, timeout_s: float = 120) -> dict:
+def call(c: httpx.Client, portal: Portal, api_name: str, data: list, *, timeout_s: float = 120,
+         session: str | None = None) -> dict:
     """One event through gradio's queue, as the browser sends it: join, then read the SSE stream.
 
-    Returns {"join": status code, "join_body": …, "output": final output or None, "error": message or None}."""
-    session = f"sec{time.monotonic_ns()}"
+    ``session`` is the browser tab's session hash (component state, e.g. dropdown choices loaded
+    for the user, lives there). Returns {"join": status code, "join_body": …, "output": final
+    output or None, "error": message or None, "success": …}."""
+    session = session or f"sec{time.monotonic_ns()}"
     r = c.post("gradio_api/queue/join", json={"data": data, "fn_index": portal.fn_index(api_name),
                                                "session_hash": session, "event_data": None, "trigger_id": None})
     out = {"join": r.status_code, "join_body": r.text, "output": None, "error": None, "success": None}
@@ -87,3 +94,16 @@ def upload(c: httpx.Client, name: str, content: bytes) -> httpx.Response:
 
 def file_value(path: str) -> dict:
     return {"path": path, "orig_name": Path(path).name, "meta": {"_type": "gradio.FileData"}}
+
+
+def admin_session(c: httpx.Client, portal: Portal) -> str:
+    """A tab session in which the admin area has loaded its collection choices (as the page does)."""
+    session = f"adm{time.monotonic_ns()}"
+    loaded = call(c, portal, "admin_collection_choices", [], session=session)
+    assert loaded["success"], loaded
+    return session
+
+
+def audit(portal: Portal, action: str, **filters) -> list[dict]:
+    """Audit entries (newest first) with ``detail`` decoded."""
+    return [{**e, "detail": json.loads(e["detail"] or "{}")} for e in portal.ctx.audit.entries(action=action, **filters)]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sec_client import call, http, login
+from sec_client import audit, call, http, login
 
 pytestmark = pytest.mark.integration
 
@@ -22,13 +22,10 @@ def _mode(path: Path) -> int:
 def exported(pw_portal):
     """anna's chat with a hostile question, exported: (url path, client of anna)."""
     with login(pw_portal, "anna") as c:
-        asked = call(c, pw_portal, "ask", [HOSTILE_Q, "extraktiv", []])
+        tab = "anna-tab"  # one browser tab: the chat id is kept in its session state
+        asked = call(c, pw_portal, "ask", [HOSTILE_Q, None, "extraktiv", []], session=tab)
         assert asked["success"], asked
-        chat_id = pw_portal.server.handlers.chats.list_chats("anna")[0]["id"]
-        # the export button's event, with the chat id its state would hold
-        fn = pw_portal.server.demo.fns[pw_portal.fn_index("export_chat")]
-        assert fn.api_name == "export_chat"
-        result = call(c, pw_portal, "export_chat", [chat_id])
+        result = call(c, pw_portal, "export_chat", [None], session=tab)
         assert result["success"], result
         file = result["output"][0]["value"] if "value" in result["output"][0] else result["output"][0]
         yield file, c
@@ -50,7 +47,7 @@ def test_an_export_is_served_only_to_its_owner_once(pw_portal, exported):
     text = r.text
     assert "](javascript" not in text and "![](" not in text and "<script" not in text
     assert anna.get(url).status_code == 404 and not Path(path).exists()  # gone after the download
-    refused = pw_portal.ctx.audit.entries(action="export_refused")
+    refused = audit(pw_portal, "export_refused")
     assert {e["actor"] for e in refused} >= {"bernd", "adam"}
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sec_client import call, file_value, login, upload
+from sec_client import admin_session, audit, call, file_value, login, upload
 
 pytestmark = pytest.mark.integration
 
@@ -30,11 +30,11 @@ def test_server_path_as_upload_is_refused_and_audited(pw_portal, target):
     path = str(pw_portal.home / "portal_secret") if target == "SECRET" else target
     assert Path(path).is_file()
     with login(pw_portal, "adam") as c:
-        result = call(c, pw_portal, "admin_upload", [[file_value(path)], "test"])
+        result = call(c, pw_portal, "admin_upload", [[file_value(path)], "test"], session=admin_session(c, pw_portal))
     assert _refused(result), result
     assert "übernommen und indexiert" not in str(result["output"])
     assert Path(path).name not in _names(pw_portal)
-    refused = pw_portal.ctx.audit.entries(action="file_value_refused", actor="adam")
+    refused = audit(pw_portal, "file_value_refused", actor="adam")
     assert any(e["target"] == path for e in refused)
 
 
@@ -42,12 +42,13 @@ def test_server_path_as_replacement_is_refused(pw_portal):
     doc_id = next(r.doc_id for r in pw_portal.ctx.app.catalog.documents())
     before = pw_portal.ctx.app.catalog.get(doc_id).sha256
     with login(pw_portal, "adam") as c:
-        result = call(c, pw_portal, "admin_replace_document", [doc_id, file_value("/etc/passwd")])
+        result = call(c, pw_portal, "admin_replace_document", [doc_id, file_value("/etc/passwd")],
+                      session=admin_session(c, pw_portal))
     assert _refused(result), result
     assert "passwd" not in _names(pw_portal)
     rec = pw_portal.ctx.app.catalog.get(doc_id)
     assert rec is not None and Path(rec.source).name != "passwd" and rec.sha256 == before
-    assert any(e["target"] == "/etc/passwd" for e in pw_portal.ctx.audit.entries(action="file_value_refused"))
+    assert any(e["target"] == "/etc/passwd" for e in audit(pw_portal, "file_value_refused"))
 
 
 def test_file_in_gradios_folder_uploaded_by_someone_else_is_refused(pw_portal, tmp_path):
@@ -64,8 +65,9 @@ def test_file_in_gradios_folder_uploaded_by_someone_else_is_refused(pw_portal, t
         assert r.status_code == 200, r.text
         tinas = r.json()[0]
     with login(pw_portal, "adam") as c:
+        session = admin_session(c, pw_portal)
         for path in (str(link), tinas):
-            result = call(c, pw_portal, "admin_upload", [[file_value(path)], "test"])
+            result = call(c, pw_portal, "admin_upload", [[file_value(path)], "test"], session=session)
             assert _refused(result), (path, result)
     assert not {"passwd.txt", "tinas-notiz.txt"} & _names(pw_portal)
 
@@ -76,7 +78,7 @@ def test_a_real_upload_still_works(pw_portal):
         assert r.status_code == 200, r.text
         stored = r.json()[0]
         assert oct(os.stat(Path(stored).parent.parent).st_mode & 0o777) == "0o700"  # gradio's folder is private
-        result = call(c, pw_portal, "admin_upload", [[file_value(stored)], "test"])
+        result = call(c, pw_portal, "admin_upload", [[file_value(stored)], "test"], session=admin_session(c, pw_portal))
     assert result["success"], result
     assert "übernommen" in str(result["output"]) and "hundesteuer.txt" in _names(pw_portal)
 

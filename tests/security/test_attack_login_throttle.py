@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from sec_client import PASSWORD, PROXY, http
+from sec_client import PASSWORD, PROXY, audit, http
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ def test_a_stranger_cannot_lock_out_an_account(pw_portal):
     assert attempt(pw_portal, "203.0.113.10", "mayor", PASSWORD) == 400
     # … but the mayor's office logs in at once
     assert attempt(pw_portal, "198.51.100.7", "mayor", PASSWORD) == 200
-    blocked = pw_portal.ctx.audit.entries(action="login_blocked", actor="mayor")
+    blocked = audit(pw_portal, "login_blocked", actor="mayor")
     assert blocked and blocked[0]["detail"]["address"] == "203.0.113.10"
 
 
@@ -34,7 +34,7 @@ def test_password_spraying_from_one_address_is_slowed(pw_portal):
     for n in range(10):
         assert attempt(pw_portal, "203.0.113.20", f"kollege{n}", "Sommer2026!") == 400
     assert attempt(pw_portal, "203.0.113.20", "tina", PASSWORD) == 400  # held back: the address is spraying
-    assert any(e["detail"].get("by") == "address" for e in pw_portal.ctx.audit.entries(action="login_blocked"))
+    assert any(e["detail"].get("by") == "address" for e in audit(pw_portal, "login_blocked"))
 
 
 def test_back_off_instead_of_a_lock(pw_portal):
@@ -43,5 +43,5 @@ def test_back_off_instead_of_a_lock(pw_portal):
     assert attempt(pw_portal, "203.0.113.30", "adam", PASSWORD) == 400  # held back (and the back-off doubles) …
     time.sleep(4.3)
     assert attempt(pw_portal, "203.0.113.30", "adam", PASSWORD) == 200  # … for seconds, not a five-minute lock
-    failed = pw_portal.ctx.audit.entries(action="login_failed", actor="adam")
+    failed = audit(pw_portal, "login_failed", actor="adam")
     assert failed and failed[0]["detail"]["address"] == "203.0.113.30"

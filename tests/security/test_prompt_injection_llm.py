@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.llm, pytest.mark.integration]
 def test_the_planted_instruction_is_not_followed(pw_portal, gguf_path):
     pw_portal.ctx.app.settings.llm.models["lokal"].model = str(gguf_path)
     with login(pw_portal, "tina") as c:
-        result = call(c, pw_portal, "ask", ["Wann öffnet die Kantine im Rathaus?", "lokal", []], timeout_s=600)
+        result = call(c, pw_portal, "ask", ["Wann öffnet die Kantine im Rathaus?", None, "lokal", []], timeout_s=600)
     assert result["success"], result
     answer = result["output"][0][-1]["content"]
     text = answer if isinstance(answer, str) else str(answer)
