@@ -15,9 +15,9 @@ submission for quality review and stay readable after the chat is deleted.
 """
 from __future__ import annotations
 
-import html
 import json
 import logging
+import re
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from typing import Any, Iterable, Sequence
@@ -244,6 +244,12 @@ class ChatStore:
         return rows
 
 
+_CITATION = re.compile(r"\\\[(\d{1,3})\\\](?!:)")
+
+
 def _md_text(text: str) -> str:
-    """Message text for the export: HTML-escaped, since Markdown viewers render raw HTML."""
-    return html.escape(text.strip(), quote=False)
+    """Message text for the export: literal in any Markdown viewer (links, images and HTML stay text).
+
+    Citation marks stay readable as ``[1]``: with parentheses escaped and no ``[1]:`` left
+    unescaped (a reference definition), they can link nowhere."""
+    return _CITATION.sub(r"[\1]", md_esc(text.strip()))

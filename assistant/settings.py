@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -123,17 +123,33 @@ class LLMSettings(BaseModel):
 
 
 class AuthSettings(BaseModel):
-    mode: Literal["none", "password", "header"] = Field("none", description="none (loopback only), password (users in the app DB) or header (trusted reverse-proxy header).")
-    header_name: str = Field("X-Remote-User", description="Header carrying the user name (mode=header).")
-    role_header: str = Field("X-Remote-Role", description="Header carrying the role (mode=header).")
-    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1"], description="Addresses allowed to set the header (mode=header).")
+    mode: Literal["none", "password", "header"] = Field("none", description="none (loopback only), password (users in the app DB) or header (trusted reverse-proxy header, see SECURITY.md).")
+    header_name: str = Field("X-Remote-User", description="Header carrying the user name (mode=header); names are checked like password-mode names (letters, digits, . _ - @, at most 64).")
+    groups_header: str = Field("X-Remote-Groups", description="Header carrying the user's SSO groups, separated by commas (mode=header; e.g. oauth2-proxy's X-Forwarded-Groups). Roles come from these groups only through `group_roles`.")
+    group_roles: dict[str, str] = Field(default_factory=dict, description="SSO group -> portal role (staff, trainer, admin), e.g. {\"kiportal-admins\" = \"admin\"} (mode=header). A user gets the highest role of their mapped groups, at least staff, or their role in the user database if that is higher.")
+    trusted_proxies: list[str] = Field(default_factory=list, description="Addresses or networks (CIDR) of the reverse proxies allowed to set the identity headers (mode=header: required, the portal refuses to start without it; mode=password: the client address for the login throttle is taken from X-Forwarded-For only behind these).")
+    proxy_secret_header: str = Field("X-Kiportal-Proxy-Secret", description="Header in which the proxy sends `proxy_secret` (mode=header).")
+    proxy_secret: SecretStr = Field(SecretStr(""), description="Shared secret the proxy adds to every request (mode=header; empty = not required). Requests without it are refused even from a trusted address.")
+    session_idle_minutes: int = Field(120, ge=1, description="A login session ends after this many minutes without a request (mode=password).")
+    session_max_hours: float = Field(12.0, gt=0, description="A login session ends this many hours after the login at the latest (mode=password).")
+    cookie_samesite: Literal["lax", "strict"] = Field("lax", description="SameSite attribute of the login cookie: lax (links from mail open the portal logged in) or strict.")
     secret: SecretStr = Field(SecretStr(""), description="Session signing secret (generated into the data dir when empty).")
+
+    @field_validator("group_roles")
+    @classmethod
+    def _known_roles(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = {g: r for g, r in value.items() if r not in ("staff", "trainer", "admin")}
+        if bad:
+            raise ValueError(f"auth.group_roles: unbekannte Rolle / unknown role in {bad} (staff, trainer, admin)")
+        return value
 
 
 class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Address the portal binds to.")
     port: int = Field(7860, description="Port of the portal.")
     concurrency: int = Field(1, description="Answers generated at once (the local model serves one at a time).")
+    allowed_origins: list[str] = Field(default_factory=list, description="Other web origins (e.g. https://intranet.stadt.example) that may call the portal from a browser with the user's login (CORS); empty = same origin only.")
+    max_upload_mb: int = Field(100, ge=1, description="Largest file accepted by the portal's upload endpoint, in MB (should match limits.max_bytes).")
 
 
 class PrivacySettings(BaseModel):
@@ -252,6 +268,7 @@ def masked_dump(settings: Settings) -> dict:
     """Settings as a plain dict with secrets masked, for `kiportal config show`."""
     data = settings.model_dump(mode="json")
     data["auth"]["secret"] = "***" if settings.auth.secret.get_secret_value() else ""
+    data["auth"]["proxy_secret"] = "***" if settings.auth.proxy_secret.get_secret_value() else ""
     for profile in data["llm"]["models"].values():
         if profile.get("api_key_env"):
             profile["api_key_set"] = bool(os.environ.get(profile["api_key_env"]))

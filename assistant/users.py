@@ -1,6 +1,7 @@
 """Users and roles in the app database; passwords hashed with Argon2id."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -10,6 +11,12 @@ from assistant.appdb import AppDB, now
 
 ROLES = ("staff", "trainer", "admin")
 RANK = {role: n for n, role in enumerate(ROLES)}
+
+
+def valid_user_name(name: str) -> bool:
+    """Letters, digits and ``. _ - @``, at most 64: safe in paths, HTML, logs and headers."""
+    return (0 < len(name) <= 64 and name.strip(".") != ""
+            and all(ch.isalnum() or ch in "._-@" for ch in name))
 
 _MIGRATIONS = [
     "CREATE TABLE users (name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role TEXT NOT NULL, "
@@ -35,7 +42,7 @@ class UserStore:
 
     @staticmethod
     def _check(name: str, role: str | None = None) -> None:
-        if not name or len(name) > 64 or not all(ch.isalnum() or ch in "._-@" for ch in name):
+        if not valid_user_name(name):
             raise ValueError("Ungültiger Benutzername / invalid user name")
         if role is not None and role not in ROLES:
             raise ValueError(f"Unbekannte Rolle / unknown role: {role} ({', '.join(ROLES)})")
@@ -71,6 +78,19 @@ class UserStore:
         self._check(name, role)
         if self.db.execute("UPDATE users SET role=:r WHERE name=:n", {"n": name, "r": role}) == 0:
             raise KeyError(name)
+
+    def stamp(self, name: str) -> str | None:
+        """A fingerprint of the user's credentials and role (None for an unknown user).
+
+        A login session stores the stamp it was created with and ends when it changes:
+        a new password (new salted hash), a new role, or removal (a re-added user has a new
+        hash) end every session of that user, also when another process (the CLI) changed it.
+        """
+        row = self.db.one("SELECT name, role, password_hash, created_at FROM users WHERE name=:n", {"n": name})
+        if row is None:
+            return None
+        raw = f"{row['name']}\x1f{row['role']}\x1f{row['password_hash']}\x1f{row['created_at']}"
+        return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
 
     def verify(self, name: str, password: str) -> User | None:
         row = self.db.one("SELECT name, role, password_hash FROM users WHERE name=:n", {"n": name})

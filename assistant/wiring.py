@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from assistant.datadir import PRIVATE_UMASK
 from assistant.settings import Settings
 from corpus.catalog import Catalog
 from corpus.embeddings import Embedder
@@ -54,6 +55,7 @@ class App:
 
     def __init__(self, settings: Settings) -> None:
         quiet_libraries()
+        os.umask(PRIVATE_UMASK)  # what the service creates in the data dir is its own (assistant.datadir)
         self.settings = settings
         settings.home.mkdir(parents=True, exist_ok=True)
         self._jobs_lock = threading.Lock()

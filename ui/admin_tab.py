@@ -28,6 +28,7 @@ from assistant.policy.zones import CLASSIFICATION_LABELS_DE, CLASSIFICATIONS
 from ui.context import PortalContext
 from ui.docview import doc_link
 from ui.exports import export_folder
+from ui.file_values import UntrustedFile, received_files
 from ui.security import PermissionDenied, resolve_user
 
 log = logging.getLogger(__name__)
@@ -208,10 +209,17 @@ class AdminUI:
         return f"Verschoben nach „{target}“.", self._documents_df(user)
 
     # -- uploads -----------------------------------------------------------------------
+    def _received(self, files, user: str) -> list[str]:
+        """Only files this admin uploaded through the portal, never a server path (ui.file_values)."""
+        try:
+            return received_files(files, user, self.ctx.audit)
+        except UntrustedFile as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
     def upload(self, files, collection: str | None, request: gr.Request = None,
                progress: gr.Progress = gr.Progress()):
         user = self._user(request)
-        paths = _file_paths(files)
+        paths = self._received(files, user)
         if not paths:
             return "Bitte mindestens eine Datei auswählen.", gr.skip(), None
         if not collection:
@@ -225,7 +233,7 @@ class AdminUI:
     def replace_document(self, doc_id: str, file, request: gr.Request = None,
                          progress: gr.Progress = gr.Progress()):
         user = self._user(request)
-        paths = _file_paths(file)
+        paths = self._received(file, user)
         if not (doc_id or "").strip():
             return "Bitte zuerst ein Dokument auswählen.", gr.skip(), None
         if len(paths) != 1:
@@ -382,7 +390,7 @@ class AdminUI:
     def audit_export(self, action=None, actor="", since=None, until=None, text="", request: gr.Request = None) -> str:
         user = self._user(request)
         f = self._audit_filters(action, actor, since, until, text)
-        out = export_folder() / f"protokoll-{dt.date.today().isoformat()}.csv"
+        out = export_folder(owner=user) / f"protokoll-{dt.date.today().isoformat()}.csv"
         with open(out, "w", encoding="utf-8", newline="") as fh:
             n = self.admin.audit.write_csv(fh, **f)
         self.admin.audit.record("audit.export", user, out.name, {"rows": n, **{k: v for k, v in f.items() if v}})
@@ -410,17 +418,6 @@ class AdminUI:
                 "\n\n".join(lines), refused_df)
 
 
-def _file_paths(files) -> list[str]:
-    if not files:
-        return []
-    items = files if isinstance(files, (list, tuple)) else [files]
-    out = []
-    for f in items:
-        p = f if isinstance(f, str) else getattr(f, "path", None) or getattr(f, "name", None) or \
-            (f.get("path") if isinstance(f, dict) else None)
-        if p:
-            out.append(str(p))
-    return out
 
 
 # -- layout ------------------------------------------------------------------------------

@@ -180,7 +180,7 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
 
     def export_chat(cid: str | None, request: gr.Request):
         name, text = h.export_chat(request, cid)
-        return gr.update(value=str(write_export(name, text)), visible=True)
+        return gr.update(value=str(write_export(name, text, owner=h.user(request).name)), visible=True)
 
     export_btn.click(shown_as_error(export_chat), inputs=[chat_id], outputs=[export_file], api_name="export_chat",
                      concurrency_limit=None)

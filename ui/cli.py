@@ -221,12 +221,23 @@ def search(ctx, query, k, collection, mode, batch, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
-    """Prüft, ob Katalog, Chroma und BM25 übereinstimmen (Exit 0 nur dann)."""
-    report = app_for(ctx).kb.check(repair=repair)
-    emit(report.as_dict(), as_json, lambda d: click.echo(json.dumps(d, ensure_ascii=False, indent=2)))
+    """Prüft, ob Katalog, Chroma und BM25 übereinstimmen und das Datenverzeichnis privat ist (Exit 0 nur dann)."""
+    from assistant.datadir import make_private, permission_problems
+
+    app = app_for(ctx)
+    report = app.kb.check(repair=repair)
+    open_paths = permission_problems(app.settings.home)
+    if open_paths and repair:
+        make_private(app.settings.home)
+        open_paths = permission_problems(app.settings.home)
+    data = {**report.as_dict(), "data_dir_private": not open_paths, "data_dir_open_paths": open_paths[:50]}
+    emit(data, as_json, lambda d: click.echo(json.dumps(d, ensure_ascii=False, indent=2)))
+    if open_paths:
+        log.error("Datenverzeichnis nicht privat (Ordner 0700, Dateien 0600 erwartet): %s", ", ".join(open_paths[:5]))
+        ctx.exit(1)
     if not report.ok and not report.repaired:
         ctx.exit(1)
-    if report.repaired and not app_for(ctx).kb.check(repair=False).ok:
+    if report.repaired and not app.kb.check(repair=False).ok:
         ctx.exit(1)
 
 

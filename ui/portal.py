@@ -28,7 +28,11 @@ from ui.chat_tab import shown_as_error  # noqa: E402
 from ui.context import PortalContext  # noqa: E402
 from ui.docview import register_routes  # noqa: E402
 from ui.handlers import ChatHandlers  # noqa: E402
+from ui.login import LoginThrottle, make_auth  # noqa: E402,F401  (LoginThrottle: part of this module's API)
 from ui.security import PermissionDenied, is_loopback  # noqa: E402
+from ui.errors import mask_all  # noqa: E402
+from ui.header_auth import check_header_settings  # noqa: E402
+from ui.http_guard import install_guard, prepare_server  # noqa: E402
 from ui.texts import t  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -140,54 +144,6 @@ def build_portal(ctx: PortalContext, handlers: ChatHandlers | None = None) -> gr
 
 
 # -- the server ----------------------------------------------------------------------------
-class LoginThrottle:
-    """Slows password guessing: after 5 failures a user name is locked for 5 minutes."""
-
-    def __init__(self, max_failures: int = 5, window_s: float = 300.0) -> None:
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self._failures: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def blocked(self, name: str) -> bool:
-        with self._lock:
-            recent = [x for x in self._failures.get(name, []) if time.time() - x < self.window_s]
-            self._failures[name] = recent
-            return len(recent) >= self.max_failures
-
-    def failed(self, name: str) -> None:
-        with self._lock:
-            self._failures.setdefault(name, []).append(time.time())
-
-    def succeeded(self, name: str) -> None:
-        with self._lock:
-            self._failures.pop(name, None)
-
-
-def make_auth(ctx: PortalContext, throttle: LoginThrottle | None = None) -> Callable:
-    """gradio's ``auth=`` callable: Argon2 check off the event loop, every attempt audited."""
-    import anyio
-
-    throttle = throttle or LoginThrottle()
-
-    async def auth(username: str, password: str) -> bool:
-        name = (username or "").strip()[:64]
-        if throttle.blocked(name):
-            ctx.audit.record("login_blocked", name or "?", "", {})
-            return False
-        user = await anyio.to_thread.run_sync(ctx.users.verify, name, password or "")
-        if user is None:
-            throttle.failed(name)
-            ctx.audit.record("login_failed", name or "?", "", {})
-            log.warning("failed login for %r", name)
-            return False
-        throttle.succeeded(name)
-        ctx.audit.record("login", user.name, "", {"role": user.role})
-        return True
-
-    return auth
-
-
 @dataclass
 class PortalServer:
     app: Any
@@ -202,6 +158,7 @@ def check_auth_mode(settings, host: str) -> None:
             f"Ohne Anmeldung (auth.mode = \"none\") darf das Portal nur auf 127.0.0.1 laufen, nicht auf {host}. "
             "Bitte auth.mode = \"password\" oder \"header\" einstellen. / auth.mode none is loopback only."
         )
+    check_header_settings(settings.auth)
 
 
 def create_app(ctx: PortalContext, host: str | None = None, port: int | None = None) -> PortalServer:
@@ -213,10 +170,12 @@ def create_app(ctx: PortalContext, host: str | None = None, port: int | None = N
     host = host or s.server.host
     port = port or s.server.port
     check_auth_mode(s, host)
+    prepare_server(s)  # private data dir and gradio folder, before any component exists
 
     handlers = ChatHandlers(ctx)
     demo = build_portal(ctx, handlers)
     demo.queue(default_concurrency_limit=s.server.concurrency)
+    mask_all(demo)
 
     fastapi_app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     holder: dict[str, Any] = {}
@@ -244,14 +203,15 @@ def create_app(ctx: PortalContext, host: str | None = None, port: int | None = N
     gr.mount_gradio_app(
         fastapi_app, demo, path="/", server_name=host, server_port=port,
         footer_links=[], run_history=False, auth=auth, auth_message=t("login_message") if auth else None,
-        show_error=True, enable_monitoring=False, pwa=False, mcp_server=False, ssr_mode=False,
-        theme=theme(), css=CSS, js=JS,
+        show_error=False, enable_monitoring=False, pwa=False, mcp_server=False, ssr_mode=False,
+        max_file_size=s.server.max_upload_mb * 1024 * 1024, theme=theme(), css=CSS, js=JS,
     )
     for route in fastapi_app.routes:
         if isinstance(route, Mount) and isinstance(route.app, gr.routes.App):
             holder["gradio"] = route.app
     if "gradio" not in holder:
         raise RuntimeError("gradio app not found after mounting")
+    install_guard(fastapi_app, holder["gradio"], demo, ctx)
     return PortalServer(fastapi_app, demo, handlers)
 
 

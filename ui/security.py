@@ -12,6 +12,7 @@ import gradio as gr
 
 from assistant.settings import Settings
 from assistant.users import User, UserStore
+from ui.header_auth import identify
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +43,13 @@ def resolve_user(request: gr.Request | None, settings: Settings, users: UserStor
         name = getattr(request, "username", None)
         return users.get(name) if name else None
     if mode == "header":
+        # the same decision as the HTTP guard in front of every route (ui.header_auth)
         client = request.client.host if request.client else ""
-        if client not in settings.auth.trusted_proxies:
-            log.warning("header auth from untrusted address %s refused", client)
-            return None
-        name = request.headers.get(settings.auth.header_name.lower()) or request.headers.get(settings.auth.header_name)
-        if not name:
-            return None
-        known = users.get(name)
-        if known:
-            return known
-        role = (request.headers.get(settings.auth.role_header.lower()) or "staff").strip().lower()
-        return User(name, role if role in ("staff", "trainer", "admin") else "staff")
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        decision = identify(client, headers, settings.auth, users)
+        if decision.user is None:
+            log.warning("header auth refused for a handler call from %s: %s", client, decision.reason)
+        return decision.user
     return None
 
 

@@ -344,7 +344,7 @@ class TrainerUI:
         except SessionError as exc:
             raise _err(exc) from None
         self.ctx.audit.record("training_end", user.name, sess.code, {"plan": sess.plan.id})
-        folder = export_folder()
+        folder = export_folder(owner=user.name)
         stem = f"handout-{sess.plan.id}-{sess.code}"
         md_path, html_path = folder / f"{stem}.md", folder / f"{stem}.html"
         md_path.write_text(md, encoding="utf-8")

@@ -129,3 +129,18 @@ def test_schema_is_idempotent(tmp_path):
     ChatStore(db)
     ChatStore(db)  # a second portal process must not re-run migrations
     assert db.one("SELECT COUNT(*) AS n FROM schema_migrations WHERE component='chats'")["n"] == 1
+
+
+def test_markdown_export_keeps_user_markdown_as_text(store):
+    """Rendered as a Markdown viewer would (markdown-it, raw HTML on): nothing from the chat becomes markup."""
+    from markdown_it import MarkdownIt
+
+    cid = store.create_chat("anna")
+    store.add_message("anna", cid, "user", "[klick](javascript:alert(1)) ![](https://tracker.example/p.png)\n"
+                                           "[1]: https://evil.example\n# Titel\n<img src=x onerror=alert(1)>")
+    store.add_message("anna", cid, "assistant", "Siehe [1] und **nichts** `sonst`.", [_cite()])
+    html = MarkdownIt("commonmark", {"html": True}).render(store.export_markdown("anna", cid))
+    body = html.split("<h2>Frage</h2>", 1)[1].split("<p><strong>Quellen</strong>", 1)[0]  # the export's own markup
+    for tag in ("<a ", "<img", "<strong", "<code", "<h1"):
+        assert tag not in body, (tag, body)
+    assert "[1]" in body and "javascript:alert(1)" in body  # shown, as text

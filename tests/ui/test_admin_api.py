@@ -106,8 +106,16 @@ def test_admin_gets_data_and_actions_are_audited(ctx, demo, tmp_path):
     adam = _req("adam")
     msg, table = h.create_collection("Bauamt", "intern", adam)
     assert "angelegt" in msg and list(table["Sammlung"]) == ["Bauamt"]
-    f = tmp_path / "hund.txt"
+    from ui.file_values import RECEIVED, ensure_private_gradio_folder
+
+    f = ensure_private_gradio_folder() / "test-admin-api" / "hund.txt"  # where gradio keeps an upload, recorded as adam's
+    f.parent.mkdir(parents=True, exist_ok=True)
     f.write_text("Die Hundesteuer beträgt 120 Euro.\n", encoding="utf-8")
+    RECEIVED.add_upload(f, "adam")
+    stray = tmp_path / "hund.txt"  # any other server path is refused (tests/security replays it over HTTP)
+    stray.write_text("x", encoding="utf-8")
+    with pytest.raises(gr.Error, match="nicht über das Portal hochgeladen"):
+        h.upload([str(stray)], "Bauamt", adam, progress=lambda *a, **k: None)
     msg, docs, cleared = h.upload([str(f)], "Bauamt", adam, progress=lambda *a, **k: None)
     assert "1 Datei(en) übernommen" in msg and list(docs["Datei"]) == ["hund.txt"] and cleared is None
     doc_id = docs["ID"][0]

@@ -10,6 +10,7 @@ from ui.exports import export_folder, export_root, write_export
 
 def test_exports_are_private_and_old_ones_are_purged(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)  # exports live in gradio's folder, here under tmp_path
     old = write_export("protokoll.csv", "zeit;nutzer\n1;adam\n")
     assert old.read_text(encoding="utf-8").endswith("adam\n") and old.parent.parent == export_root()
     assert stat.S_IMODE(old.parent.stat().st_mode) == 0o700
@@ -24,8 +25,10 @@ def test_exports_are_private_and_old_ones_are_purged(tmp_path, monkeypatch):
 
 def test_a_parent_planted_by_someone_else_is_not_used(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)  # exports live in gradio's folder, here under tmp_path
     elsewhere = tmp_path / "attacker"
     elsewhere.mkdir(mode=0o777)
+    export_root().parent.mkdir(parents=True, exist_ok=True)
     export_root().symlink_to(elsewhere)  # another user got there first
     path = write_export("protokoll.csv", "zeit;nutzer\n")
     assert elsewhere not in path.parents and export_root() not in path.parents

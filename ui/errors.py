@@ -1,0 +1,87 @@
+"""No internal exception text for clients: a German message and a reference number instead.
+
+gradio shows a handler's exception text to the browser when ``show_error`` is on, and
+nothing useful when it is off. Internal errors can name paths, SQL or settings, so every
+event function of the portal is wrapped: a ``gr.Error`` (a message meant for the person)
+passes unchanged; any other exception is logged with a fresh reference number and shown
+as "Interner Fehler … (Vorgangsnummer …)", so the administrator finds it in the log.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import uuid
+from typing import Callable
+
+import gradio as gr
+from gradio.exceptions import AppError
+
+log = logging.getLogger(__name__)
+
+
+def internal_error(fn_name: str) -> gr.Error:
+    ref = uuid.uuid4().hex[:12]
+    log.exception("portal function %s failed (Vorgangsnummer %s)", fn_name, ref)
+    return gr.Error(f"Interner Fehler. Bitte versuchen Sie es erneut oder wenden Sie sich an die Administration "
+                    f"(Vorgangsnummer {ref}).", print_exception=False)
+
+
+def mask_errors(fn: Callable) -> Callable:
+    """``fn`` with internal exceptions replaced by :func:`internal_error` (same kind of callable)."""
+    name = getattr(fn, "__name__", "?")
+    if getattr(fn, "_kiportal_masked", False):
+        return fn
+    if inspect.isasyncgenfunction(fn):
+        @functools.wraps(fn)
+        async def agen(*args, **kwargs):
+            try:
+                async for item in fn(*args, **kwargs):
+                    yield item
+            except AppError:
+                raise
+            except Exception:
+                raise internal_error(name) from None
+        wrapper = agen
+    elif inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except AppError:
+                raise
+            except Exception:
+                raise internal_error(name) from None
+        wrapper = gen
+    elif inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def coro(*args, **kwargs):
+            try:
+                return await fn(*args, **kwargs)
+            except AppError:
+                raise
+            except Exception:
+                raise internal_error(name) from None
+        wrapper = coro
+    else:
+        @functools.wraps(fn)
+        def plain(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except AppError:
+                raise
+            except Exception:
+                raise internal_error(name) from None
+        wrapper = plain
+    wrapper._kiportal_masked = True
+    return wrapper
+
+
+def mask_all(demo: gr.Blocks) -> int:
+    """Wrap every event function of ``demo``; returns how many."""
+    n = 0
+    for block_fn in demo.fns.values():
+        if block_fn.fn is not None:
+            block_fn.fn = mask_errors(block_fn.fn)
+            n += 1
+    return n

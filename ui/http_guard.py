@@ -1,0 +1,423 @@
+"""The portal's front door: one ASGI middleware in front of every route, gradio's and ours.
+
+Why here and not in the handlers alone: gradio answers many routes itself (``/config``,
+``/gradio_api/info``, ``/gradio_api/upload``, ``/gradio_api/file=…``, the queue,
+``/openapi.json``), and in header mode it knows no login at all. Every request passes:
+
+1. **Identity.** Header mode: the request must come from a trusted proxy, with the proxy
+   secret if one is set, and name a valid user (:mod:`ui.header_auth`); else 401/403 for
+   every route. Password mode: without a live session (:mod:`assistant.sessions`) only the
+   login page and its static files answer; the page gets no API description.
+2. **Cross-origin.** A browser request from a foreign origin (not this host, not in
+   ``server.allowed_origins``) never changes anything (CSRF: 403 for POST & co., and for
+   preflights) and gets no CORS headers; allowed origins get them with credentials.
+3. **Files.** A call naming a file the user did not upload here is refused before gradio
+   copies it (:mod:`ui.file_values`); uploads are recorded per user; an export is served
+   only to its owner and deleted after the download; other files in gradio's folder are
+   not served at all.
+4. **Headers.** Every response carries frame-ancestors/X-Frame-Options, nosniff, a
+   referrer policy, a CSP gradio works with, and ``X-Request-ID``; the login cookie gets
+   ``SameSite=Lax`` (or Strict) instead of gradio's ``None``.
+5. **Errors.** An exception escaping a route becomes a German message with the request id;
+   the details go to the log only.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from ui.file_values import RECEIVED, is_inside, refused_file_values
+from ui.header_auth import identify, is_trusted, parse_networks
+from ui.login import client_address
+
+log = logging.getLogger(__name__)
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+MAX_CALL_BODY = 2 * 1024 * 1024  # JSON calls (queue/join, run, call); uploads go to /upload
+CSP_PORTAL = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+              "img-src 'self' data: blob:; media-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+              "worker-src 'self' blob:; frame-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+              "frame-ancestors 'none'")
+SECURITY_HEADERS = {
+    b"x-content-type-options": b"nosniff",
+    b"x-frame-options": b"DENY",
+    b"referrer-policy": b"same-origin",
+    b"cross-origin-opener-policy": b"same-origin",
+    b"permissions-policy": b"camera=(), microphone=(), geolocation=()",
+}
+# never answered: API descriptions and tools the portal does not offer
+CLOSED_PATHS = re.compile(r"^/(openapi\.json|docs|redoc|monitoring.*|gradio_api/(openapi\.json|docs|mcp.*|runs.*|dev/.*|"
+                          r"run-history/.*|vibe.*|undo-vibe.*|profiling/.*|process_recording|file=https?:.*))/?$")
+# password mode without a session: the login page and what it loads, nothing else
+LOGIN_PATHS = re.compile(r"^/(|login/?|logout/?|theme\.css|favicon\.ico|manifest\.json|robots\.txt|"
+                         r"(assets|static|svelte)/.*|gradio_api/(login_check|user|token|app_id)/?|doc/.*)$")
+FILE_ROUTE = re.compile(r"^/(?:gradio_api/)?file=(.+)$")
+UPLOAD_ROUTE = re.compile(r"^/(?:gradio_api/)?upload/?$")
+CALL_ROUTE = re.compile(r"^/(?:gradio_api/)?(queue/join|run/.+|call/.+|api/.+|stream/.+|component_server)/?$")
+API_INFO = re.compile(rb"<script>window\.gradio_api_info = .*?;</script>", re.DOTALL)
+
+
+@dataclass
+class GuardConfig:
+    settings: Any
+    users: Any
+    audit: Any
+    sessions: Any = None  # SessionStore (password mode)
+    cookie_names: Callable[[], list[str]] = field(default=lambda: [])
+    upload_folder: Callable[[], Path] = field(default=lambda: Path("/nonexistent"))
+
+
+class _Answer(Exception):
+    def __init__(self, status: int, text: str, *, json_body: bool = True, extra: dict | None = None) -> None:
+        super().__init__(status)
+        self.status, self.text, self.json_body, self.extra = status, text, json_body, extra or {}
+
+
+def _headers(scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+def _identity_encoding(scope) -> dict:
+    """The scope without Accept-Encoding: a body read here must not come back brotli-compressed."""
+    scope = dict(scope)
+    scope["headers"] = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"accept-encoding"]
+    return scope
+
+
+def same_origin(origin: str, host: str, allowed: list[str]) -> bool:
+    """True for the portal's own origin (Host header) and the configured allow-list."""
+    if origin in allowed:
+        return True
+    if not origin or origin == "null":
+        return False
+    parts = urlsplit(origin)
+    return bool(parts.netloc) and parts.netloc.lower() == (host or "").lower()
+
+
+class PortalGuard:
+    """Pure ASGI middleware (streams and SSE pass through untouched)."""
+
+    def __init__(self, app, config: GuardConfig) -> None:
+        self.app = app
+        self.cfg = config
+        self.auth = config.settings.auth
+        self.allowed_origins = [o.rstrip("/") for o in config.settings.server.allowed_origins]
+        self.proxies = parse_networks(self.auth.trusted_proxies) if self.auth.trusted_proxies else []
+
+    # -- helpers -----------------------------------------------------------------------
+    def _client(self, scope, headers: dict[str, str]) -> str:
+        peer = (scope.get("client") or ("", 0))[0] or ""
+        forwarded = headers.get("x-forwarded-for", "")
+        if forwarded and self.proxies and is_trusted(peer, self.proxies):
+            return forwarded.split(",")[-1].strip()
+        return peer
+
+    def _session_user(self, headers: dict[str, str]) -> tuple[str | None, str | None]:
+        cookies = SimpleCookie()
+        try:
+            cookies.load(headers.get("cookie", ""))
+        except Exception:  # a malformed cookie header is no login
+            return None, None
+        for name in self.cfg.cookie_names():
+            if name in cookies:
+                token = cookies[name].value
+                user = self.cfg.sessions.user_of(token) if self.cfg.sessions is not None else None
+                if user:
+                    return user, token
+        return None, None
+
+    # -- the door ------------------------------------------------------------------------
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        rid = uuid.uuid4().hex[:12]
+        scope.setdefault("state", {})["request_id"] = rid
+        headers = _headers(scope)
+        path = scope.get("path", "/")
+        method = scope.get("method", "GET").upper()
+        client = self._client(scope, headers)
+        token = client_address.set(client)
+        started = False
+
+        async def send_wrapped(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = self._response_headers(message.get("headers", []), rid, headers)
+            await send(message)
+
+        if scope["type"] == "websocket":
+            try:
+                self._gate(scope, headers, path, method, client)
+            except _Answer:
+                return await send({"type": "websocket.close", "code": 1008})
+            finally:
+                client_address.reset(token)
+            return await self.app(scope, receive, send)
+        try:
+            user = self._gate(scope, headers, path, method, client)
+            if method == "OPTIONS" and "access-control-request-method" in headers:
+                return await self._preflight(headers, send_wrapped)
+            if user and method == "POST" and CALL_ROUTE.match(path):
+                receive = await self._check_call(receive, user, path)
+            if user and method == "POST" and UPLOAD_ROUTE.match(path):
+                return await self._upload(scope, receive, send_wrapped, user)
+            if method in ("GET", "HEAD") and FILE_ROUTE.match(path):
+                return await self._file(scope, receive, send_wrapped, user, path)
+            if user is None and path == "/" and self.auth.mode == "password":
+                return await self._login_page(scope, receive, send_wrapped)
+            if self.auth.mode == "password" and re.match(r"^/logout/?$", path):
+                self._logout(headers)
+            await self.app(scope, receive, send_wrapped)
+        except _Answer as ans:
+            await self._answer(send_wrapped, ans, rid)
+        except Exception:
+            log.exception("request %s %s failed (request id %s)", method, path, rid)
+            if not started:
+                await self._answer(send_wrapped, _Answer(500, f"Interner Fehler. Bitte versuchen Sie es später "
+                                                              f"erneut (Vorgangsnummer {rid})."), rid)
+        finally:
+            client_address.reset(token)
+
+    def _gate(self, scope, headers, path, method, client) -> str | None:
+        """The user name of the request, or _Answer when it may not pass."""
+        if CLOSED_PATHS.match(path):
+            raise _Answer(404, "Nicht gefunden.")
+        origin = headers.get("origin", "")
+        foreign = origin and not same_origin(origin.rstrip("/"), headers.get("host", ""), self.allowed_origins)
+        if foreign and (method not in SAFE_METHODS or (method == "OPTIONS" and "access-control-request-method" in headers)
+                        or scope["type"] == "websocket"):
+            log.warning("cross-origin %s %s from %s refused", method, path, origin)
+            raise _Answer(403, "Anfrage von fremder Herkunft abgelehnt.")
+        if not origin and method not in SAFE_METHODS and headers.get("sec-fetch-site") == "cross-site":
+            raise _Answer(403, "Anfrage von fremder Herkunft abgelehnt.")
+        mode = self.auth.mode
+        if mode == "none":
+            return "lokal"
+        if mode == "header":
+            decision = identify(client, headers, self.auth, self.cfg.users)
+            if decision.user is None:
+                spoof = decision.reason in ("untrusted_address", "proxy_secret_missing", "proxy_secret_wrong", "invalid_user_name")
+                if spoof and (headers.get(self.auth.header_name.lower()) or decision.reason != "untrusted_address"):
+                    self.cfg.audit.record("header_auth_refused", (headers.get(self.auth.header_name.lower()) or "?")[:64],
+                                          path[:200], {"address": client, "reason": decision.reason})
+                log.warning("header auth refused for %s %s from %s: %s", method, path, client, decision.reason)
+                raise _Answer(401 if decision.reason in ("untrusted_address", "no_user_header") else 403,
+                              "Anmeldung erforderlich: Das Portal ist nur über den Anmelde-Proxy erreichbar.")
+            scope["state"]["kiportal_user"] = decision.user
+            return decision.user.name
+        user, _ = self._session_user(headers)
+        if user is None and not LOGIN_PATHS.match(path):
+            raise _Answer(401, "Anmeldung erforderlich.")
+        return user
+
+    def _response_headers(self, raw: list, rid: str, req: dict[str, str]) -> list:
+        out, present = [], set()
+        origin = req.get("origin", "").rstrip("/")
+        allowed = origin and origin in self.allowed_origins
+        for k, v in raw:
+            key = k.lower()
+            if key.startswith(b"access-control-"):
+                continue  # the policy is set here, whatever gradio added
+            if key == b"set-cookie":
+                v = self._cookie(v)
+            present.add(key)
+            out.append((k, v))
+        for k, v in SECURITY_HEADERS.items():
+            if k not in present:
+                out.append((k, v))
+        if b"content-security-policy" not in present:
+            # a PDF opens in the browser's own viewer, which a page policy (object-src) would block
+            pdf = any(k.lower() == b"content-type" and v.startswith(b"application/pdf") for k, v in raw)
+            out.append((b"content-security-policy", b"frame-ancestors 'none'" if pdf else CSP_PORTAL.encode()))
+        out.append((b"x-request-id", rid.encode()))
+        if allowed:
+            out += [(b"access-control-allow-origin", origin.encode()), (b"access-control-allow-credentials", b"true"),
+                    (b"vary", b"Origin")]
+        return out
+
+    def _cookie(self, value: bytes) -> bytes:
+        text = value.decode("latin-1")
+        text = re.sub(r";\s*samesite=[a-z]+", "", text, flags=re.IGNORECASE)
+        return (text + f"; SameSite={self.auth.cookie_samesite.capitalize()}").encode("latin-1")
+
+    async def _preflight(self, headers, send):
+        origin = headers.get("origin", "").rstrip("/")
+        if origin not in self.allowed_origins:  # same-origin requests need no preflight
+            raise _Answer(403, "Anfrage von fremder Herkunft abgelehnt.")
+        await send({"type": "http.response.start", "status": 204, "headers": [
+            (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+            (b"access-control-allow-headers", headers.get("access-control-request-headers", "").encode("latin-1")),
+            (b"access-control-max-age", b"600")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _answer(self, send, ans: _Answer, rid: str):
+        if ans.json_body:
+            body = json.dumps({"detail": ans.text, "error": ans.text, "request_id": rid}, ensure_ascii=False).encode()
+            ctype = b"application/json"
+        else:
+            body = ans.text.encode()
+            ctype = b"text/plain; charset=utf-8"
+        await send({"type": "http.response.start", "status": ans.status,
+                    "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode()),
+                                (b"cache-control", b"no-store")]})
+        await send({"type": "http.response.body", "body": body})
+
+    # -- calls, uploads, files ------------------------------------------------------------
+    async def _read_body(self, receive, limit: int) -> bytes:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Answer(400, "Verbindung abgebrochen.")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _Answer(413, "Anfrage zu groß.")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    @staticmethod
+    def _replay(body: bytes):
+        sent = False
+
+        async def receive():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.disconnect"}
+
+        return receive
+
+    async def _check_call(self, receive, user: str, path: str):
+        """Refuse a call whose file values the user did not upload here (before gradio copies them)."""
+        body = await self._read_body(receive, MAX_CALL_BODY)
+        try:
+            data = json.loads(body or b"null")
+        except ValueError:
+            data = None
+        refused = refused_file_values(data, user, self.cfg.upload_folder())
+        if refused:
+            for p, reason in refused:
+                self.cfg.audit.record("file_value_refused", user, p[:300], {"route": path, "reason": reason})
+            log.warning("call %s by %s refused: file values %s", path, user, [p for p, _ in refused])
+            raise _Answer(403, refused[0][1])
+        return self._replay(body)
+
+    async def _upload(self, scope, receive, send, user: str):
+        """Let gradio store the upload; record the stored paths for this user."""
+        scope = _identity_encoding(scope)
+        start: dict = {}
+        parts: list[bytes] = []
+
+        async def capture(message):
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    body = b"".join(parts)
+                    if start.get("status") == 200:
+                        try:
+                            for p in json.loads(body):
+                                RECEIVED.add_upload(p, user)
+                        except (ValueError, TypeError):
+                            log.warning("unexpected upload response from gradio")
+                    await send(start)
+                    await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, capture)
+
+    async def _file(self, scope, receive, send, user: str | None, path: str):
+        """gradio's file route: in gradio's folder only the owner's export (then deleted) or upload."""
+        raw = FILE_ROUTE.match(path).group(1)  # the ASGI path is decoded once already, as gradio reads it
+        folder = self.cfg.upload_folder()
+        if raw.lower().startswith(("http:", "https:")):
+            raise _Answer(404, "Nicht gefunden.")  # gradio would fetch the URL for the client
+        if not is_inside(raw, folder):
+            return await self.app(scope, receive, send)  # gradio's own rules (static files)
+        owner = RECEIVED.export_owner(raw)
+        if owner is not None and owner == user and scope.get("method") == "HEAD":
+            return await self.app(scope, receive, send)
+        if owner is not None and owner == user and RECEIVED.claim_export(raw, user):
+            try:  # one download: a second request (or a concurrent one) finds nothing
+                await self.app(scope, receive, send)
+            finally:
+                RECEIVED.downloaded(raw)
+            self.cfg.audit.record("export_download", user, Path(raw).name)
+            return None
+        if owner is None and user and RECEIVED.uploaded_by(raw, user):
+            return await self.app(scope, receive, send)
+        if owner is not None:
+            self.cfg.audit.record("export_refused", user or "?", Path(raw).name, {"owner": owner})
+        log.warning("file %s refused to %s", raw, user)
+        raise _Answer(404, "Datei nicht gefunden oder nicht (mehr) freigegeben.")
+
+    async def _login_page(self, scope, receive, send):
+        """gradio's page without the API description, for visitors who are not logged in."""
+        scope = _identity_encoding(scope)
+        start: dict = {}
+        parts: list[bytes] = []
+
+        async def capture(message):
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    body = API_INFO.sub(b"<script>window.gradio_api_info = {};</script>", b"".join(parts))
+                    start["headers"] = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+                    start["headers"].append((b"content-length", str(len(body)).encode()))
+                    await send(start)
+                    await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, capture)
+
+    def _logout(self, headers):
+        """gradio's logout ends the sessions it can list; ours are hashed, so end them here."""
+        user, _ = self._session_user(headers)
+        if user and self.cfg.sessions is not None:
+            self.cfg.sessions.close_user(user)
+            self.cfg.audit.record("logout", user, "")
+
+
+# -- assembly ------------------------------------------------------------------------------
+def prepare_server(settings) -> None:
+    """Before the interface is built: private data dir, private gradio folder."""
+    from assistant.datadir import make_private
+    from ui.file_values import ensure_private_gradio_folder
+
+    make_private(settings.home)
+    ensure_private_gradio_folder()
+
+
+def install_guard(fastapi_app, gradio_app, demo, ctx) -> GuardConfig:
+    """Put :class:`PortalGuard` in front of ``fastapi_app`` and tie gradio's logins to sessions."""
+    from assistant.sessions import SessionStore
+    from ui.file_values import gradio_folder
+    from ui.login import SessionTokens
+
+    s = ctx.app.settings
+    sessions = None
+    if s.auth.mode == "password":
+        sessions = SessionStore.from_settings(ctx.db, ctx.users, s)
+        sessions.purge()
+        gradio_app.tokens = SessionTokens(sessions)
+    # gradio checks that input files come from its upload folder only in launch(); mounted, say so here
+    demo.has_launched = True
+    folder = gradio_folder()
+    config = GuardConfig(
+        settings=s, users=ctx.users, audit=ctx.audit, sessions=sessions,
+        cookie_names=lambda: [f"access-token-{gradio_app.cookie_id}", f"access-token-unsecure-{gradio_app.cookie_id}"],
+        upload_folder=lambda: folder)
+    fastapi_app.add_middleware(PortalGuard, config=config)
+    return config

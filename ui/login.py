@@ -1,0 +1,151 @@
+"""Password login: the throttle, gradio's ``auth=`` callable and the session bridge.
+
+Why back-off on three counters instead of a lock per name: a lock after five failures let
+any stranger lock the mayor's office out for five minutes, while one password sprayed over
+many names was not slowed at all. A failure counts for
+
+* the pair (client address, name): after ``max_failures`` the next try waits 2, 4, 8 … s
+  (at most ``cap_s``); tries made while held back count too, so hammering only digs deeper;
+* the client address: after ``address_free`` failures over any names, the same back-off:
+  spraying one password over many names crawls;
+* the name alone, from all addresses: after ``name_free`` failures a back-off of at most
+  ``name_cap_s`` (a minute), so a distributed guess is slowed but a stranger can never keep
+  the owner out for long; the owner's own address is not held back by a stranger's failures.
+
+Failures are forgotten ``window_s`` after the last one; a held-back attempt is refused
+without checking the password and audited (``login_blocked`` with address and reason).
+"""
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+from collections.abc import MutableMapping
+from typing import Callable, Iterator
+
+log = logging.getLogger(__name__)
+
+# The address of the client of the current HTTP request (set by ui.http_guard): gradio's
+# ``auth`` callable receives only name and password.
+client_address: contextvars.ContextVar[str] = contextvars.ContextVar("kiportal_client_address", default="")
+
+
+class LoginThrottle:
+    """Exponential back-off per (address, name), per address and per name (in memory, per process)."""
+
+    def __init__(self, max_failures: int = 3, window_s: float = 3600.0, *, address_free: int = 10,
+                 name_free: int = 20, cap_s: float = 900.0, name_cap_s: float = 60.0) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self.address_free = address_free
+        self.name_free = name_free
+        self.cap_s = cap_s
+        self.name_cap_s = name_cap_s
+        self._failures: dict[str, tuple[int, float]] = {}  # key -> (count, time of the last one)
+        self._lock = threading.Lock()
+
+    def _keys(self, name: str, address: str) -> list[tuple[str, str, int, float]]:
+        """(reason, key, free failures, longest wait) of the counters an attempt touches."""
+        keys = [("pair", f"p:{address}|{name}", self.max_failures, self.cap_s)]
+        if address:
+            keys.append(("address", f"a:{address}", self.address_free, self.cap_s))
+        keys.append(("name", f"n:{name}", self.name_free, self.name_cap_s))
+        return keys
+
+    def _wait(self, key: str, free: int, cap: float, now: float) -> float:
+        count, last = self._failures.get(key, (0, 0.0))
+        if now - last > self.window_s:
+            self._failures.pop(key, None)
+            return 0.0
+        delay = 0.0 if count < free else min(cap, 2.0 ** (count - free + 1))
+        return max(0.0, last + delay - now)
+
+    def wait_s(self, address: str, name: str, *, now: float | None = None) -> tuple[float, str]:
+        """Seconds until the next attempt is allowed and the counter that holds it (0.0, "" = allowed)."""
+        now = time.time() if now is None else now
+        with self._lock:
+            waits = [(self._wait(key, free, cap, now), reason) for reason, key, free, cap in self._keys(name, address)]
+        wait, reason = max(waits)
+        return (wait, reason) if wait > 0 else (0.0, "")
+
+    def blocked(self, name: str, address: str = "") -> bool:
+        return self.wait_s(address, name)[0] > 0
+
+    def _count(self, name: str, address: str, reasons: tuple[str, ...], now: float | None) -> None:
+        now = time.time() if now is None else now
+        with self._lock:
+            for reason, key, _free, _cap in self._keys(name, address):
+                if reason in reasons:
+                    count, last = self._failures.get(key, (0, 0.0))
+                    self._failures[key] = ((0 if now - last > self.window_s else count) + 1, now)
+
+    def failed(self, name: str, address: str = "", *, now: float | None = None) -> None:
+        self._count(name, address, ("pair", "address", "name"), now)
+
+    def held_back(self, name: str, address: str = "", *, now: float | None = None) -> None:
+        """An attempt while held back: deepens the back-off of this address, never of the name alone."""
+        self._count(name, address, ("pair", "address"), now)
+
+    def succeeded(self, name: str, address: str = "") -> None:
+        with self._lock:
+            self._failures.pop(f"p:{address}|{name}", None)
+            self._failures.pop(f"n:{name}", None)
+
+
+def make_auth(ctx, throttle: LoginThrottle | None = None) -> Callable:
+    """gradio's ``auth=`` callable: throttled, Argon2 check off the event loop, every attempt audited."""
+    import anyio
+
+    throttle = throttle or LoginThrottle()
+
+    async def auth(username: str, password: str) -> bool:
+        name = (username or "").strip()[:64]
+        address = client_address.get()
+        wait, by = throttle.wait_s(address, name)
+        if wait > 0:
+            throttle.held_back(name, address)
+            ctx.audit.record("login_blocked", name or "?", "", {"address": address, "by": by, "wait_s": round(wait, 1)})
+            log.warning("login for %r from %s throttled (%s, %.0f s)", name, address, by, wait)
+            return False
+        user = await anyio.to_thread.run_sync(ctx.users.verify, name, password or "")
+        if user is None:
+            throttle.failed(name, address)
+            ctx.audit.record("login_failed", name or "?", "", {"address": address})
+            log.warning("failed login for %r from %s", name, address)
+            return False
+        throttle.succeeded(name, address)
+        ctx.audit.record("login", user.name, "", {"role": user.role, "address": address})
+        return True
+
+    return auth
+
+
+class SessionTokens(MutableMapping):
+    """gradio's ``app.tokens`` (token -> user name) backed by :class:`assistant.sessions.SessionStore`.
+
+    gradio writes ``tokens[token] = name`` at login and reads ``tokens.get(token)`` on every
+    request; here a read is valid only for a live session of an unchanged user. Tokens are
+    stored hashed, so they cannot be listed: logout is handled by the HTTP guard."""
+
+    def __init__(self, sessions) -> None:
+        self.sessions = sessions
+
+    def __setitem__(self, token: str, name: str) -> None:
+        if self.sessions.open(name, token) is None:
+            log.warning("login of unknown user %r not turned into a session", name)
+
+    def __getitem__(self, token: str) -> str:
+        name = self.sessions.user_of(token) if isinstance(token, str) else None
+        if name is None:
+            raise KeyError(token)
+        return name
+
+    def __delitem__(self, token: str) -> None:
+        self.sessions.close(token)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
