@@ -21,7 +21,7 @@ from assistant.tools.history import RunNotFound, ToolRunStore, audit_detail
 from assistant.tools.result import TOOL_LABELS_DE, ToolError, ToolResult
 from ui.context import PortalContext
 from ui.docview import doc_link
-from ui.handlers import ChatHandlers
+from ui.handlers import ChatHandlers, UserError
 from ui.tool_input import parse_pages, read_file_text, upload_path
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,12 @@ class ToolHandlers:
 
     def user(self, request):
         return self.ctx.require(request, "staff")
+
+    def _model(self, user, key: str | None) -> str:
+        try:
+            return self.chat.resolve_model(user, key)
+        except UserError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
 
     # -- choices -------------------------------------------------------------------------------
     def document_choices(self) -> list[tuple[str, str]]:
@@ -129,12 +135,15 @@ class ToolHandlers:
                                    *[html.escape(m) for m in result.notices]])
             yield ToolView("", "", "", warning=warning, done=True)
             return
+        if result.status == "blocked":  # nothing was sent: only the Ampel's reasons
+            yield ToolView("", self.details_html(user, {"notices": result.notices}), "", done=True)
+            return
         yield ToolView(text_html(result.output), self.details_html(user, result.as_dict()), "", run_id=run_id, done=True)
 
     def simplify(self, request, source: str, text: str, file: Any, doc_id: str | None, pages: str, leicht: bool,
                  model: str | None, confirmed: bool = False) -> Iterator[ToolView]:
         user = self.user(request)
-        key = self.chat.resolve_model(user, model)
+        key = self._model(user, model)
         try:
             label = ""
             if source == SOURCE_FILE:
@@ -157,7 +166,7 @@ class ToolHandlers:
 
     def summarize(self, request, doc_id: str | None, length: str, fast: bool, model: str | None) -> Iterator[ToolView]:
         user = self.user(request)
-        key = self.chat.resolve_model(user, model)
+        key = self._model(user, model)
         if not doc_id:
             raise gr.Error("Bitte ein Dokument wählen.", print_exception=False)
         try:
@@ -170,8 +179,11 @@ class ToolHandlers:
     def draft(self, request, kind: str, instruction: str, use_docs: bool, collections: list[str] | None,
               model: str | None, confirmed: bool = False) -> Iterator[ToolView]:
         user = self.user(request)
-        key = self.chat.resolve_model(user, model)
-        colls = self.chat.resolve_collections(collections)
+        key = self._model(user, model)
+        try:
+            colls = self.chat.resolve_collections(collections)
+        except UserError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
         try:
             events = self.ctx.app.tools.draft(kind or "email", instruction, model=key, use_documents=bool(use_docs),
                                               collections=colls, confirmed=confirmed)
@@ -326,7 +338,8 @@ def build(ctx: PortalContext) -> None:
                                         placeholder="Verwaltungstext hier einfügen …")
                     e_file = gr.File(label="Datei (PDF, DOCX, ODT, TXT …)", file_count="single", visible=False,
                                      elem_id="kp-einfach-file")
-                    e_doc = gr.Dropdown(choices=[], label="Dokument", visible=False, elem_id="kp-einfach-doc")
+                    e_doc = gr.Dropdown(choices=[], label="Dokument", visible=False, elem_id="kp-einfach-doc",
+                                        allow_custom_value=True)  # filled per user on load; the handler checks
                     e_pages = gr.Textbox(label="Seiten (z. B. 3-5, leer = alle)", visible=False,
                                          elem_id="kp-einfach-pages")
                     e_leicht = gr.Checkbox(label="Leichte Sprache (statt Einfacher Sprache)", value=False,
@@ -339,7 +352,7 @@ def build(ctx: PortalContext) -> None:
             gr.Markdown(LIMITS_DE["zusammenfassung"])
             with gr.Row():
                 with gr.Column(scale=2, min_width=320):
-                    s_doc = gr.Dropdown(choices=[], label="Dokument", elem_id="kp-summary-doc")
+                    s_doc = gr.Dropdown(choices=[], label="Dokument", elem_id="kp-summary-doc", allow_custom_value=True)
                     s_length = gr.Radio(LENGTH_CHOICES, value="mittel", label="Länge", elem_id="kp-summary-length")
                     s_fast = gr.Checkbox(label="Schnellverfahren (nur die zentralen Sätze lesen lassen)", value=False,
                                          elem_id="kp-summary-fast")

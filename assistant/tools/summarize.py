@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 LENGTHS = {"kurz": 5, "mittel": 10, "ausfuehrlich": 20}
 MAP_POINTS = {"kurz": 3, "mittel": 4, "ausfuehrlich": 6}
 LENGTH_ALIASES = {"ausführlich": "ausfuehrlich"}
+MAX_REDUCE_ROUNDS = 3
 MIN_SUPPORT = 0.5  # share of a point's content words that must stand on its cited page
 _LOC = re.compile(r"\((?:S\.|Seite|Folie|Abschn\.|Abschnitt)\s*([\d,;–\-f. und]+)\)\s*$", re.IGNORECASE)
 _BULLET = re.compile(r"^\s*(?:[-*•–]|\d+[.)])\s+")
@@ -230,11 +231,12 @@ def summarize(title: str, passages: Sequence[Passage], label: str, llm: Any, *, 
     reduce_calls = 0
     if len(points) > target:
         current = points
-        while True:
-            text_groups = _point_groups(current, label, batch_tokens, count)
-            last = len(text_groups) == 1
+        for round_no in range(1, MAX_REDUCE_ROUNDS + 1):
+            # the last round merges everything in one call, so the loop always ends
+            groups_text = _point_groups(current, label, batch_tokens if round_no < MAX_REDUCE_ROUNDS else None, count)
+            last = len(groups_text) == 1
             merged: list[Point] = []
-            for g in text_groups:
+            for g in groups_text:
                 reduce_calls += 1
                 yield {"type": "progress", "done": len(groups), "total": len(groups) + 1,
                        "label": "Die Stichpunkte werden zusammengeführt"}
@@ -260,7 +262,10 @@ def summarize(title: str, passages: Sequence[Passage], label: str, llm: Any, *, 
     yield {"type": "done", "output": output, "details": details, "timings": timings}
 
 
-def _point_groups(points: Sequence[Point], label: str, max_tokens: int, count) -> list[str]:
+def _point_groups(points: Sequence[Point], label: str, max_tokens: int | None, count) -> list[str]:
+    """Rendered point lines in groups of at most ``max_tokens`` (None: one group)."""
+    if max_tokens is None:
+        return ["\n".join(render_points([pt], label).replace(" [Stelle nicht belegt]", "") for pt in points)]
     groups: list[str] = []
     current: list[str] = []
     size = 0

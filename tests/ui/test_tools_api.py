@@ -101,18 +101,22 @@ def test_red_model_never_gets_pasted_personal_data(tools_portal):
 
 
 def test_runs_are_private_to_their_owner(tools_portal):
-    from assistant.tools.history import ToolRunStore
+    import gradio as gr
+
+    from ui.tools_tab import ToolHandlers
 
     anna = client(tools_portal, "anna")
     anna.predict("Text einfügen", BESCHEID, None, None, "", False, "lokal", api_name="/tool_einfach")
-    store = ToolRunStore(tools_portal.ctx.db)
-    (run,) = store.list_runs("anna", "einfach")[:1]
-    bernd = client(tools_portal, "bernd")
-    with pytest.raises(Exception):
-        bernd.predict(run["id"], api_name="/tool_open_run")
-    with pytest.raises(Exception):
-        bernd.predict(run["id"], api_name="/tool_export_md_einfach")
-    assert store.get("anna", run["id"])["tool"] == "einfach"
+    h = ToolHandlers(tools_portal.ctx)
+    run_id = h.store.list_runs("anna", "einfach")[0]["id"]
+    assert "Das Amt prüft den Antrag." in h.open_run(gr.Request(username="anna"), run_id).output_html
+    assert h.export(gr.Request(username="anna"), run_id, "docx").endswith(".docx")
+    for call in (lambda r: h.open_run(r, run_id), lambda r: h.export(r, run_id, "md"), lambda r: h.delete_run(r, run_id)):
+        with pytest.raises(gr.Error):
+            call(gr.Request(username="bernd"))
+        with pytest.raises(gr.Error):  # nobody signed in
+            call(gr.Request(username=None))
+    assert h.store.get("anna", run_id)["tool"] == "einfach"
 
 
 def test_no_tool_without_login(tools_portal):

@@ -24,7 +24,7 @@ PASSAGES = [
 
 
 def test_batches_keep_order_and_budget():
-    groups = batches(PASSAGES, max_tokens=50, count=count)
+    groups = batches(PASSAGES, max_tokens=60, count=count)
     assert [p.loc for g in groups for p in g] == [1, 2, 3, 4]
     assert len(groups) == 2
     assert batches(PASSAGES[:1], max_tokens=1, count=count) == [PASSAGES[:1]]
@@ -55,7 +55,7 @@ def test_map_reduce_reads_every_passage_and_cites_pages():
         return "- Ein Reihengrab kostet 900 Euro Friedhofsgebühr (S. 1)\n- Die Ruhezeit für Erdbestattungen beträgt 20 Jahre (S. 2)"
 
     llm = FakeChatModel(respond=respond)
-    events = list(summarize("Friedhofssatzung", PASSAGES, "S.", llm, length="kurz", batch_tokens=50, map_tokens=100,
+    events = list(summarize("Friedhofssatzung", PASSAGES, "S.", llm, length="kurz", batch_tokens=60, map_tokens=100,
                             output_tokens=200, count=count))
     maps = [c for c in llm.calls if "Ausschnitt:" in c]
     assert len(maps) == 2  # every passage read, two batches
@@ -80,7 +80,7 @@ def test_reduce_runs_when_there_are_more_points_than_the_length_allows():
         return "\n".join(f"- Die Gebühr Nummer {n} beträgt {n}0 Euro (S. {n})" for n in (1, 5, 9))
 
     llm = FakeChatModel(respond=respond)
-    events = list(summarize("Gebühren", many, "S.", llm, length="kurz", batch_tokens=60, map_tokens=100,
+    events = list(summarize("Gebühren", many, "S.", llm, length="kurz", batch_tokens=200, map_tokens=100,
                             output_tokens=200, count=count))
     done = events[-1]
     assert done["details"]["reduce_calls"] == 1
