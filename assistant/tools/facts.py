@@ -109,7 +109,7 @@ def _key(kind: str, m: re.Match) -> str | None:
         year = g[2]
         if year and len(year) == 2:
             year = f"20{year}"
-        return f"{year or '----'}-{month:02d}-{day:02d}"
+        return f"{year or '????'}-{month:02d}-{day:02d}"
     if kind == "time":
         return f"{int(g[0]):02d}:{g[1] or '00'}"
     if kind == "amount":
@@ -169,7 +169,7 @@ def _matches(fact: Fact, out: dict[str, set[str]], out_text: str) -> bool:
     keys = out.get(fact.kind, set())
     if fact.key in keys:
         return True
-    if fact.kind == "date" and fact.key.startswith("----"):  # "1. März" is kept by "1. März 2025"
+    if fact.kind == "date" and fact.key.startswith("????"):  # "1. März" is kept by "1. März 2025"
         return any(k.endswith(fact.key[4:]) for k in keys)
     if fact.kind == "name":
         return fact.key in out_text.lower()

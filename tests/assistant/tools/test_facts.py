@@ -10,7 +10,7 @@ from assistant.tools.facts import added_facts, compare_facts, extract_facts, kep
     ("bis zum 31.03.2025", "date", "2025-03-31"),
     ("bis zum 31.3.25", "date", "2025-03-31"),
     ("am 1. März 2025", "date", "2025-03-01"),
-    ("am 1. März", "date", "----03-01"),
+    ("am 1. März", "date", "????-03-01"),
     ("um 10:00 Uhr", "time", "10:00"),
     ("um 10 Uhr", "time", "10:00"),
     ("Gebühr 1.575,00 €", "amount", "1575"),
