@@ -34,7 +34,7 @@ def test_each_tool_runs_streams_and_exports(browser, tools_portal):  # noqa: F81
 
     # Zusammenfassung of a knowledge-base document
     open_tab(page, "Zusammenfassung")
-    page.locator("#kp-summary-doc").click()
+    page.locator("#kp-summary-doc input").first.click()
     page.get_by_role("option", name="Friedhofssatzung", exact=False).first.click()
     page.locator("#kp-summary-run").click()
     page.locator("#kp-summary-details").get_by_text("Fundstellen geprüft").wait_for()
