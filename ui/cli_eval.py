@@ -27,7 +27,7 @@ def _eval_summary(report: dict) -> None:
         for tool, part in report["tools"].items():
             click.echo(f"  {tool}:")
             for key, value in part["metrics"].items():
-                click.echo(f"    {key:38} {value if isinstance(value, dict) else _cell(value)}")
+                click.echo(f"    {key:38} {value if isinstance(value, dict) else format_cell(value)}")
         return
     if report.get("kind") == "pii":
         overall = report["pii"]["overall"]

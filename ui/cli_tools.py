@@ -17,28 +17,16 @@ from pathlib import Path
 
 import click
 
+from ui.cli_common import app_for as _app
+from ui.cli_common import cli_actor
+
 EXIT_POLICY = 3
-
-
-def _app(ctx: click.Context):
-    from ui.cli import _app as build
-
-    return build(ctx)
-
-
-def _portal(ctx: click.Context):
-    obj = ctx.find_root().obj
-    if "portal_ctx" not in obj:
-        from ui.context import PortalContext
-
-        obj["portal_ctx"] = PortalContext(_app(ctx))
-    return obj["portal_ctx"]
 
 
 def _store(ctx: click.Context):
     from assistant.tools.history import ToolRunStore
 
-    return ToolRunStore(_portal(ctx).db)
+    return ToolRunStore(_app(ctx).app_db)
 
 
 def _check_model(app, model: str | None) -> str:
@@ -53,7 +41,6 @@ def _run(ctx: click.Context, events, *, as_json: bool, input_text: str):
     """Stream events to the terminal (or collect them for --json), save and audit the run."""
     from assistant.tools.history import audit_detail
     from assistant.tools.result import ToolError
-    from ui.cli_admin import cli_actor
 
     shown = ""
     result = None
@@ -85,7 +72,7 @@ def _run(ctx: click.Context, events, *, as_json: bool, input_text: str):
     run_id = None
     if result.status == "ok":
         run_id = _store(ctx).save(actor, result, input_text)
-    _portal(ctx).audit.record(f"tool_{result.tool}", actor, run_id or "", audit_detail(result))
+    _app(ctx).audit.record(f"tool_{result.tool}", actor, run_id or "", audit_detail(result))
     if as_json:
         click.echo(json.dumps(result.as_dict() | {"run_id": run_id}, ensure_ascii=False, default=str))
     else:
@@ -131,11 +118,6 @@ def _print_details(result) -> None:
         for c in result.citations:
             where = f", S. {c['page']}" if c.get("page") else ""
             click.echo(f"  [{c['n']}] {c['title']}{where}")
-
-
-def register(cli: click.Group) -> None:
-    """Add the `tool` group to `kiportal`."""
-    cli.add_command(tool)
 
 
 @click.group("tool")
@@ -243,8 +225,6 @@ def verlauf(ctx, tool_name, as_json) -> None:
     """Die eigenen Werkzeug-Läufe (neueste zuerst)."""
     from datetime import datetime
 
-    from ui.cli_admin import cli_actor
-
     rows = _store(ctx).list_runs(cli_actor(), tool_name)
     for r in rows:
         if as_json:
@@ -264,7 +244,6 @@ def export(ctx, run_id, fmt, out) -> None:
     """Einen Lauf aus dem Verlauf als Markdown oder Word-Datei (DOCX) exportieren."""
     from assistant.tools.export import file_stem, to_docx, to_markdown
     from assistant.tools.history import RunNotFound
-    from ui.cli_admin import cli_actor
 
     try:
         run = _store(ctx).get(cli_actor(), run_id)

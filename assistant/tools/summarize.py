@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from assistant.evidence import content_stems
+from corpus.text import content_stems
 from assistant.tools import prompts
 from assistant.tools.text import split_sentences
 from corpus.models import Chunk

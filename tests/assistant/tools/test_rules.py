@@ -9,8 +9,8 @@ from assistant.tools.text import split_sentences
 
 @pytest.mark.parametrize("text, expected", [
     ("Die Frist endet am 1. März 2025. Danach gilt nichts.", ["Die Frist endet am 1. März 2025.", "Danach gilt nichts."]),
-    ("Das steht z. B. in § 3 Abs. 2. Sonst nicht.", ["Das steht z. B. in § 3 Abs. 2.", "Sonst nicht."]),
-    ("Das steht auf Seite 12. Danach kommt nichts.", ["Das steht auf Seite 12.", "Danach kommt nichts."]),
+    ("Das steht z. B. in § 3 Abs. 2 der Satzung. Sonst nicht.", ["Das steht z. B. in § 3 Abs. 2 der Satzung.", "Sonst nicht."]),
+    ("Die Frist endet am 3. Oktober. Danach nicht.", ["Die Frist endet am 3. Oktober.", "Danach nicht."]),
     ("- Punkt eins\n- Punkt zwei\n\n1. Punkt drei", ["Punkt eins", "Punkt zwei", "Punkt drei"]),
     ("Kommen Sie? Ja! Gut.", ["Kommen Sie?", "Ja!", "Gut."]),
     ("", []),
