@@ -176,6 +176,19 @@ class OParlSettings(BaseModel):
     allow_private_networks: bool = Field(False, description="Allow OParl links to private, loopback and link-local addresses on hosts other than the configured URL's own (off: a hostile server cannot make the portal fetch from the internal network).")
     user_agent: str = Field("kiportal-oparl/1.0", description="User-Agent sent to OParl servers.")
     overlap_s: float = Field(600.0, ge=0, description="Seconds subtracted from the last sync time when asking for changes (`modified_since`), so a clock difference between the servers loses nothing; re-seen objects are skipped by their `modified` time.")
+class ToolSettings(BaseModel):
+    max_revisions: int = Field(2, ge=0, le=5, description="Most revision passes of Einfache/Leichte Sprache on the sentences the rule check flags (each pass is one model call; 0 = check only).")
+    einfach_max_words: int = Field(20, ge=5, description="Most words per sentence in Einfache Sprache (rule check).")
+    leicht_max_words: int = Field(15, ge=5, description="Most words per sentence in Leichte Sprache (rule check; Netzwerk Leichte Sprache).")
+    max_input_chars: int = Field(30000, ge=1000, description="Longest text accepted by Einfache Sprache and Entwurf (pasted or read from a file).")
+    simplify_part_tokens: int = Field(600, ge=100, description="Input tokens simplified per model call (a longer text is done part by part, so the output fits the answer limit).")
+    output_tokens: int = Field(700, ge=100, description="Most tokens the model writes for one simplified part, one draft or the final summary.")
+    summary_batch_tokens: int = Field(1500, ge=200, description="Document tokens read per map call of the whole-document summary (with prompt and output this stays inside a 4,096-token context).")
+    summary_map_tokens: int = Field(160, ge=40, description="Most tokens one map call writes (its key points).")
+    summary_preselect: Literal["auto", "always", "never"] = Field("auto", description="Fast path of the summary: keep only the most central sentences of each passage before the model reads them (auto: for documents longer than summary_preselect_pages).")
+    summary_preselect_pages: int = Field(20, ge=1, description="Page (or passage) count from which summary_preselect = auto takes the fast path.")
+    summary_preselect_share: float = Field(0.3, gt=0, le=1, description="Share of sentences the fast path keeps (by centrality: their words recur across the document).")
+    draft_passages: int = Field(3, ge=1, le=8, description="Knowledge-base passages a draft may use (cited as [n]).")
 
 
 class Settings(BaseSettings):
@@ -200,6 +213,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = Field(default_factory=PrivacySettings, description="Question logging.")
     policy: PolicySettings = Field(default_factory=PolicySettings, description="Ampel zones and classifications.")
     oparl: OParlSettings = Field(default_factory=OParlSettings, description="Import from council information systems (OParl 1.1).")
+    tools: ToolSettings = Field(default_factory=ToolSettings, description="Werkzeuge: plain language, summaries, drafts.")
 
     @classmethod
     def settings_customise_sources(

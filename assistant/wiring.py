@@ -182,6 +182,13 @@ class App:
 
         return Assistant(self.retriever, self.settings, self.chat_model, policy=self.policy)
 
+    @cached_property
+    def tools(self):
+        """The Werkzeuge (plain language, summaries, drafts) behind the same Ampel as the chat."""
+        from assistant.tools.service import Tools
+
+        return Tools(self.settings, self.chat_model, self.catalog, lambda: self.retriever, self.policy)
+
     @property
     def policy(self):
         """The Ampel policy step (None disables it: only for unit tests of the bare chain)."""

@@ -255,6 +255,12 @@ def run_eval(app, dataset_path: str | Path, *, answers: bool = True, model: str 
     dataset_path = Path(dataset_path)
     report: dict[str, Any] = {"dataset": str(dataset_path), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                               "data_dir": str(app.settings.home)}
+    from evals.tools_eval import is_tools_dataset
+
+    if is_tools_dataset(dataset_path):
+        from evals.tools_eval import run_tools_eval
+
+        return report | run_tools_eval(app, dataset_path, model=model)
     if is_pii_dataset(dataset_path):
         report["kind"] = "pii"
         report["pii"] = pii_eval(dataset_path)

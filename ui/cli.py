@@ -14,7 +14,7 @@ import click
 
 from assistant.users import ROLES
 from corpus.models import page_kind_of, page_label
-from ui import cli_admin, cli_eval, cli_oparl, cli_policy, loadtest
+from ui import cli_admin, cli_eval, cli_oparl, cli_policy, cli_tools, loadtest
 from ui.cli_admin import admin_for
 from ui.cli_common import app_for, cli_actor, emit, print_summary, progress_bar
 
@@ -343,7 +343,7 @@ def users_passwd(ctx: click.Context, name: str, role: str | None, password_stdin
 
 # commands that live in their own modules (heavier imports stay inside the commands)
 for command in (cli_eval.eval_cmd, cli_eval.bench_cmd, cli_admin.collections, cli_admin.reindex, cli_admin.audit,
-                cli_policy.ask, cli_policy.policy, loadtest.loadtest, cli_oparl.oparl):
+                cli_policy.ask, cli_policy.policy, loadtest.loadtest, cli_oparl.oparl, cli_tools.tool):
     cli.add_command(command)
 
 

@@ -22,6 +22,13 @@ def _eval_summary(report: dict) -> None:
     """Human summary of one eval run (the report files hold the details)."""
     from evals.bench import format_cell
 
+    if report.get("kind") == "tools":
+        click.echo(f"Werkzeuge ({report['items']} Beispiele, Modell {report['model']}, {report['seconds']:.0f} s)")
+        for tool, part in report["tools"].items():
+            click.echo(f"  {tool}:")
+            for key, value in part["metrics"].items():
+                click.echo(f"    {key:38} {value if isinstance(value, dict) else format_cell(value)}")
+        return
     if report.get("kind") == "pii":
         overall = report["pii"]["overall"]
         click.echo(f"PII-Erkennung ({report['pii']['examples']} Beispiele): Precision {overall['precision']:.3f}, "

@@ -23,7 +23,7 @@ quiet_libraries()  # before gradio is imported anywhere below
 
 import gradio as gr  # noqa: E402
 
-from ui import admin_tab, chat_tab, presentation, trainer_tab  # noqa: E402
+from ui import admin_tab, chat_tab, presentation, tools_tab, trainer_tab  # noqa: E402
 from ui.chat_tab import shown_as_error  # noqa: E402
 from ui.context import PortalContext  # noqa: E402
 from ui.docview import register_routes  # noqa: E402
@@ -42,6 +42,7 @@ EXTRA_TABS = (
     (presentation, "tab_training", "training", "staff"),
     (admin_tab, "tab_admin", "admin", "admin"),
     (trainer_tab, "tab_trainer", "trainer", "trainer"),
+    (tools_tab, "tab_tools", "tools", "staff"),
 )
 
 FONT_STACK = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]

@@ -24,6 +24,7 @@ DE: dict[str, str] = {
     "tab_admin": "Verwaltung",
     "tab_trainer": "KI-Kompass",
     "tab_training": "Schulung",
+    "tab_tools": "Werkzeuge",
     # sidebar
     "new_chat": "➕ Neuer Chat",
     "history_label": "Meine Chats",

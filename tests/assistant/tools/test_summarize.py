@@ -1,0 +1,112 @@
+"""Map-reduce over a whole document with the fake model: every passage read, points cited and checked."""
+from __future__ import annotations
+
+import re
+
+from assistant.llm.fake import FakeChatModel
+from assistant.tools.summarize import (
+    Passage, Point, batches, check_points, citations_valid, extractive_summary, parse_points, passages_of,
+    preselect, render_points, summarize,
+)
+from corpus.models import Chunk
+
+
+def count(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+PASSAGES = [
+    Passage(1, "Die Friedhofsgebühr für ein Reihengrab beträgt 900 Euro. Sie wird bei der Zuteilung fällig."),
+    Passage(2, "Die Ruhezeit für Erdbestattungen beträgt 20 Jahre. Danach kann das Grab neu belegt werden."),
+    Passage(3, "Grabmale müssen standsicher sein. Die Friedhofsverwaltung prüft die Standsicherheit jährlich."),
+    Passage(4, "Die Friedhofsordnung tritt am 1. Januar 2025 in Kraft. Die alte Satzung tritt außer Kraft."),
+]
+
+
+def test_batches_keep_order_and_budget():
+    groups = batches(PASSAGES, max_tokens=60, count=count)
+    assert [p.loc for g in groups for p in g] == [1, 2, 3, 4]
+    assert len(groups) == 2
+    assert batches(PASSAGES[:1], max_tokens=1, count=count) == [PASSAGES[:1]]
+
+
+def test_parse_points_reads_locations():
+    text = "Stichpunkte:\n- Ein Reihengrab kostet 900 Euro (S. 1)\n- Die Ruhezeit beträgt 20 Jahre (S. 2–3)\n- zu kurz\nSonstiges"
+    points = parse_points(text)
+    assert [(p.text, p.locs) for p in points] == [("Ein Reihengrab kostet 900 Euro", [1]),
+                                                  ("Die Ruhezeit beträgt 20 Jahre", [2, 3])]
+
+
+def test_check_points_recites_to_the_supporting_page():
+    points = [Point("Die Ruhezeit für Erdbestattungen beträgt 20 Jahre", [3]),  # wrong page
+              Point("Ein Reihengrab kostet 900 Euro Gebühr", []),  # no page
+              Point("Der Mond ist aus grünem Käse", [1])]  # nowhere
+    checked = check_points(points, PASSAGES)
+    assert [(p.locs, p.checked) for p in checked] == [([2], True), ([1], True), ([1], False)]
+    assert citations_valid(checked, PASSAGES) == (2, 3)
+    assert "[Stelle nicht belegt]" in render_points(checked, "S.")
+
+
+def test_map_reduce_reads_every_passage_and_cites_pages():
+    def respond(prompt: str) -> str:
+        if "Ausschnitt:" in prompt:  # map: one point per passage marker in the batch
+            return "\n".join(f"- {text.split('.')[0]} ({label} {loc})"
+                             for label, loc, text in re.findall(r"\[(S\.) (\d+)\] ([^\[]+)", prompt))
+        return "- Ein Reihengrab kostet 900 Euro Friedhofsgebühr (S. 1)\n- Die Ruhezeit für Erdbestattungen beträgt 20 Jahre (S. 2)"
+
+    llm = FakeChatModel(respond=respond)
+    events = list(summarize("Friedhofssatzung", PASSAGES, "S.", llm, length="kurz", batch_tokens=60, map_tokens=100,
+                            output_tokens=200, count=count))
+    maps = [c for c in llm.calls if "Ausschnitt:" in c]
+    assert len(maps) == 2  # every passage read, two batches
+    assert all(f"[S. {n}]" in "".join(maps) for n in (1, 2, 3, 4))
+    progress = [e for e in events if e["type"] == "progress"]
+    assert progress[0]["total"] == 3 and "Abschnitt 1 von 2" in progress[0]["label"]
+    done = events[-1]
+    assert done["type"] == "done"
+    # 4 map points > 3? no: kurz keeps up to 5 points, so no reduce call is needed here
+    assert done["details"]["reduce_calls"] == 0
+    assert done["details"]["citations_valid"] == 4 and done["details"]["batches"] == 2
+    assert "(S. 3)" in done["output"]
+
+
+def test_reduce_runs_when_there_are_more_points_than_the_length_allows():
+    many = [Passage(i, f"Regel {i}: Die Gebühr Nummer {i} beträgt {i}0 Euro für Leistung {i}.") for i in range(1, 13)]
+
+    def respond(prompt: str) -> str:
+        if "Ausschnitt:" in prompt:
+            return "\n".join(f"- Die Gebühr Nummer {loc} beträgt {loc}0 Euro (S. {loc})"
+                             for loc in re.findall(r"\[S\. (\d+)\]", prompt))
+        return "\n".join(f"- Die Gebühr Nummer {n} beträgt {n}0 Euro (S. {n})" for n in (1, 5, 9))
+
+    llm = FakeChatModel(respond=respond)
+    events = list(summarize("Gebühren", many, "S.", llm, length="kurz", batch_tokens=200, map_tokens=100,
+                            output_tokens=200, count=count))
+    done = events[-1]
+    assert done["details"]["reduce_calls"] == 1
+    assert [p["locs"] for p in done["details"]["points"]] == [[1], [5], [9]]
+    tokens = "".join(e["text"] for e in events if e["type"] == "token")
+    assert "Nummer 5" in tokens  # the final reduce is streamed
+
+
+def test_preselect_keeps_central_sentences_in_order():
+    p = Passage(1, "Die Gebühr beträgt 900 Euro. Das Wetter war schön. Die Gebühr wird jährlich fällig. Vögel singen.")
+    other = Passage(2, "Die Gebühr ist zu zahlen. Die Gebühr richtet sich nach der Satzung.")
+    (short, _) = preselect([p, other], 0.5)
+    assert short.text == "Die Gebühr beträgt 900 Euro. Die Gebühr wird jährlich fällig."
+
+
+def test_passages_of_uses_pages_or_passage_numbers():
+    def chunk(i, page):
+        return Chunk(f"c{i}", "d", i, f"Text {i}", "s.pdf", "T", page, None, "c")
+
+    paged, has = passages_of([chunk(1, 3), chunk(0, 2), chunk(2, 5)], pages=(3, 5))
+    assert has and [p.loc for p in paged] == [3, 5]
+    plain, has = passages_of([chunk(0, None), chunk(1, None)])
+    assert not has and [p.loc for p in plain] == [1, 2]
+
+
+def test_extractive_summary_cites_every_point():
+    events = list(extractive_summary(PASSAGES, "S.", "kurz"))
+    done = events[-1]
+    assert done["details"]["citations_valid"] == done["details"]["citations_total"] == 4

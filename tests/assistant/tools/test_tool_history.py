@@ -1,0 +1,58 @@
+"""Tool runs: per-user history (owner only), audit detail without text, Markdown and DOCX export."""
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from assistant.appdb import AppDB
+from assistant.tools.export import to_docx, to_markdown
+from assistant.tools.history import RunNotFound, ToolRunStore, audit_detail
+from assistant.tools.result import ToolResult
+
+
+@pytest.fixture
+def store(tmp_path):
+    return ToolRunStore(AppDB(f"sqlite:///{tmp_path / 'app.sqlite3'}"))
+
+
+def result() -> ToolResult:
+    return ToolResult(tool="einfach", output="Sie zahlen 900 Euro.\n- bis zum 31.03.2025", title="Gebühr <b>",
+                      notices=["Bitte prüfen."], policy={"action": "allow", "pii": [{"kind": "email", "masked": "x"}]},
+                      details={"readability_before": {"flesch_amstad": 20.0, "wiener_sachtextformel": 14.0},
+                               "readability_after": {"flesch_amstad": 70.0, "wiener_sachtextformel": 5.0},
+                               "facts_changed": [{"kind": "date", "expected": "31.03.2025", "found": None,
+                                                  "label": "Datum", "status": "dropped"}]},
+                      citations=[{"n": 1, "doc_id": "d", "title": "Satzung", "page": 3}])
+
+
+def test_runs_belong_to_their_owner(store):
+    rid = store.save("anna", result(), "Eingabe")
+    assert [r["id"] for r in store.list_runs("anna")] == [rid]
+    assert store.list_runs("bernd") == []
+    with pytest.raises(RunNotFound):
+        store.get("bernd", rid)
+    with pytest.raises(RunNotFound):
+        store.delete("bernd", rid)
+    run = store.get("anna", rid)
+    assert run["input_text"] == "Eingabe" and run["result"]["readability_after"]["flesch_amstad"] == 70.0
+    store.delete("anna", rid)
+    assert store.list_runs("anna") == []
+
+
+def test_audit_detail_keeps_no_text():
+    d = audit_detail(result())
+    assert d["tool"] == "einfach" and d["pii"] == ["email"] and d["facts_changed"] == 1
+    assert "900" not in str(d)
+
+
+def test_markdown_and_docx_export(store):
+    run = store.get("anna", store.save("anna", result()))
+    md = to_markdown(run)
+    assert md.startswith("# Einfache Sprache: Gebühr <b>")
+    assert "Flesch nach Amstad" in md and "„31.03.2025“ → fehlt" in md and "[1] Satzung – S. 3" in md
+    from docx import Document
+
+    doc = Document(io.BytesIO(to_docx(run)))
+    text = "\n".join(p.text for p in doc.paragraphs)
+    assert "Sie zahlen 900 Euro." in text and "bis zum 31.03.2025" in text and "Datum: „31.03.2025“ → fehlt" in text

@@ -1,0 +1,58 @@
+"""The Werkzeuge tab in a real browser (Debian's chromium via Playwright): each tool, export, history.
+
+Same portal as tests/ui/test_tools_api.py (password login, hash embedder, scripted model)."""
+from __future__ import annotations
+
+import pytest
+from pages import login, open_tab, shot
+
+from test_tools_api import BESCHEID, PASSWORD, tools_portal  # noqa: F401  (module-scoped server fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+TIMEOUT = 30_000
+
+
+def test_each_tool_runs_streams_and_exports(browser, tools_portal):  # noqa: F811
+    page = login(browser, tools_portal.url, "anna", PASSWORD, timeout_ms=TIMEOUT)
+    open_tab(page, "Werkzeuge")
+
+    # Einfache Sprache: pasted text, revised, facts warning, hostile output shown as text
+    page.locator("#kp-einfach-text textarea").fill(BESCHEID)
+    page.locator("#kp-einfach-run").click()
+    details = page.locator("#kp-einfach-details")
+    details.get_by_text("Geänderte oder fehlende Angaben").wait_for()
+    output = page.locator("#kp-einfach-output")
+    assert "Das Amt prüft den Antrag." in output.inner_text()
+    assert '<img src=x onerror="window.__xss=1">' in output.inner_text()
+    assert page.evaluate("() => window.__xss === undefined") and output.locator("img").count() == 0
+    assert "„31.03.2026“ → „30.03.2026“" in details.inner_text()
+    assert "Flesch nach Amstad" in details.inner_text()
+    page.locator("#kp-einfach-export-docx").click()
+    page.locator("#kp-einfach-export-file").get_by_text(".docx").wait_for()
+    shot(page, "tools-einfach", "TOOLS_SCREENSHOTS")
+
+    # Zusammenfassung of a knowledge-base document
+    open_tab(page, "Zusammenfassung")
+    page.locator("#kp-summary-doc input").first.click()
+    page.get_by_role("option", name="Friedhofssatzung", exact=False).first.click()
+    page.locator("#kp-summary-run").click()
+    page.locator("#kp-summary-details").get_by_text("Fundstellen geprüft").wait_for()
+    assert "(Abschn. 1)" in page.locator("#kp-summary-output").inner_text()
+    page.locator("#kp-summary-export-md").click()
+    page.locator("#kp-summary-export-file").get_by_text(".md").wait_for()
+
+    # Entwurf with placeholders instead of an invented name and date
+    open_tab(page, "Entwurf")
+    page.locator("#kp-draft-text textarea").fill("Einladung ins Rathaus")
+    page.locator("#kp-draft-run").click()
+    page.locator("#kp-draft-details").get_by_text("Platzhalter").first.wait_for()
+    text = page.locator("#kp-draft-output").inner_text()
+    assert "[Name]" in text and "[Datum]" in text and "Schmitz" not in text
+    shot(page, "tools-entwurf", "TOOLS_SCREENSHOTS")
+
+    # Verlauf: the runs are listed and reopen
+    open_tab(page, "Verlauf")
+    page.locator("#kp-tools-history-refresh").click()
+    page.locator("#kp-tools-history").get_by_text("Entwurf").first.click()
+    page.locator("#kp-history-output").get_by_text("[Name]").wait_for()

@@ -1,0 +1,127 @@
+"""The Werkzeuge tab over HTTP, as gradio_client (and so any script) sees it.
+
+A real portal (``ui.portal.create_app``, password login, hash embedder) with a scripted
+FakeChatModel as "lokal" (and as the red-zone "rot"), so the tools run in seconds. The model
+output carries HTML that must arrive escaped; runs belong to their owner.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "Werkzeug-Test-2025!"
+USERS = {"anna": "staff", "bernd": "staff"}
+SATZUNG = ("# Friedhofssatzung\n\n## § 8 Ruhezeit\n\nDie Ruhezeit der Verstorbenen beträgt 20 Jahre. Die Ruhezeit von "
+           "Aschen beträgt 15 Jahre.\n")
+BESCHEID = "Die Gebühr von 25 Euro ist bis zum 31.03.2026 zu zahlen. Der Antrag wird vom Amt geprüft."
+HOSTILE = '<img src=x onerror="window.__xss=1">'
+
+
+def respond(prompt: str) -> str:
+    if "Sätze:" in prompt:
+        return "1. Das Amt prüft den Antrag."
+    if "Ausschnitt:" in prompt:
+        return "- Die Ruhezeit der Verstorbenen beträgt 20 Jahre (Abschn. 1)"
+    if "Anweisung:" in prompt:
+        return "Betreff: Termin\n\nSehr geehrte Frau Schmitz,\nbitte kommen Sie am 12.05.2026 ins Rathaus."
+    return f"Zahlen Sie 25 Euro bis zum 30.03.2026.\nDer Antrag wird vom Amt geprüft.\n{HOSTILE}"
+
+
+@dataclass
+class ToolsPortal:
+    url: str
+    ctx: object
+    fake: object
+    doc_id: str
+
+
+@pytest.fixture(scope="module")
+def tools_portal(tmp_path_factory):
+    import ui.portal as portal
+    from assistant.llm.fake import FakeChatModel
+    from assistant.settings import load_settings
+    from assistant.wiring import App
+    from ui.context import PortalContext
+
+    root = tmp_path_factory.mktemp("tools-portal")
+    docs = root / "docs"
+    docs.mkdir()
+    (docs / "friedhof.md").write_text(SATZUNG, encoding="utf-8")
+    settings = load_settings(root / "data", embedding={"mode": "hash"}, vector={"mode": "memory"},
+                             auth={"mode": "password", "secret": "y" * 40},
+                             llm={"default": "lokal", "models": {
+                                 "lokal": {"mode": "fake", "label": "Testmodell lokal"},
+                                 "rot": {"mode": "fake", "label": "Großes Modell", "zone": "red"}}})
+    app = App(settings)
+    assert not app.ingestor.ingest([docs], collection="satzungen").failed
+    fake = FakeChatModel(respond=respond)
+    app._chat_models["lokal"] = app._chat_models["rot"] = fake
+    ctx = PortalContext(app)
+    for name, role in USERS.items():
+        ctx.users.add(name, PASSWORD, role)
+    (rec,) = app.catalog.documents()
+    with portal.background_portal(ctx) as (url, _server):
+        yield ToolsPortal(url, ctx, fake, rec.doc_id)
+
+
+def client(portal: ToolsPortal, user: str):
+    from gradio_client import Client
+
+    return Client(portal.url, auth=(user, PASSWORD), verbose=False, download_files=False)
+
+
+def test_einfach_over_http_escapes_output_and_lists_the_changed_deadline(tools_portal):
+    anna = client(tools_portal, "anna")
+    out = anna.predict("Text einfügen", BESCHEID, None, None, "", False, "lokal", api_name="/tool_einfach")
+    output_html, details_html = out[0], out[1]
+    assert "Das Amt prüft den Antrag." in output_html  # the revision pass replaced the passive sentence
+    assert "<img" not in output_html and "&lt;img src=x onerror=&quot;window.__xss=1&quot;&gt;" in output_html
+    assert "Geänderte oder fehlende Angaben" in details_html and "„31.03.2026“ → „30.03.2026“" in details_html
+    assert "Flesch nach Amstad" in details_html and "Wiener Sachtextformel" in details_html
+
+
+def test_summary_and_draft_over_http(tools_portal):
+    anna = client(tools_portal, "anna")
+    out = anna.predict(tools_portal.doc_id, "kurz", False, "lokal", api_name="/tool_zusammenfassung")
+    assert "(Abschn. 1)" in out[0] and "Fundstellen geprüft: 1 von 1" in out[1] and 'href="doc/' in out[1]
+    out = anna.predict("buergerbrief", "Einladung ins Rathaus", False, [], "lokal", api_name="/tool_entwurf")
+    assert "Schmitz" not in out[0] and "[Name]" in out[0] and "[Datum]" in out[0]
+
+
+def test_red_model_never_gets_pasted_personal_data(tools_portal):
+    before = len(tools_portal.fake.calls)
+    anna = client(tools_portal, "anna")
+    out = anna.predict("Text einfügen", "Bescheid an Frau Petra Schulz, Lindenstraße 12, 47906 Kempenrath.", None,
+                       None, "", False, "rot", api_name="/tool_einfach")
+    assert len(tools_portal.fake.calls) == before
+    assert "Petra" not in out[0] and out[0] == ""
+
+
+def test_runs_are_private_to_their_owner(tools_portal):
+    import gradio as gr
+
+    from ui.tools_tab import ToolHandlers
+
+    anna = client(tools_portal, "anna")
+    anna.predict("Text einfügen", BESCHEID, None, None, "", False, "lokal", api_name="/tool_einfach")
+    h = ToolHandlers(tools_portal.ctx)
+    run_id = h.store.list_runs("anna", "einfach")[0]["id"]
+    assert "Das Amt prüft den Antrag." in h.open_run(gr.Request(username="anna"), run_id).output_html
+    assert h.export(gr.Request(username="anna"), run_id, "docx").endswith(".docx")
+    for call in (lambda r: h.open_run(r, run_id), lambda r: h.export(r, run_id, "md"), lambda r: h.delete_run(r, run_id)):
+        with pytest.raises(gr.Error):
+            call(gr.Request(username="bernd"))
+        with pytest.raises(gr.Error):  # nobody signed in
+            call(gr.Request(username=None))
+    assert h.store.get("anna", run_id)["tool"] == "einfach"
+
+
+def test_no_tool_without_login(tools_portal):
+    from gradio_client import Client
+
+    with pytest.raises(Exception):
+        Client(tools_portal.url, verbose=False).predict("Text einfügen", BESCHEID, None, None, "", False, "lokal",
+                                                        api_name="/tool_einfach")

@@ -1,0 +1,472 @@
+"""Tab „Werkzeuge“: Einfache/Leichte Sprache, Zusammenfassung eines Dokuments, Entwürfe, Verlauf.
+
+Thin: :class:`ToolHandlers` checks the user on the server first in every method (gradio
+exposes each event as an HTTP endpoint; hiding the tab protects nothing), calls
+:attr:`assistant.wiring.App.tools` and maps its events to plain views. Everything shown is
+escaped here: model output and document text may contain HTML or Markdown meant to attack
+the page, so output is rendered as escaped text in a ``pre-wrap`` block, never as Markdown.
+Uploaded files reach the tool only through :func:`ui.tool_input.upload_path`.
+"""
+from __future__ import annotations
+
+import html
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import gradio as gr
+
+from assistant.tools.history import RunNotFound, ToolRunStore, audit_detail
+from assistant.tools.result import TOOL_LABELS_DE, ToolError, ToolResult
+from ui.context import PortalContext
+from ui.docview import doc_link
+from ui.handlers import ChatHandlers, UserError
+from ui.tool_input import parse_pages, read_file_text, upload_path
+
+log = logging.getLogger(__name__)
+
+SOURCE_TEXT, SOURCE_FILE, SOURCE_DOC = "Text einfügen", "Datei hochladen", "Dokument der Wissensbasis"
+LENGTH_CHOICES = [("kurz (5 Punkte)", "kurz"), ("mittel (10 Punkte)", "mittel"), ("ausführlich (20 Punkte)", "ausfuehrlich")]
+DRAFT_CHOICES = [("E-Mail", "email"), ("Bürgerbrief", "buergerbrief"), ("Vermerk", "vermerk")]
+LIMITS_DE = {
+    "einfach": "**Was kann das Werkzeug, was nicht?** Es überträgt Verwaltungstext in kurze, klare Sätze und prüft die "
+               "Regeln im Code (Satzlänge, lange Wörter, Passiv, Genitiv, Konjunktiv, große Zahlen). Es kann Zahlen, "
+               "Daten oder Namen verändern – die Liste „Geänderte oder fehlende Angaben“ zeigt jede Abweichung. "
+               "Leichte Sprache ist immer ein Entwurf: Menschen aus der Ziel-Gruppe müssen ihn prüfen.",
+    "zusammenfassung": "**Was kann das Werkzeug, was nicht?** Es liest das ganze Dokument Abschnitt für Abschnitt "
+                       "(nicht nur einige Treffer) und nennt zu jedem Punkt die Stelle. Punkte, die sich keiner Stelle "
+                       "zuordnen lassen, sind markiert. Es wertet nicht und ersetzt das Lesen wichtiger Stellen nicht.",
+    "entwurf": "**Was kann das Werkzeug, was nicht?** Es schreibt einen ersten Entwurf aus Ihrer Anweisung, auf Wunsch mit "
+               "Textstellen aus der Wissensbasis. Namen, Aktenzeichen, Daten und Beträge, die nicht in der Anweisung oder "
+               "den Quellen stehen, ersetzt es durch Platzhalter wie [Aktenzeichen]. Prüfen und unterschreiben müssen Sie.",
+}
+
+
+@dataclass
+class ToolView:
+    """What one tool's output area shows."""
+
+    output_html: str = ""
+    details_html: str = ""
+    progress: str = ""
+    warning: str | None = None
+    run_id: str | None = None
+    done: bool = False
+
+
+def text_html(text: str) -> str:
+    """Model output as escaped text; line breaks kept, nothing interpreted."""
+    return f'<div class="kp-tool-output" style="white-space: pre-wrap">{html.escape(text or "")}</div>'
+
+
+class ToolHandlers:
+    """The server side of the tab for one portal."""
+
+    def __init__(self, ctx: PortalContext, chat: ChatHandlers | None = None) -> None:
+        self.ctx = ctx
+        self.chat = chat or ChatHandlers(ctx)  # model choices by role, collections, signed document links
+        self.store = ToolRunStore(ctx.db)
+
+    def user(self, request):
+        return self.ctx.require(request, "staff")
+
+    def _model(self, user, key: str | None) -> str:
+        try:
+            return self.chat.resolve_model(user, key)
+        except UserError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+    # -- choices -------------------------------------------------------------------------------
+    def document_choices(self) -> list[tuple[str, str]]:
+        return [(f"{rec.title} ({rec.pages or '–'} S.)", rec.doc_id)
+                for rec in self.ctx.app.catalog.documents(status="indexed")]
+
+    def choices(self, request) -> tuple[list, str | None, list, list, list]:
+        """Models of the user's role, default, documents, collections, own history (page load)."""
+        user = self.user(request)
+        models = self.chat.model_choices(user)
+        keys = [k for _, k in models]
+        default = self.ctx.app.settings.llm.default if self.ctx.app.settings.llm.default in keys else (
+            keys[0] if keys else None)
+        return models, default, self.document_choices(), self.chat.collection_choices(), self.history(request)
+
+    def history(self, request) -> list[tuple[str, str]]:
+        user = self.user(request)
+        out = []
+        for r in self.store.list_runs(user.name):
+            when = time.strftime("%d.%m. %H:%M", time.localtime(r["created_at"]))
+            out.append((f"{TOOL_LABELS_DE.get(r['tool'], r['tool'])} · {r['title']} · {when}", r["id"]))
+        return out
+
+    # -- running -------------------------------------------------------------------------------
+    def _stream(self, user, events: Iterator[dict], input_text: str) -> Iterator[ToolView]:
+        shown = ""
+        result: ToolResult | None = None
+        progress = ""
+        yield ToolView(progress="*Wird vorbereitet …*")
+        try:
+            for ev in events:
+                kind = ev["type"]
+                if kind == "done":
+                    result = ev["result"]
+                    break
+                if kind == "progress":
+                    progress = f"⏳ {html.escape(ev['label'])} ({ev['done']}/{ev['total']})"
+                elif kind == "token":
+                    shown += ev["text"]
+                elif kind == "reset":
+                    shown = ev["text"]
+                yield ToolView(text_html(shown), progress=progress)
+        except ToolError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        except Exception:
+            log.exception("tool failed")
+            raise gr.Error("Das Werkzeug ist fehlgeschlagen. Bitte später erneut versuchen.", print_exception=False) from None
+        if result is None:
+            raise gr.Error("Das Werkzeug lieferte kein Ergebnis.", print_exception=False)
+        run_id = None
+        if result.status == "ok":
+            run_id = self.store.save(user.name, result, input_text)
+        self.ctx.audit.record(f"tool_{result.tool}", self.ctx.audit.pseudonym(user.name), run_id or "",
+                              audit_detail(result))
+        if result.status == "warn":
+            warning = "\n\n".join(["**Achtung: Personendaten erkannt.** Es wurde nichts gesendet.",
+                                   *[html.escape(m) for m in result.notices]])
+            yield ToolView("", "", "", warning=warning, done=True)
+            return
+        if result.status == "blocked":  # nothing was sent: only the Ampel's reasons
+            yield ToolView("", self.details_html(user, {"notices": result.notices}), "", done=True)
+            return
+        yield ToolView(text_html(result.output), self.details_html(user, result.as_dict()), "", run_id=run_id, done=True)
+
+    def simplify(self, request, source: str, text: str, file: Any, doc_id: str | None, pages: str, leicht: bool,
+                 model: str | None, confirmed: bool = False) -> Iterator[ToolView]:
+        user = self.user(request)
+        key = self._model(user, model)
+        try:
+            label = ""
+            if source == SOURCE_FILE:
+                path = upload_path(file)
+                if path is None:
+                    raise ToolError("Bitte eine Datei hochladen.")
+                label, text = read_file_text(self.ctx.app.settings, path)
+                doc_id = None
+            elif source == SOURCE_DOC:
+                if not doc_id:
+                    raise ToolError("Bitte ein Dokument wählen.")
+                text = ""
+            else:
+                doc_id = None
+            events = self.ctx.app.tools.simplify(text=text, doc_id=doc_id, pages=parse_pages(pages) if doc_id else None,
+                                                 leicht=bool(leicht), model=key, confirmed=confirmed, source_label=label)
+        except ToolError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        yield from self._stream(user, events, text or f"doc:{doc_id} {pages or ''}")
+
+    def summarize(self, request, doc_id: str | None, length: str, fast: bool, model: str | None) -> Iterator[ToolView]:
+        user = self.user(request)
+        key = self._model(user, model)
+        if not doc_id:
+            raise gr.Error("Bitte ein Dokument wählen.", print_exception=False)
+        try:
+            events = self.ctx.app.tools.summarize(doc_id, length=length or "mittel", model=key,
+                                                  fast=True if fast else None)
+        except ToolError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        yield from self._stream(user, events, f"doc:{doc_id} {length}")
+
+    def draft(self, request, kind: str, instruction: str, use_docs: bool, collections: list[str] | None,
+              model: str | None, confirmed: bool = False) -> Iterator[ToolView]:
+        user = self.user(request)
+        key = self._model(user, model)
+        try:
+            colls = self.chat.resolve_collections(collections)
+        except UserError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        try:
+            events = self.ctx.app.tools.draft(kind or "email", instruction, model=key, use_documents=bool(use_docs),
+                                              collections=colls, confirmed=confirmed)
+        except ToolError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        yield from self._stream(user, events, instruction)
+
+    # -- history and export ----------------------------------------------------------------------
+    def open_run(self, request, run_id: str | None) -> ToolView:
+        user = self.user(request)
+        try:
+            run = self.store.get(user.name, run_id or "")
+        except RunNotFound:
+            raise gr.Error("Lauf nicht gefunden.", print_exception=False) from None
+        return ToolView(text_html(run["output"]), self.details_html(user, run["result"]), run_id=run["id"], done=True)
+
+    def export(self, request, run_id: str | None, fmt: str) -> str:
+        """Path of the written export file (Markdown or DOCX) of the user's own run."""
+        from assistant.tools.export import file_stem, to_docx, to_markdown
+        from ui.exports import export_folder
+
+        user = self.user(request)
+        try:
+            run = self.store.get(user.name, run_id or "")
+        except RunNotFound:
+            raise gr.Error("Bitte zuerst ein Ergebnis erzeugen oder im Verlauf öffnen.", print_exception=False) from None
+        path = export_folder() / f"{file_stem(run)}.{'docx' if fmt == 'docx' else 'md'}"
+        if fmt == "docx":
+            path.write_bytes(to_docx(run))
+        else:
+            path.write_text(to_markdown(run), encoding="utf-8")
+        self.ctx.audit.record("tool_export", self.ctx.audit.pseudonym(user.name), run["id"], {"format": fmt})
+        return str(path)
+
+    def delete_run(self, request, run_id: str | None) -> None:
+        user = self.user(request)
+        try:
+            self.store.delete(user.name, run_id or "")
+        except RunNotFound:
+            raise gr.Error("Lauf nicht gefunden.", print_exception=False) from None
+
+    # -- rendering -------------------------------------------------------------------------------
+    def details_html(self, user, r: dict) -> str:
+        """Notices, readability, rule check, facts check and sources; every value escaped."""
+        e = html.escape
+        parts = []
+        for notice in r.get("notices") or []:
+            parts.append(f'<p class="kp-notice">ℹ️ {e(notice)}</p>')
+        if r.get("readability_before"):
+            b, a = r["readability_before"], r["readability_after"]
+            parts.append(
+                '<table class="kp-readability"><tr><th>Lesbarkeit</th><th>vorher</th><th>nachher</th></tr>'
+                f'<tr><td>Flesch nach Amstad (höher = leichter)</td><td>{e(str(b["flesch_amstad"]))}</td>'
+                f'<td>{e(str(a["flesch_amstad"]))}</td></tr>'
+                f'<tr><td>Wiener Sachtextformel (Schulstufe, niedriger = leichter)</td>'
+                f'<td>{e(str(b["wiener_sachtextformel"]))}</td><td>{e(str(a["wiener_sachtextformel"]))}</td></tr></table>')
+        facts = r.get("facts_changed")
+        if facts:
+            items = "".join(f"<li><strong>{e(f.get('label', f['kind']))}</strong>: „{e(f['expected'])}“ → "
+                            + (f"„{e(f['found'])}“" if f.get("found") else "<em>fehlt</em>") + "</li>" for f in facts)
+            parts.append(f'<div class="kp-facts kp-warning"><p>⚠️ <strong>Geänderte oder fehlende Angaben – bitte prüfen'
+                         f'</strong></p><ul>{items}</ul></div>')
+        elif facts is not None:
+            parts.append('<p class="kp-facts">✅ Alle Zahlen, Daten, Beträge, Fristen und Namen des Ausgangstextes '
+                         'sind erhalten.</p>')
+        rc = r.get("rule_check")
+        if rc:
+            items = "".join(f"<li>Satz {int(v['sentence']) + 1}: {e(v['label'])} ({e(v['detail'])})</li>"
+                            for v in rc["violations"][:30])
+            parts.append(f'<details class="kp-rules"><summary>Regelprüfung: {len(rc["violations"])} Verstöße in '
+                         f'{int(rc["sentences"])} Sätzen (vor der Überarbeitung {int(r.get("violations_before_revision", 0))}, '
+                         f'{int(r.get("revisions", 0))} Überarbeitung(en))</summary><ul>{items}</ul></details>')
+        if r.get("citations_total"):
+            parts.append(f'<p class="kp-citecheck">Fundstellen geprüft: {int(r["citations_valid"])} von '
+                         f'{int(r["citations_total"])} Punkten belegt; {int(r.get("batches", 0))} Teile gelesen.</p>')
+        sources = self._sources_html(user, r.get("citations") or [])
+        if sources:
+            parts.append(sources)
+        return "\n".join(parts)
+
+    def _sources_html(self, user, citations: list[dict]) -> str:
+        catalog = self.ctx.app.catalog
+        items = []
+        for c in citations:
+            rec = catalog.get(c.get("doc_id", ""))
+            where = c.get("label") or (f"S. {c['page']}" if c.get("page") else "")
+            label = f"[{int(c.get('n', 0))}] {c.get('title') or (rec.title if rec else '')}" + (f" – {where}" if where else "")
+            if rec is not None and rec.status == "indexed":
+                url = doc_link(self.chat.signer, rec, user.name, c.get("page"))
+                items.append(f'<li><a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer" '
+                             f'class="kp-src-link">{html.escape(label)}</a></li>')
+            else:
+                items.append(f"<li>{html.escape(label)}</li>")
+        if not items:
+            return ""
+        return f'<div class="kp-sources"><p><strong>Quellen</strong></p><ol class="kp-sources-list">{"".join(items)}</ol></div>'
+
+
+# -- layout ---------------------------------------------------------------------------------------
+@dataclass
+class _Area:
+    progress: Any = None
+    output: Any = None
+    details: Any = None
+    warn_box: Any = None
+    warn_md: Any = None
+    confirm: Any = None
+    run_id: Any = None
+    export_md: Any = None
+    export_docx: Any = None
+    export_file: Any = None
+    outputs: list = field(default_factory=list)
+
+
+def _area(prefix: str, with_confirm: bool) -> _Area:
+    a = _Area()
+    a.progress = gr.Markdown("", elem_id=f"kp-{prefix}-progress")
+    with gr.Group(visible=False, elem_id=f"kp-{prefix}-warning") as a.warn_box:
+        a.warn_md = gr.Markdown("")
+        if with_confirm:
+            a.confirm = gr.Button("Trotzdem senden", variant="stop", elem_id=f"kp-{prefix}-confirm")
+    a.output = gr.HTML("", elem_id=f"kp-{prefix}-output")
+    a.details = gr.HTML("", elem_id=f"kp-{prefix}-details")
+    a.run_id = gr.State(None)
+    with gr.Row():
+        a.export_md = gr.Button("Als Markdown exportieren", size="sm", elem_id=f"kp-{prefix}-export-md")
+        a.export_docx = gr.Button("Als Word (DOCX) exportieren", size="sm", elem_id=f"kp-{prefix}-export-docx")
+    a.export_file = gr.File(label="Export", visible=False, interactive=False, elem_id=f"kp-{prefix}-export-file")
+    a.outputs = [a.output, a.details, a.progress, a.warn_box, a.warn_md, a.run_id]
+    return a
+
+
+def _view_updates(v: ToolView) -> tuple:
+    return (v.output_html, v.details_html, v.progress, gr.update(visible=bool(v.warning)), v.warning or "",
+            v.run_id if v.done else gr.update())
+
+
+def build(ctx: PortalContext) -> None:
+    """The tab's content (the portal wraps it in the „Werkzeuge“ tab, visible to every role)."""
+    h = ToolHandlers(ctx)
+    all_models = h.chat.all_model_choices()
+    default = ctx.app.settings.llm.default
+    areas: dict[str, _Area] = {}
+    with gr.Tabs():
+        with gr.Tab("Einfache Sprache", id="tools-einfach"):
+            gr.Markdown(LIMITS_DE["einfach"])
+            with gr.Row():
+                with gr.Column(scale=2, min_width=320):
+                    e_source = gr.Radio([SOURCE_TEXT, SOURCE_FILE, SOURCE_DOC], value=SOURCE_TEXT, label="Eingabe",
+                                        elem_id="kp-einfach-source")
+                    e_text = gr.Textbox(label="Text", lines=10, max_lines=30, elem_id="kp-einfach-text",
+                                        placeholder="Verwaltungstext hier einfügen …")
+                    e_file = gr.File(label="Datei (PDF, DOCX, ODT, TXT …)", file_count="single", visible=False,
+                                     elem_id="kp-einfach-file")
+                    e_doc = gr.Dropdown(choices=[], label="Dokument", visible=False, elem_id="kp-einfach-doc",
+                                        allow_custom_value=True)  # filled per user on load; the handler checks
+                    e_pages = gr.Textbox(label="Seiten (z. B. 3-5, leer = alle)", visible=False,
+                                         elem_id="kp-einfach-pages")
+                    e_leicht = gr.Checkbox(label="Leichte Sprache (statt Einfacher Sprache)", value=False,
+                                           elem_id="kp-einfach-leicht")
+                    e_model = gr.Dropdown(choices=all_models, value=default, label="Modell", elem_id="kp-einfach-model")
+                    e_btn = gr.Button("Übertragen", variant="primary", elem_id="kp-einfach-run")
+                with gr.Column(scale=3, min_width=420):
+                    areas["einfach"] = _area("einfach", with_confirm=True)
+        with gr.Tab("Zusammenfassung", id="tools-zusammenfassung"):
+            gr.Markdown(LIMITS_DE["zusammenfassung"])
+            with gr.Row():
+                with gr.Column(scale=2, min_width=320):
+                    s_doc = gr.Dropdown(choices=[], label="Dokument", elem_id="kp-summary-doc", allow_custom_value=True)
+                    s_length = gr.Radio(LENGTH_CHOICES, value="mittel", label="Länge", elem_id="kp-summary-length")
+                    s_fast = gr.Checkbox(label="Schnellverfahren (nur die zentralen Sätze lesen lassen)", value=False,
+                                         elem_id="kp-summary-fast")
+                    s_model = gr.Dropdown(choices=all_models, value=default, label="Modell", elem_id="kp-summary-model")
+                    s_btn = gr.Button("Zusammenfassen", variant="primary", elem_id="kp-summary-run")
+                with gr.Column(scale=3, min_width=420):
+                    areas["summary"] = _area("summary", with_confirm=False)
+        with gr.Tab("Entwurf", id="tools-entwurf"):
+            gr.Markdown(LIMITS_DE["entwurf"])
+            with gr.Row():
+                with gr.Column(scale=2, min_width=320):
+                    d_kind = gr.Radio(DRAFT_CHOICES, value="email", label="Art", elem_id="kp-draft-kind")
+                    d_text = gr.Textbox(label="Anweisung", lines=4, elem_id="kp-draft-text",
+                                        placeholder="z. B. Antwort auf eine Anfrage zu den Öffnungszeiten des Bürgerbüros")
+                    d_docs = gr.Checkbox(label="Textstellen aus der Wissensbasis einbeziehen (mit Quellen)", value=False,
+                                         elem_id="kp-draft-docs")
+                    d_colls = gr.CheckboxGroup(choices=[], value=[], label="Nur diese Sammlungen", elem_id="kp-draft-colls")
+                    d_model = gr.Dropdown(choices=all_models, value=default, label="Modell", elem_id="kp-draft-model")
+                    d_btn = gr.Button("Entwurf schreiben", variant="primary", elem_id="kp-draft-run")
+                with gr.Column(scale=3, min_width=420):
+                    areas["draft"] = _area("draft", with_confirm=True)
+        with gr.Tab("Verlauf", id="tools-verlauf"):
+            with gr.Row():
+                with gr.Column(scale=2, min_width=320):
+                    hist = gr.Radio(choices=[], value=None, label="Meine Werkzeug-Ergebnisse", elem_id="kp-tools-history")
+                    with gr.Row():
+                        hist_refresh = gr.Button("Aktualisieren", size="sm", elem_id="kp-tools-history-refresh")
+                        hist_delete = gr.Button("Löschen", size="sm", variant="stop", elem_id="kp-tools-history-delete")
+                with gr.Column(scale=3, min_width=420):
+                    areas["history"] = _area("history", with_confirm=False)
+
+    # -- events -------------------------------------------------------------------------------------
+    def on_load(request: gr.Request):
+        try:
+            models, dflt, docs, colls, runs = h.choices(request)
+        except gr.Error:  # not signed in: nothing to fill (every action checks again)
+            return (gr.update(),) * 7
+        m = gr.update(choices=models, value=dflt)
+        return m, m, m, gr.update(choices=docs, value=None), gr.update(choices=docs, value=None), \
+            gr.update(choices=colls, value=[]), gr.update(choices=runs, value=None)
+
+    root = gr.context.Context.root_block
+    if root is not None:
+        root.load(on_load, outputs=[e_model, s_model, d_model, e_doc, s_doc, d_colls, hist], api_name="tools_choices",
+                  show_progress="hidden")
+
+    def toggle_source(source: str):
+        return (gr.update(visible=source == SOURCE_TEXT), gr.update(visible=source == SOURCE_FILE),
+                gr.update(visible=source == SOURCE_DOC), gr.update(visible=source == SOURCE_DOC))
+
+    e_source.change(toggle_source, [e_source], [e_text, e_file, e_doc, e_pages], queue=False, api_visibility="private",
+                    show_progress="hidden")
+
+    def run_einfach(source, text, file, doc_id, pages, leicht, model, request: gr.Request):
+        for v in h.simplify(request, source, text, file, doc_id, pages, leicht, model):
+            yield _view_updates(v)
+
+    def run_einfach_confirmed(source, text, file, doc_id, pages, leicht, model, request: gr.Request):
+        for v in h.simplify(request, source, text, file, doc_id, pages, leicht, model, confirmed=True):
+            yield _view_updates(v)
+
+    def run_summary(doc_id, length, fast, model, request: gr.Request):
+        for v in h.summarize(request, doc_id, length, fast, model):
+            yield _view_updates(v)
+
+    def run_draft(kind, text, use_docs, colls, model, request: gr.Request):
+        for v in h.draft(request, kind, text, use_docs, colls, model):
+            yield _view_updates(v)
+
+    def run_draft_confirmed(kind, text, use_docs, colls, model, request: gr.Request):
+        for v in h.draft(request, kind, text, use_docs, colls, model, confirmed=True):
+            yield _view_updates(v)
+
+    stream = dict(concurrency_id="answer", trigger_mode="once", show_progress="minimal")
+    e_inputs = [e_source, e_text, e_file, e_doc, e_pages, e_leicht, e_model]
+    a = areas["einfach"]
+    e_btn.click(run_einfach, e_inputs, a.outputs, api_name="tool_einfach", **stream)
+    a.confirm.click(run_einfach_confirmed, e_inputs, a.outputs, api_name="tool_einfach_confirmed",
+                    api_visibility="private", **stream)
+    s_btn.click(run_summary, [s_doc, s_length, s_fast, s_model], areas["summary"].outputs, api_name="tool_zusammenfassung",
+                **stream)
+    d_inputs = [d_kind, d_text, d_docs, d_colls, d_model]
+    a = areas["draft"]
+    d_btn.click(run_draft, d_inputs, a.outputs, api_name="tool_entwurf", **stream)
+    a.confirm.click(run_draft_confirmed, d_inputs, a.outputs, api_name="tool_entwurf_confirmed",
+                    api_visibility="private", **stream)
+
+    def export(fmt: str):
+        def fn(run_id, request: gr.Request):
+            return gr.update(value=h.export(request, run_id, fmt), visible=True)
+        return fn
+
+    for name, area in areas.items():
+        area.export_md.click(export("md"), [area.run_id], [area.export_file], api_name=f"tool_export_md_{name}",
+                             concurrency_limit=None)
+        area.export_docx.click(export("docx"), [area.run_id], [area.export_file], api_name=f"tool_export_docx_{name}",
+                               concurrency_limit=None)
+
+    def refresh(request: gr.Request):
+        return gr.update(choices=h.history(request), value=None)
+
+    def open_run(run_id, request: gr.Request):
+        if not run_id:
+            return (gr.update(),) * 6
+        return _view_updates(h.open_run(request, run_id))
+
+    def delete(run_id, request: gr.Request):
+        h.delete_run(request, run_id)
+        return gr.update(choices=h.history(request), value=None), "", "", None
+
+    hist_refresh.click(refresh, None, [hist], api_name="tool_history", concurrency_limit=None)
+    hist.input(open_run, [hist], areas["history"].outputs, api_name="tool_open_run", concurrency_limit=None)
+    hist_delete.click(delete, [hist], [hist, areas["history"].output, areas["history"].details, areas["history"].run_id],
+                      api_name="tool_delete_run", concurrency_limit=None)
+    for area in (areas["einfach"], areas["summary"], areas["draft"]):
+        area.run_id.change(refresh, None, [hist], api_visibility="private", show_progress="hidden",
+                           concurrency_limit=None)
