@@ -51,15 +51,18 @@ def parse_pages(value: str | None) -> tuple[int, int] | None:
     return a, b
 
 
-def upload_path(value: Any) -> Path | None:
+def upload_path(value: Any, user: str, audit=None) -> Path | None:
     """The one place that turns a gradio file value into a path (a single upload).
 
-    Only gradio's own upload may name a file here; the portal's upload guard (files gradio
-    received in this request) is applied by swapping this helper, nowhere else."""
-    if not value:
-        return None
-    if isinstance(value, (list, tuple)):
-        value = value[0] if value else None
-    p = value if isinstance(value, str) else getattr(value, "path", None) or getattr(value, "name", None) or \
-        (value.get("path") if isinstance(value, dict) else None)
-    return Path(p) if p else None
+    Only a file this user uploaded through the portal is accepted (:func:`ui.file_values.received_files`:
+    gradio received it in this server from this user, inside its upload folder, no symlink); any
+    other value – a server path written into the JSON by a crafted client – is refused and audited."""
+    from ui.file_values import UntrustedFile, received_files
+
+    try:
+        paths = received_files(value, user, audit)
+    except UntrustedFile as exc:
+        raise ToolError(str(exc)) from None
+    if len(paths) > 1:
+        raise ToolError("Bitte genau eine Datei hochladen.")
+    return Path(paths[0]) if paths else None

@@ -5,12 +5,14 @@ exposes each event as an HTTP endpoint; hiding the tab protects nothing), calls
 :attr:`assistant.wiring.App.tools` and maps its events to plain views. Everything shown is
 escaped here: model output and document text may contain HTML or Markdown meant to attack
 the page, so output is rendered as escaped text in a ``pre-wrap`` block, never as Markdown.
-Uploaded files reach the tool only through :func:`ui.tool_input.upload_path`.
+Uploaded files reach the tool only through :func:`ui.tool_input.upload_path` (the portal's check that
+this user uploaded the file here, :mod:`ui.file_values`); exports are downloadable by their owner only.
 """
 from __future__ import annotations
 
 import html
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -147,7 +149,7 @@ class ToolHandlers:
         try:
             label = ""
             if source == SOURCE_FILE:
-                path = upload_path(file)
+                path = upload_path(file, user.name, self.ctx.audit)
                 if path is None:
                     raise ToolError("Bitte eine Datei hochladen.")
                 label, text = read_file_text(self.ctx.app.settings, path)
@@ -210,11 +212,12 @@ class ToolHandlers:
             run = self.store.get(user.name, run_id or "")
         except RunNotFound:
             raise gr.Error("Bitte zuerst ein Ergebnis erzeugen oder im Verlauf öffnen.", print_exception=False) from None
-        path = export_folder() / f"{file_stem(run)}.{'docx' if fmt == 'docx' else 'md'}"
-        if fmt == "docx":
-            path.write_bytes(to_docx(run))
-        else:
-            path.write_text(to_markdown(run), encoding="utf-8")
+        # a private folder only this user can download from (ui.exports, ui.http_guard)
+        path = export_folder(owner=user.name) / f"{file_stem(run)}.{'docx' if fmt == 'docx' else 'md'}"
+        data = to_docx(run) if fmt == "docx" else to_markdown(run).encode("utf-8")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         self.ctx.audit.record("tool_export", self.ctx.audit.pseudonym(user.name), run["id"], {"format": fmt})
         return str(path)
 

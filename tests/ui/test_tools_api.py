@@ -125,3 +125,17 @@ def test_no_tool_without_login(tools_portal):
     with pytest.raises(Exception):
         Client(tools_portal.url, verbose=False).predict("Text einfügen", BESCHEID, None, None, "", False, "lokal",
                                                         api_name="/tool_einfach")
+
+
+def test_a_server_path_as_file_value_is_refused(tools_portal):
+    import gradio as gr
+
+    from ui.tools_tab import ToolHandlers
+
+    h = ToolHandlers(tools_portal.ctx)
+    before = len(tools_portal.fake.calls)
+    for value in ("/etc/passwd", {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}):
+        with pytest.raises(gr.Error):
+            list(h.simplify(gr.Request(username="anna"), "Datei hochladen", "", value, None, "", False, "lokal"))
+    assert len(tools_portal.fake.calls) == before
+    assert tools_portal.ctx.audit.entries(action="file_value_refused")

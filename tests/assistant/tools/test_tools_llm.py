@@ -21,7 +21,7 @@ SATZUNG = ("# Friedhofssatzung Kempenrath\n\n## § 1 Ruhezeit\n\nDie Ruhezeit de
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, app_factory, gguf_path):
     root = tmp_path_factory.mktemp("tools-llm")
-    app = app_factory(root / "data", tools={"max_revisions": 1, "output_tokens": 300, "summary_map_tokens": 120})
+    app = app_factory(root / "data", tools={"max_revisions": 1, "output_tokens": 200, "summary_map_tokens": 120})
     app.settings.llm.models["lokal"].model = str(gguf_path)
     docs = root / "docs"
     docs.mkdir()
