@@ -191,6 +191,11 @@ class ToolSettings(BaseModel):
     draft_passages: int = Field(3, ge=1, le=8, description="Knowledge-base passages a draft may use (cited as [n]).")
 
 
+class AccessSettings(BaseModel):
+    groups: list[str] = Field(default_factory=list, description="The groups (Ämter, Fachbereiche, e.g. personalamt, bauamt) known to this installation: users belong to zero or more of them, and a collection is readable by everyone ('alle') or by the groups listed for it. Admins read every collection. Lower-case letters, digits, '.', '_' and '-'.")
+    new_collection_readers: list[str] = Field(default_factory=lambda: ["alle"], description="Readers of a collection created from now on (in the Verwaltung tab, by `kiportal collections create` without --groups, or by an ingest into a new collection): ['alle'] = everyone (the default, as before groups existed); a list of groups from `groups`; [] = only admins until groups are granted. Existing collections keep their readers.")
+
+
 class Settings(BaseSettings):
     """All settings of kiportal. See kiportal.toml for the documented defaults."""
 
@@ -214,6 +219,7 @@ class Settings(BaseSettings):
     policy: PolicySettings = Field(default_factory=PolicySettings, description="Ampel zones and classifications.")
     oparl: OParlSettings = Field(default_factory=OParlSettings, description="Import from council information systems (OParl 1.1).")
     tools: ToolSettings = Field(default_factory=ToolSettings, description="Werkzeuge: plain language, summaries, drafts.")
+    access: AccessSettings = Field(default_factory=AccessSettings, description="Departments: which groups may read which collections.")
 
     @classmethod
     def settings_customise_sources(

@@ -97,7 +97,8 @@ class App:
     # -- stores ------------------------------------------------------------
     @cached_property
     def catalog(self) -> Catalog:
-        return Catalog(self.settings.catalog_path)
+        return Catalog(self.settings.catalog_path,
+                       new_collection_readers=self.settings.access.new_collection_readers)
 
     @cached_property
     def vectors(self):

@@ -1,0 +1,152 @@
+"""The department rule: who may read which collection (a pure function, tested as a table)."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from assistant.access import (
+    FULL, AccessError, Scope, check_groups, may_read, readable_collections, scope_for, split_groups,
+)
+from assistant.appdb import AppDB
+from assistant.users import UserStore
+from corpus.catalog import Catalog
+
+COLLECTIONS = {
+    "allgemein": ["alle"],
+    "personal": ["personalamt"],
+    "bau": ["bauamt"],
+    "gemeinsam": ["bauamt", "personalamt"],
+    "gesperrt": [],
+}
+
+
+@pytest.mark.parametrize("role, groups, expected", [
+    ("staff", [], ["allgemein"]),
+    ("staff", ["personalamt"], ["allgemein", "gemeinsam", "personal"]),
+    ("staff", ["bauamt"], ["allgemein", "bau", "gemeinsam"]),
+    ("staff", ["bauamt", "personalamt"], ["allgemein", "bau", "gemeinsam", "personal"]),
+    ("trainer", ["bauamt"], ["allgemein", "bau", "gemeinsam"]),
+    ("staff", ["unbekannt"], ["allgemein"]),
+    ("staff", ["alle"], ["allgemein"]),  # 'alle' as a user's group opens nothing extra
+    ("admin", [], ["allgemein", "bau", "gemeinsam", "gesperrt", "personal"]),
+    ("gast", ["bauamt"], ["allgemein", "bau", "gemeinsam"]),
+])
+def test_readable_collections(role, groups, expected):
+    assert readable_collections(role, groups, COLLECTIONS) == expected
+
+
+@pytest.mark.parametrize("role, groups, readers, expected", [
+    ("staff", [], ["alle"], True),
+    ("staff", [], [], False),
+    ("staff", ["bauamt"], ["personalamt"], False),
+    ("staff", ["bauamt"], ["personalamt", "bauamt"], True),
+    ("admin", [], [], True),
+])
+def test_may_read(role, groups, readers, expected):
+    assert may_read(role, groups, readers) is expected
+
+
+@pytest.mark.parametrize("scope, chosen, expected", [
+    (FULL, None, None),
+    (FULL, ["bau"], ["bau"]),
+    (Scope(frozenset({"a", "b"})), None, ["a", "b"]),
+    (Scope(frozenset({"a", "b"})), ["b", "c"], ["b"]),   # a crafted name outside the scope is dropped
+    (Scope(frozenset({"a"})), ["c"], []),               # nothing left: nothing is searched, never everything
+    (Scope(frozenset()), None, []),
+])
+def test_scope_restrict(scope, chosen, expected):
+    assert scope.restrict(chosen) == expected
+
+
+@pytest.mark.parametrize("names, allow_everyone, expected", [
+    (["bauamt", "bauamt"], False, ["bauamt"]),
+    (["alle", "bauamt"], True, ["alle", "bauamt"]),
+])
+def test_check_groups_accepts(names, allow_everyone, expected):
+    assert check_groups(names, ["bauamt", "personalamt"], allow_everyone=allow_everyone) == expected
+
+
+@pytest.mark.parametrize("names, allow_everyone, fragment", [
+    (["kaemmerei"], False, "Unbekannte Gruppe"),
+    (["Bau Amt"], False, "Ungültiger Gruppenname"),
+    ([""], False, "Ungültiger Gruppenname"),
+    (["alle"], False, "keine Gruppe"),
+])
+def test_check_groups_refuses(names, allow_everyone, fragment):
+    with pytest.raises(AccessError, match=fragment):
+        check_groups(names, ["bauamt", "personalamt"], allow_everyone=allow_everyone)
+
+
+def test_split_groups():
+    assert split_groups("a,b c") == ["a", "b", "c"]
+    assert split_groups(["a", "b,c"]) == ["a", "b", "c"]
+    assert split_groups(None) == []
+
+
+def test_catalog_readers_default_and_explicit(tmp_path):
+    cat = Catalog(tmp_path / "c.sqlite3")
+    cat.ensure_collection("offen")
+    restricted = Catalog(tmp_path / "c.sqlite3", new_collection_readers=["bauamt"])
+    restricted.ensure_collection("bau")
+    restricted.ensure_collection("personal", readers=["personalamt"])
+    assert cat.collection_readers() == {"offen": ["alle"], "bau": ["bauamt"], "personal": ["personalamt"]}
+    cat.set_collection_readers("bau", ["bauamt", "personalamt"])
+    assert {c["name"]: c["readers"] for c in cat.collections()}["bau"] == ["bauamt", "personalamt"]
+    with pytest.raises(KeyError):
+        cat.set_collection_readers("fehlt", ["bauamt"])
+
+
+def test_implicit_collection_of_an_ingest_gets_the_default_readers(tmp_path):
+    from corpus.catalog import DocumentRecord
+
+    cat = Catalog(tmp_path / "c.sqlite3", new_collection_readers=[])
+    cat.commit_document(DocumentRecord(doc_id="d", source="d.txt", path="/x/d.txt", collection="neu",
+                                       status="indexed"), [])
+    assert cat.collection_readers() == {"neu": []}
+
+
+def test_old_catalog_is_migrated_and_stays_readable_by_everyone(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript("""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('schema_version', '2'), ('generation', '7');
+        CREATE TABLE collections (name TEXT PRIMARY KEY, classification TEXT NOT NULL DEFAULT 'intern',
+                                  created_at REAL NOT NULL);
+        INSERT INTO collections VALUES ('bestand', 'intern', 1.0);
+    """)
+    conn.commit()
+    conn.close()
+    cat = Catalog(path, new_collection_readers=["bauamt"])
+    assert cat.collection_readers() == {"bestand": ["alle"]}
+    assert cat.get_meta("schema_version") == "4" and cat.generation() == 7
+    Catalog(path)  # migrating twice is harmless
+    assert cat.collection_readers() == {"bestand": ["alle"]}
+
+
+def test_scope_for_reads_the_catalog(tmp_path):
+    cat = Catalog(tmp_path / "c.sqlite3")
+    cat.ensure_collection("offen")
+    cat.ensure_collection("bau", readers=["bauamt"])
+    assert scope_for("staff", ["bauamt"], cat).collections == {"offen", "bau"}
+    assert scope_for("staff", [], cat).collections == {"offen"}
+
+
+def test_user_groups_stored_replaced_and_migrated(tmp_path):
+    db = AppDB(f"sqlite:///{tmp_path / 'app.sqlite3'}")
+    # a database from before groups: only version 1 of the users table
+    db.ensure_schema("users", ["CREATE TABLE users (name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, "
+                               "role TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, last_login DOUBLE PRECISION)"])
+    db.execute("INSERT INTO users VALUES ('alt', 'x', 'staff', 1.0, NULL)")
+    users = UserStore(db)
+    assert users.get("alt").groups == ()
+    u = users.add("bea", "geheim123", "staff", ["personalamt", "bauamt", "bauamt"])
+    assert u.groups == ("bauamt", "personalamt") == users.get("bea").groups
+    assert users.verify("bea", "geheim123").groups == ("bauamt", "personalamt")
+    assert users.set_groups("bea", ["bauamt"]) == ("bauamt",)
+    assert {r["name"]: r["groups"] for r in users.list()} == {"alt": [], "bea": ["bauamt"]}
+    with pytest.raises(KeyError):
+        users.set_groups("niemand", ["bauamt"])
+    users.remove("bea")
+    assert db.query("SELECT * FROM user_groups") == []
