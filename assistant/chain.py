@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from langchain_core.output_parsers import StrOutputParser
 
+from assistant.access import FULL, Scope
 from assistant.citations import (
     REFUSAL, attribute, is_refusal, numbers, parse_citations, strip_invalid_citations, strip_refusal_tail,
 )
@@ -166,9 +167,14 @@ class Assistant:
         use_documents: bool = True,
         confirmed: bool = False,
         budget_tokens: int | None = None,
+        scope: Scope = FULL,
     ) -> Iterator[dict]:
         """Yield events: ``sources`` (after retrieval), ``token`` (answer text), ``reset`` (the shown
-        answer was replaced), ``notice`` and finally ``done`` with the :class:`AnswerResult`."""
+        answer was replaced), ``notice`` and finally ``done`` with the :class:`AnswerResult`.
+
+        ``scope``: the collections the asking user may read; the chosen ``collections`` are cut
+        to it and retrieval searches only there, so nothing else reaches the model or the result."""
+        collections = scope.restrict(collections)
         question = question.strip()
         if not question:
             raise ValueError("Leere Frage / empty question")
