@@ -109,3 +109,18 @@ def readers_label(readers: Sequence[str]) -> str:
     if EVERYONE in readers:
         return "alle"
     return ", ".join(sorted(readers)) or "nur Administratoren"
+
+
+def visible_citations(scope: Scope, citations: Sequence[dict], catalog) -> list[dict]:
+    """Stored citations the scope may read, by the document's collection *now* (so a revoke or a
+    move hides them); a deleted document counts by the collection stored with the citation, and
+    one without any known collection is hidden from everyone but the full scope."""
+    if scope.collections is None:
+        return list(citations)
+    out = []
+    for c in citations:
+        rec = catalog.get(str(c.get("doc_id") or ""))
+        collection = rec.collection if rec is not None else c.get("collection")
+        if collection is not None and scope.allows(collection):
+            out.append(c)
+    return out

@@ -45,6 +45,8 @@ class Citation:
     snippet: str
     score: float
     section: str | None = None
+    #: the collection at answer time (decides who may see the citation once the document is gone)
+    collection: str | None = None
 
 
 @dataclass
@@ -100,7 +102,7 @@ class AnswerResult:
 def citation_for(ev: Evidence) -> Citation:
     c = ev.hit.chunk
     return Citation(n=ev.n, doc_id=c.doc_id, source=c.source, title=c.title, page=c.page,
-                    snippet=ev.text[:400], score=round(ev.hit.score, 6), section=c.section)
+                    snippet=ev.text[:400], score=round(ev.hit.score, 6), section=c.section, collection=c.collection)
 
 
 class PolicyBlocked(Exception):
