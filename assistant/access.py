@@ -96,6 +96,15 @@ def check_groups(names: Iterable[str], known: Iterable[str], *, allow_everyone: 
     return out
 
 
+def check_readers(readers: Iterable[str], known: Iterable[str]) -> list[str]:
+    """A collection's readers: ``["alle"]``, known groups, or none (only admins)."""
+    readers = check_groups(readers, known, allow_everyone=True)
+    if EVERYONE in readers and len(readers) > 1:
+        raise AccessError(f"„{EVERYONE}“ schließt alle Gruppen ein; bitte nicht mit Gruppen mischen. / "
+                          f"'{EVERYONE}' cannot be combined with groups")
+    return readers
+
+
 def split_groups(text: str | Sequence[str] | None) -> list[str]:
     """``"a,b c"`` or ``["a", "b,c"]`` → ``["a", "b", "c"]`` (commas or spaces separate)."""
     if not text:
@@ -124,3 +133,95 @@ def visible_citations(scope: Scope, citations: Sequence[dict], catalog) -> list[
         if collection is not None and scope.allows(collection):
             out.append(c)
     return out
+
+
+# -- administration (Verwaltung tab and CLI share it) --------------------------------------
+class Departments:
+    """Changing who may read what: users' groups and collections' readers.
+
+    One implementation for the Verwaltung tab and the CLI, so both validate the same way and
+    leave the same audit entry (who, what, before and after). Group names must be listed in
+    ``access.groups``; a collection's readers may also be ``alle``.
+    """
+
+    def __init__(self, catalog, users, audit, settings) -> None:
+        self.catalog = catalog
+        self.users = users
+        self.audit = audit
+        self.settings = settings
+
+    @property
+    def known_groups(self) -> list[str]:
+        return sorted(self.settings.access.groups)
+
+    def _readers(self, collection: str) -> list[str]:
+        readers = self.catalog.collection_readers()
+        if collection not in readers:
+            raise AccessError(f"Die Sammlung „{collection}“ gibt es nicht. / no such collection: {collection}")
+        return readers[collection]
+
+    # -- users -------------------------------------------------------------------------
+    def add_user(self, name: str, password: str, role: str, groups: Sequence[str], actor: str):
+        groups = check_groups(groups, self.known_groups)
+        user = self.users.add(name, password, role, groups)
+        self.audit.record("user_add", actor, name, {"role": role, "groups": list(user.groups)})
+        return user
+
+    def set_user_groups(self, name: str, groups: Sequence[str], actor: str) -> tuple[str, ...]:
+        groups = check_groups(groups, self.known_groups)
+        before = self.users.get(name)
+        if before is None:
+            raise AccessError(f"Benutzer „{name}“ gibt es nicht. / no such user: {name}")
+        after = self.users.set_groups(name, groups)
+        self.audit.record("user_groups", actor, name, {"before": list(before.groups), "after": list(after)})
+        return after
+
+    # -- collections -------------------------------------------------------------------
+    def default_readers(self) -> list[str]:
+        return list(self.catalog.new_collection_readers)
+
+    def check_readers(self, readers: Sequence[str]) -> list[str]:
+        return check_readers(readers, self.known_groups)
+
+    def set_readers(self, collection: str, readers: Sequence[str], actor: str) -> list[str]:
+        before = self._readers(collection)
+        readers = self.check_readers(readers)
+        self.catalog.set_collection_readers(collection, readers)
+        after = self._readers(collection)
+        self.audit.record("collection.readers", actor, collection, {"before": before, "after": after})
+        return after
+
+    def grant(self, collection: str, group: str, actor: str) -> list[str]:
+        """Let ``group`` (or ``alle``) read ``collection``; granting what is granted is an error."""
+        before = self._readers(collection)
+        group = check_groups([group], self.known_groups, allow_everyone=True)[0]
+        if group in before:
+            raise AccessError(f"Die Gruppe „{group}“ darf „{collection}“ schon lesen. / already granted")
+        if EVERYONE in before:
+            # a grant that silently narrowed 'alle' to one group would surprise: say so instead
+            raise AccessError(f"„{collection}“ ist für alle lesbar; zuerst `revoke {collection} {EVERYONE}`. / "
+                              f"readable by everyone: revoke '{EVERYONE}' first")
+        after = [group] if group == EVERYONE else before + [group]
+        self.catalog.set_collection_readers(collection, after)
+        self.audit.record("collection.grant", actor, collection,
+                          {"group": group, "before": before, "after": self._readers(collection)})
+        return self._readers(collection)
+
+    def revoke(self, collection: str, group: str, actor: str) -> list[str]:
+        before = self._readers(collection)
+        group = check_group_name(group)
+        if group not in before:
+            raise AccessError(f"Die Gruppe „{group}“ darf „{collection}“ gar nicht lesen. / not granted")
+        self.catalog.set_collection_readers(collection, [g for g in before if g != group])
+        after = self._readers(collection)
+        self.audit.record("collection.revoke", actor, collection, {"group": group, "before": before, "after": after})
+        return after
+
+    def show(self, collection: str) -> dict:
+        """Who may read ``collection``: its readers and the users that follow from them."""
+        readers = self._readers(collection)
+        info = next(c for c in self.catalog.collections() if c["name"] == collection)
+        users = [u for u in self.users.list() if may_read(u["role"], u["groups"], readers)]
+        return {"name": collection, "classification": info["classification"], "documents": info["documents"],
+                "readers": readers, "readers_label": readers_label(readers),
+                "users": [{"name": u["name"], "role": u["role"], "groups": u["groups"]} for u in users]}

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -194,6 +194,13 @@ class ToolSettings(BaseModel):
 class AccessSettings(BaseModel):
     groups: list[str] = Field(default_factory=list, description="The groups (Ämter, Fachbereiche, e.g. personalamt, bauamt) known to this installation: users belong to zero or more of them, and a collection is readable by everyone ('alle') or by the groups listed for it. Admins read every collection. Lower-case letters, digits, '.', '_' and '-'.")
     new_collection_readers: list[str] = Field(default_factory=lambda: ["alle"], description="Readers of a collection created from now on (in the Verwaltung tab, by `kiportal collections create` without --groups, or by an ingest into a new collection): ['alle'] = everyone (the default, as before groups existed); a list of groups from `groups`; [] = only admins until groups are granted. Existing collections keep their readers.")
+
+    @model_validator(mode="after")
+    def _readers_are_groups(self) -> "AccessSettings":
+        unknown = [g for g in self.new_collection_readers if g != "alle" and g not in self.groups]
+        if unknown:
+            raise ValueError(f"access.new_collection_readers names groups missing from access.groups: {unknown}")
+        return self
 
 
 class Settings(BaseSettings):

@@ -150,3 +150,78 @@ def test_user_groups_stored_replaced_and_migrated(tmp_path):
         users.set_groups("niemand", ["bauamt"])
     users.remove("bea")
     assert db.query("SELECT * FROM user_groups") == []
+
+
+@pytest.fixture
+def departments(tmp_path):
+    from assistant.access import Departments
+    from assistant.audit import AuditLog
+    from conftest import make_settings
+
+    settings = make_settings(tmp_path / "data", access={"groups": ["bauamt", "personalamt"]})
+    db = AppDB(settings.app_db)
+    cat = Catalog(tmp_path / "c.sqlite3")
+    cat.ensure_collection("bau", readers=["bauamt"])
+    cat.ensure_collection("offen")
+    return Departments(cat, UserStore(db), AuditLog(db), settings)
+
+
+def _last(dep, action):
+    import json
+
+    entry = dep.audit.entries(action=action)[0]
+    return dict(entry, detail=json.loads(entry["detail"]))
+
+
+def test_user_groups_are_checked_set_and_audited(departments):
+    dep = departments
+    dep.add_user("petra", "geheim123", "staff", ["personalamt"], actor="adam")
+    assert dep.set_user_groups("petra", ["bauamt", "personalamt"], actor="adam") == ("bauamt", "personalamt")
+    entry = _last(dep, "user_groups")
+    assert entry["actor"] == "adam" and entry["target"] == "petra"
+    assert entry["detail"] == {"before": ["personalamt"], "after": ["bauamt", "personalamt"]}
+    with pytest.raises(AccessError, match="Unbekannte Gruppe"):
+        dep.set_user_groups("petra", ["kaemmerei"], actor="adam")
+    with pytest.raises(AccessError, match="gibt es nicht"):
+        dep.set_user_groups("niemand", ["bauamt"], actor="adam")
+    with pytest.raises(AccessError, match="Unbekannte Gruppe"):
+        dep.add_user("karl", "geheim123", "staff", ["kaemmerei"], actor="adam")
+    assert dep.users.get("karl") is None and dep.users.get("petra").groups == ("bauamt", "personalamt")
+
+
+def test_grant_revoke_and_their_errors(departments):
+    dep = departments
+    assert dep.grant("bau", "personalamt", actor="adam") == ["bauamt", "personalamt"]
+    assert _last(dep, "collection.grant")["detail"] == {
+        "group": "personalamt", "before": ["bauamt"], "after": ["bauamt", "personalamt"]}
+    with pytest.raises(AccessError, match="schon"):
+        dep.grant("bau", "personalamt", actor="adam")
+    with pytest.raises(AccessError, match="für alle lesbar"):
+        dep.grant("offen", "bauamt", actor="adam")
+    with pytest.raises(AccessError, match="Unbekannte Gruppe"):
+        dep.grant("bau", "kaemmerei", actor="adam")
+    with pytest.raises(AccessError, match="gibt es nicht"):
+        dep.grant("fehlt", "bauamt", actor="adam")
+    assert dep.revoke("bau", "bauamt", actor="adam") == ["personalamt"]
+    with pytest.raises(AccessError, match="gar nicht"):
+        dep.revoke("bau", "bauamt", actor="adam")
+    assert dep.revoke("offen", "alle", actor="adam") == []
+    assert dep.grant("offen", "alle", actor="adam") == ["alle"]
+    assert dep.catalog.collection_readers() == {"bau": ["personalamt"], "offen": ["alle"]}
+
+
+def test_show_lists_who_may_read(departments):
+    dep = departments
+    dep.add_user("bob", "geheim123", "staff", ["bauamt"], actor="adam")
+    dep.add_user("nora", "geheim123", "staff", [], actor="adam")
+    dep.add_user("adam", "geheim123", "admin", [], actor="adam")
+    shown = dep.show("bau")
+    assert shown["readers"] == ["bauamt"] and [u["name"] for u in shown["users"]] == ["adam", "bob"]
+    assert [u["name"] for u in dep.show("offen")["users"]] == ["adam", "bob", "nora"]
+
+
+def test_settings_refuse_default_readers_outside_the_groups(tmp_path):
+    from conftest import make_settings
+
+    with pytest.raises(Exception, match="access.groups"):
+        make_settings(tmp_path, access={"groups": ["bauamt"], "new_collection_readers": ["kaemmerei"]})
