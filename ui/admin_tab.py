@@ -340,7 +340,7 @@ class AdminUI:
     # -- departments: who may read what ------------------------------------------------------
     @property
     def departments(self) -> Departments:
-        return Departments(self.ctx.app.catalog, self.ctx.users, self.ctx.audit, self.ctx.app.settings)
+        return self.ctx.app.departments
 
     def set_readers(self, name: str | None, readers: list[str] | None, request: gr.Request = None):
         user = self._user(request)
