@@ -113,6 +113,27 @@ def split_groups(text: str | Sequence[str] | None) -> list[str]:
     return [g for p in parts for g in re.split(r"[,\s]+", p) if g]
 
 
+def sso_groups(header: str | None, mapping: Mapping[str, str]) -> tuple[tuple[str, ...], list[str]]:
+    """The kiportal groups for an SSO group header: ``(groups, ignored)``.
+
+    The header is comma-separated (oauth2-proxy's ``X-Forwarded-Groups``); each entry counts only
+    when ``mapping`` names it (exact match after trimming spaces), so a group someone adds in the
+    identity provider grants nothing until an admin maps it. Empty or missing header: no groups.
+    """
+    groups: list[str] = []
+    ignored: list[str] = []
+    for raw in (header or "").split(","):
+        name = raw.strip()
+        if not name:
+            continue
+        target = mapping.get(name)
+        if target is None:
+            ignored.append(name)
+        elif target not in groups:
+            groups.append(target)
+    return tuple(sorted(groups)), ignored
+
+
 def readers_label(readers: Sequence[str]) -> str:
     """German display of a collection's readers."""
     if EVERYONE in readers:

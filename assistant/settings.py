@@ -195,11 +195,17 @@ class AccessSettings(BaseModel):
     groups: list[str] = Field(default_factory=list, description="The groups (Ämter, Fachbereiche, e.g. personalamt, bauamt) known to this installation: users belong to zero or more of them, and a collection is readable by everyone ('alle') or by the groups listed for it. Admins read every collection. Lower-case letters, digits, '.', '_' and '-'.")
     new_collection_readers: list[str] = Field(default_factory=lambda: ["alle"], description="Readers of a collection created from now on (in the Verwaltung tab, by `kiportal collections create` without --groups, or by an ingest into a new collection): ['alle'] = everyone (the default, as before groups existed); a list of groups from `groups`; [] = only admins until groups are granted. Existing collections keep their readers.")
 
+    group_header: str = Field("", description="auth.mode=header only: the trusted proxy's header with the user's SSO groups, comma-separated (oauth2-proxy sends X-Forwarded-Groups). When set, the groups from this header, mapped by group_map, replace the user's stored groups for that request; an empty or missing header means no groups. Empty = groups come from the app DB.")
+    group_map: dict[str, str] = Field(default_factory=dict, description="SSO group (as the header sends it, e.g. '/Personalamt' from Keycloak or an Azure AD group id) → kiportal group from `groups`. Only mapped groups count; others are ignored (and logged).")
+
     @model_validator(mode="after")
     def _readers_are_groups(self) -> "AccessSettings":
         unknown = [g for g in self.new_collection_readers if g != "alle" and g not in self.groups]
         if unknown:
             raise ValueError(f"access.new_collection_readers names groups missing from access.groups: {unknown}")
+        unmapped = sorted({g for g in self.group_map.values() if g not in self.groups})
+        if unmapped:
+            raise ValueError(f"access.group_map maps to groups missing from access.groups: {unmapped}")
         return self
 
 

@@ -225,3 +225,30 @@ def test_settings_refuse_default_readers_outside_the_groups(tmp_path):
 
     with pytest.raises(Exception, match="access.groups"):
         make_settings(tmp_path, access={"groups": ["bauamt"], "new_collection_readers": ["kaemmerei"]})
+
+
+MAP = {"/Personalamt": "personalamt", "/Bauamt": "bauamt", "bau-azure-id": "bauamt"}
+
+
+@pytest.mark.parametrize("header, groups, ignored", [
+    ("/Personalamt", ("personalamt",), []),
+    ("/Bauamt, /Personalamt", ("bauamt", "personalamt"), []),
+    ("/Bauamt,bau-azure-id", ("bauamt",), []),
+    ("/Kaemmerei", (), ["/Kaemmerei"]),                      # unknown: ignored, grants nothing
+    ("/Kaemmerei,/Bauamt", ("bauamt",), ["/Kaemmerei"]),
+    ("personalamt", (), ["personalamt"]),                    # a kiportal name counts only when mapped
+    ("", (), []),
+    (None, (), []),
+    (" , ", (), []),
+])
+def test_sso_groups(header, groups, ignored):
+    from assistant.access import sso_groups
+
+    assert sso_groups(header, MAP) == (groups, ignored)
+
+
+def test_settings_refuse_a_group_map_to_unknown_groups(tmp_path):
+    from conftest import make_settings
+
+    with pytest.raises(Exception, match="group_map"):
+        make_settings(tmp_path, access={"groups": ["bauamt"], "group_map": {"/X": "kaemmerei"}})
