@@ -10,14 +10,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 
 def _filter_labels(page) -> list[str]:
-    labels = page.locator("#kp-collections label")
+    labels = page.locator("#kp-collections label:has(input[type=checkbox])")
     return sorted(x.strip() for x in labels.all_inner_texts())
 
 
 def test_filter_shows_only_readable_collections_and_other_answers_stay_closed(browser, dept_portal):
     page = login(browser, dept_portal.url, "nora", DEPT_PASSWORD)
     try:
-        page.wait_for_function("() => document.querySelectorAll('#kp-collections label').length > 0")
+        page.wait_for_function("() => document.querySelectorAll('#kp-collections input[type=checkbox]').length > 0")
         assert _filter_labels(page) == ["allgemein"]
         question = DEPT_QUESTIONS["bauakten"]
         box = page.locator("#kp-question textarea")
@@ -34,7 +34,7 @@ def test_filter_shows_only_readable_collections_and_other_answers_stay_closed(br
     # the member sees the department's collection in the same filter
     page = login(browser, dept_portal.url, "bob", DEPT_PASSWORD)
     try:
-        page.wait_for_function("() => document.querySelectorAll('#kp-collections label').length > 1")
+        page.wait_for_function("() => document.querySelectorAll('#kp-collections input[type=checkbox]').length > 1")
         assert _filter_labels(page) == ["allgemein", "bauakten"]
     finally:
         page.context.close()
