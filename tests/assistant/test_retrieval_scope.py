@@ -54,9 +54,13 @@ def test_allow_everything_gives_todays_results(app, mode):
 
 @pytest.mark.parametrize("mode", ["hybrid", "bm25", "dense"])
 def test_a_restricted_user_still_gets_k_readable_hits(app, mode):
+    allowed = {"bau", "allgemein"}
     for q in QUESTIONS:
-        hits = app.retriever.search(q, k=8, mode=mode, collections=["bau", "allgemein"]).hits
-        assert len(hits) == 8 and {h.chunk.collection for h in hits} <= {"bau", "allgemein"}
+        hits = app.retriever.search(q, k=8, mode=mode, collections=sorted(allowed)).hits
+        # as many as exist (BM25 finds only passages sharing a word), never fewer because others rank higher
+        readable = [h for h in app.retriever.search(q, k=36, mode=mode).hits if h.chunk.collection in allowed]
+        assert len(hits) == min(8, len(readable)) and len(readable) >= 4
+        assert {h.chunk.collection for h in hits} <= allowed
         assert app.retriever.search(q, k=8, mode=mode, collections=[]).hits == []
 
 
