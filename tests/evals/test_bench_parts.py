@@ -217,5 +217,5 @@ def test_group_filter_latency_splits_filters_and_reports_a_ratio(chroma_hash_app
     assert len([c for c in res["readable"] if c.startswith("teil")]) == 2
     assert 0 < res["readable_chunks"] < res["chunks"]
     assert res["hits_outside_scope"] == 0 and res["filtered_with_fewer_than_k_hits"] == 0
-    text = format_summary({"group_filter": res})
+    text = format_summary({"group_filter": res, "targets": [_target("x", res["ratio_p95"], "≤", 1.1)]})
     assert "Gruppenfilter" in text and "Verhältnis" in text
