@@ -304,11 +304,12 @@ class AdminUI:
                  readers_label(c["readers"]), c["documents"], c["chunks"]] for c in self.admin.collections()]
         return pd.DataFrame(rows, columns=COLL_HEADERS)
 
-    def create_collection(self, name: str, classification: str, readers: list[str] | None = None,
-                          request: gr.Request = None):
+    def create_collection(self, name: str, classification: str, request: gr.Request = None,
+                          readers: list[str] | None = None):
+        """``readers`` (the third input in the tab) default to ``access.new_collection_readers``."""
         user = self._user(request)
         try:
-            self.admin.create_collection(name, classification, user, readers=list(readers or []))
+            self.admin.create_collection(name, classification, user, readers=None if readers is None else list(readers))
         except AdminError as exc:
             return str(exc), gr.skip()
         return f"Sammlung „{name.strip()}“ angelegt.", self._collections_df()
@@ -364,8 +365,7 @@ class AdminUI:
                 gr.update(value=shown["readers"]))
 
     def user_choices(self, request: gr.Request = None):
-        if not self._is_admin(request):
-            return gr.update(choices=[])
+        self._user(request)
         return gr.update(choices=[u["name"] for u in self.ctx.users.list()], value=None)
 
     def user_groups(self, name: str | None, request: gr.Request = None):
