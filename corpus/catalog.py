@@ -385,6 +385,17 @@ class Catalog:
                     out[r["chunk_id"]] = _row_chunk(r)
         return out
 
+    def collections_of(self, ids: Sequence[str]) -> dict[str, str]:
+        """``{chunk_id: collection}`` of the active chunks among ``ids`` (unknown ids are absent)."""
+        out: dict[str, str] = {}
+        with self._conn() as conn:
+            for start in range(0, len(ids), 500):
+                part = list(ids[start : start + 500])
+                out.update(conn.execute(
+                    f"""SELECT c.chunk_id, d.collection FROM chunks c JOIN documents d ON d.doc_id = c.doc_id
+                        WHERE c.chunk_id IN ({','.join('?' * len(part))})""", part).fetchall())
+        return out
+
     def iter_chunks(self, doc_id: str | None = None) -> Iterable[Chunk]:
         sql = """SELECT c.*, d.source, d.title, d.collection FROM chunks c
                  JOIN documents d ON d.doc_id = c.doc_id"""

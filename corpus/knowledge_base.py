@@ -20,7 +20,7 @@ from corpus.catalog import Catalog, DocumentRecord
 from corpus.embeddings import Embedder
 from corpus.keyword_index import BM25Index
 from corpus.models import Chunk
-from corpus.vector_store import VectorIndex
+from corpus.vector_store import VectorIndex, matches_nothing
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +153,32 @@ class KnowledgeBase:
         return current
 
     # -- read path ---------------------------------------------------------
+    #: nearest passages looked at before the index's own filter is asked (HNSW explores this many
+    #: candidates anyway: Chroma's ef_search is 100, so the wider query costs about the same)
+    PREFILTER_CANDIDATES = 100
+
     def dense_search(self, query: str, k: int, flt: dict | None = None) -> list[tuple[str, float]]:
-        return self.vectors.query(self.embedder.embed_query_vector(query), k, flt)
+        """The k nearest passages that ``flt`` allows (:class:`corpus.vector_store.Filter`).
+
+        A collections filter is answered in two ways with the same result: among the nearest
+        ``PREFILTER_CANDIDATES`` passages, those the catalog places in an allowed collection, when
+        at least k are; otherwise by the index's own filter (Chroma ``where``), which finds k
+        allowed passages however far down they rank. The first way is the fast one (Chroma's
+        metadata filter costs about 20 ms a query on 4,600 chunks); both return the top k of the
+        allowed passages, so a restricted user gets k readable hits and nothing else takes a rank.
+        """
+        vector = self.embedder.embed_query_vector(query)
+        colls = (flt or {}).get("collections")
+        if colls is None or matches_nothing(flt) or (flt or {}).get("doc_ids") is not None:
+            return self.vectors.query(vector, k, flt)
+        wide = max(k, self.PREFILTER_CANDIDATES)
+        nearest = self.vectors.query(vector, wide, None)
+        allowed = set(colls)
+        where = self.catalog.collections_of([cid for cid, _ in nearest])
+        kept = [(cid, score) for cid, score in nearest if where.get(cid) in allowed]
+        if len(kept) >= k or len(nearest) < wide:  # k found, or the index holds no more passages
+            return kept[:k]
+        return self.vectors.query(vector, k, flt)
 
     def keyword_search(self, query: str, k: int, flt: dict | None = None, wait: bool = True) -> list[tuple[str, float]]:
         return self.keyword_index(wait=wait).query(query, k, flt)
