@@ -69,6 +69,7 @@ class KnowledgeBase:
         self._bm25_lock = threading.Lock()
         self._refreshing = False
         self._emb_lock = threading.Lock()
+        self._sizes: tuple[int, dict[str, int]] | None = None  # chunks per collection, by catalog generation
 
     # -- embedder (loaded on first use: an unchanged re-run never loads a model)
     @property
@@ -153,9 +154,11 @@ class KnowledgeBase:
         return current
 
     # -- read path ---------------------------------------------------------
-    #: nearest passages looked at before the index's own filter is asked (HNSW explores this many
-    #: candidates anyway: Chroma's ef_search is 100, so the wider query costs about the same)
+    #: nearest passages looked at, at least, before the index's own filter is asked (HNSW explores
+    #: this many candidates anyway: Chroma's ef_search is 100, so the wider query costs the same)
     PREFILTER_CANDIDATES = 100
+    #: at most this many: a user who may read only a small share is served by the index's filter
+    PREFILTER_MAX = 600
 
     def dense_search(self, query: str, k: int, flt: dict | None = None) -> list[tuple[str, float]]:
         """The k nearest passages that ``flt`` allows (:class:`corpus.vector_store.Filter`).
@@ -171,7 +174,9 @@ class KnowledgeBase:
         colls = (flt or {}).get("collections")
         if colls is None or matches_nothing(flt) or (flt or {}).get("doc_ids") is not None:
             return self.vectors.query(vector, k, flt)
-        wide = max(k, self.PREFILTER_CANDIDATES)
+        wide = self._candidates(k, set(colls))
+        if wide is None:
+            return self.vectors.query(vector, k, flt)
         nearest = self.vectors.query(vector, wide, None)
         allowed = set(colls)
         where = self.catalog.collections_of([cid for cid, _ in nearest])
@@ -179,6 +184,20 @@ class KnowledgeBase:
         if len(kept) >= k or len(nearest) < wide:  # k found, or the index holds no more passages
             return kept[:k]
         return self.vectors.query(vector, k, flt)
+
+    def _candidates(self, k: int, allowed: set[str]) -> int | None:
+        """How many nearest passages to look at so that k readable ones are likely among them
+        (twice k over the readable share), or None when that would exceed ``PREFILTER_MAX``."""
+        gen = self.catalog.generation()
+        if self._sizes is None or self._sizes[0] != gen:
+            self._sizes = (gen, {c["name"]: int(c["chunks"]) for c in self.catalog.collections()})
+        sizes = self._sizes[1]
+        total = sum(sizes.values())
+        readable = sum(n for name, n in sizes.items() if name in allowed)
+        if readable == 0 or total == 0:
+            return None if readable == 0 and total else max(k, self.PREFILTER_CANDIDATES)
+        wide = max(k, self.PREFILTER_CANDIDATES, -(-2 * k * total // readable))
+        return wide if wide <= self.PREFILTER_MAX else None
 
     def keyword_search(self, query: str, k: int, flt: dict | None = None, wait: bool = True) -> list[tuple[str, float]]:
         return self.keyword_index(wait=wait).query(query, k, flt)
