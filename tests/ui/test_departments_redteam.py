@@ -237,3 +237,21 @@ def _request(portal, user: str):
     import gradio as gr
 
     return gr.Request(username=user)
+
+
+# -- the Werkzeuge tab (summaries, plain language, drafts) ---------------------------------------------
+def test_tools_offer_and_read_only_readable_documents(dept_portal):
+    import gradio as gr
+
+    from ui.tools_tab import SOURCE_DOC, ToolHandlers
+
+    nora_choices = client(dept_portal, "nora").predict(api_name="/tools_choices")
+    assert dept_portal.leaks("bauakten", nora_choices) == [] and "bauakten" not in str(nora_choices)
+    assert dept_portal.leaks("bauakten", client(dept_portal, "bob").predict(api_name="/tools_choices"))
+    h = ToolHandlers(dept_portal.ctx)
+    bau = dept_portal.doc_of("bauakten").doc_id
+    for call in (lambda: list(h.summarize(_request(dept_portal, "nora"), bau, "kurz", True, "extraktiv")),
+                 lambda: list(h.simplify(_request(dept_portal, "nora"), SOURCE_DOC, "", None, bau, "", False,
+                                         "extraktiv"))):
+        with pytest.raises(gr.Error, match="nicht gefunden"):
+            call()
