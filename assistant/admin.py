@@ -429,13 +429,22 @@ class Admin:
             if any(conflicts(job["collection"], c) for c in collections):
                 raise Busy(f"Für diese Sammlung läuft gerade ein Auftrag ({job['kind']}). Bitte warten, bis er fertig ist.")
 
-    def create_collection(self, name: str, classification: str, actor: str) -> dict:
+    def create_collection(self, name: str, classification: str, actor: str,
+                          readers: Sequence[str] | None = None) -> dict:
+        """A new collection; ``readers`` (groups or ``alle``) default to ``access.new_collection_readers``."""
+        from assistant.access import AccessError, check_readers
+
         name = validate_collection_name(name)
         classification = validate_classification(classification)
         if self._collection(name):
             raise AdminError(f"Die Sammlung „{name}“ gibt es schon.")
-        self.catalog.ensure_collection(name, classification)
-        self.audit.record("collection.create", actor, name, {"classification": classification})
+        try:
+            readers = check_readers(self.catalog.new_collection_readers if readers is None else readers,
+                                    self.settings.access.groups)
+        except AccessError as exc:
+            raise AdminError(str(exc)) from None
+        self.catalog.ensure_collection(name, classification, readers)
+        self.audit.record("collection.create", actor, name, {"classification": classification, "readers": readers})
         return self._collection(name)
 
     def classify_collection(self, name: str, classification: str, actor: str) -> None:

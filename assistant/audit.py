@@ -36,6 +36,7 @@ ACTIONS = (
     "collection.create", "collection.rename", "collection.delete", "collection.move", "collection.classify",
     "audit.purge", "audit.export", "oparl.sync", "oparl.source.add", "oparl.source.remove",
     "login", "login_failed", "login_blocked", "question", "doc_view", "user_add", "user_remove", "user_passwd",
+    "user_groups", "collection.readers", "collection.grant", "collection.revoke", "doc_refused", "as_user",
 )
 
 CSV_COLUMNS = ("zeit", "akteur", "aktion", "ziel", "details")

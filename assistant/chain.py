@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from langchain_core.output_parsers import StrOutputParser
 
+from assistant.access import FULL, Scope
 from assistant.citations import (
     REFUSAL, attribute, is_refusal, numbers, parse_citations, strip_invalid_citations, strip_refusal_tail,
 )
@@ -44,6 +45,8 @@ class Citation:
     snippet: str
     score: float
     section: str | None = None
+    #: the collection at answer time (decides who may see the citation once the document is gone)
+    collection: str | None = None
 
 
 @dataclass
@@ -99,7 +102,7 @@ class AnswerResult:
 def citation_for(ev: Evidence) -> Citation:
     c = ev.hit.chunk
     return Citation(n=ev.n, doc_id=c.doc_id, source=c.source, title=c.title, page=c.page,
-                    snippet=ev.text[:400], score=round(ev.hit.score, 6), section=c.section)
+                    snippet=ev.text[:400], score=round(ev.hit.score, 6), section=c.section, collection=c.collection)
 
 
 class PolicyBlocked(Exception):
@@ -166,9 +169,14 @@ class Assistant:
         use_documents: bool = True,
         confirmed: bool = False,
         budget_tokens: int | None = None,
+        scope: Scope = FULL,
     ) -> Iterator[dict]:
         """Yield events: ``sources`` (after retrieval), ``token`` (answer text), ``reset`` (the shown
-        answer was replaced), ``notice`` and finally ``done`` with the :class:`AnswerResult`."""
+        answer was replaced), ``notice`` and finally ``done`` with the :class:`AnswerResult`.
+
+        ``scope``: the collections the asking user may read; the chosen ``collections`` are cut
+        to it and retrieval searches only there, so nothing else reaches the model or the result."""
+        collections = scope.restrict(collections)
         question = question.strip()
         if not question:
             raise ValueError("Leere Frage / empty question")

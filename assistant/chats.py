@@ -20,7 +20,7 @@ import logging
 import re
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from assistant.appdb import AppDB, new_id, now
 from assistant.escaping import md_esc
@@ -172,8 +172,11 @@ class ChatStore:
         return qa_pairs(self.get_chat(user, chat_id)["messages"])
 
     # -- export ----------------------------------------------------------------
-    def export_markdown(self, user: str, chat_id: str) -> str:
-        """The chat as Markdown with numbered sources per answer (for filing or mailing)."""
+    def export_markdown(self, user: str, chat_id: str,
+                        citations: Callable[[list[dict]], list[dict]] | None = None) -> str:
+        """The chat as Markdown with numbered sources per answer (for filing or mailing).
+
+        ``citations`` picks the sources to list (the portal passes the ones the user may still read)."""
         chat = self.get_chat(user, chat_id)
         title = chat["title"] or "Chat"
         lines = [f"# {md_esc(title, cell=True)}", "",
@@ -189,9 +192,10 @@ class ChatStore:
             if meta.get("model"):
                 lines += [f"*Modell: {md_esc(str(meta['model']), cell=True)}*", ""]
             lines += [_md_text(m["content"]), ""]
-            if m["citations"]:
+            shown = citations(m["citations"]) if citations is not None else m["citations"]
+            if shown:
                 lines += ["**Quellen**", ""]
-                for c in m["citations"]:
+                for c in shown:
                     where = page_label(c.get("page"), c.get("page_kind"))
                     name = c.get("source", "").replace("\\", "/").rsplit("/", 1)[-1]
                     lines.append(f"{c.get('n')}. {md_esc(c.get('title') or name, cell=True)}"

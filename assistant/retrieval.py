@@ -62,11 +62,14 @@ class HybridRetriever:
         mode: Mode = "hybrid",
         wait_for_index: bool = True,
     ) -> SearchResult:
+        """The top ``k`` passages. ``collections``: ``None`` searches all, a list only those (an empty
+        list finds nothing); the list goes into both index queries, so the k hits all come from
+        readable collections and unreadable passages take no rank."""
         t0 = time.perf_counter()
         k = k or self.k
         flt = {}
-        if collections:
-            flt["collections"] = list(collections)
+        if collections is not None:
+            flt["collections"] = sorted(set(collections))
         if doc_ids:
             flt["doc_ids"] = list(doc_ids)
         n = max(self.candidates, k)
@@ -83,10 +86,12 @@ class HybridRetriever:
         # resolve through the catalog: orphans and superseded versions vanish here
         top = fused[: k * 3]
         chunks = self.kb.catalog.chunks_by_ids([cid for cid, _ in top])
+        allowed = set(flt["collections"]) if "collections" in flt else None
         hits = [
             Hit(chunk=chunks[cid], score=score, bm25_rank=bm25_rank.get(cid), dense_rank=dense_rank.get(cid),
                 dense_score=dense_score.get(cid))
             for cid, score in top
-            if cid in chunks
+            # the catalog's collection decides (an index's copy can lag behind a move for a moment)
+            if cid in chunks and (allowed is None or chunks[cid].collection in allowed)
         ][:k]
         return SearchResult(query, hits, (time.perf_counter() - t0) * 1000)

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -191,6 +191,23 @@ class ToolSettings(BaseModel):
     draft_passages: int = Field(3, ge=1, le=8, description="Knowledge-base passages a draft may use (cited as [n]).")
 
 
+class AccessSettings(BaseModel):
+    groups: list[str] = Field(default_factory=list, description="The groups (Ämter, Fachbereiche, e.g. personalamt, bauamt) known to this installation: users belong to zero or more of them, and a collection is readable by everyone ('alle') or by the groups listed for it. Admins read every collection. Lower-case letters, digits, '.', '_' and '-'.")
+    new_collection_readers: list[str] = Field(default_factory=lambda: ["alle"], description="Readers of a collection created from now on (in the Verwaltung tab, by `kiportal collections create` without --groups, or by an ingest into a new collection): ['alle'] = everyone (the default, as before groups existed); a list of groups from `groups`; [] = only admins until groups are granted. Existing collections keep their readers.")
+
+    group_map: dict[str, str] = Field(default_factory=dict, description="Header mode: SSO group, as the proxy sends it in `auth.groups_header` (e.g. '/Personalamt' from Keycloak, an object id from Azure AD) → kiportal group from `groups`. When set, the mapped groups of the header replace the user's stored groups for each request (an empty or missing header means no groups; unmapped SSO groups are ignored and logged); empty = groups come from the app DB.")
+
+    @model_validator(mode="after")
+    def _readers_are_groups(self) -> "AccessSettings":
+        unknown = [g for g in self.new_collection_readers if g != "alle" and g not in self.groups]
+        if unknown:
+            raise ValueError(f"access.new_collection_readers names groups missing from access.groups: {unknown}")
+        unmapped = sorted({g for g in self.group_map.values() if g not in self.groups})
+        if unmapped:
+            raise ValueError(f"access.group_map maps to groups missing from access.groups: {unmapped}")
+        return self
+
+
 class Settings(BaseSettings):
     """All settings of kiportal. See kiportal.toml for the documented defaults."""
 
@@ -214,6 +231,7 @@ class Settings(BaseSettings):
     policy: PolicySettings = Field(default_factory=PolicySettings, description="Ampel zones and classifications.")
     oparl: OParlSettings = Field(default_factory=OParlSettings, description="Import from council information systems (OParl 1.1).")
     tools: ToolSettings = Field(default_factory=ToolSettings, description="Werkzeuge: plain language, summaries, drafts.")
+    access: AccessSettings = Field(default_factory=AccessSettings, description="Departments: which groups may read which collections.")
 
     @classmethod
     def settings_customise_sources(

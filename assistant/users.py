@@ -1,11 +1,19 @@
-"""Users and roles in the app database; passwords hashed with Argon2id."""
+"""Users, roles and groups in the app database; passwords hashed with Argon2id.
+
+Groups (Ämter, Fachbereiche) decide which collections a user may read (see
+:mod:`assistant.access`); which group names exist is a setting (``access.groups``),
+checked by the callers that change groups, not here.
+"""
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Sequence
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from sqlalchemy import text
 
 from assistant.appdb import AppDB, now
 
@@ -21,6 +29,9 @@ def valid_user_name(name: str) -> bool:
 _MIGRATIONS = [
     "CREATE TABLE users (name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role TEXT NOT NULL, "
     "created_at DOUBLE PRECISION NOT NULL, last_login DOUBLE PRECISION)",
+    # 2: groups per user (an existing user starts with none: they read what everyone reads)
+    ["CREATE TABLE user_groups (user_name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE, "
+     "grp TEXT NOT NULL, PRIMARY KEY (user_name, grp))"],
 ]
 
 
@@ -28,6 +39,7 @@ _MIGRATIONS = [
 class User:
     name: str
     role: str
+    groups: tuple[str, ...] = ()
 
     def has(self, role: str) -> bool:
         """Roles are ordered: an admin may do what a trainer may, a trainer what staff may."""
@@ -47,26 +59,51 @@ class UserStore:
         if role is not None and role not in ROLES:
             raise ValueError(f"Unbekannte Rolle / unknown role: {role} ({', '.join(ROLES)})")
 
-    def add(self, name: str, password: str, role: str = "staff") -> User:
+    def add(self, name: str, password: str, role: str = "staff", groups: Sequence[str] = ()) -> User:
         self._check(name, role)
         if len(password) < 8:
             raise ValueError("Passwort zu kurz (mindestens 8 Zeichen) / password too short")
         if self.get(name):
             raise ValueError(f"Benutzer existiert bereits / user exists: {name}")
-        self.db.execute("INSERT INTO users(name, password_hash, role, created_at) VALUES (:n, :h, :r, :t)",
-                        {"n": name, "h": self._hasher.hash(password), "r": role, "t": now()})
-        return User(name, role)
+        groups = tuple(sorted(dict.fromkeys(groups)))
+        with self.db.begin() as conn:
+            conn.execute(text("INSERT INTO users(name, password_hash, role, created_at) VALUES (:n, :h, :r, :t)"),
+                         {"n": name, "h": self._hasher.hash(password), "r": role, "t": now()})
+            for g in groups:
+                conn.execute(text("INSERT INTO user_groups(user_name, grp) VALUES (:n, :g)"), {"n": name, "g": g})
+        return User(name, role, groups)
+
+    def groups(self, name: str) -> tuple[str, ...]:
+        rows = self.db.query("SELECT grp FROM user_groups WHERE user_name=:n ORDER BY grp", {"n": name})
+        return tuple(r["grp"] for r in rows)
+
+    def set_groups(self, name: str, groups: Sequence[str]) -> tuple[str, ...]:
+        """Replace the user's groups (callers validate the names); returns the new groups."""
+        groups = tuple(sorted(dict.fromkeys(groups)))
+        with self.db.begin() as conn:
+            if conn.execute(text("SELECT 1 FROM users WHERE name=:n"), {"n": name}).first() is None:
+                raise KeyError(name)
+            conn.execute(text("DELETE FROM user_groups WHERE user_name=:n"), {"n": name})
+            for g in groups:
+                conn.execute(text("INSERT INTO user_groups(user_name, grp) VALUES (:n, :g)"), {"n": name, "g": g})
+        return groups
 
     def get(self, name: str) -> User | None:
         row = self.db.one("SELECT name, role FROM users WHERE name=:n", {"n": name})
-        return User(row["name"], row["role"]) if row else None
+        return User(row["name"], row["role"], self.groups(row["name"])) if row else None
 
     def list(self) -> list[dict]:
-        return self.db.query("SELECT name, role, created_at, last_login FROM users ORDER BY name")
+        rows = self.db.query("SELECT name, role, created_at, last_login FROM users ORDER BY name")
+        groups: dict[str, list[str]] = {}
+        for r in self.db.query("SELECT user_name, grp FROM user_groups ORDER BY grp"):
+            groups.setdefault(r["user_name"], []).append(r["grp"])
+        return [dict(r, groups=groups.get(r["name"], [])) for r in rows]
 
     def remove(self, name: str) -> None:
-        if self.db.execute("DELETE FROM users WHERE name=:n", {"n": name}) == 0:
-            raise KeyError(name)
+        with self.db.begin() as conn:  # explicit: PRAGMA foreign_keys may be off on other engines
+            conn.execute(text("DELETE FROM user_groups WHERE user_name=:n"), {"n": name})
+            if conn.execute(text("DELETE FROM users WHERE name=:n"), {"n": name}).rowcount == 0:
+                raise KeyError(name)
 
     def set_password(self, name: str, password: str) -> None:
         if len(password) < 8:
@@ -102,4 +139,4 @@ class UserStore:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return None
         self.db.execute("UPDATE users SET last_login=:t WHERE name=:n", {"n": name, "t": now()})
-        return User(row["name"], row["role"])
+        return User(row["name"], row["role"], self.groups(row["name"]))

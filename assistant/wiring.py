@@ -20,6 +20,7 @@ from corpus.embeddings import Embedder
 from corpus.knowledge_base import KnowledgeBase
 
 if TYPE_CHECKING:  # built lazily below: importing them here would load them for every command
+    from assistant.access import Departments
     from assistant.admin import Admin
     from assistant.appdb import AppDB
     from assistant.audit import AuditLog
@@ -97,7 +98,8 @@ class App:
     # -- stores ------------------------------------------------------------
     @cached_property
     def catalog(self) -> Catalog:
-        return Catalog(self.settings.catalog_path)
+        return Catalog(self.settings.catalog_path,
+                       new_collection_readers=self.settings.access.new_collection_readers)
 
     @cached_property
     def vectors(self):
@@ -237,6 +239,13 @@ class App:
         from assistant.training.sessions import TrainingStore
 
         return TrainingStore(self.app_db, secret=self.link_secret.decode())
+
+    @cached_property
+    def departments(self) -> "Departments":
+        """Who may read which collection: users' groups and collections' readers (audited changes)."""
+        from assistant.access import Departments
+
+        return Departments(self.catalog, self.users, self.audit, self.settings)
 
     @cached_property
     def admin(self) -> "Admin":

@@ -1,6 +1,8 @@
 """The catalog: SQLite source of truth for documents, chunks and collections.
 
-Indexes (Chroma, BM25) are derived from it. A document version becomes visible in
+Indexes (Chroma, BM25) are derived from it. Each collection carries its *readers*: the
+groups that may read it, or ``alle`` for everyone (what they mean is decided in
+:mod:`assistant.access`; the catalog only stores the list). A document version becomes visible in
 one transaction (``commit_document``), so readers see the old or the new version,
 never a half-indexed one; anything an index holds that the catalog does not know is
 an orphan that ``doctor`` and the end of every ingest run remove.
@@ -18,14 +20,16 @@ from typing import Iterable, Iterator, Sequence
 
 from corpus.models import Chunk
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+EVERYONE = "alle"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS collections (
     name TEXT PRIMARY KEY,
     classification TEXT NOT NULL DEFAULT 'intern',
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    readers TEXT NOT NULL DEFAULT '["alle"]'
 );
 CREATE TABLE IF NOT EXISTS documents (
     doc_id TEXT PRIMARY KEY,
@@ -132,8 +136,11 @@ class CatalogStats:
 class Catalog:
     """Thread-safe SQLite catalog (one connection per thread, WAL for concurrent readers)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, new_collection_readers: Sequence[str] = (EVERYONE,)) -> None:
+        """``new_collection_readers``: readers of collections created from now on (also those an
+        ingest creates implicitly); existing collections keep theirs."""
         self.path = str(path)
+        self.new_collection_readers = list(new_collection_readers)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
@@ -141,11 +148,7 @@ class Catalog:
         self._memory_conn: sqlite3.Connection | None = None
         with self._write_lock, self._conn() as conn:
             conn.executescript(_SCHEMA)
-            # v3: documents.meta (catalogs created before it get the column, empty for every document)
-            if "meta" not in {r[1] for r in conn.execute("PRAGMA table_info(documents)")}:
-                conn.execute("ALTER TABLE documents ADD COLUMN meta TEXT NOT NULL DEFAULT '{}'")
-            conn.execute("UPDATE meta SET value=? WHERE key='schema_version' AND CAST(value AS INTEGER) < ?",
-                         (str(SCHEMA_VERSION), SCHEMA_VERSION))
+            _migrate(conn)
             conn.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?), ('generation', '0')",
                 (str(SCHEMA_VERSION),),
@@ -200,22 +203,39 @@ class Catalog:
         conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
 
     # -- collections -------------------------------------------------------
-    def ensure_collection(self, name: str, classification: str = "intern") -> None:
+    def ensure_collection(self, name: str, classification: str = "intern", readers: Sequence[str] | None = None) -> None:
         with self._tx() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO collections(name, classification, created_at) VALUES (?,?,?)",
-                (name, classification, time.time()),
-            )
+            self._ensure(conn, name, classification, readers)
+
+    def _ensure(self, conn: sqlite3.Connection, name: str, classification: str = "intern",
+                readers: Sequence[str] | None = None) -> None:
+        """Create the collection if it is new (readers from the argument, else the default for new ones)."""
+        conn.execute(
+            "INSERT OR IGNORE INTO collections(name, classification, created_at, readers) VALUES (?,?,?,?)",
+            (name, classification, time.time(),
+             _readers_json(self.new_collection_readers if readers is None else readers)),
+        )
+
+    def collection_readers(self) -> dict[str, list[str]]:
+        """Readers of every collection: ``{name: [group, …]}`` (``["alle"]`` = everyone)."""
+        with self._conn() as conn:
+            rows = conn.execute("SELECT name, readers FROM collections").fetchall()
+        return {r["name"]: _readers_list(r["readers"]) for r in rows}
+
+    def set_collection_readers(self, name: str, readers: Sequence[str]) -> None:
+        with self._tx() as conn:
+            if conn.execute("UPDATE collections SET readers=? WHERE name=?", (_readers_json(readers), name)).rowcount == 0:
+                raise KeyError(name)
 
     def collections(self) -> list[dict]:
         with self._conn() as conn:
             rows = conn.execute(
-                """SELECT c.name, c.classification, c.created_at,
+                """SELECT c.name, c.classification, c.created_at, c.readers,
                           COUNT(d.doc_id) AS documents, COALESCE(SUM(d.chunk_count),0) AS chunks
                    FROM collections c LEFT JOIN documents d ON d.collection = c.name
                    GROUP BY c.name ORDER BY c.name"""
             ).fetchall()
-        return [dict(r) for r in rows]
+        return [dict(r, readers=_readers_list(r["readers"])) for r in rows]
 
     def set_collection_classification(self, name: str, classification: str) -> None:
         with self._tx() as conn:
@@ -243,10 +263,7 @@ class Catalog:
 
     def move_document(self, doc_id: str, collection: str) -> None:
         with self._tx() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO collections(name, classification, created_at) VALUES (?,?,?)",
-                (collection, "intern", time.time()),
-            )
+            self._ensure(conn, collection)
             if conn.execute("UPDATE documents SET collection=? WHERE doc_id=?", (collection, doc_id)).rowcount == 0:
                 raise KeyError(doc_id)
             self._bump(conn)
@@ -291,10 +308,7 @@ class Catalog:
         """Store a failed/needs-OCR attempt; an existing indexed version stays searchable."""
         with self._tx() as conn:
             old = conn.execute("SELECT status, chunk_count FROM documents WHERE doc_id=?", (rec.doc_id,)).fetchone()
-            conn.execute(
-                "INSERT OR IGNORE INTO collections(name, classification, created_at) VALUES (?,?,?)",
-                (rec.collection, "intern", time.time()),
-            )
+            self._ensure(conn, rec.collection)
             if old and old["chunk_count"]:
                 # keep the good version; remember why the update failed
                 conn.execute("UPDATE documents SET error=? WHERE doc_id=?", (rec.error, rec.doc_id))
@@ -305,10 +319,7 @@ class Catalog:
         """Atomically replace a document's chunks; returns chunk ids that are no longer used."""
         new_ids = {c.chunk_id for c in chunks}
         with self._tx() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO collections(name, classification, created_at) VALUES (?,?,?)",
-                (rec.collection, "intern", time.time()),
-            )
+            self._ensure(conn, rec.collection)
             old_ids = [r[0] for r in conn.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (rec.doc_id,))]
             conn.execute("DELETE FROM chunks WHERE doc_id=?", (rec.doc_id,))
             rec.chunk_count = len(chunks)
@@ -374,6 +385,17 @@ class Catalog:
                     out[r["chunk_id"]] = _row_chunk(r)
         return out
 
+    def collections_of(self, ids: Sequence[str]) -> dict[str, str]:
+        """``{chunk_id: collection}`` of the active chunks among ``ids`` (unknown ids are absent)."""
+        out: dict[str, str] = {}
+        with self._conn() as conn:
+            for start in range(0, len(ids), 500):
+                part = list(ids[start : start + 500])
+                out.update(conn.execute(
+                    f"""SELECT c.chunk_id, d.collection FROM chunks c JOIN documents d ON d.doc_id = c.doc_id
+                        WHERE c.chunk_id IN ({','.join('?' * len(part))})""", part).fetchall())
+        return out
+
     def iter_chunks(self, doc_id: str | None = None) -> Iterable[Chunk]:
         sql = """SELECT c.*, d.source, d.title, d.collection FROM chunks c
                  JOIN documents d ON d.doc_id = c.doc_id"""
@@ -402,6 +424,34 @@ class Catalog:
     def set_meta(self, key: str, value: str) -> None:
         with self._tx() as conn:
             conn.execute("INSERT INTO meta(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a catalog of an older version up to this one (each step idempotent).
+
+    3: documents get ``meta`` (empty for every document catalogued before it).
+    4: collections get ``readers``; existing collections stay readable by everyone (``alle``),
+    as they were before groups existed, so an upgrade changes no one's view.
+    """
+    if "meta" not in {r[1] for r in conn.execute("PRAGMA table_info(documents)")}:
+        conn.execute("ALTER TABLE documents ADD COLUMN meta TEXT NOT NULL DEFAULT '{}'")
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(collections)")}
+    if "readers" not in cols:
+        conn.execute("ALTER TABLE collections ADD COLUMN readers TEXT NOT NULL DEFAULT '[\"alle\"]'")
+    conn.execute("UPDATE meta SET value=? WHERE key='schema_version' AND CAST(value AS INTEGER) < ?",
+                 (str(SCHEMA_VERSION), SCHEMA_VERSION))
+
+
+def _readers_json(readers: Sequence[str]) -> str:
+    return json.dumps(sorted(dict.fromkeys(readers)), ensure_ascii=False)
+
+
+def _readers_list(text: str | None) -> list[str]:
+    try:
+        value = json.loads(text or "[]")
+    except ValueError:  # a hand-edited catalog: read as nobody (admins still see it)
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def _row_chunk(r: sqlite3.Row) -> Chunk:

@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from corpus.text import new_stemmer
+from corpus.vector_store import matches_nothing
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,12 @@ class BM25Index:
         return len(self._ids)
 
     def query(self, text: str, k: int, flt: dict | None = None) -> list[tuple[str, float]]:
+        """The top ``k`` chunks for ``text`` among those ``flt`` allows (see
+        :class:`corpus.vector_store.Filter`: a list restricts, an empty list allows nothing).
+        Disallowed chunks are scored 0 before the top-k is taken, so k allowed hits come back."""
         with self._lock:
             retriever, ids, colls, docs = self._retriever, self._ids, self._collections, self._doc_ids
-        if retriever is None or not ids:
+        if retriever is None or not ids or matches_nothing(flt):
             return []
         import bm25s
 
@@ -76,10 +80,10 @@ class BM25Index:
         scores = retriever.get_scores(query_tokens)
         if flt:
             mask = np.ones(len(ids), dtype=bool)
-            if flt.get("collections"):
+            if flt.get("collections") is not None:
                 allowed = set(flt["collections"])
                 mask &= np.fromiter((c in allowed for c in colls), dtype=bool, count=len(ids))
-            if flt.get("doc_ids"):
+            if flt.get("doc_ids") is not None:
                 allowed_docs = set(flt["doc_ids"])
                 mask &= np.fromiter((d in allowed_docs for d in docs), dtype=bool, count=len(ids))
             scores = np.where(mask, scores, 0.0)

@@ -20,7 +20,7 @@ from corpus.catalog import Catalog, DocumentRecord
 from corpus.embeddings import Embedder
 from corpus.keyword_index import BM25Index
 from corpus.models import Chunk
-from corpus.vector_store import VectorIndex
+from corpus.vector_store import VectorIndex, matches_nothing
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class KnowledgeBase:
         self._bm25_lock = threading.Lock()
         self._refreshing = False
         self._emb_lock = threading.Lock()
+        self._sizes: tuple[int, dict[str, int]] | None = None  # chunks per collection, by catalog generation
 
     # -- embedder (loaded on first use: an unchanged re-run never loads a model)
     @property
@@ -153,8 +154,51 @@ class KnowledgeBase:
         return current
 
     # -- read path ---------------------------------------------------------
+    #: nearest passages looked at, at least, before the index's own filter is asked (HNSW explores
+    #: this many candidates anyway: Chroma's ef_search is 100, so the wider query costs the same)
+    PREFILTER_CANDIDATES = 100
+    #: at most this many: a user who may read only a small share is served by the index's filter
+    PREFILTER_MAX = 600
+
     def dense_search(self, query: str, k: int, flt: dict | None = None) -> list[tuple[str, float]]:
-        return self.vectors.query(self.embedder.embed_query_vector(query), k, flt)
+        """The k nearest passages that ``flt`` allows (:class:`corpus.vector_store.Filter`).
+
+        A collections filter is answered in two ways with the same result: among the nearest
+        ``PREFILTER_CANDIDATES`` passages, those the catalog places in an allowed collection, when
+        at least k are; otherwise by the index's own filter (Chroma ``where``), which finds k
+        allowed passages however far down they rank. The first way is the fast one (Chroma's
+        metadata filter costs about 20 ms a query on 4,600 chunks); both return the top k of the
+        allowed passages (up to the index's approximate search), so a restricted user gets k readable
+        hits and nothing else takes a rank.
+        """
+        vector = self.embedder.embed_query_vector(query)
+        colls = (flt or {}).get("collections")
+        if colls is None or matches_nothing(flt) or (flt or {}).get("doc_ids") is not None:
+            return self.vectors.query(vector, k, flt)
+        wide = self._candidates(k, set(colls))
+        allowed = set(colls)
+        # the likely width first, then once more four times as wide (still far cheaper than the filter)
+        for width in dict.fromkeys([wide, min(4 * wide, self.PREFILTER_MAX)] if wide else []):
+            nearest = self.vectors.query(vector, width, None)
+            where = self.catalog.collections_of([cid for cid, _ in nearest])
+            kept = [(cid, score) for cid, score in nearest if where.get(cid) in allowed]
+            if len(kept) >= k or len(nearest) < width:  # k found, or the index holds no more passages
+                return kept[:k]
+        return self.vectors.query(vector, k, flt)
+
+    def _candidates(self, k: int, allowed: set[str]) -> int | None:
+        """How many nearest passages to look at so that k readable ones are likely among them
+        (twice k over the readable share), or None when that would exceed ``PREFILTER_MAX``."""
+        gen = self.catalog.generation()
+        if self._sizes is None or self._sizes[0] != gen:
+            self._sizes = (gen, {c["name"]: int(c["chunks"]) for c in self.catalog.collections()})
+        sizes = self._sizes[1]
+        total = sum(sizes.values())
+        readable = sum(n for name, n in sizes.items() if name in allowed)
+        if readable == 0 or total == 0:
+            return None if readable == 0 and total else max(k, self.PREFILTER_CANDIDATES)
+        wide = max(k, self.PREFILTER_CANDIDATES, -(-2 * k * total // readable))
+        return wide if wide <= self.PREFILTER_MAX else None
 
     def keyword_search(self, query: str, k: int, flt: dict | None = None, wait: bool = True) -> list[tuple[str, float]]:
         return self.keyword_index(wait=wait).query(query, k, flt)

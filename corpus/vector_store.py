@@ -19,15 +19,25 @@ log = logging.getLogger(__name__)
 
 
 class Filter(dict):
-    """Search filter: ``collections`` (list of names) and/or ``doc_ids`` (list)."""
+    """Search filter: ``collections`` (list of names) and/or ``doc_ids`` (list).
+
+    A key that is absent or ``None`` does not restrict; a list restricts to its members,
+    so an empty list matches nothing (a user who may read no collection finds nothing,
+    never everything). The filter is part of the query: k hits come from the allowed set.
+    """
+
+
+def matches_nothing(flt: dict | None) -> bool:
+    """True when a filter allows no chunk at all (an empty list for a key)."""
+    return bool(flt) and any(flt.get(key) is not None and len(flt[key]) == 0 for key in ("collections", "doc_ids"))
 
 
 def _matches(meta: dict, flt: dict | None) -> bool:
     if not flt:
         return True
-    if flt.get("collections") and meta.get("collection") not in flt["collections"]:
+    if flt.get("collections") is not None and meta.get("collection") not in flt["collections"]:
         return False
-    if flt.get("doc_ids") and meta.get("doc_id") not in flt["doc_ids"]:
+    if flt.get("doc_ids") is not None and meta.get("doc_id") not in flt["doc_ids"]:
         return False
     return True
 
@@ -85,7 +95,7 @@ class MemoryVectorIndex:
 
     def query(self, vector: np.ndarray, k: int, flt: dict | None = None) -> list[tuple[str, float]]:
         with self._lock:
-            if not self._ids:
+            if not self._ids or matches_nothing(flt):
                 return []
             sims = self._vecs @ np.asarray(vector, dtype=np.float32)
             order = np.argsort(-sims)
@@ -162,9 +172,9 @@ class ChromaVectorIndex:
         if not flt:
             return None
         clauses = []
-        if flt.get("collections"):
+        if flt.get("collections") is not None:
             clauses.append({"collection": {"$in": list(flt["collections"])}})
-        if flt.get("doc_ids"):
+        if flt.get("doc_ids") is not None:
             clauses.append({"doc_id": {"$in": list(flt["doc_ids"])}})
         if not clauses:
             return None
@@ -172,7 +182,7 @@ class ChromaVectorIndex:
 
     def query(self, vector: np.ndarray, k: int, flt: dict | None = None) -> list[tuple[str, float]]:
         n = self.count()
-        if n == 0:
+        if n == 0 or matches_nothing(flt):
             return []
         res = self._col.query(
             query_embeddings=[np.asarray(vector, dtype=np.float32)],

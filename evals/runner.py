@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from assistant.access import FULL, Scope
 from evals import metrics as m
 from evals.datasets import EvalQuestion, basename, is_pii_dataset, load_dataset
 
@@ -145,6 +146,7 @@ def answer_eval(
     time_budget_s: float | None = None,
     min_questions: int = 1,
     progress: Callable[[int, int, str], None] | None = None,
+    scope: Scope = FULL,
 ) -> dict[str, Any]:
     """Answer every question with ``model``; score key terms, citations, refusals and speed.
 
@@ -161,7 +163,7 @@ def answer_eval(
             stopped_early = True
             log.warning("answer eval: time budget of %.0f s used up after %d of %d questions", time_budget_s, len(rows), len(qs))
             break
-        res = assistant.answer(q.question, model=model)
+        res = assistant.answer(q.question, model=model, scope=scope)
         cited = cited_pairs(res)
         row: dict[str, Any] = {
             "id": q.id, "question": q.question, "kind": q.kind, "answerable": q.answerable,
@@ -249,9 +251,10 @@ def pii_eval(path: str | Path) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- one dataset against an App
 def run_eval(app, dataset_path: str | Path, *, answers: bool = True, model: str | None = None,
-             corpus: Path | None = None, k: int = 10) -> dict[str, Any]:
+             corpus: Path | None = None, k: int = 10, scope: Scope = FULL, as_user: str | None = None) -> dict[str, Any]:
     """Evaluate ``dataset_path`` on ``app``; with ``corpus`` that folder is ingested first
-    (incrementally: unchanged files cost nothing, so this is safe to repeat)."""
+    (incrementally: unchanged files cost nothing, so this is safe to repeat). ``scope``: search and
+    answer only in those collections (``kiportal eval --as USER``: what that user would get)."""
     dataset_path = Path(dataset_path)
     report: dict[str, Any] = {"dataset": str(dataset_path), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                               "data_dir": str(app.settings.home)}
@@ -271,7 +274,9 @@ def run_eval(app, dataset_path: str | Path, *, answers: bool = True, model: str 
         report["ingest"] = summary.as_dict()
     questions = load_dataset(dataset_path)
     report["questions"] = len(questions)
-    report["retrieval"] = retrieval_eval(app.retriever, questions, k=k)
+    if as_user:
+        report["as_user"] = as_user
+    report["retrieval"] = retrieval_eval(app.retriever, questions, k=k, collections=scope.restrict(None))
     if answers:
-        report["answers"] = answer_eval(app.assistant, questions, model=model)
+        report["answers"] = answer_eval(app.assistant, questions, model=model, scope=scope)
     return report

@@ -21,6 +21,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from assistant.access import EVERYONE, AccessError, Departments, readers_label
 from assistant.admin import STATUS_LABELS, Admin, AdminError, fmt_time, human_bytes
 from assistant.audit import format_time
 from assistant.escaping import md_esc
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 DOC_HEADERS = ["Titel", "Datei", "Format", "Seiten", "Abschnitte", "Sammlung", "Status", "Fehler", "Indexiert am",
                "ID", "Öffnen"]
 JOB_HEADERS = ["Auftrag", "Sammlung", "Status", "Fortschritt", "Meldung", "Erstellt", "Beendet", "Von", "ID"]
-COLL_HEADERS = ["Sammlung", "Einstufung", "Dokumente", "Abschnitte"]
+COLL_HEADERS = ["Sammlung", "Einstufung", "Lesen dürfen", "Dokumente", "Abschnitte"]
 AUDIT_HEADERS = ["Zeit", "Benutzer", "Aktion", "Ziel", "Details"]
 OCR_HEADERS = ["Titel", "Datei", "Zu prüfende Seiten (Sicherheit)", "Per OCR gelesen", "ID", "Öffnen"]
 JOB_KINDS = {"upload": "Hochladen", "reindex": "Neu indexieren", "sync": "Ordner abgleichen", "oparl": "OParl-Abgleich"}
@@ -299,14 +300,16 @@ class AdminUI:
         return self._collections_df()
 
     def _collections_df(self) -> pd.DataFrame:
-        rows = [[c["name"], CLASSIFICATION_LABELS_DE.get(c["classification"], c["classification"]), c["documents"],
-                 c["chunks"]] for c in self.admin.collections()]
+        rows = [[c["name"], CLASSIFICATION_LABELS_DE.get(c["classification"], c["classification"]),
+                 readers_label(c["readers"]), c["documents"], c["chunks"]] for c in self.admin.collections()]
         return pd.DataFrame(rows, columns=COLL_HEADERS)
 
-    def create_collection(self, name: str, classification: str, request: gr.Request = None):
+    def create_collection(self, name: str, classification: str, request: gr.Request = None,
+                          readers: list[str] | None = None):
+        """``readers`` (the third input in the tab) default to ``access.new_collection_readers``."""
         user = self._user(request)
         try:
-            self.admin.create_collection(name, classification, user)
+            self.admin.create_collection(name, classification, user, readers=None if readers is None else list(readers))
         except AdminError as exc:
             return str(exc), gr.skip()
         return f"Sammlung „{name.strip()}“ angelegt.", self._collections_df()
@@ -334,6 +337,49 @@ class AdminUI:
         except AdminError as exc:
             return str(exc), gr.skip()
         return f"„{name}“ ist jetzt {CLASSIFICATION_LABELS_DE[classification]}.", self._collections_df()
+
+    # -- departments: who may read what ------------------------------------------------------
+    @property
+    def departments(self) -> Departments:
+        return self.ctx.app.departments
+
+    def set_readers(self, name: str | None, readers: list[str] | None, request: gr.Request = None):
+        user = self._user(request)
+        try:
+            after = self.departments.set_readers(name or "", list(readers or []), user)
+        except AccessError as exc:
+            return str(exc), gr.skip()
+        return f"„{name}“ lesen jetzt: {readers_label(after)}.", self._collections_df()
+
+    def show_readers(self, name: str | None, request: gr.Request = None):
+        """Who may read the collection (Markdown), and its readers for the checkboxes."""
+        self._user(request)
+        if not name:
+            return "", gr.update(value=[])
+        try:
+            shown = self.departments.show(name)
+        except AccessError as exc:
+            return md_esc(str(exc)), gr.update(value=[])
+        people = ", ".join(f"{md_esc(u['name'])} ({u['role']})" for u in shown["users"]) or "niemand"
+        return (f"**{md_esc(name)}** lesen: {md_esc(shown['readers_label'])}  \nBenutzer: {people}",
+                gr.update(value=shown["readers"]))
+
+    def user_choices(self, request: gr.Request = None):
+        self._user(request)
+        return gr.update(choices=[u["name"] for u in self.ctx.users.list()], value=None)
+
+    def user_groups(self, name: str | None, request: gr.Request = None):
+        self._user(request)
+        found = self.ctx.users.get(name) if name else None
+        return gr.update(value=list(found.groups) if found else [])
+
+    def set_user_groups(self, name: str | None, groups: list[str] | None, request: gr.Request = None) -> str:
+        user = self._user(request)
+        try:
+            after = self.departments.set_user_groups(name or "", list(groups or []), user)
+        except AccessError as exc:
+            return str(exc)
+        return f"{name}: Gruppen {', '.join(after) or 'keine'}."
 
     # -- health ------------------------------------------------------------------------
     def health(self, request: gr.Request = None):
@@ -428,6 +474,8 @@ def build(ctx: PortalContext) -> None:
     # runs the audit retention purge and schedules it daily), not on the first admin click
     ctx.app.start_jobs()
     status_choices = [(ALL_LABEL, ALL_LABEL), *[(v, k) for k, v in STATUS_LABELS.items()]]
+    known_groups = sorted(ctx.app.settings.access.groups)
+    reader_choices = [EVERYONE, *known_groups]
 
     with gr.Tabs(elem_id="admin-tabs"):
         # -- documents ----------------------------------------------------------------
@@ -502,6 +550,9 @@ def build(ctx: PortalContext) -> None:
                 new_cls = gr.Dropdown(label="Einstufung", choices=_classification_choices(),
                                       value=ctx.app.settings.policy.default_classification
                                       if ctx.app.settings.policy.default_classification in CLASSIFICATIONS else "intern")
+                new_readers = gr.CheckboxGroup(label="Lesen dürfen", choices=reader_choices,
+                                               value=ctx.app.catalog.new_collection_readers,
+                                               elem_id="admin-new-readers")
                 btn_create = gr.Button("Anlegen", elem_id="admin-create-collection")
             with gr.Row():
                 manage_coll = gr.Dropdown(label="Sammlung", choices=[])
@@ -511,7 +562,23 @@ def build(ctx: PortalContext) -> None:
                 cls_to = gr.Dropdown(label="Neue Einstufung", choices=_classification_choices(), value="intern")
                 btn_classify = gr.Button("Einstufen")
                 btn_del_coll = gr.Button("Löschen (nur leere)", variant="stop")
+            with gr.Row():
+                readers_to = gr.CheckboxGroup(label="Lesen dürfen („alle“ oder Gruppen)", choices=reader_choices,
+                                              elem_id="admin-readers")
+                btn_readers = gr.Button("Leserechte setzen", elem_id="admin-set-readers")
+            readers_md = gr.Markdown(elem_id="admin-readers-info")
             coll_msg = gr.Textbox(label="Meldung", interactive=False, elem_id="admin-coll-msg")
+
+        # -- groups of users -----------------------------------------------------------------
+        with gr.Tab("Benutzergruppen", id="admin-groups") as tab_groups:
+            gr.Markdown("Gruppen (Ämter, Fachbereiche) entscheiden, welche Sammlungen jemand lesen darf. "
+                        "Welche Gruppen es gibt, steht in der Einstellung `access.groups`; bei Anmeldung über "
+                        "den SSO-Proxy kommen die Gruppen aus dessen Kopfzeile.")
+            with gr.Row():
+                group_user = gr.Dropdown(label="Benutzer", choices=[], elem_id="admin-group-user")
+                group_set = gr.CheckboxGroup(label="Gruppen", choices=known_groups, elem_id="admin-group-set")
+                btn_groups = gr.Button("Gruppen setzen", elem_id="admin-set-groups")
+            group_msg = gr.Textbox(label="Meldung", interactive=False, elem_id="admin-group-msg")
 
         # -- health -------------------------------------------------------------------------
         with gr.Tab("Index-Zustand", id="admin-health") as tab_health:
@@ -587,12 +654,19 @@ def build(ctx: PortalContext) -> None:
     job_timer.tick(h.jobs_table, None, job_table, api_name=False, **quiet)
     tab_jobs.select(lambda: gr.Timer(active=True), None, job_timer, api_name=False, **quiet).then(
         h.jobs_table, None, job_table, api_name=False, **quiet)
-    for other in (tab_docs, tab_colls, tab_health, tab_audit, tab_usage):
+    for other in (tab_docs, tab_colls, tab_groups, tab_health, tab_audit, tab_usage):
         other.select(lambda: gr.Timer(active=False), None, job_timer, api_name=False, **quiet)
 
     tab_colls.select(h.collections_table, None, coll_table, api_name=False, **quiet)
+    manage_coll.change(h.show_readers, manage_coll, [readers_md, readers_to], api_name=False, **quiet)
+    btn_readers.click(h.set_readers, [manage_coll, readers_to], [coll_msg, coll_table],
+                      api_name="admin_set_readers").then(h.show_readers, manage_coll, [readers_md, readers_to],
+                                                         api_name=False, **quiet)
+    tab_groups.select(h.user_choices, None, group_user, api_name=False, **quiet)
+    group_user.change(h.user_groups, group_user, group_set, api_name=False, **quiet)
+    btn_groups.click(h.set_user_groups, [group_user, group_set], group_msg, api_name="admin_set_user_groups")
     for btn, fn, inputs, name in (
-        (btn_create, h.create_collection, [new_name, new_cls], "admin_create_collection"),
+        (btn_create, h.create_collection, [new_name, new_cls, new_readers], "admin_create_collection"),
         (btn_rename, h.rename_collection, [manage_coll, rename_to], "admin_rename_collection"),
         (btn_classify, h.classify_collection, [manage_coll, cls_to], "admin_classify_collection"),
         (btn_del_coll, h.delete_collection, [manage_coll], "admin_delete_collection"),

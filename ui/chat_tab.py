@@ -66,9 +66,10 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
             model = gr.Dropdown(choices=h.all_model_choices(), value=ctx.app.settings.llm.default,
                                 label=t("model_label"), info=t("model_info"), interactive=True)
             model_md = gr.Markdown("", elem_id="kp-model-detail")
-            collections = gr.CheckboxGroup(choices=h.collection_choices(), value=[],
-                                           label=t("collections_label"),
-                                           info=t("collections_info"))
+            # empty until the page load fills in the user's readable collections: the page
+            # configuration is the same for everyone and must not name other departments' collections
+            collections = gr.CheckboxGroup(choices=[], value=[], label=t("collections_label"),
+                                           info=t("collections_info"), elem_id="kp-collections")
         with gr.Column(scale=3, min_width=420):
             chatbot = gr.Chatbot(
                 value=[], label=t("chat_label"), show_label=False, height=560, elem_id="kp-chat",

@@ -14,7 +14,8 @@ import click
 
 from assistant.users import ROLES
 from corpus.models import page_kind_of, page_label
-from ui import cli_admin, cli_eval, cli_oparl, cli_policy, cli_tools, loadtest
+from ui import cli_access, cli_admin, cli_eval, cli_oparl, cli_policy, cli_tools, loadtest
+from ui.cli_access import as_user_option, scope_as
 from ui.cli_admin import admin_for
 from ui.cli_common import app_for, cli_actor, emit, print_summary, progress_bar
 
@@ -124,11 +125,13 @@ def _doc_json(rec, ocr_threshold: float | None = None) -> dict:
 @click.option("--collection", "-c", default=None)
 @click.option("--status", default=None, type=click.Choice(["indexed", "failed", "needs_ocr", "pending"]))
 @click.option("--json", "as_json", is_flag=True, help="Ein JSON-Objekt pro Dokument / one object per document.")
+@as_user_option
 @click.pass_context
-def docs_list(ctx: click.Context, collection: str | None, status: str | None, as_json: bool) -> None:
-    """Alle Dokumente im Katalog."""
+def docs_list(ctx: click.Context, collection: str | None, status: str | None, as_json: bool, as_user: str | None) -> None:
+    """Alle Dokumente im Katalog (mit --as nur die Sammlungen, die dieser Benutzer lesen darf)."""
     app = app_for(ctx)
-    recs = app.catalog.documents(collection=collection, status=status)
+    scope = scope_as(ctx, as_user, "docs list")
+    recs = [r for r in app.catalog.documents(collection=collection, status=status) if scope.allows(r.collection)]
     if as_json:
         for rec in recs:
             click.echo(json.dumps(_doc_json(rec, app.settings.ocr.min_confidence), ensure_ascii=False))
@@ -195,15 +198,17 @@ def hit_json(hit) -> dict:
 @click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense"]), default="hybrid")
 @click.option("--batch", type=click.File("r", encoding="utf-8"), default=None, help="Eine Frage pro Zeile / one question per line.")
 @click.option("--json", "as_json", is_flag=True)
+@as_user_option
 @click.pass_context
-def search(ctx, query, k, collection, mode, batch, as_json) -> None:
-    """Textstellen suchen (hybrid: BM25 + Vektoren)."""
+def search(ctx, query, k, collection, mode, batch, as_json, as_user) -> None:
+    """Textstellen suchen (hybrid: BM25 + Vektoren). Ohne --as in allen Sammlungen (Betreiber-Sicht)."""
     if not query and batch is None:
         raise click.UsageError("Frage oder --batch angeben / give a query or --batch")
     retriever = app_for(ctx).retriever
+    scope = scope_as(ctx, as_user, "search")
     queries = [q.strip() for q in batch if q.strip()] if batch else [query]
     for q in queries:
-        res = retriever.search(q, k=k, collections=list(collection) or None, mode=mode)
+        res = retriever.search(q, k=k, collections=scope.restrict(list(collection) or None), mode=mode)
         data = {"query": q, "hits": [hit_json(h) for h in res.hits]}
         if as_json:
             click.echo(json.dumps(data, ensure_ascii=False))
@@ -276,17 +281,21 @@ def _read_password(password_stdin: bool, confirm: bool = True) -> str:
 @users.command("add")
 @click.argument("name")
 @click.option("--role", type=click.Choice(ROLES), default="staff", show_default=True)
+@click.option("--group", "-g", "groups", multiple=True,
+              help="Gruppe (Amt) aus access.groups; mehrfach möglich / group, repeatable.")
 @click.option("--password-stdin", is_flag=True, help="Passwort aus der ersten Zeile von stdin lesen.")
 @click.pass_context
-def users_add(ctx: click.Context, name: str, role: str, password_stdin: bool) -> None:
+def users_add(ctx: click.Context, name: str, role: str, groups: tuple[str, ...], password_stdin: bool) -> None:
     """Benutzer anlegen (Passwort wird abgefragt, nie als Argument)."""
-    app = app_for(ctx)
+    from assistant.access import AccessError, check_groups, split_groups
+
+    dep = app_for(ctx).departments
     try:
-        app.users.add(name, _read_password(password_stdin), role)
-    except ValueError as exc:
+        wanted = check_groups(split_groups(list(groups)), dep.known_groups)  # before the password prompt
+        user = dep.add_user(name, _read_password(password_stdin), role, wanted, cli_actor())
+    except (AccessError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    app.audit.record("user_add", "cli", name, {"role": role})
-    click.echo(f"angelegt: {name} ({role})")
+    click.echo(f"angelegt: {name} ({role}" + (f"; Gruppen: {', '.join(user.groups)}" if user.groups else "") + ")")
 
 
 @users.command("list")
@@ -303,7 +312,7 @@ def users_list(ctx: click.Context, as_json: bool) -> None:
         return
     for r in rows:
         last = datetime.fromtimestamp(r["last_login"]).strftime("%d.%m.%Y %H:%M") if r["last_login"] else "nie"
-        click.echo(f"{r['name']:24} {r['role']:8} letzte Anmeldung: {last}")
+        click.echo(f"{r['name']:24} {r['role']:8} Gruppen: {', '.join(r['groups']) or '–':24} letzte Anmeldung: {last}")
     click.echo(f"{len(rows)} Benutzer")
 
 
@@ -345,6 +354,9 @@ def users_passwd(ctx: click.Context, name: str, role: str | None, password_stdin
 for command in (cli_eval.eval_cmd, cli_eval.bench_cmd, cli_admin.collections, cli_admin.reindex, cli_admin.audit,
                 cli_policy.ask, cli_policy.policy, loadtest.loadtest, cli_oparl.oparl, cli_tools.tool):
     cli.add_command(command)
+users.add_command(cli_access.users_groups)
+for command in (cli_access.collections_grant, cli_access.collections_revoke, cli_access.collections_show):
+    cli_admin.collections.add_command(command)
 
 
 def main() -> None:

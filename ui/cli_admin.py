@@ -51,8 +51,11 @@ def collections_list(ctx: click.Context, as_json: bool) -> None:
         for r in rows:
             click.echo(json.dumps(r, ensure_ascii=False))
         return
+    from assistant.access import readers_label
+
     for r in rows:
-        click.echo(f"{r['name']:24} {r['classification']:16} {r['documents']:>6} Dok. {r['chunks']:>8} Abschn.")
+        click.echo(f"{r['name']:24} {r['classification']:16} {r['documents']:>6} Dok. {r['chunks']:>8} Abschn.  "
+                   f"lesen: {readers_label(r['readers'])}")
     click.echo(f"{len(rows)} Sammlungen")
 
 
@@ -60,17 +63,20 @@ def collections_list(ctx: click.Context, as_json: bool) -> None:
 @click.argument("name")
 @click.option("--classification", "-k", type=click.Choice(CLASSIFICATIONS), default=None,
               help="Einstufung (Standard aus policy.default_classification).")
-
-
+@click.option("--groups", default=None, metavar="G1,G2",
+              help="Wer lesen darf: Gruppen oder „alle“ (Standard aus access.new_collection_readers).")
 @click.pass_context
-def collections_create(ctx: click.Context, name: str, classification: str | None) -> None:
+def collections_create(ctx: click.Context, name: str, classification: str | None, groups: str | None) -> None:
     """Neue Sammlung anlegen."""
+    from assistant.access import readers_label, split_groups
+
     admin = admin_for(ctx)
     try:
-        admin.create_collection(name, classification or admin.settings.policy.default_classification, cli_actor())
+        made = admin.create_collection(name, classification or admin.settings.policy.default_classification,
+                                       cli_actor(), readers=None if groups is None else split_groups(groups))
     except AdminError as exc:
         raise _fail(exc) from None
-    click.echo(f"angelegt: {name}")
+    click.echo(f"angelegt: {name} (lesen dürfen: {readers_label(made['readers'])})")
 
 
 @collections.command("classify")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from ui.cli_access import as_user_option, scope_as
 from ui.cli_common import app_for
 
 log = logging.getLogger("kiportal.eval")
@@ -63,13 +64,16 @@ def _eval_summary(report: dict) -> None:
               help="Bericht (JSON + Markdown + Grafiken) hierhin schreiben / write the report here.")
 
 
+@as_user_option
 @click.pass_context
 def eval_cmd(ctx: click.Context, dataset: Path, as_json: bool, answers: bool, model: str | None,
-             corpus: Path | None, out: Path | None) -> None:
-    """Datensatz auswerten: Retrieval (bm25/dense/hybrid), Antworten, Ablehnungen, Latenz."""
+             corpus: Path | None, out: Path | None, as_user: str | None) -> None:
+    """Datensatz auswerten: Retrieval (bm25/dense/hybrid), Antworten, Ablehnungen, Latenz.
+    Ohne --as über alle Sammlungen (Betreiber-Sicht)."""
     from evals.runner import run_eval
 
-    report = run_eval(app_for(ctx), dataset, answers=answers, model=model, corpus=corpus)
+    report = run_eval(app_for(ctx), dataset, answers=answers, model=model, corpus=corpus,
+                      scope=scope_as(ctx, as_user, "eval"), as_user=as_user)
     if out is not None:
         import time
 

@@ -18,9 +18,11 @@ from pathlib import PurePath
 
 import click
 
+from assistant.access import FULL
 from assistant.policy.zones import ZONES
 from assistant.users import ROLES
 from corpus.models import ocr_label, page_kind_of, page_label
+from ui.cli_access import as_user_option, scope_as
 from ui.cli_common import app_for
 
 log = logging.getLogger("kiportal.ask")
@@ -57,9 +59,10 @@ def _print_sources(result, catalog=None) -> None:
 
 
 def _ask_one(app, question: str, *, model: str, collections: list[str] | None, k: int | None, confirm: bool,
-             use_documents: bool, as_json: bool, trace: bool) -> None:
+             use_documents: bool, as_json: bool, trace: bool, scope=FULL) -> None:
     assistant = app.assistant
-    kwargs = dict(model=model, collections=collections, k=k, confirmed=confirm, use_documents=use_documents)
+    kwargs = dict(model=model, collections=collections, k=k, confirmed=confirm, use_documents=use_documents,
+                  scope=scope)
     if as_json:
         result = assistant.answer(question, **kwargs)
         click.echo(json.dumps(result.as_dict(trace=trace), ensure_ascii=False, default=str))
@@ -140,20 +143,23 @@ def _print_preview(p: dict) -> None:
 
 
 @click.option("--no-documents", is_flag=True, help="Ohne Dokumente fragen (zeigt erfundene Antworten).")
+@as_user_option
 @click.pass_context
-def ask(ctx, question, model, collection, k, batch, as_json, trace, confirm, no_documents) -> None:
-    """Frage an die Dokumente stellen; Antwort mit Quellen (gleiche Ampel wie im Portal)."""
+def ask(ctx, question, model, collection, k, batch, as_json, trace, confirm, no_documents, as_user) -> None:
+    """Frage an die Dokumente stellen; Antwort mit Quellen (gleiche Ampel wie im Portal).
+    Ohne --as aus allen Sammlungen (Betreiber-Sicht)."""
     if not question and batch is None:
         raise click.UsageError("Frage oder --batch angeben / give a question or --batch")
     app = app_for(ctx)
     key = _check_model(app, model)
+    scope = scope_as(ctx, as_user, "ask")
     questions = [q.strip() for q in batch if q.strip()] if batch else [question]
     if not as_json:
         click.echo(_model_line(app, key))
     for q in questions:
         try:
             _ask_one(app, q, model=key, collections=list(collection) or None, k=k, confirm=confirm,
-                     use_documents=not no_documents, as_json=as_json, trace=trace)
+                     use_documents=not no_documents, as_json=as_json, trace=trace, scope=scope)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
 
@@ -201,8 +207,9 @@ def policy_models(ctx, role, as_json) -> None:
 
 @click.option("--collection", "-c", multiple=True, help="Nur diese Sammlung(en).")
 @click.option("--json", "as_json", is_flag=True, help="Ergebnis als ein JSON-Objekt.")
+@as_user_option
 @click.pass_context
-def policy_check(ctx, question, model, zone, collection, as_json) -> None:
+def policy_check(ctx, question, model, zone, collection, as_json, as_user) -> None:
     """Zeigt, was die Ampel täte (erlaubt/Warnung/blockiert), ohne ein Modell aufzurufen."""
     from assistant.training.preview import policy_preview
 
@@ -211,7 +218,7 @@ def policy_check(ctx, question, model, zone, collection, as_json) -> None:
         model = _check_model(app, model)
     try:
         preview = policy_preview(app, question, model=model if zone is None else None, zone=zone,
-                                 collections=list(collection) or None)
+                                 collections=list(collection) or None, scope=scope_as(ctx, as_user, "policy check"))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:

@@ -7,9 +7,11 @@ name them for the handlers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import gradio as gr
 
+from assistant.access import Scope, scope_for, visible_citations
 from assistant.appdb import AppDB
 from assistant.audit import AuditLog
 from assistant.users import User, UserStore
@@ -36,3 +38,12 @@ class PortalContext:
     def require(self, request: gr.Request | None, role: str = "staff") -> User:
         """Server-side role check; raises PermissionDenied (shown as an error in the UI)."""
         return require_role(request, self.app.settings, self.users, role)
+
+    def scope(self, user: User) -> Scope:
+        """The collections ``user`` may read now (read fresh: a revoke takes effect at once)."""
+        return scope_for(user.role, user.groups, self.app.catalog)
+
+    def source_filter(self, user: User) -> Callable[[dict], bool]:
+        """``readable(source)`` for stored sources (a dict with ``doc_id``, maybe ``collection``)."""
+        scope, catalog = self.scope(user), self.app.catalog
+        return lambda src: bool(visible_citations(scope, [src], catalog))

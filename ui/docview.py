@@ -4,6 +4,8 @@ Why this shape:
 
 * Only documents in the catalog are served, looked up by ``doc_id``; a path never
   comes from the request, so nothing outside the indexed corpus can be read.
+* The reader must be allowed to read the document's collection *now*
+  (:mod:`assistant.access`), so a link from before a revoke opens nothing.
 * The same login as the portal protects the routes (gradio's session cookie in
   password mode, the trusted header in header mode, loopback only without auth).
   On top, every link carries an HMAC token bound to document, user and expiry: a
@@ -267,6 +269,12 @@ def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> Non
             log.warning("document link refused for %s: invalid or expired token (%s)", user.name, doc_id)
             raise _Refused(html_response(message_page("Link ungültig oder abgelaufen",
                                                       "Bitte öffnen Sie die Quelle erneut über den Chat."), 403))
+        if not ctx.scope(user).allows(rec.collection):
+            # a link signed before a revoke (or a move into another department's collection)
+            log.warning("document link refused for %s: collection not readable (%s)", user.name, doc_id)
+            ctx.audit.record("doc_refused", user.name, rec.doc_id, {"reason": "collection"})
+            raise _Refused(html_response(message_page("Kein Zugriff",
+                                                      "Sie dürfen dieses Dokument nicht (mehr) lesen."), 403))
         return user, rec
 
     @app.get("/doc/{doc_id}/text", include_in_schema=False)

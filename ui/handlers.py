@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, Iterator, Sequence
 
+from assistant.access import visible_citations
 from assistant.chats import ChatNotFound, ChatStore, qa_pairs
 from assistant.citations import parse_citations
 from assistant.escaping import md_esc
@@ -99,7 +100,7 @@ class ChatHandlers:
             label = t("signed_in", name=md_esc(user.name), role=role_label(user.role))
         return SessionView(user, label, user.has("admin"), user.has("trainer"), self.model_choices(user),
                            default_model(self.settings, user.role),
-                           self.collection_choices(), self._chat_choices(user))
+                           self.collection_choices(user), self._chat_choices(user))
 
     # -- models and collections ----------------------------------------------------------
     def model_choices(self, user: User) -> list[tuple[str, str]]:
@@ -128,17 +129,24 @@ class ChatHandlers:
             raise PermissionDenied(t("model_not_allowed"))
         return key
 
-    def collection_choices(self) -> list[str]:
-        return [c["name"] for c in self.ctx.app.catalog.collections() if c.get("documents")]
+    def collection_choices(self, user: User | None = None) -> list[str]:
+        """Collections with documents that ``user`` may read (all of them without a user: the
+        layout before the page load narrows it; handlers check the scope either way)."""
+        scope = self.ctx.scope(user) if user is not None else None
+        return [c["name"] for c in self.ctx.app.catalog.collections()
+                if c.get("documents") and (scope is None or scope.allows(c["name"]))]
 
-    def resolve_collections(self, names: Sequence[str] | str | None) -> list[str] | None:
+    def resolve_collections(self, user: User, names: Sequence[str] | str | None) -> list[str] | None:
+        """The chosen collections, each one the user may read. An unreadable one gets the same
+        message as one that does not exist, so a crafted name reveals nothing."""
         if not names:
             return None
         if isinstance(names, str):
             names = [names]
+        scope = self.ctx.scope(user)
         known = {c["name"] for c in self.ctx.app.catalog.collections()}
         for name in names:
-            if name not in known:
+            if name not in known or not scope.allows(name):
                 raise UserError(t("unknown_collection", name=name))
         return list(names)
 
@@ -162,6 +170,11 @@ class ChatHandlers:
         msgs, ids = self._render_messages(user, chat["messages"])
         return ChatView(chat["id"], msgs, ids, done=True)
 
+    def readable_citations(self, user: User, citations: Sequence[dict]) -> list[dict]:
+        """The stored citations ``user`` may still read: a citation to a collection no longer
+        readable (revoked, or the document moved) is left out; the answer text stays."""
+        return visible_citations(self.ctx.scope(user), citations, self.ctx.app.catalog)
+
     def delete_chat(self, request, chat_id: str | None) -> None:
         user = self.user(request)
         if not chat_id:
@@ -178,7 +191,10 @@ class ChatHandlers:
         if not chat_id:
             raise UserError(t("no_chat"))
         try:
-            text = self.chats.export_markdown(user.name, chat_id)
+            scope = self.ctx.scope(user)
+            catalog = self.ctx.app.catalog
+            text = self.chats.export_markdown(
+                user.name, chat_id, citations=lambda cs: visible_citations(scope, cs, catalog))
             chat = self.chats.get_chat(user.name, chat_id)
         except ChatNotFound:
             raise UserError(t("chat_not_found")) from None
@@ -189,13 +205,15 @@ class ChatHandlers:
     # -- rendering ---------------------------------------------------------------------------
     def _render_messages(self, user: User, stored: Sequence[dict]) -> tuple[list[dict], list[str | None]]:
         msgs, ids = [], []
+        scope = self.ctx.scope(user)
         for m in stored:
             if m["role"] == "user":
                 msgs.append({"role": "user", "content": md_esc(m["content"])})
             else:
                 meta = m.get("meta") or {}
+                citations = visible_citations(scope, m.get("citations") or [], self.ctx.app.catalog)
                 msgs.append({"role": "assistant", "content": self.render_answer(
-                    user, m["content"], m.get("citations") or [], meta.get("notices") or [])})
+                    user, m["content"], citations, meta.get("notices") or [])})
             ids.append(m["id"])
         return msgs, ids
 
@@ -249,6 +267,7 @@ class ChatHandlers:
             rec = catalog.get(d["doc_id"])
             d["page_kind"] = rec.page_kind if rec else None
             d["format"] = rec.format if rec else ""
+            d["collection"] = rec.collection if rec else d.get("collection")
             if rec is not None and rec.format != "pdf":
                 if d["doc_id"] not in chunks_cache:
                     chunks_cache[d["doc_id"]] = list(catalog.iter_chunks(d["doc_id"]))
@@ -271,7 +290,8 @@ class ChatHandlers:
         if len(question) > MAX_QUESTION_CHARS:
             raise UserError(t("question_too_long", n=MAX_QUESTION_CHARS))
         key = self.resolve_model(user, model)
-        colls = self.resolve_collections(collections)
+        colls = self.resolve_collections(user, collections)
+        scope = self.ctx.scope(user)
         t0 = time.perf_counter()
 
         prior: list[dict] = []
@@ -292,7 +312,7 @@ class ChatHandlers:
         text, sources_html, first_token_ms, result = "", "", None, None
         try:
             for ev in self.ctx.app.assistant.stream(question, history, model=key, collections=colls,
-                                                    confirmed=confirmed):
+                                                    confirmed=confirmed, scope=scope):
                 kind = ev["type"]
                 if kind == "sources":
                     sources_html = self.render_sources(user, self._enrich(ev["citations"]))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 from assistant.settings import AuthSettings
@@ -113,3 +113,22 @@ def identify(client: str, headers: Mapping[str, str], auth: AuthSettings, users:
     role = role_for(groups_of(_header(headers, auth.groups_header)), auth.group_roles,
                     known.role if known else None)
     return HeaderDecision(User(name, role))
+
+
+def with_department_groups(user: User, headers: Mapping[str, str], settings, users: UserStore | None) -> User:
+    """The user with their department groups (issue 15) for this request.
+
+    Without ``access.group_map``: the groups stored in the user database. With it: the SSO groups
+    of ``auth.groups_header``, mapped by it, *replace* the stored ones (the identity provider is the
+    source of truth; an empty or missing header means no groups, an unmapped group grants nothing).
+    Call only with a user :func:`identify` accepted (so the headers come from a trusted proxy)."""
+    from assistant.access import sso_groups
+
+    mapping = settings.access.group_map
+    if not mapping:
+        known = users.get(user.name) if users is not None else None
+        return replace(user, groups=known.groups if known else ())
+    groups, ignored = sso_groups(_header(headers, settings.auth.groups_header), mapping)
+    if ignored:
+        log.info("SSO groups of %s without a kiportal group (ignored): %s", user.name, ", ".join(ignored))
+    return replace(user, groups=groups)

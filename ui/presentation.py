@@ -21,7 +21,7 @@ import gradio as gr
 
 from assistant.escaping import esc, md_esc
 from assistant.policy.zones import ZONE_COLORS, zone_label
-from assistant.training.sessions import SessionError, TrainingStore
+from assistant.training.sessions import SessionError, TrainingStore, mask_display
 from corpus.models import page_kind_of, page_label
 from ui.context import PortalContext
 
@@ -152,6 +152,12 @@ def display_for_result(res, *, title: str = "") -> dict:
     return {"kind": "quiz_result", "title": title, **res.as_dict()}
 
 
+def render_for(ctx: PortalContext, user, display: dict | None, code: str = "") -> str:
+    """The slide as ``user`` may see it: answers resting on a document the viewer may not read
+    are replaced by a notice (the room is not all one department)."""
+    return render_display(mask_display(display, ctx.source_filter(user)), code)
+
+
 # -- the "Schulung" tab -------------------------------------------------------------------
 def _store(ctx: PortalContext) -> TrainingStore:
     return ctx.app.training_store
@@ -216,7 +222,7 @@ def build(ctx: PortalContext) -> None:
         session, item, mine = _current_item(ctx, code, user.name)
         log.info("participant joined training session %s", session.id)
         return (session.code, *_item_updates(session, item, mine), "",
-                render_display(session.display, session.code), gr.update(active=True))
+                render_for(ctx, user, session.display, session.code), gr.update(active=True))
 
     join_outputs = [joined, quiz_md, radio, checks, send_btn, shown_item, quiz_status, projector, timer]
     join_btn.click(join, inputs=[code_in], outputs=join_outputs, api_name="training_join", concurrency_limit=None)
@@ -257,7 +263,7 @@ def build(ctx: PortalContext) -> None:
         except SessionError as exc:
             return (str(exc), gr.update(visible=False), gr.update(visible=False), gr.update(visible=False), "",
                     render_display({"kind": "ended", "title": ""}), gr.update(active=False))
-        slide = render_display(session.display, session.code) if follow_on else gr.update()
+        slide = render_for(ctx, user, session.display, session.code) if follow_on else gr.update()
         if (item.id if item else "") == (item_id or ""):
             return (gr.update(),) * 5 + (slide, gr.update())
         mine = store.my_choice(code, item.id, user.name) if item else None

@@ -12,7 +12,7 @@ import gradio as gr
 
 from assistant.settings import Settings
 from assistant.users import User, UserStore
-from ui.header_auth import identify
+from ui.header_auth import identify, with_department_groups
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ def resolve_user(request: gr.Request | None, settings: Settings, users: UserStor
         decision = identify(client, headers, settings.auth, users)
         if decision.user is None:
             log.warning("header auth refused for a handler call from %s: %s", client, decision.reason)
-        return decision.user
+            return None
+        return with_department_groups(decision.user, headers, settings, users)
     return None
 
 

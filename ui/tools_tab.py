@@ -19,6 +19,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
+from assistant.access import visible_citations
 from assistant.tools.history import RunNotFound, ToolRunStore, audit_detail
 from assistant.tools.result import TOOL_LABELS_DE, ToolError, ToolResult
 from ui.context import PortalContext
@@ -80,9 +81,17 @@ class ToolHandlers:
             raise gr.Error(str(exc), print_exception=False) from None
 
     # -- choices -------------------------------------------------------------------------------
-    def document_choices(self) -> list[tuple[str, str]]:
+    def document_choices(self, user) -> list[tuple[str, str]]:
+        """The indexed documents of the collections ``user`` may read."""
+        scope = self.ctx.scope(user)
         return [(f"{rec.title} ({rec.pages or '–'} S.)", rec.doc_id)
-                for rec in self.ctx.app.catalog.documents(status="indexed")]
+                for rec in self.ctx.app.catalog.documents(status="indexed") if scope.allows(rec.collection)]
+
+    def _check_document(self, user, doc_id: str) -> None:
+        """A document the user may not read is answered like one that does not exist."""
+        rec = self.ctx.app.catalog.get(doc_id)
+        if rec is None or not self.ctx.scope(user).allows(rec.collection):
+            raise gr.Error("Dokument nicht gefunden.", print_exception=False)
 
     def choices(self, request) -> tuple[list, str | None, list, list, list]:
         """Models of the user's role, default, documents, collections, own history (page load)."""
@@ -91,7 +100,7 @@ class ToolHandlers:
         keys = [k for _, k in models]
         default = self.ctx.app.settings.llm.default if self.ctx.app.settings.llm.default in keys else (
             keys[0] if keys else None)
-        return models, default, self.document_choices(), self.chat.collection_choices(), self.history(request)
+        return models, default, self.document_choices(user), self.chat.collection_choices(user), self.history(request)
 
     def history(self, request) -> list[tuple[str, str]]:
         user = self.user(request)
@@ -157,6 +166,7 @@ class ToolHandlers:
             elif source == SOURCE_DOC:
                 if not doc_id:
                     raise ToolError("Bitte ein Dokument wählen.")
+                self._check_document(user, doc_id)
                 text = ""
             else:
                 doc_id = None
@@ -171,6 +181,7 @@ class ToolHandlers:
         key = self._model(user, model)
         if not doc_id:
             raise gr.Error("Bitte ein Dokument wählen.", print_exception=False)
+        self._check_document(user, doc_id)
         try:
             events = self.ctx.app.tools.summarize(doc_id, length=length or "mittel", model=key,
                                                   fast=True if fast else None)
@@ -183,7 +194,7 @@ class ToolHandlers:
         user = self.user(request)
         key = self._model(user, model)
         try:
-            colls = self.chat.resolve_collections(collections)
+            colls = self.ctx.scope(user).restrict(self.chat.resolve_collections(user, collections))
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         try:
@@ -270,7 +281,8 @@ class ToolHandlers:
     def _sources_html(self, user, citations: list[dict]) -> str:
         catalog = self.ctx.app.catalog
         items = []
-        for c in citations:
+        # a reopened run keeps its text, but sources the user may no longer read are left out
+        for c in visible_citations(self.ctx.scope(user), citations, catalog):
             rec = catalog.get(c.get("doc_id", ""))
             where = c.get("label") or (f"S. {c['page']}" if c.get("page") else "")
             label = f"[{int(c.get('n', 0))}] {c.get('title') or (rec.title if rec else '')}" + (f" – {where}" if where else "")

@@ -33,6 +33,7 @@ from assistant.training.sessions import SessionError, sources_of
 from ui import presentation
 from ui.context import PortalContext
 from ui.exports import export_folder
+from ui.security import PermissionDenied
 
 log = logging.getLogger(__name__)
 
@@ -113,9 +114,11 @@ class TrainerUI:
     def _plans(self):
         return discover(plan_dirs(self.settings.home))
 
-    def _collections(self) -> list[str]:
+    def _collections(self, user) -> list[str]:
+        """The collections the trainer may read (their department's and everyone's)."""
         try:
-            return [c["name"] for c in self.ctx.app.catalog.collections()]
+            scope = self.ctx.scope(user)
+            return [c["name"] for c in self.ctx.app.catalog.collections() if scope.allows(c["name"])]
         except Exception as exc:  # an empty or unreachable catalog must not break the tab
             log.warning("collections not available: %s", exc)
             return []
@@ -140,8 +143,8 @@ class TrainerUI:
             raise gr.Error("Bitte eine Frage eingeben.", print_exception=False)
         try:
             result = self.ctx.app.assistant.answer(q, model=key, collections=colls or None, k=int(k_),
-                                              budget_tokens=int(budget_), use_documents=bool(docs),
-                                              confirmed=bool(confirmed))
+                                                   budget_tokens=int(budget_), use_documents=bool(docs),
+                                                   confirmed=bool(confirmed), scope=self.ctx.scope(user))
         except ValueError as exc:
             raise _err(exc) from None
         view = build_view(result, self.settings.llm.models[key], k=int(k_), use_documents=bool(docs))
@@ -165,7 +168,8 @@ class TrainerUI:
         try:
             pair = cmp_mod.variants(kind, self.settings, model=key, left=lm if kind == "models" else lv,
                                     right=rm if kind == "models" else rv)
-            return cmp_mod.run_comparison(self.ctx.app.assistant, q, pair, self.settings, kind=kind, collections=colls or None)
+            return cmp_mod.run_comparison(self.ctx.app.assistant, q, pair, self.settings, kind=kind,
+                                          collections=colls or None, scope=self.ctx.scope(user))
         except ValueError as exc:
             raise _err(exc) from None
 
@@ -185,8 +189,9 @@ class TrainerUI:
     def _policy(self, user, q, zone_or_model, model_key, colls):
         if zone_or_model == "model":
             key = self._check_model(user, model_key)
-            return policy_preview(self.ctx.app, q, model=key, collections=colls or None)
-        return policy_preview(self.ctx.app, q, zone=zone_or_model, collections=colls or None)
+            return policy_preview(self.ctx.app, q, model=key, collections=colls or None, scope=self.ctx.scope(user))
+        return policy_preview(self.ctx.app, q, zone=zone_or_model, collections=colls or None,
+                              scope=self.ctx.scope(user))
 
     def _log_policy(self, session_id, pre, exercise_id=""):
         if session_id:
@@ -214,7 +219,15 @@ class TrainerUI:
         err_md = "\n\n".join(f"⚠️ {esc(e)}".replace("\n", "  \n") for e in errors)
         sessions = self._session_choices(user)
         return (gr.update(choices=choices, value=value), err_md, gr.update(choices=sessions),
-                gr.update(choices=self._collections()))
+                gr.update(choices=self._collections(user)))
+
+    def collection_choices(self, request: gr.Request):
+        """The trainer's readable collections on page load (quietly none for other roles)."""
+        try:
+            user = self.ctx.require(request, "trainer")
+        except PermissionDenied:
+            return gr.update(choices=[])
+        return gr.update(choices=self._collections(user))
 
     def _get_plan(self, plan_id: str | None):
         plans, _ = self._plans()
@@ -254,7 +267,8 @@ class TrainerUI:
                    if ex.discuss else "") + note)
         try:
             if ex.zone:
-                pre = policy_preview(self.ctx.app, ex.question, zone=ex.zone, collections=colls or None)
+                pre = policy_preview(self.ctx.app, ex.question, zone=ex.zone, collections=colls or None,
+                                     scope=self.ctx.scope(user))
                 self._log_policy(session_id, pre, ex.id)
                 slide = self._set_display(session_id, presentation.display_for_policy(pre, title=title))
                 return head + render_policy_html(pre), slide
@@ -272,7 +286,8 @@ class TrainerUI:
                                                                                       observe=ex.observe))
                 return head + _comparison_html(result), slide
             key = self._check_model(user, key)
-            res = self.ctx.app.assistant.answer(ex.question, model=key, collections=colls or None)
+            res = self.ctx.app.assistant.answer(ex.question, model=key, collections=colls or None,
+                                                scope=self.ctx.scope(user))
         except ValueError as exc:
             raise _err(exc) from None
         if session_id:
@@ -303,11 +318,11 @@ class TrainerUI:
         return store, sess
 
     def pick_session(self, session_id, request: gr.Request):
-        self.ctx.require(request, "trainer")
+        user = self.ctx.require(request, "trainer")
         if not session_id:
             return "", presentation.render_display(None)
         store, sess = self._session(session_id)
-        return self._session_md(sess), presentation.render_display(sess.display, sess.code)
+        return self._session_md(sess), presentation.render_for(self.ctx, user, sess.display, sess.code)
 
     def open_quiz(self, session_id, item_id, request: gr.Request):
         self.ctx.require(request, "trainer")
@@ -322,13 +337,13 @@ class TrainerUI:
                 f"antworten (Code {esc(sess.code)}).</p>"), slide
 
     def quiz_results(self, session_id, item_id, request: gr.Request):
-        self.ctx.require(request, "trainer")
+        user = self.ctx.require(request, "trainer")
         store, sess = self._session(session_id)
         try:
             results = store.results(sess.id, item_id or None)
         except SessionError as exc:
             raise _err(exc) from None
-        slide = presentation.render_display(sess.display, sess.code)
+        slide = presentation.render_for(self.ctx, user, sess.display, sess.code)
         if item_id and results and sess.active:
             slide = self._set_display(sess.id, presentation.display_for_result(results[0]))
         return _results_html(results, store.participants(sess.id)), slide
@@ -340,7 +355,7 @@ class TrainerUI:
             if sess.active:
                 store.set_display(sess.id, {"kind": "ended", "title": sess.plan.title})
                 store.end(sess.id)
-            md, html_text = store.handout(sess.id)
+            md, html_text = store.handout(sess.id, readable=self.ctx.source_filter(user))
         except SessionError as exc:
             raise _err(exc) from None
         self.ctx.audit.record("training_end", user.name, sess.code, {"plan": sess.plan.id})
@@ -354,11 +369,11 @@ class TrainerUI:
                 gr.update(choices=self._session_choices(user), value=None))
 
     def projector(self, session_id, request: gr.Request):
-        self.ctx.require(request, "trainer")
+        user = self.ctx.require(request, "trainer")
         if not session_id:
             return presentation.render_display(None)
         _, sess = self._session(session_id)
-        return presentation.render_display(sess.display, sess.code)
+        return presentation.render_for(self.ctx, user, sess.display, sess.code)
 
 
 # -- layout ------------------------------------------------------------------------------
@@ -368,7 +383,7 @@ def build(ctx: PortalContext) -> None:
     s = ctx.app.settings
     models = model_choices(s, "trainer")
     default = default_model(s, "trainer")
-    colls = h._collections()
+    colls: list[str] = []  # filled per trainer on page load: the page config is the same for everyone
     # choices known at build time; the dropdowns accept other values (plans and sessions change while
     # the server runs) and every handler validates them
     plan_choices = _plan_choices(h._plans()[0])
@@ -492,6 +507,10 @@ def build(ctx: PortalContext) -> None:
                   concurrency_limit=None)
     proj_btn.click(h.projector, inputs=[session], outputs=[proj_html], api_name="trainer_projector",
                    concurrency_limit=None)
+    root = gr.context.Context.root_block
+    if root is not None:  # the trainer's readable collections, on page load
+        root.load(h.collection_choices, outputs=[collections], api_name="trainer_collection_choices",
+                  show_progress="hidden", concurrency_limit=None)
     proj_full.click(None, js="() => { const el = document.querySelector('#kp-tr-projector'); "
                              "if (el && el.requestFullscreen) el.requestFullscreen(); }")
 

@@ -235,7 +235,8 @@ class Tools:
         sources: list[tuple[int, str, str]] = []
         if use_documents:
             yield {"type": "progress", "done": 0, "total": 2, "label": "Textstellen werden gesucht"}
-            found = self.retriever_for().search(instruction, k=ts.draft_passages, collections=collections or None)
+            # None searches everything; a list (the asker's readable collections, maybe empty) only those
+            found = self.retriever_for().search(instruction, k=ts.draft_passages, collections=collections)
             chunks = [h.chunk for h in found.hits[: ts.draft_passages]]
             allowed = self._gate_passages(res, instruction, chunks, profile) if chunks else []
             if allowed is None:

@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from assistant.access import FULL, Scope
 from assistant.settings import Settings
 from assistant.policy.zones import zone_label
 from assistant.training.inspect import InspectView, build_view
@@ -103,14 +104,15 @@ def variants(kind: str, settings: Settings, *, model: str | None = None,
 
 
 def run_side(assistant, question: str, variant: Variant, settings: Settings, *,
-             collections: Sequence[str] | None = None, confirmed: bool = False) -> Side:
+             collections: Sequence[str] | None = None, confirmed: bool = False, scope: Scope = FULL) -> Side:
     """One side; a failing model becomes a visible error on that side, not a crash of both."""
     from assistant.chain import AnswerResult
 
     key = variant.model or settings.llm.default
     profile = settings.llm.models.get(key)
     try:
-        result = assistant.answer(question, collections=collections, confirmed=confirmed, **variant.kwargs())
+        result = assistant.answer(question, collections=collections, confirmed=confirmed, scope=scope,
+                                  **variant.kwargs())
         error = None
     except Exception as exc:  # one side failing must not hide the other side's lesson
         log.warning("comparison side %r failed: %s", variant.label, exc)
@@ -122,11 +124,13 @@ def run_side(assistant, question: str, variant: Variant, settings: Settings, *,
 
 
 def run_comparison(assistant, question: str, pair: tuple[Variant, Variant], settings: Settings, *,
-                   kind: str = "", collections: Sequence[str] | None = None, confirmed: bool = False) -> Comparison:
+                   kind: str = "", collections: Sequence[str] | None = None, confirmed: bool = False,
+                   scope: Scope = FULL) -> Comparison:
     question = question.strip()
     if not question:
         raise ValueError("Leere Frage")
     cmp = Comparison(question=question, kind=kind)
     for variant in pair:
-        cmp.sides.append(run_side(assistant, question, variant, settings, collections=collections, confirmed=confirmed))
+        cmp.sides.append(run_side(assistant, question, variant, settings, collections=collections, confirmed=confirmed,
+                                  scope=scope))
     return cmp

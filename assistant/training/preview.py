@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import Sequence
 
+from assistant.access import FULL, Scope
 from assistant.escaping import esc
 from assistant.policy.ampel import normalize_classification
 from assistant.policy.pii import KIND_LABELS_DE, assess, detect_pii
@@ -35,7 +36,7 @@ def mask_question(question: str) -> str:
 
 
 def policy_preview(app, question: str, *, model: str | None = None, zone: str | None = None,
-                   collections: Sequence[str] | None = None, k: int | None = None) -> dict:
+                   collections: Sequence[str] | None = None, k: int | None = None, scope: Scope = FULL) -> dict:
     """What the Ampel would do for ``question`` with ``model`` (or a bare ``zone``): no model call.
 
     Retrieval as in the chain, then the chain's policy step once over question and passages:
@@ -57,7 +58,7 @@ def policy_preview(app, question: str, *, model: str | None = None, zone: str | 
         raise ValueError(f"Unbekannte Zone / unknown zone: {zone}")
     policy = app.policy
     n = k or settings.llm.passages
-    hits = list(app.retriever.search(question, k=max(n + 2, app.retriever.k), collections=collections or None,
+    hits = list(app.retriever.search(question, k=max(n + 2, app.retriever.k), collections=scope.restrict(collections),
                                      wait_for_index=False).hits)
     # the chain's policy step, once: personal data in the question and the passage filter together
     decision = policy(question=question, zone=zone, passages=hits or None, confirmed=False)

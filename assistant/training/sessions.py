@@ -22,7 +22,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePath
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from sqlalchemy.exc import IntegrityError
 
@@ -101,8 +101,32 @@ class ItemResult:
 
 def sources_of(result) -> list[dict]:
     """The cited sources of an AnswerResult as plain dicts (for the log, handout and projector)."""
-    return [{"n": c.n, "title": c.title, "source": PurePath(c.source).name, "page": c.page}
+    return [{"n": c.n, "title": c.title, "source": PurePath(c.source).name, "page": c.page,
+             "doc_id": c.doc_id, "collection": getattr(c, "collection", None)}
             for c in getattr(result, "citations", [])]
+
+
+HIDDEN_ANSWER = "Diese Antwort beruht auf Dokumenten, die Sie nicht lesen dürfen; sie wird Ihnen nicht angezeigt."
+
+
+def _hide_block(block: dict, readable: Callable[[dict], bool]) -> dict:
+    """An answer block with its answer and sources blanked when any source is not ``readable``."""
+    if all(readable(src) for src in block.get("sources") or []):
+        return block
+    return dict(block, answer=HIDDEN_ANSWER, sources=[])
+
+
+def mask_display(display: dict | None, readable: Callable[[dict], bool]) -> dict | None:
+    """What one viewer may see of a projector display (or a log entry's detail): answers that
+    rest on a source the viewer may not read are replaced by a notice, question and layout stay.
+    The room sees the trainer's answers, and not everyone in the room is in the trainer's department."""
+    if not display:
+        return display
+    if display.get("kind") == "answer" or "sources" in display:
+        display = _hide_block(display, readable)
+    if display.get("sides"):
+        display = dict(display, sides=[_hide_block(side, readable) for side in display["sides"]])
+    return display
 
 
 class TrainingStore:
@@ -293,13 +317,27 @@ class TrainingStore:
         return rows
 
     # -- handout -------------------------------------------------------------------------
-    def handout(self, session_id: str) -> tuple[str, str]:
-        """(Markdown, HTML) handout: the questions asked with answers and sources, and the quiz results."""
+    def handout(self, session_id: str, readable: Callable[[dict], bool] | None = None) -> tuple[str, str]:
+        """(Markdown, HTML) handout: the questions asked with answers and sources, and the quiz results.
+
+        ``readable`` decides per source whether the one downloading may read it (else that answer is hidden)."""
         session = self.get(session_id)
         if session is None:
             raise SessionError("Unbekannte Schulungssitzung.")
-        data = _handout_data(session, self.entries(session_id), self.results(session_id), self.participants(session_id))
+        entries = self.entries(session_id)
+        if readable is not None:
+            entries = [_mask_entry(e, readable) for e in entries]
+        data = _handout_data(session, entries, self.results(session_id), self.participants(session_id))
         return handout_markdown(data), handout_html(data)
+
+
+def _mask_entry(entry: dict, readable: Callable[[dict], bool]) -> dict:
+    detail = entry.get("detail") or {}
+    if entry.get("kind") == "comparison":
+        return dict(entry, detail=mask_display(detail, readable))
+    if all(readable(src) for src in detail.get("sources") or []):
+        return entry
+    return dict(entry, answer=HIDDEN_ANSWER, detail=dict(detail, sources=[]))
 
 
 # -- handout rendering (pure functions over plain data) -----------------------------------

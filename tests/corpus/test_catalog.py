@@ -111,7 +111,7 @@ def test_metadata_is_stored_with_the_version_and_old_catalogs_gain_the_column(tm
     old.commit()
     old.close()
     cat = Catalog(path)
-    assert cat.get("d0").meta == {} and cat.get_meta("schema_version") == "3"
+    assert cat.get("d0").meta == {} and cat.get_meta("schema_version") == "4"
     meta = {"source": "oparl", "reference": "2025/117", "consultations": [{"role": "Beschlussfassung"}]}
     cat.commit_document(_rec("d1", meta=meta), _chunks("d1", "v1", 1))
     assert cat.get("d1").meta == meta and cat.documents(collection="a")[1].meta == meta

@@ -49,3 +49,32 @@ def test_crash_between_renames_recovers_old(tmp_path):
     _index().save(tmp_path / "bm25")
     (tmp_path / "bm25").rename(tmp_path / "bm25.old")
     assert BM25Index.load(tmp_path / "bm25").generation == 7
+
+
+def test_empty_filter_list_matches_nothing():
+    idx = _index()
+    assert idx.query("Luftqualität", 3, {"collections": []}) == []
+    assert [c for c, _ in idx.query("Luftqualität", 3, {"collections": None})] == ["c"]
+
+
+def _many() -> BM25Index:
+    """90 passages in three collections, each mentioning 'Frist' a different number of times."""
+    idx = BM25Index()
+    texts = [" ".join(["Frist"] * (1 + i % 7) + ["Antrag", f"Wort{i}"] * (1 + i % 5)) for i in range(90)]
+    idx.build([f"c{i:02d}" for i in range(90)], texts, ["abc"[i % 3] for i in range(90)],
+              [f"d{i}" for i in range(90)], generation=1)
+    return idx
+
+
+def test_allow_everything_filter_gives_exactly_the_unfiltered_results():
+    idx = _many()
+    for q in ("Frist", "Antrag Frist", "Wort17 Frist"):
+        assert idx.query(q, 40, {"collections": ["a", "b", "c"]}) == idx.query(q, 40)
+
+
+def test_filter_before_top_k_returns_k_allowed_hits():
+    idx = _many()
+    got = idx.query("Frist", 10, {"collections": ["b"]})
+    assert len(got) == 10 and all(int(c[1:]) % 3 == 1 for c, _ in got)
+    best_b = [h for h in idx.query("Frist", 90) if int(h[0][1:]) % 3 == 1][:10]
+    assert [s for _, s in got] == [s for _, s in best_b]  # the best ten "b" scores (ties may swap ids)

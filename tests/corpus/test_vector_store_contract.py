@@ -76,3 +76,45 @@ def test_chroma_persists_across_clients(tmp_path):
     a.add([_chunk("x")], np.stack([_vec(1)]))
     b = ChromaVectorIndex.persistent(tmp_path / "c", "persist")
     assert b.ids() == {"x"}
+
+
+def test_empty_filter_list_matches_nothing(index):
+    index.add([_chunk("x", "d1", "a")], np.stack([_vec(1)]))
+    assert index.query(_vec(1), 5, {"collections": []}) == []
+    assert index.query(_vec(1), 5, {"collections": ["a"], "doc_ids": []}) == []
+    assert [c for c, _ in index.query(_vec(1), 5, {"collections": None})] == ["x"]
+
+
+def _spread(index, n: int = 240) -> None:
+    """n chunks in three collections, random directions (seeded)."""
+    rng = np.random.default_rng(15)
+    vecs = rng.normal(size=(n, 8)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    chunks = [Chunk(chunk_id=f"c{i:03d}", doc_id=f"d{i // 4}", ordinal=i % 4, text="", source="", title="",
+                    page=None, section=None, collection="abc"[i % 3]) for i in range(n)]
+    index.add(chunks, vecs)
+
+
+def test_allow_everything_filter_gives_exactly_the_unfiltered_results(index):
+    _spread(index)
+    rng = np.random.default_rng(7)
+    for _ in range(10):
+        q = rng.normal(size=8).astype(np.float32)
+        q /= np.linalg.norm(q)
+        plain = index.query(q, 40)
+        allowed = index.query(q, 40, {"collections": ["a", "b", "c"]})
+        assert [c for c, _ in allowed] == [c for c, _ in plain]
+        assert [s for _, s in allowed] == pytest.approx([s for _, s in plain], abs=1e-6)
+
+
+def test_filter_is_inside_the_query_so_k_allowed_hits_come_back(index):
+    _spread(index)
+    rng = np.random.default_rng(8)
+    for _ in range(10):
+        q = rng.normal(size=8).astype(np.float32)
+        q /= np.linalg.norm(q)
+        got = index.query(q, 10, {"collections": ["b"]})
+        assert len(got) == 10 and all(int(c[1:]) % 3 == 1 for c, _ in got)
+        # the same ten as the best ten "b" chunks of the unfiltered ranking
+        best_b = [c for c, _ in index.query(q, 240) if int(c[1:]) % 3 == 1][:10]
+        assert [c for c, _ in got] == best_b

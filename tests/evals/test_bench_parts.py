@@ -202,3 +202,20 @@ def test_format_summary_marks_targets():
     text = format_summary(report)
     assert "✓" in text and "✗" in text and "baseline" in text and "FEHLER in answers_demo: boom" in text
     assert "übersprungen" in text
+
+
+def test_group_filter_latency_splits_filters_and_reports_a_ratio(chroma_hash_app, tmp_path):
+    from evals.bench import group_filter_latency
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(12):
+        (docs / f"d{i}.txt").write_text(f"Dokument {i} über Antrag, Frist und Gebühr Nummer {i}. " * 20, encoding="utf-8")
+    assert not chroma_hash_app.ingestor.ingest([docs]).failed
+    res = group_filter_latency(chroma_hash_app, ["Antrag Frist", "Gebühr Nummer 3", "Dokument 7"] * 4, warmup=2)
+    assert res["queries"] == 10 and res["ratio_p95"] > 0
+    assert len([c for c in res["readable"] if c.startswith("teil")]) == 2
+    assert 0 < res["readable_chunks"] < res["chunks"]
+    assert res["hits_outside_scope"] == 0 and res["filtered_with_fewer_than_k_hits"] == 0
+    text = format_summary({"group_filter": res, "targets": [_target("x", res["ratio_p95"], "≤", 1.1)]})
+    assert "Gruppenfilter" in text and "Verhältnis" in text

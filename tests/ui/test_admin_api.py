@@ -163,3 +163,44 @@ def test_staff_api_calls_over_http_are_refused(ctx, demo):
         assert "angelegt" in msg
     finally:
         demo.close()
+
+
+def test_admin_sets_readers_and_groups_in_the_tab(tmp_path):
+    """The Verwaltung tab's department handlers: readers per collection, groups per user, audited."""
+    import json
+
+    from conftest import make_settings
+
+    from assistant.wiring import App
+    from ui.admin_tab import AdminUI
+    from ui.context import PortalContext
+
+    app = App(make_settings(tmp_path / "data", auth={"mode": "password"},
+                            access={"groups": ["bauamt", "personalamt"]}))
+    ctx = PortalContext(app)
+    ctx.users.add("adam", PASSWORD, "admin")
+    ctx.users.add("bob", PASSWORD, "staff")
+    h, adam = AdminUI(ctx), _req("adam")
+    msg, table = h.create_collection("bauakten", "intern", adam, ["bauamt"])
+    assert "angelegt" in msg and list(table["Lesen dürfen"]) == ["bauamt"]
+    msg, table = h.create_collection("offen", "intern", adam)  # default readers: alle
+    assert dict(zip(table["Sammlung"], table["Lesen dürfen"]))["offen"] == "alle"
+    msg, table = h.set_readers("bauakten", ["bauamt", "personalamt"], adam)
+    assert "bauamt, personalamt" in msg
+    info, boxes = h.show_readers("bauakten", adam)
+    assert "adam (admin)" in info and "bob" not in info and boxes["value"] == ["bauamt", "personalamt"]
+    msg, _ = h.set_readers("bauakten", ["alle", "bauamt"], adam)
+    assert "nicht mit Gruppen mischen" in msg
+    assert h.user_choices(adam)["choices"] == ["adam", "bob"]
+    assert "bauamt" in h.set_user_groups("bob", ["bauamt"], adam)
+    assert h.user_groups("bob", adam)["value"] == ["bauamt"]
+    assert "Unbekannte Gruppe" in h.set_user_groups("bob", ["kaemmerei"], adam)
+    info, _ = h.show_readers("bauakten", adam)
+    assert "bob (staff)" in info
+    (entry,) = ctx.audit.entries(action="user_groups")
+    assert entry["actor"] == "adam" and json.loads(entry["detail"]) == {"before": [], "after": ["bauamt"]}
+    assert json.loads(ctx.audit.entries(action="collection.readers")[0]["detail"]) == {
+        "before": ["bauamt"], "after": ["bauamt", "personalamt"]}
+    for fn, args in ((h.set_readers, ("bauakten", ["alle"])), (h.set_user_groups, ("bob", []))):
+        with pytest.raises(PermissionDenied):
+            fn(*args, _req("bob"))

@@ -349,3 +349,28 @@ def test_login_throttle_and_audit(portal_ctx, portal_data):
     assert not asyncio.run(auth("anna", portal_data["password"]))  # locked for a while
     actions = [e["action"] for e in portal_ctx.audit.entries(actor="anna")]
     assert actions.count("login") == 1 and actions.count("login_failed") == 2 and "login_blocked" in actions
+
+
+def test_collection_choices_and_reopened_chats_follow_the_readers(handlers, portal_ctx):
+    """A collection closed to anna disappears from her filter, a crafted name gets the message of an
+    unknown one, and her old answer keeps its text but loses the citations into that collection."""
+    portal_ctx.users.set_groups("anna", [])
+    v = final(ask_all(handlers, "anna", HOSTILE_Q, collections=["test"]))
+    stored = handlers.chats.get_chat("anna", v.chat_id)["messages"][1]
+    assert stored["citations"] and stored["citations"][0]["collection"] == "test"
+    portal_ctx.app.catalog.set_collection_readers("test", ["bauamt"])
+    try:
+        assert handlers.collection_choices(portal_ctx.users.get("anna")) == ["demo"]
+        with pytest.raises(UserError) as closed:
+            ask_all(handlers, "anna", HOSTILE_Q, collections=["test"])
+        with pytest.raises(UserError) as unknown:
+            ask_all(handlers, "anna", HOSTILE_Q, collections=["gibt-es-nicht"])
+        assert str(closed.value).replace("test", "X") == str(unknown.value).replace("gibt-es-nicht", "X")
+        reopened = handlers.open_chat(req("anna"), v.chat_id)
+        text = reopened.messages[-1]["content"]
+        assert "Zaunk" in text and "kp-src-link" not in text and "zaunkoenig-protokoll.txt" not in text
+        _, exported = handlers.export_chat(req("anna"), v.chat_id)
+        assert "zaunkoenig-protokoll.txt" not in exported and "Quellen" not in exported.split("verlinkten Quellen")[1]
+    finally:
+        portal_ctx.app.catalog.set_collection_readers("test", ["alle"])
+    assert "kp-src-link" in handlers.open_chat(req("anna"), v.chat_id).messages[-1]["content"]

@@ -1,0 +1,248 @@
+"""Who may read which collection: the one home of the department rule.
+
+A collection is readable by everyone (``alle``) or by the groups listed for it (Ämter,
+Fachbereiche: ``personalamt``, ``bauamt``, …). A user belongs to zero or more groups.
+Admins read every collection: they upload, move and delete documents anyway.
+
+The decision is a pure function (:func:`readable_collections`) of the user's role and
+groups and the collections' readers, so it can be tested as a table. Everything that
+shows passages, titles, file names or links asks it through a :class:`Scope`:
+retrieval puts the scope's collections into the query itself (never a filter after the
+top-k), and every other door (sources, document links, reopened chats, exports, the
+trainer's views) hides what the scope does not allow.
+
+The CLI without ``--as`` is the server operator's tool and runs with :data:`FULL`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+EVERYONE = "alle"
+_GROUP_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+class AccessError(ValueError):
+    """A bad group name, an unknown group or a duplicate grant (German and English message)."""
+
+
+def may_read(role: str, groups: Iterable[str], readers: Iterable[str]) -> bool:
+    """May a user with ``role`` and ``groups`` read a collection with ``readers``?"""
+    if role == "admin":
+        return True
+    readers = set(readers)
+    return EVERYONE in readers or bool(readers & set(groups))
+
+
+def readable_collections(role: str, groups: Iterable[str], collections: Mapping[str, Sequence[str]]) -> list[str]:
+    """The names of the collections (``{name: readers}``) the user may read, sorted."""
+    groups = set(groups)
+    return sorted(name for name, readers in collections.items() if may_read(role, groups, readers))
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The collections one request may read; ``collections=None`` means all (the operator's CLI)."""
+
+    collections: frozenset[str] | None
+
+    def allows(self, collection: str | None) -> bool:
+        return self.collections is None or (collection or "") in self.collections
+
+    def restrict(self, chosen: Sequence[str] | None) -> list[str] | None:
+        """The collections to search: the chosen ones within the scope, or the whole scope.
+
+        ``None`` = no filter (full scope, nothing chosen); an empty list = nothing readable.
+        A chosen collection outside the scope is dropped, never widened to."""
+        if self.collections is None:
+            return list(chosen) if chosen else None
+        if chosen:
+            return sorted(c for c in dict.fromkeys(chosen) if c in self.collections)
+        return sorted(self.collections)
+
+
+FULL = Scope(None)
+
+
+def scope_for(role: str, groups: Iterable[str], catalog) -> Scope:
+    """The scope of a user, read from the catalog's current collection readers."""
+    return Scope(frozenset(readable_collections(role, groups, catalog.collection_readers())))
+
+
+# -- names ------------------------------------------------------------------------------
+def check_group_name(name: str) -> str:
+    name = (name or "").strip()
+    if not _GROUP_RE.match(name):
+        raise AccessError(f"Ungültiger Gruppenname „{name}“ (Kleinbuchstaben, Ziffern, . _ -) / "
+                          f"invalid group name: {name!r}")
+    return name
+
+
+def check_groups(names: Iterable[str], known: Iterable[str], *, allow_everyone: bool = False) -> list[str]:
+    """Valid, known, de-duplicated group names (``alle`` only where a collection's readers are set)."""
+    known = set(known)
+    out: list[str] = []
+    for raw in names:
+        name = check_group_name(raw)
+        if name == EVERYONE:
+            if not allow_everyone:
+                raise AccessError(f"„{EVERYONE}“ ist keine Gruppe eines Benutzers / '{EVERYONE}' is not a user group")
+        elif name not in known:
+            listed = ", ".join(sorted(known)) or "keine – access.groups ist leer"
+            raise AccessError(f"Unbekannte Gruppe „{name}“ (bekannt: {listed}) / unknown group: {name}")
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def check_readers(readers: Iterable[str], known: Iterable[str]) -> list[str]:
+    """A collection's readers: ``["alle"]``, known groups, or none (only admins)."""
+    readers = check_groups(readers, known, allow_everyone=True)
+    if EVERYONE in readers and len(readers) > 1:
+        raise AccessError(f"„{EVERYONE}“ schließt alle Gruppen ein; bitte nicht mit Gruppen mischen. / "
+                          f"'{EVERYONE}' cannot be combined with groups")
+    return readers
+
+
+def split_groups(text: str | Sequence[str] | None) -> list[str]:
+    """``"a,b c"`` or ``["a", "b,c"]`` → ``["a", "b", "c"]`` (commas or spaces separate)."""
+    if not text:
+        return []
+    parts = [text] if isinstance(text, str) else list(text)
+    return [g for p in parts for g in re.split(r"[,\s]+", p) if g]
+
+
+def sso_groups(header: str | None, mapping: Mapping[str, str]) -> tuple[tuple[str, ...], list[str]]:
+    """The kiportal groups for an SSO group header: ``(groups, ignored)``.
+
+    The header is comma-separated (oauth2-proxy's ``X-Forwarded-Groups``); each entry counts only
+    when ``mapping`` names it (exact match after trimming spaces), so a group someone adds in the
+    identity provider grants nothing until an admin maps it. Empty or missing header: no groups.
+    """
+    groups: list[str] = []
+    ignored: list[str] = []
+    for raw in (header or "").split(","):
+        name = raw.strip()
+        if not name:
+            continue
+        target = mapping.get(name)
+        if target is None:
+            ignored.append(name)
+        elif target not in groups:
+            groups.append(target)
+    return tuple(sorted(groups)), ignored
+
+
+def readers_label(readers: Sequence[str]) -> str:
+    """German display of a collection's readers."""
+    if EVERYONE in readers:
+        return "alle"
+    return ", ".join(sorted(readers)) or "nur Administratoren"
+
+
+def visible_citations(scope: Scope, citations: Sequence[dict], catalog) -> list[dict]:
+    """Stored citations the scope may read, by the document's collection *now* (so a revoke or a
+    move hides them); a deleted document counts by the collection stored with the citation, and
+    one without any known collection is hidden from everyone but the full scope."""
+    if scope.collections is None:
+        return list(citations)
+    out = []
+    for c in citations:
+        rec = catalog.get(str(c.get("doc_id") or ""))
+        collection = rec.collection if rec is not None else c.get("collection")
+        if collection is not None and scope.allows(collection):
+            out.append(c)
+    return out
+
+
+# -- administration (Verwaltung tab and CLI share it) --------------------------------------
+class Departments:
+    """Changing who may read what: users' groups and collections' readers.
+
+    One implementation for the Verwaltung tab and the CLI, so both validate the same way and
+    leave the same audit entry (who, what, before and after). Group names must be listed in
+    ``access.groups``; a collection's readers may also be ``alle``.
+    """
+
+    def __init__(self, catalog, users, audit, settings) -> None:
+        self.catalog = catalog
+        self.users = users
+        self.audit = audit
+        self.settings = settings
+
+    @property
+    def known_groups(self) -> list[str]:
+        return sorted(self.settings.access.groups)
+
+    def _readers(self, collection: str) -> list[str]:
+        readers = self.catalog.collection_readers()
+        if collection not in readers:
+            raise AccessError(f"Die Sammlung „{collection}“ gibt es nicht. / no such collection: {collection}")
+        return readers[collection]
+
+    # -- users -------------------------------------------------------------------------
+    def add_user(self, name: str, password: str, role: str, groups: Sequence[str], actor: str):
+        groups = check_groups(groups, self.known_groups)
+        user = self.users.add(name, password, role, groups)
+        self.audit.record("user_add", actor, name, {"role": role, "groups": list(user.groups)})
+        return user
+
+    def set_user_groups(self, name: str, groups: Sequence[str], actor: str) -> tuple[str, ...]:
+        groups = check_groups(groups, self.known_groups)
+        before = self.users.get(name)
+        if before is None:
+            raise AccessError(f"Benutzer „{name}“ gibt es nicht. / no such user: {name}")
+        after = self.users.set_groups(name, groups)
+        self.audit.record("user_groups", actor, name, {"before": list(before.groups), "after": list(after)})
+        return after
+
+    # -- collections -------------------------------------------------------------------
+    def default_readers(self) -> list[str]:
+        return list(self.catalog.new_collection_readers)
+
+    def check_readers(self, readers: Sequence[str]) -> list[str]:
+        return check_readers(readers, self.known_groups)
+
+    def set_readers(self, collection: str, readers: Sequence[str], actor: str) -> list[str]:
+        before = self._readers(collection)
+        readers = self.check_readers(readers)
+        self.catalog.set_collection_readers(collection, readers)
+        after = self._readers(collection)
+        self.audit.record("collection.readers", actor, collection, {"before": before, "after": after})
+        return after
+
+    def grant(self, collection: str, group: str, actor: str) -> list[str]:
+        """Let ``group`` (or ``alle``) read ``collection``; granting what is granted is an error."""
+        before = self._readers(collection)
+        group = check_groups([group], self.known_groups, allow_everyone=True)[0]
+        if group in before:
+            raise AccessError(f"Die Gruppe „{group}“ darf „{collection}“ schon lesen. / already granted")
+        if EVERYONE in before:
+            # a grant that silently narrowed 'alle' to one group would surprise: say so instead
+            raise AccessError(f"„{collection}“ ist für alle lesbar; zuerst `revoke {collection} {EVERYONE}`. / "
+                              f"readable by everyone: revoke '{EVERYONE}' first")
+        after = [group] if group == EVERYONE else before + [group]
+        self.catalog.set_collection_readers(collection, after)
+        self.audit.record("collection.grant", actor, collection,
+                          {"group": group, "before": before, "after": self._readers(collection)})
+        return self._readers(collection)
+
+    def revoke(self, collection: str, group: str, actor: str) -> list[str]:
+        before = self._readers(collection)
+        group = check_group_name(group)
+        if group not in before:
+            raise AccessError(f"Die Gruppe „{group}“ darf „{collection}“ gar nicht lesen. / not granted")
+        self.catalog.set_collection_readers(collection, [g for g in before if g != group])
+        after = self._readers(collection)
+        self.audit.record("collection.revoke", actor, collection, {"group": group, "before": before, "after": after})
+        return after
+
+    def show(self, collection: str) -> dict:
+        """Who may read ``collection``: its readers and the users that follow from them."""
+        readers = self._readers(collection)
+        info = next(c for c in self.catalog.collections() if c["name"] == collection)
+        users = [u for u in self.users.list() if may_read(u["role"], u["groups"], readers)]
+        return {"name": collection, "classification": info["classification"], "documents": info["documents"],
+                "readers": readers, "readers_label": readers_label(readers),
+                "users": [{"name": u["name"], "role": u["role"], "groups": u["groups"]} for u in users]}

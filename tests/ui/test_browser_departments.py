@@ -1,0 +1,40 @@
+"""Departments in Debian's chromium: the collection filter offers only readable collections, and a
+question answered only in another department's collection gets "keine Informationen"."""
+from __future__ import annotations
+
+import pytest
+from conftest import DEPT_PASSWORD, DEPT_QUESTIONS
+from pages import login
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+
+def _filter_labels(page) -> list[str]:
+    labels = page.locator("#kp-collections label:has(input[type=checkbox])")
+    return sorted(x.strip() for x in labels.all_inner_texts())
+
+
+def test_filter_shows_only_readable_collections_and_other_answers_stay_closed(browser, dept_portal):
+    page = login(browser, dept_portal.url, "nora", DEPT_PASSWORD)
+    try:
+        page.wait_for_function("() => document.querySelectorAll('#kp-collections input[type=checkbox]').length > 0")
+        assert _filter_labels(page) == ["allgemein"]
+        question = DEPT_QUESTIONS["bauakten"]
+        box = page.locator("#kp-question textarea")
+        box.fill(question)
+        box.press("Enter")
+        page.wait_for_function("() => { const b = document.querySelectorAll('#kp-chat .bot');"
+                               " return b.length && b[b.length - 1].innerText.includes('keine Informationen'); }",
+                               timeout=60_000)
+        shown = page.inner_text("body")
+        assert dept_portal.leaks("bauakten", shown, typed=question) == []
+        assert dept_portal.leaks("bauakten", page.content(), typed=question) == []
+    finally:
+        page.context.close()
+    # the member sees the department's collection in the same filter
+    page = login(browser, dept_portal.url, "bob", DEPT_PASSWORD)
+    try:
+        page.wait_for_function("() => document.querySelectorAll('#kp-collections input[type=checkbox]').length > 1")
+        assert _filter_labels(page) == ["allgemein", "bauakten"]
+    finally:
+        page.context.close()
