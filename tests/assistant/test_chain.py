@@ -349,3 +349,11 @@ def test_the_unmentioned_term_warning_can_be_switched_off(app):
     fake = FakeChatModel(respond=lambda p: "Die Ruhezeit für Urnengräber in Göppingen beträgt 20 Jahre [1].")
     res = _assistant(app, fake).answer("Wie lange ist die Ruhezeit für Urnengräber in Göppingen?")
     assert res.unmentioned_terms == [] and not any("im zitierten Dokument nicht vor" in n for n in res.notices)
+
+
+def test_unreachable_model_without_documents_gives_a_clear_answer_not_an_exception(app):
+    """The trainer's "without documents" comparison has the same error handling as the answer with documents."""
+    fake = FakeChatModel(fail_with=ConnectionError("connection refused"))
+    res = _assistant(app, fake).answer("Wie lange ist die Ruhezeit für Urnengräber?", use_documents=False)
+    assert res.refused and "nicht erreichbar" in res.answer and "ConnectionError" in res.fallback
+    assert res.notices == ["Das Sprachmodell ist nicht erreichbar."]
