@@ -134,7 +134,7 @@ def supported(answer: str, quotes: Sequence[str], question: str = "") -> bool:
 
 
 # ---------------------------------------------------------------- checks of the model's answer
-_CITATION_MARKS = re.compile(r"\[[\d,; ]+\]")
+CITATION_MARKS = re.compile(r"\s*\[[\d,; ]+\]")
 _YEAR = re.compile(r"^(19|20)\d\d$")
 # "Die Telefonnummer des Personalrats ist [2]." – in the answer's first sentence a citation stands
 # where the content should be (later sentences such as "Die Quelle ist [2]." are fine)
@@ -185,7 +185,7 @@ def cited_text(sources: Sequence[Source], cited: Iterable[int]) -> str:
 def substantive(answer: str, cited_source_text: str) -> bool:
     """An answer says something: three words or more, or a short answer ("41 % [1]") whose
     numbers all stand in the cited source. A bare "[2] [3]" says nothing."""
-    words = _CITATION_MARKS.sub(" ", answer).split()
+    words = CITATION_MARKS.sub(" ", answer).split()
     if len(words) >= 3:
         return True
     found = numbers(" ".join(words))
@@ -261,7 +261,7 @@ def check_answer(raw: str, sources: Sequence[Source], questions: Sequence[str], 
     invented = sorted(invented_numbers(answer, sources, cited, questions))
     holder = number_holder(answer, sources, questions, q_stems) if invented else None
     if holder is not None:
-        answer, cited, invented = _CITATION_MARKS.sub(f"[{holder}]", answer), [holder], []
+        answer, cited, invented = CITATION_MARKS.sub(f" [{holder}]", answer), [holder], []
         notices.append(f"Die Quellenangabe wurde auf Quelle [{holder}] berichtigt: nur dort stehen die Zahlen der Antwort.")
     if invented:
         return Verdict("fallback", notices=(f"Die Antwort des Modells enthielt Zahlen, die in den Quellen nicht stehen "

@@ -19,10 +19,12 @@ from typing import Any, Callable, Iterator, Sequence
 from langchain_core.output_parsers import StrOutputParser
 
 from assistant.answer_checks import Source, check_answer, retrieval_confident
+from assistant.quotes import Quote, best_quote, cited_sentence, claims_in_quote, first_sentence, is_yes_no, quote_line, supporting_quote
 from assistant.citations import REFUSAL, numbers
 from assistant.evidence import Evidence, content_stems, coverage, select_evidence
 from assistant.grounding import unmentioned_terms, warning
 from assistant.prompting import NO_DOCS_PROMPT, REWRITE_PROMPT, answer_messages, history_text, render, source_label
+from assistant.rerank import rerank
 from assistant.retrieval import HybridRetriever
 from assistant.settings import ModelProfile, Settings
 from corpus.models import Hit
@@ -86,6 +88,8 @@ class AnswerResult:
     refusal_probability: float | None = None
     #: question terms that no cited document mentions (a warning, shown as a notice)
     unmentioned_terms: list[str] = field(default_factory=list)
+    #: the verbatim sentence(s) the answer rests on, with source and page
+    quotes: list[Quote] = field(default_factory=list)
 
     def as_dict(self, trace: bool = False) -> dict:
         d = asdict(self)
@@ -213,7 +217,7 @@ class Assistant:
         res.prompt_tokens = count(res.prompt)
         raw = yield from self._generate(llm, messages, res, t_start)
         if raw is None:  # the model failed mid-way: the evidence answers instead
-            res.answer, res.refused = self._extractive(evidence, q_stems)
+            res.answer, res.refused, res.quotes = self._extractive(evidence, res.standalone_question)
             yield {"type": "reset", "text": res.answer}
             yield _done(res, t_start)
             return
@@ -243,13 +247,15 @@ class Assistant:
                   collections: Sequence[str] | None, n_pass: int) -> _Retrieved:
         """Hybrid retrieval, then the Ampel on the passages (``allowed`` is None when it blocks the request)."""
         t_ret = time.perf_counter()
-        result = self.retriever.search(standalone, k=max(n_pass + 2, self.retriever.k), collections=collections,
-                                       wait_for_index=False)
+        wide = self.settings.retrieval.rerank_candidates
+        shown = max(n_pass + 2, self.retriever.k)
+        result = self.retriever.search(standalone, k=max(wide, shown), collections=collections, wait_for_index=False)
+        hits = rerank(standalone, result.hits)[:shown] if wide else result.hits
         res.timings["retrieve_ms"] = _ms(t_ret)
-        allowed, removed = self._apply_policy(result.hits, question, profile, res)
+        allowed, removed = self._apply_policy(hits, question, profile, res)
         if allowed is None:
-            res.passages = [self._trace(h, {}, removed) for h in result.hits]
-        return _Retrieved(allowed, result.hits, removed, t_ret)
+            res.passages = [self._trace(h, {}, removed) for h in hits]
+        return _Retrieved(allowed, hits, removed, t_ret)
 
     def _prepare(self, prompt_question: str, standalone: str, found: _Retrieved, res: AnswerResult, count,
                  budget_tokens: int | None, n_pass: int) -> tuple[list[Evidence], list]:
@@ -269,7 +275,7 @@ class Assistant:
 
     def _answer_extractively(self, res: AnswerResult, evidence: Sequence[Evidence], q_stems, profile: ModelProfile
                              ) -> Iterator[dict]:
-        res.answer, res.refused = self._extractive(evidence, q_stems)
+        res.answer, res.refused, res.quotes = self._extractive(evidence, res.standalone_question)
         if profile.mode != "extractive" and res.fallback:
             res.mode = "extractive"
         for i in range(0, len(res.answer), 24):
@@ -373,25 +379,14 @@ class Assistant:
                             in_prompt=c.chunk_id in in_prompt, n=in_prompt.get(c.chunk_id),
                             removed_reason=removed.get(c.chunk_id))
 
-    def _extractive(self, evidence: Sequence[Evidence], q_stems: Sequence[str]) -> tuple[str, bool]:
-        """Compose an answer from the best evidence sentences, each with its citation."""
-        scored = []
-        for ev in evidence:
-            for sent in re.split(r"(?<=[.!?])\s+| … |\n+", ev.text):
-                sent = sent.strip(" …")
-                if len(sent) < 15:
-                    continue
-                cov = coverage(q_stems, sent)
-                scored.append((cov, -ev.n, sent, ev.n))
-        scored.sort(reverse=True)
-        # only sentences nearly as relevant as the best one: a heading glued to an unrelated line
-        # (or an instruction planted in a document) must not ride along
-        best = scored[0][0] if scored else 0.0
-        picked = [s for s in scored if s[0] > 0 and s[0] >= 0.6 * best][:2]
-        if not picked:
-            return self._refusal_with_passages(evidence), True
-        body = " ".join(f"{sent} [{n}]" for _, _, sent, n in picked)
-        return f"Laut den Dokumenten: {body}", False
+    def _extractive(self, evidence: Sequence[Evidence], question: str) -> tuple[str, bool, list[Quote]]:
+        """The best quote of the evidence as the answer, with its citation (or a refusal when no
+        sentence matches the question). One quote, not several: a heading glued to an unrelated line,
+        or an instruction planted in a document, must not ride along."""
+        quote = best_quote(question, evidence)
+        if quote is None:
+            return self._refusal_with_passages(evidence), True, []
+        return f"Laut den Dokumenten: {quote_line(quote)}", False, [quote]
 
     @staticmethod
     def _refusal_with_passages(evidence: Sequence[Evidence]) -> str:
@@ -401,24 +396,43 @@ class Assistant:
         return "\n".join(lines)
 
     def _finish(self, res: AnswerResult, raw: str, evidence: Sequence[Evidence], q_stems) -> None:
-        """Apply the answer checks (:func:`assistant.answer_checks.check_answer`) to the model's answer."""
+        """Apply the answer checks (:mod:`assistant.answer_checks`) to the model's answer, then back it
+        with a verbatim quote: the model's first sentence is kept only when its numbers, dates, names
+        and negations stand in the quote; otherwise the quote alone is the answer."""
+        question = res.standalone_question or res.question
         sources = [Source(ev.n, ev.text, source_label(ev)) for ev in evidence]
         verdict = check_answer(raw, sources, [res.question, res.standalone_question], q_stems,
                                refusal_probability=res.refusal_probability,
                                refusal_limit=self.settings.llm.refusal_max_probability)
+        confident = retrieval_confident(evidence, q_stems)
         if verdict.action == "fallback":
-            self._no_model_answer(res, evidence, q_stems, retrieval_confident(evidence, q_stems), verdict.notices[0])
+            self._no_model_answer(res, evidence, confident, verdict.notices[0])
             return
         if verdict.action == "refuse":
             res.answer, res.refused = self._refusal_with_passages(evidence), True
             res.notices.extend(verdict.notices)
             return
-        res.answer, res.refused = verdict.answer, False
         res.notices.extend(verdict.notices)
-        order = {n: i for i, n in enumerate(verdict.cited)}  # cited sources first
-        res.citations.sort(key=lambda c: (order.get(c.n, 99), c.n))
+        sentence = first_sentence(verdict.answer)
+        quote = supporting_quote(sentence, question, evidence, verdict.cited)
+        if is_yes_no(question):  # the quote that decides a yes/no question, with its exception
+            deciding = best_quote(question, evidence)
+            if deciding is not None and claims_in_quote(sentence, deciding, question):
+                quote = deciding
+        if quote is None or not claims_in_quote(sentence, quote, question):
+            quote = best_quote(question, evidence)
+            if quote is None:
+                self._no_model_answer(res, evidence, False, "Die Antwort des Modells stand so in keiner Quelle.")
+                return
+            res.answer = quote_line(quote)
+            res.notices.append("Die Aussage des Modells stand so nicht in den Quellen; die Antwort ist die passendste Textstelle.")
+        else:
+            res.answer = cited_sentence(sentence, quote)
+        res.refused = False
+        res.quotes = [quote]
+        res.citations.sort(key=lambda c: (c.n != quote.n, c.n))  # the quoted source first
         if self.settings.llm.warn_unmentioned_terms:
-            res.unmentioned_terms = self._unmentioned(res.standalone_question or res.question, evidence, verdict.cited)
+            res.unmentioned_terms = self._unmentioned(question, evidence, [quote.n])
             if res.unmentioned_terms:
                 res.notices.append(warning(res.unmentioned_terms))
 
@@ -435,11 +449,10 @@ class Assistant:
             texts.extend(c.text for c in chunks)
         return unmentioned_terms(question, texts) if texts else []
 
-    def _no_model_answer(self, res: AnswerResult, evidence: Sequence[Evidence], q_stems, confident: bool,
-                         notice: str) -> None:
+    def _no_model_answer(self, res: AnswerResult, evidence: Sequence[Evidence], confident: bool, notice: str) -> None:
         """The model gave nothing usable: answer from the evidence when retrieval is confident, else refuse."""
         if confident:
-            res.answer, res.refused = self._extractive(evidence, q_stems)
+            res.answer, res.refused, res.quotes = self._extractive(evidence, res.standalone_question or res.question)
         else:
             res.answer, res.refused = self._refusal_with_passages(evidence), True
         res.notices.append(notice)

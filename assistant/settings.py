@@ -84,6 +84,7 @@ class RetrievalSettings(BaseModel):
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in the fusion.")
     bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in the fusion.")
+    rerank_candidates: int = Field(30, ge=0, description="Fused passages the answer chain re-ranks by agreement of both retrievers, coverage of the question's content words and its numbers before choosing the evidence (0 = off: the fused order). Chosen on evals/datasets/shared_dev.jsonl by evidence recall (docs/results.md).")
 
 
 class ModelProfile(BaseModel):
