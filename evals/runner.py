@@ -82,13 +82,20 @@ def retrieval_eval(
     k: int = 10,
     modes: Sequence[str] = MODES,
     collections: Sequence[str] | None = None,
+    rerank_candidates: int = 0,
 ) -> dict[str, Any]:
     """Search every answerable question in every mode; metrics per mode plus per-question rows.
+
+    With ``rerank_candidates`` a mode ``rerank`` is added: the hybrid search's first
+    ``rerank_candidates`` passages re-ranked as the answer chain does (:mod:`assistant.rerank`),
+    which is the order the chain takes its evidence from.
 
     Unanswerable questions are left out: there is no right document to find, their
     quality is measured by the refusal metrics of :func:`answer_eval`.
     """
     qs = [q for q in questions if q.answerable and q.relevant_sources]
+    if rerank_candidates:
+        modes = (*modes, "rerank")
     rows: list[dict] = []
     per_mode: dict[str, list[dict]] = {mode: [] for mode in modes}
     latencies: dict[str, list[float]] = {mode: [] for mode in modes}
@@ -98,7 +105,13 @@ def retrieval_eval(
         relevant = set(q.relevant_sources)
         expectations = _expectations(q)
         for mode in modes:
-            res = retriever.search(q.question, k=k, collections=collections, mode=mode)
+            if mode == "rerank":
+                from assistant.rerank import rerank
+
+                res = retriever.search(q.question, k=max(k, rerank_candidates), collections=collections, mode="hybrid")
+                res.hits = rerank(q.question, res.hits)[:k]
+            else:
+                res = retriever.search(q.question, k=k, collections=collections, mode=mode)
             passages = [(basename(h.chunk.source), h.chunk.page) for h in res.hits]
             docs = distinct(src for src, _ in passages)
             scores = doc_scores(docs, relevant)
@@ -322,7 +335,8 @@ def run_eval(app, dataset_path: str | Path, *, answers: bool = True, model: str 
         report["ingest"] = summary.as_dict()
     questions = load_dataset(dataset_path)
     report["questions"] = len(questions)
-    report["retrieval"] = retrieval_eval(app.retriever, questions, k=k)
+    report["retrieval"] = retrieval_eval(app.retriever, questions, k=k,
+                                         rerank_candidates=app.settings.retrieval.rerank_candidates)
     if answers:
         report["answers"] = answer_eval(app.assistant, questions, model=model)
     return report
