@@ -313,7 +313,7 @@ def pii_eval(path: str | Path) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- one dataset against an App
 def run_eval(app, dataset_path: str | Path, *, answers: bool = True, model: str | None = None,
-             corpus: Path | None = None, k: int = 10) -> dict[str, Any]:
+             corpus: Path | None = None, k: int = 10, time_budget_s: float | None = None) -> dict[str, Any]:
     """Evaluate ``dataset_path`` on ``app``; with ``corpus`` that folder is ingested first
     (incrementally: unchanged files cost nothing, so this is safe to repeat)."""
     dataset_path = Path(dataset_path)
@@ -338,5 +338,5 @@ def run_eval(app, dataset_path: str | Path, *, answers: bool = True, model: str 
     report["retrieval"] = retrieval_eval(app.retriever, questions, k=k,
                                          rerank_candidates=app.settings.retrieval.rerank_candidates)
     if answers:
-        report["answers"] = answer_eval(app.assistant, questions, model=model)
+        report["answers"] = answer_eval(app.assistant, questions, model=model, time_budget_s=time_budget_s)
     return report

@@ -61,15 +61,15 @@ def _eval_summary(report: dict) -> None:
 
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Bericht (JSON + Markdown + Grafiken) hierhin schreiben / write the report here.")
-
-
+@click.option("--time-budget", type=float, default=None,
+              help="Antworten nach so vielen Sekunden beenden (Anzahl wird berichtet) / stop answering after N s.")
 @click.pass_context
 def eval_cmd(ctx: click.Context, dataset: Path, as_json: bool, answers: bool, model: str | None,
-             corpus: Path | None, out: Path | None) -> None:
-    """Datensatz auswerten: Retrieval (bm25/dense/hybrid), Antworten, Ablehnungen, Latenz."""
+             corpus: Path | None, out: Path | None, time_budget: float | None) -> None:
+    """Datensatz auswerten: Retrieval (bm25/dense/hybrid, umsortiert), Antworten, Belege, Ablehnungen, Latenz."""
     from evals.runner import run_eval
 
-    report = run_eval(app_for(ctx), dataset, answers=answers, model=model, corpus=corpus)
+    report = run_eval(app_for(ctx), dataset, answers=answers, model=model, corpus=corpus, time_budget_s=time_budget)
     if out is not None:
         import time
 
