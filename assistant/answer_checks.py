@@ -284,3 +284,10 @@ def retrieval_confident(evidence, q_stems: Sequence[str]) -> bool:
     top = evidence[0]
     agree = (top.hit.bm25_rank or 99) <= 3 and (top.hit.dense_rank or 99) <= 3
     return agree and top.coverage >= 0.75
+
+
+def shows_answer(evidence, q_stems: Sequence[str]) -> bool:
+    """A passage shown to the reader holds every content word of the question (at least two): a
+    refusal above such a passage ("Dazu finde ich … keine Informationen", the figure right below)
+    is no refusal, the passage is the answer. ``evidence``: ``Evidence`` items."""
+    return len(set(q_stems)) >= 2 and any(ev.coverage >= 0.999 for ev in evidence)

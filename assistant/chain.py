@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from langchain_core.output_parsers import StrOutputParser
 
-from assistant.answer_checks import Source, check_answer, retrieval_confident
+from assistant.answer_checks import Source, check_answer, retrieval_confident, shows_answer
 from assistant.quotes import Quote, best_quote, cited_sentence, claims_in_quote, first_sentence, is_yes_no, quote_line, supporting_quote
 from assistant.citations import REFUSAL, numbers
 from assistant.evidence import Evidence, content_stems, coverage, select_evidence
@@ -404,13 +404,12 @@ class Assistant:
         verdict = check_answer(raw, sources, [res.question, res.standalone_question], q_stems,
                                refusal_probability=res.refusal_probability,
                                refusal_limit=self.settings.llm.refusal_max_probability)
-        confident = retrieval_confident(evidence, q_stems)
+        shown = shows_answer(evidence, q_stems)
         if verdict.action == "fallback":
-            self._no_model_answer(res, evidence, confident, verdict.notices[0])
+            self._no_model_answer(res, evidence, shown or retrieval_confident(evidence, q_stems), verdict.notices[0])
             return
-        if verdict.action == "refuse":
-            res.answer, res.refused = self._refusal_with_passages(evidence), True
-            res.notices.extend(verdict.notices)
+        if verdict.action == "refuse":  # the model's doubt decides, unless a shown passage holds the whole question
+            self._no_model_answer(res, evidence, shown, verdict.notices[0])
             return
         res.notices.extend(verdict.notices)
         sentence = first_sentence(verdict.answer)

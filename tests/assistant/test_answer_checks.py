@@ -109,3 +109,31 @@ def test_check_answer(raw, p, action, answer_has):
 ])
 def test_unsupported_claims(answer, quotes, question, missing):
     assert ac.unsupported_claims(answer, quotes, question) == missing
+
+
+def _ev(n, text, coverage, bm25=None, dense=None):
+    from assistant.evidence import Evidence
+    from corpus.models import Chunk, Hit
+
+    chunk = Chunk(f"c{n}", "d", n, text, "/d.pdf", "Titel", 1, None, "demo")
+    return Evidence(n, Hit(chunk, 0.03, bm25_rank=bm25, dense_rank=dense), text, 10, coverage)
+
+
+@pytest.mark.parametrize("coverages, stems, expected", [
+    ([1.0, 0.2], ["ruhezeit", "urnengrab"], True),    # a shown passage holds the whole question
+    ([0.99, 0.5], ["ruhezeit", "urnengrab"], False),
+    ([1.0], ["ruhezeit"], False),                      # one content word says too little
+    ([], ["ruhezeit", "urnengrab"], False),
+])
+def test_shows_answer(coverages, stems, expected):
+    assert ac.shows_answer([_ev(i + 1, "x", c) for i, c in enumerate(coverages)], stems) is expected
+
+
+@pytest.mark.parametrize("bm25, dense, coverage, expected", [
+    (3, None, 1.0, True),     # full coverage, found by words
+    (9, None, 1.0, False),    # full coverage, but ranked low by BM25 and not by meaning
+    (2, 2, 0.8, True),        # both retrievers agree on a top passage covering most of the question
+    (2, 7, 0.8, False),
+])
+def test_retrieval_confident(bm25, dense, coverage, expected):
+    assert ac.retrieval_confident([_ev(1, "x", coverage, bm25, dense)], ["a", "b", "c"]) is expected
