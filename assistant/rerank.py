@@ -35,20 +35,23 @@ class RerankWeights:
 DEFAULT = RerankWeights()
 
 
-def _haystack(hit: Hit) -> str:
-    c = hit.chunk
-    return f"{c.title}\n{c.section or ''}\n{c.text}".lower()
+def _covered(qs: set[str], text: str) -> float:
+    text = text.lower()
+    have = set(content_stems(text))
+    return sum(1 for s in qs if s in have or (len(s) >= 4 and s in text)) / len(qs)
 
 
 def stem_coverage(q_stems: Sequence[str], hit: Hit) -> float:
-    """Share of the question's distinct content stems found in the passage (as a word stem, or
-    inside a compound: "Urnengrab" covers "grab")."""
+    """Share of the question's distinct content stems found in the passage and its section (as a
+    word stem, or inside a compound: "Urnengrab" covers "grab"), plus a third of the share found
+    only in the document's title: the title is the same for every passage of a document, so it
+    tells documents apart, not passages."""
     qs = set(q_stems)
     if not qs:
         return 0.0
-    text = _haystack(hit)
-    have = set(content_stems(text))
-    return sum(1 for s in qs if s in have or (len(s) >= 4 and s in text)) / len(qs)
+    own = _covered(qs, f"{hit.chunk.section or ''}\n{hit.chunk.text}")
+    with_title = _covered(qs, f"{hit.chunk.title}\n{hit.chunk.section or ''}\n{hit.chunk.text}")
+    return own + (with_title - own) / 3
 
 
 def score(question: str, hits: Sequence[Hit], weights: RerankWeights = DEFAULT) -> list[float]:

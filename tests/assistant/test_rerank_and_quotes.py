@@ -38,6 +38,7 @@ def test_rerank_weights(weights, first):
     ("Die Ruhezeit für Urnengrabstätten beträgt 20 Jahre.", None, 1.0),   # "urnengrab" inside a compound
     ("Die Ruhezeit beträgt 20 Jahre.", "Urnengräber", 1.0),                 # the section gives context
     ("Gebühren für Bestattungen.", None, 0.0),
+    ("Gebühren für Bestattungen.", "Ruhezeit", 0.5),
 ])
 def test_stem_coverage(text, section, expected):
     from assistant.evidence import content_stems
