@@ -73,7 +73,7 @@ def names(text: str, question: str = "") -> set[str]:
     """Capitalised words that are not the first of a sentence and not in the question: names and the
     nouns a model adds. German capitalises every noun, so this is strict on purpose: an answer written
     from a quote repeats the quote's nouns, and a noun from nowhere is a claim from nowhere."""
-    from assistant.evidence import stopwords
+    from corpus.text import stopwords
 
     asked = {_fold(w)[:6] for w in _WORD.findall(question)}
     out: set[str] = set()
@@ -242,7 +242,7 @@ def check_answer(raw: str, sources: Sequence[Source], questions: Sequence[str], 
     """The model's raw answer → a :class:`Verdict`: valid citations, no refusal, numbers that stand
     in the cited sources (or re-cited to the one source that holds them), not too doubtful."""
     from assistant.citations import attribute, parse_citations, strip_invalid_citations, strip_refusal_tail
-    from assistant.evidence import content_stems
+    from corpus.text import content_stems
 
     valid = {s.n for s in sources}
     answer = strip_invalid_citations(raw, valid)

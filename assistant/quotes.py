@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from assistant.answer_checks import EXCEPTIONS, claims
-from assistant.evidence import Evidence, content_stems
-from ingest.chunking import split_sentences  # corpus.text once issue 12 lands
+from assistant.evidence import Evidence
+from corpus.text import content_stems, split_sentences
 
 _GAP = re.compile(r"\s*…\s*")
 _ASKS_FIGURE = re.compile(r"\b(wie viele?|wieviel|wie hoch|wie lange?|wie schwer|wie groß|was kostet|kosten|gebühr|"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from assistant.citations import numbers
-from assistant.evidence import content_stems
+from corpus.text import content_stems
 from corpus.models import Hit
 
 

@@ -121,7 +121,7 @@ def draw(corpus: Path, seed: int = SEED) -> dict:
 
 # ---------------------------------------------------------------- copied-wording check
 def _stems(text: str) -> list[str]:
-    from assistant.evidence import content_stems
+    from corpus.text import content_stems
 
     return content_stems(text)
 

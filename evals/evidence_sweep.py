@@ -15,7 +15,6 @@ import itertools
 import json
 import logging
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from evals import metrics as m
@@ -37,7 +36,7 @@ def sweep(app, questions, *, candidates=(10, 20, 30, 40), passages=(4, 5, 6), bu
     from assistant.evidence import select_evidence
     from assistant.quotes import best_quote
     from assistant.rerank import rerank
-    from ingest.chunking import estimate_tokens
+    from corpus.text import estimate_tokens
 
     qs = [q for q in questions if q.answerable and q.key_terms]
     pools = {q.id: app.retriever.search(q.question, k=max(candidates)).hits for q in qs}

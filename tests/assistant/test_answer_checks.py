@@ -5,7 +5,7 @@ import pytest
 
 from assistant import answer_checks as ac
 from assistant.answer_checks import Source
-from assistant.evidence import content_stems
+from corpus.text import content_stems
 
 SOURCES = [
     Source(1, "Die Ruhezeit für Urnengräber beträgt 20 Jahre. Für Erdgräber gilt eine Ruhezeit von 25 Jahren.", "Friedhofssatzung, Seite 3"),

@@ -41,7 +41,7 @@ def test_rerank_weights(weights, first):
     ("Gebühren für Bestattungen.", "Ruhezeit", 0.5),
 ])
 def test_stem_coverage(text, section, expected):
-    from assistant.evidence import content_stems
+    from corpus.text import content_stems
 
     assert stem_coverage(content_stems("Ruhezeit Urnengräber?"), _hit(1, text, section=section)) == expected
 
