@@ -97,6 +97,7 @@ def negated(text: str) -> bool:
 
 def claims(answer: str, question: str = "") -> Claims:
     body = re.sub(r"\[[\d,; ]+\]", " ", answer)
+    body = re.sub(r"^\s*Laut den Dokumenten:\s*", "", body)  # the chain's own framing of an extractive answer
     return Claims(frozenset(numbers(body)), frozenset(dates(body)), frozenset(names(body, question)), negated(body))
 
 

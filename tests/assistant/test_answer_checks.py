@@ -137,3 +137,8 @@ def test_shows_answer(coverages, stems, expected):
 ])
 def test_retrieval_confident(bm25, dense, coverage, expected):
     assert ac.retrieval_confident([_ev(1, "x", coverage, bm25, dense)], ["a", "b", "c"]) is expected
+
+
+def test_the_extractive_framing_is_no_claim():
+    assert ac.unsupported_claims("Laut den Dokumenten: „Die Ruhezeit beträgt 20 Jahre.“ [1]",
+                                 ["Die Ruhezeit beträgt 20 Jahre."]) == []
