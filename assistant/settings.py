@@ -84,6 +84,7 @@ class RetrievalSettings(BaseModel):
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in the fusion.")
     bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in the fusion.")
+    rerank_candidates: int = Field(0, ge=0, description="Fused passages the answer chain re-ranks by agreement of both retrievers, coverage of the question's content words and its numbers before choosing the evidence (0 = off: the fused order). Off by default: on shared_dev.jsonl it raised evidence recall only when 2–3 passages are given (0.68/0.76 vs 0.64/0.68) and tied with 4 or 6 (docs/results.md).")
 
 
 class ModelProfile(BaseModel):
@@ -118,8 +119,8 @@ class LLMSettings(BaseModel):
     refusal_min_score: float = Field(0.0, description="Weak-evidence threshold on the best passage's fused score (0 = off).")
     refusal_max_probability: float = Field(0.25, description="Refuse an answer when the model itself was at least this likely to begin with the refusal sentence (its first-token probability; only the local model reports it; 0 = off). 0.25 lies above every correct answer of both eval sets (highest 0.22); recalibrate with `kiportal eval` (rows keep the probability) for another model.")
     warn_unmentioned_terms: bool = Field(True, description="Warn under an answer when a name or noun of the question occurs nowhere in the documents it cites (the mark of a near miss answered from a similar item; marked 5 of 8 such answers on the eval sets and 6 of 50 correct ones, so it warns instead of refusing).")
-    prompt_budget_tokens: int = Field(500, description="Token budget for the sources in the prompt (with the system prompt the whole prompt stays near 1,000 tokens, the system part read from the KV cache: prompt reading is the cost on CPU; 500 answered as well as 750 on the demo set and reads 15 % faster).")
-    passages: int = Field(4, description="Passages given to the model.")
+    prompt_budget_tokens: int = Field(600, description="Token budget for the sources in the prompt (with the system prompt the whole prompt stays near 1,100 tokens, the system part read from the KV cache: prompt reading is the cost on CPU). On shared_dev.jsonl all key facts reached the prompt for 0.80 of the questions with 6 passages in 600 tokens, 0.76 with 4 in 500, 0.88 with 6 in 800 (about 1.5 s more first-token time; evals/evidence_sweep.py, docs/results.md).")
+    passages: int = Field(6, description="Passages given to the model (each condensed to its best sentences with their neighbours within the budget).")
 
 
 class AuthSettings(BaseModel):

@@ -33,6 +33,8 @@ __all__ = [
     "citation_precision",
     "refusal_scores",
     "aggregate",
+    "evidence_recall",
+    "confidently_wrong",
 ]
 
 SourcePage = tuple[str, int | None]
@@ -224,6 +226,28 @@ def contains_key_terms(answer: str, key_terms: Iterable[str]) -> float:
         return 1.0
     hay = normalize_text(answer)
     return sum(1 for t in terms if t in hay) / len(terms)
+
+
+def evidence_recall(evidence: str, key_terms: Iterable[str]) -> float:
+    """1.0 when the text given to the model holds *all* key facts, else 0.0.
+
+    ``recall = 1 if all(norm(t) in norm(evidence) for t in T) else 0``: no answer can be
+    better than its evidence, so this bounds what any model could answer.
+    """
+    return 1.0 if contains_key_terms(evidence, key_terms) == 1.0 else 0.0
+
+
+def confidently_wrong(answerable: bool, refused: bool, key_terms_share: float | None) -> float | None:
+    """1.0 for an answer *given* that lacks a key fact (or answers a near miss), 0.0 for a given
+    answer holding all key facts, None for a refusal (its share is taken of answers given).
+
+    ``wrong = not refused and (not answerable or share < 1)``.
+    """
+    if refused:
+        return None
+    if not answerable:
+        return 1.0
+    return 0.0 if (key_terms_share or 0.0) >= 1.0 else 1.0
 
 
 def citation_precision(

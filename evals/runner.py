@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -82,13 +83,20 @@ def retrieval_eval(
     k: int = 10,
     modes: Sequence[str] = MODES,
     collections: Sequence[str] | None = None,
+    rerank_candidates: int = 0,
 ) -> dict[str, Any]:
     """Search every answerable question in every mode; metrics per mode plus per-question rows.
+
+    With ``rerank_candidates`` a mode ``rerank`` is added: the hybrid search's first
+    ``rerank_candidates`` passages re-ranked as the answer chain does (:mod:`assistant.rerank`),
+    which is the order the chain takes its evidence from.
 
     Unanswerable questions are left out: there is no right document to find, their
     quality is measured by the refusal metrics of :func:`answer_eval`.
     """
     qs = [q for q in questions if q.answerable and q.relevant_sources]
+    if rerank_candidates:
+        modes = (*modes, "rerank")
     rows: list[dict] = []
     per_mode: dict[str, list[dict]] = {mode: [] for mode in modes}
     latencies: dict[str, list[float]] = {mode: [] for mode in modes}
@@ -98,7 +106,13 @@ def retrieval_eval(
         relevant = set(q.relevant_sources)
         expectations = _expectations(q)
         for mode in modes:
-            res = retriever.search(q.question, k=k, collections=collections, mode=mode)
+            if mode == "rerank":
+                from assistant.rerank import rerank
+
+                res = retriever.search(q.question, k=max(k, rerank_candidates), collections=collections, mode="hybrid")
+                res.hits = rerank(q.question, res.hits)[:k]
+            else:
+                res = retriever.search(q.question, k=k, collections=collections, mode=mode)
             passages = [(basename(h.chunk.source), h.chunk.page) for h in res.hits]
             docs = distinct(src for src, _ in passages)
             scores = doc_scores(docs, relevant)
@@ -111,10 +125,17 @@ def retrieval_eval(
                          "top": [f"{s}#{p}" if p is not None else s for s, p in passages[:3]]}
         rows.append(row)
     summary = {}
+    by_kind_summary: dict[str, dict] = {}
     keys = ("hit@1", "hit@5", "mrr@10", "ndcg@10", "page_hit@1", "page_hit@5")
     for mode in modes:
         summary[mode] = {**_mean_keys(per_mode[mode], keys), **latency_summary(latencies[mode])}
-    return {"n": len(qs), "skipped_unanswerable": len(questions) - len(qs), "k": k, "modes": summary,
+        # per kind of page (slides are the hard case): page hit@5 and how many questions it rests on
+        by_kind: dict[str, list[float]] = {}
+        for q, scores in zip(qs, per_mode[mode]):
+            by_kind.setdefault(q.kind or "-", []).append(scores["page_hit@5"])
+        by_kind_summary[mode] = {kind: {"n": len(v), "page_hit@5": _r(m.mean(v))}
+                                               for kind, v in sorted(by_kind.items())}
+    return {"n": len(qs), "skipped_unanswerable": len(questions) - len(qs), "k": k, "modes": summary, "page_hit@5_by_kind": by_kind_summary,
             "latencies_ms": {mode: [round(v, 2) for v in latencies[mode]] for mode in modes}, "rows": rows}
 
 
@@ -135,6 +156,36 @@ def cited_pairs(result) -> list[tuple[str, int | None]]:
 
     by_n = {c.n: c for c in result.citations}
     return [(basename(by_n[n].source), by_n[n].page) for n in parse_citations(result.answer) if n in by_n]
+
+
+_SOURCE_BLOCK = re.compile(r"^\[(\d+)\] [^\n]*\n<<<\n(.*?)\n>>>", re.MULTILINE | re.DOTALL)
+
+
+def prompt_sources(prompt: str) -> dict[int, str]:
+    """The numbered source texts the model was given, read from the rendered prompt (its last
+    message: the system prompt's worked examples are not evidence)."""
+    human = prompt.rsplit("[human]\n", 1)[-1] if "[human]\n" in prompt else ""
+    return {int(n): text for n, text in _SOURCE_BLOCK.findall(human)}
+
+
+def answer_quotes(result) -> list[str]:
+    """What the answer rests on: its selected quotes, or (chains without quotes) the cited sources."""
+    quotes = [q.text for q in getattr(result, "quotes", None) or []]
+    if quotes:
+        return quotes
+    from assistant.citations import parse_citations
+
+    given = prompt_sources(result.prompt or "")
+    return [given[n] for n in parse_citations(result.answer) if n in given]
+
+
+def quote_support_of(result, question: str) -> float | None:
+    """1.0 when every number, date, name and negation of a given answer stands in its quotes."""
+    from assistant.answer_checks import supported
+
+    if result.refused:
+        return None
+    return 1.0 if supported(result.answer, answer_quotes(result), question) else 0.0
 
 
 def answer_eval(
@@ -165,6 +216,8 @@ def answer_eval(
             break
         res = assistant.answer(q.question, model=model, scope=scope)
         cited = cited_pairs(res)
+        evidence = "\n".join(prompt_sources(res.prompt or "").values())
+        key_share = m.contains_key_terms(res.answer, q.key_terms) if q.answerable else None
         row: dict[str, Any] = {
             "id": q.id, "question": q.question, "kind": q.kind, "answerable": q.answerable,
             "refused": bool(res.refused), "answer": res.answer[:ANSWER_PREVIEW_CHARS],
@@ -172,7 +225,11 @@ def answer_eval(
             "mode": res.mode, "fallback": res.fallback,
             "citations": [{"n": c.n, "source": basename(c.source), "page": c.page} for c in res.citations],
             "cited": [{"source": s, "page": p} for s, p in cited],
-            "key_terms": m.contains_key_terms(res.answer, q.key_terms) if q.answerable else None,
+            "key_terms": key_share,
+            "evidence_recall": m.evidence_recall(evidence, q.key_terms) if q.answerable and q.key_terms else None,
+            "confidently_wrong": m.confidently_wrong(q.answerable, bool(res.refused), key_share),
+            "quote_supported": quote_support_of(res, q.question),
+            "evidence_chars": len(evidence),
             "citation_precision": _citation_precision(cited, q) if q.answerable else None,
             "total_ms": res.timings.get("total_ms"),
             "retrieve_ms": res.timings.get("retrieve_ms"),
@@ -216,6 +273,13 @@ def answer_metrics(rows: Sequence[dict]) -> dict[str, float | None]:
         "key_terms": _r(m.mean(r["key_terms"] for r in answerable)),
         "citation_precision": _r(m.mean(r["citation_precision"] for r in answerable)),
         "cited_share": _r(m.mean(1.0 if r["cited"] else 0.0 for r in answerable)),
+        # no answer is better than its evidence: all key facts in the text given to the model
+        "evidence_recall": _r(m.mean(r.get("evidence_recall") for r in answerable)),
+        # of the answers given (refusals left out): lacking a key fact, or answering a near miss
+        "confidently_wrong": _r(m.mean(r.get("confidently_wrong") for r in rows)),
+        "answers_given": sum(1 for r in rows if not r["refused"]),
+        # every number, date, name and negation of a given answer stands in its quotes
+        "quote_support": _r(m.mean(r.get("quote_supported") for r in rows)),
         "refusal_precision": _r(refusal["precision"]),
         "refusal_recall": _r(refusal["recall"]),
         "refusal_f1": _r(refusal["f1"]),
@@ -251,7 +315,8 @@ def pii_eval(path: str | Path) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- one dataset against an App
 def run_eval(app, dataset_path: str | Path, *, answers: bool = True, model: str | None = None,
-             corpus: Path | None = None, k: int = 10, scope: Scope = FULL, as_user: str | None = None) -> dict[str, Any]:
+             corpus: Path | None = None, k: int = 10, scope: Scope = FULL, as_user: str | None = None,
+             time_budget_s: float | None = None) -> dict[str, Any]:
     """Evaluate ``dataset_path`` on ``app``; with ``corpus`` that folder is ingested first
     (incrementally: unchanged files cost nothing, so this is safe to repeat). ``scope``: search and
     answer only in those collections (``kiportal eval --as USER``: what that user would get)."""
@@ -276,7 +341,9 @@ def run_eval(app, dataset_path: str | Path, *, answers: bool = True, model: str 
     report["questions"] = len(questions)
     if as_user:
         report["as_user"] = as_user
-    report["retrieval"] = retrieval_eval(app.retriever, questions, k=k, collections=scope.restrict(None))
+    report["retrieval"] = retrieval_eval(app.retriever, questions, k=k, collections=scope.restrict(None),
+                                         rerank_candidates=app.settings.retrieval.rerank_candidates)
     if answers:
-        report["answers"] = answer_eval(app.assistant, questions, model=model, scope=scope)
+        report["answers"] = answer_eval(app.assistant, questions, model=model, scope=scope,
+                                        time_budget_s=time_budget_s)
     return report

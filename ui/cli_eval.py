@@ -58,22 +58,20 @@ def _eval_summary(report: dict) -> None:
 @click.option("--model", default=None, help="Modell-Schlüssel für Antworten / model key (default: settings).")
 @click.option("--corpus", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
               help="Diesen Ordner vorher indexieren (inkrementell) / ingest this folder first.")
-
-
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Bericht (JSON + Markdown + Grafiken) hierhin schreiben / write the report here.")
-
-
+@click.option("--time-budget", type=float, default=None,
+              help="Antworten nach so vielen Sekunden beenden (Anzahl wird berichtet) / stop answering after N s.")
 @as_user_option
 @click.pass_context
 def eval_cmd(ctx: click.Context, dataset: Path, as_json: bool, answers: bool, model: str | None,
-             corpus: Path | None, out: Path | None, as_user: str | None) -> None:
-    """Datensatz auswerten: Retrieval (bm25/dense/hybrid), Antworten, Ablehnungen, Latenz.
+             corpus: Path | None, out: Path | None, time_budget: float | None, as_user: str | None) -> None:
+    """Datensatz auswerten: Retrieval (bm25/dense/hybrid, umsortiert), Antworten, Belege, Ablehnungen, Latenz.
     Ohne --as über alle Sammlungen (Betreiber-Sicht)."""
     from evals.runner import run_eval
 
     report = run_eval(app_for(ctx), dataset, answers=answers, model=model, corpus=corpus,
-                      scope=scope_as(ctx, as_user, "eval"), as_user=as_user)
+                      scope=scope_as(ctx, as_user, "eval"), as_user=as_user, time_budget_s=time_budget)
     if out is not None:
         import time
 

@@ -10,7 +10,6 @@ from documents and users and may contain HTML or Markdown meant to attack the pa
 """
 from __future__ import annotations
 
-import html
 import logging
 import re
 import time
@@ -28,13 +27,14 @@ from assistant.users import ROLES, User
 from corpus.models import ocr_label, page_label
 from ui.context import PortalContext
 from ui.docview import doc_link, locate_chunk
+from ui.source_view import SourceItem, attach_quotes, merge_sources, notice_html
+from ui.source_view import sources_html as source_list_html
 from ui.security import PermissionDenied
 from ui.texts import t
 
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
-SNIPPET_CHARS = 240
 
 
 class UserError(ValueError):
@@ -66,12 +66,6 @@ class SessionView:
     chats: list[tuple[str, str]]
 
 
-def _attr(value: str) -> str:
-    return html.escape(value, quote=True)
-
-
-def _score(value: float) -> str:
-    return f"{value:.3f}".replace(".", ",")
 
 
 def role_label(role: str) -> str:
@@ -218,40 +212,30 @@ class ChatHandlers:
         return msgs, ids
 
     def render_sources(self, user: User, citations: Sequence[dict]) -> str:
-        """Numbered sources as one HTML block (every value escaped, links signed for ``user``)."""
-        if not citations:
-            return ""
-        items = []
+        """The sources as one HTML block (:mod:`ui.source_view`: one entry per page, the quoted
+        sentence, the longer excerpt on demand; every value escaped, links signed for ``user``)."""
         catalog = self.ctx.app.catalog
-        for c in citations:
-            rec = catalog.get(c.get("doc_id", ""))
-            title = c.get("title") or (rec.title if rec else "") or c.get("source", "")
-            where = page_label(c.get("page"), c.get("page_kind") or (rec.page_kind if rec else None))
-            label = f"[{int(c.get('n', 0))}] {title}" + (f" – {where}" if where else "")
-            ocr = ocr_label(rec.ocr_confidence(c.get("page"))) if rec is not None else ""
-            if ocr:
-                label += f" ({ocr})"
-            snippet = " ".join(str(c.get("snippet", "")).split())
-            if len(snippet) > SNIPPET_CHARS:
-                snippet = snippet[: SNIPPET_CHARS - 1].rstrip() + "…"
-            if rec is not None and rec.status == "indexed":
-                url = doc_link(self.signer, rec, user.name, c.get("page"), c.get("chunk"))
-                head = (f'<a href="{_attr(url)}" target="_blank" rel="noopener noreferrer" class="kp-src-link">'
-                        f"{html.escape(label)}</a>")
-            else:
-                head = f"<span>{html.escape(label)}</span>"
-            score = html.escape(t("source_score", score=_score(float(c.get("score") or 0.0))))
-            items.append(f'<li>{head} <span class="kp-score">({score})</span>'
-                         f'<br><span class="kp-snippet">„{html.escape(snippet)}“</span></li>')
-        return (f'<div class="kp-sources"><p class="kp-sources-title"><strong>{html.escape(t("sources"))}</strong></p>'
-                f'<ol class="kp-sources-list">{"".join(items)}</ol></div>')
+        records = {c.get("doc_id", ""): catalog.get(c.get("doc_id", "")) for c in citations}
+
+        def where(item: SourceItem) -> str:
+            rec = records.get(item.doc_id)
+            place = page_label(item.page, item.citations[0].get("page_kind") or (rec.page_kind if rec else None))
+            ocr = ocr_label(rec.ocr_confidence(item.page)) if rec is not None else ""
+            return f"{place} ({ocr})".strip() if ocr else place
+
+        def link(item: SourceItem) -> str | None:
+            rec = records.get(item.doc_id)
+            if rec is None or rec.status != "indexed":
+                return None
+            return doc_link(self.signer, rec, user.name, item.page, item.citations[0].get("chunk"))
+
+        return source_list_html(merge_sources(citations), heading=t("sources"), where=where, link=link)
 
     def render_answer(self, user: User, answer: str, citations: Sequence[dict], notices: Sequence[str] = (),
                       sources_html: str | None = None) -> str:
         parts = [md_esc(answer.strip()) if answer.strip() else ""]
         for notice in dict.fromkeys(notices):  # dedupe, keep order
-            cls, mark = ("kp-notice kp-warning", "⚠️") if is_warning(notice) else ("kp-notice", "ℹ️")
-            parts.append(f'<p class="{cls}">{mark} {html.escape(notice)}</p>')
+            parts.append(notice_html(notice, is_warning(notice)))
         src = sources_html if sources_html is not None else self.render_sources(user, citations)
         if src:
             parts.append(src)
@@ -351,7 +335,7 @@ class ChatHandlers:
             chat_id = self.chats.create_chat(user.name)
         user_id = self.chats.add_message(user.name, chat_id, "user", question,
                                          meta={"model": key, "collections": colls, "confirmed": confirmed})
-        citations = self._enrich(result.citations)
+        citations = attach_quotes(self._enrich(result.citations), result.quotes)
         cited = set(parse_citations(result.answer))
         meta = {
             "latency_ms": latency_ms,

@@ -25,6 +25,7 @@ import gradio as gr  # noqa: E402
 
 from ui import admin_tab, chat_tab, presentation, tools_tab, trainer_tab  # noqa: E402
 from ui.chat_tab import shown_as_error  # noqa: E402
+from ui.source_view import CSS as SOURCE_CSS  # noqa: E402
 from ui.context import PortalContext  # noqa: E402
 from ui.docview import register_routes  # noqa: E402
 from ui.handlers import ChatHandlers  # noqa: E402
@@ -63,13 +64,11 @@ CSS = """
 .kp-sources-list { margin: 0; padding-left: 1.2rem; }
 .kp-sources-list li { margin-bottom: .45rem; }
 .kp-src-link { font-weight: 600; color: #0b4f8a !important; text-decoration: underline; }
-.kp-score { color: #4a4f57; font-size: .88em; }
-.kp-snippet { color: #30343a; font-style: italic; }
 .kp-notice { color: #5c3d00; margin: .3rem 0; }
 .kp-warning { font-weight: 600; border-left: 3px solid #b35c00; padding-left: .4rem; }
 a:focus-visible, button:focus-visible, input:focus-visible, textarea:focus-visible {
   outline: 3px solid #0b57d0 !important; outline-offset: 2px; }
-"""
+""" + SOURCE_CSS
 
 # Runs once in the browser: the page's language for screen readers and hyphenation (gradio's
 # template says "en"), and German for the two status texts gradio's status tracker writes in

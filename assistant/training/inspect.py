@@ -79,6 +79,10 @@ class InspectView:
     citations: list[dict] = field(default_factory=list)
     #: how likely the model was to begin with the refusal sentence (local model only)
     refusal_probability: float | None = None
+    #: the verbatim quotes the answer rests on ({n, title, source, page, text})
+    quotes: list[dict] = field(default_factory=list)
+    #: why the answer was given or refused, in words
+    why: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -123,7 +127,27 @@ def build_view(result, profile: ModelProfile | None = None, *, k: int | None = N
         use_documents=use_documents,
         citations=[{"n": c.n, "title": c.title, "source": PurePath(c.source).name, "page": c.page} for c in result.citations],
         refusal_probability=result.refusal_probability,
+        quotes=[{"n": q.n, "title": q.title, "source": PurePath(q.source).name, "page": q.page, "text": q.text}
+                for q in getattr(result, "quotes", None) or []],
+        why=decision_reason(result),
     )
+
+
+def decision_reason(result) -> str:
+    """Why the chain gave this answer or refused, for trainers: the rule that decided."""
+    quotes = getattr(result, "quotes", None) or []
+    if result.refused:
+        if result.notices:
+            return "Abgelehnt: " + result.notices[-1]
+        return "Abgelehnt: keine gefundene Textstelle passt zur Frage."
+    if not quotes:
+        return "Beantwortet ohne wörtliches Zitat."
+    q = quotes[0]
+    if result.answer.lstrip().startswith(("„", "Laut den Dokumenten")):
+        return (f"Die Textstelle [{q.n}] selbst ist die Antwort: die Aussage des Modells stand so nicht in den Quellen"
+                if result.mode != "extractive" else f"Ohne Sprachmodell: die passendste Textstelle [{q.n}] ist die Antwort.")
+    return (f"Beantwortet: jede Zahl, jedes Datum, jeder Name und jede Verneinung der Antwort steht wörtlich im "
+            f"Zitat aus Quelle [{q.n}].")
 
 
 def doubt_label(p: float | None) -> str | None:
@@ -163,6 +187,8 @@ def render_html(view: InspectView, *, title: str = "Blick unter die Haube") -> s
                  + (f" · {esc(view.operator)} · {esc(view.location)}" if view.operator else "")),
         ("Tokens", f"Prompt {view.prompt_tokens} · Antwort {view.completion_tokens}"),
     ]
+    if view.why:
+        facts.append(("Warum diese Antwort", esc(view.why)))
     if doubt := doubt_label(view.refusal_probability):
         facts.append(("Unsicherheit des Modells", esc(doubt)))
     if view.policy_action:
@@ -178,6 +204,11 @@ def render_html(view: InspectView, *, title: str = "Blick unter die Haube") -> s
         parts.append("<ul>" + "".join(f"<li>{'⚠️ <b>Prüfen:</b> ' if is_warning(n) else ''}{esc(n)}</li>"
                                       for n in view.notices) + "</ul>")
 
+    if view.quotes:
+        parts.append("<h4>Zitate, auf die sich die Antwort stützt</h4><ul>" + "".join(
+            f"<li>[{int(q['n'])}] {esc(q['title'])}"
+            + (f", {esc(_page_label(q['source'], q['page']))}" if q.get("page") is not None else "")
+            + f": <q>{esc(q['text'])}</q></li>" for q in view.quotes) + "</ul>")
     if not view.use_documents:
         parts.append("<p><b>Ohne Dokumente:</b> Es wurde nichts gesucht; das Modell antwortet nur aus seinem "
                      "Training – jede Aussage ist ungeprüft.</p>")
@@ -225,6 +256,12 @@ def render_markdown(view: InspectView, *, title: str = "Blick unter die Haube") 
              f"- **Modell:** {md_esc(view.model, cell=True)} ({md_esc(view.mode)}), Zone {md_esc(zone_label(view.zone))}"
              + (f" · {md_esc(view.operator, cell=True)} · {md_esc(view.location, cell=True)}" if view.operator else ""),
              f"- **Tokens:** Prompt {view.prompt_tokens} · Antwort {view.completion_tokens}"]
+    if view.why:
+        lines.append(f"- **Warum diese Antwort:** {md_esc(view.why, cell=True)}")
+    for q in view.quotes:
+        where = f", {_page_label(q['source'], q['page'])}" if q.get("page") is not None else ""
+        lines.append(f"- **Zitat [{int(q['n'])}]** {md_esc(q['title'], cell=True)}{md_esc(where)}: "
+                     f"„{md_esc(q['text'], cell=True)}“")
     if doubt := doubt_label(view.refusal_probability):
         lines.append(f"- **Unsicherheit des Modells:** {doubt}")
     if view.policy_action:

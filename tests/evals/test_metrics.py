@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from evals import metrics
 from evals.metrics import (
     aggregate,
     citation_precision,
@@ -325,3 +326,24 @@ def test_aggregate_means_numeric_keys_ignoring_none():
 def test_aggregate_edge_cases():
     assert aggregate([]) == {}
     assert aggregate([{"x": None}, {"x": None}]) == {}
+
+
+# ---------------------------------------------------------------- evidence recall, confidently wrong
+@pytest.mark.parametrize("evidence, terms, expected", [
+    ("Die Gebühr beträgt 1.200 € im Jahr.", ["1200 €", "Jahr"], 1.0),
+    ("Die Gebühr beträgt 1.200 € im Jahr.", ["1200 €", "Monat"], 0.0),   # all facts or nothing
+    ("", ["x"], 0.0),
+])
+def test_evidence_recall(evidence, terms, expected):
+    assert metrics.evidence_recall(evidence, terms) == expected
+
+
+@pytest.mark.parametrize("answerable, refused, share, expected", [
+    (True, False, 1.0, 0.0),     # given, with every key fact
+    (True, False, 0.5, 1.0),     # given, a fact missing
+    (False, False, None, 1.0),   # a near miss answered
+    (True, True, 0.0, None),     # refusals are not answers given
+    (False, True, None, None),
+])
+def test_confidently_wrong(answerable, refused, share, expected):
+    assert metrics.confidently_wrong(answerable, refused, share) == expected

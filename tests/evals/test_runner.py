@@ -283,3 +283,25 @@ def test_cli_eval_json(monkeypatch, tmp_path, docs, dataset):
                                      "--no-answers"], obj={})
     assert human.exit_code == 0, human.output
     assert "hybrid" in human.output and "Retrieval (3 beantwortbare von 4 Fragen" in human.output
+
+
+def test_prompt_sources_read_only_the_question_message():
+    """Evidence recall looks at the sources of the question, never at the system prompt's worked examples."""
+    from evals.runner import prompt_sources
+
+    prompt = ("[system]\nBeispiel:\n[1] Gebührenordnung\n<<<\n30,00 € / Jahr\n>>>\n\n"
+              "[human]\nFrage: X?\n\nQuellen:\n[1] Satzung, Seite 3\n<<<\nDie Ruhezeit beträgt 20 Jahre.\n>>>\n\n"
+              "[2] Programm\n<<<\nAm 6. Mai.\nZweite Zeile.\n>>>\n\nFrage: X?")
+    assert prompt_sources(prompt) == {1: "Die Ruhezeit beträgt 20 Jahre.", 2: "Am 6. Mai.\nZweite Zeile."}
+    assert prompt_sources("") == {}
+
+
+def test_split_is_seeded_stratified_and_complete():
+    from evals.split import split_records
+
+    records = [{"id": str(i), "answerable": i % 5 != 0, "kind": "slide" if i % 2 else "statute"} for i in range(40)]
+    dev, test = split_records(records)
+    assert sorted(r["id"] for r in dev + test) == sorted(r["id"] for r in records)  # nothing lost, nothing twice
+    assert (dev, test) == split_records(records)                                   # same seed, same split
+    for part in (dev, test):
+        assert any(not r["answerable"] for r in part) and {r["kind"] for r in part} == {"slide", "statute"}

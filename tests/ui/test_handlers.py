@@ -202,8 +202,9 @@ def test_the_unmentioned_term_warning_is_marked_apart_from_plain_notices(handler
 
     out = handlers.render_answer(LOCAL_USER, "Die Ruhezeit beträgt 20 Jahre [1].", [],
                                  [warning(["Göppingen"]), "Die Quellenangabe wurde berichtigt."])
-    assert '<p class="kp-notice kp-warning">⚠️ „Göppingen“ kommt im zitierten Dokument nicht vor' in out
-    assert '<p class="kp-notice">ℹ️ Die Quellenangabe wurde berichtigt.</p>' in out
+    assert '<p class="kp-notice kp-warning"><span class="kp-mark kp-mark-warn" aria-hidden="true">!</span>„Göppingen“ kommt' in out
+    assert '<p class="kp-notice"><span class="kp-mark" aria-hidden="true">i</span>Die Quellenangabe wurde berichtigt.</p>' in out
+    assert not any(0x1F000 <= ord(ch) or 0x2600 <= ord(ch) <= 0x27BF or ch == "\ufe0f" for ch in out)  # no emoji
 
 
 # -- escaping ------------------------------------------------------------------------------------------
@@ -249,7 +250,18 @@ def test_pdf_and_slide_sources_name_page_and_slide(handlers, portal_ctx):
              "chunk": 1}]
     html = handlers.render_sources(handlers.user(req("anna")), cits)
     assert "– Seite 2</a>" in html and "– Folie 3</a>" in html and "#page=2" in html
-    assert "Relevanz 0,500" in html
+    assert "Relevanz" not in html and "0,5" not in html  # scores belong to the trainer's view, not to staff
+
+
+def test_passages_of_one_page_are_one_source_with_the_quote_and_the_excerpt_on_demand(handlers, portal_ctx):
+    pdf = next(r for r in portal_ctx.app.catalog.documents() if r.format == "pdf" and r.pages)
+    cits = [{"n": 1, "doc_id": pdf.doc_id, "title": pdf.title, "page": 2, "snippet": "Erster Absatz. Zweiter Satz.", "score": 0.5,
+             "quote": "Zweiter Satz."},
+            {"n": 2, "doc_id": pdf.doc_id, "title": pdf.title, "page": 2, "snippet": "Dritter Absatz <b>fett</b>.", "score": 0.4}]
+    html = handlers.render_sources(handlers.user(req("anna")), cits)
+    assert html.count("<li>") == 1 and "[1], [2]" in html
+    assert '<blockquote class="kp-quote">„Zweiter Satz.“</blockquote>' in html
+    assert "<details><summary>" in html and "Dritter Absatz &lt;b&gt;fett&lt;/b&gt;." in html
     assert page_label(2, "sheet") == "Blatt 2" and page_label(None, "page") == ""
 
 

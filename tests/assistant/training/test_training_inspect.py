@@ -106,3 +106,20 @@ def test_trainers_see_the_unmentioned_term_warning_as_something_to_check():
     assert "<li>⚠️ <b>Prüfen:</b> „Göppingen“ kommt im zitierten Dokument nicht vor" in render_html(view)
     assert "<li>1 Passage wurde entfernt &lt;i&gt;Ampel&lt;/i&gt;</li>" in render_html(view)  # plain notice, escaped
     assert "- *⚠️ Prüfen:* „Göppingen“ kommt im zitierten Dokument nicht vor" in render_markdown(view)
+
+
+def test_trainers_see_the_quote_and_why_the_answer_was_given_or_refused():
+    from assistant.quotes import Quote
+
+    res = _result()
+    res.answer = "Chats werden 90 Tage gespeichert [1]."
+    res.quotes = [Quote(1, f"Chats werden 90 Tage gespeichert. {HOSTILE}", "/docs/faq.html", "FAQ", None, 0.9)]
+    view = build_view(res, None, k=4)
+    assert view.quotes[0]["n"] == 1 and "steht wörtlich im Zitat aus Quelle [1]" in view.why
+    html_out, md_out = render_html(view), render_markdown(view)
+    assert "Zitate, auf die sich die Antwort stützt" in html_out and "<script>" not in html_out
+    assert "**Zitat [1]**" in md_out and "Warum diese Antwort" in md_out
+    res.answer, res.quotes = "„Chats werden 90 Tage gespeichert.“ [1]", [res.quotes[0]]
+    assert "selbst ist die Antwort" in build_view(res, None).why
+    res.refused, res.quotes, res.notices = True, [], ["Die Angabe 2019 aus der Frage steht in keiner gefundenen Textstelle."]
+    assert build_view(res, None).why == "Abgelehnt: Die Angabe 2019 aus der Frage steht in keiner gefundenen Textstelle."

@@ -1,0 +1,179 @@
+"""Quotes: the verbatim sentences an answer rests on, chosen by a scorer, with their context kept.
+
+Why: a small model picks the wrong figure from a table or drops the exception of a rule. The
+chain therefore shows, under every answer, the exact sentence(s) of the source it rests on, and
+the model's own sentence is kept only when each of its numbers, dates, names and negations
+stands in that quote (:func:`assistant.answer_checks.unsupported_claims`); otherwise the quote
+alone is the answer.
+
+Which sentence: the one covering most of the question's content words (stemmed, also inside
+compounds), with the passage's title and section as context, preferring a sentence with a figure
+when the question asks for one. Its neighbours ride along where they change its meaning: the
+header of a table row, and a following sentence that brings an exception ("außer", "es sei denn",
+"gilt nicht", …). Pure functions over the evidence the model was given.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+from assistant.answer_checks import EXCEPTIONS, claims
+from assistant.evidence import Evidence
+from corpus.text import content_stems, split_sentences
+
+_GAP = re.compile(r"\s*…\s*")
+_ASKS_FIGURE = re.compile(r"\b(wie viele?|wieviel|wie hoch|wie lange?|wie schwer|wie groß|was kostet|kosten|gebühr|"
+                          r"betrag|wann|bis wann|seit wann|frist|anteil|prozent|anzahl|zahl|datum)\b", re.IGNORECASE)
+_YES_NO = re.compile(r"^(darf|dürfen|muss|müssen|kann|können|ist|sind|gibt|gilt|gelten|zählt|zählen|zeigt|zeigen|wird|"
+                     r"werden|hat|haben|soll|sollen|nimmt|lehnt|braucht|brauchen|bekommt|bekommen|besteht|steht|"
+                     r"stehen|darf man|fällt|fallen)\b", re.IGNORECASE)
+_TABLE_ROW = re.compile(r"\|")
+_DIGIT = re.compile(r"\d")
+
+
+@dataclass(frozen=True)
+class Quote:
+    """Verbatim text of one source (``n`` as numbered in the prompt) with where it stands."""
+
+    n: int
+    text: str
+    source: str
+    title: str
+    page: int | None
+    score: float
+
+
+def is_yes_no(question: str) -> bool:
+    """A German yes/no question starts with its verb ("Darf man …", "Muss der Rat …")."""
+    return bool(_YES_NO.match(question.strip()))
+
+
+def asks_figure(question: str) -> bool:
+    return bool(_ASKS_FIGURE.search(question))
+
+
+def units(text: str) -> list[str]:
+    """Sentences of an evidence text: lines, gaps ("…") and sentence ends split it."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        for part in _GAP.split(line):
+            part = part.strip()
+            if part:
+                out.extend(s.strip() for s in split_sentences(part) if s.strip())
+    return out
+
+
+def _covered(q_stems: set[str], text: str) -> float:
+    if not q_stems:
+        return 0.0
+    low = text.lower()
+    have = set(content_stems(text))
+    return sum(1 for s in q_stems if s in have or (len(s) >= 4 and s in low)) / len(q_stems)
+
+
+def _with_context(parts: list[str], i: int) -> str:
+    """The sentence with the neighbours that change its meaning: a table row's header, an exception."""
+    picked = [parts[i]]
+    if _TABLE_ROW.search(parts[i]):
+        header = next((p for p in parts[:i] if _TABLE_ROW.search(p) and not _DIGIT.search(p)), None)
+        if header and header != parts[i]:
+            picked.insert(0, header)
+    if i + 1 < len(parts) and any(marker in parts[i + 1].lower() for marker in EXCEPTIONS):
+        picked.append(parts[i + 1])
+    return " ".join(picked)
+
+
+def rank_sentences(question: str, evidence: Sequence[Evidence]) -> list[Quote]:
+    """Every sentence of the evidence as a candidate quote, best first."""
+    q_stems = set(content_stems(question))
+    figure = asks_figure(question)
+    out: list[Quote] = []
+    for ev in evidence:
+        c = ev.hit.chunk
+        context = _covered(q_stems, f"{c.title} {c.section or ''}")
+        parts = units(ev.text)
+        for i, sent in enumerate(parts):
+            if len(sent) < 12:
+                continue
+            cov = _covered(q_stems, sent)
+            if cov == 0:
+                continue
+            s = cov + 0.25 * context + (0.2 if figure and _DIGIT.search(sent) else 0.0) - 0.03 * (ev.n - 1)
+            out.append(Quote(ev.n, _with_context(parts, i), c.source, c.title, c.page, round(s, 4)))
+    out.sort(key=lambda q: -q.score)
+    return out
+
+
+def _pairs(evidence: Sequence[Evidence]) -> list[Quote]:
+    """Two adjacent sentences of one source as one quote: an answer may join a rule and its
+    neighbour ("20 Jahre für Urnengräber, 25 für Erdgräber")."""
+    out = []
+    for ev in evidence:
+        c = ev.hit.chunk
+        parts = units(ev.text)
+        out.extend(Quote(ev.n, f"{a} {b}", c.source, c.title, c.page, 0.0) for a, b in zip(parts, parts[1:]))
+    return out
+
+
+def best_quote(question: str, evidence: Sequence[Evidence]) -> Quote | None:
+    ranked = rank_sentences(question, evidence)
+    return ranked[0] if ranked else None
+
+
+def supporting_quote(sentence: str, question: str, evidence: Sequence[Evidence], cited: Sequence[int]) -> Quote | None:
+    """The sentence of the cited sources that backs the model's sentence: most of its claims and
+    content words, question words breaking ties."""
+    from assistant.answer_checks import unsupported_claims
+
+    pool = [ev for ev in evidence if ev.n in set(cited)] or list(evidence)
+    a_stems = set(content_stems(sentence))
+    best: tuple[float, Quote] | None = None
+    for q in rank_sentences(question, pool) + rank_sentences(sentence, pool) + _pairs(pool):
+        missing = len(unsupported_claims(sentence, [q.text], question))
+        s = -missing + _covered(a_stems, q.text) + 0.1 * q.score
+        if best is None or s > best[0]:
+            best = (s, q)
+    return best[1] if best else None
+
+
+def quote_line(quote: Quote, cite: bool = True) -> str:
+    """The quote as shown in an answer: verbatim, in German quotation marks, with its source number."""
+    return f"„{quote.text}“ [{quote.n}]" if cite else f"„{quote.text}“"
+
+
+def cited_sentence(sentence: str, quote: Quote) -> str:
+    """The model's sentence citing its quote's source once ("… 20 Jahre [1]."), then the quote itself,
+    unless the sentence already is the quote."""
+    from assistant.answer_checks import CITATION_MARKS
+
+    body = CITATION_MARKS.sub("", sentence).strip()
+    end = body[-1] if body and body[-1] in ".!?" else "."
+    body = body.rstrip(".!? ")
+    line = f"{body} [{quote.n}]{end}"
+    b, q = _squash(body), _squash(quote.text)
+    if b in q and len(b) >= 0.8 * len(q):  # the sentence is the quote: show it once
+        return line
+    return f"{line}\n\n{quote_line(quote, cite=False)}"
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\W+", "", text.lower())
+
+
+def first_sentence(answer: str) -> str:
+    """The model writes at most one short sentence: the first one (citations kept)."""
+    parts = split_sentences(answer.strip().replace("\n", " "))
+    return parts[0].strip() if parts else answer.strip()
+
+
+def claims_in_quote(sentence: str, quote: Quote, question: str) -> bool:
+    """Every number, date, name and negation of the sentence stands in the quote."""
+    from assistant.answer_checks import unsupported_claims
+
+    return not unsupported_claims(sentence, [quote.text], question)
+
+
+def has_claims(sentence: str, question: str) -> bool:
+    c = claims(sentence, question)
+    return bool(c.numbers or c.dates or c.names or c.negated)

@@ -1,0 +1,99 @@
+"""Re-ranking and quote selection: pure functions over passages, as tables of cases."""
+from __future__ import annotations
+
+import pytest
+
+from assistant.evidence import Evidence
+from assistant.quotes import asks_figure, best_quote, cited_sentence, first_sentence, is_yes_no, supporting_quote, units
+from assistant.rerank import RerankWeights, rerank, stem_coverage
+from corpus.models import Chunk, Hit
+
+
+def _hit(i: int, text: str, score: float = 0.03, bm25: int | None = None, dense: int | None = None,
+         title: str = "Satzung", section: str | None = None) -> Hit:
+    return Hit(Chunk(f"c{i}", f"d{i}", i, text, f"/docs/d{i}.pdf", title, i, section, "demo"), score,
+               bm25_rank=bm25, dense_rank=dense)
+
+
+def _ev(n: int, text: str, title: str = "Satzung") -> Evidence:
+    return Evidence(n, _hit(n, text, title=title), text, 20, 0.0)
+
+
+def test_rerank_lifts_the_passage_that_covers_the_question_above_a_higher_fused_one():
+    hits = [_hit(1, "Allgemeine Bestimmungen über den Friedhof.", 0.033, 1, 1),
+            _hit(2, "Die Ruhezeit für Urnengräber beträgt 20 Jahre.", 0.030, 4, 6)]
+    assert [h.chunk.chunk_id for h in rerank("Wie lange ist die Ruhezeit für Urnengräber?", hits)] == ["c2", "c1"]
+
+
+@pytest.mark.parametrize("weights, first", [
+    (RerankWeights(coverage=0.0, agree=0.0, number=0.0), "c1"),  # fused order only
+    (RerankWeights(coverage=0.0, agree=0.0, number=1.0), "c2"),  # the question's number decides
+])
+def test_rerank_weights(weights, first):
+    hits = [_hit(1, "Gebühren für das Jahr 2023 und davor.", 0.033, 1, 1), _hit(2, "Gebühren 2024: 30 €.", 0.031, 2, 2)]
+    assert rerank("Welche Gebühren gelten 2024?", hits, weights)[0].chunk.chunk_id == first
+
+
+@pytest.mark.parametrize("text, section, expected", [
+    ("Die Ruhezeit für Urnengrabstätten beträgt 20 Jahre.", None, 1.0),   # "urnengrab" inside a compound
+    ("Die Ruhezeit beträgt 20 Jahre.", "Urnengräber", 1.0),                 # the section gives context
+    ("Gebühren für Bestattungen.", None, 0.0),
+    ("Gebühren für Bestattungen.", "Ruhezeit", 0.5),
+])
+def test_stem_coverage(text, section, expected):
+    from corpus.text import content_stems
+
+    assert stem_coverage(content_stems("Ruhezeit Urnengräber?"), _hit(1, text, section=section)) == expected
+
+
+@pytest.mark.parametrize("question, yes_no, figure", [
+    ("Darf man im Stadtpark grillen?", True, False),
+    ("Muss der Rechnungshof seine Berichte herausgeben?", True, False),
+    ("Was kostet ein Bewohnerparkausweis?", False, True),
+    ("Wie viele Labs gibt es?", False, True),
+    ("Wer unterschreibt das Protokoll?", False, False),
+])
+def test_question_kinds(question, yes_no, figure):
+    assert is_yes_no(question) is yes_no and asks_figure(question) is figure
+
+
+def test_a_table_row_keeps_its_header_and_picks_the_asked_row_not_its_neighbour():
+    table = ("Lfd. Nr. | Produktbezeichnung | Festgebühr\n1. | Bewohnerparkausweis halbes Jahr | 15 €\n"
+             "2. | Bewohnerparkausweis ganzes Jahr | 30 €")
+    q = best_quote("Was kostet der Bewohnerparkausweis für ein ganzes Jahr?", [_ev(1, table)])
+    assert q.text.startswith("Lfd. Nr. | Produktbezeichnung | Festgebühr") and "30 €" in q.text and "15 €" not in q.text
+
+
+def test_a_rule_keeps_its_exception():
+    text = "Grillen ist in den Grünanlagen verboten. Dies gilt nicht für die ausgewiesenen Grillplätze. Hunde sind anzuleinen."
+    q = best_quote("Darf man in den Grünanlagen grillen?", [_ev(1, text)])
+    assert "verboten" in q.text and "gilt nicht" in q.text and "Hunde" not in q.text
+
+
+def test_supporting_quote_backs_the_models_sentence_from_the_cited_source():
+    evidence = [_ev(1, "Die Ruhezeit für Urnengräber beträgt 20 Jahre. Für Erdgräber gilt eine Ruhezeit von 25 Jahren."),
+                _ev(2, "Urnengräber werden auf 25 Jahre verliehen.")]
+    q = supporting_quote("Erdgräber haben eine Ruhezeit von 25 Jahren [1].", "Ruhezeit Erdgräber?", evidence, [1])
+    assert q.n == 1 and "Erdgräber" in q.text and "25" in q.text
+
+
+@pytest.mark.parametrize("answer, first", [
+    ("Die Ruhezeit beträgt 20 Jahre [1]. Außerdem gilt …", "Die Ruhezeit beträgt 20 Jahre [1]."),
+    ("Nein, z. B. nicht am Sonntag [2]. Weitere Sätze.", "Nein, z. B. nicht am Sonntag [2]."),
+])
+def test_first_sentence(answer, first):
+    assert first_sentence(answer) == first
+
+
+def test_cited_sentence_cites_once_and_shows_the_quote_unless_it_is_the_quote():
+    from assistant.quotes import Quote
+
+    q = Quote(2, "Die Ruhezeit für Urnengräber beträgt 20 Jahre.", "/d.pdf", "Satzung", 3, 1.0)
+    assert cited_sentence("20 Jahre [1][2].", q) == "20 Jahre [2].\n\n„Die Ruhezeit für Urnengräber beträgt 20 Jahre.“"
+    assert cited_sentence("Die Ruhezeit für Urnengräber beträgt 20 Jahre [2].", q) == \
+        "Die Ruhezeit für Urnengräber beträgt 20 Jahre [2]."
+
+
+def test_units_split_lines_gaps_and_sentences():
+    assert units("Erster Satz. Zweiter Satz.\nZeile drei … Zeile vier") == ["Erster Satz.", "Zweiter Satz.", "Zeile drei",
+                                                                           "Zeile vier"]

@@ -1,0 +1,107 @@
+"""Sources under an answer, as a person reads them: title, page, the quoted sentence, more on demand.
+
+Why: four long excerpts pushed the answer out of the chat window, near-identical passages of one
+page appeared as separate sources, and staff saw fusion scores ("Relevanz 0,033") that mean
+nothing to them (issue 14). Here the passages of one page are merged into one source, each source
+shows the sentence the answer quotes (or the start of its excerpt) and keeps the longer excerpt
+in a collapsed ``<details>``; scores are left to the trainer's "Blick unter die Haube". Marks are
+plain characters in a styled box, never emoji (an emoji font is missing on many office PCs).
+
+Pure functions over citation dicts (as stored with a chat message); every value is escaped.
+"""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+QUOTE_CHARS = 240
+EXCERPT_CHARS = 900
+NOTICE_MARK = '<span class="kp-mark" aria-hidden="true">i</span>'
+WARNING_MARK = '<span class="kp-mark kp-mark-warn" aria-hidden="true">!</span>'
+
+CSS = """
+.kp-sources-list blockquote.kp-quote { margin: .15rem 0 .1rem 0; padding-left: .6rem; border-left: 3px solid #0b57d0; }
+.kp-sources-list details { font-size: .9em; color: #3c4043; }
+.kp-sources-list details summary { cursor: pointer; }
+.kp-mark { display: inline-block; min-width: 1.1em; padding: 0 .2em; margin-right: .3em; border-radius: .2em;
+  background: #0b57d0; color: #fff; font-weight: 700; text-align: center; font-style: normal; }
+.kp-mark-warn { background: #b3261e; }
+"""
+
+
+@dataclass
+class SourceItem:
+    """One page of one document, with every citation number that points to it."""
+
+    numbers: list[int]
+    doc_id: str
+    title: str
+    page: int | None
+    quote: str
+    excerpt: str
+    citations: list[dict] = field(default_factory=list)
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def merge_sources(citations: Sequence[dict]) -> list[SourceItem]:
+    """Citations grouped by (document, page) in their order; the quote is the answer's quote when one
+    of them carries it, else the start of the first excerpt; the excerpts are joined without repeats."""
+    items: dict[tuple[str, int | None], SourceItem] = {}
+    for c in citations:
+        key = (str(c.get("doc_id") or c.get("source") or ""), c.get("page"))
+        item = items.get(key)
+        if item is None:
+            item = items[key] = SourceItem([], key[0], str(c.get("title") or c.get("source") or ""), c.get("page"), "", "")
+        item.numbers.append(int(c.get("n") or 0))
+        item.citations.append(c)
+        if c.get("quote") and not item.quote:
+            item.quote = _short(c["quote"], QUOTE_CHARS * 2)
+        snippet = " ".join(str(c.get("snippet") or "").split())
+        if snippet and snippet not in item.excerpt:
+            item.excerpt = f"{item.excerpt} … {snippet}" if item.excerpt else snippet
+    for item in items.values():
+        if not item.quote:
+            item.quote = _short(item.excerpt, QUOTE_CHARS)
+        item.excerpt = _short(item.excerpt, EXCERPT_CHARS)
+    return list(items.values())
+
+
+def sources_html(items: Sequence[SourceItem], *, heading: str, where: Callable[[SourceItem], str],
+                 link: Callable[[SourceItem], str | None], more_label: str = "Längerer Auszug") -> str:
+    """The sources block: one list entry per page (numbers merged), the quote, the excerpt on demand."""
+    if not items:
+        return ""
+    rows = []
+    for item in items:
+        nums = ", ".join(f"[{n}]" for n in item.numbers)
+        place = where(item)
+        label = f"{nums} {item.title}" + (f" – {place}" if place else "")
+        url = link(item)
+        head = (f'<a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer" class="kp-src-link">'
+                f"{html.escape(label)}</a>") if url else f"<span>{html.escape(label)}</span>"
+        body = f'<blockquote class="kp-quote">„{html.escape(item.quote)}“</blockquote>' if item.quote else ""
+        if item.excerpt and item.excerpt != item.quote:
+            body += f"<details><summary>{html.escape(more_label)}</summary>{html.escape(item.excerpt)}</details>"
+        rows.append(f"<li>{head}{body}</li>")
+    return (f'<div class="kp-sources"><p class="kp-sources-title"><strong>{html.escape(heading)}</strong></p>'
+            f'<ol class="kp-sources-list">{"".join(rows)}</ol></div>')
+
+
+def notice_html(notice: str, warning: bool) -> str:
+    """A notice under the answer with a mark that renders without an emoji font."""
+    cls = "kp-notice kp-warning" if warning else "kp-notice"
+    return f'<p class="{cls}">{WARNING_MARK if warning else NOTICE_MARK}{html.escape(notice)}</p>'
+
+
+def attach_quotes(citations: list[dict], quotes: Sequence) -> list[dict]:
+    """Store each quote with the citation of its source, so a stored chat shows it again."""
+    by_n = {int(q.n): q.text for q in quotes}
+    for c in citations:
+        if int(c.get("n") or 0) in by_n:
+            c["quote"] = by_n[int(c["n"])]
+    return citations
