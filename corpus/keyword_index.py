@@ -26,6 +26,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -66,28 +67,36 @@ class Tokenizer:
         self._cache: dict[str, str | None] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, text: str) -> list[str]:
-        words = self._split(text.lower())
+    def words(self, text: str) -> list[str]:
+        return self._split(text.lower())
+
+    def stems(self, words: Sequence[str]) -> list[str | None]:
+        """The stem of each word, None for a stopword (cached)."""
         cache = self._cache
-        new = [w for w in set(words) if w not in cache]
+        new = set(words).difference(cache)
         if new:
             keep = [w for w in new if w not in self._stop]
             with self._lock:
                 stems = self._stem.stemWords(keep)
-            for w in new:
-                cache[w] = None
-            for w, s in zip(keep, stems):
-                cache[w] = s
-            if len(cache) > 2_000_000:  # a pathological corpus must not grow it without end
-                cache.clear()
-        out = []
-        for w in words:
-            s = cache.get(w, "")
-            if s == "":
-                s = None if w in self._stop else self._stem.stemWord(w)
-            if s is not None:
-                out.append(s)
-        return out
+                if len(cache) > 2_000_000:  # a pathological corpus must not grow it without end
+                    cache.clear()
+                cache.update(dict.fromkeys(new))
+                cache.update(zip(keep, stems))
+        get = cache.get
+        return [get(w) if w in cache else self._one(w) for w in words]
+
+    def stems_uncached(self, words: Sequence[str]) -> list[str | None]:
+        """Like ``stems`` for words seen once (the index keeps its own word → term map)."""
+        keep = [w for w in words if w not in self._stop]
+        with self._lock:
+            stemmed = dict(zip(keep, self._stem.stemWords(keep)))
+        return [stemmed.get(w) for w in words]
+
+    def _one(self, word: str) -> str | None:
+        return None if word in self._stop else self._stem.stemWord(word)
+
+    def __call__(self, text: str) -> list[str]:
+        return [s for s in self.stems(self.words(text)) if s is not None]
 
 
 @dataclass(eq=False)  # compared by identity (merging removes exactly these objects)
@@ -136,6 +145,7 @@ class BM25Index:
         self._lock = threading.RLock()
         self._vocab: dict[str, int] = {}
         self._terms: list[str] = []
+        self._word_ids: dict[str, int] = {}  # surface word → term id (-1: stopword), filled while adding
         self._segments: list[_Segment] = []
         # rows (never reused; a deleted row stays dead until the index is rebuilt)
         self._ids: list[str] = []
@@ -164,7 +174,7 @@ class BM25Index:
         fresh = BM25Index()
         fresh.add(ids, texts, collections, doc_ids, fingerprints=fingerprints)
         with self._lock:
-            for name in ("_vocab", "_terms", "_segments", "_ids", "_row_doc", "_len", "_alive", "_row_of", "_live",
+            for name in ("_vocab", "_terms", "_word_ids", "_segments", "_ids", "_row_doc", "_len", "_alive", "_row_of", "_live",
                          "_total_len", "_docs", "_doc_index", "_doc_coll", "_doc_fp", "_doc_rows", "_blocks",
                          "_unsaved_segments", "_unsaved_blocks"):
                 setattr(self, name, getattr(fresh, name))
@@ -184,34 +194,44 @@ class BM25Index:
 
     def add(self, ids: Sequence[str], texts: Sequence[str], collections: Sequence[str], doc_ids: Sequence[str],
             fingerprints: dict[str, str] | None = None) -> None:
-        """Add rows (a chunk id already present is replaced). Tokenises outside the lock."""
+        """Add rows (a chunk id already present is replaced).
+
+        Vectorised per batch: words are split per text, every distinct word is stemmed and
+        given a term id once, and the postings come from one ``np.unique`` – a million
+        passages take minutes, not hours, in CPython."""
         if not ids:
             return
-        tokenized = [self._tok(t) for t in texts]
+        words_per = [self._tok.words(t) for t in texts]
+        lens = np.fromiter(map(len, words_per), dtype=np.int64, count=len(words_per))
+        flat = list(chain.from_iterable(words_per))
+        del words_per
         with self._lock:
+            word_ids = self._word_ids
+            new = list(set(flat).difference(word_ids))
+            if new:
+                for w, stem in zip(new, self._tok.stems_uncached(new)):
+                    word_ids[w] = -1 if stem is None else self._term_id(stem)
+            term = np.fromiter(map(word_ids.__getitem__, flat), dtype=np.int64, count=len(flat))
+            del flat
+            n = len(ids)
+            local = np.repeat(np.arange(n, dtype=np.int64), lens)
+            keep = term >= 0
+            term, local = term[keep], local[keep]
+            lengths = np.bincount(local, minlength=n).astype(np.float64)
+
             replaced = [cid for cid in ids if cid in self._row_of]
             if replaced:
                 self._kill_rows([self._row_of[c] for c in replaced])
             first = len(self._ids)
-            vocab, terms_list = self._vocab, self._terms
-            term_ids: list[int] = []
-            row_ids: list[int] = []
-            lengths = np.empty(len(ids), dtype=np.float64)
-            docs = np.empty(len(ids), dtype=np.int32)
-            for n, (cid, toks, coll, doc_id) in enumerate(zip(ids, tokenized, collections, doc_ids)):
-                row = first + n
-                for t in toks:
-                    tid = vocab.get(t)
-                    if tid is None:
-                        tid = vocab[t] = len(terms_list)
-                        terms_list.append(t)
-                    term_ids.append(tid)
-                row_ids.extend([row] * len(toks))
-                lengths[n] = len(toks)
-                d = self._doc(doc_id, coll)
-                docs[n] = d
-                self._doc_rows.setdefault(d, []).append(row)
-                self._row_of[cid] = row
+            docs = np.empty(n, dtype=np.int32)
+            doc_cache: dict[str, int] = {}
+            for k, (cid, coll, doc_id) in enumerate(zip(ids, collections, doc_ids)):
+                d = doc_cache.get(doc_id)
+                if d is None:
+                    d = doc_cache[doc_id] = self._doc(doc_id, coll)
+                docs[k] = d
+                self._doc_rows.setdefault(d, []).append(first + k)
+                self._row_of[cid] = first + k
             if fingerprints:
                 for doc_id, fp in fingerprints.items():
                     if doc_id in self._doc_index:
@@ -219,16 +239,16 @@ class BM25Index:
             self._ids.extend(ids)
             self._row_doc = np.concatenate([self._row_doc, docs])
             self._len = np.concatenate([self._len, lengths])
-            self._alive = np.concatenate([self._alive, np.ones(len(ids), dtype=bool)])
-            self._live += len(ids)
+            self._alive = np.concatenate([self._alive, np.ones(n, dtype=bool)])
+            self._live += n
             self._total_len += int(lengths.sum())
-            if term_ids:
-                key = np.asarray(term_ids, dtype=np.int64) * (1 << 32) + np.asarray(row_ids, dtype=np.int64)
+            if term.size:
+                key = term * (1 << 32) + (local + first)
                 uniq, counts = np.unique(key, return_counts=True)
                 seg = _Segment.from_triples(uniq >> 32, (uniq & 0xFFFFFFFF).astype(np.int32), counts.astype(np.float32))
                 self._segments.append(seg)
                 self._unsaved_segments.append(seg)
-            self._unsaved_blocks.append((first, first + len(ids)))
+            self._unsaved_blocks.append((first, first + n))
             self._maybe_merge()
 
     def _kill_rows(self, rows: Iterable[int]) -> None:
