@@ -207,7 +207,8 @@ def _child(kind: str, settings, args: dict, log_dir: Path) -> dict[str, Any]:
     if rc != 0:
         raise RuntimeError(f"scale {kind} exited with {rc}: {err_path.read_text(errors='replace')[-1500:]}")
     result = json.loads(out_path.read_text(encoding="utf-8").strip().splitlines()[-1])
-    return {**result, "wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    result.setdefault("peak_rss_mb", round(usage.ru_maxrss / 1024, 1))
+    return {**result, "wall_s": round(wall, 2)}
 
 
 def _settings_from_spec(spec: dict):
@@ -228,7 +229,23 @@ def _main(spec_path: str) -> None:
         result = probe_startup(settings, args["question"])
     else:
         raise SystemExit(f"unknown kind {spec['kind']}")
+    result["peak_rss_mb"] = _own_peak_rss_mb()
     sys.stdout.write(json.dumps(result) + "\n")
+
+
+def _own_peak_rss_mb() -> float | None:
+    """This process's RAM high-water mark (VmHWM). Not ``wait4``'s ru_maxrss: Linux carries the
+    parent's peak across fork and exec into it, so a child of a big bench process would report
+    the parent's size."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 # ---------------------------------------------------------------- measurements in this process
