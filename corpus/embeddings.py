@@ -213,7 +213,9 @@ class OnnxEmbedder(Embedder):
         return self._session
 
     def _run(self, texts: Sequence[str]) -> np.ndarray:
-        enc = self._tokenizer.encode_batch(list(texts))
+        # transformers' XLM-R tokenizer strips surrounding whitespace; the bare tokenizer would
+        # add a "▁" token for it. Stripping keeps the token ids (and vectors) identical to torch's.
+        enc = self._tokenizer.encode_batch([t.strip() for t in texts])
         ids = np.asarray([e.ids for e in enc], dtype=np.int64)
         mask = np.asarray([e.attention_mask for e in enc], dtype=np.int64)
         return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]

