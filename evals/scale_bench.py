@@ -290,6 +290,7 @@ def measure_live(app, n: int, plan: np.ndarray, sentences: Sequence[str], work: 
         target = f"scale{i // PASSAGES_PER_DOC:07d}:{seed}:{i % PASSAGES_PER_DOC}"
         hits += target in ranked
         first += bool(ranked) and ranked[0] == target
+    parts = search_parts(app, qs[5:55])
     # one new document through the real pipeline (loader, chunking, embedding, both indexes)
     new_marker = f"NEU{seed}{n}"
     doc = work / f"neu-{n}.txt"
@@ -308,11 +309,36 @@ def measure_live(app, n: int, plan: np.ndarray, sentences: Sequence[str], work: 
     t0 = time.perf_counter()
     app.ingestor.delete(doc_id)
     delete_s = time.perf_counter() - t0 + _search_until(app, question, doc_id, False)
+    t0 = time.perf_counter()
+    app.kb.sweep_orphans()  # part of every ingest: lists every vector id and every catalog chunk id
+    sweep_s = time.perf_counter() - t0
     a = np.asarray(lat)
-    return {"questions": len(lat), "hybrid_p50_ms": round(float(np.percentile(a, 50)), 1),
+    return {"search_parts_ms": parts, "ingest_parts_s": {"pipeline": round(ingest_s, 2),
+            "embedding": round(summary.embed_seconds, 2), "sweep_orphans": round(sweep_s, 2)},
+            "questions": len(lat), "hybrid_p50_ms": round(float(np.percentile(a, 50)), 1),
             "hybrid_p95_ms": round(float(np.percentile(a, 95)), 1), "hit@10": round(hits / len(lat), 3),
             "hit@1": round(first / len(lat), 3), "add_searchable_s": round(add_s, 2), "add_ingest_s": round(ingest_s, 2),
             "delete_gone_s": round(delete_s, 2)}
+
+
+def search_parts(app, questions: Sequence[str]) -> dict[str, dict[str, float]]:
+    """p50/p95 ms of each part of a hybrid search, to say which part limits it at a size."""
+    kb, n = app.kb, app.retriever.candidates
+    times: dict[str, list[float]] = {"question_embedding": [], "bm25": [], "vectors": [], "catalog": []}
+    for q in questions:
+        t0 = time.perf_counter()
+        vec = kb.embedder.embed_query_vector(q)
+        t1 = time.perf_counter()
+        kw = kb.keyword_search(q, n)
+        t2 = time.perf_counter()
+        dense = kb.vectors.query(vec, n)
+        t3 = time.perf_counter()
+        kb.catalog.chunks_by_ids([c for c, _ in (kw[:15] + dense[:15])])
+        t4 = time.perf_counter()
+        for key, dt in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            times[key].append(dt * 1000)
+    return {k: {"p50": round(float(np.percentile(v, 50)), 1), "p95": round(float(np.percentile(v, 95)), 1)}
+            for k, v in times.items() if v}
 
 
 def _sentence_vectors(embedder, sentences: list[str], cache: Path) -> np.ndarray:
@@ -414,6 +440,14 @@ def render_scale_markdown(report: dict, plot_name: str | None) -> str:
         lines.append(f"| {int(n):,} | {ld['seconds']} ({ld['catalog_s']}/{ld['vectors_s']}/{ld['bm25_s']}) | {ld['peak_rss_mb']} | "
                      f"{r['disk_mb']['total']} | {r['startup_s']} | {r['portal_rss_mb']} | {r['hybrid_p50_ms']}/{r['hybrid_p95_ms']} | "
                      f"{r['hit@10']} | {r['add_searchable_s']} | {r['delete_gone_s']} | {r['load_avg_1m_start_end']} |")
+    lines += ["", "Anteile einer Suche (p50/p95 ms) und des Aufnehmens eines Dokuments (s):", "",
+              "| Abschnitte | Frage-Embedding | BM25 | Vektoren (Chroma) | Katalog | Ingest gesamt | davon Embedding | Waisen-Suche |",
+              "|---|---|---|---|---|---|---|---|"]
+    for n, r in sorted(report["sizes"].items(), key=lambda kv: int(kv[0])):
+        p, g = r.get("search_parts_ms", {}), r.get("ingest_parts_s", {})
+        cell = lambda k: f"{p[k]['p50']}/{p[k]['p95']}" if k in p else "–"  # noqa: E731
+        lines.append(f"| {int(n):,} | {cell('question_embedding')} | {cell('bm25')} | {cell('vectors')} | {cell('catalog')} | "
+                     f"{g.get('pipeline', '–')} | {g.get('embedding', '–')} | {g.get('sweep_orphans', '–')} |")
     goals = [(n, k, g) for n, r in report["sizes"].items() for k, g in r.get("goals", {}).items()]
     if goals:
         lines += ["", "Ziele: " + "; ".join(f"{k} bei {int(n):,}: {report['sizes'][n][k]} ≤ {g['target']} {'✓' if g['ok'] else '✗'}"
