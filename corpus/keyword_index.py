@@ -349,8 +349,13 @@ class BM25Index:
                 return []
             rows = np.concatenate(all_rows)
             scores = np.concatenate(all_scores)
-            cand, inv = np.unique(rows, return_inverse=True)
-            total = np.bincount(inv, weights=scores, minlength=cand.size)
+            if rows.size * 8 > len(self._ids):  # many candidates: a dense accumulator beats sorting them
+                acc = np.bincount(rows, weights=scores, minlength=len(self._ids))
+                cand = np.flatnonzero(acc)
+                total = acc[cand]
+            else:
+                cand, inv = np.unique(rows, return_inverse=True)
+                total = np.bincount(inv, weights=scores, minlength=cand.size)
             if flt and (flt.get("collections") or flt.get("doc_ids")):
                 ok_doc = np.ones(len(self._docs), dtype=bool)
                 if flt.get("collections"):

@@ -8,6 +8,7 @@ is always seen in exactly one version.
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -80,17 +81,35 @@ class KnowledgeBase:
         return self._embedder
 
     # -- write path --------------------------------------------------------
+    # Vector ids that a write is about to add or drop, noted in the catalog before the vector
+    # store is touched and cleared after. A process killed in between leaves exactly these as
+    # possible orphans, so the sweep after every ingest checks them instead of listing every
+    # vector (seconds at 100,000 passages, a minute at a million). `kiportal doctor` still
+    # compares everything.
+    _IN_FLIGHT = "vectors_in_flight"
+
+    def _note_in_flight(self, ids: Sequence[str]) -> None:
+        self.catalog.set_meta(self._IN_FLIGHT, json.dumps(sorted(set(ids))))
+
+    def _clear_in_flight(self) -> None:
+        self.catalog.set_meta(self._IN_FLIGHT, "[]")
+
     def store_version(self, rec: DocumentRecord, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         """Make ``chunks`` the visible version of ``rec`` (see module docstring for the order)."""
+        old = [c.chunk_id for c in self.catalog.iter_chunks(rec.doc_id)]
+        self._note_in_flight([c.chunk_id for c in chunks] + old)
         if chunks:
             self.vectors.add(chunks, vectors)
         stale = self.catalog.commit_document(rec, chunks)
         if stale:
             self.vectors.delete(stale)
+        self._clear_in_flight()
 
     def delete_document(self, doc_id: str) -> int:
+        self._note_in_flight([c.chunk_id for c in self.catalog.iter_chunks(doc_id)])
         ids = self.catalog.delete_document(doc_id)
         self.vectors.delete(ids)
+        self._clear_in_flight()
         return len(ids)
 
     def move_document(self, doc_id: str, collection: str) -> None:
@@ -101,12 +120,19 @@ class KnowledgeBase:
         for doc_id in self.catalog.rename_collection(old, new):
             self.vectors.set_collection([c.chunk_id for c in self.catalog.iter_chunks(doc_id)], new)
 
-    def sweep_orphans(self) -> int:
-        """Drop vectors the catalog doesn't know (left by a crash between steps)."""
-        orphans = self.vectors.ids() - self.catalog.chunk_ids()
+    def sweep_orphans(self, full: bool = False) -> int:
+        """Drop vectors the catalog doesn't know (left by a crash between steps): the ids a killed
+        write noted, or with ``full`` every vector id compared with the catalog."""
+        noted = json.loads(self.catalog.get_meta(self._IN_FLIGHT) or "[]")
+        if full:
+            orphans = self.vectors.ids() - self.catalog.chunk_ids()
+        else:
+            orphans = set(noted) - set(self.catalog.chunks_by_ids(noted))
         if orphans:
             log.info("removing %d orphan vectors", len(orphans))
             self.vectors.delete(sorted(orphans))
+        if noted:
+            self._clear_in_flight()
         return len(orphans)
 
     # -- keyword index -----------------------------------------------------

@@ -102,3 +102,31 @@ def test_broken_saved_index_is_rebuilt(kb, hash_app):
     other = KnowledgeBase(hash_app.catalog, hash_app.vectors, hash_app.build_embedder, hash_app.settings.bm25_path)
     assert other.keyword_search("Hundesteuer", 5)[0][0] == "hund:v1:0"
     assert other.check().ok
+
+
+def test_sweep_after_a_crash_removes_exactly_the_noted_vectors(kb, hash_app, monkeypatch):
+    """A write killed between the vector store and the catalog leaves orphans; the sweep that every
+    ingest runs finds them through the note the write left, without listing every vector."""
+    vectors = hash_app.vectors
+
+    def killed(*_a, **_k):
+        raise KeyboardInterrupt("kill")
+
+    monkeypatch.setattr(kb.catalog, "commit_document", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _store(kb, "park", TEXTS["park"])
+    monkeypatch.undo()
+    assert "park:v1:0" in vectors.ids()  # the orphan
+    monkeypatch.setattr(vectors, "ids", lambda: pytest.fail("the sweep must not list every vector"))
+    assert kb.sweep_orphans() == 1
+    monkeypatch.undo()
+    assert "park:v1:0" not in vectors.ids() and vectors.ids() == kb.catalog.chunk_ids()
+    assert kb.sweep_orphans() == 0 and kb.check().ok
+
+
+def test_full_sweep_finds_orphans_nobody_noted(kb, hash_app):
+    orphan = Chunk(chunk_id="alt:v0:0", doc_id="alt", ordinal=0, text="x", source="x", title="x", page=None,
+                   section=None, collection="demo")
+    hash_app.vectors.add([orphan], kb.embedder.embed_passages(["x"]))
+    assert kb.sweep_orphans() == 0
+    assert kb.sweep_orphans(full=True) == 1
