@@ -89,6 +89,8 @@ class KnowledgeBase:
     _IN_FLIGHT = "vectors_in_flight"
 
     def _note_in_flight(self, ids: Sequence[str]) -> None:
+        if self.catalog.get_meta(self._IN_FLIGHT) not in (None, "[]"):
+            self.sweep_orphans()  # a killed write's note: settle it before it is overwritten
         self.catalog.set_meta(self._IN_FLIGHT, json.dumps(sorted(set(ids))))
 
     def _clear_in_flight(self) -> None:

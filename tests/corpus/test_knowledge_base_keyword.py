@@ -130,3 +130,17 @@ def test_full_sweep_finds_orphans_nobody_noted(kb, hash_app):
     hash_app.vectors.add([orphan], kb.embedder.embed_passages(["x"]))
     assert kb.sweep_orphans() == 0
     assert kb.sweep_orphans(full=True) == 1
+
+
+def test_a_killed_writes_note_survives_the_next_write(kb, hash_app, monkeypatch):
+    """The next write settles the note a killed one left before noting its own ids."""
+    def killed(*_a, **_k):
+        raise KeyboardInterrupt("kill")
+
+    monkeypatch.setattr(kb.catalog, "commit_document", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _store(kb, "park", TEXTS["park"], version="v9")
+    monkeypatch.undo()
+    _store(kb, "hund", ["Die Hundesteuer steigt."], version="v2")  # an unrelated, successful write
+    assert "park:v9:0" not in hash_app.vectors.ids()
+    assert hash_app.vectors.ids() == kb.catalog.chunk_ids()
