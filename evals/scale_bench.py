@@ -261,7 +261,7 @@ def _disk_mb(home: Path) -> dict[str, float]:
     return out
 
 
-def _search_until(app, query: str, doc_id: str, present: bool, timeout_s: float = 300.0) -> float:
+def _search_until(app, query: str, doc_id: str, present: bool, timeout_s: float = 300.0, done=None) -> float:
     """Seconds until the top-10 for ``query`` contains ``doc_id`` (``present``) or no longer does.
     Searches the way the portal's answer chain does (``wait_for_index=False``: a stale keyword
     index keeps serving while it catches up in the background)."""
@@ -270,6 +270,11 @@ def _search_until(app, query: str, doc_id: str, present: bool, timeout_s: float 
         docs = [h.chunk.doc_id for h in app.retriever.search(query, k=10, wait_for_index=False).hits]
         if (doc_id in docs) == present:
             return time.perf_counter() - t0
+        if done is not None and done() and not done.get("settled"):
+            done["settled"] = True  # the job is over: one more search (the keyword index catches up), then give up
+            continue
+        if done is not None and done.get("settled"):
+            raise RuntimeError(f"Änderung nach Ende des Auftrags nicht sichtbar: {done.get('result')!r:.500}")
         if time.perf_counter() - t0 > timeout_s:
             raise TimeoutError(f"nach {timeout_s:.0f} s {'nicht gefunden' if present else 'noch gefunden'}: {query}")
         time.sleep(0.05)
@@ -280,7 +285,11 @@ def _while_running(fn, app, query: str, doc_id: str, present: bool) -> tuple[flo
     search meanwhile: (seconds until the search shows the change, seconds ``fn`` took, its result)."""
     import threading
 
-    box: dict[str, Any] = {}
+    class Box(dict):
+        def __call__(self) -> bool:
+            return "seconds" in self
+
+    box = Box()
 
     def work() -> None:
         t = time.perf_counter()
@@ -294,7 +303,13 @@ def _while_running(fn, app, query: str, doc_id: str, present: bool) -> tuple[flo
     t0 = time.perf_counter()
     th.start()
     try:
-        _search_until(app, query, doc_id, present)
+        try:
+            _search_until(app, query, doc_id, present, done=box)
+        except RuntimeError:
+            th.join()
+            if "error" in box:
+                raise box["error"] from None
+            raise
         seen = time.perf_counter() - t0
     finally:
         th.join()

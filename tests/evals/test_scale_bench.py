@@ -73,7 +73,8 @@ def test_tiny_scale_run_measures_everything(tmp_path):
     assert row["add_searchable_s"] > 0 and row["delete_gone_s"] >= 0
     assert 0 < row["portal_rss_mb"] < 4096 and row["startup_s"] > 0
     assert row["disk_mb"]["total"] > 0
+    assert set(row["search_parts_ms"]) == {"question_embedding", "bm25", "vectors", "catalog"}
     saved = json.loads((out / "scale-latest.json").read_text(encoding="utf-8"))
     assert saved["sizes"]["300"]["hybrid_p95_ms"] == row["hybrid_p95_ms"]
-    assert (out / report["files"]["md"]).read_text(encoding="utf-8").count("| 300 |") == 1
+    assert (out / report["files"]["md"]).read_text(encoding="utf-8").count("| 300 |") == 2  # figures and parts
     assert list(out.glob("scale-*.png"))
