@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # built lazily below: importing them here would load them for
 log = logging.getLogger(__name__)
 
 E5_DIR_NAME = "multilingual-e5-small"
+E5_ONNX_DIR_NAME = "multilingual-e5-small-onnx"
+ONNX_FILES = {"e5_onnx": "model.onnx", "e5_int8": "model_int8.onnx"}
 
 
 class ModelMissing(RuntimeError):
@@ -65,12 +67,27 @@ class App:
     def e5_model_dir(self) -> Path:
         return self.settings.models_dir / E5_DIR_NAME
 
+    def e5_onnx_dir(self) -> Path:
+        return self.settings.models_dir / E5_ONNX_DIR_NAME
+
     def build_embedder(self) -> Embedder:
         emb = self.settings.embedding
         if emb.mode == "hash":
             from corpus.embeddings import HashEmbedder
 
             return HashEmbedder()
+        if emb.mode in ONNX_FILES:
+            from corpus.embeddings import OnnxEmbedder
+
+            folder = self.e5_onnx_dir()
+            if not (folder / ONNX_FILES[emb.mode]).exists():
+                raise ModelMissing(
+                    f"ONNX-Embedding-Modell fehlt in {folder}. Bitte zuerst `kiportal models prepare` ausführen. / "
+                    "ONNX embedding model missing: run `kiportal models prepare` first."
+                )
+            return OnnxEmbedder(folder, model_file=ONNX_FILES[emb.mode], query_prefix=emb.query_prefix,
+                                passage_prefix=emb.passage_prefix, max_seq_length=emb.max_seq_length,
+                                threads=emb.threads, query_threads=emb.query_threads)
         from corpus.embeddings import SentenceTransformerEmbedder
 
         if emb.mode == "e5":
@@ -92,7 +109,9 @@ class App:
     def index_signature(self) -> str:
         """Changes when re-indexing everything is needed (other model or chunking)."""
         s = self.settings
-        model = s.embedding.model if s.embedding.mode == "sentence_transformers" else s.embedding.mode
+        # e5_onnx computes the same vectors as torch's e5 (cosine ≥ 0.9999), so switching between
+        # them keeps the index; int8 vectors differ slightly and get a re-index of their own
+        model = {"sentence_transformers": s.embedding.model, "e5_onnx": "e5"}.get(s.embedding.mode, s.embedding.mode)
         return f"v1|{model}|{s.embedding.passage_prefix}|{s.chunking.size_tokens}/{s.chunking.overlap_tokens}"
 
     # -- stores ------------------------------------------------------------

@@ -323,6 +323,8 @@ class Catalog:
             old_ids = [r[0] for r in conn.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (rec.doc_id,))]
             conn.execute("DELETE FROM chunks WHERE doc_id=?", (rec.doc_id,))
             rec.chunk_count = len(chunks)
+            if rec.indexed_at is None:  # every commit is dated: index_fingerprints() relies on it
+                rec.indexed_at = time.time()
             self._upsert_doc(conn, rec)
             conn.executemany(
                 "INSERT INTO chunks(chunk_id, doc_id, ordinal, text, page, section, content_hash) VALUES (?,?,?,?,?,?,?)",
@@ -361,6 +363,14 @@ class Catalog:
                 raise KeyError(doc_id)
             self._bump(conn)
         return ids
+
+    def index_fingerprints(self) -> dict[str, tuple[str, str]]:
+        """doc_id → (fingerprint, collection) of every document with chunks. The fingerprint
+        changes whenever a document's chunks are replaced (``indexed_at`` is set on every commit),
+        so a derived index can update exactly the documents that changed."""
+        with self._conn() as conn:
+            rows = conn.execute("SELECT doc_id, indexed_at, chunk_count, collection FROM documents WHERE chunk_count > 0")
+            return {r[0]: (f"{r[1]!r}:{r[2]}", r[3]) for r in rows}
 
     # -- chunks ------------------------------------------------------------
     def chunk_ids(self) -> set[str]:

@@ -147,3 +147,98 @@ class SentenceTransformerEmbedder(Embedder):
 
     def count_tokens(self, text: str) -> int:
         return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+class OnnxEmbedder(Embedder):
+    """The e5 model as an ONNX graph (see corpus.onnx_model) on ONNX Runtime, fp32 or int8.
+
+    Threads map onto ONNX Runtime like this: the one session runs each call with
+    ``query_threads`` intra-op threads (1 keeps a question fast while the LLM or an ingest
+    holds the cores, and lets several questions run side by side), and batch embedding
+    splits a batch into ``threads`` parts that run at the same time (``session.run`` is
+    thread-safe and releases the GIL). One session, so the weights are in memory once.
+    Spinning worker threads are switched off: on a shared 2-core machine they only steal
+    cycles from the other work.
+    """
+
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        model_file: str = "model_int8.onnx",
+        query_prefix: str = "query: ",
+        passage_prefix: str = "passage: ",
+        max_seq_length: int = 512,
+        threads: int = 0,
+        query_threads: int = 1,
+    ) -> None:
+        self.folder = Path(folder)
+        self.model_file = model_file
+        self.name = f"{self.folder.name}/{model_file}"
+        self.query_prefix = query_prefix
+        self.passage_prefix = passage_prefix
+        self.max_seq_length = max_seq_length
+        self.threads = threads or (os.cpu_count() or 1)
+        self.query_threads = query_threads or self.threads
+        self.dim = 384
+        self._session = None
+        self._tokenizer = None
+        self._lock = threading.Lock()
+        self._pool = None
+
+    def _load(self):
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    import onnxruntime as ort
+                    from tokenizers import Tokenizer
+
+                    tok = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+                    tok.enable_truncation(max_length=self.max_seq_length)
+                    pad_id = tok.token_to_id("<pad>")
+                    tok.enable_padding(pad_id=1 if pad_id is None else pad_id, pad_token="<pad>")
+                    opts = ort.SessionOptions()
+                    opts.intra_op_num_threads = self.query_threads
+                    opts.inter_op_num_threads = 1
+                    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+                    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                    opts.log_severity_level = 3
+                    log.info("loading ONNX embedding model %s", self.folder / self.model_file)
+                    session = ort.InferenceSession(str(self.folder / self.model_file), sess_options=opts,
+                                                   providers=["CPUExecutionProvider"])
+                    self.dim = int(session.get_outputs()[0].shape[-1] or 384)
+                    self._tokenizer = tok
+                    self._session = session
+        return self._session
+
+    def _run(self, texts: Sequence[str]) -> np.ndarray:
+        # transformers' XLM-R tokenizer strips surrounding whitespace; the bare tokenizer would
+        # add a "▁" token for it. Stripping keeps the token ids (and vectors) identical to torch's.
+        enc = self._tokenizer.encode_batch([t.strip() for t in texts])
+        ids = np.asarray([e.ids for e in enc], dtype=np.int64)
+        mask = np.asarray([e.attention_mask for e in enc], dtype=np.int64)
+        return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+
+    def _encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        self._load()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # like sentence-transformers: sort by length so a batch pads little, then restore the order
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        batches = [[texts[i] for i in order[s : s + batch_size]] for s in range(0, len(texts), batch_size)]
+        if self.threads > 1 and len(batches) > 1:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="onnx-embed")
+            parts = list(self._pool.map(self._run, batches))
+        else:
+            parts = [self._run(b) for b in batches]
+        out = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+        out[order] = np.concatenate(parts)
+        return out
+
+    def count_tokens(self, text: str) -> int:
+        self._load()
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)

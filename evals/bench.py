@@ -62,6 +62,7 @@ class BenchConfig:
     xquad_limit: int | None = None
     xquad_distractor_limit: int | None = 300  # the variant re-runs every query in a 20× larger index
     embed_sample: int = 1000  # a seeded sample of the same chunks: enough for a stable rate
+    runtime_sample: int = 300  # per runtime and round (torch is the slow one: ~45 s per round on 2 cores)
     queries: int = 200
     warmup: int = 5
     answer_limit_shared: int | None = 24
@@ -74,7 +75,8 @@ class BenchConfig:
     @classmethod
     def make(cls, *, quick: bool, llm: bool) -> "BenchConfig":
         if quick:
-            return cls(quick=True, llm=llm, xquad_limit=200, xquad_distractor_limit=200, embed_sample=500, answer_limit_shared=5,
+            return cls(quick=True, llm=llm, xquad_limit=200, xquad_distractor_limit=200, embed_sample=500, runtime_sample=150,
+                       answer_limit_shared=5,
                        answer_limit_demo=5, answer_budget_s=180.0)
         return cls(quick=False, llm=llm)
 
@@ -341,6 +343,41 @@ class _Bench:
                 "raw_chunks_per_cpu_s": _round(raw_cpu, 2), "ingest_chunks_per_cpu_s": _round(ing_cpu, 2),
                 "ratio_per_cpu_s": _round(ing_cpu / raw_cpu, 3) if raw_cpu and ing_cpu else None}
 
+    def embedding_runtimes(self) -> dict:
+        """torch fp32 vs ONNX fp32 vs ONNX int8 on the same chunks, same run (evals/embedding_bench.py)."""
+        self.need("ingest")
+        from corpus.knowledge_base import index_text
+        from evals.embedding_bench import compare_runtimes
+        from evals.xquad import xquad_eval
+
+        chunks = list(self.app("shared_data").catalog.iter_chunks())
+        sample = random.Random(self.cfg.seed).sample(chunks, min(self.cfg.runtime_sample, len(chunks)))
+        embedders: dict[str, Any] = {}
+
+        def make(mode: str):
+            if mode not in embedders:
+                s = self.settings.model_copy(update={"embedding": self.settings.embedding.model_copy(update={"mode": mode})})
+                embedders[mode] = self.app_factory_for(s, self.work / "runtime_probe").kb.embedder
+            return embedders[mode]
+
+        def xquad(mode: str) -> dict:
+            def factory(home: Path):
+                app = self.app_factory(home)
+                app.kb._embedder = make(mode)
+                return app
+
+            return xquad_eval(factory, self.shared, self.work / f"xquad_{mode}", limit=self.cfg.xquad_limit,
+                              modes=("dense", "hybrid"))
+
+        return compare_runtimes(make, [index_text(c) for c in sample], self._latency_queries(), xquad,
+                                batch_size=self.settings.embedding.batch_size)
+
+    def app_factory_for(self, settings, home: Path):
+        from assistant.wiring import App
+
+        link_models(home, self.models_dir)
+        return App(bench_settings(settings, home))
+
     # -- c. unchanged re-run ---------------------------------------------------
     def rerun(self) -> dict:
         self.need("ingest")
@@ -506,6 +543,7 @@ class _Bench:
         load_start = os.getloadavg()
         self.step("ingest", self.ingest)
         self.step("embedding", self.embedding)
+        self.step("embedding_runtimes", self.embedding_runtimes)
         self.step("rerun", self.rerun)
         self.step("query_latency", self.query_latency)
         self.step("group_filter", self.group_filter)
@@ -535,10 +573,14 @@ def check_ready(settings) -> None:
     """Fail before any work if the embedding model is not prepared (the message says how)."""
     from assistant.wiring import ModelMissing
 
-    if settings.embedding.mode == "e5":
+    if settings.embedding.mode in ("e5", "e5_onnx", "e5_int8"):
         path = settings.models_dir / "multilingual-e5-small"
         if not (path / "modules.json").exists():
             raise ModelMissing(f"Embedding-Modell fehlt in {path}: zuerst `kiportal --data-dir {settings.home} models prepare`.")
+    if settings.embedding.mode in ("e5_onnx", "e5_int8"):
+        path = settings.models_dir / "multilingual-e5-small-onnx"
+        if not (path / "kiportal-onnx.json").exists():
+            raise ModelMissing(f"ONNX-Embedding-Modell fehlt in {path}: zuerst `kiportal --data-dir {settings.home} models prepare`.")
 
 
 def run_bench(shared_dir: Path, out_dir: Path, *, settings, quick: bool = False, llm: bool = True,
@@ -597,6 +639,12 @@ def format_summary(report: dict) -> str:
                      f"{gf['readable_chunks']} von {gf['chunks']} Abschnitten): Suche p95 {gf['with_filter']['latency_p95_ms']} ms "
                      f"mit, {gf['without_filter']['latency_p95_ms']} ms ohne Filter, Verhältnis {gf['ratio_p95']}; "
                      f"weniger als k Treffer: {gf['filtered_with_fewer_than_k_hits']}, außerhalb: {gf['hits_outside_scope']}")
+    er = report.get("embedding_runtimes")
+    if er:
+        from evals.embedding_bench import format_comparison
+
+        lines += ["", f"Embedding-Laufzeiten ({er['passages']} Abschnitte, dieselben für alle, selber Lauf)"]
+        lines += format_comparison(er)
     xq = report.get("xquad")
     if xq:
         lines += ["", f"XQuAD-de ({xq['n_questions']} Fragen, {xq['n_contexts']} Absätze)"]

@@ -70,6 +70,14 @@ def e5_dir(model_cache) -> Path:
 
 
 @pytest.fixture(scope="session")
+def e5_onnx_dir(model_cache, e5_dir) -> Path:
+    """The ONNX export (fp32 and int8) of the e5 folder, built once per cache like `models prepare` does."""
+    from corpus.onnx_model import prepare_onnx_model
+
+    return prepare_onnx_model(e5_dir, model_cache / "models" / "multilingual-e5-small-onnx")
+
+
+@pytest.fixture(scope="session")
 def real_embedder(e5_dir):
     from corpus.embeddings import SentenceTransformerEmbedder
 

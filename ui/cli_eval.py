@@ -106,13 +106,33 @@ def eval_cmd(ctx: click.Context, dataset: Path, as_json: bool, answers: bool, mo
 
 
 @click.option("--json", "as_json", is_flag=True, help="Ergebnis als ein JSON-Objekt.")
+@click.option("--scale", "scale", type=click.IntRange(min=100), multiple=True,
+              help="Nur der Skalierungs-Benchmark mit N synthetischen Abschnitten (mehrfach: --scale 10000 "
+                   "--scale 100000) / only the scale benchmark at N passages.")
 @click.pass_context
 def bench_cmd(ctx: click.Context, shared_dir: Path, out: Path, quick: bool, no_llm: bool,
-              work_dir: Path | None, as_json: bool) -> None:
-    """Alle Leistungs- und Qualitätszahlen auf ../shared messen (Exit ≠ 0, wenn ein Schritt scheitert)."""
+              work_dir: Path | None, as_json: bool, scale: tuple[int, ...]) -> None:
+    """Alle Leistungs- und Qualitätszahlen auf ../shared messen (Exit ≠ 0, wenn ein Schritt scheitert).
+
+    Mit --scale N: Massenladen, RAM, Platte, Start, Suchlatenz, Aufnehmen und Löschen eines
+    Dokuments und Known-Item-Trefferquote bei N synthetischen Abschnitten (Sätze aus ../shared)."""
     from evals.bench import format_summary, run_bench
 
     settings = app_for(ctx).settings
+    if scale:
+        from evals.scale_bench import render_scale_markdown, run_scale_bench
+
+        try:
+            report = run_scale_bench(sorted(set(scale)), shared_dir, out, settings=settings, work_dir=work_dir,
+                                     keep_work=work_dir is not None)
+        except (FileNotFoundError, RuntimeError) as exc:
+            raise click.ClickException(str(exc)) from None
+        if as_json:
+            click.echo(json.dumps(report, ensure_ascii=False))
+        else:
+            click.echo(render_scale_markdown(report, None))
+            click.echo(f"Bericht: {Path(out) / report['files']['md']} (auch scale-latest.md)")
+        return
     try:
         report = run_bench(shared_dir, out, settings=settings, quick=quick, llm=not no_llm,
                            work_dir=work_dir, keep_work=work_dir is not None)

@@ -90,7 +90,7 @@ def state(admin: Admin) -> dict:
         "collections": app.catalog.collections(),
         "chunks": sorted(app.catalog.chunk_ids()),
         "vectors": sorted(app.vectors.ids()),
-        "bm25": sorted(kw._ids),
+        "bm25": sorted(kw.chunk_ids()),
         "generation": app.catalog.generation(),
         "uploads": sorted(str(p.relative_to(app.settings.uploads_dir)) for p in app.settings.uploads_dir.rglob("*")
                           if p.is_file()) if app.settings.uploads_dir.exists() else [],
