@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from assistant.citations import numbers
+from corpus.text import split_sentences
 
 _MONTHS = {
     "januar": 1, "jan": 1, "jänner": 1, "februar": 2, "feb": 2, "märz": 3, "mär": 3, "maerz": 3, "april": 4, "apr": 4,
@@ -174,7 +175,7 @@ class Verdict:
 
 def dangling(answer: str) -> bool:
     """The first sentence puts a citation where its content should be ("… ist [2].")."""
-    first = re.split(r"(?<=[.!?])\s+|\n", answer.strip(), maxsplit=1)[0]
+    first = next(iter(split_sentences(answer.strip().split("\n", 1)[0])), "")
     return bool(_DANGLING.search(first))
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from corpus.text import split_sentences
+
 REFUSAL = "Dazu finde ich in den Dokumenten keine Informationen."
 
 _CITE = re.compile(r"\[\s*(\d{1,2}(?:\s*[,;]\s*\d{1,2})*)\s*\]")
@@ -81,7 +83,7 @@ def numbers(text: str) -> set[str]:
 
 def strip_refusal_tail(text: str) -> str:
     """Drop a refusal sentence that a small model appends to (or puts before) a real answer."""
-    parts = re.split(r"(?<=[.!?])\s+", text.strip())
+    parts = split_sentences(text.strip())
     kept = [p for p in parts if not is_refusal(p)]
     if kept and len(kept) < len(parts):
         return " ".join(kept)
