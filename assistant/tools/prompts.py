@@ -67,8 +67,13 @@ def reduce_messages(title: str, points_text: str, points: int, label: str) -> li
 DRAFT_KINDS = {
     "email": ("E-Mail", "Schreibe eine kurze, höfliche dienstliche E-Mail mit Betreffzeile („Betreff: …“), "
                         "Anrede, Text und Grußformel."),
+    # the 1.5B model looped on placeholders without a shape to fill: the skeleton gives it one
     "buergerbrief": ("Bürgerbrief", "Schreibe einen freundlichen Brief an eine Bürgerin oder einen Bürger: Sie-Form, "
-                                    "Einfache Sprache, kurze Sätze, das Wichtigste zuerst, mit Betreff, Anrede und Grußformel."),
+                                    "Einfache Sprache, kurze Sätze, das Wichtigste zuerst. Aufbau: eine Zeile „Betreff: …“, "
+                                    "dann „Sehr geehrte Damen und Herren,“, dann zwei bis vier kurze Sätze, die die Person "
+                                    "mit „Sie“ und „Ihr“ ansprechen (etwa „Wir haben Ihren Antrag erhalten. Sie hören "
+                                    "bald von uns.“), dann „Mit freundlichen Grüßen“ und „[Name]“. "
+                                    "Wiederhole die Anweisung nicht."),
     "vermerk": ("Vermerk", "Schreibe einen sachlichen internen Vermerk mit den Teilen Betreff, Sachverhalt, Bewertung "
                            "und Vorschlag, im Nominalstil der Verwaltung, ohne Anrede."),
 }
