@@ -70,7 +70,7 @@ def test_staff_chat_sources_feedback_and_history(context, live_portal, portal_da
     page = login(context, live_portal, "anna", portal_data["password"])
     # the role's tabs render a tick after the user line ("Angemeldet"): wait for them first
     page.get_by_role("tab", name="Schulung").wait_for()
-    assert tabs(page) == ["Chat", "Schulung"]  # no Verwaltung / KI-Kompass for staff
+    assert tabs(page) == ["Chat", "Schulung", "Werkzeuge"]  # no Verwaltung / KI-Kompass for staff
     assert "Antworten können falsch sein – maßgeblich sind die verlinkten Quellen." in page.inner_text("body")
     page.screenshot(path=SHOTS.format("1-start"))
 
@@ -94,8 +94,10 @@ def test_staff_chat_sources_feedback_and_history(context, live_portal, portal_da
 
     answer = chat["messages"][1]
     links = page.locator("#kp-chat .kp-src-link")
-    assert links.count() == len(answer["citations"]) >= 1
-    assert re.match(r"\[1\] ", links.first.inner_text())
+    # passages of one page are shown as one source (issue 14): one link per cited (document, page)
+    pages = {(c["doc_id"], c.get("page")) for c in answer["citations"]}
+    assert links.count() == len(pages) >= 1
+    assert re.match(r"\[1\][ ,]", links.first.inner_text())  # "[1] Titel" or "[1], [2] Titel" (merged page)
     first = answer["citations"][0]
     with context.expect_page() as new_tab:
         links.first.click()
@@ -123,7 +125,7 @@ def test_staff_chat_sources_feedback_and_history(context, live_portal, portal_da
     page.wait_for_function("() => !document.querySelector('#kp-chat .kp-src-link')")
     page.locator("#kp-history label", has_text=ZONE_Q).first.click()
     page.wait_for_selector("#kp-chat .kp-src-link")
-    assert page.locator("#kp-chat .kp-src-link").count() == len(answer["citations"])
+    assert page.locator("#kp-chat .kp-src-link").count() == len(pages)
 
 
 def test_staff_cannot_call_admin_endpoints_from_the_browser(context, live_portal, portal_data):
