@@ -23,6 +23,7 @@ dir, so no model is rebuilt or copied.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -62,6 +63,9 @@ class BenchConfig:
     xquad_limit: int | None = None
     xquad_distractor_limit: int | None = 300  # the variant re-runs every query in a 20× larger index
     embed_sample: int = 1000  # a seeded sample of the same chunks: enough for a stable rate
+    # torch vs ONNX fp32 vs int8 (with XQuAD per runtime) is opt-in: ~10 minutes, and its first
+    # full run still has to be made on an idle machine (`kiportal bench --runtimes`)
+    runtimes: bool = False
     runtime_sample: int = 300  # per runtime and round (torch is the slow one: ~45 s per round on 2 cores)
     queries: int = 200
     warmup: int = 5
@@ -543,7 +547,8 @@ class _Bench:
         load_start = os.getloadavg()
         self.step("ingest", self.ingest)
         self.step("embedding", self.embedding)
-        self.step("embedding_runtimes", self.embedding_runtimes)
+        if self.cfg.runtimes:
+            self.step("embedding_runtimes", self.embedding_runtimes)
         self.step("rerun", self.rerun)
         self.step("query_latency", self.query_latency)
         self.step("group_filter", self.group_filter)
@@ -584,13 +589,13 @@ def check_ready(settings) -> None:
 
 
 def run_bench(shared_dir: Path, out_dir: Path, *, settings, quick: bool = False, llm: bool = True,
-              work_dir: Path | None = None, keep_work: bool = False) -> dict:
+              work_dir: Path | None = None, keep_work: bool = False, runtimes: bool = False) -> dict:
     """Run all steps, write ``bench-<timestamp>.json/.md`` and ``latest.json/.md`` into ``out_dir``."""
     shared_dir = Path(shared_dir).resolve()
     if not (shared_dir / "corpus" / "docs").is_dir():
         raise FileNotFoundError(f"kein shared-Verzeichnis mit corpus/docs: {shared_dir}")
     check_ready(settings)
-    cfg = BenchConfig.make(quick=quick, llm=llm)
+    cfg = dataclasses.replace(BenchConfig.make(quick=quick, llm=llm), runtimes=runtimes)
     own_tmp = work_dir is None
     work = Path(tempfile.mkdtemp(prefix="kiportal-bench-")) if own_tmp else Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)

@@ -101,6 +101,8 @@ def eval_cmd(ctx: click.Context, dataset: Path, as_json: bool, answers: bool, mo
 
 @click.option("--quick", is_flag=True, help="Weniger Fragen, für die Entwicklung / fewer questions.")
 @click.option("--no-llm", is_flag=True, help="Ohne Antwortbewertung mit dem lokalen Sprachmodell.")
+@click.option("--runtimes", is_flag=True,
+              help="Auch torch vs. ONNX fp32 vs. int8 vergleichen (mit XQuAD je Laufzeit, ~10 min) / compare embedding runtimes.")
 @click.option("--work-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Arbeitsordner für die Bench-Datenverzeichnisse (Standard: temporär, wird gelöscht).")
 
@@ -110,7 +112,7 @@ def eval_cmd(ctx: click.Context, dataset: Path, as_json: bool, answers: bool, mo
               help="Nur der Skalierungs-Benchmark mit N synthetischen Abschnitten (mehrfach: --scale 10000 "
                    "--scale 100000) / only the scale benchmark at N passages.")
 @click.pass_context
-def bench_cmd(ctx: click.Context, shared_dir: Path, out: Path, quick: bool, no_llm: bool,
+def bench_cmd(ctx: click.Context, shared_dir: Path, out: Path, quick: bool, no_llm: bool, runtimes: bool,
               work_dir: Path | None, as_json: bool, scale: tuple[int, ...]) -> None:
     """Alle Leistungs- und Qualitätszahlen auf ../shared messen (Exit ≠ 0, wenn ein Schritt scheitert).
 
@@ -135,7 +137,7 @@ def bench_cmd(ctx: click.Context, shared_dir: Path, out: Path, quick: bool, no_l
         return
     try:
         report = run_bench(shared_dir, out, settings=settings, quick=quick, llm=not no_llm,
-                           work_dir=work_dir, keep_work=work_dir is not None)
+                           work_dir=work_dir, keep_work=work_dir is not None, runtimes=runtimes)
     except (FileNotFoundError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
