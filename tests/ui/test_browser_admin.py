@@ -131,7 +131,7 @@ def ask(page, portal, question: str) -> tuple[dict, str]:
     else:
         raise AssertionError("answer was not stored")
     bubble = page.locator("#kp-chat .bot").last
-    n = len(answer["citations"])
+    n = len({(c["doc_id"], c.get("page")) for c in answer["citations"]})  # one source per cited page
     if n:
         page.wait_for_function(f"() => document.querySelectorAll('#kp-chat .kp-src-link').length >= {n}")
     page.wait_for_timeout(300)
