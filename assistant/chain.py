@@ -27,6 +27,7 @@ from assistant.grounding import unmentioned_terms, warning
 from assistant.prompting import NO_DOCS_PROMPT, REWRITE_PROMPT, answer_messages, history_text, render, source_label
 from assistant.rerank import rerank
 from assistant.retrieval import HybridRetriever
+from assistant.model_choice import model_profile
 from assistant.settings import ModelProfile, Settings
 from corpus.models import Hit
 
@@ -137,11 +138,7 @@ class Assistant:
 
     # -- helpers -------------------------------------------------------------
     def profile(self, key: str | None) -> tuple[str, ModelProfile]:
-        key = key or self.settings.llm.default
-        try:
-            return key, self.settings.llm.models[key]
-        except KeyError:
-            raise ValueError(f"Unbekanntes Modell / unknown model: {key}") from None
+        return model_profile(self.settings, key)
 
     @staticmethod
     def _count(model) -> Callable[[str], int]:

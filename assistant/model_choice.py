@@ -11,6 +11,15 @@ from assistant.settings import ModelProfile, Settings
 from assistant.users import RANK
 
 
+def model_profile(settings: Settings, key: str | None) -> tuple[str, ModelProfile]:
+    """(key, profile) of the named model, the configured default for None; unknown keys are a ValueError."""
+    key = key or settings.llm.default
+    try:
+        return key, settings.llm.models[key]
+    except KeyError:
+        raise ValueError(f"Unbekanntes Modell / unknown model: {key}") from None
+
+
 def may_use(role: str, profile: ModelProfile) -> bool:
     """Whether ``role`` may choose the model: its rank reaches the lowest role the model lists."""
     mine = RANK.get(role, -1)

@@ -16,6 +16,7 @@ import logging
 import time
 from typing import Any, Callable, Iterator, Sequence
 
+from assistant.model_choice import model_profile
 from assistant.settings import ModelProfile, Settings
 from assistant.tools.result import ToolError, ToolResult
 from corpus.models import Chunk, Hit
@@ -36,11 +37,10 @@ class Tools:
 
     # -- shared --------------------------------------------------------------------------
     def profile(self, key: str | None) -> tuple[str, ModelProfile]:
-        key = key or self.settings.llm.default
         try:
-            return key, self.settings.llm.models[key]
-        except KeyError:
-            raise ToolError(f"Unbekanntes Modell / unknown model: {key}") from None
+            return model_profile(self.settings, key)
+        except ValueError as exc:
+            raise ToolError(str(exc)) from None
 
     def _result(self, tool: str, key: str, profile: ModelProfile, title: str = "") -> ToolResult:
         return ToolResult(tool=tool, model=profile.label or key, model_key=key, zone=profile.zone, title=title)
