@@ -349,10 +349,17 @@ class PortalGuard:
         if owner is not None and owner == user and scope.get("method") == "HEAD":
             return await self.app(scope, receive, send)
         if owner is not None and owner == user and RECEIVED.claim_export(raw, user):
+            async def send_then_delete(message):
+                # the file is read whole once its last chunk is sent: delete it before the client
+                # sees the end of the response, so "gone after the download" holds for the client
+                if message["type"] == "http.response.body" and not message.get("more_body"):
+                    RECEIVED.downloaded(raw)
+                await send(message)
+
             try:  # one download: a second request (or a concurrent one) finds nothing
-                await self.app(scope, receive, send)
+                await self.app(scope, receive, send_then_delete)
             finally:
-                RECEIVED.downloaded(raw)
+                RECEIVED.downloaded(raw)  # also when the download broke off (idempotent)
             self.cfg.audit.record("export_download", user, Path(raw).name)
             return None
         if owner is None and user and RECEIVED.uploaded_by(raw, user):
