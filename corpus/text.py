@@ -68,7 +68,22 @@ def stopwords() -> frozenset[str]:
     return frozenset(set(STOPWORDS_GERMAN) | extra)
 
 
+# a separable verb's zu-infinitive ("aufzubauen", "einzureichen") carries "zu" inside the word, so
+# its stem never met the noun or the finite verb ("Aufbau", "reichen … ein"); the questions staff
+# ask use this form often ("Wie lange braucht man, um … aufzubauen?")
+_ZU_INFINITIVE = re.compile(
+    r"^(ab|an|auf|aus|bei|dar|durch|ein|fest|frei|her|hin|los|mit|nach|teil|um|vor|weg|zurück|zusammen)"
+    r"zu(?!gs)([a-zäöüß]{3,}en)$")
+
+
+def _unzu(word: str) -> str:
+    """"aufzubauen" → "aufbauen"; other words unchanged."""
+    m = _ZU_INFINITIVE.match(word)
+    return m.group(1) + m.group(2) if m else word
+
+
 def content_stems(text: str) -> list[str]:
-    """Lower-cased, stemmed content words (stopwords removed), in order."""
-    words = [w for w in _CONTENT_WORD.findall(text.lower()) if w not in stopwords() and (len(w) > 1 or w.isdigit())]
+    """Lower-cased, stemmed content words (stopwords removed), in order; a separable verb's
+    zu-infinitive counts as its plain infinitive."""
+    words = [_unzu(w) for w in _CONTENT_WORD.findall(text.lower()) if w not in stopwords() and (len(w) > 1 or w.isdigit())]
     return stemmer().stemWords(words)

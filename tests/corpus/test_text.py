@@ -34,3 +34,19 @@ def test_token_estimate_grows_with_words_and_punctuation():
     assert estimate_tokens("") == 0
     assert estimate_tokens("eins zwei drei vier") == 5  # 4 words × 1.3
     assert estimate_tokens("eins, zwei. drei; vier!") > estimate_tokens("eins zwei drei vier")
+
+
+@pytest.mark.parametrize("question_word, document_word", [
+    ("aufzubauen", "Aufbau"),
+    ("einzureichen", "einreichen"),
+    ("anzumelden", "Anmeldung"),
+    ("zurückzuzahlen", "zurückzahlen"),
+    ("mitzubringen", "mitbringen"),
+])
+def test_a_zu_infinitive_meets_its_verb_or_noun(question_word, document_word):
+    assert content_stems(question_word)[0] == content_stems(document_word)[0][: len(content_stems(question_word)[0])]
+
+
+@pytest.mark.parametrize("word", ["Einzugsgebieten", "Anzug", "zuzahlen", "Bezugsberechtigten", "Aufzug"])
+def test_words_that_only_look_like_a_zu_infinitive_stay(word):
+    assert content_stems(word) == stemmer().stemWords([word.lower()])
