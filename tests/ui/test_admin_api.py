@@ -154,10 +154,14 @@ def test_staff_api_calls_over_http_are_refused(ctx, demo):
         for api_name, args in (("/admin_documents", ("", "(alle)", "(alle)")),
                                ("/admin_create_collection", ("Hacker", "intern")),
                                ("/admin_health", ()), ("/admin_repair", ()),
-                               ("/admin_audit_export", (None, "", None, None, ""))):
+                               ("/admin_audit_export", (None, "", None, None, "")),
+                               # an OParl source is a URL the server fetches: a staff call must not add one
+                               ("/admin_oparl_add", ("http://127.0.0.1:9/oparl", "rat", 1)),
+                               ("/admin_oparl_sync", ("x",)), ("/admin_oparl_remove", ("x", True))):
             with pytest.raises(Exception, match="Keine Berechtigung"):
                 staff.predict(*args, api_name=api_name)
         assert [c["name"] for c in ctx.app.catalog.collections()] == []
+        assert ctx.audit.entries(action="oparl.*") == [] and ctx.app.start_jobs().oparl.sources() == []
         admin = Client(url, auth=("adam", PASSWORD), verbose=False)
         msg, _table = admin.predict("Bauamt", "intern", api_name="/admin_create_collection")
         assert "angelegt" in msg
