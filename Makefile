@@ -26,7 +26,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
   -DGGML_AVX512_VBMI=$(call avx512_has,avx512vbmi) -DGGML_AVX512_BF16=$(call avx512_has,avx512_bf16) \
   -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
-.PHONY: install run index test test-fast bench eval browser-deps ocr-deps demo clean
+.PHONY: install run index test test-fast bench eval browser-deps ocr-deps cluster-deps demo clean
 
 # one stamp per set of build flags: a venv built with other flags (another CPU, an older
 # Makefile) gets llama.cpp rebuilt once, an unchanged one never
@@ -58,6 +58,12 @@ ocr-deps:
 	  test -n "$$(ls /usr/share/tesseract-ocr/*/tessdata/osd.traineddata 2>/dev/null)" || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-deu tesseract-ocr-osd >/dev/null)
 
+# cluster mode's servers for the tests and the bench: PostgreSQL from Debian (the tests run initdb
+# in a temp dir, as the package's postgres user when run as root); Chroma's server comes with chromadb
+cluster-deps:
+	@test -n "$$(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null)" || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+
 index: install ocr-deps
 	$(KIPORTAL) models prepare
 	$(KIPORTAL) ingest corpus/demo/files --collection demo
@@ -66,7 +72,7 @@ run: index
 	$(KIPORTAL) search "Welche Zonen hat das Ampelsystem?" -k 3
 	$(KIPORTAL) serve
 
-test: install browser-deps ocr-deps
+test: install browser-deps ocr-deps cluster-deps
 	$(PY) -m pytest -q
 
 test-fast: install ocr-deps
@@ -75,7 +81,7 @@ test-fast: install ocr-deps
 eval: index
 	$(KIPORTAL) eval evals/datasets/demo.jsonl
 
-bench: install ocr-deps
+bench: install ocr-deps cluster-deps
 	$(KIPORTAL) models prepare
 	$(KIPORTAL) bench --shared ../shared
 	# 10,000 synthetic passages (a few minutes); 100,000 by hand (about 20 minutes, see docs/results.md)

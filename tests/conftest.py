@@ -128,3 +128,30 @@ def gguf_path(model_cache) -> Path:
     from assistant.llm.gguf_prepare import assemble_gguf
 
     return assemble_gguf(model_cache / "models")
+
+
+# -- real servers for cluster mode (tests/servers.py): started once per session --------------
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL (Debian's package, initdb in a temp dir, a free 127.0.0.1 port)."""
+    from servers import start_postgres
+
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh, empty PostgreSQL database for one test (SQLAlchemy URL, psycopg 3)."""
+    return pg_server.new_database()
+
+
+@pytest.fixture(scope="session")
+def chroma_server():
+    """A real Chroma server (`chroma run` from the chromadb package); tests use their own collection names."""
+    from servers import start_chroma
+
+    server = start_chroma()
+    yield server
+    server.stop()
