@@ -283,6 +283,13 @@ class Settings(BaseSettings):
     def app_db(self) -> str:
         return self.app_db_url or f"sqlite:///{self.home / 'app.sqlite3'}"
 
+    @property
+    def cluster(self) -> bool:
+        """Cluster mode: the app database is a PostgreSQL server, so every shared state (catalog,
+        jobs, sessions) lives there and any number of replicas and workers form one installation
+        (docs/cluster.md). The embedded default (SQLite in the data dir) is one process."""
+        return self.app_db.startswith("postgresql")
+
 
 def _config_file() -> Path | None:
     explicit = os.environ.get("KIPORTAL_CONFIG")
