@@ -4,7 +4,9 @@ Every link to a cited document carries a token bound to document id, user name a
 expiry, so a forwarded or guessed link does not open for anyone else and old links
 expire. The secret is ``auth.secret`` if set, else generated once into the data
 directory (mode 0600) so links stay valid across restarts. The training store reuses
-the same secret for its participant pseudonyms.
+the same secret for its participant pseudonyms. In cluster mode nothing is generated:
+each replica's own secret would make links of one replica fail on the others, so
+``auth.secret`` is required (:func:`assistant.cluster.check_cluster_settings`).
 """
 from __future__ import annotations
 
@@ -33,6 +35,10 @@ def load_secret(settings: Settings) -> bytes:
     configured = settings.auth.secret.get_secret_value()
     if configured:
         return configured.encode("utf-8")
+    if settings.cluster:
+        from assistant.cluster import check_cluster_settings
+
+        check_cluster_settings(settings)  # raises: no replica may sign with a secret of its own
     path = settings.home / SECRET_FILE
     if path.is_file():
         value = path.read_text(encoding="ascii").strip()

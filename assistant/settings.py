@@ -139,7 +139,7 @@ class AuthSettings(BaseModel):
     session_idle_minutes: int = Field(120, ge=1, description="A login session ends after this many minutes without a request (mode=password).")
     session_max_hours: float = Field(12.0, gt=0, description="A login session ends this many hours after the login at the latest (mode=password).")
     cookie_samesite: Literal["lax", "strict"] = Field("lax", description="SameSite attribute of the login cookie: lax (links from mail open the portal logged in) or strict.")
-    secret: SecretStr = Field(SecretStr(""), description="Session signing secret (generated into the data dir when empty).")
+    secret: SecretStr = Field(SecretStr(""), description="Secret that signs document links and login cookies (at least 32 characters; e.g. KIPORTAL_AUTH__SECRET=$(openssl rand -hex 32)). Empty = generated once into the data dir, which is enough for one process; cluster mode (app_db_url on PostgreSQL) refuses to start without it, since every replica must sign alike (docs/cluster.md).")
 
     @field_validator("group_roles")
     @classmethod
@@ -222,7 +222,8 @@ class Settings(BaseSettings):
     )
 
     home: Path = Field(Path("data"), description="Data directory (catalog, indexes, models, app DB). Env: KIPORTAL_HOME.")
-    app_db_url: str = Field("", description="App-state database URL; empty = SQLite file in the data dir. postgresql://… for scale-out.")
+    app_db_url: str = Field("", description="App-state database URL; empty = SQLite file in the data dir. postgresql+psycopg://… = cluster mode: any number of portals and workers share it (docs/cluster.md).")
+    models_path: str = Field("", description="Folder of the prepared models (`kiportal models prepare` writes there); empty = <data dir>/models. In a cluster a folder shared by all machines (read-only is enough once prepared), or leave empty and run `kiportal models prepare` on each machine.")
     default_collection: str = Field("allgemein", description="Collection for documents ingested without one.")
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings, description="Embedding model.")
     chunking: ChunkSettings = Field(default_factory=ChunkSettings, description="Chunking.")
@@ -269,7 +270,8 @@ class Settings(BaseSettings):
 
     @property
     def models_dir(self) -> Path:
-        return self.home / "models"
+        """``models_path`` if set (a shared folder), else the data directory's ``models``."""
+        return Path(self.models_path).expanduser() if self.models_path else self.home / "models"
 
     @property
     def uploads_dir(self) -> Path:

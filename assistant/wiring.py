@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # built lazily below: importing them here would load them for
     from assistant.appdb import AppDB
     from assistant.audit import AuditLog
     from assistant.links import LinkSigner
+    from assistant.login_failures import DBLoginFailures
     from assistant.training.sessions import TrainingStore
     from assistant.users import UserStore
 
@@ -237,6 +238,20 @@ class App:
         from assistant.users import UserStore
 
         return UserStore(self.app_db)
+
+    @cached_property
+    def login_failures(self) -> "DBLoginFailures":
+        """The login throttle's counters, shared by every process on this app database."""
+        from assistant.login_failures import DBLoginFailures
+
+        return DBLoginFailures(self.app_db)
+
+    def heartbeat(self, role: str, address: str = ""):
+        """Registers a portal (``serve``) or worker in the app database while the ``with`` block runs,
+        so `kiportal status` lists it; nothing in the embedded default (assistant.cluster)."""
+        from assistant.cluster import heartbeat_for
+
+        return heartbeat_for(self, role, address)
 
     @cached_property
     def link_secret(self) -> bytes:

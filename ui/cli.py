@@ -14,7 +14,7 @@ import click
 
 from assistant.users import ROLES
 from corpus.models import page_kind_of, page_label
-from ui import cli_access, cli_admin, cli_eval, cli_oparl, cli_policy, cli_tools, loadtest
+from ui import cli_access, cli_admin, cli_cluster, cli_eval, cli_oparl, cli_policy, cli_tools, loadtest
 from ui.cli_access import as_user_option, scope_as
 from ui.cli_admin import admin_for
 from ui.cli_common import app_for, cli_actor, emit, print_summary, progress_bar
@@ -65,7 +65,8 @@ def models() -> None:
 @click.option("--force", is_flag=True, help="Neu bauen / rebuild.")
 @click.pass_context
 def models_prepare(ctx: click.Context, no_llm: bool, force: bool) -> None:
-    """Baut die Modelle aus den installierten Paketen ins Datenverzeichnis (einmalig)."""
+    """Baut die Modelle aus den installierten Paketen in den Modellordner (einmalig; models_path, sonst
+    <Datenverzeichnis>/models – im Cluster auf jeder Maschine oder einmal in den geteilten Ordner)."""
     from assistant.model_setup import prepare_models
 
     for line in prepare_models(app_for(ctx), llm=not no_llm, force=force):
@@ -226,16 +227,26 @@ def search(ctx, query, k, collection, mode, batch, as_json, as_user) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
-    """Prüft, ob Katalog, Chroma und BM25 übereinstimmen und das Datenverzeichnis privat ist (Exit 0 nur dann)."""
+    """Prüft die geteilten Speicher (App-Datenbank, Chroma-Server), ob Katalog, Chroma und BM25 übereinstimmen
+    und das Datenverzeichnis privat ist (Exit 0 nur dann)."""
+    from assistant.cluster import check_app_db, check_vector_store
     from assistant.datadir import make_private, permission_problems
 
     app = app_for(ctx)
+    stores = [check_app_db(app.app_db), check_vector_store(app.settings)]
+    if not all(st["ok"] for st in stores):  # nothing to compare against: say which store fails
+        emit({"shared_stores": stores}, as_json, lambda d: click.echo(json.dumps(d, ensure_ascii=False, indent=2)))
+        for st in stores:
+            if not st["ok"]:
+                log.error("%s: %s", st["store"], st.get("error", "nicht in Ordnung"))
+        ctx.exit(1)
     report = app.kb.check(repair=repair)
     open_paths = permission_problems(app.settings.home)
     if open_paths and repair:
         make_private(app.settings.home)
         open_paths = permission_problems(app.settings.home)
-    data = {**report.as_dict(), "data_dir_private": not open_paths, "data_dir_open_paths": open_paths[:50]}
+    data = {**report.as_dict(), "data_dir_private": not open_paths, "data_dir_open_paths": open_paths[:50],
+            "shared_stores": stores}
     emit(data, as_json, lambda d: click.echo(json.dumps(d, ensure_ascii=False, indent=2)))
     if open_paths:
         log.error("Datenverzeichnis nicht privat (Ordner 0700, Dateien 0600 erwartet): %s", ", ".join(open_paths[:5]))
@@ -257,7 +268,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     from ui.portal import check_auth_mode, serve as run_portal
 
     app = app_for(ctx)
-    try:
+    try:  # login rules and, in cluster mode, the shared auth.secret (assistant.cluster)
         check_auth_mode(app.settings, host or app.settings.server.host)
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from None
@@ -352,7 +363,8 @@ def users_passwd(ctx: click.Context, name: str, role: str | None, password_stdin
 
 # commands that live in their own modules (heavier imports stay inside the commands)
 for command in (cli_eval.eval_cmd, cli_eval.bench_cmd, cli_admin.collections, cli_admin.reindex, cli_admin.audit,
-                cli_policy.ask, cli_policy.policy, loadtest.loadtest, cli_oparl.oparl, cli_tools.tool):
+                cli_policy.ask, cli_policy.policy, loadtest.loadtest, cli_oparl.oparl, cli_tools.tool,
+                cli_cluster.status):
     cli.add_command(command)
 users.add_command(cli_access.users_groups)
 for command in (cli_access.collections_grant, cli_access.collections_revoke, cli_access.collections_show):

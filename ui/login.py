@@ -14,6 +14,8 @@ many names was not slowed at all. A failure counts for
 
 Failures are forgotten ``window_s`` after the last one; a held-back attempt is refused
 without checking the password and audited (``login_blocked`` with address and reason).
+The counters are kept in the app database (:mod:`assistant.login_failures`), so they hold
+across the replicas of a cluster and across restarts; the decision is :func:`back_off_s`.
 """
 from __future__ import annotations
 
@@ -31,19 +33,56 @@ log = logging.getLogger(__name__)
 client_address: contextvars.ContextVar[str] = contextvars.ContextVar("kiportal_client_address", default="")
 
 
+def back_off_s(failures: int, last: float, now: float, *, free: int, cap: float, window_s: float) -> float:
+    """Seconds one counter still holds the next attempt back (the decision, a pure function).
+
+    ``failures`` failures, the last at ``last``: the first ``free`` cost nothing, then 2, 4, 8 …
+    seconds after the last one, at most ``cap``; a counter silent for ``window_s`` holds nothing."""
+    if failures <= 0 or now - last > window_s:
+        return 0.0
+    delay = 0.0 if failures < free else min(cap, 2.0 ** (failures - free + 1))
+    return max(0.0, last + delay - now)
+
+
+class MemoryLoginFailures:
+    """The counters in this process's memory (unit tests; the portal keeps them in the app
+    database, :class:`assistant.login_failures.DBLoginFailures`, so every replica counts alike)."""
+
+    def __init__(self) -> None:
+        self._failures: dict[str, tuple[int, float]] = {}  # key -> (count, time of the last one)
+        self._lock = threading.Lock()
+
+    def get(self, keys) -> dict[str, tuple[int, float]]:
+        with self._lock:
+            return {k: self._failures[k] for k in keys if k in self._failures}
+
+    def add(self, keys, now: float, window_s: float) -> None:
+        with self._lock:
+            for key in keys:
+                count, last = self._failures.get(key, (0, 0.0))
+                self._failures[key] = ((0 if now - last > window_s else count) + 1, now)
+
+    def clear(self, keys) -> None:
+        with self._lock:
+            for key in keys:
+                self._failures.pop(key, None)
+
+
 class LoginThrottle:
-    """Exponential back-off per (address, name), per address and per name (in memory, per process)."""
+    """Exponential back-off per (address, name), per address and per name.
+
+    The counters live in ``store`` (the app database in the portal, so ten failures on one
+    replica hold back the next try on every other); without one, in this process's memory."""
 
     def __init__(self, max_failures: int = 3, window_s: float = 3600.0, *, address_free: int = 10,
-                 name_free: int = 20, cap_s: float = 900.0, name_cap_s: float = 60.0) -> None:
+                 name_free: int = 20, cap_s: float = 900.0, name_cap_s: float = 60.0, store=None) -> None:
         self.max_failures = max_failures
         self.window_s = window_s
         self.address_free = address_free
         self.name_free = name_free
         self.cap_s = cap_s
         self.name_cap_s = name_cap_s
-        self._failures: dict[str, tuple[int, float]] = {}  # key -> (count, time of the last one)
-        self._lock = threading.Lock()
+        self.store = store if store is not None else MemoryLoginFailures()
 
     def _keys(self, name: str, address: str) -> list[tuple[str, str, int, float]]:
         """(reason, key, free failures, longest wait) of the counters an attempt touches."""
@@ -53,19 +92,13 @@ class LoginThrottle:
         keys.append(("name", f"n:{name}", self.name_free, self.name_cap_s))
         return keys
 
-    def _wait(self, key: str, free: int, cap: float, now: float) -> float:
-        count, last = self._failures.get(key, (0, 0.0))
-        if now - last > self.window_s:
-            self._failures.pop(key, None)
-            return 0.0
-        delay = 0.0 if count < free else min(cap, 2.0 ** (count - free + 1))
-        return max(0.0, last + delay - now)
-
     def wait_s(self, address: str, name: str, *, now: float | None = None) -> tuple[float, str]:
         """Seconds until the next attempt is allowed and the counter that holds it (0.0, "" = allowed)."""
         now = time.time() if now is None else now
-        with self._lock:
-            waits = [(self._wait(key, free, cap, now), reason) for reason, key, free, cap in self._keys(name, address)]
+        keys = self._keys(name, address)
+        counts = self.store.get([key for _, key, _, _ in keys])
+        waits = [(back_off_s(*counts.get(key, (0, 0.0)), now, free=free, cap=cap, window_s=self.window_s), reason)
+                 for reason, key, free, cap in keys]
         wait, reason = max(waits)
         return (wait, reason) if wait > 0 else (0.0, "")
 
@@ -74,11 +107,7 @@ class LoginThrottle:
 
     def _count(self, name: str, address: str, reasons: tuple[str, ...], now: float | None) -> None:
         now = time.time() if now is None else now
-        with self._lock:
-            for reason, key, _free, _cap in self._keys(name, address):
-                if reason in reasons:
-                    count, last = self._failures.get(key, (0, 0.0))
-                    self._failures[key] = ((0 if now - last > self.window_s else count) + 1, now)
+        self.store.add([key for reason, key, _, _ in self._keys(name, address) if reason in reasons], now, self.window_s)
 
     def failed(self, name: str, address: str = "", *, now: float | None = None) -> None:
         self._count(name, address, ("pair", "address", "name"), now)
@@ -88,16 +117,14 @@ class LoginThrottle:
         self._count(name, address, ("pair", "address"), now)
 
     def succeeded(self, name: str, address: str = "") -> None:
-        with self._lock:
-            self._failures.pop(f"p:{address}|{name}", None)
-            self._failures.pop(f"n:{name}", None)
+        self.store.clear([f"p:{address}|{name}", f"n:{name}"])
 
 
 def make_auth(ctx, throttle: LoginThrottle | None = None) -> Callable:
     """gradio's ``auth=`` callable: throttled, Argon2 check off the event loop, every attempt audited."""
     import anyio
 
-    throttle = throttle or LoginThrottle()
+    throttle = throttle or LoginThrottle(store=ctx.app.login_failures)
 
     async def auth(username: str, password: str) -> bool:
         name = (username or "").strip()[:64]

@@ -33,6 +33,7 @@ from ui.login import LoginThrottle, make_auth  # noqa: E402,F401  (LoginThrottle
 from ui.security import PermissionDenied, is_loopback  # noqa: E402
 from ui.errors import mask_all  # noqa: E402
 from ui.header_auth import check_header_settings  # noqa: E402
+from assistant.cluster import check_cluster_settings  # noqa: E402
 from ui.http_guard import install_guard, prepare_server  # noqa: E402
 from ui.texts import t  # noqa: E402
 
@@ -152,13 +153,25 @@ class PortalServer:
 
 
 def check_auth_mode(settings, host: str) -> None:
-    """Without login the portal may only listen on loopback: everyone reaching it would be admin."""
+    """The start-up rules: without login the portal may only listen on loopback (everyone reaching
+    it would be admin); header mode names its proxies; a cluster replica has the shared secret."""
     if settings.auth.mode == "none" and not is_loopback(host):
         raise RuntimeError(
             f"Ohne Anmeldung (auth.mode = \"none\") darf das Portal nur auf 127.0.0.1 laufen, nicht auf {host}. "
             "Bitte auth.mode = \"password\" oder \"header\" einstellen. / auth.mode none is loopback only."
         )
     check_header_settings(settings.auth)
+    check_cluster_settings(settings)
+
+
+def shared_cookie_id(secret: bytes) -> str:
+    """gradio names its login cookie ``access-token-<cookie_id>`` with an id drawn at random per
+    process, so a replica would not even read the cookie another replica set. In cluster mode the
+    id is derived from ``auth.secret`` instead: the same name on every replica (the session behind
+    it is checked in the app database, :mod:`assistant.sessions`)."""
+    import hashlib
+
+    return hashlib.sha256(b"kiportal-cookie-id|" + secret).hexdigest()[:32]
 
 
 def create_app(ctx: PortalContext, host: str | None = None, port: int | None = None) -> PortalServer:
@@ -211,6 +224,8 @@ def create_app(ctx: PortalContext, host: str | None = None, port: int | None = N
             holder["gradio"] = route.app
     if "gradio" not in holder:
         raise RuntimeError("gradio app not found after mounting")
+    if s.cluster:
+        holder["gradio"].cookie_id = shared_cookie_id(ctx.app.link_secret)
     install_guard(fastapi_app, holder["gradio"], demo, ctx)
     return PortalServer(fastapi_app, demo, handlers)
 
@@ -225,8 +240,9 @@ def serve(ctx: PortalContext, host: str | None = None, port: int | None = None) 
     server = create_app(ctx, host, port)
     log.info("KI-Portal on http://%s:%s (auth: %s)", host, port, s.auth.mode)
     # proxy_headers off: in header mode the trusted-proxy check needs the proxy's own address
-    uvicorn.run(server.app, host=host, port=port, proxy_headers=False, log_level="warning",
-                timeout_graceful_shutdown=5)
+    with ctx.app.heartbeat("serve", f"{host}:{port}"):  # listed by `kiportal status` (cluster mode)
+        uvicorn.run(server.app, host=host, port=port, proxy_headers=False, log_level="warning",
+                    timeout_graceful_shutdown=5)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -259,7 +275,8 @@ def background_portal(ctx: PortalContext, host: str = "127.0.0.1", port: int | N
             raise RuntimeError("Portal startete nicht / portal did not start")
         time.sleep(0.05)
     try:
-        yield f"http://{host}:{port}/", server
+        with ctx.app.heartbeat("serve", f"{host}:{port}"):
+            yield f"http://{host}:{port}/", server
     finally:
         uv.should_exit = True
         thread.join(timeout=15)

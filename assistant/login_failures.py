@@ -1,0 +1,74 @@
+"""The counters of failed logins, in the app database (the state of ``ui.login.LoginThrottle``).
+
+Why the database and not process memory: behind a load balancer every replica would count only
+the failures it saw itself, so an attacker spreading guesses over n replicas got n times the
+tries (and a restart wiped the back-off). In the app database all replicas count together.
+
+Each counter is one row ``(key, failures, last_at)``; a failure is one atomic upsert (no read
+before the write), so two replicas counting at once lose nothing. A counter whose last failure
+is older than the throttle's window starts again at one. The decision what the counters mean
+stays a pure function in :mod:`ui.login`.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Iterable
+
+from assistant.appdb import AppDB
+
+_MIGRATIONS = [
+    "CREATE TABLE login_failures (key TEXT PRIMARY KEY, failures INTEGER NOT NULL, "
+    "last_at DOUBLE PRECISION NOT NULL)",
+]
+PURGE_EVERY_S = 600.0  # rows past the window are deleted at most this often per process
+
+_UPSERT = (
+    "INSERT INTO login_failures(key, failures, last_at) VALUES (:k, 1, :t) "
+    "ON CONFLICT (key) DO UPDATE SET "
+    "failures = CASE WHEN :t - login_failures.last_at > :w THEN 1 ELSE login_failures.failures + 1 END, "
+    "last_at = :t"
+)
+
+
+class DBLoginFailures:
+    """Failure counters shared by every process on the same app database."""
+
+    def __init__(self, db: AppDB) -> None:
+        self.db = db
+        db.ensure_schema("login_failures", _MIGRATIONS)
+        self._purged = 0.0
+        self._lock = threading.Lock()
+
+    def get(self, keys: Iterable[str]) -> dict[str, tuple[int, float]]:
+        keys = list(keys)
+        if not keys:
+            return {}
+        names = {f"k{n}": key for n, key in enumerate(keys)}
+        rows = self.db.query(f"SELECT key, failures, last_at FROM login_failures WHERE key IN "
+                             f"({', '.join(':' + n for n in names)})", names)
+        return {r["key"]: (int(r["failures"]), float(r["last_at"])) for r in rows}
+
+    def add(self, keys: Iterable[str], now: float, window_s: float) -> None:
+        """Count one failure for each key (starting again at one after ``window_s`` without one)."""
+        params = [{"k": key, "t": float(now), "w": float(window_s)} for key in keys]
+        if params:
+            with self.db.begin() as conn:
+                from sqlalchemy import text
+
+                for p in params:  # one statement per key: executemany of an upsert is not portable
+                    conn.execute(text(_UPSERT), p)
+        self._purge(now, window_s)
+
+    def clear(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        if keys:
+            names = {f"k{n}": key for n, key in enumerate(keys)}
+            self.db.execute(f"DELETE FROM login_failures WHERE key IN ({', '.join(':' + n for n in names)})", names)
+
+    def _purge(self, now: float, window_s: float) -> None:
+        """Delete counters past the window (they would start again at one anyway): housekeeping."""
+        with self._lock:
+            if abs(now - self._purged) < PURGE_EVERY_S:
+                return
+            self._purged = now
+        self.db.execute("DELETE FROM login_failures WHERE last_at < :t", {"t": now - window_s})
