@@ -1,5 +1,8 @@
-"""One contract, every vector index: the in-memory twin and real Chroma must behave alike."""
+"""One contract, every vector index: the in-memory twin, embedded Chroma and the Chroma server
+(cluster mode's ``vector.mode = "chroma_http"``, a real ``chroma run``) must behave alike."""
 from __future__ import annotations
+
+import uuid
 
 import numpy as np
 import pytest
@@ -18,10 +21,13 @@ def _vec(*xs: float) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-@pytest.fixture(params=["memory", "chroma"])
+@pytest.fixture(params=["memory", "chroma", pytest.param("chroma_http", marks=pytest.mark.cluster)])
 def index(request, tmp_path):
     if request.param == "memory":
         return MemoryVectorIndex()
+    if request.param == "chroma_http":  # one server per session, a collection of its own per test
+        server = request.getfixturevalue("chroma_server")
+        return ChromaVectorIndex.http(server.host, server.port, f"contract_{uuid.uuid4().hex[:12]}")
     return ChromaVectorIndex.persistent(tmp_path / "chroma", "contract")
 
 
@@ -76,6 +82,31 @@ def test_chroma_persists_across_clients(tmp_path):
     a.add([_chunk("x")], np.stack([_vec(1)]))
     b = ChromaVectorIndex.persistent(tmp_path / "c", "persist")
     assert b.ids() == {"x"}
+
+
+@pytest.mark.cluster
+def test_chroma_server_is_shared_between_clients(chroma_server):
+    """Two replicas are two clients of one server: what one writes, the other finds and can delete."""
+    name = f"shared_{uuid.uuid4().hex[:12]}"
+    a = ChromaVectorIndex.http(chroma_server.host, chroma_server.port, name)
+    b = ChromaVectorIndex.http(chroma_server.host, chroma_server.port, name)
+    a.add([_chunk("x"), _chunk("y", "d2", "b")], np.stack([_vec(1), _vec(0, 1)]))
+    assert b.ids() == {"x", "y"} and [c for c, _ in b.query(_vec(0, 1), 1, {"collections": ["b"]})] == ["y"]
+    b.delete(["x"])
+    assert a.ids() == {"y"} and a.count() == 1
+
+
+@pytest.mark.cluster
+def test_writes_in_batches_and_lists_every_id_on_the_server(chroma_server):
+    """More chunks than one upsert batch (2,000) land whole, and ids() lists all of them (the orphan
+    sweep and `doctor` compare this list with the catalog: a cut list would look like missing vectors)."""
+    index = ChromaVectorIndex.http(chroma_server.host, chroma_server.port, f"paged_{uuid.uuid4().hex[:12]}")
+    rng = np.random.default_rng(3)
+    vecs = rng.normal(size=(2500, 4)).astype(np.float32)
+    chunks = [Chunk(chunk_id=f"p{i:05d}", doc_id=f"d{i // 10}", ordinal=i % 10, text="", source="", title="",
+                    page=None, section=None, collection="a") for i in range(2500)]
+    index.add(chunks, vecs)
+    assert index.count() == 2500 and index.ids() == {c.chunk_id for c in chunks}
 
 
 def test_empty_filter_list_matches_nothing(index):
