@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import Any, Callable
 
 from assistant.appdb import AppDB, new_id, now
 
@@ -213,16 +213,20 @@ def queue_depth(db: AppDB) -> dict[str, int]:
     return depth
 
 
-def check_app_db(db: AppDB) -> dict[str, Any]:
-    """Reachable (a round trip), and migrated: the migration records exist.
+def check_app_db(db: AppDB | Callable[[], AppDB]) -> dict[str, Any]:
+    """Reachable (a round trip), and how far it is migrated (the migration records). ``db`` may be a
+    callable (``lambda: app.app_db``): opening the database is the first thing that can fail.
 
     TODO(lead, issue 16): once the Alembic migrations of helper i16a are merged, compare the
     database's ``alembic_version`` with the script directory's head here (``migrated`` = at head)."""
     from sqlalchemy import inspect
 
-    out: dict[str, Any] = {"store": "app_db", "backend": db.engine.dialect.name, "ok": False}
+    out: dict[str, Any] = {"store": "app_db", "backend": "?", "ok": False}
     started = time.perf_counter()
     try:
+        if callable(db):
+            db = db()
+        out["backend"] = db.engine.dialect.name
         db.query("SELECT 1 AS one")
         out["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
         tables = set(inspect(db.engine).get_table_names())
@@ -233,9 +237,9 @@ def check_app_db(db: AppDB) -> dict[str, Any]:
             rev = db.one("SELECT version_num FROM alembic_version")
             out["alembic_revision"] = rev["version_num"] if rev else None
         out["migrated"] = bool(components) or bool(out.get("alembic_revision"))
-        out["ok"] = out["migrated"]
+        out["ok"] = True  # an empty database is no fault: each component migrates its tables on first use
         if not out["migrated"]:
-            out["error"] = "Datenbank erreichbar, aber ohne Schema / reachable but not migrated (start kiportal once)"
+            out["note"] = "noch keine Tabellen: das erste Portal oder der erste Worker legt sie an"
     except Exception as exc:  # noqa: BLE001 - any driver error means: not reachable
         out["error"] = f"nicht erreichbar / unreachable: {exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}"
     return out
@@ -294,7 +298,7 @@ def status_report(app, *, at: float | None = None) -> dict[str, Any]:
     ``ok`` is False when a shared store fails; nodes and queue are listed only when the app
     database answers."""
     s = app.settings
-    stores = [check_app_db(app.app_db), check_vector_store(s), check_models(s)]
+    stores = [check_app_db(lambda: app.app_db), check_vector_store(s), check_models(s)]
     report: dict[str, Any] = {"cluster": s.cluster, "stores": stores, "nodes": [], "queue": None,
                               "problems": cluster_problems(s)}
     if stores[0]["ok"]:

@@ -233,7 +233,7 @@ def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
     from assistant.datadir import make_private, permission_problems
 
     app = app_for(ctx)
-    stores = [check_app_db(app.app_db), check_vector_store(app.settings)]
+    stores = [check_app_db(lambda: app.app_db), check_vector_store(app.settings)]
     if not all(st["ok"] for st in stores):  # nothing to compare against: say which store fails
         emit({"shared_stores": stores}, as_json, lambda d: click.echo(json.dumps(d, ensure_ascii=False, indent=2)))
         for st in stores:

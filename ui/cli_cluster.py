@@ -30,7 +30,8 @@ def store_line(st: dict) -> str:
     else:
         what = "Modelle" + (" (geteilter Ordner)" if st.get("shared") else "")
         detail = st["path"]
-    return f"{mark} {what}: {st['error'] if not st['ok'] and st.get('error') else detail}"
+    note = f" – {st['note']}" if st.get("note") else ""
+    return f"{mark} {what}: {st['error'] if not st['ok'] and st.get('error') else detail}{note}"
 
 
 def print_status(report: dict) -> None:

@@ -1,0 +1,82 @@
+"""`kiportal status` and the shared-store section of `kiportal doctor` (CliRunner; real servers
+for the cluster cases), and `kiportal serve` refusing a cluster without its shared secret."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from ui.cli import cli
+
+SECRET = "c" * 64
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    monkeypatch.setenv("KIPORTAL_EMBEDDING__MODE", "hash")
+
+    def invoke(*args, home: str = "data"):
+        return CliRunner().invoke(cli, ["--data-dir", str(tmp_path / home), *args], obj={})
+
+    return invoke
+
+
+def test_status_embedded(run):
+    res = run("status")
+    assert res.exit_code == 0, res.output
+    assert "Einzelbetrieb" in res.output and "✓ App-Datenbank (sqlite)" in res.output
+    assert "Portale und Worker" not in res.output  # nothing registers outside cluster mode
+    data = json.loads(run("status", "--json").output)
+    assert data["ok"] and not data["cluster"] and data["queue"] == {"queued": 0, "running": 0}
+
+
+def test_status_and_doctor_fail_when_a_shared_store_is_away(run, monkeypatch):
+    from servers import free_port
+
+    port = free_port()  # nothing listens: a PostgreSQL and a Chroma server that are down
+    monkeypatch.setenv("KIPORTAL_APP_DB_URL", f"postgresql+psycopg://kiportal@127.0.0.1:{port}/kiportal")
+    monkeypatch.setenv("KIPORTAL_AUTH__SECRET", SECRET)
+    monkeypatch.setenv("KIPORTAL_VECTOR__MODE", "chroma_http")
+    monkeypatch.setenv("KIPORTAL_VECTOR__PORT", str(port))
+    res = run("status")
+    assert res.exit_code == 1
+    assert "✗ App-Datenbank" in res.output and "nicht erreichbar" in res.output
+    assert f"✗ Vektorindex (chroma_http): Chroma-Server 127.0.0.1:{port} nicht erreichbar" in res.output
+    doc = run("doctor", "--no-repair", "--json")
+    assert doc.exit_code == 1
+    stores = json.loads(doc.output.splitlines()[0])["shared_stores"]
+    assert [st["ok"] for st in stores] == [False, False]
+
+
+def test_serve_refuses_a_cluster_without_secret(run, monkeypatch):
+    monkeypatch.setenv("KIPORTAL_APP_DB_URL", "postgresql+psycopg://kiportal@127.0.0.1:1/kiportal")
+    monkeypatch.setenv("KIPORTAL_AUTH__MODE", "password")
+    res = run("serve", "--host", "0.0.0.0")
+    assert res.exit_code != 0 and "auth.secret" in res.output and "Cluster" in res.output
+
+
+@pytest.mark.cluster
+def test_status_and_doctor_on_real_servers(run, monkeypatch, pg_url, chroma_server, tmp_path):
+    monkeypatch.setenv("KIPORTAL_APP_DB_URL", pg_url)
+    monkeypatch.setenv("KIPORTAL_AUTH__SECRET", SECRET)
+    monkeypatch.setenv("KIPORTAL_VECTOR__MODE", "chroma_http")
+    monkeypatch.setenv("KIPORTAL_VECTOR__HOST", chroma_server.host)
+    monkeypatch.setenv("KIPORTAL_VECTOR__PORT", str(chroma_server.port))
+    monkeypatch.setenv("KIPORTAL_VECTOR__COLLECTION", f"cli_{tmp_path.name[-20:].replace('-', '_')}")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "kantine.md").write_text("# Kantine\n\nDie Kantine öffnet um 11:30 Uhr.\n", encoding="utf-8")
+    assert run("ingest", str(docs), "-c", "allgemein").exit_code == 0
+    doc = run("doctor", "--no-repair", "--json")
+    assert doc.exit_code == 0, doc.output
+    stores = {st["store"]: st for st in json.loads(doc.output)["shared_stores"]}
+    assert stores["app_db"]["backend"] == "postgresql" and stores["app_db"]["ok"]
+    assert stores["vector"]["shared"] and stores["vector"]["chunks"] >= 1
+    res = run("status", home="other-replica")  # any replica sees the same shared stores
+    assert res.exit_code == 0, res.output
+    assert "Cluster (PostgreSQL)" in res.output and "✓ App-Datenbank (postgresql)" in res.output
+    assert "✓ Vektorindex (chroma_http)" in res.output and "Warteschlange: 0 wartend, 0 laufend" in res.output
+    assert "Portale und Worker: 0 aktiv" in res.output
+    data = json.loads(run("status", "--json").output)
+    assert data["stores"][0]["migrated"] and data["stores"][0]["migrations"]["cluster"] == 1
