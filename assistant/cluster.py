@@ -284,11 +284,15 @@ def check_models(settings) -> dict[str, Any]:
     """The models folder (``models_path``: shared, or the data dir's) exists and is readable."""
     folder = settings.models_dir
     out: dict[str, Any] = {"store": "models", "path": str(folder), "shared": bool(settings.models_path)}
+    needed = settings.embedding.mode in ("e5", "e5_onnx", "e5_int8") or any(
+        p.mode == "local" and not p.model for p in settings.llm.models.values())
     out["ok"] = folder.is_dir() and os.access(folder, os.R_OK | os.X_OK)
     if out["ok"]:
         out["entries"] = sorted(p.name for p in folder.iterdir())[:20]
-    else:
+    elif needed:
         out["error"] = f"Modellordner {folder} fehlt oder ist nicht lesbar: `kiportal models prepare` ausführen"
+    else:
+        out.update(ok=True, note="keine vorbereiteten Modelle nötig (Einstellungen)")
     return out
 
 

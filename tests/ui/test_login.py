@@ -1,11 +1,46 @@
-"""The login throttle: back-off per (address, name), per address and per name; no lock-out by strangers."""
+"""The login throttle: back-off per (address, name), per address and per name; no lock-out by strangers.
+The same behaviour with the counters in memory and in the app database, and across two replicas."""
 from __future__ import annotations
 
-from ui.login import LoginThrottle
+import asyncio
+import json
+
+import pytest
+
+from assistant.appdb import AppDB
+from assistant.login_failures import DBLoginFailures
+from ui.login import LoginThrottle, back_off_s, client_address
 
 
-def test_back_off_per_address_and_name_not_a_lock():
-    t = LoginThrottle(max_failures=3)
+@pytest.fixture(params=["memory", "app_db"])
+def throttle(request, tmp_path):
+    """A throttle factory over either store: every behaviour below must hold for both."""
+    def make(**kwargs) -> LoginThrottle:
+        if request.param == "app_db":
+            kwargs["store"] = DBLoginFailures(AppDB(f"sqlite:///{tmp_path / f'app{len(made)}.sqlite3'}"))
+        made.append(1)
+        return LoginThrottle(**kwargs)
+
+    made: list = []
+    return make
+
+
+@pytest.mark.parametrize("failures, last, now, free, expect", [
+    (0, 0.0, 0.0, 3, 0.0),        # nothing failed
+    (2, 100.0, 100.0, 3, 0.0),    # within the free tries
+    (3, 100.0, 100.0, 3, 2.0),    # the third: 2 s
+    (5, 100.0, 100.0, 3, 8.0),    # doubling
+    (5, 100.0, 105.0, 3, 3.0),    # time passes
+    (5, 100.0, 109.0, 3, 0.0),    # back-off over: not a lock
+    (40, 100.0, 100.0, 3, 900.0),  # capped
+    (40, 100.0, 3701.0, 3, 0.0),  # the window forgets
+])
+def test_back_off_is_a_pure_function(failures, last, now, free, expect):
+    assert back_off_s(failures, last, now, free=free, cap=900.0, window_s=3600.0) == expect
+
+
+def test_back_off_per_address_and_name_not_a_lock(throttle):
+    t = throttle(max_failures=3)
     for _ in range(5):
         t.failed("mayor", "203.0.113.1", now=100.0)
     wait, by = t.wait_s("203.0.113.1", "mayor", now=100.0)
@@ -17,24 +52,24 @@ def test_back_off_per_address_and_name_not_a_lock():
     assert t.wait_s("198.51.100.7", "mayor", now=101.0) == (0.0, "")  # … for that address only
 
 
-def test_spraying_one_address_is_slowed():
-    t = LoginThrottle()
+def test_spraying_one_address_is_slowed(throttle):
+    t = throttle()
     for n in range(10):
         t.failed(f"kollege{n}", "203.0.113.2", now=0.0)
     wait, by = t.wait_s("203.0.113.2", "tina", now=0.0)
     assert by == "address" and wait > 0
 
 
-def test_many_addresses_on_one_name_are_slowed_but_capped():
-    t = LoginThrottle()
+def test_many_addresses_on_one_name_are_slowed_but_capped(throttle):
+    t = throttle()
     for n in range(30):
         t.failed("mayor", f"10.0.{n}.1", now=0.0)
     wait, by = t.wait_s("10.9.9.9", "mayor", now=0.0)
     assert by == "name" and 0 < wait <= t.name_cap_s
 
 
-def test_failures_are_forgotten_and_success_resets():
-    t = LoginThrottle(max_failures=1, window_s=60)
+def test_failures_are_forgotten_and_success_resets(throttle):
+    t = throttle(max_failures=1, window_s=60)
     t.failed("sam", "1.2.3.4", now=0.0)
     t.failed("sam", "1.2.3.4", now=0.0)
     assert t.wait_s("1.2.3.4", "sam", now=1.0)[0] > 0
@@ -43,3 +78,41 @@ def test_failures_are_forgotten_and_success_resets():
     t.failed("sam", "1.2.3.4", now=200.0)
     t.succeeded("sam", "1.2.3.4")
     assert t.wait_s("1.2.3.4", "sam", now=200.0) == (0.0, "")
+
+
+def test_counters_in_the_app_db_survive_a_restart(tmp_path):
+    url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
+    for _ in range(4):
+        LoginThrottle(store=DBLoginFailures(AppDB(url))).failed("mayor", "203.0.113.1", now=50.0)
+    again = LoginThrottle(store=DBLoginFailures(AppDB(url)))  # a new process on the same database
+    assert again.wait_s("203.0.113.1", "mayor", now=50.0) == (4.0, "pair")
+
+
+@pytest.mark.cluster
+def test_ten_failures_on_replica_a_throttle_replica_b(tmp_path, pg_url, app_factory):
+    """Two portals on one PostgreSQL: an address spraying passwords over replica A is held back on B,
+    through the portal's own login callable (audited); another address logs in on B at once."""
+    from ui.context import PortalContext
+    from ui.login import make_auth
+
+    def replica(name):
+        app = app_factory(tmp_path / name, app_db_url=pg_url, auth={"mode": "password", "secret": "s" * 64})
+        return PortalContext(app)
+
+    a, b = replica("a"), replica("b")
+    a.users.add("anna", "Sicher-Test-2026!", "staff")
+    auth_a, auth_b = make_auth(a), make_auth(b)
+
+    def attempt(auth, address, name, password):
+        token = client_address.set(address)
+        try:
+            return asyncio.run(auth(name, password))
+        finally:
+            client_address.reset(token)
+
+    for n in range(10):
+        assert not attempt(auth_a, "203.0.113.9", f"kollege{n}", "Sommer2026!")
+    assert not attempt(auth_b, "203.0.113.9", "anna", "Sicher-Test-2026!")  # held back on B
+    blocked = b.audit.entries(action="login_blocked", actor="anna")
+    assert blocked and json.loads(blocked[0]["detail"])["by"] == "address"
+    assert attempt(auth_b, "198.51.100.7", "anna", "Sicher-Test-2026!")  # anna's own address: at once
