@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from assistant.cluster import (
     NodeRegistry,
     check_app_db,
     check_cluster_settings,
+    check_models,
     check_vector_store,
     cluster_problems,
     node_state,
@@ -173,3 +175,18 @@ def test_status_of_a_cluster_on_real_servers(tmp_path, pg_url, chroma_server, ap
         assert vec["shared"] and vec["collections"] >= 1 and vec["chunks"] == 0
         assert report["queue"] == {"queued": 0, "running": 0}
     assert status_report(a)["nodes"] == []  # each removed its row on the way out
+
+
+@pytest.mark.parametrize("models_path, expect", [("", "home"), ("/srv/kiportal/models", "/srv/kiportal/models")])
+def test_models_folder_is_the_data_dir_or_a_shared_one(tmp_path, app_factory, models_path, expect):
+    """`kiportal models prepare` and every model loader use settings.models_dir: the data dir's
+    `models` by default, the shared folder of `models_path` when set (one folder for all machines)."""
+    llm = {"default": "x", "models": {"x": {"mode": "extractive"}}}
+    app = app_factory(tmp_path / "data", models_path=models_path, llm=llm)
+    folder = tmp_path / "data" / "models" if expect == "home" else Path(expect)
+    assert app.settings.models_dir == folder
+    assert app.e5_model_dir().parent == folder and app.e5_onnx_dir().parent == folder
+    report = check_models(app.settings)  # missing, but hash embedder and extractive mode need no model
+    assert report["ok"] and report["shared"] == bool(models_path)
+    e5 = load_settings(tmp_path / "data", models_path=models_path, llm=llm)  # the default embedder needs one
+    assert not check_models(e5)["ok"] and "models prepare" in check_models(e5)["error"]
