@@ -47,16 +47,6 @@ def test_cluster_mode_needs_a_shared_secret(tmp_path, app_db_url, secret, refuse
             check_cluster_settings(settings)
 
 
-def test_serve_refuses_next_to_the_header_mode_check(tmp_path):
-    """`kiportal serve` runs check_auth_mode before anything starts: the cluster rule is part of it."""
-    from ui.portal import check_auth_mode
-
-    settings = load_settings(tmp_path, app_db_url=PG, auth={"mode": "password"})
-    with pytest.raises(RuntimeError, match="auth.secret"):
-        check_auth_mode(settings, "0.0.0.0")
-    check_auth_mode(load_settings(tmp_path, app_db_url=PG, auth={"mode": "password", "secret": GOOD}), "0.0.0.0")
-
-
 def test_no_replica_generates_a_link_secret_of_its_own(tmp_path):
     from assistant.links import load_secret
 
@@ -65,12 +55,6 @@ def test_no_replica_generates_a_link_secret_of_its_own(tmp_path):
     assert not (tmp_path / "portal_secret").exists()
     assert load_secret(load_settings(tmp_path, app_db_url=PG, auth={"secret": GOOD})) == GOOD.encode()
     assert len(load_secret(load_settings(tmp_path))) == 64  # embedded: generated as before
-
-
-def test_the_shared_cookie_name_follows_the_secret():
-    from ui.portal import shared_cookie_id
-
-    assert shared_cookie_id(b"s" * 32) == shared_cookie_id(b"s" * 32) != shared_cookie_id(b"t" * 32)
 
 
 @pytest.mark.parametrize("silent_s, state", [(0, "aktiv"), (29.9, "aktiv"), (30, "aktiv"), (30.1, "verstummt"),

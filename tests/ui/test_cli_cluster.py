@@ -7,9 +7,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from assistant.settings import load_settings
 from ui.cli import cli
 
 SECRET = "c" * 64
+PG = "postgresql+psycopg://kiportal@db.example:5432/kiportal"  # never connected: the rules read settings only
 
 
 @pytest.fixture
@@ -54,6 +56,22 @@ def test_serve_refuses_a_cluster_without_secret(run, monkeypatch):
     monkeypatch.setenv("KIPORTAL_AUTH__MODE", "password")
     res = run("serve", "--host", "0.0.0.0")
     assert res.exit_code != 0 and "auth.secret" in res.output and "Cluster" in res.output
+
+
+def test_serve_refuses_next_to_the_header_mode_check(tmp_path):
+    """`kiportal serve` runs check_auth_mode before anything starts: the cluster rule is part of it."""
+    from ui.portal import check_auth_mode
+
+    settings = load_settings(tmp_path, app_db_url=PG, auth={"mode": "password"})
+    with pytest.raises(RuntimeError, match="auth.secret"):
+        check_auth_mode(settings, "0.0.0.0")
+    check_auth_mode(load_settings(tmp_path, app_db_url=PG, auth={"mode": "password", "secret": SECRET}), "0.0.0.0")
+
+
+def test_the_shared_cookie_name_follows_the_secret():
+    from ui.portal import shared_cookie_id
+
+    assert shared_cookie_id(b"s" * 32) == shared_cookie_id(b"s" * 32) != shared_cookie_id(b"t" * 32)
 
 
 @pytest.mark.cluster
