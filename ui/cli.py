@@ -229,7 +229,7 @@ def search(ctx, query, k, collection, mode, batch, as_json, as_user) -> None:
 def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
     """Prüft die geteilten Speicher (App-Datenbank, Chroma-Server), ob Katalog, Chroma und BM25 übereinstimmen
     und das Datenverzeichnis privat ist (Exit 0 nur dann)."""
-    from assistant.cluster import check_app_db, check_vector_store
+    from assistant.cluster import NodeRegistry, check_app_db, check_vector_store, queue_depth
     from assistant.datadir import make_private, permission_problems
 
     app = app_for(ctx)
@@ -247,6 +247,8 @@ def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
         open_paths = permission_problems(app.settings.home)
     data = {**report.as_dict(), "data_dir_private": not open_paths, "data_dir_open_paths": open_paths[:50],
             "shared_stores": stores}
+    if app.settings.cluster:  # what `kiportal status` lists: who is running, what is waiting
+        data.update(nodes=NodeRegistry(app.app_db).nodes(), queue=queue_depth(app.app_db))
     emit(data, as_json, lambda d: click.echo(json.dumps(d, ensure_ascii=False, indent=2)))
     if open_paths:
         log.error("Datenverzeichnis nicht privat (Ordner 0700, Dateien 0600 erwartet): %s", ", ".join(open_paths[:5]))

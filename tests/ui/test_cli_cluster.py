@@ -88,7 +88,9 @@ def test_status_and_doctor_on_real_servers(run, monkeypatch, pg_url, chroma_serv
     assert run("ingest", str(docs), "-c", "allgemein").exit_code == 0
     doc = run("doctor", "--no-repair", "--json")
     assert doc.exit_code == 0, doc.output
-    stores = {st["store"]: st for st in json.loads(doc.output)["shared_stores"]}
+    doctor = json.loads(doc.output)
+    assert doctor["queue"] == {"queued": 0, "running": 0} and doctor["nodes"] == []
+    stores = {st["store"]: st for st in doctor["shared_stores"]}
     assert stores["app_db"]["backend"] == "postgresql" and stores["app_db"]["ok"]
     assert stores["vector"]["shared"] and stores["vector"]["chunks"] >= 1
     res = run("status", home="other-replica")  # any replica sees the same shared stores
