@@ -533,12 +533,14 @@ class Admin:
         """Run uploads, re-indexing and folder syncs as background jobs (the portal; once per App,
         see :meth:`assistant.wiring.App.start_jobs`).
 
-        Starting means: interrupted jobs are marked failed, uploads recovered, the audit
-        retention purge runs now and then daily."""
-        runner = JobRunner(self.audit.db, workers=workers)
+        Starting means: interrupted jobs are marked failed (embedded; in cluster mode only the
+        jobs of dead workers are retried, by the workers), uploads recovered, the audit
+        retention purge runs now and then daily. In cluster mode ``jobs.worker_concurrency``
+        replaces ``workers`` and ``jobs.portal_worker`` decides whether this process works jobs."""
+        runner = self._new_runner(workers)
         self.register_jobs(runner)
         runner.start()
-        self.recover()
+        self._recover_at_start()
         days = self.settings.privacy.retention_days
         try:
             self.audit.purge(days)
@@ -548,6 +550,44 @@ class Admin:
         from assistant.oparl_admin import schedule as schedule_oparl
 
         schedule_oparl(self, runner)
+
+    def _new_runner(self, workers: int, *, run_jobs: bool | None = None, role: str = "portal",
+                    concurrency: int | None = None) -> JobRunner:
+        """In-process threads (embedded) or the procrastinate queue on the app DB (cluster mode)."""
+        s = self.settings
+        if not s.cluster:
+            return JobRunner(self.audit.db, workers=workers)
+        from assistant.job_queue import ClusterJobRunner
+
+        return ClusterJobRunner(self.audit.db, workers=concurrency or s.jobs.worker_concurrency, heartbeat=s.jobs.heartbeat_seconds,
+                                stalled_after=s.jobs.stalled_after_seconds,
+                                run_jobs=s.jobs.portal_worker if run_jobs is None else run_jobs, role=role)
+
+    def _recover_at_start(self) -> None:
+        """Upload recovery empties the staging area: in cluster mode other replicas may be staging
+        or running uploads right now, so it only runs when no job waits or runs anywhere."""
+        if self.settings.cluster:
+            from assistant.jobs import queue_depth
+
+            if any(queue_depth(self.audit.db).values()):
+                log.info("upload recovery skipped: jobs are queued or running in the cluster")
+                return
+        self.recover()
+
+    def run_worker(self, *, concurrency: int | None = None) -> None:
+        """``kiportal worker``: work the cluster's jobs (all kinds, the portal's handlers) until
+        SIGINT/SIGTERM; running jobs finish first. Needs cluster mode (the app DB on PostgreSQL)."""
+        if not self.settings.cluster:
+            raise AdminError("Ein Worker braucht den Cluster-Betrieb: app_db_url muss auf PostgreSQL zeigen "
+                             "(postgresql+psycopg://…). / A worker needs cluster mode: app_db_url must be PostgreSQL.")
+        runner = self._new_runner(0, run_jobs=False, role="worker", concurrency=concurrency)
+        self.register_jobs(runner)
+        runner.start()
+        log.info("worker %s: waiting for jobs", runner._owner)
+        try:
+            runner.serve()
+        finally:
+            runner.shutdown(wait=False)
 
     def register_jobs(self, runner: JobRunner) -> None:
         """Job kinds the admin area submits (handlers run on the runner's threads)."""

@@ -276,12 +276,17 @@ class App:
     def start_jobs(self, *, workers: int = 2) -> "Admin":
         """Start the admin's job runner once per App and return the admin.
 
-        Starting marks jobs of a dead process as failed, recovers uploads, runs the audit
-        retention purge now and schedules it daily. Later calls return the running admin."""
+        Starting marks jobs of a dead process as failed (embedded; in cluster mode jobs go to the
+        procrastinate queue on the app DB, see :mod:`assistant.job_queue`), recovers uploads, runs
+        the audit retention purge now and schedules it daily. Later calls return the running admin."""
         with self._jobs_lock:
             if self.admin.jobs is None:
                 self.admin.start_jobs(workers=workers)
         return self.admin
+
+    def run_worker(self, *, concurrency: int | None = None) -> None:
+        """``kiportal worker``: run the cluster's jobs in this process until SIGINT/SIGTERM."""
+        self.admin.run_worker(concurrency=concurrency)
 
     def stop_jobs(self, *, wait: bool = True) -> None:
         """Stop the job runner if :meth:`start_jobs` started one (tests and shutdown)."""

@@ -267,6 +267,25 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     run_portal(PortalContext(app), host, port)
 
 
+@cli.command()
+@click.option("--concurrency", "-c", default=None, type=click.IntRange(1, 32),
+              help="Aufträge gleichzeitig / jobs at once (default: jobs.worker_concurrency).")
+@click.pass_context
+def worker(ctx: click.Context, concurrency: int | None) -> None:
+    """Arbeitet Aufträge im Cluster-Betrieb ab (Upload, Neuindexierung, Abgleich, OParl), bis Strg+C/SIGTERM.
+
+    Braucht app_db_url auf PostgreSQL; läuft auf jedem Rechner mit Zugriff auf Datenbank, Chroma und Dateien.
+    """
+    from assistant.admin import AdminError
+
+    app = app_for(ctx)
+    click.echo(f"kiportal worker: Aufträge aus {app.settings.app_db.split('@')[-1]} – beenden mit Strg+C", err=True)
+    try:
+        app.run_worker(concurrency=concurrency)
+    except AdminError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @cli.group()
 def users() -> None:
     """Portal-Benutzer verwalten / manage portal users."""
