@@ -179,11 +179,10 @@ class ClusterJobRunner(JobRunner):
         import procrastinate
 
         if sync:
-            connector = procrastinate.SyncPsycopgConnector(conninfo=self._conninfo, min_size=1, max_size=4,
-                                                           open=False)
+            connector = procrastinate.SyncPsycopgConnector(conninfo=self._conninfo, min_size=1, max_size=4)
         else:
             connector = procrastinate.PsycopgConnector(conninfo=self._conninfo, min_size=1,
-                                                       max_size=self._workers + 4, open=False)
+                                                       max_size=self._workers + 4)
         return procrastinate.App(connector=connector)
 
     def submit(self, kind: str, params: dict | None = None, *, collection: str = ALL, actor: str = "") -> str:
@@ -282,17 +281,19 @@ class ClusterJobRunner(JobRunner):
             mine = (row["created_at"], row["id"])
             blocker = next((o for o in others if conflicts(o["collection"], row["collection"])
                             and (o["status"] == "running" or (o["created_at"], o["id"]) < mine)), None)
-            if blocker is not None:
+            if blocker is not None:  # say what it waits for (committed), then let procrastinate retry
                 conn.execute(text("UPDATE jobs SET message=:m WHERE id=:i AND status='queued'"),
                              {"m": f"wartet auf einen laufenden Auftrag ({_coll_label(blocker['collection'])})",
                               "i": job_id})
-                raise CollectionBusy(f"job {job_id} waits for job {blocker['id']}")
-            attempt = int(row["attempt"] or 0) + 1
-            conn.execute(text(
-                "UPDATE jobs SET status='running', started_at=COALESCE(started_at, :t), message=:m, owner=:o, "
-                "attempt=:n WHERE id=:i"),
-                {"t": now(), "m": "läuft" if attempt == 1 else f"läuft erneut (Versuch {attempt})",
-                 "o": self._owner, "n": attempt, "i": job_id})
+            else:
+                attempt = int(row["attempt"] or 0) + 1
+                conn.execute(text(
+                    "UPDATE jobs SET status='running', started_at=COALESCE(started_at, :t), message=:m, owner=:o, "
+                    "attempt=:n WHERE id=:i"),
+                    {"t": now(), "m": "läuft" if attempt == 1 else f"läuft erneut (Versuch {attempt})",
+                     "o": self._owner, "n": attempt, "i": job_id})
+        if blocker is not None:
+            raise CollectionBusy(f"job {job_id} waits for job {blocker['id']}")
         with self._lock:
             self._attempts[job_id] = attempt
         return JobContext(job_id, row["kind"], row["collection"], json.loads(row["params"] or "{}"), row["actor"],
