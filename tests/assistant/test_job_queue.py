@@ -7,8 +7,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import signal
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -246,3 +248,153 @@ def test_worker_command_refuses_the_embedded_default(tmp_path):
     assert out.returncode != 0 and "Cluster-Betrieb" in out.stderr and "PostgreSQL" in out.stderr
 
 
+
+
+# -- real `kiportal worker` processes on PostgreSQL + a Chroma server --------------------------------
+def _cluster_env(home: Path, pg_url: str, chroma, collection: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIPORTAL_") or k == "KIPORTAL_TEST_CACHE"}
+    env.update(PYTHONPATH=str(REPO), KIPORTAL_HOME=str(home), KIPORTAL_APP_DB_URL=pg_url,
+               KIPORTAL_EMBEDDING__MODE="hash", KIPORTAL_VECTOR__MODE="chroma_http",
+               KIPORTAL_VECTOR__HOST=chroma.host, KIPORTAL_VECTOR__PORT=str(chroma.port),
+               KIPORTAL_VECTOR__COLLECTION=collection, KIPORTAL_JOBS__HEARTBEAT_SECONDS="0.5",
+               KIPORTAL_JOBS__STALLED_AFTER_SECONDS="3", KIPORTAL_JOBS__PORTAL_WORKER="false",
+               KIPORTAL_JOBS__WORKER_CONCURRENCY="1")
+    return env
+
+
+class Cluster:
+    """A portal-side App (submits, reads rows; works no jobs) and `kiportal worker` processes."""
+
+    def __init__(self, home: Path, env: dict, app, logs: Path) -> None:
+        self.home, self.env, self.app, self.logs = home, env, app, logs
+        self.procs: list[subprocess.Popen] = []
+
+    @property
+    def jobs(self):
+        return self.app.admin.jobs
+
+    def worker(self) -> subprocess.Popen:
+        """Start `kiportal worker` and wait until it has registered (heartbeat in job_workers)."""
+        log = open(self.logs / f"worker{len(self.procs)}.log", "wb")
+        proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "-v", "worker"], env=self.env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append(proc)
+        ok = _until(lambda: any(w["pid"] == proc.pid and w["alive"] for w in workers(self.app.app_db))
+                    or proc.poll() is not None, timeout=90)
+        assert ok and proc.poll() is None, (self.logs / f"worker{len(self.procs) - 1}.log").read_text(errors="replace")
+        return proc
+
+    def owner(self, proc: subprocess.Popen) -> str:
+        import socket
+
+        return f"{socket.gethostname()}:{proc.pid}"
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=10)
+        self.app.stop_jobs(wait=False)
+
+
+@pytest.fixture
+def cluster(tmp_path, pg_url, chroma_server, app_factory):
+    home = tmp_path / "data"
+    collection = f"jobs_{uuid.uuid4().hex[:10]}"
+    env = _cluster_env(home, pg_url, chroma_server, collection)
+    app = app_factory(home, app_db_url=pg_url,
+                      vector={"mode": "chroma_http", "host": chroma_server.host, "port": chroma_server.port,
+                              "collection": collection},
+                      jobs={"heartbeat_seconds": 0.5, "stalled_after_seconds": 3.0, "portal_worker": False})
+    app.start_jobs()  # every schema exists before workers start (the app DB's own migration race is not ours)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    c = Cluster(home, env, app, logs)
+    yield c
+    c.stop()
+
+
+def _files(folder: Path, n: int, prefix: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (folder / f"{prefix}{i:03d}.txt").write_text(
+            f"Dokument {prefix} {i}. Die Satzung regelt die Gebühr Nummer {i} für {prefix}.\n" * 3, encoding="utf-8")
+    return folder
+
+
+def test_a_job_submitted_by_a_process_that_exits_is_run_by_a_worker(cluster, tmp_path):
+    src = _files(tmp_path / "src" / "a", 3, "a")
+    cluster.app.ingestor.ingest([src], collection="A")
+    script = ("from assistant.settings import load_settings; from assistant.wiring import App; "
+              "app = App(load_settings()); print(app.start_jobs().submit_reindex('collection', 'A', 'test'))")
+    out = subprocess.run([sys.executable, "-c", script], env=cluster.env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    job_id = out.stdout.strip().splitlines()[-1]
+    assert cluster.jobs.get(job_id)["status"] == "queued"  # its submitter is gone; nobody failed it
+    proc = cluster.worker()
+    job = cluster.jobs.wait(job_id, timeout=60)
+    assert job["status"] == "done", job
+    assert job["owner"] == cluster.owner(proc) and job["result"]["updated"] == 3
+
+
+def test_two_workers_never_run_two_jobs_of_one_collection_at_once(cluster, tmp_path):
+    w1, w2 = cluster.worker(), cluster.worker()
+    folders = {name: _files(tmp_path / "src" / name, 25, name) for name in ("a1", "a2", "a3", "b1")}
+    admin = cluster.app.admin
+    for coll in ("A", "B"):
+        admin.create_collection(coll, admin.settings.policy.default_classification, "test")
+    ids = {"a1": admin.submit_sync(str(folders["a1"]), "A", "test"),
+           "b1": admin.submit_sync(str(folders["b1"]), "B", "test"),
+           "a2": admin.submit_sync(str(folders["a2"]), "A", "test"),
+           "all": admin.submit_reindex("changed", None, "test"),
+           "a3": admin.submit_sync(str(folders["a3"]), "A", "test")}
+    rows = {name: cluster.jobs.wait(job_id, timeout=120) for name, job_id in ids.items()}
+    assert all(r["status"] == "done" for r in rows.values()), rows
+    colls = {"a1": "A", "a2": "A", "a3": "A", "b1": "B", "all": ALL}
+    names = list(rows)
+    for i, x in enumerate(names):
+        for y in names[i + 1:]:
+            if colls[x] == colls[y] or ALL in (colls[x], colls[y]):
+                a, b = rows[x], rows[y]
+                assert a["finished_at"] <= b["started_at"] or b["finished_at"] <= a["started_at"], (x, y)
+    # FIFO per collection: the A syncs ran in submission order, the '*' job after a2 and before a3
+    assert rows["a1"]["finished_at"] <= rows["a2"]["started_at"] <= rows["a2"]["finished_at"] \
+        <= rows["all"]["started_at"] <= rows["all"]["finished_at"] <= rows["a3"]["started_at"]
+    assert {r["owner"] for r in rows.values()} == {cluster.owner(w1), cluster.owner(w2)}
+    assert len(cluster.app.catalog.documents()) == 100
+
+
+def test_sigkill_during_a_reindex_another_worker_finishes_it_without_duplicates(cluster, tmp_path):
+    n = 150
+    src = _files(tmp_path / "src" / "k", n, "k")
+    cluster.app.ingestor.ingest([src], collection="K")
+    before = {r.doc_id: r.path for r in cluster.app.catalog.documents()}
+    assert len(before) == n
+    first = cluster.worker()
+    job_id = cluster.app.admin.submit_reindex("collection", "K", "test")
+    # progress written by the worker, read here by another App on the same database
+    assert _until(lambda: 0 < (cluster.jobs.get(job_id) or {}).get("progress", 0) < 0.9, timeout=60, every=0.02), \
+        cluster.jobs.get(job_id)
+    running = cluster.jobs.get(job_id)
+    assert running["status"] == "running" and running["owner"] == cluster.owner(first)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=10)
+    assert cluster.jobs.get(job_id)["status"] == "running"  # nobody knows yet
+    second = cluster.worker()
+    job = cluster.jobs.wait(job_id, timeout=120)
+    assert job["status"] == "done", job
+    assert job["owner"] == cluster.owner(second) and job["attempt"] == 2
+    assert job["result"]["updated"] == n and not job["result"]["failed"]
+    # every document exactly once, the same ids; no duplicate chunk; no orphan vector
+    docs = cluster.app.catalog.documents()
+    assert {r.doc_id: r.path for r in docs} == before
+    chunk_ids = [c.chunk_id for r in docs for c in cluster.app.catalog.iter_chunks(r.doc_id)]
+    assert len(chunk_ids) == len(set(chunk_ids)) > 0
+    assert cluster.app.vectors.ids() == set(chunk_ids)
+    report = cluster.app.kb.check()
+    assert report.ok, report.as_dict()
