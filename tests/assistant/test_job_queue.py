@@ -370,7 +370,7 @@ def test_two_workers_never_run_two_jobs_of_one_collection_at_once(cluster, tmp_p
 
 
 def test_sigkill_during_a_reindex_another_worker_finishes_it_without_duplicates(cluster, tmp_path):
-    n = 150
+    n = 60  # ~0.1 s each on 2 cores: the re-index runs for seconds, long enough to be killed mid-way
     src = _files(tmp_path / "src" / "k", n, "k")
     cluster.app.ingestor.ingest([src], collection="K")
     before = {r.doc_id: r.path for r in cluster.app.catalog.documents()}
@@ -398,3 +398,7 @@ def test_sigkill_during_a_reindex_another_worker_finishes_it_without_duplicates(
     assert cluster.app.vectors.ids() == set(chunk_ids)
     report = cluster.app.kb.check()
     assert report.ok, report.as_dict()
+    # and re-running an ingest of the same files changes nothing committed (content hashes)
+    again = cluster.app.ingestor.ingest([src], collection="K").as_dict()
+    assert (again["unchanged"], again["added"], again["updated"]) == (n, 0, 0)
+    assert {c.chunk_id for r in docs for c in cluster.app.catalog.iter_chunks(r.doc_id)} == set(chunk_ids)
