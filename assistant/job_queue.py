@@ -78,6 +78,17 @@ class CollectionBusy(Exception):
     """The job's collection is taken; procrastinate asks again in :data:`WAIT_RETRY_S` seconds."""
 
 
+class _QuietWaits(logging.Filter):
+    """procrastinate logs every retry with its traceback; a job waiting for its collection is no error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, CollectionBusy)
+
+
+_QUIET = _QuietWaits()
+
+
 def lock_key(name: str) -> int:
     """A stable signed 64-bit advisory-lock key for a name (the same on every machine)."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
@@ -211,6 +222,12 @@ class ClusterJobRunner(JobRunner):
     def _dispatch(self) -> None:
         """Nothing to dispatch in-process: workers fetch from the queue."""
 
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Across the cluster: a PostgreSQL advisory lock (e.g. one OParl due-check at a time)."""
+        with advisory_lock(self.db.engine, f"kiportal:{name}"):
+            yield
+
     # -- working -----------------------------------------------------------
     def serve(self, *, install_signal_handlers: bool = True) -> None:
         """Work jobs until stopped (SIGINT/SIGTERM: running jobs finish first). ``kiportal worker``."""
@@ -226,6 +243,7 @@ class ClusterJobRunner(JobRunner):
         from procrastinate import RetryStrategy
         from procrastinate.worker import Worker
 
+        logging.getLogger("procrastinate.worker").addFilter(_QUIET)  # idempotent: the same filter object
         app = self._queue_app(sync=False)
         app.task(name=TASK, queue=QUEUE, pass_context=False,
                  retry=RetryStrategy(wait=WAIT_RETRY_S, retry_exceptions={CollectionBusy}))(self._run_queued)
@@ -329,6 +347,8 @@ class ClusterJobRunner(JobRunner):
 
     async def _sweep_loop(self, app) -> None:
         while True:
+            if self._stop.is_set() and self._worker is not None:
+                self._worker.stop()  # a stop that came before the worker's run() began (run() resets it)
             try:
                 await asyncio.to_thread(self._beat)
                 await self.sweep(app)

@@ -27,8 +27,9 @@ import socket
 import threading
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from assistant.appdb import AppDB, new_id, now
 
@@ -109,6 +110,7 @@ class JobRunner:
         self._stop = threading.Event()
         self._periodic: list[threading.Thread] = []
         self._idle = threading.Condition(self._lock)
+        self._exclusive: dict[str, threading.Lock] = {}
         db.ensure_schema("jobs", _MIGRATIONS)
 
     def register(self, kind: str, handler: Handler) -> None:
@@ -153,6 +155,13 @@ class JobRunner:
         th = threading.Thread(target=loop, name=f"kiportal-{name}", daemon=True)
         th.start()
         self._periodic.append(th)
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Run a check-then-submit step alone (e.g. the OParl due-check): in-process here, one
+        process holds the jobs; cluster mode makes it a database lock across replicas."""
+        with self._exclusive.setdefault(name, threading.Lock()):
+            yield
 
     @staticmethod
     def _safe(fn: Callable[[], Any], name: str) -> None:

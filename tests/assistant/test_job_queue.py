@@ -402,3 +402,25 @@ def test_sigkill_during_a_reindex_another_worker_finishes_it_without_duplicates(
     again = cluster.app.ingestor.ingest([src], collection="K").as_dict()
     assert (again["unchanged"], again["added"], again["updated"]) == (n, 0, 0)
     assert {c.chunk_id for r in docs for c in cluster.app.catalog.iter_chunks(r.doc_id)} == set(chunk_ids)
+
+
+def test_exclusive_steps_are_serialised_across_replicas(runners):
+    """E.g. the OParl due-check: two replicas must not both see a source due and submit it."""
+    one, two = runners(run_jobs=False), runners(run_jobs=False)
+    inside: list[str] = []
+    entered = threading.Event()
+
+    def hold():
+        with one.exclusive("oparl-due"):
+            inside.append("one")
+            entered.set()
+            time.sleep(1.0)
+            inside.append("one-out")
+
+    t = threading.Thread(target=hold)
+    t.start()
+    assert entered.wait(10)
+    with two.exclusive("oparl-due"):
+        inside.append("two")
+    t.join()
+    assert inside == ["one", "one-out", "two"]
