@@ -36,12 +36,21 @@ result) – from any replica. procrastinate only carries "run job <id>" messages
 - **workers** register in ``job_workers`` (host, pid, role, heartbeat), read by
   :func:`assistant.jobs.workers` for ``kiportal status``.
 
+Files: a worker reads what the job names – an upload job the files the portal staged under
+its data directory, a sync job a server folder. Workers on other machines therefore need
+the same paths (the shared file store of issue 16, e.g. NFS); two workers on one host with
+one data directory need nothing more.
+
 The procrastinate schema is applied at start-up under a PostgreSQL advisory lock, so
 replicas and workers starting together never race on it.
 
-Measured (2 cores, PostgreSQL 15 local): a job submitted is claimed by an idle worker in
-well under a second (LISTEN/NOTIFY); a killed worker's job restarts after ``stalled_after``
-plus at most one heartbeat interval.
+Measured (2 shared cores, local PostgreSQL 15, no-op handlers): submit to started on an idle
+worker median 54 ms, max 129 ms (LISTEN/NOTIFY, no polling delay); 100 jobs over 5 collections
+on 2 slots 4.3 s (23 jobs/s; the embedded threads 1.1 s) – queue overhead is nothing next to an
+ingest. A killed worker's job starts again when a live worker's sweep sees it: at most
+``stalled_after`` plus one heartbeat, or at once when a new worker starts (it prunes dead
+workers first). In tests/assistant/test_job_queue.py a 60-document re-index killed at its
+first progress is finished by the next worker with every document exactly once.
 """
 from __future__ import annotations
 
@@ -58,7 +67,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
 from assistant.appdb import AppDB, new_id, now
-from assistant.jobs import ALL, JobContext, JobRunner, _coll_label, _owner, conflicts
+from assistant.jobs import ALL, JobContext, JobRunner, _coll_label, conflicts
 
 log = logging.getLogger(__name__)
 

@@ -424,3 +424,20 @@ def test_exclusive_steps_are_serialised_across_replicas(runners):
         inside.append("two")
     t.join()
     assert inside == ["one", "one-out", "two"]
+
+
+def test_a_row_without_queue_entry_is_failed_after_the_grace_period(runners):
+    """The submitter died between inserting the row and deferring it: the row must not block
+    its collection forever. A fresh row (still being submitted) is left alone."""
+    from assistant.job_queue import LOST, ORPHAN_GRACE_S
+
+    r = runners(run_jobs=False)
+    r.register("noop", lambda job: {})
+    r.start()
+    queued = r.submit("noop", collection="A")  # has its queue entry
+    for job_id, age in (("old", ORPHAN_GRACE_S + 5), ("young", 1.0)):
+        r.db.execute("INSERT INTO jobs(id, kind, collection, params, status, created_at) "
+                     "VALUES (:i, 'noop', 'A', '{}', 'queued', :t)", {"i": job_id, "t": time.time() - age})
+    assert r._fail_lost_rows() == ["old"]
+    assert (r.get("old")["status"], r.get("old")["message"]) == ("failed", LOST)
+    assert r.get("young")["status"] == "queued" and r.get(queued)["status"] == "queued"
