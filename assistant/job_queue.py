@@ -41,8 +41,9 @@ its data directory, a sync job a server folder. Workers on other machines theref
 the same paths (the shared file store of issue 16, e.g. NFS); two workers on one host with
 one data directory need nothing more.
 
-The procrastinate schema is applied at start-up under a PostgreSQL advisory lock, so
-replicas and workers starting together never race on it.
+The procrastinate schema is applied at start-up under the app DB's schema lock
+(:func:`corpus.db.database_lock`, a PostgreSQL advisory lock), so replicas and workers
+starting together never race on it.
 
 Measured (2 shared cores, local PostgreSQL 15, no-op handlers): submit to started on an idle
 worker median 54 ms, max 129 ms (LISTEN/NOTIFY, no polling delay); 100 jobs over 5 collections
@@ -56,7 +57,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import json
 import logging
 import threading
@@ -64,9 +64,10 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import make_url
 
 from assistant.appdb import AppDB, new_id, now
+from corpus.db import database_lock, lock_key
 from assistant.jobs import ALL, JobContext, JobRunner, _coll_label, conflicts
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,6 @@ QUEUE = "kiportal"
 TASK = "kiportal.job"
 WAIT_RETRY_S = 1  # a job waiting for its collection asks again after this (procrastinate retry)
 ORPHAN_GRACE_S = 60.0  # a queued/running row without a queue entry this old is failed by the sweep
-SCHEMA_LOCK = "kiportal:procrastinate-schema"
 CLAIM_LOCK = "kiportal:jobs-claim"
 SWEEP_LOCK = "kiportal:jobs-sweep"
 
@@ -98,27 +98,6 @@ class _QuietWaits(logging.Filter):
 _QUIET = _QuietWaits()
 
 
-def lock_key(name: str) -> int:
-    """A stable signed 64-bit advisory-lock key for a name (the same on every machine)."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-
-
-@contextmanager
-def advisory_lock(engine: Engine, name: str) -> Iterator[None]:
-    """Hold a PostgreSQL session advisory lock on ``name`` (waits for it).
-
-    Small on purpose: ``corpus.db.database_lock`` (issue 16, catalog helper) is the shared
-    one; this module only needs it for its schema and can switch when that lands."""
-    with engine.connect() as conn:
-        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock_key(name)})
-        conn.commit()
-        try:
-            yield
-        finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_key(name)})
-            conn.commit()
-
-
 def conninfo(url: str) -> str:
     """libpq connection string for psycopg from the SQLAlchemy URL (``postgresql+psycopg://``)."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -130,7 +109,7 @@ def ensure_queue_schema(db: AppDB) -> bool:
     Under an advisory lock, so replicas starting together on a fresh database never fail."""
     from procrastinate.schema import SchemaManager
 
-    with advisory_lock(db.engine, SCHEMA_LOCK):
+    with database_lock(db.engine, AppDB.SCHEMA_LOCK):  # the lock every schema change of the app DB takes
         with db.engine.connect() as conn:
             if conn.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar() is not None:
                 return False
@@ -234,7 +213,7 @@ class ClusterJobRunner(JobRunner):
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:
         """Across the cluster: a PostgreSQL advisory lock (e.g. one OParl due-check at a time)."""
-        with advisory_lock(self.db.engine, f"kiportal:{name}"):
+        with database_lock(self.db.engine, f"kiportal:{name}"):
             yield
 
     # -- working -----------------------------------------------------------
