@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from assistant.appdb import AppDB
-from assistant.jobs import ALL, JobError, queue_depth, workers
+from assistant.jobs import ALL, JobError, JobRunner, queue_depth, workers
 
 pytestmark = pytest.mark.cluster
 
@@ -441,3 +441,26 @@ def test_a_row_without_queue_entry_is_failed_after_the_grace_period(runners):
     assert r._fail_lost_rows() == ["old"]
     assert (r.get("old")["status"], r.get("old")["message"]) == ("failed", LOST)
     assert r.get("young")["status"] == "queued" and r.get(queued)["status"] == "queued"
+
+
+def test_a_cluster_portal_works_jobs_on_its_own_thread_by_default(tmp_path, pg_url, chroma_server, app_factory):
+    """One portal on PostgreSQL needs no extra worker (jobs.portal_worker defaults to true); the
+    wiring builds the cluster runner from the settings, and another App reads the outcome."""
+    from assistant.job_queue import ClusterJobRunner
+
+    vector = {"mode": "chroma_http", "host": chroma_server.host, "port": chroma_server.port,
+              "collection": f"jobs_{uuid.uuid4().hex[:10]}"}
+    home = tmp_path / "data"
+    app = app_factory(home, app_db_url=pg_url, vector=vector)
+    src = _files(tmp_path / "src", 3, "p")
+    try:
+        admin = app.start_jobs()
+        assert isinstance(admin.jobs, ClusterJobRunner) and admin.jobs.run_jobs
+        admin.create_collection("P", admin.settings.policy.default_classification, "test")
+        job_id = admin.submit_sync(str(src), "P", "anna")
+        other = app_factory(tmp_path / "other", app_db_url=pg_url, vector=vector)  # a second replica's App
+        job = JobRunner(other.app_db).wait(job_id, timeout=60)  # reading needs no runner started
+        assert job["status"] == "done" and job["result"]["added"] == 3, job
+        assert [w["role"] for w in workers(app.app_db)] == ["portal"]
+    finally:
+        app.stop_jobs(wait=True)
