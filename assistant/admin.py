@@ -544,7 +544,7 @@ class Admin:
         runner = self._new_runner(workers)
         self.register_jobs(runner)
         runner.start()
-        self._recover_at_start()
+        self.recover()
         days = self.settings.privacy.retention_days
         try:
             self.audit.purge(days)
@@ -563,20 +563,9 @@ class Admin:
             return JobRunner(self.audit.db, workers=workers)
         from assistant.job_queue import ClusterJobRunner
 
-        return ClusterJobRunner(self.audit.db, workers=concurrency or s.jobs.worker_concurrency, heartbeat=s.jobs.heartbeat_seconds,
-                                stalled_after=s.jobs.stalled_after_seconds,
+        return ClusterJobRunner(self.audit.db, workers=concurrency or s.jobs.worker_concurrency,
+                                heartbeat=s.jobs.heartbeat_seconds, stalled_after=s.jobs.stalled_after_seconds,
                                 run_jobs=s.jobs.portal_worker if run_jobs is None else run_jobs, role=role)
-
-    def _recover_at_start(self) -> None:
-        """Upload recovery empties the staging area: in cluster mode other replicas may be staging
-        or running uploads right now, so it only runs when no job waits or runs anywhere."""
-        if self.settings.cluster:
-            from assistant.jobs import queue_depth
-
-            if any(queue_depth(self.audit.db).values()):
-                log.info("upload recovery skipped: jobs are queued or running in the cluster")
-                return
-        self.recover()
 
     def run_worker(self, *, concurrency: int | None = None) -> None:
         """``kiportal worker``: work the cluster's jobs (all kinds, the portal's handlers) until
@@ -587,7 +576,7 @@ class Admin:
         runner = self._new_runner(0, run_jobs=False, role="worker", concurrency=concurrency)
         self.register_jobs(runner)
         runner.start()
-        log.info("worker %s: waiting for jobs", runner._owner)
+        log.info("worker %s: waiting for jobs", runner.owner)
         try:
             runner.serve()
         finally:

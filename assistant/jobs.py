@@ -113,6 +113,11 @@ class JobRunner:
         self._exclusive: dict[str, threading.Lock] = {}
         db.ensure_schema("jobs", _MIGRATIONS)
 
+    @property
+    def owner(self) -> str:
+        """``host:pid`` of this process: the ``owner`` of the rows it submits or (cluster) runs."""
+        return self._owner
+
     def register(self, kind: str, handler: Handler) -> None:
         self.handlers[kind] = handler
 
