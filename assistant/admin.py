@@ -604,9 +604,18 @@ class Admin:
             self.audit.record("upload.rejected", actor, r["name"], {"code": r["code"], "collection": key})
         if not staged:
             return None, rejected
-        params = {"files": [{"path": str(s.path), "name": s.original_name, "size": s.size} for s in staged],
+        params = {"files": [{"path": str(s.path), "stored": self._stored_name(s.path), "name": s.original_name,
+                             "size": s.size} for s in staged],
                   "collection": key, "replace": replace_doc_id, "rejected": rejected}
         return self.jobs.submit("upload", params, collection=key, actor=actor), rejected
+
+    def _stored_name(self, path: Path) -> str:
+        """A staged file's path relative to the upload store: a worker on another machine may
+        mount the shared store elsewhere (``storage``), so the job names it relative to it."""
+        try:
+            return path.resolve().relative_to(self.uploads.root.resolve()).as_posix()
+        except ValueError:
+            return ""
 
     def submit_reindex(self, scope: str, target: str | None, actor: str) -> str:
         if self.jobs is None:
@@ -625,7 +634,8 @@ class Admin:
 
     def _job_upload(self, job: JobContext) -> tuple[dict, str]:
         p = job.params
-        staged = [Staged(Path(f["path"]), f["name"], f["size"]) for f in p["files"]]
+        staged = [Staged(self.uploads.root / f["stored"] if f.get("stored") else Path(f["path"]), f["name"], f["size"])
+                  for f in p["files"]]
         try:
             result = self.upload_staged(staged, p["collection"], job.actor, replace_doc_id=p.get("replace"),
                                         progress=lambda f, m: job.progress(f, m), pre_rejected=p.get("rejected", []))

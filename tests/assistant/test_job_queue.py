@@ -464,3 +464,4 @@ def test_a_cluster_portal_works_jobs_on_its_own_thread_by_default(tmp_path, pg_u
         assert [w["role"] for w in workers(app.app_db)] == ["portal"]
     finally:
         app.stop_jobs(wait=True)
+
