@@ -59,6 +59,8 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import os
+import signal
 import threading
 from contextlib import contextmanager
 from typing import Iterator
@@ -67,8 +69,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from assistant.appdb import AppDB, new_id, now
-from corpus.db import database_lock, lock_key
 from assistant.jobs import ALL, JobContext, JobRunner, _coll_label, conflicts
+from corpus.db import database_lock, lock_key
 
 log = logging.getLogger(__name__)
 
@@ -217,17 +219,40 @@ class ClusterJobRunner(JobRunner):
             yield
 
     # -- working -----------------------------------------------------------
-    def serve(self, *, install_signal_handlers: bool = True) -> None:
-        """Work jobs until stopped (SIGINT/SIGTERM: running jobs finish first). ``kiportal worker``."""
-        asyncio.run(self._serve(install_signal_handlers))
+    def serve(self) -> None:
+        """Work jobs until SIGINT/SIGTERM (``kiportal worker``). The first signal lets running jobs
+        finish; a second one ends the process at once (its jobs are then retried elsewhere, as
+        after a crash). A worker that loses the database starts again instead of exiting."""
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._signalled)
+            await self._serve_until_stopped()
+
+        asyncio.run(main())
+
+    def _signalled(self) -> None:
+        if self._stop.is_set():
+            log.warning("second stop signal: ending now; the running jobs will be retried by another worker")
+            os._exit(1)
+        log.warning("stopping: running jobs finish first (again to end at once)")
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.stop()
 
     def _serve_in_thread(self) -> None:
-        try:
-            asyncio.run(self._serve(False))
-        except Exception:
-            log.exception("job worker thread stopped")
+        asyncio.run(self._serve_until_stopped())
 
-    async def _serve(self, install_signal_handlers: bool) -> None:
+    async def _serve_until_stopped(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self._serve()
+            except Exception:
+                log.exception("job worker stopped; starting it again in %.0f s", self.heartbeat)
+            if not self._stop.is_set():
+                await asyncio.to_thread(self._stop.wait, self.heartbeat)
+
+    async def _serve(self) -> None:
         from procrastinate import RetryStrategy
         from procrastinate.worker import Worker
 
@@ -237,7 +262,7 @@ class ClusterJobRunner(JobRunner):
                  retry=RetryStrategy(wait=WAIT_RETRY_S, retry_exceptions={CollectionBusy}))(self._run_queued)
         async with app.open_async():
             self._worker = Worker(app=app, queues=[QUEUE], concurrency=self._workers, name=self._owner,
-                                  install_signal_handlers=install_signal_handlers,
+                                  install_signal_handlers=False,  # ours: see serve()
                                   update_heartbeat_interval=self.heartbeat, stalled_worker_timeout=self.stalled_after,
                                   fetch_job_polling_interval=max(1.0, self.heartbeat), delete_jobs="successful")
             if self._stop.is_set():

@@ -340,6 +340,9 @@ def test_a_job_submitted_by_a_process_that_exits_is_run_by_a_worker(cluster, tmp
     job = cluster.jobs.wait(job_id, timeout=60)
     assert job["status"] == "done", job
     assert job["owner"] == cluster.owner(proc) and job["result"]["updated"] == 3
+    proc.terminate()  # SIGTERM: a clean stop, and the worker leaves the list of `kiportal status`
+    assert proc.wait(timeout=30) == 0
+    assert all(w["pid"] != proc.pid for w in workers(cluster.app.app_db))
 
 
 def test_two_workers_never_run_two_jobs_of_one_collection_at_once(cluster, tmp_path):
