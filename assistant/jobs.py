@@ -344,8 +344,10 @@ def _decode(row: dict) -> dict:
 def queue_depth(db: AppDB) -> dict[str, int]:
     """How many jobs wait and run across the installation: ``{"queued": n, "running": n}``.
 
-    The ``jobs`` table is the state in both modes, so this counts every replica's jobs."""
-    db.ensure_schema("jobs", _MIGRATIONS)
+    The ``jobs`` table is the state in both modes, so this counts every replica's jobs. Reads
+    only: on a database without the table (nothing started yet) both are 0."""
+    if not _has_table(db, "jobs"):
+        return {"queued": 0, "running": 0}
     counts = {r["status"]: int(r["n"]) for r in db.query(
         "SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('queued','running') GROUP BY status")}
     return {"queued": counts.get("queued", 0), "running": counts.get("running", 0)}
@@ -359,7 +361,8 @@ def workers(db: AppDB, *, stale_after: float = 30.0) -> list[dict]:
     seconds), ``alive`` (a heartbeat within ``stale_after`` seconds – give the cluster's
     ``jobs.stalled_after_seconds``) and ``running`` (ids of the jobs it runs now). Only cluster
     workers register; in the embedded default the list is empty (jobs run in the portal)."""
-    db.ensure_schema("jobs", _MIGRATIONS)
+    if not _has_table(db, "job_workers"):
+        return []
     t = now()
     out = []
     for r in db.query("SELECT * FROM job_workers ORDER BY heartbeat_at DESC, id"):
@@ -368,3 +371,9 @@ def workers(db: AppDB, *, stale_after: float = 30.0) -> list[dict]:
                     "last_heartbeat": r["heartbeat_at"], "alive": t - r["heartbeat_at"] <= stale_after,
                     "running": [j for j in (r["running"] or "").split(",") if j]})
     return out
+
+
+def _has_table(db: AppDB, name: str) -> bool:
+    from sqlalchemy import inspect
+
+    return inspect(db.engine).has_table(name)
