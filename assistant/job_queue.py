@@ -82,6 +82,7 @@ CLAIM_LOCK = "kiportal:jobs-claim"
 SWEEP_LOCK = "kiportal:jobs-sweep"
 
 RETRIED = "wird erneut gestartet: der Worker {owner} antwortet nicht mehr (bis dahin fertig indexierte Dokumente bleiben erhalten)"
+NO_WORKER = "wartet: derzeit ist kein Worker verbunden (`kiportal worker` starten) / no worker connected"
 LOST = "abgebrochen: der Auftrag ist nicht mehr in der Warteschlange (Worker beendet oder Auftrag nie eingereiht)"
 
 
@@ -211,6 +212,28 @@ class ClusterJobRunner(JobRunner):
 
     def _dispatch(self) -> None:
         """Nothing to dispatch in-process: workers fetch from the queue."""
+
+    # -- reading: say so when nobody could run a waiting job ----------------
+    def get(self, job_id: str) -> dict | None:
+        return next(iter(self._hint_no_worker([row] if (row := super().get(job_id)) else [])), None)
+
+    def list(self, *, limit: int = 50, status: str | None = None) -> list[dict]:
+        return self._hint_no_worker(super().list(limit=limit, status=status))
+
+    def active(self) -> list[dict]:
+        return self._hint_no_worker(super().active())
+
+    def _hint_no_worker(self, rows: list[dict]) -> list[dict]:
+        """A queued job in a cluster without a live worker (``jobs.portal_worker = false`` and no
+        ``kiportal worker`` running) would wait silently forever: its message says why."""
+        if any(r["status"] == "queued" for r in rows):
+            from assistant.jobs import workers
+
+            if not any(w["alive"] for w in workers(self.db, stale_after=self.stalled_after)):
+                for r in rows:
+                    if r["status"] == "queued":
+                        r["message"] = NO_WORKER
+        return rows
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:

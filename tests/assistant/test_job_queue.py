@@ -151,6 +151,7 @@ def test_a_starting_replica_leaves_other_jobs_alone(runners):
     _gated(submitter, gates, [])
     submitter.start()
     job_id = submitter.submit("block", {"name": "x"}, collection="A")
+    assert "kein Worker verbunden" in submitter.get(job_id)["message"]  # nobody could run it: say so
     late = runners(run_jobs=False)  # a second portal replica starting
     _gated(late, gates, [])
     assert late.start() == 0
@@ -159,6 +160,7 @@ def test_a_starting_replica_leaves_other_jobs_alone(runners):
     _gated(worker, gates, [])
     worker.start()
     assert _until(lambda: late.get(job_id)["status"] == "running")
+    assert late.get(job_id)["message"] == "läuft"
     gates.setdefault("x", threading.Event()).set()
     assert late.wait(job_id, 20)["status"] == "done"
 
