@@ -198,21 +198,6 @@ def heartbeat_for(app, role: str, address: str = "") -> AbstractContextManager:
 
 
 # -- the status of the shared stores --------------------------------------------------------------
-def queue_depth(db: AppDB) -> dict[str, int]:
-    """Queued and running jobs in the app database (``jobs`` table of assistant.jobs).
-
-    TODO(lead, issue 16): switch to ``jobs.queue_depth()`` of helper i16c once merged, so a queue
-    library with its own tables is counted where it keeps its jobs."""
-    from sqlalchemy import inspect
-
-    if not inspect(db.engine).has_table("jobs"):
-        return {"queued": 0, "running": 0}
-    rows = db.query("SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running') GROUP BY status")
-    depth = {"queued": 0, "running": 0}
-    depth.update({r["status"]: int(r["n"]) for r in rows})
-    return depth
-
-
 def check_app_db(db: AppDB | Callable[[], AppDB]) -> dict[str, Any]:
     """Reachable (a round trip), and how far it is migrated (the migration records). ``db`` may be a
     callable (``lambda: app.app_db``): opening the database is the first thing that can fail.
@@ -306,7 +291,11 @@ def status_report(app, *, at: float | None = None) -> dict[str, Any]:
     report: dict[str, Any] = {"cluster": s.cluster, "stores": stores, "nodes": [], "queue": None,
                               "problems": cluster_problems(s)}
     if stores[0]["ok"]:
+        from assistant import jobs
+
         report["nodes"] = NodeRegistry(app.app_db).nodes(at=at)
-        report["queue"] = queue_depth(app.app_db)
+        report["queue"] = jobs.queue_depth(app.app_db)
+        # the queue's own view of its workers (with the jobs each runs now); nodes above are every process
+        report["job_workers"] = jobs.workers(app.app_db, stale_after=s.jobs.stalled_after_seconds)
     report["ok"] = all(st["ok"] for st in stores if st["store"] != "models") and not report["problems"]
     return report

@@ -12,6 +12,11 @@ submission order. A job for every collection (``collection="*"``: re-index all, 
 detection over everything) conflicts with every other job. Document writes are
 serialised by the Ingestor's writer lock anyway; the rule makes the wait visible and
 keeps e.g. "delete collection" from racing an upload into it.
+
+This is the embedded default: one process, jobs on its threads. In cluster mode (the app DB
+on PostgreSQL) :class:`assistant.job_queue.ClusterJobRunner` keeps the same table, rule and
+handlers but hands jobs to procrastinate workers on any machine (``kiportal worker``); see
+there. :func:`queue_depth` and :func:`workers` report on both (``kiportal status``).
 """
 from __future__ import annotations
 
@@ -22,8 +27,9 @@ import socket
 import threading
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from assistant.appdb import AppDB, new_id, now
 
@@ -41,6 +47,12 @@ _MIGRATIONS = [
      "created_at DOUBLE PRECISION NOT NULL, started_at DOUBLE PRECISION, finished_at DOUBLE PRECISION, "
      "actor TEXT NOT NULL DEFAULT '', owner TEXT NOT NULL DEFAULT '')",
      "CREATE INDEX jobs_status ON jobs(status, created_at)"],
+    # cluster mode (assistant.job_queue): the claim count fences a worker's writes; the
+    # registry of workers is what `kiportal status` lists (see :func:`workers`)
+    ["ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0",
+     "CREATE TABLE job_workers (id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, "
+     "role TEXT NOT NULL, concurrency INTEGER NOT NULL DEFAULT 0, started_at DOUBLE PRECISION NOT NULL, "
+     "heartbeat_at DOUBLE PRECISION NOT NULL, running TEXT NOT NULL DEFAULT '')"],
 ]
 
 
@@ -98,7 +110,13 @@ class JobRunner:
         self._stop = threading.Event()
         self._periodic: list[threading.Thread] = []
         self._idle = threading.Condition(self._lock)
+        self._exclusive: dict[str, threading.Lock] = {}
         db.ensure_schema("jobs", _MIGRATIONS)
+
+    @property
+    def owner(self) -> str:
+        """``host:pid`` of this process: the ``owner`` of the rows it submits or (cluster) runs."""
+        return self._owner
 
     def register(self, kind: str, handler: Handler) -> None:
         self.handlers[kind] = handler
@@ -142,6 +160,13 @@ class JobRunner:
         th = threading.Thread(target=loop, name=f"kiportal-{name}", daemon=True)
         th.start()
         self._periodic.append(th)
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Run a check-then-submit step alone (e.g. the OParl due-check): in-process here, one
+        process holds the jobs; cluster mode makes it a database lock across replicas."""
+        with self._exclusive.setdefault(name, threading.Lock()):
+            yield
 
     @staticmethod
     def _safe(fn: Callable[[], Any], name: str) -> None:
@@ -193,6 +218,19 @@ class JobRunner:
                                  daemon=True).start()
 
     def _run(self, ctx: JobContext) -> None:
+        try:
+            self._execute(ctx)
+        finally:
+            with self._lock:
+                self._running.pop(ctx.id, None)
+                self._idle.notify_all()
+            self._dispatch()
+
+    def _execute(self, ctx: JobContext) -> str:
+        """Run the handler and write the final status, progress, message and result to the row.
+
+        Shared by the in-process threads and the cluster worker (:mod:`assistant.job_queue`):
+        a handler's failure never escapes; it becomes the row's message. Returns the status."""
         status, message, result = "failed", "", {}
         try:
             out = self.handlers[ctx.kind](ctx)
@@ -208,17 +246,16 @@ class JobRunner:
             message = f"Fehler: {type(exc).__name__}: {exc}"[:1000]
         finally:
             try:
+                fence, fargs = self._fence(ctx.id)
                 self.db.execute(
-                    "UPDATE jobs SET status=:s, progress=:p, message=:m, result_json=:r, finished_at=:t WHERE id=:i",
+                    "UPDATE jobs SET status=:s, progress=:p, message=:m, result_json=:r, finished_at=:t WHERE id=:i"
+                    + fence,
                     {"s": status, "p": 1.0 if status == "done" else self._current_progress(ctx.id),
                      "m": message[:2000], "r": json.dumps(result, ensure_ascii=False, default=str),
-                     "t": now(), "i": ctx.id})
+                     "t": now(), "i": ctx.id, **fargs})
             finally:
-                with self._lock:
-                    self._running.pop(ctx.id, None)
-                    self._last_write.pop(ctx.id, None)
-                    self._idle.notify_all()
-                self._dispatch()
+                self._last_write.pop(ctx.id, None)
+        return status
 
     def _current_progress(self, job_id: str) -> float:
         row = self.db.one("SELECT progress FROM jobs WHERE id=:i", {"i": job_id})
@@ -241,7 +278,12 @@ class JobRunner:
             sets.append("message=:m")
             args["m"] = message[:2000]
         if sets:
-            self.db.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id=:i", args)
+            fence, fargs = self._fence(job_id)
+            self.db.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id=:i{fence}", {**args, **fargs})
+
+    def _fence(self, job_id: str) -> tuple[str, dict]:
+        """Extra WHERE for writes of a running job (none in-process; cluster workers fence on the claim)."""
+        return "", {}
 
     # -- reading -----------------------------------------------------------
     def get(self, job_id: str) -> dict | None:
@@ -296,3 +338,42 @@ def _decode(row: dict) -> dict:
     except ValueError:
         row["params"] = {}
     return row
+
+
+# -- for `kiportal status` (issue 16): plain functions on the app DB, both modes -------------
+def queue_depth(db: AppDB) -> dict[str, int]:
+    """How many jobs wait and run across the installation: ``{"queued": n, "running": n}``.
+
+    The ``jobs`` table is the state in both modes, so this counts every replica's jobs. Reads
+    only: on a database without the table (nothing started yet) both are 0."""
+    if not _has_table(db, "jobs"):
+        return {"queued": 0, "running": 0}
+    counts = {r["status"]: int(r["n"]) for r in db.query(
+        "SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('queued','running') GROUP BY status")}
+    return {"queued": counts.get("queued", 0), "running": counts.get("running", 0)}
+
+
+def workers(db: AppDB, *, stale_after: float = 30.0) -> list[dict]:
+    """The job workers registered on this app DB, newest heartbeat first.
+
+    Each: ``id``, ``host``, ``pid``, ``role`` (``worker`` = ``kiportal worker``, ``portal`` = a
+    portal replica's worker thread), ``concurrency``, ``started_at``, ``last_heartbeat`` (epoch
+    seconds), ``alive`` (a heartbeat within ``stale_after`` seconds – give the cluster's
+    ``jobs.stalled_after_seconds``) and ``running`` (ids of the jobs it runs now). Only cluster
+    workers register; in the embedded default the list is empty (jobs run in the portal)."""
+    if not _has_table(db, "job_workers"):
+        return []
+    t = now()
+    out = []
+    for r in db.query("SELECT * FROM job_workers ORDER BY heartbeat_at DESC, id"):
+        out.append({"id": r["id"], "host": r["host"], "pid": int(r["pid"]), "role": r["role"],
+                    "concurrency": int(r["concurrency"]), "started_at": r["started_at"],
+                    "last_heartbeat": r["heartbeat_at"], "alive": t - r["heartbeat_at"] <= stale_after,
+                    "running": [j for j in (r["running"] or "").split(",") if j]})
+    return out
+
+
+def _has_table(db: AppDB, name: str) -> bool:
+    from sqlalchemy import inspect
+
+    return inspect(db.engine).has_table(name)

@@ -158,7 +158,7 @@ class OParlAdmin:
         """Submit a job for every due source that has none queued or running."""
         if self.admin.jobs is None:
             return []
-        with self._lock:
+        with self._lock, self.admin.jobs.exclusive("oparl-due"):  # replicas must not both submit a source
             active = {j["params"].get("source") for j in self.admin.jobs.active() if j["kind"] == "oparl"}
             return [self.submit_sync(s["id"], actor) for s in self.due() if s["id"] not in active]
 

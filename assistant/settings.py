@@ -197,6 +197,19 @@ class ToolSettings(BaseModel):
     draft_passages: int = Field(3, ge=1, le=8, description="Knowledge-base passages a draft may use (cited as [n]).")
 
 
+class JobSettings(BaseModel):
+    worker_concurrency: int = Field(2, ge=1, le=32, description="Cluster mode: jobs one `kiportal worker` (or a portal replica's worker thread) runs at the same time; at most one per collection across the whole cluster either way.")
+    portal_worker: bool = Field(True, description="Cluster mode: a portal replica also works jobs on a thread of its own (so one portal on PostgreSQL needs no extra worker). false = only `kiportal worker` processes run jobs. The embedded default always runs jobs in the portal.")
+    heartbeat_seconds: float = Field(5.0, gt=0, description="Cluster mode: how often a worker reports that it is alive (procrastinate heartbeat and the worker list of `kiportal status`), and how often it looks for jobs of dead workers.")
+    stalled_after_seconds: float = Field(30.0, gt=0, description="Cluster mode: a worker silent this long counts as gone (killed, machine down); another worker re-runs its job from the start (ingestion is idempotent). Keep it several heartbeats long, so a busy worker is never taken for dead.")
+
+    @model_validator(mode="after")
+    def _stall_after_beats(self) -> "JobSettings":
+        if self.stalled_after_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError("jobs.stalled_after_seconds must be at least twice jobs.heartbeat_seconds")
+        return self
+
+
 class AccessSettings(BaseModel):
     groups: list[str] = Field(default_factory=list, description="The groups (Ämter, Fachbereiche, e.g. personalamt, bauamt) known to this installation: users belong to zero or more of them, and a collection is readable by everyone ('alle') or by the groups listed for it. Admins read every collection. Lower-case letters, digits, '.', '_' and '-'.")
     new_collection_readers: list[str] = Field(default_factory=lambda: ["alle"], description="Readers of a collection created from now on (in the Verwaltung tab, by `kiportal collections create` without --groups, or by an ingest into a new collection): ['alle'] = everyone (the default, as before groups existed); a list of groups from `groups`; [] = only admins until groups are granted. Existing collections keep their readers.")
@@ -224,6 +237,7 @@ class Settings(BaseSettings):
     home: Path = Field(Path("data"), description="Data directory (catalog, indexes, models, app DB). Env: KIPORTAL_HOME.")
     app_db_url: str = Field("", description="App-state database URL; empty = SQLite file in the data dir. postgresql+psycopg://… = cluster mode: any number of portals and workers share it (docs/cluster.md).")
     models_path: str = Field("", description="Folder of the prepared models (`kiportal models prepare` writes there); empty = <data dir>/models. In a cluster a folder shared by all machines (read-only is enough once prepared), or leave empty and run `kiportal models prepare` on each machine.")
+    storage: str = Field("", description="Folder of uploaded and synced originals (the files documents are read from, kept for downloads and re-indexing); empty = <home>/uploads. In a cluster a folder every replica and worker mounts (e.g. NFS): a document's id comes from its path relative to this folder, so machines may mount it at different places.")
     default_collection: str = Field("allgemein", description="Collection for documents ingested without one.")
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings, description="Embedding model.")
     chunking: ChunkSettings = Field(default_factory=ChunkSettings, description="Chunking.")
@@ -239,6 +253,7 @@ class Settings(BaseSettings):
     oparl: OParlSettings = Field(default_factory=OParlSettings, description="Import from council information systems (OParl 1.1).")
     tools: ToolSettings = Field(default_factory=ToolSettings, description="Werkzeuge: plain language, summaries, drafts.")
     access: AccessSettings = Field(default_factory=AccessSettings, description="Departments: which groups may read which collections.")
+    jobs: JobSettings = Field(default_factory=JobSettings, description="Background jobs (uploads, re-index, sync); cluster-mode workers.")
 
     @classmethod
     def settings_customise_sources(
@@ -275,7 +290,8 @@ class Settings(BaseSettings):
 
     @property
     def uploads_dir(self) -> Path:
-        return self.home / "uploads"
+        """Where uploaded originals are stored: the ``storage`` setting, else ``<home>/uploads``."""
+        return Path(self.storage) if self.storage else self.home / "uploads"
 
     @property
     def oparl_dir(self) -> Path:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # built lazily below: importing them here would load them for
     from assistant.login_failures import DBLoginFailures
     from assistant.training.sessions import TrainingStore
     from assistant.users import UserStore
+    from corpus.db import ReentrantLock
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +119,27 @@ class App:
     # -- stores ------------------------------------------------------------
     @cached_property
     def catalog(self) -> Catalog:
-        return Catalog(self.settings.catalog_path,
-                       new_collection_readers=self.settings.access.new_collection_readers)
+        """``<home>/catalog.sqlite3``; in a cluster the tables live in the app database (PostgreSQL),
+        so every replica and worker sees the same documents."""
+        readers = self.settings.access.new_collection_readers
+        if self.settings.cluster:
+            return Catalog(self.app_db.engine, new_collection_readers=readers)
+        return Catalog(self.settings.catalog_path, new_collection_readers=readers)
+
+    @cached_property
+    def writer_lock(self) -> "ReentrantLock":
+        """One writer at a time for the whole installation: ingests, deletions, orphan sweeps and
+        repairs. A file lock in the data directory (``ingest.lock``) by default; in a cluster the
+        database lock ``kiportal-writer``, which holds across machines. ``app.writer_lock(timeout)``
+        raises :class:`corpus.db.LockTimeout` when it is not free in time."""
+        from corpus.db import ReentrantLock, database_lock, file_lock
+        from ingest.pipeline import writer_lock_file
+
+        if self.settings.cluster:
+            engine = self.catalog.engine
+            return ReentrantLock(lambda timeout: database_lock(engine, "kiportal-writer", timeout))
+        path = writer_lock_file(self.settings.home)
+        return ReentrantLock(lambda timeout: file_lock(path, timeout, what="writer"))
 
     @cached_property
     def vectors(self):
@@ -134,7 +154,8 @@ class App:
 
     @cached_property
     def kb(self) -> KnowledgeBase:
-        return KnowledgeBase(self.catalog, self.vectors, self.build_embedder, self.settings.bm25_path)
+        return KnowledgeBase(self.catalog, self.vectors, self.build_embedder, self.settings.bm25_path,
+                             writer_lock=self.writer_lock)
 
     # -- ingestion and retrieval ------------------------------------------
     @cached_property
@@ -162,6 +183,7 @@ class App:
             default_collection=s.default_collection,
             signature=self.index_signature,
             batch_size=s.embedding.batch_size,
+            storage=s.uploads_dir,
         )
 
     def oparl_importer(self):
@@ -291,12 +313,17 @@ class App:
     def start_jobs(self, *, workers: int = 2) -> "Admin":
         """Start the admin's job runner once per App and return the admin.
 
-        Starting marks jobs of a dead process as failed, recovers uploads, runs the audit
-        retention purge now and schedules it daily. Later calls return the running admin."""
+        Starting marks jobs of a dead process as failed (embedded; in cluster mode jobs go to the
+        procrastinate queue on the app DB, see :mod:`assistant.job_queue`), recovers uploads, runs
+        the audit retention purge now and schedules it daily. Later calls return the running admin."""
         with self._jobs_lock:
             if self.admin.jobs is None:
                 self.admin.start_jobs(workers=workers)
         return self.admin
+
+    def run_worker(self, *, concurrency: int | None = None) -> None:
+        """``kiportal worker``: run the cluster's jobs in this process until SIGINT/SIGTERM."""
+        self.admin.run_worker(concurrency=concurrency)
 
     def stop_jobs(self, *, wait: bool = True) -> None:
         """Stop the job runner if :meth:`start_jobs` started one (tests and shutdown)."""

@@ -229,7 +229,8 @@ def search(ctx, query, k, collection, mode, batch, as_json, as_user) -> None:
 def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
     """Prüft die geteilten Speicher (App-Datenbank, Chroma-Server), ob Katalog, Chroma und BM25 übereinstimmen
     und das Datenverzeichnis privat ist (Exit 0 nur dann)."""
-    from assistant.cluster import NodeRegistry, check_app_db, check_vector_store, queue_depth
+    from assistant.cluster import NodeRegistry, check_app_db, check_vector_store
+    from assistant.jobs import queue_depth
     from assistant.datadir import make_private, permission_problems
 
     app = app_for(ctx)
@@ -278,6 +279,31 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     click.echo(f"KI-Portal: http://{host or s.server.host}:{port or s.server.port}/ "
                f"(Anmeldung: {s.auth.mode}) – beenden mit Strg+C", err=True)
     run_portal(PortalContext(app), host, port)
+
+
+@cli.command()
+@click.option("--concurrency", "-c", default=None, type=click.IntRange(1, 32),
+              help="Aufträge gleichzeitig / jobs at once (default: jobs.worker_concurrency).")
+@click.pass_context
+def worker(ctx: click.Context, concurrency: int | None) -> None:
+    """Arbeitet Aufträge im Cluster-Betrieb ab (Upload, Neuindexierung, Abgleich, OParl), bis Strg+C/SIGTERM.
+
+    Braucht app_db_url auf PostgreSQL; läuft auf jedem Rechner mit Zugriff auf Datenbank, Chroma und Dateien.
+    """
+    from assistant.admin import AdminError
+    from assistant.cluster import check_cluster_settings
+
+    app = app_for(ctx)
+    try:
+        check_cluster_settings(app.settings)  # the same start-up rule as `kiportal serve`
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"kiportal worker: Aufträge aus {app.settings.app_db.split('@')[-1]} – beenden mit Strg+C", err=True)
+    try:
+        with app.heartbeat("worker"):  # listed by `kiportal status` on every replica
+            app.run_worker(concurrency=concurrency)
+    except AdminError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @cli.group()

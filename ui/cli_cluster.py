@@ -49,6 +49,10 @@ def print_status(report: dict) -> None:
         for n in nodes:
             click.echo(f"  {n['state']:<9} {n['role']:<6} {n['host']}:{n['pid']} {n['address'] or '-'} "
                        f"v{n['version']} seit {_time(n['started_at'])}, letztes Lebenszeichen vor {n['silent_s']:.0f} s")
+        for w in report.get("job_workers") or []:  # the queue's view: which worker runs which job now
+            state = "aktiv" if w["alive"] else "verstummt"
+            click.echo(f"  Auftrags-Worker {state:<9} {w['role']:<6} {w['host']}:{w['pid']} "
+                       f"×{w['concurrency']}, läuft: {', '.join(w['running']) or '–'}")
 
 
 @click.command("status")

@@ -427,6 +427,25 @@ def test_upload_and_reindex_as_jobs(hash_app, src):
         admin.jobs.shutdown()
 
 
+def test_an_upload_job_finds_its_files_relative_to_the_store(hash_app, tmp_path):
+    """A worker on another machine mounts the shared upload store elsewhere: the job names each
+    staged file relative to the store, not by the submitting machine's absolute path."""
+    admin = hash_app.start_jobs()
+    try:
+        admin.create_collection("Bauamt", "intern", "adam")
+        f = tmp_path / "a.txt"
+        f.write_text("Die Hundesteuer beträgt 120 Euro.\n", encoding="utf-8")
+        staged, _ = admin.stage_uploads([(f, "hund.txt")])
+        stored = admin._stored_name(staged[0].path)
+        assert stored.startswith(".staging/") and not Path(stored).is_absolute()
+        params = {"files": [{"path": "/mnt/elsewhere/" + stored, "stored": stored, "name": "hund.txt",
+                             "size": staged[0].size}], "collection": "Bauamt", "replace": None, "rejected": []}
+        job = admin.jobs.wait(admin.jobs.submit("upload", params, collection="Bauamt", actor="adam"), 20)
+        assert job["status"] == "done" and "1 Datei(en) übernommen" in job["message"], job
+    finally:
+        admin.jobs.shutdown()
+
+
 def test_startup_recovers_uploads_and_purges_audit(hash_app, src):
     audit = hash_app.audit
     db = audit.db

@@ -17,7 +17,6 @@ from assistant.cluster import (
     check_vector_store,
     cluster_problems,
     node_state,
-    queue_depth,
     status_report,
 )
 from assistant.settings import load_settings
@@ -100,19 +99,6 @@ def test_embedded_default_registers_nothing(hash_app):
     from sqlalchemy import inspect
 
     assert not inspect(hash_app.app_db.engine).has_table("cluster_nodes")
-
-
-def test_queue_depth_counts_queued_and_running_jobs(hash_app):
-    """(When the queue moves to i16c's jobs.queue_depth(), this test follows it.)"""
-    from assistant import jobs
-
-    db = hash_app.app_db
-    assert queue_depth(db) == {"queued": 0, "running": 0}  # no jobs table yet: nothing queued
-    db.ensure_schema("jobs", jobs._MIGRATIONS)
-    for n, status in enumerate(("queued", "queued", "running", "done", "failed")):
-        db.execute("INSERT INTO jobs(id, kind, collection, params, status, progress, message, created_at) "
-                   "VALUES (:i, 'ingest', 'c', '{}', :s, 0, '', 0)", {"i": f"j{n}", "s": status})
-    assert queue_depth(db) == {"queued": 2, "running": 1}
 
 
 def test_store_checks_report_unreachable_servers(tmp_path):

@@ -180,3 +180,29 @@ def test_worker_limit_queues_other_collections_too(db):
     gates.setdefault("b", threading.Event()).set()
     assert r.wait(b, 5)["status"] == "done" and r.get(a)["status"] == "done"
     r.shutdown()
+
+
+def test_queue_depth_and_workers_read_without_creating_tables(tmp_path):
+    """`kiportal status` on an installation that never started jobs: zeros, no tables made."""
+    from sqlalchemy import inspect
+
+    from assistant.jobs import queue_depth, workers
+
+    db = AppDB(f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
+    assert queue_depth(db) == {"queued": 0, "running": 0} and workers(db) == []
+    assert not inspect(db.engine).has_table("jobs")
+
+
+def test_queue_depth_counts_every_process_and_workers_are_empty_when_embedded(db, runner):
+    from assistant.jobs import queue_depth, workers
+
+    gates, _ = _blocking(runner)
+    running = runner.submit("block", {"name": "r"}, collection="A")
+    runner.submit("block", {"name": "q"}, collection="A")
+    assert _until(lambda: runner.get(running)["status"] == "running")
+    assert queue_depth(db) == {"queued": 1, "running": 1}
+    assert workers(db) == []  # in-process jobs: no worker registers
+    for name in ("r", "q"):
+        gates.setdefault(name, threading.Event()).set()
+    assert runner.wait_idle(5)
+    assert queue_depth(db) == {"queued": 0, "running": 0}
