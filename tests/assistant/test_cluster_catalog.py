@@ -121,3 +121,31 @@ def test_ingest_and_repair_on_one_replica_never_remove_the_others_vectors(replic
     assert reports and reports[0].orphans_in_vectors == 0
     assert b1 in a.catalog.chunk_ids() and a_vectors | {b1} <= a.vectors.ids()
     assert a.vectors.ids() == a.catalog.chunk_ids() and a.kb.check().ok
+
+
+def test_a_starting_replica_leaves_uploads_in_progress_in_the_shared_storage_alone(tmp_path, pg_url, chroma_server,
+                                                                                  app_factory):
+    import os
+
+    vector = {"mode": "chroma_http", "host": chroma_server.host, "port": chroma_server.port,
+              "collection": f"t{uuid.uuid4().hex[:12]}"}
+    share = tmp_path / "share"
+    a, b = (app_factory(tmp_path / name, app_db_url=pg_url, vector=vector, storage=str(share)) for name in ("a", "b"))
+    a.admin.create_collection("Bauamt", "intern", "adam")
+    doc = a.admin.upload([(write(tmp_path / "in" / "satzung.txt", "Die Ruhezeit beträgt 20 Jahre.\n"), "satzung.txt")],
+                         "Bauamt", "adam").accepted[0]
+    # a's next upload is staged and placed, not yet catalogued, when b starts
+    staged = write(share / ".staging" / "up-1.txt", "Neu.\n")
+    placed = write(share / "Bauamt" / "neu.txt", "Neu.\n")
+    b.admin.recover()
+    assert staged.exists() and placed.exists()
+    assert b.catalog.get(doc["doc_id"]) is not None and Path(b.catalog.get(doc["doc_id"]).path).exists()
+    # left over for a day: an upload that died with its replica, cleaned up by the next start
+    for p in (staged, placed):
+        os.utime(p, (time.time() - 2 * 86400,) * 2)
+    os.utime(Path(b.catalog.get(doc["doc_id"]).path), (time.time() - 2 * 86400,) * 2)
+    out = b.admin.recover()
+    assert not staged.exists() and not placed.exists() and out["orphans"] == 1
+    assert Path(b.catalog.get(doc["doc_id"]).path).exists()  # what the catalog references stays
+    for app in (a, b):
+        app.catalog.close()
