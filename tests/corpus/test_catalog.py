@@ -255,3 +255,13 @@ def test_a_version_4_catalog_from_before_alembic_opens_with_its_data(tmp_path):
         assert conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchone()[0] == _head()
     again = Catalog(path)
     assert again.chunk_ids() == {"d0:v1:0", "d0:v1:1", "d1:v1:0"} and again.generation() == 18
+
+
+def test_text_with_nul_characters_is_stored(cat):
+    """A PDF's text layer may hold NUL characters, which PostgreSQL's TEXT refuses."""
+    chunk = Chunk(chunk_id="d1:v1:0", doc_id="d1", ordinal=0, text="Sat\x00zung", source="", title="", page=1,
+                  section="Teil\x00 1", collection="a")
+    cat.commit_document(_rec(title="Ti\x00tel"), [chunk])
+    assert cat.get("d1").title.replace("\x00", "") == "Titel"
+    got = cat.chunks_by_ids(["d1:v1:0"])["d1:v1:0"]
+    assert got.text.replace("\x00", "") == "Satzung" and got.section.replace("\x00", "") == "Teil 1"
