@@ -199,12 +199,13 @@ def heartbeat_for(app, role: str, address: str = "") -> AbstractContextManager:
 
 # -- the status of the shared stores --------------------------------------------------------------
 def check_app_db(db: AppDB | Callable[[], AppDB]) -> dict[str, Any]:
-    """Reachable (a round trip), and how far it is migrated (the migration records). ``db`` may be a
-    callable (``lambda: app.app_db``): opening the database is the first thing that can fail.
-
-    TODO(lead, issue 16): once the Alembic migrations of helper i16a are merged, compare the
-    database's ``alembic_version`` with the script directory's head here (``migrated`` = at head)."""
+    """Reachable (a round trip), and how far it is migrated: the components' migration records, and
+    the catalog's Alembic revision against the newest one (in a cluster the catalog lives in this
+    database). ``db`` may be a callable (``lambda: app.app_db``): opening the database is the first
+    thing that can fail."""
     from sqlalchemy import inspect
+
+    from corpus.catalog import VERSION_TABLE, schema_revision
 
     out: dict[str, Any] = {"store": "app_db", "backend": "?", "ok": False}
     started = time.perf_counter()
@@ -218,13 +219,16 @@ def check_app_db(db: AppDB | Callable[[], AppDB]) -> dict[str, Any]:
         components = db.query("SELECT component, MAX(version) AS version FROM schema_migrations GROUP BY component "
                               "ORDER BY component") if "schema_migrations" in tables else []
         out["migrations"] = {r["component"]: int(r["version"]) for r in components}
-        if "alembic_version" in tables:
-            rev = db.one("SELECT version_num FROM alembic_version")
-            out["alembic_revision"] = rev["version_num"] if rev else None
-        out["migrated"] = bool(components) or bool(out.get("alembic_revision"))
+        if VERSION_TABLE in tables:
+            current, head = schema_revision(db.engine)
+            out["catalog_revision"], out["catalog_head"] = current, head
+        out["migrated"] = bool(components) or bool(out.get("catalog_revision"))
         out["ok"] = True  # an empty database is no fault: each component migrates its tables on first use
         if not out["migrated"]:
             out["note"] = "noch keine Tabellen: das erste Portal oder der erste Worker legt sie an"
+        elif out.get("catalog_revision") not in (None, out.get("catalog_head")):
+            # an older replica's catalog: the next start of a current one upgrades it (under the schema lock)
+            out["note"] = f"Katalog auf Stand {out['catalog_revision']}, aktuell ist {out['catalog_head']}"
     except Exception as exc:  # noqa: BLE001 - any driver error means: not reachable
         out["error"] = f"nicht erreichbar / unreachable: {exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}"
     return out

@@ -521,6 +521,13 @@ def _current(conn: Connection) -> str | None:
     return conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
 
 
+def schema_revision(engine: Engine) -> tuple[str | None, str]:
+    """(the catalog revision this database is at – None before the first start –, the newest one):
+    what `kiportal status` reports for the shared catalog."""
+    with engine.connect() as conn:
+        return _current(conn), _head()
+
+
 def upgrade_schema(engine: Engine) -> None:
     """Bring the catalog in ``engine``'s database to the newest Alembic revision.
 

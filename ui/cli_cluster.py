@@ -21,7 +21,7 @@ def store_line(st: dict) -> str:
         what = f"App-Datenbank ({st['backend']})"
         detail = (f"erreichbar ({st.get('latency_ms')} ms), Migrationen: "
                   + (", ".join(f"{k} v{v}" for k, v in st.get("migrations", {}).items()) or "keine")
-                  + (f", Alembic {st['alembic_revision']}" if st.get("alembic_revision") else ""))
+                  + (f", Katalog-Revision {st['catalog_revision']}" if st.get("catalog_revision") else ""))
     elif st["store"] == "vector":
         what = f"Vektorindex ({st['mode']})"
         detail = (f"{st['host']}:{st['port']} erreichbar ({st.get('latency_ms')} ms), {st.get('collections')} "

@@ -134,7 +134,7 @@ def test_status_of_a_cluster_on_real_servers(tmp_path, pg_url, chroma_server, ap
     b = app_factory(tmp_path / "b", **common)
     w = app_factory(tmp_path / "w", **common)
     with a.heartbeat("serve", "a:7860"), b.heartbeat("serve", "b:7860"), w.heartbeat("worker"):
-        a.kb  # noqa: B018 - opens (creates) the Chroma collection
+        a.kb.catalog.stats()  # opens the Chroma collection and migrates the shared catalog
         report = status_report(b)
         assert report["ok"] and report["cluster"] and report["problems"] == []
         assert sorted((n["role"], n["address"]) for n in report["nodes"]) == [("serve", "a:7860"), ("serve", "b:7860"),
@@ -142,6 +142,11 @@ def test_status_of_a_cluster_on_real_servers(tmp_path, pg_url, chroma_server, ap
         assert all(n["state"] == "aktiv" for n in report["nodes"])
         db, vec, _models = report["stores"]
         assert db["backend"] == "postgresql" and db["migrations"]["cluster"] == 1
+        # the shared catalog lives in the same database, at the newest Alembic revision
+        from corpus.catalog import schema_revision
+
+        assert db["catalog_revision"] == db["catalog_head"] == schema_revision(a.catalog.engine)[1]
+        assert "note" not in db
         assert vec["shared"] and vec["collections"] >= 1 and vec["chunks"] == 0
         assert report["queue"] == {"queued": 0, "running": 0}
     assert status_report(a)["nodes"] == []  # each removed its row on the way out
