@@ -98,12 +98,30 @@ def real_app(tmp_path, model_cache, e5_dir, real_embedder):
 
 
 
+_CLUSTER_APPS: list = []
+
+
 @pytest.fixture(scope="session")
 def app_factory():
     """Build an App for a data dir with settings overrides (hash embedder and memory index by default)."""
     from assistant.wiring import App
 
-    return lambda home, **overrides: App(make_settings(home, **overrides))
+    def build(home, **overrides):
+        app = App(make_settings(home, **overrides))
+        if app.settings.cluster:
+            _CLUSTER_APPS.append(app)
+        return app
+
+    return build
+
+
+@pytest.fixture(autouse=True)
+def _stop_cluster_job_threads():
+    """A cluster App's job runner polls PostgreSQL from a thread until stopped: stop those a test
+    started, so they don't pile up over the session (or poll a server the session has stopped)."""
+    yield
+    while _CLUSTER_APPS:
+        _CLUSTER_APPS.pop().stop_jobs(wait=False)
 
 
 @pytest.fixture(scope="session")
