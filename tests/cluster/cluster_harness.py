@@ -33,6 +33,9 @@ REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "Cluster-Test-2026!"
 USERS = {"adam": "admin", "anna": "staff"}
 START_TIMEOUT_S = 120.0
+DEMO_FILES = REPO / "corpus" / "demo" / "files"
+# two light files of the demo corpus: something to answer the load test's questions from, in seconds
+DEMO_SUBSET = ("merkblatt-datenschutz-ki.txt", "faq-ki-portal.html")
 
 # Shared by every replica (one file, as a deployment would distribute it): the extractive model
 # as default, and a yellow-zone profile that may see only "oeffentlich" and "intern" documents.
@@ -204,7 +207,7 @@ def has_worker_command() -> bool:
 
 def start_cluster(root: Path, pg_server, chroma_server, *, demo_corpus: bool = True) -> Cluster:
     """Two replicas serving, users added through A's CLI (they live in the shared database),
-    the demo corpus ingested on A. Stopped by :meth:`Cluster.stop`."""
+    part of the demo corpus ingested on A. Stopped by :meth:`Cluster.stop`."""
     root.mkdir(parents=True, exist_ok=True)
     collection = f"cluster_{uuid.uuid4().hex[:10]}"
     env = cluster_env(root, pg_server.new_database("cluster"), chroma_server.host, chroma_server.port, collection,
@@ -215,10 +218,12 @@ def start_cluster(root: Path, pg_server, chroma_server, *, demo_corpus: bool = T
         r.home.mkdir(parents=True)
     cluster = Cluster(a, b, env["KIPORTAL_APP_DB_URL"], chroma_server.host, chroma_server.port, collection)
     try:
+        t0 = time.monotonic()
         for user, role in USERS.items():
             a.cli("users", "add", user, "--role", role, "--password-stdin", input=PASSWORD + "\n")
         if demo_corpus:
-            a.cli("ingest", str(REPO / "corpus" / "demo" / "files"), "--collection", "demo", "--json")
+            a.cli("ingest", *(str(DEMO_FILES / n) for n in DEMO_SUBSET), "--collection", "demo", "--json")
+        log.info("users and demo files on A in %.1f s", time.monotonic() - t0)
         if has_worker_command():
             log_path = root / "worker.log"
             with open(log_path, "wb") as fh:
@@ -226,10 +231,13 @@ def start_cluster(root: Path, pg_server, chroma_server, *, demo_corpus: bool = T
                                         env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         cwd=root, start_new_session=True)
             cluster.workers.append(Worker(proc, log_path))
-        for r in (a, b):  # both at once, as a load balancer's replicas come up
-            r.start()
+        # one after the other: that two processes migrating a fresh database at once both start is a
+        # test of its own (the database migrations'); here A has migrated everything before B starts
         for r in (a, b):
+            t0 = time.monotonic()
+            r.start()
             r.wait_ready()
+            log.info("replica %s serving after %.1f s", r.name, time.monotonic() - t0)
     except BaseException:
         cluster.stop()
         raise
