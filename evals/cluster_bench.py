@@ -45,7 +45,9 @@ READY = "ready"
 
 @dataclass(frozen=True)
 class ClusterBenchConfig:
-    files: int = 30
+    """Sizes of the section; the ingests run once per side with the real model (2 cores: keep them small)."""
+
+    corpus_bytes: int = 150_000  # text files drawn until this size: about 100–150 passages
     queries: int = 200
     warmup: int = 5
     propagation_rounds: int = 5
@@ -54,14 +56,22 @@ class ClusterBenchConfig:
 
     @classmethod
     def make(cls, quick: bool) -> "ClusterBenchConfig":
-        return cls(files=10, queries=60, propagation_rounds=3) if quick else cls()
+        return cls(corpus_bytes=60_000, queries=60, propagation_rounds=3) if quick else cls()
 
 
 # ---------------------------------------------------------------- pure parts
-def pick_files(docs_dir: Path, n: int, seed: int) -> list[Path]:
-    """A seeded sample of the corpus' text files (the same in every run with the same corpus)."""
+def pick_files(docs_dir: Path, max_bytes: int, seed: int) -> list[Path]:
+    """Text files of the corpus in a seeded order, taken while they fit into ``max_bytes`` together
+    (the same files in every run with the same corpus); sorted by name."""
     files = sorted(p for p in Path(docs_dir).iterdir() if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
-    return sorted(random.Random(seed).sample(files, min(n, len(files))))
+    random.Random(seed).shuffle(files)
+    picked, total = [], 0
+    for f in files:
+        size = f.stat().st_size
+        if total + size <= max_bytes:
+            picked.append(f)
+            total += size
+    return sorted(picked)
 
 
 def ratio(numerator: float | None, denominator: float | None, nd: int = 3) -> float | None:
@@ -115,11 +125,21 @@ def summary_line(section: dict) -> str:
     if "skipped" in section:
         return f"Cluster: übersprungen ({section['skipped']})"
     e, c, p = section["embedded"], section["cluster"], section["propagation"]
+    f = _cell
     return (f"Cluster ({section['files']} Dateien, {c['ingest']['chunks']} Abschnitte, {section['queries']} Suchen): "
-            f"Suche p95 {c['search']['latency_p95_ms']} ms Cluster / {e['search']['latency_p95_ms']} ms eingebettet "
-            f"= {section['search_p95_ratio']}; Ingest {c['ingest']['chunks_per_s']} / {e['ingest']['chunks_per_s']} "
-            f"Abschnitte/s = {section['ingest_rate_ratio']}; auf Replikat B suchbar nach {p['median_s']} s (Median), "
-            f"{p['max_s']} s (max), verpasst {p['missed']} von {p['rounds']}")
+            f"Suche p95 {f(c['search']['latency_p95_ms'])} ms Cluster / {f(e['search']['latency_p95_ms'])} ms eingebettet "
+            f"= {f(section['search_p95_ratio'])}; Ingest {f(c['ingest']['chunks_per_s'])} / {f(e['ingest']['chunks_per_s'])} "
+            f"Abschnitte/s = {f(section['ingest_rate_ratio'])}; auf Replikat B suchbar nach {f(p['median_s'])} s (Median), "
+            f"{f(p['max_s'])} s (max), verpasst {p['missed']} von {p['rounds']}")
+
+
+def _cell(v: Any) -> str:
+    """A figure for the summary line: "–" for missing, 3 decimals below 10, else 1."""
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+    return str(v)
 
 
 # ---------------------------------------------------------------- settings of the two sides
@@ -284,9 +304,9 @@ def run_cluster_section(settings, docs_dir: Path, work: Path, queries: Sequence[
     cfg = cfg or ClusterBenchConfig()
     if not postgres_available():
         return {"skipped": "PostgreSQL nicht installiert (make cluster-deps)"}
-    files = pick_files(docs_dir, cfg.files, cfg.seed)
-    if not files:
-        raise RuntimeError(f"no text files in {docs_dir}")
+    files = pick_files(docs_dir, cfg.corpus_bytes, cfg.seed)
+    if len(files) < 2:
+        raise RuntimeError(f"fewer than two text files of at most {cfg.corpus_bytes} bytes in {docs_dir}")
     work.mkdir(parents=True, exist_ok=True)
     pg = start_postgres()
     chroma = None

@@ -18,15 +18,16 @@ from evals.cluster_bench import (
 )
 
 
-def test_files_are_a_stable_sample_of_text_files(tmp_path):
+def test_files_are_a_stable_sample_of_text_files_within_the_size(tmp_path):
     for i in range(8):
-        (tmp_path / f"d{i}.md").write_text("x", encoding="utf-8")
-    (tmp_path / "scan.pdf").write_bytes(b"%PDF")
+        (tmp_path / f"d{i}.md").write_text("x" * 100, encoding="utf-8")
+    (tmp_path / "gross.md").write_text("x" * 10_000, encoding="utf-8")
+    (tmp_path / "scan.pdf").write_bytes(b"%PDF" * 10)
     (tmp_path / "sub").mkdir()
-    picked = pick_files(tmp_path, 5, seed=7)
-    assert len(picked) == 5 and picked == pick_files(tmp_path, 5, seed=7) and picked == sorted(picked)
-    assert all(p.suffix == ".md" for p in picked)
-    assert len(pick_files(tmp_path, 50, seed=7)) == 8
+    picked = pick_files(tmp_path, 500, seed=7)
+    assert len(picked) == 5 and picked == pick_files(tmp_path, 500, seed=7) and picked == sorted(picked)
+    assert all(p.suffix == ".md" and p.name != "gross.md" for p in picked)
+    assert len(pick_files(tmp_path, 100_000, seed=7)) == 9
 
 
 def test_ratio_and_abba_order():
@@ -56,7 +57,8 @@ def test_figures_and_targets():
     bad = _section(40.0, 30.0, [0.3, None])
     assert [t["ok"] for t in targets(bad)] == [False, False, False]  # a missed round fails the propagation goal
     line = summary_line(good)
-    assert "= 1.25" in line and "0.9 s (max)" in line and "verpasst 0 von 2" in line
+    assert "= 1.250" in line and "0.900 s (max)" in line and "verpasst 0 von 2" in line
+    assert "– s (max)" in summary_line(bad)
     assert summary_line({"skipped": "PostgreSQL nicht installiert"}).startswith("Cluster: übersprungen")
 
 
