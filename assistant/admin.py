@@ -14,7 +14,6 @@ Safety rules every operation follows:
 """
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import re
@@ -29,8 +28,9 @@ from typing import Callable, Iterator, Sequence
 from assistant.audit import AuditLog
 from assistant.jobs import ALL, JobContext, JobError, JobRunner
 from assistant.policy.zones import CLASSIFICATIONS
-from assistant.uploads import Staged, UploadRejected, UploadStore
+from assistant.uploads import BACKUP_SUFFIX, Staged, UploadRejected, UploadStore
 from corpus.catalog import DocumentRecord
+from corpus.db import LockTimeout
 
 log = logging.getLogger(__name__)
 
@@ -50,27 +50,31 @@ class Busy(AdminError):
 
 
 # -- helpers -------------------------------------------------------------------
+BUSY = "Gerade läuft eine Indexierung. Bitte in einigen Minuten erneut versuchen."
+
+
+@contextmanager
+def busy_after(lock, timeout: float) -> Iterator[None]:
+    """Hold ``lock`` (e.g. ``App.writer_lock``), but give up after ``timeout`` seconds with
+    :class:`Busy`, so a click never hangs behind an hour-long re-index."""
+    try:
+        with lock(timeout):
+            yield
+    except LockTimeout:
+        raise Busy(BUSY) from None
+
+
 @contextmanager
 def writer_lock_wait(home: Path, timeout: float = 10.0) -> Iterator[None]:
-    """The Ingestor's writer lock, but give up after ``timeout`` seconds with :class:`Busy`.
+    """The embedded default's writer lock (the data directory's ``ingest.lock``), but give up after
+    ``timeout`` seconds with :class:`Busy`. The lock excludes other processes and other threads."""
+    from ingest.pipeline import writer_lock
 
-    ``flock`` locks belong to the open file, so this also excludes other threads of the
-    same process (a background job) — exactly what is needed."""
-    home.mkdir(parents=True, exist_ok=True)
-    with open(home / "ingest.lock", "w") as fh:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise Busy("Gerade läuft eine Indexierung. Bitte in einigen Minuten erneut versuchen.") from None
-                time.sleep(0.1)
-        try:
+    try:
+        with writer_lock(home, timeout):
             yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    except LockTimeout:
+        raise Busy(BUSY) from None
 
 
 def validate_collection_name(name: str) -> str:
@@ -462,7 +466,7 @@ class Admin:
         if self._collection(new):
             raise AdminError(f"Die Sammlung „{new}“ gibt es schon.")
         self._refuse_if_job_running(old, new)
-        with writer_lock_wait(self.settings.home, self.lock_timeout):
+        with busy_after(self.app.writer_lock, self.lock_timeout):
             self.app.kb.rename_collection(old, new)
             self.app.kb.refresh_keyword_index()
         self.audit.record("collection.rename", actor, old, {"to": new})
@@ -493,7 +497,7 @@ class Admin:
         if rec.collection == collection:
             return
         self._refuse_if_job_running(rec.collection, collection)
-        with writer_lock_wait(self.settings.home, self.lock_timeout):
+        with busy_after(self.app.writer_lock, self.lock_timeout):
             self.app.kb.move_document(doc_id, collection)
             self.app.kb.refresh_keyword_index()
         self.audit.record("collection.move", actor, rec.original_name or rec.source,
@@ -503,7 +507,7 @@ class Admin:
     def health(self, repair: bool = False, actor: str = "") -> dict:
         """Counts per collection, the consistency check (optionally repairing) and disk use."""
         if repair:
-            with writer_lock_wait(self.settings.home, self.lock_timeout):
+            with busy_after(self.app.writer_lock, self.lock_timeout):
                 report = self.app.kb.check(repair=True)
                 fixed = self._resync_collections()
             if fixed:
@@ -624,12 +628,33 @@ class Admin:
                    f"entfernt {s['removed']}, fehlgeschlagen {len(s['failed'])}")
 
     # -- start-up ----------------------------------------------------------------
+    def _stored_here(self, known: dict[str, str]) -> dict[str, str]:
+        """The files in the storage folder that catalog documents refer to, by this machine's path.
+        Another replica recorded its own path (the share may be mounted elsewhere there); the
+        document id, relative to the storage folder, is the same on every machine."""
+        from ingest.pipeline import doc_id_for
+
+        by_id = {r.doc_id: r.sha256 for r in self.catalog.documents()}
+        root = self.settings.uploads_dir
+        out: dict[str, str] = {}
+        if root.exists():
+            for path in root.rglob("*"):
+                if path.is_file() and str(path.resolve()) not in known:
+                    name = path.name.removesuffix(BACKUP_SUFFIX)
+                    doc_id = doc_id_for(path.with_name(name), root)
+                    if doc_id in by_id:
+                        out[str(path.with_name(name).resolve())] = by_id[doc_id]
+        return out
+
     def recover(self) -> dict:
         """Clean up after a crash: staging, half-done replacements, uploads without document."""
         try:
-            with writer_lock_wait(self.settings.home, timeout=0.5):
+            with busy_after(self.app.writer_lock, 0.5):
                 known = {r.path: r.sha256 for r in self.catalog.documents()}
-                return self.uploads.recover(known)
+                if self.settings.cluster:
+                    known.update(self._stored_here(known))
+                # in a cluster other replicas upload into the shared folder while this one starts
+                return self.uploads.recover(known, min_age_s=86400.0 if self.settings.cluster else 0.0)
         except Busy:
             log.info("upload recovery skipped: another process is writing")
             return {}

@@ -5,7 +5,8 @@ directory; ``app_db_url = "postgresql+psycopg://…"`` moves the same tables to 
 Each component owns its tables and registers numbered migrations with
 :meth:`AppDB.ensure_schema`; applied versions are recorded in ``schema_migrations``.
 Portable-SQL rules for migrations: ids are TEXT (uuid4 hex, never autoincrement), times
-are DOUBLE PRECISION epoch seconds, booleans are INTEGER 0/1.
+are DOUBLE PRECISION epoch seconds, booleans are INTEGER 0/1. Migrations run under a database
+lock, so any number of replicas may start on one fresh database at once.
 """
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
+
+from corpus.db import database_lock, make_engine
 
 
 def new_id() -> str:
@@ -29,32 +31,41 @@ def now() -> float:
 
 
 class AppDB:
+    #: the database lock every schema change runs under (shared with the catalog's migrations)
+    SCHEMA_LOCK = "kiportal-schema"
+
     def __init__(self, url: str) -> None:
         self.url = url
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-            @event.listens_for(self.engine, "connect")
-            def _pragmas(dbapi_conn, _record) -> None:  # WAL: readers never wait for the writer
-                cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA synchronous=NORMAL")
-                cur.execute("PRAGMA foreign_keys=ON")
-                cur.close()
-        else:
-            self.engine = create_engine(url, pool_pre_ping=True)
+        self.engine: Engine = make_engine(url)
         self._schema_lock = threading.Lock()
-        with self.engine.begin() as conn:
+        self._ensure_migrations_table()
+
+    def _ensure_migrations_table(self) -> None:
+        """``schema_migrations`` under the schema lock: two processes creating it on a fresh
+        PostgreSQL at once would otherwise collide in its catalog (a UniqueViolation)."""
+        if inspect(self.engine).has_table("schema_migrations"):
+            return
+        with database_lock(self.engine, self.SCHEMA_LOCK), self.engine.begin() as conn:
             conn.execute(text(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (component TEXT NOT NULL, version INTEGER NOT NULL, "
                 "applied_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (component, version))"
             ))
 
+    def _applied(self, conn: Connection, component: str) -> set[int]:
+        return {r[0] for r in conn.execute(text("SELECT version FROM schema_migrations WHERE component=:c"),
+                                           {"c": component})}
+
     def ensure_schema(self, component: str, migrations: Sequence[str | Sequence[str]]) -> int:
-        """Apply the component's migrations not applied yet (1-based versions, in order)."""
-        with self._schema_lock, self.engine.begin() as conn:
-            done = {r[0] for r in conn.execute(text("SELECT version FROM schema_migrations WHERE component=:c"), {"c": component})}
+        """Apply the component's migrations not applied yet (1-based versions, in order).
+
+        Runs under the database's schema lock (:func:`corpus.db.database_lock`), so replicas
+        starting together on one database apply each migration exactly once; a process that finds
+        everything applied does not take the lock at all."""
+        with self.engine.connect() as conn:
+            if self._applied(conn, component) >= set(range(1, len(migrations) + 1)):
+                return len(migrations)
+        with self._schema_lock, database_lock(self.engine, self.SCHEMA_LOCK), self.engine.begin() as conn:
+            done = self._applied(conn, component)
             for version, stmts in enumerate(migrations, start=1):
                 if version in done:
                     continue

@@ -223,6 +223,7 @@ class Settings(BaseSettings):
 
     home: Path = Field(Path("data"), description="Data directory (catalog, indexes, models, app DB). Env: KIPORTAL_HOME.")
     app_db_url: str = Field("", description="App-state database URL; empty = SQLite file in the data dir. postgresql://… for scale-out.")
+    storage: str = Field("", description="Folder of uploaded and synced originals (the files documents are read from, kept for downloads and re-indexing); empty = <home>/uploads. In a cluster a folder every replica and worker mounts (e.g. NFS): a document's id comes from its path relative to this folder, so machines may mount it at different places.")
     default_collection: str = Field("allgemein", description="Collection for documents ingested without one.")
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings, description="Embedding model.")
     chunking: ChunkSettings = Field(default_factory=ChunkSettings, description="Chunking.")
@@ -273,7 +274,8 @@ class Settings(BaseSettings):
 
     @property
     def uploads_dir(self) -> Path:
-        return self.home / "uploads"
+        """Where uploaded originals are stored: the ``storage`` setting, else ``<home>/uploads``."""
+        return Path(self.storage) if self.storage else self.home / "uploads"
 
     @property
     def oparl_dir(self) -> Path:

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,21 +236,38 @@ class UploadStore:
         return True
 
     # -- recovery ----------------------------------------------------------
-    def recover(self, known: dict[str, str]) -> dict:
+    def recover(self, known: dict[str, str], *, min_age_s: float = 0.0) -> dict:
         """After a crash: empty the staging area, finish or undo interrupted replacements, and
         delete placed files no document refers to (their upload never completed, and the
         admin was told so by the failed job). ``known`` maps each catalog path to its
-        sha256. Call with the writer lock held."""
+        sha256. Call with the writer lock held. ``min_age_s``: leave everything younger alone; in a
+        cluster the folder is shared and another replica may be uploading right now (its upload
+        stages and places files before it takes the writer lock)."""
         from corpus.models import file_sha256
 
         out = {"staging": 0, "restored": 0, "orphans": 0}
+        cutoff = time.time() - min_age_s
+
+        def old_enough(p: Path) -> bool:
+            try:
+                return min_age_s <= 0 or p.lstat().st_mtime < cutoff
+            except OSError:
+                return False
+
         if self.staging.exists():
-            out["staging"] = sum(1 for _ in self.staging.iterdir())
-            shutil.rmtree(self.staging, ignore_errors=True)
+            for entry in list(self.staging.iterdir()):
+                if old_enough(entry):
+                    out["staging"] += 1
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink(missing_ok=True)
+            if min_age_s <= 0:
+                shutil.rmtree(self.staging, ignore_errors=True)
         if not self.root.exists():
             return out
         for path in sorted(self.root.rglob("*")):
-            if not path.is_file() or path.is_symlink():
+            if not path.is_file() or path.is_symlink() or not old_enough(path):
                 continue
             if path.name.endswith(BACKUP_SUFFIX):
                 original = path.with_name(path.name[: -len(BACKUP_SUFFIX)])

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # built lazily below: importing them here would load them for
     from assistant.links import LinkSigner
     from assistant.training.sessions import TrainingStore
     from assistant.users import UserStore
+    from corpus.db import ReentrantLock
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +118,27 @@ class App:
     # -- stores ------------------------------------------------------------
     @cached_property
     def catalog(self) -> Catalog:
-        return Catalog(self.settings.catalog_path,
-                       new_collection_readers=self.settings.access.new_collection_readers)
+        """``<home>/catalog.sqlite3``; in a cluster the tables live in the app database (PostgreSQL),
+        so every replica and worker sees the same documents."""
+        readers = self.settings.access.new_collection_readers
+        if self.settings.cluster:
+            return Catalog(self.app_db.engine, new_collection_readers=readers)
+        return Catalog(self.settings.catalog_path, new_collection_readers=readers)
+
+    @cached_property
+    def writer_lock(self) -> "ReentrantLock":
+        """One writer at a time for the whole installation: ingests, deletions, orphan sweeps and
+        repairs. A file lock in the data directory (``ingest.lock``) by default; in a cluster the
+        database lock ``kiportal-writer``, which holds across machines. ``app.writer_lock(timeout)``
+        raises :class:`corpus.db.LockTimeout` when it is not free in time."""
+        from corpus.db import ReentrantLock, database_lock, file_lock
+        from ingest.pipeline import writer_lock_file
+
+        if self.settings.cluster:
+            engine = self.catalog.engine
+            return ReentrantLock(lambda timeout: database_lock(engine, "kiportal-writer", timeout))
+        path = writer_lock_file(self.settings.home)
+        return ReentrantLock(lambda timeout: file_lock(path, timeout, what="writer"))
 
     @cached_property
     def vectors(self):
@@ -133,7 +153,8 @@ class App:
 
     @cached_property
     def kb(self) -> KnowledgeBase:
-        return KnowledgeBase(self.catalog, self.vectors, self.build_embedder, self.settings.bm25_path)
+        return KnowledgeBase(self.catalog, self.vectors, self.build_embedder, self.settings.bm25_path,
+                             writer_lock=self.writer_lock)
 
     # -- ingestion and retrieval ------------------------------------------
     @cached_property
@@ -161,6 +182,7 @@ class App:
             default_collection=s.default_collection,
             signature=self.index_signature,
             batch_size=s.embedding.batch_size,
+            storage=s.uploads_dir,
         )
 
     def oparl_importer(self):

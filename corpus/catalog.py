@@ -1,4 +1,4 @@
-"""The catalog: SQLite source of truth for documents, chunks and collections.
+"""The catalog: the source of truth for documents, chunks and collections.
 
 Indexes (Chroma, BM25) are derived from it. Each collection carries its *readers*: the
 groups that may read it, or ``alle`` for everyone (what they mean is decided in
@@ -6,24 +6,47 @@ groups that may read it, or ``alle`` for everyone (what they mean is decided in
 one transaction (``commit_document``), so readers see the old or the new version,
 never a half-indexed one; anything an index holds that the catalog does not know is
 an orphan that ``doctor`` and the end of every ingest run remove.
+
+SQLAlchemy Core with portable SQL on one schema (Alembic revisions in :mod:`corpus.migrations`):
+the embedded default keeps it in ``<home>/catalog.sqlite3``, a cluster in the PostgreSQL app
+database, where every replica reads and writes the same documents. The *generation* counts every
+visible change (documents, collections, their classification and readers), so anything a process
+derives from the catalog (the BM25 index, cached collection sizes or classifications) knows when
+another process changed it.
 """
 from __future__ import annotations
 
 import json
-import sqlite3
+import logging
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from sqlalchemy import bindparam, inspect, text
+from sqlalchemy.engine import Connection, Engine
+
+from corpus.db import database_lock, is_sqlite, make_engine
 from corpus.models import Chunk
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 4
 EVERYONE = "alle"
+#: the Alembic version table of the catalog (its own name: the app database may hold others)
+VERSION_TABLE = "catalog_alembic_version"
+#: the revision a catalog of schema version 4 (before Alembic) is stamped with
+LEGACY_REVISION = "0004"
+#: the database lock schema changes run under (the app database's migrations use the same)
+SCHEMA_LOCK = "kiportal-schema"
+MIGRATIONS = Path(__file__).with_name("migrations")
 
-_SCHEMA = """
+# Today's DDL before Alembic (schema version 4), only used to bring an old SQLite catalog file to
+# version 4 before it is stamped; new catalogs are created by the Alembic revisions.
+_LEGACY_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS collections (
     name TEXT PRIMARY KEY,
@@ -61,14 +84,12 @@ CREATE TABLE IF NOT EXISTS chunks (
     content_hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, ordinal);
--- pages read by text recognition (OCR) and Tesseract's mean word confidence (0-100) on each;
--- a table of its own, so catalogs from before OCR need no migration
 CREATE TABLE IF NOT EXISTS ocr_pages (
     doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
     page INTEGER NOT NULL,
     confidence REAL NOT NULL,
     PRIMARY KEY (doc_id, page)
-);
+)
 """
 
 STATUSES = ("indexed", "failed", "needs_ocr", "pending")
@@ -105,7 +126,7 @@ class DocumentRecord:
         return d
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "DocumentRecord":
+    def from_row(cls, row: Mapping[str, Any]) -> "DocumentRecord":
         d = dict(row)
         try:
             d["meta"] = json.loads(d.get("meta") or "{}")
@@ -134,232 +155,235 @@ class CatalogStats:
 
 
 class Catalog:
-    """Thread-safe SQLite catalog (one connection per thread, WAL for concurrent readers)."""
+    """Thread-safe catalog on a SQLAlchemy engine (SQLite file with WAL, or PostgreSQL).
 
-    def __init__(self, path: Path | str, *, new_collection_readers: Sequence[str] = (EVERYONE,)) -> None:
+    ``target``: a SQLite file path (the embedded default), a database URL, ``":memory:"``, or an
+    engine shared with others (a cluster's app database)."""
+
+    def __init__(self, target: Path | str | Engine, *, new_collection_readers: Sequence[str] = (EVERYONE,)) -> None:
         """``new_collection_readers``: readers of collections created from now on (also those an
         ingest creates implicitly); existing collections keep theirs."""
-        self.path = str(path)
         self.new_collection_readers = list(new_collection_readers)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._write_lock = threading.RLock()
-        self._memory_conn: sqlite3.Connection | None = None
-        with self._write_lock, self._conn() as conn:
-            conn.executescript(_SCHEMA)
-            _migrate(conn)
-            conn.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?), ('generation', '0')",
-                (str(SCHEMA_VERSION),),
-            )
+        self._owns_engine = not isinstance(target, Engine)
+        if isinstance(target, Engine):
+            self.engine = target
+        else:
+            target = str(target)
+            if target == ":memory:":
+                url = "sqlite://"
+            elif "://" in target:
+                url = target
+            else:
+                url = f"sqlite:///{target}"
+            self.engine = make_engine(url)
+        self.path = str(self.engine.url.database or "") if is_sqlite(self.engine) else self.engine.url.render_as_string()
+        self._sqlite = is_sqlite(self.engine)
+        self._write_lock = threading.RLock()  # one writer per process: SQLite would only make it wait
+        upgrade_schema(self.engine)
 
     # -- connections -------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA foreign_keys=ON")
-        if self.path != ":memory:":
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
+    @contextmanager
+    def _conn(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
 
     @contextmanager
-    def _conn(self) -> Iterator[sqlite3.Connection]:
-        if self.path == ":memory:":
-            if self._memory_conn is None:
-                self._memory_conn = self._connect()
-            yield self._memory_conn
-            return
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._connect()
-        yield conn
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._write_lock, self._conn() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def _tx(self) -> Iterator[Connection]:
+        with self._write_lock, self.engine.begin() as conn:
+            if self._sqlite:  # take the write lock now: a read first would deadlock with another writer
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        if self._owns_engine:
+            self.engine.dispose()
 
-    # -- generation: bumps on every visible change, so derived indexes know they are stale
+    # -- generation: bumps on every visible change, so derived indexes and caches know they are stale
     def generation(self) -> int:
         with self._conn() as conn:
-            return int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+            return int(conn.execute(text("SELECT value FROM meta WHERE key='generation'")).scalar_one())
 
     @staticmethod
-    def _bump(conn: sqlite3.Connection) -> None:
-        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+    def _bump(conn: Connection) -> None:
+        conn.execute(text("UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key='generation'"))
 
     # -- collections -------------------------------------------------------
     def ensure_collection(self, name: str, classification: str = "intern", readers: Sequence[str] | None = None) -> None:
         with self._tx() as conn:
-            self._ensure(conn, name, classification, readers)
+            if self._ensure(conn, name, classification, readers):
+                self._bump(conn)
 
-    def _ensure(self, conn: sqlite3.Connection, name: str, classification: str = "intern",
-                readers: Sequence[str] | None = None) -> None:
-        """Create the collection if it is new (readers from the argument, else the default for new ones)."""
-        conn.execute(
-            "INSERT OR IGNORE INTO collections(name, classification, created_at, readers) VALUES (?,?,?,?)",
-            (name, classification, time.time(),
-             _readers_json(self.new_collection_readers if readers is None else readers)),
+    def _ensure(self, conn: Connection, name: str, classification: str = "intern",
+                readers: Sequence[str] | None = None) -> bool:
+        """Create the collection if it is new (readers from the argument, else the default for new
+        ones); True when it was created."""
+        res = conn.execute(
+            text("INSERT INTO collections(name, classification, created_at, readers) VALUES (:n, :c, :t, :r) "
+                 "ON CONFLICT(name) DO NOTHING"),
+            {"n": name, "c": classification, "t": time.time(),
+             "r": _readers_json(self.new_collection_readers if readers is None else readers)},
         )
+        return res.rowcount > 0
 
     def collection_readers(self) -> dict[str, list[str]]:
         """Readers of every collection: ``{name: [group, …]}`` (``["alle"]`` = everyone)."""
         with self._conn() as conn:
-            rows = conn.execute("SELECT name, readers FROM collections").fetchall()
-        return {r["name"]: _readers_list(r["readers"]) for r in rows}
+            rows = conn.execute(text("SELECT name, readers FROM collections")).all()
+        return {r[0]: _readers_list(r[1]) for r in rows}
 
     def set_collection_readers(self, name: str, readers: Sequence[str]) -> None:
         with self._tx() as conn:
-            if conn.execute("UPDATE collections SET readers=? WHERE name=?", (_readers_json(readers), name)).rowcount == 0:
+            if conn.execute(text("UPDATE collections SET readers=:r WHERE name=:n"),
+                            {"r": _readers_json(readers), "n": name}).rowcount == 0:
                 raise KeyError(name)
+            self._bump(conn)
 
     def collections(self) -> list[dict]:
         with self._conn() as conn:
-            rows = conn.execute(
+            rows = conn.execute(text(
                 """SELECT c.name, c.classification, c.created_at, c.readers,
                           COUNT(d.doc_id) AS documents, COALESCE(SUM(d.chunk_count),0) AS chunks
                    FROM collections c LEFT JOIN documents d ON d.collection = c.name
-                   GROUP BY c.name ORDER BY c.name"""
-            ).fetchall()
-        return [dict(r, readers=_readers_list(r["readers"])) for r in rows]
+                   GROUP BY c.name, c.classification, c.created_at, c.readers ORDER BY c.name"""
+            )).mappings().all()
+        return [dict(r, readers=_readers_list(r["readers"]), chunks=int(r["chunks"]), documents=int(r["documents"]))
+                for r in rows]
 
     def set_collection_classification(self, name: str, classification: str) -> None:
         with self._tx() as conn:
-            if conn.execute("UPDATE collections SET classification=? WHERE name=?", (classification, name)).rowcount == 0:
+            if conn.execute(text("UPDATE collections SET classification=:c WHERE name=:n"),
+                            {"c": classification, "n": name}).rowcount == 0:
                 raise KeyError(name)
+            self._bump(conn)
 
     def rename_collection(self, old: str, new: str) -> list[str]:
         """Rename; returns the doc ids whose chunk metadata must be updated in the indexes."""
         with self._tx() as conn:
-            if conn.execute("SELECT 1 FROM collections WHERE name=?", (new,)).fetchone():
+            if conn.execute(text("SELECT 1 FROM collections WHERE name=:n"), {"n": new}).first():
                 raise ValueError(f"Sammlung existiert bereits / collection exists: {new}")
-            if conn.execute("UPDATE collections SET name=? WHERE name=?", (new, old)).rowcount == 0:
+            if conn.execute(text("UPDATE collections SET name=:new WHERE name=:old"),
+                            {"new": new, "old": old}).rowcount == 0:
                 raise KeyError(old)
-            ids = [r[0] for r in conn.execute("SELECT doc_id FROM documents WHERE collection=?", (old,))]
-            conn.execute("UPDATE documents SET collection=? WHERE collection=?", (new, old))
+            ids = list(conn.execute(text("SELECT doc_id FROM documents WHERE collection=:c"), {"c": old}).scalars())
+            conn.execute(text("UPDATE documents SET collection=:new WHERE collection=:old"), {"new": new, "old": old})
             self._bump(conn)
         return ids
 
     def delete_collection(self, name: str) -> None:
         with self._tx() as conn:
-            n = conn.execute("SELECT COUNT(*) FROM documents WHERE collection=?", (name,)).fetchone()[0]
+            n = conn.execute(text("SELECT COUNT(*) FROM documents WHERE collection=:c"), {"c": name}).scalar_one()
             if n:
                 raise ValueError(f"Sammlung ist nicht leer ({n} Dokumente) / collection not empty")
-            conn.execute("DELETE FROM collections WHERE name=?", (name,))
+            if conn.execute(text("DELETE FROM collections WHERE name=:n"), {"n": name}).rowcount:
+                self._bump(conn)
 
     def move_document(self, doc_id: str, collection: str) -> None:
         with self._tx() as conn:
             self._ensure(conn, collection)
-            if conn.execute("UPDATE documents SET collection=? WHERE doc_id=?", (collection, doc_id)).rowcount == 0:
+            if conn.execute(text("UPDATE documents SET collection=:c WHERE doc_id=:d"),
+                            {"c": collection, "d": doc_id}).rowcount == 0:
                 raise KeyError(doc_id)
             self._bump(conn)
 
     # -- documents ---------------------------------------------------------
     def get(self, doc_id: str) -> DocumentRecord | None:
         with self._conn() as conn:
-            row = conn.execute("SELECT * FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
+            row = conn.execute(text("SELECT * FROM documents WHERE doc_id=:d"), {"d": doc_id}).mappings().first()
             return self._with_ocr(conn, [DocumentRecord.from_row(row)])[0] if row else None
 
     def get_by_path(self, path: str) -> DocumentRecord | None:
         with self._conn() as conn:
-            row = conn.execute("SELECT * FROM documents WHERE path=?", (path,)).fetchone()
+            row = conn.execute(text("SELECT * FROM documents WHERE path=:p"), {"p": path}).mappings().first()
             return self._with_ocr(conn, [DocumentRecord.from_row(row)])[0] if row else None
 
     @staticmethod
-    def _with_ocr(conn: sqlite3.Connection, recs: list[DocumentRecord]) -> list[DocumentRecord]:
+    def _with_ocr(conn: Connection, recs: list[DocumentRecord]) -> list[DocumentRecord]:
         """Fill ``ocr_pages`` (one query; most catalogs have few scanned documents)."""
         by_id = {r.doc_id: r for r in recs}
         if len(recs) == 1:
-            rows = conn.execute("SELECT doc_id, page, confidence FROM ocr_pages WHERE doc_id=?", (recs[0].doc_id,))
+            rows = conn.execute(text("SELECT doc_id, page, confidence FROM ocr_pages WHERE doc_id=:d"),
+                                {"d": recs[0].doc_id})
         else:
-            rows = conn.execute("SELECT doc_id, page, confidence FROM ocr_pages")
+            rows = conn.execute(text("SELECT doc_id, page, confidence FROM ocr_pages"))
         for doc_id, page, conf in rows:
             if doc_id in by_id:
                 by_id[doc_id].ocr_pages[int(page)] = float(conf)
         return recs
 
     def documents(self, collection: str | None = None, status: str | None = None) -> list[DocumentRecord]:
-        sql, args = "SELECT * FROM documents WHERE 1=1", []
+        sql, args = "SELECT * FROM documents WHERE 1=1", {}
         if collection:
-            sql += " AND collection=?"
-            args.append(collection)
+            sql += " AND collection=:c"
+            args["c"] = collection
         if status:
-            sql += " AND status=?"
-            args.append(status)
+            sql += " AND status=:s"
+            args["s"] = status
         with self._conn() as conn:
-            rows = conn.execute(sql + " ORDER BY source", args).fetchall()
+            rows = conn.execute(text(sql + " ORDER BY source, doc_id"), args).mappings().all()
             return self._with_ocr(conn, [DocumentRecord.from_row(r) for r in rows])
 
     def record_failure(self, rec: DocumentRecord) -> None:
         """Store a failed/needs-OCR attempt; an existing indexed version stays searchable."""
         with self._tx() as conn:
-            old = conn.execute("SELECT status, chunk_count FROM documents WHERE doc_id=?", (rec.doc_id,)).fetchone()
+            old = conn.execute(text("SELECT status, chunk_count FROM documents WHERE doc_id=:d"),
+                               {"d": rec.doc_id}).mappings().first()
             self._ensure(conn, rec.collection)
             if old and old["chunk_count"]:
                 # keep the good version; remember why the update failed
-                conn.execute("UPDATE documents SET error=? WHERE doc_id=?", (rec.error, rec.doc_id))
+                conn.execute(text("UPDATE documents SET error=:e WHERE doc_id=:d"), {"e": rec.error, "d": rec.doc_id})
             else:
                 self._upsert_doc(conn, rec)
+            self._bump(conn)
 
     def commit_document(self, rec: DocumentRecord, chunks: Sequence[Chunk]) -> list[str]:
         """Atomically replace a document's chunks; returns chunk ids that are no longer used."""
         new_ids = {c.chunk_id for c in chunks}
         with self._tx() as conn:
             self._ensure(conn, rec.collection)
-            old_ids = [r[0] for r in conn.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (rec.doc_id,))]
-            conn.execute("DELETE FROM chunks WHERE doc_id=?", (rec.doc_id,))
+            old_ids = list(conn.execute(text("SELECT chunk_id FROM chunks WHERE doc_id=:d"), {"d": rec.doc_id}).scalars())
+            conn.execute(text("DELETE FROM chunks WHERE doc_id=:d"), {"d": rec.doc_id})
             rec.chunk_count = len(chunks)
             if rec.indexed_at is None:  # every commit is dated: index_fingerprints() relies on it
                 rec.indexed_at = time.time()
             self._upsert_doc(conn, rec)
-            conn.executemany(
-                "INSERT INTO chunks(chunk_id, doc_id, ordinal, text, page, section, content_hash) VALUES (?,?,?,?,?,?,?)",
-                [(c.chunk_id, c.doc_id, c.ordinal, c.text, c.page, c.section, c.content_hash) for c in chunks],
-            )
-            conn.execute("DELETE FROM ocr_pages WHERE doc_id=?", (rec.doc_id,))
-            conn.executemany("INSERT INTO ocr_pages(doc_id, page, confidence) VALUES (?,?,?)",
-                             [(rec.doc_id, int(p), float(c)) for p, c in rec.ocr_pages.items()])
+            if chunks:
+                conn.execute(
+                    text("INSERT INTO chunks(chunk_id, doc_id, ordinal, text, page, section, content_hash) "
+                         "VALUES (:chunk_id, :doc_id, :ordinal, :text, :page, :section, :content_hash)"),
+                    [{"chunk_id": c.chunk_id, "doc_id": c.doc_id, "ordinal": c.ordinal, "text": c.text, "page": c.page,
+                      "section": c.section, "content_hash": c.content_hash} for c in chunks],
+                )
+            conn.execute(text("DELETE FROM ocr_pages WHERE doc_id=:d"), {"d": rec.doc_id})
+            if rec.ocr_pages:
+                conn.execute(text("INSERT INTO ocr_pages(doc_id, page, confidence) VALUES (:d, :p, :c)"),
+                             [{"d": rec.doc_id, "p": int(p), "c": float(c)} for p, c in rec.ocr_pages.items()])
             self._bump(conn)
         return [i for i in old_ids if i not in new_ids]
 
     @staticmethod
-    def _upsert_doc(conn: sqlite3.Connection, rec: DocumentRecord) -> None:
+    def _upsert_doc(conn: Connection, rec: DocumentRecord) -> None:
         values = rec.as_dict()
         values["meta"] = json.dumps(values["meta"], ensure_ascii=False, sort_keys=True)
         cols = list(_COLUMNS)
         conn.execute(
-            f"INSERT INTO documents({','.join(cols)}) VALUES ({','.join('?' * len(cols))}) "
-            f"ON CONFLICT(doc_id) DO UPDATE SET {','.join(f'{c}=excluded.{c}' for c in cols if c != 'doc_id')}",
-            [values[c] for c in cols],
+            text(f"INSERT INTO documents({','.join(cols)}) VALUES ({','.join(':' + c for c in cols)}) "
+                 f"ON CONFLICT(doc_id) DO UPDATE SET {','.join(f'{c}=excluded.{c}' for c in cols if c != 'doc_id')}"),
+            {c: values[c] for c in cols},
         )
 
     def set_document_meta(self, doc_id: str, meta: dict) -> None:
         """Replace a document's metadata only (its text and chunks are unchanged)."""
         with self._tx() as conn:
-            if conn.execute("UPDATE documents SET meta=? WHERE doc_id=?",
-                            (json.dumps(meta, ensure_ascii=False, sort_keys=True), doc_id)).rowcount == 0:
+            if conn.execute(text("UPDATE documents SET meta=:m WHERE doc_id=:d"),
+                            {"m": json.dumps(meta, ensure_ascii=False, sort_keys=True), "d": doc_id}).rowcount == 0:
                 raise KeyError(doc_id)
             self._bump(conn)
 
     def delete_document(self, doc_id: str) -> list[str]:
         """Remove a document; returns its chunk ids for the indexes to drop."""
         with self._tx() as conn:
-            ids = [r[0] for r in conn.execute("SELECT chunk_id FROM chunks WHERE doc_id=?", (doc_id,))]
-            if conn.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,)).rowcount == 0:
+            ids = list(conn.execute(text("SELECT chunk_id FROM chunks WHERE doc_id=:d"), {"d": doc_id}).scalars())
+            if conn.execute(text("DELETE FROM documents WHERE doc_id=:d"), {"d": doc_id}).rowcount == 0:
                 raise KeyError(doc_id)
             self._bump(conn)
         return ids
@@ -369,87 +393,145 @@ class Catalog:
         changes whenever a document's chunks are replaced (``indexed_at`` is set on every commit),
         so a derived index can update exactly the documents that changed."""
         with self._conn() as conn:
-            rows = conn.execute("SELECT doc_id, indexed_at, chunk_count, collection FROM documents WHERE chunk_count > 0")
+            rows = conn.execute(text(
+                "SELECT doc_id, indexed_at, chunk_count, collection FROM documents WHERE chunk_count > 0"))
             return {r[0]: (f"{r[1]!r}:{r[2]}", r[3]) for r in rows}
 
     # -- chunks ------------------------------------------------------------
+    _CHUNK_SELECT = """SELECT c.chunk_id, c.doc_id, c.ordinal, c.text, c.page, c.section, c.content_hash,
+                              d.source, d.title, d.collection FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"""
+
     def chunk_ids(self) -> set[str]:
         with self._conn() as conn:
-            return {r[0] for r in conn.execute("SELECT chunk_id FROM chunks")}
+            return set(conn.execute(text("SELECT chunk_id FROM chunks")).scalars())
 
     def chunks_by_ids(self, ids: Sequence[str]) -> dict[str, Chunk]:
         """Active chunks for the given ids (unknown ids are silently absent: orphans)."""
         if not ids:
             return {}
         out: dict[str, Chunk] = {}
+        stmt = text(self._CHUNK_SELECT + " WHERE c.chunk_id IN :ids").bindparams(bindparam("ids", expanding=True))
         with self._conn() as conn:
             for start in range(0, len(ids), 500):
-                part = list(ids[start : start + 500])
-                rows = conn.execute(
-                    f"""SELECT c.*, d.source, d.title, d.collection FROM chunks c
-                        JOIN documents d ON d.doc_id = c.doc_id
-                        WHERE c.chunk_id IN ({','.join('?' * len(part))})""",
-                    part,
-                ).fetchall()
-                for r in rows:
+                for r in conn.execute(stmt, {"ids": list(ids[start : start + 500])}).mappings():
                     out[r["chunk_id"]] = _row_chunk(r)
         return out
 
     def collections_of(self, ids: Sequence[str]) -> dict[str, str]:
         """``{chunk_id: collection}`` of the active chunks among ``ids`` (unknown ids are absent)."""
         out: dict[str, str] = {}
+        stmt = text("SELECT c.chunk_id, d.collection FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
+                    "WHERE c.chunk_id IN :ids").bindparams(bindparam("ids", expanding=True))
         with self._conn() as conn:
             for start in range(0, len(ids), 500):
-                part = list(ids[start : start + 500])
-                out.update(conn.execute(
-                    f"""SELECT c.chunk_id, d.collection FROM chunks c JOIN documents d ON d.doc_id = c.doc_id
-                        WHERE c.chunk_id IN ({','.join('?' * len(part))})""", part).fetchall())
+                out.update((r[0], r[1]) for r in conn.execute(stmt, {"ids": list(ids[start : start + 500])}))
         return out
 
     def iter_chunks(self, doc_id: str | None = None) -> Iterable[Chunk]:
-        sql = """SELECT c.*, d.source, d.title, d.collection FROM chunks c
-                 JOIN documents d ON d.doc_id = c.doc_id"""
-        args: list = []
+        sql, args = self._CHUNK_SELECT, {}
         if doc_id:
-            sql += " WHERE c.doc_id=?"
-            args.append(doc_id)
+            sql += " WHERE c.doc_id=:d"
+            args["d"] = doc_id
         with self._conn() as conn:
-            rows = conn.execute(sql + " ORDER BY c.doc_id, c.ordinal", args).fetchall()
+            rows = conn.execute(text(sql + " ORDER BY c.doc_id, c.ordinal"), args).mappings().all()
         return [_row_chunk(r) for r in rows]
 
     def stats(self) -> CatalogStats:
         with self._conn() as conn:
-            docs = conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
-            chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-            by_status = {r[0]: r[1] for r in conn.execute("SELECT status, COUNT(*) FROM documents GROUP BY status")}
+            docs = conn.execute(text("SELECT COUNT(*) FROM documents")).scalar_one()
+            chunks = conn.execute(text("SELECT COUNT(*) FROM chunks")).scalar_one()
+            by_status = {r[0]: int(r[1]) for r in conn.execute(text("SELECT status, COUNT(*) FROM documents GROUP BY status"))}
         by_coll = {c["name"]: c for c in self.collections()}
-        return CatalogStats(docs, chunks, by_status, by_coll)
+        return CatalogStats(int(docs), int(chunks), by_status, by_coll)
 
     # -- misc state --------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         with self._conn() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return row[0] if row else default
+            value = conn.execute(text("SELECT value FROM meta WHERE key=:k"), {"k": key}).scalar()
+        return default if value is None else value
+
+    def meta_items(self, prefix: str) -> dict[str, str]:
+        """Every meta entry whose key starts with ``prefix`` (e.g. the in-flight notes of all writers)."""
+        with self._conn() as conn:
+            rows = conn.execute(text("SELECT key, value FROM meta")).all()
+        return {k: v for k, v in rows if k.startswith(prefix)}
 
     def set_meta(self, key: str, value: str) -> None:
         with self._tx() as conn:
-            conn.execute("INSERT INTO meta(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))
+            conn.execute(text("INSERT INTO meta(key, value) VALUES (:k, :v) ON CONFLICT(key) DO UPDATE SET value=excluded.value"),
+                         {"k": key, "v": value})
+
+    def delete_meta(self, key: str) -> None:
+        with self._tx() as conn:
+            conn.execute(text("DELETE FROM meta WHERE key=:k"), {"k": key})
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Bring a catalog of an older version up to this one (each step idempotent).
+# -- schema ------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _head() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def _alembic_config(conn: Connection):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    cfg.attributes["version_table"] = VERSION_TABLE
+    return cfg
+
+
+def _current(conn: Connection) -> str | None:
+    if not inspect(conn).has_table(VERSION_TABLE):
+        return None
+    return conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+
+
+def upgrade_schema(engine: Engine) -> None:
+    """Bring the catalog in ``engine``'s database to the newest Alembic revision.
+
+    A catalog already at the newest revision costs one query. Otherwise the upgrade runs under
+    the database's schema lock, so replicas starting together on a fresh database migrate it
+    once. A SQLite catalog from before Alembic (schema version ≤ 4, recognised by its ``meta``
+    table) is first brought to version 4 in place and stamped, keeping its data."""
+    with engine.connect() as conn:
+        if _current(conn) == _head():
+            return
+    from alembic import command
+
+    with database_lock(engine, SCHEMA_LOCK), engine.begin() as conn:
+        if is_sqlite(engine):  # one transaction for the DDL too (pysqlite would run it outside one)
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if _current(conn) == _head():
+            return
+        cfg = _alembic_config(conn)
+        if _current(conn) is None and inspect(conn).has_table("meta"):
+            _adopt_legacy(conn)
+            command.stamp(cfg, LEGACY_REVISION)
+        command.upgrade(cfg, "head")
+
+
+def _adopt_legacy(conn: Connection) -> None:
+    """Bring a catalog written before Alembic to schema version 4 (each step idempotent).
 
     3: documents get ``meta`` (empty for every document catalogued before it).
     4: collections get ``readers``; existing collections stay readable by everyone (``alle``),
     as they were before groups existed, so an upgrade changes no one's view.
     """
-    if "meta" not in {r[1] for r in conn.execute("PRAGMA table_info(documents)")}:
-        conn.execute("ALTER TABLE documents ADD COLUMN meta TEXT NOT NULL DEFAULT '{}'")
-    cols = {r[1] for r in conn.execute("PRAGMA table_info(collections)")}
-    if "readers" not in cols:
-        conn.execute("ALTER TABLE collections ADD COLUMN readers TEXT NOT NULL DEFAULT '[\"alle\"]'")
-    conn.execute("UPDATE meta SET value=? WHERE key='schema_version' AND CAST(value AS INTEGER) < ?",
-                 (str(SCHEMA_VERSION), SCHEMA_VERSION))
+    log.info("catalog from before Alembic: bringing it to schema version %d and stamping it", SCHEMA_VERSION)
+    for stmt in _LEGACY_SCHEMA.split(";"):
+        if stmt.strip():
+            conn.exec_driver_sql(stmt)
+    if "meta" not in {c["name"] for c in inspect(conn).get_columns("documents")}:
+        conn.exec_driver_sql("ALTER TABLE documents ADD COLUMN meta TEXT NOT NULL DEFAULT '{}'")
+    if "readers" not in {c["name"] for c in inspect(conn).get_columns("collections")}:
+        conn.exec_driver_sql("ALTER TABLE collections ADD COLUMN readers TEXT NOT NULL DEFAULT '[\"alle\"]'")
+    for key, value in (("schema_version", str(SCHEMA_VERSION)), ("generation", "0")):
+        conn.execute(text("INSERT INTO meta(key, value) VALUES (:k, :v) ON CONFLICT(key) DO NOTHING"), {"k": key, "v": value})
+    conn.execute(text("UPDATE meta SET value=:v WHERE key='schema_version'"), {"v": str(SCHEMA_VERSION)})
 
 
 def _readers_json(readers: Sequence[str]) -> str:
@@ -464,7 +546,7 @@ def _readers_list(text: str | None) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def _row_chunk(r: sqlite3.Row) -> Chunk:
+def _row_chunk(r: Mapping[str, Any]) -> Chunk:
     return Chunk(
         chunk_id=r["chunk_id"],
         doc_id=r["doc_id"],

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -18,6 +19,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from corpus.catalog import Catalog, DocumentRecord
+from corpus.db import ReentrantLock, process_lock
 from corpus.embeddings import Embedder
 from corpus.keyword_index import BM25Index
 from corpus.models import Chunk
@@ -60,8 +62,16 @@ class KnowledgeBase:
         vectors: VectorIndex,
         embedder_factory: Callable[[], Embedder],
         bm25_path: Path | None = None,
+        *,
+        writer_lock: ReentrantLock | None = None,
     ) -> None:
+        """``writer_lock``: the installation's writer lock (a file lock in the data directory, a
+        database lock in a cluster); every write of vectors, the orphan sweep and repairs hold it,
+        so nothing deletes the vectors of a write in progress in another process or on another
+        machine. Without one, the lock covers this process only."""
         self.catalog = catalog
+        self.writer_lock = writer_lock or process_lock()
+        self._writer_id = uuid.uuid4().hex  # names this writer's in-flight note
         self.vectors = vectors
         self._embedder_factory = embedder_factory
         self._embedder: Embedder | None = None
@@ -86,33 +96,53 @@ class KnowledgeBase:
     # store is touched and cleared after. A process killed in between leaves exactly these as
     # possible orphans, so the sweep after every ingest checks them instead of listing every
     # vector (seconds at 100,000 passages, a minute at a million). `kiportal doctor` still
-    # compares everything.
+    # compares everything. Each writer has a note of its own (``vectors_in_flight:<id>``), so a
+    # writer never overwrites another's; all of them write under the writer lock, so a note the
+    # sweep finds (other than the sweeper's own) is one of a killed writer.
     _IN_FLIGHT = "vectors_in_flight"
 
+    @property
+    def _note_key(self) -> str:
+        return f"{self._IN_FLIGHT}:{self._writer_id}"
+
+    def _notes(self) -> dict[str, list[str]]:
+        """Every writer's in-flight note (also the single note of catalogs before notes per writer)."""
+        out = {}
+        for key, value in self.catalog.meta_items(self._IN_FLIGHT).items():
+            try:
+                ids = json.loads(value or "[]")
+            except ValueError:
+                ids = []
+            if ids:
+                out[key] = ids
+        return out
+
     def _note_in_flight(self, ids: Sequence[str]) -> None:
-        if self.catalog.get_meta(self._IN_FLIGHT) not in (None, "[]"):
-            self.sweep_orphans()  # a killed write's note: settle it before it is overwritten
-        self.catalog.set_meta(self._IN_FLIGHT, json.dumps(sorted(set(ids))))
+        self.catalog.set_meta(self._note_key, json.dumps(sorted(set(ids))))
 
     def _clear_in_flight(self) -> None:
-        self.catalog.set_meta(self._IN_FLIGHT, "[]")
+        self.catalog.delete_meta(self._note_key)
 
     def store_version(self, rec: DocumentRecord, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         """Make ``chunks`` the visible version of ``rec`` (see module docstring for the order)."""
-        old = [c.chunk_id for c in self.catalog.iter_chunks(rec.doc_id)]
-        self._note_in_flight([c.chunk_id for c in chunks] + old)
-        if chunks:
-            self.vectors.add(chunks, vectors)
-        stale = self.catalog.commit_document(rec, chunks)
-        if stale:
-            self.vectors.delete(stale)
-        self._clear_in_flight()
+        with self.writer_lock():
+            if self._notes():
+                self.sweep_orphans()  # a killed write's note: settle it first
+            old = [c.chunk_id for c in self.catalog.iter_chunks(rec.doc_id)]
+            self._note_in_flight([c.chunk_id for c in chunks] + old)
+            if chunks:
+                self.vectors.add(chunks, vectors)
+            stale = self.catalog.commit_document(rec, chunks)
+            if stale:
+                self.vectors.delete(stale)
+            self._clear_in_flight()
 
     def delete_document(self, doc_id: str) -> int:
-        self._note_in_flight([c.chunk_id for c in self.catalog.iter_chunks(doc_id)])
-        ids = self.catalog.delete_document(doc_id)
-        self.vectors.delete(ids)
-        self._clear_in_flight()
+        with self.writer_lock():
+            self._note_in_flight([c.chunk_id for c in self.catalog.iter_chunks(doc_id)])
+            ids = self.catalog.delete_document(doc_id)
+            self.vectors.delete(ids)
+            self._clear_in_flight()
         return len(ids)
 
     def move_document(self, doc_id: str, collection: str) -> None:
@@ -124,19 +154,22 @@ class KnowledgeBase:
             self.vectors.set_collection([c.chunk_id for c in self.catalog.iter_chunks(doc_id)], new)
 
     def sweep_orphans(self, full: bool = False) -> int:
-        """Drop vectors the catalog doesn't know (left by a crash between steps): the ids a killed
-        write noted, or with ``full`` every vector id compared with the catalog."""
-        noted = json.loads(self.catalog.get_meta(self._IN_FLIGHT) or "[]")
-        if full:
-            orphans = self.vectors.ids() - self.catalog.chunk_ids()
-        else:
-            orphans = set(noted) - set(self.catalog.chunks_by_ids(noted))
-        if orphans:
-            log.info("removing %d orphan vectors", len(orphans))
-            self.vectors.delete(sorted(orphans))
-        if noted:
-            self._clear_in_flight()
-        return len(orphans)
+        """Drop vectors the catalog doesn't know (left by a crash between steps): the ids killed
+        writes noted, or with ``full`` every vector id compared with the catalog. Runs under the
+        writer lock: a write in progress elsewhere has added vectors the catalog does not hold yet."""
+        with self.writer_lock():
+            notes = self._notes()
+            noted = sorted({i for ids in notes.values() for i in ids})
+            if full:
+                orphans = self.vectors.ids() - self.catalog.chunk_ids()
+            else:
+                orphans = set(noted) - set(self.catalog.chunks_by_ids(noted))
+            if orphans:
+                log.info("removing %d orphan vectors", len(orphans))
+                self.vectors.delete(sorted(orphans))
+            for key in notes:
+                self.catalog.delete_meta(key)
+            return len(orphans)
 
     # -- keyword index -----------------------------------------------------
     # A sync touching more documents than this rebuilds instead (one pass over all chunks
@@ -267,8 +300,17 @@ class KnowledgeBase:
 
     # -- health ------------------------------------------------------------
     def check(self, repair: bool = False) -> HealthReport:
+        """Compare the indexes with the catalog; ``repair`` drops orphan vectors, embeds missing
+        ones and rebuilds a stale BM25 index, all under the writer lock (a write in progress on
+        another machine has vectors the catalog does not list yet: they are not orphans)."""
+        if repair:
+            with self.writer_lock():
+                return self._check(repair=True)
+        return self._check(repair=False)
+
+    def _check(self, repair: bool) -> HealthReport:
+        vec_ids = self.vectors.ids()  # vectors first: a commit in between shows as missing, never as orphan
         cat_ids = self.catalog.chunk_ids()
-        vec_ids = self.vectors.ids()
         on_disk = BM25Index.load(self.bm25_path) if self.bm25_path is not None else (self._bm25 or BM25Index())
         gen = self.catalog.generation()
         report = HealthReport(
@@ -278,7 +320,9 @@ class KnowledgeBase:
             keyword_chunks=len(on_disk),
             missing_in_vectors=len(cat_ids - vec_ids),
             orphans_in_vectors=len(vec_ids - cat_ids),
-            keyword_stale=on_disk.generation != gen or on_disk.chunk_ids() != cat_ids,
+            # a newer generation alone is not staleness: re-classifying a collection counts too
+            keyword_stale=on_disk.chunk_ids() != cat_ids
+            or (on_disk.generation != gen and on_disk.documents() != self.catalog.index_fingerprints()),
         )
         if repair and not report.ok:
             if report.orphans_in_vectors:

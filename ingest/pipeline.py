@@ -8,7 +8,6 @@ previous state searchable and the next run completes the job.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import os
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 from corpus.catalog import DocumentRecord
+from corpus.db import file_lock
 from corpus.knowledge_base import KnowledgeBase, index_text
 from corpus.models import Chunk, file_sha256
 from ingest.chunking import ChunkParams, make_chunks
@@ -58,9 +58,22 @@ class IngestSummary:
         }
 
 
-def doc_id_for(path: Path) -> str:
-    """Stable id from the resolved path: the same file keeps its id across versions."""
-    return hashlib.sha1(str(path.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+def doc_id_for(path: Path, storage: Path | None = None) -> str:
+    """Stable id: the same file keeps its id across versions.
+
+    A file inside the ``storage`` folder (uploads; a shared folder in a cluster) is named by its
+    path relative to that folder, so machines that mount the share at different places compute
+    the same id; any other file by its resolved path (the ids catalogs have always held)."""
+    resolved = Path(path).resolve()
+    if storage is not None:
+        try:
+            rel = resolved.relative_to(Path(storage).resolve())
+        except ValueError:
+            pass
+        else:
+            key = "storage:" + rel.as_posix()  # never equal to an absolute path
+            return hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return hashlib.sha1(str(resolved).encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 def discover(paths: Iterable[Path]) -> list[Path]:
@@ -82,16 +95,17 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
+def writer_lock_file(home: Path) -> Path:
+    """The embedded default's writer lock: one writer per data directory (CLI, portal jobs and
+    cron may overlap). A cluster uses a database lock instead (``App.writer_lock``)."""
+    return Path(home) / "ingest.lock"
+
+
 @contextmanager
-def writer_lock(home: Path) -> Iterator[None]:
-    """One writer per data directory (CLI, portal jobs and cron may overlap)."""
-    home.mkdir(parents=True, exist_ok=True)
-    with open(home / "ingest.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def writer_lock(home: Path, timeout: float | None = None) -> Iterator[None]:
+    """Hold the data directory's writer lock (a file lock; see :func:`writer_lock_file`)."""
+    with file_lock(writer_lock_file(home), timeout, what="writer"):
+        yield
 
 
 @dataclass
@@ -129,9 +143,14 @@ class Ingestor:
         signature: str = "",
         batch_size: int = 32,
         loader: Loader | None = None,
+        storage: Path | None = None,
     ) -> None:
+        """``storage``: the folder of uploaded and synced originals; files inside it get ids that do
+        not depend on where the folder is mounted (:func:`doc_id_for`). The writer lock is the
+        knowledge base's (``kb.writer_lock``)."""
         self.kb = kb
         self.home = Path(home)
+        self.storage = Path(storage) if storage is not None else None
         self.limits = limits
         # reads one file; built from settings with a time limit (ingest.loaders.isolated), in-process by default
         self.loader: Loader = loader or make_loader(limits)
@@ -147,8 +166,13 @@ class Ingestor:
         stale_signature = self.kb.catalog.get_meta("index_signature") not in (None, self.signature)
         work: list[_Work] = []
         for f in files:
-            doc_id = doc_id_for(f)
+            doc_id = doc_id_for(f, self.storage)
             existing = self.kb.catalog.get(doc_id)
+            if existing is None and self.storage is not None:
+                # catalogued before ids were relative to the storage folder: it keeps its old id
+                existing = self.kb.catalog.get_by_path(str(f.resolve()))
+                if existing is not None:
+                    doc_id = existing.doc_id
             coll = collection or (existing.collection if existing else self.default_collection)
             size = f.stat().st_size
             orig = (original_names or {}).get(f, f.name)
@@ -238,7 +262,7 @@ class Ingestor:
         title re-indexes (it is part of what is embedded), changed metadata alone does not."""
         start = time.perf_counter()
         summary = IngestSummary()
-        with writer_lock(self.home):
+        with self.kb.writer_lock():  # the installation's writer lock (file or database lock)
             files = discover(paths)
             if prune_under:
                 summary.removed = self._prune(prune_under, {str(f.resolve()) for f in files})
@@ -337,7 +361,7 @@ class Ingestor:
         return self.ingest([p for p in paths if p.exists()], force=True, progress=progress) if paths else IngestSummary()
 
     def delete(self, doc_id: str) -> int:
-        with writer_lock(self.home):
+        with self.kb.writer_lock():
             n = self.kb.delete_document(doc_id)
             self.kb.refresh_keyword_index()
         return n
