@@ -330,7 +330,8 @@ class Catalog:
             self._ensure(conn, rec.collection)
             if old and old["chunk_count"]:
                 # keep the good version; remember why the update failed
-                conn.execute(text("UPDATE documents SET error=:e WHERE doc_id=:d"), {"e": rec.error, "d": rec.doc_id})
+                conn.execute(text("UPDATE documents SET error=:e WHERE doc_id=:d"),
+                             {"e": self._text(rec.error), "d": rec.doc_id})
             else:
                 self._upsert_doc(conn, rec)
             self._bump(conn)
@@ -350,8 +351,8 @@ class Catalog:
                 conn.execute(
                     text("INSERT INTO chunks(chunk_id, doc_id, ordinal, text, page, section, content_hash) "
                          "VALUES (:chunk_id, :doc_id, :ordinal, :text, :page, :section, :content_hash)"),
-                    [{"chunk_id": c.chunk_id, "doc_id": c.doc_id, "ordinal": c.ordinal, "text": c.text, "page": c.page,
-                      "section": c.section, "content_hash": c.content_hash} for c in chunks],
+                    [{"chunk_id": c.chunk_id, "doc_id": c.doc_id, "ordinal": c.ordinal, "text": self._text(c.text),
+                      "page": c.page, "section": self._text(c.section), "content_hash": c.content_hash} for c in chunks],
                 )
             conn.execute(text("DELETE FROM ocr_pages WHERE doc_id=:d"), {"d": rec.doc_id})
             if rec.ocr_pages:
@@ -360,9 +361,13 @@ class Catalog:
             self._bump(conn)
         return [i for i in old_ids if i not in new_ids]
 
-    @staticmethod
-    def _upsert_doc(conn: Connection, rec: DocumentRecord) -> None:
-        values = rec.as_dict()
+    def _text(self, value):
+        """PostgreSQL's TEXT cannot hold NUL characters (a PDF's text layer sometimes has them):
+        they are dropped there; SQLite stores text exactly as given."""
+        return value.replace("\x00", "") if not self._sqlite and isinstance(value, str) else value
+
+    def _upsert_doc(self, conn: Connection, rec: DocumentRecord) -> None:
+        values = {k: self._text(v) for k, v in rec.as_dict().items()}
         values["meta"] = json.dumps(values["meta"], ensure_ascii=False, sort_keys=True)
         cols = list(_COLUMNS)
         conn.execute(

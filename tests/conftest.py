@@ -155,3 +155,12 @@ def chroma_server():
     server = start_chroma()
     yield server
     server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.cluster)])
+def any_db_url(request, tmp_path) -> str:
+    """A fresh database of each kind the catalog and the app database run on: a SQLite file (the
+    embedded default) and a database on the real PostgreSQL server (cluster mode)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    return request.getfixturevalue("pg_url")

@@ -22,12 +22,12 @@ class VectorEmbedder:
 
 
 @pytest.fixture
-def kb(tmp_path):
+def kb(any_db_url):
     rng = np.random.default_rng(15)
     vecs = rng.normal(size=(300, 16)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     queries = rng.normal(size=(20, 16)).astype(np.float32)
-    catalog = Catalog(tmp_path / "c.sqlite3")
+    catalog = Catalog(any_db_url)
     index = MemoryVectorIndex()
     kb = KnowledgeBase(catalog, index, lambda: VectorEmbedder(queries))
     # "klein" holds 6 passages, "a" and "b" the rest

@@ -27,6 +27,14 @@ def _store(kb: KnowledgeBase, doc_id: str, texts: list[str], version: str = "v1"
     kb.store_version(rec, chunks, kb.embedder.embed_passages([index_text(c) for c in chunks]))
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.cluster)])
+def hash_app(request, app_factory, tmp_path):
+    """The hash-embedder App with its catalog in the data directory and in PostgreSQL (cluster mode)."""
+    if request.param == "sqlite":
+        return app_factory(tmp_path / "data")
+    return app_factory(tmp_path / "data", app_db_url=request.getfixturevalue("pg_url"))
+
+
 @pytest.fixture
 def kb(hash_app):
     kb = hash_app.kb

@@ -158,3 +158,49 @@ def test_an_importers_title_and_metadata_survive_a_reindex(hash_app, tmp_path):
     assert s.unchanged == 1 and hash_app.catalog.get(rec.doc_id).meta == meta2
     s = hash_app.ingestor.ingest([f], titles={f: title + " (neu)"}, meta={f: meta2})
     assert s.updated == 1 and hash_app.retriever.search("Biotonne", k=1).hits[0].chunk.title == title + " (neu)"
+
+
+def test_files_in_the_storage_folder_get_ids_that_do_not_depend_on_where_it_is_mounted(tmp_path):
+    from ingest.pipeline import doc_id_for
+
+    here, there = tmp_path / "mnt" / "share", tmp_path / "srv" / "kiportal"  # one share, two machines
+    assert doc_id_for(here / "Bauamt" / "satzung.txt", here) == doc_id_for(there / "Bauamt" / "satzung.txt", there)
+    assert doc_id_for(here / "Bauamt" / "satzung.txt", here) != doc_id_for(here / "Kultur" / "satzung.txt", here)
+    outside = write(tmp_path / "ordner" / "satzung.txt", "x")
+    assert doc_id_for(outside, here) == doc_id_for(outside)  # elsewhere: the id catalogs have always held
+    assert doc_id_for(outside) != doc_id_for(here / "satzung.txt", here)
+
+
+def test_a_shared_storage_folder_mounted_at_two_places_is_one_set_of_documents(app_factory, tmp_path):
+    share = tmp_path / "share"
+    first = app_factory(tmp_path / "data", storage=str(share))
+    assert first.settings.uploads_dir == share
+    f = write(share / "Bauamt" / "satzung.txt", "Die Ruhezeit beträgt 20 Jahre.\n")
+    first.ingestor.ingest([f], collection="Bauamt")
+    doc = first.catalog.documents()[0]
+    # the same data (catalog and share) seen by a machine that mounts the share elsewhere
+    moved = tmp_path / "mnt" / "kiportal-share"
+    moved.parent.mkdir()
+    os.rename(share, moved)
+    second = app_factory(tmp_path / "data", storage=str(moved))
+    s = second.ingestor.ingest([moved / "Bauamt" / "satzung.txt"], collection="Bauamt")
+    assert (s.added, s.updated, s.unchanged) == (0, 0, 1)
+    assert [d.doc_id for d in second.catalog.documents()] == [doc.doc_id]
+
+
+def test_uploads_catalogued_before_storage_ids_keep_their_id(hash_app, tmp_path, monkeypatch):
+    """Existing catalogs hold uploads under the id of their absolute path: they keep it."""
+    import hashlib
+
+    import ingest.pipeline as pipeline
+
+    f = write(hash_app.settings.uploads_dir / "Bauamt" / "alt.txt", "Der alte Text.\n")
+    old_id = hashlib.sha1(str(f.resolve()).encode()).hexdigest()[:16]
+    monkeypatch.setattr(pipeline, "doc_id_for", lambda path, storage=None: old_id)  # as the code before storage did
+    hash_app.ingestor.ingest([f], collection="Bauamt")
+    monkeypatch.undo()
+    assert hash_app.catalog.documents()[0].doc_id == old_id
+    f.write_text("Der neue Text.\n", encoding="utf-8")
+    s = hash_app.ingestor.ingest([f], collection="Bauamt")
+    assert s.updated == 1 and [d.doc_id for d in hash_app.catalog.documents()] == [old_id]
+    assert "neue" in hash_app.catalog.iter_chunks(old_id)[0].text
