@@ -43,21 +43,23 @@ def test_propagation_a_missed_round_leaves_no_max():
 
 
 def _section(p95_cluster: float, rate_cluster: float, propagation: list) -> dict:
-    embedded = {"ingest": {"chunks": 100, "chunks_per_s": 50.0}, "search": {"latency_p95_ms": 20.0}}
-    cluster = {"ingest": {"chunks": 100, "chunks_per_s": rate_cluster}, "search": {"latency_p95_ms": p95_cluster}}
-    prop = propagation_summary(propagation)
-    return {"files": 9, "queries": 60, **section_figures(embedded, cluster, prop), "embedded": embedded,
-            "cluster": cluster, "propagation": prop}
+    embedded = {"ingest": {"chunks": 100, "chunks_per_s": 50.0, "seconds": 2.0},
+                "search": {"latency_p50_ms": 12.0, "latency_p95_ms": 20.0}}
+    cluster = {"ingest": {"chunks": 100, "chunks_per_s": rate_cluster, "seconds": 2.2},
+               "search": {"latency_p50_ms": 15.0, "latency_p95_ms": p95_cluster}}
+    return {"files": 9, "queries": 60, **section_figures(embedded, cluster, propagation_summary(propagation))}
 
 
 def test_figures_and_targets():
     good = _section(25.0, 45.0, [0.3, 0.9])
     assert good["search_p95_ratio"] == 1.25 and good["ingest_rate_ratio"] == 0.9 and good["propagation_max_s"] == 0.9
+    assert (good["cluster_search_p95_ms"], good["embedded_search_p95_ms"], good["chunks"]) == (25.0, 20.0, 100)
+    assert all(not isinstance(v, dict) for v in good.values())  # flat: one report line per figure
     assert [t["ok"] for t in targets(good)] == [True, True, True]
     bad = _section(40.0, 30.0, [0.3, None])
     assert [t["ok"] for t in targets(bad)] == [False, False, False]  # a missed round fails the propagation goal
     line = summary_line(good)
-    assert "= 1.250" in line and "0.900 s (max)" in line and "verpasst 0 von 2" in line
+    assert "= 1.250" in line and "0.900 s (max)" in line and "verpasst 0 von 2" in line and "100 Abschnitte" in line
     assert "– s (max)" in summary_line(bad)
     assert summary_line({"skipped": "PostgreSQL nicht installiert"}).startswith("Cluster: übersprungen")
 
