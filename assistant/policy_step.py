@@ -22,17 +22,24 @@ class PolicyStep:
         self.settings = settings
         self.audit = audit
 
-    def classification(self, hit: Hit) -> str | None:
+    def classification(self, hit: Hit, collections: dict[str, str] | None = None) -> str | None:
+        """The passage's document's classification, else its collection's. ``collections`` (name →
+        classification) saves the catalog query when many passages are classified at once; it is
+        read fresh for every request, so a re-classification on another replica holds at once."""
         rec = self.catalog.get(hit.chunk.doc_id)
         if rec is not None and rec.classification:
             return rec.classification
-        for coll in self.catalog.collections():
-            if coll["name"] == hit.chunk.collection:
-                return coll["classification"]
-        return None
+        if collections is None:
+            collections = self.collection_classes()
+        return collections.get(hit.chunk.collection)
+
+    def collection_classes(self) -> dict[str, str]:
+        return {c["name"]: c["classification"] for c in self.catalog.collections()}
 
     def __call__(self, *, question: str, zone: str, passages: Sequence[Hit] | None, confirmed: bool) -> dict[str, Any]:
-        check = check_request(question, zone, passages, self.classification, self.settings.policy.zone_access)
+        classes = self.collection_classes() if passages else {}
+        check = check_request(question, zone, passages, lambda hit: self.classification(hit, classes),
+                              self.settings.policy.zone_access)
         decision: dict[str, Any] = {
             "action": check.action,
             "zone": zone,

@@ -29,7 +29,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from sqlalchemy import bindparam, inspect, text
 from sqlalchemy.engine import Connection, Engine
 
-from corpus.db import database_lock, is_sqlite, make_engine
+from corpus.db import database_lock, is_sqlite, make_engine, sqlite_file
 from corpus.models import Chunk
 
 log = logging.getLogger(__name__)
@@ -178,12 +178,23 @@ class Catalog:
             self.engine = make_engine(url)
         self.path = str(self.engine.url.database or "") if is_sqlite(self.engine) else self.engine.url.render_as_string()
         self._sqlite = is_sqlite(self.engine)
+        self._reads_per_thread = self._sqlite and sqlite_file(self.engine) is not None
+        self._local = threading.local()
         self._write_lock = threading.RLock()  # one writer per process: SQLite would only make it wait
         upgrade_schema(self.engine)
 
     # -- connections -------------------------------------------------------
     @contextmanager
     def _conn(self) -> Iterator[Connection]:
+        """A connection for reads. A SQLite file keeps one per thread in autocommit (as the catalog
+        always did: every query is asked on each search, and a pool checkout would cost more than
+        the query); PostgreSQL connections come from the pool, so replicas hold few of them."""
+        if self._reads_per_thread:
+            conn = getattr(self._local, "conn", None)
+            if conn is None or conn.closed:
+                conn = self._local.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+            return
         with self.engine.connect() as conn:
             yield conn
 
@@ -195,13 +206,17 @@ class Catalog:
             yield conn
 
     def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
         if self._owns_engine:
             self.engine.dispose()
 
     # -- generation: bumps on every visible change, so derived indexes and caches know they are stale
     def generation(self) -> int:
-        with self._conn() as conn:
-            return int(conn.execute(text("SELECT value FROM meta WHERE key='generation'")).scalar_one())
+        with self._conn() as conn:  # asked on every query: plain SQL, nothing to compile
+            return int(conn.exec_driver_sql("SELECT value FROM meta WHERE key='generation'").scalar_one())
 
     @staticmethod
     def _bump(conn: Connection) -> None:
@@ -405,6 +420,10 @@ class Catalog:
     # -- chunks ------------------------------------------------------------
     _CHUNK_SELECT = """SELECT c.chunk_id, c.doc_id, c.ordinal, c.text, c.page, c.section, c.content_hash,
                               d.source, d.title, d.collection FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"""
+    # built once: the read path runs them for every query
+    _CHUNKS_BY_IDS = text(_CHUNK_SELECT + " WHERE c.chunk_id IN :ids").bindparams(bindparam("ids", expanding=True))
+    _COLLECTIONS_OF = text("SELECT c.chunk_id, d.collection FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
+                           "WHERE c.chunk_id IN :ids").bindparams(bindparam("ids", expanding=True))
 
     def chunk_ids(self) -> set[str]:
         with self._conn() as conn:
@@ -415,21 +434,18 @@ class Catalog:
         if not ids:
             return {}
         out: dict[str, Chunk] = {}
-        stmt = text(self._CHUNK_SELECT + " WHERE c.chunk_id IN :ids").bindparams(bindparam("ids", expanding=True))
         with self._conn() as conn:
             for start in range(0, len(ids), 500):
-                for r in conn.execute(stmt, {"ids": list(ids[start : start + 500])}).mappings():
-                    out[r["chunk_id"]] = _row_chunk(r)
+                for r in conn.execute(self._CHUNKS_BY_IDS, {"ids": list(ids[start : start + 500])}):
+                    out[r[0]] = _tuple_chunk(r)
         return out
 
     def collections_of(self, ids: Sequence[str]) -> dict[str, str]:
         """``{chunk_id: collection}`` of the active chunks among ``ids`` (unknown ids are absent)."""
         out: dict[str, str] = {}
-        stmt = text("SELECT c.chunk_id, d.collection FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
-                    "WHERE c.chunk_id IN :ids").bindparams(bindparam("ids", expanding=True))
         with self._conn() as conn:
             for start in range(0, len(ids), 500):
-                out.update((r[0], r[1]) for r in conn.execute(stmt, {"ids": list(ids[start : start + 500])}))
+                out.update((r[0], r[1]) for r in conn.execute(self._COLLECTIONS_OF, {"ids": list(ids[start : start + 500])}))
         return out
 
     def iter_chunks(self, doc_id: str | None = None) -> Iterable[Chunk]:
@@ -438,8 +454,8 @@ class Catalog:
             sql += " WHERE c.doc_id=:d"
             args["d"] = doc_id
         with self._conn() as conn:
-            rows = conn.execute(text(sql + " ORDER BY c.doc_id, c.ordinal"), args).mappings().all()
-        return [_row_chunk(r) for r in rows]
+            rows = conn.execute(text(sql + " ORDER BY c.doc_id, c.ordinal"), args).all()
+        return [_tuple_chunk(r) for r in rows]
 
     def stats(self) -> CatalogStats:
         with self._conn() as conn:
@@ -551,19 +567,10 @@ def _readers_list(text: str | None) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def _row_chunk(r: Mapping[str, Any]) -> Chunk:
-    return Chunk(
-        chunk_id=r["chunk_id"],
-        doc_id=r["doc_id"],
-        ordinal=r["ordinal"],
-        text=r["text"],
-        source=r["source"],
-        title=r["title"],
-        page=r["page"],
-        section=r["section"],
-        collection=r["collection"],
-        content_hash=r["content_hash"],
-    )
+def _tuple_chunk(r: Sequence[Any]) -> Chunk:
+    """A row of ``Catalog._CHUNK_SELECT`` (by position: the read path's hot loop)."""
+    return Chunk(chunk_id=r[0], doc_id=r[1], ordinal=r[2], text=r[3], page=r[4], section=r[5], content_hash=r[6],
+                 source=r[7], title=r[8], collection=r[9])
 
 
 def dumps(rec: DocumentRecord) -> str:
