@@ -166,8 +166,10 @@ def link_models(home: Path, models_dir: Path) -> Path:
 
 
 def bench_settings(settings, home: Path):
-    """The main settings with another data dir (embedded Chroma: a bench never writes to a server)."""
-    update: dict[str, Any] = {"home": Path(home)}
+    """The main settings with another data dir, embedded: a bench never writes to a server. On a
+    cluster node the catalog lives in the app database, so ``app_db_url`` goes too (only the
+    cluster step, evals.cluster_bench, uses servers: throwaway ones of its own)."""
+    update: dict[str, Any] = {"home": Path(home), "app_db_url": ""}
     if settings.vector.mode == "chroma_http":
         update["vector"] = settings.vector.model_copy(update={"mode": "chroma"})
     return settings.model_copy(update=update)
@@ -184,6 +186,7 @@ def _child_env(settings) -> dict[str, str]:
     env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False",
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))})
     env.pop("KIPORTAL_HOME", None)
+    env["KIPORTAL_APP_DB_URL"] = ""  # SQLite in the bench's data dir, never the installation's database
     if settings.vector.mode == "chroma_http":
         env["KIPORTAL_VECTOR__MODE"] = "chroma"
     return env
