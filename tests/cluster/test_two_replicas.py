@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -150,6 +151,45 @@ def test_ingest_and_doctor_on_b_keep_every_vector_the_catalog_holds(cluster, tmp
     # every vector belongs to a document of the shared catalog, as B sees it: nothing lost, nothing left over
     docs = [json.loads(line) for line in b.cli("docs", "list", "--json").stdout.splitlines() if line.strip()]
     assert len(after_doctor) == sum(d["chunks"] for d in docs if d["status"] == "indexed") == len(before) + 1
+
+
+def test_doctor_on_b_while_a_ingests_keeps_every_vector(cluster, tmp_path):
+    """B's repair starts while A's ingest is writing (vectors of versions not yet committed are on
+    the server): it must not take them for orphans. When both are done every catalogued passage
+    has its vector and nothing is left over."""
+    a, b = cluster.a, cluster.b
+    n = 60  # about 5 s of ingest on 2 cores: B's doctor surely starts inside it
+    folder = tmp_path / "zugang"
+    folder.mkdir()
+    for i in range(n):
+        w = unique(f"Zugangsvermerk{i}x")
+        (folder / f"{w}.txt").write_text(f"Vermerk {w}\n\nDer {w} betrifft Raum {i + 100} im Rathaus.\n\n"
+                                         + "Weitere Angaben zur Nutzung des Raums. " * 40 + "\n", encoding="utf-8")
+    before = len(cluster.vector_ids())
+    cmd = kiportal_command() + ["--data-dir", str(a.home), "ingest", str(folder), "--collection", "zugang", "--json"]
+    ingest = subprocess.Popen(cmd, env=a.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              cwd=a.home.parent)
+    try:  # B's doctor starts once A has written its first vectors (its catalog commits follow)
+        eventually(lambda: ingest.poll() is not None or len(cluster.vector_ids()) > before, within_s=120, every_s=0.1)
+        assert ingest.poll() is None, "A's ingest ended before B's doctor could start: nothing overlapped"
+        t0 = time.monotonic()
+        doctor = b.cli("doctor", "--repair", "--json", check=False)
+        doctor_s = time.monotonic() - t0
+        out, err = ingest.communicate(timeout=300)
+    finally:
+        if ingest.poll() is None:
+            ingest.kill()
+    assert ingest.returncode == 0, err[-3000:]
+    summary = json.loads(out.splitlines()[-1])
+    assert summary["added"] == n and not summary["failed"]
+    log.info("B's doctor took %.1f s, A's ingest %.1f s", doctor_s, summary["seconds"])
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    docs = [json.loads(line) for line in b.cli("docs", "list", "--json").stdout.splitlines() if line.strip()]
+    ids = cluster.vector_ids()
+    assert len(ids) == sum(d["chunks"] for d in docs if d["status"] == "indexed")
+    mine = [d for d in docs if d["collection"] == "zugang"]
+    assert len(mine) == n and all(d["status"] == "indexed" for d in mine)
+    assert all(any(i.startswith(f"{d['doc_id']}:") for i in ids) for d in mine)
 
 
 def test_loadtest_with_ten_users_over_both_replicas(cluster):
