@@ -63,7 +63,9 @@ def make_engine(url: str) -> Engine:
             engine = create_engine("sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool)
         else:
             Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            # no limit on open connections: the catalog keeps one per reading thread (a portal has
+            # dozens of worker threads), and a SQLite connection costs a file handle, not a server slot
+            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, max_overflow=-1)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:
