@@ -3,9 +3,11 @@
 Each replica is a ``kiportal serve`` process of its own with its own data directory (as on
 two machines); what they share is only what a cluster shares: ``app_db_url`` (a fresh
 database on the test PostgreSQL), the Chroma server (a collection of its own per cluster),
-the session secret and one config file. Administrators act through the CLI (``kiportal
---data-dir … users add``, ``collections classify``, ``doctor``), users over HTTP
-(tests/portal_http.py). The hash embedder and the extractive model keep start-up in seconds.
+the session secret, the storage folder of uploaded originals and one config file.
+Administrators act through the CLI (``kiportal --data-dir … users add``, ``collections
+classify``, ``doctor``), users over HTTP (tests/portal_http.py). The hash embedder and the
+extractive model keep start-up in seconds. Once the CLI has ``kiportal worker`` (jobs in
+cluster mode), a worker process runs beside the replicas.
 
 (A module of its own, not conftest.py: two conftest modules make ``from conftest import``
 ambiguous.)
@@ -61,6 +63,7 @@ location = "Frankfurt (EU)"
 
 def cluster_env(root: Path, db_url: str, chroma_host: str, chroma_port: int, collection: str, secret: str) -> dict[str, str]:
     """The environment of every process of the cluster: the caller's, without its KIPORTAL_* settings."""
+    (root / "storage").mkdir(mode=0o700, exist_ok=True)
     config = root / "kiportal-cluster.toml"
     config.write_text(CONFIG_TOML, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIPORTAL_") or k == "KIPORTAL_TEST_CACHE"}
@@ -70,6 +73,9 @@ def cluster_env(root: Path, db_url: str, chroma_host: str, chroma_port: int, col
         "GRADIO_ANALYTICS_ENABLED": "False",
         "KIPORTAL_CONFIG": str(config),
         "KIPORTAL_APP_DB_URL": db_url,
+        # uploaded originals on storage every machine mounts (NFS in a deployment): a job staged by
+        # one replica may run on another replica's worker thread or in `kiportal worker`
+        "KIPORTAL_STORAGE": str(root / "storage"),
         "KIPORTAL_VECTOR__MODE": "chroma_http",
         "KIPORTAL_VECTOR__HOST": chroma_host,
         "KIPORTAL_VECTOR__PORT": str(chroma_port),
