@@ -28,7 +28,7 @@ from typing import Callable, Iterator, Sequence
 from assistant.audit import AuditLog
 from assistant.jobs import ALL, JobContext, JobError, JobRunner
 from assistant.policy.zones import CLASSIFICATIONS
-from assistant.uploads import BACKUP_SUFFIX, Staged, UploadRejected, UploadStore
+from assistant.uploads import Staged, UploadRejected, UploadStore
 from corpus.catalog import DocumentRecord
 from corpus.db import LockTimeout
 
@@ -198,7 +198,7 @@ class Admin:
                 "doc_id": rec.doc_id, "title": rec.title or file, "file": file, "format": rec.format,
                 "pages": rec.pages, "chunks": rec.chunk_count, "collection": rec.collection,
                 "status": rec.status, "error": rec.error, "indexed_at": rec.indexed_at,
-                "uploaded": self.uploads.contains(rec.path), "link": f"/doc/{rec.doc_id}",
+                "uploaded": self.uploads.contains(rec.file(self.settings.uploads_dir)), "link": f"/doc/{rec.doc_id}",
             })
         return rows
 
@@ -229,7 +229,7 @@ class Admin:
             n = self.app.ingestor.delete(doc_id)
         except KeyError:
             raise AdminError(f"Dokument {doc_id} gibt es nicht (mehr).") from None
-        removed_file = self.uploads.remove(rec.path)
+        removed_file = self.uploads.remove(rec.file(self.settings.uploads_dir))
         self.audit.record("delete", actor, rec.original_name or rec.source,
                           {"doc_id": doc_id, "collection": rec.collection, "chunks": n, "file_deleted": removed_file})
         return {"doc_id": doc_id, "chunks": n, "file_deleted": removed_file}
@@ -266,7 +266,7 @@ class Admin:
                 collection = replace.collection
                 if len(staged) + len(pre_rejected) != 1:
                     raise AdminError("Zum Ersetzen genau eine Datei hochladen.")
-                if not self.uploads.contains(replace.path):
+                if not self.uploads.contains(replace.file(self.settings.uploads_dir)):
                     raise AdminError("Nur hochgeladene Dokumente können hier ersetzt werden. Dokumente aus einem "
                                      "Serverordner bitte im Ordner ersetzen und den Ordner abgleichen.")
             else:
@@ -301,7 +301,7 @@ class Admin:
         backup = None
         try:
             if replace is not None:
-                target = Path(replace.path)
+                target = replace.file(self.settings.uploads_dir)
                 backup = self.uploads.replace(checked[0], target)
                 placed[target] = checked[0].staged.original_name
             else:
@@ -321,7 +321,7 @@ class Admin:
                                                progress=ingest_cb, original_names=placed)
         except BaseException:
             if replace is not None:
-                self.uploads.restore(Path(replace.path), backup)
+                self.uploads.restore(replace.file(self.settings.uploads_dir), backup)
             else:
                 for p in placed:
                     self._forget_upload(p)
@@ -380,9 +380,10 @@ class Admin:
         changed (cheap); the others re-embed even unchanged files (after a model change).
         The original upload names are passed through, so they survive the re-index."""
         recs, _ = self.reindex_targets(scope, target)
-        present = [r for r in recs if Path(r.path).is_file()]
-        missing = [r.original_name or r.source for r in recs if not Path(r.path).is_file()]
-        names = {Path(r.path): r.original_name or Path(r.path).name for r in present}
+        storage = self.settings.uploads_dir
+        present = [r for r in recs if r.file(storage).is_file()]
+        missing = [r.original_name or r.source for r in recs if not r.file(storage).is_file()]
+        names = {r.file(storage): r.original_name or r.file(storage).name for r in present}
         if present:
             summary = self.app.ingestor.ingest(list(names), force=scope != "changed", progress=progress,
                                                original_names=names).as_dict()
@@ -628,31 +629,13 @@ class Admin:
                    f"entfernt {s['removed']}, fehlgeschlagen {len(s['failed'])}")
 
     # -- start-up ----------------------------------------------------------------
-    def _stored_here(self, known: dict[str, str]) -> dict[str, str]:
-        """The files in the storage folder that catalog documents refer to, by this machine's path.
-        Another replica recorded its own path (the share may be mounted elsewhere there); the
-        document id, relative to the storage folder, is the same on every machine."""
-        from ingest.pipeline import doc_id_for
-
-        by_id = {r.doc_id: r.sha256 for r in self.catalog.documents()}
-        root = self.settings.uploads_dir
-        out: dict[str, str] = {}
-        if root.exists():
-            for path in root.rglob("*"):
-                if path.is_file() and str(path.resolve()) not in known:
-                    name = path.name.removesuffix(BACKUP_SUFFIX)
-                    doc_id = doc_id_for(path.with_name(name), root)
-                    if doc_id in by_id:
-                        out[str(path.with_name(name).resolve())] = by_id[doc_id]
-        return out
-
     def recover(self) -> dict:
         """Clean up after a crash: staging, half-done replacements, uploads without document."""
         try:
             with busy_after(self.app.writer_lock, 0.5):
-                known = {r.path: r.sha256 for r in self.catalog.documents()}
-                if self.settings.cluster:
-                    known.update(self._stored_here(known))
+                # this machine's path of each file: another replica may mount a shared folder elsewhere
+                storage = self.settings.uploads_dir
+                known = {str(r.file(storage).resolve()): r.sha256 for r in self.catalog.documents()}
                 # in a cluster other replicas upload into the shared folder while this one starts
                 return self.uploads.recover(known, min_age_s=86400.0 if self.settings.cluster else 0.0)
         except Busy:

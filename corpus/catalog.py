@@ -116,6 +116,8 @@ class DocumentRecord:
     #: where the document came from beyond its file (e.g. OParl: body, Drucksache number, paper type,
     #: meeting date, the file's public URL); plain JSON data, stored with the document version
     meta: dict = field(default_factory=dict)
+    #: the file's path inside the storage folder (uploads; a share in a cluster), '' for files elsewhere
+    storage_path: str = ""
     #: page -> mean word confidence (0-100) of the pages read by text recognition; not a column
     ocr_pages: dict[int, float] = field(default_factory=dict)
 
@@ -133,6 +135,14 @@ class DocumentRecord:
         except ValueError:
             d["meta"] = {}
         return cls(**d)
+
+    def file(self, storage: Path | None = None) -> Path:
+        """The document's file on this machine: inside ``storage`` when it was stored there (another
+        machine may mount the folder elsewhere, so its ``path`` is not this machine's), else ``path``."""
+        rel = Path(self.storage_path)
+        if self.storage_path and storage is not None and not rel.is_absolute() and ".." not in rel.parts:
+            return Path(storage) / rel
+        return Path(self.path)
 
     def ocr_confidence(self, page: int | None) -> float | None:
         """The page's OCR confidence, or None when the page has a text layer (or no page is known)."""

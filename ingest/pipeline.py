@@ -76,6 +76,16 @@ def doc_id_for(path: Path, storage: Path | None = None) -> str:
     return hashlib.sha1(str(resolved).encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
+def storage_path_of(path: Path, storage: Path | None) -> str:
+    """``path`` relative to the storage folder ('' when it lies elsewhere or there is none)."""
+    if storage is None:
+        return ""
+    try:
+        return Path(path).resolve().relative_to(Path(storage).resolve()).as_posix()
+    except ValueError:
+        return ""
+
+
 def discover(paths: Iterable[Path]) -> list[Path]:
     """Files under the given paths, sorted; hidden files/folders and symlinked files are skipped."""
     found: list[Path] = []
@@ -203,7 +213,8 @@ class Ingestor:
               summary: IngestSummary, meta: dict | None = None, title: str | None = None) -> None:
         rec = DocumentRecord(doc_id=doc_id, source=str(path), path=str(path.resolve()), collection=coll,
                              status=err.status, original_name=orig, sha256=sha, size=size,
-                             error=str(err), indexed_at=time.time(), title=title or "", meta=dict(meta or {}))
+                             error=str(err), indexed_at=time.time(), title=title or "", meta=dict(meta or {}),
+                             storage_path=storage_path_of(path, self.storage))
         self.kb.catalog.record_failure(rec)
         summary.failed.append({"source": str(path), "code": err.code, "reason": str(err)})
         log.warning("%s: %s", path, err)
@@ -222,6 +233,7 @@ class Ingestor:
     def _load(self, w: _Work, progress: Progress | None = None, done: Callable[[], int] = lambda: 0,
               total: int = 0) -> _Loaded:
         rec = DocumentRecord(doc_id=w.doc_id, source=str(w.path), path=str(w.path.resolve()), collection=w.collection,
+                             storage_path=storage_path_of(w.path, self.storage),
                              status="indexed", original_name=w.original_name, sha256=w.sha, size=w.size,
                              classification=w.existing.classification if w.existing else None,
                              meta=dict(w.meta or {}))
@@ -357,7 +369,7 @@ class Ingestor:
             rec = self.kb.catalog.get(doc_id)
             if rec is None:
                 raise KeyError(doc_id)
-            paths.append(Path(rec.path))
+            paths.append(rec.file(self.storage))
         return self.ingest([p for p in paths if p.exists()], force=True, progress=progress) if paths else IngestSummary()
 
     def delete(self, doc_id: str) -> int:

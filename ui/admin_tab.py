@@ -171,7 +171,7 @@ class AdminUI:
             lines.append(line)
         if rec.error:
             lines.append(f"Letzter Fehler: {md_esc(rec.error)}")
-        if not self.admin.uploads.contains(rec.path):
+        if not self.admin.uploads.contains(rec.file(self.admin.settings.uploads_dir)):
             lines.append("Stammt aus einem Serverordner (wird dort gepflegt).")
         return "\n\n".join(lines)
 

@@ -282,7 +282,7 @@ def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> Non
         user, rec = access
         chunks = catalog.iter_chunks(rec.doc_id)
         original = None
-        if rec.path and Path(rec.path).is_file():
+        if rec.path and rec.file(ctx.app.settings.uploads_dir).is_file():
             original = f"original?{urlencode({'t': request.query_params.get('t', '')})}"
         ctx.audit.record("doc_view", user.name, rec.doc_id, {"view": "text", "chunk": chunk})
         return html_response(render_text_page(rec, chunks, mark=chunk, original_url=original))
@@ -290,7 +290,7 @@ def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> Non
     @app.get("/doc/{doc_id}/original", include_in_schema=False)
     def doc_original(request: Request, doc_id: str, access=Depends(check)):
         user, rec = access
-        path = Path(rec.path)
+        path = rec.file(ctx.app.settings.uploads_dir)  # this machine's copy (a shared storage folder)
         if not path.is_file():
             return html_response(message_page("Datei nicht vorhanden", "Die Originaldatei ist nicht mehr vorhanden."), 404)
         ctx.audit.record("doc_view", user.name, rec.doc_id, {"view": "download"})
@@ -302,7 +302,7 @@ def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> Non
     @app.get("/doc/{doc_id}/image", include_in_schema=False)
     def doc_image(request: Request, doc_id: str, page: int = 1, access=Depends(check)):
         user, rec = access
-        path = Path(rec.path)
+        path = rec.file(ctx.app.settings.uploads_dir)  # this machine's copy (a shared storage folder)
         if rec.format != "image" or not path.is_file():
             query = urlencode({k: v for k, v in request.query_params.items() if k in ("t", "page")})
             return RedirectResponse(f"text?{query}", status_code=303)
@@ -319,7 +319,7 @@ def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> Non
     @app.get("/doc/{doc_id}", include_in_schema=False)
     def doc_file(request: Request, doc_id: str, access=Depends(check)):
         user, rec = access
-        path = Path(rec.path)
+        path = rec.file(ctx.app.settings.uploads_dir)  # this machine's copy (a shared storage folder)
         if rec.format == "image":
             query = urlencode({k: v for k, v in request.query_params.items() if k in ("t", "page")})
             return RedirectResponse(f"{quote(rec.doc_id)}/image?{query}", status_code=303)

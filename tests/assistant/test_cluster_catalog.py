@@ -149,3 +149,27 @@ def test_a_starting_replica_leaves_uploads_in_progress_in_the_shared_storage_alo
     assert Path(b.catalog.get(doc["doc_id"]).path).exists()  # what the catalog references stays
     for app in (a, b):
         app.catalog.close()
+
+
+def test_a_replica_mounting_the_shared_storage_elsewhere_finds_the_files(tmp_path, pg_url, app_factory):
+    """Machine a stored an upload under /…/share; machine b mounts the same share at /…/mnt/kiportal."""
+    import os
+
+    share = tmp_path / "share"
+    a = app_factory(tmp_path / "a", app_db_url=pg_url, storage=str(share))
+    a.admin.create_collection("Bauamt", "intern", "adam")
+    doc = a.admin.upload([(write(tmp_path / "in" / "satzung.txt", "Die Ruhezeit beträgt 20 Jahre.\n"), "satzung.txt")],
+                         "Bauamt", "adam").accepted[0]
+    mount = tmp_path / "mnt" / "kiportal"
+    mount.parent.mkdir()
+    os.rename(share, mount)  # the same files, seen at b's mount point (a's path no longer exists here)
+    b = app_factory(tmp_path / "b", app_db_url=pg_url, storage=str(mount))
+    rec = b.catalog.get(doc["doc_id"])
+    assert not Path(rec.path).exists() and rec.file(b.settings.uploads_dir) == mount / "Bauamt" / "satzung.txt"
+    assert b.admin.documents()[0]["uploaded"]
+    os.utime(mount / "Bauamt" / "satzung.txt", (time.time() - 2 * 86400,) * 2)  # old enough to be judged
+    assert b.admin.recover()["orphans"] == 0 and (mount / "Bauamt" / "satzung.txt").exists()
+    s = b.ingestor.reindex([doc["doc_id"]])
+    assert s.updated == 1 and [d.doc_id for d in b.catalog.documents()] == [doc["doc_id"]]
+    for app in (a, b):
+        app.catalog.close()
