@@ -16,6 +16,8 @@ e. XQuAD-de for bm25/dense/hybrid and the LangChain baseline; again inside a cop
    municipal index (its passages as distractors),
 f. retrieval eval of ``evals/datasets/shared.jsonl``,
 f2. OCR: pages per minute on generated scans, and the two scans of the corpus found (evals.ocr_bench),
+f3. cluster mode vs embedded when PostgreSQL is installed: search p95 and ingest rate ratios, and
+   the time until an ingest on replica A is searchable on replica B (evals.cluster_bench),
 g. answer eval with the local LLM on ``shared.jsonl`` and the demo corpus (``--no-llm`` skips).
 
 Fresh data dirs get a symlink ``<home>/models`` → the prepared models of the main data
@@ -40,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from evals.cluster_bench import targets as cluster_targets
 from evals.datasets import EvalQuestion, load_dataset
 from evals.report import write_report
 from evals.runner import answer_eval, latency_summary, retrieval_eval
@@ -163,8 +166,10 @@ def link_models(home: Path, models_dir: Path) -> Path:
 
 
 def bench_settings(settings, home: Path):
-    """The main settings with another data dir (embedded Chroma: a bench never writes to a server)."""
-    update: dict[str, Any] = {"home": Path(home)}
+    """The main settings with another data dir, embedded: a bench never writes to a server. On a
+    cluster node the catalog lives in the app database, so ``app_db_url`` goes too (only the
+    cluster step, evals.cluster_bench, uses servers: throwaway ones of its own)."""
+    update: dict[str, Any] = {"home": Path(home), "app_db_url": ""}
     if settings.vector.mode == "chroma_http":
         update["vector"] = settings.vector.model_copy(update={"mode": "chroma"})
     return settings.model_copy(update=update)
@@ -181,6 +186,7 @@ def _child_env(settings) -> dict[str, str]:
     env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False",
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))})
     env.pop("KIPORTAL_HOME", None)
+    env["KIPORTAL_APP_DB_URL"] = ""  # SQLite in the bench's data dir, never the installation's database
     if settings.vector.mode == "chroma_http":
         env["KIPORTAL_VECTOR__MODE"] = "chroma"
     return env
@@ -524,6 +530,14 @@ class _Bench:
             out["shared"] = shared_scans(self.app("shared_data"))
         return out
 
+    # -- f3. cluster mode (evals.cluster_bench) -------------------------------------
+    def cluster(self) -> dict:
+        from evals.cluster_bench import ClusterBenchConfig, run_cluster_section
+
+        return run_cluster_section(self.settings, self.shared / "corpus" / "docs", self.work / "cluster",
+                                   self._latency_queries(), cfg=ClusterBenchConfig.make(self.cfg.quick),
+                                   embedder=self._embedder)
+
     # -- the run -----------------------------------------------------------------
     def targets(self) -> list[dict]:
         r = self.report
@@ -540,6 +554,7 @@ class _Bench:
             _target("Spitzen-RAM Ingest (MB)", g("ingest", "peak_rss_mb"), "≤", 2560),
             _target("OCR Zeichengenauigkeit (min)", r.get("ocr", {}).get("speed", {}).get("accuracy_min"), "≥", 0.97),
             _target("Scans aus ../shared durchsuchbar", r.get("ocr", {}).get("shared", {}).get("searchable"), "≥", 2),
+            *(cluster_targets(r["cluster"]) if "cluster" in r and "skipped" not in r["cluster"] else []),
         ]
 
     def run(self) -> dict:
@@ -557,6 +572,7 @@ class _Bench:
         self.step("xquad_distractors", self.xquad_distractors)
         self.step("retrieval_shared", self.retrieval_shared)
         self.step("ocr", self.ocr)
+        self.step("cluster", self.cluster)
         if self.cfg.llm:
             self.step("answers_shared", self.answers_shared)
             self.step("answers_demo", self.answers_demo)
@@ -609,6 +625,43 @@ def run_bench(shared_dir: Path, out_dir: Path, *, settings, quick: bool = False,
     json_path, md_path = write_report(report, out_dir, name)
     shutil.copyfile(json_path, Path(out_dir) / "latest.json")
     shutil.copyfile(md_path, Path(out_dir) / "latest.md")
+    return report
+
+
+def run_cluster_bench(shared_dir: Path, out_dir: Path, *, settings, quick: bool = False,
+                      work_dir: Path | None = None, keep_work: bool = False) -> dict:
+    """Only the cluster section (`kiportal bench --cluster`): ``cluster-<timestamp>.json/.md`` and
+    ``cluster-latest.json/.md`` in ``out_dir``; the full run has the same section as step f3."""
+    shared_dir = Path(shared_dir).resolve()
+    if not (shared_dir / "corpus" / "docs").is_dir():
+        raise FileNotFoundError(f"kein shared-Verzeichnis mit corpus/docs: {shared_dir}")
+    check_ready(settings)
+    own_tmp = work_dir is None
+    work = Path(tempfile.mkdtemp(prefix="kiportal-bench-")) if own_tmp else Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    load_start = os.getloadavg()
+    try:
+        bench = _Bench(shared_dir, out_dir, settings, BenchConfig.make(quick=quick, llm=False), work)
+        bench.step("cluster", bench.cluster)
+    finally:
+        if own_tmp and not keep_work:
+            shutil.rmtree(work, ignore_errors=True)
+    section = bench.report.get("cluster", {})
+    report = {
+        "title": "kiportal Cluster-Benchmark" + (" (quick)" if quick else ""),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "host": f"{platform.node()} · {os.cpu_count()} CPUs · Python {platform.python_version()}",
+        "embedding_model": settings.embedding.mode,
+        "total_seconds": round(time.perf_counter() - bench.started, 1),
+        "load_avg_1m_start_end": f"{load_start[0]:.2f} / {os.getloadavg()[0]:.2f}",
+        "targets": cluster_targets(section) if section and "skipped" not in section else [],
+        "errors": bench.errors, "cluster": section,
+    }
+    name = "cluster-" + time.strftime("%Y%m%d-%H%M%S")
+    report["files"] = {"json": f"{name}.json", "md": f"{name}.md"}
+    json_path, md_path = write_report(report, out_dir, name)
+    shutil.copyfile(json_path, Path(out_dir) / "cluster-latest.json")
+    shutil.copyfile(md_path, Path(out_dir) / "cluster-latest.md")
     return report
 
 
@@ -671,6 +724,10 @@ def format_summary(report: dict) -> str:
         from evals.ocr_bench import summary_line
 
         lines += ["", summary_line(report["ocr"])]
+    if report.get("cluster"):
+        from evals.cluster_bench import summary_line as cluster_line
+
+        lines += ["", cluster_line(report["cluster"])]
     for key in ("answers_shared", "answers_demo"):
         a = report.get(key)
         if a and "metrics" in a:
@@ -697,4 +754,5 @@ def format_cell(v: Any) -> str:
     return str(v)
 
 
-__all__ = ["BenchConfig", "format_cell", "format_summary", "link_models", "pick_questions", "run_bench", "run_ingest_process"]
+__all__ = ["BenchConfig", "format_cell", "format_summary", "link_models", "pick_questions", "run_bench",
+           "run_cluster_bench", "run_ingest_process"]

@@ -212,9 +212,10 @@ def _child(kind: str, settings, args: dict, log_dir: Path) -> dict[str, Any]:
 
 
 def _settings_from_spec(spec: dict):
+    """The child's settings: its own data dir, SQLite there (never a configured cluster database)."""
     from assistant.settings import load_settings
 
-    return load_settings(spec["home"], **spec["settings"])
+    return load_settings(spec["home"], app_db_url="", **spec["settings"])
 
 
 def _main(spec_path: str) -> None:

@@ -111,9 +111,12 @@ def eval_cmd(ctx: click.Context, dataset: Path, as_json: bool, answers: bool, mo
 @click.option("--scale", "scale", type=click.IntRange(min=100), multiple=True,
               help="Nur der Skalierungs-Benchmark mit N synthetischen Abschnitten (mehrfach: --scale 10000 "
                    "--scale 100000) / only the scale benchmark at N passages.")
+@click.option("--cluster", "cluster_only", is_flag=True,
+              help="Nur der Cluster-Abschnitt: PostgreSQL + Chroma-Server gegen eingebettet, Sichtbarkeit auf "
+                   "einem zweiten Replikat / only the cluster section.")
 @click.pass_context
 def bench_cmd(ctx: click.Context, shared_dir: Path, out: Path, quick: bool, no_llm: bool, runtimes: bool,
-              work_dir: Path | None, as_json: bool, scale: tuple[int, ...]) -> None:
+              work_dir: Path | None, as_json: bool, scale: tuple[int, ...], cluster_only: bool) -> None:
     """Alle Leistungs- und Qualitätszahlen auf ../shared messen (Exit ≠ 0, wenn ein Schritt scheitert).
 
     Mit --scale N: Massenladen, RAM, Platte, Start, Suchlatenz, Aufnehmen und Löschen eines
@@ -136,8 +139,14 @@ def bench_cmd(ctx: click.Context, shared_dir: Path, out: Path, quick: bool, no_l
             click.echo(f"Bericht: {Path(out) / report['files']['md']} (auch scale-latest.md)")
         return
     try:
-        report = run_bench(shared_dir, out, settings=settings, quick=quick, llm=not no_llm,
-                           work_dir=work_dir, keep_work=work_dir is not None, runtimes=runtimes)
+        if cluster_only:
+            from evals.bench import run_cluster_bench
+
+            report = run_cluster_bench(shared_dir, out, settings=settings, quick=quick, work_dir=work_dir,
+                                       keep_work=work_dir is not None)
+        else:
+            report = run_bench(shared_dir, out, settings=settings, quick=quick, llm=not no_llm,
+                               work_dir=work_dir, keep_work=work_dir is not None, runtimes=runtimes)
     except (FileNotFoundError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
@@ -146,7 +155,8 @@ def bench_cmd(ctx: click.Context, shared_dir: Path, out: Path, quick: bool, no_l
         click.echo(json.dumps(json.loads(to_json(report)), ensure_ascii=False))
     else:
         click.echo(format_summary(report))
-        click.echo(f"\nBericht: {Path(out) / report['files']['md']} (auch latest.md)")
+        click.echo(f"\nBericht: {Path(out) / report['files']['md']} "
+                   f"(auch {'cluster-latest.md' if cluster_only else 'latest.md'})")
     if report["errors"]:
         print_errors = "; ".join(e["step"] for e in report["errors"])
         log.error("bench steps failed: %s", print_errors)

@@ -1,6 +1,8 @@
-"""Load test of the portal: N simultaneous users on 127.0.0.1 (`kiportal loadtest`).
+"""Load test of the portal: N simultaneous users (`kiportal loadtest`).
 
-The portal runs in-process on a free loopback port; each simulated user is a
+By default the portal runs in-process on a free loopback port; with ``--url`` (repeatable)
+the users go to running portals instead, spread round-robin, e.g. the replicas of a cluster
+behind no load balancer (issue 16), logged in as ``--user``. Each simulated user is a
 ``gradio_client`` session asking its questions one after another. The run is bounded in
 count (users × questions) and time. With the extractive model it measures the portal
 itself; with the local model requests wait in the queue (one generation at a time on
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Sequence
@@ -32,13 +35,19 @@ QUESTIONS = (
 )
 
 
-def _user(url: str, n: int, questions: Sequence[str], model: str, deadline: float, out: list[dict]) -> None:
+def _user(url: str, n: int, questions: Sequence[str], model: str, deadline: float, out: list[dict],
+          auth: tuple[str, str] | None = None) -> None:
     from gradio_client import Client
 
-    client = Client(url, verbose=False)
-    client.predict(api_name="/session")
+    try:
+        client = Client(url, auth=auth, verbose=False)
+        client.predict(api_name="/session")
+    except Exception as exc:  # a failed login or start counts as an error for each of the user's questions
+        out += [{"user": n, "url": url, "question": q, "ok": False, "max_queue_rank": 0, "latency_ms": 0.0,
+                 "error": f"{type(exc).__name__}: {exc}"[:300]} for q in questions]
+        return
     for q in questions:
-        row = {"user": n, "question": q, "ok": False, "max_queue_rank": 0, "error": None}
+        row = {"user": n, "url": url, "question": q, "ok": False, "max_queue_rank": 0, "error": None}
         t0 = time.perf_counter()
         try:
             job = client.submit(q, model, [], api_name="/ask")
@@ -60,24 +69,27 @@ def _user(url: str, n: int, questions: Sequence[str], model: str, deadline: floa
         out.append(row)
 
 
-def run_load(ctx: PortalContext, *, users: int = 10, per_user: int = 2, model: str = "extraktiv",
-             questions: Sequence[str] = QUESTIONS, time_limit_s: float = 900.0) -> dict:
-    """Start the portal on loopback, let ``users`` clients ask ``per_user`` questions each at once."""
-    from ui.portal import background_portal
-
-    if ctx.app.settings.auth.mode != "none":
-        raise ValueError("Der Lasttest braucht auth.mode = none (nur Loopback). / load test needs auth.mode none")
-    ctx.app.warm_up(llm=model != "extraktiv")
+def drive(urls: Sequence[str], *, users: int = 10, per_user: int = 2, model: str = "extraktiv",
+          questions: Sequence[str] = QUESTIONS, time_limit_s: float = 900.0,
+          auth: tuple[str, str] | None = None) -> dict:
+    """Let ``users`` clients ask ``per_user`` questions each at once; user n talks to ``urls[n % len(urls)]``."""
+    if not urls:
+        raise ValueError("Mindestens eine Portal-Adresse nötig. / at least one portal URL")
     rows: list[dict] = []
-    with background_portal(ctx) as (url, _server):
-        deadline = time.monotonic() + time_limit_s
-        t0 = time.perf_counter()
-        workers = [threading.Thread(target=_user, args=(url, n, [questions[(n + i) % len(questions)] for i in range(per_user)],
-                                                        model, deadline, rows)) for n in range(users)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join(timeout=max(1.0, deadline - time.monotonic() + 30))
+    deadline = time.monotonic() + time_limit_s
+    t0 = time.perf_counter()
+    workers = [threading.Thread(target=_user, args=(urls[n % len(urls)], n,
+                                                    [questions[(n + i) % len(questions)] for i in range(per_user)],
+                                                    model, deadline, rows, auth)) for n in range(users)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=max(1.0, deadline - time.monotonic() + 30))
+    return summarize(rows, users=users, per_user=per_user, model=model, urls=urls, wall_s=time.perf_counter() - t0)
+
+
+def summarize(rows: list[dict], *, users: int, per_user: int, model: str, urls: Sequence[str], wall_s: float) -> dict:
+    """The report of a run from its rows (one per question asked)."""
     lat = [r["latency_ms"] for r in rows if r["ok"]]
     return {
         "users": users, "per_user": per_user, "model": model, "requests": users * per_user,
@@ -86,8 +98,23 @@ def run_load(ctx: PortalContext, *, users: int = 10, per_user: int = 2, model: s
         "latency_p95_ms": round(linear_percentile(lat, 95), 1) if lat else None,
         "max_queue_rank_seen": max((r["max_queue_rank"] for r in rows), default=0),
         "users_who_saw_a_queue_position": len({r["user"] for r in rows if r["max_queue_rank"] > 0}),
-        "wall_s": round(time.perf_counter() - t0, 1),
+        "urls": list(urls),
+        "answered_per_url": {u: sum(r["ok"] for r in rows if r.get("url") == u) for u in urls},
+        "wall_s": round(wall_s, 1),
     }
+
+
+def run_load(ctx: PortalContext, *, users: int = 10, per_user: int = 2, model: str = "extraktiv",
+             questions: Sequence[str] = QUESTIONS, time_limit_s: float = 900.0) -> dict:
+    """Start the portal on loopback, let ``users`` clients ask ``per_user`` questions each at once."""
+    from ui.portal import background_portal
+
+    if ctx.app.settings.auth.mode != "none":
+        raise ValueError("Der Lasttest braucht auth.mode = none (nur Loopback). / load test needs auth.mode none")
+    ctx.app.warm_up(llm=model != "extraktiv")
+    with background_portal(ctx) as (url, _server):
+        return drive([url], users=users, per_user=per_user, model=model, questions=questions,
+                     time_limit_s=time_limit_s)
 
 
 @click.command("loadtest")
@@ -95,13 +122,29 @@ def run_load(ctx: PortalContext, *, users: int = 10, per_user: int = 2, model: s
 @click.option("--per-user", default=2, show_default=True, help="Fragen je Nutzer / questions per user.")
 @click.option("--model", default="extraktiv", show_default=True, help="Modell-Schlüssel / model key.")
 @click.option("--time-limit", default=900.0, show_default=True, help="Sekunden / seconds.")
+@click.option("--url", "urls", multiple=True,
+              help="Laufendes Portal statt eines eigenen; mehrfach: Nutzer reihum verteilt (z. B. Replikate) / "
+                   "running portal(s), users spread round-robin.")
+@click.option("--user", default=None, help="Anmeldename für Portale mit Passwort (mit --url) / login name.")
+@click.option("--password-stdin", is_flag=True, help="Passwort aus der ersten Zeile von stdin lesen (mit --user).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def loadtest(ctx, users, per_user, model, time_limit, as_json) -> None:
-    """Lasttest: N Nutzer fragen gleichzeitig über das Portal auf 127.0.0.1 (begrenzt)."""
-    from ui.context import PortalContext  # here, not at module level: it pulls in gradio
+def loadtest(ctx, users, per_user, model, time_limit, urls, user, password_stdin, as_json) -> None:
+    """Lasttest: N Nutzer fragen gleichzeitig über das Portal (eigenes auf 127.0.0.1 oder --url), begrenzt."""
+    if user and not urls:
+        raise click.UsageError("--user nur zusammen mit --url / --user needs --url")
+    if urls:
+        auth = None
+        if user:
+            password = (sys.stdin.readline().rstrip("\r\n") if password_stdin
+                        else click.prompt("Passwort", hide_input=True))
+            auth = (user, password)
+        report = drive(list(urls), users=users, per_user=per_user, model=model, time_limit_s=time_limit, auth=auth)
+    else:
+        from ui.context import PortalContext  # here, not at module level: it pulls in gradio
 
-    report = run_load(PortalContext(app_for(ctx)), users=users, per_user=per_user, model=model, time_limit_s=time_limit)
+        report = run_load(PortalContext(app_for(ctx)), users=users, per_user=per_user, model=model,
+                          time_limit_s=time_limit)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
     else:

@@ -139,10 +139,13 @@ def test_link_models_is_idempotent_and_fixes_wrong_links(tmp_path):
 def test_bench_settings_change_only_the_data_dir(tmp_path):
     from assistant.settings import load_settings
 
-    base = load_settings(tmp_path / "main", embedding={"mode": "hash", "batch_size": 7}, vector={"mode": "chroma_http"})
+    base = load_settings(tmp_path / "main", embedding={"mode": "hash", "batch_size": 7}, vector={"mode": "chroma_http"},
+                         app_db_url="postgresql+psycopg://kiportal@db.intern/kiportal")
     s = bench_settings(base, tmp_path / "x")
     assert s.home == tmp_path / "x" and s.embedding.batch_size == 7 and s.embedding.mode == "hash"
     assert s.vector.mode == "chroma" and base.vector.mode == "chroma_http"
+    # on a cluster node the bench's catalogs stay in its own data dirs, never in the installation's database
+    assert not s.cluster and base.cluster
 
 
 def _q(i: int, kind: str | None, answerable: bool = True) -> EvalQuestion:

@@ -43,3 +43,23 @@ def test_loadtest_command_runs_end_to_end(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout.strip().splitlines()[-1])
     assert report["answered"] == report["requests"] == 2 and report["errors"] == []
+
+
+def test_summary_counts_answers_per_portal():
+    """Several portals (cluster replicas): the report says how many answers each gave."""
+    from ui.loadtest import summarize
+
+    rows = [{"user": n, "url": "http://a/" if n % 2 == 0 else "http://b/", "ok": n != 3, "latency_ms": 10.0 + n,
+             "max_queue_rank": 0, "error": None if n != 3 else "TimeoutError: x"} for n in range(4)]
+    report = summarize(rows, users=4, per_user=1, model="extraktiv", urls=["http://a/", "http://b/"], wall_s=1.23)
+    assert report["answered"] == 3 and report["requests"] == 4 and report["errors"] == ["TimeoutError: x"]
+    assert report["answered_per_url"] == {"http://a/": 2, "http://b/": 1} and report["wall_s"] == 1.2
+
+
+def test_loadtest_user_needs_url():
+    from click.testing import CliRunner
+
+    from ui.cli import cli
+
+    res = CliRunner().invoke(cli, ["loadtest", "--user", "anna"], obj={})
+    assert res.exit_code != 0 and "--url" in res.output
