@@ -181,12 +181,13 @@ class ChromaVectorIndex:
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
     def query(self, vector: np.ndarray, k: int, flt: dict | None = None) -> list[tuple[str, float]]:
-        n = self.count()
-        if n == 0 or matches_nothing(flt):
+        # no count() first: Chroma returns what it has when k exceeds it (an empty collection
+        # included), and on a Chroma server that count was a second HTTP round trip per search
+        if k < 1 or matches_nothing(flt):
             return []
         res = self._col.query(
             query_embeddings=[np.asarray(vector, dtype=np.float32)],
-            n_results=min(k, n),
+            n_results=k,
             where=self._where(flt),
             include=["distances"],
         )

@@ -260,7 +260,8 @@ def _cluster_env(home: Path, pg_url: str, chroma, collection: str) -> dict:
                KIPORTAL_VECTOR__HOST=chroma.host, KIPORTAL_VECTOR__PORT=str(chroma.port),
                KIPORTAL_VECTOR__COLLECTION=collection, KIPORTAL_JOBS__HEARTBEAT_SECONDS="0.5",
                KIPORTAL_JOBS__STALLED_AFTER_SECONDS="3", KIPORTAL_JOBS__PORTAL_WORKER="false",
-               KIPORTAL_JOBS__WORKER_CONCURRENCY="1")
+               KIPORTAL_JOBS__WORKER_CONCURRENCY="1",
+               KIPORTAL_AUTH__SECRET="s" * 40)  # cluster processes refuse to start without the shared secret
     return env
 
 
