@@ -24,7 +24,7 @@ Guarantees, and how:
 * **deleted objects** (``deleted: true``) lose their documents and local files.
 * **a shared files folder** (``files_dir`` inside the ``storage`` folder, so every machine of a
   cluster reads what a worker downloaded): the state remembers each file relative to
-  ``files_dir`` and documents are found by their storage-relative id, so machines may mount
+  the storage folder and documents are found by their storage-relative id, so machines may mount
   the folder at different places; staging happens inside ``files_dir`` (an atomic rename into
   place), and the lock that keeps runs apart may stay on the local disk (``lock_dir``).
 * files go through the normal loaders: the format is sniffed from the bytes (the server's
@@ -54,7 +54,7 @@ from ingest.oparl.model import (
     needs_download, parse_item,
 )
 from ingest.oparl.state import SyncState
-from ingest.pipeline import doc_id_for
+from ingest.pipeline import doc_id_for, storage_path_of
 
 log = logging.getLogger(__name__)
 
@@ -462,20 +462,20 @@ class OParlImporter:
         report.documents_updated += summary.updated
 
     # -- where files are -------------------------------------------------------------------------
+    @property
+    def storage(self) -> Path | None:
+        return getattr(self.ingestor, "storage", None)
+
     def _stored(self, path: Path) -> str:
-        """How the state remembers a file: relative to ``files_dir`` (a shared folder may be mounted
-        elsewhere on the machine that reads it next), else, as rows always did, its full path."""
-        for p, root in ((path, self.files_dir), (path.resolve(), self.files_dir.resolve())):
-            try:
-                return p.relative_to(root).as_posix()
-            except ValueError:
-                continue
-        return str(path)
+        """How the state remembers a file: inside the storage folder relative to it (another machine
+        may mount the share elsewhere), else its full path, as rows always did (so an installation
+        without ``storage`` keeps its rows exactly, and rows written before ``storage`` was set stay valid)."""
+        return storage_path_of(path, self.storage) or str(path)
 
     def _local(self, stored: str) -> Path:
-        """This machine's path of a remembered file (full paths, of older rows, stay as they are)."""
+        """This machine's path of a remembered file."""
         p = Path(stored)
-        return p if p.is_absolute() else self.files_dir / p
+        return p if p.is_absolute() or self.storage is None else self.storage / p
 
     # -- removal -------------------------------------------------------------------------------
     def _remove_document(self, path: Path) -> int:
@@ -483,7 +483,7 @@ class OParlImporter:
         removed = 0
         # by id first: a file in the storage folder is catalogued under its storage-relative id, while
         # the catalog's ``path`` is the full path on whichever machine imported it
-        rec = self.catalog.get(doc_id_for(path, getattr(self.ingestor, "storage", None)))
+        rec = self.catalog.get(doc_id_for(path, self.storage))
         if rec is None:
             rec = self.catalog.get_by_path(str(path.resolve()))
         if rec is not None:

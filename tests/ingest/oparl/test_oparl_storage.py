@@ -128,3 +128,23 @@ def test_without_storage_oparl_files_stay_in_the_data_directory(oparl_app, oparl
         assert rec.storage_path == "" and Path(rec.path).is_relative_to((home / "oparl").resolve())
         assert rec.doc_id == doc_id_for(Path(rec.path))
     assert not (home / "uploads").exists() or not files_under(home / "uploads")
+    rows = oparl_app.app_db.query("SELECT doc_path FROM oparl_files")
+    assert rows and all(Path(r["doc_path"]).is_absolute() for r in rows)  # the sync state as before
+
+
+def test_setting_storage_later_keeps_the_files_synced_before_without_duplicates(tmp_path, app_factory, oparl_server):
+    home = tmp_path / "data"
+    before = app_factory(home, limits={"load_timeout_s": 0}, oparl=FAST_OPARL)
+    before.oparl_importer().sync(oparl_server.system_url, "rat")
+    ids = {r.doc_id for r in before.catalog.documents()}
+    before.catalog.close()
+
+    share = tmp_path / "share"
+    after = machine(app_factory, home, f"sqlite:///{home / 'app.sqlite3'}", share)
+    oparl_server.world.touch_paper("118", name="Anfrage zur LED-Straßenbeleuchtung")
+    report = after.oparl_importer().sync(oparl_server.system_url, "rat")
+    assert report.files_unchanged >= 1 and report.documents_removed == 0
+    assert {r.doc_id for r in after.catalog.documents()} == ids  # the old files are reused, not imported twice
+    renamed = next(r for r in after.catalog.documents() if r.meta.get("reference") == "2025/118")
+    assert "LED-Straßenbeleuchtung" in renamed.title and Path(renamed.path).is_relative_to((home / "oparl").resolve())
+    after.catalog.close()
