@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from conftest import FAST_OPARL
 
 from ingest.pipeline import doc_id_for
@@ -148,3 +149,20 @@ def test_setting_storage_later_keeps_the_files_synced_before_without_duplicates(
     renamed = next(r for r in after.catalog.documents() if r.meta.get("reference") == "2025/118")
     assert "LED-Straßenbeleuchtung" in renamed.title and Path(renamed.path).is_relative_to((home / "oparl").resolve())
     after.catalog.close()
+
+
+@pytest.mark.cluster
+def test_in_a_cluster_a_run_leaves_another_workers_staging_alone_and_clears_dead_ones(tmp_path, pg_url, app_factory,
+                                                                                      oparl_server):
+    """Workers on other machines stage in the same shared folder, and a local lock does not keep them apart."""
+    share = tmp_path / "share"
+    a = machine(app_factory, tmp_path / "a", pg_url, share)
+    busy = share / "_oparl" / "staging-anderer" / "abc.part"  # another worker's run, right now
+    dead = share / "_oparl" / "staging-tot" / "abc.part"  # a run that died two days ago
+    for p in (busy, dead):
+        p.parent.mkdir(parents=True)
+        p.write_bytes(b"halb")
+    os.utime(dead.parent, (OLD, OLD))
+    assert a.oparl_importer().sync(oparl_server.system_url, "rat").imported == 6
+    assert busy.exists() and not dead.parent.exists()
+    a.catalog.close()
