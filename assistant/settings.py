@@ -237,7 +237,7 @@ class Settings(BaseSettings):
     home: Path = Field(Path("data"), description="Data directory (catalog, indexes, models, app DB). Env: KIPORTAL_HOME.")
     app_db_url: str = Field("", description="App-state database URL; empty = SQLite file in the data dir. postgresql+psycopg://… = cluster mode: any number of portals and workers share it (docs/cluster.md).")
     models_path: str = Field("", description="Folder of the prepared models (`kiportal models prepare` writes there); empty = <data dir>/models. In a cluster a folder shared by all machines (read-only is enough once prepared), or leave empty and run `kiportal models prepare` on each machine.")
-    storage: str = Field("", description="Folder of uploaded and synced originals (the files documents are read from, kept for downloads and re-indexing); empty = <home>/uploads. In a cluster a folder every replica and worker mounts (e.g. NFS): a document's id comes from its path relative to this folder, so machines may mount it at different places.")
+    storage: str = Field("", description="Folder of uploaded and synced originals (the files documents are read from, kept for downloads and re-indexing); OParl downloads go to its subfolder _oparl. Empty = uploads in <home>/uploads, OParl files in <home>/oparl. In a cluster a folder every replica and worker mounts (e.g. NFS): a document's id comes from its path relative to this folder, so machines may mount it at different places.")
     default_collection: str = Field("allgemein", description="Collection for documents ingested without one.")
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings, description="Embedding model.")
     chunking: ChunkSettings = Field(default_factory=ChunkSettings, description="Chunking.")
@@ -295,7 +295,12 @@ class Settings(BaseSettings):
 
     @property
     def oparl_dir(self) -> Path:
-        return self.home / "oparl"
+        """Where OParl downloads are kept: inside the ``storage`` folder when one is set (every
+        replica and worker of a cluster reads the files a sync job put there, and their documents get
+        storage-relative ids like uploads), else ``<home>/oparl`` as always. The folder name begins
+        with ``_``, which no upload collection folder can (:func:`assistant.uploads.safe_dir_name`),
+        so a collection called "oparl" never mixes with it and upload recovery leaves it alone."""
+        return Path(self.storage) / OPARL_STORAGE_DIR if self.storage else self.home / "oparl"
 
     @property
     def app_db(self) -> str:
@@ -307,6 +312,10 @@ class Settings(BaseSettings):
         jobs, sessions) lives there and any number of replicas and workers form one installation
         (docs/cluster.md). The embedded default (SQLite in the data dir) is one process."""
         return self.app_db.startswith("postgresql")
+
+
+#: the OParl subfolder of the ``storage`` folder (see :attr:`Settings.oparl_dir`)
+OPARL_STORAGE_DIR = "_oparl"
 
 
 def _config_file() -> Path | None:

@@ -60,6 +60,14 @@ def safe_name(name: str, *, max_len: int = MAX_NAME, default: str = "datei") -> 
     return stem + ext
 
 
+def is_reserved(top: str) -> bool:
+    """Is ``top`` (a name directly under the storage root) a folder other parts keep there, not a
+    collection's uploads? ``.staging`` and OParl's ``_oparl``: :func:`safe_dir_name` strips a leading
+    ``.`` or ``_``, so no collection folder starts with one, and upload recovery, replacement and
+    deletion never touch what lies under such a name (OParl files not yet catalogued included)."""
+    return top[:1] in (".", "_")
+
+
 def safe_dir_name(collection: str) -> str:
     """Folder name for a collection (collection names are validated elsewhere; this is the
     second line of defence against path tricks)."""
@@ -133,7 +141,7 @@ class UploadStore:
             rel = Path(path).resolve().relative_to(self.root.resolve())
         except ValueError:
             return False
-        return bool(rel.parts) and rel.parts[0] != STAGING
+        return bool(rel.parts) and not is_reserved(rel.parts[0])
 
     # -- staging and checking ---------------------------------------------
     def stage(self, src: Path, original_name: str) -> Staged:
@@ -269,6 +277,8 @@ class UploadStore:
         for path in sorted(self.root.rglob("*")):
             if not path.is_file() or path.is_symlink() or not old_enough(path):
                 continue
+            if is_reserved(path.relative_to(self.root).parts[0]):
+                continue  # OParl downloads (``_oparl``), staging: not uploads, not ours to sweep
             if path.name.endswith(BACKUP_SUFFIX):
                 original = path.with_name(path.name[: -len(BACKUP_SUFFIX)])
                 key = str(original.resolve())

@@ -194,8 +194,12 @@ class App:
         from ingest.oparl.sync import OParlImporter
 
         s = self.settings
+        # files go to the storage folder when one is set (s.oparl_dir), so any machine reads them; the
+        # lock stays on this machine's disk (flock on a network share is not reliable), and in a
+        # cluster a run leaves young staging folders alone: a worker elsewhere may be using them
         return OParlImporter(self.ingestor, SyncState(self.app_db), s.oparl_dir, ClientConfig.from_settings(s.oparl),
-                             overlap_s=s.oparl.overlap_s)
+                             overlap_s=s.oparl.overlap_s, lock_dir=s.home / "oparl",
+                             stale_staging_s=86400.0 if s.cluster else 0.0)
 
     @cached_property
     def retriever(self):

@@ -22,6 +22,11 @@ Guarantees, and how:
   without a request; a changed object's files are fetched only when ``sha1Checksum``,
   ``modified`` or ``size`` say the file changed (:func:`ingest.oparl.model.needs_download`).
 * **deleted objects** (``deleted: true``) lose their documents and local files.
+* **a shared files folder** (``files_dir`` inside the ``storage`` folder, so every machine of a
+  cluster reads what a worker downloaded): the state remembers each file relative to
+  the storage folder and documents are found by their storage-relative id, so machines may mount
+  the folder at different places; staging happens inside ``files_dir`` (an atomic rename into
+  place), and the lock that keeps runs apart may stay on the local disk (``lock_dir``).
 * files go through the normal loaders: the format is sniffed from the bytes (the server's
   ``mimeType`` is not used), sizes and parse times are limited as for every file.
 """
@@ -49,6 +54,7 @@ from ingest.oparl.model import (
     needs_download, parse_item,
 )
 from ingest.oparl.state import SyncState
+from ingest.pipeline import doc_id_for, storage_path_of
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +137,18 @@ class OParlImporter:
     """Runs one sync of one OParl URL into one collection (see module docstring)."""
 
     def __init__(self, ingestor, state: SyncState, files_dir: Path, config: ClientConfig = ClientConfig(), *,
-                 overlap_s: float = 600.0, batch_size: int = 20) -> None:
+                 overlap_s: float = 600.0, batch_size: int = 20, lock_dir: Path | None = None,
+                 stale_staging_s: float = 0.0) -> None:
+        """``lock_dir``: where ``.sync.lock`` lives (default ``files_dir``); a local folder when
+        ``files_dir`` is a network share, where ``flock`` may not work. ``stale_staging_s``: a run
+        removes the staging folders of dead runs older than this (0 = all: every run that could
+        use ``files_dir`` holds the lock); in a cluster, workers on other machines stage in the
+        same shared folder while this one runs, and are not kept apart by a local lock."""
         self.ingestor = ingestor
         self.state = state
         self.files_dir = Path(files_dir)
+        self.lock_dir = Path(lock_dir) if lock_dir is not None else self.files_dir
+        self.stale_staging_s = stale_staging_s
         self.config = config
         self.overlap_s = overlap_s
         self.batch_size = batch_size
@@ -148,7 +162,8 @@ class OParlImporter:
         start = time.perf_counter()
         report = SyncReport(url=url, collection=collection or DEFAULT_COLLECTION)
         self.files_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.files_dir / ".sync.lock", "w") as lock:
+        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_dir / ".sync.lock", "w") as lock:
             # one OParl run per data directory (a scheduled job and a CLI run may overlap)
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
@@ -158,8 +173,13 @@ class OParlImporter:
 
     def _sync(self, url: str, report: SyncReport, start: float, progress: Progress | None) -> SyncReport:
         # leftovers of a run that died are removed; their objects were never marked done
+        cutoff = time.time() - self.stale_staging_s
         for old in self.files_dir.glob("staging-*"):
-            shutil.rmtree(old, ignore_errors=True)
+            try:
+                if self.stale_staging_s <= 0 or old.lstat().st_mtime < cutoff:
+                    shutil.rmtree(old, ignore_errors=True)
+            except OSError:
+                pass  # another machine's run just removed it
         staging = Path(tempfile.mkdtemp(prefix="staging-", dir=self.files_dir))
         self._progress = progress
         self._done = 0
@@ -296,8 +316,9 @@ class OParlImporter:
             ready[item.id] = []
             for f in item.files:
                 old = stored.get(f.id)
-                if old and not needs_download(old, f) and Path(old["doc_path"]).is_file():
-                    ready[item.id].append(_Ready(f, "file", fresh=False, path=Path(old["doc_path"]), sha1=old["sha1"]))
+                if old and not needs_download(old, f) and self._local(old["doc_path"]).is_file():
+                    ready[item.id].append(_Ready(f, "file", fresh=False, path=self._local(old["doc_path"]),
+                                                 sha1=old["sha1"]))
                     report.files_unchanged += 1
                 else:
                     jobs.append((item, f, staging / f"{file_key(item.id, f.id)}.part"))
@@ -340,8 +361,8 @@ class OParlImporter:
                     report.text_fallback += r.mode == "text"
                     r.path = self._place(item, r)
                     old = stored.get(r.file.id)
-                    if old and Path(old["doc_path"]) != r.path:
-                        report.documents_removed += self._remove_document(Path(old["doc_path"]))
+                    if old and self._local(old["doc_path"]) != r.path:
+                        report.documents_removed += self._remove_document(self._local(old["doc_path"]))
                 paths.append(r.path)
                 titles[r.path] = file_title(item, r.file)
                 metas[r.path] = file_meta(item, r.file, text_fallback=r.mode == "text")
@@ -373,11 +394,11 @@ class OParlImporter:
             current = {r.file.id for r in ready[item.id]}
             for fid, old in stored.items():
                 if fid not in current:
-                    report.documents_removed += self._remove_document(Path(old["doc_path"]))
+                    report.documents_removed += self._remove_document(self._local(old["doc_path"]))
                     self.state.drop_file(item.id, fid)
             problems = []
             for r in ready[item.id]:
-                self.state.put_file(item.id, r.file.id, body_id, str(r.path), r.mode, r.file.modified, r.file.sha1,
+                self.state.put_file(item.id, r.file.id, body_id, self._stored(r.path), r.mode, r.file.modified, r.file.sha1,
                                     r.file.size)
                 reason = unreadable.get(str(r.path.resolve()))
                 if reason:
@@ -440,11 +461,31 @@ class OParlImporter:
         report.documents_added += summary.added
         report.documents_updated += summary.updated
 
+    # -- where files are -------------------------------------------------------------------------
+    @property
+    def storage(self) -> Path | None:
+        return getattr(self.ingestor, "storage", None)
+
+    def _stored(self, path: Path) -> str:
+        """How the state remembers a file: inside the storage folder relative to it (another machine
+        may mount the share elsewhere), else its full path, as rows always did (so an installation
+        without ``storage`` keeps its rows exactly, and rows written before ``storage`` was set stay valid)."""
+        return storage_path_of(path, self.storage) or str(path)
+
+    def _local(self, stored: str) -> Path:
+        """This machine's path of a remembered file."""
+        p = Path(stored)
+        return p if p.is_absolute() or self.storage is None else self.storage / p
+
     # -- removal -------------------------------------------------------------------------------
     def _remove_document(self, path: Path) -> int:
         """Delete the document of a local file and the file; returns 1 if a document went."""
         removed = 0
-        rec = self.catalog.get_by_path(str(path.resolve()))
+        # by id first: a file in the storage folder is catalogued under its storage-relative id, while
+        # the catalog's ``path`` is the full path on whichever machine imported it
+        rec = self.catalog.get(doc_id_for(path, self.storage))
+        if rec is None:
+            rec = self.catalog.get_by_path(str(path.resolve()))
         if rec is not None:
             try:
                 self.ingestor.delete(rec.doc_id)
@@ -456,7 +497,7 @@ class OParlImporter:
 
     def _delete(self, object_id: str, report: SyncReport) -> None:
         for row in self.state.files(object_id).values():
-            report.documents_removed += self._remove_document(Path(row["doc_path"]))
+            report.documents_removed += self._remove_document(self._local(row["doc_path"]))
         if self.state.object(object_id) is not None or self.state.files(object_id):
             report.deleted_objects += 1
         self.state.forget_object(object_id)
