@@ -189,14 +189,7 @@ class ClusterJobRunner(JobRunner):
 
     def submit(self, kind: str, params: dict | None = None, *, collection: str = ALL, actor: str = "") -> str:
         """Insert the row and put "run it" on the queue; any worker of the cluster picks it up."""
-        if kind not in self.handlers:
-            raise ValueError(f"unknown job kind {kind!r}")
-        job_id = new_id()
-        self.db.execute(
-            "INSERT INTO jobs(id, kind, collection, params, status, progress, message, created_at, actor, owner) "
-            "VALUES (:i, :k, :c, :p, 'queued', 0, :m, :t, :a, :o)",
-            {"i": job_id, "k": kind, "c": collection, "p": json.dumps(params or {}, ensure_ascii=False, default=str),
-             "m": "wartet auf einen Worker", "t": now(), "a": actor, "o": self._owner})
+        job_id = self._insert(kind, params, collection, actor, "wartet auf einen Worker")
         try:
             with self._lock:
                 if self._submitter is None:

@@ -178,6 +178,12 @@ class JobRunner:
     # -- submitting --------------------------------------------------------
     def submit(self, kind: str, params: dict | None = None, *, collection: str = ALL, actor: str = "") -> str:
         """Queue a job; it starts now unless a job for a conflicting collection runs or waits."""
+        job_id = self._insert(kind, params, collection, actor, "wartet")
+        self._dispatch()
+        return job_id
+
+    def _insert(self, kind: str, params: dict | None, collection: str, actor: str, message: str) -> str:
+        """The job's row, queued: what the Verwaltung tab shows from now on (both runners)."""
         if kind not in self.handlers:
             raise ValueError(f"unknown job kind {kind!r}")
         job_id = new_id()
@@ -185,8 +191,7 @@ class JobRunner:
             "INSERT INTO jobs(id, kind, collection, params, status, progress, message, created_at, actor, owner) "
             "VALUES (:i, :k, :c, :p, 'queued', 0, :m, :t, :a, :o)",
             {"i": job_id, "k": kind, "c": collection, "p": json.dumps(params or {}, ensure_ascii=False, default=str),
-             "m": "wartet", "t": now(), "a": actor, "o": self._owner})
-        self._dispatch()
+             "m": message, "t": now(), "a": actor, "o": self._owner})
         return job_id
 
     def _dispatch(self) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 
 from evals.bench import kiportal_command
-from evals.servers import free_port
+from evals.servers import free_port, stop_process
 from portal_http import RemotePortal, login
 
 log = logging.getLogger(__name__)
@@ -143,13 +143,7 @@ class Replica:
         raise RuntimeError(f"replica {self.name} did not answer within {timeout:.0f} s:\n{self.log_tail()}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc)
 
 
 @dataclass
@@ -160,13 +154,7 @@ class Worker:
     log_path: Path
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc)
 
 
 @dataclass
