@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import time
 from contextlib import contextmanager
@@ -25,9 +24,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from assistant.admin_rules import (  # noqa: F401 - the admin's errors and name rules, imported from here too
+    BUSY,
+    AdminError,
+    Busy,
+    validate_classification,
+    validate_collection_name,
+)
 from assistant.audit import AuditLog
 from assistant.jobs import ALL, JobContext, JobError, JobRunner
-from assistant.policy.zones import CLASSIFICATIONS
 from assistant.uploads import Staged, UploadRejected, UploadStore
 from corpus.catalog import DocumentRecord
 from corpus.db import LockTimeout
@@ -36,21 +41,11 @@ log = logging.getLogger(__name__)
 
 STATUS_LABELS = {"indexed": "indexiert", "failed": "fehlgeschlagen", "needs_ocr": "OCR nötig", "pending": "wartet"}
 REINDEX_SCOPES = ("doc", "collection", "changed", "all")
-_COLLECTION_RE = re.compile(r"^[\w][\w \-]{0,63}$", re.UNICODE)
 
 Progress = Callable[[int, int, str], None]
 
 
-class AdminError(Exception):
-    """An admin action was refused; the message is a German sentence for the admin."""
-
-
-class Busy(AdminError):
-    pass
-
-
 # -- helpers -------------------------------------------------------------------
-BUSY = "Gerade läuft eine Indexierung. Bitte in einigen Minuten erneut versuchen."
 
 
 @contextmanager
@@ -75,20 +70,6 @@ def writer_lock_wait(home: Path, timeout: float = 10.0) -> Iterator[None]:
             yield
     except LockTimeout:
         raise Busy(BUSY) from None
-
-
-def validate_collection_name(name: str) -> str:
-    name = (name or "").strip()
-    if not _COLLECTION_RE.match(name):
-        raise AdminError("Ungültiger Sammlungsname: 1–64 Zeichen, Buchstaben, Ziffern, Leerzeichen, - und _.")
-    return name
-
-
-def validate_classification(classification: str) -> str:
-    c = (classification or "").strip().lower().replace("ö", "oe")
-    if c not in CLASSIFICATIONS:
-        raise AdminError(f"Unbekannte Einstufung „{classification}“ (erlaubt: {', '.join(CLASSIFICATIONS)}).")
-    return c
 
 
 def _du(path: Path) -> int:

@@ -58,13 +58,13 @@ class OParlAdmin:
     def source(self, source_id: str) -> dict:
         row = self.db.one("SELECT * FROM oparl_sources WHERE id=:i", {"i": source_id})
         if row is None:
-            from assistant.admin import AdminError
+            from assistant.admin_rules import AdminError
 
             raise AdminError("Diese OParl-Quelle gibt es nicht (mehr).")
         return row
 
     def add_source(self, url: str, collection: str, interval_hours: float, actor: str) -> dict:
-        from assistant.admin import AdminError, validate_collection_name
+        from assistant.admin_rules import AdminError, validate_collection_name
         from ingest.oparl.client import UnsafeURL, check_url
 
         url = (url or "").strip()
@@ -96,7 +96,7 @@ class OParlAdmin:
     # -- syncing -----------------------------------------------------------------
     def sync(self, url: str, collection: str | None, actor: str, progress=None) -> dict:
         """Run one sync now (CLI, and the job handler); audited with its counts."""
-        from assistant.admin import AdminError, validate_collection_name
+        from assistant.admin_rules import AdminError, validate_collection_name
         from ingest.oparl.client import UnsafeURL, check_url
 
         try:
@@ -113,7 +113,7 @@ class OParlAdmin:
         return report
 
     def submit_sync(self, source_id: str, actor: str) -> str:
-        from assistant.admin import AdminError
+        from assistant.admin_rules import AdminError
 
         if self.admin.jobs is None:
             raise AdminError("Auftragsverwaltung nicht gestartet.")
@@ -125,7 +125,7 @@ class OParlAdmin:
         return job_id
 
     def run_job(self, job: JobContext) -> tuple[dict, str]:
-        from assistant.admin import AdminError
+        from assistant.admin_rules import AdminError
 
         p = job.params
         started = now()

@@ -46,6 +46,7 @@ from evals.cluster_bench import targets as cluster_targets
 from evals.datasets import EvalQuestion, load_dataset
 from evals.report import write_report
 from evals.runner import answer_eval, latency_summary, retrieval_eval
+from evals.workdirs import bench_settings, link_models  # noqa: F401 - part of this module's API
 
 log = logging.getLogger(__name__)
 
@@ -148,33 +149,6 @@ def group_filter_latency(app, queries: list[str], *, warmup: int = 5) -> dict[st
 
 
 # ---------------------------------------------------------------- helpers
-def link_models(home: Path, models_dir: Path) -> Path:
-    """Make ``<home>/models`` a symlink to an already prepared models folder (no rebuild, no copy)."""
-    home = Path(home)
-    home.mkdir(parents=True, exist_ok=True)
-    link = home / "models"
-    target = Path(models_dir).resolve()
-    if link.is_symlink():
-        if link.resolve() == target:
-            return link
-        link.unlink()
-    elif link.exists():
-        log.info("%s is a real folder; leaving it as it is", link)
-        return link
-    link.symlink_to(target, target_is_directory=True)
-    return link
-
-
-def bench_settings(settings, home: Path):
-    """The main settings with another data dir, embedded: a bench never writes to a server. On a
-    cluster node the catalog lives in the app database, so ``app_db_url`` goes too (only the
-    cluster step, evals.cluster_bench, uses servers: throwaway ones of its own)."""
-    update: dict[str, Any] = {"home": Path(home), "app_db_url": ""}
-    if settings.vector.mode == "chroma_http":
-        update["vector"] = settings.vector.model_copy(update={"mode": "chroma"})
-    return settings.model_copy(update=update)
-
-
 def kiportal_command() -> list[str]:
     """The installed console script beside this interpreter, else the module (an uninstalled checkout)."""
     script = Path(sys.executable).parent / "kiportal"

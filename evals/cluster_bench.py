@@ -343,7 +343,7 @@ def run_cluster_section(settings, docs_dir: Path, work: Path, queries: Sequence[
                         cfg: ClusterBenchConfig | None = None, embedder=None) -> dict[str, Any]:
     """Start PostgreSQL and Chroma, measure both sides and the propagation; servers stopped at the end."""
     from assistant.wiring import App
-    from evals.bench import link_models
+    from evals.workdirs import link_models
     from evals.servers import postgres_available, start_chroma, start_postgres
 
     cfg = cfg or ClusterBenchConfig()

@@ -115,7 +115,7 @@ def compare(app, pg_url: str, questions: list[dict], *, k: int = 10) -> dict[str
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     from assistant.settings import load_settings
     from assistant.wiring import App
-    from evals.bench import link_models
+    from evals.workdirs import link_models
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", type=Path, default=Path("../shared"))

@@ -397,7 +397,7 @@ def run_scale(sizes: Sequence[int], shared_dir: Path, settings, work_dir: Path, 
               questions: int = QUESTIONS) -> dict[str, Any]:
     """Every measurement for every size; each size gets its own fresh data dir under ``work_dir``."""
     from assistant.wiring import App
-    from evals.bench import bench_settings, link_models
+    from evals.workdirs import bench_settings, link_models
 
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)

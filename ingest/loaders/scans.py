@@ -23,6 +23,7 @@ from ingest.errors import IngestError
 from ingest.loaders.blocks import BlockBuilder, clean_text, title_from_text
 from ingest.loaders.limits import LoadLimits
 from ingest.loaders.ocr import OcrPage, ocr_pages
+from ingest.loaders.page_text import page_blocks
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +146,6 @@ def load_image(path: Path, limits: LoadLimits) -> ExtractedDocument:
                 raise IngestError("too_large", f"Bild {i + 1}: {w}×{h} Pixel (Grenze {limits.max_image_pixels / 1e6:.0f} Mio.)")
         read = ocr_pages([(i + 1, (lambda i=i: frame(i))) for i in range(frames)], limits.ocr)
 
-    from ingest.loaders.pdf import _page_blocks  # one set of paragraph/heading rules for every page of text
-
     builder = BlockBuilder()
     confidences: list[tuple[int, float]] = []
     for page_no in sorted(read):
@@ -154,7 +153,7 @@ def load_image(path: Path, limits: LoadLimits) -> ExtractedDocument:
         if not text:
             continue
         confidences.append((page_no, round(read[page_no].confidence, 1)))
-        _page_blocks(text, page_no, builder)
+        page_blocks(text, page_no, builder)  # the same paragraph/heading rules as a text layer
     if not builder.blocks:
         raise IngestError("empty", "Texterkennung fand keinen Text im Bild")
     first = next((t for t in (clean_text(read[n].text) for n in sorted(read)) if t), "")
