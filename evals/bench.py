@@ -44,7 +44,7 @@ from typing import Any, Callable
 
 from evals.cluster_bench import targets as cluster_targets
 from evals.datasets import EvalQuestion, load_dataset
-from evals.report import write_report
+from evals.report import format_cell, publish_report
 from evals.runner import answer_eval, latency_summary, retrieval_eval
 from evals.workdirs import bench_settings, link_models  # noqa: F401 - part of this module's API
 
@@ -594,12 +594,7 @@ def run_bench(shared_dir: Path, out_dir: Path, *, settings, quick: bool = False,
     finally:
         if own_tmp and not keep_work:
             shutil.rmtree(work, ignore_errors=True)
-    name = "bench-" + time.strftime("%Y%m%d-%H%M%S")
-    report["files"] = {"json": f"{name}.json", "md": f"{name}.md"}
-    json_path, md_path = write_report(report, out_dir, name)
-    shutil.copyfile(json_path, Path(out_dir) / "latest.json")
-    shutil.copyfile(md_path, Path(out_dir) / "latest.md")
-    return report
+    return publish_report(report, out_dir, "bench", latest="latest")
 
 
 def run_cluster_bench(shared_dir: Path, out_dir: Path, *, settings, quick: bool = False,
@@ -631,12 +626,7 @@ def run_cluster_bench(shared_dir: Path, out_dir: Path, *, settings, quick: bool 
         "targets": cluster_targets(section) if section and "skipped" not in section else [],
         "errors": bench.errors, "cluster": section,
     }
-    name = "cluster-" + time.strftime("%Y%m%d-%H%M%S")
-    report["files"] = {"json": f"{name}.json", "md": f"{name}.md"}
-    json_path, md_path = write_report(report, out_dir, name)
-    shutil.copyfile(json_path, Path(out_dir) / "cluster-latest.json")
-    shutil.copyfile(md_path, Path(out_dir) / "cluster-latest.md")
-    return report
+    return publish_report(report, out_dir, "cluster", latest="cluster-latest")
 
 
 # ---------------------------------------------------------------- summary for the terminal
@@ -717,15 +707,6 @@ def format_summary(report: dict) -> str:
     for e in report.get("errors", []):
         lines.append(f"FEHLER in {e['step']}: {e['error']}")
     return "\n".join(lines)
-
-
-def format_cell(v: Any) -> str:
-    """A figure for a summary table: "–" for missing, 3 decimals below 10, else 1."""
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
-    return str(v)
 
 
 __all__ = ["BenchConfig", "format_cell", "format_summary", "link_models", "pick_questions", "run_bench",

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from evals.report import format_cell
+
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -138,21 +140,12 @@ def targets(section: dict) -> list[dict]:
 def summary_line(section: dict) -> str:
     if "skipped" in section:
         return f"Cluster: übersprungen ({section['skipped']})"
-    f, s = _cell, section
+    f, s = format_cell, section
     return (f"Cluster ({s['files']} Dateien, {s['chunks']} Abschnitte, {s['queries']} Suchen): "
             f"Suche p95 {f(s['cluster_search_p95_ms'])} ms Cluster / {f(s['embedded_search_p95_ms'])} ms eingebettet "
             f"= {f(s['search_p95_ratio'])}; Ingest {f(s['cluster_chunks_per_s'])} / {f(s['embedded_chunks_per_s'])} "
             f"Abschnitte/s = {f(s['ingest_rate_ratio'])}; auf Replikat B suchbar nach {f(s['propagation_median_s'])} s "
             f"(Median), {f(s['propagation_max_s'])} s (max), verpasst {s['propagation_missed']} von {s['propagation_rounds']}")
-
-
-def _cell(v: Any) -> str:
-    """A figure for the summary line: "–" for missing, 3 decimals below 10, else 1."""
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
-    return str(v)
 
 
 # ---------------------------------------------------------------- settings of the two sides

@@ -230,3 +230,26 @@ def write_report(report: dict, out_dir: Path, name: str) -> tuple[Path, Path]:
     md_path.write_text(render_markdown(report, out_dir, name), encoding="utf-8")
     log.info("report written: %s, %s", json_path, md_path)
     return json_path, md_path
+
+
+def publish_report(report: dict, out_dir: Path, prefix: str, *, latest: str) -> dict:
+    """Write ``<prefix>-<timestamp>.json/.md`` and copy them to ``<latest>.json/.md`` (what CI and
+    docs point to); the report records its own file names."""
+    import shutil
+    import time
+
+    name = f"{prefix}-" + time.strftime("%Y%m%d-%H%M%S")
+    report["files"] = {"json": f"{name}.json", "md": f"{name}.md"}
+    json_path, md_path = write_report(report, out_dir, name)
+    shutil.copyfile(json_path, Path(out_dir) / f"{latest}.json")
+    shutil.copyfile(md_path, Path(out_dir) / f"{latest}.md")
+    return report
+
+
+def format_cell(v: Any) -> str:
+    """A figure for a summary table or line: "–" for missing, 3 decimals below 10, else 1."""
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 10 else f"{v:.1f}"
+    return str(v)
