@@ -7,6 +7,7 @@ the handlers return onto components.
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 from typing import Callable
 
@@ -29,6 +30,53 @@ def shown_as_error(fn: Callable) -> Callable:
             raise gr.Error(str(exc), print_exception=False) from None
 
     return wrapper
+
+
+class ChatSwitches:
+    """Counts, per browser session, how often the user left the chat on screen (new, opened, deleted).
+
+    An answer still streaming compares the count with the one it started under and stops at its
+    next update once it changed; leaving waits (briefly) for that stop. Without this the stream's
+    later updates could arrive after the switch and paint the old chat, and its id, back over the
+    one the user switched to. (gradio's ``cancels`` does not help: a cancelled stream may still
+    deliver an update it produced before the cancel.)"""
+
+    MAX_SESSIONS = 10_000
+
+    def __init__(self, wait_s: float = 5.0) -> None:
+        self.wait_s = wait_s
+        self._counts: dict[str, int] = {}
+        self._streams: dict[str, int] = {}
+        self._cond = threading.Condition()
+
+    def begin(self, session: str | None) -> int:
+        """A stream starts; returns the count it must see to go on."""
+        with self._cond:
+            key = session or ""
+            self._streams[key] = self._streams.get(key, 0) + 1
+            return self._counts.get(key, 0)
+
+    def current(self, session: str | None) -> int:
+        return self._counts.get(session or "", 0)
+
+    def end(self, session: str | None) -> None:
+        with self._cond:
+            key = session or ""
+            left = self._streams.get(key, 1) - 1
+            if left > 0:
+                self._streams[key] = left
+            else:
+                self._streams.pop(key, None)
+            self._cond.notify_all()
+
+    def switch(self, session: str | None) -> None:
+        """The user leaves the chat: count it, and wait until this session's streams have stopped."""
+        key = session or ""
+        with self._cond:
+            self._counts[key] = self._counts.pop(key, 0) + 1  # re-inserted: newest last
+            while len(self._counts) > self.MAX_SESSIONS:
+                self._counts.pop(next(iter(self._counts)))
+            self._cond.wait_for(lambda: not self._streams.get(key), timeout=self.wait_s)
 
 
 @dataclass
@@ -64,7 +112,8 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
             # all models until the page load narrows them to the user's role: API clients that
             # skip /session can still name one (the handler checks the role either way)
             model = gr.Dropdown(choices=h.all_model_choices(), value=ctx.app.settings.llm.default,
-                                label=t("model_label"), info=t("model_info"), interactive=True)
+                                label=t("model_label"), info=t("model_info"), interactive=True,
+                                elem_id="kp-model")
             model_md = gr.Markdown("", elem_id="kp-model-detail")
             # empty until the page load fills in the user's readable collections: the page
             # configuration is the same for everyone and must not name other departments' collections
@@ -102,13 +151,17 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
     model.change(shown_as_error(describe_model), inputs=[model], outputs=[model_md], api_visibility="private",
                  queue=False, show_progress="hidden")
 
+    switches = ChatSwitches()
     answer_outputs = [chatbot, chat_id, message_ids, warn_box, warn_md, pending, question, history, status]
 
     def stream_answer(q: str, cid: str | None, model_key: str | None, colls: list[str] | None,
                       confirmed: bool, request: gr.Request):
+        started = switches.begin(request.session_hash)
         try:
             view: ChatView | None = None
             for view in h.ask(request, q, cid or None, model_key, colls or None, confirmed=confirmed):
+                if switches.current(request.session_hash) != started:
+                    return  # the user has left this chat: stop, and paint nothing over the new one
                 hist = gr.update()
                 if view.done and view.warning is None:
                     hist = gr.update(choices=h.list_chats(request), value=view.chat_id)
@@ -116,6 +169,8 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
                        view.warning or "", view.pending or "", view.pending or "", hist, "")
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
+        finally:
+            switches.end(request.session_hash)
 
     def ask(q, cid, model_key, colls, request: gr.Request):
         yield from stream_answer(q, cid, model_key, colls, False, request)
@@ -141,9 +196,11 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
 
     def new_chat(request: gr.Request):
         h.user(request)
+        switches.switch(request.session_hash)
         return [], None, [], gr.update(value=None), gr.update(visible=False), "", gr.update(visible=False), ""
 
     new_outputs = [chatbot, chat_id, message_ids, history, warn_box, pending, export_file, status]
+    # leaving the chat (new, another, deleted) stops an answer still streaming (see ChatSwitches)
     new_btn.click(shown_as_error(new_chat), outputs=new_outputs, api_name="new_chat", concurrency_limit=None,
                   show_progress="hidden")
     # the chatbot's own trash button only empties the view: treat it as "Neuer Chat" (the chat stays saved)
@@ -154,6 +211,7 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
         if not cid:
             return gr.update(), gr.update(), gr.update(), gr.update(), ""
         view = h.open_chat(request, cid)
+        switches.switch(request.session_hash)
         return view.messages, view.chat_id, view.message_ids, gr.update(visible=False), ""
 
     history.input(shown_as_error(open_chat), inputs=[history], outputs=[chatbot, chat_id, message_ids, export_file, status],
@@ -172,6 +230,7 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
 
     def delete_chat(cid: str | None, request: gr.Request):
         h.delete_chat(request, cid)
+        switches.switch(request.session_hash)
         return ([], None, [], gr.update(choices=h.list_chats(request), value=None), gr.update(visible=False),
                 gr.update(visible=False), t("chat_deleted"))
 

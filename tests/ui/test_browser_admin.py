@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pages import login, open_tab, shot
+from pages import login, open_tab, shot, start_new_chat
+
+from assistant.llm.fake import FakeChatModel
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -78,7 +80,8 @@ def admin_portal(e5_settings, real_embedder):
 
     _root, settings = e5_settings(
         "admin-portal", auth={"mode": "password", "secret": "s" * 40},
-        llm={"default": "extraktiv", "models": {"extraktiv": {"mode": "extractive", "label": "Nur Textstellen"}}})
+        llm={"default": "extraktiv", "models": {"extraktiv": {"mode": "extractive", "label": "Nur Textstellen"},
+                                                "langsam": {"mode": "fake", "label": "Langsames Testmodell"}}})
     app = App(settings)
     app.kb._embedder = real_embedder
     demo_files = REPO / "corpus" / "demo" / "files"
@@ -98,6 +101,15 @@ def admin_portal(e5_settings, real_embedder):
 
 
 
+class SlowFake(FakeChatModel):
+    """Streams its answer over several seconds, like the local model on a busy machine."""
+
+    def _stream(self, *args, **kwargs):
+        for chunk in super()._stream(*args, **kwargs):
+            time.sleep(0.12)
+            yield chunk
+
+
 def wait_value(locator, text: str, timeout: float = TIMEOUT / 1000) -> str:
     """Wait until a textbox's value contains ``text``."""
     deadline = time.monotonic() + timeout
@@ -112,11 +124,8 @@ def wait_value(locator, text: str, timeout: float = TIMEOUT / 1000) -> str:
 
 def ask(page, portal, question: str) -> tuple[dict, str]:
     """Ask in a fresh chat; returns the stored answer and the text of its bubble (with sources)."""
-    import re
-
     open_tab(page, "Chat")
-    page.get_by_role("button", name=re.compile("Neuer Chat")).click()
-    page.wait_for_function("() => !document.querySelector('#kp-chat .bot')")
+    start_new_chat(page)
     store = portal.server.handlers.chats
     before = len(store.list_chats("adam"))
     page.locator("#kp-question textarea").fill(question)
@@ -290,4 +299,30 @@ def test_admin_jobs_health_audit_and_usage_pages(browser, admin_portal):
     page.get_by_text("Fragen in 30 Tagen").wait_for()
     page.locator("#admin-plot-questions img").first.wait_for()
     shot(page, "admin-usage", "ADMIN_SCREENSHOTS")
+    page.context.close()
+
+
+def test_new_chat_stops_an_answer_still_streaming(browser, admin_portal):
+    """"Neuer Chat" while an answer streams: the answer is stopped and never painted over the new chat
+    (this race once left the old chat on screen and the next question in the old chat)."""
+    app = admin_portal.ctx.app
+    app._chat_models["langsam"] = SlowFake(responses=["Laut dem Merkblatt gilt der Datenschutz auch für KI [1]. " * 8])
+    page = login(browser, admin_portal.url, "adam", PASSWORD, timeout_ms=TIMEOUT)
+    # the page load narrows the model list to the user's role: choose after it, or it resets the choice
+    page.wait_for_function("() => document.querySelector('#kp-user')?.innerText.includes('Angemeldet')")
+    page.locator("#kp-model input").first.click()
+    page.get_by_role("option", name=re.compile("Langsames Testmodell")).click()
+    page.locator("#kp-question textarea").fill("Was sagt das Merkblatt zum Datenschutz?")
+    page.locator("#kp-send").click()
+    # the answer has begun streaming (the question bubble is shown), then the user starts anew
+    page.locator("#kp-chat .user").first.wait_for()
+    page.wait_for_timeout(800)
+    start_new_chat(page)
+    page.wait_for_timeout(8000)  # longer than the slow answer would take to finish
+    assert page.locator("#kp-chat .message").count() == 0, page.locator("#kp-chat").inner_text()
+    # the next question starts a chat of its own instead of continuing the stopped one
+    store = admin_portal.server.handlers.chats
+    ask(page, admin_portal, "Was gilt beim Datenschutz?")
+    newest = store.list_chats("adam")[0]
+    assert newest["messages"] == 2, newest
     page.context.close()

@@ -12,6 +12,7 @@ import time
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from pages import start_new_chat
 from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -121,8 +122,7 @@ def test_staff_chat_sources_feedback_and_history(context, live_portal, portal_da
     assert fb and fb[0]["rating"] == 1 and fb[0]["question"] == ZONE_Q and fb[0]["sources"]
 
     # a new chat empties the view; the old one reopens from the list
-    page.get_by_role("button", name=re.compile("Neuer Chat")).click()
-    page.wait_for_function("() => !document.querySelector('#kp-chat .kp-src-link')")
+    start_new_chat(page)
     page.locator("#kp-history label", has_text=ZONE_Q).first.click()
     page.wait_for_selector("#kp-chat .kp-src-link")
     assert page.locator("#kp-chat .kp-src-link").count() == len(pages)

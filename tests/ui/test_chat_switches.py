@@ -1,0 +1,55 @@
+"""ChatSwitches: an answer still streaming stops once its user leaves the chat, and leaving waits for
+that stop, so that nothing of the old chat is painted over the new one (the browser test in
+test_browser_admin.py shows it end to end)."""
+from __future__ import annotations
+
+import threading
+import time
+
+from ui.chat_tab import ChatSwitches
+
+
+def test_a_stream_sees_the_switch_of_its_own_session_only():
+    s = ChatSwitches(wait_s=0.0)
+    mine = s.begin("a")
+    other = s.begin("b")
+    s.switch("a")
+    assert s.current("a") != mine
+    assert s.current("b") == other
+    s.end("a")
+    s.end("b")
+
+
+def test_leaving_waits_until_the_stream_has_stopped():
+    s = ChatSwitches(wait_s=5.0)
+    s.begin("a")
+    stopped_at: list[float] = []
+
+    def stream():
+        time.sleep(0.3)  # the stream's next update
+        stopped_at.append(time.monotonic())
+        s.end("a")
+
+    threading.Thread(target=stream).start()
+    s.switch("a")
+    left_at = time.monotonic()
+    assert stopped_at and left_at >= stopped_at[0]
+
+
+def test_leaving_without_a_stream_does_not_wait_and_the_wait_is_bounded():
+    s = ChatSwitches(wait_s=0.2)
+    t0 = time.monotonic()
+    s.switch("idle")
+    assert time.monotonic() - t0 < 0.1
+    s.begin("stuck")  # a stream that never reaches its next update
+    t0 = time.monotonic()
+    s.switch("stuck")
+    assert 0.15 < time.monotonic() - t0 < 2
+
+
+def test_sessions_are_forgotten_beyond_the_limit():
+    s = ChatSwitches(wait_s=0.0)
+    s.MAX_SESSIONS = 3
+    for name in "abcde":
+        s.switch(name)
+    assert s.current("a") == 0 and s.current("e") == 1
