@@ -202,7 +202,10 @@ class PortalGuard:
         if mode == "none":
             return "lokal"
         if mode == "header":
-            decision = identify(client, headers, self.auth, self.cfg.users)
+            # who vouches is the peer (the proxy itself), never the X-Forwarded-For address it adds
+            # for the browser: that one is no proxy, and taking it locked every SSO user out
+            peer = (scope.get("client") or ("", 0))[0] or ""
+            decision = identify(peer, headers, self.auth, self.cfg.users)
             if decision.user is None:
                 spoof = decision.reason in ("untrusted_address", "proxy_secret_missing", "proxy_secret_wrong", "invalid_user_name")
                 if spoof and (headers.get(self.auth.header_name.lower()) or decision.reason != "untrusted_address"):
