@@ -5,6 +5,9 @@
   X-Forwarded-For, so the login-throttle tests can act as distinct client addresses.
 * ``hdr_portal``: header login behind a proxy that is only trusted at 127.0.0.2 and must
   send a shared secret; SSO groups map to roles.
+* ``sso_portal``: header login like ``hdr_portal``, plus departments whose groups come from the
+  proxy's ``X-Forwarded-Groups`` through ``access.group_map`` (the collections and documents of
+  ``DEPT_DOCS`` in tests/ui/conftest.py, each with a code word that must never leak).
 
 Attacks are sent as an attacker sends them: raw HTTP with httpx (gradio's queue protocol
 by hand) or gradio_client, never by calling handler functions.
@@ -16,7 +19,7 @@ import os
 
 import pytest
 
-from sec_client import PASSWORD, PROXY, PROXY_SECRET, Portal
+from sec_client import PASSWORD, PROXY, PROXY_SECRET, Portal, ui_conftest
 
 USERS = {"sam": "staff", "anna": "staff", "bernd": "staff", "tina": "trainer", "adam": "admin", "mayor": "staff"}
 INJECTION_NAME = "kantine-aushang.md"
@@ -83,3 +86,31 @@ def hdr_portal(tmp_path_factory, e5_dir, real_embedder):
         yield Portal(url, ctx, server, ctx.app.settings.home)
 
 
+# -- departments with groups from SSO (issue 15) ------------------------------------------------
+SSO_GROUPS_HEADER = "X-Forwarded-Groups"
+SSO_GROUP_MAP = {"/Personalamt": "personalamt", "/Bauamt": "bauamt"}
+SSO_STORED = {"petra": ("staff", ["personalamt"]), "bob": ("staff", ["bauamt"])}  # stored groups, replaced by the header
+
+
+@pytest.fixture(scope="session")
+def sso_portal(tmp_path_factory, e5_dir, real_embedder):
+    """Header mode behind the proxy at 127.0.0.2 (with the secret); department groups only from the
+    proxy's group header, mapped by ``access.group_map``; collections readable by one department each
+    plus ``allgemein`` for all (new collections, like the planted "test" one: admins only)."""
+    ctx, running = _start(tmp_path_factory, e5_dir, real_embedder, "sso",
+                          auth={"mode": "header", "trusted_proxies": [PROXY], "proxy_secret": PROXY_SECRET,
+                                "header_name": "X-Remote-User", "groups_header": SSO_GROUPS_HEADER,
+                                "group_roles": {"kiportal-admins": "admin", "kiportal-trainer": "trainer"}},
+                          access={"groups": sorted(set(SSO_GROUP_MAP.values())), "new_collection_readers": [],
+                                  "group_map": SSO_GROUP_MAP})
+    app, root = ctx.app, ctx.app.settings.home.parent
+    for coll, (readers, name, text) in ui_conftest().DEPT_DOCS.items():
+        folder = root / "docs-dept" / coll
+        folder.mkdir(parents=True)
+        (folder / name).write_text(text, encoding="utf-8")
+        app.catalog.ensure_collection(coll, readers=readers)
+        assert not app.ingestor.ingest([folder], collection=coll).failed
+    for name, (role, groups) in SSO_STORED.items():
+        ctx.users.add(name, PASSWORD, role, groups)
+    with running as (url, server):
+        yield Portal(url, ctx, server, ctx.app.settings.home)
