@@ -458,6 +458,11 @@ class Catalog:
                 out.update((r[0], r[1]) for r in conn.execute(self._COLLECTIONS_OF, {"ids": list(ids[start : start + 500])}))
         return out
 
+    def document_collections(self) -> dict[str, str]:
+        """``{doc_id: collection}`` of every document (small beside the chunks: one row a file)."""
+        with self._conn() as conn:
+            return {r[0]: r[1] for r in conn.exec_driver_sql("SELECT doc_id, collection FROM documents")}
+
     def iter_chunks(self, doc_id: str | None = None) -> Iterable[Chunk]:
         sql, args = self._CHUNK_SELECT, {}
         if doc_id:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from corpus.catalog import Catalog, DocumentRecord
 from corpus.db import ReentrantLock, process_lock
 from corpus.embeddings import Embedder
 from corpus.keyword_index import BM25Index
-from corpus.models import Chunk
+from corpus.models import Chunk, doc_id_of_chunk
 from corpus.vector_store import VectorIndex, matches_nothing
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class KnowledgeBase:
         self._refreshing = False
         self._emb_lock = threading.Lock()
         self._sizes: tuple[int, dict[str, int]] | None = None  # chunks per collection, by catalog generation
+        self._doc_collections: tuple[int, dict[str, str]] | None = None  # doc → collection, by generation
 
     # -- embedder (loaded on first use: an unchanged re-run never loads a model)
     @property
@@ -249,9 +251,11 @@ class KnowledgeBase:
         return current
 
     # -- read path ---------------------------------------------------------
-    #: nearest passages looked at, at least, before the index's own filter is asked (HNSW explores
-    #: this many candidates anyway: Chroma's ef_search is 100, so the wider query costs the same)
-    PREFILTER_CANDIDATES = 100
+    #: how many times the expected number of nearest passages is looked at (k over the readable
+    #: share): Chroma's cost grows with the results it returns (about 6.4 ms for 40, 8.0 for 100,
+    #: 11.0 for 160 on 5,000 passages), so the margin is kept small; a shortfall is caught by a
+    #: second, four times wider look and, past that, by the index's own filter
+    PREFILTER_MARGIN = 1.5
     #: at most this many: a user who may read only a small share is served by the index's filter
     PREFILTER_MAX = 600
 
@@ -259,10 +263,11 @@ class KnowledgeBase:
         """The k nearest passages that ``flt`` allows (:class:`corpus.vector_store.Filter`).
 
         A collections filter is answered in two ways with the same result: among the nearest
-        ``PREFILTER_CANDIDATES`` passages, those the catalog places in an allowed collection, when
-        at least k are; otherwise by the index's own filter (Chroma ``where``), which finds k
+        passages (``PREFILTER_MARGIN`` × k over the readable share), those the catalog places in an
+        allowed collection, when at least k are; otherwise by the index's own filter (Chroma ``where``), which finds k
         allowed passages however far down they rank. The first way is the fast one (Chroma's
-        metadata filter costs about 20 ms a query on 4,600 chunks); both return the top k of the
+        metadata filter costs about 20 ms a query on 4,600 chunks; the catalog's collection of each
+        passage comes from an in-memory map, see ``_collections_of``); both return the top k of the
         allowed passages (up to the index's approximate search), so a restricted user gets k readable
         hits and nothing else takes a rank.
         """
@@ -270,29 +275,50 @@ class KnowledgeBase:
         colls = (flt or {}).get("collections")
         if colls is None or matches_nothing(flt) or (flt or {}).get("doc_ids") is not None:
             return self.vectors.query(vector, k, flt)
-        wide = self._candidates(k, set(colls))
+        gen = self.catalog.generation()
+        wide = self._candidates(k, set(colls), gen)
         allowed = set(colls)
         # the likely width first, then once more four times as wide (still far cheaper than the filter)
         for width in dict.fromkeys([wide, min(4 * wide, self.PREFILTER_MAX)] if wide else []):
             nearest = self.vectors.query(vector, width, None)
-            where = self.catalog.collections_of([cid for cid, _ in nearest])
+            where = self._collections_of([cid for cid, _ in nearest], gen)
             kept = [(cid, score) for cid, score in nearest if where.get(cid) in allowed]
             if len(kept) >= k or len(nearest) < width:  # k found, or the index holds no more passages
                 return kept[:k]
         return self.vectors.query(vector, k, flt)
 
-    def _candidates(self, k: int, allowed: set[str]) -> int | None:
+    def _collections_of(self, chunk_ids: list[str], gen: int) -> dict[str, str]:
+        """``{chunk_id: collection}`` as the catalog holds it at generation ``gen``: through the
+        documents' collections, held in memory per generation (one row a file; a move or any other
+        change bumps the generation). Asking the catalog for a few hundred chunks on every search
+        cost about 9 ms, most of a filtered search's extra time. Ids of another form, and of
+        documents the map does not know, are asked of the catalog as before."""
+        if self._doc_collections is None or self._doc_collections[0] != gen:
+            self._doc_collections = (gen, self.catalog.document_collections())
+        docs = self._doc_collections[1]
+        out: dict[str, str] = {}
+        unknown: list[str] = []
+        for cid in chunk_ids:
+            coll = docs.get(doc_id_of_chunk(cid))
+            if coll is None:
+                unknown.append(cid)
+            else:
+                out[cid] = coll
+        if unknown:
+            out.update(self.catalog.collections_of(unknown))
+        return out
+
+    def _candidates(self, k: int, allowed: set[str], gen: int) -> int | None:
         """How many nearest passages to look at so that k readable ones are likely among them
-        (twice k over the readable share), or None when that would exceed ``PREFILTER_MAX``."""
-        gen = self.catalog.generation()
+        (``PREFILTER_MARGIN`` × k over the readable share), or None when that would exceed ``PREFILTER_MAX``."""
         if self._sizes is None or self._sizes[0] != gen:
             self._sizes = (gen, {c["name"]: int(c["chunks"]) for c in self.catalog.collections()})
         sizes = self._sizes[1]
         total = sum(sizes.values())
         readable = sum(n for name, n in sizes.items() if name in allowed)
         if readable == 0 or total == 0:
-            return None if readable == 0 and total else max(k, self.PREFILTER_CANDIDATES)
-        wide = max(k, self.PREFILTER_CANDIDATES, -(-2 * k * total // readable))
+            return None if readable == 0 and total else k
+        wide = max(k, math.ceil(self.PREFILTER_MARGIN * k * total / readable))
         return wide if wide <= self.PREFILTER_MAX else None
 
     def keyword_search(self, query: str, k: int, flt: dict | None = None, wait: bool = True) -> list[tuple[str, float]]:

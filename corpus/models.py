@@ -88,6 +88,19 @@ class Hit:
     dense_score: float | None = None
 
 
+def chunk_id_for(doc_id: str, version: str, n: int) -> str:
+    """The id of passage ``n`` of one version of a document: ``doc:version:nnnnn`` (the version in
+    the id keeps old and new passages apart while a new version replaces an old one)."""
+    return f"{doc_id}:{version[:10]}:{n:05d}"
+
+
+def doc_id_of_chunk(chunk_id: str) -> str:
+    """The document part of an id made by :func:`chunk_id_for` (the last two parts cut off, so a
+    document id may itself hold a colon); an id of another form gives itself back."""
+    parts = chunk_id.rsplit(":", 2)
+    return parts[0] if len(parts) == 3 else chunk_id
+
+
 def page_label(page: int | None, page_kind: str | None) -> str:
     """"Seite 3", "Folie 3" or "Blatt 2" as the document's viewer would name it ("" without a page)."""
     if not page:

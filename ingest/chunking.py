@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
-from corpus.models import Block, Chunk, ExtractedDocument, text_hash
+from corpus.models import Block, Chunk, ExtractedDocument, chunk_id_for, text_hash
 from corpus.text import estimate_tokens, split_sentences
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ def make_chunks(
             continue
         chunks.append(
             Chunk(
-                chunk_id=f"{doc_id}:{version[:10]}:{n:05d}",
+                chunk_id=chunk_id_for(doc_id, version, n),
                 doc_id=doc_id,
                 ordinal=n,
                 text=text,
