@@ -553,8 +553,9 @@ class Admin:
         """``kiportal worker``: work the cluster's jobs (all kinds, the portal's handlers) until
         SIGINT/SIGTERM; running jobs finish first. Needs cluster mode (the app DB on PostgreSQL)."""
         if not self.settings.cluster:
-            raise AdminError("Ein Worker braucht den Cluster-Betrieb: app_db_url muss auf PostgreSQL zeigen "
-                             "(postgresql+psycopg://…). / A worker needs cluster mode: app_db_url must be PostgreSQL.")
+            from assistant.cluster import WORKER_NEEDS_CLUSTER
+
+            raise AdminError(WORKER_NEEDS_CLUSTER)
         runner = self._new_runner(0, run_jobs=False, role="worker", concurrency=concurrency)
         self.register_jobs(runner)
         runner.start()

@@ -64,6 +64,16 @@ def cluster_problems(settings) -> list[str]:
     return []
 
 
+WORKER_NEEDS_CLUSTER = ("Ein Worker braucht den Cluster-Betrieb: app_db_url muss auf PostgreSQL zeigen "
+                        "(postgresql+psycopg://…). / A worker needs cluster mode: app_db_url must be PostgreSQL.")
+
+
+def worker_problems(settings) -> list[str]:
+    """Why ``kiportal worker`` cannot start with these settings (empty: it can). In the embedded
+    default the portal runs its jobs itself, so a worker would have nothing to take them from."""
+    return cluster_problems(settings) if settings.cluster else [WORKER_NEEDS_CLUSTER]
+
+
 def check_cluster_settings(settings) -> None:
     """Refuse to start a portal or worker whose settings cannot join a cluster (see :func:`cluster_problems`)."""
     problems = cluster_problems(settings)

@@ -291,13 +291,12 @@ def worker(ctx: click.Context, concurrency: int | None) -> None:
     Braucht app_db_url auf PostgreSQL; läuft auf jedem Rechner mit Zugriff auf Datenbank, Chroma und Dateien.
     """
     from assistant.admin import AdminError
-    from assistant.cluster import check_cluster_settings
+    from assistant.cluster import worker_problems
 
     app = app_for(ctx)
-    try:
-        check_cluster_settings(app.settings)  # the same start-up rule as `kiportal serve`
-    except RuntimeError as exc:
-        raise click.ClickException(str(exc)) from None
+    problems = worker_problems(app.settings)  # cluster mode, and the same start-up rule as `kiportal serve`
+    if problems:
+        raise click.ClickException(problems[0])
     click.echo(f"kiportal worker: Aufträge aus {app.settings.app_db.split('@')[-1]} – beenden mit Strg+C", err=True)
     try:
         with app.heartbeat("worker"):  # listed by `kiportal status` on every replica

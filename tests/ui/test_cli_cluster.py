@@ -58,6 +58,18 @@ def test_serve_refuses_a_cluster_without_secret(run, monkeypatch):
     assert res.exit_code != 0 and "auth.secret" in res.output and "Cluster" in res.output
 
 
+@pytest.mark.parametrize("env, says", [
+    ({}, "Cluster-Betrieb"),                                       # the embedded default: nothing to take jobs from
+    ({"KIPORTAL_APP_DB_URL": PG}, "auth.secret"),                  # a cluster without its shared secret
+])
+def test_worker_refuses_before_it_names_a_database(run, monkeypatch, env, says):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    res = run("worker")
+    assert res.exit_code != 0 and says in res.output, res.output
+    assert "Aufträge aus" not in res.output  # no line that looks like a start
+
+
 def test_serve_refuses_next_to_the_header_mode_check(tmp_path):
     """`kiportal serve` runs check_auth_mode before anything starts: the cluster rule is part of it."""
     from ui.portal import check_auth_mode
