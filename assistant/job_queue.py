@@ -69,7 +69,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from assistant.appdb import AppDB, new_id, now
-from assistant.jobs import ALL, JobContext, JobRunner, _coll_label, conflicts
+from assistant.jobs import ALL, JobContext, JobRunner, _coll_label, claim_blocker
 from corpus.db import database_lock, lock_key
 
 log = logging.getLogger(__name__)
@@ -325,9 +325,7 @@ class ClusterJobRunner(JobRunner):
             others = conn.execute(text(
                 "SELECT id, collection, status, created_at FROM jobs WHERE id<>:i AND status IN ('queued','running') "
                 "ORDER BY created_at, id"), {"i": job_id}).mappings().all()
-            mine = (row["created_at"], row["id"])
-            blocker = next((o for o in others if conflicts(o["collection"], row["collection"])
-                            and (o["status"] == "running" or (o["created_at"], o["id"]) < mine)), None)
+            blocker = claim_blocker(row, others)
             if blocker is not None:  # say what it waits for (committed), then let procrastinate retry
                 conn.execute(text("UPDATE jobs SET message=:m WHERE id=:i AND status='queued'"),
                              {"m": f"wartet auf einen laufenden Auftrag ({_coll_label(blocker['collection'])})",

@@ -29,7 +29,7 @@ import time
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from assistant.appdb import AppDB, new_id, now
 
@@ -93,6 +93,18 @@ def _owner() -> str:
 
 def conflicts(a: str, b: str) -> bool:
     return a == b or a == ALL or b == ALL
+
+
+def claim_blocker(job: Mapping[str, Any], others: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The job that holds ``job`` back, or None when it may start: one of a conflicting collection
+    that is running, or that is queued and waits longer (FIFO by ``(created_at, id)``, so a later
+    job never overtakes an earlier one). Rows need ``id``, ``collection``, ``status``, ``created_at``;
+    finished rows and ``job`` itself never block. The cluster's claim asks this under its lock."""
+    mine = (job["created_at"], job["id"])
+    return next((o for o in others
+                 if o["id"] != job["id"] and o["status"] in ("queued", "running")
+                 and conflicts(o["collection"], job["collection"])
+                 and (o["status"] == "running" or (o["created_at"], o["id"]) < mine)), None)
 
 
 class JobRunner:

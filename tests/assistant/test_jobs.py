@@ -206,3 +206,34 @@ def test_queue_depth_counts_every_process_and_workers_are_empty_when_embedded(db
         gates.setdefault(name, threading.Event()).set()
     assert runner.wait_idle(5)
     assert queue_depth(db) == {"queued": 0, "running": 0}
+
+
+def _row(i: str, coll: str, status: str = "queued", at: float = 0.0) -> dict:
+    return {"id": i, "collection": coll, "status": status, "created_at": at}
+
+
+@pytest.mark.parametrize("others, blocker", [
+    ([], None),                                                        # alone
+    ([_row("o", "b", "running")], None),                               # another collection runs
+    ([_row("o", "a", "running", at=9)], "o"),                          # the same one runs (younger or not)
+    ([_row("o", "*", "running", at=9)], "o"),                          # a job for all collections runs
+    ([_row("o", "a", "queued", at=1)], "o"),                           # an older one waits: FIFO
+    ([_row("o", "a", "queued", at=9)], None),                          # a younger one waits: we go first
+    ([_row("o", "*", "queued", at=1)], "o"),                           # an older job for all waits
+    ([_row("o", "a", "done", at=1), _row("p", "a", "failed")], None),  # finished rows never block
+    ([_row("j", "a", "running", at=1)], None),                         # the job itself (a retried message)
+    ([_row("i", "a", "queued", at=5)], "i"),                           # same time: the smaller id first
+    ([_row("k", "a", "queued", at=5)], None),                          # ... so a larger one waits for us
+])
+def test_claim_blocker(others, blocker):
+    from assistant.jobs import claim_blocker
+
+    got = claim_blocker(_row("j", "a", at=5), others)
+    assert (got["id"] if got else None) == blocker
+
+
+def test_claim_blocker_of_a_job_for_all_collections():
+    from assistant.jobs import claim_blocker
+
+    assert claim_blocker(_row("j", "*", at=5), [_row("o", "x", "running")])["id"] == "o"
+    assert claim_blocker(_row("j", "*", at=5), [_row("o", "x", "queued", at=6)]) is None
