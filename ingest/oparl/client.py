@@ -8,10 +8,13 @@ off when the limit is passed (a declared ``Content-Length`` or ``size`` is not
 believed), and nothing the server says about a file's type is used: the bytes are
 sniffed later by the loaders.
 
-Internal addresses: a host is resolved once per run and refused when any of its
-addresses is not public (unless it is the configured server's own host); a DNS answer
-that changes between that check and the connection (rebinding) is not caught here —
-a city that needs that guard puts an egress proxy in front.
+Internal addresses: a host is refused when any of its addresses is not public (unless it
+is the configured server's own host). The check is made where the connection is opened
+(:class:`PinnedBackend`): the name is resolved once, every address checked, and the socket
+connects to a checked address — so a DNS answer that changes between a check and the
+connection (rebinding: public for the check, 127.0.0.1 for the connection) reaches nothing.
+TLS still verifies the certificate against the host name. The URL check before each request
+(and each redirect hop) stays: it refuses early, with the URL in the message.
 
 Retries (tenacity): timeouts, connection errors, HTTP 429 and 5xx; never 4xx (a 404
 file stays missing however often we ask). A server's ``Retry-After`` is honoured up to
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -107,6 +111,43 @@ def _is_private(host: str) -> bool:
     return any(not a.is_global for a in addrs)
 
 
+def _addresses(host: str) -> list[str]:
+    """The addresses a connection to ``host`` may use, in the resolver's order (one lookup)."""
+    try:
+        return [str(ipaddress.ip_address(host.strip("[]")))]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise httpcore.ConnectError(f"{host}: {exc}") from None
+    return list(dict.fromkeys(i[4][0].split("%", 1)[0] for i in infos))
+
+
+class PinnedBackend(httpcore.SyncBackend):
+    """httpcore's socket backend, but the address checked is the address connected to.
+
+    ``may_be_private(host)`` says whether ``host`` may resolve to an internal address (the
+    configured server's own host, or ``allow_private_networks``); otherwise one non-public
+    address refuses the host, as :func:`check_url` does."""
+
+    def __init__(self, may_be_private: Callable[[str], bool]) -> None:
+        self.may_be_private = may_be_private
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options=None) -> httpcore.NetworkStream:
+        addrs = _addresses(host)
+        if not self.may_be_private(host.lower()) and any(not ipaddress.ip_address(a).is_global for a in addrs):
+            raise UnsafeURL(f"Adresse im internen Netz nicht erlaubt: {host}")
+        last: Exception | None = None
+        for addr in addrs:  # as socket.create_connection does, but only over the checked addresses
+            try:
+                return super().connect_tcp(addr, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                last = exc
+        raise last or httpcore.ConnectError(f"{host}: keine Adresse")
+
+
 def check_url(url: str, trusted_hosts: frozenset[str] = frozenset(), allow_private: bool = False,
               is_private: Callable[[str], bool] = _is_private) -> str:
     """Return ``url`` if it may be requested, else raise :class:`UnsafeURL` (pure apart from DNS).
@@ -140,9 +181,15 @@ class OParlClient:
     def __init__(self, config: ClientConfig, trusted_urls: tuple[str, ...] = ()) -> None:
         self.config = config
         self.trusted_hosts = frozenset((urlsplit(u).hostname or "").lower() for u in trusted_urls)
+        limits = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency)
+        transport = httpx.HTTPTransport(limits=limits)
+        # httpx has no parameter for the socket backend: its pool takes one, used for every new connection
+        transport._pool._network_backend = PinnedBackend(
+            lambda host: host in self.trusted_hosts or config.allow_private_networks)
         self._http = httpx.Client(
+            transport=transport,
             timeout=httpx.Timeout(config.timeout_s),
-            limits=httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency),
+            limits=limits,
             headers={"User-Agent": config.user_agent, "Accept": "application/json"},
             follow_redirects=False,
             trust_env=False,  # no proxy or netrc from the environment: the city configures what it wants here

@@ -104,3 +104,32 @@ def test_list_follows_next_and_stops_on_a_loop(oparl_server):
 def test_json_responses_are_size_limited(oparl_server):
     with client_for(oparl_server, max_json_bytes=1024) as c, pytest.raises(TooLarge):
         c.get_json(oparl_server.base + "/oparl/v1/body/1/papers")
+
+
+def test_dns_rebinding_reaches_nothing(oparl_server, monkeypatch):
+    """A name that resolves to a public address for the check and to 127.0.0.1 for the connection
+    (DNS rebinding) must not reach the local server: the address checked is the one connected to."""
+    import socket
+
+    real = socket.getaddrinfo
+    port = int(oparl_server.base.rsplit(":", 1)[1].split("/", 1)[0])
+    lookups: list[str] = []
+
+    def rebinding(host, *args, **kwargs):
+        if host != "ris.rebind.example":
+            return real(host, *args, **kwargs)
+        lookups.append(host)
+        addr = "93.184.216.34" if len(lookups) == 1 else "127.0.0.1"  # public first, then the victim
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (addr, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    before = len(oparl_server.requests)
+    with client_for(oparl_server, retries=0) as c, pytest.raises(UnsafeURL, match="internen Netz"):
+        c.get_json(f"http://ris.rebind.example:{port}/oparl/v1")
+    assert len(lookups) >= 2  # the URL check saw a public address, the connection another answer
+    assert len(oparl_server.requests) == before  # the local server was never reached
+
+
+def test_the_configured_server_may_be_internal_and_is_connected(oparl_server):
+    with client_for(oparl_server) as c:  # 127.0.0.1: the admin's own server
+        assert c.get_json(oparl_server.system_url)["name"] == "Ratsinformationssystem Musterstadt"
