@@ -67,13 +67,7 @@ def users_groups(ctx: click.Context, name: str, groups: tuple[str, ...]) -> None
 @click.pass_context
 def collections_grant(ctx: click.Context, collection: str, group: str) -> None:
     """GROUP (oder „alle“) darf COLLECTION lesen. / let GROUP read COLLECTION."""
-    from assistant.access import AccessError, readers_label
-
-    try:
-        after = departments_for(ctx).grant(collection, group, cli_actor())
-    except AccessError as exc:
-        raise _fail(exc) from None
-    click.echo(f"{collection}: lesen dürfen {readers_label(after)}")
+    _change_readers(ctx, "grant", collection, group)
 
 
 @click.command("revoke")
@@ -82,10 +76,16 @@ def collections_grant(ctx: click.Context, collection: str, group: str) -> None:
 @click.pass_context
 def collections_revoke(ctx: click.Context, collection: str, group: str) -> None:
     """GROUP (oder „alle“) darf COLLECTION nicht mehr lesen. / stop GROUP reading COLLECTION."""
+    _change_readers(ctx, "revoke", collection, group)
+
+
+def _change_readers(ctx: click.Context, how: str, collection: str, group: str) -> None:
+    """``grant`` or ``revoke`` one group's right to read a collection, and print who reads it now."""
     from assistant.access import AccessError, readers_label
 
+    departments = departments_for(ctx)
     try:
-        after = departments_for(ctx).revoke(collection, group, cli_actor())
+        after = getattr(departments, how)(collection, group, cli_actor())
     except AccessError as exc:
         raise _fail(exc) from None
     click.echo(f"{collection}: lesen dürfen {readers_label(after)}")
