@@ -68,3 +68,30 @@ def test_threads_map_onto_the_session(e5_onnx_dir):
     assert emb._pool is not None and emb._pool._max_workers == 3
     assert OnnxEmbedder(e5_onnx_dir, threads=2, query_threads=0).query_threads == 2
     assert OnnxEmbedder(e5_onnx_dir).count_tokens("Hundesteuer") > 0
+
+
+def test_batches_keep_to_the_token_budget(tmp_path):
+    """The plan of session runs that keeps the ingest's peak RSS down (OnnxEmbedder._batches):
+    longest texts first, never more than ``batch_size`` texts or ``max_batch_tokens`` padded
+    tokens in one run (a single longer text runs alone), every text exactly once."""
+    emb = OnnxEmbedder(tmp_path, max_batch_tokens=1024)  # nothing is loaded for planning
+    assert OnnxEmbedder(tmp_path).max_batch_tokens == 4096  # the default the figures were taken with
+    lengths = [512] * 5 + [200] * 40 + [30] * 70 + [1500]
+    plan = emb._batches(lengths, batch_size=32)
+    assert sorted(np.concatenate(plan).tolist()) == list(range(len(lengths)))
+    assert [len(b) for b in plan[:4]] == [1, 2, 2, 2]  # 1500 alone, then 512-token texts two by two
+    for rows in plan:
+        width = max(lengths[i] for i in rows)
+        assert len(rows) <= 32 and (len(rows) * width <= 1024 or len(rows) == 1)
+        assert width == lengths[rows[0]]  # the first text of a run is its longest
+    assert [len(b) for b in plan[-3:]] == [32, 32, 5]  # short texts still fill whole batches
+
+
+@pytest.mark.integration
+def test_token_budget_changes_no_vector(e5_onnx_dir):
+    """Smaller runs for long texts compute the same vectors in the same order (fp32 graph: the
+    int8 graph quantises activations per run, so its vectors move with the batch anyway)."""
+    texts = TEXTS * 4
+    whole = OnnxEmbedder(e5_onnx_dir, model_file="model.onnx", threads=2, max_batch_tokens=10**9)
+    split = OnnxEmbedder(e5_onnx_dir, model_file="model.onnx", threads=2, max_batch_tokens=64)
+    assert np.sum(whole.embed_passages(texts) * split.embed_passages(texts), axis=1).min() > 0.9999
