@@ -43,7 +43,10 @@ class ChatSwitches:
 
     MAX_SESSIONS = 10_000
 
-    def __init__(self, wait_s: float = 5.0) -> None:
+    #: the wait only has to outlast an update already on its way (milliseconds); a stream still busy
+    #: before its first word (the local model reads the prompt for seconds) sends nothing meanwhile
+    #: and stops at its next update, so "Neuer Chat" never waits for it
+    def __init__(self, wait_s: float = 1.0) -> None:
         self.wait_s = wait_s
         self._counts: dict[str, int] = {}
         self._streams: dict[str, int] = {}
