@@ -39,13 +39,14 @@ class ChatSwitches:
     next update once it changed; leaving waits (briefly) for that stop. Without this the stream's
     later updates could arrive after the switch and paint the old chat, and its id, back over the
     one the user switched to. (gradio's ``cancels`` does not help: a cancelled stream may still
-    deliver an update it produced before the cancel.)"""
+    deliver an update it produced before the cancel.)
+
+    ``wait_s`` only has to outlast an update already on its way (milliseconds); a stream still busy
+    before its first word (the local model reads the prompt for seconds) sends nothing meanwhile
+    and stops at its next update, so "Neuer Chat" never waits for it."""
 
     MAX_SESSIONS = 10_000
 
-    #: the wait only has to outlast an update already on its way (milliseconds); a stream still busy
-    #: before its first word (the local model reads the prompt for seconds) sends nothing meanwhile
-    #: and stops at its next update, so "Neuer Chat" never waits for it
     def __init__(self, wait_s: float = 1.0) -> None:
         self.wait_s = wait_s
         self._counts: dict[str, int] = {}
@@ -77,8 +78,11 @@ class ChatSwitches:
         key = session or ""
         with self._cond:
             self._counts[key] = self._counts.pop(key, 0) + 1  # re-inserted: newest last
-            while len(self._counts) > self.MAX_SESSIONS:
-                self._counts.pop(next(iter(self._counts)))
+            # forget the oldest sessions, never one with an answer streaming (it would stop wrongly)
+            extra = len(self._counts) - self.MAX_SESSIONS
+            if extra > 0:
+                for old in [k for k in self._counts if k not in self._streams][:extra]:
+                    del self._counts[old]
             self._cond.wait_for(lambda: not self._streams.get(key), timeout=self.wait_s)
 
 

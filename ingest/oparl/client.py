@@ -98,19 +98,6 @@ class Download:
     sha1: str
 
 
-def _is_private(host: str) -> bool:
-    """True when ``host`` is or resolves to a non-public address (loopback, private, link-local …)."""
-    try:
-        addrs = {ipaddress.ip_address(host.strip("[]"))}
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-        except OSError:
-            return False  # unresolvable: the request itself will fail with a clear error
-        addrs = {ipaddress.ip_address(i[4][0].split("%", 1)[0]) for i in infos}
-    return any(not a.is_global for a in addrs)
-
-
 def _addresses(host: str) -> list[str]:
     """The addresses a connection to ``host`` may use, in the resolver's order (one lookup)."""
     try:
@@ -122,6 +109,19 @@ def _addresses(host: str) -> list[str]:
     except OSError as exc:
         raise httpcore.ConnectError(f"{host}: {exc}") from None
     return list(dict.fromkeys(i[4][0].split("%", 1)[0] for i in infos))
+
+
+def _any_internal(addrs: list[str]) -> bool:
+    """True when one of ``addrs`` is not public (loopback, private, link-local, …)."""
+    return any(not ipaddress.ip_address(a).is_global for a in addrs)
+
+
+def _is_private(host: str) -> bool:
+    """True when ``host`` is or resolves to a non-public address (the URL check's question)."""
+    try:
+        return _any_internal(_addresses(host))
+    except httpcore.ConnectError:
+        return False  # unresolvable: the request itself will fail with a clear error
 
 
 class PinnedBackend(httpcore.SyncBackend):
@@ -137,7 +137,7 @@ class PinnedBackend(httpcore.SyncBackend):
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options=None) -> httpcore.NetworkStream:
         addrs = _addresses(host)
-        if not self.may_be_private(host.lower()) and any(not ipaddress.ip_address(a).is_global for a in addrs):
+        if not self.may_be_private(host.lower()) and _any_internal(addrs):
             raise UnsafeURL(f"Adresse im internen Netz nicht erlaubt: {host}")
         last: Exception | None = None
         for addr in addrs:  # as socket.create_connection does, but only over the checked addresses

@@ -7,7 +7,7 @@
   send a shared secret; SSO groups map to roles.
 * ``sso_portal``: header login like ``hdr_portal``, plus departments whose groups come from the
   proxy's ``X-Forwarded-Groups`` through ``access.group_map`` (the collections and documents of
-  ``DEPT_DOCS`` in tests/ui/conftest.py, each with a code word that must never leak).
+  ``DEPT_DOCS`` in tests/departments.py, each with a code word that must never leak).
 
 Attacks are sent as an attacker sends them: raw HTTP with httpx (gradio's queue protocol
 by hand) or gradio_client, never by calling handler functions.
@@ -19,7 +19,8 @@ import os
 
 import pytest
 
-from sec_client import PASSWORD, PROXY, PROXY_SECRET, Portal, ui_conftest
+from departments import add_department_docs
+from sec_client import PASSWORD, PROXY, PROXY_SECRET, Portal
 
 USERS = {"sam": "staff", "anna": "staff", "bernd": "staff", "tina": "trainer", "adam": "admin", "mayor": "staff"}
 INJECTION_NAME = "kantine-aushang.md"
@@ -104,12 +105,7 @@ def sso_portal(tmp_path_factory, e5_dir, real_embedder):
                           access={"groups": sorted(set(SSO_GROUP_MAP.values())), "new_collection_readers": [],
                                   "group_map": SSO_GROUP_MAP})
     app, root = ctx.app, ctx.app.settings.home.parent
-    for coll, (readers, name, text) in ui_conftest().DEPT_DOCS.items():
-        folder = root / "docs-dept" / coll
-        folder.mkdir(parents=True)
-        (folder / name).write_text(text, encoding="utf-8")
-        app.catalog.ensure_collection(coll, readers=readers)
-        assert not app.ingestor.ingest([folder], collection=coll).failed
+    add_department_docs(app, root / "docs-dept")
     for name, (role, groups) in SSO_STORED.items():
         ctx.users.add(name, PASSWORD, role, groups)
     with running as (url, server):

@@ -5,10 +5,7 @@ ambiguous when tests/ui runs in the same session.)
 """
 from __future__ import annotations
 
-import functools
-import importlib.util
 import json
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -64,14 +61,3 @@ def audit(portal: Portal, action: str, **filters) -> list[dict]:
     """Audit entries (newest first) with ``detail`` decoded."""
     return [{**e, "detail": json.loads(e["detail"] or "{}")} for e in portal.ctx.audit.entries(action=action, **filters)]
 
-
-@functools.cache
-def ui_conftest():
-    """tests/ui/conftest.py by path, for its department data (``DEPT_DOCS``, ``DEPT_QUESTIONS``) and
-    leak markers (``DeptPortal``): ``from conftest import`` is ambiguous when both suites run."""
-    path = Path(__file__).resolve().parents[1] / "ui" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("kiportal_tests_ui_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module

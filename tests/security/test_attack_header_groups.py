@@ -4,7 +4,7 @@ tests/ui/test_security_groups.py proves the rules on ``resolve_user`` alone; her
 are sent as the proxy (or someone pretending to be it) sends them, to a running portal in header
 mode (``sso_portal``): ``X-Forwarded-Groups`` with Keycloak's group paths, mapped by
 ``access.group_map`` (/Personalamt → personalamt, /Bauamt → bauamt). Each department's collection
-holds a code word; the markers of tests/ui/conftest.py (``DeptPortal``: document id, file name,
+holds a code word; the markers of tests/departments.py (``DeptPortal``: document id, file name,
 title, code word, pieces of every passage) must never reach someone the header does not put in
 that department. Every refusal test also has its positive twin, so a door that shows nothing at
 all cannot pass.
@@ -17,12 +17,12 @@ import time
 
 import pytest
 
-from sec_client import audit, call, proxy, ui_conftest
+from departments import DEPT_QUESTIONS, DeptPortal
+from sec_client import audit, call, proxy
 
 pytestmark = pytest.mark.integration
 
-QUESTIONS = ui_conftest().DEPT_QUESTIONS
-Q_BAU, Q_PERS = QUESTIONS["bauakten"], QUESTIONS["personalakten"]
+Q_BAU, Q_PERS = DEPT_QUESTIONS["bauakten"], DEPT_QUESTIONS["personalakten"]
 REFUSAL = "keine Informationen"
 GROUPS = "X-Forwarded-Groups"
 NOT_SENT = object()  # the groups header missing altogether (not merely empty)
@@ -30,9 +30,9 @@ NOT_SENT = object()  # the groups header missing altogether (not merely empty)
 
 @pytest.fixture(scope="module")
 def dept(sso_portal):
-    """Leak markers of the portal's department collections (tests/ui/conftest.py's DeptPortal)."""
+    """Leak markers of the portal's department collections (tests/departments.py)."""
     assert sso_portal.ctx.app.settings.auth.groups_header == GROUPS
-    return ui_conftest().DeptPortal(sso_portal.url, sso_portal.ctx, sso_portal.server)
+    return DeptPortal(sso_portal.url, sso_portal.ctx, sso_portal.server)
 
 
 def sso(portal, user: str, groups=NOT_SENT, **kwargs):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from departments import DEPT_PASSWORD, DEPT_USERS, DeptPortal, add_department_docs
 
 log = logging.getLogger(__name__)
 
@@ -179,64 +180,6 @@ def browser():
         b.close()
 
 
-# -- departments: two departments, three staff users, two trainers (red-team and browser tests) ---------
-DEPT_PASSWORD = "Abteilung-Test-2025!"
-DEPT_USERS = {  # name: (role, groups)
-    "petra": ("staff", ["personalamt"]), "bob": ("staff", ["bauamt"]), "nora": ("staff", []),
-    "tilo": ("trainer", ["personalamt"]), "tom": ("trainer", ["bauamt"]), "adam": ("admin", []),
-}
-DEPT_DOCS = {  # collection: (readers, file name, text)
-    "personalakten": (["personalamt"], "dienstvereinbarung-homeoffice.txt",
-                      "Dienstvereinbarung Homeoffice im Personalamt\n\n"
-                      "Der Zuschlag für Homeoffice beträgt 47 Euro im Monat und wird mit dem Gehalt gezahlt. "
-                      "Das Kennwort der Dienstvereinbarung lautet Kranichfeder.\n"),
-    "bauakten": (["bauamt"], "gebuehrenliste-bauamt.txt",
-                 "Gebührenliste des Bauamts für Anträge\n\n"
-                 "Die Gebühr für eine Bauvoranfrage beträgt 312 Euro und ist vorab zu überweisen. "
-                 "Das Kennwort der Gebührenliste lautet Maulwurfhuegel.\n"),
-    "allgemein": (["alle"], "kantine-rathaus.txt",
-                  "Kantine im Rathaus\n\nDie Kantine im Rathaus öffnet werktags um 11:30 Uhr. "
-                  "Das Mittagessen kostet für Beschäftigte 4 Euro.\n"),
-}
-DEPT_QUESTIONS = {"bauakten": "Wie hoch ist die Gebühr für eine Bauvoranfrage?",
-                  "personalakten": "Wie hoch ist der Zuschlag für Homeoffice?"}
-
-
-@dataclass
-class DeptPortal:
-    url: str
-    ctx: object
-    server: object
-
-    def markers(self, collection: str) -> list[str]:
-        """Strings that must never reach someone who may not read ``collection``: document id, file
-        name, title, the code word and overlapping 25-character pieces of every passage."""
-        cat = self.ctx.app.catalog
-        out: list[str] = []
-        for rec in cat.documents(collection=collection):
-            out += [rec.doc_id, Path(rec.source).name, Path(rec.source).stem, rec.title]
-            for chunk in cat.iter_chunks(rec.doc_id):
-                text = " ".join(chunk.text.split())
-                out += [text[i:i + 25] for i in range(0, max(1, len(text) - 24), 30)]
-        out += {"bauakten": ["Maulwurfhuegel", "312 Euro"], "personalakten": ["Kranichfeder", "47 Euro"]}.get(
-            collection, [])
-        return [m for m in dict.fromkeys(out) if m]
-
-    def leaks(self, collection: str, data, typed: str = "") -> list[str]:
-        """Markers of ``collection`` in ``data`` (HTML entities and Markdown escapes undone), except
-        those the user typed in ``typed`` themselves."""
-        import html
-
-        text = html.unescape(str(data)).replace("\\", "")
-        return [m for m in self.markers(collection) if m in text and m not in typed]
-
-    def sign(self, doc_id: str, user: str) -> str:
-        return self.server.handlers.signer.sign(doc_id, user)
-
-    def doc_of(self, collection: str):
-        return self.ctx.app.catalog.documents(collection=collection)[0]
-
-
 @pytest.fixture(scope="session")
 def dept_portal(e5_settings, real_embedder):
     """The real portal with departments: collections readable by one group each, plus one for all."""
@@ -249,12 +192,7 @@ def dept_portal(e5_settings, real_embedder):
                                  access={"groups": ["bauamt", "personalamt"], "new_collection_readers": []})
     app = App(settings)
     app.kb._embedder = real_embedder
-    for coll, (readers, name, text) in DEPT_DOCS.items():
-        folder = root / "docs" / coll
-        folder.mkdir(parents=True)
-        (folder / name).write_text(text, encoding="utf-8")
-        app.catalog.ensure_collection(coll, readers=readers)
-        assert not app.ingestor.ingest([folder], collection=coll).failed
+    add_department_docs(app, root / "docs")
     ctx = PortalContext(app)
     dep = Departments(app.catalog, ctx.users, ctx.audit, settings)
     for name, (role, groups) in DEPT_USERS.items():

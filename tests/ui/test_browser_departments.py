@@ -3,7 +3,7 @@ question answered only in another department's collection gets "keine Informatio
 from __future__ import annotations
 
 import pytest
-from conftest import DEPT_PASSWORD, DEPT_QUESTIONS
+from departments import DEPT_PASSWORD, DEPT_QUESTIONS
 from pages import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]

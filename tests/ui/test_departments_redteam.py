@@ -16,7 +16,7 @@ from typing import Iterator
 
 import httpx
 import pytest
-from conftest import DEPT_PASSWORD, DEPT_QUESTIONS
+from departments import DEPT_PASSWORD, DEPT_QUESTIONS
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
