@@ -3,7 +3,7 @@
 Indexes (Chroma, BM25) are derived from it. Each collection carries its *readers*: the
 groups that may read it, or ``alle`` for everyone (what they mean is decided in
 :mod:`assistant.access`; the catalog only stores the list). A document version becomes visible in
-one transaction (``commit_document``), so readers see the old or the new version,
+one transaction (``commit_document``; several at once with ``commit_documents``), so readers see the old or the new version,
 never a half-indexed one; anything an index holds that the catalog does not know is
 an orphan that ``doctor`` and the end of every ingest run remove.
 
@@ -349,41 +349,63 @@ class Catalog:
 
     def record_failure(self, rec: DocumentRecord) -> None:
         """Store a failed/needs-OCR attempt; an existing indexed version stays searchable."""
-        with self._tx() as conn:
-            old = conn.execute(text("SELECT status, chunk_count FROM documents WHERE doc_id=:d"),
-                               {"d": rec.doc_id}).mappings().first()
-            self._ensure(conn, rec.collection)
-            if old and old["chunk_count"]:
-                # keep the good version; remember why the update failed
-                conn.execute(text("UPDATE documents SET error=:e WHERE doc_id=:d"),
-                             {"e": self._text(rec.error), "d": rec.doc_id})
-            else:
-                self._upsert_doc(conn, rec)
-            self._bump(conn)
+        self.commit_documents((), failures=(rec,))
 
     def commit_document(self, rec: DocumentRecord, chunks: Sequence[Chunk]) -> list[str]:
         """Atomically replace a document's chunks; returns chunk ids that are no longer used."""
-        new_ids = {c.chunk_id for c in chunks}
+        return self.commit_documents([(rec, chunks)])
+
+    def commit_documents(self, versions: Sequence[tuple[DocumentRecord, Sequence[Chunk]]], *,
+                         failures: Sequence[DocumentRecord] = (), drop: Sequence[str] = ()) -> list[str]:
+        """Make several changes visible in one transaction: new versions of documents, failed attempts
+        (an indexed version stays searchable) and documents removed (``drop``; unknown ids are
+        ignored). An importer uses it so that a council paper's files change together: a process
+        killed before the commit leaves every one of them as it was. Returns the chunk ids no longer
+        used (the replaced versions' and the dropped documents')."""
+        stale: list[str] = []
         with self._tx() as conn:
-            self._ensure(conn, rec.collection)
-            old_ids = list(conn.execute(text("SELECT chunk_id FROM chunks WHERE doc_id=:d"), {"d": rec.doc_id}).scalars())
-            conn.execute(text("DELETE FROM chunks WHERE doc_id=:d"), {"d": rec.doc_id})
-            rec.chunk_count = len(chunks)
-            if rec.indexed_at is None:  # every commit is dated: index_fingerprints() relies on it
-                rec.indexed_at = time.time()
+            for rec, chunks in versions:
+                stale += self._write_version(conn, rec, chunks)
+            for rec in failures:
+                self._write_failure(conn, rec)
+            for doc_id in drop:
+                stale += conn.execute(text("SELECT chunk_id FROM chunks WHERE doc_id=:d"), {"d": doc_id}).scalars()
+                conn.execute(text("DELETE FROM documents WHERE doc_id=:d"), {"d": doc_id})
+            if versions or failures or drop:
+                self._bump(conn)
+        return stale
+
+    def _write_failure(self, conn: Connection, rec: DocumentRecord) -> None:
+        old = conn.execute(text("SELECT status, chunk_count FROM documents WHERE doc_id=:d"),
+                           {"d": rec.doc_id}).mappings().first()
+        self._ensure(conn, rec.collection)
+        if old and old["chunk_count"]:
+            # keep the good version; remember why the update failed
+            conn.execute(text("UPDATE documents SET error=:e WHERE doc_id=:d"),
+                         {"e": self._text(rec.error), "d": rec.doc_id})
+        else:
             self._upsert_doc(conn, rec)
-            if chunks:
-                conn.execute(
-                    text("INSERT INTO chunks(chunk_id, doc_id, ordinal, text, page, section, content_hash) "
-                         "VALUES (:chunk_id, :doc_id, :ordinal, :text, :page, :section, :content_hash)"),
-                    [{"chunk_id": c.chunk_id, "doc_id": c.doc_id, "ordinal": c.ordinal, "text": self._text(c.text),
-                      "page": c.page, "section": self._text(c.section), "content_hash": c.content_hash} for c in chunks],
-                )
-            conn.execute(text("DELETE FROM ocr_pages WHERE doc_id=:d"), {"d": rec.doc_id})
-            if rec.ocr_pages:
-                conn.execute(text("INSERT INTO ocr_pages(doc_id, page, confidence) VALUES (:d, :p, :c)"),
-                             [{"d": rec.doc_id, "p": int(p), "c": float(c)} for p, c in rec.ocr_pages.items()])
-            self._bump(conn)
+
+    def _write_version(self, conn: Connection, rec: DocumentRecord, chunks: Sequence[Chunk]) -> list[str]:
+        new_ids = {c.chunk_id for c in chunks}
+        self._ensure(conn, rec.collection)
+        old_ids = list(conn.execute(text("SELECT chunk_id FROM chunks WHERE doc_id=:d"), {"d": rec.doc_id}).scalars())
+        conn.execute(text("DELETE FROM chunks WHERE doc_id=:d"), {"d": rec.doc_id})
+        rec.chunk_count = len(chunks)
+        if rec.indexed_at is None:  # every commit is dated: index_fingerprints() relies on it
+            rec.indexed_at = time.time()
+        self._upsert_doc(conn, rec)
+        if chunks:
+            conn.execute(
+                text("INSERT INTO chunks(chunk_id, doc_id, ordinal, text, page, section, content_hash) "
+                     "VALUES (:chunk_id, :doc_id, :ordinal, :text, :page, :section, :content_hash)"),
+                [{"chunk_id": c.chunk_id, "doc_id": c.doc_id, "ordinal": c.ordinal, "text": self._text(c.text),
+                  "page": c.page, "section": self._text(c.section), "content_hash": c.content_hash} for c in chunks],
+            )
+        conn.execute(text("DELETE FROM ocr_pages WHERE doc_id=:d"), {"d": rec.doc_id})
+        if rec.ocr_pages:
+            conn.execute(text("INSERT INTO ocr_pages(doc_id, page, confidence) VALUES (:d, :p, :c)"),
+                         [{"d": rec.doc_id, "p": int(p), "c": float(c)} for p, c in rec.ocr_pages.items()])
         return [i for i in old_ids if i not in new_ids]
 
     def _text(self, value):

@@ -135,14 +135,25 @@ class KnowledgeBase:
 
     def store_version(self, rec: DocumentRecord, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         """Make ``chunks`` the visible version of ``rec`` (see module docstring for the order)."""
+        self.store_versions([(rec, chunks, vectors)])
+
+    def store_versions(self, versions: Sequence[tuple[DocumentRecord, Sequence[Chunk], np.ndarray]], *,
+                       failures: Sequence[DocumentRecord] = (), drop: Sequence[str] = ()) -> None:
+        """Make several changes visible at once: new versions, failed attempts and removed documents
+        (``drop``) become visible in one catalog transaction, so a process killed at any moment leaves
+        all of them as they were or all changed (an OParl paper and its attachments). Same order as
+        for one document: note the ids, add the vectors, commit, drop the stale vectors."""
         with self.writer_lock():
             if self._notes():
                 self.sweep_orphans()  # a killed write's note: settle it first
-            old = [c.chunk_id for c in self.catalog.iter_chunks(rec.doc_id)]
-            self._note_in_flight([c.chunk_id for c in chunks] + old)
-            if chunks:
-                self.vectors.add(chunks, vectors)
-            stale = self.catalog.commit_document(rec, chunks)
+            doc_ids = [rec.doc_id for rec, _, _ in versions] + list(drop)
+            old = [c.chunk_id for d in doc_ids for c in self.catalog.iter_chunks(d)]
+            new = [c for _, chunks, _ in versions for c in chunks]
+            self._note_in_flight([c.chunk_id for c in new] + old)
+            if new:
+                self.vectors.add(new, np.concatenate([np.asarray(v) for _, chunks, v in versions if chunks]))
+            stale = self.catalog.commit_documents([(rec, chunks) for rec, chunks, _ in versions],
+                                                  failures=failures, drop=drop)
             if stale:
                 self.vectors.delete(stale)
             self._clear_in_flight()

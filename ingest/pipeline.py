@@ -4,7 +4,9 @@ Loading and chunking run in a producer thread while the main thread embeds, so t
 embedding model (the real cost) is kept busy; chunks of several small documents are
 embedded in one batch. Every document is committed on its own (see
 :class:`corpus.knowledge_base.KnowledgeBase`), so a run killed at any moment leaves the
-previous state searchable and the next run completes the job.
+previous state searchable and the next run completes the job. An importer whose files
+belong together (a council paper and its attachments) asks for ``atomic``: then every
+change of the call becomes visible in one commit at its end.
 """
 from __future__ import annotations
 
@@ -31,6 +33,9 @@ from ingest.loaders.isolated import Loader, make_loader
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
+# An importer's stand-in for a file the loaders cannot read: a file to index instead and its metadata
+# (OParl: a file's ``text`` field), or None. Called only when the file failed to load.
+Fallback = Callable[[Path], "tuple[Path, dict] | None"]
 
 
 @dataclass
@@ -40,6 +45,7 @@ class IngestSummary:
     unchanged: int = 0
     removed: int = 0
     failed: list[dict] = field(default_factory=list)
+    substituted: dict[str, str] = field(default_factory=dict)  # unreadable file → its stand-in (see ``fallback``)
     chunks: int = 0
     pages: int = 0
     seconds: float = 0.0
@@ -119,6 +125,15 @@ def writer_lock(home: Path, timeout: float | None = None) -> Iterator[None]:
 
 
 @dataclass
+class _Pending:
+    """What an ``atomic`` run commits at its end, in one catalog transaction."""
+
+    versions: list = field(default_factory=list)    # (record, chunks, vectors)
+    failures: list[DocumentRecord] = field(default_factory=list)
+    drop: list[str] = field(default_factory=list)   # documents replaced by a stand-in
+
+
+@dataclass
 class _Work:
     path: Path
     doc_id: str
@@ -137,6 +152,7 @@ class _Loaded:
     record: DocumentRecord
     chunks: list[Chunk] | None  # None = failed
     error: IngestError | None = None
+    replaces: _Work | None = None  # the unreadable file this stand-in replaces (its document goes)
 
 
 class Ingestor:
@@ -172,7 +188,7 @@ class Ingestor:
     # -- planning ----------------------------------------------------------
     def _plan(self, files: Sequence[Path], collection: str | None, force: bool, summary: IngestSummary,
               original_names: dict[Path, str] | None = None, titles: dict[Path, str] | None = None,
-              meta: dict[Path, dict] | None = None) -> list[_Work]:
+              meta: dict[Path, dict] | None = None, pending: _Pending | None = None) -> list[_Work]:
         stale_signature = self.kb.catalog.get_meta("index_signature") not in (None, self.signature)
         work: list[_Work] = []
         for f in files:
@@ -193,7 +209,7 @@ class Ingestor:
             if size > self.limits.max_bytes:
                 # don't even hash a file we will refuse
                 self._fail(f, doc_id, "", size, coll, orig, IngestError("too_large", f"{size} > {self.limits.max_bytes} Bytes"),
-                           summary, doc_meta)
+                           summary, doc_meta, pending=pending)
                 continue
             sha = file_sha256(f)
             retitled = title is not None and existing is not None and existing.title != title
@@ -210,12 +226,16 @@ class Ingestor:
         return work
 
     def _fail(self, path: Path, doc_id: str, sha: str, size: int, coll: str, orig: str, err: IngestError,
-              summary: IngestSummary, meta: dict | None = None, title: str | None = None) -> None:
+              summary: IngestSummary, meta: dict | None = None, title: str | None = None,
+              pending: _Pending | None = None) -> None:
         rec = DocumentRecord(doc_id=doc_id, source=str(path), path=str(path.resolve()), collection=coll,
                              status=err.status, original_name=orig, sha256=sha, size=size,
                              error=str(err), indexed_at=time.time(), title=title or "", meta=dict(meta or {}),
                              storage_path=storage_path_of(path, self.storage))
-        self.kb.catalog.record_failure(rec)
+        if pending is not None:
+            pending.failures.append(rec)
+        else:
+            self.kb.catalog.record_failure(rec)
         summary.failed.append({"source": str(path), "code": err.code, "reason": str(err)})
         log.warning("%s: %s", path, err)
 
@@ -231,7 +251,23 @@ class Ingestor:
         return self.loader(w.path, progress=pages)
 
     def _load(self, w: _Work, progress: Progress | None = None, done: Callable[[], int] = lambda: 0,
-              total: int = 0) -> _Loaded:
+              total: int = 0, fallback: Fallback | None = None) -> _Loaded:
+        loaded = self._load_one(w, progress, done, total)
+        if loaded.chunks is None and fallback is not None:
+            sub = fallback(w.path)
+            if sub is not None:
+                path, meta = sub
+                doc_id = doc_id_for(path, self.storage)
+                stand_in = _Work(path, doc_id, file_sha256(path), path.stat().st_size, self.kb.catalog.get(doc_id),
+                                 w.collection, w.original_name, w.title, meta)
+                alt = self._load_one(stand_in, progress, done, total)
+                if alt.chunks is not None:
+                    alt.replaces = w
+                    return alt
+        return loaded
+
+    def _load_one(self, w: _Work, progress: Progress | None = None, done: Callable[[], int] = lambda: 0,
+                  total: int = 0) -> _Loaded:
         rec = DocumentRecord(doc_id=w.doc_id, source=str(w.path), path=str(w.path.resolve()), collection=w.collection,
                              storage_path=storage_path_of(w.path, self.storage),
                              status="indexed", original_name=w.original_name, sha256=w.sha, size=w.size,
@@ -266,21 +302,44 @@ class Ingestor:
         original_names: dict[Path, str] | None = None,
         titles: dict[Path, str] | None = None,
         meta: dict[Path, dict] | None = None,
+        atomic: bool = False,
+        fallback: Fallback | None = None,
+        drop: Sequence[str] = (),
     ) -> IngestSummary:
         """Index ``paths`` (files or folders). ``prune_under``: also remove documents whose
         files under these folders are gone (``kiportal sync``). ``titles`` and ``meta`` (keyed by
         the given file paths) replace a file's own title and set the metadata stored with the
         version: importers such as OParl cite by Drucksache, not by the PDF's title; a changed
-        title re-indexes (it is part of what is embedded), changed metadata alone does not."""
+        title re-indexes (it is part of what is embedded), changed metadata alone does not.
+
+        ``atomic``: every new version, failure and stand-in of this call becomes visible in one commit
+        at the end (nothing of it if the process dies before). ``fallback``: for a file that cannot
+        be read, a stand-in to index instead under its own id (see :data:`Fallback`); the unreadable
+        file's document is then removed (in the same commit when atomic), and
+        ``summary.substituted`` maps the file to its stand-in. ``drop``: documents to remove (in the
+        same commit when atomic; unknown ids are ignored), counted in ``summary.removed``."""
         start = time.perf_counter()
         summary = IngestSummary()
+        pending = _Pending() if atomic else None
         with self.kb.writer_lock():  # the installation's writer lock (file or database lock)
             files = discover(paths)
             if prune_under:
                 summary.removed = self._prune(prune_under, {str(f.resolve()) for f in files})
-            work = self._plan(files, collection, force, summary, original_names, titles, meta)
+            for doc_id in drop:
+                if self.kb.catalog.get(doc_id) is None:
+                    continue
+                summary.removed += 1
+                if pending is not None:
+                    pending.drop.append(doc_id)
+                else:
+                    self.kb.delete_document(doc_id)
+            work = self._plan(files, collection, force, summary, original_names, titles, meta, pending)
             if work:
-                self._run(work, summary, progress)
+                self._run(work, summary, progress, pending, fallback)
+            if pending is not None and (pending.versions or pending.failures or pending.drop):
+                written = {rec.doc_id for rec, _, _ in pending.versions}  # a stand-in may reuse a dropped file's place
+                self.kb.store_versions(pending.versions, failures=pending.failures,
+                                       drop=[d for d in dict.fromkeys(pending.drop) if d not in written])
             summary.failed.sort(key=lambda f: f["source"])
             self.kb.catalog.set_meta("index_signature", self.signature)
             self.kb.sweep_orphans()
@@ -297,7 +356,8 @@ class Ingestor:
                 removed += 1
         return removed
 
-    def _run(self, work: list[_Work], summary: IngestSummary, progress: Progress | None) -> None:
+    def _run(self, work: list[_Work], summary: IngestSummary, progress: Progress | None,
+             pending: _Pending | None = None, fallback: Fallback | None = None) -> None:
         q: queue.Queue[_Loaded | None] = queue.Queue(maxsize=8)
         stop = threading.Event()
 
@@ -308,14 +368,14 @@ class Ingestor:
                 for w in work:
                     if stop.is_set():
                         return
-                    q.put(self._load(w, progress, lambda: finished_files[0], len(work)))
+                    q.put(self._load(w, progress, lambda: finished_files[0], len(work), fallback))
             finally:
                 q.put(None)
 
         producer = threading.Thread(target=produce, name="ingest-loader", daemon=True)
         producer.start()
         done = 0
-        pending: list[_Loaded] = []
+        loaded: list[_Loaded] = []
         finished = False
         try:
             while not finished:
@@ -323,21 +383,21 @@ class Ingestor:
                 if item is None:
                     finished = True
                 else:
-                    pending.append(item)
+                    loaded.append(item)
                 # embed when enough chunks are waiting or nothing more is ready right now
-                waiting = sum(len(p.chunks or ()) for p in pending)
-                if pending and (finished or waiting >= self.batch_size * 4 or q.empty()):
-                    self._flush(pending, summary)
-                    done += len(pending)
+                waiting = sum(len(p.chunks or ()) for p in loaded)
+                if loaded and (finished or waiting >= self.batch_size * 4 or q.empty()):
+                    self._flush(loaded, summary, pending)
+                    done += len(loaded)
                     finished_files[0] = done
                     if progress:
-                        progress(done, len(work), pending[-1].work.path.name)
-                    pending = []
+                        progress(done, len(work), loaded[-1].work.path.name)
+                    loaded = []
         finally:
             stop.set()
             producer.join(timeout=5)
 
-    def _flush(self, batch: list[_Loaded], summary: IngestSummary) -> None:
+    def _flush(self, batch: list[_Loaded], summary: IngestSummary, pending: _Pending | None = None) -> None:
         ok = [b for b in batch if b.chunks]
         texts = [index_text(c) for b in ok for c in b.chunks]
         t0 = time.perf_counter()
@@ -348,11 +408,19 @@ class Ingestor:
             w = b.work
             if b.chunks is None:
                 self._fail(w.path, w.doc_id, w.sha, w.size, w.collection, w.original_name, b.error, summary,
-                           w.meta, w.title)
+                           w.meta, w.title, pending)
                 continue
             n = len(b.chunks)
             b.record.indexed_at = time.time()
-            self.kb.store_version(b.record, b.chunks, vectors[offset : offset + n])
+            gone = [b.replaces.existing.doc_id] if b.replaces and b.replaces.existing else []
+            if b.replaces:
+                summary.substituted[str(b.replaces.path)] = str(w.path)
+                summary.removed += len(gone)
+            if pending is not None:
+                pending.versions.append((b.record, b.chunks, vectors[offset : offset + n]))
+                pending.drop += gone
+            else:
+                self.kb.store_versions([(b.record, b.chunks, vectors[offset : offset + n])], drop=gone)
             offset += n
             summary.chunks += n
             summary.pages += b.record.pages or 0

@@ -12,9 +12,11 @@ Guarantees, and how:
   folder first; only when every one of them is there (or its ``text`` can stand in) are
   they moved into place and indexed. One missing file fails the whole object with a
   clear message, its previous version stays as it was, and the next run tries again.
-  (The documents of one paper are then committed one after another within one ingest
-  batch; a process killed between two of those commits leaves the paper partly updated
-  until the next run, which redoes it because it was not marked done.)
+  The new versions of a batch's documents, the text stand-ins of unreadable files and the
+  removal of files an object no longer has become visible in one catalog transaction
+  (``Ingestor.ingest(atomic=True)``): a process killed before it leaves every paper of the
+  batch as it was; killed after it, the objects are not yet marked done and the next run
+  finds their content unchanged.
 * **no duplicates after a crash**: a file's local path (and so its document id) is derived
   from the object and file ids, and ingestion skips unchanged content by hash; an object
   is marked done only after its documents are committed.
@@ -325,6 +327,7 @@ class OParlImporter:
         results = self._download_all(client, jobs)
 
         paths: list[Path] = []
+        gone: list[Path] = []  # local files whose documents go in the same commit
         titles: dict[Path, str] = {}
         metas: dict[Path, dict] = {}
         names: dict[Path, str] = {}
@@ -351,7 +354,7 @@ class OParlImporter:
                 self._fail(report, item.id, body_id, item.kind, item.label, "; ".join(errors))
                 self._tick(item.label)
                 continue
-            # 2. every file is here: move them into place
+            # 2. every file is here: move them into place (a file whose name changed leaves its old one)
             stored = self.state.files(item.id)
             for r in ready[item.id]:
                 if r.fresh:
@@ -362,39 +365,58 @@ class OParlImporter:
                     r.path = self._place(item, r)
                     old = stored.get(r.file.id)
                     if old and self._local(old["doc_path"]) != r.path:
-                        report.documents_removed += self._remove_document(self._local(old["doc_path"]))
+                        gone.append(self._local(old["doc_path"]))
                 paths.append(r.path)
                 titles[r.path] = file_title(item, r.file)
                 metas[r.path] = file_meta(item, r.file, text_fallback=r.mode == "text")
                 names[r.path] = r.file.file_name or r.file.name or Path(r.path).name
+            # ... and the files the object no longer has
+            current = {r.file.id for r in ready[item.id]}
+            gone += [self._local(old["doc_path"]) for fid, old in stored.items() if fid not in current]
             placed.append(item)
         if not placed:
             return
 
-        # 3. index them (unchanged content is skipped by hash; a new title or metadata is applied)
-        unreadable: dict[str, str] = {}
-        if paths:  # objects without files have nothing to index, but are remembered below
-            summary = self.ingestor.ingest(paths, collection=report.collection, titles=titles, meta=metas,
-                                           original_names=names)
-            report.documents_added += summary.added
-            report.documents_updated += summary.updated
-            unreadable = {str(Path(f["source"]).resolve()): f["reason"] for f in summary.failed}
-        retry_text: dict[Path, tuple[Item, _Ready]] = {}
-        for item in placed:
-            for r in ready[item.id]:
-                if str(r.path.resolve()) in unreadable and r.mode != "text" and r.file.text:
-                    retry_text[r.path] = (item, r)
-        if retry_text:
-            self._fallback_to_text(retry_text, report, staging)
-            unreadable = {k: v for k, v in unreadable.items() if Path(k) not in {p.resolve() for p in retry_text}}
+        # 3. index them, in one commit with the removals: a paper's files change together or not at all
+        #    (unchanged content is skipped by hash; a new title or metadata is applied)
+        stand_ins: dict[Path, tuple[Item, _Ready, Path]] = {}
+        by_path = {r.path: (item, r) for item in placed for r in ready[item.id]}
 
-        # 4. remember, and drop the documents of files the object no longer has
+        def text_instead(path: Path) -> tuple[Path, dict] | None:
+            """A file the loaders cannot read (e.g. a scan) is indexed from its ``text`` field."""
+            item, r = by_path.get(path, (None, None))
+            if item is None or r.mode == "text" or not r.file.text:
+                return None
+            staged = staging / f"{file_key(item.id, r.file.id)}.txt"
+            staged.write_text(r.file.text, encoding="utf-8")
+            new_path = self._place(item, _Ready(r.file, "text", staged=staged))
+            stand_ins[path] = (item, r, new_path)
+            return new_path, file_meta(item, r.file, text_fallback=True)
+
+        drop = [d for d in (self._doc_of(p) for p in gone) if d]
+        summary = self.ingestor.ingest(paths, collection=report.collection, titles=titles, meta=metas,
+                                       original_names=names, atomic=True, fallback=text_instead, drop=drop)
+        report.documents_added += summary.added
+        report.documents_updated += summary.updated
+        report.documents_removed += summary.removed
+        unreadable = {str(Path(f["source"]).resolve()): f["reason"] for f in summary.failed}
+        for old_path, (item, r, new_path) in stand_ins.items():
+            if summary.substituted.get(str(old_path)) == str(new_path):
+                old_path.unlink(missing_ok=True)
+                r.mode, r.path = "text", new_path
+                report.text_fallback += 1
+            else:
+                new_path.unlink(missing_ok=True)  # its text could not be read either
+        in_use = {r.path for item in placed for r in ready[item.id]}
+        for path in gone:
+            if path not in in_use:
+                path.unlink(missing_ok=True)
+
+        # 4. remember
         for item in placed:
-            stored = self.state.files(item.id)
             current = {r.file.id for r in ready[item.id]}
-            for fid, old in stored.items():
+            for fid in self.state.files(item.id):
                 if fid not in current:
-                    report.documents_removed += self._remove_document(self._local(old["doc_path"]))
                     self.state.drop_file(item.id, fid)
             problems = []
             for r in ready[item.id]:
@@ -443,24 +465,6 @@ class OParlImporter:
         os.replace(r.staged, target)
         return target
 
-    def _fallback_to_text(self, retry: dict[Path, tuple[Item, _Ready]], report: SyncReport, staging: Path) -> None:
-        """Files the loaders could not read (e.g. a scan) are indexed from their ``text`` field."""
-        paths, titles, metas = [], {}, {}
-        for old_path, (item, r) in retry.items():
-            staged = staging / f"{file_key(item.id, r.file.id)}.txt"
-            staged.write_text(r.file.text, encoding="utf-8")
-            text_ready = _Ready(r.file, "text", staged=staged)
-            new_path = self._place(item, text_ready)
-            report.documents_removed += self._remove_document(old_path)
-            report.text_fallback += 1
-            r.mode, r.path = "text", new_path
-            paths.append(new_path)
-            titles[new_path] = file_title(item, r.file)
-            metas[new_path] = file_meta(item, r.file, text_fallback=True)
-        summary = self.ingestor.ingest(paths, collection=report.collection, titles=titles, meta=metas)
-        report.documents_added += summary.added
-        report.documents_updated += summary.updated
-
     # -- where files are -------------------------------------------------------------------------
     @property
     def storage(self) -> Path | None:
@@ -481,19 +485,24 @@ class OParlImporter:
     def _remove_document(self, path: Path) -> int:
         """Delete the document of a local file and the file; returns 1 if a document went."""
         removed = 0
-        # by id first: a file in the storage folder is catalogued under its storage-relative id, while
-        # the catalog's ``path`` is the full path on whichever machine imported it
-        rec = self.catalog.get(doc_id_for(path, self.storage))
-        if rec is None:
-            rec = self.catalog.get_by_path(str(path.resolve()))
-        if rec is not None:
+        doc_id = self._doc_of(path)
+        if doc_id is not None:
             try:
-                self.ingestor.delete(rec.doc_id)
+                self.ingestor.delete(doc_id)
                 removed = 1
             except KeyError:
                 pass
         path.unlink(missing_ok=True)
         return removed
+
+    def _doc_of(self, path: Path) -> str | None:
+        """The catalogued document of a local file, if any: by id first (a file in the storage folder
+        is catalogued under its storage-relative id, while the catalog's ``path`` is the full path on
+        whichever machine imported it), then by path."""
+        rec = self.catalog.get(doc_id_for(path, self.storage))
+        if rec is None:
+            rec = self.catalog.get_by_path(str(path.resolve()))
+        return rec.doc_id if rec is not None else None
 
     def _delete(self, object_id: str, report: SyncReport) -> None:
         for row in self.state.files(object_id).values():

@@ -93,14 +93,14 @@ def test_ingest_and_repair_on_one_replica_never_remove_the_others_vectors(replic
 
     # b is writing a document: its vectors are in Chroma, the catalog does not list them yet
     written, release = threading.Event(), threading.Event()
-    commit = b.catalog.commit_document
+    commit = b.catalog.commit_documents
 
-    def slow_commit(rec, chunks):
+    def slow_commit(versions, **kw):
         written.set()
         assert release.wait(30)
-        return commit(rec, chunks)
+        return commit(versions, **kw)
 
-    monkeypatch.setattr(b.catalog, "commit_document", slow_commit)
+    monkeypatch.setattr(b.catalog, "commit_documents", slow_commit)
     writer = threading.Thread(target=b.ingestor.ingest,
                               args=([write(tmp_path / "qb" / "b1.txt", "Das Hallenbad schließt im August.\n")],))
     writer.start()

@@ -265,3 +265,36 @@ def test_text_with_nul_characters_is_stored(cat):
     assert cat.get("d1").title.replace("\x00", "") == "Titel"
     got = cat.chunks_by_ids(["d1:v1:0"])["d1:v1:0"]
     assert got.text.replace("\x00", "") == "Satzung" and got.section.replace("\x00", "") == "Teil 1"
+
+
+def test_several_changes_become_visible_in_one_transaction_or_not_at_all(cat, monkeypatch):
+    cat.commit_document(_rec("d1"), _chunks("d1", "v1", 2))
+    cat.commit_document(_rec("d2"), _chunks("d2", "v1", 1))
+    cat.commit_document(_rec("d3"), _chunks("d3", "v1", 1))
+    gen = cat.generation()
+
+    # killed while writing the second version: nothing of the batch is visible
+    write = Catalog._write_version
+    calls = []
+
+    def dying(self, conn, rec, chunks):
+        calls.append(rec.doc_id)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("Strom weg")
+        return write(self, conn, rec, chunks)
+
+    monkeypatch.setattr(Catalog, "_write_version", dying)
+    with pytest.raises(KeyboardInterrupt):
+        cat.commit_documents([(_rec("d1"), _chunks("d1", "v2", 1)), (_rec("d2"), _chunks("d2", "v2", 1))],
+                             failures=[_rec("d4", status="failed", error="kaputt")], drop=["d3"])
+    assert calls == ["d1", "d2"]
+    assert cat.chunk_ids() == {"d1:v1:0", "d1:v1:1", "d2:v1:0", "d3:v1:0"} and cat.get("d4") is None
+    assert cat.generation() == gen
+    monkeypatch.undo()
+
+    stale = cat.commit_documents([(_rec("d1"), _chunks("d1", "v2", 1)), (_rec("d2"), _chunks("d2", "v2", 1))],
+                                 failures=[_rec("d4", status="failed", error="kaputt")], drop=["d3", "unbekannt"])
+    assert sorted(stale) == ["d1:v1:0", "d1:v1:1", "d2:v1:0", "d3:v1:0"]
+    assert cat.chunk_ids() == {"d1:v2:0", "d2:v2:0"} and cat.get("d3") is None
+    assert cat.get("d4").status == "failed" and cat.generation() == gen + 1
+    assert cat.commit_documents([]) == [] and cat.generation() == gen + 1  # nothing to do changes nothing

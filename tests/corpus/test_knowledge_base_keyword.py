@@ -120,7 +120,7 @@ def test_sweep_after_a_crash_removes_exactly_the_noted_vectors(kb, hash_app, mon
     def killed(*_a, **_k):
         raise KeyboardInterrupt("kill")
 
-    monkeypatch.setattr(kb.catalog, "commit_document", killed)
+    monkeypatch.setattr(kb.catalog, "commit_documents", killed)
     with pytest.raises(KeyboardInterrupt):
         _store(kb, "park", TEXTS["park"])
     monkeypatch.undo()
@@ -145,7 +145,7 @@ def test_a_killed_writes_note_survives_the_next_write(kb, hash_app, monkeypatch)
     def killed(*_a, **_k):
         raise KeyboardInterrupt("kill")
 
-    monkeypatch.setattr(kb.catalog, "commit_document", killed)
+    monkeypatch.setattr(kb.catalog, "commit_documents", killed)
     with pytest.raises(KeyboardInterrupt):
         _store(kb, "park", TEXTS["park"], version="v9")
     monkeypatch.undo()

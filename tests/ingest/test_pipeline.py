@@ -204,3 +204,52 @@ def test_uploads_catalogued_before_storage_ids_keep_their_id(hash_app, tmp_path,
     s = hash_app.ingestor.ingest([f], collection="Bauamt")
     assert s.updated == 1 and [d.doc_id for d in hash_app.catalog.documents()] == [old_id]
     assert "neue" in hash_app.catalog.iter_chunks(old_id)[0].text
+
+
+def test_an_atomic_run_commits_all_its_documents_at_once_or_none(hash_app, tmp_path, monkeypatch):
+    """An importer's files that belong together (a council paper and its attachments): killed at the
+    commit, every one keeps its previous version; a stand-in replaces an unreadable file in the same
+    commit, and ``drop`` removes documents there too."""
+    from corpus.catalog import Catalog
+    from ingest.pipeline import doc_id_for
+
+    docs = tmp_path / "docs"
+    a = write(docs / "vorlage.md", "# Vorlage\n\nDie Gebühr beträgt 48 Euro im Jahr.\n")
+    b = write(docs / "anlage.md", "# Anlage\n\nDie Behälter kosten 310.000 Euro.\n")
+    old = write(docs / "alt.md", "# Alt\n\nDiese Anlage entfällt.\n")
+    hash_app.ingestor.ingest([docs])
+    a.write_text("# Vorlage\n\nDie Gebühr beträgt 52 Euro im Jahr.\n", encoding="utf-8")
+    b.write_text("# Anlage\n\nDie Behälter kosten 330.000 Euro.\n", encoding="utf-8")
+    scan = docs / "scan.pdf"
+    scan.write_bytes(b"%PDF-1.7\n garbage without xref")
+    text = tmp_path / "scan-text.txt"
+    text.write_text("Der Scan sagt: Leerung vierzehntäglich.", encoding="utf-8")
+
+    def texts() -> str:
+        return " ".join(c.text for c in hash_app.catalog.iter_chunks())
+
+    write_version = Catalog._write_version
+    calls = []
+
+    def dying(self, conn, rec, chunks):
+        calls.append(rec.doc_id)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("Strom weg")
+        return write_version(self, conn, rec, chunks)
+
+    monkeypatch.setattr(Catalog, "_write_version", dying)
+    run = dict(atomic=True, drop=[doc_id_for(old)], fallback=lambda p: (text, {"text_fallback": True}) if p == scan else None)
+    with pytest.raises(KeyboardInterrupt):
+        hash_app.ingestor.ingest([a, b, scan], **run)
+    assert len(calls) == 2
+    assert "48 Euro" in texts() and "310.000" in texts() and "entfällt" in texts()
+    assert "52 Euro" not in texts() and "vierzehntäglich" not in texts() and len(hash_app.catalog.documents()) == 3
+    monkeypatch.undo()
+
+    summary = hash_app.ingestor.ingest([a, b, scan], **run)
+    assert (summary.updated, summary.added, summary.removed, summary.failed) == (2, 1, 1, [])
+    assert summary.substituted == {str(scan): str(text)}
+    assert "52 Euro" in texts() and "330.000" in texts() and "vierzehntäglich" in texts() and "entfällt" not in texts()
+    assert hash_app.catalog.get(doc_id_for(text)).meta == {"text_fallback": True}
+    assert hash_app.catalog.get(doc_id_for(scan)) is None
+    assert hash_app.kb.check().ok  # the vectors the killed run added were swept

@@ -229,6 +229,18 @@ def test_unreadable_files_fall_back_to_their_text_or_are_listed_with_the_reason(
     assert by_role["auxiliaryFile"].title.endswith("– Anlage: Scan")  # listed for the admin with its title
     assert hash_app.kb.check().ok
 
+    # the file changes and is still unreadable: its stand-in takes the same place again and stays
+    w.papers["130"]["mainFile"] = w.file("130a", "Bericht", "laerm.pdf", broken + b"%neu",
+                                         text="Der Lärmaktionsplan sieht jetzt Tempo 20 vor.",
+                                         modified="2025-06-01T09:00:00+02:00")
+    w.touch_paper("130")
+    report = importer.sync(oparl_server.system_url)
+    assert report.imported == 1 and report.text_fallback == 1
+    (laerm2,) = docs_by_ref(hash_app)["2025/130"]
+    assert laerm2.doc_id == laerm.doc_id and laerm2.status == "indexed" and Path(laerm2.path).is_file()
+    assert "Tempo 20" in " ".join(c.text for c in hash_app.catalog.iter_chunks(laerm2.doc_id))
+    assert hash_app.kb.check().ok
+
 
 def test_a_paper_loses_an_attachment_and_a_paper_without_files_is_remembered(hash_app, importer, oparl_server):
     w = oparl_server.world
@@ -243,3 +255,47 @@ def test_a_paper_loses_an_attachment_and_a_paper_without_files_is_remembered(has
     assert [r.meta["file_role"] for r in docs_by_ref(hash_app)["2025/117"]] == ["mainFile"]
     assert not Path(old_aux.path).exists() and "2025/124" not in docs_by_ref(hash_app)
     assert importer.state.object(w.url("/oparl/v1/paper/124"))["status"] == "done"
+
+
+def test_a_paper_changes_whole_or_not_at_all_when_the_run_dies_at_its_commit(hash_app, importer, oparl_server,
+                                                                            monkeypatch):
+    """Both files of Drucksache 2025/117 change and the run dies while they are written: the paper
+    keeps its old fee *and* its old costs (before, each file was committed on its own, so the main
+    file could show the new fee beside the old attachment); the next run brings both."""
+    from corpus.catalog import Catalog
+
+    w = oparl_server.world
+    importer.sync(oparl_server.system_url)
+
+    def paper_text() -> str:
+        return " ".join(c.text for r in docs_by_ref(hash_app)["2025/117"] for c in hash_app.catalog.iter_chunks(r.doc_id))
+
+    assert "48 Euro" in paper_text() and "310.000" in paper_text()
+    changed = "2025-05-01T09:00:00+02:00"
+    w.papers["117"]["mainFile"] = w.file("117a", "Vorlage", "vorlage-2025-117.pdf", pdf_bytes([
+        "Beschlussvorlage 2025/117 (geändert)", "Die Gebühr für die Biotonne beträgt 52 Euro im Jahr."]), modified=changed)
+    w.papers["117"]["auxiliaryFile"] = [w.file("117b", "Anlage 1 Kostenaufstellung", "kosten.pdf", pdf_bytes([
+        "Kostenaufstellung: Anschaffung der Behälter 330.000 Euro."]), modified=changed)]
+    w.touch_paper("117")
+
+    write_version = Catalog._write_version
+    written = []
+
+    def dying(self, conn, rec, chunks):
+        written.append(rec.doc_id)
+        if len(written) == 2:
+            raise KeyboardInterrupt("Strom weg")
+        return write_version(self, conn, rec, chunks)
+
+    monkeypatch.setattr(Catalog, "_write_version", dying)
+    with pytest.raises(KeyboardInterrupt):
+        importer.sync(oparl_server.system_url)
+    assert len(written) == 2  # it died inside the commit, after writing the first file
+    assert "48 Euro" in paper_text() and "310.000" in paper_text()
+    assert "52 Euro" not in paper_text() and "330.000" not in paper_text()
+    monkeypatch.undo()
+
+    report = importer.sync(oparl_server.system_url)
+    assert report.imported == 1 and report.documents_updated == 2
+    assert "52 Euro" in paper_text() and "330.000" in paper_text() and "48 Euro" not in paper_text()
+    assert len(docs_by_ref(hash_app)["2025/117"]) == 2 and hash_app.kb.check().ok
