@@ -182,3 +182,26 @@ def any_db_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'db.sqlite3'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def dies_in_catalog_commit(monkeypatch):
+    """Call it to kill the process inside the next catalog transaction: the second document version
+    written raises ``KeyboardInterrupt`` (the transaction rolls back, as a killed process's would).
+    Returns the doc ids written so far; ``monkeypatch.undo()`` lets the next commit through."""
+    from corpus.catalog import Catalog
+
+    def arm() -> list[str]:
+        write_version = Catalog._write_version
+        written: list[str] = []
+
+        def dying(self, conn, rec, chunks):
+            written.append(rec.doc_id)
+            if len(written) == 2:
+                raise KeyboardInterrupt("Strom weg")
+            return write_version(self, conn, rec, chunks)
+
+        monkeypatch.setattr(Catalog, "_write_version", dying)
+        return written
+
+    return arm

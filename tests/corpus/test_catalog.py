@@ -267,23 +267,14 @@ def test_text_with_nul_characters_is_stored(cat):
     assert got.text.replace("\x00", "") == "Satzung" and got.section.replace("\x00", "") == "Teil 1"
 
 
-def test_several_changes_become_visible_in_one_transaction_or_not_at_all(cat, monkeypatch):
+def test_several_changes_become_visible_in_one_transaction_or_not_at_all(cat, monkeypatch, dies_in_catalog_commit):
     cat.commit_document(_rec("d1"), _chunks("d1", "v1", 2))
     cat.commit_document(_rec("d2"), _chunks("d2", "v1", 1))
     cat.commit_document(_rec("d3"), _chunks("d3", "v1", 1))
     gen = cat.generation()
 
     # killed while writing the second version: nothing of the batch is visible
-    write = Catalog._write_version
-    calls = []
-
-    def dying(self, conn, rec, chunks):
-        calls.append(rec.doc_id)
-        if len(calls) == 2:
-            raise KeyboardInterrupt("Strom weg")
-        return write(self, conn, rec, chunks)
-
-    monkeypatch.setattr(Catalog, "_write_version", dying)
+    calls = dies_in_catalog_commit()
     with pytest.raises(KeyboardInterrupt):
         cat.commit_documents([(_rec("d1"), _chunks("d1", "v2", 1)), (_rec("d2"), _chunks("d2", "v2", 1))],
                              failures=[_rec("d4", status="failed", error="kaputt")], drop=["d3"])

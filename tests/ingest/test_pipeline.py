@@ -206,11 +206,11 @@ def test_uploads_catalogued_before_storage_ids_keep_their_id(hash_app, tmp_path,
     assert "neue" in hash_app.catalog.iter_chunks(old_id)[0].text
 
 
-def test_an_atomic_run_commits_all_its_documents_at_once_or_none(hash_app, tmp_path, monkeypatch):
+def test_an_atomic_run_commits_all_its_documents_at_once_or_none(hash_app, tmp_path, monkeypatch,
+                                                                 dies_in_catalog_commit):
     """An importer's files that belong together (a council paper and its attachments): killed at the
     commit, every one keeps its previous version; a stand-in replaces an unreadable file in the same
     commit, and ``drop`` removes documents there too."""
-    from corpus.catalog import Catalog
     from ingest.pipeline import doc_id_for
 
     docs = tmp_path / "docs"
@@ -228,16 +228,7 @@ def test_an_atomic_run_commits_all_its_documents_at_once_or_none(hash_app, tmp_p
     def texts() -> str:
         return " ".join(c.text for c in hash_app.catalog.iter_chunks())
 
-    write_version = Catalog._write_version
-    calls = []
-
-    def dying(self, conn, rec, chunks):
-        calls.append(rec.doc_id)
-        if len(calls) == 2:
-            raise KeyboardInterrupt("Strom weg")
-        return write_version(self, conn, rec, chunks)
-
-    monkeypatch.setattr(Catalog, "_write_version", dying)
+    calls = dies_in_catalog_commit()
     run = dict(atomic=True, drop=[doc_id_for(old)], fallback=lambda p: (text, {"text_fallback": True}) if p == scan else None)
     with pytest.raises(KeyboardInterrupt):
         hash_app.ingestor.ingest([a, b, scan], **run)

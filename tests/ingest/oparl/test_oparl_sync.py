@@ -258,12 +258,10 @@ def test_a_paper_loses_an_attachment_and_a_paper_without_files_is_remembered(has
 
 
 def test_a_paper_changes_whole_or_not_at_all_when_the_run_dies_at_its_commit(hash_app, importer, oparl_server,
-                                                                            monkeypatch):
+                                                                            monkeypatch, dies_in_catalog_commit):
     """Both files of Drucksache 2025/117 change and the run dies while they are written: the paper
     keeps its old fee *and* its old costs (before, each file was committed on its own, so the main
     file could show the new fee beside the old attachment); the next run brings both."""
-    from corpus.catalog import Catalog
-
     w = oparl_server.world
     importer.sync(oparl_server.system_url)
 
@@ -278,16 +276,7 @@ def test_a_paper_changes_whole_or_not_at_all_when_the_run_dies_at_its_commit(has
         "Kostenaufstellung: Anschaffung der Behälter 330.000 Euro."]), modified=changed)]
     w.touch_paper("117")
 
-    write_version = Catalog._write_version
-    written = []
-
-    def dying(self, conn, rec, chunks):
-        written.append(rec.doc_id)
-        if len(written) == 2:
-            raise KeyboardInterrupt("Strom weg")
-        return write_version(self, conn, rec, chunks)
-
-    monkeypatch.setattr(Catalog, "_write_version", dying)
+    written = dies_in_catalog_commit()
     with pytest.raises(KeyboardInterrupt):
         importer.sync(oparl_server.system_url)
     assert len(written) == 2  # it died inside the commit, after writing the first file
