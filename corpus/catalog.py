@@ -457,6 +457,17 @@ class Catalog:
     _COLLECTIONS_OF = text("SELECT c.chunk_id, d.collection FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
                            "WHERE c.chunk_id IN :ids").bindparams(bindparam("ids", expanding=True))
 
+    _CHUNK_VERSIONS_IN = text("SELECT c.chunk_id, d.indexed_at FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
+                              "WHERE d.collection IN :colls ORDER BY c.chunk_id").bindparams(bindparam("colls", expanding=True))
+
+    def chunk_versions_in(self, collections: Sequence[str]) -> dict[str, float]:
+        """``{chunk_id: its document's indexed_at}`` for the chunks of these collections (a new
+        version of a document always has a new ``indexed_at``, even when its chunk ids stay)."""
+        if not collections:
+            return {}
+        with self._conn() as conn:
+            return {r[0]: float(r[1] or 0.0) for r in conn.execute(self._CHUNK_VERSIONS_IN, {"colls": list(collections)})}
+
     def chunk_ids(self) -> set[str]:
         with self._conn() as conn:
             return set(conn.execute(text("SELECT chunk_id FROM chunks")).scalars())

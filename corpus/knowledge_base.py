@@ -24,6 +24,7 @@ from corpus.db import ReentrantLock, process_lock
 from corpus.embeddings import Embedder
 from corpus.keyword_index import BM25Index
 from corpus.models import Chunk, doc_id_of_chunk
+from corpus.scope_vectors import ScopeVectors
 from corpus.vector_store import VectorIndex, matches_nothing
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class KnowledgeBase:
         self._refreshing = False
         self._emb_lock = threading.Lock()
         self._scope_view: _ScopeView | None = None  # what the filtered search reads of the catalog
+        self._scope_vectors = ScopeVectors(catalog, vectors, max_rows=self.EXACT_SCOPE_MAX)
 
     # -- embedder (loaded on first use: an unchanged re-run never loads a model)
     @property
@@ -271,18 +273,27 @@ class KnowledgeBase:
 
     # -- read path ---------------------------------------------------------
     #: how many times the expected number of nearest passages is looked at (k over the readable
-    #: share): Chroma's cost grows with the results it returns (about 6.4 ms for 40, 8.0 for 100,
-    #: 11.0 for 160 on 5,000 passages), so the margin is kept small; a shortfall is caught by a
-    #: second, four times wider look and, past that, by the index's own filter
-    PREFILTER_MARGIN = 1.5
+    #: share). Chroma's cost grows with the results it returns (about 6.4 ms for 40, 8.0 for 100,
+    #: 11.0 for 160 on 5,000 passages), but a shortfall costs a second, four times wider look (and,
+    #: past that, the index's own filter), and those set the tail: questions about one department's
+    #: topic find the other departments' passages far down. On 400 XQuAD questions over the shared
+    #: corpus split in half (not the bench's questions), 1.5 missed k readable hits for 3.3 % of them,
+    #: 2.0 for 0.7 %; the bench's p95 ratio is about the same for both (1.09–1.16 vs 1.11–1.15, same
+    #: run), so the margin with fewer second looks is kept. Scopes up to ``EXACT_SCOPE_MAX`` passages
+    #: do not come here at all (docs/results.md)
+    PREFILTER_MARGIN = 2.0
     #: at most this many: a user who may read only a small share is served by the index's filter
     PREFILTER_MAX = 600
+    #: a scope of at most this many passages is searched exactly in memory (corpus.scope_vectors)
+    EXACT_SCOPE_MAX = 20_000
 
     def dense_search(self, query: str, k: int, flt: dict | None = None) -> list[tuple[str, float]]:
         """The k nearest passages that ``flt`` allows (:class:`corpus.vector_store.Filter`).
 
-        A collections filter is answered in two ways with the same result: among the nearest
-        passages (``PREFILTER_MARGIN`` × k over the readable share), those the catalog places in an
+        A collections filter over at most ``EXACT_SCOPE_MAX`` readable passages is answered exactly
+        from their vectors held in memory (:mod:`corpus.scope_vectors`: a fraction of a millisecond,
+        where the index takes milliseconds). A larger scope is answered in two ways with the same
+        result: among the nearest passages (``PREFILTER_MARGIN`` × k over the readable share), those the catalog places in an
         allowed collection, when at least k are; otherwise by the index's own filter (Chroma ``where``), which finds k
         allowed passages however far down they rank. The first way is the fast one (Chroma's
         metadata filter costs about 20 ms a query on 4,600 chunks; the catalog's collection of each
@@ -295,8 +306,12 @@ class KnowledgeBase:
         if colls is None or matches_nothing(flt) or (flt or {}).get("doc_ids") is not None:
             return self.vectors.query(vector, k, flt)
         gen = self.catalog.generation()
-        wide = self._candidates(k, set(colls), gen)
         allowed = set(colls)
+        sizes = self._view(gen).sizes
+        readable = sum(n for name, n in sizes.items() if name in allowed)
+        if 0 < readable <= self.EXACT_SCOPE_MAX and readable < sum(sizes.values()):
+            return self._scope_vectors.search(vector, k, frozenset(c for c in allowed if sizes.get(c)), gen)
+        wide = self._candidates(k, allowed, gen)
         # the likely width first, then once more four times as wide (still far cheaper than the filter)
         for width in dict.fromkeys([wide, min(4 * wide, self.PREFILTER_MAX)] if wide else []):
             nearest = self.vectors.query(vector, width, None)

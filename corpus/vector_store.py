@@ -49,6 +49,7 @@ class VectorIndex(Protocol):
     def set_collection(self, ids: Sequence[str], collection: str) -> None: ...
     def ids(self) -> set[str]: ...
     def count(self) -> int: ...
+    def vectors_of(self, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
 
 
 class MemoryVectorIndex:
@@ -116,6 +117,11 @@ class MemoryVectorIndex:
     def ids(self) -> set[str]:
         with self._lock:
             return set(self._ids)
+
+    def vectors_of(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these ids (unknown ids are absent)."""
+        with self._lock:
+            return {cid: self._vecs[self._pos[cid]].copy() for cid in ids if cid in self._pos}
 
     def count(self) -> int:
         return len(self._ids)
@@ -201,6 +207,16 @@ class ChromaVectorIndex:
             metas = [dict(m, collection=collection) for m in got["metadatas"]]
             if got["ids"]:
                 self._col.update(ids=got["ids"], metadatas=metas)
+
+    def vectors_of(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these ids (unknown ids are absent), fetched in batches."""
+        ids = list(ids)
+        out: dict[str, np.ndarray] = {}
+        for start in range(0, len(ids), self._BATCH):
+            got = self._col.get(ids=ids[start : start + self._BATCH], include=["embeddings"])
+            for cid, vec in zip(got["ids"], got["embeddings"]):
+                out[cid] = np.asarray(vec, dtype=np.float32)
+        return out
 
     def ids(self) -> set[str]:
         out: set[str] = set()

@@ -1,7 +1,8 @@
-"""The knowledge base's filtered dense search: the fast way (readable passages among the nearest
-few) and the index's own filter give the same top k, and the filter never returns fewer than k.
-Each test runs with ingest's chunk ids (``doc:version:n``, collections looked up per document in
-memory) and with ids of another form (asked of the catalog)."""
+"""The knowledge base's filtered dense search: the exact search over the scope's vectors in memory,
+the way for larger scopes (readable passages among the nearest few) and the index's own filter
+give the same top k, and the filter never returns fewer than k. Each test runs with ingest's chunk
+ids (``doc:version:n``, collections looked up per document in memory) and with ids of another form
+(asked of the catalog), and both ways of a filtered search."""
 from __future__ import annotations
 
 import numpy as np
@@ -32,15 +33,23 @@ def form(request):
     return request.param
 
 
+@pytest.fixture(params=["exact", "nearest"])
+def way(request):
+    return request.param
+
+
 @pytest.fixture
-def kb(any_db_url, form):
+def kb(any_db_url, form, way):
     rng = np.random.default_rng(15)
     vecs = rng.normal(size=(300, 16)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     queries = rng.normal(size=(20, 16)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)  # as the model's are: scores are cosines
     catalog = Catalog(any_db_url)
     index = MemoryVectorIndex()
     kb = KnowledgeBase(catalog, index, lambda: VectorEmbedder(queries))
+    if way == "nearest":
+        kb.EXACT_SCOPE_MAX = 0  # the way for scopes too large to hold in memory
     # "klein" holds 6 passages, "a" and "b" the rest
     for i in range(300):
         coll = "klein" if i < 6 else "ab"[i % 2]
@@ -52,7 +61,7 @@ def kb(any_db_url, form):
 
 
 @pytest.mark.parametrize("allowed", [["a"], ["a", "b"], ["klein"], ["a", "klein"], ["a", "b", "klein"]])
-def test_both_ways_give_the_index_filters_top_k(kb, allowed):
+def test_every_way_gives_the_index_filters_top_k(kb, way, allowed):
     calls = []
     query = kb.vectors.query
 
@@ -63,12 +72,18 @@ def test_both_ways_give_the_index_filters_top_k(kb, allowed):
     kb.vectors.query = counting
     for q in range(20):
         got = kb.dense_search(str(q), 10, {"collections": allowed})
-        assert got == query(kb.embedder.embed_query_vector(str(q)), 10, {"collections": allowed})
+        want = query(kb.embedder.embed_query_vector(str(q)), 10, {"collections": allowed})
+        assert [c for c, _ in got] == [c for c, _ in want]
+        assert [s for _, s in got] == pytest.approx([s for _, s in want], abs=1e-5)
         assert len(got) == min(10, sum(1 for i in range(300) if ("klein" if i < 6 else "ab"[i % 2]) in allowed))
     fell_back = sum(1 for f in calls if f is not None)
-    if allowed == ["klein"]:
+    everything = allowed == ["a", "b", "klein"]
+    if way == "exact":
+        # the index is asked only when the filter allows everything (then exactly as without a filter)
+        assert calls == ([None] * 20 if everything else [])
+    if way == "nearest" and allowed == ["klein"]:
         assert fell_back == 20  # six passages: never ten among the nearest hundred
-    if allowed == ["a", "b"]:
+    if allowed == ["a", "b"] and way == "nearest":
         assert fell_back == 0   # nearly everything readable: the fast way always suffices
 
 
@@ -105,3 +120,43 @@ def test_the_in_memory_map_agrees_with_the_catalog(kb, form):
 ])
 def test_doc_id_of_chunk(chunk_id, doc_id):
     assert doc_id_of_chunk(chunk_id) == doc_id
+
+
+def test_the_scope_in_memory_follows_every_change_of_the_catalog(any_db_url):
+    """New, replaced (also under the same chunk ids, e.g. a new title), moved and deleted passages
+    are searched as the catalog says right after the change; only what changed is fetched again."""
+    rng = np.random.default_rng(3)
+    queries = rng.normal(size=(4, 8)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    catalog = Catalog(any_db_url)
+    index = MemoryVectorIndex()
+    kb = KnowledgeBase(catalog, index, lambda: VectorEmbedder(queries))
+    fetched: list[str] = []
+    vectors_of = index.vectors_of
+    index.vectors_of = lambda ids: fetched.extend(ids) or vectors_of(ids)
+
+    def put(doc: str, coll: str, vec: np.ndarray, at: float) -> None:
+        chunk = Chunk(chunk_id=chunk_id_for(doc, "v1", 0), doc_id=doc, ordinal=0, text="", source=doc, title="",
+                      page=None, section=None, collection=coll)
+        kb.store_version(DocumentRecord(doc_id=doc, source=doc, path=f"/x/{doc}", collection=coll, status="indexed",
+                                        indexed_at=at), [chunk], vec[None, :])
+
+    def found(q: int = 0) -> list[str]:
+        return [doc_id_of_chunk(c) for c, _ in kb.dense_search(str(q), 3, {"collections": ["a"]})]
+
+    near, far = queries[0], -queries[0]
+    put("eins", "a", far, 1.0)
+    put("zwei", "a", far + 0.1, 1.0)
+    put("fremd", "b", near, 1.0)   # the nearest passage, but not readable
+    assert found() == ["zwei", "eins"] or found() == ["eins", "zwei"]
+    assert sorted(fetched) == sorted([chunk_id_for("eins", "v1", 0), chunk_id_for("zwei", "v1", 0)])
+    fetched.clear()
+    put("drei", "a", near + 0.01, 1.0)                   # new
+    assert found()[0] == "drei" and fetched == [chunk_id_for("drei", "v1", 0)]
+    put("eins", "a", near, 2.0)                          # same chunk id, new vector
+    assert found()[0] == "eins"
+    kb.move_document("drei", "b")                        # moved out of the scope
+    assert "drei" not in found()
+    kb.delete_document("eins")
+    assert found() == ["zwei"]
+    assert kb.dense_search("0", 3, {"collections": []}) == []

@@ -149,3 +149,12 @@ def test_filter_is_inside_the_query_so_k_allowed_hits_come_back(index):
         # the same ten as the best ten "b" chunks of the unfiltered ranking
         best_b = [c for c, _ in index.query(q, 240) if int(c[1:]) % 3 == 1][:10]
         assert [c for c, _ in got] == best_b
+
+
+def test_vectors_of_returns_the_stored_vectors_and_skips_unknown_ids(index):
+    index.add([_chunk("x"), _chunk("y")], np.stack([_vec(1), _vec(0, 1)]))
+    index.add([_chunk("x")], np.stack([_vec(1, 1)]))  # replaced
+    got = index.vectors_of(["x", "y", "nicht-da"])
+    assert sorted(got) == ["x", "y"]
+    assert got["x"] == pytest.approx(_vec(1, 1), abs=1e-6) and got["y"] == pytest.approx(_vec(0, 1), abs=1e-6)
+    assert index.vectors_of([]) == {}
