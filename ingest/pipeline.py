@@ -130,7 +130,7 @@ class _Pending:
 
     versions: list = field(default_factory=list)    # (record, chunks, vectors)
     failures: list[DocumentRecord] = field(default_factory=list)
-    drop: list[str] = field(default_factory=list)   # documents replaced by a stand-in
+    drop: list[str] = field(default_factory=list)   # the caller's ``drop`` and documents replaced by a stand-in
 
 
 @dataclass
@@ -313,7 +313,9 @@ class Ingestor:
         title re-indexes (it is part of what is embedded), changed metadata alone does not.
 
         ``atomic``: every new version, failure and stand-in of this call becomes visible in one commit
-        at the end (nothing of it if the process dies before). ``fallback``: for a file that cannot
+        at the end (nothing of it if the process dies before); the vectors wait in memory until then,
+        so it is for small groups of files (an OParl batch), not a folder of thousands. A file whose
+        content is unchanged but whose collection or metadata changed is updated at once, as always. ``fallback``: for a file that cannot
         be read, a stand-in to index instead under its own id (see :data:`Fallback`); the unreadable
         file's document is then removed (in the same commit when atomic), and
         ``summary.substituted`` maps the file to its stand-in. ``drop``: documents to remove (in the

@@ -30,9 +30,9 @@ modules:
 def test_starter_plan_is_valid_and_covers_the_topics():
     plan = load_plan(STARTER)
     assert plan.id == "ki-kompass-starter"
-    assert plan.duration_minutes == 90
+    assert plan.duration_minutes == 105
     ids = [m.id for m in plan.modules]
-    assert ids == ["m1-koennen", "m2-quellen", "m3-erfunden", "m4-ampel", "m5-fragen"]
+    assert ids == ["m1-koennen", "m2-quellen", "m3-erfunden", "m4-ampel", "m5-fragen", "m6-werkzeuge"]
     kinds = {e.compare.kind for _, e in plan.exercises() if e.compare}
     assert kinds == {"documents", "models", "k", "budget"}
     assert {e.zone for _, e in plan.exercises() if e.zone} == {"red", "yellow"}
