@@ -20,14 +20,23 @@ A pageless document (Markdown, HTML) contributes its passages (page ``None``).
 (seed and every draw); ``python -m evals.blind_draw check DATASET CORPUS_DIR`` reports, for
 every question, its content-word overlap with its gold page and fails when a question shares a
 run of three content words with the page.
+
+A second set written the same blind way (the tuning set ``blind_dev.jsonl``) is drawn with
+``draw CORPUS_DIR --seed N --out FILE --exclude evals/datasets/blind.jsonl``: ``--exclude`` drops
+every gold page of the given dataset (``also_sources`` included) from the pools before drawing,
+so the tuning set never shares a gold page with the frozen set it must not leak into. A gold
+page ``None`` (pageless document: the check reads the whole document) excludes every passage of
+that document. Without these options the draw is the frozen one, unchanged.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import random
 import re
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,12 +114,32 @@ def pool_of(u: Unit) -> str:
     return "page"
 
 
-def draw(corpus: Path, seed: int = SEED) -> dict:
-    """The seeded draws per pool, in the order the question writer must take them."""
+def gold_pages(dataset: Path) -> set[tuple[str, int | None]]:
+    """Every (source, page) a dataset's questions take as gold, ``also_sources`` included."""
+    out: set[tuple[str, int | None]] = set()
+    for line in dataset.read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        if rec.get("expected_source"):
+            out.add((rec["expected_source"], rec["expected_page"]))
+        out.update((s["source"], s.get("page")) for s in rec.get("also_sources", []))
+    return out
+
+
+def draw(corpus: Path, seed: int = SEED, exclude: Collection[tuple[str, int | None]] = ()) -> dict:
+    """The seeded draws per pool, in the order the question writer must take them.
+
+    ``exclude``: (source, page) pairs left out of every pool (a pageless document's passages
+    have page ``None``, so its pair leaves out the whole document)."""
     by_pool: dict[str, list[Unit]] = {p: [] for p in DRAWS_PER_POOL}
+    skipped = 0
     for u in units(corpus):
+        if (u.source, u.page) in exclude:
+            skipped += 1
+            continue
         by_pool[pool_of(u)].append(u)
     result = {"seed": seed, "corpus_units": {p: len(v) for p, v in by_pool.items()}, "pools": {}}
+    if exclude:
+        result["excluded_units"] = skipped
     for i, (pool, n) in enumerate(DRAWS_PER_POOL.items()):
         rng = random.Random(seed * 100 + i)
         picked = rng.sample(by_pool[pool], min(n, len(by_pool[pool])))
@@ -182,21 +211,36 @@ def _norm(text: str) -> str:
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING)
-    if len(argv) >= 2 and argv[0] == "draw":
-        result = draw(Path(argv[1]))
-        DRAWS_FILE.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        log.warning("draws written to %s", DRAWS_FILE)
+    parser = argparse.ArgumentParser(prog="python -m evals.blind_draw")
+    sub = parser.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("draw", help="draw the pages into pools (seeded)")
+    d.add_argument("corpus", type=Path)
+    d.add_argument("--seed", type=int, default=SEED)
+    d.add_argument("--out", type=Path, default=DRAWS_FILE)
+    d.add_argument("--exclude", type=Path, action="append", default=[], metavar="DATASET",
+                   help="leave out every gold page of this dataset (repeatable)")
+    c = sub.add_parser("check", help="copied wording and key facts of a dataset")
+    c.add_argument("dataset", type=Path)
+    c.add_argument("corpus", type=Path)
+    args = parser.parse_args(argv)
+
+    if args.command == "draw":
+        exclude: set[tuple[str, int | None]] = set()
+        for dataset in args.exclude:
+            exclude |= gold_pages(dataset)
+        result = draw(args.corpus, seed=args.seed, exclude=exclude)
+        if args.exclude:
+            result["excluded_gold_of"] = [str(p) for p in args.exclude]
+        args.out.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        log.warning("draws written to %s", args.out)
         return 0
-    if len(argv) >= 3 and argv[0] == "check":
-        rows = check(Path(argv[1]), Path(argv[2]))
-        bad = [r for r in rows if r["run"] or not r["facts_on_page"]]
-        json.dump(rows, sys.stdout, ensure_ascii=False, indent=0)
-        sys.stdout.write("\n")
-        for r in bad:
-            log.warning("%s: %s", r["id"], f"copied run {r['run']}" if r["run"] else "key facts not on the gold page(s)")
-        return 1 if bad else 0
-    sys.stderr.write("usage: python -m evals.blind_draw draw CORPUS | check DATASET CORPUS\n")
-    return 2
+    rows = check(args.dataset, args.corpus)
+    bad = [r for r in rows if r["run"] or not r["facts_on_page"]]
+    json.dump(rows, sys.stdout, ensure_ascii=False, indent=0)
+    sys.stdout.write("\n")
+    for r in bad:
+        log.warning("%s: %s", r["id"], f"copied run {r['run']}" if r["run"] else "key facts not on the gold page(s)")
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":
