@@ -184,21 +184,27 @@ def cited_text(sources: Sequence[Source], cited: Iterable[int]) -> str:
     return " ".join(s.text for s in sources if s.n in cited)
 
 
-def substantive(answer: str, cited_source_text: str) -> bool:
-    """An answer says something: three words or more, or a short answer ("41 % [1]") whose
-    numbers all stand in the cited source. A bare "[2] [3]" says nothing."""
+_YES_NO_ANSWER = re.compile(r"^(ja|nein)\b[\s.,;:!–-]*$", re.IGNORECASE)
+
+
+def substantive(answer: str, cited_source_text: str, yes_no: bool = False) -> bool:
+    """An answer says something: three words or more, a short answer ("41 % [1]") whose numbers
+    all stand in the cited source, or – to a yes/no question – a cited "Ja" or "Nein" (the chain
+    then shows the quote that decides it). A bare "[2] [3]" says nothing."""
     words = CITATION_MARKS.sub(" ", answer).split()
     if len(words) >= 3:
+        return True
+    if yes_no and CITATION_MARKS.search(answer) and _YES_NO_ANSWER.match(" ".join(words)):
         return True
     found = numbers(" ".join(words))
     return bool(words) and bool(found) and found <= numbers(cited_source_text)
 
 
-def unusable(answer: str, sources: Sequence[Source], cited: Sequence[int]) -> str | None:
+def unusable(answer: str, sources: Sequence[Source], cited: Sequence[int], yes_no: bool = False) -> str | None:
     """Why the model's answer says nothing usable (the German notice), or None when it does."""
     from assistant.citations import is_refusal
 
-    if not substantive(answer, cited_text(sources, cited)) or (is_refusal(answer) and not cited):
+    if not substantive(answer, cited_text(sources, cited), yes_no) or (is_refusal(answer) and not cited):
         return NOTICE_NO_ANSWER
     if dangling(answer):
         return NOTICE_DANGLING
@@ -240,9 +246,10 @@ def too_doubtful(refusal_probability: float | None, limit: float) -> bool:
 
 
 def check_answer(raw: str, sources: Sequence[Source], questions: Sequence[str], q_stems: Sequence[str], *,
-                 refusal_probability: float | None = None, refusal_limit: float = 0.0) -> Verdict:
+                 refusal_probability: float | None = None, refusal_limit: float = 0.0, yes_no: bool = False) -> Verdict:
     """The model's raw answer → a :class:`Verdict`: valid citations, no refusal, numbers that stand
-    in the cited sources (or re-cited to the one source that holds them), not too doubtful."""
+    in the cited sources (or re-cited to the one source that holds them), not too doubtful.
+    ``yes_no``: the question is a yes/no question, so a cited "Nein [2]." is an answer."""
     from assistant.citations import attribute, parse_citations, strip_invalid_citations, strip_refusal_tail
     from corpus.text import content_stems
 
@@ -250,7 +257,7 @@ def check_answer(raw: str, sources: Sequence[Source], questions: Sequence[str], 
     answer = strip_invalid_citations(raw, valid)
     answer = strip_refusal_tail(answer)  # "Die Frist ist … [1]. Dazu finde ich … keine Informationen."
     cited = [n for n in parse_citations(answer) if n in valid]
-    notice = unusable(answer, sources, cited)
+    notice = unusable(answer, sources, cited, yes_no)
     if notice:
         return Verdict("fallback", notices=(notice,))
     if not cited:
@@ -291,5 +298,13 @@ def retrieval_confident(evidence, q_stems: Sequence[str]) -> bool:
 def shows_answer(evidence, q_stems: Sequence[str]) -> bool:
     """A passage shown to the reader holds every content word of the question (at least two): a
     refusal above such a passage ("Dazu finde ich … keine Informationen", the figure right below)
-    is no refusal, the passage is the answer. ``evidence``: ``Evidence`` items."""
-    return len(set(q_stems)) >= 2 and any(ev.coverage >= 0.999 for ev in evidence)
+    is no refusal, the passage is the answer. A passage is shown under its document's title and
+    its section ("Programm der Regionalkonferenz …, Seite 1"), so their words count as shown.
+    ``evidence``: ``Evidence`` items."""
+    from assistant.evidence import coverage
+
+    if len(set(q_stems)) < 2:
+        return False
+    return any(ev.coverage >= 0.999
+               or coverage(q_stems, f"{ev.hit.chunk.title}\n{ev.hit.chunk.section or ''}\n{ev.text}") >= 0.999
+               for ev in evidence)

@@ -266,8 +266,10 @@ class Assistant:
                  budget_tokens: int | None, n_pass: int) -> tuple[list[Evidence], list]:
         """Evidence within the token budget, the citations shown before the model starts, the prompt."""
         budget = budget_tokens or self.settings.llm.prompt_budget_tokens
+        weight = self.settings.llm.sentence_similarity
         evidence, dropped = select_evidence(standalone, found.allowed, budget_tokens=budget, count=count,
-                                            max_passages=n_pass)
+                                            max_passages=n_pass, similarity=self._similarity(standalone) if weight else None,
+                                            similarity_weight=weight)
         in_prompt = {ev.hit.chunk.chunk_id: ev.n for ev in evidence}
         res.passages = [self._trace(h, in_prompt, found.removed) for h in found.hits]
         res.citations = [citation_for(ev) for ev in evidence]
@@ -330,7 +332,8 @@ class Assistant:
 
     def _refuse_before_model(self, res: AnswerResult, evidence: Sequence[Evidence], standalone: str) -> bool:
         """Refuse without a model call when nothing was found, the best passage matches only weakly,
-        or the question names a number that no passage contains (near misses: "… im Jahr 2019?")."""
+        or the question names a number that no given passage, its title or file name contains (near
+        misses: "… im Jahr 2019?")."""
         if not evidence:
             res.refused, res.answer = True, REFUSAL
             return True
@@ -339,7 +342,7 @@ class Assistant:
         if min_score and max((ev.hit.dense_score or 0.0) for ev in evidence) < min_score:
             notice = "Die gefundenen Textstellen passen nur schwach zur Frage."
         else:
-            missing = sorted(numbers(standalone) - numbers(" ".join(ev.text for ev in evidence)))
+            missing = sorted(numbers(standalone) - numbers(self._where_found(evidence)))
             if missing:
                 notice = f"Die Angabe {', '.join(missing)} aus der Frage steht in keiner gefundenen Textstelle."
         if notice is None:
@@ -347,6 +350,24 @@ class Assistant:
         res.refused, res.answer = True, self._refusal_with_passages(evidence)
         res.notices.append(notice)
         return True
+
+    def _similarity(self, question: str):
+        """Sentences → their cosine to the question, by the knowledge base's embedding model."""
+        embedder = self.retriever.kb.embedder
+
+        def similarity(sentences):
+            q = embedder.embed_query_vector(question)
+            return (embedder.embed_passages(list(sentences)) @ q).tolist()
+
+        return similarity
+
+    @staticmethod
+    def _where_found(evidence: Sequence[Evidence]) -> str:
+        """All a reader sees of the given passages: the whole passage (the model's condensed text may
+        leave out the sentence with the asked year), its document title, section and file name
+        (a newsletter's month and year often stand only there)."""
+        return " ".join(f"{ev.hit.chunk.title} {ev.hit.chunk.section or ''} {Path(ev.hit.chunk.source).name} "
+                        f"{ev.hit.chunk.text}" for ev in evidence)
 
     def _generate(self, llm, messages, res: AnswerResult, t_start: float) -> Iterator[dict]:
         """Stream the model's tokens; returns the raw answer, or None when the model failed."""
@@ -408,7 +429,8 @@ class Assistant:
         sources = [Source(ev.n, ev.text, source_label(ev)) for ev in evidence]
         verdict = check_answer(raw, sources, [res.question, res.standalone_question], q_stems,
                                refusal_probability=res.refusal_probability,
-                               refusal_limit=self.settings.llm.refusal_max_probability)
+                               refusal_limit=self.settings.llm.refusal_max_probability,
+                               yes_no=is_yes_no(question))
         shown = shows_answer(evidence, q_stems)
         if verdict.action == "fallback":
             self._no_model_answer(res, evidence, shown or retrieval_confident(evidence, q_stems), verdict.notices[0])

@@ -25,15 +25,22 @@ def test_dangling(answer, expected):
     assert ac.dangling(answer) is expected
 
 
-@pytest.mark.parametrize("answer, cited_text, expected", [
-    ("41 % [1]", "Der Anteil liegt bei 41 %.", True),      # short, but its number stands in the source
-    ("41 % [1]", "Der Anteil liegt bei 38 %.", False),
-    ("[2] [3]", "irgendein Text", False),                   # bare citations say nothing
-    ("Ja [1]", "Ja, das ist erlaubt.", False),
-    ("Die Ruhezeit beträgt zwanzig Jahre.", "", True),       # three words or more
+@pytest.mark.parametrize("answer, cited_text, yes_no, expected", [
+    ("41 % [1]", "Der Anteil liegt bei 41 %.", False, True),   # short, but its number stands in the source
+    ("41 % [1]", "Der Anteil liegt bei 38 %.", False, False),
+    ("[2] [3]", "irgendein Text", False, False),               # bare citations say nothing
+    ("[2] [3]", "irgendein Text", True, False),
+    ("Ja [1]", "Ja, das ist erlaubt.", False, False),          # "Ja" to a "Wer …?" question says nothing
+    ("Nein [1].", "Grillen ist verboten.", False, False),
+    ("Ja [1]", "Ja, das ist erlaubt.", True, True),            # to a yes/no question it is the answer
+    ("Nein [1].", "Grillen ist verboten.", True, True),
+    ("nein, [2]", "Grillen ist verboten.", True, True),
+    ("Nein.", "Grillen ist verboten.", True, False),           # uncited: nothing to show it rests on
+    ("Vielleicht [1]", "Grillen ist verboten.", True, False),
+    ("Die Ruhezeit beträgt zwanzig Jahre.", "", False, True),  # three words or more
 ])
-def test_substantive(answer, cited_text, expected):
-    assert ac.substantive(answer, cited_text) is expected
+def test_substantive(answer, cited_text, yes_no, expected):
+    assert ac.substantive(answer, cited_text, yes_no) is expected
 
 
 @pytest.mark.parametrize("answer, cited, expected", [
@@ -111,11 +118,11 @@ def test_unsupported_claims(answer, quotes, question, missing):
     assert ac.unsupported_claims(answer, quotes, question) == missing
 
 
-def _ev(n, text, coverage, bm25=None, dense=None):
+def _ev(n, text, coverage, bm25=None, dense=None, title="Titel", section=None):
     from assistant.evidence import Evidence
     from corpus.models import Chunk, Hit
 
-    chunk = Chunk(f"c{n}", "d", n, text, "/d.pdf", "Titel", 1, None, "demo")
+    chunk = Chunk(f"c{n}", "d", n, text, "/d.pdf", title, 1, section, "demo")
     return Evidence(n, Hit(chunk, 0.03, bm25_rank=bm25, dense_rank=dense), text, 10, coverage)
 
 
@@ -127,6 +134,18 @@ def _ev(n, text, coverage, bm25=None, dense=None):
 ])
 def test_shows_answer(coverages, stems, expected):
     assert ac.shows_answer([_ev(i + 1, "x", c) for i, c in enumerate(coverages)], stems) is expected
+
+
+@pytest.mark.parametrize("title, section, text, expected", [
+    ("Friedhofssatzung", "§ 12 Ruhezeit", "Für Urnengräber gilt eine Frist von 20 Jahren.", True),  # the rest in title/section
+    ("Friedhofssatzung", None, "Für Urnengräber gilt eine Frist von 20 Jahren.", False),           # "Ruhezeit" nowhere shown
+    ("Ruhezeit", None, "Die Gebühren für Erdgräber.", False),                                     # "Urnengrab" nowhere shown
+])
+def test_shows_answer_counts_the_title_and_section_it_is_shown_under(title, section, text, expected):
+    from corpus.text import content_stems
+
+    ev = _ev(1, text, 0.5, title=title, section=section)
+    assert ac.shows_answer([ev], content_stems("Welche Ruhezeit gilt für Urnengräber?")) is expected
 
 
 @pytest.mark.parametrize("bm25, dense, coverage, expected", [

@@ -28,16 +28,20 @@ DOCS = {
 }
 
 
-@pytest.fixture
-def app(hash_app):
-    kb = hash_app.kb
-    for doc_id, (title, pages) in DOCS.items():
+def _add_documents(app, docs) -> None:
+    kb = app.kb
+    for doc_id, (title, pages) in docs.items():
         chunks = [Chunk(chunk_id=f"{doc_id}:v1:{i}", doc_id=doc_id, ordinal=i, text=text, source=f"/docs/{doc_id}.pdf",
                         title=title, page=page, section=section, collection="demo") for i, (page, section, text) in enumerate(pages)]
         rec = DocumentRecord(doc_id=doc_id, source=f"/docs/{doc_id}.pdf", path=f"/docs/{doc_id}.pdf", collection="demo",
                              status="indexed", title=title, pages=len(pages))
         kb.store_version(rec, chunks, kb.embedder.embed_passages([index_text(c) for c in chunks]))
     kb.refresh_keyword_index()
+
+
+@pytest.fixture
+def app(hash_app):
+    _add_documents(hash_app, DOCS)
     return hash_app
 
 
@@ -362,3 +366,87 @@ def test_unreachable_model_without_documents_gives_a_clear_answer_not_an_excepti
     res = _assistant(app, fake).answer("Wie lange ist die Ruhezeit für Urnengräber?", use_documents=False)
     assert res.refused and "nicht erreichbar" in res.answer and "ConnectionError" in res.fallback
     assert res.notices == ["Das Sprachmodell ist nicht erreichbar."]
+
+
+PARK = {"park": ("Parkordnung Stadtpark", [
+    (2, "§ 4 Grillen", "Im Stadtpark ist das Grillen verboten, außer auf den ausgewiesenen Grillplätzen."),
+])}
+
+
+def test_a_cited_no_answers_a_yes_no_question_with_the_deciding_quote(app):
+    _add_documents(app, PARK)
+    fake = FakeChatModel(respond=lambda p: "Nein [1].")
+    res = _assistant(app, fake).answer("Darf man im Stadtpark grillen?")
+    assert not res.refused
+    assert res.answer.startswith("Nein [1].")
+    assert "außer auf den ausgewiesenen Grillplätzen" in res.answer  # the exception comes with it
+    assert res.quotes and "Grillplätzen" in res.quotes[0].text
+
+
+def test_a_bare_no_is_no_answer_to_an_open_question(app):
+    _add_documents(app, PARK)
+    fake = FakeChatModel(respond=lambda p: "Nein [1].")
+    res = _assistant(app, fake).answer("Wo darf man im Stadtpark grillen?")
+    assert not res.answer.startswith("Nein")
+    assert "Das Modell fand keine Antwort; hier die passendste Textstelle." in res.notices
+
+
+NEWSLETTER = {"news": ("Newsletter Oktober 2024", [
+    (None, "Prüfbericht", "Der Bundesrechnungshof bemängelt fehlende Analysen vor dem Start von Digitalprojekten."),
+])}
+
+
+def test_a_year_of_the_question_may_stand_in_the_title(app):
+    _add_documents(app, NEWSLETTER)
+    fake = FakeChatModel(respond=lambda p: "Er bemängelt fehlende Analysen [1].")
+    res = _assistant(app, fake).answer("Was bemängelt der Bundesrechnungshof laut dem Newsletter vom Oktober 2024?")
+    assert fake.calls and not res.refused and "Analysen" in res.answer
+
+
+def test_a_year_that_no_passage_title_or_file_names_is_a_near_miss(app):
+    _add_documents(app, NEWSLETTER)
+    fake = FakeChatModel(respond=lambda p: "Er bemängelt fehlende Analysen [1].")
+    res = _assistant(app, fake).answer("Was bemängelt der Bundesrechnungshof im Jahr 2019?")
+    assert res.refused and fake.calls == []
+    assert any("2019" in n for n in res.notices)
+
+
+def test_condensing_keeps_the_sentence_that_means_the_question_without_its_words():
+    filler = [f"Abschnitt {i} beschreibt die Gliederung des Verfahrens." for i in range(12)]
+    answer = "Anträge gehen bis zum 31. März beim Bürgerbüro ein."
+    text = " ".join(filler[:6] + [answer] + filler[6:])
+    c = Chunk(chunk_id="c", doc_id="d", ordinal=0, text=text, source="s", title="t", page=1, section=None, collection="c")
+    question = "Bis wann muss man das Formular abgeben?"  # no word of the answer sentence
+    count = lambda t: len(t.split())  # noqa: E731
+    near = lambda sents: [0.9 if s == answer else 0.5 for s in sents]  # noqa: E731
+    words_only, _ = select_evidence(question, [Hit(c, 1.0)], budget_tokens=25, count=count)
+    with_meaning, _ = select_evidence(question, [Hit(c, 1.0)], budget_tokens=25, count=count,
+                                      similarity=near, similarity_weight=8.0)
+    assert "31. März" not in words_only[0].text
+    assert "31. März" in with_meaning[0].text and with_meaning[0].tokens <= 25
+
+
+@pytest.mark.parametrize("units, sims, weight, expected", [
+    (["Ruhezeit Urnengrab zwanzig Jahre", "Sonstiges"], None, 8.0, [2.0, 0.0]),            # words only
+    (["Ruhezeit Urnengrab", "Sonstiges"], {"Ruhezeit Urnengrab": 0.8, "Sonstiges": 0.6}, 0.0, [2.0, 0.0]),  # off
+    (["Ruhezeit Urnengrab", "Sonstiges"], {"Ruhezeit Urnengrab": 0.6, "Sonstiges": 0.8}, 8.0, [2.0, 8.0]),  # meaning wins
+    (["Ruhezeit Urnengrab", "Sonstiges"], {"Ruhezeit Urnengrab": 0.7, "Sonstiges": 0.7}, 8.0, [2.0, 0.0]),  # no spread
+    (["Ruhezeit 20 Urnengrab"], {"Ruhezeit 20 Urnengrab": 0.9}, 8.0, [2.5]),              # one sentence: nothing to scale
+])
+def test_sentence_scores(units, sims, weight, expected):
+    from assistant.evidence import sentence_scores
+    from corpus.text import content_stems
+
+    assert sentence_scores(units, set(content_stems("Ruhezeit Urnengrab")), sims, weight) == pytest.approx(expected)
+
+
+def test_a_failing_similarity_leaves_the_words_to_choose():
+    text = " ".join(f"Satz {i} handelt von etwas anderem." for i in range(20)) + " Die Ruhezeit für Urnengräber beträgt 20 Jahre."
+    c = Chunk(chunk_id="c", doc_id="d", ordinal=0, text=text, source="s", title="t", page=1, section=None, collection="c")
+
+    def broken(sentences):
+        raise RuntimeError("model gone")
+
+    ev, _ = select_evidence("Ruhezeit Urnengräber", [Hit(c, 1.0)], budget_tokens=30, count=lambda t: len(t.split()),
+                            similarity=broken, similarity_weight=8.0)
+    assert "Ruhezeit für Urnengräber beträgt 20 Jahre" in ev[0].text
