@@ -22,13 +22,15 @@ from assistant.access import FULL, Scope
 from assistant.answer_checks import Source, check_answer, retrieval_confident, shows_answer
 from assistant.quotes import Quote, best_quote, cited_sentence, claims_in_quote, first_sentence, is_yes_no, quote_line, supporting_quote
 from assistant.citations import REFUSAL, numbers
-from assistant.evidence import Evidence, content_stems, select_evidence
+from assistant.evidence import Evidence, content_stems, embedding_similarity, select_evidence
 from assistant.grounding import unmentioned_terms, warning
+from assistant.llm.backends import token_counter
 from assistant.prompting import NO_DOCS_PROMPT, REWRITE_PROMPT, answer_messages, history_text, render, source_label
 from assistant.rerank import rerank
 from assistant.retrieval import HybridRetriever
 from assistant.model_choice import model_profile
 from assistant.settings import ModelProfile, Settings
+from corpus.knowledge_base import index_text
 from corpus.models import Hit
 
 log = logging.getLogger(__name__)
@@ -140,13 +142,6 @@ class Assistant:
     def profile(self, key: str | None) -> tuple[str, ModelProfile]:
         return model_profile(self.settings, key)
 
-    @staticmethod
-    def _count(model) -> Callable[[str], int]:
-        counter = getattr(model, "count_tokens", None)
-        if counter is None:
-            return lambda t: max(1, len(t) // 4)
-        return counter
-
     def rewrite(self, question: str, history: Sequence[tuple[str, str]], model) -> str:
         """A standalone question for retrieval. Only follow-ups are rewritten (saves a model call)."""
         if not history or not FOLLOW_UP.search(question) and len(question.split()) > 6:
@@ -207,7 +202,7 @@ class Assistant:
             yield {"type": "sources", "citations": [], "passages": res.passages}
             yield _done(res, t_start)
             return
-        count = self._count(llm)
+        count = token_counter(llm)
         evidence, messages = self._prepare(standalone if history else question, standalone, found, res, count,
                                            budget_tokens, n_pass)
         yield {"type": "sources", "citations": res.citations, "passages": res.passages}
@@ -268,8 +263,8 @@ class Assistant:
         budget = budget_tokens or self.settings.llm.prompt_budget_tokens
         weight = self.settings.llm.sentence_similarity
         evidence, dropped = select_evidence(standalone, found.allowed, budget_tokens=budget, count=count,
-                                            max_passages=n_pass, similarity=self._similarity(standalone) if weight else None,
-                                            similarity_weight=weight)
+                                            max_passages=n_pass, similarity_weight=weight,
+                                            similarity=embedding_similarity(self.retriever.kb.embedder, standalone) if weight else None)
         in_prompt = {ev.hit.chunk.chunk_id: ev.n for ev in evidence}
         res.passages = [self._trace(h, in_prompt, found.removed) for h in found.hits]
         res.citations = [citation_for(ev) for ev in evidence]
@@ -351,23 +346,12 @@ class Assistant:
         res.notices.append(notice)
         return True
 
-    def _similarity(self, question: str):
-        """Sentences → their cosine to the question, by the knowledge base's embedding model."""
-        embedder = self.retriever.kb.embedder
-
-        def similarity(sentences):
-            q = embedder.embed_query_vector(question)
-            return (embedder.embed_passages(list(sentences)) @ q).tolist()
-
-        return similarity
-
     @staticmethod
     def _where_found(evidence: Sequence[Evidence]) -> str:
-        """All a reader sees of the given passages: the whole passage (the model's condensed text may
-        leave out the sentence with the asked year), its document title, section and file name
-        (a newsletter's month and year often stand only there)."""
-        return " ".join(f"{ev.hit.chunk.title} {ev.hit.chunk.section or ''} {Path(ev.hit.chunk.source).name} "
-                        f"{ev.hit.chunk.text}" for ev in evidence)
+        """All a reader sees of the given passages: the whole passage with its title and section (as
+        indexed; the model's condensed text may leave out the sentence with the asked year) and
+        its file name (a newsletter's month and year often stand only there)."""
+        return " ".join(f"{Path(ev.hit.chunk.source).name}\n{index_text(ev.hit.chunk)}" for ev in evidence)
 
     def _generate(self, llm, messages, res: AnswerResult, t_start: float) -> Iterator[dict]:
         """Stream the model's tokens; returns the raw answer, or None when the model failed."""

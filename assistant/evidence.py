@@ -54,6 +54,25 @@ def coverage(question_stems: Sequence[str], text: str) -> float:
 Similarity = Callable[[Sequence[str]], Sequence[float]]
 
 
+def embedding_similarity(embedder, question: str, cache: dict[str, float] | None = None) -> Similarity:
+    """Sentences → their cosine to ``question`` by ``embedder`` (the knowledge base's e5 model:
+    query and passage prefixes as in retrieval). ``cache`` keeps each sentence's score across calls
+    for the same question (the evidence sweep replays one question many times)."""
+    cache = {} if cache is None else cache
+    q_vec = None
+
+    def similarity(sentences: Sequence[str]) -> list[float]:
+        nonlocal q_vec
+        new = [s for s in dict.fromkeys(sentences) if s not in cache]
+        if new:
+            if q_vec is None:
+                q_vec = embedder.embed_query_vector(question)
+            cache.update(zip(new, (embedder.embed_passages(new) @ q_vec).tolist()))
+        return [cache[s] for s in sentences]
+
+    return similarity
+
+
 def select_evidence(
     question: str,
     hits: Sequence[Hit],
@@ -75,9 +94,10 @@ def select_evidence(
     dropped: list[Hit] = []
     remaining = budget_tokens
     per_passage = max(60, budget_tokens // max(1, min(max_passages, len(hits))))
+    sizes = {h.chunk.chunk_id: count(h.chunk.text) for h in hits[:max_passages]}  # counted once (a tokenizer)
     sims: Mapping[str, float] = {}
     if similarity is not None and similarity_weight > 0:
-        long = [h.chunk.text for h in hits[:max_passages] if count(h.chunk.text) > min(whole_passage_tokens, per_passage)]
+        long = [h.chunk.text for h in hits[:max_passages] if sizes[h.chunk.chunk_id] > min(whole_passage_tokens, per_passage)]
         todo = list(dict.fromkeys(u for text in long for u in _units(text)))
         try:
             sims = dict(zip(todo, similarity(todo))) if todo else {}
@@ -88,7 +108,7 @@ def select_evidence(
             dropped.append(hit)
             continue
         text = hit.chunk.text
-        n_tokens = count(text)
+        n_tokens = sizes.get(hit.chunk.chunk_id) or count(text)
         if n_tokens > min(whole_passage_tokens, per_passage, remaining):
             text = _condense(text, qset, min(per_passage, remaining), count, sims, similarity_weight)
             n_tokens = count(text)

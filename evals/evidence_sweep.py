@@ -35,31 +35,13 @@ def variants():
         yield f"rerank agree={agree} cov={cov} num={num}", RerankWeights(agree=agree, coverage=cov, number=num)
 
 
-def model_token_count(app):
-    """The chain's own count (the local model's tokenizer, vocabulary only), else the estimate: the
-    budget is spent in the model's tokens, and German text costs more of them than the estimate says."""
-    from corpus.text import estimate_tokens
-
-    profile = app.settings.llm.models.get(app.settings.llm.default)
-    try:
-        from llama_cpp import Llama
-
-        from assistant.model_setup import GGUF_NAME
-
-        path = (profile.model if profile and profile.model else None) or app.settings.models_dir / GGUF_NAME
-        tok = Llama(model_path=str(path), vocab_only=True, verbose=False)
-        return lambda t: len(tok.tokenize(t.encode("utf-8"), add_bos=False, special=True))
-    except Exception:  # noqa: BLE001 - no local model prepared: the estimate
-        log.warning("local model's tokenizer not available; counting with the estimate")
-        return estimate_tokens
-
-
 def sentence_sweep(app, questions, *, passages=(3, 4, 6), budgets=(600, 800), weights=(0.0, 2.0, 4.0, 8.0)) -> list[dict]:
     """Evidence recall of the chain's condensation per passage count, budget and weight of the
     sentence's meaning (``llm.sentence_similarity``), in the model's own tokens, fused order."""
-    from assistant.evidence import select_evidence
+    from assistant.evidence import embedding_similarity, select_evidence
+    from assistant.llm.backends import token_counter
 
-    count = model_token_count(app)
+    count = token_counter(app.chat_model(app.settings.llm.default))  # the chain's own count
     embedder = app.kb.embedder
     qs = [q for q in questions if q.answerable and q.key_terms]
     pools = {q.id: app.retriever.search(q.question, k=40).hits for q in qs}
@@ -67,24 +49,13 @@ def sentence_sweep(app, questions, *, passages=(3, 4, 6), budgets=(600, 800), we
     for k in (1, 2, 4, 6, 10, 20, 40):  # the bound: all key facts in the first k whole passages
         got = [m.evidence_recall("\n".join(h.chunk.text for h in pools[q.id][:k]), q.key_terms) for q in qs]
         rows.append({"variant": f"whole passages, top {k}", "evidence_recall": round(m.mean(got), 3), "n": len(qs)})
-    cache: dict[tuple[str, str], float] = {}
-
-    def similarity_for(question):
-        qv = embedder.embed_query_vector(question)
-
-        def sim(sentences):
-            new = [s for s in sentences if (question, s) not in cache]
-            if new:
-                cache.update({(question, s): float(v @ qv) for s, v in zip(new, embedder.embed_passages(new))})
-            return [cache[(question, s)] for s in sentences]
-        return sim
-
+    caches: dict[str, dict[str, float]] = {q.id: {} for q in qs}  # each sentence embedded once per question
     for n_pass, budget, weight in itertools.product(passages, budgets, weights):
         got = []
         for q in qs:
             evidence, _ = select_evidence(q.question, pools[q.id][: n_pass + 2], budget_tokens=budget, count=count,
-                                          max_passages=n_pass, similarity=similarity_for(q.question) if weight else None,
-                                          similarity_weight=weight)
+                                          max_passages=n_pass, similarity_weight=weight,
+                                          similarity=embedding_similarity(embedder, q.question, caches[q.id]) if weight else None)
             got.append(m.evidence_recall("\n".join(ev.text for ev in evidence), q.key_terms))
         rows.append({"variant": "sentence meaning", "passages": n_pass, "budget": budget, "weight": weight,
                      "evidence_recall": round(m.mean(got), 3), "n": len(qs)})

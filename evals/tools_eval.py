@@ -179,11 +179,12 @@ def time_summary(app, doc_id: str, model: str | None, max_batches: int) -> dict:
     for the full path and the fast (pre-selected) path; the reduce is counted as one more batch."""
     from assistant.tools import prompts
     from assistant.tools.summarize import MAP_POINTS, batches, format_batch, loc_label, passages_of, preselect
+    from assistant.llm.backends import token_counter
 
     tools = app.tools
     key, profile = tools.profile(model)
     llm = tools.model_for(key)
-    count = tools._count(llm)
+    count = token_counter(llm)
     rec = app.catalog.get(doc_id)
     passages, has_pages = passages_of(app.catalog.iter_chunks(doc_id))
     label = loc_label(rec.page_kind, has_pages)

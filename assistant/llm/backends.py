@@ -3,10 +3,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
 from assistant.settings import ModelProfile
 
 DEFAULT_GGUF = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+
+
+def token_counter(model) -> Callable[[str], int]:
+    """How a prompt's parts are counted against a token budget: the model's own tokenizer where it
+    has one (the local model), else about four characters per token (remote, extractive: None)."""
+    counter = getattr(model, "count_tokens", None)
+    return counter if counter is not None else (lambda t: max(1, len(t) // 4))
 
 
 class BackendUnavailable(RuntimeError):

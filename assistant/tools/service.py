@@ -16,6 +16,7 @@ import logging
 import time
 from typing import Any, Callable, Iterator, Sequence
 
+from assistant.llm.backends import token_counter
 from assistant.model_choice import model_profile
 from assistant.settings import ModelProfile, Settings
 from assistant.tools.result import ToolError, ToolResult
@@ -86,11 +87,6 @@ class Tools:
                             "Sprachmodell.") from None
 
     @staticmethod
-    def _count(llm) -> Callable[[str], int]:
-        counter = getattr(llm, "count_tokens", None)
-        return counter if counter is not None else (lambda t: max(1, len(t) // 4))
-
-    @staticmethod
     def _run(res: ToolResult, events: Iterator[dict], t0: float) -> Iterator[dict]:
         for ev in events:
             if ev["type"] == "done":
@@ -150,7 +146,7 @@ class Tools:
         res.details["input_chars"] = len(text)
         yield from self._run(res, simplify(text, level, llm, max_revisions=ts.max_revisions,
                                            part_tokens=ts.simplify_part_tokens, output_tokens=ts.output_tokens,
-                                           count=self._count(llm)), t0)
+                                           count=token_counter(llm)), t0)
         if leicht:
             res.notices.append(LEICHT_DRAFT_NOTICE)
         if res.details.get("facts_changed"):
@@ -201,7 +197,7 @@ class Tools:
                                    f"(etwa {round(ts.summary_preselect_share * 100)} %) jedes Abschnitts.")
             events = summarize(rec.title, read, label, llm, length=length, batch_tokens=ts.summary_batch_tokens,
                                map_tokens=ts.summary_map_tokens, output_tokens=ts.output_tokens,
-                               count=self._count(llm))
+                               count=token_counter(llm))
         yield from self._run(res, events, t0)
         locs = sorted({loc for p in res.details.get("points", []) for loc in p["locs"]})
         res.citations = [{"n": i, "doc_id": doc_id, "title": rec.title, "source": rec.source,

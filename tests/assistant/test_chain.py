@@ -411,42 +411,24 @@ def test_a_year_that_no_passage_title_or_file_names_is_a_near_miss(app):
     assert any("2019" in n for n in res.notices)
 
 
-def test_condensing_keeps_the_sentence_that_means_the_question_without_its_words():
-    filler = [f"Abschnitt {i} beschreibt die Gliederung des Verfahrens." for i in range(12)]
-    answer = "Anträge gehen bis zum 31. März beim Bürgerbüro ein."
-    text = " ".join(filler[:6] + [answer] + filler[6:])
-    c = Chunk(chunk_id="c", doc_id="d", ordinal=0, text=text, source="s", title="t", page=1, section=None, collection="c")
-    question = "Bis wann muss man das Formular abgeben?"  # no word of the answer sentence
-    count = lambda t: len(t.split())  # noqa: E731
-    near = lambda sents: [0.9 if s == answer else 0.5 for s in sents]  # noqa: E731
-    words_only, _ = select_evidence(question, [Hit(c, 1.0)], budget_tokens=25, count=count)
-    with_meaning, _ = select_evidence(question, [Hit(c, 1.0)], budget_tokens=25, count=count,
-                                      similarity=near, similarity_weight=8.0)
-    assert "31. März" not in words_only[0].text
-    assert "31. März" in with_meaning[0].text and with_meaning[0].tokens <= 25
+
+LONG = {"antrag": ("Merkblatt Förderantrag", [
+    (1, "Verfahren", " ".join([f"Abschnitt {i} beschreibt die Gliederung des Verfahrens." for i in range(30)]
+                              + ["Anträge gehen bis zum 31. März beim Bürgerbüro ein."])),
+])}
 
 
-@pytest.mark.parametrize("units, sims, weight, expected", [
-    (["Ruhezeit Urnengrab zwanzig Jahre", "Sonstiges"], None, 8.0, [2.0, 0.0]),            # words only
-    (["Ruhezeit Urnengrab", "Sonstiges"], {"Ruhezeit Urnengrab": 0.8, "Sonstiges": 0.6}, 0.0, [2.0, 0.0]),  # off
-    (["Ruhezeit Urnengrab", "Sonstiges"], {"Ruhezeit Urnengrab": 0.6, "Sonstiges": 0.8}, 8.0, [2.0, 8.0]),  # meaning wins
-    (["Ruhezeit Urnengrab", "Sonstiges"], {"Ruhezeit Urnengrab": 0.7, "Sonstiges": 0.7}, 8.0, [2.0, 0.0]),  # no spread
-    (["Ruhezeit 20 Urnengrab"], {"Ruhezeit 20 Urnengrab": 0.9}, 8.0, [2.5]),              # one sentence: nothing to scale
-])
-def test_sentence_scores(units, sims, weight, expected):
-    from assistant.evidence import sentence_scores
-    from corpus.text import content_stems
+@pytest.mark.parametrize("weight, kept", [(0.0, False), (8.0, True)])
+def test_the_chain_condenses_by_meaning_as_set(app, monkeypatch, weight, kept):
+    """``llm.sentence_similarity`` reaches the condensation: the sentence that shares no word with
+    the question reaches the model only with the meaning switched on."""
+    import assistant.chain as chain_module
 
-    assert sentence_scores(units, set(content_stems("Ruhezeit Urnengrab")), sims, weight) == pytest.approx(expected)
-
-
-def test_a_failing_similarity_leaves_the_words_to_choose():
-    text = " ".join(f"Satz {i} handelt von etwas anderem." for i in range(20)) + " Die Ruhezeit für Urnengräber beträgt 20 Jahre."
-    c = Chunk(chunk_id="c", doc_id="d", ordinal=0, text=text, source="s", title="t", page=1, section=None, collection="c")
-
-    def broken(sentences):
-        raise RuntimeError("model gone")
-
-    ev, _ = select_evidence("Ruhezeit Urnengräber", [Hit(c, 1.0)], budget_tokens=30, count=lambda t: len(t.split()),
-                            similarity=broken, similarity_weight=8.0)
-    assert "Ruhezeit für Urnengräber beträgt 20 Jahre" in ev[0].text
+    _add_documents(app, LONG)
+    app.settings.llm.sentence_similarity = weight
+    app.settings.llm.prompt_budget_tokens = 120
+    monkeypatch.setattr(chain_module, "embedding_similarity",
+                        lambda embedder, question: lambda sents: [0.9 if "31. März" in s else 0.5 for s in sents])
+    fake = FakeChatModel(respond=lambda p: REFUSAL)
+    _assistant(app, fake).answer("Bis wann muss man das Formular für die Förderung abgeben?")
+    assert ("31. März" in fake.calls[0]) is kept

@@ -1,0 +1,74 @@
+"""Evidence selection: condensing passages by the question's words and, when given, their meaning."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assistant.evidence import embedding_similarity, select_evidence
+from corpus.models import Chunk, Hit
+
+
+def test_condensing_keeps_the_sentence_that_means_the_question_without_its_words():
+    filler = [f"Abschnitt {i} beschreibt die Gliederung des Verfahrens." for i in range(12)]
+    answer = "Anträge gehen bis zum 31. März beim Bürgerbüro ein."
+    text = " ".join(filler[:6] + [answer] + filler[6:])
+    c = Chunk(chunk_id="c", doc_id="d", ordinal=0, text=text, source="s", title="t", page=1, section=None, collection="c")
+    question = "Bis wann muss man das Formular abgeben?"  # no word of the answer sentence
+    count = lambda t: len(t.split())  # noqa: E731
+    near = lambda sents: [0.9 if s == answer else 0.5 for s in sents]  # noqa: E731
+    words_only, _ = select_evidence(question, [Hit(c, 1.0)], budget_tokens=25, count=count)
+    with_meaning, _ = select_evidence(question, [Hit(c, 1.0)], budget_tokens=25, count=count,
+                                      similarity=near, similarity_weight=8.0)
+    assert "31. März" not in words_only[0].text
+    assert "31. März" in with_meaning[0].text and with_meaning[0].tokens <= 25
+
+
+@pytest.mark.parametrize("units, sims, weight, expected", [
+    (["Ruhezeit Urnengrab zwanzig Jahre", "Sonstiges"], None, 8.0, [2.0, 0.0]),            # words only
+    (["Ruhezeit Urnengrab", "Sonstiges"], {"Ruhezeit Urnengrab": 0.8, "Sonstiges": 0.6}, 0.0, [2.0, 0.0]),  # off
+    (["Ruhezeit Urnengrab", "Sonstiges"], {"Ruhezeit Urnengrab": 0.6, "Sonstiges": 0.8}, 8.0, [2.0, 8.0]),  # meaning wins
+    (["Ruhezeit Urnengrab", "Sonstiges"], {"Ruhezeit Urnengrab": 0.7, "Sonstiges": 0.7}, 8.0, [2.0, 0.0]),  # no spread
+    (["Ruhezeit 20 Urnengrab"], {"Ruhezeit 20 Urnengrab": 0.9}, 8.0, [2.5]),              # one sentence: nothing to scale
+])
+def test_sentence_scores(units, sims, weight, expected):
+    from assistant.evidence import sentence_scores
+    from corpus.text import content_stems
+
+    assert sentence_scores(units, set(content_stems("Ruhezeit Urnengrab")), sims, weight) == pytest.approx(expected)
+
+
+def test_a_failing_similarity_leaves_the_words_to_choose():
+    text = " ".join(f"Satz {i} handelt von etwas anderem." for i in range(20)) + " Die Ruhezeit für Urnengräber beträgt 20 Jahre."
+    c = Chunk(chunk_id="c", doc_id="d", ordinal=0, text=text, source="s", title="t", page=1, section=None, collection="c")
+
+    def broken(sentences):
+        raise RuntimeError("model gone")
+
+    ev, _ = select_evidence("Ruhezeit Urnengräber", [Hit(c, 1.0)], budget_tokens=30, count=lambda t: len(t.split()),
+                            similarity=broken, similarity_weight=8.0)
+    assert "Ruhezeit für Urnengräber beträgt 20 Jahre" in ev[0].text
+
+
+
+class _CountingEmbedder:
+    """Two-dimensional vectors: a sentence with "März" points where the question does."""
+
+    def __init__(self) -> None:
+        self.passages: list[str] = []
+        self.queries = 0
+
+    def embed_query_vector(self, text):
+        self.queries += 1
+        return np.array([1.0, 0.0])
+
+    def embed_passages(self, texts):
+        self.passages.extend(texts)
+        return np.array([[1.0, 0.0] if "März" in t else [0.0, 1.0] for t in texts])
+
+
+def test_embedding_similarity_embeds_each_sentence_and_the_question_once():
+    emb, cache = _CountingEmbedder(), {}
+    sim = embedding_similarity(emb, "Bis wann?", cache)
+    assert sim(["Frist bis 31. März.", "Anderes.", "Anderes."]) == [1.0, 0.0, 0.0]
+    assert embedding_similarity(emb, "Bis wann?", cache)(["Anderes.", "Frist bis 31. März."]) == [0.0, 1.0]
+    assert sorted(emb.passages) == ["Anderes.", "Frist bis 31. März."] and emb.queries == 1
