@@ -130,14 +130,15 @@ class App:
     def writer_lock(self) -> "ReentrantLock":
         """One writer at a time for the whole installation: ingests, deletions, orphan sweeps and
         repairs. A file lock in the data directory (``ingest.lock``) by default; in a cluster the
-        database lock ``kiportal-writer``, which holds across machines. ``app.writer_lock(timeout)``
+        database lock ``kiportal-writer``, which holds across machines and is fenced (a replica whose
+        lock connection broke commits nothing: :class:`corpus.db.LockLost`). ``app.writer_lock(timeout)``
         raises :class:`corpus.db.LockTimeout` when it is not free in time."""
         from corpus.db import ReentrantLock, database_lock, file_lock
         from ingest.pipeline import writer_lock_file
 
         if self.settings.cluster:
             engine = self.catalog.engine
-            return ReentrantLock(lambda timeout: database_lock(engine, "kiportal-writer", timeout))
+            return ReentrantLock(lambda timeout: database_lock(engine, "kiportal-writer", timeout, fenced=True))
         path = writer_lock_file(self.settings.home)
         return ReentrantLock(lambda timeout: file_lock(path, timeout, what="writer"))
 

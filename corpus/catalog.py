@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from sqlalchemy import bindparam, inspect, text
 from sqlalchemy.engine import Connection, Engine
@@ -356,14 +356,18 @@ class Catalog:
         return self.commit_documents([(rec, chunks)])
 
     def commit_documents(self, versions: Sequence[tuple[DocumentRecord, Sequence[Chunk]]], *,
-                         failures: Sequence[DocumentRecord] = (), drop: Sequence[str] = ()) -> list[str]:
+                         failures: Sequence[DocumentRecord] = (), drop: Sequence[str] = (),
+                         guard: Callable[[Connection], None] | None = None) -> list[str]:
         """Make several changes visible in one transaction: new versions of documents, failed attempts
         (an indexed version stays searchable) and documents removed (``drop``; unknown ids are
         ignored). An importer uses it so that a council paper's files change together: a process
         killed before the commit leaves every one of them as it was. Returns the chunk ids no longer
-        used (the replaced versions' and the dropped documents')."""
+        used (the replaced versions' and the dropped documents'). ``guard(conn)`` runs first inside
+        the transaction and may refuse it (the writer lock's :meth:`corpus.db.Fence.check`)."""
         stale: list[str] = []
         with self._tx() as conn:
+            if guard is not None:
+                guard(conn)
             for rec, chunks in versions:
                 stale += self._write_version(conn, rec, chunks)
             for rec in failures:
@@ -431,9 +435,12 @@ class Catalog:
                 raise KeyError(doc_id)
             self._bump(conn)
 
-    def delete_document(self, doc_id: str) -> list[str]:
-        """Remove a document; returns its chunk ids for the indexes to drop."""
+    def delete_document(self, doc_id: str, guard: Callable[[Connection], None] | None = None) -> list[str]:
+        """Remove a document; returns its chunk ids for the indexes to drop. ``guard``: as for
+        :meth:`commit_documents`."""
         with self._tx() as conn:
+            if guard is not None:
+                guard(conn)
             ids = list(conn.execute(text("SELECT chunk_id FROM chunks WHERE doc_id=:d"), {"d": doc_id}).scalars())
             if conn.execute(text("DELETE FROM documents WHERE doc_id=:d"), {"d": doc_id}).rowcount == 0:
                 raise KeyError(doc_id)

@@ -8,7 +8,13 @@ together on a fresh database never race), and so does every write that could del
 another replica still needs (the writer lock, orphan sweeps, repairs).
 
 * PostgreSQL: ``pg_advisory_lock`` on a connection of its own. The server releases it when the
-  connection closes, so a replica that dies (or loses its network) never leaves it held.
+  connection closes, so a replica that dies (or loses its network) never leaves it held. The flip
+  side: a holder whose lock connection breaks while it works does not notice, and another process
+  may take the lock and write beside it. A *fenced* lock (the writer lock) therefore hands out a
+  :class:`Fence`: every acquisition raises a counter in the database, and the holder's commits (and
+  its vector deletions) check, inside their own transaction and under a row lock on that counter,
+  that it is still theirs – a holder that lost the lock gets :class:`LockLost` and commits nothing,
+  and the next holder waits until a check in progress has finished.
 * SQLite: ``fcntl.flock`` on a file next to the database file plus a lock inside the process
   (``flock`` excludes other open files, the process lock other threads; both end with the process).
 
@@ -28,7 +34,8 @@ from pathlib import Path
 from typing import Callable, ContextManager, Iterator
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.pool import StaticPool
 
 log = logging.getLogger(__name__)
@@ -39,6 +46,78 @@ POLL_S = 0.05
 
 class LockTimeout(TimeoutError):
     """A lock was not free within the given time (someone else is writing)."""
+
+
+class LockLost(RuntimeError):
+    """A fenced lock was taken by another process while this one believed it held it (its lock
+    connection broke): nothing of the write in progress was committed. Run it again."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Schreibsperre „{name}“ verloren: die Verbindung zur Datenbank brach ab und ein anderer "
+                         f"Prozess schreibt jetzt; von diesem Schreibvorgang wurde nichts übernommen, bitte erneut "
+                         f"starten. / Lock {name!r} lost (its database connection broke and another process took "
+                         f"it); nothing of this write was committed, run it again.")
+
+
+#: one row per fenced lock: its epoch, raised by every acquisition
+FENCE_TABLE = "kiportal_lock_epochs"
+
+
+class Fence:
+    """The fencing token of one acquisition of a fenced PostgreSQL lock (``epoch``); the no-op
+    :data:`NO_FENCE` for every other lock (a file lock or an in-process lock cannot be lost while
+    its process lives).
+
+    ``check(conn)`` inside a write transaction: locks the lock's epoch row until that transaction
+    ends and raises :class:`LockLost` when another process has taken the lock since. ``hold()``: a
+    transaction of its own around work that is not a catalog commit (deleting vectors), so the next
+    holder waits until it is done. Within ``hold()`` the same thread's checks pass at once: the row
+    is already held, so the epoch cannot move (and a second row lock would wait for the first)."""
+
+    def __init__(self, engine: Engine | None = None, name: str = "", epoch: int = 0, pid: int = 0) -> None:
+        self.engine, self.name, self.epoch = engine, name, epoch
+        self.pid = pid  # the lock connection's server process (logs, tests)
+        self._local = threading.local()
+
+    def check(self, conn: Connection) -> None:
+        if self.engine is None or getattr(self._local, "depth", 0):
+            return
+        now = conn.execute(text(f"SELECT epoch FROM {FENCE_TABLE} WHERE name=:n FOR UPDATE"), {"n": self.name}).scalar()
+        if now != self.epoch:
+            log.error("lock %s lost: epoch %s, now %s", self.name, self.epoch, now)
+            raise LockLost(self.name)
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        if self.engine is None or getattr(self._local, "depth", 0):
+            yield
+            return
+        with self.engine.begin() as conn:
+            self.check(conn)
+            self._local.depth = 1
+            try:
+                yield
+            finally:
+                self._local.depth = 0
+
+
+NO_FENCE = Fence()
+
+
+def _next_epoch(conn: Connection, name: str) -> Fence:
+    """Raise and return the epoch of ``name`` (on the lock's own autocommit connection, right after
+    the lock was granted). Waits while an earlier holder's check holds the row."""
+    for attempt in range(2):
+        try:
+            conn.execute(text(f"CREATE TABLE IF NOT EXISTS {FENCE_TABLE} (name TEXT PRIMARY KEY, epoch BIGINT NOT NULL)"))
+            break
+        except (IntegrityError, ProgrammingError):  # another fenced lock created it at the same moment
+            if attempt:
+                raise
+    epoch = conn.execute(text(f"INSERT INTO {FENCE_TABLE}(name, epoch) VALUES (:n, 1) ON CONFLICT (name) "
+                              f"DO UPDATE SET epoch = {FENCE_TABLE}.epoch + 1 RETURNING epoch"), {"n": name}).scalar()
+    pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    return Fence(conn.engine, name, int(epoch), int(pid))
 
 
 def is_sqlite(engine_or_url: Engine | str) -> bool:
@@ -131,8 +210,9 @@ def file_lock(path: Path, timeout: float | None = None, *, what: str = "") -> It
 
 
 @contextmanager
-def database_lock(engine: Engine, name: str, timeout: float | None = None) -> Iterator[None]:
-    """Hold the installation-wide lock ``name`` of the database behind ``engine``.
+def database_lock(engine: Engine, name: str, timeout: float | None = None, *, fenced: bool = False) -> Iterator[Fence]:
+    """Hold the installation-wide lock ``name`` of the database behind ``engine``; yields its
+    :class:`Fence` (``fenced`` on PostgreSQL, else :data:`NO_FENCE`).
 
     PostgreSQL: a session advisory lock on a dedicated autocommit connection, so the caller's
     own transactions (on other pooled connections) commit independently of it. SQLite: a file
@@ -145,12 +225,12 @@ def database_lock(engine: Engine, name: str, timeout: float | None = None) -> It
             if not plock.acquire(timeout=_left(_deadline(timeout))):
                 raise LockTimeout(name)
             try:
-                yield
+                yield NO_FENCE
             finally:
                 plock.release()
             return
         with file_lock(db.with_name(f"{db.name}.{name}.lock"), timeout, what=name):
-            yield
+            yield NO_FENCE
         return
     key = lock_key(name)
     deadline = _deadline(timeout)
@@ -164,7 +244,7 @@ def database_lock(engine: Engine, name: str, timeout: float | None = None) -> It
                     raise LockTimeout(name)
                 time.sleep(POLL_S)
         try:
-            yield
+            yield _next_epoch(conn, name) if fenced else NO_FENCE
         finally:
             try:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
@@ -178,14 +258,18 @@ def database_lock(engine: Engine, name: str, timeout: float | None = None) -> It
 class ReentrantLock:
     """A lock from ``factory(timeout)`` that the thread holding it may take again (the inner
     ``with`` is then free). Each object is one holder: two :class:`ReentrantLock` over the same
-    database lock exclude each other like two processes would."""
+    database lock exclude each other like two processes would. ``fence()`` is the holding thread's
+    :class:`Fence` (:data:`NO_FENCE` for locks that cannot be lost, and outside the lock)."""
 
-    def __init__(self, factory: Callable[[float | None], ContextManager[None]]) -> None:
+    def __init__(self, factory: Callable[[float | None], ContextManager[Fence | None]]) -> None:
         self._factory = factory
         self._local = threading.local()
 
     def held(self) -> bool:
         return getattr(self._local, "depth", 0) > 0
+
+    def fence(self) -> Fence:
+        return getattr(self._local, "fence", NO_FENCE) if self.held() else NO_FENCE
 
     @contextmanager
     def __call__(self, timeout: float | None = None) -> Iterator[None]:
@@ -196,12 +280,14 @@ class ReentrantLock:
             finally:
                 self._local.depth -= 1
             return
-        with self._factory(timeout):
+        with self._factory(timeout) as token:
             self._local.depth = 1
+            self._local.fence = token if isinstance(token, Fence) else NO_FENCE
             try:
                 yield
             finally:
                 self._local.depth = 0
+                self._local.fence = NO_FENCE
 
 
 def process_lock() -> ReentrantLock:

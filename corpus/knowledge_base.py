@@ -110,7 +110,8 @@ class KnowledgeBase:
     # vector (seconds at 100,000 passages, a minute at a million). `kiportal doctor` still
     # compares everything. Each writer has a note of its own (``vectors_in_flight:<id>``), so a
     # writer never overwrites another's; all of them write under the writer lock, so a note the
-    # sweep finds (other than the sweeper's own) is one of a killed writer.
+    # sweep finds (other than the sweeper's own) is one of a killed writer, or of one whose lock
+    # connection broke: the lock's fence refuses that writer's commit, so its vectors are orphans too.
     _IN_FLIGHT = "vectors_in_flight"
 
     @property
@@ -155,7 +156,7 @@ class KnowledgeBase:
             if new:
                 self.vectors.add(new, np.concatenate([np.asarray(v) for _, chunks, v in versions if chunks]))
             stale = self.catalog.commit_documents([(rec, chunks) for rec, chunks, _ in versions],
-                                                  failures=failures, drop=drop)
+                                                  failures=failures, drop=drop, guard=self.writer_lock.fence().check)
             if stale:
                 self.vectors.delete(stale)
             self._clear_in_flight()
@@ -163,7 +164,7 @@ class KnowledgeBase:
     def delete_document(self, doc_id: str) -> int:
         with self.writer_lock():
             self._note_in_flight([c.chunk_id for c in self.catalog.iter_chunks(doc_id)])
-            ids = self.catalog.delete_document(doc_id)
+            ids = self.catalog.delete_document(doc_id, guard=self.writer_lock.fence().check)
             self.vectors.delete(ids)
             self._clear_in_flight()
         return len(ids)
@@ -179,8 +180,10 @@ class KnowledgeBase:
     def sweep_orphans(self, full: bool = False) -> int:
         """Drop vectors the catalog doesn't know (left by a crash between steps): the ids killed
         writes noted, or with ``full`` every vector id compared with the catalog. Runs under the
-        writer lock: a write in progress elsewhere has added vectors the catalog does not hold yet."""
-        with self.writer_lock():
+        writer lock: a write in progress elsewhere has added vectors the catalog does not hold yet.
+        The deletions happen under the lock's fence (:meth:`corpus.db.Fence.hold`): a sweeper whose
+        lock was lost deletes nothing, and the next holder waits until a sweep in progress is done."""
+        with self.writer_lock(), self.writer_lock.fence().hold():
             notes = self._notes()
             noted = sorted({i for ids in notes.values() for i in ids})
             if full:
@@ -369,7 +372,7 @@ class KnowledgeBase:
         ones and rebuilds a stale BM25 index, all under the writer lock (a write in progress on
         another machine has vectors the catalog does not list yet: they are not orphans)."""
         if repair:
-            with self.writer_lock():
+            with self.writer_lock(), self.writer_lock.fence().hold():
                 return self._check(repair=True)
         return self._check(repair=False)
 

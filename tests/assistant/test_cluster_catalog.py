@@ -173,3 +173,55 @@ def test_a_replica_mounting_the_shared_storage_elsewhere_finds_the_files(tmp_pat
     assert s.updated == 1 and [d.doc_id for d in b.catalog.documents()] == [doc["doc_id"]]
     for app in (a, b):
         app.catalog.close()
+
+
+def test_a_replica_whose_writer_lock_broke_commits_nothing_and_the_other_loses_nothing(replicas, tmp_path,
+                                                                                       monkeypatch):
+    """b is writing when its lock connection breaks (a network cut): the server drops b's lock, a
+    takes it, sweeps b's uncommitted vectors as orphans and writes a document of its own. b's commit
+    must then be refused – else the catalog would list passages whose vectors a has deleted."""
+    from sqlalchemy import text
+
+    from corpus.db import LockLost
+
+    a, b = replicas
+    a.ingestor.ingest([write(tmp_path / "qa" / "a0.txt", "Satzung über die Gebühren der Stadtbibliothek.\n")])
+    written, release = threading.Event(), threading.Event()
+    fences, errors = [], []
+    commit = b.catalog.commit_documents
+
+    def slow_commit(versions, **kw):
+        fences.append(b.kb.writer_lock.fence())  # the writer thread's fence
+        written.set()
+        assert release.wait(30)
+        return commit(versions, **kw)
+
+    def b_ingest() -> None:
+        try:
+            b.ingestor.ingest([write(tmp_path / "qb" / "b1.txt", "Das Hallenbad schließt im August.\n")])
+        except Exception as exc:  # noqa: BLE001 - the test looks at it
+            errors.append(exc)
+
+    monkeypatch.setattr(b.catalog, "commit_documents", slow_commit)
+    writer = threading.Thread(target=b_ingest)
+    writer.start()
+    assert written.wait(30)
+    b1 = next(i for i in b.vectors.ids() if i not in b.catalog.chunk_ids())  # in flight
+    with a.catalog.engine.connect() as admin:
+        assert admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": fences[0].pid}).scalar()
+    assert a.kb.sweep_orphans(full=True) == 1 and b1 not in a.vectors.ids()  # a holds the lock now
+    a.ingestor.ingest([write(tmp_path / "qa" / "a1.txt", "Die Musikschule nimmt ab März Anmeldungen an.\n")])
+    release.set()
+    writer.join(30)
+    assert not writer.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], LockLost) and "nichts" in str(errors[0])
+    assert b1 not in a.catalog.chunk_ids()  # nothing of b's write is listed ...
+    assert a.vectors.ids() == a.catalog.chunk_ids() and a.kb.check().ok  # ... and nothing listed lacks its vectors
+    assert len(a.catalog.documents()) == 2
+
+    monkeypatch.undo()  # b runs its write again and it lands
+    summary = b.ingestor.ingest([tmp_path / "qb" / "b1.txt"])
+    assert summary.added == 1 and not summary.failed
+    assert len(b.catalog.documents()) == 3 and b.kb.check().ok
+    assert [h.chunk.doc_id for h in a.retriever.search("Wann schließt das Hallenbad?", k=1).hits] == \
+        [next(d.doc_id for d in a.catalog.documents() if d.source.endswith("b1.txt"))]

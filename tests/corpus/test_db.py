@@ -1,5 +1,6 @@
 """The database lock holds across processes (and, on PostgreSQL, machines), gives up after its
-timeout, and is released when its holder dies, so a killed replica never blocks the others."""
+timeout, and is released when its holder dies, so a killed replica never blocks the others; a
+fenced lock whose connection broke refuses its former holder's commits."""
 from __future__ import annotations
 
 import os
@@ -8,11 +9,14 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from corpus.db import LockTimeout, ReentrantLock, database_lock, make_engine
+from sqlalchemy import text
+
+from corpus.db import NO_FENCE, LockLost, LockTimeout, ReentrantLock, database_lock, file_lock, make_engine, process_lock
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -67,3 +71,78 @@ def test_the_holding_thread_may_nest_a_reentrant_lock_and_other_threads_wait(any
     with other(5):
         pass
     engine.dispose()
+
+
+def writer(engine) -> ReentrantLock:
+    return ReentrantLock(lambda timeout: database_lock(engine, "kiportal-writer", timeout, fenced=True))
+
+
+def cut_connection(engine, pid: int) -> None:
+    """What a network cut or a restarted connection pooler does to a lock connection."""
+    with engine.connect() as admin:
+        assert admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+
+
+@pytest.mark.cluster
+def test_a_fenced_lock_whose_connection_broke_refuses_its_former_holders_commits(pg_url):
+    engine = make_engine(pg_url)
+    a, b = writer(engine), writer(engine)
+    with a():
+        fa = a.fence()
+        assert fa.epoch >= 1 and fa.pid
+        with engine.begin() as conn:
+            fa.check(conn)  # still a's
+        cut_connection(engine, fa.pid)
+        with b(10):  # the server dropped a's lock with its connection; a does not know
+            fb = b.fence()
+            assert fb.epoch == fa.epoch + 1
+            with pytest.raises(LockLost, match="verloren.*lost"):
+                with engine.begin() as conn:
+                    fa.check(conn)
+            with pytest.raises(LockLost):
+                with fa.hold():
+                    pass
+            with engine.begin() as conn, fb.hold():
+                fb.check(conn)  # within hold() the holder's own checks pass at once
+    with a(5):  # a's way out found the connection gone; the lock is free
+        assert a.fence().epoch == fb.epoch + 1
+    engine.dispose()
+
+
+@pytest.mark.cluster
+def test_the_next_holder_waits_until_a_fenced_step_in_progress_has_finished(pg_url):
+    """A sweep that began while its lock was valid finishes before anyone else writes."""
+    engine = make_engine(pg_url)
+    a, b = writer(engine), writer(engine)
+    got: list[int] = []
+
+    def take_b() -> None:
+        with b(10):
+            got.append(b.fence().epoch)
+
+    with a():
+        fa = a.fence()
+        with fa.hold():
+            cut_connection(engine, fa.pid)
+            t = threading.Thread(target=take_b)
+            t.start()
+            time.sleep(1.0)
+            assert got == []  # b has the advisory lock, but its epoch waits for a's row
+        t.join(10)
+    assert got == [fa.epoch + 1]
+    engine.dispose()
+
+
+@pytest.mark.parametrize("lock", ["sqlite", "file", "process"])
+def test_locks_that_cannot_be_lost_while_their_process_lives_have_no_fence(tmp_path, lock):
+    if lock == "process":
+        held = process_lock()
+    elif lock == "file":
+        held = ReentrantLock(lambda timeout: file_lock(tmp_path / "writer.lock", timeout))
+    else:
+        engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+        held = ReentrantLock(lambda timeout: database_lock(engine, "kiportal-writer", timeout, fenced=True))
+    with held():
+        assert held.fence() is NO_FENCE
+        NO_FENCE.check(None)  # never touches a connection
+    assert held.fence() is NO_FENCE
