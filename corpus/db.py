@@ -35,7 +35,7 @@ from typing import Callable, ContextManager, Iterator
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.pool import StaticPool
 
 log = logging.getLogger(__name__)
@@ -104,9 +104,10 @@ class Fence:
 NO_FENCE = Fence()
 
 
-def _next_epoch(conn: Connection, name: str) -> Fence:
+def _next_epoch(conn: Connection, name: str, deadline: float | None) -> Fence:
     """Raise and return the epoch of ``name`` (on the lock's own autocommit connection, right after
-    the lock was granted). Waits while an earlier holder's check holds the row."""
+    the lock was granted). Waits while an earlier holder's check holds the row, at most until
+    ``deadline`` (then :class:`LockTimeout`, like a lock that is not free)."""
     for attempt in range(2):
         try:
             conn.execute(text(f"CREATE TABLE IF NOT EXISTS {FENCE_TABLE} (name TEXT PRIMARY KEY, epoch BIGINT NOT NULL)"))
@@ -114,8 +115,16 @@ def _next_epoch(conn: Connection, name: str) -> Fence:
         except (IntegrityError, ProgrammingError):  # another fenced lock created it at the same moment
             if attempt:
                 raise
-    epoch = conn.execute(text(f"INSERT INTO {FENCE_TABLE}(name, epoch) VALUES (:n, 1) ON CONFLICT (name) "
-                              f"DO UPDATE SET epoch = {FENCE_TABLE}.epoch + 1 RETURNING epoch"), {"n": name}).scalar()
+    if deadline is not None:
+        conn.execute(text(f"SET lock_timeout = {max(1, int(_left(deadline) * 1000))}"))
+    try:
+        epoch = conn.execute(text(f"INSERT INTO {FENCE_TABLE}(name, epoch) VALUES (:n, 1) ON CONFLICT (name) "
+                                  f"DO UPDATE SET epoch = {FENCE_TABLE}.epoch + 1 RETURNING epoch"), {"n": name}).scalar()
+    except OperationalError as exc:  # lock_timeout: the former holder's step is still running
+        raise LockTimeout(name) from exc
+    finally:
+        if deadline is not None:
+            conn.execute(text("RESET lock_timeout"))
     pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
     return Fence(conn.engine, name, int(epoch), int(pid))
 
@@ -244,7 +253,7 @@ def database_lock(engine: Engine, name: str, timeout: float | None = None, *, fe
                     raise LockTimeout(name)
                 time.sleep(POLL_S)
         try:
-            yield _next_epoch(conn, name) if fenced else NO_FENCE
+            yield _next_epoch(conn, name, deadline) if fenced else NO_FENCE
         finally:
             try:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})

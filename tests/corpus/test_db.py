@@ -133,6 +133,28 @@ def test_the_next_holder_waits_until_a_fenced_step_in_progress_has_finished(pg_u
     engine.dispose()
 
 
+@pytest.mark.cluster
+def test_a_holder_that_cannot_get_its_epoch_in_time_times_out_and_frees_the_lock(pg_url):
+    """A former holder stuck inside a fenced step keeps the epoch row: the next holder waits at most
+    its timeout (LockTimeout, as for a lock that is not free) and leaves the lock free."""
+    engine = make_engine(pg_url)
+    a, b = writer(engine), writer(engine)
+    with a():
+        fa = a.fence()
+        with fa.hold():
+            cut_connection(engine, fa.pid)
+            t0 = time.monotonic()
+            with pytest.raises(LockTimeout):
+                with b(0.5):
+                    pass
+            assert time.monotonic() - t0 < 5
+            with engine.connect() as conn:  # b left the advisory lock free again
+                assert conn.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")).scalar() == 0
+        with b(5):  # the step is over: the next holder gets its epoch
+            assert b.fence().epoch == fa.epoch + 1
+    engine.dispose()
+
+
 @pytest.mark.parametrize("lock", ["sqlite", "file", "process"])
 def test_locks_that_cannot_be_lost_while_their_process_lives_have_no_fence(tmp_path, lock):
     if lock == "process":
