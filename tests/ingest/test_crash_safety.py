@@ -230,9 +230,14 @@ def test_killed_upload_is_recovered_at_start(tmp_path):
 
 
 @pytest.mark.slow
-def test_killed_ingest_with_the_real_model(tmp_path, e5_dir):
+def test_killed_ingest_with_the_real_model(tmp_path, e5_dir, e5_onnx_dir):
+    """The product's default embedder (e5 int8 on ONNX Runtime): its session threads must not
+    leave a half-written store behind either."""
     home = tmp_path / "data"
-    (home / "models").mkdir(parents=True)
+    (home / "models").mkdir(mode=0o700, parents=True)  # private, as kiportal makes its data directory
+    home.chmod(0o700)
     (home / "models" / "multilingual-e5-small").symlink_to(e5_dir)
-    outcomes = _scenario(tmp_path, "e5", [{"after_s": 4.0}, {"after_commits": 2}, {"after_commits": 8}], new_docs=12)
+    (home / "models" / "multilingual-e5-small-onnx").symlink_to(e5_onnx_dir)
+    outcomes = _scenario(tmp_path, "e5_int8", [{"after_s": 4.0}, {"after_commits": 2}, {"after_commits": 8}],
+                         new_docs=12)
     assert outcomes.count("killed") >= 2, outcomes
