@@ -399,7 +399,13 @@ for command in (cli_access.collections_grant, cli_access.collections_revoke, cli
 
 
 def main() -> None:
-    cli(obj={})
+    from corpus.db import LockLost
+
+    try:
+        cli(obj={})
+    except LockLost as exc:  # cluster: the writer lock's connection broke mid-write; a sentence, no traceback
+        click.echo(str(exc), err=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ gradio shows a handler's exception text to the browser when ``show_error`` is on
 nothing useful when it is off. Internal errors can name paths, SQL or settings, so every
 event function of the portal is wrapped: a ``gr.Error`` (a message meant for the person)
 passes unchanged; any other exception is logged with a fresh reference number and shown
-as "Interner Fehler … (Vorgangsnummer …)", so the administrator finds it in the log.
+as "Interner Fehler … (Vorgangsnummer …)", so the administrator finds it in the log. One internal
+error is meant for the person: a cluster replica's write whose writer lock was lost
+(:class:`corpus.db.LockLost`: nothing was committed, run it again) shows its own sentence.
 """
 from __future__ import annotations
 
@@ -17,10 +19,15 @@ from typing import Callable
 import gradio as gr
 from gradio.exceptions import AppError
 
+from corpus.db import LockLost
+
 log = logging.getLogger(__name__)
 
 
-def internal_error(fn_name: str) -> gr.Error:
+def internal_error(fn_name: str, exc: BaseException | None = None) -> gr.Error:
+    if isinstance(exc, LockLost):  # a sentence meant for the person: run the write again
+        log.warning("portal function %s: %s", fn_name, exc)
+        return gr.Error(str(exc), print_exception=False)
     ref = uuid.uuid4().hex[:12]
     log.exception("portal function %s failed (Vorgangsnummer %s)", fn_name, ref)
     return gr.Error(f"Interner Fehler. Bitte versuchen Sie es erneut oder wenden Sie sich an die Administration "
@@ -40,8 +47,8 @@ def mask_errors(fn: Callable) -> Callable:
                     yield item
             except AppError:
                 raise
-            except Exception:
-                raise internal_error(name) from None
+            except Exception as exc:
+                raise internal_error(name, exc) from None
         wrapper = agen
     elif inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
@@ -50,8 +57,8 @@ def mask_errors(fn: Callable) -> Callable:
                 yield from fn(*args, **kwargs)
             except AppError:
                 raise
-            except Exception:
-                raise internal_error(name) from None
+            except Exception as exc:
+                raise internal_error(name, exc) from None
         wrapper = gen
     elif inspect.iscoroutinefunction(fn):
         @functools.wraps(fn)
@@ -60,8 +67,8 @@ def mask_errors(fn: Callable) -> Callable:
                 return await fn(*args, **kwargs)
             except AppError:
                 raise
-            except Exception:
-                raise internal_error(name) from None
+            except Exception as exc:
+                raise internal_error(name, exc) from None
         wrapper = coro
     else:
         @functools.wraps(fn)
@@ -70,8 +77,8 @@ def mask_errors(fn: Callable) -> Callable:
                 return fn(*args, **kwargs)
             except AppError:
                 raise
-            except Exception:
-                raise internal_error(name) from None
+            except Exception as exc:
+                raise internal_error(name, exc) from None
         wrapper = plain
     wrapper._kiportal_masked = True
     return wrapper

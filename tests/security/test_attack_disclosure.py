@@ -52,3 +52,18 @@ def test_internal_errors_reach_the_client_as_german_message_with_reference(pw_po
     ref = re.search(r"Interner Fehler.*Vorgangsnummer ([0-9a-f]{12})", message)
     assert ref, message
     assert ref.group(1) in caplog.text and "app.sqlite3 is locked" in caplog.text  # the details are in the log
+
+
+def test_a_write_that_lost_the_cluster_writer_lock_says_so_instead_of_an_internal_error(pw_portal, monkeypatch):
+    """LockLost is the one internal error meant for the person: nothing was committed, run it again."""
+    from corpus.db import LockLost
+
+    def lost(*_a, **_k):
+        raise LockLost("kiportal-writer")
+
+    monkeypatch.setattr(pw_portal.server.handlers.chats, "list_chats", lost)
+    with login(pw_portal, "sam") as c:
+        result = call(c, pw_portal, "session", [])
+    assert result["success"] is False
+    message = result["error"] or ""
+    assert "Schreibsperre" in message and "nichts übernommen" in message and "Vorgangsnummer" not in message

@@ -112,3 +112,18 @@ def test_status_and_doctor_on_real_servers(run, monkeypatch, pg_url, chroma_serv
     assert "Portale und Worker: 0 aktiv" in res.output
     data = json.loads(run("status", "--json").output)
     assert data["stores"][0]["migrated"] and data["stores"][0]["migrations"]["cluster"] == 1
+
+
+def test_a_cli_write_that_lost_the_writer_lock_ends_with_a_sentence_not_a_traceback(monkeypatch, capsys):
+    import ui.cli as cli_module
+    from corpus.db import LockLost
+
+    def lost(**_kw):
+        raise LockLost("kiportal-writer")
+
+    monkeypatch.setattr(cli_module, "cli", lost)
+    with pytest.raises(SystemExit) as ended:
+        cli_module.main()
+    assert ended.value.code == 1
+    err = capsys.readouterr().err
+    assert "Schreibsperre" in err and "run it again" in err and "Traceback" not in err
