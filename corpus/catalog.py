@@ -191,7 +191,18 @@ class Catalog:
         self._reads_per_thread = self._sqlite and sqlite_file(self.engine) is not None
         self._local = threading.local()
         self._write_lock = threading.RLock()  # one writer per process: SQLite would only make it wait
+        self._write_guard: Callable[[], Callable[[Connection], None]] | None = None
         upgrade_schema(self.engine)
+
+    def guard_writes(self, provider: Callable[[], Callable[[Connection], None]] | None) -> None:
+        """Run ``provider()(conn)`` first in every write transaction; it may refuse the write.
+
+        Why: the knowledge base's writer lock in a cluster can be lost while its holder writes (its
+        PostgreSQL connection broke); the lock's fence (:meth:`corpus.db.Fence.check`) then refuses
+        the former holder's writes. Checked here, for every write, rather than passed by each caller,
+        so a write added later cannot forget it. The provider is asked per transaction: outside the
+        lock it returns the no-op fence. One provider per catalog (the knowledge base that owns it)."""
+        self._write_guard = provider
 
     # -- connections -------------------------------------------------------
     @contextmanager
@@ -213,6 +224,8 @@ class Catalog:
         with self._write_lock, self.engine.begin() as conn:
             if self._sqlite:  # take the write lock now: a read first would deadlock with another writer
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
+            if self._write_guard is not None:
+                self._write_guard()(conn)
             yield conn
 
     def close(self) -> None:
@@ -356,18 +369,15 @@ class Catalog:
         return self.commit_documents([(rec, chunks)])
 
     def commit_documents(self, versions: Sequence[tuple[DocumentRecord, Sequence[Chunk]]], *,
-                         failures: Sequence[DocumentRecord] = (), drop: Sequence[str] = (),
-                         guard: Callable[[Connection], None] | None = None) -> list[str]:
+                         failures: Sequence[DocumentRecord] = (), drop: Sequence[str] = ()) -> list[str]:
         """Make several changes visible in one transaction: new versions of documents, failed attempts
         (an indexed version stays searchable) and documents removed (``drop``; unknown ids are
         ignored). An importer uses it so that a council paper's files change together: a process
         killed before the commit leaves every one of them as it was. Returns the chunk ids no longer
-        used (the replaced versions' and the dropped documents'). ``guard(conn)`` runs first inside
-        the transaction and may refuse it (the writer lock's :meth:`corpus.db.Fence.check`)."""
+        used (the replaced versions' and the dropped documents'). Like every write it passes the
+        write guard first (:meth:`guard_writes`)."""
         stale: list[str] = []
         with self._tx() as conn:
-            if guard is not None:
-                guard(conn)
             for rec, chunks in versions:
                 stale += self._write_version(conn, rec, chunks)
             for rec in failures:
@@ -435,12 +445,9 @@ class Catalog:
                 raise KeyError(doc_id)
             self._bump(conn)
 
-    def delete_document(self, doc_id: str, guard: Callable[[Connection], None] | None = None) -> list[str]:
-        """Remove a document; returns its chunk ids for the indexes to drop. ``guard``: as for
-        :meth:`commit_documents`."""
+    def delete_document(self, doc_id: str) -> list[str]:
+        """Remove a document; returns its chunk ids for the indexes to drop."""
         with self._tx() as conn:
-            if guard is not None:
-                guard(conn)
             ids = list(conn.execute(text("SELECT chunk_id FROM chunks WHERE doc_id=:d"), {"d": doc_id}).scalars())
             if conn.execute(text("DELETE FROM documents WHERE doc_id=:d"), {"d": doc_id}).rowcount == 0:
                 raise KeyError(doc_id)

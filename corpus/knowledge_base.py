@@ -82,6 +82,8 @@ class KnowledgeBase:
         machine. Without one, the lock covers this process only."""
         self.catalog = catalog
         self.writer_lock = writer_lock or process_lock()
+        # every catalog write passes the lock's fence: a former holder whose lock was lost is refused
+        catalog.guard_writes(lambda: self.writer_lock.fence().check)
         self._writer_id = uuid.uuid4().hex  # names this writer's in-flight note
         self.vectors = vectors
         self._embedder_factory = embedder_factory
@@ -156,7 +158,7 @@ class KnowledgeBase:
             if new:
                 self.vectors.add(new, np.concatenate([np.asarray(v) for _, chunks, v in versions if chunks]))
             stale = self.catalog.commit_documents([(rec, chunks) for rec, chunks, _ in versions],
-                                                  failures=failures, drop=drop, guard=self.writer_lock.fence().check)
+                                                  failures=failures, drop=drop)
             if stale:
                 self.vectors.delete(stale)
             self._clear_in_flight()
@@ -164,7 +166,7 @@ class KnowledgeBase:
     def delete_document(self, doc_id: str) -> int:
         with self.writer_lock():
             self._note_in_flight([c.chunk_id for c in self.catalog.iter_chunks(doc_id)])
-            ids = self.catalog.delete_document(doc_id, guard=self.writer_lock.fence().check)
+            ids = self.catalog.delete_document(doc_id)
             self.vectors.delete(ids)
             self._clear_in_flight()
         return len(ids)

@@ -110,6 +110,35 @@ def test_a_fenced_lock_whose_connection_broke_refuses_its_former_holders_commits
 
 
 @pytest.mark.cluster
+def test_every_catalog_write_of_a_former_holder_is_refused_not_only_commits(pg_url):
+    """The catalog asks the lock's fence in each write transaction (``Catalog.guard_writes``), so a
+    write that no caller passed a fence to (metadata, a note, a collection's readers) is refused too;
+    the same writes outside the lock, and the new holder's, go through."""
+    from corpus.catalog import Catalog
+
+    engine = make_engine(pg_url)
+    a, b = writer(engine), writer(engine)
+    cat_a, cat_b = Catalog(engine), Catalog(engine)
+    cat_a.guard_writes(lambda: a.fence().check)
+    cat_b.guard_writes(lambda: b.fence().check)
+    with a():
+        cat_a.set_meta("fence-probe", "a1")  # still a's
+        cut_connection(engine, a.fence().pid)
+        with b(10):
+            with pytest.raises(LockLost):
+                cat_a.set_meta("fence-probe", "a2")
+            with pytest.raises(LockLost):
+                cat_a.ensure_collection("fence-probe-collection")
+            cat_b.set_meta("fence-probe", "b1")
+        assert cat_a.get_meta("fence-probe") == "b1"
+        assert "fence-probe-collection" not in {c["name"] for c in cat_a.collections()}
+    cat_a.set_meta("fence-probe", "a3")  # not holding the lock: no fence to fail
+    assert cat_b.get_meta("fence-probe") == "a3"
+    cat_a.delete_meta("fence-probe")
+    engine.dispose()
+
+
+@pytest.mark.cluster
 def test_the_next_holder_waits_until_a_fenced_step_in_progress_has_finished(pg_url):
     """A sweep that began while its lock was valid finishes before anyone else writes."""
     engine = make_engine(pg_url)
