@@ -77,7 +77,7 @@ class BenchConfig:
     answer_limit_demo: int | None = None
     answer_budget_s: float = 480.0
     answer_min: int = 5  # answered even when the overall budget is used up
-    total_budget_s: float = 34 * 60.0
+    total_budget_s: float = 30 * 60.0
     seed: int = 7
 
     @classmethod
@@ -467,7 +467,7 @@ class _Bench:
         """``share``: the part of the remaining overall time budget this step may use."""
         questions = pick_questions(load_dataset(dataset), limit, self.cfg.seed)
         app.chat_model(LLM_KEY)  # load (and fail) before the clock runs
-        # the answer steps come last and give way to the overall budget (34 minutes on 2 cores)
+        # the answer steps come last and give way to the overall budget (30 minutes on 2 cores)
         left = self.cfg.total_budget_s - (time.perf_counter() - self.started)
         budget = max(60.0, min(self.cfg.answer_budget_s, left * share))
         res = answer_eval(app.assistant, questions, model=LLM_KEY, time_budget_s=budget, min_questions=self.cfg.answer_min)
