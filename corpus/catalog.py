@@ -24,12 +24,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from sqlalchemy import bindparam, inspect, text
 from sqlalchemy.engine import Connection, Engine
 
-from corpus.db import database_lock, is_sqlite, make_engine, sqlite_file
+from corpus.db import ReentrantLock, database_lock, is_sqlite, make_engine, sqlite_file
 from corpus.models import Chunk
 
 log = logging.getLogger(__name__)
@@ -191,18 +191,18 @@ class Catalog:
         self._reads_per_thread = self._sqlite and sqlite_file(self.engine) is not None
         self._local = threading.local()
         self._write_lock = threading.RLock()  # one writer per process: SQLite would only make it wait
-        self._write_guard: Callable[[], Callable[[Connection], None]] | None = None
+        self._writer_lock: ReentrantLock | None = None
         upgrade_schema(self.engine)
 
-    def guard_writes(self, provider: Callable[[], Callable[[Connection], None]] | None) -> None:
-        """Run ``provider()(conn)`` first in every write transaction; it may refuse the write.
+    def fence_writes(self, writer_lock: ReentrantLock | None) -> None:
+        """Every write transaction first checks ``writer_lock``'s fence (:meth:`corpus.db.Fence.check`).
 
-        Why: the knowledge base's writer lock in a cluster can be lost while its holder writes (its
-        PostgreSQL connection broke); the lock's fence (:meth:`corpus.db.Fence.check`) then refuses
-        the former holder's writes. Checked here, for every write, rather than passed by each caller,
-        so a write added later cannot forget it. The provider is asked per transaction: outside the
-        lock it returns the no-op fence. One provider per catalog (the knowledge base that owns it)."""
-        self._write_guard = provider
+        Why: a cluster's writer lock can be lost while its holder writes (its PostgreSQL connection
+        broke); the fence then refuses the former holder's writes. Checked here, for every write,
+        rather than by each caller, so a write added later cannot forget it. A thread that does not
+        hold the lock, and every file or in-process lock, has the no-op fence. One lock per catalog:
+        the knowledge base that owns it sets it."""
+        self._writer_lock = writer_lock
 
     # -- connections -------------------------------------------------------
     @contextmanager
@@ -224,8 +224,8 @@ class Catalog:
         with self._write_lock, self.engine.begin() as conn:
             if self._sqlite:  # take the write lock now: a read first would deadlock with another writer
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
-            if self._write_guard is not None:
-                self._write_guard()(conn)
+            if self._writer_lock is not None:
+                self._writer_lock.fence().check(conn)
             yield conn
 
     def close(self) -> None:
@@ -375,7 +375,7 @@ class Catalog:
         ignored). An importer uses it so that a council paper's files change together: a process
         killed before the commit leaves every one of them as it was. Returns the chunk ids no longer
         used (the replaced versions' and the dropped documents'). Like every write it passes the
-        write guard first (:meth:`guard_writes`)."""
+        writer lock's fence first (:meth:`fence_writes`)."""
         stale: list[str] = []
         with self._tx() as conn:
             for rec, chunks in versions:

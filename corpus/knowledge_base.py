@@ -83,7 +83,7 @@ class KnowledgeBase:
         self.catalog = catalog
         self.writer_lock = writer_lock or process_lock()
         # every catalog write passes the lock's fence: a former holder whose lock was lost is refused
-        catalog.guard_writes(lambda: self.writer_lock.fence().check)
+        catalog.fence_writes(self.writer_lock)
         self._writer_id = uuid.uuid4().hex  # names this writer's in-flight note
         self.vectors = vectors
         self._embedder_factory = embedder_factory

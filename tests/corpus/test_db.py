@@ -111,16 +111,16 @@ def test_a_fenced_lock_whose_connection_broke_refuses_its_former_holders_commits
 
 @pytest.mark.cluster
 def test_every_catalog_write_of_a_former_holder_is_refused_not_only_commits(pg_url):
-    """The catalog asks the lock's fence in each write transaction (``Catalog.guard_writes``), so a
-    write that no caller passed a fence to (metadata, a note, a collection's readers) is refused too;
-    the same writes outside the lock, and the new holder's, go through."""
+    """The catalog checks the lock's fence in each write transaction (``Catalog.fence_writes``), so
+    writes that are not commits (metadata such as an in-flight note, a new collection) are refused
+    too; the same writes outside the lock, and the new holder's, go through."""
     from corpus.catalog import Catalog
 
     engine = make_engine(pg_url)
     a, b = writer(engine), writer(engine)
     cat_a, cat_b = Catalog(engine), Catalog(engine)
-    cat_a.guard_writes(lambda: a.fence().check)
-    cat_b.guard_writes(lambda: b.fence().check)
+    cat_a.fence_writes(a)
+    cat_b.fence_writes(b)
     with a():
         cat_a.set_meta("fence-probe", "a1")  # still a's
         cut_connection(engine, a.fence().pid)

@@ -6,6 +6,7 @@ in test_ocr.py.
 from __future__ import annotations
 
 import struct
+import time
 import zlib
 
 import pytest
@@ -149,14 +150,25 @@ def test_the_worker_reports_ocr_progress_and_gives_each_page_time(tmp_path):
 
     path = tmp_path / "akte.tif"
     scan(SECOND).save(path, save_all=True, append_images=[scan(SCANNED)], dpi=(200, 200))
+    # the file's own limit must lie between the moment the worker announces the OCR pages and the
+    # end of reading them; a fixed second did not on a fast machine (two pages in 1.15 s, so the
+    # stingy reader below sometimes finished in time), so it is taken from this machine's own read
+    marks: list[float] = []
+    probe = IsolatedLoader(LoadLimits(ocr=OcrOptions(seconds_per_page=60.0)), timeout_s=300.0)
+    try:
+        t0 = time.monotonic()
+        probe(path, progress=lambda done, total: marks.append(time.monotonic() - t0))
+        limit = (marks[0] + time.monotonic() - t0) / 2
+    finally:
+        probe.close()
     seen: list[tuple[int, int]] = []
-    # 1 s for the file would never do for two OCR pages; 60 s per announced page does
-    loader = IsolatedLoader(LoadLimits(ocr=OcrOptions(seconds_per_page=60.0)), timeout_s=1.0)
+    # the limit alone would not do for two OCR pages; 60 s per announced page does
+    loader = IsolatedLoader(LoadLimits(ocr=OcrOptions(seconds_per_page=60.0)), timeout_s=limit)
     try:
         doc = loader(path, progress=lambda done, total: seen.append((done, total)))
         assert seen == [(0, 2), (1, 2), (2, 2)] and doc.page_count == 2
         pid = loader.worker_pid
-        stingy = IsolatedLoader(LoadLimits(ocr=OcrOptions(seconds_per_page=0.0)), timeout_s=1.0)
+        stingy = IsolatedLoader(LoadLimits(ocr=OcrOptions(seconds_per_page=0.0)), timeout_s=limit)
         try:
             with pytest.raises(IngestError) as err:  # without the per-page time the limit holds
                 stingy(path)
