@@ -26,7 +26,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=O
   -DGGML_AVX512_VBMI=$(call avx512_has,avx512vbmi) -DGGML_AVX512_BF16=$(call avx512_has,avx512_bf16) \
   -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
-.PHONY: install run index test test-fast bench eval browser-deps ocr-deps cluster-deps demo clean
+.PHONY: install run index lint test test-fast bench eval browser-deps ocr-deps cluster-deps demo clean
 
 # one stamp per set of build flags: a venv built with other flags (another CPU, an older
 # Makefile) gets llama.cpp rebuilt once, an unchanged one never
@@ -72,7 +72,10 @@ run: index
 	$(KIPORTAL) search "Welche Zonen hat das Ampelsystem?" -k 3
 	$(KIPORTAL) serve
 
-test: install browser-deps ocr-deps cluster-deps
+lint: install
+	$(PY) -m ruff check
+
+test: install lint browser-deps ocr-deps cluster-deps
 	$(PY) -m pytest -q
 
 test-fast: install ocr-deps

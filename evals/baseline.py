@@ -69,7 +69,7 @@ def baseline_xquad(shared_dir: Path, *, limit: int | None = None, work_dir: Path
             return [d.metadata["context_id"] for d in docs], (time.perf_counter() - t) * 1000
 
         scores = score_questions(search, questions)
-        del store
+        store = None  # let Chroma close its files before the directory goes
     log.info("baseline XQuAD: %s", scores)
     return {"n_contexts": len(contexts), "n_questions": len(questions), "chunks": n_chunks,
             "index_seconds": round(index_s, 2), "model": "all-MiniLM-L6-v2", "splitter": f"{CHUNK_SIZE}/{CHUNK_OVERLAP}",

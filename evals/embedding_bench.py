@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import random
-import statistics
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence

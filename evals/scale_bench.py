@@ -406,7 +406,7 @@ def run_scale(sizes: Sequence[int], shared_dir: Path, settings, work_dir: Path, 
     link_models(emb_home, settings.models_dir)
     embedder = App(bench_settings(settings, emb_home)).kb.embedder
     t = time.perf_counter()
-    sent_vecs = _sentence_vectors(embedder, sentences, work / f"sentences-{settings.embedding.mode}.npy")
+    _sentence_vectors(embedder, sentences, work / f"sentences-{settings.embedding.mode}.npy")
     (work / "sentences.json").write_text(json.dumps(sentences, ensure_ascii=False), encoding="utf-8")
     report: dict[str, Any] = {"sentences": len(sentences), "sentence_embedding_s": round(time.perf_counter() - t, 1),
                               "passages_per_doc": PASSAGES_PER_DOC, "noise": NOISE, "seed": seed,

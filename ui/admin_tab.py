@@ -30,7 +30,7 @@ from ui.context import PortalContext
 from ui.docview import doc_link
 from ui.exports import export_folder
 from ui.file_values import UntrustedFile, received_files
-from ui.security import PermissionDenied, resolve_user
+from ui.security import resolve_user
 
 log = logging.getLogger(__name__)
 

@@ -207,7 +207,7 @@ def render_html(view: InspectView, *, title: str = "Blick unter die Haube") -> s
     if view.quotes:
         parts.append("<h4>Zitate, auf die sich die Antwort stützt</h4><ul>" + "".join(
             f"<li>[{int(q['n'])}] {esc(q['title'])}"
-            + (f", {esc(_page_label(q['source'], q['page']))}" if q.get("page") is not None else "")
+            + (f", {esc(page_label(q['page'], page_kind_of(q['source'])))}" if q.get("page") is not None else "")
             + f": <q>{esc(q['text'])}</q></li>" for q in view.quotes) + "</ul>")
     if not view.use_documents:
         parts.append("<p><b>Ohne Dokumente:</b> Es wurde nichts gesucht; das Modell antwortet nur aus seinem "
@@ -259,7 +259,7 @@ def render_markdown(view: InspectView, *, title: str = "Blick unter die Haube") 
     if view.why:
         lines.append(f"- **Warum diese Antwort:** {md_esc(view.why, cell=True)}")
     for q in view.quotes:
-        where = f", {_page_label(q['source'], q['page'])}" if q.get("page") is not None else ""
+        where = f", {page_label(q['page'], page_kind_of(q['source']))}" if q.get("page") is not None else ""
         lines.append(f"- **Zitat [{int(q['n'])}]** {md_esc(q['title'], cell=True)}{md_esc(where)}: "
                      f"„{md_esc(q['text'], cell=True)}“")
     if doubt := doubt_label(view.refusal_probability):

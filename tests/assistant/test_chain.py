@@ -1,14 +1,12 @@
 """The answer chain with a scripted model: prompts, budgets, citations, refusal, rewrite, extractive."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from assistant.chain import Assistant
 from assistant.citations import REFUSAL
 from assistant.evidence import select_evidence
 from assistant.llm.fake import FakeChatModel
-from assistant.retrieval import HybridRetriever
 from corpus.catalog import DocumentRecord
 from corpus.knowledge_base import index_text
 from corpus.models import Chunk, Hit

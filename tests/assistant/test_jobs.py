@@ -96,7 +96,7 @@ def test_one_job_per_collection_others_queue(runner):
 
 def test_job_for_everything_excludes_all_others_in_order(runner):
     gates, started = _blocking(runner)
-    a = runner.submit("block", {"name": "a"}, collection="A")
+    runner.submit("block", {"name": "a"}, collection="A")
     everything = runner.submit("block", {"name": "all"}, collection=ALL)
     b = runner.submit("block", {"name": "b"}, collection="B")  # must not overtake the waiting "*"
     assert _until(lambda: started == ["a"])

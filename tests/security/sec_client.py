@@ -6,7 +6,6 @@ ambiguous when tests/ui runs in the same session.)
 from __future__ import annotations
 
 import json
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path

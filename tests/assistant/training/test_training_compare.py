@@ -1,7 +1,6 @@
 """Comparisons side by side with the scripted FakeChatModel, and the Ampel preview."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

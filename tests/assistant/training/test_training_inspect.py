@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+import pytest
+
 from assistant.chain import AnswerResult, Citation, PassageTrace
 from assistant.settings import ModelProfile
 from assistant.escaping import md_code_block, md_esc
@@ -123,3 +125,19 @@ def test_trainers_see_the_quote_and_why_the_answer_was_given_or_refused():
     assert "selbst ist die Antwort" in build_view(res, None).why
     res.refused, res.quotes, res.notices = True, [], ["Die Angabe 2019 aus der Frage steht in keiner gefundenen Textstelle."]
     assert build_view(res, None).why == "Abgelehnt: Die Angabe 2019 aus der Frage steht in keiner gefundenen Textstelle."
+
+
+@pytest.mark.parametrize("source, page, label", [
+    ("/docs/satzung.pdf", 4, "Seite 4"),
+    ("/docs/vortrag.pptx", 7, "Folie 7"),
+])
+def test_a_quote_from_a_page_or_slide_names_it_in_both_views(source, page, label):
+    """Regression: every quote with a page crashed the trainer's view (an undefined helper)."""
+    from assistant.quotes import Quote
+
+    res = _result()
+    res.answer = "Chats werden 90 Tage gespeichert [1]."
+    res.quotes = [Quote(1, "Chats werden 90 Tage gespeichert.", source, "FAQ", page, 0.9)]
+    view = build_view(res, None, k=4)
+    assert f"FAQ, {label}: <q>Chats werden 90 Tage gespeichert.</q>" in render_html(view)
+    assert f"**Zitat [1]** FAQ, {label}: „Chats werden 90 Tage gespeichert.“" in render_markdown(view)
