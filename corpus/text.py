@@ -87,3 +87,42 @@ def content_stems(text: str) -> list[str]:
     zu-infinitive counts as its plain infinitive."""
     words = [_unzu(w) for w in _CONTENT_WORD.findall(text.lower()) if w not in stopwords() and (len(w) > 1 or w.isdigit())]
     return stemmer().stemWords(words)
+
+
+_UNIT_WORDS = {"ein": 1, "zwei": 2, "drei": 3, "vier": 4, "fünf": 5, "sechs": 6, "sieben": 7, "acht": 8, "neun": 9}
+_TEEN_WORDS = {"zehn": 10, "elf": 11, "zwölf": 12, "dreizehn": 13, "vierzehn": 14, "fünfzehn": 15, "sechzehn": 16,
+               "siebzehn": 17, "achtzehn": 18, "neunzehn": 19}
+_TEN_WORDS = {"zwanzig": 20, "dreißig": 30, "vierzig": 40, "fünfzig": 50, "sechzig": 60, "siebzig": 70,
+              "achtzig": 80, "neunzig": 90}
+
+
+@lru_cache(maxsize=1)
+def _number_words() -> dict[str, int]:
+    """Every German cardinal from "zwei" to "neunhundertneunundneunzig", plus "tausend"."""
+    below_100 = {w: n for w, n in _UNIT_WORDS.items() if n > 1} | _TEEN_WORDS | _TEN_WORDS
+    below_100 |= {f"{u}und{t}": un + tn for t, tn in _TEN_WORDS.items() for u, un in _UNIT_WORDS.items()}
+    words = dict(below_100)
+    for prefix, hundreds in [("", 1)] + list(_UNIT_WORDS.items()):
+        words[f"{prefix}hundert"] = hundreds * 100
+        words |= {f"{prefix}hundert{w}": hundreds * 100 + n for w, n in below_100.items()}
+    words |= {"tausend": 1000, "eintausend": 1000}
+    return words | {w.replace("ß", "ss"): n for w, n in words.items() if "ß" in w}
+
+
+_LETTERS = re.compile(r"(?<![\w-])[^\W\d_]+(?![\w-])", re.UNICODE)
+
+
+def number_words_as_digits(text: str, smallest: int = 2) -> str:
+    """Write German number words as digits ("zwanzig LoRa-Nodes" → "20 LoRa-Nodes"), so a figure
+    written out in one text and in digits in another is the same figure to every check.
+
+    Only whole words that are cardinals of at least ``smallest`` change: "ein"/"eine" are articles,
+    "Jahrzehnt", "Achtung" and "vierzig-" compounds stay. text2num's ``alpha2digit`` was measured for
+    this and not taken: it also turns "achten" into "8." and leaves a capitalised "Zwei" alone."""
+    table = _number_words()
+
+    def spell(m: re.Match) -> str:
+        n = table.get(m.group(0).lower())
+        return str(n) if n is not None and n >= smallest else m.group(0)
+
+    return _LETTERS.sub(spell, text)

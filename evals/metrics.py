@@ -21,6 +21,8 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 
+from corpus.text import number_words_as_digits
+
 __all__ = [
     "hit_at_k",
     "reciprocal_rank",
@@ -202,12 +204,14 @@ _WS = re.compile(r"\s+")
 def normalize_text(text: str) -> str:
     """Fold text for tolerant matching.
 
-    NFC-normalise, casefold, spell umlauts out (``ä→ae, ö→oe, ü→ue, ß→ss``),
-    drop thousands separators between digit groups (``1.200 → 1200``) and
-    collapse whitespace. Applied to both answer and key term, so ``"Gebühr"``
-    matches ``"gebuehr"`` and ``"1200 €"`` matches ``"1.200 €"``.
+    NFC-normalise, write number words as digits (``zwanzig → 20``, from two up),
+    casefold, spell umlauts out (``ä→ae, ö→oe, ü→ue, ß→ss``), drop thousands
+    separators between digit groups (``1.200 → 1200``) and collapse whitespace.
+    Applied to both answer and key term, so ``"Gebühr"`` matches ``"gebuehr"``,
+    ``"1200 €"`` matches ``"1.200 €"`` and ``"zehn Jahre"`` matches ``"10 Jahre"``.
     """
-    t = unicodedata.normalize("NFC", text).casefold().translate(_UMLAUTS)
+    t = number_words_as_digits(unicodedata.normalize("NFC", text))
+    t = t.casefold().translate(_UMLAUTS)
     # casefold turns "ß" into "ss" already; translate catches leftovers.
     t = _THOUSANDS.sub("", t)
     return _WS.sub(" ", t).strip()
@@ -217,15 +221,22 @@ def contains_key_terms(answer: str, key_terms: Iterable[str]) -> float:
     """Share of key terms found in the answer.
 
     ``score = |{t in T : norm(t) is a substring of norm(answer)}| / |T|``
-    with ``norm`` = :func:`normalize_text`. Empty or blank terms are ignored;
-    with no terms left the score is 1.0 (nothing was required).
+    with ``norm`` = :func:`normalize_text`, except that a term beginning or ending
+    with a digit must not continue into another digit there ("30" is not in "300",
+    "4" not in "2024"). Empty or blank terms are ignored; with no terms left the
+    score is 1.0 (nothing was required).
     """
     terms = [normalize_text(t) for t in key_terms]
     terms = [t for t in terms if t]
     if not terms:
         return 1.0
     hay = normalize_text(answer)
-    return sum(1 for t in terms if t in hay) / len(terms)
+    return sum(1 for t in terms if _term_pattern(t).search(hay)) / len(terms)
+
+
+def _term_pattern(term: str) -> re.Pattern:
+    return re.compile(("(?<!\\d)" if term[0].isdigit() else "") + re.escape(term)
+                      + ("(?!\\d)" if term[-1].isdigit() else ""))
 
 
 def evidence_recall(evidence: str, key_terms: Iterable[str]) -> float:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from corpus.text import content_stems, estimate_tokens, split_sentences, stemmer, stopwords
+from corpus.text import content_stems, estimate_tokens, number_words_as_digits, split_sentences, stemmer, stopwords
 
 
 def test_sentence_split_respects_german_abbreviations():
@@ -50,3 +50,20 @@ def test_a_zu_infinitive_meets_its_verb_or_noun(question_word, document_word):
 @pytest.mark.parametrize("word", ["Einzugsgebieten", "Anzug", "zuzahlen", "Bezugsberechtigten", "Aufzug"])
 def test_words_that_only_look_like_a_zu_infinitive_stay(word):
     assert content_stems(word) == stemmer().stemWords([word.lower()])
+
+
+@pytest.mark.parametrize("text, smallest, expected", [
+    ("um zwanzig LoRa-Nodes erweitert", 10, "um 20 LoRa-Nodes erweitert"),
+    ("Zwanzig Nodes", 10, "20 Nodes"),                        # capitalised at a sentence start
+    ("sechsundzwanzig und einundneunzig", 10, "26 und 91"),
+    ("dreißig oder dreissig Euro", 10, "30 oder 30 Euro"),
+    ("hundert Meter, zweihundertfünfzig Euro, tausend", 10, "100 Meter, 250 Euro, 1000"),
+    ("zehn Jahre, elf Punkte, zwölf Monate", 10, "10 Jahre, 11 Punkte, 12 Monate"),
+    ("drei bis sechs Wochen", 10, "drei bis sechs Wochen"),   # below the smallest: unchanged
+    ("drei bis sechs Wochen", 2, "3 bis 6 Wochen"),
+    ("ein Jahr, eine Woche", 2, "ein Jahr, eine Woche"),      # articles, not figures
+    ("im Jahrzehnt, Achtung, elfte Sitzung", 2, "im Jahrzehnt, Achtung, elfte Sitzung"),  # parts of words, ordinals
+    ("vierzig-jährig, Zwanzig-Euro-Schein", 10, "vierzig-jährig, Zwanzig-Euro-Schein"),   # parts of compounds
+])
+def test_number_words_become_digits_only_as_whole_cardinals(text, smallest, expected):
+    assert number_words_as_digits(text, smallest=smallest) == expected

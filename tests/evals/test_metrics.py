@@ -235,6 +235,20 @@ def test_contains_key_terms_thousands_separator():
     assert contains_key_terms("Es kostet 12 Euro.", ["1.200"]) == 0.0
 
 
+@pytest.mark.parametrize("answer, term, share", [
+    ("um 20 LoRa-Nodes erweitert", "zwanzig", 1.0),       # a figure in digits or in words is the same figure
+    ("zehn Jahre lang", "10 Jahre", 1.0),
+    ("Zwei Arduinos", "2 Arduinos", 1.0),
+    ("Es kostet 300 Euro.", "30", 0.0),                   # a figure is not part of a longer one
+    ("im Jahr 2024", "vier", 0.0),
+    ("Frequenzbereich 165 bis 174 MHz", "6", 0.0),
+    ("30 – 45 Minuten", "45 Minuten", 1.0),
+    ("Es kostet 30 €.", "30", 1.0),
+])
+def test_contains_key_terms_number_words_and_whole_figures(answer, term, share):
+    assert contains_key_terms(answer, [term]) == share
+
+
 def test_contains_key_terms_edge_cases():
     assert contains_key_terms("irgendwas", []) == 1.0
     assert contains_key_terms("", ["x"]) == 0.0
