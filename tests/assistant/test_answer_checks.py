@@ -60,6 +60,8 @@ def test_unusable(answer, cited, expected):
     ("Die Konferenz ist am 6. Mai 2025 [2].", [2], set()),   # the year stands in another given source
     ("Die Konferenz ist am 6. Mai 2031 [2].", [2], {"2031"}),
     ("Die Ruhezeit beträgt 25 Jahre [2].", [2], {"25"}),     # stands in [1], not in the cited [2]
+    ("Die Ruhezeit beträgt zwanzig Jahre [1].", [1], set()),  # "zwanzig" is the 20 of the source
+    ("Die Ruhezeit beträgt dreißig Jahre [1].", [1], {"30"}),
 ])
 def test_invented_numbers(answer, cited, expected):
     assert ac.invented_numbers(answer, SOURCES, cited, Q) == expected

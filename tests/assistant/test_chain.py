@@ -295,6 +295,14 @@ def test_small_decimals_count_as_numbers_but_dates_times_and_sections_do_not():
     assert numbers("Ziffer 18.1.2") == {"18"} and numbers("Version 3.11.2") == set()
 
 
+def test_a_figure_written_out_is_the_same_figure_as_in_digits():
+    from assistant.citations import numbers
+
+    # the model wrote "20 LoRa-Knoten" from "um zwanzig LoRa-Nodes erweitert", and the number check refused it
+    assert numbers("um zwanzig LoRa-Nodes erweitert") == numbers("20 LoRa-Knoten") == {"20"}
+    assert numbers("zehn Jahre") == {"10"} and numbers("drei Jahre") == set()  # single figures do not count on their own
+
+
 def test_a_figure_cited_to_the_wrong_source_is_recited_to_the_one_that_holds_it(app):
     fake = FakeChatModel(respond=_citing_the_excursion("Die Ruhezeit für Urnengräber beträgt 20 Jahre [{n}]."))
     res = _assistant(app, fake).answer("Wie lange ist die Ruhezeit für Urnengräber?")
