@@ -114,6 +114,10 @@ def test_check_answer(raw, p, action, answer_has):
     ("Die Exkursion führt nach Amsterdam.", ["Exkursion nach Amsterdam"], "", []),
     ("Die Stadt Ulm plant das.", ["Das wird geplant."], "Was plant die Stadt Ulm?", []),     # names from the question
     ("Nein, Grillen ist nicht erlaubt.", ["Grillen ist erlaubt."], "", ["Verneinung"]),
+    ('Mit dem Online-Tool "Digital-Matrix" lässt sich das anlegen [4].', ["Digital anlegen mit GroupMap."],
+     "Mit welchem Online-Tool lässt sich das digital anlegen?", ["Digital-Matrix"]),  # a name in quotes is a name
+    ("Dafür gibt es „GroupMap“ [1].", ["Digital anlegen mit GroupMap."], "", []),
+    ("Dafür gibt es die Online-Matrix.", ["Matrix"], "Gibt es das online?", []),         # every part asked or quoted
     ("Nein, Grillen ist verboten.", ["Grillen ist verboten, außer auf Grillplätzen."], "", []),
 ])
 def test_unsupported_claims(answer, quotes, question, missing):
