@@ -52,6 +52,9 @@ def test_stem_coverage(text, section, expected):
     ("Was kostet ein Bewohnerparkausweis?", False, True),
     ("Wie viele Labs gibt es?", False, True),
     ("Wer unterschreibt das Protokoll?", False, False),
+    ("Wir richten einen Wettbewerb aus: Darf die Jury aus eigenen Leuten bestehen?", True, False),  # context first
+    ("Wir planen ein Fest. Muss das angemeldet werden?", True, False),
+    ("Darf ich fragen: Wer unterschreibt das Protokoll?", False, False),  # the question proper is the last one
 ])
 def test_question_kinds(question, yes_no, figure):
     assert is_yes_no(question) is yes_no and asks_figure(question) is figure
