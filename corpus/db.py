@@ -104,22 +104,36 @@ class Fence:
 NO_FENCE = Fence()
 
 
+_UNDEFINED_TABLE = "42P01"
+
+
+def _create_fence_table(conn: Connection) -> None:
+    try:
+        conn.execute(text(f"CREATE TABLE IF NOT EXISTS {FENCE_TABLE} (name TEXT PRIMARY KEY, epoch BIGINT NOT NULL)"))
+    except (IntegrityError, ProgrammingError):  # another fenced lock created it at the same moment: it is there
+        pass
+
+
 def _next_epoch(conn: Connection, name: str, deadline: float | None) -> Fence:
     """Raise and return the epoch of ``name`` (on the lock's own autocommit connection, right after
     the lock was granted). Waits while an earlier holder's check holds the row, at most until
-    ``deadline`` (then :class:`LockTimeout`, like a lock that is not free)."""
-    for attempt in range(2):
-        try:
-            conn.execute(text(f"CREATE TABLE IF NOT EXISTS {FENCE_TABLE} (name TEXT PRIMARY KEY, epoch BIGINT NOT NULL)"))
-            break
-        except (IntegrityError, ProgrammingError):  # another fenced lock created it at the same moment
-            if attempt:
-                raise
+    ``deadline`` (then :class:`LockTimeout`, like a lock that is not free).
+
+    The table is created only when it is missing (the first fenced lock of a database), not with
+    DDL on every acquisition."""
     if deadline is not None:
         conn.execute(text(f"SET lock_timeout = {max(1, int(_left(deadline) * 1000))}"))
     try:
-        epoch = conn.execute(text(f"INSERT INTO {FENCE_TABLE}(name, epoch) VALUES (:n, 1) ON CONFLICT (name) "
-                                  f"DO UPDATE SET epoch = {FENCE_TABLE}.epoch + 1 RETURNING epoch"), {"n": name}).scalar()
+        for attempt in range(3):
+            try:
+                epoch = conn.execute(text(f"INSERT INTO {FENCE_TABLE}(name, epoch) VALUES (:n, 1) ON CONFLICT (name) "
+                                          f"DO UPDATE SET epoch = {FENCE_TABLE}.epoch + 1 RETURNING epoch"),
+                                     {"n": name}).scalar()
+                break
+            except ProgrammingError as exc:
+                if getattr(exc.orig, "sqlstate", None) != _UNDEFINED_TABLE or attempt == 2:
+                    raise
+                _create_fence_table(conn)
     except OperationalError as exc:  # lock_timeout: the former holder's step is still running
         raise LockTimeout(name) from exc
     finally:

@@ -139,6 +139,20 @@ def test_every_catalog_write_of_a_former_holder_is_refused_not_only_commits(pg_u
 
 
 @pytest.mark.cluster
+def test_the_first_fenced_lock_of_a_database_creates_the_epoch_table_later_ones_only_count(pg_url):
+    from corpus.db import FENCE_TABLE
+
+    engine = make_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE IF EXISTS {FENCE_TABLE}"))
+    with database_lock(engine, "neu", fenced=True) as first:
+        assert first.epoch == 1
+    with database_lock(engine, "neu", fenced=True) as second, engine.connect() as conn:
+        assert second.epoch == 2
+        assert conn.execute(text(f"SELECT epoch FROM {FENCE_TABLE} WHERE name = 'neu'")).scalar() == 2
+    engine.dispose()
+
+
 def test_the_next_holder_waits_until_a_fenced_step_in_progress_has_finished(pg_url):
     """A sweep that began while its lock was valid finishes before anyone else writes."""
     engine = make_engine(pg_url)
