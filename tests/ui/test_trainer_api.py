@@ -29,7 +29,22 @@ INVENTED = "Der Server heißt Rathaus-Rechner 3000."
 
 
 def _respond(prompt: str) -> str:
+    if "Sprechstunde?" in prompt:
+        return "Die KI-Sprechstunde ist jeden Dienstag um 14 Uhr [1]."
     return "Der Server heißt KRN-KI-01 [1]." if "Quellen:" in prompt else INVENTED
+
+
+def _deck(path: Path) -> None:
+    """A deck whose second slide answers a question: quotes from it carry a slide number."""
+    from pptx import Presentation
+
+    prs = Presentation()
+    for title, body in [("KI-Kompass Schulung", "Ablauf und Termine"),
+                        ("Sprechstunde", "Die KI-Sprechstunde ist jeden Dienstag um 14 Uhr in Raum 204.")]:
+        slide = prs.slides.add_slide(prs.slide_layouts[1])
+        slide.shapes.title.text = title
+        slide.placeholders[1].text_frame.text = body
+    prs.save(path)
 
 
 @dataclass
@@ -53,6 +68,7 @@ def trainer_portal(tmp_path_factory):
     docs.mkdir()
     for name, text in DOCS.items():
         (docs / name).write_text(text, encoding="utf-8")
+    _deck(docs / "schulung.pptx")
     settings = load_settings(root / "data", embedding={"mode": "hash"}, vector={"mode": "memory"},
                              auth={"mode": "password", "secret": "x" * 40},
                              llm={"default": "lokal", "models": {
@@ -87,6 +103,16 @@ def test_trainer_opens_the_box(trainer_portal):
     assert "Prompt (genau so an das Modell gesendet)" in inspect
     assert "Frage: Wie heißt der städtische Server für die grüne Zone?" in inspect  # the exact prompt
     assert "Zone" in inspect and "Grün" in inspect and "Tokens" in inspect
+
+
+def test_the_box_names_the_slide_a_quote_stands_on(trainer_portal):
+    """Over HTTP, the case that crashed the box: a quote from a page or slide (an undefined helper)."""
+    tina = client(trainer_portal, "tina")
+    answer, inspect, _ = tina.predict("Wann ist die KI-Sprechstunde?", "lokal", [], 4, 1000, True, None, False,
+                                      api_name="/trainer_inspect")
+    assert "Dienstag um 14 Uhr" in answer
+    assert "Zitate, auf die sich die Antwort stützt" in inspect
+    assert "KI-Kompass Schulung, Folie 2: <q>Die KI-Sprechstunde ist jeden Dienstag um 14 Uhr in Raum 204.</q>" in inspect
 
 
 def test_yellow_model_needs_confirmation_for_personal_data(trainer_portal):
