@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from corpus.text import number_words_as_digits, split_sentences
+from corpus.text import number_word_values, split_sentences
 
 REFUSAL = "Dazu finde ich in den Dokumenten keine Informationen."
 
@@ -67,8 +67,8 @@ def numbers(text: str) -> set[str]:
     same, so are "25,00" and "25") and small decimals ("1,5", also written "1.5"). Single digits,
     dates ("1.2.2020"), times ("7.30") and section numbers ("18.1.2") do not count on their own.
     Number words from ten up count as their digits ("zwanzig" is "20")."""
-    out = set()
-    for m in _NUMBER.finditer(number_words_as_digits(text, smallest=10)):
+    out = {str(n) for n in number_word_values(text, smallest=10)}
+    for m in _NUMBER.finditer(text):
         raw = m.group(0)
         if re.fullmatch(r"\d[.,]\d{1,2}", raw):  # "1,5 Millionen"; "1.5 Millionen" (English style) is the same
             value = raw.replace(".", ",")

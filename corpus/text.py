@@ -106,23 +106,36 @@ def _number_words() -> dict[str, int]:
         words[f"{prefix}hundert"] = hundreds * 100
         words |= {f"{prefix}hundert{w}": hundreds * 100 + n for w, n in below_100.items()}
     words |= {"tausend": 1000, "eintausend": 1000}
-    return words | {w.replace("ß", "ss"): n for w, n in words.items() if "ß" in w}
+    ascii_spelt = str.maketrans({"ß": "ss", "ä": "ae", "ö": "oe", "ü": "ue"})  # "dreissig", "fuenf", "zwoelf"
+    return words | {w.translate(ascii_spelt): n for w, n in words.items()}
 
 
 _LETTERS = re.compile(r"(?<![\w-])[^\W\d_]+(?![\w-])", re.UNICODE)
+#: number words that are nouns when capitalised ("die Elf" of a club, "in Acht nehmen")
+_NOUNS_WHEN_CAPITALISED = frozenset({"Elf", "Acht"})
+
+
+def _number_word(word: str, smallest: int) -> int | None:
+    if word in _NOUNS_WHEN_CAPITALISED:
+        return None
+    n = _number_words().get(word.lower())
+    return n if n is not None and n >= smallest else None
+
+
+def number_word_values(text: str, smallest: int = 2) -> set[int]:
+    """The German cardinals of at least ``smallest`` written as words in ``text`` ("zwanzig" → 20).
+
+    Only whole words count: "ein"/"eine" are articles, "Jahrzehnt", "Achtung", "elfte" and
+    "vierzig-jährig" stay words. text2num's ``alpha2digit`` was measured for this and not taken:
+    it also turns "achten" into "8." and leaves a capitalised "Zwei" alone."""
+    return {n for m in _LETTERS.finditer(text) if (n := _number_word(m.group(0), smallest)) is not None}
 
 
 def number_words_as_digits(text: str, smallest: int = 2) -> str:
-    """Write German number words as digits ("zwanzig LoRa-Nodes" → "20 LoRa-Nodes"), so a figure
-    written out in one text and in digits in another is the same figure to every check.
-
-    Only whole words that are cardinals of at least ``smallest`` change: "ein"/"eine" are articles,
-    "Jahrzehnt", "Achtung" and "vierzig-" compounds stay. text2num's ``alpha2digit`` was measured for
-    this and not taken: it also turns "achten" into "8." and leaves a capitalised "Zwei" alone."""
-    table = _number_words()
-
+    """``text`` with its number words (as :func:`number_word_values` reads them) written as digits,
+    so that a figure written out in one text and in digits in another match as text."""
     def spell(m: re.Match) -> str:
-        n = table.get(m.group(0).lower())
-        return str(n) if n is not None and n >= smallest else m.group(0)
+        n = _number_word(m.group(0), smallest)
+        return m.group(0) if n is None else str(n)
 
     return _LETTERS.sub(spell, text)

@@ -188,7 +188,10 @@ def page_text(corpus: Path, source: str, page: int | None, cache: dict) -> str:
 
 
 def check(dataset: Path, corpus: Path) -> list[dict]:
-    """Overlap and copied runs of every answerable question against each of its gold pages."""
+    """Overlap and copied runs of every answerable question against each of its gold pages, and
+    whether each key fact stands on one of them (as the evaluation counts it)."""
+    from evals.metrics import contains_key_terms
+
     cache: dict = {}
     rows = []
     for line in dataset.read_text(encoding="utf-8").splitlines():
@@ -199,14 +202,10 @@ def check(dataset: Path, corpus: Path) -> list[dict]:
         runs = [shared_run(rec["question"], t) for t in texts]
         rows.append({"id": rec["id"], "overlap": max((word_overlap(rec["question"], t) for t in texts), default=None),
                      "run": next((r for r in runs if r), None),
-                     "facts_on_page": all(any(_norm(k) in _norm(t) for t in texts) for k in rec.get("key_terms", []))})
+                     "facts_on_page": all(any(contains_key_terms(t, [k]) == 1.0 for t in texts)
+                                          for k in rec.get("key_terms", []))})
     return rows
 
-
-def _norm(text: str) -> str:
-    from evals.metrics import normalize_text
-
-    return normalize_text(text)
 
 
 def main(argv: list[str]) -> int:

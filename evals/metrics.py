@@ -223,18 +223,22 @@ def contains_key_terms(answer: str, key_terms: Iterable[str]) -> float:
     ``score = |{t in T : norm(t) is a substring of norm(answer)}| / |T|``
     with ``norm`` = :func:`normalize_text`, except that a term beginning or ending
     with a digit must not continue into another digit there ("30" is not in "300",
-    "4" not in "2024"). Empty or blank terms are ignored; with no terms left the
-    score is 1.0 (nothing was required).
+    "4" not in "2024"), and source numbers ("[4]") are no figures of the answer.
+    Empty or blank terms are ignored; with no terms left the score is 1.0
+    (nothing was required).
     """
+    from assistant.answer_checks import CITATION_MARKS
+
     terms = [normalize_text(t) for t in key_terms]
     terms = [t for t in terms if t]
     if not terms:
         return 1.0
-    hay = normalize_text(answer)
+    hay = normalize_text(CITATION_MARKS.sub(" ", answer))
     return sum(1 for t in terms if _term_pattern(t).search(hay)) / len(terms)
 
 
 def _term_pattern(term: str) -> re.Pattern:
+    """``term`` as a pattern that a figure at its edge cannot continue ("30" does not match "300")."""
     return re.compile(("(?<!\\d)" if term[0].isdigit() else "") + re.escape(term)
                       + ("(?!\\d)" if term[-1].isdigit() else ""))
 

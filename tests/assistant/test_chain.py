@@ -301,6 +301,7 @@ def test_a_figure_written_out_is_the_same_figure_as_in_digits():
     # the model wrote "20 LoRa-Knoten" from "um zwanzig LoRa-Nodes erweitert", and the number check refused it
     assert numbers("um zwanzig LoRa-Nodes erweitert") == numbers("20 LoRa-Knoten") == {"20"}
     assert numbers("zehn Jahre") == {"10"} and numbers("drei Jahre") == set()  # single figures do not count on their own
+    assert numbers("zwölf 500 Meter lange Abschnitte") == {"12", "500"}  # not one figure "12 500"
 
 
 def test_a_figure_cited_to_the_wrong_source_is_recited_to_the_one_that_holds_it(app):

@@ -1,9 +1,12 @@
 """German text basics: sentences, stems, stopwords, token estimate (one home: corpus.text)."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from corpus.text import content_stems, estimate_tokens, number_words_as_digits, split_sentences, stemmer, stopwords
+from corpus.text import (content_stems, estimate_tokens, number_word_values, number_words_as_digits, split_sentences,
+                         stemmer, stopwords)
 
 
 def test_sentence_split_respects_german_abbreviations():
@@ -64,6 +67,10 @@ def test_words_that_only_look_like_a_zu_infinitive_stay(word):
     ("ein Jahr, eine Woche", 2, "ein Jahr, eine Woche"),      # articles, not figures
     ("im Jahrzehnt, Achtung, elfte Sitzung", 2, "im Jahrzehnt, Achtung, elfte Sitzung"),  # parts of words, ordinals
     ("vierzig-jährig, Zwanzig-Euro-Schein", 10, "vierzig-jährig, Zwanzig-Euro-Schein"),   # parts of compounds
+    ("fuenf und zwoelf, dreissig", 2, "5 und 12, 30"),         # spelt without umlauts
+    ("Die Elf gewann, elf Tore; in Acht nehmen", 2, "Die Elf gewann, 11 Tore; in Acht nehmen"),  # nouns
 ])
 def test_number_words_become_digits_only_as_whole_cardinals(text, smallest, expected):
     assert number_words_as_digits(text, smallest=smallest) == expected
+    assert number_word_values(text, smallest) == {int(w) for w in re.findall(r"\d+", expected)} - {
+        int(w) for w in re.findall(r"\d+", text)}

@@ -244,6 +244,8 @@ def test_contains_key_terms_thousands_separator():
     ("Frequenzbereich 165 bis 174 MHz", "6", 0.0),
     ("30 – 45 Minuten", "45 Minuten", 1.0),
     ("Es kostet 30 €.", "30", 1.0),
+    ("Ulm hat 127.500 Einwohner [4].", "vier", 0.0),        # a source number is no figure of the answer
+    ("Die Taste hat fuenf Stufen.", "fünf", 1.0),
 ])
 def test_contains_key_terms_number_words_and_whole_figures(answer, term, share):
     assert contains_key_terms(answer, [term]) == share
