@@ -27,9 +27,9 @@ _DATE_NUM = re.compile(r"(?<!\d)(\d{1,2})\.\s?(\d{1,2})\.(?:\s?(\d{2,4}))?(?!\d)
 _DATE_WORD = re.compile(r"(?<!\w)(?:(\d{1,2})\.\s*)?(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\b\.?",
                         re.IGNORECASE)
 _WORD = re.compile(r"[^\W\d_][\w-]*", re.UNICODE)
-# A quotation mark or bracket does not start a sentence here: a model puts the names it makes up in
-# quotes ("mit dem Online-Tool „Digital-Matrix“" where the slide says GroupMap).
-_SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+|\n\s*)$")
+# An opening bracket starts a phrase ("(Stand 2024)"); a quotation mark does not: a model puts the
+# names it makes up in quotes ("mit dem Online-Tool „Digital-Matrix“" where the slide says GroupMap).
+_SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+|\n\s*|[\[(]\s*)$")
 NEGATIONS = frozenset({
     "nicht", "kein", "keine", "keinen", "keinem", "keiner", "keines", "nie", "niemals", "nein", "ohne",
     "verboten", "untersagt", "unzulässig", "ausgeschlossen", "weder", "noch nicht",
@@ -87,7 +87,7 @@ def names(text: str, question: str = "") -> set[str]:
             continue
         if _SENTENCE_START.search(text[: m.start()]):
             continue
-        if all(_fold(part)[:6] in asked for part in w.split("-") if part):  # "Digital-Matrix" is not "digital"
+        if _known(w, asked):  # "Digital-Matrix" is not the question's "digital"
             continue
         out.add(w)
     return out
@@ -96,6 +96,13 @@ def names(text: str, question: str = "") -> set[str]:
 def _asked(question: str) -> set[str]:
     """The question's words and the parts of its compounds, cut to six letters (case endings)."""
     return {_fold(p)[:6] for w in _WORD.findall(question) for p in (w, *w.split("-")) if p}
+
+
+def _known(name: str, asked: set[str], folded_quotes: str = "") -> bool:
+    """Every part of a (hyphenated) name was asked or stands in the quotes: "Online-Matrix" with
+    "online" asked and "Matrix" quoted is known, "Digital-Matrix" with only "digital" asked is not."""
+    return all(_fold(p)[:6] in asked or (folded_quotes and _name_in(p, folded_quotes))
+               for p in name.split("-") if p)
 
 
 def negated(text: str) -> bool:
@@ -133,8 +140,7 @@ def unsupported_claims(answer: str, quotes: Iterable[str], question: str = "") -
         missing.append(d)
     folded = _fold(quote_text)
     asked = _asked(question)
-    missing += sorted(n for n in c.names if not _name_in(n, folded) and not all(
-        _fold(p)[:6] in asked or _name_in(p, folded) for p in n.split("-") if p))  # "Online-Matrix": asked + quoted
+    missing += sorted(n for n in c.names if not _name_in(n, folded) and not _known(n, asked, folded))
     if c.negated and not negated(quote_text):
         missing.append("Verneinung")
     return missing

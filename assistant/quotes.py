@@ -44,14 +44,15 @@ class Quote:
     score: float
 
 
-_CONTEXT_END = re.compile(r"(?<=[.:!?])\s+")
+_AFTER_COLON = re.compile(r"(?<=:)\s+")
 
 
 def is_yes_no(question: str) -> bool:
     """A German yes/no question starts with its verb ("Darf man …", "Muss der Rat …"). Staff often
     say first what they are doing ("Wir richten einen Wettbewerb aus: Darf die Jury …?"), so the
     question proper is the last sentence or the part after a colon."""
-    return bool(_YES_NO.match(_CONTEXT_END.split(question.strip())[-1]))
+    last = (split_sentences(question.strip()) or [""])[-1]
+    return bool(_YES_NO.match(_AFTER_COLON.split(last)[-1]))
 
 
 def asks_figure(question: str) -> bool:

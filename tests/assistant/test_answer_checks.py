@@ -117,6 +117,8 @@ def test_check_answer(raw, p, action, answer_has):
     ('Mit dem Online-Tool "Digital-Matrix" lässt sich das anlegen [4].', ["Digital anlegen mit GroupMap."],
      "Mit welchem Online-Tool lässt sich das digital anlegen?", ["Digital-Matrix"]),  # a name in quotes is a name
     ("Dafür gibt es „GroupMap“ [1].", ["Digital anlegen mit GroupMap."], "", []),
+    ("Dafür gibt es „GroupMatrix“ [1].", ["Digital anlegen mit GroupMap."], "", ["GroupMatrix"]),
+    ("Die Frist gilt (Stand 2024) [1].", ["Die Frist gilt seit 2024."], "", []),   # a bracket opens a phrase
     ("Dafür gibt es die Online-Matrix.", ["Matrix"], "Gibt es das online?", []),         # every part asked or quoted
     ("Nein, Grillen ist verboten.", ["Grillen ist verboten, außer auf Grillplätzen."], "", []),
 ])

@@ -55,6 +55,10 @@ def test_stem_coverage(text, section, expected):
     ("Wir richten einen Wettbewerb aus: Darf die Jury aus eigenen Leuten bestehen?", True, False),  # context first
     ("Wir planen ein Fest. Muss das angemeldet werden?", True, False),
     ("Darf ich fragen: Wer unterschreibt das Protokoll?", False, False),  # the question proper is the last one
+    ("Darf ich am 3. Mai grillen?", True, False),                          # no sentence ends at a date …
+    ("Muss ich nach § 5 Abs. 2 einen Antrag stellen?", True, False),       # … or an abbreviation
+    ("Darf man z. B. Kohle verwenden?", True, False),
+    ("Kann ich ca. 20 Gäste einladen?", True, False),
 ])
 def test_question_kinds(question, yes_no, figure):
     assert is_yes_no(question) is yes_no and asks_figure(question) is figure
