@@ -105,13 +105,18 @@ NO_FENCE = Fence()
 
 
 _UNDEFINED_TABLE = "42P01"
+#: unique_violation (on pg_type) and duplicate_table: another fenced lock created it at the same moment
+_CREATED_BESIDE = frozenset({"23505", "42P07"})
 
 
 def _create_fence_table(conn: Connection) -> None:
+    """Create the epoch table; a concurrent creator is fine, any other error (a role without
+    CREATE, say) is raised as it is, not hidden behind the table that is still missing."""
     try:
         conn.execute(text(f"CREATE TABLE IF NOT EXISTS {FENCE_TABLE} (name TEXT PRIMARY KEY, epoch BIGINT NOT NULL)"))
-    except (IntegrityError, ProgrammingError):  # another fenced lock created it at the same moment: it is there
-        pass
+    except (IntegrityError, ProgrammingError) as exc:
+        if getattr(exc.orig, "sqlstate", None) not in _CREATED_BESIDE:
+            raise
 
 
 def _next_epoch(conn: Connection, name: str, deadline: float | None) -> Fence:
@@ -124,14 +129,14 @@ def _next_epoch(conn: Connection, name: str, deadline: float | None) -> Fence:
     if deadline is not None:
         conn.execute(text(f"SET lock_timeout = {max(1, int(_left(deadline) * 1000))}"))
     try:
-        for attempt in range(3):
+        for attempt in range(2):
             try:
                 epoch = conn.execute(text(f"INSERT INTO {FENCE_TABLE}(name, epoch) VALUES (:n, 1) ON CONFLICT (name) "
                                           f"DO UPDATE SET epoch = {FENCE_TABLE}.epoch + 1 RETURNING epoch"),
                                      {"n": name}).scalar()
                 break
             except ProgrammingError as exc:
-                if getattr(exc.orig, "sqlstate", None) != _UNDEFINED_TABLE or attempt == 2:
+                if getattr(exc.orig, "sqlstate", None) != _UNDEFINED_TABLE or attempt:
                     raise
                 _create_fence_table(conn)
     except OperationalError as exc:  # lock_timeout: the former holder's step is still running

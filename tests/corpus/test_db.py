@@ -142,9 +142,7 @@ def test_every_catalog_write_of_a_former_holder_is_refused_not_only_commits(pg_u
 def test_the_first_fenced_lock_of_a_database_creates_the_epoch_table_later_ones_only_count(pg_url):
     from corpus.db import FENCE_TABLE
 
-    engine = make_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(text(f"DROP TABLE IF EXISTS {FENCE_TABLE}"))
+    engine = make_engine(pg_url)  # a fresh database: no epoch table yet
     with database_lock(engine, "neu", fenced=True) as first:
         assert first.epoch == 1
     with database_lock(engine, "neu", fenced=True) as second, engine.connect() as conn:
@@ -153,6 +151,25 @@ def test_the_first_fenced_lock_of_a_database_creates_the_epoch_table_later_ones_
     engine.dispose()
 
 
+@pytest.mark.cluster
+def test_a_role_that_may_not_create_the_epoch_table_gets_the_servers_own_reason(pg_url):
+    """Not the "relation does not exist" of the INSERT that found the table missing."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ProgrammingError
+
+    admin = make_engine(pg_url)
+    with admin.begin() as conn:
+        conn.execute(text("CREATE ROLE leser LOGIN"))
+        conn.execute(text("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+    reader = make_engine(make_url(pg_url).set(username="leser", password=None).render_as_string(hide_password=False))
+    with pytest.raises(ProgrammingError, match="permission denied"):
+        with database_lock(reader, "neu", fenced=True):
+            pass
+    reader.dispose()
+    admin.dispose()
+
+
+@pytest.mark.cluster
 def test_the_next_holder_waits_until_a_fenced_step_in_progress_has_finished(pg_url):
     """A sweep that began while its lock was valid finishes before anyone else writes."""
     engine = make_engine(pg_url)
