@@ -72,3 +72,19 @@ def test_embedding_similarity_embeds_each_sentence_and_the_question_once():
     assert sim(["Frist bis 31. März.", "Anderes.", "Anderes."]) == [1.0, 0.0, 0.0]
     assert embedding_similarity(emb, "Bis wann?", cache)(["Anderes.", "Frist bis 31. März."]) == [0.0, 1.0]
     assert sorted(emb.passages) == ["Anderes.", "Frist bis 31. März."] and emb.queries == 1
+
+
+@pytest.mark.integration
+def test_a_sentence_scores_the_same_whatever_is_embedded_beside_it(e5_onnx_dir):
+    """The evidence step embeds sentences one per run: the int8 graph quantises activations per
+    run, so in a shared batch a sentence's score (and the evidence chosen) moved with its
+    neighbours; alone it is the same every time (and the runs spread over both cores)."""
+    from corpus.embeddings import OnnxEmbedder
+
+    texts = ["Die Hundesteuer beträgt für den ersten Hund 120 Euro im Jahr.", "Sperrmüll",
+             "Der Gemeinderat hat die Fortschreibung des Lärmaktionsplans beschlossen; betroffen sind die "
+             "Hauptstraße, die Bahnhofstraße und der Ring. " * 3, "Wie beantrage ich einen Anwohnerparkausweis?"]
+    int8 = OnnxEmbedder(e5_onnx_dir, threads=2)
+    alone = embedding_similarity(int8, "Was kostet die Hundesteuer?")([texts[0]])
+    crowded = embedding_similarity(int8, "Was kostet die Hundesteuer?")(texts[::-1] * 3)
+    assert crowded[-1] == pytest.approx(alone[0], abs=1e-6) and crowded[3] == pytest.approx(alone[0], abs=1e-6)

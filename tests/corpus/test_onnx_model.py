@@ -96,15 +96,3 @@ def test_token_budget_changes_no_vector(e5_onnx_dir):
     split = OnnxEmbedder(e5_onnx_dir, model_file="model.onnx", threads=2, max_batch_tokens=64)
     assert np.sum(whole.embed_passages(texts) * split.embed_passages(texts), axis=1).min() > 0.9999
 
-
-@pytest.mark.integration
-def test_a_sentence_scores_the_same_whatever_is_embedded_beside_it(e5_onnx_dir):
-    """The evidence step embeds sentences one per run: the int8 graph quantises activations per
-    run, so in a shared batch a sentence's score (and the evidence chosen) moved with its
-    neighbours; alone it is the same every time (and the runs spread over both cores)."""
-    from assistant.evidence import embedding_similarity
-
-    int8 = OnnxEmbedder(e5_onnx_dir, threads=2)
-    alone = embedding_similarity(int8, "Was kostet die Hundesteuer?")([TEXTS[0]])
-    crowded = embedding_similarity(int8, "Was kostet die Hundesteuer?")(TEXTS[::-1] * 3)
-    assert crowded[-1] == pytest.approx(alone[0], abs=1e-6) and crowded[3] == pytest.approx(alone[0], abs=1e-6)
