@@ -99,8 +99,10 @@ def _asked(question: str) -> set[str]:
 
 
 def _known(name: str, asked: set[str], folded_quotes: str = "") -> bool:
-    """Every part of a (hyphenated) name was asked or stands in the quotes: "Online-Matrix" with
-    "online" asked and "Matrix" quoted is known, "Digital-Matrix" with only "digital" asked is not."""
+    """The name stands in the quotes, or every part of it was asked or stands there: "Online-Matrix"
+    with "online" asked and "Matrix" quoted is known, "Digital-Matrix" with only "digital" asked is not."""
+    if folded_quotes and _name_in(name, folded_quotes):
+        return True
     return all(_fold(p)[:6] in asked or (folded_quotes and _name_in(p, folded_quotes))
                for p in name.split("-") if p)
 
@@ -140,7 +142,7 @@ def unsupported_claims(answer: str, quotes: Iterable[str], question: str = "") -
         missing.append(d)
     folded = _fold(quote_text)
     asked = _asked(question)
-    missing += sorted(n for n in c.names if not _name_in(n, folded) and not _known(n, asked, folded))
+    missing += sorted(n for n in c.names if not _known(n, asked, folded))
     if c.negated and not negated(quote_text):
         missing.append("Verneinung")
     return missing

@@ -207,7 +207,6 @@ def check(dataset: Path, corpus: Path) -> list[dict]:
     return rows
 
 
-
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING)
     parser = argparse.ArgumentParser(prog="python -m evals.blind_draw")

@@ -21,6 +21,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 
+from assistant.answer_checks import CITATION_MARKS
 from corpus.text import number_words_as_digits
 
 __all__ = [
@@ -227,8 +228,6 @@ def contains_key_terms(answer: str, key_terms: Iterable[str]) -> float:
     Empty or blank terms are ignored; with no terms left the score is 1.0
     (nothing was required).
     """
-    from assistant.answer_checks import CITATION_MARKS
-
     terms = [normalize_text(t) for t in key_terms]
     terms = [t for t in terms if t]
     if not terms:

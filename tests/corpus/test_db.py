@@ -170,6 +170,28 @@ def test_a_role_that_may_not_create_the_epoch_table_gets_the_servers_own_reason(
 
 
 @pytest.mark.cluster
+def test_once_the_epoch_table_exists_a_role_without_create_takes_the_lock(pg_url):
+    """A replica may run as a role that can write the table but not create tables: a fenced lock
+    then issues no DDL (it once ran CREATE TABLE IF NOT EXISTS on every acquisition)."""
+    from sqlalchemy.engine import make_url
+
+    from corpus.db import FENCE_TABLE
+
+    admin = make_engine(pg_url)
+    with database_lock(admin, "neu", fenced=True) as first:
+        assert first.epoch == 1
+    with admin.begin() as conn:
+        conn.execute(text("CREATE ROLE replik LOGIN"))
+        conn.execute(text("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+        conn.execute(text(f"GRANT SELECT, INSERT, UPDATE ON {FENCE_TABLE} TO replik"))
+    replica = make_engine(make_url(pg_url).set(username="replik", password=None).render_as_string(hide_password=False))
+    with database_lock(replica, "neu", fenced=True) as second:
+        assert second.epoch == 2
+    replica.dispose()
+    admin.dispose()
+
+
+@pytest.mark.cluster
 def test_the_next_holder_waits_until_a_fenced_step_in_progress_has_finished(pg_url):
     """A sweep that began while its lock was valid finishes before anyone else writes."""
     engine = make_engine(pg_url)
