@@ -153,7 +153,9 @@ def supported(answer: str, quotes: Sequence[str], question: str = "") -> bool:
 
 
 # ---------------------------------------------------------------- checks of the model's answer
-CITATION_MARKS = re.compile(r"\s*\[[\d,; ]+\]")
+# a run of source numbers, with the commas between them: "[1], [2], [3]" is one mark, so removing it
+# leaves no ",,," behind
+CITATION_MARKS = re.compile(r"\s*\[[\d,; ]+\](?:\s*[,;]\s*\[[\d,; ]+\])*")
 _YEAR = re.compile(r"^(19|20)\d\d$")
 # "Die Telefonnummer des Personalrats ist [2]." – in the answer's first sentence a citation stands
 # where the content should be (later sentences such as "Die Quelle ist [2]." are fine)

@@ -20,7 +20,8 @@ from langchain_core.output_parsers import StrOutputParser
 
 from assistant.access import FULL, Scope
 from assistant.answer_checks import Source, check_answer, retrieval_confident, shows_answer
-from assistant.quotes import Quote, best_quote, cited_sentence, claims_in_quote, first_sentence, is_yes_no, quote_line, supporting_quote
+from assistant.quotes import (Quote, asked_parts, best_quote, cited_sentence, claims_in_quote, first_sentence, is_yes_no,
+                              quote_line, second_sentence, supporting_quote)
 from assistant.citations import REFUSAL, numbers
 from assistant.evidence import Evidence, content_stems, embedding_similarity, select_evidence
 from assistant.grounding import unmentioned_terms, warning
@@ -440,11 +441,29 @@ class Assistant:
             res.answer = cited_sentence(sentence, quote)
         res.refused = False
         res.quotes = [quote]
+        if asked_parts(question) > 1:
+            self._second_part(res, verdict.answer, verdict.cited, question, evidence)
         res.citations.sort(key=lambda c: (c.n != quote.n, c.n))  # the quoted source first
         if self.settings.llm.warn_unmentioned_terms:
             res.unmentioned_terms = self._unmentioned(question, evidence, [quote.n])
             if res.unmentioned_terms:
                 res.notices.append(warning(res.unmentioned_terms))
+
+    @staticmethod
+    def _second_part(res: AnswerResult, answer: str, cited: Sequence[int], question: str,
+                     evidence: Sequence[Evidence]) -> None:
+        """A question that asks two things keeps the model's second sentence too, under the same rule
+        as the first: each of its claims stands in a quote of its own, shown beneath it."""
+        sentence = second_sentence(answer)
+        if sentence is None or "keine informationen" in sentence.lower():
+            return
+        quote = supporting_quote(sentence, question, evidence, cited)
+        if quote is None or not claims_in_quote(sentence, quote, question):
+            return
+        shown = quote.text in {q.text for q in res.quotes}  # both parts stand in one quote: show it once
+        res.answer = f"{res.answer}\n\n{cited_sentence(sentence, quote, show_quote=not shown)}"
+        if not shown:
+            res.quotes.append(quote)
 
     def _unmentioned(self, question: str, evidence: Sequence[Evidence], cited: Sequence[int]) -> list[str]:
         """Question terms that none of the cited documents mentions anywhere (whole text, title,

@@ -55,6 +55,21 @@ def is_yes_no(question: str) -> bool:
     return bool(_YES_NO.match(_AFTER_COLON.split(last)[-1]))
 
 
+# a second question joined on ("…, und wie viele …", "… und wann ist Schluss?")
+_SECOND_ASK = re.compile(
+    r"\b(?:und|sowie)\s+(?:(?:ab|bis|seit|unter|auf|in|mit|an|für|von|bei|um|aus|zu|nach)\s+)?"
+    r"(?:wie|was|wer|wen|wem|wessen|wann|wo|woher|wohin|wozu|wofür|womit|worauf|woran|wodurch|warum|weshalb|"
+    r"welche[rsmn]?)\b", re.IGNORECASE)
+
+
+def asked_parts(question: str) -> int:
+    """How many things a question asks. "Was kostet der Tracker, und wie viele Knoten hat die Box?"
+    asks two, which one sentence rarely answers, so each part gets a sentence of its own; "Wann und
+    wo findet … statt?" is one ask (the second question word follows the first directly)."""
+    m = _SECOND_ASK.search(question)
+    return 2 if m and len(question[: m.start()].split()) >= 3 else 1
+
+
 def asks_figure(question: str) -> bool:
     return bool(_ASKS_FIGURE.search(question))
 
@@ -148,9 +163,9 @@ def quote_line(quote: Quote, cite: bool = True) -> str:
     return f"„{quote.text}“ [{quote.n}]" if cite else f"„{quote.text}“"
 
 
-def cited_sentence(sentence: str, quote: Quote) -> str:
+def cited_sentence(sentence: str, quote: Quote, show_quote: bool = True) -> str:
     """The model's sentence citing its quote's source once ("… 20 Jahre [1]."), then the quote itself,
-    unless the sentence already is the quote."""
+    unless the sentence already is the quote (or ``show_quote`` is off: the quote is shown already)."""
     from assistant.answer_checks import CITATION_MARKS
 
     body = CITATION_MARKS.sub("", sentence).strip()
@@ -158,7 +173,7 @@ def cited_sentence(sentence: str, quote: Quote) -> str:
     body = body.rstrip(".!? ")
     line = f"{body} [{quote.n}]{end}"
     b, q = _squash(body), _squash(quote.text)
-    if b in q and len(b) >= 0.8 * len(q):  # the sentence is the quote: show it once
+    if not show_quote or b in q and len(b) >= 0.8 * len(q):  # the sentence is the quote: show it once
         return line
     return f"{line}\n\n{quote_line(quote, cite=False)}"
 
@@ -171,6 +186,17 @@ def first_sentence(answer: str) -> str:
     """The model writes at most one short sentence: the first one (citations kept)."""
     parts = split_sentences(answer.strip().replace("\n", " "))
     return parts[0].strip() if parts else answer.strip()
+
+
+def second_sentence(answer: str) -> str | None:
+    """The model's second sentence, for a question that asks two things; None when there is none
+    or it is only citations."""
+    from assistant.answer_checks import CITATION_MARKS
+
+    parts = split_sentences(answer.strip().replace("\n", " "))
+    if len(parts) < 2 or not re.search(r"\w{2}", CITATION_MARKS.sub("", parts[1])):
+        return None
+    return parts[1].strip()
 
 
 def claims_in_quote(sentence: str, quote: Quote, question: str) -> bool:

@@ -33,8 +33,9 @@ def split_sentences(text: str) -> list[str]:
     for m in _SENT_END.finditer(text):
         before = text[start : m.start()].rstrip("\"'»«“”)")
         last = re.search(r"(\w+)[.]$", before)
-        if last and (last.group(1).lower() in _ABBREV or last.group(1).isdigit() and len(last.group(1)) <= 2):
-            continue  # "z. B.", "Abs.", "3. Oktober"
+        if last and (last.group(1).lower() in _ABBREV or len(last.group(1)) == 1 and last.group(1).isalpha()
+                     or last.group(1).isdigit() and len(last.group(1)) <= 2):
+            continue  # "z. B.", "Abs.", "K. McCandless" (an initial), "3. Oktober"
         parts.append(text[start : m.start() + len(m.group(0))].strip())
         start = m.end()
     tail = text[start:].strip()

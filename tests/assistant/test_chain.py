@@ -390,6 +390,36 @@ def test_a_cited_no_answers_a_yes_no_question_with_the_deciding_quote(app):
     assert res.quotes and "Grillplätzen" in res.quotes[0].text
 
 
+TWO_PARTS = "Wie lange ist die Ruhezeit für Urnengräber, und bis wann muss ein Grab hergerichtet sein?"
+
+
+def test_a_question_that_asks_two_things_keeps_a_sentence_and_a_quote_for_each(app):
+    fake = FakeChatModel(respond=lambda p: "Die Ruhezeit für Urnengräber beträgt 20 Jahre [1]. "
+                                           "Ein Grab muss innerhalb von sechs Monaten hergerichtet werden [2].")
+    res = _assistant(app, fake).answer(TWO_PARTS)
+    assert not res.refused
+    assert "20 Jahre [1]" in res.answer and "innerhalb von sechs Monaten hergerichtet werden [2]." in res.answer
+    assert [q.n for q in res.quotes] == [1, 2]
+    assert "„Gräber sind innerhalb von sechs Monaten nach der Beisetzung herzurichten.“" in res.answer
+
+
+@pytest.mark.parametrize("second", [
+    "Das Grab richtet die Firma Steinmetz Huber her [2].",  # a name no quote holds
+    "Dazu finde ich in den Dokumenten keine Informationen.",
+])
+def test_a_second_sentence_whose_claims_stand_in_no_quote_is_dropped(app, second):
+    fake = FakeChatModel(respond=lambda p: f"Die Ruhezeit für Urnengräber beträgt 20 Jahre [1]. {second}")
+    res = _assistant(app, fake).answer(TWO_PARTS)
+    assert "20 Jahre [1]" in res.answer and second.rstrip(".") not in res.answer and len(res.quotes) == 1
+
+
+def test_a_question_that_asks_one_thing_keeps_one_sentence(app):
+    fake = FakeChatModel(respond=lambda p: "Die Ruhezeit für Urnengräber beträgt 20 Jahre [1]. "
+                                           "Für Erdgräber gilt eine Ruhezeit von 25 Jahren [1].")
+    res = _assistant(app, fake).answer("Wie lange ist die Ruhezeit für Urnengräber?")
+    assert "20 Jahre [1]" in res.answer and "Erdgräber gilt" not in res.answer.split("„")[0]
+
+
 def test_a_bare_no_is_no_answer_to_an_open_question(app):
     _add_documents(app, PARK)
     fake = FakeChatModel(respond=lambda p: "Nein [1].")

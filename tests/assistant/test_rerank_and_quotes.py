@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from assistant.evidence import Evidence
-from assistant.quotes import asks_figure, best_quote, cited_sentence, first_sentence, is_yes_no, supporting_quote, units
+from assistant.quotes import (asked_parts, asks_figure, best_quote, cited_sentence, first_sentence, is_yes_no, second_sentence,
+                              supporting_quote, units)
 from assistant.rerank import RerankWeights, rerank, stem_coverage
 from corpus.models import Chunk, Hit
 
@@ -64,6 +65,30 @@ def test_question_kinds(question, yes_no, figure):
     assert is_yes_no(question) is yes_no and asks_figure(question) is figure
 
 
+@pytest.mark.parametrize("question, parts", [
+    ("Wie viele Menschen leben in Ulm, und wie viele Zukunftsaufgaben hat die Stadtentwicklung?", 2),
+    ("Was kostet ein GPS-Tracker, und wie viele LoRa-Knoten hat die Stiftung angeschafft?", 2),
+    ("Wann fangen die Sitzungen normalerweise an und wann ist spätestens Schluss?", 2),
+    ("Unter welcher Lizenz steht der Code, und wie viel Prozent werden höchstens bezuschusst?", 2),
+    ("Was wird im Workshop gemessen, und womit?", 2),
+    ("Darf man ein Holzkreuz aufstellen, und wie groß darf die Tafel sein?", 2),
+    ("Wann und wo findet die nächste Regionalkonferenz statt?", 1),  # one ask with two question words
+    ("Wie lange ist die Ruhezeit für Urnengräber?", 1),
+    ("Welche Rollen gibt es, wenn man Interviews probt und wiederholt?", 1),  # "und wiederholt" asks nothing
+])
+def test_asked_parts(question, parts):
+    assert asked_parts(question) == parts
+
+
+@pytest.mark.parametrize("answer, second", [
+    ("Der Tracker kostet 30 € [2]. Die Stiftung hat 20 Knoten angeschafft [3].", "Die Stiftung hat 20 Knoten angeschafft [3]."),
+    ("Der Tracker kostet 30 € [2]. [1], [3]", None),  # only citations
+    ("Der Tracker kostet 30 € [2].", None),
+])
+def test_second_sentence(answer, second):
+    assert second_sentence(answer) == second
+
+
 def test_a_table_row_keeps_its_header_and_picks_the_asked_row_not_its_neighbour():
     table = ("Lfd. Nr. | Produktbezeichnung | Festgebühr\n1. | Bewohnerparkausweis halbes Jahr | 15 €\n"
              "2. | Bewohnerparkausweis ganzes Jahr | 30 €")
@@ -87,6 +112,7 @@ def test_supporting_quote_backs_the_models_sentence_from_the_cited_source():
 @pytest.mark.parametrize("answer, first", [
     ("Die Ruhezeit beträgt 20 Jahre [1]. Außerdem gilt …", "Die Ruhezeit beträgt 20 Jahre [1]."),
     ("Nein, z. B. nicht am Sonntag [2]. Weitere Sätze.", "Nein, z. B. nicht am Sonntag [2]."),
+    ("Von H. Lipmanowicz & K. McCandless [1]. Mehr.", "Von H. Lipmanowicz & K. McCandless [1]."),
 ])
 def test_first_sentence(answer, first):
     assert first_sentence(answer) == first
@@ -99,6 +125,9 @@ def test_cited_sentence_cites_once_and_shows_the_quote_unless_it_is_the_quote():
     assert cited_sentence("20 Jahre [1][2].", q) == "20 Jahre [2].\n\n„Die Ruhezeit für Urnengräber beträgt 20 Jahre.“"
     assert cited_sentence("Die Ruhezeit für Urnengräber beträgt 20 Jahre [2].", q) == \
         "Die Ruhezeit für Urnengräber beträgt 20 Jahre [2]."
+    # a list of every source is one mark: no ",,," is left behind
+    assert cited_sentence("Ja, die Ruhezeit für Urnengräber beträgt 20 Jahre. [1], [2], [3], [4]", q) == \
+        "Ja, die Ruhezeit für Urnengräber beträgt 20 Jahre [2].\n\n„Die Ruhezeit für Urnengräber beträgt 20 Jahre.“"
 
 
 def test_units_split_lines_gaps_and_sentences():

@@ -22,6 +22,9 @@ def test_sentence_split_respects_german_abbreviations():
     ("Siehe Nr. 4. Dann folgt mehr.", ["Siehe Nr. 4. Dann folgt mehr."]),  # one or two digits + period: an ordinal
     ("Ende am 1. Mai. Weiter im Juni.", ["Ende am 1. Mai.", "Weiter im Juni."]),
     ("kleiner anfang. noch klein", ["kleiner anfang. noch klein"]),  # a sentence starts upper case
+    ("Erfunden von H. Lipmanowicz & K. McCandless. Danach mehr.",  # initials end no sentence
+     ["Erfunden von H. Lipmanowicz & K. McCandless.", "Danach mehr."]),
+    ("Es gilt Plan B. Danach mehr.", ["Es gilt Plan B. Danach mehr."]),  # the price: a letter ending a sentence
     ("", []),
 ])
 def test_sentence_split_table(text, sentences):
