@@ -225,6 +225,8 @@ def unusable(answer: str, sources: Sequence[Source], cited: Sequence[int], yes_n
 
     if not substantive(answer, cited_text(sources, cited), yes_no) or (is_refusal(answer) and not cited):
         return NOTICE_NO_ANSWER
+    if CITATION_MARKS.sub("", answer).strip().endswith("?"):  # the model repeated the question, or asked one
+        return NOTICE_NO_ANSWER
     if dangling(answer):
         return NOTICE_DANGLING
     if "<<<" in answer or ">>>" in answer:  # the model copied a source block of the prompt

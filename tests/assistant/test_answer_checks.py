@@ -49,6 +49,8 @@ def test_substantive(answer, cited_text, yes_no, expected):
     ("[1]", [1], ac.NOTICE_NO_ANSWER),
     ("Die Ruhezeit ist [1].", [1], ac.NOTICE_DANGLING),
     ("<<< Die Ruhezeit für Urnengräber >>> [1]", [1], ac.NOTICE_SOURCE_BLOCK),
+    ("Wie lange ist die Ruhezeit für Urnengräber? [1]", [1], ac.NOTICE_NO_ANSWER),  # the question, repeated
+    ("Meinen Sie die Ruhezeit für Urnengräber? [1]", [1], ac.NOTICE_NO_ANSWER),     # a question back
 ])
 def test_unusable(answer, cited, expected):
     assert ac.unusable(answer, SOURCES, cited) == expected
