@@ -210,7 +210,7 @@ def substantive(answer: str, cited_source_text: str, yes_no: bool = False) -> bo
     """An answer says something: three words or more, a short answer ("41 % [1]") whose numbers
     all stand in the cited source, or – to a yes/no question – a cited "Ja" or "Nein" (the chain
     then shows the quote that decides it). A bare "[2] [3]" says nothing."""
-    words = CITATION_MARKS.sub(" ", answer).split()
+    words = [w for w in CITATION_MARKS.sub(" ", answer).split() if re.search(r"\w", w)]  # "Nein , , ." is one word
     if len(words) >= 3:
         return True
     if yes_no and CITATION_MARKS.search(answer) and _YES_NO_ANSWER.match(" ".join(words)):

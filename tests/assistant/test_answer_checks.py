@@ -37,6 +37,8 @@ def test_dangling(answer, expected):
     ("nein, [2]", "Grillen ist verboten.", True, True),
     ("Nein.", "Grillen ist verboten.", True, False),           # uncited: nothing to show it rests on
     ("Vielleicht [1]", "Grillen ist verboten.", True, False),
+    ("Nein [1], [2], [3], [4].", "Grillen ist verboten.", False, False),  # to an open question: no answer …
+    ("Nein [1] , [2] – [3].", "Grillen ist verboten.", False, False),     # … whatever stands between the marks
     ("Die Ruhezeit beträgt zwanzig Jahre.", "", False, True),  # three words or more
 ])
 def test_substantive(answer, cited_text, yes_no, expected):
