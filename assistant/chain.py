@@ -21,7 +21,7 @@ from langchain_core.output_parsers import StrOutputParser
 from assistant.access import FULL, Scope
 from assistant.answer_checks import Source, check_answer, retrieval_confident, shows_answer
 from assistant.quotes import (Quote, asked_parts, best_quote, cited_sentence, claims_in_quote, first_sentence, is_yes_no,
-                              quote_line, second_sentence, supporting_quote)
+                              quote_line, second_sentence, supporting_quote, two_clauses)
 from assistant.citations import REFUSAL, numbers
 from assistant.evidence import Evidence, content_stems, embedding_similarity, select_evidence
 from assistant.grounding import unmentioned_terms, warning
@@ -425,12 +425,17 @@ class Assistant:
             return
         res.notices.extend(verdict.notices)
         sentence = first_sentence(verdict.answer)
-        quote = supporting_quote(sentence, question, evidence, verdict.cited)
-        if is_yes_no(question):  # the quote that decides a yes/no question, with its exception
-            deciding = best_quote(question, evidence)
-            if deciding is not None and claims_in_quote(sentence, deciding, question):
-                quote = deciding
-        if quote is None or not claims_in_quote(sentence, quote, question):
+        quote = self._backing(sentence, question, evidence, verdict.cited)
+        rest: list[str] = []
+        if asked_parts(question) > 1:  # a sentence for each part; or both parts joined in one sentence
+            clauses = two_clauses(sentence)
+            if quote is None and clauses:
+                first = self._backing(clauses[0], question, evidence, verdict.cited)
+                sentence, quote = (clauses[0], first) if first else (sentence, None)
+                rest = [clauses[1]]
+            else:
+                rest = [s for s in (second_sentence(verdict.answer),) if s]
+        if quote is None:
             quote = best_quote(question, evidence)
             if quote is None:
                 self._no_model_answer(res, evidence, False, "Die Antwort des Modells stand so in keiner Quelle.")
@@ -441,8 +446,8 @@ class Assistant:
             res.answer = cited_sentence(sentence, quote)
         res.refused = False
         res.quotes = [quote]
-        if asked_parts(question) > 1:
-            self._second_part(res, verdict.answer, verdict.cited, question, evidence)
+        for part in rest:
+            self._add_part(res, part, verdict.cited, question, evidence)
         res.citations.sort(key=lambda c: (c.n != quote.n, c.n))  # the quoted source first
         if self.settings.llm.warn_unmentioned_terms:
             res.unmentioned_terms = self._unmentioned(question, evidence, [quote.n])
@@ -450,15 +455,24 @@ class Assistant:
                 res.notices.append(warning(res.unmentioned_terms))
 
     @staticmethod
-    def _second_part(res: AnswerResult, answer: str, cited: Sequence[int], question: str,
-                     evidence: Sequence[Evidence]) -> None:
-        """A question that asks two things keeps the model's second sentence too, under the same rule
-        as the first: each of its claims stands in a quote of its own, shown beneath it."""
-        sentence = second_sentence(answer)
-        if sentence is None or "keine informationen" in sentence.lower():
-            return
+    def _backing(sentence: str, question: str, evidence: Sequence[Evidence], cited: Sequence[int]) -> Quote | None:
+        """The quote that holds every number, date, name and negation of the model's sentence (for a
+        yes/no question preferably the quote that decides it, with its exception), or None."""
+        if is_yes_no(question):
+            deciding = best_quote(question, evidence)
+            if deciding is not None and claims_in_quote(sentence, deciding, question):
+                return deciding
         quote = supporting_quote(sentence, question, evidence, cited)
-        if quote is None or not claims_in_quote(sentence, quote, question):
+        return quote if quote is not None and claims_in_quote(sentence, quote, question) else None
+
+    def _add_part(self, res: AnswerResult, sentence: str, cited: Sequence[int], question: str,
+                  evidence: Sequence[Evidence]) -> None:
+        """The answer to a question's second part, under the same rule as the first: kept when each of
+        its claims stands in a quote, which is shown beneath it."""
+        if "keine informationen" in sentence.lower():
+            return
+        quote = self._backing(sentence, question, evidence, cited)
+        if quote is None:
             return
         shown = quote.text in {q.text for q in res.quotes}  # both parts stand in one quote: show it once
         res.answer = f"{res.answer}\n\n{cited_sentence(sentence, quote, show_quote=not shown)}"

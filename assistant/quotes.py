@@ -199,6 +199,20 @@ def second_sentence(answer: str) -> str | None:
     return parts[1].strip()
 
 
+_CLAUSE_JOIN = re.compile(r",\s+(?:und|sowie)\s+")
+
+
+def two_clauses(sentence: str) -> tuple[str, str] | None:
+    """A sentence that answers both parts of a question in clauses joined by ", und " ("Der Tracker
+    kostet 30 €, und die Stiftung hat 20 Knoten angeschafft [3].") → the two clauses as sentences,
+    so that each can rest on a quote of its own; None unless there is exactly one such join."""
+    pieces = _CLAUSE_JOIN.split(sentence)
+    if len(pieces) != 2 or not all(re.search(r"\w{2}", p) for p in pieces):
+        return None
+    first, second = pieces[0].strip(), pieces[1].strip()
+    return f"{first}.", second[:1].upper() + second[1:]
+
+
 def claims_in_quote(sentence: str, quote: Quote, question: str) -> bool:
     """Every number, date, name and negation of the sentence stands in the quote."""
     from assistant.answer_checks import unsupported_claims

@@ -403,6 +403,15 @@ def test_a_question_that_asks_two_things_keeps_a_sentence_and_a_quote_for_each(a
     assert "„Gräber sind innerhalb von sechs Monaten nach der Beisetzung herzurichten.“" in res.answer
 
 
+def test_two_parts_joined_in_one_sentence_are_kept_as_two_with_a_quote_each(app):
+    fake = FakeChatModel(respond=lambda p: "Die Ruhezeit für Urnengräber beträgt 20 Jahre, und ein Grab muss "
+                                           "innerhalb von sechs Monaten hergerichtet werden. [1], [2]")
+    res = _assistant(app, fake).answer(TWO_PARTS)
+    assert res.answer.startswith("Die Ruhezeit für Urnengräber beträgt 20 Jahre [1].")
+    assert "Ein Grab muss innerhalb von sechs Monaten hergerichtet werden [2]." in res.answer
+    assert [q.n for q in res.quotes] == [1, 2]
+
+
 @pytest.mark.parametrize("second", [
     "Das Grab richtet die Firma Steinmetz Huber her [2].",  # a name no quote holds
     "Dazu finde ich in den Dokumenten keine Informationen.",

@@ -5,7 +5,7 @@ import pytest
 
 from assistant.evidence import Evidence
 from assistant.quotes import (asked_parts, asks_figure, best_quote, cited_sentence, first_sentence, is_yes_no, second_sentence,
-                              supporting_quote, units)
+                              supporting_quote, two_clauses, units)
 from assistant.rerank import RerankWeights, rerank, stem_coverage
 from corpus.models import Chunk, Hit
 
@@ -78,6 +78,17 @@ def test_question_kinds(question, yes_no, figure):
 ])
 def test_asked_parts(question, parts):
     assert asked_parts(question) == parts
+
+
+@pytest.mark.parametrize("sentence, clauses", [
+    ("Der Tracker kostet 30 €, und die Stiftung hat 20 Knoten angeschafft [3].",
+     ("Der Tracker kostet 30 €.", "Die Stiftung hat 20 Knoten angeschafft [3].")),
+    ("Die Sitzung beginnt um 17 Uhr, sowie endet um 21 Uhr.", ("Die Sitzung beginnt um 17 Uhr.", "Endet um 21 Uhr.")),
+    ("Urnen und Särge sind erlaubt [1].", None),              # "und" between words joins no clauses
+    ("A kostet 1 €, und B 2 €, und C 3 €.", None),            # more than two: not split
+])
+def test_two_clauses(sentence, clauses):
+    assert two_clauses(sentence) == clauses
 
 
 @pytest.mark.parametrize("answer, second", [
