@@ -9,13 +9,13 @@ from langchain_core.prompts import ChatPromptTemplate
 
 from assistant.citations import REFUSAL
 from assistant.evidence import Evidence
-from assistant.quotes import asked_parts, is_yes_no
 
 SYSTEM = (
     "Du bist der KI-Assistent einer Stadtverwaltung. Beantworte die Frage nur mit den Informationen "
     "aus den nummerierten Quellen.\n"
     "Regeln:\n"
-    "1. Antworte sachlich auf Deutsch in einem kurzen Satz.\n"
+    "1. Antworte sachlich auf Deutsch in einem kurzen Satz. Bei einer Ja/Nein-Frage beginne mit Ja oder Nein "
+    "und nenne die Ausnahme oder Bedingung, wenn die Quelle eine nennt.\n"
     "2. Belege jede Aussage mit der Nummer der Quelle in eckigen Klammern, z. B. [1].\n"
     "3. Wenn eine Quelle die Antwort enthält, antworte mit ihr. Nur wenn keine Quelle die Antwort enthält, "
     f"antworte genau: {REFUSAL}\n"
@@ -36,15 +36,8 @@ SYSTEM = (
 )
 
 ANSWER_PROMPT = ChatPromptTemplate.from_messages(
-    [("system", SYSTEM.replace("{", "{{").replace("}", "}}")),
-     ("human", "Frage: {question}\n\nQuellen:\n{sources}\n\nFrage: {question}\n{instruction}Antwort mit Quellennummer:")]
+    [("system", SYSTEM.replace("{", "{{").replace("}", "}}")), ("human", "Frage: {question}\n\nQuellen:\n{sources}\n\nFrage: {question}\nAntwort mit Quellennummer:")]
 )
-
-# What the kind of question asks for, said right before the answer (not in the system prompt, which
-# llama.cpp keeps cached and every question shares): the 1.5B model answered open questions with a
-# bare "Nein" when the system prompt told it how to answer yes/no questions.
-YES_NO_INSTRUCTION = "Beginne mit Ja oder Nein und nenne die Ausnahme oder Bedingung, wenn die Quelle eine nennt.\n"
-TWO_PARTS_INSTRUCTION = "Die Frage hat zwei Teile: beantworte jeden in einem kurzen Satz.\n"
 
 NO_DOCS_PROMPT = ChatPromptTemplate.from_messages(
     [("system", "Du bist ein hilfsbereiter Assistent. Antworte kurz auf Deutsch."), ("human", "{question}")]
@@ -71,15 +64,8 @@ def format_sources(evidence: Sequence[Evidence]) -> str:
     return "\n\n".join(f"[{ev.n}] {source_label(ev)}\n<<<\n{ev.text}\n>>>" for ev in evidence)
 
 
-def answer_instruction(question: str) -> str:
-    """The line before the answer that says what this kind of question asks for."""
-    return ((YES_NO_INSTRUCTION if is_yes_no(question) else "")
-            + (TWO_PARTS_INSTRUCTION if asked_parts(question) > 1 else ""))
-
-
 def answer_messages(question: str, evidence: Sequence[Evidence]) -> list[BaseMessage]:
-    return ANSWER_PROMPT.format_messages(sources=format_sources(evidence), question=question,
-                                         instruction=answer_instruction(question))
+    return ANSWER_PROMPT.format_messages(sources=format_sources(evidence), question=question)
 
 
 def history_text(history: Sequence[tuple[str, str]], turns: int = 2) -> str:
