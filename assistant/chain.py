@@ -22,7 +22,7 @@ from assistant.access import FULL, Scope
 from assistant.answer_checks import Source, check_answer, retrieval_confident, shows_answer
 from assistant.quotes import (Quote, asked_parts, best_quote, cited_sentence, claims_in_quote, first_sentence, is_yes_no,
                               quote_line, second_sentence, supporting_quote, two_clauses)
-from assistant.citations import REFUSAL, numbers
+from assistant.citations import REFUSAL, is_refusal, numbers
 from assistant.evidence import Evidence, content_stems, embedding_similarity, select_evidence
 from assistant.grounding import unmentioned_terms, warning
 from assistant.llm.backends import token_counter
@@ -465,13 +465,14 @@ class Assistant:
         quote = supporting_quote(sentence, question, evidence, cited)
         return quote if quote is not None and claims_in_quote(sentence, quote, question) else None
 
-    def _add_part(self, res: AnswerResult, sentence: str, cited: Sequence[int], question: str,
+    @classmethod
+    def _add_part(cls, res: AnswerResult, sentence: str, cited: Sequence[int], question: str,
                   evidence: Sequence[Evidence]) -> None:
         """The answer to a question's second part, under the same rule as the first: kept when each of
         its claims stands in a quote, which is shown beneath it."""
-        if "keine informationen" in sentence.lower():
+        if is_refusal(sentence):
             return
-        quote = self._backing(sentence, question, evidence, cited)
+        quote = cls._backing(sentence, question, evidence, cited)
         if quote is None:
             return
         shown = quote.text in {q.text for q in res.quotes}  # both parts stand in one quote: show it once

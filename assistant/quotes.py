@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-from assistant.answer_checks import EXCEPTIONS, claims
+from assistant.answer_checks import CITATION_MARKS, EXCEPTIONS, claims, unsupported_claims
 from assistant.evidence import Evidence
 from corpus.text import content_stems, split_sentences
 
@@ -145,8 +145,6 @@ def best_quote(question: str, evidence: Sequence[Evidence]) -> Quote | None:
 def supporting_quote(sentence: str, question: str, evidence: Sequence[Evidence], cited: Sequence[int]) -> Quote | None:
     """The sentence of the cited sources that backs the model's sentence: most of its claims and
     content words, question words breaking ties."""
-    from assistant.answer_checks import unsupported_claims
-
     pool = [ev for ev in evidence if ev.n in set(cited)] or list(evidence)
     a_stems = set(content_stems(sentence))
     best: tuple[float, Quote] | None = None
@@ -166,8 +164,6 @@ def quote_line(quote: Quote, cite: bool = True) -> str:
 def cited_sentence(sentence: str, quote: Quote, show_quote: bool = True) -> str:
     """The model's sentence citing its quote's source once ("… 20 Jahre [1]."), then the quote itself,
     unless the sentence already is the quote (or ``show_quote`` is off: the quote is shown already)."""
-    from assistant.answer_checks import CITATION_MARKS
-
     body = CITATION_MARKS.sub("", sentence).strip()
     end = body[-1] if body and body[-1] in ".!?" else "."
     body = body.rstrip(".!? ")
@@ -182,18 +178,20 @@ def _squash(text: str) -> str:
     return re.sub(r"\W+", "", text.lower())
 
 
+def _answer_sentences(answer: str) -> list[str]:
+    return split_sentences(answer.strip().replace("\n", " "))
+
+
 def first_sentence(answer: str) -> str:
     """The model writes at most one short sentence: the first one (citations kept)."""
-    parts = split_sentences(answer.strip().replace("\n", " "))
+    parts = _answer_sentences(answer)
     return parts[0].strip() if parts else answer.strip()
 
 
 def second_sentence(answer: str) -> str | None:
     """The model's second sentence, for a question that asks two things; None when there is none
     or it is only citations."""
-    from assistant.answer_checks import CITATION_MARKS
-
-    parts = split_sentences(answer.strip().replace("\n", " "))
+    parts = _answer_sentences(answer)
     if len(parts) < 2 or not re.search(r"\w{2}", CITATION_MARKS.sub("", parts[1])):
         return None
     return parts[1].strip()
@@ -215,8 +213,6 @@ def two_clauses(sentence: str) -> tuple[str, str] | None:
 
 def claims_in_quote(sentence: str, quote: Quote, question: str) -> bool:
     """Every number, date, name and negation of the sentence stands in the quote."""
-    from assistant.answer_checks import unsupported_claims
-
     return not unsupported_claims(sentence, [quote.text], question)
 
 
