@@ -478,3 +478,41 @@ def test_the_chain_condenses_by_meaning_as_set(app, monkeypatch, weight, kept):
     fake = FakeChatModel(respond=lambda p: REFUSAL)
     _assistant(app, fake).answer("Bis wann muss man das Formular für die Förderung abgeben?")
     assert ("31. März" in fake.calls[0]) is kept
+
+
+RUHEZEIT = "Wie lange ist die Ruhezeit für Urnengräber?"
+
+
+@pytest.mark.parametrize("second, kept", [
+    ("Die Ruhezeit für Urnengräber beträgt 20 Jahre [1].", True),     # every claim in a quote: shown
+    ("Die Ruhezeit für Urnengräber beträgt 30 Jahre [1].", False),    # an invented figure
+    ("Die Ruhezeit für Urnengräber in Göppingen beträgt 20 Jahre [1].", False),  # a place the document never names
+    (REFUSAL, False),                                                 # refused again
+    ("[1]", False),                                                   # nothing said
+])
+def test_a_refusal_is_tried_once_more_and_kept_only_when_a_quote_backs_it(app, second, kept):
+    app.settings.llm.retry_refusals = True
+    fake = FakeChatModel(responses=[REFUSAL, second], refusal_text=REFUSAL)
+    question = "Wie lange ist die Ruhezeit für Urnengräber in Göppingen?" if "Göppingen" in second else RUHEZEIT
+    res = _assistant(app, fake).answer(question)
+    assert len(fake.calls) == 2 and fake.stream_kwargs[1] == {"avoid_refusal": True}
+    assert res.raw_answer == REFUSAL and res.second_try == second
+    assert res.refused is not kept
+    if kept:
+        assert res.answer.startswith("Die Ruhezeit für Urnengräber beträgt 20 Jahre [1].")
+        assert res.quotes and "20 Jahre" in res.quotes[0].text and res.quotes[0].page == 3
+        assert any("zweiten Versuch" in n for n in res.notices)
+    else:
+        assert not any("zweiten Versuch" in n for n in res.notices) and "30 Jahre" not in res.answer
+
+
+@pytest.mark.parametrize("retry, refusal_text, first", [
+    (False, REFUSAL, REFUSAL),                                        # off (the default)
+    (True, "", REFUSAL),                                              # a model that cannot ban its refusal
+    (True, REFUSAL, "Die Ruhezeit für Urnengräber beträgt 20 Jahre [1]."),  # no refusal, no second try
+])
+def test_no_second_try_when_off_unsupported_or_not_refused(app, retry, refusal_text, first):
+    app.settings.llm.retry_refusals = retry
+    fake = FakeChatModel(responses=[first, "Die Ruhezeit für Urnengräber beträgt 20 Jahre [1]."], refusal_text=refusal_text)
+    res = _assistant(app, fake).answer(RUHEZEIT)
+    assert len(fake.calls) == 1 and res.second_try == ""
