@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -91,8 +91,6 @@ class AnswerResult:
     fallback: str | None = None
     policy: dict[str, Any] = field(default_factory=dict)
     raw_answer: str = ""
-    #: the model's second answer after it refused, with the refusal banned (``llm.retry_refusals``)
-    second_try: str = ""
     #: how likely the model was to begin with the refusal sentence (local model only, else None)
     refusal_probability: float | None = None
     #: question terms that no cited document mentions (a warning, shown as a notice)
@@ -103,7 +101,7 @@ class AnswerResult:
     def as_dict(self, trace: bool = False) -> dict:
         d = asdict(self)
         if not trace:
-            for key in ("passages", "prompt", "raw_answer", "second_try"):
+            for key in ("passages", "prompt", "raw_answer"):
                 d.pop(key)
         return d
 
@@ -226,8 +224,6 @@ class Assistant:
             return
         res.raw_answer = raw
         res.completion_tokens = count(raw) if raw else 0
-        if self.settings.llm.retry_refusals and is_refusal(raw) and getattr(llm, "refusal_text", ""):
-            res.second_try = self._second_try(llm, messages, res)
         self._finish(res, raw, evidence, q_stems)
         if res.answer != raw:
             yield {"type": "reset", "text": res.answer}
@@ -386,20 +382,6 @@ class Assistant:
         return "".join(parts).strip()
 
     @staticmethod
-    def _second_try(llm, messages, res: AnswerResult) -> str:
-        """The model's answer with the refusal's first token banned ("" when it fails). Not streamed:
-        it is shown only if the answer checks keep it (:meth:`_finish`). The prompt is the one just
-        read, so llama.cpp takes it from its KV cache and only the new tokens cost time."""
-        t0 = time.perf_counter()
-        try:
-            return "".join(str(c.content) for c in llm.stream(messages, avoid_refusal=True)).strip()
-        except Exception as exc:
-            log.warning("second try failed (%s): %s", type(exc).__name__, exc)
-            return ""
-        finally:
-            res.timings["second_try_ms"] = _ms(t0)
-
-    @staticmethod
     def _trace(h: Hit, in_prompt: dict[str, int], removed: dict[str, str]) -> PassageTrace:
         c = h.chunk
         return PassageTrace(doc_id=c.doc_id, source=c.source, title=c.title, page=c.page, text=c.text,
@@ -434,8 +416,6 @@ class Assistant:
                                refusal_probability=res.refusal_probability,
                                refusal_limit=self.settings.llm.refusal_max_probability,
                                yes_no=is_yes_no(question))
-        if verdict.action != "answer" and res.second_try:
-            verdict = self._second_verdict(res.second_try, sources, res, q_stems, question, evidence) or verdict
         shown = shows_answer(evidence, q_stems)
         if verdict.action == "fallback":
             self._no_model_answer(res, evidence, shown or retrieval_confident(evidence, q_stems), verdict.notices[0])
@@ -473,23 +453,6 @@ class Assistant:
             res.unmentioned_terms = self._unmentioned(question, evidence, [quote.n])
             if res.unmentioned_terms:
                 res.notices.append(warning(res.unmentioned_terms))
-
-    def _second_verdict(self, second: str, sources, res: AnswerResult, q_stems, question: str,
-                        evidence: Sequence[Evidence]):
-        """The verdict on the model's second try, when it is an answer whose first sentence a quote backs
-        and whose quoted document mentions every name and noun of the question; else None (the first
-        try's refusal stands). The second try is never its own fallback: without such a quote it is no
-        answer. The mention rule, only a warning for first answers, is a gate here: the model had
-        refused, and a question term missing from the document is the mark of a near miss."""
-        verdict = check_answer(second, sources, [res.question, res.standalone_question], q_stems,
-                               yes_no=is_yes_no(question))
-        if verdict.action != "answer":
-            return None
-        quote = self._backing(first_sentence(verdict.answer), question, evidence, verdict.cited)
-        if quote is None or self._unmentioned(question, evidence, [quote.n]):
-            return None  # a name or noun of the question that the quoted document never mentions: a near miss
-        note = "Das Modell fand zuerst keine Antwort; diese stammt aus seinem zweiten Versuch: bitte am Zitat prüfen."
-        return replace(verdict, notices=(*verdict.notices, note))
 
     @staticmethod
     def _backing(sentence: str, question: str, evidence: Sequence[Evidence], cited: Sequence[int]) -> Quote | None:

@@ -17,8 +17,6 @@ class FakeChatModel(BaseChatModel):
     calls: list[str] = Field(default_factory=list)
     fail_with: Exception | None = None
     refusal_probability: float | None = None  # reported with the first chunk, as the local model does
-    refusal_text: str = ""  # set: the model can be asked again with its refusal banned, as the local one can
-    stream_kwargs: list[dict] = Field(default_factory=list)  # the keyword arguments of each streamed call
 
     @property
     def _llm_type(self) -> str:
@@ -40,7 +38,6 @@ class FakeChatModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self._reply(messages)))])
 
     def _stream(self, messages: list[BaseMessage], stop=None, run_manager=None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        self.stream_kwargs.append(dict(kwargs))
         text = self._reply(messages)
         for i in range(0, len(text), 8):
             meta = {"refusal_probability": self.refusal_probability} if i == 0 and self.refusal_probability is not None else {}

@@ -8,8 +8,7 @@ With ``refusal_text`` set, the first answer chunk reports in its ``response_meta
 likely the model was to begin with that text (``refusal_probability``, the softmax
 probability of its first token at the first answer position). It costs one softmax over the
 vocabulary per answer, and tells the chain how close a confident-looking answer came to being
-a refusal. ``stream(..., avoid_refusal=True)`` bans that first token: the chain's second try
-after a refusal (``llm.retry_refusals``) asks what the model would have said instead.
+a refusal.
 """
 from __future__ import annotations
 
@@ -86,18 +85,14 @@ class LocalLlamaChat(BaseChatModel):
                 run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         llama = self.llama
         watched = self._first_token(self.refusal_text) if self.refusal_text else None
-        avoid = bool(kwargs.get("avoid_refusal")) and watched is not None
         first: dict[str, float] = {}
         first_chunk = True
 
-        def record(_ids, scores):  # a llama.cpp logits processor: looks; bans the refusal's start if asked
+        def record(_ids, scores):  # a llama.cpp logits processor: looks, changes nothing
             if watched is not None and not first:
                 z = scores.astype("float64")
                 z = np.exp(z - z.max())
                 first["refusal_probability"] = round(float(z[watched] / z.sum()), 4)
-                if avoid:
-                    scores = scores.copy()
-                    scores[watched] = -np.inf
             return scores
 
         with self._lock:

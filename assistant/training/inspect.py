@@ -134,20 +134,12 @@ def build_view(result, profile: ModelProfile | None = None, *, k: int | None = N
 
 
 def decision_reason(result) -> str:
-    """Why the chain gave this answer or refused, for trainers: the rule that decided, and whether the
-    model's second try (after its refusal, with the refusal banned) was kept or failed the checks."""
-    second = getattr(result, "second_try", "") or ""
-    if result.refused:
-        why = "Abgelehnt: " + (result.notices[-1] if result.notices else "keine gefundene Textstelle passt zur Frage.")
-        if second:
-            why += f" Der zweite Versuch des Modells („{second[:160]}“) bestand die Prüfung nicht."
-        return why
-    why = _answer_reason(result)
-    return f"Zweiter Versuch (das Modell hatte zuerst abgelehnt). {why}" if second else why
-
-
-def _answer_reason(result) -> str:
+    """Why the chain gave this answer or refused, for trainers: the rule that decided."""
     quotes = getattr(result, "quotes", None) or []
+    if result.refused:
+        if result.notices:
+            return "Abgelehnt: " + result.notices[-1]
+        return "Abgelehnt: keine gefundene Textstelle passt zur Frage."
     if not quotes:
         return "Beantwortet ohne wörtliches Zitat."
     q = quotes[0]

@@ -91,19 +91,3 @@ def test_the_local_model_reports_how_likely_it_was_to_refuse(gguf_path):
     assert p_refused[0] is not None and all(p is None for p in p_refused[1:])
     assert "9" in answered and refused.startswith("Dazu"), (answered, refused)
     assert 0.0 <= p_answered[0] < 0.2 < 0.3 < p_refused[0] <= 1.0, (p_answered[0], p_refused[0])
-
-
-def test_the_local_model_can_be_asked_again_without_its_refusal(gguf_path):
-    """The chain's second try (``llm.retry_refusals``): the refusal's first token is banned, so the
-    model says what it would have said instead; the chain's checks then decide whether it stands."""
-    from langchain_core.messages import HumanMessage, SystemMessage
-
-    from assistant.citations import REFUSAL
-    from assistant.llm.local import LocalLlamaChat
-
-    chat = LocalLlamaChat(model_path=str(gguf_path), n_ctx=1024, max_tokens=20, refusal_text=REFUSAL)
-    messages = [SystemMessage(content=f"Antworte nur aus der Quelle. Steht die Antwort nicht darin, antworte genau: {REFUSAL}"),
-                HumanMessage(content="Quelle: Die Bibliothek öffnet montags um 9 Uhr.\nFrage: Wann öffnet das Schwimmbad am Montag?")]
-    first = "".join(c.content for c in chat.stream(messages))
-    second = "".join(c.content for c in chat.stream(messages, avoid_refusal=True))
-    assert first.startswith("Dazu") and not second.startswith("Dazu") and second.strip(), (first, second)

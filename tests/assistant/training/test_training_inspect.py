@@ -121,8 +121,7 @@ def test_trainers_see_the_quote_and_why_the_answer_was_given_or_refused():
     html_out, md_out = render_html(view), render_markdown(view)
     assert "Zitate, auf die sich die Antwort stützt" in html_out and "<script>" not in html_out
     assert "**Zitat [1]**" in md_out and "Warum diese Antwort" in md_out
-    quote = res.quotes[0]
-    res.answer, res.quotes = "„Chats werden 90 Tage gespeichert.“ [1]", [quote]
+    res.answer, res.quotes = "„Chats werden 90 Tage gespeichert.“ [1]", [res.quotes[0]]
     assert "selbst ist die Antwort" in build_view(res, None).why
     res.refused, res.quotes, res.notices = True, [], ["Die Angabe 2019 aus der Frage steht in keiner gefundenen Textstelle."]
     assert build_view(res, None).why == "Abgelehnt: Die Angabe 2019 aus der Frage steht in keiner gefundenen Textstelle."
