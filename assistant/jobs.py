@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from assistant.appdb import AppDB, new_id, now
+from corpus.db import LockLost
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +257,7 @@ class JobRunner:
             else:
                 result = out or {}
             status, message = "done", message or "fertig"
-        except JobError as exc:
+        except (JobError, LockLost) as exc:  # sentences meant for the person (LockLost: nothing committed, run it again)
             message = str(exc)
         except Exception as exc:
             log.error("job %s (%s) failed:\n%s", ctx.id, ctx.kind, traceback.format_exc())

@@ -8,6 +8,7 @@ import pytest
 
 from assistant.appdb import AppDB
 from assistant.jobs import ABORTED, ALL, NOT_STARTED, JobError, JobRunner
+from corpus.db import LockLost
 
 
 @pytest.fixture
@@ -69,9 +70,12 @@ def test_job_runs_with_progress_and_result(runner):
 def test_failures_keep_a_readable_message(runner):
     runner.register("refuse", lambda job: (_ for _ in ()).throw(JobError("Ordner nicht gefunden: /x")))
     runner.register("crash", lambda job: 1 / 0)
+    runner.register("lost", lambda job: (_ for _ in ()).throw(LockLost("kiportal-writer")))
     a = runner.wait(runner.submit("refuse"), timeout=5)
     b = runner.wait(runner.submit("crash"), timeout=5)
+    c = runner.wait(runner.submit("lost"), timeout=5)
     assert (a["status"], a["message"]) == ("failed", "Ordner nicht gefunden: /x")
+    assert (c["status"], c["message"]) == ("failed", str(LockLost("kiportal-writer")))  # its sentence, no class name
     assert b["status"] == "failed" and "ZeroDivisionError" in b["message"]
     with pytest.raises(ValueError):
         runner.submit("unknown")

@@ -200,3 +200,78 @@ def test_loadtest_with_ten_users_over_both_replicas(cluster):
     report = json.loads(res.stdout.strip().splitlines()[-1])
     assert report["answered"] == report["requests"] == 10 and report["errors"] == []
     assert report["answered_per_url"] == {cluster.a.url: 5, cluster.b.url: 5}
+
+
+def writer_lock_pid(engine) -> int | None:
+    """The server process of the connection that holds the cluster's writer lock (None: nobody)."""
+    from sqlalchemy import text
+
+    from corpus.db import lock_key
+
+    key = lock_key("kiportal-writer") & 0xFFFFFFFFFFFFFFFF
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT pid, classid::bigint, objid::bigint FROM pg_locks "
+                                 "WHERE locktype = 'advisory' AND granted AND objsubid = 1")).all()
+    return next((pid for pid, hi, lo in rows if (hi << 32) | lo == key), None)
+
+
+def test_an_upload_whose_lock_connection_breaks_commits_nothing_and_says_so(cluster):
+    """A network cut in the middle of a write, for real: while the upload job of A writes, the
+    writer lock's PostgreSQL connection is terminated and another process takes the lock (as B's
+    ingest would). The job's commit is refused, the upload's answer over HTTP says so in German
+    (no internal error, no class name), the document is listed nowhere, and B's repair leaves
+    exactly the vectors of the catalogued passages."""
+    import threading
+
+    from sqlalchemy import text
+
+    from corpus.db import database_lock, make_engine
+
+    a, b = cluster.a, cluster.b
+    word = unique("Sperrprobe")
+    name = f"{word}.txt"
+    body = f"Protokoll {word}\n\n" + "".join(
+        f"Absatz {i}: Die {word} betrifft Raum {i} im Rathaus. " + "Weitere Angaben zur Nutzung des Raums. " * 12 + "\n\n"
+        for i in range(3000))
+    engine = make_engine(cluster.db_url)
+    out: dict = {}
+
+    def admin_uploads() -> None:
+        with login(a.portal, "adam", PASSWORD) as c:
+            r = upload(c, name, body.encode("utf-8"))
+            assert r.status_code == 200, r.text
+            out["result"] = call(c, a.portal, "admin_upload", [[file_value(r.json()[0])], "demo"],
+                                 session=admin_session(c, a.portal), timeout_s=600)
+
+    def running_upload_holds_lock() -> int | None:
+        with engine.connect() as conn:
+            running = conn.execute(text("SELECT count(*) FROM jobs WHERE kind = 'upload' AND status = 'running'")).scalar()
+        return writer_lock_pid(engine) if running else None
+
+    uploader = threading.Thread(target=admin_uploads)
+    uploader.start()
+    try:
+        pid, _ = eventually(running_upload_holds_lock, within_s=120, every_s=0.05)
+        with engine.connect() as admin:  # the cut: what a network failure does to the lock connection
+            assert admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+        with database_lock(engine, "kiportal-writer", 30, fenced=True):  # another process writes now
+            pass
+    finally:
+        uploader.join(600)
+    assert not uploader.is_alive()
+    result = out["result"]
+    assert result["success"], result
+    message = str(result["output"][0])
+    assert "Schreibsperre" in message and "nichts übernommen" in message, message
+    assert "LockLost" not in message and "Vorgangsnummer" not in message, message
+    with engine.connect() as conn:
+        job = conn.execute(text("SELECT status, message FROM jobs WHERE kind = 'upload' ORDER BY created_at DESC LIMIT 1")).one()
+    assert job.status == "failed" and "Schreibsperre" in job.message
+    with login(b.portal, "adam", PASSWORD) as c:
+        assert not listed(c, b, name)
+    doctor = b.cli("doctor", "--repair", "--json", check=False)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    docs = [json.loads(line) for line in b.cli("docs", "list", "--json").stdout.splitlines() if line.strip()]
+    assert name not in {d.get("source", "").rsplit("/", 1)[-1] for d in docs}
+    assert len(cluster.vector_ids()) == sum(d["chunks"] for d in docs if d["status"] == "indexed")
+    engine.dispose()
