@@ -122,6 +122,11 @@ class _Retrieved:
     t0: float
 
 
+#: why the best quote is not shown as the answer after the model's claim stood in no quote
+NOTICE_UNFOUNDED_QUOTE = ("Die Aussage des Modells stand so in keiner Quelle, und das Dokument der passendsten "
+                          "Textstelle erwähnt {terms} nicht: keine Antwort.")
+
+
 class Assistant:
     """Answers questions from the knowledge base. ``models`` maps a profile key to a chat model
     (``None`` = extractive); it is called lazily so an unused model is never loaded."""
@@ -439,6 +444,10 @@ class Assistant:
             quote = best_quote(question, evidence)
             if quote is None:
                 self._no_model_answer(res, evidence, False, "Die Antwort des Modells stand so in keiner Quelle.")
+                return
+            unknown = self._unmentioned(question, evidence, [quote.n]) if self.settings.llm.refuse_unfounded_quotes else []
+            if unknown:  # the quote would be a guess from a document that does not know what was asked
+                self._no_model_answer(res, evidence, False, NOTICE_UNFOUNDED_QUOTE.format(terms=", ".join(f"„{t}“" for t in unknown)))
                 return
             res.answer = quote_line(quote)
             res.notices.append("Die Aussage des Modells stand so nicht in den Quellen; die Antwort ist die passendste Textstelle.")

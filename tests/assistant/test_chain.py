@@ -478,3 +478,30 @@ def test_the_chain_condenses_by_meaning_as_set(app, monkeypatch, weight, kept):
     fake = FakeChatModel(respond=lambda p: REFUSAL)
     _assistant(app, fake).answer("Bis wann muss man das Formular für die Förderung abgeben?")
     assert ("31. März" in fake.calls[0]) is kept
+
+
+@pytest.mark.parametrize("question, raw, refused", [
+    # the model's claim (a name) stands in no quote; the quote's document names everything asked: the quote answers
+    ("Wie lange ist die Ruhezeit für Urnengräber?", "Die Ruhezeit für Urnengräber legt Bürgermeister Meier fest [1].", False),
+    # … but the question names a place the document never mentions: no answer, the closest passages instead
+    ("Wie lange ist die Ruhezeit für Urnengräber in Göppingen?", "Die Ruhezeit in Göppingen legt Bürgermeister Meier fest [1].", True),
+    # a claim that a quote backs is kept (with the usual warning) however the question is worded
+    ("Wie lange ist die Ruhezeit für Urnengräber in Göppingen?", "Die Ruhezeit für Urnengräber beträgt 20 Jahre [1].", False),
+])
+def test_a_quote_answers_for_an_unsupported_claim_only_from_a_document_that_knows_the_question(app, question, raw, refused):
+    fake = FakeChatModel(respond=lambda p: raw)
+    res = _assistant(app, fake).answer(question)
+    assert res.refused is refused
+    if refused:
+        assert res.answer.startswith(REFUSAL) and "Am nächsten kommen diese Textstellen" in res.answer
+        assert any("erwähnt „Göppingen“ nicht: keine Antwort" in n for n in res.notices) and "Meier" not in res.answer
+    else:
+        assert res.quotes and "20 Jahre" in res.quotes[0].text and "Meier" not in res.answer
+
+
+def test_the_unfounded_quote_rule_can_be_switched_off(app):
+    app.settings.llm.refuse_unfounded_quotes = False
+    fake = FakeChatModel(respond=lambda p: "Die Ruhezeit in Göppingen legt Bürgermeister Meier fest [1].")
+    res = _assistant(app, fake).answer("Wie lange ist die Ruhezeit für Urnengräber in Göppingen?")
+    assert not res.refused and res.answer.startswith("„Die Ruhezeit für Urnengräber beträgt 20 Jahre")
+    assert res.unmentioned_terms == ["Göppingen"]
