@@ -8,7 +8,9 @@ Why here and not in the handlers alone: gradio answers many routes itself (``/co
    secret if one is set, and name a valid user (:mod:`ui.header_auth`); else 401/403 for
    every route. Password mode: without a live session (:mod:`assistant.sessions`) only the
    login page and its static files answer; the page gets no API description.
-2. **Cross-origin.** A browser request from a foreign origin (not this host, not in
+2. **Host and cross-origin.** Without login only requests for a loopback name pass (DNS rebinding:
+   a foreign page re-pointed to 127.0.0.1 sends its own name as Host); ``server.allowed_hosts``
+   extends that check to every mode. A browser request from a foreign origin (not this host, not in
    ``server.allowed_origins``) never changes anything (CSRF: 403 for POST & co., and for
    preflights) and gets no CORS headers; allowed origins get them with credentials.
 3. **Files.** A call naming a file the user did not upload here is refused before gradio
@@ -36,6 +38,7 @@ from urllib.parse import urlsplit
 from ui.file_values import RECEIVED, is_inside, refused_file_values
 from ui.header_auth import identify, is_trusted, parse_networks
 from ui.login import client_address
+from ui.security import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +61,8 @@ CLOSED_PATHS = re.compile(r"^/(openapi\.json|docs|redoc|monitoring.*|gradio_api/
 # password mode without a session: the login page and what it loads, nothing else
 LOGIN_PATHS = re.compile(r"^/(|login/?|logout/?|theme\.css|favicon\.ico|manifest\.json|robots\.txt|"
                          r"(assets|static|svelte)/.*|gradio_api/(login_check|user|token|app_id)/?|doc/.*)$")
-FILE_ROUTE = re.compile(r"^/(?:gradio_api/)?file=(.+)$")
+# gradio's file route, also its older form ``/file/<path>`` that gradio still answers (same files)
+FILE_ROUTE = re.compile(r"^/(?:gradio_api/)?file[=/](.+)$")
 UPLOAD_ROUTE = re.compile(r"^/(?:gradio_api/)?upload/?$")
 CALL_ROUTE = re.compile(r"^/(?:gradio_api/)?(queue/join|run/.+|call/.+|api/.+|stream/.+|component_server)/?$")
 API_INFO = re.compile(rb"<script>window\.gradio_api_info = .*?;</script>", re.DOTALL)
@@ -101,6 +105,29 @@ def same_origin(origin: str, host: str, allowed: list[str]) -> bool:
     return bool(parts.netloc) and parts.netloc.lower() == (host or "").lower()
 
 
+def host_name(host_header: str) -> str:
+    """The name of a Host header without its port ("[::1]:7860" → "::1"), lower case."""
+    host = (host_header or "").strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def host_allowed(host_header: str, mode: str, allowed_hosts: list[str]) -> bool:
+    """Whether the portal answers a request for this Host. Without login (mode ``none``) only its
+    loopback names: a web page whose name an attacker re-points to 127.0.0.1 (DNS rebinding) sends
+    its own name as Host and Origin, so the same-origin check alone would let it act as the local
+    admin. With ``server.allowed_hosts`` set, in every mode only those names (and loopback);
+    ``"*"`` switches the check off."""
+    allowed = [h.strip().lower() for h in allowed_hosts]
+    if "*" in allowed:
+        return True
+    if not allowed and mode != "none":
+        return True  # a login protects these modes; the names of a reverse proxy need no listing
+    name = host_name(host_header)
+    return bool(name) and (name in allowed or is_loopback(name))
+
+
 class PortalGuard:
     """Pure ASGI middleware (streams and SSE pass through untouched)."""
 
@@ -109,6 +136,7 @@ class PortalGuard:
         self.cfg = config
         self.auth = config.settings.auth
         self.allowed_origins = [o.rstrip("/") for o in config.settings.server.allowed_origins]
+        self.allowed_hosts = list(config.settings.server.allowed_hosts)
         self.proxies = parse_networks(self.auth.trusted_proxies) if self.auth.trusted_proxies else []
 
     # -- helpers -----------------------------------------------------------------------
@@ -190,6 +218,9 @@ class PortalGuard:
         """The user name of the request, or _Answer when it may not pass."""
         if CLOSED_PATHS.match(path):
             raise _Answer(404, "Nicht gefunden.")
+        if not host_allowed(headers.get("host", ""), self.auth.mode, self.allowed_hosts):
+            log.warning("%s %s for unknown host %r refused", method, path, headers.get("host", "")[:100])
+            raise _Answer(400, "Unbekannter Servername (Host) – Anfrage abgelehnt. / Unknown host name.")
         origin = headers.get("origin", "")
         foreign = origin and not same_origin(origin.rstrip("/"), headers.get("host", ""), self.allowed_origins)
         if foreign and (method not in SAFE_METHODS or (method == "OPTIONS" and "access-control-request-method" in headers)

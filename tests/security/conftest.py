@@ -5,6 +5,7 @@
   X-Forwarded-For, so the login-throttle tests can act as distinct client addresses.
 * ``hdr_portal``: header login behind a proxy that is only trusted at 127.0.0.2 and must
   send a shared secret; SSO groups map to roles.
+* ``open_portal``: no login (mode ``none``), for the attacks on the one-machine default.
 * ``sso_portal``: header login like ``hdr_portal``, plus departments whose groups come from the
   proxy's ``X-Forwarded-Groups`` through ``access.group_map`` (the collections and documents of
   ``DEPT_DOCS`` in tests/departments.py, each with a code word that must never leak).
@@ -83,6 +84,14 @@ def hdr_portal(tmp_path_factory, e5_dir, real_embedder):
                                 "header_name": "X-Remote-User", "groups_header": "X-Remote-Groups",
                                 "group_roles": {"kiportal-admins": "admin", "kiportal-trainer": "trainer"}},
                           server={"max_upload_mb": 1})
+    with running as (url, server):
+        yield Portal(url, ctx, server, ctx.app.settings.home)
+
+
+@pytest.fixture(scope="session")
+def open_portal(tmp_path_factory, e5_dir, real_embedder):
+    """No login (``auth.mode = "none"``, the one-machine default): every request is the local admin."""
+    ctx, running = _start(tmp_path_factory, e5_dir, real_embedder, "open", auth={"mode": "none"})
     with running as (url, server):
         yield Portal(url, ctx, server, ctx.app.settings.home)
 
