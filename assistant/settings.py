@@ -60,6 +60,7 @@ class LimitSettings(BaseModel):
     max_zip_ratio: float = Field(200.0, description="Largest compression ratio of any Office zip member (zip-bomb guard).")
     load_timeout_s: float = Field(300.0, ge=0, description="Most seconds reading one file may take; files are read in a worker process that is stopped after this time (0 = read in-process, no limit).")
     load_max_memory_mb: int = Field(4096, ge=0, description="Address-space limit of the reading worker in MB, so one hostile file cannot exhaust memory (0 = none; only with load_timeout_s > 0).")
+    max_text_chars: int = Field(20_000_000, ge=1, description="Most characters of text one file may yield (checked in the reading worker): a small file whose text explodes, such as a spreadsheet that repeats a long header in every cell, is refused as too large instead of filling memory and the index.")
     max_image_pixels: int = Field(80_000_000, ge=1, description="Most pixels of one image or scanned page (decompression-bomb guard, checked from the header before decoding; an A4 page at 600 dpi has 35 million).")
 
 

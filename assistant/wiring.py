@@ -171,7 +171,7 @@ class App:
         o = s.ocr
         limits = LoadLimits(max_bytes=s.limits.max_bytes, max_pages=s.limits.max_pages,
                             max_unzipped_bytes=s.limits.max_unzipped_bytes, max_zip_ratio=s.limits.max_zip_ratio,
-                            max_image_pixels=s.limits.max_image_pixels,
+                            max_image_pixels=s.limits.max_image_pixels, max_text_chars=s.limits.max_text_chars,
                             ocr=OcrOptions(enabled=o.enabled, languages=o.languages, dpi=o.dpi, workers=o.workers,
                                            page_timeout_s=o.page_timeout_s, seconds_per_page=o.seconds_per_page,
                                            osd=o.osd))

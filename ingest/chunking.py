@@ -65,9 +65,21 @@ def _split_long(text: str, size: int, count: Callable[[str], int]) -> list[str]:
         if count(sentence) <= size:
             out.append(sentence)
             continue
-        words = sentence.split()
         step = max(1, int(size / 1.3))
-        out.extend(" ".join(words[i : i + step]) for i in range(0, len(words), step))
+        longest = size * 4  # characters (about size tokens): a run without spaces is cut, not one giant chunk
+        piece: list[str] = []
+        for word in sentence.split():
+            if len(word) > longest:
+                out.extend([" ".join(piece)] if piece else [])
+                out.extend(word[i : i + longest] for i in range(0, len(word), longest))
+                piece = []
+                continue
+            piece.append(word)
+            if len(piece) == step:
+                out.append(" ".join(piece))
+                piece = []
+        if piece:
+            out.append(" ".join(piece))
     return out
 
 

@@ -102,7 +102,13 @@ def discover(paths: Iterable[Path]) -> list[Path]:
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
                     f = Path(root) / name
-                    if not name.startswith(".") and f.is_file() and not f.is_symlink():
+                    if name.startswith("."):
+                        continue
+                    try:
+                        regular = f.is_file() and not f.is_symlink()
+                    except OSError:  # a name too long for the system, say: the plan reports it for this file alone
+                        regular = True
+                    if regular:
                         found.append(f)
         elif p.is_file():
             found.append(p)
@@ -192,38 +198,63 @@ class Ingestor:
         stale_signature = self.kb.catalog.get_meta("index_signature") not in (None, self.signature)
         work: list[_Work] = []
         for f in files:
-            doc_id = doc_id_for(f, self.storage)
-            existing = self.kb.catalog.get(doc_id)
-            if existing is None and self.storage is not None:
-                # catalogued before ids were relative to the storage folder: it keeps its old id
-                existing = self.kb.catalog.get_by_path(str(f.resolve()))
-                if existing is not None:
-                    doc_id = existing.doc_id
-            coll = collection or (existing.collection if existing else self.default_collection)
-            size = f.stat().st_size
-            orig = (original_names or {}).get(f, f.name)
-            doc_meta = (meta or {}).get(f)
-            # a re-index without metadata keeps the stored one, and with it a title the importer set
-            kept_meta = doc_meta if doc_meta is not None else (existing.meta or None) if existing else None
-            title = (titles or {}).get(f) or (kept_meta or {}).get("title") or None
-            if size > self.limits.max_bytes:
-                # don't even hash a file we will refuse
-                self._fail(f, doc_id, "", size, coll, orig, IngestError("too_large", f"{size} > {self.limits.max_bytes} Bytes"),
-                           summary, doc_meta, pending=pending)
+            try:
+                planned = self._plan_one(f, collection, force, summary, stale_signature, original_names, titles, meta,
+                                         pending)
+            except OSError as exc:  # gone, locked or unreachable since the folder was read: this file fails alone
+                self._skip(f, summary, IngestError("corrupt", f"{type(exc).__name__}: {exc.strerror or exc}"))
                 continue
-            sha = file_sha256(f)
-            retitled = title is not None and existing is not None and existing.title != title
-            # "needs_ocr" is retried: a scan indexed before OCR was installed gets read now
-            if (existing and existing.sha256 == sha and not force and not stale_signature
-                    and existing.status not in ("pending", "needs_ocr") and not retitled):
-                if collection and existing.collection != collection:
-                    self.kb.move_document(doc_id, collection)
-                if doc_meta is not None and existing.meta != doc_meta:
-                    self.kb.catalog.set_document_meta(doc_id, doc_meta)
-                summary.unchanged += 1
-                continue
-            work.append(_Work(f, doc_id, sha, size, existing, coll, orig, title, kept_meta))
+            if planned is not None:
+                work.append(planned)
         return work
+
+    @staticmethod
+    def _skip(path: Path, summary: IngestSummary, err: IngestError) -> None:
+        """A file that fails before it has a catalog record (a name the catalog cannot store, a file
+        that vanished): reported in the summary only; the next run tries it again."""
+        shown = str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+        summary.failed.append({"source": shown, "code": err.code, "reason": str(err)})
+        log.warning("%s: %s", shown, err)
+
+    def _plan_one(self, f: Path, collection: str | None, force: bool, summary: IngestSummary, stale_signature: bool,
+                  original_names, titles, meta, pending: _Pending | None) -> _Work | None:
+        """One file's plan: work to do, or None (refused, recorded as failed, or unchanged)."""
+        try:
+            str(f).encode("utf-8")
+        except UnicodeEncodeError:  # a Latin-1 name from an old share: the catalog stores text, not bytes
+            self._skip(f, summary, IngestError("bad_name", "Dateiname ist kein gültiges UTF-8 / file name is not valid UTF-8"))
+            return None
+        doc_id = doc_id_for(f, self.storage)
+        existing = self.kb.catalog.get(doc_id)
+        if existing is None and self.storage is not None:
+            # catalogued before ids were relative to the storage folder: it keeps its old id
+            existing = self.kb.catalog.get_by_path(str(f.resolve()))
+            if existing is not None:
+                doc_id = existing.doc_id
+        coll = collection or (existing.collection if existing else self.default_collection)
+        size = f.stat().st_size
+        orig = (original_names or {}).get(f, f.name)
+        doc_meta = (meta or {}).get(f)
+        # a re-index without metadata keeps the stored one, and with it a title the importer set
+        kept_meta = doc_meta if doc_meta is not None else (existing.meta or None) if existing else None
+        title = (titles or {}).get(f) or (kept_meta or {}).get("title") or None
+        if size > self.limits.max_bytes:
+            # don't even hash a file we will refuse
+            self._fail(f, doc_id, "", size, coll, orig, IngestError("too_large", f"{size} > {self.limits.max_bytes} Bytes"),
+                       summary, doc_meta, pending=pending)
+            return None
+        sha = file_sha256(f)
+        retitled = title is not None and existing is not None and existing.title != title
+        # "needs_ocr" is retried: a scan indexed before OCR was installed gets read now
+        if (existing and existing.sha256 == sha and not force and not stale_signature
+                and existing.status not in ("pending", "needs_ocr") and not retitled):
+            if collection and existing.collection != collection:
+                self.kb.move_document(doc_id, collection)
+            if doc_meta is not None and existing.meta != doc_meta:
+                self.kb.catalog.set_document_meta(doc_id, doc_meta)
+            summary.unchanged += 1
+            return None
+        return _Work(f, doc_id, sha, size, existing, coll, orig, title, kept_meta)
 
     def _fail(self, path: Path, doc_id: str, sha: str, size: int, coll: str, orig: str, err: IngestError,
               summary: IngestSummary, meta: dict | None = None, title: str | None = None,

@@ -21,7 +21,7 @@ def read_file_text(settings, path: Path) -> tuple[str, str]:
 
     s = settings.limits
     limits = LoadLimits(max_bytes=s.max_bytes, max_pages=s.max_pages, max_unzipped_bytes=s.max_unzipped_bytes,
-                        max_zip_ratio=s.max_zip_ratio)
+                        max_zip_ratio=s.max_zip_ratio, max_text_chars=s.max_text_chars)
     loader = make_loader(limits, s.load_timeout_s, s.load_max_memory_mb)
     try:
         doc = loader(Path(path))

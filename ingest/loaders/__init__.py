@@ -114,6 +114,9 @@ def load_document(path: Path, limits: LoadLimits = LoadLimits()) -> ExtractedDoc
 
     if not doc.blocks:
         raise IngestError("empty", "kein Text gefunden")
+    chars = sum(len(b.text) for b in doc.blocks)
+    if chars > limits.max_text_chars:
+        raise IngestError("too_large", f"{chars:,} Zeichen Text (Grenze {limits.max_text_chars:,})".replace(",", "."))
     if not doc.title:
         doc = dataclasses.replace(doc, title=_fallback_title(path))
     log.debug("%s gelesen als %s: %d Blöcke in %.2f s", path.name, fmt, len(doc.blocks), time.perf_counter() - started)

@@ -33,6 +33,9 @@ class LoadLimits:
     max_unzipped_bytes: int = 500 * 1024 * 1024
     max_zip_ratio: float = 200.0
     max_sheet_rows: int = 20000
+    #: characters of extracted text: a small file whose text explodes (a spreadsheet repeating a long
+    #: header in every cell) is refused in the reading worker, before the text reaches the indexer
+    max_text_chars: int = 20_000_000
     #: pixels of one image or page (decompression-bomb guard: checked from the header, before decoding)
     max_image_pixels: int = 80_000_000
     ocr: OcrOptions = OcrOptions()

@@ -106,12 +106,18 @@ def _header_keys(values: list[str]) -> list[str]:
     return keys
 
 
+#: the longest header text repeated before each cell value ("Kopf: Wert")
+MAX_KEY_CHARS = 80
+
+
 def _row_text(values: list[str], keys: list[str]) -> str:
     pairs: list[list[str]] = []
     for i, v in enumerate(values):
         if not v:
             continue
         key = keys[i] if i < len(keys) else f"Spalte {i + 1}"
+        if len(key) > MAX_KEY_CHARS:  # a header repeated in every cell: a long one would multiply the text
+            key = key[:MAX_KEY_CHARS].rstrip() + " …"
         if pairs and pairs[-1][0] == key:
             pairs[-1][1] += " " + v  # same merged header: one "Kopf: a b" pair
         else:

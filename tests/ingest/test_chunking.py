@@ -55,3 +55,15 @@ def test_versions_get_distinct_ids():
     a = make_chunks(doc, doc_id="d", source="s", collection="c", version="aaaaaaaaaaaa")
     b = make_chunks(doc, doc_id="d", source="s", collection="c", version="bbbbbbbbbbbb")
     assert a[0].chunk_id != b[0].chunk_id and a[0].content_hash == b[0].content_hash
+
+
+def test_a_run_without_spaces_is_cut_not_one_giant_chunk():
+    """18 MB of "Stadtratsbeschluss" without a space counted as one word and became one chunk of 18
+    million characters (found by a hostile-input probe)."""
+    from ingest.chunking import chunk_blocks
+
+    run = "Stadtratsbeschluss" * 20_000
+    pieces = chunk_blocks([Block(f"Vorwort. {run} Nachwort.")], ChunkParams(size_tokens=200))
+    assert max(len(p.text) for p in pieces) <= 800 * 1.5
+    assert "".join(p.text for p in pieces).count("Stadtratsbeschluss") >= 20_000 - 2  # nothing lost
+    assert estimate_tokens(run) >= len(run) // 4 and estimate_tokens("Energieverbrauchskennzeichnungsverordnung") == 1

@@ -244,3 +244,51 @@ def test_an_atomic_run_commits_all_its_documents_at_once_or_none(hash_app, tmp_p
     assert hash_app.catalog.get(doc_id_for(text)).meta == {"text_fallback": True}
     assert hash_app.catalog.get(doc_id_for(scan)) is None
     assert hash_app.kb.check().ok  # the vectors the killed run added were swept
+
+
+def test_a_file_name_the_catalog_cannot_store_fails_alone(hash_app, tmp_path):
+    """A Latin-1 name from an old share (not valid UTF-8) stopped the whole run with a traceback
+    (found by a hostile-input probe); now that file fails with ``bad_name`` and the others are indexed."""
+    docs = tmp_path / "docs"
+    write(docs / "z_spaet.txt", "Die Bibliothek öffnet montags um 9 Uhr.\n")
+    with open(os.fsencode(docs) + b"/a_ung\xfcltig.txt", "w", encoding="utf-8") as fh:
+        fh.write("Text mit kaputtem Namen.\n")
+    summary = hash_app.ingestor.ingest([docs])
+    assert summary.added == 1 and [f["code"] for f in summary.failed] == ["bad_name"]
+    assert "\\udcfc" in summary.failed[0]["source"] and "UTF-8" in summary.failed[0]["reason"]
+    json.dumps(summary.failed, ensure_ascii=False).encode("utf-8")  # printable as the CLI prints it
+    assert [d.original_name for d in hash_app.catalog.documents()] == ["z_spaet.txt"]
+
+
+def test_a_file_that_vanishes_after_the_folder_was_read_fails_alone(hash_app, tmp_path, monkeypatch):
+    import ingest.pipeline as pipeline
+
+    docs = tmp_path / "docs"
+    good = write(docs / "gut.txt", "Die Bibliothek öffnet montags um 9 Uhr.\n")
+    monkeypatch.setattr(pipeline, "discover", lambda paths: [docs / "weg.txt", good])  # deleted in between
+    summary = hash_app.ingestor.ingest([docs])
+    assert summary.added == 1 and [f["code"] for f in summary.failed] == ["corrupt"]
+    assert "FileNotFoundError" in summary.failed[0]["reason"]
+
+
+def test_a_path_too_long_for_the_system_fails_alone(hash_app, tmp_path):
+    docs = tmp_path / "docs"
+    write(docs / "z_gut.md", "# Gut\n\nDie Bibliothek öffnet um 9 Uhr.\n")
+    deep, i = docs, 0
+    while len(os.fsencode(deep)) < 4096 - 400:  # the folder's path stays listable (under PATH_MAX) …
+        deep, i = deep / (f"{i:02d}" + "o" * 198), i + 1
+    name = "x" * 250 + ".txt"  # … the file's own path does not (ENAMETOOLONG)
+    assert len(os.fsencode(deep / name)) > 4096
+    fd = os.open(docs, os.O_RDONLY)
+    try:  # build it relative to open directories: the path itself is too long to pass
+        for part in deep.relative_to(docs).parts:
+            os.mkdir(part, dir_fd=fd)
+            nfd = os.open(part, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        with os.fdopen(os.open(name, os.O_WRONLY | os.O_CREAT, dir_fd=fd), "w") as fh:
+            fh.write("tief\n")
+    finally:
+        os.close(fd)
+    summary = hash_app.ingestor.ingest([docs])
+    assert summary.added == 1 and [f["code"] for f in summary.failed] == ["corrupt"]

@@ -226,6 +226,28 @@ def test_xlsx_row_limit_is_reported_not_silent(tmp_path, make_xlsx, caplog):
     assert any("nicht indexiert" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize("values, keys, text", [
+    (["Bürgeramt", "12,5"], ["Amt", "Gebühr"], "Amt: Bürgeramt | Gebühr: 12,5"),
+    (["v", "w"], ["K" * 1300, "Gebühr"], "K" * 80 + " …: v | Gebühr: w"),  # a header is cut
+    (["v"], [], "Spalte 1: v"),
+])
+def test_xlsx_a_long_header_is_not_repeated_whole_in_every_cell(values, keys, text):
+    """A 38 KB workbook whose 1,300-character headers stood before each of 450,000 cells became
+    585 MB of text (found by a hostile-input probe); a header is cut to 80 characters per cell."""
+    from ingest.loaders.xlsx import _row_text
+
+    assert _row_text(values, keys) == text
+
+
+def test_a_file_whose_text_explodes_is_refused_as_too_large(tmp_path):
+    path = tmp_path / "viel.txt"
+    path.write_text("Satzung über die Gebühren der Stadtbibliothek. " * 100, encoding="utf-8")
+    assert load_document(path, LoadLimits(max_text_chars=10_000)).blocks
+    with pytest.raises(IngestError) as err:
+        load_document(path, LoadLimits(max_text_chars=1_000))
+    assert err.value.code == "too_large" and "Zeichen Text" in str(err.value)
+
+
 # --- ODT ----------------------------------------------------------------------------
 
 
