@@ -17,7 +17,7 @@ from corpus.models import page_kind_of, page_label
 from ui import cli_access, cli_admin, cli_cluster, cli_eval, cli_oparl, cli_policy, cli_tools, loadtest
 from ui.cli_access import as_user_option, scope_as
 from ui.cli_admin import admin_for
-from ui.cli_common import app_for, cli_actor, emit, print_summary, progress_bar
+from ui.cli_common import app_for, cli_actor, emit, print_summary, progress_bar, shown
 
 log = logging.getLogger("kiportal")
 
@@ -139,7 +139,7 @@ def docs_list(ctx: click.Context, collection: str | None, status: str | None, as
         return
     for rec in recs:
         click.echo(f"{rec.doc_id}  {rec.status:9}  {rec.collection:12}  {str(rec.pages or '-'):>4} S.  "
-                   f"{rec.chunk_count:>5} Abschn.  {rec.source}")
+                   f"{rec.chunk_count:>5} Abschn.  {shown(rec.source)}")
     click.echo(f"{len(recs)} Dokumente")
 
 

@@ -50,6 +50,13 @@ def progress_bar(enabled: bool):
     return cb, lambda: bar.close() if bar else None
 
 
+def shown(text: str) -> str:
+    """Text from files (names, error details) made safe for a terminal: control characters, escape
+    sequences and direction overrides are printed as escapes, so a file name cannot recolour the
+    terminal, set its title or fake an extra output line."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
+
+
 def print_summary(s: dict) -> None:
     """An ingest/re-index summary in one line, then one line per failed file."""
     click.echo(
@@ -58,7 +65,7 @@ def print_summary(s: dict) -> None:
         f"{s['chunks']} Abschnitte in {s['seconds']:.1f} s ({s['chunks_per_s']:.1f} Abschnitte/s)"
     )
     for f in s["failed"]:
-        click.echo(f"  ✗ {f['source']}: {f['reason']}")
+        click.echo(f"  ✗ {shown(f['source'])}: {shown(f['reason'])}")
 
 
 def cli_actor() -> str:
