@@ -28,21 +28,23 @@ _FENCE_RE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _TABLE_SEP_RE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
 _HTML_COMMENT_RE = re.compile(r"<!--.*?-->", re.DOTALL)
 # Jekyll/Liquid template tags ({% include ... %}) are site machinery, never content.
-LIQUID_RE = re.compile(r"\{%-?.*?-?%\}|\{\{-?.*?-?\}\}", re.DOTALL)
+# spans are bounded (here and below): an unclosed "{%" or "**" repeated would otherwise make each
+# start scan to the end of the text, quadratic in its length (a 100 KB file held the reader for minutes)
+LIQUID_RE = re.compile(r"\{%(?:[^%{]|%(?!\}))*%\}|\{\{(?:[^{}]|\}(?!\}))*\}\}")  # no "{" inside: linear
 # Converter output sometimes flattens a page into one line: "…Wahlperiode   ## des Abgeordneten …".
-_INLINE_ATX_RE = re.compile(r"[ \t]{3,}(?=#{1,6} )")
+_INLINE_ATX_RE = re.compile(r"(?<![ \t])[ \t]{3,}(?=#{1,6} )")  # from the start of a gap only: linear
 _GAP_RE = re.compile(r"[ \t]{3,}")
 MAX_HEADING_CHARS = 150
 
 _INLINE_SUBS = (
-    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # images -> alt text
-    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),  # links -> link text
-    (re.compile(r"\[([^\]]+)\]\[[^\]]*\]"), r"\1"),  # reference links
+    (re.compile(r"!\[([^\[\]]{0,300})\]\([^)]{0,1000}\)"), r"\1"),  # images -> alt text
+    (re.compile(r"\[([^\[\]]{1,300})\]\([^)]{0,1000}\)"), r"\1"),  # links -> link text
+    (re.compile(r"\[([^\[\]]{1,300})\]\[[^\[\]]{0,300}\]"), r"\1"),  # reference links
     (re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>"), ""),  # inline HTML tags
-    (re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"), r"\2"),  # bold
+    (re.compile(r"(\*\*|__)(?=\S)(.{1,300}?)(?<=\S)\1"), r"\2"),  # bold
     (re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])"), r"\1"),  # *italic*
     (re.compile(r"(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])"), r"\1"),  # _italic_
-    (re.compile(r"~~(.+?)~~"), r"\1"),  # strikethrough
+    (re.compile(r"~~(.{1,300}?)~~"), r"\1"),  # strikethrough
     (re.compile(r"`([^`\n]+)`"), r"\1"),  # inline code
     (re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>])"), r"\1"),  # backslash escapes
 )

@@ -248,6 +248,35 @@ def test_a_file_whose_text_explodes_is_refused_as_too_large(tmp_path):
     assert err.value.code == "too_large" and "Zeichen Text" in str(err.value)
 
 
+@pytest.mark.parametrize("text, visible", [
+    ("Siehe [Satzung](https://stadt.example/satzung.pdf) und **fett** und ~~alt~~.", "Siehe Satzung und fett und alt."),
+    ("![Lageplan](plan.png) und [Quelle][1]", "Lageplan und Quelle"),
+    ("**a " * 3, "**a **a **a "),          # unclosed: left as it is
+    ("[a " * 3, "[a [a [a "),
+])
+def test_markdown_inline_syntax_is_reduced_to_its_text(text, visible):
+    from ingest.loaders.markdown import inline
+
+    assert inline(text) == visible
+
+
+def test_markdown_spans_are_bounded_so_unclosed_markup_cannot_stall_the_reader():
+    """An unclosed "**", "[" or "{%" repeated made every start scan to the end of the text, and a long run
+    of spaces made the flattened-heading rule backtrack through it: quadratic, so a 100 KB file held the
+    one reading worker until its time limit (found by a hostile-input probe; 1.2 MB of "**a " would have
+    taken about 45 minutes). With bounded spans the same inputs take about a second or less (timed by
+    hand, figures in the commit message); here the results must stay right."""
+    from ingest.loaders.markdown import _INLINE_ATX_RE, LIQUID_RE, inline
+
+    assert inline("**a " * 20_000) == "**a " * 20_000
+    assert inline("[a " * 20_000) == "[a " * 20_000
+    assert LIQUID_RE.sub("", "{% " * 20_000) == "{% " * 20_000
+    assert LIQUID_RE.sub("", "A {% include x.html %} B {{ page.title }} C") == "A  B  C"
+    assert _INLINE_ATX_RE.sub("\n", " " * 50_000 + "x") == " " * 50_000 + "x"
+    assert _INLINE_ATX_RE.sub("\n", "Wahlperiode   ## des Abgeordneten") == "Wahlperiode\n## des Abgeordneten"
+    assert inline("**" + "b" * 400 + "**") == "**" + "b" * 400 + "**"  # a bold span over 300 characters stays marked
+
+
 # --- ODT ----------------------------------------------------------------------------
 
 
