@@ -139,8 +139,10 @@ def _next_epoch(conn: Connection, name: str, deadline: float | None) -> Fence:
                 if getattr(exc.orig, "sqlstate", None) != _UNDEFINED_TABLE or attempt:
                     raise
                 _create_fence_table(conn)
-    except OperationalError as exc:  # lock_timeout: the former holder's step is still running
-        raise LockTimeout(name) from exc
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "55P03":  # not lock_timeout: the connection broke
+            raise
+        raise LockTimeout(name) from exc  # lock_timeout: the former holder's step is still running
     finally:
         if deadline is not None:
             conn.execute(text("RESET lock_timeout"))
@@ -272,7 +274,12 @@ def database_lock(engine: Engine, name: str, timeout: float | None = None, *, fe
                     raise LockTimeout(name)
                 time.sleep(POLL_S)
         try:
-            yield _next_epoch(conn, name, deadline) if fenced else NO_FENCE
+            try:
+                fence = _next_epoch(conn, name, deadline) if fenced else NO_FENCE
+            except OperationalError as exc:  # the lock connection broke while the fence was being set up
+                log.warning("lock %s: connection lost while taking it: %s", name, exc)
+                raise LockLost(name) from exc
+            yield fence
         finally:
             try:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})

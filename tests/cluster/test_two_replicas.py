@@ -243,10 +243,18 @@ def test_an_upload_whose_lock_connection_breaks_commits_nothing_and_says_so(clus
             out["result"] = call(c, a.portal, "admin_upload", [[file_value(r.json()[0])], "demo"],
                                  session=admin_session(c, a.portal), timeout_s=600)
 
+    def epoch() -> int:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT coalesce(max(epoch), 0) FROM kiportal_lock_epochs "
+                                     "WHERE name = 'kiportal-writer'")).scalar()
+
+    before = epoch()
+
     def running_upload_holds_lock() -> int | None:
+        """The lock connection's pid once the upload's job runs and holds the lock with its fence set up."""
         with engine.connect() as conn:
             running = conn.execute(text("SELECT count(*) FROM jobs WHERE kind = 'upload' AND status = 'running'")).scalar()
-        return writer_lock_pid(engine) if running else None
+        return writer_lock_pid(engine) if running and epoch() > before else None
 
     uploader = threading.Thread(target=admin_uploads)
     uploader.start()

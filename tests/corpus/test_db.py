@@ -250,3 +250,27 @@ def test_locks_that_cannot_be_lost_while_their_process_lives_have_no_fence(tmp_p
         assert held.fence() is NO_FENCE
         NO_FENCE.check(None)  # never touches a connection
     assert held.fence() is NO_FENCE
+
+
+@pytest.mark.cluster
+def test_a_lock_whose_connection_breaks_while_it_is_being_taken_says_lost_not_an_internal_error(pg_url, monkeypatch):
+    """Found by the cluster test of a cut during an upload: the cut can fall between the advisory lock
+    being granted and its fence being set up; that raised a raw OperationalError ("terminating
+    connection"), now the same LockLost as a cut later on."""
+    import corpus.db as db
+
+    engine = make_engine(pg_url)
+    real = db._next_epoch
+
+    def cut_first(conn, name, deadline):
+        cut_connection(engine, conn.execute(text("SELECT pg_backend_pid()")).scalar())
+        return real(conn, name, deadline)
+
+    monkeypatch.setattr(db, "_next_epoch", cut_first)
+    with pytest.raises(LockLost, match="verloren"):
+        with database_lock(engine, "kiportal-writer", 10, fenced=True):
+            pass
+    monkeypatch.setattr(db, "_next_epoch", real)
+    with database_lock(engine, "kiportal-writer", 10, fenced=True) as fence:  # the lock is free again
+        assert fence.epoch >= 1
+    engine.dispose()
