@@ -202,7 +202,7 @@ class Ingestor:
                 planned = self._plan_one(f, collection, force, summary, stale_signature, original_names, titles, meta,
                                          pending)
             except OSError as exc:  # gone, locked or unreachable since the folder was read: this file fails alone
-                self._skip(f, summary, IngestError("corrupt", f"{type(exc).__name__}: {exc.strerror or exc}"))
+                self._skip(f, summary, IngestError("corrupt", f"Datei nicht lesbar: {exc.strerror or exc}"))  # as load_document says
                 continue
             if planned is not None:
                 work.append(planned)
