@@ -20,8 +20,8 @@ from langchain_core.output_parsers import StrOutputParser
 
 from assistant.access import FULL, Scope
 from assistant.answer_checks import Source, check_answer, retrieval_confident, shows_answer
-from assistant.quotes import (Quote, asked_parts, best_quote, cited_sentence, claims_in_quote, first_sentence, is_yes_no,
-                              quote_line, second_sentence, supporting_quote, two_clauses)
+from assistant.quotes import (LIST_SENTENCES, Quote, asked_parts, asks_list, best_quote, cited_sentence, claims_in_quote,
+                              covers, first_sentence, is_yes_no, later_sentences, quote_line, supporting_quote, two_clauses)
 from assistant.citations import REFUSAL, is_refusal, numbers
 from assistant.evidence import Evidence, content_stems, embedding_similarity, select_evidence
 from assistant.grounding import unmentioned_terms, warning
@@ -432,6 +432,7 @@ class Assistant:
         sentence = first_sentence(verdict.answer)
         quote = self._backing(sentence, question, evidence, verdict.cited)
         rest: list[str] = []
+        items: list[str] = []
         if asked_parts(question) > 1:  # a sentence for each part; or both parts joined in one sentence
             clauses = two_clauses(sentence)
             if quote is None and clauses:
@@ -439,7 +440,9 @@ class Assistant:
                 sentence, quote = (clauses[0], first) if first else (sentence, None)
                 rest = [clauses[1]]
             else:
-                rest = [s for s in (second_sentence(verdict.answer),) if s]
+                rest = later_sentences(verdict.answer, 1)
+        elif asks_list(question) and quote is not None:  # a list written one item per sentence
+            items = later_sentences(verdict.answer, LIST_SENTENCES - 1)
         if quote is None:
             quote = best_quote(question, evidence)
             if quote is None:
@@ -457,6 +460,9 @@ class Assistant:
         res.quotes = [quote]
         for part in rest:
             self._add_part(res, part, verdict.cited, question, evidence)
+        for item in items:  # the list goes on only while each item stands in the first quote's document
+            if not self._add_part(res, item, verdict.cited, question, evidence, list_of=quote):
+                break
         res.citations.sort(key=lambda c: (c.n != quote.n, c.n))  # the quoted source first
         if self.settings.llm.warn_unmentioned_terms:
             res.unmentioned_terms = self._unmentioned(question, evidence, [quote.n])
@@ -476,18 +482,22 @@ class Assistant:
 
     @classmethod
     def _add_part(cls, res: AnswerResult, sentence: str, cited: Sequence[int], question: str,
-                  evidence: Sequence[Evidence]) -> None:
+                  evidence: Sequence[Evidence], list_of: Quote | None = None) -> bool:
         """The answer to a question's second part, under the same rule as the first: kept when each of
-        its claims stands in a quote, which is shown beneath it."""
+        its claims stands in a quote, which is shown beneath it. A further item of a list (``list_of``:
+        the first item's quote) must also come from that quote's document and have most of its words
+        in its own quote, since an item like "Das Projekt evaluieren." names no figure to check.
+        Returns whether the sentence was kept."""
         if is_refusal(sentence):
-            return
+            return False
         quote = cls._backing(sentence, question, evidence, cited)
-        if quote is None:
-            return
+        if quote is None or list_of is not None and (quote.source != list_of.source or not covers(sentence, quote)):
+            return False
         shown = quote.text in {q.text for q in res.quotes}  # both parts stand in one quote: show it once
         res.answer = f"{res.answer}\n\n{cited_sentence(sentence, quote, show_quote=not shown)}"
         if not shown:
             res.quotes.append(quote)
+        return True
 
     def _unmentioned(self, question: str, evidence: Sequence[Evidence], cited: Sequence[int]) -> list[str]:
         """Question terms that none of the cited documents mentions anywhere (whole text, title,

@@ -70,6 +70,20 @@ def asked_parts(question: str) -> int:
     return 2 if m and len(question[: m.start()].split()) >= 3 else 1
 
 
+# "Welche Schritte …?", "Was sind die Aufgaben …?", "Nennen Sie …": the answer is a list, which a
+# small model often writes as one sentence per item (a table's rows)
+_LIST = re.compile(r"^(?:welche|was sind|wer sind|was gehört|was zählt|nenne|nennen sie)\b", re.IGNORECASE)
+#: Most sentences kept for a list question: the first and three more items.
+LIST_SENTENCES = 4
+
+
+def asks_list(question: str) -> bool:
+    """A question whose answer may be several items ("Welche Prozessschritte fallen … an?"). Only
+    the question proper counts, as for :func:`is_yes_no`."""
+    last = (split_sentences(question.strip()) or [""])[-1]
+    return bool(_LIST.match(_AFTER_COLON.split(last)[-1])) and not is_yes_no(question)
+
+
 def asks_figure(question: str) -> bool:
     return bool(_ASKS_FIGURE.search(question))
 
@@ -188,13 +202,18 @@ def first_sentence(answer: str) -> str:
     return parts[0].strip() if parts else answer.strip()
 
 
-def second_sentence(answer: str) -> str | None:
-    """The model's second sentence, for a question that asks two things; None when there is none
-    or it is only citations."""
-    parts = _answer_sentences(answer)
-    if len(parts) < 2 or not re.search(r"\w{2}", CITATION_MARKS.sub("", parts[1])):
-        return None
-    return parts[1].strip()
+def later_sentences(answer: str, most: int) -> list[str]:
+    """Up to ``most`` of the model's sentences after its first, for a question that asks two things
+    or a list; sentences that are only citations do not count."""
+    parts = _answer_sentences(answer)[1:]
+    return [p.strip() for p in parts if re.search(r"\w{2}", CITATION_MARKS.sub("", p))][:most]
+
+
+def covers(sentence: str, quote: Quote, share: float = 0.5) -> bool:
+    """At least ``share`` of the sentence's content words stand in the quote (a list item with no
+    figure or name still has to come from it)."""
+    stems = set(content_stems(CITATION_MARKS.sub("", sentence)))
+    return not stems or _covered(stems, quote.text) >= share
 
 
 _CLAUSE_JOIN = re.compile(r",\s+(?:und|sowie)\s+")

@@ -429,6 +429,44 @@ def test_a_question_that_asks_one_thing_keeps_one_sentence(app):
     assert "20 Jahre [1]" in res.answer and "Erdgräber gilt" not in res.answer.split("„")[0]
 
 
+PHASES = {"handbuch": ("Projekthandbuch", [
+    (106, "Abschlussphase", "Folgende PPS umfassen die Abschlussphase: PPS 39 | Die Projektergebnisse abnehmen lassen. "
+                            "PPS 40 | Das Projekt evaluieren. PPS 41 | Das Projektbudget abschließen."),
+]), "leitfaden": ("Leitfaden Bürgerbeteiligung", [
+    (2, "Abschlussphase", "In der Abschlussphase eines Projekts übergibt die Verwaltung einen Bericht an den Rat."),
+])}
+LIST_Q = "Welche Prozessschritte umfasst die Abschlussphase eines Projekts?"
+
+
+def test_a_list_written_one_item_per_sentence_keeps_its_items(app):
+    """The model writes a table's rows as sentences; a list question keeps each row that stands in the document."""
+    _add_documents(app, PHASES)
+    fake = FakeChatModel(respond=lambda p: "PPS 39 | Die Projektergebnisse abnehmen lassen. PPS 40 | Das Projekt evaluieren. "
+                                           "PPS 41 | Das Projektbudget abschließen. [1]")
+    res = _assistant(app, fake).answer(LIST_Q)
+    assert not res.refused
+    for item in ("PPS 39 | Die Projektergebnisse abnehmen lassen", "PPS 40 | Das Projekt evaluieren",
+                 "PPS 41 | Das Projektbudget abschließen"):
+        assert item in res.answer
+    assert {q.source for q in res.quotes} == {"/docs/handbuch.pdf"}
+
+
+@pytest.mark.parametrize("drift", [
+    "Die Verwaltung übergibt einen Bericht an den Rat [{other}].",  # stands in another document
+    "Die Projektergebnisse feiern und verschenken [{same}].",  # its one noun stands in the quote, the rest does not
+    "Die Verwaltung informiert alle Bürgerinnen und Bürger schriftlich.",  # words no quote holds
+])
+def test_a_list_stops_at_the_first_item_that_does_not_stand_in_its_document(app, drift):
+    _add_documents(app, PHASES)
+    numbers = {c.source: c.n for c in _assistant(app, None).answer(LIST_Q, model="extraktiv").citations}
+    drift = drift.format(same=numbers["/docs/handbuch.pdf"], other=numbers["/docs/leitfaden.pdf"])
+    first = f"PPS 39 | Die Projektergebnisse abnehmen lassen [{numbers['/docs/handbuch.pdf']}]."
+    fake = FakeChatModel(respond=lambda p: f"{first} {drift} PPS 41 | Das Projektbudget abschließen.")
+    res = _assistant(app, fake).answer(LIST_Q)
+    assert res.answer.startswith(first)
+    assert drift.split(" [")[0].rstrip(".") not in res.answer and "PPS 41 | Das Projektbudget abschließen" not in res.answer
+
+
 def test_a_bare_no_is_no_answer_to_an_open_question(app):
     _add_documents(app, PARK)
     fake = FakeChatModel(respond=lambda p: "Nein [1].")

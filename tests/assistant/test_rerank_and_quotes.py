@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.evidence import Evidence
-from assistant.quotes import (asked_parts, asks_figure, best_quote, cited_sentence, first_sentence, is_yes_no, second_sentence,
+from assistant.quotes import (asked_parts, asks_figure, asks_list, best_quote, cited_sentence, first_sentence, is_yes_no, later_sentences,
                               supporting_quote, two_clauses, units)
 from assistant.rerank import RerankWeights, rerank, stem_coverage
 from corpus.models import Chunk, Hit
@@ -91,13 +91,31 @@ def test_two_clauses(sentence, clauses):
     assert two_clauses(sentence) == clauses
 
 
-@pytest.mark.parametrize("answer, second", [
-    ("Der Tracker kostet 30 € [2]. Die Stiftung hat 20 Knoten angeschafft [3].", "Die Stiftung hat 20 Knoten angeschafft [3]."),
-    ("Der Tracker kostet 30 € [2]. [1], [3]", None),  # only citations
-    ("Der Tracker kostet 30 € [2].", None),
+@pytest.mark.parametrize("answer, most, later", [
+    ("Der Tracker kostet 30 € [2]. Die Stiftung hat 20 Knoten angeschafft [3].", 1, ["Die Stiftung hat 20 Knoten angeschafft [3]."]),
+    ("Der Tracker kostet 30 € [2]. [1], [3]", 1, []),  # only citations
+    ("Der Tracker kostet 30 € [2].", 1, []),
+    ("PPS 39 | Abnehmen. PPS 40 | Evaluieren. PPS 41 | Budget abschließen. [2]", 3,
+     ["PPS 40 | Evaluieren.", "PPS 41 | Budget abschließen. [2]"]),  # the citation run stays with the last item
+    ("A ist eins. B ist zwei. C ist drei. D ist vier. E ist fünf.", 3, ["B ist zwei.", "C ist drei.", "D ist vier."]),
 ])
-def test_second_sentence(answer, second):
-    assert second_sentence(answer) == second
+def test_later_sentences(answer, most, later):
+    assert later_sentences(answer, most) == later
+
+
+@pytest.mark.parametrize("question, listing", [
+    ("Welche zusätzlichen Prozessschritte fallen in der Abschlussphase an?", True),
+    ("Was sind die Aufgaben des Lenkungsausschusses?", True),
+    ("Wer sind die Ansprechpartner im Projekt?", True),
+    ("Nennen Sie die Phasen des Design Thinking.", True),
+    ("Wir planen einen Workshop: Welche Methoden eignen sich für den Einstieg?", True),  # after a sentence of context
+    ("Wie lange ist die Ruhezeit für Urnengräber?", False),
+    ("Was kostet der Bewohnerparkausweis?", False),
+    ("Sind Grabsteine aus Kunststoff erlaubt?", False),  # yes/no
+    ("Welcher Ausschuss ist zuständig?", False),  # one thing asked ("welcher")
+])
+def test_asks_list(question, listing):
+    assert asks_list(question) is listing
 
 
 def test_a_table_row_keeps_its_header_and_picks_the_asked_row_not_its_neighbour():
