@@ -174,7 +174,7 @@ class App:
                             max_image_pixels=s.limits.max_image_pixels, max_text_chars=s.limits.max_text_chars,
                             ocr=OcrOptions(enabled=o.enabled, languages=o.languages, dpi=o.dpi, workers=o.workers,
                                            page_timeout_s=o.page_timeout_s, seconds_per_page=o.seconds_per_page,
-                                           osd=o.osd))
+                                           max_file_seconds=o.max_file_seconds, osd=o.osd))
         return Ingestor(
             self.kb,
             home=s.home,

@@ -7,7 +7,8 @@ worker is killed, the file fails with the error code ``timeout`` and the next fi
 fresh worker. Nothing already indexed is touched.
 
 Scans are the exception to a fixed limit: text recognition takes seconds per page, so when the
-worker announces N pages for OCR the file's limit grows by N × ``ocr.seconds_per_page``, and
+worker announces N pages for OCR the file's limit grows by N × ``ocr.seconds_per_page`` (at most
+``ocr.max_file_seconds``), and
 every page read is reported back (``("progress", done, total)``) for the progress display. The
 worker leads its own process group, so stopping it also stops a running ``tesseract``.
 
@@ -30,6 +31,7 @@ from typing import Callable
 from corpus.models import ExtractedDocument
 from ingest.errors import IngestError
 from ingest.loaders.limits import LoadLimits
+from ingest.loaders.ocr import allowance
 
 log = logging.getLogger(__name__)
 
@@ -185,18 +187,20 @@ class IsolatedLoader:
                 self._conn.send(str(path))
                 started = time.monotonic()
                 deadline = started + self.timeout_s
+                done = total = 0
                 while True:
                     if not self._conn.poll(max(0.0, deadline - time.monotonic())):
                         limit = deadline - started
                         log.warning("reading %s took longer than %.0f s: worker stopped", Path(path).name, limit)
                         self._stop()
-                        raise IngestError("timeout", f"nach {limit:g} s abgebrochen")
+                        read = f"; Texterkennung: {done} von {total} Seiten gelesen" if total else ""
+                        raise IngestError("timeout", f"nach {limit:g} s abgebrochen{read}")
                     reply = self._conn.recv()
                     if reply[0] != "progress":
                         break
                     _, done, total = reply
-                    if done == 0:  # OCR announced: each page gets its share of time
-                        deadline += total * self.limits.ocr.seconds_per_page
+                    if done == 0:  # OCR announced: each page gets its share of time, up to a ceiling
+                        deadline += allowance(total, self.limits.ocr)
                     if progress is not None:
                         try:
                             progress(done, total)

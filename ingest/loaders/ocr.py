@@ -63,6 +63,7 @@ class OcrOptions:
     workers: int = 2
     page_timeout_s: float = 120.0
     seconds_per_page: float = 20.0  # added to the loader's per-file time limit for every page sent to OCR
+    max_file_seconds: float = 10800.0  # most seconds all pages of one file add, however many there are
     osd: bool = True
 
 
@@ -74,6 +75,13 @@ class OcrPage:
     confidence: float  # mean word confidence 0-100 (Tesseract's scale); 0 when no word was read
     words: int
     rotated: int = 0  # degrees the page was turned before reading
+
+
+def allowance(pages: int, opts: OcrOptions) -> float:
+    """Seconds that ``pages`` pages sent to text recognition add to a file's time limit: each page's
+    share, but never more than ``max_file_seconds``, so that a hostile file of 2,000 near-blank
+    pages (the page limit) cannot hold the one reading worker for 11 hours."""
+    return min(max(0, pages) * opts.seconds_per_page, opts.max_file_seconds)
 
 
 def available() -> bool:

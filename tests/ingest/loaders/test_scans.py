@@ -177,8 +177,27 @@ def test_the_worker_reports_ocr_progress_and_gives_each_page_time(tmp_path):
         finally:
             stingy.close()
         assert loader.worker_pid == pid  # the other worker was not touched
+        capped = IsolatedLoader(LoadLimits(ocr=OcrOptions(seconds_per_page=60.0, max_file_seconds=0.0)), timeout_s=limit)
+        try:
+            with pytest.raises(IngestError) as err:  # the ceiling holds, however many pages are announced
+                capped(path)
+            assert err.value.code == "timeout" and "Texterkennung: " in str(err.value) and "von 2 Seiten gelesen" in str(err.value)
+        finally:
+            capped.close()
     finally:
         loader.close()
+
+
+@pytest.mark.parametrize("pages, per_page, ceiling, seconds", [
+    (2, 20.0, 10800.0, 40.0),
+    (2000, 20.0, 10800.0, 10800.0),  # a hostile 2,000-page scan: 3 hours, not 11
+    (0, 20.0, 10800.0, 0.0),
+    (5, 0.0, 10800.0, 0.0),
+    (5, 20.0, 0.0, 0.0),
+])
+def test_ocr_allowance_grows_with_the_pages_up_to_a_ceiling(pages, per_page, ceiling, seconds):
+    from ingest.loaders.ocr import allowance
+    assert allowance(pages, OcrOptions(seconds_per_page=per_page, max_file_seconds=ceiling)) == seconds
 
 
 def test_an_upload_is_read_by_ocr_once_for_the_check_and_the_index(tmp_path, monkeypatch):
