@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import Iterator
 
 from corpus.models import ExtractedDocument
 from ingest.loaders.blocks import BlockBuilder, one_line, sensible_title
@@ -30,13 +31,14 @@ _CHROME_RE = re.compile(
     re.IGNORECASE,
 )
 _CHROME_ROLES = {"navigation", "banner", "contentinfo", "search", "menu", "menubar", "dialog", "alert"}
+_END = object()
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _BLOCK_TAGS = frozenset({
     "p", "div", "section", "article", "main", "body", "li", "ul", "ol", "dl", "dt", "dd", "blockquote",
     "pre", "figure", "figcaption", "address", "hr", "center", "details", "summary", "caption",
     "tr", "td", "th", "tbody", "thead", "tfoot", "fieldset", "legend", "header", "footer", "html",
 })
-MAX_DEPTH = 200
+_CONTENT = ("main", "article")
 
 
 def _parse(data: bytes):
@@ -81,27 +83,10 @@ def load_html(path: Path, limits: LoadLimits) -> ExtractedDocument:
     title = sensible_title(fm_title)
     if not title and soup.title is not None:
         title = sensible_title(soup.title.get_text(" "))
-    first_h1 = soup.find("h1")
-
-    for name in _DROP_TAGS:
-        for tag in soup.find_all(name):
-            tag.decompose()
     for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
         comment.extract()
-
-    for tag in list(soup.find_all(_CHROME_TAGS)):
-        if not tag.decomposed and tag.find_parent(["article", "main"]) is None:
-            tag.decompose()
-    # Never drop the content container because a wrapper is named e.g. "nav-open".
-    keep: set[int] = set()
-    for content in soup.find_all(["main", "article"]):
-        keep.add(id(content))
-        keep.update(id(p) for p in content.parents)
-    for tag in list(soup.find_all(True)):
-        if tag.decomposed or id(tag) in keep or tag.name in ("html", "body"):
-            continue
-        if _is_chrome(tag):
-            tag.decompose()
+    for tag in _chrome(soup):
+        tag.decompose()
 
     root = soup.find("main") or soup.find(attrs={"role": "main"})
     if root is None:
@@ -114,11 +99,45 @@ def load_html(path: Path, limits: LoadLimits) -> ExtractedDocument:
     _Walker(builder).run(root)
 
     if not title:
-        h1 = first_h1 if first_h1 is not None and not first_h1.decomposed else soup.find("h1")
+        h1 = soup.find("h1")
         title = one_line(h1.get_text(" ")) if h1 is not None else ""
     if not title:
         title = builder.first_heading()
     return ExtractedDocument(format="html", title=title[:200], blocks=tuple(builder.blocks))
+
+
+def _chrome(soup) -> list:
+    """The outermost elements to drop: scripts, forms, menus and the like anywhere; headers and
+    footers outside the article; anything named like chrome ("cookie-banner", role "navigation")
+    unless it holds the article, so a wrapper named e.g. "nav-open" never takes the content along.
+
+    One pass down and one up over the tree, without recursion: a hostile page of 200,000 nested
+    tags is read in seconds (asking bs4 per element whether it was dropped, or for its parents,
+    made such a page quadratic and the reading worker ran into its time limit)."""
+    from bs4 import Tag
+
+    tags = [t for t in soup.descendants if isinstance(t, Tag)]  # document order: parents first
+    holds: set[int] = set()  # ids of elements that are or contain a main/article element
+    for tag in reversed(tags):
+        if (tag.name in _CONTENT or id(tag) in holds) and tag.parent is not None:
+            holds.add(id(tag))
+            holds.add(id(tag.parent))
+    dropped: set[int] = set()
+    in_content: set[int] = set()  # ids of elements inside a main/article element
+    out = []
+    for tag in tags:
+        parent = id(tag.parent)
+        if parent in dropped:
+            dropped.add(id(tag))  # inside a dropped element: goes with it
+            continue
+        inside = parent in in_content
+        if tag.name in _DROP_TAGS or (tag.name in _CHROME_TAGS and not inside) or (
+                id(tag) not in holds and tag.name not in ("html", "body") and _is_chrome(tag)):
+            dropped.add(id(tag))
+            out.append(tag)
+        elif inside or tag.name in _CONTENT:
+            in_content.add(id(tag))
+    return out
 
 
 class _Walker:
@@ -134,14 +153,20 @@ class _Walker:
             self.buf.clear()
 
     def run(self, root) -> None:
-        self.walk(root, 0)
-        self.flush()
-
-    def walk(self, node, depth: int) -> None:
+        """Walk the tree with a stack of its own, not recursion: text nested however deep is kept
+        (an old export that never closes its <font> tags nests every paragraph one level deeper)."""
         from bs4 import NavigableString, Tag
         from bs4.element import CData, PreformattedString
 
-        for child in node.children:
+        stack: list[tuple[Iterator, bool]] = [(iter(root.children), False)]  # (children, flush at the end)
+        while stack:
+            children, block = stack[-1]
+            child = next(children, _END)
+            if child is _END:
+                stack.pop()
+                if block:
+                    self.flush()
+                continue
             if isinstance(child, NavigableString):
                 # Comments, doctypes, processing instructions are not page text; CDATA is.
                 if not isinstance(child, PreformattedString) or isinstance(child, CData):
@@ -160,16 +185,30 @@ class _Walker:
                 self.buf.append(" ")
             elif name in _BLOCK_TAGS or name == "table":
                 self.flush()
-                if depth < MAX_DEPTH:
-                    self.walk(child, depth + 1)
-                self.flush()
-            elif depth < MAX_DEPTH:
-                self.walk(child, depth + 1)
+                stack.append((iter(child.children), True))
+            else:
+                stack.append((iter(child.children), False))
+        self.flush()
+
+
+_LAYOUT = frozenset({"p", "div", "table", "h1", "h2", "h3", "ul", "ol"})
 
 
 def _is_layout_table(table) -> bool:
-    """Old sites lay out whole pages with tables; those are walked as text, not rows."""
-    return table.find(["p", "div", "table", "h1", "h2", "h3", "ul", "ol"]) is not None
+    """Old sites lay out whole pages with tables; those are walked as text, not rows.
+
+    Searched by hand, nearest elements first: bs4's own search first walks to the table's last
+    descendant, so each of 200,000 nested tables cost a walk to the bottom of the page."""
+    from bs4 import Tag
+
+    todo = [table]
+    while todo:
+        for child in todo.pop().contents:
+            if isinstance(child, Tag):
+                if child.name in _LAYOUT:
+                    return True
+                todo.append(child)
+    return False
 
 
 def _table_rows(table) -> list[list[str]]:

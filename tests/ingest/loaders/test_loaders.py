@@ -349,6 +349,22 @@ def test_html_without_main_uses_body_and_h1_title(tmp_path):
     assert find(doc, "Melden Sie sich").text == "Melden Sie sich bis Freitag. Danke!"
 
 
+def test_html_nested_deeper_than_any_recursion_keeps_its_text_and_its_chrome_rules(tmp_path):
+    """An old export that never closes its <font> tags nests each paragraph one level deeper; the
+    walk used to stop at depth 200 and lost the rest of the page. The chrome rules hold at any depth."""
+    paragraphs = "".join(f"<font face='Arial'><p>Absatz {i} der Satzung." for i in range(3000))
+    path = tmp_path / "export.html"
+    path.write_text(f"<html><body><div class='cookie-banner'>Cookies?</div>{'<div>' * 3000}<nav>Menü</nav>"
+                    f"<main><header>Kopf des Artikels</header><div class='share'>Teilen</div>{paragraphs}</main>"
+                    "</body></html>", encoding="utf-8")
+    doc = load_document(path)
+    text = doc.text
+    assert "Absatz 0 der Satzung." in text and "Absatz 2999 der Satzung." in text
+    assert "Kopf des Artikels" in text  # a header inside the article is part of it
+    for chrome in ("Cookies?", "Menü", "Teilen"):
+        assert chrome not in text, chrome
+
+
 def test_html_declared_latin1_charset(tmp_path):
     path = tmp_path / "alt.html"
     path.write_bytes('<html><head><meta charset="iso-8859-1"><title>Gebühren</title></head>'
