@@ -347,8 +347,9 @@ class PortalGuard:
             raise _Answer(403, refused[0][1])
         return self._replay(body)
 
-    async def _upload(self, scope, receive, send, user: str):
-        """Let gradio store the upload; record the stored paths for this user."""
+    async def _buffered(self, scope, receive, send, edit: Callable[[dict, bytes], bytes]) -> None:
+        """Run gradio with the whole (uncompressed) response held back, then pass ``edit(start,
+        body)`` on with a matching length: the guard reads or rewrites what gradio answered."""
         scope = _identity_encoding(scope)
         start: dict = {}
         parts: list[bytes] = []
@@ -359,17 +360,26 @@ class PortalGuard:
             elif message["type"] == "http.response.body":
                 parts.append(message.get("body", b""))
                 if not message.get("more_body"):
-                    body = b"".join(parts)
-                    if start.get("status") == 200:
-                        try:
-                            for p in json.loads(body):
-                                RECEIVED.add_upload(p, user)
-                        except (ValueError, TypeError):
-                            log.warning("unexpected upload response from gradio")
+                    body = edit(start, b"".join(parts))
+                    start["headers"] = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+                    start["headers"].append((b"content-length", str(len(body)).encode()))
                     await send(start)
                     await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, receive, capture)
+
+    async def _upload(self, scope, receive, send, user: str):
+        """Let gradio store the upload; record the stored paths for this user."""
+        def record(start: dict, body: bytes) -> bytes:
+            if start.get("status") == 200:
+                try:
+                    for p in json.loads(body):
+                        RECEIVED.add_upload(p, user)
+                except (ValueError, TypeError):
+                    log.warning("unexpected upload response from gradio")
+            return body
+
+        await self._buffered(scope, receive, send, record)
 
     async def _file(self, scope, receive, send, user: str | None, path: str):
         """gradio's file route: in gradio's folder only the owner's export (then deleted) or upload."""
@@ -405,23 +415,8 @@ class PortalGuard:
 
     async def _login_page(self, scope, receive, send):
         """gradio's page without the API description, for visitors who are not logged in."""
-        scope = _identity_encoding(scope)
-        start: dict = {}
-        parts: list[bytes] = []
-
-        async def capture(message):
-            if message["type"] == "http.response.start":
-                start.update(message)
-            elif message["type"] == "http.response.body":
-                parts.append(message.get("body", b""))
-                if not message.get("more_body"):
-                    body = API_INFO.sub(b"<script>window.gradio_api_info = {};</script>", b"".join(parts))
-                    start["headers"] = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-                    start["headers"].append((b"content-length", str(len(body)).encode()))
-                    await send(start)
-                    await send({"type": "http.response.body", "body": body})
-
-        await self.app(scope, receive, capture)
+        await self._buffered(scope, receive, send,
+                             lambda start, body: API_INFO.sub(b"<script>window.gradio_api_info = {};</script>", body))
 
     def _logout(self, headers):
         """gradio's logout ends the sessions it can list; ours are hashed, so end them here."""
