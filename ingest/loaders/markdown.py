@@ -21,12 +21,12 @@ _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z
 _FM_TITLE_RE = re.compile(r"^(?:title|titel)[ \t]*:[ \t]*(.+?)[ \t]*$", re.MULTILINE | re.IGNORECASE)
 # Pandoc title block: "% Titel" / "% Autor" / "% Datum" as the first lines.
 _PANDOC_BLOCK_RE = re.compile(r"\A(?:%[^\n]*\n?)+")
-_ATX_RE = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_ATX_START_RE = re.compile(r" {0,3}(#{1,6})(?=[ \t]|$)")
 _SETEXT_RE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _HR_RE = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 _FENCE_RE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_TABLE_SEP_RE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
-_HTML_COMMENT_RE = re.compile(r"<!--.*?-->", re.DOTALL)
+# possessive: with plain "\s*\|?\s*" a long run of spaces was tried split at every point (quadratic)
+_TABLE_SEP_RE = re.compile(r"^\s*+\|?+\s*+:?+-{2,}+:?+\s*+(?:\|\s*+:?+-{2,}+:?+\s*+)*+\|?+\s*+$")
 # Jekyll/Liquid template tags ({% include ... %}) are site machinery, never content.
 # spans are bounded (here and below): an unclosed "{%" or "**" repeated would otherwise make each
 # start scan to the end of the text, quadratic in its length (a 100 KB file held the reader for minutes)
@@ -81,11 +81,40 @@ def parse_front_matter(text: str) -> tuple[str, str]:
     return title, text[m.end():]
 
 
+def atx_heading(line: str) -> tuple[int, str | None] | None:
+    """An ATX heading ("## Titel ##") as (level, text), text None for a bare "#"; None if the line
+    is none. By hand rather than one regex: the regex's lazy text tried the optional closing "#"s at
+    every position of a long run of spaces, so a 50 KB line took 15 s."""
+    m = _ATX_START_RE.match(line)
+    if m is None:
+        return None
+    rest = line[m.end():]
+    if not rest:
+        return len(m.group(1)), None
+    text = rest.strip(" \t")
+    hashless = text.rstrip("#")
+    if hashless != text and hashless[-1:] in (" ", "\t"):  # a closing sequence after a space or tab
+        text = hashless.rstrip(" \t")
+    return len(m.group(1)), text
+
+
+def drop_html_comments(text: str) -> str:
+    """Text without "<!-- … -->" (an unclosed one stays). A loop over str.find, since the regex
+    "<!--.*?-->" scanned to the end of the text from each of 100,000 unclosed openers."""
+    out: list[str] = []
+    pos = 0
+    while (start := text.find("<!--", pos)) >= 0 and (end := text.find("-->", start + 4)) >= 0:
+        out.append(text[pos:start])
+        pos = end + 3
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def load_markdown(path: Path, limits: LoadLimits) -> ExtractedDocument:
     text = decode_text_file(path.read_bytes(), path.name)
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
     fm_title, text = parse_front_matter(text)
-    text = _HTML_COMMENT_RE.sub("", text)
+    text = drop_html_comments(text)
     text = LIQUID_RE.sub("", text)
     text = _INLINE_ATX_RE.sub("\n", text)
 
@@ -126,10 +155,10 @@ def load_markdown(path: Path, limits: LoadLimits) -> ExtractedDocument:
             flush()
             fence = fm.group(1)[:3]
             continue
-        m = _ATX_RE.match(line)
-        if m:
+        atx = atx_heading(line)
+        if atx:
             flush()
-            heading, rest = m.group(2) or "", ""
+            level, heading, rest = atx[0], atx[1] or "", ""
             if len(heading) > MAX_HEADING_CHARS:
                 # A "heading" running on for a page is a flattened block: keep its first
                 # segment as the heading if that is a real title, the rest as text.
@@ -138,7 +167,7 @@ def load_markdown(path: Path, limits: LoadLimits) -> ExtractedDocument:
                     heading, rest = head, heading[len(head):]
                 else:
                     heading, rest = "", heading
-            builder.add(inline(heading), kind="heading", level=len(m.group(1)))
+            builder.add(inline(heading), kind="heading", level=level)
             if rest.strip():
                 builder.add(inline(_GAP_RE.sub("\n", rest.strip())))
             continue

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -154,6 +155,50 @@ def test_docx_headings_paragraphs_and_table_in_document_order(tmp_path, make_doc
     assert table == ["Leistung | Gebühr | Frist", "Meldebescheinigung | 10 € | sofort", "Führungszeugnis | 13 € | 2 Wochen"]
 
 
+def _docx_body(path: Path, body_xml: str) -> Path:
+    """A DOCX whose body is ``body_xml`` (python-docx's own template for the other parts)."""
+    import zipfile
+
+    import docx
+
+    template = path.with_suffix(".template.docx")
+    docx.Document().save(template)
+    ns = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    with zipfile.ZipFile(template) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "word/document.xml":
+                data = f'<?xml version="1.0" encoding="UTF-8"?><w:document {ns}><w:body>{body_xml}</w:body></w:document>'.encode()
+            out.writestr(item, data)
+    return path
+
+
+def _w_p(text: str) -> str:
+    return f"<w:p><w:r><w:t>{text}</w:t></w:r></w:p>"
+
+
+def test_docx_text_boxes_nested_in_text_boxes_are_read_once(tmp_path):
+    """Each level read its inner boxes again, so the text doubled per level: a 36 KB file of 22
+    nested boxes took 88 s and 1.45 GB. Each box's text now stands in the document once."""
+    depth = 24
+    body = "".join(f"<w:p><w:r><w:t>Kasten {i}</w:t></w:r><w:r><w:pict><w:txbxContent>" for i in range(depth))
+    body += _w_p("Innerster Kasten") + "</w:txbxContent></w:pict></w:r></w:p>" * depth
+    doc = load_document(_docx_body(tmp_path / "flyer.docx", _w_p("Einleitung") + body))
+    texts = [b.text for b in doc.blocks]
+    assert texts.count("Innerster Kasten") == 1 and texts.count("Kasten 0") == 1 and texts.count(f"Kasten {depth - 1}") == 1
+
+
+def test_docx_table_rows_and_cells_inside_content_controls_are_read(tmp_path):
+    """Word's repeating-section forms wrap each table row (or cell) in a content control."""
+    def tc(text: str) -> str:
+        return f"<w:tc>{_w_p(text)}</w:tc>"
+    table = ("<w:tbl><w:tr>" + tc("Amt") + tc("Gebühr") + "</w:tr>"
+             "<w:sdt><w:sdtPr/><w:sdtContent><w:tr>" + tc("Standesamt") + tc("12 €") + "</w:tr></w:sdtContent></w:sdt>"
+             "<w:tr>" + tc("Bürgeramt") + "<w:sdt><w:sdtContent>" + tc("8 €") + "</w:sdtContent></w:sdt></w:tr></w:tbl>")
+    doc = load_document(_docx_body(tmp_path / "formular.docx", _w_p("Gebühren") + table))
+    assert blocks_of(doc, "table")[0].text == "Amt | Gebühr\nStandesamt | 12 €\nBürgeramt | 8 €"
+
+
 def test_docx_title_from_first_heading_without_core_title(tmp_path, make_docx):
     doc = load_document(make_docx(tmp_path / "ohne.docx", title=""))
     assert doc.title == "1 Allgemeines"
@@ -277,7 +322,58 @@ def test_markdown_spans_are_bounded_so_unclosed_markup_cannot_stall_the_reader()
     assert inline("**" + "b" * 400 + "**") == "**" + "b" * 400 + "**"  # a bold span over 300 characters stays marked
 
 
+@pytest.mark.parametrize("line, heading", [
+    ("# Titel", (1, "Titel")), ("### Gebühren ###", (3, "Gebühren")), ("## C#", (2, "C#")), ("#", (1, None)),
+    ("#  ", (1, "")), ("# ##", (1, "##")), ("#\tTab #  ", (1, "Tab")), ("   ## drei Leerzeichen", (2, "drei Leerzeichen")),
+    ("    # vier", None), ("#kein Titel", None), ("####### sieben", None), ("Text", None),
+    ("# a" + " " * 50_000 + "b", (1, "a" + " " * 50_000 + "b")),  # took 15 s as one regex
+])
+def test_atx_headings(line, heading):
+    """Read by hand, not by a regex with a lazy part (same results as that regex on every string of
+    up to 8 characters from " \t#a\r", checked when it was replaced)."""
+    from ingest.loaders.markdown import atx_heading
+
+    assert atx_heading(line) == heading
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("A<!-- weg -->B", "AB"), ("A<!-- 1 <!-- 2 -->B-->", "AB-->"), ("A<!-- offen", "A<!-- offen"),
+    ("<!--" * 100_000, "<!--" * 100_000),  # unclosed openers: the regex scanned to the end from each (140 s)
+])
+def test_html_comments_dropped_from_markdown(text, kept):
+    from ingest.loaders.markdown import drop_html_comments
+
+    assert drop_html_comments(text) == kept
+
+
+@pytest.mark.parametrize("line, separator", [
+    ("|---|:---:|", True), ("--- | ---", True), ("  |--|  ", True), ("| a |", False), ("-", False),
+    (" " * 50_000 + "x", False),  # a long run of spaces was tried split at every point
+])
+def test_markdown_table_separator(line, separator):
+    from ingest.loaders.markdown import _TABLE_SEP_RE
+
+    assert bool(_TABLE_SEP_RE.match(line)) is separator
+
+
 # --- ODT ----------------------------------------------------------------------------
+
+
+def test_odt_text_boxes_nested_in_text_boxes_are_read_once(tmp_path, make_odt):
+    """As for DOCX: a 1 KB file of 40 nested boxes took 3.4 GB and ran out of time."""
+    depth = 40
+    boxes = "".join(f"<text:p>Kasten {i}<draw:frame><draw:text-box>" for i in range(depth))
+    boxes += "<text:p>Innerster Kasten</text:p>" + "</draw:text-box></draw:frame></text:p>" * depth
+    content = ('<?xml version="1.0" encoding="UTF-8"?><office:document-content'
+               ' xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"'
+               ' xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"'
+               ' xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" office:version="1.2">'
+               f"<office:body><office:text><text:p>Einleitung</text:p>{boxes}<text:p>Ende der Sitzung.</text:p>"
+               "</office:text></office:body></office:document-content>")
+    doc = load_document(make_odt(tmp_path / "flyer.odt", content))
+    texts = [b.text for b in doc.blocks]
+    assert texts.count("Innerster Kasten") == 1 and texts.count("Kasten 0") == 1 and texts.count(f"Kasten {depth - 1}") == 1
+    assert texts[-1] == "Ende der Sitzung."
 
 
 def test_odt_headings_paragraphs_lists_tables(tmp_path, make_odt):
