@@ -68,16 +68,21 @@ def _split_long(text: str, size: int, count: Callable[[str], int]) -> list[str]:
         step = max(1, int(size / 1.3))
         longest = size * 4  # characters (about size tokens): a run without spaces is cut, not one giant chunk
         piece: list[str] = []
+        chars = 0
         for word in sentence.split():
             if len(word) > longest:
                 out.extend([" ".join(piece)] if piece else [])
                 out.extend(word[i : i + longest] for i in range(0, len(word), longest))
-                piece = []
+                piece, chars = [], 0
                 continue
             piece.append(word)
-            if len(piece) == step:
+            chars += len(word) + 1
+            # a piece ends after ``step`` words, or sooner when its words are very long (2,000 words of
+            # 790 letters made pieces of 121,000 characters); real text reaches ``step`` words first
+            # (a table of contents with dotted leaders came to 3,700 characters, so the cap is higher)
+            if len(piece) == step or chars > longest * 5:
                 out.append(" ".join(piece))
-                piece = []
+                piece, chars = [], 0
         if piece:
             out.append(" ".join(piece))
     return out
@@ -102,7 +107,10 @@ def chunk_blocks(
             if count(text) <= params.size_tokens * 2:
                 pieces.append(_Piece(text, page, title))
             else:
-                pieces.extend(_pack([b.text for b in bl], page, title, params, count))
+                # a slide too long to stay whole: its blocks packed, a block too long cut like any text
+                # (one text box of 1.2 million characters was one chunk)
+                units = [u for b in bl for u in _split_long(b.text, params.size_tokens, count)]
+                pieces.extend(_pack(units, page, title, params, count))
         return pieces
     for page, section, group in _sections(blocks):
         units: list[str] = []

@@ -67,3 +67,23 @@ def test_a_run_without_spaces_is_cut_not_one_giant_chunk():
     assert max(len(p.text) for p in pieces) <= 800 * 1.5
     assert "".join(p.text for p in pieces).count("Stadtratsbeschluss") >= 20_000 - 2  # nothing lost
     assert estimate_tokens(run) >= len(run) // 4 and estimate_tokens("Energieverbrauchskennzeichnungsverordnung") == 1
+
+
+def test_a_slide_too_long_to_stay_whole_is_cut_like_any_text():
+    """One text box of 1.2 million characters on a slide became one chunk (found by a probe)."""
+    from ingest.chunking import chunk_blocks
+
+    box = "Der Rat beschließt den Haushalt der Stadt für das kommende Jahr. " * 18_000
+    pieces = chunk_blocks([Block("Haushalt", 5, "title"), Block(box, 5)], ChunkParams(size_tokens=200), slides=True)
+    assert len(pieces) > 100 and max(len(p.text) for p in pieces) <= 200 * 4 * 2
+    assert {(p.page, p.section) for p in pieces} == {(5, "Haushalt")}  # still cited to the one slide
+
+
+def test_very_long_words_end_a_piece_before_its_word_count():
+    """2,000 words of 790 letters (each under the cut for a single word) made pieces of 121,000 characters."""
+    from ingest.chunking import chunk_blocks
+
+    text = " ".join(["a" * 790] * 2_000)
+    pieces = chunk_blocks([Block(text, 1)], ChunkParams(size_tokens=200))
+    assert max(len(p.text) for p in pieces) <= 200 * 4 * 7
+    assert sum(p.text.count("a" * 790) for p in pieces) >= 2_000  # nothing lost (overlap may repeat a word)
