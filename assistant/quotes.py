@@ -47,12 +47,16 @@ class Quote:
 _AFTER_COLON = re.compile(r"(?<=:)\s+")
 
 
-def is_yes_no(question: str) -> bool:
-    """A German yes/no question starts with its verb ("Darf man …", "Muss der Rat …"). Staff often
-    say first what they are doing ("Wir richten einen Wettbewerb aus: Darf die Jury …?"), so the
-    question proper is the last sentence or the part after a colon."""
+def question_proper(question: str) -> str:
+    """Staff often say first what they are doing ("Wir richten einen Wettbewerb aus: Darf die Jury
+    …?"), so the question proper is the last sentence, or its part after a colon."""
     last = (split_sentences(question.strip()) or [""])[-1]
-    return bool(_YES_NO.match(_AFTER_COLON.split(last)[-1]))
+    return _AFTER_COLON.split(last)[-1]
+
+
+def is_yes_no(question: str) -> bool:
+    """A German yes/no question starts with its verb ("Darf man …", "Muss der Rat …")."""
+    return bool(_YES_NO.match(question_proper(question)))
 
 
 # a second question joined on ("…, und wie viele …", "… und wann ist Schluss?")
@@ -78,10 +82,9 @@ LIST_SENTENCES = 4
 
 
 def asks_list(question: str) -> bool:
-    """A question whose answer may be several items ("Welche Prozessschritte fallen … an?"). Only
-    the question proper counts, as for :func:`is_yes_no`."""
-    last = (split_sentences(question.strip()) or [""])[-1]
-    return bool(_LIST.match(_AFTER_COLON.split(last)[-1])) and not is_yes_no(question)
+    """A question whose answer may be several items ("Welche Prozessschritte fallen … an?")."""
+    proper = question_proper(question)
+    return bool(_LIST.match(proper)) and not _YES_NO.match(proper)
 
 
 def asks_figure(question: str) -> bool:

@@ -71,7 +71,7 @@ class OcrSettings(BaseModel):
     workers: int = Field(2, ge=1, description="Pages recognised at the same time (one single-threaded tesseract process each).")
     page_timeout_s: float = Field(120.0, gt=0, description="Most seconds text recognition may take for one page.")
     seconds_per_page: float = Field(20.0, ge=0, description="Seconds added to limits.load_timeout_s for every page of a file sent to text recognition (a long scan gets the time it needs, a stuck one still ends).")
-    max_file_seconds: float = Field(10800.0, ge=0, description="Most seconds the pages of one file may add to its time limit together, however many it has: a hostile file of 2,000 near-empty pages cannot hold the reading worker for 11 hours (3 hours read 2,000 pages at the measured 3.8 CPU-seconds per page on 2 cores).")
+    max_file_seconds: float = Field(10800.0, ge=0, description="Most seconds the pages of one file may add to its time limit together, however many it has: a hostile file of 2,000 near-empty pages cannot hold the reading worker for 11 hours. At the measured 3.8 CPU-seconds per page, 2,000 real pages take about 1 hour on 2 cores, so 3 hours leave room for a slower machine.")
     osd: bool = Field(True, description="Detect pages turned by 90/180/270 degrees (Tesseract OSD, package tesseract-ocr-osd) when the upright reading is poor.")
     min_confidence: float = Field(70.0, ge=0, le=100, description="Pages whose mean word confidence (0-100) lies below this are listed for checking in the Verwaltung tab and `kiportal docs show`; a clean 300-dpi scan reads at about 95.")
 

@@ -197,8 +197,8 @@ _LAYOUT = frozenset({"p", "div", "table", "h1", "h2", "h3", "ul", "ol"})
 def _is_layout_table(table) -> bool:
     """Old sites lay out whole pages with tables; those are walked as text, not rows.
 
-    Searched by hand, nearest elements first: bs4's own search first walks to the table's last
-    descendant, so each of 200,000 nested tables cost a walk to the bottom of the page."""
+    Searched by hand, stopping at the first such element: bs4's own search first walks to the
+    table's last descendant, so each of 200,000 nested tables cost a walk to the bottom of the page."""
     from bs4 import Tag
 
     todo = [table]

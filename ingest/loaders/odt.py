@@ -15,6 +15,7 @@ from corpus.models import ExtractedDocument
 from ingest.errors import IngestError
 from ingest.loaders.blocks import BlockBuilder, sensible_title, title_from_text
 from ingest.loaders.limits import LoadLimits
+from ingest.loaders.nesting import outermost
 
 log = logging.getLogger(__name__)
 
@@ -107,15 +108,10 @@ _NESTED = (f"{TEXT}note-body", f"{DRAW}text-box")
 
 
 def _nested_blocks(p, builder: BlockBuilder, depth: int) -> None:
-    """Footnotes and text boxes anchored in a paragraph become blocks after it. Only the outermost
-    ones: a box inside a box is read when the outer box's paragraphs are, and reading it here as
-    well doubled the text at every level (a 1 KB file of 40 nested boxes took 3.4 GB and ran out of time)."""
-    for ch in p.iter(*_NESTED):
-        anc = ch.getparent()
-        while anc is not None and anc is not p and anc.tag not in _NESTED:
-            anc = anc.getparent()
-        if anc is p:
-            _walk(ch, builder, depth + 1)
+    """Footnotes and text boxes anchored in a paragraph become blocks after it (the outermost ones:
+    a box in a box is read with the outer box's paragraphs)."""
+    for ch in outermost(p, _NESTED):
+        _walk(ch, builder, depth + 1)
 
 
 def _inline_text(el, depth: int = 0) -> str:
