@@ -8,10 +8,12 @@ counted and reported in a final block instead of vanishing silently.
 """
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import logging
 import warnings
 from pathlib import Path
+from typing import Callable, Iterator
 
 from corpus.models import ExtractedDocument
 from ingest.errors import IngestError
@@ -78,50 +80,86 @@ def load_xlsx(path: Path, limits: LoadLimits) -> ExtractedDocument:
 
 HEADER_SCAN_ROWS = 20
 
+#: A row as its non-empty cells: column number (1 = A) → formatted value.
+Row = dict[int, str]
 
-def _pick_header(rows: list[list[str]], raw: list[tuple]) -> int:
+
+def _sparse_rows(ws) -> Iterator[tuple[Row, dict[int, object]]]:
+    """The sheet's non-empty rows, each as (formatted, raw) cells by column number.
+
+    Straight from openpyxl's streaming parser rather than ``ws.iter_rows``: that one pads every
+    row to the sheet's width and yields every missing row, so a sheet whose rows each hold one
+    cell in column XFD made 16,384 values per row (4,000 rows 12 s, a million rows past the
+    worker's time limit). Here the work is linear in the cells the file holds. Like openpyxl's
+    reader, a row that repeats or goes back to an earlier row number is skipped and the last of
+    two cells in one column wins; unlike it, cells outside a (wrong) ``<dimension>`` are read.
+    """
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    wb = ws.parent
+    last = 0
+    with ws._get_source() as src:
+        parser = WorkSheetParser(src, ws._shared_strings, data_only=wb.data_only, epoch=wb.epoch,
+                                 date_formats=wb._date_formats, timedelta_formats=wb._timedelta_formats)
+        for idx, cells in parser.parse():
+            if idx <= last:
+                continue
+            last = idx
+            raw = {c["column"]: c["value"] for c in cells}
+            values = {col: text for col, v in sorted(raw.items()) if (text := _fmt(v))}
+            if values:
+                yield values, raw
+
+
+def _pick_header(rows: list[Row], raw: list[dict[int, object]]) -> int:
     """Index of the header row among the first rows: title lines above a table are common.
 
     The header is the first row that is about as wide as the table and
     consists of text only (headers are labels, not numbers or dates).
     """
-    counts = [sum(1 for v in r if v) for r in rows]
-    widest = max(counts, default=0)
-    for i, (row, n) in enumerate(zip(raw, counts)):
-        if n >= 2 and n >= 0.5 * widest and all(isinstance(v, str) for v in row if v not in (None, "")):
+    widest = max((len(r) for r in rows), default=0)
+    for i, (row, cells) in enumerate(zip(rows, raw)):
+        n = len(row)
+        if n >= 2 and n >= 0.5 * widest and all(isinstance(v, str) for v in cells.values() if v not in (None, "")):
             return i
     return 0
 
 
-def _header_keys(values: list[str]) -> list[str]:
-    """Header labels; an empty header cell belongs to the merged label on its left."""
-    keys: list[str] = []
-    for i, v in enumerate(values):
-        if v:
-            keys.append(v)
-        elif keys and keys[-1]:
-            keys.append(keys[-1])
-        else:
-            keys.append(f"Spalte {i + 1}")
-    return keys
+class _HeaderKeys:
+    """Header labels by column; an empty header cell belongs to the merged label on its left.
+
+    The label of an empty cell reaches as far as the table is wide (the sheet's declared width or
+    the header row's last cell); further right a column is "Spalte N". Looked up per cell, so a
+    wide sparse sheet costs nothing per empty column."""
+
+    def __init__(self, header: Row, width: int) -> None:
+        self.labels = header
+        self.cols = sorted(header)
+        self.width = max(width, self.cols[-1] if self.cols else 0)
+
+    def __call__(self, col: int) -> str:
+        if col in self.labels:
+            return self.labels[col]
+        left = bisect.bisect_left(self.cols, col)
+        if left and col <= self.width:
+            return self.labels[self.cols[left - 1]]
+        return f"Spalte {col}"
 
 
 #: the longest header text repeated before each cell value ("Kopf: Wert")
 MAX_KEY_CHARS = 80
 
 
-def _row_text(values: list[str], keys: list[str]) -> str:
+def _row_text(values: Row, key: Callable[[int], str]) -> str:
     pairs: list[list[str]] = []
-    for i, v in enumerate(values):
-        if not v:
-            continue
-        key = keys[i] if i < len(keys) else f"Spalte {i + 1}"
-        if len(key) > MAX_KEY_CHARS:  # a header repeated in every cell: a long one would multiply the text
-            key = key[:MAX_KEY_CHARS].rstrip() + " …"
-        if pairs and pairs[-1][0] == key:
+    for col, v in values.items():
+        label = key(col)
+        if len(label) > MAX_KEY_CHARS:  # a header repeated in every cell: a long one would multiply the text
+            label = label[:MAX_KEY_CHARS].rstrip() + " …"
+        if pairs and pairs[-1][0] == label:
             pairs[-1][1] += " " + v  # same merged header: one "Kopf: a b" pair
         else:
-            pairs.append([key, v])
+            pairs.append([label, v])
     return " | ".join(f"{k}: {v}" for k, v in pairs)
 
 
@@ -129,23 +167,23 @@ def _sheet(ws, no: int, builder: BlockBuilder, limits: LoadLimits, name: str) ->
     start = len(builder.blocks)
     builder.add(ws.title, page=no, kind="heading", level=1)
     heading_only = len(builder.blocks)
-    keys: list[str] | None = None
-    pending: list[list[str]] = []  # first non-empty rows, until the header is known
-    pending_raw: list[tuple] = []
+    keys: Callable[[int], str] | None = None
+    pending: list[Row] = []  # first non-empty rows, until the header is known
+    pending_raw: list[dict[int, object]] = []
     read = 0
     skipped = 0
 
-    def emit(values: list[str]) -> None:
+    def emit(values: Row) -> None:
         nonlocal read
         read += 1
-        builder.add(_row_text(values, keys or []), page=no, kind="table")
+        builder.add(_row_text(values, keys or (lambda col: f"Spalte {col}")), page=no, kind="table")
 
     def settle() -> None:
         nonlocal keys, skipped
         h = _pick_header(pending, pending_raw)
         for pre in pending[:h]:  # title lines above the table
-            builder.add(" | ".join(v for v in pre if v), page=no, kind="table")
-        keys = _header_keys(pending[h])
+            builder.add(" | ".join(pre.values()), page=no, kind="table")
+        keys = _HeaderKeys(pending[h], ws.max_column or 0)
         for row in pending[h + 1:]:
             if read < limits.max_sheet_rows:
                 emit(row)
@@ -153,22 +191,17 @@ def _sheet(ws, no: int, builder: BlockBuilder, limits: LoadLimits, name: str) ->
                 skipped += 1
         if h == len(pending) - 1 and read == 0:
             # Nothing below the header (yet): keep the labels as content.
-            builder.add(" | ".join(v for v in pending[h] if v), page=no, kind="table")
+            builder.add(" | ".join(pending[h].values()), page=no, kind="table")
         pending.clear()
         pending_raw.clear()
 
-    for row in ws.iter_rows(values_only=True):
+    for values, raw in _sparse_rows(ws):
         if read >= limits.max_sheet_rows:
-            # Past the limit only count, without formatting: that is the expensive part.
-            if any(v is not None and v != "" for v in row):
-                skipped += 1
-            continue
-        values = [_fmt(v) for v in row]
-        if not any(values):
+            skipped += 1  # past the limit only counted
             continue
         if keys is None:
             pending.append(values)
-            pending_raw.append(row)
+            pending_raw.append(raw)
             if len(pending) >= HEADER_SCAN_ROWS:
                 settle()
             continue

@@ -271,17 +271,70 @@ def test_xlsx_row_limit_is_reported_not_silent(tmp_path, make_xlsx, caplog):
     assert any("nicht indexiert" in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.parametrize("values, keys, text", [
-    (["Bürgeramt", "12,5"], ["Amt", "Gebühr"], "Amt: Bürgeramt | Gebühr: 12,5"),
-    (["v", "w"], ["K" * 1300, "Gebühr"], "K" * 80 + " …: v | Gebühr: w"),  # a header is cut
-    (["v"], [], "Spalte 1: v"),
+@pytest.mark.parametrize("values, header, text", [
+    ({1: "Bürgeramt", 2: "12,5"}, {1: "Amt", 2: "Gebühr"}, "Amt: Bürgeramt | Gebühr: 12,5"),
+    ({1: "v", 2: "w"}, {1: "K" * 1300, 2: "Gebühr"}, "K" * 80 + " …: v | Gebühr: w"),  # a header is cut
+    ({1: "v"}, {}, "Spalte 1: v"),
 ])
-def test_xlsx_a_long_header_is_not_repeated_whole_in_every_cell(values, keys, text):
+def test_xlsx_a_long_header_is_not_repeated_whole_in_every_cell(values, header, text):
     """A 38 KB workbook whose 1,300-character headers stood before each of 450,000 cells became
     585 MB of text (found by a hostile-input probe); a header is cut to 80 characters per cell."""
-    from ingest.loaders.xlsx import _row_text
+    from ingest.loaders.xlsx import _HeaderKeys, _row_text
 
-    assert _row_text(values, keys) == text
+    assert _row_text(values, _HeaderKeys(header, 0)) == text
+
+
+@pytest.mark.parametrize("header, width, col, key", [
+    ({2: "Amt", 4: "Gebühr"}, 0, 2, "Amt"),
+    ({2: "Amt", 4: "Gebühr"}, 0, 3, "Amt"),          # an empty header cell: the merged label on its left
+    ({2: "Amt", 4: "Gebühr"}, 0, 5, "Spalte 5"),     # right of the header row's last cell
+    ({2: "Amt", 4: "Gebühr"}, 6, 5, "Gebühr"),       # ... unless the sheet declares itself that wide
+    ({2: "Amt", 4: "Gebühr"}, 6, 7, "Spalte 7"),
+    ({2: "Amt", 4: "Gebühr"}, 6, 1, "Spalte 1"),     # left of every label: no label to inherit
+    ({3: "Amt"}, 0, 2, "Spalte 2"),                  # two unlabelled columns are two columns, not "Spalte 1" twice
+    ({}, 16384, 16384, "Spalte 16384"),
+])
+def test_xlsx_header_keys(header, width, col, key):
+    from ingest.loaders.xlsx import _HeaderKeys
+
+    assert _HeaderKeys(header, width)(col) == key
+
+
+def test_xlsx_a_wide_sparse_sheet_costs_what_it_holds(tmp_path, monkeypatch):
+    """One cell in column XFD per row, and rows far apart: openpyxl's row iterator padded every row to
+    16,384 values and yielded every missing row (4,000 rows took 12 s; a million rows ran past the
+    worker's limit). Read cell by cell, each cell the file holds is formatted once, no empty one.
+    Written by hand with a <dimension> claiming the whole width, as the hostile file did."""
+    import zipfile
+
+    from ingest.loaders import xlsx
+
+    rows = ['<row r="1"><c r="A1" t="inlineStr"><is><t>Gebühr</t></is></c><c r="B1" t="inlineStr"><is><t>Amt</t></is></c></row>']
+    rows += [f'<row r="{i * 250}"><c r="XFD{i * 250}"><v>{i}</v></c></row>' for i in range(1, 4001)]
+    sheet = ('<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+             '<dimension ref="A1:XFD1000000"/><sheetData>' + "".join(rows) + "</sheetData></worksheet>")
+    ns = "http://schemas.openxmlformats.org"
+    path = tmp_path / "breit.xlsx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", f'<Types xmlns="{ns}/package/2006/content-types">'
+                   f'<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+                   f'<Default Extension="xml" ContentType="application/xml"/>'
+                   f'<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+                   f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>')
+        z.writestr("_rels/.rels", f'<Relationships xmlns="{ns}/package/2006/relationships"><Relationship Id="r1" '
+                   f'Type="{ns}/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+        z.writestr("xl/workbook.xml", f'<workbook xmlns="{ns}/spreadsheetml/2006/main" xmlns:r="{ns}/officeDocument/2006/relationships">'
+                   '<sheets><sheet name="Breit" sheetId="1" r:id="r1"/></sheets></workbook>')
+        z.writestr("xl/_rels/workbook.xml.rels", f'<Relationships xmlns="{ns}/package/2006/relationships"><Relationship Id="r1" '
+                   f'Type="{ns}/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>')
+        z.writestr("xl/worksheets/sheet1.xml", sheet)
+    formatted = []
+    monkeypatch.setattr(xlsx, "_fmt", lambda value, fmt=xlsx._fmt: formatted.append(value) or fmt(value))
+    doc = xlsx.load_xlsx(path, LoadLimits(max_sheet_rows=3000))
+    rows_read = [b.text for b in doc.blocks if b.kind == "table"]
+    assert rows_read[0] == "Amt: 1" and rows_read[2999] == "Amt: 3000"  # the label reaches as wide as the sheet
+    assert find(doc, "weitere Zeilen").text == "… (1000 weitere Zeilen nicht indexiert)"
+    assert len(formatted) == 4002 and None not in formatted  # padded, it was 16,384 per row
 
 
 def test_a_file_whose_text_explodes_is_refused_as_too_large(tmp_path):
