@@ -12,8 +12,12 @@ What a trainer can do here, and why it exists:
   join code, release quiz questions, see anonymous results, end with a handout.
 
 Security: gradio exposes every event handler as an HTTP endpoint, so each handler here
-begins with ``ctx.require(request, "trainer")``; hiding the tab protects nothing. All
-dynamic HTML comes from the escaping renderers in :mod:`assistant.training.inspect`.
+begins with ``ctx.require(request, "trainer")``; hiding the tab protects nothing. A session id
+comes from the client too (the dropdown accepts any value), so every handler that takes one
+resolves it through :meth:`TrainerUI._session`, which refuses another trainer's session
+(:func:`assistant.training.sessions.may_run_session`); only the checked :class:`Session`
+reaches the store. All dynamic HTML comes from the escaping renderers in
+:mod:`assistant.training.inspect`.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ from assistant.training import compare as cmp_mod
 from assistant.training.inspect import build_view, render_answer_html, render_html
 from assistant.training.plans import PlanError, discover, plan_dirs, unknown_models
 from assistant.training.preview import policy_preview, render_policy_html
-from assistant.training.sessions import SessionError, sources_of
+from assistant.training.sessions import NOT_YOUR_SESSION, Session, SessionError, may_run_session, sources_of
 from ui import presentation
 from ui.context import PortalContext
 from ui.exports import export_folder
@@ -130,14 +134,16 @@ class TrainerUI:
             raise gr.Error("Dieses Modell steht Ihrer Rolle nicht zur Verfügung.", print_exception=False)
         return key
 
-    def _set_display(self, session_id: str | None, display: dict) -> str:
-        if session_id:
-            self.ctx.app.training_store.set_display(session_id, display)
+    def _set_display(self, sess: Session | None, display: dict) -> str:
+        """Show ``display`` on the session's projector (a session checked by :meth:`_session`)."""
+        if sess is not None:
+            self.ctx.app.training_store.set_display(sess.id, display)
         return presentation.render_display(display)
 
     def ask(self, q: str, model_key: str, colls: list[str], k_: float, budget_: float, docs: bool, session_id: str | None,
             confirmed: bool, request: gr.Request):
         user = self.ctx.require(request, "trainer")
+        sess = self._chosen_session(user, session_id)
         key = self._check_model(user, model_key)
         if not (q or "").strip():
             raise gr.Error("Bitte eine Frage eingeben.", print_exception=False)
@@ -148,10 +154,11 @@ class TrainerUI:
         except ValueError as exc:
             raise _err(exc) from None
         view = build_view(result, self.settings.llm.models[key], k=int(k_), use_documents=bool(docs))
-        if session_id:
-            self.ctx.app.training_store.log(session_id, "question", result.question, result.answer,
-                                    detail={"model": result.model, "zone": result.zone, "sources": sources_of(result)})
-        slide = self._set_display(session_id, presentation.display_for_answer(result))
+        if sess is not None:
+            self.ctx.app.training_store.log(sess.id, "question", result.question, result.answer,
+                                            detail={"model": result.model, "zone": result.zone,
+                                                    "sources": sources_of(result)})
+        slide = self._set_display(sess, presentation.display_for_answer(result))
         return render_answer_html(result), render_html(view), slide
 
     def kind_changed(self, kind: str, request: gr.Request):
@@ -173,17 +180,18 @@ class TrainerUI:
         except ValueError as exc:
             raise _err(exc) from None
 
-    def _log_comparison(self, session_id, cmp, exercise_id=""):
-        if session_id:
-            self.ctx.app.training_store.log(session_id, "comparison", cmp.question, exercise_id=exercise_id, detail={
+    def _log_comparison(self, sess: Session | None, cmp, exercise_id=""):
+        if sess is not None:
+            self.ctx.app.training_store.log(sess.id, "comparison", cmp.question, exercise_id=exercise_id, detail={
                 "kind": cmp.kind, "sides": [{"label": x.variant.label, "answer": x.result.answer, "model": x.result.model,
                                              "zone": x.result.zone, "sources": sources_of(x.result)} for x in cmp.sides]})
 
     def compare(self, q, kind, model_key, lm, rm, lv, rv, colls, session_id, request: gr.Request):
         user = self.ctx.require(request, "trainer")
+        sess = self._chosen_session(user, session_id)
         cmp = self._run_compare(user, q, kind, model_key, lm, rm, lv, rv, colls)
-        self._log_comparison(session_id, cmp)
-        slide = self._set_display(session_id, presentation.display_for_comparison(cmp))
+        self._log_comparison(sess, cmp)
+        slide = self._set_display(sess, presentation.display_for_comparison(cmp))
         return _comparison_html(cmp), slide
 
     def _policy(self, user, q, zone_or_model, model_key, colls):
@@ -193,23 +201,28 @@ class TrainerUI:
         return policy_preview(self.ctx.app, q, zone=zone_or_model, collections=colls or None,
                               scope=self.ctx.scope(user))
 
-    def _log_policy(self, session_id, pre, exercise_id=""):
-        if session_id:
-            self.ctx.app.training_store.log(session_id, "policy", pre["masked_question"], exercise_id=exercise_id,
+    def _log_policy(self, sess: Session | None, pre, exercise_id=""):
+        if sess is not None:
+            self.ctx.app.training_store.log(sess.id, "policy", pre["masked_question"], exercise_id=exercise_id,
                                     detail={k_: pre[k_] for k_ in ("zone", "action", "action_label", "messages_de", "pii")})
 
     def policy(self, q, zone_or_model, model_key, colls, session_id, request: gr.Request):
         user = self.ctx.require(request, "trainer")
+        sess = self._chosen_session(user, session_id)
         try:
             pre = self._policy(user, q, zone_or_model, model_key, colls)
         except ValueError as exc:
             raise _err(exc) from None
-        self._log_policy(session_id, pre)
-        slide = self._set_display(session_id, presentation.display_for_policy(pre))
+        self._log_policy(sess, pre)
+        slide = self._set_display(sess, presentation.display_for_policy(pre))
         return render_policy_html(pre), slide
 
     def _session_choices(self, user):
-        return [(f"{x.code} – {x.plan.title}", x.id) for x in self.ctx.app.training_store.active_sessions(user.name)]
+        """The running sessions ``user`` may run: their own, and for an admin everyone's (named by
+        trainer, so an admin can end a session a colleague left running and sees whose it is)."""
+        return [(f"{x.code} – {x.plan.title}" + ("" if x.trainer == user.name else f" (von {x.trainer})"), x.id)
+                for x in self.ctx.app.training_store.active_sessions()
+                if may_run_session(user.role, user.name, x.trainer)]
 
     def load_plans(self, current: str | None, request: gr.Request):
         user = self.ctx.require(request, "trainer")
@@ -248,6 +261,7 @@ class TrainerUI:
 
     def run_exercise(self, plan_id, exercise_id, model_key, colls, session_id, request: gr.Request):
         user = self.ctx.require(request, "trainer")
+        sess = self._chosen_session(user, session_id)
         _, p = self._get_plan(plan_id)
         try:
             module, ex = p.exercise(exercise_id or "")
@@ -269,8 +283,8 @@ class TrainerUI:
             if ex.zone:
                 pre = policy_preview(self.ctx.app, ex.question, zone=ex.zone, collections=colls or None,
                                      scope=self.ctx.scope(user))
-                self._log_policy(session_id, pre, ex.id)
-                slide = self._set_display(session_id, presentation.display_for_policy(pre, title=title))
+                self._log_policy(sess, pre, ex.id)
+                slide = self._set_display(sess, presentation.display_for_policy(pre, title=title))
                 return head + render_policy_html(pre), slide
             if ex.compare:
                 c = ex.compare
@@ -281,20 +295,20 @@ class TrainerUI:
                     lm = lm if lm in known else key
                     rm = rm if rm in known else key
                 result = self._run_compare(user, ex.question, c.kind, key, lm, rm, c.left, c.right, colls)
-                self._log_comparison(session_id, result, ex.id)
-                slide = self._set_display(session_id, presentation.display_for_comparison(result, title=title,
-                                                                                      observe=ex.observe))
+                self._log_comparison(sess, result, ex.id)
+                slide = self._set_display(sess, presentation.display_for_comparison(result, title=title,
+                                                                                observe=ex.observe))
                 return head + _comparison_html(result), slide
             key = self._check_model(user, key)
             res = self.ctx.app.assistant.answer(ex.question, model=key, collections=colls or None,
                                                 scope=self.ctx.scope(user))
         except ValueError as exc:
             raise _err(exc) from None
-        if session_id:
-            self.ctx.app.training_store.log(session_id, "exercise", res.question, res.answer, exercise_id=ex.id,
-                                    detail={"model": res.model, "zone": res.zone, "sources": sources_of(res)})
+        if sess is not None:
+            self.ctx.app.training_store.log(sess.id, "exercise", res.question, res.answer, exercise_id=ex.id,
+                                            detail={"model": res.model, "zone": res.zone, "sources": sources_of(res)})
         view = build_view(res, self.settings.llm.models[key], k=self.settings.llm.passages)
-        slide = self._set_display(session_id, presentation.display_for_answer(res, title=title, observe=ex.observe))
+        slide = self._set_display(sess, presentation.display_for_answer(res, title=title, observe=ex.observe))
         return head + render_answer_html(res) + render_html(view), slide
 
     def _session_md(self, sess) -> str:
@@ -307,50 +321,61 @@ class TrainerUI:
         store = self.ctx.app.training_store
         sess = store.start(p, user.name)
         self.ctx.audit.record("training_start", user.name, sess.code, {"plan": p.id})
-        slide = self._set_display(sess.id, {"kind": "welcome", "title": p.title, "code": sess.code})
+        slide = self._set_display(sess, {"kind": "welcome", "title": p.title, "code": sess.code})
         return gr.update(choices=self._session_choices(user), value=sess.id), self._session_md(sess), slide
 
-    def _session(self, session_id: str | None):
+    def _session(self, user, session_id: str | None):
+        """The session ``session_id`` names, if ``user`` may run it (the one door for a session id
+        from the client); another trainer's session is refused and audited."""
         store = self.ctx.app.training_store
-        sess = store.get(session_id) if session_id else None
+        sess = store.get(str(session_id)) if session_id else None
         if sess is None:
             raise gr.Error("Bitte zuerst eine Sitzung starten oder wählen.", print_exception=False)
+        if not may_run_session(user.role, user.name, sess.trainer):
+            log.warning("refused %s access to training session %s of %s", user.name, sess.code, sess.trainer)
+            self.ctx.audit.record("training_refused", user.name, sess.code, {"trainer": sess.trainer})
+            raise gr.Error(NOT_YOUR_SESSION, print_exception=False)
         return store, sess
+
+    def _chosen_session(self, user, session_id: str | None) -> Session | None:
+        """The session chosen for a demonstration (None: none chosen), checked like :meth:`_session`
+        before anything runs, so a refused call neither answers nor writes."""
+        return self._session(user, session_id)[1] if session_id else None
 
     def pick_session(self, session_id, request: gr.Request):
         user = self.ctx.require(request, "trainer")
         if not session_id:
             return "", presentation.render_display(None)
-        store, sess = self._session(session_id)
+        store, sess = self._session(user, session_id)
         return self._session_md(sess), presentation.render_for(self.ctx, user, sess.display, sess.code)
 
     def open_quiz(self, session_id, item_id, request: gr.Request):
-        self.ctx.require(request, "trainer")
-        store, sess = self._session(session_id)
+        user = self.ctx.require(request, "trainer")
+        store, sess = self._session(user, session_id)
         try:
             store.open_item(sess.id, item_id)
             item = sess.plan.quiz_item(item_id)
         except (SessionError, KeyError) as exc:
             raise _err(exc) from None
-        slide = self._set_display(sess.id, presentation.display_for_quiz(item, code=sess.code))
+        slide = self._set_display(sess, presentation.display_for_quiz(item, code=sess.code))
         return (f"<p>Freigegeben: <b>{esc(item.question)}</b> – Teilnehmende können jetzt unter „Schulung“ "
                 f"antworten (Code {esc(sess.code)}).</p>"), slide
 
     def quiz_results(self, session_id, item_id, request: gr.Request):
         user = self.ctx.require(request, "trainer")
-        store, sess = self._session(session_id)
+        store, sess = self._session(user, session_id)
         try:
             results = store.results(sess.id, item_id or None)
         except SessionError as exc:
             raise _err(exc) from None
         slide = presentation.render_for(self.ctx, user, sess.display, sess.code)
         if item_id and results and sess.active:
-            slide = self._set_display(sess.id, presentation.display_for_result(results[0]))
+            slide = self._set_display(sess, presentation.display_for_result(results[0]))
         return _results_html(results, store.participants(sess.id)), slide
 
     def end(self, session_id, request: gr.Request):
         user = self.ctx.require(request, "trainer")
-        store, sess = self._session(session_id)
+        store, sess = self._session(user, session_id)
         try:
             if sess.active:
                 store.set_display(sess.id, {"kind": "ended", "title": sess.plan.title})
@@ -372,7 +397,7 @@ class TrainerUI:
         user = self.ctx.require(request, "trainer")
         if not session_id:
             return presentation.render_display(None)
-        _, sess = self._session(session_id)
+        _, sess = self._session(user, session_id)
         return presentation.render_for(self.ctx, user, sess.display, sess.code)
 
 

@@ -59,6 +59,22 @@ class SessionError(ValueError):
     """Something a person did wrong (unknown code, ended session, invalid choice); German message."""
 
 
+NOT_YOUR_SESSION = "Diese Schulungssitzung gehört einer anderen Trainerin oder einem anderen Trainer."
+
+
+def may_run_session(role: str, name: str, trainer: str) -> bool:
+    """May the user ``name`` with ``role`` run a session that ``trainer`` started: show answers on its
+    projector and participants' screens, log to its handout, open quizzes, read results, end it?
+
+    Its own trainer may, and an admin (who may have to end a session a colleague left running).
+    Another trainer may not: the session id comes from the client (the dropdown accepts any value,
+    and every gradio function is an HTTP endpoint), so knowing it proves nothing. Whether the user
+    is a trainer at all is checked first, at the handler; this only decides whose session it is."""
+    if role == "admin":
+        return True
+    return role == "trainer" and bool(name) and name == trainer
+
+
 @dataclass(frozen=True)
 class Session:
     id: str

@@ -7,7 +7,7 @@ import pytest
 
 from assistant.appdb import AppDB
 from assistant.training.plans import BUNDLED_DIR, load_plan
-from assistant.training.sessions import CODE_ALPHABET, SessionError, TrainingStore
+from assistant.training.sessions import CODE_ALPHABET, SessionError, TrainingStore, may_run_session
 
 NAMES = ["erika.mustermann", "max.muster", "dana.beispiel"]
 
@@ -20,6 +20,21 @@ def store(tmp_path):
 @pytest.fixture
 def plan():
     return load_plan(BUNDLED_DIR / "ki-kompass-starter.yaml")
+
+
+@pytest.mark.parametrize("role, name, trainer, expected", [
+    ("trainer", "tina", "tina", True),    # her own session
+    ("trainer", "theo", "tina", False),   # another trainer's, whatever id he learnt
+    ("trainer", "Tina", "tina", False),   # names are compared exactly
+    ("trainer", "", "", False),           # no name owns nothing
+    ("admin", "adam", "tina", True),      # an admin may end a session a colleague left running
+    ("admin", "adam", "adam", True),
+    ("staff", "tina", "tina", False),     # demoted: the session stays hers, running it does not
+    ("staff", "anna", "tina", False),
+    ("gast", "tina", "tina", False),      # an unknown role is no role
+])
+def test_who_may_run_a_session(role, name, trainer, expected):
+    assert may_run_session(role, name, trainer) is expected
 
 
 def test_session_gets_a_short_readable_code_and_is_found_by_it(store, plan):
