@@ -28,6 +28,7 @@ from assistant.admin_rules import (  # noqa: F401 - the admin's errors and name 
     BUSY,
     AdminError,
     Busy,
+    refused_sync_folder,
     validate_classification,
     validate_collection_name,
 )
@@ -377,17 +378,18 @@ class Admin:
         return summary
 
     def check_sync_folder(self, folder: str) -> Path:
-        """The admin types a server path: it must be an existing absolute folder outside the
-        data directory (indexing the catalog or the uploads tree into itself helps no one)."""
+        """The admin types a server path: it must be an existing absolute folder apart from the
+        portal's own folders (:func:`assistant.admin_rules.refused_sync_folder`)."""
         raw = (folder or "").strip()
         if not raw or not os.path.isabs(raw):
             raise AdminError("Bitte einen absoluten Ordnerpfad auf dem Server angeben (z. B. /srv/dokumente).")
         path = Path(raw).resolve()
         if not path.is_dir():
             raise AdminError(f"Ordner nicht gefunden: {path}")
-        home = self.settings.home.resolve()
-        if path == Path(path.anchor) or path == home or home in path.parents or path in home.parents:
-            raise AdminError("Dieser Ordner kann nicht abgeglichen werden (Systemwurzel oder Datenverzeichnis).")
+        protected = {what: folder.resolve() for what, folder in self.app.protected_folders().items()}
+        why = refused_sync_folder(path, protected)
+        if why is not None:
+            raise AdminError(f"Dieser Ordner kann nicht abgeglichen werden ({why}).")
         return path
 
     def sync(self, folder: str, collection: str | None, actor: str, progress: Progress | None = None) -> dict:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Mapping
 
 from assistant.policy.zones import CLASSIFICATIONS
 
@@ -30,3 +32,19 @@ def validate_classification(classification: str) -> str:
     if c not in CLASSIFICATIONS:
         raise AdminError(f"Unbekannte Einstufung „{classification}“ (erlaubt: {', '.join(CLASSIFICATIONS)}).")
     return c
+
+
+def refused_sync_folder(path: Path, protected: Mapping[str, Path]) -> str | None:
+    """Why an admin may not sync ``path`` (German, for the refusal), or None.
+
+    ``protected`` names folders of the portal itself (see :meth:`assistant.wiring.App.protected_folders`).
+    Refused are each of them, anything inside one and any folder that holds one: syncing the data
+    directory or the stored originals indexes the portal into itself, and gradio's upload folder holds
+    other users' uploads and exports, which would become documents an admin (or everyone) can read.
+    The system root holds them all. Paths are compared as given: the caller resolves symlinks first."""
+    if path == Path(path.anchor):
+        return "Systemwurzel"
+    for what, folder in protected.items():
+        if path == folder or folder in path.parents or path in folder.parents:
+            return f"{what}, ein Ordner darin oder darüber"
+    return None

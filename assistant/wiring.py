@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import threading
 from functools import cached_property
 from pathlib import Path
@@ -53,6 +54,15 @@ def quiet_libraries() -> None:
         "TOKENIZERS_PARALLELISM": "false",
     }.items():
         os.environ.setdefault(key, value)
+
+
+def gradio_upload_folder() -> Path:
+    """gradio's upload and cache folder of this process, found as gradio finds it
+    (``gradio.utils.get_upload_folder``): ``GRADIO_TEMP_DIR``, which the portal points at a private
+    folder before it builds the interface (``ui.file_values.ensure_private_gradio_folder``), else
+    gradio's default ``<tmp>/gradio``. Read from the environment here because gradio is ``ui``'s
+    toolkit and ``assistant`` imports neither; a test checks that both name the same folder."""
+    return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
 
 
 class App:
@@ -115,6 +125,15 @@ class App:
         # them keeps the index; int8 vectors differ slightly and get a re-index of their own
         model = {"sentence_transformers": s.embedding.model, "e5_onnx": "e5"}.get(s.embedding.mode, s.embedding.mode)
         return f"v1|{model}|{s.embedding.passage_prefix}|{s.chunking.size_tokens}/{s.chunking.overlap_tokens}"
+
+    def protected_folders(self) -> dict[str, Path]:
+        """The portal's own folders, by German name: no admin may sync them, anything in them or a
+        folder holding them (:func:`assistant.admin_rules.refused_sync_folder`). Gradio's upload
+        folder holds other users' uploads and exports. Asked at every check, not kept: the portal
+        chooses gradio's folder after this App is built."""
+        s = self.settings
+        return {"Datenverzeichnis des Portals": s.home, "Ablage der Originale": s.uploads_dir,
+                "Upload-Ordner des Portals": gradio_upload_folder()}
 
     # -- stores ------------------------------------------------------------
     @cached_property

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from assistant.admin import Admin, AdminError, Busy, disk_usage, writer_lock_wait
+from assistant.admin_rules import refused_sync_folder
 from corpus.models import Chunk
 
 
@@ -312,6 +313,54 @@ def test_sync_folder(admin, tmp_path):
         with pytest.raises(AdminError):
             admin.sync(bad, None, "adam")
     assert admin.audit.count(action="sync") == 2
+
+
+PROTECTED = {"Datenverzeichnis": Path("/srv/kiportal"), "Upload-Ordner": Path("/tmp/kiportal-gradio-x1")}
+
+
+@pytest.mark.parametrize("folder, refused", [
+    ("/srv/dokumente", None),
+    ("/srv/dokumente/bauamt", None),
+    ("/srv/kiportal-alt", None),                     # a name that only begins like a protected one
+    ("/tmp/kiportal-gradio-x2", None),               # only this process's own folder is known
+    ("/tmp/anderes", None),
+    ("/", "Systemwurzel"),
+    ("/srv/kiportal", "Datenverzeichnis"),           # the folder itself
+    ("/srv/kiportal/uploads", "Datenverzeichnis"),   # inside it
+    ("/srv", "Datenverzeichnis"),                    # holding it
+    ("/tmp/kiportal-gradio-x1", "Upload-Ordner"),
+    ("/tmp/kiportal-gradio-x1/0a1b2c/antrag.pdf", "Upload-Ordner"),
+    ("/tmp/kiportal-gradio-x1/kiportal-exports", "Upload-Ordner"),
+    ("/tmp", "Upload-Ordner"),
+])
+def test_which_folders_an_admin_may_not_sync(folder, refused):
+    why = refused_sync_folder(Path(folder), PROTECTED)
+    assert (why.split(",")[0] if why else None) == refused
+
+
+def test_sync_refuses_gradios_upload_folder_and_the_stored_originals(tmp_path, monkeypatch):
+    """Other users' uploads and exports wait in gradio's folder; the originals folder may lie
+    outside the data directory (``storage``)."""
+    from conftest import make_settings
+
+    from assistant.wiring import App
+
+    gradio_tmp = tmp_path / "kiportal-gradio-test"
+    write(gradio_tmp / "a1b2" / "fremder-antrag.txt", "Antrag von Frau Beispiel\n")
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(gradio_tmp))
+    storage = tmp_path / "ablage"
+    write(storage / "hund.txt", "Hundesteuer\n")
+    app = App(make_settings(tmp_path / "data", storage=str(storage)))
+    admin = Admin(app, app.audit, lock_timeout=1.0)
+    for bad, what in ((gradio_tmp, "Upload-Ordner"), (gradio_tmp / "a1b2", "Upload-Ordner"),
+                      (storage, "Ablage der Originale"), (tmp_path, "Ordner darin oder darüber")):
+        with pytest.raises(AdminError, match=what):
+            admin.sync(str(bad), None, "adam")
+    link = tmp_path / "harmlos"
+    link.symlink_to(gradio_tmp / "a1b2")  # a link is judged by where it leads
+    with pytest.raises(AdminError, match="Upload-Ordner"):
+        admin.sync(str(link), None, "adam")
+    assert admin.catalog.documents() == [] and admin.audit.count(action="sync") == 0
 
 
 # -- collections -----------------------------------------------------------------------------

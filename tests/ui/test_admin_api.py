@@ -136,6 +136,38 @@ def test_admin_gets_data_and_actions_are_audited(ctx, demo, tmp_path):
 
 
 
+def test_admin_cannot_sync_gradios_upload_folder(ctx):
+    """„Ordner abgleichen“ with gradio's upload folder, where other users' uploads and exports wait:
+    refused for the folder, a folder in it and one holding it, and no job is started."""
+    from ui.admin_tab import AdminUI
+    from ui.file_values import ensure_private_gradio_folder
+
+    folder = ensure_private_gradio_folder()
+    upload = folder / "test-admin-sync" / "antrag.txt"  # where gradio keeps someone's upload
+    upload.parent.mkdir(parents=True, exist_ok=True)
+    upload.write_text("Antrag von Frau Beispiel auf Wohngeld.\n", encoding="utf-8")
+    h, adam = AdminUI(ctx), _req("adam")
+    for target in (folder, upload.parent, folder.parent):
+        msg = h.sync(str(target), None, adam)
+        assert msg.startswith("Dieser Ordner kann nicht abgeglichen werden"), (target, msg)
+    assert "Upload-Ordner des Portals" in h.sync(str(upload.parent), None, adam)
+    assert h.jobs_table(adam).empty and ctx.app.catalog.documents() == []
+
+
+@pytest.mark.parametrize("env", ["private", "unset"])
+def test_the_admin_protects_the_folder_gradio_uploads_to(monkeypatch, tmp_path, env):
+    """assistant.wiring reads gradio's folder from the environment (it does not import gradio):
+    the same folder gradio itself uses, whether the portal chose one or not."""
+    from assistant.wiring import gradio_upload_folder
+    from ui.file_values import gradio_folder
+
+    if env == "private":
+        monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "kiportal-gradio-x"))
+    else:
+        monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
+    assert gradio_upload_folder().resolve() == gradio_folder()
+
+
 def test_staff_api_calls_over_http_are_refused(ctx, demo):
     """What an attacker with a staff login would do: call the endpoints directly."""
     from gradio_client import Client
