@@ -69,7 +69,25 @@ class ReceivedFiles:
         self._uploads: dict[str, tuple[set[str], float]] = {}
         self._exports: dict[str, tuple[str, float]] = {}  # folder -> (owner, expires)
         self._claimed: set[str] = set()  # export files whose one download has started
+        self._sent: dict[str, list[tuple[float, int]]] = {}  # user -> (until, bytes) of each upload request
         self._lock = threading.Lock()
+
+    def count_upload(self, owner: str, size: int) -> None:
+        """An upload request of ``size`` bytes by ``owner``: counts for an hour (its files stay in
+        gradio's folder that long, and up to half an hour more until gradio's cleanup runs)."""
+        with self._lock:
+            self._sent.setdefault(owner, []).append((time.time() + UPLOAD_MAX_AGE_S, size))
+
+    def uploaded_bytes(self, owner: str) -> int:
+        """Bytes ``owner`` sent to the upload route within the last hour."""
+        now = time.time()
+        with self._lock:
+            recent = [(until, n) for until, n in self._sent.get(owner, []) if until > now]
+            if recent:
+                self._sent[owner] = recent
+            else:
+                self._sent.pop(owner, None)
+            return sum(n for _, n in recent)
 
     def add_upload(self, path: str | Path, owner: str) -> None:
         key = os.path.realpath(path)

@@ -17,10 +17,15 @@ Why here and not in the handlers alone: gradio answers many routes itself (``/co
    copies it (:mod:`ui.file_values`); uploads are recorded per user; an export is served
    only to its owner and deleted after the download; other files in gradio's folder are
    not served at all.
-4. **Headers.** Every response carries frame-ancestors/X-Frame-Options, nosniff, a
+4. **Tabs and the queue.** gradio's session hash (a browser tab) belongs to the user who sent it
+   first; another user's hash is refused on every route that names one (:mod:`ui.tab_owners`).
+   A user with ``server.max_open_events_per_user`` events waiting or running gets 429 for more,
+   and uploads count against ``server.upload_quota_mb`` per user and hour. gradio's ``/call/…``
+   routes (a second way into the queue, by event id rather than tab) are closed.
+5. **Headers.** Every response carries frame-ancestors/X-Frame-Options, nosniff, a
    referrer policy, a CSP gradio works with, and ``X-Request-ID``; the login cookie gets
    ``SameSite=Lax`` (or Strict) instead of gradio's ``None``.
-5. **Errors.** An exception escaping a route becomes a German message with the request id;
+6. **Errors.** An exception escaping a route becomes a German message with the request id;
    the details go to the log only.
 """
 from __future__ import annotations
@@ -39,6 +44,7 @@ from ui.file_values import RECEIVED, is_inside, refused_file_values
 from ui.header_auth import identify, is_trusted, parse_networks
 from ui.login import client_address
 from ui.security import is_loopback
+from ui.tab_owners import BODY_HASH_ROUTE, JOIN_ROUTE, TabOwners, open_events, tab_of
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +62,8 @@ SECURITY_HEADERS = {
     b"permissions-policy": b"camera=(), microphone=(), geolocation=()",
 }
 # never answered: API descriptions and tools the portal does not offer
-CLOSED_PATHS = re.compile(r"^/(openapi\.json|docs|redoc|monitoring.*|gradio_api/(openapi\.json|docs|mcp.*|runs.*|dev/.*|"
+CLOSED_PATHS = re.compile(r"^/(openapi\.json|docs|redoc|monitoring.*|(gradio_api/)?call/.*|"
+                          r"gradio_api/(openapi\.json|docs|mcp.*|runs.*|dev/.*|"
                           r"run-history/.*|vibe.*|undo-vibe.*|profiling/.*|process_recording|file=https?:.*))/?$")
 # password mode without a session: the login page and what it loads, nothing else
 LOGIN_PATHS = re.compile(r"^/(|login/?|logout/?|theme\.css|favicon\.ico|manifest\.json|robots\.txt|"
@@ -76,6 +83,8 @@ class GuardConfig:
     sessions: Any = None  # SessionStore (password mode)
     cookie_names: Callable[[], list[str]] = field(default=lambda: [])
     upload_folder: Callable[[], Path] = field(default=lambda: Path("/nonexistent"))
+    tabs: TabOwners = field(default_factory=TabOwners)
+    open_events: Callable[[str], int] = field(default=lambda user: 0)  # the user's events in gradio's queue
 
 
 class _Answer(Exception):
@@ -193,15 +202,25 @@ class PortalGuard:
             user = self._gate(scope, headers, path, method, client)
             if method == "OPTIONS" and "access-control-request-method" in headers:
                 return await self._preflight(headers, send_wrapped)
-            if user and method == "POST" and CALL_ROUTE.match(path):
-                receive = await self._check_call(receive, user, path)
+            body = None
+            if user and method == "POST" and (CALL_ROUTE.match(path) or BODY_HASH_ROUTE.match(path)):
+                receive, body = await self._check_call(receive, user, path)
+            if user:
+                self._check_tab(user, path, scope.get("query_string", b"").decode("latin-1"), body)
+            if user and method == "POST" and JOIN_ROUTE.match(path):
+                self._check_open_events(user)
             if user and method == "POST" and UPLOAD_ROUTE.match(path):
+                self._check_upload_quota(user, headers)
                 return await self._upload(scope, receive, send_wrapped, user)
             if method in ("GET", "HEAD") and FILE_ROUTE.match(path):
                 return await self._file(scope, receive, send_wrapped, user, path)
             if user is None and path == "/" and self.auth.mode == "password":
                 return await self._login_page(scope, receive, send_wrapped)
             if self.auth.mode == "password" and re.match(r"^/logout/?$", path):
+                if headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+                    # a link or image on another site must not end the user's sessions (gradio's
+                    # logout is a GET, and SameSite=Lax sends the cookie along on a link)
+                    raise _Answer(403, "Abmelden nur aus dem Portal heraus.")
                 self._logout(headers)
             await self.app(scope, receive, send_wrapped)
         except _Answer as ans:
@@ -333,7 +352,8 @@ class PortalGuard:
         return receive
 
     async def _check_call(self, receive, user: str, path: str):
-        """Refuse a call whose file values the user did not upload here (before gradio copies them)."""
+        """Refuse a call whose file values the user did not upload here (before gradio copies them).
+        Returns the replayed body and its JSON (None if it is none)."""
         body = await self._read_body(receive, MAX_CALL_BODY)
         try:
             data = json.loads(body or b"null")
@@ -345,7 +365,23 @@ class PortalGuard:
                 self.cfg.audit.record("file_value_refused", user, p[:300], {"route": path, "reason": reason})
             log.warning("call %s by %s refused: file values %s", path, user, [p for p, _ in refused])
             raise _Answer(403, refused[0][1])
-        return self._replay(body)
+        return self._replay(body), data
+
+    def _check_tab(self, user: str, path: str, query: str, body: Any) -> None:
+        """A request naming another user's browser tab is refused (its stream carries their answers)."""
+        tab = tab_of(path, query, body)
+        if tab is not None and not self.cfg.tabs.claim(tab, user):
+            self.cfg.audit.record("tab_refused", user, path[:200], {"owner": self.cfg.tabs.owner(tab)})
+            log.warning("%s by %s refused: the tab belongs to another user", path, user)
+            raise _Answer(403, "Diese Sitzung gehört einem anderen Benutzer.")
+
+    def _check_open_events(self, user: str) -> None:
+        """One user may not fill the queue that everyone shares."""
+        limit = self.cfg.settings.server.max_open_events_per_user
+        if self.cfg.open_events(user) >= limit:
+            log.warning("queue join by %s refused: %d open events", user, limit)
+            raise _Answer(429, f"Sie haben bereits {limit} Anfragen in Arbeit. Bitte warten Sie, bis eine "
+                               "davon fertig ist.")
 
     async def _buffered(self, scope, receive, send, edit: Callable[[dict, bytes], bytes]) -> None:
         """Run gradio with the whole (uncompressed) response held back, then pass ``edit(start,
@@ -367,6 +403,22 @@ class PortalGuard:
                     await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, receive, capture)
+
+    def _check_upload_quota(self, user: str, headers: dict[str, str]) -> None:
+        """gradio takes up to 1,000 files of ``server.max_upload_mb`` each per request and keeps them
+        for an hour: one request of a staff account wrote 300 MB in 2 s (found by an attacker's probe).
+        Each user may send ``server.upload_quota_mb`` per hour; the request must say its length
+        (browsers do; the server holds a client to it)."""
+        try:
+            length = int(headers.get("content-length", ""))
+        except ValueError:
+            raise _Answer(411, "Hochladen ohne Längenangabe (Content-Length) wird nicht angenommen.") from None
+        quota_mb = self.cfg.settings.server.upload_quota_mb
+        if RECEIVED.uploaded_bytes(user) + length > quota_mb * 1024 * 1024:
+            log.warning("upload of %d bytes by %s refused: quota of %d MB per hour", length, user, quota_mb)
+            raise _Answer(413, f"Upload-Kontingent erschöpft: höchstens {quota_mb} MB je Stunde und Benutzer. "
+                               "Bitte später erneut versuchen.")
+        RECEIVED.count_upload(user, length)
 
     async def _upload(self, scope, receive, send, user: str):
         """Let gradio store the upload; record the stored paths for this user."""
@@ -451,9 +503,10 @@ def install_guard(fastapi_app, gradio_app, demo, ctx) -> GuardConfig:
     # gradio checks that input files come from its upload folder only in launch(); mounted, say so here
     demo.has_launched = True
     folder = gradio_folder()
+    tabs = TabOwners()
     config = GuardConfig(
         settings=s, users=ctx.users, audit=ctx.audit, sessions=sessions,
         cookie_names=lambda: [f"access-token-{gradio_app.cookie_id}", f"access-token-unsecure-{gradio_app.cookie_id}"],
-        upload_folder=lambda: folder)
+        upload_folder=lambda: folder, tabs=tabs, open_events=lambda user: open_events(demo._queue, tabs, user))
     fastapi_app.add_middleware(PortalGuard, config=config)
     return config

@@ -96,6 +96,22 @@ JS = r"""() => {
       r.addedNodes.forEach(fixTree);
     }
   }).observe(document.body, { subtree: true, childList: true, characterData: true });
+  // A new question scrolls the chat to that question, and then the chat stays put while the answer
+  // is written beneath it: gradio's autoscroll followed the end of the bubble, which is the sources
+  // list, and pushed the answer itself out of the window.
+  let rows = 0;
+  new MutationObserver(() => {
+    const wrap = document.querySelector('#kp-chat .bubble-wrap');
+    if (!wrap) return;
+    const all = wrap.querySelectorAll('.message-row');
+    if (all.length === rows) return;
+    const grew = all.length > rows;
+    rows = all.length;
+    const asked = [...all].filter((r) => r.classList.contains('user-row')).pop();
+    if (!grew || !asked) return;
+    const top = asked.getBoundingClientRect().top - wrap.getBoundingClientRect().top + wrap.scrollTop;
+    wrap.scrollTo({ top: Math.max(0, top - 8) });
+  }).observe(document.body, { subtree: true, childList: true });
 }"""
 
 
@@ -187,7 +203,9 @@ def create_app(ctx: PortalContext, host: str | None = None, port: int | None = N
 
     handlers = ChatHandlers(ctx)
     demo = build_portal(ctx, handlers)
-    demo.queue(default_concurrency_limit=s.server.concurrency)
+    # api_open=False: gradio's /run/<name> would otherwise run a queued event directly, past the
+    # queue, its concurrency limit and the per-user limit of the front door
+    demo.queue(default_concurrency_limit=s.server.concurrency, max_size=s.server.queue_max_size, api_open=False)
     mask_all(demo)
 
     fastapi_app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)

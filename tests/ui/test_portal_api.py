@@ -75,7 +75,8 @@ def test_login_is_required_and_audited(live_portal, portal_data):
         Client(live_portal.url, auth=("anna", "falsch-falsch"), verbose=False)
     with http(live_portal) as c:
         assert c.post("login", data={"username": "anna", "password": "falsch"}).status_code == 400
-        assert c.post("gradio_api/call/ask", json={"data": [ZONE_Q, "extraktiv", []]}).status_code == 401
+        assert c.post("gradio_api/queue/join", json={"data": [ZONE_Q, "extraktiv", []], "fn_index": 0,
+                                                     "session_hash": "x"}).status_code == 401
     audit = live_portal.ctx.audit
     assert any(e["actor"] == "anna" for e in audit.entries(action="login_failed"))
     assert any(e["actor"] == "anna" for e in audit.entries(action="login"))

@@ -1,0 +1,57 @@
+"""Which browser tab a request names, and who owns it (the HTTP behaviour: tests/security/test_attack_queue_and_tabs.py)."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from ui.tab_owners import TabOwners, open_events, tab_of
+
+
+@pytest.mark.parametrize("path, query, body, tab", [
+    ("/gradio_api/queue/data", "session_hash=abc", None, "abc"),
+    ("/gradio_api/queue/data", "x=1&session_hash=abc", None, "abc"),
+    ("/gradio_api/queue/data", "", None, None),
+    ("/gradio_api/heartbeat/abc", "", None, "abc"),
+    ("/heartbeat/abc", "", None, "abc"),
+    ("/gradio_api/stream/abc/run/3/playlist.m3u8", "", None, "abc"),
+    ("/gradio_api/queue/join", "", {"session_hash": "abc", "fn_index": 1}, "abc"),
+    ("/gradio_api/cancel", "", {"session_hash": "abc", "event_id": "e"}, "abc"),
+    ("/gradio_api/component_server", "", {"session_hash": "abc"}, "abc"),
+    ("/gradio_api/queue/join", "", {"session_hash": None}, None),   # gradio refuses it itself
+    ("/gradio_api/queue/join", "", {"session_hash": ["abc"]}, None),
+    ("/gradio_api/queue/join", "", ["abc"], None),
+    ("/gradio_api/upload", "session_hash=abc", {"session_hash": "abc"}, None),  # names no tab
+    ("/gradio_api/info", "", None, None),
+])
+def test_tab_of(path, query, body, tab):
+    assert tab_of(path, query, body) == tab
+
+
+def test_the_first_user_owns_a_tab():
+    owners = TabOwners()
+    assert owners.claim("t1", "tina") and owners.claim("t1", "tina")
+    assert not owners.claim("t1", "sam")
+    assert owners.owner("t1") == "tina" and owners.owner("t2") is None
+
+
+def test_the_oldest_tabs_are_forgotten_first():
+    owners = TabOwners(max_tabs=2)
+    owners.claim("a", "tina")
+    owners.claim("b", "tina")
+    owners.claim("a", "tina")  # used again: now the newest
+    owners.claim("c", "sam")
+    assert owners.owner("b") is None and owners.owner("a") == "tina" and owners.owner("c") == "sam"
+
+
+def test_open_events_counts_waiting_and_running_events_of_the_users_tabs():
+    owners = TabOwners()
+    for tab, user in [("t1", "tina"), ("t2", "tina"), ("s1", "sam")]:
+        owners.claim(tab, user)
+    ev = lambda tab: SimpleNamespace(session_hash=tab)  # noqa: E731
+    queue = SimpleNamespace(event_queue_per_concurrency_id={"answer": SimpleNamespace(queue=[ev("t1"), ev("s1"), ev("t2")]),
+                                                            "tools": SimpleNamespace(queue=[])},
+                            active_jobs=[None, [ev("t1")], [ev("unknown")]])
+    assert open_events(queue, owners, "tina") == 3
+    assert open_events(queue, owners, "sam") == 1
+    assert open_events(queue, owners, "anna") == 0

@@ -1,0 +1,81 @@
+"""Whose browser tab is it? gradio's session hash, tied to the user who first sent it.
+
+gradio keys everything of a browser tab by a random "session hash" the client picks: the queue
+events it joins, the stream that carries their answers (``/queue/data?session_hash=…``), the
+heartbeat, cancelling, component state. gradio never asks who sends a hash, so a logged-in user
+who learned another's hash (a proxy log records the heartbeat URL) read that user's streamed
+answer, passages of another department included (found by an attacker's probe). Here the first
+user to send a hash owns it; any other user is refused at the door (:mod:`ui.http_guard`).
+
+The same map lets the door count a user's open events (:func:`open_events`): gradio's queue
+holds events by tab, not by user, so one account could queue hundreds of answers and make
+everyone else wait for hours.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from typing import Any, Iterable
+from urllib.parse import parse_qs
+
+#: routes whose path names the tab: ``/heartbeat/<hash>``, ``/stream/<hash>/…``
+_PATH_HASH = re.compile(r"^/(?:gradio_api/)?(?:heartbeat|stream)/([^/]+)")
+#: routes that carry the tab in their JSON body (joining the queue, cancelling, component calls)
+BODY_HASH_ROUTE = re.compile(r"^/(?:gradio_api/)?(queue/join|cancel|component_server)/?$")
+#: routes that add an event to gradio's queue (the only one left open: ``/call/…`` is closed)
+JOIN_ROUTE = re.compile(r"^/(?:gradio_api/)?queue/join/?$")
+
+
+def tab_of(path: str, query: str, body: Any = None) -> str | None:
+    """The session hash a request names, wherever gradio reads it from (None: names no tab)."""
+    m = _PATH_HASH.match(path)
+    if m:
+        return m.group(1)
+    if re.match(r"^/(?:gradio_api/)?queue/data/?$", path):
+        values = parse_qs(query).get("session_hash")
+        return values[0] if values else None
+    if BODY_HASH_ROUTE.match(path) and isinstance(body, dict):
+        value = body.get("session_hash")
+        return value if isinstance(value, str) and value else None
+    return None
+
+
+class TabOwners:
+    """Session hash → the user who sent it first. Bounded: the oldest hashes are forgotten first
+    (a tab is long closed by then; a forgotten hash is claimed anew by whoever sends it next)."""
+
+    def __init__(self, max_tabs: int = 100_000) -> None:
+        self._owners: OrderedDict[str, str] = OrderedDict()
+        self._max = max_tabs
+        self._lock = threading.Lock()
+
+    def claim(self, tab: str, user: str) -> bool:
+        """True when ``user`` may use ``tab``: it is theirs, or nobody's yet (then it becomes theirs)."""
+        with self._lock:
+            owner = self._owners.get(tab)
+            if owner is None:
+                self._owners[tab] = user
+                if len(self._owners) > self._max:
+                    self._owners.popitem(last=False)
+                return True
+            self._owners.move_to_end(tab)
+            return owner == user
+
+    def owner(self, tab: str) -> str | None:
+        with self._lock:
+            return self._owners.get(tab)
+
+
+def open_events(queue, owners: TabOwners, user: str) -> int:
+    """Events of ``user``'s tabs that wait in gradio's queue or run now.
+
+    Reads gradio's queue (``gradio.queueing.Queue``, pinned with gradio): its waiting events per
+    concurrency group and its running jobs."""
+    def events() -> Iterable:
+        for waiting in list(queue.event_queue_per_concurrency_id.values()):
+            yield from list(waiting.queue)
+        for job in list(queue.active_jobs):
+            yield from (job or [])
+
+    return sum(1 for event in events() if owners.owner(event.session_hash) == user)
