@@ -352,10 +352,13 @@ class AdminUI:
         return f"„{name}“ lesen jetzt: {readers_label(after)}.", self._collections_df()
 
     def show_readers(self, name: str | None, request: gr.Request = None):
-        """Who may read the collection (Markdown), and its readers for the checkboxes."""
-        self._user(request)
+        """Who may read the collection (Markdown), and its readers for the checkboxes.
+
+        No collection chosen shows nothing and asks for no role: the page load empties the choice for
+        every user, and the admin check raised for staff and trainers (an error at every login)."""
         if not name:
             return "", gr.update(value=[])
+        self._user(request)
         try:
             shown = self.departments.show(name)
         except AccessError as exc:

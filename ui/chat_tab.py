@@ -131,7 +131,7 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
                 value=[], label=t("chat_label"), show_label=False, height=560, elem_id="kp-chat",
                 sanitize_html=True, render_markdown=True, latex_delimiters=[],
                 feedback_options=("Like", "Dislike"), buttons=["copy", "copy_all"],
-                placeholder=t("chat_placeholder"), autoscroll=True,
+                placeholder=t("chat_placeholder"), autoscroll=False,  # the portal's script scrolls to the question
             )
             with gr.Group(visible=False, elem_id="kp-warning") as warn_box:
                 warn_md = gr.Markdown("")

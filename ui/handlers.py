@@ -300,7 +300,8 @@ class ChatHandlers:
                 kind = ev["type"]
                 if kind == "sources":
                     sources_html = self.render_sources(user, self._enrich(ev["citations"]))
-                    yield view(self.render_answer(user, "", [], (), sources_html) or f"*{t('answer_writing')}*")
+                    # the sources come seconds before the first word: say that the answer is still coming
+                    yield view(f"*{t('answer_writing')}*\n\n" + self.render_answer(user, "", [], (), sources_html))
                     continue
                 if kind == "token":
                     if first_token_ms is None:
