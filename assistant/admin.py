@@ -24,6 +24,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from assistant.wording import counted
 from assistant.admin_rules import (  # noqa: F401 - the admin's errors and name rules, imported from here too
     BUSY,
     AdminError,
@@ -135,7 +136,7 @@ class UploadResult:
     def message(self) -> str:
         lines = []
         if self.accepted:
-            lines.append(f"{len(self.accepted)} Datei(en) übernommen und indexiert: "
+            lines.append(f"{counted(len(self.accepted), 'Datei', 'Dateien')} übernommen und indexiert: "
                          + ", ".join(a["name"] for a in self.accepted) + ".")
         lines += [r["reason"] for r in self.rejected]
         return "\n".join(lines) or "Keine Datei ausgewählt."

@@ -37,11 +37,11 @@ def call(c: httpx.Client, portal, api_name: str, data: list, *, timeout_s: float
 
     ``session`` is the browser tab's session hash (component state, e.g. dropdown choices loaded
     for the user, lives there). Returns {"join": status code, "join_body": …, "output": final
-    output or None, "error": message or None, "success": …}."""
+    output or None, "error": message or None, "title": the error's heading, "success": …}."""
     session = session or f"sec{time.monotonic_ns()}"
     r = c.post("gradio_api/queue/join", json={"data": data, "fn_index": portal.fn_index(api_name),
                                                "session_hash": session, "event_data": None, "trigger_id": None})
-    out = {"join": r.status_code, "join_body": r.text, "output": None, "error": None, "success": None}
+    out = {"join": r.status_code, "join_body": r.text, "output": None, "error": None, "title": None, "success": None}
     if r.status_code != 200:
         return out
     with c.stream("GET", "gradio_api/queue/data", params={"session_hash": session}, timeout=timeout_s) as s:
@@ -53,6 +53,7 @@ def call(c: httpx.Client, portal, api_name: str, data: list, *, timeout_s: float
                 out["success"] = msg.get("success")
                 out["output"] = (msg.get("output") or {}).get("data")
                 out["error"] = (msg.get("output") or {}).get("error")
+                out["title"] = (msg.get("output") or {}).get("title")  # the error box's heading
                 return out
     return out
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from assistant.wording import counted
 from ui.cli_common import app_for as _app
 from ui.cli_common import cli_actor
 
@@ -100,8 +101,9 @@ def _print_details(result) -> None:
         click.echo(f"Lesbarkeit – Flesch (Amstad): {b['flesch_amstad']} → {a['flesch_amstad']}; "
                    f"Wiener Sachtextformel: {b['wiener_sachtextformel']} → {a['wiener_sachtextformel']}")
         rc = d["rule_check"]
-        click.echo(f"Regelprüfung: {len(rc['violations'])} Verstöße in {rc['sentences']} Sätzen "
-                   f"(vor der Überarbeitung {d['violations_before_revision']}, {d['revisions']} Überarbeitung(en))")
+        click.echo(f"Regelprüfung: {counted(len(rc['violations']), 'Verstoß', 'Verstöße')} in "
+                   f"{counted(rc['sentences'], 'Satz', 'Sätzen')} (vor der Überarbeitung {d['violations_before_revision']}, "
+                   f"{counted(d['revisions'], 'Überarbeitung', 'Überarbeitungen')})")
         for v in rc["violations"][:20]:
             click.echo(f"  - Satz {v['sentence'] + 1}: {v['label']} ({v['detail']})")
         if d["facts_changed"]:
@@ -112,7 +114,7 @@ def _print_details(result) -> None:
             click.echo("Angaben: alle Zahlen, Daten, Beträge, Fristen und Namen des Ausgangstextes sind erhalten.")
     if "citations_total" in d and d.get("citations_total"):
         click.echo(f"Fundstellen geprüft: {d['citations_valid']} von {d['citations_total']} Stichpunkten belegt; "
-                   f"{d['batches']} Teile gelesen" + (" (Schnellverfahren)" if d.get("fast") else ""))
+                   f"{counted(d['batches'], 'Teil', 'Teile')} gelesen" + (" (Schnellverfahren)" if d.get("fast") else ""))
     if result.tool == "entwurf" and result.citations:
         click.echo("Quellen:")
         for c in result.citations:

@@ -27,11 +27,18 @@ log = logging.getLogger(__name__)
 def internal_error(fn_name: str, exc: BaseException | None = None) -> gr.Error:
     if isinstance(exc, LockLost):  # a sentence meant for the person: run the write again
         log.warning("portal function %s: %s", fn_name, exc)
-        return gr.Error(str(exc), print_exception=False)
+        return gr.Error(str(exc), title="Fehler", print_exception=False)
     ref = uuid.uuid4().hex[:12]
     log.exception("portal function %s failed (Vorgangsnummer %s)", fn_name, ref)
     return gr.Error(f"Interner Fehler. Bitte versuchen Sie es erneut oder wenden Sie sich an die Administration "
-                    f"(Vorgangsnummer {ref}).", print_exception=False)
+                    f"(Vorgangsnummer {ref}).", title="Fehler", print_exception=False)
+
+
+def german_title(err: AppError) -> AppError:
+    """The message box's heading in German: gradio titles every error "Error" unless told otherwise."""
+    if getattr(err, "title", None) == "Error":
+        err.title = "Fehler"
+    return err
 
 
 def mask_errors(fn: Callable) -> Callable:
@@ -45,8 +52,8 @@ def mask_errors(fn: Callable) -> Callable:
             try:
                 async for item in fn(*args, **kwargs):
                     yield item
-            except AppError:
-                raise
+            except AppError as err:
+                raise german_title(err)
             except Exception as exc:
                 raise internal_error(name, exc) from None
         wrapper = agen
@@ -55,8 +62,8 @@ def mask_errors(fn: Callable) -> Callable:
         def gen(*args, **kwargs):
             try:
                 yield from fn(*args, **kwargs)
-            except AppError:
-                raise
+            except AppError as err:
+                raise german_title(err)
             except Exception as exc:
                 raise internal_error(name, exc) from None
         wrapper = gen
@@ -65,8 +72,8 @@ def mask_errors(fn: Callable) -> Callable:
         async def coro(*args, **kwargs):
             try:
                 return await fn(*args, **kwargs)
-            except AppError:
-                raise
+            except AppError as err:
+                raise german_title(err)
             except Exception as exc:
                 raise internal_error(name, exc) from None
         wrapper = coro
@@ -75,8 +82,8 @@ def mask_errors(fn: Callable) -> Callable:
         def plain(*args, **kwargs):
             try:
                 return fn(*args, **kwargs)
-            except AppError:
-                raise
+            except AppError as err:
+                raise german_title(err)
             except Exception as exc:
                 raise internal_error(name, exc) from None
         wrapper = plain

@@ -19,6 +19,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
+from assistant.wording import counted
 from assistant.access import visible_citations
 from assistant.tools.history import RunNotFound, ToolRunStore, audit_detail
 from assistant.tools.result import TOOL_LABELS_DE, ToolError, ToolResult
@@ -267,12 +268,12 @@ class ToolHandlers:
         if rc:
             items = "".join(f"<li>Satz {int(v['sentence']) + 1}: {e(v['label'])} ({e(v['detail'])})</li>"
                             for v in rc["violations"][:30])
-            parts.append(f'<details class="kp-rules"><summary>Regelprüfung: {len(rc["violations"])} Verstöße in '
-                         f'{int(rc["sentences"])} Sätzen (vor der Überarbeitung {int(r.get("violations_before_revision", 0))}, '
-                         f'{int(r.get("revisions", 0))} Überarbeitung(en))</summary><ul>{items}</ul></details>')
+            parts.append(f'<details class="kp-rules"><summary>Regelprüfung: {counted(len(rc["violations"]), "Verstoß", "Verstöße")} in '
+                         f'{counted(int(rc["sentences"]), "Satz", "Sätzen")} (vor der Überarbeitung {int(r.get("violations_before_revision", 0))}, '
+                         f'{counted(int(r.get("revisions", 0)), "Überarbeitung", "Überarbeitungen")})</summary><ul>{items}</ul></details>')
         if r.get("citations_total"):
             parts.append(f'<p class="kp-citecheck">Fundstellen geprüft: {int(r["citations_valid"])} von '
-                         f'{int(r["citations_total"])} Punkten belegt; {int(r.get("batches", 0))} Teile gelesen.</p>')
+                         f'{int(r["citations_total"])} Punkten belegt; {counted(int(r.get("batches", 0)), "Teil", "Teile")} gelesen.</p>')
         sources = self._sources_html(user, r.get("citations") or [])
         if sources:
             parts.append(sources)

@@ -12,6 +12,7 @@ import re
 import time
 from typing import Any, Callable, Iterator
 
+from assistant.wording import counted
 from assistant.tools import prompts
 from assistant.tools.facts import compare_facts
 from assistant.tools.readability import readability
@@ -112,7 +113,7 @@ def simplify(text: str, level: Level, llm: Any, *, max_revisions: int, part_toke
         by_sentence = report.by_sentence()
         items = [(report.sentences[s], [v.rule for v in by_sentence[s]]) for s in targets]
         yield {"type": "progress", "done": passes - 1, "total": max_revisions,
-               "label": f"Überarbeitung {passes}: {len(targets)} Sätze verstoßen gegen Regeln"}
+               "label": f"Überarbeitung {passes}: {counted(len(targets), 'Satz verstößt', 'Sätze verstoßen')} gegen Regeln"}
         reply = "".join(str(c.content) for c in llm.stream(prompts.revise_messages(items, level),
                                                              max_tokens=output_tokens))
         candidate = apply_revisions(output, report, parse_numbered(reply, len(targets)), targets)

@@ -114,7 +114,7 @@ def test_upload_several_files(admin, src):
     result = admin.upload([(pdf, "Hundesteuer Satzung.pdf"), (pptx, "Radwege.pptx"), (md, "parken.md")],
                           "Bauamt", "adam", progress=lambda f, m: progress.append(f))
     assert result.rejected == [] and len(result.accepted) == 3, result.message()
-    assert "3 Datei(en) übernommen" in result.message()
+    assert "3 Dateien übernommen" in result.message()
     up = admin.app.settings.uploads_dir / "Bauamt"
     assert sorted(p.name for p in up.iterdir()) == ["Hundesteuer_Satzung.pdf", "Radwege.pptx", "parken.md"]
     docs = {d["file"]: d for d in admin.documents()}
@@ -459,7 +459,7 @@ def test_upload_and_reindex_as_jobs(hash_app, src):
         job_id, rejected = admin.submit_upload([(f, "hund.txt"), (empty, "leer.txt")], "Bauamt", "adam")
         assert [r["code"] for r in rejected] == ["empty"]  # refused at once, before any job
         job = admin.jobs.wait(job_id, 10)
-        assert job["status"] == "done" and "1 Datei(en) übernommen" in job["message"]
+        assert job["status"] == "done" and "1 Datei übernommen" in job["message"]
         assert "leer" in job["message"]
         job = admin.jobs.wait(admin.submit_reindex("all", None, "adam"), 10)
         assert job["status"] == "done" and job["collection"] == "*" and "neu indexiert 1" in job["message"]
@@ -489,7 +489,7 @@ def test_an_upload_job_finds_its_files_relative_to_the_store(hash_app, tmp_path)
         params = {"files": [{"path": "/mnt/elsewhere/" + stored, "stored": stored, "name": "hund.txt",
                              "size": staged[0].size}], "collection": "Bauamt", "replace": None, "rejected": []}
         job = admin.jobs.wait(admin.jobs.submit("upload", params, collection="Bauamt", actor="adam"), 20)
-        assert job["status"] == "done" and "1 Datei(en) übernommen" in job["message"], job
+        assert job["status"] == "done" and "1 Datei übernommen" in job["message"], job
     finally:
         admin.jobs.shutdown()
 

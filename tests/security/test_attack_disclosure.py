@@ -52,6 +52,14 @@ def test_internal_errors_reach_the_client_as_german_message_with_reference(pw_po
     ref = re.search(r"Interner Fehler.*Vorgangsnummer ([0-9a-f]{12})", message)
     assert ref, message
     assert ref.group(1) in caplog.text and "app.sqlite3 is locked" in caplog.text  # the details are in the log
+    assert result["title"] == "Fehler"  # gradio's heading would be "Error"
+
+
+def test_a_refusal_is_headed_in_german(pw_portal):
+    with login(pw_portal, "sam") as c:
+        result = call(c, pw_portal, "admin_audit", [None, "", None, None, ""])
+    assert result["success"] is False and "Keine Berechtigung" in (result["error"] or "")
+    assert result["title"] == "Fehler"
 
 
 def test_a_write_that_lost_the_cluster_writer_lock_says_so_instead_of_an_internal_error(pw_portal, monkeypatch):

@@ -117,7 +117,7 @@ def test_admin_gets_data_and_actions_are_audited(ctx, demo, tmp_path):
     with pytest.raises(gr.Error, match="nicht über das Portal hochgeladen"):
         h.upload([str(stray)], "Bauamt", adam, progress=lambda *a, **k: None)
     msg, docs, cleared = h.upload([str(f)], "Bauamt", adam, progress=lambda *a, **k: None)
-    assert "1 Datei(en) übernommen" in msg and list(docs["Datei"]) == ["hund.txt"] and cleared is None
+    assert "1 Datei übernommen" in msg and list(docs["Datei"]) == ["hund.txt"] and cleared is None
     doc_id = docs["ID"][0]
     assert re.fullmatch(rf"\[öffnen\]\(doc/{doc_id}/text\?t=\d+\.[\w-]+\)", docs["Öffnen"][0]), docs["Öffnen"][0]
     assert "Dokument öffnen" in h.document_details(doc_id, adam)

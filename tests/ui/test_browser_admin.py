@@ -171,7 +171,7 @@ def test_admin_uploads_asks_deletes(browser, admin_portal, tmp_path):
     page.locator('#admin-upload-files td.filename[aria-label="Radschnellweg Nordpark.pptx"]').wait_for()
     page.locator("#admin-upload-btn").click()
     msg = wait_value(page.locator("#admin-upload-msg textarea").first, "übernommen", timeout=120)
-    assert "2 Datei(en) übernommen" in msg, msg
+    assert "2 Dateien übernommen" in msg, msg
     shot(page, "admin-upload", "ADMIN_SCREENSHOTS")
 
     # both are listed as indexed
