@@ -26,6 +26,7 @@ from assistant.citations import REFUSAL, is_refusal, numbers
 from assistant.evidence import Evidence, content_stems, embedding_similarity, select_evidence
 from assistant.grounding import unmentioned_terms, warning
 from assistant.llm.backends import token_counter
+from assistant.wording import counted
 from assistant.prompting import NO_DOCS_PROMPT, REWRITE_PROMPT, answer_messages, history_text, render, source_label
 from assistant.rerank import rerank
 from assistant.retrieval import HybridRetriever
@@ -38,6 +39,29 @@ log = logging.getLogger(__name__)
 
 FOLLOW_UP = re.compile(r"^(und|aber|also|oder|auch)\b|\b(das|dies|diese[rsmn]?|dort|da|es|sie|er|ihn|ihm|davon|dazu|darüber|damit|dafür|denen|deren)\b",
                        re.IGNORECASE)
+
+
+def is_follow_up(question: str, history: Sequence[tuple[str, str]]) -> bool:
+    """A question that leans on the conversation: it starts with "und/aber …", points back ("das",
+    "dort", "davon" …) or is short. The first question of a chat never is."""
+    return bool(history) and (bool(FOLLOW_UP.search(question)) or len(question.split()) <= 6)
+
+
+def search_query(question: str, standalone: str, history: Sequence[tuple[str, str]]) -> str:
+    """What retrieval searches for: the standalone question, or for a follow-up whose rewrite took no
+    word from the conversation, the previous question with it.
+
+    The 1.5B model often rewrites a follow-up by dropping its "Und" and nothing more ("Und wie viele
+    Personen dürfen pro Termin teilnehmen?" after a question about the KI-Kompass course stayed
+    without "KI-Kompass"), so the search missed the document the conversation is about (found by a
+    browser review). The model still answers the rewritten question; only the search widens."""
+    if not is_follow_up(question, history):
+        return standalone
+    previous = history[-1][0]
+    from_conversation = set(content_stems(previous)) - set(content_stems(question))
+    if set(content_stems(standalone)) & from_conversation:
+        return standalone
+    return f"{previous} {standalone}"
 
 
 @dataclass
@@ -82,6 +106,7 @@ class AnswerResult:
     model: str = ""
     zone: str = "green"
     standalone_question: str = ""
+    search_query: str = ""  # what retrieval searched for (a follow-up may add the previous question)
     timings: dict[str, float] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
     passages: list[PassageTrace] = field(default_factory=list)
@@ -150,7 +175,7 @@ class Assistant:
 
     def rewrite(self, question: str, history: Sequence[tuple[str, str]], model) -> str:
         """A standalone question for retrieval. Only follow-ups are rewritten (saves a model call)."""
-        if not history or not FOLLOW_UP.search(question) and len(question.split()) > 6:
+        if not is_follow_up(question, history):
             return question
         last_user = history[-1][0]
         if model is None:
@@ -203,7 +228,8 @@ class Assistant:
             return
         standalone = self._standalone(question, history, llm, res)
         n_pass = k or self.settings.llm.passages
-        found = self._retrieve(standalone, question, profile, res, collections, n_pass)
+        res.search_query = search_query(question, standalone, history)
+        found = self._retrieve(res.search_query, question, profile, res, collections, n_pass)
         if found.allowed is None:  # the Ampel blocked the request
             yield {"type": "sources", "citations": [], "passages": res.passages}
             yield _done(res, t_start)
@@ -275,7 +301,8 @@ class Assistant:
         res.passages = [self._trace(h, in_prompt, found.removed) for h in found.hits]
         res.citations = [citation_for(ev) for ev in evidence]
         if dropped and len(evidence) < n_pass:
-            res.notices.append(f"{len(dropped)} weitere Textstelle(n) passten nicht mehr in das Kontextfenster.")
+            res.notices.append(f"{counted(len(dropped), 'weitere Textstelle passte', 'weitere Textstellen passten')} "
+                               "nicht mehr in das Kontextfenster.")
         messages = answer_messages(prompt_question, evidence)
         res.prompt = render(messages)
         res.timings["prepare_ms"] = _ms(found.t0)

@@ -83,6 +83,7 @@ class InspectView:
     quotes: list[dict] = field(default_factory=list)
     #: why the answer was given or refused, in words
     why: str = ""
+    search_query: str = ""  # set when the search took the previous question along (a follow-up)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -117,6 +118,7 @@ def build_view(result, profile: ModelProfile | None = None, *, k: int | None = N
     standalone = result.standalone_question or result.question
     return InspectView(
         question=result.question, standalone_question=standalone, rewritten=standalone != result.question,
+        search_query=result.search_query if result.search_query not in ("", standalone) else "",
         answer=result.answer, refused=result.refused, model=result.model, mode=result.mode, zone=result.zone,
         operator=profile.operator if profile else "", location=profile.location if profile else "",
         prompt=result.prompt, prompt_sent=bool(result.prompt) and result.mode != "extractive",
@@ -182,6 +184,7 @@ def render_html(view: InspectView, *, title: str = "Blick unter die Haube") -> s
         ("Frage", esc(view.question)),
         ("Eigenständige Frage (für die Suche)",
          esc(view.standalone_question) + (" <em>(umformuliert)</em>" if view.rewritten else " <em>(unverändert)</em>")),
+        *([("Gesucht mit der vorigen Frage", esc(view.search_query))] if view.search_query else []),
         ("Modell", f"{esc(view.model)} ({esc(view.mode)})"),
         ("Zone", f"<span style=\"color:{ZONE_COLORS.get(z, '#444')};font-weight:bold\">{esc(zone_label(z))}</span>"
                  + (f" · {esc(view.operator)} · {esc(view.location)}" if view.operator else "")),
@@ -253,6 +256,7 @@ def render_markdown(view: InspectView, *, title: str = "Blick unter die Haube") 
              f"- **Frage:** {md_esc(view.question, cell=True)}",
              f"- **Eigenständige Frage:** {md_esc(view.standalone_question, cell=True)}"
              + (" *(umformuliert)*" if view.rewritten else ""),
+             *([f"- **Gesucht mit der vorigen Frage:** {md_esc(view.search_query, cell=True)}"] if view.search_query else []),
              f"- **Modell:** {md_esc(view.model, cell=True)} ({md_esc(view.mode)}), Zone {md_esc(zone_label(view.zone))}"
              + (f" · {md_esc(view.operator, cell=True)} · {md_esc(view.location, cell=True)}" if view.operator else ""),
              f"- **Tokens:** Prompt {view.prompt_tokens} · Antwort {view.completion_tokens}"]

@@ -100,6 +100,42 @@ def test_follow_up_is_rewritten_with_history(app):
     assert "Exkursion" in fake.calls[1]
 
 
+KURS = [("Wie lange dauert die Schulung KI-Kompass?", "90 Minuten [1].")]
+
+
+@pytest.mark.parametrize("question, standalone, history, query", [
+    # the rewrite named the topic: searched as it is
+    ("Und wie viele dürfen teilnehmen?", "Wie viele dürfen an der Schulung KI-Kompass teilnehmen?", KURS,
+     "Wie viele dürfen an der Schulung KI-Kompass teilnehmen?"),
+    # the rewrite only dropped the "Und": the previous question is searched along
+    ("Und wie viele Personen dürfen pro Termin teilnehmen?", "Wie viele Personen dürfen pro Termin teilnehmen?", KURS,
+     "Wie lange dauert die Schulung KI-Kompass? Wie viele Personen dürfen pro Termin teilnehmen?"),
+    ("Wie viele Leute dürfen da mitmachen?", "Wie viele Leute dürfen da mitmachen?", KURS,
+     "Wie lange dauert die Schulung KI-Kompass? Wie viele Leute dürfen da mitmachen?"),
+    # a question that stands on its own is not a follow-up, whatever came before
+    ("Wie lange beträgt die Ruhezeit für Urnengräber laut Friedhofssatzung?",
+     "Wie lange beträgt die Ruhezeit für Urnengräber laut Friedhofssatzung?", KURS,
+     "Wie lange beträgt die Ruhezeit für Urnengräber laut Friedhofssatzung?"),
+    # the first question of a chat
+    ("Und wie viele Personen dürfen teilnehmen?", "Und wie viele Personen dürfen teilnehmen?", [],
+     "Und wie viele Personen dürfen teilnehmen?"),
+])
+def test_search_query_of_a_follow_up(question, standalone, history, query):
+    from assistant.chain import search_query
+
+    assert search_query(question, standalone, history) == query
+
+
+def test_a_follow_up_whose_rewrite_lost_the_topic_still_finds_its_document(app):
+    """The model's rewrite only dropped the "Und"; the search takes the previous question along, the
+    model is asked the rewritten question."""
+    fake = FakeChatModel(responses=["Wann findet sie statt?", "Am Nachmittag [1]."])
+    res = _assistant(app, fake).answer("Und wann findet sie statt?", history=[("Wohin führt die Exkursion?", "Zum Sensorlabor [1].")])
+    assert res.standalone_question == "Wann findet sie statt?"
+    assert res.search_query == "Wohin führt die Exkursion? Wann findet sie statt?"
+    assert "Exkursion" in fake.calls[1] and "Sensorlabor" in fake.calls[1]  # its passage reached the model
+
+
 def test_standalone_question_is_not_rewritten(app):
     fake = FakeChatModel(respond=lambda p: "20 Jahre [1].")
     res = _assistant(app, fake).answer("Wie lange beträgt die Ruhezeit für Urnengräber laut Friedhofssatzung?",

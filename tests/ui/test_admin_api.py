@@ -77,7 +77,8 @@ def _call(fn, request):
     return fn(**kwargs)
 
 
-QUIET = {"documents_on_load", "collection_dropdowns", "jobs_table", "ocr_review_on_load"}
+QUIET = {"documents_on_load", "collection_dropdowns", "jobs_table", "ocr_review_on_load",
+         "show_readers"}  # with no collection chosen (the page load empties the choice for everyone)
 
 
 def test_every_admin_handler_refuses_non_admins(demo):
@@ -97,6 +98,9 @@ def test_every_admin_handler_refuses_non_admins(demo):
                 continue
             with pytest.raises(PermissionDenied):
                 _call(fn, _req(who))
+        show_readers = next(fn for _, fn in handlers if fn.__name__ == "show_readers")
+        with pytest.raises(PermissionDenied):  # a chosen collection's readers: admins only
+            show_readers("allgemein", request=_req(who))
 
 
 def test_admin_gets_data_and_actions_are_audited(ctx, demo, tmp_path):
