@@ -70,12 +70,11 @@ def test_a_queued_answer_cannot_skip_the_queue_through_run(pw_portal):
         assert r.status_code == 404, r.text[:200]
 
 
-@pytest.fixture
-def answers_held(pw_portal, monkeypatch):
-    """Every answer waits until the test lets it go, so joined events stay open (the queue, its
-    concurrency limit and the door are the real ones)."""
+def hold_answers(portal, monkeypatch) -> threading.Event:
+    """Every answer waits until the test sets the returned gate, so joined events stay open (the
+    queue, its concurrency limit and the door are the real ones)."""
     gate = threading.Event()
-    assistant = pw_portal.ctx.app.assistant
+    assistant = portal.ctx.app.assistant
     real = assistant.stream
 
     def held(*args, **kwargs):
@@ -83,8 +82,25 @@ def answers_held(pw_portal, monkeypatch):
         yield from real(*args, **kwargs)
 
     monkeypatch.setattr(assistant, "stream", held)
+    return gate
+
+
+@pytest.fixture
+def answers_held(pw_portal, monkeypatch):
+    gate = hold_answers(pw_portal, monkeypatch)
     yield gate
     gate.set()
+
+
+def test_without_login_the_one_user_has_no_event_limit(open_portal, monkeypatch):
+    """Mode none: one user on one machine; `kiportal loadtest` simulates its users as that one user."""
+    gate = hold_answers(open_portal, monkeypatch)
+    try:
+        with httpx.Client(base_url=open_portal.url, timeout=60) as c:
+            n = open_portal.ctx.app.settings.server.max_open_events_per_user + 3
+            assert [join(c, open_portal, f"lokal{i}-{time.monotonic_ns()}").status_code for i in range(n)] == [200] * n
+    finally:
+        gate.set()
 
 
 def test_one_user_cannot_fill_the_queue(pw_portal, answers_held):
