@@ -62,7 +62,7 @@ CSS = """
 #kp-warning { border: 2px solid #9a6700; background: #fff8e6; padding: .6rem; }
 .kp-sources { margin-top: .6rem; padding-top: .4rem; border-top: 1px solid #c8ccd2; font-size: .93em; }
 .kp-sources-title { margin: 0 0 .2rem 0; }
-.kp-sources-list { margin: 0; padding-left: 1.2rem; }
+.kp-sources-list { margin: 0; padding-left: 0; list-style: none; }
 .kp-sources-list li { margin-bottom: .45rem; }
 .kp-src-link { font-weight: 600; color: #0b4f8a !important; text-decoration: underline; }
 .kp-notice { color: #5c3d00; margin: .3rem 0; }

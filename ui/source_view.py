@@ -85,11 +85,25 @@ def sources_html(items: Sequence[SourceItem], *, heading: str, where: Callable[[
         head = (f'<a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer" class="kp-src-link">'
                 f"{html.escape(label)}</a>") if url else f"<span>{html.escape(label)}</span>"
         body = f'<blockquote class="kp-quote">„{html.escape(item.quote)}“</blockquote>' if item.quote else ""
-        if item.excerpt and item.excerpt != item.quote:
+        if adds_to_quote(item.excerpt, item.quote):
             body += f"<details><summary>{html.escape(more_label)}</summary>{html.escape(item.excerpt)}</details>"
         rows.append(f"<li>{head}{body}</li>")
+    # a list without numbers of its own: the [n] of each entry is its number (an <ol> read "1. [2] …")
     return (f'<div class="kp-sources"><p class="kp-sources-title"><strong>{html.escape(heading)}</strong></p>'
-            f'<ol class="kp-sources-list">{"".join(rows)}</ol></div>')
+            f'<ul class="kp-sources-list">{"".join(rows)}</ul></div>')
+
+
+#: a longer excerpt is offered only when it shows this many characters more than its quote
+MORE_CHARS = 30
+
+
+def adds_to_quote(excerpt: str, quote: str) -> bool:
+    """Whether "Längerer Auszug" shows more than the quote above it: not when it is the quote itself
+    or the quote and a few words (a short passage repeated the same text a second time)."""
+    if not excerpt:
+        return False
+    core = quote.rstrip("…").strip()
+    return not (core and core in excerpt and len(excerpt) - len(core) < MORE_CHARS)
 
 
 def notice_html(notice: str, warning: bool) -> str:

@@ -295,7 +295,7 @@ class ToolHandlers:
                 items.append(f"<li>{html.escape(label)}</li>")
         if not items:
             return ""
-        return f'<div class="kp-sources"><p><strong>Quellen</strong></p><ol class="kp-sources-list">{"".join(items)}</ol></div>'
+        return f'<div class="kp-sources"><p><strong>Quellen</strong></p><ul class="kp-sources-list">{"".join(items)}</ul></div>'
 
 
 # -- layout ---------------------------------------------------------------------------------------
