@@ -181,6 +181,35 @@ def test_the_answer_stays_in_view_above_its_sources(context, live_portal, portal
     assert visible == {"question": True, "answer_start": True, "scrolled": True}
 
 
+def _contrast(fg: str, bg: str) -> float:
+    """WCAG contrast ratio of two CSS rgb()/rgba() colours (opaque)."""
+    def lum(css: str) -> float:
+        r, g, b = (int(float(v)) / 255 for v in re.findall(r"[\d.]+", css)[:3])
+        f = lambda c: c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4  # noqa: E731
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b)
+    hi, lo = sorted((lum(fg), lum(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_help_texts_placeholder_and_send_button_are_readable(context, live_portal, portal_data):
+    """WCAG AA, 4.5:1 for text of this size: gradio's light grey help texts (the Ampel's zone
+    explanation) and placeholder stood at 2.6:1, white on its blue button at 3.7:1."""
+    page = login(context, live_portal, "anna", portal_data["password"])
+    colours = page.evaluate("""() => {
+        const style = (el, pseudo) => getComputedStyle(el, pseudo || null);
+        const bgOf = (el) => { for (; el; el = el.parentElement) { const c = style(el).backgroundColor;
+            if (c && !c.startsWith('rgba(0, 0, 0, 0)') && c !== 'transparent') return c; } return 'rgb(255, 255, 255)'; };
+        const info = document.querySelector('#kp-collections [data-testid="block-info"], #kp-collections .info')
+                  || [...document.querySelectorAll('#kp-collections *')].find((e) => e.children.length === 0
+                       && /Sammlungen/.test(e.textContent) && e.tagName !== 'LABEL');
+        const box = document.querySelector('#kp-question textarea');
+        const send = document.querySelector('#kp-send');
+        return {info: [style(info).color, bgOf(info)], placeholder: [style(box, '::placeholder').color, bgOf(box)],
+                send: [style(send).color, bgOf(send)]}; }""")
+    for what, (fg, bg) in colours.items():
+        assert _contrast(fg, bg) >= 4.5, (what, fg, bg, round(_contrast(fg, bg), 2))
+
+
 @pytest.mark.parametrize("user", ["anna", "tina"])
 def test_logging_in_shows_no_error(context, live_portal, portal_data, user):
     """The page load emptied the admin's collection choice for every user, and the handler behind it
