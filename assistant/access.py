@@ -105,6 +105,19 @@ def check_readers(readers: Iterable[str], known: Iterable[str]) -> list[str]:
     return readers
 
 
+def exclusive_readers(selected: Sequence[str], clicked: str, checked: bool) -> list[str]:
+    """The readers ticked in a form after one click: "alle" and groups exclude each other, so ticking
+    a group unticks "alle" and ticking "alle" unticks the groups. The form for a new collection starts
+    with "alle" ticked, and ticking a department beside it ended in :func:`check_readers`' error
+    (found by a browser review). ``selected`` may be the ticks before or after the click (gradio's
+    form passes the ones before): the click is applied to it either way."""
+    if not checked:
+        return [r for r in selected if r != clicked]
+    if clicked == EVERYONE:
+        return [EVERYONE]
+    return [r for r in selected if r != EVERYONE] + ([clicked] if clicked not in selected else [])
+
+
 def split_groups(text: str | Sequence[str] | None) -> list[str]:
     """``"a,b c"`` or ``["a", "b,c"]`` → ``["a", "b", "c"]`` (commas or spaces separate)."""
     if not text:

@@ -21,7 +21,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from assistant.access import EVERYONE, AccessError, Departments, readers_label
+from assistant.access import EVERYONE, AccessError, Departments, exclusive_readers, readers_label
 from assistant.admin import STATUS_LABELS, Admin, AdminError, fmt_time, human_bytes
 from assistant.audit import format_time
 from assistant.escaping import md_esc
@@ -37,6 +37,11 @@ log = logging.getLogger(__name__)
 DOC_HEADERS = ["Titel", "Datei", "Format", "Seiten", "Abschnitte", "Sammlung", "Status", "Fehler", "Indexiert am",
                "ID", "Öffnen"]
 JOB_HEADERS = ["Auftrag", "Sammlung", "Status", "Fortschritt", "Meldung", "Erstellt", "Beendet", "Von", "ID"]
+def _exclusive_readers(selected: list[str] | None, evt: gr.SelectData) -> list[str]:
+    """A click in a readers form (a form's own state, no data: the role is checked when it is sent)."""
+    return exclusive_readers(selected or [], str(evt.value), bool(evt.selected))
+
+
 COLL_HEADERS = ["Sammlung", "Einstufung", "Lesen dürfen", "Dokumente", "Abschnitte"]
 AUDIT_HEADERS = ["Zeit", "Benutzer", "Aktion", "Ziel", "Details"]
 OCR_HEADERS = ["Titel", "Datei", "Zu prüfende Seiten (Sicherheit)", "Per OCR gelesen", "ID", "Öffnen"]
@@ -662,6 +667,8 @@ def build(ctx: PortalContext) -> None:
 
     tab_colls.select(h.collections_table, None, coll_table, api_name=False, **quiet)
     manage_coll.change(h.show_readers, manage_coll, [readers_md, readers_to], api_name=False, **quiet)
+    for readers_box in (new_readers, readers_to):  # "alle" or groups, never both
+        readers_box.select(_exclusive_readers, readers_box, readers_box, api_name=False, **quiet)
     btn_readers.click(h.set_readers, [manage_coll, readers_to], [coll_msg, coll_table],
                       api_name="admin_set_readers").then(h.show_readers, manage_coll, [readers_md, readers_to],
                                                          api_name=False, **quiet)

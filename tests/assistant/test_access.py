@@ -252,3 +252,21 @@ def test_settings_refuse_a_group_map_to_unknown_groups(tmp_path):
 
     with pytest.raises(Exception, match="group_map"):
         make_settings(tmp_path, access={"groups": ["bauamt"], "group_map": {"/X": "kaemmerei"}})
+
+
+@pytest.mark.parametrize("selected, clicked, checked, readers", [
+    (["alle", "bauamt"], "bauamt", True, ["bauamt"]),            # a group ticked beside "alle"
+    (["bauamt", "personalamt", "alle"], "alle", True, ["alle"]),  # "alle" ticked beside groups
+    (["bauamt", "personalamt"], "personalamt", True, ["bauamt", "personalamt"]),
+    (["bauamt"], "personalamt", False, ["bauamt"]),             # unticking changes nothing else
+    ([], "alle", False, []),
+    # the ticks before the click, as gradio's form passes them
+    (["alle"], "bauamt", True, ["bauamt"]),
+    (["bauamt"], "personalamt", True, ["bauamt", "personalamt"]),
+    (["bauamt", "personalamt"], "personalamt", False, ["bauamt"]),
+    (["bauamt"], "alle", True, ["alle"]),
+])
+def test_exclusive_readers(selected, clicked, checked, readers):
+    from assistant.access import exclusive_readers
+
+    assert exclusive_readers(selected, clicked, checked) == readers

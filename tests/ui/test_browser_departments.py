@@ -38,3 +38,32 @@ def test_filter_shows_only_readable_collections_and_other_answers_stay_closed(br
         assert _filter_labels(page) == ["allgemein", "bauakten"]
     finally:
         page.context.close()
+
+
+def test_ticking_a_department_unticks_everyone_in_the_readers_form(browser, dept_portal):
+    """The form for a new collection started with "alle" ticked; ticking a department beside it ended in
+    an error at "Anlegen" (found by a browser review). "alle" and departments now exclude each other."""
+    page = login(browser, dept_portal.url, "adam", DEPT_PASSWORD)
+    try:
+        page.get_by_role("tab", name="Verwaltung").click()
+        page.get_by_role("tab", name="Sammlungen").click()
+        form = page.locator("#admin-new-readers")
+
+        def ticked() -> list[str]:
+            return sorted(x.strip() for x in form.locator("label:has(input:checked)").all_inner_texts())
+
+        if ticked() != ["alle"]:  # this portal starts new collections without readers
+            form.locator("label", has_text="alle").click()
+            page.wait_for_function("() => [...document.querySelectorAll('#admin-new-readers input:checked')].length === 1")
+        form.locator("label", has_text="bauamt").click()
+        page.wait_for_function("() => !document.querySelector('#admin-new-readers label:has(input:checked)')"
+                               "?.innerText.includes('alle')")
+        assert ticked() == ["bauamt"]
+        form.locator("label", has_text="personalamt").click()
+        page.wait_for_timeout(500)
+        assert ticked() == ["bauamt", "personalamt"]
+        form.locator("label", has_text="alle").click()
+        page.wait_for_function("() => document.querySelectorAll('#admin-new-readers input:checked').length === 1")
+        assert ticked() == ["alle"]
+    finally:
+        page.context.close()
