@@ -404,8 +404,8 @@ class AdminUI:
     def _health(self, repair: bool, user: str):
         h = self.admin.health(repair=repair, actor=user)
         r = h["report"]
-        state = "✅ Katalog, Vektorindex und Stichwortindex stimmen überein." if r["ok"] else \
-            "⚠️ Abweichungen gefunden – „Reparieren“ behebt sie."
+        state = "✓ Katalog, Vektorindex und Stichwortindex stimmen überein." if r["ok"] else \
+            "⚠ Abweichungen gefunden – „Reparieren“ behebt sie."
         lines = [state,
                  f"Dokumente: {h['documents']} · Abschnitte im Katalog: {r['catalog_chunks']} · "
                  f"im Vektorindex: {r['vector_chunks']} · im Stichwortindex: {r['keyword_chunks']}",

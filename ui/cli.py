@@ -214,7 +214,7 @@ def search(ctx, query, k, collection, mode, batch, as_json, as_user) -> None:
         if as_json:
             click.echo(json.dumps(data, ensure_ascii=False))
             continue
-        click.echo(f"🔎 {q}  ({res.ms:.0f} ms)")
+        click.echo(f"Suche: {q}  ({res.ms:.0f} ms)")
         for n, h in enumerate(data["hits"], 1):
             where = page_label(h["page"], page_kind_of(h["source"])) or "–"
             click.echo(f"[{n}] {h['title']} ({Path(h['source']).name}, {where})  {h['score']:.4f}")

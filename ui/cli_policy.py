@@ -67,7 +67,7 @@ def _ask_one(app, question: str, *, model: str, collections: list[str] | None, k
         result = assistant.answer(question, **kwargs)
         click.echo(json.dumps(result.as_dict(trace=trace), ensure_ascii=False, default=str))
         return
-    click.echo(f"❓ {question}")
+    click.echo(f"Frage: {question}")
     started = False
     result = None
     for event in assistant.stream(question, **kwargs):

@@ -182,7 +182,7 @@ def _item_updates(session, item, mine: list[int] | None) -> tuple:
                 gr.update(visible=False, value=None), gr.update(visible=False, value=[]), gr.update(visible=False), "")
     choices = [(opt, str(i)) for i, opt in enumerate(item.options)]
     hint = " *(mehrere Antworten möglich)*" if item.multiple else ""
-    done = " – ✅ Ihre Antwort ist gespeichert; Sie können sie noch ändern." if mine is not None else ""
+    done = " – ✓ Ihre Antwort ist gespeichert; Sie können sie noch ändern." if mine is not None else ""
     text = f"**Quizfrage:** {md_esc(item.question)}{hint}{done}"
     if item.multiple:
         return (text, gr.update(visible=False, value=None),
@@ -247,7 +247,7 @@ def build(ctx: PortalContext) -> None:
             raise gr.Error(str(exc), print_exception=False) from None
         except ValueError:
             raise gr.Error("Ungültige Antwort.", print_exception=False) from None
-        return "✅ Danke, Ihre Antwort ist gespeichert (anonym). Sie können sie ändern, solange die Frage offen ist."
+        return "✓ Danke, Ihre Antwort ist gespeichert (anonym). Sie können sie ändern, solange die Frage offen ist."
 
     send_btn.click(send, inputs=[joined, shown_item, radio, checks], outputs=[quiz_status], api_name="training_answer",
                    concurrency_limit=None)

@@ -35,7 +35,7 @@ DE: dict[str, str] = {
     "export_file": "Export",
     "settings_heading": "### Einstellungen",
     "model_label": "KI-Modell",
-    "model_info": "🟢 Grün: alle Daten · 🟡 Gelb: keine personenbezogenen Daten ohne Bestätigung · 🔴 Rot: nur Öffentliches",
+    "model_info": "Grün: alle Daten · Gelb: keine personenbezogenen Daten ohne Bestätigung · Rot: nur Öffentliches",
     "model_detail": "{zone} · **{label}**  \nBetrieb: {operator} · Standort: {location}",
     "collections_label": "Sammlungen durchsuchen",
     "collections_info": "Keine Auswahl = alle Sammlungen",

@@ -27,6 +27,7 @@ from ui.context import PortalContext
 from ui.docview import doc_link
 from ui.handlers import ChatHandlers, UserError
 from ui.tool_input import parse_pages, read_file_text, upload_path
+from ui.source_view import NOTICE_MARK
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class ToolHandlers:
                     result = ev["result"]
                     break
                 if kind == "progress":
-                    progress = f"⏳ {html.escape(ev['label'])} ({ev['done']}/{ev['total']})"
+                    progress = f"{html.escape(ev['label'])} ({ev['done']}/{ev['total']})"
                 elif kind == "token":
                     shown += ev["text"]
                 elif kind == "reset":
@@ -246,7 +247,7 @@ class ToolHandlers:
         e = html.escape
         parts = []
         for notice in r.get("notices") or []:
-            parts.append(f'<p class="kp-notice">ℹ️ {e(notice)}</p>')
+            parts.append(f'<p class="kp-notice">{NOTICE_MARK}{e(notice)}</p>')
         if r.get("readability_before"):
             b, a = r["readability_before"], r["readability_after"]
             parts.append(
@@ -259,10 +260,10 @@ class ToolHandlers:
         if facts:
             items = "".join(f"<li><strong>{e(f.get('label', f['kind']))}</strong>: „{e(f['expected'])}“ → "
                             + (f"„{e(f['found'])}“" if f.get("found") else "<em>fehlt</em>") + "</li>" for f in facts)
-            parts.append(f'<div class="kp-facts kp-warning"><p>⚠️ <strong>Geänderte oder fehlende Angaben – bitte prüfen'
+            parts.append(f'<div class="kp-facts kp-warning"><p>⚠ <strong>Geänderte oder fehlende Angaben – bitte prüfen'
                          f'</strong></p><ul>{items}</ul></div>')
         elif facts is not None:
-            parts.append('<p class="kp-facts">✅ Alle Zahlen, Daten, Beträge, Fristen und Namen des Ausgangstextes '
+            parts.append('<p class="kp-facts">✓ Alle Zahlen, Daten, Beträge, Fristen und Namen des Ausgangstextes '
                          'sind erhalten.</p>')
         rc = r.get("rule_check")
         if rc:

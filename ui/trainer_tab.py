@@ -229,7 +229,7 @@ class TrainerUI:
         plans, errors = self._plans()
         choices = _plan_choices(plans)
         value = current if current in plans else (next(iter(plans)) if plans else None)
-        err_md = "\n\n".join(f"⚠️ {esc(e)}".replace("\n", "  \n") for e in errors)
+        err_md = "\n\n".join(f"⚠ {esc(e)}".replace("\n", "  \n") for e in errors)
         sessions = self._session_choices(user)
         return (gr.update(choices=choices, value=value), err_md, gr.update(choices=sessions),
                 gr.update(choices=self._collections(user)))

@@ -11,7 +11,6 @@ from __future__ import annotations
 ZONES = ("green", "yellow", "red")
 ZONE_ORDER = {zone: n for n, zone in enumerate(ZONES)}
 ZONE_LABELS_DE = {"green": "Grün", "yellow": "Gelb", "red": "Rot"}
-ZONE_ICONS = {"green": "🟢", "yellow": "🟡", "red": "🔴"}
 ZONE_COLORS = {"green": "#1b7f3b", "yellow": "#9a6b00", "red": "#b3261e"}
 #: Where a model of the zone runs, in a few words (zone pickers).
 ZONE_HINTS_DE = {"green": "lokal", "yellow": "EU, AVV", "red": "kommerziell"}
@@ -36,10 +35,12 @@ DEFAULT_ZONE_ACCESS: dict[str, tuple[str, ...]] = {
 
 
 def zone_label(zone: str) -> str:
-    """"🟢 Grün": icon and German name (an unknown zone shows as itself with a white dot)."""
-    return f"{ZONE_ICONS.get(zone, '⚪')} {ZONE_LABELS_DE.get(zone, zone)}"
+    """"Grün": the zone's German name (an unknown zone shows as itself). No coloured emoji: without an
+    emoji font (Debian's chromium, many thin clients) they render as empty boxes; where HTML is shown
+    the name is set in the zone's colour (``ZONE_COLORS``)."""
+    return ZONE_LABELS_DE.get(zone, zone)
 
 
 def zone_choices() -> list[tuple[str, str]]:
-    """(label, zone) for a zone picker: "Zone 🟢 Grün (lokal)", …"""
+    """(label, zone) for a zone picker: "Zone Grün (lokal)", …"""
     return [(f"Zone {zone_label(z)} ({ZONE_HINTS_DE[z]})", z) for z in ZONES]

@@ -204,7 +204,7 @@ def render_html(view: InspectView, *, title: str = "Blick unter die Haube") -> s
             f"{CLASSIFICATION_LABELS_DE.get(c, c)}: {n}" for c, n in view.removed_by_class.items()))))
     parts.append(f"<table style=\"{TABLE_STYLE}\">" + "".join(html_row([f"<b>{k}</b>", v]) for k, v in facts) + "</table>")
     if view.notices:
-        parts.append("<ul>" + "".join(f"<li>{'⚠️ <b>Prüfen:</b> ' if is_warning(n) else ''}{esc(n)}</li>"
+        parts.append("<ul>" + "".join(f"<li>{'⚠ <b>Prüfen:</b> ' if is_warning(n) else ''}{esc(n)}</li>"
                                       for n in view.notices) + "</ul>")
 
     if view.quotes:
@@ -274,7 +274,7 @@ def render_markdown(view: InspectView, *, title: str = "Blick unter die Haube") 
         lines.append("- **Erkannte Personendaten (maskiert):** " + md_esc(", ".join(
             f"{KIND_LABELS_DE.get(d.get('kind'), d.get('kind'))}: {d.get('masked')}" for d in view.pii), cell=True))
     for n in view.notices:
-        lines.append(f"- *{'⚠️ Prüfen' if is_warning(n) else 'Hinweis'}:* {md_esc(n, cell=True)}")
+        lines.append(f"- *{'⚠ Prüfen' if is_warning(n) else 'Hinweis'}:* {md_esc(n, cell=True)}")
     if view.use_documents:
         lines += ["", "| # | Dokument | Fundstelle | BM25 | Dense | Fusion | Im Prompt? | Textstelle |",
                   "|---|---|---|---|---|---|---|---|"]

@@ -92,7 +92,7 @@ def test_ask_batch_one_line_per_question_and_human_output(run, tmp_path):
     res = run("ask", "-m", "extraktiv", "--trace", "Wie heißt der städtische Server?")
     assert res.exit_code == 0, res.output
     out = res.stdout
-    assert out.startswith("Modell: 🟢 Grün · Nur Textstellen")
+    assert out.startswith("Modell: Grün · Nur Textstellen")
     assert "KRN-KI-01" in out and "Quellen:\n  [1] Server (server.md)" in out
     assert "### Blick unter die Haube" in out and "| BM25 |" in out
     assert run("ask").exit_code != 0
@@ -105,4 +105,4 @@ def test_policy_models_lists_zone_operator_location_and_roles(run):
     assert (red["zone"], red["operator"], red["location"], red["may_see"]) == ("red", "Anbieter X", "USA", ["oeffentlich"])
     assert lines[0]["default"] is True
     human = run("policy", "models").stdout
-    assert "* lokal" in human and "🔴 Rot" in human and "Anbieter X · USA" in human
+    assert "* lokal" in human and "  rot          Rot      Großes Modell" in human and "Anbieter X · USA" in human

@@ -171,8 +171,8 @@ def test_session_lists_models_by_role_with_zone_and_tabs(handlers):
     assert not staff.show_admin and not staff.show_trainer
     assert [k for _, k in staff.models] == ["extraktiv", "gelb"] and staff.default_model == "extraktiv"
     labels = dict((k, label) for label, k in staff.models)
-    assert labels["gelb"] == "🟡 Gelb · EU-Testmodell · Testanbieter GmbH, Frankfurt (EU)"
-    assert labels["extraktiv"].startswith("🟢 Grün · ")
+    assert labels["gelb"] == "Gelb · EU-Testmodell · Testanbieter GmbH, Frankfurt (EU)"
+    assert labels["extraktiv"].startswith("Grün · ")
     assert "anna" in staff.user_label and "Mitarbeitende" in staff.user_label
     trainer = handlers.session(req("tina"))
     assert trainer.show_trainer and not trainer.show_admin

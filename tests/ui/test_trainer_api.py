@@ -170,7 +170,7 @@ def test_participant_answers_and_trainer_sees_anonymous_result(trainer_portal):
         participant = client(trainer_portal, user)
         joined = participant.predict(code.lower(), api_name="/training_join")
         assert "Eine Beschwerde einer Bürgerin" in joined[0]
-        assert participant.predict(choice, [], api_name="/training_answer").startswith("✅")
+        assert participant.predict(choice, [], api_name="/training_answer").startswith("✓")
 
     html, slide = tina.predict(sid, "m4-q1", api_name="/trainer_quiz_results")
     assert "Teilnehmende mit mindestens einer Antwort: <b>2</b>" in html

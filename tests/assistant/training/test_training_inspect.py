@@ -105,9 +105,9 @@ def test_trainers_see_the_unmentioned_term_warning_as_something_to_check():
     res = _result()
     res.notices.append(warning(["Göppingen"]))
     view = build_view(res, None)
-    assert "<li>⚠️ <b>Prüfen:</b> „Göppingen“ kommt im zitierten Dokument nicht vor" in render_html(view)
+    assert "<li>⚠ <b>Prüfen:</b> „Göppingen“ kommt im zitierten Dokument nicht vor" in render_html(view)
     assert "<li>1 Passage wurde entfernt &lt;i&gt;Ampel&lt;/i&gt;</li>" in render_html(view)  # plain notice, escaped
-    assert "- *⚠️ Prüfen:* „Göppingen“ kommt im zitierten Dokument nicht vor" in render_markdown(view)
+    assert "- *⚠ Prüfen:* „Göppingen“ kommt im zitierten Dokument nicht vor" in render_markdown(view)
 
 
 def test_trainers_see_the_quote_and_why_the_answer_was_given_or_refused():
