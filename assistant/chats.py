@@ -189,8 +189,9 @@ class ChatStore:
                 continue
             meta = m["meta"]
             lines += ["## Antwort", ""]
-            if meta.get("model"):
-                lines += [f"*Modell: {md_esc(str(meta['model']), cell=True)}*", ""]
+            model = meta.get("model_label") or meta.get("model")  # the name staff saw, not the settings key
+            if model:
+                lines += [f"*Modell: {md_esc(str(model), cell=True)}*", ""]
             lines += [_md_text(m["content"]), ""]
             shown = citations(m["citations"]) if citations is not None else m["citations"]
             if shown:

@@ -144,3 +144,11 @@ def test_markdown_export_keeps_user_markdown_as_text(store):
     for tag in ("<a ", "<img", "<strong", "<code", "<h1"):
         assert tag not in body, (tag, body)
     assert "[1]" in body and "javascript:alert(1)" in body  # shown, as text
+
+
+def test_markdown_export_names_the_model_as_staff_saw_it(store):
+    cid = store.create_chat("anna")
+    store.add_message("anna", cid, "user", "Wie lange ist die Ruhezeit?")
+    store.add_message("anna", cid, "assistant", "20 Jahre [1].", meta={"model": "lokal", "model_label": "Lokales Modell"})
+    text = store.export_markdown("anna", cid)
+    assert "*Modell: Lokales Modell*" in text and "Modell: lokal*" not in text  # not the settings key
