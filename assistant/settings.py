@@ -162,7 +162,7 @@ class ServerSettings(BaseModel):
     allowed_hosts: list[str] = Field(default_factory=list, description="Host names the portal answers to (the Host header, without port), besides loopback names; \"*\" = any. Empty: with auth.mode none only loopback names (localhost, 127.0.0.1, ::1: a web page re-pointed to 127.0.0.1 by DNS rebinding is refused), in the login modes any. Set it behind a reverse proxy to the public name(s), e.g. [\"kiportal.stadt.example\"].")
     max_upload_mb: int = Field(100, ge=1, description="Largest file accepted by the portal's upload endpoint, in MB (should match limits.max_bytes).")
     upload_quota_mb: int = Field(1000, ge=1, description="Most MB one user may send to the upload endpoint per hour (uploads stay in gradio's folder about that long); more is refused with 413, so one account cannot fill the disk.")
-    max_open_events_per_user: int = Field(6, ge=1, description="Events (answers, tool runs, clicks) one user may have waiting or running in the queue at once; more are refused with 429, so one account cannot make everyone else wait. Not applied in auth.mode none (one user on one machine); a load test logged in as one account counts as one user.")
+    max_open_events_per_user: int = Field(6, ge=1, description="Events of one kind (answers, one tool, one list) one user may have waiting or running in the queue at once; more are refused with 429, so one account cannot make everyone else wait. Not applied in auth.mode none (one user on one machine); a load test logged in as one account counts as one user.")
     queue_max_size: int = Field(200, ge=1, description="Events waiting in the queue at most, all users together; further ones get gradio's 'queue full' until it drains.")
 
 

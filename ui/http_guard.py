@@ -44,7 +44,7 @@ from ui.file_values import RECEIVED, is_inside, refused_file_values
 from ui.header_auth import identify, is_trusted, parse_networks
 from ui.login import client_address
 from ui.security import is_loopback
-from ui.tab_owners import BODY_HASH_ROUTE, JOIN_ROUTE, TabOwners, open_events, tab_of
+from ui.tab_owners import BODY_HASH_ROUTE, JOIN_ROUTE, TabOwners, concurrency_group, open_events, tab_of
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class GuardConfig:
     cookie_names: Callable[[], list[str]] = field(default=lambda: [])
     upload_folder: Callable[[], Path] = field(default=lambda: Path("/nonexistent"))
     tabs: TabOwners = field(default_factory=TabOwners)
-    open_events: Callable[[str], int] = field(default=lambda user: 0)  # the user's events in gradio's queue
+    open_events: Callable[[str, Any], int] = field(default=lambda user, fn_index: 0)  # the user's events of that kind
 
 
 class _Answer(Exception):
@@ -208,7 +208,7 @@ class PortalGuard:
             if user:
                 self._check_tab(user, path, scope.get("query_string", b"").decode("latin-1"), body)
             if user and method == "POST" and JOIN_ROUTE.match(path):
-                self._check_open_events(user)
+                self._check_open_events(user, body)
             if user and method == "POST" and UPLOAD_ROUTE.match(path):
                 self._check_upload_quota(user, headers)
                 return await self._upload(scope, receive, send_wrapped, user)
@@ -375,13 +375,14 @@ class PortalGuard:
             log.warning("%s by %s refused: the tab belongs to another user", path, user)
             raise _Answer(403, "Diese Sitzung gehört einem anderen Benutzer.")
 
-    def _check_open_events(self, user: str) -> None:
+    def _check_open_events(self, user: str, body: Any) -> None:
         """One user may not fill the queue that everyone shares. Without a login (mode none) there is
         one user on one machine, and the load test's simulated users are all that user."""
         if self.auth.mode == "none":
             return
         limit = self.cfg.settings.server.max_open_events_per_user
-        if self.cfg.open_events(user) >= limit:
+        fn_index = body.get("fn_index") if isinstance(body, dict) else None
+        if self.cfg.open_events(user, fn_index) >= limit:
             log.warning("queue join by %s refused: %d open events", user, limit)
             raise _Answer(429, f"Sie haben bereits {limit} Anfragen in Arbeit. Bitte warten Sie, bis eine "
                                "davon fertig ist.")
@@ -510,6 +511,7 @@ def install_guard(fastapi_app, gradio_app, demo, ctx) -> GuardConfig:
     config = GuardConfig(
         settings=s, users=ctx.users, audit=ctx.audit, sessions=sessions,
         cookie_names=lambda: [f"access-token-{gradio_app.cookie_id}", f"access-token-unsecure-{gradio_app.cookie_id}"],
-        upload_folder=lambda: folder, tabs=tabs, open_events=lambda user: open_events(demo._queue, tabs, user))
+        upload_folder=lambda: folder, tabs=tabs,
+        open_events=lambda user, fn_index: open_events(demo._queue, tabs, user, concurrency_group(demo, fn_index)))
     fastapi_app.add_middleware(PortalGuard, config=config)
     return config

@@ -9,7 +9,8 @@ user to send a hash owns it; any other user is refused at the door (:mod:`ui.htt
 
 The same map lets the door count a user's open events (:func:`open_events`): gradio's queue
 holds events by tab, not by user, so one account could queue hundreds of answers and make
-everyone else wait for hours.
+everyone else wait for hours. They are counted per kind (gradio's concurrency group: answers,
+one tool, one admin list), since a page load joins a dozen different events at once.
 """
 from __future__ import annotations
 
@@ -67,8 +68,9 @@ class TabOwners:
             return self._owners.get(tab)
 
 
-def open_events(queue, owners: TabOwners, user: str) -> int:
-    """Events of ``user``'s tabs that wait in gradio's queue or run now.
+def open_events(queue, owners: TabOwners, user: str, concurrency_id: str | None = None) -> int:
+    """Events of ``user``'s tabs that wait in gradio's queue or run now, of one concurrency group
+    (``None``: of all).
 
     Reads gradio's queue (``gradio.queueing.Queue``, pinned with gradio): its waiting events per
     concurrency group and its running jobs."""
@@ -78,4 +80,11 @@ def open_events(queue, owners: TabOwners, user: str) -> int:
         for job in list(queue.active_jobs):
             yield from (job or [])
 
-    return sum(1 for event in events() if owners.owner(event.session_hash) == user)
+    return sum(1 for event in events() if owners.owner(event.session_hash) == user
+               and (concurrency_id is None or event.concurrency_id == concurrency_id))
+
+
+def concurrency_group(blocks, fn_index: Any) -> str | None:
+    """The concurrency group of event function ``fn_index`` of gradio ``blocks`` (None: unknown)."""
+    fn = blocks.fns.get(fn_index) if isinstance(fn_index, int) else None
+    return None if fn is None else str(fn.concurrency_id)

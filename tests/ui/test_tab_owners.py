@@ -48,10 +48,20 @@ def test_open_events_counts_waiting_and_running_events_of_the_users_tabs():
     owners = TabOwners()
     for tab, user in [("t1", "tina"), ("t2", "tina"), ("s1", "sam")]:
         owners.claim(tab, user)
-    ev = lambda tab: SimpleNamespace(session_hash=tab)  # noqa: E731
+    ev = lambda tab, group="answer": SimpleNamespace(session_hash=tab, concurrency_id=group)  # noqa: E731
     queue = SimpleNamespace(event_queue_per_concurrency_id={"answer": SimpleNamespace(queue=[ev("t1"), ev("s1"), ev("t2")]),
-                                                            "tools": SimpleNamespace(queue=[])},
-                            active_jobs=[None, [ev("t1")], [ev("unknown")]])
-    assert open_events(queue, owners, "tina") == 3
+                                                            "tools": SimpleNamespace(queue=[ev("t2", "tools")])},
+                            active_jobs=[None, [ev("t1")], [ev("unknown")], [ev("t1", "load")]])
+    assert open_events(queue, owners, "tina") == 5
+    assert open_events(queue, owners, "tina", "answer") == 3  # per kind: a page load joins many kinds at once
+    assert open_events(queue, owners, "tina", "tools") == 1
     assert open_events(queue, owners, "sam") == 1
     assert open_events(queue, owners, "anna") == 0
+
+
+def test_concurrency_group():
+    from ui.tab_owners import concurrency_group
+
+    blocks = SimpleNamespace(fns={3: SimpleNamespace(concurrency_id="answer")})
+    assert concurrency_group(blocks, 3) == "answer"
+    assert concurrency_group(blocks, 4) is None and concurrency_group(blocks, "3") is None
