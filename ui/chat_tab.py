@@ -143,6 +143,9 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
                                       lines=1, max_lines=8, scale=6, autofocus=True, elem_id="kp-question")
                 send_btn = gr.Button(t("send"), variant="primary", scale=1, min_width=110,
                                      elem_id="kp-send")
+                # takes the place of "Senden" while an answer is on its way
+                stop_btn = gr.Button(t("stop"), variant="stop", scale=1, min_width=110,
+                                     elem_id="kp-stop", visible=False)
             with gr.Accordion(t("feedback_heading").lstrip("# "), open=False, elem_id="kp-feedback"):
                 gr.Markdown(t("feedback_hint"))
                 comment = gr.Textbox(label=t("feedback_comment"),
@@ -159,21 +162,29 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
                  queue=False, show_progress="hidden")
 
     switches = ChatSwitches()
-    answer_outputs = [chatbot, chat_id, message_ids, warn_box, warn_md, pending, question, history, status]
+    asked = gr.State("")  # the question on its way, put back into the box by "Stopp"
+    answer_outputs = [chatbot, chat_id, message_ids, warn_box, warn_md, pending, question, history, status,
+                      asked, send_btn, stop_btn]
 
     def stream_answer(q: str, cid: str | None, model_key: str | None, colls: list[str] | None,
                       confirmed: bool, request: gr.Request):
         started = switches.begin(request.session_hash)
         try:
             view: ChatView | None = None
+            first = True
             for view in h.ask(request, q, cid or None, model_key, colls or None, confirmed=confirmed):
                 if switches.current(request.session_hash) != started:
                     return  # the user has left this chat: stop, and paint nothing over the new one
                 hist = gr.update()
                 if view.done and view.warning is None:
                     hist = gr.update(choices=h.list_chats(request), value=view.chat_id)
+                # the box is emptied once, as the question leaves: what the user types meanwhile stays
+                box = (view.pending or "") if first or view.warning else gr.update()
+                first = False
+                busy = not view.done
                 yield (view.messages, view.chat_id, view.message_ids, gr.update(visible=bool(view.warning)),
-                       view.warning or "", view.pending or "", view.pending or "", hist, "")
+                       view.warning or "", view.pending or "", box, hist, "", q,
+                       gr.update(visible=not busy), gr.update(visible=busy))
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         finally:
@@ -185,14 +196,39 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
     def ask_confirmed(q, cid, model_key, colls, request: gr.Request):
         yield from stream_answer(q, cid, model_key, colls, True, request)
 
+    def idle(request: gr.Request):
+        """After an answer, also one that failed or was stopped: "Senden" is back."""
+        h.user(request)
+        return gr.update(visible=True), gr.update(visible=False)
+
     answer_kwargs = dict(outputs=answer_outputs, show_progress="full", show_progress_on=[chatbot],
                          concurrency_id="answer", trigger_mode="once")
-    send_btn.click(ask, inputs=[question, chat_id, model, collections], api_name="ask", **answer_kwargs)
+    idle_kwargs = dict(outputs=[send_btn, stop_btn], api_visibility="private", queue=False,
+                       show_progress="hidden")
+    send_btn.click(ask, inputs=[question, chat_id, model, collections], api_name="ask",
+                   **answer_kwargs).then(idle, **idle_kwargs)
     question.submit(ask, inputs=[question, chat_id, model, collections], api_visibility="private",
-                    **answer_kwargs)
+                    **answer_kwargs).then(idle, **idle_kwargs)
     # private: the confirmation is bound to the warned question held in the session
     confirm_btn.click(ask_confirmed, inputs=[pending, chat_id, model, collections], api_name="ask_confirmed",
-                      api_visibility="private", **answer_kwargs)
+                      api_visibility="private", **answer_kwargs).then(idle, **idle_kwargs)
+
+    def stop(cid: str | None, q: str, typed: str, request: gr.Request):
+        """"Stopp": the answer on its way is dropped (nothing of it is stored), the chat shows what
+        is stored, and the question is back in the box to be changed or sent again, unless the
+        user has typed a new one meanwhile."""
+        h.user(request)
+        switches.switch(request.session_hash)
+        messages, ids = [], []
+        if cid:
+            view = h.open_chat(request, cid)
+            messages, ids = view.messages, view.message_ids
+        return (messages, ids, typed if (typed or "").strip() else q, t("answer_stopped"),
+                gr.update(visible=True), gr.update(visible=False))
+
+    stop_btn.click(shown_as_error(stop), inputs=[chat_id, asked, question],
+                   outputs=[chatbot, message_ids, question, status, send_btn, stop_btn],
+                   api_visibility="private", concurrency_limit=None, show_progress="hidden")
 
     def edit_question(p: str, request: gr.Request):
         h.user(request)

@@ -46,6 +46,8 @@ DE: dict[str, str] = {
     "input_label": "Ihre Frage",
     "input_placeholder": "Frage eingeben – Enter sendet, Umschalt+Enter für eine neue Zeile",
     "send": "Senden",
+    "stop": "Stopp",
+    "answer_stopped": "Antwort angehalten – gespeichert wurde nichts. Die Frage steht wieder im Eingabefeld.",
     "confirm_send": "Trotzdem senden",
     "edit_question": "Frage ändern",
     "warn_heading": "**Bitte prüfen Sie Ihre Frage.**",

@@ -326,3 +326,46 @@ def test_new_chat_stops_an_answer_still_streaming(browser, admin_portal):
     newest = store.list_chats("adam")[0]
     assert newest["messages"] == 2, newest
     page.context.close()
+
+
+def test_stop_takes_back_a_question_and_typing_meanwhile_is_kept(browser, admin_portal):
+    """While an answer streams, "Stopp" stands where "Senden" was, and what the user types for the
+    next question stays in the box (every streamed update used to empty it). "Stopp" drops the
+    answer (nothing is stored), shows the chat as stored, keeps the newly typed text, and brings
+    "Senden" back (found by a UX review: a second question was silently swallowed)."""
+    app = admin_portal.ctx.app
+    app._chat_models["langsam"] = SlowFake(responses=["Laut dem Merkblatt gilt der Datenschutz auch für KI [1]. " * 8])
+    page = login(browser, admin_portal.url, "adam", PASSWORD, timeout_ms=TIMEOUT)
+    page.wait_for_function("() => document.querySelector('#kp-user')?.innerText.includes('Angemeldet')")
+    start_new_chat(page)
+    page.locator("#kp-model input").first.click()
+    page.get_by_role("option", name=re.compile("Langsames Testmodell")).click()
+    store = admin_portal.server.handlers.chats
+    before = len(store.list_chats("adam"))
+    box = page.locator("#kp-question textarea")
+    box.fill("Was sagt das Merkblatt zum Datenschutz?")
+    page.locator("#kp-send").click()
+    page.locator("#kp-stop").wait_for(state="visible")
+    assert not page.locator("#kp-send").is_visible()
+    page.wait_for_function("() => document.querySelector('#kp-chat .bot')?.innerText.includes('Merkblatt')")
+    box.fill("Und was gilt für Fotos?")
+    page.wait_for_timeout(1500)  # several streamed updates arrive meanwhile
+    assert box.input_value() == "Und was gilt für Fotos?"
+    page.locator("#kp-stop").click()
+    page.locator("#kp-send").wait_for(state="visible")
+    page.wait_for_function("() => document.querySelector('#kp-status')?.innerText.includes('angehalten')")
+    assert not page.locator("#kp-stop").is_visible()
+    assert page.locator("#kp-chat .message").count() == 0, page.locator("#kp-chat").inner_text()
+    assert box.input_value() == "Und was gilt für Fotos?"
+    page.wait_for_timeout(8000)  # longer than the slow answer would have taken
+    assert page.locator("#kp-chat .message").count() == 0
+    assert len(store.list_chats("adam")) == before  # nothing of the stopped answer was stored
+    # an empty box gets the stopped question back
+    box.fill("")
+    box.fill("Was sagt das Merkblatt zum Datenschutz?")
+    page.locator("#kp-send").click()
+    page.locator("#kp-stop").wait_for(state="visible")
+    page.locator("#kp-stop").click()
+    page.locator("#kp-send").wait_for(state="visible")
+    page.wait_for_function("() => document.querySelector('#kp-question textarea').value.includes('Merkblatt')")
+    page.context.close()
