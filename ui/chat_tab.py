@@ -168,6 +168,11 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
 
     def stream_answer(q: str, cid: str | None, model_key: str | None, colls: list[str] | None,
                       confirmed: bool, request: gr.Request):
+        h.user(request)
+        if not (q or "").strip():
+            # a hint, not an error: nothing went wrong, and the chat keeps no red "Fehler" badge
+            gr.Warning(t("empty_question"), title=t("notice"), duration=5)
+            return
         started = switches.begin(request.session_hash)
         try:
             view: ChatView | None = None

@@ -80,13 +80,18 @@ JS = r"""() => {
     .replace(/^queue: (\d+)\/(\d*) \|$/, (_m, pos, size) =>
       size ? `Warteschlange: Platz ${pos} von ${size} |` : `Warteschlange: Platz ${pos} |`)
     .replace(/^processing \|$/, 'wird bearbeitet |');
+  // gradio titles its message boxes by their kind in English, whatever title the server sends
+  const titles = { Error: 'Fehler', Warning: 'Hinweis', Info: 'Information', Success: 'Erledigt' };
   const fix = (node) => {
-    const text = german(node.nodeValue);
+    let text = german(node.nodeValue);
+    if (node.parentElement?.classList.contains('toast-title')) {
+      text = text.replace(/^(\s*)(Error|Warning|Info|Success)\b/, (_m, space, kind) => space + titles[kind]);
+    }
     if (text !== node.nodeValue) node.nodeValue = text;
   };
   const fixTree = (root) => {
     if (root.nodeType === Node.TEXT_NODE) return fix(root);
-    if (!root.querySelectorAll || !/queue: |processing \|/.test(root.textContent || '')) return;
+    if (!root.querySelectorAll || !/queue: |processing \||Error|Warning|Info|Success/.test(root.textContent || '')) return;
     const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
     while (walker.nextNode()) fix(walker.currentNode);
   };

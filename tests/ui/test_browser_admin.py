@@ -369,3 +369,24 @@ def test_stop_takes_back_a_question_and_typing_meanwhile_is_kept(browser, admin_
     page.locator("#kp-send").wait_for(state="visible")
     page.wait_for_function("() => document.querySelector('#kp-question textarea').value.includes('Merkblatt')")
     page.context.close()
+
+
+def test_an_empty_question_is_a_hint_not_an_error(browser, admin_portal):
+    """Enter in the empty box: a short hint, no "Fehler" box and no error badge on the chat."""
+    page = login(browser, admin_portal.url, "adam", PASSWORD, timeout_ms=TIMEOUT)
+    page.wait_for_function("() => document.querySelector('#kp-user')?.innerText.includes('Angemeldet')")
+    page.locator("#kp-question textarea").press("Enter")
+    page.locator(".toast-body").first.wait_for()
+    toast = page.locator(".toast-body").first.inner_text()
+    assert "Bitte geben Sie eine Frage ein." in toast and "Hinweis" in toast, toast
+    assert "Fehler" not in toast and "Warning" not in toast
+    assert "Error" not in page.locator("#kp-chat").inner_text()
+    assert page.locator("#kp-send").is_visible()
+    # a real error keeps its German heading (gradio titles every box by its kind, in English)
+    page.locator(".toast-body").first.wait_for(state="detached", timeout=15_000)
+    page.get_by_role("button", name="Chat löschen").click()
+    page.get_by_role("button", name="Ja, löschen").click()
+    page.locator(".toast-body.error").first.wait_for()
+    error = page.locator(".toast-body.error").first.inner_text()
+    assert error.startswith("Fehler") and "Es ist noch kein Chat geöffnet." in error, error
+    page.context.close()
