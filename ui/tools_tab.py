@@ -326,16 +326,26 @@ def _area(prefix: str, with_confirm: bool) -> _Area:
     a.details = gr.HTML("", elem_id=f"kp-{prefix}-details")
     a.run_id = gr.State(None)
     with gr.Row():
-        a.export_md = gr.Button("Als Markdown exportieren", size="sm", elem_id=f"kp-{prefix}-export-md")
-        a.export_docx = gr.Button("Als Word (DOCX) exportieren", size="sm", elem_id=f"kp-{prefix}-export-docx")
+        # usable once there is a result to export (a click before only ended in "no result yet")
+        a.export_md = gr.Button("Als Markdown exportieren", size="sm", elem_id=f"kp-{prefix}-export-md",
+                                interactive=False)
+        a.export_docx = gr.Button("Als Word (DOCX) exportieren", size="sm", elem_id=f"kp-{prefix}-export-docx",
+                                  interactive=False)
     a.export_file = gr.File(label="Export", visible=False, interactive=False, elem_id=f"kp-{prefix}-export-file")
-    a.outputs = [a.output, a.details, a.progress, a.warn_box, a.warn_md, a.run_id]
+    a.outputs = [a.output, a.details, a.progress, a.warn_box, a.warn_md, a.run_id, a.export_md, a.export_docx,
+                 a.export_file]
     return a
+
+
+def _export_updates(ready: bool) -> tuple:
+    """The export buttons usable only with a finished, stored result; an older export hidden."""
+    return (gr.update(interactive=ready), gr.update(interactive=ready),
+            gr.update() if ready else gr.update(visible=False))
 
 
 def _view_updates(v: ToolView) -> tuple:
     return (v.output_html, v.details_html, v.progress, gr.update(visible=bool(v.warning)), v.warning or "",
-            v.run_id if v.done else gr.update())
+            v.run_id if v.done else gr.update()) + _export_updates(bool(v.done and v.run_id))
 
 
 def build(ctx: PortalContext) -> None:
@@ -473,16 +483,18 @@ def build(ctx: PortalContext) -> None:
 
     def open_run(run_id, request: gr.Request):
         if not run_id:
-            return (gr.update(),) * 6
+            return (gr.update(),) * len(areas["history"].outputs)
         return _view_updates(h.open_run(request, run_id))
 
     def delete(run_id, request: gr.Request):
         h.delete_run(request, run_id)
-        return gr.update(choices=h.history(request), value=None), "", "", None
+        return (gr.update(choices=h.history(request), value=None), "", "", None) + _export_updates(False)
 
+    past = areas["history"]
     hist_refresh.click(refresh, None, [hist], api_name="tool_history", concurrency_limit=None)
-    hist.input(open_run, [hist], areas["history"].outputs, api_name="tool_open_run", concurrency_limit=None)
-    hist_delete.click(delete, [hist], [hist, areas["history"].output, areas["history"].details, areas["history"].run_id],
+    hist.input(open_run, [hist], past.outputs, api_name="tool_open_run", concurrency_limit=None)
+    hist_delete.click(delete, [hist], [hist, past.output, past.details, past.run_id, past.export_md, past.export_docx,
+                                       past.export_file],
                       api_name="tool_delete_run", concurrency_limit=None)
     for area in (areas["einfach"], areas["summary"], areas["draft"]):
         area.run_id.change(refresh, None, [hist], api_visibility="private", show_progress="hidden",
