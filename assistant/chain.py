@@ -557,12 +557,15 @@ class Assistant:
         else:
             messages = NO_DOCS_PROMPT.format_messages(question=question)
             res.prompt = render(messages)
+            count = token_counter(llm)
+            res.prompt_tokens = count(res.prompt)  # the trainer's comparison sets them side by side
             raw = yield from self._generate(llm, messages, res, t_start)  # the same error handling as with documents
             if raw is None:
                 res.answer, res.refused = "Das Sprachmodell ist nicht erreichbar; ohne Dokumente gibt es keine Antwort.", True
                 res.notices[-1] = "Das Sprachmodell ist nicht erreichbar."
             else:
                 res.answer = raw
+                res.completion_tokens = count(raw) if raw else 0
         yield _done(res, t_start)
 
 

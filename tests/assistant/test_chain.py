@@ -411,6 +411,14 @@ def test_unreachable_model_without_documents_gives_a_clear_answer_not_an_excepti
     assert res.notices == ["Das Sprachmodell ist nicht erreichbar."]
 
 
+def test_the_answer_without_documents_counts_its_tokens(app):
+    """The trainer's comparison showed "0 / 0" tokens for the side without documents."""
+    fake = FakeChatModel(respond=lambda p: "Die Ruhezeit beträgt meist 20 Jahre.")
+    res = _assistant(app, fake).answer("Wie lange ist die Ruhezeit für Urnengräber?", use_documents=False)
+    assert res.answer == "Die Ruhezeit beträgt meist 20 Jahre."
+    assert res.prompt_tokens > 10 and res.completion_tokens > 3
+
+
 PARK = {"park": ("Parkordnung Stadtpark", [
     (2, "§ 4 Grillen", "Im Stadtpark ist das Grillen verboten, außer auf den ausgewiesenen Grillplätzen."),
 ])}
