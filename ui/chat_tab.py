@@ -91,6 +91,7 @@ class ChatTab:
     """The chat components the page load fills for the signed-in user."""
 
     model: gr.Dropdown
+    model_detail: gr.Markdown
     collections: gr.CheckboxGroup
     history: gr.Radio
 
@@ -128,11 +129,15 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
                                            info=t("collections_info"), elem_id="kp-collections")
         with gr.Column(scale=3, min_width=420):
             chatbot = gr.Chatbot(
-                value=[], label=t("chat_label"), show_label=False, height=560, elem_id="kp-chat",
+                # the input stays in a laptop's window (768 px) with the header above; 560 px at 1000 px
+                value=[], label=t("chat_label"), show_label=False, height="max(300px, calc(100vh - 440px))",
+                elem_id="kp-chat",
                 sanitize_html=True, render_markdown=True, latex_delimiters=[],
                 feedback_options=("Like", "Dislike"), buttons=["copy", "copy_all"],
                 placeholder=t("chat_placeholder"), autoscroll=False,  # the portal's script scrolls to the question
             )
+            # right under the chat, where the thumbs are: below the input it fell out of a laptop's window
+            status = gr.Markdown("", elem_id="kp-status")
             with gr.Group(visible=False, elem_id="kp-warning") as warn_box:
                 warn_md = gr.Markdown("")
                 with gr.Row():
@@ -151,7 +156,6 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
                 comment = gr.Textbox(label=t("feedback_comment"),
                                      placeholder=t("feedback_comment_placeholder"), lines=2)
                 comment_btn = gr.Button(t("feedback_save"), size="sm")
-            status = gr.Markdown("", elem_id="kp-status")
 
     # -- events -----------------------------------------------------------------
     def describe_model(key: str | None, request: gr.Request):
@@ -310,4 +314,4 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
 
     comment_btn.click(shown_as_error(save_comment), inputs=[rated, comment], outputs=[comment, status],
                       api_name="feedback_comment", concurrency_limit=None)
-    return ChatTab(model, collections, history)
+    return ChatTab(model, model_md, collections, history)

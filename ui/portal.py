@@ -165,11 +165,12 @@ def build_portal(ctx: PortalContext, handlers: ChatHandlers | None = None) -> gr
         def on_load(request: gr.Request):
             s = h.session(request)
             tab_updates = [gr.update(visible=s.user.has(role)) for _, role in tab_blocks]
+            # the detail line too: the model's change event does not fire when the value stays the same
             return (s.user_label, gr.update(choices=s.models, value=s.default_model),
                     gr.update(choices=s.collections, value=[]), gr.update(choices=s.chats, value=None),
-                    *tab_updates)
+                    h.model_description(s.default_model), *tab_updates)
 
-        demo.load(shown_as_error(on_load), outputs=[user_md, chat.model, chat.collections, chat.history,
+        demo.load(shown_as_error(on_load), outputs=[user_md, chat.model, chat.collections, chat.history, chat.model_detail,
                                                    *[tb for tb, _ in tab_blocks]],
                   api_name="session", concurrency_limit=None, show_progress="hidden")
     return demo

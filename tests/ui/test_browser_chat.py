@@ -116,6 +116,7 @@ def test_staff_chat_sources_feedback_and_history(context, live_portal, portal_da
     # thumbs up on the answer is stored with question, answer and sources
     page.locator('#kp-chat button[aria-label="Gefällt mir"], #kp-chat button[aria-label="Like"]').last.click()
     page.wait_for_function("() => document.querySelector('#kp-status').innerText.includes('Danke')")
+    page.screenshot(path=SHOTS.format("2b-danke"))
     store = live_portal.server.handlers.chats
     fb = [f for f in store.list_feedback() if f["message_id"] == answer["id"]]
     assert fb and fb[0]["rating"] == 1 and fb[0]["question"] == ZONE_Q and fb[0]["sources"]
@@ -277,3 +278,24 @@ def test_gradio_status_texts_appear_in_german(context, live_portal, portal_data)
     page.evaluate("() => { document.getElementById('kp-status-probe').firstChild.nodeValue = 'queue: Sitzung 3 |'; }")
     page.wait_for_timeout(200)
     assert page.evaluate("() => document.getElementById('kp-status-probe').textContent") == "queue: Sitzung 3 |"
+
+
+def test_a_laptop_window_shows_header_chat_and_input_at_once(browser, live_portal, portal_data):
+    """At 1366 x 768 the question box sat below the window: its autofocus scrolled the header away
+    and the "Danke!" after a rating fell out of view below the input (found by a UX review). The
+    model's detail line names the chosen model from the start (it only came after a change)."""
+    ctx = browser.new_context(locale="de-DE", viewport={"width": 1366, "height": 768})
+    page = login(ctx, live_portal, "anna", portal_data["password"])
+    page.wait_for_function("() => document.querySelector('#kp-model-detail')?.innerText.includes('Betrieb')")
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => window.scrollY") == 0
+    box = page.locator("#kp-question textarea").bounding_box()
+    assert box["y"] + box["height"] <= 768, box
+    n = len(live_portal.server.handlers.chats.list_chats("anna"))
+    ask(page, ZONE_Q)
+    wait_for_answer(live_portal, "anna", n)
+    page.locator('#kp-chat button[aria-label="Gefällt mir"], #kp-chat button[aria-label="Like"]').last.click()
+    page.wait_for_function("() => document.querySelector('#kp-status').innerText.includes('Danke')")
+    status = page.locator("#kp-status").bounding_box()
+    assert 0 <= status["y"] and status["y"] + status["height"] <= 768, status
+    ctx.close()
