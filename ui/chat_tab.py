@@ -104,7 +104,7 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
     rated = gr.State(None)
 
     with gr.Row():
-        with gr.Column(scale=1, min_width=270):
+        with gr.Column(scale=1, min_width=270, elem_id="kp-chat-side"):
             new_btn = gr.Button(t("new_chat"), variant="secondary")
             history = gr.Radio(choices=[], value=None, label=t("history_label"), info=t("history_info"),
                                elem_id="kp-history")
@@ -127,7 +127,7 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
             # configuration is the same for everyone and must not name other departments' collections
             collections = gr.CheckboxGroup(choices=[], value=[], label=t("collections_label"),
                                            info=t("collections_info"), elem_id="kp-collections")
-        with gr.Column(scale=3, min_width=420):
+        with gr.Column(scale=3, min_width=320, elem_id="kp-chat-main"):
             chatbot = gr.Chatbot(
                 # the input stays in a laptop's window (768 px) with the header above; 560 px at 1000 px
                 value=[], label=t("chat_label"), show_label=False, height="max(300px, calc(100vh - 440px))",

@@ -67,6 +67,8 @@ CSS = """
 .kp-src-link { font-weight: 600; color: #0b4f8a !important; text-decoration: underline; }
 .kp-notice { color: #5c3d00; margin: .3rem 0; }
 .kp-warning { font-weight: 600; border-left: 3px solid #b35c00; padding-left: .4rem; }
+/* a phone: the chat and its input first, the chat list and settings below them */
+@media (max-width: 720px) { #kp-chat-main { order: -1; } }
 a:focus-visible, button:focus-visible, input:focus-visible, textarea:focus-visible {
   outline: 3px solid #0b57d0 !important; outline-offset: 2px; }
 """ + SOURCE_CSS

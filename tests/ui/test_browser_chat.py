@@ -299,3 +299,15 @@ def test_a_laptop_window_shows_header_chat_and_input_at_once(browser, live_porta
     status = page.locator("#kp-status").bounding_box()
     assert 0 <= status["y"] and status["y"] + status["height"] <= 768, status
     ctx.close()
+
+
+def test_a_phone_shows_the_chat_before_the_chat_list(browser, live_portal, portal_data):
+    """On a phone the columns stack: the chat came below the chat list and the settings, a screen
+    further down (found by a UX review)."""
+    ctx = browser.new_context(locale="de-DE", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = login(ctx, live_portal, "anna", portal_data["password"])
+    chat = page.locator("#kp-chat").bounding_box()
+    question = page.locator("#kp-question textarea").bounding_box()
+    side = page.locator("#kp-chat-side").bounding_box()
+    assert chat["y"] < question["y"] < side["y"], (chat, question, side)
+    ctx.close()
