@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
@@ -27,6 +27,23 @@ from assistant.escaping import md_esc
 from corpus.models import page_label
 
 log = logging.getLogger(__name__)
+
+EXPORT_DISCLAIMER = "Antworten können falsch sein – maßgeblich sind die verlinkten Quellen."
+
+
+@dataclass
+class _Turn:
+    role: str
+    text: str
+    model: str = ""
+    sources: list[tuple[Any, str, str]] = field(default_factory=list)  # (number, title and page, file name)
+
+
+@dataclass
+class _Export:
+    title: str
+    dates: str
+    turns: list[_Turn]
 
 TITLE_CHARS = 80
 
@@ -177,32 +194,73 @@ class ChatStore:
         """The chat as Markdown with numbered sources per answer (for filing or mailing).
 
         ``citations`` picks the sources to list (the portal passes the ones the user may still read)."""
-        chat = self.get_chat(user, chat_id)
-        title = chat["title"] or "Chat"
-        lines = [f"# {md_esc(title, cell=True)}", "",
-                 f"Exportiert am {datetime.now().strftime('%d.%m.%Y %H:%M')} · "
-                 f"begonnen am {datetime.fromtimestamp(chat['created_at']).strftime('%d.%m.%Y %H:%M')}", "",
-                 "> Antworten können falsch sein – maßgeblich sind die verlinkten Quellen.", ""]
-        for m in chat["messages"]:
-            if m["role"] == "user":
-                lines += ["## Frage", "", _md_text(m["content"]), ""]
+        e = self._export(user, chat_id, citations)
+        lines = [f"# {md_esc(e.title, cell=True)}", "", e.dates, "", f"> {EXPORT_DISCLAIMER}", ""]
+        for turn in e.turns:
+            if turn.role == "user":
+                lines += ["## Frage", "", _md_text(turn.text), ""]
                 continue
-            meta = m["meta"]
             lines += ["## Antwort", ""]
-            model = meta.get("model_label") or meta.get("model")  # the name staff saw, not the settings key
-            if model:
-                lines += [f"*Modell: {md_esc(str(model), cell=True)}*", ""]
-            lines += [_md_text(m["content"]), ""]
-            shown = citations(m["citations"]) if citations is not None else m["citations"]
-            if shown:
+            if turn.model:
+                lines += [f"*Modell: {md_esc(turn.model, cell=True)}*", ""]
+            lines += [_md_text(turn.text), ""]
+            if turn.sources:
                 lines += ["**Quellen**", ""]
-                for c in shown:
-                    where = page_label(c.get("page"), c.get("page_kind"))
-                    name = c.get("source", "").replace("\\", "/").rsplit("/", 1)[-1]
-                    lines.append(f"{c.get('n')}. {md_esc(c.get('title') or name, cell=True)}"
-                                 f"{', ' + where if where else ''} ({md_esc(name, cell=True)})")
+                lines += [f"{n}. {md_esc(label, cell=True)} ({md_esc(name, cell=True)})"
+                          for n, label, name in turn.sources]
                 lines.append("")
         return "\n".join(lines).rstrip() + "\n"
+
+    def export_docx(self, user: str, chat_id: str,
+                    citations: Callable[[list[dict]], list[dict]] | None = None) -> bytes:
+        """The same export as a Word document (many offices file and forward .docx, not Markdown).
+
+        Text goes in as text (python-docx writes it escaped); characters XML cannot hold are dropped."""
+        from io import BytesIO
+
+        from docx import Document
+
+        e = self._export(user, chat_id, citations)
+        doc = Document()
+        doc.core_properties.title = _xml_text(e.title)
+        doc.add_heading(_xml_text(e.title), level=1)
+        doc.add_paragraph(e.dates)
+        doc.add_paragraph(EXPORT_DISCLAIMER).runs[0].bold = True
+        for turn in e.turns:
+            doc.add_heading("Frage" if turn.role == "user" else "Antwort", level=2)
+            if turn.model:
+                doc.add_paragraph(f"Modell: {_xml_text(turn.model)}").runs[0].italic = True
+            for block in _xml_text(turn.text).split("\n"):
+                if block.strip():
+                    doc.add_paragraph(block)
+            if turn.sources:
+                doc.add_paragraph("Quellen").runs[0].bold = True
+                for n, label, name in turn.sources:
+                    doc.add_paragraph(f"[{n}] {_xml_text(label)} ({_xml_text(name)})", style="List Bullet")
+        buf = BytesIO()
+        doc.save(buf)
+        return buf.getvalue()
+
+    def _export(self, user: str, chat_id: str, citations) -> _Export:
+        """What every export format shows: title, dates, and per message its text, model and sources."""
+        chat = self.get_chat(user, chat_id)
+        dates = (f"Exportiert am {datetime.now().strftime('%d.%m.%Y %H:%M')} · "
+                 f"begonnen am {datetime.fromtimestamp(chat['created_at']).strftime('%d.%m.%Y %H:%M')}")
+        turns = []
+        for m in chat["messages"]:
+            if m["role"] == "user":
+                turns.append(_Turn("user", m["content"].strip()))
+                continue
+            meta = m["meta"]
+            model = meta.get("model_label") or meta.get("model")  # the name staff saw, not the settings key
+            shown = citations(m["citations"]) if citations is not None else m["citations"]
+            sources = []
+            for c in shown or []:
+                where = page_label(c.get("page"), c.get("page_kind"))
+                name = c.get("source", "").replace("\\", "/").rsplit("/", 1)[-1]
+                sources.append((c.get("n"), f"{c.get('title') or name}{', ' + where if where else ''}", name))
+            turns.append(_Turn("assistant", m["content"].strip(), str(model) if model else "", sources))
+        return _Export(chat["title"] or "Chat", dates, turns)
 
     # -- feedback ----------------------------------------------------------------
     def add_feedback(self, user: str, message_id: str, rating: int, comment: str = "") -> str:
@@ -250,6 +308,14 @@ class ChatStore:
 
 
 _CITATION = re.compile(r"\\\[(\d{1,3})\\\](?!:)")
+
+
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    """Text a Word document can hold (XML 1.0 allows no control characters but tab and newlines)."""
+    return _NOT_XML.sub("", text or "")
 
 
 def _md_text(text: str) -> str:

@@ -108,14 +108,16 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
             new_btn = gr.Button(t("new_chat"), variant="secondary")
             history = gr.Radio(choices=[], value=None, label=t("history_label"), info=t("history_info"),
                                elem_id="kp-history")
+            delete_btn = gr.Button(t("delete_chat"), size="sm", variant="secondary")
             with gr.Row():
-                delete_btn = gr.Button(t("delete_chat"), size="sm", variant="secondary")
-                export_btn = gr.Button(t("export_chat"), size="sm", variant="secondary")
+                export_btn = gr.Button(t("export_chat"), size="sm", variant="secondary", elem_id="kp-export-md")
+                export_docx_btn = gr.Button(t("export_chat_docx"), size="sm", variant="secondary",
+                                            elem_id="kp-export-docx")
             with gr.Row(visible=False) as delete_confirm:
                 gr.Markdown("Diesen Chat wirklich löschen?")
                 delete_yes = gr.Button("Ja, löschen", size="sm", variant="stop")
                 delete_no = gr.Button("Abbrechen", size="sm")
-            export_file = gr.File(label=t("export_file"), visible=False, interactive=False)
+            export_file = gr.File(label=t("export_file"), visible=False, interactive=False, elem_id="kp-export-file")
             gr.Markdown(t("settings_heading"))
             # all models until the page load narrows them to the user's role: API clients that
             # skip /session can still name one (the handler checks the role either way)
@@ -294,8 +296,14 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
         name, text = h.export_chat(request, cid)
         return gr.update(value=str(write_export(name, text, owner=h.user(request).name)), visible=True)
 
+    def export_chat_docx(cid: str | None, request: gr.Request):
+        name, data = h.export_chat(request, cid, fmt="docx")
+        return gr.update(value=str(write_export(name, data, owner=h.user(request).name)), visible=True)
+
     export_btn.click(shown_as_error(export_chat), inputs=[chat_id], outputs=[export_file], api_name="export_chat",
                      concurrency_limit=None)
+    export_docx_btn.click(shown_as_error(export_chat_docx), inputs=[chat_id], outputs=[export_file],
+                          api_name="export_chat_docx", concurrency_limit=None)
 
     def like(ids: list, data: gr.LikeData, request: gr.Request):
         index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index

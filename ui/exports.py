@@ -66,10 +66,10 @@ def export_folder(max_age_s: float = EXPORT_MAX_AGE_S, *, owner: str | None = No
     return folder
 
 
-def write_export(name: str, text: str, owner: str | None = None) -> Path:
-    """Write one private text file for download by ``owner`` and return its path."""
+def write_export(name: str, content: str | bytes, owner: str | None = None) -> Path:
+    """Write one private file (text, or a document's bytes) for download by ``owner``; its path."""
     path = export_folder(owner=owner) / name
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(content.encode("utf-8") if isinstance(content, str) else content)
     return path

@@ -179,22 +179,22 @@ class ChatHandlers:
             raise UserError(t("chat_not_found")) from None
         self.ctx.audit.record("chat_delete", user.name, chat_id)
 
-    def export_chat(self, request, chat_id: str | None) -> tuple[str, str]:
-        """(file name, Markdown) of the chat."""
+    def export_chat(self, request, chat_id: str | None, fmt: str = "md") -> tuple[str, str | bytes]:
+        """(file name, content) of the chat: Markdown text, or a Word document's bytes for ``fmt="docx"``."""
         user = self.user(request)
         if not chat_id:
             raise UserError(t("no_chat"))
         try:
             scope = self.ctx.scope(user)
             catalog = self.ctx.app.catalog
-            text = self.chats.export_markdown(
-                user.name, chat_id, citations=lambda cs: visible_citations(scope, cs, catalog))
+            export = self.chats.export_docx if fmt == "docx" else self.chats.export_markdown
+            content = export(user.name, chat_id, citations=lambda cs: visible_citations(scope, cs, catalog))
             chat = self.chats.get_chat(user.name, chat_id)
         except ChatNotFound:
             raise UserError(t("chat_not_found")) from None
         stem = re.sub(r"[^\w-]+", "-", chat["title"] or "chat", flags=re.UNICODE).strip("-")[:50] or "chat"
         day = time.strftime("%Y-%m-%d", time.localtime(chat["created_at"]))
-        return f"{day}-{stem}.md", text
+        return f"{day}-{stem}.{'docx' if fmt == 'docx' else 'md'}", content
 
     # -- rendering ---------------------------------------------------------------------------
     def _render_messages(self, user: User, stored: Sequence[dict]) -> tuple[list[dict], list[str | None]]:

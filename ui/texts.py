@@ -32,6 +32,7 @@ DE: dict[str, str] = {
     "history_info": "Zum Öffnen anklicken",
     "delete_chat": "Chat löschen",
     "export_chat": "Als Markdown exportieren",
+    "export_chat_docx": "Als Word (DOCX) exportieren",
     "export_file": "Export",
     "settings_heading": "### Einstellungen",
     "model_label": "KI-Modell",

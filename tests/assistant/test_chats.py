@@ -65,7 +65,8 @@ def test_long_question_makes_a_short_title(store):
 def test_other_users_cannot_read_change_or_export(store):
     cid, mid = _chat_with_answer(store, "anna")
     for call in (lambda: store.get_chat("bernd", cid), lambda: store.delete_chat("bernd", cid),
-                 lambda: store.export_markdown("bernd", cid), lambda: store.history("bernd", cid),
+                 lambda: store.export_markdown("bernd", cid), lambda: store.export_docx("bernd", cid),
+                 lambda: store.history("bernd", cid),
                  lambda: store.add_message("bernd", cid, "user", "hallo"),
                  lambda: store.add_feedback("bernd", mid, 1)):
         with pytest.raises(KeyError):
@@ -112,6 +113,33 @@ def test_markdown_export(store):
     assert "1. Friedhofssatzung, Seite 3 (satzung.pdf)" in text
     assert "maßgeblich sind die verlinkten Quellen" in text
     assert "*Modell: extraktiv*" in text
+
+
+def _docx_text(data: bytes) -> str:
+    from io import BytesIO
+
+    from docx import Document
+
+    return "\n".join(p.text for p in Document(BytesIO(data)).paragraphs)
+
+
+def test_word_export_holds_what_the_markdown_export_holds(store):
+    cid, _ = _chat_with_answer(store)
+    text = _docx_text(store.export_docx("anna", cid))
+    assert text.startswith("Wie lange ist die Ruhezeit?\nExportiert am ")
+    assert "Frage\nWie lange ist die Ruhezeit?\nAntwort\nModell: extraktiv\nDie Ruhezeit beträgt 20 Jahre [1]." in text
+    assert "[1] Friedhofssatzung, Seite 3 (satzung.pdf)" in text
+    assert "maßgeblich sind die verlinkten Quellen" in text
+
+
+def test_word_export_keeps_hostile_text_as_text(store):
+    """Markup stays literal; control characters, which XML cannot hold, are dropped instead of failing."""
+    cid = store.create_chat("anna")
+    store.add_message("anna", cid, "user", "Was steht in <w:p>\x00\x07 <script>alert(1)</script>?")
+    store.add_message("anna", cid, "assistant", "Siehe ]]> & <b>fett</b> [1]", [_cite(page=4, kind="slide")])
+    text = _docx_text(store.export_docx("anna", cid))
+    assert "Was steht in <w:p> <script>alert(1)</script>?" in text
+    assert "Siehe ]]> & <b>fett</b> [1]" in text and "Folie 4" in text
 
 
 def test_markdown_export_escapes_html_and_names_slides(store):

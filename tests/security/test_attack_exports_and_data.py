@@ -79,3 +79,27 @@ def test_doctor_finds_and_repairs_open_permissions(tmp_path, monkeypatch):
     r = runner.invoke(cli, ["--data-dir", str(home), "doctor", "--json"], obj={})
     assert r.exit_code == 0, r.output
     assert _mode(home / "app.sqlite3") == 0o600 and _mode(home / "offen") == 0o700
+
+
+def test_the_word_export_is_served_only_to_its_owner_too(pw_portal):
+    """The same door for the .docx export: owner only, once, and another user's tab gets no chat of anna's."""
+    with login(pw_portal, "anna") as anna:
+        tab = "anna-word-tab"
+        assert call(anna, pw_portal, "ask", [HOSTILE_Q, None, "extraktiv", []], session=tab)["success"]
+        result = call(anna, pw_portal, "export_chat_docx", [None], session=tab)
+        assert result["success"], result
+        file = result["output"][0]["value"] if "value" in result["output"][0] else result["output"][0]
+        path = file["path"]
+        assert path.endswith(".docx") and _mode(Path(path)) == 0o600
+        url = "gradio_api/file=" + path
+        with login(pw_portal, "bernd") as bernd:
+            assert bernd.get(url).status_code == 404
+            # bernd naming anna's chat id gets an error, no file (the id is session state: a client's
+            # value is not taken, and the handler would refuse a foreign chat either way)
+            chat_id = pw_portal.server.handlers.chats.list_chats("anna")[0]["id"]
+            refused = call(bernd, pw_portal, "export_chat_docx", [chat_id], session="bernd-tab")
+            assert not refused["success"] and refused["output"] is None
+            assert refused["error"] in ("Es ist noch kein Chat geöffnet.", "Dieser Chat ist nicht vorhanden.")
+        r = anna.get(url)
+        assert r.status_code == 200 and r.content[:2] == b"PK"  # a zip: the Word document
+        assert anna.get(url).status_code == 404

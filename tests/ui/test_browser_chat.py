@@ -127,6 +127,14 @@ def test_staff_chat_sources_feedback_and_history(context, live_portal, portal_da
     page.wait_for_selector("#kp-chat .kp-src-link")
     assert page.locator("#kp-chat .kp-src-link").count() == len(pages)
 
+    # the reopened chat downloads as a Word document
+    page.locator("#kp-export-docx").click()
+    link = page.locator('#kp-export-file a[download$=".docx"]').first
+    with page.expect_download() as got:
+        link.click()
+    data = open(got.value.path(), "rb").read()
+    assert data[:2] == b"PK" and got.value.suggested_filename.endswith("Welche-Zonen-hat-das-Ampelsystem.docx")
+
 
 def live_portal_config(page) -> dict:
     return page.evaluate("async () => await (await fetch('config')).json()")

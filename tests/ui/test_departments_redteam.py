@@ -9,6 +9,8 @@ revoke. Each test also checks the positive case, so a door that shows nothing at
 """
 from __future__ import annotations
 
+import io
+
 import re
 from contextlib import contextmanager
 from pathlib import Path
@@ -174,6 +176,11 @@ def test_export_of_an_own_chat_lists_only_readable_sources(dept_portal):
     exported = dept_portal.server.handlers.export_chat(_request(dept_portal, "petra"), chat_id)[1]
     assert "dienstvereinbarung-homeoffice.txt" in exported
     assert dept_portal.leaks("bauakten", exported) == []
+    name, data = dept_portal.server.handlers.export_chat(_request(dept_portal, "petra"), chat_id, fmt="docx")
+    from docx import Document
+    word = "\n".join(p.text for p in Document(io.BytesIO(data)).paragraphs)
+    assert name.endswith(".docx") and "dienstvereinbarung-homeoffice.txt" in word
+    assert dept_portal.leaks("bauakten", word) == []
 
 
 # -- the trainer's doors -----------------------------------------------------------------------------
