@@ -693,6 +693,8 @@ def build(ctx: PortalContext) -> None:
                                                 elem_id="admin-new-user-role", interactive=no_passwords is None)
                     new_user_groups = gr.CheckboxGroup(label="Gruppen", choices=known_groups,
                                                        elem_id="admin-new-user-groups",
+                                                       info=None if known_groups else
+                                                       "Keine Gruppen eingerichtet (Einstellung access.groups).",
                                                        interactive=no_passwords is None)
                 btn_add_user = gr.Button("Benutzer anlegen", variant="primary", elem_id="admin-add-user",
                                          interactive=no_passwords is None)
