@@ -287,6 +287,8 @@ def test_admin_manages_users_in_the_tab(tmp_path, caplog):
     assert ctx.users.get("dora") is None
 
     assert h.user_role("clara", adam)["value"] == "trainer"
+    click = gr.SelectData(None, {"index": [2, 0], "value": "clara", "row_value": ["clara", "Trainer/in", "bauamt", "nie"]})
+    assert h.select_user(click, adam)["value"] == "clara"
     msg, table = h.set_user_role("clara", "staff", adam)
     assert "Mitarbeitende" in msg and ctx.users.get("clara").role == "staff"
     msg = h.reset_user_password("clara", adam)
