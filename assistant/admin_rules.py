@@ -48,3 +48,41 @@ def refused_sync_folder(path: Path, protected: Mapping[str, Path]) -> str | None
         if path == folder or folder in path.parents or path in folder.parents:
             return f"{what}, ein Ordner darin oder darüber"
     return None
+
+
+# -- portal users (Verwaltung > Benutzer) ---------------------------------------------------------
+# Pure functions of the acting admin, the target and every stored user's role ({name: role}), so the
+# rules are tested as a table. A name not in ``roles`` is no concern of theirs (the caller says the
+# user does not exist). The CLI stays the operator's tool and is not bound by them.
+ADMIN_ROLE = "admin"
+
+
+def _admin_count(roles: Mapping[str, str]) -> int:
+    return sum(1 for role in roles.values() if role == ADMIN_ROLE)
+
+
+def refused_user_removal(actor: str, target: str, roles: Mapping[str, str]) -> str | None:
+    """Why ``actor`` may not remove ``target`` (German, for the refusal), or None.
+
+    Nobody removes their own account (a slip would lock them out mid-session), and the last admin is
+    never removed: without one, nobody could manage the portal from the portal any more."""
+    if target not in roles:
+        return None
+    if target == actor:
+        return "Das eigene Konto kann nicht gelöscht werden."
+    if roles[target] == ADMIN_ROLE and _admin_count(roles) <= 1:
+        return f"„{target}“ ist die letzte Person mit der Rolle Administration und kann nicht gelöscht werden."
+    return None
+
+
+def refused_role_change(actor: str, target: str, new_role: str, roles: Mapping[str, str]) -> str | None:
+    """Why ``actor`` may not give ``target`` the role ``new_role`` (German), or None.
+
+    Only taking the admin role away is guarded: not from oneself, and never from the last admin."""
+    if target not in roles or roles[target] != ADMIN_ROLE or new_role == ADMIN_ROLE:
+        return None
+    if target == actor:
+        return "Die eigene Rolle Administration kann man sich nicht selbst entziehen."
+    if _admin_count(roles) <= 1:
+        return f"„{target}“ ist die letzte Person mit der Rolle Administration; die Rolle bleibt."
+    return None

@@ -7,6 +7,7 @@ checked by the callers that change groups, not here.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -25,6 +26,19 @@ def valid_user_name(name: str) -> bool:
     """Letters, digits and ``. _ - @``, at most 64: safe in paths, HTML, logs and headers."""
     return (0 < len(name) <= 64 and name.strip(".") != ""
             and all(ch.isalnum() or ch in "._-@" for ch in name))
+
+
+# letters and digits without look-alikes (0/O, 1/l/I): the admin reads the password out or copies it
+PASSWORD_ALPHABET = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def new_password(groups: int = 4, size: int = 5) -> str:
+    """A fresh random password for a new user or a reset, e.g. ``Kx7pq-3aRtz-...``.
+
+    ``secrets`` (the system's CSPRNG); 4 groups of 5 from 57 characters are about 116 bits. Shown to
+    the admin once and stored only as its Argon2id hash (never logged, never in the audit)."""
+    return "-".join("".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(size)) for _ in range(groups))
+
 
 _MIGRATIONS = [
     "CREATE TABLE users (name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role TEXT NOT NULL, "

@@ -26,10 +26,13 @@ from assistant.admin import STATUS_LABELS, Admin, AdminError, fmt_time, human_by
 from assistant.audit import format_time
 from assistant.escaping import md_esc
 from assistant.policy.zones import CLASSIFICATION_LABELS_DE, CLASSIFICATIONS
+from assistant.user_admin import UserAdmin, format_login, no_passwords_reason
+from assistant.users import ROLES
 from ui.context import PortalContext
 from ui.docview import doc_link
 from ui.exports import export_folder
 from ui.file_values import UntrustedFile, received_files
+from ui.handlers import role_label
 from ui.security import resolve_user
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,7 @@ def _exclusive_readers(selected: list[str] | None, evt: gr.SelectData) -> list[s
     return exclusive_readers(selected or [], str(evt.value), bool(evt.selected))
 
 
+USER_HEADERS = ["Benutzer", "Rolle", "Gruppen", "Letzte Anmeldung"]
 COLL_HEADERS = ["Sammlung", "Einstufung", "Lesen dürfen", "Dokumente", "Abschnitte"]
 AUDIT_HEADERS = ["Zeit", "Benutzer", "Aktion", "Ziel", "Details"]
 OCR_HEADERS = ["Titel", "Datei", "Zu prüfende Seiten (Sicherheit)", "Per OCR gelesen", "ID", "Öffnen"]
@@ -54,6 +58,10 @@ UPLOAD_WAIT_S = 1800.0
 
 def _classification_choices() -> list[tuple[str, str]]:
     return [(CLASSIFICATION_LABELS_DE[c], c) for c in CLASSIFICATIONS]
+
+
+def _role_choices() -> list[tuple[str, str]]:
+    return [(role_label(r), r) for r in ROLES]
 
 
 class AdminUI:
@@ -389,6 +397,89 @@ class AdminUI:
             return str(exc)
         return f"{name}: Gruppen {', '.join(after) or 'keine'}."
 
+    # -- users: table, create, role, new password, remove ----------------------------------------
+    @property
+    def user_admin(self) -> UserAdmin:
+        return UserAdmin(self.ctx.users, self.departments, self.ctx.audit, self.ctx.app.settings.auth.mode)
+
+    def _users_df(self) -> pd.DataFrame:
+        rows = [[u["name"], role_label(u["role"]), ", ".join(u["groups"]) or "–", format_login(u["last_login"])]
+                for u in self.user_admin.list()]
+        return pd.DataFrame(rows, columns=USER_HEADERS)
+
+    def _user_names(self) -> list[str]:
+        return [u["name"] for u in self.user_admin.list()]
+
+    def users_table(self, request: gr.Request = None) -> pd.DataFrame:
+        self._user(request)
+        return self._users_df()
+
+    def users_on_load(self, request: gr.Request = None) -> pd.DataFrame:
+        """Page load and tab select: the table for admins, quietly empty for everyone else."""
+        if not self._is_admin(request):
+            return pd.DataFrame([], columns=USER_HEADERS)
+        return self._users_df()
+
+    def select_user(self, evt: gr.SelectData, request: gr.Request = None):
+        """A click in the user table chooses that user in the form below it."""
+        self._user(request)
+        row = evt.row_value or []
+        name = str(row[0]) if row else ""
+        return gr.update(value=name) if name in self._user_names() else gr.skip()
+
+    def user_role(self, name: str | None, request: gr.Request = None):
+        """The chosen user's role for the role drop-down."""
+        self._user(request)
+        found = self.ctx.users.get(name) if name else None
+        return gr.update(value=found.role if found else None)
+
+    def add_user(self, name: str, role: str | None, groups: list[str] | None, request: gr.Request = None):
+        """Create a user with a generated password, shown once in the message (never stored in clear)."""
+        actor = self._user(request)
+        try:
+            user, password = self.user_admin.create(name, role, groups, actor)
+        except AdminError as exc:
+            return f"Nicht angelegt: {exc}", gr.skip(), gr.skip(), gr.skip()
+        groups_text = ", ".join(user.groups) or "keine"
+        msg = (f"Benutzer „{user.name}“ angelegt ({role_label(user.role)}; Gruppen: {groups_text}).\n"
+               f"Startpasswort: {password}\n"
+               "Nur jetzt sichtbar: bitte sicher an die Person weitergeben (nicht per unverschlüsselter E-Mail).")
+        return msg, self._users_df(), gr.update(choices=self._user_names()), ""
+
+    def set_user_role(self, name: str | None, role: str | None, request: gr.Request = None):
+        actor = self._user(request)
+        try:
+            before, after = self.user_admin.set_role(name, role, actor)
+        except AdminError as exc:
+            return f"Rolle nicht geändert: {exc}", gr.skip()
+        if before == after:
+            return f"{name}: Rolle bleibt {role_label(after)}.", gr.skip()
+        return (f"{name}: Rolle jetzt {role_label(after)} (vorher {role_label(before)}). "
+                "Laufende Sitzungen dieser Person sind beendet."), self._users_df()
+
+    def reset_user_password(self, name: str | None, request: gr.Request = None) -> str:
+        actor = self._user(request)
+        try:
+            user, password = self.user_admin.reset_password(name, actor)
+        except AdminError as exc:
+            return f"Kein neues Passwort: {exc}"
+        return (f"Neues Passwort für „{user.name}“: {password}\n"
+                "Nur jetzt sichtbar: bitte sicher weitergeben. Das alte Passwort gilt nicht mehr, "
+                "laufende Sitzungen dieser Person sind beendet.")
+
+    def remove_user(self, name: str | None, confirm: bool, request: gr.Request = None):
+        actor = self._user(request)
+        if not (name or "").strip():
+            return "Bitte zuerst einen Benutzer auswählen.", gr.skip(), gr.skip(), False
+        if not confirm:
+            return "Bitte das Löschen bestätigen (Häkchen setzen).", gr.skip(), gr.skip(), False
+        try:
+            user = self.user_admin.remove(name, actor)
+        except AdminError as exc:
+            return f"Nicht gelöscht: {exc}", gr.skip(), gr.skip(), False
+        return (f"Benutzer „{user.name}“ gelöscht.", self._users_df(),
+                gr.update(choices=self._user_names(), value=None), False)
+
     # -- health ------------------------------------------------------------------------
     def health(self, request: gr.Request = None):
         self._user(request)
@@ -577,16 +668,54 @@ def build(ctx: PortalContext) -> None:
             readers_md = gr.Markdown(elem_id="admin-readers-info")
             coll_msg = gr.Textbox(label="Meldung", interactive=False, elem_id="admin-coll-msg")
 
-        # -- groups of users -----------------------------------------------------------------
-        with gr.Tab("Benutzergruppen", id="admin-groups") as tab_groups:
-            gr.Markdown("Gruppen (Ämter, Fachbereiche) entscheiden, welche Sammlungen jemand lesen darf. "
-                        "Welche Gruppen es gibt, steht in der Einstellung `access.groups`; bei Anmeldung über "
-                        "den SSO-Proxy kommen die Gruppen aus dessen Kopfzeile.")
+        # -- users and their groups (the tab id is the groups' tab's: links and tests use it) ----------
+        with gr.Tab("Benutzer", id="admin-groups") as tab_groups:
+            no_passwords = no_passwords_reason(ctx.app.settings.auth.mode)
+            gr.Markdown("Wer das Portal nutzt, mit Rolle und Gruppen. Gruppen (Ämter, Fachbereiche) entscheiden, "
+                        "welche Sammlungen jemand lesen darf; welche Gruppen es gibt, steht in der Einstellung "
+                        "`access.groups`; bei Anmeldung über den SSO-Proxy kommen die Gruppen aus dessen Kopfzeile."
+                        + (f"\n\n**{no_passwords}** Rollen und Gruppen lassen sich hier trotzdem setzen."
+                           if no_passwords else ""), elem_id="admin-users-info")
+            with gr.Row():
+                users_table = gr.Dataframe(headers=USER_HEADERS, interactive=False, wrap=True, max_height=360,
+                                           elem_id="admin-user-table", label="Benutzer (Zeile anklicken zum Auswählen)")
+            users_refresh = gr.Button("Aktualisieren", size="sm", scale=0, elem_id="admin-users-refresh")
+            with gr.Accordion("Neuen Benutzer anlegen", open=no_passwords is None, elem_id="admin-add-user-box"):
+                if no_passwords is None:
+                    gr.Markdown("Das Portal erzeugt ein zufälliges Startpasswort und zeigt es einmal an; "
+                                "gespeichert wird nur sein Hash.")
+                else:
+                    gr.Markdown(f"Nicht möglich: {no_passwords}")
+                with gr.Row():
+                    new_user = gr.Textbox(label="Benutzername", placeholder="z. B. m.muster",
+                                          elem_id="admin-new-user", interactive=no_passwords is None)
+                    new_user_role = gr.Dropdown(label="Rolle", choices=_role_choices(), value="staff",
+                                                elem_id="admin-new-user-role", interactive=no_passwords is None)
+                    new_user_groups = gr.CheckboxGroup(label="Gruppen", choices=known_groups,
+                                                       elem_id="admin-new-user-groups",
+                                                       info=None if known_groups else
+                                                       "Keine Gruppen eingerichtet (Einstellung access.groups).",
+                                                       interactive=no_passwords is None)
+                btn_add_user = gr.Button("Benutzer anlegen", variant="primary", elem_id="admin-add-user",
+                                         interactive=no_passwords is None)
+                add_user_msg = gr.Textbox(label="Ergebnis", interactive=False, lines=3, buttons=["copy"],
+                                          elem_id="admin-add-user-msg")
+            gr.Markdown("**Benutzer bearbeiten**")
             with gr.Row():
                 group_user = gr.Dropdown(label="Benutzer", choices=[], elem_id="admin-group-user")
                 group_set = gr.CheckboxGroup(label="Gruppen", choices=known_groups, elem_id="admin-group-set")
                 btn_groups = gr.Button("Gruppen setzen", elem_id="admin-set-groups")
-            group_msg = gr.Textbox(label="Meldung", interactive=False, elem_id="admin-group-msg")
+            with gr.Row():
+                role_to = gr.Dropdown(label="Rolle", choices=_role_choices(), value=None, elem_id="admin-user-role")
+                btn_role = gr.Button("Rolle setzen", elem_id="admin-set-user-role")
+                btn_passwd = gr.Button("Neues Passwort erzeugen", elem_id="admin-user-passwd",
+                                       interactive=no_passwords is None)
+            with gr.Row():
+                confirm_remove_user = gr.Checkbox(label="Löschen bestätigen", value=False,
+                                                  elem_id="admin-confirm-remove-user")
+                btn_remove_user = gr.Button("Benutzer löschen", variant="stop", elem_id="admin-remove-user")
+            group_msg = gr.Textbox(label="Meldung", interactive=False, lines=2, buttons=["copy"],
+                                   elem_id="admin-group-msg")
 
         # -- health -------------------------------------------------------------------------
         with gr.Tab("Index-Zustand", id="admin-health") as tab_health:
@@ -674,7 +803,23 @@ def build(ctx: PortalContext) -> None:
                                                          api_name=False, **quiet)
     tab_groups.select(h.user_choices, None, group_user, api_name=False, **quiet)
     group_user.change(h.user_groups, group_user, group_set, api_name=False, **quiet)
-    btn_groups.click(h.set_user_groups, [group_user, group_set], group_msg, api_name="admin_set_user_groups")
+    btn_groups.click(h.set_user_groups, [group_user, group_set], group_msg, api_name="admin_set_user_groups").then(
+        h.users_on_load, None, users_table, api_name=False, **quiet)
+    # users: the table on page load and tab select (quietly empty for non-admins); a one-time password is
+    # only in the message of the click that made it, and the messages are emptied when the tab is opened
+    if root is not None:
+        root.load(h.users_on_load, outputs=users_table, api_name="admin_users_on_load", **quiet)
+    tab_groups.select(h.users_on_load, None, users_table, api_name=False, **quiet)
+    tab_groups.select(lambda: ("", ""), None, [add_user_msg, group_msg], api_name=False, **quiet)
+    users_refresh.click(h.users_table, None, users_table, api_name="admin_users")
+    users_table.select(h.select_user, None, group_user, api_name=False, **quiet)
+    group_user.change(h.user_role, group_user, role_to, api_name=False, **quiet)
+    btn_add_user.click(h.add_user, [new_user, new_user_role, new_user_groups],
+                       [add_user_msg, users_table, group_user, new_user], api_name="admin_add_user")
+    btn_role.click(h.set_user_role, [group_user, role_to], [group_msg, users_table], api_name="admin_set_user_role")
+    btn_passwd.click(h.reset_user_password, group_user, group_msg, api_name="admin_reset_user_password")
+    btn_remove_user.click(h.remove_user, [group_user, confirm_remove_user],
+                          [group_msg, users_table, group_user, confirm_remove_user], api_name="admin_remove_user")
     for btn, fn, inputs, name in (
         (btn_create, h.create_collection, [new_name, new_cls, new_readers], "admin_create_collection"),
         (btn_rename, h.rename_collection, [manage_coll, rename_to], "admin_rename_collection"),

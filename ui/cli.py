@@ -341,7 +341,7 @@ def users_add(ctx: click.Context, name: str, role: str, groups: tuple[str, ...],
 @click.pass_context
 def users_list(ctx: click.Context, as_json: bool) -> None:
     """Alle Benutzer mit Rolle und letzter Anmeldung."""
-    from datetime import datetime
+    from assistant.user_admin import format_login
 
     rows = app_for(ctx).users.list()
     if as_json:
@@ -349,7 +349,7 @@ def users_list(ctx: click.Context, as_json: bool) -> None:
             click.echo(json.dumps(r, ensure_ascii=False))
         return
     for r in rows:
-        last = datetime.fromtimestamp(r["last_login"]).strftime("%d.%m.%Y %H:%M") if r["last_login"] else "nie"
+        last = format_login(r["last_login"])
         click.echo(f"{r['name']:24} {r['role']:8} Gruppen: {', '.join(r['groups']) or '–':24} letzte Anmeldung: {last}")
     click.echo(f"{len(rows)} Benutzer")
 

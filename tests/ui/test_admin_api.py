@@ -77,7 +77,7 @@ def _call(fn, request):
     return fn(**kwargs)
 
 
-QUIET = {"documents_on_load", "collection_dropdowns", "jobs_table", "ocr_review_on_load",
+QUIET = {"documents_on_load", "collection_dropdowns", "jobs_table", "ocr_review_on_load", "users_on_load",
          "show_readers"}  # with no collection chosen (the page load empties the choice for everyone)
 
 
@@ -88,7 +88,9 @@ def test_every_admin_handler_refuses_non_admins(demo):
     assert {"documents", "select_document", "document_details", "delete_document", "reindex_document",
             "move_document", "upload", "replace_document", "reindex", "sync", "jobs_table", "create_collection",
             "rename_collection", "delete_collection", "classify_collection", "health", "repair", "audit_table",
-            "audit_export", "dashboard", "documents_on_load", "collection_dropdowns", "collections_table"} <= names
+            "audit_export", "dashboard", "documents_on_load", "collection_dropdowns", "collections_table",
+            "users_on_load", "users_table", "select_user", "user_role", "add_user", "set_user_role",
+            "reset_user_password", "remove_user"} <= names
     for who in (None, "erika", "tina", "unbekannt"):
         for api_name, fn in handlers:
             if fn.__name__ in QUIET:
@@ -244,3 +246,101 @@ def test_admin_sets_readers_and_groups_in_the_tab(tmp_path):
     for fn, args in ((h.set_readers, ("bauakten", ["alle"])), (h.set_user_groups, ("bob", []))):
         with pytest.raises(PermissionDenied):
             fn(*args, _req("bob"))
+
+
+def test_admin_manages_users_in_the_tab(tmp_path, caplog):
+    """Verwaltung > Benutzer: table, create with a one-time password, role, new password, remove behind a
+    confirmation; the safety rules and the audit; the password in no log line and no audit entry."""
+    import json
+    import logging
+
+    from conftest import make_settings
+
+    from assistant.wiring import App
+    from ui.admin_tab import USER_HEADERS, AdminUI
+    from ui.context import PortalContext
+
+    caplog.set_level(logging.DEBUG)
+    app = App(make_settings(tmp_path / "data", auth={"mode": "password"}, access={"groups": ["bauamt"]}))
+    ctx = PortalContext(app)
+    ctx.users.add("adam", PASSWORD, "admin")
+    ctx.users.add("bob", PASSWORD, "staff")
+    ctx.users.verify("adam", PASSWORD)  # a last login
+    h, adam = AdminUI(ctx), _req("adam")
+
+    table = h.users_table(adam)
+    assert list(table.columns) == USER_HEADERS
+    rows = {r[0]: r[1:] for r in table.values.tolist()}
+    assert rows["bob"] == ["Mitarbeitende", "–", "nie"] and rows["adam"][0] == "Administration"
+    assert re.fullmatch(r"\d\d\.\d\d\.\d{4} \d\d:\d\d", rows["adam"][2])
+    assert h.users_on_load(_req("bob")).empty and not h.users_on_load(adam).empty
+
+    msg, table, choices, cleared = h.add_user("clara", "trainer", ["bauamt"], adam)
+    password = re.search(r"Startpasswort: (\S+)", msg).group(1)
+    assert "angelegt" in msg and "Trainer/in" in msg and cleared == ""
+    assert ctx.users.verify("clara", password) is not None and "clara" in choices["choices"]
+    assert ["clara", "Trainer/in", "bauamt", "nie"] in table.values.tolist()
+    for name, role, groups, refusal in (("clara", "staff", [], "gibt es schon"), ("a/b", "staff", [], "Ungültiger"),
+                                        ("dora", "staff", ["kaemmerei"], "Unbekannte Gruppe")):
+        msg, *rest = h.add_user(name, role, groups, adam)
+        assert msg.startswith("Nicht angelegt") and refusal in msg, msg
+    assert ctx.users.get("dora") is None
+
+    assert h.user_role("clara", adam)["value"] == "trainer"
+    click = gr.SelectData(None, {"index": [2, 0], "value": "clara", "row_value": ["clara", "Trainer/in", "bauamt", "nie"]})
+    assert h.select_user(click, adam)["value"] == "clara"
+    msg, table = h.set_user_role("clara", "staff", adam)
+    assert "Mitarbeitende" in msg and ctx.users.get("clara").role == "staff"
+    msg = h.reset_user_password("clara", adam)
+    new = re.search(r"Neues Passwort für „clara“: (\S+)", msg).group(1)
+    assert ctx.users.verify("clara", password) is None and ctx.users.verify("clara", new) is not None
+
+    # the safety rules, and removal only with the confirmation ticked
+    assert "selbst" in h.set_user_role("adam", "staff", adam)[0] and ctx.users.get("adam").role == "admin"
+    assert "eigene Konto" in h.remove_user("adam", True, adam)[0] and ctx.users.get("adam") is not None
+    msg, *_ = h.remove_user("clara", False, adam)
+    assert "bestätigen" in msg and ctx.users.get("clara") is not None
+    msg, table, choices, confirm = h.remove_user("clara", True, adam)
+    assert "gelöscht" in msg and ctx.users.get("clara") is None and confirm is False
+    assert "clara" not in list(table["Benutzer"]) and "clara" not in choices["choices"]
+
+    trail = {e["action"]: (e["actor"], e["target"], json.loads(e["detail"]))
+             for e in ctx.audit.entries(action="user_*")}
+    assert trail == {"user_add": ("adam", "clara", {"role": "trainer", "groups": ["bauamt"]}),
+                     "user_role": ("adam", "clara", {"before": "trainer", "after": "staff"}),
+                     "user_passwd": ("adam", "clara", {"generated": True}),
+                     "user_remove": ("adam", "clara", {"role": "staff", "groups": ["bauamt"]})}
+    everything = caplog.text + json.dumps(ctx.audit.entries(limit=1000))
+    assert password not in everything and new not in everything
+
+
+def test_with_sso_login_the_tab_makes_no_passwords(tmp_path):
+    from conftest import make_settings
+
+    from assistant.wiring import App
+    from ui import admin_tab
+    from ui.admin_tab import AdminUI
+    from ui.context import PortalContext
+
+    app = App(make_settings(tmp_path / "data", auth={"mode": "header", "trusted_proxies": ["127.0.0.2"]}))
+    ctx = PortalContext(app)
+    ctx.users.add("bob", PASSWORD, "staff")
+    h = AdminUI(ctx)
+    with gr.Blocks() as blocks:
+        admin_tab.build(ctx)
+    info = next(b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == "admin-users-info")
+    assert "SSO-Proxy" in info.value and "nicht verwaltet" in info.value
+    add = next(b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == "admin-add-user")
+    assert add.interactive is False
+    from types import SimpleNamespace
+
+    ctx.users.add("adam", PASSWORD, "admin")  # an admin by the stored role, named by the proxy's header
+    adam = SimpleNamespace(client=SimpleNamespace(host="127.0.0.2"), headers={"X-Remote-User": "adam"})
+    assert h.users_table(adam)["Benutzer"].tolist() == ["adam", "bob"]
+    msg, *_ = h.add_user("clara", "staff", [], adam)
+    assert "SSO-Proxy" in msg and ctx.users.get("clara") is None
+    assert "SSO-Proxy" in h.reset_user_password("bob", adam)
+    assert ctx.users.verify("bob", PASSWORD) is not None
+    msg, _ = h.set_user_role("bob", "trainer", adam)
+    assert ctx.users.get("bob").role == "trainer"
+    app.stop_jobs()

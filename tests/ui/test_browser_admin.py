@@ -390,3 +390,31 @@ def test_an_empty_question_is_a_hint_not_an_error(browser, admin_portal):
     error = page.locator(".toast-body.error").first.inner_text()
     assert error.startswith("Fehler") and "Es ist noch kein Chat geöffnet." in error, error
     page.context.close()
+
+
+def test_admin_creates_a_user_who_logs_in_with_the_one_time_password(browser, admin_portal):
+    """Verwaltung > Benutzer: the admin creates a user with a role, reads the generated password once in
+    the result and the new user logs in with it; the table lists the user with the German role."""
+    page = login(browser, admin_portal.url, "adam", PASSWORD, timeout_ms=TIMEOUT)
+    open_tab(page, "Verwaltung")
+    open_tab(page, "Benutzer")
+    table = page.locator("#admin-user-table")
+    table.get_by_text("anna", exact=True).filter(visible=True).first.wait_for()
+    page.locator("#admin-new-user textarea, #admin-new-user input").first.fill("clara.neu")
+    page.locator("#admin-new-user-role input").first.click()
+    page.get_by_role("option", name="Trainer/in", exact=True).click()
+    page.locator("#admin-add-user").click()
+    msg = wait_value(page.locator("#admin-add-user-msg textarea").first, "Startpasswort")
+    password = re.search(r"Startpasswort: (\S+)", msg).group(1)
+    assert "angelegt" in msg and len(password) >= 20
+    table.get_by_text("clara.neu", exact=True).filter(visible=True).first.wait_for()
+    assert "Trainer/in" in table.inner_text()
+    shot(page, "admin-users", "ADMIN_SCREENSHOTS")
+    assert admin_portal.ctx.users.get("clara.neu").role == "trainer"
+    page.context.close()
+
+    newcomer = login(browser, admin_portal.url, "clara.neu", password, timeout_ms=TIMEOUT)
+    newcomer.wait_for_function("() => document.querySelector('#kp-user')?.innerText.includes('clara.neu')")
+    assert "Trainer/in" in newcomer.locator("#kp-user").inner_text()
+    newcomer.context.close()
+    admin_portal.ctx.users.remove("clara.neu")
