@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -643,6 +644,51 @@ def test_rtf_paragraphs_and_escapes(tmp_path):
     assert doc.format == "rtf"
     assert doc.title == "Satzung über Hunde"
     assert [b.text for b in doc.blocks] == ["Hundesteuersatzung", "Die Steuer beträgt 120 € im Jahr.", "Fett und normal."]
+
+
+WORD_LIKE_RTF = (r"{\rtf1\ansi\ansicpg1252\deff0{\fonttbl{\f0\fbidi \froman\fcharset0\fprq2{\*\panose 02020603050405020304}"
+                 r"Times New Roman;}{\flomajor\f31500\fbidi \froman\fcharset0\fprq2 Times New Roman;}"
+                 "\n" r"{\f1\fswiss\fcharset204\fprq2 Arial Cyr;}{\f2\fnil Symbol;}}"
+                 r"\f0 Seite {\field{\*\fldinst {\rtlch PAGE \\* MERGEFORMAT}}{\fldrslt {\lang1024 9}}}\par "
+                 r"Siehe {\field{\*\fldinst{HYPERLINK " '"https://stadt.example/satzung"' r"}}{\fldrslt{Satzung}}} "
+                 r"und \f1 \'cf\'f0\'e8\'ec\'e5\'f0\f0  Ende\par}")
+
+
+def test_rtf_tamed_reads_the_same_as_the_original():
+    """``tame`` only changes how striprtf gets there (linear patterns), not what it reads."""
+    from striprtf.striprtf import rtf_to_text
+
+    from ingest.loaders.rtf import tame
+
+    assert rtf_to_text(tame(WORD_LIKE_RTF)) == rtf_to_text(WORD_LIKE_RTF) == "Seite 9\nSiehe Satzung und Пример Ende\n"
+    assert rtf_to_text(tame(RTF), errors="replace") == rtf_to_text(RTF, errors="replace")
+
+
+@pytest.mark.parametrize("hostile", [
+    r"{\rtf1 " + (r"{\field{\*\fldinst{HYPERLINK " + '"a"') * 20_000 + r" Text\par}",  # 345 s at 128 KB before
+    r"{\rtf1 " + r"{\field{\*\fldinst{x" * 20_000 + r" Text\par}",
+    r"{\rtf1{\fonttbl" + r"\f1 A" * 20_000 + r"} Text\par}",            # fonts without a charset
+    r"{\rtf1{\fonttbl\f1\fcharset0 " + "A" * 200_000 + r"} Text\par}",  # a font name without its ';'
+    r"{\rtf1{\fonttbl" + r"{\f1\fcharset0 A;}" * 20_000 + r" Text\par}",  # never closed
+])
+def test_rtf_hostile_patterns_are_given_nothing_to_backtrack_on(tmp_path, hostile):
+    """What striprtf's quadratic patterns need is gone after ``tame``: no field start for its link
+    pattern, and a font table of short entries, each with its charset, at most MAX_FONTS of them."""
+    from ingest.loaders.rtf import MAX_FONTS, tame
+
+    tamed = tame(hostile)
+    assert "{\\field{" not in tamed
+    table = tamed[tamed.find("{\\fonttbl"):] if "{\\fonttbl" in tamed else ""
+    entries = re.findall(r"\{\\f\d+\\fcharset\d+ [^;{}\\]*;\}", table)
+    assert len(entries) <= MAX_FONTS and all(len(e) < 140 for e in entries)
+    path = tmp_path / "boese.rtf"
+    path.write_text(hostile, encoding="ascii")
+    try:  # read in linear time: either its text, or the clear error of a file whose groups hide all text
+        doc = load_document(path)
+    except IngestError as exc:
+        assert "kein Text" in str(exc)
+    else:
+        assert doc.blocks[-1].text.endswith("Text")
 
 
 # --- cross-format contract ------------------------------------------------------------
