@@ -587,7 +587,7 @@ def build(ctx: PortalContext) -> None:
             doc_table = gr.Dataframe(
                 headers=DOC_HEADERS, datatype=["str"] * 10 + ["markdown"], interactive=False, wrap=True,
                 max_height=420, elem_id="admin-doc-table", label="Dokumente",
-                column_widths=["18%", "15%", "5%", "5%", "7%", "8%", "8%", "10%", "9%", "9%", "6%"])
+                column_widths=["18%", "14%", "6%", "6%", "8%", "8%", "8%", "8%", "10%", "8%", "6%"])
             with gr.Row():
                 doc_id = gr.Textbox(label="Ausgewähltes Dokument (ID)", elem_id="admin-doc-id", scale=2)
                 move_target = gr.Dropdown(label="Verschieben nach", choices=[], scale=1)
@@ -633,7 +633,8 @@ def build(ctx: PortalContext) -> None:
             btn_sync = gr.Button("Abgleich starten")
             job_msg = gr.Textbox(label="Meldung", interactive=False, elem_id="admin-job-msg")
             job_table = gr.Dataframe(headers=JOB_HEADERS, interactive=False, wrap=True, elem_id="admin-job-table",
-                                     label="Aufträge (aktualisiert sich selbst)")
+                                     label="Aufträge (aktualisiert sich selbst)", max_height=480,
+                                     column_widths=["10%", "9%", "8%", "11%", "26%", "9%", "9%", "7%", "11%"])
             job_timer = gr.Timer(2.0, active=False)
 
         # -- council information system (OParl): its own module -------------------------------

@@ -67,6 +67,10 @@ CSS = """
 .kp-src-link { font-weight: 600; color: #0b4f8a !important; text-decoration: underline; }
 .kp-notice { color: #5c3d00; margin: .3rem 0; }
 .kp-warning { font-weight: 600; border-left: 3px solid #b35c00; padding-left: .4rem; }
+/* tables in the text font (gradio sets them in monospace, whose wide letters broke headers such as
+   "Abschnitte" mid-word in the admin's narrow columns) */
+table th, table td, table th *, table td * { font-family: var(--font) !important; }
+table th .header { font-size: .92em; }
 /* a phone: the chat and its input first, the chat list and settings below them */
 @media (max-width: 720px) { #kp-chat-main { order: -1; } }
 a:focus-visible, button:focus-visible, input:focus-visible, textarea:focus-visible {

@@ -418,3 +418,20 @@ def test_admin_creates_a_user_who_logs_in_with_the_one_time_password(browser, ad
     assert "Trainer/in" in newcomer.locator("#kp-user").inner_text()
     newcomer.context.close()
     admin_portal.ctx.users.remove("clara.neu")
+
+
+def test_admin_table_headers_are_not_broken_mid_word(browser, admin_portal):
+    """The document table's narrow columns broke "Abschnitte", "Format" and "Seiten" mid-word in
+    gradio's monospace (found by a UX review): each header now takes at most a line per word and
+    is not cut off."""
+    page = login(browser, admin_portal.url, "adam", PASSWORD, timeout_ms=TIMEOUT, height=900)
+    open_tab(page, "Verwaltung")
+    page.locator("#admin-doc-table th .header").first.wait_for()
+    headers = page.evaluate("""() => [...document.querySelectorAll('#admin-doc-table th .header')].map((h) => {
+        const lineHeight = parseFloat(getComputedStyle(h).lineHeight) || 20;
+        return {text: h.innerText.trim(), lines: Math.round(h.getBoundingClientRect().height / lineHeight),
+                cut: h.scrollWidth > h.clientWidth + 1}; })""")
+    assert [h["text"] for h in headers][:5] == ["Titel", "Datei", "Format", "Seiten", "Abschnitte"]
+    for h in headers:
+        assert h["lines"] <= len(h["text"].split()) and not h["cut"], h
+    page.context.close()
