@@ -40,6 +40,29 @@ def new_password(groups: int = 4, size: int = 5) -> str:
     return "-".join("".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(size)) for _ in range(groups))
 
 
+MIN_PASSWORD = 8
+MAX_PASSWORD = 256  # Argon2 hashes any length; a limit keeps a megabyte "password" from costing time
+
+
+def new_password_problem(name: str, current: str, new: str, repeat: str) -> str | None:
+    """Why a user's own new password is refused (German), or None: the decision, a pure function.
+
+    Long enough, typed the same twice, not the old one, and not the user name in another spelling."""
+    if not current:
+        return "Bitte geben Sie Ihr bisheriges Passwort ein."
+    if len(new) < MIN_PASSWORD:
+        return f"Das neue Passwort ist zu kurz (mindestens {MIN_PASSWORD} Zeichen)."
+    if len(new) > MAX_PASSWORD:
+        return f"Das neue Passwort ist zu lang (höchstens {MAX_PASSWORD} Zeichen)."
+    if new != repeat:
+        return "Die beiden Eingaben des neuen Passworts stimmen nicht überein."
+    if new == current:
+        return "Das neue Passwort muss sich vom bisherigen unterscheiden."
+    if len(name) >= 4 and name.casefold() in new.casefold():  # a name as short as "kai" stands in many words
+        return "Das neue Passwort darf den Benutzernamen nicht enthalten."
+    return None
+
+
 _MIGRATIONS = [
     "CREATE TABLE users (name TEXT PRIMARY KEY, password_hash TEXT NOT NULL, role TEXT NOT NULL, "
     "created_at DOUBLE PRECISION NOT NULL, last_login DOUBLE PRECISION)",
@@ -142,6 +165,17 @@ class UserStore:
             return None
         raw = f"{row['name']}\x1f{row['role']}\x1f{row['password_hash']}\x1f{row['created_at']}"
         return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+
+    def password_matches(self, name: str, password: str) -> bool:
+        """The password check alone (changing one's password is no login: last_login stays)."""
+        row = self.db.one("SELECT password_hash FROM users WHERE name=:n", {"n": name})
+        if row is None:
+            self._hasher.hash(password)  # same cost whether or not the user exists
+            return False
+        try:
+            return self._hasher.verify(row["password_hash"], password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
 
     def verify(self, name: str, password: str) -> User | None:
         row = self.db.one("SELECT name, role, password_hash FROM users WHERE name=:n", {"n": name})

@@ -23,7 +23,7 @@ quiet_libraries()  # before gradio is imported anywhere below
 
 import gradio as gr  # noqa: E402
 
-from ui import admin_tab, chat_tab, presentation, tools_tab, trainer_tab  # noqa: E402
+from ui import account_tab, admin_tab, chat_tab, presentation, tools_tab, trainer_tab  # noqa: E402
 from ui.chat_tab import shown_as_error  # noqa: E402
 from ui.source_view import CSS as SOURCE_CSS  # noqa: E402
 from ui.context import PortalContext  # noqa: E402
@@ -45,6 +45,7 @@ EXTRA_TABS = (
     (admin_tab, "tab_admin", "admin", "admin"),
     (trainer_tab, "tab_trainer", "trainer", "trainer"),
     (tools_tab, "tab_tools", "tools", "staff"),
+    (account_tab, "tab_account", "account", "staff"),
 )
 
 FONT_STACK = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
@@ -163,6 +164,8 @@ def build_portal(ctx: PortalContext, handlers: ChatHandlers | None = None) -> gr
 
             tab_blocks = []
             for module, label_key, tab_id, role in EXTRA_TABS:
+                if module is account_tab and not password_mode:
+                    continue  # with SSO (or no login) there is no password of this portal to change
                 with gr.Tab(t(label_key), id=tab_id, visible=False) as tab:
                     module.build(ctx)
                 tab_blocks.append((tab, role))

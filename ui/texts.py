@@ -25,6 +25,7 @@ DE: dict[str, str] = {
     "tab_trainer": "KI-Kompass",
     "tab_training": "Schulung",
     "tab_tools": "Werkzeuge",
+    "tab_account": "Mein Konto",
     # sidebar
     "new_chat": "+ Neuer Chat",
     "history_label": "Meine Chats",

@@ -70,7 +70,7 @@ def test_staff_chat_sources_feedback_and_history(context, live_portal, portal_da
     page = login(context, live_portal, "anna", portal_data["password"])
     # the role's tabs render a tick after the user line ("Angemeldet"): wait for them first
     page.get_by_role("tab", name="Schulung").wait_for()
-    assert tabs(page) == ["Chat", "Schulung", "Werkzeuge"]  # no Verwaltung / KI-Kompass for staff
+    assert tabs(page) == ["Chat", "Schulung", "Werkzeuge", "Mein Konto"]  # no Verwaltung / KI-Kompass for staff
     assert "Antworten können falsch sein – maßgeblich sind die verlinkten Quellen." in page.inner_text("body")
     page.screenshot(path=SHOTS.format("1-start"))
 
@@ -319,3 +319,27 @@ def test_a_phone_shows_the_chat_before_the_chat_list(browser, live_portal, porta
     side = page.locator("#kp-chat-side").bounding_box()
     assert chat["y"] < question["y"] < side["y"], (chat, question, side)
     ctx.close()
+
+
+def test_a_user_changes_the_start_password_and_signs_in_with_the_new_one(context, live_portal, portal_data):
+    """The start password an admin hands out is changed by its owner in "Mein Konto"; the page signs
+    out (every session of the user ends) and the new password signs in."""
+    users = live_portal.ctx.users
+    if users.get("greta") is not None:
+        users.remove("greta")
+    users.add("greta", "Start-Passwort-1", "staff")
+    try:
+        page = login(context, live_portal, "greta", "Start-Passwort-1")
+        page.get_by_role("tab", name="Mein Konto").click()
+        page.locator("#kp-pw-current input").fill("Start-Passwort-1")
+        page.locator("#kp-pw-new input").fill("Eigenes-Passwort-22")
+        page.locator("#kp-pw-repeat input").fill("Eigenes-Passwort-22")
+        page.locator("#kp-pw-change").click()
+        page.locator("#kp-pw-result").get_by_text("Ihr Passwort wurde geändert").wait_for()
+        assert page.locator("#kp-pw-new input").input_value() == ""
+        page.locator("input[type=password]").first.wait_for()  # signed out: the login form
+        assert users.verify("greta", "Eigenes-Passwort-22")
+        again = login(context, live_portal, "greta", "Eigenes-Passwort-22")
+        assert "greta" in again.locator("#kp-user").inner_text()
+    finally:
+        users.remove("greta")
