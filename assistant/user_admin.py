@@ -18,6 +18,9 @@ from typing import Sequence
 from assistant.access import AccessError, Departments
 from assistant.admin_rules import AdminError, refused_role_change, refused_user_removal
 from assistant.users import ROLES, User, UserStore, new_password, valid_user_name
+from corpus.db import database_lock
+
+USERS_LOCK = "kiportal-users"
 
 
 def format_login(ts: float | None) -> str:
@@ -99,8 +102,18 @@ class UserAdmin:
         self.audit.record("user_passwd", actor, user.name, {"generated": True})
         return user, password
 
+    def _one_change_at_a_time(self):
+        """The installation-wide lock around "check the admins, then change": without it two admins
+        demoting each other at the same moment both saw two admins and left none (every replica
+        of a cluster takes the same lock in the shared database)."""
+        return database_lock(self.users.db.engine, USERS_LOCK, timeout=30)
+
     def set_role(self, name: str | None, role: str | None, actor: str) -> tuple[str, str]:
         """``(before, after)``; refused for oneself losing admin and for the last admin."""
+        with self._one_change_at_a_time():
+            return self._set_role(name, role, actor)
+
+    def _set_role(self, name: str | None, role: str | None, actor: str) -> tuple[str, str]:
         user = self._existing(name)
         role = self._role(role)
         why = refused_role_change(actor, user.name, role, self._roles())
@@ -112,6 +125,10 @@ class UserAdmin:
         return user.role, role
 
     def remove(self, name: str | None, actor: str) -> User:
+        with self._one_change_at_a_time():
+            return self._remove(name, actor)
+
+    def _remove(self, name: str | None, actor: str) -> User:
         user = self._existing(name)
         why = refused_user_removal(actor, user.name, self._roles())
         if why:

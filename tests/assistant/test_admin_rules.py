@@ -147,3 +147,45 @@ def test_safety_rules_hold_in_the_service(app):
             call()
     assert app.users.get("adam").role == "admin" and app.users.get("erika").role == "staff"
     assert app.audit.entries(action="user_*") == []
+
+
+@pytest.mark.parametrize("change", ["demote", "remove"])
+def test_two_admins_at_once_never_leave_none(app, monkeypatch, change):
+    """adam and ada, the only admins, act against each other at the same moment. The check reads the
+    admins, then the change is written: held apart by the users lock, the second sees one admin left
+    and is refused (a pause between reading and writing makes the race certain without the lock)."""
+    import threading
+    import time
+
+    from assistant.user_admin import UserAdmin
+
+    app.users.add("ada", "Passwort-Ada-12", "admin")
+    read = UserAdmin._roles
+
+    def slow_roles(self):
+        roles = read(self)
+        time.sleep(0.3)  # the other admin reads meanwhile
+        return roles
+
+    monkeypatch.setattr(UserAdmin, "_roles", slow_roles)
+    svc = _svc(app)
+    outcomes: dict[str, str] = {}
+
+    def act(actor: str, target: str) -> None:
+        try:
+            if change == "demote":
+                svc.set_role(target, "staff", actor)
+            else:
+                svc.remove(target, actor)
+            outcomes[actor] = "done"
+        except AdminError as exc:
+            outcomes[actor] = str(exc)
+
+    threads = [threading.Thread(target=act, args=pair) for pair in (("adam", "ada"), ("ada", "adam"))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    admins = [u["name"] for u in app.users.list() if u["role"] == "admin"]
+    assert len(admins) == 1, (admins, outcomes)
+    assert sorted(v == "done" for v in outcomes.values()) == [False, True], outcomes
