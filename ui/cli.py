@@ -354,12 +354,27 @@ def users_list(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"{len(rows)} Benutzer")
 
 
+FORCE_HELP = "auch die letzte Administration (das Portal hat dann keine mehr) / even the last admin"
+
+
+def _last_admin_guard(app, name: str, role: str | None, force: bool) -> None:
+    """The portal's rule in the CLI too: the last admin is neither removed nor demoted, unless forced."""
+    from assistant.admin_rules import refused_role_change, refused_user_removal
+
+    roles = {u["name"]: u["role"] for u in app.users.list()}
+    why = refused_user_removal("", name, roles) if role is None else refused_role_change("", name, role, roles)
+    if why and not force:
+        raise click.ClickException(f"{why} (--force: trotzdem)")
+
+
 @users.command("remove")
 @click.argument("name")
+@click.option("--force", is_flag=True, help=FORCE_HELP)
 @click.pass_context
-def users_remove(ctx: click.Context, name: str) -> None:
+def users_remove(ctx: click.Context, name: str, force: bool) -> None:
     """Benutzer löschen."""
     app = app_for(ctx)
+    _last_admin_guard(app, name, None, force)
     try:
         app.users.remove(name)
     except KeyError:
@@ -372,12 +387,15 @@ def users_remove(ctx: click.Context, name: str) -> None:
 @click.argument("name")
 @click.option("--role", type=click.Choice(ROLES), default=None, help="Rolle ebenfalls ändern.")
 @click.option("--password-stdin", is_flag=True, help="Passwort aus der ersten Zeile von stdin lesen.")
+@click.option("--force", is_flag=True, help=FORCE_HELP)
 @click.pass_context
-def users_passwd(ctx: click.Context, name: str, role: str | None, password_stdin: bool) -> None:
+def users_passwd(ctx: click.Context, name: str, role: str | None, password_stdin: bool, force: bool) -> None:
     """Passwort (und optional Rolle) eines Benutzers ändern."""
     app = app_for(ctx)
     if app.users.get(name) is None:
         raise click.ClickException(f"Benutzer nicht gefunden / no such user: {name}")
+    if role:
+        _last_admin_guard(app, name, role, force)
     try:
         app.users.set_password(name, _read_password(password_stdin))
         if role:

@@ -138,3 +138,18 @@ def test_admin_commands_and_their_errors(installed, tmp_path):
     grant = _audit(tmp_path, "collection.grant")[0]
     assert json.loads(grant["detail"]) == {"group": "personalamt", "before": ["bauamt"],
                                            "after": ["bauamt", "personalamt"]}
+
+
+def test_the_cli_keeps_the_last_admin_unless_forced(run):
+    """The portal's rule on the command line: the last admin is neither removed nor demoted by a slip."""
+    assert run("users", "add", "adam", "--role", "admin", "--password-stdin", input="geheim-123\n").exit_code == 0
+    res = run("users", "remove", "adam")
+    assert res.exit_code != 0 and "letzte Person mit der Rolle Administration" in res.output and "--force" in res.output
+    res = run("users", "passwd", "adam", "--role", "staff", "--password-stdin", input="geheim-456\n")
+    assert res.exit_code != 0 and "letzte Person" in res.output
+    assert run("users", "add", "ada", "--role", "admin", "--password-stdin", input="geheim-123\n").exit_code == 0
+    res = run("users", "passwd", "adam", "--role", "staff", "--password-stdin", input="geheim-456\n")
+    assert res.exit_code == 0, res.output  # two admins: one may go
+    assert run("users", "remove", "ada").exit_code != 0  # now the last one again
+    res = run("users", "remove", "ada", "--force")
+    assert res.exit_code == 0 and "gelöscht: ada" in res.output
