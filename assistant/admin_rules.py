@@ -53,7 +53,7 @@ def refused_sync_folder(path: Path, protected: Mapping[str, Path]) -> str | None
 # -- portal users (Verwaltung > Benutzer) ---------------------------------------------------------
 # Pure functions of the acting admin, the target and every stored user's role ({name: role}), so the
 # rules are tested as a table. A name not in ``roles`` is no concern of theirs (the caller says the
-# user does not exist). The CLI stays the operator's tool and is not bound by them.
+# user does not exist). The CLI, the operator's tool, keeps the last admin too unless given --force.
 ADMIN_ROLE = "admin"
 
 

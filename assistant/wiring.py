@@ -56,6 +56,9 @@ def quiet_libraries() -> None:
         os.environ.setdefault(key, value)
 
 
+GRADIO_FOLDER_PREFIX = "kiportal-gradio-"  # the private upload folder each portal process makes in the temp dir
+
+
 def gradio_upload_folder() -> Path:
     """gradio's upload and cache folder of this process, found as gradio finds it
     (``gradio.utils.get_upload_folder``): ``GRADIO_TEMP_DIR``, which the portal points at a private
@@ -132,8 +135,16 @@ class App:
         folder holds other users' uploads and exports. Asked at every check, not kept: the portal
         chooses gradio's folder after this App is built."""
         s = self.settings
-        return {"Datenverzeichnis des Portals": s.home, "Ablage der Originale": s.uploads_dir,
-                "Upload-Ordner des Portals": gradio_upload_folder()}
+        protected = {"Datenverzeichnis des Portals": s.home, "Ablage der Originale": s.uploads_dir,
+                     "Upload-Ordner des Portals": gradio_upload_folder()}
+        # the other portal processes of this machine (replicas, a second portal) keep their users'
+        # uploads in folders of the same making (ui.file_values.ensure_private_gradio_folder), and
+        # other gradio apps in gradio's default folder
+        tmp = Path(tempfile.gettempdir())
+        others = sorted(tmp.glob(f"{GRADIO_FOLDER_PREFIX}*")) + [tmp / "gradio"]
+        for n, folder in enumerate(others, start=1):
+            protected[f"Upload-Ordner eines anderen Portal-Prozesses ({n})"] = folder.resolve()
+        return protected
 
     # -- stores ------------------------------------------------------------
     @cached_property

@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from assistant.wiring import GRADIO_FOLDER_PREFIX
+
 log = logging.getLogger(__name__)
 
 UPLOAD_MAX_AGE_S = 3600
@@ -51,7 +53,7 @@ def ensure_private_gradio_folder() -> Path:
     are 0644; uploads and exports hold documents and personal data. Call before the
     interface is built (components read the folder when they are created)."""
     if not os.environ.get("GRADIO_TEMP_DIR"):
-        os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="kiportal-gradio-")
+        os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix=GRADIO_FOLDER_PREFIX)
     folder = Path(os.environ["GRADIO_TEMP_DIR"])
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:

@@ -160,6 +160,25 @@ def test_admin_cannot_sync_gradios_upload_folder(ctx):
     assert h.jobs_table(adam).empty and ctx.app.catalog.documents() == []
 
 
+def test_admin_cannot_sync_another_portal_process_upload_folder(ctx, tmp_path, monkeypatch):
+    """A second portal process (a replica) on the same machine keeps its users' uploads in a folder of
+    the same making: refused as well, and gradio's default folder of other gradio apps too."""
+    import tempfile
+
+    from ui.admin_tab import AdminUI
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    other = tmp_path / "kiportal-gradio-x7f3k2"
+    (other / "upload-abc").mkdir(parents=True)
+    (other / "upload-abc" / "antrag.txt").write_text("Antrag von Frau Beispiel.\n", encoding="utf-8")
+    (tmp_path / "gradio").mkdir()
+    h, adam = AdminUI(ctx), _req("adam")
+    for target in (other, other / "upload-abc", tmp_path / "gradio"):
+        msg = h.sync(str(target), None, adam)
+        assert "anderen Portal-Prozesses" in msg, (target, msg)
+    assert h.jobs_table(adam).empty and ctx.app.catalog.documents() == []
+
+
 @pytest.mark.parametrize("env", ["private", "unset"])
 def test_the_admin_protects_the_folder_gradio_uploads_to(monkeypatch, tmp_path, env):
     """assistant.wiring reads gradio's folder from the environment (it does not import gradio):
