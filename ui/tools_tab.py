@@ -23,6 +23,7 @@ from assistant.wording import counted
 from assistant.access import visible_citations
 from assistant.tools.history import RunNotFound, ToolRunStore, audit_detail
 from assistant.tools.result import TOOL_LABELS_DE, ToolError, ToolResult
+from ui.chat_tab import ChatSwitches
 from ui.context import PortalContext
 from ui.docview import doc_link
 from ui.handlers import ChatHandlers, UserError
@@ -312,12 +313,15 @@ class _Area:
     export_md: Any = None
     export_docx: Any = None
     export_file: Any = None
+    cancel: Any = None
     outputs: list = field(default_factory=list)
 
 
 def _area(prefix: str, with_confirm: bool) -> _Area:
     a = _Area()
     a.progress = gr.Markdown("", elem_id=f"kp-{prefix}-progress")
+    if prefix != "history":  # a run on the local model can take minutes: it can be called off
+        a.cancel = gr.Button("Abbrechen", size="sm", variant="secondary", elem_id=f"kp-{prefix}-cancel")
     with gr.Group(visible=False, elem_id=f"kp-{prefix}-warning") as a.warn_box:
         a.warn_md = gr.Markdown("")
         if with_confirm:
@@ -433,39 +437,62 @@ def build(ctx: PortalContext) -> None:
     e_source.change(toggle_source, [e_source], [e_text, e_file, e_doc, e_pages], queue=False, api_visibility="private",
                     show_progress="hidden")
 
+    # "Abbrechen" counts a switch for the browser tab; a run still streaming stops at its next update
+    # and paints nothing over the notice (gradio's own cancel may still deliver an update in flight)
+    switches = ChatSwitches()
+
+    def views(request: gr.Request, runs: Iterator[ToolView]):
+        started = switches.begin(request.session_hash)
+        try:
+            for v in runs:
+                if switches.current(request.session_hash) != started:
+                    return
+                yield _view_updates(v)
+        finally:
+            switches.end(request.session_hash)
+
     def run_einfach(source, text, file, doc_id, pages, leicht, model, request: gr.Request):
-        for v in h.simplify(request, source, text, file, doc_id, pages, leicht, model):
-            yield _view_updates(v)
+        yield from views(request, h.simplify(request, source, text, file, doc_id, pages, leicht, model))
 
     def run_einfach_confirmed(source, text, file, doc_id, pages, leicht, model, request: gr.Request):
-        for v in h.simplify(request, source, text, file, doc_id, pages, leicht, model, confirmed=True):
-            yield _view_updates(v)
+        yield from views(request, h.simplify(request, source, text, file, doc_id, pages, leicht, model,
+                                             confirmed=True))
 
     def run_summary(doc_id, length, fast, model, request: gr.Request):
-        for v in h.summarize(request, doc_id, length, fast, model):
-            yield _view_updates(v)
+        yield from views(request, h.summarize(request, doc_id, length, fast, model))
 
     def run_draft(kind, text, use_docs, colls, model, request: gr.Request):
-        for v in h.draft(request, kind, text, use_docs, colls, model):
-            yield _view_updates(v)
+        yield from views(request, h.draft(request, kind, text, use_docs, colls, model))
 
     def run_draft_confirmed(kind, text, use_docs, colls, model, request: gr.Request):
-        for v in h.draft(request, kind, text, use_docs, colls, model, confirmed=True):
-            yield _view_updates(v)
+        yield from views(request, h.draft(request, kind, text, use_docs, colls, model, confirmed=True))
 
     stream = dict(concurrency_id="answer", trigger_mode="once", show_progress="minimal")
     e_inputs = [e_source, e_text, e_file, e_doc, e_pages, e_leicht, e_model]
     a = areas["einfach"]
-    e_btn.click(run_einfach, e_inputs, a.outputs, api_name="tool_einfach", **stream)
-    a.confirm.click(run_einfach_confirmed, e_inputs, a.outputs, api_name="tool_einfach_confirmed",
-                    api_visibility="private", **stream)
-    s_btn.click(run_summary, [s_doc, s_length, s_fast, s_model], areas["summary"].outputs, api_name="tool_zusammenfassung",
-                **stream)
+    runs = {"einfach": [
+        e_btn.click(run_einfach, e_inputs, a.outputs, api_name="tool_einfach", **stream),
+        a.confirm.click(run_einfach_confirmed, e_inputs, a.outputs, api_name="tool_einfach_confirmed",
+                        api_visibility="private", **stream)]}
+    runs["summary"] = [s_btn.click(run_summary, [s_doc, s_length, s_fast, s_model], areas["summary"].outputs,
+                                   api_name="tool_zusammenfassung", **stream)]
     d_inputs = [d_kind, d_text, d_docs, d_colls, d_model]
     a = areas["draft"]
-    d_btn.click(run_draft, d_inputs, a.outputs, api_name="tool_entwurf", **stream)
-    a.confirm.click(run_draft_confirmed, d_inputs, a.outputs, api_name="tool_entwurf_confirmed",
-                    api_visibility="private", **stream)
+    runs["draft"] = [
+        d_btn.click(run_draft, d_inputs, a.outputs, api_name="tool_entwurf", **stream),
+        a.confirm.click(run_draft_confirmed, d_inputs, a.outputs, api_name="tool_entwurf_confirmed",
+                        api_visibility="private", **stream)]
+
+    def cancelled(request: gr.Request):
+        """The run is called off (gradio stops it in this browser tab only); a run is stored only
+        when it finishes, so nothing of it is kept."""
+        h.chat.user(request)
+        switches.switch(request.session_hash)
+        return "Abgebrochen – es wurde nichts gespeichert."
+
+    for name, events in runs.items():
+        areas[name].cancel.click(cancelled, None, [areas[name].progress], cancels=events, api_visibility="private",
+                                 concurrency_limit=None, show_progress="hidden")
 
     def export(fmt: str):
         def fn(run_id, request: gr.Request):

@@ -60,3 +60,43 @@ def test_each_tool_runs_streams_and_exports(browser, tools_portal):  # noqa: F81
     page.locator("#kp-tools-history").get_by_text("Entwurf").first.click()
     page.locator("#kp-history-output").get_by_text("[Name]").wait_for()
     page.wait_for_function("() => !document.querySelector('#kp-history-export-md').disabled")
+
+
+def test_a_long_run_can_be_called_off_and_nothing_is_kept(browser, tools_portal):  # noqa: F811
+    """"Abbrechen" stops a run still streaming (a summary on the local model takes minutes); the
+    run is not stored, and the tool works again afterwards."""
+    import time
+
+    from assistant.llm.fake import FakeChatModel
+    from assistant.tools.history import ToolRunStore
+
+    class Slow(FakeChatModel):
+        def _stream(self, *args, **kwargs):
+            for chunk in super()._stream(*args, **kwargs):
+                time.sleep(0.15)
+                yield chunk
+
+    app = tools_portal.ctx.app
+    fast = app._chat_models["lokal"]
+    app._chat_models["lokal"] = Slow(responses=["Ein langer Entwurf mit vielen Wörtern. " * 30])
+    store = ToolRunStore(tools_portal.ctx.db)
+    before = len(store.list_runs("anna"))
+    try:
+        page = login(browser, tools_portal.url, "anna", PASSWORD, timeout_ms=TIMEOUT)
+        open_tab(page, "Werkzeuge")
+        open_tab(page, "Entwurf")
+        page.locator("#kp-draft-text textarea").fill("Einladung zur Sitzung")
+        page.locator("#kp-draft-run").click()
+        page.locator("#kp-draft-output").get_by_text("Ein langer Entwurf").first.wait_for()
+        page.locator("#kp-draft-cancel").click()
+        page.locator("#kp-draft-progress").get_by_text("Abgebrochen").wait_for()
+        page.wait_for_timeout(6000)  # longer than the rest of the slow run would take
+        assert "Abgebrochen" in page.locator("#kp-draft-progress").inner_text()  # nothing painted over it
+        assert len(store.list_runs("anna")) == before
+        assert page.locator("#kp-draft-export-md").is_disabled()
+    finally:
+        app._chat_models["lokal"] = fast
+    page.locator("#kp-draft-run").click()  # the tool runs again, to the end
+    page.wait_for_function("() => !document.querySelector('#kp-draft-export-md').disabled")
+    assert len(store.list_runs("anna")) == before + 1
+    page.context.close()
