@@ -51,19 +51,24 @@ class ChatSwitches:
         self.wait_s = wait_s
         self._counts: dict[str, int] = {}
         self._streams: dict[str, int] = {}
+        self._notes: dict[str, str] = {}  # what a stream was started with, for the switch that stops it
         self._cond = threading.Condition()
 
-    def begin(self, session: str | None) -> int:
-        """A stream starts; returns the count it must see to go on."""
+    def begin(self, session: str | None, note: str = "") -> int:
+        """A stream starts (``note``: what it was asked, handed to a switch that stops it); returns
+        the count it must see to go on."""
         with self._cond:
             key = session or ""
             self._streams[key] = self._streams.get(key, 0) + 1
+            if note:
+                self._notes[key] = note
             return self._counts.get(key, 0)
 
     def current(self, session: str | None) -> int:
         return self._counts.get(session or "", 0)
 
-    def end(self, session: str | None) -> None:
+    def end(self, session: str | None, started: int | None = None) -> None:
+        """A stream ended; one that ran to its end (``started`` still current) leaves no note."""
         with self._cond:
             key = session or ""
             left = self._streams.get(key, 1) - 1
@@ -71,10 +76,14 @@ class ChatSwitches:
                 self._streams[key] = left
             else:
                 self._streams.pop(key, None)
+            if started is not None and self._counts.get(key, 0) == started:
+                self._notes.pop(key, None)
             self._cond.notify_all()
 
-    def switch(self, session: str | None) -> None:
-        """The user leaves the chat: count it, and wait until this session's streams have stopped."""
+    def switch(self, session: str | None) -> str:
+        """The user leaves the chat: count it, and wait until this session's streams have stopped.
+        Returns the note of a stream stopped by it ("" if none), kept here on the server: a value
+        the stream wrote into the page's state may not have arrived yet."""
         key = session or ""
         with self._cond:
             self._counts[key] = self._counts.pop(key, 0) + 1  # re-inserted: newest last
@@ -84,6 +93,7 @@ class ChatSwitches:
                 for old in [k for k in self._counts if k not in self._streams][:extra]:
                     del self._counts[old]
             self._cond.wait_for(lambda: not self._streams.get(key), timeout=self.wait_s)
+            return self._notes.pop(key, "")
 
 
 @dataclass
@@ -168,9 +178,8 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
                  queue=False, show_progress="hidden")
 
     switches = ChatSwitches()
-    asked = gr.State("")  # the question on its way, put back into the box by "Stopp"
     answer_outputs = [chatbot, chat_id, message_ids, warn_box, warn_md, pending, question, history, status,
-                      asked, send_btn, stop_btn]
+                      send_btn, stop_btn]
 
     def stream_answer(q: str, cid: str | None, model_key: str | None, colls: list[str] | None,
                       confirmed: bool, request: gr.Request):
@@ -179,7 +188,7 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
             # a hint, not an error: nothing went wrong, and the chat keeps no red "Fehler" badge
             gr.Warning(t("empty_question"), title=t("notice"), duration=5)
             return
-        started = switches.begin(request.session_hash)
+        started = switches.begin(request.session_hash, note=q.strip())
         try:
             view: ChatView | None = None
             first = True
@@ -194,12 +203,12 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
                 first = False
                 busy = not view.done
                 yield (view.messages, view.chat_id, view.message_ids, gr.update(visible=bool(view.warning)),
-                       view.warning or "", view.pending or "", box, hist, "", q,
+                       view.warning or "", view.pending or "", box, hist, "",
                        gr.update(visible=not busy), gr.update(visible=busy))
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         finally:
-            switches.end(request.session_hash)
+            switches.end(request.session_hash, started)
 
     def ask(q, cid, model_key, colls, request: gr.Request):
         yield from stream_answer(q, cid, model_key, colls, False, request)
@@ -224,12 +233,12 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
     confirm_btn.click(ask_confirmed, inputs=[pending, chat_id, model, collections], api_name="ask_confirmed",
                       api_visibility="private", **answer_kwargs).then(idle, **idle_kwargs)
 
-    def stop(cid: str | None, q: str, typed: str, request: gr.Request):
+    def stop(cid: str | None, typed: str, request: gr.Request):
         """"Stopp": the answer on its way is dropped (nothing of it is stored), the chat shows what
         is stored, and the question is back in the box to be changed or sent again, unless the
         user has typed a new one meanwhile."""
         h.user(request)
-        switches.switch(request.session_hash)
+        q = switches.switch(request.session_hash)
         messages, ids = [], []
         if cid:
             view = h.open_chat(request, cid)
@@ -237,7 +246,7 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
         return (messages, ids, typed if (typed or "").strip() else q, t("answer_stopped"),
                 gr.update(visible=True), gr.update(visible=False))
 
-    stop_btn.click(shown_as_error(stop), inputs=[chat_id, asked, question],
+    stop_btn.click(shown_as_error(stop), inputs=[chat_id, question],
                    outputs=[chatbot, message_ids, question, status, send_btn, stop_btn],
                    api_visibility="private", concurrency_limit=None, show_progress="hidden")
 

@@ -449,7 +449,7 @@ def build(ctx: PortalContext) -> None:
                     return
                 yield _view_updates(v)
         finally:
-            switches.end(request.session_hash)
+            switches.end(request.session_hash, started)
 
     def run_einfach(source, text, file, doc_id, pages, leicht, model, request: gr.Request):
         yield from views(request, h.simplify(request, source, text, file, doc_id, pages, leicht, model))

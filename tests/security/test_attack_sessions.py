@@ -32,19 +32,25 @@ def works(c, portal) -> bool:
 
 
 def test_password_change_ends_the_session(pw_portal):
-    with login(pw_portal, "sam") as c:
-        assert works(c, pw_portal)
-        kiportal(pw_portal, "users", "passwd", "sam", "--password-stdin", stdin="Neues-Passwort-42\n")
-        assert not works(c, pw_portal)
-    with login(pw_portal, "sam", "Neues-Passwort-42") as c:
-        assert works(c, pw_portal)
+    try:
+        with login(pw_portal, "sam") as c:
+            assert works(c, pw_portal)
+            kiportal(pw_portal, "users", "passwd", "sam", "--password-stdin", stdin="Neues-Passwort-42\n")
+            assert not works(c, pw_portal)
+        with login(pw_portal, "sam", "Neues-Passwort-42") as c:
+            assert works(c, pw_portal)
+    finally:  # the suite's other modules log in as sam with the suite's password
+        pw_portal.ctx.users.set_password("sam", PASSWORD)
 
 
 def test_role_change_ends_the_session(pw_portal):
-    with login(pw_portal, "bernd") as c:
-        assert works(c, pw_portal)
-        pw_portal.ctx.users.set_role("bernd", "trainer")
-        assert not works(c, pw_portal)
+    try:
+        with login(pw_portal, "bernd") as c:
+            assert works(c, pw_portal)
+            pw_portal.ctx.users.set_role("bernd", "trainer")
+            assert not works(c, pw_portal)
+    finally:
+        pw_portal.ctx.users.set_role("bernd", "staff")
 
 
 def test_removed_and_re_added_user_does_not_get_the_old_session(pw_portal):

@@ -57,3 +57,19 @@ def test_sessions_are_forgotten_beyond_the_limit_but_not_while_streaming():
     assert s.current("a") == started == 1
     assert s.current("b") == 0 and s.current("e") == 1
     s.end("a")
+
+
+def test_the_switch_that_stops_a_stream_gets_its_note_and_a_finished_stream_leaves_none():
+    """"Stopp" puts the question back from here: the page's own state may not have the stream's value yet."""
+    s = ChatSwitches(wait_s=1.0)
+    started = s.begin("a", note="Wie lange gilt der Ausweis?")
+
+    def stream():
+        time.sleep(0.2)
+        s.end("a", started)  # sees the switch at its next update and stops
+
+    threading.Thread(target=stream).start()
+    assert s.switch("a") == "Wie lange gilt der Ausweis?"
+    done = s.begin("a", note="Und die Gebühr?")
+    s.end("a", done)  # ran to its end
+    assert s.switch("a") == "" and s._notes == {}
