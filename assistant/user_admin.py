@@ -91,6 +91,7 @@ class UserAdmin:
             user = self.departments.add_user(name, password, role, list(groups or []), actor)  # audits user_add
         except (AccessError, ValueError) as exc:
             raise AdminError(str(exc)) from None
+        self.users.set_password(user.name, password, must_change=True)  # the owner replaces it first
         return user, password
 
     def reset_password(self, name: str | None, actor: str) -> tuple[User, str]:
@@ -98,7 +99,7 @@ class UserAdmin:
         self._passwords_here()
         user = self._existing(name)
         password = new_password()
-        self.users.set_password(user.name, password)
+        self.users.set_password(user.name, password, must_change=True)
         self.audit.record("user_passwd", actor, user.name, {"generated": True})
         return user, password
 

@@ -69,6 +69,8 @@ _MIGRATIONS = [
     # 2: groups per user (an existing user starts with none: they read what everyone reads)
     ["CREATE TABLE user_groups (user_name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE, "
      "grp TEXT NOT NULL, PRIMARY KEY (user_name, grp))"],
+    # 3: a start password an admin handed out must be changed by its owner before anything else
+    "ALTER TABLE users ADD COLUMN must_change INTEGER NOT NULL DEFAULT 0",
 ]
 
 
@@ -77,6 +79,7 @@ class User:
     name: str
     role: str
     groups: tuple[str, ...] = ()
+    must_change: bool = False  # signed in with a start password an admin handed out (ui.security)
 
     def has(self, role: str) -> bool:
         """Roles are ordered: an admin may do what a trainer may, a trainer what staff may."""
@@ -126,8 +129,8 @@ class UserStore:
         return groups
 
     def get(self, name: str) -> User | None:
-        row = self.db.one("SELECT name, role FROM users WHERE name=:n", {"n": name})
-        return User(row["name"], row["role"], self.groups(row["name"])) if row else None
+        row = self.db.one("SELECT name, role, must_change FROM users WHERE name=:n", {"n": name})
+        return User(row["name"], row["role"], self.groups(row["name"]), bool(row["must_change"])) if row else None
 
     def list(self) -> list[dict]:
         rows = self.db.query("SELECT name, role, created_at, last_login FROM users ORDER BY name")
@@ -142,10 +145,12 @@ class UserStore:
             if conn.execute(text("DELETE FROM users WHERE name=:n"), {"n": name}).rowcount == 0:
                 raise KeyError(name)
 
-    def set_password(self, name: str, password: str) -> None:
+    def set_password(self, name: str, password: str, *, must_change: bool = False) -> None:
+        """A new password; ``must_change``: a start password that its owner must replace first."""
         if len(password) < 8:
             raise ValueError("Passwort zu kurz (mindestens 8 Zeichen) / password too short")
-        if self.db.execute("UPDATE users SET password_hash=:h WHERE name=:n", {"n": name, "h": self._hasher.hash(password)}) == 0:
+        if self.db.execute("UPDATE users SET password_hash=:h, must_change=:m WHERE name=:n",
+                           {"n": name, "h": self._hasher.hash(password), "m": int(must_change)}) == 0:
             raise KeyError(name)
 
     def set_role(self, name: str, role: str) -> None:

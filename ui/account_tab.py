@@ -31,7 +31,7 @@ class AccountUI:
 
     def change_password(self, request: gr.Request | None, current: str, new: str, repeat: str) -> str:
         """Change the signed-in user's own password; returns the German confirmation."""
-        user = self.ctx.require(request, "staff")
+        user = self.ctx.require(request, "staff", start_password_ok=True)  # replacing it is what it is for
         if self.ctx.app.settings.auth.mode != "password":
             raise UserError("Die Anmeldung läuft nicht über Passwörter dieses Portals; ändern Sie Ihr Passwort "
                             "dort, wo Sie sich anmelden.")

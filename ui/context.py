@@ -35,9 +35,10 @@ class PortalContext:
     def audit(self) -> AuditLog:
         return self.app.audit
 
-    def require(self, request: gr.Request | None, role: str = "staff") -> User:
-        """Server-side role check; raises PermissionDenied (shown as an error in the UI)."""
-        return require_role(request, self.app.settings, self.users, role)
+    def require(self, request: gr.Request | None, role: str = "staff", *, start_password_ok: bool = False) -> User:
+        """Server-side role check; raises PermissionDenied (shown as an error in the UI). A user still
+        on an admin's start password passes only where ``start_password_ok`` (ui.security)."""
+        return require_role(request, self.app.settings, self.users, role, start_password_ok=start_password_ok)
 
     def scope(self, user: User) -> Scope:
         """The collections ``user`` may read now (read fresh: a revoke takes effect at once)."""

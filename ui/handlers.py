@@ -29,7 +29,7 @@ from ui.context import PortalContext
 from ui.docview import doc_link, locate_chunk
 from ui.source_view import SourceItem, attach_quotes, merge_sources, notice_html
 from ui.source_view import sources_html as source_list_html
-from ui.security import PermissionDenied
+from ui.security import START_PASSWORD, PermissionDenied
 from ui.texts import t
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class SessionView:
     default_model: str | None
     collections: list[str]
     chats: list[tuple[str, str]]
+    must_change: bool = False  # on an admin's start password: the page offers only „Mein Konto“
 
 
 
@@ -87,11 +88,14 @@ class ChatHandlers:
 
     def session(self, request) -> SessionView:
         """Everything the page needs on load for this user (tab visibility is cosmetic)."""
-        user = self.user(request)
+        user = self.ctx.require(request, "staff", start_password_ok=True)
         if self.settings.auth.mode == "none":
             label = t("signed_in_local")
         else:
             label = t("signed_in", name=md_esc(user.name), role=role_label(user.role))
+        if user.must_change:  # nothing of the portal until the start password is replaced
+            return SessionView(user, f"{label}  \n**{START_PASSWORD}**", False, False, [], None, [], [],
+                               must_change=True)
         return SessionView(user, label, user.has("admin"), user.has("trainer"), self.model_choices(user),
                            default_model(self.settings, user.role),
                            self.collection_choices(user), self._chat_choices(user))

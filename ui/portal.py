@@ -158,7 +158,7 @@ def build_portal(ctx: PortalContext, handlers: ChatHandlers | None = None) -> gr
                     gr.Button(t("logout"), link="logout", size="sm", variant="secondary", elem_id="kp-logout")
         gr.Markdown(t("disclaimer"), elem_id="kp-disclaimer")
 
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab(t("tab_chat"), id="chat"):
                 chat = chat_tab.build(ctx, h)
 
@@ -168,19 +168,23 @@ def build_portal(ctx: PortalContext, handlers: ChatHandlers | None = None) -> gr
                     continue  # with SSO (or no login) there is no password of this portal to change
                 with gr.Tab(t(label_key), id=tab_id, visible=False) as tab:
                     module.build(ctx)
-                tab_blocks.append((tab, role))
+                tab_blocks.append((tab, role, tab_id))
 
         # -- events -----------------------------------------------------------------
         def on_load(request: gr.Request):
             s = h.session(request)
-            tab_updates = [gr.update(visible=s.user.has(role)) for _, role in tab_blocks]
+            if s.must_change:  # on an admin's start password: „Mein Konto“ only, opened
+                tab_updates = [gr.update(visible=tab_id == "account") for _, _, tab_id in tab_blocks]
+                return (s.user_label, gr.update(choices=[], value=None), gr.update(choices=[], value=[]),
+                        gr.update(choices=[], value=None), "", *tab_updates, gr.Tabs(selected="account"))
+            tab_updates = [gr.update(visible=s.user.has(role)) for _, role, _ in tab_blocks]
             # the detail line too: the model's change event does not fire when the value stays the same
             return (s.user_label, gr.update(choices=s.models, value=s.default_model),
                     gr.update(choices=s.collections, value=[]), gr.update(choices=s.chats, value=None),
-                    h.model_description(s.default_model), *tab_updates)
+                    h.model_description(s.default_model), *tab_updates, gr.update())
 
         demo.load(shown_as_error(on_load), outputs=[user_md, chat.model, chat.collections, chat.history, chat.model_detail,
-                                                   *[tb for tb, _ in tab_blocks]],
+                                                   *[tb for tb, _, _ in tab_blocks], tabs],
                   api_name="session", concurrency_limit=None, show_progress="hidden")
     return demo
 

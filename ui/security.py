@@ -31,8 +31,17 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def resolve_user(request: gr.Request | None, settings: Settings, users: UserStore) -> User | None:
-    """The authenticated user of a request, or None."""
+START_PASSWORD = ("Bitte ändern Sie zuerst das Startpasswort, das Sie von der Administration bekommen haben "
+                  "(Reiter „Mein Konto“).")
+
+
+def resolve_user(request: gr.Request | None, settings: Settings, users: UserStore, *,
+                 start_password_ok: bool = False) -> User | None:
+    """The authenticated user of a request, or None.
+
+    A user still on a start password an admin handed out counts as nobody, except where
+    ``start_password_ok`` (the page load, the password change): until its owner has replaced it,
+    the person who passed it on could use it too."""
     if request is None:
         return None
     mode = settings.auth.mode
@@ -41,7 +50,10 @@ def resolve_user(request: gr.Request | None, settings: Settings, users: UserStor
         return LOCAL_USER
     if mode == "password":
         name = getattr(request, "username", None)
-        return users.get(name) if name else None
+        user = users.get(name) if name else None
+        if user is not None and user.must_change and not start_password_ok:
+            return None
+        return user
     if mode == "header":
         # the same decision as the HTTP guard in front of every route (ui.header_auth)
         client = request.client.host if request.client else ""
@@ -54,8 +66,12 @@ def resolve_user(request: gr.Request | None, settings: Settings, users: UserStor
     return None
 
 
-def require_role(request: gr.Request | None, settings: Settings, users: UserStore, role: str = "staff") -> User:
-    user = resolve_user(request, settings, users)
+def require_role(request: gr.Request | None, settings: Settings, users: UserStore, role: str = "staff", *,
+                 start_password_ok: bool = False) -> User:
+    user = resolve_user(request, settings, users, start_password_ok=True)
+    if user is not None and user.must_change and not start_password_ok:
+        log.warning("denied %s-only action to %s: start password not changed yet", role, user.name)
+        raise PermissionDenied(START_PASSWORD)
     if user is None or not user.has(role):
         log.warning("denied %s-only action to %s", role, user.name if user else "anonymous")
         raise PermissionDenied()

@@ -189,3 +189,15 @@ def test_two_admins_at_once_never_leave_none(app, monkeypatch, change):
     admins = [u["name"] for u in app.users.list() if u["role"] == "admin"]
     assert len(admins) == 1, (admins, outcomes)
     assert sorted(v == "done" for v in outcomes.values()) == [False, True], outcomes
+
+
+def test_start_passwords_must_be_replaced_by_their_owner(app):
+    """A created user and a reset password are on a start password; the owner's own change ends that."""
+    svc = _svc(app)
+    user, start = svc.create("neo", "staff", [], "adam")
+    assert app.users.get("neo").must_change
+    app.users.set_password("neo", "Neos-eigenes-Passwort")
+    assert not app.users.get("neo").must_change
+    svc.reset_password("neo", "adam")
+    assert app.users.get("neo").must_change
+    assert not app.users.get("erika").must_change  # users made on the command line choose their own

@@ -51,3 +51,31 @@ def test_a_change_ends_the_session_that_made_it(pw_portal, kai):
     with login(pw_portal, "kai", NEW) as again:
         assert call(again, pw_portal, "session", [])["success"]
     assert [e["actor"] for e in audit(pw_portal, "password_changed")][:1] == ["kai"]
+
+
+def test_a_start_password_opens_nothing_but_its_own_change(pw_portal):
+    """An admin's start password (which the admin, and whoever passed it on, also knows) opens the
+    page and the password change, nothing else, over HTTP as in the page; the owner's own password
+    opens the rest."""
+    from assistant.user_admin import UserAdmin
+
+    app = pw_portal.ctx.app
+    admin = UserAdmin(app.users, app.departments, app.audit, "password")
+    if app.users.get("neo") is not None:
+        app.users.remove("neo")
+    _, start = admin.create("neo", "staff", [], "adam")
+    try:
+        with login(pw_portal, "neo", start) as c:
+            page = call(c, pw_portal, "session", [])
+            assert page["success"] and "Startpasswort" in str(page["output"][0])
+            assert page["output"][1]["choices"] == [] and page["output"][2]["choices"] == []  # no models, no collections
+            for api_name, data in (("ask", ["Welche Zonen hat das Ampelsystem?", None, "extraktiv", []]),
+                                   ("export_chat", [None]), ("tool_history", [])):
+                refused = call(c, pw_portal, api_name, data)
+                assert refused["success"] is False and "Startpasswort" in (refused["error"] or ""), (api_name, refused)
+            assert call(c, pw_portal, "change_password", [start, NEW, NEW])["success"]
+        with login(pw_portal, "neo", NEW) as c:
+            asked = call(c, pw_portal, "ask", ["Welche Zonen hat das Ampelsystem?", None, "extraktiv", []])
+            assert asked["success"], asked
+    finally:
+        app.users.remove("neo")

@@ -413,10 +413,26 @@ def test_admin_creates_a_user_who_logs_in_with_the_one_time_password(browser, ad
     assert admin_portal.ctx.users.get("clara.neu").role == "trainer"
     page.context.close()
 
+    # the start password opens „Mein Konto“ only: the person who passed it on could use it too
     newcomer = login(browser, admin_portal.url, "clara.neu", password, timeout_ms=TIMEOUT)
     newcomer.wait_for_function("() => document.querySelector('#kp-user')?.innerText.includes('clara.neu')")
     assert "Trainer/in" in newcomer.locator("#kp-user").inner_text()
+    assert "Startpasswort" in newcomer.locator("#kp-user").inner_text()
+    newcomer.locator("#kp-pw-current input").wait_for(state="visible")  # the tab is open by itself
+    newcomer.wait_for_timeout(2000)  # the other page-load events: quiet, no error boxes
+    assert newcomer.locator(".toast-body").all_inner_texts() == []
+    visible_tabs = [t.strip() for t in newcomer.get_by_role("tab").all_inner_texts() if t.strip()]
+    assert "KI-Kompass" not in visible_tabs and "Werkzeuge" not in visible_tabs, visible_tabs
+    newcomer.locator("#kp-pw-current input").fill(password)
+    newcomer.locator("#kp-pw-new input").fill("Claras-eigenes-Passwort")
+    newcomer.locator("#kp-pw-repeat input").fill("Claras-eigenes-Passwort")
+    newcomer.locator("#kp-pw-change").click()
+    newcomer.locator("input[type=password]").first.wait_for()  # signed out
     newcomer.context.close()
+    again = login(browser, admin_portal.url, "clara.neu", "Claras-eigenes-Passwort", timeout_ms=TIMEOUT)
+    again.get_by_role("tab", name="KI-Kompass").wait_for()  # the whole portal for her role now
+    assert "Startpasswort" not in again.locator("#kp-user").inner_text()
+    again.context.close()
     admin_portal.ctx.users.remove("clara.neu")
 
 
