@@ -44,7 +44,7 @@ from ui.file_values import RECEIVED, is_inside, refused_file_values
 from ui.header_auth import identify, is_trusted, parse_networks
 from ui.login import client_address
 from ui.security import is_loopback
-from ui.tab_owners import BODY_HASH_ROUTE, JOIN_ROUTE, TabOwners, concurrency_group, open_events, tab_of
+from ui.tab_owners import BODY_HASH_ROUTE, JOIN_ROUTE, TabOwners, concurrency_group, open_events, tabs_of
 
 log = logging.getLogger(__name__)
 
@@ -369,11 +369,11 @@ class PortalGuard:
 
     def _check_tab(self, user: str, path: str, query: str, body: Any) -> None:
         """A request naming another user's browser tab is refused (its stream carries their answers)."""
-        tab = tab_of(path, query, body)
-        if tab is not None and not self.cfg.tabs.claim(tab, user):
-            self.cfg.audit.record("tab_refused", user, path[:200], {"owner": self.cfg.tabs.owner(tab)})
-            log.warning("%s by %s refused: the tab belongs to another user", path, user)
-            raise _Answer(403, "Diese Sitzung gehört einem anderen Benutzer.")
+        for tab in tabs_of(path, query, body):
+            if not self.cfg.tabs.claim(tab, user):
+                self.cfg.audit.record("tab_refused", user, path[:200], {"owner": self.cfg.tabs.owner(tab)})
+                log.warning("%s by %s refused: the tab belongs to another user", path, user)
+                raise _Answer(403, "Diese Sitzung gehört einem anderen Benutzer.")
 
     def _check_open_events(self, user: str, body: Any) -> None:
         """One user may not fill the queue that everyone shares. Without a login (mode none) there is

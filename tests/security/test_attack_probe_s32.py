@@ -1,0 +1,92 @@
+"""Attacks on the features of session 32 (Mein Konto, user management, Stopp, Abbrechen, Word export),
+sent as raw HTTP against the real portal (gradio's queue protocol by hand).
+
+Holes this probe found, each fixed at its one home:
+
+* A query naming ``session_hash`` twice (``?session_hash=mine&session_hash=theirs``) passed the tab
+  check with the first and gradio read the second: another user's streamed question and answer.
+* gradio's ``/run/…`` (the direct route of unqueued events) runs with the state of the tab its body
+  names, and the door did not check that tab: "Frage bearbeiten" handed out another user's question
+  that the personal-data warning held back.
+"""
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+
+import httpx
+
+from sec_client import audit, call, login
+
+ASK = "Wann öffnet die Kantine im Rathaus?"
+PERSONAL = "Welche Öffnungszeit gilt für die Beschwerde von Frau Müller, geb. 03.04.1980, zur Kantine?"
+
+
+def join(c: httpx.Client, portal, api_name: str, data: list, session: str, event_data=None) -> httpx.Response:
+    return c.post("gradio_api/queue/join", json={"data": data, "fn_index": portal.fn_index(api_name),
+                                                  "session_hash": session, "event_data": event_data,
+                                                  "trigger_id": None})
+
+
+def stream(c: httpx.Client, query: str, timeout_s: float = 60) -> tuple[int, list[dict]]:
+    """Status and messages of ``gradio_api/queue/data?<query>`` up to the first completed event."""
+    messages = []
+    with c.stream("GET", f"gradio_api/queue/data?{query}", timeout=timeout_s) as s:
+        if s.status_code != 200:
+            s.read()
+            return s.status_code, []
+        for line in s.iter_lines():
+            if line.startswith("data:"):
+                messages.append(json.loads(line[5:]))
+                if messages[-1].get("msg") == "process_completed":
+                    break
+    return 200, messages
+
+
+def tab(name: str) -> str:
+    return f"{name}{time.monotonic_ns()}"
+
+
+# -- tabs: every way gradio reads a session hash is checked ------------------------------------------
+def test_a_repeated_session_hash_does_not_open_another_users_stream(pw_portal):
+    with login(pw_portal, "tina") as tina, login(pw_portal, "sam") as sam:
+        mine, hers = tab("sam"), tab("tina")
+        assert call(sam, pw_portal, "new_chat", [], session=mine)["success"]  # sam's own tab
+        assert join(tina, pw_portal, "ask", [ASK, None, "extraktiv", []], hers).status_code == 200
+        before = len(audit(pw_portal, "tab_refused", actor="sam"))
+        for query in (f"session_hash={mine}&session_hash={hers}", f"session_hash={hers}&session_hash={mine}",
+                      f"session_hash={mine}&session%5Fhash={hers}"):
+            status, messages = stream(sam, query)
+            assert status == 403 and messages == [], (query, status, messages)
+        assert len(audit(pw_portal, "tab_refused", actor="sam")) == before + 3
+        status, messages = stream(tina, f"session_hash={hers}")  # the owner still gets her answer
+        assert status == 200 and "11:30" in json.dumps(messages[-1], ensure_ascii=False)
+
+
+@contextmanager
+def yellow(portal, key: str = "extraktiv"):
+    """The model as an EU-hosted one (zone yellow): a question with personal data is held back with a
+    warning, and the page keeps it in its state until the user confirms or edits it."""
+    spec = portal.ctx.app.settings.llm.models[key]
+    zone = spec.zone
+    spec.zone = "yellow"
+    try:
+        yield key
+    finally:
+        spec.zone = zone
+
+
+def test_an_unqueued_event_cannot_run_in_another_users_tab(pw_portal):
+    """"Frage bearbeiten" (queue=False: gradio runs it at ``/run/…``) returns the question the warning
+    held back, from the state of the tab the body names."""
+    edit = pw_portal.fn_index("edit_question")
+    with login(pw_portal, "tina") as tina, login(pw_portal, "sam") as sam, yellow(pw_portal) as model:
+        hers = tab("tina")
+        warned = call(tina, pw_portal, "ask", [PERSONAL, None, model, []], session=hers)
+        assert warned["success"] and "Bitte prüfen" in json.dumps(warned["output"], ensure_ascii=False), warned
+        for route in ("gradio_api/run/predict", "gradio_api/api/predict", "gradio_api/run/predict/"):
+            r = sam.post(route, json={"data": [None], "fn_index": edit, "session_hash": hers})
+            assert r.status_code == 403 and "Müller" not in r.text, (route, r.status_code, r.text[:300])
+        own = tina.post("gradio_api/run/predict", json={"data": [None], "fn_index": edit, "session_hash": hers})
+        assert own.status_code == 200 and own.json()["data"][2] == PERSONAL, own.text[:300]  # hers, for her
