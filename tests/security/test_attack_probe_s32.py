@@ -8,16 +8,20 @@ Holes this probe found, each fixed at its one home:
 * gradio's ``/run/…`` (the direct route of unqueued events) runs with the state of the tab its body
   names, and the door did not check that tab: "Frage bearbeiten" handed out another user's question
   that the personal-data warning held back.
+* A burst of parallel password checks (login, "Mein Konto") all passed the back-off: each read the
+  counters before the first Argon2 check had finished and counted its failure.
 """
 from __future__ import annotations
 
 import json
+import threading
 import time
 from contextlib import contextmanager
 
 import httpx
+import pytest
 
-from sec_client import audit, call, login
+from sec_client import PASSWORD, PROXY, audit, call, http, login
 
 ASK = "Wann öffnet die Kantine im Rathaus?"
 PERSONAL = "Welche Öffnungszeit gilt für die Beschwerde von Frau Müller, geb. 03.04.1980, zur Kantine?"
@@ -90,3 +94,65 @@ def test_an_unqueued_event_cannot_run_in_another_users_tab(pw_portal):
             assert r.status_code == 403 and "Müller" not in r.text, (route, r.status_code, r.text[:300])
         own = tina.post("gradio_api/run/predict", json={"data": [None], "fn_index": edit, "session_hash": hers})
         assert own.status_code == 200 and own.json()["data"][2] == PERSONAL, own.text[:300]  # hers, for her
+
+
+# -- password checks: a burst is no way round the back-off ---------------------------------------------
+@pytest.fixture
+def own_user(pw_portal):
+    """A user of one test (the suite's users are shared by its modules)."""
+    made = []
+
+    def make(name: str) -> str:
+        if pw_portal.ctx.users.get(name) is not None:
+            pw_portal.ctx.users.remove(name)
+        pw_portal.ctx.users.add(name, PASSWORD, "staff")
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        pw_portal.ctx.users.remove(name)
+
+
+def burst(n: int, attempt) -> list:
+    """``attempt(i)`` in ``n`` threads released at once; their results."""
+    results, start = [None] * n, threading.Barrier(n)
+
+    def run(i: int) -> None:
+        start.wait()
+        results[i] = attempt(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_a_burst_of_parallel_logins_gets_no_more_guesses_than_a_sequence(pw_portal, own_user):
+    name, address = own_user("kora"), "203.0.113.88"  # through the trusted proxy: an address of its own
+
+    def guess(i: int) -> int:
+        with http(pw_portal, source=PROXY, headers={"X-Forwarded-For": address}) as c:
+            return c.post("login", data={"username": name, "password": f"Falsch-{i}-2026"}).status_code
+
+    assert set(burst(12, guess)) == {400}
+    checked = audit(pw_portal, "login_failed", actor=name)
+    blocked = audit(pw_portal, "login_blocked", actor=name)
+    assert len(checked) == 3, len(checked)  # LoginThrottle.max_failures: then 2, 4, 8 … s back-off
+    assert len(checked) + len(blocked) == 12
+    with login(pw_portal, name):  # the owner, from her own address, logs in at once
+        pass
+
+
+def test_a_burst_of_parallel_password_changes_gets_no_more_guesses(pw_portal, own_user):
+    """A borrowed session guessing the owner's password through "Mein Konto", many tabs at once."""
+    name, new = own_user("kira"), "Neu-Passwort-2027-X"
+    with login(pw_portal, name) as c:
+        errors = burst(6, lambda i: call(c, pw_portal, "change_password", [f"Falsch-{i}-2026", new, new],
+                                         session=tab(f"kira{i}-"))["error"] or "")
+    assert sum("stimmt nicht" in e for e in errors) == 3, errors
+    assert sum("Zu viele falsche Versuche" in e for e in errors) == 3, errors
+    assert len(audit(pw_portal, "password_change_failed", actor=name)) == 3
+    assert pw_portal.ctx.users.verify(name, PASSWORD)
