@@ -61,9 +61,10 @@ SECURITY_HEADERS = {
     b"cross-origin-opener-policy": b"same-origin",
     b"permissions-policy": b"camera=(), microphone=(), geolocation=()",
 }
-# never answered: API descriptions and tools the portal does not offer
+# never answered: API descriptions and tools the portal does not offer (``deep_link`` wrote a tab's whole
+# page state, any user's by its session hash, for ``/config?deep_link=…`` to hand out: one-time passwords)
 CLOSED_PATHS = re.compile(r"^/(openapi\.json|docs|redoc|monitoring.*|(gradio_api/)?call/.*|"
-                          r"gradio_api/(openapi\.json|docs|mcp.*|runs.*|dev/.*|"
+                          r"gradio_api/(openapi\.json|docs|mcp.*|runs.*|dev/.*|deep_link|"
                           r"run-history/.*|vibe.*|undo-vibe.*|profiling/.*|process_recording|file=https?:.*))/?$")
 # password mode without a session: the login page and what it loads, nothing else
 LOGIN_PATHS = re.compile(r"^/(|login/?|logout/?|theme\.css|favicon\.ico|manifest\.json|robots\.txt|"

@@ -10,10 +10,13 @@ Holes this probe found, each fixed at its one home:
   that the personal-data warning held back.
 * A burst of parallel password checks (login, "Mein Konto") all passed the back-off: each read the
   counters before the first Argon2 check had finished and counted its failure.
+* gradio's ``/gradio_api/deep_link?session_hash=…`` saved any tab's page state for ``/config`` to hand
+  out: another user read the start password an admin had just been shown.
 """
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -156,3 +159,101 @@ def test_a_burst_of_parallel_password_changes_gets_no_more_guesses(pw_portal, ow
     assert sum("Zu viele falsche Versuche" in e for e in errors) == 3, errors
     assert len(audit(pw_portal, "password_change_failed", actor=name)) == 3
     assert pw_portal.ctx.users.verify(name, PASSWORD)
+
+
+# -- a tab's page state: gradio's deep links --------------------------------------------------------
+def test_no_deep_link_hands_out_another_tabs_page_state(pw_portal):
+    """gradio's ``/gradio_api/deep_link?session_hash=…`` saved the whole page state of the named tab and
+    ``/config?deep_link=…`` returned it: sam read the start password adam had just been shown."""
+    name = f"neu{time.monotonic_ns() % 10**8}"
+    try:
+        with login(pw_portal, "adam") as adam, login(pw_portal, "sam") as sam:
+            his = tab("adam")
+            made = call(adam, pw_portal, "admin_add_user", [name, "staff", []], session=his)
+            password = re.search(r"Startpasswort: (\S+)", made["output"][0]).group(1)
+            for who in (sam, adam):  # the portal has no deep links: closed for everyone
+                r = who.get("gradio_api/deep_link", params={"session_hash": his})
+                assert r.status_code == 404 and password not in r.text, (r.status_code, r.text[:200])
+            config = sam.get("config", params={"deep_link": "LwiWqeLGD-Q"})
+            assert password not in config.text
+    finally:
+        pw_portal.ctx.users.remove(name)
+
+
+# -- Stopp (chat) and Abbrechen (Werkzeuge): only in one's own tab --------------------------------------
+def test_stopp_and_abbrechen_reach_only_ones_own_tab(pw_portal, monkeypatch):
+    """The switch keeps the question of a stream per session hash (chosen by the client): another user's
+    Stopp with tina's hash is refused at the door, and sam's own Stopp hands back nothing of hers."""
+    gate = threading.Event()
+    real = pw_portal.ctx.app.assistant.stream
+
+    def held(*args, **kwargs):
+        gate.wait(30)
+        yield from real(*args, **kwargs)
+
+    monkeypatch.setattr(pw_portal.ctx.app.assistant, "stream", held)
+    secret = "Wann öffnet die Kantine? Frage von Tina Geheimnis-4711"
+    try:
+        with login(pw_portal, "tina") as tina, login(pw_portal, "sam") as sam:
+            hers, mine = tab("tina"), tab("sam")
+            assert join(tina, pw_portal, "ask", [secret, None, "extraktiv", []], hers).status_code == 200
+            time.sleep(1.0)  # her answer is streaming (held before its first word)
+            for api_name, data in (("stop", [None, ""]), ("cancelled", [])):
+                r = join(sam, pw_portal, api_name, data, hers)
+                assert r.status_code == 403 and "anderen Benutzer" in r.json()["detail"], (api_name, r.text)
+            own = call(sam, pw_portal, "stop", [None, ""], session=mine)
+            assert own["success"] and "Geheimnis-4711" not in json.dumps(own, ensure_ascii=False), own
+            back = call(tina, pw_portal, "stop", [None, ""], session=hers)  # hers, in her tab
+            assert back["success"] and back["output"][2] == secret, back
+    finally:
+        gate.set()
+
+
+# -- user management: every event that touches users, also those without an API name -----------------
+USER_FNS = {"user_choices": [], "user_groups": [None], "user_role": [None], "select_user": [],
+            "set_user_groups": [None, []], "users_on_load": [], "users_table": []}
+
+
+class ByIndex:
+    """A portal whose ``fn_index`` is a fixed event (for events without an API name)."""
+
+    def __init__(self, portal, index: int) -> None:
+        self.url, self.index = portal.url, index
+
+    def fn_index(self, _api_name: str) -> int:
+        return self.index
+
+
+def test_staff_calling_every_user_event_by_index_gets_nothing(pw_portal):
+    fns = {i: fn for i, fn in pw_portal.server.demo.fns.items()
+           if getattr(fn.fn, "__name__", "") in USER_FNS}
+    assert {fn.fn.__name__ for fn in fns.values()} == set(USER_FNS)
+    assert any(fn.api_name and fn.api_name.startswith("false") for fn in fns.values())  # the unnamed ones too
+    row = {"index": [0, 0], "value": "adam", "row_value": ["adam", "Administration", "–", "nie"], "selected": True}
+    before = [(u["name"], u["role"], tuple(u["groups"])) for u in pw_portal.ctx.users.list()]
+    with login(pw_portal, "sam") as sam:
+        for index, fn in fns.items():
+            name = fn.fn.__name__
+            session = tab("samusers")
+            r = sam.post("gradio_api/queue/join", json={
+                "data": USER_FNS[name], "fn_index": index, "session_hash": session, "trigger_id": None,
+                "event_data": row if name == "select_user" else None})
+            assert r.status_code == 200, (name, r.text)
+            status, messages = stream(sam, f"session_hash={session}")
+            done = messages[-1]
+            text = json.dumps(done, ensure_ascii=False)
+            if name == "users_on_load":  # the page load: quietly empty
+                assert done["success"] and done["output"]["data"][0]["data"] == [], (index, text)
+            else:
+                assert done["success"] is False and "Keine Berechtigung" in text, (index, name, text)
+            assert "adam" not in text.replace('"value": "adam"', "") and "mayor" not in text, (index, name, text)
+    assert [(u["name"], u["role"], tuple(u["groups"])) for u in pw_portal.ctx.users.list()] == before
+
+
+# -- Mein Konto exists only where the portal keeps passwords --------------------------------------------
+@pytest.mark.parametrize("fixture", ["hdr_portal", "open_portal"])
+def test_without_password_login_there_is_no_password_change(request, fixture):
+    portal = request.getfixturevalue(fixture)
+    names = {fn.api_name for fn in portal.server.demo.fns.values()}
+    assert "change_password" not in names
+    assert not any(getattr(fn.fn, "__name__", "") == "change_password" for fn in portal.server.demo.fns.values())
