@@ -39,17 +39,22 @@ class AccountUI:
         problem = new_password_problem(user.name, current, new, repeat)
         if problem:
             raise UserError(problem)
-        wait, _ = self.throttle.wait_s("", user.name)
+        wait, _ = self.throttle.begin(user.name, "")
         if wait > 0:
             self.throttle.held_back(user.name, "")
             self.ctx.audit.record("password_change_blocked", user.name, user.name, {"wait_s": round(wait, 1)})
             raise UserError(f"Zu viele falsche Versuche. Bitte warten Sie {int(wait) + 1} Sekunden.")
-        if not self.ctx.users.password_matches(user.name, current):
+        try:
+            matches = self.ctx.users.password_matches(user.name, current)
+        except BaseException:  # a broken check counts as a failed one (begin() counted it as running)
+            self.throttle.failed(user.name, "")
+            raise
+        if not matches:
             self.throttle.failed(user.name, "")
             self.ctx.audit.record("password_change_failed", user.name, user.name)
             raise UserError("Das bisherige Passwort stimmt nicht.")
-        self.ctx.users.set_password(user.name, new)
         self.throttle.succeeded(user.name, "")
+        self.ctx.users.set_password(user.name, new)
         self.ctx.audit.record("password_changed", user.name, user.name)
         log.info("user %s changed their password", user.name)
         return "Ihr Passwort wurde geändert. Sie werden abgemeldet; bitte melden Sie sich mit dem neuen Passwort an."

@@ -44,7 +44,7 @@ from ui.file_values import RECEIVED, is_inside, refused_file_values
 from ui.header_auth import identify, is_trusted, parse_networks
 from ui.login import client_address
 from ui.security import is_loopback
-from ui.tab_owners import BODY_HASH_ROUTE, JOIN_ROUTE, TabOwners, concurrency_group, open_events, tab_of
+from ui.tab_owners import BODY_HASH_ROUTE, JOIN_ROUTE, TabOwners, concurrency_group, open_events, tabs_of
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,10 @@ SECURITY_HEADERS = {
     b"cross-origin-opener-policy": b"same-origin",
     b"permissions-policy": b"camera=(), microphone=(), geolocation=()",
 }
-# never answered: API descriptions and tools the portal does not offer
+# never answered: API descriptions and tools the portal does not offer (``deep_link`` wrote a tab's whole
+# page state, any user's by its session hash, for ``/config?deep_link=…`` to hand out: one-time passwords)
 CLOSED_PATHS = re.compile(r"^/(openapi\.json|docs|redoc|monitoring.*|(gradio_api/)?call/.*|"
-                          r"gradio_api/(openapi\.json|docs|mcp.*|runs.*|dev/.*|"
+                          r"gradio_api/(openapi\.json|docs|mcp.*|runs.*|dev/.*|deep_link|"
                           r"run-history/.*|vibe.*|undo-vibe.*|profiling/.*|process_recording|file=https?:.*))/?$")
 # password mode without a session: the login page and what it loads, nothing else
 LOGIN_PATHS = re.compile(r"^/(|login/?|logout/?|theme\.css|favicon\.ico|manifest\.json|robots\.txt|"
@@ -369,11 +370,11 @@ class PortalGuard:
 
     def _check_tab(self, user: str, path: str, query: str, body: Any) -> None:
         """A request naming another user's browser tab is refused (its stream carries their answers)."""
-        tab = tab_of(path, query, body)
-        if tab is not None and not self.cfg.tabs.claim(tab, user):
-            self.cfg.audit.record("tab_refused", user, path[:200], {"owner": self.cfg.tabs.owner(tab)})
-            log.warning("%s by %s refused: the tab belongs to another user", path, user)
-            raise _Answer(403, "Diese Sitzung gehört einem anderen Benutzer.")
+        for tab in tabs_of(path, query, body):
+            if not self.cfg.tabs.claim(tab, user):
+                self.cfg.audit.record("tab_refused", user, path[:200], {"owner": self.cfg.tabs.owner(tab)})
+                log.warning("%s by %s refused: the tab belongs to another user", path, user)
+                raise _Answer(403, "Diese Sitzung gehört einem anderen Benutzer.")
 
     def _check_open_events(self, user: str, body: Any) -> None:
         """One user may not fill the queue that everyone shares. Without a login (mode none) there is

@@ -14,6 +14,10 @@ many names was not slowed at all. A failure counts for
 
 Failures are forgotten ``window_s`` after the last one; a held-back attempt is refused
 without checking the password and audited (``login_blocked`` with address and reason).
+An attempt is let through by :meth:`LoginThrottle.begin`, which counts it as a failure made now
+until it ends: a burst of parallel attempts sees each other, else all of them read the counters
+before the first Argon2 check had finished, and a burst of 1,000 guesses passed as one (found by
+an attacker's probe).
 The counters are kept in the app database (:mod:`assistant.login_failures`), so they hold
 across the replicas of a cluster and across restarts; the decision is :func:`back_off_s`.
 """
@@ -83,6 +87,8 @@ class LoginThrottle:
         self.cap_s = cap_s
         self.name_cap_s = name_cap_s
         self.store = store if store is not None else MemoryLoginFailures()
+        self._checking: dict[str, int] = {}  # key -> attempts of this process being checked now
+        self._lock = threading.Lock()
 
     def _keys(self, name: str, address: str) -> list[tuple[str, str, int, float]]:
         """(reason, key, free failures, longest wait) of the counters an attempt touches."""
@@ -97,10 +103,37 @@ class LoginThrottle:
         now = time.time() if now is None else now
         keys = self._keys(name, address)
         counts = self.store.get([key for _, key, _, _ in keys])
-        waits = [(back_off_s(*counts.get(key, (0, 0.0)), now, free=free, cap=cap, window_s=self.window_s), reason)
-                 for reason, key, free, cap in keys]
+        waits = []
+        for reason, key, free, cap in keys:
+            failures, last = counts.get(key, (0, 0.0))
+            checking = self._checking.get(key, 0)
+            if checking:  # attempts being checked right now count as failures made now
+                failures, last = (0 if now - last > self.window_s else failures) + checking, now
+            waits.append((back_off_s(failures, last, now, free=free, cap=cap, window_s=self.window_s), reason))
         wait, reason = max(waits)
         return (wait, reason) if wait > 0 else (0.0, "")
+
+    def begin(self, name: str, address: str = "", *, now: float | None = None) -> tuple[float, str]:
+        """Decide on an attempt about to be checked: ``wait_s``, and if it may go on (0.0), count it as
+        being checked until :meth:`failed` or :meth:`succeeded` ends it. One step under a lock, so
+        parallel attempts are decided one after the other (in this process; across replicas only
+        the counters in the database are shared)."""
+        with self._lock:
+            wait, reason = self.wait_s(address, name, now=now)
+            if wait <= 0:
+                for _, key, _, _ in self._keys(name, address):
+                    self._checking[key] = self._checking.get(key, 0) + 1
+            return wait, reason
+
+    def _checked(self, name: str, address: str) -> None:
+        """An attempt let through by :meth:`begin` has ended (no-op for one that was not)."""
+        with self._lock:
+            for _, key, _, _ in self._keys(name, address):
+                left = self._checking.get(key, 0) - 1
+                if left > 0:
+                    self._checking[key] = left
+                else:
+                    self._checking.pop(key, None)
 
     def blocked(self, name: str, address: str = "") -> bool:
         return self.wait_s(address, name)[0] > 0
@@ -111,6 +144,7 @@ class LoginThrottle:
 
     def failed(self, name: str, address: str = "", *, now: float | None = None) -> None:
         self._count(name, address, ("pair", "address", "name"), now)
+        self._checked(name, address)
 
     def held_back(self, name: str, address: str = "", *, now: float | None = None) -> None:
         """An attempt while held back: deepens the back-off of this address, never of the name alone."""
@@ -118,6 +152,7 @@ class LoginThrottle:
 
     def succeeded(self, name: str, address: str = "") -> None:
         self.store.clear([f"p:{address}|{name}", f"n:{name}"])
+        self._checked(name, address)
 
 
 def make_auth(ctx, throttle: LoginThrottle | None = None) -> Callable:
@@ -129,13 +164,17 @@ def make_auth(ctx, throttle: LoginThrottle | None = None) -> Callable:
     async def auth(username: str, password: str) -> bool:
         name = (username or "").strip()[:64]
         address = client_address.get()
-        wait, by = throttle.wait_s(address, name)
+        wait, by = throttle.begin(name, address)
         if wait > 0:
             throttle.held_back(name, address)
             ctx.audit.record("login_blocked", name or "?", "", {"address": address, "by": by, "wait_s": round(wait, 1)})
             log.warning("login for %r from %s throttled (%s, %.0f s)", name, address, by, wait)
             return False
-        user = await anyio.to_thread.run_sync(ctx.users.verify, name, password or "")
+        try:
+            user = await anyio.to_thread.run_sync(ctx.users.verify, name, password or "")
+        except BaseException:  # a broken check (or a client gone meanwhile) counts as a failed one
+            throttle.failed(name, address)
+            raise
         if user is None:
             throttle.failed(name, address)
             ctx.audit.record("login_failed", name or "?", "", {"address": address})

@@ -18,28 +18,32 @@ import re
 import threading
 from collections import OrderedDict
 from typing import Any, Iterable
-from urllib.parse import parse_qs
+from urllib.parse import parse_qsl
 
 #: routes whose path names the tab: ``/heartbeat/<hash>``, ``/stream/<hash>/…``
 _PATH_HASH = re.compile(r"^/(?:gradio_api/)?(?:heartbeat|stream)/([^/]+)")
-#: routes that carry the tab in their JSON body (joining the queue, cancelling, component calls)
-BODY_HASH_ROUTE = re.compile(r"^/(?:gradio_api/)?(queue/join|cancel|component_server)/?$")
+#: routes that carry the tab in their JSON body (joining the queue, cancelling, component calls, and
+#: ``/run/…``, ``/api/…``: gradio runs an unqueued event there with the named tab's state)
+BODY_HASH_ROUTE = re.compile(r"^/(?:gradio_api/)?(queue/join|cancel|component_server|(?:run|api)/[^/]+)/?$")
 #: routes that add an event to gradio's queue (the only one left open: ``/call/…`` is closed)
 JOIN_ROUTE = re.compile(r"^/(?:gradio_api/)?queue/join/?$")
 
 
-def tab_of(path: str, query: str, body: Any = None) -> str | None:
-    """The session hash a request names, wherever gradio reads it from (None: names no tab)."""
+def tabs_of(path: str, query: str, body: Any = None) -> list[str]:
+    """The session hashes a request names, wherever gradio reads one from (usually one; none: []).
+
+    Every one is returned, not the first: a query may name ``session_hash`` twice, and gradio (Starlette)
+    reads the last of them, so checking only the first let a user read another's stream with
+    ``?session_hash=mine&session_hash=theirs`` (found by an attacker's probe)."""
     m = _PATH_HASH.match(path)
     if m:
-        return m.group(1)
+        return [m.group(1)]
     if re.match(r"^/(?:gradio_api/)?queue/data/?$", path):
-        values = parse_qs(query).get("session_hash")
-        return values[0] if values else None
+        return [v for k, v in parse_qsl(query, keep_blank_values=True) if k == "session_hash"]
     if BODY_HASH_ROUTE.match(path) and isinstance(body, dict):
         value = body.get("session_hash")
-        return value if isinstance(value, str) and value else None
-    return None
+        return [value] if isinstance(value, str) and value else []
+    return []
 
 
 class TabOwners:

@@ -80,6 +80,24 @@ def test_failures_are_forgotten_and_success_resets(throttle):
     assert t.wait_s("1.2.3.4", "sam", now=200.0) == (0.0, "")
 
 
+def test_attempts_being_checked_count_as_failures_until_they_end(throttle):
+    """Parallel attempts are decided one after the other: a burst gets no more checks than a sequence."""
+    t = throttle(max_failures=3)
+    waits = [t.begin("mayor", "203.0.113.5", now=100.0)[0] for _ in range(5)]
+    assert waits == [0.0, 0.0, 0.0, 2.0, 2.0]  # three checked at once, then held back as after 3 failures
+    assert t.wait_s("198.51.100.7", "mayor", now=100.0) == (0.0, "")  # the owner elsewhere: not held back
+    for _ in range(3):
+        t.succeeded("mayor", "203.0.113.5")
+    assert t.wait_s("203.0.113.5", "mayor", now=100.0) == (0.0, "")  # ended: nothing left over
+    for n in range(12):  # successes are no failures: a busy address (the town hall's NAT) stays open
+        assert t.begin(f"kollege{n}", "203.0.113.6", now=100.0) == (0.0, "")
+        t.succeeded(f"kollege{n}", "203.0.113.6")
+    assert t.wait_s("203.0.113.6", "tina", now=100.0) == (0.0, "")
+    assert t.begin("sam", "203.0.113.7", now=100.0) == (0.0, "")
+    t.failed("sam", "203.0.113.7", now=100.0)  # a failure counts once, not twice
+    assert t.store.get(["p:203.0.113.7|sam"])["p:203.0.113.7|sam"][0] == 1 and not t._checking
+
+
 def test_counters_in_the_app_db_survive_a_restart(tmp_path):
     url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
     for _ in range(4):

@@ -5,27 +5,33 @@ from types import SimpleNamespace
 
 import pytest
 
-from ui.tab_owners import TabOwners, open_events, tab_of
+from ui.tab_owners import TabOwners, open_events, tabs_of
 
 
-@pytest.mark.parametrize("path, query, body, tab", [
-    ("/gradio_api/queue/data", "session_hash=abc", None, "abc"),
-    ("/gradio_api/queue/data", "x=1&session_hash=abc", None, "abc"),
-    ("/gradio_api/queue/data", "", None, None),
-    ("/gradio_api/heartbeat/abc", "", None, "abc"),
-    ("/heartbeat/abc", "", None, "abc"),
-    ("/gradio_api/stream/abc/run/3/playlist.m3u8", "", None, "abc"),
-    ("/gradio_api/queue/join", "", {"session_hash": "abc", "fn_index": 1}, "abc"),
-    ("/gradio_api/cancel", "", {"session_hash": "abc", "event_id": "e"}, "abc"),
-    ("/gradio_api/component_server", "", {"session_hash": "abc"}, "abc"),
-    ("/gradio_api/queue/join", "", {"session_hash": None}, None),   # gradio refuses it itself
-    ("/gradio_api/queue/join", "", {"session_hash": ["abc"]}, None),
-    ("/gradio_api/queue/join", "", ["abc"], None),
-    ("/gradio_api/upload", "session_hash=abc", {"session_hash": "abc"}, None),  # names no tab
-    ("/gradio_api/info", "", None, None),
+@pytest.mark.parametrize("path, query, body, tabs", [
+    ("/gradio_api/queue/data", "session_hash=abc", None, ["abc"]),
+    ("/gradio_api/queue/data", "x=1&session_hash=abc", None, ["abc"]),
+    ("/gradio_api/queue/data", "", None, []),
+    # gradio reads the last of a repeated parameter: every one is checked
+    ("/gradio_api/queue/data", "session_hash=mine&session_hash=theirs", None, ["mine", "theirs"]),
+    ("/gradio_api/queue/data", "session%5Fhash=abc", None, ["abc"]),
+    ("/gradio_api/heartbeat/abc", "", None, ["abc"]),
+    ("/heartbeat/abc", "", None, ["abc"]),
+    ("/gradio_api/stream/abc/run/3/playlist.m3u8", "", None, ["abc"]),
+    ("/gradio_api/queue/join", "", {"session_hash": "abc", "fn_index": 1}, ["abc"]),
+    ("/gradio_api/cancel", "", {"session_hash": "abc", "event_id": "e"}, ["abc"]),
+    ("/gradio_api/component_server", "", {"session_hash": "abc"}, ["abc"]),
+    # unqueued events run directly, with the named tab's state
+    ("/gradio_api/run/predict", "", {"session_hash": "abc", "fn_index": 8}, ["abc"]),
+    ("/gradio_api/api/predict/", "", {"session_hash": "abc", "fn_index": 8}, ["abc"]),
+    ("/gradio_api/queue/join", "", {"session_hash": None}, []),   # gradio refuses it itself
+    ("/gradio_api/queue/join", "", {"session_hash": ["abc"]}, []),
+    ("/gradio_api/queue/join", "", ["abc"], []),
+    ("/gradio_api/upload", "session_hash=abc", {"session_hash": "abc"}, []),  # names no tab
+    ("/gradio_api/info", "", None, []),
 ])
-def test_tab_of(path, query, body, tab):
-    assert tab_of(path, query, body) == tab
+def test_tabs_of(path, query, body, tabs):
+    assert tabs_of(path, query, body) == tabs
 
 
 def test_the_first_user_owns_a_tab():
