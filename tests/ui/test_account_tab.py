@@ -4,13 +4,13 @@ from __future__ import annotations
 import gradio as gr
 import pytest
 
-from conftest import PASSWORD
 from ui.account_tab import AccountUI
 from ui.handlers import UserError
 from ui.login import LoginThrottle, MemoryLoginFailures
 from ui.security import PermissionDenied
 
 NEW = "Neues-Passwort-2027"
+PASSWORD = "Portal-Test-2025!"  # tests/ui/conftest.py's (imported by name it can clash with tests/security's)
 
 
 def req(name: str | None) -> gr.Request:
