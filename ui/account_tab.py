@@ -39,9 +39,8 @@ class AccountUI:
         problem = new_password_problem(user.name, current, new, repeat)
         if problem:
             raise UserError(problem)
-        wait, _ = self.throttle.begin(user.name, "")
+        wait, _ = self.throttle.begin(user.name, "")  # counts a held-back attempt itself
         if wait > 0:
-            self.throttle.held_back(user.name, "")
             self.ctx.audit.record("password_change_blocked", user.name, user.name, {"wait_s": round(wait, 1)})
             raise UserError(f"Zu viele falsche Versuche. Bitte warten Sie {int(wait) + 1} Sekunden.")
         try:

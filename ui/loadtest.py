@@ -35,12 +35,16 @@ QUESTIONS = (
 )
 
 
+_LOGINS = threading.Lock()
+
+
 def _user(url: str, n: int, questions: Sequence[str], model: str, deadline: float, out: list[dict],
           auth: tuple[str, str] | None = None) -> None:
     from gradio_client import Client
 
     try:
-        client = Client(url, auth=auth, verbose=False)
+        with _LOGINS:  # one login at a time: the portal checks a burst of one name's logins a few at a time
+            client = Client(url, auth=auth, verbose=False)
         client.predict(api_name="/session")
     except Exception as exc:  # a failed login or start counts as an error for each of the user's questions
         out += [{"user": n, "url": url, "question": q, "ok": False, "max_queue_rank": 0, "latency_ms": 0.0,

@@ -72,6 +72,9 @@ class MemoryLoginFailures:
                 self._failures.pop(key, None)
 
 
+PARALLEL_ADDRESS_FACTOR = 4  # attempts one address may have checked at once: this many times address_free
+
+
 class LoginThrottle:
     """Exponential back-off per (address, name), per address and per name.
 
@@ -99,31 +102,47 @@ class LoginThrottle:
         return keys
 
     def wait_s(self, address: str, name: str, *, now: float | None = None) -> tuple[float, str]:
-        """Seconds until the next attempt is allowed and the counter that holds it (0.0, "" = allowed)."""
+        """Seconds until the next attempt is allowed by the recorded failures, and the counter that
+        holds it (0.0, "" = allowed)."""
+        return self._wait(address, name, now=now, checking=False)
+
+    def _wait(self, address: str, name: str, *, now: float | None, checking: bool) -> tuple[float, str]:
         now = time.time() if now is None else now
         keys = self._keys(name, address)
         counts = self.store.get([key for _, key, _, _ in keys])
         waits = []
         for reason, key, free, cap in keys:
             failures, last = counts.get(key, (0, 0.0))
-            checking = self._checking.get(key, 0)
-            if checking:  # attempts being checked right now count as failures made now
-                failures, last = (0 if now - last > self.window_s else failures) + checking, now
+            running = self._checking.get(key, 0) if checking else 0
+            if running:  # attempts being checked right now count as failures made now
+                failures, last = (0 if now - last > self.window_s else failures) + running, now
+                if reason == "address":  # many people behind one address log in at the same moment
+                    free *= PARALLEL_ADDRESS_FACTOR
             waits.append((back_off_s(failures, last, now, free=free, cap=cap, window_s=self.window_s), reason))
         wait, reason = max(waits)
         return (wait, reason) if wait > 0 else (0.0, "")
 
     def begin(self, name: str, address: str = "", *, now: float | None = None) -> tuple[float, str]:
-        """Decide on an attempt about to be checked: ``wait_s``, and if it may go on (0.0), count it as
-        being checked until :meth:`failed` or :meth:`succeeded` ends it. One step under a lock, so
-        parallel attempts are decided one after the other (in this process; across replicas only
-        the counters in the database are shared)."""
+        """Decide on an attempt about to be checked; (0.0, "") lets it go on and counts it as being
+        checked until :meth:`failed` or :meth:`succeeded` ends it. One step under a lock, so parallel
+        attempts are decided one after the other (in this process; across replicas only the counters
+        in the database are shared).
+
+        Held back by recorded failures: counted (:meth:`held_back`), so hammering digs deeper. Held
+        back only because so many attempts of the pair, name or address are being checked right now
+        (reason ``"parallel"``): refused but not counted, so that a burst of guesses is checked a few
+        at a time while a crowd behind one address (a town hall's NAT at nine) is not punished."""
         with self._lock:
             wait, reason = self.wait_s(address, name, now=now)
-            if wait <= 0:
-                for _, key, _, _ in self._keys(name, address):
-                    self._checking[key] = self._checking.get(key, 0) + 1
-            return wait, reason
+            if wait > 0:
+                self.held_back(name, address, now=now)
+                return wait, reason
+            wait, _ = self._wait(address, name, now=now, checking=True)
+            if wait > 0:
+                return wait, "parallel"
+            for _, key, _, _ in self._keys(name, address):
+                self._checking[key] = self._checking.get(key, 0) + 1
+            return 0.0, ""
 
     def _checked(self, name: str, address: str) -> None:
         """An attempt let through by :meth:`begin` has ended (no-op for one that was not)."""
@@ -164,9 +183,8 @@ def make_auth(ctx, throttle: LoginThrottle | None = None) -> Callable:
     async def auth(username: str, password: str) -> bool:
         name = (username or "").strip()[:64]
         address = client_address.get()
-        wait, by = throttle.begin(name, address)
+        wait, by = throttle.begin(name, address)  # counts a held-back attempt itself
         if wait > 0:
-            throttle.held_back(name, address)
             ctx.audit.record("login_blocked", name or "?", "", {"address": address, "by": by, "wait_s": round(wait, 1)})
             log.warning("login for %r from %s throttled (%s, %.0f s)", name, address, by, wait)
             return False

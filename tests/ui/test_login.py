@@ -9,7 +9,7 @@ import pytest
 
 from assistant.appdb import AppDB
 from assistant.login_failures import DBLoginFailures
-from ui.login import LoginThrottle, back_off_s, client_address
+from ui.login import LoginThrottle, MemoryLoginFailures, back_off_s, client_address
 
 
 @pytest.fixture(params=["memory", "app_db"])
@@ -138,3 +138,19 @@ def test_ten_failures_on_replica_a_throttle_replica_b(tmp_path, pg_url, app_fact
     blocked = b.audit.entries(action="login_blocked", actor="anna")
     assert blocked and json.loads(blocked[0]["detail"])["by"] == "address"
     assert attempt(auth_b, "198.51.100.7", "anna", "Sicher-Test-2026!")  # anna's own address: at once
+
+
+def test_a_crowd_behind_one_address_is_let_in_and_a_burst_on_one_name_is_not_counted_as_hammering():
+    """Twenty people behind the town hall's NAT log in at the same moment: all are checked. Four
+    parallel attempts on one name: the fourth waits for the others ("parallel"), and that refusal is
+    not recorded as hammering (the next try after the burst is decided by real failures only)."""
+    t = LoginThrottle(store=MemoryLoginFailures())
+    crowd = [t.begin(f"person{n}", "192.0.2.7", now=100.0) for n in range(20)]
+    assert all(wait == 0.0 for wait, _ in crowd)
+    for n in range(20):
+        t.succeeded(f"person{n}", "192.0.2.7")
+    burst = [t.begin("mayor", "203.0.113.1", now=200.0) for _ in range(4)]
+    assert [w == 0.0 for w, _ in burst] == [True, True, True, False] and burst[3][1] == "parallel"
+    for _ in range(3):
+        t.succeeded("mayor", "203.0.113.1")
+    assert t.begin("mayor", "203.0.113.1", now=201.0) == (0.0, "")
