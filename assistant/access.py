@@ -195,9 +195,10 @@ class Departments:
         return readers[collection]
 
     # -- users -------------------------------------------------------------------------
-    def add_user(self, name: str, password: str, role: str, groups: Sequence[str], actor: str):
+    def add_user(self, name: str, password: str, role: str, groups: Sequence[str], actor: str, *,
+                 must_change: bool = False):
         groups = check_groups(groups, self.known_groups)
-        user = self.users.add(name, password, role, groups)
+        user = self.users.add(name, password, role, groups, must_change=must_change)
         self.audit.record("user_add", actor, name, {"role": role, "groups": list(user.groups)})
         return user
 

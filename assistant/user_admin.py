@@ -88,10 +88,10 @@ class UserAdmin:
             raise AdminError(f"Den Benutzernamen „{name}“ gibt es schon.")
         password = new_password()
         try:
-            user = self.departments.add_user(name, password, role, list(groups or []), actor)  # audits user_add
+            # audits user_add; a start password: its owner replaces it first (hashed once, Argon2 is slow on purpose)
+            user = self.departments.add_user(name, password, role, list(groups or []), actor, must_change=True)
         except (AccessError, ValueError) as exc:
             raise AdminError(str(exc)) from None
-        self.users.set_password(user.name, password, must_change=True)  # the owner replaces it first
         return user, password
 
     def reset_password(self, name: str | None, actor: str) -> tuple[User, str]:

@@ -99,7 +99,9 @@ class UserStore:
         if role is not None and role not in ROLES:
             raise ValueError(f"Unbekannte Rolle / unknown role: {role} ({', '.join(ROLES)})")
 
-    def add(self, name: str, password: str, role: str = "staff", groups: Sequence[str] = ()) -> User:
+    def add(self, name: str, password: str, role: str = "staff", groups: Sequence[str] = (), *,
+            must_change: bool = False) -> User:
+        """A new user; ``must_change``: the password is a start password its owner replaces first."""
         self._check(name, role)
         if len(password) < 8:
             raise ValueError("Passwort zu kurz (mindestens 8 Zeichen) / password too short")
@@ -107,11 +109,12 @@ class UserStore:
             raise ValueError(f"Benutzer existiert bereits / user exists: {name}")
         groups = tuple(sorted(dict.fromkeys(groups)))
         with self.db.begin() as conn:
-            conn.execute(text("INSERT INTO users(name, password_hash, role, created_at) VALUES (:n, :h, :r, :t)"),
-                         {"n": name, "h": self._hasher.hash(password), "r": role, "t": now()})
+            conn.execute(text("INSERT INTO users(name, password_hash, role, created_at, must_change) "
+                              "VALUES (:n, :h, :r, :t, :m)"),
+                         {"n": name, "h": self._hasher.hash(password), "r": role, "t": now(), "m": int(must_change)})
             for g in groups:
                 conn.execute(text("INSERT INTO user_groups(user_name, grp) VALUES (:n, :g)"), {"n": name, "g": g})
-        return User(name, role, groups)
+        return User(name, role, groups, must_change)
 
     def groups(self, name: str) -> tuple[str, ...]:
         rows = self.db.query("SELECT grp FROM user_groups WHERE user_name=:n ORDER BY grp", {"n": name})

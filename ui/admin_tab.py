@@ -402,10 +402,15 @@ class AdminUI:
     def user_admin(self) -> UserAdmin:
         return UserAdmin(self.ctx.users, self.departments, self.ctx.audit, self.ctx.app.settings.auth.mode)
 
-    def _users_df(self) -> pd.DataFrame:
+    def _users_df(self, users: list[dict] | None = None) -> pd.DataFrame:
         rows = [[u["name"], role_label(u["role"]), ", ".join(u["groups"]) or "–", format_login(u["last_login"])]
-                for u in self.user_admin.list()]
+                for u in (self.user_admin.list() if users is None else users)]
         return pd.DataFrame(rows, columns=USER_HEADERS)
+
+    def _table_and_names(self) -> tuple[pd.DataFrame, list[str]]:
+        """The table and the names for the drop-down from one read of the user store."""
+        users = self.user_admin.list()
+        return self._users_df(users), [u["name"] for u in users]
 
     def _user_names(self) -> list[str]:
         return [u["name"] for u in self.user_admin.list()]
@@ -444,7 +449,8 @@ class AdminUI:
         msg = (f"Benutzer „{user.name}“ angelegt ({role_label(user.role)}; Gruppen: {groups_text}).\n"
                f"Startpasswort: {password}\n"
                "Nur jetzt sichtbar: bitte sicher an die Person weitergeben (nicht per unverschlüsselter E-Mail).")
-        return msg, self._users_df(), gr.update(choices=self._user_names()), ""
+        table, names = self._table_and_names()
+        return msg, table, gr.update(choices=names), ""
 
     def set_user_role(self, name: str | None, role: str | None, request: gr.Request = None):
         actor = self._user(request)
@@ -477,8 +483,8 @@ class AdminUI:
             user = self.user_admin.remove(name, actor)
         except AdminError as exc:
             return f"Nicht gelöscht: {exc}", gr.skip(), gr.skip(), False
-        return (f"Benutzer „{user.name}“ gelöscht.", self._users_df(),
-                gr.update(choices=self._user_names(), value=None), False)
+        table, names = self._table_and_names()
+        return f"Benutzer „{user.name}“ gelöscht.", table, gr.update(choices=names, value=None), False
 
     # -- health ------------------------------------------------------------------------
     def health(self, request: gr.Request = None):
