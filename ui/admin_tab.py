@@ -14,6 +14,7 @@ survives a page reload; the upload handler only waits for its job to show progre
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
 from pathlib import Path
@@ -398,8 +399,9 @@ class AdminUI:
         return f"{name}: Gruppen {', '.join(after) or 'keine'}."
 
     # -- users: table, create, role, new password, remove ----------------------------------------
-    @property
+    @functools.cached_property
     def user_admin(self) -> UserAdmin:
+        """Built once: its parts (user store, departments, audit, auth mode) live as long as the portal."""
         return UserAdmin(self.ctx.users, self.departments, self.ctx.audit, self.ctx.app.settings.auth.mode)
 
     def _users_df(self, users: list[dict] | None = None) -> pd.DataFrame:

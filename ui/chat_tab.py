@@ -301,17 +301,16 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
                      outputs=[chatbot, chat_id, message_ids, history, delete_confirm, export_file, status],
                      api_name="delete_chat", concurrency_limit=None)
 
-    def export_chat(cid: str | None, request: gr.Request):
-        name, text = h.export_chat(request, cid)
-        return gr.update(value=str(write_export(name, text, owner=h.user(request).name)), visible=True)
+    def export_chat(fmt: str):
+        """One callback per format: the owner's chat, written to a download-once file of theirs."""
+        def fn(cid: str | None, request: gr.Request):
+            name, content = h.export_chat(request, cid, fmt=fmt)
+            return gr.update(value=str(write_export(name, content, owner=h.user(request).name)), visible=True)
+        return shown_as_error(fn)
 
-    def export_chat_docx(cid: str | None, request: gr.Request):
-        name, data = h.export_chat(request, cid, fmt="docx")
-        return gr.update(value=str(write_export(name, data, owner=h.user(request).name)), visible=True)
-
-    export_btn.click(shown_as_error(export_chat), inputs=[chat_id], outputs=[export_file], api_name="export_chat",
+    export_btn.click(export_chat("md"), inputs=[chat_id], outputs=[export_file], api_name="export_chat",
                      concurrency_limit=None)
-    export_docx_btn.click(shown_as_error(export_chat_docx), inputs=[chat_id], outputs=[export_file],
+    export_docx_btn.click(export_chat("docx"), inputs=[chat_id], outputs=[export_file],
                           api_name="export_chat_docx", concurrency_limit=None)
 
     def like(ids: list, data: gr.LikeData, request: gr.Request):
