@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from settings_factory import make_settings  # noqa: F401  (re-exported for fixtures below)
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_FILES = REPO / "corpus" / "demo" / "files"
@@ -24,18 +25,6 @@ def _isolated_env(monkeypatch, tmp_path):
         if key.startswith("KIPORTAL_") and key != "KIPORTAL_TEST_CACHE":
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
-
-
-def make_settings(home: Path, **overrides):
-    from assistant.settings import load_settings
-
-    defaults = {"embedding": {"mode": "hash"}, "vector": {"mode": "memory"}}
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(defaults.get(key), dict):
-            defaults[key] = {**defaults[key], **value}
-        else:
-            defaults[key] = value
-    return load_settings(home, **defaults)
 
 
 @pytest.fixture

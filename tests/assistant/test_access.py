@@ -156,7 +156,7 @@ def test_user_groups_stored_replaced_and_migrated(tmp_path):
 def departments(tmp_path):
     from assistant.access import Departments
     from assistant.audit import AuditLog
-    from conftest import make_settings
+    from settings_factory import make_settings
 
     settings = make_settings(tmp_path / "data", access={"groups": ["bauamt", "personalamt"]})
     db = AppDB(settings.app_db)
@@ -221,7 +221,7 @@ def test_show_lists_who_may_read(departments):
 
 
 def test_settings_refuse_default_readers_outside_the_groups(tmp_path):
-    from conftest import make_settings
+    from settings_factory import make_settings
 
     with pytest.raises(Exception, match="access.groups"):
         make_settings(tmp_path, access={"groups": ["bauamt"], "new_collection_readers": ["kaemmerei"]})
@@ -248,7 +248,7 @@ def test_sso_groups(header, groups, ignored):
 
 
 def test_settings_refuse_a_group_map_to_unknown_groups(tmp_path):
-    from conftest import make_settings
+    from settings_factory import make_settings
 
     with pytest.raises(Exception, match="group_map"):
         make_settings(tmp_path, access={"groups": ["bauamt"], "group_map": {"/X": "kaemmerei"}})

@@ -341,7 +341,7 @@ def test_which_folders_an_admin_may_not_sync(folder, refused):
 def test_sync_refuses_gradios_upload_folder_and_the_stored_originals(tmp_path, monkeypatch):
     """Other users' uploads and exports wait in gradio's folder; the originals folder may lie
     outside the data directory (``storage``)."""
-    from conftest import make_settings
+    from settings_factory import make_settings
 
     from assistant.wiring import App
 

@@ -61,7 +61,7 @@ def test_generated_passwords_are_long_random_and_typeable():
 # -- the service (a real user store and audit log) --------------------------------------------------
 @pytest.fixture
 def app(tmp_path):
-    from conftest import make_settings
+    from settings_factory import make_settings
 
     from assistant.wiring import App
 

@@ -93,7 +93,7 @@ def test_question_modes(db):
 
 
 def test_from_settings(tmp_path, db):
-    from conftest import make_settings
+    from settings_factory import make_settings
 
     s = make_settings(tmp_path / "data", privacy={"log_questions": "off", "retention_days": 7})
     log = AuditLog.from_settings(db, s)

@@ -6,7 +6,6 @@ browser tests talk to exactly what `kiportal serve` runs, on 127.0.0.1 and a fre
 """
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import time
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from settings_factory import make_settings
 from departments import DEPT_PASSWORD, DEPT_USERS, DeptPortal, add_department_docs
 
 log = logging.getLogger(__name__)
@@ -21,17 +21,6 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 DEMO_FILES = REPO / "corpus" / "demo" / "files"
 
-
-def _root_conftest():
-    """tests/conftest.py by path: two files named conftest.py make `from conftest import` ambiguous."""
-    spec = importlib.util.spec_from_file_location("kiportal_tests_root_conftest", REPO / "tests" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-# re-exported, so `from conftest import make_settings` works whichever conftest.py it resolves to
-make_settings = _root_conftest().make_settings
 
 PASSWORD = "Portal-Test-2025!"
 USERS = {"anna": "staff", "bernd": "staff", "tina": "trainer", "adam": "admin"}
@@ -97,7 +86,6 @@ def handlers(portal_ctx):
     from ui.handlers import ChatHandlers
 
     return ChatHandlers(portal_ctx)
-
 
 
 @dataclass

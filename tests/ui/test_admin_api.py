@@ -20,7 +20,7 @@ PASSWORD = "geheim-123"
 
 @pytest.fixture
 def ctx(tmp_path):
-    from conftest import make_settings
+    from settings_factory import make_settings
 
     from assistant.wiring import App
     from ui.context import PortalContext
@@ -230,7 +230,7 @@ def test_admin_sets_readers_and_groups_in_the_tab(tmp_path):
     """The Verwaltung tab's department handlers: readers per collection, groups per user, audited."""
     import json
 
-    from conftest import make_settings
+    from settings_factory import make_settings
 
     from assistant.wiring import App
     from ui.admin_tab import AdminUI
@@ -273,7 +273,7 @@ def test_admin_manages_users_in_the_tab(tmp_path, caplog):
     import json
     import logging
 
-    from conftest import make_settings
+    from settings_factory import make_settings
 
     from assistant.wiring import App
     from ui.admin_tab import USER_HEADERS, AdminUI
@@ -334,7 +334,7 @@ def test_admin_manages_users_in_the_tab(tmp_path, caplog):
 
 
 def test_with_sso_login_the_tab_makes_no_passwords(tmp_path):
-    from conftest import make_settings
+    from settings_factory import make_settings
 
     from assistant.wiring import App
     from ui import admin_tab

@@ -9,7 +9,7 @@ from ui.security import PermissionDenied
 
 @pytest.fixture
 def ctx(tmp_path):
-    from conftest import make_settings
+    from settings_factory import make_settings
 
     from assistant.wiring import App
     from ui.context import PortalContext

@@ -3,7 +3,7 @@ setting; unknown groups, an empty header and an untrusted address grant nothing.
 from __future__ import annotations
 
 import pytest
-from conftest import make_settings
+from settings_factory import make_settings
 
 from assistant.appdb import AppDB
 from assistant.users import UserStore

@@ -40,7 +40,7 @@ class Portal:
 
 @pytest.fixture(scope="module")
 def portal(tmp_path_factory):
-    from conftest import make_settings
+    from settings_factory import make_settings
 
     from assistant.wiring import App
     from ui.context import PortalContext

@@ -22,7 +22,7 @@ PII_TEXT = "Bitte den Bescheid an Frau Petra Schulz, Lindenstraße 12, 47906 Kem
 
 @pytest.fixture
 def app(tmp_path):
-    from conftest import make_settings
+    from settings_factory import make_settings
 
     from assistant.wiring import App
 

@@ -1,29 +1,13 @@
 """The OParl test server: a real HTTP server on 127.0.0.1, one per test (tests change its world)."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
-from oparl_world import OParlServer
+from settings_factory import make_settings
+from oparl_world import FAST_OPARL, OParlServer
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-def _root_conftest():
-    """tests/conftest.py by path: several files named conftest.py make `from conftest import` ambiguous."""
-    spec = importlib.util.spec_from_file_location("kiportal_tests_root_conftest", REPO / "tests" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-# re-exported, so `from conftest import make_settings` works whichever conftest.py it resolves to
-make_settings = _root_conftest().make_settings
-
-
-#: fast and small limits for the test server (the slow file must time out in well under a second)
-FAST_OPARL = {"timeout_s": 0.4, "retries": 1, "backoff_s": 0.01, "max_file_bytes": 1024 * 1024}
 
 
 @pytest.fixture

@@ -27,6 +27,9 @@ from fpdf import FPDF
 T = "https://schema.oparl.org/1.1/"
 OLD = "2025-03-01T10:00:00+01:00"
 
+#: fast and small limits for the test server (the slow file must time out in well under a second)
+FAST_OPARL = {"timeout_s": 0.4, "retries": 1, "backoff_s": 0.01, "max_file_bytes": 1024 * 1024}
+
 
 def pdf_bytes(pages: list[str]) -> bytes:
     """A real PDF with one text page per entry (core font, so umlauts and ß survive)."""

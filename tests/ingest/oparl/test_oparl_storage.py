@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAST_OPARL
+from oparl_world import FAST_OPARL
 
 from ingest.pipeline import doc_id_for
 
