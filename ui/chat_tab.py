@@ -96,6 +96,17 @@ class ChatSwitches:
             return self._notes.pop(key, "")
 
 
+def unchanged(n: int) -> tuple:
+    """The last update of a stream that stops because the user left it: it changes nothing.
+
+    Why: when a stream ends, gradio sends its last update once more (``handle_streaming_diffs``,
+    ``final``). A stream busy before its next step when the user pressed Stopp (retrieval or prompt
+    reading on a loaded machine: longer than ``ChatSwitches.wait_s``) ended after Stopp had answered,
+    and that repeat painted its first update over Stopp's: the question back in the chat, the box
+    emptied. Yielding this before returning makes the repeat a no-op."""
+    return tuple(gr.update() for _ in range(n))
+
+
 @dataclass
 class ChatTab:
     """The chat components the page load fills for the signed-in user."""
@@ -194,7 +205,9 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
             first = True
             for view in h.ask(request, q, cid or None, model_key, colls or None, confirmed=confirmed):
                 if switches.current(request.session_hash) != started:
-                    return  # the user has left this chat: stop, and paint nothing over the new one
+                    # the user has left this chat: stop, and paint nothing over the new one
+                    yield unchanged(len(answer_outputs))
+                    return
                 hist = gr.update()
                 if view.done and view.warning is None:
                     hist = gr.update(choices=h.list_chats(request), value=view.chat_id)

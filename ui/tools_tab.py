@@ -23,7 +23,7 @@ from assistant.wording import counted
 from assistant.access import visible_citations
 from assistant.tools.history import RunNotFound, ToolRunStore, audit_detail
 from assistant.tools.result import TOOL_LABELS_DE, ToolError, ToolResult
-from ui.chat_tab import ChatSwitches
+from ui.chat_tab import ChatSwitches, unchanged
 from ui.context import PortalContext
 from ui.docview import doc_link
 from ui.handlers import ChatHandlers, UserError
@@ -446,6 +446,7 @@ def build(ctx: PortalContext) -> None:
         try:
             for v in runs:
                 if switches.current(request.session_hash) != started:
+                    yield unchanged(len(_view_updates(v)))  # gradio repeats a stream's last update
                     return
                 yield _view_updates(v)
         finally:
