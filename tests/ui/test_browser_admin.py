@@ -8,6 +8,7 @@ extractive answer model, on 127.0.0.1. Never `playwright install`: the system ch
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from dataclasses import dataclass
@@ -108,6 +109,24 @@ class SlowFake(FakeChatModel):
         for chunk in super()._stream(*args, **kwargs):
             time.sleep(0.12)
             yield chunk
+
+
+@contextlib.contextmanager
+def slow_retrieval(app, seconds: float = 3.0):
+    """Retrieval that takes ``seconds``, as on a loaded machine: longer than "Stopp" or "Neuer Chat"
+    wait for a stream to notice them (ChatSwitches.wait_s), so the stream ends after they answered."""
+    retriever = app.assistant.retriever
+    search = retriever.search
+
+    def slow_search(*args, **kwargs):
+        time.sleep(seconds)
+        return search(*args, **kwargs)
+
+    retriever.search = slow_search
+    try:
+        yield
+    finally:
+        del retriever.search  # the instance's own attribute: the class's method again
 
 
 def wait_value(locator, text: str, timeout: float = TIMEOUT / 1000) -> str:
@@ -312,14 +331,16 @@ def test_new_chat_stops_an_answer_still_streaming(browser, admin_portal):
     page.wait_for_function("() => document.querySelector('#kp-user')?.innerText.includes('Angemeldet')")
     page.locator("#kp-model input").first.click()
     page.get_by_role("option", name=re.compile("Langsames Testmodell")).click()
-    page.locator("#kp-question textarea").fill("Was sagt das Merkblatt zum Datenschutz?")
-    page.locator("#kp-send").click()
-    # the answer has begun streaming (the question bubble is shown), then the user starts anew
-    page.locator("#kp-chat .user").first.wait_for()
-    page.wait_for_timeout(800)
-    start_new_chat(page)
-    page.wait_for_timeout(8000)  # longer than the slow answer would take to finish
-    assert page.locator("#kp-chat .message").count() == 0, page.locator("#kp-chat").inner_text()
+    for slow in (False, True):  # with a slow search the stream notices "Neuer Chat" only after it answered
+        with slow_retrieval(app, 3.0 if slow else 0.0):
+            page.locator("#kp-question textarea").fill("Was sagt das Merkblatt zum Datenschutz?")
+            page.locator("#kp-send").click()
+            # the answer has begun (the question bubble is shown), then the user starts anew
+            page.locator("#kp-chat .user").first.wait_for()
+            page.wait_for_timeout(800)
+            start_new_chat(page)
+            page.wait_for_timeout(8000)  # longer than the slow answer would take to finish
+            assert page.locator("#kp-chat .message").count() == 0, (slow, page.locator("#kp-chat").inner_text())
     # the next question starts a chat of its own instead of continuing the stopped one
     store = admin_portal.server.handlers.chats
     ask(page, admin_portal, "Was gilt beim Datenschutz?")
@@ -363,15 +384,7 @@ def test_stop_takes_back_a_question_and_typing_meanwhile_is_kept(browser, admin_
     # an empty box gets the stopped question back, also from a stream still busy before its next
     # word when Stopp answers: gradio repeats a stream's last update when it ends, and that repeat
     # used to empty the box again and put the question back into the chat
-    retriever = app.assistant.retriever
-    search = retriever.search
-
-    def slow_search(*args, **kwargs):  # a loaded machine: retrieval outlasts Stopp's wait for the stream
-        time.sleep(3.0)
-        return search(*args, **kwargs)
-
-    retriever.search = slow_search
-    try:
+    with slow_retrieval(app):
         box.fill("")
         box.fill("Was sagt das Merkblatt zum Datenschutz?")
         page.locator("#kp-send").click()
@@ -384,8 +397,6 @@ def test_stop_takes_back_a_question_and_typing_meanwhile_is_kept(browser, admin_
         assert page.locator("#kp-chat .message").count() == 0, page.locator("#kp-chat").inner_text()
         assert page.locator("#kp-send").is_visible() and not page.locator("#kp-stop").is_visible()
         assert len(store.list_chats("adam")) == before
-    finally:
-        del retriever.search  # the instance's own attribute: the class's method again
     page.context.close()
 
 
