@@ -44,12 +44,14 @@ def call(c: httpx.Client, portal, api_name: str, data: list, *, timeout_s: float
     out = {"join": r.status_code, "join_body": r.text, "output": None, "error": None, "title": None, "success": None}
     if r.status_code != 200:
         return out
+    event_id = r.json().get("event_id")
     with c.stream("GET", "gradio_api/queue/data", params={"session_hash": session}, timeout=timeout_s) as s:
         for line in s.iter_lines():
             if not line.startswith("data:"):
                 continue
             msg = json.loads(line[5:])
-            if msg.get("msg") == "process_completed":
+            # the tab's stream carries all its events: another one may finish first (a stopped answer)
+            if msg.get("msg") == "process_completed" and msg.get("event_id") in (None, event_id):
                 out["success"] = msg.get("success")
                 out["output"] = (msg.get("output") or {}).get("data")
                 out["error"] = (msg.get("output") or {}).get("error")

@@ -14,6 +14,7 @@ from typing import Callable
 import gradio as gr
 
 from ui.context import PortalContext
+from ui.streams import detached, unchanged
 from ui.exports import write_export
 from ui.handlers import ChatHandlers, ChatView, UserError
 from ui.texts import t
@@ -94,17 +95,6 @@ class ChatSwitches:
                     del self._counts[old]
             self._cond.wait_for(lambda: not self._streams.get(key), timeout=self.wait_s)
             return self._notes.pop(key, "")
-
-
-def unchanged(n: int) -> tuple:
-    """The last update of a stream that stops because the user left it: it changes nothing.
-
-    Why: when a stream ends, gradio sends its last update once more (``handle_streaming_diffs``,
-    ``final``). A stream busy before its next step when the user pressed Stopp (retrieval or prompt
-    reading on a loaded machine: longer than ``ChatSwitches.wait_s``) ended after Stopp had answered,
-    and that repeat painted its first update over Stopp's: the question back in the chat, the box
-    emptied. Yielding this before returning makes the repeat a no-op."""
-    return tuple(gr.update() for _ in range(n))
 
 
 @dataclass
@@ -203,11 +193,13 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
         try:
             view: ChatView | None = None
             first = True
-            for view in h.ask(request, q, cid or None, model_key, colls or None, confirmed=confirmed):
-                if switches.current(request.session_hash) != started:
-                    # the user has left this chat: stop, and paint nothing over the new one
-                    yield unchanged(len(answer_outputs))
-                    return
+            def left() -> bool:  # the user has left this chat (Stopp, new, another, deleted)
+                return switches.current(request.session_hash) != started
+
+            # detached: Stopp ends this event at once, even while retrieval or the model's prompt
+            # reading still runs (see ui.streams)
+            for view in detached(h.ask(request, q, cid or None, model_key, colls or None, confirmed=confirmed),
+                                 left):
                 hist = gr.update()
                 if view.done and view.warning is None:
                     hist = gr.update(choices=h.list_chats(request), value=view.chat_id)
@@ -218,6 +210,8 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
                 yield (view.messages, view.chat_id, view.message_ids, gr.update(visible=bool(view.warning)),
                        view.warning or "", view.pending or "", box, hist, "",
                        gr.update(visible=not busy), gr.update(visible=busy))
+            if left():
+                yield unchanged(len(answer_outputs))  # paint nothing over the chat the user went to
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         finally:

@@ -23,7 +23,8 @@ from assistant.wording import counted
 from assistant.access import visible_citations
 from assistant.tools.history import RunNotFound, ToolRunStore, audit_detail
 from assistant.tools.result import TOOL_LABELS_DE, ToolError, ToolResult
-from ui.chat_tab import ChatSwitches, unchanged
+from ui.chat_tab import ChatSwitches
+from ui.streams import detached, unchanged
 from ui.context import PortalContext
 from ui.docview import doc_link
 from ui.handlers import ChatHandlers, UserError
@@ -443,12 +444,15 @@ def build(ctx: PortalContext) -> None:
 
     def views(request: gr.Request, runs: Iterator[ToolView]):
         started = switches.begin(request.session_hash)
+
+        def left() -> bool:
+            return switches.current(request.session_hash) != started
+
         try:
-            for v in runs:
-                if switches.current(request.session_hash) != started:
-                    yield unchanged(len(_view_updates(v)))  # gradio repeats a stream's last update
-                    return
+            for v in detached(runs, left):  # Abbrechen ends the event at once, even mid-step
                 yield _view_updates(v)
+            if left():
+                yield unchanged(len(_view_updates(ToolView())))  # gradio repeats a stream's last update
         finally:
             switches.end(request.session_hash, started)
 

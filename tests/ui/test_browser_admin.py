@@ -480,3 +480,36 @@ def test_admin_table_headers_are_not_broken_mid_word(browser, admin_portal):
     for h in headers:
         assert h["lines"] <= len(h["text"].split()) and not h["cut"], h
     page.context.close()
+
+
+def test_a_question_sent_right_after_stopp_is_answered(browser, admin_portal):
+    """Stopp, then at once a new question: it is asked, although the stopped answer's search is still
+    running on the server (the browser took the stopped event for running until that step ended, and
+    trigger_mode "once" dropped the click; ui.streams.detached ends the event at once)."""
+    app = admin_portal.ctx.app
+    page = login(browser, admin_portal.url, "adam", PASSWORD, timeout_ms=TIMEOUT)
+    page.wait_for_function("() => document.querySelector('#kp-user')?.innerText.includes('Angemeldet')")
+    start_new_chat(page)
+    box = page.locator("#kp-question textarea")
+    store = admin_portal.server.handlers.chats
+    before = len(store.list_chats("adam"))
+    with slow_retrieval(app, 4.0):
+        box.fill("Was sagt das Merkblatt zum Datenschutz?")
+        page.locator("#kp-send").click()
+        page.locator("#kp-stop").wait_for(state="visible")
+        page.locator("#kp-stop").click()
+        page.locator("#kp-send").wait_for(state="visible")
+        box.fill("Was gilt beim Datenschutz für Fotos?")
+        page.locator("#kp-send").click()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#kp-chat .user')].some(e => e.innerText.includes('Fotos'))")
+    deadline = time.monotonic() + 60  # the new question's answer (its search is slow too) is stored
+    while time.monotonic() < deadline:
+        chats = store.list_chats("adam")
+        if len(chats) > before and chats[0]["messages"] >= 2:
+            break
+        time.sleep(0.5)
+    chats = store.list_chats("adam")
+    assert len(chats) == before + 1 and "Fotos" in chats[0]["title"], chats[:2]  # the stopped one stored nothing
+    assert chats[0]["messages"] == 2, chats[0]
+    page.context.close()
