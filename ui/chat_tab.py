@@ -7,16 +7,15 @@ the handlers return onto components.
 from __future__ import annotations
 
 import functools
-import threading
 from dataclasses import dataclass
 from typing import Callable
 
 import gradio as gr
 
 from ui.context import PortalContext
-from ui.streams import detached, unchanged
 from ui.exports import write_export
 from ui.handlers import ChatHandlers, ChatView, UserError
+from ui.streams import StreamSwitches
 from ui.texts import t
 
 
@@ -31,70 +30,6 @@ def shown_as_error(fn: Callable) -> Callable:
             raise gr.Error(str(exc), print_exception=False) from None
 
     return wrapper
-
-
-class ChatSwitches:
-    """Counts, per browser session, how often the user left the chat on screen (new, opened, deleted).
-
-    An answer still streaming compares the count with the one it started under and stops at its
-    next update once it changed; leaving waits (briefly) for that stop. Without this the stream's
-    later updates could arrive after the switch and paint the old chat, and its id, back over the
-    one the user switched to. (gradio's ``cancels`` does not help: a cancelled stream may still
-    deliver an update it produced before the cancel.)
-
-    ``wait_s`` only has to outlast an update already on its way (milliseconds); a stream still busy
-    before its first word (the local model reads the prompt for seconds) sends nothing meanwhile
-    and stops at its next update, so "Neuer Chat" never waits for it."""
-
-    MAX_SESSIONS = 10_000
-
-    def __init__(self, wait_s: float = 1.0) -> None:
-        self.wait_s = wait_s
-        self._counts: dict[str, int] = {}
-        self._streams: dict[str, int] = {}
-        self._notes: dict[str, str] = {}  # what a stream was started with, for the switch that stops it
-        self._cond = threading.Condition()
-
-    def begin(self, session: str | None, note: str = "") -> int:
-        """A stream starts (``note``: what it was asked, handed to a switch that stops it); returns
-        the count it must see to go on."""
-        with self._cond:
-            key = session or ""
-            self._streams[key] = self._streams.get(key, 0) + 1
-            if note:
-                self._notes[key] = note
-            return self._counts.get(key, 0)
-
-    def current(self, session: str | None) -> int:
-        return self._counts.get(session or "", 0)
-
-    def end(self, session: str | None, started: int | None = None) -> None:
-        """A stream ended; one that ran to its end (``started`` still current) leaves no note."""
-        with self._cond:
-            key = session or ""
-            left = self._streams.get(key, 1) - 1
-            if left > 0:
-                self._streams[key] = left
-            else:
-                self._streams.pop(key, None)
-            if started is not None and self._counts.get(key, 0) == started:
-                self._notes.pop(key, None)
-            self._cond.notify_all()
-
-    def switch(self, session: str | None) -> str:
-        """The user leaves the chat: count it, and wait until this session's streams have stopped.
-        Returns the note of a stream stopped by it ("" if none), kept here on the server: a value
-        the stream wrote into the page's state may not have arrived yet."""
-        key = session or ""
-        with self._cond:
-            self._counts[key] = self._counts.pop(key, 0) + 1  # re-inserted: newest last
-            # forget the oldest sessions, never one with an answer streaming (it would stop wrongly)
-            extra = len(self._counts) - self.MAX_SESSIONS
-            if extra > 0:
-                for old in [k for k in self._counts if k not in self._streams][:extra]:
-                    del self._counts[old]
-            self._cond.wait_for(lambda: not self._streams.get(key), timeout=self.wait_s)
-            return self._notes.pop(key, "")
 
 
 @dataclass
@@ -178,7 +113,7 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
     model.change(shown_as_error(describe_model), inputs=[model], outputs=[model_md], api_visibility="private",
                  queue=False, show_progress="hidden")
 
-    switches = ChatSwitches()
+    switches = StreamSwitches()
     answer_outputs = [chatbot, chat_id, message_ids, warn_box, warn_md, pending, question, history, status,
                       send_btn, stop_btn]
 
@@ -189,33 +124,29 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
             # a hint, not an error: nothing went wrong, and the chat keeps no red "Fehler" badge
             gr.Warning(t("empty_question"), title=t("notice"), duration=5)
             return
-        started = switches.begin(request.session_hash, note=q.strip())
-        try:
-            view: ChatView | None = None
-            first = True
-            def left() -> bool:  # the user has left this chat (Stopp, new, another, deleted)
-                return switches.current(request.session_hash) != started
+        first = True
 
-            # detached: Stopp ends this event at once, even while retrieval or the model's prompt
-            # reading still runs (see ui.streams)
-            for view in detached(h.ask(request, q, cid or None, model_key, colls or None, confirmed=confirmed),
-                                 left):
-                hist = gr.update()
-                if view.done and view.warning is None:
-                    hist = gr.update(choices=h.list_chats(request), value=view.chat_id)
-                # the box is emptied once, as the question leaves: what the user types meanwhile stays
-                box = (view.pending or "") if first or view.warning else gr.update()
-                first = False
-                busy = not view.done
-                yield (view.messages, view.chat_id, view.message_ids, gr.update(visible=bool(view.warning)),
-                       view.warning or "", view.pending or "", box, hist, "",
-                       gr.update(visible=not busy), gr.update(visible=busy))
-            if left():
-                yield unchanged(len(answer_outputs))  # paint nothing over the chat the user went to
+        def render(view: ChatView) -> tuple:
+            nonlocal first
+            hist = gr.update()
+            if view.done and view.warning is None:
+                hist = gr.update(choices=h.list_chats(request), value=view.chat_id)
+            # the box is emptied once, as the question leaves: what the user types meanwhile stays
+            box = (view.pending or "") if first or view.warning else gr.update()
+            first = False
+            busy = not view.done
+            return (view.messages, view.chat_id, view.message_ids, gr.update(visible=bool(view.warning)),
+                    view.warning or "", view.pending or "", box, hist, "",
+                    gr.update(visible=not busy), gr.update(visible=busy))
+
+        try:
+            # ends at once when the user leaves this chat (Stopp, new, another, deleted), even while
+            # retrieval or the model's prompt reading still runs (ui.streams)
+            yield from switches.stream(request.session_hash,
+                                       h.ask(request, q, cid or None, model_key, colls or None, confirmed=confirmed),
+                                       render, len(answer_outputs), note=q.strip())
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
-        finally:
-            switches.end(request.session_hash, started)
 
     def ask(q, cid, model_key, colls, request: gr.Request):
         yield from stream_answer(q, cid, model_key, colls, False, request)
@@ -270,7 +201,7 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
         return [], None, [], gr.update(value=None), gr.update(visible=False), "", gr.update(visible=False), ""
 
     new_outputs = [chatbot, chat_id, message_ids, history, warn_box, pending, export_file, status]
-    # leaving the chat (new, another, deleted) stops an answer still streaming (see ChatSwitches)
+    # leaving the chat (new, another, deleted) stops an answer still streaming (see ui.streams.StreamSwitches)
     new_btn.click(shown_as_error(new_chat), outputs=new_outputs, api_name="new_chat", concurrency_limit=None,
                   show_progress="hidden")
     # the chatbot's own trash button only empties the view: treat it as "Neuer Chat" (the chat stays saved)

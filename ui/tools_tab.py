@@ -23,11 +23,10 @@ from assistant.wording import counted
 from assistant.access import visible_citations
 from assistant.tools.history import RunNotFound, ToolRunStore, audit_detail
 from assistant.tools.result import TOOL_LABELS_DE, ToolError, ToolResult
-from ui.chat_tab import ChatSwitches
-from ui.streams import detached, unchanged
 from ui.context import PortalContext
 from ui.docview import doc_link
 from ui.handlers import ChatHandlers, UserError
+from ui.streams import StreamSwitches
 from ui.tool_input import parse_pages, read_file_text, upload_path
 from ui.source_view import NOTICE_MARK
 
@@ -438,23 +437,13 @@ def build(ctx: PortalContext) -> None:
     e_source.change(toggle_source, [e_source], [e_text, e_file, e_doc, e_pages], queue=False, api_visibility="private",
                     show_progress="hidden")
 
-    # "Abbrechen" counts a switch for the browser tab; a run still streaming stops at its next update
-    # and paints nothing over the notice (gradio's own cancel may still deliver an update in flight)
-    switches = ChatSwitches()
+    # "Abbrechen" counts a switch for the browser tab: the run stops at once and paints nothing over
+    # the notice (ui.streams; gradio's own cancel may still deliver an update in flight)
+    switches = StreamSwitches()
+    width = len(_view_updates(ToolView()))
 
     def views(request: gr.Request, runs: Iterator[ToolView]):
-        started = switches.begin(request.session_hash)
-
-        def left() -> bool:
-            return switches.current(request.session_hash) != started
-
-        try:
-            for v in detached(runs, left):  # Abbrechen ends the event at once, even mid-step
-                yield _view_updates(v)
-            if left():
-                yield unchanged(len(_view_updates(ToolView())))  # gradio repeats a stream's last update
-        finally:
-            switches.end(request.session_hash, started)
+        yield from switches.stream(request.session_hash, runs, _view_updates, width)
 
     def run_einfach(source, text, file, doc_id, pages, leicht, model, request: gr.Request):
         yield from views(request, h.simplify(request, source, text, file, doc_id, pages, leicht, model))

@@ -114,7 +114,7 @@ class SlowFake(FakeChatModel):
 @contextlib.contextmanager
 def slow_retrieval(app, seconds: float = 3.0):
     """Retrieval that takes ``seconds``, as on a loaded machine: longer than "Stopp" or "Neuer Chat"
-    wait for a stream to notice them (ChatSwitches.wait_s), so the stream ends after they answered."""
+    wait for a stream to notice them (StreamSwitches.wait_s), so the stream ends after they answered."""
     retriever = app.assistant.retriever
     search = retriever.search
 
@@ -127,6 +127,17 @@ def slow_retrieval(app, seconds: float = 3.0):
         yield
     finally:
         del retriever.search  # the instance's own attribute: the class's method again
+
+
+def send_and_stop(page, question: str) -> None:
+    """Send ``question`` from an empty box, press "Stopp" as soon as it shows, and wait for "Senden"."""
+    box = page.locator("#kp-question textarea")
+    box.fill("")
+    box.fill(question)
+    page.locator("#kp-send").click()
+    page.locator("#kp-stop").wait_for(state="visible")
+    page.locator("#kp-stop").click()
+    page.locator("#kp-send").wait_for(state="visible")
 
 
 def wait_value(locator, text: str, timeout: float = TIMEOUT / 1000) -> str:
@@ -385,12 +396,7 @@ def test_stop_takes_back_a_question_and_typing_meanwhile_is_kept(browser, admin_
     # word when Stopp answers: gradio repeats a stream's last update when it ends, and that repeat
     # used to empty the box again and put the question back into the chat
     with slow_retrieval(app):
-        box.fill("")
-        box.fill("Was sagt das Merkblatt zum Datenschutz?")
-        page.locator("#kp-send").click()
-        page.locator("#kp-stop").wait_for(state="visible")
-        page.locator("#kp-stop").click()
-        page.locator("#kp-send").wait_for(state="visible")
+        send_and_stop(page, "Was sagt das Merkblatt zum Datenschutz?")
         page.wait_for_function("() => document.querySelector('#kp-question textarea').value.includes('Merkblatt')")
         page.wait_for_timeout(5000)  # the stream notices the stop after its slow search, and ends
         assert box.input_value() == "Was sagt das Merkblatt zum Datenschutz?"
@@ -494,11 +500,7 @@ def test_a_question_sent_right_after_stopp_is_answered(browser, admin_portal):
     store = admin_portal.server.handlers.chats
     before = len(store.list_chats("adam"))
     with slow_retrieval(app, 4.0):
-        box.fill("Was sagt das Merkblatt zum Datenschutz?")
-        page.locator("#kp-send").click()
-        page.locator("#kp-stop").wait_for(state="visible")
-        page.locator("#kp-stop").click()
-        page.locator("#kp-send").wait_for(state="visible")
+        send_and_stop(page, "Was sagt das Merkblatt zum Datenschutz?")
         box.fill("Was gilt beim Datenschutz für Fotos?")
         page.locator("#kp-send").click()
         page.wait_for_function(

@@ -1,13 +1,9 @@
 """The OParl test server: a real HTTP server on 127.0.0.1, one per test (tests change its world)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from settings_factory import make_settings
 from oparl_world import FAST_OPARL, OParlServer
-
-REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
