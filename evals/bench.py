@@ -18,7 +18,9 @@ f. retrieval eval of ``evals/datasets/shared.jsonl``,
 f2. OCR: pages per minute on generated scans, and the two scans of the corpus found (evals.ocr_bench),
 f3. cluster mode vs embedded when PostgreSQL is installed: search p95 and ingest rate ratios, and
    the time until an ingest on replica A is searchable on replica B (evals.cluster_bench),
-g. answer eval with the local LLM on ``shared.jsonl`` and the demo corpus (``--no-llm`` skips).
+g. answer eval with the local LLM on ``shared.jsonl`` and the demo corpus (``--no-llm`` skips),
+h. Stopp: seconds from Stopp to the next question's first token, with the stop signal and without
+   (evals.stop_bench).
 
 Fresh data dirs get a symlink ``<home>/models`` → the prepared models of the main data
 dir, so no model is rebuilt or copied.
@@ -495,6 +497,18 @@ class _Bench:
         res["ingest"].pop("failed", None)
         return res
 
+    # -- h. Stopp (evals.stop_bench) ---------------------------------------------------
+    def stop_then_ask(self) -> dict:
+        from evals.stop_bench import stop_then_ask
+
+        self.need("ingest")
+        app = self.app("shared_data")
+        rounds = 2 if self.cfg.quick else 3
+        answerable = [q for q in load_dataset(SHARED_DATASET) if q.answerable]
+        questions = [q.question for q in pick_questions(answerable, 2 * rounds, self.cfg.seed + 1)]
+        app.chat_model(LLM_KEY)  # load before the clock runs
+        return stop_then_ask(app.assistant, questions, LLM_KEY, rounds=rounds)
+
     # -- f2. OCR (evals.ocr_bench) -------------------------------------------------
     def ocr(self) -> dict:
         from evals.ocr_bench import ocr_speed, shared_scans
@@ -526,6 +540,8 @@ class _Bench:
             _target("Ingest ÷ rohe Embedding-Rate", g("embedding", "ratio"), "≥", 0.8),
             _target("unveränderter Lauf (s)", g("rerun", "wall_s"), "≤", 5),
             _target("Spitzen-RAM Ingest (MB)", g("ingest", "peak_rss_mb"), "≤", 2560),
+            _target("nach Stopp bis zum 1. Token der nächsten Frage, mit ÷ ohne Stoppsignal",
+                    g("stop_then_ask", "ratio_median"), "≤", 0.8),
             _target("OCR Zeichengenauigkeit (min)", r.get("ocr", {}).get("speed", {}).get("accuracy_min"), "≥", 0.97),
             _target("Scans aus ../shared durchsuchbar", r.get("ocr", {}).get("shared", {}).get("searchable"), "≥", 2),
             *(cluster_targets(r["cluster"]) if "cluster" in r and "skipped" not in r["cluster"] else []),
@@ -550,6 +566,7 @@ class _Bench:
         if self.cfg.llm:
             self.step("answers_shared", self.answers_shared)
             self.step("answers_demo", self.answers_demo)
+            self.step("stop_then_ask", self.stop_then_ask)
         head = {
             "title": "kiportal Benchmark" + (" (quick)" if self.cfg.quick else ""),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -704,6 +721,11 @@ def format_summary(report: dict) -> str:
                              f"{format_cell(mt['first_token_p50_ms'])}/{format_cell(mt['first_token_p95_ms'])}", mt["generation_tokens_per_s"])])
         elif a and "skipped" in a:
             lines += ["", f"{key}: übersprungen ({a['skipped']})"]
+    st = report.get("stop_then_ask")
+    if st:
+        lines += ["", f"Stopp, dann sofort die nächste Frage ({st['rounds']} Runden, Modell {st['model']}): bis zu deren "
+                  f"1. Token im Median {format_cell(st['with_stop_median_s'])} s mit Stoppsignal, "
+                  f"{format_cell(st['without_stop_median_s'])} s ohne, Verhältnis {format_cell(st['ratio_median'])}"]
     for e in report.get("errors", []):
         lines.append(f"FEHLER in {e['step']}: {e['error']}")
     return "\n".join(lines)

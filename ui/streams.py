@@ -17,6 +17,8 @@ from typing import Callable, Iterator, TypeVar
 
 import gradio as gr
 
+from assistant.stopping import stoppable
+
 T = TypeVar("T")
 _DONE = object()
 
@@ -36,19 +38,22 @@ def detached(steps: Iterator[T], left: Callable[[], bool], poll_s: float = 0.2) 
 
     The caller's loop checks ``left`` every ``poll_s`` even while a step is still being computed,
     and ends at once when it turns true; the thread then finishes its current step, closes
-    ``steps`` (so a generator's ``finally`` runs and nothing half-done is stored) and ends. An
+    ``steps`` (so a generator's ``finally`` runs and nothing half-done is stored) and ends. The
+    steps run under :func:`assistant.stopping.stoppable`: a slow step that looks at the signal (the
+    local model's prompt reading) stops early instead of finishing work nobody waits for. An
     exception from ``steps`` is raised in the caller's loop."""
     out: queue.Queue = queue.Queue()
     stop = threading.Event()
 
     def run() -> None:
         try:
-            for item in steps:
-                if stop.is_set():
-                    return
-                out.put(item)
+            with stoppable(stop.is_set):
+                for item in steps:
+                    if stop.is_set():
+                        return
+                    out.put(item)
             out.put(_DONE)
-        except BaseException as exc:  # handed to the caller's loop
+        except BaseException as exc:  # handed to the caller's loop (a Stopped one is read by nobody)
             out.put(exc)
         finally:
             close = getattr(steps, "close", None)

@@ -9,6 +9,12 @@ likely the model was to begin with that text (``refusal_probability``, the softm
 probability of its first token at the first answer position). It costs one softmax over the
 vocabulary per answer, and tells the chain how close a confident-looking answer came to being
 a refusal.
+
+The prompt is read in parts of :data:`STOP_CHECK_TOKENS` tokens, and between two parts (and
+between two generated tokens) the model stops when the user left the answer
+(:mod:`assistant.stopping`). llama.cpp's own abort callback would stop sooner, but it calls into
+Python for every operation of the graph: with another Python thread busy, generation ran 5–7 times
+slower (measured, docs/results.md).
 """
 from __future__ import annotations
 
@@ -25,9 +31,31 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
+from assistant import stopping
+
 log = logging.getLogger(__name__)
 
 _ROLE = {"human": "user", "ai": "assistant", "system": "system"}
+
+STOP_CHECK_TOKENS = 128  # prompt tokens read between two looks at the stop signal: 1-4 % slower than 512 (measured)
+
+
+def _stoppable_llama():
+    """llama_cpp.Llama whose ``eval`` (prompt reading and each generated token) looks at the stop
+    signal between parts. Built on first use: llama-cpp-python is imported only then.
+
+    A stop raises :class:`assistant.stopping.Stopped` between two ``llama_decode`` calls, so
+    llama.cpp's state stays whole: ``eval`` counts only the parts it read, and the next prompt
+    re-uses them from the KV cache (checked in tests/assistant/llm/test_llm_local.py)."""
+    from llama_cpp import Llama
+
+    class StoppableLlama(Llama):
+        def eval(self, tokens):
+            for i in range(0, len(tokens), STOP_CHECK_TOKENS):
+                stopping.check()
+                super().eval(tokens[i : i + STOP_CHECK_TOKENS])
+
+    return StoppableLlama
 
 
 class LocalLlamaChat(BaseChatModel):
@@ -56,10 +84,8 @@ class LocalLlamaChat(BaseChatModel):
                         raise FileNotFoundError(
                             f"Sprachmodell fehlt: {self.model_path}. Bitte `kiportal models prepare` ausführen."
                         )
-                    from llama_cpp import Llama
-
                     log.info("loading GGUF %s", self.model_path)
-                    self._llama = Llama(
+                    self._llama = _stoppable_llama()(
                         model_path=self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads,
                         n_batch=512, verbose=False, seed=0,
                     )

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from assistant import stopping
 from ui.streams import StreamSwitches, detached, unchanged
 
 
@@ -50,6 +51,33 @@ def test_leaving_ends_the_loop_while_a_step_is_still_running_and_the_steps_are_c
     release.set()
     assert closed.wait(5)  # then the steps are closed: their finally ran, nothing was stored
     assert stored == []
+
+
+def test_a_step_that_looks_at_the_stop_signal_ends_when_the_user_left():
+    """What frees the local model after Stopp: its prompt reading asks ``stopping.check`` between parts.
+    Without the signal this step would never end."""
+    ended = threading.Event()
+    looks = []
+
+    def steps():
+        try:
+            yield "quellen"
+            while True:  # the model reading a prompt, part by part
+                looks.append(1)
+                stopping.check()
+                time.sleep(0.01)
+        finally:
+            ended.set()
+
+    gone = threading.Event()
+    loop = detached(steps(), gone.is_set, poll_s=0.02)
+    assert next(loop) == "quellen"
+    while not looks:
+        time.sleep(0.01)
+    gone.set()
+    assert list(loop) == []
+    assert ended.wait(5)
+    assert not stopping.stop_requested()  # the caller's own context never had the signal
 
 
 def test_an_item_that_arrives_after_leaving_is_not_given():

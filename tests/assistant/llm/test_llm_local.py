@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,58 @@ def test_the_local_model_reports_how_likely_it_was_to_refuse(gguf_path):
     assert p_refused[0] is not None and all(p is None for p in p_refused[1:])
     assert "9" in answered and refused.startswith("Dazu"), (answered, refused)
     assert 0.0 <= p_answered[0] < 0.2 < 0.3 < p_refused[0] <= 1.0, (p_answered[0], p_refused[0])
+
+
+def test_a_stopped_answer_ends_between_two_parts_of_the_prompt_and_leaves_the_model_whole(gguf_path):
+    """Stopp frees the model: the prompt is read in parts and the reading ends at the next part once
+    the user left (assistant.stopping). What was read stays usable: the next answer re-uses it from
+    the KV cache and is the same as an answer never stopped."""
+    import itertools
+
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    from assistant.llm.local import STOP_CHECK_TOKENS, LocalLlamaChat
+    from assistant.stopping import Stopped, stoppable
+
+    chat = LocalLlamaChat(model_path=str(gguf_path), n_ctx=2048, max_tokens=16)
+    source = " ".join(f"Im Jahr {2000 + i} baute die Stadt die Schule Nummer {i} am Marktplatz." for i in range(40))
+    messages = [SystemMessage(content="Antworte kurz und nur aus der Quelle."),
+                HumanMessage(content=f"Quelle: {source}\nFrage: Wo baute die Stadt ihre Schulen?")]
+    prompt_tokens = chat.count_tokens(source)
+    assert prompt_tokens > 4 * STOP_CHECK_TOKENS
+
+    reference = "".join(c.content for c in chat.stream(messages))
+    assert "Marktplatz" in reference, reference
+    chat.llama.reset()
+
+    looks = itertools.count()
+    with stoppable(lambda: next(looks) >= 2):  # the user leaves while the third part would be read
+        with pytest.raises(Stopped):
+            list(chat.stream(messages))
+    assert chat.llama.n_tokens == 2 * STOP_CHECK_TOKENS  # two parts read, nothing after the stop
+
+    again = "".join(c.content for c in chat.stream(messages))
+    assert again == reference
+
+
+def test_stopp_in_the_portal_frees_the_model_before_it_read_the_prompt(llm_app):
+    """The way Stopp takes in the portal: the answer's steps run detached (ui.streams), the user leaves
+    once the sources are shown, and the model stops reading the prompt at its next part instead of
+    reading it to the end for nobody (it held the model's lock for the next question meanwhile)."""
+    from ui.streams import detached
+
+    question = "Wo findet die Regionalkonferenz statt?"
+    chat = llm_app.chat_model("lokal")
+    gone = threading.Event()
+    loop = detached(llm_app.assistant.stream(question), gone.is_set, poll_s=0.02)
+    assert next(loop)["type"] == "sources"
+    gone.set()
+    assert list(loop) == []
+    assert chat._lock.acquire(timeout=120)  # the stopped reading has ended
+    read_when_stopped = chat.llama.n_tokens
+    chat._lock.release()
+
+    chat.llama.reset()  # the same question, not stopped, for its prompt's length
+    full = llm_app.assistant.answer(question)
+    assert read_when_stopped < full.prompt_tokens, (read_when_stopped, full.prompt_tokens)
+    assert not full.refused
