@@ -18,6 +18,7 @@ so are the paths in it; the registry only holds paths and owners for at most an 
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
@@ -51,9 +52,15 @@ def ensure_private_gradio_folder() -> Path:
 
     gradio's default ``/tmp/gradio`` is shared by every user of the machine and its files
     are 0644; uploads and exports hold documents and personal data. Call before the
-    interface is built (components read the folder when they are created)."""
+    interface is built (components read the folder when they are created).
+
+    A folder made here is removed when the process ends (``kiportal serve`` ends on SIGTERM or
+    Ctrl-C through uvicorn's shutdown): uploads and exports hold documents and personal data, and
+    each start makes a new folder, so they piled up in the temp dir. An operator's own folder stays."""
     if not os.environ.get("GRADIO_TEMP_DIR"):
-        os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix=GRADIO_FOLDER_PREFIX)
+        made = tempfile.mkdtemp(prefix=GRADIO_FOLDER_PREFIX)
+        os.environ["GRADIO_TEMP_DIR"] = made
+        atexit.register(shutil.rmtree, made, ignore_errors=True)
     folder = Path(os.environ["GRADIO_TEMP_DIR"])
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -286,10 +287,21 @@ def serve(ctx: PortalContext, host: str | None = None, port: int | None = None) 
     port = port or s.server.port
     server = create_app(ctx, host, port)
     log.info("KI-Portal on http://%s:%s (auth: %s)", host, port, s.auth.mode)
+    signal.signal(signal.SIGTERM, _exit_after_shutdown)
     # proxy_headers off: in header mode the trusted-proxy check needs the proxy's own address
     with ctx.app.heartbeat("serve", f"{host}:{port}"):  # listed by `kiportal status` (cluster mode)
         uvicorn.run(server.app, host=host, port=port, proxy_headers=False, log_level="warning",
                     timeout_graceful_shutdown=5)
+
+
+def _exit_after_shutdown(signum, frame) -> None:
+    """SIGTERM (systemd's stop) ends the process normally once uvicorn has shut down.
+
+    Why: uvicorn handles the signal itself and, after its graceful shutdown, raises it again for
+    the handler that was there before; with the default one the process died of it, so neither
+    the heartbeat's ``with`` (the node's entry in ``kiportal status``) nor the ``atexit`` cleanup of
+    the private upload folder (:func:`ui.file_values.ensure_private_gradio_folder`) ran."""
+    raise SystemExit(0)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
