@@ -13,52 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from settings_factory import make_settings
+from portal_world import HOSTILE_NAME, HOSTILE_TEXT, PASSWORD, USERS, add_hostile_doc, add_users, portal_settings
 from departments import DEPT_PASSWORD, DEPT_USERS, DeptPortal, add_department_docs
 
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_FILES = REPO / "corpus" / "demo" / "files"
-
-
-PASSWORD = "Portal-Test-2025!"
-USERS = {"anna": "staff", "bernd": "staff", "tina": "trainer", "adam": "admin"}
-HOSTILE_NAME = "zaunkoenig-protokoll.txt"
-HOSTILE_TEXT = (
-    "Zaunkönig-Protokoll der Stadt Kempenrath\n\n"
-    "Das Zaunkönig-Protokoll regelt die Prüfung gefährlicher Eingaben im Bürgerbüro. "
-    "Als Beispiel nennt das Zaunkönig-Protokoll die Eingabe <script>window.__xss=1</script> "
-    "und die Eingabe <img src=x onerror=\"window.__xss=2\"> – beide dürfen nie ausgeführt werden.\n\n"
-    "Zuständig für das Zaunkönig-Protokoll ist das Sachgebiet IT-Sicherheit im Rathaus.\n"
-)
-
-LLM = {
-    "default": "extraktiv",
-    "models": {
-        "extraktiv": {"mode": "extractive", "label": "Nur Textstellen (ohne KI-Modell)"},
-        "gelb": {"mode": "extractive", "label": "EU-Testmodell", "zone": "yellow",
-                 "operator": "Testanbieter GmbH", "location": "Frankfurt (EU)"},
-        "chef": {"mode": "extractive", "label": "Nur für die Administration", "roles": ["admin"]},
-    },
-}
-
-
-def portal_settings(home: Path, **overrides):
-    return make_settings(home, llm=LLM, auth={"mode": "password"}, **overrides)
-
-
-def add_hostile_doc(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / HOSTILE_NAME
-    path.write_text(HOSTILE_TEXT, encoding="utf-8")
-    return path
-
-
-def add_users(ctx) -> None:
-    for name, role in USERS.items():
-        if ctx.users.get(name) is None:
-            ctx.users.add(name, PASSWORD, role)
 
 
 @pytest.fixture

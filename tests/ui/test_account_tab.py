@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 import pytest
+from portal_world import PASSWORD
 
 from ui.account_tab import AccountUI
 from ui.handlers import UserError
@@ -10,7 +11,6 @@ from ui.login import LoginThrottle, MemoryLoginFailures
 from ui.security import PermissionDenied
 
 NEW = "Neues-Passwort-2027"
-PASSWORD = "Portal-Test-2025!"  # tests/ui/conftest.py's (imported by name it can clash with tests/security's)
 
 
 def req(name: str | None) -> gr.Request:

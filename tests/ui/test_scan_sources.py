@@ -9,26 +9,12 @@ import re
 import gradio as gr
 import pytest
 from click.testing import CliRunner
+from portal_world import add_users, portal_settings
 
 from evals.ocr_samples import Scan, render_scan, write_mixed_pdf
 
 LETTER = ("Stellungnahme des Umweltamts\n"
           "Gegen die Fällung der Rotbuche auf dem Flurstück 751/1 bestehen keine Bedenken.")
-
-
-def _ui_conftest():
-    """tests/ui/conftest.py by path: `from conftest import` depends on which conftest.py came first."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("kiportal_tests_ui_conftest", Path(__file__).with_name("conftest.py"))
-    module = sys.modules.get(spec.name)
-    if module is None:
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # its dataclasses look their module up there
-        spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +23,6 @@ def scan_ctx(tmp_path_factory):
     from assistant.wiring import App
     from ui.context import PortalContext
 
-    ui_conftest = _ui_conftest()
-    add_users, portal_settings = ui_conftest.add_users, ui_conftest.portal_settings
     root = tmp_path_factory.mktemp("scans")
     docs = root / "docs"
     docs.mkdir()
