@@ -39,7 +39,8 @@ _LOGINS = threading.Lock()
 
 
 def _user(url: str, n: int, questions: Sequence[str], model: str, deadline: float, out: list[dict],
-          auth: tuple[str, str] | None = None) -> None:
+          auth: tuple[str, str] | None = None, ready: threading.Barrier | None = None) -> None:
+    """One user: log in, wait at ``ready`` until every user has, then ask ``questions`` in turn."""
     from gradio_client import Client
 
     try:
@@ -50,6 +51,8 @@ def _user(url: str, n: int, questions: Sequence[str], model: str, deadline: floa
         out += [{"user": n, "url": url, "question": q, "ok": False, "max_queue_rank": 0, "latency_ms": 0.0,
                  "error": f"{type(exc).__name__}: {exc}"[:300]} for q in questions]
         return
+    finally:
+        _all_logged_in(ready, deadline)
     for q in questions:
         row = {"user": n, "url": url, "question": q, "ok": False, "max_queue_rank": 0, "error": None}
         t0 = time.perf_counter()
@@ -73,6 +76,17 @@ def _user(url: str, n: int, questions: Sequence[str], model: str, deadline: floa
         out.append(row)
 
 
+def _all_logged_in(ready: threading.Barrier | None, deadline: float) -> None:
+    """Wait until every user has logged in (or failed to), so that the questions come at once:
+    logins go one at a time, and the first users' answers were done before the last ones began."""
+    if ready is None:
+        return
+    try:
+        ready.wait(timeout=max(1.0, deadline - time.monotonic()))
+    except threading.BrokenBarrierError:  # a user stuck in its login: the others go on
+        pass
+
+
 def drive(urls: Sequence[str], *, users: int = 10, per_user: int = 2, model: str = "extraktiv",
           questions: Sequence[str] = QUESTIONS, time_limit_s: float = 900.0,
           auth: tuple[str, str] | None = None) -> dict:
@@ -82,9 +96,10 @@ def drive(urls: Sequence[str], *, users: int = 10, per_user: int = 2, model: str
     rows: list[dict] = []
     deadline = time.monotonic() + time_limit_s
     t0 = time.perf_counter()
+    ready = threading.Barrier(users)
     workers = [threading.Thread(target=_user, args=(urls[n % len(urls)], n,
                                                     [questions[(n + i) % len(questions)] for i in range(per_user)],
-                                                    model, deadline, rows, auth)) for n in range(users)]
+                                                    model, deadline, rows, auth, ready)) for n in range(users)]
     for w in workers:
         w.start()
     for w in workers:
