@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any, Sequence
 
-from assistant.stopping import stoppable
+from assistant.stopping import Stopped, stoppable
 
 
 def _leave_after_sources(assistant, question: str, model: str, honour_stop: bool,
@@ -33,7 +33,7 @@ def _leave_after_sources(assistant, question: str, model: str, honour_stop: bool
                         shown.set()
                     elif gone.is_set() or ev["type"] == "done":
                         break
-        except BaseException:  # noqa: BLE001 - assistant.stopping.Stopped, what the portal's thread gets too
+        except Stopped:  # what the portal's thread gets too
             pass
         finally:
             shown.set()
