@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 log = logging.getLogger(__name__)
 
-RETRIEVAL_COLUMNS = ("hit@1", "hit@5", "mrr@10", "ndcg@10", "page_hit@1", "page_hit@5",
+RETRIEVAL_COLUMNS = ("hit@1", "hit@5", "mrr@10", "ndcg@10", "page_hit@1", "page_hit@5", "gold_page@5",
                      "latency_p50_ms", "latency_p95_ms")
 PLOT_METRICS = ("hit@1", "hit@5", "mrr@10")
 

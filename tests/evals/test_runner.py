@@ -148,6 +148,18 @@ def test_documents_are_deduplicated_and_pages_matched_exactly():
     assert row["rank"] == 3 and row["page_hit@5"] == 1.0  # any page of the twin counts
 
 
+def test_gold_page_counts_only_the_questions_that_have_a_page():
+    """page_hit@5 counts a question without a page as hit when its document is found; the gold-page
+    figure of issue 14 leaves those out."""
+    retriever = _ScriptedRetriever([("a.pdf", 2), ("b.pdf", 1)])
+    questions = [EvalQuestion("p", "?", "a.pdf", 7, ("t",), True, "slide"),  # wrong page
+                 EvalQuestion("n", "?", "b.pdf", None, ("t",), True, "table")]  # no page: document found
+    res = retrieval_eval(retriever, questions, modes=("hybrid",))
+    assert res["n"] == 2 and res["n_with_page"] == 1
+    assert res["modes"]["hybrid"]["page_hit@5"] == 0.5
+    assert res["modes"]["hybrid"]["gold_page@5"] == 0.0
+
+
 # ---------------------------------------------------------------- answers
 def _assistant(app, fake=None) -> Assistant:
     """The bare chain (no Ampel step): these tests are about the harness, not the policy."""
