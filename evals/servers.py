@@ -45,7 +45,8 @@ def stop_process(proc: subprocess.Popen | None, timeout: float = 20.0) -> None:
         proc.wait(timeout=10)
 
 
-def _wait_port(port: int, timeout: float, proc: subprocess.Popen, what: str, log: Path) -> None:
+def wait_port(port: int, timeout: float, proc: subprocess.Popen, what: str, log: Path) -> None:
+    """Until ``proc`` listens on ``port`` of 127.0.0.1; its ``log`` is in the error if it ends or never does."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -134,7 +135,7 @@ def start_postgres() -> PostgresServer:
                       "-c", "max_connections=200", "-c", "shared_buffers=64MB"],
             stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
         )
-    _wait_port(port, 60, proc, "postgres", log)
+    wait_port(port, 60, proc, "postgres", log)
     server = PostgresServer(root, port, proc, run_as)
     # the port opens a moment before connections are accepted
     import psycopg
@@ -185,5 +186,5 @@ def start_chroma() -> ChromaServer:
         proc = subprocess.Popen(chroma_command() + ["run", "--path", str(root / "data"), "--host", "127.0.0.1",
                                                     "--port", str(port)],
                                 stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    _wait_port(port, 90, proc, "chroma run", log)
+    wait_port(port, 90, proc, "chroma run", log)
     return ChromaServer(root, "127.0.0.1", port, proc)

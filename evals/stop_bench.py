@@ -13,49 +13,30 @@ import threading
 import time
 from typing import Any, Sequence
 
-from assistant.stopping import Stopped, stoppable
+from assistant.stopping import detached
 
 
-def _leave_after_sources(assistant, question: str, model: str, honour_stop: bool,
-                         stop_after_s: float) -> tuple[threading.Thread, threading.Event]:
-    """Start answering ``question`` in a thread as the portal does and return, ``stop_after_s`` after
-    its sources were shown, the thread and the event that leaves it. As the portal's thread, it
-    finishes the step it is in (after the sources: the model's prompt reading) and then closes the
-    answer; only the stop signal ends that step early."""
-    shown, gone = threading.Event(), threading.Event()
-
-    def run() -> None:
-        events = assistant.stream(question, model=model)
-        try:
-            with stoppable(gone.is_set if honour_stop else (lambda: False)):
-                for ev in events:
-                    if ev["type"] == "sources":
-                        shown.set()
-                    elif gone.is_set() or ev["type"] == "done":
-                        break
-        except Stopped:  # what the portal's thread gets too
-            pass
-        finally:
-            shown.set()
-            events.close()
-
-    thread = threading.Thread(target=run, name="stop-bench", daemon=True)
-    thread.start()
-    if not shown.wait(300):
-        raise RuntimeError(f"no sources within 300 s for {question!r}")
-    time.sleep(stop_after_s)  # the person reads the sources, then presses Stopp
-    return thread, gone
+def _leave_after_sources(assistant, question: str, model: str, stop_signal: bool, stop_after_s: float):
+    """Answer ``question`` as the portal does (its steps run :func:`assistant.stopping.detached`) and
+    return, ``stop_after_s`` after its sources were shown, the answer's loop and the event that
+    leaves it. Left, the loop ends at once; the step it was in (the model's prompt reading) runs on
+    in its thread, to its end without the stop signal, and then the answer is closed."""
+    gone = threading.Event()
+    loop = detached(assistant.stream(question, model=model), gone.is_set, stop_signal=stop_signal)
+    next(loop, None)  # the sources
+    time.sleep(stop_after_s)  # the person reads them, then presses Stopp
+    return loop, gone
 
 
-def _first_token_s(assistant, question: str, model: str) -> tuple[float, str]:
-    t0 = time.perf_counter()
+def _next_answer_begins(assistant, question: str, model: str) -> str:
+    """Ask ``question`` until its first word ("token"), or its end if no model writes (its mode)."""
     events = assistant.stream(question, model=model)
     try:
         for ev in events:
             if ev["type"] == "token":
-                return time.perf_counter() - t0, "token"
+                return "token"
             if ev["type"] == "done":
-                return time.perf_counter() - t0, ev["result"].mode
+                return ev["result"].mode
     finally:
         events.close()
     raise RuntimeError(f"no answer for {question!r}")
@@ -73,14 +54,13 @@ def stop_then_ask(assistant, questions: Sequence[str], model: str, rounds: int =
     for i in range(rounds):
         a, b = questions[2 * i], questions[2 * i + 1]
         order = (True, False) if i % 2 == 0 else (False, True)
-        for honour in order:
-            thread, gone = _leave_after_sources(assistant, a, model, honour, stop_after_s)
+        for stop_signal in order:
+            loop, gone = _leave_after_sources(assistant, a, model, stop_signal, stop_after_s)
             t_stop = time.perf_counter()
             gone.set()
-            _, end = _first_token_s(assistant, b, model)
-            seconds["with_stop" if honour else "without_stop"].append(round(time.perf_counter() - t_stop, 2))
-            ends.append(end)
-            thread.join(300)
+            list(loop)  # left: the loop ends at once, whatever its step still does
+            ends.append(_next_answer_begins(assistant, b, model))
+            seconds["with_stop" if stop_signal else "without_stop"].append(round(time.perf_counter() - t_stop, 2))
     with_s, without_s = (statistics.median(seconds[k]) for k in ("with_stop", "without_stop"))
     return {"rounds": rounds, "model": model, "stop_after_s": stop_after_s, "seconds": seconds,
             "with_stop_median_s": round(with_s, 2), "without_stop_median_s": round(without_s, 2),

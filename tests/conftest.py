@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from settings_factory import make_settings  # noqa: F401  (re-exported for fixtures below)
+from settings_factory import make_settings
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_FILES = REPO / "corpus" / "demo" / "files"

@@ -10,4 +10,6 @@ from evals.servers import (  # noqa: F401
     postgres_available,
     start_chroma,
     start_postgres,
+    stop_process,
+    wait_port,
 )

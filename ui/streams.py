@@ -1,26 +1,22 @@
 """Streams that a user can leave: what Stopp, "Neuer Chat" and Abbrechen need from a gradio stream.
 
 :class:`StreamSwitches` counts, per browser tab, how often the user left; :meth:`StreamSwitches.stream`
-is the one loop that the chat's answer and the tools' runs go through.
-
-Why a module of its own: gradio runs a stream's next step in a worker thread that cannot be
-interrupted, so a stream busy in retrieval or in the model's prompt reading (seconds on a loaded
-machine) kept its event open in the browser until that step ended. The browser then dropped a new
-question sent meanwhile (trigger_mode "once"), and gradio's own cancel waited for the step too.
+is the one loop that the chat's answer and the tools' runs go through. Their steps run
+:func:`assistant.stopping.detached`: gradio runs a stream's next step in a thread it cannot
+interrupt, so a stream busy in retrieval or in the model's prompt reading kept its event open in the
+browser, which then dropped a new question sent meanwhile (trigger_mode "once"); gradio's own cancel
+waited for the step too.
 """
 from __future__ import annotations
 
-import contextvars
-import queue
 import threading
 from typing import Callable, Iterator, TypeVar
 
 import gradio as gr
 
-from assistant.stopping import stoppable
+from assistant.stopping import detached
 
 T = TypeVar("T")
-_DONE = object()
 
 
 def unchanged(n: int) -> tuple:
@@ -31,54 +27,6 @@ def unchanged(n: int) -> tuple:
     over Stopp's: the question back in the chat, the box emptied. Yielding this before returning
     makes the repeat a no-op."""
     return tuple(gr.update() for _ in range(n))
-
-
-def detached(steps: Iterator[T], left: Callable[[], bool], poll_s: float = 0.2) -> Iterator[T]:
-    """The items of ``steps``, computed in a thread of their own, until ``left()`` says the user left.
-
-    The caller's loop checks ``left`` every ``poll_s`` even while a step is still being computed,
-    and ends at once when it turns true; the thread then finishes its current step, closes
-    ``steps`` (so a generator's ``finally`` runs and nothing half-done is stored) and ends. The
-    steps run under :func:`assistant.stopping.stoppable`: a slow step that looks at the signal (the
-    local model's prompt reading) stops early instead of finishing work nobody waits for. An
-    exception from ``steps`` is raised in the caller's loop."""
-    out: queue.Queue = queue.Queue()
-    stop = threading.Event()
-
-    def run() -> None:
-        try:
-            with stoppable(stop.is_set):
-                for item in steps:
-                    if stop.is_set():
-                        return
-                    out.put(item)
-            out.put(_DONE)
-        except BaseException as exc:  # handed to the caller's loop (a Stopped one is read by nobody)
-            out.put(exc)
-        finally:
-            close = getattr(steps, "close", None)
-            if close is not None:
-                close()
-
-    ctx = contextvars.copy_context()
-    threading.Thread(target=ctx.run, args=(run,), name="kiportal-stream", daemon=True).start()
-    try:
-        while True:
-            try:
-                item = out.get(timeout=poll_s)
-            except queue.Empty:
-                if left():
-                    return
-                continue
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            if left():
-                return
-            yield item
-    finally:
-        stop.set()
 
 
 class StreamSwitches:
@@ -93,7 +41,7 @@ class StreamSwitches:
 
     ``wait_s`` only has to outlast an update already on its way (milliseconds); a stream still busy
     before its first word (the local model reads the prompt for seconds) sends nothing meanwhile
-    and is left at once by :meth:`stream` (see :func:`detached`), so "Neuer Chat" never waits for it."""
+    and is left at once by :meth:`stream` (see :func:`assistant.stopping.detached`), so "Neuer Chat" never waits for it."""
 
     MAX_SESSIONS = 10_000
 

@@ -155,6 +155,19 @@ def test_unreachable_model_falls_back_to_extractive(app):
     assert any("nicht erreichbar" in n for n in res.notices) and "20 Jahre" in res.answer
 
 
+def test_a_stopped_model_ends_the_answer_without_the_extractive_fallback(app):
+    """A stop (the user left, assistant.stopping) is no model failure: no answer comes, so nothing is
+    stored; the fallback above would have answered, and the handler stored, the stopped question."""
+    from assistant.stopping import Stopped, check, stoppable
+
+    fake = FakeChatModel(respond=lambda prompt: check())  # as the local model looks while reading the prompt
+    events = []
+    with stoppable(lambda: True), pytest.raises(Stopped):
+        for ev in _assistant(app, fake).stream("Wie lange ist die Ruhezeit für Urnengräber?"):
+            events.append(ev["type"])
+    assert events == ["sources"] and len(fake.calls) == 1
+
+
 def test_injected_instruction_stays_inside_the_data_frame(app):
     fake = FakeChatModel(respond=lambda p: "Die Kantine öffnet um 11:30 Uhr [1].")
     _assistant(app, fake).answer("Wann öffnet die Kantine?")

@@ -491,7 +491,7 @@ def test_admin_table_headers_are_not_broken_mid_word(browser, admin_portal):
 def test_a_question_sent_right_after_stopp_is_answered(browser, admin_portal):
     """Stopp, then at once a new question: it is asked, although the stopped answer's search is still
     running on the server (the browser took the stopped event for running until that step ended, and
-    trigger_mode "once" dropped the click; ui.streams.detached ends the event at once)."""
+    trigger_mode "once" dropped the click; assistant.stopping.detached ends the event at once)."""
     app = admin_portal.ctx.app
     page = login(browser, admin_portal.url, "adam", PASSWORD, timeout_ms=TIMEOUT)
     page.wait_for_function("() => document.querySelector('#kp-user')?.innerText.includes('Angemeldet')")

@@ -12,10 +12,15 @@ MAKE_FOLDER = ("from ui.file_values import ensure_private_gradio_folder as make;
                "(f / 'antrag.txt').write_text('Max Mustermann'); print(f)")
 
 
-def _run(tmp_path: Path, **env: str) -> Path:
+def _env(temp: Path, **extra: str) -> dict[str, str]:
+    """This environment with ``temp`` as the temp dir and no upload folder chosen by an operator."""
     clean = {k: v for k, v in os.environ.items() if k != "GRADIO_TEMP_DIR"}
+    return {**clean, "TMPDIR": str(temp), "PYTHONPATH": str(REPO), **extra}
+
+
+def _run(tmp_path: Path, **env: str) -> Path:
     out = subprocess.run([sys.executable, "-c", MAKE_FOLDER], cwd=REPO, check=True, capture_output=True, text=True,
-                         env={**clean, "TMPDIR": str(tmp_path), "PYTHONPATH": str(REPO), **env})
+                         env=_env(tmp_path, **env))
     return Path(out.stdout.strip().splitlines()[-1])
 
 
@@ -37,36 +42,22 @@ def test_an_operators_own_folder_stays(tmp_path):
 def test_kiportal_serve_removes_its_folder_when_stopped(tmp_path):
     """The way an operator stops the service (systemd sends SIGTERM): uvicorn shuts down, the process
     ends normally, and the uploads folder goes with it."""
-    import signal
-    import socket
-    import time
+    from servers import free_port, stop_process, wait_port
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    clean = {k: v for k, v in os.environ.items() if k != "GRADIO_TEMP_DIR"}
-    temp = tmp_path / "tmp"
+    from evals.bench import kiportal_command
+
+    port, temp, log = free_port(), tmp_path / "tmp", tmp_path / "serve.log"
     temp.mkdir()
-    env = {**clean, "TMPDIR": str(temp), "PYTHONPATH": str(REPO), "KIPORTAL_HOME": str(tmp_path / "data"),
-           "KIPORTAL_EMBEDDING__MODE": "hash", "KIPORTAL_VECTOR__MODE": "memory",
-           "KIPORTAL_LLM__DEFAULT": "extraktiv"}
-    proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = _env(temp, KIPORTAL_HOME=str(tmp_path / "data"), KIPORTAL_EMBEDDING__MODE="hash",
+               KIPORTAL_VECTOR__MODE="memory", KIPORTAL_LLM__DEFAULT="extraktiv")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(kiportal_command() + ["serve", "--host", "127.0.0.1", "--port", str(port)],
+                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode(errors="replace")[-2000:]
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert time.monotonic() < deadline, "portal did not start"
-            time.sleep(0.2)
+        wait_port(port, 120, proc, "kiportal serve", log)
         made = [p.name for p in temp.iterdir()]
         assert any(name.startswith("kiportal-gradio-") for name in made), made
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=60)  # SIGTERM, as systemd stops it
+    assert proc.returncode == 0, log.read_text(errors="replace")[-2000:]
     assert not [p for p in temp.iterdir() if p.name.startswith("kiportal-gradio-")]

@@ -127,10 +127,10 @@ def test_a_stopped_answer_ends_between_two_parts_of_the_prompt_and_leaves_the_mo
 
 
 def test_stopp_in_the_portal_frees_the_model_before_it_read_the_prompt(llm_app):
-    """The way Stopp takes in the portal: the answer's steps run detached (ui.streams), the user leaves
+    """The way Stopp takes in the portal: the answer's steps run detached (assistant.stopping), the user leaves
     once the sources are shown, and the model stops reading the prompt at its next part instead of
     reading it to the end for nobody (it held the model's lock for the next question meanwhile)."""
-    from ui.streams import detached
+    from assistant.stopping import detached
 
     question = "Bis wann kann man sich zur Regionalkonferenz anmelden?"
     chat = llm_app.chat_model("lokal")
