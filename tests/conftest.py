@@ -174,6 +174,19 @@ def any_db_url(request, tmp_path) -> str:
 
 
 @pytest.fixture
+def private_tmp(tmp_path, monkeypatch) -> Path:
+    """An empty system temporary directory for this test (``TMPDIR``, inherited by child processes,
+    and Python's own ``tempfile``): whatever a test leaves behind there can be seen."""
+    import tempfile
+
+    tmp = tmp_path / "systemtmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    return tmp
+
+
+@pytest.fixture
 def dies_in_catalog_commit(monkeypatch):
     """Call it to kill the process inside the next catalog transaction: the second document version
     written raises ``KeyboardInterrupt`` (the transaction rolls back, as a killed process's would).

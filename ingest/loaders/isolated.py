@@ -12,6 +12,14 @@ worker announces N pages for OCR the file's limit grows by N × ``ocr.seconds_pe
 every page read is reported back (``("progress", done, total)``) for the progress display. The
 worker leads its own process group, so stopping it also stops a running ``tesseract``.
 
+A stopped worker leaves nothing behind. It writes its temporary files (Tesseract's page images,
+about 2 MB each) into a directory of its own, which the portal removes once the worker is gone:
+a worker killed for its time limit had left them in ``/tmp``, eight per test run and one per
+timed-out scan in production. When the portal process dies (``kill -9``, a crash) the worker
+notices within half a second, removes its directory and ends its process group, instead of
+reading the rest of a long scan for no one; directories of dead portals are swept at the next
+start.
+
 One long-lived worker (started on first use with ``spawn``, so it shares no locks or
 threads with the portal) serves all loads one after another; starting a process per file
 would cost more than reading most files. The per-file clock starts once the worker has
@@ -22,7 +30,9 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -38,6 +48,10 @@ log = logging.getLogger(__name__)
 #: How long a new worker may take to start (spawn, imports) before the file fails. Not part of
 #: the per-file limit: on a busy machine a start can take seconds, and a good file must not fail.
 START_TIMEOUT_S = 120.0
+#: Scratch directories are named ``kiportal-loader-<portal pid>-<random>`` (the pid for the sweep).
+SCRATCH_PREFIX = "kiportal-loader-"
+#: How often the worker checks that the process that started it is still there.
+PARENT_CHECK_S = 0.5
 
 Loader = Callable[..., ExtractedDocument]
 
@@ -82,8 +96,48 @@ class RecentScans:
 PageProgress = Callable[[int, int], None]
 
 
-def _serve(conn, limits: LoadLimits, max_memory_mb: int) -> None:
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def sweep_scratch(base: Path | None = None) -> list[Path]:
+    """Remove the scratch directories of portal processes that no longer run; returns them."""
+    base = Path(base or tempfile.gettempdir())
+    gone = []
+    for d in base.glob(f"{SCRATCH_PREFIX}*"):
+        owner = d.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if owner.isdigit() and int(owner) != os.getpid() and not _alive(int(owner)) and d.is_dir():
+            shutil.rmtree(d, ignore_errors=True)
+            gone.append(d)
+    return gone
+
+
+def _watch_parent(scratch: str, own_group: bool) -> None:
+    """End the worker, and the tesseract it runs, once the process that started it is gone."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        shutil.rmtree(scratch, ignore_errors=True)
+        if own_group:
+            os.killpg(0, signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="kiportal-loader-parent-watch", daemon=True).start()
+
+
+def _serve(conn, limits: LoadLimits, max_memory_mb: int, scratch: str = "") -> None:
     """Worker loop: a path in, ``("ok", doc)`` or ``("error", code, detail)`` out."""
+    if scratch:  # before anything makes a temporary file: pytesseract, PIL and PDFium all go here
+        os.environ["TMPDIR"] = scratch
+        tempfile.tempdir = scratch
     if max_memory_mb > 0:
         try:
             import resource
@@ -94,8 +148,11 @@ def _serve(conn, limits: LoadLimits, max_memory_mb: int) -> None:
             pass
     try:
         os.setsid()  # own process group: a stop takes the tesseract children along
+        own_group = True
     except OSError:
-        pass
+        own_group = False
+    if scratch:
+        _watch_parent(scratch, own_group)
     from ingest.loaders import load_document
     from ingest.loaders.ocr import PROGRESS
 
@@ -131,12 +188,15 @@ class IsolatedLoader:
         self._lock = threading.Lock()
         self._proc = None
         self._conn = None
+        self._scratch: str | None = None
         self.recent = RecentScans()
 
     def _start(self) -> None:
+        sweep_scratch()
+        self._scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_serve, args=(child, self.limits, self.max_memory_mb),
+        proc = ctx.Process(target=_serve, args=(child, self.limits, self.max_memory_mb, self._scratch),
                            name="kiportal-loader", daemon=True)
         proc.start()
         child.close()
@@ -162,6 +222,9 @@ class IsolatedLoader:
                 proc.kill()
         if proc is not None:
             proc.join(timeout=5)
+        scratch, self._scratch = self._scratch, None
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     @property
     def worker_pid(self) -> int | None:

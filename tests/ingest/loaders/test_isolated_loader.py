@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +117,77 @@ def test_the_time_limit_counts_reading_not_starting_the_worker(tmp_path, monkeyp
         assert time.monotonic() - t0 >= 1.5  # the slow start really happened
     finally:
         quick.close()
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie may stay until its new parent reaps it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def _group(pgid: int) -> list[int]:
+    """Running processes of a process group (the worker and its tesseract)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_a_worker_whose_portal_died_stops_reading_and_leaves_no_files(tmp_path, private_tmp, make_pdf):
+    """The portal is killed (-9) while its worker reads a slow file: the worker ends within a second
+    or two instead of reading on for no one (here half a minute: a PDF page never reports progress),
+    and its scratch directory goes with it."""
+    slow = make_pdf(tmp_path / "endlos.pdf", [SLOW_PAGE] * 8)  # about 5 s per page
+    portal = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+        import sys, threading, time
+        from pathlib import Path
+        from ingest.loaders import LoadLimits
+        from ingest.loaders.isolated import IsolatedLoader
+        loader = IsolatedLoader(LoadLimits(), timeout_s=600)
+        def tell():
+            while loader.worker_pid is None:
+                time.sleep(0.05)
+            print(loader.worker_pid, flush=True)
+        threading.Thread(target=tell, daemon=True).start()
+        loader(Path(sys.argv[1]))
+        """), str(slow)], stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    worker = None
+    try:
+        worker = int(portal.stdout.readline())
+        time.sleep(1.0)  # the worker has the file now
+        assert _running(worker) and len(list(private_tmp.glob("kiportal-loader-*"))) == 1
+        portal.send_signal(signal.SIGKILL)
+        portal.wait(10)
+        deadline = time.monotonic() + 15  # reading on would take 30 s and more
+        while time.monotonic() < deadline and _group(worker):
+            time.sleep(0.1)
+        assert _group(worker) == [], "the orphaned worker kept reading"
+        assert list(private_tmp.iterdir()) == []  # its scratch directory is gone
+    finally:
+        portal.kill()
+        for pid in _group(worker) if worker else []:
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_scratch_directories_of_dead_portals_are_swept(tmp_path):
+    from ingest.loaders.isolated import SCRATCH_PREFIX, sweep_scratch
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    left = tmp_path / f"{SCRATCH_PREFIX}{dead_pid}-abc"
+    (left / "sub").mkdir(parents=True)
+    (left / "tess_x_input.PNG").write_bytes(b"x")
+    mine = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}-def"
+    living = tmp_path / f"{SCRATCH_PREFIX}1-ghi"  # pid 1 always runs
+    other = tmp_path / "kiportal-loader-notapid"
+    for d in (mine, living, other):
+        d.mkdir()
+    assert sweep_scratch(tmp_path) == [left]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(d.name for d in (mine, living, other))

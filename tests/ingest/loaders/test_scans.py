@@ -145,7 +145,7 @@ def test_images_are_refused_when_ocr_is_off(tmp_path):
     assert err.value.code == "needs_ocr" and err.value.status == "needs_ocr"
 
 
-def test_the_worker_reports_ocr_progress_and_gives_each_page_time(tmp_path):
+def test_the_worker_reports_ocr_progress_and_gives_each_page_time(tmp_path, private_tmp):
     from ingest.loaders.isolated import IsolatedLoader
 
     path = tmp_path / "akte.tif"
@@ -186,6 +186,8 @@ def test_the_worker_reports_ocr_progress_and_gives_each_page_time(tmp_path):
             capped.close()
     finally:
         loader.close()
+    # two workers were killed in the middle of a page: their page images went with them
+    assert list(private_tmp.iterdir()) == []
 
 
 @pytest.mark.parametrize("pages, per_page, ceiling, seconds", [
