@@ -17,11 +17,13 @@ def login(browser, url: str, user: str, password: str, *, timeout_ms: int = 30_0
     return page
 
 
-def shot(page, name: str, folder_env: str) -> None:
-    """A full-page screenshot for a human look, when the environment variable names a folder."""
+def shot(target, name: str, folder_env: str, *, full_page: bool = True) -> None:
+    """A screenshot for a human look, only when the environment variable names a folder (a test run
+    leaves nothing in /tmp). ``target``: a page (``full_page``) or a locator (``full_page=False``)."""
     folder = os.environ.get(folder_env)
     if folder:
-        page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
+        path = os.path.join(folder, f"{name}.png")
+        target.screenshot(path=path, full_page=True) if full_page else target.screenshot(path=path)
 
 
 def open_tab(page, name: str) -> None:

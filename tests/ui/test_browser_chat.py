@@ -1,7 +1,7 @@
 """The portal in Debian's chromium (Playwright): login, streamed answer with sources, the source
 opening at the cited place, thumbs-up stored, role-dependent tabs, and hostile text staying text.
 
-Screenshots go to /tmp/kiportal-*.png for a look at layout and language.
+Screenshots for a look at layout and language: set CHAT_SCREENSHOTS to a folder.
 """
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import time
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from pages import start_new_chat
+from pages import shot, start_new_chat
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-SHOTS = "/tmp/kiportal-{}.png"
+SHOTS = "CHAT_SCREENSHOTS"  # a folder for the screenshots of a run; none without it
 ZONE_Q = "Welche Zonen hat das Ampelsystem?"
 HOSTILE_Q = "Welche Eingaben nennt das Zaunkönig-Protokoll?"
 
@@ -72,7 +72,7 @@ def test_staff_chat_sources_feedback_and_history(context, live_portal, portal_da
     page.get_by_role("tab", name="Schulung").wait_for()
     assert tabs(page) == ["Chat", "Schulung", "Werkzeuge", "Mein Konto"]  # no Verwaltung / KI-Kompass for staff
     assert "Antworten können falsch sein – maßgeblich sind die verlinkten Quellen." in page.inner_text("body")
-    page.screenshot(path=SHOTS.format("1-start"))
+    shot(page, "1-start", SHOTS, full_page=False)
 
     # record every state the answer bubble goes through (streaming = several growing states)
     page.evaluate("""() => { window.__states = [];
@@ -90,7 +90,7 @@ def test_staff_chat_sources_feedback_and_history(context, live_portal, portal_da
     states = page.evaluate("window.__states")
     assert len(set(states)) >= 3, states
     page.wait_for_timeout(300)
-    page.screenshot(path=SHOTS.format("2-answer"))
+    shot(page, "2-answer", SHOTS, full_page=False)
 
     answer = chat["messages"][1]
     links = page.locator("#kp-chat .kp-src-link")
@@ -110,13 +110,13 @@ def test_staff_chat_sources_feedback_and_history(context, live_portal, portal_da
         marked = doc.locator("mark#treffer").inner_text()
         assert first["snippet"].split()[0] in marked
         assert doc.evaluate("() => document.querySelector('mark#treffer').getBoundingClientRect().top") < 400
-        doc.screenshot(path=SHOTS.format("3-quelle"))
+        shot(doc, "3-quelle", SHOTS, full_page=False)
     doc.close()
 
     # thumbs up on the answer is stored with question, answer and sources
     page.locator('#kp-chat button[aria-label="Gefällt mir"], #kp-chat button[aria-label="Like"]').last.click()
     page.wait_for_function("() => document.querySelector('#kp-status').innerText.includes('Danke')")
-    page.screenshot(path=SHOTS.format("2b-danke"))
+    shot(page, "2b-danke", SHOTS, full_page=False)
     store = live_portal.server.handlers.chats
     fb = [f for f in store.list_feedback() if f["message_id"] == answer["id"]]
     assert fb and fb[0]["rating"] == 1 and fb[0]["question"] == ZONE_Q and fb[0]["sources"]
@@ -236,7 +236,7 @@ def test_admin_sees_admin_and_trainer_tabs(context, live_portal, portal_data):
     names = tabs(page)
     assert names[0] == "Chat"
     assert "Verwaltung" in names or "KI-Kompass" in names
-    page.screenshot(path=SHOTS.format("4-admin"))
+    shot(page, "4-admin", SHOTS, full_page=False)
 
 
 def test_hostile_document_is_shown_as_text_and_runs_nothing(context, live_portal, portal_data):
@@ -255,7 +255,7 @@ def test_hostile_document_is_shown_as_text_and_runs_nothing(context, live_portal
     assert 'onerror="window.__xss=2"' in text
     assert page.evaluate("typeof window.__xss") == "undefined"
     assert page.locator("#kp-chat script, #kp-chat img[src='x']").count() == 0
-    page.screenshot(path=SHOTS.format("5-xss"))
+    shot(page, "5-xss", SHOTS, full_page=False)
 
     with context.expect_page() as new_tab:
         page.locator("#kp-chat .kp-src-link").first.click()
@@ -265,7 +265,7 @@ def test_hostile_document_is_shown_as_text_and_runs_nothing(context, live_portal
     assert "<script>window.__xss=1</script>" in body and "<img src=x onerror=" in body
     assert doc.evaluate("typeof window.__xss") == "undefined"
     assert doc.locator("mark#treffer").count() == 1
-    doc.screenshot(path=SHOTS.format("6-xss-textansicht"))
+    shot(doc, "6-xss-textansicht", SHOTS, full_page=False)
     assert page.evaluate("typeof window.__xss") == "undefined"
     assert json.dumps(page.evaluate("window.__xss ?? null")) == "null"
 
