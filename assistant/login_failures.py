@@ -8,6 +8,11 @@ Each counter is one row ``(key, failures, last_at)``; a failure is one atomic up
 before the write), so two replicas counting at once lose nothing. A counter whose last failure
 is older than the throttle's window starts again at one. The decision what the counters mean
 stays a pure function in :mod:`ui.login`.
+
+The attempts being checked right now live here too (``login_checks``: one row per attempt and
+counter, removed when its check ends). Kept per process they let each replica check its own few
+parallel guesses for one name: behind a load balancer n replicas gave a burst n times the checks.
+A row older than :data:`CHECK_STALE_S` is ignored and purged (its replica died mid-check).
 """
 from __future__ import annotations
 
@@ -20,7 +25,15 @@ _MIGRATIONS = [
     "CREATE TABLE login_failures (key TEXT PRIMARY KEY, failures INTEGER NOT NULL, "
     "last_at DOUBLE PRECISION NOT NULL)",
 ]
+_CHECK_MIGRATIONS = [
+    "CREATE TABLE login_checks (token TEXT NOT NULL, key TEXT NOT NULL, started_at DOUBLE PRECISION NOT NULL, "
+    "PRIMARY KEY (token, key))",
+    "CREATE INDEX login_checks_key ON login_checks (key)",
+]
 PURGE_EVERY_S = 600.0  # rows past the window are deleted at most this often per process
+#: A check still running after this long is taken for a dead replica's and no longer counted (an
+#: Argon2 check takes well under a second; a login request times out long before a minute).
+CHECK_STALE_S = 60.0
 
 _UPSERT = (
     "INSERT INTO login_failures(key, failures, last_at) VALUES (:k, 1, :t) "
@@ -36,6 +49,7 @@ class DBLoginFailures:
     def __init__(self, db: AppDB) -> None:
         self.db = db
         db.ensure_schema("login_failures", _MIGRATIONS)
+        db.ensure_schema("login_checks", _CHECK_MIGRATIONS)
         self._purged = 0.0
         self._lock = threading.Lock()
 
@@ -65,6 +79,26 @@ class DBLoginFailures:
             names = {f"k{n}": key for n, key in enumerate(keys)}
             self.db.execute(f"DELETE FROM login_failures WHERE key IN ({', '.join(':' + n for n in names)})", names)
 
+    def start_checks(self, keys: Iterable[str], token: str, now: float) -> None:
+        """An attempt (``token``) is being checked: it counts for ``keys`` until :meth:`end_checks`."""
+        params = [{"tok": token, "k": key, "t": float(now)} for key in keys]
+        if params:
+            self.db.execute("INSERT INTO login_checks(token, key, started_at) VALUES (:tok, :k, :t)", params)
+
+    def checks(self, keys: Iterable[str], now: float) -> dict[str, int]:
+        """Attempts being checked right now per key, by every process on this database."""
+        keys = list(keys)
+        if not keys:
+            return {}
+        names = {f"k{n}": key for n, key in enumerate(keys)}
+        rows = self.db.query(f"SELECT key, COUNT(*) AS n FROM login_checks WHERE started_at >= :since AND key IN "
+                             f"({', '.join(':' + n for n in names)}) GROUP BY key",
+                             {**names, "since": now - CHECK_STALE_S})
+        return {r["key"]: int(r["n"]) for r in rows}
+
+    def end_checks(self, token: str) -> None:
+        self.db.execute("DELETE FROM login_checks WHERE token=:tok", {"tok": token})
+
     def _purge(self, now: float, window_s: float) -> None:
         """Delete counters past the window (they would start again at one anyway): housekeeping."""
         with self._lock:
@@ -72,3 +106,4 @@ class DBLoginFailures:
                 return
             self._purged = now
         self.db.execute("DELETE FROM login_failures WHERE last_at < :t", {"t": now - window_s})
+        self.db.execute("DELETE FROM login_checks WHERE started_at < :t", {"t": now - CHECK_STALE_S})

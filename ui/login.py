@@ -18,13 +18,15 @@ An attempt is let through by :meth:`LoginThrottle.begin`, which counts it as a f
 until it ends: a burst of parallel attempts sees each other, else all of them read the counters
 before the first Argon2 check had finished, and a burst of 1,000 guesses passed as one (found by
 an attacker's probe).
-The counters are kept in the app database (:mod:`assistant.login_failures`), so they hold
-across the replicas of a cluster and across restarts; the decision is :func:`back_off_s`.
+The counters, and the attempts being checked, are kept in the app database
+(:mod:`assistant.login_failures`), so they hold across the replicas of a cluster and across
+restarts; the decision is :func:`back_off_s`.
 """
 from __future__ import annotations
 
 import contextvars
 import logging
+import secrets
 import threading
 import time
 from collections.abc import MutableMapping
@@ -54,7 +56,27 @@ class MemoryLoginFailures:
 
     def __init__(self) -> None:
         self._failures: dict[str, tuple[int, float]] = {}  # key -> (count, time of the last one)
+        self._checks: dict[str, tuple[list[str], float]] = {}  # token -> (keys, started)
         self._lock = threading.Lock()
+
+    def start_checks(self, keys, token: str, now: float) -> None:
+        with self._lock:
+            self._checks[token] = (list(keys), now)
+
+    def checks(self, keys, now: float) -> dict[str, int]:
+        from assistant.login_failures import CHECK_STALE_S
+
+        wanted, out = set(keys), {}
+        with self._lock:
+            for held, started in self._checks.values():
+                if started >= now - CHECK_STALE_S:
+                    for key in wanted.intersection(held):
+                        out[key] = out.get(key, 0) + 1
+        return out
+
+    def end_checks(self, token: str) -> None:
+        with self._lock:
+            self._checks.pop(token, None)
 
     def get(self, keys) -> dict[str, tuple[int, float]]:
         with self._lock:
@@ -90,7 +112,7 @@ class LoginThrottle:
         self.cap_s = cap_s
         self.name_cap_s = name_cap_s
         self.store = store if store is not None else MemoryLoginFailures()
-        self._checking: dict[str, int] = {}  # key -> attempts of this process being checked now
+        self._tokens: dict[tuple[str, str], list[str]] = {}  # (name, address) -> this process's checks
         self._lock = threading.Lock()
 
     def _keys(self, name: str, address: str) -> list[tuple[str, str, int, float]]:
@@ -107,13 +129,16 @@ class LoginThrottle:
         return self._wait(address, name, now=now, checking=False)
 
     def _wait(self, address: str, name: str, *, now: float | None, checking: bool) -> tuple[float, str]:
+        """With ``checking``, the attempt deciding has registered itself as being checked: the
+        others being checked (on any replica) count as failures made now."""
         now = time.time() if now is None else now
         keys = self._keys(name, address)
         counts = self.store.get([key for _, key, _, _ in keys])
+        others = self.store.checks([key for _, key, _, _ in keys], now) if checking else {}
         waits = []
         for reason, key, free, cap in keys:
             failures, last = counts.get(key, (0, 0.0))
-            running = self._checking.get(key, 0) if checking else 0
+            running = max(0, others.get(key, 0) - 1)
             if running:  # attempts being checked right now count as failures made now
                 failures, last = (0 if now - last > self.window_s else failures) + running, now
                 if reason == "address":  # many people behind one address log in at the same moment
@@ -125,34 +150,45 @@ class LoginThrottle:
     def begin(self, name: str, address: str = "", *, now: float | None = None) -> tuple[float, str]:
         """Decide on an attempt about to be checked; (0.0, "") lets it go on and counts it as being
         checked until :meth:`failed` or :meth:`succeeded` ends it. One step under a lock, so parallel
-        attempts are decided one after the other (in this process; across replicas only the counters
-        in the database are shared).
+        attempts of this process are decided one after the other.
 
         Held back by recorded failures: counted (:meth:`held_back`), so hammering digs deeper. Held
         back only because so many attempts of the pair, name or address are being checked right now
         (reason ``"parallel"``): refused but not counted, so that a burst of guesses is checked a few
-        at a time while a crowd behind one address (a town hall's NAT at nine) is not punished."""
+        at a time while a crowd behind one address (a town hall's NAT at nine) is not punished.
+
+        The attempts being checked are counted in the store, over every replica. An attempt registers
+        itself *before* it counts the others, so two replicas deciding at the same moment each see
+        the other: at worst both refuse, never both pass a limit that only one may."""
+        now = time.time() if now is None else now
         with self._lock:
             wait, reason = self.wait_s(address, name, now=now)
             if wait > 0:
                 self.held_back(name, address, now=now)
                 return wait, reason
+            token = secrets.token_hex(8)
+            self.store.start_checks([key for _, key, _, _ in self._keys(name, address)], token, now)
             wait, _ = self._wait(address, name, now=now, checking=True)
             if wait > 0:
+                self.store.end_checks(token)
                 return wait, "parallel"
-            for _, key, _, _ in self._keys(name, address):
-                self._checking[key] = self._checking.get(key, 0) + 1
+            self._tokens.setdefault((name, address), []).append(token)
             return 0.0, ""
 
     def _checked(self, name: str, address: str) -> None:
         """An attempt let through by :meth:`begin` has ended (no-op for one that was not)."""
         with self._lock:
-            for _, key, _, _ in self._keys(name, address):
-                left = self._checking.get(key, 0) - 1
-                if left > 0:
-                    self._checking[key] = left
-                else:
-                    self._checking.pop(key, None)
+            tokens = self._tokens.get((name, address))
+            token = tokens.pop() if tokens else None
+            if tokens == []:
+                del self._tokens[(name, address)]
+        if token is not None:
+            self.store.end_checks(token)
+
+    def checking(self, name: str, address: str = "", *, now: float | None = None) -> dict[str, int]:
+        """Attempts being checked right now (on every replica) per counter this attempt touches."""
+        now = time.time() if now is None else now
+        return self.store.checks([key for _, key, _, _ in self._keys(name, address)], now)
 
     def blocked(self, name: str, address: str = "") -> bool:
         return self.wait_s(address, name)[0] > 0

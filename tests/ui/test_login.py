@@ -95,7 +95,22 @@ def test_attempts_being_checked_count_as_failures_until_they_end(throttle):
     assert t.wait_s("203.0.113.6", "tina", now=100.0) == (0.0, "")
     assert t.begin("sam", "203.0.113.7", now=100.0) == (0.0, "")
     t.failed("sam", "203.0.113.7", now=100.0)  # a failure counts once, not twice
-    assert t.store.get(["p:203.0.113.7|sam"])["p:203.0.113.7|sam"][0] == 1 and not t._checking
+    assert t.store.get(["p:203.0.113.7|sam"])["p:203.0.113.7|sam"][0] == 1 and t.checking("sam", "203.0.113.7", now=100.0) == {}
+
+
+def test_a_check_left_by_a_dead_replica_stops_counting(throttle):
+    """A replica that died in the middle of three checks leaves their rows: they hold the pair back
+    for a minute at most, not for ever."""
+    from assistant.login_failures import CHECK_STALE_S
+
+    dead = throttle(max_failures=3)
+    for _ in range(3):
+        assert dead.begin("mayor", "203.0.113.5", now=100.0) == (0.0, "")  # never ended
+    alive = LoginThrottle(max_failures=3, store=dead.store)  # another process on the same store
+    assert alive.begin("mayor", "203.0.113.5", now=101.0) == (2.0, "parallel")
+    assert alive.begin("mayor", "203.0.113.5", now=101.0 + CHECK_STALE_S) == (0.0, "")
+    alive.failed("mayor", "203.0.113.5", now=101.0 + CHECK_STALE_S)
+    assert alive.checking("mayor", "203.0.113.5", now=101.0 + CHECK_STALE_S) == {}
 
 
 def test_counters_in_the_app_db_survive_a_restart(tmp_path):
@@ -138,6 +153,39 @@ def test_ten_failures_on_replica_a_throttle_replica_b(tmp_path, pg_url, app_fact
     blocked = b.audit.entries(action="login_blocked", actor="anna")
     assert blocked and json.loads(blocked[0]["detail"])["by"] == "address"
     assert attempt(auth_b, "198.51.100.7", "anna", "Sicher-Test-2026!")  # anna's own address: at once
+
+
+@pytest.mark.cluster
+def test_attempts_being_checked_on_replica_a_hold_back_a_burst_on_replica_b(tmp_path, pg_url, app_factory):
+    """A burst of guesses for one name spread over two replicas behind a load balancer: while A
+    checks three (the pair's free tries), B checks none of them but refuses ("parallel", audited,
+    not counted as a failure); once A's checks end, B checks again. Kept per process, each replica
+    had let its own three through: n replicas, n times the guesses per burst."""
+    from ui.context import PortalContext
+    from ui.login import make_auth
+
+    def replica(name):
+        app = app_factory(tmp_path / name, app_db_url=pg_url, auth={"mode": "password", "secret": "s" * 64})
+        return PortalContext(app)
+
+    a, b = replica("a"), replica("b")
+    b.users.add("anna", "Sicher-Test-2026!", "staff")
+    throttle_a = LoginThrottle(store=a.app.login_failures)
+    for _ in range(3):  # three guesses of the burst being checked on A right now
+        assert throttle_a.begin("anna", "203.0.113.9") == (0.0, "")
+    token = client_address.set("203.0.113.9")
+    try:
+        auth_b = make_auth(b)
+        assert not asyncio.run(auth_b("anna", "Sicher-Test-2026!"))  # the fourth, on B: not checked
+        blocked = b.audit.entries(action="login_blocked", actor="anna")
+        assert blocked and json.loads(blocked[0]["detail"])["by"] == "parallel"
+        assert b.app.login_failures.get(["p:203.0.113.9|anna"]) == {}  # refused, not counted
+        assert LoginThrottle(store=b.app.login_failures).checking("anna", "203.0.113.9")["p:203.0.113.9|anna"] == 3
+        for _ in range(3):
+            throttle_a.succeeded("anna", "203.0.113.9")  # A's checks end
+        assert asyncio.run(auth_b("anna", "Sicher-Test-2026!"))
+    finally:
+        client_address.reset(token)
 
 
 def test_a_crowd_behind_one_address_is_let_in_and_a_burst_on_one_name_is_not_counted_as_hammering():
