@@ -243,6 +243,12 @@ def invented_numbers(answer: str, sources: Sequence[Source], cited: Sequence[int
     return {n for n in missing if not (_YEAR.match(n) and n in numbers(all_text))}
 
 
+#: Share of the question's content words a source must hold before an answer is re-cited to it (the
+#: model wrote the right words but the wrong source number). Without it, re-citing turned near misses
+#: into answers (both eval sets; docs/results.md, "Re-citation").
+RECITE_COVERAGE = 0.5
+
+
 def number_holder(answer: str, sources: Sequence[Source], questions: Sequence[str], q_stems: Sequence[str]) -> int | None:
     """The one given source that holds every number of the answer, when the model cited another.
 
@@ -256,7 +262,7 @@ def number_holder(answer: str, sources: Sequence[Source], questions: Sequence[st
     if not wanted:
         return None
     holders = [s for s in sources if wanted <= numbers(s.text)]
-    if len(holders) != 1 or coverage(q_stems, holders[0].text) < 0.5:
+    if len(holders) != 1 or coverage(q_stems, holders[0].text) < RECITE_COVERAGE:
         return None
     return holders[0].n
 

@@ -19,11 +19,12 @@ from typing import Any, Callable, Iterator, Sequence
 from langchain_core.output_parsers import StrOutputParser
 
 from assistant.access import FULL, Scope
-from assistant.answer_checks import Source, check_answer, retrieval_confident, shows_answer
+from assistant.answer_checks import RECITE_COVERAGE, Source, check_answer, retrieval_confident, shows_answer
 from assistant.quotes import (LIST_SENTENCES, Quote, asked_parts, asks_list, best_quote, cited_sentence, claims_in_quote,
-                              covers, first_sentence, is_yes_no, later_sentences, quote_line, supporting_quote, two_clauses)
+                              covers, first_sentence, has_claims, is_yes_no, later_sentences, quote_line, supporting_quote,
+                              two_clauses)
 from assistant.citations import REFUSAL, is_refusal, numbers
-from assistant.evidence import Evidence, content_stems, embedding_similarity, select_evidence
+from assistant.evidence import Evidence, content_stems, coverage, embedding_similarity, select_evidence
 from assistant.grounding import unmentioned_terms, warning
 from assistant.llm.backends import token_counter
 from assistant.wording import counted
@@ -483,6 +484,8 @@ class Assistant:
             res.notices.append("Die Aussage des Modells stand so nicht in den Quellen; die Antwort ist die passendste Textstelle.")
         else:
             res.answer = cited_sentence(sentence, quote)
+            if quote.n not in verdict.cited:
+                res.notices.append(f"Die Quellenangabe wurde auf Quelle [{quote.n}] berichtigt: dort steht die Aussage des Modells.")
         res.refused = False
         res.quotes = [quote]
         for part in rest:
@@ -499,12 +502,22 @@ class Assistant:
     @staticmethod
     def _backing(sentence: str, question: str, evidence: Sequence[Evidence], cited: Sequence[int]) -> Quote | None:
         """The quote that holds every number, date, name and negation of the model's sentence (for a
-        yes/no question preferably the quote that decides it, with its exception), or None."""
+        yes/no question preferably the quote that decides it, with its exception), or None.
+
+        From the sources the sentence cites, else from another given source that holds them all
+        and covers at least half the question (the model wrote "… Sensoren … Luftqualität … [3]" from
+        source [2]: the wrong number, as :func:`assistant.answer_checks.number_holder` mends for figures);
+        the answer is then cited to the quote's source."""
         if is_yes_no(question):
             deciding = best_quote(question, evidence)
             if deciding is not None and claims_in_quote(sentence, deciding, question):
                 return deciding
         quote = supporting_quote(sentence, question, evidence, cited)
+        if quote is not None and claims_in_quote(sentence, quote, question):
+            return quote
+        q_stems = content_stems(question)
+        others = [ev for ev in evidence if ev.n not in set(cited) and coverage(q_stems, ev.text) >= RECITE_COVERAGE]
+        quote = supporting_quote(sentence, question, others, [ev.n for ev in others]) if others and has_claims(sentence, question) else None
         return quote if quote is not None and claims_in_quote(sentence, quote, question) else None
 
     @classmethod

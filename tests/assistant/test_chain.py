@@ -361,6 +361,38 @@ def test_a_figure_cited_to_the_wrong_source_is_recited_to_the_one_that_holds_it(
     assert res.citations[0].n == holder and any("berichtigt" in n for n in res.notices)
 
 
+def _citing_page(title_page: str, template: str):
+    """A scripted answer citing the source numbered for ``title_page`` ("Programm Regionalkonferenz, Seite 1")."""
+    import re
+
+    def respond(prompt: str) -> str:
+        return template.format(n=re.search(rf"\[(\d)\] {re.escape(title_page)}\n", prompt).group(1))
+    return respond
+
+
+EXCURSION_Q = "Wohin führt die Exkursion der Regionalkonferenz?"
+
+
+def test_a_claim_cited_to_the_wrong_source_is_recited_to_the_quote_that_holds_it(app):
+    """The model's words stand in source [n] but it cites another (bdev-007: "… Sensoren … Luftqualität
+    … [3]" from [2]); the answer rests on the right quote, cited to its source, and says so."""
+    fake = FakeChatModel(respond=_citing_page("Programm Regionalkonferenz, Seite 1",
+                                              "Die Exkursion führt zum Sensorlabor im Nordpark [{n}]."))
+    res = _assistant(app, fake).answer(EXCURSION_Q)
+    right = next(c.n for c in res.citations if c.page == 2 and "konferenz" in c.source)
+    assert not res.refused and res.answer.startswith(f"Die Exkursion führt zum Sensorlabor im Nordpark [{right}].")
+    assert res.quotes[0].n == right and "Sensorlabor im Nordpark" in res.quotes[0].text
+    assert any(f"auf Quelle [{right}] berichtigt" in n for n in res.notices)
+
+
+def test_a_claim_is_not_recited_to_a_source_that_does_not_know_the_question(app):
+    """"Kantine" stands only in a note that shares no word with the question: no re-citation."""
+    fake = FakeChatModel(respond=_citing_page("Programm Regionalkonferenz, Seite 1", "Die Exkursion führt zur Kantine [{n}]."))
+    res = _assistant(app, fake).answer(EXCURSION_Q)
+    assert "Kantine" not in res.answer.split("\n")[0] and not any("berichtigt" in n for n in res.notices)
+    assert not any(q.source.endswith("boese.pdf") for q in res.quotes)
+
+
 def test_a_later_sentence_naming_the_source_is_not_a_dangling_citation(app):
     fake = FakeChatModel(respond=lambda p: "Die Ruhezeit für Urnengräber beträgt 20 Jahre. Die Quelle dafür ist [1].")
     res = _assistant(app, fake).answer("Wie lange ist die Ruhezeit für Urnengräber?")
