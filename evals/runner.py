@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Sequence
 from assistant.access import FULL, Scope
 from evals import metrics as m
 from evals.datasets import EvalQuestion, basename, is_pii_dataset, load_dataset
+from evals.replay import prompt_hash
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +246,7 @@ def answer_eval(
             "completion_tokens": res.completion_tokens or None,
             "refusal_probability": res.refusal_probability,
             "unmentioned_terms": list(res.unmentioned_terms),
+            "prompt_sha": prompt_hash(res.prompt) if res.prompt else None,  # a replay sees whether the prompt changed
         }
         rows.append(row)
         if progress:
@@ -321,10 +323,11 @@ def pii_eval(path: str | Path) -> dict[str, Any]:
 # ---------------------------------------------------------------- one dataset against an App
 def run_eval(app, dataset_path: str | Path, *, answers: bool = True, model: str | None = None,
              corpus: Path | None = None, k: int = 10, scope: Scope = FULL, as_user: str | None = None,
-             time_budget_s: float | None = None) -> dict[str, Any]:
+             time_budget_s: float | None = None, replay: str | Path | None = None) -> dict[str, Any]:
     """Evaluate ``dataset_path`` on ``app``; with ``corpus`` that folder is ingested first
     (incrementally: unchanged files cost nothing, so this is safe to repeat). ``scope``: search and
-    answer only in those collections (``kiportal eval --as USER``: what that user would get)."""
+    answer only in those collections (``kiportal eval --as USER``: what that user would get).
+    ``replay``: a saved report whose model answers are used instead of the model (:mod:`evals.replay`)."""
     dataset_path = Path(dataset_path)
     report: dict[str, Any] = {"dataset": str(dataset_path), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                               "data_dir": str(app.settings.home)}
@@ -348,7 +351,11 @@ def run_eval(app, dataset_path: str | Path, *, answers: bool = True, model: str 
         report["as_user"] = as_user
     report["retrieval"] = retrieval_eval(app.retriever, questions, k=k, collections=scope.restrict(None),
                                          rerank_candidates=app.settings.retrieval.rerank_candidates)
-    if answers:
+    if answers and replay is not None:
+        from evals.replay import replay_answers
+
+        report["answers"] = replay_answers(app, questions, replay, model=model, scope=scope)
+    elif answers:
         report["answers"] = answer_eval(app.assistant, questions, model=model, scope=scope,
                                         time_budget_s=time_budget_s)
     return report

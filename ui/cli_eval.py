@@ -49,6 +49,12 @@ def _eval_summary(report: dict) -> None:
         click.echo(f"Antworten ({a['n']} Fragen, Modell {a['model'] or 'Standard'}, {a['seconds']:.0f} s)")
         for key, value in a["metrics"].items():
             click.echo(f"  {key:38} {format_cell(value)}")
+        if "replayed_from" in a:
+            click.echo(f"Wiederholt aus {a['replayed_from']}: {len(a['changed'])} Antworten anders, "
+                       f"{a['prompt_changed']} Prompts geändert (dort hätte das Modell anders antworten können)")
+            for c in a["changed"]:
+                click.echo(f"  {c['id']}: abgelehnt {c['refused'][0]} -> {c['refused'][1]}, "
+                           f"Schlüsselfakten {format_cell(c['key_terms'][0])} -> {format_cell(c['key_terms'][1])}")
 
 
 @click.command("eval")
@@ -62,16 +68,25 @@ def _eval_summary(report: dict) -> None:
               help="Bericht (JSON + Markdown + Grafiken) hierhin schreiben / write the report here.")
 @click.option("--time-budget", type=float, default=None,
               help="Antworten nach so vielen Sekunden beenden (Anzahl wird berichtet) / stop answering after N s.")
+@click.option("--replay", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="Die Modellantworten eines gespeicherten Laufs (JSON) wiederverwenden: nur die Schritte nach dem "
+                   "Modell laufen neu, in Sekunden / re-apply the answer checks to a saved run's model answers.")
 @as_user_option
 @click.pass_context
 def eval_cmd(ctx: click.Context, dataset: Path, as_json: bool, answers: bool, model: str | None,
-             corpus: Path | None, out: Path | None, time_budget: float | None, as_user: str | None) -> None:
+             corpus: Path | None, out: Path | None, time_budget: float | None, replay: Path | None,
+             as_user: str | None) -> None:
     """Datensatz auswerten: Retrieval (bm25/dense/hybrid, umsortiert), Antworten, Belege, Ablehnungen, Latenz.
     Ohne --as über alle Sammlungen (Betreiber-Sicht)."""
+    from evals.replay import ReplayError
     from evals.runner import run_eval
 
-    report = run_eval(app_for(ctx), dataset, answers=answers, model=model, corpus=corpus,
-                      scope=scope_as(ctx, as_user, "eval"), as_user=as_user, time_budget_s=time_budget)
+    try:
+        report = run_eval(app_for(ctx), dataset, answers=answers, model=model, corpus=corpus,
+                          scope=scope_as(ctx, as_user, "eval"), as_user=as_user, time_budget_s=time_budget,
+                          replay=replay)
+    except ReplayError as exc:
+        raise click.ClickException(str(exc)) from None
     if out is not None:
         import time
 

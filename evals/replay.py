@@ -1,0 +1,125 @@
+"""Replay a saved answer run: the chain's steps after the model, on the model's recorded answers.
+
+Why: an answer run with the local model takes 5–15 minutes on 2 cores, but the checks that follow
+the model (``assistant.answer_checks``, the quotes, re-citation, refusals with passages) are pure
+functions of the evidence and the model's raw answer. ``kiportal eval DATASET --replay RUN.json``
+runs retrieval and evidence as usual, then takes each question's raw answer (and its refusal
+probability) from the saved run instead of calling the model, so a change to the checks is measured
+in seconds on exactly the answers the model gave. Earlier sessions did this by hand for every check
+they tried ("re-applied to the saved answers", docs/results.md).
+
+A replay only measures what comes after the model. If retrieval, the evidence or the prompt changed
+since the recording, the model would have answered something else: each row then says
+``prompt_changed`` (the recorded run keeps a hash of every prompt), and the report counts them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import Field
+
+
+class ReplayError(ValueError):
+    """The recording cannot be replayed for this dataset (no answers, questions missing)."""
+
+
+def prompt_hash(prompt: str) -> str:
+    """A short fingerprint of the exact prompt (stored per row of an answer run)."""
+    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:16]
+
+
+class ReplayChatModel(BaseChatModel):
+    """Answers each question with its recorded raw answer; counts tokens like the recorded model.
+
+    The question is recognised as the longest recorded question that the prompt contains (the
+    chain's prompt states it verbatim); a prompt with none is noted in ``misses`` and answered
+    with nothing, which the chain treats as no answer."""
+
+    recorded: dict[str, dict] = Field(default_factory=dict)
+    counter: Callable[[str], int] | None = None
+    misses: list[str] = Field(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "replay"
+
+    def count_tokens(self, text: str) -> int:
+        return self.counter(text) if self.counter is not None else max(1, len(text) // 4)
+
+    def _row(self, messages: list[BaseMessage]) -> dict | None:
+        prompt = str(messages[-1].content) if messages else ""
+        found = [q for q in self.recorded if q and q in prompt]
+        if not found:
+            self.misses.append(prompt[:200])
+            return None
+        return self.recorded[max(found, key=len)]
+
+    def _generate(self, messages: list[BaseMessage], stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
+        row = self._row(messages) or {}
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=row.get("raw_answer") or ""))])
+
+    def _stream(self, messages: list[BaseMessage], stop=None, run_manager=None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        row = self._row(messages) or {}
+        text = row.get("raw_answer") or ""
+        p = row.get("refusal_probability")
+        meta = {"refusal_probability": p} if p is not None else {}
+        yield ChatGenerationChunk(message=AIMessageChunk(content=text, response_metadata=meta))
+
+
+def load_recording(path: str | Path) -> tuple[str | None, list[dict]]:
+    """(model key, answer rows) of a saved ``kiportal eval --json``/``--out`` report."""
+    try:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ReplayError(f"Aufnahme nicht lesbar / recording not readable: {path} ({exc})") from None
+    answers = report.get("answers") if isinstance(report, dict) else None
+    rows = answers.get("rows") if isinstance(answers, dict) else None
+    if not rows:
+        raise ReplayError(f"Die Aufnahme enthält keine Antworten / the recording holds no answers: {path}")
+    return answers.get("model"), rows
+
+
+def replay_answers(app, questions: Sequence, recording: str | Path, *, model: str | None = None, scope=None) -> dict:
+    """``evals.runner.answer_eval`` with the recorded model answers; adds ``replayed_from``,
+    ``prompt_changed`` (rows whose prompt differs from the recording's) and ``changed`` (rows whose
+    outcome differs: refused, key facts, answer text)."""
+    from assistant.access import FULL
+    from assistant.chain import Assistant
+    from assistant.llm.backends import token_counter
+    from evals.runner import answer_eval
+
+    recorded_model, rows = load_recording(recording)
+    by_question = {r.get("question", ""): r for r in rows}
+    missing = [q.id for q in questions if q.question not in by_question]
+    if missing:
+        raise ReplayError(f"{len(missing)} Fragen fehlen in der Aufnahme / questions missing from the recording: "
+                          f"{', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
+    key = model or recorded_model or app.settings.llm.default
+    replay_model = ReplayChatModel(recorded=by_question, counter=token_counter(app.chat_model(key)))
+    assistant = Assistant(app.retriever, app.settings, lambda k: replay_model if k == key else app.chat_model(k),
+                          policy=app.policy)
+    out = answer_eval(assistant, questions, model=key, scope=scope or FULL)
+    if replay_model.misses:
+        raise ReplayError(f"{len(replay_model.misses)} Prompts ohne Frage aus der Aufnahme / prompts without a recorded "
+                          f"question: {replay_model.misses[0]!r}")
+    changed, prompt_changed = [], 0
+    for row in out["rows"]:
+        before = by_question[row["question"]]
+        row["prompt_changed"] = bool(before.get("prompt_sha")) and before["prompt_sha"] != row.get("prompt_sha")
+        prompt_changed += row["prompt_changed"]
+        if (before.get("refused"), before.get("key_terms"), before.get("answer")) != (row["refused"], row["key_terms"], row["answer"]):
+            changed.append({"id": row["id"], "answerable": row["answerable"],
+                            "refused": [before.get("refused"), row["refused"]],
+                            "key_terms": [before.get("key_terms"), row["key_terms"]],
+                            "answer": row["answer"]})
+    for name in out["metrics"]:  # no model ran: its times and rates would be meaningless here
+        if name.endswith("_ms") or "_per_s" in name:
+            out["metrics"][name] = None
+    out.update(replayed_from=str(recording), prompt_changed=prompt_changed, changed=changed)
+    return out
