@@ -27,6 +27,7 @@ reported that it is ready, so a slow start on a busy machine never fails a good 
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing as mp
 import os
@@ -35,6 +36,7 @@ import signal
 import tempfile
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Callable
 
@@ -176,6 +178,20 @@ def _serve(conn, limits: LoadLimits, max_memory_mb: int, scratch: str = "") -> N
             conn.send(("error", "corrupt", f"{type(exc).__name__}: {str(exc)[:300]}"))
 
 
+_LIVE: "weakref.WeakSet[IsolatedLoader]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    """At exit, stop every worker and remove its scratch directory: a loader nobody closed (an app
+    that simply ends) would otherwise leave an empty directory per worker behind."""
+    for loader in list(_LIVE):
+        try:
+            loader.close()
+        except Exception:  # noqa: BLE001 - exit goes on
+            pass
+
+
 class IsolatedLoader:
     """``load_document`` in a worker process; a file that takes longer than ``timeout_s`` fails."""
 
@@ -190,6 +206,7 @@ class IsolatedLoader:
         self._conn = None
         self._scratch: str | None = None
         self.recent = RecentScans()
+        _LIVE.add(self)
 
     def _start(self) -> None:
         sweep_scratch()

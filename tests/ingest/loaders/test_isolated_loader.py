@@ -191,3 +191,25 @@ def test_scratch_directories_of_dead_portals_are_swept(tmp_path):
         d.mkdir()
     assert sweep_scratch(tmp_path) == [left]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(d.name for d in (mine, living, other))
+
+
+def test_a_loader_nobody_closed_leaves_no_scratch_directory_at_exit(tmp_path, private_tmp):
+    """An app that simply ends (a CLI command, a test) never closes its loader: the exit does."""
+    note = tmp_path / "notiz.txt"
+    note.write_text("Der Bauhof öffnet um 7 Uhr.", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import sys
+        from pathlib import Path
+        from ingest.loaders import LoadLimits
+        from ingest.loaders.isolated import IsolatedLoader
+        import gc
+        loader = IsolatedLoader(LoadLimits(), timeout_s=60)
+        # Python does not promise __del__ for what is still alive at exit (a test run left 17 such
+        # directories); gc.garbage is never freed, so here it certainly does not run
+        gc.garbage.append(loader)
+        assert "7 Uhr" in loader(Path(sys.argv[1])).blocks[0].text
+        print(len(list(Path(sys.argv[2]).glob("kiportal-loader-*"))))
+        """), str(note), str(private_tmp)], capture_output=True, text=True, env=os.environ.copy(), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1"  # the worker had its directory …
+    assert list(private_tmp.iterdir()) == []  # … and the exit removed it
