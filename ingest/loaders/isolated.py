@@ -114,7 +114,10 @@ def sweep_scratch(base: Path | None = None) -> list[Path]:
     gone = []
     for d in base.glob(f"{SCRATCH_PREFIX}*"):
         owner = d.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
-        if owner.isdigit() and int(owner) != os.getpid() and not _alive(int(owner)) and d.is_dir():
+        # never through a link: /tmp is shared, and anyone may name a link like our directories
+        if d.is_symlink() or not d.is_dir():
+            continue
+        if owner.isdigit() and int(owner) != os.getpid() and not _alive(int(owner)):
             shutil.rmtree(d, ignore_errors=True)
             gone.append(d)
     return gone

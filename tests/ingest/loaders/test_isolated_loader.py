@@ -189,8 +189,14 @@ def test_scratch_directories_of_dead_portals_are_swept(tmp_path):
     other = tmp_path / "kiportal-loader-notapid"
     for d in (mine, living, other):
         d.mkdir()
+    precious = tmp_path / "daten"  # someone else's link, named like a dead portal's directory
+    (precious / "kiportal.sqlite3").parent.mkdir()
+    (precious / "kiportal.sqlite3").write_text("x")
+    trap = tmp_path / f"{SCRATCH_PREFIX}{dead_pid}-link"
+    trap.symlink_to(precious, target_is_directory=True)
     assert sweep_scratch(tmp_path) == [left]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(d.name for d in (mine, living, other))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(d.name for d in (mine, living, other, precious, trap))
+    assert (precious / "kiportal.sqlite3").exists()
 
 
 def test_a_loader_nobody_closed_leaves_no_scratch_directory_at_exit(tmp_path, private_tmp):
