@@ -169,6 +169,13 @@ class ClusterJobRunner(JobRunner):
             self.wait_idle(timeout)
             if self._thread is not None:
                 self._thread.join(timeout)
+            if self.run_jobs:
+                # the worker thread unregisters on its way out; once more here, so that a stopped
+                # runner is off the list whatever ended that thread (idempotent: one DELETE by id)
+                try:
+                    self._unregister()
+                except Exception:  # noqa: BLE001 - a database already gone must not fail the shutdown
+                    log.debug("unregistering the job worker failed", exc_info=True)
         if self._submitter is not None:
             try:
                 self._submitter.close()
@@ -289,8 +296,13 @@ class ClusterJobRunner(JobRunner):
                 await self._worker.run()
             finally:
                 sweeper.cancel()
+                # first and not awaited: a cancellation arriving here must not skip it (a beat still
+                # running in its thread only UPDATEs, so it cannot bring the row back)
+                try:
+                    self._unregister()
+                except Exception:  # noqa: BLE001 - shutdown() tries again; the sweep removes stale rows
+                    log.warning("unregistering the job worker failed", exc_info=True)
                 await asyncio.gather(sweeper, return_exceptions=True)
-                await asyncio.to_thread(self._unregister)
 
     def _run_queued(self, job_id: str) -> None:
         """The procrastinate task: claim the row, run its handler, write the outcome (fenced)."""
