@@ -31,6 +31,7 @@ import atexit
 import logging
 import multiprocessing as mp
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -105,31 +106,61 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:  # someone else's process: alive
         return True
+    except (OverflowError, ValueError):  # no process can have this id
+        return False
     return True
 
 
+_OWNER = re.compile(r"[0-9]{1,9}")
+
+
 def sweep_scratch(base: Path | None = None) -> list[Path]:
-    """Remove the scratch directories of portal processes that no longer run; returns them."""
+    """Remove the scratch directories of portal processes that no longer run; returns them.
+
+    /tmp is shared, so only real directories of this user are touched (never a link, never a
+    stranger's directory named like ours), and nothing found there can fail a start."""
     base = Path(base or tempfile.gettempdir())
     gone = []
     for d in base.glob(f"{SCRATCH_PREFIX}*"):
         owner = d.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
-        # never through a link: /tmp is shared, and anyone may name a link like our directories
-        if d.is_symlink() or not d.is_dir():
+        try:
+            if d.is_symlink() or not d.is_dir() or d.lstat().st_uid != os.getuid():
+                continue
+        except OSError:  # gone meanwhile
             continue
-        if owner.isdigit() and int(owner) != os.getpid() and not _alive(int(owner)):
+        if _OWNER.fullmatch(owner) and int(owner) != os.getpid() and not _alive(int(owner)):
             shutil.rmtree(d, ignore_errors=True)
             gone.append(d)
     return gone
 
 
-def _watch_parent(scratch: str, own_group: bool) -> None:
-    """End the worker, and the tesseract it runs, once the process that started it is gone."""
-    parent = os.getppid()
+def _group_members(pgid: int) -> list[int]:
+    """The other processes of a process group (the worker's tesseract), from /proc (Linux)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid = int(stat.parent.name)
+        if pid != os.getpid() and int(fields[2]) == pgid:
+            out.append(pid)
+    return out
 
+
+def _watch_parent(portal_pid: int, scratch: str, own_group: bool) -> None:
+    """End the worker, and the tesseract it runs, once the portal (``portal_pid``, passed in: read
+    here it could already be init's) is gone. Its children go first, then the scratch directory
+    (nothing writes into it any more), then the worker itself."""
     def watch() -> None:
-        while os.getppid() == parent:
+        while os.getppid() == portal_pid:
             time.sleep(PARENT_CHECK_S)
+        if own_group:
+            for pid in _group_members(os.getpgid(0)):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
         shutil.rmtree(scratch, ignore_errors=True)
         if own_group:
             os.killpg(0, signal.SIGKILL)
@@ -138,7 +169,7 @@ def _watch_parent(scratch: str, own_group: bool) -> None:
     threading.Thread(target=watch, name="kiportal-loader-parent-watch", daemon=True).start()
 
 
-def _serve(conn, limits: LoadLimits, max_memory_mb: int, scratch: str = "") -> None:
+def _serve(conn, limits: LoadLimits, max_memory_mb: int, scratch: str = "", portal_pid: int = 0) -> None:
     """Worker loop: a path in, ``("ok", doc)`` or ``("error", code, detail)`` out."""
     if scratch:  # before anything makes a temporary file: pytesseract, PIL and PDFium all go here
         os.environ["TMPDIR"] = scratch
@@ -156,8 +187,8 @@ def _serve(conn, limits: LoadLimits, max_memory_mb: int, scratch: str = "") -> N
         own_group = True
     except OSError:
         own_group = False
-    if scratch:
-        _watch_parent(scratch, own_group)
+    if scratch and portal_pid:
+        _watch_parent(portal_pid, scratch, own_group)
     from ingest.loaders import load_document
     from ingest.loaders.ocr import PROGRESS
 
@@ -190,7 +221,7 @@ def _stop_all() -> None:
     that simply ends) would otherwise leave an empty directory per worker behind."""
     for loader in list(_LIVE):
         try:
-            loader.close()
+            loader.stop_at_exit()
         except Exception:  # noqa: BLE001 - exit goes on
             pass
 
@@ -212,11 +243,14 @@ class IsolatedLoader:
         _LIVE.add(self)
 
     def _start(self) -> None:
-        sweep_scratch()
+        try:
+            sweep_scratch()
+        except Exception:  # noqa: BLE001 - housekeeping must never fail a file
+            log.warning("sweeping old loader directories failed", exc_info=True)
         self._scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_serve, args=(child, self.limits, self.max_memory_mb, self._scratch),
+        proc = ctx.Process(target=_serve, args=(child, self.limits, self.max_memory_mb, self._scratch, os.getpid()),
                            name="kiportal-loader", daemon=True)
         proc.start()
         child.close()
@@ -300,6 +334,27 @@ class IsolatedLoader:
     def close(self) -> None:
         with self._lock:
             self._stop()
+
+    def stop_at_exit(self) -> None:
+        """Like :meth:`close`, without waiting for a read in progress (a job thread may hold the lock
+        for minutes): its worker is killed under it, which that read then reports as failed."""
+        if self._lock.acquire(timeout=0):
+            try:
+                self._stop()
+            finally:
+                self._lock.release()
+            return
+        proc, scratch = self._proc, self._scratch
+        if proc is not None and proc.pid:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # the worker leads its group (see _serve) …
+            except OSError:
+                try:
+                    proc.kill()  # … once it has started
+                except OSError:
+                    pass
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def __del__(self) -> None:  # a daemon process ends with us anyway; this just ends it earlier
         try:

@@ -194,8 +194,15 @@ def test_scratch_directories_of_dead_portals_are_swept(tmp_path):
     (precious / "kiportal.sqlite3").write_text("x")
     trap = tmp_path / f"{SCRATCH_PREFIX}{dead_pid}-link"
     trap.symlink_to(precious, target_is_directory=True)
+    # names that are no process id must not break the sweep (it runs before every worker start)
+    odd = [tmp_path / f"{SCRATCH_PREFIX}99999999999999999999-x", tmp_path / f"{SCRATCH_PREFIX}\u00b2-x"]
+    stranger = tmp_path / f"{SCRATCH_PREFIX}{dead_pid}-fremd"  # another user's directory
+    for d in (*odd, stranger):
+        d.mkdir()
+    os.chown(stranger, 65534, 65534)
     assert sweep_scratch(tmp_path) == [left]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(d.name for d in (mine, living, other, precious, trap))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        d.name for d in (mine, living, other, precious, trap, *odd, stranger))
     assert (precious / "kiportal.sqlite3").exists()
 
 
@@ -219,3 +226,33 @@ def test_a_loader_nobody_closed_leaves_no_scratch_directory_at_exit(tmp_path, pr
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1"  # the worker had its directory …
     assert list(private_tmp.iterdir()) == []  # … and the exit removed it
+
+
+def test_stopping_at_exit_does_not_wait_for_a_read_in_progress(tmp_path, make_pdf):
+    """At exit a job thread may be in the middle of a long read, holding the loader's lock: the exit
+    kills the worker under it instead of waiting minutes, and that read fails as a broken worker."""
+    import threading
+
+    slow = make_pdf(tmp_path / "endlos.pdf", [SLOW_PAGE] * 8)
+    loader = IsolatedLoader(LoadLimits(), timeout_s=600)
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            loader(slow)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            errors.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    deadline = time.monotonic() + 60
+    while loader.worker_pid is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker, scratch = loader.worker_pid, loader._scratch
+    t0 = time.monotonic()
+    loader.stop_at_exit()
+    assert time.monotonic() - t0 < 2  # did not wait for the lock
+    reader.join(30)
+    assert not reader.is_alive() and errors and isinstance(errors[0], IngestError)
+    assert not _running(worker) and scratch and not Path(scratch).exists()
+    loader.close()
