@@ -369,9 +369,12 @@ class ClusterJobRunner(JobRunner):
         import socket
 
         t = now()
+        # an upsert: after a database outage the worker starts serving again, and its row may still
+        # be there (the delete on the way out failed with the database)
         self.db.execute(
             "INSERT INTO job_workers(id, host, pid, role, concurrency, started_at, heartbeat_at, running) "
-            "VALUES (:i, :h, :p, :r, :c, :t, :t, '')",
+            "VALUES (:i, :h, :p, :r, :c, :t, :t, '') "
+            "ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at, running = ''",
             {"i": self._worker_id, "h": socket.gethostname(), "p": os.getpid(), "r": self.role,
              "c": self._workers, "t": t})
 

@@ -165,6 +165,19 @@ def test_a_starting_replica_leaves_other_jobs_alone(runners):
     assert late.wait(job_id, 20)["status"] == "done"
 
 
+def test_a_worker_serving_again_after_an_outage_registers_over_its_old_row(runners, db):
+    """The database went away: the worker's run failed and so did the delete of its row. When it
+    serves again it registers with the same id; a plain INSERT failed there on every retry, for good."""
+    from assistant.job_queue import ensure_queue_schema
+
+    w = runners(run_jobs=False)
+    ensure_queue_schema(w.db)
+    w._register()
+    w._register()  # the row is still there
+    rows = [x for x in workers(db) if x["id"] == w._worker_id]
+    assert len(rows) == 1 and rows[0]["alive"] and rows[0]["running"] == []
+
+
 def test_workers_are_listed_with_host_pid_and_heartbeat(runners, db):
     assert workers(db) == [] or all(not w["alive"] for w in workers(db))
     w = runners(workers=3)
