@@ -8,9 +8,14 @@ probability) from the saved run instead of calling the model, so a change to the
 in seconds on exactly the answers the model gave. Earlier sessions did this by hand for every check
 they tried ("re-applied to the saved answers", docs/results.md).
 
-A replay only measures what comes after the model. If retrieval, the evidence or the prompt changed
-since the recording, the model would have answered something else: each row then says
-``prompt_changed`` (the recorded run keeps a hash of every prompt), and the report counts them.
+A replay only measures what comes after the model, and says where it cannot:
+
+* ``prompt_changed``: rows whose prompt differs from the recorded one (retrieval, evidence or prompt
+  changed since: the model might have answered otherwise); ``None`` for a recording without
+  prompt hashes (made before they were kept), where this is unknown;
+* ``unrecorded``: questions the model is asked now but was not then (refused before the model,
+  blocked, unreachable); they are answered with nothing;
+* ``raw_truncated``: rows of an older recording whose raw answer was cut at the preview length.
 """
 from __future__ import annotations
 
@@ -44,6 +49,9 @@ class ReplayChatModel(BaseChatModel):
     recorded: dict[str, dict] = Field(default_factory=dict)
     counter: Callable[[str], int] | None = None
     misses: list[str] = Field(default_factory=list)
+    #: questions the model is asked now but gave no answer in the recording (it was not called
+    #: then: refused before the model, blocked, unreachable) – a replay cannot know what it would say
+    unrecorded: list[str] = Field(default_factory=list)
 
     @property
     def _llm_type(self) -> str:
@@ -58,7 +66,10 @@ class ReplayChatModel(BaseChatModel):
         if not found:
             self.misses.append(prompt[:200])
             return None
-        return self.recorded[max(found, key=len)]
+        row = self.recorded[max(found, key=len)]
+        if not row.get("raw_answer"):
+            self.unrecorded.append(row.get("id") or row.get("question", "")[:60])
+        return row
 
     def _generate(self, messages: list[BaseMessage], stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
         row = self._row(messages) or {}
@@ -108,6 +119,7 @@ def replay_answers(app, questions: Sequence, recording: str | Path, *, model: st
     if replay_model.misses:
         raise ReplayError(f"{len(replay_model.misses)} Prompts ohne Frage aus der Aufnahme / prompts without a recorded "
                           f"question: {replay_model.misses[0]!r}")
+    hashed = any(r.get("prompt_sha") for r in rows)  # recordings before session 35 have no prompt hashes
     changed, prompt_changed = [], 0
     for row in out["rows"]:
         before = by_question[row["question"]]
@@ -121,5 +133,10 @@ def replay_answers(app, questions: Sequence, recording: str | Path, *, model: st
     for name in out["metrics"]:  # no model ran: its times and rates would be meaningless here
         if name.endswith("_ms") or "_per_s" in name:
             out["metrics"][name] = None
-    out.update(replayed_from=str(recording), prompt_changed=prompt_changed, changed=changed)
+    from evals.runner import ANSWER_PREVIEW_CHARS
+
+    # older recordings cut the raw answer at the preview length: what was cut off is unknown
+    truncated = [r.get("id") for r in rows if len(r.get("raw_answer") or "") == ANSWER_PREVIEW_CHARS]
+    out.update(replayed_from=str(recording), prompt_changed=prompt_changed if hashed else None, changed=changed,
+               unrecorded=list(dict.fromkeys(replay_model.unrecorded)), raw_truncated=truncated)
     return out

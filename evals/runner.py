@@ -227,7 +227,8 @@ def answer_eval(
         row: dict[str, Any] = {
             "id": q.id, "question": q.question, "kind": q.kind, "answerable": q.answerable,
             "refused": bool(res.refused), "answer": res.answer[:ANSWER_PREVIEW_CHARS],
-            "raw_answer": (res.raw_answer or "")[:ANSWER_PREVIEW_CHARS], "notices": list(res.notices),
+            # whole: a replay (evals.replay) gives it to the checks again; cut, a list or a second part was lost
+            "raw_answer": res.raw_answer or "", "notices": list(res.notices),
             "mode": res.mode, "fallback": res.fallback,
             "citations": [{"n": c.n, "source": basename(c.source), "page": c.page} for c in res.citations],
             "cited": [{"source": s, "page": p} for s, p in cited],

@@ -50,8 +50,13 @@ def _eval_summary(report: dict) -> None:
         for key, value in a["metrics"].items():
             click.echo(f"  {key:38} {format_cell(value)}")
         if "replayed_from" in a:
-            click.echo(f"Wiederholt aus {a['replayed_from']}: {len(a['changed'])} Antworten anders, "
-                       f"{a['prompt_changed']} Prompts geändert (dort hätte das Modell anders antworten können)")
+            prompts = ("Prompts: unbekannt, ob geändert (Aufnahme ohne Prompt-Prüfsummen)" if a["prompt_changed"] is None
+                       else f"{a['prompt_changed']} Prompts geändert (dort hätte das Modell anders antworten können)")
+            click.echo(f"Wiederholt aus {a['replayed_from']}: {len(a['changed'])} Antworten anders, {prompts}")
+            if a["unrecorded"]:
+                click.echo(f"  ohne aufgezeichnete Modellantwort (damals nicht gefragt): {', '.join(a['unrecorded'])}")
+            if a["raw_truncated"]:
+                click.echo(f"  Rohantwort in der Aufnahme gekürzt: {', '.join(map(str, a['raw_truncated']))}")
             for c in a["changed"]:
                 click.echo(f"  {c['id']}: abgelehnt {c['refused'][0]} -> {c['refused'][1]}, "
                            f"Schlüsselfakten {format_cell(c['key_terms'][0])} -> {format_cell(c['key_terms'][1])}")

@@ -134,3 +134,29 @@ def test_cli_eval_replay(world, monkeypatch):
     assert "Wiederholt aus" in result.output and "0 Antworten anders, 0 Prompts geändert" in result.output
     broken = CliRunner().invoke(cli, ["--data-dir", home, "eval", str(dataset), "--replay", str(dataset)], obj={})
     assert broken.exit_code != 0 and "nicht lesbar" in broken.output
+
+
+def test_what_a_replay_cannot_know_is_said(world):
+    """A question the model was not asked then, a raw answer an older run cut at 300 characters,
+    and a recording without prompt hashes: each is reported, not taken for a measurement."""
+    app, dataset, recording, _ = world
+    saved = json.loads(recording.read_text(encoding="utf-8"))
+    rows = {r["id"]: r for r in saved["answers"]["rows"]}
+    rows["q1"]["raw_answer"] = ""  # e.g. refused before the model then
+    rows["q2"]["raw_answer"] = ("Für den ersten Hund beträgt die Hundesteuer 120 Euro im Jahr [1]. " * 10)[:300]
+    for r in rows.values():
+        r.pop("prompt_sha", None)
+    recording.write_text(json.dumps(saved, ensure_ascii=False), encoding="utf-8")
+    replayed = replay_answers(app, load_dataset(dataset), recording)
+    assert replayed["unrecorded"] == ["q1"] and replayed["raw_truncated"] == ["q2"]
+    assert replayed["prompt_changed"] is None
+
+
+def test_a_run_keeps_the_whole_raw_answer(world):
+    """Cut at the preview length, a replay would check a different answer (a list's later items)."""
+    app, dataset, _, _ = world
+    long = "Die Ruhezeit für Urnengräber beträgt 20 Jahre [1]. " + "Für Erdgräber gilt eine Ruhezeit von 25 Jahren [1]. " * 8
+    fake = FakeChatModel(respond=lambda p: long)
+    res = answer_eval(Assistant(app.retriever, app.settings, lambda key: fake, policy=app.policy),
+                      load_dataset(dataset)[:1], model="lokal")
+    assert res["rows"][0]["raw_answer"] == long.strip() and len(long) > 300
