@@ -168,7 +168,11 @@ class LoginThrottle:
                 return wait, reason
             token = secrets.token_hex(8)
             self.store.start_checks([key for _, key, _, _ in self._keys(name, address)], token, now)
-            wait, _ = self._wait(address, name, now=now, checking=True)
+            try:
+                wait, _ = self._wait(address, name, now=now, checking=True)
+            except BaseException:  # the database failed us: leave no check behind that counts for a minute
+                self.store.end_checks(token)
+                raise
             if wait > 0:
                 self.store.end_checks(token)
                 return wait, "parallel"
@@ -219,7 +223,8 @@ def make_auth(ctx, throttle: LoginThrottle | None = None) -> Callable:
     async def auth(username: str, password: str) -> bool:
         name = (username or "").strip()[:64]
         address = client_address.get()
-        wait, by = throttle.begin(name, address)  # counts a held-back attempt itself
+        # the throttle reads and writes the app database: off the event loop, like the password check
+        wait, by = await anyio.to_thread.run_sync(throttle.begin, name, address)  # counts a held-back attempt itself
         if wait > 0:
             ctx.audit.record("login_blocked", name or "?", "", {"address": address, "by": by, "wait_s": round(wait, 1)})
             log.warning("login for %r from %s throttled (%s, %.0f s)", name, address, by, wait)
@@ -230,11 +235,11 @@ def make_auth(ctx, throttle: LoginThrottle | None = None) -> Callable:
             throttle.failed(name, address)
             raise
         if user is None:
-            throttle.failed(name, address)
+            await anyio.to_thread.run_sync(throttle.failed, name, address)
             ctx.audit.record("login_failed", name or "?", "", {"address": address})
             log.warning("failed login for %r from %s", name, address)
             return False
-        throttle.succeeded(name, address)
+        await anyio.to_thread.run_sync(throttle.succeeded, name, address)
         ctx.audit.record("login", user.name, "", {"role": user.role, "address": address})
         return True
 

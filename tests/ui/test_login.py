@@ -113,6 +113,26 @@ def test_a_check_left_by_a_dead_replica_stops_counting(throttle):
     assert alive.checking("mayor", "203.0.113.5", now=101.0 + CHECK_STALE_S) == {}
 
 
+def test_a_database_error_while_deciding_leaves_no_check_behind():
+    """The attempt registered itself, then reading the others failed: its row must not hold the
+    pair back for a minute as a phantom check."""
+    class Flaky(MemoryLoginFailures):
+        fail = True
+
+        def checks(self, keys, now):
+            if self.fail:
+                raise ConnectionError("app database gone")
+            return super().checks(keys, now)
+
+    store = Flaky()
+    t = LoginThrottle(max_failures=1, store=store)
+    with pytest.raises(ConnectionError):
+        t.begin("mayor", "203.0.113.5", now=100.0)
+    store.fail = False
+    assert t.checking("mayor", "203.0.113.5", now=100.0) == {}
+    assert t.begin("mayor", "203.0.113.5", now=100.0) == (0.0, "")
+
+
 def test_counters_in_the_app_db_survive_a_restart(tmp_path):
     url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
     for _ in range(4):
