@@ -484,7 +484,8 @@ class Assistant:
             res.notices.append("Die Aussage des Modells stand so nicht in den Quellen; die Antwort ist die passendste Textstelle.")
         else:
             res.answer = cited_sentence(sentence, quote)
-            if quote.n not in verdict.cited and not is_yes_no(question):  # a yes/no answer shows its deciding quote
+            deciding = is_yes_no(question) and quote == best_quote(question, evidence)  # shown from any source
+            if quote.n not in verdict.cited and not deciding:
                 res.notices.append(f"Die Quellenangabe wurde auf Quelle [{quote.n}] berichtigt: dort steht die Aussage des Modells.")
         res.refused = False
         res.quotes = [quote]
