@@ -295,9 +295,10 @@ class KnowledgeBase:
     def dense_search(self, query: str, k: int, flt: dict | None = None) -> list[tuple[str, float]]:
         """The k nearest passages that ``flt`` allows (:class:`corpus.vector_store.Filter`).
 
-        A collections filter over at most ``EXACT_SCOPE_MAX`` readable passages is answered exactly
-        from their vectors held in memory (:mod:`corpus.scope_vectors`: a fraction of a millisecond,
-        where the index takes milliseconds). A larger scope is answered in two ways with the same
+        Up to ``EXACT_SCOPE_MAX`` readable passages (all of them without a collections filter) the
+        search is answered exactly from their vectors held in memory (:mod:`corpus.scope_vectors`: a
+        fraction of a millisecond, where the index takes milliseconds, and the same result in every
+        process, which the index's graph search is not). A larger scope is answered in two ways with the same
         result: among the nearest passages (``PREFILTER_MARGIN`` × k over the readable share), those the catalog places in an
         allowed collection, when at least k are; otherwise by the index's own filter (Chroma ``where``), which finds k
         allowed passages however far down they rank. The first way is the fast one (Chroma's
@@ -308,14 +309,19 @@ class KnowledgeBase:
         """
         vector = self.embedder.embed_query_vector(query)
         colls = (flt or {}).get("collections")
-        if colls is None or matches_nothing(flt) or (flt or {}).get("doc_ids") is not None:
+        if matches_nothing(flt) or (flt or {}).get("doc_ids") is not None:
             return self.vectors.query(vector, k, flt)
         gen = self.catalog.generation()
-        allowed = set(colls)
         sizes = self._view(gen).sizes
+        allowed = set(sizes) if colls is None else set(colls)
         readable = sum(n for name, n in sizes.items() if name in allowed)
-        if 0 < readable <= self.EXACT_SCOPE_MAX and readable < sum(sizes.values()):
+        if 0 < readable <= self.EXACT_SCOPE_MAX:
+            # exact, and the same in every process: Chroma's graph search returned a different tail of
+            # the top 40 from one process to the next for the same query vector (session 35: one
+            # blind_dev question in 40 got another prompt), so the same question could get another answer
             return self._scope_vectors.search(vector, k, frozenset(c for c in allowed if sizes.get(c)), gen)
+        if colls is None:
+            return self.vectors.query(vector, k, flt)
         wide = self._candidates(k, allowed, gen)
         # the likely width first, then once more four times as wide (still far cheaper than the filter)
         for width in dict.fromkeys([wide, min(4 * wide, self.PREFILTER_MAX)] if wide else []):

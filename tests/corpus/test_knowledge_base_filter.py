@@ -77,14 +77,25 @@ def test_every_way_gives_the_index_filters_top_k(kb, way, allowed):
         assert [s for _, s in got] == pytest.approx([s for _, s in want], abs=1e-5)
         assert len(got) == min(10, sum(1 for i in range(300) if ("klein" if i < 6 else "ab"[i % 2]) in allowed))
     fell_back = sum(1 for f in calls if f is not None)
-    everything = allowed == ["a", "b", "klein"]
     if way == "exact":
-        # the index is asked only when the filter allows everything (then exactly as without a filter)
-        assert calls == ([None] * 20 if everything else [])
+        assert calls == []  # every scope of up to EXACT_SCOPE_MAX passages, all of them too, from memory
     if way == "nearest" and allowed == ["klein"]:
         assert fell_back == 20  # six passages: never ten among the nearest hundred
     if allowed == ["a", "b"] and way == "nearest":
         assert fell_back == 0   # nearly everything readable: the fast way always suffices
+
+
+def test_an_unfiltered_search_is_exact_and_never_asks_the_index(kb, way):
+    """Without a collections filter too: the exact top k from memory, the same in every process
+    (Chroma's graph search returned another tail of the top 40 from one process to the next)."""
+    calls = []
+    query = kb.vectors.query
+    kb.vectors.query = lambda vector, k, flt=None: calls.append(flt) or query(vector, k, flt)
+    for q in range(20):
+        v = kb.embedder.embed_query_vector(str(q))
+        got = kb.dense_search(str(q), 10)
+        assert [c for c, _ in got] == [c for c, _ in query(v, 10)]  # the memory index is exact itself
+    assert calls == ([] if way == "exact" else [None] * 20)
 
 
 def test_the_catalog_decides_the_collection(kb, form):
