@@ -319,7 +319,11 @@ class KnowledgeBase:
             # exact, and the same in every process: Chroma's graph search returned a different tail of
             # the top 40 from one process to the next for the same query vector (session 35: one
             # blind_dev question in 40 got another prompt), so the same question could get another answer
-            return self._scope_vectors.search(vector, k, frozenset(c for c in allowed if sizes.get(c)), gen)
+            try:
+                return self._scope_vectors.search(vector, k, frozenset(c for c in allowed if sizes.get(c)), gen)
+            except Exception:  # noqa: BLE001 - e.g. catalogued passages whose vectors a crash lost: the index answers
+                log.warning("exact search from memory failed; asking the vector index (kiportal doctor repairs)",
+                            exc_info=True)
         if colls is None:
             return self.vectors.query(vector, k, flt)
         wide = self._candidates(k, allowed, gen)

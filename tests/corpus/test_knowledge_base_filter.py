@@ -98,6 +98,19 @@ def test_an_unfiltered_search_is_exact_and_never_asks_the_index(kb, way):
     assert calls == ([] if way == "exact" else [None] * 20)
 
 
+def test_an_exact_search_that_cannot_read_its_vectors_asks_the_index(kb):
+    """After a crash the catalog may list passages whose vectors the index lost (Chroma then fails
+    the whole fetch: "Error finding id"); the search answers from the index instead of failing."""
+    def lost(ids):
+        raise RuntimeError("Error executing plan: Internal error: Error finding id")
+
+    kb.vectors.vectors_of = lost
+    for flt in (None, {"collections": ["a"]}):
+        got = kb.dense_search("3", 10, flt)
+        want = kb.vectors.query(kb.embedder.embed_query_vector("3"), 10, flt)
+        assert [c for c, _ in got] == [c for c, _ in want] and len(got) == 10
+
+
 def test_the_catalog_decides_the_collection(kb, form):
     """A passage moved in the catalog but not yet in the index's metadata counts where the catalog
     says, also right after the move (the in-memory map follows the catalog's generation)."""
