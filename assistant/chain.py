@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -484,8 +484,7 @@ class Assistant:
             res.notices.append("Die Aussage des Modells stand so nicht in den Quellen; die Antwort ist die passendste Textstelle.")
         else:
             res.answer = cited_sentence(sentence, quote)
-            deciding = is_yes_no(question) and quote == best_quote(question, evidence)  # shown from any source
-            if quote.n not in verdict.cited and not deciding:
+            if quote.recited:
                 res.notices.append(f"Die Quellenangabe wurde auf Quelle [{quote.n}] berichtigt: dort steht die Aussage des Modells.")
         res.refused = False
         res.quotes = [quote]
@@ -519,7 +518,7 @@ class Assistant:
         q_stems = content_stems(question)
         others = [ev for ev in evidence if ev.n not in set(cited) and coverage(q_stems, ev.text) >= RECITE_COVERAGE]
         quote = supporting_quote(sentence, question, others, [ev.n for ev in others]) if others and has_claims(sentence, question) else None
-        return quote if quote is not None and claims_in_quote(sentence, quote, question) else None
+        return replace(quote, recited=True) if quote is not None and claims_in_quote(sentence, quote, question) else None
 
     @classmethod
     def _add_part(cls, res: AnswerResult, sentence: str, cited: Sequence[int], question: str,

@@ -42,6 +42,7 @@ class Quote:
     title: str
     page: int | None
     score: float
+    recited: bool = False  # backs a claim the model had cited to another source
 
 
 _AFTER_COLON = re.compile(r"(?<=:)\s+")

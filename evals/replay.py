@@ -19,28 +19,23 @@ A replay only measures what comes after the model, and says where it cannot:
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
-from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.messages import BaseMessage
 from pydantic import Field
+
+from assistant.llm.fake import FakeChatModel
 
 
 class ReplayError(ValueError):
     """The recording cannot be replayed for this dataset (no answers, questions missing)."""
 
 
-def prompt_hash(prompt: str) -> str:
-    """A short fingerprint of the exact prompt (stored per row of an answer run)."""
-    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:16]
-
-
-class ReplayChatModel(BaseChatModel):
-    """Answers each question with its recorded raw answer; counts tokens like the recorded model.
+class ReplayChatModel(FakeChatModel):
+    """The scripted model, answering each question with its recorded raw answer and refusal
+    probability, and counting tokens like the recorded model.
 
     The question is recognised as the longest recorded question that the prompt contains (the
     chain's prompt states it verbatim); a prompt with none is noted in ``misses`` and answered
@@ -53,34 +48,21 @@ class ReplayChatModel(BaseChatModel):
     #: then: refused before the model, blocked, unreachable) – a replay cannot know what it would say
     unrecorded: list[str] = Field(default_factory=list)
 
-    @property
-    def _llm_type(self) -> str:
-        return "replay"
-
     def count_tokens(self, text: str) -> int:
-        return self.counter(text) if self.counter is not None else max(1, len(text) // 4)
+        return self.counter(text) if self.counter is not None else super().count_tokens(text)
 
-    def _row(self, messages: list[BaseMessage]) -> dict | None:
+    def _reply(self, messages: list[BaseMessage]) -> str:
         prompt = str(messages[-1].content) if messages else ""
         found = [q for q in self.recorded if q and q in prompt]
         if not found:
             self.misses.append(prompt[:200])
-            return None
+            self.refusal_probability = None
+            return ""
         row = self.recorded[max(found, key=len)]
         if not row.get("raw_answer"):
             self.unrecorded.append(row.get("id") or row.get("question", "")[:60])
-        return row
-
-    def _generate(self, messages: list[BaseMessage], stop=None, run_manager=None, **kwargs: Any) -> ChatResult:
-        row = self._row(messages) or {}
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=row.get("raw_answer") or ""))])
-
-    def _stream(self, messages: list[BaseMessage], stop=None, run_manager=None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-        row = self._row(messages) or {}
-        text = row.get("raw_answer") or ""
-        p = row.get("refusal_probability")
-        meta = {"refusal_probability": p} if p is not None else {}
-        yield ChatGenerationChunk(message=AIMessageChunk(content=text, response_metadata=meta))
+        self.refusal_probability = row.get("refusal_probability")  # FakeChatModel reports it with the first chunk
+        return row.get("raw_answer") or ""
 
 
 def load_recording(path: str | Path) -> tuple[str | None, list[dict]]:

@@ -12,6 +12,7 @@ top-k passages), because a page-exact citation is what the answer shows.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import re
@@ -22,7 +23,6 @@ from typing import Any, Callable, Iterable, Sequence
 from assistant.access import FULL, Scope
 from evals import metrics as m
 from evals.datasets import EvalQuestion, basename, is_pii_dataset, load_dataset
-from evals.replay import prompt_hash
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,11 @@ ANSWER_PREVIEW_CHARS = 300
 
 
 # ---------------------------------------------------------------- shared helpers
+def prompt_hash(prompt: str) -> str:
+    """A short fingerprint of the exact prompt, kept per answer row (a replay sees whether it changed)."""
+    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:16]
+
+
 def distinct(items: Iterable[str]) -> list[str]:
     """Items in first-seen order without repeats (passages → documents)."""
     seen: set[str] = set()

@@ -134,18 +134,29 @@ def sweep_scratch(base: Path | None = None) -> list[Path]:
     return gone
 
 
-def _group_members(pgid: int) -> list[int]:
-    """The other processes of a process group (the worker's tesseract), from /proc (Linux)."""
+def group_members(pgid: int) -> list[int]:
+    """The running processes of a process group (a worker and its tesseract), from /proc (Linux);
+    zombies left out (they need no kill, and an orphan's may stay until init reaps it)."""
     out = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        pid = int(stat.parent.name)
-        if pid != os.getpid() and int(fields[2]) == pgid:
-            out.append(pid)
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            out.append(int(stat.parent.name))
     return out
+
+
+def _kill_worker(proc) -> None:
+    """SIGKILL the worker and its group (it leads one once started, see _serve), else the worker alone."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        try:
+            proc.kill()
+        except OSError:
+            pass
 
 
 def _watch_parent(portal_pid: int, scratch: str, own_group: bool) -> None:
@@ -156,11 +167,12 @@ def _watch_parent(portal_pid: int, scratch: str, own_group: bool) -> None:
         while os.getppid() == portal_pid:
             time.sleep(PARENT_CHECK_S)
         if own_group:
-            for pid in _group_members(os.getpgid(0)):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
+            for pid in group_members(os.getpgid(0)):
+                if pid != os.getpid():
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
         shutil.rmtree(scratch, ignore_errors=True)
         if own_group:
             os.killpg(0, signal.SIGKILL)
@@ -270,10 +282,7 @@ class IsolatedLoader:
         if conn is not None:
             conn.close()
         if proc is not None and proc.is_alive():
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # the worker leads its group (see _serve)
-            except OSError:
-                proc.kill()
+            _kill_worker(proc)
         if proc is not None:
             proc.join(timeout=5)
         scratch, self._scratch = self._scratch, None
@@ -346,13 +355,7 @@ class IsolatedLoader:
             return
         proc, scratch = self._proc, self._scratch
         if proc is not None and proc.pid:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # the worker leads its group (see _serve) …
-            except OSError:
-                try:
-                    proc.kill()  # … once it has started
-                except OSError:
-                    pass
+            _kill_worker(proc)
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
 

@@ -14,7 +14,7 @@ import pytest
 
 from ingest.errors import IngestError
 from ingest.loaders import LoadLimits, load_document
-from ingest.loaders.isolated import IsolatedLoader, make_loader
+from ingest.loaders.isolated import IsolatedLoader, group_members, make_loader
 
 pytestmark = pytest.mark.integration  # real worker processes
 
@@ -127,19 +127,6 @@ def _running(pid: int) -> bool:
         return False
 
 
-def _group(pgid: int) -> list[int]:
-    """Running processes of a process group (the worker and its tesseract)."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, IndexError):
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            out.append(int(stat.parent.name))
-    return out
-
-
 def test_a_worker_whose_portal_died_stops_reading_and_leaves_no_files(tmp_path, private_tmp, make_pdf):
     """The portal is killed (-9) while its worker reads a slow file: the worker ends within a second
     or two instead of reading on for no one (here half a minute: a PDF page never reports progress),
@@ -166,13 +153,13 @@ def test_a_worker_whose_portal_died_stops_reading_and_leaves_no_files(tmp_path, 
         portal.send_signal(signal.SIGKILL)
         portal.wait(10)
         deadline = time.monotonic() + 15  # reading on would take 30 s and more
-        while time.monotonic() < deadline and _group(worker):
+        while time.monotonic() < deadline and group_members(worker):
             time.sleep(0.1)
-        assert _group(worker) == [], "the orphaned worker kept reading"
+        assert group_members(worker) == [], "the orphaned worker kept reading"
         assert list(private_tmp.iterdir()) == []  # its scratch directory is gone
     finally:
         portal.kill()
-        for pid in _group(worker) if worker else []:
+        for pid in group_members(worker) if worker else []:
             os.kill(pid, signal.SIGKILL)
 
 
