@@ -7,17 +7,16 @@ Only A ingests: B knows the document from the shared catalog in the app database
 from __future__ import annotations
 
 import re
-from contextlib import ExitStack
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from gradio_client import Client
+from portal_replicas import replica_contexts, serving
 
 pytestmark = pytest.mark.cluster
 
 PASSWORD = "Replika-Test-2026!"
-SECRET = "r" * 64
 QUESTION = "Wann öffnet die Kantine im Rathaus?"
 LLM = {"default": "extraktiv", "models": {"extraktiv": {"mode": "extractive", "label": "Nur Textstellen"}}}
 
@@ -25,24 +24,18 @@ LLM = {"default": "extraktiv", "models": {"extraktiv": {"mode": "extractive", "l
 @pytest.fixture
 def replicas(tmp_path, pg_url, app_factory):
     """Portals A and B (hash embedder, own data dirs) on one PostgreSQL, each in its own server."""
-    from ui.context import PortalContext
-    from ui.portal import background_portal
-
     shared = tmp_path / "shared-files"  # the file store both machines see (NFS in production)
     shared.mkdir()
     (shared / "kantine.md").write_text("# Kantine\n\nDie Kantine im Rathaus öffnet montags bis freitags um "
                                        "11:30 Uhr.\n", encoding="utf-8")
-    apps = {name: app_factory(tmp_path / name, app_db_url=pg_url, llm=LLM,
-                              auth={"mode": "password", "secret": SECRET}) for name in ("a", "b")}
-    assert apps["a"].ingestor.ingest([shared], collection="allgemein").failed == []
-    ids = {name: [d.doc_id for d in app.catalog.documents()] for name, app in apps.items()}
+    ctxs = replica_contexts(tmp_path, app_factory, pg_url, llm=LLM)
+    assert ctxs["a"].app.ingestor.ingest([shared], collection="allgemein").failed == []
+    ids = {name: [d.doc_id for d in ctx.app.catalog.documents()] for name, ctx in ctxs.items()}
     assert len(ids["a"]) == 1 and ids["b"] == ids["a"]  # B lists A's document without ingesting it
-    ctxs = {name: PortalContext(app) for name, app in apps.items()}
     ctxs["a"].users.add("anna", PASSWORD, "staff")  # one user table: B knows anna too
     ctxs["a"].users.add("bernd", PASSWORD, "staff")
-    with ExitStack() as stack:
-        urls = {name: stack.enter_context(background_portal(ctx))[0] for name, ctx in ctxs.items()}
-        yield urls, ctxs, ids["a"][0]
+    with serving(ctxs) as served:
+        yield {name: url for name, (url, _) in served.items()}, ctxs, ids["a"][0]
 
 
 def login(url: str, user: str) -> dict[str, str]:

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import pytest
+from portal_replicas import replica_contexts
 
 from assistant.appdb import AppDB
 from assistant.login_failures import DBLoginFailures
@@ -145,14 +146,9 @@ def test_counters_in_the_app_db_survive_a_restart(tmp_path):
 def test_ten_failures_on_replica_a_throttle_replica_b(tmp_path, pg_url, app_factory):
     """Two portals on one PostgreSQL: an address spraying passwords over replica A is held back on B,
     through the portal's own login callable (audited); another address logs in on B at once."""
-    from ui.context import PortalContext
     from ui.login import make_auth
 
-    def replica(name):
-        app = app_factory(tmp_path / name, app_db_url=pg_url, auth={"mode": "password", "secret": "s" * 64})
-        return PortalContext(app)
-
-    a, b = replica("a"), replica("b")
+    a, b = replica_contexts(tmp_path, app_factory, pg_url).values()
     a.users.add("anna", "Sicher-Test-2026!", "staff")
     auth_a, auth_b = make_auth(a), make_auth(b)
 
@@ -181,14 +177,9 @@ def test_attempts_being_checked_on_replica_a_hold_back_a_burst_on_replica_b(tmp_
     checks three (the pair's free tries), B checks none of them but refuses ("parallel", audited,
     not counted as a failure); once A's checks end, B checks again. Kept per process, each replica
     had let its own three through: n replicas, n times the guesses per burst."""
-    from ui.context import PortalContext
     from ui.login import make_auth
 
-    def replica(name):
-        app = app_factory(tmp_path / name, app_db_url=pg_url, auth={"mode": "password", "secret": "s" * 64})
-        return PortalContext(app)
-
-    a, b = replica("a"), replica("b")
+    a, b = replica_contexts(tmp_path, app_factory, pg_url).values()
     b.users.add("anna", "Sicher-Test-2026!", "staff")
     throttle_a = LoginThrottle(store=a.app.login_failures)
     for _ in range(3):  # three guesses of the burst being checked on A right now
