@@ -6,10 +6,11 @@ ambiguous when tests/ui runs in the same session.)
 from __future__ import annotations
 
 import json
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import httpx
 
@@ -60,3 +61,26 @@ def audit(portal: Portal, action: str, **filters) -> list[dict]:
     """Audit entries (newest first) with ``detail`` decoded."""
     return [{**e, "detail": json.loads(e["detail"] or "{}")} for e in portal.ctx.audit.entries(action=action, **filters)]
 
+
+# -- the login throttle's probes: one client address each, through the trusted proxy -------------
+def attempt(portal, address: str, name: str, password: str) -> int:
+    """The status of one login through gradio's /login from ``address`` (X-Forwarded-For, sent by the
+    proxy the portal trusts): 200 logged in, 400 wrong password or held back."""
+    with http(portal, source=PROXY, headers={"X-Forwarded-For": address}) as c:
+        return c.post("login", data={"username": name, "password": password}).status_code
+
+
+def burst(n: int, one: Callable[[int], object]) -> list:
+    """``one(i)`` in ``n`` threads released at once; their results."""
+    results, start = [None] * n, threading.Barrier(n)
+
+    def run(i: int) -> None:
+        start.wait()
+        results[i] = one(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

@@ -9,14 +9,9 @@ import time
 
 import pytest
 
-from sec_client import PASSWORD, PROXY, audit, http
+from sec_client import PASSWORD, attempt, audit
 
 pytestmark = pytest.mark.integration
-
-
-def attempt(portal, address: str, name: str, password: str) -> int:
-    with http(portal, source=PROXY, headers={"X-Forwarded-For": address}) as c:
-        return c.post("login", data={"username": name, "password": password}).status_code
 
 
 def test_a_stranger_cannot_lock_out_an_account(pw_portal):

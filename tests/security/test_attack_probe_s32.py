@@ -24,7 +24,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from sec_client import PASSWORD, PROXY, audit, call, http, login
+from sec_client import PASSWORD, attempt, audit, burst, call, login
 
 ASK = "Wann öffnet die Kantine im Rathaus?"
 PERSONAL = "Welche Öffnungszeit gilt für die Beschwerde von Frau Müller, geb. 03.04.1980, zur Kantine?"
@@ -117,30 +117,10 @@ def own_user(pw_portal):
         pw_portal.ctx.users.remove(name)
 
 
-def burst(n: int, attempt) -> list:
-    """``attempt(i)`` in ``n`` threads released at once; their results."""
-    results, start = [None] * n, threading.Barrier(n)
-
-    def run(i: int) -> None:
-        start.wait()
-        results[i] = attempt(i)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 def test_a_burst_of_parallel_logins_gets_no_more_guesses_than_a_sequence(pw_portal, own_user):
     name, address = own_user("kora"), "203.0.113.88"  # through the trusted proxy: an address of its own
 
-    def guess(i: int) -> int:
-        with http(pw_portal, source=PROXY, headers={"X-Forwarded-For": address}) as c:
-            return c.post("login", data={"username": name, "password": f"Falsch-{i}-2026"}).status_code
-
-    assert set(burst(12, guess)) == {400}
+    assert set(burst(12, lambda i: attempt(pw_portal, address, name, f"Falsch-{i}-2026"))) == {400}
     checked = audit(pw_portal, "login_failed", actor=name)
     blocked = audit(pw_portal, "login_blocked", actor=name)
     assert len(checked) == 3, len(checked)  # LoginThrottle.max_failures: then 2, 4, 8 … s back-off
