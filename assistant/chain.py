@@ -95,6 +95,7 @@ class PassageTrace:
     in_prompt: bool
     n: int | None = None
     removed_reason: str | None = None
+    late_rank: int | None = None  # place by late interaction (assistant.late_interaction), None when not re-ranked
 
 
 @dataclass
@@ -421,7 +422,7 @@ class Assistant:
                             fused_score=round(h.score, 6), bm25_rank=h.bm25_rank, dense_rank=h.dense_rank,
                             dense_score=None if h.dense_score is None else round(h.dense_score, 4),
                             in_prompt=c.chunk_id in in_prompt, n=in_prompt.get(c.chunk_id),
-                            removed_reason=removed.get(c.chunk_id))
+                            removed_reason=removed.get(c.chunk_id), late_rank=h.late_rank)
 
     def _extractive(self, evidence: Sequence[Evidence], question: str) -> tuple[str, bool, list[Quote]]:
         """The best quote of the evidence as the answer, with its citation (or a refusal when no

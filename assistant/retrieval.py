@@ -7,11 +7,14 @@ meaning). Each hit keeps both ranks so trainers can show why a passage was found
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Literal, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal, Sequence
 
-from corpus.knowledge_base import KnowledgeBase
+from corpus.knowledge_base import KnowledgeBase, index_text
 from corpus.models import Hit
+
+if TYPE_CHECKING:
+    from assistant.late_interaction import LateInteraction
 
 Mode = Literal["hybrid", "bm25", "dense"]
 
@@ -44,8 +47,9 @@ class SearchResult:
 
 class HybridRetriever:
     def __init__(self, kb: KnowledgeBase, *, k: int = 5, candidates: int = 40, rrf_k: int = 60,
-                 dense_weight: float = 1.0, bm25_weight: float = 1.0) -> None:
+                 dense_weight: float = 1.0, bm25_weight: float = 1.0, late: LateInteraction | None = None) -> None:
         self.kb = kb
+        self.late = late  # re-ranks the fused top candidates of a hybrid search (None = the fused order)
         self.k = k
         self.candidates = candidates
         self.rrf_k = rrf_k
@@ -83,8 +87,9 @@ class HybridRetriever:
                              weights=[self.bm25_weight, self.dense_weight])
         else:
             fused = bm25 or dense
+        late = self.late if mode == "hybrid" else None
         # resolve through the catalog: orphans and superseded versions vanish here
-        top = fused[: k * 3]
+        top = fused[: max(k, late.candidates if late else 0) * 3]
         chunks = self.kb.catalog.chunks_by_ids([cid for cid, _ in top])
         allowed = set(flt["collections"]) if "collections" in flt else None
         hits = [
@@ -93,5 +98,18 @@ class HybridRetriever:
             for cid, score in top
             # the catalog's collection decides (an index's copy can lag behind a move for a moment)
             if cid in chunks and (allowed is None or chunks[cid].collection in allowed)
-        ][:k]
-        return SearchResult(query, hits, (time.perf_counter() - t0) * 1000)
+        ]
+        if late is not None:
+            hits = self._late(late, query, hits)
+        return SearchResult(query, hits[:k], (time.perf_counter() - t0) * 1000)
+
+    @staticmethod
+    def _late(late: LateInteraction, query: str, hits: list[Hit]) -> list[Hit]:
+        """The first ``late.candidates`` hits in late interaction's order, the rest behind them."""
+        head = hits[: late.candidates]
+        order, scores = late.order(query, [index_text(h.chunk) for h in head])
+        if not scores:
+            return hits
+        by_score = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+        ranked = {i: replace(head[i], late_rank=rank) for rank, i in enumerate(by_score, start=1)}
+        return [ranked[i] for i in order] + hits[late.candidates:]

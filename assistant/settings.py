@@ -92,6 +92,9 @@ class RetrievalSettings(BaseModel):
     dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in the fusion.")
     bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in the fusion.")
     rerank_candidates: int = Field(0, ge=0, description="Fused passages the answer chain re-ranks by agreement of both retrievers, coverage of the question's content words and its numbers before choosing the evidence (0 = off: the fused order). Off by default: on shared_dev.jsonl it raised evidence recall only when 2–3 passages are given (0.68/0.76 vs 0.64/0.68) and tied with 4 or 6 (docs/results.md).")
+    late_candidates: int = Field(20, ge=0, description="Fused passages of a hybrid search re-ranked by late interaction (assistant.late_interaction: each question token's best match among the passage's tokens, multilingual-e5-small's token vectors on torch; 0 = off, the fused order). Needs an e5 or sentence-transformers embedding mode (off with `hash`). Chosen on the tuning sets (session 36): all key facts in the first 4 passages blind_dev 0.65 -> 0.74, shared_dev 0.77 -> 0.83; gold page in the top 5 blind_dev 0.62 -> 0.69, shared_dev 0.77 -> 0.69; about 1.5 s per question on 2 cores (docs/results.md).")
+    late_weight: float = Field(4.0, ge=0, description="Weight of the late-interaction order against the fused order (weight 1) when the two are fused by reciprocal rank (blind_dev and shared_dev: 2 and 4 best, 1 worse than none).")
+    late_rrf_k: int = Field(20, ge=1, description="Reciprocal-rank constant of that fusion (5–60 measured alike).")
 
 
 class ModelProfile(BaseModel):

@@ -82,6 +82,16 @@ class App:
     def e5_model_dir(self) -> Path:
         return self.settings.models_dir / E5_DIR_NAME
 
+    def prepared_e5_dir(self) -> Path:
+        """The e5 folder (torch weights), or :class:`ModelMissing` before ``kiportal models prepare``."""
+        path = self.e5_model_dir()
+        if not (path / "modules.json").exists():
+            raise ModelMissing(
+                f"Embedding-Modell fehlt in {path}. Bitte zuerst `kiportal models prepare` ausführen. / "
+                "Embedding model missing: run `kiportal models prepare` first."
+            )
+        return path
+
     def e5_onnx_dir(self) -> Path:
         return self.settings.models_dir / E5_ONNX_DIR_NAME
 
@@ -106,12 +116,7 @@ class App:
         from corpus.embeddings import SentenceTransformerEmbedder
 
         if emb.mode == "e5":
-            path = self.e5_model_dir()
-            if not (path / "modules.json").exists():
-                raise ModelMissing(
-                    f"Embedding-Modell fehlt in {path}. Bitte zuerst `kiportal models prepare` ausführen. / "
-                    "Embedding model missing: run `kiportal models prepare` first."
-                )
+            path = self.prepared_e5_dir()
         else:
             path = emb.model
         return SentenceTransformerEmbedder(
@@ -238,7 +243,22 @@ class App:
 
         r = self.settings.retrieval
         return HybridRetriever(self.kb, k=r.k, candidates=r.candidates, rrf_k=r.rrf_k,
-                               dense_weight=r.dense_weight, bm25_weight=r.bm25_weight)
+                               dense_weight=r.dense_weight, bm25_weight=r.bm25_weight, late=self.late_interaction())
+
+    def late_interaction(self):
+        """The late-interaction re-ranker over the embedding model's token vectors, or None when it is
+        switched off or the embedding mode has no token vectors (``hash``)."""
+        r, emb = self.settings.retrieval, self.settings.embedding
+        if not r.late_candidates or r.late_weight <= 0 or emb.mode == "hash":
+            return None
+        from assistant.late_interaction import LateInteraction
+        from corpus.embeddings import SentenceTransformerEmbedder
+
+        encoder = self.kb.embedder
+        if not isinstance(encoder, SentenceTransformerEmbedder):  # the ONNX graphs give pooled vectors only
+            encoder = SentenceTransformerEmbedder(self.prepared_e5_dir(), query_prefix=emb.query_prefix, passage_prefix=emb.passage_prefix,
+                                                  max_seq_length=emb.max_seq_length, threads=emb.threads)
+        return LateInteraction(encoder, candidates=r.late_candidates, weight=r.late_weight, k=r.late_rrf_k)
 
     # -- answering ---------------------------------------------------------
     @cached_property

@@ -148,6 +148,20 @@ class SentenceTransformerEmbedder(Embedder):
     def count_tokens(self, text: str) -> int:
         return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def token_vectors(self, texts: Sequence[str], *, query: bool = False, batch_size: int = 16) -> list[np.ndarray]:
+        """Each text's contextual token vectors (one L2-normalised row per token), for late interaction
+        (:mod:`assistant.late_interaction`). The start and end markers are left out, and for a question
+        also the query prefix's own tokens ("query", ":"), which every question shares."""
+        import torch
+
+        prefix = self.query_prefix if query else self.passage_prefix
+        skip = len(self.model.tokenizer(prefix.strip(), add_special_tokens=False)["input_ids"]) if query and prefix else 0
+        with torch.inference_mode():
+            out = self.model.encode([prefix + t for t in texts], output_value="token_embeddings", batch_size=batch_size,
+                                    convert_to_numpy=False, show_progress_bar=False)
+        # sentence-transformers cuts each text's rows at its last real token: <s> … </s>
+        return [torch.nn.functional.normalize(rows[1 + skip:-1].float(), dim=1).numpy() for rows in out]
+
 
 class OnnxEmbedder(Embedder):
     """The e5 model as an ONNX graph (see corpus.onnx_model) on ONNX Runtime, fp32 or int8.

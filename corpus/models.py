@@ -86,6 +86,7 @@ class Hit:
     bm25_rank: int | None = None
     dense_rank: int | None = None
     dense_score: float | None = None
+    late_rank: int | None = None  # place by late interaction among the re-ranked candidates (assistant.late_interaction)
 
 
 def chunk_id_for(doc_id: str, version: str, n: int) -> str:

@@ -51,6 +51,7 @@ class PassageRow:
     n: int | None
     status: str
     text: str
+    late_rank: int | None = None
 
 
 @dataclass
@@ -113,7 +114,8 @@ def build_view(result, profile: ModelProfile | None = None, *, k: int | None = N
             status = "nicht im Prompt: Budget (Token-Budget ausgeschöpft)"
         rows.append(PassageRow(rank=i, title=p.title, source=PurePath(p.source).name, page=p.page,
                                bm25_rank=p.bm25_rank, dense_rank=p.dense_rank, fused_score=p.fused_score,
-                               dense_score=p.dense_score, in_prompt=p.in_prompt, n=p.n, status=status, text=p.text))
+                               dense_score=p.dense_score, in_prompt=p.in_prompt, n=p.n, status=status, text=p.text,
+                               late_rank=p.late_rank))
     pol = result.policy or {}
     standalone = result.standalone_question or result.question
     return InspectView(
@@ -217,7 +219,8 @@ def render_html(view: InspectView, *, title: str = "Blick unter die Haube") -> s
                      "Training – jede Aussage ist ungeprüft.</p>")
     else:
         parts.append(f"<h4>Gefundene Textstellen ({len(view.passages)})</h4>")
-        head = ["#", "Dokument", "Fundstelle", "BM25-Rang", "Dense-Rang", "Fusions-Score", "Dense-Ähnlichkeit", "Im Prompt?", "Textstelle"]
+        head = ["#", "Dokument", "Fundstelle", "BM25-Rang", "Dense-Rang", "Fusions-Score", "Dense-Ähnlichkeit",
+                "Abgleich-Rang", "Im Prompt?", "Textstelle"]
         rows = [html_row(head, header=True)]
         for p in view.passages:
             bg = "background:#eef7ee" if p.in_prompt else "background:#f6f6f6;color:#555"
@@ -225,13 +228,15 @@ def render_html(view: InspectView, *, title: str = "Blick unter die Haube") -> s
             rows.append(html_row([
                 str(p.rank), esc(p.title),
                 esc(p.source) + (f"<br>{esc(page_label(p.page, page_kind_of(p.source)))}" if p.page is not None else ""),
-                _num(p.bm25_rank), _num(p.dense_rank), _num(p.fused_score), _num(p.dense_score),
+                _num(p.bm25_rank), _num(p.dense_rank), _num(p.fused_score), _num(p.dense_score), _num(p.late_rank),
                 esc(p.status), f"<div style=\"white-space:pre-wrap;max-height:12em;overflow:auto\">{esc(excerpt)}</div>",
             ], style=bg))
         parts.append(f"<table style=\"{TABLE_STYLE}\">" + "".join(rows) + "</table>")
         parts.append("<p style=\"font-size:0.85em\">BM25 = Stichwortsuche, Dense = Bedeutungssuche (Vektoren); "
                      "„–“ = von dieser Suche nicht gefunden. Der Fusions-Score (Reciprocal Rank Fusion) "
-                     "verbindet beide Ränge.</p>")
+                     "verbindet beide Ränge. Abgleich = Feinabgleich Wort für Wort: Für jedes Wort der Frage sucht "
+                     "das Modell die ähnlichste Stelle im Text; danach werden die ersten Treffer neu geordnet "
+                     "(„–“ = nicht neu geordnet).</p>")
 
     label = "Prompt (genau so an das Modell gesendet)" if view.prompt_sent else (
         "Prompt (nicht gesendet: kein Sprachmodell beteiligt)" if view.prompt else "Prompt")
@@ -276,14 +281,15 @@ def render_markdown(view: InspectView, *, title: str = "Blick unter die Haube") 
     for n in view.notices:
         lines.append(f"- *{'⚠ Prüfen' if is_warning(n) else 'Hinweis'}:* {md_esc(n, cell=True)}")
     if view.use_documents:
-        lines += ["", "| # | Dokument | Fundstelle | BM25 | Dense | Fusion | Im Prompt? | Textstelle |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += ["", "| # | Dokument | Fundstelle | BM25 | Dense | Fusion | Abgleich | Im Prompt? | Textstelle |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for p in view.passages:
             excerpt = p.text if len(p.text) <= 200 else p.text[:200] + " …"
             where = f" {md_esc(page_label(p.page, page_kind_of(p.source)))}" if p.page is not None else ""
             lines.append(f"| {p.rank} | {md_esc(p.title, cell=True)} | {md_esc(p.source, cell=True)}{where} | "
                          f"{_num(p.bm25_rank)} | {_num(p.dense_rank)} | "
-                         f"{_num(p.fused_score)} | {md_esc(p.status, cell=True)} | {md_esc(excerpt, cell=True)} |")
+                         f"{_num(p.fused_score)} | {_num(p.late_rank)} | {md_esc(p.status, cell=True)} | "
+                         f"{md_esc(excerpt, cell=True)} |")
     if view.prompt:
         lines += ["", "**Prompt:**", "", md_code_block(view.prompt)]
     if view.timings:

@@ -17,7 +17,8 @@ HOSTILE = ('<script>alert("x")</script><img src=x onerror="alert(1)"> ${alert(2)
 
 def _result() -> AnswerResult:
     passages = [
-        PassageTrace("d1", "/docs/faq.html", "FAQ <b>Portal</b>", None, "Chats werden 90 Tage gespeichert.", 0.0328, 1, 1, 0.91, True, n=1),
+        PassageTrace("d1", "/docs/faq.html", "FAQ <b>Portal</b>", None, "Chats werden 90 Tage gespeichert.", 0.0328, 1, 1, 0.91, True, n=1,
+                     late_rank=2),
         PassageTrace("d2", "/docs/boese.pptx", HOSTILE, 3, HOSTILE, 0.0161, 2, None, None, False, removed_reason="Ampel"),
         PassageTrace("d3", "/docs/lang.pdf", "Lang", 7, "x " * 50, 0.0150, None, 4, 0.5, False),
     ]
@@ -54,6 +55,15 @@ def test_view_model_explains_every_passage():
     assert third.status == "nicht im Prompt: Budget (Token-Budget ausgeschöpft)"
     assert build_view(_result(), profile, k=1).passages[2].status == "nicht im Prompt: Budget (höchstens 1 Textstellen)"
     assert ("Suche", 12.5) in view.timings and ("Gesamt", 800.0) in view.timings
+    assert [p.late_rank for p in view.passages] == [2, None, None]  # late interaction's place, where it re-ranked
+
+
+def test_both_renderers_show_the_late_interaction_rank_beside_the_retrievers():
+    view = build_view(_result(), None, k=4)
+    html, md = render_html(view), render_markdown(view)
+    assert "Abgleich-Rang" in html and "Feinabgleich Wort für Wort" in html
+    first_row = next(line for line in md.splitlines() if line.startswith("| 1 |"))
+    assert [c.strip() for c in first_row.split("|")][4:8] == ["1", "1", "0.0328", "2"]  # BM25, Dense, Fusion, Abgleich
 
 
 def test_html_escapes_hostile_passage_text_everywhere():
@@ -82,7 +92,7 @@ def test_markdown_escapes_hostile_text_and_keeps_the_prompt_in_its_fence():
     # table rows stay rows: pipes in document text are escaped
     for line in md.splitlines():
         if line.startswith("| 2 |"):
-            assert len(re.findall(r"(?<!\\)\|", line)) == 9
+            assert len(re.findall(r"(?<!\\)\|", line)) == 10
     # the prompt's own ``` cannot close the fence around it
     fence = md_code_block("a ``` b ```` c")
     assert fence.startswith("`````text\n") and fence.endswith("\n`````")

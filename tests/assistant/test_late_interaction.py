@@ -1,0 +1,146 @@
+"""Late interaction: the pure decisions as tables, the re-ranker with a word-level fake encoder, its
+place in the hybrid search (hash embedder), and the wiring that switches it on or off."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from assistant.late_interaction import LateInteraction, late_order, maxsim
+from assistant.retrieval import HybridRetriever
+from assistant.wiring import App, ModelMissing
+from corpus.catalog import DocumentRecord
+from corpus.knowledge_base import index_text
+from corpus.models import Chunk
+from settings_factory import make_settings
+
+DIM = 64
+
+
+def _word_vector(word: str) -> np.ndarray:
+    v = np.random.default_rng(int(hashlib.sha1(word.lower().encode()).hexdigest()[:8], 16)).standard_normal(DIM)
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+class WordEncoder:
+    """One token per word, the same vector for the same word anywhere: MaxSim = share of question words present."""
+
+    def __init__(self) -> None:
+        self.passages_encoded: list[str] = []
+
+    def token_vectors(self, texts, *, query=False):
+        if not query:
+            self.passages_encoded.extend(texts)
+        return [np.stack([_word_vector(w) for w in t.replace("?", " ").replace(".", " ").split()] or [np.zeros(DIM)])
+                for t in texts]
+
+
+@pytest.mark.parametrize("scores, weight, k, expected", [
+    ([0.1, 0.2, 0.3], 0.0, 20, [0, 1, 2]),        # no weight: the fused order
+    ([0.1, 0.2, 0.3], 100.0, 20, [2, 1, 0]),      # all weight: the late order
+    ([0.5, 0.5, 0.5], 4.0, 20, [0, 1, 2]),        # equal scores: the fused order
+    ([0.1, 0.9, 0.2], 1.0, 20, [1, 0, 2]),        # 1/21+1/23 < 1/22+1/21: the second moves up
+    ([0.3, 0.2, 0.1, 0.9], 1.0, 20, [0, 3, 1, 2]),  # a last place first by score meets the first in between
+    ([], 4.0, 20, []),
+])
+def test_late_order(scores, weight, k, expected):
+    assert late_order(scores, weight=weight, k=k) == expected
+
+
+def test_maxsim_takes_each_question_tokens_best_match():
+    a, b, c = np.eye(3, dtype=np.float32)
+    assert maxsim(np.stack([a, b]), np.stack([b, c, a])) == pytest.approx(1.0)
+    assert maxsim(np.stack([a, b]), np.stack([a, c])) == pytest.approx(0.5)  # b finds only orthogonal tokens
+    assert maxsim(np.stack([a]), np.zeros((0, 3), dtype=np.float32)) == 0.0
+
+
+def test_a_passage_with_every_question_word_moves_before_one_with_the_topic_only():
+    late = LateInteraction(WordEncoder(), candidates=3, weight=4.0, k=20)
+    texts = ["Parken Gebühren Parken Gebühren Parken", "Stadtpark Öffnungszeiten", "Bewohnerparkausweis kostet jährlich 30 Euro"]
+    order, scores = late.order("Was kostet der Bewohnerparkausweis jährlich", texts)
+    assert order[0] == 2 and scores[2] == max(scores)
+
+
+def test_only_the_first_candidates_are_re_ranked_and_passages_are_encoded_once():
+    enc = WordEncoder()
+    late = LateInteraction(enc, candidates=2, weight=100.0, k=20, keep_passages=10)
+    texts = ["eins zwei", "Antrag Frist", "Antrag Frist drei"]
+    order, scores = late.order("Antrag Frist", texts)
+    assert order == [1, 0] and len(scores) == 2  # the third text is not a candidate
+    late.order("Frist Antrag", texts)
+    assert enc.passages_encoded == ["eins zwei", "Antrag Frist"]  # kept from the first question
+
+
+def test_kept_passages_are_bounded():
+    enc = WordEncoder()
+    late = LateInteraction(enc, candidates=5, keep_passages=2)
+    late.scores("a", ["p1", "p2", "p3"])
+    late.scores("a", ["p1"])  # pushed out by p2 and p3
+    assert enc.passages_encoded == ["p1", "p2", "p3", "p1"]
+
+
+def _fill(app, texts: dict[str, str]) -> None:
+    kb = app.kb
+    for doc_id, text in texts.items():
+        chunk = Chunk(chunk_id=f"{doc_id}:v1:0", doc_id=doc_id, ordinal=0, text=text, source=f"/d/{doc_id}.txt",
+                      title=doc_id, page=1, section=None, collection="allgemein")
+        rec = DocumentRecord(doc_id=doc_id, source=chunk.source, path=chunk.source, collection="allgemein",
+                             status="indexed", title=doc_id, format="txt")
+        kb.store_version(rec, [chunk], kb.embedder.embed_passages([index_text(chunk)]))
+    kb.refresh_keyword_index()
+
+
+def test_hybrid_search_re_ranks_its_first_candidates_and_says_so_in_each_hit(hash_app):
+    _fill(hash_app, {f"d{i}": f"Gebühr Gebühr Gebühr Parken Thema {i}" for i in range(6)}
+          | {"answer": "Gebühr Bewohnerparkausweis jährlich dreißig Euro"})
+    kb = hash_app.kb
+    plain = HybridRetriever(kb, k=5)
+    late = HybridRetriever(kb, k=5, late=LateInteraction(WordEncoder(), candidates=7, weight=100.0))
+    question = "Gebühr Bewohnerparkausweis jährlich"
+    before = plain.search(question, k=7).hits
+    after = late.search(question, k=5).hits
+    assert len(after) == 5 and after[0].chunk.doc_id == "answer" and after[0].late_rank == 1
+    assert {h.late_rank for h in after} <= set(range(1, 8)) and all(h.late_rank for h in after)
+    assert all(h.late_rank is None for h in before)
+    # a search of one retriever alone (the trainer's comparison) is never re-ranked
+    assert [h.chunk.chunk_id for h in late.search(question, k=5, mode="bm25").hits] == \
+           [h.chunk.chunk_id for h in plain.search(question, k=5, mode="bm25").hits]
+
+
+@pytest.mark.parametrize("overrides, built", [
+    ({}, False),                                                   # the hash embedder has no token vectors
+    ({"embedding": {"mode": "e5"}, "retrieval": {"late_candidates": 0}}, False),
+    ({"embedding": {"mode": "e5"}, "retrieval": {"late_weight": 0}}, False),
+])
+def test_wiring_switches_late_interaction_off(tmp_path, overrides, built):
+    app = App(make_settings(tmp_path / "data", **overrides))
+    assert (app.late_interaction() is not None) is built
+
+
+def test_wiring_asks_for_the_prepared_model(tmp_path):
+    app = App(make_settings(tmp_path / "data", embedding={"mode": "e5_int8"}))
+    with pytest.raises(ModelMissing, match="models prepare"):
+        app.late_interaction()
+
+
+@pytest.mark.integration
+def test_real_token_vectors_leave_out_markers_and_the_query_prefix(real_embedder):
+    question = "Wie teuer ist der Bewohnerparkausweis?"
+    n_tokens = real_embedder.count_tokens(question)
+    q, p = real_embedder.token_vectors([question], query=True)[0], real_embedder.token_vectors([question])[0]
+    assert q.shape == (n_tokens, 384)  # "query:" and <s> … </s> left out
+    assert p.shape[0] == n_tokens + real_embedder.count_tokens("passage:")  # a passage keeps its prefix
+    assert np.allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.integration
+def test_real_model_ranks_the_passage_that_answers_before_the_one_on_the_topic(real_app):
+    """The real app's retriever re-ranks (e5 mode), with the e5 model's own token vectors."""
+    late = real_app.retriever.late
+    assert late is not None and late.encoder is real_app.kb.embedder
+    texts = ["Bewohnerparken in der Innenstadt: Übersicht der Zonen, Karten und Ansprechpartner im Bürgerbüro.",
+             "Ein Bewohnerparkausweis kostet für zwölf Monate 30 Euro, für sechs Monate 15 Euro.",
+             "Parkgebühren in städtischen Parkhäusern werden nach Stunden berechnet."]
+    scores = late.scores("Was muss man für einen Anwohnerparkschein im Jahr bezahlen?", texts)
+    assert scores[1] == max(scores), scores
