@@ -86,6 +86,11 @@ class LateInteraction:
                     self._kept.move_to_end(key)
         return [maxsim(q, have[key]) for key in keys]
 
+    def forget(self) -> None:
+        """Drop the kept token vectors (the evaluation times each answer as a new question would be)."""
+        with self._lock:
+            self._kept.clear()
+
     def order(self, question: str, texts: Sequence[str]) -> tuple[list[int], list[float]]:
         """(new order of the first ``candidates`` texts as positions, their MaxSim scores)."""
         head = list(texts[: self.candidates])

@@ -357,6 +357,10 @@ def run_eval(app, dataset_path: str | Path, *, answers: bool = True, model: str 
         report["as_user"] = as_user
     report["retrieval"] = retrieval_eval(app.retriever, questions, k=k, collections=scope.restrict(None),
                                          rerank_candidates=app.settings.retrieval.rerank_candidates)
+    if app.retriever.late is not None:
+        # the retrieval phase just encoded every question's candidates; kept, they would make the
+        # answers' first-token times look 1-2 s faster than a new question's
+        app.retriever.late.forget()
     if answers and replay is not None:
         from evals.replay import replay_answers
 

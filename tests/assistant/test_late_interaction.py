@@ -144,3 +144,12 @@ def test_real_model_ranks_the_passage_that_answers_before_the_one_on_the_topic(r
              "Parkgebühren in städtischen Parkhäusern werden nach Stunden berechnet."]
     scores = late.scores("Was muss man für einen Anwohnerparkschein im Jahr bezahlen?", texts)
     assert scores[1] == max(scores), scores
+
+
+def test_forget_drops_the_kept_passages():
+    enc = WordEncoder()
+    late = LateInteraction(enc, candidates=5)
+    late.scores("a", ["p1"])
+    late.forget()
+    late.scores("a", ["p1"])
+    assert enc.passages_encoded == ["p1", "p1"]

@@ -9,6 +9,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from assistant.chain import Assistant
@@ -252,6 +253,24 @@ def test_run_eval_ingests_corpus_first(hash_app, docs, dataset):
     assert report["retrieval"]["n"] == 3 and "answers" not in report
     again = run_eval(hash_app, dataset, answers=False, corpus=docs)
     assert again["ingest"]["unchanged"] == 3 and again["ingest"]["added"] == 0
+
+
+def test_run_eval_times_answers_without_the_retrieval_phase_s_token_vectors(hash_app, docs, dataset):
+    """Kept from the retrieval phase, the candidates' token vectors would make every first token 1-2 s early."""
+    from assistant.late_interaction import LateInteraction
+
+    class Counting:
+        def __init__(self):
+            self.passages = 0
+
+        def token_vectors(self, texts, *, query=False):
+            self.passages += 0 if query else len(texts)
+            return [np.ones((1, 4), dtype=np.float32) / 2 for _ in texts]
+
+    encoder = Counting()
+    hash_app.retriever.late = LateInteraction(encoder, candidates=5)
+    run_eval(hash_app, dataset, answers=False, corpus=docs)
+    assert encoder.passages > 0 and not hash_app.retriever.late._kept
 
 
 def test_run_eval_routes_pii_datasets(hash_app):
