@@ -8,13 +8,14 @@ in ColBERT) compares the question and the passage token by token in the e5 model
 each of the question's tokens the most similar token of the passage, averaged. A question word meets
 its inflection, compound part or near-synonym wherever it stands in the passage, and a passage that
 answers *all* of the question beats one that matches its topic. No new model: the token vectors come
-from the same multilingual-e5-small, which was not trained for it; as a second opinion fused with the
-retrievers' order it still moved what reaches the model (session 36, tuning sets only: all key facts
-in the first 4 passages blind_dev 0.65 → 0.74, shared_dev 0.77 → 0.83; docs/results.md).
+from the same multilingual-e5-small (its int8 ONNX token graph, :mod:`corpus.onnx_model`), which was
+not trained for it; as a second opinion fused with the retrievers' order it still moved what reaches
+the model (session 36, tuning sets only: evidence recall blind_dev 0.61 → 0.65, shared_dev 0.70 → 0.80;
+docs/results.md).
 
-The cost is one pass of the encoder over the candidates per question (about 1.5 s for 20 passages on
-2 cores with torch); passages recur between questions, so their token vectors are kept (float16, a
-bounded number of passages).
+The cost is one pass of the encoder over the candidates per question (about 0.7 s for 20 passages on
+2 cores with the int8 graph, 1.5 s with torch); passages recur between questions, so their token
+vectors are kept (float16, a bounded number of passages).
 """
 from __future__ import annotations
 

@@ -252,10 +252,14 @@ class App:
         if not r.late_candidates or r.late_weight <= 0 or emb.mode == "hash":
             return None
         from assistant.late_interaction import LateInteraction
-        from corpus.embeddings import SentenceTransformerEmbedder
+        from corpus.embeddings import OnnxEmbedder, SentenceTransformerEmbedder
 
         encoder = self.kb.embedder
-        if not isinstance(encoder, SentenceTransformerEmbedder):  # the ONNX graphs give pooled vectors only
+        if not isinstance(encoder, SentenceTransformerEmbedder) and not (
+                isinstance(encoder, OnnxEmbedder) and encoder.has_token_vectors()):
+            # an ONNX folder exported before the token graph existed: torch, until `models prepare` runs again
+            log.warning("no ONNX token graph in %s: late interaction runs on torch (kiportal models prepare adds it)",
+                        self.e5_onnx_dir())
             encoder = SentenceTransformerEmbedder(self.prepared_e5_dir(), query_prefix=emb.query_prefix, passage_prefix=emb.passage_prefix,
                                                   max_seq_length=emb.max_seq_length, threads=emb.threads)
         return LateInteraction(encoder, candidates=r.late_candidates, weight=r.late_weight, k=r.late_rrf_k)

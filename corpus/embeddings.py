@@ -186,6 +186,7 @@ class OnnxEmbedder(Embedder):
         threads: int = 0,
         query_threads: int = 1,
         max_batch_tokens: int = 4096,
+        tokens_file: str = "model_tokens_int8.onnx",
     ) -> None:
         self.folder = Path(folder)
         self.max_batch_tokens = max_batch_tokens
@@ -197,38 +198,43 @@ class OnnxEmbedder(Embedder):
         self.threads = threads or (os.cpu_count() or 1)
         self.query_threads = query_threads or self.threads
         self.dim = 384
+        self.tokens_file = tokens_file
         self._session = None
+        self._tokens_session = None
         self._tokenizer = None
         self._lock = threading.Lock()
         self._pool = None
+
+    def _new_session(self, model_file: str, threads: int):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.log_severity_level = 3
+        log.info("loading ONNX embedding model %s", self.folder / model_file)
+        return ort.InferenceSession(str(self.folder / model_file), sess_options=opts, providers=["CPUExecutionProvider"])
 
     def _load(self):
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    import onnxruntime as ort
                     from tokenizers import Tokenizer
 
                     tok = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
                     tok.enable_truncation(max_length=self.max_seq_length)
                     pad_id = tok.token_to_id("<pad>")
                     self._pad_id = 1 if pad_id is None else pad_id  # padded per batch in _run
-                    opts = ort.SessionOptions()
-                    opts.intra_op_num_threads = self.query_threads
-                    opts.inter_op_num_threads = 1
-                    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-                    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                    opts.log_severity_level = 3
-                    log.info("loading ONNX embedding model %s", self.folder / self.model_file)
-                    session = ort.InferenceSession(str(self.folder / self.model_file), sess_options=opts,
-                                                   providers=["CPUExecutionProvider"])
+                    session = self._new_session(self.model_file, self.query_threads)
                     self.dim = int(session.get_outputs()[0].shape[-1] or 384)
                     self._tokenizer = tok
                     self._session = session
         return self._session
 
-    def _run(self, enc: Sequence) -> np.ndarray:
+    def _run(self, enc: Sequence, session=None) -> np.ndarray:
         """One ``session.run`` over tokenised texts, right-padded to the longest of them."""
         width = max(len(e.ids) for e in enc)
         ids = np.full((len(enc), width), self._pad_id, dtype=np.int64)
@@ -236,7 +242,7 @@ class OnnxEmbedder(Embedder):
         for row, e in enumerate(enc):
             ids[row, : len(e.ids)] = e.ids
             mask[row, : len(e.ids)] = 1
-        return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        return (session or self._session).run(None, {"input_ids": ids, "attention_mask": mask})[0]
 
     def _batches(self, lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
         """Row indices per ``session.run``, longest texts first, at most ``batch_size`` texts and at
@@ -286,3 +292,29 @@ class OnnxEmbedder(Embedder):
     def count_tokens(self, text: str) -> int:
         self._load()
         return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def has_token_vectors(self) -> bool:
+        return (self.folder / self.tokens_file).is_file()
+
+    def token_vectors(self, texts: Sequence[str], *, query: bool = False, batch_size: int = 16) -> list[np.ndarray]:
+        """Each text's contextual token vectors from the int8 token graph (corpus.onnx_model), as
+        :meth:`SentenceTransformerEmbedder.token_vectors`: normalised rows, without the start and end
+        markers, and for a question without the query prefix's own tokens. The batches run one after
+        the other on ``threads`` intra-op threads (a question waits for them)."""
+        self._load()
+        if self._tokens_session is None:
+            with self._lock:
+                if self._tokens_session is None:
+                    self._tokens_session = self._new_session(self.tokens_file, self.threads)
+        if not texts:
+            return []
+        prefix = self.query_prefix if query else self.passage_prefix
+        skip = len(self._tokenizer.encode(prefix.strip(), add_special_tokens=False).ids) if query and prefix else 0
+        enc = self._tokenizer.encode_batch([(prefix + t).strip() for t in texts])
+        out: list[np.ndarray] = [np.zeros((0, self.dim), dtype=np.float32)] * len(texts)
+        for rows in self._batches([len(e.ids) for e in enc], batch_size):
+            hidden = self._run([enc[i] for i in rows], self._tokens_session)
+            for row, i in enumerate(rows):
+                vecs = hidden[row, 1 + skip: len(enc[i].ids) - 1]
+                out[i] = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        return out

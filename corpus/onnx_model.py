@@ -8,7 +8,9 @@ is traced from the local sentence-transformers folder with torch's own exporter,
 pass and the quantiser ship inside the onnxruntime wheel.
 
 The exported graph includes mean pooling and L2 normalisation, so the runtime only needs
-the tokenizer (``tokenizers``, already a dependency) and one ``session.run``.
+the tokenizer (``tokenizers``, already a dependency) and one ``session.run``. A second int8 graph
+stops before the pooling and gives every token's vector, for late interaction
+(:mod:`assistant.late_interaction`): the same model, so no torch weights are loaded at question time.
 
 Like the e5 folder, the build goes to a temporary folder, is verified (cosine against the
 torch model on German queries and passages) and renamed into place; a manifest names the
@@ -34,12 +36,14 @@ log = logging.getLogger(__name__)
 MANIFEST_NAME = "kiportal-onnx.json"
 FP32_NAME = "model.onnx"
 INT8_NAME = "model_int8.onnx"
-EXPORTER_VERSION = 1
+TOKENS_INT8_NAME = "model_tokens_int8.onnx"  # every token's vector (no pooling), int8
+EXPORTER_VERSION = 2
 OPSET = 17
 QUANTIZED_OPS = ("MatMul", "Attention", "Gather")
 # the fp32 graph is the same model: it must agree almost exactly; int8 is a (small) change
 MIN_COSINE_FP32 = 0.9999
 MIN_COSINE_INT8 = 0.97
+MIN_TOKEN_COSINE_INT8 = 0.95  # mean over a text's tokens, the worst text
 
 
 def _file_sha256(path: Path) -> str:
@@ -69,12 +73,14 @@ def is_current(target: Path, e5_dir: Path) -> bool:
         and man.get("source_manifest_sha256") == _source_sha(e5_dir)
         and (Path(target) / FP32_NAME).is_file()
         and (Path(target) / INT8_NAME).is_file()
+        and (Path(target) / TOKENS_INT8_NAME).is_file()
         and (Path(target) / "tokenizer.json").is_file()
     )
 
 
-def _export_fp32(e5_dir: Path, out: Path) -> Path:
-    """Trace BERT + mean pooling + normalisation to ONNX with dynamic batch and sequence axes."""
+def _export_fp32(e5_dir: Path, out: Path, *, tokens: bool = False) -> Path:
+    """Trace BERT + mean pooling + normalisation to ONNX with dynamic batch and sequence axes
+    (``tokens``: BERT alone, every token's vector, to ``tokens.onnx``)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import torch
@@ -94,19 +100,28 @@ def _export_fp32(e5_dir: Path, out: Path) -> Path:
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2.0, dim=-1)
 
-    model = Pooled(bert).eval()
+    class Tokens(torch.nn.Module):
+        def __init__(self, inner) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    model = (Tokens if tokens else Pooled)(bert).eval()
+    output, axes = ("tokens", {0: "batch", 1: "seq"}) if tokens else ("embedding", {0: "batch"})
     ids = torch.tensor([[0, 100, 200, 2], [0, 300, 2, 1]], dtype=torch.long)
     mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]], dtype=torch.long)
     raw = out / "raw.onnx"
     with torch.inference_mode():
         torch.onnx.export(
-            model, (ids, mask), str(raw), input_names=["input_ids", "attention_mask"], output_names=["embedding"],
+            model, (ids, mask), str(raw), input_names=["input_ids", "attention_mask"], output_names=[output],
             dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
-                          "embedding": {0: "batch"}},
+                          output: axes},
             opset_version=OPSET, do_constant_folding=True, dynamo=False,
         )
     cfg = bert.config
-    fused = out / FP32_NAME
+    fused = out / ("tokens.onnx" if tokens else FP32_NAME)
     try:
         # BERT-specific fusion (attention, skip layer norm, GELU) from onnxruntime's own tools
         from onnxruntime.transformers.optimizer import optimize_model
@@ -144,8 +159,9 @@ def _torch_reference(e5_dir: Path, texts: list[str]) -> np.ndarray:
 
 
 def verify(folder: Path, e5_dir: Path) -> dict[str, float]:
-    """Minimum cosine of each ONNX variant against the torch model on German queries and passages."""
-    from corpus.embeddings import OnnxEmbedder
+    """Minimum cosine of each ONNX variant against the torch model on German queries and passages
+    (``tokens_int8``: each text's mean cosine over its tokens, the worst text)."""
+    from corpus.embeddings import OnnxEmbedder, SentenceTransformerEmbedder
 
     texts = [f"query: {q}" for q in VERIFY_QUERIES] + [f"passage: {p}" for p in VERIFY_PASSAGES]
     ref = _torch_reference(e5_dir, texts)
@@ -154,6 +170,9 @@ def verify(folder: Path, e5_dir: Path) -> dict[str, float]:
         emb = OnnxEmbedder(folder, model_file=name, query_prefix="", passage_prefix="")
         got = emb.embed_passages(texts)
         out[key] = float(np.min(np.sum(got * ref, axis=1)))
+    ref_tokens = SentenceTransformerEmbedder(e5_dir, query_prefix="", passage_prefix="").token_vectors(texts)
+    got_tokens = OnnxEmbedder(folder, query_prefix="", passage_prefix="").token_vectors(texts)
+    out["tokens_int8"] = float(min(np.mean(np.sum(g * r, axis=1)) for g, r in zip(got_tokens, ref_tokens)))
     return out
 
 
@@ -173,16 +192,21 @@ def prepare_onnx_model(e5_dir: Path, target_dir: Path, *, force: bool = False) -
             log.info("exporting %s to ONNX in %s", e5_dir, target)
             fp32 = _export_fp32(e5_dir, tmp)
             _quantize(fp32, tmp / INT8_NAME)
+            tokens_fp32 = _export_fp32(e5_dir, tmp, tokens=True)
+            _quantize(tokens_fp32, tmp / TOKENS_INT8_NAME)
+            tokens_fp32.unlink()  # only the int8 graph is used (an fp32 copy would be another 470 MB)
             for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "MODEL_LICENSE.txt"):
                 if (e5_dir / name).exists():
                     shutil.copyfile(e5_dir / name, tmp / name)
             cos = verify(tmp, e5_dir)
-            if cos["fp32"] < MIN_COSINE_FP32 or cos["int8"] < MIN_COSINE_INT8:
+            if (cos["fp32"] < MIN_COSINE_FP32 or cos["int8"] < MIN_COSINE_INT8
+                    or cos["tokens_int8"] < MIN_TOKEN_COSINE_INT8):
                 raise RuntimeError(f"ONNX export disagrees with the torch model: {cos}")
             manifest = {
                 "exporter_version": EXPORTER_VERSION, "opset": OPSET,
                 "source": str(e5_dir), "source_manifest_sha256": _source_sha(e5_dir),
-                "files": {FP32_NAME: _file_sha256(fp32), INT8_NAME: _file_sha256(tmp / INT8_NAME)},
+                "files": {FP32_NAME: _file_sha256(fp32), INT8_NAME: _file_sha256(tmp / INT8_NAME),
+                          TOKENS_INT8_NAME: _file_sha256(tmp / TOKENS_INT8_NAME)},
                 "verified_min_cosine": {k: round(v, 6) for k, v in cos.items()},
                 "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             }

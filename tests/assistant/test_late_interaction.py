@@ -153,3 +153,29 @@ def test_forget_drops_the_kept_passages():
     late.forget()
     late.scores("a", ["p1"])
     assert enc.passages_encoded == ["p1", "p1"]
+
+
+def _home_with_models(tmp_path, e5_dir, onnx_files):
+    """A data dir whose models folder links the prepared e5 folder and the given ONNX files."""
+    home = tmp_path / "data"
+    onnx = home / "models" / "multilingual-e5-small-onnx"
+    onnx.mkdir(parents=True)
+    (home / "models" / "multilingual-e5-small").symlink_to(e5_dir)
+    for f in onnx_files:
+        (onnx / f.name).symlink_to(f)
+    return home
+
+
+@pytest.mark.integration
+def test_the_int8_mode_takes_its_token_vectors_from_the_onnx_token_graph(tmp_path, e5_dir, e5_onnx_dir):
+    from corpus.embeddings import OnnxEmbedder, SentenceTransformerEmbedder
+    from corpus.onnx_model import TOKENS_INT8_NAME
+
+    files = list(e5_onnx_dir.iterdir())
+    app = App(make_settings(_home_with_models(tmp_path / "a", e5_dir, files), embedding={"mode": "e5_int8"}))
+    late = app.late_interaction()
+    assert isinstance(late.encoder, OnnxEmbedder) and late.encoder is app.kb.embedder  # no torch weights loaded
+    # a folder exported before the token graph existed: torch answers until `models prepare` runs again
+    older = App(make_settings(_home_with_models(tmp_path / "b", e5_dir, [f for f in files if f.name != TOKENS_INT8_NAME]),
+                              embedding={"mode": "e5_int8"}))
+    assert isinstance(older.late_interaction().encoder, SentenceTransformerEmbedder)
