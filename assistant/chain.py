@@ -283,7 +283,9 @@ class Assistant:
         t_ret = time.perf_counter()
         wide = self.settings.retrieval.rerank_candidates
         shown = max(n_pass + 2, self.retriever.k)
-        result = self.retriever.search(standalone, k=max(wide, shown), collections=collections, wait_for_index=False)
+        # late interaction costs ~0.7 s: worth it before a model reads for seconds, not for the instant quote-only mode
+        result = self.retriever.search(standalone, k=max(wide, shown), collections=collections, wait_for_index=False,
+                                       late=profile.mode != "extractive")
         hits = rerank(standalone, result.hits)[:shown] if wide else result.hits
         res.timings["retrieve_ms"] = _ms(t_ret)
         allowed, removed = self._apply_policy(hits, question, profile, res)

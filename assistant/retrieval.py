@@ -2,7 +2,9 @@
 
 RRF needs no score calibration between the two retrievers, which is why it beats
 weighted score sums on mixed corpora (statutes favour exact terms, slides favour
-meaning). Each hit keeps both ranks so trainers can show why a passage was found.
+meaning). Each hit keeps both ranks so trainers can show why a passage was found. Before
+the model reads them, the first candidates can be re-ranked by late interaction
+(:mod:`assistant.late_interaction`, ``search(late=True)``).
 """
 from __future__ import annotations
 
@@ -65,10 +67,14 @@ class HybridRetriever:
         doc_ids: Sequence[str] | None = None,
         mode: Mode = "hybrid",
         wait_for_index: bool = True,
+        late: bool = False,
     ) -> SearchResult:
         """The top ``k`` passages. ``collections``: ``None`` searches all, a list only those (an empty
         list finds nothing); the list goes into both index queries, so the k hits all come from
-        readable collections and unreadable passages take no rank."""
+        readable collections and unreadable passages take no rank. ``late``: a hybrid search's first
+        candidates re-ranked by late interaction (when the retriever has it): about 0.7 s on 2 cores,
+        worth it before a model reads the passages for seconds, not for a search list that should
+        appear at once (a search stays within milliseconds)."""
         t0 = time.perf_counter()
         k = k or self.k
         flt = {}
@@ -87,9 +93,9 @@ class HybridRetriever:
                              weights=[self.bm25_weight, self.dense_weight])
         else:
             fused = bm25 or dense
-        late = self.late if mode == "hybrid" else None
+        late_ranker = self.late if late and mode == "hybrid" else None
         # resolve through the catalog: orphans and superseded versions vanish here
-        top = fused[: max(k, late.candidates if late else 0) * 3]
+        top = fused[: max(k, late_ranker.candidates if late_ranker else 0) * 3]
         chunks = self.kb.catalog.chunks_by_ids([cid for cid, _ in top])
         allowed = set(flt["collections"]) if "collections" in flt else None
         hits = [
@@ -99,8 +105,8 @@ class HybridRetriever:
             # the catalog's collection decides (an index's copy can lag behind a move for a moment)
             if cid in chunks and (allowed is None or chunks[cid].collection in allowed)
         ]
-        if late is not None:
-            hits = self._late(late, query, hits)
+        if late_ranker is not None:
+            hits = self._late(late_ranker, query, hits)
         return SearchResult(query, hits[:k], (time.perf_counter() - t0) * 1000)
 
     @staticmethod

@@ -95,7 +95,9 @@ def retrieval_eval(
 
     With ``rerank_candidates`` a mode ``rerank`` is added: the hybrid search's first
     ``rerank_candidates`` passages re-ranked as the answer chain does (:mod:`assistant.rerank`),
-    which is the order the chain takes its evidence from.
+    which is the order the chain takes its evidence from. When the retriever has late interaction, a
+    mode ``late`` is added: the hybrid search as the answer chain runs it before a model answers
+    (:mod:`assistant.late_interaction`).
 
     Unanswerable questions are left out: there is no right document to find, their
     quality is measured by the refusal metrics of :func:`answer_eval`.
@@ -103,6 +105,8 @@ def retrieval_eval(
     qs = [q for q in questions if q.answerable and q.relevant_sources]
     if rerank_candidates:
         modes = (*modes, "rerank")
+    if getattr(retriever, "late", None) is not None and "late" not in modes:
+        modes = (*modes, "late")
     rows: list[dict] = []
     per_mode: dict[str, list[dict]] = {mode: [] for mode in modes}
     latencies: dict[str, list[float]] = {mode: [] for mode in modes}
@@ -117,6 +121,8 @@ def retrieval_eval(
 
                 res = retriever.search(q.question, k=max(k, rerank_candidates), collections=collections, mode="hybrid")
                 res.hits = rerank(q.question, res.hits)[:k]
+            elif mode == "late":
+                res = retriever.search(q.question, k=k, collections=collections, mode="hybrid", late=True)
             else:
                 res = retriever.search(q.question, k=k, collections=collections, mode=mode)
             passages = [(basename(h.chunk.source), h.chunk.page) for h in res.hits]

@@ -202,7 +202,7 @@ def hit_json(hit) -> dict:
 @as_user_option
 @click.pass_context
 def search(ctx, query, k, collection, mode, batch, as_json, as_user) -> None:
-    """Textstellen suchen (hybrid: BM25 + Vektoren, die ersten 20 fein abgeglichen). Ohne --as in allen Sammlungen (Betreiber-Sicht)."""
+    """Textstellen suchen (hybrid: BM25 + Vektoren). Ohne --as in allen Sammlungen (Betreiber-Sicht)."""
     if not query and batch is None:
         raise click.UsageError("Frage oder --batch angeben / give a query or --batch")
     retriever = app_for(ctx).retriever

@@ -40,7 +40,8 @@ def _eval_summary(report: dict) -> None:
         click.echo(f"Ingest: +{s['added']} ~{s['updated']} ={s['unchanged']} ✗{len(s['failed'])}, {s['chunks']} Abschnitte")
     ret = report["retrieval"]
     click.echo(f"Retrieval ({ret['n']} beantwortbare von {report['questions']} Fragen, k={ret['k']})")
-    cols = ("hit@1", "hit@5", "mrr@10", "ndcg@10", "page_hit@1", "page_hit@5", "latency_p50_ms", "latency_p95_ms")
+    cols = ("hit@1", "hit@5", "mrr@10", "ndcg@10", "page_hit@1", "page_hit@5", "gold_page@5", "latency_p50_ms",
+            "latency_p95_ms")
     click.echo(f"{'Modus':8}" + "".join(f"{c:>15}" for c in cols))
     for mode, v in ret["modes"].items():
         click.echo(f"{mode:8}" + "".join(f"{format_cell(v.get(c)):>15}" for c in cols))
@@ -81,7 +82,8 @@ def _eval_summary(report: dict) -> None:
 def eval_cmd(ctx: click.Context, dataset: Path, as_json: bool, answers: bool, model: str | None,
              corpus: Path | None, out: Path | None, time_budget: float | None, replay: Path | None,
              as_user: str | None) -> None:
-    """Datensatz auswerten: Retrieval (bm25/dense/hybrid, umsortiert), Antworten, Belege, Ablehnungen, Latenz.
+    """Datensatz auswerten: Retrieval (bm25/dense/hybrid, late = fein abgeglichen wie vor einer Modellantwort),
+    Antworten, Belege, Ablehnungen, Latenz.
     Ohne --as über alle Sammlungen (Betreiber-Sicht)."""
     from evals.replay import ReplayError
     from evals.runner import run_eval

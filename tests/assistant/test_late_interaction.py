@@ -99,12 +99,14 @@ def test_hybrid_search_re_ranks_its_first_candidates_and_says_so_in_each_hit(has
     late = HybridRetriever(kb, k=5, late=LateInteraction(WordEncoder(), candidates=7, weight=100.0))
     question = "Gebühr Bewohnerparkausweis jährlich"
     before = plain.search(question, k=7).hits
-    after = late.search(question, k=5).hits
+    after = late.search(question, k=5, late=True).hits
     assert len(after) == 5 and after[0].chunk.doc_id == "answer" and after[0].late_rank == 1
     assert {h.late_rank for h in after} <= set(range(1, 8)) and all(h.late_rank for h in after)
     assert all(h.late_rank is None for h in before)
+    # a plain search (the search list, the CLI) stays the fused order, in milliseconds
+    assert [h.chunk.chunk_id for h in late.search(question, k=7).hits] == [h.chunk.chunk_id for h in before]
     # a search of one retriever alone (the trainer's comparison) is never re-ranked
-    assert [h.chunk.chunk_id for h in late.search(question, k=5, mode="bm25").hits] == \
+    assert [h.chunk.chunk_id for h in late.search(question, k=5, mode="bm25", late=True).hits] == \
            [h.chunk.chunk_id for h in plain.search(question, k=5, mode="bm25").hits]
 
 
@@ -179,3 +181,21 @@ def test_the_int8_mode_takes_its_token_vectors_from_the_onnx_token_graph(tmp_pat
     older = App(make_settings(_home_with_models(tmp_path / "b", e5_dir, [f for f in files if f.name != TOKENS_INT8_NAME]),
                               embedding={"mode": "e5_int8"}))
     assert isinstance(older.late_interaction().encoder, SentenceTransformerEmbedder)
+
+
+def test_the_answer_chain_re_ranks_before_a_model_reads_but_not_for_quotes_only(hash_app):
+    from assistant.chain import Assistant
+    from assistant.llm.fake import FakeChatModel
+
+    _fill(hash_app, {f"d{i}": f"Gebühr Gebühr Gebühr Parken Thema {i}." for i in range(6)}
+          | {"answer": "Der Bewohnerparkausweis kostet jährlich dreißig Euro Gebühr."})
+    hash_app.retriever.late = LateInteraction(WordEncoder(), candidates=7, weight=100.0)
+    fake = FakeChatModel(respond=lambda p: "Der Bewohnerparkausweis kostet jährlich dreißig Euro [1].")
+    models = {"lokal": fake, "extraktiv": None}
+    assistant = Assistant(hash_app.retriever, hash_app.settings, lambda key: models[key])
+    question = "Was kostet der Bewohnerparkausweis jährlich an Gebühr?"
+    with_model = assistant.answer(question)
+    assert "[1] answer" in fake.calls[0]  # the passage with every question word is source 1
+    assert with_model.passages[0].doc_id == "answer" and with_model.passages[0].late_rank == 1
+    quotes_only = assistant.answer(question, model="extraktiv")
+    assert all(p.late_rank is None for p in quotes_only.passages)

@@ -269,8 +269,11 @@ def test_run_eval_times_answers_without_the_retrieval_phase_s_token_vectors(hash
 
     encoder = Counting()
     hash_app.retriever.late = LateInteraction(encoder, candidates=5)
-    run_eval(hash_app, dataset, answers=False, corpus=docs)
+    report = run_eval(hash_app, dataset, answers=False, corpus=docs)
     assert encoder.passages > 0 and not hash_app.retriever.late._kept
+    # the order a model's evidence comes from is reported beside the plain hybrid search
+    assert list(report["retrieval"]["modes"]) == ["bm25", "dense", "hybrid", "late"]
+    assert all("late" in row and row["late"]["top"] for row in report["retrieval"]["rows"])
 
 
 def test_run_eval_routes_pii_datasets(hash_app):
