@@ -260,8 +260,9 @@ class App:
             # an ONNX folder exported before the token graph existed: torch, until `models prepare` runs again
             log.warning("no ONNX token graph in %s: late interaction runs on torch (kiportal models prepare adds it)",
                         self.e5_onnx_dir())
-            encoder = SentenceTransformerEmbedder(self.prepared_e5_dir(), query_prefix=emb.query_prefix, passage_prefix=emb.passage_prefix,
-                                                  max_seq_length=emb.max_seq_length, threads=emb.threads)
+            encoder = SentenceTransformerEmbedder(self.prepared_e5_dir(), query_prefix=emb.query_prefix,
+                                                  passage_prefix=emb.passage_prefix, max_seq_length=emb.max_seq_length,
+                                                  threads=emb.threads)
         return LateInteraction(encoder, candidates=r.late_candidates, weight=r.late_weight, k=r.late_rrf_k)
 
     # -- answering ---------------------------------------------------------
