@@ -231,7 +231,7 @@ class Assistant:
         standalone = self._standalone(question, history, llm, res)
         n_pass = k or self.settings.llm.passages
         res.search_query = search_query(question, standalone, history)
-        found = self._retrieve(res.search_query, question, profile, res, collections, n_pass)
+        found = self._retrieve(res.search_query, question, profile, res, collections, n_pass, reads=llm is not None)
         if found.allowed is None:  # the Ampel blocked the request
             yield {"type": "sources", "citations": [], "passages": res.passages}
             yield _done(res, t_start)
@@ -278,14 +278,15 @@ class Assistant:
         return standalone
 
     def _retrieve(self, standalone: str, question: str, profile: ModelProfile, res: AnswerResult,
-                  collections: Sequence[str] | None, n_pass: int) -> _Retrieved:
-        """Hybrid retrieval, then the Ampel on the passages (``allowed`` is None when it blocks the request)."""
+                  collections: Sequence[str] | None, n_pass: int, *, reads: bool) -> _Retrieved:
+        """Hybrid retrieval, then the Ampel on the passages (``allowed`` is None when it blocks the request).
+        ``reads``: a model will read the passages (not the quote-only mode, nor a model that failed to load)."""
         t_ret = time.perf_counter()
         wide = self.settings.retrieval.rerank_candidates
         shown = max(n_pass + 2, self.retriever.k)
-        # late interaction costs ~0.7 s: worth it before a model reads for seconds, not for the instant quote-only mode
+        # late interaction costs ~0.5 s: worth it before a model reads for seconds, not for the instant quotes
         result = self.retriever.search(standalone, k=max(wide, shown), collections=collections, wait_for_index=False,
-                                       late=profile.mode != "extractive")
+                                       late=reads)
         hits = rerank(standalone, result.hits)[:shown] if wide else result.hits
         res.timings["retrieve_ms"] = _ms(t_ret)
         allowed, removed = self._apply_policy(hits, question, profile, res)

@@ -13,9 +13,13 @@ not trained for it; as a second opinion fused with the retrievers' order it stil
 the model (session 36, tuning sets only: evidence recall blind_dev 0.61 → 0.65, shared_dev 0.70 → 0.80;
 docs/results.md).
 
-The cost is one pass of the encoder over the candidates per question (about 0.7 s for 20 passages on
-2 cores with the int8 graph, 1.5 s with torch); passages recur between questions, so their token
-vectors are kept (float16, a bounded number of passages).
+The cost is one pass of the encoder over the candidates per question (about 0.4-0.6 s for 20 passages
+on 2 cores with the int8 graph, 1.5 s with torch); passages recur between questions, so their token
+vectors are kept (float16, within ``keep_mb``). Each passage is encoded in a run of its own: the int8
+graph quantises activations per run, so a passage encoded beside others would get vectors, and a
+question its order, that depend on which questions came before. Between two passages the step looks
+at the stop signal (:mod:`assistant.stopping`). If the encoder fails, the search keeps the fused order
+(:meth:`assistant.retrieval.HybridRetriever.search`): an optional step never costs an answer.
 """
 from __future__ import annotations
 
@@ -26,6 +30,8 @@ from collections import OrderedDict
 from typing import Protocol, Sequence
 
 import numpy as np
+
+from assistant import stopping
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +47,21 @@ def maxsim(question: np.ndarray, passage: np.ndarray) -> float:
     return float((question @ passage.T.astype(np.float32)).max(axis=1).mean())
 
 
+def late_ranks(scores: Sequence[float]) -> list[int]:
+    """Each candidate's place (1 = best) by ``scores``; ties keep the fused order. Pure."""
+    ranks = [0] * len(scores)
+    for rank, i in enumerate(sorted(range(len(scores)), key=lambda i: (-scores[i], i)), start=1):
+        ranks[i] = rank
+    return ranks
+
+
 def late_order(scores: Sequence[float], *, weight: float, k: int) -> list[int]:
     """Positions of the candidates (given in fused order) in their new order.
 
     Reciprocal rank fusion of the fused order (weight 1) with the order by ``scores`` (``weight``):
     1 / (k + fused rank) + weight / (k + late rank). Ties keep the fused order. Pure."""
-    by_score = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
-    late_rank = {i: r for r, i in enumerate(by_score, start=1)}
-    fused = {i: 1.0 / (k + i + 1) + weight / (k + late_rank[i]) for i in range(len(scores))}
+    ranks = late_ranks(scores)
+    fused = [1.0 / (k + i + 1) + weight / (k + ranks[i]) for i in range(len(scores))]
     return sorted(range(len(scores)), key=lambda i: (-fused[i], i))
 
 
@@ -56,46 +69,53 @@ class LateInteraction:
     """Re-ranks the first ``candidates`` of a fused list by MaxSim (see the module's docstring)."""
 
     def __init__(self, encoder: TokenEncoder, *, candidates: int = 20, weight: float = 4.0, k: int = 20,
-                 keep_passages: int = 2000) -> None:
+                 keep_mb: float = 128.0) -> None:
         self.encoder = encoder
         self.candidates = candidates
         self.weight = weight
         self.k = k
-        self.keep_passages = keep_passages
+        self.keep_bytes = int(keep_mb * 1024 * 1024)
         self._kept: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._kept_bytes = 0
         self._lock = threading.Lock()
 
     def scores(self, question: str, texts: Sequence[str]) -> list[float]:
         """MaxSim of ``question`` against each text."""
         q = self.encoder.token_vectors([question], query=True)[0]
         keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
+        have: dict[str, np.ndarray] = {}
         with self._lock:
-            have = {key: self._kept[key] for key in keys if key in self._kept}
-        todo = list(dict.fromkeys(key for key in keys if key not in have))
-        if todo:
-            text_of = dict(zip(keys, texts))
-            for key, rows in zip(todo, self.encoder.token_vectors([text_of[key] for key in todo])):
-                have[key] = rows.astype(np.float16)
-            with self._lock:
-                for key in todo:
-                    self._kept[key] = have[key]
-                while len(self._kept) > self.keep_passages:
-                    self._kept.popitem(last=False)
-        with self._lock:
-            for key in have:
+            for key in keys:
                 if key in self._kept:
+                    have[key] = self._kept[key]
                     self._kept.move_to_end(key)
+        text_of = dict(zip(keys, texts))
+        for key in dict.fromkeys(key for key in keys if key not in have):
+            stopping.check()  # the user left: no more passages for an answer nobody waits for
+            have[key] = self.encoder.token_vectors([text_of[key]])[0].astype(np.float16)
+            self._keep(key, have[key])
         return [maxsim(q, have[key]) for key in keys]
+
+    def _keep(self, key: str, rows: np.ndarray) -> None:
+        with self._lock:
+            if key in self._kept or rows.nbytes > self.keep_bytes:
+                return
+            self._kept[key] = rows
+            self._kept_bytes += rows.nbytes
+            while self._kept_bytes > self.keep_bytes:
+                self._kept_bytes -= self._kept.popitem(last=False)[1].nbytes
 
     def forget(self) -> None:
         """Drop the kept token vectors (the evaluation times each answer as a new question would be)."""
         with self._lock:
             self._kept.clear()
+            self._kept_bytes = 0
 
-    def order(self, question: str, texts: Sequence[str]) -> tuple[list[int], list[float]]:
-        """(new order of the first ``candidates`` texts as positions, their MaxSim scores)."""
+    def order(self, question: str, texts: Sequence[str]) -> tuple[list[int], list[int]]:
+        """(new order of the first ``candidates`` texts as positions, each one's place by MaxSim);
+        ``([0, 1, …], [])`` when there is nothing to re-rank."""
         head = list(texts[: self.candidates])
         if len(head) < 2 or self.weight <= 0:
             return list(range(len(head))), []
         scores = self.scores(question, head)
-        return late_order(scores, weight=self.weight, k=self.k), scores
+        return late_order(scores, weight=self.weight, k=self.k), late_ranks(scores)

@@ -8,6 +8,7 @@ the model reads them, the first candidates can be re-ranked by late interaction
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal, Sequence
@@ -17,6 +18,8 @@ from corpus.models import Hit
 
 if TYPE_CHECKING:
     from assistant.late_interaction import LateInteraction
+
+log = logging.getLogger(__name__)
 
 Mode = Literal["hybrid", "bm25", "dense"]
 
@@ -111,11 +114,14 @@ class HybridRetriever:
 
     @staticmethod
     def _late(late: LateInteraction, query: str, hits: list[Hit]) -> list[Hit]:
-        """The first ``late.candidates`` hits in late interaction's order, the rest behind them."""
+        """The first ``late.candidates`` hits in late interaction's order, the rest behind them; the
+        fused order when the encoder fails (an optional step never costs the answer)."""
         head = hits[: late.candidates]
-        order, scores = late.order(query, [index_text(h.chunk) for h in head])
-        if not scores:
+        try:
+            order, ranks = late.order(query, [index_text(h.chunk) for h in head])
+        except Exception:  # noqa: BLE001 - e.g. a damaged token graph; Stopped (a BaseException) goes on
+            log.warning("late interaction failed; the fused order stands", exc_info=True)
             return hits
-        by_score = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
-        ranked = {i: replace(head[i], late_rank=rank) for rank, i in enumerate(by_score, start=1)}
-        return [ranked[i] for i in order] + hits[late.candidates:]
+        if not ranks:
+            return hits
+        return [replace(head[i], late_rank=ranks[i]) for i in order] + hits[late.candidates:]

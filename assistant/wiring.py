@@ -247,23 +247,24 @@ class App:
 
     def late_interaction(self):
         """The late-interaction re-ranker over the embedding model's token vectors, or None when it is
-        switched off or the embedding mode has no token vectors (``hash``)."""
+        switched off or there are no token vectors: the ``hash`` mode, or an ONNX folder exported
+        before the token graph existed (a warning says to run ``kiportal models prepare``; loading
+        torch's weights beside the ONNX graphs instead would cost every replica about 0.5 GB)."""
         r, emb = self.settings.retrieval, self.settings.embedding
         if not r.late_candidates or r.late_weight <= 0 or emb.mode == "hash":
             return None
         from assistant.late_interaction import LateInteraction
-        from corpus.embeddings import OnnxEmbedder, SentenceTransformerEmbedder
+        from corpus.embeddings import OnnxEmbedder
 
         encoder = self.kb.embedder
-        if not isinstance(encoder, SentenceTransformerEmbedder) and not (
-                isinstance(encoder, OnnxEmbedder) and encoder.has_token_vectors()):
-            # an ONNX folder exported before the token graph existed: torch, until `models prepare` runs again
-            log.warning("no ONNX token graph in %s: late interaction runs on torch (kiportal models prepare adds it)",
+        if isinstance(encoder, OnnxEmbedder) and not encoder.has_token_vectors():
+            log.warning("late interaction off: no token graph in %s (kiportal models prepare exports it)",
                         self.e5_onnx_dir())
-            encoder = SentenceTransformerEmbedder(self.prepared_e5_dir(), query_prefix=emb.query_prefix,
-                                                  passage_prefix=emb.passage_prefix, max_seq_length=emb.max_seq_length,
-                                                  threads=emb.threads)
-        return LateInteraction(encoder, candidates=r.late_candidates, weight=r.late_weight, k=r.late_rrf_k)
+            return None
+        if not hasattr(encoder, "token_vectors"):
+            return None
+        return LateInteraction(encoder, candidates=r.late_candidates, weight=r.late_weight, k=r.late_rrf_k,
+                               keep_mb=r.late_cache_mb)
 
     # -- answering ---------------------------------------------------------
     @cached_property
@@ -394,6 +395,8 @@ class App:
     def warm_up(self, *, llm: bool = True) -> None:
         """Load models and indexes before the first request, so nobody waits for them."""
         self.kb.embedder.embed_query_vector("Aufwärmen")
+        if self.retriever.late is not None:  # the token graph's session, loaded before the first question
+            self.retriever.late.scores("Aufwärmen", ["Aufwärmen"])
         self.kb.refresh_keyword_index()
         if llm:
             model = self.chat_model(self.settings.llm.default)

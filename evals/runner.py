@@ -231,6 +231,11 @@ def answer_eval(
             stopped_early = True
             log.warning("answer eval: time budget of %.0f s used up after %d of %d questions", time_budget_s, len(rows), len(qs))
             break
+        late = getattr(assistant.retriever, "late", None)
+        if late is not None:
+            # timed as a new question on a fresh process: no token vectors kept from the retrieval phase
+            # or from earlier questions (in the portal, passages that recur are kept, which is faster)
+            late.forget()
         res = assistant.answer(q.question, model=model, scope=scope)
         cited = cited_pairs(res)
         evidence = "\n".join(prompt_sources(res.prompt or "").values())
@@ -363,10 +368,6 @@ def run_eval(app, dataset_path: str | Path, *, answers: bool = True, model: str 
         report["as_user"] = as_user
     report["retrieval"] = retrieval_eval(app.retriever, questions, k=k, collections=scope.restrict(None),
                                          rerank_candidates=app.settings.retrieval.rerank_candidates)
-    if app.retriever.late is not None:
-        # the retrieval phase just encoded every question's candidates; kept, they would make the
-        # answers' first-token times look 1-2 s faster than a new question's
-        app.retriever.late.forget()
     if answers and replay is not None:
         from evals.replay import replay_answers
 

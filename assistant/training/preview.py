@@ -59,7 +59,8 @@ def policy_preview(app, question: str, *, model: str | None = None, zone: str | 
     policy = app.policy
     n = k or settings.llm.passages
     hits = list(app.retriever.search(question, k=max(n + 2, app.retriever.k), collections=scope.restrict(collections),
-                                     wait_for_index=False).hits)
+                                     wait_for_index=False,
+                                     late=profile is not None and profile.mode != "extractive").hits)  # as the chain
     # the chain's policy step, once: personal data in the question and the passage filter together
     decision = policy(question=question, zone=zone, passages=hits or None, confirmed=False)
     allowed = {h.chunk.chunk_id for h in decision.get("allowed", [])}

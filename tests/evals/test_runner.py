@@ -255,25 +255,40 @@ def test_run_eval_ingests_corpus_first(hash_app, docs, dataset):
     assert again["ingest"]["unchanged"] == 3 and again["ingest"]["added"] == 0
 
 
-def test_run_eval_times_answers_without_the_retrieval_phase_s_token_vectors(hash_app, docs, dataset):
-    """Kept from the retrieval phase, the candidates' token vectors would make every first token 1-2 s early."""
+def test_run_eval_reports_the_chain_s_late_order_beside_the_plain_hybrid_search(hash_app, docs, dataset):
     from assistant.late_interaction import LateInteraction
 
-    class Counting:
-        def __init__(self):
-            self.passages = 0
-
-        def token_vectors(self, texts, *, query=False):
-            self.passages += 0 if query else len(texts)
-            return [np.ones((1, 4), dtype=np.float32) / 2 for _ in texts]
-
-    encoder = Counting()
-    hash_app.retriever.late = LateInteraction(encoder, candidates=5)
+    hash_app.retriever.late = LateInteraction(CountingEncoder(), candidates=5)
     report = run_eval(hash_app, dataset, answers=False, corpus=docs)
-    assert encoder.passages > 0 and not hash_app.retriever.late._kept
-    # the order a model's evidence comes from is reported beside the plain hybrid search
     assert list(report["retrieval"]["modes"]) == ["bm25", "dense", "hybrid", "late"]
     assert all("late" in row and row["late"]["top"] for row in report["retrieval"]["rows"])
+
+
+class CountingEncoder:
+    """Token vectors of one row per text; counts the passages it encodes."""
+
+    def __init__(self):
+        self.passages = 0
+
+    def token_vectors(self, texts, *, query=False):
+        self.passages += 0 if query else len(texts)
+        return [np.ones((1, 4), dtype=np.float32) / 2 for _ in texts]
+
+
+def test_every_answer_is_timed_as_a_new_question_without_kept_token_vectors(app, dataset):
+    """Kept from the retrieval phase or an earlier question, the candidates' token vectors would make
+    first tokens look early; each question encodes its own candidates again."""
+    from assistant.late_interaction import LateInteraction
+
+    encoder = CountingEncoder()
+    app.retriever.late = LateInteraction(encoder, candidates=5)
+    fake = FakeChatModel(respond=lambda prompt: "Dazu finde ich in den Dokumenten keine Informationen.")
+    questions = load_dataset(dataset)
+    answer_eval(_assistant(app, fake), questions[:1], model="lokal")
+    once = encoder.passages
+    assert once >= 2  # the first question's candidates
+    answer_eval(_assistant(app, fake), questions[:1] * 3, model="lokal")
+    assert encoder.passages == 4 * once  # encoded again for every question, not taken from the cache
 
 
 def test_run_eval_routes_pii_datasets(hash_app):

@@ -117,6 +117,17 @@ def test_policy_preview_calls_no_model(app):
         policy_preview(app, "x y z", model="nein")
 
 
+@pytest.mark.parametrize("choice, late", [({"model": "lokal"}, True), ({"model": "extraktiv"}, False),
+                                          ({"zone": "yellow"}, False)])
+def test_policy_preview_searches_as_the_chain_would_for_that_model(app, monkeypatch, choice, late):
+    """Late interaction re-orders the candidates before a model reads them; the preview must judge those."""
+    asked = []
+    search = app.retriever.search
+    monkeypatch.setattr(app.retriever, "search", lambda *a, **kw: asked.append(kw.get("late", False)) or search(*a, **kw))
+    policy_preview(app, "Wie lange werden Chats gespeichert?", **choice)
+    assert asked == [late]
+
+
 def test_model_choices_follow_roles_and_put_green_first(hash_app):
     s = hash_app.settings
     s.llm.models["eu"] = ModelProfile(mode="openai", label="EU-Assistent", zone="yellow", operator="EU-Anbieter",
