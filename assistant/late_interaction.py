@@ -8,16 +8,17 @@ in ColBERT) compares the question and the passage token by token in the e5 model
 each of the question's tokens the most similar token of the passage, averaged. A question word meets
 its inflection, compound part or near-synonym wherever it stands in the passage, and a passage that
 answers *all* of the question beats one that matches its topic. No new model: the token vectors come
-from the same multilingual-e5-small (its int8 ONNX token graph, :mod:`corpus.onnx_model`), which was
+from the same multilingual-e5-small (its fp32 ONNX token graph, :mod:`corpus.onnx_model`), which was
 not trained for it; as a second opinion fused with the retrievers' order it still moved what reaches
-the model (session 36, tuning sets only: evidence recall blind_dev 0.61 → 0.65, shared_dev 0.70 → 0.80;
+the model (session 36, tuning sets only: evidence recall blind_dev 0.61 → 0.68, shared_dev 0.70 → 0.73;
 docs/results.md).
 
-The cost is one pass of the encoder over the candidates per question (about 0.4-0.6 s for 20 passages
-on 2 cores with the int8 graph, 1.5 s with torch); passages recur between questions, so their token
-vectors are kept (float16, within ``keep_mb``). Each passage is encoded in a run of its own: the int8
-graph quantises activations per run, so a passage encoded beside others would get vectors, and a
-question its order, that depend on which questions came before. Between two passages the step looks
+The cost is one pass of the encoder over the candidates per question (0.4-0.8 s for 20 passages on 2
+cores with the ONNX graph, each passage in a run of its own, so no padding; 1.5 s with torch in runs
+of 16); passages recur between questions, so their token vectors are kept (float16, within
+``keep_mb``). The graph is fp32 on purpose: int8 quantises activations per run, so a passage's vectors,
+and a question's order, depended on what was encoded beside it and before (blind_dev's evidence recall
+0.65 batched, 0.61 alone). Between two passages the step looks
 at the stop signal (:mod:`assistant.stopping`). If the encoder fails, the search keeps the fused order
 (:meth:`assistant.retrieval.HybridRetriever.search`): an optional step never costs an answer.
 """

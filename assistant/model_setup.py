@@ -28,7 +28,7 @@ def prepare_models(app, *, llm: bool = True, force: bool = False) -> Iterator[st
         from corpus.onnx_model import prepare_onnx_model
 
         path = prepare_onnx_model(app.e5_model_dir(), app.e5_onnx_dir(), force=force)
-        yield f"ONNX-Embedding-Modell (fp32, int8 und Token-Graph int8) bereit: {path}"
+        yield f"ONNX-Embedding-Modell (fp32, int8 und Token-Graph) bereit: {path}"
     else:
         yield f"Embedding-Modell aus Einstellungen: {settings.embedding.model or settings.embedding.mode}"
     if llm and any(p.mode == "local" and not p.model for p in settings.llm.models.values()):

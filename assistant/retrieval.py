@@ -75,7 +75,7 @@ class HybridRetriever:
         """The top ``k`` passages. ``collections``: ``None`` searches all, a list only those (an empty
         list finds nothing); the list goes into both index queries, so the k hits all come from
         readable collections and unreadable passages take no rank. ``late``: a hybrid search's first
-        candidates re-ranked by late interaction (when the retriever has it): about 0.7 s on 2 cores,
+        candidates re-ranked by late interaction (when the retriever has it): 0.4-0.8 s on 2 cores,
         worth it before a model reads the passages for seconds, not for a search list that should
         appear at once (a search stays within milliseconds)."""
         t0 = time.perf_counter()

@@ -186,7 +186,7 @@ class OnnxEmbedder(Embedder):
         threads: int = 0,
         query_threads: int = 1,
         max_batch_tokens: int = 4096,
-        tokens_file: str = "model_tokens_int8.onnx",
+        tokens_file: str = "model_tokens.onnx",
     ) -> None:
         self.folder = Path(folder)
         self.max_batch_tokens = max_batch_tokens
@@ -297,7 +297,7 @@ class OnnxEmbedder(Embedder):
         return (self.folder / self.tokens_file).is_file()
 
     def token_vectors(self, texts: Sequence[str], *, query: bool = False, batch_size: int = 16) -> list[np.ndarray]:
-        """Each text's contextual token vectors from the int8 token graph (corpus.onnx_model), as
+        """Each text's contextual token vectors from the fp32 token graph (corpus.onnx_model), as
         :meth:`SentenceTransformerEmbedder.token_vectors`: normalised rows, without the start and end
         markers, and for a question without the query prefix's own tokens. The batches run one after
         the other on ``threads`` intra-op threads (a question waits for them)."""

@@ -226,9 +226,9 @@ def _home_with_models(tmp_path, e5_dir, onnx_files):
 
 
 @pytest.mark.integration
-def test_the_int8_mode_takes_its_token_vectors_from_the_onnx_token_graph(tmp_path, e5_dir, e5_onnx_dir, caplog):
+def test_the_onnx_modes_take_their_token_vectors_from_the_onnx_token_graph(tmp_path, e5_dir, e5_onnx_dir, caplog):
     from corpus.embeddings import OnnxEmbedder
-    from corpus.onnx_model import TOKENS_INT8_NAME
+    from corpus.onnx_model import TOKENS_NAME
 
     files = list(e5_onnx_dir.iterdir())
     app = App(make_settings(_home_with_models(tmp_path / "a", e5_dir, files), embedding={"mode": "e5_int8"}))
@@ -236,7 +236,7 @@ def test_the_int8_mode_takes_its_token_vectors_from_the_onnx_token_graph(tmp_pat
     assert isinstance(late.encoder, OnnxEmbedder) and late.encoder is app.kb.embedder  # no torch weights loaded
     # a folder exported before the token graph existed: off, with a warning, until `models prepare` runs
     # again (torch's weights beside the ONNX graphs would cost every replica half a gigabyte)
-    older = App(make_settings(_home_with_models(tmp_path / "b", e5_dir, [f for f in files if f.name != TOKENS_INT8_NAME]),
+    older = App(make_settings(_home_with_models(tmp_path / "b", e5_dir, [f for f in files if f.name != TOKENS_NAME]),
                               embedding={"mode": "e5_int8"}))
     assert older.late_interaction() is None and "models prepare" in caplog.text
     assert older.retriever.search("Hundesteuer", k=2, late=True).hits == []  # searches go on (an empty index)
