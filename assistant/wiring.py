@@ -251,17 +251,15 @@ class App:
         before the token graph existed (a warning says to run ``kiportal models prepare``; loading
         torch's weights beside the ONNX graphs instead would cost every replica about 0.5 GB)."""
         r, emb = self.settings.retrieval, self.settings.embedding
-        if not r.late_candidates or r.late_weight <= 0 or emb.mode == "hash":
+        if not r.late_candidates or r.late_weight <= 0:
             return None
         from assistant.late_interaction import LateInteraction
-        from corpus.embeddings import OnnxEmbedder
 
         encoder = self.kb.embedder
-        if isinstance(encoder, OnnxEmbedder) and not encoder.has_token_vectors():
-            log.warning("late interaction off: no token graph in %s (kiportal models prepare exports it)",
-                        self.e5_onnx_dir())
-            return None
-        if not hasattr(encoder, "token_vectors"):
+        if not encoder.has_token_vectors():
+            if emb.mode in ONNX_FILES:
+                log.warning("late interaction off: no token graph in %s (kiportal models prepare exports it)",
+                            self.e5_onnx_dir())
             return None
         return LateInteraction(encoder, candidates=r.late_candidates, weight=r.late_weight, k=r.late_rrf_k,
                                keep_mb=r.late_cache_mb)

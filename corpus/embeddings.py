@@ -41,6 +41,27 @@ class Embedder(Embeddings):
     def embed_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         return self._encode([self.query_prefix + t for t in texts], batch_size)
 
+    def has_token_vectors(self) -> bool:
+        """Whether :meth:`token_vectors` works (late interaction, :mod:`assistant.late_interaction`)."""
+        return False
+
+    def token_vectors(self, texts: Sequence[str], *, query: bool = False) -> list[np.ndarray]:
+        """Each text's contextual token vectors, one L2-normalised row per token, for late interaction.
+        The start and end markers are left out, and for a question also the query prefix's own tokens
+        ("query", ":"), which every question shares and which would match every passage alike."""
+        prefix = self.query_prefix if query else self.passage_prefix
+        skip = self.count_tokens(prefix.strip()) if query and prefix.strip() else 0
+        out = []
+        for rows in self._token_rows([prefix + t for t in texts]):
+            rows = np.asarray(rows[1 + skip:-1], dtype=np.float32)
+            out.append(rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12))
+        return out
+
+    def _token_rows(self, texts: Sequence[str]) -> list[np.ndarray]:  # pragma: no cover
+        """Each text's last hidden states, <s> … </s> included, no padding rows (with ``count_tokens``,
+        what an embedder that has token vectors implements)."""
+        raise NotImplementedError
+
     # LangChain interface
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed_passages(texts).tolist()
@@ -148,19 +169,16 @@ class SentenceTransformerEmbedder(Embedder):
     def count_tokens(self, text: str) -> int:
         return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def token_vectors(self, texts: Sequence[str], *, query: bool = False, batch_size: int = 16) -> list[np.ndarray]:
-        """Each text's contextual token vectors (one L2-normalised row per token), for late interaction
-        (:mod:`assistant.late_interaction`). The start and end markers are left out, and for a question
-        also the query prefix's own tokens ("query", ":"), which every question shares."""
+    def has_token_vectors(self) -> bool:
+        return True
+
+    def _token_rows(self, texts: Sequence[str], batch_size: int = 16) -> list[np.ndarray]:
         import torch
 
-        prefix = self.query_prefix if query else self.passage_prefix
-        skip = len(self.model.tokenizer(prefix.strip(), add_special_tokens=False)["input_ids"]) if query and prefix else 0
         with torch.inference_mode():
-            out = self.model.encode([prefix + t for t in texts], output_value="token_embeddings", batch_size=batch_size,
+            out = self.model.encode(list(texts), output_value="token_embeddings", batch_size=batch_size,
                                     convert_to_numpy=False, show_progress_bar=False)
-        # sentence-transformers cuts each text's rows at its last real token: <s> … </s>
-        return [torch.nn.functional.normalize(rows[1 + skip:-1].float(), dim=1).numpy() for rows in out]
+        return [rows.float().numpy() for rows in out]  # cut at each text's last real token (</s>)
 
 
 class OnnxEmbedder(Embedder):
@@ -296,25 +314,18 @@ class OnnxEmbedder(Embedder):
     def has_token_vectors(self) -> bool:
         return (self.folder / self.tokens_file).is_file()
 
-    def token_vectors(self, texts: Sequence[str], *, query: bool = False, batch_size: int = 16) -> list[np.ndarray]:
-        """Each text's contextual token vectors from the fp32 token graph (corpus.onnx_model), as
-        :meth:`SentenceTransformerEmbedder.token_vectors`: normalised rows, without the start and end
-        markers, and for a question without the query prefix's own tokens. The batches run one after
-        the other on ``threads`` intra-op threads (a question waits for them)."""
+    def _token_rows(self, texts: Sequence[str], batch_size: int = 16) -> list[np.ndarray]:
+        """From the fp32 token graph (corpus.onnx_model), in runs on ``threads`` intra-op threads (a
+        question waits for them)."""
         self._load()
         if self._tokens_session is None:
             with self._lock:
                 if self._tokens_session is None:
                     self._tokens_session = self._new_session(self.tokens_file, self.threads)
-        if not texts:
-            return []
-        prefix = self.query_prefix if query else self.passage_prefix
-        skip = len(self._tokenizer.encode(prefix.strip(), add_special_tokens=False).ids) if query and prefix else 0
-        enc = self._tokenizer.encode_batch([(prefix + t).strip() for t in texts])
-        out: list[np.ndarray] = [np.zeros((0, self.dim), dtype=np.float32)] * len(texts)
+        enc = self._tokenizer.encode_batch([t.strip() for t in texts])
+        out: list[np.ndarray] = [np.empty(0)] * len(texts)
         for rows in self._batches([len(e.ids) for e in enc], batch_size):
             hidden = self._run([enc[i] for i in rows], self._tokens_session)
             for row, i in enumerate(rows):
-                vecs = hidden[row, 1 + skip: len(enc[i].ids) - 1]
-                out[i] = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+                out[i] = hidden[row, : len(enc[i].ids)]
         return out

@@ -150,14 +150,26 @@ def test_a_stop_between_passages_ends_the_encoding():
     assert len(enc.runs) == 2  # not all seven
 
 
+class Preferring:
+    """Scores 1 for passages holding ``word``, 0 for the rest, whatever the fused order says."""
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+
+    def token_vectors(self, texts, *, query=False):
+        yes, no = np.eye(2, dtype=np.float32)
+        return [yes[None] if query or self.word in t else no[None] for t in texts]
+
+
 def test_hybrid_search_re_ranks_only_when_asked_and_says_so_in_each_hit(hash_app):
     _fill(hash_app, FUSED)
     kb = hash_app.kb
     plain = HybridRetriever(kb, k=5)
-    late = HybridRetriever(kb, k=5, late=LateInteraction(WordEncoder(), candidates=7, weight=100.0))
+    late = HybridRetriever(kb, k=5, late=LateInteraction(Preferring("Thema 3"), candidates=7, weight=100.0))
     before = plain.search(QUESTION, k=7).hits
+    assert before[0].chunk.doc_id != "d3"  # the fused order puts another passage first …
     after = late.search(QUESTION, k=5, late=True).hits
-    assert len(after) == 5 and after[0].chunk.doc_id == "answer" and after[0].late_rank == 1
+    assert len(after) == 5 and after[0].chunk.doc_id == "d3" and after[0].late_rank == 1  # … the late order d3
     assert all(h.late_rank for h in after) and all(h.late_rank is None for h in before)
     # a plain search (the search list, the CLI) stays the fused order, in milliseconds
     assert [h.chunk.chunk_id for h in late.search(QUESTION, k=7).hits] == [h.chunk.chunk_id for h in before]
@@ -248,7 +260,7 @@ def test_the_answer_chain_re_ranks_before_a_model_reads_but_not_for_quotes_only(
 
     _fill(hash_app, FUSED)
     retriever = hash_app.retriever
-    retriever.late = LateInteraction(WordEncoder(), candidates=7, weight=100.0)
+    retriever.late = LateInteraction(Preferring("Thema 3"), candidates=7, weight=100.0)
     asked: list[bool] = []
     search = retriever.search
 
@@ -267,8 +279,8 @@ def test_the_answer_chain_re_ranks_before_a_model_reads_but_not_for_quotes_only(
     hash_app.settings.llm.models["kaputt"] = hash_app.settings.llm.models["lokal"].model_copy()
     assistant = Assistant(retriever, hash_app.settings, model)
     with_model = assistant.answer(QUESTION)
-    assert "[1] answer" in fake.calls[0]  # the passage with every question word is source 1
-    assert with_model.passages[0].doc_id == "answer" and with_model.passages[0].late_rank == 1
+    assert "[1] d3" in fake.calls[0]  # the late order's first passage is source 1 (the fused order's is not)
+    assert with_model.passages[0].doc_id == "d3" and with_model.passages[0].late_rank == 1
     quotes_only = assistant.answer(QUESTION, model="extraktiv")
     failed = assistant.answer(QUESTION, model="kaputt")  # the model did not load: quotes, at once
     assert asked == [True, False, False] and failed.fallback
