@@ -21,6 +21,7 @@ from langchain_core.output_parsers import StrOutputParser
 from assistant.access import FULL, Scope
 from assistant.answer_checks import RECITE_COVERAGE, Source, check_answer, retrieval_confident, shows_answer
 from assistant.quotes import (LIST_SENTENCES, Quote, asked_parts, asks_list, best_quote, cited_sentence, claims_in_quote,
+                              ASKED_KINDS, asked_kind, holds_asked_kind,
                               covers, first_sentence, has_claims, is_yes_no, later_sentences, quote_line, supporting_quote,
                               two_clauses)
 from assistant.citations import REFUSAL, is_refusal, numbers
@@ -152,6 +153,8 @@ class _Retrieved:
 #: why the best quote is not shown as the answer after the model's claim stood in no quote
 NOTICE_UNFOUNDED_QUOTE = ("Die Aussage des Modells stand so in keiner Quelle, und das Dokument der passendsten "
                           "Textstelle erwähnt {terms} nicht: keine Antwort.")
+NOTICE_QUOTE_WRONG_KIND = ("Die Aussage des Modells stand so in keiner Quelle, und die passendste Textstelle nennt nicht, "
+                           "wonach gefragt ist ({kind}): keine Antwort.")
 
 
 class Assistant:
@@ -454,8 +457,12 @@ class Assistant:
                                refusal_limit=self.settings.llm.refusal_max_probability,
                                yes_no=is_yes_no(question))
         shown = shows_answer(evidence, q_stems)
-        if verdict.action == "fallback":
-            self._no_model_answer(res, evidence, shown or retrieval_confident(evidence, q_stems), verdict.notices[0])
+        if verdict.action == "fallback":  # the model refused or wrote nothing usable
+            confident = shown or retrieval_confident(evidence, q_stems)
+            if not confident and self.settings.llm.quote_when_model_finds_none:
+                quote = best_quote(question, evidence)
+                confident = quote is not None and self._why_quote_cannot_answer(question, evidence, quote) is None
+            self._no_model_answer(res, evidence, confident, verdict.notices[0])
             return
         if verdict.action == "refuse":  # the model's doubt decides, unless a shown passage holds the whole question
             self._no_model_answer(res, evidence, shown, verdict.notices[0])
@@ -480,9 +487,9 @@ class Assistant:
             if quote is None:
                 self._no_model_answer(res, evidence, False, "Die Antwort des Modells stand so in keiner Quelle.")
                 return
-            unknown = self._unmentioned(question, evidence, [quote.n]) if self.settings.llm.refuse_unfounded_quotes else []
-            if unknown:  # the quote would be a guess from a document that does not know what was asked
-                self._no_model_answer(res, evidence, False, NOTICE_UNFOUNDED_QUOTE.format(terms=", ".join(f"„{t}“" for t in unknown)))
+            why = self._why_quote_cannot_answer(question, evidence, quote) if self.settings.llm.refuse_unfounded_quotes else None
+            if why:  # the quote would be a guess
+                self._no_model_answer(res, evidence, False, why)
                 return
             res.answer = quote_line(quote)
             res.notices.append("Die Aussage des Modells stand so nicht in den Quellen; die Antwort ist die passendste Textstelle.")
@@ -502,6 +509,25 @@ class Assistant:
             res.unmentioned_terms = self._unmentioned(question, evidence, [quote.n])
             if res.unmentioned_terms:
                 res.notices.append(warning(res.unmentioned_terms))
+
+    def _why_quote_cannot_answer(self, question: str, evidence: Sequence[Evidence], quote: Quote) -> str | None:
+        """Why the best quote may not stand in for the model's answer (the German notice), or None when
+        it may. One rule for both cases where it would: the model's claim stood in no source, or the
+        model refused or wrote nothing usable although a quote matches the question.
+
+        The quote's document must mention every name and noun of the question (else it is a guess
+        from a document that does not know what was asked: a near miss), and the quote must hold the
+        kind of thing asked: a figure for "Wie viele …?" or "Was kostet …?", a date or figure for
+        "Wann …?" (:func:`assistant.quotes.holds_asked_kind`). Near misses of the tuning sets were
+        quoted without the second condition (a paragraph "(1) Bund und Länder stellen … eine
+        Beratung bereit" for "Wie viele Stellen …?")."""
+        unknown = self._unmentioned(question, evidence, [quote.n])
+        if unknown:
+            return NOTICE_UNFOUNDED_QUOTE.format(terms=", ".join(f"„{t}“" for t in unknown))
+        kind = asked_kind(question)
+        if kind and not holds_asked_kind(question, quote.text):
+            return NOTICE_QUOTE_WRONG_KIND.format(kind=ASKED_KINDS[kind])
+        return None
 
     @staticmethod
     def _backing(sentence: str, question: str, evidence: Sequence[Evidence], cited: Sequence[int]) -> Quote | None:

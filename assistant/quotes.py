@@ -23,8 +23,11 @@ from assistant.evidence import Evidence
 from corpus.text import content_stems, split_sentences
 
 _GAP = re.compile(r"\s*…\s*")
-_ASKS_FIGURE = re.compile(r"\b(wie viele?|wieviel|wie hoch|wie lange?|wie schwer|wie groß|was kostet|kosten|gebühr|"
-                          r"betrag|wann|bis wann|seit wann|frist|anteil|prozent|anzahl|zahl|datum)\b", re.IGNORECASE)
+# what a question asks for: an amount (a count, a price, a duration) or a point in time
+_ASKS_AMOUNT = re.compile(r"\b(wie viele?|wieviel|wie hoch|wie lange?|wie schwer|wie groß|was kostet|kosten|gebühr|"
+                          r"betrag|frist|anteil|prozent|anzahl|zahl)\b", re.IGNORECASE)
+# a date, not any "Wann …?": "am Nachmittag" or "sobald der Rat zustimmt" answer that too
+_ASKS_TIME = re.compile(r"\b(bis wann|seit wann|ab wann|datum|an welchem tag|in welchem jahr|in welchem monat)\b", re.IGNORECASE)
 _YES_NO = re.compile(r"^(darf|dürfen|muss|müssen|kann|können|ist|sind|gibt|gilt|gelten|zählt|zählen|zeigt|zeigen|wird|"
                      r"werden|hat|haben|soll|sollen|nimmt|lehnt|braucht|brauchen|bekommt|bekommen|besteht|steht|"
                      r"stehen|darf man|fällt|fallen)\b", re.IGNORECASE)
@@ -88,8 +91,49 @@ def asks_list(question: str) -> bool:
     return bool(_LIST.match(proper)) and not _YES_NO.match(proper)
 
 
+# paragraph and list marks ("(1)", "§ 12", "3.4 " at a line's start, "a)") are no figures
+_MARKER = re.compile(r"(?:^|(?<=\s))(?:\(\d+\w?\)|§+\s*\d+\w*|\d+\w?\))|^\s*\d+(?:\.\d+)*\.?\s", re.MULTILINE)
+_NUMBER_WORD = (r"zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf|zwanzig|dreißig|vierzig|fünfzig|hundert|"
+                r"tausend|halbe[nrs]?|doppelte[nr]?|einmal|zweimal|dreimal|jährlich|monatlich|wöchentlich|täglich")
+_AMOUNT = re.compile(rf"(?<![\w.])\d|\b({_NUMBER_WORD})\b", re.IGNORECASE)
+_YEAR = re.compile(r"(?<![\w.])(?:19|20)\d\d(?![\w.])")
+_TIME = re.compile(rf"\d|\b(januar|februar|märz|april|mai|juni|juli|august|september|oktober|november|dezember|"
+                   rf"montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|frühjahr|sommer|herbst|winter|"
+                   rf"{_NUMBER_WORD})\b", re.IGNORECASE)
+_WHEN = re.compile(r"\bwann\b", re.IGNORECASE)
+#: what each kind of question needs, as a notice says it
+ASKED_KINDS = {"amount": "eine Zahl", "time": "eine Zeitangabe"}
+
+
+def asked_kind(question: str) -> str | None:
+    """"amount" ("Wie viele …?", "Was kostet …?", "Wie lange …?"), "time" ("Seit wann …?", "An welchem
+    Tag …?") or None."""
+    if _ASKS_AMOUNT.search(question):
+        return "amount"
+    if _ASKS_TIME.search(question):
+        return "time"
+    return None
+
+
 def asks_figure(question: str) -> bool:
-    return bool(_ASKS_FIGURE.search(question))
+    """A figure would likely answer it (quote ranking prefers a sentence with a digit): an amount, a
+    date, or any "Wann …?"."""
+    return asked_kind(question) is not None or bool(_WHEN.search(question))
+
+
+def holds_asked_kind(question: str, text: str) -> bool:
+    """Whether ``text`` holds the kind of thing the question asks for: an amount needs a figure or a
+    number word that is not a paragraph mark ("(1)", "§ 3") or a year; a date a figure, a month, a
+    weekday or a season. Other questions: any text. A quote without it cannot be the answer, however
+    many of the question's words it shares ("Wie viele Stellen …?" over "(1) Bund und Länder stellen
+    … bereit")."""
+    kind = asked_kind(question)
+    body = _MARKER.sub(" ", text)
+    if kind == "amount":
+        return bool(_AMOUNT.search(_YEAR.sub(" ", body)))
+    if kind == "time":
+        return bool(_TIME.search(body))
+    return True
 
 
 def units(text: str) -> list[str]:

@@ -632,3 +632,50 @@ def test_the_unfounded_quote_rule_can_be_switched_off(app):
     res = _assistant(app, fake).answer("Wie lange ist die Ruhezeit für Urnengräber in Göppingen?")
     assert not res.refused and res.answer.startswith("„Die Ruhezeit für Urnengräber beträgt 20 Jahre")
     assert res.unmentioned_terms == ["Göppingen"]
+
+
+BUERO = {"buergerbuero": ("Bürgerbüro", [
+    (1, "Service", "Das Bürgerbüro hilft bei Anträgen auf Wohngeld. Das Formular liegt im Foyer aus."),
+    (2, "Team", "Die Beraterinnen des Bürgerbüros sprechen Deutsch und Türkisch."),
+])}
+
+
+@pytest.mark.parametrize("question, refused", [
+    # no passage holds every word of the question ("Beisetzung" stands on another page of the document),
+    # but the document knows them all and the best quote holds a figure: the quote answers
+    ("Wie lange dauert die Ruhezeit für Urnengräber nach der Beisetzung?", False),
+    # the document knows every noun, but no quote holds a figure for "Wie viele …?": the refusal stands
+    ("Wie viele Beraterinnen hat das Bürgerbüro für Wohngeld?", True),
+    # the question names what no document mentions (a near miss): the refusal stands
+    ("Wie lange dauert die Ruhezeit für Urnengräber in Göppingen?", True),
+])
+def test_a_quote_answers_when_the_model_refuses_only_under_the_quote_rule(app, question, refused):
+    _add_documents(app, BUERO)
+    fake = FakeChatModel(respond=lambda p: REFUSAL)
+    evidence, _ = select_evidence(question, app.retriever.search(question, k=6).hits, budget_tokens=600, count=len)
+    assert not any(ev.coverage >= 0.999 for ev in evidence), "precondition: no passage shows the whole question"
+    res = _assistant(app, fake).answer(question)
+    assert res.refused is refused
+    if refused:
+        assert res.answer.startswith(REFUSAL) and not res.quotes
+    else:
+        assert res.answer.startswith("Laut den Dokumenten: „Die Ruhezeit für Urnengräber beträgt 20 Jahre")
+        assert res.quotes and res.quotes[0].page == 3
+        assert "Das Modell fand keine Antwort; hier die passendste Textstelle." in res.notices
+
+
+def test_the_quote_for_a_refusal_can_be_switched_off(app):
+    app.settings.llm.quote_when_model_finds_none = False
+    fake = FakeChatModel(respond=lambda p: REFUSAL)
+    res = _assistant(app, fake).answer("Wie lange dauert die Ruhezeit für Urnengräber nach der Beisetzung?")
+    assert res.refused and res.answer.startswith(REFUSAL)
+
+
+def test_a_quote_without_the_asked_figure_does_not_answer_for_an_unsupported_claim(app):
+    """The rule is the same when the model's claim stood in no quote: a quote without a figure
+    cannot answer "Wie viele …?", and the notice says what it lacks."""
+    _add_documents(app, BUERO)
+    fake = FakeChatModel(respond=lambda p: "Die Beraterinnen leitet Frau Meier [1].")
+    res = _assistant(app, fake).answer("Wie viele Beraterinnen hat das Bürgerbüro für Wohngeld?")
+    assert res.refused and res.answer.startswith(REFUSAL) and "Meier" not in res.answer
+    assert any("nennt nicht, wonach gefragt ist (eine Zahl)" in n for n in res.notices)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from assistant.evidence import Evidence
-from assistant.quotes import (asked_parts, asks_figure, asks_list, best_quote, cited_sentence, first_sentence, is_yes_no, later_sentences,
-                              supporting_quote, two_clauses, units)
+from assistant.quotes import (asked_kind, asked_parts, asks_figure, asks_list, best_quote, cited_sentence, first_sentence,
+                              holds_asked_kind, is_yes_no, later_sentences, supporting_quote, two_clauses, units)
 from assistant.rerank import RerankWeights, rerank, stem_coverage
 from corpus.models import Chunk, Hit
 
@@ -63,6 +63,48 @@ def test_stem_coverage(text, section, expected):
 ])
 def test_question_kinds(question, yes_no, figure):
     assert is_yes_no(question) is yes_no and asks_figure(question) is figure
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("Wie viele Labs gibt es?", "amount"),
+    ("Was kostet ein Bewohnerparkausweis?", "amount"),
+    ("Für wie lange darf ein Recht höchstens gewährt werden?", "amount"),
+    ("Innerhalb welcher Frist muss der Bürgermeister antworten?", "amount"),  # a period: "zwei Wochen"
+    ("Seit wann läuft die Plattform?", "time"),
+    ("Bis wann kann man sich anmelden?", "time"),
+    ("An welchem Tag wurde OParl 1.0 veröffentlicht?", "time"),
+    ("Wann beginnt die Sitzung?", None),
+    ("Wer unterschreibt das Protokoll?", None),
+    ("Darf man im Stadtpark grillen?", None),
+])
+def test_what_kind_of_thing_a_question_asks_for(question, kind):
+    assert asked_kind(question) == kind
+    assert asks_figure(question) is (kind is not None or "Wann" in question)  # a figure is still likely
+
+
+@pytest.mark.parametrize("question, text, holds", [
+    ("Wie lange muss der Akku halten?", "Der Akku muss mindestens 200 Stunden Empfangsbereitschaft gestatten.", True),
+    ("Wie viele Urlaubstage rechnet man?", "Dabei kann man pauschal 2,5 Urlaubstage ansetzen.", True),
+    ("Innerhalb welcher Frist muss er antworten?", "Anfragen sind binnen zwei Wochen zu beantworten.", True),  # a number word
+    ("Was kostet der Ausweis?", "Bewohnerparken | Anwohnerparkausweis | 30,00 € / Jahr", True),
+    # paragraph and list marks are no figures …
+    ("Wie viele Stellen bieten die Beratung an?", "(1) Bund und Länder stellen eine allgemeine Beratung bereit.", False),
+    ("Wie viele Stellen bieten die Beratung an?", "3.4 Beratung im Portalverbund", False),
+    ("Wie viele Stellen bieten die Beratung an?", "Die Beratung regelt § 3a OZG.", False),
+    # … nor is a year, or a digit inside a word, an amount
+    ("Wie viele Einrichtungen nutzen den Rechner?", "Der CO2-Rechner wurde 2024 ausgezeichnet.", False),
+    # but a year or a month answers "Wann …?"
+    ("Seit wann läuft die Plattform?", "Die Plattform läuft seit 2018.", True),
+    ("Ab wann gilt die Satzung?", "Die Satzung gilt ab dem Herbst.", True),
+    ("Bis wann kann man sich anmelden?", "Anmeldungen nimmt das Bürgerbüro entgegen.", False),
+    # a plain "Wann …?" asks for no date: a time of day or a condition answers it too
+    ("Wann führt die Exkursion zum Labor?", "Die Exkursion führt am Nachmittag zum Labor.", True),
+    ("Wann beginnt der Pilot?", "Der Pilot beginnt, sobald der Rat zustimmt.", True),
+    # other questions ask for no particular kind
+    ("Wer unterschreibt das Protokoll?", "Das Protokoll unterschreibt die Schriftführerin.", True),
+])
+def test_whether_a_quote_holds_the_kind_of_thing_asked(question, text, holds):
+    assert holds_asked_kind(question, text) is holds
 
 
 @pytest.mark.parametrize("question, parts", [
