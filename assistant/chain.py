@@ -151,10 +151,11 @@ class _Retrieved:
 
 
 #: why the best quote is not shown as the answer after the model's claim stood in no quote
-NOTICE_UNFOUNDED_QUOTE = ("Die Aussage des Modells stand so in keiner Quelle, und das Dokument der passendsten "
-                          "Textstelle erwähnt {terms} nicht: keine Antwort.")
-NOTICE_QUOTE_WRONG_KIND = ("Die Aussage des Modells stand so in keiner Quelle, und die passendste Textstelle nennt nicht, "
-                           "wonach gefragt ist ({kind}): keine Antwort.")
+#: why the best quote may not stand in for the model (completed by the two notices below)
+QUOTE_UNMENTIONED = "das Dokument der passendsten Textstelle erwähnt {terms} nicht"
+QUOTE_WRONG_KIND = "die passendste Textstelle nennt nicht, wonach gefragt ist ({kind})"
+NOTICE_UNFOUNDED_QUOTE = "Die Aussage des Modells stand so in keiner Quelle, und {why}: keine Antwort."
+NOTICE_NO_ANSWER_NO_QUOTE = "Das Modell fand keine Antwort, und {why}: keine Antwort."
 
 
 class Assistant:
@@ -458,11 +459,15 @@ class Assistant:
                                yes_no=is_yes_no(question))
         shown = shows_answer(evidence, q_stems)
         if verdict.action == "fallback":  # the model refused or wrote nothing usable
+            notice = verdict.notices[0]
             confident = shown or retrieval_confident(evidence, q_stems)
             if not confident and self.settings.llm.quote_when_model_finds_none:
                 quote = best_quote(question, evidence)
-                confident = quote is not None and self._why_quote_cannot_answer(question, evidence, quote) is None
-            self._no_model_answer(res, evidence, confident, verdict.notices[0])
+                why = self._why_quote_cannot_answer(question, evidence, quote) if quote is not None else None
+                confident = quote is not None and why is None
+                if why:  # say why the closest passages are no answer (the trainer's view shows it too)
+                    notice = NOTICE_NO_ANSWER_NO_QUOTE.format(why=why)
+            self._no_model_answer(res, evidence, confident, notice)
             return
         if verdict.action == "refuse":  # the model's doubt decides, unless a shown passage holds the whole question
             self._no_model_answer(res, evidence, shown, verdict.notices[0])
@@ -489,7 +494,7 @@ class Assistant:
                 return
             why = self._why_quote_cannot_answer(question, evidence, quote) if self.settings.llm.refuse_unfounded_quotes else None
             if why:  # the quote would be a guess
-                self._no_model_answer(res, evidence, False, why)
+                self._no_model_answer(res, evidence, False, NOTICE_UNFOUNDED_QUOTE.format(why=why))
                 return
             res.answer = quote_line(quote)
             res.notices.append("Die Aussage des Modells stand so nicht in den Quellen; die Antwort ist die passendste Textstelle.")
@@ -511,7 +516,7 @@ class Assistant:
                 res.notices.append(warning(res.unmentioned_terms))
 
     def _why_quote_cannot_answer(self, question: str, evidence: Sequence[Evidence], quote: Quote) -> str | None:
-        """Why the best quote may not stand in for the model's answer (the German notice), or None when
+        """Why the best quote may not stand in for the model's answer (a German clause), or None when
         it may. One rule for both cases where it would: the model's claim stood in no source, or the
         model refused or wrote nothing usable although a quote matches the question.
 
@@ -523,10 +528,10 @@ class Assistant:
         Beratung bereit" for "Wie viele Stellen …?")."""
         unknown = self._unmentioned(question, evidence, [quote.n])
         if unknown:
-            return NOTICE_UNFOUNDED_QUOTE.format(terms=", ".join(f"„{t}“" for t in unknown))
+            return QUOTE_UNMENTIONED.format(terms=", ".join(f"„{t}“" for t in unknown))
         kind = asked_kind(question)
         if kind and not holds_asked_kind(question, quote.text):
-            return NOTICE_QUOTE_WRONG_KIND.format(kind=ASKED_KINDS[kind])
+            return QUOTE_WRONG_KIND.format(kind=ASKED_KINDS[kind])
         return None
 
     @staticmethod

@@ -656,8 +656,10 @@ def test_a_quote_answers_when_the_model_refuses_only_under_the_quote_rule(app, q
     assert not any(ev.coverage >= 0.999 for ev in evidence), "precondition: no passage shows the whole question"
     res = _assistant(app, fake).answer(question)
     assert res.refused is refused
-    if refused:
+    if refused:  # the notice says why the closest passages are no answer
         assert res.answer.startswith(REFUSAL) and not res.quotes
+        why = "erwähnt „Göppingen“ nicht" if "Göppingen" in question else "nennt nicht, wonach gefragt ist (eine Zahl)"
+        assert any(n.startswith("Das Modell fand keine Antwort, und ") and why in n for n in res.notices), res.notices
     else:
         assert res.answer.startswith("Laut den Dokumenten: „Die Ruhezeit für Urnengräber beträgt 20 Jahre")
         assert res.quotes and res.quotes[0].page == 3
