@@ -150,7 +150,6 @@ class _Retrieved:
     t0: float
 
 
-#: why the best quote is not shown as the answer after the model's claim stood in no quote
 #: why the best quote may not stand in for the model (completed by the two notices below)
 QUOTE_UNMENTIONED = "das Dokument der passendsten Textstelle erwähnt {terms} nicht"
 QUOTE_WRONG_KIND = "die passendste Textstelle nennt nicht, wonach gefragt ist ({kind})"
@@ -522,8 +521,8 @@ class Assistant:
 
         The quote's document must mention every name and noun of the question (else it is a guess
         from a document that does not know what was asked: a near miss), and the quote must hold the
-        kind of thing asked: a figure for "Wie viele …?" or "Was kostet …?", a date or figure for
-        "Wann …?" (:func:`assistant.quotes.holds_asked_kind`). Near misses of the tuning sets were
+        kind of thing asked: a figure for "Wie viele …?" or "Was kostet …?", a date for "Seit wann
+        …?" (:func:`assistant.quotes.holds_asked_kind`). Near misses of the tuning sets were
         quoted without the second condition (a paragraph "(1) Bund und Länder stellen … eine
         Beratung bereit" for "Wie viele Stellen …?")."""
         unknown = self._unmentioned(question, evidence, [quote.n])
