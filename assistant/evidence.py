@@ -113,9 +113,6 @@ def select_evidence(
             continue
         text = hit.chunk.text
         n_tokens = sizes.get(hit.chunk.chunk_id) or count(text)
-        import os
-        if os.environ.get("X_FLOW"):
-            per_passage = max(60, remaining // max(1, min(max_passages, len(hits)) - len(chosen)))
         if n_tokens > min(whole_passage_tokens, per_passage, remaining):
             text = _condense(text, qset, min(per_passage, remaining), count, sims, similarity_weight)
             n_tokens = count(text)
