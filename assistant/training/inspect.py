@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import PurePath
 from typing import Any, Sequence
 
+from assistant.answer_checks import NOTICE_NO_ANSWER
 from assistant.escaping import esc, md_code_block, md_esc
 from assistant.grounding import is_warning
 from assistant.policy.pii import KIND_LABELS_DE
@@ -148,8 +149,12 @@ def decision_reason(result) -> str:
         return "Beantwortet ohne wörtliches Zitat."
     q = quotes[0]
     if result.answer.lstrip().startswith(("„", "Laut den Dokumenten")):
-        return (f"Die Textstelle [{q.n}] selbst ist die Antwort: die Aussage des Modells stand so nicht in den Quellen"
-                if result.mode != "extractive" else f"Ohne Sprachmodell: die passendste Textstelle [{q.n}] ist die Antwort.")
+        if result.mode == "extractive":
+            return f"Ohne Sprachmodell: die passendste Textstelle [{q.n}] ist die Antwort."
+        if NOTICE_NO_ANSWER in result.notices:  # the model refused or wrote nothing usable
+            return (f"Die Textstelle [{q.n}] selbst ist die Antwort: das Modell fand keine, und ihr Dokument nennt "
+                    "alles, wonach gefragt ist (bei „Wie viele …?“ mit einer Zahl)")
+        return f"Die Textstelle [{q.n}] selbst ist die Antwort: die Aussage des Modells stand so nicht in den Quellen"
     return (f"Beantwortet: jede Zahl, jedes Datum, jeder Name und jede Verneinung der Antwort steht wörtlich im "
             f"Zitat aus Quelle [{q.n}].")
 
