@@ -650,6 +650,7 @@ BUERO = {"buergerbuero": ("Bürgerbüro", [
     ("Wie lange dauert die Ruhezeit für Urnengräber in Göppingen?", True),
 ])
 def test_a_quote_answers_when_the_model_refuses_only_under_the_quote_rule(app, question, refused):
+    app.settings.llm.quote_when_model_finds_none = True
     _add_documents(app, BUERO)
     fake = FakeChatModel(respond=lambda p: REFUSAL)
     evidence, _ = select_evidence(question, app.retriever.search(question, k=6).hits, budget_tokens=600, count=len)
@@ -666,8 +667,8 @@ def test_a_quote_answers_when_the_model_refuses_only_under_the_quote_rule(app, q
         assert "Das Modell fand keine Antwort; hier die passendste Textstelle." in res.notices
 
 
-def test_the_quote_for_a_refusal_can_be_switched_off(app):
-    app.settings.llm.quote_when_model_finds_none = False
+def test_the_quote_for_a_refusal_is_off_by_default(app):
+    assert app.settings.llm.quote_when_model_finds_none is False
     fake = FakeChatModel(respond=lambda p: REFUSAL)
     res = _assistant(app, fake).answer("Wie lange dauert die Ruhezeit für Urnengräber nach der Beisetzung?")
     assert res.refused and res.answer.startswith(REFUSAL)
