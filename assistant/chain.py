@@ -528,9 +528,8 @@ class Assistant:
         unknown = self._unmentioned(question, evidence, [quote.n])
         if unknown:
             return QUOTE_UNMENTIONED.format(terms=", ".join(f"„{t}“" for t in unknown))
-        kind = asked_kind(question)
-        if kind and not holds_asked_kind(question, quote.text):
-            return QUOTE_WRONG_KIND.format(kind=ASKED_KINDS[kind])
+        if not holds_asked_kind(question, quote.text):  # only a question that asks for a kind can fail this
+            return QUOTE_WRONG_KIND.format(kind=ASKED_KINDS[asked_kind(question)])
         return None
 
     @staticmethod

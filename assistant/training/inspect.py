@@ -152,8 +152,7 @@ def decision_reason(result) -> str:
         if result.mode == "extractive":
             return f"Ohne Sprachmodell: die passendste Textstelle [{q.n}] ist die Antwort."
         if NOTICE_NO_ANSWER in result.notices:  # the model refused or wrote nothing usable
-            return (f"Die Textstelle [{q.n}] selbst ist die Antwort: das Modell fand keine, und ihr Dokument nennt "
-                    "alles, wonach gefragt ist (bei „Wie viele …?“ mit einer Zahl)")
+            return f"Die Textstelle [{q.n}] selbst ist die Antwort: das Modell fand keine, diese Textstelle passt am besten zur Frage"
         return f"Die Textstelle [{q.n}] selbst ist die Antwort: die Aussage des Modells stand so nicht in den Quellen"
     return (f"Beantwortet: jede Zahl, jedes Datum, jeder Name und jede Verneinung der Antwort steht wörtlich im "
             f"Zitat aus Quelle [{q.n}].")
