@@ -3,6 +3,7 @@ looks at the stop signal between them, as the local model does (the real figures
 `kiportal bench`, step stop_then_ask)."""
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from collections import Counter
@@ -40,7 +41,10 @@ def test_each_round_stops_question_a_with_the_signal_and_reads_it_to_the_end_wit
     res = stop_then_ask(assistant, questions, "lokal", rounds=2, stop_after_s=0.05)
     assert res["next_answers"] == 4 == res["next_answer_by_model"]
     assert len(res["seconds"]["with_stop"]) == len(res["seconds"]["without_stop"]) == 2
-    assert res["ratio_median"] == pytest.approx(res["with_stop_median_s"] / res["without_stop_median_s"], abs=0.01)
+    # the ratio of the medians of the reported seconds (the medians shown beside it are rounded to 0.01 s,
+    # which at these 50-100 ms moves their quotient by more than 0.01)
+    median = statistics.median
+    assert res["ratio_median"] == pytest.approx(median(res["seconds"]["with_stop"]) / median(res["seconds"]["without_stop"]), abs=0.001)
     # each A is asked twice: stopped in its prompt reading with the signal, read to the end without it
     read = Counter((q, "all" if n == PARTS else "stopped") for q, n in assistant.runs)
     assert read == {("A1", "stopped"): 1, ("A1", "all"): 1, ("A2", "stopped"): 1, ("A2", "all"): 1,

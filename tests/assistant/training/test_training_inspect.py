@@ -6,6 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from assistant.answer_checks import NOTICE_NO_ANSWER
 from assistant.chain import AnswerResult, Citation, PassageTrace
 from assistant.settings import ModelProfile
 from assistant.escaping import md_code_block, md_esc
@@ -133,7 +134,7 @@ def test_trainers_see_the_quote_and_why_the_answer_was_given_or_refused():
     assert "**Zitat [1]**" in md_out and "Warum diese Antwort" in md_out
     res.answer, res.quotes = "„Chats werden 90 Tage gespeichert.“ [1]", [res.quotes[0]]
     assert "selbst ist die Antwort: die Aussage des Modells stand so nicht in den Quellen" in build_view(res, None).why
-    res.notices = ["Das Modell fand keine Antwort; hier die passendste Textstelle."]  # the model refused: the quote answers
+    res.notices = [NOTICE_NO_ANSWER]  # the model refused: the quote answers
     assert "selbst ist die Antwort: das Modell fand keine" in build_view(res, None).why
     res.refused, res.quotes, res.notices = True, [], ["Die Angabe 2019 aus der Frage steht in keiner gefundenen Textstelle."]
     assert build_view(res, None).why == "Abgelehnt: Die Angabe 2019 aus der Frage steht in keiner gefundenen Textstelle."
