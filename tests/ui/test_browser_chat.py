@@ -62,6 +62,13 @@ def wait_for_answer(live_portal, user: str, n_chats_before: int) -> dict:
     raise AssertionError("answer was not stored")
 
 
+def wait_for_answer_shown(page) -> None:
+    """The browser has the answer's last event too: "Stopp" is hidden again. Only that event carries
+    the message ids a rating needs; a click before it (the server has stored the answer, a loaded
+    browser is still rendering) rates nothing."""
+    page.locator("#kp-stop").wait_for(state="hidden")
+
+
 def tabs(page) -> list[str]:
     return [t.strip() for t in page.get_by_role("tab").all_inner_texts() if t.strip()]
 
@@ -114,6 +121,7 @@ def test_staff_chat_sources_feedback_and_history(context, live_portal, portal_da
     doc.close()
 
     # thumbs up on the answer is stored with question, answer and sources
+    wait_for_answer_shown(page)
     page.locator('#kp-chat button[aria-label="Gefällt mir"], #kp-chat button[aria-label="Like"]').last.click()
     page.wait_for_function("() => document.querySelector('#kp-status').innerText.includes('Danke')")
     shot(page, "2b-danke", SHOTS, full_page=False)
@@ -302,6 +310,7 @@ def test_a_laptop_window_shows_header_chat_and_input_at_once(browser, live_porta
     n = len(live_portal.server.handlers.chats.list_chats("anna"))
     ask(page, ZONE_Q)
     wait_for_answer(live_portal, "anna", n)
+    wait_for_answer_shown(page)
     page.locator('#kp-chat button[aria-label="Gefällt mir"], #kp-chat button[aria-label="Like"]').last.click()
     page.wait_for_function("() => document.querySelector('#kp-status').innerText.includes('Danke')")
     status = page.locator("#kp-status").bounding_box()
