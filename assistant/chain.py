@@ -22,8 +22,8 @@ from assistant.access import FULL, Scope
 from assistant.answer_checks import RECITE_COVERAGE, Source, check_answer, retrieval_confident, shows_answer
 from assistant.quotes import (LIST_SENTENCES, Quote, asked_parts, asks_list, best_quote, cited_sentence, claims_in_quote,
                               ASKED_KINDS, asked_kind, holds_asked_kind,
-                              covers, first_sentence, has_claims, is_yes_no, later_sentences, quote_line, supporting_quote,
-                              two_clauses)
+                              covers, first_sentence, has_claims, is_yes_no, later_sentences, quote_line, restates_question,
+                              supporting_quote, two_clauses)
 from assistant.citations import REFUSAL, is_refusal, numbers
 from assistant.evidence import Evidence, content_stems, coverage, embedding_similarity, select_evidence
 from assistant.grounding import unmentioned_terms, warning
@@ -155,6 +155,8 @@ QUOTE_UNMENTIONED = "das Dokument der passendsten Textstelle erwähnt {terms} ni
 QUOTE_WRONG_KIND = "die passendste Textstelle nennt nicht, wonach gefragt ist ({kind})"
 NOTICE_UNFOUNDED_QUOTE = "Die Aussage des Modells stand so in keiner Quelle, und {why}: keine Antwort."
 NOTICE_NO_ANSWER_NO_QUOTE = "Das Modell fand keine Antwort, und {why}: keine Antwort."
+NOTICE_RESTATED_VERDICT = ("Das Modell antwortete nur mit Ja oder Nein und den Worten der Frage; "
+                           "ob es zutrifft, entscheidet die zitierte Textstelle.")
 
 
 class Assistant:
@@ -497,6 +499,9 @@ class Assistant:
                 return
             res.answer = quote_line(quote)
             res.notices.append("Die Aussage des Modells stand so nicht in den Quellen; die Antwort ist die passendste Textstelle.")
+        elif is_yes_no(question) and restates_question(sentence, question):  # a bare verdict: the rule decides
+            res.answer = quote_line(quote)
+            res.notices.append(NOTICE_RESTATED_VERDICT)
         else:
             res.answer = cited_sentence(sentence, quote)
             if quote.recited:

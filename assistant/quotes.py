@@ -63,6 +63,26 @@ def is_yes_no(question: str) -> bool:
     return bool(_YES_NO.match(question_proper(question)))
 
 
+_VERDICT = re.compile(r"^\s*(?:ja|nein|doch)\b[\s,.:;!–-]*", re.IGNORECASE)
+
+
+def restates_question(sentence: str, question: str) -> bool:
+    """A yes/no verdict that adds nothing but the question's own words: "Ja, die Jury darf überwiegend
+    aus unseren eigenen Leuten bestehen [4]." or a bare "Nein [1].".
+
+    Why: the small model's verdict is a guess that its quote often contradicts. On the tuning sets
+    (session 39) four of seven such verdicts said the opposite of the quote shown beneath them:
+    "Ja, … dauerhaft exklusive Rechte …" above "… darf es für höchstens zehn Jahre gewährt werden".
+    The claim check cannot catch that, since a restated question holds no figure or name to test,
+    so the chain lets the deciding quote answer alone. A verdict that brings words of its own
+    ("Nein, nur auf den ausgewiesenen Grillplätzen.") is a claim and is checked as one."""
+    m = _VERDICT.match(sentence)
+    if not m:
+        return False
+    rest = CITATION_MARKS.sub(" ", sentence[m.end():])
+    return set(content_stems(rest)) <= set(content_stems(question))
+
+
 # a second question joined on ("…, und wie viele …", "… und wann ist Schluss?")
 _SECOND_ASK = re.compile(
     r"\b(?:und|sowie)\s+(?:(?:ab|bis|seit|unter|auf|in|mit|an|für|von|bei|um|aus|zu|nach)\s+)?"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.chain import Assistant
+from assistant.chain import NOTICE_RESTATED_VERDICT, Assistant
 from assistant.citations import REFUSAL
 from assistant.evidence import select_evidence
 from assistant.llm.fake import FakeChatModel
@@ -469,14 +469,36 @@ PARK = {"park": ("Parkordnung Stadtpark", [
 ])}
 
 
-def test_a_cited_no_answers_a_yes_no_question_with_the_deciding_quote(app):
+def test_a_bare_cited_no_gives_way_to_the_deciding_quote(app):
+    """"Nein [1]." to "Darf man grillen?" drops the exception that is the point of the question: the
+    rule answers, with its exception, and a notice says why the verdict is not shown."""
     _add_documents(app, PARK)
     fake = FakeChatModel(respond=lambda p: "Nein [1].")
     res = _assistant(app, fake).answer("Darf man im Stadtpark grillen?")
     assert not res.refused
-    assert res.answer.startswith("Nein [1].")
-    assert "außer auf den ausgewiesenen Grillplätzen" in res.answer  # the exception comes with it
+    assert res.answer == "„Im Stadtpark ist das Grillen verboten, außer auf den ausgewiesenen Grillplätzen.“ [1]"
     assert res.quotes and "Grillplätzen" in res.quotes[0].text
+    assert NOTICE_RESTATED_VERDICT in res.notices
+
+
+def test_a_yes_that_restates_the_question_gives_way_to_the_quote_that_contradicts_it(app):
+    """The failure of the tuning sets (session 39): "Ja, <the question's words> [1]." above a quote that
+    says otherwise. The claim check had nothing to test; now the quote answers alone."""
+    _add_documents(app, PARK)
+    fake = FakeChatModel(respond=lambda p: "Ja, man darf im Stadtpark grillen [1].")
+    res = _assistant(app, fake).answer("Darf man im Stadtpark grillen?")
+    assert not res.refused and not res.answer.startswith("Ja")
+    assert "verboten, außer auf den ausgewiesenen Grillplätzen" in res.answer
+    assert NOTICE_RESTATED_VERDICT in res.notices
+
+
+def test_a_verdict_with_words_of_its_own_is_kept_with_its_quote(app):
+    _add_documents(app, PARK)
+    fake = FakeChatModel(respond=lambda p: "Nein, nur auf den ausgewiesenen Grillplätzen [1].")
+    res = _assistant(app, fake).answer("Darf man im Stadtpark grillen?")
+    assert res.answer.startswith("Nein, nur auf den ausgewiesenen Grillplätzen [1].")
+    assert "„Im Stadtpark ist das Grillen verboten" in res.answer
+    assert NOTICE_RESTATED_VERDICT not in res.notices
 
 
 TWO_PARTS = "Wie lange ist die Ruhezeit für Urnengräber, und bis wann muss ein Grab hergerichtet sein?"

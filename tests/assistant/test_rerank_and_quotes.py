@@ -5,7 +5,7 @@ import pytest
 
 from assistant.evidence import Evidence
 from assistant.quotes import (asked_kind, asked_parts, asks_figure, asks_list, best_quote, cited_sentence, first_sentence,
-                              holds_asked_kind, is_yes_no, later_sentences, supporting_quote, two_clauses, units)
+                              holds_asked_kind, is_yes_no, later_sentences, restates_question, supporting_quote, two_clauses, units)
 from assistant.rerank import RerankWeights, rerank, stem_coverage
 from corpus.models import Chunk, Hit
 
@@ -171,6 +171,20 @@ def test_a_rule_keeps_its_exception():
     text = "Grillen ist in den Grünanlagen verboten. Dies gilt nicht für die ausgewiesenen Grillplätze. Hunde sind anzuleinen."
     q = best_quote("Darf man in den Grünanlagen grillen?", [_ev(1, text)])
     assert "verboten" in q.text and "gilt nicht" in q.text and "Hunde" not in q.text
+
+
+@pytest.mark.parametrize("sentence, restates", [
+    ("Ja, die Jury darf überwiegend aus eigenen Leuten bestehen [4].", True),   # the question's words only
+    ("Nein [1].", True),                                                        # a bare verdict
+    ("Ja [1], [2].", True),
+    ("Nein, die Jury darf nicht überwiegend aus eigenen Leuten bestehen.", True),  # a negation is no new fact
+    ("Nein, die Mehrheit muss unabhängig vom Ausrichter sein [1].", False),    # words of its own: a claim
+    ("Ja, für höchstens zehn Jahre [2].", False),
+    ("Die Jury darf überwiegend aus eigenen Leuten bestehen [4].", False),      # no verdict: a claim to check
+    ("Janine Meier leitet die Jury.", False),                                   # "Ja" only as a word's start
+])
+def test_restates_question(sentence, restates):
+    assert restates_question(sentence, "Darf die Jury überwiegend aus eigenen Leuten bestehen?") is restates
 
 
 def test_supporting_quote_backs_the_models_sentence_from_the_cited_source():
