@@ -209,7 +209,7 @@ _YES_NO_ANSWER = re.compile(r"^(ja|nein)\b[\s.,;:!–-]*$", re.IGNORECASE)
 def substantive(answer: str, cited_source_text: str, yes_no: bool = False) -> bool:
     """An answer says something: three words or more, a short answer ("41 % [1]") whose numbers
     all stand in the cited source, or – to a yes/no question – a cited "Ja" or "Nein" (the chain
-    then shows the quote that decides it). A bare "[2] [3]" says nothing."""
+    then lets the quote that decides it answer in its place, :func:`assistant.quotes.restates_question`). A bare "[2] [3]" says nothing."""
     words = [w for w in CITATION_MARKS.sub(" ", answer).split() if re.search(r"\w", w)]  # "Nein , , ." is one word
     if len(words) >= 3:
         return True

@@ -70,9 +70,10 @@ def restates_question(sentence: str, question: str) -> bool:
     """A yes/no verdict that adds nothing but the question's own words: "Ja, die Jury darf überwiegend
     aus unseren eigenen Leuten bestehen [4]." or a bare "Nein [1].".
 
-    Why: the small model's verdict is a guess that its quote often contradicts. On the tuning sets
-    (session 39) four of seven such verdicts said the opposite of the quote shown beneath them:
-    "Ja, … dauerhaft exklusive Rechte …" above "… darf es für höchstens zehn Jahre gewährt werden".
+    Why: the small model's verdict is a guess that its quote often contradicts. On the frozen blind
+    set (session 39, replayed once after the rule was chosen on the tuning sets) 5 of 9 such verdicts
+    were wrong, each above a quote that said otherwise: "Ja" for "Gibt bei einem Patt … die Stimme
+    des Bürgermeisters den Ausschlag?" (docs/results.md).
     The claim check cannot catch that, since a restated question holds no figure or name to test,
     so the chain lets the deciding quote answer alone. A verdict that brings words of its own
     ("Nein, nur auf den ausgewiesenen Grillplätzen.") is a claim and is checked as one."""
