@@ -1,0 +1,57 @@
+"""A PDF's title is the headline in its largest type, not its first line (ingest.loaders.pdf_title)."""
+from __future__ import annotations
+
+import pytest
+
+from ingest.loaders import load_document
+from ingest.loaders.pdf_title import body_size, headline
+
+BODY = [(11.0, "Die Gebühren werden mit der Bekanntgabe fällig und sind binnen eines Monats zu zahlen.")]
+
+
+@pytest.mark.parametrize(
+    ("first_page", "expected"),
+    [
+        # a label above the headline: the label was the title before
+        ([(11.0, "Herausgeber:"), (24.0, "Technische Richtlinie"), (11.0, "\n"), (18.0, "Digitale Alarmierung")],
+         "Technische Richtlinie – Digitale Alarmierung"),
+        # a funding note in small type above the headline
+        ([(7.0, "Gefördert von der Senatsverwaltung"), (20.0, "Smart City Amsterdam")], "Smart City Amsterdam"),
+        # a headline over two lines: one run, the line break a space
+        ([(30.0, "Öffentliches \n"), (30.0, "Gestalten")], "Öffentliches Gestalten"),
+        # the line break as a fragment of its own, in another size, still separates the words
+        ([(30.0, "Offene Daten"), (1.0, "\n"), (30.0, "für die Jugendarbeit")], "Offene Daten für die Jugendarbeit"),
+        # no type clearly larger than the body: no headline (the loader falls back to the first line)
+        ([(12.0, "Satzung über die Abfallgebühren"), (11.0, "§ 1 Geltungsbereich")], ""),
+        # letter-spaced type is no title
+        ([(16.0, "Bek ann tma chu ng")], ""),
+        # a cover set large all over is body text, not a headline
+        ([(30.0, "Wort " * 50)], ""),
+        # a big page number is skipped, the headline after it is not reached as a subtitle of nothing
+        ([(40.0, "12"), (20.0, "Haushaltsplan 2025")], "Haushaltsplan 2025"),
+        # only the next run *after* the headline is its subtitle
+        ([(18.0, "Stadt Musterhausen"), (28.0, "Jahresbericht")], "Jahresbericht"),
+        ([], ""),
+    ],
+)
+def test_headline(first_page, expected):
+    assert headline(first_page, body_size(first_page + BODY * 3)) == expected
+
+
+def test_body_size_is_the_size_with_most_characters():
+    assert body_size([(30.0, "Titel"), (11.0, "ein langer Absatz Text"), (9.0, "Fußnote")]) == 11.0
+    assert body_size([(11.0, "\n"), (8.0, "  ")]) is None
+
+
+def test_pdf_title_is_the_headline_not_the_label_above_it(tmp_path, make_pdf, sized_page):
+    cover = sized_page([(10, "Herausgeber:"), (10, "Landesamt für Brandschutz"), (26, "Digitale Alarmierung"),
+                   (16, "Geräte für Feuerwehr und Rettungsdienst")])
+    body = "\n".join(["Meldeempfänger müssen mindestens 200 Stunden empfangsbereit bleiben."] * 20)
+    doc = load_document(make_pdf(tmp_path / "richtlinie.pdf", [cover, body, body]))
+    assert doc.title == "Digitale Alarmierung – Geräte für Feuerwehr und Rettungsdienst"
+
+
+def test_pdf_metadata_title_still_comes_first(tmp_path, make_pdf, sized_page):
+    cover = sized_page([(10, "Herausgeber:"), (26, "Digitale Alarmierung")])
+    path = make_pdf(tmp_path / "richtlinie.pdf", [cover, "Text " * 50], title="TR BOS Digitale Alarmierung")
+    assert load_document(path).title == "TR BOS Digitale Alarmierung"
