@@ -132,9 +132,7 @@ class App:
         # e5_onnx computes the same vectors as torch's e5 (cosine ≥ 0.9999), so switching between
         # them keeps the index; int8 vectors differ slightly and get a re-index of their own
         model = {"sentence_transformers": s.embedding.model, "e5_onnx": "e5"}.get(s.embedding.mode, s.embedding.mode)
-        # v2: a PDF's title is its cover's headline (ingest.loaders.pdf_title); the title is indexed
-        # with every passage, so an index of v1 titles is read anew once
-        return f"v2|{model}|{s.embedding.passage_prefix}|{s.chunking.size_tokens}/{s.chunking.overlap_tokens}"
+        return f"v1|{model}|{s.embedding.passage_prefix}|{s.chunking.size_tokens}/{s.chunking.overlap_tokens}"
 
     def protected_folders(self) -> dict[str, Path]:
         """The portal's own folders, by German name: no admin may sync them, anything in them or a

@@ -18,7 +18,6 @@ from ingest.errors import IngestError
 from ingest.loaders.blocks import BlockBuilder, clean_text, sensible_title, title_from_text
 from ingest.loaders.limits import LoadLimits
 from ingest.loaders.page_text import page_blocks, running_lines
-from ingest.loaders.pdf_title import pdf_headline
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +168,6 @@ def _load_pdf(path: Path, limits: LoadLimits) -> ExtractedDocument:
         title = sensible_title(meta.title if meta else None)
     except Exception as exc:  # noqa: BLE001 - broken metadata is not worth failing for
         log.debug("PDF-Metadaten nicht lesbar (%s): %s", path.name, exc)
-    if not title:
-        title = sensible_title(pdf_headline(reader))
     if not title:
         first = next((b for b in builder.blocks if b.page == 1 and b.kind == "heading"), None)
         title = first.text if first else title_from_text(first_page_text)

@@ -92,21 +92,6 @@ def build_pdf(pages: list[str | bytes | None], title: str | None = None) -> byte
     return bytes(out)
 
 
-def sized_lines(lines: list[tuple[int, str]]) -> bytes:
-    """A raw content stream of (font size, text) lines top-down in Helvetica: a cover page whose
-    headline is set larger than the rest."""
-    ops = [b"BT", b"72 770 Td"]
-    for size, text in lines:
-        ops += [b"/F1 %d Tf" % size, _pdf_string(text) + b" Tj", b"0 -%d Td" % (size + 6)]
-    return b"\n".join(ops + [b"ET"])
-
-
-@pytest.fixture
-def sized_page():
-    """``sized_page([(26, "Headline"), (10, "small print")]) -> bytes``: a page for ``make_pdf``."""
-    return sized_lines
-
-
 @pytest.fixture
 def make_pdf():
     """``make_pdf(path, pages, encrypt_password=None, owner_password=None, title=None) -> Path``.
@@ -117,7 +102,7 @@ def make_pdf():
 
     def _make(
         path: Path,
-        pages: list[str | bytes | None],
+        pages: list[str | None],
         encrypt_password: str | None = None,
         owner_password: str | None = None,
         title: str | None = None,
