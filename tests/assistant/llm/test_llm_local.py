@@ -148,3 +148,14 @@ def test_stopp_in_the_portal_frees_the_model_before_it_read_the_prompt(llm_app):
     full = llm_app.assistant.answer(question)
     assert full.mode == "local" and not full.refused  # the question goes to the model
     assert read_when_stopped < full.prompt_tokens, (read_when_stopped, full.prompt_tokens)
+
+
+def test_the_local_model_reads_with_flash_attention(gguf_path):
+    """Flash attention keeps the first token under 10 s on slower 2-core hosts (docs/results.md,
+    session 40): llama.cpp must have been asked for it, not left on its automatic choice."""
+    import llama_cpp
+
+    from assistant.llm.local import LocalLlamaChat
+
+    chat = LocalLlamaChat(model_path=str(gguf_path), n_ctx=512)
+    assert chat.llama.context_params.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
