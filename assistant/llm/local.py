@@ -88,8 +88,9 @@ class LocalLlamaChat(BaseChatModel):
                     self._llama = _stoppable_llama()(
                         model_path=self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads,
                         n_batch=512, verbose=False, seed=0,
-                        # flash attention reads prompts 3-8 % faster on 2 cores (first token p95
-                        # 10.1 -> 9.5 s on blind_dev); answers differ only by rounding (docs/results.md, session 40)
+                        # flash attention reads prompts 3-8 % faster on 2 cores: on a host reading
+                        # ~100 tokens/s the frozen blind set's first token p95 is 9.6 s with it; answers
+                        # differ only by rounding (docs/results.md, session 40)
                         flash_attn=True,
                     )
         return self._llama

@@ -152,7 +152,7 @@ def test_stopp_in_the_portal_frees_the_model_before_it_read_the_prompt(llm_app):
 
 def test_the_local_model_reads_with_flash_attention(gguf_path):
     """Flash attention keeps the first token under 10 s on slower 2-core hosts (docs/results.md,
-    session 40): llama.cpp must have been asked for it, not left on its automatic choice."""
+    session 40). llama.cpp's default in this build is off, so the argument must be passed."""
     import llama_cpp
 
     from assistant.llm.local import LocalLlamaChat
