@@ -346,7 +346,11 @@ def test_a_user_changes_the_start_password_and_signs_in_with_the_new_one(context
         page.locator("#kp-pw-change").click()
         page.locator("#kp-pw-result").get_by_text("Ihr Passwort wurde geändert").wait_for()
         assert page.locator("#kp-pw-new input").input_value() == ""
-        page.locator("input[type=password]").first.wait_for()  # signed out: the login form
+        # signed out: the page leaves for the login form. Wait for that before signing in again, since
+        # the page's sign-out (2.5 s later) would otherwise end the new session that shares its cookie.
+        page.locator("#kp-pw-current").wait_for(state="detached")
+        page.locator("input[type=password]").first.wait_for()
+        page.close()
         assert users.verify("greta", "Eigenes-Passwort-22")
         again = login(context, live_portal, "greta", "Eigenes-Passwort-22")
         assert "greta" in again.locator("#kp-user").inner_text()
