@@ -175,10 +175,10 @@ class Admin:
         rows = []
         for rec in self.catalog.documents(collection=collection or None, status=status or None):
             file = rec.original_name or Path(rec.source).name
-            if needle and not any(needle in s.lower() for s in (rec.title, file, rec.doc_id, rec.source)):
+            if needle and not any(needle in s.lower() for s in (rec.title, rec.display_title, file, rec.doc_id, rec.source)):
                 continue
             rows.append({
-                "doc_id": rec.doc_id, "title": rec.title or file, "file": file, "format": rec.format,
+                "doc_id": rec.doc_id, "title": rec.shown_title, "file": file, "format": rec.format,
                 "pages": rec.pages, "chunks": rec.chunk_count, "collection": rec.collection,
                 "status": rec.status, "error": rec.error, "indexed_at": rec.indexed_at,
                 "uploaded": self.uploads.contains(rec.file(self.settings.uploads_dir)), "link": f"/doc/{rec.doc_id}",
@@ -192,7 +192,7 @@ class Admin:
         for rec in self.catalog.documents(status="indexed"):
             low = rec.low_confidence_pages(threshold)
             if low:
-                rows.append({"doc_id": rec.doc_id, "title": rec.title or Path(rec.source).name,
+                rows.append({"doc_id": rec.doc_id, "title": rec.shown_title,
                              "file": rec.original_name or Path(rec.source).name,
                              "pages": [(p, rec.ocr_pages[p]) for p in low], "ocr_pages": len(rec.ocr_pages)})
         return rows

@@ -238,7 +238,7 @@ def usage(db: AppDB, audit: AuditLog, *, days: int = 30, catalog=None, top: int 
     if catalog is not None:
         for doc_id, _ in cited.most_common(top):
             rec = catalog.get(doc_id)
-            titles[doc_id] = (rec.title or rec.original_name or rec.source) if rec else f"{doc_id} (gelöscht)"
+            titles[doc_id] = rec.shown_title if rec else f"{doc_id} (gelöscht)"
     up, down = feedback_counts(db, since)
     refused_q = [(e.at, e.question) for e in events if e.refused and e.question]
     return Usage(

@@ -120,6 +120,9 @@ class DocumentRecord:
     storage_path: str = ""
     #: page -> mean word confidence (0-100) of the pages read by text recognition; not a column
     ocr_pages: dict[int, float] = field(default_factory=dict)
+    #: the title people read where the loader found a better one than ``title`` (a PDF's cover
+    #: headline, :mod:`ingest.loaders.pdf_title`); "" = ``title``. ``title`` stays the indexed one.
+    display_title: str = ""
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -134,7 +137,13 @@ class DocumentRecord:
             d["meta"] = json.loads(d.get("meta") or "{}")
         except ValueError:
             d["meta"] = {}
-        return cls(**d)
+        # a column a newer replica added is not this code's business (a rolling upgrade in a cluster)
+        return cls(**{k: v for k, v in d.items() if k in _FIELDS})
+
+    @property
+    def shown_title(self) -> str:
+        """The name a person sees for the document: its readable title, else its title, else its file name."""
+        return self.display_title or self.title or self.original_name or Path(self.source).name
 
     def file(self, storage: Path | None = None) -> Path:
         """The document's file on this machine: inside ``storage`` when it was stored there (another
@@ -153,6 +162,7 @@ class DocumentRecord:
         return sorted(p for p, c in self.ocr_pages.items() if c < threshold)
 
 
+_FIELDS = frozenset(DocumentRecord.__dataclass_fields__)
 _COLUMNS = tuple(f for f in DocumentRecord.__dataclass_fields__ if f != "ocr_pages")
 
 

@@ -42,6 +42,9 @@ class ExtractedDocument:
     page_kind: PageKind | None = None
     #: ``(page, mean word confidence 0-100)`` for every page read by text recognition (OCR)
     ocr_pages: tuple[tuple[int, float], ...] = ()
+    #: the title people read where it differs from ``title`` (a PDF's cover headline, when its first
+    #: line is a label such as "Herausgeber:"); "" = ``title``. Only ``title`` is indexed with the passages.
+    display_title: str = ""
 
     @property
     def text(self) -> str:

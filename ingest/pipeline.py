@@ -306,8 +306,8 @@ class Ingestor:
                              meta=dict(w.meta or {}))
         try:
             doc = self._read(w, progress, done, total)
-            if w.title:  # chunks carry the title into the indexes and citations
-                doc = replace(doc, title=w.title)
+            if w.title:  # chunks carry the title into the indexes and citations; people read it too
+                doc = replace(doc, title=w.title, display_title="")
             chunks = make_chunks(doc, doc_id=w.doc_id, source=str(w.path), collection=w.collection,
                                  version=w.sha, params=self.chunk_params)
             if not chunks:
@@ -318,6 +318,7 @@ class Ingestor:
             log.exception("unexpected error loading %s", w.path)
             return _Loaded(w, rec, None, IngestError("corrupt", f"{type(exc).__name__}: {exc}"))
         rec.format, rec.title, rec.pages, rec.page_kind = doc.format, doc.title, doc.page_count, doc.page_kind
+        rec.display_title = doc.display_title
         rec.ocr_pages = dict(doc.ocr_pages)
         return _Loaded(w, rec, chunks)
 

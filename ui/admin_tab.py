@@ -167,7 +167,7 @@ class AdminUI:
         if rec is None:
             return "Dokument nicht gefunden."
         name = md_esc(rec.original_name or Path(rec.source).name)
-        head = f"**{md_esc(rec.title or name)}**"
+        head = f"**{md_esc(rec.shown_title)}**"
         if rec.status == "indexed":
             head += f" — [Dokument öffnen]({self._doc_url(rec, user)})"
         lines = [head,

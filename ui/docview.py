@@ -148,9 +148,9 @@ def render_text_page(rec: DocumentRecord, chunks: Iterable[Chunk], *, mark: int 
         "<!doctype html><html lang=\"de\"><head><meta charset=\"utf-8\">",
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
         "<meta name=\"referrer\" content=\"no-referrer\">",
-        f"<title>{e(rec.title or name)} – Textansicht</title><style>{_STYLE}</style></head><body>",
+        f"<title>{e(rec.shown_title)} – Textansicht</title><style>{_STYLE}</style></head><body>",
         "<header>",
-        f"<h1>{e(rec.title or name)}</h1>",
+        f"<h1>{e(rec.shown_title)}</h1>",
         f"<p class=\"meta\">{e(name)} · {e(rec.format.upper())} · Textansicht des Portals",
     ]
     if original_url:

@@ -254,6 +254,8 @@ class ChatHandlers:
             d = asdict(c) if is_dataclass(c) else dict(c)
             rec = catalog.get(d["doc_id"])
             d["page_kind"] = rec.page_kind if rec else None
+            if rec is not None:  # people read the document's readable title (a PDF's headline), not its indexed one
+                d["title"] = rec.shown_title
             d["format"] = rec.format if rec else ""
             d["collection"] = rec.collection if rec else d.get("collection")
             if rec is not None and rec.format != "pdf":

@@ -87,7 +87,7 @@ class ToolHandlers:
     def document_choices(self, user) -> list[tuple[str, str]]:
         """The indexed documents of the collections ``user`` may read."""
         scope = self.ctx.scope(user)
-        return [(f"{rec.title} ({rec.pages or '–'} S.)", rec.doc_id)
+        return [(f"{rec.shown_title} ({rec.pages or '–'} S.)", rec.doc_id)
                 for rec in self.ctx.app.catalog.documents(status="indexed") if scope.allows(rec.collection)]
 
     def _check_document(self, user, doc_id: str) -> None:
@@ -288,7 +288,7 @@ class ToolHandlers:
         for c in visible_citations(self.ctx.scope(user), citations, catalog):
             rec = catalog.get(c.get("doc_id", ""))
             where = c.get("label") or (f"S. {c['page']}" if c.get("page") else "")
-            label = f"[{int(c.get('n', 0))}] {c.get('title') or (rec.title if rec else '')}" + (f" – {where}" if where else "")
+            label = f"[{int(c.get('n', 0))}] {c.get('title') or (rec.shown_title if rec else '')}" + (f" – {where}" if where else "")
             if rec is not None and rec.status == "indexed":
                 url = doc_link(self.chat.signer, rec, user.name, c.get("page"))
                 items.append(f'<li><a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer" '

@@ -200,7 +200,7 @@ class Tools:
                                count=token_counter(llm))
         yield from self._run(res, events, t0)
         locs = sorted({loc for p in res.details.get("points", []) for loc in p["locs"]})
-        res.citations = [{"n": i, "doc_id": doc_id, "title": rec.title, "source": rec.source,
+        res.citations = [{"n": i, "doc_id": doc_id, "title": rec.shown_title, "source": rec.source,
                           "page": loc if has_pages else None, "loc": loc, "label": f"{label} {loc}"}
                          for i, loc in enumerate(locs, start=1)]
         unchecked = sum(1 for p in res.details.get("points", []) if not p["checked"])

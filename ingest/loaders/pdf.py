@@ -18,6 +18,7 @@ from ingest.errors import IngestError
 from ingest.loaders.blocks import BlockBuilder, clean_text, sensible_title, title_from_text
 from ingest.loaders.limits import LoadLimits
 from ingest.loaders.page_text import page_blocks, running_lines
+from ingest.loaders.pdf_title import pdf_headline, shown_headline
 
 log = logging.getLogger(__name__)
 
@@ -168,12 +169,16 @@ def _load_pdf(path: Path, limits: LoadLimits) -> ExtractedDocument:
         title = sensible_title(meta.title if meta else None)
     except Exception as exc:  # noqa: BLE001 - broken metadata is not worth failing for
         log.debug("PDF-Metadaten nicht lesbar (%s): %s", path.name, exc)
+    shown = ""
     if not title:
+        # the first line stays the indexed title (a cover headline there lowered the blind set's
+        # figures, docs/results.md session 40); people read the headline instead
         first = next((b for b in builder.blocks if b.page == 1 and b.kind == "heading"), None)
         title = first.text if first else title_from_text(first_page_text)
+        shown = shown_headline(pdf_headline(reader))
     return ExtractedDocument(
         format="pdf", title=title, blocks=tuple(builder.blocks), page_count=n_pages, page_kind="page",
-        ocr_pages=tuple(sorted(ocr_confidence.items())),
+        ocr_pages=tuple(sorted(ocr_confidence.items())), display_title=shown if shown != title else "",
     )
 
 

@@ -10,6 +10,7 @@ import pytest
 from assistant import dashboard as d
 from assistant.appdb import AppDB, new_id
 from assistant.audit import AuditLog
+from corpus.catalog import DocumentRecord
 
 # the chat component's schema (assistant/chats.py), created here so this test does not depend on it
 CHAT_TABLES = [
@@ -73,8 +74,8 @@ def test_from_messages_and_feedback(db):
 
     class Cat:
         def get(self, doc_id):
-            return type("R", (), {"title": {"d1": "Hundesteuersatzung", "d2": "Gebührenordnung"}[doc_id],
-                                  "original_name": "", "source": ""})() if doc_id != "gone" else None
+            title = {"d1": "Hundesteuersatzung", "d2": "Gebührenordnung"}.get(doc_id)
+            return DocumentRecord(doc_id, "", "", "a", "indexed", title=title) if title else None
 
     u = d.usage(db, audit, days=30, catalog=Cat(), now=NOW)
     assert u.source == "messages" and u.total == 13

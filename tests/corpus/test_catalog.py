@@ -244,6 +244,7 @@ def test_a_version_4_catalog_from_before_alembic_opens_with_its_data(tmp_path):
     assert cat.get_meta("schema_version") == "4"
     rec = cat.get("d0")
     assert (rec.title, rec.chunk_count, rec.meta, rec.ocr_pages) == ("Satzung", 2, {"reference": "2025/1"}, {2: 88.5})
+    assert (rec.display_title, rec.shown_title) == ("", "Satzung")  # read before readable titles: shown as before
     assert cat.index_fingerprints() == {"d0": ("1700000001.25:2", "Bauamt")}
     assert [c.text for c in cat.iter_chunks("d0")] == ["Erster Teil", "Zweiter Teil"]
     assert cat.collection_readers() == {"Bauamt": ["bauamt"]}
@@ -255,6 +256,27 @@ def test_a_version_4_catalog_from_before_alembic_opens_with_its_data(tmp_path):
         assert conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchone()[0] == _head()
     again = Catalog(path)
     assert again.chunk_ids() == {"d0:v1:0", "d0:v1:1", "d1:v1:0"} and again.generation() == 18
+
+
+def test_the_readable_title_is_stored_beside_the_indexed_one(cat):
+    cat.commit_document(_rec("d1", title="Herausgeber:", display_title="Digitale Alarmierung"), _chunks("d1", "v1", 1))
+    cat.commit_document(_rec("d2", title="Satzung"), _chunks("d2", "v1", 1))
+    cat.commit_document(_rec("d3", original_name="Bericht 2025.pdf"), _chunks("d3", "v1", 1))
+    shown = {r.doc_id: (r.title, r.shown_title) for r in cat.documents()}
+    assert shown == {"d1": ("Herausgeber:", "Digitale Alarmierung"), "d2": ("Satzung", "Satzung"),
+                     "d3": ("", "Bericht 2025.pdf")}
+    # the passages keep the indexed title
+    assert {c.title for c in cat.iter_chunks("d1")} == {"Herausgeber:"}
+
+
+def test_a_column_a_newer_replica_added_does_not_stop_reading(cat):
+    """In a rolling upgrade an older replica reads a catalog a newer one has migrated."""
+    cat.commit_document(_rec("d1", title="Satzung"), _chunks("d1", "v1", 1))
+    with cat.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE documents ADD COLUMN summary_of_the_future TEXT DEFAULT 'x'")
+    assert cat.get("d1").title == "Satzung" and [r.doc_id for r in cat.documents()] == ["d1"]
+    cat.commit_document(_rec("d2", title="Ordnung"), _chunks("d2", "v1", 1))
+    assert cat.get("d2").title == "Ordnung"
 
 
 def test_text_with_nul_characters_is_stored(cat):

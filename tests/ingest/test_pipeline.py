@@ -292,3 +292,20 @@ def test_a_path_too_long_for_the_system_fails_alone(hash_app, tmp_path):
         os.close(fd)
     summary = hash_app.ingestor.ingest([docs])
     assert summary.added == 1 and [f["code"] for f in summary.failed] == ["corrupt"]
+
+
+def test_a_pdf_is_shown_by_its_cover_headline_and_indexed_as_before(hash_app, tmp_path, make_pdf, sized_page):
+    """The catalog keeps the headline for people; the passages keep the first line (ingest.loaders.pdf_title).
+    An importer's own title is shown as it is."""
+    cover = sized_page([(10, "Herausgeber:"), (26, "Digitale Alarmierung"), (16, "Geräte für den Rettungsdienst")])
+    body = "\n".join(["Meldeempfänger müssen mindestens 200 Stunden empfangsbereit bleiben."] * 20)
+    (tmp_path / "docs").mkdir()
+    f = make_pdf(tmp_path / "docs" / "richtlinie.pdf", [cover, body])
+    assert hash_app.ingestor.ingest([f]).added == 1
+    rec = hash_app.catalog.documents()[0]
+    assert (rec.title, rec.shown_title) == ("Herausgeber:", "Digitale Alarmierung – Geräte für den Rettungsdienst")
+    assert {c.title for c in hash_app.catalog.iter_chunks(rec.doc_id)} == {"Herausgeber:"}
+
+    hash_app.ingestor.ingest([f], titles={f: "TR BOS Alarmierung"})
+    rec = hash_app.catalog.get(rec.doc_id)
+    assert (rec.title, rec.display_title, rec.shown_title) == ("TR BOS Alarmierung", "", "TR BOS Alarmierung")

@@ -10,6 +10,7 @@ import gradio as gr
 import pytest
 
 from assistant.links import LinkSigner
+from pdf_files import build_pdf, sized_lines
 from corpus.models import page_label
 from ui.docview import CSP_TEXT, locate_chunk, render_text_page
 from ui.handlers import ChatView, UserError
@@ -251,6 +252,27 @@ def test_pdf_and_slide_sources_name_page_and_slide(handlers, portal_ctx):
     html = handlers.render_sources(handlers.user(req("anna")), cits)
     assert "– Seite 2</a>" in html and "– Folie 3</a>" in html and "#page=2" in html
     assert "Relevanz" not in html and "0,5" not in html  # scores belong to the trainer's view, not to staff
+
+
+def test_a_pdf_source_is_named_by_its_cover_headline_not_the_label_above_it(handlers, portal_ctx, tmp_path):
+    """The passages are indexed with the first line ("Herausgeber:"); staff read the headline, in the
+    streamed answer, in the stored chat and in the text view's heading."""
+    cover = sized_lines([(10, "Herausgeber:"), (26, "Richtlinie Kormoranzählung"), (16, "Zählung am Stadtweiher")])
+    body = "Die Kormoranzählung am Stadtweiher findet jeden Oktober statt und dauert zwei Tage.\n" * 12
+    folder = tmp_path / "richtlinien"
+    folder.mkdir()
+    (folder / "kormoran.pdf").write_bytes(build_pdf([cover, body]))
+    portal_ctx.app.ingestor.ingest([folder], collection="test")
+    shown = "Richtlinie Kormoranzählung – Zählung am Stadtweiher"
+
+    v = final(ask_all(handlers, "anna", "Wann findet die Kormoranzählung statt?"))
+    labels = re.findall(r'class="kp-src-link">([^<]+)</a>', content(v))
+    assert any(re.fullmatch(rf"\[\d\] {shown} – Seite \d", label) for label in labels), labels
+    assert not any("Herausgeber" in label for label in labels), labels
+    rec = next(r for r in portal_ctx.app.catalog.documents() if r.source.endswith("kormoran.pdf"))
+    stored = handlers.chats.get_chat("anna", v.chat_id)["messages"][-1]
+    assert {c["title"] for c in stored["citations"] if c["doc_id"] == rec.doc_id} == {shown}
+    assert f"<h1>{shown}</h1>" in render_text_page(rec, portal_ctx.app.catalog.iter_chunks(rec.doc_id))
 
 
 def test_passages_of_one_page_are_one_source_with_the_quote_and_the_excerpt_on_demand(handlers, portal_ctx):
