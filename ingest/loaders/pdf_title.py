@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections import Counter
 from typing import Sequence
 
@@ -97,9 +98,10 @@ def _undoubled(text: str) -> str:
 
 
 def shown_headline(text: str, limit: int = SHOWN_CHARS) -> str:
-    """The headline as a source's name: doubled type undone, cut at a word before ``limit``
-    characters (a long subtitle would push the page number out of the source's line)."""
-    text = _undoubled(" ".join(text.split()))
+    """The headline as a source's name: ligatures spelled out ("Redeﬁning"), doubled type undone,
+    cut at a word before ``limit`` characters (a long subtitle would push the page number out of
+    the source's line)."""
+    text = _undoubled(" ".join(unicodedata.normalize("NFKC", text).split()))
     if len(text) <= limit:
         return text
     cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" –-:,")

@@ -50,6 +50,7 @@ def test_body_size_is_the_size_with_most_characters():
         ("Open Open Data Data Ranking Ranking", "Open Data Ranking"),  # type printed twice for a bold look
         ("Data Data Literacy", "Data Data Literacy"),  # an odd number of words: not doubled type
         ("Digitale  Alarmierung", "Digitale Alarmierung"),
+        ("Rede\ufb01ning the Smart City", "Redefining the Smart City"),  # a ligature character spelled out
         ("Best Practice Beispiele für Smart City Anwendungen in Europa – Niederlande: Amsterdam Hintergrund und "
          "Kurzbeschreibung", "Best Practice Beispiele für Smart City Anwendungen in Europa – Niederlande: Amsterdam…"),
     ],
