@@ -35,7 +35,7 @@ from assistant.retrieval import HybridRetriever
 from assistant.model_choice import model_profile
 from assistant.settings import ModelProfile, Settings
 from corpus.knowledge_base import index_text
-from corpus.models import Hit
+from corpus.models import Hit, page_kind_of, page_label
 
 log = logging.getLogger(__name__)
 
@@ -443,9 +443,14 @@ class Assistant:
 
     @staticmethod
     def _refusal_with_passages(evidence: Sequence[Evidence]) -> str:
+        """The refusal and the closest passages, by number and place: the sources under the answer
+        name each document by the title people read (the indexed title of a PDF can be a label such
+        as "Herausgeber:", :mod:`ingest.loaders.pdf_title`)."""
         lines = [REFUSAL, "", "Am nächsten kommen diese Textstellen:"]
         for ev in evidence[:3]:
-            lines.append(f"[{ev.n}] {source_label(ev)}: „{ev.text[:160]}…“")
+            c = ev.hit.chunk
+            place = page_label(c.page, page_kind_of(c.source))
+            lines.append(f"[{ev.n}] {place}: „{ev.text[:160]}…“" if place else f"[{ev.n}] „{ev.text[:160]}…“")
         return "\n".join(lines)
 
     def _finish(self, res: AnswerResult, raw: str, evidence: Sequence[Evidence], q_stems) -> None:

@@ -1,6 +1,8 @@
 """The answer chain with a scripted model: prompts, budgets, citations, refusal, rewrite, extractive."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from assistant.chain import NOTICE_RESTATED_VERDICT, Assistant
@@ -71,6 +73,10 @@ def test_uncited_unsupported_answer_becomes_refusal(app):
     res = _assistant(app, fake).answer("Wie heißt der Hund des Bürgermeisters?")
     assert res.refused and res.answer.startswith(REFUSAL)
     assert "Am nächsten kommen" in res.answer  # closest passages follow the refusal
+    # named by number and place: the sources under the answer name the documents, by their readable title
+    closest = res.answer.split("Am nächsten kommen diese Textstellen:\n", 1)[1].splitlines()
+    assert len(closest) == 3 and all(re.match(r"\[\d\] Seite \d+: „", line) for line in closest), closest
+    assert not any(c.title in res.answer for c in res.citations)
 
 
 def test_uncited_but_supported_answer_gets_attributed(app):

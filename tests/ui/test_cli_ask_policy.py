@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
+from pdf_files import build_pdf, sized_lines
 
 from ui.cli import cli
 
@@ -106,3 +108,18 @@ def test_policy_models_lists_zone_operator_location_and_roles(run):
     assert lines[0]["default"] is True
     human = run("policy", "models").stdout
     assert "* lokal" in human and "  rot          Rot      Großes Modell" in human and "Anbieter X · USA" in human
+
+
+def test_ask_names_a_pdf_source_by_its_cover_headline(run, tmp_path):
+    """The passages are indexed with the PDF's first line ("Herausgeber:"); the sources name the headline."""
+    folder = tmp_path / "richtlinien"
+    folder.mkdir()
+    cover = sized_lines([(10, "Herausgeber:"), (26, "Richtlinie Kormoranzählung"), (16, "Zählung am Stadtweiher")])
+    body = "Die Kormoranzählung am Stadtweiher findet jeden Oktober statt und dauert zwei Tage.\n" * 12
+    (folder / "kormoran.pdf").write_bytes(build_pdf([cover, body]))
+    assert run("ingest", str(folder)).exit_code == 0
+    res = run("ask", "-m", "extraktiv", "Wann findet die Kormoranzählung am Stadtweiher statt?")
+    assert res.exit_code == 0, res.output
+    sources = res.stdout.split("Quellen:\n", 1)[1]
+    assert re.search(r"\[\d\] Richtlinie Kormoranzählung – Zählung am Stadtweiher \(kormoran\.pdf, Seite \d\)", sources)
+    assert "Herausgeber" not in sources
