@@ -19,7 +19,8 @@ from typing import Any, Callable, Iterator, Sequence
 from langchain_core.output_parsers import StrOutputParser
 
 from assistant.access import FULL, Scope
-from assistant.answer_checks import RECITE_COVERAGE, Source, check_answer, retrieval_confident, shows_answer
+from assistant.answer_checks import (NOTICE_NO_ANSWER, RECITE_COVERAGE, Source, check_answer, retrieval_confident,
+                                     shows_answer)
 from assistant.quotes import (LIST_SENTENCES, Quote, asked_parts, asks_list, best_quote, cited_sentence, claims_in_quote,
                               ASKED_KINDS, asked_kind, holds_asked_kind,
                               covers, first_sentence, has_claims, is_yes_no, later_sentences, quote_line, restates_question,
@@ -155,6 +156,8 @@ QUOTE_UNMENTIONED = "das Dokument der passendsten Textstelle erwähnt {terms} ni
 QUOTE_WRONG_KIND = "die passendste Textstelle nennt nicht, wonach gefragt ist ({kind})"
 NOTICE_UNFOUNDED_QUOTE = "Die Aussage des Modells stand so in keiner Quelle, und {why}: keine Antwort."
 NOTICE_NO_ANSWER_NO_QUOTE = "Das Modell fand keine Antwort, und {why}: keine Antwort."
+#: the model found nothing and no passage stands in for it (NOTICE_NO_ANSWER says "here is the closest passage")
+NOTICE_NO_ANSWER_REFUSED = "Das Modell fand keine Antwort, und keine Textstelle beantwortet die Frage sicher."
 NOTICE_RESTATED_VERDICT = ("Das Modell antwortete nur mit Ja oder Nein und den Worten der Frage; "
                            "ob es zutrifft, entscheidet die zitierte Textstelle.")
 
@@ -601,6 +604,8 @@ class Assistant:
             res.answer, res.refused, res.quotes = self._extractive(evidence, res.standalone_question or res.question)
         else:
             res.answer, res.refused = self._refusal_with_passages(evidence), True
+        if res.refused and notice == NOTICE_NO_ANSWER:  # no passage is the answer: don't promise one
+            notice = NOTICE_NO_ANSWER_REFUSED
         res.notices.append(notice)
 
     def _no_documents(self, question: str, llm, res: AnswerResult, t_start: float) -> Iterator[dict]:

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from assistant.chain import NOTICE_RESTATED_VERDICT, Assistant
+from assistant.chain import NOTICE_NO_ANSWER_REFUSED, NOTICE_RESTATED_VERDICT, Assistant
 from assistant.citations import REFUSAL
 from assistant.evidence import select_evidence
 from assistant.llm.fake import FakeChatModel
@@ -589,7 +589,7 @@ def test_a_bare_no_is_no_answer_to_an_open_question(app):
     fake = FakeChatModel(respond=lambda p: "Nein [1].")
     res = _assistant(app, fake).answer("Wo darf man im Stadtpark grillen?")
     assert not res.answer.startswith("Nein")
-    assert "Das Modell fand keine Antwort; hier die passendste Textstelle." in res.notices
+    assert res.refused and res.notices == [NOTICE_NO_ANSWER_REFUSED]
 
 
 NEWSLETTER = {"news": ("Newsletter Oktober 2024", [
@@ -698,6 +698,8 @@ def test_the_quote_for_a_refusal_is_off_by_default(app):
     fake = FakeChatModel(respond=lambda p: REFUSAL)
     res = _assistant(app, fake).answer("Wie lange dauert die Ruhezeit für Urnengräber nach der Beisetzung?")
     assert res.refused and res.answer.startswith(REFUSAL)
+    # the notice promises no passage as the answer when none is given
+    assert res.notices[-1] == NOTICE_NO_ANSWER_REFUSED and not any("hier die passendste" in n for n in res.notices)
 
 
 def test_a_quote_without_the_asked_figure_does_not_answer_for_an_unsupported_claim(app):
