@@ -16,7 +16,6 @@ from pathlib import Path
 from corpus.models import ExtractedDocument
 from ingest.errors import IngestError
 from ingest.loaders.blocks import BlockBuilder, clean_text, sensible_title, title_from_text
-from ingest.loaders.ligature_gaps import close_ligature_gaps
 from ingest.loaders.limits import LoadLimits
 from ingest.loaders.page_text import page_blocks, running_lines
 from ingest.loaders.pdf_title import pdf_headline, shown_headline
@@ -143,7 +142,6 @@ def _load_pdf(path: Path, limits: LoadLimits) -> ExtractedDocument:
         total_chars += sum(1 for c in text if not c.isspace())
         texts.append(text)
 
-    texts = close_ligature_gaps(texts)  # "Betroff ene" -> "Betroffene" where a font splits its ligatures
     ocr_confidence, ocr_tried = _ocr_thin_pages(path, texts, limits)
     if ocr_confidence:
         total_chars = sum(_chars(t) for t in texts if t)
