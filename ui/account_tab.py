@@ -21,7 +21,10 @@ from ui.login import LoginThrottle
 
 log = logging.getLogger(__name__)
 
-SIGN_OUT_JS = "() => { setTimeout(() => { window.location.href = 'logout'; }, 2500); }"
+#: the changed password has ended every session of the user already, so the page only reloads into
+#: the login form. Not 'logout': that ends the user's sessions anew, and would end one the user just
+#: opened with the new password in another tab of the same browser within the 2.5 s.
+SIGN_OUT_JS = "() => { setTimeout(() => { window.location.href = './'; }, 2500); }"
 
 
 class AccountUI:
