@@ -9,6 +9,7 @@ the evidence itself is given as an extractive answer.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -135,9 +136,10 @@ class AnswerResult:
         return d
 
 
-def citation_for(ev: Evidence) -> Citation:
+def citation_for(ev: Evidence, title: str | None = None) -> Citation:
+    """``title``: the name people read (the catalog's readable title); the passage's indexed one otherwise."""
     c = ev.hit.chunk
-    return Citation(n=ev.n, doc_id=c.doc_id, source=c.source, title=c.title, page=c.page,
+    return Citation(n=ev.n, doc_id=c.doc_id, source=c.source, title=title or c.title, page=c.page,
                     snippet=ev.text[:400], score=round(ev.hit.score, 6), section=c.section, collection=c.collection)
 
 
@@ -200,7 +202,21 @@ class Assistant:
         return out if 3 < len(out) < 400 else f"{last_user} {question}"
 
     # -- the chain -------------------------------------------------------------
-    def stream(
+    def stream(self, question: str, history: Sequence[tuple[str, str]] = (), **kwargs) -> Iterator[dict]:
+        """Yield events: ``sources`` (after retrieval), ``token`` (answer text), ``reset`` (the shown
+        answer was replaced), ``notice`` and finally ``done`` with the :class:`AnswerResult`
+        (:meth:`_stream` has the steps and the arguments). The quotes in ``done`` carry the title
+        of their citation, the one people read."""
+        # closing: a stopped answer (Stopp, a closed tab) closes the chain's generator at once, as before
+        with contextlib.closing(self._stream(question, history, **kwargs)) as events:
+            for event in events:
+                if event["type"] == "done":
+                    res = event["result"]
+                    names = {c.n: c.title for c in res.citations}
+                    res.quotes = [replace(q, title=names.get(q.n, q.title)) for q in res.quotes]
+                yield event
+
+    def _stream(
         self,
         question: str,
         history: Sequence[tuple[str, str]] = (),
@@ -213,8 +229,7 @@ class Assistant:
         budget_tokens: int | None = None,
         scope: Scope = FULL,
     ) -> Iterator[dict]:
-        """Yield events: ``sources`` (after retrieval), ``token`` (answer text), ``reset`` (the shown
-        answer was replaced), ``notice`` and finally ``done`` with the :class:`AnswerResult`.
+        """The events of :meth:`stream`.
 
         The steps: Ampel on the question → standalone question → retrieval and Ampel on the
         passages → evidence within the budget (sources shown) → refusal before the model →
@@ -312,7 +327,10 @@ class Assistant:
                                             similarity=embedding_similarity(self.retriever.kb.embedder, standalone) if weight else None)
         in_prompt = {ev.hit.chunk.chunk_id: ev.n for ev in evidence}
         res.passages = [self._trace(h, in_prompt, found.removed) for h in found.hits]
-        res.citations = [citation_for(ev) for ev in evidence]
+        # people read a document's readable title (a PDF's cover headline, ingest.loaders.pdf_title);
+        # the prompt, the quote scoring and the index keep the passages' indexed one
+        names = self.retriever.kb.catalog.shown_titles(ev.hit.chunk.doc_id for ev in evidence)
+        res.citations = [citation_for(ev, names.get(ev.hit.chunk.doc_id)) for ev in evidence]
         if dropped and len(evidence) < n_pass:
             res.notices.append(f"{counted(len(dropped), 'weitere Textstelle passte', 'weitere Textstellen passten')} "
                                "nicht mehr in das Kontextfenster.")

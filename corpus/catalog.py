@@ -137,7 +137,9 @@ class DocumentRecord:
             d["meta"] = json.loads(d.get("meta") or "{}")
         except ValueError:
             d["meta"] = {}
-        # a column a newer replica added is not this code's business (a rolling upgrade in a cluster)
+        # a column a later release adds is not this code's business: from this release on, an older
+        # replica keeps reading a catalog a newer one has migrated (releases before it failed on the
+        # new column, so the step to migration 0006 needs every replica stopped, docs/cluster.md)
         return cls(**{k: v for k, v in d.items() if k in _FIELDS})
 
     @property
@@ -506,6 +508,20 @@ class Catalog:
                 for r in conn.execute(self._CHUNKS_BY_IDS, {"ids": list(ids[start : start + 500])}):
                     out[r[0]] = _tuple_chunk(r)
         return out
+
+    _NAMES_OF = text("SELECT doc_id, display_title, title, original_name, source FROM documents "
+                     "WHERE doc_id IN :ids").bindparams(bindparam("ids", expanding=True))
+
+    def shown_titles(self, doc_ids: Iterable[str]) -> dict[str, str]:
+        """``{doc_id: the name people read}`` (:attr:`DocumentRecord.shown_title`) in one query;
+        unknown ids are absent."""
+        ids = sorted(set(doc_ids))
+        if not ids:
+            return {}
+        with self._conn() as conn:
+            rows = conn.execute(self._NAMES_OF, {"ids": ids}).all()
+        return {r[0]: DocumentRecord(r[0], r[4], "", "", "", original_name=r[3], title=r[2], display_title=r[1]).shown_title
+                for r in rows}
 
     def collections_of(self, ids: Sequence[str]) -> dict[str, str]:
         """``{chunk_id: collection}`` of the active chunks among ``ids`` (unknown ids are absent)."""

@@ -160,7 +160,7 @@ def docs_show(ctx: click.Context, doc_id: str, as_json: bool) -> None:
 def _print_doc(d: dict, threshold: float) -> None:
     for k, v in d.items():
         if k not in ("ocr_pages", "ocr_check_pages"):
-            click.echo(f"{k}: {v}")
+            click.echo(f"{k}: {shown(v)}")  # titles and errors come from files
     if d["ocr_pages"]:
         pages = d["ocr_pages"]
         mean = sum(pages.values()) / len(pages)

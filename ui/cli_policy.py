@@ -23,7 +23,7 @@ from assistant.policy.zones import ZONES
 from assistant.users import ROLES
 from corpus.models import ocr_label, page_kind_of, page_label
 from ui.cli_access import as_user_option, scope_as
-from ui.cli_common import app_for
+from ui.cli_common import app_for, shown
 
 log = logging.getLogger("kiportal.ask")
 
@@ -56,7 +56,7 @@ def _print_sources(result, catalog=None) -> None:
         rec = catalog.get(c.doc_id) if catalog is not None else None
         ocr = ocr_label(rec.ocr_confidence(c.page)) if rec is not None else ""
         title = rec.shown_title if rec is not None else c.title  # the title people read (ingest.loaders.pdf_title)
-        click.echo(f"  [{c.n}] {title} ({_where(c.source, c.page)}{'; ' + ocr if ocr else ''})")
+        click.echo(f"  [{c.n}] {shown(title)} ({shown(_where(c.source, c.page))}{'; ' + ocr if ocr else ''})")
 
 
 def _ask_one(app, question: str, *, model: str, collections: list[str] | None, k: int | None, confirm: bool,

@@ -19,7 +19,7 @@ import click
 
 from assistant.wording import counted
 from ui.cli_common import app_for as _app
-from ui.cli_common import cli_actor
+from ui.cli_common import cli_actor, shown
 
 EXIT_POLICY = 3
 
@@ -119,7 +119,7 @@ def _print_details(result) -> None:
         click.echo("Quellen:")
         for c in result.citations:
             where = f", S. {c['page']}" if c.get("page") else ""
-            click.echo(f"  [{c['n']}] {c['title']}{where}")
+            click.echo(f"  [{c['n']}] {shown(c['title'])}{where}")
 
 
 @click.group("tool")

@@ -233,7 +233,12 @@ class ChatHandlers:
                 return None
             return doc_link(self.signer, rec, user.name, item.page, item.citations[0].get("chunk"))
 
-        return source_list_html(merge_sources(citations), heading=t("sources"), where=where, link=link)
+        items = merge_sources(citations)
+        for item in items:  # a stored chat names its sources by today's readable title too
+            rec = records.get(item.doc_id)
+            if rec is not None:
+                item.title = rec.shown_title
+        return source_list_html(items, heading=t("sources"), where=where, link=link)
 
     def render_answer(self, user: User, answer: str, citations: Sequence[dict], notices: Sequence[str] = (),
                       sources_html: str | None = None) -> str:
@@ -254,8 +259,6 @@ class ChatHandlers:
             d = asdict(c) if is_dataclass(c) else dict(c)
             rec = catalog.get(d["doc_id"])
             d["page_kind"] = rec.page_kind if rec else None
-            if rec is not None:  # people read the document's readable title (a PDF's headline), not its indexed one
-                d["title"] = rec.shown_title
             d["format"] = rec.format if rec else ""
             d["collection"] = rec.collection if rec else d.get("collection")
             if rec is not None and rec.format != "pdf":

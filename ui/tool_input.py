@@ -34,7 +34,7 @@ def read_file_text(settings, path: Path) -> tuple[str, str]:
     text = "\n\n".join(b.text for b in doc.blocks if b.text.strip())
     if not text.strip():
         raise ToolError("Die Datei enthält keinen Text (gescannt? Dann bitte zuerst OCR).")
-    return doc.title, text
+    return doc.display_title or doc.title, text
 
 
 def parse_pages(value: str | None) -> tuple[int, int] | None:

@@ -288,7 +288,8 @@ class ToolHandlers:
         for c in visible_citations(self.ctx.scope(user), citations, catalog):
             rec = catalog.get(c.get("doc_id", ""))
             where = c.get("label") or (f"S. {c['page']}" if c.get("page") else "")
-            label = f"[{int(c.get('n', 0))}] {c.get('title') or (rec.shown_title if rec else '')}" + (f" – {where}" if where else "")
+            title = rec.shown_title if rec is not None else c.get("title") or ""  # today's readable title
+            label = f"[{int(c.get('n', 0))}] {title}" + (f" – {where}" if where else "")
             if rec is not None and rec.status == "indexed":
                 url = doc_link(self.chat.signer, rec, user.name, c.get("page"))
                 items.append(f'<li><a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer" '

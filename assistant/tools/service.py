@@ -98,7 +98,7 @@ class Tools:
         res.timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
 
     def document_text(self, doc_id: str, pages: tuple[int, int] | None = None) -> tuple[str, str, list[Chunk]]:
-        """(title, text, chunks) of an indexed document, optionally a page range (for Einfache Sprache)."""
+        """(title people read, text, chunks) of an indexed document, optionally a page range (for Einfache Sprache)."""
         rec = self.catalog.get(doc_id)
         if rec is None or rec.status != "indexed":
             raise ToolError(f"Dokument nicht gefunden / document not found: {doc_id}")
@@ -107,7 +107,7 @@ class Tools:
             chunks = [c for c in chunks if c.page is not None and pages[0] <= c.page <= pages[1]]
             if not chunks:
                 raise ToolError(f"Keine Textstellen auf den Seiten {pages[0]}–{pages[1]} / no text on these pages.")
-        return rec.title, _join_chunks(chunks), chunks
+        return rec.shown_title, _join_chunks(chunks), chunks
 
     # -- Einfache / Leichte Sprache ------------------------------------------------------------
     def simplify(self, *, text: str | None = None, doc_id: str | None = None, pages: tuple[int, int] | None = None,
@@ -171,7 +171,7 @@ class Tools:
         rec = self.catalog.get(doc_id)
         if rec is None or rec.status != "indexed":
             raise ToolError(f"Dokument nicht gefunden / document not found: {doc_id}")
-        res = self._result("zusammenfassung", key, profile, rec.title)
+        res = self._result("zusammenfassung", key, profile, rec.shown_title)
         chunks = list(self.catalog.iter_chunks(doc_id))
         allowed = self._gate_passages(res, rec.title, chunks, profile)
         if allowed is None:
@@ -238,10 +238,11 @@ class Tools:
             if allowed is None:
                 yield {"type": "done", "result": res}
                 return
+            names = self.catalog.shown_titles(c.doc_id for c in allowed)  # for people; the prompt keeps c.title
             for n, c in enumerate(allowed, start=1):
                 where = f", Seite {c.page}" if c.page is not None else ""
                 sources.append((n, f"{c.title or c.source}{where}", c.text))
-                res.citations.append({"n": n, "doc_id": c.doc_id, "title": c.title, "source": c.source,
+                res.citations.append({"n": n, "doc_id": c.doc_id, "title": names.get(c.doc_id, c.title), "source": c.source,
                                       "page": c.page, "snippet": c.text[:400]})
         llm = self._llm(key, profile, "ein Entwurf")
         if llm is None:

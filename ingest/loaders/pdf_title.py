@@ -20,6 +20,8 @@ import unicodedata
 from collections import Counter
 from typing import Sequence
 
+from ingest.loaders.blocks import one_line
+
 log = logging.getLogger(__name__)
 
 HEADLINE_RATIO = 1.25  # the headline's type is at least this much larger than the body text's
@@ -101,7 +103,7 @@ def shown_headline(text: str, limit: int = SHOWN_CHARS) -> str:
     """The headline as a source's name: ligatures spelled out ("Redeﬁning"), doubled type undone,
     cut at a word before ``limit`` characters (a long subtitle would push the page number out of
     the source's line)."""
-    text = _undoubled(" ".join(unicodedata.normalize("NFKC", text).split()))
+    text = _undoubled(one_line(unicodedata.normalize("NFKC", text)))  # no control characters: a terminal prints it
     if len(text) <= limit:
         return text
     cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" –-:,")

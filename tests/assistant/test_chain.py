@@ -28,13 +28,14 @@ DOCS = {
 }
 
 
-def _add_documents(app, docs) -> None:
+def _add_documents(app, docs, display_titles: dict[str, str] | None = None) -> None:
     kb = app.kb
     for doc_id, (title, pages) in docs.items():
         chunks = [Chunk(chunk_id=f"{doc_id}:v1:{i}", doc_id=doc_id, ordinal=i, text=text, source=f"/docs/{doc_id}.pdf",
                         title=title, page=page, section=section, collection="demo") for i, (page, section, text) in enumerate(pages)]
         rec = DocumentRecord(doc_id=doc_id, source=f"/docs/{doc_id}.pdf", path=f"/docs/{doc_id}.pdf", collection="demo",
-                             status="indexed", title=title, pages=len(pages))
+                             status="indexed", title=title, pages=len(pages),
+                             display_title=(display_titles or {}).get(doc_id, ""))
         kb.store_version(rec, chunks, kb.embedder.embed_passages([index_text(c) for c in chunks]))
     kb.refresh_keyword_index()
 
@@ -710,3 +711,20 @@ def test_a_quote_without_the_asked_figure_does_not_answer_for_an_unsupported_cla
     res = _assistant(app, fake).answer("Wie viele Beraterinnen hat das Bürgerbüro für Wohngeld?")
     assert res.refused and res.answer.startswith(REFUSAL) and "Meier" not in res.answer
     assert any("nennt nicht, wonach gefragt ist (eine Zahl)" in n for n in res.notices)
+
+
+KORMORAN = {"tr": ("Herausgeber:", [(2, None, "Die Kormoranzählung am Stadtweiher findet jeden Oktober statt.")])}
+
+
+def test_citations_and_quotes_name_the_readable_title_and_the_prompt_the_indexed_one(app):
+    _add_documents(app, KORMORAN, display_titles={"tr": "Richtlinie Kormoranzählung"})
+
+    def respond(prompt: str) -> str:
+        n = re.search(r"\[(\d)\] Herausgeber:, Seite 2", prompt).group(1)
+        return f"Die Kormoranzählung findet jeden Oktober statt [{n}]."
+
+    res = _assistant(app, FakeChatModel(respond=respond)).answer("Wann findet die Kormoranzählung statt?")
+    assert not res.refused and "Herausgeber:, Seite 2" in res.prompt
+    assert {c.title for c in res.citations if c.doc_id == "tr"} == {"Richtlinie Kormoranzählung"}
+    assert res.quotes and {q.title for q in res.quotes} == {"Richtlinie Kormoranzählung"}
+    assert "Herausgeber" not in res.answer

@@ -267,6 +267,8 @@ def test_the_readable_title_is_stored_beside_the_indexed_one(cat):
                      "d3": ("", "Bericht 2025.pdf")}
     # the passages keep the indexed title
     assert {c.title for c in cat.iter_chunks("d1")} == {"Herausgeber:"}
+    assert cat.shown_titles(["d1", "d3", "d1", "nope"]) == {"d1": "Digitale Alarmierung", "d3": "Bericht 2025.pdf"}
+    assert cat.shown_titles([]) == {}
 
 
 def test_a_column_a_newer_replica_added_does_not_stop_reading(cat):

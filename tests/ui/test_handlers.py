@@ -274,6 +274,25 @@ def test_a_pdf_source_is_named_by_its_cover_headline_not_the_label_above_it(hand
     assert {c["title"] for c in stored["citations"] if c["doc_id"] == rec.doc_id} == {shown}
     assert f"<h1>{shown}</h1>" in render_text_page(rec, portal_ctx.app.catalog.iter_chunks(rec.doc_id))
 
+    # a chat stored before the readable title existed shows today's title when it is opened again
+    old = [dict(c, title="Herausgeber:") for c in stored["citations"]]
+    labels = re.findall(r'class="kp-src-link">([^<]+)</a>', handlers.render_sources(handlers.user(req("anna")), old))
+    assert labels and not any("Herausgeber" in label for label in labels), labels
+
+
+def test_a_hostile_cover_headline_stays_text(handlers, portal_ctx, tmp_path):
+    cover = sized_lines([(10, "Herausgeber:"), (26, "<img src=x onerror=alert(1)> Kormoran"), (11, "x")])
+    body = "Die Kormoranzählung am Stadtweiher findet jeden Oktober statt und dauert zwei Tage.\n" * 12
+    folder = tmp_path / "boese"
+    folder.mkdir()
+    (folder / "kormoran.pdf").write_bytes(build_pdf([cover, body]))
+    portal_ctx.app.ingestor.ingest([folder], collection="test")
+    rec = next(r for r in portal_ctx.app.catalog.documents() if r.source.endswith("kormoran.pdf"))
+    assert rec.display_title.startswith("<img")
+    html = content(final(ask_all(handlers, "anna", "Wann findet die Kormoranzählung statt?")))
+    assert "&lt;img src=x onerror=alert(1)&gt; Kormoran" in html and "<img" not in html
+    assert "<img" not in render_text_page(rec, portal_ctx.app.catalog.iter_chunks(rec.doc_id))
+
 
 def test_passages_of_one_page_are_one_source_with_the_quote_and_the_excerpt_on_demand(handlers, portal_ctx):
     pdf = next(r for r in portal_ctx.app.catalog.documents() if r.format == "pdf" and r.pages)

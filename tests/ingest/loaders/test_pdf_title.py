@@ -51,6 +51,7 @@ def test_body_size_is_the_size_with_most_characters():
         ("Data Data Literacy", "Data Data Literacy"),  # an odd number of words: not doubled type
         ("Digitale  Alarmierung", "Digitale Alarmierung"),
         ("Rede\ufb01ning the Smart City", "Redefining the Smart City"),  # a ligature character spelled out
+        ("Satzung\x1b]0;gekapert\x07 der Stadt", "Satzung ]0;gekapert der Stadt"),  # no terminal escapes
         ("Best Practice Beispiele für Smart City Anwendungen in Europa – Niederlande: Amsterdam Hintergrund und "
          "Kurzbeschreibung", "Best Practice Beispiele für Smart City Anwendungen in Europa – Niederlande: Amsterdam…"),
     ],
