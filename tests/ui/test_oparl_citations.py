@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import gradio as gr
 
@@ -12,6 +13,8 @@ def test_an_imported_pdf_cites_its_access_url_at_the_page_and_only_http_counts(h
     anna = handlers.user(gr.Request(username="anna"))
     cits = [{"n": 1, "doc_id": pdf.doc_id, "title": "Drucksache 2025/117 (Beschlussvorlage): Einführung der Biotonne",
              "page": 2, "snippet": "Die Gebühr beträgt 48 Euro.", "score": 0.5}]
+    # the importer's title is the document's title in the catalog, and sources name the catalog's
+    cat.commit_document(replace(pdf, title=cits[0]["title"]), list(cat.iter_chunks(pdf.doc_id)))
 
     cat.set_document_meta(pdf.doc_id, {"source": "oparl", "access_url": "https://ris.example.org/files/57737.pdf"})
     html = handlers.render_sources(anna, cits)
