@@ -9,7 +9,6 @@ the evidence itself is given as an extractive answer.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import time
@@ -202,21 +201,7 @@ class Assistant:
         return out if 3 < len(out) < 400 else f"{last_user} {question}"
 
     # -- the chain -------------------------------------------------------------
-    def stream(self, question: str, history: Sequence[tuple[str, str]] = (), **kwargs) -> Iterator[dict]:
-        """Yield events: ``sources`` (after retrieval), ``token`` (answer text), ``reset`` (the shown
-        answer was replaced), ``notice`` and finally ``done`` with the :class:`AnswerResult`
-        (:meth:`_stream` has the steps and the arguments). The quotes in ``done`` carry the title
-        of their citation, the one people read."""
-        # closing: a stopped answer (Stopp, a closed tab) closes the chain's generator at once, as before
-        with contextlib.closing(self._stream(question, history, **kwargs)) as events:
-            for event in events:
-                if event["type"] == "done":
-                    res = event["result"]
-                    names = {c.n: c.title for c in res.citations}
-                    res.quotes = [replace(q, title=names.get(q.n, q.title)) for q in res.quotes]
-                yield event
-
-    def _stream(
+    def stream(
         self,
         question: str,
         history: Sequence[tuple[str, str]] = (),
@@ -229,7 +214,8 @@ class Assistant:
         budget_tokens: int | None = None,
         scope: Scope = FULL,
     ) -> Iterator[dict]:
-        """The events of :meth:`stream`.
+        """Yield events: ``sources`` (after retrieval), ``token`` (answer text), ``reset`` (the shown
+        answer was replaced), ``notice`` and finally ``done`` with the :class:`AnswerResult`.
 
         The steps: Ampel on the question → standalone question → retrieval and Ampel on the
         passages → evidence within the budget (sources shown) → refusal before the model →
@@ -655,8 +641,12 @@ def _block(res: AnswerResult, decision: dict) -> None:
 
 
 def _done(res: AnswerResult, t_start: float) -> dict:
-    """The final event; total time is taken here so every path measures it the same way."""
+    """The final event; total time is taken here so every path measures it the same way, and every
+    path's quotes are named like their citation (the title people read; quotes are scored with the
+    passage's indexed one)."""
     res.timings["total_ms"] = _ms(t_start)
+    names = {c.n: c.title for c in res.citations}
+    res.quotes = [replace(q, title=names.get(q.n, q.title)) for q in res.quotes]
     return {"type": "done", "result": res}
 
 

@@ -509,8 +509,7 @@ class Catalog:
                     out[r[0]] = _tuple_chunk(r)
         return out
 
-    _NAMES_OF = text("SELECT doc_id, display_title, title, original_name, source FROM documents "
-                     "WHERE doc_id IN :ids").bindparams(bindparam("ids", expanding=True))
+    _DOCS_IN = text("SELECT * FROM documents WHERE doc_id IN :ids").bindparams(bindparam("ids", expanding=True))
 
     def shown_titles(self, doc_ids: Iterable[str]) -> dict[str, str]:
         """``{doc_id: the name people read}`` (:attr:`DocumentRecord.shown_title`) in one query;
@@ -519,9 +518,8 @@ class Catalog:
         if not ids:
             return {}
         with self._conn() as conn:
-            rows = conn.execute(self._NAMES_OF, {"ids": ids}).all()
-        return {r[0]: DocumentRecord(r[0], r[4], "", "", "", original_name=r[3], title=r[2], display_title=r[1]).shown_title
-                for r in rows}
+            rows = conn.execute(self._DOCS_IN, {"ids": ids}).mappings().all()
+        return {r["doc_id"]: DocumentRecord.from_row(r).shown_title for r in rows}
 
     def collections_of(self, ids: Sequence[str]) -> dict[str, str]:
         """``{chunk_id: collection}`` of the active chunks among ``ids`` (unknown ids are absent)."""

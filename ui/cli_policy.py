@@ -55,8 +55,7 @@ def _print_sources(result, catalog=None) -> None:
     for c in result.citations:
         rec = catalog.get(c.doc_id) if catalog is not None else None
         ocr = ocr_label(rec.ocr_confidence(c.page)) if rec is not None else ""
-        title = rec.shown_title if rec is not None else c.title  # the title people read (ingest.loaders.pdf_title)
-        click.echo(f"  [{c.n}] {shown(title)} ({shown(_where(c.source, c.page))}{'; ' + ocr if ocr else ''})")
+        click.echo(f"  [{c.n}] {shown(c.title)} ({shown(_where(c.source, c.page))}{'; ' + ocr if ocr else ''})")
 
 
 def _ask_one(app, question: str, *, model: str, collections: list[str] | None, k: int | None, confirm: bool,

@@ -330,21 +330,29 @@ def test_a_phone_shows_the_chat_before_the_chat_list(browser, live_portal, porta
     ctx.close()
 
 
+def change_start_password(context, live_portal, user: str, new: str):
+    """A new staff account ``user`` changes its start password to ``new`` in "Mein Konto"; the page,
+    once the change is confirmed (the caller removes ``user``)."""
+    users = live_portal.ctx.users
+    if users.get(user) is not None:
+        users.remove(user)
+    users.add(user, "Start-Passwort-1", "staff")
+    page = login(context, live_portal, user, "Start-Passwort-1")
+    page.get_by_role("tab", name="Mein Konto").click()
+    page.locator("#kp-pw-current input").fill("Start-Passwort-1")
+    page.locator("#kp-pw-new input").fill(new)
+    page.locator("#kp-pw-repeat input").fill(new)
+    page.locator("#kp-pw-change").click()
+    page.locator("#kp-pw-result").get_by_text("Ihr Passwort wurde geändert").wait_for()
+    return page
+
+
 def test_a_user_changes_the_start_password_and_signs_in_with_the_new_one(context, live_portal, portal_data):
     """The start password an admin hands out is changed by its owner in "Mein Konto"; the page signs
     out (every session of the user ends) and the new password signs in."""
     users = live_portal.ctx.users
-    if users.get("greta") is not None:
-        users.remove("greta")
-    users.add("greta", "Start-Passwort-1", "staff")
     try:
-        page = login(context, live_portal, "greta", "Start-Passwort-1")
-        page.get_by_role("tab", name="Mein Konto").click()
-        page.locator("#kp-pw-current input").fill("Start-Passwort-1")
-        page.locator("#kp-pw-new input").fill("Eigenes-Passwort-22")
-        page.locator("#kp-pw-repeat input").fill("Eigenes-Passwort-22")
-        page.locator("#kp-pw-change").click()
-        page.locator("#kp-pw-result").get_by_text("Ihr Passwort wurde geändert").wait_for()
+        page = change_start_password(context, live_portal, "greta", "Eigenes-Passwort-22")
         assert page.locator("#kp-pw-new input").input_value() == ""
         # signed out: the page reloads into the login form
         page.locator("#kp-pw-current").wait_for(state="detached")
@@ -362,17 +370,8 @@ def test_signing_in_at_once_in_another_tab_survives_the_old_pages_reload(context
     every session of the user: a session just opened with the new password in another tab of the
     same browser ended with it (seen in CI as a flaky sign-in)."""
     users = live_portal.ctx.users
-    if users.get("hanna") is not None:
-        users.remove("hanna")
-    users.add("hanna", "Start-Passwort-1", "staff")
     try:
-        page = login(context, live_portal, "hanna", "Start-Passwort-1")
-        page.get_by_role("tab", name="Mein Konto").click()
-        page.locator("#kp-pw-current input").fill("Start-Passwort-1")
-        page.locator("#kp-pw-new input").fill("Eigenes-Passwort-33")
-        page.locator("#kp-pw-repeat input").fill("Eigenes-Passwort-33")
-        page.locator("#kp-pw-change").click()
-        page.locator("#kp-pw-result").get_by_text("Ihr Passwort wurde geändert").wait_for()
+        page = change_start_password(context, live_portal, "hanna", "Eigenes-Passwort-33")
         page.evaluate("() => { window.kpBeforeReload = true; }")
         again = login(context, live_portal, "hanna", "Eigenes-Passwort-33")
         page.wait_for_function("() => !window.kpBeforeReload")  # the old page has reloaded

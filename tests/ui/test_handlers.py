@@ -254,22 +254,26 @@ def test_pdf_and_slide_sources_name_page_and_slide(handlers, portal_ctx):
     assert "Relevanz" not in html and "0,5" not in html  # scores belong to the trainer's view, not to staff
 
 
+def _ingest_kormoran_pdf(portal_ctx, folder, cover: list[tuple[int, str]]):
+    """A PDF whose first line is the label "Herausgeber:", its cover ``cover`` (size, text), in ``test``."""
+    body = "Die Kormoranzählung am Stadtweiher findet jeden Oktober statt und dauert zwei Tage.\n" * 12
+    folder.mkdir()
+    (folder / "kormoran.pdf").write_bytes(build_pdf([sized_lines([(10, "Herausgeber:"), *cover]), body]))
+    portal_ctx.app.ingestor.ingest([folder], collection="test")
+    return next(r for r in portal_ctx.app.catalog.documents() if r.source.endswith("kormoran.pdf"))
+
+
 def test_a_pdf_source_is_named_by_its_cover_headline_not_the_label_above_it(handlers, portal_ctx, tmp_path):
     """The passages are indexed with the first line ("Herausgeber:"); staff read the headline, in the
     streamed answer, in the stored chat and in the text view's heading."""
-    cover = sized_lines([(10, "Herausgeber:"), (26, "Richtlinie Kormoranzählung"), (16, "Zählung am Stadtweiher")])
-    body = "Die Kormoranzählung am Stadtweiher findet jeden Oktober statt und dauert zwei Tage.\n" * 12
-    folder = tmp_path / "richtlinien"
-    folder.mkdir()
-    (folder / "kormoran.pdf").write_bytes(build_pdf([cover, body]))
-    portal_ctx.app.ingestor.ingest([folder], collection="test")
+    rec = _ingest_kormoran_pdf(portal_ctx, tmp_path / "richtlinien",
+                               [(26, "Richtlinie Kormoranzählung"), (16, "Zählung am Stadtweiher")])
     shown = "Richtlinie Kormoranzählung – Zählung am Stadtweiher"
 
     v = final(ask_all(handlers, "anna", "Wann findet die Kormoranzählung statt?"))
     labels = re.findall(r'class="kp-src-link">([^<]+)</a>', content(v))
     assert any(re.fullmatch(rf"\[\d\] {shown} – Seite \d", label) for label in labels), labels
     assert not any("Herausgeber" in label for label in labels), labels
-    rec = next(r for r in portal_ctx.app.catalog.documents() if r.source.endswith("kormoran.pdf"))
     stored = handlers.chats.get_chat("anna", v.chat_id)["messages"][-1]
     assert {c["title"] for c in stored["citations"] if c["doc_id"] == rec.doc_id} == {shown}
     assert f"<h1>{shown}</h1>" in render_text_page(rec, portal_ctx.app.catalog.iter_chunks(rec.doc_id))
@@ -281,13 +285,7 @@ def test_a_pdf_source_is_named_by_its_cover_headline_not_the_label_above_it(hand
 
 
 def test_a_hostile_cover_headline_stays_text(handlers, portal_ctx, tmp_path):
-    cover = sized_lines([(10, "Herausgeber:"), (26, "<img src=x onerror=alert(1)> Kormoran"), (11, "x")])
-    body = "Die Kormoranzählung am Stadtweiher findet jeden Oktober statt und dauert zwei Tage.\n" * 12
-    folder = tmp_path / "boese"
-    folder.mkdir()
-    (folder / "kormoran.pdf").write_bytes(build_pdf([cover, body]))
-    portal_ctx.app.ingestor.ingest([folder], collection="test")
-    rec = next(r for r in portal_ctx.app.catalog.documents() if r.source.endswith("kormoran.pdf"))
+    rec = _ingest_kormoran_pdf(portal_ctx, tmp_path / "boese", [(26, "<img src=x onerror=alert(1)> Kormoran"), (11, "x")])
     assert rec.display_title.startswith("<img")
     html = content(final(ask_all(handlers, "anna", "Wann findet die Kormoranzählung statt?")))
     assert "&lt;img src=x onerror=alert(1)&gt; Kormoran" in html and "<img" not in html
