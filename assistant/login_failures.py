@@ -99,6 +99,38 @@ class DBLoginFailures:
     def end_checks(self, token: str) -> None:
         self.db.execute("DELETE FROM login_checks WHERE token=:tok", {"tok": token})
 
+    def state(self, keys: Iterable[str], now: float) -> tuple[dict[str, tuple[int, float]], dict[str, int]]:
+        """:meth:`get` and :meth:`checks` in one statement, so one snapshot: an attempt whose failure
+        is being recorded is seen either still checked or failed, never both and never neither."""
+        keys = list(keys)
+        if not keys:
+            return {}, {}
+        names = {f"k{n}": key for n, key in enumerate(keys)}
+        among = ", ".join(":" + n for n in names)
+        rows = self.db.query(
+            f"SELECT 'f' AS kind, key, failures AS n, last_at FROM login_failures WHERE key IN ({among}) "
+            f"UNION ALL SELECT 'c' AS kind, key, COUNT(*) AS n, 0.0 AS last_at FROM login_checks "
+            f"WHERE started_at >= :since AND key IN ({among}) GROUP BY key",
+            {**names, "since": now - CHECK_STALE_S})
+        counts = {r["key"]: (int(r["n"]), float(r["last_at"])) for r in rows if r["kind"] == "f"}
+        return counts, {r["key"]: int(r["n"]) for r in rows if r["kind"] == "c"}
+
+    def end_check(self, token: str, *, failed: Iterable[str] = (), cleared: Iterable[str] = (),
+                  now: float = 0.0, window_s: float = 0.0) -> None:
+        """End one attempt's check and count its failure (``failed``) or clear counters (``cleared``)
+        in one transaction: a parallel attempt never sees the failure twice or not at all."""
+        from sqlalchemy import text
+
+        failed, cleared = list(failed), list(cleared)
+        with self.db.begin() as conn:
+            for key in failed:
+                conn.execute(text(_UPSERT), {"k": key, "t": float(now), "w": float(window_s)})
+            for key in cleared:
+                conn.execute(text("DELETE FROM login_failures WHERE key=:k"), {"k": key})
+            conn.execute(text("DELETE FROM login_checks WHERE token=:tok"), {"tok": token})
+        if failed:
+            self._purge(now, window_s)
+
     def _purge(self, now: float, window_s: float) -> None:
         """Delete counters past the window (they would start again at one anyway): housekeeping."""
         with self._lock:

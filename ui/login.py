@@ -57,7 +57,7 @@ class MemoryLoginFailures:
     def __init__(self) -> None:
         self._failures: dict[str, tuple[int, float]] = {}  # key -> (count, time of the last one)
         self._checks: dict[str, tuple[list[str], float]] = {}  # token -> (keys, started)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # state() and end_check() take it around the single steps
 
     def start_checks(self, keys, token: str, now: float) -> None:
         with self._lock:
@@ -76,6 +76,18 @@ class MemoryLoginFailures:
 
     def end_checks(self, token: str) -> None:
         with self._lock:
+            self._checks.pop(token, None)
+
+    def state(self, keys, now: float) -> tuple[dict[str, tuple[int, float]], dict[str, int]]:
+        """:meth:`get` and :meth:`checks` read as one (no attempt is seen between its two writes)."""
+        with self._lock:
+            return self.get(keys), self.checks(keys, now)
+
+    def end_check(self, token: str, *, failed=(), cleared=(), now: float = 0.0, window_s: float = 0.0) -> None:
+        """End one attempt's check and, in the same step, count its failure or clear the counters."""
+        with self._lock:
+            self.add(failed, now, window_s)
+            self.clear(cleared)
             self._checks.pop(token, None)
 
     def get(self, keys) -> dict[str, tuple[int, float]]:
@@ -133,8 +145,8 @@ class LoginThrottle:
         others being checked (on any replica) count as failures made now."""
         now = time.time() if now is None else now
         keys = self._keys(name, address)
-        counts = self.store.get([key for _, key, _, _ in keys])
-        others = self.store.checks([key for _, key, _, _ in keys], now) if checking else {}
+        names = [key for _, key, _, _ in keys]
+        counts, others = self.store.state(names, now) if checking else (self.store.get(names), {})
         waits = []
         for reason, key, free, cap in keys:
             failures, last = counts.get(key, (0, 0.0))
@@ -179,15 +191,18 @@ class LoginThrottle:
             self._tokens.setdefault((name, address), []).append(token)
             return 0.0, ""
 
-    def _checked(self, name: str, address: str) -> None:
-        """An attempt let through by :meth:`begin` has ended (no-op for one that was not)."""
+    def _ended(self, name: str, address: str, *, failed=(), cleared=(), now: float) -> None:
+        """An attempt has ended: count its failure (``failed``) or clear counters (``cleared``) and end
+        its check in one step of the store. In two steps a failure being recorded was counted twice
+        for a moment (recorded and still being checked), and a parallel attempt deciding in that
+        moment was refused for an attempt that was not there; read between them the other way round,
+        it was counted not at all."""
         with self._lock:
             tokens = self._tokens.get((name, address))
             token = tokens.pop() if tokens else None
             if tokens == []:
                 del self._tokens[(name, address)]
-        if token is not None:
-            self.store.end_checks(token)
+        self.store.end_check(token or "", failed=failed, cleared=cleared, now=now, window_s=self.window_s)
 
     def checking(self, name: str, address: str = "", *, now: float | None = None) -> dict[str, int]:
         """Attempts being checked right now (on every replica) per counter this attempt touches."""
@@ -202,16 +217,15 @@ class LoginThrottle:
         self.store.add([key for reason, key, _, _ in self._keys(name, address) if reason in reasons], now, self.window_s)
 
     def failed(self, name: str, address: str = "", *, now: float | None = None) -> None:
-        self._count(name, address, ("pair", "address", "name"), now)
-        self._checked(name, address)
+        now = time.time() if now is None else now
+        self._ended(name, address, failed=[key for _, key, _, _ in self._keys(name, address)], now=now)
 
     def held_back(self, name: str, address: str = "", *, now: float | None = None) -> None:
         """An attempt while held back: deepens the back-off of this address, never of the name alone."""
         self._count(name, address, ("pair", "address"), now)
 
     def succeeded(self, name: str, address: str = "") -> None:
-        self.store.clear([f"p:{address}|{name}", f"n:{name}"])
-        self._checked(name, address)
+        self._ended(name, address, cleared=[f"p:{address}|{name}", f"n:{name}"], now=time.time())
 
 
 def make_auth(ctx, throttle: LoginThrottle | None = None) -> Callable:

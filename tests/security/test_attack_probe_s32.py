@@ -123,10 +123,10 @@ def test_a_burst_of_parallel_logins_gets_no_more_guesses_than_a_sequence(pw_port
     assert set(burst(12, lambda i: attempt(pw_portal, address, name, f"Falsch-{i}-2026"))) == {400}
     checked = audit(pw_portal, "login_failed", actor=name)
     blocked = audit(pw_portal, "login_blocked", actor=name)
-    # LoginThrottle.max_failures (3), then 2, 4, 8 … s back-off. Parallel attempts may be refused more
-    # often than needed, never less (LoginThrottle.begin: "at worst both refuse"): under load the
-    # burst got 2 checks once (make test, session 41), which is no guess more than a sequence.
-    assert 1 <= len(checked) <= 3, len(checked)
+    # LoginThrottle.max_failures (3), then 2, 4, 8 … s back-off: as many guesses as a sequence gets.
+    # (Under load the burst once got 2: a failure being recorded counted twice for a moment; the store
+    # now records it and ends its check in one step, LoginThrottle._ended.)
+    assert len(checked) == 3, len(checked)
     assert len(checked) + len(blocked) == 12
     with login(pw_portal, name):  # the owner, from her own address, logs in at once
         pass

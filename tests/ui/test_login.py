@@ -99,6 +99,42 @@ def test_attempts_being_checked_count_as_failures_until_they_end(throttle):
     assert t.store.get(["p:203.0.113.7|sam"])["p:203.0.113.7|sam"][0] == 1 and t.checking("sam", "203.0.113.7", now=100.0) == {}
 
 
+def test_an_attempt_is_never_counted_twice_while_its_failure_is_recorded(throttle):
+    """Between any two writes of the store, the pair counts at most the attempts made. Recording a
+    failure and ending its check were two writes: for a moment the attempt was a recorded failure and
+    a running check at once, and a parallel attempt deciding then was refused for a guess not made
+    (a burst got 2 checks instead of 3 under load, session 41)."""
+    t = throttle(max_failures=3)
+    key, seen = "p:203.0.113.5|mayor", []
+
+    class Watched:
+        """The store, read after every write: recorded failures plus running checks of the pair."""
+
+        def __init__(self, store):
+            self._store = store
+
+        def __getattr__(self, attr):
+            method = getattr(self._store, attr)
+            if attr not in {"add", "clear", "start_checks", "end_checks", "end_check"}:
+                return method
+
+            def write(*args, **kwargs):
+                method(*args, **kwargs)
+                counts, running = self._store.state([key], 100.0)
+                seen.append(counts.get(key, (0, 0.0))[0] + running.get(key, 0))
+            return write
+
+    t.store = Watched(t.store)
+    assert [t.begin("mayor", "203.0.113.5", now=100.0)[0] for _ in range(2)] == [0.0, 0.0]
+    t.failed("mayor", "203.0.113.5", now=100.0)  # one of the two failed, the other is still checked
+    assert max(seen) <= 2 and seen[-1] == 2, seen
+    assert t.begin("mayor", "203.0.113.5", now=100.0) == (0.0, "")  # a third guess, as in a sequence
+    t.succeeded("mayor", "203.0.113.5")  # clears the pair's failures; one check still runs
+    t.failed("mayor", "203.0.113.5", now=100.0)
+    assert seen[-3:] == [3, 1, 1], seen
+    assert t.store.state([key], 100.0) == ({key: (1, 100.0)}, {})
+
+
 def test_a_check_left_by_a_dead_replica_stops_counting(throttle):
     """A replica that died in the middle of three checks leaves their rows: they hold the pair back
     for a minute at most, not for ever."""
