@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from docx_files import docx_text
 
 from assistant.appdb import AppDB
 from assistant.chain import Citation
@@ -115,17 +116,9 @@ def test_markdown_export(store):
     assert "*Modell: extraktiv*" in text
 
 
-def _docx_text(data: bytes) -> str:
-    from io import BytesIO
-
-    from docx import Document
-
-    return "\n".join(p.text for p in Document(BytesIO(data)).paragraphs)
-
-
 def test_word_export_holds_what_the_markdown_export_holds(store):
     cid, _ = _chat_with_answer(store)
-    text = _docx_text(store.export_docx("anna", cid))
+    text = docx_text(store.export_docx("anna", cid))
     assert text.startswith("Wie lange ist die Ruhezeit?\nExportiert am ")
     assert "Frage\nWie lange ist die Ruhezeit?\nAntwort\nModell: extraktiv\nDie Ruhezeit beträgt 20 Jahre [1]." in text
     assert "[1] Friedhofssatzung, Seite 3 (satzung.pdf)" in text
@@ -137,7 +130,7 @@ def test_word_export_keeps_hostile_text_as_text(store):
     cid = store.create_chat("anna")
     store.add_message("anna", cid, "user", "Was steht in <w:p>\x00\x07 <script>alert(1)</script>?")
     store.add_message("anna", cid, "assistant", "Siehe ]]> & <b>fett</b> [1]", [_cite(page=4, kind="slide")])
-    text = _docx_text(store.export_docx("anna", cid))
+    text = docx_text(store.export_docx("anna", cid))
     assert "Was steht in <w:p> <script>alert(1)</script>?" in text
     assert "Siehe ]]> & <b>fett</b> [1]" in text and "Folie 4" in text
 

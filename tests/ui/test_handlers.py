@@ -10,6 +10,7 @@ import gradio as gr
 import pytest
 
 from assistant.links import LinkSigner
+from docx_files import docx_text
 from pdf_files import build_pdf, sized_lines
 from corpus.models import page_label
 from ui.docview import CSP_TEXT, locate_chunk, render_text_page
@@ -282,6 +283,14 @@ def test_a_pdf_source_is_named_by_its_cover_headline_not_the_label_above_it(hand
     old = [dict(c, title="Herausgeber:") for c in stored["citations"]]
     labels = re.findall(r'class="kp-src-link">([^<]+)</a>', handlers.render_sources(handlers.user(req("anna")), old))
     assert labels and not any("Herausgeber" in label for label in labels), labels
+    # … and exports it under today's title too
+    chat = handlers.chats.create_chat("anna", "Kormoran")
+    handlers.chats.add_message("anna", chat, "user", "Wann findet die Kormoranzählung statt?")
+    handlers.chats.add_message("anna", chat, "assistant", stored["content"], citations=old)
+    for fmt in ("md", "docx"):
+        _, exported = handlers.export_chat(req("anna"), chat, fmt)
+        text = exported if fmt == "md" else docx_text(exported)
+        assert shown in text and "Herausgeber" not in text, text
 
 
 def test_a_hostile_cover_headline_stays_text(handlers, portal_ctx, tmp_path):
