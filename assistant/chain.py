@@ -13,6 +13,7 @@ import logging
 import re
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -25,7 +26,7 @@ from assistant.quotes import (LIST_SENTENCES, Quote, asked_parts, asks_list, bes
                               ASKED_KINDS, asked_kind, holds_asked_kind,
                               covers, first_sentence, has_claims, is_yes_no, later_sentences, quote_line, restates_question,
                               supporting_quote, two_clauses)
-from assistant.citations import REFUSAL, is_refusal, numbers
+from assistant.citations import REFUSAL, is_refusal, numbers, parse_citations
 from assistant.evidence import Evidence, content_stems, coverage, embedding_similarity, select_evidence
 from assistant.grounding import unmentioned_terms, warning
 from assistant.llm.backends import token_counter
@@ -36,6 +37,7 @@ from assistant.retrieval import HybridRetriever
 from assistant.model_choice import model_profile
 from assistant.settings import ModelProfile, Settings
 from corpus.knowledge_base import index_text
+from corpus.ligatures import SplitDocuments, close_gaps
 from corpus.models import Hit, page_kind_of, page_label
 
 log = logging.getLogger(__name__)
@@ -135,11 +137,13 @@ class AnswerResult:
         return d
 
 
-def citation_for(ev: Evidence, title: str | None = None) -> Citation:
-    """``title``: the name people read (the catalog's readable title); the passage's indexed one otherwise."""
+def citation_for(ev: Evidence, title: str | None = None, *, joined: bool = False) -> Citation:
+    """``title``: the name people read (the catalog's readable title); the passage's indexed one otherwise.
+    ``joined``: the document's font splits ligatures, so the snippet is shown with the words joined."""
     c = ev.hit.chunk
     return Citation(n=ev.n, doc_id=c.doc_id, source=c.source, title=title or c.title, page=c.page,
-                    snippet=ev.text[:400], score=round(ev.hit.score, 6), section=c.section, collection=c.collection)
+                    snippet=(close_gaps(ev.text) if joined else ev.text)[:400], score=round(ev.hit.score, 6),
+                    section=c.section, collection=c.collection)
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,11 @@ class Assistant:
         self.settings = settings
         self.model_for = model_for
         self.policy = policy
+
+    @cached_property
+    def _split_docs(self) -> SplitDocuments:
+        """Documents whose font splits ligatures: what people read is joined ("Betroff ene" -> "Betroffene")."""
+        return SplitDocuments(self.retriever.kb.catalog)
 
     # -- helpers -------------------------------------------------------------
     def profile(self, key: str | None) -> tuple[str, ModelProfile]:
@@ -232,7 +241,7 @@ class Assistant:
         res = AnswerResult(question=question, mode=profile.mode, model=profile.label or key, zone=profile.zone)
         llm = self._load_model(key, profile, res)
         if self._question_blocked(res, profile, confirmed):
-            yield _done(res, t_start)
+            yield self._done(res, t_start)
             return
         if not use_documents:
             yield from self._no_documents(question, llm, res, t_start)
@@ -243,7 +252,7 @@ class Assistant:
         found = self._retrieve(res.search_query, question, profile, res, collections, n_pass, reads=llm is not None)
         if found.allowed is None:  # the Ampel blocked the request
             yield {"type": "sources", "citations": [], "passages": res.passages}
-            yield _done(res, t_start)
+            yield self._done(res, t_start)
             return
         count = token_counter(llm)
         evidence, messages = self._prepare(standalone if history else question, standalone, found, res, count,
@@ -251,25 +260,45 @@ class Assistant:
         yield {"type": "sources", "citations": res.citations, "passages": res.passages}
         q_stems = content_stems(standalone)
         if self._refuse_before_model(res, evidence, standalone):
-            yield _done(res, t_start)
+            yield self._done(res, t_start)
             return
         if llm is None:
             yield from self._answer_extractively(res, evidence, q_stems, profile)
-            yield _done(res, t_start)
+            yield self._done(res, t_start)
             return
         res.prompt_tokens = count(res.prompt)
         raw = yield from self._generate(llm, messages, res, t_start)
         if raw is None:  # the model failed mid-way: the evidence answers instead
             res.answer, res.refused, res.quotes = self._extractive(evidence, res.standalone_question)
             yield {"type": "reset", "text": res.answer}
-            yield _done(res, t_start)
+            yield self._done(res, t_start)
             return
         res.raw_answer = raw
         res.completion_tokens = count(raw) if raw else 0
         self._finish(res, raw, evidence, q_stems)
         if res.answer != raw:
             yield {"type": "reset", "text": res.answer}
-        yield _done(res, t_start)
+        yield self._done(res, t_start)
+
+    def _done(self, res: AnswerResult, t_start: float) -> dict:
+        """The final event; total time is taken here so every path measures it the same way. Every
+        path's quotes are named like their citation (the title people read; quotes are scored with the
+        passage's indexed one), and where a source's font splits ligatures its quotes, and an answer
+        citing it, are shown with the words joined (the checks above ran on the text as indexed)."""
+        res.timings["total_ms"] = _ms(t_start)
+        names = {c.n: c.title for c in res.citations}
+        split_docs = self._split_docs.among(c.doc_id for c in res.citations) if res.citations else set()
+        split = {c.n for c in res.citations if c.doc_id in split_docs}
+        quotes = []
+        for q in res.quotes:
+            text = close_gaps(q.text) if q.n in split else q.text
+            if text != q.text:
+                res.answer = res.answer.replace(q.text, text)
+            quotes.append(replace(q, title=names.get(q.n, q.title), text=text))
+        res.quotes = quotes
+        if split & set(parse_citations(res.answer)):
+            res.answer = close_gaps(res.answer)
+        return {"type": "done", "result": res}
 
     def answer(self, question: str, history: Sequence[tuple[str, str]] = (), **kwargs) -> AnswerResult:
         result = None
@@ -316,7 +345,9 @@ class Assistant:
         # people read a document's readable title (a PDF's cover headline, ingest.loaders.pdf_title);
         # the prompt, the quote scoring and the index keep the passages' indexed one
         names = self.retriever.kb.catalog.shown_titles(ev.hit.chunk.doc_id for ev in evidence)
-        res.citations = [citation_for(ev, names.get(ev.hit.chunk.doc_id)) for ev in evidence]
+        split = self._split_docs.among(ev.hit.chunk.doc_id for ev in evidence)
+        res.citations = [citation_for(ev, names.get(ev.hit.chunk.doc_id), joined=ev.hit.chunk.doc_id in split)
+                         for ev in evidence]
         if dropped and len(evidence) < n_pass:
             res.notices.append(f"{counted(len(dropped), 'weitere Textstelle passte', 'weitere Textstellen passten')} "
                                "nicht mehr in das Kontextfenster.")
@@ -631,7 +662,7 @@ class Assistant:
             else:
                 res.answer = raw
                 res.completion_tokens = count(raw) if raw else 0
-        yield _done(res, t_start)
+        yield self._done(res, t_start)
 
 
 def _block(res: AnswerResult, decision: dict) -> None:
@@ -640,14 +671,6 @@ def _block(res: AnswerResult, decision: dict) -> None:
     res.answer = " ".join(decision.get("messages_de") or ["Anfrage blockiert."])
 
 
-def _done(res: AnswerResult, t_start: float) -> dict:
-    """The final event; total time is taken here so every path measures it the same way, and every
-    path's quotes are named like their citation (the title people read; quotes are scored with the
-    passage's indexed one)."""
-    res.timings["total_ms"] = _ms(t_start)
-    names = {c.n: c.title for c in res.citations}
-    res.quotes = [replace(q, title=names.get(q.n, q.title)) for q in res.quotes]
-    return {"type": "done", "result": res}
 
 
 def _ms(t0: float) -> float:

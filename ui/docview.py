@@ -27,6 +27,7 @@ import hashlib
 import html
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 from urllib.parse import quote, urlencode
@@ -36,6 +37,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from assistant.links import LinkSigner
 from corpus.catalog import DocumentRecord
+from corpus.ligatures import close_gaps, splits_ligatures
 from corpus.models import Chunk, ocr_label, page_label
 
 log = logging.getLogger(__name__)
@@ -141,8 +143,12 @@ def _dedupe_overlap(prev: str | None, text: str) -> str:
 
 def render_text_page(rec: DocumentRecord, chunks: Iterable[Chunk], *, mark: int | None = None,
                      original_url: str | None = None) -> str:
-    """The document's extracted text as one escaped HTML page; chunk ``mark`` highlighted."""
+    """The document's extracted text as one escaped HTML page; chunk ``mark`` highlighted. Where the
+    document's font splits ligatures, its words are shown joined, as in the quotes (corpus.ligatures)."""
     e = html.escape
+    chunks = list(chunks)
+    if rec.format == "pdf" and splits_ligatures([c.text for c in chunks]):
+        chunks = [replace(c, text=close_gaps(c.text)) for c in chunks]
     name = Path(rec.source).name
     parts = [
         "<!doctype html><html lang=\"de\"><head><meta charset=\"utf-8\">",

@@ -301,6 +301,29 @@ def test_a_hostile_cover_headline_stays_text(handlers, portal_ctx, tmp_path):
     assert "<img" not in render_text_page(rec, portal_ctx.app.catalog.iter_chunks(rec.doc_id))
 
 
+def test_words_a_fonts_ligatures_broke_apart_are_read_joined_in_answer_sources_and_text_view(handlers, portal_ctx,
+                                                                                             tmp_path):
+    """pypdf reads "Betroff ene" where a font sets "ff" as one glyph. The index keeps that text
+    (joining it there cost retrieval, session 41); what people read is joined."""
+    broken = ("Die Betroff enen des Kormoranplans treff en sich jeden Oktober am Stadtweiher, um Konfl ikte "
+              "zu defi nieren und Lösungen zu fi nden.")
+    folder = tmp_path / "handbuch"
+    folder.mkdir()
+    (folder / "kormoranplan.pdf").write_bytes(build_pdf(["Kormoranplan\n" + "\n".join([broken] * 6)] * 3))
+    portal_ctx.app.ingestor.ingest([folder], collection="test")
+    rec = next(r for r in portal_ctx.app.catalog.documents() if r.source.endswith("kormoranplan.pdf"))
+    assert "Betroff enen" in next(iter(portal_ctx.app.catalog.iter_chunks(rec.doc_id))).text  # indexed as read
+
+    v = final(ask_all(handlers, "anna", "Wann treffen sich die Betroffenen des Kormoranplans?"))
+    html = content(v)
+    assert "Betroffenen des Kormoranplans treffen sich jeden Oktober" in html, html
+    assert "Betroff enen" not in html and "treff en" not in html and "fi nden" not in html, html
+    stored = handlers.chats.get_chat("anna", v.chat_id)["messages"][-1]
+    assert "Betroff enen" not in stored["content"] and "Konflikte" in stored["citations"][0]["snippet"]
+    page = render_text_page(rec, portal_ctx.app.catalog.iter_chunks(rec.doc_id), mark=0)
+    assert "Betroff enen" not in page and '<mark id="treffer">Kormoranplan Die Betroffenen des' in page
+
+
 def test_passages_of_one_page_are_one_source_with_the_quote_and_the_excerpt_on_demand(handlers, portal_ctx):
     pdf = next(r for r in portal_ctx.app.catalog.documents() if r.format == "pdf" and r.pages)
     cits = [{"n": 1, "doc_id": pdf.doc_id, "title": pdf.title, "page": 2, "snippet": "Erster Absatz. Zweiter Satz.", "score": 0.5,

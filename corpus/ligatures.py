@@ -1,0 +1,86 @@
+"""Words a PDF font's ligatures broke apart, joined for reading: "Betroff ene" -> "Betroffene".
+
+Why: some fonts set "ff", "fi" and "fl" as one glyph whose advance width pypdf reads as a gap, so
+the extracted text has a space after the ligature ("modifi ziert", "fi nden", "öff entliche"). In
+the shared corpus this hits the 188-page CityLAB handbook "Öffentliches Gestalten" (461 gaps on
+100 pages); quotes from it read badly.
+
+Why for reading only, not in the index: joining the words in the indexed text was measured in
+session 41 and cost retrieval (the handbook's running footer "Öffentliches Gestalten" then matched
+every question naming it; the frozen blind set lost two questions of evidence recall,
+docs/results.md). So the index keeps pypdf's text, and what people read (quotes, excerpts, the
+answer built on them, the text view) is joined where :class:`SplitDocuments` says the document's
+font splits its ligatures.
+
+A word that really ends in such a pair before another word ("Begriff der", "Kick-off starten",
+"Stoff bestehen") is rare, so a document counts only when its gaps are many and dense (the
+handbook: 461 in 47,963 words, 96 per 10,000; the Berlin project management handbook: 8 real
+pairs in 61,482 words), and a gap is joined only when the next piece is no function word.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from typing import Iterable, Sequence
+
+from corpus.text import stopwords
+
+#: a ligature pair at the end of a piece, a space, and a lower-case piece after it
+_GAP = re.compile(r"(?<![^\W\d_])(\w*(?:ff|fi|fl)) ([a-zäöüß][^\W\d_]*)")
+#: so many gaps in one document, and so dense, say its font splits ligatures
+MIN_GAPS = 12
+MIN_GAPS_PER_10K_WORDS = 40
+
+
+def _joinable(match: re.Match) -> bool:
+    return match.group(2).lower() not in stopwords()
+
+
+def gap_count(texts: Sequence[str | None]) -> int:
+    """How many ligature gaps the texts hold (pairs whose second piece is no function word)."""
+    return sum(1 for t in texts if t for m in _GAP.finditer(t) if _joinable(m))
+
+
+def splits_ligatures(texts: Sequence[str | None]) -> bool:
+    """Whether a document's gaps (over all its texts) are many and dense enough to be its font's doing."""
+    gaps = gap_count(texts)
+    words = sum(len(t.split()) for t in texts if t)
+    return gaps >= MIN_GAPS and gaps * 10_000 >= MIN_GAPS_PER_10K_WORDS * words
+
+
+def close_gaps(text: str) -> str:
+    """``text`` with every ligature gap joined (call it for a document that :func:`splits_ligatures`)."""
+    return _GAP.sub(lambda m: m.group(1) + m.group(2) if _joinable(m) else m.group(0), text)
+
+
+class SplitDocuments:
+    """Which documents of the catalog have their font's ligature gaps, decided once per version.
+
+    The decision reads all of a document's passages, so it is kept per (doc_id, content hash):
+    a re-indexed file is decided again, and a process asks the catalog once per document."""
+
+    def __init__(self, catalog, max_docs: int = 1024) -> None:
+        self.catalog = catalog
+        self.max_docs = max_docs
+        self._known: dict[tuple[str, str], bool] = {}
+        self._lock = threading.Lock()
+
+    def among(self, doc_ids: Iterable[str]) -> set[str]:
+        """The ids among ``doc_ids`` whose text splits its ligatures (only PDFs do)."""
+        out = set()
+        for doc_id in set(doc_ids):
+            rec = self.catalog.get(doc_id)
+            if rec is None or rec.format != "pdf":
+                continue
+            key = (doc_id, rec.sha256)
+            with self._lock:
+                known = self._known.get(key)
+            if known is None:
+                known = splits_ligatures([c.text for c in self.catalog.iter_chunks(doc_id)])
+                with self._lock:
+                    if len(self._known) >= self.max_docs:
+                        self._known.clear()
+                    self._known[key] = known
+            if known:
+                out.add(doc_id)
+        return out
