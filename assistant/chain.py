@@ -37,7 +37,7 @@ from assistant.retrieval import HybridRetriever
 from assistant.model_choice import model_profile
 from assistant.settings import ModelProfile, Settings
 from corpus.knowledge_base import index_text
-from corpus.ligatures import SplitDocuments, close_gaps
+from corpus.ligatures import SplitDocuments, close_gaps, join_known_gaps
 from corpus.models import Hit, page_kind_of, page_label
 
 log = logging.getLogger(__name__)
@@ -287,8 +287,8 @@ class Assistant:
         citing it, are shown with the words joined (the checks above ran on the text as indexed)."""
         res.timings["total_ms"] = _ms(t_start)
         names = {c.n: c.title for c in res.citations}
-        split_docs = self._split_docs.among(c.doc_id for c in res.citations) if res.citations else set()
-        split = {c.n for c in res.citations if c.doc_id in split_docs}
+        gaps = self._split_docs.gaps(c.doc_id for c in res.citations) if res.citations else {}
+        split = {c.n: gaps[c.doc_id] for c in res.citations if c.doc_id in gaps}
         quotes = []
         for q in res.quotes:
             text = close_gaps(q.text) if q.n in split else q.text
@@ -296,8 +296,11 @@ class Assistant:
                 res.answer = res.answer.replace(q.text, text)
             quotes.append(replace(q, title=names.get(q.n, q.title), text=text))
         res.quotes = quotes
-        if split & set(parse_citations(res.answer)):
-            res.answer = close_gaps(res.answer)
+        # the rest of the answer (the model's sentence, a refusal's passages) may hold text of other
+        # sources too: only the gaps the cited split documents really have are joined
+        cited = [split[n] for n in dict.fromkeys(parse_citations(res.answer)) if n in split]
+        if cited:
+            res.answer = join_known_gaps(res.answer, {k: v for pairs in cited for k, v in pairs.items()})
         return {"type": "done", "result": res}
 
     def answer(self, question: str, history: Sequence[tuple[str, str]] = (), **kwargs) -> AnswerResult:

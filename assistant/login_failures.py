@@ -116,7 +116,7 @@ class DBLoginFailures:
         return counts, {r["key"]: int(r["n"]) for r in rows if r["kind"] == "c"}
 
     def end_check(self, token: str, *, failed: Iterable[str] = (), cleared: Iterable[str] = (),
-                  now: float = 0.0, window_s: float = 0.0) -> None:
+                  now: float, window_s: float) -> None:
         """End one attempt's check and count its failure (``failed``) or clear counters (``cleared``)
         in one transaction: a parallel attempt never sees the failure twice or not at all."""
         from sqlalchemy import text
@@ -127,7 +127,8 @@ class DBLoginFailures:
                 conn.execute(text(_UPSERT), {"k": key, "t": float(now), "w": float(window_s)})
             for key in cleared:
                 conn.execute(text("DELETE FROM login_failures WHERE key=:k"), {"k": key})
-            conn.execute(text("DELETE FROM login_checks WHERE token=:tok"), {"tok": token})
+            if token:  # "" = an attempt that was never let through begin(): no check to end
+                conn.execute(text("DELETE FROM login_checks WHERE token=:tok"), {"tok": token})
         if failed:
             self._purge(now, window_s)
 

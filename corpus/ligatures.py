@@ -53,21 +53,28 @@ def close_gaps(text: str) -> str:
     return _GAP.sub(lambda m: m.group(1) + m.group(2) if _joinable(m) else m.group(0), text)
 
 
+def gap_pairs(texts: Iterable[str | None]) -> dict[str, str]:
+    """``{"Betroff ene": "Betroffene", …}``: every joinable gap of ``texts`` as it stands there."""
+    return {m.group(0): m.group(1) + m.group(2) for t in texts if t for m in _GAP.finditer(t) if _joinable(m)}
+
+
 class SplitDocuments:
     """Which documents of the catalog have their font's ligature gaps, decided once per version.
 
-    The decision reads all of a document's passages, so it is kept per (doc_id, content hash):
-    a re-indexed file is decided again, and a process asks the catalog once per document."""
+    The decision reads all of a document's passages, so it is kept per (doc_id, content hash) with
+    the document's gaps as they stand in its text: a re-indexed file is decided again, and a
+    process reads a document's passages once."""
 
     def __init__(self, catalog, max_docs: int = 1024) -> None:
         self.catalog = catalog
         self.max_docs = max_docs
-        self._known: dict[tuple[str, str], bool] = {}
+        self._known: dict[tuple[str, str], dict[str, str]] = {}
         self._lock = threading.Lock()
 
-    def among(self, doc_ids: Iterable[str]) -> set[str]:
-        """The ids among ``doc_ids`` whose text splits its ligatures (only PDFs do)."""
-        out = set()
+    def gaps(self, doc_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        """``{doc_id: its gap pairs}`` for the ids among ``doc_ids`` whose text splits its ligatures
+        (only PDFs do)."""
+        out = {}
         for doc_id in set(doc_ids):
             rec = self.catalog.get(doc_id)
             if rec is None or rec.format != "pdf":
@@ -76,11 +83,26 @@ class SplitDocuments:
             with self._lock:
                 known = self._known.get(key)
             if known is None:
-                known = splits_ligatures([c.text for c in self.catalog.iter_chunks(doc_id)])
+                texts = [c.text for c in self.catalog.iter_chunks(doc_id)]
+                known = gap_pairs(texts) if splits_ligatures(texts) else {}
                 with self._lock:
                     if len(self._known) >= self.max_docs:
                         self._known.clear()
                     self._known[key] = known
             if known:
-                out.add(doc_id)
+                out[doc_id] = known
         return out
+
+    def among(self, doc_ids: Iterable[str]) -> set[str]:
+        """The ids among ``doc_ids`` whose text splits its ligatures."""
+        return set(self.gaps(doc_ids))
+
+
+def join_known_gaps(text: str, pairs: dict[str, str]) -> str:
+    """``text`` with exactly the gaps ``pairs`` names joined: for text that only partly comes from a
+    document that splits its ligatures (a model's sentence, a list of passages from several
+    documents), where :func:`close_gaps` would also join "Zugriff erhalten" of another source."""
+    if not pairs or not text:
+        return text
+    found = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(pairs, key=len, reverse=True))) + r")(?!\w)")
+    return found.sub(lambda m: pairs[m.group(0)], text)

@@ -76,8 +76,9 @@ def role_label(role: str) -> str:
 def _named_now(citations: Sequence[dict], catalog) -> list[dict]:
     """Stored citations named by their document's readable title today: a chat answered before a
     PDF got its cover headline (or before a rename) exports the name staff now see in the portal."""
-    names = catalog.shown_titles(str(c.get("doc_id") or "") for c in citations)
-    return [dict(c, title=names[c.get("doc_id")]) if c.get("doc_id") in names else dict(c) for c in citations]
+    ids = [str(c.get("doc_id") or "") for c in citations]
+    names = catalog.shown_titles(ids)
+    return [dict(c, title=names[doc_id]) if doc_id in names else dict(c) for c, doc_id in zip(citations, ids)]
 
 
 class ChatHandlers:

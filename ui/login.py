@@ -83,7 +83,7 @@ class MemoryLoginFailures:
         with self._lock:
             return self.get(keys), self.checks(keys, now)
 
-    def end_check(self, token: str, *, failed=(), cleared=(), now: float = 0.0, window_s: float = 0.0) -> None:
+    def end_check(self, token: str, *, failed=(), cleared=(), now: float, window_s: float) -> None:
         """End one attempt's check and, in the same step, count its failure or clear the counters."""
         with self._lock:
             self.add(failed, now, window_s)

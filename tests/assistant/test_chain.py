@@ -28,14 +28,14 @@ DOCS = {
 }
 
 
-def _add_documents(app, docs, display_titles: dict[str, str] | None = None) -> None:
+def _add_documents(app, docs, display_titles: dict[str, str] | None = None, fmt: str = "") -> None:
     kb = app.kb
     for doc_id, (title, pages) in docs.items():
         chunks = [Chunk(chunk_id=f"{doc_id}:v1:{i}", doc_id=doc_id, ordinal=i, text=text, source=f"/docs/{doc_id}.pdf",
                         title=title, page=page, section=section, collection="demo") for i, (page, section, text) in enumerate(pages)]
         rec = DocumentRecord(doc_id=doc_id, source=f"/docs/{doc_id}.pdf", path=f"/docs/{doc_id}.pdf", collection="demo",
                              status="indexed", title=title, pages=len(pages),
-                             display_title=(display_titles or {}).get(doc_id, ""))
+                             display_title=(display_titles or {}).get(doc_id, ""), format=fmt)
         kb.store_version(rec, chunks, kb.embedder.embed_passages([index_text(c) for c in chunks]))
     kb.refresh_keyword_index()
 
@@ -728,3 +728,32 @@ def test_citations_and_quotes_name_the_readable_title_and_the_prompt_the_indexed
     assert {c.title for c in res.citations if c.doc_id == "tr"} == {"Richtlinie Kormoranzählung"}
     assert res.quotes and {q.title for q in res.quotes} == {"Richtlinie Kormoranzählung"}
     assert "Herausgeber" not in res.answer
+
+
+SPLIT = "Die Betroff enen des Kormoranplans treff en sich, um Konfl ikte zu defi nieren und Lösungen zu fi nden."
+LIGATURES = {
+    "kormoranplan": ("Kormoranplan", [(p, None, f"{SPLIT} Die Zählung am Stadtweiher findet jeden Oktober statt. {SPLIT}")
+                                      for p in (1, 2, 3)]),
+    "zugang": ("Zugangsregeln", [(1, None, "Wer die Zählung am Stadtweiher begleitet, hat Zugriff erhalten.")]),
+}
+
+
+def test_what_people_read_of_a_document_whose_font_splits_ligatures_is_joined_and_nothing_else(app):
+    """pypdf reads "Betroff enen" where a font sets "ff" as one glyph (corpus.ligatures): the
+    prompt keeps the text as indexed; the answer, its quotes and snippets are joined, and only the
+    gaps that document has ("Zugriff erhalten" of another source stays two words)."""
+    _add_documents(app, LIGATURES, fmt="pdf")
+
+    res = _assistant(app, FakeChatModel(respond=lambda p: REFUSAL)).answer(
+        "Wer begleitet die Betroffenen des Kormoranplans am Stadtweiher?")
+    assert "Betroff enen" in res.prompt  # the model reads the text as indexed
+    assert res.refused and "Betroff enen" not in res.answer and "Betroffenen" in res.answer, res.answer
+    assert "Zugriff erhalten" in res.answer, res.answer  # the refusal's passages: the other source as it is
+    mine = [c for c in res.citations if c.doc_id == "kormoranplan"]
+    assert mine and all("Betroff enen" not in c.snippet and "finden" in c.snippet for c in mine)
+    other = next(c for c in res.citations if c.doc_id == "zugang")
+    assert other.snippet.endswith("hat Zugriff erhalten.")
+
+    res = _assistant(app, FakeChatModel(respond=lambda p: "Die Zählung findet jeden Oktober statt [1].")).answer(
+        "Wann findet die Zählung des Kormoranplans statt?")
+    assert res.quotes and all("Betroff enen" not in q.text for q in res.quotes), res.quotes

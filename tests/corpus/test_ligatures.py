@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from corpus.ligatures import SplitDocuments, close_gaps, gap_count, splits_ligatures
+from corpus.ligatures import SplitDocuments, close_gaps, gap_count, gap_pairs, join_known_gaps, splits_ligatures
 
 BROKEN = "Die Betroff enen treff en sich, um Konfl ikte zu defi nieren und Lösungen zu fi nden; das ist häufi g so."
 JOINED = "Die Betroffenen treffen sich, um Konflikte zu definieren und Lösungen zu finden; das ist häufig so."
@@ -71,3 +71,22 @@ def test_the_catalog_decision_is_made_once_per_document_version_and_only_for_pdf
     assert split.among(["handbuch", "satzung"]) == {"handbuch"} and cat.reads == 2
     cat.docs["handbuch"] = (_Rec("pdf", "neu"), [JOINED] * 3)  # re-indexed from a better file
     assert split.among(["handbuch"]) == set() and cat.reads == 3
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Die Betroff enen treff en sich.", "Die Betroffenen treffen sich."),
+    ("Sie haben Zugriff erhalten.", "Sie haben Zugriff erhalten."),  # another source's words: not its gap
+    ("Die treff enden Worte", "Die treff enden Worte"),  # only whole pieces as they stand in the document
+    ("", ""),
+])
+def test_only_the_gaps_a_document_has_are_joined_in_mixed_text(text, expected):
+    pairs = gap_pairs([BROKEN, None, "Die Betroff enen treff en sich."])
+    assert pairs["Betroff enen"] == "Betroffenen" and "Zugriff erhalten" not in pairs
+    assert join_known_gaps(text, pairs) == expected
+    assert join_known_gaps(text, {}) == text
+
+
+def test_the_gaps_of_a_split_document_are_kept_with_the_decision():
+    split = SplitDocuments(_Catalog())
+    gaps = split.gaps(["handbuch", "satzung", "notiz"])
+    assert set(gaps) == {"handbuch"} and gaps["handbuch"]["fi nden"] == "finden"

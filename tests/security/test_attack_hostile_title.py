@@ -32,17 +32,23 @@ def hostile_pdf(pw_portal):
         assert r.status_code == 200, r.text
         result = call(c, pw_portal, "admin_upload", [[file_value(r.json()[0])], "test"],
                       session=admin_session(c, pw_portal))
-    assert result["success"], result
-    rec = next(r for r in pw_portal.ctx.app.catalog.documents() if Path(r.source).name == "kormoran-boese.pdf")
-    assert rec.display_title.startswith("<img"), rec.display_title  # the attack reached the catalog
-    yield rec
-    pw_portal.ctx.app.admin.delete_document(rec.doc_id, "adam")
+    mine = [r for r in pw_portal.ctx.app.catalog.documents() if Path(r.source).name == "kormoran-boese.pdf"]
+    try:  # the portal is shared by the whole session: the document goes again, whatever fails
+        assert result["success"] and len(mine) == 1, result
+        assert mine[0].display_title.startswith("<img"), mine[0].display_title  # the attack reached the catalog
+        yield mine[0]
+    finally:
+        for rec in mine:
+            pw_portal.ctx.app.admin.delete_document(rec.doc_id, "adam")
 
 
 def test_a_hostile_cover_headline_arrives_as_text_in_answer_text_view_and_verwaltung(pw_portal, hostile_pdf):
     escaped = html.escape(HEADLINE, quote=False)
     with login(pw_portal, "anna") as anna:
         answer = call(anna, pw_portal, "ask", [QUESTION, None, "extraktiv", []], session=f"anna{time.monotonic_ns()}")
+        for chat in pw_portal.server.handlers.chats.list_chats("anna"):  # shared portal: leave no chat behind
+            if chat["title"] == QUESTION:
+                pw_portal.server.handlers.chats.delete_chat("anna", chat["id"])
         assert answer["success"], answer
         shown = json.dumps(answer["output"], ensure_ascii=False)
         assert "<img src=x" not in shown and html.escape(HEADLINE).replace('"', '\\"')[:20] in shown, shown[:2000]
