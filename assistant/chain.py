@@ -255,40 +255,40 @@ class Assistant:
             yield self._done(res, t_start)
             return
         count = token_counter(llm)
-        evidence, messages = self._prepare(standalone if history else question, standalone, found, res, count,
-                                           budget_tokens, n_pass)
+        evidence, messages, gaps = self._prepare(standalone if history else question, standalone, found, res, count,
+                                                 budget_tokens, n_pass)
         yield {"type": "sources", "citations": res.citations, "passages": res.passages}
         q_stems = content_stems(standalone)
         if self._refuse_before_model(res, evidence, standalone):
-            yield self._done(res, t_start)
+            yield self._done(res, t_start, gaps)
             return
         if llm is None:
             yield from self._answer_extractively(res, evidence, q_stems, profile)
-            yield self._done(res, t_start)
+            yield self._done(res, t_start, gaps)
             return
         res.prompt_tokens = count(res.prompt)
         raw = yield from self._generate(llm, messages, res, t_start)
         if raw is None:  # the model failed mid-way: the evidence answers instead
             res.answer, res.refused, res.quotes = self._extractive(evidence, res.standalone_question)
             yield {"type": "reset", "text": res.answer}
-            yield self._done(res, t_start)
+            yield self._done(res, t_start, gaps)
             return
         res.raw_answer = raw
         res.completion_tokens = count(raw) if raw else 0
         self._finish(res, raw, evidence, q_stems)
         if res.answer != raw:
             yield {"type": "reset", "text": res.answer}
-        yield self._done(res, t_start)
+        yield self._done(res, t_start, gaps)
 
-    def _done(self, res: AnswerResult, t_start: float) -> dict:
+    def _done(self, res: AnswerResult, t_start: float, gaps: dict[str, dict[str, str]] | None = None) -> dict:
         """The final event; total time is taken here so every path measures it the same way. Every
         path's quotes are named like their citation (the title people read; quotes are scored with the
-        passage's indexed one), and where a source's font splits ligatures its quotes, and an answer
-        citing it, are shown with the words joined (the checks above ran on the text as indexed)."""
+        passage's indexed one), and where a source's font splits ligatures (``gaps``, from
+        :meth:`_prepare`) its quotes, and an answer citing it, are shown with the words joined (the
+        checks above ran on the text as indexed)."""
         res.timings["total_ms"] = _ms(t_start)
         names = {c.n: c.title for c in res.citations}
-        gaps = self._split_docs.gaps(c.doc_id for c in res.citations) if res.citations else {}
-        split = {c.n: gaps[c.doc_id] for c in res.citations if c.doc_id in gaps}
+        split = {c.n: gaps[c.doc_id] for c in res.citations if gaps and c.doc_id in gaps}
         quotes = []
         for q in res.quotes:
             text = close_gaps(q.text) if q.n in split else q.text
@@ -336,8 +336,9 @@ class Assistant:
         return _Retrieved(allowed, hits, removed, t_ret)
 
     def _prepare(self, prompt_question: str, standalone: str, found: _Retrieved, res: AnswerResult, count,
-                 budget_tokens: int | None, n_pass: int) -> tuple[list[Evidence], list]:
-        """Evidence within the token budget, the citations shown before the model starts, the prompt."""
+                 budget_tokens: int | None, n_pass: int) -> tuple[list[Evidence], list, dict[str, dict[str, str]]]:
+        """Evidence within the token budget, the citations shown before the model starts, the prompt,
+        and the ligature gaps of the sources whose font splits them (for :meth:`_done`)."""
         budget = budget_tokens or self.settings.llm.prompt_budget_tokens
         weight = self.settings.llm.sentence_similarity
         evidence, dropped = select_evidence(standalone, found.allowed, budget_tokens=budget, count=count,
@@ -347,17 +348,17 @@ class Assistant:
         res.passages = [self._trace(h, in_prompt, found.removed) for h in found.hits]
         # people read a document's readable title (a PDF's cover headline, ingest.loaders.pdf_title);
         # the prompt, the quote scoring and the index keep the passages' indexed one
-        names = self.retriever.kb.catalog.shown_titles(ev.hit.chunk.doc_id for ev in evidence)
-        split = self._split_docs.among(ev.hit.chunk.doc_id for ev in evidence)
-        res.citations = [citation_for(ev, names.get(ev.hit.chunk.doc_id), joined=ev.hit.chunk.doc_id in split)
-                         for ev in evidence]
+        records = self.retriever.kb.catalog.records(ev.hit.chunk.doc_id for ev in evidence)
+        gaps = self._split_docs.gaps(records.values())
+        res.citations = [citation_for(ev, records[d].shown_title if d in records else None, joined=d in gaps)
+                         for ev in evidence for d in [ev.hit.chunk.doc_id]]
         if dropped and len(evidence) < n_pass:
             res.notices.append(f"{counted(len(dropped), 'weitere Textstelle passte', 'weitere Textstellen passten')} "
                                "nicht mehr in das Kontextfenster.")
         messages = answer_messages(prompt_question, evidence)
         res.prompt = render(messages)
         res.timings["prepare_ms"] = _ms(found.t0)
-        return evidence, messages
+        return evidence, messages, gaps
 
     def _answer_extractively(self, res: AnswerResult, evidence: Sequence[Evidence], q_stems, profile: ModelProfile
                              ) -> Iterator[dict]:

@@ -350,9 +350,13 @@ class Catalog:
     def _with_ocr(conn: Connection, recs: list[DocumentRecord]) -> list[DocumentRecord]:
         """Fill ``ocr_pages`` (one query; most catalogs have few scanned documents)."""
         by_id = {r.doc_id: r for r in recs}
+        if not recs:
+            return recs
         if len(recs) == 1:
             rows = conn.execute(text("SELECT doc_id, page, confidence FROM ocr_pages WHERE doc_id=:d"),
                                 {"d": recs[0].doc_id})
+        elif len(recs) <= 500:  # an answer's or a chat's sources
+            rows = conn.execute(Catalog._OCR_IN, {"ids": sorted(by_id)})
         else:
             rows = conn.execute(text("SELECT doc_id, page, confidence FROM ocr_pages"))
         for doc_id, page, conf in rows:
@@ -510,16 +514,22 @@ class Catalog:
         return out
 
     _DOCS_IN = text("SELECT * FROM documents WHERE doc_id IN :ids").bindparams(bindparam("ids", expanding=True))
+    _OCR_IN = text("SELECT doc_id, page, confidence FROM ocr_pages WHERE doc_id IN :ids").bindparams(
+        bindparam("ids", expanding=True))
 
-    def shown_titles(self, doc_ids: Iterable[str]) -> dict[str, str]:
-        """``{doc_id: the name people read}`` (:attr:`DocumentRecord.shown_title`) in one query;
-        unknown ids are absent."""
+    def records(self, doc_ids: Iterable[str]) -> dict[str, DocumentRecord]:
+        """``{doc_id: its record}`` in one query (an answer's or a chat's few sources); unknown ids
+        are absent."""
         ids = sorted(set(doc_ids))
         if not ids:
             return {}
         with self._conn() as conn:
             rows = conn.execute(self._DOCS_IN, {"ids": ids}).mappings().all()
-        return {r["doc_id"]: DocumentRecord.from_row(r).shown_title for r in rows}
+            return {rec.doc_id: rec for rec in self._with_ocr(conn, [DocumentRecord.from_row(r) for r in rows])}
+
+    def shown_titles(self, doc_ids: Iterable[str]) -> dict[str, str]:
+        """``{doc_id: the name people read}`` (:attr:`DocumentRecord.shown_title`) in one query."""
+        return {doc_id: rec.shown_title for doc_id, rec in self.records(doc_ids).items()}
 
     def collections_of(self, ids: Sequence[str]) -> dict[str, str]:
         """``{chunk_id: collection}`` of the active chunks among ``ids`` (unknown ids are absent)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from corpus.text import stopwords
 
@@ -36,9 +36,14 @@ def _joinable(match: re.Match) -> bool:
     return match.group(2).lower() not in stopwords()
 
 
+def _gaps(texts: Iterable[str | None]) -> Iterator[re.Match]:
+    """Every ligature gap of ``texts`` (a pair whose second piece is no function word)."""
+    return (m for t in texts if t for m in _GAP.finditer(t) if _joinable(m))
+
+
 def gap_count(texts: Sequence[str | None]) -> int:
-    """How many ligature gaps the texts hold (pairs whose second piece is no function word)."""
-    return sum(1 for t in texts if t for m in _GAP.finditer(t) if _joinable(m))
+    """How many ligature gaps the texts hold."""
+    return sum(1 for _ in _gaps(texts))
 
 
 def splits_ligatures(texts: Sequence[str | None]) -> bool:
@@ -55,7 +60,7 @@ def close_gaps(text: str) -> str:
 
 def gap_pairs(texts: Iterable[str | None]) -> dict[str, str]:
     """``{"Betroff ene": "Betroffene", …}``: every joinable gap of ``texts`` as it stands there."""
-    return {m.group(0): m.group(1) + m.group(2) for t in texts if t for m in _GAP.finditer(t) if _joinable(m)}
+    return {m.group(0): m.group(1) + m.group(2) for m in _gaps(texts)}
 
 
 class SplitDocuments:
@@ -71,31 +76,26 @@ class SplitDocuments:
         self._known: dict[tuple[str, str], dict[str, str]] = {}
         self._lock = threading.Lock()
 
-    def gaps(self, doc_ids: Iterable[str]) -> dict[str, dict[str, str]]:
-        """``{doc_id: its gap pairs}`` for the ids among ``doc_ids`` whose text splits its ligatures
-        (only PDFs do)."""
+    def gaps(self, records: Iterable) -> dict[str, dict[str, str]]:
+        """``{doc_id: its gap pairs}`` for the documents among ``records`` (the catalog's, as the caller
+        has them at hand) whose text splits its ligatures; only PDFs do."""
         out = {}
-        for doc_id in set(doc_ids):
-            rec = self.catalog.get(doc_id)
-            if rec is None or rec.format != "pdf":
+        for rec in records:
+            if rec.format != "pdf":
                 continue
-            key = (doc_id, rec.sha256)
+            key = (rec.doc_id, rec.sha256)
             with self._lock:
                 known = self._known.get(key)
             if known is None:
-                texts = [c.text for c in self.catalog.iter_chunks(doc_id)]
+                texts = [c.text for c in self.catalog.iter_chunks(rec.doc_id)]
                 known = gap_pairs(texts) if splits_ligatures(texts) else {}
                 with self._lock:
                     if len(self._known) >= self.max_docs:
                         self._known.clear()
                     self._known[key] = known
             if known:
-                out[doc_id] = known
+                out[rec.doc_id] = known
         return out
-
-    def among(self, doc_ids: Iterable[str]) -> set[str]:
-        """The ids among ``doc_ids`` whose text splits its ligatures."""
-        return set(self.gaps(doc_ids))
 
 
 def join_known_gaps(text: str, pairs: dict[str, str]) -> str:

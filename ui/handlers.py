@@ -228,7 +228,7 @@ class ChatHandlers:
         """The sources as one HTML block (:mod:`ui.source_view`: one entry per page, the quoted
         sentence, the longer excerpt on demand; every value escaped, links signed for ``user``)."""
         catalog = self.ctx.app.catalog
-        records = {c.get("doc_id", ""): catalog.get(c.get("doc_id", "")) for c in citations}
+        records = catalog.records(str(c.get("doc_id") or "") for c in citations)
 
         def where(item: SourceItem) -> str:
             rec = records.get(item.doc_id)

@@ -212,17 +212,14 @@ class LoginThrottle:
     def blocked(self, name: str, address: str = "") -> bool:
         return self.wait_s(address, name)[0] > 0
 
-    def _count(self, name: str, address: str, reasons: tuple[str, ...], now: float | None) -> None:
-        now = time.time() if now is None else now
-        self.store.add([key for reason, key, _, _ in self._keys(name, address) if reason in reasons], now, self.window_s)
-
     def failed(self, name: str, address: str = "", *, now: float | None = None) -> None:
         now = time.time() if now is None else now
         self._ended(name, address, failed=[key for _, key, _, _ in self._keys(name, address)], now=now)
 
     def held_back(self, name: str, address: str = "", *, now: float | None = None) -> None:
         """An attempt while held back: deepens the back-off of this address, never of the name alone."""
-        self._count(name, address, ("pair", "address"), now)
+        now = time.time() if now is None else now
+        self.store.add([key for reason, key, _, _ in self._keys(name, address) if reason != "name"], now, self.window_s)
 
     def succeeded(self, name: str, address: str = "") -> None:
         self._ended(name, address, cleared=[f"p:{address}|{name}", f"n:{name}"], now=time.time())

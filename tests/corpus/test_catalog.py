@@ -269,6 +269,10 @@ def test_the_readable_title_is_stored_beside_the_indexed_one(cat):
     assert {c.title for c in cat.iter_chunks("d1")} == {"Herausgeber:"}
     assert cat.shown_titles(["d1", "d3", "d1", "nope"]) == {"d1": "Digitale Alarmierung", "d3": "Bericht 2025.pdf"}
     assert cat.shown_titles([]) == {}
+    # an answer's sources in one query, with what get() gives (the pages read by text recognition too)
+    cat.commit_document(_rec("d4", ocr_pages={2: 61.0}), _chunks("d4", "v1", 1))
+    both = cat.records(["d1", "nope", "d4", "d1"])
+    assert both == {"d1": cat.get("d1"), "d4": cat.get("d4")} and both["d4"].ocr_pages == {2: 61.0}
 
 
 def test_a_column_a_newer_replica_added_does_not_stop_reading(cat):

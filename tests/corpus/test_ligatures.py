@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from corpus.catalog import DocumentRecord
 from corpus.ligatures import SplitDocuments, close_gaps, gap_count, gap_pairs, join_known_gaps, splits_ligatures
 
 BROKEN = "Die Betroff enen treff en sich, um Konfl ikte zu defi nieren und Lösungen zu fi nden; das ist häufi g so."
@@ -38,39 +39,35 @@ def test_a_document_full_of_gaps_splits_ligatures():
     assert splits_ligatures([BROKEN] * 3 + [None])
 
 
-class _Rec:
-    def __init__(self, fmt: str, sha: str) -> None:
-        self.format, self.sha256 = fmt, sha
-
-
 class _Chunk:
     def __init__(self, text: str) -> None:
         self.text = text
 
 
 class _Catalog:
-    """The two catalog calls SplitDocuments makes, counting the passage reads."""
+    """The catalog call SplitDocuments makes (the caller hands it the records), counting passage reads."""
 
     def __init__(self) -> None:
-        self.docs = {"handbuch": (_Rec("pdf", "a"), [BROKEN] * 3), "satzung": (_Rec("pdf", "b"), [JOINED] * 3),
-                     "notiz": (_Rec("md", "c"), [BROKEN] * 3)}
+        self.texts = {"handbuch": [BROKEN] * 3, "satzung": [JOINED] * 3, "notiz": [BROKEN] * 3}
         self.reads = 0
-
-    def get(self, doc_id):
-        return self.docs[doc_id][0] if doc_id in self.docs else None
 
     def iter_chunks(self, doc_id):
         self.reads += 1
-        return [_Chunk(t) for t in self.docs[doc_id][1]]
+        return [_Chunk(t) for t in self.texts[doc_id]]
+
+
+def _rec(doc_id: str, fmt: str = "pdf", sha: str = "v1") -> DocumentRecord:
+    return DocumentRecord(doc_id=doc_id, source=f"{doc_id}.{fmt}", path="", collection="c", status="indexed",
+                          format=fmt, sha256=sha)
 
 
 def test_the_catalog_decision_is_made_once_per_document_version_and_only_for_pdfs():
     cat = _Catalog()
     split = SplitDocuments(cat)
-    assert split.among(["handbuch", "satzung", "notiz", "weg"]) == {"handbuch"}
-    assert split.among(["handbuch", "satzung"]) == {"handbuch"} and cat.reads == 2
-    cat.docs["handbuch"] = (_Rec("pdf", "neu"), [JOINED] * 3)  # re-indexed from a better file
-    assert split.among(["handbuch"]) == set() and cat.reads == 3
+    assert set(split.gaps([_rec("handbuch"), _rec("satzung"), _rec("notiz", "md")])) == {"handbuch"}
+    assert set(split.gaps([_rec("handbuch"), _rec("satzung")])) == {"handbuch"} and cat.reads == 2
+    cat.texts["handbuch"] = [JOINED] * 3  # re-indexed from a better file
+    assert split.gaps([_rec("handbuch", sha="v2")]) == {} and cat.reads == 3
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -88,5 +85,5 @@ def test_only_the_gaps_a_document_has_are_joined_in_mixed_text(text, expected):
 
 def test_the_gaps_of_a_split_document_are_kept_with_the_decision():
     split = SplitDocuments(_Catalog())
-    gaps = split.gaps(["handbuch", "satzung", "notiz"])
+    gaps = split.gaps([_rec("handbuch"), _rec("satzung"), _rec("notiz", "md")])
     assert set(gaps) == {"handbuch"} and gaps["handbuch"]["fi nden"] == "finden"

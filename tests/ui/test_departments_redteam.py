@@ -9,7 +9,6 @@ revoke. Each test also checks the positive case, so a door that shows nothing at
 """
 from __future__ import annotations
 
-import io
 
 import re
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from typing import Iterator
 
 import httpx
 import pytest
+from docx_files import docx_text
 from departments import DEPT_PASSWORD, DEPT_QUESTIONS
 from gradio_client import Client
 from gradio_client.exceptions import AppError
@@ -177,8 +177,7 @@ def test_export_of_an_own_chat_lists_only_readable_sources(dept_portal):
     assert "dienstvereinbarung-homeoffice.txt" in exported
     assert dept_portal.leaks("bauakten", exported) == []
     name, data = dept_portal.server.handlers.export_chat(_request(dept_portal, "petra"), chat_id, fmt="docx")
-    from docx import Document
-    word = "\n".join(p.text for p in Document(io.BytesIO(data)).paragraphs)
+    word = docx_text(data)
     assert name.endswith(".docx") and "dienstvereinbarung-homeoffice.txt" in word
     assert dept_portal.leaks("bauakten", word) == []
 

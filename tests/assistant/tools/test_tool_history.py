@@ -1,9 +1,9 @@
 """Tool runs: per-user history (owner only), audit detail without text, Markdown and DOCX export."""
 from __future__ import annotations
 
-import io
 
 import pytest
+from docx_files import docx_text
 
 from assistant.appdb import AppDB
 from assistant.tools.export import to_docx, to_markdown
@@ -51,8 +51,5 @@ def test_markdown_and_docx_export(store):
     md = to_markdown(run)
     assert md.startswith("# Einfache Sprache: Gebühr <b>")
     assert "Flesch nach Amstad" in md and "„31.03.2025“ → fehlt" in md and "[1] Satzung – S. 3" in md
-    from docx import Document
-
-    doc = Document(io.BytesIO(to_docx(run)))
-    text = "\n".join(p.text for p in doc.paragraphs)
+    text = docx_text(to_docx(run))
     assert "Sie zahlen 900 Euro." in text and "bis zum 31.03.2025" in text and "Datum: „31.03.2025“ → fehlt" in text
