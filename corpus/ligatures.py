@@ -9,8 +9,10 @@ Why for reading only, not in the index: joining the words in the indexed text wa
 session 41 and cost retrieval (the handbook's running footer "Öffentliches Gestalten" then matched
 every question naming it; the frozen blind set lost two questions of evidence recall,
 docs/results.md). So the index keeps pypdf's text, and what people read (quotes, excerpts, the
-answer built on them, the text view) is joined where :class:`SplitDocuments` says the document's
-font splits its ligatures.
+answer built on them, the text view, the display title, and the tools, which hand a document to
+the model to rewrite for people) is joined where :func:`document_splits` says the document's font
+splits its ligatures. The trainer's "Blick unter die Haube" shows passages and prompt as the
+model read them, unjoined: that view is for seeing what the model got.
 
 A word that really ends in such a pair before another word ("Begriff der", "Kick-off starten",
 "Stoff bestehen") is rare, so a document counts only when its gaps are many and dense (the
@@ -21,8 +23,10 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import replace
 from typing import Iterable, Iterator, Sequence
 
+from corpus.models import Chunk
 from corpus.text import stopwords
 
 #: a ligature pair at the end of a piece, a space, and a lower-case piece after it
@@ -53,6 +57,23 @@ def splits_ligatures(texts: Sequence[str | None]) -> bool:
     return gaps >= MIN_GAPS and gaps * 10_000 >= MIN_GAPS_PER_10K_WORDS * words
 
 
+def document_splits(fmt: str, texts: Sequence[str | None]) -> bool:
+    """Whether a document of format ``fmt`` is read joined: a PDF whose indexed passages' texts
+    :func:`splits_ligatures`. Every reader decides on the same input, the passages as the catalog
+    holds them (the ingest for the display title, the chain, the text view and the tools), so
+    they cannot disagree near the threshold."""
+    return fmt == "pdf" and splits_ligatures(texts)
+
+
+def readable_chunks(fmt: str, chunks: Iterable[Chunk]) -> list[Chunk]:
+    """All of a document's passages as people read them: joined where :func:`document_splits`
+    (decide on the whole document, then pick pages, so a page range is read as the whole is)."""
+    chunks = list(chunks)
+    if document_splits(fmt, [c.text for c in chunks]):
+        return [replace(c, text=close_gaps(c.text)) for c in chunks]
+    return chunks
+
+
 def close_gaps(text: str) -> str:
     """``text`` with every ligature gap joined (call it for a document that :func:`splits_ligatures`)."""
     return _GAP.sub(lambda m: m.group(1) + m.group(2) if _joinable(m) else m.group(0), text)
@@ -81,14 +102,14 @@ class SplitDocuments:
         has them at hand) whose text splits its ligatures; only PDFs do."""
         out = {}
         for rec in records:
-            if rec.format != "pdf":
+            if rec.format != "pdf":  # the one format whose fonts do it; no passages read for the rest
                 continue
             key = (rec.doc_id, rec.sha256)
             with self._lock:
                 known = self._known.get(key)
             if known is None:
                 texts = [c.text for c in self.catalog.iter_chunks(rec.doc_id)]
-                known = gap_pairs(texts) if splits_ligatures(texts) else {}
+                known = gap_pairs(texts) if document_splits(rec.format, texts) else {}
                 with self._lock:
                     if len(self._known) >= self.max_docs:
                         self._known.clear()

@@ -24,6 +24,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 from corpus.catalog import DocumentRecord
 from corpus.db import file_lock
 from corpus.knowledge_base import KnowledgeBase, index_text
+from corpus.ligatures import close_gaps, document_splits
 from corpus.models import Chunk, file_sha256
 from ingest.chunking import ChunkParams, make_chunks
 from ingest.errors import IngestError
@@ -312,6 +313,11 @@ class Ingestor:
                                  version=w.sha, params=self.chunk_params)
             if not chunks:
                 raise IngestError("empty", "kein Text gefunden / no text found")
+            if not w.title and document_splits(doc.format, [c.text for c in chunks]):
+                # people read the words its font's ligatures broke apart joined, decided on the
+                # passages as the chain and the text view decide (corpus.ligatures)
+                shown = close_gaps(doc.display_title or doc.title)
+                doc = replace(doc, display_title=shown if shown != doc.title else "")
         except IngestError as err:
             return _Loaded(w, rec, None, err)
         except Exception as exc:  # a loader bug must not stop the batch

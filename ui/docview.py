@@ -27,7 +27,6 @@ import hashlib
 import html
 import logging
 import re
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 from urllib.parse import quote, urlencode
@@ -37,7 +36,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from assistant.links import LinkSigner
 from corpus.catalog import DocumentRecord
-from corpus.ligatures import close_gaps, splits_ligatures
+from corpus.ligatures import readable_chunks
 from corpus.models import Chunk, ocr_label, page_label
 
 log = logging.getLogger(__name__)
@@ -146,9 +145,7 @@ def render_text_page(rec: DocumentRecord, chunks: Iterable[Chunk], *, mark: int 
     """The document's extracted text as one escaped HTML page; chunk ``mark`` highlighted. Where the
     document's font splits ligatures, its words are shown joined, as in the quotes (corpus.ligatures)."""
     e = html.escape
-    chunks = list(chunks)
-    if rec.format == "pdf" and splits_ligatures([c.text for c in chunks]):
-        chunks = [replace(c, text=close_gaps(c.text)) for c in chunks]
+    chunks = readable_chunks(rec.format, chunks)
     name = Path(rec.source).name
     parts = [
         "<!doctype html><html lang=\"de\"><head><meta charset=\"utf-8\">",

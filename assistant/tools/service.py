@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import cached_property
 from typing import Any, Callable, Iterator, Sequence
 
 from assistant.llm.backends import token_counter
 from assistant.model_choice import model_profile
 from assistant.settings import ModelProfile, Settings
 from assistant.tools.result import ToolError, ToolResult
+from corpus.ligatures import SplitDocuments, close_gaps, readable_chunks
 from corpus.models import Chunk, Hit
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,11 @@ class Tools:
         self.catalog = catalog
         self.retriever_for = retriever_for
         self.policy = policy
+
+    @cached_property
+    def _split_docs(self) -> SplitDocuments:
+        """Documents whose font splits ligatures: the tools read and show them joined (corpus.ligatures)."""
+        return SplitDocuments(self.catalog)
 
     # -- shared --------------------------------------------------------------------------
     def profile(self, key: str | None) -> tuple[str, ModelProfile]:
@@ -98,11 +105,15 @@ class Tools:
         res.timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
 
     def document_text(self, doc_id: str, pages: tuple[int, int] | None = None) -> tuple[str, str, list[Chunk]]:
-        """(title people read, text, chunks) of an indexed document, optionally a page range (for Einfache Sprache)."""
+        """(title people read, text, chunks) of an indexed document, optionally a page range (for Einfache Sprache).
+
+        The text is the one people read (words a PDF font's ligatures broke apart joined,
+        corpus.ligatures): the tools hand it to the model to rewrite for people, and retrieval
+        never sees it."""
         rec = self.catalog.get(doc_id)
         if rec is None or rec.status != "indexed":
             raise ToolError(f"Dokument nicht gefunden / document not found: {doc_id}")
-        chunks = sorted(self.catalog.iter_chunks(doc_id), key=lambda c: c.ordinal)
+        chunks = readable_chunks(rec.format, sorted(self.catalog.iter_chunks(doc_id), key=lambda c: c.ordinal))
         if pages:
             chunks = [c for c in chunks if c.page is not None and pages[0] <= c.page <= pages[1]]
             if not chunks:
@@ -238,12 +249,15 @@ class Tools:
             if allowed is None:
                 yield {"type": "done", "result": res}
                 return
-            names = self.catalog.shown_titles(c.doc_id for c in allowed)  # for people; the prompt keeps c.title
+            records = self.catalog.records({c.doc_id for c in allowed})
+            split = self._split_docs.gaps(records.values())
             for n, c in enumerate(allowed, start=1):
                 where = f", Seite {c.page}" if c.page is not None else ""
-                sources.append((n, f"{c.title or c.source}{where}", c.text))
-                res.citations.append({"n": n, "doc_id": c.doc_id, "title": names.get(c.doc_id, c.title), "source": c.source,
-                                      "page": c.page, "snippet": c.text[:400]})
+                text = close_gaps(c.text) if c.doc_id in split else c.text  # the model writes for people
+                sources.append((n, f"{c.title or c.source}{where}", text))  # the prompt keeps the indexed title
+                title = records[c.doc_id].shown_title if c.doc_id in records else c.title
+                res.citations.append({"n": n, "doc_id": c.doc_id, "title": title, "source": c.source,
+                                      "page": c.page, "snippet": text[:400]})
         llm = self._llm(key, profile, "ein Entwurf")
         if llm is None:
             raise ToolError("Entwürfe brauchen ein Sprachmodell – bitte ein anderes Modell wählen.")

@@ -13,7 +13,6 @@ import re
 import threading
 from pathlib import Path
 
-from corpus.ligatures import close_gaps, splits_ligatures
 from corpus.models import ExtractedDocument
 from ingest.errors import IngestError
 from ingest.loaders.blocks import BlockBuilder, clean_text, sensible_title, title_from_text
@@ -177,8 +176,6 @@ def _load_pdf(path: Path, limits: LoadLimits) -> ExtractedDocument:
         first = next((b for b in builder.blocks if b.page == 1 and b.kind == "heading"), None)
         title = first.text if first else title_from_text(first_page_text)
         shown = shown_headline(pdf_headline(reader))
-    if splits_ligatures(texts):  # people read the words its font's ligatures broke apart joined (corpus.ligatures)
-        shown = close_gaps(shown or title)
     return ExtractedDocument(
         format="pdf", title=title, blocks=tuple(builder.blocks), page_count=n_pages, page_kind="page",
         ocr_pages=tuple(sorted(ocr_confidence.items())), display_title=shown if shown != title else "",

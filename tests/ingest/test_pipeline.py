@@ -309,3 +309,20 @@ def test_a_pdf_is_shown_by_its_cover_headline_and_indexed_as_before(hash_app, tm
     hash_app.ingestor.ingest([f], titles={f: "TR BOS Alarmierung"})
     rec = hash_app.catalog.get(rec.doc_id)
     assert (rec.title, rec.display_title, rec.shown_title) == ("TR BOS Alarmierung", "", "TR BOS Alarmierung")
+
+
+def test_a_pdf_whose_font_splits_ligatures_is_shown_by_its_joined_title(hash_app, tmp_path, make_pdf, sized_page):
+    """Decided on the passages, as the chain and the text view decide (corpus.ligatures); the
+    indexed title keeps pypdf's text (joining there cost retrieval). An importer's title stays."""
+    body = "\n".join(["Die Betroff enen treff en sich, um Konfl ikte zu defi nieren und Lösungen zu fi nden."] * 20)
+    (tmp_path / "docs").mkdir()
+    broken = make_pdf(tmp_path / "docs" / "a.pdf", [sized_page([(26, "Öff entliches Gestalten"), (11, "x")]), body])
+    plain = make_pdf(tmp_path / "docs" / "b.pdf", [sized_page([(11, "Öff entliches Werken")]), "Text " * 50])
+    assert hash_app.ingestor.ingest([broken, plain]).added == 2
+    recs = {r.source.rsplit("/", 1)[-1]: r for r in hash_app.catalog.documents()}
+    assert (recs["a.pdf"].title, recs["a.pdf"].shown_title) == ("Öff entliches Gestalten", "Öffentliches Gestalten")
+    assert {c.title for c in hash_app.catalog.iter_chunks(recs["a.pdf"].doc_id)} == {"Öff entliches Gestalten"}
+    assert recs["b.pdf"].display_title == ""  # one gap is no font's doing
+
+    hash_app.ingestor.ingest([broken], titles={broken: "Drucksache 7/11: Betroff ene"})
+    assert hash_app.catalog.get(recs["a.pdf"].doc_id).shown_title == "Drucksache 7/11: Betroff ene"

@@ -117,3 +117,30 @@ def test_draft_with_cited_passages_and_placeholders(app):
 def test_bad_input_gets_a_clear_german_error(app, call, message):
     with pytest.raises(ToolError, match=message):
         run_to_end(call(app.tools))
+
+
+def test_tools_read_and_show_a_document_whose_font_splits_ligatures_joined(app, tmp_path):
+    """pypdf reads "Betroff enen" where a font sets "ff" as one glyph (corpus.ligatures). The tools
+    hand a document's text to the model to rewrite for people, so they hand it joined, and cite it
+    joined; the index keeps pypdf's text."""
+    from pdf_files import build_pdf
+
+    broken = ("Die Betroff enen des Kormoranplans treff en sich jeden Oktober am Stadtweiher, um Konfl ikte "
+              "zu defi nieren und Lösungen zu fi nden.")
+    folder = tmp_path / "handbuch"
+    folder.mkdir()
+    (folder / "kormoranplan.pdf").write_bytes(build_pdf(["Kormoranplan\n" + "\n".join([broken] * 6)] * 3))
+    assert not app.ingestor.ingest([folder], collection="satzungen").failed
+    rec = next(r for r in app.catalog.documents() if r.source.endswith("kormoranplan.pdf"))
+    assert "Betroff enen" in next(iter(app.catalog.iter_chunks(rec.doc_id))).text  # indexed as read
+
+    run_to_end(app.tools.simplify(doc_id=rec.doc_id, pages=(2, 3), model="lokal"))
+    prompt = app._fakes["lokal"].calls[0]
+    assert "Die Betroffenen des Kormoranplans treffen sich" in prompt and "Betroff enen" not in prompt
+
+    res = run_to_end(app.tools.draft("email", "Einladung der Betroffenen des Kormoranplans", model="lokal",
+                                     use_documents=True))
+    prompt = app._fakes["lokal"].calls[-1]
+    assert "Lösungen zu finden" in prompt and "fi nden" not in prompt
+    cit = next(c for c in res.citations if c["doc_id"] == rec.doc_id)
+    assert "Konflikte" in cit["snippet"] and "Konfl ikte" not in cit["snippet"]

@@ -80,12 +80,3 @@ def test_pdf_metadata_title_still_comes_first(tmp_path, make_pdf, sized_page):
     path = make_pdf(tmp_path / "richtlinie.pdf", [cover, "Text " * 50], title="TR BOS Digitale Alarmierung")
     doc = load_document(path)
     assert doc.title == "TR BOS Digitale Alarmierung" and doc.display_title == ""
-
-
-def test_a_pdf_whose_font_splits_ligatures_is_shown_by_its_joined_title(tmp_path, make_pdf, sized_page):
-    """The indexed title keeps pypdf's text (corpus.ligatures: joining there cost retrieval)."""
-    body = "\n".join(["Die Betroff enen treff en sich, um Konfl ikte zu defi nieren und Lösungen zu fi nden."] * 20)
-    broken = load_document(make_pdf(tmp_path / "a.pdf", [sized_page([(26, "Öff entliches Gestalten"), (11, "x")]), body]))
-    assert broken.title == "Öff entliches Gestalten" and broken.display_title == "Öffentliches Gestalten"
-    plain = load_document(make_pdf(tmp_path / "b.pdf", [sized_page([(11, "Öff entliches Gestalten")]), "Text " * 50]))
-    assert plain.display_title == ""  # one gap is no font's doing
