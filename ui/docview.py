@@ -258,20 +258,26 @@ def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> Non
         return exc.response
 
     def check(request: Request, doc_id: str) -> tuple[object, DocumentRecord]:
-        """Login, existence and the signed link, for every document route (a FastAPI dependency)."""
+        """Login, the signed link, existence and the department, in this order, for every document
+        route (a FastAPI dependency).
+
+        The link is checked before the catalog is asked: document ids are a hash of a path, so a
+        guessed id answered "not found" or "refused" would tell anyone signed in whether a file
+        of that name is in another department's collection (found by an attacker's probe)."""
         user = current_user(request)
         if user is None:
             raise _Refused(html_response(message_page("Anmeldung erforderlich",
                                                       "Bitte melden Sie sich zuerst im Portal an und öffnen Sie die "
                                                       "Quelle dann erneut aus dem Chat.", _portal_root(request)), 401))
-        rec = catalog.get(doc_id) if _DOC_ID.match(doc_id) else None
-        if rec is None or rec.status != "indexed":
-            raise _Refused(html_response(message_page("Dokument nicht gefunden",
-                                                      "Dieses Dokument ist nicht (mehr) im Portal vorhanden."), 404))
-        if not signer.verify(request.query_params.get("t"), doc_id, user.name):
-            log.warning("document link refused for %s: invalid or expired token (%s)", user.name, doc_id)
+        if not _DOC_ID.match(doc_id) or not signer.verify(request.query_params.get("t"), doc_id, user.name):
+            log.warning("document link refused for %s: invalid or expired token", user.name)
+            ctx.audit.record("doc_refused", user.name, doc_id if _DOC_ID.match(doc_id) else "", {"reason": "link"})
             raise _Refused(html_response(message_page("Link ungültig oder abgelaufen",
                                                       "Bitte öffnen Sie die Quelle erneut über den Chat."), 403))
+        rec = catalog.get(doc_id)
+        if rec is None or rec.status != "indexed":  # signed for this user: it was theirs to read
+            raise _Refused(html_response(message_page("Dokument nicht gefunden",
+                                                      "Dieses Dokument ist nicht (mehr) im Portal vorhanden."), 404))
         if not ctx.scope(user).allows(rec.collection):
             # a link signed before a revoke (or a move into another department's collection)
             log.warning("document link refused for %s: collection not readable (%s)", user.name, doc_id)

@@ -221,3 +221,27 @@ def test_group_header_from_an_untrusted_sender_grants_nothing(sso_portal, dept, 
     assert refusals(sso_portal, reason) > before  # audited as the spoof it is
     with sso(sso_portal, "bob", "/Bauamt") as c:  # positive twin: the real proxy gets the same link
         assert c.get(link).status_code == 200
+
+
+def test_a_guessed_document_id_tells_no_one_whether_the_file_exists(sso_portal, dept):
+    """Document ids are a hash of a path, so anyone can compute the id of a guessed file name
+    ("personalakten/abmahnung-<name>.txt"). Found by an attacker's probe: the text view answered
+    404 for a guess that does not exist and 403 for one that does, before it looked at the link.
+    Now every unsigned request gets the same refusal, audited as a refused link."""
+    rec = dept.doc_of("personalakten")
+    unknown = "1e788672b5479fd7"
+    assert sso_portal.ctx.app.catalog.get(unknown) is None
+    own = dept.doc_of("bauakten").doc_id
+    before = sum(e["detail"].get("reason") == "link" for e in audit(sso_portal, "doc_refused", actor="bob"))
+    with sso(sso_portal, "bob", "/Bauamt") as c:
+        for view, query in (("/text", {}), ("/original", {}), ("/image", {"page": 1}), ("", {})):
+            seen = set()
+            for doc_id in (rec.doc_id, unknown):
+                for token in ({}, {"t": "x"}, {"t": dept.sign(own, "bob")}):
+                    r = c.get(f"doc/{doc_id}{view}", params=query | token)
+                    seen.add((r.status_code, r.text))
+                    assert dept.leaks("personalakten", r.text) == []
+            assert len(seen) == 1 and next(iter(seen))[0] == 403, (view, seen)
+        assert c.get(f"doc/{own}/text", params={"t": dept.sign(own, "bob")}).status_code == 200  # the positive twin
+    after = sum(e["detail"].get("reason") == "link" for e in audit(sso_portal, "doc_refused", actor="bob"))
+    assert after - before == 4 * 2 * 3
