@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
 from assistant.appdb import AppDB, new_id, now
-from assistant.escaping import md_esc
+from assistant.escaping import md_esc, md_text, xml_text
 from corpus.models import page_label
 
 log = logging.getLogger(__name__)
@@ -198,12 +197,12 @@ class ChatStore:
         lines = [f"# {md_esc(e.title, cell=True)}", "", e.dates, "", f"> {EXPORT_DISCLAIMER}", ""]
         for turn in e.turns:
             if turn.role == "user":
-                lines += ["## Frage", "", _md_text(turn.text), ""]
+                lines += ["## Frage", "", md_text(turn.text), ""]
                 continue
             lines += ["## Antwort", ""]
             if turn.model:
                 lines += [f"*Modell: {md_esc(turn.model, cell=True)}*", ""]
-            lines += [_md_text(turn.text), ""]
+            lines += [md_text(turn.text), ""]
             if turn.sources:
                 lines += ["**Quellen**", ""]
                 lines += [f"{n}. {md_esc(label, cell=True)} ({md_esc(name, cell=True)})"
@@ -222,21 +221,21 @@ class ChatStore:
 
         e = self._export(user, chat_id, citations)
         doc = Document()
-        doc.core_properties.title = _xml_text(e.title)
-        doc.add_heading(_xml_text(e.title), level=1)
+        doc.core_properties.title = xml_text(e.title)
+        doc.add_heading(xml_text(e.title), level=1)
         doc.add_paragraph(e.dates)
         doc.add_paragraph(EXPORT_DISCLAIMER).runs[0].bold = True
         for turn in e.turns:
             doc.add_heading("Frage" if turn.role == "user" else "Antwort", level=2)
             if turn.model:
-                doc.add_paragraph(f"Modell: {_xml_text(turn.model)}").runs[0].italic = True
-            for block in _xml_text(turn.text).split("\n"):
+                doc.add_paragraph(f"Modell: {xml_text(turn.model)}").runs[0].italic = True
+            for block in xml_text(turn.text).split("\n"):
                 if block.strip():
                     doc.add_paragraph(block)
             if turn.sources:
                 doc.add_paragraph("Quellen").runs[0].bold = True
                 for n, label, name in turn.sources:
-                    doc.add_paragraph(f"[{n}] {_xml_text(label)} ({_xml_text(name)})", style="List Bullet")
+                    doc.add_paragraph(f"[{n}] {xml_text(label)} ({xml_text(name)})", style="List Bullet")
         buf = BytesIO()
         doc.save(buf)
         return buf.getvalue()
@@ -306,21 +305,3 @@ class ChatStore:
             r["sources"] = json.loads(r.pop("sources_json") or "[]")
         return rows
 
-
-_CITATION = re.compile(r"\\\[(\d{1,3})\\\](?!:)")
-
-
-_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-def _xml_text(text: str) -> str:
-    """Text a Word document can hold (XML 1.0 allows no control characters but tab and newlines)."""
-    return _NOT_XML.sub("", text or "")
-
-
-def _md_text(text: str) -> str:
-    """Message text for the export: literal in any Markdown viewer (links, images and HTML stay text).
-
-    Citation marks stay readable as ``[1]``: with parentheses escaped and no ``[1]:`` left
-    unescaped (a reference definition), they can link nowhere."""
-    return _CITATION.sub(r"[\1]", md_esc(text.strip()))

@@ -44,3 +44,19 @@ def md_code_block(text: str) -> str:
     longest = max((len(m) for m in re.findall(r"`+", text or "")), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}text\n{text}\n{fence}"
+
+
+_CITATION = re.compile(r"\\\[(\d{1,3})\\\](?!:)")
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def md_text(text: str) -> str:
+    """A message or tool output for a Markdown file: literal in any viewer (links, images and HTML
+    stay text). Citation marks stay readable as ``[1]``: with parentheses escaped and no ``[1]:``
+    left unescaped (a reference definition), they can link nowhere."""
+    return _CITATION.sub(r"[\1]", md_esc((text or "").strip()))
+
+
+def xml_text(text: Any) -> str:
+    """Text a Word document can hold (XML 1.0 allows no control characters but tab and newlines)."""
+    return _NOT_XML.sub("", "" if text is None else str(text))

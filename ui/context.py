@@ -7,7 +7,7 @@ name them for the handlers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import gradio as gr
 
@@ -43,6 +43,16 @@ class PortalContext:
     def scope(self, user: User) -> Scope:
         """The collections ``user`` may read now (read fresh: a revoke takes effect at once)."""
         return scope_for(user.role, user.groups, self.app.catalog)
+
+    def sources_for_export(self, user: User, citations: Sequence[dict]) -> list[dict]:
+        """Stored citations as an export lists them: only those ``user`` may read now (a revoke or a
+        move hides them, as in the portal), each named by its document's readable title today (a
+        run or chat made before a PDF got its cover headline exports the name staff now see)."""
+        catalog = self.app.catalog
+        shown = visible_citations(self.scope(user), citations, catalog)
+        ids = [str(c.get("doc_id") or "") for c in shown]
+        names = catalog.shown_titles(ids)
+        return [dict(c, title=names[doc_id]) if doc_id in names else dict(c) for c, doc_id in zip(shown, ids)]
 
     def source_filter(self, user: User) -> Callable[[dict], bool]:
         """``readable(source)`` for stored sources (a dict with ``doc_id``, maybe ``collection``)."""

@@ -73,14 +73,6 @@ def role_label(role: str) -> str:
     return t(f"role_{role}") if role in ROLES else role
 
 
-def _named_now(citations: Sequence[dict], catalog) -> list[dict]:
-    """Stored citations named by their document's readable title today: a chat answered before a
-    PDF got its cover headline (or before a rename) exports the name staff now see in the portal."""
-    ids = [str(c.get("doc_id") or "") for c in citations]
-    names = catalog.shown_titles(ids)
-    return [dict(c, title=names[doc_id]) if doc_id in names else dict(c) for c, doc_id in zip(citations, ids)]
-
-
 class ChatHandlers:
     """The chat tab's server side for one portal (one :class:`PortalContext`)."""
 
@@ -197,11 +189,8 @@ class ChatHandlers:
         if not chat_id:
             raise UserError(t("no_chat"))
         try:
-            scope = self.ctx.scope(user)
-            catalog = self.ctx.app.catalog
             export = self.chats.export_docx if fmt == "docx" else self.chats.export_markdown
-            content = export(user.name, chat_id, citations=lambda cs: _named_now(visible_citations(scope, cs, catalog),
-                                                                                catalog))
+            content = export(user.name, chat_id, citations=lambda cs: self.ctx.sources_for_export(user, cs))
             chat = self.chats.get_chat(user.name, chat_id)
         except ChatNotFound:
             raise UserError(t("chat_not_found")) from None

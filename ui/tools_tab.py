@@ -228,6 +228,9 @@ class ToolHandlers:
             raise gr.Error("Bitte zuerst ein Ergebnis erzeugen oder im Verlauf öffnen.", print_exception=False) from None
         # a private folder only this user can download from (ui.exports, ui.http_guard)
         path = export_folder(owner=user.name) / f"{file_stem(run)}.{'docx' if fmt == 'docx' else 'md'}"
+        # the stored run keeps its text; its sources are listed as the portal shows them today
+        result = dict(run["result"], citations=self.ctx.sources_for_export(user, run["result"].get("citations") or []))
+        run = dict(run, result=result)
         data = to_docx(run) if fmt == "docx" else to_markdown(run).encode("utf-8")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:

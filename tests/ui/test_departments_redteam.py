@@ -269,3 +269,42 @@ def test_tools_offer_and_read_only_readable_documents(dept_portal):
                                          "extraktiv"))):
         with pytest.raises(gr.Error, match="nicht gefunden"):
             call()
+
+
+def test_a_tool_runs_export_lists_only_sources_still_readable(dept_portal):
+    """A reopened run hid a revoked source, but its export still listed it (found by an attacker's
+    probe). Over the gradio API as bob: summarise a bauakten document, lose the department's
+    right, export the run again; the text stays the user's own, the source is gone."""
+    from assistant.access import Departments
+
+    ctx = dept_portal.ctx
+    dep = Departments(ctx.app.catalog, ctx.users, ctx.audit, ctx.app.settings)
+    rec = dept_portal.doc_of("bauakten")
+
+    def exported(c: Client) -> str:
+        fd = c.predict(None, api_name="/tool_export_md_history")
+        with http(dept_portal, "bob") as h:
+            r = h.get(fd["value"]["url"].replace(dept_portal.url.rstrip("/"), "").lstrip("/"))
+        assert r.status_code == 200, r.status_code
+        return r.text
+
+    bob = client(dept_portal, "bob")
+    bob.predict(api_name="/tools_choices")
+    bob.predict(rec.doc_id, "kurz", False, "extraktiv", api_name="/tool_zusammenfassung")
+    from assistant.tools.history import ToolRunStore
+
+    run_id = ToolRunStore(ctx.db).list_runs("bob")[0]["id"]
+    bob.predict(api_name="/tool_history")
+    bob.predict(run_id, api_name="/tool_open_run")
+    before = exported(bob)
+    assert "312 Euro" in before and "## Quellen" in before and rec.title in before.split("## Quellen")[1]
+    dep.revoke("bauakten", "bauamt", actor="test")
+    try:
+        bob = client(dept_portal, "bob")
+        bob.predict(api_name="/tools_choices")  # the page load fills the history list
+        bob.predict(run_id, api_name="/tool_open_run")
+        after = exported(bob)
+    finally:
+        dep.grant("bauakten", "bauamt", actor="test")
+    assert "312 Euro" in after  # the run's text stays the user's own
+    assert "## Quellen" not in after and rec.doc_id not in after

@@ -49,7 +49,25 @@ def test_audit_detail_keeps_no_text():
 def test_markdown_and_docx_export(store):
     run = store.get("anna", store.save("anna", result()))
     md = to_markdown(run)
-    assert md.startswith("# Einfache Sprache: Gebühr <b>")
+    assert md.startswith("# Einfache Sprache: Gebühr &lt;b&gt;\n")  # document text is data, never markup
+    assert "\n- bis zum 31.03.2025\n" in md  # the output's own list stays a list
     assert "Flesch nach Amstad" in md and "„31.03.2025“ → fehlt" in md and "[1] Satzung – S. 3" in md
     text = docx_text(to_docx(run))
     assert "Sie zahlen 900 Euro." in text and "bis zum 31.03.2025" in text and "Datum: „31.03.2025“ → fehlt" in text
+
+
+def test_the_markdown_export_keeps_a_hostile_documents_markup_as_text(store):
+    """Found by an attacker's probe: a summarised document's tracking image and a phishing link in
+    its title reached the Markdown file as they were, for any viewer to load or follow."""
+    hostile = ToolResult(tool="zusammenfassung", title='Merkblatt <img src="https://evil.example/t.png">',
+                         output='- Beratung montags <img src="https://evil.example/track.png?leak=1">\n'
+                                "[Portal](https://evil.example/login) ![x](https://evil.example/i.png) [1]",
+                         notices=["Siehe <script>x</script>"],
+                         citations=[{"n": 1, "doc_id": "d", "title": "[Login](https://evil.example)", "page": 2}])
+    run = store.get("anna", store.save("anna", hostile))
+    md = to_markdown(run)
+    for raw in ("<img", "<script", "](https://", "![x]"):
+        assert raw not in md, (raw, md)
+    assert "&lt;img src=" in md and "\\[Portal\\]" in md and "- [1] \\[Login\\]" in md and md.count("\n- ") >= 3
+    text = docx_text(to_docx(dict(run, title="a\x01b", result=dict(run["result"], output="x\x02y"))))
+    assert "xy" in text  # a character XML cannot hold is dropped, not an export failure
