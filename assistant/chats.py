@@ -144,6 +144,14 @@ class ChatStore:
             conn.execute(text("DELETE FROM messages WHERE chat_id = :i"), {"i": chat_id})
             conn.execute(text("DELETE FROM chats WHERE id = :i"), {"i": chat_id})
 
+    def delete_all_chats(self, user: str) -> int:
+        """Delete every chat of ``user`` (an account being removed); returns how many."""
+        from sqlalchemy import text
+
+        with self.db.begin() as conn:
+            conn.execute(text('DELETE FROM messages WHERE chat_id IN (SELECT id FROM chats WHERE "user" = :u)'), {"u": user})
+            return conn.execute(text('DELETE FROM chats WHERE "user" = :u'), {"u": user}).rowcount or 0
+
     def rename_chat(self, user: str, chat_id: str, title: str) -> None:
         self._owned(user, chat_id)
         self.db.execute("UPDATE chats SET title = :t WHERE id = :i", {"t": _title_from(title), "i": chat_id})

@@ -13,7 +13,7 @@ Argon2id hash, and never logged or audited. With a login other than ``auth.mode 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Sequence
+from typing import Callable, Sequence
 
 from assistant.access import AccessError, Departments
 from assistant.admin_rules import AdminError, refused_role_change, refused_user_removal
@@ -40,11 +40,14 @@ def no_passwords_reason(mode: str) -> str | None:
 
 
 class UserAdmin:
-    def __init__(self, users: UserStore, departments: Departments, audit, auth_mode: str) -> None:
+    def __init__(self, users: UserStore, departments: Departments, audit, auth_mode: str,
+                 forget: Callable[[str], dict] | None = None) -> None:
+        """``forget(name)``: removes what a removed account leaves behind (assistant.user_data)."""
         self.users = users
         self.departments = departments
         self.audit = audit
         self.auth_mode = auth_mode
+        self.forget = forget
 
     # -- reading -----------------------------------------------------------------------
     def list(self) -> list[dict]:
@@ -138,5 +141,6 @@ class UserAdmin:
             self.users.remove(user.name)
         except KeyError:
             raise AdminError(f"Den Benutzer „{user.name}“ gibt es nicht.") from None
-        self.audit.record("user_remove", actor, user.name, {"role": user.role, "groups": list(user.groups)})
+        left = self.forget(user.name) if self.forget is not None else {}
+        self.audit.record("user_remove", actor, user.name, {"role": user.role, "groups": list(user.groups)} | left)
         return user

@@ -22,10 +22,19 @@ ROLES = ("staff", "trainer", "admin")
 RANK = {role: n for n, role in enumerate(ROLES)}
 
 
+def _name_char(ch: str) -> bool:
+    return (ch.isascii() and ch.isalnum()) or ch in "._-@" or ("\u00c0" <= ch <= "\u00ff" and ch not in "\u00d7\u00f7")
+
+
 def valid_user_name(name: str) -> bool:
-    """Letters, digits and ``. _ - @``, at most 64: safe in paths, HTML, logs and headers."""
-    return (0 < len(name) <= 64 and name.strip(".") != ""
-            and all(ch.isalnum() or ch in "._-@" for ch in name))
+    """Latin letters (ASCII and those of Latin-1: "jürgen", "rené"), digits and ``. _ - @``, at most
+    64: safe in paths, HTML, logs and headers.
+
+    Why no other letters: a name in another script can look exactly like an existing one
+    ("аdam" with a Cyrillic а, "ａｄａｍ" in fullwidth), and an admin would give a role or
+    groups to the wrong account, or read an audit line as someone else's (found by an attacker's
+    probe). Latin-1 is also what an SSO proxy's header can carry."""
+    return 0 < len(name) <= 64 and name.strip(".") != "" and all(_name_char(ch) for ch in name)
 
 
 # letters and digits without look-alikes (0/O, 1/l/I): the admin reads the password out or copies it

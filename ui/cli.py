@@ -372,15 +372,18 @@ def _last_admin_guard(app, name: str, role: str | None, force: bool) -> None:
 @click.option("--force", is_flag=True, help=FORCE_HELP)
 @click.pass_context
 def users_remove(ctx: click.Context, name: str, force: bool) -> None:
-    """Benutzer löschen."""
+    """Benutzer löschen, mit seinen Chats und Werkzeug-Läufen (ein späteres Konto gleichen Namens sieht sie nicht)."""
     app = app_for(ctx)
     _last_admin_guard(app, name, None, force)
+    from assistant.user_data import forget_user
+
     try:
         app.users.remove(name)
     except KeyError:
         raise click.ClickException(f"Benutzer nicht gefunden / no such user: {name}") from None
-    app.audit.record("user_remove", "cli", name)
-    click.echo(f"gelöscht: {name}")
+    left = forget_user(app.app_db, name)  # a later account of the same name must not open these
+    app.audit.record("user_remove", "cli", name, left)
+    click.echo(f"gelöscht: {name} ({left['chats']} Chats, {left['tool_runs']} Werkzeug-Läufe gelöscht)")
 
 
 @users.command("passwd")

@@ -57,6 +57,10 @@ class ToolRunStore:
         row["result"] = json.loads(row.pop("result_json") or "{}")
         return row
 
+    def delete_all(self, user: str) -> int:
+        """Delete every run of ``user`` (an account being removed); returns how many."""
+        return self.db.execute('DELETE FROM tool_runs WHERE "user" = :u', {"u": user})
+
     def delete(self, user: str, run_id: str) -> None:
         if not self.db.execute('DELETE FROM tool_runs WHERE id = :i AND "user" = :u', {"i": run_id or "", "u": user}):
             raise RunNotFound(run_id)

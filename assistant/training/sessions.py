@@ -222,6 +222,15 @@ class TrainingStore:
         log.info("training session %s ended", session_id)
         return self.get(session_id)  # type: ignore[return-value]
 
+    def release_trainer(self, trainer: str) -> int:
+        """A removed trainer's sessions: the running ones are ended, and all are handed to
+        "<name> (gelöscht)", a name no account can have (assistant.users.valid_user_name), so a
+        new account with the old name does not run or read them; admins still can. Returns how many."""
+        for session in self.active_sessions(trainer):
+            self.end(session.id)
+        return self.db.execute("UPDATE training_sessions SET trainer=:n WHERE trainer=:t",
+                               {"n": f"{trainer} (gelöscht)", "t": trainer})
+
     def _require_active(self, session_id: str) -> Session:
         session = self.get(session_id)
         if session is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.appdb import AppDB
-from assistant.users import UserStore, new_password_problem
+from assistant.users import UserStore, new_password_problem, valid_user_name
 
 
 @pytest.mark.parametrize("name, current, new, repeat, problem", [
@@ -30,3 +30,18 @@ def test_password_matches_checks_without_counting_a_login(tmp_path):
     assert not users.password_matches("anna", "alt-passwort-1")
     assert not users.password_matches("niemand", "Alt-Passwort-1")
     assert users.list()[0]["last_login"] is None  # a check is no login
+
+
+@pytest.mark.parametrize("name, valid", [
+    ("anna", True), ("b.meier", True), ("anna.schmidt@stadt.de", True), ("j_mueller-2", True),
+    ("jürgen", True), ("rené", True), ("Straße", True), ("ÖZGÜR", True),
+    ("", False), ("...", False), ("a" * 65, False), ("a b", False), ("<b>x</b>", False), ("../../etc", False),
+    ("\u0430dam", False),  # Cyrillic а: looks like "adam" (found by an attacker's probe)
+    ("\uff41\uff44\uff41\uff4d", False),  # fullwidth "ａｄａｍ"
+    ("p\u0435tra", False),  # Cyrillic е in "petra"
+    ("adam\u200b", False), ("ade\u0301", False), ("a\u00adb", False),  # zero-width space, combining accent, soft hyphen
+    ("a\u00d7b", False), ("\u0131nes", False),  # the multiplication sign is in Latin-1 but no letter; dotless ı is not Latin-1
+    ("李雷", False), ("١٢٣", False),  # other scripts' letters and digits
+])
+def test_user_names_are_latin_letters_digits_and_a_few_signs(name, valid):
+    assert valid_user_name(name) is valid

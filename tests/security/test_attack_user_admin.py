@@ -98,3 +98,48 @@ def test_with_sso_login_an_admin_makes_no_passwords(hdr_portal):
         result = call(staff, hdr_portal, "admin_add_user", ["mallory", "admin", []])
         assert result["success"] is False and "Keine Berechtigung" in (result["error"] or "")
     assert _snapshot(hdr_portal) == before and hdr_portal.ctx.users.get("mallory") is None
+
+
+def test_a_removed_accounts_chats_do_not_pass_to_a_new_account_of_the_same_name(pw_portal):
+    """Found by an attacker's probe: an admin removed petra (personalamt) and later created a new
+    petra (bauamt); the new account listed and opened the old one's chats, answers of a department
+    it may not read. Removing an account now removes its chats and tool runs (assistant.user_data).
+    All over HTTP: the admin's calls, both accounts' own password change, question and chat list."""
+    from assistant.chats import ChatStore
+
+    name, own = f"kim{time.monotonic_ns() % 10**8}", "Eigenes-Passwort-2026"
+    chats = ChatStore(pw_portal.ctx.db)
+
+    def created(admin, session) -> None:
+        made = call(admin, pw_portal, "admin_add_user", [name, "staff", []], session=session)
+        start = re.search(r"Startpasswort: (\S+)", made["output"][0]).group(1)
+        with login(pw_portal, name, start) as c:
+            changed = call(c, pw_portal, "change_password", [start, own, own])
+            assert changed["success"] and "geändert" in changed["output"][0], changed
+
+    def tab() -> str:
+        return f"tab{time.monotonic_ns()}"
+
+    with login(pw_portal, "adam") as admin:
+        session = f"users{time.monotonic_ns()}"
+        call(admin, pw_portal, "admin_users_on_load", [], session=session)
+        created(admin, session)
+        with login(pw_portal, name, own) as c:
+            t = tab()
+            assert call(c, pw_portal, "session", [], session=t)["success"]
+            asked = call(c, pw_portal, "ask", ["Wann öffnet die Kantine im Rathaus?", None, "extraktiv", []], session=t)
+            assert asked["success"] and "11:30" in str(asked["output"]), asked
+        (old,) = chats.list_chats(name)
+        call(admin, pw_portal, "admin_users_on_load", [], session=session)  # the new name among the choices
+        removed = call(admin, pw_portal, "admin_remove_user", [name, True], session=session)
+        assert removed["success"] and "gelöscht" in removed["output"][0], removed
+        created(admin, session)
+    with login(pw_portal, name, own) as c:
+        t = tab()
+        loaded = call(c, pw_portal, "session", [], session=t)
+        assert loaded["success"] and "Kantine" not in str(loaded["output"]), loaded
+        opened = call(c, pw_portal, "open_chat", [old["id"]], session=t)
+        assert opened["success"] is False and "11:30" not in str(opened), opened
+    assert chats.list_chats(name) == []
+    (entry,) = [e for e in audit(pw_portal, "user_remove", actor="adam") if e["target"] == name]
+    assert entry["detail"]["chats"] == 1 and entry["detail"]["tool_runs"] == 0
