@@ -14,6 +14,8 @@ import hashlib
 import logging
 import os
 import queue
+import shutil
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -25,11 +27,12 @@ from corpus.catalog import DocumentRecord
 from corpus.db import file_lock
 from corpus.knowledge_base import KnowledgeBase, index_text
 from corpus.ligatures import close_gaps, document_splits
-from corpus.models import Chunk, file_sha256
+from corpus.models import Chunk
 from ingest.chunking import ChunkParams, make_chunks
 from ingest.errors import IngestError
 from ingest.loaders import LoadLimits
 from ingest.loaders.isolated import Loader, make_loader
+from ingest.safe_files import ChangedWhileReading, NotRegularFile, listed_size_and_sha, private_copy
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +121,12 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
+def _listed_in(path: Path, roots: Sequence[Path]) -> Path | None:
+    """The deepest of the given folders that ``path`` was listed under (None: a file named itself)."""
+    inside = [r for r in roots if path.is_relative_to(r)]
+    return max(inside, key=lambda r: len(r.parts)) if inside else None
+
+
 def writer_lock_file(home: Path) -> Path:
     """The embedded default's writer lock: one writer per data directory (CLI, portal jobs and
     cron may overlap). A cluster uses a database lock instead (``App.writer_lock``)."""
@@ -151,6 +160,8 @@ class _Work:
     original_name: str
     title: str | None = None  # the caller's title (e.g. an OParl citation label) instead of the file's own
     meta: dict | None = None
+    #: the folder the file was listed in: no symlink below it is followed when it is read (ingest.safe_files)
+    under: Path | None = None
 
 
 @dataclass
@@ -195,13 +206,17 @@ class Ingestor:
     # -- planning ----------------------------------------------------------
     def _plan(self, files: Sequence[Path], collection: str | None, force: bool, summary: IngestSummary,
               original_names: dict[Path, str] | None = None, titles: dict[Path, str] | None = None,
-              meta: dict[Path, dict] | None = None, pending: _Pending | None = None) -> list[_Work]:
+              meta: dict[Path, dict] | None = None, pending: _Pending | None = None,
+              roots: Sequence[Path] = ()) -> list[_Work]:
         stale_signature = self.kb.catalog.get_meta("index_signature") not in (None, self.signature)
         work: list[_Work] = []
         for f in files:
             try:
                 planned = self._plan_one(f, collection, force, summary, stale_signature, original_names, titles, meta,
-                                         pending)
+                                         pending, roots)
+            except NotRegularFile as exc:  # swapped for a link, a pipe or a folder since the folder was read
+                self._skip(f, summary, IngestError("unsupported", exc.strerror or str(exc)))
+                continue
             except OSError as exc:  # gone, locked or unreachable since the folder was read: this file fails alone
                 self._skip(f, summary, IngestError("corrupt", f"Datei nicht lesbar: {exc.strerror or exc}"))  # as load_document says
                 continue
@@ -218,7 +233,7 @@ class Ingestor:
         log.warning("%s: %s", shown, err)
 
     def _plan_one(self, f: Path, collection: str | None, force: bool, summary: IngestSummary, stale_signature: bool,
-                  original_names, titles, meta, pending: _Pending | None) -> _Work | None:
+                  original_names, titles, meta, pending: _Pending | None, roots: Sequence[Path] = ()) -> _Work | None:
         """One file's plan: work to do, or None (refused, recorded as failed, or unchanged)."""
         try:
             str(f).encode("utf-8")
@@ -233,7 +248,8 @@ class Ingestor:
             if existing is not None:
                 doc_id = existing.doc_id
         coll = collection or (existing.collection if existing else self.default_collection)
-        size = f.stat().st_size
+        under = _listed_in(f, roots)
+        size, sha = listed_size_and_sha(f, under, self.limits.max_bytes)
         orig = (original_names or {}).get(f, f.name)
         doc_meta = (meta or {}).get(f)
         # a re-index without metadata keeps the stored one, and with it a title the importer set
@@ -244,7 +260,6 @@ class Ingestor:
             self._fail(f, doc_id, "", size, coll, orig, IngestError("too_large", f"{size} > {self.limits.max_bytes} Bytes"),
                        summary, doc_meta, pending=pending)
             return None
-        sha = file_sha256(f)
         retitled = title is not None and existing is not None and existing.title != title
         # "needs_ocr" is retried: a scan indexed before OCR was installed gets read now
         if (existing and existing.sha256 == sha and not force and not stale_signature
@@ -255,7 +270,7 @@ class Ingestor:
                 self.kb.catalog.set_document_meta(doc_id, doc_meta)
             summary.unchanged += 1
             return None
-        return _Work(f, doc_id, sha, size, existing, coll, orig, title, kept_meta)
+        return _Work(f, doc_id, sha, size, existing, coll, orig, title, kept_meta, under)
 
     def _fail(self, path: Path, doc_id: str, sha: str, size: int, coll: str, orig: str, err: IngestError,
               summary: IngestSummary, meta: dict | None = None, title: str | None = None,
@@ -273,14 +288,27 @@ class Ingestor:
 
     # -- loading (producer thread) -----------------------------------------
     def _read(self, w: _Work, progress: Progress | None, done: Callable[[], int], total: int):
-        """The loader, with OCR page progress shown as "name: Texterkennung Seite 3/40"."""
-        if progress is None or not getattr(self.loader, "accepts_progress", False):
-            return self.loader(w.path)
+        """The loader on a private copy of the planned bytes (ingest.safe_files), with OCR page
+        progress shown as "name: Texterkennung Seite 3/40"."""
+        folder = Path(tempfile.mkdtemp(prefix="kiportal-read-"))
+        try:
+            try:
+                copy = private_copy(w.path, w.under, w.sha, folder)
+            except NotRegularFile as exc:
+                raise IngestError("unsupported", exc.strerror or str(exc)) from None
+            except ChangedWhileReading as exc:
+                raise IngestError("corrupt", exc.strerror or str(exc)) from None
+            except OSError as exc:
+                raise IngestError("corrupt", f"Datei nicht lesbar: {exc.strerror or exc}") from None
+            if progress is None or not getattr(self.loader, "accepts_progress", False):
+                return self.loader(copy)
 
-        def pages(d: int, t: int) -> None:
-            progress(done(), total, f"{w.path.name}: Texterkennung Seite {d}/{t}")
+            def pages(d: int, t: int) -> None:
+                progress(done(), total, f"{w.path.name}: Texterkennung Seite {d}/{t}")
 
-        return self.loader(w.path, progress=pages)
+            return self.loader(copy, progress=pages)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def _load(self, w: _Work, progress: Progress | None = None, done: Callable[[], int] = lambda: 0,
               total: int = 0, fallback: Fallback | None = None) -> _Loaded:
@@ -290,7 +318,8 @@ class Ingestor:
             if sub is not None:
                 path, meta = sub
                 doc_id = doc_id_for(path, self.storage)
-                stand_in = _Work(path, doc_id, file_sha256(path), path.stat().st_size, self.kb.catalog.get(doc_id),
+                size, sha = listed_size_and_sha(path, None, self.limits.max_bytes)
+                stand_in = _Work(path, doc_id, sha, size, self.kb.catalog.get(doc_id),
                                  w.collection, w.original_name, w.title, meta)
                 alt = self._load_one(stand_in, progress, done, total)
                 if alt.chunks is not None:
@@ -373,7 +402,8 @@ class Ingestor:
                     pending.drop.append(doc_id)
                 else:
                     self.kb.delete_document(doc_id)
-            work = self._plan(files, collection, force, summary, original_names, titles, meta, pending)
+            roots = [Path(p) for p in paths if Path(p).is_dir()]
+            work = self._plan(files, collection, force, summary, original_names, titles, meta, pending, roots)
             if work:
                 self._run(work, summary, progress, pending, fallback)
             if pending is not None and (pending.versions or pending.failures or pending.drop):

@@ -26,18 +26,20 @@ import base64
 import hashlib
 import html
 import logging
+import os
 import re
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
 from urllib.parse import quote, urlencode
 
 from fastapi import Depends, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from assistant.links import LinkSigner
 from corpus.catalog import DocumentRecord
 from corpus.ligatures import readable_chunks
 from corpus.models import Chunk, ocr_label, page_label
+from ingest.safe_files import open_listed
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +202,7 @@ def render_text_page(rec: DocumentRecord, chunks: Iterable[Chunk], *, mark: int 
 VIEW_MAX_SIDE = 2400
 
 
-def render_image_page(path: Path, page: int, max_pixels: int) -> bytes:
+def render_image_page(path: Path | BinaryIO, page: int, max_pixels: int) -> bytes:
     """Page ``page`` (1-based frame) of an image file as PNG bytes, for the browser.
 
     Raises ``ValueError`` for a page that does not exist or an image over ``max_pixels``.
@@ -299,24 +301,25 @@ def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> Non
     @app.get("/doc/{doc_id}/original", include_in_schema=False)
     def doc_original(request: Request, doc_id: str, access=Depends(check)):
         user, rec = access
-        path = rec.file(ctx.app.settings.uploads_dir)  # this machine's copy (a shared storage folder)
-        if not path.is_file():
-            return html_response(message_page("Datei nicht vorhanden", "Die Originaldatei ist nicht mehr vorhanden."), 404)
+        fh = indexed_original(rec, ctx.app.settings.uploads_dir)
+        if fh is None:
+            return html_response(message_page("Datei nicht vorhanden", "Die Originaldatei ist nicht mehr vorhanden "
+                                              "oder wurde seit dem Einlesen geändert."), 404)
         ctx.audit.record("doc_view", user.name, rec.doc_id, {"view": "download"})
         # attachment + sandbox: an HTML or SVG original must never render in the portal's origin
-        return FileResponse(path, media_type="application/octet-stream", filename=path.name,
-                            content_disposition_type="attachment",
-                            headers=SECURITY_HEADERS | {"Content-Security-Policy": "sandbox; default-src 'none'"})
+        return _file_response(fh, rec, "application/octet-stream", "attachment",
+                              SECURITY_HEADERS | {"Content-Security-Policy": "sandbox; default-src 'none'"})
 
     @app.get("/doc/{doc_id}/image", include_in_schema=False)
     def doc_image(request: Request, doc_id: str, page: int = 1, access=Depends(check)):
         user, rec = access
-        path = rec.file(ctx.app.settings.uploads_dir)  # this machine's copy (a shared storage folder)
-        if rec.format != "image" or not path.is_file():
+        fh = indexed_original(rec, ctx.app.settings.uploads_dir) if rec.format == "image" else None
+        if fh is None:
             query = urlencode({k: v for k, v in request.query_params.items() if k in ("t", "page")})
             return RedirectResponse(f"text?{query}", status_code=303)
         try:
-            data = render_image_page(path, int(page), ctx.app.settings.limits.max_image_pixels)
+            with fh:
+                data = render_image_page(fh, int(page), ctx.app.settings.limits.max_image_pixels)
         except Exception as exc:  # noqa: BLE001 - Pillow raises many types (bomb, truncated, unknown)
             log.info("image view of %s refused: %s", rec.doc_id, exc)
             return html_response(message_page("Seite nicht verfügbar", "Diese Seite des Bildes kann nicht angezeigt "
@@ -328,17 +331,19 @@ def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> Non
     @app.get("/doc/{doc_id}", include_in_schema=False)
     def doc_file(request: Request, doc_id: str, access=Depends(check)):
         user, rec = access
-        path = rec.file(ctx.app.settings.uploads_dir)  # this machine's copy (a shared storage folder)
         if rec.format == "image":
             query = urlencode({k: v for k, v in request.query_params.items() if k in ("t", "page")})
             return RedirectResponse(f"{quote(rec.doc_id)}/image?{query}", status_code=303)
-        if rec.format != "pdf" or not _is_pdf(path):
-            # other formats (or a vanished PDF) open as the text view
+        fh = indexed_original(rec, ctx.app.settings.uploads_dir) if rec.format == "pdf" else None
+        if fh is None or fh.read(5) != b"%PDF-":
+            if fh is not None:
+                fh.close()
+            # other formats (or a vanished or changed PDF) open as the text view
             query = urlencode({k: v for k, v in request.query_params.items() if k in ("t", "page")})
             return RedirectResponse(f"{quote(rec.doc_id)}/text?{query}", status_code=303)
+        fh.seek(0)
         ctx.audit.record("doc_view", user.name, rec.doc_id, {"view": "pdf"})
-        return FileResponse(path, media_type="application/pdf", filename=path.name,
-                            content_disposition_type="inline", headers=SECURITY_HEADERS)
+        return _file_response(fh, rec, "application/pdf", "inline", SECURITY_HEADERS)
 
 
 def _portal_root(request) -> str:
@@ -346,9 +351,39 @@ def _portal_root(request) -> str:
     return "../" * max(1, request.url.path.rstrip("/").count("/") - 1)
 
 
-def _is_pdf(path: Path) -> bool:
+def indexed_original(rec: DocumentRecord, storage: Path | None) -> BinaryIO | None:
+    """The document's original file, opened, only if it holds the bytes that were indexed; else None.
+
+    Why: the catalog names the file by its path, and a share's writers can replace an indexed file
+    by a symlink to another department's file, or the link secret, after it was read (found by an
+    attacker's probe). The file is opened without following a symlink at its name, must be a
+    regular file, and its SHA-256 must be the indexed one, so a view never serves other bytes than
+    those its text came from; a file changed since (not yet re-read) is not served either."""
     try:
-        with path.open("rb") as fh:
-            return fh.read(5) == b"%PDF-"
+        fh = open_listed(rec.file(storage))
     except OSError:
-        return False
+        return None
+    try:
+        if not rec.sha256 or hashlib.file_digest(fh, "sha256").hexdigest() != rec.sha256:
+            fh.close()
+            return None
+        fh.seek(0)
+        return fh
+    except OSError:
+        fh.close()
+        return None
+
+
+def _file_response(fh: BinaryIO, rec: DocumentRecord, media_type: str, disposition: str,
+                   headers: dict[str, str]) -> StreamingResponse:
+    """The opened original streamed (and closed at the end), named as the file was named."""
+    name = Path(rec.source).name
+
+    def chunks() -> Iterator[bytes]:
+        with fh:
+            while block := fh.read(1 << 16):
+                yield block
+
+    return StreamingResponse(chunks(), media_type=media_type, headers=headers | {
+        "Content-Length": str(os.fstat(fh.fileno()).st_size),
+        "Content-Disposition": f"{disposition}; filename*=utf-8''{quote(name)}"})

@@ -328,7 +328,8 @@ def test_admin_manages_users_in_the_tab(tmp_path, caplog):
     assert trail == {"user_add": ("adam", "clara", {"role": "trainer", "groups": ["bauamt"]}),
                      "user_role": ("adam", "clara", {"before": "trainer", "after": "staff"}),
                      "user_passwd": ("adam", "clara", {"generated": True}),
-                     "user_remove": ("adam", "clara", {"role": "staff", "groups": ["bauamt"]})}
+                     "user_remove": ("adam", "clara", {"role": "staff", "groups": ["bauamt"], "chats": 0,
+                                                       "tool_runs": 0, "training_sessions": 0})}
     everything = caplog.text + json.dumps(ctx.audit.entries(limit=1000))
     assert password not in everything and new not in everything
 
