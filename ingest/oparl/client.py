@@ -127,8 +127,8 @@ def _is_private(host: str) -> bool:
 class PinnedBackend(httpcore.SyncBackend):
     """httpcore's socket backend, but the address checked is the address connected to.
 
-    ``may_be_private(host)`` says whether ``host`` may resolve to an internal address (the
-    configured server's own host, or ``allow_private_networks``); otherwise one non-public
+    ``may_be_private("host:port")`` says whether that origin may resolve to an internal address
+    (the configured server itself, or ``allow_private_networks``); otherwise one non-public
     address refuses the host, as :func:`check_url` does."""
 
     def __init__(self, may_be_private: Callable[[str], bool]) -> None:
@@ -137,7 +137,7 @@ class PinnedBackend(httpcore.SyncBackend):
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options=None) -> httpcore.NetworkStream:
         addrs = _addresses(host)
-        if not self.may_be_private(host.lower()) and _any_internal(addrs):
+        if not self.may_be_private(f"{host.lower()}:{port}") and _any_internal(addrs):
             raise UnsafeURL(f"Adresse im internen Netz nicht erlaubt: {host}")
         last: Exception | None = None
         for addr in addrs:  # as socket.create_connection does, but only over the checked addresses
@@ -148,12 +148,31 @@ class PinnedBackend(httpcore.SyncBackend):
         raise last or httpcore.ConnectError(f"{host}: keine Adresse")
 
 
-def check_url(url: str, trusted_hosts: frozenset[str] = frozenset(), allow_private: bool = False,
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str:
+    """``host:port`` of a URL (the scheme's port when none is given; "" for a URL without a host).
+
+    An OParl source is its origin: the admin trusts *that server*, not every port of its host, and
+    a server speaks only for the objects whose ids are on it (:mod:`ingest.oparl.sync`)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    except (ValueError, TypeError):
+        return ""
+    host = (parts.hostname or "").lower()
+    return f"{host}:{port}" if host and port else ""
+
+
+def check_url(url: str, trusted_origins: frozenset[str] = frozenset(), allow_private: bool = False,
               is_private: Callable[[str], bool] = _is_private) -> str:
     """Return ``url`` if it may be requested, else raise :class:`UnsafeURL` (pure apart from DNS).
 
-    ``trusted_hosts``: hosts of the URLs the admin configured; those may be internal
-    (a council system on the city's own network), any other host a server links to may not."""
+    ``trusted_origins``: ``host:port`` of the URLs the admin configured (:func:`origin_of`); those
+    may be internal (a council system on the city's own network), any other host, or another port
+    of that host, a server links to may not (found by an attacker's probe: one source's data made
+    the portal call another service on the trusted host)."""
     if not isinstance(url, str) or not url:
         raise UnsafeURL("leere oder ungültige URL")
     parts = urlsplit(url)
@@ -162,7 +181,7 @@ def check_url(url: str, trusted_hosts: frozenset[str] = frozenset(), allow_priva
     host = (parts.hostname or "").lower()
     if not host:
         raise UnsafeURL(f"URL ohne Host: {url[:200]}")
-    if host not in trusted_hosts and not allow_private and is_private(host):
+    if origin_of(url) not in trusted_origins and not allow_private and is_private(host):
         raise UnsafeURL(f"Adresse im internen Netz nicht erlaubt: {host}")
     return url
 
@@ -180,12 +199,12 @@ class OParlClient:
 
     def __init__(self, config: ClientConfig, trusted_urls: tuple[str, ...] = ()) -> None:
         self.config = config
-        self.trusted_hosts = frozenset((urlsplit(u).hostname or "").lower() for u in trusted_urls)
+        self.trusted_origins = frozenset(filter(None, (origin_of(u) for u in trusted_urls)))
         limits = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency)
         transport = httpx.HTTPTransport(limits=limits)
         # httpx has no parameter for the socket backend: its pool takes one, used for every new connection
         transport._pool._network_backend = PinnedBackend(
-            lambda host: host in self.trusted_hosts or config.allow_private_networks)
+            lambda origin: origin in self.trusted_origins or config.allow_private_networks)
         self._http = httpx.Client(
             transport=transport,
             timeout=httpx.Timeout(config.timeout_s),
@@ -214,7 +233,7 @@ class OParlClient:
         return self._private[host]
 
     def _check(self, url: str) -> str:
-        return check_url(url, self.trusted_hosts, self.config.allow_private_networks, self._is_private)
+        return check_url(url, self.trusted_origins, self.config.allow_private_networks, self._is_private)
 
     def _retrying(self) -> Retrying:
         def wait(state) -> float:

@@ -50,7 +50,7 @@ from typing import Callable
 
 from ingest.errors import IngestError
 from ingest.loaders.detect import detect_format
-from ingest.oparl.client import ClientConfig, Download, OParlClient, OParlError
+from ingest.oparl.client import ClientConfig, Download, OParlClient, OParlError, origin_of
 from ingest.oparl.model import (
     MEETING_FILE_ROLES, PAPER_FILE_ROLES, Item, RemoteFile, clean, file_meta, file_title, kind_of,
     needs_download, parse_item,
@@ -186,6 +186,7 @@ class OParlImporter:
         self._progress = progress
         self._done = 0
         self._total = 0
+        self._origin = origin_of(url)
         try:
             with OParlClient(self.config, trusted_urls=(url,)) as client:
                 try:
@@ -202,15 +203,26 @@ class OParlImporter:
             report.seconds = time.perf_counter() - start
         return report
 
+    def _own(self, object_id: object) -> bool:
+        """Whether an id is on this run's source (its origin, ``host:port``).
+
+        Why: the importer's state is keyed by the ids servers send. A second source, into another
+        collection, that listed the first source's paper ids could delete those documents, move
+        them into its own collection with its own text, or, by naming the first source's body,
+        change when that body last synced and which URLs its next run requests (found by an
+        attacker's probe). A server speaks only for the ids on itself; OParl ids are URLs of the
+        server that holds the object."""
+        return isinstance(object_id, str) and bool(self._origin) and origin_of(object_id) == self._origin
+
     def _bodies(self, client: OParlClient, root: dict) -> list[dict]:
         kind = kind_of(root)
         if kind == "body":
-            return [root]
+            return [root] if self._own(root.get("id")) else []
         if kind == "system":
             ref = root.get("body")
             if not isinstance(ref, str):
                 raise OParlError("System ohne Liste der Körperschaften („body“)")
-            return [b for b in client.iter_list(ref) if kind_of(b) == "body" and isinstance(b.get("id"), str)
+            return [b for b in client.iter_list(ref) if kind_of(b) == "body" and self._own(b.get("id"))
                     and b.get("deleted") is not True]
         raise OParlError(f"weder OParl-System noch -Körperschaft (type „{clean(root.get('type'), 100)}“)")
 
@@ -227,6 +239,8 @@ class OParlImporter:
             # what failed last time is asked for again by id: it may not count as modified any more
             retry = []
             for row in self.state.failed_objects(body_id):
+                if not self._own(row["object_id"]):  # remembered before ids were checked: not this server's
+                    continue
                 try:
                     retry.append(client.get_json(row["object_id"]))
                 except OParlError as exc:
@@ -287,6 +301,12 @@ class OParlImporter:
         for obj in objs:
             oid = obj.get("id")
             if not isinstance(oid, str) or oid in seen or kind_of(obj) not in ("paper", "meeting"):
+                continue
+            if not self._own(oid):
+                seen.add(oid)
+                log.warning("OParl: %s is not on this source (%s); ignored", oid[:200], self._origin)
+                report.failed.append({"object": oid[:500], "label": clean(obj.get("name")),
+                                      "error": "Objekt eines anderen Servers (seine id liegt nicht auf dieser Quelle): ignoriert"})
                 continue
             seen.add(oid)
             report.objects += 1

@@ -12,13 +12,16 @@ from ingest.oparl.client import ClientConfig, HTTPStatusError, OParlClient, OPar
     ("http://ris.example.org/oparl", (), False, True),
     ("file:///etc/passwd", (), True, False),
     ("ftp://ris.example.org/x", (), True, False),
-    ("gopher://127.0.0.1:70/", ("127.0.0.1",), True, False),
+    ("gopher://127.0.0.1:70/", ("127.0.0.1:70",), True, False),
     ("javascript:alert(1)", (), True, False),
     ("https:///nohost", (), True, False),
     ("http://169.254.169.254/latest/meta-data", (), False, False),  # cloud metadata
     ("http://10.1.2.3/oparl", (), False, False),
     ("http://[::1]:8080/", (), False, False),
-    ("http://127.0.0.1:8080/oparl", ("127.0.0.1",), False, True),   # the admin's own server
+    ("http://127.0.0.1:8080/oparl", ("127.0.0.1:8080",), False, True),   # the admin's own server
+    ("http://127.0.0.1:9200/_cat", ("127.0.0.1:8080",), False, False),   # not another service on its host (probe)
+    ("http://localhost/oparl", ("localhost:80",), False, True),          # the scheme's port when none is given
+    ("https://localhost/oparl", ("localhost:80",), False, False),
     ("http://10.1.2.3/oparl", (), True, True),                     # allow_private_networks
 ])
 def test_check_url(url, trusted, private_ok, ok):

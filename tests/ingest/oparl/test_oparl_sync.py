@@ -288,3 +288,52 @@ def test_a_paper_changes_whole_or_not_at_all_when_the_run_dies_at_its_commit(has
     assert report.imported == 1 and report.documents_updated == 2
     assert "52 Euro" in paper_text() and "330.000" in paper_text() and "48 Euro" not in paper_text()
     assert len(docs_by_ref(hash_app)["2025/117"]) == 2 and hash_app.kb.check().ok
+
+
+def test_a_source_speaks_only_for_the_objects_on_its_own_server(hash_app, importer, oparl_server):
+    """Found by an attacker's probe: a second OParl source (into its own collection) that listed the
+    first source's ids deleted its documents, moved them into its own collection with its own text,
+    and by naming the first source's body changed that body's sync time and planted URLs that the
+    first source's next run requested. A server speaks only for ids on itself (its host and port)."""
+    from oparl_world import OParlServer
+
+    a = oparl_server
+    importer.sync(a.system_url, "rat-a")
+    before = {r.doc_id: (r.collection, r.sha256) for r in hash_app.catalog.documents()}
+    a_body = a.world.body()["id"]
+    a_since = importer.state.last_sync(a_body)
+    assert before and a_since
+    b = OParlServer()
+    try:
+        w = b.world
+        w.papers.clear()
+        w.meetings.clear()
+        importer.sync(b.system_url, "rat-b")  # B's first, empty run: its next one asks what changed (deletions too)
+        victim, hijacked = a.world.papers["117"], a.world.papers["118"]
+        w.papers["x1"] = {"id": victim["id"], "type": victim["type"], "created": victim["created"],
+                          "modified": "2030-01-01T00:00:00+01:00", "deleted": True}
+        fake = w.file("f1", "Vorlage", "fake.pdf", pdf_bytes(["GEFAELSCHT von Server B"]))
+        w.papers["x2"] = dict(hijacked, mainFile=dict(fake, id=hijacked["mainFile"]["id"]),
+                              modified="2030-01-01T00:00:00+01:00")
+        w.papers["x2"].pop("auxiliaryFile", None)
+        report = importer.sync(b.system_url, "rat-b")
+        assert report.imported == 0 and report.deleted_objects == 0 and report.documents_removed == 0
+        assert sorted(f["object"] for f in report.failed) == sorted([victim["id"], hijacked["id"]])
+        assert all("anderen Servers" in f["error"] for f in report.failed)
+        after = {r.doc_id: (r.collection, r.sha256) for r in hash_app.catalog.documents()}
+        assert after == before
+        assert all("GEFAELSCHT" not in h.chunk.text for h in hash_app.retriever.search("GEFAELSCHT Server B", k=5).hits)
+
+        # B names A's body as its own and lists a paper at a URL of its choosing on A's host
+        planted = a.base + "/internal/chosen-by-B?token=1"
+        body = w.body()
+        w.body = lambda: dict(body, id=a_body)  # type: ignore[method-assign]
+        broken = w.file("f2", "Anlage", "weg.pdf", b"%PDF-1.4", status=404)  # fails: retried by id next time
+        w.papers = {"p": {"id": planted, "type": victim["type"], "name": "Köder", "created": victim["created"],
+                          "modified": "2030-01-01T00:00:00+01:00", "body": a_body, "mainFile": broken}}
+        importer.sync(b.system_url, "rat-b")
+        assert importer.state.last_sync(a_body) == a_since  # A's next run still asks for what changed since A's own sync
+        importer.sync(a.system_url, "rat-a")
+        assert not [r for r in a.requests if r.startswith("/internal/")]
+    finally:
+        b.close()
