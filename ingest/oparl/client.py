@@ -309,6 +309,8 @@ class OParlClient:
             data = json.loads(bytes(buf))
         except ValueError:
             raise OParlError(f"Antwort ist kein JSON: {url[:200]}") from None
+        except RecursionError:  # nesting deeper than Python's stack: no OParl object is built like that
+            raise OParlError(f"Antwort zu tief verschachtelt: {url[:200]}") from None
         if not isinstance(data, dict):
             raise OParlError(f"Antwort ist kein JSON-Objekt: {url[:200]}")
         return data

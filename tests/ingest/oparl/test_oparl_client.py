@@ -109,6 +109,13 @@ def test_json_responses_are_size_limited(oparl_server):
         c.get_json(oparl_server.base + "/oparl/v1/body/1/papers")
 
 
+def test_json_nested_deeper_than_the_stack_is_an_oparl_error(oparl_server):
+    """Found by an attacker's probe: it raised RecursionError, which no caller expects from a server."""
+    oparl_server.world.files["/deep"] = FileSpec(content=b'{"a":' * 100_000 + b"1" + b"}" * 100_000)
+    with client_for(oparl_server, max_json_bytes=1024 * 1024) as c, pytest.raises(OParlError, match="verschachtelt"):
+        c.get_json(oparl_server.base + "/deep")
+
+
 def test_dns_rebinding_reaches_nothing(oparl_server, monkeypatch):
     """A name that resolves to a public address for the check and to 127.0.0.1 for the connection
     (DNS rebinding) must not reach the local server: the address checked is the one connected to."""
