@@ -192,7 +192,7 @@ class OParlSettings(BaseModel):
     max_file_bytes: int = Field(100 * 1024 * 1024, ge=1, description="Largest file downloaded from an OParl server; a larger one is cut off while streaming and its `text` field used instead.")
     max_json_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest OParl JSON response (one object or one list page).")
     max_pages: int = Field(100000, ge=1, description="Most list pages followed per list (guards against a server whose `links.next` never ends).")
-    allow_private_networks: bool = Field(False, description="Allow OParl links to private, loopback and link-local addresses on hosts other than the configured URL's own (off: a hostile server cannot make the portal fetch from the internal network).")
+    allow_private_networks: bool = Field(False, description="Allow OParl links to private, loopback and link-local addresses other than the configured server's own host and port (off: a hostile server cannot make the portal fetch from the internal network, nor from another service on its own host).")
     user_agent: str = Field("kiportal-oparl/1.0", description="User-Agent sent to OParl servers.")
     overlap_s: float = Field(600.0, ge=0, description="Seconds subtracted from the last sync time when asking for changes (`modified_since`), so a clock difference between the servers loses nothing; re-seen objects are skipped by their `modified` time.")
 class ToolSettings(BaseModel):
