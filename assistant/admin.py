@@ -369,7 +369,7 @@ class Admin:
         names = {r.file(storage): r.original_name or r.file(storage).name for r in present}
         if present:
             summary = self.app.ingestor.ingest(list(names), force=scope != "changed", progress=progress,
-                                               original_names=names).as_dict()
+                                               original_names=names, catalogued=True).as_dict()
         else:
             summary = {"added": 0, "updated": 0, "unchanged": 0, "removed": 0, "failed": [], "chunks": 0}
         summary["missing_files"] = missing

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 from assistant.access import AccessError, Departments
 from assistant.admin_rules import AdminError, refused_role_change, refused_user_removal
-from assistant.users import ROLES, User, UserStore, new_password, valid_user_name
+from assistant.users import ROLES, User, UserStore, new_password, valid_new_user_name
 from corpus.db import database_lock
 
 USERS_LOCK = "kiportal-users"
@@ -83,12 +83,14 @@ class UserAdmin:
         name = (name or "").strip()
         if not name:
             raise AdminError("Bitte einen Benutzernamen eingeben.")
-        if not valid_user_name(name):
-            raise AdminError(f"Ungültiger Benutzername „{name}“: 1–64 Zeichen, nur Buchstaben, Ziffern "
-                             "und . _ - @.")
+        if not valid_new_user_name(name):
+            raise AdminError(f"Ungültiger Benutzername „{name}“: 1–64 Zeichen, nur lateinische Buchstaben "
+                             "(auch ä, ö, ü, ß, é …), Ziffern und . _ - @.")
         role = self._role(role)
         if self.users.get(name) is not None:
             raise AdminError(f"Den Benutzernamen „{name}“ gibt es schon.")
+        if self.forget is not None:  # what an earlier account of this name left: removed before this
+            self.forget(name)        # release, or saved by a tool run still running at its removal
         password = new_password()
         try:
             # audits user_add; a start password: its owner replaces it first (hashed once, Argon2 is slow on purpose)

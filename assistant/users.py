@@ -22,19 +22,26 @@ ROLES = ("staff", "trainer", "admin")
 RANK = {role: n for n, role in enumerate(ROLES)}
 
 
-def _name_char(ch: str) -> bool:
-    return (ch.isascii() and ch.isalnum()) or ch in "._-@" or ("\u00c0" <= ch <= "\u00ff" and ch not in "\u00d7\u00f7")
-
-
 def valid_user_name(name: str) -> bool:
-    """Latin letters (ASCII and those of Latin-1: "jürgen", "rené"), digits and ``. _ - @``, at most
-    64: safe in paths, HTML, logs and headers.
+    """Letters, digits and ``. _ - @``, at most 64: safe in paths, HTML, logs and headers (every name
+    the portal accepts from a login or an SSO proxy)."""
+    return (0 < len(name) <= 64 and name.strip(".") != ""
+            and all(ch.isalnum() or ch in "._-@" for ch in name))
 
-    Why no other letters: a name in another script can look exactly like an existing one
-    ("аdam" with a Cyrillic а, "ａｄａｍ" in fullwidth), and an admin would give a role or
-    groups to the wrong account, or read an audit line as someone else's (found by an attacker's
-    probe). Latin-1 is also what an SSO proxy's header can carry."""
-    return 0 < len(name) <= 64 and name.strip(".") != "" and all(_name_char(ch) for ch in name)
+
+def _latin(ch: str) -> bool:
+    return ch.isascii() or ("\u00c0" <= ch <= "\u00ff" and ch not in "\u00d7\u00f7")
+
+
+def valid_new_user_name(name: str) -> bool:
+    """A name for a new account: :func:`valid_user_name` in Latin letters only (ASCII and those of
+    Latin-1: "jürgen", "rené").
+
+    Why: a name in another script can look exactly like an existing one ("аdam" with a Cyrillic
+    а, "ａｄａｍ" in fullwidth), and an admin would give a role or groups to the wrong account, or
+    read an audit line as someone else's (found by an attacker's probe). Only new accounts are
+    held to it: existing ones, and names an SSO proxy sends, keep working as before."""
+    return valid_user_name(name) and all(_latin(ch) for ch in name)
 
 
 # letters and digits without look-alikes (0/O, 1/l/I): the admin reads the password out or copies it
@@ -102,8 +109,9 @@ class UserStore:
         db.ensure_schema("users", _MIGRATIONS)
 
     @staticmethod
-    def _check(name: str, role: str | None = None) -> None:
-        if not valid_user_name(name):
+    def _check(name: str | None, role: str | None = None) -> None:
+        """``name``: a new account's name (None: an existing account, which keeps its name)."""
+        if name is not None and not valid_new_user_name(name):
             raise ValueError("Ungültiger Benutzername / invalid user name")
         if role is not None and role not in ROLES:
             raise ValueError(f"Unbekannte Rolle / unknown role: {role} ({', '.join(ROLES)})")
@@ -166,7 +174,7 @@ class UserStore:
             raise KeyError(name)
 
     def set_role(self, name: str, role: str) -> None:
-        self._check(name, role)
+        self._check(None, role)
         if self.db.execute("UPDATE users SET role=:r WHERE name=:n", {"n": name, "r": role}) == 0:
             raise KeyError(name)
 

@@ -31,7 +31,7 @@ from corpus.models import Chunk
 from ingest.chunking import ChunkParams, make_chunks
 from ingest.errors import IngestError
 from ingest.loaders import LoadLimits
-from ingest.loaders.isolated import Loader, make_loader
+from ingest.loaders.isolated import SCRATCH_PREFIX, Loader, make_loader
 from ingest.safe_files import ChangedWhileReading, NotRegularFile, listed_size_and_sha, private_copy
 
 log = logging.getLogger(__name__)
@@ -290,7 +290,8 @@ class Ingestor:
     def _read(self, w: _Work, progress: Progress | None, done: Callable[[], int], total: int):
         """The loader on a private copy of the planned bytes (ingest.safe_files), with OCR page
         progress shown as "name: Texterkennung Seite 3/40"."""
-        folder = Path(tempfile.mkdtemp(prefix="kiportal-read-"))
+        # named like the loader's scratch, so a process that dies here leaves nothing the next sweep keeps
+        folder = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-read-"))
         try:
             try:
                 copy = private_copy(w.path, w.under, w.sha, folder)
@@ -318,7 +319,11 @@ class Ingestor:
             if sub is not None:
                 path, meta = sub
                 doc_id = doc_id_for(path, self.storage)
-                size, sha = listed_size_and_sha(path, None, self.limits.max_bytes)
+                try:
+                    size, sha = listed_size_and_sha(path, None, self.limits.max_bytes)
+                except OSError as exc:  # the importer's own file, gone: the original's failure stands
+                    log.warning("stand-in %s not readable: %s", path, exc)
+                    return loaded
                 stand_in = _Work(path, doc_id, sha, size, self.kb.catalog.get(doc_id),
                                  w.collection, w.original_name, w.title, meta)
                 alt = self._load_one(stand_in, progress, done, total)
@@ -372,6 +377,7 @@ class Ingestor:
         atomic: bool = False,
         fallback: Fallback | None = None,
         drop: Sequence[str] = (),
+        catalogued: bool = False,
     ) -> IngestSummary:
         """Index ``paths`` (files or folders). ``prune_under``: also remove documents whose
         files under these folders are gone (``kiportal sync``). ``titles`` and ``meta`` (keyed by
@@ -386,7 +392,10 @@ class Ingestor:
         be read, a stand-in to index instead under its own id (see :data:`Fallback`); the unreadable
         file's document is then removed (in the same commit when atomic), and
         ``summary.substituted`` maps the file to its stand-in. ``drop``: documents to remove (in the
-        same commit when atomic; unknown ids are ignored), counted in ``summary.removed``."""
+        same commit when atomic; unknown ids are ignored), counted in ``summary.removed``.
+        ``catalogued``: the files are named by the paths the catalog keeps (resolved when they were
+        read), as a re-index names them: no symlink on the whole path is followed (ingest.safe_files;
+        files of a named folder are opened from that folder, files of the storage folder from it)."""
         start = time.perf_counter()
         summary = IngestSummary()
         pending = _Pending() if atomic else None
@@ -402,7 +411,9 @@ class Ingestor:
                     pending.drop.append(doc_id)
                 else:
                     self.kb.delete_document(doc_id)
-            roots = [Path(p) for p in paths if Path(p).is_dir()]
+            roots = [Path(p) for p in paths if Path(p).is_dir()] + ([self.storage] if self.storage else [])
+            if catalogued:  # resolved when they were indexed: a symlink anywhere on them now is a swap
+                roots.append(Path("/"))
             work = self._plan(files, collection, force, summary, original_names, titles, meta, pending, roots)
             if work:
                 self._run(work, summary, progress, pending, fallback)
@@ -508,7 +519,8 @@ class Ingestor:
             if rec is None:
                 raise KeyError(doc_id)
             paths.append(rec.file(self.storage))
-        return self.ingest([p for p in paths if p.exists()], force=True, progress=progress) if paths else IngestSummary()
+        return (self.ingest([p for p in paths if p.exists()], force=True, progress=progress, catalogued=True)
+                if paths else IngestSummary())
 
     def delete(self, doc_id: str) -> int:
         with self.kb.writer_lock():

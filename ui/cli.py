@@ -85,7 +85,10 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], collection: str | None, 
     app = app_for(ctx)
     cb, close = progress_bar(not as_json and sys.stderr.isatty())
     try:
-        summary = app.ingestor.ingest(list(paths), collection=collection, force=force, progress=cb)
+        # a file the operator names is read where it is: a symlink named on purpose is followed here,
+        # once (the pipeline itself follows none, ingest.safe_files)
+        named = [p.resolve() if p.is_file() else p for p in paths]
+        summary = app.ingestor.ingest(named, collection=collection, force=force, progress=cb)
     finally:
         close()
     emit(summary.as_dict(), as_json, print_summary)
@@ -327,9 +330,14 @@ def users_add(ctx: click.Context, name: str, role: str, groups: tuple[str, ...],
     """Benutzer anlegen (Passwort wird abgefragt, nie als Argument)."""
     from assistant.access import AccessError, check_groups, split_groups
 
-    dep = app_for(ctx).departments
+    from assistant.user_data import forget_user
+
+    app = app_for(ctx)
+    dep = app.departments
     try:
         wanted = check_groups(split_groups(list(groups)), dep.known_groups)  # before the password prompt
+        if app.users.get(name) is None:
+            forget_user(app.app_db, name)  # what an earlier account of this name may have left (assistant.user_data)
         user = dep.add_user(name, _read_password(password_stdin), role, wanted, cli_actor())
     except (AccessError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -293,7 +293,9 @@ def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> Non
         user, rec = access
         chunks = catalog.iter_chunks(rec.doc_id)
         original = None
-        if rec.path and rec.file(ctx.app.settings.uploads_dir).is_file():
+        fh = indexed_original(rec, ctx.app.settings.uploads_dir) if rec.path else None
+        if fh is not None:  # offered only where the download would serve it
+            fh.close()
             original = f"original?{urlencode({'t': request.query_params.get('t', '')})}"
         ctx.audit.record("doc_view", user.name, rec.doc_id, {"view": "text", "chunk": chunk})
         return html_response(render_text_page(rec, chunks, mark=chunk, original_url=original))
@@ -308,7 +310,8 @@ def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> Non
         ctx.audit.record("doc_view", user.name, rec.doc_id, {"view": "download"})
         # attachment + sandbox: an HTML or SVG original must never render in the portal's origin
         return _file_response(fh, rec, "application/octet-stream", "attachment",
-                              SECURITY_HEADERS | {"Content-Security-Policy": "sandbox; default-src 'none'"})
+                              SECURITY_HEADERS | {"Content-Security-Policy": "sandbox; default-src 'none'"},
+                              request.headers.get("range"))
 
     @app.get("/doc/{doc_id}/image", include_in_schema=False)
     def doc_image(request: Request, doc_id: str, page: int = 1, access=Depends(check)):
@@ -343,12 +346,17 @@ def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> Non
             return RedirectResponse(f"{quote(rec.doc_id)}/text?{query}", status_code=303)
         fh.seek(0)
         ctx.audit.record("doc_view", user.name, rec.doc_id, {"view": "pdf"})
-        return _file_response(fh, rec, "application/pdf", "inline", SECURITY_HEADERS)
+        return _file_response(fh, rec, "application/pdf", "inline", SECURITY_HEADERS, request.headers.get("range"))
 
 
 def _portal_root(request) -> str:
     """Relative link back to the portal from any /doc/... route (keeps a proxy's sub-path)."""
     return "../" * max(1, request.url.path.rstrip("/").count("/") - 1)
+
+
+#: files already checked: (device, inode, size, mtime, ctime) -> the SHA-256 they had. A change of
+#: the bytes changes mtime and ctime (ctime cannot be set back), so the file is hashed again.
+_CHECKED: dict[tuple[int, int, int, int, int], str] = {}
 
 
 def indexed_original(rec: DocumentRecord, storage: Path | None) -> BinaryIO | None:
@@ -358,13 +366,23 @@ def indexed_original(rec: DocumentRecord, storage: Path | None) -> BinaryIO | No
     by a symlink to another department's file, or the link secret, after it was read (found by an
     attacker's probe). The file is opened without following a symlink at its name, must be a
     regular file, and its SHA-256 must be the indexed one, so a view never serves other bytes than
-    those its text came from; a file changed since (not yet re-read) is not served either."""
+    those its text came from; a file changed since (not yet re-read) is not served either. The
+    hash of an opened file is remembered by its identity and times (a PDF viewer asks again and
+    again, in ranges)."""
     try:
         fh = open_listed(rec.file(storage))
     except OSError:
         return None
     try:
-        if not rec.sha256 or hashlib.file_digest(fh, "sha256").hexdigest() != rec.sha256:
+        st = os.fstat(fh.fileno())
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        sha = _CHECKED.get(key)
+        if sha is None:
+            sha = hashlib.file_digest(fh, "sha256").hexdigest()
+            if len(_CHECKED) >= 4096:
+                _CHECKED.clear()
+            _CHECKED[key] = sha
+        if not rec.sha256 or sha != rec.sha256:
             fh.close()
             return None
         fh.seek(0)
@@ -374,16 +392,46 @@ def indexed_original(rec: DocumentRecord, storage: Path | None) -> BinaryIO | No
         return None
 
 
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
+    """The one range a ``Range`` header asks for, as (first, last) byte; None for the whole file
+    (no header, or one this does not serve: several ranges); False when it cannot be satisfied."""
+    m = _RANGE.match((header or "").strip())
+    if m is None or not (m.group(1) or m.group(2)):
+        return None
+    if m.group(1):
+        first = int(m.group(1))
+        last = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+    else:  # the last N bytes
+        first, last = max(0, size - int(m.group(2))), size - 1
+    return (first, last) if first <= last and first < size else False
+
+
 def _file_response(fh: BinaryIO, rec: DocumentRecord, media_type: str, disposition: str,
-                   headers: dict[str, str]) -> StreamingResponse:
-    """The opened original streamed (and closed at the end), named as the file was named."""
+                   headers: dict[str, str], range_header: str | None = None) -> Response:
+    """The opened original streamed (and closed at the end), named as the file was named; one byte
+    range when the browser asks for it (PDF viewers load large files in parts)."""
     name = Path(rec.source).name
+    size = os.fstat(fh.fileno()).st_size
+    headers = headers | {"Accept-Ranges": "bytes",
+                         "Content-Disposition": f"{disposition}; filename*=utf-8''{quote(name)}"}
+    wanted = byte_range(range_header, size)
+    if wanted is False:
+        fh.close()
+        return Response(status_code=416, headers=headers | {"Content-Range": f"bytes */{size}"})
+    first, last = wanted if wanted else (0, size - 1)
+    fh.seek(first)
 
     def chunks() -> Iterator[bytes]:
+        left = last - first + 1
         with fh:
-            while block := fh.read(1 << 16):
+            while left > 0 and (block := fh.read(min(1 << 16, left))):
+                left -= len(block)
                 yield block
 
-    return StreamingResponse(chunks(), media_type=media_type, headers=headers | {
-        "Content-Length": str(os.fstat(fh.fileno()).st_size),
-        "Content-Disposition": f"{disposition}; filename*=utf-8''{quote(name)}"})
+    if wanted:
+        headers |= {"Content-Range": f"bytes {first}-{last}/{size}"}
+    return StreamingResponse(chunks(), status_code=206 if wanted else 200, media_type=media_type,
+                             headers=headers | {"Content-Length": str(max(0, last - first + 1))})

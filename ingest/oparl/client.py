@@ -127,7 +127,7 @@ def _is_private(host: str) -> bool:
 class PinnedBackend(httpcore.SyncBackend):
     """httpcore's socket backend, but the address checked is the address connected to.
 
-    ``may_be_private("host:port")`` says whether that origin may resolve to an internal address
+    ``may_be_private(origin)`` (:func:`origin_of`) says whether that server may resolve to an internal address
     (the configured server itself, or ``allow_private_networks``); otherwise one non-public
     address refuses the host, as :func:`check_url` does."""
 
@@ -137,7 +137,7 @@ class PinnedBackend(httpcore.SyncBackend):
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options=None) -> httpcore.NetworkStream:
         addrs = _addresses(host)
-        if not self.may_be_private(f"{host.lower()}:{port}") and _any_internal(addrs):
+        if not self.may_be_private(_origin(host, port)) and _any_internal(addrs):
             raise UnsafeURL(f"Adresse im internen Netz nicht erlaubt: {host}")
         last: Exception | None = None
         for addr in addrs:  # as socket.create_connection does, but only over the checked addresses
@@ -151,18 +151,27 @@ class PinnedBackend(httpcore.SyncBackend):
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def origin_of(url: str) -> str:
-    """``host:port`` of a URL (the scheme's port when none is given; "" for a URL without a host).
+def _origin(host: str, port: int | None) -> str:
+    host = host.lower()
+    return host if port in (None, 80, 443) else f"{host}:{port}"
 
-    An OParl source is its origin: the admin trusts *that server*, not every port of its host, and
-    a server speaks only for the objects whose ids are on it (:mod:`ingest.oparl.sync`)."""
+
+def origin_of(url: str) -> str:
+    """The server of a URL: its host, with the port when it is not http's or https's own
+    ("ris.example.de", "127.0.0.1:8080"; "" for a URL without a host).
+
+    An OParl source is its origin: the admin trusts *that server*, not every service on its host,
+    and a server speaks only for the objects whose ids are on it (:mod:`ingest.oparl.sync`). The
+    two default ports count as one server, since a server behind a TLS proxy often writes http ids
+    while it is configured by its https URL."""
     try:
         parts = urlsplit(url)
-        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+        port = parts.port
     except (ValueError, TypeError):
         return ""
-    host = (parts.hostname or "").lower()
-    return f"{host}:{port}" if host and port else ""
+    if not parts.hostname or parts.scheme not in _DEFAULT_PORTS:
+        return ""
+    return _origin(parts.hostname, port)
 
 
 def check_url(url: str, trusted_origins: frozenset[str] = frozenset(), allow_private: bool = False,

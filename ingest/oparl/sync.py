@@ -195,6 +195,11 @@ class OParlImporter:
                 except OParlError as exc:
                     report.failed.append({"object": url, "label": "OParl-System", "error": str(exc)})
                     bodies = []
+                for body in [b for b in bodies if not self._own(b["id"])]:
+                    bodies.remove(body)
+                    report.failed.append({"object": body["id"][:500], "label": clean(body.get("name")) or "Körperschaft",
+                                          "error": "Körperschaft eines anderen Servers (ihre id liegt nicht auf dieser "
+                                                   "Quelle): ignoriert"})
                 for body in bodies:
                     self._sync_body(client, body, url, report, staging)
                 report.requests = client.requests
@@ -217,12 +222,14 @@ class OParlImporter:
     def _bodies(self, client: OParlClient, root: dict) -> list[dict]:
         kind = kind_of(root)
         if kind == "body":
-            return [root] if self._own(root.get("id")) else []
+            if not isinstance(root.get("id"), str):
+                raise OParlError("Körperschaft ohne id")
+            return [root]
         if kind == "system":
             ref = root.get("body")
             if not isinstance(ref, str):
                 raise OParlError("System ohne Liste der Körperschaften („body“)")
-            return [b for b in client.iter_list(ref) if kind_of(b) == "body" and self._own(b.get("id"))
+            return [b for b in client.iter_list(ref) if kind_of(b) == "body" and isinstance(b.get("id"), str)
                     and b.get("deleted") is not True]
         raise OParlError(f"weder OParl-System noch -Körperschaft (type „{clean(root.get('type'), 100)}“)")
 

@@ -78,3 +78,20 @@ def test_the_sync_indexes_no_file_swapped_for_a_link_after_the_folder_was_listed
     assert summary.added == 1 and [f["code"] for f in summary.failed] == ["unsupported"]
     for rec in hash_app.catalog.documents():
         assert all("geheim" not in c.text for c in hash_app.catalog.iter_chunks(rec.doc_id))
+
+
+@pytest.mark.parametrize("how", ["ingestor", "admin"])
+def test_a_reindex_follows_no_folder_swapped_for_a_link_since_the_file_was_read(hash_app, share, how):
+    """A re-index names each file by the path the catalog keeps, not by its folder (found by a
+    review): a folder on that path swapped for a link to the secrets must not lead there."""
+    (share / "secret" / "notiz.txt").write_text("geheim-0123456789", encoding="utf-8")
+    assert hash_app.ingestor.ingest([share / "share"], collection="allgemein").added == 1
+    (rec,) = hash_app.catalog.documents()
+    swap_for_link(share / "share" / "sub", share / "secret")
+    if how == "ingestor":
+        summary = hash_app.ingestor.reindex([rec.doc_id]).as_dict()
+    else:
+        summary = hash_app.admin.reindex("all", None, "adam")
+    assert summary["updated"] == 0 and [f["code"] for f in summary["failed"]] == ["unsupported"], summary
+    assert all("geheim" not in c.text for r in hash_app.catalog.documents() for c in hash_app.catalog.iter_chunks(r.doc_id))
+    assert "Protokoll der Sitzung" in next(iter(hash_app.catalog.iter_chunks(rec.doc_id))).text  # the old version stays

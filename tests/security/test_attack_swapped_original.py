@@ -38,7 +38,13 @@ def test_a_file_swapped_for_a_link_after_indexing_is_not_served(pw_portal, share
         assert anna.get(f"doc/{rec.doc_id}", params={"t": token}).content.startswith(b"%PDF-")  # the positive twin
         original = anna.get(f"doc/{rec.doc_id}/original", params={"t": token})
         assert original.status_code == 200 and original.content == f.read_bytes()
-        assert "attachment" in original.headers["content-disposition"]
+        assert "attachment" in original.headers["content-disposition"] and original.headers["accept-ranges"] == "bytes"
+        data = f.read_bytes()
+        for asked, status, body in (("bytes=0-9", 206, data[:10]), ("bytes=-5", 206, data[-5:]),
+                                    (f"bytes={len(data) - 3}-", 206, data[-3:]), (f"bytes={len(data)}-", 416, b"")):
+            r = anna.get(f"doc/{rec.doc_id}", params={"t": token}, headers={"Range": asked})  # the PDF viewer's parts
+            assert (r.status_code, r.content) == (status, body), asked
+        assert "original?" in anna.get(f"doc/{rec.doc_id}/text", params={"t": token}).text  # the download is offered
 
         other = tmp_path / "personalakte.pdf"  # another department's file, or the portal's secret
         other.write_bytes(build_pdf(["Personalakte Erika Mustermann: vertraulich.\n" * 4]))
@@ -48,6 +54,19 @@ def test_a_file_swapped_for_a_link_after_indexing_is_not_served(pw_portal, share
             r = anna.get(path, params={"t": token}, follow_redirects=True)
             assert b"Personalakte" not in r.content and other.read_bytes() not in r.content, path
         assert anna.get(f"doc/{rec.doc_id}/original", params={"t": token}).status_code == 404
+        assert "original?" not in anna.get(f"doc/{rec.doc_id}/text", params={"t": token}).text  # … and not offered
         f.unlink()
         f.write_bytes(other.read_bytes())  # a real file, but not the bytes that were indexed
         assert anna.get(f"doc/{rec.doc_id}/original", params={"t": token}).status_code == 404
+
+
+@pytest.mark.parametrize("header, size, expected", [
+    (None, 100, None), ("", 100, None), ("bytes=0-9", 100, (0, 9)), ("bytes=90-", 100, (90, 99)),
+    ("bytes=-10", 100, (90, 99)), ("bytes=-500", 100, (0, 99)), ("bytes=0-500", 100, (0, 99)),
+    ("bytes=100-", 100, False), ("bytes=9-3", 100, False), ("bytes=0-1,5-6", 100, None),  # several: the whole file
+    ("items=0-9", 100, None), ("bytes=-", 100, None), ("bytes=abc-", 100, None), ("bytes=0-0", 0, False),
+])
+def test_byte_range(header, size, expected):
+    from ui.docview import byte_range
+
+    assert byte_range(header, size) == expected

@@ -4,7 +4,9 @@ from __future__ import annotations
 import pytest
 from oparl_world import FileSpec
 
-from ingest.oparl.client import ClientConfig, HTTPStatusError, OParlClient, OParlError, TooLarge, UnsafeURL, check_url
+from ingest.oparl.client import (
+    ClientConfig, HTTPStatusError, OParlClient, OParlError, TooLarge, UnsafeURL, check_url, origin_of,
+)
 
 
 @pytest.mark.parametrize("url, trusted, private_ok, ok", [
@@ -20,8 +22,10 @@ from ingest.oparl.client import ClientConfig, HTTPStatusError, OParlClient, OPar
     ("http://[::1]:8080/", (), False, False),
     ("http://127.0.0.1:8080/oparl", ("127.0.0.1:8080",), False, True),   # the admin's own server
     ("http://127.0.0.1:9200/_cat", ("127.0.0.1:8080",), False, False),   # not another service on its host (probe)
-    ("http://localhost/oparl", ("localhost:80",), False, True),          # the scheme's port when none is given
-    ("https://localhost/oparl", ("localhost:80",), False, False),
+    ("http://127.0.0.1/oparl", ("127.0.0.1:8080",), False, False),
+    ("https://localhost/oparl", ("localhost",), False, True),            # http's and https's ports: one server
+    ("http://localhost:443/oparl", ("localhost",), False, True),
+    ("http://localhost:8443/oparl", ("localhost",), False, False),
     ("http://10.1.2.3/oparl", (), True, True),                     # allow_private_networks
 ])
 def test_check_url(url, trusted, private_ok, ok):
@@ -30,6 +34,18 @@ def test_check_url(url, trusted, private_ok, ok):
     else:
         with pytest.raises(UnsafeURL):
             check_url(url, frozenset(trusted), private_ok)
+
+
+@pytest.mark.parametrize("url, origin", [
+    ("https://ris.example.de/oparl/v1", "ris.example.de"),
+    ("http://RIS.example.de/oparl/v1/paper/1", "ris.example.de"),  # http ids of a server behind a TLS proxy
+    ("https://ris.example.de:443/x", "ris.example.de"),
+    ("http://127.0.0.1:8080/oparl", "127.0.0.1:8080"),
+    ("http://[::1]:9200/", "::1:9200"),
+    ("file:///etc/passwd", ""), ("https:///nohost", ""), ("http://x:99999/", ""), (None, ""),
+])
+def test_origin_of(url, origin):
+    assert origin_of(url) == origin
 
 
 def client_for(server, **cfg) -> OParlClient:

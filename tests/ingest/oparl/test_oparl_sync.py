@@ -331,7 +331,8 @@ def test_a_source_speaks_only_for_the_objects_on_its_own_server(hash_app, import
         broken = w.file("f2", "Anlage", "weg.pdf", b"%PDF-1.4", status=404)  # fails: retried by id next time
         w.papers = {"p": {"id": planted, "type": victim["type"], "name": "Köder", "created": victim["created"],
                           "modified": "2030-01-01T00:00:00+01:00", "body": a_body, "mainFile": broken}}
-        importer.sync(b.system_url, "rat-b")
+        report = importer.sync(b.system_url, "rat-b")
+        assert [f["object"] for f in report.failed] == [a_body] and "anderen Servers" in report.failed[0]["error"]
         assert importer.state.last_sync(a_body) == a_since  # A's next run still asks for what changed since A's own sync
         importer.sync(a.system_url, "rat-a")
         assert not [r for r in a.requests if r.startswith("/internal/")]
