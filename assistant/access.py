@@ -154,15 +154,23 @@ def readers_label(readers: Sequence[str]) -> str:
     return ", ".join(sorted(readers)) or "nur Administratoren"
 
 
-def visible_citations(scope: Scope, citations: Sequence[dict], catalog) -> list[dict]:
+def citation_records(citations: Sequence[dict], catalog) -> dict:
+    """``{doc_id: record}`` of the documents stored citations name, in one query."""
+    return catalog.records(str(c.get("doc_id") or "") for c in citations)
+
+
+def visible_citations(scope: Scope, citations: Sequence[dict], catalog, records: dict | None = None) -> list[dict]:
     """Stored citations the scope may read, by the document's collection *now* (so a revoke or a
     move hides them); a deleted document counts by the collection stored with the citation, and
-    one without any known collection is hidden from everyone but the full scope."""
+    one without any known collection is hidden from everyone but the full scope. ``records``: the
+    documents' records, when the caller has read them (:func:`citation_records`) for more."""
     if scope.collections is None:
         return list(citations)
+    if records is None:
+        records = citation_records(citations, catalog)
     out = []
     for c in citations:
-        rec = catalog.get(str(c.get("doc_id") or ""))
+        rec = records.get(str(c.get("doc_id") or ""))
         collection = rec.collection if rec is not None else c.get("collection")
         if collection is not None and scope.allows(collection):
             out.append(c)

@@ -13,7 +13,6 @@ import logging
 import re
 import time
 from dataclasses import asdict, dataclass, field, replace
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -178,16 +177,15 @@ class Assistant:
         model_for: Callable[[str], Any],
         *,
         policy: Callable[..., Any] | None = None,
+        split_docs: SplitDocuments | None = None,
     ) -> None:
+        """``split_docs``: documents whose font splits ligatures, so what people read is joined
+        ("Betroff ene" -> "Betroffene"); the App shares one with the tools."""
         self.retriever = retriever
         self.settings = settings
         self.model_for = model_for
         self.policy = policy
-
-    @cached_property
-    def _split_docs(self) -> SplitDocuments:
-        """Documents whose font splits ligatures: what people read is joined ("Betroff ene" -> "Betroffene")."""
-        return SplitDocuments(self.retriever.kb.catalog)
+        self._split_docs = split_docs or SplitDocuments(retriever.kb.catalog)
 
     # -- helpers -------------------------------------------------------------
     def profile(self, key: str | None) -> tuple[str, ModelProfile]:

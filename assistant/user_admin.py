@@ -13,7 +13,7 @@ Argon2id hash, and never logged or audited. With a login other than ``auth.mode 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Callable, Sequence
+from typing import Sequence
 
 from assistant.access import AccessError, Departments
 from assistant.admin_rules import AdminError, refused_role_change, refused_user_removal
@@ -40,14 +40,11 @@ def no_passwords_reason(mode: str) -> str | None:
 
 
 class UserAdmin:
-    def __init__(self, users: UserStore, departments: Departments, audit, auth_mode: str,
-                 forget: Callable[[str], dict] | None = None) -> None:
-        """``forget(name)``: removes what a removed account leaves behind (assistant.user_data)."""
+    def __init__(self, users: UserStore, departments: Departments, audit, auth_mode: str) -> None:
         self.users = users
         self.departments = departments
         self.audit = audit
         self.auth_mode = auth_mode
-        self.forget = forget
 
     # -- reading -----------------------------------------------------------------------
     def list(self) -> list[dict]:
@@ -89,8 +86,6 @@ class UserAdmin:
         role = self._role(role)
         if self.users.get(name) is not None:
             raise AdminError(f"Den Benutzernamen „{name}“ gibt es schon.")
-        if self.forget is not None:  # what an earlier account of this name left: removed before this
-            self.forget(name)        # release, or saved by a tool run still running at its removal
         password = new_password()
         try:
             # audits user_add; a start password: its owner replaces it first (hashed once, Argon2 is slow on purpose)
@@ -140,9 +135,8 @@ class UserAdmin:
         if why:
             raise AdminError(why)
         try:
-            self.users.remove(user.name)
+            left = self.users.remove(user.name)  # with its chats and tool runs (assistant.user_data)
         except KeyError:
             raise AdminError(f"Den Benutzer „{user.name}“ gibt es nicht.") from None
-        left = self.forget(user.name) if self.forget is not None else {}
         self.audit.record("user_remove", actor, user.name, {"role": user.role, "groups": list(user.groups)} | left)
         return user

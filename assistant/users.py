@@ -125,6 +125,7 @@ class UserStore:
         if self.get(name):
             raise ValueError(f"Benutzer existiert bereits / user exists: {name}")
         groups = tuple(sorted(dict.fromkeys(groups)))
+        self._forget(name)  # what an earlier account of this name left (removed before that was done, or saved late)
         with self.db.begin() as conn:
             conn.execute(text("INSERT INTO users(name, password_hash, role, created_at, must_change) "
                               "VALUES (:n, :h, :r, :t, :m)"),
@@ -159,11 +160,19 @@ class UserStore:
             groups.setdefault(r["user_name"], []).append(r["grp"])
         return [dict(r, groups=groups.get(r["name"], [])) for r in rows]
 
-    def remove(self, name: str) -> None:
+    def remove(self, name: str) -> dict[str, int]:
+        """Remove the account and what it leaves behind (:mod:`assistant.user_data`: chats, tool runs,
+        its training sessions), so a later account of the same name starts empty; the counts."""
         with self.db.begin() as conn:  # explicit: PRAGMA foreign_keys may be off on other engines
             conn.execute(text("DELETE FROM user_groups WHERE user_name=:n"), {"n": name})
             if conn.execute(text("DELETE FROM users WHERE name=:n"), {"n": name}).rowcount == 0:
                 raise KeyError(name)
+        return self._forget(name)
+
+    def _forget(self, name: str) -> dict[str, int]:
+        from assistant.user_data import forget_user  # the stores of chats, runs and sessions build on this one
+
+        return forget_user(self.db, name)
 
     def set_password(self, name: str, password: str, *, must_change: bool = False) -> None:
         """A new password; ``must_change``: a start password that its owner must replace first."""

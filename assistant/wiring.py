@@ -283,14 +283,24 @@ class App:
     def assistant(self):
         from assistant.chain import Assistant
 
-        return Assistant(self.retriever, self.settings, self.chat_model, policy=self.policy)
+        return Assistant(self.retriever, self.settings, self.chat_model, policy=self.policy,
+                         split_docs=self.split_documents)
 
     @cached_property
     def tools(self):
         """The Werkzeuge (plain language, summaries, drafts) behind the same Ampel as the chat."""
         from assistant.tools.service import Tools
 
-        return Tools(self.settings, self.chat_model, self.catalog, lambda: self.retriever, self.policy)
+        return Tools(self.settings, self.chat_model, self.catalog, lambda: self.retriever, self.policy,
+                     split_docs=self.split_documents)
+
+    @cached_property
+    def split_documents(self):
+        """Which documents' fonts split ligatures, decided once per document version for the chain
+        and the tools alike (corpus.ligatures)."""
+        from corpus.ligatures import SplitDocuments
+
+        return SplitDocuments(self.catalog)
 
     @property
     def policy(self):

@@ -527,10 +527,6 @@ class Catalog:
             rows = conn.execute(self._DOCS_IN, {"ids": ids}).mappings().all()
             return {rec.doc_id: rec for rec in self._with_ocr(conn, [DocumentRecord.from_row(r) for r in rows])}
 
-    def shown_titles(self, doc_ids: Iterable[str]) -> dict[str, str]:
-        """``{doc_id: the name people read}`` (:attr:`DocumentRecord.shown_title`) in one query."""
-        return {doc_id: rec.shown_title for doc_id, rec in self.records(doc_ids).items()}
-
     def collections_of(self, ids: Sequence[str]) -> dict[str, str]:
         """``{chunk_id: collection}`` of the active chunks among ``ids`` (unknown ids are absent)."""
         out: dict[str, str] = {}

@@ -402,10 +402,7 @@ class AdminUI:
     @functools.cached_property
     def user_admin(self) -> UserAdmin:
         """Built once: its parts (user store, departments, audit, auth mode) live as long as the portal."""
-        from assistant.user_data import forget_user
-
-        return UserAdmin(self.ctx.users, self.departments, self.ctx.audit, self.ctx.app.settings.auth.mode,
-                         forget=lambda name: forget_user(self.ctx.db, name))
+        return UserAdmin(self.ctx.users, self.departments, self.ctx.audit, self.ctx.app.settings.auth.mode)
 
     def _users_df(self, users: list[dict] | None = None) -> pd.DataFrame:
         rows = [[u["name"], role_label(u["role"]), ", ".join(u["groups"]) or "–", format_login(u["last_login"])]

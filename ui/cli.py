@@ -330,14 +330,9 @@ def users_add(ctx: click.Context, name: str, role: str, groups: tuple[str, ...],
     """Benutzer anlegen (Passwort wird abgefragt, nie als Argument)."""
     from assistant.access import AccessError, check_groups, split_groups
 
-    from assistant.user_data import forget_user
-
-    app = app_for(ctx)
-    dep = app.departments
+    dep = app_for(ctx).departments
     try:
         wanted = check_groups(split_groups(list(groups)), dep.known_groups)  # before the password prompt
-        if app.users.get(name) is None:
-            forget_user(app.app_db, name)  # what an earlier account of this name may have left (assistant.user_data)
         user = dep.add_user(name, _read_password(password_stdin), role, wanted, cli_actor())
     except (AccessError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -383,13 +378,10 @@ def users_remove(ctx: click.Context, name: str, force: bool) -> None:
     """Benutzer löschen, mit seinen Chats und Werkzeug-Läufen (ein späteres Konto gleichen Namens sieht sie nicht)."""
     app = app_for(ctx)
     _last_admin_guard(app, name, None, force)
-    from assistant.user_data import forget_user
-
     try:
-        app.users.remove(name)
+        left = app.users.remove(name)  # with its chats and tool runs: a later account of the name starts empty
     except KeyError:
         raise click.ClickException(f"Benutzer nicht gefunden / no such user: {name}") from None
-    left = forget_user(app.app_db, name)  # a later account of the same name must not open these
     app.audit.record("user_remove", "cli", name, left)
     click.echo(f"gelöscht: {name} ({left['chats']} Chats, {left['tool_runs']} Werkzeug-Läufe gelöscht)")
 

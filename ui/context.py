@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import gradio as gr
 
-from assistant.access import Scope, scope_for, visible_citations
+from assistant.access import Scope, citation_records, scope_for, visible_citations
 from assistant.appdb import AppDB
 from assistant.audit import AuditLog
 from assistant.users import User, UserStore
@@ -48,11 +48,9 @@ class PortalContext:
         """Stored citations as an export lists them: only those ``user`` may read now (a revoke or a
         move hides them, as in the portal), each named by its document's readable title today (a
         run or chat made before a PDF got its cover headline exports the name staff now see)."""
-        catalog = self.app.catalog
-        shown = visible_citations(self.scope(user), citations, catalog)
-        ids = [str(c.get("doc_id") or "") for c in shown]
-        names = catalog.shown_titles(ids)
-        return [dict(c, title=names[doc_id]) if doc_id in names else dict(c) for c, doc_id in zip(shown, ids)]
+        records = citation_records(citations, self.app.catalog)
+        return [dict(c, title=rec.shown_title) if (rec := records.get(str(c.get("doc_id") or ""))) else dict(c)
+                for c in visible_citations(self.scope(user), citations, self.app.catalog, records)]
 
     def source_filter(self, user: User) -> Callable[[dict], bool]:
         """``readable(source)`` for stored sources (a dict with ``doc_id``, maybe ``collection``)."""

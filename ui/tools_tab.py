@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import gradio as gr
 
 from assistant.wording import counted
-from assistant.access import visible_citations
+from assistant.access import citation_records, visible_citations
 from assistant.tools.history import RunNotFound, ToolRunStore, audit_detail
 from assistant.tools.result import TOOL_LABELS_DE, ToolError, ToolResult
 from ui.context import PortalContext
@@ -286,10 +286,11 @@ class ToolHandlers:
 
     def _sources_html(self, user, citations: list[dict]) -> str:
         catalog = self.ctx.app.catalog
+        records = citation_records(citations, catalog)
         items = []
         # a reopened run keeps its text, but sources the user may no longer read are left out
-        for c in visible_citations(self.ctx.scope(user), citations, catalog):
-            rec = catalog.get(c.get("doc_id", ""))
+        for c in visible_citations(self.ctx.scope(user), citations, catalog, records):
+            rec = records.get(str(c.get("doc_id") or ""))
             where = c.get("label") or (f"S. {c['page']}" if c.get("page") else "")
             title = rec.shown_title if rec is not None else c.get("title") or ""  # today's readable title
             label = f"[{int(c.get('n', 0))}] {title}" + (f" – {where}" if where else "")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import cached_property
 from typing import Any, Callable, Iterator, Sequence
 
 from assistant.llm.backends import token_counter
@@ -31,17 +30,15 @@ class Tools:
     """Built by :class:`assistant.wiring.App` (``app.tools``); ``model_for(key)`` gives the chat model."""
 
     def __init__(self, settings: Settings, model_for: Callable[[str], Any], catalog, retriever_for: Callable[[], Any],
-                 policy: Callable[..., dict] | None) -> None:
+                 policy: Callable[..., dict] | None, split_docs: SplitDocuments | None = None) -> None:
+        """``split_docs``: which documents' fonts split ligatures (the tools read and show them
+        joined, corpus.ligatures); the App shares one with the chain, so each is decided once."""
         self.settings = settings
         self.model_for = model_for
         self.catalog = catalog
         self.retriever_for = retriever_for
         self.policy = policy
-
-    @cached_property
-    def _split_docs(self) -> SplitDocuments:
-        """Documents whose font splits ligatures: the tools read and show them joined (corpus.ligatures)."""
-        return SplitDocuments(self.catalog)
+        self._split_docs = split_docs or SplitDocuments(catalog)
 
     # -- shared --------------------------------------------------------------------------
     def profile(self, key: str | None) -> tuple[str, ModelProfile]:

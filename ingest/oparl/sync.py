@@ -195,13 +195,11 @@ class OParlImporter:
                 except OParlError as exc:
                     report.failed.append({"object": url, "label": "OParl-System", "error": str(exc)})
                     bodies = []
-                for body in [b for b in bodies if not self._own(b["id"])]:
-                    bodies.remove(body)
-                    report.failed.append({"object": body["id"][:500], "label": clean(body.get("name")) or "Körperschaft",
-                                          "error": "Körperschaft eines anderen Servers (ihre id liegt nicht auf dieser "
-                                                   "Quelle): ignoriert"})
                 for body in bodies:
-                    self._sync_body(client, body, url, report, staging)
+                    if self._own(body["id"]):
+                        self._sync_body(client, body, url, report, staging)
+                    else:
+                        self._ignore_foreign(report, body["id"], clean(body.get("name")) or "Körperschaft")
                 report.requests = client.requests
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -218,6 +216,12 @@ class OParlImporter:
         attacker's probe). A server speaks only for the ids on itself; OParl ids are URLs of the
         server that holds the object."""
         return isinstance(object_id, str) and bool(self._origin) and origin_of(object_id) == self._origin
+
+    def _ignore_foreign(self, report: SyncReport, object_id: str, label: str) -> None:
+        """A body, paper or meeting whose id is not on this source: reported, never acted on."""
+        log.warning("OParl: %s is not on this source (%s); ignored", object_id[:200], self._origin)
+        report.failed.append({"object": object_id[:500], "label": label,
+                              "error": "Objekt eines anderen Servers (die id liegt nicht auf dieser Quelle): ignoriert"})
 
     def _bodies(self, client: OParlClient, root: dict) -> list[dict]:
         kind = kind_of(root)
@@ -309,13 +313,10 @@ class OParlImporter:
             oid = obj.get("id")
             if not isinstance(oid, str) or oid in seen or kind_of(obj) not in ("paper", "meeting"):
                 continue
-            if not self._own(oid):
-                seen.add(oid)
-                log.warning("OParl: %s is not on this source (%s); ignored", oid[:200], self._origin)
-                report.failed.append({"object": oid[:500], "label": clean(obj.get("name")),
-                                      "error": "Objekt eines anderen Servers (seine id liegt nicht auf dieser Quelle): ignoriert"})
-                continue
             seen.add(oid)
+            if not self._own(oid):
+                self._ignore_foreign(report, oid, clean(obj.get("name")))
+                continue
             report.objects += 1
             if obj.get("deleted") is True:
                 self._delete(oid, report)

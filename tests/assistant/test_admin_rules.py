@@ -130,7 +130,8 @@ def test_reset_role_and_remove_are_audited_without_the_password(app):
     assert _audit(app, "user_role") == [("adam", "erika", {"before": "staff", "after": "admin"})]
     svc.remove("adam", "erika")  # another admin is left (erika)
     assert app.users.get("adam") is None
-    assert _audit(app, "user_remove") == [("erika", "adam", {"role": "admin", "groups": []})]
+    assert _audit(app, "user_remove") == [("erika", "adam", {"role": "admin", "groups": [], "chats": 0,
+                                                                    "tool_runs": 0, "training_sessions": 0})]
     assert not any(password in (e["detail"] or "") for e in app.audit.entries(limit=100))
 
 

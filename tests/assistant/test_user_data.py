@@ -35,3 +35,17 @@ def test_forget_user_removes_the_workspace_and_releases_the_sessions(tmp_path):
         assert may_run_session("admin", "adam", s.trainer)  # admins still reach them
     assert training.get(bobs.id).active and training.get(bobs.id).trainer == "bob"
     assert forget_user(db, "petra") == {"chats": 0, "tool_runs": 0, "training_sessions": 0}
+
+
+def test_the_user_store_removes_and_clears_what_an_account_leaves(tmp_path):
+    """Every way to remove or create an account (portal, CLI) goes through the store, so it is done there."""
+    from assistant.users import UserStore
+
+    db = AppDB(f"sqlite:///{tmp_path / 'app.sqlite3'}")
+    users, chats, runs = UserStore(db), ChatStore(db), ToolRunStore(db)
+    users.add("petra", "Passwort-1234")
+    chats.create_chat("petra", "Homeoffice")
+    assert users.remove("petra") == {"chats": 1, "tool_runs": 0, "training_sessions": 0}
+    runs.save("petra", ToolResult(tool="einfach", output="spät gespeichert"))  # a run that ended after the removal
+    users.add("petra", "Passwort-5678")
+    assert runs.list_runs("petra") == [] and chats.list_chats("petra") == []

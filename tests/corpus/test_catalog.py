@@ -267,8 +267,9 @@ def test_the_readable_title_is_stored_beside_the_indexed_one(cat):
                      "d3": ("", "Bericht 2025.pdf")}
     # the passages keep the indexed title
     assert {c.title for c in cat.iter_chunks("d1")} == {"Herausgeber:"}
-    assert cat.shown_titles(["d1", "d3", "d1", "nope"]) == {"d1": "Digitale Alarmierung", "d3": "Bericht 2025.pdf"}
-    assert cat.shown_titles([]) == {}
+    assert {d: r.shown_title for d, r in cat.records(["d1", "d3", "d1", "nope"]).items()} == {
+        "d1": "Digitale Alarmierung", "d3": "Bericht 2025.pdf"}
+    assert cat.records([]) == {}
     # an answer's sources in one query, with what get() gives (the pages read by text recognition too)
     cat.commit_document(_rec("d4", ocr_pages={2: 61.0}), _chunks("d4", "v1", 1))
     both = cat.records(["d1", "nope", "d4", "d1"])

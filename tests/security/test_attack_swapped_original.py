@@ -59,14 +59,3 @@ def test_a_file_swapped_for_a_link_after_indexing_is_not_served(pw_portal, share
         f.write_bytes(other.read_bytes())  # a real file, but not the bytes that were indexed
         assert anna.get(f"doc/{rec.doc_id}/original", params={"t": token}).status_code == 404
 
-
-@pytest.mark.parametrize("header, size, expected", [
-    (None, 100, None), ("", 100, None), ("bytes=0-9", 100, (0, 9)), ("bytes=90-", 100, (90, 99)),
-    ("bytes=-10", 100, (90, 99)), ("bytes=-500", 100, (0, 99)), ("bytes=0-500", 100, (0, 99)),
-    ("bytes=100-", 100, False), ("bytes=9-3", 100, False), ("bytes=0-1,5-6", 100, None),  # several: the whole file
-    ("items=0-9", 100, None), ("bytes=-", 100, None), ("bytes=abc-", 100, None), ("bytes=0-0", 0, False),
-])
-def test_byte_range(header, size, expected):
-    from ui.docview import byte_range
-
-    assert byte_range(header, size) == expected

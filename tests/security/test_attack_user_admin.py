@@ -143,3 +143,20 @@ def test_a_removed_accounts_chats_do_not_pass_to_a_new_account_of_the_same_name(
     assert chats.list_chats(name) == []
     (entry,) = [e for e in audit(pw_portal, "user_remove", actor="adam") if e["target"] == name]
     assert entry["detail"]["chats"] == 1 and entry["detail"]["tool_runs"] == 0
+
+
+def test_an_admin_over_http_cannot_create_a_look_alike_of_an_existing_name(pw_portal):
+    """Found by an attacker's probe: "аdam" (Cyrillic а) and a fullwidth "ａｄａｍ" were created and
+    sat beside adam in the admin's list, looking the same."""
+    with login(pw_portal, "adam") as c:
+        session = f"users{time.monotonic_ns()}"
+        call(c, pw_portal, "admin_users_on_load", [], session=session)
+        for name in ("\u0430dam", "\uff41\uff44\uff41\uff4d", "p\u0435tra"):
+            result = call(c, pw_portal, "admin_add_user", [name, "admin", []], session=session)
+            assert result["success"] and "Ungültiger Benutzername" in result["output"][0], (name, result)
+            assert pw_portal.ctx.users.get(name) is None
+        made = call(c, pw_portal, "admin_add_user", ["jürgen.weiß", "staff", []], session=session)  # the positive twin
+        assert made["success"] and "Startpasswort" in made["output"][0], made
+        call(c, pw_portal, "admin_users_on_load", [], session=session)
+        assert call(c, pw_portal, "admin_remove_user", ["jürgen.weiß", True], session=session)["success"]
+    assert pw_portal.ctx.users.get("jürgen.weiß") is None
