@@ -19,16 +19,23 @@ def esc(value: Any) -> str:
 
 _MD_INLINE = re.compile(r"([\\`*_\[\]()|~$])")
 _MD_LINE_START = re.compile(r"^(\s*)([#+\-=]|\d+(?=[.)]))", re.MULTILINE)
+# what GitHub-flavoured Markdown turns into a link without any markup: a scheme's "://", "www." and
+# the "@" of an e-mail address, also inside a word (marked, the chat's renderer, looks for them anywhere);
+# a backslash before the colon, dot or at sign shows the same text
+_MD_AUTOLINK = re.compile(r"(?i)(?:https?|ftp)(?=://)|www(?=\.)|(?<=[\w.+-])(?=@[\w-])")
 
 
 def md_esc(value: Any, *, cell: bool = False) -> str:
     """Markdown-escape text: HTML entities for ``<>&`` (Markdown passes raw HTML through),
     backslashes before inline syntax (emphasis, links and their parentheses, code, table pipes,
     formula dollars) and before block
-    syntax at line starts (headings, quotes, lists). Dots and hyphens inside a line stay
-    readable. ``cell``: one line, for a table cell."""
+    syntax at line starts (headings, quotes, lists), and before the colon of ``https://``, the dot
+    of ``www.`` and the at sign of an e-mail address, which GitHub-flavoured Markdown (the chat's)
+    would make a link of: a phishing address in a document stays text to copy, not a click.
+    Other dots and hyphens inside a line stay readable. ``cell``: one line, for a table cell."""
     text = html.escape("" if value is None else str(value), quote=False)
     text = _MD_INLINE.sub(r"\\\1", text)
+    text = _MD_AUTOLINK.sub(lambda m: m.group(0) + "\\", text)
     if cell:
         text = re.sub(r"\s*\n\s*", " ", text).strip()
     return _MD_LINE_START.sub(_escape_line_start, text)

@@ -16,7 +16,8 @@ HOSTILE_TEXT = (
     "Zaunkönig-Protokoll der Stadt Kempenrath\n\n"
     "Das Zaunkönig-Protokoll regelt die Prüfung gefährlicher Eingaben im Bürgerbüro. "
     "Als Beispiel nennt das Zaunkönig-Protokoll die Eingabe <script>window.__xss=1</script> "
-    "und die Eingabe <img src=x onerror=\"window.__xss=2\"> – beide dürfen nie ausgeführt werden.\n\n"
+    "und die Eingabe <img src=x onerror=\"window.__xss=2\"> – beide dürfen nie ausgeführt werden, so wenig wie "
+    "ein Klick auf https://zaunkoenig-login.example/konto, www.zaunkoenig-login.example oder konto@zaunkoenig-login.example.\n\n"
     "Zuständig für das Zaunkönig-Protokoll ist das Sachgebiet IT-Sicherheit im Rathaus.\n"
 )
 

@@ -9,12 +9,17 @@ from assistant.escaping import esc, md_esc
 @pytest.mark.parametrize("text, shown", [
     ("<b>fett</b>", "&lt;b&gt;fett&lt;/b&gt;"),
     ("[x](javascript:alert(1))", "\\[x\\]\\(javascript:alert\\(1\\)\\)"),  # no link
-    ("![bild](http://example.org/a.png)", "!\\[bild\\]\\(http://example.org/a.png\\)"),  # no image
+    ("![bild](http://example.org/a.png)", "!\\[bild\\]\\(http\\://example.org/a.png\\)"),  # no image
     ("**fett** _kursiv_ `code`", "\\*\\*fett\\*\\* \\_kursiv\\_ \\`code\\`"),
     ("1. Punkt\n# Titel", "1\\. Punkt\n\\# Titel"),
     ("A & B = C", "A &amp; B = C"),
     ("Titel\n===", "Titel\n\\==="),
     ("$$x^2$$", "\\$\\$x^2\\$\\$"),  # no formula in the chatbot
+    # no link without markup (GFM autolinks), also inside a word; times and a lone "@" untouched
+    ("siehe https://p.example/a und ftp://f.example", "siehe https\\://p.example/a und ftp\\://f.example"),
+    ("www.p.example, xwww.p.example, HTTP://P.EXAMPLE", "www\\.p.example, xwww\\.p.example, HTTP\\://P.EXAMPLE"),
+    ("info@stadt.de, a.b-@c.de", "info\\@stadt.de, a.b-\\@c.de"),
+    ("Ab 9:00 Uhr @ Rathaus, https:nichts", "Ab 9:00 Uhr @ Rathaus, https:nichts"),
 ])
 def test_md_esc_shows_text_literally(text, shown):
     assert md_esc(text) == shown

@@ -263,6 +263,9 @@ def test_hostile_document_is_shown_as_text_and_runs_nothing(context, live_portal
     assert 'onerror="window.__xss=2"' in text
     assert page.evaluate("typeof window.__xss") == "undefined"
     assert page.locator("#kp-chat script, #kp-chat img[src='x']").count() == 0
+    # addresses in a document stay text to copy: marked (GFM) would link a bare URL, "www." and an e-mail
+    assert "https://zaunkoenig-login.example/konto" in text and "konto@zaunkoenig-login.example" in text
+    assert page.locator("#kp-chat a[href*='zaunkoenig-login']").count() == 0
     shot(page, "5-xss", SHOTS, full_page=False)
 
     with context.expect_page() as new_tab:
