@@ -31,6 +31,9 @@ _CHECK_MIGRATIONS = [
     "CREATE INDEX login_checks_key ON login_checks (key)",
 ]
 PURGE_EVERY_S = 600.0  # rows past the window are deleted at most this often per process
+#: How long a counter remembers its last failure. One window for every counter in the table (logins and
+#: training join codes), since a purge deletes every row past the window it is given.
+WINDOW_S = 3600.0
 #: A check still running after this long is taken for a dead replica's and no longer counted (an
 #: Argon2 check takes well under a second; a login request times out long before a minute).
 CHECK_STALE_S = 60.0

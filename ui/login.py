@@ -32,6 +32,8 @@ import time
 from collections.abc import MutableMapping
 from typing import Callable, Iterator
 
+from assistant.login_failures import WINDOW_S
+
 log = logging.getLogger(__name__)
 
 # The address of the client of the current HTTP request (set by ui.http_guard): gradio's
@@ -115,7 +117,7 @@ class LoginThrottle:
     The counters live in ``store`` (the app database in the portal, so ten failures on one
     replica hold back the next try on every other); without one, in this process's memory."""
 
-    def __init__(self, max_failures: int = 3, window_s: float = 3600.0, *, address_free: int = 10,
+    def __init__(self, max_failures: int = 3, window_s: float = WINDOW_S, *, address_free: int = 10,
                  name_free: int = 20, cap_s: float = 900.0, name_cap_s: float = 60.0, store=None) -> None:
         self.max_failures = max_failures
         self.window_s = window_s

@@ -24,6 +24,7 @@ from assistant.policy.zones import ZONE_COLORS, zone_label
 from assistant.training.sessions import SessionError, TrainingStore, mask_display
 from corpus.models import page_kind_of, page_label
 from ui.context import PortalContext
+from ui.join_codes import JoinCodeGuard
 
 log = logging.getLogger(__name__)
 
@@ -216,9 +217,16 @@ def build(ctx: PortalContext) -> None:
         full_btn = gr.Button("Vollbild", size="sm")
         projector = gr.HTML(render_display(None), css_template=PROJECTOR_CSS, elem_id="kp-projector")
     timer = gr.Timer(POLL_SECONDS, active=False)
+    # the one door that takes a code from the client: the other events read ``joined``, a State that
+    # gradio keeps on the server (a value a client sends for it is not used)
+    guard = JoinCodeGuard(_store(ctx), ctx.app.login_failures, ctx.audit)
 
     def join(code: str, request: gr.Request):
         user = ctx.require(request, "staff")
+        try:
+            guard.session(code, user.name)
+        except SessionError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
         session, item, mine = _current_item(ctx, code, user.name)
         log.info("participant joined training session %s", session.id)
         return (session.code, *_item_updates(session, item, mine), "",

@@ -59,6 +59,10 @@ class SessionError(ValueError):
     """Something a person did wrong (unknown code, ended session, invalid choice); German message."""
 
 
+class UnknownCode(SessionError):
+    """No session has this join code (ended ones included): a typo, or a guess (ui.join_codes counts them)."""
+
+
 NOT_YOUR_SESSION = "Diese Schulungssitzung gehört einer anderen Trainerin oder einem anderen Trainer."
 
 
@@ -189,7 +193,7 @@ class TrainingStore:
         code = self.normalize_code(code)
         row = self.db.one("SELECT * FROM training_sessions WHERE code=:c", {"c": code}) if code else None
         if row is None:
-            raise SessionError("Unbekannter Teilnahmecode. Bitte prüfen Sie die Schreibweise.")
+            raise UnknownCode("Unbekannter Teilnahmecode. Bitte prüfen Sie die Schreibweise.")
         session = self._row_session(row)
         if active and not session.active:
             raise SessionError("Diese Schulungssitzung ist bereits beendet.")

@@ -9,6 +9,8 @@ audited. tina herself and an admin may run the session; theo's session list does
 """
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -18,7 +20,7 @@ from portal_http import call, login
 pytestmark = pytest.mark.integration
 
 PASSWORD = "Sitzung-Test-2026!"
-USERS = {"tina": "trainer", "theo": "trainer", "adam": "admin"}
+USERS = {"tina": "trainer", "theo": "trainer", "adam": "admin", "sara": "staff", "stefan": "staff"}
 PLAN = "ki-kompass-starter"
 QUESTION = "Wie heißt der städtische Server für die grüne Zone?"
 NOT_YOURS = "gehört einer anderen Trainerin oder einem anderen Trainer"
@@ -132,3 +134,42 @@ def test_the_sessions_trainer_and_an_admin_may_run_it(portal):
         handout, status, _ = _ok(call(c, portal, "trainer_session_end", [sid]))
     assert "beendet" in status and len(handout["value"]) == 2
     assert not store.get(sid).active
+
+
+def test_guessing_join_codes_is_counted_and_audited_then_holds_even_the_right_code_back(portal):
+    """Staff sara guesses codes through the join (the one event that takes a code from the client;
+    the quiz events read the code gradio keeps on the server, so a code sent to them is not used).
+    Each unknown code is audited and counted. Once her free tries are used up (the rest of a guessing
+    script stands in as counter rows), the right code is refused too and nothing of hers is stored,
+    while stefan joins and answers with it."""
+    from ui.join_codes import FREE_UNKNOWN
+
+    store, audit, counters = portal.ctx.app.training_store, portal.ctx.audit, portal.ctx.app.login_failures
+    sid = _start(portal)
+    code = store.get(sid).code
+    before = audit.count(action="training_code_refused")
+    guesses = ["QQQQQQ", "q7m-3qx", "ZZZZZZZZ"]
+    with login(portal, "sara", PASSWORD) as c:
+        for guess in guesses:
+            result = call(c, portal, "training_join", [guess])
+            assert result["success"] is False and "Unbekannter Teilnahmecode" in str(result["error"]), result
+        result = call(c, portal, "training_current", [code])  # a code sent for the server's State
+        assert result["success"] is False and "Bitte zuerst mit dem Teilnahmecode" in str(result["error"])
+        for _ in range(FREE_UNKNOWN):
+            counters.add(["t:sara"], time.time(), 3600.0)
+        result = call(c, portal, "training_join", [code])
+        assert result["success"] is False and "Zu viele unbekannte Teilnahmecodes" in str(result["error"]), result
+        result = call(c, portal, "training_answer", [code, "m4-q1", "0", []])
+        assert result["success"] is False
+    assert store.my_choice(code, "m4-q1", "sara") is None
+    refused = audit.entries(action="training_code_refused", limit=4)
+    assert audit.count(action="training_code_refused") - before == 4
+    assert [(e["actor"], e["target"], json.loads(e["detail"])["reason"]) for e in reversed(refused)] == (
+        [("sara", "QQQQQQ", "unknown"), ("sara", "Q7M3QX", "unknown"), ("sara", "ZZZZZZZZ", "unknown"),
+         ("sara", code, "held_back")])
+
+    with login(portal, "stefan", PASSWORD) as c:
+        joined = _ok(call(c, portal, "training_join", [code], session="stefan-tab"))
+        assert "Quizfrage" in joined[1]
+        _ok(call(c, portal, "training_answer", [None, None, "0", []], session="stefan-tab"))
+    assert store.my_choice(code, "m4-q1", "stefan") == [0]

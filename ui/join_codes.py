@@ -1,0 +1,55 @@
+"""Guessing training join codes: counted per user, held back like a login, audited.
+
+A join code is the only key to a KI-Kompass session (its quiz and the projector view). The code
+space is large (about 10⁹), but every door that takes a code from the client (join, the current
+question, an answer, the projector's poll) could otherwise be asked as often as an attacker likes,
+and nothing recorded it. Now an unknown code counts as a failure of the user in the login throttle's
+table (so every replica counts together), the first :data:`FREE_UNKNOWN` cost nothing (people
+mistype), after that the user waits with the login's back-off, and every unknown or held-back code
+is audited as ``training_code_refused``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+from assistant.audit import AuditLog
+from assistant.login_failures import WINDOW_S, DBLoginFailures
+from assistant.training.sessions import Session, SessionError, TrainingStore, UnknownCode
+from ui.login import back_off_s
+
+FREE_UNKNOWN = 20  # unknown codes per user and window before the back-off starts
+CAP_S = 900.0  # the longest wait, as for a login
+
+
+class JoinCodeGuard:
+    """The one check before a client's join code reaches the training store."""
+
+    def __init__(self, store: TrainingStore, counters: DBLoginFailures, audit: AuditLog, *,
+                 free: int = FREE_UNKNOWN, cap_s: float = CAP_S, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.counters = counters
+        self.audit = audit
+        self.free = free
+        self.cap_s = cap_s
+        self.clock = clock
+
+    def session(self, code: str, user: str) -> Session:
+        """The session of ``code`` (ended ones too); :class:`SessionError` in German if the user is
+        held back or the code is unknown (counted and audited)."""
+        key = f"t:{user}"
+        now = self.clock()
+        failures, last = self.counters.get([key]).get(key, (0, 0.0))
+        wait = back_off_s(failures, last, now, free=self.free, cap=self.cap_s, window_s=WINDOW_S)
+        shown = TrainingStore.normalize_code(code)[:16]
+        if wait > 0:
+            self.audit.record("training_code_refused", user, shown, {"reason": "held_back"})
+            raise SessionError(f"Zu viele unbekannte Teilnahmecodes. Bitte versuchen Sie es in "
+                               f"{math.ceil(wait)} Sekunden erneut.")
+        try:
+            return self.store.by_code(code, active=False)
+        except UnknownCode:
+            self.counters.add([key], now, WINDOW_S)
+            self.audit.record("training_code_refused", user, shown, {"reason": "unknown"})
+            raise
