@@ -126,6 +126,7 @@ class UserStore:
             raise ValueError(f"Benutzer existiert bereits / user exists: {name}")
         groups = tuple(sorted(dict.fromkeys(groups)))
         self._forget(name)  # what an earlier account of this name left (removed before that was done, or saved late)
+        self._unbind(name)
         with self.db.begin() as conn:
             conn.execute(text("INSERT INTO users(name, password_hash, role, created_at, must_change) "
                               "VALUES (:n, :h, :r, :t, :m)"),
@@ -168,6 +169,14 @@ class UserStore:
             if conn.execute(text("DELETE FROM users WHERE name=:n"), {"n": name}).rowcount == 0:
                 raise KeyError(name)
         return self._forget(name)
+
+    def _unbind(self, name: str) -> None:
+        """An admin creating an account names a person anew: the next SSO subject to sign in with the
+        name owns it (header mode, assistant.sso_subjects), not the one an earlier account had; a
+        subject already replaced stays refused."""
+        from assistant.sso_subjects import SubjectBindings
+
+        SubjectBindings(self.db).unbind(name)
 
     def _forget(self, name: str) -> dict[str, int]:
         from assistant.user_data import forget_user  # the stores of chats, runs and sessions build on this one

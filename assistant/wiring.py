@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # built lazily below: importing them here would load them for
     from assistant.audit import AuditLog
     from assistant.links import LinkSigner
     from assistant.login_failures import DBLoginFailures
+    from assistant.sso_subjects import SubjectBindings
     from assistant.training.sessions import TrainingStore
     from assistant.users import UserStore
     from corpus.db import ReentrantLock
@@ -329,6 +330,13 @@ class App:
         from assistant.users import UserStore
 
         return UserStore(self.app_db)
+
+    @cached_property
+    def sso_subjects(self) -> "SubjectBindings":
+        """Which person an SSO name belongs to (header mode with ``auth.subject_header``)."""
+        from assistant.sso_subjects import SubjectBindings
+
+        return SubjectBindings(self.app_db)
 
     @cached_property
     def login_failures(self) -> "DBLoginFailures":

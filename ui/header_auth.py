@@ -17,6 +17,8 @@ Trust, step by step:
    roles mapped from the SSO groups in ``auth.groups_header`` through ``auth.group_roles``.
    A free role name in a header is never taken. (Department groups, issue 15, are another
    mapping from the same group list: :func:`groups_of` is their input too.)
+5. With ``auth.subject_header``, the IdP's subject id is required too; which person a name belongs
+   to is then decided by :mod:`assistant.sso_subjects` (a name handed on to another person).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Mapping
 
 from assistant.settings import AuthSettings
+from assistant.sso_subjects import valid_subject
 from assistant.users import RANK, User, UserStore, valid_user_name
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,7 @@ class HeaderDecision:
 
     user: User | None
     reason: str = ""
+    subject: str = ""  # the IdP's subject id, where ``auth.subject_header`` is set
 
 
 def parse_networks(entries: list[str]) -> list:
@@ -109,10 +113,17 @@ def identify(client: str, headers: Mapping[str, str], auth: AuthSettings, users:
         return HeaderDecision(None, "no_user_header")
     if not valid_user_name(name):
         return HeaderDecision(None, "invalid_user_name")
+    subject = ""
+    if auth.subject_header.strip():
+        subject = (_header(headers, auth.subject_header.strip()) or "").strip()
+        if not subject:
+            return HeaderDecision(None, "no_subject_header")
+        if not valid_subject(subject):
+            return HeaderDecision(None, "invalid_subject")
     known = users.get(name) if users is not None else None
     role = role_for(groups_of(_header(headers, auth.groups_header)), auth.group_roles,
                     known.role if known else None)
-    return HeaderDecision(User(name, role))
+    return HeaderDecision(User(name, role), subject=subject)
 
 
 def with_department_groups(user: User, headers: Mapping[str, str], settings, users: UserStore | None) -> User:

@@ -86,6 +86,7 @@ class GuardConfig:
     upload_folder: Callable[[], Path] = field(default=lambda: Path("/nonexistent"))
     tabs: TabOwners = field(default_factory=TabOwners)
     open_events: Callable[[str, Any], int] = field(default=lambda user, fn_index: 0)  # the user's events of that kind
+    subjects: Any = None  # SubjectBindings (header mode with auth.subject_header)
 
 
 class _Answer(Exception):
@@ -265,12 +266,26 @@ class PortalGuard:
                 log.warning("header auth refused for %s %s from %s: %s", method, path, client, decision.reason)
                 raise _Answer(401 if decision.reason in ("untrusted_address", "no_user_header") else 403,
                               "Anmeldung erforderlich: Das Portal ist nur über den Anmelde-Proxy erreichbar.")
+            if decision.subject:
+                self._bind_subject(decision.user.name, decision.subject, path, client)
             scope["state"]["kiportal_user"] = decision.user
             return decision.user.name
         user, _ = self._session_user(headers)
         if user is None and not LOGIN_PATHS.match(path):
             raise _Answer(401, "Anmeldung erforderlich.")
         return user
+
+    def _bind_subject(self, name: str, subject: str, path: str, client: str) -> None:
+        """Header mode with a subject: the name's person (assistant.sso_subjects). A name handed on
+        removes the previous person's account (audited); a replaced subject is refused."""
+        binding = self.cfg.subjects.bind(name, subject, self.cfg.users)
+        if binding.handed_on:
+            self.cfg.audit.record("sso_subject_changed", name, path[:200], {"address": client, **binding.removed})
+        if binding.refused:
+            self.cfg.audit.record("header_auth_refused", name, path[:200], {"address": client, "reason": "subject_replaced"})
+            log.warning("header auth refused for %s from %s: the name belongs to another subject now", name, client)
+            raise _Answer(403, "Dieser Benutzername gehört inzwischen einer anderen Person. Bitte wenden Sie sich "
+                               "an die Administration.")
 
     def _response_headers(self, raw: list, rid: str, req: dict[str, str]) -> list:
         out, present = [], set()
@@ -511,6 +526,7 @@ def install_guard(fastapi_app, gradio_app, demo, ctx) -> GuardConfig:
     tabs = TabOwners()
     config = GuardConfig(
         settings=s, users=ctx.users, audit=ctx.audit, sessions=sessions,
+        subjects=ctx.app.sso_subjects if s.auth.mode == "header" and s.auth.subject_header.strip() else None,
         cookie_names=lambda: [f"access-token-{gradio_app.cookie_id}", f"access-token-unsecure-{gradio_app.cookie_id}"],
         upload_folder=lambda: folder, tabs=tabs,
         open_events=lambda user, fn_index: open_events(demo._queue, tabs, user, concurrency_group(demo, fn_index)))

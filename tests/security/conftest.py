@@ -5,6 +5,7 @@
   X-Forwarded-For, so the login-throttle tests can act as distinct client addresses.
 * ``hdr_portal``: header login behind a proxy that is only trusted at 127.0.0.2 and must
   send a shared secret; SSO groups map to roles.
+* ``subject_portal``: header login whose proxy also sends the IdP's subject id.
 * ``open_portal``: no login (mode ``none``), for the attacks on the one-machine default.
 * ``sso_portal``: header login like ``hdr_portal``, plus departments whose groups come from the
   proxy's ``X-Forwarded-Groups`` through ``access.group_map`` (the collections and documents of
@@ -84,6 +85,16 @@ def hdr_portal(tmp_path_factory, e5_dir, real_embedder):
                                 "header_name": "X-Remote-User", "groups_header": "X-Remote-Groups",
                                 "group_roles": {"kiportal-admins": "admin", "kiportal-trainer": "trainer"}},
                           server={"max_upload_mb": 1})
+    with running as (url, server):
+        yield Portal(url, ctx, server, ctx.app.settings.home)
+
+
+@pytest.fixture(scope="session")
+def subject_portal(tmp_path_factory, e5_dir, real_embedder):
+    """Header login like ``hdr_portal``, with the IdP's subject id in ``X-Remote-Sub`` (a name handed on)."""
+    ctx, running = _start(tmp_path_factory, e5_dir, real_embedder, "subject",
+                          auth={"mode": "header", "trusted_proxies": [PROXY], "proxy_secret": PROXY_SECRET,
+                                "header_name": "X-Remote-User", "subject_header": "X-Remote-Sub"})
     with running as (url, server):
         yield Portal(url, ctx, server, ctx.app.settings.home)
 

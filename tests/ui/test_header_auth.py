@@ -54,3 +54,23 @@ def test_header_mode_needs_its_proxies():
     with pytest.raises(ValueError, match="unknown role"):
         AuthSettings(group_roles={"x": "superuser"})
     check_header_settings(AuthSettings(mode="password"))
+
+
+SUBJECT_AUTH = AuthSettings(mode="header", trusted_proxies=["10.0.0.5"], subject_header="X-Forwarded-User")
+
+
+@pytest.mark.parametrize("headers, subject, reason", [
+    ({"x-remote-user": "sam", "x-forwarded-user": "f81d4fae-7dec"}, "f81d4fae-7dec", ""),
+    ({"x-remote-user": "sam", "x-forwarded-user": "  f81d4fae-7dec "}, "f81d4fae-7dec", ""),
+    ({"x-remote-user": "sam"}, None, "no_subject_header"),
+    ({"x-remote-user": "sam", "x-forwarded-user": ""}, None, "no_subject_header"),
+    ({"x-remote-user": "sam", "x-forwarded-user": "a b"}, None, "invalid_subject"),
+    ({"x-remote-user": "sam", "x-forwarded-user": "x" * 256}, None, "invalid_subject"),
+    ({"x-forwarded-user": "f81d4fae-7dec"}, None, "no_user_header"),  # a subject is no name
+])
+def test_identify_with_a_subject_header(headers, subject, reason):
+    decision = identify("10.0.0.5", headers, SUBJECT_AUTH, Users())
+    assert decision.reason == reason
+    assert (decision.subject if decision.user else None) == subject
+    plain = AuthSettings(mode="header", trusted_proxies=["10.0.0.5"])  # without the setting: names only, as before
+    assert identify("10.0.0.5", {"x-remote-user": "sam", "x-forwarded-user": "s"}, plain, Users()).subject == ""
