@@ -78,47 +78,53 @@ def load_recording(path: str | Path) -> tuple[str | None, list[dict]]:
     return answers.get("model"), rows
 
 
-def replay_answers(app, questions: Sequence, recording: str | Path, *, model: str | None = None, scope=None) -> dict:
-    """``evals.runner.answer_eval`` with the recorded model answers; adds ``replayed_from``,
-    ``prompt_changed`` (rows whose prompt differs from the recording's) and ``changed`` (rows whose
-    outcome differs: refused, key facts, answer text)."""
-    from assistant.access import FULL
-    from assistant.chain import Assistant
-    from assistant.llm.backends import token_counter
-    from evals.runner import answer_eval
+#: Recordings made before session 35 cut the raw answer at the report's preview length (300
+#: characters then): a raw answer of exactly this length may have lost its end.
+OLD_PREVIEW_CHARS = 300
 
-    recorded_model, rows = load_recording(recording)
-    by_question = {r.get("question", ""): r for r in rows}
-    missing = [q.id for q in questions if q.question not in by_question]
-    if missing:
-        raise ReplayError(f"{len(missing)} Fragen fehlen in der Aufnahme / questions missing from the recording: "
-                          f"{', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
-    key = model or recorded_model or app.settings.llm.default
-    replay_model = ReplayChatModel(recorded=by_question, counter=token_counter(app.chat_model(key)))
-    assistant = Assistant(app.retriever, app.settings, lambda k: replay_model if k == key else app.chat_model(k),
-                          policy=app.policy)
-    out = answer_eval(assistant, questions, model=key, scope=scope or FULL)
-    if replay_model.misses:
-        raise ReplayError(f"{len(replay_model.misses)} Prompts ohne Frage aus der Aufnahme / prompts without a recorded "
-                          f"question: {replay_model.misses[0]!r}")
-    hashed = any(r.get("prompt_sha") for r in rows)  # recordings before session 35 have no prompt hashes
-    changed, prompt_changed = [], 0
-    for row in out["rows"]:
-        before = by_question[row["question"]]
-        row["prompt_changed"] = bool(before.get("prompt_sha")) and before["prompt_sha"] != row.get("prompt_sha")
-        prompt_changed += row["prompt_changed"]
-        if (before.get("refused"), before.get("key_terms"), before.get("answer")) != (row["refused"], row["key_terms"], row["answer"]):
-            changed.append({"id": row["id"], "answerable": row["answerable"],
-                            "refused": [before.get("refused"), row["refused"]],
-                            "key_terms": [before.get("key_terms"), row["key_terms"]],
-                            "answer": row["answer"]})
-    for name in out["metrics"]:  # no model ran: its times and rates would be meaningless here
-        if name.endswith("_ms") or "_per_s" in name:
-            out["metrics"][name] = None
-    from evals.runner import ANSWER_PREVIEW_CHARS
 
-    # older recordings cut the raw answer at the preview length: what was cut off is unknown
-    truncated = [r.get("id") for r in rows if len(r.get("raw_answer") or "") == ANSWER_PREVIEW_CHARS]
-    out.update(replayed_from=str(recording), prompt_changed=prompt_changed if hashed else None, changed=changed,
-               unrecorded=list(dict.fromkeys(replay_model.unrecorded)), raw_truncated=truncated)
-    return out
+class Replay:
+    """An Assistant whose model answers as recorded in ``recording``, and what a replay adds to the
+    answer evaluation run with it (:func:`evals.runner.replay_eval` runs the two together)."""
+
+    def __init__(self, app, questions: Sequence, recording: str | Path, *, model: str | None = None) -> None:
+        from assistant.chain import Assistant
+        from assistant.llm.backends import token_counter
+
+        recorded_model, self.rows = load_recording(recording)
+        self.recording = recording
+        self.by_question = {r.get("question", ""): r for r in self.rows}
+        missing = [q.id for q in questions if q.question not in self.by_question]
+        if missing:
+            raise ReplayError(f"{len(missing)} Fragen fehlen in der Aufnahme / questions missing from the recording: "
+                              f"{', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
+        self.model = key = model or recorded_model or app.settings.llm.default
+        self.chat_model = ReplayChatModel(recorded=self.by_question, counter=token_counter(app.chat_model(key)))
+        self.assistant = Assistant(app.retriever, app.settings,
+                                   lambda k: self.chat_model if k == key else app.chat_model(k), policy=app.policy)
+
+    def annotate(self, out: dict) -> dict:
+        """The evaluation ``out`` with ``replayed_from``, ``prompt_changed`` (rows whose prompt differs
+        from the recording's) and ``changed`` (rows whose outcome differs: refused, key facts, answer
+        text); times and rates are cleared (no model ran)."""
+        if self.chat_model.misses:
+            raise ReplayError(f"{len(self.chat_model.misses)} Prompts ohne Frage aus der Aufnahme / prompts without "
+                              f"a recorded question: {self.chat_model.misses[0]!r}")
+        hashed = any(r.get("prompt_sha") for r in self.rows)  # recordings before session 35 have no prompt hashes
+        changed, prompt_changed = [], 0
+        for row in out["rows"]:
+            before = self.by_question[row["question"]]
+            row["prompt_changed"] = bool(before.get("prompt_sha")) and before["prompt_sha"] != row.get("prompt_sha")
+            prompt_changed += row["prompt_changed"]
+            if (before.get("refused"), before.get("key_terms"), before.get("answer")) != (row["refused"], row["key_terms"], row["answer"]):
+                changed.append({"id": row["id"], "answerable": row["answerable"],
+                                "refused": [before.get("refused"), row["refused"]],
+                                "key_terms": [before.get("key_terms"), row["key_terms"]],
+                                "answer": row["answer"]})
+        for name in out["metrics"]:  # no model ran: its times and rates would be meaningless here
+            if name.endswith("_ms") or "_per_s" in name:
+                out["metrics"][name] = None
+        truncated = [r.get("id") for r in self.rows if len(r.get("raw_answer") or "") == OLD_PREVIEW_CHARS]
+        out.update(replayed_from=str(self.recording), prompt_changed=prompt_changed if hashed else None,
+                   changed=changed, unrecorded=list(dict.fromkeys(self.chat_model.unrecorded)), raw_truncated=truncated)
+        return out

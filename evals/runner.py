@@ -329,6 +329,16 @@ def answer_metrics(rows: Sequence[dict]) -> dict[str, float | None]:
     return out
 
 
+def replay_eval(app, questions: Sequence[EvalQuestion], recording: str | Path, *, model: str | None = None,
+                scope: Scope = FULL) -> dict:
+    """:func:`answer_eval` with the model answers recorded in a saved report (:mod:`evals.replay`):
+    what changed in retrieval, prompts and checks shows without running the model."""
+    from evals.replay import Replay
+
+    replay = Replay(app, questions, recording, model=model)
+    return replay.annotate(answer_eval(replay.assistant, questions, model=replay.model, scope=scope))
+
+
 # ---------------------------------------------------------------- PII
 def pii_eval(path: str | Path) -> dict[str, Any]:
     """The PII detector's own evaluation (owned by :mod:`evals.pii_eval`)."""
@@ -369,9 +379,7 @@ def run_eval(app, dataset_path: str | Path, *, answers: bool = True, model: str 
     report["retrieval"] = retrieval_eval(app.retriever, questions, k=k, collections=scope.restrict(None),
                                          rerank_candidates=app.settings.retrieval.rerank_candidates)
     if answers and replay is not None:
-        from evals.replay import replay_answers
-
-        report["answers"] = replay_answers(app, questions, replay, model=model, scope=scope)
+        report["answers"] = replay_eval(app, questions, replay, model=model, scope=scope)
     elif answers:
         report["answers"] = answer_eval(app.assistant, questions, model=model, scope=scope,
                                         time_budget_s=time_budget_s)

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from assistant.chain import Assistant
 from assistant.llm.fake import FakeChatModel
 from evals.datasets import load_dataset
-from evals.replay import ReplayError, replay_answers
-from evals.runner import answer_eval
+from evals.replay import ReplayError
+from evals.runner import answer_eval, replay_eval
 
 DOCS = {
     "friedhofssatzung.md": "# Friedhofssatzung\n\n## § 12 Ruhezeit\n\nDie Ruhezeit für Urnengräber beträgt 20 Jahre. "
@@ -70,7 +70,7 @@ def _without_times(metrics: dict) -> dict:
 
 def test_a_replay_gives_the_recorded_figures_without_calling_the_model(world):
     app, dataset, recording, recorded = world
-    replayed = replay_answers(app, load_dataset(dataset), recording)
+    replayed = replay_eval(app, load_dataset(dataset), recording)
     assert _without_times(replayed["metrics"]) == _without_times(recorded["metrics"])
     assert [r["answer"] for r in replayed["rows"]] == [r["answer"] for r in recorded["rows"]]
     assert replayed["changed"] == [] and replayed["prompt_changed"] == 0
@@ -84,7 +84,7 @@ def test_an_edited_raw_answer_changes_exactly_its_row(world):
     q2 = next(r for r in saved["answers"]["rows"] if r["id"] == "q2")
     q2["raw_answer"] = "Für den ersten Hund beträgt die Hundesteuer 150 Euro im Jahr [1]."  # a figure no source has
     recording.write_text(json.dumps(saved, ensure_ascii=False), encoding="utf-8")
-    replayed = replay_answers(app, load_dataset(dataset), recording)
+    replayed = replay_eval(app, load_dataset(dataset), recording)
     assert [c["id"] for c in replayed["changed"]] == ["q2"]
     row = next(r for r in replayed["rows"] if r["id"] == "q2")
     assert "150" not in row["answer"] and any("nicht stehen (150)" in n for n in row["notices"])
@@ -95,7 +95,7 @@ def test_a_changed_prompt_is_flagged(world):
     saved = json.loads(recording.read_text(encoding="utf-8"))
     saved["answers"]["rows"][0]["prompt_sha"] = "0" * 16  # recorded from another prompt (another retrieval, budget …)
     recording.write_text(json.dumps(saved, ensure_ascii=False), encoding="utf-8")
-    replayed = replay_answers(app, load_dataset(dataset), recording)
+    replayed = replay_eval(app, load_dataset(dataset), recording)
     assert replayed["prompt_changed"] == 1 and replayed["rows"][0]["prompt_changed"]
     assert not any(r["prompt_changed"] for r in replayed["rows"][1:])
 
@@ -109,7 +109,7 @@ def test_an_unusable_recording_is_a_clear_error(world, tmp_path, content, messag
     bad = tmp_path / "bad.json"
     bad.write_text(content, encoding="utf-8")
     with pytest.raises(ReplayError, match=message):
-        replay_answers(app, load_dataset(dataset), bad)
+        replay_eval(app, load_dataset(dataset), bad)
 
 
 def test_questions_missing_from_the_recording_are_named(world, tmp_path):
@@ -118,7 +118,7 @@ def test_questions_missing_from_the_recording_are_named(world, tmp_path):
     saved["answers"]["rows"] = [r for r in saved["answers"]["rows"] if r["id"] != "q3"]
     recording.write_text(json.dumps(saved, ensure_ascii=False), encoding="utf-8")
     with pytest.raises(ReplayError, match="q3"):
-        replay_answers(app, load_dataset(dataset), recording)
+        replay_eval(app, load_dataset(dataset), recording)
 
 
 def test_cli_eval_replay(world, monkeypatch):
@@ -147,7 +147,7 @@ def test_what_a_replay_cannot_know_is_said(world):
     for r in rows.values():
         r.pop("prompt_sha", None)
     recording.write_text(json.dumps(saved, ensure_ascii=False), encoding="utf-8")
-    replayed = replay_answers(app, load_dataset(dataset), recording)
+    replayed = replay_eval(app, load_dataset(dataset), recording)
     assert replayed["unrecorded"] == ["q1"] and replayed["raw_truncated"] == ["q2"]
     assert replayed["prompt_changed"] is None
 
