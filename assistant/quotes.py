@@ -189,7 +189,8 @@ def _with_context(parts: list[str], i: int) -> str:
 
 
 def rank_sentences(question: str, evidence: Sequence[Evidence]) -> list[Quote]:
-    """Every sentence of the evidence as a candidate quote, best first."""
+    """Every sentence of the evidence as a candidate quote, best first. A question the document asks
+    itself (an FAQ) is no candidate; the sentence after it matches as well as it did."""
     q_stems = set(content_stems(question))
     figure = asks_figure(question)
     out: list[Quote] = []
@@ -197,10 +198,15 @@ def rank_sentences(question: str, evidence: Sequence[Evidence]) -> list[Quote]:
         c = ev.hit.chunk
         context = _covered(q_stems, f"{c.title} {c.section or ''}")
         parts = units(ev.text)
+        asked = 0.0  # a question in the document (an FAQ's heading) is answered by what follows it
         for i, sent in enumerate(parts):
+            if sent.endswith("?"):  # never the quote: it asks, and echoes the question's words
+                asked = _covered(q_stems, sent)
+                continue
+            heading, asked = asked, 0.0
             if len(sent) < 12:
                 continue
-            cov = _covered(q_stems, sent)
+            cov = max(_covered(q_stems, sent), heading)
             if cov == 0:
                 continue
             s = cov + 0.25 * context + (0.2 if figure and _DIGIT.search(sent) else 0.0) - 0.03 * (ev.n - 1)

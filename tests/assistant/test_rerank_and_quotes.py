@@ -167,6 +167,16 @@ def test_a_table_row_keeps_its_header_and_picks_the_asked_row_not_its_neighbour(
     assert q.text.startswith("Lfd. Nr. | Produktbezeichnung | Festgebühr") and "30 €" in q.text and "15 €" not in q.text
 
 
+def test_an_faqs_own_question_is_never_the_quote_its_answer_is():
+    """Found in a browser review: "Nur Textstellen" answered „Wie lange werden meine Chats gespeichert?“,
+    the FAQ's heading, since it shares every word with the question."""
+    faq = ("Daten und Speicherung\nWie lange werden meine Chats gespeichert?\nChatverläufe werden nach 90 Tagen "
+           "automatisch gelöscht. Wichtige Ergebnisse legen Sie bitte rechtzeitig in der E-Akte ab.\n"
+           "Welche Dateien kann ich hochladen?\nPDF-, Word- und Textdateien bis 50 MB.")
+    q = best_quote("Wie lange werden meine Chats im KI-Portal gespeichert?", [_ev(1, faq, "Häufige Fragen")])
+    assert q.text == "Chatverläufe werden nach 90 Tagen automatisch gelöscht."
+
+
 def test_a_rule_keeps_its_exception():
     text = "Grillen ist in den Grünanlagen verboten. Dies gilt nicht für die ausgewiesenen Grillplätze. Hunde sind anzuleinen."
     q = best_quote("Darf man in den Grünanlagen grillen?", [_ev(1, text)])
