@@ -30,6 +30,12 @@ _CHECK_MIGRATIONS = [
     "PRIMARY KEY (token, key))",
     "CREATE INDEX login_checks_key ON login_checks (key)",
 ]
+_KNOWN_MIGRATIONS = [
+    "CREATE TABLE login_known (key TEXT PRIMARY KEY, last_at DOUBLE PRECISION NOT NULL)",
+]
+#: How long an address stays known for a name after a successful login there (the name's counter
+#: then does not hold it back: strangers guessing the name cannot lock its owner out).
+KNOWN_S = 30 * 24 * 3600.0
 PURGE_EVERY_S = 600.0  # rows past the window are deleted at most this often per process
 #: How long a counter remembers its last failure. One window for every counter in the table (logins and
 #: training join codes), since a purge deletes every row past the window it is given.
@@ -53,6 +59,7 @@ class DBLoginFailures:
         self.db = db
         db.ensure_schema("login_failures", _MIGRATIONS)
         db.ensure_schema("login_checks", _CHECK_MIGRATIONS)
+        db.ensure_schema("login_known", _KNOWN_MIGRATIONS)
         self._purged = 0.0
         self._lock = threading.Lock()
 
@@ -81,6 +88,15 @@ class DBLoginFailures:
         if keys:
             names = {f"k{n}": key for n, key in enumerate(keys)}
             self.db.execute(f"DELETE FROM login_failures WHERE key IN ({', '.join(':' + n for n in names)})", names)
+
+    def remember(self, key: str, now: float) -> None:
+        """A successful login at this (address, name): known for :data:`KNOWN_S`."""
+        self.db.execute("INSERT INTO login_known(key, last_at) VALUES (:k, :t) "
+                        "ON CONFLICT (key) DO UPDATE SET last_at = :t", {"k": key, "t": float(now)})
+
+    def known(self, key: str, now: float) -> bool:
+        row = self.db.one("SELECT last_at FROM login_known WHERE key=:k", {"k": key})
+        return row is not None and now - float(row["last_at"]) <= KNOWN_S
 
     def start_checks(self, keys: Iterable[str], token: str, now: float) -> None:
         """An attempt (``token``) is being checked: it counts for ``keys`` until :meth:`end_checks`."""
@@ -143,3 +159,4 @@ class DBLoginFailures:
             self._purged = now
         self.db.execute("DELETE FROM login_failures WHERE last_at < :t", {"t": now - window_s})
         self.db.execute("DELETE FROM login_checks WHERE started_at < :t", {"t": now - CHECK_STALE_S})
+        self.db.execute("DELETE FROM login_known WHERE last_at < :t", {"t": now - KNOWN_S})

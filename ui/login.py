@@ -9,8 +9,11 @@ many names was not slowed at all. A failure counts for
 * the client address: after ``address_free`` failures over any names, the same back-off:
   spraying one password over many names crawls;
 * the name alone, from all addresses: after ``name_free`` failures a back-off of at most
-  ``name_cap_s`` (a minute), so a distributed guess is slowed but a stranger can never keep
-  the owner out for long; the owner's own address is not held back by a stranger's failures.
+  ``name_cap_s`` (a minute), so a distributed guess is slowed. It holds back only addresses the
+  name has not logged in from in the last 30 days: a stranger renewing the minute from many
+  addresses kept the owner out for good (found by an attacker's probe), and the owner's refused
+  tries, counted against the owner's own address, dug a back-off of their own. An attempt held
+  back by the name alone is now not counted for its address.
 
 Failures are forgotten ``window_s`` after the last one; a held-back attempt is refused
 without checking the password and audited (``login_blocked`` with address and reason).
@@ -58,6 +61,7 @@ class MemoryLoginFailures:
 
     def __init__(self) -> None:
         self._failures: dict[str, tuple[int, float]] = {}  # key -> (count, time of the last one)
+        self._known: dict[str, float] = {}  # (address, name) key -> time of the last successful login
         self._checks: dict[str, tuple[list[str], float]] = {}  # token -> (keys, started)
         self._lock = threading.RLock()  # state() and end_check() take it around the single steps
 
@@ -91,6 +95,16 @@ class MemoryLoginFailures:
             self.add(failed, now, window_s)
             self.clear(cleared)
             self._checks.pop(token, None)
+
+    def remember(self, key: str, now: float) -> None:
+        with self._lock:
+            self._known[key] = now
+
+    def known(self, key: str, now: float) -> bool:
+        from assistant.login_failures import KNOWN_S
+
+        with self._lock:
+            return key in self._known and now - self._known[key] <= KNOWN_S
 
     def get(self, keys) -> dict[str, tuple[int, float]]:
         with self._lock:
@@ -137,12 +151,14 @@ class LoginThrottle:
         keys.append(("name", f"n:{name}", self.name_free, self.name_cap_s))
         return keys
 
-    def wait_s(self, address: str, name: str, *, now: float | None = None) -> tuple[float, str]:
+    def wait_s(self, address: str, name: str, *, now: float | None = None, known: bool = False) -> tuple[float, str]:
         """Seconds until the next attempt is allowed by the recorded failures, and the counter that
-        holds it (0.0, "" = allowed)."""
-        return self._wait(address, name, now=now, checking=False)
+        holds it (0.0, "" = allowed). ``known``: the name logged in from this address before, so the
+        name's own counter (strangers' guesses from anywhere) does not hold it back."""
+        return self._wait(address, name, now=now, checking=False, known=known)
 
-    def _wait(self, address: str, name: str, *, now: float | None, checking: bool) -> tuple[float, str]:
+    def _wait(self, address: str, name: str, *, now: float | None, checking: bool,
+              known: bool = False) -> tuple[float, str]:
         """With ``checking``, the attempt deciding has registered itself as being checked: the
         others being checked (on any replica) count as failures made now."""
         now = time.time() if now is None else now
@@ -151,6 +167,8 @@ class LoginThrottle:
         counts, others = self.store.state(names, now) if checking else (self.store.get(names), {})
         waits = []
         for reason, key, free, cap in keys:
+            if known and reason == "name":
+                continue
             failures, last = counts.get(key, (0, 0.0))
             running = max(0, others.get(key, 0) - 1)
             if running:  # attempts being checked right now count as failures made now
@@ -175,15 +193,17 @@ class LoginThrottle:
         itself *before* it counts the others, so two replicas deciding at the same moment each see
         the other: at worst both refuse, never both pass a limit that only one may."""
         now = time.time() if now is None else now
+        known = bool(address) and self.store.known(self._known_key(name, address), now)
         with self._lock:
-            wait, reason = self.wait_s(address, name, now=now)
+            wait, reason = self.wait_s(address, name, now=now, known=known)
             if wait > 0:
-                self.held_back(name, address, now=now)
+                if reason != "name":  # held by the name alone (strangers' guesses): no fault of this address
+                    self.held_back(name, address, now=now)
                 return wait, reason
             token = secrets.token_hex(8)
             self.store.start_checks([key for _, key, _, _ in self._keys(name, address)], token, now)
             try:
-                wait, _ = self._wait(address, name, now=now, checking=True)
+                wait, _ = self._wait(address, name, now=now, checking=True, known=known)
             except BaseException:  # the database failed us: leave no check behind that counts for a minute
                 self.store.end_checks(token)
                 raise
@@ -224,7 +244,15 @@ class LoginThrottle:
         self.store.add([key for reason, key, _, _ in self._keys(name, address) if reason != "name"], now, self.window_s)
 
     def succeeded(self, name: str, address: str = "") -> None:
-        self._ended(name, address, cleared=[f"p:{address}|{name}", f"n:{name}"], now=time.time())
+        now = time.time()
+        self._ended(name, address, cleared=[f"p:{address}|{name}", f"n:{name}"], now=now)
+        if address:
+            self.store.remember(self._known_key(name, address), now)
+
+    @staticmethod
+    def _known_key(name: str, address: str) -> str:
+        """Where ``name`` logged in before (assistant.login_failures.KNOWN_S)."""
+        return f"k:{address}|{name}"
 
 
 def make_auth(ctx, throttle: LoginThrottle | None = None) -> Callable:

@@ -40,3 +40,16 @@ def test_back_off_instead_of_a_lock(pw_portal):
     assert attempt(pw_portal, "203.0.113.30", "adam", PASSWORD) == 200  # … for seconds, not a five-minute lock
     failed = audit(pw_portal, "login_failed", actor="adam")
     assert failed and failed[0]["detail"]["address"] == "203.0.113.30"
+
+
+def test_strangers_from_many_addresses_cannot_keep_the_owner_out(pw_portal):
+    """Found by an attacker's probe: a wrong guess from a fresh address each time the name's minute ran
+    out kept the owner out for good. An address the name logged in from is not held by the name."""
+    assert attempt(pw_portal, "198.51.100.70", "bernd", PASSWORD) == 200  # bernd's office
+    for n in range(25):
+        assert attempt(pw_portal, f"203.0.113.{100 + n}", "bernd", "falsch-geraten") == 400
+    assert attempt(pw_portal, "203.0.113.200", "bernd", PASSWORD) == 400  # a new place: slowed by the name
+    assert attempt(pw_portal, "198.51.100.70", "bernd", PASSWORD) == 200  # the office: in at once
+    blocked = audit(pw_portal, "login_blocked", actor="bernd")  # newest first
+    assert blocked[0]["detail"]["address"] == "203.0.113.200" and {e["detail"]["by"] for e in blocked} == {"name"}
+    assert "198.51.100.70" not in {e["detail"]["address"] for e in blocked}

@@ -2,6 +2,8 @@
 The same behaviour with the counters in memory and in the app database, and across two replicas."""
 from __future__ import annotations
 
+import time
+
 import asyncio
 import json
 
@@ -67,6 +69,27 @@ def test_many_addresses_on_one_name_are_slowed_but_capped(throttle):
         t.failed("mayor", f"10.0.{n}.1", now=0.0)
     wait, by = t.wait_s("10.9.9.9", "mayor", now=0.0)
     assert by == "name" and 0 < wait <= t.name_cap_s
+
+
+def test_strangers_guessing_a_name_from_many_addresses_never_keep_its_owner_out(throttle):
+    """Found by an attacker's probe: renewing the name's minute from fresh addresses kept the owner
+    out for good, and each refused try of the owner deepened the back-off of the owner's address."""
+    t = throttle()
+    now = time.time()
+    assert t.begin("mayor", "198.51.100.7", now=now) == (0.0, "")
+    t.succeeded("mayor", "198.51.100.7")  # the office, last week
+    for n in range(30):  # strangers from thirty addresses
+        t.failed("mayor", f"10.0.{n}.1", now=now)
+    assert t.begin("mayor", "198.51.100.7", now=now) == (0.0, "")  # the owner's known place: in at once
+    t.succeeded("mayor", "198.51.100.7")
+    for n in range(30):
+        t.failed("mayor", f"10.1.{n}.1", now=now)
+    wait, by = t.begin("mayor", "192.0.2.44", now=now)  # a place the name never logged in from: slowed
+    assert by == "name" and 0 < wait <= t.name_cap_s
+    for _ in range(10):  # … and trying again there is no fault of that address
+        assert t.begin("mayor", "192.0.2.44", now=now)[1] == "name"
+    assert t.store.get(["p:192.0.2.44|mayor", "a:192.0.2.44"]) == {}
+    assert t.wait_s("192.0.2.44", "mayor", now=now + t.name_cap_s + 1) == (0.0, "")
 
 
 def test_failures_are_forgotten_and_success_resets(throttle):
