@@ -30,6 +30,7 @@ from assistant.evidence import Evidence, content_stems, coverage, embedding_simi
 from assistant.grounding import unmentioned_terms, warning
 from assistant.llm.backends import token_counter
 from assistant.wording import counted
+from assistant.questions import checked_question
 from assistant.prompting import NO_DOCS_PROMPT, REWRITE_PROMPT, answer_messages, history_text, render, source_label
 from assistant.rerank import rerank
 from assistant.retrieval import HybridRetriever
@@ -231,9 +232,7 @@ class Assistant:
         ``scope``: the collections the asking user may read; the chosen ``collections`` are cut
         to it and retrieval searches only there, so nothing else reaches the model or the result."""
         collections = scope.restrict(collections)
-        question = question.strip()
-        if not question:
-            raise ValueError("Leere Frage / empty question")
+        question = checked_question(question)
         t_start = time.perf_counter()
         key, profile = self.profile(model)
         res = AnswerResult(question=question, mode=profile.mode, model=profile.label or key, zone=profile.zone)

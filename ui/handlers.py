@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, Iterator, Sequence
 
+from assistant.questions import MAX_QUESTION_CHARS
 from assistant.access import visible_citations
 from assistant.chats import ChatNotFound, ChatStore, qa_pairs
 from assistant.citations import parse_citations
@@ -34,7 +35,6 @@ from ui.texts import t
 
 log = logging.getLogger(__name__)
 
-MAX_QUESTION_CHARS = 2000
 
 
 class UserError(ValueError):

@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from assistant.questions import checked_question
 from assistant.access import FULL, Scope
 from assistant.settings import Settings
 from assistant.policy.zones import zone_label
@@ -126,9 +127,7 @@ def run_side(assistant, question: str, variant: Variant, settings: Settings, *,
 def run_comparison(assistant, question: str, pair: tuple[Variant, Variant], settings: Settings, *,
                    kind: str = "", collections: Sequence[str] | None = None, confirmed: bool = False,
                    scope: Scope = FULL) -> Comparison:
-    question = question.strip()
-    if not question:
-        raise ValueError("Leere Frage")
+    question = checked_question(question)  # once for both sides, before either runs
     cmp = Comparison(question=question, kind=kind)
     for variant in pair:
         cmp.sides.append(run_side(assistant, question, variant, settings, collections=collections, confirmed=confirmed,

@@ -14,6 +14,7 @@ from assistant.access import FULL, Scope
 from assistant.escaping import esc
 from assistant.policy.ampel import normalize_classification
 from assistant.policy.pii import KIND_LABELS_DE, assess, detect_pii
+from assistant.questions import checked_question
 from assistant.policy.zones import ACTION_LABELS_DE, CLASSIFICATION_LABELS_DE, ZONE_COLORS, ZONE_LABELS_DE, ZONES, zone_label
 from assistant.training.inspect import TABLE_STYLE, html_row
 from corpus.models import page_kind_of, page_label
@@ -43,9 +44,7 @@ def policy_preview(app, question: str, *, model: str | None = None, zone: str | 
     ``action`` is the stricter of the personal-data rule and the passage filter,
     ``question_action`` the personal-data rule alone.
     """
-    question = question.strip()
-    if not question:
-        raise ValueError("Leere Frage / empty question")
+    question = checked_question(question)
     settings = app.settings
     profile = None
     if model is not None:

@@ -173,3 +173,27 @@ def test_guessing_join_codes_is_counted_and_audited_then_holds_even_the_right_co
         assert "Quizfrage" in joined[1]
         _ok(call(c, portal, "training_answer", [None, None, "0", []], session="stefan-tab"))
     assert store.my_choice(code, "m4-q1", "stefan") == [0]
+
+
+def test_the_trainers_views_take_no_question_longer_than_the_chat_does(portal):
+    """Found by an attacker's probe: 1.9 MB questions in Blick unter die Haube, Vergleich and the Ampel
+    preview kept the shared answer queue busy and went onto every participant's projector view."""
+    from assistant.questions import MAX_QUESTION_CHARS
+
+    store = portal.ctx.app.training_store
+    sid = _start(portal)
+    before, logged = store.get(sid).display, store.entries(sid)
+    long_q = "Wie heißt der Server? " * (MAX_QUESTION_CHARS // 20)
+    assert len(long_q.strip()) > MAX_QUESTION_CHARS
+    doors = [("trainer_inspect", [long_q, "extraktiv", [], 4, 1000, True, sid, False]),
+             ("trainer_compare", [long_q, "documents", "extraktiv", "extraktiv", "extraktiv", 2, 6, [], sid]),
+             ("trainer_policy", [long_q, "red", "extraktiv", [], sid])]
+    with login(portal, "tina", PASSWORD) as c:
+        for door, args in doors:
+            result = call(c, portal, door, args)
+            assert result["success"] is False and "zu lang" in str(result["error"]), (door, result)
+        ok = _ok(call(c, portal, "trainer_inspect", [long_q[:MAX_QUESTION_CHARS], "extraktiv", [], 4, 1000, True,
+                                                     sid, False]))  # at the limit: answered
+        assert "KRN-KI-01" in ok[0]
+    assert [e["kind"] for e in store.entries(sid)] == [e["kind"] for e in logged] + ["question"]
+    assert store.get(sid).display != before and long_q not in str(store.get(sid).display)
