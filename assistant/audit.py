@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import logging
+import unicodedata
 from typing import IO, Any, Iterable
 
 from assistant.appdb import AppDB, new_id, now
@@ -55,6 +56,19 @@ def _csv_cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
+def one_line(value: str) -> str:
+    """A value as the log keeps it, on one line: tabs and line breaks as spaces, other control and format
+    characters (terminal escapes, bidi overrides, zero-width marks) written out as ``\\uXXXX``. Names and titles come from requests
+    and documents; raw, a login name with ``ESC[2J`` cleared the screen of an operator running
+    ``kiportal audit export``, and one with a newline forged a line (found by an attacker's probe).
+    Inside JSON the same text is a valid escape of the same character."""
+    return "".join(" " if ch in "\t\n\r" else f"\\u{ord(ch):04x}" if unicodedata.category(ch) in _HIDDEN else ch
+                   for ch in value)
+
+
+_HIDDEN = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
 def format_time(at: float) -> str:
     return dt.datetime.fromtimestamp(at).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -77,12 +91,23 @@ class AuditLog:
     def pseudonym(self, user: str) -> str:
         return "u-" + hashlib.sha256((self._secret + user).encode()).hexdigest()[:10]
 
-    def record(self, action: str, actor: str, target: str = "", detail: dict[str, Any] | None = None) -> None:
+    def record(self, action: str, actor: str, target: str = "", detail: dict[str, Any] | None = None) -> str:
+        """Write one entry; its id."""
+        entry = new_id()
         self.db.execute(
             "INSERT INTO audit(id, at, actor, action, target, detail) VALUES (:i, :t, :a, :x, :g, :d)",
-            {"i": new_id(), "t": now(), "a": actor, "x": action, "g": target[:500],
-             "d": json.dumps(detail or {}, ensure_ascii=False, default=str)},
+            {"i": entry, "t": now(), "a": one_line(actor), "x": action, "g": one_line(target[:500]),
+             "d": self._detail(detail)},
         )
+        return entry
+
+    def update_detail(self, entry: str, detail: dict[str, Any]) -> None:
+        """Replace an entry's details (a count that goes on, e.g. held-back logins in one minute)."""
+        self.db.execute("UPDATE audit SET detail=:d WHERE id=:i", {"i": entry, "d": self._detail(detail)})
+
+    @staticmethod
+    def _detail(detail: dict[str, Any] | None) -> str:
+        return one_line(json.dumps(detail or {}, ensure_ascii=False, default=str))
 
     def record_question(self, actor: str, question: str, detail: dict[str, Any] | None = None) -> None:
         """Questions follow `privacy.log_questions`: off, pseudonymised (user hashed) or full."""
@@ -159,8 +184,8 @@ class AuditLog:
             rows = self.db.query("SELECT * FROM audit" + where + " ORDER BY at, id LIMIT :l OFFSET :o",
                                  dict(args, l=page, o=offset))
             for r in rows:
-                writer.writerow([format_time(r["at"]), _csv_cell(r["actor"]), _csv_cell(r["action"]),
-                                 _csv_cell(r["target"]), _csv_cell(r["detail"])])
+                writer.writerow([format_time(r["at"]), *(_csv_cell(one_line(r[c] or ""))  # rows written before one_line
+                                                         for c in ("actor", "action", "target", "detail"))])
             n += len(rows)
             if len(rows) < page:
                 return n

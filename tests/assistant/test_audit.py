@@ -127,3 +127,32 @@ def test_cli_export_and_purge(tmp_path, monkeypatch):
     assert json.loads(r.output.strip().splitlines()[-1]) == {"deleted": 1, "days": 30}
     assert log.entries(text="alt.pdf") == []
     assert log.count(action="audit.export") == 1
+
+
+@pytest.mark.parametrize("value, kept", [
+    ("sabine.staff", "sabine.staff"),
+    ("Grünflächenamt – Öffnungszeiten", "Grünflächenamt – Öffnungszeiten"),
+    ("\x1b[2J\x1b]0;owned\x07", "\\u001b[2J\\u001b]0;owned\\u0007"),  # terminal escapes: written out
+    ("a\nb\r\nc\td", "a b  c d"),                                        # one line
+    ("x\u202egnp.exe", "x\\u202egnp.exe"),                               # a bidi override
+    ("null\x00byte\x7f\x85", "null\\u0000byte\\u007f\\u0085"),
+])
+def test_one_line(value, kept):
+    from assistant.audit import one_line
+
+    assert one_line(value) == kept
+
+
+def test_entries_keep_no_control_characters_and_their_details_stay_json(db):
+    """Found by an attacker's probe: login names with ESC[2J reached `kiportal audit export` raw and
+    cleared the operator's screen; a newline forged a line."""
+    log = AuditLog(db)
+    log.record("login_failed", "mallory\x1b[2J\nzeit;akteur", "ziel\x1b]0;x\x07", {"name": "m\x85\u2028x"})
+    (entry,) = log.entries(action="login_failed")
+    assert "\x1b" not in entry["actor"] + entry["target"] and "\n" not in entry["actor"]
+    assert json.loads(entry["detail"]) == {"name": "m\x85\u2028x"}  # the same value, escaped in the JSON
+    exported = log.export_csv(action="login_failed")
+    assert not any(ch in exported for ch in "\x1b\x07\x85\u2028") and exported.count("\n") == 2
+    db.execute("INSERT INTO audit(id, at, actor, action, target, detail) VALUES ('alt', 1, :a, 'login', '', '{}')",
+               {"a": "vorher\x1b[2J"})  # a row written before the escaping
+    assert "\x1b" not in log.export_csv(action="login")

@@ -53,3 +53,23 @@ def test_strangers_from_many_addresses_cannot_keep_the_owner_out(pw_portal):
     blocked = audit(pw_portal, "login_blocked", actor="bernd")  # newest first
     assert blocked[0]["detail"]["address"] == "203.0.113.200" and {e["detail"]["by"] for e in blocked} == {"name"}
     assert "198.51.100.70" not in {e["detail"]["address"] for e in blocked}
+
+
+def test_held_back_logins_fill_no_audit_log(pw_portal):
+    """Found by an attacker's probe: every held-back login (no password check) wrote an audit row, so an
+    unauthenticated client wrote 69 rows a second. Now one row per held counter and minute counts them."""
+    address = "203.0.113.77"
+    for n in range(10):  # spraying: the address is held after ten failures
+        assert attempt(pw_portal, address, f"sprueh{n}", "Sommer2026!") == 400
+    for n in range(40):
+        assert attempt(pw_portal, address, f"zufall{n}", "Sommer2026!") == 400
+    rows = [e for e in audit(pw_portal, "login_blocked") if e["detail"]["address"] == address]
+    assert len(rows) == 1 and rows[0]["detail"]["by"] == "address" and rows[0]["detail"]["attempts"] == 40
+
+
+def test_a_login_name_with_terminal_escapes_reaches_the_audit_as_text(pw_portal):
+    name = "\x1b[2J\x1b]0;owned\x07Alles in Ordnung\nzeit;akteur"
+    assert attempt(pw_portal, "203.0.113.78", name, "falsch") == 400
+    (entry,) = [e for e in audit(pw_portal, "login_failed") if e["detail"]["address"] == "203.0.113.78"]
+    assert entry["actor"].startswith("\\u001b[2J\\u001b]0;owned\\u0007Alles in Ordnung zeit;akteur"[:40])
+    assert not any(ch in entry["actor"] for ch in "\x1b\x07\n")
