@@ -19,6 +19,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
+from assistant.escaping import md_esc
 from assistant.wording import counted
 from assistant.access import citation_records, visible_citations
 from assistant.tools.history import RunNotFound, ToolRunStore, audit_detail
@@ -61,6 +62,19 @@ class ToolView:
     done: bool = False
 
 
+def notice(message: str) -> ToolView:
+    """A plain-words message in the progress line, the output area emptied: how a tool says that an
+    input is missing or a run failed. A raised gr.Error left red "Fehler" marks on every output that
+    stayed after the message closed (a browser review); the admin area answers the same way."""
+    return ToolView(progress=f"**Hinweis:** {md_esc(message)}", done=True)
+
+
+def needs_no_model(ctx: PortalContext, key: str) -> bool | None:
+    """True for a text-only profile (mode extractive), None for an unknown key."""
+    profile = ctx.app.settings.llm.models.get(key)
+    return None if profile is None else profile.mode == "extractive"
+
+
 def text_html(text: str) -> str:
     """Model output as escaped text; line breaks kept, nothing interpreted."""
     return f'<div class="kp-tool-output" style="white-space: pre-wrap">{html.escape(text or "")}</div>'
@@ -94,7 +108,7 @@ class ToolHandlers:
         """A document the user may not read is answered like one that does not exist."""
         rec = self.ctx.app.catalog.get(doc_id)
         if rec is None or not self.ctx.scope(user).allows(rec.collection):
-            raise gr.Error("Dokument nicht gefunden.", print_exception=False)
+            raise ToolError("Dokument nicht gefunden.")
 
     def choices(self, request) -> tuple[list, str | None, list, list, list]:
         """Models of the user's role, default, documents, collections, own history (page load)."""
@@ -133,12 +147,15 @@ class ToolHandlers:
                     shown = ev["text"]
                 yield ToolView(text_html(shown), progress=progress)
         except ToolError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            yield notice(str(exc))
+            return
         except Exception:
             log.exception("tool failed")
-            raise gr.Error("Das Werkzeug ist fehlgeschlagen. Bitte später erneut versuchen.", print_exception=False) from None
+            yield notice("Das Werkzeug ist fehlgeschlagen. Bitte später erneut versuchen.")
+            return
         if result is None:
-            raise gr.Error("Das Werkzeug lieferte kein Ergebnis.", print_exception=False)
+            yield notice("Das Werkzeug lieferte kein Ergebnis.")
+            return
         run_id = None
         if result.status == "ok":
             run_id = self.store.save(user.name, result, input_text)
@@ -176,20 +193,22 @@ class ToolHandlers:
             events = self.ctx.app.tools.simplify(text=text, doc_id=doc_id, pages=parse_pages(pages) if doc_id else None,
                                                  leicht=bool(leicht), model=key, confirmed=confirmed, source_label=label)
         except ToolError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            yield notice(str(exc))
+            return
         yield from self._stream(user, events, text or f"doc:{doc_id} {pages or ''}")
 
     def summarize(self, request, doc_id: str | None, length: str, fast: bool, model: str | None) -> Iterator[ToolView]:
         user = self.user(request)
         key = self._model(user, model)
-        if not doc_id:
-            raise gr.Error("Bitte ein Dokument wählen.", print_exception=False)
-        self._check_document(user, doc_id)
         try:
+            if not doc_id:
+                raise ToolError("Bitte ein Dokument wählen.")
+            self._check_document(user, doc_id)
             events = self.ctx.app.tools.summarize(doc_id, length=length or "mittel", model=key,
                                                   fast=True if fast else None)
         except ToolError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            yield notice(str(exc))
+            return
         yield from self._stream(user, events, f"doc:{doc_id} {length}")
 
     def draft(self, request, kind: str, instruction: str, use_docs: bool, collections: list[str] | None,
@@ -204,7 +223,8 @@ class ToolHandlers:
             events = self.ctx.app.tools.draft(kind or "email", instruction, model=key, use_documents=bool(use_docs),
                                               collections=colls, confirmed=confirmed)
         except ToolError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            yield notice(str(exc))
+            return
         yield from self._stream(user, events, instruction)
 
     # -- history and export ----------------------------------------------------------------------
@@ -277,8 +297,16 @@ class ToolHandlers:
                          f'{counted(int(rc["sentences"]), "Satz", "Sätzen")} (vor der Überarbeitung {int(r.get("violations_before_revision", 0))}, '
                          f'{counted(int(r.get("revisions", 0)), "Überarbeitung", "Überarbeitungen")})</summary><ul>{items}</ul></details>')
         if r.get("citations_total"):
+            total = int(r["citations_total"])
+            if r.get("extractive"):  # no model read anything: say what was done instead of "0 Teile gelesen"
+                how = f"ohne Sprachmodell: {counted(total, 'zentraler Satz', 'zentrale Sätze')} des Dokuments"
+                asked = int(r.get("asked_points") or 0)
+                if asked > total:
+                    how += f" (gewählt waren {asked}; mehr vollständige Sätze hat es nicht)"
+            else:
+                how = f"{counted(int(r.get('batches', 0)), 'Teil', 'Teile')} gelesen"
             parts.append(f'<p class="kp-citecheck">Fundstellen geprüft: {int(r["citations_valid"])} von '
-                         f'{int(r["citations_total"])} Punkten belegt; {counted(int(r.get("batches", 0)), "Teil", "Teile")} gelesen.</p>')
+                         f'{total} Punkten belegt; {e(how)}.</p>')
         sources = self._sources_html(user, r.get("citations") or [])
         if sources:
             parts.append(sources)
@@ -362,6 +390,10 @@ def build(ctx: PortalContext) -> None:
     h = ToolHandlers(ctx)
     all_models = h.chat.all_model_choices()
     default = ctx.app.settings.llm.default
+    # Einfache Sprache and drafts write new text: "Nur Textstellen" is not offered there (it was, then refused)
+    writing_models = [(label, key) for label, key in all_models if needs_no_model(ctx, key) is False]
+    writing_default = default if default in [k for _, k in writing_models] else (
+        writing_models[0][1] if writing_models else None)
     areas: dict[str, _Area] = {}
     with gr.Tabs():
         with gr.Tab("Einfache Sprache", id="tools-einfach"):
@@ -380,7 +412,8 @@ def build(ctx: PortalContext) -> None:
                                          elem_id="kp-einfach-pages")
                     e_leicht = gr.Checkbox(label="Leichte Sprache (statt Einfacher Sprache)", value=False,
                                            elem_id="kp-einfach-leicht")
-                    e_model = gr.Dropdown(choices=all_models, value=default, label="Modell", elem_id="kp-einfach-model")
+                    e_model = gr.Dropdown(choices=writing_models, value=writing_default, label="Modell",
+                                          elem_id="kp-einfach-model")
                     e_btn = gr.Button("Übertragen", variant="primary", elem_id="kp-einfach-run")
                 with gr.Column(scale=3, min_width=420):
                     areas["einfach"] = _area("einfach", with_confirm=True)
@@ -406,7 +439,8 @@ def build(ctx: PortalContext) -> None:
                     d_docs = gr.Checkbox(label="Textstellen aus der Wissensbasis einbeziehen (mit Quellen)", value=False,
                                          elem_id="kp-draft-docs")
                     d_colls = gr.CheckboxGroup(choices=[], value=[], label="Nur diese Sammlungen", elem_id="kp-draft-colls")
-                    d_model = gr.Dropdown(choices=all_models, value=default, label="Modell", elem_id="kp-draft-model")
+                    d_model = gr.Dropdown(choices=writing_models, value=writing_default, label="Modell",
+                                          elem_id="kp-draft-model")
                     d_btn = gr.Button("Entwurf schreiben", variant="primary", elem_id="kp-draft-run")
                 with gr.Column(scale=3, min_width=420):
                     areas["draft"] = _area("draft", with_confirm=True)
@@ -427,7 +461,10 @@ def build(ctx: PortalContext) -> None:
         except gr.Error:  # not signed in: nothing to fill (every action checks again)
             return (gr.update(),) * 7
         m = gr.update(choices=models, value=dflt)
-        return m, m, m, gr.update(choices=docs, value=None), gr.update(choices=docs, value=None), \
+        writing = [(label, key) for label, key in models if needs_no_model(ctx, key) is False]
+        w = gr.update(choices=writing, value=dflt if dflt in [k for _, k in writing] else
+                      (writing[0][1] if writing else None))
+        return w, m, w, gr.update(choices=docs, value=None), gr.update(choices=docs, value=None), \
             gr.update(choices=colls, value=[]), gr.update(choices=runs, value=None)
 
     root = gr.context.Context.root_block
@@ -513,14 +550,18 @@ def build(ctx: PortalContext) -> None:
         return _view_updates(h.open_run(request, run_id))
 
     def delete(run_id, request: gr.Request):
+        if not run_id:
+            h.user(request)
+            return (gr.update(), gr.update(), gr.update(), gr.update(), "**Hinweis:** Bitte zuerst ein Ergebnis in der "
+                    "Liste auswählen.") + (gr.update(),) * 3
         h.delete_run(request, run_id)
-        return (gr.update(choices=h.history(request), value=None), "", "", None) + _export_updates(False)
+        return (gr.update(choices=h.history(request), value=None), "", "", None, "Gelöscht.") + _export_updates(False)
 
     past = areas["history"]
     hist_refresh.click(refresh, None, [hist], api_name="tool_history", concurrency_limit=None)
     hist.input(open_run, [hist], past.outputs, api_name="tool_open_run", concurrency_limit=None)
-    hist_delete.click(delete, [hist], [hist, past.output, past.details, past.run_id, past.export_md, past.export_docx,
-                                       past.export_file],
+    hist_delete.click(delete, [hist], [hist, past.output, past.details, past.run_id, past.progress, past.export_md,
+                                       past.export_docx, past.export_file],
                       api_name="tool_delete_run", concurrency_limit=None)
     for area in (areas["einfach"], areas["summary"], areas["draft"]):
         area.run_id.change(refresh, None, [hist], api_visibility="private", show_progress="hidden",

@@ -282,26 +282,65 @@ def _point_groups(points: Sequence[Point], label: str, max_tokens: int | None, c
     return groups
 
 
+_CUT_START = re.compile(r"^[a-zäöüß]")  # a sentence a passage begins in the middle of (its start is one passage up)
+_WHOLE_END = re.compile(r"[.!;:)\"“”»]$")
+
+
+def summary_sentences(passages: Sequence[Passage]) -> list[tuple[int, int, str, bool]]:
+    """(passage index, loc, sentence, whole) for every sentence of the document once, in order.
+    Lines are split first (a slide's heading is no part of the sentence after it). Passages are cut
+    by size, so a sentence that starts in lower case began in the passage before, and one that
+    ends the passage without a sentence's end goes on in the next (of the same page, or one that
+    starts in lower case): both are left out.
+    ``whole``: it ends as a sentence ends (else a heading or a bullet point, taken only where
+    whole sentences run out)."""
+    seen: set[str] = set()
+    out = []
+    for idx, p in enumerate(passages):
+        lines = [line for line in p.text.split("\n") if line.strip()]
+        after = passages[idx + 1] if idx + 1 < len(passages) else None
+        goes_on = after is not None and (after.loc == p.loc or bool(_CUT_START.match(after.text.lstrip())))
+        for n, line in enumerate(lines):
+            parts = [" ".join(x.split()) for x in split_sentences(line) if x.strip()]
+            for i, sent in enumerate(parts):
+                whole = bool(_WHOLE_END.search(sent))
+                cut_off = goes_on and not whole and n == len(lines) - 1 and i == len(parts) - 1  # ends mid-sentence
+                key = sent.lower()
+                if len(sent) < 25 or cut_off or _CUT_START.match(sent) or sent.endswith("?") or key in seen:
+                    continue
+                seen.add(key)
+                out.append((idx, p.loc, sent, whole))
+    return out
+
+
 def extractive_summary(passages: Sequence[Passage], label: str, length: str) -> Iterator[dict]:
-    """Without a language model: the most central sentences of the document, each with its location."""
+    """Without a language model: the document's most central whole sentences (as many as the chosen
+    length asks for), in document order, each with its location.
+
+    Why sentences and not one per passage: a short document has fewer passages than points asked
+    for (10 asked, 3 given), and a passage's first sentence was often the end of one cut off
+    above it („… des Rathauses eingegeben wurde, lässt sich …“), found by a browser review.
+    Centrality is the mean document frequency (log-damped) of a sentence's content words, with
+    a bonus for numbers; headings and cut sentences are taken only where whole ones run out."""
     length = normalise_length(length)
     target = LENGTHS[length]
-    pre = preselect(passages, 1.0 / max(1, len(passages)) if len(passages) > target else 0.5)
-    ranked = []
+    sentences = summary_sentences(passages)
     df: Counter[str] = Counter()
-    for p in pre:
-        df.update(set(content_stems(p.text)))
-    for idx, p in enumerate(pre):
-        stems = set(content_stems(p.text))
+    for _, _, sent, _ in sentences:
+        df.update(set(content_stems(sent)))
+    ranked = []
+    for order, (_, loc, sent, whole) in enumerate(sentences):
+        stems = set(content_stems(sent))
         score = sum(math.log1p(df[w]) for w in stems) / (len(stems) + 2) if stems else 0.0
-        ranked.append((score, idx, p))
-    chosen = sorted(sorted(ranked, reverse=True)[:target], key=lambda x: x[1])
-    points = [Point(split_sentences(p.text)[0] if split_sentences(p.text) else p.text[:200], [p.loc], True)
-              for _, _, p in chosen]
+        if re.search(r"\d", sent):
+            score *= 1.25
+        ranked.append((whole, score, -order, loc, sent))
+    chosen = sorted(sorted(ranked, reverse=True)[:target], key=lambda x: -x[2])
+    points = [Point(sent, [loc], True) for _, _, _, loc, sent in chosen]
     output = render_points(points, label)
     yield {"type": "reset", "text": output}
     ok, total = citations_valid(points, passages)
     yield {"type": "done", "output": output, "timings": {},
            "details": {"length": length, "points": [p.as_dict() for p in points], "batches": 0,
                        "passages": len(passages), "reduce_calls": 0, "citations_valid": ok, "citations_total": total,
-                       "map_ms": []}}
+                       "map_ms": [], "extractive": True, "asked_points": target}}

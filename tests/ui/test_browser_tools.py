@@ -19,6 +19,15 @@ def test_each_tool_runs_streams_and_exports(browser, tools_portal):  # noqa: F81
 
     # nothing to export before a result (a UX review found the buttons usable and ending in an error)
     assert page.locator("#kp-einfach-export-docx").is_disabled() and page.locator("#kp-einfach-export-md").is_disabled()
+    # a missing input is said in plain words, with no red "Fehler" marks left on the outputs (a browser review)
+    page.locator("#kp-einfach-run").click()
+    page.locator("#kp-einfach-progress").get_by_text("Bitte einen Text").wait_for()
+    assert page.locator("#tools-einfach").get_by_text("Fehler", exact=True).count() == 0
+    # writing tools offer no "Nur Textstellen" (it was offered, then refused)
+    page.locator("#kp-einfach-model input").first.click()
+    offered = page.get_by_role("option").all_inner_texts()
+    assert offered and not any("Nur Textstellen" in o for o in offered), offered
+    page.keyboard.press("Escape")
     # Einfache Sprache: pasted text, revised, facts warning, hostile output shown as text
     page.locator("#kp-einfach-text textarea").fill(BESCHEID)
     page.locator("#kp-einfach-run").click()
@@ -56,6 +65,8 @@ def test_each_tool_runs_streams_and_exports(browser, tools_portal):  # noqa: F81
 
     # Verlauf: the runs are listed and reopen
     open_tab(page, "Verlauf")
+    page.locator("#kp-tools-history-delete").click()  # nothing chosen: a hint, the list stays usable
+    page.locator("#kp-history-progress").get_by_text("Bitte zuerst ein Ergebnis").wait_for()
     page.locator("#kp-tools-history-refresh").click()
     page.locator("#kp-tools-history").get_by_text("Entwurf").first.click()
     page.locator("#kp-history-output").get_by_text("[Name]").wait_for()

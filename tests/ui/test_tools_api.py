@@ -54,7 +54,8 @@ def tools_portal(tmp_path_factory):
                              auth={"mode": "password", "secret": "y" * 40},
                              llm={"default": "lokal", "models": {
                                  "lokal": {"mode": "fake", "label": "Testmodell lokal"},
-                                 "rot": {"mode": "fake", "label": "Großes Modell", "zone": "red"}}})
+                                 "rot": {"mode": "fake", "label": "Großes Modell", "zone": "red"},
+                                 "extraktiv": {"mode": "extractive", "label": "Nur Textstellen (ohne KI-Modell)"}}})
     app = App(settings)
     assert not app.ingestor.ingest([docs], collection="satzungen").failed
     fake = FakeChatModel(respond=respond)
@@ -135,7 +136,7 @@ def test_a_server_path_as_file_value_is_refused(tools_portal):
     h = ToolHandlers(tools_portal.ctx)
     before = len(tools_portal.fake.calls)
     for value in ("/etc/passwd", {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}):
-        with pytest.raises(gr.Error):
-            list(h.simplify(gr.Request(username="anna"), "Datei hochladen", "", value, None, "", False, "lokal"))
+        (view,) = h.simplify(gr.Request(username="anna"), "Datei hochladen", "", value, None, "", False, "lokal")
+        assert view.progress.startswith("**Hinweis:**") and "root:" not in view.progress + view.output_html
     assert len(tools_portal.fake.calls) == before
     assert tools_portal.ctx.audit.entries(action="file_value_refused")

@@ -109,4 +109,29 @@ def test_passages_of_uses_pages_or_passage_numbers():
 def test_extractive_summary_cites_every_point():
     events = list(extractive_summary(PASSAGES, "S.", "kurz"))
     done = events[-1]
-    assert done["details"]["citations_valid"] == done["details"]["citations_total"] == 4
+    assert done["details"]["citations_valid"] == done["details"]["citations_total"] == 5  # 5 asked, of 8 sentences
+
+
+def test_extractive_summary_gives_whole_sentences_as_many_as_asked_in_document_order():
+    """Found by a browser review: one point per passage (3 of 10 asked for a short document), and a
+    passage's first sentence was the tail of one cut off above it, headings glued to sentences."""
+    passages = [
+        Passage(1, "Merkblatt Datenschutz\nKI-Werkzeuge erleichtern viele Aufgaben. Was in das Portal des Rathauses "
+                   "eingegeben wird, bleibt auf dem städtischen Server. Personenbezogene Daten gehören nur in Zone "
+                   "Grün. Gesundheitsdaten und Angaben religiöser"),
+        Passage(1, "des Rathauses eingegeben wurde, lässt sich nicht zurückholen. Im Zweifel fragen Sie die "
+                   "Datenschutzbeauftragte. Chatverläufe werden nach 90 Tagen gelöscht. Wer darf das Portal nutzen?"),
+    ]
+    done = list(extractive_summary(passages, "S.", "mittel"))[-1]
+    texts = [p["text"] for p in done["details"]["points"]]
+    assert texts == [  # every whole sentence, in order; the cut ones, the short heading and the question left out
+        "KI-Werkzeuge erleichtern viele Aufgaben.",
+        "Was in das Portal des Rathauses eingegeben wird, bleibt auf dem städtischen Server.",
+        "Personenbezogene Daten gehören nur in Zone Grün.",
+        "Im Zweifel fragen Sie die Datenschutzbeauftragte.",
+        "Chatverläufe werden nach 90 Tagen gelöscht.",
+    ]
+    slides = [Passage(3, "Nächste Schritte im Reallabor\nPilot im Herbst mit drei Ämtern\nRollout 2026 für alle Ämter")]
+    bullets = [p["text"] for p in list(extractive_summary(slides, "Folie", "kurz"))[-1]["details"]["points"]]
+    assert bullets == ["Nächste Schritte im Reallabor", "Pilot im Herbst mit drei Ämtern", "Rollout 2026 für alle Ämter"]
+    assert done["details"]["asked_points"] == 10 and done["details"]["extractive"]
