@@ -80,8 +80,8 @@ a:focus-visible, button:focus-visible, input:focus-visible, textarea:focus-visib
 """ + SOURCE_CSS
 
 # Runs once in the browser: the page's language for screen readers and hyphenation (gradio's
-# template says "en"), and German for the two status texts gradio's status tracker writes in
-# English without translation ("queue: 2/5 |", "processing |").
+# template says "en"), German for the two status texts gradio's status tracker writes in
+# English without translation ("queue: 2/5 |", "processing |"), and for its icon buttons' labels.
 JS = r"""() => {
   document.documentElement.lang = 'de';
   const german = (text) => text
@@ -103,12 +103,35 @@ JS = r"""() => {
     const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
     while (walker.nextNode()) fix(walker.currentNode);
   };
+  // gradio's icon buttons carry English labels (tooltips, screen readers) that its translations miss
+  const labels = {
+    'Copy message': 'Nachricht kopieren', 'Copied message': 'Nachricht kopiert',
+    'Copy conversation': 'Unterhaltung kopieren', 'Copied conversation': 'Unterhaltung kopiert',
+    'Scroll down': 'Nach unten', 'More tabs': 'Weitere Reiter', 'Close': 'Schließen', 'Clear': 'Leeren',
+    'Like': 'Hilfreich', 'Dislike': 'Nicht hilfreich', 'Feedback': 'Rückmeldung', 'Download': 'Herunterladen',
+    'View full screen': 'Vollbild', 'Exit full screen': 'Vollbild beenden', 'Upload file': 'Datei hochladen',
+    'Upload a file': 'Datei hochladen', 'Submit': 'Senden', 'Stop': 'Stopp',
+  };
+  const fixLabels = (el) => {
+    for (const name of ['aria-label', 'title']) {
+      const value = el.getAttribute && el.getAttribute(name);
+      if (value && labels[value]) el.setAttribute(name, labels[value]);
+    }
+  };
+  const labelTree = (root) => {
+    if (!root.querySelectorAll) return;
+    fixLabels(root);
+    root.querySelectorAll('[aria-label], [title]').forEach(fixLabels);
+  };
+  labelTree(document.body);
   new MutationObserver((records) => {
     for (const r of records) {
       if (r.type === 'characterData') fix(r.target);
-      r.addedNodes.forEach(fixTree);
+      else if (r.type === 'attributes') fixLabels(r.target);
+      r.addedNodes.forEach((n) => { fixTree(n); labelTree(n); });
     }
-  }).observe(document.body, { subtree: true, childList: true, characterData: true });
+  }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true,
+                              attributeFilter: ['aria-label', 'title'] });
   // A new question scrolls the chat to that question, and then the chat stays put while the answer
   // is written beneath it: gradio's autoscroll followed the end of the bubble, which is the sources
   // list, and pushed the answer itself out of the window.

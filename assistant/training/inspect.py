@@ -168,12 +168,15 @@ def doubt_label(p: float | None) -> str | None:
 # -- renderers ----------------------------------------------------------------------------
 TABLE_STYLE = "border-collapse:collapse;width:100%;font-size:0.92em"
 _TD = "border:1px solid #ccc;padding:4px 6px;vertical-align:top;overflow-wrap:anywhere"
+# headers break at their hyphens and syllables ("Fusions-|Score"), never inside a syllable ("Fusi|ons-Scor|e",
+# which overflow-wrap:anywhere did in narrow columns: a browser review)
+_TH = "border:1px solid #ccc;padding:4px 6px;vertical-align:bottom;overflow-wrap:normal;hyphens:auto"
 
 
 def html_row(cells: Sequence[str], header: bool = False, style: str = "") -> str:
     tag = "th" if header else "td"
     return f"<tr{f' style={chr(34)}{style}{chr(34)}' if style else ''}>" + "".join(
-        f"<{tag} style=\"{_TD}\">{c}</{tag}>" for c in cells) + "</tr>"
+        f"<{tag} style=\"{_TH if header else _TD}\">{c}</{tag}>" for c in cells) + "</tr>"
 
 
 def _num(value: Any, digits: int = 4) -> str:

@@ -297,6 +297,16 @@ def test_gradio_status_texts_appear_in_german(context, live_portal, portal_data)
     page.evaluate("() => { document.getElementById('kp-status-probe').firstChild.nodeValue = 'queue: Sitzung 3 |'; }")
     page.wait_for_timeout(200)
     assert page.evaluate("() => document.getElementById('kp-status-probe').textContent") == "queue: Sitzung 3 |"
+    # the icon buttons' English labels (tooltips, screen readers), found by a browser review
+    page.evaluate("""() => { const b = document.createElement('button'); b.id = 'kp-label-probe';
+                              b.setAttribute('aria-label', 'Copy message'); document.body.appendChild(b); }""")
+    page.wait_for_function("() => document.getElementById('kp-label-probe').getAttribute('aria-label') === 'Nachricht kopieren'")
+    page.evaluate("() => document.getElementById('kp-label-probe').setAttribute('aria-label', 'Scroll down')")
+    page.wait_for_function("() => document.getElementById('kp-label-probe').getAttribute('aria-label') === 'Nach unten'")
+    english = page.evaluate("""() => [...document.querySelectorAll('[aria-label], [title]')]
+        .map((e) => e.getAttribute('aria-label') || e.getAttribute('title'))
+        .filter((v) => ['Copy message', 'Copy conversation', 'Scroll down', 'More tabs', 'Close'].includes(v))""")
+    assert english == []
 
 
 def test_a_laptop_window_shows_header_chat_and_input_at_once(browser, live_portal, portal_data):
