@@ -29,6 +29,19 @@ def test_only_trainers_reach_the_handlers(trainer, user):
         trainer.load_plans(None, req(user))
 
 
+def test_the_page_load_fills_trainers_quietly_and_leaves_staff_empty_without_a_false_alarm(trainer, caplog):
+    """Every staff page load ran it and logged "denied trainer-only action" (a browser review: 18 false
+    alarms in the server log for ordinary use); a crafted trainer call by staff still warns."""
+    with caplog.at_level("WARNING"):
+        assert trainer.collection_choices(req("anna"))["choices"] == []
+        assert trainer.collection_choices(req(None))["choices"] == []
+    assert not [r for r in caplog.records if "denied" in r.getMessage()]
+    assert trainer.collection_choices(req("tina"))["choices"]
+    with caplog.at_level("WARNING"), pytest.raises(PermissionDenied):
+        trainer.load_plans(None, req("anna"))
+    assert [r for r in caplog.records if "denied trainer-only action to anna" in r.getMessage()]
+
+
 def test_inspect_shows_answer_and_passages_escaped(trainer):
     answer_html, inspect_html, slide = trainer.ask(QUESTION, "extraktiv", [], 3, 800, True, None, False, req("tina"))
     assert "Blick unter die Haube" in inspect_html and "Zone" in inspect_html
