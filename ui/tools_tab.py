@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any, Iterator
 
 import gradio as gr
@@ -69,6 +70,20 @@ def notice(message: str) -> ToolView:
     return ToolView(progress=f"**Hinweis:** {md_esc(message)}", done=True)
 
 
+def document_labels(records) -> list[tuple[str, str]]:
+    """(label, doc id) for a document picker: title and pages ("7 S."; nothing for documents without
+    pages, not "(– S.)"), and the file name where two documents share a title (a talk as PDF and as
+    PPTX looked the same: a browser review)."""
+    titles = [rec.shown_title for rec in records]
+    out = []
+    for rec, title in zip(records, titles):
+        extras = [f"{rec.pages} S."] if rec.pages else []
+        if titles.count(title) > 1:
+            extras.append(PurePath(rec.source).name)
+        out.append((f"{title} ({', '.join(extras)})" if extras else title, rec.doc_id))
+    return out
+
+
 def needs_no_model(ctx: PortalContext, key: str) -> bool | None:
     """True for a text-only profile (mode extractive), None for an unknown key."""
     profile = ctx.app.settings.llm.models.get(key)
@@ -101,8 +116,8 @@ class ToolHandlers:
     def document_choices(self, user) -> list[tuple[str, str]]:
         """The indexed documents of the collections ``user`` may read."""
         scope = self.ctx.scope(user)
-        return [(f"{rec.shown_title} ({rec.pages or '–'} S.)", rec.doc_id)
-                for rec in self.ctx.app.catalog.documents(status="indexed") if scope.allows(rec.collection)]
+        return document_labels([rec for rec in self.ctx.app.catalog.documents(status="indexed")
+                                if scope.allows(rec.collection)])
 
     def _check_document(self, user, doc_id: str) -> None:
         """A document the user may not read is answered like one that does not exist."""

@@ -140,3 +140,19 @@ def test_a_server_path_as_file_value_is_refused(tools_portal):
         assert view.progress.startswith("**Hinweis:**") and "root:" not in view.progress + view.output_html
     assert len(tools_portal.fake.calls) == before
     assert tools_portal.ctx.audit.entries(action="file_value_refused")
+
+
+def test_the_document_picker_names_pages_and_tells_twins_apart():
+    """From a browser review: "(– S.)" for every document without pages, and a talk as PDF and as PPTX
+    listed twice under one title."""
+    from types import SimpleNamespace as Rec
+
+    from ui.tools_tab import document_labels
+
+    records = [Rec(doc_id="a", shown_title="Podiumsdiskussion", pages=7, source="/docs/podium.pdf"),
+               Rec(doc_id="b", shown_title="Podiumsdiskussion", pages=7, source="/docs/podium.pptx"),
+               Rec(doc_id="c", shown_title="Friedhofssatzung", pages=None, source="/docs/friedhof.md"),
+               Rec(doc_id="d", shown_title="Haushalt", pages=12, source="/docs/haushalt.pdf")]
+    assert document_labels(records) == [("Podiumsdiskussion (7 S., podium.pdf)", "a"),
+                                        ("Podiumsdiskussion (7 S., podium.pptx)", "b"),
+                                        ("Friedhofssatzung", "c"), ("Haushalt (12 S.)", "d")]
