@@ -21,6 +21,7 @@ import gradio as gr
 
 from assistant.escaping import esc, md_esc
 from assistant.policy.zones import ZONE_COLORS, zone_label
+from assistant.training.preview import mask_question
 from assistant.training.sessions import SessionError, TrainingStore, mask_display
 from corpus.models import page_kind_of, page_label
 from ui.context import PortalContext
@@ -128,14 +129,14 @@ def render_display(display: dict | None, code: str = "") -> str:
 def display_for_answer(result, *, title: str = "", observe: str = "") -> dict:
     from assistant.training.sessions import sources_of
 
-    return {"kind": "answer", "title": title, "question": result.question, "answer": result.answer,
+    return {"kind": "answer", "title": title, "question": mask_question(result.question), "answer": result.answer,
             "sources": sources_of(result), "model": result.model, "zone": result.zone, "observe": observe}
 
 
 def display_for_comparison(cmp, *, title: str = "", observe: str = "") -> dict:
     from assistant.training.sessions import sources_of
 
-    return {"kind": "comparison", "title": title, "question": cmp.question, "observe": observe,
+    return {"kind": "comparison", "title": title, "question": mask_question(cmp.question), "observe": observe,
             "sides": [{"label": s.variant.label, "answer": s.result.answer, "sources": sources_of(s.result),
                        "model": s.result.model, "zone": s.result.zone} for s in cmp.sides]}
 

@@ -32,7 +32,7 @@ from assistant.policy.zones import zone_choices, zone_label
 from assistant.training import compare as cmp_mod
 from assistant.training.inspect import build_view, render_answer_html, render_html
 from assistant.training.plans import PlanError, discover, plan_dirs, unknown_models
-from assistant.training.preview import policy_preview, render_policy_html
+from assistant.training.preview import mask_question, policy_preview, render_policy_html
 from assistant.training.sessions import NOT_YOUR_SESSION, Session, SessionError, may_run_session, sources_of
 from ui import presentation
 from ui.context import PortalContext
@@ -155,7 +155,7 @@ class TrainerUI:
             raise _err(exc) from None
         view = build_view(result, self.settings.llm.models[key], k=int(k_), use_documents=bool(docs))
         if sess is not None:
-            self.ctx.app.training_store.log(sess.id, "question", result.question, result.answer,
+            self.ctx.app.training_store.log(sess.id, "question", mask_question(result.question), result.answer,
                                             detail={"model": result.model, "zone": result.zone,
                                                     "sources": sources_of(result)})
         slide = self._set_display(sess, presentation.display_for_answer(result))
@@ -182,7 +182,8 @@ class TrainerUI:
 
     def _log_comparison(self, sess: Session | None, cmp, exercise_id=""):
         if sess is not None:
-            self.ctx.app.training_store.log(sess.id, "comparison", cmp.question, exercise_id=exercise_id, detail={
+            self.ctx.app.training_store.log(sess.id, "comparison", mask_question(cmp.question), exercise_id=exercise_id,
+                                            detail={
                 "kind": cmp.kind, "sides": [{"label": x.variant.label, "answer": x.result.answer, "model": x.result.model,
                                              "zone": x.result.zone, "sources": sources_of(x.result)} for x in cmp.sides]})
 

@@ -197,3 +197,22 @@ def test_the_trainers_views_take_no_question_longer_than_the_chat_does(portal):
         assert "KRN-KI-01" in ok[0]
     assert [e["kind"] for e in store.entries(sid)] == [e["kind"] for e in logged] + ["question"]
     assert store.get(sid).display != before and long_q not in str(store.get(sid).display)
+
+
+def test_a_real_case_typed_into_the_trainers_views_reaches_neither_projector_nor_handout(portal):
+    """Found by an attacker's probe: the Ampel preview masked personal data in the question for the room,
+    Blick unter die Haube and Vergleich showed and kept it as typed."""
+    store = portal.ctx.app.training_store
+    sid = _start(portal)
+    question = "Wie heißt der Server für den Bescheid an Frau Petra Schulz, petra.schulz@example.org?"
+    with login(portal, "tina", PASSWORD) as c:
+        _ok(call(c, portal, "trainer_inspect", [question, "extraktiv", [], 4, 1000, True, sid, False]))
+        shown = str(store.get(sid).display)
+        _ok(call(c, portal, "trainer_compare", [question, "documents", "extraktiv", "extraktiv", "extraktiv", 2, 6,
+                                                [], sid]))
+        shown += str(store.get(sid).display)
+        shown += str(call(c, portal, "trainer_projector", [sid])["output"])
+    kept = str(store.entries(sid)[-2:])
+    for text in (shown, kept):
+        assert "petra.schulz@example.org" not in text and "Petra Schulz" not in text, text[:500]
+    assert "Wie heißt der Server" in shown and "Wie heißt der Server" in kept
