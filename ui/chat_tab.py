@@ -215,8 +215,11 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
         switches.switch(request.session_hash)
         return view.messages, view.chat_id, view.message_ids, gr.update(visible=False), ""
 
+    # on a phone the chat list sits below the chat: the browser shows the chat that is opened, not the list
     history.input(shown_as_error(open_chat), inputs=[history], outputs=[chatbot, chat_id, message_ids, export_file, status],
-                  api_name="open_chat", concurrency_limit=None)
+                  api_name="open_chat", concurrency_limit=None,
+                  js="(cid) => { if (window.innerWidth <= 720) "
+                     "document.querySelector('#kp-chat')?.scrollIntoView({block: 'start'}); return cid; }")
 
     def show_confirm(request: gr.Request):
         h.user(request)

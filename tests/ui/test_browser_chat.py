@@ -340,6 +340,19 @@ def test_a_phone_shows_the_chat_before_the_chat_list(browser, live_portal, porta
     question = page.locator("#kp-question textarea").bounding_box()
     side = page.locator("#kp-chat-side").bounding_box()
     assert chat["y"] < question["y"] < side["y"], (chat, question, side)
+    # opening a chat from the list (below the chat) shows that chat, not the list (a browser review)
+    store = live_portal.server.handlers.chats
+    cid = store.create_chat("anna", "Handy-Test Termine")
+    store.add_message("anna", cid, "user", "Handy-Test: Wie viele Personen dürfen pro Termin teilnehmen?")
+    store.add_message("anna", cid, "assistant", "Laut den Dokumenten: „16 Personen je Termin.“ [1]")
+    page.reload()
+    page.locator("#kp-history label").filter(has_text="Handy-Test").first.wait_for()
+    entry = page.locator("#kp-history label").filter(has_text="Handy-Test").first
+    entry.scroll_into_view_if_needed()  # the list, below the chat
+    assert page.locator("#kp-chat").bounding_box()["y"] < 0
+    entry.click()
+    page.wait_for_function("() => { const r = document.querySelector('#kp-chat').getBoundingClientRect(); "
+                           "return r.top >= -2 && r.top < window.innerHeight / 2; }")
     ctx.close()
 
 
