@@ -14,10 +14,10 @@ import hashlib
 import io
 import json
 import logging
-import unicodedata
 from typing import IO, Any, Iterable
 
 from assistant.appdb import AppDB, new_id, now
+from assistant.escaping import one_line
 
 log = logging.getLogger(__name__)
 
@@ -53,20 +53,7 @@ def _like_pattern(text: str) -> str:
 def _csv_cell(value: str) -> str:
     """Neutralise spreadsheet formulas: the CSV is opened in Excel/LibreOffice by people,
     and a question text like ``=HYPERLINK(...)`` must stay text (CSV injection)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
-def one_line(value: str) -> str:
-    """A value as the log keeps it, on one line: tabs and line breaks as spaces, other control and format
-    characters (terminal escapes, bidi overrides, zero-width marks) written out as ``\\uXXXX``. Names and titles come from requests
-    and documents; raw, a login name with ``ESC[2J`` cleared the screen of an operator running
-    ``kiportal audit export``, and one with a newline forged a line (found by an attacker's probe).
-    Inside JSON the same text is a valid escape of the same character."""
-    return "".join(" " if ch in "\t\n\r" else f"\\u{ord(ch):04x}" if unicodedata.category(ch) in _HIDDEN else ch
-                   for ch in value)
-
-
-_HIDDEN = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+    return "'" + value if value.lstrip()[:1] in ("=", "+", "-", "@") or value[:1] in ("\t", "\r") else value
 
 
 def format_time(at: float) -> str:
@@ -96,7 +83,7 @@ class AuditLog:
         entry = new_id()
         self.db.execute(
             "INSERT INTO audit(id, at, actor, action, target, detail) VALUES (:i, :t, :a, :x, :g, :d)",
-            {"i": entry, "t": now(), "a": one_line(actor), "x": action, "g": one_line(target[:500]),
+            {"i": entry, "t": now(), "a": one_line(actor)[:200], "x": action, "g": one_line(target)[:500],
              "d": self._detail(detail)},
         )
         return entry

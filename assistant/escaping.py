@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from typing import Any
 
 
@@ -67,3 +68,16 @@ def md_text(text: str) -> str:
 def xml_text(text: Any) -> str:
     """Text a Word document can hold (XML 1.0 allows no control characters but tab and newlines)."""
     return _NOT_XML.sub("", "" if text is None else str(text))
+
+
+def one_line(value: str) -> str:
+    """A value as the log keeps it, on one line: tabs and line breaks as spaces, other control and format
+    characters (terminal escapes, bidi overrides, zero-width marks) written out as ``\\uXXXX``. Names and titles come from requests
+    and documents; raw, a login name with ``ESC[2J`` cleared the screen of an operator running
+    ``kiportal audit export``, and one with a newline forged a line (found by an attacker's probe).
+    Inside JSON the same text is a valid escape of the same character."""
+    return "".join(" " if ch in "\t\n\r" else f"\\u{ord(ch):04x}" if unicodedata.category(ch) in _HIDDEN else ch
+                   for ch in value)
+
+
+_HIDDEN = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}

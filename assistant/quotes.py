@@ -200,7 +200,7 @@ def rank_sentences(question: str, evidence: Sequence[Evidence]) -> list[Quote]:
         parts = units(ev.text)
         asked = 0.0  # a question in the document (an FAQ's heading) is answered by what follows it
         for i, sent in enumerate(parts):
-            if sent.endswith("?"):  # never the quote: it asks, and echoes the question's words
+            if sent.rstrip("\"'“”»«").endswith("?"):  # never the quote: it asks, and echoes the question's words
                 asked = _covered(q_stems, sent)
                 continue
             heading, asked = asked, 0.0

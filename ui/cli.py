@@ -386,6 +386,36 @@ def users_remove(ctx: click.Context, name: str, force: bool) -> None:
     click.echo(f"gelöscht: {name} ({left['chats']} Chats, {left['tool_runs']} Werkzeug-Läufe gelöscht)")
 
 
+@users.command("handover")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Ohne Rückfrage / without asking.")
+@click.pass_context
+def users_handover(ctx: click.Context, name: str, yes: bool) -> None:
+    """SSO: Benutzername an eine andere Person übergeben (auth.subject_header). Das bisherige Konto wird
+    mit Chats, Werkzeug-Läufen, Rolle und Gruppen gelöscht, seine SSO-Kennung künftig abgewiesen; wer
+    sich als Nächstes mit dem Namen anmeldet, erhält ihn. / Hand an SSO name on to another person."""
+    app = app_for(ctx)
+    if not yes:
+        click.confirm(f"„{name}“ übergeben und das bisherige Konto mit seinen Daten löschen?", abort=True)
+    if app.users.get(name) is not None:
+        _last_admin_guard(app, name, None, False)
+    left = app.sso_subjects.hand_over(name, app.users)
+    app.audit.record("sso_handover", "cli", name, left)
+    click.echo(f"übergeben: {name} ({left['chats']} Chats, {left['tool_runs']} Werkzeug-Läufe gelöscht)")
+
+
+@users.command("sso-release")
+@click.argument("name")
+@click.pass_context
+def users_sso_release(ctx: click.Context, name: str) -> None:
+    """SSO: früher abgewiesene Kennungen eines Namens wieder zulassen (nach einer irrtümlichen Übergabe).
+    / Let subjects refused for a name sign in again."""
+    app = app_for(ctx)
+    n = app.sso_subjects.forgive(name)
+    app.audit.record("sso_release", "cli", name, {"subjects": n})
+    click.echo(f"{n} Kennung(en) für {name} wieder zugelassen")
+
+
 @users.command("passwd")
 @click.argument("name")
 @click.option("--role", type=click.Choice(ROLES), default=None, help="Rolle ebenfalls ändern.")

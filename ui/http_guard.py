@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
@@ -87,6 +88,7 @@ class GuardConfig:
     tabs: TabOwners = field(default_factory=TabOwners)
     open_events: Callable[[str, Any], int] = field(default=lambda user, fn_index: 0)  # the user's events of that kind
     subjects: Any = None  # SubjectBindings (header mode with auth.subject_header)
+    refusals: Any = None  # ui.login.HeldBackAudit: refused SSO subjects, one audit row a minute each
 
 
 class _Answer(Exception):
@@ -276,16 +278,17 @@ class PortalGuard:
         return user
 
     def _bind_subject(self, name: str, subject: str, path: str, client: str) -> None:
-        """Header mode with a subject: the name's person (assistant.sso_subjects). A name handed on
-        removes the previous person's account (audited); a replaced subject is refused."""
-        binding = self.cfg.subjects.bind(name, subject, self.cfg.users)
-        if binding.handed_on:
-            self.cfg.audit.record("sso_subject_changed", name, path[:200], {"address": client, **binding.removed})
-        if binding.refused:
-            self.cfg.audit.record("header_auth_refused", name, path[:200], {"address": client, "reason": "subject_replaced"})
-            log.warning("header auth refused for %s from %s: the name belongs to another subject now", name, client)
-            raise _Answer(403, "Dieser Benutzername gehört inzwischen einer anderen Person. Bitte wenden Sie sich "
-                               "an die Administration.")
+        """Header mode with a subject: the name's person (assistant.sso_subjects). Another subject for
+        a bound name is refused until an admin hands the name on; audited once a minute per subject
+        (a refused page load is dozens of requests)."""
+        binding = self.cfg.subjects.bind(name, subject)
+        if not binding.refused:
+            return
+        action = "sso_subject_conflict" if binding.reason == "conflict" else "header_auth_refused"
+        self.cfg.refusals.record(f"{name}|{subject}", action, name, {"address": client, "reason": f"subject_{binding.reason}",
+                                                                   "path": path[:200]}, time.time())
+        raise _Answer(403, "Dieser Benutzername ist einer anderen Person zugeordnet. Bitte wenden Sie sich an die "
+                           "Administration (kiportal users handover).")
 
     def _response_headers(self, raw: list, rid: str, req: dict[str, str]) -> list:
         out, present = [], set()
@@ -512,7 +515,7 @@ def install_guard(fastapi_app, gradio_app, demo, ctx) -> GuardConfig:
     """Put :class:`PortalGuard` in front of ``fastapi_app`` and tie gradio's logins to sessions."""
     from assistant.sessions import SessionStore
     from ui.file_values import gradio_folder
-    from ui.login import SessionTokens
+    from ui.login import HeldBackAudit, SessionTokens
 
     s = ctx.app.settings
     sessions = None
@@ -527,6 +530,7 @@ def install_guard(fastapi_app, gradio_app, demo, ctx) -> GuardConfig:
     config = GuardConfig(
         settings=s, users=ctx.users, audit=ctx.audit, sessions=sessions,
         subjects=ctx.app.sso_subjects if s.auth.mode == "header" and s.auth.subject_header.strip() else None,
+        refusals=HeldBackAudit(ctx.audit),
         cookie_names=lambda: [f"access-token-{gradio_app.cookie_id}", f"access-token-unsecure-{gradio_app.cookie_id}"],
         upload_folder=lambda: folder, tabs=tabs,
         open_events=lambda user, fn_index: open_events(demo._queue, tabs, user, concurrency_group(demo, fn_index)))

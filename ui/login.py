@@ -197,7 +197,9 @@ class LoginThrottle:
         with self._lock:
             wait, reason = self.wait_s(address, name, now=now, known=known)
             if wait > 0:
-                if reason != "name":  # held by the name alone (strangers' guesses): no fault of this address
+                # counted for this address only where its own counters hold it (not the name alone:
+                # strangers' guesses are no fault of it)
+                if reason != "name" or self.wait_s(address, name, now=now, known=True)[0] > 0:
                     self.held_back(name, address, now=now)
                 return wait, reason
             token = secrets.token_hex(8)
@@ -256,11 +258,11 @@ class LoginThrottle:
 
 
 class HeldBackAudit:
-    """Held-back logins in the audit: one row per holding counter and minute, its ``attempts`` counted
-    up while the minute lasts. Held-back attempts cost no password check, so a row each let an
-    unauthenticated client grow the audit without end (an attacker's probe: 69 rows a second, about
-    4.6 GB a day kept for 90 days); the count keeps every attempt accounted for. Per process: a
-    cluster writes a row per replica and minute."""
+    """Refusals that cost the refused nothing (held-back logins, a refused SSO subject's requests) in
+    the audit: one row per key and minute, its ``attempts`` counted up while the minute lasts. A row
+    each let an unauthenticated client grow the audit without end (an attacker's probe: 69 rows a
+    second, about 4.6 GB a day kept for 90 days); the count keeps every attempt accounted for. Per
+    process: a cluster writes a row per replica and minute."""
 
     def __init__(self, audit, every_s: float = 60.0, most: int = 10_000) -> None:
         self.audit = audit
@@ -269,8 +271,8 @@ class HeldBackAudit:
         self._rows: dict[str, tuple[str, float, dict]] = {}  # counter -> (row id, first at, detail)
         self._lock = threading.Lock()
 
-    def record(self, counter: str, actor: str, detail: dict, now: float) -> bool:
-        """Audit one held-back attempt; True if it started a new row. Under the lock with its database
+    def record(self, counter: str, action: str, actor: str, detail: dict, now: float) -> bool:
+        """Audit one refused attempt; True if it started a new row. Under the lock with its database
         write, so parallel attempts of one minute land in one row (an attack path: queued, not fast)."""
         with self._lock:
             row = self._rows.get(counter)
@@ -282,7 +284,7 @@ class HeldBackAudit:
                 for old in sorted(self._rows, key=lambda k: self._rows[k][1])[: self.most // 2]:
                     del self._rows[old]
             detail = {**detail, "attempts": 1}
-            self._rows[counter] = (self.audit.record("login_blocked", actor, "", detail), now, detail)
+            self._rows[counter] = (self.audit.record(action, actor, "", detail), now, detail)
             return True
 
 
@@ -299,9 +301,10 @@ def make_auth(ctx, throttle: LoginThrottle | None = None) -> Callable:
         # the throttle reads and writes the app database: off the event loop, like the password check
         wait, by = await anyio.to_thread.run_sync(throttle.begin, name, address)  # counts a held-back attempt itself
         if wait > 0:
-            counter = f"a:{address}" if by == "address" else f"p:{address}|{name}"  # spraying: one row per address
+            # one row per holding counter: spraying from an address, guessing a name from rotating addresses
+            counter = {"address": f"a:{address}", "name": f"n:{name}"}.get(by, f"p:{address}|{name}")
             detail = {"address": address, "by": by, "wait_s": round(wait, 1)}
-            if await anyio.to_thread.run_sync(held.record, counter, name or "?", detail, time.time()):
+            if await anyio.to_thread.run_sync(held.record, counter, "login_blocked", name or "?", detail, time.time()):
                 log.warning("login for %r from %s throttled (%s, %.0f s)", name, address, by, wait)
             return False
         try:

@@ -129,7 +129,8 @@ def render_display(display: dict | None, code: str = "") -> str:
 def display_for_answer(result, *, title: str = "", observe: str = "") -> dict:
     from assistant.training.sessions import sources_of
 
-    return {"kind": "answer", "title": title, "question": mask_question(result.question), "answer": result.answer,
+    return {"kind": "answer", "title": title, "question": mask_question(result.question),
+            "answer": mask_question(result.answer, of=result.question),
             "sources": sources_of(result), "model": result.model, "zone": result.zone, "observe": observe}
 
 
@@ -137,7 +138,8 @@ def display_for_comparison(cmp, *, title: str = "", observe: str = "") -> dict:
     from assistant.training.sessions import sources_of
 
     return {"kind": "comparison", "title": title, "question": mask_question(cmp.question), "observe": observe,
-            "sides": [{"label": s.variant.label, "answer": s.result.answer, "sources": sources_of(s.result),
+            "sides": [{"label": s.variant.label, "answer": mask_question(s.result.answer, of=cmp.question),
+                       "sources": sources_of(s.result),
                        "model": s.result.model, "zone": s.result.zone} for s in cmp.sides]}
 
 

@@ -155,7 +155,8 @@ class TrainerUI:
             raise _err(exc) from None
         view = build_view(result, self.settings.llm.models[key], k=int(k_), use_documents=bool(docs))
         if sess is not None:
-            self.ctx.app.training_store.log(sess.id, "question", mask_question(result.question), result.answer,
+            self.ctx.app.training_store.log(sess.id, "question", mask_question(result.question),
+                                            mask_question(result.answer, of=result.question),
                                             detail={"model": result.model, "zone": result.zone,
                                                     "sources": sources_of(result)})
         slide = self._set_display(sess, presentation.display_for_answer(result))
@@ -184,7 +185,8 @@ class TrainerUI:
         if sess is not None:
             self.ctx.app.training_store.log(sess.id, "comparison", mask_question(cmp.question), exercise_id=exercise_id,
                                             detail={
-                "kind": cmp.kind, "sides": [{"label": x.variant.label, "answer": x.result.answer, "model": x.result.model,
+                "kind": cmp.kind, "sides": [{"label": x.variant.label, "answer": mask_question(x.result.answer, of=cmp.question),
+                                             "model": x.result.model,
                                              "zone": x.result.zone, "sources": sources_of(x.result)} for x in cmp.sides]})
 
     def compare(self, q, kind, model_key, lm, rm, lv, rv, colls, session_id, request: gr.Request):

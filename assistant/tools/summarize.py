@@ -337,7 +337,8 @@ def extractive_summary(passages: Sequence[Passage], label: str, length: str) -> 
         ranked.append((whole, score, -order, loc, sent))
     chosen = sorted(sorted(ranked, reverse=True)[:target], key=lambda x: -x[2])
     points = [Point(sent, [loc], True) for _, _, _, loc, sent in chosen]
-    output = render_points(points, label)
+    output = render_points(points, label) or ("Ohne Sprachmodell lässt sich dieses Dokument nicht zusammenfassen: "
+                                              "es enthält keine vollständigen Sätze. Bitte ein Sprachmodell wählen.")
     yield {"type": "reset", "text": output}
     ok, total = citations_valid(points, passages)
     yield {"type": "done", "output": output, "timings": {},

@@ -20,11 +20,17 @@ from assistant.training.inspect import TABLE_STYLE, html_row
 from corpus.models import page_kind_of, page_label
 
 
-def mask_question(question: str) -> str:
+def mask_question(question: str, *, of: str | None = None) -> str:
     """The question with every detected personal datum replaced by its masked form.
 
     Used wherever a question is shown to others or kept (projector, session log, handout):
-    an Ampel exercise may well be typed with a real case."""
+    an Ampel exercise may well be typed with a real case. ``of``: mask in ``question`` (an answer)
+    the personal data found in ``of`` (the question it answers, which the answer often repeats);
+    the documents' own names stay, since the room's rights decide over those."""
+    if of is not None:
+        for d in detect_pii(of):
+            question = question.replace(of[d.start:d.end], d.masked)
+        return question
     out, last = [], 0
     for d in sorted(detect_pii(question), key=lambda d: d.start):
         if d.start < last:

@@ -156,3 +156,11 @@ def test_entries_keep_no_control_characters_and_their_details_stay_json(db):
     db.execute("INSERT INTO audit(id, at, actor, action, target, detail) VALUES ('alt', 1, :a, 'login', '', '{}')",
                {"a": "vorher\x1b[2J"})  # a row written before the escaping
     assert "\x1b" not in log.export_csv(action="login")
+
+
+def test_a_formula_behind_spaces_or_a_tab_stays_text_in_the_csv(db):
+    log = AuditLog(db)
+    for value in ("=HYPERLINK(1)", "  =HYPERLINK(2)", "\t=HYPERLINK(3)"):
+        log.record("question", "anna", value)
+    rows = list(csv.reader(io.StringIO(log.export_csv(action="question")), delimiter=";"))[1:]
+    assert all(r[3].startswith("'") for r in rows), rows

@@ -175,6 +175,9 @@ def test_an_faqs_own_question_is_never_the_quote_its_answer_is():
            "Welche Dateien kann ich hochladen?\nPDF-, Word- und Textdateien bis 50 MB.")
     q = best_quote("Wie lange werden meine Chats im KI-Portal gespeichert?", [_ev(1, faq, "Häufige Fragen")])
     assert q.text == "Chatverläufe werden nach 90 Tagen automatisch gelöscht."
+    quoted = "„Wie lange werden meine Chats gespeichert?“ Chatverläufe werden nach 90 Tagen automatisch gelöscht."
+    q = best_quote("Wie lange werden meine Chats im KI-Portal gespeichert?", [_ev(1, quoted, "Häufige Fragen")])
+    assert q.text == "Chatverläufe werden nach 90 Tagen automatisch gelöscht."  # a question in quotation marks too
 
 
 def test_a_rule_keeps_its_exception():

@@ -1,13 +1,11 @@
 """Which person an SSO name belongs to: bound at first sight, handed on once, the old subject refused."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from assistant.appdb import AppDB
 from assistant.chats import ChatStore
-from assistant.sso_subjects import SubjectBindings, valid_subject
+from assistant.sso_subjects import Binding, SubjectBindings, valid_subject
 from assistant.users import UserStore
 
 
@@ -24,55 +22,49 @@ def test_valid_subject(subject, ok):
     assert valid_subject(subject) is ok
 
 
-def test_first_sight_binds_a_second_subject_hands_the_name_on_once(db):
+def test_first_sight_binds_another_subject_is_refused_until_an_admin_hands_the_name_on(db):
     users, chats, subjects = UserStore(db), ChatStore(db), SubjectBindings(db)
     users.add("tina", "Passwort-Passwort-1", "trainer", ["bauamt"])
     chats.create_chat("tina", "Alt")
-    assert subjects.bind("tina", "sub-1", users) == subjects.bind("tina", "sub-1", users)  # nothing happens
-    assert subjects.current("tina") == "sub-1" and users.get("tina").role == "trainer"
+    assert subjects.bind("tina", "sub-1").bound and subjects.bind("tina", "sub-1") == Binding()  # then confirmed
+    other = subjects.bind("tina", "sub-2")  # a rename, an IdP mistake or the name handed on: nothing changes
+    assert other.refused and other.reason == "conflict"
+    assert subjects.current("tina") == "sub-1" and users.get("tina").role == "trainer" and chats.list_chats("tina")
 
-    handed = subjects.bind("tina", "sub-2", users)
-    assert handed.handed_on and not handed.refused
-    assert handed.removed == {"role": "trainer", "chats": 1, "tool_runs": 0, "training_sessions": 0}
-    assert users.get("tina") is None and chats.list_chats("tina") == []
-    assert subjects.current("tina") == "sub-2"
-    assert subjects.bind("tina", "sub-1", users).refused  # the previous person, for good
-    assert not subjects.bind("tina", "sub-2", users).handed_on  # the new one stays
-    assert subjects.bind("tina", "sub-3").removed == {"chats": 0, "tool_runs": 0, "training_sessions": 0}
-    assert subjects.bind("tina", "sub-2").refused
+    left = subjects.hand_over("tina", users)  # the admin decides
+    assert left == {"subject_replaced": True, "role": "trainer", "chats": 1, "tool_runs": 0, "training_sessions": 0}
+    assert users.get("tina") is None and chats.list_chats("tina") == [] and subjects.current("tina") is None
+    assert subjects.bind("tina", "sub-2").bound  # the next person to sign in owns the name
+    assert subjects.bind("tina", "sub-1") == Binding(refused=True, reason="replaced")  # the previous one, for good …
+    assert subjects.forgive("tina") == 1  # … unless an admin lets the subject in again
+    assert subjects.bind("tina", "sub-1").reason == "conflict"  # (the name is sub-2's now)
 
 
-def test_two_first_sights_at_once_leave_one_owner(any_db_url):
-    """Two replicas see two subjects of one new name at the same moment: one binds, the other hands
-    the name on (never two current owners)."""
-    url = any_db_url
-    SubjectBindings(AppDB(url))
-    results, start = {}, threading.Barrier(2)
+def test_two_first_sights_at_once_leave_one_owner(db, monkeypatch):
+    """Two replicas see two subjects of one new name at the same moment: the unique index lets one
+    bind, the other reads again and is refused (never two current owners). Forced: replica B reads
+    before A writes, then writes after."""
+    a, b = SubjectBindings(db), SubjectBindings(AppDB(db.url) if hasattr(db, "url") else db)
+    real_query, raced = b.db.query, []
 
-    def first(subject: str) -> None:
-        bindings = SubjectBindings(AppDB(url))
-        start.wait()
-        results[subject] = bindings.bind("neu", subject)
+    def stale_first_read(sql, params=None):
+        if not raced:
+            raced.append(1)
+            assert a.bind("neu", "sub-a").bound  # A binds between B's read and B's write
+            return []
+        return real_query(sql, params)
 
-    threads = [threading.Thread(target=first, args=(s,)) for s in ("sub-a", "sub-b")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    rows = AppDB(url).query("SELECT subject FROM sso_subjects WHERE name='neu' AND replaced=0")
-    assert len(rows) == 1
-    assert sorted(r.handed_on for r in results.values()) == [False, True]
-    assert SubjectBindings(AppDB(url)).current("neu") == rows[0]["subject"]
+    monkeypatch.setattr(b.db, "query", stale_first_read)
+    assert b.bind("neu", "sub-b") == Binding(refused=True, reason="conflict")
+    rows = real_query("SELECT subject FROM sso_subjects WHERE name='neu' AND replaced=0")
+    assert [r["subject"] for r in rows] == ["sub-a"]
 
 
 def test_an_account_an_admin_creates_belongs_to_the_next_person_who_signs_in(db):
-    """Creating an account names a person anew: without this, the admin's account for a new colleague
-    who got a departed one's name was removed again at her first sign-in (the name handed on)."""
+    """Creating an account names a person anew: without this, the new colleague's account would be
+    refused at her first sign-in (the name bound to the departed one's subject)."""
     users, subjects = UserStore(db), SubjectBindings(db)
     subjects.bind("tina", "sub-old")
-    subjects.bind("tina", "sub-older-session")  # handed on once: sub-old is refused for good
     users.add("tina", "Passwort-Passwort-1", "trainer")  # the admin prepares the new colleague's account
     assert subjects.current("tina") is None
-    first = subjects.bind("tina", "sub-new", users)
-    assert not first.handed_on and users.get("tina").role == "trainer"
-    assert subjects.bind("tina", "sub-old", users).refused
+    assert subjects.bind("tina", "sub-new").bound and users.get("tina").role == "trainer"

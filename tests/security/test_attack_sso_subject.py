@@ -2,14 +2,16 @@
 "tina" opened the previous tina's chats and kept her trainer role.
 
 With ``auth.subject_header`` the proxy also sends the IdP's subject id. The first subject seen owns
-the name; a second one is the name handed on: the previous account (chats, role) is removed and
-audited, and the replaced subject is refused from then on. Sent as the proxy sends it, over HTTP.
+the name; another one is refused, and nothing is changed, until an admin hands the name on (the
+previous account removed and audited, its subject refused from then on). Sent as the proxy sends it,
+over HTTP; the admin's step through the real CLI.
 """
 from __future__ import annotations
 
 import time
 
 import pytest
+from click.testing import CliRunner
 
 from sec_client import audit, call, proxy
 
@@ -22,8 +24,9 @@ def _as(portal, user: str, subject: str | None):
     return proxy(portal, user, extra={"X-Remote-Sub": subject} if subject is not None else None)
 
 
-def test_a_handed_on_name_starts_empty_and_the_previous_subject_is_refused(subject_portal):
+def test_another_person_under_a_bound_name_is_refused_until_an_admin_hands_it_on(subject_portal):
     from assistant.chats import ChatStore
+    from ui.cli import cli
 
     chats, users = ChatStore(subject_portal.ctx.db), subject_portal.ctx.users
     assert users.get("tina").role == "trainer"  # the admin gave the name a role
@@ -32,29 +35,35 @@ def test_a_handed_on_name_starts_empty_and_the_previous_subject_is_refused(subje
         assert call(c, subject_portal, "session", [], session=tab)["success"]
         asked = call(c, subject_portal, "ask", [QUESTION, None, "extraktiv", []], session=tab)
         assert asked["success"] and "11:30" in str(asked["output"]), asked
-        with _as(subject_portal, "tina", "uuid-tina-1") as again:  # the same person again: nothing changes
-            assert again.get("/").status_code == 200
     (old,) = chats.list_chats("tina")
-    assert audit(subject_portal, "sso_subject_changed") == []
 
+    with _as(subject_portal, "tina", "uuid-tina-2") as c:  # another person under the name: nothing opens
+        for _ in range(5):
+            r = c.get("/")
+            assert r.status_code == 403 and "anderen Person zugeordnet" in r.text
+        assert call(c, subject_portal, "open_chat", [old["id"]])["join"] == 403
+    assert chats.list_chats("tina") and users.get("tina").role == "trainer"  # nothing was changed
+    (conflict,) = audit(subject_portal, "sso_subject_conflict", actor="tina")  # one row a minute, counted
+    assert conflict["detail"]["attempts"] >= 6 and conflict["detail"]["reason"] == "subject_conflict"
+    with _as(subject_portal, "tina", "uuid-tina-1") as c:  # the owner is not disturbed
+        assert c.get("/").status_code == 200
+
+    result = CliRunner().invoke(cli, ["--data-dir", str(subject_portal.home), "users", "handover", "tina", "--yes"])
+    assert result.exit_code == 0 and "1 Chats" in result.output, result.output  # the admin hands the name on
     tab = f"tab{time.monotonic_ns()}"
-    with _as(subject_portal, "tina", "uuid-tina-2") as c:  # the IdP gave "tina" to someone else
+    with _as(subject_portal, "tina", "uuid-tina-2") as c:
         loaded = call(c, subject_portal, "session", [], session=tab)
         assert loaded["success"] and "Kantine" not in str(loaded["output"]), loaded
         opened = call(c, subject_portal, "open_chat", [old["id"]], session=tab)
         assert opened["success"] is False and "11:30" not in str(opened), opened
-        refused = call(c, subject_portal, "trainer_plans", [None], session=tab)  # the old role is gone
-        assert refused["success"] is False, refused
+        assert call(c, subject_portal, "trainer_plans", [None], session=tab)["success"] is False  # the old role is gone
     assert chats.list_chats("tina") == [] and users.get("tina") is None
-    (changed,) = audit(subject_portal, "sso_subject_changed")
-    assert changed["actor"] == "tina" and changed["detail"]["chats"] == 1 and changed["detail"]["role"] == "trainer"
-
+    (handed,) = audit(subject_portal, "sso_handover")
+    assert handed["target"] == "tina" and handed["detail"]["chats"] == 1 and handed["detail"]["role"] == "trainer"
     with _as(subject_portal, "tina", "uuid-tina-1") as c:  # the previous person's session at the proxy
-        r = c.get("/")
-        assert r.status_code == 403 and "anderen Person" in r.text
-        assert call(c, subject_portal, "session", [])["join"] == 403
-    reasons = [e["detail"]["reason"] for e in audit(subject_portal, "header_auth_refused", actor="tina")]
-    assert reasons and set(reasons) == {"subject_replaced"}
+        assert c.get("/").status_code == 403
+    assert [e["detail"]["reason"] for e in audit(subject_portal, "header_auth_refused", actor="tina")] == [
+        "subject_replaced"]
 
 
 @pytest.mark.parametrize("subject", [None, "", "a b", "x" * 256, "ab\tcd"])

@@ -135,3 +135,8 @@ def test_extractive_summary_gives_whole_sentences_as_many_as_asked_in_document_o
     bullets = [p["text"] for p in list(extractive_summary(slides, "Folie", "kurz"))[-1]["details"]["points"]]
     assert bullets == ["Nächste Schritte im Reallabor", "Pilot im Herbst mit drei Ämtern", "Rollout 2026 für alle Ämter"]
     assert done["details"]["asked_points"] == 10 and done["details"]["extractive"]
+
+
+def test_an_extractive_summary_without_whole_sentences_says_so():
+    done = list(extractive_summary([Passage(1, "Agenda\nKaffee\nPause")], "Folie", "kurz"))[-1]
+    assert done["details"]["points"] == [] and "nicht zusammenfassen" in done["output"]

@@ -141,3 +141,13 @@ def test_model_choices_follow_roles_and_put_green_first(hash_app):
     assert default_model(s, "staff") == "lokal"
     s.llm.default = "eu"
     assert default_model(s, "trainer") == "lokal"  # the default must be green
+
+
+def test_an_answer_repeating_the_questions_personal_data_is_masked_for_the_room_and_nothing_else():
+    from assistant.training.preview import mask_question
+
+    question = "Darf der Bescheid an Frau Petra Schulz ins rote Modell?"
+    answer = "Nein, der Bescheid an Frau Petra Schulz enthält Personendaten; zuständig ist Jan Petersen."
+    masked = mask_question(answer, of=question)
+    assert "Petra Schulz" not in masked and "Jan Petersen" in masked  # the document's own names: by the room's rights
+    assert mask_question(answer, of="Was kostet ein Parkausweis?") == answer
