@@ -84,10 +84,15 @@ def document_labels(records) -> list[tuple[str, str]]:
     return out
 
 
-def needs_no_model(ctx: PortalContext, key: str) -> bool | None:
-    """True for a text-only profile (mode extractive), None for an unknown key."""
-    profile = ctx.app.settings.llm.models.get(key)
-    return None if profile is None else profile.mode == "extractive"
+def writing_choices(ctx: PortalContext, models: list[tuple[str, str]], default: str | None
+                    ) -> tuple[list[tuple[str, str]], str | None]:
+    """The models that write text (not a text-only profile, mode extractive) among ``models``, and
+    the one to preselect: ``default`` if it writes, else the first. Einfache Sprache and Entwurf offer
+    only these ("Nur Textstellen" was offered there, then refused)."""
+    profiles = ctx.app.settings.llm.models
+    writing = [(label, key) for label, key in models if key in profiles and profiles[key].mode != "extractive"]
+    keys = [key for _, key in writing]
+    return writing, default if default in keys else (keys[0] if keys else None)
 
 
 def text_html(text: str) -> str:
@@ -405,10 +410,7 @@ def build(ctx: PortalContext) -> None:
     h = ToolHandlers(ctx)
     all_models = h.chat.all_model_choices()
     default = ctx.app.settings.llm.default
-    # Einfache Sprache and drafts write new text: "Nur Textstellen" is not offered there (it was, then refused)
-    writing_models = [(label, key) for label, key in all_models if needs_no_model(ctx, key) is False]
-    writing_default = default if default in [k for _, k in writing_models] else (
-        writing_models[0][1] if writing_models else None)
+    writing_models, writing_default = writing_choices(ctx, all_models, default)
     areas: dict[str, _Area] = {}
     with gr.Tabs():
         with gr.Tab("Einfache Sprache", id="tools-einfach"):
@@ -476,9 +478,8 @@ def build(ctx: PortalContext) -> None:
         except gr.Error:  # not signed in: nothing to fill (every action checks again)
             return (gr.update(),) * 7
         m = gr.update(choices=models, value=dflt)
-        writing = [(label, key) for label, key in models if needs_no_model(ctx, key) is False]
-        w = gr.update(choices=writing, value=dflt if dflt in [k for _, k in writing] else
-                      (writing[0][1] if writing else None))
+        writing, writing_dflt = writing_choices(ctx, models, dflt)
+        w = gr.update(choices=writing, value=writing_dflt)
         return w, m, w, gr.update(choices=docs, value=None), gr.update(choices=docs, value=None), \
             gr.update(choices=colls, value=[]), gr.update(choices=runs, value=None)
 

@@ -262,6 +262,10 @@ def test_tools_offer_and_read_only_readable_documents(dept_portal):
     assert dept_portal.leaks("bauakten", client(dept_portal, "bob").predict(api_name="/tools_choices"))
     h = ToolHandlers(dept_portal.ctx)
     bau = dept_portal.doc_of("bauakten").doc_id
+    # over HTTP, as an attacker sends it: the foreign id gets the notice of a document that does not exist
+    nora = client(dept_portal, "nora")
+    out = nora.predict(bau, "kurz", True, "extraktiv", api_name="/tool_zusammenfassung")
+    assert "Dokument nicht gefunden" in out[2] and out[0] == "" and dept_portal.leaks("bauakten", out) == [], out
     for call in (lambda: list(h.summarize(_request(dept_portal, "nora"), bau, "kurz", True, "extraktiv")),
                  lambda: list(h.simplify(_request(dept_portal, "nora"), SOURCE_DOC, "", None, bau, "", False,
                                          "extraktiv"))):
