@@ -75,6 +75,7 @@ table th, table td, table th *, table td * { font-family: var(--font) !important
 table th .header { font-size: .92em; }
 /* a phone: the chat and its input first, the chat list and settings below them */
 @media (max-width: 720px) { #kp-chat-main { order: -1; } }
+#kp-chat button.kp-copied { color: #1a7f37 !important; }
 a:focus-visible, button:focus-visible, input:focus-visible, textarea:focus-visible {
   outline: 3px solid #0b57d0 !important; outline-offset: 2px; }
 """ + SOURCE_CSS
@@ -132,6 +133,54 @@ JS = r"""() => {
     }
   }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true,
                               attributeFilter: ['aria-label', 'title'] });
+  // gradio's copy buttons copy a message's source: Markdown escapes ("info\@stadt.de") and the
+  // sources list's HTML. Staff paste answers into letters and e-mails, so the chat's buttons copy
+  // what the page shows (a closed "Längerer Auszug" stays out). Captured before gradio's handler.
+  const shown = (row) => (row?.querySelector('.message-content')?.innerText || '').trim();
+  const write = async (text) => {
+    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+    const area = document.createElement('textarea');  // plain http on an intranet address
+    area.value = text;
+    area.style.position = 'fixed';
+    area.style.left = '-9999px';
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand('copy'); } finally { area.remove(); }
+  };
+  const copyLabels = { 'Nachricht kopieren': 'Nachricht kopiert', 'Copy message': 'Nachricht kopiert',
+                       'Unterhaltung kopieren': 'Unterhaltung kopiert', 'Copy conversation': 'Unterhaltung kopiert' };
+  document.addEventListener('click', (ev) => {
+    const button = ev.target.closest && ev.target.closest('#kp-chat button');
+    const label = button && (button.getAttribute('aria-label') || '');
+    if (!button || !copyLabels[label]) return;
+    let text;
+    if (/Unterhaltung|conversation/.test(label)) {
+      text = [...document.querySelectorAll('#kp-chat .message-row')]
+        .map((row) => `${row.classList.contains('user-row') ? 'Frage' : 'Antwort'}: ${shown(row)}`)
+        .join('\n\n');
+    } else {
+      const row = button.closest('.message-buttons')?.previousElementSibling;
+      if (!row || !row.classList.contains('message-row')) return;  // gradio changed: leave it its copy
+      text = shown(row);
+    }
+    ev.stopImmediatePropagation();
+    ev.preventDefault();
+    write(text).then(() => {
+      button.setAttribute('aria-label', copyLabels[label]);
+      button.setAttribute('title', copyLabels[label]);
+      button.classList.add('kp-copied');
+      setTimeout(() => {
+        button.setAttribute('aria-label', label);
+        button.setAttribute('title', label);
+        button.classList.remove('kp-copied');
+      }, 2000);
+    }).catch(() => {});
+  }, true);
+  // gradio names each message by its source in English ("bot's message: … <div class=…"): without
+  // that name a screen reader reads the rendered message itself
+  new MutationObserver(() => document.querySelectorAll('#kp-chat [data-testid][aria-label]')
+    .forEach((el) => { if (/^(bot|user)'s message:/.test(el.getAttribute('aria-label'))) el.removeAttribute('aria-label'); }))
+    .observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['aria-label'] });
   // A new question scrolls the chat to that question, and then the chat stays put while the answer
   // is written beneath it: gradio's autoscroll followed the end of the bubble, which is the sources
   // list, and pushed the answer itself out of the window.

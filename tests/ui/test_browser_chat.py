@@ -268,6 +268,25 @@ def test_hostile_document_is_shown_as_text_and_runs_nothing(context, live_portal
     assert page.locator("#kp-chat a[href*='zaunkoenig-login']").count() == 0
     shot(page, "5-xss", SHOTS, full_page=False)
 
+    # the copy buttons copy what is shown, not the message's Markdown escapes and sources HTML
+    page.locator("#kp-stop").wait_for(state="hidden")
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_portal.url.rstrip("/"))
+    page.locator("#kp-chat .message-row.bot-row + .message-buttons button[aria-label='Nachricht kopieren']").last.click()
+    page.wait_for_selector("#kp-chat button[aria-label='Nachricht kopiert']")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("Laut den Dokumenten") and "konto@zaunkoenig-login.example" in copied
+    assert "https://zaunkoenig-login.example/konto" in copied and "[1]" in copied
+    assert "Quellen" in copied and "Zaunkönig-Protokoll der Stadt Kempenrath" in copied
+    assert "\\" not in copied and "kp-sources" not in copied and "&lt;" not in copied
+    assert "<script>window.__xss=1</script>" in copied  # the document's text, as text
+    page.locator("#kp-chat button[aria-label='Unterhaltung kopieren']").click()
+    page.wait_for_function("async () => (await navigator.clipboard.readText()).startsWith('Frage: ')")
+    conversation = page.evaluate("navigator.clipboard.readText()")
+    assert conversation.startswith(f"Frage: {HOSTILE_Q}\n\nAntwort: Laut den Dokumenten")
+    assert "\\" not in conversation and "kp-sources" not in conversation
+    # and screen readers read the rendered message, not gradio's English name with its source
+    assert page.locator("#kp-chat [aria-label*=\"'s message\"]").count() == 0
+
     with context.expect_page() as new_tab:
         page.locator("#kp-chat .kp-src-link").first.click()
     doc = new_tab.value
