@@ -3,6 +3,8 @@ code back, an ended session's code is no guess, and every refusal is audited."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 
@@ -52,8 +54,64 @@ def test_unknown_codes_cost_nothing_until_the_free_ones_are_used_up(world):
     clock.now += WINDOW_S + 1  # an hour without a wrong code: the counter starts again
     assert guard.session(session.code, "mallory").id == session.id
     refused = audit.entries(action="training_code_refused", limit=100)
-    assert len(refused) == FREE_UNKNOWN + 3 and {e["actor"] for e in refused} == {"mallory"}
-    assert sorted({json.loads(e["detail"])["reason"] for e in refused}) == ["held_back", "unknown"]
+    assert {e["actor"] for e in refused} == {"mallory"}
+    details = [json.loads(e["detail"]) for e in refused]
+    assert [d["reason"] for d in details].count("unknown") == FREE_UNKNOWN + 1
+    # the two held-back tries 3 s apart are one row of that minute, both counted
+    assert [d["attempts"] for d in details if d["reason"] == "held_back"] == [2]
+
+
+def test_held_back_codes_are_one_counted_row_a_minute(world):
+    store, audit, clock, session, guard = world
+    _guess(guard, FREE_UNKNOWN)
+    for _ in range(50):  # hammering in the back-off: costs the guesser nothing, must not grow the audit
+        with pytest.raises(SessionError, match="Zu viele"):
+            guard.session("ZZZ999", "mallory")
+    clock.now += 61
+    _guess(guard, 1)  # the back-off's 2 s have passed: one more guess counts
+    with pytest.raises(SessionError, match="Zu viele"):
+        guard.session("ZZZ999", "mallory")
+    held = [json.loads(e["detail"]) for e in audit.entries(action="training_code_refused", limit=200)
+            if json.loads(e["detail"])["reason"] == "held_back"]
+    assert sorted(d["attempts"] for d in held) == [1, 50]
+
+
+class SlowCounters:
+    """The login throttle's table, read slowly: parallel joins all read the count before any counts."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def get(self, keys):
+        found = self.inner.get(keys)
+        time.sleep(0.2)
+        return found
+
+    def add(self, keys, now, window_s):
+        self.inner.add(keys, now, window_s)
+
+
+def test_a_parallel_burst_passes_one_guess_when_a_back_off_ends(world, tmp_path):
+    store, audit, clock, session, guard = world
+    _guess(guard, FREE_UNKNOWN)
+    clock.now += 3  # the back-off of 2 s has just ended
+    slow = JoinCodeGuard(store, SlowCounters(guard.counters), audit, clock=clock)
+    outcomes: list[str] = []
+
+    def join(i: int) -> None:
+        try:
+            slow.session(f"YYY{i:03d}", "mallory")
+        except UnknownCode:
+            outcomes.append("guessed")
+        except SessionError:
+            outcomes.append("held back")
+
+    threads = [threading.Thread(target=join, args=(i,)) for i in range(6)]  # a user's 6 open events
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(outcomes) == ["guessed"] + ["held back"] * 5
 
 
 def test_an_ended_sessions_code_is_found_and_not_counted(world):
