@@ -95,6 +95,19 @@ def writing_choices(ctx: PortalContext, models: list[tuple[str, str]], default: 
     return writing, default if default in keys else (keys[0] if keys else None)
 
 
+NO_WRITING_MODEL = ("Für Sie ist kein Modell freigegeben, das Texte schreibt („Nur Textstellen“ zitiert nur); "
+                    "dieses Werkzeug steht darum nicht zur Verfügung. Die Verwaltung kann eines freigeben.")
+
+
+def writing_updates(writing: list[tuple[str, str]], default: str | None) -> tuple[dict, dict]:
+    """The model list of Einfache Sprache or Entwurf and its run button: with no model that writes
+    (a deployment with extractive models only, or a role without a writing one) the list would be
+    empty without a word why, and the button would only lead to a refusal."""
+    if writing:
+        return gr.update(choices=writing, value=default, info=None), gr.update(interactive=True)
+    return gr.update(choices=[], value=None, info=NO_WRITING_MODEL), gr.update(interactive=False)
+
+
 def text_html(text: str) -> str:
     """Model output as escaped text; line breaks kept, nothing interpreted."""
     return f'<div class="kp-tool-output" style="white-space: pre-wrap">{html.escape(text or "")}</div>'
@@ -411,6 +424,7 @@ def build(ctx: PortalContext) -> None:
     all_models = h.chat.all_model_choices()
     default = ctx.app.settings.llm.default
     writing_models, writing_default = writing_choices(ctx, all_models, default)
+    no_writer = None if writing_models else NO_WRITING_MODEL
     areas: dict[str, _Area] = {}
     with gr.Tabs():
         with gr.Tab("Einfache Sprache", id="tools-einfach"):
@@ -430,8 +444,9 @@ def build(ctx: PortalContext) -> None:
                     e_leicht = gr.Checkbox(label="Leichte Sprache (statt Einfacher Sprache)", value=False,
                                            elem_id="kp-einfach-leicht")
                     e_model = gr.Dropdown(choices=writing_models, value=writing_default, label="Modell",
-                                          elem_id="kp-einfach-model")
-                    e_btn = gr.Button("Übertragen", variant="primary", elem_id="kp-einfach-run")
+                                          info=no_writer, elem_id="kp-einfach-model")
+                    e_btn = gr.Button("Übertragen", variant="primary", interactive=bool(writing_models),
+                                      elem_id="kp-einfach-run")
                 with gr.Column(scale=3, min_width=420):
                     areas["einfach"] = _area("einfach", with_confirm=True)
         with gr.Tab("Zusammenfassung", id="tools-zusammenfassung"):
@@ -457,8 +472,9 @@ def build(ctx: PortalContext) -> None:
                                          elem_id="kp-draft-docs")
                     d_colls = gr.CheckboxGroup(choices=[], value=[], label="Nur diese Sammlungen", elem_id="kp-draft-colls")
                     d_model = gr.Dropdown(choices=writing_models, value=writing_default, label="Modell",
-                                          elem_id="kp-draft-model")
-                    d_btn = gr.Button("Entwurf schreiben", variant="primary", elem_id="kp-draft-run")
+                                          info=no_writer, elem_id="kp-draft-model")
+                    d_btn = gr.Button("Entwurf schreiben", variant="primary", interactive=bool(writing_models),
+                                      elem_id="kp-draft-run")
                 with gr.Column(scale=3, min_width=420):
                     areas["draft"] = _area("draft", with_confirm=True)
         with gr.Tab("Verlauf", id="tools-verlauf"):
@@ -476,17 +492,16 @@ def build(ctx: PortalContext) -> None:
         try:
             models, dflt, docs, colls, runs = h.choices(request)
         except gr.Error:  # not signed in: nothing to fill (every action checks again)
-            return (gr.update(),) * 7
+            return (gr.update(),) * 9
         m = gr.update(choices=models, value=dflt)
-        writing, writing_dflt = writing_choices(ctx, models, dflt)
-        w = gr.update(choices=writing, value=writing_dflt)
+        w, run = writing_updates(*writing_choices(ctx, models, dflt))
         return w, m, w, gr.update(choices=docs, value=None), gr.update(choices=docs, value=None), \
-            gr.update(choices=colls, value=[]), gr.update(choices=runs, value=None)
+            gr.update(choices=colls, value=[]), gr.update(choices=runs, value=None), run, run
 
     root = gr.context.Context.root_block
     if root is not None:
-        root.load(on_load, outputs=[e_model, s_model, d_model, e_doc, s_doc, d_colls, hist], api_name="tools_choices",
-                  show_progress="hidden")
+        root.load(on_load, outputs=[e_model, s_model, d_model, e_doc, s_doc, d_colls, hist, e_btn, d_btn],
+                  api_name="tools_choices", show_progress="hidden")
 
     def toggle_source(source: str):
         return (gr.update(visible=source == SOURCE_TEXT), gr.update(visible=source == SOURCE_FILE),

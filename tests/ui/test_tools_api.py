@@ -156,3 +156,35 @@ def test_the_document_picker_names_pages_and_tells_twins_apart():
     assert document_labels(records) == [("Podiumsdiskussion (7 S., podium.pdf)", "a"),
                                         ("Podiumsdiskussion (7 S., podium.pptx)", "b"),
                                         ("Friedhofssatzung", "c"), ("Haushalt (12 S.)", "d")]
+
+
+def test_without_a_writing_model_the_writing_tools_say_why_and_do_not_run(tmp_path):
+    """A deployment with "Nur Textstellen" only: Einfache Sprache and Entwurf get an empty model list
+    with the reason and a disabled button (before, an empty list without a word); the summary, which
+    works without a model, stays as it was; a run sent anyway is refused by the server."""
+    import ui.portal as portal
+    from assistant.settings import load_settings
+    from assistant.wiring import App
+    from portal_http import call, login
+    from ui.context import PortalContext
+    from ui.tools_tab import NO_WRITING_MODEL
+
+    settings = load_settings(tmp_path / "data", embedding={"mode": "hash"}, vector={"mode": "memory"},
+                             auth={"mode": "password", "secret": "y" * 40},
+                             llm={"default": "extraktiv", "models": {
+                                 "extraktiv": {"mode": "extractive", "label": "Nur Textstellen (ohne KI-Modell)"}}})
+    ctx = PortalContext(App(settings))
+    ctx.users.add("anna", PASSWORD, "staff")
+    with portal.background_portal(ctx) as (url, server):
+        where = type("P", (), {"url": url, "fn_index": lambda self, name: next(
+            i for i, fn in server.demo.fns.items() if fn.api_name == name)})()
+        with login(where, "anna", PASSWORD) as c:
+            out = call(c, where, "tools_choices", [])
+            e_model, s_model, d_model, *_, e_btn, d_btn = out["output"]
+            for model in (e_model, d_model):
+                assert model["choices"] == [] and model["info"] == NO_WRITING_MODEL
+            assert e_btn["interactive"] is False and d_btn["interactive"] is False
+            assert [key for _, key in s_model["choices"]] == ["extraktiv"] and "info" not in s_model
+            sent = call(c, where, "tool_einfach", ["Text einfügen", BESCHEID, None, None, "", False, "extraktiv"])
+            # gradio's own check of the (empty) list refuses it before the handler, which refuses it too
+            assert sent["success"] is False and "not in the list of choices" in sent["error"], sent
