@@ -387,7 +387,8 @@ def _area(prefix: str, with_confirm: bool) -> _Area:
     a = _Area()
     a.progress = gr.Markdown("", elem_id=f"kp-{prefix}-progress")
     if prefix != "history":  # a run on the local model can take minutes: it can be called off
-        a.cancel = gr.Button("Abbrechen", size="sm", variant="secondary", elem_id=f"kp-{prefix}-cancel")
+        a.cancel = gr.Button("Abbrechen", size="sm", variant="secondary", elem_id=f"kp-{prefix}-cancel",
+                             interactive=False)  # usable while a run is on its way
     with gr.Group(visible=False, elem_id=f"kp-{prefix}-warning") as a.warn_box:
         a.warn_md = gr.Markdown("")
         if with_confirm:
@@ -411,6 +412,12 @@ def _export_updates(ready: bool) -> tuple:
     """The export buttons usable only with a finished, stored result; an older export hidden."""
     return (gr.update(interactive=ready), gr.update(interactive=ready),
             gr.update() if ready else gr.update(visible=False))
+
+
+def _cancel_usable(usable: bool):
+    def update():
+        return gr.update(interactive=usable)
+    return update
 
 
 def _view_updates(v: ToolView) -> tuple:
@@ -535,20 +542,30 @@ def build(ctx: PortalContext) -> None:
         yield from views(request, h.draft(request, kind, text, use_docs, colls, model, confirmed=True))
 
     stream = dict(concurrency_id="answer", trigger_mode="once", show_progress="minimal")
+    quick = dict(queue=False, api_visibility="private", show_progress="hidden")
+
+    def run_on(trigger, fn, inputs, area: _Area, **kwargs):
+        """A run's event, with "Abbrechen" usable from the click until the run has ended (it was
+        usable before any run, where it only said "Abgebrochen")."""
+        trigger.click(_cancel_usable(True), None, [area.cancel], **quick)
+        event = trigger.click(fn, inputs, area.outputs, **stream, **kwargs)
+        event.then(_cancel_usable(False), None, [area.cancel], **quick)
+        return event
+
     e_inputs = [e_source, e_text, e_file, e_doc, e_pages, e_leicht, e_model]
     a = areas["einfach"]
     runs = {"einfach": [
-        e_btn.click(run_einfach, e_inputs, a.outputs, api_name="tool_einfach", **stream),
-        a.confirm.click(run_einfach_confirmed, e_inputs, a.outputs, api_name="tool_einfach_confirmed",
-                        api_visibility="private", **stream)]}
-    runs["summary"] = [s_btn.click(run_summary, [s_doc, s_length, s_fast, s_model], areas["summary"].outputs,
-                                   api_name="tool_zusammenfassung", **stream)]
+        run_on(e_btn, run_einfach, e_inputs, a, api_name="tool_einfach"),
+        run_on(a.confirm, run_einfach_confirmed, e_inputs, a, api_name="tool_einfach_confirmed",
+               api_visibility="private")]}
+    runs["summary"] = [run_on(s_btn, run_summary, [s_doc, s_length, s_fast, s_model], areas["summary"],
+                              api_name="tool_zusammenfassung")]
     d_inputs = [d_kind, d_text, d_docs, d_colls, d_model]
     a = areas["draft"]
     runs["draft"] = [
-        d_btn.click(run_draft, d_inputs, a.outputs, api_name="tool_entwurf", **stream),
-        a.confirm.click(run_draft_confirmed, d_inputs, a.outputs, api_name="tool_entwurf_confirmed",
-                        api_visibility="private", **stream)]
+        run_on(d_btn, run_draft, d_inputs, a, api_name="tool_entwurf"),
+        run_on(a.confirm, run_draft_confirmed, d_inputs, a, api_name="tool_entwurf_confirmed",
+               api_visibility="private")]
 
     def cancelled(request: gr.Request):
         """The run is called off (gradio stops it in this browser tab only); a run is stored only
@@ -558,8 +575,10 @@ def build(ctx: PortalContext) -> None:
         return "Abgebrochen – es wurde nichts gespeichert."
 
     for name, events in runs.items():
-        areas[name].cancel.click(cancelled, None, [areas[name].progress], cancels=events, api_visibility="private",
-                                 concurrency_limit=None, show_progress="hidden")
+        cancel = areas[name].cancel
+        cancel.click(cancelled, None, [areas[name].progress], cancels=events, api_visibility="private",
+                     concurrency_limit=None, show_progress="hidden").then(
+            _cancel_usable(False), None, [cancel], **quick)
 
     def export(fmt: str):
         def fn(run_id, request: gr.Request):

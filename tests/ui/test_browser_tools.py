@@ -97,9 +97,11 @@ def test_a_long_run_can_be_called_off_and_nothing_is_kept(browser, tools_portal)
         open_tab(page, "Werkzeuge")
         open_tab(page, "Entwurf")
         page.locator("#kp-draft-text textarea").fill("Einladung zur Sitzung")
+        assert page.locator("#kp-draft-cancel").is_disabled()  # nothing to call off yet
         page.locator("#kp-draft-run").click()
         page.locator("#kp-draft-output").get_by_text("Ein langer Entwurf").first.wait_for()
         page.locator("#kp-draft-cancel").click()
+        page.wait_for_function("() => document.querySelector('#kp-draft-cancel').disabled")
         page.locator("#kp-draft-progress").get_by_text("Abgebrochen").wait_for()
         page.wait_for_timeout(6000)  # longer than the rest of the slow run would take
         assert "Abgebrochen" in page.locator("#kp-draft-progress").inner_text()  # nothing painted over it
@@ -109,5 +111,6 @@ def test_a_long_run_can_be_called_off_and_nothing_is_kept(browser, tools_portal)
         app._chat_models["lokal"] = fast
     page.locator("#kp-draft-run").click()  # the tool runs again, to the end
     page.wait_for_function("() => !document.querySelector('#kp-draft-export-md').disabled")
+    page.wait_for_function("() => document.querySelector('#kp-draft-cancel').disabled")  # ended: nothing to stop
     assert len(store.list_runs("anna")) == before + 1
     page.context.close()
