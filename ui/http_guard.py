@@ -74,7 +74,6 @@ LOGIN_PATHS = re.compile(r"^/(|login/?|logout/?|theme\.css|favicon\.ico|manifest
 FILE_ROUTE = re.compile(r"^/(?:gradio_api/)?file[=/](.+)$")
 UPLOAD_ROUTE = re.compile(r"^/(?:gradio_api/)?upload/?$")
 CALL_ROUTE = re.compile(r"^/(?:gradio_api/)?(queue/join|run/.+|call/.+|api/.+|stream/.+|component_server)/?$")
-API_INFO = re.compile(rb"<script>window\.gradio_api_info = .*?;</script>", re.DOTALL)
 
 
 @dataclass
@@ -218,8 +217,8 @@ class PortalGuard:
                 return await self._upload(scope, receive, send_wrapped, user)
             if method in ("GET", "HEAD") and FILE_ROUTE.match(path):
                 return await self._file(scope, receive, send_wrapped, user, path)
-            if user is None and path == "/" and self.auth.mode == "password":
-                return await self._login_page(scope, receive, send_wrapped)
+            if user is None and path == "/" and method in ("GET", "HEAD") and self.auth.mode == "password":
+                return await self._login_page(scope, send_wrapped)
             if self.auth.mode == "password" and re.match(r"^/logout/?$", path):
                 if headers.get("sec-fetch-site") in ("cross-site", "same-site"):
                     # a link or image on another site must not end the user's sessions (gradio's
@@ -488,10 +487,17 @@ class PortalGuard:
         log.warning("file %s refused to %s", raw, user)
         raise _Answer(404, "Datei nicht gefunden oder nicht (mehr) freigegeben.")
 
-    async def _login_page(self, scope, receive, send):
-        """gradio's page without the API description, for visitors who are not logged in."""
-        await self._buffered(scope, receive, send,
-                             lambda start, body: API_INFO.sub(b"<script>window.gradio_api_info = {};</script>", body))
+    async def _login_page(self, scope, send):
+        """The portal's own login page (:mod:`ui.login_page`), for visitors who are not logged in:
+        gradio's said "wrong password" to a held-back try and emptied the name."""
+        from ui.login_page import login_page
+        from ui.texts import t
+
+        body, csp = login_page(t("app_title"), t("header").lstrip("# "), t("login_message"))
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"), (b"content-security-policy", csp.encode())]})
+        await send({"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body})
 
     def _logout(self, headers):
         """gradio's logout ends the sessions it can list; ours are hashed, so end them here."""

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import math
 import secrets
 import threading
 import time
@@ -291,6 +292,9 @@ class HeldBackAudit:
 def make_auth(ctx, throttle: LoginThrottle | None = None) -> Callable:
     """gradio's ``auth=`` callable: throttled, Argon2 check off the event loop, every attempt audited."""
     import anyio
+    from fastapi import HTTPException
+
+    from ui.login_page import held_back_message
 
     throttle = throttle or LoginThrottle(store=ctx.app.login_failures)
     held = HeldBackAudit(ctx.audit)
@@ -306,7 +310,10 @@ def make_auth(ctx, throttle: LoginThrottle | None = None) -> Callable:
             detail = {"address": address, "by": by, "wait_s": round(wait, 1)}
             if await anyio.to_thread.run_sync(held.record, counter, "login_blocked", name or "?", detail, time.time()):
                 log.warning("login for %r from %s throttled (%s, %.0f s)", name, address, by, wait)
-            return False
+            # not "wrong password" (gradio's only other answer): the password was not checked, and the
+            # owner would type it again and wait longer
+            raise HTTPException(status_code=429, detail=held_back_message(wait, by),
+                                headers={"Retry-After": str(max(1, math.ceil(wait)))})
         try:
             user = await anyio.to_thread.run_sync(ctx.users.verify, name, password or "")
         except BaseException:  # a broken check (or a client gone meanwhile) counts as a failed one

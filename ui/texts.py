@@ -18,7 +18,7 @@ DE: dict[str, str] = {
     "role_staff": "Mitarbeitende",
     "role_trainer": "Trainer/in",
     "role_admin": "Administration",
-    "login_message": "<p>Bitte melden Sie sich mit Ihrem Portal-Benutzernamen und Passwort an.</p>",
+    "login_message": "Bitte melden Sie sich mit Ihrem Portal-Benutzernamen und Passwort an.",
     # tabs
     "tab_chat": "Chat",
     "tab_admin": "Verwaltung",

@@ -65,7 +65,7 @@ def audit(portal: Portal, action: str, **filters) -> list[dict]:
 # -- the login throttle's probes: one client address each, through the trusted proxy -------------
 def attempt(portal, address: str, name: str, password: str) -> int:
     """The status of one login through gradio's /login from ``address`` (X-Forwarded-For, sent by the
-    proxy the portal trusts): 200 logged in, 400 wrong password or held back."""
+    proxy the portal trusts): 200 logged in, 400 wrong password, 429 held back (password not checked)."""
     with http(portal, source=PROXY, headers={"X-Forwarded-For": address}) as c:
         return c.post("login", data={"username": name, "password": password}).status_code
 

@@ -96,8 +96,8 @@ def test_a_burst_spread_over_two_replicas_gets_no_more_checks_at_once_than_on_on
             # 1. never more checks at once than one replica allows, counted in the app database as well
             assert 2 <= checks <= LIMIT, held.checked  # two deciding at once may both refuse, never both pass
             assert LoginThrottle(store=b.ctx.app.login_failures).checking(NAME, ATTACKER)[PAIR] == checks
-            # 2. the rest refused on whichever server it reached, without a check: 400 as a wrong password
-            assert set(answered.values()) == {400} and len(answered) == BURST - checks
+            # 2. the rest refused on whichever server it reached, without a check: 429, not "wrong password"
+            assert set(answered.values()) == {429} and len(answered) == BURST - checks
             assert {sent_to[i] for i in answered} == {"a", "b"}, answered
             assert sorted(held.checked) == sorted((sent_to[i], f"Falsch-{i}-2026") for i in range(BURST)
                                                   if i not in answered)
@@ -108,7 +108,8 @@ def test_a_burst_spread_over_two_replicas_gets_no_more_checks_at_once_than_on_on
             assert b.ctx.app.login_failures.get([PAIR, f"n:{NAME}", f"a:{ATTACKER}"]) == {}  # refused, not counted
         finally:
             held.gate.set()
-        assert running.result(timeout=TIMEOUT_S) == [400] * BURST
+        statuses = running.result(timeout=TIMEOUT_S)
+        assert sorted(statuses) == [400] * checks + [429] * (BURST - checks)  # checked and wrong / held back
 
     assert held.most == checks  # also while the gate opened: no check started after the burst
     failed = audit(b, "login_failed", actor=NAME)
@@ -134,12 +135,13 @@ def test_failures_on_replica_a_hold_back_the_next_try_on_replica_b(replicas):
     """B never saw a guess, yet refuses the attacker even the right password; the owner is let in."""
     a, b = replicas["a"], replicas["b"]
     guesses = 6  # the back-off after six: 16 s, time enough to reach B on a loaded machine
-    assert [attempt(a, ATTACKER, NAME, f"Falsch-{i}-2026") for i in range(guesses)] == [400] * guesses
+    statuses = [attempt(a, ATTACKER, NAME, f"Falsch-{i}-2026") for i in range(guesses)]
     failed, blocked = audit(a, "login_failed", actor=NAME), audit(a, "login_blocked", actor=NAME)
     held = sum(e["detail"]["attempts"] for e in blocked)  # one row per minute, the attempts counted
     assert len(failed) >= LIMIT and len(failed) + held == guesses and len(blocked) <= 1  # then 2, 4, 8 s on A
+    assert statuses == [400] * len(failed) + [429] * held
 
-    assert attempt(b, ATTACKER, NAME, PASSWORD) == 400
+    assert attempt(b, ATTACKER, NAME, PASSWORD) == 429
     on_b = audit(b, "login_blocked", actor=NAME)
     assert len(on_b) == len(blocked) + 1
     assert on_b[0]["detail"]["by"] == "pair" and on_b[0]["detail"]["address"] == ATTACKER, on_b[0]

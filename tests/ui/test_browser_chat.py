@@ -425,3 +425,39 @@ def test_signing_in_at_once_in_another_tab_survives_the_old_pages_reload(context
         assert "hanna" in again.locator("#kp-user").inner_text()
     finally:
         users.remove("hanna")
+
+
+def test_the_login_page_keeps_the_name_and_tells_wrong_from_held_back(context, live_portal, portal_data):
+    """gradio's login page said "wrong" to every refusal and emptied the name field; the portal's own
+    page says "falsch" only for a checked password and how long a held-back person waits."""
+    name, store = "greta-login", live_portal.ctx.app.login_failures
+    keys = ["a:127.0.0.1", f"n:{name}", f"p:127.0.0.1|{name}"]
+    live_portal.ctx.users.add(name, portal_data["password"], "staff")
+    page = context.new_page()
+    try:
+        page.goto(live_portal.url)
+        assert page.title() == "Anmelden – KI-Portal"
+        page.get_by_label("Benutzername").fill(name)
+        message = page.locator("#kp-login-message")
+        for _ in range(3):
+            page.get_by_label("Passwort").fill("falsch-geraten")
+            page.get_by_label("Passwort").press("Enter")
+            page.wait_for_function("() => document.querySelector('#kp-login-message').innerText.includes('falsch')")
+            assert message.inner_text() == "Benutzername oder Passwort ist falsch."
+            assert page.get_by_label("Benutzername").input_value() == name  # kept
+            assert page.get_by_label("Passwort").input_value() == ""
+            page.evaluate("() => { document.querySelector('#kp-login-message').textContent = ''; }")
+        page.get_by_label("Passwort").fill(portal_data["password"])  # the right one, but held back
+        page.get_by_role("button", name="Anmelden").click()
+        page.wait_for_function("() => document.querySelector('#kp-login-message').innerText.includes('Zu viele')")
+        assert re.fullmatch(r"Zu viele fehlgeschlagene Anmeldungen\. Bitte versuchen Sie es in \d Sekunden erneut\. "
+                            r"Ihr Passwort wurde dabei nicht geprüft\.", message.inner_text())
+        assert page.get_by_label("Benutzername").input_value() == name
+        store.clear(keys)  # the wait is over (and the other tests' logins from this address stay free)
+        page.get_by_label("Passwort").fill(portal_data["password"])
+        page.get_by_label("Passwort").press("Enter")
+        page.wait_for_selector("#kp-question textarea")
+        assert page.title() == "KI-Portal"
+    finally:
+        store.clear(keys)
+        live_portal.ctx.users.remove(name)

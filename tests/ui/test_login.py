@@ -12,7 +12,10 @@ from portal_replicas import replica_contexts
 
 from assistant.appdb import AppDB
 from assistant.login_failures import DBLoginFailures
+from fastapi import HTTPException
+
 from ui.login import LoginThrottle, MemoryLoginFailures, back_off_s, client_address
+from ui.login_page import PARALLEL, held_back_message
 
 
 @pytest.fixture(params=["memory", "app_db"])
@@ -224,7 +227,10 @@ def test_ten_failures_on_replica_a_throttle_replica_b(tmp_path, pg_url, app_fact
     for n in range(2, 10):
         spray.failed(f"kollege{n}", "203.0.113.9")
     assert a.audit.count(action="login_failed") == 2
-    assert not attempt(auth_b, "203.0.113.9", "anna", "Sicher-Test-2026!")  # held back on B
+    with pytest.raises(HTTPException) as held:  # held back on B: 429 with the wait, password unchecked
+        attempt(auth_b, "203.0.113.9", "anna", "Sicher-Test-2026!")
+    assert held.value.status_code == 429 and "Zu viele fehlgeschlagene Anmeldungen" in held.value.detail
+    assert int(held.value.headers["Retry-After"]) >= 1
     blocked = b.audit.entries(action="login_blocked", actor="anna")
     assert blocked and json.loads(blocked[0]["detail"])["by"] == "address"
     assert attempt(auth_b, "198.51.100.7", "anna", "Sicher-Test-2026!")  # anna's own address: at once
@@ -246,7 +252,9 @@ def test_attempts_being_checked_on_replica_a_hold_back_a_burst_on_replica_b(tmp_
     token = client_address.set("203.0.113.9")
     try:
         auth_b = make_auth(b)
-        assert not asyncio.run(auth_b("anna", "Sicher-Test-2026!"))  # the fourth, on B: not checked
+        with pytest.raises(HTTPException) as held:  # the fourth, on B: not checked
+            asyncio.run(auth_b("anna", "Sicher-Test-2026!"))
+        assert held.value.status_code == 429 and held.value.detail == PARALLEL
         blocked = b.audit.entries(action="login_blocked", actor="anna")
         assert blocked and json.loads(blocked[0]["detail"])["by"] == "parallel"
         assert b.app.login_failures.get(["p:203.0.113.9|anna"]) == {}  # refused, not counted
@@ -272,3 +280,17 @@ def test_a_crowd_behind_one_address_is_let_in_and_a_burst_on_one_name_is_not_cou
     for _ in range(3):
         t.succeeded("mayor", "203.0.113.1")
     assert t.begin("mayor", "203.0.113.1", now=201.0) == (0.0, "")
+
+
+@pytest.mark.parametrize("wait_s, reason, says", [
+    (0.2, "pair", "in 1 Sekunden erneut"),  # never "0 Sekunden"
+    (3.5, "address", "in 4 Sekunden erneut"),
+    (89.0, "name", "in 89 Sekunden erneut"),
+    (90.0, "pair", "in 2 Minuten erneut"),
+    (900.0, "pair", "in 15 Minuten erneut"),
+    (0.0, "parallel", "in einigen Sekunden erneut"),
+])
+def test_a_held_back_login_says_how_long_to_wait_and_that_the_password_was_not_checked(wait_s, reason, says):
+    message = held_back_message(wait_s, reason)
+    assert says in message
+    assert ("nicht geprüft" in message) == (reason != "parallel") and "falsch" not in message
