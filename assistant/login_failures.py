@@ -44,10 +44,14 @@ WINDOW_S = 3600.0
 #: Argon2 check takes well under a second; a login request times out long before a minute).
 CHECK_STALE_S = 60.0
 
+#: A counter stops growing here: an address hammering for weeks must not overflow the column.
+MAX_COUNT = 1_000_000
+
 _UPSERT = (
     "INSERT INTO login_failures(key, failures, last_at) VALUES (:k, 1, :t) "
     "ON CONFLICT (key) DO UPDATE SET "
-    "failures = CASE WHEN :t - login_failures.last_at > :w THEN 1 ELSE login_failures.failures + 1 END, "
+    "failures = CASE WHEN :t - login_failures.last_at > :w THEN 1 "
+    f"WHEN login_failures.failures >= {MAX_COUNT} THEN {MAX_COUNT} ELSE login_failures.failures + 1 END, "
     "last_at = :t"
 )
 

@@ -28,6 +28,7 @@ import html
 import logging
 import os
 import re
+import time
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
 from urllib.parse import quote, urlencode
@@ -250,7 +251,20 @@ def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> Non
 
     ``current_user(request)`` returns the portal user of a Starlette request or None.
     """
+    from ui.login import HeldBackAudit
+
     catalog = ctx.app.catalog
+    # one audit row per user, reason and minute, its attempts counted: a signed-in user requesting bad
+    # links in a loop wrote a row each (an attacker's probe: 195 rows a second, plain GETs outside the queue)
+    refusals = HeldBackAudit(ctx.audit)
+
+    def refused_row(user: str, reason: str, doc_id: str) -> None:
+        """Audited, and logged once a minute (the log would flood just as well)."""
+        if refusals.record(f"doc:{reason}:{user}", "doc_refused", user, {"reason": reason, "first_doc": doc_id},
+                           time.time()):
+            log.warning("document link refused for %s: %s (%s; more of this minute counted in the audit)",
+                        user, "invalid or expired token" if reason == "link" else "collection not readable",
+                        doc_id[:16])
 
     def html_response(body: str, status: int = 200) -> HTMLResponse:
         return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS | {"Content-Security-Policy": CSP_TEXT})
@@ -272,8 +286,7 @@ def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> Non
                                                       "Bitte melden Sie sich zuerst im Portal an und öffnen Sie die "
                                                       "Quelle dann erneut aus dem Chat.", _portal_root(request)), 401))
         if not _DOC_ID.match(doc_id) or not signer.verify(request.query_params.get("t"), doc_id, user.name):
-            log.warning("document link refused for %s: invalid or expired token", user.name)
-            ctx.audit.record("doc_refused", user.name, doc_id if _DOC_ID.match(doc_id) else "", {"reason": "link"})
+            refused_row(user.name, "link", doc_id if _DOC_ID.match(doc_id) else "")
             raise _Refused(html_response(message_page("Link ungültig oder abgelaufen",
                                                       "Bitte öffnen Sie die Quelle erneut über den Chat."), 403))
         rec = catalog.get(doc_id)
@@ -282,8 +295,7 @@ def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> Non
                                                       "Dieses Dokument ist nicht (mehr) im Portal vorhanden."), 404))
         if not ctx.scope(user).allows(rec.collection):
             # a link signed before a revoke (or a move into another department's collection)
-            log.warning("document link refused for %s: collection not readable (%s)", user.name, doc_id)
-            ctx.audit.record("doc_refused", user.name, rec.doc_id, {"reason": "collection"})
+            refused_row(user.name, "collection", rec.doc_id)
             raise _Refused(html_response(message_page("Kein Zugriff",
                                                       "Sie dürfen dieses Dokument nicht (mehr) lesen."), 403))
         return user, rec
@@ -392,7 +404,8 @@ def indexed_original(rec: DocumentRecord, storage: Path | None) -> BinaryIO | No
         return None
 
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# at most 18 digits a side: int() of thousands of digits raised (a 500 with a traceback in the log)
+_RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None | bool:

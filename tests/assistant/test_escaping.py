@@ -20,6 +20,9 @@ from assistant.escaping import esc, md_esc
     ("www.p.example, xwww.p.example, HTTP://P.EXAMPLE", "www\\.p.example, xwww\\.p.example, HTTP\\://P.EXAMPLE"),
     ("info@stadt.de, a.b-@c.de", "info\\@stadt.de, a.b-\\@c.de"),
     ("Ab 9:00 Uhr @ Rathaus, https:nichts", "Ab 9:00 Uhr @ Rathaus, https:nichts"),
+    # a direction override would show "Rechnungexe.pdf" (an attacker's probe): the text's own order
+    ("Rechnung\u202efdp.exe", "Rechnungfdp.exe"), ("\u2067a\u2069 \u202ab\u202c", "a b"),
+    ("شارع النيل 5", "شارع النيل 5"),  # right-to-left text itself stays as it is
 ])
 def test_md_esc_shows_text_literally(text, shown):
     assert md_esc(text) == shown
@@ -27,3 +30,4 @@ def test_md_esc_shows_text_literally(text, shown):
 
 def test_esc_escapes_attributes_too():
     assert esc('<a href="x">') == "&lt;a href=&quot;x&quot;&gt;" and esc(None) == ""
+    assert esc("Bescheid\u202eFDP.exe") == "BescheidFDP.exe"

@@ -40,6 +40,8 @@ def throttle(request, tmp_path):
     (5, 100.0, 109.0, 3, 0.0),    # back-off over: not a lock
     (40, 100.0, 100.0, 3, 900.0),  # capped
     (40, 100.0, 3701.0, 3, 0.0),  # the window forgets
+    (1_100, 100.0, 100.0, 3, 900.0),  # 2.0 ** 1098 overflowed: a 500 for every later try
+    (10**9, 100.0, 100.0, 3, 900.0),
 ])
 def test_back_off_is_a_pure_function(failures, last, now, free, expect):
     assert back_off_s(failures, last, now, free=free, cap=900.0, window_s=3600.0) == expect
@@ -56,6 +58,34 @@ def test_back_off_per_address_and_name_not_a_lock(throttle):
     t.held_back("mayor", "203.0.113.1", now=101.0)  # hammering while held back digs deeper …
     assert t.wait_s("203.0.113.1", "mayor", now=110.0)[0] > 0
     assert t.wait_s("198.51.100.7", "mayor", now=101.0) == (0.0, "")  # … for that address only
+
+
+def test_an_address_held_back_by_its_own_counter_starts_no_counter_per_name_it_sprays(throttle):
+    """An attacker's probe: each held-back try also deepened its (address, name) pair, so spraying new
+    names wrote a row per name (100 a second); now only the counters that hold the try are deepened."""
+    t = throttle()
+    for n in range(10):
+        t.failed(f"kollege{n}", "203.0.113.2", now=0.0)
+    for n in range(50):
+        assert t.begin(f"zufall{n}", "203.0.113.2", now=1.0)[1] == "address"
+    assert t.store.get([f"p:203.0.113.2|zufall{n}" for n in range(50)]) == {}
+    assert t.store.get(["a:203.0.113.2"])["a:203.0.113.2"][0] == 60  # the address digs deeper
+
+
+def test_a_counter_stops_growing_at_its_cap(throttle):
+    from assistant.login_failures import MAX_COUNT
+
+    t = throttle()
+    key = "a:203.0.113.3"
+    if isinstance(t.store, MemoryLoginFailures):
+        t.store._failures[key] = (MAX_COUNT - 1, 0.0)
+    else:
+        t.store.db.execute("INSERT INTO login_failures(key, failures, last_at) VALUES (:k, :n, 0.0)",
+                           {"k": key, "n": MAX_COUNT - 1})
+    for _ in range(3):
+        t.store.add([key], 1.0, 3600.0)
+    assert t.store.get([key])[key] == (MAX_COUNT, 1.0)
+    assert t.wait_s("203.0.113.3", "x", now=1.0) == (900.0, "address")
 
 
 def test_spraying_one_address_is_slowed(throttle):
