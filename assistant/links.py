@@ -56,10 +56,11 @@ def load_secret(settings: Settings) -> bytes:
 class LinkSigner:
     """HMAC tokens ``<expiry>.<signature>`` bound to document id and user name."""
 
-    def __init__(self, secret: bytes, ttl_s: int = LINK_TTL_S) -> None:
+    def __init__(self, secret: bytes, ttl_s: int = LINK_TTL_S, *, purpose: str = "doc-link") -> None:
+        """``purpose``: tokens of one purpose (document links, device cookies) never pass for another's."""
         if not secret:
             raise ValueError("empty link secret")
-        self._key = hashlib.sha256(b"kiportal-doc-link|" + secret).digest()
+        self._key = hashlib.sha256(f"kiportal-{purpose}|".encode() + secret).digest()
         self.ttl_s = ttl_s
 
     def _sig(self, doc_id: str, user: str, exp: int) -> str:

@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 from ui.file_values import RECEIVED, is_inside, refused_file_values
 from ui.header_auth import identify, is_trusted, parse_networks
 from ui.login import client_address
+from ui.login_devices import DeviceCookies, device_cookies_of, issued, request_cookies
 from ui.security import is_loopback
 from ui.tab_owners import BODY_HASH_ROUTE, JOIN_ROUTE, TabOwners, concurrency_group, open_events, tabs_of
 
@@ -72,6 +73,7 @@ LOGIN_PATHS = re.compile(r"^/(|login/?|logout/?|theme\.css|favicon\.ico|manifest
                          r"(assets|static|svelte)/.*|gradio_api/(login_check|user|token|app_id)/?|doc/.*)$")
 # gradio's file route, also its older form ``/file/<path>`` that gradio still answers (same files)
 FILE_ROUTE = re.compile(r"^/(?:gradio_api/)?file[=/](.+)$")
+LOGIN_ROUTE = re.compile(r"^/login/?$")
 UPLOAD_ROUTE = re.compile(r"^/(?:gradio_api/)?upload/?$")
 CALL_ROUTE = re.compile(r"^/(?:gradio_api/)?(queue/join|run/.+|call/.+|api/.+|stream/.+|component_server)/?$")
 
@@ -88,6 +90,7 @@ class GuardConfig:
     open_events: Callable[[str, Any], int] = field(default=lambda user, fn_index: 0)  # the user's events of that kind
     subjects: Any = None  # SubjectBindings (header mode with auth.subject_header)
     refusals: Any = None  # ui.login.HeldBackAudit: refused SSO subjects, one audit row a minute each
+    devices: DeviceCookies | None = None  # password mode: the login's device cookies
 
 
 class _Answer(Exception):
@@ -185,12 +188,16 @@ class PortalGuard:
         client = self._client(scope, headers)
         token = client_address.set(client)
         started = False
+        new_cookies: list[tuple[str, str]] = []  # device cookies a login issues (ui.login_devices)
 
         async def send_wrapped(message):
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message["headers"] = self._response_headers(message.get("headers", []), rid, headers)
+                raw = list(message.get("headers", []))
+                if new_cookies and message.get("status") == 200:
+                    raw += [(b"set-cookie", self.cfg.devices.header(c)) for c in new_cookies]
+                message["headers"] = self._response_headers(raw, rid, headers)
             await send(message)
 
         if scope["type"] == "websocket":
@@ -201,6 +208,10 @@ class PortalGuard:
             finally:
                 client_address.reset(token)
             return await self.app(scope, receive, send)
+        # a password login sees the browser's device cookies and may issue one
+        logging_in = self.cfg.devices is not None and method == "POST" and bool(LOGIN_ROUTE.match(path))
+        cookies_token = request_cookies.set(device_cookies_of(headers.get("cookie", "")) if logging_in else {})
+        issued_token = issued.set(new_cookies if logging_in else None)
         try:
             user = self._gate(scope, headers, path, method, client)
             if method == "OPTIONS" and "access-control-request-method" in headers:
@@ -235,6 +246,8 @@ class PortalGuard:
                                                               f"erneut (Vorgangsnummer {rid})."), rid)
         finally:
             client_address.reset(token)
+            request_cookies.reset(cookies_token)
+            issued.reset(issued_token)
 
     def _gate(self, scope, headers, path, method, client) -> str | None:
         """The user name of the request, or _Answer when it may not pass."""
@@ -537,6 +550,7 @@ def install_guard(fastapi_app, gradio_app, demo, ctx) -> GuardConfig:
         settings=s, users=ctx.users, audit=ctx.audit, sessions=sessions,
         subjects=ctx.app.sso_subjects if s.auth.mode == "header" and s.auth.subject_header.strip() else None,
         refusals=HeldBackAudit(ctx.audit),
+        devices=DeviceCookies(ctx.app.link_secret) if s.auth.mode == "password" else None,
         cookie_names=lambda: [f"access-token-{gradio_app.cookie_id}", f"access-token-unsecure-{gradio_app.cookie_id}"],
         upload_folder=lambda: folder, tabs=tabs,
         open_events=lambda user, fn_index: open_events(demo._queue, tabs, user, concurrency_group(demo, fn_index)))

@@ -182,7 +182,8 @@ class LoginThrottle:
         wait, reason = max(waits)
         return (wait, reason) if wait > 0 else (0.0, "")
 
-    def begin(self, name: str, address: str = "", *, now: float | None = None) -> tuple[float, str]:
+    def begin(self, name: str, address: str = "", *, now: float | None = None,
+              known_device: bool = False) -> tuple[float, str]:
         """Decide on an attempt about to be checked; (0.0, "") lets it go on and counts it as being
         checked until :meth:`failed` or :meth:`succeeded` ends it. One step under a lock, so parallel
         attempts of this process are decided one after the other.
@@ -196,7 +197,8 @@ class LoginThrottle:
         itself *before* it counts the others, so two replicas deciding at the same moment each see
         the other: at worst both refuse, never both pass a limit that only one may."""
         now = time.time() if now is None else now
-        known = bool(address) and self.store.known(self._known_key(name, address), now)
+        # ``known_device``: the browser carries the name's device cookie (ui.login_devices)
+        known = known_device or (bool(address) and self.store.known(self._known_key(name, address), now))
         with self._lock:
             wait, reason = self.wait_s(address, name, now=now, known=known)
             if wait > 0:
@@ -297,19 +299,25 @@ class HeldBackAudit:
 
 def make_auth(ctx, throttle: LoginThrottle | None = None) -> Callable:
     """gradio's ``auth=`` callable: throttled, Argon2 check off the event loop, every attempt audited."""
+    import functools
+
     import anyio
     from fastapi import HTTPException
 
+    from ui.login_devices import DeviceCookies, issued, request_cookies
     from ui.login_page import held_back_message
 
     throttle = throttle or LoginThrottle(store=ctx.app.login_failures)
     held = HeldBackAudit(ctx.audit)
+    devices = DeviceCookies(ctx.app.link_secret)
 
     async def auth(username: str, password: str) -> bool:
         name = (username or "").strip()[:64]
         address = client_address.get()
+        vouched = devices.vouches(request_cookies.get(), name)
         # the throttle reads and writes the app database: off the event loop, like the password check
-        wait, by = await anyio.to_thread.run_sync(throttle.begin, name, address)  # counts a held-back attempt itself
+        wait, by = await anyio.to_thread.run_sync(  # counts a held-back attempt itself
+            functools.partial(throttle.begin, name, address, known_device=vouched))
         if wait > 0:
             # one row per holding counter: spraying from an address, guessing a name from rotating addresses
             counter = {"address": f"a:{address}", "name": f"n:{name}"}.get(by, f"p:{address}|{name}")
@@ -331,7 +339,10 @@ def make_auth(ctx, throttle: LoginThrottle | None = None) -> Callable:
             log.warning("failed login for %r from %s", name, address)
             return False
         await anyio.to_thread.run_sync(throttle.succeeded, name, address)
-        ctx.audit.record("login", user.name, "", {"role": user.role, "address": address})
+        ctx.audit.record("login", user.name, "", {"role": user.role, "address": address, "device_cookie": vouched})
+        out = issued.get()
+        if out is not None:  # the guard sends it with this answer (renewed at every login)
+            out.append(devices.issue(user.name))
         return True
 
     return auth

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from sec_client import PASSWORD, attempt, audit
+from sec_client import PASSWORD, PROXY, attempt, audit, http
 
 pytestmark = pytest.mark.integration
 
@@ -72,3 +72,39 @@ def test_a_login_name_with_terminal_escapes_reaches_the_audit_as_text(pw_portal)
     (entry,) = [e for e in audit(pw_portal, "login_failed") if e["detail"]["address"] == "203.0.113.78"]
     assert entry["actor"].startswith("\\u001b[2J\\u001b]0;owned\\u0007Alles in Ordnung zeit;akteur"[:40])
     assert not any(ch in entry["actor"] for ch in "\x1b\x07\n")
+
+
+def _login_from(pw_portal, address: str, name: str, password: str, cookies: dict | None = None):
+    with http(pw_portal, source=PROXY, headers={"X-Forwarded-For": address}) as c:
+        c.cookies.update(cookies or {})
+        return c.post("login", data={"username": name, "password": password})
+
+
+def test_an_owner_at_a_new_address_gets_in_with_the_browser_she_signed_in_with(pw_portal):
+    """Found by an attacker's probe: strangers polling a name from rotating addresses kept its owner out
+    for good wherever she had not logged in before (home office, a new IP): the one try a minute the
+    name let through was nearly always theirs. A browser that signed in as the name carries a signed
+    device cookie, and its tries are held back only by their own address's counters."""
+    name = "dora"
+    pw_portal.ctx.users.add(name, PASSWORD, "staff")
+    try:
+        first = _login_from(pw_portal, "198.51.100.81", name, PASSWORD)  # the office, her browser
+        assert first.status_code == 200
+        device = {k: v for k, v in first.cookies.items() if k.startswith("kp-device-")}
+        assert len(device) == 1
+        assert "httponly" in first.headers["set-cookie"].lower()
+        statuses = [attempt(pw_portal, f"192.0.2.{10 + n}", name, "falsch-geraten") for n in range(25)]
+        assert statuses[-1] == 429  # the name holds: strangers are slowed
+        home = "10.77.0.5"  # a new address
+        assert _login_from(pw_portal, home, name, PASSWORD).status_code == 429  # a new browser waits
+        forged = {next(iter(device)): "9999999999.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}
+        assert _login_from(pw_portal, home, name, PASSWORD, forged).status_code == 429
+        other = _login_from(pw_portal, "198.51.100.82", "sam", PASSWORD)  # a cookie of another name
+        assert _login_from(pw_portal, home, name, PASSWORD, dict(other.cookies)).status_code == 429
+        assert _login_from(pw_portal, home, name, PASSWORD, device).status_code == 200  # her browser: in
+        logins = [e for e in audit(pw_portal, "login", actor=name)]
+        assert logins[0]["detail"]["device_cookie"] is True and logins[-1]["detail"]["device_cookie"] is False
+        # the cookie is no key: a wrong password with it is checked and counted like any other
+        assert _login_from(pw_portal, "10.77.0.6", name, "falsch", device).status_code == 400
+    finally:
+        pw_portal.ctx.users.remove(name)

@@ -324,3 +324,33 @@ def test_a_held_back_login_says_how_long_to_wait_and_that_the_password_was_not_c
     message = held_back_message(wait_s, reason)
     assert says in message
     assert ("nicht geprüft" in message) == (reason != "parallel") and "falsch" not in message
+
+
+def test_a_device_cookie_vouches_for_its_name_only_and_only_while_valid():
+    from assistant.links import LinkSigner
+    from ui.login_devices import DeviceCookies, device_cookies_of
+
+    devices = DeviceCookies(b"s" * 40, ttl_s=100)
+    name, token = devices.issue("mayor", now=1000.0)
+    assert name.startswith("kp-device-") and "mayor" not in name
+    assert devices.vouches({name: token}, "mayor", now=1050.0)
+    assert not devices.vouches({name: token}, "mayor", now=1101.0)  # expired
+    assert not devices.vouches({devices.cookie_name("tina"): token}, "tina", now=1050.0)  # another name
+    assert not devices.vouches({name: token[:-2] + "AA"}, "mayor", now=1050.0)  # tampered
+    assert not devices.vouches({name: LinkSigner(b"s" * 40).sign("device", "mayor", now=1000.0)}, "mayor",
+                               now=1050.0)  # a document link's token is no device cookie
+    assert not DeviceCookies(b"t" * 40, ttl_s=100).vouches({name: token}, "mayor", now=1050.0)  # another secret
+    assert device_cookies_of(f"a=b; {name}={token}") == {name: token}
+    assert device_cookies_of('bad"cookie') == {}
+
+
+def test_a_device_cookie_lifts_only_the_names_hold(throttle):
+    t = throttle()
+    for n in range(25):
+        t.failed("mayor", f"203.0.113.{n}", now=100.0)
+    assert t.begin("mayor", "10.0.0.1", now=100.5)[1] == "name"  # a new address: held by the name
+    assert t.begin("mayor", "10.0.0.1", now=100.5, known_device=True) == (0.0, "")  # her browser: checked
+    t.failed("mayor", "10.0.0.1", now=100.5)
+    for _ in range(3):
+        t.failed("mayor", "10.0.0.2", now=101.0)
+    assert t.begin("mayor", "10.0.0.2", now=101.0, known_device=True)[1] == "pair"  # its own counters still hold
