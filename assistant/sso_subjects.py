@@ -79,6 +79,24 @@ class SubjectBindings:
             return Binding(bound=True)
         raise RuntimeError(f"SSO-Zuordnung für {name!r} nicht möglich / could not bind the SSO subject")
 
+    def assign(self, name: str, subject: str) -> None:
+        """An admin names the subject that owns ``name`` (an account prepared before its owner's first
+        sign-in, whose stored role would else go to whoever signs in first with the name). Refused,
+        with a German message, while another subject owns the name (a hand-over comes first)."""
+        if not valid_subject(subject):
+            raise ValueError("Ungültige SSO-Kennung (druckbar, ohne Leerzeichen, höchstens 255 Zeichen) "
+                             "/ invalid SSO subject")
+        owner = self.current(name)
+        if owner == subject:
+            return
+        if owner is not None:
+            raise ValueError(f"„{name}“ gehört bereits einer anderen SSO-Kennung; erst `kiportal users handover "
+                             f"{name}` / the name belongs to another subject")
+        with self.db.begin() as conn:  # a subject refused for the name before is the admin's choice now
+            conn.execute(text("DELETE FROM sso_subjects WHERE name=:n AND subject=:s"), {"n": name, "s": subject})
+            conn.execute(text("INSERT INTO sso_subjects(name, subject, replaced, bound_at) VALUES (:n, :s, 0, :t)"),
+                         {"n": name, "s": subject, "t": now()})
+
     def unbind(self, name: str) -> None:
         """The name's current subject owns it no longer (an admin created the account anew)."""
         self.db.execute("DELETE FROM sso_subjects WHERE name=:n AND replaced=0", {"n": name})

@@ -325,18 +325,46 @@ def _read_password(password_stdin: bool, confirm: bool = True) -> str:
 @click.option("--group", "-g", "groups", multiple=True,
               help="Gruppe (Amt) aus access.groups; mehrfach möglich / group, repeatable.")
 @click.option("--password-stdin", is_flag=True, help="Passwort aus der ersten Zeile von stdin lesen.")
+@click.option("--subject", default=None, help="SSO: die Kennung (auth.subject_header), der das Konto gehört; ohne "
+              "sie erhält es, wer sich zuerst mit dem Namen anmeldet / the SSO subject that owns the account.")
 @click.pass_context
-def users_add(ctx: click.Context, name: str, role: str, groups: tuple[str, ...], password_stdin: bool) -> None:
+def users_add(ctx: click.Context, name: str, role: str, groups: tuple[str, ...], password_stdin: bool,
+              subject: str | None) -> None:
     """Benutzer anlegen (Passwort wird abgefragt, nie als Argument)."""
     from assistant.access import AccessError, check_groups, split_groups
+    from assistant.sso_subjects import valid_subject
 
-    dep = app_for(ctx).departments
+    app = app_for(ctx)
+    dep = app.departments
     try:
+        if subject is not None and not valid_subject(subject):
+            raise ValueError("Ungültige SSO-Kennung (druckbar, ohne Leerzeichen, höchstens 255 Zeichen) "
+                             "/ invalid SSO subject")
         wanted = check_groups(split_groups(list(groups)), dep.known_groups)  # before the password prompt
         user = dep.add_user(name, _read_password(password_stdin), role, wanted, cli_actor())
+        if subject is not None:  # creating the account unbound the name: bind it to its owner at once
+            app.sso_subjects.assign(name, subject)
+            app.audit.record("sso_assign", cli_actor(), name, {"subject": subject})
     except (AccessError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"angelegt: {name} ({role}" + (f"; Gruppen: {', '.join(user.groups)}" if user.groups else "") + ")")
+    click.echo(f"angelegt: {name} ({role}" + (f"; Gruppen: {', '.join(user.groups)}" if user.groups else "")
+               + (f"; SSO-Kennung: {subject}" if subject else "") + ")")
+
+
+@users.command("sso-assign")
+@click.argument("name")
+@click.argument("subject")
+@click.pass_context
+def users_sso_assign(ctx: click.Context, name: str, subject: str) -> None:
+    """SSO: festlegen, welcher Kennung (auth.subject_header) ein noch ungebundener Name gehört, etwa
+    einem vorbereiteten Konto vor der ersten Anmeldung. / Name the SSO subject that owns a name."""
+    app = app_for(ctx)
+    try:
+        app.sso_subjects.assign(name, subject)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    app.audit.record("sso_assign", cli_actor(), name, {"subject": subject})
+    click.echo(f"{name} gehört jetzt der SSO-Kennung {subject}")
 
 
 @users.command("list")

@@ -68,3 +68,20 @@ def test_an_account_an_admin_creates_belongs_to_the_next_person_who_signs_in(db)
     users.add("tina", "Passwort-Passwort-1", "trainer")  # the admin prepares the new colleague's account
     assert subjects.current("tina") is None
     assert subjects.bind("tina", "sub-new").bound and users.get("tina").role == "trainer"
+
+
+def test_an_admin_names_the_owner_of_a_prepared_account(db):
+    """An attacker's probe: a prepared account's role went to whoever signed in first with the name (an
+    insider who may choose a user name at the IdP). The admin can name the owner's subject up front."""
+    subjects = SubjectBindings(db)
+    subjects.assign("adam", "sub-adam")
+    assert subjects.bind("adam", "sub-insider") == Binding(refused=True, reason="conflict")
+    assert subjects.bind("adam", "sub-adam") == Binding()
+    subjects.assign("adam", "sub-adam")  # again: nothing changes
+    with pytest.raises(ValueError, match="gehört bereits einer anderen SSO-Kennung"):
+        subjects.assign("adam", "sub-other")
+    with pytest.raises(ValueError, match="Ungültige SSO-Kennung"):
+        subjects.assign("eva", "a b")
+    subjects.hand_over("adam")  # sub-adam refused from now on …
+    subjects.assign("adam", "sub-adam")  # … unless an admin names it the owner again
+    assert subjects.bind("adam", "sub-adam") == Binding() and subjects.current("adam") == "sub-adam"

@@ -71,3 +71,27 @@ def test_without_a_valid_subject_nothing_opens(subject_portal, subject):
     with _as(subject_portal, "sam", subject) as c:
         assert c.get("/").status_code in (401, 403)
         assert call(c, subject_portal, "session", [])["join"] in (401, 403)
+
+
+def test_an_account_prepared_with_its_owners_subject_is_refused_to_anyone_else(subject_portal):
+    """An attacker's probe: an admin prepares "amelie" as trainer before her first sign-in; an insider who
+    may choose her IdP user name signs in as "amelie" first and got the role. With --subject only the
+    named subject owns the account."""
+    from ui.cli import cli
+
+    home = str(subject_portal.home)
+    result = CliRunner().invoke(cli, ["--data-dir", home, "users", "add", "amelie", "--role", "trainer",
+                                      "--password-stdin", "--subject", "uuid-amelie"],
+                                input="Vorbereitet-Passwort-2026\n")
+    assert result.exit_code == 0 and "SSO-Kennung: uuid-amelie" in result.output, result.output
+    with _as(subject_portal, "amelie", "uuid-insider") as c:
+        assert c.get("/").status_code == 403
+        assert call(c, subject_portal, "trainer_plans", [None])["join"] == 403
+    with _as(subject_portal, "amelie", "uuid-amelie") as c:
+        assert c.get("/").status_code == 200
+        assert call(c, subject_portal, "trainer_plans", [None])["success"]
+    (assigned,) = audit(subject_portal, "sso_assign")
+    assert assigned["target"] == "amelie" and assigned["detail"] == {"subject": "uuid-amelie"}
+    bad = CliRunner().invoke(cli, ["--data-dir", home, "users", "sso-assign", "amelie", "uuid-other"])
+    assert bad.exit_code != 0 and "gehört bereits einer anderen SSO-Kennung" in bad.output
+    subject_portal.ctx.users.remove("amelie")
