@@ -423,13 +423,17 @@ def test_no_auth_mode_is_loopback_only(portal_ctx):
 def test_login_throttle_and_audit(portal_ctx, portal_data):
     import asyncio
 
+    from fastapi import HTTPException
+
     from ui.portal import LoginThrottle, make_auth
 
     auth = make_auth(portal_ctx, LoginThrottle(max_failures=2, window_s=60))
     assert asyncio.run(auth("anna", portal_data["password"]))
     assert not asyncio.run(auth("anna", "falsch"))
     assert not asyncio.run(auth("anna", "falsch"))
-    assert not asyncio.run(auth("anna", portal_data["password"]))  # locked for a while
+    with pytest.raises(HTTPException) as held:  # held back for a while: 429, the password not checked
+        asyncio.run(auth("anna", portal_data["password"]))
+    assert held.value.status_code == 429
     actions = [e["action"] for e in portal_ctx.audit.entries(actor="anna")]
     assert actions.count("login") == 1 and actions.count("login_failed") == 2 and "login_blocked" in actions
 
