@@ -72,10 +72,12 @@ class LinkSigner:
         return f"{exp}.{self._sig(doc_id, user, exp)}"
 
     def verify(self, token: str | None, doc_id: str, user: str, *, now: float | None = None) -> bool:
-        if not token or "." not in token:
+        """Never raises on a crafted token: a non-ASCII signature (compare_digest raises for it) or an
+        expiry of thousands of digits (int() raises) was a 500 with a traceback per request."""
+        if not isinstance(token, str) or "." not in token or not token.isascii():
             return False
         exp_s, sig = token.split(".", 1)
-        if not exp_s.isdigit():
+        if not exp_s.isdigit() or len(exp_s) > 12:
             return False
         exp = int(exp_s)
         if exp < (now if now is not None else time.time()):

@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 from ui.file_values import RECEIVED, is_inside, refused_file_values
 from ui.header_auth import identify, is_trusted, parse_networks
 from ui.login import client_address
-from ui.login_devices import DeviceCookies, device_cookies_of, issued, request_cookies
+from ui.login_devices import cookie_header, device_cookies_of, issued, request_cookies
 from ui.security import is_loopback
 from ui.tab_owners import BODY_HASH_ROUTE, JOIN_ROUTE, TabOwners, concurrency_group, open_events, tabs_of
 
@@ -90,7 +90,6 @@ class GuardConfig:
     open_events: Callable[[str, Any], int] = field(default=lambda user, fn_index: 0)  # the user's events of that kind
     subjects: Any = None  # SubjectBindings (header mode with auth.subject_header)
     refusals: Any = None  # ui.login.HeldBackAudit: refused SSO subjects, one audit row a minute each
-    devices: DeviceCookies | None = None  # password mode: the login's device cookies
 
 
 class _Answer(Exception):
@@ -162,6 +161,14 @@ class PortalGuard:
             return forwarded.split(",")[-1].strip()
         return peer
 
+    def _https(self, scope, headers: dict[str, str]) -> bool:
+        """Whether the browser reached the portal over HTTPS (directly, or through a trusted proxy)."""
+        if scope.get("scheme") == "https":
+            return True
+        peer = (scope.get("client") or ("", 0))[0] or ""
+        return (bool(self.proxies) and is_trusted(peer, self.proxies)
+                and headers.get("x-forwarded-proto", "").split(",")[-1].strip().lower() == "https")
+
     def _session_user(self, headers: dict[str, str]) -> tuple[str | None, str | None]:
         cookies = SimpleCookie()
         try:
@@ -196,7 +203,7 @@ class PortalGuard:
                 started = True
                 raw = list(message.get("headers", []))
                 if new_cookies and message.get("status") == 200:
-                    raw += [(b"set-cookie", self.cfg.devices.header(c)) for c in new_cookies]
+                    raw += [(b"set-cookie", cookie_header(c, secure=self._https(scope, headers))) for c in new_cookies]
                 message["headers"] = self._response_headers(raw, rid, headers)
             await send(message)
 
@@ -209,7 +216,7 @@ class PortalGuard:
                 client_address.reset(token)
             return await self.app(scope, receive, send)
         # a password login sees the browser's device cookies and may issue one
-        logging_in = self.cfg.devices is not None and method == "POST" and bool(LOGIN_ROUTE.match(path))
+        logging_in = self.auth.mode == "password" and method == "POST" and bool(LOGIN_ROUTE.match(path))
         cookies_token = request_cookies.set(device_cookies_of(headers.get("cookie", "")) if logging_in else {})
         issued_token = issued.set(new_cookies if logging_in else None)
         try:
@@ -550,7 +557,6 @@ def install_guard(fastapi_app, gradio_app, demo, ctx) -> GuardConfig:
         settings=s, users=ctx.users, audit=ctx.audit, sessions=sessions,
         subjects=ctx.app.sso_subjects if s.auth.mode == "header" and s.auth.subject_header.strip() else None,
         refusals=HeldBackAudit(ctx.audit),
-        devices=DeviceCookies(ctx.app.link_secret) if s.auth.mode == "password" else None,
         cookie_names=lambda: [f"access-token-{gradio_app.cookie_id}", f"access-token-unsecure-{gradio_app.cookie_id}"],
         upload_folder=lambda: folder, tabs=tabs,
         open_events=lambda user, fn_index: open_events(demo._queue, tabs, user, concurrency_group(demo, fn_index)))

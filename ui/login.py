@@ -309,12 +309,13 @@ def make_auth(ctx, throttle: LoginThrottle | None = None) -> Callable:
 
     throttle = throttle or LoginThrottle(store=ctx.app.login_failures)
     held = HeldBackAudit(ctx.audit)
-    devices = DeviceCookies(ctx.app.link_secret)
+    devices = DeviceCookies(ctx.app.link_secret, ctx.users, throttle.store, window_s=throttle.window_s)
 
     async def auth(username: str, password: str) -> bool:
         name = (username or "").strip()[:64]
         address = client_address.get()
-        vouched = devices.vouches(request_cookies.get(), name)
+        device = await anyio.to_thread.run_sync(devices.token, request_cookies.get(), name)
+        vouched = device is not None
         # the throttle reads and writes the app database: off the event loop, like the password check
         wait, by = await anyio.to_thread.run_sync(  # counts a held-back attempt itself
             functools.partial(throttle.begin, name, address, known_device=vouched))
@@ -335,6 +336,8 @@ def make_auth(ctx, throttle: LoginThrottle | None = None) -> Callable:
             raise
         if user is None:
             await anyio.to_thread.run_sync(throttle.failed, name, address)
+            if device is not None:  # a copied cookie gets a few tries, not the name's freedom
+                await anyio.to_thread.run_sync(devices.failed, device)
             ctx.audit.record("login_failed", name or "?", "", {"address": address})
             log.warning("failed login for %r from %s", name, address)
             return False

@@ -92,7 +92,10 @@ def test_an_owner_at_a_new_address_gets_in_with_the_browser_she_signed_in_with(p
         assert first.status_code == 200
         device = {k: v for k, v in first.cookies.items() if k.startswith("kp-device-")}
         assert len(device) == 1
-        assert "httponly" in first.headers["set-cookie"].lower()
+        (header,) = [h for h in first.headers.get_list("set-cookie") if h.startswith("kp-device-")]
+        attrs = [a.strip().lower() for a in header.split(";")]
+        assert "httponly" in attrs and "samesite=lax" in attrs and "max-age=2592000" in attrs
+        assert "secure" not in attrs  # plain http here: a Secure cookie would not be kept
         statuses = [attempt(pw_portal, f"192.0.2.{10 + n}", name, "falsch-geraten") for n in range(25)]
         assert statuses[-1] == 429  # the name holds: strangers are slowed
         home = "10.77.0.5"  # a new address
@@ -100,11 +103,30 @@ def test_an_owner_at_a_new_address_gets_in_with_the_browser_she_signed_in_with(p
         forged = {next(iter(device)): "9999999999.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}
         assert _login_from(pw_portal, home, name, PASSWORD, forged).status_code == 429
         other = _login_from(pw_portal, "198.51.100.82", "sam", PASSWORD)  # a cookie of another name
+        assert other.status_code == 200 and any(k.startswith("kp-device-") for k in other.cookies)
         assert _login_from(pw_portal, home, name, PASSWORD, dict(other.cookies)).status_code == 429
         assert _login_from(pw_portal, home, name, PASSWORD, device).status_code == 200  # her browser: in
         logins = [e for e in audit(pw_portal, "login", actor=name)]
         assert logins[0]["detail"]["device_cookie"] is True and logins[-1]["detail"]["device_cookie"] is False
-        # the cookie is no key: a wrong password with it is checked and counted like any other
-        assert _login_from(pw_portal, "10.77.0.6", name, "falsch", device).status_code == 400
+        # the cookie is no key: wrong passwords with it are checked and counted, and after three (from
+        # fresh addresses, as a thief would send them) it vouches no more
+        assert [_login_from(pw_portal, f"10.77.1.{n}", name, "falsch", device).status_code
+                for n in range(3)] == [400] * 3
+        assert [attempt(pw_portal, f"192.0.2.{50 + n}", name, "falsch-geraten") for n in range(22)][-1] == 429
+        # spent: at yet another address (home is known now) it is held by the name like a new browser
+        assert _login_from(pw_portal, "10.77.0.9", name, PASSWORD, device).status_code == 429
     finally:
         pw_portal.ctx.users.remove(name)
+
+
+def test_the_device_cookie_is_secure_behind_an_https_proxy_only_when_the_proxy_is_trusted(pw_portal):
+    def device_attrs(source: str) -> list[str]:
+        headers = {"X-Forwarded-For": "198.51.100.83", "X-Forwarded-Proto": "https"}
+        with http(pw_portal, source=source, headers=headers) as c:
+            r = c.post("login", data={"username": "sam", "password": PASSWORD})
+        assert r.status_code == 200
+        (header,) = [h for h in r.headers.get_list("set-cookie") if h.startswith("kp-device-")]
+        return [a.strip().lower() for a in header.split(";")]
+
+    assert "secure" in device_attrs(PROXY)  # the city's proxy speaks HTTPS to the browser
+    assert "secure" not in device_attrs("127.0.0.1")  # anyone else's header is not believed

@@ -346,6 +346,10 @@ def test_link_signer_rejects_forgery_and_expiry():
     assert not s.verify(f"{int(exp) + 999}.{sig}", "doc1", "anna", now=1030)  # extended expiry
     assert not s.verify("", "doc1", "anna") and not s.verify("abc", "doc1", "anna")
     assert not LinkSigner(b"y" * 32).verify(s.sign("doc1", "anna"), "doc1", "anna")
+    # crafted tokens are refused, never raise (each was a 500 with a traceback): a non-ASCII signature,
+    # an expiry of thousands of digits, another type
+    for crafted in (f"{exp}.ä", "9999999999.ä", "9" * 5000 + ".x", "١٢٣.x", None, 7):
+        assert not s.verify(crafted, "doc1", "anna", now=1030), crafted
 
 
 def test_text_view_escapes_and_marks(portal_ctx, portal_data):

@@ -326,22 +326,38 @@ def test_a_held_back_login_says_how_long_to_wait_and_that_the_password_was_not_c
     assert ("nicht geprüft" in message) == (reason != "parallel") and "falsch" not in message
 
 
-def test_a_device_cookie_vouches_for_its_name_only_and_only_while_valid():
+def test_a_device_cookie_vouches_for_its_name_only_and_only_while_valid(tmp_path):
     from assistant.links import LinkSigner
-    from ui.login_devices import DeviceCookies, device_cookies_of
+    from assistant.users import UserStore
+    from ui.login_devices import FAILURES_FREE, DeviceCookies, device_cookies_of
 
-    devices = DeviceCookies(b"s" * 40, ttl_s=100)
+    users, store = UserStore(AppDB(f"sqlite:///{tmp_path / 'app.sqlite3'}")), MemoryLoginFailures()
+    users.add("mayor", "Passwort-Passwort-1", "staff")
+    users.add("tina", "Passwort-Passwort-2", "trainer")
+    devices = DeviceCookies(b"s" * 40, users, store, ttl_s=100)
     name, token = devices.issue("mayor", now=1000.0)
-    assert name.startswith("kp-device-") and "mayor" not in name
-    assert devices.vouches({name: token}, "mayor", now=1050.0)
-    assert not devices.vouches({name: token}, "mayor", now=1101.0)  # expired
-    assert not devices.vouches({devices.cookie_name("tina"): token}, "tina", now=1050.0)  # another name
-    assert not devices.vouches({name: token[:-2] + "AA"}, "mayor", now=1050.0)  # tampered
-    assert not devices.vouches({name: LinkSigner(b"s" * 40).sign("device", "mayor", now=1000.0)}, "mayor",
-                               now=1050.0)  # a document link's token is no device cookie
-    assert not DeviceCookies(b"t" * 40, ttl_s=100).vouches({name: token}, "mayor", now=1050.0)  # another secret
+    assert name.startswith("kp-device-") and name != DeviceCookies(b"t" * 40, users, store).cookie_name("mayor")
+    assert devices.token({name: token}, "mayor", now=1050.0) == token
+    assert devices.token({name: token}, "mayor", now=1101.0) is None  # expired
+    assert devices.token({devices.cookie_name("tina"): token}, "tina", now=1050.0) is None  # another name
+    assert devices.token({name: token[:-2] + "AA"}, "mayor", now=1050.0) is None  # tampered
+    for crafted in ("1.ä", "9" * 5000 + ".x", ""):  # never raises
+        assert devices.token({name: crafted}, "mayor", now=1050.0) is None
+    assert devices.token({name: LinkSigner(b"s" * 40).sign("device", "mayor", now=1000.0)}, "mayor",
+                         now=1050.0) is None  # a document link's token is no device cookie
+    assert DeviceCookies(b"t" * 40, users, store, ttl_s=100).token({name: token}, "mayor", now=1050.0) is None
+    # spent on failed checks: a copied cookie gets a few tries, not the name's freedom
+    for _ in range(FAILURES_FREE):
+        assert devices.token({name: token}, "mayor", now=1050.0) == token
+        devices.failed(token, now=1050.0)
+    assert devices.token({name: token}, "mayor", now=1051.0) is None
+    # a new password ends every cookie of the name
+    fresh_name, fresh = devices.issue("mayor", now=2000.0)
+    assert devices.token({fresh_name: fresh}, "mayor", now=2001.0) == fresh
+    users.set_password("mayor", "Neues-Passwort-3")
+    assert devices.token({fresh_name: fresh}, "mayor", now=2002.0) is None
     assert device_cookies_of(f"a=b; {name}={token}") == {name: token}
-    assert device_cookies_of('bad"cookie') == {}
+    assert device_cookies_of(f'bad"cookie x; {name}={token}') == {name: token}  # one bad cookie hides none
 
 
 def test_a_device_cookie_lifts_only_the_names_hold(throttle):
