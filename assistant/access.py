@@ -204,10 +204,12 @@ class Departments:
 
     # -- users -------------------------------------------------------------------------
     def add_user(self, name: str, password: str, role: str, groups: Sequence[str], actor: str, *,
-                 must_change: bool = False):
+                 must_change: bool = False, subject: str | None = None):
+        """``subject``: the SSO subject that owns the account from the start (header mode)."""
         groups = check_groups(groups, self.known_groups)
-        user = self.users.add(name, password, role, groups, must_change=must_change)
-        self.audit.record("user_add", actor, name, {"role": role, "groups": list(user.groups)})
+        user = self.users.add(name, password, role, groups, must_change=must_change, subject=subject)
+        self.audit.record("user_add", actor, name, {"role": role, "groups": list(user.groups)}
+                          | ({"subject": subject} if subject is not None else {}))
         return user
 
     def set_user_groups(self, name: str, groups: Sequence[str], actor: str) -> tuple[str, ...]:

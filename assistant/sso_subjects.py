@@ -51,6 +51,24 @@ class Binding:
     bound: bool = False
 
 
+INVALID_SUBJECT = "Ungültige SSO-Kennung (druckbar, ohne Leerzeichen, höchstens 255 Zeichen) / invalid SSO subject"
+
+
+def check_subject(subject: str) -> None:
+    if not valid_subject(subject):
+        raise ValueError(INVALID_SUBJECT)
+
+
+def own_in(conn, name: str, subject: str | None) -> None:
+    """In the caller's transaction: ``name`` is bound to ``subject`` from now on (None: to the next
+    subject that signs in). A subject refused for the name before is the admin's choice now."""
+    conn.execute(text("DELETE FROM sso_subjects WHERE name=:n AND replaced=0"), {"n": name})
+    if subject is not None:
+        conn.execute(text("DELETE FROM sso_subjects WHERE name=:n AND subject=:s"), {"n": name, "s": subject})
+        conn.execute(text("INSERT INTO sso_subjects(name, subject, replaced, bound_at) VALUES (:n, :s, 0, :t)"),
+                     {"n": name, "s": subject, "t": now()})
+
+
 class SubjectBindings:
     """Name → the subject it belongs to, in the app database."""
 
@@ -82,20 +100,22 @@ class SubjectBindings:
     def assign(self, name: str, subject: str) -> None:
         """An admin names the subject that owns ``name`` (an account prepared before its owner's first
         sign-in, whose stored role would else go to whoever signs in first with the name). Refused,
-        with a German message, while another subject owns the name (a hand-over comes first)."""
-        if not valid_subject(subject):
-            raise ValueError("Ungültige SSO-Kennung (druckbar, ohne Leerzeichen, höchstens 255 Zeichen) "
-                             "/ invalid SSO subject")
-        owner = self.current(name)
-        if owner == subject:
-            return
-        if owner is not None:
-            raise ValueError(f"„{name}“ gehört bereits einer anderen SSO-Kennung; erst `kiportal users handover "
-                             f"{name}` / the name belongs to another subject")
-        with self.db.begin() as conn:  # a subject refused for the name before is the admin's choice now
-            conn.execute(text("DELETE FROM sso_subjects WHERE name=:n AND subject=:s"), {"n": name, "s": subject})
-            conn.execute(text("INSERT INTO sso_subjects(name, subject, replaced, bound_at) VALUES (:n, :s, 0, :t)"),
-                         {"n": name, "s": subject, "t": now()})
+        with a German message, while another subject owns the name (a hand-over comes first), also
+        when that subject signs in at the same moment."""
+        check_subject(subject)
+        try:
+            with self.db.begin() as conn:
+                owner = conn.execute(text("SELECT subject FROM sso_subjects WHERE name=:n AND replaced=0"),
+                                     {"n": name}).first()
+                if owner is not None and owner[0] == subject:
+                    return
+                if owner is not None:
+                    raise ValueError(f"„{name}“ gehört bereits einer anderen SSO-Kennung; erst `kiportal users "
+                                     f"handover {name}` / the name belongs to another subject")
+                own_in(conn, name, subject)
+        except IntegrityError:  # another replica bound a subject between our read and write
+            raise ValueError(f"„{name}“ wurde eben von einer anderen SSO-Kennung angemeldet; bitte erneut prüfen "
+                             f"/ another subject signed in with the name just now") from None
 
     def unbind(self, name: str) -> None:
         """The name's current subject owns it no longer (an admin created the account anew)."""

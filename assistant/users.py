@@ -117,20 +117,30 @@ class UserStore:
             raise ValueError(f"Unbekannte Rolle / unknown role: {role} ({', '.join(ROLES)})")
 
     def add(self, name: str, password: str, role: str = "staff", groups: Sequence[str] = (), *,
-            must_change: bool = False) -> User:
-        """A new user; ``must_change``: the password is a start password its owner replaces first."""
+            must_change: bool = False, subject: str | None = None) -> User:
+        """A new user; ``must_change``: the password is a start password its owner replaces first.
+
+        Creating an account names a person anew (header mode, :mod:`assistant.sso_subjects`): the
+        name's SSO binding goes to ``subject`` if given, else to the next subject that signs in, in
+        the same transaction as the account, so no sign-in between the two can take it."""
+        from assistant.sso_subjects import SubjectBindings, check_subject, own_in
+
         self._check(name, role)
+        if subject is not None:
+            check_subject(subject)
         if len(password) < 8:
             raise ValueError("Passwort zu kurz (mindestens 8 Zeichen) / password too short")
         if self.get(name):
             raise ValueError(f"Benutzer existiert bereits / user exists: {name}")
         groups = tuple(sorted(dict.fromkeys(groups)))
+        hashed = self._hasher.hash(password)  # before the transaction: it takes a moment
         self._forget(name)  # what an earlier account of this name left (removed before that was done, or saved late)
-        self._unbind(name)
+        SubjectBindings(self.db)  # its table
         with self.db.begin() as conn:
+            own_in(conn, name, subject)
             conn.execute(text("INSERT INTO users(name, password_hash, role, created_at, must_change) "
                               "VALUES (:n, :h, :r, :t, :m)"),
-                         {"n": name, "h": self._hasher.hash(password), "r": role, "t": now(), "m": int(must_change)})
+                         {"n": name, "h": hashed, "r": role, "t": now(), "m": int(must_change)})
             for g in groups:
                 conn.execute(text("INSERT INTO user_groups(user_name, grp) VALUES (:n, :g)"), {"n": name, "g": g})
         return User(name, role, groups, must_change)
@@ -169,14 +179,6 @@ class UserStore:
             if conn.execute(text("DELETE FROM users WHERE name=:n"), {"n": name}).rowcount == 0:
                 raise KeyError(name)
         return self._forget(name)
-
-    def _unbind(self, name: str) -> None:
-        """An admin creating an account names a person anew: the next SSO subject to sign in with the
-        name owns it (header mode, assistant.sso_subjects), not the one an earlier account had; a
-        subject already replaced stays refused."""
-        from assistant.sso_subjects import SubjectBindings
-
-        SubjectBindings(self.db).unbind(name)
 
     def _forget(self, name: str) -> dict[str, int]:
         from assistant.user_data import forget_user  # the stores of chats, runs and sessions build on this one

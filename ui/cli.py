@@ -331,22 +331,22 @@ def _read_password(password_stdin: bool, confirm: bool = True) -> str:
 def users_add(ctx: click.Context, name: str, role: str, groups: tuple[str, ...], password_stdin: bool,
               subject: str | None) -> None:
     """Benutzer anlegen (Passwort wird abgefragt, nie als Argument)."""
-    from assistant.access import AccessError, check_groups, split_groups
-    from assistant.sso_subjects import valid_subject
+    from sqlalchemy.exc import IntegrityError
 
-    app = app_for(ctx)
-    dep = app.departments
+    from assistant.access import AccessError, check_groups, split_groups
+    from assistant.sso_subjects import check_subject
+
+    dep = app_for(ctx).departments
     try:
-        if subject is not None and not valid_subject(subject):
-            raise ValueError("Ungültige SSO-Kennung (druckbar, ohne Leerzeichen, höchstens 255 Zeichen) "
-                             "/ invalid SSO subject")
-        wanted = check_groups(split_groups(list(groups)), dep.known_groups)  # before the password prompt
-        user = dep.add_user(name, _read_password(password_stdin), role, wanted, cli_actor())
-        if subject is not None:  # creating the account unbound the name: bind it to its owner at once
-            app.sso_subjects.assign(name, subject)
-            app.audit.record("sso_assign", cli_actor(), name, {"subject": subject})
+        if subject is not None:
+            check_subject(subject)  # before the password prompt
+        wanted = check_groups(split_groups(list(groups)), dep.known_groups)
+        user = dep.add_user(name, _read_password(password_stdin), role, wanted, cli_actor(), subject=subject)
     except (AccessError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    except IntegrityError:  # a subject signed in with the name at the same moment: nothing was created
+        raise click.ClickException(f"„{name}“ wurde eben per SSO angemeldet; nichts angelegt, bitte erneut "
+                                   f"versuchen / a sign-in with the name came in between, try again") from None
     click.echo(f"angelegt: {name} ({role}" + (f"; Gruppen: {', '.join(user.groups)}" if user.groups else "")
                + (f"; SSO-Kennung: {subject}" if subject else "") + ")")
 

@@ -85,3 +85,17 @@ def test_an_admin_names_the_owner_of_a_prepared_account(db):
     subjects.hand_over("adam")  # sub-adam refused from now on …
     subjects.assign("adam", "sub-adam")  # … unless an admin names it the owner again
     assert subjects.bind("adam", "sub-adam") == Binding() and subjects.current("adam") == "sub-adam"
+
+
+def test_an_account_made_with_its_owners_subject_is_bound_in_the_same_step(db):
+    """The review: made in two steps (account, then binding) a sign-in in between bound the insider and
+    left the prepared role to him. Now the account and its binding are one transaction, and an insider
+    bound before it is replaced by the admin's choice."""
+    users, subjects = UserStore(db), SubjectBindings(db)
+    subjects.bind("amelie", "sub-insider")
+    users.add("amelie", "Passwort-Passwort-1", "admin", subject="sub-amelie")
+    assert subjects.current("amelie") == "sub-amelie"
+    assert subjects.bind("amelie", "sub-insider") == Binding(refused=True, reason="conflict")
+    with pytest.raises(ValueError, match="Ungültige SSO-Kennung"):
+        users.add("bert", "Passwort-Passwort-1", "admin", subject="a b")
+    assert users.get("bert") is None

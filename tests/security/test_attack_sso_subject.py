@@ -90,8 +90,8 @@ def test_an_account_prepared_with_its_owners_subject_is_refused_to_anyone_else(s
     with _as(subject_portal, "amelie", "uuid-amelie") as c:
         assert c.get("/").status_code == 200
         assert call(c, subject_portal, "trainer_plans", [None])["success"]
-    (assigned,) = audit(subject_portal, "sso_assign")
-    assert assigned["target"] == "amelie" and assigned["detail"] == {"subject": "uuid-amelie"}
+    (added,) = [e for e in audit(subject_portal, "user_add") if e["target"] == "amelie"]
+    assert added["detail"] == {"role": "trainer", "groups": [], "subject": "uuid-amelie"}
     bad = CliRunner().invoke(cli, ["--data-dir", home, "users", "sso-assign", "amelie", "uuid-other"])
     assert bad.exit_code != 0 and "gehört bereits einer anderen SSO-Kennung" in bad.output
     subject_portal.ctx.users.remove("amelie")
