@@ -13,15 +13,12 @@ import re
 import unicodedata
 from typing import Any
 
-
-# explicit direction controls (embeddings, overrides, isolates): "Rechnung\u202efdp.exe" shows as
-# "Rechnungexe.pdf"; text shown by the portal is data, so its order on screen is the order it has
-_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+from corpus.text import without_direction_controls
 
 
 def esc(value: Any) -> str:
     """HTML-escape anything (quotes too: values also land in attributes); direction controls dropped."""
-    return html.escape(_BIDI_CONTROLS.sub("", "" if value is None else str(value)), quote=True)
+    return html.escape(without_direction_controls("" if value is None else str(value)), quote=True)
 
 
 _MD_INLINE = re.compile(r"([\\`*_\[\]()|~$])")
@@ -40,7 +37,7 @@ def md_esc(value: Any, *, cell: bool = False) -> str:
     of ``www.`` and the at sign of an e-mail address, which GitHub-flavoured Markdown (the chat's)
     would make a link of: a phishing address in a document stays text to copy, not a click.
     Other dots and hyphens inside a line stay readable. ``cell``: one line, for a table cell."""
-    text = html.escape(_BIDI_CONTROLS.sub("", "" if value is None else str(value)), quote=False)
+    text = html.escape(without_direction_controls("" if value is None else str(value)), quote=False)
     text = _MD_INLINE.sub(r"\\\1", text)
     text = _MD_AUTOLINK.sub(lambda m: m.group(0) + "\\", text)
     if cell:

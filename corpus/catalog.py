@@ -30,6 +30,7 @@ from sqlalchemy import bindparam, inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from corpus.db import ReentrantLock, database_lock, is_sqlite, make_engine, sqlite_file
+from corpus.text import without_direction_controls
 from corpus.models import Chunk
 
 log = logging.getLogger(__name__)
@@ -144,8 +145,10 @@ class DocumentRecord:
 
     @property
     def shown_title(self) -> str:
-        """The name a person sees for the document: its readable title, else its title, else its file name."""
-        return self.display_title or self.title or self.original_name or Path(self.source).name
+        """The name a person sees for the document: its readable title, else its title, else its file name
+        (without direction controls: the portal's pickers and tables show it without escaping)."""
+        return without_direction_controls(self.display_title or self.title or self.original_name
+                                          or Path(self.source).name)
 
     def file(self, storage: Path | None = None) -> Path:
         """The document's file on this machine: inside ``storage`` when it was stored there (another

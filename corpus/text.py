@@ -20,6 +20,15 @@ _SENT_END = re.compile(r"(?<=[.!?…])[\"'»«“”)]*\s+(?=[A-ZÄÖÜ0-9„\"(
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
 
+# explicit direction controls (embeddings, overrides, isolates): "Rechnung\u202efdp.exe" shows as
+# "Rechnungexe.pdf". Text the portal shows is data, so its order on screen is the order it has.
+DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def without_direction_controls(text: str) -> str:
+    return DIRECTION_CONTROLS.sub("", text)
+
+
 def estimate_tokens(text: str) -> int:
     """Cheap token estimate close to XLM-R counts on German text (words × 1.3 + punctuation). A
     "word" longer than 100 characters (a run without spaces: a hash, a pasted string; no German

@@ -260,8 +260,8 @@ def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> Non
 
     def refused_row(user: str, reason: str, doc_id: str) -> None:
         """Audited, and logged once a minute (the log would flood just as well)."""
-        if refusals.record(f"doc:{reason}:{user}", "doc_refused", user, {"reason": reason, "first_doc": doc_id},
-                           time.time()):
+        if refusals.record(f"doc:{reason}:{user}", "doc_refused", user, {"reason": reason}, time.time(),
+                           collect=("docs", doc_id)):
             log.warning("document link refused for %s: %s (%s; more of this minute counted in the audit)",
                         user, "invalid or expired token" if reason == "link" else "collection not readable",
                         doc_id[:16])

@@ -68,9 +68,10 @@ SECURITY_HEADERS = {
 CLOSED_PATHS = re.compile(r"^/(openapi\.json|docs|redoc|monitoring.*|(gradio_api/)?call/.*|"
                           r"gradio_api/(openapi\.json|docs|mcp.*|runs.*|dev/.*|deep_link|"
                           r"run-history/.*|vibe.*|undo-vibe.*|profiling/.*|process_recording|file=https?:.*))/?$")
-# password mode without a session: the login page and what it loads, nothing else
-LOGIN_PATHS = re.compile(r"^/(|login/?|logout/?|theme\.css|favicon\.ico|manifest\.json|robots\.txt|"
-                         r"(assets|static|svelte)/.*|gradio_api/(login_check|user|token|app_id)/?|doc/.*)$")
+# password mode without a session: the portal's own login page (it loads nothing: ui.login_page), the
+# login and logout routes, and the document routes (they answer with their own "please sign in" page);
+# none of gradio's scripts, styles or API routes
+LOGIN_PATHS = re.compile(r"^/(|login/?|logout/?|favicon\.ico|robots\.txt|doc/.*)$")
 # gradio's file route, also its older form ``/file/<path>`` that gradio still answers (same files)
 FILE_ROUTE = re.compile(r"^/(?:gradio_api/)?file[=/](.+)$")
 LOGIN_ROUTE = re.compile(r"^/login/?$")

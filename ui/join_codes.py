@@ -16,7 +16,6 @@ guess per replica.
 """
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import defaultdict
@@ -26,6 +25,7 @@ from assistant.audit import AuditLog
 from assistant.login_failures import WINDOW_S, DBLoginFailures
 from assistant.training.sessions import Session, SessionError, TrainingStore, UnknownCode
 from ui.login import HeldBackAudit, back_off_s
+from ui.login_page import wait_words
 
 FREE_UNKNOWN = 20  # unknown codes per user and window before the back-off starts
 CAP_S = 900.0  # the longest wait, as for a login
@@ -58,9 +58,10 @@ class JoinCodeGuard:
             wait = back_off_s(failures, last, now, free=self.free, cap=self.cap_s, window_s=WINDOW_S)
             shown = TrainingStore.normalize_code(code)[:16]
             if wait > 0:
-                self.held.record(key, "training_code_refused", user, {"reason": "held_back", "first_code": shown}, now)
+                self.held.record(key, "training_code_refused", user, {"reason": "held_back"}, now,
+                                 collect=("codes", shown))
                 raise SessionError(f"Zu viele unbekannte Teilnahmecodes. Bitte versuchen Sie es in "
-                                   f"{math.ceil(wait)} Sekunden erneut.")
+                                   f"{wait_words(wait)} erneut.")
             try:
                 return self.store.by_code(code, active=False)
             except UnknownCode:

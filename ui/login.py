@@ -266,6 +266,9 @@ class LoginThrottle:
         return f"k:{address}|{name}"
 
 
+COLLECT_MOST = 20  # distinct values one grouped audit row keeps (documents or codes tried in its minute)
+
+
 class HeldBackAudit:
     """Refusals that cost the refused nothing (held-back logins, a refused SSO subject's requests) in
     the audit: one row per key and minute, its ``attempts`` counted up while the minute lasts. A row
@@ -280,19 +283,26 @@ class HeldBackAudit:
         self._rows: dict[str, tuple[str, float, dict]] = {}  # counter -> (row id, first at, detail)
         self._lock = threading.Lock()
 
-    def record(self, counter: str, action: str, actor: str, detail: dict, now: float) -> bool:
+    def record(self, counter: str, action: str, actor: str, detail: dict, now: float, *,
+               collect: tuple[str, str] | None = None) -> bool:
         """Audit one refused attempt; True if it started a new row. Under the lock with its database
-        write, so parallel attempts of one minute land in one row (an attack path: queued, not fast)."""
+        write, so parallel attempts of one minute land in one row (an attack path: queued, not fast).
+        ``collect`` (key, value): the row keeps the minute's distinct values under ``key`` (the
+        documents or codes tried), at most :data:`COLLECT_MOST`."""
         with self._lock:
             row = self._rows.get(counter)
             if row is not None and now - row[1] < self.every_s:
                 row[2]["attempts"] += 1
+                if collect is not None:
+                    values = row[2].setdefault(collect[0], [])
+                    if collect[1] not in values and len(values) < COLLECT_MOST:
+                        values.append(collect[1])
                 self.audit.update_detail(row[0], row[2])
                 return False
             if len(self._rows) >= self.most:  # forget the oldest half rather than grow without end
                 for old in sorted(self._rows, key=lambda k: self._rows[k][1])[: self.most // 2]:
                     del self._rows[old]
-            detail = {**detail, "attempts": 1}
+            detail = {**detail, "attempts": 1} | ({collect[0]: [collect[1]]} if collect is not None else {})
             self._rows[counter] = (self.audit.record(action, actor, "", detail), now, detail)
             return True
 

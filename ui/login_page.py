@@ -23,14 +23,19 @@ PARALLEL = ("Gerade werden mehrere Anmeldungen mit diesem Namen oder von dieser 
             "Bitte versuchen Sie es in einigen Sekunden erneut.")
 
 
+def wait_words(wait_s: float) -> str:
+    """A back-off's wait in German words: "1 Sekunde", "40 Sekunden", "15 Minuten"."""
+    seconds = max(1, math.ceil(wait_s))
+    if seconds < 90:
+        return "1 Sekunde" if seconds == 1 else f"{seconds} Sekunden"
+    return f"{math.ceil(seconds / 60)} Minuten"
+
+
 def held_back_message(wait_s: float, reason: str) -> str:
     """What a held-back login says (German): how long to wait, never whether the password was right."""
     if reason == "parallel":
         return PARALLEL
-    seconds = max(1, math.ceil(wait_s))
-    when = (f"{seconds} Sekunden" if seconds < 90 else
-            f"{math.ceil(seconds / 60)} Minuten")
-    return (f"Zu viele fehlgeschlagene Anmeldungen. Bitte versuchen Sie es in {when} erneut. "
+    return (f"Zu viele fehlgeschlagene Anmeldungen. Bitte versuchen Sie es in {wait_words(wait_s)} erneut. "
             f"Ihr Passwort wurde dabei nicht geprüft.")
 
 

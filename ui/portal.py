@@ -144,14 +144,18 @@ JS = r"""() => {
     area.style.position = 'fixed';
     area.style.left = '-9999px';
     document.body.appendChild(area);
+    const focused = document.activeElement;
     area.select();
-    try { document.execCommand('copy'); } finally { area.remove(); }
+    let copied = false;
+    try { copied = document.execCommand('copy'); } finally { area.remove(); focused?.focus?.(); }
+    if (!copied) throw new Error('copy refused');  // no "kopiert" for a copy that did not happen
   };
   const copyLabels = { 'Nachricht kopieren': 'Nachricht kopiert', 'Copy message': 'Nachricht kopiert',
                        'Unterhaltung kopieren': 'Unterhaltung kopiert', 'Copy conversation': 'Unterhaltung kopiert' };
   document.addEventListener('click', (ev) => {
     const button = ev.target.closest && ev.target.closest('#kp-chat button');
-    const label = button && (button.getAttribute('aria-label') || '');
+    // the label as gradio set it: ours says "kopiert" for two seconds after a click
+    const label = button && (button.dataset.kpLabel || button.getAttribute('aria-label') || '');
     if (!button || !copyLabels[label]) return;
     let text;
     if (/Unterhaltung|conversation/.test(label)) {
@@ -166,13 +170,16 @@ JS = r"""() => {
     ev.stopImmediatePropagation();
     ev.preventDefault();
     write(text).then(() => {
+      button.dataset.kpLabel = label;
       button.setAttribute('aria-label', copyLabels[label]);
       button.setAttribute('title', copyLabels[label]);
       button.classList.add('kp-copied');
-      setTimeout(() => {
+      clearTimeout(button.kpCopiedTimer);
+      button.kpCopiedTimer = setTimeout(() => {
         button.setAttribute('aria-label', label);
         button.setAttribute('title', label);
         button.classList.remove('kp-copied');
+        delete button.dataset.kpLabel;
       }, 2000);
     }).catch(() => {});
   }, true);

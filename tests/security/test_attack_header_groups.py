@@ -250,3 +250,5 @@ def test_a_guessed_document_id_tells_no_one_whether_the_file_exists(sso_portal, 
         assert c.get(f"doc/{own}/text", params={"t": dept.sign(own, "bob")}).status_code == 200  # the positive twin
     assert refused_links() - before == 4 * 2 * 5
     assert len(audit(sso_portal, "doc_refused", actor="bob")) - rows_before <= 1  # not a row per request
+    tried = {d for e in audit(sso_portal, "doc_refused", actor="bob") for d in e["detail"].get("docs", [])}
+    assert {rec.doc_id, unknown} <= tried  # the row names the documents tried

@@ -279,6 +279,10 @@ def test_hostile_document_is_shown_as_text_and_runs_nothing(context, live_portal
     assert "Quellen" in copied and "Zaunkönig-Protokoll der Stadt Kempenrath" in copied
     assert "\\" not in copied and "kp-sources" not in copied and "&lt;" not in copied
     assert "<script>window.__xss=1</script>" in copied  # the document's text, as text
+    page.evaluate("navigator.clipboard.writeText('')")
+    page.locator("#kp-chat button[aria-label='Nachricht kopiert']").click()  # again, within its two seconds
+    page.wait_for_function("async () => (await navigator.clipboard.readText()) !== ''")
+    assert page.evaluate("navigator.clipboard.readText()") == copied  # the shown text again, not the source
     page.locator("#kp-chat button[aria-label='Unterhaltung kopieren']").click()
     page.wait_for_function("async () => (await navigator.clipboard.readText()).startsWith('Frage: ')")
     conversation = page.evaluate("navigator.clipboard.readText()")

@@ -74,6 +74,7 @@ def test_held_back_codes_are_one_counted_row_a_minute(world):
     held = [json.loads(e["detail"]) for e in audit.entries(action="training_code_refused", limit=200)
             if json.loads(e["detail"])["reason"] == "held_back"]
     assert sorted(d["attempts"] for d in held) == [1, 50]
+    assert sorted(len(d["codes"]) for d in held) == [1, 1]  # the codes tried, each once
 
 
 class SlowCounters:

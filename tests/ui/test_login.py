@@ -313,7 +313,7 @@ def test_a_crowd_behind_one_address_is_let_in_and_a_burst_on_one_name_is_not_cou
 
 
 @pytest.mark.parametrize("wait_s, reason, says", [
-    (0.2, "pair", "in 1 Sekunden erneut"),  # never "0 Sekunden"
+    (0.2, "pair", "in 1 Sekunde erneut"),  # never "0 Sekunden"
     (3.5, "address", "in 4 Sekunden erneut"),
     (89.0, "name", "in 89 Sekunden erneut"),
     (90.0, "pair", "in 2 Minuten erneut"),

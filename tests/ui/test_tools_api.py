@@ -161,7 +161,8 @@ def test_the_document_picker_names_pages_and_tells_twins_apart():
 def test_without_a_writing_model_the_writing_tools_say_why_and_do_not_run(tmp_path):
     """A deployment with "Nur Textstellen" only: Einfache Sprache and Entwurf get an empty model list
     with the reason and a disabled button (before, an empty list without a word); the summary, which
-    works without a model, stays as it was; a run sent anyway is refused by the server."""
+    works without a model, stays as it was; a run sent anyway is refused by gradio's check of the list
+    (the service refuses a text-only model too: tests/assistant/tools/test_tool_service.py)."""
     import ui.portal as portal
     from assistant.settings import load_settings
     from assistant.wiring import App
@@ -188,3 +189,18 @@ def test_without_a_writing_model_the_writing_tools_say_why_and_do_not_run(tmp_pa
             sent = call(c, where, "tool_einfach", ["Text einfügen", BESCHEID, None, None, "", False, "extraktiv"])
             # gradio's own check of the (empty) list refuses it before the handler, which refuses it too
             assert sent["success"] is False and "not in the list of choices" in sent["error"], sent
+
+
+def test_a_title_with_a_direction_override_is_shown_in_its_own_order():
+    """An attacker's probe: a file named "Rechnung\u202efdp.exe" was listed as "Rechnungexe.pdf" in the
+    document picker (gradio shows choice labels without our escaping): the shown title drops it."""
+    from types import SimpleNamespace
+
+    from corpus.catalog import DocumentRecord
+    from ui.tools_tab import document_labels
+
+    stored = SimpleNamespace(display_title="", title="", original_name="Rechnung\u202efdp.exe", source="/x/r.exe")
+    title = DocumentRecord.shown_title.fget(stored)
+    assert title == "Rechnungfdp.exe"
+    shown = SimpleNamespace(shown_title=title, pages=2, source=stored.source, doc_id="d1")
+    assert document_labels([shown]) == [("Rechnungfdp.exe (2 S.)", "d1")]

@@ -167,8 +167,8 @@ def test_guessing_join_codes_is_counted_and_audited_then_holds_even_the_right_co
     assert [(e["actor"], e["target"], json.loads(e["detail"])["reason"]) for e in reversed(refused)] == (
         [("sara", "QQQQQQ", "unknown"), ("sara", "Q7M3QX", "unknown"), ("sara", "ZZZZZZZZ", "unknown"),
          ("sara", "", "held_back")])
-    # held back: one row a minute for the user, counting the tries, naming the minute's first code
-    assert json.loads(refused[0]["detail"]) == {"reason": "held_back", "first_code": code, "attempts": 1}
+    # held back: one row a minute for the user, counting the tries, naming the codes tried
+    assert json.loads(refused[0]["detail"]) == {"reason": "held_back", "attempts": 1, "codes": [code]}
 
     with login(portal, "stefan", PASSWORD) as c:
         joined = _ok(call(c, portal, "training_join", [code], session="stefan-tab"))
