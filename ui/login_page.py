@@ -41,7 +41,7 @@ def held_back_message(wait_s: float, reason: str) -> str:
 
 _STYLE = """
 :root { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "DejaVu Sans", sans-serif; }
-body { margin: 0; background: #f3f4f6; color: #1f2937; }
+body { margin: 0; padding: 0 .8rem; background: #f3f4f6; color: #1f2937; }
 main { max-width: 26rem; margin: 8vh auto 2rem; background: #fff; border: 1px solid #d1d5db;
        border-radius: .6rem; padding: 1.6rem 1.8rem; }
 h1 { font-size: 1.35rem; margin: 0 0 .3rem; }
