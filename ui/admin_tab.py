@@ -31,7 +31,7 @@ from assistant.user_admin import UserAdmin, format_login, no_passwords_reason
 from assistant.users import ROLES
 from ui.context import PortalContext
 from ui.docview import doc_link
-from ui.exports import export_folder
+from ui.exports import download_now_js, export_folder
 from ui.file_values import UntrustedFile, received_files
 from ui.handlers import role_label
 from ui.security import resolve_user
@@ -748,7 +748,7 @@ def build(ctx: PortalContext) -> None:
                 btn_export = gr.Button("Als CSV exportieren")
             au_note = gr.Markdown()
             au_table = gr.Dataframe(headers=AUDIT_HEADERS, interactive=False, wrap=True, max_height=500)
-            au_file = gr.File(label="Export", interactive=False)
+            au_file = gr.File(label="Export", interactive=False, elem_id="kp-audit-export-file")
 
         # -- dashboard -----------------------------------------------------------------------
         with gr.Tab("Nutzung", id="admin-usage") as tab_usage:
@@ -845,7 +845,8 @@ def build(ctx: PortalContext) -> None:
     audit_inputs = [au_action, au_actor, au_since, au_until, au_text]
     tab_audit.select(h.audit_table, audit_inputs, [au_table, au_note, au_action], api_name=False, **quiet)
     btn_audit.click(h.audit_table, audit_inputs, [au_table, au_note, au_action], api_name="admin_audit")
-    btn_export.click(h.audit_export, audit_inputs, au_file, api_name="admin_audit_export")
+    btn_export.click(h.audit_export, audit_inputs, au_file, api_name="admin_audit_export").success(
+        None, js=download_now_js("kp-audit-export-file"))
 
     dash_outputs = [plot_q, plot_lat, plot_fb, plot_docs, dash_md, dash_refused]
     tab_usage.select(h.dashboard, dash_days, dash_outputs, api_name=False)

@@ -13,7 +13,7 @@ from typing import Callable
 import gradio as gr
 
 from ui.context import PortalContext
-from ui.exports import write_export
+from ui.exports import download_now_js, write_export
 from ui.handlers import ChatHandlers, ChatView, UserError
 from ui.streams import StreamSwitches
 from ui.texts import t
@@ -250,9 +250,10 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
         return shown_as_error(fn)
 
     export_btn.click(export_chat("md"), inputs=[chat_id], outputs=[export_file], api_name="export_chat",
-                     concurrency_limit=None)
+                     concurrency_limit=None).success(None, js=download_now_js("kp-export-file"))
     export_docx_btn.click(export_chat("docx"), inputs=[chat_id], outputs=[export_file],
-                          api_name="export_chat_docx", concurrency_limit=None)
+                          api_name="export_chat_docx", concurrency_limit=None).success(
+        None, js=download_now_js("kp-export-file"))
 
     def like(ids: list, data: gr.LikeData, request: gr.Request):
         index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index

@@ -29,6 +29,25 @@ log = logging.getLogger(__name__)
 EXPORT_MAX_AGE_S = 3600
 
 
+def download_now_js(elem_id: str) -> str:
+    """The browser-side step after an export: the download starts at once. Before, the export button
+    only put a file chip under it, and a second click on the chip downloaded it (a browser review).
+    Waits up to 5 s for the chip's new link; a link it started once is not started again."""
+    return f"""() => {{
+  const started = Date.now();
+  const tick = () => {{
+    const link = document.querySelector('#{elem_id} a[download]');
+    if (link && link.href && link.dataset.kpStarted !== link.href) {{
+      link.dataset.kpStarted = link.href;
+      link.click();
+      return;
+    }}
+    if (Date.now() - started < 5000) setTimeout(tick, 100);
+  }};
+  tick();
+}}"""
+
+
 def export_root() -> Path:
     return gradio_folder() / "kiportal-exports"
 

@@ -27,6 +27,7 @@ from assistant.tools.history import RunNotFound, ToolRunStore, audit_detail
 from assistant.tools.result import TOOL_LABELS_DE, ToolError, ToolResult
 from ui.context import PortalContext
 from ui.docview import doc_link
+from ui.exports import download_now_js
 from ui.handlers import ChatHandlers, UserError
 from ui.streams import StreamSwitches
 from ui.tool_input import parse_pages, read_file_text, upload_path
@@ -586,10 +587,11 @@ def build(ctx: PortalContext) -> None:
         return fn
 
     for name, area in areas.items():
+        download = download_now_js(f"kp-{name}-export-file")
         area.export_md.click(export("md"), [area.run_id], [area.export_file], api_name=f"tool_export_md_{name}",
-                             concurrency_limit=None)
+                             concurrency_limit=None).success(None, js=download)
         area.export_docx.click(export("docx"), [area.run_id], [area.export_file], api_name=f"tool_export_docx_{name}",
-                               concurrency_limit=None)
+                               concurrency_limit=None).success(None, js=download)
 
     def refresh(request: gr.Request):
         return gr.update(choices=h.history(request), value=None)

@@ -321,7 +321,10 @@ def test_admin_jobs_health_audit_and_usage_pages(browser, admin_portal):
     open_tab(page, "Protokoll")
     page.get_by_role("button", name="Anzeigen").click()
     page.get_by_text("reindex", exact=True).filter(visible=True).first.wait_for()
-    page.get_by_role("button", name="Als CSV exportieren").click()
+    with page.expect_download() as got:  # one click: the download starts
+        page.get_by_role("button", name="Als CSV exportieren").click()
+    assert re.fullmatch(r"protokoll-.*\.csv", got.value.suggested_filename)
+    assert "reindex" in open(got.value.path(), encoding="utf-8-sig").read()
     page.get_by_text(re.compile(r"protokoll-.*\.csv")).first.wait_for()
     shot(page, "admin-audit", "ADMIN_SCREENSHOTS")
 

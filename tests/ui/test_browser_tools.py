@@ -40,7 +40,9 @@ def test_each_tool_runs_streams_and_exports(browser, tools_portal):  # noqa: F81
     assert "„31.03.2026“ → „30.03.2026“" in details.inner_text()
     assert "Flesch nach Amstad" in details.inner_text()
     assert page.locator("#kp-einfach-export-docx").is_enabled()
-    page.locator("#kp-einfach-export-docx").click()
+    with page.expect_download() as got:  # one click: the download starts (it was a file chip to click)
+        page.locator("#kp-einfach-export-docx").click()
+    assert got.value.suggested_filename.endswith(".docx") and open(got.value.path(), "rb").read(2) == b"PK"
     page.locator("#kp-einfach-export-file").get_by_text(".docx").wait_for()
     shot(page, "tools-einfach", "TOOLS_SCREENSHOTS")
 
@@ -51,8 +53,9 @@ def test_each_tool_runs_streams_and_exports(browser, tools_portal):  # noqa: F81
     page.locator("#kp-summary-run").click()
     page.locator("#kp-summary-details").get_by_text("Fundstellen geprüft").wait_for()
     assert "(Abschn. 1)" in page.locator("#kp-summary-output").inner_text()
-    page.locator("#kp-summary-export-md").click()
-    page.locator("#kp-summary-export-file").get_by_text(".md").wait_for()
+    with page.expect_download() as got:
+        page.locator("#kp-summary-export-md").click()
+    assert "Ruhezeit der Verstorbenen beträgt 20 Jahre" in open(got.value.path(), encoding="utf-8").read()
 
     # Entwurf with placeholders instead of an invented name and date
     open_tab(page, "Entwurf")
