@@ -69,6 +69,18 @@ def search_query(question: str, standalone: str, history: Sequence[tuple[str, st
     return f"{previous} {standalone}"
 
 
+def follow_up_focus(question: str, standalone: str, history: Sequence[tuple[str, str]]) -> list[str]:
+    """The words a follow-up asks anew, when no model rewrote it (the standalone question is then the
+    previous question with the follow-up behind it, :meth:`Assistant.rewrite`). Chosen by the words
+    of both, the evidence kept the previous answer's sentence and the quote repeated it: "Und wie
+    viele davon sind Parkplatzsensoren?" was answered "304 Sensoren" again (a browser review)."""
+    if not history or standalone != f"{history[-1][0]} {question}":
+        return []
+    before = set(content_stems(history[-1][0]))
+    asked = content_stems(FOLLOW_UP.sub(" ", question))  # "davon", "dort", "Und …" point back: nothing new
+    return [s for s in dict.fromkeys(asked) if s not in before]
+
+
 @dataclass
 class Citation:
     n: int
@@ -128,6 +140,8 @@ class AnswerResult:
     unmentioned_terms: list[str] = field(default_factory=list)
     #: the verbatim sentence(s) the answer rests on, with source and page
     quotes: list[Quote] = field(default_factory=list)
+    #: a follow-up's words asked anew (follow_up_focus); they choose the evidence's and quote's sentences first
+    focus: list[str] = field(default_factory=list)
 
     def as_dict(self, trace: bool = False) -> dict:
         d = asdict(self)
@@ -266,7 +280,7 @@ class Assistant:
         res.prompt_tokens = count(res.prompt)
         raw = yield from self._generate(llm, messages, res, t_start)
         if raw is None:  # the model failed mid-way: the evidence answers instead
-            res.answer, res.refused, res.quotes = self._extractive(evidence, res.standalone_question)
+            res.answer, res.refused, res.quotes = self._extractive(evidence, res.standalone_question, res.focus)
             yield {"type": "reset", "text": res.answer}
             yield self._done(res, t_start, gaps)
             return
@@ -312,6 +326,7 @@ class Assistant:
     def _standalone(self, question: str, history, llm, res: AnswerResult) -> str:
         t = time.perf_counter()
         res.standalone_question = standalone = self.rewrite(question, history, llm)
+        res.focus = follow_up_focus(question, standalone, history)
         res.timings["rewrite_ms"] = _ms(t)
         return standalone
 
@@ -340,7 +355,8 @@ class Assistant:
         weight = self.settings.llm.sentence_similarity
         evidence, dropped = select_evidence(standalone, found.allowed, budget_tokens=budget, count=count,
                                             max_passages=n_pass, similarity_weight=weight,
-                                            similarity=embedding_similarity(self.retriever.kb.embedder, standalone) if weight else None)
+                                            similarity=embedding_similarity(self.retriever.kb.embedder, standalone) if weight else None,
+                                            focus=res.focus)
         in_prompt = {ev.hit.chunk.chunk_id: ev.n for ev in evidence}
         res.passages = [self._trace(h, in_prompt, found.removed) for h in found.hits]
         # people read a document's readable title (a PDF's cover headline, ingest.loaders.pdf_title);
@@ -359,7 +375,7 @@ class Assistant:
 
     def _answer_extractively(self, res: AnswerResult, evidence: Sequence[Evidence], q_stems, profile: ModelProfile
                              ) -> Iterator[dict]:
-        res.answer, res.refused, res.quotes = self._extractive(evidence, res.standalone_question)
+        res.answer, res.refused, res.quotes = self._extractive(evidence, res.standalone_question, res.focus)
         if profile.mode != "extractive" and res.fallback:
             res.mode = "extractive"
         for i in range(0, len(res.answer), 24):
@@ -471,11 +487,12 @@ class Assistant:
                             in_prompt=c.chunk_id in in_prompt, n=in_prompt.get(c.chunk_id),
                             removed_reason=removed.get(c.chunk_id), late_rank=h.late_rank)
 
-    def _extractive(self, evidence: Sequence[Evidence], question: str) -> tuple[str, bool, list[Quote]]:
+    def _extractive(self, evidence: Sequence[Evidence], question: str, focus: Sequence[str] = ()
+                    ) -> tuple[str, bool, list[Quote]]:
         """The best quote of the evidence as the answer, with its citation (or a refusal when no
         sentence matches the question). One quote, not several: a heading glued to an unrelated line,
-        or an instruction planted in a document, must not ride along."""
-        quote = best_quote(question, evidence)
+        or an instruction planted in a document, must not ride along. ``focus``: a follow-up's new words."""
+        quote = best_quote(question, evidence, focus)
         if quote is None:
             return self._refusal_with_passages(evidence), True, []
         return f"Laut den Dokumenten: {quote_line(quote)}", False, [quote]
@@ -637,7 +654,7 @@ class Assistant:
     def _no_model_answer(self, res: AnswerResult, evidence: Sequence[Evidence], confident: bool, notice: str) -> None:
         """The model gave nothing usable: answer from the evidence when retrieval is confident, else refuse."""
         if confident:
-            res.answer, res.refused, res.quotes = self._extractive(evidence, res.standalone_question or res.question)
+            res.answer, res.refused, res.quotes = self._extractive(evidence, res.standalone_question or res.question, res.focus)
         else:
             res.answer, res.refused = self._refusal_with_passages(evidence), True
         if res.refused and notice == NOTICE_NO_ANSWER:  # no passage is the answer: don't promise one

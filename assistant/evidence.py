@@ -50,6 +50,16 @@ def coverage(question_stems: Sequence[str], text: str) -> float:
     return sum(1 for s in set(question_stems) if s in have) / len(set(question_stems))
 
 
+def mentioned(stems: set[str], text: str) -> float:
+    """Share of ``stems`` the text mentions: as a content word, or (stems of 4+ letters) inside a
+    compound ("Batterie" in "Batteriewechsel", "Sensor" in "Bodensensor")."""
+    if not stems:
+        return 0.0
+    low = text.lower()
+    have = set(content_stems(text))
+    return sum(1 for s in stems if s in have or (len(s) >= 4 and s in low)) / len(stems)
+
+
 #: Similarity of each sentence to the question (cosine, any scale: normalised per passage).
 Similarity = Callable[[Sequence[str]], Sequence[float]]
 
@@ -87,11 +97,13 @@ def select_evidence(
     whole_passage_tokens: int = 120,
     similarity: Similarity | None = None,
     similarity_weight: float = 0.0,
+    focus: Sequence[str] = (),
 ) -> tuple[list[Evidence], list[Hit]]:
     """Return (evidence in rank order, hits dropped for lack of budget).
 
     ``similarity`` (one call for all sentences that may be condensed) adds up to
-    ``similarity_weight`` to a sentence's word-overlap score."""
+    ``similarity_weight`` to a sentence's word-overlap score. ``focus``: the words a follow-up asks
+    anew (:func:`assistant.chain.follow_up_focus`); a sentence that has them is kept first."""
     q = content_stems(question)
     qset = set(q)
     chosen: list[Evidence] = []
@@ -114,7 +126,7 @@ def select_evidence(
         text = hit.chunk.text
         n_tokens = sizes.get(hit.chunk.chunk_id) or count(text)
         if n_tokens > min(whole_passage_tokens, per_passage, remaining):
-            text = _condense(text, qset, min(per_passage, remaining), count, sims, similarity_weight)
+            text = _condense(text, qset, min(per_passage, remaining), count, sims, similarity_weight, set(focus))
             n_tokens = count(text)
         if not text or n_tokens > remaining or remaining < 20:
             dropped.append(hit)
@@ -125,13 +137,16 @@ def select_evidence(
 
 
 def sentence_scores(units: Sequence[str], qset: set[str], sims: Mapping[str, float] | None = None,
-                    weight: float = 0.0) -> list[float]:
+                    weight: float = 0.0, focus: set[str] = frozenset()) -> list[float]:
     """Per sentence: the question's content words in it (+0.5 with a figure), plus ``weight`` times
-    its similarity to the question, scaled within the passage (best sentence 1, worst 0)."""
+    its similarity to the question, scaled within the passage (best sentence 1, worst 0). A
+    follow-up's ``focus`` words outweigh all others: "Und wie viele davon sind Parkplatzsensoren?"
+    after a question about the sensors kept the sensors' sentence and cut the table row asked for."""
     scores = []
     for u in units:
         stems = set(content_stems(u))
-        scores.append(len(stems & qset) + (0.5 if any(ch.isdigit() for ch in u) and stems & qset else 0))
+        scores.append(len(stems & qset) + (0.5 if any(ch.isdigit() for ch in u) and stems & qset else 0)
+                      + (len(qset) + 1.5) * mentioned(focus, u))
     known = [sims[u] for u in units if sims and u in sims]
     if weight > 0 and len(known) >= 2 and max(known) > min(known):
         lo, hi = min(known), max(known)
@@ -140,11 +155,11 @@ def sentence_scores(units: Sequence[str], qset: set[str], sims: Mapping[str, flo
 
 
 def _condense(text: str, qset: set[str], budget: int, count: Callable[[str], int],
-              sims: Mapping[str, float] | None = None, weight: float = 0.0) -> str:
+              sims: Mapping[str, float] | None = None, weight: float = 0.0, focus: set[str] = frozenset()) -> str:
     units = _units(text)
     if not units:
         return ""
-    scores = sentence_scores(units, qset, sims, weight)
+    scores = sentence_scores(units, qset, sims, weight, focus)
     order = sorted(range(len(units)), key=lambda i: (-scores[i], i))
     keep: set[int] = set()
     used = 0

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from assistant.answer_checks import CITATION_MARKS, EXCEPTIONS, claims, unsupported_claims
-from assistant.evidence import Evidence
+from assistant.evidence import Evidence, mentioned
 from corpus.text import content_stems, split_sentences
 
 _GAP = re.compile(r"\s*…\s*")
@@ -168,14 +168,6 @@ def units(text: str) -> list[str]:
     return out
 
 
-def _covered(q_stems: set[str], text: str) -> float:
-    if not q_stems:
-        return 0.0
-    low = text.lower()
-    have = set(content_stems(text))
-    return sum(1 for s in q_stems if s in have or (len(s) >= 4 and s in low)) / len(q_stems)
-
-
 def _with_context(parts: list[str], i: int) -> str:
     """The sentence with the neighbours that change its meaning: a table row's header, an exception."""
     picked = [parts[i]]
@@ -188,28 +180,32 @@ def _with_context(parts: list[str], i: int) -> str:
     return " ".join(picked)
 
 
-def rank_sentences(question: str, evidence: Sequence[Evidence]) -> list[Quote]:
+def rank_sentences(question: str, evidence: Sequence[Evidence], focus: Sequence[str] = ()) -> list[Quote]:
     """Every sentence of the evidence as a candidate quote, best first. A question the document asks
-    itself (an FAQ) is no candidate; the sentence after it matches as well as it did."""
+    itself (an FAQ) is no candidate; the sentence after it matches as well as it did. ``focus``: the
+    words a follow-up asks anew; a sentence that has them goes before one that only shares the topic
+    (the previous answer's sentence was quoted again)."""
     q_stems = set(content_stems(question))
+    focus_stems = set(focus)
     figure = asks_figure(question)
     out: list[Quote] = []
     for ev in evidence:
         c = ev.hit.chunk
-        context = _covered(q_stems, f"{c.title} {c.section or ''}")
+        context = mentioned(q_stems, f"{c.title} {c.section or ''}")
         parts = units(ev.text)
         asked = 0.0  # a question in the document (an FAQ's heading) is answered by what follows it
         for i, sent in enumerate(parts):
             if sent.rstrip("\"'“”»«").endswith("?"):  # never the quote: it asks, and echoes the question's words
-                asked = _covered(q_stems, sent)
+                asked = mentioned(q_stems, sent)
                 continue
             heading, asked = asked, 0.0
             if len(sent) < 12:
                 continue
-            cov = max(_covered(q_stems, sent), heading)
+            cov = max(mentioned(q_stems, sent), heading)
             if cov == 0:
                 continue
-            s = cov + 0.25 * context + (0.2 if figure and _DIGIT.search(sent) else 0.0) - 0.03 * (ev.n - 1)
+            s = (cov + 0.25 * context + (0.2 if figure and _DIGIT.search(sent) else 0.0) - 0.03 * (ev.n - 1)
+                 + mentioned(focus_stems, sent))
             out.append(Quote(ev.n, _with_context(parts, i), c.source, c.title, c.page, round(s, 4)))
     out.sort(key=lambda q: -q.score)
     return out
@@ -226,8 +222,8 @@ def _pairs(evidence: Sequence[Evidence]) -> list[Quote]:
     return out
 
 
-def best_quote(question: str, evidence: Sequence[Evidence]) -> Quote | None:
-    ranked = rank_sentences(question, evidence)
+def best_quote(question: str, evidence: Sequence[Evidence], focus: Sequence[str] = ()) -> Quote | None:
+    ranked = rank_sentences(question, evidence, focus)
     return ranked[0] if ranked else None
 
 
@@ -239,7 +235,7 @@ def supporting_quote(sentence: str, question: str, evidence: Sequence[Evidence],
     best: tuple[float, Quote] | None = None
     for q in rank_sentences(question, pool) + rank_sentences(sentence, pool) + _pairs(pool):
         missing = len(unsupported_claims(sentence, [q.text], question))
-        s = -missing + _covered(a_stems, q.text) + 0.1 * q.score
+        s = -missing + mentioned(a_stems, q.text) + 0.1 * q.score
         if best is None or s > best[0]:
             best = (s, q)
     return best[1] if best else None
@@ -288,7 +284,7 @@ def covers(sentence: str, quote: Quote, share: float = 0.5) -> bool:
     """At least ``share`` of the sentence's content words stand in the quote (a list item with no
     figure or name still has to come from it)."""
     stems = set(content_stems(CITATION_MARKS.sub("", sentence)))
-    return not stems or _covered(stems, quote.text) >= share
+    return not stems or mentioned(stems, quote.text) >= share
 
 
 _CLAUSE_JOIN = re.compile(r",\s+(?:und|sowie)\s+")

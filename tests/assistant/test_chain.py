@@ -757,3 +757,36 @@ def test_what_people_read_of_a_document_whose_font_splits_ligatures_is_joined_an
     res = _assistant(app, FakeChatModel(respond=lambda p: "Die Zählung findet jeden Oktober statt [1].")).answer(
         "Wann findet die Zählung des Kormoranplans statt?")
     assert res.quotes and all("Betroff enen" not in q.text for q in res.quotes), res.quotes
+
+
+@pytest.mark.parametrize("question, standalone, history, focus", [
+    ("Und wie viele davon sind Parkplatzsensoren?", "Wie viele Sensoren gibt es? Und wie viele davon sind Parkplatzsensoren?",
+     [("Wie viele Sensoren gibt es?", "304")], ["parkplatzsensor"]),
+    ("Wie viele Sensoren gibt es?", "Wie viele Sensoren gibt es?", [], []),  # no follow-up
+    ("Und die Parkplatzsensoren?", "Wie viele Parkplatzsensoren gibt es im Nordpark?",  # a model rewrote it
+     [("Wie viele Sensoren gibt es im Nordpark?", "304")], []),
+    ("Und wie viele Sensoren?", "Wie viele Sensoren gibt es? Und wie viele Sensoren?",  # nothing new asked
+     [("Wie viele Sensoren gibt es?", "304")], []),
+])
+def test_a_follow_up_focuses_on_what_it_asks_anew(question, standalone, history, focus):
+    from assistant.chain import follow_up_focus
+
+    assert follow_up_focus(question, standalone, history) == focus
+
+
+def test_an_extractive_follow_up_quotes_the_sentence_it_asks_for_not_the_previous_answer(app):
+    """A browser review: "Und wie viele davon sind Parkplatzsensoren?" after a question about the
+    sensors was answered with the sensors' sentence again; the table row asked for was cut from the
+    evidence. The follow-up's new words now choose the evidence's and the quote's sentences first."""
+    _add_documents(app, {"sensoren": ("Sensorlabor Nordpark", [
+        (2, "Sensorik", "Im Reallabor im Nordpark sind derzeit 304 Sensoren verbaut. Sie senden ihre Werte per LoRaWAN "
+                        "an vier Gateways auf den Flutlichtmasten der Arena.\nSensortyp | Anzahl | Zweck\n"
+                        "Bodenfeuchtesensoren | 36 | Bewässerung junger Bäume\nLärmsensoren | 8 | Schallpegel\n"
+                        "Parkplatzsensoren im Boden | 240 | Belegung der Stellplätze")])})
+    assistant = _assistant(app, None)
+    first = assistant.answer("Wie viele Sensoren sind im Nordpark verbaut?", model="extraktiv")
+    assert "304" in first.answer
+    follow = assistant.answer("Und wie viele davon sind Parkplatzsensoren?",
+                              [("Wie viele Sensoren sind im Nordpark verbaut?", first.answer)], model="extraktiv")
+    assert "240" in follow.answer and "304" not in follow.answer
+    assert follow.focus == ["parkplatzsensor"]

@@ -88,3 +88,16 @@ def test_a_sentence_scores_the_same_whatever_is_embedded_beside_it(e5_onnx_dir):
     alone = embedding_similarity(int8, "Was kostet die Hundesteuer?")([texts[0]])
     crowded = embedding_similarity(int8, "Was kostet die Hundesteuer?")(texts[::-1] * 3)
     assert crowded[-1] == pytest.approx(alone[0], abs=1e-6) and crowded[3] == pytest.approx(alone[0], abs=1e-6)
+
+
+def test_a_follow_ups_new_words_outweigh_the_topic_it_shares_with_the_question_before():
+    from assistant.evidence import sentence_scores
+    from corpus.text import content_stems
+
+    units = ["Im Reallabor sind 304 Sensoren verbaut.", "Parkplatzsensoren im Boden | 240"]
+    asked = set(content_stems("Wie viele Sensoren sind im Reallabor verbaut? Und wie viele davon sind Parkplatzsensoren?"))
+    plain = sentence_scores(units, asked)
+    assert plain[0] > plain[1]  # by the words of both questions, the previous answer's sentence
+    focused = sentence_scores(units, asked, focus={"parkplatzsensor"})
+    assert focused[1] > focused[0] and focused[0] == plain[0]
+    assert sentence_scores(["Batteriewechsel alle fünf Jahre", "Sonstiges"], set(), focus={"batteri"})[0] > 0  # compounds
