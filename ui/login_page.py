@@ -71,18 +71,37 @@ form.addEventListener('submit', async (ev) => {
     if (response.ok) { window.location.reload(); return; }
     let detail = '';
     try { detail = (await response.json()).detail; } catch (e) { detail = ''; }
-    if (response.status === 400) message.textContent = WRONG;
-    else if (response.status === 429 && typeof detail === 'string' && detail) message.textContent = detail;
-    else message.textContent = `Die Anmeldung ist gerade nicht möglich (Fehler ${response.status}). ` +
-                               'Bitte versuchen Sie es später erneut.';
+    if (response.status === 429) {
+      // held back, the password unchecked: it stays, and the button waits out the back-off (a try
+      // in the wait would count and double it)
+      waitOut(Number(response.headers.get('Retry-After')) || 1,
+              typeof detail === 'string' && detail ? detail : 'Bitte warten Sie kurz.');
+      return;
+    }
+    message.textContent = response.status === 400 ? WRONG :
+      `Die Anmeldung ist gerade nicht möglich (Fehler ${response.status}). Bitte versuchen Sie es später erneut.`;
+    form.password.value = '';
   } catch (e) {
     message.textContent = 'Das Portal ist nicht erreichbar. Bitte prüfen Sie die Verbindung.';
   }
-  form.password.value = '';
+  ready();
+});
+function ready() {
   button.disabled = false;
   button.textContent = 'Anmelden';
   (form.username.value ? form.password : form.username).focus();
-});
+}
+function waitOut(seconds, text) {
+  message.textContent = text;
+  let left = Math.ceil(seconds);
+  const tick = () => {
+    if (left <= 0) { message.textContent = 'Sie können sich jetzt wieder anmelden.'; ready(); return; }
+    button.textContent = `Anmelden (in ${left} s)`;
+    left -= 1;
+    setTimeout(tick, 1000);
+  };
+  tick();
+}
 """
 
 

@@ -136,7 +136,19 @@ JS = r"""() => {
   // gradio's copy buttons copy a message's source: Markdown escapes ("info\@stadt.de") and the
   // sources list's HTML. Staff paste answers into letters and e-mails, so the chat's buttons copy
   // what the page shows (a closed "Längerer Auszug" stays out). Captured before gradio's handler.
-  const shown = (row) => (row?.querySelector('.message-content')?.innerText || '').trim();
+  // the rendered text without the sources' "Längerer Auszug" excerpts (open or closed): laid out
+  // off screen, since innerText needs a rendered node
+  const shown = (row) => {
+    const content = row?.querySelector('.message-content');
+    if (!content) return '';
+    const copy = content.cloneNode(true);
+    copy.querySelectorAll('details').forEach((d) => d.remove());
+    const box = document.createElement('div');
+    box.style.cssText = 'position:fixed;left:-99999px;top:0;white-space:normal';
+    box.appendChild(copy);
+    document.body.appendChild(box);
+    try { return copy.innerText.replace(/\n{3,}/g, '\n\n').trim(); } finally { box.remove(); }
+  };
   const write = async (text) => {
     if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
     const area = document.createElement('textarea');  // plain http on an intranet address

@@ -559,6 +559,8 @@ def build(ctx: PortalContext) -> None:
         run_on(e_btn, run_einfach, e_inputs, a, api_name="tool_einfach"),
         run_on(a.confirm, run_einfach_confirmed, e_inputs, a, api_name="tool_einfach_confirmed",
                api_visibility="private")]}
+    # a hint such as "Bitte ein Dokument wählen." stayed after a document was chosen (a browser review)
+    s_doc.change(lambda: "", None, [areas["summary"].progress], **quick)
     runs["summary"] = [run_on(s_btn, run_summary, [s_doc, s_length, s_fast, s_model], areas["summary"],
                               api_name="tool_zusammenfassung")]
     d_inputs = [d_kind, d_text, d_docs, d_colls, d_model]

@@ -277,6 +277,7 @@ def test_hostile_document_is_shown_as_text_and_runs_nothing(context, live_portal
     assert "Quellen" in copied and "Zaunkönig-Protokoll der Stadt Kempenrath" in copied
     assert "\\" not in copied and "kp-sources" not in copied and "&lt;" not in copied
     assert "<script>window.__xss=1</script>" in copied  # the document's text, as text
+    assert "Längerer Auszug" not in copied and "Das Zaunkönig-Protokoll regelt" not in copied  # no excerpt
     page.evaluate("navigator.clipboard.writeText('')")
     page.locator("#kp-chat button[aria-label='Nachricht kopiert']").click()  # again, within its two seconds
     page.wait_for_function("async () => (await navigator.clipboard.readText()) !== ''")
@@ -452,11 +453,16 @@ def test_the_login_page_keeps_the_name_and_tells_wrong_from_held_back(context, l
         page.get_by_label("Passwort").fill(portal_data["password"])  # the right one, but held back
         page.get_by_role("button", name="Anmelden").click()
         page.wait_for_function("() => document.querySelector('#kp-login-message').innerText.includes('Zu viele')")
-        assert re.fullmatch(r"Zu viele fehlgeschlagene Anmeldungen\. Bitte versuchen Sie es in \d Sekunden erneut\. "
+        assert re.fullmatch(r"Zu viele fehlgeschlagene Anmeldungen\. Bitte versuchen Sie es in \d Sekunden? erneut\. "
                             r"Ihr Passwort wurde dabei nicht geprüft\.", message.inner_text())
         assert page.get_by_label("Benutzername").input_value() == name
-        store.clear(keys)  # the wait is over (and the other tests' logins from this address stay free)
-        page.get_by_label("Passwort").fill(portal_data["password"])
+        # the unchecked password stays, and the button waits out the back-off (a try in it would double it)
+        assert page.get_by_label("Passwort").input_value() == portal_data["password"]
+        button = page.locator("#kp-login button")
+        assert button.is_disabled() and re.fullmatch(r"Anmelden \(in \d s\)", button.inner_text())
+        store.clear(keys)  # (the other tests' logins from this address stay free)
+        page.wait_for_function("() => !document.querySelector('#kp-login button').disabled")
+        assert message.inner_text() == "Sie können sich jetzt wieder anmelden."
         page.get_by_label("Passwort").press("Enter")
         page.wait_for_selector("#kp-question textarea")
         assert page.title() == "KI-Portal"

@@ -48,8 +48,11 @@ def test_each_tool_runs_streams_and_exports(browser, tools_portal):  # noqa: F81
 
     # Zusammenfassung of a knowledge-base document
     open_tab(page, "Zusammenfassung")
+    page.locator("#kp-summary-run").click()  # no document yet: a hint, gone once one is chosen
+    page.locator("#kp-summary-progress").get_by_text("Bitte ein Dokument wählen").wait_for()
     page.locator("#kp-summary-doc input").first.click()
     page.get_by_role("option", name="Friedhofssatzung", exact=False).first.click()
+    page.wait_for_function("() => !document.querySelector('#kp-summary-progress').innerText.includes('Bitte ein Dokument')")
     page.locator("#kp-summary-run").click()
     page.locator("#kp-summary-details").get_by_text("Fundstellen geprüft").wait_for()
     assert "(Abschn. 1)" in page.locator("#kp-summary-output").inner_text()
