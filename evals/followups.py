@@ -1,7 +1,7 @@
 """Follow-up questions in "Nur Textstellen" mode: does the follow-up's quote hold what it asks?
 
 Why a runner of its own: the other datasets ask single questions, so a change to how a follow-up is
-answered moves none of their figures. Each row of ``evals/datasets/followups_demo.jsonl`` asks its
+answered moves none of their figures. Each row of ``evals/datasets/followups/demo.jsonl`` asks its
 ``previous`` question first, then ``question`` with that exchange as history, over the demo corpus,
 with the extractive model (no LLM: seconds). ``split`` dev rows are the ones a change was tuned on
 (the browser review's example); test rows are for reporting.

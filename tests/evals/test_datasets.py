@@ -148,3 +148,15 @@ def test_shared_answerable_records_are_well_formed(shared):
 def test_shared_questions_are_distinct(shared):
     counts = Counter(r["question"].strip().casefold() for r in shared)
     assert max(counts.values()) == 1
+
+
+def test_follow_up_pairs_have_their_own_schema():
+    """evals/datasets/followups/*.jsonl (python -m evals.followups): a previous question, a follow-up
+    to ask with it as history, the key terms of the follow-up's answer, and the split it belongs to."""
+    rows = [json.loads(line) for path in sorted((DATASETS_DIR / "followups").glob("*.jsonl"))
+            for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert rows and len({r["id"] for r in rows}) == len(rows)
+    for r in rows:
+        assert set(r) == {"id", "split", "previous", "question", "key_terms"}, r
+        assert r["split"] in ("dev", "test") and r["previous"].endswith("?") and r["question"].endswith("?")
+        assert r["key_terms"] and all(isinstance(k, str) and k for k in r["key_terms"])
