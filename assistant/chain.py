@@ -66,7 +66,12 @@ def search_query(question: str, standalone: str, history: Sequence[tuple[str, st
     from_conversation = set(content_stems(previous)) - set(content_stems(question))
     if set(content_stems(standalone)) & from_conversation:
         return standalone
-    return f"{previous} {standalone}"
+    return joined_question(previous, standalone)
+
+
+def joined_question(previous: str, question: str) -> str:
+    """A follow-up no model rewrote: the previous question with the follow-up behind it."""
+    return f"{previous} {question}"
 
 
 def follow_up_focus(question: str, standalone: str, history: Sequence[tuple[str, str]]) -> list[str]:
@@ -74,7 +79,7 @@ def follow_up_focus(question: str, standalone: str, history: Sequence[tuple[str,
     previous question with the follow-up behind it, :meth:`Assistant.rewrite`). Chosen by the words
     of both, the evidence kept the previous answer's sentence and the quote repeated it: "Und wie
     viele davon sind Parkplatzsensoren?" was answered "304 Sensoren" again (a browser review)."""
-    if not history or standalone != f"{history[-1][0]} {question}":
+    if not history or standalone != joined_question(history[-1][0], question):
         return []
     before = set(content_stems(history[-1][0]))
     asked = content_stems(FOLLOW_UP.sub(" ", question))  # "davon", "dort", "Und …" point back: nothing new
@@ -212,15 +217,15 @@ class Assistant:
             return question
         last_user = history[-1][0]
         if model is None:
-            return f"{last_user} {question}"
+            return joined_question(last_user, question)
         try:
             out = (REWRITE_PROMPT | model | StrOutputParser()).invoke(
                 {"history": history_text(history), "question": question}, config={"max_tokens": 60}
             ).strip().strip('"„“')
         except Exception as exc:  # rewriting is an optimisation: never fail the answer for it
             log.warning("rewrite failed: %s", exc)
-            return f"{last_user} {question}"
-        return out if 3 < len(out) < 400 else f"{last_user} {question}"
+            return joined_question(last_user, question)
+        return out if 3 < len(out) < 400 else joined_question(last_user, question)
 
     # -- the chain -------------------------------------------------------------
     def stream(

@@ -117,10 +117,6 @@ class SubjectBindings:
             raise ValueError(f"„{name}“ wurde eben von einer anderen SSO-Kennung angemeldet; bitte erneut prüfen "
                              f"/ another subject signed in with the name just now") from None
 
-    def unbind(self, name: str) -> None:
-        """The name's current subject owns it no longer (an admin created the account anew)."""
-        self.db.execute("DELETE FROM sso_subjects WHERE name=:n AND replaced=0", {"n": name})
-
     def hand_over(self, name: str, users=None) -> dict:
         """An admin hands ``name`` on: its current subject is refused from now on, the previous account
         is removed (data, role, departments; training sessions released), the next subject owns the

@@ -45,8 +45,10 @@ from ui.file_values import RECEIVED, is_inside, refused_file_values
 from ui.header_auth import identify, is_trusted, parse_networks
 from ui.login import client_address
 from ui.login_devices import cookie_header, device_cookies_of, issued, request_cookies
+from ui.login_page import login_page
 from ui.security import is_loopback
 from ui.tab_owners import BODY_HASH_ROUTE, JOIN_ROUTE, TabOwners, concurrency_group, open_events, tabs_of
+from ui.texts import t
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +157,13 @@ class PortalGuard:
         self.proxies = parse_networks(self.auth.trusted_proxies) if self.auth.trusted_proxies else []
 
     # -- helpers -----------------------------------------------------------------------
+    @staticmethod
+    def _peer(scope) -> str:
+        """The address that connected (the proxy itself, behind one)."""
+        return (scope.get("client") or ("", 0))[0] or ""
+
     def _client(self, scope, headers: dict[str, str]) -> str:
-        peer = (scope.get("client") or ("", 0))[0] or ""
+        peer = self._peer(scope)
         forwarded = headers.get("x-forwarded-for", "")
         if forwarded and self.proxies and is_trusted(peer, self.proxies):
             return forwarded.split(",")[-1].strip()
@@ -166,7 +173,7 @@ class PortalGuard:
         """Whether the browser reached the portal over HTTPS (directly, or through a trusted proxy)."""
         if scope.get("scheme") == "https":
             return True
-        peer = (scope.get("client") or ("", 0))[0] or ""
+        peer = self._peer(scope)
         return (bool(self.proxies) and is_trusted(peer, self.proxies)
                 and headers.get("x-forwarded-proto", "").split(",")[-1].strip().lower() == "https")
 
@@ -278,7 +285,7 @@ class PortalGuard:
         if mode == "header":
             # who vouches is the peer (the proxy itself), never the X-Forwarded-For address it adds
             # for the browser: that one is no proxy, and taking it locked every SSO user out
-            peer = (scope.get("client") or ("", 0))[0] or ""
+            peer = self._peer(scope)
             decision = identify(peer, headers, self.auth, self.cfg.users)
             if decision.user is None:
                 spoof = decision.reason in ("untrusted_address", "proxy_secret_missing", "proxy_secret_wrong", "invalid_user_name")
@@ -511,9 +518,6 @@ class PortalGuard:
     async def _login_page(self, scope, send):
         """The portal's own login page (:mod:`ui.login_page`), for visitors who are not logged in:
         gradio's said "wrong password" to a held-back try and emptied the name."""
-        from ui.login_page import login_page
-        from ui.texts import t
-
         body, csp = login_page(t("app_title"), t("header").lstrip("# "), t("login_message"))
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode()),

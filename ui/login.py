@@ -164,6 +164,13 @@ class LoginThrottle:
               known: bool = False) -> tuple[float, str]:
         """With ``checking``, the attempt deciding has registered itself as being checked: the
         others being checked (on any replica) count as failures made now."""
+        wait, reason, _ = self._decide(address, name, now=now, checking=checking, known=known)
+        return wait, reason
+
+    def _decide(self, address: str, name: str, *, now: float | None, checking: bool,
+                known: bool = False) -> tuple[float, str, list[str]]:
+        """:meth:`_wait`, and the keys of this address's own counters that hold the attempt (the pair,
+        the address; never the name's), from one read of the counters."""
         now = time.time() if now is None else now
         keys = self._keys(name, address)
         names = [key for _, key, _, _ in keys]
@@ -178,9 +185,10 @@ class LoginThrottle:
                 failures, last = (0 if now - last > self.window_s else failures) + running, now
                 if reason == "address":  # many people behind one address log in at the same moment
                     free *= PARALLEL_ADDRESS_FACTOR
-            waits.append((back_off_s(failures, last, now, free=free, cap=cap, window_s=self.window_s), reason))
-        wait, reason = max(waits)
-        return (wait, reason) if wait > 0 else (0.0, "")
+            waits.append((back_off_s(failures, last, now, free=free, cap=cap, window_s=self.window_s), reason, key))
+        wait, reason, _ = max(waits)
+        holding = [key for w, r, key in waits if w > 0 and r != "name"]
+        return (wait, reason, holding) if wait > 0 else (0.0, "", [])
 
     def begin(self, name: str, address: str = "", *, now: float | None = None,
               known_device: bool = False) -> tuple[float, str]:
@@ -200,11 +208,11 @@ class LoginThrottle:
         # ``known_device``: the browser carries the name's device cookie (ui.login_devices)
         known = known_device or (bool(address) and self.store.known(self._known_key(name, address), now))
         with self._lock:
-            wait, reason = self.wait_s(address, name, now=now, known=known)
+            wait, reason, holding = self._decide(address, name, now=now, checking=False, known=known)
             if wait > 0:
                 # counted for this address only where its own counters hold it (not the name alone:
-                # strangers' guesses are no fault of it)
-                self.held_back(name, address, now=now)
+                # strangers' guesses are no fault of it); the counters read once for both
+                self.store.add(holding, now, self.window_s)
                 return wait, reason
             token = secrets.token_hex(8)
             self.store.start_checks([key for _, key, _, _ in self._keys(name, address)], token, now)
@@ -249,10 +257,7 @@ class LoginThrottle:
         address), never the name's, and starts none. Deepening the pair too wrote a row for every new
         name an address held back by its own counter sprayed (an attacker's probe: 100 rows a second)."""
         now = time.time() if now is None else now
-        keys = [(key, free, cap) for reason, key, free, cap in self._keys(name, address) if reason != "name"]
-        counts = self.store.get([key for key, _, _ in keys])
-        self.store.add([key for key, free, cap in keys if key in counts and back_off_s(
-            *counts[key], now, free=free, cap=cap, window_s=self.window_s) > 0], now, self.window_s)
+        self.store.add(self._decide(address, name, now=now, checking=False, known=True)[2], now, self.window_s)
 
     def succeeded(self, name: str, address: str = "") -> None:
         now = time.time()

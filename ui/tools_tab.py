@@ -100,13 +100,17 @@ NO_WRITING_MODEL = ("Für Sie ist kein Modell freigegeben, das Texte schreibt (�
                     "dieses Werkzeug steht darum nicht zur Verfügung. Die Verwaltung kann eines freigeben.")
 
 
+def writing_state(writing: list[tuple[str, str]]) -> tuple[str | None, bool]:
+    """The model list's note and whether the run button works, for Einfache Sprache and Entwurf: with
+    no model that writes (a deployment with extractive models only, or a role without a writing one)
+    the list would be empty without a word why, and the button would only lead to a refusal."""
+    return (None, True) if writing else (NO_WRITING_MODEL, False)
+
+
 def writing_updates(writing: list[tuple[str, str]], default: str | None) -> tuple[dict, dict]:
-    """The model list of Einfache Sprache or Entwurf and its run button: with no model that writes
-    (a deployment with extractive models only, or a role without a writing one) the list would be
-    empty without a word why, and the button would only lead to a refusal."""
-    if writing:
-        return gr.update(choices=writing, value=default, info=None), gr.update(interactive=True)
-    return gr.update(choices=[], value=None, info=NO_WRITING_MODEL), gr.update(interactive=False)
+    """:func:`writing_state` as the page load's updates of the model list and the run button."""
+    info, usable = writing_state(writing)
+    return gr.update(choices=writing, value=default, info=info), gr.update(interactive=usable)
 
 
 def text_html(text: str) -> str:
@@ -432,7 +436,7 @@ def build(ctx: PortalContext) -> None:
     all_models = h.chat.all_model_choices()
     default = ctx.app.settings.llm.default
     writing_models, writing_default = writing_choices(ctx, all_models, default)
-    no_writer = None if writing_models else NO_WRITING_MODEL
+    no_writer, can_write = writing_state(writing_models)
     areas: dict[str, _Area] = {}
     with gr.Tabs():
         with gr.Tab("Einfache Sprache", id="tools-einfach"):
@@ -453,7 +457,7 @@ def build(ctx: PortalContext) -> None:
                                            elem_id="kp-einfach-leicht")
                     e_model = gr.Dropdown(choices=writing_models, value=writing_default, label="Modell",
                                           info=no_writer, elem_id="kp-einfach-model")
-                    e_btn = gr.Button("Übertragen", variant="primary", interactive=bool(writing_models),
+                    e_btn = gr.Button("Übertragen", variant="primary", interactive=can_write,
                                       elem_id="kp-einfach-run")
                 with gr.Column(scale=3, min_width=420):
                     areas["einfach"] = _area("einfach", with_confirm=True)
@@ -481,7 +485,7 @@ def build(ctx: PortalContext) -> None:
                     d_colls = gr.CheckboxGroup(choices=[], value=[], label="Nur diese Sammlungen", elem_id="kp-draft-colls")
                     d_model = gr.Dropdown(choices=writing_models, value=writing_default, label="Modell",
                                           info=no_writer, elem_id="kp-draft-model")
-                    d_btn = gr.Button("Entwurf schreiben", variant="primary", interactive=bool(writing_models),
+                    d_btn = gr.Button("Entwurf schreiben", variant="primary", interactive=can_write,
                                       elem_id="kp-draft-run")
                 with gr.Column(scale=3, min_width=420):
                     areas["draft"] = _area("draft", with_confirm=True)

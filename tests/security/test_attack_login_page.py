@@ -45,9 +45,8 @@ def test_a_held_back_login_is_429_with_the_wait_and_a_wrong_password_400(pw_port
 def test_before_login_nothing_of_gradio_is_served(pw_portal):
     """The login page is the portal's own, so none of gradio's files or API routes answer before login."""
     with http(pw_portal) as c:
-        theme = c.get("theme.css")
         for path in ("theme.css", "manifest.json", "gradio_api/login_check", "gradio_api/user", "gradio_api/token",
                      "gradio_api/app_id", "assets/index.js", "static/img/logo.svg", "svelte/svelte.js"):
             r = c.get(path)
             assert r.status_code == 401 and "Anmeldung erforderlich" in r.text, (path, r.status_code)
-        assert c.get("favicon.ico").status_code in (200, 404) and theme.status_code == 401
+        assert c.get("favicon.ico").status_code != 401  # the browser's tab icon may load
