@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from corpus.models import Hit
-from corpus.text import content_stems, split_sentences
+from corpus.text import content_stems, page_furniture, split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +35,12 @@ class Evidence:
 
 
 def _units(text: str) -> list[str]:
+    """The lines of a passage (a long one in sentences), without its pages' running headers and footers."""
     out: list[str] = []
     for line in text.split("\n"):
         line = line.strip()
         if line:
-            out.extend(split_sentences(line) if len(line) > 200 else [line])
+            out.extend(u for u in (split_sentences(line) if len(line) > 200 else [line]) if not page_furniture(u))
     return out
 
 

@@ -20,7 +20,7 @@ from typing import Sequence
 
 from assistant.answer_checks import CITATION_MARKS, EXCEPTIONS, claims, unsupported_claims
 from assistant.evidence import Evidence, mentioned
-from corpus.text import content_stems, split_sentences
+from corpus.text import content_stems, page_furniture, split_sentences
 
 _GAP = re.compile(r"\s*…\s*")
 # what a question asks for: an amount (a count, a price, a duration) or a point in time
@@ -164,20 +164,22 @@ def units(text: str) -> list[str]:
         for part in _GAP.split(line):
             part = part.strip()
             if part:
-                out.extend(s.strip() for s in split_sentences(part) if s.strip())
+                out.extend(s.strip() for s in split_sentences(part) if s.strip() and not page_furniture(s))
     return out
 
 
 def _with_context(parts: list[str], i: int) -> str:
-    """The sentence with the neighbours that change its meaning: a table row's header, an exception."""
-    picked = [parts[i]]
+    """The sentence with the neighbours that change its meaning: a table row's header, an exception.
+    The header stays a line of its own, as in the table: joined by a space, "Leistung | Gebühr
+    Reisepass | 70,00 Euro" read as one row of four cells (a browser review)."""
+    picked = parts[i]
     if _TABLE_ROW.search(parts[i]):
         header = next((p for p in parts[:i] if _TABLE_ROW.search(p) and not _DIGIT.search(p)), None)
         if header and header != parts[i]:
-            picked.insert(0, header)
+            picked = f"{header}\n{picked}"
     if i + 1 < len(parts) and any(marker in parts[i + 1].lower() for marker in EXCEPTIONS):
-        picked.append(parts[i + 1])
-    return " ".join(picked)
+        picked = f"{picked} {parts[i + 1]}"
+    return picked
 
 
 def rank_sentences(question: str, evidence: Sequence[Evidence], focus: Sequence[str] = ()) -> list[Quote]:

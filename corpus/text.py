@@ -29,6 +29,25 @@ def without_direction_controls(text: str) -> str:
     return DIRECTION_CONTROLS.sub("", text)
 
 
+# a page's number as a running header or footer prints it: "Seite 2 von 3", "Page 2 of 3", "S. 2/3",
+# after the document's title or not; a bare "Seite 4" line too. A sentence that names a page
+# ("siehe Seite 3.") ends otherwise.
+_PAGE_FURNITURE = re.compile(
+    r"(?:^|[\s|–—-])(?:Seite|Page|S\.)\s*\d{1,4}\s*(?:(?:von|of|/)\s*\d{1,4})\s*$|^(?:Seite|Page)\s*\d{1,4}$",
+    re.IGNORECASE)
+
+
+def page_furniture(line: str) -> bool:
+    """Whether ``line`` is a page's running header or footer ("Bericht … – Seite 1 von 3"): no
+    evidence and never a quote. Such a line shares the document's title words with every question
+    about it and, with its figures, passed for the answer to a "Wie viele …?" (a demo question got
+    "… Nordpark Mönchengladbach - Seite 1 von 3" as its quote)."""
+    line = line.strip()
+    # a sentence that runs into the footer ("… per E-Mail. Programm … - Seite 1 von 3", a PDF's text
+    # flattened into one line) is text: split it first (split_sentences), then ask for each piece
+    return len(line) <= 160 and bool(_PAGE_FURNITURE.search(line)) and len(split_sentences(line)) == 1
+
+
 def estimate_tokens(text: str) -> int:
     """Cheap token estimate close to XLM-R counts on German text (words × 1.3 + punctuation). A
     "word" longer than 100 characters (a run without spaces: a hash, a pasted string; no German

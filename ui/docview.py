@@ -40,6 +40,7 @@ from assistant.links import LinkSigner
 from corpus.catalog import DocumentRecord
 from corpus.ligatures import readable_chunks
 from corpus.models import Chunk, ocr_label, page_label
+from corpus.text import split_sentences
 from ingest.safe_files import open_listed
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,60 @@ def locate_chunk(chunks: Sequence[Chunk], page: int | None, snippet: str) -> int
     return best.ordinal
 
 
+#: at most this many quoted pieces are marked in one passage (a link's ``s`` parameter)
+MAX_MARKS = 20
+_MARKS = re.compile(r"^\d{1,4}(?:,\d{1,4}){0,%d}$" % (MAX_MARKS - 1))
+
+
+def text_units(text: str) -> list[tuple[int, int]]:
+    """The pieces a quote is made of, as ``(start, end)`` offsets in ``text``: each line's sentences
+    (:func:`corpus.text.split_sentences`), so a table row, a bullet and a sentence are each a piece.
+
+    One definition for both ends: the link names the pieces of the passage that the answer quotes
+    (:func:`quoted_units`), the text view marks the same pieces (:func:`render_text_page`)."""
+    units: list[tuple[int, int]] = []
+    pos = 0
+    for line in text.split("\n"):
+        at = 0
+        for sentence in split_sentences(line):
+            start = line.find(sentence, at)
+            if start < 0:  # the splitter strips quotes around a sentence's end; keep the offsets honest
+                continue
+            at = start + len(sentence)
+            units.append((pos + start, pos + at))
+        pos += len(line) + 1
+    return units
+
+
+def quoted_units(text: str, quote: str) -> list[int]:
+    """Which of ``text``'s pieces (:func:`text_units`) the quote is made of.
+
+    A quote is one or more verbatim pieces of its passage, joined by spaces or "…" and possibly cut
+    short with "…" (a table row with its header line, a rule with its exception). A piece counts
+    when its words stand in the quote as a whole, or when a long part of the quote stands in it (the
+    piece the quote was cut short in). Pieces of fewer than two words are not marked on their own: a
+    lone "Euro" or "1." stands in many quotes."""
+    q = _norm(quote)
+    parts = [p for p in (_norm(x) for x in re.split(r"…", quote)) if len(p) >= 20]
+    out = []
+    for i, (start, end) in enumerate(text_units(text)):
+        piece = _norm(text[start:end])
+        if len(re.findall(r"\w+", piece)) < 2:
+            continue
+        if piece in q or any(part in piece for part in parts):
+            out.append(i)
+        if len(out) == MAX_MARKS:
+            break
+    return out
+
+
+def parse_marks(value: str | None) -> list[int]:
+    """A link's ``s`` parameter as piece numbers; anything else is no marks (never an error page)."""
+    if not value or not _MARKS.match(value):
+        return []
+    return sorted({int(x) for x in value.split(",")})
+
+
 def public_url(rec: DocumentRecord, page: int | None = None) -> str:
     """The public address of an imported document (``meta.access_url``), '' when it has none."""
     url = (rec.meta or {}).get("access_url") if isinstance(getattr(rec, "meta", None), dict) else None
@@ -87,27 +142,46 @@ def public_url(rec: DocumentRecord, page: int | None = None) -> str:
 
 
 def doc_link(signer: LinkSigner, rec: DocumentRecord, user: str, page: int | None = None,
-             chunk: int | None = None) -> str:
+             chunk: int | None = None, marks: Sequence[int] = ()) -> str:
     """A link relative to the portal root (works behind a reverse proxy under a sub-path).
 
     A document imported from a public source (OParl: the file's ``accessUrl``) links to that
-    source, the authoritative original; only http(s) URLs count, never ``javascript:``."""
+    source, the authoritative original; only http(s) URLs count, never ``javascript:``. A PDF
+    opens in the browser's viewer at its page, a scan as the page's image, every other format as
+    :func:`text_link`."""
     public = public_url(rec, page)
     if public:
         return public
-    token = signer.sign(rec.doc_id, user)
     if rec.format == "pdf":
+        token = signer.sign(rec.doc_id, user)
         return f"doc/{quote(rec.doc_id)}?{urlencode({'t': token})}" + (f"#page={int(page)}" if page else "")
     if rec.format == "image":
+        token = signer.sign(rec.doc_id, user)
         return f"doc/{quote(rec.doc_id)}/image?{urlencode({'page': int(page or 1), 't': token})}"
+    return text_link(signer, rec, user, page, chunk, marks)
+
+
+def text_link(signer: LinkSigner, rec: DocumentRecord, user: str, page: int | None = None,
+              chunk: int | None = None, marks: Sequence[int] = ()) -> str:
+    """The portal's text view of ``rec``, scrolled to the cited passage, the quoted pieces marked.
+
+    The marks travel as piece numbers (:func:`quoted_units`), not as the quote: document text in
+    a URL would end up in a proxy's access log."""
     params: dict[str, str | int] = {}
     if page:
         params["page"] = int(page)
     if chunk is not None:
         params["chunk"] = int(chunk)
-    params["t"] = token
+        if marks:
+            params["s"] = ",".join(str(int(m)) for m in list(marks)[:MAX_MARKS])
+    params["t"] = signer.sign(rec.doc_id, user)
     anchor = "#treffer" if chunk is not None else (f"#seite-{int(page)}" if page else "")
     return f"doc/{quote(rec.doc_id)}/text?{urlencode(params)}{anchor}"
+
+
+def opens_as_text(rec: DocumentRecord) -> bool:
+    """Whether :func:`doc_link` already is the text view (else the view is offered beside it)."""
+    return not public_url(rec) and rec.format not in ("pdf", "image")
 
 
 # -- the text view -------------------------------------------------------------------
@@ -119,8 +193,9 @@ _STYLE = (
     "main{max-width:52rem;margin:0 auto;padding:1rem 1.5rem 4rem}"
     "section{border-bottom:1px solid #ccc;padding-bottom:1rem}h2{font-size:1.1rem;color:#0b3d5c}"
     "h3{font-size:1rem;margin:1rem 0 .3rem}.chunk{margin:.5rem 0;white-space:pre-wrap;overflow-wrap:anywhere}"
-    "mark{display:block;background:#fff0b3;color:#000;border-left:5px solid #9a6700;padding:.3rem .6rem;"
-    "scroll-margin-top:3rem}"
+    "mark{background:#fff0b3;color:#000}"
+    "#treffer{display:block;border-left:5px solid #9a6700;padding:.3rem .6rem;scroll-margin-top:3rem}"
+    "mark.zitat{background:#ffd21f;outline:1px solid #9a6700;font-weight:600}"
     ".hint{font-size:.9rem}"
 )
 _STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode("utf-8")).digest()).decode("ascii")
@@ -133,20 +208,35 @@ SECURITY_HEADERS = {
 }
 
 
-def _dedupe_overlap(prev: str | None, text: str) -> str:
-    """Consecutive chunks repeat a few sentences; drop the repeated first line for reading."""
+def _dedupe_overlap(prev: str | None, text: str) -> int:
+    """Consecutive chunks repeat a few sentences: where ``text`` starts to be shown (after a first
+    line that ends the previous chunk, else 0)."""
     if not prev:
-        return text
+        return 0
     first, _, rest = text.partition("\n")
     if rest and _norm(first) and _norm(prev).endswith(_norm(first)):
-        return rest
-    return text
+        return len(first) + 1
+    return 0
+
+
+def _marked_body(text: str, start: int, marks: Sequence[int]) -> str:
+    """``text[start:]`` escaped, its pieces numbered ``marks`` (:func:`text_units`) in ``<mark>``."""
+    units = text_units(text)
+    spans = [units[i] for i in marks if i < len(units) and units[i][0] >= start]
+    out, pos = [], start
+    for a, b in spans:
+        out.append(html.escape(text[pos:a]))
+        out.append(f"<mark class=\"zitat\">{html.escape(text[a:b])}</mark>")
+        pos = b
+    out.append(html.escape(text[pos:]))
+    return "".join(out)
 
 
 def render_text_page(rec: DocumentRecord, chunks: Iterable[Chunk], *, mark: int | None = None,
-                     original_url: str | None = None) -> str:
-    """The document's extracted text as one escaped HTML page; chunk ``mark`` highlighted. Where the
-    document's font splits ligatures, its words are shown joined, as in the quotes (corpus.ligatures)."""
+                     original_url: str | None = None, marks: Sequence[int] = ()) -> str:
+    """The document's extracted text as one escaped HTML page; chunk ``mark`` highlighted, its quoted
+    pieces ``marks`` (:func:`quoted_units`) marked strongly. Where the document's font splits
+    ligatures, its words are shown joined, as in the quotes (corpus.ligatures)."""
     e = html.escape
     chunks = readable_chunks(rec.format, chunks)
     name = Path(rec.source).name
@@ -162,8 +252,10 @@ def render_text_page(rec: DocumentRecord, chunks: Iterable[Chunk], *, mark: int 
     if original_url:
         parts.append(f" · <a href=\"{e(original_url)}\">Originaldatei herunterladen</a>")
     parts.append("</p></header><main>")
-    parts.append("<p class=\"hint\">Dies ist der im Portal gespeicherte Text des Dokuments; die zitierte "
-                 "Textstelle ist gelb markiert. Maßgeblich ist die Originaldatei.</p>")
+    marked = (" die zitierte Textstelle ist gelb hinterlegt, die Sätze, auf die sich die Antwort stützt, sind "
+              "kräftig markiert." if marks and mark is not None else " die zitierte Textstelle ist gelb markiert.")
+    parts.append(f"<p class=\"hint\">Dies ist der im Portal gespeicherte Text des Dokuments;{marked} "
+                 "Maßgeblich ist die Originaldatei.</p>")
     current_page: object = object()
     current_section: str | None = None
     prev_text: str | None = None
@@ -188,10 +280,12 @@ def render_text_page(rec: DocumentRecord, chunks: Iterable[Chunk], *, mark: int 
             last = _norm(c.section.split(" › ")[-1])
             if last not in _norm("\n".join(c.text.splitlines()[:3])):  # chunks usually start with their heading
                 parts.append(f"<h3>{e(c.section)}</h3>")
-        body = e(_dedupe_overlap(prev_text, c.text))
+        start = _dedupe_overlap(prev_text, c.text)
         prev_text = c.text
         if mark is not None and c.ordinal == mark:
-            body = f"<mark id=\"treffer\">{body}</mark>"
+            body = f"<mark id=\"treffer\">{_marked_body(c.text, start, marks)}</mark>"
+        else:
+            body = e(c.text[start:])
         parts.append(f"<div class=\"chunk\" id=\"abschnitt-{int(c.ordinal)}\">{body}</div>")
     if open_section:
         parts.append("</section>")
@@ -301,7 +395,8 @@ def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> Non
         return user, rec
 
     @app.get("/doc/{doc_id}/text", include_in_schema=False)
-    def doc_text(request: Request, doc_id: str, chunk: int | None = None, access=Depends(check)):
+    def doc_text(request: Request, doc_id: str, chunk: int | None = None, s: str | None = None,
+                 access=Depends(check)):
         user, rec = access
         chunks = catalog.iter_chunks(rec.doc_id)
         original = None
@@ -310,7 +405,7 @@ def register_routes(app, ctx, signer: LinkSigner, current_user: Callable) -> Non
             fh.close()
             original = f"original?{urlencode({'t': request.query_params.get('t', '')})}"
         ctx.audit.record("doc_view", user.name, rec.doc_id, {"view": "text", "chunk": chunk})
-        return html_response(render_text_page(rec, chunks, mark=chunk, original_url=original))
+        return html_response(render_text_page(rec, chunks, mark=chunk, original_url=original, marks=parse_marks(s)))
 
     @app.get("/doc/{doc_id}/original", include_in_schema=False)
     def doc_original(request: Request, doc_id: str, access=Depends(check)):

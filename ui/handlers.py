@@ -27,7 +27,8 @@ from assistant.policy.zones import zone_label
 from assistant.users import ROLES, User
 from corpus.models import ocr_label, page_label
 from ui.context import PortalContext
-from ui.docview import doc_link, locate_chunk
+from corpus.ligatures import readable_chunks
+from ui.docview import doc_link, locate_chunk, opens_as_text, quoted_units, text_link
 from ui.source_view import SourceItem, attach_quotes, merge_sources, notice_html
 from ui.source_view import sources_html as source_list_html
 from ui.security import START_PASSWORD, PermissionDenied
@@ -225,18 +226,30 @@ class ChatHandlers:
             ocr = ocr_label(rec.ocr_confidence(item.page)) if rec is not None else ""
             return f"{place} ({ocr})".strip() if ocr else place
 
-        def link(item: SourceItem) -> str | None:
+        def place(item: SourceItem) -> tuple[Any, int | None, list[int]] | None:
             rec = records.get(item.doc_id)
             if rec is None or rec.status != "indexed":
                 return None
-            return doc_link(self.signer, rec, user.name, item.page, item.citations[0].get("chunk"))
+            cited = next((c for c in item.citations if c.get("marks")), item.citations[0])
+            return rec, cited.get("chunk"), list(cited.get("marks") or ())
+
+        def link(item: SourceItem) -> str | None:
+            found = place(item)
+            return doc_link(self.signer, found[0], user.name, item.page, found[1], found[2]) if found else None
+
+        def marked_link(item: SourceItem) -> str | None:
+            found = place(item)
+            if found is None or opens_as_text(found[0]) or found[1] is None:
+                return None
+            return text_link(self.signer, found[0], user.name, item.page, found[1], found[2])
 
         items = merge_sources(citations)
         for item in items:  # a stored chat names its sources by today's readable title too
             rec = records.get(item.doc_id)
             if rec is not None:
                 item.title = rec.shown_title
-        return source_list_html(items, heading=t("sources"), where=where, link=link)
+        return source_list_html(items, heading=t("sources"), where=where, link=link, text_link=marked_link,
+                                text_label=t("source_text_view"))
 
     def render_answer(self, user: User, answer: str, citations: Sequence[dict], notices: Sequence[str] = (),
                       sources_html: str | None = None) -> str:
@@ -248,8 +261,9 @@ class ChatHandlers:
             parts.append(src)
         return "\n\n".join(p for p in parts if p)
 
-    def _enrich(self, citations: Sequence[Any]) -> list[dict]:
-        """Citations as stored: plus the page kind (Seite/Folie) and the chunk to mark in the text view."""
+    def _enrich(self, citations: Sequence[Any], quotes: Sequence[Any] = ()) -> list[dict]:
+        """Citations as stored: plus the page kind (Seite/Folie), the chunk to open the text view at
+        and, with the answer's ``quotes``, the quote and its pieces to mark there (``marks``)."""
         out = []
         catalog = self.ctx.app.catalog
         chunks_cache: dict[str, list] = {}
@@ -259,11 +273,16 @@ class ChatHandlers:
             d["page_kind"] = rec.page_kind if rec else None
             d["format"] = rec.format if rec else ""
             d["collection"] = rec.collection if rec else d.get("collection")
-            if rec is not None and rec.format != "pdf":
+            if rec is not None:  # a PDF's or a scan's text view is offered beside the original
                 if d["doc_id"] not in chunks_cache:
-                    chunks_cache[d["doc_id"]] = list(catalog.iter_chunks(d["doc_id"]))
+                    chunks_cache[d["doc_id"]] = readable_chunks(rec.format, catalog.iter_chunks(d["doc_id"]))
                 d["chunk"] = locate_chunk(chunks_cache[d["doc_id"]], d.get("page"), d.get("snippet", ""))
             out.append(d)
+        attach_quotes(out, quotes)
+        for d in out:
+            chunk = next((c for c in chunks_cache.get(d["doc_id"], ()) if c.ordinal == d.get("chunk")), None)
+            if chunk is not None and d.get("quote"):
+                d["marks"] = quoted_units(chunk.text, d["quote"])
         return out
 
     # -- asking ---------------------------------------------------------------------------------
@@ -343,7 +362,7 @@ class ChatHandlers:
             chat_id = self.chats.create_chat(user.name)
         user_id = self.chats.add_message(user.name, chat_id, "user", question,
                                          meta={"model": key, "collections": colls, "confirmed": confirmed})
-        citations = attach_quotes(self._enrich(result.citations), result.quotes)
+        citations = self._enrich(result.citations, result.quotes)
         cited = set(parse_citations(result.answer))
         meta = {
             "latency_ms": latency_ms,

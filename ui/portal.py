@@ -67,6 +67,7 @@ CSS = """
 .kp-sources-list { margin: 0; padding-left: 0; list-style: none; }
 .kp-sources-list li { margin-bottom: .45rem; }
 .kp-src-link { font-weight: 600; color: #0b4f8a !important; text-decoration: underline; }
+.kp-src-text { font-size: .88em; color: #0b4f8a !important; text-decoration: underline; white-space: nowrap; margin-left: .3em; }
 .kp-notice { color: #5c3d00; margin: .3rem 0; }
 .kp-warning { font-weight: 600; border-left: 3px solid #b35c00; padding-left: .4rem; }
 /* tables in the text font (gradio sets them in monospace, whose wide letters broke headers such as
@@ -136,13 +137,13 @@ JS = r"""() => {
   // gradio's copy buttons copy a message's source: Markdown escapes ("info\@stadt.de") and the
   // sources list's HTML. Staff paste answers into letters and e-mails, so the chat's buttons copy
   // what the page shows (a closed "Längerer Auszug" stays out). Captured before gradio's handler.
-  // the rendered text without the sources' "Längerer Auszug" excerpts (open or closed): laid out
-  // off screen, since innerText needs a rendered node
+  // the rendered text without the sources' "Längerer Auszug" excerpts (open or closed) and the links to
+  // the marked text view: laid out off screen, since innerText needs a rendered node
   const shown = (row) => {
     const content = row?.querySelector('.message-content');
     if (!content) return '';
     const copy = content.cloneNode(true);
-    copy.querySelectorAll('details').forEach((d) => d.remove());
+    copy.querySelectorAll('details, .kp-src-text').forEach((d) => d.remove());
     const box = document.createElement('div');
     box.style.cssText = 'position:fixed;left:-99999px;top:0;white-space:normal';
     box.appendChild(copy);

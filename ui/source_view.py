@@ -43,8 +43,11 @@ class SourceItem:
     citations: list[dict] = field(default_factory=list)
 
 
-def _short(text: str, limit: int) -> str:
-    text = " ".join(str(text or "").split())
+def _short(text: str, limit: int, lines: bool = False) -> str:
+    """``text`` in one line (``lines``: its line breaks kept, as a table's header above its row), cut
+    at ``limit`` characters."""
+    rows = str(text or "").split("\n") if lines else [str(text or "")]
+    text = "\n".join(r for r in (" ".join(row.split()) for row in rows) if r)
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
@@ -60,7 +63,7 @@ def merge_sources(citations: Sequence[dict]) -> list[SourceItem]:
         item.numbers.append(int(c.get("n") or 0))
         item.citations.append(c)
         if c.get("quote") and not item.quote:
-            item.quote = _short(c["quote"], QUOTE_CHARS * 2)
+            item.quote = _short(c["quote"], QUOTE_CHARS * 2, lines=True)
         snippet = " ".join(str(c.get("snippet") or "").split())
         if snippet and snippet not in item.excerpt:
             item.excerpt = f"{item.excerpt} … {snippet}" if item.excerpt else snippet
@@ -72,8 +75,13 @@ def merge_sources(citations: Sequence[dict]) -> list[SourceItem]:
 
 
 def sources_html(items: Sequence[SourceItem], *, heading: str, where: Callable[[SourceItem], str],
-                 link: Callable[[SourceItem], str | None], more_label: str = "Längerer Auszug") -> str:
-    """The sources block: one list entry per page (numbers merged), the quote, the excerpt on demand."""
+                 link: Callable[[SourceItem], str | None], more_label: str = "Längerer Auszug",
+                 text_link: Callable[[SourceItem], str | None] = lambda _item: None,
+                 text_label: str = "Stelle im Text markiert") -> str:
+    """The sources block: one list entry per page (numbers merged), the quote, the excerpt on demand.
+
+    ``text_link``: where the title opens the original (a PDF's page, a scan's image, a public source)
+    that cannot mark the quoted sentence, the portal's text view with it marked, as a second link."""
     if not items:
         return ""
     rows = []
@@ -84,7 +92,12 @@ def sources_html(items: Sequence[SourceItem], *, heading: str, where: Callable[[
         url = link(item)
         head = (f'<a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer" class="kp-src-link">'
                 f"{html.escape(label)}</a>") if url else f"<span>{html.escape(label)}</span>"
-        body = f'<blockquote class="kp-quote">„{html.escape(item.quote)}“</blockquote>' if item.quote else ""
+        marked = text_link(item)
+        if marked:
+            head += (f' <a href="{html.escape(marked, quote=True)}" target="_blank" rel="noopener noreferrer" '
+                     f'class="kp-src-text">{html.escape(text_label)}</a>')
+        quoted = "<br>".join(html.escape(line) for line in item.quote.split("\n"))
+        body = f'<blockquote class="kp-quote">„{quoted}“</blockquote>' if item.quote else ""
         if adds_to_quote(item.excerpt, item.quote):
             body += f"<details><summary>{html.escape(more_label)}</summary>{html.escape(item.excerpt)}</details>"
         rows.append(f"<li>{head}{body}</li>")

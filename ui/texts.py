@@ -54,6 +54,7 @@ DE: dict[str, str] = {
     "edit_question": "Frage ändern",
     "warn_heading": "**Bitte prüfen Sie Ihre Frage.**",
     "sources": "Quellen",
+    "source_text_view": "Stelle im Text markiert",
     "no_sources": "Keine passenden Quellen gefunden.",
     "notice": "Hinweis",
     "answer_pending": "Suche in den Dokumenten …",

@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from corpus.text import (content_stems, estimate_tokens, number_word_values, number_words_as_digits, split_sentences,
+from corpus.text import (content_stems, estimate_tokens, number_word_values, number_words_as_digits, page_furniture,
+                         split_sentences,
                          stemmer, stopwords)
 
 
@@ -77,3 +78,17 @@ def test_number_words_become_digits_only_as_whole_cardinals(text, smallest, expe
     assert number_words_as_digits(text, smallest=smallest) == expected
     assert number_word_values(text, smallest) == {int(w) for w in re.findall(r"\d+", expected)} - {
         int(w) for w in re.findall(r"\d+", text)}
+
+
+@pytest.mark.parametrize("line, furniture", [
+    ("Bericht: Exkursion zum Reallabor für Sensorik im Nordpark Mönchengladbach - Seite 1 von 3", True),
+    ("Seite 2 von 12", True), ("  Seite 4  ", True), ("Page 3 of 7", True), ("Haushaltssatzung 2025 | S. 3/40", True),
+    ("Satzung – Seite 10 / 11", True),
+    ("Die Gebühren stehen auf Seite 3 von 12.", False),  # a sentence that names a page ends with its period
+    ("Weitere Hinweise siehe Seite 3", False), ("Seitenzahl 3 von 4", False), ("Teilnehmende 46 von 50", False),
+    ("Reisepass | 70,00 Euro", False), ("", False),
+    # a sentence run into the footer (a PDF page flattened into one line) is text: split first
+    ("Die Bestätigung kommt per E-Mail. Programm der Regionalkonferenz - Seite 1 von 3", False),
+])
+def test_page_furniture_is_a_running_header_or_footer_with_the_page_number(line, furniture):
+    assert page_furniture(line) is furniture

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ui.docview import byte_range
+from corpus.catalog import DocumentRecord
+from corpus.models import Chunk
+from ui.docview import byte_range, parse_marks, quoted_units, render_text_page, text_units
 
 
 @pytest.mark.parametrize("header, size, expected", [
@@ -18,3 +20,76 @@ from ui.docview import byte_range
 ])
 def test_byte_range(header, size, expected):
     assert byte_range(header, size) == expected
+
+
+# -- the quoted pieces of a passage, marked in the text view --------------------------------------
+TABLE = ("Gebühren des Bürgerbüros\nLeistung | Gebühr\nPersonalausweis | 37,00 Euro\nReisepass | 70,00 Euro\n"
+         "Die Gebühr ist bei Antragstellung zu zahlen. Ermäßigungen gibt es nicht.")
+
+
+@pytest.mark.parametrize("quote, expected", [
+    # a table row with its header line, joined by a space as the chain quotes it
+    ("Leistung | Gebühr Reisepass | 70,00 Euro", ["Leistung | Gebühr", "Reisepass | 70,00 Euro"]),
+    # one sentence of a line with two
+    ("Die Gebühr ist bei Antragstellung zu zahlen.", ["Die Gebühr ist bei Antragstellung zu zahlen."]),
+    # pieces joined by "…", the last one cut short
+    ("Personalausweis | 37,00 Euro … Die Gebühr ist bei Antragstel…",
+     ["Personalausweis | 37,00 Euro", "Die Gebühr ist bei Antragstellung zu zahlen."]),
+    # whitespace as the quote was condensed
+    ("Ermäßigungen   gibt\nes nicht.", ["Ermäßigungen gibt es nicht."]),
+    # not in the passage: nothing marked
+    ("Der Führerschein kostet 43 Euro.", []),
+    ("", []),
+])
+def test_quoted_units_name_the_pieces_the_quote_is_made_of(quote, expected):
+    units = text_units(TABLE)
+    assert [TABLE[a:b] for a, b in (units[i] for i in quoted_units(TABLE, quote))] == expected
+
+
+def test_a_lone_word_of_the_quote_is_not_marked_on_its_own():
+    text = "Euro\nDer Reisepass kostet 70,00 Euro."
+    assert quoted_units(text, "Der Reisepass kostet 70,00 Euro.") == [1]
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("0,3,4", [0, 3, 4]), ("4,4,1", [1, 4]), ("7", [7]),
+    (None, []), ("", []), ("a", []), ("1,,2", []), ("-1", []), ("12345", []), (" 1", []),
+    (",".join(["1"] * 21), []), ("9" * 5000, []),
+])
+def test_parse_marks_accepts_only_short_lists_of_numbers(value, expected):
+    assert parse_marks(value) == expected
+
+
+def _rec(fmt="docx"):
+    return DocumentRecord(doc_id="d1", source="/x/gebuehren.docx", path="/x/gebuehren.docx", collection="c",
+                          status="indexed", format=fmt, title="Gebühren")
+
+
+def _chunk(ordinal: int, text: str) -> Chunk:
+    return Chunk(chunk_id=f"d1:{ordinal}", doc_id="d1", ordinal=ordinal, text=text, source="/x/gebuehren.docx",
+                 title="Gebühren", page=1, section=None, collection="c")
+
+
+def test_text_view_marks_the_quoted_pieces_escaped_inside_the_passage():
+    text = TABLE.replace("Reisepass", "<b>Reisepass</b>")
+    quote = "Leistung | Gebühr <b>Reisepass</b> | 70,00 Euro"
+    chunks = [_chunk(0, text)]
+    page = render_text_page(_rec(), chunks, mark=0, marks=quoted_units(text, quote))
+    assert '<mark class="zitat">Leistung | Gebühr</mark>' in page
+    assert '<mark class="zitat">&lt;b&gt;Reisepass&lt;/b&gt; | 70,00 Euro</mark>' in page
+    assert page.count('<mark class="zitat">') == 2 and "<b>" not in page
+    assert '<mark id="treffer">Gebühren des Bürgerbüros\n<mark class="zitat">Leistung' in page
+    assert "kräftig markiert" in page
+    # marks name only the cited passage; a number past its pieces marks nothing
+    other = render_text_page(_rec(), chunks, mark=0, marks=[99])
+    assert "zitat" not in other.split("</style>")[1]
+    assert "zitat" not in render_text_page(_rec(), chunks, mark=None, marks=[1]).split("</style>")[1]
+
+
+def test_a_mark_in_the_line_the_text_view_leaves_out_as_a_repeat_is_dropped():
+    first = _chunk(0, "Einleitung.\nDer Rat tagt monatlich.")
+    second = _chunk(1, "Der Rat tagt monatlich.\nDie Sitzungen sind öffentlich.")
+    page = render_text_page(_rec(), [first, second], mark=1, marks=[0, 1])
+    body = page.split("</style>")[1]
+    assert body.count("Der Rat tagt monatlich.") == 1
+    assert '<mark id="treffer"><mark class="zitat">Die Sitzungen sind öffentlich.</mark></mark>' in body

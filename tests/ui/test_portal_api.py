@@ -203,6 +203,35 @@ def test_text_document_is_escaped_html_with_the_passage_marked(live_portal, port
     assert "sandbox" in original.headers["content-security-policy"]
 
 
+def test_a_pdf_source_opens_its_page_and_offers_the_text_view_with_the_quoted_sentence_marked(live_portal,
+                                                                                             portal_data):
+    """Issue 14: the sentences an answer rests on are marked in the source view. A PDF opens in the
+    browser's viewer, which cannot mark them; its source offers the portal's text view beside it."""
+    import gradio as gr
+
+    handlers = live_portal.server.handlers
+    views = list(handlers.ask(gr.Request(username="anna"), "Wie viele Sensoren sind im Reallabor im Nordpark verbaut?",
+                              model="extraktiv"))
+    html = views[-1].messages[-1]["content"]
+    pdf_link = re.search(r'href="(doc/[^"?]+\?t=[^"#]+#page=2)"[^>]*class="kp-src-link"', html)
+    text_link = re.search(r'<a href="(doc/[^"]+/text\?[^"]+)"[^>]*class="kp-src-text">Stelle im Text markiert</a>', html)
+    assert pdf_link and text_link, html
+    url = text_link.group(1).replace("&amp;", "&")
+    assert "s=" in url and "Sensoren" not in url  # piece numbers, never document text in a URL
+    with http(live_portal, "anna", portal_data["password"]) as c:
+        r = c.get(url)
+        stranger = c.get(url.replace("/text?", "/text?s=999999999&"))
+    assert r.status_code == 200
+    marked = re.findall(r'<mark class="zitat">(.*?)</mark>', r.text, flags=re.S)
+    assert any(m.endswith("Im Reallabor sind derzeit 304 Sensoren verbaut.") for m in marked), marked
+    assert not any("Seite 2 von 3" in m for m in marked)  # the page's footer is no quote
+    assert r.text.index('<mark id="treffer">') < r.text.index('<mark class="zitat">') < r.text.index("</mark></div>")
+    assert stranger.status_code == 200  # a crafted mark list marks nothing, it is no error page
+    # the stored chat, opened again, links the same marks
+    again = handlers.open_chat(gr.Request(username="anna"), views[-1].chat_id).messages[-1]["content"]
+    assert text_link.group(1).split("&amp;t=")[0] in again
+
+
 def test_slide_documents_open_as_text_at_the_slide(live_portal, portal_data):
     rec = next(r for r in live_portal.ctx.app.catalog.documents() if r.format == "pptx")
     with http(live_portal, "anna", portal_data["password"]) as c:

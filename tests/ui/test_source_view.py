@@ -28,3 +28,21 @@ def test_each_entry_is_numbered_once_by_its_citation_marks():
     assert "<ol" not in html and '<ul class="kp-sources-list">' in html  # an <ol> read "1. [2] …"
     assert html.index("[2] Steckbrief") < html.index("[1] FAQ")
     assert "Längerer Auszug" not in html  # a short passage is its quote, not shown twice
+
+
+def test_a_quoted_table_row_shows_under_its_header_line():
+    """Joined in one line, "Leistung | Gebühr Reisepass | 70,00 Euro" read as a row of four cells."""
+    items = merge_sources([{"n": 1, "doc_id": "d", "title": "Gebühren", "page": 1, "snippet": "x",
+                            "quote": "Leistung  | Gebühr\n\nReisepass |  70,00 <b>Euro</b>"}])
+    assert items[0].quote == "Leistung | Gebühr\nReisepass | 70,00 <b>Euro</b>"
+    html = sources_html(items, heading="Quellen", where=lambda i: "", link=lambda i: None)
+    assert "„Leistung | Gebühr<br>Reisepass | 70,00 &lt;b&gt;Euro&lt;/b&gt;“" in html
+
+
+def test_a_second_link_opens_the_text_view_where_the_title_opens_the_original():
+    items = merge_sources([{"n": 1, "doc_id": "d", "title": "Satzung", "page": 3, "snippet": "Text", "quote": "Text"}])
+    html = sources_html(items, heading="Quellen", where=lambda i: "Seite 3", link=lambda i: "doc/d?t=1#page=3",
+                        text_link=lambda i: 'doc/d/text?chunk=2&s=0,1&t=1"><script>#treffer')
+    assert ('<a href="doc/d/text?chunk=2&amp;s=0,1&amp;t=1&quot;&gt;&lt;script&gt;#treffer" target="_blank" '
+            'rel="noopener noreferrer" class="kp-src-text">Stelle im Text markiert</a>') in html
+    assert "kp-src-text" not in sources_html(items, heading="Quellen", where=lambda i: "", link=lambda i: "doc/d")
