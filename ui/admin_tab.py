@@ -584,7 +584,7 @@ def build(ctx: PortalContext) -> None:
     known_groups = sorted(ctx.app.settings.access.groups)
     reader_choices = [EVERYONE, *known_groups]
 
-    with gr.Tabs(elem_id="admin-tabs"):
+    with gr.Tabs(elem_id="admin-tabs", overflow_behavior="wrap"):
         # -- documents ----------------------------------------------------------------
         with gr.Tab("Dokumente", id="admin-docs") as tab_docs:
             with gr.Row():

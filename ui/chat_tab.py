@@ -78,7 +78,8 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
         with gr.Column(scale=3, min_width=320, elem_id="kp-chat-main"):
             chatbot = gr.Chatbot(
                 # the input stays in a laptop's window (768 px) with the header above; 560 px at 1000 px
-                value=[], label=t("chat_label"), show_label=False, height="max(300px, calc(100vh - 440px))",
+                value=[], label=t("chat_label"), show_label=False,
+                height="max(300px, calc(100vh - var(--kp-chat-offset, 440px)))",  # ui.portal.CSS sets the offset
                 elem_id="kp-chat",
                 sanitize_html=True, render_markdown=True, latex_delimiters=[],
                 feedback_options=("Like", "Dislike"), buttons=["copy", "copy_all"],
@@ -91,7 +92,7 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
                 with gr.Row():
                     confirm_btn = gr.Button(t("confirm_send"), variant="stop")
                     edit_btn = gr.Button(t("edit_question"), variant="secondary")
-            with gr.Row(equal_height=True):
+            with gr.Row(equal_height=True, elem_id="kp-ask-row"):
                 question = gr.Textbox(label=t("input_label"), placeholder=t("input_placeholder"),
                                       lines=1, max_lines=8, scale=6, autofocus=True, elem_id="kp-question")
                 send_btn = gr.Button(t("send"), variant="primary", scale=1, min_width=110,

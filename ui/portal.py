@@ -54,8 +54,9 @@ MONO_STACK = ["ui-monospace", "SFMono-Regular", "Consolas", "Liberation Mono", "
 
 CSS = """
 #kp-header { align-items: center; }
-#kp-header h2 { margin: 0; color: #0b3d5c; }
-#kp-disclaimer { background: #fff4d6; border-left: 5px solid #9a6700; padding: .5rem .9rem; border-radius: 4px; }
+#kp-header h2 { margin: 0; color: #0b3d5c; font-size: 1.45rem; }
+#kp-header h2 + p { margin: .1rem 0 0 0; font-size: .92rem; }
+#kp-disclaimer { background: #fff4d6; border-left: 5px solid #9a6700; padding: .35rem .9rem; border-radius: 4px; }
 #kp-disclaimer p { margin: 0; color: #3d2b00; font-weight: 600; }
 #kp-user { text-align: right; }
 #kp-logout { max-width: 9rem; margin-left: auto; }
@@ -74,8 +75,28 @@ CSS = """
    "Abschnitte" mid-word in the admin's narrow columns) */
 table th, table td, table th *, table td * { font-family: var(--font) !important; }
 table th .header { font-size: .92em; }
-/* a phone: the chat and its input first, the chat list and settings below them */
-@media (max-width: 720px) { #kp-chat-main { order: -1; } }
+/* gradio's "Nach unten" button sat in the middle of the chat's bottom edge, over the sources' text */
+#kp-chat .scroll-down-button-container { left: auto; right: 14px; transform: none; }
+/* a laptop's 768 px (about 650 px of page): the header's tagline gives its room to the chat, which
+   grows by the same (--kp-chat-offset: what stands above and below the chat box) */
+#kp-chat { --kp-chat-offset: 440px; }
+@media (max-height: 820px) {
+  #kp-chat { --kp-chat-offset: 385px; }
+  #kp-header h2 + p { display: none; }
+}
+/* a phone: the chat and its input first (both in the first screen), the chat list and settings below
+   them; the question gets the whole width with "Senden" under it (beside it, the box was squeezed to a
+   third of the screen) */
+@media (max-width: 720px) {
+  #kp-chat { --kp-chat-offset: 450px; }
+  #kp-chat-main { order: -1; }
+  #kp-header h2 { font-size: 1.15rem; }
+  #kp-header h2 + p { display: none; }
+  #kp-user p { font-size: .85rem; margin: 0; }
+  #kp-disclaimer p { font-size: .88rem; }
+  #kp-ask-row { flex-wrap: wrap; }
+  #kp-ask-row > * { flex: 1 1 100% !important; min-width: 100% !important; }
+}
 #kp-chat button.kp-copied { color: #1a7f37 !important; }
 a:focus-visible, button:focus-visible, input:focus-visible, textarea:focus-visible {
   outline: 3px solid #0b57d0 !important; outline-offset: 2px; }
@@ -251,7 +272,8 @@ def build_portal(ctx: PortalContext, handlers: ChatHandlers | None = None) -> gr
                     gr.Button(t("logout"), link="logout", size="sm", variant="secondary", elem_id="kp-logout")
         gr.Markdown(t("disclaimer"), elem_id="kp-disclaimer")
 
-        with gr.Tabs() as tabs:
+        # tabs that do not fit wrap into a second row: in gradio's "•••" menu a phone hid four of six
+        with gr.Tabs(overflow_behavior="wrap") as tabs:
             with gr.Tab(t("tab_chat"), id="chat"):
                 chat = chat_tab.build(ctx, h)
 

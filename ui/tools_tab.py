@@ -438,7 +438,7 @@ def build(ctx: PortalContext) -> None:
     writing_models, writing_default = writing_choices(ctx, all_models, default)
     no_writer, can_write = writing_state(writing_models)
     areas: dict[str, _Area] = {}
-    with gr.Tabs():
+    with gr.Tabs(overflow_behavior="wrap"):
         with gr.Tab("Einfache Sprache", id="tools-einfach"):
             gr.Markdown(LIMITS_DE["einfach"])
             with gr.Row():

@@ -427,7 +427,7 @@ def build(ctx: PortalContext) -> None:
         session = gr.Dropdown(choices=[], value=None, label="Laufende Sitzung (Fragen kommen ins Handout)", scale=2,
                               elem_id="kp-tr-session", allow_custom_value=True)
 
-    with gr.Tabs():
+    with gr.Tabs(overflow_behavior="wrap"):
         # -- Blick unter die Haube ------------------------------------------------------
         with gr.Tab("Blick unter die Haube", id="tr-inspect"):
             with gr.Row():
