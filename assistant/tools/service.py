@@ -198,7 +198,7 @@ class Tools:
                             "loc_label": label})
         if llm is None:
             res.notices.append("Ohne Sprachmodell: die zentralen Sätze des Dokuments, jeweils mit Fundstelle.")
-            events = extractive_summary(passages, label, length)
+            events = extractive_summary(passages, label, length, (rec.title, rec.shown_title))
         else:
             if fast:
                 res.notices.append(f"Schnellverfahren: Das Modell las nur die zentralsten Sätze "

@@ -286,21 +286,45 @@ _CUT_START = re.compile(r"^[a-zäöüß]")  # a sentence a passage begins in the
 _WHOLE_END = re.compile(r"[.!;:)\"“”»]$")
 
 
-def summary_sentences(passages: Sequence[Passage]) -> list[tuple[int, int, str, bool]]:
+def table_row(header: str | None, row: str) -> str | None:
+    """A table's row as one statement, its cells named by the header's ("Leistung: Reisepass;
+    Gebühr: 70,00 Euro"), or None when ``row`` is no row with a figure. Rows are the facts of a fee
+    list or a schedule, but end as no sentence ends: the summary took them only where whole
+    sentences ran out (a browser review: the Reisepass fee was missing)."""
+    if " | " not in row or not re.search(r"\d", row):
+        return None
+    cells = [c.strip() for c in row.split(" | ")]
+    names = [c.strip() for c in header.split(" | ")] if header else []
+    if len(names) != len(cells) or re.search(r"\d", header or ""):
+        return "; ".join(cells)
+    return "; ".join(f"{name}: {cell}" for name, cell in zip(names, cells) if cell)
+
+
+def summary_sentences(passages: Sequence[Passage], titles: Sequence[str] = ()) -> list[tuple[int, int, str, bool]]:
     """(passage index, loc, sentence, whole) for every sentence of the document once, in order.
     Lines are split first (a slide's heading is no part of the sentence after it). Passages are cut
     by size, so a sentence that starts in lower case began in the passage before, and one that
     ends the passage without a sentence's end goes on in the next (of the same page, or one that
-    starts in lower case): both are left out.
-    ``whole``: it ends as a sentence ends (else a heading or a bullet point, taken only where
-    whole sentences run out)."""
-    seen: set[str] = set()
+    starts in lower case): both are left out. The document's ``titles`` are no point of its summary.
+    ``whole``: it ends as a sentence ends, or is a table's row with a figure (:func:`table_row`;
+    else a heading or a bullet point, taken only where whole sentences run out)."""
+    seen: set[str] = {" ".join(t.lower().split()) for t in titles if t.strip()}
     out = []
     for idx, p in enumerate(passages):
         lines = [line for line in p.text.split("\n") if line.strip()]
         after = passages[idx + 1] if idx + 1 < len(passages) else None
         goes_on = after is not None and (after.loc == p.loc or bool(_CUT_START.match(after.text.lstrip())))
+        header = None
         for n, line in enumerate(lines):
+            if " | " in line and not re.search(r"\d", line):
+                header = line.strip()  # a table's header row: it names the cells of the rows below
+            row = table_row(header, " ".join(line.split()))
+            if row is not None:
+                key = row.lower()
+                if key not in seen:
+                    seen.add(key)
+                    out.append((idx, p.loc, row, True))
+                continue
             parts = [" ".join(x.split()) for x in split_sentences(line) if x.strip()]
             for i, sent in enumerate(parts):
                 whole = bool(_WHOLE_END.search(sent))
@@ -313,7 +337,8 @@ def summary_sentences(passages: Sequence[Passage]) -> list[tuple[int, int, str, 
     return out
 
 
-def extractive_summary(passages: Sequence[Passage], label: str, length: str) -> Iterator[dict]:
+def extractive_summary(passages: Sequence[Passage], label: str, length: str,
+                       titles: Sequence[str] = ()) -> Iterator[dict]:
     """Without a language model: the document's most central whole sentences (as many as the chosen
     length asks for), in document order, each with its location.
 
@@ -324,7 +349,7 @@ def extractive_summary(passages: Sequence[Passage], label: str, length: str) -> 
     a bonus for numbers; headings and cut sentences are taken only where whole ones run out."""
     length = normalise_length(length)
     target = LENGTHS[length]
-    sentences = summary_sentences(passages)
+    sentences = summary_sentences(passages, titles)
     df: Counter[str] = Counter()
     for _, _, sent, _ in sentences:
         df.update(set(content_stems(sent)))
