@@ -70,6 +70,7 @@ CSS = """
 .kp-src-link { font-weight: 600; color: #0b4f8a !important; text-decoration: underline; }
 .kp-src-text { font-size: .88em; color: #0b4f8a !important; text-decoration: underline; white-space: nowrap; margin-left: .3em; }
 .kp-notice { color: #5c3d00; margin: .3rem 0; }
+.kp-tool-notice { background: #fff4d6; border-left: 5px solid #9a6700; padding: .35rem .9rem; border-radius: 4px; }
 .kp-warning { font-weight: 600; border-left: 3px solid #b35c00; padding-left: .4rem; }
 /* tables in the text font (gradio sets them in monospace, whose wide letters broke headers such as
    "Abschnitte" mid-word in the admin's narrow columns) */

@@ -107,10 +107,17 @@ def writing_state(writing: list[tuple[str, str]]) -> tuple[str | None, bool]:
     return (None, True) if writing else (NO_WRITING_MODEL, False)
 
 
-def writing_updates(writing: list[tuple[str, str]], default: str | None) -> tuple[dict, dict]:
-    """:func:`writing_state` as the page load's updates of the model list and the run button."""
+def writing_updates(writing: list[tuple[str, str]], default: str | None) -> tuple[dict, dict, dict]:
+    """:func:`writing_state` as the page load's updates of the model list, the run button and the
+    notice at the top of the tab (the list's note alone stood below the text box, out of a laptop's
+    window: a browser review)."""
     info, usable = writing_state(writing)
-    return gr.update(choices=writing, value=default, info=info), gr.update(interactive=usable)
+    return (gr.update(choices=writing, value=default, info=info), gr.update(interactive=usable),
+            gr.update(visible=not usable))
+
+
+def _no_writer_notice(elem_id: str, visible: bool) -> gr.Markdown:
+    return gr.Markdown(f"**{NO_WRITING_MODEL}**", visible=visible, elem_id=elem_id, elem_classes=["kp-tool-notice"])
 
 
 def text_html(text: str) -> str:
@@ -440,6 +447,7 @@ def build(ctx: PortalContext) -> None:
     areas: dict[str, _Area] = {}
     with gr.Tabs(overflow_behavior="wrap"):
         with gr.Tab("Einfache Sprache", id="tools-einfach"):
+            e_note = _no_writer_notice("kp-einfach-no-model", not can_write)
             gr.Markdown(LIMITS_DE["einfach"])
             with gr.Row():
                 with gr.Column(scale=2, min_width=320):
@@ -474,6 +482,7 @@ def build(ctx: PortalContext) -> None:
                 with gr.Column(scale=3, min_width=420):
                     areas["summary"] = _area("summary", with_confirm=False)
         with gr.Tab("Entwurf", id="tools-entwurf"):
+            d_note = _no_writer_notice("kp-draft-no-model", not can_write)
             gr.Markdown(LIMITS_DE["entwurf"])
             with gr.Row():
                 with gr.Column(scale=2, min_width=320):
@@ -504,15 +513,15 @@ def build(ctx: PortalContext) -> None:
         try:
             models, dflt, docs, colls, runs = h.choices(request)
         except gr.Error:  # not signed in: nothing to fill (every action checks again)
-            return (gr.update(),) * 9
+            return (gr.update(),) * 11
         m = gr.update(choices=models, value=dflt)
-        w, run = writing_updates(*writing_choices(ctx, models, dflt))
+        w, run, note = writing_updates(*writing_choices(ctx, models, dflt))
         return w, m, w, gr.update(choices=docs, value=None), gr.update(choices=docs, value=None), \
-            gr.update(choices=colls, value=[]), gr.update(choices=runs, value=None), run, run
+            gr.update(choices=colls, value=[]), gr.update(choices=runs, value=None), run, run, note, note
 
     root = gr.context.Context.root_block
     if root is not None:
-        root.load(on_load, outputs=[e_model, s_model, d_model, e_doc, s_doc, d_colls, hist, e_btn, d_btn],
+        root.load(on_load, outputs=[e_model, s_model, d_model, e_doc, s_doc, d_colls, hist, e_btn, d_btn, e_note, d_note],
                   api_name="tools_choices", show_progress="hidden")
 
     def toggle_source(source: str):

@@ -28,6 +28,7 @@ def test_each_tool_runs_streams_and_exports(browser, tools_portal):  # noqa: F81
     offered = page.get_by_role("option").all_inner_texts()
     assert offered and not any("Nur Textstellen" in o for o in offered), offered
     page.keyboard.press("Escape")
+    assert not page.locator("#kp-einfach-no-model").is_visible()  # a model that writes: no notice
     # Einfache Sprache: pasted text, revised, facts warning, hostile output shown as text
     page.locator("#kp-einfach-text textarea").fill(BESCHEID)
     page.locator("#kp-einfach-run").click()

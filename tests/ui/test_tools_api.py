@@ -181,10 +181,12 @@ def test_without_a_writing_model_the_writing_tools_say_why_and_do_not_run(tmp_pa
             i for i, fn in server.demo.fns.items() if fn.api_name == name)})()
         with login(where, "anna", PASSWORD) as c:
             out = call(c, where, "tools_choices", [])
-            e_model, s_model, d_model, *_, e_btn, d_btn = out["output"]
+            e_model, s_model, d_model, *_, e_btn, d_btn, e_note, d_note = out["output"]
             for model in (e_model, d_model):
                 assert model["choices"] == [] and model["info"] == NO_WRITING_MODEL
             assert e_btn["interactive"] is False and d_btn["interactive"] is False
+            # and said at the top of the tab, where it is seen (the list's note stood below the fold)
+            assert e_note["visible"] is True and d_note["visible"] is True
             assert [key for _, key in s_model["choices"]] == ["extraktiv"] and "info" not in s_model
             sent = call(c, where, "tool_einfach", ["Text einfügen", BESCHEID, None, None, "", False, "extraktiv"])
             # gradio's own check of the (empty) list refuses it before the handler, which refuses it too
