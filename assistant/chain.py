@@ -98,6 +98,9 @@ class Citation:
     section: str | None = None
     #: the collection at answer time (decides who may see the citation once the document is gone)
     collection: str | None = None
+    #: the cited passage (its ordinal in the document and its id): the text view opens and marks it
+    chunk: int | None = None
+    chunk_id: str | None = None
 
 
 @dataclass
@@ -162,7 +165,7 @@ def citation_for(ev: Evidence, title: str | None = None, *, joined: bool = False
     c = ev.hit.chunk
     return Citation(n=ev.n, doc_id=c.doc_id, source=c.source, title=title or c.title, page=c.page,
                     snippet=(close_gaps(ev.text) if joined else ev.text)[:400], score=round(ev.hit.score, 6),
-                    section=c.section, collection=c.collection)
+                    section=c.section, collection=c.collection, chunk=c.ordinal, chunk_id=c.chunk_id)
 
 
 @dataclass(frozen=True)

@@ -34,14 +34,34 @@ class Evidence:
     coverage: float  # share of the question's content stems found in this evidence
 
 
-def _units(text: str) -> list[str]:
-    """The lines of a passage (a long one in sentences), without its pages' running headers and footers."""
-    out: list[str] = []
+def _pieces(text: str) -> list[tuple[str, bool]]:
+    """The units a passage is condensed by, each with whether it begins a line: its lines (a long
+    one in sentences)."""
+    out: list[tuple[str, bool]] = []
     for line in text.split("\n"):
         line = line.strip()
         if line:
-            out.extend(u for u in (split_sentences(line) if len(line) > 200 else [line]) if not page_furniture(u))
+            parts = split_sentences(line) if len(line) > 200 else [line]
+            out.extend((part, k == 0) for k, part in enumerate(parts))
     return out
+
+
+def _units(text: str) -> list[str]:
+    return [u for u, _ in _pieces(text)]
+
+
+def without_furniture(text: str) -> str:
+    """``text`` without its pages' running headers and footers (:func:`corpus.text.page_furniture`):
+    a line that is one, and the last sentence of a line that a flattened page ran into one."""
+    lines = []
+    for line in text.split("\n"):
+        if page_furniture(line):
+            continue
+        sentences = split_sentences(line)
+        if len(sentences) > 1 and page_furniture(sentences[-1]):
+            line = line[: line.rfind(sentences[-1])].rstrip()
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def coverage(question_stems: Sequence[str], text: str) -> float:
@@ -111,10 +131,14 @@ def select_evidence(
     dropped: list[Hit] = []
     remaining = budget_tokens
     per_passage = max(60, budget_tokens // max(1, min(max_passages, len(hits))))
-    sizes = {h.chunk.chunk_id: count(h.chunk.text) for h in hits[:max_passages]}  # counted once (a tokenizer)
+    # a page's running footer is no evidence: it shares the title's words with every question on the
+    # document and took a passage's share of the budget (corpus.text.page_furniture)
+    texts = {h.chunk.chunk_id: without_furniture(h.chunk.text) for h in hits[:max_passages]}
+    sizes = {cid: count(text) for cid, text in texts.items()}  # counted once (a tokenizer)
     sims: Mapping[str, float] = {}
     if similarity is not None and similarity_weight > 0:
-        long = [h.chunk.text for h in hits[:max_passages] if sizes[h.chunk.chunk_id] > min(whole_passage_tokens, per_passage)]
+        long = [texts[h.chunk.chunk_id] for h in hits[:max_passages]
+                if sizes[h.chunk.chunk_id] > min(whole_passage_tokens, per_passage)]
         todo = list(dict.fromkeys(u for text in long for u in _units(text)))
         try:
             sims = dict(zip(todo, similarity(todo))) if todo else {}
@@ -124,7 +148,9 @@ def select_evidence(
         if len(chosen) >= max_passages:
             dropped.append(hit)
             continue
-        text = hit.chunk.text
+        text = texts.get(hit.chunk.chunk_id)
+        if text is None:
+            text = without_furniture(hit.chunk.text)
         n_tokens = sizes.get(hit.chunk.chunk_id) or count(text)
         if n_tokens > min(whole_passage_tokens, per_passage, remaining):
             text = _condense(text, qset, min(per_passage, remaining), count, sims, similarity_weight, set(focus))
@@ -157,7 +183,8 @@ def sentence_scores(units: Sequence[str], qset: set[str], sims: Mapping[str, flo
 
 def _condense(text: str, qset: set[str], budget: int, count: Callable[[str], int],
               sims: Mapping[str, float] | None = None, weight: float = 0.0, focus: set[str] = frozenset()) -> str:
-    units = _units(text)
+    pieces = _pieces(text)
+    units = [u for u, _ in pieces]
     if not units:
         return ""
     scores = sentence_scores(units, qset, sims, weight, focus)
@@ -177,11 +204,13 @@ def _condense(text: str, qset: set[str], budget: int, count: Callable[[str], int
         # nothing matched: the passage's beginning, cut at a word boundary within the budget
         words = units[0].split()
         return " ".join(words[: max(1, int(budget / 1.5))]) + " …"
+    # kept neighbours from separate lines stay separate lines: a table row under its header line, a
+    # list's items (joined by a space, "Leistung | Gebühr Reisepass | 70,00 Euro" read as one row)
     parts: list[str] = []
     last = -2
     for i in sorted(keep):
-        if last >= 0 and i != last + 1:
-            parts.append("…")
+        if last >= 0:
+            parts.append(" … " if i != last + 1 else ("\n" if pieces[i][1] else " "))
         parts.append(units[i])
         last = i
-    return " ".join(parts)
+    return "".join(parts)

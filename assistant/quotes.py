@@ -158,7 +158,8 @@ def holds_asked_kind(question: str, text: str) -> bool:
 
 
 def units(text: str) -> list[str]:
-    """Sentences of an evidence text: lines, gaps ("…") and sentence ends split it."""
+    """Sentences of an evidence text: lines, gaps ("…") and sentence ends split it; a page's running
+    footer is none (:func:`corpus.text.page_furniture`)."""
     out: list[str] = []
     for line in text.split("\n"):
         for part in _GAP.split(line):
@@ -174,7 +175,14 @@ def _with_context(parts: list[str], i: int) -> str:
     Reisepass | 70,00 Euro" read as one row of four cells (a browser review)."""
     picked = parts[i]
     if _TABLE_ROW.search(parts[i]):
-        header = next((p for p in parts[:i] if _TABLE_ROW.search(p) and not _DIGIT.search(p)), None)
+        # the nearest header above the row (a passage may hold two tables), within the rows of its table
+        header = None
+        for p in reversed(parts[:i]):
+            if not _TABLE_ROW.search(p):
+                break
+            if not _DIGIT.search(p):
+                header = p
+                break
         if header and header != parts[i]:
             picked = f"{header}\n{picked}"
     if i + 1 < len(parts) and any(marker in parts[i + 1].lower() for marker in EXCEPTIONS):

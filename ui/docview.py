@@ -16,7 +16,9 @@ Why this shape:
   by Pillow (so no bytes of the upload reach the browser as they came: no polyglot, no
   script) and scaled to screen size. Every other format is shown as
   an HTML page of its extracted text (the catalog's chunks, grouped by page or
-  slide) with the cited passage marked and scrolled to. All document text is
+  slide) with the cited passage marked and scrolled to, and the sentences the answer quotes marked
+  strongly; a PDF's, a scan's or a public original's source offers this view beside the original
+  ("Stelle im Text markiert"), since the original cannot mark them. All document text is
   HTML-escaped and the page carries a strict Content-Security-Policy without any
   script source, so a hostile document shows as text and runs nothing.
 """
@@ -36,6 +38,7 @@ from urllib.parse import quote, urlencode
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
+from assistant.escaping import esc
 from assistant.links import LinkSigner
 from corpus.catalog import DocumentRecord
 from corpus.ligatures import readable_chunks
@@ -76,7 +79,7 @@ def locate_chunk(chunks: Sequence[Chunk], page: int | None, snippet: str) -> int
 
 #: at most this many quoted pieces are marked in one passage (a link's ``s`` parameter)
 MAX_MARKS = 20
-_MARKS = re.compile(r"^\d{1,4}(?:,\d{1,4}){0,%d}$" % (MAX_MARKS - 1))
+_MARKS = re.compile(r"[0-9]{1,4}(?:,[0-9]{1,4}){0,%d}" % (MAX_MARKS - 1))
 
 
 def text_units(text: str) -> list[tuple[int, int]]:
@@ -89,10 +92,8 @@ def text_units(text: str) -> list[tuple[int, int]]:
     pos = 0
     for line in text.split("\n"):
         at = 0
-        for sentence in split_sentences(line):
+        for sentence in split_sentences(line):  # stripped slices of the line, in order
             start = line.find(sentence, at)
-            if start < 0:  # the splitter strips quotes around a sentence's end; keep the offsets honest
-                continue
             at = start + len(sentence)
             units.append((pos + start, pos + at))
         pos += len(line) + 1
@@ -102,19 +103,20 @@ def text_units(text: str) -> list[tuple[int, int]]:
 def quoted_units(text: str, quote: str) -> list[int]:
     """Which of ``text``'s pieces (:func:`text_units`) the quote is made of.
 
-    A quote is one or more verbatim pieces of its passage, joined by spaces or "…" and possibly cut
-    short with "…" (a table row with its header line, a rule with its exception). A piece counts
-    when its words stand in the quote as a whole, or when a long part of the quote stands in it (the
-    piece the quote was cut short in). Pieces of fewer than two words are not marked on their own: a
-    lone "Euro" or "1." stands in many quotes."""
-    q = _norm(quote)
+    A quote is one or more verbatim pieces of its passage, joined by spaces, line breaks (a table
+    row under its header line) or "…", and possibly cut short with "…" (the condensed evidence, the
+    sources' shortened quote). A piece counts when it stands in the quote as a whole, word for word
+    ("2 Jahre" is not in "12 Jahre"), or when a long part of the quote stands in it (the piece the
+    quote was cut short in). Pieces of fewer than two words are not marked on their own: a lone
+    "Euro" or "1." stands in many quotes."""
+    q = f" {_norm(quote)} "
     parts = [p for p in (_norm(x) for x in re.split(r"…", quote)) if len(p) >= 20]
     out = []
     for i, (start, end) in enumerate(text_units(text)):
         piece = _norm(text[start:end])
         if len(re.findall(r"\w+", piece)) < 2:
             continue
-        if piece in q or any(part in piece for part in parts):
+        if f" {piece} " in q or any(part in piece for part in parts):
             out.append(i)
         if len(out) == MAX_MARKS:
             break
@@ -123,7 +125,7 @@ def quoted_units(text: str, quote: str) -> list[int]:
 
 def parse_marks(value: str | None) -> list[int]:
     """A link's ``s`` parameter as piece numbers; anything else is no marks (never an error page)."""
-    if not value or not _MARKS.match(value):
+    if not value or not _MARKS.fullmatch(value):
         return []
     return sorted({int(x) for x in value.split(",")})
 
@@ -219,17 +221,21 @@ def _dedupe_overlap(prev: str | None, text: str) -> int:
     return 0
 
 
-def _marked_body(text: str, start: int, marks: Sequence[int]) -> str:
-    """``text[start:]`` escaped, its pieces numbered ``marks`` (:func:`text_units`) in ``<mark>``."""
+def _marked_body(text: str, start: int, marks: Sequence[int]) -> tuple[str, int]:
+    """``text`` from ``start`` escaped, its pieces numbered ``marks`` (:func:`text_units`) in
+    ``<mark>``, and how many were drawn. A marked piece in the first line, which the view leaves out
+    as a repeat of the passage before, brings that line back: the quote stands in it."""
     units = text_units(text)
-    spans = [units[i] for i in marks if i < len(units) and units[i][0] >= start]
+    spans = [units[i] for i in marks if i < len(units)]
+    if any(a < start for a, _ in spans):
+        start = 0
     out, pos = [], start
     for a, b in spans:
-        out.append(html.escape(text[pos:a]))
-        out.append(f"<mark class=\"zitat\">{html.escape(text[a:b])}</mark>")
+        out.append(esc(text[pos:a]))
+        out.append(f"<mark class=\"zitat\">{esc(text[a:b])}</mark>")
         pos = b
-    out.append(html.escape(text[pos:]))
-    return "".join(out)
+    out.append(esc(text[pos:]))
+    return "".join(out), len(spans)
 
 
 def render_text_page(rec: DocumentRecord, chunks: Iterable[Chunk], *, mark: int | None = None,
@@ -237,7 +243,7 @@ def render_text_page(rec: DocumentRecord, chunks: Iterable[Chunk], *, mark: int 
     """The document's extracted text as one escaped HTML page; chunk ``mark`` highlighted, its quoted
     pieces ``marks`` (:func:`quoted_units`) marked strongly. Where the document's font splits
     ligatures, its words are shown joined, as in the quotes (corpus.ligatures)."""
-    e = html.escape
+    e = esc
     chunks = readable_chunks(rec.format, chunks)
     name = Path(rec.source).name
     parts = [
@@ -252,10 +258,9 @@ def render_text_page(rec: DocumentRecord, chunks: Iterable[Chunk], *, mark: int 
     if original_url:
         parts.append(f" · <a href=\"{e(original_url)}\">Originaldatei herunterladen</a>")
     parts.append("</p></header><main>")
-    marked = (" die zitierte Textstelle ist gelb hinterlegt, die Sätze, auf die sich die Antwort stützt, sind "
-              "kräftig markiert." if marks and mark is not None else " die zitierte Textstelle ist gelb markiert.")
-    parts.append(f"<p class=\"hint\">Dies ist der im Portal gespeicherte Text des Dokuments;{marked} "
-                 "Maßgeblich ist die Originaldatei.</p>")
+    hint_at = len(parts)
+    parts.append("")  # the hint, once it is known whether sentences were marked
+    drawn = 0
     current_page: object = object()
     current_section: str | None = None
     prev_text: str | None = None
@@ -283,13 +288,18 @@ def render_text_page(rec: DocumentRecord, chunks: Iterable[Chunk], *, mark: int 
         start = _dedupe_overlap(prev_text, c.text)
         prev_text = c.text
         if mark is not None and c.ordinal == mark:
-            body = f"<mark id=\"treffer\">{_marked_body(c.text, start, marks)}</mark>"
+            body, drawn = _marked_body(c.text, start, marks)
+            body = f"<mark id=\"treffer\">{body}</mark>"
         else:
             body = e(c.text[start:])
         parts.append(f"<div class=\"chunk\" id=\"abschnitt-{int(c.ordinal)}\">{body}</div>")
     if open_section:
         parts.append("</section>")
     parts.append("</main></body></html>")
+    marked = (" die zitierte Textstelle ist gelb hinterlegt, die Sätze, auf die sich die Antwort stützt, sind "
+              "kräftig markiert." if drawn else " die zitierte Textstelle ist gelb markiert.")
+    parts[hint_at] = (f"<p class=\"hint\">Dies ist der im Portal gespeicherte Text des Dokuments;{marked} "
+                      "Maßgeblich ist die Originaldatei.</p>")
     return "".join(parts)
 
 

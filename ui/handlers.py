@@ -27,7 +27,7 @@ from assistant.policy.zones import zone_label
 from assistant.users import ROLES, User
 from corpus.models import ocr_label, page_label
 from ui.context import PortalContext
-from corpus.ligatures import readable_chunks
+from corpus.ligatures import close_gaps
 from ui.docview import doc_link, locate_chunk, opens_as_text, quoted_units, text_link
 from ui.source_view import SourceItem, attach_quotes, merge_sources, notice_html
 from ui.source_view import sources_html as source_list_html
@@ -231,6 +231,8 @@ class ChatHandlers:
             if rec is None or rec.status != "indexed":
                 return None
             cited = next((c for c in item.citations if c.get("marks")), item.citations[0])
+            if cited.get("version") and cited["version"] != rec.sha256[:16]:
+                return rec, None, []  # re-indexed since: its passages' numbers name other text now
             return rec, cited.get("chunk"), list(cited.get("marks") or ())
 
         def link(item: SourceItem) -> str | None:
@@ -239,8 +241,8 @@ class ChatHandlers:
 
         def marked_link(item: SourceItem) -> str | None:
             found = place(item)
-            if found is None or opens_as_text(found[0]) or found[1] is None:
-                return None
+            if found is None or opens_as_text(found[0]) or not found[2]:
+                return None  # offered where it marks something: while streaming and on refusals it would not
             return text_link(self.signer, found[0], user.name, item.page, found[1], found[2])
 
         items = merge_sources(citations)
@@ -262,27 +264,39 @@ class ChatHandlers:
         return "\n\n".join(p for p in parts if p)
 
     def _enrich(self, citations: Sequence[Any], quotes: Sequence[Any] = ()) -> list[dict]:
-        """Citations as stored: plus the page kind (Seite/Folie), the chunk to open the text view at
-        and, with the answer's ``quotes``, the quote and its pieces to mark there (``marks``)."""
+        """Citations as stored: plus the page kind (Seite/Folie), the document's version and, with the
+        answer's ``quotes``, the quote and the pieces of the cited passage it is made of (``marks``,
+        :func:`ui.docview.quoted_units`), which the text view marks.
+
+        The chain names the cited passage (``chunk``, ``chunk_id``): guessed from the snippet, an
+        overlapping neighbour won and nothing was marked (a review). Only a citation without it (an
+        older chain's) reads its document's passages to find it. This runs before the first word is
+        shown, so it reads the cited passages only."""
         out = []
         catalog = self.ctx.app.catalog
-        chunks_cache: dict[str, list] = {}
+        records = {}
         for c in citations:
             d = asdict(c) if is_dataclass(c) else dict(c)
-            rec = catalog.get(d["doc_id"])
+            rec = records[d["doc_id"]] = catalog.get(d["doc_id"])
             d["page_kind"] = rec.page_kind if rec else None
             d["format"] = rec.format if rec else ""
             d["collection"] = rec.collection if rec else d.get("collection")
-            if rec is not None:  # a PDF's or a scan's text view is offered beside the original
-                if d["doc_id"] not in chunks_cache:
-                    chunks_cache[d["doc_id"]] = readable_chunks(rec.format, catalog.iter_chunks(d["doc_id"]))
-                d["chunk"] = locate_chunk(chunks_cache[d["doc_id"]], d.get("page"), d.get("snippet", ""))
+            if rec is not None:
+                d["version"] = rec.sha256[:16]  # marks count pieces of this version's text (render_sources)
+                if d.get("chunk") is None:
+                    d["chunk"] = locate_chunk(list(catalog.iter_chunks(d["doc_id"])), d.get("page"),
+                                              d.get("snippet", ""))
             out.append(d)
         attach_quotes(out, quotes)
-        for d in out:
-            chunk = next((c for c in chunks_cache.get(d["doc_id"], ()) if c.ordinal == d.get("chunk")), None)
-            if chunk is not None and d.get("quote"):
-                d["marks"] = quoted_units(chunk.text, d["quote"])
+        quoted = [d for d in out if d.get("quote") and d.get("chunk_id") and records.get(d["doc_id"])]
+        if quoted:
+            chunks = catalog.chunks_by_ids([d["chunk_id"] for d in quoted])
+            gaps = self.ctx.app.split_documents.gaps([records[d["doc_id"]] for d in quoted])
+            for d in quoted:
+                chunk = chunks.get(d["chunk_id"])
+                if chunk is not None:  # the passage as the text view shows it (corpus.ligatures.readable_chunks)
+                    text = close_gaps(chunk.text) if d["doc_id"] in gaps else chunk.text
+                    d["marks"] = quoted_units(text, d["quote"])
         return out
 
     # -- asking ---------------------------------------------------------------------------------

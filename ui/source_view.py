@@ -11,9 +11,10 @@ Pure functions over citation dicts (as stored with a chat message); every value 
 """
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
+
+from assistant.escaping import esc
 
 QUOTE_CHARS = 240
 EXCERPT_CHARS = 900
@@ -90,19 +91,19 @@ def sources_html(items: Sequence[SourceItem], *, heading: str, where: Callable[[
         place = where(item)
         label = f"{nums} {item.title}" + (f" – {place}" if place else "")
         url = link(item)
-        head = (f'<a href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer" class="kp-src-link">'
-                f"{html.escape(label)}</a>") if url else f"<span>{html.escape(label)}</span>"
+        head = (f'<a href="{esc(url)}" target="_blank" rel="noopener noreferrer" class="kp-src-link">'
+                f"{esc(label)}</a>") if url else f"<span>{esc(label)}</span>"
         marked = text_link(item)
         if marked:
-            head += (f' <a href="{html.escape(marked, quote=True)}" target="_blank" rel="noopener noreferrer" '
-                     f'class="kp-src-text">{html.escape(text_label)}</a>')
-        quoted = "<br>".join(html.escape(line) for line in item.quote.split("\n"))
+            head += (f' <a href="{esc(marked)}" target="_blank" rel="noopener noreferrer" '
+                     f'class="kp-src-text">{esc(text_label)}</a>')
+        quoted = "<br>".join(esc(line) for line in item.quote.split("\n"))
         body = f'<blockquote class="kp-quote">„{quoted}“</blockquote>' if item.quote else ""
         if adds_to_quote(item.excerpt, item.quote):
-            body += f"<details><summary>{html.escape(more_label)}</summary>{html.escape(item.excerpt)}</details>"
+            body += f"<details><summary>{esc(more_label)}</summary>{esc(item.excerpt)}</details>"
         rows.append(f"<li>{head}{body}</li>")
     # a list without numbers of its own: the [n] of each entry is its number (an <ol> read "1. [2] …")
-    return (f'<div class="kp-sources"><p class="kp-sources-title"><strong>{html.escape(heading)}</strong></p>'
+    return (f'<div class="kp-sources"><p class="kp-sources-title"><strong>{esc(heading)}</strong></p>'
             f'<ul class="kp-sources-list">{"".join(rows)}</ul></div>')
 
 
@@ -115,14 +116,15 @@ def adds_to_quote(excerpt: str, quote: str) -> bool:
     or the quote and a few words (a short passage repeated the same text a second time)."""
     if not excerpt:
         return False
-    core = quote.rstrip("…").strip()
+    # compared in one line: a quoted table row keeps its header line, the excerpt is one line
+    core, excerpt = " ".join(quote.rstrip("…").split()), " ".join(excerpt.split())
     return not (core and core in excerpt and len(excerpt) - len(core) < MORE_CHARS)
 
 
 def notice_html(notice: str, warning: bool) -> str:
     """A notice under the answer with a mark that renders without an emoji font."""
     cls = "kp-notice kp-warning" if warning else "kp-notice"
-    return f'<p class="{cls}">{WARNING_MARK if warning else NOTICE_MARK}{html.escape(notice)}</p>'
+    return f'<p class="{cls}">{WARNING_MARK if warning else NOTICE_MARK}{esc(notice)}</p>'
 
 
 def attach_quotes(citations: list[dict], quotes: Sequence) -> list[dict]:

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from assistant.escaping import md_esc
+from assistant.escaping import esc, md_esc
 from assistant.wording import counted
 from assistant.access import citation_records, visible_citations
 from assistant.tools.history import RunNotFound, ToolRunStore, audit_detail
@@ -122,7 +122,7 @@ def _no_writer_notice(elem_id: str, visible: bool) -> gr.Markdown:
 
 def text_html(text: str) -> str:
     """Model output as escaped text; line breaks kept, nothing interpreted."""
-    return f'<div class="kp-tool-output" style="white-space: pre-wrap">{html.escape(text or "")}</div>'
+    return f'<div class="kp-tool-output" style="white-space: pre-wrap">{esc(text or "")}</div>'
 
 
 class ToolHandlers:

@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from corpus.text import content_stems
+from corpus.text import content_stems, page_furniture
 from assistant.tools import prompts
 from assistant.tools.text import split_sentences
 from corpus.models import Chunk
@@ -295,72 +295,104 @@ def table_row(header: str | None, row: str) -> str | None:
         return None
     cells = [c.strip() for c in row.split(" | ")]
     names = [c.strip() for c in header.split(" | ")] if header else []
-    if len(names) != len(cells) or re.search(r"\d", header or ""):
+    if len(names) != len(cells):
         return "; ".join(cells)
     return "; ".join(f"{name}: {cell}" for name, cell in zip(names, cells) if cell)
 
 
-def summary_sentences(passages: Sequence[Passage], titles: Sequence[str] = ()) -> list[tuple[int, int, str, bool]]:
-    """(passage index, loc, sentence, whole) for every sentence of the document once, in order.
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence or a table's row that may become a point of the extractive summary."""
+
+    passage: int
+    loc: int
+    text: str
+    whole: bool  # ends as a sentence ends, or is a row with a figure
+    row: bool = False
+    scored: str = ""  # the words its centrality counts: a row's cells, not its header's names
+
+
+def summary_sentences(passages: Sequence[Passage], titles: Sequence[str] = ()) -> list[Candidate]:
+    """Every sentence and table row of the document once, in order.
     Lines are split first (a slide's heading is no part of the sentence after it). Passages are cut
     by size, so a sentence that starts in lower case began in the passage before, and one that
     ends the passage without a sentence's end goes on in the next (of the same page, or one that
-    starts in lower case): both are left out. The document's ``titles`` are no point of its summary.
-    ``whole``: it ends as a sentence ends, or is a table's row with a figure (:func:`table_row`;
-    else a heading or a bullet point, taken only where whole sentences run out)."""
+    starts in lower case): both are left out, as are the document's ``titles`` and pages' running
+    footers (:func:`corpus.text.page_furniture`). A table's first line is its header when it holds
+    no figure (:func:`table_row` names the cells of the rows under it by it); a header with a figure
+    ("Produkt | Ansatz 2025") names none. ``whole``: it ends as a sentence ends, or is a row with a
+    figure (else a heading or a bullet point, taken only where whole sentences run out)."""
     seen: set[str] = {" ".join(t.lower().split()) for t in titles if t.strip()}
-    out = []
+    out: list[Candidate] = []
     for idx, p in enumerate(passages):
-        lines = [line for line in p.text.split("\n") if line.strip()]
+        lines = [line for line in p.text.split("\n") if line.strip() and not page_furniture(line)]
         after = passages[idx + 1] if idx + 1 < len(passages) else None
         goes_on = after is not None and (after.loc == p.loc or bool(_CUT_START.match(after.text.lstrip())))
-        header = None
+        header: str | None = None
+        in_table = False
         for n, line in enumerate(lines):
-            if " | " in line and not re.search(r"\d", line):
-                header = line.strip()  # a table's header row: it names the cells of the rows below
-            row = table_row(header, " ".join(line.split()))
-            if row is not None:
-                key = row.lower()
-                if key not in seen:
-                    seen.add(key)
-                    out.append((idx, p.loc, row, True))
-                continue
+            line = " ".join(line.split())
+            if " | " in line:
+                if not in_table:  # a table's first line
+                    in_table = True
+                    header = None if re.search(r"\d", line) else line
+                    if header is not None:
+                        continue
+                row = table_row(header, line)
+                if row is not None and row.lower() not in seen:
+                    seen.add(row.lower())
+                    out.append(Candidate(idx, p.loc, row, True, True, line.replace(" | ", " ")))
+                if row is not None:
+                    continue
+            else:
+                in_table, header = False, None
             parts = [" ".join(x.split()) for x in split_sentences(line) if x.strip()]
             for i, sent in enumerate(parts):
                 whole = bool(_WHOLE_END.search(sent))
                 cut_off = goes_on and not whole and n == len(lines) - 1 and i == len(parts) - 1  # ends mid-sentence
                 key = sent.lower()
-                if len(sent) < 25 or cut_off or _CUT_START.match(sent) or sent.endswith("?") or key in seen:
+                if (len(sent) < 25 or cut_off or _CUT_START.match(sent) or sent.endswith("?") or key in seen
+                        or page_furniture(sent)):
                     continue
                 seen.add(key)
-                out.append((idx, p.loc, sent, whole))
+                out.append(Candidate(idx, p.loc, sent, whole, False, sent))
     return out
 
 
 def extractive_summary(passages: Sequence[Passage], label: str, length: str,
                        titles: Sequence[str] = ()) -> Iterator[dict]:
-    """Without a language model: the document's most central whole sentences (as many as the chosen
-    length asks for), in document order, each with its location.
+    """Without a language model: the document's most central whole sentences and table rows (as many
+    as the chosen length asks for, rows at most half of them while sentences last), in document
+    order, each with its location.
 
     Why sentences and not one per passage: a short document has fewer passages than points asked
     for (10 asked, 3 given), and a passage's first sentence was often the end of one cut off
     above it („… des Rathauses eingegeben wurde, lässt sich …“), found by a browser review.
     Centrality is the mean document frequency (log-damped) of a sentence's content words, with
-    a bonus for numbers; headings and cut sentences are taken only where whole ones run out."""
+    a bonus for numbers; headings and cut sentences are taken only where whole ones run out. A long
+    fee list's rows share their words with each other and would crowd out the rules around them."""
     length = normalise_length(length)
     target = LENGTHS[length]
-    sentences = summary_sentences(passages, titles)
+    candidates = summary_sentences(passages, titles)
     df: Counter[str] = Counter()
-    for _, _, sent, _ in sentences:
-        df.update(set(content_stems(sent)))
+    for c in candidates:
+        df.update(set(content_stems(c.scored)))
     ranked = []
-    for order, (_, loc, sent, whole) in enumerate(sentences):
-        stems = set(content_stems(sent))
+    for order, c in enumerate(candidates):
+        stems = set(content_stems(c.scored))
         score = sum(math.log1p(df[w]) for w in stems) / (len(stems) + 2) if stems else 0.0
-        if re.search(r"\d", sent):
+        if re.search(r"\d", c.text):
             score *= 1.25
-        ranked.append((whole, score, -order, loc, sent))
-    chosen = sorted(sorted(ranked, reverse=True)[:target], key=lambda x: -x[2])
+        ranked.append((c.whole, score, -order, c))
+    ranked.sort(key=lambda r: r[:3], reverse=True)
+    rows_most, picked, rows = max(1, target // 2), [], 0
+    for r in ranked:
+        if len(picked) < target and (not r[3].row or rows < rows_most):
+            picked.append(r)
+            rows += r[3].row
+    if len(picked) < target:  # few sentences: the rows that are left fill the summary
+        picked += [r for r in ranked if r not in picked][: target - len(picked)]
+    chosen = [(r[0], r[1], r[2], r[3].loc, r[3].text) for r in sorted(picked, key=lambda r: -r[2])]
     points = [Point(sent, [loc], True) for _, _, _, loc, sent in chosen]
     output = render_points(points, label) or ("Ohne Sprachmodell lässt sich dieses Dokument nicht zusammenfassen: "
                                               "es enthält keine vollständigen Sätze. Bitte ein Sprachmodell wählen.")

@@ -101,3 +101,31 @@ def test_a_follow_ups_new_words_outweigh_the_topic_it_shares_with_the_question_b
     focused = sentence_scores(units, asked, focus={"parkplatzsensor"})
     assert focused[1] > focused[0] and focused[0] == plain[0]
     assert sentence_scores(["Batteriewechsel alle fünf Jahre", "Sonstiges"], set(), focus={"batteri"})[0] > 0  # compounds
+
+
+def _chunk(text: str) -> Chunk:
+    return Chunk(chunk_id="c", doc_id="d", ordinal=0, text=text, source="s", title="t", page=1, section=None,
+                 collection="c")
+
+
+def test_a_pages_running_footer_is_no_evidence_in_a_whole_or_a_condensed_passage():
+    footer = "Bericht: Exkursion zum Reallabor im Nordpark - Seite 1 von 3"
+    count = lambda t: len(t.split())  # noqa: E731
+    short = _chunk(f"Treffpunkt ist die REDBOX um 17 Uhr.\n{footer}")
+    whole, _ = select_evidence("Wo ist der Treffpunkt der Exkursion?", [Hit(short, 1.0)], budget_tokens=200, count=count)
+    assert whole[0].text == "Treffpunkt ist die REDBOX um 17 Uhr."
+    # a flattened page runs its last sentence into the footer: the footer goes, the sentence stays
+    flat = _chunk("Die Teilnahme ist kostenfrei. Eine Bestätigung kommt per E-Mail. " + footer)
+    ev, _ = select_evidence("Was kostet die Teilnahme an der Exkursion?", [Hit(flat, 1.0)], budget_tokens=200,
+                            count=count)
+    assert ev[0].text == "Die Teilnahme ist kostenfrei. Eine Bestätigung kommt per E-Mail."
+
+
+def test_a_condensed_table_row_keeps_its_header_on_a_line_of_its_own():
+    """Joined by spaces, "Leistung | Gebühr Reisepass | 70,00 Euro" read as one row of four cells, and
+    the quote, which takes lines apart, could not give the row under its header."""
+    rows = [f"Leistung {i} | {i},00 Euro" for i in range(30)]
+    text = "\n".join(["Gebühren des Bürgerbüros", "Leistung | Gebühr", "Reisepass | 70,00 Euro", *rows])
+    count = lambda t: len(t.split())  # noqa: E731
+    ev, _ = select_evidence("Was kostet ein Reisepass?", [Hit(_chunk(text), 1.0)], budget_tokens=20, count=count)
+    assert "Leistung | Gebühr\nReisepass | 70,00 Euro" in ev[0].text, ev[0].text

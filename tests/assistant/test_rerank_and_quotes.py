@@ -241,3 +241,11 @@ def test_a_pages_running_footer_is_never_the_quote():
             "Im Reallabor sind derzeit 304 Sensoren verbaut.")
     q = best_quote("Wie viele Sensoren stecken im Nordpark-Reallabor?", [_ev(1, page)])
     assert q.text == "Im Reallabor sind derzeit 304 Sensoren verbaut."
+
+
+def test_a_quoted_row_takes_the_header_of_its_own_table():
+    """Two tables in one passage: the row got the passage's first header (a review)."""
+    text = ("Leistung | Gebühr\nReisepass | 70,00 Euro\nParkhäuser der Stadt\nParkhaus | Preis je Stunde\n"
+            "Innenstadt Parkhaus | 2,50 Euro")
+    q = best_quote("Was kostet eine Stunde im Parkhaus Innenstadt?", [_ev(1, text)])
+    assert q.text == "Parkhaus | Preis je Stunde\nInnenstadt Parkhaus | 2,50 Euro"

@@ -92,3 +92,15 @@ def test_number_words_become_digits_only_as_whole_cardinals(text, smallest, expe
 ])
 def test_page_furniture_is_a_running_header_or_footer_with_the_page_number(line, furniture):
     assert page_furniture(line) is furniture
+
+
+@pytest.mark.parametrize("text, sentences", [
+    # the word before a period is read from a window at its end (it was searched in the whole text
+    # since the last sentence end: quadratic, 50 s for a 150 KB line, an attacker's probe)
+    ("Das gilt z. B. für Anträge. Neuer Satz.", ["Das gilt z. B. für Anträge.", "Neuer Satz."]),
+    ("Ein Wort " + "x" * 70 + ". Neuer Satz.", ["Ein Wort " + "x" * 70 + ".", "Neuer Satz."]),  # longer than the window
+    ("Sehr lang " + "y" * 63 + " K. McCandless schrieb.", ["Sehr lang " + "y" * 63 + " K. McCandless schrieb."]),
+    (" ".join(["a" * 5000 + " z. B. Text"] * 3), [" ".join(["a" * 5000 + " z. B. Text"] * 3)]),
+])
+def test_the_word_before_a_period_is_read_at_its_end(text, sentences):
+    assert split_sentences(text) == sentences

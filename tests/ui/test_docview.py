@@ -28,7 +28,8 @@ TABLE = ("Gebühren des Bürgerbüros\nLeistung | Gebühr\nPersonalausweis | 37,
 
 
 @pytest.mark.parametrize("quote, expected", [
-    # a table row with its header line, joined by a space as the chain quotes it
+    # a table row under its header line, as the chain quotes it, and joined by a space as stored before
+    ("Leistung | Gebühr\nReisepass | 70,00 Euro", ["Leistung | Gebühr", "Reisepass | 70,00 Euro"]),
     ("Leistung | Gebühr Reisepass | 70,00 Euro", ["Leistung | Gebühr", "Reisepass | 70,00 Euro"]),
     # one sentence of a line with two
     ("Die Gebühr ist bei Antragstellung zu zahlen.", ["Die Gebühr ist bei Antragstellung zu zahlen."]),
@@ -86,10 +87,29 @@ def test_text_view_marks_the_quoted_pieces_escaped_inside_the_passage():
     assert "zitat" not in render_text_page(_rec(), chunks, mark=None, marks=[1]).split("</style>")[1]
 
 
-def test_a_mark_in_the_line_the_text_view_leaves_out_as_a_repeat_is_dropped():
+def test_a_mark_in_the_line_the_text_view_leaves_out_as_a_repeat_brings_it_back():
+    """Passages overlap: the view leaves out a passage's first line when the one before ends with it.
+    When the quote stands in that line, it is shown again, marked (a review: the quote was unmarked)."""
     first = _chunk(0, "Einleitung.\nDer Rat tagt monatlich.")
     second = _chunk(1, "Der Rat tagt monatlich.\nDie Sitzungen sind öffentlich.")
-    page = render_text_page(_rec(), [first, second], mark=1, marks=[0, 1])
-    body = page.split("</style>")[1]
-    assert body.count("Der Rat tagt monatlich.") == 1
-    assert '<mark id="treffer"><mark class="zitat">Die Sitzungen sind öffentlich.</mark></mark>' in body
+    body = render_text_page(_rec(), [first, second], mark=1, marks=[0]).split("</style>")[1]
+    assert '<mark id="treffer"><mark class="zitat">Der Rat tagt monatlich.</mark>\nDie Sitzungen' in body
+    unmarked = render_text_page(_rec(), [first, second], mark=1, marks=[1]).split("</style>")[1]
+    assert unmarked.count("Der Rat tagt monatlich.") == 1  # the repeat stays out when the quote is elsewhere
+    assert '<mark id="treffer"><mark class="zitat">Die Sitzungen sind öffentlich.</mark></mark>' in unmarked
+    assert "kräftig markiert" in unmarked
+    # the hint says "kräftig markiert" only when a sentence was marked
+    assert "kräftig" not in render_text_page(_rec(), [first, second], mark=1, marks=[7])
+    assert "kräftig" not in render_text_page(_rec(), [first, second], mark=None, marks=[1])
+
+
+def test_marks_are_whole_pieces_word_for_word():
+    text = "Frist 2 Jahre\nAufbewahrung 12 Jahre"
+    assert quoted_units(text, "Aufbewahrung 12 Jahre") == [1]  # "Frist 2 Jahre" is not in it
+    assert quoted_units(text, "Frist 2 Jahre") == [0]
+
+
+def test_direction_controls_in_document_text_are_not_shown():
+    chunks = [_chunk(0, "Rechnung\u202efdp.exe liegt bei.\nDie Frist endet am 3. März.")]
+    page = render_text_page(_rec(), chunks, mark=0, marks=[0])
+    assert "\u202e" not in page and "Rechnungfdp.exe liegt bei." in page

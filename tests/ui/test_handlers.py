@@ -336,6 +336,25 @@ def test_passages_of_one_page_are_one_source_with_the_quote_and_the_excerpt_on_d
     assert page_label(2, "sheet") == "Blatt 2" and page_label(None, "page") == ""
 
 
+def test_marks_name_the_cited_passage_and_lapse_when_the_document_is_indexed_again(handlers, portal_ctx):
+    """The chain names the cited passage (guessed from the snippet, an overlapping neighbour won and
+    nothing was marked); a stored chat's marks count pieces of the text of their time, so a
+    re-indexed document opens at its page without them."""
+    v = final(ask_all(handlers, "anna", ZONE_Q))
+    stored = handlers.chats.get_chat("anna", v.chat_id)["messages"][-1]["citations"]
+    quoted = [c for c in stored if c.get("quote")]
+    assert quoted and all(c.get("marks") and c.get("chunk_id") and c.get("version") for c in quoted), stored
+    cat = portal_ctx.app.catalog
+    for c in stored:
+        chunk = cat.chunks_by_ids([c["chunk_id"]])[c["chunk_id"]]
+        assert chunk.ordinal == c["chunk"] and chunk.doc_id == c["doc_id"]
+    user = handlers.user(req("anna"))
+    fresh = handlers.render_sources(user, quoted)
+    assert "&amp;s=" in fresh
+    stale = handlers.render_sources(user, [dict(c, version="0" * 16) for c in quoted])
+    assert "&amp;s=" not in stale and "chunk=" not in stale and "kp-src-text" not in stale
+
+
 def test_link_signer_rejects_forgery_and_expiry():
     s = LinkSigner(b"x" * 32, ttl_s=60)
     tok = s.sign("doc1", "anna", now=1000)

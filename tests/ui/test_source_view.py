@@ -37,6 +37,10 @@ def test_a_quoted_table_row_shows_under_its_header_line():
     assert items[0].quote == "Leistung | Gebühr\nReisepass | 70,00 <b>Euro</b>"
     html = sources_html(items, heading="Quellen", where=lambda i: "", link=lambda i: None)
     assert "„Leistung | Gebühr<br>Reisepass | 70,00 &lt;b&gt;Euro&lt;/b&gt;“" in html
+    # a passage that is just the header and the row offers no "Längerer Auszug" repeating it
+    only = merge_sources([{"n": 1, "doc_id": "d", "title": "Gebühren", "page": 1,
+                           "snippet": "Leistung | Gebühr Reisepass | 70,00 Euro", "quote": "Leistung | Gebühr\nReisepass | 70,00 Euro"}])
+    assert "<details>" not in sources_html(only, heading="Quellen", where=lambda i: "", link=lambda i: None)
 
 
 def test_a_second_link_opens_the_text_view_where_the_title_opens_the_original():
@@ -46,3 +50,12 @@ def test_a_second_link_opens_the_text_view_where_the_title_opens_the_original():
     assert ('<a href="doc/d/text?chunk=2&amp;s=0,1&amp;t=1&quot;&gt;&lt;script&gt;#treffer" target="_blank" '
             'rel="noopener noreferrer" class="kp-src-text">Stelle im Text markiert</a>') in html
     assert "kp-src-text" not in sources_html(items, heading="Quellen", where=lambda i: "", link=lambda i: "doc/d")
+
+
+def test_direction_controls_in_a_quote_are_not_shown():
+    """An attacker's probe: a right-to-left override in a table row survived in the sources' quote
+    lines (the answer text drops it)."""
+    items = merge_sources([{"n": 1, "doc_id": "d", "title": "Rechnung\u202efdp.exe", "page": 1, "snippet": "x",
+                            "quote": "Leistung | Gebühr\nRechnung\u202efdp.exe | 70,00 Euro"}])
+    html = sources_html(items, heading="Quellen", where=lambda i: "", link=lambda i: None)
+    assert "\u202e" not in html and "Rechnungfdp.exe | 70,00 Euro" in html

@@ -174,3 +174,22 @@ def test_an_extractive_summary_lists_a_tables_rows_by_their_header_and_leaves_th
 ])
 def test_table_row(header, row, expected):
     assert table_row(header, row) == expected
+
+
+def test_a_long_fee_list_leaves_room_for_the_rules_and_a_second_tables_rows_keep_their_own_names():
+    """A review: with 15 rows named by the same header every row outscored the rules (the header's
+    words counted in each), and a second table whose header holds a year took the first one's names."""
+    rows = "\n".join(f"Leistung Nummer {i} | {i + 10},00 Euro" for i in range(15))
+    passages = [
+        Passage(1, "Die Gebühr ist bei Antragstellung zu zahlen. Ermäßigungen gibt es auf Antrag für Empfänger "
+                   "von Sozialleistungen.\nLeistung | Gebühr\n" + rows),
+        Passage(2, "Bezahlt werden kann bar oder mit Karte. Quittungen stellt die Kasse des Bürgerbüros aus.\n"
+                   "Produkt | Ansatz 2025\nPersonal | 5.000 Euro\nSachkosten | 1.200 Euro\n"
+                   "Seite 2 von 2"),
+    ]
+    texts = [p["text"] for p in list(extractive_summary(passages, "S.", "kurz"))[-1]["details"]["points"]]
+    assert len(texts) == 5 and sum(1 for t in texts if "|" in t or ";" in t) <= 2, texts
+    assert "Die Gebühr ist bei Antragstellung zu zahlen." in texts
+    every = [p["text"] for p in list(extractive_summary(passages, "S.", "ausfuehrlich"))[-1]["details"]["points"]]
+    assert "Personal; 5.000 Euro" in every and not any("Leistung: Personal" in t for t in every), every
+    assert not any("Seite 2 von 2" in t for t in every)
