@@ -69,8 +69,10 @@ def md_text(text: str) -> str:
 
 
 def xml_text(text: Any) -> str:
-    """Text a Word document can hold (XML 1.0 allows no control characters but tab and newlines)."""
-    return _NOT_XML.sub("", "" if text is None else str(text))
+    """Text a Word document can hold (XML 1.0 allows no control characters but tab and newlines), in
+    the order it has: direction overrides dropped as in the portal ("Rechnung\u202efdp.exe" showed as
+    "Rechnungexe.pdf" in an exported summary, an attacker's probe)."""
+    return without_direction_controls(_NOT_XML.sub("", "" if text is None else str(text)))
 
 
 def one_line(value: str) -> str:

@@ -71,3 +71,6 @@ def test_the_markdown_export_keeps_a_hostile_documents_markup_as_text(store):
     assert "&lt;img src=" in md and "\\[Portal\\]" in md and "- [1] \\[Login\\]" in md and md.count("\n- ") >= 3
     text = docx_text(to_docx(dict(run, title="a\x01b", result=dict(run["result"], output="x\x02y"))))
     assert "xy" in text  # a character XML cannot hold is dropped, not an export failure
+    # a direction override shows a name in another order ("Rechnungexe.pdf"): dropped, as in the portal
+    text = docx_text(to_docx(dict(run, result=dict(run["result"], output="- Rechnung\u202efdp.exe | 70,00 Euro"))))
+    assert "\u202e" not in text and "Rechnungfdp.exe | 70,00 Euro" in text
