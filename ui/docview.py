@@ -56,27 +56,6 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
-def locate_chunk(chunks: Sequence[Chunk], page: int | None, snippet: str) -> int | None:
-    """The ordinal of the chunk a citation snippet came from.
-
-    Citations carry page and snippet, not the chunk id; the snippet may be condensed
-    ("…" between kept sentences), so its first piece is searched, then word overlap decides.
-    """
-    candidates = [c for c in chunks if page is None or c.page == page] or list(chunks)
-    if not candidates or not snippet:
-        return None
-    head = _norm(re.split(r" … |…", snippet, maxsplit=1)[0])[:120]
-    if len(head) >= 20:
-        for c in candidates:
-            if head in _norm(c.text):
-                return c.ordinal
-    words = set(re.findall(r"\w{3,}", snippet.lower()))
-    if not words:
-        return None
-    best = max(candidates, key=lambda c: len(words & set(re.findall(r"\w{3,}", c.text.lower()))))
-    return best.ordinal
-
-
 #: at most this many quoted pieces are marked in one passage (a link's ``s`` parameter)
 MAX_MARKS = 20
 _MARKS = re.compile(r"[0-9]{1,4}(?:,[0-9]{1,4}){0,%d}" % (MAX_MARKS - 1))

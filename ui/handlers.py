@@ -28,7 +28,7 @@ from assistant.users import ROLES, User
 from corpus.models import ocr_label, page_label
 from ui.context import PortalContext
 from corpus.ligatures import close_gaps
-from ui.docview import doc_link, locate_chunk, opens_as_text, quoted_units, text_link
+from ui.docview import doc_link, opens_as_text, quoted_units, text_link
 from ui.source_view import SourceItem, attach_quotes, merge_sources, notice_html
 from ui.source_view import sources_html as source_list_html
 from ui.security import START_PASSWORD, PermissionDenied
@@ -268,25 +268,19 @@ class ChatHandlers:
         answer's ``quotes``, the quote and the pieces of the cited passage it is made of (``marks``,
         :func:`ui.docview.quoted_units`), which the text view marks.
 
-        The chain names the cited passage (``chunk``, ``chunk_id``): guessed from the snippet, an
-        overlapping neighbour won and nothing was marked (a review). Only a citation without it (an
-        older chain's) reads its document's passages to find it. This runs before the first word is
-        shown, so it reads the cited passages only."""
-        out = []
+        The chain names the cited passage (``chunk``, ``chunk_id``; guessed from the snippet, an
+        overlapping neighbour won and nothing was marked, a review). This runs before the first word
+        is shown, so it reads the cited documents' records in one query and the cited passages only."""
+        out = [asdict(c) if is_dataclass(c) else dict(c) for c in citations]
         catalog = self.ctx.app.catalog
-        records = {}
-        for c in citations:
-            d = asdict(c) if is_dataclass(c) else dict(c)
-            rec = records[d["doc_id"]] = catalog.get(d["doc_id"])
+        records = catalog.records(d["doc_id"] for d in out)
+        for d in out:
+            rec = records.get(d["doc_id"])
             d["page_kind"] = rec.page_kind if rec else None
             d["format"] = rec.format if rec else ""
             d["collection"] = rec.collection if rec else d.get("collection")
             if rec is not None:
                 d["version"] = rec.sha256[:16]  # marks count pieces of this version's text (render_sources)
-                if d.get("chunk") is None:
-                    d["chunk"] = locate_chunk(list(catalog.iter_chunks(d["doc_id"])), d.get("page"),
-                                              d.get("snippet", ""))
-            out.append(d)
         attach_quotes(out, quotes)
         quoted = [d for d in out if d.get("quote") and d.get("chunk_id") and records.get(d["doc_id"])]
         if quoted:

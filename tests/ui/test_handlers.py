@@ -13,7 +13,7 @@ from assistant.links import LinkSigner
 from docx_files import docx_text
 from pdf_files import build_pdf, sized_lines
 from corpus.models import page_label
-from ui.docview import CSP_TEXT, locate_chunk, render_text_page
+from ui.docview import CSP_TEXT, render_text_page
 from ui.handlers import ChatView, UserError
 from ui.security import PermissionDenied
 
@@ -374,9 +374,8 @@ def test_link_signer_rejects_forgery_and_expiry():
 def test_text_view_escapes_and_marks(portal_ctx, portal_data):
     cat = portal_ctx.app.catalog
     rec = next(r for r in cat.documents() if r.source.endswith(portal_data["hostile_name"]))
-    chunks = cat.iter_chunks(rec.doc_id)
-    mark = locate_chunk(chunks, None, "Als Beispiel nennt das Zaunkönig-Protokoll die Eingabe")
-    assert mark is not None
+    chunks = list(cat.iter_chunks(rec.doc_id))
+    mark = next(c.ordinal for c in chunks if "Als Beispiel nennt das Zaunkönig-Protokoll die Eingabe" in c.text)
     page = render_text_page(rec, chunks, mark=mark)
     assert "<script>" not in page and "<img" not in page
     assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in page
