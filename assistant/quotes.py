@@ -20,7 +20,7 @@ from typing import Sequence
 
 from assistant.answer_checks import CITATION_MARKS, EXCEPTIONS, claims, unsupported_claims
 from assistant.evidence import Evidence, mentioned
-from corpus.text import content_stems, page_furniture, split_sentences
+from corpus.text import bare_heading, content_stems, page_furniture, split_sentences
 
 _GAP = re.compile(r"\s*…\s*")
 # what a question asks for: an amount (a count, a price, a duration) or a point in time
@@ -204,21 +204,36 @@ def rank_sentences(question: str, evidence: Sequence[Evidence], focus: Sequence[
         context = mentioned(q_stems, f"{c.title} {c.section or ''}")
         parts = units(ev.text)
         asked = 0.0  # a question in the document (an FAQ's heading) is answered by what follows it
+        titled: str | None = None  # a bare heading just above
         for i, sent in enumerate(parts):
             if sent.rstrip("\"'“”»«").endswith("?"):  # never the quote: it asks, and echoes the question's words
-                asked = mentioned(q_stems, sent)
+                asked, titled = mentioned(q_stems, sent), None
+                continue
+            if bare_heading(sent):  # names what follows: never the quote itself
+                asked, titled = mentioned(q_stems, sent), sent
                 continue
             heading, asked = asked, 0.0
+            above, titled = titled, None
             if len(sent) < 12:
                 continue
-            cov = max(mentioned(q_stems, sent), heading)
+            own = mentioned(q_stems, sent)
+            cov = max(own, heading)
             if cov == 0:
                 continue
             s = (cov + 0.25 * context + (0.2 if figure and _DIGIT.search(sent) else 0.0) - 0.03 * (ev.n - 1)
                  + mentioned(focus_stems, sent))
-            out.append(Quote(ev.n, _with_context(parts, i), c.source, c.title, c.page, round(s, 4)))
+            text = _with_context(parts, i)
+            if above and heading > own and _next_to(ev.text, above, sent):
+                text = f"{above}\n{text}"  # the heading made the match: it stays a line above the sentence
+            out.append(Quote(ev.n, text, c.source, c.title, c.page, round(s, 4)))
     out.sort(key=lambda q: -q.score)
     return out
+
+
+def _next_to(text: str, first: str, second: str) -> bool:
+    """Whether ``second`` follows ``first`` in ``text`` with only white space between (no "…" of
+    condensed evidence: a quote joins only what stands together in the source)."""
+    return re.search(re.escape(first) + r"\s+" + re.escape(second), text) is not None
 
 
 def _pairs(evidence: Sequence[Evidence]) -> list[Quote]:

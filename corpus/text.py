@@ -38,6 +38,17 @@ _PAGE_FURNITURE = re.compile(
     re.IGNORECASE)
 
 
+# a page's number alone on its line: "12", "Seite 3", "3 / 8", "Page 2 of 5"
+_PAGE_NUMBER_ALONE = re.compile(r"^(?:(?:seite|page|s\.)\s*)?\d{1,4}(?:\s*(?:/|von|of)\s*\d{1,4})?$", re.IGNORECASE)
+
+
+def page_number_alone(line: str) -> bool:
+    """Whether ``line`` is a page's number and nothing else ("12", "Seite 3 von 8"). Only a line at a
+    page's top or bottom is one (the page reader asks for those): a bare number inside a page is a
+    table's cell or a list's count. Titled footers are :func:`page_furniture`."""
+    return bool(_PAGE_NUMBER_ALONE.match(line.strip()))
+
+
 def page_furniture(line: str) -> bool:
     """Whether ``line`` is a page's running header or footer ("Bericht … – Seite 1 von 3"): no
     evidence and never a quote. Such a line shares the document's title words with every question
@@ -47,6 +58,28 @@ def page_furniture(line: str) -> bool:
     # a sentence that runs into the footer ("… per E-Mail. Programm … - Seite 1 von 3", a PDF's text
     # flattened into one line) is text: split it first (split_sentences), then ask for each piece
     return len(line) <= 160 and bool(_PAGE_FURNITURE.search(line)) and len(split_sentences(line)) == 1
+
+
+# an outline number before a heading ("B 3.1.1 Frequenzbereich", "2.3 Ziele"); a list's bullet
+_OUTLINE = re.compile(r"^(?:[A-Z]\s+)?\d{1,3}(?:\.\d{1,3})*\.?\s+")
+_BULLET = re.compile(r"^[●•▪◦‣∙·*–-]\s*")
+_NO_HEADING_END = (".", "!", "?", ":", ";", ",", "…", ")", "\"", "“", "”", "«", "»")
+
+
+def bare_heading(line: str) -> bool:
+    """Whether ``line`` is a heading alone ("Zukunftsbilder", "B 3.1.1 Frequenzbereich"): at most six
+    words, no sentence end, no figure but an outline number, no table cells. It names what follows
+    it and states nothing, so it cannot answer a question; it matched a question's words better than
+    any sentence and became the whole answer (blind_dev: 3 of 40 extractive answers). A list's item
+    ("● Open Definition") is none: counted as a heading, the item after it became the quote, a
+    fragment or a web address (blind_dev)."""
+    line = line.strip()
+    if _BULLET.match(line):
+        return False
+    line = _OUTLINE.sub("", line)
+    if not line or line.endswith(_NO_HEADING_END) or "|" in line or any(ch.isdigit() for ch in line):
+        return False
+    return len(line.split()) <= 6 and sum(ch.isalpha() for ch in line) >= 3
 
 
 def estimate_tokens(text: str) -> int:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 import statistics
 
+from corpus.text import page_furniture, page_number_alone
 from ingest.loaders.blocks import BlockBuilder, dehyphenate, heading_level, label_heading
 
-_PAGE_NUMBER_RE = re.compile(r"^(?:(?:seite|page|s\.)\s*)?\d{1,4}(?:\s*(?:/|von|of)\s*\d{1,4})?$", re.IGNORECASE)
 _BULLET_RE = re.compile(r"^(?:[•▪●◦■□➢►–—*-]\s|\(?[a-z0-9]{1,2}\)\s)")
 _SENTENCE_END = (".", "!", "?", ":", "“", '"', "»", "«")
 # A line ending like this has a period that does not end a sentence ("Vom 8." / "gem. Abs.").
@@ -54,8 +54,10 @@ def page_blocks(text: str, page_no: int, builder: BlockBuilder, repeated: frozen
         return
     lines = text.split("\n")
     # Running headers/footers and page numbers at the top or bottom are noise inside paragraphs,
-    # unless they are all the page has (then they are the content, e.g. a one-line page).
-    drop = [i for i in _edge_indices(lines) if _PAGE_NUMBER_RE.match(lines[i]) or _norm_line(lines[i]) in repeated]
+    # unless they are all the page has (then they are the content, e.g. a one-line page). A titled
+    # footer ("Programm … - Seite 1 von 3") goes in documents too short to repeat it on four pages.
+    drop = [i for i in _edge_indices(lines)
+            if page_number_alone(lines[i]) or page_furniture(lines[i]) or _norm_line(lines[i]) in repeated]
     if len(drop) < sum(1 for ln in lines if ln):
         for i in drop:
             lines[i] = ""

@@ -181,6 +181,20 @@ def test_an_faqs_own_question_is_never_the_quote_its_answer_is():
     assert q.text == "Chatverläufe werden nach 90 Tagen automatisch gelöscht."  # a question in quotation marks too
 
 
+def test_a_bare_heading_is_never_the_quote_the_sentence_under_it_is():
+    """blind_dev: a heading matched the question's words better than any sentence and became the
+    whole answer („B 3.1.1 Frequenzbereich“). It stays a line above the sentence it made match,
+    where the two stand together; a sentence that matches by itself needs no heading."""
+    spec = "Technische Anforderungen\nB 3.1.1 Frequenzbereich\nEinstellbar von 165 bis 174 MHz ohne Öffnen des Gehäuses."
+    q = best_quote("Welcher Frequenzbereich gilt?", [_ev(1, spec, "Pflichtenheft")])
+    assert q.text == "B 3.1.1 Frequenzbereich\nEinstellbar von 165 bis 174 MHz ohne Öffnen des Gehäuses."
+    own = "Frequenzbereich\nDer Frequenzbereich reicht von 165 bis 174 MHz."
+    assert best_quote("Welcher Frequenzbereich gilt?", [_ev(1, own)]).text == "Der Frequenzbereich reicht von 165 bis 174 MHz."
+    apart = "Frequenzbereich … Einstellbar von 165 bis 174 MHz ohne Öffnen des Gehäuses."  # condensed: not adjacent
+    assert best_quote("Welcher Frequenzbereich gilt?", [_ev(1, apart)]).text == "Einstellbar von 165 bis 174 MHz ohne Öffnen des Gehäuses."
+    assert best_quote("Welcher Frequenzbereich gilt?", [_ev(1, "Anhang\nFrequenzbereich")]) is None  # nothing but headings
+
+
 def test_a_rule_keeps_its_exception():
     text = "Grillen ist in den Grünanlagen verboten. Dies gilt nicht für die ausgewiesenen Grillplätze. Hunde sind anzuleinen."
     q = best_quote("Darf man in den Grünanlagen grillen?", [_ev(1, text)])

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from corpus.text import (content_stems, estimate_tokens, number_word_values, number_words_as_digits, page_furniture,
+from corpus.text import (bare_heading, content_stems, estimate_tokens, number_word_values, number_words_as_digits, page_furniture, page_number_alone,
                          split_sentences,
                          stemmer, stopwords)
 
@@ -16,6 +16,27 @@ def test_sentence_split_respects_german_abbreviations():
         "Das gilt z. B. für Urnen.", "Die Frist endet am 3. Oktober 2025.",
         "Danach gilt § 5 Abs. 2 der Satzung!", "Fertig?",
     ]
+
+
+@pytest.mark.parametrize("line, alone", [
+    ("12", True), (" Seite 3 ", True), ("Seite 3 von 8", True), ("3 / 8", True), ("Page 2 of 5", True), ("S. 4", True),
+    ("12 Jahre", False), ("Seite 3 von 8 Seiten", False), ("Bericht – Seite 1 von 3", False), ("12345", False), ("", False),
+])
+def test_a_page_number_alone(line, alone):
+    assert page_number_alone(line) is alone
+
+
+@pytest.mark.parametrize("line, heading", [
+    ("Zukunftsbilder", True), ("Technische Aspekte Offener Daten", True), ("B 3.1.1 Frequenzbereich", True),
+    ("2.3 Ziele des Projekts", True), ("USE CASES", True), ("LESSONS LEARNED", True),
+    ("Die Ulmer Vision einer cleveren digitalen Stadt", False),  # seven words: a statement's length
+    ("Die Ruhezeit beträgt 20 Jahre.", False), ("Kontakt:", False), ("Wie hoch ist die Gebühr?", False),
+    ("Gebühr 70 Euro", False), ("Reisepass | 70,00 Euro", False),  # a figure, a table row: may answer
+    ("● Open Definition", False), ("- Reaktionszeit der Polizei", False),  # a list's item
+    ("12", False), ("", False), ("ab", False),
+])
+def test_a_bare_heading_names_what_follows_and_states_nothing(line, heading):
+    assert bare_heading(line) is heading
 
 
 @pytest.mark.parametrize("text, sentences", [

@@ -84,6 +84,20 @@ def test_pdf_running_header_is_removed(tmp_path, make_pdf):
     assert find(doc, "Thema Friedhof").text == "Bekanntmachung zum Thema Friedhof mit Einzelheiten."
 
 
+def test_a_short_pdfs_titled_footer_is_no_text(tmp_path, make_pdf):
+    """Two pages cannot show a running footer by repetition (that needs four): a footer with its page
+    number ("Programm … – Seite 1 von 2", corpus.text.page_furniture) goes all the same, at a page's
+    edge only; a sentence that names a page stays."""
+    pages = ["Programm der Regionalkonferenz\nDie Konferenz beginnt um 9 Uhr im Foyer.\n"
+             "Programm der Regionalkonferenz Mönchengladbach - Seite 1 von 2",
+             "Mittagspause im Foyer. Die Anmeldung steht auf Seite 1 von 2.\nAbschluss um 16 Uhr.\n"
+             "Programm der Regionalkonferenz Mönchengladbach - Seite 2 von 2"]
+    doc = load_document(make_pdf(tmp_path / "programm.pdf", pages))
+    text = "\n".join(b.text for b in doc.blocks)
+    assert "Mönchengladbach" not in text and "Abschluss um 16 Uhr." in text
+    assert "Die Anmeldung steht auf Seite 1 von 2." in text
+
+
 def test_pdf_pages_that_repeat_are_content_not_headers(tmp_path, make_pdf):
     doc = load_document(make_pdf(tmp_path / "formular.pdf", ["Antrag auf Zuschuss für Vereine"] * 4))
     assert [b.page for b in doc.blocks] == [1, 2, 3, 4]
