@@ -172,6 +172,12 @@ class ServerSettings(BaseModel):
     queue_max_size: int = Field(200, ge=1, description="Events waiting in the queue at most, all users together; further ones get gradio's 'queue full' until it drains.")
 
 
+class PortalSettings(BaseModel):
+    example_questions: list[str] = Field(
+        default_factory=lambda: ["Welche Zonen hat das Ampelsystem?"],
+        description="Questions the empty chat offers as examples (at most three are shown). Set questions your own documents answer: the default fits the demo documents of `make run`; empty = none.")
+
+
 class PrivacySettings(BaseModel):
     log_questions: Literal["off", "pseudonymised", "full"] = Field("pseudonymised", description="How questions are kept in the audit log.")
     retention_days: int = Field(90, description="Days after which audit and question log entries are deleted.")
@@ -262,6 +268,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings, description="Answer models.")
     auth: AuthSettings = Field(default_factory=AuthSettings, description="Login.")
     server: ServerSettings = Field(default_factory=ServerSettings, description="Portal server.")
+    portal: PortalSettings = Field(default_factory=PortalSettings, description="What the portal shows.")
     privacy: PrivacySettings = Field(default_factory=PrivacySettings, description="Question logging.")
     policy: PolicySettings = Field(default_factory=PolicySettings, description="Ampel zones and classifications.")
     oparl: OParlSettings = Field(default_factory=OParlSettings, description="Import from council information systems (OParl 1.1).")

@@ -12,6 +12,7 @@ from typing import Callable
 
 import gradio as gr
 
+from assistant.escaping import md_esc
 from ui.context import PortalContext
 from ui.exports import download_now_js, write_export
 from ui.handlers import ChatHandlers, ChatView, UserError
@@ -30,6 +31,17 @@ def shown_as_error(fn: Callable) -> Callable:
             raise gr.Error(str(exc), print_exception=False) from None
 
     return wrapper
+
+
+MAX_EXAMPLES = 3
+
+
+def empty_chat_text(examples: list[str]) -> str:
+    """What the empty chat says: the invitation and the configured example questions (escaped: the
+    settings are an admin's text, shown as Markdown to everyone). The demo's question stood here in
+    every installation, where a city's own documents cannot answer it (a review)."""
+    shown = [f"*{md_esc(q.strip(), cell=True)}*" for q in examples if q.strip()][:MAX_EXAMPLES]
+    return t("chat_placeholder") + (t("chat_examples", examples=" · ".join(shown)) if shown else "")
 
 
 @dataclass
@@ -83,7 +95,7 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
                 elem_id="kp-chat",
                 sanitize_html=True, render_markdown=True, latex_delimiters=[],
                 feedback_options=("Like", "Dislike"), buttons=["copy", "copy_all"],
-                placeholder=t("chat_placeholder"), autoscroll=False,  # the portal's script scrolls to the question
+                placeholder=empty_chat_text(ctx.app.settings.portal.example_questions), autoscroll=False,  # the portal's script scrolls to the question
             )
             # right under the chat, where the thumbs are: below the input it fell out of a laptop's window
             status = gr.Markdown("", elem_id="kp-status")

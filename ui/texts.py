@@ -43,8 +43,8 @@ DE: dict[str, str] = {
     "collections_info": "Keine Auswahl = alle Sammlungen",
     # chat
     "chat_label": "Unterhaltung",
-    "chat_placeholder": "**Stellen Sie eine Frage zu den Dokumenten der Verwaltung.**<br>"
-                        "Zum Beispiel: *Welche Zonen hat das Ampelsystem?*",
+    "chat_placeholder": "**Stellen Sie eine Frage zu den Dokumenten der Verwaltung.**",
+    "chat_examples": "<br>Zum Beispiel: {examples}",
     "input_label": "Ihre Frage",
     "input_placeholder": "Frage eingeben – Enter sendet, Umschalt+Enter für eine neue Zeile",
     "send": "Senden",

@@ -246,3 +246,12 @@ def test_gradio_extras_are_off(live_portal, portal_data):
         page = c.get("").text
     assert "fonts.googleapis.com" not in page and "gradio.live" not in page
     assert urljoin(live_portal.url, "doc/x").startswith("http://127.0.0.1:")
+
+
+def test_the_empty_chat_offers_the_configured_example_question(live_portal, portal_data):
+    """The example question of the empty chat comes from the settings (portal.example_questions; the
+    live portal runs on kiportal.toml's defaults, which fit its demo documents)."""
+    with http(live_portal, "anna", portal_data["password"]) as c:
+        config = c.get("config").json()
+    chat = next(comp for comp in config["components"] if comp.get("props", {}).get("elem_id") == "kp-chat")
+    assert chat["props"]["placeholder"].endswith(f"Zum Beispiel: *{ZONE_Q}*")
