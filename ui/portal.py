@@ -62,6 +62,9 @@ CSS = """
 #kp-logout { max-width: 9rem; margin-left: auto; }
 #kp-history { max-height: 340px; overflow-y: auto; }
 #kp-model-detail p { font-size: .9em; margin: .2rem 0 0 0; }
+/* a long model label ends in "…" before the arrow (it ran under it, cut mid-word); the detail line
+   under it and the open list name the whole */
+#kp-model input { text-overflow: ellipsis; padding-right: 1.6rem; }
 #kp-warning { border: 2px solid #9a6700; background: #fff8e6; padding: .6rem; }
 .kp-sources { margin-top: .6rem; padding-top: .4rem; border-top: 1px solid #c8ccd2; font-size: .93em; }
 .kp-sources-title { margin: 0 0 .2rem 0; }

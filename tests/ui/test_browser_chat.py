@@ -365,6 +365,12 @@ def test_a_laptop_window_shows_header_chat_and_input_at_once(browser, live_porta
     assert page.evaluate("() => window.scrollY") == 0
     box = page.locator("#kp-question textarea").bounding_box()
     assert box["y"] + box["height"] <= 768, box
+    # the chosen model's long label ends in "…" before the drop-down's arrow (it ran under it, cut mid-word)
+    label = page.evaluate("""() => { const i = document.querySelector('#kp-model input');
+        const arrow = document.querySelector('#kp-model .icon-wrap').getBoundingClientRect();
+        return {overflow: getComputedStyle(i).textOverflow, cut: i.scrollWidth > i.clientWidth,
+                textEnd: i.getBoundingClientRect().right - parseFloat(getComputedStyle(i).paddingRight), arrow: arrow.left}; }""")
+    assert label["cut"] and label["overflow"] == "ellipsis" and label["textEnd"] <= label["arrow"], label
     n = len(live_portal.server.handlers.chats.list_chats("anna"))
     ask(page, ZONE_Q)
     wait_for_answer(live_portal, "anna", n)
