@@ -47,6 +47,19 @@ class AnswerEvent:
 
 
 @dataclass
+class FeedbackItem:
+    """One rated answer for the quality review: what was asked, the rating, the comment, the sources.
+    No person: the review needs what went wrong, not who noticed it."""
+
+    at: float
+    rating: int  # 1 helpful, -1 not helpful
+    question: str | None  # None where the privacy setting keeps no question texts
+    answer: str
+    comment: str
+    sources: list[str] = field(default_factory=list)  # titles (with page) the answer cited
+
+
+@dataclass
 class Usage:
     days: list[dt.date]
     questions: list[int]
@@ -57,6 +70,7 @@ class Usage:
     feedback_down: int = 0
     top_docs: list[tuple[str, str, int]] = field(default_factory=list)  # doc_id, title, count
     refused_questions: list[tuple[float, str]] = field(default_factory=list)
+    feedback: list[FeedbackItem] = field(default_factory=list)  # newest first, not helpful before helpful
     source: str = "none"
     questions_hidden: bool = False
 
@@ -76,6 +90,7 @@ class Usage:
             "feedback_down": self.feedback_down, "feedback_ratio": self.feedback_ratio,
             "top_docs": [{"doc_id": d, "title": t, "count": n} for d, t, n in self.top_docs],
             "refused_questions": [{"at": a, "question": q} for a, q in self.refused_questions],
+            "feedback": [vars(f) for f in self.feedback],
             "source": self.source, "total": self.total,
         }
 
@@ -199,6 +214,32 @@ def feedback_counts(db: AppDB, since: float) -> tuple[int, int]:
     return c[1], c[-1]
 
 
+def _source_names(sources) -> list[str]:
+    out = []
+    for src in sources if isinstance(sources, list) else []:
+        if isinstance(src, dict) and src.get("title"):
+            page = src.get("page")
+            out.append(f"{src['title']}" + (f", S. {page}" if isinstance(page, int) else ""))
+    return out
+
+
+def feedback_items(db: AppDB, since: float, with_text: bool, limit: int = 200) -> list[FeedbackItem]:
+    """Rated answers since ``since`` for the quality review, the unhelpful ones first (they say what
+    to fix), newest first within each. ``with_text``: the privacy setting keeps question texts."""
+    if not has_table(db, "feedback"):
+        return []
+    try:
+        rows = db.query("SELECT rating, comment, question, answer, sources_json, created_at FROM feedback "
+                        "WHERE created_at>=:s ORDER BY created_at DESC LIMIT :l", {"s": since, "l": limit})
+    except Exception:
+        log.warning("feedback table unreadable for the dashboard", exc_info=True)
+        return []
+    items = [FeedbackItem(r["created_at"], _rating(r["rating"]), (r["question"] or "") if with_text else None,
+                          r["answer"] or "", r["comment"] or "", _source_names(_json(r["sources_json"] or "[]")))
+             for r in rows]
+    return sorted(items, key=lambda f: (f.rating > 0, -f.at))
+
+
 def nearest_rank_percentile(values: list[float], q: float) -> float | None:
     """Nearest-rank percentile (no interpolation: a p95 of 20 answers is one real answer)."""
     if not values:
@@ -250,6 +291,7 @@ def usage(db: AppDB, audit: AuditLog, *, days: int = 30, catalog=None, top: int 
         feedback_up=up, feedback_down=down,
         top_docs=[(d, titles.get(d, d), n) for d, n in cited.most_common(top)],
         refused_questions=sorted(refused_q, reverse=True)[:200],
+        feedback=feedback_items(db, since, with_text),
         source=source, questions_hidden=not with_text,
     )
 

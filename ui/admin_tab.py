@@ -35,6 +35,7 @@ from ui.exports import download_now_js, export_folder
 from ui.file_values import UntrustedFile, received_files
 from ui.handlers import role_label
 from ui.security import resolve_user
+from ui.source_view import shortened
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +50,22 @@ def _exclusive_readers(selected: list[str] | None, evt: gr.SelectData) -> list[s
 USER_HEADERS = ["Benutzer", "Rolle", "Gruppen", "Letzte Anmeldung"]
 COLL_HEADERS = ["Sammlung", "Einstufung", "Lesen dürfen", "Dokumente", "Abschnitte"]
 AUDIT_HEADERS = ["Zeit", "Benutzer", "Aktion", "Ziel", "Details"]
+FEEDBACK_HEADERS = ["Zeit", "Bewertung", "Frage", "Antwort", "Kommentar", "Quellen"]
 OCR_HEADERS = ["Titel", "Datei", "Zu prüfende Seiten (Sicherheit)", "Per OCR gelesen", "ID", "Öffnen"]
 JOB_KINDS = {"upload": "Hochladen", "reindex": "Neu indexieren", "sync": "Ordner abgleichen", "oparl": "OParl-Abgleich"}
 JOB_STATUS = {"queued": "wartet", "running": "läuft", "done": "fertig", "failed": "fehlgeschlagen"}
 SCOPES = {"Nur geänderte Dateien": "changed", "Eine Sammlung": "collection", "Ein Dokument": "doc", "Alles": "all"}
 ALL_LABEL = "(alle)"
 UPLOAD_WAIT_S = 1800.0
+
+
+def feedback_table(items) -> pd.DataFrame:
+    """The rated answers as the review table (assistant.dashboard.feedback_items: no names). Cells are
+    text, never Markdown or HTML: questions, answers and comments are people's and documents' words."""
+    rows = [[format_time(f.at), "nicht hilfreich" if f.rating < 0 else "hilfreich",
+             "(nicht gespeichert)" if f.question is None else f.question, shortened(f.answer, 400, lines=True),
+             f.comment, "; ".join(f.sources)] for f in items]
+    return pd.DataFrame(rows, columns=FEEDBACK_HEADERS)
 
 
 def _classification_choices() -> list[tuple[str, str]]:
@@ -568,7 +579,7 @@ class AdminUI:
         refused_df = pd.DataFrame([[format_time(a), q] for a, q in u.refused_questions],
                                   columns=["Zeit", "Abgelehnte Frage (fehlt in den Dokumenten?)"])
         return (d.plot_questions(u), d.plot_latency(u), d.plot_feedback(u), d.plot_top_docs(u),
-                "\n\n".join(lines), refused_df)
+                "\n\n".join(lines), refused_df, feedback_table(u.feedback))
 
 
 
@@ -763,6 +774,10 @@ def build(ctx: PortalContext) -> None:
                 plot_fb = gr.Plot(label="Bewertungen")
                 plot_docs = gr.Plot(label="Meistzitierte Dokumente")
             dash_refused = gr.Dataframe(headers=["Zeit", "Abgelehnte Frage"], interactive=False, wrap=True)
+            gr.Markdown("#### Bewertete Antworten\nDie nicht hilfreichen zuerst: Frage, Antwort, Kommentar und "
+                        "Quellen zeigen, was zu verbessern ist (ohne Namen).")
+            dash_feedback = gr.Dataframe(headers=FEEDBACK_HEADERS, interactive=False, wrap=True, max_height=500,
+                                         elem_id="admin-feedback-table")
 
     # -- events --------------------------------------------------------------------------------
     coll_dropdowns = [doc_coll, up_coll, move_target, ri_coll, sync_coll, manage_coll]
@@ -848,6 +863,6 @@ def build(ctx: PortalContext) -> None:
     btn_export.click(h.audit_export, audit_inputs, au_file, api_name="admin_audit_export").success(
         None, js=download_now_js("kp-audit-export-file"))
 
-    dash_outputs = [plot_q, plot_lat, plot_fb, plot_docs, dash_md, dash_refused]
+    dash_outputs = [plot_q, plot_lat, plot_fb, plot_docs, dash_md, dash_refused, dash_feedback]
     tab_usage.select(h.dashboard, dash_days, dash_outputs, api_name=False)
     btn_dash.click(h.dashboard, dash_days, dash_outputs, api_name="admin_dashboard")

@@ -44,7 +44,7 @@ class SourceItem:
     citations: list[dict] = field(default_factory=list)
 
 
-def _short(text: str, limit: int, lines: bool = False) -> str:
+def shortened(text: str, limit: int, lines: bool = False) -> str:
     """``text`` in one line (``lines``: its line breaks kept, as a table's header above its row), cut
     at ``limit`` characters."""
     rows = str(text or "").split("\n") if lines else [str(text or "")]
@@ -64,14 +64,14 @@ def merge_sources(citations: Sequence[dict]) -> list[SourceItem]:
         item.numbers.append(int(c.get("n") or 0))
         item.citations.append(c)
         if c.get("quote") and not item.quote:
-            item.quote = _short(c["quote"], QUOTE_CHARS * 2, lines=True)
+            item.quote = shortened(c["quote"], QUOTE_CHARS * 2, lines=True)
         snippet = " ".join(str(c.get("snippet") or "").split())
         if snippet and snippet not in item.excerpt:
             item.excerpt = f"{item.excerpt} … {snippet}" if item.excerpt else snippet
     for item in items.values():
         if not item.quote:
-            item.quote = _short(item.excerpt, QUOTE_CHARS)
-        item.excerpt = _short(item.excerpt, EXCERPT_CHARS)
+            item.quote = shortened(item.excerpt, QUOTE_CHARS)
+        item.excerpt = shortened(item.excerpt, EXCERPT_CHARS)
     return list(items.values())
 
 

@@ -118,3 +118,30 @@ def test_nearest_rank_percentile():
     assert d.nearest_rank_percentile([], 50) is None
     assert d.nearest_rank_percentile([5], 95) == 5
     assert d.nearest_rank_percentile(list(range(1, 101)), 50) == 50 and d.nearest_rank_percentile(list(range(1, 101)), 95) == 95
+
+
+def test_rated_answers_for_the_review_unhelpful_first_and_without_names(db):
+    """The quality review lists what was rated (staff are told so under the thumbs): the unhelpful
+    answers first, newest first among them; no person; question texts only where privacy keeps them."""
+    _chat_tables(db)
+    rows = [(1, "Wie hoch ist die Hundesteuer?", "", NOW - 3 * DAY),
+            (-1, "Wann ist das Freibad offen?", "Falsche Uhrzeit", NOW - 2 * DAY),
+            (-1, "Wer genehmigt Baumfällungen?", "", NOW - DAY),
+            (1, "Ganz alt", "", NOW - 40 * DAY)]
+    for rating, question, comment, at in rows:
+        db.execute('INSERT INTO feedback(id, message_id, "user", rating, comment, question, answer, sources_json, '
+                   "created_at) VALUES (:i, 'm', 'anna', :r, :c, :q, 'Die Antwort', :s, :t)",
+                   {"i": new_id(), "r": rating, "c": comment, "q": question, "t": at,
+                    "s": json.dumps([{"title": "Baumschutzsatzung", "page": 3}, {"title": "Ohne Seite"}, {"n": 2}])})
+    u = d.usage(db, AuditLog(db), days=30, now=NOW)
+    assert [(f.rating, f.question) for f in u.feedback] == [
+        (-1, "Wer genehmigt Baumfällungen?"), (-1, "Wann ist das Freibad offen?"), (1, "Wie hoch ist die Hundesteuer?")]
+    assert u.feedback[1].comment == "Falsche Uhrzeit" and u.feedback[1].answer == "Die Antwort"
+    assert u.feedback[0].sources == ["Baumschutzsatzung, S. 3", "Ohne Seite"]
+    assert "anna" not in json.dumps(u.as_dict())
+    hidden = d.usage(db, AuditLog(db), days=30, now=NOW, log_questions="off")
+    assert [f.question for f in hidden.feedback] == [None, None, None] and hidden.feedback[1].comment == "Falsche Uhrzeit"
+
+
+def test_rated_answers_without_a_feedback_table(db):
+    assert d.feedback_items(db, 0.0, True) == []

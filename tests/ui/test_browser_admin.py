@@ -96,12 +96,6 @@ def admin_portal(e5_settings, real_embedder):
     app.stop_jobs(wait=False)
 
 
-
-
-
-
-
-
 class SlowFake(FakeChatModel):
     """Streams its answer over several seconds, like the local model on a busy machine."""
 
@@ -331,8 +325,30 @@ def test_admin_jobs_health_audit_and_usage_pages(browser, admin_portal):
     open_tab(page, "Nutzung")
     page.get_by_text("Fragen in 30 Tagen").wait_for()
     page.locator("#admin-plot-questions img").first.wait_for()
+    page.locator("#admin-feedback-table").get_by_text("Kommentar").first.wait_for()  # the review's table
     shot(page, "admin-usage", "ADMIN_SCREENSHOTS")
     page.context.close()
+
+
+def test_the_admin_reviews_rated_answers_without_names(admin_portal):
+    """A staff member's rating reaches the quality review (Verwaltung › Nutzung, „Bewertete Antworten“)
+    over HTTP: the unhelpful answer with its question, comment and source, and no name."""
+    from gradio_client import Client
+
+    staff = Client(admin_portal.url, auth=("anna", PASSWORD), verbose=False)
+    staff.predict(api_name="/session")
+    question = "Wie lange werden meine Chats gespeichert?"
+    staff.predict(question, "extraktiv", [], api_name="/ask")
+    chats = admin_portal.server.handlers.chats
+    chat = chats.get_chat("anna", chats.list_chats("anna")[0]["id"])
+    answer = [m for m in chat["messages"] if m["role"] == "assistant"][-1]
+    chats.add_feedback("anna", answer["id"], -1, "Die Frist fehlt")  # the thumbs are a browser event (tested there)
+    admin = Client(admin_portal.url, auth=("adam", PASSWORD), verbose=False)
+    table = admin.predict(30, api_name="/admin_dashboard")[-1]
+    assert table["headers"] == ["Zeit", "Bewertung", "Frage", "Antwort", "Kommentar", "Quellen"]
+    row = next(r for r in table["data"] if r[2] == question)
+    assert row[1] == "nicht hilfreich" and row[4] == "Die Frist fehlt" and row[3] and row[5]
+    assert "anna" not in str(table)
 
 
 def test_new_chat_stops_an_answer_still_streaming(browser, admin_portal):
