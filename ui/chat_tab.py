@@ -12,7 +12,7 @@ from typing import Callable
 
 import gradio as gr
 
-from assistant.escaping import md_esc
+from corpus.text import without_direction_controls
 from ui.context import PortalContext
 from ui.exports import download_now_js, write_export
 from ui.handlers import ChatHandlers, ChatView, UserError
@@ -36,12 +36,13 @@ def shown_as_error(fn: Callable) -> Callable:
 MAX_EXAMPLES = 3
 
 
-def empty_chat_text(examples: list[str]) -> str:
-    """What the empty chat says: the invitation and the configured example questions (escaped: the
-    settings are an admin's text, shown as Markdown to everyone). The demo's question stood here in
-    every installation, where a city's own documents cannot answer it (a review)."""
-    shown = [f"*{md_esc(q.strip(), cell=True)}*" for q in examples if q.strip()][:MAX_EXAMPLES]
-    return t("chat_placeholder") + (t("chat_examples", examples=" · ".join(shown)) if shown else "")
+def chat_examples(questions: list[str]) -> list[dict] | None:
+    """The empty chat's example questions (``portal.example_questions``) as gradio's example buttons:
+    a click puts one into the question box. One line each, without direction controls: gradio shows
+    them as plain text. The demo's question stood in every installation's empty chat as text to
+    retype, where a city's own documents cannot answer it (a review)."""
+    shown = [" ".join(without_direction_controls(q).split()) for q in questions]
+    return [{"text": q} for q in shown if q][:MAX_EXAMPLES] or None
 
 
 @dataclass
@@ -95,7 +96,8 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
                 elem_id="kp-chat",
                 sanitize_html=True, render_markdown=True, latex_delimiters=[],
                 feedback_options=("Like", "Dislike"), buttons=["copy", "copy_all"],
-                placeholder=empty_chat_text(ctx.app.settings.portal.example_questions), autoscroll=False,  # the portal's script scrolls to the question
+                placeholder=t("chat_placeholder"), examples=chat_examples(ctx.app.settings.portal.example_questions),
+                autoscroll=False,  # the portal's script scrolls to the question
             )
             # right under the chat, where the thumbs are: below the input it fell out of a laptop's window
             status = gr.Markdown("", elem_id="kp-status")
@@ -123,6 +125,14 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
         h.user(request)
         return h.model_description(key)
 
+    def use_example(evt: gr.SelectData, request: gr.Request) -> str:
+        # the clicked example's text into the question box (sending stays the user's step, with its checks)
+        h.user(request)
+        value = evt.value if isinstance(evt.value, dict) else {}
+        return str(value.get("text") or "")[:2000]
+
+    chatbot.example_select(shown_as_error(use_example), None, [question], api_visibility="private", queue=False,
+                           show_progress="hidden")
     model.change(shown_as_error(describe_model), inputs=[model], outputs=[model_md], api_visibility="private",
                  queue=False, show_progress="hidden")
 

@@ -44,7 +44,6 @@ DE: dict[str, str] = {
     # chat
     "chat_label": "Unterhaltung",
     "chat_placeholder": "**Stellen Sie eine Frage zu den Dokumenten der Verwaltung.**",
-    "chat_examples": "<br>Zum Beispiel: {examples}",
     "input_label": "Ihre Frage",
     "input_placeholder": "Frage eingeben – Enter sendet, Umschalt+Enter für eine neue Zeile",
     "send": "Senden",

@@ -387,6 +387,18 @@ def test_a_laptop_window_shows_header_chat_and_input_at_once(browser, live_porta
     ctx.close()
 
 
+def test_an_example_question_is_one_click_away(browser, live_portal, portal_data):
+    """The empty chat offers the configured example questions (portal.example_questions) as buttons:
+    a click puts the question into the box, and sending it stays the user's step."""
+    ctx = browser.new_context(locale="de-DE", viewport={"width": 1366, "height": 768})
+    page = login(ctx, live_portal, "anna", portal_data["password"])
+    example = page.locator("#kp-chat").get_by_role("button", name=ZONE_Q)
+    example.click()
+    page.wait_for_function("(q) => document.querySelector('#kp-question textarea').value === q", arg=ZONE_Q)
+    assert page.locator("#kp-chat .message").count() == 0  # nothing sent yet
+    ctx.close()
+
+
 def test_a_phone_shows_the_chat_before_the_chat_list(browser, live_portal, portal_data):
     """On a phone the columns stack: the chat came below the chat list and the settings, a screen
     further down (found by a UX review)."""

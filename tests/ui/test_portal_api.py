@@ -254,4 +254,4 @@ def test_the_empty_chat_offers_the_configured_example_question(live_portal, port
     with http(live_portal, "anna", portal_data["password"]) as c:
         config = c.get("config").json()
     chat = next(comp for comp in config["components"] if comp.get("props", {}).get("elem_id") == "kp-chat")
-    assert chat["props"]["placeholder"].endswith(f"Zum Beispiel: *{ZONE_Q}*")
+    assert [e["text"] for e in chat["props"]["examples"]] == [ZONE_Q]
