@@ -78,6 +78,13 @@ class AuditLog:
     def pseudonym(self, user: str) -> str:
         return "u-" + hashlib.sha256((self._secret + user).encode()).hexdigest()[:10]
 
+    def usage_actor(self, user: str) -> str:
+        """Who an entry about using the portal's content names (a question, a rating, a tool run, a
+        warning): the person only with ``privacy.log_questions = "full"``, else their pseudonym. A
+        rating under the real name and the second it was given linked the review's question to a
+        person (an attacker's probe); one rule for all such entries."""
+        return user if self.log_questions == "full" else self.pseudonym(user)
+
     def record(self, action: str, actor: str, target: str = "", detail: dict[str, Any] | None = None) -> str:
         """Write one entry; its id."""
         entry = new_id()
@@ -100,8 +107,7 @@ class AuditLog:
         """Questions follow `privacy.log_questions`: off, pseudonymised (user hashed) or full."""
         if self.log_questions == "off":
             return
-        who = actor if self.log_questions == "full" else self.pseudonym(actor)
-        self.record("question", who, question[:1000], detail)
+        self.record("question", self.usage_actor(actor), question[:1000], detail)
 
     # -- reading -----------------------------------------------------------
     @staticmethod

@@ -229,8 +229,10 @@ def feedback_items(db: AppDB, since: float, with_text: bool, limit: int = 200) -
     if not has_table(db, "feedback"):
         return []
     try:
+        # the unhelpful first already in the query: one busy rater's helpful ones must not push them out
         rows = db.query("SELECT rating, comment, question, answer, sources_json, created_at FROM feedback "
-                        "WHERE created_at>=:s ORDER BY created_at DESC LIMIT :l", {"s": since, "l": limit})
+                        "WHERE created_at>=:s ORDER BY CASE WHEN rating < 0 THEN 0 ELSE 1 END, created_at DESC "
+                        "LIMIT :l", {"s": since, "l": limit})
     except Exception:
         log.warning("feedback table unreadable for the dashboard", exc_info=True)
         return []

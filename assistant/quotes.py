@@ -209,6 +209,8 @@ def rank_sentences(question: str, evidence: Sequence[Evidence], focus: Sequence[
             if sent.rstrip("\"'“”»«").endswith("?"):  # never the quote: it asks, and echoes the question's words
                 asked, titled = mentioned(q_stems, sent), None
                 continue
+            if not any(ch.isalnum() for ch in sent):  # a rule under a heading ("====="): neither text nor a break
+                continue
             if bare_heading(sent):  # names what follows: never the quote itself
                 asked, titled = mentioned(q_stems, sent), sent
                 continue

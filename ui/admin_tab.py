@@ -29,6 +29,7 @@ from assistant.escaping import md_esc
 from assistant.policy.zones import CLASSIFICATION_LABELS_DE, CLASSIFICATIONS
 from assistant.user_admin import UserAdmin, format_login, no_passwords_reason
 from assistant.users import ROLES
+from corpus.text import without_direction_controls
 from ui.context import PortalContext
 from ui.docview import doc_link
 from ui.exports import download_now_js, export_folder
@@ -61,11 +62,12 @@ UPLOAD_WAIT_S = 1800.0
 
 def feedback_table(items) -> pd.DataFrame:
     """The rated answers as the review table (assistant.dashboard.feedback_items: no names). Cells are
-    text, never Markdown or HTML: questions, answers and comments are people's and documents' words."""
+    text, never Markdown or HTML: questions, answers and comments are people's and documents' words,
+    without direction controls ("Links\u202egnp.exe" showed as "Linksexe.png", an attacker's probe)."""
     rows = [[format_time(f.at), "nicht hilfreich" if f.rating < 0 else "hilfreich",
              "(nicht gespeichert)" if f.question is None else f.question, shortened(f.answer, 400, lines=True),
              f.comment, "; ".join(f.sources)] for f in items]
-    return pd.DataFrame(rows, columns=FEEDBACK_HEADERS)
+    return pd.DataFrame([[without_direction_controls(cell) for cell in row] for row in rows], columns=FEEDBACK_HEADERS)
 
 
 def _classification_choices() -> list[tuple[str, str]]:
@@ -758,7 +760,8 @@ def build(ctx: PortalContext) -> None:
                 btn_audit = gr.Button("Anzeigen")
                 btn_export = gr.Button("Als CSV exportieren")
             au_note = gr.Markdown()
-            au_table = gr.Dataframe(headers=AUDIT_HEADERS, interactive=False, wrap=True, max_height=500)
+            au_table = gr.Dataframe(headers=AUDIT_HEADERS, interactive=False, wrap=True, max_height=500,
+                                    buttons=["fullscreen"])  # copies as CSV through "Als CSV exportieren" (guarded)
             au_file = gr.File(label="Export", interactive=False, elem_id="kp-audit-export-file")
 
         # -- dashboard -----------------------------------------------------------------------
@@ -773,11 +776,14 @@ def build(ctx: PortalContext) -> None:
             with gr.Row():
                 plot_fb = gr.Plot(label="Bewertungen")
                 plot_docs = gr.Plot(label="Meistzitierte Dokumente")
-            dash_refused = gr.Dataframe(headers=["Zeit", "Abgelehnte Frage"], interactive=False, wrap=True)
+            # people's words in these two tables: no "copy table" (its CSV kept "=HYPERLINK(…)" as a
+            # formula for a spreadsheet, an attacker's probe); the audit log's export guards its cells
+            dash_refused = gr.Dataframe(headers=["Zeit", "Abgelehnte Frage"], interactive=False, wrap=True,
+                                        buttons=["fullscreen"])
             gr.Markdown("#### Bewertete Antworten\nDie nicht hilfreichen zuerst: Frage, Antwort, Kommentar und "
                         "Quellen zeigen, was zu verbessern ist (ohne Namen).")
             dash_feedback = gr.Dataframe(headers=FEEDBACK_HEADERS, interactive=False, wrap=True, max_height=500,
-                                         elem_id="admin-feedback-table")
+                                         elem_id="admin-feedback-table", buttons=["fullscreen"])
 
     # -- events --------------------------------------------------------------------------------
     coll_dropdowns = [doc_coll, up_coll, move_target, ri_coll, sync_coll, manage_coll]

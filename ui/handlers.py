@@ -360,7 +360,7 @@ class ChatHandlers:
         latency_ms = round((time.perf_counter() - t0) * 1000, 1)
         policy = result.policy or {}
         if policy.get("action") == "warn" and not confirmed:
-            self.ctx.audit.record("policy_warn", self.ctx.audit.pseudonym(user.name), key,
+            self.ctx.audit.record("policy_warn", self.ctx.audit.usage_actor(user.name), key,
                                   {"zone": result.zone, "pii": [p.get("kind") for p in policy.get("pii", [])]})
             warning = "\n\n".join([t("warn_heading"), *[md_esc(m) for m in policy.get("messages_de") or []]])
             yield ChatView(chat_id, base_msgs, base_ids, warning=warning, pending=question, done=True)
@@ -399,15 +399,7 @@ class ChatHandlers:
 
     # -- feedback -------------------------------------------------------------------------------
     def rate(self, request, message_id: str | None, rating: int, comment: str = "") -> str:
-        user = self.user(request)
-        if not message_id:
-            raise UserError(t("feedback_none"))
-        try:
-            fid = self.chats.add_feedback(user.name, message_id, 1 if rating > 0 else -1, comment)
-        except ChatNotFound:
-            raise UserError(t("chat_not_found")) from None
-        self.ctx.audit.record("feedback", user.name, message_id, {"rating": 1 if rating > 0 else -1})
-        return fid
+        return self._feedback(self.user(request), message_id, rating, comment, "feedback")
 
     def comment(self, request, message_id: str | None, comment: str) -> str:
         """Add a comment to the user's existing rating of ``message_id``."""
@@ -415,9 +407,15 @@ class ChatHandlers:
         existing = self.chats.feedback_for(user.name, message_id) if message_id else None
         if existing is None:
             raise UserError(t("feedback_none"))
-        return self.rate(request, message_id, existing["rating"], comment)
+        return self._feedback(user, message_id, existing["rating"], comment, "feedback_comment")
 
-    def feedback_report(self, request, limit: int = 200) -> list[dict]:
-        """All feedback for quality review: administrators only."""
-        self.user(request, "admin")
-        return self.chats.list_feedback(limit=limit)
+    def _feedback(self, user, message_id: str | None, rating: int, comment: str, action: str) -> str:
+        if not message_id:
+            raise UserError(t("feedback_none"))
+        try:
+            fid = self.chats.add_feedback(user.name, message_id, 1 if rating > 0 else -1, comment)
+        except ChatNotFound:
+            raise UserError(t("chat_not_found")) from None
+        self.ctx.audit.record(action, self.ctx.audit.usage_actor(user.name), message_id, {"rating": 1 if rating > 0 else -1})
+        return fid
+

@@ -405,6 +405,9 @@ class PortalGuard:
             data = json.loads(body or b"null")
         except ValueError:
             data = None
+        except RecursionError:  # JSON nested thousands deep: no call of the portal's is (a 500 with a traceback before)
+            log.warning("call %s by %s refused: its JSON is nested too deep", path, user)
+            raise _Answer(400, "Anfrage ungültig: zu tief verschachtelt.") from None
         refused = refused_file_values(data, user, self.cfg.upload_folder())
         if refused:
             for p, reason in refused:

@@ -204,7 +204,7 @@ class ToolHandlers:
         run_id = None
         if result.status == "ok":
             run_id = self.store.save(user.name, result, input_text)
-        self.ctx.audit.record(f"tool_{result.tool}", self.ctx.audit.pseudonym(user.name), run_id or "",
+        self.ctx.audit.record(f"tool_{result.tool}", self.ctx.audit.usage_actor(user.name), run_id or "",
                               audit_detail(result))
         if result.status == "warn":
             warning = "\n\n".join(["**Achtung: Personendaten erkannt.** Es wurde nichts gesendet.",
@@ -300,7 +300,7 @@ class ToolHandlers:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        self.ctx.audit.record("tool_export", self.ctx.audit.pseudonym(user.name), run["id"], {"format": fmt})
+        self.ctx.audit.record("tool_export", self.ctx.audit.usage_actor(user.name), run["id"], {"format": fmt})
         return str(path)
 
     def delete_run(self, request, run_id: str | None) -> None:

@@ -145,3 +145,16 @@ def test_rated_answers_for_the_review_unhelpful_first_and_without_names(db):
 
 def test_rated_answers_without_a_feedback_table(db):
     assert d.feedback_items(db, 0.0, True) == []
+
+
+def test_the_review_keeps_the_unhelpful_ratings_when_there_are_many(db):
+    """The newest rows were read first and sorted after: one busy rater's helpful ratings pushed the
+    others' unhelpful ones out of the review (an attacker's probe)."""
+    _chat_tables(db)
+    db.execute('INSERT INTO feedback(id, message_id, "user", rating, question, created_at) '
+               "VALUES ('old', 'm', 'x', -1, 'Die alte schlechte', :t)", {"t": NOW - 5 * DAY})
+    for n in range(5):
+        db.execute('INSERT INTO feedback(id, message_id, "user", rating, question, created_at) '
+                   "VALUES (:i, 'm', 'x', 1, 'gut', :t)", {"i": new_id(), "t": NOW - n})
+    got = d.feedback_items(db, NOW - 30 * DAY, True, limit=3)
+    assert [f.question for f in got] == ["Die alte schlechte", "gut", "gut"]

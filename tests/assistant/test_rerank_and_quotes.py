@@ -193,6 +193,10 @@ def test_a_bare_heading_is_never_the_quote_the_sentence_under_it_is():
     apart = "Frequenzbereich … Einstellbar von 165 bis 174 MHz ohne Öffnen des Gehäuses."  # condensed: not adjacent
     assert best_quote("Welcher Frequenzbereich gilt?", [_ev(1, apart)]).text == "Einstellbar von 165 bis 174 MHz ohne Öffnen des Gehäuses."
     assert best_quote("Welcher Frequenzbereich gilt?", [_ev(1, "Anhang\nFrequenzbereich")]) is None  # nothing but headings
+    # a rule under the heading is no sentence to quote (it was: „Kranichzählung Termine<br>=====“, an attacker's probe)
+    assert best_quote("Wann ist die Kranichzählung?", [_ev(1, "Kranichzählung Termine\n=================")]) is None
+    ruled = "Kranichzählung Termine\n=================\nGezählt wird am 12. Oktober ab 7 Uhr am Deich."
+    assert best_quote("Wann ist die Kranichzählung?", [_ev(1, ruled)]).text == "Gezählt wird am 12. Oktober ab 7 Uhr am Deich."
 
 
 def test_a_rule_keeps_its_exception():

@@ -364,3 +364,16 @@ def test_with_sso_login_the_tab_makes_no_passwords(tmp_path):
     msg, _ = h.set_user_role("bob", "trainer", adam)
     assert ctx.users.get("bob").role == "trainer"
     app.stop_jobs()
+
+
+def test_the_review_table_shows_people_s_words_as_they_were_stored():
+    """Direction controls go (a comment "Links\u202egnp.exe" showed as "Linksexe.png", an attacker's
+    probe); no person; a question the privacy setting did not keep says so."""
+    from assistant.dashboard import FeedbackItem
+    from ui.admin_tab import FEEDBACK_HEADERS, feedback_table
+
+    table = feedback_table([FeedbackItem(0.0, -1, "Frage\u202eiz", "Antwort", "Links\u202egnp.exe\u202c", ["Satzung, S. 2"]),
+                            FeedbackItem(0.0, 1, None, "", "", [])])
+    assert list(table.columns) == FEEDBACK_HEADERS
+    assert table.iloc[0].tolist()[1:] == ["nicht hilfreich", "Frageiz", "Antwort", "Linksgnp.exe", "Satzung, S. 2"]
+    assert table.iloc[1].tolist()[1:3] == ["hilfreich", "(nicht gespeichert)"]
