@@ -205,14 +205,16 @@ def rank_sentences(question: str, evidence: Sequence[Evidence], focus: Sequence[
         parts = units(ev.text)
         asked = 0.0  # a question in the document (an FAQ's heading) is answered by what follows it
         titled: str | None = None  # a bare heading just above
+        heads = _headings(ev.text, parts)
         for i, sent in enumerate(parts):
             if sent.rstrip("\"'“”»«").endswith("?"):  # never the quote: it asks, and echoes the question's words
                 asked, titled = mentioned(q_stems, sent), None
                 continue
             if not any(ch.isalnum() for ch in sent):  # a rule under a heading ("====="): neither text nor a break
                 continue
-            if bare_heading(sent):  # names what follows: never the quote itself
-                asked, titled = mentioned(q_stems, sent), sent
+            if heads[i]:  # never the quote: it names the line right under it (quoted with it), else nothing shown
+                under = _next_to(ev.text, sent, next((p for p in parts[i + 1:] if any(ch.isalnum() for ch in p)), ""))
+                asked, titled = (HEADING_WEIGHT * mentioned(q_stems, sent), sent) if under else (0.0, None)
                 continue
             heading, asked = asked, 0.0
             above, titled = titled, None
@@ -225,17 +227,42 @@ def rank_sentences(question: str, evidence: Sequence[Evidence], focus: Sequence[
             s = (cov + 0.25 * context + (0.2 if figure and _DIGIT.search(sent) else 0.0) - 0.03 * (ev.n - 1)
                  + mentioned(focus_stems, sent))
             text = _with_context(parts, i)
-            if above and heading > own and _next_to(ev.text, above, sent):
+            if above and heading > own:
                 text = f"{above}\n{text}"  # the heading made the match: it stays a line above the sentence
             out.append(Quote(ev.n, text, c.source, c.title, c.page, round(s, 4)))
     out.sort(key=lambda q: -q.score)
     return out
 
 
+HEADING_WEIGHT = 0.75  # a heading's words count less than a sentence's own: every line under a title shares them
+
+
+def _headings(text: str, parts: list[str]) -> list[bool]:
+    """Which units of an evidence text are headings: a whole line that is a
+    :func:`corpus.text.bare_heading`, but not one of three or more such lines in a row (a slide's
+    points or a list without bullets: content)."""
+    flags = [bare_heading(p) and _whole_line(text, p) for p in parts]
+    i = 0
+    while i < len(flags):
+        j = i
+        while j < len(flags) and flags[j]:
+            j += 1
+        if j - i >= 3:
+            flags[i:j] = [False] * (j - i)
+        i = j + 1
+    return flags
+
+
+def _whole_line(text: str, unit: str) -> bool:
+    """Whether ``unit`` is a line of ``text`` by itself (or a piece between gaps "…"), not the tail of
+    a sentence ("… . Ausnahmen regelt die Hundesatzung", a review)."""
+    return re.search(r"(?m)(?:^|…)[ \t]*" + re.escape(unit) + r"[ \t]*(?:$|…)", text) is not None
+
+
 def _next_to(text: str, first: str, second: str) -> bool:
-    """Whether ``second`` follows ``first`` in ``text`` with only white space between (no "…" of
-    condensed evidence: a quote joins only what stands together in the source)."""
-    return re.search(re.escape(first) + r"\s+" + re.escape(second), text) is not None
+    """Whether ``second`` follows ``first`` in ``text`` with only white space (or a rule line such as
+    "=====") between: no "…" of condensed evidence, a quote joins only what stands together."""
+    return bool(second) and re.search(re.escape(first) + r"\s+(?:[^\w\s…]+\s+)?" + re.escape(second), text) is not None
 
 
 def _pairs(evidence: Sequence[Evidence]) -> list[Quote]:

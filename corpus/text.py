@@ -60,26 +60,34 @@ def page_furniture(line: str) -> bool:
     return len(line) <= 160 and bool(_PAGE_FURNITURE.search(line)) and len(split_sentences(line)) == 1
 
 
-# an outline number before a heading ("B 3.1.1 Frequenzbereich", "2.3 Ziele"); a list's bullet
-_OUTLINE = re.compile(r"^(?:[A-Z]\s+)?\d{1,3}(?:\.\d{1,3})*\.?\s+")
+# an outline number before a heading has a dot ("2.3 Ziele", "3. Kosten") or a letter before it
+# ("B 3.1.1 Frequenzbereich"); a bare "24" starts a figure ("24 Monate Gewährleistung")
+_OUTLINE = re.compile(r"^(?:[A-Z]\s+\d{1,3}(?:\.\d{1,3})*\.?|\d{1,3}(?:\.\d{1,3})+\.?|\d{1,3}\.)\s+")
 _BULLET = re.compile(r"^[●•▪◦‣∙·*–-]\s*")
 _NO_HEADING_END = (".", "!", "?", ":", ";", ",", "…", ")", "\"", "“", "”", "«", "»")
+# the small words a German heading has between its nouns ("Bürgertelefon in Gebärdensprache")
+_HEADING_SMALL_WORDS = frozenset("der die das des dem den ein eine einer eines einem einen und oder für von vom im in "
+                                 "zu zur zum mit über bei nach auf aus an am vor als".split())
 
 
 def bare_heading(line: str) -> bool:
-    """Whether ``line`` is a heading alone ("Zukunftsbilder", "B 3.1.1 Frequenzbereich"): at most six
-    words, no sentence end, no figure but an outline number, no table cells. It names what follows
-    it and states nothing, so it cannot answer a question; it matched a question's words better than
-    any sentence and became the whole answer (blind_dev: 3 of 40 extractive answers). A list's item
-    ("● Open Definition") is none: counted as a heading, the item after it became the quote, a
-    fragment or a web address (blind_dev)."""
+    """Whether ``line`` is a heading alone ("Zukunftsbilder", "B 3.1.1 Frequenzbereich", "USE CASES"):
+    at most six words, each a capitalised (German: a noun) or a small joining word, no sentence end,
+    no label with its value (": ", ", "), no figure but an outline number, no table cells. It names
+    what follows it and states nothing: it matched a question's words better than any sentence and
+    became the whole answer (blind_dev: 3 of 40 extractive answers). A lower-case word makes a
+    statement ("Nutzung kostenlos und ohne Anmeldung", "Hunde sind anzuleinen", a review), and a
+    list's item ("● Open Definition") is none either."""
     line = line.strip()
     if _BULLET.match(line):
         return False
     line = _OUTLINE.sub("", line)
-    if not line or line.endswith(_NO_HEADING_END) or "|" in line or any(ch.isdigit() for ch in line):
+    if (not line or line.endswith(_NO_HEADING_END) or "|" in line or any(ch.isdigit() for ch in line)
+            or re.search(r"[:,;]\s", line)):
         return False
-    return len(line.split()) <= 6 and sum(ch.isalpha() for ch in line) >= 3
+    words = line.split()
+    return (len(words) <= 6 and sum(ch.isalpha() for ch in line) >= 3
+            and all(w[:1].isupper() or w in _HEADING_SMALL_WORDS for w in words))
 
 
 def estimate_tokens(text: str) -> int:

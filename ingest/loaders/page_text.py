@@ -55,9 +55,14 @@ def page_blocks(text: str, page_no: int, builder: BlockBuilder, repeated: frozen
     lines = text.split("\n")
     # Running headers/footers and page numbers at the top or bottom are noise inside paragraphs,
     # unless they are all the page has (then they are the content, e.g. a one-line page). A titled
-    # footer ("Programm … - Seite 1 von 3") goes in documents too short to repeat it on four pages.
+    # footer ("Programm … - Seite 1 von 3") goes in documents too short to repeat it on four pages,
+    # as the page's very first or last line only: a wrapped sentence ending "… auf Seite 3 von 8"
+    # with its end on the next line is text (a review).
+    filled = [i for i, ln in enumerate(lines) if ln]
+    outermost = {filled[0], filled[-1]} if filled else set()
     drop = [i for i in _edge_indices(lines)
-            if page_number_alone(lines[i]) or page_furniture(lines[i]) or _norm_line(lines[i]) in repeated]
+            if page_number_alone(lines[i]) or (i in outermost and page_furniture(lines[i]))
+            or _norm_line(lines[i]) in repeated]
     if len(drop) < sum(1 for ln in lines if ln):
         for i in drop:
             lines[i] = ""

@@ -190,13 +190,34 @@ def test_a_bare_heading_is_never_the_quote_the_sentence_under_it_is():
     assert q.text == "B 3.1.1 Frequenzbereich\nEinstellbar von 165 bis 174 MHz ohne Öffnen des Gehäuses."
     own = "Frequenzbereich\nDer Frequenzbereich reicht von 165 bis 174 MHz."
     assert best_quote("Welcher Frequenzbereich gilt?", [_ev(1, own)]).text == "Der Frequenzbereich reicht von 165 bis 174 MHz."
-    apart = "Frequenzbereich … Einstellbar von 165 bis 174 MHz ohne Öffnen des Gehäuses."  # condensed: not adjacent
-    assert best_quote("Welcher Frequenzbereich gilt?", [_ev(1, apart)]).text == "Einstellbar von 165 bis 174 MHz ohne Öffnen des Gehäuses."
+    # condensed evidence: after a gap "…" the heading names nothing that is shown (a review: "Hundesteuer …
+    # Die Zweitwohnungsteuer beträgt 12 Prozent." answered the dog tax with the second-home tax)
+    apart = "Hundesteuer … Die Zweitwohnungsteuer beträgt 12 Prozent."
+    assert best_quote("Wie hoch ist die Hundesteuer?", [_ev(1, apart)]) is None
     assert best_quote("Welcher Frequenzbereich gilt?", [_ev(1, "Anhang\nFrequenzbereich")]) is None  # nothing but headings
     # a rule under the heading is no sentence to quote (it was: „Kranichzählung Termine<br>=====“, an attacker's probe)
     assert best_quote("Wann ist die Kranichzählung?", [_ev(1, "Kranichzählung Termine\n=================")]) is None
     ruled = "Kranichzählung Termine\n=================\nGezählt wird am 12. Oktober ab 7 Uhr am Deich."
-    assert best_quote("Wann ist die Kranichzählung?", [_ev(1, ruled)]).text == "Gezählt wird am 12. Oktober ab 7 Uhr am Deich."
+    assert best_quote("Wann ist die Kranichzählung?", [_ev(1, ruled)]).text == \
+        "Kranichzählung Termine\nGezählt wird am 12. Oktober ab 7 Uhr am Deich."  # the rule line is decoration
+
+
+@pytest.mark.parametrize("text, question, quote", [
+    # a short line that states something is no heading: it stays the quote (a review)
+    ("Ansprechpersonen\nDatenschutz: Tobias Wendling, Datenschutzbeauftragter\nIT: Kerstin Albers",
+     "Wer ist für den Datenschutz zuständig?", "Datenschutz: Tobias Wendling, Datenschutzbeauftragter"),
+    ("Datenportal\nNutzung kostenlos und ohne Anmeldung", "Ist die Nutzung des Datenportals kostenlos?",
+     "Nutzung kostenlos und ohne Anmeldung"),
+    ("Gewährleistung\n24 Monate Gewährleistung", "Wie lange gilt die Gewährleistung?", "24 Monate Gewährleistung"),
+    # a slide's points are content, not three headings
+    ("LEGO-Modell\nTransport Aufbau Abbau\nZwei Personen Kleintransporter\nAufbau in 45 Minuten",
+     "Wie lange dauert der Aufbau des LEGO-Modells?", "Aufbau in 45 Minuten"),
+    # a sentence's tail without its period is no heading over the next line
+    ("Die Leinenpflicht gilt im Stadtpark. Ausnahmen regelt die Hundesatzung\nDer Hundekot ist zu entfernen.",
+     "Wer regelt die Ausnahmen für Hunde?", "Ausnahmen regelt die Hundesatzung"),
+])
+def test_a_short_line_that_states_something_stays_the_quote(text, question, quote):
+    assert best_quote(question, [_ev(1, text)]).text == quote
 
 
 def test_a_rule_keeps_its_exception():

@@ -34,6 +34,10 @@ def test_a_page_number_alone(line, alone):
     ("Gebühr 70 Euro", False), ("Reisepass | 70,00 Euro", False),  # a figure, a table row: may answer
     ("● Open Definition", False), ("- Reaktionszeit der Polizei", False),  # a list's item
     ("12", False), ("", False), ("ab", False),
+    # a statement: a lower-case word, a label with its value, a leading figure (a review)
+    ("Nutzung kostenlos und ohne Anmeldung", False), ("Hunde sind anzuleinen", False), ("Nicht erlaubt", False),
+    ("Datenschutz: Tobias Wendling", False), ("24 Monate Gewährleistung", False), ("Free of charge", False),
+    ("Bürgertelefon in Gebärdensprache", True), ("3. Kosten und Finanzierung", True),
 ])
 def test_a_bare_heading_names_what_follows_and_states_nothing(line, heading):
     assert bare_heading(line) is heading

@@ -91,11 +91,15 @@ def test_a_short_pdfs_titled_footer_is_no_text(tmp_path, make_pdf):
     pages = ["Programm der Regionalkonferenz\nDie Konferenz beginnt um 9 Uhr im Foyer.\n"
              "Programm der Regionalkonferenz Mönchengladbach - Seite 1 von 2",
              "Mittagspause im Foyer. Die Anmeldung steht auf Seite 1 von 2.\nAbschluss um 16 Uhr.\n"
-             "Programm der Regionalkonferenz Mönchengladbach - Seite 2 von 2"]
+             "Programm der Regionalkonferenz Mönchengladbach - Seite 2 von 2",
+             # a wrapped sentence ending like a footer, near the page's end but not its last line (a review)
+             "Die Satzung regelt die Fristen.\nDie Liste aller Fristen steht im Anhang auf Seite 3 von 8\n"
+             "Seiten der Satzung.\nEnde."]
     doc = load_document(make_pdf(tmp_path / "programm.pdf", pages))
     text = "\n".join(b.text for b in doc.blocks)
     assert "Mönchengladbach" not in text and "Abschluss um 16 Uhr." in text
     assert "Die Anmeldung steht auf Seite 1 von 2." in text
+    assert "Die Liste aller Fristen steht im Anhang auf Seite 3 von 8 Seiten der Satzung." in text
 
 
 def test_pdf_pages_that_repeat_are_content_not_headers(tmp_path, make_pdf):
