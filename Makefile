@@ -70,7 +70,7 @@ index: install ocr-deps
 
 run: index
 	$(KIPORTAL) search "Welche Zonen hat das Ampelsystem?" -k 3
-	$(KIPORTAL) serve
+	KIPORTAL_PORTAL__EXAMPLE_QUESTIONS='["Welche Zonen hat das Ampelsystem?"]' $(KIPORTAL) serve
 
 lint: install
 	$(PY) -m ruff check

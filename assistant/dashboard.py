@@ -219,7 +219,7 @@ def _source_names(sources) -> list[str]:
     for src in sources if isinstance(sources, list) else []:
         if isinstance(src, dict) and src.get("title"):
             page = src.get("page")
-            out.append(f"{src['title']}" + (f", S. {page}" if isinstance(page, int) else ""))
+            out.append(f"{src['title']}" + (f", S. {page}" if isinstance(page, int) and not isinstance(page, bool) else ""))
     return out
 
 
@@ -239,7 +239,7 @@ def feedback_items(db: AppDB, since: float, with_text: bool, limit: int = 200) -
     items = [FeedbackItem(r["created_at"], _rating(r["rating"]), (r["question"] or "") if with_text else None,
                           r["answer"] or "", r["comment"] or "", _source_names(_json(r["sources_json"] or "[]")))
              for r in rows]
-    return sorted(items, key=lambda f: (f.rating > 0, -f.at))
+    return sorted(items, key=lambda f: (f.rating >= 0, -f.at))  # as the query orders them
 
 
 def nearest_rank_percentile(values: list[float], q: float) -> float | None:

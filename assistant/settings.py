@@ -174,8 +174,8 @@ class ServerSettings(BaseModel):
 
 class PortalSettings(BaseModel):
     example_questions: list[str] = Field(
-        default_factory=lambda: ["Welche Zonen hat das Ampelsystem?"],
-        description="Questions the empty chat offers as examples (at most three are shown). Set questions your own documents answer: the default fits the demo documents of `make run`; empty = none.")
+        default_factory=list,
+        description="Questions the empty chat offers as example buttons (at most three), e.g. [\"Was kostet ein Anwohnerparkausweis?\"]: questions your own documents answer; empty = none. As an environment variable a JSON list. `make run` sets the demo documents' question.")
 
 
 class PrivacySettings(BaseModel):

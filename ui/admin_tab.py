@@ -65,7 +65,7 @@ def feedback_table(items) -> pd.DataFrame:
     text, never Markdown or HTML: questions, answers and comments are people's and documents' words,
     without direction controls ("Links\u202egnp.exe" showed as "Linksexe.png", an attacker's probe)."""
     rows = [[format_time(f.at), "nicht hilfreich" if f.rating < 0 else "hilfreich",
-             "(nicht gespeichert)" if f.question is None else f.question, shortened(f.answer, 400, lines=True),
+             "(ausgeblendet: Datenschutzeinstellung)" if f.question is None else f.question, shortened(f.answer, 400, lines=True),
              f.comment, "; ".join(f.sources)] for f in items]
     return pd.DataFrame([[without_direction_controls(cell) for cell in row] for row in rows], columns=FEEDBACK_HEADERS)
 

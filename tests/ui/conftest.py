@@ -95,7 +95,7 @@ def live_portal(e5_settings, real_embedder):
     from ui.context import PortalContext
     from ui.portal import background_portal
 
-    root, settings = e5_settings("portal", portal_settings)
+    root, settings = e5_settings("portal", portal_settings, portal={"example_questions": ["Welche Zonen hat das Ampelsystem?"]})
     home = settings.home
     app = App(settings)
     app.kb._embedder = real_embedder  # share the loaded model with other integration tests

@@ -368,7 +368,7 @@ def test_with_sso_login_the_tab_makes_no_passwords(tmp_path):
 
 def test_the_review_table_shows_people_s_words_as_they_were_stored():
     """Direction controls go (a comment "Links\u202egnp.exe" showed as "Linksexe.png", an attacker's
-    probe); no person; a question the privacy setting did not keep says so."""
+    probe); no person; a question the privacy setting hides says so."""
     from assistant.dashboard import FeedbackItem
     from ui.admin_tab import FEEDBACK_HEADERS, feedback_table
 
@@ -376,4 +376,4 @@ def test_the_review_table_shows_people_s_words_as_they_were_stored():
                             FeedbackItem(0.0, 1, None, "", "", [])])
     assert list(table.columns) == FEEDBACK_HEADERS
     assert table.iloc[0].tolist()[1:] == ["nicht hilfreich", "Frageiz", "Antwort", "Linksgnp.exe", "Satzung, S. 2"]
-    assert table.iloc[1].tolist()[1:3] == ["hilfreich", "(nicht gespeichert)"]
+    assert table.iloc[1].tolist()[1:3] == ["hilfreich", "(ausgeblendet: Datenschutzeinstellung)"]
