@@ -134,12 +134,11 @@ def test_admin_gets_data_and_actions_are_audited(ctx, demo, tmp_path):
     assert {"collection.create", "upload"} <= set(table["Aktion"])
     path = h.audit_export(None, "", None, None, "", adam)
     assert Path(path).read_text(encoding="utf-8").startswith("zeit;akteur")
-    figs = h.dashboard(30, adam)
-    assert len(figs) == 6
+    out = h.dashboard(30, adam)
+    assert len(out) == 7 and list(out[-1].columns) == ["Zeit", "Bewertung", "Frage", "Antwort", "Kommentar", "Quellen"]
     msg, docs, _ = h.delete_document(doc_id, True, adam)
     assert "Gelöscht" in msg and docs.empty
     assert {e["actor"] for e in ctx.audit.entries(action="delete")} == {"adam"}
-
 
 
 def test_admin_cannot_sync_gradios_upload_folder(ctx):
