@@ -29,6 +29,7 @@ from sqlalchemy import inspect
 
 from assistant.appdb import AppDB
 from assistant.audit import AuditLog
+from corpus.models import page_label
 
 log = logging.getLogger(__name__)
 
@@ -215,11 +216,13 @@ def feedback_counts(db: AppDB, since: float) -> tuple[int, int]:
 
 
 def _source_names(sources) -> list[str]:
+    """"Title, Folie 3" for each cited source, the page named as its viewer names it (page_label)."""
     out = []
     for src in sources if isinstance(sources, list) else []:
         if isinstance(src, dict) and src.get("title"):
-            page = src.get("page")
-            out.append(f"{src['title']}" + (f", S. {page}" if isinstance(page, int) and not isinstance(page, bool) else ""))
+            page = src.get("page") if isinstance(src.get("page"), int) and not isinstance(src.get("page"), bool) else None
+            place = page_label(page, src.get("page_kind"))
+            out.append(f"{src['title']}, {place}" if place else str(src["title"]))
     return out
 
 
@@ -236,10 +239,9 @@ def feedback_items(db: AppDB, since: float, with_text: bool, limit: int = 200) -
     except Exception:
         log.warning("feedback table unreadable for the dashboard", exc_info=True)
         return []
-    items = [FeedbackItem(r["created_at"], _rating(r["rating"]), (r["question"] or "") if with_text else None,
-                          r["answer"] or "", r["comment"] or "", _source_names(_json(r["sources_json"] or "[]")))
-             for r in rows]
-    return sorted(items, key=lambda f: (f.rating >= 0, -f.at))  # as the query orders them
+    return [FeedbackItem(r["created_at"], _rating(r["rating"]), (r["question"] or "") if with_text else None,
+                         r["answer"] or "", r["comment"] or "", _source_names(_json(r["sources_json"] or "[]")))
+            for r in rows]
 
 
 def nearest_rank_percentile(values: list[float], q: float) -> float | None:

@@ -210,10 +210,10 @@ def rank_sentences(question: str, evidence: Sequence[Evidence], focus: Sequence[
             if sent.rstrip("\"'“”»«").endswith("?"):  # never the quote: it asks, and echoes the question's words
                 asked, titled = mentioned(q_stems, sent), None
                 continue
-            if not any(ch.isalnum() for ch in sent):  # a rule under a heading ("====="): neither text nor a break
+            if not _has_text(sent):  # a rule under a heading ("====="): neither text nor a break
                 continue
             if heads[i]:  # never the quote: it names the line right under it (quoted with it), else nothing shown
-                under = _next_to(ev.text, sent, next((p for p in parts[i + 1:] if any(ch.isalnum() for ch in p)), ""))
+                under = _next_to(ev.text, sent, next((p for p in parts[i + 1:] if _has_text(p)), ""))
                 asked, titled = (HEADING_WEIGHT * mentioned(q_stems, sent), sent) if under else (0.0, None)
                 continue
             heading, asked = asked, 0.0
@@ -251,6 +251,10 @@ def _headings(text: str, parts: list[str]) -> list[bool]:
             flags[i:j] = [False] * (j - i)
         i = j + 1
     return flags
+
+
+def _has_text(unit: str) -> bool:
+    return any(ch.isalnum() for ch in unit)
 
 
 def _whole_line(text: str, unit: str) -> bool:

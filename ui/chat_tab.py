@@ -45,6 +45,14 @@ def chat_examples(questions: list[str]) -> list[dict] | None:
     return [{"text": q} for q in shown if q][:MAX_EXAMPLES] or None
 
 
+def example_text(examples: list[dict] | None, index: object) -> str:
+    """The clicked example's question, looked up by its place among the configured ones: the value a
+    client sends with the click is never echoed back (any text could be sent)."""
+    if examples and isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(examples):
+        return examples[index]["text"]
+    return ""
+
+
 @dataclass
 class ChatTab:
     """The chat components the page load fills for the signed-in user."""
@@ -57,6 +65,7 @@ class ChatTab:
 
 def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
     """Create the chat components and their events in the caller's current gr.Tab."""
+    examples = chat_examples(ctx.app.settings.portal.example_questions)
     chat_id = gr.State(None)
     message_ids = gr.State([])
     pending = gr.State("")
@@ -96,7 +105,7 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
                 elem_id="kp-chat",
                 sanitize_html=True, render_markdown=True, latex_delimiters=[],
                 feedback_options=("Like", "Dislike"), buttons=["copy", "copy_all"],
-                placeholder=t("chat_placeholder"), examples=chat_examples(ctx.app.settings.portal.example_questions),
+                placeholder=t("chat_placeholder"), examples=examples,
                 autoscroll=False,  # the portal's script scrolls to the question
             )
             # right under the chat, where the thumbs are: below the input it fell out of a laptop's window
@@ -126,10 +135,9 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
         return h.model_description(key)
 
     def use_example(evt: gr.SelectData, request: gr.Request) -> str:
-        # the clicked example's text into the question box (sending stays the user's step, with its checks)
+        # the clicked example into the question box (sending stays the user's step, with its checks)
         h.user(request)
-        value = evt.value if isinstance(evt.value, dict) else {}
-        return str(value.get("text") or "")[:2000]
+        return example_text(examples, evt.index)
 
     chatbot.example_select(shown_as_error(use_example), None, [question], api_visibility="private", queue=False,
                            show_progress="hidden")

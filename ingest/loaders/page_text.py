@@ -58,9 +58,9 @@ def page_blocks(text: str, page_no: int, builder: BlockBuilder, repeated: frozen
     # footer ("Programm … - Seite 1 von 3") goes in documents too short to repeat it on four pages,
     # as the page's very first or last line only: a wrapped sentence ending "… auf Seite 3 von 8"
     # with its end on the next line is text (a review).
-    filled = [i for i, ln in enumerate(lines) if ln]
-    outermost = {filled[0], filled[-1]} if filled else set()
-    drop = [i for i in _edge_indices(lines)
+    edges = _edge_indices(lines)
+    outermost = {edges[0], edges[-1]} if edges else set()
+    drop = [i for i in edges
             if page_number_alone(lines[i]) or (i in outermost and page_furniture(lines[i]))
             or _norm_line(lines[i]) in repeated]
     if len(drop) < sum(1 for ln in lines if ln):

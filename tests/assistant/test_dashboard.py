@@ -132,12 +132,13 @@ def test_rated_answers_for_the_review_unhelpful_first_and_without_names(db):
         db.execute('INSERT INTO feedback(id, message_id, "user", rating, comment, question, answer, sources_json, '
                    "created_at) VALUES (:i, 'm', 'anna', :r, :c, :q, 'Die Antwort', :s, :t)",
                    {"i": new_id(), "r": rating, "c": comment, "q": question, "t": at,
-                    "s": json.dumps([{"title": "Baumschutzsatzung", "page": 3}, {"title": "Ohne Seite"}, {"n": 2}])})
+                    "s": json.dumps([{"title": "Baumschutzsatzung", "page": 3}, {"title": "Ohne Seite"}, {"n": 2},
+                                     {"title": "Vortrag", "page": 4, "page_kind": "slide"}, {"title": "Kaputt", "page": True}])})
     u = d.usage(db, AuditLog(db), days=30, now=NOW)
     assert [(f.rating, f.question) for f in u.feedback] == [
         (-1, "Wer genehmigt Baumfällungen?"), (-1, "Wann ist das Freibad offen?"), (1, "Wie hoch ist die Hundesteuer?")]
     assert u.feedback[1].comment == "Falsche Uhrzeit" and u.feedback[1].answer == "Die Antwort"
-    assert u.feedback[0].sources == ["Baumschutzsatzung, S. 3", "Ohne Seite"]
+    assert u.feedback[0].sources == ["Baumschutzsatzung, Seite 3", "Ohne Seite", "Vortrag, Folie 4", "Kaputt"]
     assert "anna" not in json.dumps(u.as_dict())
     hidden = d.usage(db, AuditLog(db), days=30, now=NOW, log_questions="off")
     assert [f.question for f in hidden.feedback] == [None, None, None] and hidden.feedback[1].comment == "Falsche Uhrzeit"

@@ -255,3 +255,23 @@ def test_the_empty_chat_offers_the_configured_example_question(live_portal, port
         config = c.get("config").json()
     chat = next(comp for comp in config["components"] if comp.get("props", {}).get("elem_id") == "kp-chat")
     assert [e["text"] for e in chat["props"]["examples"]] == [ZONE_Q]
+
+
+def test_an_example_click_over_http_gives_only_a_configured_question(live_portal, portal_data):
+    """The example button's event, sent by hand: the question comes from the configured list by the
+    click's place, never from the value the client sends; without a login nothing."""
+    def click(c, index, value):
+        config = c.get("config").json()
+        fn = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "use_example")
+        return c.post("gradio_api/run/predict", json={"data": [], "fn_index": fn, "session_hash": f"ex-{index}",
+                                                       "event_data": {"index": index, "value": value}})
+
+    with http(live_portal, "anna", portal_data["password"]) as c:
+        r = click(c, 0, {"text": "<img src=x onerror=alert(1)>"})
+        assert r.status_code == 200 and r.json()["data"] == [ZONE_Q], r.text[:300]
+        r = click(c, 7, {"text": "Eingeschleust"})
+        assert r.status_code == 200 and r.json()["data"] == [""], r.text[:300]
+    with http(live_portal) as anonymous:
+        r = anonymous.post("gradio_api/run/predict", json={"data": [], "fn_index": 0, "session_hash": "ex-anon",
+                                                           "event_data": {"index": 0, "value": None}})
+        assert r.status_code in (401, 403) and ZONE_Q not in r.text
