@@ -82,6 +82,18 @@ def passages_of(chunks: Iterable[Chunk], pages: tuple[int, int] | None = None) -
     return out, has_pages
 
 
+def centrality(sentence: str, df: Counter[str]) -> float:
+    """The mean document frequency (log-damped) of a sentence's content words, times 1.25 when it
+    holds a number (deadlines, amounts).
+
+    Summed with ``math.fsum`` because the words come from a set: a plain sum's last bit depended
+    on the set's order, which changes with Python's hash seed, and decided ties between table rows
+    (a summary test passed on one machine and failed in CI)."""
+    stems = set(content_stems(sentence))
+    score = math.fsum(math.log1p(df[w]) for w in stems) / (len(stems) + 2) if stems else 0.0
+    return score * 1.25 if re.search(r"\d", sentence) else score
+
+
 def preselect(passages: Sequence[Passage], share: float) -> list[Passage]:
     """Each passage reduced to its most central sentences (at least one), order kept.
 
@@ -99,11 +111,7 @@ def preselect(passages: Sequence[Passage], share: float) -> list[Passage]:
             continue
         scored = []
         for i, s in enumerate(ss):
-            stems = set(content_stems(s))
-            score = sum(math.log1p(df[w]) for w in stems) / (len(stems) + 2) if stems else 0.0
-            if re.search(r"\d", s):
-                score *= 1.25
-            scored.append((score, i))
+            scored.append((centrality(s, df), i))
         keep = max(1, round(len(ss) * share))
         chosen = sorted(i for _, i in sorted(scored, reverse=True)[:keep])
         out.append(Passage(p.loc, " ".join(ss[i] for i in chosen), p.section))
@@ -379,11 +387,7 @@ def extractive_summary(passages: Sequence[Passage], label: str, length: str,
         df.update(set(content_stems(c.scored)))
     ranked = []
     for order, c in enumerate(candidates):
-        stems = set(content_stems(c.scored))
-        score = sum(math.log1p(df[w]) for w in stems) / (len(stems) + 2) if stems else 0.0
-        if re.search(r"\d", c.text):
-            score *= 1.25
-        ranked.append((c.whole, score, -order, c))
+        ranked.append((c.whole, centrality(c.scored, df), -order, c))  # a row's figures are in its cells
     ranked.sort(key=lambda r: r[:3], reverse=True)
     rows_most, picked, rows = max(1, target // 2), [], 0
     for r in ranked:
