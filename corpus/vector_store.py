@@ -7,15 +7,19 @@ never used (it would try to download a model), and its telemetry is switched off
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Callable, Iterator, Protocol, Sequence, TypeVar
 
 import numpy as np
 
 from corpus.models import Chunk
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Filter(dict):
@@ -127,27 +131,133 @@ class MemoryVectorIndex:
         return len(self._ids)
 
 
+class _Gate:
+    """Any number of calls on the Chroma client at once, or one reopen of it, which waits until the
+    calls in progress are done (closing a client stops its engine under a running query)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._calls = 0
+        self._reopening = False
+
+    @contextmanager
+    def call(self) -> Iterator[None]:
+        with self._cond:
+            while self._reopening:
+                self._cond.wait()
+            self._calls += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._calls -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def reopen(self) -> Iterator[None]:
+        with self._cond:
+            while self._reopening:
+                self._cond.wait()
+            self._reopening = True
+            while self._calls:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._reopening = False
+                self._cond.notify_all()
+
+
+class WriteStamp:
+    """A file in the embedded Chroma's folder that every writing process replaces after it wrote.
+
+    Why: embedded Chroma keeps its graph in the memory of each process. After ``kiportal ingest``
+    (another process) wrote, a running portal's Chroma did not see the new vectors, and asking it for
+    them by id, or with a filter, failed ("Error finding id") until the portal was restarted. A reader
+    compares the stamp (one ``stat``, about a microsecond) and reopens its client when someone
+    else wrote. Writers hold the data directory's writer lock, so stamps are never written at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._token = f"{os.getpid()}-{uuid.uuid4().hex}"
+        self._count = 0
+        self._own: str | None = None  # what this process wrote last
+        self._seen = self._key()       # the stamp as it was when the client was (re)opened
+
+    def _key(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def wrote(self) -> None:
+        """After a write of this process: replace the stamp (atomically, so a reader never sees half)."""
+        self._count += 1
+        text = f"{self._token}:{self._count}"
+        tmp = self.path.with_name(f"{self.path.name}.{self._token}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, self.path)
+        self._own, self._seen = text, self._key()
+
+    def changed_elsewhere(self) -> bool:
+        """True when another process has written since this one last opened or wrote."""
+        key = self._key()
+        if key == self._seen:
+            return False
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except OSError:
+            return True
+        return text != self._own
+
+    def seen(self) -> None:
+        """The client was just (re)opened: what the stamp says now is what it sees."""
+        self._seen = self._key()
+
+
 class ChromaVectorIndex:
-    """Chroma collection (embedded PersistentClient or HTTP server) holding chunk vectors."""
+    """Chroma collection (embedded PersistentClient or HTTP server) holding chunk vectors.
+
+    Embedded, several processes may share the folder one after another (the portal, then
+    ``kiportal ingest`` beside it): each reopens its client when a :class:`WriteStamp` says that
+    another one wrote, and once more when Chroma reports an id it cannot find."""
 
     _BATCH = 2000
+    STAMP = "kiportal-writes"
 
-    def __init__(self, client, name: str = "kiportal") -> None:
+    def __init__(self, client, name: str = "kiportal", *, reopen: Callable[[], object] | None = None,
+                 stamp: WriteStamp | None = None) -> None:
+        """``reopen`` makes a new client for the same store (embedded Chroma only); ``stamp`` tells
+        when that is needed."""
+        self._name = name
+        self._reopen_client = reopen
+        self._stamp = stamp
+        self._gate = _Gate()
+        self._refresh_lock = threading.Lock()
+        self._open(client)
+
+    def _open(self, client) -> None:
         self._client = client
         self._col = client.get_or_create_collection(
-            name=name,
+            name=self._name,
             embedding_function=None,
             configuration={"hnsw": {"space": "cosine"}},
         )
 
     @classmethod
     def persistent(cls, path: Path, name: str = "kiportal") -> "ChromaVectorIndex":
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-
         path.mkdir(parents=True, exist_ok=True)
-        client = chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))
-        return cls(client, name)
+
+        def client():
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+
+            return chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))
+
+        stamp = WriteStamp(path / cls.STAMP)
+        return cls(client(), name, reopen=client, stamp=stamp)
 
     @classmethod
     def http(cls, host: str, port: int, name: str = "kiportal") -> "ChromaVectorIndex":
@@ -157,21 +267,66 @@ class ChromaVectorIndex:
         client = chromadb.HttpClient(host=host, port=port, settings=ChromaSettings(anonymized_telemetry=False))
         return cls(client, name)
 
+    # -- one process among several on an embedded store -----------------------------------------
+    def reopen(self) -> None:
+        """A new client for the same folder, which reads what other processes wrote. The old
+        client is closed once the calls in progress on it are done."""
+        if self._reopen_client is None:
+            return
+        with self._gate.reopen():
+            try:
+                self._client.close()  # stops its engine (and its graph in memory) when it was the last user
+            except Exception:  # noqa: BLE001 - a client that cannot close is dropped all the same
+                log.debug("closing the old Chroma client failed", exc_info=True)
+            if self._stamp is not None:
+                self._stamp.seen()  # before opening: a write while it opens is seen next time
+            self._open(self._reopen_client())
+        log.info("vector index reopened: another process wrote to %s", self._name)
+
+    def _fresh(self) -> None:
+        if self._stamp is None or not self._stamp.changed_elsewhere():
+            return
+        with self._refresh_lock:
+            if self._stamp.changed_elsewhere():
+                self.reopen()
+
+    def _call(self, op: Callable[[object], T]) -> T:
+        """``op(collection)`` on a current client; once more on a reopened one when Chroma cannot
+        find an id (another process wrote a moment before its stamp)."""
+        self._fresh()
+        try:
+            with self._gate.call():
+                return op(self._col)
+        except Exception as exc:  # chromadb.errors.InternalError, without importing chromadb here
+            if self._reopen_client is None or "Error finding id" not in str(exc):
+                raise
+        log.info("Chroma could not find an id: reopening and asking again")
+        with self._refresh_lock:
+            self.reopen()
+        with self._gate.call():
+            return op(self._col)
+
+    def _write(self, op: Callable[[object], object]) -> None:
+        self._call(op)
+        if self._stamp is not None:
+            self._stamp.wrote()
+
+    # -- the contract ---------------------------------------------------------------------------
     def add(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         if len(chunks) != len(vectors):
             raise ValueError("chunks and vectors differ in length")
         for start in range(0, len(chunks), self._BATCH):
             part = chunks[start : start + self._BATCH]
-            self._col.upsert(
+            self._write(lambda col: col.upsert(
                 ids=[c.chunk_id for c in part],
                 embeddings=np.asarray(vectors[start : start + self._BATCH], dtype=np.float32),
                 metadatas=[c.metadata() for c in part],
-            )
+            ))
 
     def delete(self, ids: Sequence[str]) -> None:
         ids = list(ids)
         for start in range(0, len(ids), self._BATCH):
-            self._col.delete(ids=ids[start : start + self._BATCH])
+            self._write(lambda col: col.delete(ids=ids[start : start + self._BATCH]))
 
     @staticmethod
     def _where(flt: dict | None) -> dict | None:
@@ -191,29 +346,29 @@ class ChromaVectorIndex:
         # included), and on a Chroma server that count was a second HTTP round trip per search
         if k < 1 or matches_nothing(flt):
             return []
-        res = self._col.query(
+        res = self._call(lambda col: col.query(
             query_embeddings=[np.asarray(vector, dtype=np.float32)],
             n_results=k,
             where=self._where(flt),
             include=["distances"],
-        )
+        ))
         return [(cid, 1.0 - float(d)) for cid, d in zip(res["ids"][0], res["distances"][0])]
 
     def set_collection(self, ids: Sequence[str], collection: str) -> None:
         ids = list(ids)
         for start in range(0, len(ids), self._BATCH):
             part = ids[start : start + self._BATCH]
-            got = self._col.get(ids=part, include=["metadatas"])
+            got = self._call(lambda col: col.get(ids=part, include=["metadatas"]))
             metas = [dict(m, collection=collection) for m in got["metadatas"]]
             if got["ids"]:
-                self._col.update(ids=got["ids"], metadatas=metas)
+                self._write(lambda col: col.update(ids=got["ids"], metadatas=metas))
 
     def vectors_of(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The stored vectors of these ids (unknown ids are absent), fetched in batches."""
         ids = list(ids)
         out: dict[str, np.ndarray] = {}
         for start in range(0, len(ids), self._BATCH):
-            got = self._col.get(ids=ids[start : start + self._BATCH], include=["embeddings"])
+            got = self._call(lambda col: col.get(ids=ids[start : start + self._BATCH], include=["embeddings"]))
             for cid, vec in zip(got["ids"], got["embeddings"]):
                 out[cid] = np.asarray(vec, dtype=np.float32)
         return out
@@ -222,7 +377,7 @@ class ChromaVectorIndex:
         out: set[str] = set()
         offset = 0
         while True:
-            got = self._col.get(include=[], limit=10000, offset=offset)
+            got = self._call(lambda col: col.get(include=[], limit=10000, offset=offset))
             if not got["ids"]:
                 break
             out.update(got["ids"])
@@ -230,4 +385,4 @@ class ChromaVectorIndex:
         return out
 
     def count(self) -> int:
-        return self._col.count()
+        return self._call(lambda col: col.count())
