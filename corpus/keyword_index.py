@@ -16,6 +16,12 @@ one batch added) – plus the small mutable state (dead rows, collections per do
 and ``manifest.json``, which is renamed into place last. A crash before that rename
 leaves the previous manifest and its files intact; files no manifest names are removed
 on the next save.
+
+Several processes keep an index of the same folder (the portal, and ``kiportal ingest`` beside
+it): saves and loads take turns through a file lock next to the folder, each process names its
+files with a token of its own (two processes once wrote different ``seg-000011.npz`` under one
+name, and a manifest then named a file the other process had written or removed: the next start
+found the index unreadable and rebuilt it), and a save does not replace a newer manifest.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ import math
 import os
 import re
 import threading
+import uuid
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -32,6 +39,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from corpus.db import file_lock
 from corpus.text import new_stemmer
 from corpus.vector_store import matches_nothing
 
@@ -167,6 +175,7 @@ class BM25Index:
         self._unsaved_segments: list[_Segment] = []
         self._unsaved_blocks: list[tuple[int, int]] = []
         self._next_file = 0
+        self._token = uuid.uuid4().hex[:8]  # this process's file names (see the module docstring)
 
     # -- building and changing --------------------------------------------
     def build(self, ids: Sequence[str], texts: Sequence[str], collections: Sequence[str], doc_ids: Sequence[str],
@@ -388,13 +397,24 @@ class BM25Index:
     # -- persistence ----------------------------------------------------------
     def _file(self, prefix: str) -> str:
         self._next_file += 1
-        return f"{prefix}-{self._next_file:06d}.npz"
+        return f"{prefix}-{self._token}-{self._next_file:06d}.npz"
+
+    @staticmethod
+    def _turns(path: Path):
+        """Saves and loads of one folder take turns, across processes (a lock file beside it)."""
+        return file_lock(path.with_name(path.name + ".lock"), what="BM25")
 
     def save(self, path: Path) -> None:
         """Write what changed since the last save; the manifest rename makes it visible."""
         path = Path(path)
-        with self._lock:
-            fresh = not (path / "manifest.json").exists() or any(not (path / s.file).exists() for s in self._segments if s.file)
+        with self._lock, self._turns(path):
+            on_disk = _saved_generation(path)
+            if on_disk is not None and on_disk > self.generation:
+                log.debug("BM25 index at %s is newer (generation %d > %d): kept", path, on_disk, self.generation)
+                return
+            # files another process's save removed (it keeps only what its manifest names): write all again
+            fresh = on_disk is None or any(not (path / f).exists() for f in
+                                           [s.file for s in self._segments if s.file] + [b[0] for b in self._blocks])
             path.mkdir(parents=True, exist_ok=True)
             if fresh:  # another folder, or files gone: write everything
                 self._unsaved_segments = list(self._segments)
@@ -419,7 +439,7 @@ class BM25Index:
                 "segments": [s.file for s in self._segments], "blocks": [b[0] for b in self._blocks], "state": state,
                 "docs": {self._docs[d]: [self._doc_fp[d], self._doc_coll[d]] for d, rows in self._doc_rows.items() if rows},
             }
-            tmp = path / "manifest.json.tmp"
+            tmp = path / f"manifest.json.{self._token}.tmp"
             tmp.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
             os.replace(tmp, path / "manifest.json")
             named = {*manifest["segments"], *manifest["blocks"], state, "manifest.json"}
@@ -436,6 +456,13 @@ class BM25Index:
     def load(cls, path: Path) -> "BM25Index":
         """Load a saved index; an absent, older-format or broken one gives an empty index (generation -1)."""
         path = Path(path)
+        if not (path / "manifest.json").exists():
+            return cls()
+        with cls._turns(path):  # a save in another process removes the files its manifest no longer names
+            return cls._load(path)
+
+    @classmethod
+    def _load(cls, path: Path) -> "BM25Index":
         index = cls()
         try:
             manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
@@ -505,6 +532,14 @@ class BM25Index:
             tid = self._vocab[word] = len(self._terms)
             self._terms.append(word)
         return tid
+
+
+def _saved_generation(path: Path) -> int | None:
+    """The generation the saved manifest names (None: no readable manifest)."""
+    try:
+        return int(json.loads((path / "manifest.json").read_text(encoding="utf-8"))["generation"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _blob(items: Sequence[str]) -> np.ndarray:

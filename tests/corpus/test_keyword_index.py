@@ -201,3 +201,75 @@ def test_set_collection_moves_filter():
     idx = _index()
     idx.set_collection({"d3"}, "satzung")
     assert [c for c, _ in idx.query("Luftqualität", 3, {"collections": ["satzung"]})] == ["c"]
+
+
+def _one(idx: BM25Index, doc: str, words: str) -> None:
+    idx.add([f"{doc}:0"], [words], ["a"], [doc], fingerprints={doc: doc})
+
+
+def test_two_processes_saving_the_same_folder_in_turn_leave_a_readable_current_index(tmp_path):
+    """The portal (a) syncs and saves while ``kiportal ingest`` (b) runs and saves at its end. Both
+    once numbered their files alike: a's manifest then named files that b had removed, and the next
+    start found the index unreadable. Two indexes here are the two processes: they share nothing but
+    the folder."""
+    folder = tmp_path / "bm25"
+    base = BM25Index()
+    _one(base, "d0", "Hundesteuer Satzung")
+    base.generation = 1
+    base.save(folder)
+    a, b = BM25Index.load(folder), BM25Index.load(folder)
+    _one(b, "d1", "Parkgebühren Zone")
+    _one(a, "d1", "Parkgebühren Zone")  # the portal applies the ingest's first commit
+    a.generation = 2
+    a.save(folder)
+    _one(b, "d2", "Müllabfuhr Termine")
+    b.generation = 3
+    b.save(folder)
+    older = BM25Index.load(folder)
+    _one(a, "d2", "Müllabfuhr Termine")
+    _one(a, "d3", "Baumschutz Fällung")  # and an upload after it
+    a.generation = 4
+    a.save(folder)
+    older.save(folder)  # a process that saves an older generation last does not replace the newer one
+    loaded = BM25Index.load(folder)
+    assert loaded.generation == 4 and set(loaded.documents()) == {"d0", "d1", "d2", "d3"}
+    for word, doc in [("Hundesteuer", "d0"), ("Parkgebühren", "d1"), ("Müllabfuhr", "d2"), ("Baumschutz", "d3")]:
+        assert [c for c, _ in loaded.query(word, 3)] == [f"{doc}:0"], word
+
+
+@pytest.mark.integration
+def test_saves_and_loads_in_two_real_processes_at_once_never_break_the_index(tmp_path):
+    """Another process saves in a loop while this one saves and loads: every load is whole."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    folder = tmp_path / "bm25"
+    first = BM25Index()
+    _one(first, "start", "Anfang Text")
+    first.generation = 1
+    first.save(folder)
+    code = textwrap.dedent(f"""
+        from pathlib import Path
+        from corpus.keyword_index import BM25Index
+        idx = BM25Index.load(Path({str(folder)!r}))
+        for i in range(40):
+            idx.add([f"b{{i}}:0"], [f"Wort{{i}} Bauantrag"], ["a"], [f"b{{i}}"], fingerprints={{f"b{{i}}": "x"}})
+            idx.generation = 2 + 2 * i
+            idx.save(Path({str(folder)!r}))
+    """)
+    root = Path(__file__).resolve().parents[2]
+    other = subprocess.Popen([sys.executable, "-c", code], cwd=root, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)})
+    mine = BM25Index.load(folder)
+    try:
+        for i in range(40):
+            _one(mine, f"a{i}", f"Begriff{i} Gewerbe")
+            mine.generation = 3 + 2 * i
+            mine.save(folder)
+            loaded = BM25Index.load(folder)
+            assert loaded.generation >= mine.generation and "start:0" in loaded.chunk_ids(), i
+    finally:
+        assert other.wait(120) == 0
+    last = BM25Index.load(folder)
+    assert last.generation == 81 and {f"a{i}:0" for i in range(40)} <= last.chunk_ids()
