@@ -18,10 +18,11 @@ leaves the previous manifest and its files intact; files no manifest names are r
 on the next save.
 
 Several processes keep an index of the same folder (the portal, and ``kiportal ingest`` beside
-it): saves and loads take turns through a file lock next to the folder, each process names its
+it): saves and loads take turns through a file lock next to the folder, and each process names its
 files with a token of its own (two processes once wrote different ``seg-000011.npz`` under one
 name, and a manifest then named a file the other process had written or removed: the next start
-found the index unreadable and rebuilt it), and a save does not replace a newer manifest.
+found the index unreadable and rebuilt it). The last save wins, even one of an older catalog
+generation: a load brings it up to the catalog by each document's fingerprint.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from corpus.db import file_lock
+from corpus.db import LockTimeout, file_lock
 from corpus.text import new_stemmer
 from corpus.vector_store import matches_nothing
 
@@ -399,22 +400,32 @@ class BM25Index:
         self._next_file += 1
         return f"{prefix}-{self._token}-{self._next_file:06d}.npz"
 
+    #: a save waits this long for another process's save or load, then leaves it to the next one
+    #: (the index in memory is current; the saved one only spares the next start a sync)
+    SAVE_WAIT_S = 10
+
     @staticmethod
-    def _turns(path: Path):
+    def _turns(path: Path, timeout: float | None = None):
         """Saves and loads of one folder take turns, across processes (a lock file beside it)."""
-        return file_lock(path.with_name(path.name + ".lock"), what="BM25")
+        return file_lock(path.with_name(path.name + ".lock"), timeout, what="BM25")
 
     def save(self, path: Path) -> None:
         """Write what changed since the last save; the manifest rename makes it visible."""
         path = Path(path)
-        with self._lock, self._turns(path):
-            on_disk = _saved_generation(path)
-            if on_disk is not None and on_disk > self.generation:
-                log.debug("BM25 index at %s is newer (generation %d > %d): kept", path, on_disk, self.generation)
-                return
+        try:
+            with self._turns(path, timeout=self.SAVE_WAIT_S):
+                self._save(path)
+        except LockTimeout:  # only the turn raises it
+            log.warning("BM25 index at %s not saved: another process has held it for %d s (the next save "
+                        "writes it)", path, self.SAVE_WAIT_S)
+
+    def _save(self, path: Path) -> None:
+        # the file lock first, then the index's own: queries (which take the latter) never wait
+        # for another process's save
+        with self._lock:
             # files another process's save removed (it keeps only what its manifest names): write all again
-            fresh = on_disk is None or any(not (path / f).exists() for f in
-                                           [s.file for s in self._segments if s.file] + [b[0] for b in self._blocks])
+            fresh = _saved_generation(path) is None or any(
+                not (path / f).exists() for f in [s.file for s in self._segments if s.file] + [b[0] for b in self._blocks])
             path.mkdir(parents=True, exist_ok=True)
             if fresh:  # another folder, or files gone: write everything
                 self._unsaved_segments = list(self._segments)

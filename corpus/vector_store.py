@@ -10,6 +10,7 @@ import logging
 import os
 import threading
 import uuid
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, Sequence, TypeVar
@@ -175,15 +176,14 @@ class WriteStamp:
     Why: embedded Chroma keeps its graph in the memory of each process. After ``kiportal ingest``
     (another process) wrote, a running portal's Chroma did not see the new vectors, and asking it for
     them by id, or with a filter, failed ("Error finding id") until the portal was restarted. A reader
-    compares the stamp (one ``stat``, about a microsecond) and reopens its client when someone
+    compares the stamp (one ``stat``, about 2 µs) and reopens its client when someone
     else wrote. Writers hold the data directory's writer lock, so stamps are never written at once."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._token = f"{os.getpid()}-{uuid.uuid4().hex}"
         self._count = 0
-        self._own: str | None = None  # what this process wrote last
-        self._seen = self._key()       # the stamp as it was when the client was (re)opened
+        self._seen = self._key()  # the stamp as it was when the client was (re)opened
 
     def _key(self) -> tuple[int, int, int] | None:
         try:
@@ -195,14 +195,17 @@ class WriteStamp:
     def wrote(self) -> None:
         """After a write of this process: replace the stamp (atomically, so a reader never sees half)."""
         self._count += 1
-        text = f"{self._token}:{self._count}"
         tmp = self.path.with_name(f"{self.path.name}.{self._token}.tmp")
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(f"{self._token}:{self._count}", encoding="utf-8")
         os.replace(tmp, self.path)
-        self._own, self._seen = text, self._key()
+        self._seen = self._key()
 
     def changed_elsewhere(self) -> bool:
-        """True when another process has written since this one last opened or wrote."""
+        """True when another process has written since this one last opened or wrote.
+
+        A stamp of this process's own token is never another's write: a search that read the stamp
+        between this process's replace and its bookkeeping took it for one and reopened (134 needless
+        reopens in 200 writes with four searching threads, found by a review)."""
         key = self._key()
         if key == self._seen:
             return False
@@ -210,11 +213,26 @@ class WriteStamp:
             text = self.path.read_text(encoding="utf-8")
         except OSError:
             return True
-        return text != self._own
+        if text.startswith(self._token + ":"):
+            self._seen = key
+            return False
+        return True
 
     def seen(self) -> None:
         """The client was just (re)opened: what the stamp says now is what it sees."""
         self._seen = self._key()
+
+
+def _shares_engine(client) -> bool:
+    """True when another client of this process shares ``client``'s embedded engine (chromadb keeps
+    one per folder and counts its users: ``close()`` then stops nothing, and a new client gets the old
+    engine back). Two users are this client and its own admin client."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        return SharedSystemClient._identifier_to_refcount.get(client._identifier, 0) > 2
+    except Exception:  # noqa: BLE001 - another chromadb version: no warning rather than a failure
+        return False
 
 
 class ChromaVectorIndex:
@@ -236,6 +254,8 @@ class ChromaVectorIndex:
         self._stamp = stamp
         self._gate = _Gate()
         self._refresh_lock = threading.Lock()
+        self._reopens = 0         # how many times the client was reopened (one reopen serves every waiting caller)
+        self._unopened = False    # a reopen failed: the next call opens the client again
         self._open(client)
 
     def _open(self, client) -> None:
@@ -246,9 +266,24 @@ class ChromaVectorIndex:
             configuration={"hnsw": {"space": "cosine"}},
         )
 
+    #: the embedded indexes open in this process, one per folder and collection: two would share
+    #: chromadb's engine, and neither could then reopen it to see another process's writes
+    _open_here: "weakref.WeakValueDictionary[tuple[str, str], ChromaVectorIndex]" = weakref.WeakValueDictionary()
+    _open_lock = threading.Lock()
+
     @classmethod
     def persistent(cls, path: Path, name: str = "kiportal") -> "ChromaVectorIndex":
+        """The embedded index in ``path`` (the one already open in this process, if any)."""
         path.mkdir(parents=True, exist_ok=True)
+        key = (str(path.resolve()), name)
+        with cls._open_lock:
+            index = cls._open_here.get(key)
+            if index is None:
+                index = cls._open_here[key] = cls._new_persistent(path, name)
+            return index
+
+    @classmethod
+    def _new_persistent(cls, path: Path, name: str) -> "ChromaVectorIndex":
 
         def client():
             import chromadb
@@ -280,20 +315,27 @@ class ChromaVectorIndex:
                 log.debug("closing the old Chroma client failed", exc_info=True)
             if self._stamp is not None:
                 self._stamp.seen()  # before opening: a write while it opens is seen next time
+            self._unopened = True  # until the new client stands: a failed open is tried again, not kept
             self._open(self._reopen_client())
+            self._unopened = False
+            self._reopens += 1
+            if _shares_engine(self._client):
+                log.warning("another Chroma client of this process uses %s: it keeps the old graph, so this "
+                            "index may not see what other processes write (use one index per folder)", self._name)
         log.info("vector index reopened: another process wrote to %s", self._name)
 
     def _fresh(self) -> None:
-        if self._stamp is None or not self._stamp.changed_elsewhere():
+        if not self._unopened and (self._stamp is None or not self._stamp.changed_elsewhere()):
             return
         with self._refresh_lock:
-            if self._stamp.changed_elsewhere():
+            if self._unopened or self._stamp.changed_elsewhere():
                 self.reopen()
 
     def _call(self, op: Callable[[object], T]) -> T:
         """``op(collection)`` on a current client; once more on a reopened one when Chroma cannot
         find an id (another process wrote a moment before its stamp)."""
         self._fresh()
+        reopens = self._reopens
         try:
             with self._gate.call():
                 return op(self._col)
@@ -302,7 +344,8 @@ class ChromaVectorIndex:
                 raise
         log.info("Chroma could not find an id: reopening and asking again")
         with self._refresh_lock:
-            self.reopen()
+            if self._reopens == reopens:  # not already reopened for another caller meanwhile
+                self.reopen()
         with self._gate.call():
             return op(self._col)
 

@@ -230,11 +230,14 @@ def test_two_processes_saving_the_same_folder_in_turn_leave_a_readable_current_i
     _one(a, "d3", "Baumschutz Fällung")  # and an upload after it
     a.generation = 4
     a.save(folder)
-    older.save(folder)  # a process that saves an older generation last does not replace the newer one
     loaded = BM25Index.load(folder)
     assert loaded.generation == 4 and set(loaded.documents()) == {"d0", "d1", "d2", "d3"}
     for word, doc in [("Hundesteuer", "d0"), ("Parkgebühren", "d1"), ("Müllabfuhr", "d2"), ("Baumschutz", "d3")]:
         assert [c for c, _ in loaded.query(word, 3)] == [f"{doc}:0"], word
+    older.save(folder)  # the last save wins, an older generation too (a load syncs it by fingerprints)
+    loaded = BM25Index.load(folder)
+    assert loaded.generation == 3 and set(loaded.documents()) == {"d0", "d1", "d2"}
+    assert [c for c, _ in loaded.query("Müllabfuhr", 3)] == ["d2:0"] and loaded.query("Baumschutz", 3) == []
 
 
 @pytest.mark.integration
@@ -268,8 +271,46 @@ def test_saves_and_loads_in_two_real_processes_at_once_never_break_the_index(tmp
             mine.generation = 3 + 2 * i
             mine.save(folder)
             loaded = BM25Index.load(folder)
-            assert loaded.generation >= mine.generation and "start:0" in loaded.chunk_ids(), i
+            # whole: the generation of one save with everything that save held
+            assert loaded.generation > 1 and "start:0" in loaded.chunk_ids(), i
+            who, n = ("a", (loaded.generation - 3) // 2) if loaded.generation % 2 else ("b", (loaded.generation - 2) // 2)
+            assert {f"{who}{j}:0" for j in range(n + 1)} <= loaded.chunk_ids(), (i, loaded.generation)
     finally:
         assert other.wait(120) == 0
     last = BM25Index.load(folder)
-    assert last.generation == 81 and {f"a{i}:0" for i in range(40)} <= last.chunk_ids()
+    who = "a" if last.generation == 81 else "b"
+    assert last.generation in (80, 81) and {f"{who}{i}:0" for i in range(40)} <= last.chunk_ids()
+
+
+def test_a_save_gives_up_while_another_process_holds_the_folder_and_queries_do_not_wait(tmp_path, caplog):
+    """A CLI stopped with Ctrl-Z while it saves must not hold up the portal's keyword search."""
+    import subprocess
+    import sys
+    import threading
+
+    folder = tmp_path / "bm25"
+    idx = _index()
+    idx.save(folder)
+    before = (folder / "manifest.json").read_text(encoding="utf-8")
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, sys, time\n"
+        f"fh = open({str(folder.with_name('bm25.lock'))!r}, 'a'); fcntl.flock(fh, fcntl.LOCK_EX)\n"
+        "print('held', flush=True); sys.stdin.read()")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        idx.add(["n"], ["Neue Regel zum Winterdienst"], ["satzung"], ["d9"])
+        idx.generation = 9
+        saving = threading.Thread(target=idx.save, args=(folder,))  # waits up to SAVE_WAIT_S (10 s)
+        saving.start()
+        assert [c for c, _ in idx.query("Winterdienst", 3)] == ["n"]
+        assert saving.is_alive()  # the query came back while the save still waits for its turn
+        impatient = _index()
+        impatient.SAVE_WAIT_S = 0.2
+        with caplog.at_level("WARNING", logger="corpus.keyword_index"):
+            impatient.save(folder)
+        assert "not saved" in caplog.text and (folder / "manifest.json").read_text(encoding="utf-8") == before
+    finally:
+        holder.stdin.close()
+        holder.wait(10)
+    saving.join(30)
+    assert not saving.is_alive() and BM25Index.load(folder).generation == 9

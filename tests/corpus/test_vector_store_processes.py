@@ -143,3 +143,54 @@ def test_searches_running_in_threads_while_the_client_reopens_all_answer(portal_
             t.join(30)
     assert not errors, errors[:3]
     assert {"r0", "r1", "r2"} <= portal_index.ids()
+
+
+def test_own_writes_beside_searching_threads_do_not_reopen_the_client(portal_index):
+    """A search that read the stamp between this process's replace and its bookkeeping took the
+    process's own write for another's: 134 reopens in 200 writes (a review)."""
+    import threading
+
+    stop = threading.Event()
+
+    def search() -> None:
+        while not stop.is_set():
+            portal_index.count()
+
+    threads = [threading.Thread(target=search) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(100):
+            portal_index.add([_chunk(f"eigen{i}")], np.stack([_vec(i)]))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert portal_index._reopens == 0 and portal_index.count() == 120
+
+
+def test_a_reopen_that_fails_is_tried_again_on_the_next_call(portal_index, tmp_path, monkeypatch):
+    _other_process("""
+        ChromaVectorIndex.persistent(path, "kiportal").add([chunk("spaet", "bauamt")], np.stack([vec(3)]))
+    """, tmp_path / "chroma")
+    make = portal_index._reopen_client
+    calls = []
+
+    def fails_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("Datenträger kurz nicht erreichbar")
+        return make()
+
+    monkeypatch.setattr(portal_index, "_reopen_client", fails_once)
+    with pytest.raises(OSError):
+        portal_index.count()
+    assert [c for c, _ in portal_index.query(_vec(3), 1, {"collections": ["bauamt"]})] == ["spaet"]
+    assert len(calls) == 2
+
+
+def test_one_index_per_folder_and_collection_in_a_process(tmp_path):
+    """Two would share chromadb's engine, and neither could reopen it for another process's writes."""
+    a = ChromaVectorIndex.persistent(tmp_path / "chroma", "kiportal")
+    assert ChromaVectorIndex.persistent(tmp_path / "chroma" / ".." / "chroma", "kiportal") is a
+    assert ChromaVectorIndex.persistent(tmp_path / "chroma", "anders") is not a
