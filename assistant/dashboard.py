@@ -220,8 +220,8 @@ def _source_names(sources) -> list[str]:
     out = []
     for src in sources if isinstance(sources, list) else []:
         if isinstance(src, dict) and src.get("title"):
-            page = src.get("page") if isinstance(src.get("page"), int) and not isinstance(src.get("page"), bool) else None
-            place = page_label(page, src.get("page_kind"))
+            page = src.get("page")
+            place = page_label(page if isinstance(page, int) and not isinstance(page, bool) else None, src.get("page_kind"))
             out.append(f"{src['title']}, {place}" if place else str(src["title"]))
     return out
 

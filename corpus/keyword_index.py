@@ -424,7 +424,7 @@ class BM25Index:
         # for another process's save
         with self._lock:
             # files another process's save removed (it keeps only what its manifest names): write all again
-            fresh = _saved_generation(path) is None or any(
+            fresh = not (path / "manifest.json").exists() or any(
                 not (path / f).exists() for f in [s.file for s in self._segments if s.file] + [b[0] for b in self._blocks])
             path.mkdir(parents=True, exist_ok=True)
             if fresh:  # another folder, or files gone: write everything
@@ -543,14 +543,6 @@ class BM25Index:
             tid = self._vocab[word] = len(self._terms)
             self._terms.append(word)
         return tid
-
-
-def _saved_generation(path: Path) -> int | None:
-    """The generation the saved manifest names (None: no readable manifest)."""
-    try:
-        return int(json.loads((path / "manifest.json").read_text(encoding="utf-8"))["generation"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def _blob(items: Sequence[str]) -> np.ndarray:

@@ -90,6 +90,8 @@ def test_a_write_by_a_client_without_the_stamp_is_found_after_chroma_reports_the
 
 
 def test_nothing_is_lost_when_both_processes_write_in_turn(portal_index, tmp_path):
+    """A guard, not the fix's proof (it passed before the stamp too): a reopen must not lose what
+    either process wrote."""
     _other_process("""
         ChromaVectorIndex.persistent(path, "kiportal").add([chunk("cli")], np.stack([vec(7)]))
     """, tmp_path / "chroma")
@@ -101,15 +103,6 @@ def test_nothing_is_lost_when_both_processes_write_in_turn(portal_index, tmp_pat
         assert {"cli", "upload"} <= ids and len(ids) == 22, sorted(ids)
         assert [c for c, _ in index.query(vec(7), 1, {"collections": ["bauamt"]})] == ["cli"]
     """, tmp_path / "chroma")
-
-
-def test_own_writes_do_not_reopen_the_client(portal_index):
-    """Reopening reloads the graph from disk: a process's own writes must not cost that."""
-    client = portal_index._client
-    portal_index.add([_chunk("eigen")], np.stack([_vec(5)]))
-    portal_index.delete(["p1"])
-    assert portal_index.query(_vec(5), 1)[0][1] > 0.99 and "eigen" in portal_index.ids() and portal_index.count() == 20
-    assert portal_index._client is client
 
 
 def test_searches_running_in_threads_while_the_client_reopens_all_answer(portal_index, tmp_path):
@@ -146,8 +139,9 @@ def test_searches_running_in_threads_while_the_client_reopens_all_answer(portal_
 
 
 def test_own_writes_beside_searching_threads_do_not_reopen_the_client(portal_index):
-    """A search that read the stamp between this process's replace and its bookkeeping took the
-    process's own write for another's: 134 reopens in 200 writes (a review)."""
+    """Reopening reloads the graph from disk, so a process's own writes must not cost it; a search
+    that read the stamp between the replace and its bookkeeping once took the process's own write for
+    another's (134 reopens in 200 writes, a review)."""
     import threading
 
     stop = threading.Event()
@@ -194,3 +188,17 @@ def test_one_index_per_folder_and_collection_in_a_process(tmp_path):
     a = ChromaVectorIndex.persistent(tmp_path / "chroma", "kiportal")
     assert ChromaVectorIndex.persistent(tmp_path / "chroma" / ".." / "chroma", "kiportal") is a
     assert ChromaVectorIndex.persistent(tmp_path / "chroma", "anders") is not a
+
+
+def test_a_second_collection_of_the_same_folder_keeps_the_engine_and_says_so(portal_index, tmp_path, caplog):
+    """chromadb keeps one engine per folder: while another collection's index holds it, a reopen gets
+    the old engine back, so the index warns instead of failing silently."""
+    other = ChromaVectorIndex.persistent(tmp_path / "chroma", "anders")
+    other.add([_chunk("x")], np.stack([_vec(1)]))
+    _other_process("""
+        ChromaVectorIndex.persistent(path, "kiportal").add([chunk("neu")], np.stack([vec(2)]))
+    """, tmp_path / "chroma")
+    with caplog.at_level("WARNING", logger="corpus.vector_store"):
+        portal_index.count()
+    assert portal_index._reopens == 1 and "keeps the old graph" in caplog.text
+    assert other.ids() == {"x"}
