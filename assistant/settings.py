@@ -207,6 +207,7 @@ class ToolSettings(BaseModel):
     einfach_max_words: int = Field(20, ge=5, description="Most words per sentence in Einfache Sprache (rule check).")
     leicht_max_words: int = Field(15, ge=5, description="Most words per sentence in Leichte Sprache (rule check; Netzwerk Leichte Sprache).")
     max_input_chars: int = Field(30000, ge=1000, description="Longest text accepted by Einfache Sprache and Entwurf (pasted or read from a file).")
+    file_read_seconds: float = Field(60.0, gt=0, description="Most seconds reading an uploaded file for Einfache Sprache may take, text recognition included (the reader runs in the answer queue, where everyone else waits; a longer scan belongs in the knowledge base, where it can be chosen as a document). Never more than limits.load_timeout_s.")
     simplify_part_tokens: int = Field(600, ge=100, description="Input tokens simplified per model call (a longer text is done part by part, so the output fits the answer limit).")
     output_tokens: int = Field(700, ge=100, description="Most tokens the model writes for one simplified part, one draft or the final summary.")
     summary_batch_tokens: int = Field(1500, ge=200, description="Document tokens read per map call of the whole-document summary (with prompt and output this stays inside a 4,096-token context).")

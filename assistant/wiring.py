@@ -69,6 +69,24 @@ def gradio_upload_folder() -> Path:
     return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
 
 
+def load_limits(settings: Settings, *, file_seconds: float | None = None):
+    """The loaders' limits (``ingest.loaders.LoadLimits``) from the settings: one home for the
+    ingest and the Werkzeuge's file input, so an operator's ``ocr.*`` and ``limits.*`` hold for
+    both. ``file_seconds``: text recognition adds nothing to a file's time limit (a reader whose
+    caller waits, such as a tool in the answer queue, gets this many seconds in all)."""
+    from ingest.loaders import LoadLimits
+    from ingest.loaders.ocr import OcrOptions
+
+    lim, o = settings.limits, settings.ocr
+    ocr = OcrOptions(enabled=o.enabled, languages=o.languages, dpi=o.dpi, workers=o.workers,
+                     page_timeout_s=o.page_timeout_s if file_seconds is None else min(o.page_timeout_s, file_seconds),
+                     seconds_per_page=o.seconds_per_page,
+                     max_file_seconds=o.max_file_seconds if file_seconds is None else 0.0, osd=o.osd)
+    return LoadLimits(max_bytes=lim.max_bytes, max_pages=lim.max_pages, max_unzipped_bytes=lim.max_unzipped_bytes,
+                      max_zip_ratio=lim.max_zip_ratio, max_image_pixels=lim.max_image_pixels,
+                      max_text_chars=lim.max_text_chars, ocr=ocr)
+
+
 class App:
     """Lazily built components of one kiportal installation (one data directory)."""
 
@@ -198,19 +216,11 @@ class App:
     @cached_property
     def ingestor(self):
         from ingest.chunking import ChunkParams
-        from ingest.loaders import LoadLimits
         from ingest.loaders.isolated import make_loader
-        from ingest.loaders.ocr import OcrOptions
         from ingest.pipeline import Ingestor
 
         s = self.settings
-        o = s.ocr
-        limits = LoadLimits(max_bytes=s.limits.max_bytes, max_pages=s.limits.max_pages,
-                            max_unzipped_bytes=s.limits.max_unzipped_bytes, max_zip_ratio=s.limits.max_zip_ratio,
-                            max_image_pixels=s.limits.max_image_pixels, max_text_chars=s.limits.max_text_chars,
-                            ocr=OcrOptions(enabled=o.enabled, languages=o.languages, dpi=o.dpi, workers=o.workers,
-                                           page_timeout_s=o.page_timeout_s, seconds_per_page=o.seconds_per_page,
-                                           max_file_seconds=o.max_file_seconds, osd=o.osd))
+        limits = load_limits(s)
         return Ingestor(
             self.kb,
             home=s.home,

@@ -63,6 +63,11 @@ def build_pdf(pages: list[str | bytes | None], title: str | None = None) -> byte
     if title is not None:
         info = add(b"<< /Title " + _pdf_string(title) + b" /Producer (kiportal tests) >>")
 
+    return _serialise(objects, catalog, info)
+
+
+def _serialise(objects: list[bytes], catalog: int, info: int | None = None) -> bytes:
+    """Numbered objects (1-based) with a correct xref table and trailer."""
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for num, body in enumerate(objects, start=1):
@@ -87,3 +92,27 @@ def sized_lines(lines: list[tuple[int, str]]) -> bytes:
     for size, text in lines:
         ops += [b"/F1 %d Tf" % size, _pdf_string(text) + b" Tj", b"0 -%d Td" % (size + 6)]
     return b"\n".join(ops + [b"ET"])
+
+
+def scan_pdf(image, pages: int) -> bytes:
+    """A "scan" of ``pages`` A4 pages that all draw the same greyscale image (PIL, mode "L") over
+    the whole page: one shared image object, so a file of hundreds of pages that text
+    recognition must read one by one stays a few kilobytes (an attacker's upload)."""
+    import zlib
+
+    image = image.convert("L")
+    raw = zlib.compress(image.tobytes(), 9)
+    objects: list[bytes] = [b"", b""]  # catalog and page tree, filled below
+    objects.append(b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray "
+                   b"/BitsPerComponent 8 /Filter /FlateDecode /Length %d >>\nstream\n" % (*image.size, len(raw))
+                   + raw + b"\nendstream")
+    draw = b"q 595 0 0 842 0 0 cm /Im0 Do Q"
+    objects.append(b"<< /Length %d >>\nstream\n" % len(draw) + draw + b"\nendstream")
+    kids = []
+    for _ in range(pages):
+        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+                       b"/Resources << /XObject << /Im0 3 0 R >> >> /Contents 4 0 R >>")
+        kids.append(len(objects))
+    objects[0] = b"<< /Type /Catalog /Pages 2 0 R >>"
+    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), pages)
+    return _serialise(objects, 1)

@@ -14,19 +14,24 @@ from assistant.tools.result import ToolError
 
 
 def read_file_text(settings, path: Path) -> tuple[str, str]:
-    """(title, text) of a document file; a bad file raises :class:`ToolError` with the reason."""
+    """(title, text) of a document file; a bad file raises :class:`ToolError` with the reason.
+
+    The portal reads it while the tool holds the answer queue, so the whole read, text
+    recognition included, gets ``tools.file_read_seconds`` (an attacker's 2,000-page scan held
+    everyone's answers for hours under the ingest's limits); the operator's ``ocr.*`` settings hold."""
+    from assistant.wiring import load_limits
     from ingest.errors import IngestError
-    from ingest.loaders import LoadLimits
     from ingest.loaders.isolated import make_loader
 
-    s = settings.limits
-    limits = LoadLimits(max_bytes=s.max_bytes, max_pages=s.max_pages, max_unzipped_bytes=s.max_unzipped_bytes,
-                        max_zip_ratio=s.max_zip_ratio, max_text_chars=s.max_text_chars)
-    loader = make_loader(limits, s.load_timeout_s, s.load_max_memory_mb)
+    seconds = settings.tools.file_read_seconds
+    timeout = min(settings.limits.load_timeout_s, seconds) if settings.limits.load_timeout_s else 0.0
+    loader = make_loader(load_limits(settings, file_seconds=seconds), timeout, settings.limits.load_max_memory_mb)
     try:
         doc = loader(Path(path))
     except IngestError as exc:
-        raise ToolError(f"Die Datei ließ sich nicht lesen: {exc}") from None
+        hint = (" Eine lange Datei oder einen Scan bitte in die Wissensbasis aufnehmen lassen und dort als Dokument"
+                " wählen." if exc.code == "timeout" else "")
+        raise ToolError(f"Die Datei ließ sich nicht lesen: {exc}{hint}") from None
     finally:
         close = getattr(loader, "close", None)
         if close:

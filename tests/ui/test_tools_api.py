@@ -51,7 +51,8 @@ def tools_portal(tmp_path_factory):
     docs.mkdir()
     (docs / "friedhof.md").write_text(SATZUNG, encoding="utf-8")
     settings = load_settings(root / "data", embedding={"mode": "hash"}, vector={"mode": "memory"},
-                             auth={"mode": "password", "secret": "y" * 40},
+                             auth={"mode": "password", "secret": "y" * 40}, tools={"file_read_seconds": 3.0},
+                             limits={"load_timeout_s": 300.0},
                              llm={"default": "lokal", "models": {
                                  "lokal": {"mode": "fake", "label": "Testmodell lokal"},
                                  "rot": {"mode": "fake", "label": "Großes Modell", "zone": "red"},
@@ -142,6 +143,29 @@ def test_a_server_path_as_file_value_is_refused(tools_portal):
     assert tools_portal.ctx.audit.entries(action="file_value_refused")
 
 
+def test_an_uploaded_long_scan_ends_after_the_tools_read_time_and_leaves_the_queue(tools_portal, tmp_path):
+    """An attacker's probe (session 49): a small PDF of 2,000 scanned pages, uploaded to Einfache
+    Sprache, was read by text recognition under the ingest's allowance (up to three hours) while the
+    tool held the answer queue that every other user's answers wait in."""
+    from gradio_client import handle_file
+
+    from evals.ocr_samples import Scan, render_scan
+    from pdf_files import scan_pdf
+
+    page = render_scan("Die Gebühr für den Bewohnerparkausweis beträgt 30 Euro im Jahr.", Scan(dpi=150), seed=1)
+    scan = tmp_path / "scan.pdf"
+    scan.write_bytes(scan_pdf(page, 60))
+    before = len(tools_portal.fake.calls)
+    out = client(tools_portal, "anna").predict("Datei hochladen", "", handle_file(str(scan)), None, "", False, "lokal",
+                                               api_name="/tool_einfach")
+    shown = " ".join(str(part) for part in out)
+    assert "dauerte zu lange" in shown and "Wissensbasis" in shown, shown[:500]
+    assert len(tools_portal.fake.calls) == before
+    out = client(tools_portal, "bernd").predict("Text einfügen", BESCHEID, None, None, "", False, "lokal",
+                                                api_name="/tool_einfach")
+    assert "Das Amt prüft den Antrag." in out[0]  # the queue goes on
+
+
 def test_the_document_picker_names_pages_and_tells_twins_apart():
     """From a browser review: "(– S.)" for every document without pages, and a talk as PDF and as PPTX
     listed twice under one title."""
@@ -171,7 +195,8 @@ def test_without_a_writing_model_the_writing_tools_say_why_and_do_not_run(tmp_pa
     from ui.tools_tab import NO_WRITING_MODEL
 
     settings = load_settings(tmp_path / "data", embedding={"mode": "hash"}, vector={"mode": "memory"},
-                             auth={"mode": "password", "secret": "y" * 40},
+                             auth={"mode": "password", "secret": "y" * 40}, tools={"file_read_seconds": 3.0},
+                             limits={"load_timeout_s": 300.0},
                              llm={"default": "extraktiv", "models": {
                                  "extraktiv": {"mode": "extractive", "label": "Nur Textstellen (ohne KI-Modell)"}}})
     ctx = PortalContext(App(settings))
