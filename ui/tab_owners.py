@@ -47,12 +47,18 @@ def tabs_of(path: str, query: str, body: Any = None) -> list[str]:
 
 
 class TabOwners:
-    """Session hash → the user who sent it first. Bounded: the oldest hashes are forgotten first
-    (a tab is long closed by then; a forgotten hash is claimed anew by whoever sends it next)."""
+    """Session hash → the user who sent it first. Bounded twice: a user keeps at most
+    ``per_user`` tabs (their own oldest is forgotten first), and all users together ``max_tabs``
+    (the oldest of anyone's first). A forgotten hash is claimed anew by whoever sends it next, so
+    without the bound per user one account could send new hashes until another user's open tab
+    was forgotten, then claim it (an attacker's probe: 171 claims a second push out any tab of
+    100,000 in ten minutes). Now that takes hundreds of accounts."""
 
-    def __init__(self, max_tabs: int = 100_000) -> None:
+    def __init__(self, max_tabs: int = 100_000, per_user: int = 256) -> None:
         self._owners: OrderedDict[str, str] = OrderedDict()
+        self._by_user: dict[str, OrderedDict[str, None]] = {}
         self._max = max_tabs
+        self._per_user = per_user
         self._lock = threading.Lock()
 
     def claim(self, tab: str, user: str) -> bool:
@@ -61,11 +67,24 @@ class TabOwners:
             owner = self._owners.get(tab)
             if owner is None:
                 self._owners[tab] = user
+                mine = self._by_user.setdefault(user, OrderedDict())
+                mine[tab] = None
+                if len(mine) > self._per_user:
+                    self._forget(next(iter(mine)))
                 if len(self._owners) > self._max:
-                    self._owners.popitem(last=False)
+                    self._forget(next(iter(self._owners)))
                 return True
             self._owners.move_to_end(tab)
+            if owner == user:
+                self._by_user[user].move_to_end(tab)
             return owner == user
+
+    def _forget(self, tab: str) -> None:
+        user = self._owners.pop(tab)
+        mine = self._by_user[user]
+        del mine[tab]
+        if not mine:
+            del self._by_user[user]
 
     def owner(self, tab: str) -> str | None:
         with self._lock:
