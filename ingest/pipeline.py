@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import queue
 import shutil
 import tempfile
 import threading
@@ -32,11 +31,20 @@ from ingest.chunking import ChunkParams, make_chunks
 from ingest.errors import IngestError
 from ingest.loaders import LoadLimits
 from ingest.loaders.isolated import SCRATCH_PREFIX, Loader, make_loader
+from ingest.read_ahead import ReadAhead
 from ingest.safe_files import ChangedWhileReading, NotRegularFile, listed_size_and_sha, private_copy
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
+
+#: Passages embedded in one call at most. The embedder sorts a call's texts by length, so larger
+#: calls pad less: calls of 1,024 passages of the shared corpus took 0.84 of the CPU of calls of 128
+#: (docs/results.md, session 49). Vectors of this many passages are 1.5 MB.
+FLUSH_CHUNKS = 1024
+#: Passages read ahead of the embedding (ingest.read_ahead): twice a call, so the next call is
+#: ready when one ends.
+READ_AHEAD_CHUNKS = 2 * FLUSH_CHUNKS
 # An importer's stand-in for a file the loaders cannot read: a file to index instead and its metadata
 # (OParl: a file's ``text`` field), or None. Called only when the file failed to load.
 Fallback = Callable[[Path], "tuple[Path, dict] | None"]
@@ -439,19 +447,19 @@ class Ingestor:
 
     def _run(self, work: list[_Work], summary: IngestSummary, progress: Progress | None,
              pending: _Pending | None = None, fallback: Fallback | None = None) -> None:
-        q: queue.Queue[_Loaded | None] = queue.Queue(maxsize=8)
         stop = threading.Event()
+        ready: ReadAhead[_Loaded] = ReadAhead(READ_AHEAD_CHUNKS, lambda b: max(1, len(b.chunks or ())), stop)
 
         finished_files = [0]  # what the progress display shows as done; OCR page progress reuses it
 
         def produce() -> None:
             try:
                 for w in work:
-                    if stop.is_set():
+                    if stop.is_set() or not ready.put(self._load(w, progress, lambda: finished_files[0], len(work),
+                                                                 fallback)):
                         return
-                    q.put(self._load(w, progress, lambda: finished_files[0], len(work), fallback))
             finally:
-                q.put(None)
+                ready.put(None)
 
         producer = threading.Thread(target=produce, name="ingest-loader", daemon=True)
         producer.start()
@@ -460,14 +468,16 @@ class Ingestor:
         finished = False
         try:
             while not finished:
-                item = q.get()
+                item = ready.get()
                 if item is None:
                     finished = True
                 else:
                     loaded.append(item)
-                # embed when enough chunks are waiting or nothing more is ready right now
+                # embed when enough chunks are waiting or nothing more is ready right now: the
+                # embedder is never idle while there is work, and its calls grow while the reader
+                # is ahead (it reads on during each call)
                 waiting = sum(len(p.chunks or ()) for p in loaded)
-                if loaded and (finished or waiting >= self.batch_size * 4 or q.empty()):
+                if loaded and (finished or waiting >= FLUSH_CHUNKS or ready.empty()):
                     self._flush(loaded, summary, pending)
                     done += len(loaded)
                     finished_files[0] = done

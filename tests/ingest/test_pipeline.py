@@ -342,3 +342,34 @@ def test_the_cli_reads_a_symlinked_file_the_operator_names(tmp_path, monkeypatch
     res = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), "ingest", str(tmp_path / "link.md"), "--json"],
                              obj={})
     assert res.exit_code == 0 and json.loads(res.output)["added"] == 1, res.output
+
+
+def test_while_the_model_embeds_the_reader_reads_on_so_the_next_call_embeds_many_documents_at_once(hash_app, tmp_path):
+    """The embedder sorts a call's texts by length, so large calls pad less (ingest.read_ahead).
+    A reader bounded at 8 documents made calls of at most 8 documents' passages."""
+    import time
+
+    from ingest.pipeline import FLUSH_CHUNKS
+
+    for i in range(150):
+        write(tmp_path / "d" / f"n{i:03}.md", f"# Notiz {i}\n\nDie Notiz Nummer {i} betrifft das Amt {i % 7}.\n")
+    inner = hash_app.kb.embedder
+    calls: list[int] = []
+
+    class Slow:
+        """The real (hash) embedder, slow on its first call as a model is on a busy machine."""
+
+        def __getattr__(self, name):
+            return getattr(inner, name)
+
+        def embed_passages(self, texts, batch_size=32):
+            calls.append(len(texts))
+            if len(calls) == 1:
+                time.sleep(3)
+            return inner.embed_passages(texts, batch_size=batch_size)
+
+    hash_app.kb._embedder = Slow()
+    summary = hash_app.ingestor.ingest([tmp_path / "d"])
+    assert summary.added == 150 and sum(calls) == summary.chunks
+    assert max(calls) > 100 and max(calls) <= FLUSH_CHUNKS, calls  # 8 documents at most before
+    assert _search_sources(hash_app, "Notiz Nummer 149 Amt")[0].endswith("n149.md")
