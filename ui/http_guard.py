@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from ui.file_values import RECEIVED, is_inside, refused_file_values
 from ui.header_auth import identify, is_trusted, parse_networks
@@ -78,6 +78,8 @@ LOGIN_PATHS = re.compile(r"^/(|login/?|logout/?|favicon\.ico|robots\.txt|doc/.*)
 FILE_ROUTE = re.compile(r"^/(?:gradio_api/)?file[=/](.+)$")
 LOGIN_ROUTE = re.compile(r"^/login/?$")
 UPLOAD_ROUTE = re.compile(r"^/(?:gradio_api/)?upload/?$")
+#: gradio streams an upload's progress, with its file names, to whoever names its ``upload_id``
+UPLOAD_ID_ROUTE = re.compile(r"^/(?:gradio_api/)?upload(?:_progress)?/?$")
 CALL_ROUTE = re.compile(r"^/(?:gradio_api/)?(queue/join|run/.+|call/.+|api/.+|stream/.+|component_server)/?$")
 
 
@@ -90,6 +92,8 @@ class GuardConfig:
     cookie_names: Callable[[], list[str]] = field(default=lambda: [])
     upload_folder: Callable[[], Path] = field(default=lambda: Path("/nonexistent"))
     tabs: TabOwners = field(default_factory=TabOwners)
+    #: upload ids, by the same rule as tabs: the first user to send one owns it
+    uploads: TabOwners = field(default_factory=TabOwners)
     open_events: Callable[[str, Any], int] = field(default=lambda user, fn_index: 0)  # the user's events of that kind
     subjects: Any = None  # SubjectBindings (header mode with auth.subject_header)
     refusals: Any = None  # ui.login.HeldBackAudit: refused SSO subjects, one audit row a minute each
@@ -235,7 +239,10 @@ class PortalGuard:
             if user and method == "POST" and (CALL_ROUTE.match(path) or BODY_HASH_ROUTE.match(path)):
                 receive, body = await self._check_call(receive, user, path)
             if user:
-                self._check_tab(user, path, scope.get("query_string", b"").decode("latin-1"), body)
+                query = scope.get("query_string", b"").decode("latin-1")
+                self._check_tab(user, path, query, body)
+                if UPLOAD_ID_ROUTE.match(path):
+                    self._check_upload_id(user, path, query)
             if user and method == "POST" and JOIN_ROUTE.match(path):
                 self._check_open_events(user, body)
             if user and method == "POST" and UPLOAD_ROUTE.match(path):
@@ -423,6 +430,15 @@ class PortalGuard:
                 self.cfg.audit.record("tab_refused", user, path[:200], {"owner": self.cfg.tabs.owner(tab)})
                 log.warning("%s by %s refused: the tab belongs to another user", path, user)
                 raise _Answer(403, "Diese Sitzung gehört einem anderen Benutzer.")
+
+    def _check_upload_id(self, user: str, path: str, query: str) -> None:
+        """Another user's upload progress is refused: gradio sends the names of the files on their
+        way to whoever names the upload id (an attacker's probe, session 49)."""
+        for upload_id in [v for k, v in parse_qsl(query, keep_blank_values=True) if k == "upload_id"]:
+            if not self.cfg.uploads.claim(upload_id, user):
+                self.cfg.audit.record("upload_refused", user, path[:200], {"owner": self.cfg.uploads.owner(upload_id)})
+                log.warning("%s by %s refused: the upload belongs to another user", path, user)
+                raise _Answer(403, "Dieser Upload gehört einem anderen Benutzer.")
 
     def _check_open_events(self, user: str, body: Any) -> None:
         """One user may not fill the queue that everyone shares. Without a login (mode none) there is
