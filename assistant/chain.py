@@ -39,17 +39,63 @@ from assistant.settings import ModelProfile, Settings
 from corpus.knowledge_base import index_text
 from corpus.ligatures import SplitDocuments, close_gaps, join_known_gaps
 from corpus.models import Hit, page_kind_of, page_label
+from corpus.text import stopwords
 
 log = logging.getLogger(__name__)
 
 FOLLOW_UP = re.compile(r"^(und|aber|also|oder|auch)\b|\b(das|dies|diese[rsmn]?|dort|da|es|sie|er|ihn|ihm|davon|dazu|darüber|damit|dafür|denen|deren)\b",
                        re.IGNORECASE)
+"""Words that may lean on the conversation; a follow-up's words asked anew are the others (:func:`follow_up_focus`)."""
+
+#: opens by continuing the conversation: "Und wie viele …?", "Aber gilt …?"
+_CONTINUES = re.compile(r"^\W*(und|aber|also|oder|auch|außerdem|sonst)\b", re.IGNORECASE)
+#: points back at something said before, whatever else the question names
+_POINTS_BACK = re.compile(r"\b(dort|dorthin|dortigen?|da|davon|dazu|darüber|damit|dafür|daran|darauf|dabei|darin|danach|"
+                          r"dagegen|dies|diese[rsmn]?|denen|deren|dessen|dasselbe|derselben?|dieselben?)\b", re.IGNORECASE)
+_WORD = re.compile(r"[^\W\d_][\w-]*")
+#: capitalised inside a sentence, these are the polite form ("Können Sie …?"), not a name or a noun
+_POLITE = {"Sie", "Ihnen", "Ihr", "Ihre", "Ihrem", "Ihren", "Ihrer", "Ihres"}
+
+
+def _leans_back(words: list[str], cased: bool) -> bool:
+    """A pronoun that stands for something said before: "das"/"es" alone ("Was kostet das?",
+    "Wie lange dauert es?"), "er", "ihn", "ihm", a lower-case "sie"/"ihnen". Not "das" before a
+    noun (an article: "das Erklärvideo"), not the "es" of "gibt es" (a browser review: "Was kostet das
+    Erklärvideo …?" and "Wie wird das Wetter morgen in Köln?" after another topic were answered with
+    the topic before). ``cased``: the question capitalises its nouns; typed all in lower case, "das"
+    before any word but a stopword is taken for an article."""
+    for i, word in enumerate(words):
+        low = word.lower()
+        after = words[i + 1] if i + 1 < len(words) else ""
+        before = words[i - 1].lower() if i else ""
+        if low == "das" and (not after or (not after[:1].isupper() if cased else after.lower() in stopwords())):
+            return True
+        if low == "es" and before not in ("gibt", "geht", "handelt") and after.lower() != "gibt":
+            return True
+        if low in ("er", "ihn", "ihm") or (cased and word in ("sie", "ihnen")):
+            return True
+    return False
+
+
+def _names_something(words: list[str], cased: bool) -> bool:
+    """A noun or a name of its own (German capitalises them): "Ab wann?" or "Wer ist zuständig?" name
+    nothing and ask about what was said before. Typed all in lower case, two content words do."""
+    if cased:
+        return any(w[:1].isupper() and w not in _POLITE for w in words[1:])
+    return len(content_stems(" ".join(words))) >= 2
 
 
 def is_follow_up(question: str, history: Sequence[tuple[str, str]]) -> bool:
-    """A question that leans on the conversation: it starts with "und/aber …", points back ("das",
-    "dort", "davon" …) or is short. The first question of a chat never is."""
-    return bool(history) and (bool(FOLLOW_UP.search(question)) or len(question.split()) <= 6)
+    """A question that leans on the conversation: it opens with "und/aber …", points back ("dort",
+    "davon", "diese …"), stands on a pronoun ("Wie lange gilt es?") or names nothing of its own.
+    The first question of a chat never is; a question that names its own topic is not either, however
+    short ("Was kostet der Bewohnerparkausweis?" after a question about the library)."""
+    if not history:
+        return False
+    words = _WORD.findall(question)
+    cased = any(w[:1].isupper() for w in words)  # whoever capitalises the first word capitalises nouns too
+    return (bool(_CONTINUES.search(question)) or bool(_POINTS_BACK.search(question)) or _leans_back(words, cased)
+            or not _names_something(words, cased))
 
 
 def search_query(question: str, standalone: str, history: Sequence[tuple[str, str]]) -> str:

@@ -133,6 +133,54 @@ def test_search_query_of_a_follow_up(question, standalone, history, query):
     assert search_query(question, standalone, history) == query
 
 
+CHATS = [("Wie lange werden meine Chats im KI-Portal gespeichert?", "90 Tage [1].")]
+
+
+@pytest.mark.parametrize("question, follow_up", [
+    # a browser review: new topics after another were searched and answered with the topic before
+    ("Was kostet das Erklärvideo über Smart City?", False),  # "das" before a noun is an article
+    ("Wie wird das Wetter morgen in Köln?", False),
+    ("Was kostet der Bewohnerparkausweis?", False),  # short, but it names its own topic
+    ("Gibt es einen Zuschuss für Lastenräder?", False),  # the "es" of "gibt es" points at nothing
+    ("Können Sie mir die Öffnungszeiten des Bürgerbüros nennen?", False),  # "Sie": the polite form
+    ("Wo gibt es das Formular für den Umzug?", False),
+    # leaning on the conversation
+    ("Und wie groß darf eine hochgeladene Datei sein?", True),  # opens by continuing
+    ("Aber gilt das auch für Auszubildende?", True),
+    ("Wie lange halten deren Batterien?", True),  # points back
+    ("Wie viele Leute dürfen da mitmachen?", True),
+    ("Gibt es dort Parkplätze?", True),
+    ("Wie teuer ist das?", True),  # a pronoun that stands for what was said
+    ("Wie lange dauert es?", True),
+    ("Kann ich das online beantragen?", True),
+    ("Wann findet sie statt?", True),
+    ("Muss er unterschrieben sein?", True),
+    ("Wer ist zuständig?", True),  # names nothing of its own
+    ("Ab wann?", True),
+    # typed all in lower case: "das" before a word is an article, two content words name a topic
+    ("was kostet das erklärvideo über smart city", False),
+    ("wie teuer ist das?", True),
+    ("wer ist zuständig", True),
+])
+def test_a_follow_up_leans_on_the_conversation_and_a_new_topic_does_not(question, follow_up):
+    from assistant.chain import is_follow_up
+
+    assert is_follow_up(question, CHATS) is follow_up
+    assert is_follow_up(question, []) is False  # the first question of a chat never is
+
+
+def test_a_new_topic_after_another_is_searched_and_answered_on_its_own(app):
+    """A browser review: „Was kostet das Erklärvideo …?“ after a question about the chats' storage was
+    searched together with it and quoted the storage rule again."""
+    _add_documents(app, {"video": ("Erklärvideo Smart City", [
+        (1, "Kosten", "Das Erklärvideo über die Smart City kostet 4.800 Euro und ist drei Minuten lang.")])})
+    assistant = _assistant(app, None)
+    history = [("Wie lange ist die Ruhezeit für Urnengräber?", "20 Jahre [1].")]
+    res = assistant.answer("Was kostet das Erklärvideo über Smart City?", history, model="extraktiv")
+    assert res.search_query == "Was kostet das Erklärvideo über Smart City?"
+    assert "4.800 Euro" in res.answer and "20 Jahre" not in res.answer
+
+
 def test_a_follow_up_whose_rewrite_lost_the_topic_still_finds_its_document(app):
     """The model's rewrite only dropped the "Und"; the search takes the previous question along, the
     model is asked the rewritten question."""
