@@ -229,6 +229,7 @@ QUOTE_UNMENTIONED = "das Dokument der passendsten Textstelle erwähnt {terms} ni
 QUOTE_WRONG_KIND = "die passendste Textstelle nennt nicht, wonach gefragt ist ({kind})"
 NOTICE_UNFOUNDED_QUOTE = "Die Aussage des Modells stand so in keiner Quelle, und {why}: keine Antwort."
 NOTICE_NO_ANSWER_NO_QUOTE = "Das Modell fand keine Antwort, und {why}: keine Antwort."
+NOTICE_QUOTE_NOT_ANSWER = "Eine Textstelle passt zur Frage, aber {why}: keine Antwort."
 #: the model found nothing and no passage stands in for it (NOTICE_NO_ANSWER says "here is the closest passage")
 NOTICE_NO_ANSWER_REFUSED = "Das Modell fand keine Antwort, und keine Textstelle beantwortet die Frage sicher."
 NOTICE_RESTATED_VERDICT = ("Das Modell antwortete nur mit Ja oder Nein und den Worten der Frage; "
@@ -334,7 +335,7 @@ class Assistant:
         res.prompt_tokens = count(res.prompt)
         raw = yield from self._generate(llm, messages, res, t_start)
         if raw is None:  # the model failed mid-way: the evidence answers instead
-            res.answer, res.refused, res.quotes = self._extractive(evidence, res.standalone_question, res.focus)
+            self._extractive(res, evidence, res.standalone_question)
             yield {"type": "reset", "text": res.answer}
             yield self._done(res, t_start, gaps)
             return
@@ -429,7 +430,7 @@ class Assistant:
 
     def _answer_extractively(self, res: AnswerResult, evidence: Sequence[Evidence], q_stems, profile: ModelProfile
                              ) -> Iterator[dict]:
-        res.answer, res.refused, res.quotes = self._extractive(evidence, res.standalone_question, res.focus)
+        self._extractive(res, evidence, res.standalone_question)
         if profile.mode != "extractive" and res.fallback:
             res.mode = "extractive"
         for i in range(0, len(res.answer), 24):
@@ -541,15 +542,26 @@ class Assistant:
                             in_prompt=c.chunk_id in in_prompt, n=in_prompt.get(c.chunk_id),
                             removed_reason=removed.get(c.chunk_id), late_rank=h.late_rank)
 
-    def _extractive(self, evidence: Sequence[Evidence], question: str, focus: Sequence[str] = ()
-                    ) -> tuple[str, bool, list[Quote]]:
+    def _extractive(self, res: AnswerResult, evidence: Sequence[Evidence], question: str) -> None:
         """The best quote of the evidence as the answer, with its citation (or a refusal when no
         sentence matches the question). One quote, not several: a heading glued to an unrelated line,
-        or an instruction planted in a document, must not ride along. ``focus``: a follow-up's new words."""
-        quote = best_quote(question, evidence, focus)
+        or an instruction planted in a document, must not ride along. ``res.focus``: a follow-up's new
+        words.
+
+        A quote that does not hold the kind of thing asked (a figure for "Wie viele …?" or "Was kostet
+        …?", a date for "Seit wann …?") is no answer either (``llm.extractive_checks_kind``): "Nur
+        Textstellen" answered every near miss of the tuning sets with the closest sentence (a browser
+        review: a title line for a phone number). Chosen on blind_dev and shared_dev: near misses
+        refused 0.00 -> 0.33 and 0.00 -> 0.50, key facts unchanged (docs/results.md, session 49)."""
+        quote = best_quote(question, evidence, res.focus)
+        if quote is not None and self.settings.llm.extractive_checks_kind and not holds_asked_kind(question, quote.text):
+            res.notices.append(NOTICE_QUOTE_NOT_ANSWER.format(why=QUOTE_WRONG_KIND.format(
+                kind=ASKED_KINDS[asked_kind(question)])))
+            quote = None
         if quote is None:
-            return self._refusal_with_passages(evidence), True, []
-        return f"Laut den Dokumenten: {quote_line(quote)}", False, [quote]
+            res.answer, res.refused, res.quotes = self._refusal_with_passages(evidence), True, []
+        else:
+            res.answer, res.refused, res.quotes = f"Laut den Dokumenten: {quote_line(quote)}", False, [quote]
 
     @staticmethod
     def _refusal_with_passages(evidence: Sequence[Evidence]) -> str:
@@ -708,7 +720,7 @@ class Assistant:
     def _no_model_answer(self, res: AnswerResult, evidence: Sequence[Evidence], confident: bool, notice: str) -> None:
         """The model gave nothing usable: answer from the evidence when retrieval is confident, else refuse."""
         if confident:
-            res.answer, res.refused, res.quotes = self._extractive(evidence, res.standalone_question or res.question, res.focus)
+            self._extractive(res, evidence, res.standalone_question or res.question)
         else:
             res.answer, res.refused = self._refusal_with_passages(evidence), True
         if res.refused and notice == NOTICE_NO_ANSWER:  # no passage is the answer: don't promise one

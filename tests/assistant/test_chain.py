@@ -838,3 +838,24 @@ def test_an_extractive_follow_up_quotes_the_sentence_it_asks_for_not_the_previou
                               [("Wie viele Sensoren sind im Nordpark verbaut?", first.answer)], model="extraktiv")
     assert "240" in follow.answer and "304" not in follow.answer
     assert follow.focus == ["parkplatzsensor"]
+
+
+def test_nur_textstellen_refuses_a_quote_that_does_not_hold_what_is_asked(app):
+    """A browser review: "Nur Textstellen" answered every question with the closest sentence, a title
+    line for a phone number. A quote that holds no figure is no answer to "Wie viele …?"."""
+    _add_documents(app, {"hallenbad": ("Hallenbad Nord", [
+        (1, "Hallenbad", "Das Hallenbad Nord hat ein Sportbecken und ein Lehrschwimmbecken. Die Umkleiden wurden "
+                         "im Sommer saniert.")])})
+    res = _assistant(app, None).answer("Wie viele Bahnen hat das Sportbecken im Hallenbad Nord?", model="extraktiv")
+    assert res.refused and not res.quotes and "Am nächsten kommen diese Textstellen" in res.answer
+    assert any("wonach gefragt ist (eine Zahl)" in n for n in res.notices), res.notices
+    answered = _assistant(app, None).answer("Wie lange ist die Ruhezeit für Urnengräber?", model="extraktiv")
+    assert not answered.refused and "20 Jahre" in answered.answer and not answered.notices
+
+
+def test_the_kind_check_of_nur_textstellen_can_be_switched_off(app):
+    _add_documents(app, {"hallenbad": ("Hallenbad Nord", [
+        (1, "Hallenbad", "Das Hallenbad Nord hat ein Sportbecken und ein Lehrschwimmbecken.")])})
+    app.settings.llm.extractive_checks_kind = False
+    res = _assistant(app, None).answer("Wie viele Bahnen hat das Sportbecken im Hallenbad Nord?", model="extraktiv")
+    assert not res.refused and "Sportbecken" in res.answer
