@@ -28,6 +28,10 @@ from corpus.models import page_label
 log = logging.getLogger(__name__)
 
 EXPORT_DISCLAIMER = "Antworten können falsch sein – maßgeblich sind die verlinkten Quellen."
+#: how an export marks a notice of an answer (a fallback, a warning), so it does not read as part of the answer
+NOTICE_LABEL = "Hinweis:"
+#: the Word paragraph style of those notices (added to the document on first use)
+NOTICE_STYLE = "Hinweis"
 
 
 @dataclass
@@ -36,6 +40,7 @@ class _Turn:
     text: str
     model: str = ""
     sources: list[tuple[Any, str, str]] = field(default_factory=list)  # (number, title and page, file name)
+    notices: list[str] = field(default_factory=list)  # shown under the answer, in the chat's order
 
 
 @dataclass
@@ -88,6 +93,29 @@ def qa_pairs(messages: Iterable[dict]) -> list[tuple[str, str]]:
             pairs.append((question, m["content"]))
             question = None
     return pairs
+
+
+def stored_notices(meta: dict[str, Any]) -> list[str]:
+    """The notices of a stored answer (``meta["notices"]``) as the chat shows them under it: in order,
+    each once, empty ones left out. Chats stored before notices were kept have none."""
+    notices = meta.get("notices")
+    if not isinstance(notices, (list, tuple)):
+        return []
+    return list(dict.fromkeys(text for n in notices if n is not None and (text := str(n).strip())))
+
+
+def _notice_style(doc: Any) -> Any:
+    """The paragraph style of an answer's notices: italic, in the portal's notice colour, apart from the answer."""
+    from docx.enum.style import WD_STYLE_TYPE
+    from docx.shared import RGBColor
+
+    if NOTICE_STYLE in [s.name for s in doc.styles]:
+        return doc.styles[NOTICE_STYLE]
+    style = doc.styles.add_style(NOTICE_STYLE, WD_STYLE_TYPE.PARAGRAPH)
+    style.base_style = doc.styles["Normal"]
+    style.font.italic = True
+    style.font.color.rgb = RGBColor(0x5C, 0x3D, 0x00)
+    return style
 
 
 def _title_from(question: str) -> str:
@@ -211,6 +239,8 @@ class ChatStore:
             if turn.model:
                 lines += [f"*Modell: {md_esc(turn.model, cell=True)}*", ""]
             lines += [md_text(turn.text), ""]
+            for notice in turn.notices:  # one line each, escaped: the text cannot end the emphasis early
+                lines += [f"*{NOTICE_LABEL} {md_text(' '.join(notice.split()))}*", ""]
             if turn.sources:
                 lines += ["**Quellen**", ""]
                 lines += [f"{n}. {md_esc(label, cell=True)} ({md_esc(name, cell=True)})"
@@ -240,6 +270,10 @@ class ChatStore:
             for block in xml_text(turn.text).split("\n"):
                 if block.strip():
                     doc.add_paragraph(block)
+            for notice in turn.notices:
+                para = doc.add_paragraph(style=_notice_style(doc))
+                para.add_run(NOTICE_LABEL + " ").bold = True
+                para.add_run(xml_text(notice))
             if turn.sources:
                 doc.add_paragraph("Quellen").runs[0].bold = True
                 for n, label, name in turn.sources:
@@ -249,7 +283,7 @@ class ChatStore:
         return buf.getvalue()
 
     def _export(self, user: str, chat_id: str, citations) -> _Export:
-        """What every export format shows: title, dates, and per message its text, model and sources."""
+        """What every export format shows: title, dates, and per message its text, model, notices and sources."""
         chat = self.get_chat(user, chat_id)
         dates = (f"Exportiert am {datetime.now().strftime('%d.%m.%Y %H:%M')} · "
                  f"begonnen am {datetime.fromtimestamp(chat['created_at']).strftime('%d.%m.%Y %H:%M')}")
@@ -266,7 +300,8 @@ class ChatStore:
                 where = page_label(c.get("page"), c.get("page_kind"))
                 name = c.get("source", "").replace("\\", "/").rsplit("/", 1)[-1]
                 sources.append((c.get("n"), f"{c.get('title') or name}{', ' + where if where else ''}", name))
-            turns.append(_Turn("assistant", m["content"].strip(), str(model) if model else "", sources))
+            turns.append(_Turn("assistant", m["content"].strip(), str(model) if model else "", sources,
+                               stored_notices(meta)))
         return _Export(chat["title"] or "Chat", dates, turns)
 
     # -- feedback ----------------------------------------------------------------

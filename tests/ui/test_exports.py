@@ -1,10 +1,18 @@
-"""Download files: private folders, old exports purged (they can hold personal data)."""
+"""Download files: private folders, old exports purged (they can hold personal data); a chat's
+exports carry the notices the reopened chat shows under its answers."""
 from __future__ import annotations
 
+import html
 import os
+import re
 import stat
 import tempfile
 
+import gradio as gr
+from docx_files import docx_text
+
+from assistant.answer_checks import NOTICE_NO_ANSWER
+from assistant.grounding import warning
 from ui.exports import export_folder, export_root, write_export
 
 
@@ -36,3 +44,34 @@ def test_a_parent_planted_by_someone_else_is_not_used(tmp_path, monkeypatch):
     export_root().unlink()
     export_root().symlink_to(tmp_path / "nowhere")  # dangling: no crash either
     assert write_export("chat.md", "Frage").read_text(encoding="utf-8") == "Frage"
+
+
+def _shown_notices(handlers, chat_id: str) -> list[str]:
+    """The notices under the last answer of the chat as reopened in the portal (read from the store)."""
+    answer = handlers.open_chat(gr.Request(username="anna"), chat_id).messages[-1]["content"]
+    return [html.unescape(n) for n in re.findall(r'<p class="kp-notice[^"]*"><span[^>]*>[i!]</span>(.*?)</p>', answer)]
+
+
+def _exported_notices(handlers, chat_id: str) -> tuple[list[str], list[str]]:
+    _, md = handlers.export_chat(gr.Request(username="anna"), chat_id)
+    _, docx = handlers.export_chat(gr.Request(username="anna"), chat_id, fmt="docx")
+    in_word = [line.removeprefix("Hinweis: ") for line in docx_text(docx).split("\n") if line.startswith("Hinweis: ")]
+    return re.findall(r"^\*Hinweis: (.*)\*$", md, flags=re.MULTILINE), in_word
+
+
+def test_chat_exports_carry_the_notices_the_reopened_chat_shows(handlers):
+    """Asked through the portal: the notice stored with the answer is in both files, as the chat shows it."""
+    question = "Welche Zonen hat das Ampelsystem im Jahr 1987?"  # no passage names the year: a refusal with a notice
+    view = list(handlers.ask(gr.Request(username="anna"), question, model="extraktiv"))[-1]
+    shown = _shown_notices(handlers, view.chat_id)
+    assert shown == ["Die Angabe 1987 aus der Frage steht in keiner gefundenen Textstelle."]
+    assert _exported_notices(handlers, view.chat_id) == (shown, shown)
+
+    # several notices, one repeated: the files list them as the chat does, in its order and each once
+    chat = handlers.chats.create_chat("anna")
+    handlers.chats.add_message("anna", chat, "user", "Wie funktioniert die Technik der Einführung?")
+    notices = [NOTICE_NO_ANSWER, warning(["Einführung", "Technik"]), NOTICE_NO_ANSWER]
+    handlers.chats.add_message("anna", chat, "assistant", "Siehe Quelle.", [], {"notices": notices})
+    shown = _shown_notices(handlers, chat)
+    assert shown == notices[:2]
+    assert _exported_notices(handlers, chat) == (shown, shown)
