@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import logging
 import time
 from pathlib import Path
@@ -25,10 +26,12 @@ import pandas as pd
 from assistant.access import EVERYONE, AccessError, Departments, exclusive_readers, readers_label
 from assistant.admin import STATUS_LABELS, Admin, AdminError, fmt_time, human_bytes
 from assistant.audit import format_time
-from assistant.escaping import md_esc
+from assistant.escaping import md_esc, one_line
 from assistant.policy.zones import CLASSIFICATION_LABELS_DE, CLASSIFICATIONS
+from assistant.tools.result import TOOL_LABELS_DE
 from assistant.user_admin import UserAdmin, format_login, no_passwords_reason
 from assistant.users import ROLES
+from assistant.wording import counted
 from corpus.text import without_direction_controls
 from ui.context import PortalContext
 from ui.docview import doc_link
@@ -57,6 +60,14 @@ JOB_KINDS = {"upload": "Hochladen", "reindex": "Neu indexieren", "sync": "Ordner
 JOB_STATUS = {"queued": "wartet", "running": "läuft", "done": "fertig", "failed": "fehlgeschlagen"}
 SCOPES = {"Nur geänderte Dateien": "changed", "Eine Sammlung": "collection", "Ein Dokument": "doc", "Alles": "all"}
 ALL_LABEL = "(alle)"
+#: The audit log's date fields in German: gradio's DateTime takes no placeholder and writes the English
+#: "YYYY-MM-DD" into its field (on every mount, so the page watches for it; the field keeps ours after).
+AUDIT_DATE_JS = """() => {
+  const german = () => document.querySelectorAll('#admin-audit-since input, #admin-audit-until input')
+    .forEach((el) => { if (el.placeholder === 'YYYY-MM-DD') el.placeholder = 'JJJJ-MM-TT'; });
+  german();
+  new MutationObserver(german).observe(document.body, { subtree: true, childList: true });
+}"""
 UPLOAD_WAIT_S = 1800.0
 
 
@@ -68,6 +79,72 @@ def feedback_table(items) -> pd.DataFrame:
              "(ausgeblendet: Datenschutzeinstellung)" if f.question is None else f.question, shortened(f.answer, 400, lines=True),
              f.comment, "; ".join(f.sources)] for f in items]
     return pd.DataFrame([[without_direction_controls(cell) for cell in row] for row in rows], columns=FEEDBACK_HEADERS)
+
+
+#: The audit log's actions in German. The key stays beside the name: the filter, the CSV export and
+#: `kiportal audit export` use it (a browser review found only raw keys: "user_add", "upload.rejected").
+AUDIT_ACTION_LABELS = {
+    "login": "Anmeldung", "login_failed": "Anmeldung fehlgeschlagen", "login_blocked": "Anmeldung zurückgehalten",
+    "logout": "Abmeldung", "question": "Frage", "policy_warn": "Ampel-Warnung vor dem Senden",
+    "feedback": "Bewertung", "feedback_comment": "Kommentar zur Bewertung", "chat_delete": "Chat gelöscht",
+    "doc_view": "Dokument angesehen", "doc_refused": "Dokumentlink abgewiesen",
+    "tool_export": "Werkzeug-Ergebnis exportiert", "export_download": "Export heruntergeladen",
+    "export_refused": "Fremden Export abgewiesen", "upload": "Dokument hochgeladen",
+    "upload.rejected": "Hochladen abgelehnt", "upload_refused": "Fremden Upload abgewiesen",
+    "file_value_refused": "Dateiangabe abgewiesen", "tab_refused": "Fremden Browser-Tab abgewiesen",
+    "replace": "Dokument ersetzt", "delete": "Dokument gelöscht", "reindex": "Neu indexiert",
+    "sync": "Ordner abgeglichen", "repair": "Index repariert",
+    "collection.create": "Sammlung angelegt", "collection.rename": "Sammlung umbenannt",
+    "collection.delete": "Sammlung gelöscht", "collection.move": "Dokument verschoben",
+    "collection.classify": "Sammlung eingestuft", "collection.readers": "Leserechte gesetzt",
+    "collection.grant": "Leserecht erteilt", "collection.revoke": "Leserecht entzogen",
+    "user_add": "Benutzer angelegt", "user_remove": "Benutzer entfernt", "user_passwd": "Passwort neu vergeben",
+    "user_role": "Rolle geändert", "user_groups": "Gruppen geändert",
+    "password_changed": "Eigenes Passwort geändert", "password_change_failed": "Passwortänderung abgelehnt",
+    "password_change_blocked": "Passwortänderung zurückgehalten",
+    "header_auth_refused": "SSO-Anmeldung abgewiesen", "sso_subject_conflict": "SSO-Kennung passt nicht zum Namen",
+    "sso_assign": "SSO-Kennung zugeordnet", "sso_handover": "SSO-Name übergeben",
+    "sso_release": "SSO-Kennungen wieder zugelassen", "as_user": "Kommandozeile mit Rechten eines Benutzers",
+    "training_start": "Schulung gestartet", "training_end": "Schulung beendet",
+    "training_refused": "Fremde Schulungssitzung abgewiesen", "training_code_refused": "Teilnahmecode abgewiesen",
+    "audit.export": "Protokoll exportiert", "audit.purge": "Protokoll bereinigt",
+    "oparl.sync": "Ratsinformation abgeglichen", "oparl.source.add": "OParl-Quelle hinzugefügt",
+    "oparl.source.remove": "OParl-Quelle entfernt",
+}
+
+
+def audit_action_label(action: str) -> str:
+    """An action as the log shows it: the German name with the key in brackets; an unknown key as it is."""
+    name = AUDIT_ACTION_LABELS.get(action)
+    if name is None and action.startswith("tool_") and action[5:] in TOOL_LABELS_DE:
+        name = f"Werkzeug {TOOL_LABELS_DE[action[5:]]}"
+    return f"{name} ({action})" if name else action
+
+
+def _detail_value(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "ja" if value else "nein"
+    if isinstance(value, list):
+        return ", ".join(_detail_value(v) for v in value) or "–"
+    if isinstance(value, dict):
+        return "(" + ", ".join(f"{one_line(str(k))}: {_detail_value(v)}" for k, v in value.items()) + ")"
+    return one_line(str(value))
+
+
+def audit_details(detail: str | None) -> str:
+    """An entry's details as "Schlüssel: Wert", one after the other (" · ": the table shows a line break
+    as a space), instead of JSON. Plain text for a text cell: details hold what users and documents
+    wrote (names, file names, questions), so nothing of them may become markup; control and direction
+    characters are written out as the log keeps them."""
+    try:
+        data = json.loads(detail or "{}")
+    except ValueError:
+        return one_line(detail or "")
+    if not isinstance(data, dict):
+        return _detail_value(data)
+    return " · ".join(f"{one_line(str(key))}: {_detail_value(value)}" for key, value in data.items())
 
 
 def _classification_choices() -> list[tuple[str, str]]:
@@ -547,11 +624,15 @@ class AdminUI:
         self._user(request)
         f = self._audit_filters(action, actor, since, until, text)
         audit = self.admin.audit
-        rows = [[format_time(e["at"]), e["actor"], e["action"], e["target"], e["detail"]]
+        rows = [[format_time(e["at"]), one_line(e["actor"] or ""), audit_action_label(e["action"]),
+                 one_line(e["target"] or ""), audit_details(e["detail"])]
                 for e in audit.entries(limit=500, **f)]
         n = audit.count(**f)
-        note = f"{n} Einträge" + (" (die neuesten 500 angezeigt)" if n > 500 else "")
-        return pd.DataFrame(rows, columns=AUDIT_HEADERS), note, gr.Dropdown(choices=[ALL_LABEL, *audit.actions()])
+        note = counted(n, "Eintrag", "Einträge") + (" (die neuesten 500 angezeigt)" if n > 500 else "")
+        # the German name shown (in its order), the key as the value: the filter works on the keys
+        named = sorted(((audit_action_label(a), a) for a in audit.actions()), key=lambda c: c[0].casefold())
+        choices = [(ALL_LABEL, ALL_LABEL), *named]
+        return pd.DataFrame(rows, columns=AUDIT_HEADERS), note, gr.Dropdown(choices=choices)
 
     def audit_export(self, action=None, actor="", since=None, until=None, text="", request: gr.Request = None) -> str:
         user = self._user(request)
@@ -751,17 +832,21 @@ def build(ctx: PortalContext) -> None:
         # -- audit ----------------------------------------------------------------------------
         with gr.Tab("Protokoll", id="admin-audit") as tab_audit:
             with gr.Row():
-                au_action = gr.Dropdown(label="Aktion", choices=[ALL_LABEL], value=ALL_LABEL, allow_custom_value=True)
+                au_action = gr.Dropdown(label="Aktion", choices=[ALL_LABEL], value=ALL_LABEL, allow_custom_value=True,
+                                        elem_id="admin-audit-action")
                 au_actor = gr.Textbox(label="Benutzer")
-                au_since = gr.DateTime(label="von", include_time=False, type="timestamp")
-                au_until = gr.DateTime(label="bis", include_time=False, type="timestamp")
+                # gradio's date field says "YYYY-MM-DD" whatever the language: AUDIT_DATE_JS
+                au_since = gr.DateTime(label="von", include_time=False, type="timestamp", elem_id="admin-audit-since")
+                au_until = gr.DateTime(label="bis", include_time=False, type="timestamp", elem_id="admin-audit-until")
                 au_text = gr.Textbox(label="Text")
             with gr.Row():
                 btn_audit = gr.Button("Anzeigen")
                 btn_export = gr.Button("Als CSV exportieren")
-            au_note = gr.Markdown()
+            au_note = gr.Markdown(elem_id="admin-audit-note")
+            # fixed shares: a long name or target pushed the details out of the window, to be scrolled to
             au_table = gr.Dataframe(headers=AUDIT_HEADERS, interactive=False, wrap=True, max_height=500,
-                                    buttons=["fullscreen"])  # copies as CSV through "Als CSV exportieren" (guarded)
+                                    buttons=["fullscreen"],  # copies as CSV through "Als CSV exportieren" (guarded)
+                                    column_widths=["13%", "14%", "20%", "18%", "35%"], elem_id="admin-audit-table")
             au_file = gr.File(label="Export", interactive=False, elem_id="kp-audit-export-file")
 
         # -- dashboard -----------------------------------------------------------------------
@@ -868,6 +953,8 @@ def build(ctx: PortalContext) -> None:
     btn_audit.click(h.audit_table, audit_inputs, [au_table, au_note, au_action], api_name="admin_audit")
     btn_export.click(h.audit_export, audit_inputs, au_file, api_name="admin_audit_export").success(
         None, js=download_now_js("kp-audit-export-file"))
+    if root is not None:
+        root.load(None, js=AUDIT_DATE_JS)
 
     dash_outputs = [plot_q, plot_lat, plot_fb, plot_docs, dash_md, dash_refused, dash_feedback]
     tab_usage.select(h.dashboard, dash_days, dash_outputs, api_name=False)

@@ -23,6 +23,7 @@ from assistant.escaping import esc, md_esc
 from assistant.policy.zones import ZONE_COLORS, zone_label
 from assistant.training.preview import mask_question
 from assistant.training.sessions import SessionError, TrainingStore, mask_display
+from assistant.wording import counted
 from corpus.models import page_kind_of, page_label
 from ui.context import PortalContext
 from ui.join_codes import JoinCodeGuard
@@ -49,6 +50,11 @@ PROJECTOR_CSS = """
 
 
 # -- rendering ----------------------------------------------------------------------------
+def answers_label(n: int) -> str:
+    """A quiz result's count: "1 Antwort", "3 Antworten" (it said "1 Antworten", a browser review)."""
+    return counted(n, "Antwort", "Antworten")
+
+
 def _sources_html(sources: list[dict]) -> str:
     if not sources:
         return ""
@@ -117,7 +123,7 @@ def render_display(display: dict | None, code: str = "") -> str:
         share = d.get("share_correct")
         share_txt = "–" if share is None else f"{share:.0%}".replace("%", " %")
         body = (title + f"<div class=\"kp-q\">{esc(d.get('question'))}</div><table>{''.join(rows)}</table>"
-                f"<p>{int(d.get('answers') or 0)} Antworten · richtig: {esc(share_txt)}</p>"
+                f"<p>{answers_label(int(d.get('answers') or 0))} · richtig: {esc(share_txt)}</p>"
                 + (f"<p><b>Erklärung:</b> {esc(d.get('explanation'))}</p>" if d.get("explanation") else ""))
     elif kind == "ended":
         body = f"{title}<p>Die Schulung ist beendet. Vielen Dank!</p>"

@@ -48,7 +48,19 @@ def _err(exc: Exception) -> gr.Error:
 
 
 def _plan_choices(plans: dict) -> list[tuple[str, str]]:
-    return [(f"{p.title} ({p.id})", pid) for pid, (_, p) in plans.items()]
+    """(label, plan id) by title: the id is the value, not for the trainer to read ("(ki-kompass-starter)"
+    stood after every title, a browser review); a title two plans share names the plan's file too."""
+    titles = [p.title for _, p in plans.values()]
+    return [(p.title if titles.count(p.title) == 1 else f"{p.title} ({path.name})", pid)
+            for pid, (path, p) in plans.items()]
+
+
+def _quiz_choices(plan) -> list[tuple[str, str]]:
+    """(label, quiz item id): the question as the room reads it, without the plan's internal id ("m1-q1:");
+    a question two modules share names its module too."""
+    items = [(m, q) for m in plan.modules for q in m.quiz]
+    questions = [q.question for _, q in items]
+    return [(q.question if questions.count(q.question) == 1 else f"{m.title}: {q.question}", q.id) for m, q in items]
 
 
 def _comparison_html(cmp) -> str:
@@ -75,7 +87,7 @@ def _results_html(results, participants: int) -> str:
             f"width:{round(100 * r.counts[i] / total)}%\"></span> {r.counts[i]}</td></tr>"
             for i, opt in enumerate(r.options))
         parts.append(f"<h4>{esc(r.question)}</h4><table style=\"width:100%\">{rows}</table>"
-                     f"<p>{r.answers} Antworten · Anteil richtig: <b>{esc(share)}</b></p>")
+                     f"<p>{presentation.answers_label(r.answers)} · Anteil richtig: <b>{esc(share)}</b></p>")
     return "<div class=\"kiportal-quiz-results\">" + "".join(parts) + "</div>"
 
 
@@ -258,7 +270,7 @@ class TrainerUI:
             return "", gr.update(choices=[], value=None), gr.update(choices=[], value=None)
         path, p = self._get_plan(plan_id)
         ex_choices = [(f"{m.title}: {e.question}", e.id) for m, e in p.exercises()]
-        q_choices = [(f"{q.id}: {q.question}", q.id) for q in p.quiz_items()]
+        q_choices = _quiz_choices(p)
         return (_plan_html(p, path, unknown_models(p, set(self.settings.llm.models))),
                 gr.update(choices=ex_choices, value=ex_choices[0][1] if ex_choices else None),
                 gr.update(choices=q_choices, value=q_choices[0][1] if q_choices else None))

@@ -131,7 +131,7 @@ def test_admin_gets_data_and_actions_are_audited(ctx, demo, tmp_path):
     report, colls, disk = h.health(adam)
     assert "stimmen überein" in report and "Uploads" in list(disk["Bereich"])
     table, note, _ = h.audit_table(None, "adam", None, None, "", adam)
-    assert {"collection.create", "upload"} <= set(table["Aktion"])
+    assert {"Sammlung angelegt (collection.create)", "Dokument hochgeladen (upload)"} <= set(table["Aktion"])
     path = h.audit_export(None, "", None, None, "", adam)
     assert Path(path).read_text(encoding="utf-8").startswith("zeit;akteur")
     out = h.dashboard(30, adam)
@@ -139,6 +139,41 @@ def test_admin_gets_data_and_actions_are_audited(ctx, demo, tmp_path):
     msg, docs, _ = h.delete_document(doc_id, True, adam)
     assert "Gelöscht" in msg and docs.empty
     assert {e["actor"] for e in ctx.audit.entries(action="delete")} == {"adam"}
+
+
+def test_the_audit_log_names_actions_in_german_and_shows_details_as_plain_text(ctx):
+    """Verwaltung › Protokoll showed raw keys and JSON (a browser review). Known actions get a German name
+    with the key beside it, unknown keys stay as they are, details read "Schlüssel: Wert", as text
+    (hidden characters written out as the log keeps them), and the filter still takes the keys."""
+    from ui.admin_tab import ALL_LABEL, AdminUI
+
+    h, adam = AdminUI(ctx), _req("adam")
+    hostile = '<img src=x onerror="alert(1)">**fett**'
+    ctx.audit.record("user_add", "adam", "kim", {"role": "staff", "groups": ["bauamt", "personalamt"]})
+    ctx.audit.record("collection.create", "adam", "Bauamt", {})
+    ctx.audit.record("login_failed", "mallory", "", {"name": hostile + "\u202egnp.exe", "tries": 3, "held": False,
+                                                     "before": None, "filter": {"action": "x", "n": 2}})
+    ctx.audit.record("tool_einfach", "u-123", "run1", {"status": "ok"})
+    ctx.audit.record("ganz.neu", "cli", "", {})
+    table, note, action = h.audit_table(None, "", None, None, "", adam)
+    shown = {row["Aktion"]: row["Details"] for row in table.to_dict("records")}
+    assert shown == {
+        "Benutzer angelegt (user_add)": "role: staff · groups: bauamt, personalamt",
+        "Sammlung angelegt (collection.create)": "",
+        "Anmeldung fehlgeschlagen (login_failed)": (f"name: {hostile}\\u202egnp.exe · tries: 3 · held: nein · "
+                                                    "before: – · filter: (action: x, n: 2)"),
+        "Werkzeug Einfache Sprache (tool_einfach)": "status: ok",
+        "ganz.neu": "",
+    }
+    assert note == "5 Einträge"
+    choices = action.constructor_args["choices"]
+    assert choices[0] == (ALL_LABEL, ALL_LABEL) and ("Benutzer angelegt (user_add)", "user_add") in choices
+    assert ("ganz.neu", "ganz.neu") in choices
+
+    table, note, _ = h.audit_table("user_add", "", None, None, "", adam)  # the filter takes the key
+    assert list(table["Aktion"]) == ["Benutzer angelegt (user_add)"] and note == "1 Eintrag"
+    table, _, _ = h.audit_table("collection.*", "", None, None, "", adam)
+    assert list(table["Aktion"]) == ["Sammlung angelegt (collection.create)"]
 
 
 def test_admin_cannot_sync_gradios_upload_folder(ctx):

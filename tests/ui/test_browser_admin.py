@@ -314,7 +314,7 @@ def test_admin_jobs_health_audit_and_usage_pages(browser, admin_portal):
 
     open_tab(page, "Protokoll")
     page.get_by_role("button", name="Anzeigen").click()
-    page.get_by_text("reindex", exact=True).filter(visible=True).first.wait_for()
+    page.get_by_text("Neu indexiert (reindex)", exact=True).filter(visible=True).first.wait_for()  # German, key kept
     with page.expect_download() as got:  # one click: the download starts
         page.get_by_role("button", name="Als CSV exportieren").click()
     assert re.fullmatch(r"protokoll-.*\.csv", got.value.suggested_filename)

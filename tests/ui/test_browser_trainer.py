@@ -55,6 +55,10 @@ def test_trainer_opens_the_box_compares_and_runs_a_quiz(browser, trainer_portal)
     page.locator("#kp-tr-plans").click()
     page.get_by_text("Planübersicht").click()
     page.locator("#kp-tr-plan-html").get_by_text("Was der Assistent kann – und was nicht").first.wait_for()
+    # the plan and the quiz question by the words a trainer reads, not by their ids
+    assert page.locator("#kp-tr-plan input").input_value() == "KI-Kompass: sicher arbeiten mit dem KI-Portal"
+    assert page.locator("#kp-tr-quiz input").input_value() == \
+        "Was tut der Assistent, wenn die Antwort nicht in den Dokumenten steht?"
     page.locator("#kp-tr-start").click()
     info = page.locator("#kp-tr-session-info")
     info.get_by_text("Teilnahmecode").wait_for()
@@ -78,6 +82,7 @@ def test_trainer_opens_the_box_compares_and_runs_a_quiz(browser, trainer_portal)
     results.get_by_text("Anteil richtig").wait_for()
     text = results.inner_text()
     assert "Teilnehmende mit mindestens einer Antwort: 1" in text and "100 %" in text
+    assert "1 Antwort · Anteil richtig" in text and "Antworten" not in text  # not "1 Antworten"
     assert "anna" not in text
     shot(page, "trainer-results", "TRAINER_SCREENSHOTS")
 
@@ -86,6 +91,7 @@ def test_trainer_opens_the_box_compares_and_runs_a_quiz(browser, trainer_portal)
     page.locator("#kp-tr-proj-refresh").click()
     slide = page.locator("#kp-tr-projector .kp-slide")
     slide.get_by_text("Was tut der Assistent").wait_for()
+    assert "1 Antwort · richtig: 100 %" in slide.inner_text()
     assert float(slide.evaluate("el => parseFloat(getComputedStyle(el).fontSize)")) >= 24
     shot(page, "trainer-projector", "TRAINER_SCREENSHOTS")
     page.context.close()

@@ -7,6 +7,7 @@ slow local LLM. Every trainer endpoint must refuse a staff user, whatever the UI
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,13 +147,16 @@ def test_with_and_without_documents(trainer_portal):
 def test_starter_plan_loads_and_an_exercise_runs(trainer_portal):
     tina = client(trainer_portal, "tina")
     plan_update, errors, _sessions, _colls = tina.predict(None, api_name="/trainer_plans")
-    assert ["KI-Kompass: sicher arbeiten mit dem KI-Portal (ki-kompass-starter)", "ki-kompass-starter"] in \
-        plan_update["choices"]
+    # the title as the trainer reads it; the id is only the value ("(ki-kompass-starter)" stood after it)
+    assert ["KI-Kompass: sicher arbeiten mit dem KI-Portal", "ki-kompass-starter"] in plan_update["choices"]
     assert errors == ""
     overview, exercises, quiz = tina.predict("ki-kompass-starter", api_name="/trainer_plan")
     assert "Was der Assistent kann" in overview and "Ampel-Vorschau" in overview
     assert any(v == "m4-e2-bescheid-rot" for _, v in exercises["choices"])
-    assert any(v == "m4-q1" for _, v in quiz["choices"])
+    assert ["Eine Beschwerde einer Bürgerin mit Name und Anschrift soll zusammengefasst werden. Welche Zone?",
+            "m4-q1"] in quiz["choices"]
+    for label, value in quiz["choices"]:  # the question only: no "m1-q1:" before it
+        assert value not in label and not re.match(r"m\d+-q\d+", label), label
     html, slide = tina.predict("ki-kompass-starter", "m4-e2-bescheid-rot", "lokal", [], None,
                                api_name="/trainer_exercise")
     assert "blockiert" in html and "Personenname: <code>P*** S***</code>" in html
@@ -179,6 +183,24 @@ def test_participant_answers_and_trainer_sees_anonymous_result(trainer_portal):
         assert name not in html and name not in slide
     handout, status, _ = tina.predict(sid, api_name="/trainer_session_end")
     assert "beendet" in status and len(handout["value"]) == 2
+
+
+def test_one_answer_is_counted_in_the_singular(trainer_portal):
+    """The result said "1 Antworten" (a browser review): the trainer's view and the projector slide."""
+    tina = client(trainer_portal, "tina")
+    session_update, info, _ = tina.predict("ki-kompass-starter", api_name="/trainer_session_start")
+    sid, code = session_update["value"], info.split("`")[1]
+    tina.predict(sid, "m1-q1", api_name="/trainer_quiz_open")
+    html, slide = tina.predict(sid, "m1-q1", api_name="/trainer_quiz_results")
+    assert "<p>0 Antworten · Anteil richtig" in html and "<p>0 Antworten · richtig" in slide
+    participant = client(trainer_portal, "anna")
+    participant.predict(code, api_name="/training_join")
+    assert participant.predict("1", [], api_name="/training_answer").startswith("✓")
+    html, slide = tina.predict(sid, "m1-q1", api_name="/trainer_quiz_results")
+    assert "<p>1 Antwort · Anteil richtig: <b>100 %</b></p>" in html, html
+    assert "<p>1 Antwort · richtig: 100 %</p>" in slide, slide
+    assert "1 Antworten" not in html + slide
+    tina.predict(sid, api_name="/trainer_session_end")
 
 
 def test_staff_cannot_use_trainer_endpoints(trainer_portal):

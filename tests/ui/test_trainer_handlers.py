@@ -58,3 +58,31 @@ def test_policy_preview_calls_no_model(trainer):
     html, _ = trainer.policy("Darf der Bescheid von Herrn Klaus Meier, geboren am 03.04.1961, ins rote Modell?",
                              "red", None, [], None, req("tina"))
     assert "Ampel-Vorschau" in html and "kein Modell aufgerufen" in html and "blockiert" in html
+
+
+def test_plans_and_quiz_questions_are_offered_by_their_words_and_told_apart_when_they_match(tmp_path):
+    """The lists showed internal ids ("(ki-kompass-starter)", "m1-q1:"); the ids stay the values. Two plans
+    of one title are told apart by their files, a question two modules share by its module."""
+    from assistant.training.plans import BUNDLED_DIR, load_plan
+    from ui.trainer_tab import _plan_choices, _quiz_choices
+
+    starter = load_plan(BUNDLED_DIR / "ki-kompass-starter.yaml")
+    copy = starter.model_copy(update={"id": "eigener-plan"})
+    plans = {"ki-kompass-starter": (BUNDLED_DIR / "ki-kompass-starter.yaml", starter),
+             "eigener-plan": (tmp_path / "eigener-plan.yaml", copy)}
+    assert _plan_choices({"ki-kompass-starter": plans["ki-kompass-starter"]}) == [
+        ("KI-Kompass: sicher arbeiten mit dem KI-Portal", "ki-kompass-starter")]
+    assert _plan_choices(plans) == [
+        ("KI-Kompass: sicher arbeiten mit dem KI-Portal (ki-kompass-starter.yaml)", "ki-kompass-starter"),
+        ("KI-Kompass: sicher arbeiten mit dem KI-Portal (eigener-plan.yaml)", "eigener-plan")]
+
+    choices = _quiz_choices(starter)
+    assert choices[0] == ("Was tut der Assistent, wenn die Antwort nicht in den Dokumenten steht?", "m1-q1")
+    assert [v for _, v in choices] == [q.id for q in starter.quiz_items()]
+    first, second = starter.modules[:2]
+    same = second.quiz[0].model_copy(update={"question": first.quiz[0].question})
+    twice = starter.model_copy(update={"modules": [first, second.model_copy(update={"quiz": [same]})]})
+    labels = dict((v, label) for label, v in _quiz_choices(twice))
+    assert labels[first.quiz[0].id] == f"{first.title}: {first.quiz[0].question}"
+    assert labels[same.id] == f"{second.title}: {first.quiz[0].question}"
+    assert labels[first.quiz[1].id] == first.quiz[1].question  # the others stay as they are
