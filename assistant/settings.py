@@ -121,7 +121,7 @@ class LLMSettings(BaseModel):
     default: str = Field("lokal", description="Key of the default model in `models`.")
     models: dict[str, ModelProfile] = Field(
         default_factory=lambda: {
-            "lokal": ModelProfile(mode="local", label="Qwen2.5-Coder 1.5B (lokal)"),
+            "lokal": ModelProfile(mode="local", label="Lokales Sprachmodell (Qwen2.5-Coder 1.5B)"),
             "extraktiv": ModelProfile(mode="extractive", label="Nur Textstellen (ohne KI-Modell)"),
         },
         description="Selectable models by key.",
