@@ -309,6 +309,13 @@ def _figure(width: float = 7.5, height: float = 3.0):
     return fig, fig.add_subplot(1, 1, 1)
 
 
+def _count_axis(axis) -> None:
+    """Whole numbers on an axis of counts: with one rating matplotlib marked 0.0, 0.2 … 1.0 (a browser review)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _date_axis(ax, days: list[dt.date]) -> None:
     step = max(1, len(days) // 8)
     ax.set_xticks(range(0, len(days), step), [d.strftime("%d.%m.") for d in days[::step]])
@@ -327,6 +334,7 @@ def plot_questions(u: Usage):
     ax.bar(x, u.refused, bottom=answered, color="#c62828", label="abgelehnt")
     ax.set_title("Fragen pro Tag")
     ax.set_ylabel("Anzahl")
+    _count_axis(ax.yaxis)
     _date_axis(ax, u.days)
     ax.legend(loc="upper left", frameon=False)
     if not u.total:
@@ -358,6 +366,7 @@ def plot_feedback(u: Usage):
     else:
         ax.bar(["hilfreich", "nicht hilfreich"], [u.feedback_up, u.feedback_down], color=["#2e7d32", "#c62828"])
         ax.set_title(f"Bewertungen ({u.feedback_ratio:.0%} hilfreich)")
+        _count_axis(ax.yaxis)
     return fig
 
 
@@ -370,6 +379,7 @@ def plot_top_docs(u: Usage):
         ax.barh(labels, [n for _, _, n in u.top_docs][::-1], color="#455a64")
         ax.set_title("Am häufigsten zitierte Dokumente")
         ax.set_xlabel("Antworten mit Zitat")
+        _count_axis(ax.xaxis)
     return fig
 
 

@@ -159,3 +159,15 @@ def test_the_review_keeps_the_unhelpful_ratings_when_there_are_many(db):
                    "VALUES (:i, 'm', 'x', 1, 'gut', :t)", {"i": new_id(), "t": NOW - n})
     got = d.feedback_items(db, NOW - 30 * DAY, True, limit=3)
     assert [f.question for f in got] == ["Die alte schlechte", "gut", "gut"]
+
+
+def test_counts_are_marked_in_whole_numbers_even_for_one_rating():
+    """A browser review: one rating drew an axis of 0.0, 0.2 … 1.0 for counts."""
+    day = dt.date(2026, 12, 1)
+    u = d.Usage(days=[day], questions=[1], refused=[0], p50_ms=[900.0], p95_ms=[900.0], feedback_up=1,
+                top_docs=[("doc", "Friedhofssatzung", 1)])
+    for plot, axis in ((d.plot_feedback, "yaxis"), (d.plot_questions, "yaxis"), (d.plot_top_docs, "xaxis")):
+        fig = plot(u)
+        d.figure_png(fig)  # lays the figure out, as the portal does
+        ticks = getattr(fig.axes[0], axis).get_majorticklocs()
+        assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), (plot.__name__, list(ticks))
