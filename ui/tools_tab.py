@@ -39,9 +39,10 @@ SOURCE_TEXT, SOURCE_FILE, SOURCE_DOC = "Text einfügen", "Datei hochladen", "Dok
 LENGTH_CHOICES = [("kurz (5 Punkte)", "kurz"), ("mittel (10 Punkte)", "mittel"), ("ausführlich (20 Punkte)", "ausfuehrlich")]
 DRAFT_CHOICES = [("E-Mail", "email"), ("Bürgerbrief", "buergerbrief"), ("Vermerk", "vermerk")]
 LIMITS_DE = {
-    "einfach": "**Was kann das Werkzeug, was nicht?** Es überträgt Verwaltungstext in kurze, klare Sätze und prüft die "
-               "Regeln im Code (Satzlänge, lange Wörter, Passiv, Genitiv, Konjunktiv, große Zahlen). Es kann Zahlen, "
-               "Daten oder Namen verändern – die Liste „Geänderte oder fehlende Angaben“ zeigt jede Abweichung. "
+    "einfach": "**Was kann das Werkzeug, was nicht?** Es überträgt Verwaltungstext in kurze, klare Sätze. Danach prüft das "
+               "Portal jeden Satz nach festen Regeln (Satzlänge, lange Wörter, Passiv, Genitiv, Konjunktiv, große "
+               "Zahlen) und zeigt, wo ein Satz dagegen verstößt. Das Werkzeug kann "
+               "Zahlen, Daten oder Namen verändern – die Liste „Geänderte oder fehlende Angaben“ zeigt jede Abweichung. "
                "Leichte Sprache ist immer ein Entwurf: Menschen aus der Ziel-Gruppe müssen ihn prüfen.",
     "zusammenfassung": "**Was kann das Werkzeug, was nicht?** Es liest das ganze Dokument Abschnitt für Abschnitt "
                        "(nicht nur einige Treffer) und nennt zu jedem Punkt die Stelle. Punkte, die sich keiner Stelle "

@@ -50,11 +50,118 @@ def split_parts(text: str, max_tokens: int, count: Callable[[str], int]) -> list
     return parts
 
 
+# What a chatty model says about its own answer ("Hier ist der Text in Einfacher Sprache:", "Ich hoffe,
+# das hilft."). Such lines would be counted as sentences by the rule check and shown to staff.
+# A lead-in counts only when it talks about the text itself (Text, Fassung, Sprache, vereinfacht …):
+# "Hier sind die Öffnungszeiten:" or "Sie brauchen drei Dinge:" belong to the text and stay.
+_POLITE = re.compile(r"^(?:sehr\s+gerne|gerne|gern|natürlich|klar|okay|ok|selbstverständlich|alles\s+klar)\b[\s,!.]*",
+                     re.IGNORECASE)
+_META = re.compile(r"\b(?:texte?s?|fassung|version|übersetzung|übertragung|umschreibung|sprache|"
+                   r"vereinfacht\w*|umgeschrieben\w*|überarbeitet\w*|übertragen\w*|übersetzt\w*)\b", re.IGNORECASE)
+# what may follow the word about the text: "… Fassung für Sie", not "… Fassung der Satzung"
+_META_TAIL = re.compile(r"(?:\s+(?:in|auf)\s+(?:einfache[rn]?|leichte[rn]?)\s+sprache|\s+für\s+sie|\s+dazu|\s+davon"
+                        r"|\s+(?:des|vom|von\s+dem)\s+(?:\w+\s+)?(?:textes|texts|text|originals|ausgangstextes))*\s*$",
+                        re.IGNORECASE)
+_LEAD_IN = re.compile(r"^(?:hier|nachfolgend|im\s+folgenden|folgend|unten|das\s+ist|dies\s+ist|ich\s+habe|ich\s+hab)\b",
+                      re.IGNORECASE)
+_LABEL = re.compile(r"^(?:(?:der|die|das|ihr|mein)\s+)?(?:"
+                    r"(?:vereinfachte|überarbeitete|neue)[rs]?\s+(?:text|fassung|version)"
+                    r"(?:\s+in\s+(?:einfacher|leichter)\s+sprache)?"
+                    r"|(?:text|fassung|version|übersetzung|übertragung)\s+in\s+(?:einfacher|leichter)\s+sprache"
+                    r"|(?:einfache|leichte)\s+sprache)$", re.IGNORECASE)
+_CLOSING = re.compile(
+    r"(?:^|(?<=[.!?…])\s)\s*(?:"
+    r"ich\s+hoffe,?\s+(?:das|dies|es|der\s+text|die(?:se)?\s+(?:fassung|version)|diese[rs]?\s+text)\b[^\n]*"
+    r"|lass(?:en\s+sie|t)\s+(?:mich|es\s+mich)\s+wissen\b[^\n]*"
+    r"|möchten\s+sie,\s+dass\s+ich\b[^\n]*"
+    r"|soll\s+ich\s+(?:den\s+text|die\s+fassung|die\s+version|noch\s+etwas)\b[^\n]*"
+    r"|(?:sagen\s+sie|geben\s+sie)\s+(?:mir\s+)?bescheid\b[^\n]*"
+    r")\s*$", re.IGNORECASE)
+_QUOTE_PAIRS = {"„": "“", "“": "”", "»": "«", "«": "»", "‚": "‘", "\"": "\"", "'": "'"}
+_MAX_LEAD_IN = 120  # characters before the colon; a longer first sentence is content, not a lead-in
+
+
+def _is_lead_in(head: str) -> bool:
+    """Does ``head`` (the words before a colon) announce the model's answer instead of belonging to it?"""
+    head = head.strip().strip("*_#").strip()
+    polite = _POLITE.match(head)
+    body = head[polite.end():] if polite else head
+    if not body or len(head) > _MAX_LEAD_IN or re.search(r"[.!?;]", body):
+        return False  # empty, long, or more than one sentence: content, leave it alone
+    if _LABEL.match(body):
+        return True  # "Text in Einfacher Sprache", "Vereinfachte Fassung", "Leichte Sprache"
+    if _LEAD_IN.match(body):
+        # "Hier ist die vereinfachte Fassung" – not "Hier sind die Öffnungszeiten" or "Hier ist der Text der Satzung"
+        about_answer = any(_META_TAIL.match(body, m.end()) for m in _META.finditer(body))
+        return about_answer or (polite is not None and body.lower().startswith("hier"))
+    return False
+
+
+def _strip_lead_in(text: str) -> str:
+    first, _, rest = text.partition("\n")
+    stripped = first.strip()
+    if stripped.startswith("#") and _is_lead_in(stripped.rstrip(":")):
+        return rest  # a Markdown heading "## Text in Einfacher Sprache"
+    head, colon, tail = stripped.partition(":")
+    if not colon or not _is_lead_in(head):
+        return text
+    tail = tail.strip().strip("*_").strip()
+    return f"{tail}\n{rest}" if tail else rest
+
+
+def _strip_closing(text: str) -> str:
+    text = text.rstrip()
+    lines = text.split("\n")
+    while lines and lines[-1].strip() in ("", "---", "***"):
+        lines.pop()
+    last = lines[-1] if lines else ""
+    m = _CLOSING.search(last)
+    if m:
+        lines[-1] = last[:m.start()].rstrip()
+    while lines and lines[-1].strip() in ("", "---", "***"):
+        lines.pop()
+    return "\n".join(lines)
+
+
+def _strip_quotes(text: str) -> str:
+    """Drop one pair of quotation marks around the whole text, only when they belong together."""
+    text = text.strip()
+    close = _QUOTE_PAIRS.get(text[:1])
+    if len(text) < 2 or close is None or not text.endswith(close):
+        return text
+    opening, inner = text[0], text[1:-1]
+    if opening == close:
+        return text if opening in inner else inner.strip()
+    depth = 0
+    for ch in inner:
+        if ch == opening:
+            depth += 1
+        elif ch == close:
+            depth -= 1
+            if depth < 0:
+                return text  # „A“ und „B“: two quotations, not one around everything
+    return inner.strip() if depth == 0 else text
+
+
+def strip_model_chatter(text: str) -> str:
+    """The model's text without a lead-in line, a closing remark, and quotation marks around all of it.
+
+    "Hier ist der Text in Einfacher Sprache:\n„Sie zahlen 120 Euro.“\nIch hoffe, das hilft." becomes
+    "Sie zahlen 120 Euro."; "Sie brauchen drei Dinge:\n- …" stays as it is."""
+    text = (text or "").strip()
+    for _ in range(2):  # a lead-in can sit inside the quotes, or a closing remark outside them
+        before = text
+        text = _strip_quotes(_strip_closing(_strip_lead_in(text).strip()))
+        if text == before:
+            break
+    return text.strip()
+
+
 def clean_output(text: str) -> str:
-    """Drop the markers or a heading a small model copies from the prompt."""
+    """Drop the markers, a heading or the chatter a small model adds around its answer."""
     text = text.replace("<<<", "").replace(">>>", "").strip()
     text = re.sub(r"^(Der Text in (Einfacher|Leichter) Sprache:|Text:)\s*", "", text, flags=re.IGNORECASE)
-    return text.strip()
+    return strip_model_chatter(text)
 
 
 def parse_numbered(text: str, n: int) -> dict[int, str]:

@@ -30,6 +30,7 @@ from assistant.appdb import AppDB, new_id, now
 from assistant.escaping import esc, md_esc
 from assistant.policy.zones import ZONE_LABELS_DE
 from assistant.training.plans import Plan, QuizItem
+from assistant.wording import counted
 from corpus.models import page_kind_of, page_label
 
 log = logging.getLogger(__name__)
@@ -429,7 +430,8 @@ def handout_markdown(data: dict) -> str:
         lines.append("Es wurden keine Quizfragen beantwortet.")
     for r in data["results"]:
         share = f"{r.share_correct:.0%}".replace("%", " %") if r.share_correct is not None else "–"
-        lines += [f"### {md_esc(r.question, cell=True)}", "", f"{r.answers} Antworten, davon richtig: {share}", "",
+        lines += [f"### {md_esc(r.question, cell=True)}", "",
+                  f"{counted(r.answers, 'Antwort', 'Antworten')}, davon richtig: {share}", "",
                   "| Antwort | Anzahl | richtig |", "|---|---|---|"]
         for i, opt in enumerate(r.options):
             lines.append(f"| {md_esc(opt, cell=True)} | {r.counts[i]} | {'✓' if i in r.correct else ''} |")
@@ -476,7 +478,8 @@ def handout_html(data: dict) -> str:
         share = f"{r.share_correct:.0%}".replace("%", " %") if r.share_correct is not None else "–"
         rows = "".join(f"<tr><td>{esc(opt)}</td><td>{r.counts[i]}</td><td class=\"ok\">{'✓' if i in r.correct else ''}</td></tr>"
                        for i, opt in enumerate(r.options))
-        p.append(f"<h3>{esc(r.question)}</h3><p>{r.answers} Antworten, davon richtig: {esc(share)}</p>"
+        p.append(f"<h3>{esc(r.question)}</h3>"
+                 f"<p>{counted(r.answers, 'Antwort', 'Antworten')}, davon richtig: {esc(share)}</p>"
                  f"<table><tr><th>Antwort</th><th>Anzahl</th><th>richtig</th></tr>{rows}</table>")
         if r.explanation:
             p.append(f"<p><em>Erklärung:</em> {esc(r.explanation)}</p>")

@@ -143,3 +143,15 @@ def test_handout_contains_questions_answers_sources_and_results(store, plan):
     assert "| Grün | 1 | ✓ |" in md
     # unanswered items are left out of the results section
     assert "Was tut der Assistent, wenn die Antwort nicht" not in md
+
+
+@pytest.mark.parametrize("answers, expected", [(1, "1 Antwort, davon richtig"), (2, "2 Antworten, davon richtig")])
+def test_handout_counts_answers_in_singular_and_plural(store, plan, answers, expected):
+    s = store.start(plan, "trainerin")
+    store.open_item(s.id, "m4-q1")
+    for name in NAMES[:answers]:
+        store.answer(s.code, "m4-q1", name, [0])
+    store.end(s.id)
+    for text in store.handout(s.id):
+        assert expected in text
+        assert "1 Antworten" not in text
