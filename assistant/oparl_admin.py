@@ -26,6 +26,8 @@ _MIGRATIONS = [
      "last_run_at DOUBLE PRECISION, last_status TEXT NOT NULL DEFAULT '', last_message TEXT NOT NULL DEFAULT '')"],
 ]
 MAX_INTERVAL_HOURS = 24 * 31
+RUN_STATUS_DE = {"done": "fertig", "with_errors": "mit Fehlern", "failed": "fehlgeschlagen", "": "–"}
+MAX_ERROR_CHARS = 300
 
 
 def is_due(interval_hours: float, last_run_at: float | None, at: float) -> bool:
@@ -33,6 +35,31 @@ def is_due(interval_hours: float, last_run_at: float | None, at: float) -> bool:
     if not interval_hours or interval_hours <= 0:
         return False
     return last_run_at is None or at - last_run_at >= interval_hours * 3600
+
+
+def missing_source_message(source_id: str | None) -> str:
+    """Why no source was found: nothing chosen yet, or an id that is not (or no longer) there."""
+    if not (source_id or "").strip():
+        return "Bitte zuerst eine OParl-Quelle auswählen."
+    return "Diese OParl-Quelle gibt es nicht (mehr)."
+
+
+def run_status_de(status: str | None) -> str:
+    """The stored run status (``done``, ``with_errors``, ``failed``) as German text for staff."""
+    return RUN_STATUS_DE.get(status or "", status or "–")
+
+
+def failure_detail_de(failed: list[dict]) -> str:
+    """What went wrong first, to follow "… ; 3 Fehler": "„Drucksache 12“: Zeitüberschreitung" (with "zuerst"
+    when there were more), or "" when nothing failed."""
+    if not failed:
+        return ""
+    first = failed[0]
+    where = " ".join(str(first.get("label") or first.get("object") or "").split())
+    error = " ".join(str(first.get("error") or "unbekannter Fehler").split())
+    if len(error) > MAX_ERROR_CHARS:
+        error = error[:MAX_ERROR_CHARS - 1] + "…"
+    return ("zuerst " if len(failed) > 1 else "") + (f"„{where}“: " if where else "") + error
 
 
 class OParlAdmin:
@@ -60,7 +87,7 @@ class OParlAdmin:
         if row is None:
             from assistant.admin_rules import AdminError
 
-            raise AdminError("Diese OParl-Quelle gibt es nicht (mehr).")
+            raise AdminError(missing_source_message(source_id))
         return row
 
     def add_source(self, url: str, collection: str, interval_hours: float, actor: str) -> dict:
@@ -141,6 +168,8 @@ class OParlAdmin:
         from ingest.oparl.sync import report_message
 
         msg = report_message(report)
+        if report["failed"]:  # the job list and "oparl sources list" say what went wrong, not only how often
+            msg = f"{msg} – {failure_detail_de(report['failed'])}"
         self._record_run(p.get("source"), started, "done" if report["ok"] else "with_errors", msg)
         return report, msg
 

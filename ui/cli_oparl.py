@@ -10,6 +10,8 @@ import sys
 
 import click
 
+from assistant.wording import counted
+
 
 def _human(r: dict) -> None:
     from ingest.oparl.sync import report_message
@@ -110,6 +112,18 @@ def sources_list(ctx: click.Context, as_json: bool) -> None:
             click.echo(json.dumps(r, ensure_ascii=False))
         return
     for r in rows:
-        every = f"alle {r['interval_hours']:g} h" if r["interval_hours"] else "nur von Hand"
-        click.echo(f"{r['id'][:8]}  {r['collection']:20} {every:14} {r['last_status'] or '-':12} {r['url']}")
-    click.echo(f"{len(rows)} Quellen")
+        for line in source_lines(r):
+            click.echo(line)
+    click.echo(counted(len(rows), "Quelle", "Quellen"))
+
+
+def source_lines(r: dict) -> list[str]:
+    """One source for ``oparl sources list``: a line with the German run status, and the last message
+    below it when the run failed or ended with errors (how many, and the first error)."""
+    from assistant.oparl_admin import run_status_de
+
+    every = f"alle {r['interval_hours']:g} h" if r["interval_hours"] else "nur von Hand"
+    lines = [f"{r['id'][:8]}  {r['collection']:20} {every:14} {run_status_de(r['last_status']):14} {r['url']}"]
+    if r["last_status"] in ("with_errors", "failed") and (r.get("last_message") or "").strip():
+        lines.append(f"          {' '.join(r['last_message'].split())}")
+    return lines
