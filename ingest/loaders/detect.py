@@ -55,8 +55,8 @@ _MAGIC = (
     (b"GIF89a", "GIF-Bild"),
     (b"II*\x00", "TIFF-Bild"),
     (b"MM\x00*", "TIFF-Bild"),
-    (b"\x7fELF", "ELF-Programm"),
-    (b"MZ", "Windows-Programm"),
+    (b"\x7fELF", "ausführbares Programm im ELF-Format"),
+    (b"MZ", "ausführbares Windows-Programm"),
     (b"\x1f\x8b", "gzip-Archiv"),
     (b"7z\xbc\xaf\x27\x1c", "7z-Archiv"),
     (b"Rar!\x1a\x07", "RAR-Archiv"),
@@ -138,7 +138,8 @@ def _zip_format(path: Path) -> str:
     except IngestError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, KeyError) as exc:
-        raise IngestError("corrupt", f"ZIP-Archiv nicht lesbar: {exc}") from exc
+        log.info("ZIP-Archiv nicht lesbar: %s: %s: %s", path.name, type(exc).__name__, exc)
+        raise IngestError("corrupt", "ZIP-Archiv unvollständig oder beschädigt") from exc
     raise IngestError("unsupported", "ZIP-Archiv ohne erkennbares Office-Dokument")
 
 

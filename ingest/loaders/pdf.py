@@ -81,6 +81,25 @@ def _shared_fonts():
 
 _patch_lock = threading.Lock()
 
+# What staff read when pypdf gives up: German and without pypdf's English exception text (that goes to the log).
+# The first entry whose words occur in the exception text wins.
+_PDF_PROBLEMS_DE = (
+    (("startxref", "eof marker", "stream has ended", "unexpected end", "truncated"),
+     "PDF-Datei ist unvollständig oder am Ende beschädigt"),
+    (("empty file",), "PDF-Datei ist leer"),
+)
+PDF_STRUCTURE_DE = "Aufbau der PDF-Datei ist beschädigt"
+PDF_NOT_DECRYPTED_DE = "PDF ist verschlüsselt und ließ sich nicht öffnen"
+
+
+def pdf_problem_de(exc: BaseException) -> str:
+    """A short German reason for a PDF pypdf could not open (the exception itself is only logged)."""
+    text = str(exc).lower()
+    for needles, reason in _PDF_PROBLEMS_DE:
+        if any(n in text for n in needles):
+            return reason
+    return PDF_STRUCTURE_DE
+
 
 def load_pdf(path: Path, limits: LoadLimits) -> ExtractedDocument:
     with _shared_fonts():
@@ -94,15 +113,18 @@ def _load_pdf(path: Path, limits: LoadLimits) -> ExtractedDocument:
     try:
         reader = PdfReader(path, strict=False)
     except (PdfReadError, ValueError, OSError, KeyError, TypeError, AttributeError, IndexError) as exc:
-        raise IngestError("corrupt", f"PDF nicht lesbar: {exc}") from exc
+        log.info("PDF nicht lesbar: %s: %s: %s", path.name, type(exc).__name__, exc)
+        raise IngestError("corrupt", pdf_problem_de(exc)) from exc
 
     if reader.is_encrypted:
         try:
             ok = reader.decrypt("")
         except DependencyError as exc:
-            raise IngestError("encrypted", f"Entschlüsselung nicht möglich: {exc}") from exc
+            log.info("PDF-Entschlüsselung nicht möglich: %s: %s", path.name, exc)
+            raise IngestError("encrypted", "Verschlüsselungsverfahren wird nicht unterstützt") from exc
         except (PdfReadError, NotImplementedError, ValueError, KeyError) as exc:
-            raise IngestError("encrypted", str(exc)) from exc
+            log.info("PDF-Entschlüsselung fehlgeschlagen: %s: %s: %s", path.name, type(exc).__name__, exc)
+            raise IngestError("encrypted", PDF_NOT_DECRYPTED_DE) from exc
         if not ok:
             raise IngestError("encrypted", "Benutzerpasswort erforderlich")
         log.info("PDF mit leerem Benutzerpasswort entschlüsselt: %s", path.name)
@@ -110,9 +132,11 @@ def _load_pdf(path: Path, limits: LoadLimits) -> ExtractedDocument:
     try:
         n_pages = len(reader.pages)
     except FileNotDecryptedError as exc:
-        raise IngestError("encrypted", str(exc)) from exc
+        log.info("PDF nicht entschlüsselt: %s: %s", path.name, exc)
+        raise IngestError("encrypted", PDF_NOT_DECRYPTED_DE) from exc
     except Exception as exc:  # noqa: BLE001 - any failure to find the page tree means corrupt
-        raise IngestError("corrupt", f"Seitenbaum nicht lesbar: {exc}") from exc
+        log.info("PDF-Seitenverzeichnis nicht lesbar: %s: %s: %s", path.name, type(exc).__name__, exc)
+        raise IngestError("corrupt", "Seitenverzeichnis der PDF-Datei ist beschädigt") from exc
     if n_pages == 0:
         raise IngestError("corrupt", "PDF enthält keine Seiten")
     if n_pages > limits.max_pages:
@@ -133,7 +157,8 @@ def _load_pdf(path: Path, limits: LoadLimits) -> ExtractedDocument:
                     raw, used_layout = _layout_retry(page, raw, page_no, path.name)
                     layout_pages += used_layout
         except FileNotDecryptedError as exc:
-            raise IngestError("encrypted", str(exc)) from exc
+            log.info("PDF nicht entschlüsselt: %s: %s", path.name, exc)
+            raise IngestError("encrypted", PDF_NOT_DECRYPTED_DE) from exc
         except Exception as exc:  # noqa: BLE001 - one broken page must not lose the document
             log.warning("PDF-Seite %d von %s übersprungen: %s: %s", page_no, path.name, type(exc).__name__, exc)
             texts.append(None)

@@ -151,3 +151,24 @@ def test_a_short_image_or_binary_is_unsupported_whatever_its_bytes_decode_to(tmp
 def test_text_that_begins_like_a_printable_signature_stays_text(tmp_path, start):
     path = write(tmp_path / "notiz.txt", f"{start}: Die Bibliothek öffnet um 9 Uhr.\n".encode())
     assert detect_format(path) == "txt"
+
+
+@pytest.mark.parametrize(("name", "content", "detail"), [
+    ("programm", ELF, "ausführbares Programm im ELF-Format"),
+    ("setup.pdf", b"MZ\x90\x00\x03\x00\x00\x00" + bytes(range(256)), "ausführbares Windows-Programm"),
+    ("bild.docx", b"GIF89a" + bytes(64), "GIF-Bild"),
+])
+def test_unsupported_binaries_are_named_in_german(tmp_path, name, content, detail):
+    with pytest.raises(IngestError) as err:
+        detect_format(write(tmp_path / name, content))
+    assert (err.value.code, err.value.detail) == ("unsupported", detail)
+
+
+def test_a_broken_zip_is_explained_without_the_zipfile_message(tmp_path, make_docx, caplog):
+    import logging
+
+    data = make_docx(tmp_path / "a.docx").read_bytes()
+    with caplog.at_level(logging.INFO, logger="ingest.loaders.detect"), pytest.raises(IngestError) as err:
+        detect_format(write(tmp_path / "halb.docx", data[: len(data) // 2]))
+    assert (err.value.code, err.value.detail) == ("corrupt", "ZIP-Archiv unvollständig oder beschädigt")
+    assert any("halb.docx" in r.getMessage() for r in caplog.records)  # the technical reason stays in the log
