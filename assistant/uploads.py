@@ -24,7 +24,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.errors import IngestError
+from ingest.errors import IngestError, os_error_de
 from ingest.loaders import LoadLimits
 from ingest.loaders.isolated import Loader, make_loader
 
@@ -152,7 +152,7 @@ class UploadStore:
         try:
             size = src.stat().st_size
         except OSError as exc:
-            raise UploadRejected("corrupt", f"„{printable(original_name)}“ ist nicht lesbar ({exc.strerror}).") from exc
+            raise UploadRejected("corrupt", f"„{printable(original_name)}“ ist nicht lesbar ({os_error_de(exc)}).") from exc
         self._check_size(size, original_name)
         self.staging.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.staging, prefix="up-", suffix=Path(safe_name(original_name)).suffix)

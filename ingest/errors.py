@@ -5,6 +5,8 @@ help texts; the message is what a person reads.
 """
 from __future__ import annotations
 
+import errno
+
 
 class IngestError(Exception):
     """A file could not be indexed. ``code`` is one of the values in CODES."""
@@ -38,3 +40,25 @@ class IngestError(Exception):
     def status(self) -> str:
         """Catalog status for this error: scans are a state of their own."""
         return "needs_ocr" if self.code == "needs_ocr" else "failed"
+
+
+_OS_ERRORS_DE = {
+    errno.ENOENT: "Datei nicht gefunden",
+    errno.EACCES: "keine Leseberechtigung",
+    errno.EPERM: "keine Berechtigung",
+    errno.EISDIR: "ist ein Ordner, keine Datei",
+    errno.ENOTDIR: "ein Teil des Pfads ist kein Ordner",
+    errno.ELOOP: "zu viele symbolische Verknüpfungen",
+    errno.ENAMETOOLONG: "Dateiname zu lang",
+    errno.EIO: "Lesefehler des Datenträgers",
+    errno.ENOSPC: "kein Speicherplatz mehr frei",
+    errno.EMFILE: "zu viele offene Dateien",
+    errno.ESTALE: "Netzlaufwerk nicht mehr verbunden",
+}
+
+
+def os_error_de(exc: OSError) -> str:
+    """Why the system could not read a file, in German: ``strerror`` is English ("No such file or
+    directory" reached staff in the upload messages). An unknown error keeps its English text."""
+    known = _OS_ERRORS_DE.get(exc.errno) if exc.errno is not None else None
+    return known or f"Systemfehler ({exc.strerror or exc})"

@@ -28,7 +28,7 @@ from corpus.knowledge_base import KnowledgeBase, index_text
 from corpus.ligatures import close_gaps, document_splits
 from corpus.models import Chunk
 from ingest.chunking import ChunkParams, make_chunks
-from ingest.errors import IngestError
+from ingest.errors import IngestError, os_error_de
 from ingest.loaders import LoadLimits
 from ingest.loaders.isolated import SCRATCH_PREFIX, Loader, make_loader
 from ingest.read_ahead import ReadAhead
@@ -226,7 +226,7 @@ class Ingestor:
                 self._skip(f, summary, IngestError("unsupported", exc.strerror or str(exc)))
                 continue
             except OSError as exc:  # gone, locked or unreachable since the folder was read: this file fails alone
-                self._skip(f, summary, IngestError("corrupt", f"Datei nicht lesbar: {exc.strerror or exc}"))  # as load_document says
+                self._skip(f, summary, IngestError("corrupt", f"Datei nicht lesbar: {os_error_de(exc)}"))  # as load_document says
                 continue
             if planned is not None:
                 work.append(planned)
@@ -308,7 +308,7 @@ class Ingestor:
             except ChangedWhileReading as exc:
                 raise IngestError("corrupt", exc.strerror or str(exc)) from None
             except OSError as exc:
-                raise IngestError("corrupt", f"Datei nicht lesbar: {exc.strerror or exc}") from None
+                raise IngestError("corrupt", f"Datei nicht lesbar: {os_error_de(exc)}") from None
             if progress is None or not getattr(self.loader, "accepts_progress", False):
                 return self.loader(copy)
 

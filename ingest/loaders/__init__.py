@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from corpus.models import ExtractedDocument
-from ingest.errors import IngestError
+from ingest.errors import IngestError, os_error_de
 from ingest.loaders.blocks import one_line
 from ingest.loaders.detect import HEAD_BYTES, detect_format, extension_format
 from ingest.loaders.limits import LoadLimits, check_zip
@@ -78,7 +78,7 @@ def load_document(path: Path, limits: LoadLimits = LoadLimits()) -> ExtractedDoc
     try:
         st = os.stat(path)
     except OSError as exc:
-        raise IngestError("corrupt", f"Datei nicht lesbar: {exc.strerror or exc}") from exc
+        raise IngestError("corrupt", f"Datei nicht lesbar: {os_error_de(exc)}") from exc
     if not stat.S_ISREG(st.st_mode):
         raise IngestError("unsupported", "keine reguläre Datei")
     if st.st_size > limits.max_bytes:

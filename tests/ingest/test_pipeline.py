@@ -268,7 +268,7 @@ def test_a_file_that_vanishes_after_the_folder_was_read_fails_alone(hash_app, tm
     monkeypatch.setattr(pipeline, "discover", lambda paths: [docs / "weg.txt", good])  # deleted in between
     summary = hash_app.ingestor.ingest([docs])
     assert summary.added == 1 and [f["code"] for f in summary.failed] == ["corrupt"]
-    assert summary.failed[0]["reason"].endswith("Datei nicht lesbar: No such file or directory")
+    assert summary.failed[0]["reason"].endswith("Datei nicht lesbar: Datei nicht gefunden")
 
 
 def test_a_path_too_long_for_the_system_is_read_through_its_folders(hash_app, tmp_path):
