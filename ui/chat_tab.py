@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import gradio as gr
 
+from assistant.escaping import md_esc
 from corpus.text import without_direction_controls
 from ui.context import PortalContext
 from ui.exports import download_now_js, write_export
 from ui.handlers import ChatHandlers, ChatView, UserError
-from ui.streams import StreamSwitches
+from ui.streams import StreamSwitches, unchanged
 from ui.texts import t
 
 
 def shown_as_error(fn: Callable) -> Callable:
-    """Turn the handlers' UserError into a visible gr.Error (PermissionDenied already is one)."""
+    """Turn the handlers' UserError into a visible gr.Error (PermissionDenied already is one), for the
+    events whose callers need the failure (the HTTP endpoints of opening, deleting and exporting a chat):
+    one error box. Their events show no progress (``quiet`` in :func:`build`): gradio marked every output
+    of a failed event "Fehler", the chat list (an input of its own) and the chat among them."""
 
     @functools.wraps(fn)  # gradio reads the signature (gr.Request, gr.LikeData) through __wrapped__
     def wrapper(*args, **kwargs):
@@ -31,6 +35,51 @@ def shown_as_error(fn: Callable) -> Callable:
             raise gr.Error(str(exc), print_exception=False) from None
 
     return wrapper
+
+
+def refusal_text(message: str) -> str:
+    """A refused action as the status line under the chat says it."""
+    return f"**{t('notice')}:** {md_esc(message)}"
+
+
+def notice_on_refusal(fn: Callable, outputs: list, status: object) -> Callable:
+    """Say the handlers' UserError in ``status`` (one of ``outputs``) and leave the other outputs as
+    they are: the event succeeds. A raised gr.Error marked its outputs "Fehler", the comment box and
+    the question box among them, each to be closed by hand, and piled up an error box per click (a
+    browser review); a comment sent without a rating now stays in its box to be sent after one.
+    PermissionDenied (no or another user) still fails the call."""
+    at = outputs.index(status)
+
+    @functools.wraps(fn)  # gradio reads the signature (gr.Request, gr.LikeData) through __wrapped__
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as exc:
+            return tuple(refusal_text(str(exc)) if i == at else gr.update() for i in range(len(outputs)))
+
+    return wrapper
+
+
+#: the thumbs under every answer of the chat (gradio shows them under every assistant message)
+FEEDBACK = ["Like", "Dislike"]
+
+
+def thumbs_off(frames: Iterator[tuple]) -> Iterator[tuple]:
+    """An answer's updates (the chatbot first), with one after the first that only takes the thumbs
+    away: they stood under "Suche in den Dokumenten …" before any answer existed (a browser review), and
+    gradio shows them under every assistant message or under none. The page's ``rateable`` brings them
+    back once the answer is complete or left.
+
+    An update of its own, after the question is shown: sent with the messages, or before them, the
+    change drew the chat anew, and the portal's script that scrolls a new question to the top of the
+    chat measured it at a moment it was shorter and stopped the question further down. The updates with
+    the messages stay plain lists (what /ask returns)."""
+    first = True
+    for frame in frames:
+        yield frame
+        if first:
+            first = False
+            yield (gr.update(feedback_options=[]), *unchanged(len(frame) - 1))
 
 
 MAX_EXAMPLES = 3
@@ -173,9 +222,9 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
         try:
             # ends at once when the user leaves this chat (Stopp, new, another, deleted), even while
             # retrieval or the model's prompt reading still runs (ui.streams)
-            yield from switches.stream(request.session_hash,
-                                       h.ask(request, q, cid or None, model_key, colls or None, confirmed=confirmed),
-                                       render, len(answer_outputs), note=q.strip())
+            yield from thumbs_off(switches.stream(
+                request.session_hash, h.ask(request, q, cid or None, model_key, colls or None, confirmed=confirmed),
+                render, len(answer_outputs), note=q.strip()))
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
 
@@ -190,17 +239,28 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
         h.user(request)
         return gr.update(visible=True), gr.update(visible=False)
 
+    def rateable(request: gr.Request):
+        """The thumbs back, once the chat shows no answer on its way: after a complete answer (not after
+        a failed one, whose unfinished bubble stays), or when the user leaves it (Stopp, new, opened,
+        deleted)."""
+        h.user(request)
+        return gr.update(feedback_options=FEEDBACK)
+
     answer_kwargs = dict(outputs=answer_outputs, show_progress="full", show_progress_on=[chatbot],
                          concurrency_id="answer", trigger_mode="once")
     idle_kwargs = dict(outputs=[send_btn, stop_btn], api_visibility="private", queue=False,
                        show_progress="hidden")
-    send_btn.click(ask, inputs=[question, chat_id, model, collections], api_name="ask",
-                   **answer_kwargs).then(idle, **idle_kwargs)
-    question.submit(ask, inputs=[question, chat_id, model, collections], api_visibility="private",
-                    **answer_kwargs).then(idle, **idle_kwargs)
-    # private: the confirmation is bound to the warned question held in the session
-    confirm_btn.click(ask_confirmed, inputs=[pending, chat_id, model, collections], api_name="ask_confirmed",
-                      api_visibility="private", **answer_kwargs).then(idle, **idle_kwargs)
+    rateable_kwargs = dict(outputs=[chatbot], api_visibility="private", queue=False, show_progress="hidden")
+    for answered in (
+        send_btn.click(ask, inputs=[question, chat_id, model, collections], api_name="ask", **answer_kwargs),
+        question.submit(ask, inputs=[question, chat_id, model, collections], api_visibility="private",
+                        **answer_kwargs),
+        # private: the confirmation is bound to the warned question held in the session
+        confirm_btn.click(ask_confirmed, inputs=[pending, chat_id, model, collections], api_name="ask_confirmed",
+                          api_visibility="private", **answer_kwargs),
+    ):
+        answered.then(idle, **idle_kwargs)
+        answered.success(rateable, **rateable_kwargs)
 
     def stop(cid: str | None, typed: str, request: gr.Request):
         """"Stopp": the answer on its way is dropped (nothing of it is stored), the chat shows what
@@ -215,16 +275,19 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
         return (messages, ids, typed if (typed or "").strip() else q, t("answer_stopped"),
                 gr.update(visible=True), gr.update(visible=False))
 
-    stop_btn.click(shown_as_error(stop), inputs=[chat_id, question],
-                   outputs=[chatbot, message_ids, question, status, send_btn, stop_btn],
-                   api_visibility="private", concurrency_limit=None, show_progress="hidden")
+    # the chat's own events show no progress and no marks: gradio's chatbot shows "Fehler" on every failed
+    # event it is an output of, whatever show_progress says; the status line takes them, unseen
+    quiet = dict(show_progress="hidden", show_progress_on=[status])
+    stop_outputs = [chatbot, message_ids, question, status, send_btn, stop_btn]
+    stop_btn.click(notice_on_refusal(stop, stop_outputs, status), inputs=[chat_id, question], outputs=stop_outputs,
+                   api_visibility="private", concurrency_limit=None, **quiet).then(rateable, **rateable_kwargs)
 
     def edit_question(p: str, request: gr.Request):
         h.user(request)
         return gr.update(visible=False), "", p
 
     edit_btn.click(shown_as_error(edit_question), inputs=[pending], outputs=[warn_box, pending, question],
-                   api_visibility="private", queue=False)
+                   api_visibility="private", queue=False, show_progress="hidden")
 
     def new_chat(request: gr.Request):
         h.user(request)
@@ -234,10 +297,10 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
     new_outputs = [chatbot, chat_id, message_ids, history, warn_box, pending, export_file, status]
     # leaving the chat (new, another, deleted) stops an answer still streaming (see ui.streams.StreamSwitches)
     new_btn.click(shown_as_error(new_chat), outputs=new_outputs, api_name="new_chat", concurrency_limit=None,
-                  show_progress="hidden")
+                  **quiet).then(rateable, **rateable_kwargs)
     # the chatbot's own trash button only empties the view: treat it as "Neuer Chat" (the chat stays saved)
     chatbot.clear(shown_as_error(new_chat), outputs=new_outputs, api_visibility="private", concurrency_limit=None,
-                  show_progress="hidden")
+                  **quiet).then(rateable, **rateable_kwargs)
 
     def open_chat(cid: str | None, request: gr.Request):
         if not cid:
@@ -248,9 +311,10 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
 
     # on a phone the chat list sits below the chat: the browser shows the chat that is opened, not the list
     history.input(shown_as_error(open_chat), inputs=[history], outputs=[chatbot, chat_id, message_ids, export_file, status],
-                  api_name="open_chat", concurrency_limit=None,
+                  api_name="open_chat", concurrency_limit=None, **quiet,
                   js="(cid) => { if (window.innerWidth <= 720) "
-                     "document.querySelector('#kp-chat')?.scrollIntoView({block: 'start'}); return cid; }")
+                     "document.querySelector('#kp-chat')?.scrollIntoView({block: 'start'}); return cid; }"
+                  ).success(rateable, **rateable_kwargs)
 
     def show_confirm(request: gr.Request):
         h.user(request)
@@ -269,9 +333,14 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
         return ([], None, [], gr.update(choices=h.list_chats(request), value=None), gr.update(visible=False),
                 gr.update(visible=False), t("chat_deleted"))
 
-    delete_yes.click(shown_as_error(delete_chat), inputs=[chat_id],
-                     outputs=[chatbot, chat_id, message_ids, history, delete_confirm, export_file, status],
-                     api_name="delete_chat", concurrency_limit=None)
+    deleted = delete_yes.click(shown_as_error(delete_chat), inputs=[chat_id],
+                               outputs=[chatbot, chat_id, message_ids, history, delete_confirm, export_file, status],
+                               api_name="delete_chat", concurrency_limit=None, **quiet)
+    deleted.success(rateable, **rateable_kwargs)
+    # refused (no chat open, or gone meanwhile): its one error box says why, and the question is closed
+    # (it stayed open for "Ja, löschen" to be clicked again, and each click piled up another box)
+    deleted.failure(shown_as_error(hide_confirm), outputs=[delete_confirm], queue=False, api_visibility="private",
+                    show_progress="hidden")
 
     def export_chat(fmt: str):
         """One callback per format: the owner's chat, written to a download-once file of theirs."""
@@ -281,9 +350,9 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
         return shown_as_error(fn)
 
     export_btn.click(export_chat("md"), inputs=[chat_id], outputs=[export_file], api_name="export_chat",
-                     concurrency_limit=None).success(None, js=download_now_js("kp-export-file"))
+                     concurrency_limit=None, show_progress="hidden").success(None, js=download_now_js("kp-export-file"))
     export_docx_btn.click(export_chat("docx"), inputs=[chat_id], outputs=[export_file],
-                          api_name="export_chat_docx", concurrency_limit=None).success(
+                          api_name="export_chat_docx", concurrency_limit=None, show_progress="hidden").success(
         None, js=download_now_js("kp-export-file"))
 
     def like(ids: list, data: gr.LikeData, request: gr.Request):
@@ -294,13 +363,15 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
         h.rate(request, mid, 1 if data.liked else -1)
         return mid, t("feedback_saved")
 
-    chatbot.like(shown_as_error(like), inputs=[message_ids], outputs=[rated, status], api_visibility="private",
-                 concurrency_limit=None)
+    chatbot.like(notice_on_refusal(like, [rated, status], status), inputs=[message_ids], outputs=[rated, status],
+                 api_visibility="private", concurrency_limit=None, show_progress="hidden")
 
     def save_comment(mid: str | None, text: str, request: gr.Request):
         h.comment(request, mid, text)
         return "", t("feedback_comment_saved")
 
-    comment_btn.click(shown_as_error(save_comment), inputs=[rated, comment], outputs=[comment, status],
-                      api_name="feedback_comment", concurrency_limit=None)
+    # a comment before a rating is refused in the status line under the chat; the comment stays to be sent
+    comment_btn.click(notice_on_refusal(save_comment, [comment, status], status), inputs=[rated, comment],
+                      outputs=[comment, status], api_name="feedback_comment", concurrency_limit=None,
+                      show_progress="hidden")
     return ChatTab(model, model_md, collections, history)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from ui.chat_tab import chat_examples, example_text
+from ui.chat_tab import FEEDBACK, chat_examples, example_text, notice_on_refusal, thumbs_off
+from ui.handlers import UserError
+from ui.security import PermissionDenied
 
 
 @pytest.mark.parametrize("questions, examples", [
@@ -25,3 +27,43 @@ def test_the_empty_chat_offers_the_configured_examples(questions, examples):
 def test_a_click_gives_the_configured_question_by_its_place(index, text):
     assert example_text(chat_examples(["A?", "B?"]), index) == text
     assert example_text(None, 0) == ""
+
+
+def test_an_answer_on_its_way_offers_no_thumbs_and_the_complete_one_is_the_plain_chat():
+    """The thumbs stood under "Suche in den Dokumenten …" before any answer existed (a browser review):
+    right after the question is shown an update takes them away (the page's ``rateable`` brings them
+    back); the answer's own updates, the last one too (what a caller of /ask reads), stay as they are."""
+    pending = ([{"role": "user", "content": "Frage"}], "c1", "box")
+    done = ([{"role": "user", "content": "Frage"}, {"role": "assistant", "content": "Antwort"}], "c1", "")
+    frames = list(thumbs_off(iter([pending, done])))
+    assert frames[0] == pending and frames[-1] == done and len(frames) == 3
+    off = frames[1]
+    assert off[0] == {"__type__": "update", "feedback_options": []}  # the chat's messages untouched
+    assert off[1:] == ({"__type__": "update"}, {"__type__": "update"})
+    assert list(thumbs_off(iter([]))) == []  # a refused question: no answer, the thumbs stay
+    assert FEEDBACK == ["Like", "Dislike"]
+
+
+def test_a_refusal_is_said_in_the_status_line_and_changes_nothing_else():
+    """A comment sent before a rating marked the comment box "Fehler" and piled up error boxes (a browser
+    review): a refusal is now one notice in the status line, the comment stays in its box."""
+    comment, status = object(), object()
+
+    def refuse(mid, text, request=None):
+        raise UserError("Bitte bewerten Sie zuerst eine Antwort (Daumen hoch oder runter).")
+
+    out = notice_on_refusal(refuse, [comment, status], status)(None, "Quelle fehlt")
+    assert out[0] == {"__type__": "update"}  # the typed comment stays
+    assert out[1] == r"**Hinweis:** Bitte bewerten Sie zuerst eine Antwort \(Daumen hoch oder runter\).", out[1]
+    assert notice_on_refusal(lambda request=None: ("", "gespeichert"), [comment, status], status)() == ("", "gespeichert")
+
+    def denied(request=None):
+        raise PermissionDenied("Keine Berechtigung.")
+
+    with pytest.raises(PermissionDenied):  # no or another user: the call still fails
+        notice_on_refusal(denied, [comment, status], status)()
+    # a name typed by the user is escaped in the notice (the status line renders Markdown)
+    def unknown(request=None):
+        raise UserError("Unbekannte Sammlung: <b>x</b>")
+
+    assert "<b>" not in notice_on_refusal(unknown, [status], status)()[0]

@@ -81,6 +81,32 @@ def test_follow_up_passes_the_chat_history(handlers, portal_ctx, monkeypatch):
     assert len(second.messages) == 4 and len(second.message_ids) == 4
 
 
+def test_while_the_model_reads_the_passages_the_answer_says_so_until_its_first_word(handlers, portal_ctx):
+    """The local model reads the found passages for seconds before its first word (7 to 19 s on two
+    cores): the bubble said "Antwort wird geschrieben …" all that time (a browser review). It says what
+    happens, and gives way to the answer with the first word (a first piece of blanks is no word)."""
+    from assistant.llm.fake import FakeChatModel
+    from assistant.settings import ModelProfile
+
+    portal_ctx.app.settings.llm.models["schreibt"] = ModelProfile(mode="fake", label="Testmodell")
+    portal_ctx.app._chat_models["schreibt"] = FakeChatModel(responses=[" " * 8 + "Laut den Dokumenten gibt es Zonen [1]."])
+    views = ask_all(handlers, "anna", ZONE_Q, model="schreibt")
+    shown = [content(v) for v in views]
+    assert "Suche in den Dokumenten" in shown[0] and "kp-sources" not in shown[0]
+    first_word = next(i for i, c in enumerate(shown) if "Laut den" in c)
+    reading = [c for c in shown[:first_word] if "kp-sources" in c]
+    assert len(reading) >= 2, shown  # the sources, then the blanks: still reading
+    assert all(c.startswith("*Das Modell liest die gefundenen Textstellen …*") for c in reading), reading
+    assert not any("wird geschrieben" in c for c in shown)
+    assert not any("Das Modell liest" in c for c in shown[first_word:])
+    assert final(views).answer_id
+
+    # without a model ("Nur Textstellen") nothing reads: the passages are quoted
+    shown = [content(v) for v in ask_all(handlers, "anna", ZONE_Q)]
+    assert not any("Das Modell liest" in c or "wird geschrieben" in c for c in shown)
+    assert any(c.startswith("*Die Antwort wird aus den gefundenen Textstellen zusammengestellt …*") for c in shown)
+
+
 def test_empty_and_overlong_questions_are_refused(handlers):
     with pytest.raises(UserError):
         ask_all(handlers, "anna", "   ")
