@@ -5,7 +5,9 @@ Python imported first (tests/security has one too), so tests that need these nam
 here (tests/settings_factory.py says the same of make_settings)."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from settings_factory import make_settings
 
@@ -34,6 +36,22 @@ LLM = {
 
 def portal_settings(home: Path, **overrides):
     return make_settings(home, llm=LLM, auth={"mode": "password"}, **overrides)
+
+
+@contextmanager
+def light_portal(home: Path) -> Iterator[tuple[str, object]]:
+    """A real portal (ui.portal.create_app) with password login on the hash embedder and no
+    documents, served in this process: (its URL, its PortalContext)."""
+    from assistant.wiring import App
+    from ui.context import PortalContext
+    from ui.portal import background_portal
+
+    ctx = PortalContext(App(portal_settings(home)))
+    try:
+        with background_portal(ctx) as (url, _server):
+            yield url, ctx
+    finally:
+        ctx.app.stop_jobs(wait=False)
 
 
 def add_hostile_doc(folder: Path) -> Path:

@@ -28,15 +28,9 @@ class AccountPortal:
 
 @pytest.fixture(scope="module")
 def account_portal(tmp_path_factory):
-    from portal_world import portal_settings
+    from portal_world import light_portal
 
-    from assistant.wiring import App
-    from ui.context import PortalContext
-    from ui.portal import background_portal
-
-    app = App(portal_settings(tmp_path_factory.mktemp("account-portal") / "data"))
-    ctx = PortalContext(app)
-    with background_portal(ctx) as (url, _server):
+    with light_portal(tmp_path_factory.mktemp("account-portal") / "data") as (url, ctx):
         yield AccountPortal(url, ctx)
 
 

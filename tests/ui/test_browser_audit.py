@@ -29,23 +29,16 @@ class AuditPortal:
 
 @pytest.fixture(scope="module")
 def audit_portal(tmp_path_factory):
-    from portal_world import portal_settings
+    from portal_world import light_portal
 
-    from assistant.wiring import App
-    from ui.context import PortalContext
-    from ui.portal import background_portal
-
-    app = App(portal_settings(tmp_path_factory.mktemp("audit-portal") / "data"))
-    ctx = PortalContext(app)
-    ctx.users.add("adam", PASSWORD, "admin")
-    audit = ctx.audit
-    audit.record("user_add", "adam", "kim", {"role": "staff", "groups": ["bauamt", "personalamt"]})
-    audit.record("upload.rejected", "adam", HOSTILE, {"code": "type", "collection": "Bauamt"})
-    audit.record("login_failed", HOSTILE, "", {"address": "127.0.0.1", "name": HOSTILE})
-    audit.record("ein.neuer_schluessel", "cli", "x", {"ok": True})
-    with background_portal(ctx) as (url, server):
+    with light_portal(tmp_path_factory.mktemp("audit-portal") / "data") as (url, ctx):
+        ctx.users.add("adam", PASSWORD, "admin")
+        audit = ctx.audit
+        audit.record("user_add", "adam", "kim", {"role": "staff", "groups": ["bauamt", "personalamt"]})
+        audit.record("upload.rejected", "adam", HOSTILE, {"code": "type", "collection": "Bauamt"})
+        audit.record("login_failed", HOSTILE, "", {"address": "127.0.0.1", "name": HOSTILE})
+        audit.record("ein.neuer_schluessel", "cli", "x", {"ok": True})
         yield AuditPortal(url, ctx)
-    app.stop_jobs(wait=False)
 
 
 def rows(page) -> list[list[str]]:
