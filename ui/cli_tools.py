@@ -142,7 +142,9 @@ def einfach(ctx, file, leicht, doc_id, seiten, model, confirm, as_json) -> None:
 
     Nach dem Entwurf prüft der Code die Regeln (Satzlänge, lange Wörter, Passiv, Genitiv, Konjunktiv,
     große Zahlen) und überarbeitet die betroffenen Sätze höchstens tools.max_revisions-mal; dazu
-    Lesbarkeit vorher/nachher und welche Zahlen, Daten, Beträge, Fristen, Namen fehlen oder anders sind."""
+    Lesbarkeit vorher/nachher und welche Zahlen, Daten, Beträge, Fristen, Namen fehlen oder anders sind.
+    Eine Datei wird in höchstens tools.file_read_seconds gelesen (Texterkennung eingeschlossen); einen
+    langen Scan besser aufnehmen (kiportal ingest) und mit --doc wählen."""
     from assistant.tools.result import ToolError
     from ui.tool_input import parse_pages, read_file_text
 
