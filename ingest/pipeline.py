@@ -39,8 +39,9 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
 
 #: Passages embedded in one call at most. The embedder sorts a call's texts by length, so larger
-#: calls pad less: calls of 1,024 passages of the shared corpus took 0.84 of the CPU of calls of 128
-#: (docs/results.md, session 49). Vectors of this many passages are 1.5 MB.
+#: calls pad less: 2,000 passages of the shared corpus in calls of 128 / 512 / 2,000 took 107 / 95 / 89
+#: CPU-seconds; calls of 2,048 in the ingest were no faster than these (docs/results.md, session 49).
+#: Vectors of this many passages are 1.5 MB.
 FLUSH_CHUNKS = 1024
 #: Passages read ahead of the embedding (ingest.read_ahead): twice a call, so the next call is
 #: ready when one ends.

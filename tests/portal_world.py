@@ -6,6 +6,7 @@ here (tests/settings_factory.py says the same of make_settings)."""
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -38,10 +39,16 @@ def portal_settings(home: Path, **overrides):
     return make_settings(home, llm=LLM, auth={"mode": "password"}, **overrides)
 
 
+@dataclass
+class LightPortal:
+    url: str
+    ctx: object  # ui.context.PortalContext
+
+
 @contextmanager
-def light_portal(home: Path) -> Iterator[tuple[str, object]]:
+def light_portal(home: Path) -> Iterator[LightPortal]:
     """A real portal (ui.portal.create_app) with password login on the hash embedder and no
-    documents, served in this process: (its URL, its PortalContext)."""
+    documents, served in this process."""
     from assistant.wiring import App
     from ui.context import PortalContext
     from ui.portal import background_portal
@@ -49,7 +56,7 @@ def light_portal(home: Path) -> Iterator[tuple[str, object]]:
     ctx = PortalContext(App(portal_settings(home)))
     try:
         with background_portal(ctx) as (url, _server):
-            yield url, ctx
+            yield LightPortal(url, ctx)
     finally:
         ctx.app.stop_jobs(wait=False)
 

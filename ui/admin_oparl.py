@@ -12,13 +12,11 @@ import gradio as gr
 import pandas as pd
 
 from assistant.admin import AdminError, fmt_time
+from assistant.oparl_admin import run_status_de
 from ui.context import PortalContext
 from ui.security import resolve_user
 
 HEADERS = ["Adresse", "Sammlung", "Intervall", "Letzter Lauf", "Ergebnis", "Meldung", "ID"]
-RUN_STATUS = {"done": "fertig", "with_errors": "mit Fehlern", "failed": "fehlgeschlagen", "": "–"}
-
-
 class OParlUI:
     def __init__(self, ctx: PortalContext) -> None:
         self.ctx = ctx
@@ -32,7 +30,7 @@ class OParlUI:
 
     def _table(self) -> pd.DataFrame:
         rows = [[s["url"], s["collection"], f"alle {s['interval_hours']:g} h" if s["interval_hours"] else "von Hand",
-                 fmt_time(s["last_run_at"]), RUN_STATUS.get(s["last_status"], s["last_status"]), s["last_message"],
+                 fmt_time(s["last_run_at"]), run_status_de(s["last_status"]), s["last_message"],
                  s["id"]] for s in self.oparl.sources()]
         return pd.DataFrame(rows, columns=HEADERS)
 

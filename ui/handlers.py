@@ -18,7 +18,7 @@ from typing import Any, Iterator, Sequence
 
 from assistant.questions import MAX_QUESTION_CHARS
 from assistant.access import visible_citations
-from assistant.chats import ChatNotFound, ChatStore, qa_pairs
+from assistant.chats import ChatNotFound, ChatStore, qa_pairs, stored_notices
 from assistant.citations import parse_citations
 from assistant.escaping import md_esc
 from assistant.grounding import is_warning
@@ -218,7 +218,7 @@ class ChatHandlers:
                 meta = m.get("meta") or {}
                 citations = visible_citations(scope, m.get("citations") or [], self.ctx.app.catalog)
                 msgs.append({"role": "assistant", "content": self.render_answer(
-                    user, m["content"], citations, meta.get("notices") or [])})
+                    user, m["content"], citations, stored_notices(meta))})
             ids.append(m["id"])
         return msgs, ids
 

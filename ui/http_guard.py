@@ -425,20 +425,22 @@ class PortalGuard:
 
     def _check_tab(self, user: str, path: str, query: str, body: Any) -> None:
         """A request naming another user's browser tab is refused (its stream carries their answers)."""
-        for tab in tabs_of(path, query, body):
-            if not self.cfg.tabs.claim(tab, user):
-                self.cfg.audit.record("tab_refused", user, path[:200], {"owner": self.cfg.tabs.owner(tab)})
-                log.warning("%s by %s refused: the tab belongs to another user", path, user)
-                raise _Answer(403, "Diese Sitzung gehört einem anderen Benutzer.")
+        self._claim(self.cfg.tabs, tabs_of(path, query, body), user, path, "tab_refused",
+                    "Diese Sitzung gehört einem anderen Benutzer.")
 
     def _check_upload_id(self, user: str, path: str, query: str) -> None:
         """Another user's upload progress is refused: gradio sends the names of the files on their
         way to whoever names the upload id (an attacker's probe, session 49)."""
-        for upload_id in [v for k, v in parse_qsl(query, keep_blank_values=True) if k == "upload_id"]:
-            if not self.cfg.uploads.claim(upload_id, user):
-                self.cfg.audit.record("upload_refused", user, path[:200], {"owner": self.cfg.uploads.owner(upload_id)})
-                log.warning("%s by %s refused: the upload belongs to another user", path, user)
-                raise _Answer(403, "Dieser Upload gehört einem anderen Benutzer.")
+        ids = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == "upload_id"]
+        self._claim(self.cfg.uploads, ids, user, path, "upload_refused", "Dieser Upload gehört einem anderen Benutzer.")
+
+    def _claim(self, owners: TabOwners, ids: list[str], user: str, path: str, action: str, message: str) -> None:
+        """Every id the request names is the user's or nobody's yet (then it becomes theirs); else 403, audited."""
+        for value in ids:
+            if not owners.claim(value, user):
+                self.cfg.audit.record(action, user, path[:200], {"owner": owners.owner(value)})
+                log.warning("%s by %s refused (%s): the id belongs to another user", path, user, action)
+                raise _Answer(403, message)
 
     def _check_open_events(self, user: str, body: Any) -> None:
         """One user may not fill the queue that everyone shares. Without a login (mode none) there is

@@ -57,7 +57,6 @@ DE: dict[str, str] = {
     "no_sources": "Keine passenden Quellen gefunden.",
     "notice": "Hinweis",
     "answer_pending": "Suche in den Dokumenten …",
-    "answer_writing": "Antwort wird geschrieben …",
     # feedback
     "feedback_heading": "### Rückmeldung zur letzten Antwort",
     "feedback_hint": "Mit den Daumen-Symbolen unter einer Antwort bewerten. Rückmeldungen werden mit Frage, Antwort und Quellen "

@@ -8,8 +8,6 @@ real one (ui.portal.create_app) with password login, on the hash embedder (no do
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 from pages import login, open_tab, shot
 from portal_world import PASSWORD
@@ -20,18 +18,12 @@ TIMEOUT = 30_000
 NEW = "Eigenes-Passwort-2027"
 
 
-@dataclass
-class AccountPortal:
-    url: str
-    ctx: object
-
-
 @pytest.fixture(scope="module")
 def account_portal(tmp_path_factory):
     from portal_world import light_portal
 
-    with light_portal(tmp_path_factory.mktemp("account-portal") / "data") as (url, ctx):
-        yield AccountPortal(url, ctx)
+    with light_portal(tmp_path_factory.mktemp("account-portal") / "data") as portal:
+        yield portal
 
 
 def fill(page, current: str, new: str, repeat: str) -> None:

@@ -9,8 +9,6 @@ someone typed), and the date fields ask for „JJJJ-MM-TT“. The portal is the 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 from pages import login, open_tab, shot
 from portal_world import PASSWORD
@@ -21,24 +19,18 @@ TIMEOUT = 30_000
 HOSTILE = '<img src=x onerror="window.__xss=1">**fett**'
 
 
-@dataclass
-class AuditPortal:
-    url: str
-    ctx: object
-
-
 @pytest.fixture(scope="module")
 def audit_portal(tmp_path_factory):
     from portal_world import light_portal
 
-    with light_portal(tmp_path_factory.mktemp("audit-portal") / "data") as (url, ctx):
-        ctx.users.add("adam", PASSWORD, "admin")
-        audit = ctx.audit
+    with light_portal(tmp_path_factory.mktemp("audit-portal") / "data") as portal:
+        portal.ctx.users.add("adam", PASSWORD, "admin")
+        audit = portal.ctx.audit
         audit.record("user_add", "adam", "kim", {"role": "staff", "groups": ["bauamt", "personalamt"]})
         audit.record("upload.rejected", "adam", HOSTILE, {"code": "type", "collection": "Bauamt"})
         audit.record("login_failed", HOSTILE, "", {"address": "127.0.0.1", "name": HOSTILE})
         audit.record("ein.neuer_schluessel", "cli", "x", {"ok": True})
-        yield AuditPortal(url, ctx)
+        yield portal
 
 
 def rows(page) -> list[list[str]]:
