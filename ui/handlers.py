@@ -222,9 +222,10 @@ class ChatHandlers:
             ids.append(m["id"])
         return msgs, ids
 
-    def render_sources(self, user: User, citations: Sequence[dict]) -> str:
+    def render_sources(self, user: User, citations: Sequence[dict], answer: str = "") -> str:
         """The sources as one HTML block (:mod:`ui.source_view`: one entry per page, the quoted
-        sentence, the longer excerpt on demand; every value escaped, links signed for ``user``)."""
+        sentence unless ``answer`` shows it already, the longer excerpt on demand; every value
+        escaped, links signed for ``user``)."""
         catalog = self.ctx.app.catalog
         records = catalog.records(str(c.get("doc_id") or "") for c in citations)
 
@@ -259,14 +260,14 @@ class ChatHandlers:
             if rec is not None:
                 item.title = rec.shown_title
         return source_list_html(items, heading=t("sources"), where=where, link=link, text_link=marked_link,
-                                text_label=t("source_text_view"))
+                                text_label=t("source_text_view"), answer=answer)
 
     def render_answer(self, user: User, answer: str, citations: Sequence[dict], notices: Sequence[str] = (),
                       sources_html: str | None = None) -> str:
         parts = [md_esc(answer.strip()) if answer.strip() else ""]
         for notice in dict.fromkeys(notices):  # dedupe, keep order
             parts.append(notice_html(notice, is_warning(notice)))
-        src = sources_html if sources_html is not None else self.render_sources(user, citations)
+        src = sources_html if sources_html is not None else self.render_sources(user, citations, answer)
         if src:
             parts.append(src)
         return "\n\n".join(p for p in parts if p)

@@ -11,11 +11,13 @@ Pure functions over citation dicts (as stored with a chat message); every value 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from assistant.escaping import esc
 
+CITATION_MARK = re.compile(r"\s*\[\d+\]")
 QUOTE_CHARS = 240
 EXCERPT_CHARS = 900
 NOTICE_MARK = '<span class="kp-mark" aria-hidden="true">i</span>'
@@ -78,9 +80,12 @@ def merge_sources(citations: Sequence[dict]) -> list[SourceItem]:
 def sources_html(items: Sequence[SourceItem], *, heading: str, where: Callable[[SourceItem], str],
                  link: Callable[[SourceItem], str | None], more_label: str = "Längerer Auszug",
                  text_link: Callable[[SourceItem], str | None] = lambda _item: None,
-                 text_label: str = "Stelle im Text markiert") -> str:
+                 text_label: str = "Stelle im Text markiert", answer: str = "") -> str:
     """The sources block: one list entry per page (numbers merged), the quote, the excerpt on demand.
 
+    ``answer``: the answer shown above; a quote it already shows verbatim is not repeated under its
+    source (the answer is "„quote“ [1]" or "sentence [1]" plus the quote, so a browser review read
+    every quote twice), the source keeps its title, page and longer excerpt.
     ``text_link``: where the title opens the original (a PDF's page, a scan's image, a public source)
     that cannot mark the quoted sentence, the portal's text view with it marked, as a second link."""
     if not items:
@@ -98,13 +103,21 @@ def sources_html(items: Sequence[SourceItem], *, heading: str, where: Callable[[
             head += (f' <a href="{esc(marked)}" target="_blank" rel="noopener noreferrer" '
                      f'class="kp-src-text">{esc(text_label)}</a>')
         quoted = "<br>".join(esc(line) for line in item.quote.split("\n"))
-        body = f'<blockquote class="kp-quote">„{quoted}“</blockquote>' if item.quote else ""
+        body = (f'<blockquote class="kp-quote">„{quoted}“</blockquote>'
+                if item.quote and not shown_in(item.quote, answer) else "")
         if adds_to_quote(item.excerpt, item.quote):
             body += f"<details><summary>{esc(more_label)}</summary>{esc(item.excerpt)}</details>"
         rows.append(f"<li>{head}{body}</li>")
     # a list without numbers of its own: the [n] of each entry is its number (an <ol> read "1. [2] …")
     return (f'<div class="kp-sources"><p class="kp-sources-title"><strong>{esc(heading)}</strong></p>'
             f'<ul class="kp-sources-list">{"".join(rows)}</ul></div>')
+
+
+def shown_in(quote: str, answer: str) -> bool:
+    """Whether ``answer`` shows ``quote`` verbatim (compared in one line without citation marks, a cut
+    quote by its kept part): "„quote“ [1]", or the model's sentence that is the quote, "… 90 Minuten [1]."."""
+    core = " ".join(quote.rstrip("…").split())
+    return bool(core) and core in " ".join(CITATION_MARK.sub("", str(answer or "")).split())
 
 
 #: a longer excerpt is offered only when it shows this many characters more than its quote

@@ -363,6 +363,15 @@ def test_passages_of_one_page_are_one_source_with_the_quote_and_the_excerpt_on_d
     assert page_label(2, "sheet") == "Blatt 2" and page_label(None, "page") == ""
 
 
+def test_an_answer_that_shows_its_quote_does_not_repeat_it_under_the_sources(handlers, portal_ctx):
+    pdf = next(r for r in portal_ctx.app.catalog.documents() if r.format == "pdf" and r.pages)
+    cits = [{"n": 1, "doc_id": pdf.doc_id, "title": pdf.title, "page": 2,
+             "snippet": "Erster Absatz über die Anmeldung zum Kurs und ihre Fristen. Zweiter Satz.", "quote": "Zweiter Satz."}]
+    html = handlers.render_answer(handlers.user(req("anna")), "Laut den Dokumenten: „Zweiter Satz.“ [1]", cits)
+    assert html.count("Zweiter Satz.") == 2, html  # once in the answer, once in the longer excerpt on demand
+    assert "kp-quote" not in html and "<details><summary>" in html
+
+
 def test_marks_name_the_cited_passage_and_lapse_when_the_document_is_indexed_again(handlers, portal_ctx):
     """The chain names the cited passage (guessed from the snippet, an overlapping neighbour won and
     nothing was marked); a stored chat's marks count pieces of the text of their time, so a

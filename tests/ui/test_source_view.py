@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ui.source_view import adds_to_quote, merge_sources, sources_html
+from ui.source_view import adds_to_quote, merge_sources, shown_in, sources_html
 
 LONG = "Die Schulung dauert 90 Minuten und ist auf 16 Personen je Termin begrenzt. " * 3
 
@@ -59,3 +59,28 @@ def test_direction_controls_in_a_quote_are_not_shown():
                             "quote": "Leistung | Gebühr\nRechnung\u202efdp.exe | 70,00 Euro"}])
     html = sources_html(items, heading="Quellen", where=lambda i: "", link=lambda i: None)
     assert "\u202e" not in html and "Rechnungfdp.exe | 70,00 Euro" in html
+
+
+@pytest.mark.parametrize("quote, answer, shown", [
+    ("Die Schulung dauert 90 Minuten.", "Laut den Dokumenten: „Die Schulung dauert 90 Minuten.“ [1]", True),
+    ("Die Schulung dauert\n90 Minuten.", "Sie dauert 90 Minuten [1].\n\n„Die Schulung  dauert 90 Minuten.“", True),
+    ("Leistung | Gebühr\nReisepass | 70,00 Euro", "„Leistung | Gebühr\nReisepass | 70,00 Euro“ [2]", True),
+    ("Die Schulung dauert 90 Minuten und ist …", "„Die Schulung dauert 90 Minuten und ist auf 16 Personen begrenzt.“", True),
+    ("Die Schulung dauert 90 Minuten.", "Die Schulung dauert 90 Minuten [1].", True),   # the sentence is the quote
+    ("Die Schulung dauert 90 Minuten.", "Sie dauert anderthalb Stunden [1].", False),  # the model's own words
+    ("Die Schulung dauert 90 Minuten.", "", False),
+    ("", "Irgendeine Antwort", False),
+])
+def test_shown_in(quote, answer, shown):
+    assert shown_in(quote, answer) is shown
+
+
+def test_a_quote_the_answer_shows_is_not_repeated_under_its_source():
+    """A browser review read every quote twice: in the answer and again under "Quellen"."""
+    citations = [{"n": 1, "doc_id": "a", "title": "Kurs", "page": 2, "snippet": LONG, "quote": "Die Schulung dauert 90 Minuten."},
+                 {"n": 2, "doc_id": "b", "title": "FAQ", "page": 1, "snippet": "Text B", "quote": "Anmeldung per E-Mail."}]
+    html = sources_html(merge_sources(citations), heading="Quellen", where=lambda i: "", link=lambda i: None,
+                        answer="Laut den Dokumenten: „Die Schulung dauert 90 Minuten.“ [1]")
+    assert "„Die Schulung dauert 90 Minuten.“</blockquote>" not in html and "[1] Kurs" in html
+    assert "Längerer Auszug" in html  # the page's longer excerpt stays on demand
+    assert "„Anmeldung per E-Mail.“</blockquote>" in html  # a quote the answer does not show stays
