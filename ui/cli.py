@@ -17,7 +17,7 @@ from corpus.models import page_kind_of, page_label
 from ui import cli_access, cli_admin, cli_cluster, cli_eval, cli_oparl, cli_policy, cli_tools, loadtest
 from ui.cli_access import as_user_option, scope_as
 from ui.cli_admin import admin_for
-from ui.cli_common import app_for, cli_actor, emit, print_summary, progress_bar, shown
+from ui.cli_common import app_for, ask_password, ask_yes, cli_actor, emit, print_summary, progress_bar, shown
 
 log = logging.getLogger("kiportal")
 
@@ -316,7 +316,7 @@ def users() -> None:
 def _read_password(password_stdin: bool, confirm: bool = True) -> str:
     if password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    return click.prompt("Passwort", hide_input=True, confirmation_prompt="Passwort wiederholen" if confirm else False)
+    return ask_password(confirm)
 
 
 @users.command("add")
@@ -424,7 +424,7 @@ def users_handover(ctx: click.Context, name: str, yes: bool) -> None:
     sich als Nächstes mit dem Namen anmeldet, erhält ihn. / Hand an SSO name on to another person."""
     app = app_for(ctx)
     if not yes:
-        click.confirm(f"„{name}“ übergeben und das bisherige Konto mit seinen Daten löschen?", abort=True)
+        ask_yes(f"„{name}“ übergeben und das bisherige Konto mit seinen Daten löschen?")
     if app.users.get(name) is not None:
         _last_admin_guard(app, name, None, False)
     left = app.sso_subjects.hand_over(name, app.users)

@@ -68,6 +68,37 @@ def print_summary(s: dict) -> None:
         click.echo(f"  ✗ {shown(f['source'])}: {shown(f['reason'])}")
 
 
+YES = frozenset({"j", "ja", "y", "yes"})
+MISMATCH = "Die beiden Eingaben stimmen nicht überein. / The two entries do not match."
+ABORTED = "Abgebrochen. / Aborted."
+
+
+def ask_password(confirm: bool = True) -> str:
+    """A password typed at the terminal (hidden), asked twice with ``confirm``. click's own
+    confirmation answers a mismatch in English ("Error: The two entered values do not match.")."""
+    try:
+        while True:
+            first = click.prompt("Passwort", hide_input=True)
+            if not confirm or click.prompt("Passwort wiederholen", hide_input=True) == first:
+                return first
+            click.echo(MISMATCH, err=True)
+    except click.Abort:  # Ctrl-C or end of input: click would print "Aborted!"
+        click.echo(ABORTED, err=True)
+        raise SystemExit(1) from None
+
+
+def ask_yes(question: str) -> None:
+    """Ask before something that cannot be undone; anything but "j"/"ja" (or "y"/"yes") ends the
+    command with exit code 1. click.confirm asks "[y/N]" and knows no "j"."""
+    try:
+        answer = click.prompt(f"{question} [j/N]", default="", show_default=False)
+    except click.Abort:
+        answer = ""
+    if answer.strip().lower() not in YES:
+        click.echo(ABORTED, err=True)
+        raise SystemExit(1)
+
+
 def cli_actor() -> str:
     """Who is acting, for the audit log: ``cli:<system user>``."""
     try:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Sequence
 import click
 
 from evals.metrics import linear_percentile
-from ui.cli_common import app_for
+from ui.cli_common import app_for, ask_password
 
 if TYPE_CHECKING:  # importing the portal context pulls in gradio: not at CLI start-up
     from ui.context import PortalContext
@@ -156,7 +156,7 @@ def loadtest(ctx, users, per_user, model, time_limit, urls, user, password_stdin
         auth = None
         if user:
             password = (sys.stdin.readline().rstrip("\r\n") if password_stdin
-                        else click.prompt("Passwort", hide_input=True))
+                        else ask_password(confirm=False))
             auth = (user, password)
         report = drive(list(urls), users=users, per_user=per_user, model=model, time_limit_s=time_limit, auth=auth)
     else:

@@ -35,3 +35,31 @@ def test_docs_list_and_the_ingest_summary_print_hostile_names_inertly(tmp_path, 
         assert "\x1b" not in out and "\x07" not in out
     assert "\\x1b[31mleer.txt" in ingested.output
     assert "\\x1b]0;TITEL\\x07zeile\\nzwei.txt" in listed.output and "Dokumente" in listed.output.splitlines()[-1]
+
+
+def _users(tmp_path, monkeypatch, *args, input=None):
+    from click.testing import CliRunner
+
+    from ui.cli import cli
+
+    monkeypatch.setenv("KIPORTAL_EMBEDDING__MODE", "hash")
+    return CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), "users", *args], obj={}, input=input)
+
+
+def test_password_prompts_answer_a_mismatch_in_german_and_ask_again(tmp_path, monkeypatch):
+    res = _users(tmp_path, monkeypatch, "add", "anna", input="geheim-123\ngeheim-124\ngeheim-123\ngeheim-123\n")
+    assert res.exit_code == 0, res.output
+    assert "Die beiden Eingaben stimmen nicht überein" in res.output and "do not match" in res.output
+    assert "Error" not in res.output and "Repeat for confirmation" not in res.output
+    assert _users(tmp_path, monkeypatch, "list").output.count("anna") == 1
+
+
+@pytest.mark.parametrize("answer, handed", [("j\n", True), ("Ja\n", True), ("y\n", True), ("n\n", False), ("\n", False),
+                                            ("", False)])  # "" : end of input, as Ctrl-D
+def test_a_handover_asks_in_german_and_takes_j_for_yes(tmp_path, monkeypatch, answer, handed):
+    assert _users(tmp_path, monkeypatch, "add", "tina", "--password-stdin", input="geheim-123\n").exit_code == 0
+    res = _users(tmp_path, monkeypatch, "handover", "tina", input=answer)
+    assert "[j/N]" in res.output and "Aborted!" not in res.output
+    assert (res.exit_code == 0) is handed, res.output
+    assert ("Abgebrochen" in res.output) is not handed
+    assert ("tina" in _users(tmp_path, monkeypatch, "list").output) is not handed
