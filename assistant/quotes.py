@@ -121,6 +121,13 @@ _YEAR = re.compile(r"(?<![\w.])(?:19|20)\d\d(?![\w.])")
 _TIME = re.compile(rf"\d|\b(januar|februar|märz|april|mai|juni|juli|august|september|oktober|november|dezember|"
                    rf"montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|frühjahr|sommer|herbst|winter|"
                    rf"{_NUMBER_WORD})\b", re.IGNORECASE)
+# a span of time without a figure ("innerhalb einer Woche", "einen Monat vorher", "wenige Tage") or a
+# deadline without one ("unverzüglich"): answers "Bis wann …?" and "Wie lange …?" as well as a date
+_DURATION = re.compile(r"\b(?:ein|eine|einer|einem|einen|eines|halbe[nrs]?|wenige[nr]?|mehrere[nr]?|einige[nr]?)\s+"
+                       r"(?:tag|tage|tagen|tages|woche|wochen|monat|monate|monaten|monats|jahr|jahre|jahren|jahres|"
+                       r"quartal|quartals|halbjahr|halbjahres|stunde|stunden)\b|\b(?:unverzüglich|umgehend|sofort)\b",
+                       re.IGNORECASE)
+_ASKS_DURATION = re.compile(r"\b(wie lange?|frist)\b", re.IGNORECASE)
 _WHEN = re.compile(r"\bwann\b", re.IGNORECASE)
 #: what each kind of question needs, as a notice says it
 ASKED_KINDS = {"amount": "eine Zahl", "time": "eine Zeitangabe"}
@@ -145,15 +152,16 @@ def asks_figure(question: str) -> bool:
 def holds_asked_kind(question: str, text: str) -> bool:
     """Whether ``text`` holds the kind of thing the question asks for: an amount needs a figure or a
     number word that is not a paragraph mark ("(1)", "§ 3") or a year; a date a figure, a month, a
-    weekday or a season. Other questions: any text. A quote without it cannot be the answer, however
+    weekday, a season or a span of time ("innerhalb einer Woche", "unverzüglich"), which also answers
+    "Wie lange …?" and a "Frist". Other questions: any text. A quote without it cannot be the answer, however
     many of the question's words it shares ("Wie viele Stellen …?" over "(1) Bund und Länder stellen
     … bereit")."""
     kind = asked_kind(question)
     body = _MARKER.sub(" ", text)
     if kind == "amount":
-        return bool(_AMOUNT.search(_YEAR.sub(" ", body)))
+        return bool(_AMOUNT.search(_YEAR.sub(" ", body))) or bool(_ASKS_DURATION.search(question) and _DURATION.search(body))
     if kind == "time":
-        return bool(_TIME.search(body))
+        return bool(_TIME.search(body) or _DURATION.search(body))
     return True
 
 

@@ -97,6 +97,13 @@ def test_what_kind_of_thing_a_question_asks_for(question, kind):
     ("Seit wann läuft die Plattform?", "Die Plattform läuft seit 2018.", True),
     ("Ab wann gilt die Satzung?", "Die Satzung gilt ab dem Herbst.", True),
     ("Bis wann kann man sich anmelden?", "Anmeldungen nimmt das Bürgerbüro entgegen.", False),
+    # a span of time or a deadline without a figure answers "Bis wann …?" and "Wie lange …?"
+    ("Bis wann muss der Bericht vorliegen?", "Der Bericht ist innerhalb einer Woche vorzulegen.", True),
+    ("Bis wann ist der Schaden zu melden?", "Schäden sind unverzüglich zu melden.", True),
+    ("Wie lange dauert die Prüfung?", "Die Prüfung dauert wenige Wochen.", True),
+    ("Welche Frist gilt für den Widerspruch?", "Der Widerspruch ist binnen eines Monats einzulegen.", True),
+    ("Wie viele Personen arbeiten im Team?", "Das Team arbeitet seit einigen Wochen zusammen.", False),
+    ("Bis wann gilt die Regel?", "Die Regel gilt für eine Tagesordnung des Rates.", False),
     # a plain "Wann …?" asks for no date: a time of day or a condition answers it too
     ("Wann führt die Exkursion zum Labor?", "Die Exkursion führt am Nachmittag zum Labor.", True),
     ("Wann beginnt der Pilot?", "Der Pilot beginnt, sobald der Rat zustimmt.", True),
