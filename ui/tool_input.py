@@ -3,9 +3,15 @@
 Files are read by the same loaders as ingestion (content-sniffed, in a worker process with
 the time and memory limits of ``limits.*``), so a hostile upload cannot hang the portal; the
 text is data for the tool and is never stored in the knowledge base.
+
+The Ampel's „Trotzdem senden“ confirms one input only: :func:`input_fingerprint` names what a run
+would send, and :func:`confirmation` decides whether a confirmed run is the one the server warned about.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -71,3 +77,26 @@ def upload_path(value: Any, user: str, audit=None) -> Path | None:
     if len(paths) > 1:
         raise ToolError("Bitte genau eine Datei hochladen.")
     return Path(paths[0]) if paths else None
+
+
+#: :func:`confirmation`'s verdicts: the warned input again, no warning to confirm, another input
+CONFIRMED, NOT_WARNED, CHANGED = "confirmed", "not_warned", "changed"
+
+
+def input_fingerprint(tool: str, user: str, model: str, **fields: Any) -> str:
+    """A hash of everything that decides what a tool run sends to the model: the tool, the user, the
+    model key and the input (the text as the tool gets it – a file's text once read –, a document and
+    its pages, a draft's kind and sources). The same input gives the same hash; no text is kept."""
+    payload = json.dumps({"tool": tool, "user": user, "model": model, "fields": fields}, sort_keys=True,
+                         ensure_ascii=False, separators=(",", ":"), default=list)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def confirmation(warned: str | None, current: str) -> str:
+    """Whether a run sent with „Trotzdem senden“ may go out as confirmed: only when the server warned
+    in this browser tab about exactly this input (``warned``: the fingerprint the warning run left in
+    the tab's server-side state, taken once). :data:`CONFIRMED`, :data:`NOT_WARNED` (no warning held:
+    none given, or already used) or :data:`CHANGED` (the warning was about another input)."""
+    if not warned:
+        return NOT_WARNED
+    return CONFIRMED if hmac.compare_digest(warned, current) else CHANGED

@@ -7,12 +7,19 @@ escaped here: model output and document text may contain HTML or Markdown meant 
 the page, so output is rendered as escaped text in a ``pre-wrap`` block, never as Markdown.
 Uploaded files reach the tool only through :func:`ui.tool_input.upload_path` (the portal's check that
 this user uploaded the file here, :mod:`ui.file_values`); exports are downloadable by their owner only.
+
+„Trotzdem senden“ after an Ampel warning (yellow zone, personal data) is bound on the server like the
+chat's: the warning run leaves the fingerprint of the warned input in the tab's ``gr.State``
+(:class:`WarnedInput`, which a client cannot set over HTTP), and a confirmed run goes out as confirmed
+only for exactly that input, once (:func:`ui.tool_input.confirmation`); any other confirmed call sends
+nothing, says so and is audited.
 """
 from __future__ import annotations
 
 import html
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -30,7 +37,9 @@ from ui.docview import doc_link
 from ui.exports import download_now_js
 from ui.handlers import ChatHandlers, UserError
 from ui.streams import StreamSwitches
-from ui.tool_input import parse_pages, read_file_text, upload_path
+from ui.tool_input import (
+    CHANGED, CONFIRMED, NOT_WARNED, confirmation, input_fingerprint, parse_pages, read_file_text, upload_path,
+)
 from ui.source_view import NOTICE_MARK
 
 log = logging.getLogger(__name__)
@@ -63,6 +72,39 @@ class ToolView:
     warning: str | None = None
     run_id: str | None = None
     done: bool = False
+    warned: str | None = None  # with a warning: the fingerprint of the warned input (kept on the server)
+
+
+@dataclass
+class WarnedInput:
+    """What a tool area's ``gr.State`` holds after an Ampel warning: the fingerprint of the warned input
+    (:func:`ui.tool_input.input_fingerprint`). gradio keeps a State on the server, per browser tab, and
+    ignores what a client sends for it, so „Trotzdem senden“ cannot name an input of its own."""
+
+    fingerprint: str | None
+
+
+_TAKING = threading.Lock()
+
+
+def take_warned(held: Any) -> str | None:
+    """The warned fingerprint, once: the state is emptied as it is read (of two confirmed runs sent at
+    once, one gets it)."""
+    if not isinstance(held, WarnedInput):
+        return None
+    with _TAKING:
+        fingerprint, held.fingerprint = held.fingerprint, None
+    return fingerprint
+
+
+RUN_BUTTONS = {"einfach": "Übertragen", "entwurf": "Entwurf schreiben"}
+CONFIRM_REFUSED_DE = {
+    NOT_WARNED: "Es wurde nichts gesendet: Zu dieser Eingabe liegt keine Warnung vor, die sich bestätigen ließe "
+                "(eine Bestätigung gilt einmal, für genau die Eingabe, zu der gewarnt wurde). Bitte „{button}“ wählen.",
+    CHANGED: "Es wurde nichts gesendet: Eingabe oder Modell sind nicht mehr die, zu denen gewarnt wurde. "
+             "„Trotzdem senden“ gilt nur für genau diese. Bitte „{button}“ wählen, um die jetzige Eingabe prüfen "
+             "zu lassen.",
+}
 
 
 def notice(message: str) -> ToolView:
@@ -174,7 +216,21 @@ class ToolHandlers:
         return out
 
     # -- running -------------------------------------------------------------------------------
-    def _stream(self, user, events: Iterator[dict], input_text: str) -> Iterator[ToolView]:
+    def _confirm_refused(self, user, tool: str, key: str, warned: str | None, fingerprint: str) -> ToolView | None:
+        """None when a run sent with „Trotzdem senden“ is the one the server warned about in this browser
+        tab (``warned``: the fingerprint taken from the tab's state); else the refusal to show, audited.
+        Nothing is sent then: neither the Ampel's nor anyone's confirmation stands for another input."""
+        verdict = confirmation(warned, fingerprint)
+        if verdict == CONFIRMED:
+            return None
+        profile = self.ctx.app.settings.llm.models.get(key)
+        self.ctx.audit.record(f"tool_{tool}", self.ctx.audit.usage_actor(user.name), "",
+                              {"tool": tool, "model": key, "zone": profile.zone if profile else "",
+                               "status": "confirm_refused", "reason": verdict, "confirmed": True})
+        return notice(CONFIRM_REFUSED_DE[verdict].format(button=RUN_BUTTONS[tool]))
+
+    def _stream(self, user, events: Iterator[dict], input_text: str, fingerprint: str | None = None,
+                confirmed: bool = False) -> Iterator[ToolView]:
         shown = ""
         result: ToolResult | None = None
         progress = ""
@@ -206,11 +262,11 @@ class ToolHandlers:
         if result.status == "ok":
             run_id = self.store.save(user.name, result, input_text)
         self.ctx.audit.record(f"tool_{result.tool}", self.ctx.audit.usage_actor(user.name), run_id or "",
-                              audit_detail(result))
+                              audit_detail(result) | {"confirmed": confirmed})
         if result.status == "warn":
             warning = "\n\n".join(["**Achtung: Personendaten erkannt.** Es wurde nichts gesendet.",
                                    *[html.escape(m) for m in result.notices]])
-            yield ToolView("", "", "", warning=warning, done=True)
+            yield ToolView("", "", "", warning=warning, done=True, warned=fingerprint)
             return
         if result.status == "blocked":  # nothing was sent: only the Ampel's reasons
             yield ToolView("", self.details_html(user, {"notices": result.notices}), "", done=True)
@@ -218,7 +274,9 @@ class ToolHandlers:
         yield ToolView(text_html(result.output), self.details_html(user, result.as_dict()), "", run_id=run_id, done=True)
 
     def simplify(self, request, source: str, text: str, file: Any, doc_id: str | None, pages: str, leicht: bool,
-                 model: str | None, confirmed: bool = False) -> Iterator[ToolView]:
+                 model: str | None, confirmed: bool = False, warned: str | None = None) -> Iterator[ToolView]:
+        """``confirmed``: sent with „Trotzdem senden“; it goes out confirmed only if ``warned`` (the
+        fingerprint the warning left in this tab's server-side state) is this input's."""
         user = self.user(request)
         key = self._model(user, model)
         try:
@@ -235,13 +293,20 @@ class ToolHandlers:
                 self._check_document(user, doc_id)
                 text = ""
             else:
-                doc_id = None
-            events = self.ctx.app.tools.simplify(text=text, doc_id=doc_id, pages=parse_pages(pages) if doc_id else None,
-                                                 leicht=bool(leicht), model=key, confirmed=confirmed, source_label=label)
+                source, doc_id = SOURCE_TEXT, None
+            span = parse_pages(pages) if doc_id else None
+            # what goes to the model: the text (a file's once read), or the document's pages
+            fingerprint = input_fingerprint("einfach", user.name, key, source=source, text=(text or "").strip(),
+                                            doc=doc_id, pages=span, leicht=bool(leicht))
+            if confirmed and (refused := self._confirm_refused(user, "einfach", key, warned, fingerprint)):
+                yield refused
+                return
+            events = self.ctx.app.tools.simplify(text=text, doc_id=doc_id, pages=span, leicht=bool(leicht), model=key,
+                                                 confirmed=confirmed, source_label=label)
         except ToolError as exc:
             yield notice(str(exc))
             return
-        yield from self._stream(user, events, text or f"doc:{doc_id} {pages or ''}")
+        yield from self._stream(user, events, text or f"doc:{doc_id} {pages or ''}", fingerprint, confirmed)
 
     def summarize(self, request, doc_id: str | None, length: str, fast: bool, model: str | None) -> Iterator[ToolView]:
         user = self.user(request)
@@ -258,20 +323,29 @@ class ToolHandlers:
         yield from self._stream(user, events, f"doc:{doc_id} {length}")
 
     def draft(self, request, kind: str, instruction: str, use_docs: bool, collections: list[str] | None,
-              model: str | None, confirmed: bool = False) -> Iterator[ToolView]:
+              model: str | None, confirmed: bool = False, warned: str | None = None) -> Iterator[ToolView]:
+        """``confirmed`` and ``warned`` as for :meth:`simplify`."""
         user = self.user(request)
         key = self._model(user, model)
         try:
             colls = self.ctx.scope(user).restrict(self.chat.resolve_collections(user, collections))
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
+        kind = kind or "email"
+        # the collections count only where passages of the knowledge base go along
+        fingerprint = input_fingerprint("entwurf", user.name, key, kind=kind, text=(instruction or "").strip(),
+                                        use_docs=bool(use_docs),
+                                        collections=sorted(colls) if use_docs and colls is not None else None)
+        if confirmed and (refused := self._confirm_refused(user, "entwurf", key, warned, fingerprint)):
+            yield refused
+            return
         try:
-            events = self.ctx.app.tools.draft(kind or "email", instruction, model=key, use_documents=bool(use_docs),
+            events = self.ctx.app.tools.draft(kind, instruction, model=key, use_documents=bool(use_docs),
                                               collections=colls, confirmed=confirmed)
         except ToolError as exc:
             yield notice(str(exc))
             return
-        yield from self._stream(user, events, instruction)
+        yield from self._stream(user, events, instruction, fingerprint, confirmed)
 
     # -- history and export ----------------------------------------------------------------------
     def open_run(self, request, run_id: str | None) -> ToolView:
@@ -389,6 +463,7 @@ class _Area:
     warn_md: Any = None
     confirm: Any = None
     run_id: Any = None
+    warned: Any = None
     export_md: Any = None
     export_docx: Any = None
     export_file: Any = None
@@ -409,6 +484,7 @@ def _area(prefix: str, with_confirm: bool) -> _Area:
     a.output = gr.HTML("", elem_id=f"kp-{prefix}-output")
     a.details = gr.HTML("", elem_id=f"kp-{prefix}-details")
     a.run_id = gr.State(None)
+    a.warned = gr.State(None)  # WarnedInput after a warning: what „Trotzdem senden“ may confirm
     with gr.Row():
         # usable once there is a result to export (a click before only ended in "no result yet")
         a.export_md = gr.Button("Als Markdown exportieren", size="sm", elem_id=f"kp-{prefix}-export-md",
@@ -417,7 +493,7 @@ def _area(prefix: str, with_confirm: bool) -> _Area:
                                   interactive=False)
     a.export_file = gr.File(label="Export", visible=False, interactive=False, elem_id=f"kp-{prefix}-export-file")
     a.outputs = [a.output, a.details, a.progress, a.warn_box, a.warn_md, a.run_id, a.export_md, a.export_docx,
-                 a.export_file]
+                 a.export_file, a.warned]
     return a
 
 
@@ -434,8 +510,10 @@ def _cancel_usable(usable: bool):
 
 
 def _view_updates(v: ToolView) -> tuple:
+    """A view as the area's outputs; a finished run leaves in the state the input it warned about, or nothing."""
+    warned = (WarnedInput(v.warned) if v.warned else None) if v.done else gr.update()
     return (v.output_html, v.details_html, v.progress, gr.update(visible=bool(v.warning)), v.warning or "",
-            v.run_id if v.done else gr.update()) + _export_updates(bool(v.done and v.run_id))
+            v.run_id if v.done else gr.update()) + _export_updates(bool(v.done and v.run_id)) + (warned,)
 
 
 def build(ctx: PortalContext) -> None:
@@ -543,9 +621,9 @@ def build(ctx: PortalContext) -> None:
     def run_einfach(source, text, file, doc_id, pages, leicht, model, request: gr.Request):
         yield from views(request, h.simplify(request, source, text, file, doc_id, pages, leicht, model))
 
-    def run_einfach_confirmed(source, text, file, doc_id, pages, leicht, model, request: gr.Request):
+    def run_einfach_confirmed(source, text, file, doc_id, pages, leicht, model, warned, request: gr.Request):
         yield from views(request, h.simplify(request, source, text, file, doc_id, pages, leicht, model,
-                                             confirmed=True))
+                                             confirmed=True, warned=take_warned(warned)))
 
     def run_summary(doc_id, length, fast, model, request: gr.Request):
         yield from views(request, h.summarize(request, doc_id, length, fast, model))
@@ -553,8 +631,9 @@ def build(ctx: PortalContext) -> None:
     def run_draft(kind, text, use_docs, colls, model, request: gr.Request):
         yield from views(request, h.draft(request, kind, text, use_docs, colls, model))
 
-    def run_draft_confirmed(kind, text, use_docs, colls, model, request: gr.Request):
-        yield from views(request, h.draft(request, kind, text, use_docs, colls, model, confirmed=True))
+    def run_draft_confirmed(kind, text, use_docs, colls, model, warned, request: gr.Request):
+        yield from views(request, h.draft(request, kind, text, use_docs, colls, model, confirmed=True,
+                                          warned=take_warned(warned)))
 
     stream = dict(concurrency_id="answer", trigger_mode="once", show_progress="minimal")
     quick = dict(queue=False, api_visibility="private", show_progress="hidden")
@@ -571,7 +650,8 @@ def build(ctx: PortalContext) -> None:
     a = areas["einfach"]
     runs = {"einfach": [
         run_on(e_btn, run_einfach, e_inputs, a, api_name="tool_einfach"),
-        run_on(a.confirm, run_einfach_confirmed, e_inputs, a, api_name="tool_einfach_confirmed",
+        # private, and bound to the warned input held on the server (the area's state, not the request)
+        run_on(a.confirm, run_einfach_confirmed, e_inputs + [a.warned], a, api_name="tool_einfach_confirmed",
                api_visibility="private")]}
     # a hint such as "Bitte ein Dokument wählen." stayed after a document was chosen (a browser review)
     s_doc.change(lambda: "", None, [areas["summary"].progress], **quick)
@@ -581,7 +661,7 @@ def build(ctx: PortalContext) -> None:
     a = areas["draft"]
     runs["draft"] = [
         run_on(d_btn, run_draft, d_inputs, a, api_name="tool_entwurf"),
-        run_on(a.confirm, run_draft_confirmed, d_inputs, a, api_name="tool_entwurf_confirmed",
+        run_on(a.confirm, run_draft_confirmed, d_inputs + [a.warned], a, api_name="tool_entwurf_confirmed",
                api_visibility="private")]
 
     def cancelled(request: gr.Request):

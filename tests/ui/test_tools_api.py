@@ -1,8 +1,8 @@
 """The Werkzeuge tab over HTTP, as gradio_client (and so any script) sees it.
 
 A real portal (``ui.portal.create_app``, password login, hash embedder) with a scripted
-FakeChatModel as "lokal" (and as the red-zone "rot"), so the tools run in seconds. The model
-output carries HTML that must arrive escaped; runs belong to their owner.
+FakeChatModel as "lokal" (and as the yellow-zone "gelb" and the red-zone "rot"), so the tools run in
+seconds. The model output carries HTML that must arrive escaped; runs belong to their owner.
 """
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ SATZUNG = ("# Friedhofssatzung\n\n## § 8 Ruhezeit\n\nDie Ruhezeit der Verstorbe
            "Aschen beträgt 15 Jahre.\n")
 BESCHEID = "Die Gebühr von 25 Euro ist bis zum 31.03.2026 zu zahlen. Der Antrag wird vom Amt geprüft."
 HOSTILE = '<img src=x onerror="window.__xss=1">'
+# personal data: the Ampel warns before it goes to a yellow model, and blocks it for a red one
+PERSONAL = "Bescheid an Frau Petra Schulz, Lindenstraße 12, 47906 Kempenrath. Die Gebühr von 25 Euro ist zu zahlen."
 
 
 def respond(prompt: str) -> str:
@@ -36,6 +38,11 @@ class ToolsPortal:
     ctx: object
     fake: object
     doc_id: str
+    server: object = None
+
+    def fn_index(self, api_name: str) -> int:
+        """An event's index, for gradio's queue protocol by hand (tests/portal_http.py)."""
+        return next(i for i, fn in self.server.demo.fns.items() if fn.api_name == api_name)
 
 
 @pytest.fixture(scope="module")
@@ -55,18 +62,19 @@ def tools_portal(tmp_path_factory):
                              limits={"load_timeout_s": 300.0},
                              llm={"default": "lokal", "models": {
                                  "lokal": {"mode": "fake", "label": "Testmodell lokal"},
+                                 "gelb": {"mode": "fake", "label": "EU-Modell", "zone": "yellow"},
                                  "rot": {"mode": "fake", "label": "Großes Modell", "zone": "red"},
                                  "extraktiv": {"mode": "extractive", "label": "Nur Textstellen (ohne KI-Modell)"}}})
     app = App(settings)
     assert not app.ingestor.ingest([docs], collection="satzungen").failed
     fake = FakeChatModel(respond=respond)
-    app._chat_models["lokal"] = app._chat_models["rot"] = fake
+    app._chat_models["lokal"] = app._chat_models["gelb"] = app._chat_models["rot"] = fake
     ctx = PortalContext(app)
     for name, role in USERS.items():
         ctx.users.add(name, PASSWORD, role)
     (rec,) = app.catalog.documents()
-    with portal.background_portal(ctx) as (url, _server):
-        yield ToolsPortal(url, ctx, fake, rec.doc_id)
+    with portal.background_portal(ctx) as (url, server):
+        yield ToolsPortal(url, ctx, fake, rec.doc_id, server)
 
 
 def client(portal: ToolsPortal, user: str):
@@ -231,3 +239,181 @@ def test_a_title_with_a_direction_override_is_shown_in_its_own_order():
     assert title == "Rechnungfdp.exe"
     shown = SimpleNamespace(shown_title=title, pages=2, source=stored.source, doc_id="d1")
     assert document_labels([shown]) == [("Rechnungfdp.exe (2 S.)", "d1")]
+
+
+# -- „Trotzdem senden“ bound to the warned input (an attacker's probe) ----------------------------
+# The confirmed events took the text from the request: a crafted client called them directly and
+# skipped the Ampel's warning for any text. Now the warning leaves a fingerprint of the warned input
+# in the tab's server-side state, and only that input, once, goes out as confirmed.
+EINFACH_INPUTS = ["Text einfügen", PERSONAL, None, None, "", False, "gelb"]
+DRAFT_INPUTS = ["email", PERSONAL, False, [], "gelb"]
+STATE = None  # the value a client sends for the warned-input state: gradio ignores it
+
+
+def _shown(out: dict) -> str:
+    return " ".join(str(part) for part in out["output"] or [])
+
+
+def _tool_audit(portal: ToolsPortal, tool: str) -> list[dict]:
+    import json
+
+    return [json.loads(e["detail"] or "{}") for e in portal.ctx.audit.entries(action=f"tool_{tool}")]
+
+
+def _tab(c, portal: ToolsPortal, api_name: str, data: list, session: str) -> dict:
+    from portal_http import call
+
+    out = call(c, portal, api_name, data, session=session)
+    assert out["success"], out
+    return out
+
+
+def test_a_confirmed_run_without_a_warning_sends_nothing_and_is_audited(tools_portal):
+    import time
+
+    from portal_http import login
+    from ui.tool_input import input_fingerprint
+
+    fake, before = tools_portal.fake, len(tools_portal.fake.calls)
+    forged = input_fingerprint("einfach", "anna", "gelb", source="Text einfügen", text=PERSONAL, doc=None,
+                               pages=None, leicht=False)
+    with login(tools_portal, "anna", PASSWORD) as c:
+        for api_name, data in (("tool_einfach_confirmed", EINFACH_INPUTS), ("tool_entwurf_confirmed", DRAFT_INPUTS)):
+            # a fresh tab, and one whose client sends the right fingerprint as the state's value
+            for state in (STATE, forged, {"fingerprint": forged}):
+                out = _tab(c, tools_portal, api_name, [*data, state], f"t{time.monotonic_ns()}")
+                assert "Es wurde nichts gesendet" in out["output"][2] and "keine Warnung" in out["output"][2], out
+                assert "Petra" not in _shown(out)
+    assert len(fake.calls) == before
+    for tool in ("einfach", "entwurf"):
+        refused = [d for d in _tool_audit(tools_portal, tool) if d.get("status") == "confirm_refused"]
+        assert len(refused) >= 3 and refused[0]["reason"] == "not_warned" and refused[0]["model"] == "gelb"
+        assert refused[0]["confirmed"] is True
+
+
+def test_the_warned_input_confirmed_in_its_tab_goes_out_once_and_is_audited_as_confirmed(tools_portal):
+    import time
+
+    from portal_http import login
+
+    fake = tools_portal.fake
+    with login(tools_portal, "anna", PASSWORD) as c:
+        for warn_api, api_name, data, tool in (("tool_einfach", "tool_einfach_confirmed", EINFACH_INPUTS, "einfach"),
+                                               ("tool_entwurf", "tool_entwurf_confirmed", DRAFT_INPUTS, "entwurf")):
+            tab = f"t{time.monotonic_ns()}"
+            before = len(fake.calls)
+            out = _tab(c, tools_portal, warn_api, data, tab)
+            assert "Personendaten erkannt" in out["output"][4] and out["output"][0] == ""
+            assert len(fake.calls) == before  # the warning sent nothing
+            warned = _tool_audit(tools_portal, tool)[0]
+            assert warned["status"] == "warn" and warned["confirmed"] is False
+            out = _tab(c, tools_portal, api_name, [*data, STATE], tab)
+            assert out["output"][0] and "Es wurde nichts gesendet" not in _shown(out), out
+            assert len(fake.calls) > before and PERSONAL.split(",")[0] in "\n".join(fake.calls[before:])
+            done = _tool_audit(tools_portal, tool)[0]
+            assert done["status"] == "ok" and done["confirmed"] is True and done["zone"] == "yellow"
+            # one confirmation, one run: sent again, the same confirmation is refused
+            sent = len(fake.calls)
+            out = _tab(c, tools_portal, api_name, [*data, STATE], tab)
+            assert "keine Warnung" in out["output"][2] and len(fake.calls) == sent
+            assert _tool_audit(tools_portal, tool)[0]["reason"] == "not_warned"
+
+
+def test_an_input_changed_after_the_warning_is_not_confirmed(tools_portal):
+    import time
+
+    from portal_http import call, login
+
+    fake = tools_portal.fake
+    other = PERSONAL.replace("Petra Schulz", "Jürgen Meier")
+    changes = {  # each a change after the warning: text, model (also to the red zone), options
+        "einfach": (EINFACH_INPUTS, "tool_einfach", "tool_einfach_confirmed",
+                    [[*EINFACH_INPUTS[:1], other, *EINFACH_INPUTS[2:]], [*EINFACH_INPUTS[:6], "rot"],
+                     [*EINFACH_INPUTS[:6], "lokal"], [*EINFACH_INPUTS[:5], True, "gelb"]]),
+        "entwurf": (DRAFT_INPUTS, "tool_entwurf", "tool_entwurf_confirmed",
+                    [["email", other, False, [], "gelb"], ["email", PERSONAL, False, [], "rot"],
+                     ["vermerk", PERSONAL, False, [], "gelb"], ["email", PERSONAL, True, [], "gelb"]]),
+    }
+    with login(tools_portal, "anna", PASSWORD) as c:
+        for tool, (data, warn_api, api_name, changed) in changes.items():
+            for inputs in changed:
+                tab = f"t{time.monotonic_ns()}"
+                assert "Personendaten erkannt" in _tab(c, tools_portal, warn_api, data, tab)["output"][4]
+                before = len(fake.calls)
+                out = _tab(c, tools_portal, api_name, [*inputs, STATE], tab)
+                assert "Es wurde nichts gesendet" in out["output"][2] and "nicht mehr die" in out["output"][2], inputs
+                assert len(fake.calls) == before and out["output"][0] == ""
+                zone = {"gelb": "yellow", "rot": "red", "lokal": "green"}[inputs[-1]]
+                assert _tool_audit(tools_portal, tool)[0] == {"tool": tool, "model": inputs[-1], "zone": zone,
+                                                             "status": "confirm_refused", "reason": "changed",
+                                                             "confirmed": True}
+                # the warning was used up by the refused call: the warned input itself is refused now too
+                out = _tab(c, tools_portal, api_name, [*data, STATE], tab)
+                assert "keine Warnung" in out["output"][2] and len(fake.calls) == before
+        # another user cannot confirm in anna's tab (the tab is hers: ui.http_guard)
+        tab = f"t{time.monotonic_ns()}"
+        _tab(c, tools_portal, "tool_einfach", EINFACH_INPUTS, tab)
+    with login(tools_portal, "bernd", PASSWORD) as c:
+        before = len(fake.calls)
+        out = call(c, tools_portal, "tool_einfach_confirmed", [*EINFACH_INPUTS, STATE], session=tab)
+        assert out["join"] == 403 and len(fake.calls) == before
+
+
+def test_an_uploaded_file_is_confirmed_by_its_text(tools_portal):
+    """A file's text is what goes out, so the warning holds for that text: the same upload (or the same
+    text uploaded again) is confirmed, a file with other text is not."""
+    import time
+
+    from portal_http import file_value, login, upload
+
+    fake = tools_portal.fake
+    with login(tools_portal, "anna", PASSWORD) as c:
+        def uploaded(name: str, text: str) -> dict:
+            r = upload(c, name, text.encode("utf-8"))
+            assert r.status_code == 200, r.text
+            return file_value(r.json()[0])
+
+        first = uploaded("bescheid.txt", PERSONAL)
+        inputs = ["Datei hochladen", "", first, None, "", False, "gelb"]
+        tab = f"t{time.monotonic_ns()}"
+        assert "Personendaten erkannt" in _tab(c, tools_portal, "tool_einfach", inputs, tab)["output"][4]
+        before = len(fake.calls)
+        other = uploaded("bescheid2.txt", PERSONAL.replace("Petra Schulz", "Jürgen Meier"))
+        out = _tab(c, tools_portal, "tool_einfach_confirmed", [*inputs[:2], other, *inputs[3:], STATE], tab)
+        assert "nicht mehr die" in out["output"][2] and len(fake.calls) == before
+        assert "Personendaten erkannt" in _tab(c, tools_portal, "tool_einfach", inputs, tab)["output"][4]
+        again = uploaded("bescheid-kopie.txt", PERSONAL)  # the same text in another upload
+        out = _tab(c, tools_portal, "tool_einfach_confirmed", [*inputs[:2], again, *inputs[3:], STATE], tab)
+        assert out["output"][0] and len(fake.calls) > before
+        assert _tool_audit(tools_portal, "einfach")[0]["confirmed"] is True
+
+
+@pytest.mark.browser
+def test_trotzdem_senden_in_the_browser_sends_the_warned_text_only(browser, tools_portal):
+    """The browser's flow with the bound confirmation: warned, „Trotzdem senden“ runs it; a text
+    changed after the warning is not sent (last in this module: the browser fixture's event loop)."""
+    from pages import login as browser_login, open_tab
+
+    fake = tools_portal.fake
+    page = browser_login(browser, tools_portal.url, "anna", PASSWORD, timeout_ms=30_000)
+    open_tab(page, "Werkzeuge")
+    page.locator("#kp-einfach-model input").first.click()
+    page.get_by_role("option", name="EU-Modell", exact=False).first.click()
+    box, warning = page.locator("#kp-einfach-text textarea"), page.locator("#kp-einfach-warning")
+    box.fill(PERSONAL)
+    before = len(fake.calls)
+    page.locator("#kp-einfach-run").click()
+    warning.get_by_text("Personendaten erkannt").wait_for()
+    assert len(fake.calls) == before
+    page.locator("#kp-einfach-confirm").click()
+    page.locator("#kp-einfach-output").get_by_text("Das Amt prüft den Antrag.").wait_for()
+    assert len(fake.calls) > before and not warning.is_visible()
+
+    page.locator("#kp-einfach-run").click()  # warned again; then the text is changed before confirming
+    warning.get_by_text("Personendaten erkannt").wait_for()
+    box.fill(PERSONAL.replace("Petra Schulz", "Jürgen Meier"))
+    sent = len(fake.calls)
+    page.locator("#kp-einfach-confirm").click()
+    page.locator("#kp-einfach-progress").get_by_text("Es wurde nichts gesendet").wait_for()
+    assert len(fake.calls) == sent and page.locator("#kp-einfach-output").inner_text().strip() == ""
+    page.context.close()

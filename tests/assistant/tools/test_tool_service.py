@@ -144,3 +144,13 @@ def test_tools_read_and_show_a_document_whose_font_splits_ligatures_joined(app, 
     assert "Lösungen zu finden" in prompt and "fi nden" not in prompt
     cit = next(c for c in res.citations if c["doc_id"] == rec.doc_id)
     assert "Konflikte" in cit["snippet"] and "Konfl ikte" not in cit["snippet"]
+
+
+def test_a_confirmation_never_opens_the_red_zone(app):
+    """„Trotzdem senden“ confirms a yellow-zone warning only: for a red model pasted personal data stays
+    blocked, confirmed or not (the portal's confirmed events come here with confirmed=True)."""
+    for events in (app.tools.simplify(text=PII_TEXT, model="rot", confirmed=True),
+                   app.tools.draft("email", PII_TEXT, model="rot", confirmed=True)):
+        res = run_to_end(events)
+        assert res.status == "blocked" and res.output == ""
+    assert app._fakes["rot"].calls == []
