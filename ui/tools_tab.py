@@ -635,7 +635,9 @@ def build(ctx: PortalContext) -> None:
         yield from views(request, h.draft(request, kind, text, use_docs, colls, model, confirmed=True,
                                           warned=take_warned(warned)))
 
-    stream = dict(concurrency_id="answer", trigger_mode="once", show_progress="minimal")
+    # a queue of their own: a long run (many parts) must not hold the chat's queue; the local model
+    # takes both in turn, part by part (assistant.llm.fair_lock)
+    stream = dict(concurrency_id="tools", trigger_mode="once", show_progress="minimal")
     quick = dict(queue=False, api_visibility="private", show_progress="hidden")
 
     def run_on(trigger, fn, inputs, area: _Area, **kwargs):

@@ -2,7 +2,9 @@
 
 llama-cpp-python is imported only when the model is first used. One model instance
 serves one generation at a time (a lock): on 2 cores parallel generations would only
-slow each other down; the portal queues requests instead.
+slow each other down; the portal queues requests instead. The lock serves in arrival order
+(:mod:`assistant.llm.fair_lock`), and chat and tools queue apart (ui/tools_tab.py), so a chat
+answer waits for the part a long tool run is generating, not for the whole run.
 
 With ``refusal_text`` set, the first answer chunk reports in its ``response_metadata`` how
 likely the model was to begin with that text (``refusal_probability``, the softmax
@@ -32,6 +34,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import ConfigDict, PrivateAttr
 
 from assistant import stopping
+from assistant.llm.fair_lock import FairLock
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +71,7 @@ class LocalLlamaChat(BaseChatModel):
     max_tokens: int = 300
     refusal_text: str = ""
     _llama: Any = PrivateAttr(default=None)
-    _lock: Any = PrivateAttr(default_factory=threading.Lock)
+    _lock: Any = PrivateAttr(default_factory=FairLock)  # in arrival order: a tool run of many parts lets a chat answer in
     _load_lock: Any = PrivateAttr(default_factory=threading.Lock)
 
     @property

@@ -1,0 +1,61 @@
+"""A lock that serves its waiters in the order they came.
+
+Why: the local model serves one generation at a time. A tool run (Einfache Sprache of a long text)
+is many generations, one per part and per revision, and ``threading.Lock`` gives no order: the
+thread that releases it and asks again at once usually gets it back, so a chat question waited
+for the tool's whole run. With this lock a question waits for the part being generated, then
+goes; the tool's next part comes after it.
+"""
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+
+class FairLock:
+    """A first-come, first-served lock (a context manager). Releasing hands the lock straight to the
+    oldest waiter, so no thread can take it again ahead of those already waiting."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._held = False
+        self._waiters: deque[threading.Event] = deque()
+
+    def acquire(self) -> None:
+        with self._guard:
+            if not self._held and not self._waiters:
+                self._held = True
+                return
+            turn = threading.Event()
+            self._waiters.append(turn)
+        try:
+            turn.wait()
+        except BaseException:
+            # interrupted while waiting: leave the line; if the lock was handed over meanwhile, pass it on
+            with self._guard:
+                if turn in self._waiters:
+                    self._waiters.remove(turn)
+                    turn = None
+            if turn is not None:
+                self.release()
+            raise
+
+    def release(self) -> None:
+        with self._guard:
+            if not self._held:
+                raise RuntimeError("FairLock released while not held")
+            if self._waiters:
+                self._waiters.popleft().set()  # stays held: the next waiter owns it now
+            else:
+                self._held = False
+
+    def locked(self) -> bool:
+        with self._guard:
+            return self._held
+
+    def __enter__(self) -> "FairLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -1,0 +1,87 @@
+"""The model's lock serves waiters in arrival order, so a long tool run cannot keep a chat waiting."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from assistant.llm.fair_lock import FairLock
+
+
+def _wait_until(cond, seconds: float = 5.0) -> None:
+    end = time.monotonic() + seconds
+    while not cond():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.005)
+
+
+def test_a_thread_that_releases_and_asks_again_goes_behind_those_waiting():
+    """The tool's loop (part after part) against one chat question arriving during its first part."""
+    lock, order = FairLock(), []
+    first_part = threading.Event()
+    waiting = threading.Event()
+
+    def tool():
+        for part in range(3):
+            with lock:
+                order.append(f"tool-{part}")
+                if part == 0:
+                    first_part.set()
+                    waiting.wait(5)
+                    _wait_until(lambda: len(lock._waiters) == 1)
+
+    def chat():
+        first_part.wait(5)
+        waiting.set()
+        with lock:
+            order.append("chat")
+
+    threads = [threading.Thread(target=tool), threading.Thread(target=chat)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert order == ["tool-0", "chat", "tool-1", "tool-2"]
+
+
+def test_waiters_are_served_in_arrival_order():
+    lock, order = FairLock(), []
+    lock.acquire()
+    threads = []
+    for i in range(5):
+        t = threading.Thread(target=lambda i=i: (lock.acquire(), order.append(i), lock.release()))
+        t.start()
+        threads.append(t)
+        _wait_until(lambda i=i: len(lock._waiters) == i + 1)  # each in line before the next comes
+    lock.release()
+    for t in threads:
+        t.join(5)
+    assert order == [0, 1, 2, 3, 4] and not lock.locked()
+
+
+def test_an_interrupted_waiter_leaves_the_line_and_the_lock_stays_usable(monkeypatch):
+    lock = FairLock()
+    lock.acquire()
+
+    class Interrupted(BaseException):
+        pass
+
+    def interrupted_wait(self, timeout=None):
+        raise Interrupted
+
+    monkeypatch.setattr(threading.Event, "wait", interrupted_wait)
+    with pytest.raises(Interrupted):
+        lock.acquire()
+    monkeypatch.undo()
+    assert len(lock._waiters) == 0
+    lock.release()
+    assert not lock.locked()
+    with lock:
+        assert lock.locked()
+    assert not lock.locked()
+
+
+def test_releasing_an_unheld_lock_is_an_error():
+    with pytest.raises(RuntimeError):
+        FairLock().release()
