@@ -21,24 +21,33 @@ class FairLock:
         self._held = False
         self._waiters: deque[threading.Event] = deque()
 
-    def acquire(self) -> None:
+    def acquire(self, timeout: float | None = None) -> bool:
+        """Wait for the lock (at most ``timeout`` seconds: False when it did not come)."""
         with self._guard:
             if not self._held and not self._waiters:
                 self._held = True
-                return
+                return True
             turn = threading.Event()
             self._waiters.append(turn)
         try:
-            turn.wait()
+            if turn.wait(timeout):
+                return True
         except BaseException:
-            # interrupted while waiting: leave the line; if the lock was handed over meanwhile, pass it on
-            with self._guard:
-                if turn in self._waiters:
-                    self._waiters.remove(turn)
-                    turn = None
-            if turn is not None:
-                self.release()
+            self._leave(turn, interrupted=True)
             raise
+        return self._leave(turn, interrupted=False)
+
+    def _leave(self, turn: threading.Event, interrupted: bool) -> bool:
+        """Leave the line after a timeout or an interruption; True if the lock was handed over
+        meanwhile (then it is ours: kept after a timeout, passed on after an interruption)."""
+        with self._guard:
+            if turn in self._waiters:
+                self._waiters.remove(turn)
+                return False
+        if interrupted:
+            self.release()
+            return False
+        return True
 
     def release(self) -> None:
         with self._guard:

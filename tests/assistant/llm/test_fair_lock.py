@@ -85,3 +85,18 @@ def test_an_interrupted_waiter_leaves_the_line_and_the_lock_stays_usable(monkeyp
 def test_releasing_an_unheld_lock_is_an_error():
     with pytest.raises(RuntimeError):
         FairLock().release()
+
+
+def test_a_timed_wait_gives_up_and_leaves_the_line():
+    lock = FairLock()
+    lock.acquire()
+    assert lock.acquire(timeout=0.05) is False and len(lock._waiters) == 0
+    got = []
+    t = threading.Thread(target=lambda: got.append(lock.acquire(timeout=5)))
+    t.start()
+    _wait_until(lambda: len(lock._waiters) == 1)
+    lock.release()
+    t.join(5)
+    assert got == [True] and lock.locked()
+    lock.release()
+    assert not lock.locked()
