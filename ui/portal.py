@@ -92,14 +92,27 @@ table th .header { font-size: .92em; }
    them; the question gets the whole width with "Senden" under it (beside it, the box was squeezed to a
    third of the screen) */
 @media (max-width: 720px) {
-  #kp-chat { --kp-chat-offset: 450px; }
+  #kp-chat { --kp-chat-offset: 400px; }
   #kp-chat-main { order: -1; }
-  #kp-header h2 { font-size: 1.15rem; }
-  #kp-header h2 + p { display: none; }
-  #kp-user p { font-size: .85rem; margin: 0; }
-  #kp-disclaimer p { font-size: .88rem; }
   #kp-ask-row { flex-wrap: wrap; }
   #kp-ask-row > * { flex: 1 1 100% !important; min-width: 100% !important; }
+  /* the header took a third of a 390 x 844 screen (title, user line, "Abmelden" and the disclaimer
+     one under the other, with gradio's gaps): the title on one line, the user line with "Abmelden"
+     beside it, the disclaimer in two lines, smaller gaps (a browser review). Rules in a media query
+     reach only what is inside gradio's .contain (it prefixes them so), not the page's margins. */
+  .column:has(> #kp-header) { gap: 8px; }
+  #kp-header { gap: 2px 8px; }
+  #kp-header h2 { font-size: 1.08rem; line-height: 1.3; }
+  #kp-header h2 + p { display: none; }
+  #kp-user-col { flex-flow: row nowrap !important; align-items: center; gap: 8px; }
+  #kp-user { text-align: left; flex: 1 1 0 !important; width: auto !important; min-width: 0; }
+  #kp-user p { font-size: .82rem; line-height: 1.3; margin: 0; }
+  #kp-logout { flex: 0 0 auto; width: auto !important; min-width: 0 !important; margin: 0 0 0 auto; padding: 4px 12px; }
+  #kp-disclaimer { padding: .2rem .6rem; border-left-width: 4px; }
+  #kp-disclaimer p { font-size: .8rem; line-height: 1.35; }
+  /* the four tabs of staff in one row (with gradio's 16 px each side, "Mein Konto" took a second one) */
+  .tab-container > button[role=tab] { padding: 0 8px; }
+  .tab-wrapper { margin-bottom: 8px; }
 }
 #kp-chat button.kp-copied { color: #1a7f37 !important; }
 a:focus-visible, button:focus-visible, input:focus-visible, textarea:focus-visible {
@@ -130,7 +143,9 @@ JS = r"""() => {
     const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
     while (walker.nextNode()) fix(walker.currentNode);
   };
-  // gradio's icon buttons carry English labels (tooltips, screen readers) that its translations miss
+  // gradio's icon buttons carry English labels (tooltips, screen readers) that its translations miss:
+  // most are written into its components in English ("Fullscreen", "Copy", "Scroll down"), not
+  // translated at all; the others are here for a gradio whose keys differ from GRADIO_DE's
   const labels = {
     'Copy message': 'Nachricht kopieren', 'Copied message': 'Nachricht kopiert',
     'Copy conversation': 'Unterhaltung kopieren', 'Copied conversation': 'Unterhaltung kopiert',
@@ -138,11 +153,20 @@ JS = r"""() => {
     'Like': 'Hilfreich', 'Dislike': 'Nicht hilfreich', 'Feedback': 'Rückmeldung', 'Download': 'Herunterladen',
     'View full screen': 'Vollbild', 'Exit full screen': 'Vollbild beenden', 'Upload file': 'Datei hochladen',
     'Upload a file': 'Datei hochladen', 'Submit': 'Senden', 'Stop': 'Stopp',
+    'Fullscreen': 'Vollbild', 'Exit fullscreen mode': 'Vollbild beenden', 'Copy': 'Kopieren', 'Copied': 'Kopiert',
+    'Copy table data': 'Tabelle kopieren', 'Copied to clipboard': 'Kopiert', 'Share': 'Teilen',
+    'chatbot conversation': 'Chatverlauf', 'Table actions': 'Tabellenaktionen', 'Empty value': 'Leerer Wert',
+    'Click to upload or drop files': 'Zum Hochladen klicken oder Dateien hierher ziehen',
+    'Reset to default value': 'Auf Standardwert zurücksetzen', 'Dataframe': 'Tabelle',
   };
+  const patterns = [[/^number input for (.+)$/, 'Zahl für $1'], [/^range slider for (.+)$/, 'Schieberegler für $1']];
   const fixLabels = (el) => {
     for (const name of ['aria-label', 'title']) {
       const value = el.getAttribute && el.getAttribute(name);
-      if (value && labels[value]) el.setAttribute(name, labels[value]);
+      if (!value) continue;
+      let german = labels[value];
+      for (const [re, to] of german ? [] : patterns) if (re.test(value)) german = value.replace(re, to);
+      if (german) el.setAttribute(name, german);
     }
   };
   const labelTree = (root) => {
@@ -245,6 +269,77 @@ JS = r"""() => {
 }"""
 
 
+# gradio's own controls ("Löschen", "Herunterladen", "Teilen", "Gefällt mir" …) speak the language of the
+# browser: gradio 6 reads navigator.language once, before any of the portal's code runs, and has no
+# setting for it (neither Blocks nor launch/mount: gr.I18n adds texts, the browser still picks the
+# language). A staff browser set to English showed them in English. So the page pins the browser's
+# language to German for gradio, in a script that runs before gradio's (an inline script in the head
+# runs before the page's module scripts; ui.http_guard's CSP allows inline scripts, as gradio's page
+# needs them).
+LOCALE_SCRIPT = (b"<script>(() => { const pin = (name, value) => { try { Object.defineProperty(navigator, name, "
+                 b"{ get: () => value, configurable: true }); } catch (e) {} }; pin('language', 'de-DE'); "
+                 b"pin('languages', ['de-DE', 'de']); })();</script>")
+
+# what gradio's German translation lacks, by gradio's keys (flat keys: they win over gradio's own texts)
+GRADIO_DE = {
+    "chatbot.copy_message": "Nachricht kopieren",
+    "chatbot.copied_message": "Nachricht kopiert",
+    "chatbot.complete": "Fertig",
+    "common.download_all": "Alle herunterladen",
+    "common.progress": "Fortschritt",
+    "common.record": "Aufnehmen",
+    "common.stop_recording": "Aufnahme beenden",
+    "common.run": "Ausführen",
+    "dataframe.filter": "Filtern",
+    "dataframe.clear_filter": "Filter aufheben",
+    "status.queue_position": "Warteschlange: Platz {position} von {size}",
+}
+
+
+def _is_page(scope) -> bool:
+    """gradio's page: GET of the mount's root, with or without a proxy's root path."""
+    if scope["type"] != "http" or scope["method"] != "GET":
+        return False
+    path, root = scope.get("path", ""), scope.get("root_path", "")
+    return path in ("", "/") or (bool(root) and path.rstrip("/") == root.rstrip("/"))
+
+
+class GermanPage:
+    """ASGI wrapper that puts :data:`LOCALE_SCRIPT` into gradio's page, before its first script."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if not _is_page(scope):
+            return await self.app(scope, receive, send)
+        # the page uncompressed: gradio compresses it (brotli) when the browser offers it
+        scope = dict(scope, headers=[(k, v) for k, v in scope.get("headers", []) if k.lower() != b"accept-encoding"])
+        start: dict = {}
+        parts: list[bytes] = []
+
+        async def rewrite(message):
+            if message["type"] == "http.response.start":
+                start.update(message)
+                return
+            if message["type"] != "http.response.body" or not start:
+                return await send(message)
+            parts.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            body = b"".join(parts)
+            headers = [(k, v) for k, v in start.get("headers", [])]
+            html = any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers)
+            at = body.find(b"<script")
+            if html and at >= 0:
+                body = body[:at] + LOCALE_SCRIPT + body[at:]
+                headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+                headers.append((b"content-length", str(len(body)).encode()))
+            await send(dict(start, headers=headers))
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, rewrite)
+
 def theme() -> gr.themes.Theme:
     """Default theme with system fonts only: nothing is fetched from font servers.
 
@@ -270,7 +365,7 @@ def build_portal(ctx: PortalContext, handlers: ChatHandlers | None = None) -> gr
         with gr.Row(elem_id="kp-header", equal_height=True):
             with gr.Column(scale=4):
                 gr.Markdown(f"{t('header')}\n{t('subheader')}")
-            with gr.Column(scale=2, min_width=220):
+            with gr.Column(scale=2, min_width=220, elem_id="kp-user-col"):
                 user_md = gr.Markdown("", elem_id="kp-user")
                 if password_mode:
                     gr.Button(t("logout"), link="logout", size="sm", variant="secondary", elem_id="kp-logout")
@@ -384,6 +479,7 @@ def create_app(ctx: PortalContext, host: str | None = None, port: int | None = N
         footer_links=[], run_history=False, auth=auth, auth_message=t("login_message") if auth else None,
         show_error=False, enable_monitoring=False, pwa=False, mcp_server=False, ssr_mode=False,
         max_file_size=s.server.max_upload_mb * 1024 * 1024, theme=theme(), css=CSS, js=JS,
+        i18n=gr.I18n(de=GRADIO_DE),
     )
     for route in fastapi_app.routes:
         if isinstance(route, Mount) and isinstance(route.app, gr.routes.App):
@@ -392,6 +488,7 @@ def create_app(ctx: PortalContext, host: str | None = None, port: int | None = N
         raise RuntimeError("gradio app not found after mounting")
     if s.cluster:
         holder["gradio"].cookie_id = shared_cookie_id(ctx.app.link_secret)
+    fastapi_app.add_middleware(GermanPage)  # inside the guard: only a page the guard lets through
     install_guard(fastapi_app, holder["gradio"], demo, ctx)
     return PortalServer(fastapi_app, demo, handlers)
 
