@@ -1,10 +1,11 @@
 """A lock that serves its waiters in the order they came.
 
 Why: the local model serves one generation at a time. A tool run (Einfache Sprache of a long text)
-is many generations, one per part and per revision, and ``threading.Lock`` gives no order: the
-thread that releases it and asks again at once usually gets it back, so a chat question waited
-for the tool's whole run. With this lock a question waits for the part being generated, then
-goes; the tool's next part comes after it.
+is many generations, one per part and per revision, and ``threading.Lock`` promises no order: a
+thread that releases it and asks again soon may get it back ahead of one already waiting. Measured
+with the real model (docs/results.md, session 50), the tool's work between two parts happened to
+let a chat question in after one part with either lock (first token 70 s and 80 s beside a 500 s
+run, on a loaded machine); this lock makes that a guarantee rather than the luck of thread scheduling.
 """
 from __future__ import annotations
 
