@@ -16,11 +16,15 @@ The CLI without ``--as`` is the server operator's tool and runs with :data:`FULL
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from functools import cached_property
+from typing import Iterable, Iterator, Mapping, Sequence
 
 EVERYONE = "alle"
 _GROUP_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+#: the installation-wide lock around "check a group, then change who has it" (:class:`Departments`)
+GROUPS_LOCK = "kiportal-groups"
 
 
 class AccessError(ValueError):
@@ -71,12 +75,39 @@ def scope_for(role: str, groups: Iterable[str], catalog) -> Scope:
 
 
 # -- names ------------------------------------------------------------------------------
+def valid_group_name(name: str) -> bool:
+    """Lower-case letters, digits and ``. _ -``, at most 64, starting with a letter or digit: the rule
+    for ``access.groups`` (checked by the settings) and for groups created in the portal."""
+    return bool(_GROUP_RE.match(name))
+
+
 def check_group_name(name: str) -> str:
     name = (name or "").strip()
-    if not _GROUP_RE.match(name):
+    if not valid_group_name(name):
         raise AccessError(f"Ungültiger Gruppenname „{name}“ (Kleinbuchstaben, Ziffern, . _ -) / "
                           f"invalid group name: {name!r}")
     return name
+
+
+def check_new_group_name(name: str | None, existing: Iterable[str]) -> str:
+    """A name for a group to create: valid (:func:`check_group_name`), not ``alle`` (everyone, in a
+    collection's readers) and not the name of a group that exists."""
+    name = (name or "").strip()
+    if not name:
+        raise AccessError("Bitte einen Gruppennamen eingeben. / group name missing")
+    name = check_group_name(name)
+    if name == EVERYONE:
+        raise AccessError(f"„{EVERYONE}“ steht für alle Benutzer und kann keine Gruppe sein. / "
+                          f"'{EVERYONE}' means everyone and cannot be a group")
+    if name in set(existing):
+        raise AccessError(f"Die Gruppe „{name}“ gibt es schon. / group exists: {name}")
+    return name
+
+
+def _names(names: Sequence[str], most: int = 10) -> str:
+    """``a, b, c`` – at most ``most`` names, then how many more."""
+    shown = ", ".join(names[:most])
+    return shown + (f" und {len(names) - most} weitere" if len(names) > most else "")
 
 
 def check_groups(names: Iterable[str], known: Iterable[str], *, allow_everyone: bool = False) -> list[str]:
@@ -89,7 +120,7 @@ def check_groups(names: Iterable[str], known: Iterable[str], *, allow_everyone: 
             if not allow_everyone:
                 raise AccessError(f"„{EVERYONE}“ ist keine Gruppe eines Benutzers / '{EVERYONE}' is not a user group")
         elif name not in known:
-            listed = ", ".join(sorted(known)) or "keine – access.groups ist leer"
+            listed = ", ".join(sorted(known)) or "keine – noch keine Gruppe eingerichtet"
             raise AccessError(f"Unbekannte Gruppe „{name}“ (bekannt: {listed}) / unknown group: {name}")
         if name not in out:
             out.append(name)
@@ -182,8 +213,15 @@ class Departments:
     """Changing who may read what: users' groups and collections' readers.
 
     One implementation for the Verwaltung tab and the CLI, so both validate the same way and
-    leave the same audit entry (who, what, before and after). Group names must be listed in
-    ``access.groups``; a collection's readers may also be ``alle``.
+    leave the same audit entry (who, what, before and after). The known groups are those of the
+    setting ``access.groups`` and those admins created (:meth:`create_group`, stored in the app
+    database); a collection's readers may also be ``alle``.
+
+    Group rules: a configured group is removed only in the configuration; a created one only while
+    no user and no collection has it (:meth:`remove_group`), so a group of the same name created
+    later never hands old members or readers a right. Checking a group and changing who has it run
+    under one installation-wide lock (:data:`GROUPS_LOCK`), so a removal cannot slip between the
+    check and the change of a concurrent assignment, in a cluster too.
     """
 
     def __init__(self, catalog, users, audit, settings) -> None:
@@ -192,9 +230,97 @@ class Departments:
         self.audit = audit
         self.settings = settings
 
+    # -- groups ------------------------------------------------------------------------
+    @cached_property
+    def group_store(self):
+        from assistant.users import GroupStore
+
+        return GroupStore(self.users.db)
+
+    @property
+    def configured_groups(self) -> list[str]:
+        return sorted(self.settings.access.groups)
+
     @property
     def known_groups(self) -> list[str]:
-        return sorted(self.settings.access.groups)
+        """``access.groups`` and the groups created in the portal or the CLI, read fresh (another
+        process or replica may have created one)."""
+        return sorted(set(self.settings.access.groups) | set(self.group_store.names()))
+
+    @contextmanager
+    def _groups_fixed(self) -> Iterator[None]:
+        from corpus.db import LockTimeout, database_lock
+
+        try:
+            with database_lock(self.users.db.engine, GROUPS_LOCK, timeout=30):
+                yield
+        except LockTimeout:
+            raise AccessError("Gerade ändert jemand anderes Gruppen; bitte gleich noch einmal versuchen. / "
+                              "another group change is running, try again") from None
+
+    def groups(self) -> list[dict]:
+        """Every group with where it comes from (``config``: access.groups, ``portal``: created by an
+        admin, ``unknown``: neither, but still held by a user or a collection), its users and the
+        collections it may read."""
+        created = {r["name"]: r for r in self.group_store.list()}
+        members: dict[str, list[str]] = {}
+        for u in self.users.list():
+            for g in u["groups"]:
+                members.setdefault(g, []).append(u["name"])
+        readers: dict[str, list[str]] = {}
+        for coll, groups in sorted(self.catalog.collection_readers().items()):
+            for g in groups:
+                if g != EVERYONE:
+                    readers.setdefault(g, []).append(coll)
+        configured = set(self.settings.access.groups)
+        out = []
+        for name in sorted(configured | set(created) | set(members) | set(readers)):
+            source = "config" if name in configured else "portal" if name in created else "unknown"
+            row = created.get(name) or {}
+            out.append({"name": name, "source": source, "users": sorted(members.get(name, [])),
+                        "collections": readers.get(name, []), "created_at": row.get("created_at"),
+                        "created_by": row.get("created_by")})
+        return out
+
+    def _usage(self, name: str) -> tuple[list[str], list[str]]:
+        users = self.group_store.members(name)
+        collections = sorted(c for c, readers in self.catalog.collection_readers().items() if name in readers)
+        return users, collections
+
+    def create_group(self, name: str | None, actor: str) -> str:
+        """A new group (audited ``group.create``); its name as stored."""
+        name = check_new_group_name(name, ())
+        with self._groups_fixed():
+            if name in self.settings.access.groups:
+                raise AccessError(f"Die Gruppe „{name}“ gibt es schon (Einstellung access.groups). / "
+                                  f"group exists in access.groups: {name}")
+            if not self.group_store.add(name, actor):
+                raise AccessError(f"Die Gruppe „{name}“ gibt es schon. / group exists: {name}")
+        self.audit.record("group.create", actor, name, {})
+        return name
+
+    def remove_group(self, name: str | None, actor: str) -> str:
+        """Remove a created group (audited ``group.remove``); refused for a configured group and for a
+        group some user or collection still has (the message names them)."""
+        name = (name or "").strip()
+        if not name:
+            raise AccessError("Bitte eine Gruppe auswählen. / no group chosen")
+        if name in self.settings.access.groups:
+            raise AccessError(f"Die Gruppe „{name}“ ist in der Einstellung access.groups eingerichtet und lässt sich "
+                              f"nur dort entfernen (kiportal.toml). / configured groups are removed in the config: {name}")
+        with self._groups_fixed():
+            if name not in self.group_store.names():
+                raise AccessError(f"Die Gruppe „{name}“ gibt es nicht. / no such group: {name}")
+            users, collections = self._usage(name)
+            if users or collections:
+                used = "; ".join(part for part in (
+                    f"Benutzer: {_names(users)}" if users else "",
+                    f"Sammlungen (Leserecht): {_names(collections)}" if collections else "") if part)
+                raise AccessError(f"Die Gruppe „{name}“ wird noch verwendet ({used}). Bitte sie dort zuerst "
+                                  f"entfernen. / group still in use: {name}")
+            self.group_store.remove(name)
+        self.audit.record("group.remove", actor, name, {})
+        return name
 
     def _readers(self, collection: str) -> list[str]:
         readers = self.catalog.collection_readers()
@@ -206,18 +332,20 @@ class Departments:
     def add_user(self, name: str, password: str, role: str, groups: Sequence[str], actor: str, *,
                  must_change: bool = False, subject: str | None = None):
         """``subject``: the SSO subject that owns the account from the start (header mode)."""
-        groups = check_groups(groups, self.known_groups)
-        user = self.users.add(name, password, role, groups, must_change=must_change, subject=subject)
+        with self._groups_fixed():
+            groups = check_groups(groups, self.known_groups)
+            user = self.users.add(name, password, role, groups, must_change=must_change, subject=subject)
         self.audit.record("user_add", actor, name, {"role": role, "groups": list(user.groups)}
                           | ({"subject": subject} if subject is not None else {}))
         return user
 
     def set_user_groups(self, name: str, groups: Sequence[str], actor: str) -> tuple[str, ...]:
-        groups = check_groups(groups, self.known_groups)
-        before = self.users.get(name)
-        if before is None:
-            raise AccessError(f"Benutzer „{name}“ gibt es nicht. / no such user: {name}")
-        after = self.users.set_groups(name, groups)
+        with self._groups_fixed():
+            groups = check_groups(groups, self.known_groups)
+            before = self.users.get(name)
+            if before is None:
+                raise AccessError(f"Benutzer „{name}“ gibt es nicht. / no such user: {name}")
+            after = self.users.set_groups(name, groups)
         self.audit.record("user_groups", actor, name, {"before": list(before.groups), "after": list(after)})
         return after
 
@@ -229,25 +357,27 @@ class Departments:
         return check_readers(readers, self.known_groups)
 
     def set_readers(self, collection: str, readers: Sequence[str], actor: str) -> list[str]:
-        before = self._readers(collection)
-        readers = self.check_readers(readers)
-        self.catalog.set_collection_readers(collection, readers)
-        after = self._readers(collection)
+        with self._groups_fixed():
+            before = self._readers(collection)
+            readers = self.check_readers(readers)
+            self.catalog.set_collection_readers(collection, readers)
+            after = self._readers(collection)
         self.audit.record("collection.readers", actor, collection, {"before": before, "after": after})
         return after
 
     def grant(self, collection: str, group: str, actor: str) -> list[str]:
         """Let ``group`` (or ``alle``) read ``collection``; granting what is granted is an error."""
-        before = self._readers(collection)
-        group = check_groups([group], self.known_groups, allow_everyone=True)[0]
-        if group in before:
-            raise AccessError(f"Die Gruppe „{group}“ darf „{collection}“ schon lesen. / already granted")
-        if EVERYONE in before:
-            # a grant that silently narrowed 'alle' to one group would surprise: say so instead
-            raise AccessError(f"„{collection}“ ist für alle lesbar; zuerst `revoke {collection} {EVERYONE}`. / "
-                              f"readable by everyone: revoke '{EVERYONE}' first")
-        after = [group] if group == EVERYONE else before + [group]
-        self.catalog.set_collection_readers(collection, after)
+        with self._groups_fixed():
+            before = self._readers(collection)
+            group = check_groups([group], self.known_groups, allow_everyone=True)[0]
+            if group in before:
+                raise AccessError(f"Die Gruppe „{group}“ darf „{collection}“ schon lesen. / already granted")
+            if EVERYONE in before:
+                # a grant that silently narrowed 'alle' to one group would surprise: say so instead
+                raise AccessError(f"„{collection}“ ist für alle lesbar; zuerst `revoke {collection} {EVERYONE}`. / "
+                                  f"readable by everyone: revoke '{EVERYONE}' first")
+            after = [group] if group == EVERYONE else before + [group]
+            self.catalog.set_collection_readers(collection, after)
         self.audit.record("collection.grant", actor, collection,
                           {"group": group, "before": before, "after": self._readers(collection)})
         return self._readers(collection)

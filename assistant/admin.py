@@ -429,7 +429,7 @@ class Admin:
             raise AdminError(f"Die Sammlung „{name}“ gibt es schon.")
         try:
             readers = check_readers(self.catalog.new_collection_readers if readers is None else readers,
-                                    self.settings.access.groups)
+                                    self.app.departments.known_groups)
         except AccessError as exc:
             raise AdminError(str(exc)) from None
         self.catalog.ensure_collection(name, classification, readers)

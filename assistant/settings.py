@@ -164,7 +164,7 @@ class AuthSettings(BaseModel):
 class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Address the portal binds to.")
     port: int = Field(7860, description="Port of the portal.")
-    concurrency: int = Field(1, description="Answers generated at once (the local model serves one at a time).")
+    concurrency: int = Field(1, description="Chat answers generated at once, and tool runs at once: chat and tools queue apart, so a long tool run does not hold the chat (the local model serves one generation at a time, in arrival order).")
     allowed_origins: list[str] = Field(default_factory=list, description="Other web origins (e.g. https://intranet.stadt.example) that may call the portal from a browser with the user's login (CORS); empty = same origin only.")
     allowed_hosts: list[str] = Field(default_factory=list, description="Host names the portal answers to (the Host header, without port), besides loopback names; \"*\" = any. Empty: with auth.mode none only loopback names (localhost, 127.0.0.1, ::1: a web page re-pointed to 127.0.0.1 by DNS rebinding is refused), in the login modes any. Set it behind a reverse proxy to the public name(s), e.g. [\"kiportal.stadt.example\"].")
     max_upload_mb: int = Field(100, ge=1, description="Largest file accepted by the portal's upload endpoint, in MB (should match limits.max_bytes).")
@@ -233,19 +233,29 @@ class JobSettings(BaseModel):
 
 
 class AccessSettings(BaseModel):
-    groups: list[str] = Field(default_factory=list, description="The groups (Ämter, Fachbereiche, e.g. personalamt, bauamt) known to this installation: users belong to zero or more of them, and a collection is readable by everyone ('alle') or by the groups listed for it. Admins read every collection. Lower-case letters, digits, '.', '_' and '-'.")
+    groups: list[str] = Field(default_factory=list, description="The configured groups (Ämter, Fachbereiche, e.g. personalamt, bauamt): users belong to zero or more groups, and a collection is readable by everyone ('alle') or by the groups listed for it. Admins read every collection. Lower-case letters, digits, '.', '_' and '-' (at most 64; not 'alle'). Admins may also create groups at run time (Verwaltung › Benutzer › Gruppen, `kiportal groups add`; stored in the app database): the known groups are both together. A configured group can only be removed here, a created one only while no user or collection has it. `new_collection_readers` and `group_map` are checked at start-up, before any database is open, so they may name only groups listed here.")
     new_collection_readers: list[str] = Field(default_factory=lambda: ["alle"], description="Readers of a collection created from now on (in the Verwaltung tab, by `kiportal collections create` without --groups, or by an ingest into a new collection): ['alle'] = everyone (the default, as before groups existed); a list of groups from `groups`; [] = only admins until groups are granted. Existing collections keep their readers.")
 
     group_map: dict[str, str] = Field(default_factory=dict, description="Header mode: SSO group, as the proxy sends it in `auth.groups_header` (e.g. '/Personalamt' from Keycloak, an object id from Azure AD) → kiportal group from `groups`. When set, the mapped groups of the header replace the user's stored groups for each request (an empty or missing header means no groups; unmapped SSO groups are ignored and logged); empty = groups come from the app DB.")
 
     @model_validator(mode="after")
     def _readers_are_groups(self) -> "AccessSettings":
+        """Configured names only: this runs before any database is open, so groups created in the portal
+        (app database) are not known here and cannot be default readers or `group_map` targets."""
+        from assistant.access import EVERYONE, valid_group_name
+
+        invalid = [g for g in self.groups if g == EVERYONE or not valid_group_name(g)]
+        if invalid:
+            raise ValueError(f"access.groups: invalid group names (lower-case letters, digits, '.', '_', '-'; "
+                             f"not '{EVERYONE}'): {invalid}")
         unknown = [g for g in self.new_collection_readers if g != "alle" and g not in self.groups]
         if unknown:
-            raise ValueError(f"access.new_collection_readers names groups missing from access.groups: {unknown}")
+            raise ValueError(f"access.new_collection_readers names groups missing from access.groups "
+                             f"(groups created in the portal do not count here): {unknown}")
         unmapped = sorted({g for g in self.group_map.values() if g not in self.groups})
         if unmapped:
-            raise ValueError(f"access.group_map maps to groups missing from access.groups: {unmapped}")
+            raise ValueError(f"access.group_map maps to groups missing from access.groups "
+                             f"(groups created in the portal do not count here): {unmapped}")
         return self
 
 

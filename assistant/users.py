@@ -1,8 +1,9 @@
 """Users, roles and groups in the app database; passwords hashed with Argon2id.
 
 Groups (Ämter, Fachbereiche) decide which collections a user may read (see
-:mod:`assistant.access`); which group names exist is a setting (``access.groups``),
-checked by the callers that change groups, not here.
+:mod:`assistant.access`). Which group names exist: the setting ``access.groups`` and the groups
+admins create at run time (:class:`GroupStore`, Verwaltung or ``kiportal groups add``); the names
+are checked by the callers that change groups (:class:`assistant.access.Departments`), not here.
 """
 from __future__ import annotations
 
@@ -233,3 +234,40 @@ class UserStore:
             return None
         self.db.execute("UPDATE users SET last_login=:t WHERE name=:n", {"n": name, "t": now()})
         return User(row["name"], row["role"], self.groups(row["name"]))
+
+
+# -- groups created at run time ----------------------------------------------------------
+_GROUP_MIGRATIONS = [
+    # 1: groups (Ämter) admins create in the portal or with `kiportal groups add`; the configured
+    # ones (access.groups) are not stored: the known groups are both together
+    "CREATE TABLE access_groups (name TEXT PRIMARY KEY, created_at DOUBLE PRECISION NOT NULL, "
+    "created_by TEXT NOT NULL)",
+]
+
+
+class GroupStore:
+    """The group names admins created (``access_groups``); callers check the names and the rules
+    (:meth:`assistant.access.Departments.create_group`, ``remove_group``)."""
+
+    def __init__(self, db: AppDB) -> None:
+        self.db = db
+        db.ensure_schema("groups", _GROUP_MIGRATIONS)
+
+    def names(self) -> list[str]:
+        return [r["name"] for r in self.db.query("SELECT name FROM access_groups ORDER BY name")]
+
+    def list(self) -> list[dict]:
+        return self.db.query("SELECT name, created_at, created_by FROM access_groups ORDER BY name")
+
+    def add(self, name: str, actor: str) -> bool:
+        """Store ``name``; False when it is stored already (nothing changes then)."""
+        return self.db.execute("INSERT INTO access_groups(name, created_at, created_by) VALUES (:n, :t, :a) "
+                               "ON CONFLICT (name) DO NOTHING", {"n": name, "t": now(), "a": actor}) == 1
+
+    def remove(self, name: str) -> bool:
+        return self.db.execute("DELETE FROM access_groups WHERE name=:n", {"n": name}) == 1
+
+    def members(self, name: str) -> list[str]:
+        """The users whose stored groups include ``name``."""
+        rows = self.db.query("SELECT user_name FROM user_groups WHERE grp=:g ORDER BY user_name", {"g": name})
+        return [r["user_name"] for r in rows]

@@ -52,6 +52,10 @@ def _exclusive_readers(selected: list[str] | None, evt: gr.SelectData) -> list[s
 
 
 USER_HEADERS = ["Benutzer", "Rolle", "Gruppen", "Letzte Anmeldung"]
+GROUP_HEADERS = ["Gruppe", "Herkunft", "Benutzer", "Sammlungen (Leserecht)"]
+GROUP_SOURCES = {"config": "Einstellung access.groups", "portal": "im Portal angelegt",
+                 "unknown": "nicht eingerichtet (noch vergeben)"}
+NO_GROUPS_INFO = "Noch keine Gruppen: unten unter „Gruppen (Ämter)“ anlegen."
 COLL_HEADERS = ["Sammlung", "Einstufung", "Lesen dürfen", "Dokumente", "Abschnitte"]
 AUDIT_HEADERS = ["Zeit", "Benutzer", "Aktion", "Ziel", "Details"]
 FEEDBACK_HEADERS = ["Zeit", "Bewertung", "Frage", "Antwort", "Kommentar", "Quellen"]
@@ -100,6 +104,7 @@ AUDIT_ACTION_LABELS = {
     "collection.grant": "Leserecht erteilt", "collection.revoke": "Leserecht entzogen",
     "user_add": "Benutzer angelegt", "user_remove": "Benutzer entfernt", "user_passwd": "Passwort neu vergeben",
     "user_role": "Rolle geändert", "user_groups": "Gruppen geändert",
+    "group.create": "Gruppe angelegt", "group.remove": "Gruppe entfernt",
     "password_changed": "Eigenes Passwort geändert", "password_change_failed": "Passwortänderung abgelehnt",
     "password_change_blocked": "Passwortänderung zurückgehalten",
     "header_auth_refused": "SSO-Anmeldung abgewiesen", "sso_subject_conflict": "SSO-Kennung passt nicht zum Namen",
@@ -488,6 +493,56 @@ class AdminUI:
             return str(exc)
         return f"{name}: Gruppen {', '.join(after) or 'keine'}."
 
+    # -- groups (Ämter): create, remove, and every choice of groups kept fresh ---------------------
+    def _groups_df(self, groups: list[dict]) -> pd.DataFrame:
+        rows = [[g["name"], GROUP_SOURCES.get(g["source"], g["source"]), ", ".join(g["users"]) or "–",
+                 ", ".join(g["collections"]) or "–"] for g in groups]
+        return pd.DataFrame(rows, columns=GROUP_HEADERS)
+
+    def _group_updates(self) -> tuple:
+        """The groups table and fresh choices for every form that offers groups: the group to remove,
+        a new user's groups, a user's groups, a new collection's readers, a collection's readers."""
+        groups = self.departments.groups()
+        known = self.departments.known_groups
+        removable = [g["name"] for g in groups if g["source"] == "portal"]
+        return (self._groups_df(groups), gr.update(choices=removable, value=None),
+                gr.update(choices=known, info=None if known else NO_GROUPS_INFO), gr.update(choices=known),
+                gr.update(choices=[EVERYONE, *known]), gr.update(choices=[EVERYONE, *known]))
+
+    def groups_table(self, request: gr.Request = None) -> pd.DataFrame:
+        self._user(request)
+        return self._groups_df(self.departments.groups())
+
+    def groups_table_on_load(self, request: gr.Request = None) -> pd.DataFrame:
+        """After a change of users' groups or collections' readers: quietly empty for non-admins."""
+        if not self._is_admin(request):
+            return pd.DataFrame([], columns=GROUP_HEADERS)
+        return self._groups_df(self.departments.groups())
+
+    def groups_on_load(self, request: gr.Request = None) -> tuple:
+        """Page load and tab select: the groups and the choices (another replica may have created a
+        group); quietly nothing for non-admins (the page keeps the configured groups it was built with)."""
+        if not self._is_admin(request):
+            return (pd.DataFrame([], columns=GROUP_HEADERS), *[gr.skip()] * 5)
+        return self._group_updates()
+
+    def create_group(self, name: str | None, request: gr.Request = None) -> tuple:
+        actor = self._user(request)
+        try:
+            made = self.departments.create_group(name, actor)
+        except AccessError as exc:
+            return (f"Nicht angelegt: {exc}", *[gr.skip()] * 6, gr.skip())
+        return (f"Gruppe „{made}“ angelegt. Sie steht jetzt bei den Benutzern und den Leserechten der "
+                "Sammlungen zur Auswahl.", *self._group_updates(), "")
+
+    def remove_group(self, name: str | None, request: gr.Request = None) -> tuple:
+        actor = self._user(request)
+        try:
+            gone = self.departments.remove_group(name, actor)
+        except AccessError as exc:
+            return (f"Nicht entfernt: {exc}", *[gr.skip()] * 6)
+        return (f"Gruppe „{gone}“ entfernt.", *self._group_updates())
+
     # -- users: table, create, role, new password, remove ----------------------------------------
     @functools.cached_property
     def user_admin(self) -> UserAdmin:
@@ -675,8 +730,10 @@ def build(ctx: PortalContext) -> None:
     # runs the audit retention purge and schedules it daily), not on the first admin click
     ctx.app.start_jobs()
     status_choices = [(ALL_LABEL, ALL_LABEL), *[(v, k) for k, v in STATUS_LABELS.items()]]
+    # the page is built once for everyone: the configured groups; an admin's page load adds the created ones
     known_groups = sorted(ctx.app.settings.access.groups)
     reader_choices = [EVERYONE, *known_groups]
+    group_map = bool(ctx.app.settings.access.group_map)
 
     with gr.Tabs(elem_id="admin-tabs", overflow_behavior="wrap"):
         # -- documents ----------------------------------------------------------------
@@ -775,8 +832,10 @@ def build(ctx: PortalContext) -> None:
         with gr.Tab("Benutzer", id="admin-groups") as tab_groups:
             no_passwords = no_passwords_reason(ctx.app.settings.auth.mode)
             gr.Markdown("Wer das Portal nutzt, mit Rolle und Gruppen. Gruppen (Ämter, Fachbereiche) entscheiden, "
-                        "welche Sammlungen jemand lesen darf; welche Gruppen es gibt, steht in der Einstellung "
-                        "`access.groups`; bei Anmeldung über den SSO-Proxy kommen die Gruppen aus dessen Kopfzeile."
+                        "welche Sammlungen jemand lesen darf; neue Gruppen legen Sie unten unter „Gruppen (Ämter)“ "
+                        "an, dazu kommen die der Einstellung `access.groups`."
+                        + (" Die Gruppen der Benutzer kommen aus der Kopfzeile des SSO-Proxys (Einstellung "
+                           "`access.group_map`, nur Gruppen aus `access.groups`)." if group_map else "")
                         + (f"\n\n**{no_passwords}** Rollen und Gruppen lassen sich hier trotzdem setzen."
                            if no_passwords else ""), elem_id="admin-users-info")
             with gr.Row():
@@ -796,8 +855,7 @@ def build(ctx: PortalContext) -> None:
                                                 elem_id="admin-new-user-role", interactive=no_passwords is None)
                     new_user_groups = gr.CheckboxGroup(label="Gruppen", choices=known_groups,
                                                        elem_id="admin-new-user-groups",
-                                                       info=None if known_groups else
-                                                       "Keine Gruppen eingerichtet (Einstellung access.groups).",
+                                                       info=None if known_groups else NO_GROUPS_INFO,
                                                        interactive=no_passwords is None)
                 btn_add_user = gr.Button("Benutzer anlegen", variant="primary", elem_id="admin-add-user",
                                          interactive=no_passwords is None)
@@ -819,6 +877,25 @@ def build(ctx: PortalContext) -> None:
                 btn_remove_user = gr.Button("Benutzer löschen", variant="stop", elem_id="admin-remove-user")
             group_msg = gr.Textbox(label="Meldung", interactive=False, lines=2, buttons=["copy"],
                                    elem_id="admin-group-msg")
+            with gr.Accordion("Gruppen (Ämter)", open=True, elem_id="admin-groups-box"):
+                gr.Markdown("Gruppen aus der Einstellung `access.groups` lassen sich nur dort entfernen. Eine hier "
+                            "angelegte Gruppe lässt sich entfernen, sobald kein Benutzer und keine Sammlung sie mehr "
+                            "hat. Namen: Kleinbuchstaben, Ziffern, . _ - (z. B. „ordnungsamt“)."
+                            + (" Mit `access.group_map` erhalten Benutzer nur Gruppen aus `access.groups`."
+                               if group_map else ""))
+                groups_table = gr.Dataframe(headers=GROUP_HEADERS, interactive=False, wrap=True, max_height=300,
+                                            elem_id="admin-groups-table", label="Gruppen")
+                with gr.Row():
+                    new_group = gr.Textbox(label="Neue Gruppe", placeholder="z. B. ordnungsamt",
+                                           elem_id="admin-new-group")
+                    btn_add_group = gr.Button("Gruppe anlegen", elem_id="admin-add-group")
+                with gr.Row():
+                    # custom values: the handler checks the name (and the role first, also for a call without
+                    # this page's choices)
+                    remove_group_name = gr.Dropdown(label="Im Portal angelegte Gruppe", choices=[],
+                                                    allow_custom_value=True, elem_id="admin-remove-group-name")
+                    btn_remove_group = gr.Button("Gruppe entfernen", variant="stop", elem_id="admin-remove-group")
+                groups_msg = gr.Textbox(label="Meldung", interactive=False, lines=2, elem_id="admin-groups-msg")
 
         # -- health -------------------------------------------------------------------------
         with gr.Tab("Index-Zustand", id="admin-health") as tab_health:
@@ -919,7 +996,8 @@ def build(ctx: PortalContext) -> None:
     tab_groups.select(h.user_choices, None, group_user, api_name=False, **quiet)
     group_user.change(h.user_groups, group_user, group_set, api_name=False, **quiet)
     btn_groups.click(h.set_user_groups, [group_user, group_set], group_msg, api_name="admin_set_user_groups").then(
-        h.users_on_load, None, users_table, api_name=False, **quiet)
+        h.users_on_load, None, users_table, api_name=False, **quiet).then(
+        h.groups_table_on_load, None, groups_table, api_name=False, **quiet)
     # users: the table on page load and tab select (quietly empty for non-admins); a one-time password is
     # only in the message of the click that made it, and the messages are emptied when the tab is opened
     if root is not None:
@@ -927,14 +1005,30 @@ def build(ctx: PortalContext) -> None:
     tab_groups.select(h.users_on_load, None, users_table, api_name=False, **quiet)
     tab_groups.select(lambda: ("", ""), None, [add_user_msg, group_msg], api_name=False, **quiet)
     users_refresh.click(h.users_table, None, users_table, api_name="admin_users")
+    # groups: every form that offers groups gets fresh choices on page load (in a cluster another replica
+    # may have created one) and after a group is created or removed here; opening the tab refreshes the
+    # table only (a form whose choices are being replaced is locked for the moment, and a tick in it then
+    # would wait)
+    group_outputs = [groups_table, remove_group_name, new_user_groups, group_set, new_readers, readers_to]
+    if root is not None:
+        root.load(h.groups_on_load, outputs=group_outputs, api_name="admin_group_choices", **quiet)
+    tab_groups.select(h.groups_table_on_load, None, groups_table, api_name=False, **quiet)
+    btn_add_group.click(h.create_group, new_group, [groups_msg, *group_outputs, new_group],
+                        api_name="admin_create_group")
+    new_group.submit(h.create_group, new_group, [groups_msg, *group_outputs, new_group], api_name=False)
+    btn_remove_group.click(h.remove_group, remove_group_name, [groups_msg, *group_outputs],
+                           api_name="admin_remove_group")
+    users_refresh.click(h.groups_table, None, groups_table, api_name="admin_groups")
     users_table.select(h.select_user, None, group_user, api_name=False, **quiet)
     group_user.change(h.user_role, group_user, role_to, api_name=False, **quiet)
     btn_add_user.click(h.add_user, [new_user, new_user_role, new_user_groups],
-                       [add_user_msg, users_table, group_user, new_user], api_name="admin_add_user")
+                       [add_user_msg, users_table, group_user, new_user], api_name="admin_add_user").then(
+        h.groups_table_on_load, None, groups_table, api_name=False, **quiet)
     btn_role.click(h.set_user_role, [group_user, role_to], [group_msg, users_table], api_name="admin_set_user_role")
     btn_passwd.click(h.reset_user_password, group_user, group_msg, api_name="admin_reset_user_password")
     btn_remove_user.click(h.remove_user, [group_user, confirm_remove_user],
-                          [group_msg, users_table, group_user, confirm_remove_user], api_name="admin_remove_user")
+                          [group_msg, users_table, group_user, confirm_remove_user], api_name="admin_remove_user").then(
+        h.groups_table_on_load, None, groups_table, api_name=False, **quiet)
     for btn, fn, inputs, name in (
         (btn_create, h.create_collection, [new_name, new_cls, new_readers], "admin_create_collection"),
         (btn_rename, h.rename_collection, [manage_coll, rename_to], "admin_rename_collection"),

@@ -323,7 +323,7 @@ def _read_password(password_stdin: bool, confirm: bool = True) -> str:
 @click.argument("name")
 @click.option("--role", type=click.Choice(ROLES), default="staff", show_default=True)
 @click.option("--group", "-g", "groups", multiple=True,
-              help="Gruppe (Amt) aus access.groups; mehrfach möglich / group, repeatable.")
+              help="Gruppe (Amt): aus access.groups oder mit `kiportal groups add` angelegt; mehrfach möglich / group, repeatable.")
 @click.option("--password-stdin", is_flag=True, help="Passwort aus der ersten Zeile von stdin lesen.")
 @click.option("--subject", default=None, help="SSO: die Kennung (auth.subject_header), der das Konto gehört; ohne "
               "sie erhält es, wer sich zuerst mit dem Namen anmeldet / the SSO subject that owns the account.")
@@ -472,6 +472,7 @@ for command in (cli_eval.eval_cmd, cli_eval.bench_cmd, cli_admin.collections, cl
                 cli_policy.ask, cli_policy.policy, loadtest.loadtest, cli_oparl.oparl, cli_tools.tool,
                 cli_cluster.status):
     cli.add_command(command)
+cli.add_command(cli_access.groups_cli)
 users.add_command(cli_access.users_groups)
 for command in (cli_access.collections_grant, cli_access.collections_revoke, cli_access.collections_show):
     cli_admin.collections.add_command(command)

@@ -1,4 +1,4 @@
-"""Departments on the command line: users' groups, collections' readers, and ``--as USER``.
+"""Departments on the command line: the groups themselves, users' groups, collections' readers, and ``--as USER``.
 
 The CLI is the server operator's tool: without ``--as`` it reads every collection. With
 ``--as USER`` a command runs with exactly that user's scope (what they would see in the
@@ -111,3 +111,59 @@ def collections_show(ctx: click.Context, name: str, as_json: bool) -> None:
     for u in shown["users"]:
         click.echo(f"  {u['name']:24} {u['role']:8} {', '.join(u['groups']) or '–'}")
     click.echo(f"{len(shown['users'])} Benutzer")
+
+
+# -- `kiportal groups`: the groups (Ämter) themselves; registered by ui/cli.py ----------------------
+SOURCES = {"config": "Einstellung", "portal": "angelegt", "unknown": "nicht eingerichtet"}
+
+
+@click.group("groups")
+def groups_cli() -> None:
+    """Gruppen (Ämter) anlegen, auflisten, entfernen / manage groups (departments).
+
+    Bekannt sind die Gruppen der Einstellung access.groups und die hier oder in der Verwaltung
+    angelegten. / Known groups: access.groups plus the ones created here or in the portal."""
+
+
+@groups_cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Ein JSON-Objekt je Gruppe / one JSON object per group.")
+@click.pass_context
+def groups_list(ctx: click.Context, as_json: bool) -> None:
+    """Alle Gruppen mit Herkunft, Benutzern und Sammlungen. / every group, where from, who has it."""
+    rows = departments_for(ctx).groups()
+    if as_json:
+        for r in rows:
+            click.echo(json.dumps(r, ensure_ascii=False))
+        return
+    for r in rows:
+        click.echo(f"{r['name']:24} {SOURCES.get(r['source'], r['source']):18} "
+                   f"Benutzer: {', '.join(r['users']) or '–'}  Sammlungen: {', '.join(r['collections']) or '–'}")
+    click.echo(f"{len(rows)} Gruppen")
+
+
+@groups_cli.command("add")
+@click.argument("name")
+@click.pass_context
+def groups_add(ctx: click.Context, name: str) -> None:
+    """Neue Gruppe anlegen (Kleinbuchstaben, Ziffern, . _ -). / create a group."""
+    from assistant.access import AccessError
+
+    try:
+        made = departments_for(ctx).create_group(name, cli_actor())
+    except AccessError as exc:
+        raise _fail(exc) from None
+    click.echo(f"angelegt: {made}")
+
+
+@groups_cli.command("remove")
+@click.argument("name")
+@click.pass_context
+def groups_remove(ctx: click.Context, name: str) -> None:
+    """Angelegte Gruppe entfernen, wenn kein Benutzer und keine Sammlung sie hat. / remove an unused created group."""
+    from assistant.access import AccessError
+
+    try:
+        gone = departments_for(ctx).remove_group(name, cli_actor())
+    except AccessError as exc:
+        raise _fail(exc) from None
+    click.echo(f"entfernt: {gone}")

@@ -132,6 +132,9 @@ def with_department_groups(user: User, headers: Mapping[str, str], settings, use
     Without ``access.group_map``: the groups stored in the user database. With it: the SSO groups
     of ``auth.groups_header``, mapped by it, *replace* the stored ones (the identity provider is the
     source of truth; an empty or missing header means no groups, an unmapped group grants nothing).
+    The map's targets are configured groups (``access.groups``, checked at start-up), so a group an
+    admin creates in the portal reaches a header-mode user only through the stored groups, i.e.
+    without a map (tests/assistant/test_groups.py).
     Call only with a user :func:`identify` accepted (so the headers come from a trusted proxy)."""
     from assistant.access import sso_groups
 

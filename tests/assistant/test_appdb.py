@@ -51,7 +51,7 @@ STARTUP = textwrap.dedent("""
     from assistant.sessions import SessionStore
     from assistant.tools.history import ToolRunStore
     from assistant.training.sessions import TrainingStore
-    from assistant.users import UserStore
+    from assistant.users import GroupStore, UserStore
     from corpus.catalog import Catalog
     from ingest.oparl.state import SyncState
     url, go = sys.argv[1], Path(sys.argv[2])
@@ -61,7 +61,7 @@ STARTUP = textwrap.dedent("""
     db = AppDB(url)
     users = UserStore(db)
     SessionStore(db, users, idle_s=60, max_age_s=60)
-    AuditLog(db), ChatStore(db), TrainingStore(db), ToolRunStore(db), SyncState(db)
+    AuditLog(db), ChatStore(db), TrainingStore(db), ToolRunStore(db), SyncState(db), GroupStore(db)
     db.ensure_schema("notes", ["CREATE TABLE notes (id TEXT PRIMARY KEY)", "ALTER TABLE notes ADD COLUMN body TEXT"])
     Catalog(db.engine).ensure_collection("allgemein")
     print("started")

@@ -78,6 +78,7 @@ def _call(fn, request):
 
 
 QUIET = {"documents_on_load", "collection_dropdowns", "jobs_table", "ocr_review_on_load", "users_on_load",
+         "groups_on_load", "groups_table_on_load",
          "show_readers"}  # with no collection chosen (the page load empties the choice for everyone)
 
 
@@ -90,7 +91,8 @@ def test_every_admin_handler_refuses_non_admins(demo):
             "rename_collection", "delete_collection", "classify_collection", "health", "repair", "audit_table",
             "audit_export", "dashboard", "documents_on_load", "collection_dropdowns", "collections_table",
             "users_on_load", "users_table", "select_user", "user_role", "add_user", "set_user_role",
-            "reset_user_password", "remove_user"} <= names
+            "reset_user_password", "remove_user", "groups_table", "groups_on_load", "create_group",
+            "remove_group"} <= names
     for who in (None, "erika", "tina", "unbekannt"):
         for api_name, fn in handlers:
             if fn.__name__ in QUIET:
@@ -411,3 +413,105 @@ def test_the_review_table_shows_people_s_words_as_they_were_stored():
     assert list(table.columns) == FEEDBACK_HEADERS
     assert table.iloc[0].tolist()[1:] == ["nicht hilfreich", "Frageiz", "Antwort", "Linksgnp.exe", "Satzung, S. 2"]
     assert table.iloc[1].tolist()[1:3] == ["hilfreich", "(ausgeblendet: Datenschutzeinstellung)"]
+
+
+def _choices(update) -> list:
+    return [c[1] if isinstance(c, (tuple, list)) else c for c in update["choices"]]
+
+
+def test_admin_creates_and_removes_groups_in_the_tab(tmp_path):
+    """Verwaltung › Benutzer › Gruppen (Ämter): a new group is offered at once for users and collection
+    readers; configured groups stay; a group in use is kept, naming who uses it; every change audited."""
+    from settings_factory import make_settings
+
+    from assistant.wiring import App
+    from ui.admin_tab import GROUP_HEADERS, AdminUI
+    from ui.context import PortalContext
+
+    app = App(make_settings(tmp_path / "data", auth={"mode": "password"}, access={"groups": ["bauamt"]}))
+    ctx = PortalContext(app)
+    ctx.users.add("adam", PASSWORD, "admin")
+    ctx.users.add("bob", PASSWORD, "staff")
+    h, adam = AdminUI(ctx), _req("adam")
+    table, removable, new_user_groups, user_groups, new_readers, readers = h.groups_on_load(adam)
+    assert table.values.tolist() == [["bauamt", "Einstellung access.groups", "–", "–"]]
+    assert removable["choices"] == [] and _choices(user_groups) == ["bauamt"]
+
+    msg, table, removable, new_user_groups, user_groups, new_readers, readers, cleared = h.create_group("ordnungsamt", adam)
+    assert "„ordnungsamt“ angelegt" in msg and cleared == ""
+    assert list(table.columns) == GROUP_HEADERS and list(table["Gruppe"]) == ["bauamt", "ordnungsamt"]
+    assert _choices(removable) == ["ordnungsamt"]
+    assert _choices(new_user_groups) == _choices(user_groups) == ["bauamt", "ordnungsamt"]
+    assert _choices(new_readers) == _choices(readers) == ["alle", "bauamt", "ordnungsamt"]
+    for name, refusal in (("ordnungsamt", "gibt es schon"), ("bauamt", "gibt es schon"), ("alle", "alle Benutzer"),
+                          ("Ordnungs Amt", "Ungültiger Gruppenname"), ("", "Bitte einen Gruppennamen")):
+        msg, *rest = h.create_group(name, adam)
+        assert msg.startswith("Nicht angelegt") and refusal in msg, msg
+
+    # the new group is assignable at once: a user, a collection's readers
+    assert "ordnungsamt" in h.set_user_groups("bob", ["ordnungsamt"], adam)
+    h.create_collection("ordnung", "intern", adam)
+    msg, _ = h.set_readers("ordnung", ["ordnungsamt"], adam)
+    assert "ordnungsamt" in msg
+    row = h.groups_table(adam).set_index("Gruppe").loc["ordnungsamt"]
+    assert row["Benutzer"] == "bob" and row["Sammlungen (Leserecht)"] == "ordnung"
+    msg, *rest = h.remove_group("ordnungsamt", adam)
+    assert msg.startswith("Nicht entfernt") and "Benutzer: bob" in msg and "ordnung" in msg
+    assert "ordnungsamt" in ctx.app.departments.known_groups
+    msg, *_ = h.remove_group("bauamt", adam)
+    assert "nur dort entfernen" in msg
+    h.set_user_groups("bob", [], adam)
+    h.set_readers("ordnung", [], adam)
+    msg, table, removable, new_user_groups, *_ = h.remove_group("ordnungsamt", adam)
+    assert msg == "Gruppe „ordnungsamt“ entfernt." and list(table["Gruppe"]) == ["bauamt"]
+    assert removable["choices"] == [] and _choices(new_user_groups) == ["bauamt"]
+    trail = [(e["action"], e["actor"], e["target"]) for e in ctx.audit.entries(action="group.*")]
+    assert sorted(trail) == [("group.create", "adam", "ordnungsamt"), ("group.remove", "adam", "ordnungsamt")]
+    table, *_ = h.audit_table("group.*", "", None, None, "", adam)
+    assert set(table["Aktion"]) == {"Gruppe angelegt (group.create)", "Gruppe entfernt (group.remove)"}
+    # staff and trainers: refused in the handler, and quietly nothing on page load
+    ctx.users.add("tina", PASSWORD, "trainer")
+    for who in ("bob", "tina"):
+        for fn, args in ((h.create_group, ("x",)), (h.remove_group, ("x",)), (h.groups_table, ())):
+            with pytest.raises(PermissionDenied):
+                fn(*args, _req(who))
+        table, *rest = h.groups_on_load(_req(who))
+        assert table.empty
+    app.stop_jobs()
+
+
+def test_groups_over_http_admin_only(ctx, demo):
+    """The group door over HTTP, as the browser and an attacker call it: staff and trainers are refused
+    (nothing created, nothing removed, nothing audited); the admin creates, lists and removes."""
+    from gradio_client import Client
+
+    from ui.portal import free_port
+
+    def auth(username, password):
+        return ctx.users.verify(username, password) is not None
+
+    port = free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, auth=auth, prevent_thread_lock=True,
+                        quiet=True, show_error=True)
+    dep = ctx.app.departments
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        admin = Client(url, auth=("adam", PASSWORD), verbose=False)
+        msg, *_ = admin.predict("ordnungsamt", api_name="/admin_create_group")
+        assert "angelegt" in msg and dep.known_groups == ["ordnungsamt"]
+        for who in ("erika", "tina"):
+            c = Client(url, auth=(who, PASSWORD), verbose=False)
+            for api_name, args in (("/admin_create_group", ("hacker",)), ("/admin_remove_group", ("ordnungsamt",)),
+                                   ("/admin_groups", ())):
+                with pytest.raises(Exception, match="Keine Berechtigung"):
+                    c.predict(*args, api_name=api_name)
+            loaded = c.predict(api_name="/admin_group_choices")  # the page load: nothing for them
+            assert loaded[0]["data"] == [] and "ordnungsamt" not in str(loaded)
+        assert dep.known_groups == ["ordnungsamt"]
+        assert [e["actor"] for e in ctx.audit.entries(action="group.*")] == ["adam"]
+        listed = admin.predict(api_name="/admin_groups")
+        assert [row[:2] for row in listed["data"]] == [["ordnungsamt", "im Portal angelegt"]]
+        msg, *_ = admin.predict("ordnungsamt", api_name="/admin_remove_group")
+        assert msg == "Gruppe „ordnungsamt“ entfernt." and dep.known_groups == []
+    finally:
+        demo.close()

@@ -153,3 +153,51 @@ def test_the_cli_keeps_the_last_admin_unless_forced(run):
     assert run("users", "remove", "ada").exit_code != 0  # now the last one again
     res = run("users", "remove", "ada", "--force")
     assert res.exit_code == 0 and "gelöscht: ada" in res.output
+
+
+@pytest.fixture
+def groups_cmd():
+    """`kiportal groups` (ui.cli_access.groups_cli), as ui/cli.py registers it."""
+    from ui import cli_access
+
+    assert cli.commands["groups"] is cli_access.groups_cli
+
+
+def test_groups_are_created_used_and_removed_on_the_command_line(installed, groups_cmd, tmp_path):
+    run = installed
+    res = run("groups", "add", "ordnungsamt")
+    assert res.exit_code == 0 and "angelegt: ordnungsamt" in res.output
+    for name, fragment in (("ordnungsamt", "gibt es schon"), ("bauamt", "access.groups"), ("alle", "alle Benutzer"),
+                           ("Ordnungsamt", "Ungültiger Gruppenname")):
+        res = run("groups", "add", name)
+        assert res.exit_code != 0 and fragment in res.output, (name, res.output)
+    # known at once to the other commands
+    res = run("users", "add", "olga", "--group", "ordnungsamt", "--password-stdin", input="geheim-123\n")
+    assert res.exit_code == 0, res.output
+    assert run("collections", "grant", "bauakten", "ordnungsamt").exit_code == 0
+    listed = {r["name"]: r for r in map(json.loads, run("groups", "list", "--json").output.splitlines())}
+    assert {n: r["source"] for n, r in listed.items()} == {"bauamt": "config", "ordnungsamt": "portal",
+                                                           "personalamt": "config"}
+    assert listed["ordnungsamt"]["users"] == ["olga"] and listed["ordnungsamt"]["collections"] == ["bauakten"]
+    assert "3 Gruppen" in run("groups", "list").output
+
+    res = run("groups", "remove", "ordnungsamt")
+    assert res.exit_code != 0 and "noch verwendet" in res.output and "olga" in res.output and "bauakten" in res.output
+    res = run("groups", "remove", "bauamt")
+    assert res.exit_code != 0 and "nur dort entfernen" in res.output
+    assert run("users", "groups", "olga").exit_code == 0
+    assert run("collections", "revoke", "bauakten", "ordnungsamt").exit_code == 0
+    res = run("groups", "remove", "ordnungsamt")
+    assert res.exit_code == 0 and "entfernt: ordnungsamt" in res.output
+    assert run("groups", "remove", "ordnungsamt").exit_code != 0
+    bad = run("users", "groups", "olga", "ordnungsamt")
+    assert bad.exit_code != 0 and "Unbekannte Gruppe" in bad.output
+    assert [(a["target"], a["actor"].startswith("cli")) for a in _audit(tmp_path, "group.create")] == [
+        ("ordnungsamt", True)]
+    assert [a["target"] for a in _audit(tmp_path, "group.remove")] == ["ordnungsamt"]
+
+
+def test_a_new_collection_may_name_a_created_group(run, groups_cmd):
+    assert run("groups", "add", "ordnungsamt").exit_code == 0
+    res = run("collections", "create", "ordnung", "--groups", "ordnungsamt")
+    assert res.exit_code == 0 and "lesen dürfen: ordnungsamt" in res.output, res.output
