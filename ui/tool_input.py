@@ -25,15 +25,20 @@ def read_file_text(settings, path: Path) -> tuple[str, str]:
     The portal reads it while the tool holds the answer queue, so the whole read, text
     recognition included, gets ``tools.file_read_seconds`` (an attacker's 2,000-page scan held
     everyone's answers for hours under the ingest's limits); the operator's ``ocr.*`` settings hold."""
+    from assistant import stopping
     from assistant.wiring import load_limits
     from ingest.errors import IngestError
-    from ingest.loaders.isolated import make_loader
+    from ingest.loaders.isolated import ReadCancelled, make_loader
 
     seconds = settings.tools.file_read_seconds
     timeout = min(settings.limits.load_timeout_s, seconds) if settings.limits.load_timeout_s else 0.0
-    loader = make_loader(load_limits(settings, file_seconds=seconds), timeout, settings.limits.load_max_memory_mb)
+    # the read ends when the user leaves the run (Abbrechen): called off and sent again, each read went on
+    loader = make_loader(load_limits(settings, file_seconds=seconds), timeout, settings.limits.load_max_memory_mb,
+                         cancelled=stopping.stop_requested)
     try:
         doc = loader(Path(path))
+    except ReadCancelled:
+        raise stopping.Stopped from None
     except IngestError as exc:
         hint = (" Eine lange Datei oder einen Scan bitte in die Wissensbasis aufnehmen lassen und dort als Dokument"
                 " wählen." if exc.code == "timeout" else "")

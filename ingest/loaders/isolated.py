@@ -238,15 +238,30 @@ def _stop_all() -> None:
             pass
 
 
-class IsolatedLoader:
-    """``load_document`` in a worker process; a file that takes longer than ``timeout_s`` fails."""
+class ReadCancelled(Exception):
+    """The caller's ``cancelled()`` turned true during a read: its worker was stopped."""
 
-    def __init__(self, limits: LoadLimits = LoadLimits(), timeout_s: float = 300.0, max_memory_mb: int = 4096) -> None:
+
+#: how often a read in progress asks ``cancelled()``
+CANCEL_POLL_S = 0.25
+
+
+class IsolatedLoader:
+    """``load_document`` in a worker process; a file that takes longer than ``timeout_s`` fails.
+
+    ``cancelled``: asked while a read is in progress; when it turns true the worker is killed and the
+    read raises :class:`ReadCancelled`. A tool's read of an upload uses it (the user left the run:
+    an attacker's probe called runs off and sent them again, and each called-off read of a scan went
+    on in its own process for the read time, any number at once)."""
+
+    def __init__(self, limits: LoadLimits = LoadLimits(), timeout_s: float = 300.0, max_memory_mb: int = 4096,
+                 cancelled: Callable[[], bool] | None = None) -> None:
         if timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
         self.limits = limits
         self.timeout_s = timeout_s
         self.max_memory_mb = max_memory_mb
+        self.cancelled = cancelled
         self._lock = threading.Lock()
         self._proc = None
         self._conn = None
@@ -315,7 +330,15 @@ class IsolatedLoader:
                 deadline = started + self.timeout_s
                 done = total = 0
                 while True:
-                    if not self._conn.poll(max(0.0, deadline - time.monotonic())):
+                    left = max(0.0, deadline - time.monotonic())
+                    if self.cancelled is not None:
+                        if self.cancelled():
+                            log.info("reading %s called off: worker stopped", Path(path).name)
+                            self._stop()
+                            raise ReadCancelled(str(path))
+                        if left > CANCEL_POLL_S and not self._conn.poll(CANCEL_POLL_S):
+                            continue
+                    if not self._conn.poll(left):
                         limit = deadline - started
                         log.warning("reading %s took longer than %.0f s: worker stopped", Path(path).name, limit)
                         self._stop()
@@ -366,10 +389,12 @@ class IsolatedLoader:
             pass
 
 
-def make_loader(limits: LoadLimits, timeout_s: float = 0.0, max_memory_mb: int = 4096) -> Loader:
-    """The loader the pipeline uses: isolated with a time limit, or in-process when ``timeout_s`` is 0."""
+def make_loader(limits: LoadLimits, timeout_s: float = 0.0, max_memory_mb: int = 4096,
+                cancelled: Callable[[], bool] | None = None) -> Loader:
+    """The loader the pipeline uses: isolated with a time limit, or in-process when ``timeout_s`` is 0
+    (``cancelled`` then goes unasked: nothing can stop an in-process read)."""
     if timeout_s and timeout_s > 0:
-        return IsolatedLoader(limits, timeout_s, max_memory_mb)
+        return IsolatedLoader(limits, timeout_s, max_memory_mb, cancelled)
     from ingest.loaders import load_document
     from ingest.loaders.ocr import PROGRESS
 

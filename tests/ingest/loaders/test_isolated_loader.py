@@ -14,7 +14,7 @@ import pytest
 
 from ingest.errors import IngestError
 from ingest.loaders import LoadLimits, load_document
-from ingest.loaders.isolated import IsolatedLoader, group_members, make_loader
+from ingest.loaders.isolated import IsolatedLoader, ReadCancelled, group_members, make_loader
 
 pytestmark = pytest.mark.integration  # real worker processes
 
@@ -63,6 +63,31 @@ def test_a_file_that_takes_too_long_fails_with_timeout_and_the_next_one_is_read(
     assert loader.worker_pid is None  # the stuck worker is gone …
     assert "18 Uhr" in loader(good).blocks[0].text  # … and a new one reads the next file
     assert loader.worker_pid not in (None, first_pid)
+
+
+def test_a_read_called_off_stops_its_worker_at_once_and_the_next_one_is_read(tmp_path, make_pdf):
+    """A tool's read of an upload ends when the user leaves the run (session 50's probe: each called-off
+    read went on in its own process for the whole read time)."""
+    slow = make_pdf(tmp_path / "endlos.pdf", [SLOW_PAGE])
+    good = make_pdf(tmp_path / "gut.pdf", ["Die Sitzung beginnt um 18 Uhr."])
+    called_off = {"at": None}
+    isolated = IsolatedLoader(LoadLimits(), timeout_s=30, cancelled=lambda: called_off["at"] is not None
+                              and time.monotonic() >= called_off["at"])
+    try:
+        isolated(good)
+        pid = isolated.worker_pid
+        called_off["at"] = time.monotonic() + 0.5
+        with pytest.raises(ReadCancelled):
+            isolated(slow)
+        assert time.monotonic() - called_off["at"] < 2  # not the 30 s of the read time
+        assert isolated.worker_pid is None
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+        called_off["at"] = None
+        again = make_pdf(tmp_path / "neu.pdf", ["Der Rat der Stadt tagt am Donnerstag um 19 Uhr im Ratssaal."])
+        assert "19 Uhr" in isolated(again).blocks[0].text and isolated.worker_pid not in (None, pid)
+    finally:
+        isolated.close()
 
 
 def test_a_killed_worker_fails_nothing_but_is_replaced(tmp_path, loader, make_pdf):
