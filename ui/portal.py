@@ -11,6 +11,7 @@ user); hiding the admin and trainer tabs here is only for a clean interface.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import logging
 import signal
 import threading
@@ -304,6 +305,16 @@ def _is_page(scope) -> bool:
     return path in ("", "/") or (bool(root) and path.rstrip("/") == root.rstrip("/"))
 
 
+def accepts_gzip(header: str) -> bool:
+    """Whether an Accept-Encoding header admits gzip ("gzip", "*", not "gzip;q=0")."""
+    for item in header.split(","):
+        name, _, params = item.strip().partition(";")
+        if name.strip().lower() in ("gzip", "*"):
+            q = params.strip().lower()
+            return not (q.startswith("q=") and q[2:].strip() in ("0", "0.", "0.0", "0.00", "0.000"))
+    return False
+
+
 class GermanPage:
     """ASGI wrapper that puts :data:`LOCALE_SCRIPT` into gradio's page, before its first script."""
 
@@ -313,7 +324,10 @@ class GermanPage:
     async def __call__(self, scope, receive, send):
         if not _is_page(scope):
             return await self.app(scope, receive, send)
-        # the page uncompressed: gradio compresses it (brotli) when the browser offers it
+        # the page uncompressed from gradio (it compresses with brotli when the browser offers it), and
+        # gzipped here after the script went in (uncompressed it is about 675 KB, a probe)
+        offered = b",".join(v for k, v in scope.get("headers", []) if k.lower() == b"accept-encoding")
+        gzip_ok = accepts_gzip(offered.decode("latin-1"))
         scope = dict(scope, headers=[(k, v) for k, v in scope.get("headers", []) if k.lower() != b"accept-encoding"])
         start: dict = {}
         parts: list[bytes] = []
@@ -334,6 +348,9 @@ class GermanPage:
             if html and at >= 0:
                 body = body[:at] + LOCALE_SCRIPT + body[at:]
                 headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+                if gzip_ok and not any(k.lower() == b"content-encoding" for k, _ in headers):
+                    body = gzip.compress(body, compresslevel=6, mtime=0)
+                    headers += [(b"content-encoding", b"gzip"), (b"vary", b"Accept-Encoding")]
                 headers.append((b"content-length", str(len(body)).encode()))
             await send(dict(start, headers=headers))
             await send({"type": "http.response.body", "body": body})

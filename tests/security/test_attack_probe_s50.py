@@ -131,11 +131,13 @@ def test_the_rewritten_page_keeps_the_security_headers_and_its_length(s50):
     import httpx
 
     with login(s50, "anna", PASSWORD) as c:
-        for encoding in (None, "br, gzip, deflate"):
-            r = c.get("", headers={"Accept-Encoding": encoding} if encoding else {})
-            body = r.content
-            assert r.status_code == 200 and r.headers.get("content-encoding") is None
-            assert body.count(LOCALE_MARK) == 1 and int(r.headers["content-length"]) == len(body)
+        for encoding, sent_as in (("identity", None), ("br, gzip, deflate", "gzip"), ("gzip;q=0", None)):
+            r = c.get("", headers={"Accept-Encoding": encoding})
+            body = r.content  # decoded
+            assert r.status_code == 200 and r.headers.get("content-encoding") == sent_as, encoding
+            assert body.count(LOCALE_MARK) == 1 and int(r.headers["content-length"]) == r.num_bytes_downloaded
+            if sent_as:  # gzipped after the script went in: a fraction of the page's 675 KB
+                assert r.num_bytes_downloaded < len(body) / 3 and r.headers.get("vary") == "Accept-Encoding"
             first = body.index(b"<script")  # the pin is the page's first script, before gradio's config
             assert body.index(LOCALE_MARK, first) < body.index(b"</script>", first) < body.index(b"gradio_config")
             assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
@@ -329,3 +331,13 @@ def test_the_model_lock_is_given_back_after_a_stop_while_waiting_and_a_stream_le
     assert outcome.get("stopped") and not chat._lock.locked()
     assert "".join(c.message.content for c in chat._stream(messages)) == "Der Antrag wird geprüft."
     assert not chat._lock.locked()
+
+
+@pytest.mark.parametrize("header, ok", [
+    ("gzip", True), ("br, gzip, deflate", True), ("GZIP", True), ("*", True), ("gzip;q=0.5", True),
+    ("gzip;q=0", False), ("gzip; q=0.0", False), ("br", False), ("", False), ("identity", False),
+])
+def test_accepts_gzip(header, ok):
+    from ui.portal import accepts_gzip
+
+    assert accepts_gzip(header) is ok
