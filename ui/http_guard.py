@@ -99,6 +99,16 @@ class GuardConfig:
     refusals: Any = None  # ui.login.HeldBackAudit: refused SSO subjects, one audit row a minute each
 
 
+def internal_error(rid: str) -> str:
+    """What a failed request says: in German, with the number under which the log has the details."""
+    return f"Interner Fehler. Bitte versuchen Sie es später erneut (Vorgangsnummer {rid})."
+
+
+def _plain_text(raw_headers) -> bool:
+    """A plain-text response, as the app's own "Internal Server Error" is (gradio's API errors are JSON)."""
+    return any(k.lower() == b"content-type" and v.lower().startswith(b"text/plain") for k, v in raw_headers)
+
+
 class _Answer(Exception):
     def __init__(self, status: int, text: str, *, json_body: bool = True, extra: dict | None = None) -> None:
         super().__init__(status)
@@ -209,11 +219,23 @@ class PortalGuard:
         started = False
         new_cookies: list[tuple[str, str]] = []  # device cookies a login issues (ui.login_devices)
 
+        replaced = False  # the app's own plain 500 ("Internal Server Error", English, no number) went out as ours
+
         async def send_wrapped(message):
-            nonlocal started
+            nonlocal started, replaced
+            if replaced:
+                return  # the app's body of the 500 we replaced
             if message["type"] == "http.response.start":
                 started = True
                 raw = list(message.get("headers", []))
+                if message.get("status") == 500 and _plain_text(raw):
+                    replaced = True
+                    log.error("request %s %s: the app answered 500 (request id %s)", method, path, rid)
+                    body = internal_error(rid).encode()
+                    await send({"type": "http.response.start", "status": 500, "headers": self._response_headers(
+                        [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+                         (b"cache-control", b"no-store")], rid, headers)})
+                    return await send({"type": "http.response.body", "body": body})
                 if new_cookies and message.get("status") == 200:
                     raw += [(b"set-cookie", cookie_header(c, secure=self._https(scope, headers))) for c in new_cookies]
                 message["headers"] = self._response_headers(raw, rid, headers)
@@ -264,8 +286,7 @@ class PortalGuard:
         except Exception:
             log.exception("request %s %s failed (request id %s)", method, path, rid)
             if not started:
-                await self._answer(send_wrapped, _Answer(500, f"Interner Fehler. Bitte versuchen Sie es später "
-                                                              f"erneut (Vorgangsnummer {rid})."), rid)
+                await self._answer(send_wrapped, _Answer(500, internal_error(rid)), rid)
         finally:
             client_address.reset(token)
             request_cookies.reset(cookies_token)

@@ -341,3 +341,12 @@ def test_accepts_gzip(header, ok):
     from ui.portal import accepts_gzip
 
     assert accepts_gzip(header) is ok
+
+
+def test_the_apps_own_500_is_answered_in_german_with_a_number(s50):
+    """The probe: ``/?page=nope`` reached gradio's plain "Internal Server Error" (English, no number)."""
+    with login(s50, "anna", PASSWORD) as c:
+        r = c.get("", params={"page": "nope"})
+    assert r.status_code == 500 and "Internal Server Error" not in r.text
+    assert r.text.startswith("Interner Fehler.") and r.headers["x-request-id"] in r.text
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
