@@ -53,7 +53,7 @@ def _exclusive_readers(selected: list[str] | None, evt: gr.SelectData) -> list[s
 
 USER_HEADERS = ["Benutzer", "Rolle", "Gruppen", "Letzte Anmeldung"]
 GROUP_HEADERS = ["Gruppe", "Herkunft", "Benutzer", "Sammlungen (Leserecht)"]
-GROUP_SOURCES = {"config": "Einstellung access.groups", "portal": "im Portal angelegt",
+GROUP_SOURCES = {"config": "fest eingestellt (Konfiguration)", "portal": "im Portal angelegt",
                  "unknown": "nicht eingerichtet (noch vergeben)"}
 NO_GROUPS_INFO = "Noch keine Gruppen: unten unter „Gruppen (Ämter)“ anlegen."
 COLL_HEADERS = ["Sammlung", "Einstufung", "Lesen dürfen", "Dokumente", "Abschnitte"]
@@ -491,7 +491,7 @@ class AdminUI:
             after = self.departments.set_user_groups(name or "", list(groups or []), user)
         except AccessError as exc:
             return str(exc)
-        return f"{name}: Gruppen {', '.join(after) or 'keine'}."
+        return f"Gruppen für {name} gesetzt: {', '.join(after) or 'keine'}."
 
     # -- groups (Ämter): create, remove, and every choice of groups kept fresh ---------------------
     def _groups_df(self, groups: list[dict]) -> pd.DataFrame:

@@ -434,7 +434,7 @@ def test_admin_creates_and_removes_groups_in_the_tab(tmp_path):
     ctx.users.add("bob", PASSWORD, "staff")
     h, adam = AdminUI(ctx), _req("adam")
     table, removable, new_user_groups, user_groups, new_readers, readers = h.groups_on_load(adam)
-    assert table.values.tolist() == [["bauamt", "Einstellung access.groups", "–", "–"]]
+    assert table.values.tolist() == [["bauamt", "fest eingestellt (Konfiguration)", "–", "–"]]
     assert removable["choices"] == [] and _choices(user_groups) == ["bauamt"]
 
     msg, table, removable, new_user_groups, user_groups, new_readers, readers, cleared = h.create_group("ordnungsamt", adam)

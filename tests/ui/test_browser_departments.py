@@ -93,7 +93,7 @@ def test_admin_creates_a_department_and_gives_it_to_a_user(browser, dept_portal)
     try:
         open_tab(page, "Verwaltung")
         open_tab(page, "Benutzer")
-        page.locator("#admin-groups-table").get_by_text("Einstellung access.groups").filter(visible=True).first.wait_for()
+        page.locator("#admin-groups-table").get_by_text("fest eingestellt (Konfiguration)").filter(visible=True).first.wait_for()
         page.locator("#admin-new-group input, #admin-new-group textarea").first.fill("ordnungsamt")
         page.locator("#admin-add-group").click()
         msg = _wait_value(page.locator("#admin-groups-msg textarea").first, "angelegt")
