@@ -895,7 +895,7 @@ def build(ctx: PortalContext) -> None:
                     remove_group_name = gr.Dropdown(label="Im Portal angelegte Gruppe", choices=[],
                                                     allow_custom_value=True, elem_id="admin-remove-group-name")
                     btn_remove_group = gr.Button("Gruppe entfernen", variant="stop", elem_id="admin-remove-group")
-                groups_msg = gr.Textbox(label="Meldung", interactive=False, lines=2, elem_id="admin-groups-msg")
+                groups_msg = gr.Textbox(label="Meldung zu den Gruppen", interactive=False, lines=2, elem_id="admin-groups-msg")
 
         # -- health -------------------------------------------------------------------------
         with gr.Tab("Index-Zustand", id="admin-health") as tab_health:
