@@ -221,6 +221,15 @@ class PortalGuard:
 
         replaced = False  # the app's own plain 500 ("Internal Server Error", English, no number) went out as ours
 
+        async def internal_500(json_body: bool = True):
+            """The German 500 with the request's number: for a failure here (JSON, as every answer of the
+            door) and in place of the app's own plain one (plain text, as it was)."""
+            nonlocal started
+            started = True
+            await self._answer(lambda m: send(m) if m["type"] != "http.response.start" else send(
+                dict(m, headers=self._response_headers(list(m["headers"]), rid, headers))),
+                _Answer(500, internal_error(rid), json_body=json_body), rid)
+
         async def send_wrapped(message):
             nonlocal started, replaced
             if replaced:
@@ -231,11 +240,7 @@ class PortalGuard:
                 if message.get("status") == 500 and _plain_text(raw):
                     replaced = True
                     log.error("request %s %s: the app answered 500 (request id %s)", method, path, rid)
-                    body = internal_error(rid).encode()
-                    await send({"type": "http.response.start", "status": 500, "headers": self._response_headers(
-                        [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
-                         (b"cache-control", b"no-store")], rid, headers)})
-                    return await send({"type": "http.response.body", "body": body})
+                    return await internal_500(json_body=False)
                 if new_cookies and message.get("status") == 200:
                     raw += [(b"set-cookie", cookie_header(c, secure=self._https(scope, headers))) for c in new_cookies]
                 message["headers"] = self._response_headers(raw, rid, headers)
@@ -286,7 +291,7 @@ class PortalGuard:
         except Exception:
             log.exception("request %s %s failed (request id %s)", method, path, rid)
             if not started:
-                await self._answer(send_wrapped, _Answer(500, internal_error(rid)), rid)
+                await internal_500()
         finally:
             client_address.reset(token)
             request_cookies.reset(cookies_token)
