@@ -17,6 +17,15 @@ def token_counter(model) -> Callable[[str], int]:
     return counter if counter is not None else (lambda t: max(1, len(t) // 4))
 
 
+def for_background(model):
+    """``model`` for background work (the tools' parts): a model that serves one generation at a time
+    in this process (the local one) steps aside for a waiting chat answer between two tokens
+    (``assistant.llm.local``); any other is returned as it is (a server schedules its own requests)."""
+    if getattr(model, "steps_aside_for_answers", False):
+        return model.bind(background=True)
+    return model
+
+
 class BackendUnavailable(RuntimeError):
     """The configured model cannot be reached or loaded; the assistant falls back to extractive."""
 

@@ -1,4 +1,4 @@
-"""A lock that serves its waiters in the order they came.
+"""A lock that serves its waiters in the order they came, answers before background work.
 
 Why: the local model serves one generation at a time. A tool run (Einfache Sprache of a long text)
 is many generations, one per part and per revision, and ``threading.Lock`` promises no order: a
@@ -6,42 +6,74 @@ thread that releases it and asks again soon may get it back ahead of one already
 with the real model (docs/results.md, session 50), the tool's work between two parts happened to
 let a chat question in after one part with either lock (first token 70 s and 80 s beside a 500 s
 run, on a loaded machine); this lock makes that a guarantee rather than the luck of thread scheduling.
+
+A waiter may also come *urgent* (a person waiting for an answer's first word). Urgent waiters are
+served before the others, in their own arrival order, and :meth:`FairLock.urgent_waiting` lets the
+holder of background work see one and step aside between two tokens (``assistant.llm.local``), so
+a chat question no longer waits for the whole part a tool is writing (session 51).
 """
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
+from typing import Callable
 
 
 class FairLock:
     """A first-come, first-served lock (a context manager). Releasing hands the lock straight to the
-    oldest waiter, so no thread can take it again ahead of those already waiting."""
+    oldest urgent waiter, else the oldest waiter, so no thread can take it again ahead of those
+    already waiting."""
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
         self._held = False
         self._waiters: deque[threading.Event] = deque()
+        self._urgent: set[threading.Event] = set()
 
-    def acquire(self, timeout: float | None = None) -> bool:
-        """Wait for the lock (at most ``timeout`` seconds: False when it did not come)."""
+    def acquire(self, timeout: float | None = None, *, urgent: bool = False,
+                cancelled: Callable[[], bool] | None = None, poll_s: float = 0.2) -> bool:
+        """Wait for the lock (at most ``timeout`` seconds: False when it did not come). An ``urgent``
+        waiter goes ahead of every waiter that is not. ``cancelled`` is asked every ``poll_s`` while
+        waiting, keeping the place in line; when it says so, the waiter leaves the line (False)."""
         with self._guard:
             if not self._held and not self._waiters:
                 self._held = True
                 return True
             turn = threading.Event()
-            self._waiters.append(turn)
+            if urgent:
+                self._urgent.add(turn)
+                ahead = sum(1 for w in self._waiters if w in self._urgent)
+                self._waiters.insert(ahead, turn)  # behind the urgent ones already waiting
+            else:
+                self._waiters.append(turn)
         try:
-            if turn.wait(timeout):
+            if self._wait(turn, timeout, cancelled, poll_s):
                 return True
         except BaseException:
             self._leave(turn, interrupted=True)
             raise
         return self._leave(turn, interrupted=False)
 
+    @staticmethod
+    def _wait(turn: threading.Event, timeout: float | None, cancelled: Callable[[], bool] | None,
+              poll_s: float) -> bool:
+        if cancelled is None:
+            return turn.wait(timeout)
+        end = None if timeout is None else time.monotonic() + timeout
+        while not cancelled():
+            left = poll_s if end is None else min(poll_s, end - time.monotonic())
+            if left <= 0:
+                return False
+            if turn.wait(left):
+                return True
+        return False
+
     def _leave(self, turn: threading.Event, interrupted: bool) -> bool:
         """Leave the line after a timeout or an interruption; True if the lock was handed over
         meanwhile (then it is ours: kept after a timeout, passed on after an interruption)."""
         with self._guard:
+            self._urgent.discard(turn)
             if turn in self._waiters:
                 self._waiters.remove(turn)
                 return False
@@ -55,9 +87,16 @@ class FairLock:
             if not self._held:
                 raise RuntimeError("FairLock released while not held")
             if self._waiters:
-                self._waiters.popleft().set()  # stays held: the next waiter owns it now
+                turn = self._waiters.popleft()
+                self._urgent.discard(turn)
+                turn.set()  # stays held: the next waiter owns it now
             else:
                 self._held = False
+
+    def urgent_waiting(self) -> bool:
+        """Whether an urgent waiter is in line (the holder of background work should step aside)."""
+        with self._guard:
+            return bool(self._urgent)
 
     def locked(self) -> bool:
         with self._guard:

@@ -3,8 +3,14 @@
 llama-cpp-python is imported only when the model is first used. One model instance
 serves one generation at a time (a lock): on 2 cores parallel generations would only
 slow each other down; the portal queues requests instead. The lock serves in arrival order
-(:mod:`assistant.llm.fair_lock`), and chat and tools queue apart (ui/tools_tab.py), so a chat
-answer waits for the part a long tool run is generating, not for the whole run.
+(:mod:`assistant.llm.fair_lock`), and chat and tools queue apart (ui/tools_tab.py).
+
+Answers go first. A generation streamed with ``background=True`` (the tools' parts,
+:func:`background`) steps aside between two tokens when an answer waits for the model: it keeps a
+copy of llama.cpp's state (the KV cache of its prompt and of what it wrote, its sampler), lets the
+answer in, and goes on from that copy exactly where it stopped (the same text as without the
+pause). Before, a chat question waited for the whole part a tool was writing, 70-80 s on a loaded
+2-core machine (docs/results.md, session 50); now it waits for one token and the copy.
 
 With ``refusal_text`` set, the first answer chunk reports in its ``response_metadata`` how
 likely the model was to begin with that text (``refusal_probability``, the softmax
@@ -20,10 +26,11 @@ slower (measured, docs/results.md).
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
@@ -43,19 +50,71 @@ _ROLE = {"human": "user", "ai": "assistant", "system": "system"}
 STOP_CHECK_TOKENS = 128  # prompt tokens read between two looks at the stop signal: 1-4 % slower than 512 (measured)
 
 
+class _Snapshot:
+    """What a generation needs to go on after another one used the model: llama.cpp's state (its KV
+    cache and last logits), the tokens it holds and the sampler of the generation (llama-cpp-python
+    keeps one sampler per instance, and the other generation sets its own).
+
+    Not ``Llama.save_state``: that also copies the score matrix (n_batch × vocabulary, 311 MB for
+    Qwen2.5) that sampling inside llama.cpp never reads."""
+
+    def __init__(self, llama) -> None:
+        import llama_cpp
+
+        ctx = llama._ctx.ctx
+        size = llama_cpp.llama_state_get_size(ctx)
+        self.data = (ctypes.c_uint8 * size)()
+        self.size = llama_cpp.llama_state_get_data(ctx, self.data, size)
+        self.n_tokens = llama.n_tokens
+        self.input_ids = llama.input_ids[: llama.n_tokens].copy()
+        self.sampler = llama._sampler
+
+    def restore(self, llama) -> None:
+        import llama_cpp
+
+        if llama_cpp.llama_state_set_data(llama._ctx.ctx, self.data, self.size) != self.size:
+            raise RuntimeError("llama.cpp state could not be restored")
+        llama.input_ids[: self.n_tokens] = self.input_ids
+        llama.n_tokens = self.n_tokens
+        llama._sampler = self.sampler
+
+
+class _Turn:
+    """One generation's hold on the model's lock: taken while the user still waits for it, given
+    back once, taken again after stepping aside."""
+
+    def __init__(self, lock: FairLock, urgent: bool) -> None:
+        self.lock, self.urgent, self.held = lock, urgent, False
+
+    def take(self) -> None:
+        if not self.lock.acquire(urgent=self.urgent, cancelled=stopping.stop_requested):
+            raise stopping.Stopped
+        self.held = True
+
+    def give_back(self) -> None:
+        if self.held:
+            self.held = False
+            self.lock.release()
+
+
 def _stoppable_llama():
     """llama_cpp.Llama whose ``eval`` (prompt reading and each generated token) looks at the stop
     signal between parts. Built on first use: llama-cpp-python is imported only then.
 
     A stop raises :class:`assistant.stopping.Stopped` between two ``llama_decode`` calls, so
     llama.cpp's state stays whole: ``eval`` counts only the parts it read, and the next prompt
-    re-uses them from the KV cache (checked in tests/assistant/llm/test_llm_local.py)."""
+    re-uses them from the KV cache (checked in tests/assistant/llm/test_llm_local.py). At the same
+    places a background generation may step aside (``between_parts``, set by the lock's holder)."""
     from llama_cpp import Llama
 
     class StoppableLlama(Llama):
+        between_parts = None
+
         def eval(self, tokens):
             for i in range(0, len(tokens), STOP_CHECK_TOKENS):
                 stopping.check()
+                if self.between_parts is not None:
+                    self.between_parts()
                 super().eval(tokens[i : i + STOP_CHECK_TOKENS])
 
     return StoppableLlama
@@ -63,6 +122,7 @@ def _stoppable_llama():
 
 class LocalLlamaChat(BaseChatModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
+    steps_aside_for_answers: ClassVar[bool] = True  # understands ``background=True`` (module docstring)
 
     model_path: str
     n_ctx: int = 4096
@@ -128,7 +188,22 @@ class LocalLlamaChat(BaseChatModel):
                 first["refusal_probability"] = round(float(z[watched] / z.sum()), 4)
             return scores
 
-        with self._lock:
+        turn = _Turn(self._lock, urgent=not kwargs.get("background"))
+
+        def step_aside() -> None:
+            """Between two parts of background work: let a waiting answer use the model, then go on."""
+            if not self._lock.urgent_waiting():
+                return
+            snapshot = _Snapshot(llama)
+            turn.give_back()
+            turn.take()
+            snapshot.restore(llama)
+            llama.between_parts = step_aside
+            log.debug("background generation went on after an answer (%d tokens kept)", snapshot.n_tokens)
+
+        turn.take()
+        try:
+            llama.between_parts = None if turn.urgent else step_aside
             for part in llama.create_chat_completion(
                 messages=self._messages(messages), stream=True, temperature=self.temperature,
                 max_tokens=kwargs.get("max_tokens", self.max_tokens), stop=stop, seed=0,
@@ -141,3 +216,7 @@ class LocalLlamaChat(BaseChatModel):
                     if run_manager:
                         run_manager.on_llm_new_token(delta, chunk=chunk)
                     yield chunk
+        finally:
+            if turn.held:
+                llama.between_parts = None
+            turn.give_back()

@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Any, Callable, Iterator, Sequence
 
-from assistant.llm.backends import token_counter
+from assistant.llm.backends import for_background, token_counter
 from assistant.model_choice import model_profile
 from assistant.settings import ModelProfile, Settings
 from assistant.tools.result import ToolError, ToolResult
@@ -84,7 +84,7 @@ class Tools:
         if profile.mode == "extractive":
             return None
         try:
-            return self.model_for(key)
+            return for_background(self.model_for(key))  # a chat answer goes first on the local model
         except Exception as exc:
             log.warning("model %s not available: %s", key, exc)
             raise ToolError(f"Das Sprachmodell ist nicht verfügbar ({type(exc).__name__}); {needed_for} braucht ein "

@@ -100,3 +100,72 @@ def test_a_timed_wait_gives_up_and_leaves_the_line():
     assert got == [True] and lock.locked()
     lock.release()
     assert not lock.locked()
+
+
+def test_urgent_waiters_go_ahead_of_the_others_and_keep_their_own_order():
+    """A chat answer (urgent) goes before tool parts already waiting; answers among themselves come
+    in arrival order."""
+    lock, order = FairLock(), []
+    lock.acquire()
+    threads = []
+    for name, urgent in [("tool-a", False), ("chat-1", True), ("tool-b", False), ("chat-2", True)]:
+        t = threading.Thread(target=lambda n=name, u=urgent: (lock.acquire(urgent=u), order.append(n), lock.release()))
+        t.start()
+        threads.append(t)
+        _wait_until(lambda k=len(threads): len(lock._waiters) == k)
+    assert lock.urgent_waiting()
+    lock.release()
+    for t in threads:
+        t.join(5)
+    assert order == ["chat-1", "chat-2", "tool-a", "tool-b"]
+    assert not lock.urgent_waiting() and not lock.locked()
+
+
+def test_urgent_waiting_says_whether_an_answer_is_in_line():
+    lock = FairLock()
+    lock.acquire()
+    assert not lock.urgent_waiting()
+    t = threading.Thread(target=lambda: (lock.acquire(urgent=True), lock.release()))
+    t.start()
+    _wait_until(lock.urgent_waiting)
+    lock.release()
+    t.join(5)
+    assert not lock.urgent_waiting() and not lock.locked()
+    assert lock.acquire(timeout=0.01, urgent=True) and lock.locked()  # free: taken at once
+    lock.release()
+    lock.acquire()
+    assert lock.acquire(timeout=0.05, urgent=True) is False and not lock.urgent_waiting()  # gave up: out of line
+    lock.release()
+
+
+def test_a_cancelled_waiter_leaves_the_line_and_one_that_is_not_keeps_its_place():
+    """The model's lock is waited for under the stop signal (Stopp while a tool part is written):
+    asking it must not cost the waiter its place in line."""
+    lock, order = FairLock(), []
+    lock.acquire()
+    leave = threading.Event()
+    got: dict[str, bool] = {}
+
+    def waiter(name: str, cancelled) -> None:
+        got[name] = lock.acquire(cancelled=cancelled, poll_s=0.01)
+        if got[name]:
+            order.append(name)
+            lock.release()
+
+    first = threading.Thread(target=waiter, args=("first", lambda: False))
+    first.start()
+    _wait_until(lambda: len(lock._waiters) == 1)
+    gone = threading.Thread(target=waiter, args=("gone", leave.is_set))
+    gone.start()
+    _wait_until(lambda: len(lock._waiters) == 2)
+    last = threading.Thread(target=waiter, args=("last", lambda: False))
+    last.start()
+    _wait_until(lambda: len(lock._waiters) == 3)
+    time.sleep(0.1)  # several polls: nobody moved
+    leave.set()
+    _wait_until(lambda: len(lock._waiters) == 2)
+    lock.release()
+    for t in (first, gone, last):
+        t.join(5)
+    assert got == {"first": True, "gone": False, "last": True}
+    assert order == ["first", "last"] and not lock.locked()

@@ -162,3 +162,64 @@ def test_the_local_model_reads_with_flash_attention(gguf_path):
 
     chat = LocalLlamaChat(model_path=str(gguf_path), n_ctx=512)
     assert chat.llama.context_params.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+
+
+def test_a_waiting_answer_goes_before_background_work_which_then_writes_on_unchanged(gguf_path):
+    """Answers go first (assistant.llm.local): a tool's part streamed with ``background=True`` steps
+    aside between two tokens when a chat answer waits, and goes on from its kept state, so it writes
+    exactly what it writes alone. The answer's first token comes while the part is still unwritten;
+    without ``background`` the same answer waits for the whole part."""
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    from assistant.llm.backends import for_background
+    from assistant.llm.local import LocalLlamaChat
+
+    chat = LocalLlamaChat(model_path=str(gguf_path), n_ctx=2048, max_tokens=60)
+    tool_messages = [SystemMessage(content="Schreibe in Einfacher Sprache."),
+                     HumanMessage(content="Erkläre in zehn kurzen Sätzen, wie man einen Personalausweis "
+                                          "beantragt, was er kostet und wie lange er gilt.")]
+    answer_messages = [SystemMessage(content="Antworte kurz und nur aus der Quelle."),
+                       HumanMessage(content="Quelle: Die Bibliothek öffnet montags um 9 Uhr.\n"
+                                            "Frage: Wann öffnet die Bibliothek am Montag?")]
+    # each tool run starts from an empty cache: llama.cpp's figures depend on how a prompt is split
+    # into batches, so a prompt read after another one's cached prefix may write other words
+    chat.llama.reset()
+    alone = "".join(c.content for c in chat.stream(tool_messages))
+    answer_alone = "".join(c.content for c in chat.stream(answer_messages, max_tokens=12))
+    assert len(chat.llama.tokenize(alone.encode())) >= 50, alone  # long enough to be interrupted
+
+    def run(tool_model) -> tuple[str, str, list[str]]:
+        events: list[str] = []
+        started = threading.Event()
+        out: dict[str, str] = {}
+
+        def tool() -> None:
+            parts = []
+            for i, c in enumerate(tool_model.stream(tool_messages)):
+                parts.append(c.content)
+                if i == 5:
+                    started.set()
+            events.append("tool done")
+            out["tool"] = "".join(parts)
+
+        chat.llama.reset()
+        t = threading.Thread(target=tool)
+        t.start()
+        assert started.wait(120)
+        answer = []
+        for c in chat.stream(answer_messages, max_tokens=12):
+            if not answer:
+                events.append("answer first token")
+            answer.append(c.content)
+        events.append("answer done")
+        t.join(300)
+        return out["tool"], "".join(answer), events
+
+    tool_text, answer, events = run(for_background(chat))
+    assert tool_text == alone
+    assert answer == answer_alone and "9" in answer
+    assert events == ["answer first token", "answer done", "tool done"], events
+
+    tool_text, answer, events = run(chat)  # not background: the answer waits for the whole part
+    assert tool_text == alone and answer == answer_alone
+    assert events[0] == "tool done", events
