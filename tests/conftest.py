@@ -207,3 +207,13 @@ def dies_in_catalog_commit(monkeypatch):
         return written
 
     return arm
+
+
+@pytest.fixture(scope="module")
+def tools_portal(tmp_path_factory):
+    """The Werkzeuge' portal with a scripted model (tests/portal_world.py: tools_world), started once per
+    module that uses it (tests/ui/test_tools_api.py over HTTP, tests/ui/test_browser_tools.py in the browser)."""
+    from portal_world import tools_world
+
+    with tools_world(tmp_path_factory.mktemp("tools-portal")) as portal:
+        yield portal

@@ -72,3 +72,85 @@ def add_users(ctx) -> None:
     for name, role in USERS.items():
         if ctx.users.get(name) is None:
             ctx.users.add(name, PASSWORD, role)
+
+
+# -- portals with a scripted model, for the Werkzeuge and the probes of them ----------------------------
+FAKE_MODELS = {  # "lokal", "gelb" and "rot" are one FakeChatModel (fake_model_portal installs it)
+    "lokal": {"mode": "fake", "label": "Testmodell lokal"},
+    "gelb": {"mode": "fake", "label": "EU-Modell", "zone": "yellow"},
+    "rot": {"mode": "fake", "label": "Großes Modell", "zone": "red"},
+    "extraktiv": {"mode": "extractive", "label": "Nur Textstellen (ohne KI-Modell)"},
+}
+
+
+@dataclass
+class FakeModelPortal:
+    url: str
+    ctx: object  # ui.context.PortalContext
+    server: object  # ui.portal.PortalServer
+    fake: object  # the FakeChatModel behind "lokal", "gelb" and "rot": its ``calls`` are what went out
+    doc_id: str  # the one document
+
+    def fn_index(self, api_name: str) -> int:
+        """An event's index, for gradio's queue protocol by hand (tests/portal_http.py)."""
+        return next(i for i, fn in self.server.demo.fns.items() if fn.api_name == api_name)
+
+    def fn_named(self, name: str) -> int:
+        """The first event whose Python function has this name (private events have no api_name)."""
+        return next(i for i, fn in self.server.demo.fns.items() if getattr(fn.fn, "__name__", "") == name)
+
+
+@contextmanager
+def fake_model_portal(root: Path, *, doc: tuple[str, str], respond, users: dict[str, str], password: str,
+                      default: str = "lokal", **overrides) -> Iterator[FakeModelPortal]:
+    """A real portal (ui.portal.create_app) with password login on the hash embedder, served in this
+    process: the models of FAKE_MODELS answered by ``respond(prompt)``, ``doc`` (file name, text) in
+    the collection "satzungen", ``users`` (name → role) with ``password``; ``overrides`` are settings
+    sections (tests/settings_factory.py)."""
+    from assistant.llm.fake import FakeChatModel
+    from assistant.wiring import App
+    from ui.context import PortalContext
+    from ui.portal import background_portal
+
+    docs = root / "docs"
+    docs.mkdir()
+    (docs / doc[0]).write_text(doc[1], encoding="utf-8")
+    overrides = {"auth": {"mode": "password", "secret": "y" * 40}, "limits": {"load_timeout_s": 300.0},
+                 "llm": {"default": default, "models": FAKE_MODELS}, **overrides}
+    app = App(make_settings(root / "data", **overrides))
+    assert not app.ingestor.ingest([docs], collection="satzungen").failed
+    fake = FakeChatModel(respond=respond)
+    app._chat_models["lokal"] = app._chat_models["gelb"] = app._chat_models["rot"] = fake
+    ctx = PortalContext(app)
+    for name, role in users.items():
+        ctx.users.add(name, password, role)
+    (rec,) = app.catalog.documents()
+    with background_portal(ctx) as (url, server):
+        yield FakeModelPortal(url, ctx, server, fake, rec.doc_id)
+
+
+# The Werkzeuge' portal (the fixture ``tools_portal`` in tests/conftest.py): a Satzung to summarise and a
+# model whose output carries HTML that must arrive escaped.
+TOOL_USERS = {"anna": "staff", "bernd": "staff"}
+SATZUNG = ("# Friedhofssatzung\n\n## § 8 Ruhezeit\n\nDie Ruhezeit der Verstorbenen beträgt 20 Jahre. Die Ruhezeit von "
+           "Aschen beträgt 15 Jahre.\n")
+BESCHEID = "Die Gebühr von 25 Euro ist bis zum 31.03.2026 zu zahlen. Der Antrag wird vom Amt geprüft."
+HOSTILE_OUTPUT = '<img src=x onerror="window.__xss=1">'
+# personal data: the Ampel warns before it goes to a yellow model, and blocks it for a red one
+PERSONAL = "Bescheid an Frau Petra Schulz, Lindenstraße 12, 47906 Kempenrath. Die Gebühr von 25 Euro ist zu zahlen."
+
+
+def tools_respond(prompt: str) -> str:
+    if "Sätze:" in prompt:
+        return "1. Das Amt prüft den Antrag."
+    if "Ausschnitt:" in prompt:
+        return "- Die Ruhezeit der Verstorbenen beträgt 20 Jahre (Abschn. 1)"
+    if "Anweisung:" in prompt:
+        return "Betreff: Termin\n\nSehr geehrte Frau Schmitz,\nbitte kommen Sie am 12.05.2026 ins Rathaus."
+    return f"Zahlen Sie 25 Euro bis zum 30.03.2026.\nDer Antrag wird vom Amt geprüft.\n{HOSTILE_OUTPUT}"
+
+
+def tools_world(root: Path):
+    """The Werkzeuge' portal: the Friedhofssatzung, "lokal" as the default model, a tool read time of 3 s."""
+    return fake_model_portal(root, doc=("friedhof.md", SATZUNG), respond=tools_respond, users=TOOL_USERS,
+                             password=PASSWORD, tools={"file_read_seconds": 3.0})

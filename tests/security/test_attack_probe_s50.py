@@ -23,12 +23,12 @@ from pathlib import Path
 import pytest
 
 from portal_http import call, file_value, login, upload
+from portal_world import PERSONAL, fake_model_portal
 
 pytestmark = pytest.mark.integration
 
 PASSWORD = "Probe-S50-Test-2026!"
 USERS = {"anna": "staff", "bernd": "staff"}
-PERSONAL = "Bescheid an Frau Petra Schulz, Lindenstraße 12, 47906 Kempenrath. Die Gebühr von 25 Euro ist zu zahlen."
 HOSTILE = ("Zaunkönig-Protokoll der Stadt Kempenrath\n\nDas Zaunkönig-Protokoll regelt die Prüfung gefährlicher "
            "Eingaben: <script>window.__xss=1</script> und <img src=x onerror=\"window.__xss=2\"> und "
            "Rechnung\u202efdp.exe sind nie auszuführen.\n")
@@ -43,48 +43,12 @@ def respond(prompt: str) -> str:
     return "Zahlen Sie 25 Euro.\nDer Antrag wird vom Amt geprüft."
 
 
-class Portal:
-    def __init__(self, url, ctx, server, fake):
-        self.url, self.ctx, self.server, self.fake = url, ctx, server, fake
-
-    def fn_index(self, api_name: str) -> int:
-        return next(i for i, fn in self.server.demo.fns.items() if fn.api_name == api_name)
-
-    def fn_named(self, name: str) -> int:
-        """The first event whose Python function has this name (private events have no api_name)."""
-        return next(i for i, fn in self.server.demo.fns.items() if getattr(fn.fn, "__name__", "") == name)
-
-
 @pytest.fixture(scope="module")
 def s50(tmp_path_factory):
-    import ui.portal as portal
-    from assistant.llm.fake import FakeChatModel
-    from assistant.settings import load_settings
-    from assistant.wiring import App
-    from ui.context import PortalContext
-
-    root = tmp_path_factory.mktemp("s50")
-    docs = root / "docs"
-    docs.mkdir()
-    (docs / "zaunkoenig.txt").write_text(HOSTILE, encoding="utf-8")
-    settings = load_settings(root / "data", embedding={"mode": "hash"}, vector={"mode": "memory"},
-                             auth={"mode": "password", "secret": "s" * 40},
-                             tools={"file_read_seconds": 4.0}, limits={"load_timeout_s": 300.0},
-                             server={"concurrency": 2, "max_open_events_per_user": 2},
-                             llm={"default": "extraktiv", "models": {
-                                 "lokal": {"mode": "fake", "label": "Testmodell lokal"},
-                                 "gelb": {"mode": "fake", "label": "EU-Modell", "zone": "yellow"},
-                                 "rot": {"mode": "fake", "label": "Großes Modell", "zone": "red"},
-                                 "extraktiv": {"mode": "extractive", "label": "Nur Textstellen"}}})
-    app = App(settings)
-    assert not app.ingestor.ingest([docs], collection="satzungen").failed
-    fake = FakeChatModel(respond=respond)
-    app._chat_models["lokal"] = app._chat_models["gelb"] = app._chat_models["rot"] = fake
-    ctx = PortalContext(app)
-    for name, role in USERS.items():
-        ctx.users.add(name, PASSWORD, role)
-    with portal.background_portal(ctx) as (url, server):
-        yield Portal(url, ctx, server, fake)
+    with fake_model_portal(tmp_path_factory.mktemp("s50"), doc=("zaunkoenig.txt", HOSTILE), respond=respond,
+                           users=USERS, password=PASSWORD, default="extraktiv", tools={"file_read_seconds": 4.0},
+                           server={"concurrency": 2, "max_open_events_per_user": 2}) as portal:
+        yield portal
 
 
 def _tab() -> str:

@@ -1,19 +1,21 @@
-"""The Werkzeuge tab in a real browser (Debian's chromium via Playwright): each tool, export, history.
+"""The Werkzeuge tab in a real browser (Debian's chromium via Playwright): each tool, export, history,
+„Trotzdem senden“.
 
-Same portal as tests/ui/test_tools_api.py (password login, hash embedder, scripted model)."""
+Same portal as tests/ui/test_tools_api.py (password login, hash embedder, scripted model): the fixture
+``tools_portal`` in tests/conftest.py."""
 from __future__ import annotations
 
 import pytest
 from pages import login, open_tab, shot
 
-from test_tools_api import BESCHEID, PASSWORD, tools_portal  # noqa: F401  (module-scoped server fixture)
+from portal_world import BESCHEID, PASSWORD, PERSONAL
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 TIMEOUT = 30_000
 
 
-def test_each_tool_runs_streams_and_exports(browser, tools_portal):  # noqa: F811
+def test_each_tool_runs_streams_and_exports(browser, tools_portal):
     page = login(browser, tools_portal.url, "anna", PASSWORD, timeout_ms=TIMEOUT)
     open_tab(page, "Werkzeuge")
 
@@ -80,7 +82,7 @@ def test_each_tool_runs_streams_and_exports(browser, tools_portal):  # noqa: F81
     page.wait_for_function("() => !document.querySelector('#kp-history-export-md').disabled")
 
 
-def test_a_long_run_can_be_called_off_and_nothing_is_kept(browser, tools_portal):  # noqa: F811
+def test_a_long_run_can_be_called_off_and_nothing_is_kept(browser, tools_portal):
     """"Abbrechen" stops a run still streaming (a summary on the local model takes minutes); the
     run is not stored, and the tool works again afterwards."""
     import time
@@ -120,4 +122,32 @@ def test_a_long_run_can_be_called_off_and_nothing_is_kept(browser, tools_portal)
     page.wait_for_function("() => !document.querySelector('#kp-draft-export-md').disabled")
     page.wait_for_function("() => document.querySelector('#kp-draft-cancel').disabled")  # ended: nothing to stop
     assert len(store.list_runs("anna")) == before + 1
+    page.context.close()
+
+
+def test_trotzdem_senden_in_the_browser_sends_the_warned_text_only(browser, tools_portal):
+    """The browser's flow with the bound confirmation: warned, „Trotzdem senden“ runs it; a text
+    changed after the warning is not sent."""
+    fake = tools_portal.fake
+    page = login(browser, tools_portal.url, "anna", PASSWORD, timeout_ms=TIMEOUT)
+    open_tab(page, "Werkzeuge")
+    page.locator("#kp-einfach-model input").first.click()
+    page.get_by_role("option", name="EU-Modell", exact=False).first.click()
+    box, warning = page.locator("#kp-einfach-text textarea"), page.locator("#kp-einfach-warning")
+    box.fill(PERSONAL)
+    before = len(fake.calls)
+    page.locator("#kp-einfach-run").click()
+    warning.get_by_text("Personendaten erkannt").wait_for()
+    assert len(fake.calls) == before
+    page.locator("#kp-einfach-confirm").click()
+    page.locator("#kp-einfach-output").get_by_text("Das Amt prüft den Antrag.").wait_for()
+    assert len(fake.calls) > before and not warning.is_visible()
+
+    page.locator("#kp-einfach-run").click()  # warned again; then the text is changed before confirming
+    warning.get_by_text("Personendaten erkannt").wait_for()
+    box.fill(PERSONAL.replace("Petra Schulz", "Jürgen Meier"))
+    sent = len(fake.calls)
+    page.locator("#kp-einfach-confirm").click()
+    page.locator("#kp-einfach-progress").get_by_text("Es wurde nichts gesendet").wait_for()
+    assert len(fake.calls) == sent and page.locator("#kp-einfach-output").inner_text().strip() == ""
     page.context.close()

@@ -2,82 +2,19 @@
 
 A real portal (``ui.portal.create_app``, password login, hash embedder) with a scripted
 FakeChatModel as "lokal" (and as the yellow-zone "gelb" and the red-zone "rot"), so the tools run in
-seconds. The model output carries HTML that must arrive escaped; runs belong to their owner.
+seconds: the fixture ``tools_portal`` (tests/conftest.py, built by tests/portal_world.py), shared with
+the browser tests in tests/ui/test_browser_tools.py. The model output carries HTML that must arrive
+escaped; runs belong to their owner.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
+from portal_world import BESCHEID, PASSWORD, PERSONAL, FakeModelPortal
 
 pytestmark = pytest.mark.integration
 
-PASSWORD = "Werkzeug-Test-2025!"
-USERS = {"anna": "staff", "bernd": "staff"}
-SATZUNG = ("# Friedhofssatzung\n\n## § 8 Ruhezeit\n\nDie Ruhezeit der Verstorbenen beträgt 20 Jahre. Die Ruhezeit von "
-           "Aschen beträgt 15 Jahre.\n")
-BESCHEID = "Die Gebühr von 25 Euro ist bis zum 31.03.2026 zu zahlen. Der Antrag wird vom Amt geprüft."
-HOSTILE = '<img src=x onerror="window.__xss=1">'
-# personal data: the Ampel warns before it goes to a yellow model, and blocks it for a red one
-PERSONAL = "Bescheid an Frau Petra Schulz, Lindenstraße 12, 47906 Kempenrath. Die Gebühr von 25 Euro ist zu zahlen."
 
-
-def respond(prompt: str) -> str:
-    if "Sätze:" in prompt:
-        return "1. Das Amt prüft den Antrag."
-    if "Ausschnitt:" in prompt:
-        return "- Die Ruhezeit der Verstorbenen beträgt 20 Jahre (Abschn. 1)"
-    if "Anweisung:" in prompt:
-        return "Betreff: Termin\n\nSehr geehrte Frau Schmitz,\nbitte kommen Sie am 12.05.2026 ins Rathaus."
-    return f"Zahlen Sie 25 Euro bis zum 30.03.2026.\nDer Antrag wird vom Amt geprüft.\n{HOSTILE}"
-
-
-@dataclass
-class ToolsPortal:
-    url: str
-    ctx: object
-    fake: object
-    doc_id: str
-    server: object = None
-
-    def fn_index(self, api_name: str) -> int:
-        """An event's index, for gradio's queue protocol by hand (tests/portal_http.py)."""
-        return next(i for i, fn in self.server.demo.fns.items() if fn.api_name == api_name)
-
-
-@pytest.fixture(scope="module")
-def tools_portal(tmp_path_factory):
-    import ui.portal as portal
-    from assistant.llm.fake import FakeChatModel
-    from assistant.settings import load_settings
-    from assistant.wiring import App
-    from ui.context import PortalContext
-
-    root = tmp_path_factory.mktemp("tools-portal")
-    docs = root / "docs"
-    docs.mkdir()
-    (docs / "friedhof.md").write_text(SATZUNG, encoding="utf-8")
-    settings = load_settings(root / "data", embedding={"mode": "hash"}, vector={"mode": "memory"},
-                             auth={"mode": "password", "secret": "y" * 40}, tools={"file_read_seconds": 3.0},
-                             limits={"load_timeout_s": 300.0},
-                             llm={"default": "lokal", "models": {
-                                 "lokal": {"mode": "fake", "label": "Testmodell lokal"},
-                                 "gelb": {"mode": "fake", "label": "EU-Modell", "zone": "yellow"},
-                                 "rot": {"mode": "fake", "label": "Großes Modell", "zone": "red"},
-                                 "extraktiv": {"mode": "extractive", "label": "Nur Textstellen (ohne KI-Modell)"}}})
-    app = App(settings)
-    assert not app.ingestor.ingest([docs], collection="satzungen").failed
-    fake = FakeChatModel(respond=respond)
-    app._chat_models["lokal"] = app._chat_models["gelb"] = app._chat_models["rot"] = fake
-    ctx = PortalContext(app)
-    for name, role in USERS.items():
-        ctx.users.add(name, PASSWORD, role)
-    (rec,) = app.catalog.documents()
-    with portal.background_portal(ctx) as (url, server):
-        yield ToolsPortal(url, ctx, fake, rec.doc_id, server)
-
-
-def client(portal: ToolsPortal, user: str):
+def client(portal: FakeModelPortal, user: str):
     from gradio_client import Client
 
     return Client(portal.url, auth=(user, PASSWORD), verbose=False, download_files=False)
@@ -254,13 +191,13 @@ def _shown(out: dict) -> str:
     return " ".join(str(part) for part in out["output"] or [])
 
 
-def _tool_audit(portal: ToolsPortal, tool: str) -> list[dict]:
+def _tool_audit(portal: FakeModelPortal, tool: str) -> list[dict]:
     import json
 
     return [json.loads(e["detail"] or "{}") for e in portal.ctx.audit.entries(action=f"tool_{tool}")]
 
 
-def _tab(c, portal: ToolsPortal, api_name: str, data: list, session: str) -> dict:
+def _tab(c, portal: FakeModelPortal, api_name: str, data: list, session: str) -> dict:
     from portal_http import call
 
     out = call(c, portal, api_name, data, session=session)
@@ -386,34 +323,3 @@ def test_an_uploaded_file_is_confirmed_by_its_text(tools_portal):
         out = _tab(c, tools_portal, "tool_einfach_confirmed", [*inputs[:2], again, *inputs[3:], STATE], tab)
         assert out["output"][0] and len(fake.calls) > before
         assert _tool_audit(tools_portal, "einfach")[0]["confirmed"] is True
-
-
-@pytest.mark.browser
-def test_trotzdem_senden_in_the_browser_sends_the_warned_text_only(browser, tools_portal):
-    """The browser's flow with the bound confirmation: warned, „Trotzdem senden“ runs it; a text
-    changed after the warning is not sent (last in this module: the browser fixture's event loop)."""
-    from pages import login as browser_login, open_tab
-
-    fake = tools_portal.fake
-    page = browser_login(browser, tools_portal.url, "anna", PASSWORD, timeout_ms=30_000)
-    open_tab(page, "Werkzeuge")
-    page.locator("#kp-einfach-model input").first.click()
-    page.get_by_role("option", name="EU-Modell", exact=False).first.click()
-    box, warning = page.locator("#kp-einfach-text textarea"), page.locator("#kp-einfach-warning")
-    box.fill(PERSONAL)
-    before = len(fake.calls)
-    page.locator("#kp-einfach-run").click()
-    warning.get_by_text("Personendaten erkannt").wait_for()
-    assert len(fake.calls) == before
-    page.locator("#kp-einfach-confirm").click()
-    page.locator("#kp-einfach-output").get_by_text("Das Amt prüft den Antrag.").wait_for()
-    assert len(fake.calls) > before and not warning.is_visible()
-
-    page.locator("#kp-einfach-run").click()  # warned again; then the text is changed before confirming
-    warning.get_by_text("Personendaten erkannt").wait_for()
-    box.fill(PERSONAL.replace("Petra Schulz", "Jürgen Meier"))
-    sent = len(fake.calls)
-    page.locator("#kp-einfach-confirm").click()
-    page.locator("#kp-einfach-progress").get_by_text("Es wurde nichts gesendet").wait_for()
-    assert len(fake.calls) == sent and page.locator("#kp-einfach-output").inner_text().strip() == ""
-    page.context.close()
