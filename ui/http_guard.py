@@ -22,9 +22,11 @@ Why here and not in the handlers alone: gradio answers many routes itself (``/co
    A user with ``server.max_open_events_per_user`` events waiting or running gets 429 for more,
    and uploads count against ``server.upload_quota_mb`` per user and hour. gradio's ``/call/…``
    routes (a second way into the queue, by event id rather than tab) are closed.
-5. **Headers.** Every response carries frame-ancestors/X-Frame-Options, nosniff, a
-   referrer policy, a CSP gradio works with, and ``X-Request-ID``; the login cookie gets
-   ``SameSite=Lax`` (or Strict) instead of gradio's ``None``.
+5. **Headers.** A request's proxy headers (``X-Forwarded-Host`` and kin, ``Forwarded``: gradio builds
+   the page's root URL from them) reach gradio only from a trusted proxy, or from loopback when
+   ``auth.trusted_proxies`` is empty (:mod:`ui.forwarded`). Every response carries
+   frame-ancestors/X-Frame-Options, nosniff, a referrer policy, a CSP gradio works with, and
+   ``X-Request-ID``; the login cookie gets ``SameSite=Lax`` (or Strict) instead of gradio's ``None``.
 6. **Errors.** An exception escaping a route becomes a German message with the request id;
    the details go to the log only.
 """
@@ -42,6 +44,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from ui.file_values import RECEIVED, is_inside, refused_file_values
+from ui.forwarded import ForwardingFilter
 from ui.header_auth import identify, is_trusted, parse_networks
 from ui.login import client_address
 from ui.login_devices import cookie_header, device_cookies_of, issued, request_cookies
@@ -169,6 +172,7 @@ class PortalGuard:
         self.allowed_origins = [o.rstrip("/") for o in config.settings.server.allowed_origins]
         self.allowed_hosts = list(config.settings.server.allowed_hosts)
         self.proxies = parse_networks(self.auth.trusted_proxies) if self.auth.trusted_proxies else []
+        self.forwarding = ForwardingFilter(self.proxies)
 
     # -- helpers -----------------------------------------------------------------------
     @staticmethod
@@ -211,6 +215,8 @@ class PortalGuard:
             return await self.app(scope, receive, send)
         rid = uuid.uuid4().hex[:12]
         scope.setdefault("state", {})["request_id"] = rid
+        # before anything reads them: an untrusted peer's X-Forwarded-Host would become gradio's root URL
+        scope = self.forwarding.clean(scope, self._peer(scope))
         headers = _headers(scope)
         path = scope.get("path", "/")
         method = scope.get("method", "GET").upper()
