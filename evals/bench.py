@@ -20,7 +20,9 @@ f3. cluster mode vs embedded when PostgreSQL is installed: search p95 and ingest
    the time until an ingest on replica A is searchable on replica B (evals.cluster_bench),
 g. answer eval with the local LLM on ``shared.jsonl`` and the demo corpus (``--no-llm`` skips),
 h. Stopp: seconds from Stopp to the next question's first token, with the stop signal and without
-   (evals.stop_bench).
+   (evals.stop_bench),
+i. a chat question beside a tool's part: seconds to its first token with answers going first and
+   without (evals.beside_tool_bench).
 
 Fresh data dirs get a symlink ``<home>/models`` → the prepared models of the main data
 dir, so no model is rebuilt or copied.
@@ -203,6 +205,21 @@ def _round(x: float | None, nd: int) -> float | None:
 def _target(name: str, value: float | None, op: str, target: float, unit: str = "") -> dict[str, Any]:
     ok = value is not None and (value >= target if op == "≥" else value <= target)
     return {"name": name, "value": value, "op": op, "target": target, "unit": unit, "ok": bool(ok)}
+
+
+def _tool_text(catalog, chars: int) -> str:
+    """A tool's input from the indexed corpus: the first ``chars`` characters of the longest-texted
+    PDF among the first indexed documents (sorted by id, so every run takes the same)."""
+    best = ""
+    for rec in sorted(catalog.documents(status="indexed"), key=lambda r: r.doc_id)[:40]:
+        if rec.format != "pdf":
+            continue
+        text = "\n".join(c.text for c in sorted(catalog.iter_chunks(rec.doc_id), key=lambda c: c.ordinal))
+        if len(text) > len(best):
+            best = text
+    if not best:
+        raise RuntimeError("no indexed PDF to give the tool")
+    return best[:chars]
 
 
 def pick_questions(questions: list[EvalQuestion], n: int | None, seed: int) -> list[EvalQuestion]:
@@ -509,6 +526,23 @@ class _Bench:
         app.chat_model(LLM_KEY)  # load before the clock runs
         return stop_then_ask(app.assistant, questions, LLM_KEY, rounds=rounds)
 
+    # -- i. a chat question beside a tool's part (evals.beside_tool_bench) ---------------------
+    def answer_beside_tool(self) -> dict:
+        from assistant.tools.prompts import simplify_messages
+        from assistant.tools.rules import LEVELS
+        from evals.beside_tool_bench import answer_beside_tool
+
+        self.need("ingest")
+        app = self.app("shared_data")
+        text = _tool_text(app.catalog, 2400)
+        answerable = [q for q in load_dataset(SHARED_DATASET) if q.answerable]
+        # two rounds of a 200-token part: about 3 minutes on 2 idle cores; the baseline's wait grows with
+        # the part (the tools write up to tools.output_tokens = 700), the answers-first wait does not
+        questions = [q.question for q in pick_questions(answerable, 2, self.cfg.seed + 2)]
+        model = app.chat_model(LLM_KEY)  # loaded before the clock runs
+        return answer_beside_tool(app.assistant, model, simplify_messages(text, LEVELS["einfach"]), questions, LLM_KEY,
+                                  part_tokens=200)
+
     # -- f2. OCR (evals.ocr_bench) -------------------------------------------------
     def ocr(self) -> dict:
         from evals.ocr_bench import ocr_speed, shared_scans
@@ -542,6 +576,8 @@ class _Bench:
             _target("Spitzen-RAM Ingest (MB)", g("ingest", "peak_rss_mb"), "≤", 2560),
             _target("nach Stopp bis zum 1. Token der nächsten Frage, mit ÷ ohne Stoppsignal",
                     g("stop_then_ask", "ratio_median"), "≤", 0.8),
+            _target("1. Token einer Chatfrage neben einem Werkzeug-Teil, mit ÷ ohne Vortritt",
+                    g("answer_beside_tool", "ratio_median"), "≤", 0.5),
             _target("OCR Zeichengenauigkeit (min)", r.get("ocr", {}).get("speed", {}).get("accuracy_min"), "≥", 0.97),
             _target("Scans aus ../shared durchsuchbar", r.get("ocr", {}).get("shared", {}).get("searchable"), "≥", 2),
             *(cluster_targets(r["cluster"]) if "cluster" in r and "skipped" not in r["cluster"] else []),
@@ -567,6 +603,7 @@ class _Bench:
             self.step("answers_shared", self.answers_shared)
             self.step("answers_demo", self.answers_demo)
             self.step("stop_then_ask", self.stop_then_ask)
+            self.step("answer_beside_tool", self.answer_beside_tool)
         head = {
             "title": "kiportal Benchmark" + (" (quick)" if self.cfg.quick else ""),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -726,6 +763,10 @@ def format_summary(report: dict) -> str:
         lines += ["", f"Stopp, dann sofort die nächste Frage ({st['rounds']} Runden, Modell {st['model']}): bis zu deren "
                   f"1. Token im Median {format_cell(st['with_stop_median_s'])} s mit Stoppsignal, "
                   f"{format_cell(st['without_stop_median_s'])} s ohne, Verhältnis {format_cell(st['ratio_median'])}"]
+    if report.get("answer_beside_tool"):
+        from evals.beside_tool_bench import summary_line as beside_line
+
+        lines += ["", beside_line(report["answer_beside_tool"])]
     for e in report.get("errors", []):
         lines.append(f"FEHLER in {e['step']}: {e['error']}")
     return "\n".join(lines)
