@@ -164,7 +164,7 @@ class AuthSettings(BaseModel):
 class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Address the portal binds to.")
     port: int = Field(7860, description="Port of the portal.")
-    concurrency: int = Field(1, description="Chat answers generated at once, and tool runs at once: chat and tools queue apart, so a long tool run does not hold the chat (the local model serves one generation at a time, in arrival order).")
+    concurrency: int = Field(1, description="Chat answers generated at once, and tool runs at once: chat and tools queue apart, so a long tool run does not hold the chat (the local model serves one generation at a time, in arrival order, and a tool's part steps aside between two tokens for a waiting answer).")
     allowed_origins: list[str] = Field(default_factory=list, description="Other web origins (e.g. https://intranet.stadt.example) that may call the portal from a browser with the user's login (CORS); empty = same origin only.")
     allowed_hosts: list[str] = Field(default_factory=list, description="Host names the portal answers to (the Host header, without port), besides loopback names; \"*\" = any. Empty: with auth.mode none only loopback names (localhost, 127.0.0.1, ::1: a web page re-pointed to 127.0.0.1 by DNS rebinding is refused), in the login modes any. Set it behind a reverse proxy to the public name(s), e.g. [\"kiportal.stadt.example\"].")
     max_upload_mb: int = Field(100, ge=1, description="Largest file accepted by the portal's upload endpoint, in MB (should match limits.max_bytes).")
