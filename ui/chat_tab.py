@@ -106,7 +106,7 @@ def example_text(examples: list[dict] | None, index: object) -> str:
 class ChatTab:
     """The chat components the page load fills for the signed-in user."""
 
-    model: gr.Dropdown
+    model: gr.Radio
     model_detail: gr.Markdown
     collections: gr.CheckboxGroup
     history: gr.Radio
@@ -137,10 +137,12 @@ def build(ctx: PortalContext, h: ChatHandlers) -> ChatTab:
             export_file = gr.File(label=t("export_file"), visible=False, interactive=False, elem_id="kp-export-file")
             gr.Markdown(t("settings_heading"))
             # all models until the page load narrows them to the user's role: API clients that
-            # skip /session can still name one (the handler checks the role either way)
-            model = gr.Dropdown(choices=h.all_model_choices(), value=ctx.app.settings.llm.default,
-                                label=t("model_label"), info=t("model_info"), interactive=True,
-                                elem_id="kp-model")
+            # skip /session can still name one (the handler checks the role either way). Options, not
+            # a drop-down: its one-line input cut a long label („Grün · Nur Textstellen (ohne…“ on a
+            # phone); an option's label wraps, so the chosen model and the others read in full
+            model = gr.Radio(choices=h.all_model_choices(), value=ctx.app.settings.llm.default,
+                             label=t("model_label"), info=t("model_info"), interactive=True,
+                             elem_id="kp-model")
             model_md = gr.Markdown("", elem_id="kp-model-detail")
             # empty until the page load fills in the user's readable collections: the page
             # configuration is the same for everyone and must not name other departments' collections

@@ -118,7 +118,7 @@ class ChatHandlers:
         return [(model_label(key, p), key) for key, p in self.settings.llm.models.items()]
 
     def model_description(self, key: str | None) -> str:
-        """One Markdown line naming zone, model, operator and location (the dropdown truncates)."""
+        """Two Markdown lines naming zone and model, then operator („Betrieb“) and location („Standort“)."""
         p = self.settings.llm.models.get(key or "")
         if p is None:
             return ""

@@ -63,9 +63,6 @@ CSS = """
 #kp-logout { max-width: 9rem; margin-left: auto; }
 #kp-history { max-height: 340px; overflow-y: auto; }
 #kp-model-detail p { font-size: .9em; margin: .2rem 0 0 0; }
-/* a long model label ends in "…" before the arrow (it ran under it, cut mid-word); the detail line
-   under it and the open list name the whole */
-#kp-model input { text-overflow: ellipsis; padding-right: 1.6rem; }
 #kp-warning { border: 2px solid #9a6700; background: #fff8e6; padding: .6rem; }
 .kp-sources { margin-top: .6rem; padding-top: .4rem; border-top: 1px solid #c8ccd2; font-size: .93em; }
 .kp-sources-title { margin: 0 0 .2rem 0; }
@@ -77,8 +74,10 @@ CSS = """
 .kp-tool-notice { background: #fff4d6; border-left: 5px solid #9a6700; padding: .35rem .9rem; border-radius: 4px; }
 .kp-warning { font-weight: 600; border-left: 3px solid #b35c00; padding-left: .4rem; }
 /* tables in the text font (gradio sets them in monospace, whose wide letters broke headers such as
-   "Abschnitte" mid-word in the admin's narrow columns) */
-table th, table td, table th *, table td * { font-family: var(--font) !important; }
+   "Abschnitte" mid-word in the admin's narrow columns); the rows too, which gradio draws outside the
+   <table> (it sizes the columns on a hidden copy of them in the table, so in the text font, and
+   monospace rows then wrapped in the columns sized for them) */
+table th, table td, table th *, table td *, .virtual-row, .virtual-row * { font-family: var(--font) !important; }
 table th .header { font-size: .92em; }
 /* gradio's "Nach unten" button sat in the middle of the chat's bottom edge, over the sources' text */
 #kp-chat .scroll-down-button-container { left: auto; right: 14px; transform: none; }
@@ -114,6 +113,11 @@ table th .header { font-size: .92em; }
   /* the four tabs of staff in one row (with gradio's 16 px each side, "Mein Konto" took a second one) */
   .tab-container > button[role=tab] { padding: 0 8px; }
   .tab-wrapper { margin-bottom: 8px; }
+  /* a table wider than the phone (the groups of Verwaltung › Benutzer: four columns in 300 px): gradio
+     breaks a header anywhere, so a column shrank to a few letters a line ("Sammlungen (Leserecht)" in
+     ten lines); a header now breaks only between words, each column is at least its longest word wide,
+     and the table scrolls sideways in its own box (a visual review) */
+  th .header.wrap { overflow-wrap: normal; word-break: normal; }
 }
 #kp-chat button.kp-copied { color: #1a7f37 !important; }
 a:focus-visible, button:focus-visible, input:focus-visible, textarea:focus-visible {

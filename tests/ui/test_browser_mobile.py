@@ -8,6 +8,9 @@ English ("Copy", "Fullscreen", "Clear" …) where the browser's language is Engl
 language from the browser. The page now pins gradio's language to German (ui.portal.LOCALE_SCRIPT)
 and fills the gaps of gradio's German (ui.portal.GRADIO_DE).
 
+A later visual review on the phone found (3) the table of „Gruppen (Ämter)“ squeezed to unreadable
+columns and (4) the model's drop-down cutting the chosen model's name; see the tests' docstrings.
+
 Screenshots for a look at the layout: set MOBILE_SCREENSHOTS to a folder.
 """
 from __future__ import annotations
@@ -152,3 +155,96 @@ def test_gradios_controls_speak_german_in_an_english_browser(english_browser, po
     assert not set(labels(page)) & set(ENGLISH), labels(page)
     context.close()
     assert refused == []
+
+
+def cells(page, selector: str) -> list[dict]:
+    """Each header and body cell of a gradio table: its text, whether it is cut (wider than its
+    box), how many lines it takes and its font."""
+    return page.evaluate("""(sel) => [...document.querySelectorAll(`${sel} th .header, ${sel} [role=gridcell] span`)]
+        .map((e) => { const s = getComputedStyle(e); const lineHeight = parseFloat(s.lineHeight) || 20;
+            return {text: e.innerText.trim(), header: !!e.closest('th'), font: s.fontFamily,
+                    lines: Math.round(e.getBoundingClientRect().height / lineHeight),
+                    cut: e.scrollWidth > e.clientWidth + 1}; })""", selector)
+
+
+def test_the_groups_table_is_readable_on_a_phone(english_browser, portal):
+    """A visual review on a 390 x 844 phone: in Verwaltung › Benutzer the table of „Gruppen (Ämter)“
+    squeezed its last column to a few letters a line (gradio broke "Sammlungen (Leserecht)" anywhere to
+    fit four columns into 300 px) and set the rows in monospace while it sized the columns for the
+    text font. Now no cell is cut or broken mid-word, the table scrolls in its own box (not the page),
+    and rows and headers share the text font."""
+    ctx = portal.ctx
+    ctx.users.add("m.mustermann", PASSWORD, "staff")
+    for name in ("bauamt", "ordnungsamt"):
+        ctx.app.departments.create_group(name, "test")
+    ctx.users.set_groups("m.mustermann", ["bauamt", "ordnungsamt"])
+    context, page = open_portal(english_browser, portal.url, "adam", PHONE, phone=True)
+    try:
+        page.get_by_role("tab", name="Verwaltung", exact=True).click()
+        page.get_by_role("tab", name="Benutzer", exact=True).click()
+        table = page.locator("#admin-groups-table")
+        table.get_by_text("m.mustermann").filter(visible=True).first.wait_for()
+        page.wait_for_timeout(500)  # gradio sizes the columns after the rows came
+        table.scroll_into_view_if_needed()
+        shot(page.locator("#admin-groups-box"), "phone-groups-table", SHOTS, full_page=False)
+        found = cells(page, "#admin-groups-table")
+        texts = [c["text"] for c in found]
+        assert texts[:4] == ["Gruppe", "Herkunft", "Benutzer", "Sammlungen (Leserecht)"], texts
+        assert {"bauamt", "ordnungsamt", "im Portal angelegt", "m.mustermann"} <= set(texts), texts
+        for c in found:
+            assert not c["cut"] and c["lines"] <= len(c["text"].split()), c
+        assert len({c["font"] for c in found}) == 1, {c["font"] for c in found}
+        # wider than the phone: the table's own box scrolls, the page stays 390 px wide
+        box = table.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+        assert page.evaluate("() => document.scrollingElement.scrollWidth") <= PHONE["width"]
+        viewport = page.evaluate("""() => { const v = document.querySelector('#admin-groups-table .virtual-table-viewport');
+            return {scroll: v.scrollWidth, client: v.clientWidth, overflow: getComputedStyle(v).overflowX}; }""")
+        assert viewport["scroll"] <= viewport["client"] or viewport["overflow"] in ("auto", "scroll"), viewport
+    finally:
+        context.close()
+        ctx.users.remove("m.mustermann")
+        for name in ("bauamt", "ordnungsamt"):
+            ctx.app.departments.remove_group(name, "test")
+
+
+def test_the_chosen_models_whole_name_is_readable_on_a_phone(english_browser, portal):
+    """A visual review on a 390 x 844 phone: the model's drop-down cut the chosen model to
+    „Grün · Nur Textstellen (ohne…“ (an input holds one line). The models are now a list of options
+    whose labels wrap: the chosen one, and every other one the role may choose, reads in full (zone
+    word first) within the screen, and choosing another one names it in the detail line."""
+    from assistant.model_choice import default_model, model_choices
+
+    settings = portal.ctx.app.settings
+    choices = model_choices(settings, "staff")
+    labels_by_key = {key: label for label, key in choices}
+    context, page = open_portal(english_browser, portal.url, "anna", PHONE, phone=True)
+    try:
+        model = page.locator("#kp-model")
+        model.scroll_into_view_if_needed()
+        shot(model.locator("xpath=.."), "phone-model-choice", SHOTS, full_page=False)
+
+        def shown() -> dict:
+            """What shows the chosen model: a checked option's label, else the drop-down's input."""
+            return page.evaluate("""() => { const m = document.querySelector('#kp-model');
+                const radio = m.querySelector('input[type=radio]:checked');
+                const e = radio ? radio.closest('label') : m.querySelector('input');
+                const r = e.getBoundingClientRect();
+                return {text: (radio ? e.innerText : e.value).trim(), cut: e.scrollWidth > e.clientWidth + 1,
+                        left: r.left, right: r.right}; }""")
+
+        chosen = shown()
+        assert chosen["text"] == labels_by_key[default_model(settings, "staff")], chosen
+        assert not chosen["cut"] and chosen["left"] >= 0 and chosen["right"] <= PHONE["width"], chosen
+        # every model of the role is offered in full, green first; another role's model is not
+        offered = [t.strip() for t in model.locator("label").all_inner_texts()]
+        assert offered == [label for label, _ in choices], offered
+        other = next(key for _, key in choices if settings.llm.models[key].zone != "green")
+        model.locator("label", has_text=labels_by_key[other]).click()
+        page.wait_for_function("(name) => document.querySelector('#kp-model-detail')?.innerText.includes(name)",
+                               arg=settings.llm.models[other].label)
+        chosen = shown()
+        assert chosen["text"] == labels_by_key[other] and not chosen["cut"], chosen
+        assert chosen["text"].startswith("Gelb · "), chosen
+    finally:
+        context.close()
