@@ -523,6 +523,8 @@ def build(ctx: PortalContext) -> None:
     default = ctx.app.settings.llm.default
     writing_models, writing_default = writing_choices(ctx, all_models, default)
     no_writer, can_write = writing_state(writing_models)
+    # each tool's model as options, not a drop-down (as in the chat): the drop-down's one-line input cut a long
+    # label („Grün · Testmodell lokal · Stadtverwaltung (eigener Server), l“); an option's label wraps
     areas: dict[str, _Area] = {}
     with gr.Tabs(overflow_behavior="wrap"):
         with gr.Tab("Einfache Sprache", id="tools-einfach"):
@@ -542,8 +544,8 @@ def build(ctx: PortalContext) -> None:
                                          elem_id="kp-einfach-pages")
                     e_leicht = gr.Checkbox(label="Leichte Sprache (statt Einfacher Sprache)", value=False,
                                            elem_id="kp-einfach-leicht")
-                    e_model = gr.Dropdown(choices=writing_models, value=writing_default, label="Modell",
-                                          info=no_writer, elem_id="kp-einfach-model")
+                    e_model = gr.Radio(choices=writing_models, value=writing_default, label="Modell",
+                                       info=no_writer, elem_id="kp-einfach-model")
                     e_btn = gr.Button("Übertragen", variant="primary", interactive=can_write,
                                       elem_id="kp-einfach-run")
                 with gr.Column(scale=3, min_width=420):
@@ -556,7 +558,7 @@ def build(ctx: PortalContext) -> None:
                     s_length = gr.Radio(LENGTH_CHOICES, value="mittel", label="Länge", elem_id="kp-summary-length")
                     s_fast = gr.Checkbox(label="Schnellverfahren (nur die zentralen Sätze lesen lassen)", value=False,
                                          elem_id="kp-summary-fast")
-                    s_model = gr.Dropdown(choices=all_models, value=default, label="Modell", elem_id="kp-summary-model")
+                    s_model = gr.Radio(choices=all_models, value=default, label="Modell", elem_id="kp-summary-model")
                     s_btn = gr.Button("Zusammenfassen", variant="primary", elem_id="kp-summary-run")
                 with gr.Column(scale=3, min_width=420):
                     areas["summary"] = _area("summary", with_confirm=False)
@@ -571,8 +573,8 @@ def build(ctx: PortalContext) -> None:
                     d_docs = gr.Checkbox(label="Textstellen aus der Wissensbasis einbeziehen (mit Quellen)", value=False,
                                          elem_id="kp-draft-docs")
                     d_colls = gr.CheckboxGroup(choices=[], value=[], label="Nur diese Sammlungen", elem_id="kp-draft-colls")
-                    d_model = gr.Dropdown(choices=writing_models, value=writing_default, label="Modell",
-                                          info=no_writer, elem_id="kp-draft-model")
+                    d_model = gr.Radio(choices=writing_models, value=writing_default, label="Modell",
+                                       info=no_writer, elem_id="kp-draft-model")
                     d_btn = gr.Button("Entwurf schreiben", variant="primary", interactive=can_write,
                                       elem_id="kp-draft-run")
                 with gr.Column(scale=3, min_width=420):

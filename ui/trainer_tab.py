@@ -424,6 +424,7 @@ def build(ctx: PortalContext) -> None:
     s = ctx.app.settings
     models = model_choices(s, "trainer")
     default = default_model(s, "trainer")
+    keys = [key for _, key in models]
     colls: list[str] = []  # filled per trainer on page load: the page config is the same for everyone
     # choices known at build time; the dropdowns accept other values (plans and sessions change while
     # the server runs) and every handler validates them
@@ -432,8 +433,11 @@ def build(ctx: PortalContext) -> None:
     gr.Markdown("## KI-Kompass – Trainermodus\nZeigen, was hinter einer Antwort steckt: gefundene Textstellen, "
                 "Prompt, Modell und Ampel-Zone. Alle Funktionen nur für die Rolle *Trainer/in*.")
     with gr.Row():
-        model = gr.Dropdown(choices=models, value=default, label="KI-Modell (mit Ampel-Zone, Betreiber, Standort)",
-                            scale=3, elem_id="kp-tr-model")
+        # options, not a drop-down, as in the chat: its one-line input cut a long label („Grün · Nur
+        # Textstellen (ohne…“, on a phone „Grün · Testmo…“); an option's label wraps, so the chosen
+        # model and the others read in full. At least 320 px: on a phone it takes a row of its own
+        model = gr.Radio(choices=models, value=default, label="KI-Modell (mit Ampel-Zone, Betreiber, Standort)",
+                         scale=3, min_width=320, elem_id="kp-tr-model")
         collections = gr.Dropdown(choices=colls, value=[], multiselect=True, label="Sammlungen (leer = alle)", scale=2,
                                   allow_custom_value=True)
         session = gr.Dropdown(choices=[], value=None, label="Laufende Sitzung (Fragen kommen ins Handout)", scale=2,
@@ -464,9 +468,14 @@ def build(ctx: PortalContext) -> None:
                 c_kind = gr.Radio(choices=[(v, k_) for k_, v in cmp_mod.KINDS_DE.items()], value="documents",
                                   label="Was wird verglichen?", scale=3, elem_id="kp-tr-c-kind")
             with gr.Row():
-                c_left_model = gr.Dropdown(choices=models, value=default, label="Modell links", visible=False)
-                c_right_model = gr.Dropdown(choices=models, value="extraktiv" if "extraktiv" in s.llm.models else default,
-                                            label="Modell rechts", visible=False)
+                # options as above: side by side on a laptop (each half the width, a label in one or two
+                # lines), one under the other on a phone (beside each other, a drop-down showed „Grün · Nur
+                # Text“)
+                c_left_model = gr.Radio(choices=models, value=default, label="Modell links", visible=False,
+                                        min_width=320, elem_id="kp-tr-c-left-model")
+                c_right_model = gr.Radio(choices=models, value="extraktiv" if "extraktiv" in keys else default,
+                                         label="Modell rechts", visible=False, min_width=320,
+                                         elem_id="kp-tr-c-right-model")
                 c_left = gr.Number(value=2, label="Wert links", precision=0, visible=False)
                 c_right = gr.Number(value=6, label="Wert rechts", precision=0, visible=False)
             c_btn = gr.Button("Vergleichen", variant="primary", elem_id="kp-tr-compare")

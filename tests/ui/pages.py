@@ -4,9 +4,12 @@ from __future__ import annotations
 import os
 
 
-def login(browser, url: str, user: str, password: str, *, timeout_ms: int = 30_000, height: int = 1100):
-    """A fresh German browser context, logged in through the portal's login form; waits for the chat tab."""
-    context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": height})
+def login(browser, url: str, user: str, password: str, *, timeout_ms: int = 30_000, height: int = 1100,
+          viewport: dict | None = None, phone: bool = False):
+    """A fresh German browser context, logged in through the portal's login form; waits for the chat tab.
+    ``viewport`` (width, height) instead of 1400 x ``height``; ``phone``: a touch screen's mobile browser."""
+    context = browser.new_context(locale="de-DE", viewport=viewport or {"width": 1400, "height": height},
+                                  is_mobile=phone, has_touch=phone)
     page = context.new_page()
     page.set_default_timeout(timeout_ms)
     page.goto(url)
@@ -47,3 +50,38 @@ def start_new_chat(page, timeout_ms: int = 10_000) -> None:
     except Exception:  # playwright's TimeoutError: the front end kept the old answer on screen
         button.click()
         page.wait_for_function(empty, timeout=timeout_ms)
+
+
+# What shows a model choice, measured in the page: gr.Radio (the checked option's label, which wraps) or
+# gr.Dropdown (its one-line input, whose text may be cut or run under the arrow). ``cut``: some of the
+# text is not readable (wider or taller than its box, or under the drop-down's arrow).
+_MEASURE_JS = """
+const measure = (m, e, radio) => {
+    const r = e.getBoundingClientRect();
+    let cut = e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1;
+    if (!radio) {
+        const s = getComputedStyle(e), c = document.createElement('canvas').getContext('2d');
+        c.font = s.font;
+        const end = r.left + parseFloat(s.paddingLeft) + c.measureText(e.value).width;
+        const arrow = m.querySelector('.icon-wrap');
+        cut = cut || end > Math.min(r.right - parseFloat(s.paddingRight), arrow ? arrow.getBoundingClientRect().left : Infinity);
+    }
+    return {text: (radio ? e.innerText : e.value).trim().replace(/\\s+/g, ' '), cut, radio,
+            left: r.left, right: r.right, top: r.top, bottom: r.bottom};
+};"""
+
+
+def chosen_model(page, selector: str) -> dict:
+    """How the component at ``selector`` shows the chosen model: text, cut, radio (an option, not a
+    drop-down's input) and its box (left, right, top, bottom)."""
+    return page.evaluate("(sel) => {" + _MEASURE_JS + """
+        const m = document.querySelector(sel), radio = m.querySelector('input[type=radio]:checked');
+        return measure(m, radio ? radio.closest('label') : m.querySelector('input'), !!radio); }""", selector)
+
+
+def offered_models(page, selector: str) -> list[dict]:
+    """Every option of the component at ``selector`` as :func:`chosen_model` measures it (a drop-down
+    shows none until it is opened)."""
+    return page.evaluate("(sel) => {" + _MEASURE_JS + """
+        const m = document.querySelector(sel);
+        return [...m.querySelectorAll('label:has(input[type=radio])')].map((e) => measure(m, e, true)); }""", selector)

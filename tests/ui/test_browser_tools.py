@@ -5,14 +5,18 @@ Same portal as tests/ui/test_tools_api.py (password login, hash embedder, script
 ``tools_portal`` in tests/conftest.py."""
 from __future__ import annotations
 
+import json
+
 import pytest
-from pages import login, open_tab, shot
+from pages import chosen_model, login, offered_models, open_tab, shot
 
 from portal_world import BESCHEID, PASSWORD, PERSONAL
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 TIMEOUT = 30_000
+# the windows of a visual review: a laptop's and a phone's
+VIEWS = {"laptop": ({"width": 1366, "height": 768}, False), "phone": ({"width": 390, "height": 844}, True)}
 
 
 def test_each_tool_runs_streams_and_exports(browser, tools_portal):
@@ -26,10 +30,8 @@ def test_each_tool_runs_streams_and_exports(browser, tools_portal):
     page.locator("#kp-einfach-progress").get_by_text("Bitte einen Text").wait_for()
     assert page.locator("#tools-einfach").get_by_text("Fehler", exact=True).count() == 0
     # writing tools offer no "Nur Textstellen" (it was offered, then refused)
-    page.locator("#kp-einfach-model input").first.click()
-    offered = page.get_by_role("option").all_inner_texts()
+    offered = page.locator("#kp-einfach-model label").all_inner_texts()
     assert offered and not any("Nur Textstellen" in o for o in offered), offered
-    page.keyboard.press("Escape")
     assert not page.locator("#kp-einfach-no-model").is_visible()  # a model that writes: no notice
     # Einfache Sprache: pasted text, revised, facts warning, hostile output shown as text
     page.locator("#kp-einfach-text textarea").fill(BESCHEID)
@@ -130,9 +132,10 @@ def test_trotzdem_senden_in_the_browser_sends_the_warned_text_only(browser, tool
     changed after the warning is not sent."""
     fake = tools_portal.fake
     page = login(browser, tools_portal.url, "anna", PASSWORD, timeout_ms=TIMEOUT)
+    # the page load narrows the models to the user's role: choose after it, or it resets the choice
+    page.wait_for_function("() => document.querySelector('#kp-user')?.innerText.includes('Angemeldet')")
     open_tab(page, "Werkzeuge")
-    page.locator("#kp-einfach-model input").first.click()
-    page.get_by_role("option", name="EU-Modell", exact=False).first.click()
+    page.locator("#kp-einfach-model label", has_text="EU-Modell").click()
     box, warning = page.locator("#kp-einfach-text textarea"), page.locator("#kp-einfach-warning")
     box.fill(PERSONAL)
     before = len(fake.calls)
@@ -150,4 +153,52 @@ def test_trotzdem_senden_in_the_browser_sends_the_warned_text_only(browser, tool
     page.locator("#kp-einfach-confirm").click()
     page.locator("#kp-einfach-progress").get_by_text("Es wurde nichts gesendet").wait_for()
     assert len(fake.calls) == sent and page.locator("#kp-einfach-output").inner_text().strip() == ""
+    page.context.close()
+
+
+def readable(shown: dict, label: str, viewport: dict) -> None:
+    """``shown`` (pages.chosen_model) is the whole ``label``, not cut, inside the window's width."""
+    assert shown["text"] == label and not shown["cut"], (shown, label)
+    assert shown["left"] >= 0 and shown["right"] <= viewport["width"], (shown, viewport)
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_each_tools_model_reads_in_full_on_a_laptop_and_a_phone(browser, tools_portal, view):
+    """A visual review found the tools' model drop-downs cutting the chosen model's label as the chat's
+    did (a laptop: „Grün · Testmodell lokal · Stadtverwaltung (eigener Server), l“, a phone: „Grün ·
+    Testmo…“). Each tool now offers its models as options whose labels wrap, as the chat does: the
+    chosen one and every other one of the role reads in full within the window (the writing tools
+    without „Nur Textstellen“), and another one chosen reads in full and is the one the tool runs with."""
+    from assistant.model_choice import model_choices
+    from ui.tools_tab import writing_choices
+
+    settings = tools_portal.ctx.app.settings
+    models = model_choices(settings, "staff")
+    writing, writing_default = writing_choices(tools_portal.ctx, models, settings.llm.default)
+    label = {key: text for text, key in models}
+    viewport, phone = VIEWS[view]
+    page = login(browser, tools_portal.url, "anna", PASSWORD, timeout_ms=TIMEOUT, viewport=viewport, phone=phone)
+    # the page load narrows the models to the user's role: measure and choose after it
+    page.wait_for_function("() => document.querySelector('#kp-user')?.innerText.includes('Angemeldet')")
+    open_tab(page, "Werkzeuge")
+    for tab, selector, offered, default in (("Einfache Sprache", "#kp-einfach-model", writing, writing_default),
+                                            ("Zusammenfassung", "#kp-summary-model", models, settings.llm.default),
+                                            ("Entwurf", "#kp-draft-model", writing, writing_default)):
+        open_tab(page, tab)
+        page.locator(selector).scroll_into_view_if_needed()
+        shot(page, f"tools-model-{view}-{selector[4:]}", "TOOLS_SCREENSHOTS", full_page=False)
+        readable(chosen_model(page, selector), label[default], viewport)
+        options = offered_models(page, selector)
+        assert [o["text"] for o in options] == [text for text, _ in offered], options
+        for option in options:
+            readable(option, option["text"], viewport)
+    # Entwurf (the tab still open) with the red model: chosen, it reads in full, and the run goes to it
+    page.locator("#kp-draft-model label", has_text=label["rot"]).click()
+    readable(chosen_model(page, "#kp-draft-model"), label["rot"], viewport)
+    assert label["rot"].startswith("Rot · ")
+    page.locator("#kp-draft-text textarea").fill("Einladung ins Rathaus")
+    page.locator("#kp-draft-run").click()
+    page.locator("#kp-draft-details").get_by_text("Platzhalter").first.wait_for()
+    newest = tools_portal.ctx.audit.entries(action="tool_entwurf", limit=1)[0]
+    assert json.loads(newest["detail"])["model"] == "rot", newest
     page.context.close()

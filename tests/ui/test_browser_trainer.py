@@ -8,19 +8,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from pages import login, open_tab, shot
+from pages import chosen_model, login, offered_models, open_tab, shot
 
 from test_trainer_api import INVENTED, PASSWORD, trainer_portal  # noqa: F401  (module-scoped server fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 TIMEOUT = 30_000
-
-
-
-
-
-
+# the windows of a visual review: a laptop's and a phone's
+VIEWS = {"laptop": ({"width": 1366, "height": 768}, False), "phone": ({"width": 390, "height": 844}, True)}
 
 
 def test_trainer_opens_the_box_compares_and_runs_a_quiz(browser, trainer_portal):  # noqa: F811
@@ -104,4 +100,59 @@ def test_staff_does_not_see_the_trainer_tab(browser, trainer_portal):  # noqa: F
     trainer_tab = page.get_by_role("tab", name="KI-Kompass")
     assert trainer_tab.count() == 0 or not trainer_tab.is_visible()
     assert page.locator("#kp-tr-ask").count() == 0 or not page.locator("#kp-tr-ask").is_visible()
+    page.context.close()
+
+
+def readable(shown: dict, label: str, viewport: dict) -> None:
+    """``shown`` (pages.chosen_model) is the whole ``label``, not cut, inside the window's width."""
+    assert shown["text"] == label and not shown["cut"], (shown, label)
+    assert shown["left"] >= 0 and shown["right"] <= viewport["width"], (shown, viewport)
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_the_trainers_model_choices_read_in_full_on_a_laptop_and_a_phone(browser, trainer_portal, view):  # noqa: F811
+    """A visual review found the trainer's model drop-downs cutting the chosen model's label as the
+    chat's did (a phone: „Grün · Testmo…“, the comparison's two side by side „Grün · Nur Text“). They
+    are now options whose labels wrap, as in the chat: the model of the tab and the comparison's two
+    read in full within the window, every model a trainer may choose too; the comparison's two stand
+    side by side on a laptop and one under the other on a phone; and the models chosen are compared."""
+    from assistant.model_choice import default_model, model_choices
+
+    settings = trainer_portal.ctx.app.settings
+    models = model_choices(settings, "trainer")
+    label = {key: text for text, key in models}
+    viewport, phone = VIEWS[view]
+    page = login(browser, trainer_portal.url, "tina", PASSWORD, timeout_ms=TIMEOUT, viewport=viewport, phone=phone)
+    open_tab(page, "KI-Kompass")
+    page.locator("#kp-tr-model").scroll_into_view_if_needed()
+    shot(page, f"trainer-model-{view}", "TRAINER_SCREENSHOTS", full_page=False)
+    readable(chosen_model(page, "#kp-tr-model"), label[default_model(settings, "trainer")], viewport)
+    options = offered_models(page, "#kp-tr-model")
+    assert [o["text"] for o in options] == [text for text, _ in models], options
+    for option in options:
+        readable(option, option["text"], viewport)
+
+    open_tab(page, "Vergleich")
+    page.locator("#kp-tr-c-kind label", has_text="Zwei Modelle").click()
+    left, right = page.locator("#kp-tr-c-left-model"), page.locator("#kp-tr-c-right-model")
+    right.wait_for()
+    right.locator("label", has_text=label["gelb"]).click()
+    right.scroll_into_view_if_needed()
+    shot(page, f"trainer-compare-{view}", "TRAINER_SCREENSHOTS", full_page=False)
+    chosen = {side: chosen_model(page, f"#kp-tr-c-{side}-model") for side in ("left", "right")}
+    readable(chosen["left"], label[default_model(settings, "trainer")], viewport)
+    readable(chosen["right"], label["gelb"], viewport)
+    for side in ("left", "right"):
+        for option in offered_models(page, f"#kp-tr-c-{side}-model"):
+            readable(option, option["text"], viewport)
+    a, b = left.bounding_box(), right.bounding_box()
+    if phone:  # one under the other, each the screen's width (beside each other: a few words a line)
+        assert b["y"] >= a["y"] + a["height"] and b["width"] >= 0.8 * viewport["width"], (a, b)
+    else:  # side by side
+        assert b["x"] >= a["x"] + a["width"] and abs(a["y"] - b["y"]) < 2, (a, b)
+    page.locator("#kp-tr-c-question textarea").fill("Wie heißt der städtische Server für die grüne Zone?")
+    page.locator("#kp-tr-compare").click()
+    result = page.locator("#kp-tr-compare-result")
+    result.get_by_text("Modell EU-Testmodell").first.wait_for()
+    assert "Modell Testmodell lokal" in result.inner_text()
     page.context.close()
