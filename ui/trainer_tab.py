@@ -463,10 +463,11 @@ def build(ctx: PortalContext) -> None:
 
         # -- Vergleich --------------------------------------------------------------------
         with gr.Tab("Vergleich", id="tr-compare"):
-            with gr.Row():
-                c_question = gr.Textbox(label="Frage", lines=2, scale=4, elem_id="kp-tr-c-question")
+            with gr.Row():  # at least 320 px each: on a phone one under the other (beside each other the
+                # kinds' labels broke after every word)
+                c_question = gr.Textbox(label="Frage", lines=2, scale=4, min_width=320, elem_id="kp-tr-c-question")
                 c_kind = gr.Radio(choices=[(v, k_) for k_, v in cmp_mod.KINDS_DE.items()], value="documents",
-                                  label="Was wird verglichen?", scale=3, elem_id="kp-tr-c-kind")
+                                  label="Was wird verglichen?", scale=3, min_width=320, elem_id="kp-tr-c-kind")
             with gr.Row():
                 # options as above: side by side on a laptop (each half the width, a label in one or two
                 # lines), one under the other on a phone (beside each other, a drop-down showed „Grün · Nur

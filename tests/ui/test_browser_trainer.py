@@ -150,6 +150,12 @@ def test_the_trainers_model_choices_read_in_full_on_a_laptop_and_a_phone(browser
         assert b["y"] >= a["y"] + a["height"] and b["width"] >= 0.8 * viewport["width"], (a, b)
     else:  # side by side
         assert b["x"] >= a["x"] + a["width"] and abs(a["y"] - b["y"]) < 2, (a, b)
+    # the question and the kind of comparison too (beside each other on a phone the kinds broke after every word)
+    q, k = page.locator("#kp-tr-c-question").bounding_box(), page.locator("#kp-tr-c-kind").bounding_box()
+    if phone:
+        assert k["y"] >= q["y"] + q["height"] - 1 and k["width"] >= 0.8 * viewport["width"], (q, k)
+    else:
+        assert abs(q["y"] - k["y"]) < 2, (q, k)
     page.locator("#kp-tr-c-question textarea").fill("Wie heißt der städtische Server für die grüne Zone?")
     page.locator("#kp-tr-compare").click()
     result = page.locator("#kp-tr-compare-result")
