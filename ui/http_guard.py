@@ -10,9 +10,10 @@ Why here and not in the handlers alone: gradio answers many routes itself (``/co
    login page and its static files answer; the page gets no API description.
 2. **Host and cross-origin.** Without login only requests for a loopback name pass (DNS rebinding:
    a foreign page re-pointed to 127.0.0.1 sends its own name as Host); ``server.allowed_hosts``
-   extends that check to every mode. A browser request from a foreign origin (not this host, not in
-   ``server.allowed_origins``) never changes anything (CSRF: 403 for POST & co., and for
-   preflights) and gets no CORS headers; allowed origins get them with credentials.
+   extends that check to every mode. A request with two Host or two Cookie headers is refused
+   (the door would check one, the app use the other). A browser request from a foreign origin
+   (not this host, not in ``server.allowed_origins``) never changes anything (CSRF: 403 for POST
+   & co., and for preflights) and gets no CORS headers; allowed origins get them with credentials.
 3. **Files.** A call naming a file the user did not upload here is refused before gradio
    copies it (:mod:`ui.file_values`); uploads are recorded per user; an export is served
    only to its owner and deleted after the download; other files in gradio's folder are
@@ -83,6 +84,10 @@ LOGIN_ROUTE = re.compile(r"^/login/?$")
 UPLOAD_ROUTE = re.compile(r"^/(?:gradio_api/)?upload/?$")
 #: gradio streams an upload's progress, with its file names, to whoever names its ``upload_id``
 UPLOAD_ID_ROUTE = re.compile(r"^/(?:gradio_api/)?upload(?:_progress)?/?$")
+#: headers the door decides on and the app reads too: the door read the last of two, Starlette (gradio's root
+#: URL, its session cookie) the first, so two Host headers passed ``server.allowed_hosts`` with a foreign
+#: name first, and two Cookie headers were two users at once. One each (RFC 9110, RFC 6265), else 400
+SINGLE_HEADERS = frozenset({b"host", b"cookie"})
 CALL_ROUTE = re.compile(r"^/(?:gradio_api/)?(queue/join|run/.+|call/.+|api/.+|stream/.+|component_server)/?$")
 
 
@@ -120,6 +125,16 @@ class _Answer(Exception):
 
 def _headers(scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
+def _repeated(scope, names: frozenset) -> list[str]:
+    """Which of ``names`` the request carries more than once."""
+    seen: dict[bytes, int] = {}
+    for k, _ in scope.get("headers", []):
+        key = k.lower()
+        if key in names:
+            seen[key] = seen.get(key, 0) + 1
+    return sorted(k.decode("latin-1") for k, n in seen.items() if n > 1)
 
 
 def _identity_encoding(scope) -> dict:
@@ -307,6 +322,10 @@ class PortalGuard:
         """The user name of the request, or _Answer when it may not pass."""
         if CLOSED_PATHS.match(path):
             raise _Answer(404, "Nicht gefunden.")
+        repeated = _repeated(scope, SINGLE_HEADERS)
+        if repeated:
+            log.warning("%s %s with %s more than once refused", method, path, ", ".join(repeated))
+            raise _Answer(400, "Ungültige Anfrage: Kopfzeile mehrfach gesendet. / Header sent more than once.")
         if not host_allowed(headers.get("host", ""), self.auth.mode, self.allowed_hosts):
             log.warning("%s %s for unknown host %r refused", method, path, headers.get("host", "")[:100])
             raise _Answer(400, "Unbekannter Servername (Host) – Anfrage abgelehnt. / Unknown host name.")
