@@ -77,6 +77,7 @@ class _Snapshot:
         import llama_cpp
 
         if llama_cpp.llama_state_set_data(llama._ctx.ctx, self.data, self.size) != self.size:
+            llama.n_tokens = 0  # the cache is undefined now: the next prompt is read from its start
             raise RuntimeError("llama.cpp state could not be restored")
         llama.input_ids[: self.n_tokens] = self.input_ids
         llama.n_tokens = self.n_tokens
