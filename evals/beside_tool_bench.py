@@ -7,7 +7,8 @@ waited for the part being written (70-80 s on a loaded 2-core machine, docs/resu
 Since session 51 the tools' parts are background work (``assistant.llm.backends.for_background``)
 and step aside between two tokens when an answer waits. Each round starts a tool part, asks the
 question once the part has written ``head_start_tokens`` tokens, and measures until the question's
-first token; once as background work and once not, alternating which goes first. The tool's own
+first token; once as background work and once not, alternating which goes first, and then once with
+the model to itself (what the question takes alone: retrieval and its own prompt). The tool's own
 time is recorded too (what stepping aside costs it).
 """
 from __future__ import annotations
@@ -63,14 +64,18 @@ def answer_beside_tool(assistant, chat_model, tool_messages, questions: Sequence
     """One round per question, each with the tool's part as background work and without. Ratio =
     with ÷ without of the median seconds to the question's first token (below 1: answers go first)."""
     rows: dict[str, list[dict]] = {"answers_first": [], "baseline": []}
+    alone: list[float] = []
     for i, question in enumerate(questions):
         for background in ((True, False) if i % 2 == 0 else (False, True)):
             rows["answers_first" if background else "baseline"].append(
                 _one(assistant, chat_model, tool_messages, question, model, background, part_tokens, head_start_tokens))
+        chat_model.llama.reset()  # the question with the model to itself, from the same empty cache
+        alone.append(round(_ask_until_first_token(assistant, question, model)[0], 2))
     med = {k: statistics.median(r["first_token_s"] for r in v) for k, v in rows.items()}
     tool = {k: statistics.median(r["tool_s"] for r in v) for k, v in rows.items()}
     return {"rounds": len(questions), "model": model, "part_tokens": part_tokens, "rows": rows,
             "answers_first_median_s": round(med["answers_first"], 2), "baseline_median_s": round(med["baseline"], 2),
+            "alone_s": alone, "alone_median_s": round(statistics.median(alone), 2),
             "ratio_median": round(med["answers_first"] / med["baseline"], 3) if med["baseline"] else None,
             "tool_part_median_s": {k: round(v, 2) for k, v in tool.items()},
             "answers_by_model": sum(r["ended_by"] == "token" for v in rows.values() for r in v)}
@@ -79,5 +84,5 @@ def answer_beside_tool(assistant, chat_model, tool_messages, questions: Sequence
 def summary_line(r: dict[str, Any]) -> str:
     return (f"Chatfrage neben einem Werkzeug-Teil ({r['rounds']} Runden, Teil bis {r['part_tokens']} Tokens): "
             f"1. Token im Median nach {r['answers_first_median_s']} s mit Vortritt, {r['baseline_median_s']} s ohne, "
-            f"Verhältnis {r['ratio_median']}; der Teil selbst {r['tool_part_median_s']['answers_first']} s mit, "
+            f"Verhältnis {r['ratio_median']} (die Frage allein: {r['alone_median_s']} s); der Teil selbst {r['tool_part_median_s']['answers_first']} s mit, "
             f"{r['tool_part_median_s']['baseline']} s ohne")

@@ -66,7 +66,8 @@ def test_each_question_is_asked_beside_a_part_once_as_background_work_and_once_n
     model = ScriptedModel()
     assistant = ScriptedAssistant(model.lock)
     res = answer_beside_tool(assistant, model, [], ["F1", "F2"], "lokal", part_tokens=60, head_start_tokens=5)
-    assert assistant.asked == ["F1", "F1", "F2", "F2"] and model.resets == 4
+    assert assistant.asked == ["F1", "F1", "F1", "F2", "F2", "F2"] and model.resets == 6
+    assert len(res["alone_s"]) == 2 and all(s < 30 * TOKEN_S for s in res["alone_s"])  # no part to wait for
     assert res["answers_by_model"] == 4 and res["rounds"] == 2
     rows = res["rows"]
     assert len(rows["answers_first"]) == len(rows["baseline"]) == 2
