@@ -199,7 +199,8 @@ class PortalGuard:
         peer = self._peer(scope)
         forwarded = headers.get("x-forwarded-for", "")
         if forwarded and self.proxies and is_trusted(peer, self.proxies):
-            return forwarded.split(",")[-1].strip()
+            # the entry the proxy added; an empty one ("a,") is no address: the proxy's own counts then
+            return forwarded.split(",")[-1].strip() or peer
         return peer
 
     def _https(self, scope, headers: dict[str, str]) -> bool:

@@ -290,6 +290,9 @@ def test_the_login_throttle_counts_the_address_the_door_trusts(s51):
     assert _failed_login_address(s51, PROXY, [("X-Forwarded-For", "203.0.113.9"),
                                               ("X-Forwarded-For", "198.51.100.4")]) == "198.51.100.4"
     assert _failed_login_address(s51, PROXY, {}) == PROXY
+    # an empty last entry ("203.0.113.9,") is no address either: the proxy's own counts (it was "", which
+    # the throttle's per-address counter skipped)
+    assert _failed_login_address(s51, PROXY, {"X-Forwarded-For": "203.0.113.9,"}) == PROXY
 
 
 def test_a_websocket_gets_the_same_cleaning_as_a_request(tmp_path):
