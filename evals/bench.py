@@ -207,19 +207,14 @@ def _target(name: str, value: float | None, op: str, target: float, unit: str = 
     return {"name": name, "value": value, "op": op, "target": target, "unit": unit, "ok": bool(ok)}
 
 
-def _tool_text(catalog, chars: int) -> str:
-    """A tool's input from the indexed corpus: the first ``chars`` characters of the longest-texted
-    PDF among the first indexed documents (sorted by id, so every run takes the same)."""
-    best = ""
-    for rec in sorted(catalog.documents(status="indexed"), key=lambda r: r.doc_id)[:40]:
-        if rec.format != "pdf":
-            continue
-        text = "\n".join(c.text for c in sorted(catalog.iter_chunks(rec.doc_id), key=lambda c: c.ordinal))
-        if len(text) > len(best):
-            best = text
-    if not best:
+def _tool_text(app, chars: int) -> str:
+    """A tool's input from the indexed corpus: the first ``chars`` characters of the longest PDF among
+    the first 40 indexed documents (sorted by id, so every run takes the same), as Einfache Sprache
+    gets a document's text (``Tools.document_text``)."""
+    pdfs = [r for r in sorted(app.catalog.documents(status="indexed"), key=lambda r: r.doc_id)[:40] if r.format == "pdf"]
+    if not pdfs:
         raise RuntimeError("no indexed PDF to give the tool")
-    return best[:chars]
+    return max((app.tools.document_text(r.doc_id)[1] for r in pdfs), key=len)[:chars]
 
 
 def pick_questions(questions: list[EvalQuestion], n: int | None, seed: int) -> list[EvalQuestion]:
@@ -534,7 +529,7 @@ class _Bench:
 
         self.need("ingest")
         app = self.app("shared_data")
-        text = _tool_text(app.catalog, 2400)
+        text = _tool_text(app, 2400)
         answerable = [q for q in load_dataset(SHARED_DATASET) if q.answerable]
         # two rounds of a 200-token part: about 3 minutes on 2 idle cores; the baseline's wait grows with
         # the part (the tools write up to tools.output_tokens = 700), the answers-first wait does not

@@ -19,20 +19,14 @@ import time
 from typing import Any, Sequence
 
 from assistant.llm.backends import for_background
+from evals.stop_bench import next_answer_begins
 
 
 def _ask_until_first_token(assistant, question: str, model: str) -> tuple[float, str]:
+    """Seconds until the question's first token (or its end, if no model wrote), and which it was."""
     t0 = time.perf_counter()
-    events = assistant.stream(question, model=model)
-    try:
-        for ev in events:
-            if ev["type"] == "token":
-                return time.perf_counter() - t0, "token"
-            if ev["type"] == "done":
-                return time.perf_counter() - t0, ev["result"].mode
-    finally:
-        events.close()
-    raise RuntimeError(f"no answer for {question!r}")
+    ended = next_answer_begins(assistant, question, model)
+    return time.perf_counter() - t0, ended
 
 
 def _one(assistant, chat_model, tool_messages, question: str, model: str, background: bool,

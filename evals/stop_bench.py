@@ -28,7 +28,7 @@ def _leave_after_sources(assistant, question: str, model: str, stop_signal: bool
     return loop, gone
 
 
-def _next_answer_begins(assistant, question: str, model: str) -> str:
+def next_answer_begins(assistant, question: str, model: str) -> str:
     """Ask ``question`` until its first word ("token"), or its end if no model writes (its mode)."""
     events = assistant.stream(question, model=model)
     try:
@@ -59,7 +59,7 @@ def stop_then_ask(assistant, questions: Sequence[str], model: str, rounds: int =
             t_stop = time.perf_counter()
             gone.set()
             list(loop)  # left: the loop ends at once, whatever its step still does
-            ends.append(_next_answer_begins(assistant, b, model))
+            ends.append(next_answer_begins(assistant, b, model))
             seconds["with_stop" if stop_signal else "without_stop"].append(round(time.perf_counter() - t_stop, 2))
     with_s, without_s = (statistics.median(seconds[k]) for k in ("with_stop", "without_stop"))
     return {"rounds": rounds, "model": model, "stop_after_s": stop_after_s, "seconds": seconds,

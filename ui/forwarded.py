@@ -31,10 +31,10 @@ so from behind one it would be the client's.
 """
 from __future__ import annotations
 
-import ipaddress
 import logging
 
 from ui.header_auth import is_trusted
+from ui.security import is_loopback_address
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +43,6 @@ FORWARDING_HEADERS = frozenset({b"x-forwarded-host", b"x-forwarded-proto", b"x-f
                                 b"x-forwarded-prefix", b"x-forwarded-for", b"forwarded"})
 #: never honoured (gradio's server-side rendering only; the portal runs without it)
 NEVER_PASSED = frozenset({b"x-gradio-server"})
-
-
-def loopback_peer(peer: str) -> bool:
-    """A peer on this machine: 127.0.0.0/8, ``::1``, or one of them IPv4-mapped (a dual-stack socket)."""
-    try:
-        address = ipaddress.ip_address(peer)
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return (mapped or address).is_loopback
 
 
 class ForwardingFilter:
@@ -64,7 +54,7 @@ class ForwardingFilter:
 
     def may_forward(self, peer: str) -> bool:
         """Whether the forwarding headers of a request from ``peer`` reach gradio."""
-        return is_trusted(peer, self.proxies) if self.proxies else loopback_peer(peer)
+        return is_trusted(peer, self.proxies) if self.proxies else is_loopback_address(peer)
 
     def clean(self, scope: dict, peer: str) -> dict:
         """The scope as gradio may see it: the same dict when nothing is removed, else a copy."""

@@ -24,11 +24,19 @@ class PermissionDenied(gr.Error):
         super().__init__(message)
 
 
-def is_loopback(host: str) -> bool:
+def is_loopback_address(address: str) -> bool:
+    """An IP address on this machine: 127.0.0.0/8, ``::1``, or one of them IPv4-mapped (a dual-stack
+    socket reports ``::ffff:127.0.0.1``, which Python 3.11 does not call loopback). A name is none."""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        ip = ipaddress.ip_address(address)
     except ValueError:
-        return host == "localhost"
+        return False
+    return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback
+
+
+def is_loopback(host: str) -> bool:
+    """A host name or address of this machine (``localhost`` too)."""
+    return host == "localhost" or is_loopback_address(host)
 
 
 START_PASSWORD = ("Bitte ändern Sie zuerst das Startpasswort, das Sie von der Administration bekommen haben "

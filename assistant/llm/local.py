@@ -6,11 +6,12 @@ slow each other down; the portal queues requests instead. The lock serves in arr
 (:mod:`assistant.llm.fair_lock`), and chat and tools queue apart (ui/tools_tab.py).
 
 Answers go first. A generation streamed with ``background=True`` (the tools' parts,
-:func:`background`) steps aside between two tokens when an answer waits for the model: it keeps a
-copy of llama.cpp's state (the KV cache of its prompt and of what it wrote, its sampler), lets the
-answer in, and goes on from that copy exactly where it stopped (the same text as without the
-pause). Before, a chat question waited for the whole part a tool was writing, 70-80 s on a loaded
-2-core machine (docs/results.md, session 50); now it waits for one token and the copy.
+``assistant.llm.backends.for_background``) steps aside between two tokens when an answer waits for
+the model: it keeps a copy of llama.cpp's state (the KV cache of its prompt and of what it wrote, its
+sampler), lets the answer in, and goes on from that copy exactly where it stopped (the same text as
+without the pause). Before, a chat question waited for the whole part a tool was writing, 70-80 s on
+a loaded 2-core machine (docs/results.md, session 50); now it waits for at most
+:data:`TOKENS_BEFORE_STEPPING_ASIDE_AGAIN` tokens and the copy.
 
 With ``refusal_text`` set, the first answer chunk reports in its ``response_metadata`` how
 likely the model was to begin with that text (``refusal_probability``, the softmax
@@ -86,19 +87,25 @@ class _Snapshot:
 
 class _Turn:
     """One generation's hold on the model's lock: taken while the user still waits for it, given
-    back once, taken again after stepping aside."""
+    back once, taken again after stepping aside. Whoever holds the lock owns the model's
+    ``between_parts`` hook: taking sets this generation's (None for an answer), giving back clears it."""
 
-    def __init__(self, lock: FairLock, urgent: bool) -> None:
+    def __init__(self, lock: FairLock, urgent: bool, llama=None, between_parts=None) -> None:
         self.lock, self.urgent, self.held = lock, urgent, False
+        self.llama, self.between_parts = llama, between_parts
 
     def take(self) -> None:
         if not self.lock.acquire(urgent=self.urgent, cancelled=stopping.stop_requested):
             raise stopping.Stopped
         self.held = True
+        if self.llama is not None:
+            self.llama.between_parts = self.between_parts
 
     def give_back(self) -> None:
         if self.held:
             self.held = False
+            if self.llama is not None:
+                self.llama.between_parts = None
             self.lock.release()
 
 
@@ -193,25 +200,24 @@ class LocalLlamaChat(BaseChatModel):
                 first["refusal_probability"] = round(float(z[watched] / z.sum()), 4)
             return scores
 
-        turn = _Turn(self._lock, urgent=not kwargs.get("background"))
-
-        went_on_at = [-TOKENS_BEFORE_STEPPING_ASIDE_AGAIN]  # llama.n_tokens when it last went on
+        went_on_at = -TOKENS_BEFORE_STEPPING_ASIDE_AGAIN  # llama.n_tokens when it last went on
 
         def step_aside() -> None:
             """Between two parts of background work: let a waiting answer use the model, then go on."""
-            if llama.n_tokens - went_on_at[0] < TOKENS_BEFORE_STEPPING_ASIDE_AGAIN or not self._lock.urgent_waiting():
+            nonlocal went_on_at
+            if llama.n_tokens - went_on_at < TOKENS_BEFORE_STEPPING_ASIDE_AGAIN or not self._lock.urgent_waiting():
                 return
             snapshot = _Snapshot(llama)
             turn.give_back()
             turn.take()
             snapshot.restore(llama)
-            llama.between_parts = step_aside
-            went_on_at[0] = llama.n_tokens
+            went_on_at = llama.n_tokens
             log.debug("background generation went on after an answer (%d tokens kept)", snapshot.n_tokens)
 
+        background = bool(kwargs.get("background"))
+        turn = _Turn(self._lock, urgent=not background, llama=llama, between_parts=step_aside if background else None)
         turn.take()
         try:
-            llama.between_parts = None if turn.urgent else step_aside
             for part in llama.create_chat_completion(
                 messages=self._messages(messages), stream=True, temperature=self.temperature,
                 max_tokens=kwargs.get("max_tokens", self.max_tokens), stop=stop, seed=0,
@@ -225,6 +231,4 @@ class LocalLlamaChat(BaseChatModel):
                         run_manager.on_llm_new_token(delta, chunk=chunk)
                     yield chunk
         finally:
-            if turn.held:
-                llama.between_parts = None
             turn.give_back()

@@ -25,8 +25,10 @@ from typing import Iterator
 import pytest
 
 from portal_http import login
-from ui.forwarded import ForwardingFilter, loopback_peer
+from settings_factory import make_settings
+from ui.forwarded import ForwardingFilter
 from ui.header_auth import parse_networks
+from ui.security import is_loopback, is_loopback_address
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +66,6 @@ class Running:
 def _portal(tmp_path_factory, name: str, trusted_proxies: list[str]) -> Iterator[Running]:
     """A password-mode portal as ``kiportal serve`` runs it, plus the echo route and the remote-peer shim."""
     import ui.portal as portal
-    from assistant.settings import load_settings
     from assistant.wiring import App
     from starlette.responses import JSONResponse
     from starlette.routing import Route
@@ -87,7 +88,7 @@ def _portal(tmp_path_factory, name: str, trusted_proxies: list[str]) -> Iterator
         mp.chdir(root)  # no kiportal.toml or KIPORTAL_* of the developer's
         for key in [k for k in os.environ if k.startswith("KIPORTAL_") and k != "KIPORTAL_TEST_CACHE"]:
             mp.delenv(key)
-        settings = load_settings(root / "data", embedding={"mode": "hash"}, vector={"mode": "memory"},
+        settings = make_settings(root / "data",
                                  auth={"mode": "password", "secret": "f" * 40, "trusted_proxies": trusted_proxies},
                                  llm={"default": "extraktiv", "models": {
                                      "extraktiv": {"mode": "extractive", "label": "Nur Textstellen"}}})
@@ -214,8 +215,10 @@ def test_which_peer_may_forward(proxies, peer, passes):
     assert ForwardingFilter(parse_networks(proxies) if proxies else []).may_forward(peer) is passes
 
 
-def test_loopback_peer():
-    assert loopback_peer("127.0.0.1") and loopback_peer("::1") and not loopback_peer("localhost")
+def test_a_loopback_peer_is_an_address_and_a_loopback_host_may_be_a_name():
+    assert is_loopback_address("127.0.0.1") and is_loopback_address("::1") and not is_loopback_address("localhost")
+    assert is_loopback_address("::ffff:127.0.0.1") and not is_loopback_address("::ffff:10.0.0.5")
+    assert is_loopback("localhost") and is_loopback("::ffff:127.0.0.1") and not is_loopback("kiportal.stadt.example")
 
 
 def test_an_unlisted_remote_proxy_is_named_in_one_warning(caplog):
