@@ -56,7 +56,8 @@ def _one(assistant, chat_model, tool_messages, question: str, model: str, backgr
 def answer_beside_tool(assistant, chat_model, tool_messages, questions: Sequence[str], model: str, *,
                        part_tokens: int = 300, head_start_tokens: int = 8) -> dict[str, Any]:
     """One round per question, each with the tool's part as background work and without. Ratio =
-    with ÷ without of the median seconds to the question's first token (below 1: answers go first)."""
+    with ÷ without of the median seconds to the question's first token (below 1: answers go first);
+    ``extra_wait_ratio``: the same for the seconds the part adds to the question alone (the target)."""
     rows: dict[str, list[dict]] = {"answers_first": [], "baseline": []}
     alone: list[float] = []
     for i, question in enumerate(questions):
@@ -67,10 +68,16 @@ def answer_beside_tool(assistant, chat_model, tool_messages, questions: Sequence
         alone.append(round(_ask_until_first_token(assistant, question, model)[0], 2))
     med = {k: statistics.median(r["first_token_s"] for r in v) for k, v in rows.items()}
     tool = {k: statistics.median(r["tool_s"] for r in v) for k, v in rows.items()}
+    alone_med = statistics.median(alone)
+    # what the part adds to the question's own time, with ÷ without answers first: unlike the plain
+    # ratio it does not shrink or grow with how long the question takes by itself
+    extra = {k: max(0.0, v - alone_med) for k, v in med.items()}
     return {"rounds": len(questions), "model": model, "part_tokens": part_tokens, "rows": rows,
             "answers_first_median_s": round(med["answers_first"], 2), "baseline_median_s": round(med["baseline"], 2),
-            "alone_s": alone, "alone_median_s": round(statistics.median(alone), 2),
+            "alone_s": alone, "alone_median_s": round(alone_med, 2),
             "ratio_median": round(med["answers_first"] / med["baseline"], 3) if med["baseline"] else None,
+            "extra_wait_s": {k: round(v, 2) for k, v in extra.items()},
+            "extra_wait_ratio": round(extra["answers_first"] / extra["baseline"], 3) if extra["baseline"] else None,
             "tool_part_median_s": {k: round(v, 2) for k, v in tool.items()},
             "answers_by_model": sum(r["ended_by"] == "token" for v in rows.values() for r in v)}
 
@@ -78,5 +85,6 @@ def answer_beside_tool(assistant, chat_model, tool_messages, questions: Sequence
 def summary_line(r: dict[str, Any]) -> str:
     return (f"Chatfrage neben einem Werkzeug-Teil ({r['rounds']} Runden, Teil bis {r['part_tokens']} Tokens): "
             f"1. Token im Median nach {r['answers_first_median_s']} s mit Vortritt, {r['baseline_median_s']} s ohne, "
-            f"Verhältnis {r['ratio_median']} (die Frage allein: {r['alone_median_s']} s); der Teil selbst {r['tool_part_median_s']['answers_first']} s mit, "
+            f"Verhältnis {r['ratio_median']} (die Frage allein: {r['alone_median_s']} s; Wartezeit durch den Teil "
+            f"{r['extra_wait_s']['answers_first']} s ÷ {r['extra_wait_s']['baseline']} s = {r['extra_wait_ratio']}); der Teil selbst {r['tool_part_median_s']['answers_first']} s mit, "
             f"{r['tool_part_median_s']['baseline']} s ohne")

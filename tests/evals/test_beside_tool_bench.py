@@ -77,4 +77,10 @@ def test_each_question_is_asked_beside_a_part_once_as_background_work_and_once_n
     assert all(r["first_token_s"] < 30 * TOKEN_S for r in rows["answers_first"])
     assert res["ratio_median"] == pytest.approx(res["answers_first_median_s"] / res["baseline_median_s"], abs=0.05)
     assert res["ratio_median"] < 0.6
-    assert "Verhältnis" in summary_line(res)
+    # what the part adds to the question alone: about one token with answers first, the part's rest without
+    extra = res["extra_wait_s"]
+    assert extra["baseline"] == pytest.approx(res["baseline_median_s"] - res["alone_median_s"], abs=0.011)
+    assert extra["baseline"] >= 40 * TOKEN_S and extra["answers_first"] < 20 * TOKEN_S
+    assert res["extra_wait_ratio"] == pytest.approx(extra["answers_first"] / extra["baseline"], abs=0.01)
+    assert res["extra_wait_ratio"] < res["ratio_median"]
+    assert "Verhältnis" in summary_line(res) and "Wartezeit durch den Teil" in summary_line(res)
