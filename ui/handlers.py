@@ -23,7 +23,9 @@ from assistant.citations import parse_citations
 from assistant.escaping import md_esc
 from assistant.grounding import is_warning
 from assistant.model_choice import default_model, model_choices, model_label
-from assistant.policy.zones import zone_label
+from assistant.policy.ampel import allowed_classifications
+from assistant.policy.pii import ZONE_ACTIONS
+from assistant.policy.zones import CLASSIFICATION_LABELS_DE, CLASSIFICATIONS
 from assistant.users import ROLES, User
 from corpus.models import ocr_label, page_label
 from ui.context import PortalContext
@@ -82,6 +84,28 @@ def role_label(role: str) -> str:
     return t(f"role_{role}") if role in ROLES else role
 
 
+def model_detail(settings, key: str | None) -> str:
+    """The line under the chat's model options: what the option's label (zone, name, operator,
+    location) does not say, namely which documents the model may read (``policy.zone_access``) and
+    what becomes of personal data in a question (``assistant.policy.pii``). It repeated the label
+    (a browser review)."""
+    p = settings.llm.models.get(key or "")
+    if p is None:
+        return ""
+    try:
+        allowed = allowed_classifications(p.zone, settings.policy.zone_access)
+    except ValueError:  # a zone without an access rule sees nothing (the policy refuses it too)
+        allowed = frozenset()
+    names = [f"„{CLASSIFICATION_LABELS_DE[c]}“" for c in CLASSIFICATIONS if c in allowed]
+    if len(names) == len(CLASSIFICATIONS):
+        docs = t("model_docs_all")
+    elif names:
+        docs = t("model_docs_some", classes=names[0] if len(names) == 1 else ", ".join(names[:-1]) + " oder " + names[-1])
+    else:
+        docs = t("model_docs_none")
+    return t("model_detail", docs=docs, pii=t(f"model_pii_{ZONE_ACTIONS.get(p.zone, 'block')}"))
+
+
 class ChatHandlers:
     """The chat tab's server side for one portal (one :class:`PortalContext`)."""
 
@@ -118,12 +142,7 @@ class ChatHandlers:
         return [(model_label(key, p), key) for key, p in self.settings.llm.models.items()]
 
     def model_description(self, key: str | None) -> str:
-        """Two Markdown lines naming zone and model, then operator („Betrieb“) and location („Standort“)."""
-        p = self.settings.llm.models.get(key or "")
-        if p is None:
-            return ""
-        return t("model_detail", zone=zone_label(p.zone), label=md_esc(p.label or key),
-                 operator=md_esc(p.operator), location=md_esc(p.location))
+        return model_detail(self.settings, key)
 
     def resolve_model(self, user: User, key: str | None) -> str:
         allowed = [k for _, k in self.model_choices(user)]

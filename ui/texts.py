@@ -38,7 +38,15 @@ DE: dict[str, str] = {
     "settings_heading": "### Einstellungen",
     "model_label": "KI-Modell",
     "model_info": "Grün: alle Daten · Gelb: keine personenbezogenen Daten ohne Bestätigung · Rot: nur Öffentliches",
-    "model_detail": "{zone} · **{label}**  \nBetrieb: {operator} · Standort: {location}",
+    # the line under the model's options (ChatHandlers.model_description): only what an option's label
+    # (zone, name, operator, location) does not say
+    "model_detail": "Freigegeben: {docs}; {pii}.",
+    "model_docs_all": "Dokumente jeder Einstufung",
+    "model_docs_some": "nur Dokumente der Einstufung {classes}",
+    "model_docs_none": "keine Dokumente",
+    "model_pii_allow": "personenbezogene Angaben in der Frage",
+    "model_pii_warn": "personenbezogene Angaben in der Frage nur nach Ihrer Bestätigung",
+    "model_pii_block": "keine personenbezogenen Angaben in der Frage (eine solche Frage wird nicht gesendet)",
     "collections_label": "Sammlungen durchsuchen",
     "collections_info": "Keine Auswahl = alle Sammlungen",
     # chat

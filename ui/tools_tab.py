@@ -524,7 +524,10 @@ def build(ctx: PortalContext) -> None:
     writing_models, writing_default = writing_choices(ctx, all_models, default)
     no_writer, can_write = writing_state(writing_models)
     # each tool's model as options, not a drop-down (as in the chat): the drop-down's one-line input cut a long
-    # label („Grün · Testmodell lokal · Stadtverwaltung (eigener Server), l“); an option's label wraps
+    # label („Grün · Testmodell lokal · Stadtverwaltung (eigener Server), l“); an option's label wraps.
+    # The options stand below the run button: above it (about 75 px an option) they pushed „Übertragen“,
+    # „Zusammenfassen“ and „Entwurf schreiben“ out of a 1366 x 768 window (a browser review), and the
+    # button's place no longer depends on how many models a city configures
     areas: dict[str, _Area] = {}
     with gr.Tabs(overflow_behavior="wrap"):
         with gr.Tab("Einfache Sprache", id="tools-einfach"):
@@ -534,20 +537,21 @@ def build(ctx: PortalContext) -> None:
                 with gr.Column(scale=2, min_width=320):
                     e_source = gr.Radio([SOURCE_TEXT, SOURCE_FILE, SOURCE_DOC], value=SOURCE_TEXT, label="Eingabe",
                                         elem_id="kp-einfach-source")
-                    e_text = gr.Textbox(label="Text", lines=10, max_lines=30, elem_id="kp-einfach-text",
+                    # five lines empty (it grows with a pasted text), a low drop area: „Übertragen“ in a laptop's window
+                    e_text = gr.Textbox(label="Text", lines=5, max_lines=30, elem_id="kp-einfach-text",
                                         placeholder="Verwaltungstext hier einfügen …")
                     e_file = gr.File(label="Datei (PDF, DOCX, ODT, TXT …)", file_count="single", visible=False,
-                                     elem_id="kp-einfach-file")
+                                     height=150, elem_id="kp-einfach-file")
                     e_doc = gr.Dropdown(choices=[], label="Dokument", visible=False, elem_id="kp-einfach-doc",
                                         allow_custom_value=True)  # filled per user on load; the handler checks
                     e_pages = gr.Textbox(label="Seiten (z. B. 3-5, leer = alle)", visible=False,
                                          elem_id="kp-einfach-pages")
                     e_leicht = gr.Checkbox(label="Leichte Sprache (statt Einfacher Sprache)", value=False,
                                            elem_id="kp-einfach-leicht")
-                    e_model = gr.Radio(choices=writing_models, value=writing_default, label="Modell",
-                                       info=no_writer, elem_id="kp-einfach-model")
                     e_btn = gr.Button("Übertragen", variant="primary", interactive=can_write,
                                       elem_id="kp-einfach-run")
+                    e_model = gr.Radio(choices=writing_models, value=writing_default, label="Modell",
+                                       info=no_writer, elem_id="kp-einfach-model")
                 with gr.Column(scale=3, min_width=420):
                     areas["einfach"] = _area("einfach", with_confirm=True)
         with gr.Tab("Zusammenfassung", id="tools-zusammenfassung"):
@@ -558,8 +562,8 @@ def build(ctx: PortalContext) -> None:
                     s_length = gr.Radio(LENGTH_CHOICES, value="mittel", label="Länge", elem_id="kp-summary-length")
                     s_fast = gr.Checkbox(label="Schnellverfahren (nur die zentralen Sätze lesen lassen)", value=False,
                                          elem_id="kp-summary-fast")
-                    s_model = gr.Radio(choices=all_models, value=default, label="Modell", elem_id="kp-summary-model")
                     s_btn = gr.Button("Zusammenfassen", variant="primary", elem_id="kp-summary-run")
+                    s_model = gr.Radio(choices=all_models, value=default, label="Modell", elem_id="kp-summary-model")
                 with gr.Column(scale=3, min_width=420):
                     areas["summary"] = _area("summary", with_confirm=False)
         with gr.Tab("Entwurf", id="tools-entwurf"):
@@ -573,10 +577,10 @@ def build(ctx: PortalContext) -> None:
                     d_docs = gr.Checkbox(label="Textstellen aus der Wissensbasis einbeziehen (mit Quellen)", value=False,
                                          elem_id="kp-draft-docs")
                     d_colls = gr.CheckboxGroup(choices=[], value=[], label="Nur diese Sammlungen", elem_id="kp-draft-colls")
-                    d_model = gr.Radio(choices=writing_models, value=writing_default, label="Modell",
-                                       info=no_writer, elem_id="kp-draft-model")
                     d_btn = gr.Button("Entwurf schreiben", variant="primary", interactive=can_write,
                                       elem_id="kp-draft-run")
+                    d_model = gr.Radio(choices=writing_models, value=writing_default, label="Modell",
+                                       info=no_writer, elem_id="kp-draft-model")
                 with gr.Column(scale=3, min_width=420):
                     areas["draft"] = _area("draft", with_confirm=True)
         with gr.Tab("Verlauf", id="tools-verlauf"):

@@ -357,10 +357,15 @@ def test_a_pdf_source_opens_the_text_view_with_the_quoted_sentence_marked_in_vie
 def test_a_laptop_window_shows_header_chat_and_input_at_once(browser, live_portal, portal_data):
     """At 1366 x 768 the question box sat below the window: its autofocus scrolled the header away
     and the "Danke!" after a rating fell out of view below the input (found by a UX review). The
-    model's detail line names the chosen model from the start (it only came after a change)."""
+    model's detail line is there from the start (it only came after a change), and it says what the chosen
+    option does not: it repeated the option's zone, name, operator and location (a browser review)."""
     ctx = browser.new_context(locale="de-DE", viewport={"width": 1366, "height": 768})
     page = login(ctx, live_portal, "anna", portal_data["password"])
-    page.wait_for_function("() => document.querySelector('#kp-model-detail')?.innerText.includes('Betrieb')")
+    page.wait_for_function("() => document.querySelector('#kp-model-detail')?.innerText.includes('Freigegeben')")
+    detail = page.locator("#kp-model-detail").inner_text()
+    chosen = page.evaluate("() => document.querySelector('#kp-model input:checked').closest('label').innerText.trim()")
+    assert "Dokumente" in detail and "personenbezogene Angaben" in detail, detail
+    assert chosen not in detail and "Betrieb" not in detail and "Standort" not in detail, (chosen, detail)
     page.wait_for_timeout(500)
     assert page.evaluate("() => window.scrollY") == 0
     box = page.locator("#kp-question textarea").bounding_box()

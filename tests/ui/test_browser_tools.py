@@ -202,3 +202,30 @@ def test_each_tools_model_reads_in_full_on_a_laptop_and_a_phone(browser, tools_p
     newest = tools_portal.ctx.audit.entries(action="tool_entwurf", limit=1)[0]
     assert json.loads(newest["detail"])["model"] == "rot", newest
     page.context.close()
+
+
+@pytest.mark.parametrize("tab, button", [("Einfache Sprache", "#kp-einfach-run"), ("Zusammenfassung", "#kp-summary-run"),
+                                         ("Entwurf", "#kp-draft-run")])
+def test_each_tools_run_button_is_in_a_laptops_first_screen(browser, tools_portal, tab, button):
+    """With the model as options (labels that wrap, taller than the drop-down) „Zusammenfassen“,
+    „Übertragen“ and „Entwurf schreiben“ ended just below a 1366 x 768 window (a browser review):
+    after opening the tool, its run button is within the window without scrolling (Einfache Sprache
+    with each of its inputs: text box, file drop area, document)."""
+    viewport = VIEWS["laptop"][0]
+    page = login(browser, tools_portal.url, "anna", PASSWORD, timeout_ms=TIMEOUT, viewport=viewport)
+    # the page load fills the models (and the notices) of the user's role: measure after it
+    page.wait_for_function("() => document.querySelector('#kp-user')?.innerText.includes('Angemeldet')")
+    open_tab(page, "Werkzeuge")
+    open_tab(page, tab)
+    run = page.locator(button)
+    run.wait_for()
+    sources = ["Text einfügen", "Datei hochladen", "Dokument der Wissensbasis"] if tab == "Einfache Sprache" else [None]
+    for source in sources:
+        if source:
+            page.locator("#kp-einfach-source label", has_text=source).click()
+        page.wait_for_timeout(400)
+        assert page.evaluate("() => window.scrollY") == 0
+        box = run.bounding_box()
+        shot(page, f"tools-run-laptop-{button[4:]}-{source or ''}", "TOOLS_SCREENSHOTS", full_page=False)
+        assert box["y"] >= 0 and box["y"] + box["height"] <= viewport["height"], (tab, source, box)
+    page.context.close()

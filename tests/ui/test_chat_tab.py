@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from ui.chat_tab import FEEDBACK, chat_examples, example_text, notice_on_refusal, thumbs_off
+from ui.handlers import model_detail
 from ui.handlers import UserError
 from ui.security import PermissionDenied
 
@@ -67,3 +68,49 @@ def test_a_refusal_is_said_in_the_status_line_and_changes_nothing_else():
         raise UserError("Unbekannte Sammlung: <b>x</b>")
 
     assert "<b>" not in notice_on_refusal(unknown, [status], status)()[0]
+
+
+def _settings(**zone_access):
+    from assistant.settings import LLMSettings, ModelProfile, PolicySettings, Settings
+
+    eu = dict(operator="Rechenzentrum Nord GmbH", location="Frankfurt am Main")
+    models = {"lokal": ModelProfile(mode="fake", label="Lokales Modell"),
+              "extraktiv": ModelProfile(mode="extractive", label="Nur Textstellen (ohne KI-Modell)"),
+              "gelb": ModelProfile(mode="fake", label="EU-Modell", zone="yellow", **eu),
+              "rot": ModelProfile(mode="fake", label="Großes Modell", zone="red", operator="Anbieter Inc.",
+                                  location="USA")}
+    policy = PolicySettings(zone_access=zone_access) if zone_access else PolicySettings()
+    return Settings(llm=LLMSettings(default="lokal", models=models), policy=policy)
+
+
+@pytest.mark.parametrize("key, says", [
+    ("lokal", "Dokumente jeder Einstufung; personenbezogene Angaben in der Frage."),
+    ("extraktiv", "Dokumente jeder Einstufung; personenbezogene Angaben in der Frage."),
+    ("gelb", "nur Dokumente der Einstufung „öffentlich“ oder „intern“; personenbezogene Angaben in der Frage "
+             "nur nach Ihrer Bestätigung."),
+    ("rot", "nur Dokumente der Einstufung „öffentlich“; keine personenbezogenen Angaben in der Frage"),
+])
+def test_the_model_detail_says_what_its_option_does_not(key, says):
+    """The line under the chat's model options repeated the chosen option (zone, name, operator and
+    location; a browser review): it now says which documents the model may read and what becomes of
+    personal data in a question, and nothing of the option's text."""
+    from assistant.model_choice import model_label
+    from assistant.policy.zones import zone_label
+
+    settings = _settings()
+    profile = settings.llm.models[key]
+    detail = model_detail(settings, key)
+    assert says in detail, detail
+    assert model_label(key, profile) not in detail and profile.label not in detail, detail
+    for said in (zone_label(profile.zone), profile.operator, profile.location):
+        assert said not in detail, (said, detail)
+    assert model_detail(settings, "unbekannt") == model_detail(settings, None) == ""
+
+
+def test_the_model_detail_follows_the_configured_zone_access():
+    settings = _settings(green=["oeffentlich", "intern", "vertraulich"], yellow=["oeffentlich"], red=[])
+    assert "nur Dokumente der Einstufung „öffentlich“, „intern“ oder „vertraulich“;" in model_detail(settings, "lokal")
+    assert "nur Dokumente der Einstufung „öffentlich“;" in model_detail(settings, "gelb")
+    assert "Freigegeben: keine Dokumente;" in model_detail(settings, "rot")
+
+
