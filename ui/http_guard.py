@@ -188,6 +188,7 @@ class PortalGuard:
         self.allowed_hosts = list(config.settings.server.allowed_hosts)
         self.proxies = parse_networks(self.auth.trusted_proxies) if self.auth.trusted_proxies else []
         self.forwarding = ForwardingFilter(self.proxies)
+        self._any_host_warned = False
 
     # -- helpers -----------------------------------------------------------------------
     @staticmethod
@@ -319,6 +320,20 @@ class PortalGuard:
             request_cookies.reset(cookies_token)
             issued.reset(issued_token)
 
+    def _warn_any_host(self, host_header: str) -> None:
+        """One warning when a login mode without ``server.allowed_hosts`` answers a name that is not
+        loopback: gradio names that Host as the page's root URL (links in the page and its config), so
+        the portal should know its public names. A cache in front keys on Host, so one client cannot
+        poison another's page (probe s51); listing the names closes it."""
+        if self._any_host_warned or self.allowed_hosts or self.auth.mode == "none":
+            return
+        name = host_name(host_header)
+        if name and not is_loopback(name):
+            self._any_host_warned = True
+            log.warning("server.allowed_hosts is empty: the portal answers any host name (first: %r) and gradio "
+                        "uses it in the page's links; set server.allowed_hosts to the portal's public name(s)",
+                        name[:100])
+
     def _gate(self, scope, headers, path, method, client) -> str | None:
         """The user name of the request, or _Answer when it may not pass."""
         if CLOSED_PATHS.match(path):
@@ -330,6 +345,7 @@ class PortalGuard:
         if not host_allowed(headers.get("host", ""), self.auth.mode, self.allowed_hosts):
             log.warning("%s %s for unknown host %r refused", method, path, headers.get("host", "")[:100])
             raise _Answer(400, "Unbekannter Servername (Host) – Anfrage abgelehnt. / Unknown host name.")
+        self._warn_any_host(headers.get("host", ""))
         origin = headers.get("origin", "")
         foreign = origin and not same_origin(origin.rstrip("/"), headers.get("host", ""), self.allowed_origins)
         if foreign and (method not in SAFE_METHODS or (method == "OPTIONS" and "access-control-request-method" in headers)

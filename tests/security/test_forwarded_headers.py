@@ -230,3 +230,19 @@ def test_an_unlisted_remote_proxy_is_named_in_one_warning(caplog):
     warnings = [r.getMessage() for r in caplog.records if r.name == "ui.forwarded"]
     assert len(warnings) == 1 and "10.0.0.5" in warnings[0] and "auth.trusted_proxies" in warnings[0]
     assert cleaner.clean(scope, "127.0.0.1") is scope  # nothing to remove: the request as it came
+
+
+def test_any_host_name_answered_without_allowed_hosts_is_named_in_one_warning(tmp_path_factory, caplog):
+    """Probe s51's side note: a login mode without ``server.allowed_hosts`` answers every Host, and
+    gradio names it as the page's root. Not a hole (a cache keys on Host), but the admin should list
+    the public names: the first foreign name is logged once; loopback names say nothing."""
+    import httpx
+
+    with _portal(tmp_path_factory, "fwd-any-host", []) as portal, caplog.at_level(logging.WARNING, logger="ui.http_guard"):
+        with httpx.Client(base_url=portal.url, timeout=30) as c:
+            assert c.get("").status_code == 200  # the login page at the portal's own loopback address
+            assert not [r for r in caplog.records if r.name == "ui.http_guard"]
+            for name in (PUBLIC, "evil.example", PUBLIC):
+                assert c.get("", headers={"Host": name}).status_code == 200
+    warnings = [r.getMessage() for r in caplog.records if r.name == "ui.http_guard" and "allowed_hosts" in r.getMessage()]
+    assert len(warnings) == 1 and PUBLIC in warnings[0], warnings
