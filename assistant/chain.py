@@ -31,6 +31,7 @@ from assistant.grounding import unmentioned_terms, warning
 from assistant.llm.backends import token_counter
 from assistant.wording import counted
 from assistant.questions import checked_question
+from assistant.reading_time import ReadingSpeed
 from assistant.prompting import NO_DOCS_PROMPT, REWRITE_PROMPT, answer_messages, history_text, render, source_label
 from assistant.rerank import rerank
 from assistant.retrieval import HybridRetriever
@@ -256,6 +257,7 @@ class Assistant:
         self.model_for = model_for
         self.policy = policy
         self._split_docs = split_docs or SplitDocuments(retriever.kb.catalog)
+        self.reading = ReadingSpeed()  # each model's prompt tokens per second: the wait the chat announces
 
     # -- helpers -------------------------------------------------------------
     def profile(self, key: str | None) -> tuple[str, ModelProfile]:
@@ -323,7 +325,10 @@ class Assistant:
         count = token_counter(llm)
         evidence, messages, gaps = self._prepare(standalone if history else question, standalone, found, res, count,
                                                  budget_tokens, n_pass)
-        yield {"type": "sources", "citations": res.citations, "passages": res.passages}
+        n_prompt = count(res.prompt) if llm is not None else 0
+        reading_s = self.reading.estimate_s(key, n_prompt) if llm is not None else None
+        # reading_s: how long the model will read before its first word, as far as its last answers tell
+        yield {"type": "sources", "citations": res.citations, "passages": res.passages, "reading_s": reading_s}
         q_stems = content_stems(standalone)
         if self._refuse_before_model(res, evidence, standalone):
             yield self._done(res, t_start, gaps)
@@ -332,8 +337,10 @@ class Assistant:
             yield from self._answer_extractively(res, evidence, q_stems, profile)
             yield self._done(res, t_start, gaps)
             return
-        res.prompt_tokens = count(res.prompt)
+        res.prompt_tokens = n_prompt
         raw = yield from self._generate(llm, messages, res, t_start)
+        if "prompt_eval_ms" in res.timings:
+            self.reading.record(key, res.prompt_tokens, res.timings["prompt_eval_ms"] / 1000)
         if raw is None:  # the model failed mid-way: the evidence answers instead
             self._extractive(res, evidence, res.standalone_question)
             yield {"type": "reset", "text": res.answer}

@@ -52,6 +52,17 @@ ANSWER_READING = "Das Modell liest die gefundenen Textstellen …"
 ANSWER_QUOTING = "Die Antwort wird aus den gefundenen Textstellen zusammengestellt …"
 
 
+def reading_note(seconds: float | None) -> str:
+    """:data:`ANSWER_READING` with the wait the model's last answers foretell
+    (:class:`assistant.reading_time.ReadingSpeed`): „(etwa 20 s)“ in steps of 5 s, whole minutes from
+    90 s; none before the model has answered once, nor under 5 s, where the first word is there before
+    the note is read."""
+    if seconds is None or seconds < 5:
+        return ANSWER_READING
+    wait = f"etwa {5 * round(seconds / 5)} s" if seconds < 90 else f"etwa {round(seconds / 60)} min"
+    return f"Das Modell liest die gefundenen Textstellen ({wait}) …"
+
+
 @dataclass
 class ChatView:
     """What the chat area shows: chatbot messages with their stored ids (None while unsaved)."""
@@ -371,7 +382,7 @@ class ChatHandlers:
                 if kind == "sources":
                     sources_html = self.render_sources(user, self._enrich(ev["citations"]))
                     if ev["citations"]:  # (without any, the refusal follows at once)
-                        progress = self.progress_after_sources(key)
+                        progress = self.progress_after_sources(key, ev.get("reading_s"))
                     yield view(shown())
                     continue
                 if kind == "token":
@@ -434,11 +445,12 @@ class ChatHandlers:
         yield ChatView(chat_id, base_msgs + [user_msg, final], base_ids + [user_id, answer_id], done=True,
                        answer_id=answer_id)
 
-    def progress_after_sources(self, key: str) -> str:
+    def progress_after_sources(self, key: str, reading_s: float | None = None) -> str:
         """What the answer bubble says between the sources and the first word of the answer: the
-        model reads the passages (seconds with the local model), or, without a model, they are quoted."""
+        model reads the passages (seconds with the local model; ``reading_s`` as foretold by the chain),
+        or, without a model, they are quoted."""
         profile = self.settings.llm.models.get(key)
-        return ANSWER_QUOTING if profile is None or profile.mode == "extractive" else ANSWER_READING
+        return ANSWER_QUOTING if profile is None or profile.mode == "extractive" else reading_note(reading_s)
 
     # -- feedback -------------------------------------------------------------------------------
     def rate(self, request, message_id: str | None, rating: int, comment: str = "") -> str:

@@ -859,3 +859,24 @@ def test_the_kind_check_of_nur_textstellen_can_be_switched_off(app):
     app.settings.llm.extractive_checks_kind = False
     res = _assistant(app, None).answer("Wie viele Bahnen hat das Sportbecken im Hallenbad Nord?", model="extraktiv")
     assert not res.refused and "Sportbecken" in res.answer
+
+
+def test_the_sources_foretell_how_long_the_model_will_read(app):
+    """The chat announces the model's reading time (assistant.reading_time): nothing before the model has
+    answered once, then the prompt's tokens at the rate its last answers were read."""
+    import time
+
+    def read_then_answer(prompt):
+        time.sleep(0.3)  # as the local model reads its prompt before the first word
+        return "Die Ruhezeit für Urnengräber beträgt 20 Jahre [1]."
+
+    assistant = _assistant(app, FakeChatModel(respond=read_then_answer))
+    question = "Wie lange ist die Ruhezeit für Urnengräber?"
+    first = list(assistant.stream(question, model="lokal"))
+    assert first[0]["type"] == "sources" and first[0]["reading_s"] is None
+    read_s = first[-1]["result"].timings["prompt_eval_ms"] / 1000
+    assert first[-1]["result"].prompt_tokens > 0 and read_s >= 0.3
+    second = next(iter(assistant.stream(question, model="lokal")))
+    assert second["reading_s"] == pytest.approx(read_s, rel=0.01)  # the same prompt, read as fast
+    # without a model nothing is read, so nothing is foretold
+    assert next(iter(assistant.stream(question, model="extraktiv")))["reading_s"] is None

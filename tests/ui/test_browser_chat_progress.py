@@ -7,6 +7,7 @@ first word as the local model does while it reads the prompt): the test holds se
 with gates and lets them go."""
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +150,27 @@ def test_the_answer_says_what_happens_and_offers_thumbs_once_it_is_complete(brow
         assert rating["rating"] == 1 and rating["question"] == QUESTION, rating
     finally:
         SEARCH.open()
+        READING.open()
+    page.context.close()
+
+
+def test_the_reading_note_says_how_long_the_model_will_read(browser, progress_portal):
+    """On a slow machine the local model reads for 20 s and more (docs/results.md, session 52): the
+    bubble names the wait its last answers foretell (here told that it reads 10 tokens a second)."""
+    for _ in range(3):
+        progress_portal.ctx.app.assistant.reading.record("lokal", 100, 10.0)
+    page = signed_in(browser, progress_portal)
+    READING.shut()
+    try:
+        box = page.locator("#kp-question textarea")
+        box.fill(QUESTION)
+        box.press("Enter")
+        bubble_says(page, "Das Modell liest die gefundenen Textstellen (etwa ")
+        assert re.search(r"\(etwa (\d+ s|\d+ min)\)", last_bubble(page)), last_bubble(page)
+        READING.open()
+        page.locator("#kp-stop").wait_for(state="hidden")
+        assert "Das Modell liest" not in last_bubble(page)
+    finally:
         READING.open()
     page.context.close()
 

@@ -107,6 +107,39 @@ def test_while_the_model_reads_the_passages_the_answer_says_so_until_its_first_w
     assert any(c.startswith("*Die Antwort wird aus den gefundenen Textstellen zusammengestellt …*") for c in shown)
 
 
+@pytest.mark.parametrize("seconds, note", [
+    (None, "Das Modell liest die gefundenen Textstellen …"),  # the model has not answered yet
+    (3.9, "Das Modell liest die gefundenen Textstellen …"),   # the first word comes before the note is read
+    (6.4, "Das Modell liest die gefundenen Textstellen (etwa 5 s) …"),
+    (22.1, "Das Modell liest die gefundenen Textstellen (etwa 20 s) …"),
+    (27.6, "Das Modell liest die gefundenen Textstellen (etwa 30 s) …"),
+    (89.0, "Das Modell liest die gefundenen Textstellen (etwa 90 s) …"),
+    (150.0, "Das Modell liest die gefundenen Textstellen (etwa 2 min) …"),
+])
+def test_the_reading_note_names_the_wait(seconds, note):
+    from ui.handlers import reading_note
+
+    assert reading_note(seconds) == note
+
+
+def test_the_reading_note_names_the_wait_the_models_last_answers_foretell(handlers, portal_ctx):
+    """On two AVX2 cores the local model reads for 20 s and more before its first word (docs/results.md,
+    session 52): the bubble says how long, from the model's last answers (assistant.reading_time)."""
+    from assistant.llm.fake import FakeChatModel
+    from assistant.settings import ModelProfile
+
+    portal_ctx.app.settings.llm.models["liest"] = ModelProfile(mode="fake", label="Testmodell")
+    portal_ctx.app._chat_models["liest"] = FakeChatModel(responses=["Laut den Dokumenten gibt es Zonen [1]."] * 2)
+    shown = [content(v) for v in ask_all(handlers, "anna", ZONE_Q, model="liest")]
+    assert not any("(etwa" in c for c in shown)  # its first answer: nothing known yet
+    portal_ctx.app.assistant.reading.record("liest", 100, 10.0)  # 10 tokens a second, as a very slow machine
+    portal_ctx.app.assistant.reading.record("liest", 100, 10.0)
+    shown = [content(v) for v in ask_all(handlers, "anna", ZONE_Q, model="liest")]
+    notes = [re.match(r"\*Das Modell liest die gefundenen Textstellen \(etwa (\d+) (s|min)\) …\*", c) for c in shown]
+    waits = [m.groups() for m in notes if m]
+    assert waits and all(unit == "min" or int(n) >= 30 for n, unit in waits), shown  # hundreds of tokens at 10/s
+
+
 def test_empty_and_overlong_questions_are_refused(handlers):
     with pytest.raises(UserError):
         ask_all(handlers, "anna", "   ")
