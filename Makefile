@@ -84,11 +84,15 @@ test-fast: install ocr-deps
 eval: index
 	$(KIPORTAL) eval evals/datasets/demo.jsonl
 
+# BENCH_FLAGS: e.g. --quick (fewer questions); BENCH_SCALE: synthetic passages of the scale bench, empty
+# to leave it out (.ci/run sets both on a slow machine to stay within CI's limit)
+BENCH_FLAGS ?=
+BENCH_SCALE ?= 10000
 bench: install ocr-deps cluster-deps
 	$(KIPORTAL) models prepare
-	$(KIPORTAL) bench --shared ../shared
+	$(KIPORTAL) bench --shared ../shared $(BENCH_FLAGS)
 	# 10,000 synthetic passages (a few minutes); 100,000 by hand (about 20 minutes, see docs/results.md)
-	$(KIPORTAL) bench --shared ../shared --scale 10000
+	$(if $(BENCH_SCALE),$(KIPORTAL) bench --shared ../shared --scale $(BENCH_SCALE))
 
 demo:
 	$(PY) -m devtools.build_demo_corpus
