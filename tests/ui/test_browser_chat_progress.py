@@ -101,6 +101,12 @@ def signed_in(browser, portal, user: str = "anna"):
     return page
 
 
+def send(page, question: str) -> None:
+    box = page.locator("#kp-question textarea")
+    box.fill(question)
+    box.press("Enter")
+
+
 def bubble_says(page, text: str) -> None:
     page.wait_for_function("(t) => [...document.querySelectorAll('#kp-chat .bot')].pop()?.innerText.includes(t)",
                            arg=text)
@@ -123,9 +129,7 @@ def test_the_answer_says_what_happens_and_offers_thumbs_once_it_is_complete(brow
     SEARCH.shut()
     READING.shut()
     try:
-        box = page.locator("#kp-question textarea")
-        box.fill(QUESTION)
-        box.press("Enter")
+        send(page, QUESTION)
         bubble_says(page, "Suche in den Dokumenten")
         page.wait_for_timeout(500)  # gradio renders the message buttons with the message
         assert page.locator(THUMBS).count() == 0  # nothing to rate yet
@@ -162,9 +166,7 @@ def test_the_reading_note_says_how_long_the_model_will_read(browser, progress_po
     page = signed_in(browser, progress_portal)
     READING.shut()
     try:
-        box = page.locator("#kp-question textarea")
-        box.fill(QUESTION)
-        box.press("Enter")
+        send(page, QUESTION)
         bubble_says(page, "Das Modell liest die gefundenen Textstellen (etwa ")
         assert re.search(r"\(etwa (\d+ s|\d+ min)\)", last_bubble(page)), last_bubble(page)
         READING.open()
