@@ -23,9 +23,9 @@ from assistant.citations import parse_citations
 from assistant.escaping import md_esc
 from assistant.grounding import is_warning
 from assistant.model_choice import default_model, model_choices, model_label
-from assistant.policy.ampel import allowed_classifications
+from assistant.policy.ampel import allowed_classifications, quoted_classes
 from assistant.policy.pii import ZONE_ACTIONS
-from assistant.policy.zones import CLASSIFICATION_LABELS_DE, CLASSIFICATIONS
+from assistant.policy.zones import CLASSIFICATIONS
 from assistant.users import ROLES, User
 from corpus.models import ocr_label, page_label
 from ui.context import PortalContext
@@ -107,11 +107,11 @@ def model_detail(settings, key: str | None) -> str:
         allowed = allowed_classifications(p.zone, settings.policy.zone_access)
     except ValueError:  # a zone without an access rule sees nothing (the policy refuses it too)
         allowed = frozenset()
-    names = [f"„{CLASSIFICATION_LABELS_DE[c]}“" for c in CLASSIFICATIONS if c in allowed]
-    if len(names) == len(CLASSIFICATIONS):
+    classes = [c for c in CLASSIFICATIONS if c in allowed]
+    if len(classes) == len(CLASSIFICATIONS):
         docs = t("model_docs_all")
-    elif names:
-        docs = t("model_docs_some", classes=names[0] if len(names) == 1 else ", ".join(names[:-1]) + " oder " + names[-1])
+    elif classes:
+        docs = t("model_docs_some", classes=quoted_classes(classes))
     else:
         docs = t("model_docs_none")
     return t("model_detail", docs=docs, pii=t(f"model_pii_{ZONE_ACTIONS.get(p.zone, 'block')}"))

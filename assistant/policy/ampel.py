@@ -88,7 +88,8 @@ def metadata_classification(passage: Any) -> str | None:
     return None
 
 
-def _quoted(classes: Iterable[str]) -> str:
+def quoted_classes(classes: Iterable[str]) -> str:
+    """German labels of ``classes``, quoted and joined: „öffentlich“, „intern“ oder „vertraulich“."""
     names = [f"„{CLASSIFICATION_LABELS_DE[c]}“" for c in classes]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " oder " + names[-1]
 
@@ -102,7 +103,7 @@ def _removal_message(zone: str, removed_by_class: dict[str, int], unknown: int) 
         counts = " (" + ", ".join(f"{CLASSIFICATION_LABELS_DE[c]}: {removed_by_class[c]}" for c in classes) + ")"
     message = (
         f"{total} {verb} entfernt, weil das Modell in der Zone {ZONE_LABELS_DE[zone]} "
-        f"keine als {_quoted(classes)} eingestuften Dokumente sehen darf{counts}."
+        f"keine als {quoted_classes(classes)} eingestuften Dokumente sehen darf{counts}."
     )
     if unknown:
         message += (
